@@ -1,0 +1,15 @@
+import { Command } from 'commander';
+
+export const VERSION = '0.1.0';
+
+/**
+ * The `homing` command. Each subcommand is a thin shell over a package's API and lives in
+ * `commands/<name>.ts`; this file only assembles them.
+ */
+export function buildProgram(): Command {
+  const program = new Command('homing')
+    .description('Homing: reliable telemetry delivery and ingest for TypeScript apps')
+    .version(VERSION)
+    .showHelpAfterError('(run "homing --help" to see every command and option)');
+  return program;
+}

@@ -1,0 +1,103 @@
+/**
+ * The durable queue between `track()` and delivery. One interface, one file per storage
+ * (memory, file log, IndexedDB, localStorage); every implementation passes the contract
+ * suite in `outbox.contract.ts`.
+ *
+ * Records hold the event already serialised: the pipeline serialises once (that is where
+ * cycles, BigInt and size limits are dealt with), storage writes those bytes, and delivery
+ * builds a batch body by joining them. Nothing re-serialises on the way.
+ */
+export interface OutboxRecord {
+  /** The event's uuid (UUIDv7). Unique within an outbox. */
+  readonly uuid: string;
+  /** `JSON.stringify` of the HomingEvent. */
+  readonly json: string;
+  /** Event time in ms since the epoch; retention and "oldest event age" use it. */
+  readonly timestampMs: number;
+}
+
+/** A set of records claimed for one delivery attempt; nobody else may claim them until ack/release. */
+export interface OutboxBatch {
+  readonly records: readonly OutboxRecord[];
+  /** UTF-8 byte length of all `json` strings together. */
+  readonly bytes: number;
+}
+
+export type DropReason = 'overflow' | 'retention' | 'consent' | 'corrupt' | 'dead-lettered' | 'too-large';
+
+export interface OutboxDrop {
+  readonly reason: DropReason;
+  readonly count: number;
+}
+
+export interface DeadLetter {
+  readonly record: OutboxRecord;
+  /** Why delivery gave up, e.g. "HTTP 400: invalid api key". */
+  readonly reason: string;
+  readonly deadLetteredAtMs: number;
+}
+
+export interface OutboxSize {
+  readonly events: number;
+  readonly bytes: number;
+  /** Timestamp (ms) of the oldest pending record, or null when empty. */
+  readonly oldestTimestampMs: number | null;
+  readonly deadLetters: number;
+}
+
+export type OutboxDurability = 'memory' | 'batch' | 'fsync';
+
+export interface OutboxLimits {
+  /** Most pending events kept; default 100 000. */
+  maxEvents: number;
+  /** Most pending bytes kept; default 64 MiB. */
+  maxBytes: number;
+  /** What to drop when full; default 'oldest'. */
+  overflow: 'drop-oldest' | 'drop-newest';
+  /** Pending events older than this are dropped (reason 'retention'); default 7 days. 0 disables. */
+  retentionMs: number;
+  /** Dead letters kept at most; default 10 000 (oldest dropped first). */
+  maxDeadLetters: number;
+}
+
+export interface Outbox {
+  /**
+   * Queue records. Synchronous and never throws: storage I/O happens later (grouped), per the
+   * outbox's durability. Records over the limits cause drops, reported through `onDrop`.
+   */
+  append(records: readonly OutboxRecord[]): void;
+
+  /**
+   * Claim up to `maxEvents` / `maxBytes` of the oldest pending records that no one else
+   * (no other batch of this process, no other process sharing the storage) has claimed.
+   * Resolves null when there is nothing to claim. Always returns at least one record
+   * when any is pending, even if that one record is larger than `maxBytes`.
+   */
+  claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null>;
+  /** Delivered: remove for good. */
+  ack(batch: OutboxBatch): Promise<void>;
+  /** Not delivered this time: make the records claimable again, in their original order. */
+  release(batch: OutboxBatch): Promise<void>;
+  /** Can never be delivered: move these records of a claimed batch to the dead-letter store. */
+  deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void>;
+
+  listDeadLetters(limit?: number): Promise<DeadLetter[]>;
+  /** Move dead letters back to pending (all, or those with these uuids); resolves the count. */
+  replayDeadLetters(uuids?: readonly string[]): Promise<number>;
+  /** Throw dead letters away (all, or those with these uuids); resolves the count. */
+  purgeDeadLetters(uuids?: readonly string[]): Promise<number>;
+
+  size(): Promise<OutboxSize>;
+  /** Drop every pending record (consent denied); counted with reason 'consent'. */
+  clear(): Promise<number>;
+
+  /** Small persistent key/value state kept with the outbox: install id, breaker snapshots, consent. */
+  getState<T = unknown>(key: string): Promise<T | undefined>;
+  setState(key: string, value: unknown): Promise<void>;
+
+  /** Write everything appended so far to storage (fsync with 'fsync' durability). */
+  persist(): Promise<void>;
+  onDrop(listener: (drop: OutboxDrop) => void): () => void;
+  /** Persist, release claims and locks, stop timers. Idempotent. */
+  close(): Promise<void>;
+}

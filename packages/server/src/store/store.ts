@@ -1,0 +1,104 @@
+/**
+ * Storage behind the ingest server. One interface, two implementations side by side
+ * (`sqlite.ts`, `postgres.ts`), both passing `store.contract.ts`.
+ */
+
+/** An event after normalisation at the server's edge, whatever wire format it came in. */
+export interface IngestEvent {
+  /** Client uuid, or one derived from a hash of the event's content when the client sent none. */
+  uuid: string;
+  event: string;
+  distinctId: string;
+  /** ISO 8601 after clock-skew correction. */
+  timestamp: string;
+  /** ISO 8601 as the client sent it, or null when it sent none. */
+  originalTimestamp: string | null;
+  /** ISO 8601, server clock. */
+  receivedAt: string;
+  properties: Record<string, unknown>;
+}
+
+export interface StoredEvent extends IngestEvent {
+  projectId: string;
+}
+
+export interface Project {
+  id: string;
+  name: string;
+  writeKey: string;
+  adminKey: string;
+  createdAt: string;
+}
+
+export type KeyRole = 'write' | 'admin';
+
+export interface InsertResult {
+  /** Events newly stored. */
+  accepted: number;
+  /** Events whose (project, uuid) was already stored; nothing written for them. */
+  duplicates: number;
+}
+
+export interface EventQuery {
+  projectId: string;
+  event?: string;
+  distinctId?: string;
+  /** ISO 8601 inclusive lower bound on timestamp. */
+  since?: string;
+  /** ISO 8601 exclusive upper bound on timestamp. */
+  until?: string;
+  /** 1..1000 */
+  limit: number;
+}
+
+export interface StatsQuery {
+  projectId: string;
+  from: string;
+  to: string;
+  intervalSeconds: number;
+}
+
+export interface StatsBucket {
+  /** ISO 8601 start of the bucket. */
+  start: string;
+  total: number;
+  byEvent: Record<string, number>;
+}
+
+export interface ErasureRecord {
+  projectId: string;
+  distinctId: string;
+  requestedBy: string;
+  deletedCount: number;
+  erasedAt: string;
+}
+
+export interface Store {
+  /** Apply pending schema migrations (versioned). Called once on start. */
+  migrate(): Promise<void>;
+  /** Resolves when storage answers; /readyz uses it. */
+  ping(): Promise<void>;
+
+  createProject(name: string): Promise<Project>;
+  listProjects(): Promise<Project[]>;
+  /** Finds the project a key belongs to, comparing keys in constant time. */
+  findProjectByKey(key: string): Promise<{ project: Project; role: KeyRole } | null>;
+
+  /**
+   * Store a batch atomically, once per (project, uuid). Resolves only after the data is
+   * committed durably; rejects (and stores nothing) on a storage failure.
+   */
+  insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult>;
+
+  queryEvents(query: EventQuery): Promise<StoredEvent[]>;
+  /** Every event of one person, oldest first, streamed (export can be large). */
+  personEvents(projectId: string, distinctId: string): AsyncIterable<StoredEvent>;
+  /** Delete every event of one person and log the erasure (who, when, how many; not the data). */
+  erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number>;
+  listErasures(projectId: string): Promise<ErasureRecord[]>;
+  /** Delete up to `limit` events with timestamp before `cutoff`; resolves how many. */
+  deleteEventsBefore(cutoff: string, limit: number): Promise<number>;
+  stats(query: StatsQuery): Promise<StatsBucket[]>;
+
+  close(): Promise<void>;
+}
