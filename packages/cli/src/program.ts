@@ -2,6 +2,12 @@ import { Command } from 'commander';
 
 export const VERSION = '0.1.0';
 
+/** Each command file exports one `register…(program)` function that adds its subcommand. */
+type Register = (program: Command) => void;
+
+// Commands register here, one line each (commands/<name>.ts).
+const commands: Register[] = [];
+
 /**
  * The `homing` command. Each subcommand is a thin shell over a package's API and lives in
  * `commands/<name>.ts`; this file only assembles them.
@@ -11,5 +17,6 @@ export function buildProgram(): Command {
     .description('Homing: reliable telemetry delivery and ingest for TypeScript apps')
     .version(VERSION)
     .showHelpAfterError('(run "homing --help" to see every command and option)');
+  for (const register of commands) register(program);
   return program;
 }
