@@ -1,0 +1,49 @@
+import type { Outbox } from '../outbox/outbox.js';
+
+/**
+ * Everything that differs between Node and browsers sits behind this one interface
+ * (`platform/node.ts`, `platform/browser.ts`, chosen once by `platform/detect.ts`), so the
+ * pipeline never checks `typeof window`.
+ */
+export interface Platform {
+  readonly name: 'node' | 'browser' | 'other';
+
+  /** An environment variable (Node) or undefined where there is none. */
+  env(name: string): string | undefined;
+
+  /** The outbox used when the app does not pass one: file (Node), IndexedDB (browser), memory. */
+  createDefaultOutbox(options: DefaultOutboxOptions): Outbox;
+
+  /** gzip a UTF-8 string without blocking the caller's turn (zlib async / CompressionStream). */
+  gzip(body: string): Promise<Uint8Array>;
+  /** Whether `gzip` can be used at all here. */
+  readonly canGzip: boolean;
+
+  /** The fetch to send with. */
+  fetch(url: string, init: RequestInit): Promise<Response>;
+
+  /** false while the browser reports it is offline; always true on Node. */
+  isOnline(): boolean;
+  /** Subscribe to online/offline changes; returns the unsubscribe function. */
+  onOnlineChange(listener: (online: boolean) => void): () => void;
+
+  /**
+   * Called when the host is about to go away: Node's `beforeExit`, a browser's `pagehide` or
+   * `visibilitychange` to hidden. Returns the unsubscribe function.
+   */
+  onExit(listener: () => void | Promise<void>): () => void;
+
+  /**
+   * Best-effort send that survives page unload (`fetch` with `keepalive` or `sendBeacon`,
+   * 64 KB budget). Resolves true when the platform accepted it for sending; null where there is
+   * no such mechanism (Node).
+   */
+  sendOnUnload: ((url: string, body: string, headers: Record<string, string>) => boolean) | null;
+}
+
+export interface DefaultOutboxOptions {
+  /** A name that separates the outboxes of different apps/projects on one machine. */
+  name: string;
+  /** Directory for the file outbox (Node); default: the user's cache dir + `/homing/<name>`. */
+  directory?: string;
+}
