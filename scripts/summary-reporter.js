@@ -1,0 +1,19 @@
+// A Vitest reporter that ends the run with one plain line, "Tests: N passed, N failed, N skipped",
+// which CI reads whatever the runner's own summary looks like.
+export default class SummaryReporter {
+  passed = 0;
+  failed = 0;
+  skipped = 0;
+
+  onTestCaseResult(testCase) {
+    const state = testCase.result().state;
+    if (state === 'passed') this.passed++;
+    else if (state === 'failed') this.failed++;
+    else this.skipped++;
+  }
+
+  onTestRunEnd(_modules, unhandledErrors) {
+    const failed = this.failed + (unhandledErrors?.length ?? 0);
+    process.stdout.write(`\nTests: ${this.passed} passed, ${failed} failed, ${this.skipped} skipped\n`);
+  }
+}
