@@ -75,3 +75,50 @@ export class TaskCancelledError extends ResilienceError {
     this.name = 'TaskCancelledError';
   }
 }
+
+/** What `classifyHttpFailure` says about a response or an error. */
+export type HttpFailureKind = 'success' | 'retryable' | 'rate-limited' | 'conflict' | 'permanent';
+
+export interface HttpClassification {
+  readonly kind: HttpFailureKind;
+  /** The delay the server asked for (`Retry-After`), in ms, when it gave a valid one. */
+  readonly retryAfterMs?: number;
+  /** Why, for logs: e.g. `"503 Service Unavailable"` or `"network error ECONNRESET"`. */
+  readonly reason: string;
+}
+
+/**
+ * A failed HTTP response. Carries `retryAfterMs` when the server sent a valid `Retry-After`,
+ * so a retry policy that honours an error's own delay waits as long as the server asked.
+ * Make one with `httpErrorFromResponse(response)`.
+ */
+export class HttpError extends ResilienceError {
+  readonly kind = 'http' as const;
+  readonly retryAfterMs?: number;
+  constructor(
+    readonly status: number,
+    readonly classification: HttpClassification,
+  ) {
+    super(`HTTP ${status}: ${classification.kind} (${classification.reason})`);
+    this.name = 'HttpError';
+    if (classification.retryAfterMs !== undefined) this.retryAfterMs = classification.retryAfterMs;
+  }
+}
+
+/** The default error a fault-injection policy throws for an injected failure. */
+export class FaultInjectedError extends ResilienceError {
+  readonly kind = 'fault-injected' as const;
+  constructor() {
+    super('Fault injected');
+    this.name = 'FaultInjectedError';
+  }
+}
+
+/** Fault injection was asked for where `NODE_ENV` is `production`, without `force: true`. */
+export class FaultInjectionRefusedError extends ResilienceError {
+  readonly kind = 'fault-injection-refused' as const;
+  constructor() {
+    super('Fault injection refused: NODE_ENV is "production" (pass force: true to override)');
+    this.name = 'FaultInjectionRefusedError';
+  }
+}
