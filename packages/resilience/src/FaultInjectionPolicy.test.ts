@@ -148,6 +148,23 @@ describe('faultInjection: what it injects', () => {
     expect(policy.stats.drops).toBe(1);
   });
 
+  it('holds the process open while a dropped call can still be aborted, and lets go after', async () => {
+    vi.useFakeTimers();
+    const controller = new AbortController();
+    const policy = faultInjection({ drops: { rate: 1 }, env: DEV });
+    const dropped = track(policy.execute(() => 1, controller.signal));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(1);
+    controller.abort();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(dropped.state).toBe('rejected');
+    expect(vi.getTimerCount()).toBe(0);
+    // Without a signal nothing could release it, so nothing is held.
+    void policy.execute(() => 1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('draws in the documented order: latency, drop, error', async () => {
     vi.useFakeTimers();
     const all = { latency: { rate: 0.5, ms: 10 }, drops: { rate: 0.5 }, errors: { rate: 0.5 }, env: DEV };

@@ -203,10 +203,24 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   });
 }
 
+/**
+ * A dropped call. While a signal may still end it, a ref'd idle timer holds the process open,
+ * as the socket of a real lost request would; without one, a script awaiting a dropped call
+ * under an unref'd timeout (such as `AbortSignal.timeout`) would exit mid-await. Without a
+ * signal nothing can end it, so nothing is held.
+ */
 function never<T>(signal: AbortSignal | undefined): Promise<T> {
   return new Promise<T>((_resolve, reject) => {
     if (signal === undefined) return;
-    if (signal.aborted) reject(signal.reason);
-    else signal.addEventListener('abort', () => reject(signal.reason), { once: true });
+    if (signal.aborted) return reject(signal.reason);
+    const keepAlive = setInterval(() => {}, MAX_DELAY_MS);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearInterval(keepAlive);
+        reject(signal.reason);
+      },
+      { once: true },
+    );
   });
 }
