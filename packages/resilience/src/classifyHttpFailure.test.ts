@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -320,6 +320,14 @@ describe('classifyHttpFailure: real fetch failures', () => {
   it('socket hang-up → retryable', async () => {
     const error = await failure(`http://127.0.0.1:${port}/hang-up`);
     expect(classifyHttpFailure({ error }).kind).toBe('retryable');
+  });
+
+  it("node:http's socket hang up → retryable, by its code", async () => {
+    const error = await new Promise<Error>((resolve) => {
+      request(`http://127.0.0.1:${port}/hang-up`).on('error', resolve).end();
+    });
+    expect(error.message).toBe('socket hang up');
+    expect(classifyHttpFailure({ error })).toEqual({ kind: 'retryable', reason: 'network error ECONNRESET' });
   });
 
   it('aborted and timed-out fetches → retryable', async () => {
