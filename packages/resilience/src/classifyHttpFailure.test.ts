@@ -1,5 +1,6 @@
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   classifyHttpFailure,
@@ -436,5 +437,35 @@ describe('getHeader', () => {
     expect(getHeader({ 'x-a': 5 }, 'X-A')).toBe('5');
     expect(getHeader({ 'x-a': undefined }, 'x-a')).toBeUndefined();
     expect(getHeader(undefined, 'x-a')).toBeUndefined();
+  });
+});
+
+describe('classifyHttpFailure: properties', () => {
+  const KINDS = ['success', 'retryable', 'rate-limited', 'conflict', 'permanent'];
+
+  it('never throws on whatever was thrown, and always answers a kind and a reason', () => {
+    fc.assert(
+      fc.property(
+        fc.anything({ withBigInt: true, withMap: true, withSet: true, withTypedArray: true }),
+        (error) => {
+          const result = classifyHttpFailure({ error });
+          expect(KINDS).toContain(result.kind);
+          expect(typeof result.reason).toBe('string');
+        },
+      ),
+    );
+  });
+
+  it('classifies every valid status, with any Retry-After header, into a kind', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 999 }), fc.string({ maxLength: 40 }), (status, retryAfter) => {
+        const result = classifyHttpFailure({ status, headers: { 'retry-after': retryAfter }, nowMs: NOW });
+        expect(KINDS).toContain(result.kind);
+        if (result.retryAfterMs !== undefined) {
+          expect(['retryable', 'rate-limited']).toContain(result.kind);
+          expect(Number.isFinite(result.retryAfterMs)).toBe(true);
+        }
+      }),
+    );
   });
 });

@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from './errors.js';
 import { parseHttpDate, parseRetryAfter } from './retryAfter.js';
@@ -119,5 +120,38 @@ describe('parseRetryAfter: garbage', () => {
   it('rejects a clock that is not a finite number', () => {
     expect(() => parseRetryAfter('5', Number.NaN)).toThrow(ConfigError);
     expect(() => parseRetryAfter('5', '0' as never)).toThrow(expect.objectContaining({ option: 'nowMs' }));
+  });
+});
+
+describe('parseRetryAfter: properties', () => {
+  it('reads any whole number of seconds', () => {
+    fc.assert(
+      fc.property(fc.nat(), (seconds) => {
+        expect(parseRetryAfter(String(seconds), NOW)).toBe(seconds * 1000);
+      }),
+    );
+  });
+
+  it('reads any IMF-fixdate as the time left until it, never negative', () => {
+    const min = Date.UTC(1000, 0, 1);
+    const max = Date.UTC(9999, 11, 31, 23, 59, 59);
+    fc.assert(
+      fc.property(fc.integer({ min: min / 1000, max: max / 1000 }), (seconds) => {
+        const at = seconds * 1000;
+        expect(parseRetryAfter(new Date(at).toUTCString(), NOW)).toBe(Math.max(0, at - NOW));
+      }),
+    );
+  });
+
+  it('never throws on any string, and gives undefined or a finite delay >= 0', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }), (text) => {
+        const result = parseRetryAfter(text, NOW);
+        if (result !== undefined) {
+          expect(Number.isFinite(result)).toBe(true);
+          expect(result).toBeGreaterThanOrEqual(0);
+        }
+      }),
+    );
   });
 });
