@@ -1,0 +1,42 @@
+/**
+ * Why a store call failed. The server maps `invalid-input` and `unknown-project` to 4xx and
+ * everything else to 503 with Retry-After.
+ */
+export type StoreErrorKind =
+  /** An event or argument is malformed; nothing was written. */
+  | 'invalid-input'
+  /** insertEvents named a project id that does not exist. */
+  | 'unknown-project'
+  /** openStore got a database URL whose scheme it does not know. */
+  | 'unsupported-url'
+  /** The database server could not be reached or refused the connection. */
+  | 'unreachable'
+  /** The SQLite data directory or file cannot be created, opened or is not a database. */
+  | 'data-dir'
+  /** A schema migration failed; the schema is left at the last version that applied. */
+  | 'migration'
+  /** The store was closed. */
+  | 'closed'
+  /** A write or read failed inside the database (disk full, constraint, I/O error). */
+  | 'storage';
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(
+    readonly kind: StoreErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Bad input to insertEvents: `index` is the offending event's position in the batch. */
+export class StoreInputError extends StoreError {
+  constructor(
+    message: string,
+    readonly index: number | null = null,
+  ) {
+    super('invalid-input', message);
+  }
+}

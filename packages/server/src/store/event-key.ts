@@ -1,0 +1,33 @@
+import { createHash } from 'node:crypto';
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The 16-byte uniqueness key of an event uuid. A canonical UUID (any version, any case) is its
+ * own 16 bytes, so `ABC…` and `abc…` are the same event (RFC 9562: UUIDs compare
+ * case-insensitively). Any other string (Segment messageIds, hash-derived ids) is keyed by the
+ * first 16 bytes of SHA-256 over a domain tag and the string: a collision with another id needs
+ * about 2^64 ids in one project, so it is treated as impossible.
+ *
+ * 16 bytes instead of a 36-character TEXT keeps the uniqueness index about half as large, which
+ * matters because random (v4) keys touch one index page each.
+ */
+export function eventKey(uuid: string): Buffer {
+  if (uuid.length === 36 && UUID_RE.test(uuid)) {
+    return Buffer.from(
+      uuid.slice(0, 8) + uuid.slice(9, 13) + uuid.slice(14, 18) + uuid.slice(19, 23) + uuid.slice(24),
+      'hex',
+    );
+  }
+  return createHash('sha256').update('homing-event-id\0').update(uuid).digest().subarray(0, 16);
+}
+
+/** True when `uuid` is exactly what `formatUuid(eventKey(uuid))` gives back (lowercase canonical). */
+export function isCanonicalUuid(uuid: string): boolean {
+  return uuid.length === 36 && UUID_RE.test(uuid) && uuid === uuid.toLowerCase();
+}
+
+export function formatUuid(key: Uint8Array): string {
+  const h = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}

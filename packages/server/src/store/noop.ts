@@ -1,0 +1,76 @@
+import { StoreError } from './errors.js';
+import type {
+  ErasureRecord,
+  EventQuery,
+  IngestEvent,
+  InsertResult,
+  KeyRole,
+  Project,
+  StatsBucket,
+  StatsQuery,
+  Store,
+  StoredEvent,
+} from './store.js';
+
+/**
+ * Accepts every batch and stores nothing: the ceiling row of the ingest benchmarks (what the
+ * server costs with a store that costs nothing). Never use it to keep data. It checks nothing
+ * and counts every event accepted; it knows one fixed project so requests authenticate.
+ */
+export class NoopStore implements Store {
+  readonly project: Project;
+  private closed = false;
+
+  constructor(project?: Partial<Project>) {
+    this.project = {
+      id: project?.id ?? 'noop',
+      name: project?.name ?? 'noop',
+      writeKey: project?.writeKey ?? 'hw_noop',
+      adminKey: project?.adminKey ?? 'ha_noop',
+      createdAt: project?.createdAt ?? new Date(0).toISOString(),
+    };
+  }
+
+  async migrate(): Promise<void> {}
+  async ping(): Promise<void> {
+    this.assertOpen();
+  }
+  async createProject(name: string): Promise<Project> {
+    this.assertOpen();
+    return { ...this.project, name };
+  }
+  async listProjects(): Promise<Project[]> {
+    return [this.project];
+  }
+  async findProjectByKey(key: string): Promise<{ project: Project; role: KeyRole } | null> {
+    if (key === this.project.writeKey) return { project: this.project, role: 'write' };
+    if (key === this.project.adminKey) return { project: this.project, role: 'admin' };
+    return null;
+  }
+  async insertEvents(_projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
+    this.assertOpen();
+    return { accepted: events.length, duplicates: 0 };
+  }
+  async queryEvents(_q: EventQuery): Promise<StoredEvent[]> {
+    return [];
+  }
+  async *personEvents(): AsyncIterable<StoredEvent> {}
+  async erasePerson(): Promise<number> {
+    return 0;
+  }
+  async listErasures(): Promise<ErasureRecord[]> {
+    return [];
+  }
+  async deleteEventsBefore(): Promise<number> {
+    return 0;
+  }
+  async stats(_q: StatsQuery): Promise<StatsBucket[]> {
+    return [];
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('closed', 'the store is closed');
+  }
+}

@@ -1,0 +1,49 @@
+import type { Migration } from './sqlite-migrations.js';
+
+/**
+ * PostgreSQL schema, one entry per version. Never edit an applied entry: add a new one.
+ * `properties` is `json`, not `jsonb`: jsonb refuses the \u0000 escape that valid events carry.
+ */
+export const POSTGRES_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'projects, events, erasure log',
+    sql: `
+      CREATE TABLE projects (
+        pk bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        id text NOT NULL UNIQUE,
+        name text NOT NULL,
+        write_key text NOT NULL,
+        admin_key text NOT NULL,
+        write_key_hash bytea NOT NULL UNIQUE,
+        admin_key_hash bytea NOT NULL UNIQUE,
+        created_at text NOT NULL
+      );
+      CREATE TABLE events (
+        seq bigint GENERATED ALWAYS AS IDENTITY,
+        project_pk bigint NOT NULL,
+        key bytea NOT NULL,
+        uuid_text text,
+        event text NOT NULL,
+        distinct_id text NOT NULL,
+        ts bigint NOT NULL,
+        original_ts text,
+        received_at text NOT NULL,
+        properties json NOT NULL,
+        PRIMARY KEY (project_pk, key)
+      );
+      CREATE INDEX events_ts ON events (project_pk, ts);
+      CREATE INDEX events_person ON events (project_pk, distinct_id, ts, seq);
+      CREATE INDEX events_name ON events (project_pk, event, ts);
+      CREATE TABLE erasures (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project_pk bigint NOT NULL,
+        distinct_id text NOT NULL,
+        requested_by text NOT NULL,
+        deleted_count integer NOT NULL,
+        erased_at text NOT NULL
+      );
+      CREATE INDEX erasures_project ON erasures (project_pk, id);
+    `,
+  },
+];

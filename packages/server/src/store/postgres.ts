@@ -1,0 +1,424 @@
+import pg from 'pg';
+import { StoreError } from './errors.js';
+import { formatUuid } from './event-key.js';
+import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
+import { buildBuckets, checkProjectName, checkQuery, checkStats, prepareEvents } from './prepare-events.js';
+import { keyHash, newAdminKey, newProjectId, newWriteKey, sameKey } from './project-keys.js';
+import type {
+  ErasureRecord,
+  EventQuery,
+  IngestEvent,
+  InsertResult,
+  KeyRole,
+  Project,
+  StatsBucket,
+  StatsQuery,
+  Store,
+  StoredEvent,
+} from './store.js';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user:password@host:port/database` */
+  url: string;
+  /** Connections in the pool. Default 10. */
+  poolSize?: number;
+  /** How long to wait for a connection, ms. Default 5000. */
+  connectTimeoutMs?: number;
+  /** Largest serialized `properties` of one event, characters. Default 1 000 000. */
+  maxPropertiesChars?: number;
+}
+
+export const POSTGRES_DEFAULTS = {
+  poolSize: 10,
+  connectTimeoutMs: 5000,
+  maxPropertiesChars: 1_000_000,
+} as const;
+
+/** Key of the advisory lock that serialises migrations of concurrent `homing serve` starts. */
+const MIGRATION_LOCK = 0x686f6d696e67; // "homing"
+const EXPORT_PAGE = 500;
+const EVENT_COLUMNS =
+  'seq, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties::text AS properties';
+
+interface EventRow {
+  seq: string;
+  key: Buffer;
+  uuid_text: string | null;
+  event: string;
+  distinct_id: string;
+  ts: string;
+  original_ts: string | null;
+  received_at: string;
+  properties: string;
+}
+
+interface ProjectRow {
+  pk: string;
+  id: string;
+  name: string;
+  write_key: string;
+  admin_key: string;
+  created_at: string;
+}
+
+/**
+ * PostgreSQL store, safe with several `homing serve` processes on one database: every batch
+ * is one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (atomic, exactly once per
+ * (project, key), and `rowCount` is exactly the number newly stored), keys sorted so two
+ * overlapping batches lock in the same order and cannot deadlock; migrations run under an
+ * advisory lock.
+ */
+export class PostgresStore implements Store {
+  private readonly pool: pg.Pool;
+  private readonly where: string;
+  private readonly maxPropertiesChars: number;
+  private readonly projectPks = new Map<string, string>();
+  private closed = false;
+
+  constructor(options: PostgresStoreOptions) {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      throw new StoreError('unsupported-url', 'the PostgreSQL URL is not a valid URL');
+    }
+    // Never echo the password: name only host, port and database in errors.
+    this.where = `${url.hostname}:${url.port || 5432}${url.pathname}`;
+    const poolSize = options.poolSize ?? POSTGRES_DEFAULTS.poolSize;
+    const connectTimeoutMs = options.connectTimeoutMs ?? POSTGRES_DEFAULTS.connectTimeoutMs;
+    this.maxPropertiesChars = options.maxPropertiesChars ?? POSTGRES_DEFAULTS.maxPropertiesChars;
+    if (!Number.isInteger(poolSize) || poolSize < 1) {
+      throw new StoreError('invalid-input', 'PostgresStore option poolSize must be an integer ≥ 1');
+    }
+    if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1) {
+      throw new StoreError('invalid-input', 'PostgresStore option connectTimeoutMs must be an integer ≥ 1');
+    }
+    this.pool = new pg.Pool({
+      connectionString: options.url,
+      max: poolSize,
+      connectionTimeoutMillis: connectTimeoutMs,
+    });
+    // An idle client losing its connection must not crash the process; the next query reconnects.
+    this.pool.on('error', () => {});
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.connect();
+    try {
+      await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+      try {
+        await client.query(
+          'CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)',
+        );
+        const done = new Set(
+          (await client.query<{ version: number }>('SELECT version FROM schema_migrations')).rows.map(
+            (r) => r.version,
+          ),
+        );
+        for (const m of POSTGRES_MIGRATIONS) {
+          if (done.has(m.version)) continue;
+          try {
+            await client.query('BEGIN');
+            await client.query(m.sql);
+            await client.query(
+              'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+              [m.version, m.name, new Date().toISOString()],
+            );
+            await client.query('COMMIT');
+          } catch (err) {
+            await client.query('ROLLBACK').catch(() => {});
+            throw new StoreError(
+              'migration',
+              `PostgreSQL migration ${m.version} (${m.name}) failed: ${(err as Error).message}`,
+              {
+                cause: err,
+              },
+            );
+          }
+        }
+      } finally {
+        await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.query('SELECT 1');
+  }
+
+  async createProject(name: string): Promise<Project> {
+    checkProjectName(name);
+    const p: Project = {
+      id: newProjectId(),
+      name,
+      writeKey: newWriteKey(),
+      adminKey: newAdminKey(),
+      createdAt: new Date().toISOString(),
+    };
+    const r = await this.query<{ pk: string }>(
+      `INSERT INTO projects (id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING pk`,
+      [p.id, p.name, p.writeKey, p.adminKey, keyHash(p.writeKey), keyHash(p.adminKey), p.createdAt],
+    );
+    this.projectPks.set(p.id, r.rows[0]!.pk);
+    return p;
+  }
+
+  async listProjects(): Promise<Project[]> {
+    return (await this.query<ProjectRow>('SELECT * FROM projects ORDER BY pk')).rows.map(toProject);
+  }
+
+  async findProjectByKey(key: string): Promise<{ project: Project; role: KeyRole } | null> {
+    if (typeof key !== 'string' || key.length === 0 || key.length > 1000) return null;
+    const h = keyHash(key);
+    const row = (
+      await this.query<ProjectRow>(
+        'SELECT * FROM projects WHERE write_key_hash = $1 OR admin_key_hash = $1',
+        [h],
+      )
+    ).rows[0];
+    if (!row) return null;
+    if (sameKey(row.write_key, key)) return { project: toProject(row), role: 'write' };
+    if (sameKey(row.admin_key, key)) return { project: toProject(row), role: 'admin' };
+    return null;
+  }
+
+  async insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
+    this.assertOpen();
+    const prepared = prepareEvents(events, { maxPropertiesChars: this.maxPropertiesChars });
+    const pk = await this.projectPk(projectId);
+    if (prepared.length === 0) return { accepted: 0, duplicates: 0 };
+    // Same lock order for every batch: overlapping concurrent batches cannot deadlock.
+    const sorted = [...prepared].sort((a, b) => Buffer.compare(a.key, b.key));
+    const r = await this.query(
+      `INSERT INTO events (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
+       SELECT $1, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::json[])
+       ON CONFLICT (project_pk, key) DO NOTHING`,
+      [
+        pk,
+        sorted.map((e) => e.key),
+        sorted.map((e) => e.uuidText),
+        sorted.map((e) => e.event),
+        sorted.map((e) => e.distinctId),
+        sorted.map((e) => e.tsMs),
+        sorted.map((e) => e.originalTimestamp),
+        sorted.map((e) => e.receivedAt),
+        sorted.map((e) => e.propertiesJson),
+      ],
+    );
+    const accepted = r.rowCount ?? 0;
+    return { accepted, duplicates: prepared.length - accepted };
+  }
+
+  async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
+    const { sinceMs, untilMs } = checkQuery(q);
+    const pk = await this.projectPkOrNull(q.projectId);
+    if (pk === null) return [];
+    const where = ['project_pk = $1'];
+    const params: unknown[] = [pk];
+    const add = (sql: string, v: unknown): void => {
+      params.push(v);
+      where.push(`${sql} $${params.length}`);
+    };
+    if (q.event !== undefined) add('event =', q.event);
+    if (q.distinctId !== undefined) add('distinct_id =', q.distinctId);
+    if (sinceMs !== null) add('ts >=', sinceMs);
+    if (untilMs !== null) add('ts <', untilMs);
+    params.push(q.limit);
+    const r = await this.query<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT $${params.length}`,
+      params,
+    );
+    return r.rows.map((row) => toEvent(q.projectId, row));
+  }
+
+  async *personEvents(projectId: string, distinctId: string): AsyncIterable<StoredEvent> {
+    const pk = await this.projectPkOrNull(projectId);
+    if (pk === null) return;
+    // Keyset pages: no transaction or cursor held open while the consumer is slow.
+    let after: [string, string] = [String(Number.MIN_SAFE_INTEGER), '-1'];
+    for (;;) {
+      const r = await this.query<EventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM events WHERE project_pk = $1 AND distinct_id = $2 AND (ts, seq) > ($3, $4)
+         ORDER BY ts, seq LIMIT ${EXPORT_PAGE}`,
+        [pk, distinctId, after[0], after[1]],
+      );
+      for (const row of r.rows) yield toEvent(projectId, row);
+      if (r.rows.length < EXPORT_PAGE) return;
+      const last = r.rows[r.rows.length - 1]!;
+      after = [last.ts, last.seq];
+    }
+  }
+
+  async erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number> {
+    const pk = await this.projectPk(projectId);
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      const n = (
+        await client.query('DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2', [pk, distinctId])
+      ).rowCount!;
+      await client.query(
+        'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES ($1, $2, $3, $4, $5)',
+        [pk, distinctId, String(requestedBy), n, new Date().toISOString()],
+      );
+      await client.query('COMMIT');
+      return n;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw storageError(err, this.where);
+    } finally {
+      client.release();
+    }
+  }
+
+  async listErasures(projectId: string): Promise<ErasureRecord[]> {
+    const pk = await this.projectPkOrNull(projectId);
+    if (pk === null) return [];
+    const r = await this.query<{
+      distinct_id: string;
+      requested_by: string;
+      deleted_count: number;
+      erased_at: string;
+    }>(
+      'SELECT distinct_id, requested_by, deleted_count, erased_at FROM erasures WHERE project_pk = $1 ORDER BY id',
+      [pk],
+    );
+    return r.rows.map((row) => ({
+      projectId,
+      distinctId: row.distinct_id,
+      requestedBy: row.requested_by,
+      deletedCount: row.deleted_count,
+      erasedAt: row.erased_at,
+    }));
+  }
+
+  async deleteEventsBefore(cutoff: string, limit: number): Promise<number> {
+    const cutoffMs = Date.parse(cutoff);
+    if (!Number.isFinite(cutoffMs)) throw new StoreError('invalid-input', 'cutoff must be an ISO 8601 date');
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new StoreError('invalid-input', 'limit must be a positive integer');
+    const pks = (await this.query<{ pk: string }>('SELECT pk FROM projects ORDER BY pk')).rows.map(
+      (r) => r.pk,
+    );
+    let deleted = 0;
+    for (const pk of pks) {
+      if (deleted >= limit) break;
+      const r = await this.query(
+        `DELETE FROM events WHERE ctid IN
+           (SELECT ctid FROM events WHERE project_pk = $1 AND ts < $2 ORDER BY ts LIMIT $3)`,
+        [pk, cutoffMs, limit - deleted],
+      );
+      deleted += r.rowCount ?? 0;
+    }
+    return deleted;
+  }
+
+  async stats(q: StatsQuery): Promise<StatsBucket[]> {
+    const { fromMs, toMs, intervalMs } = checkStats(q);
+    const pk = await this.projectPkOrNull(q.projectId);
+    const rows =
+      pk === null
+        ? []
+        : (
+            await this.query<{ b: string; event: string; n: string }>(
+              `SELECT (ts - $1) / $2 AS b, event, count(*) AS n FROM events
+               WHERE project_pk = $3 AND ts >= $1 AND ts < $4 GROUP BY b, event`,
+              [fromMs, intervalMs, pk, toMs],
+            )
+          ).rows.map((r) => ({ b: Number(r.b), event: r.event, n: Number(r.n) }));
+    return buildBuckets(fromMs, toMs, intervalMs, rows);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.pool.end();
+  }
+
+  private async projectPk(projectId: string): Promise<string> {
+    const pk = await this.projectPkOrNull(projectId);
+    if (pk === null) throw new StoreError('unknown-project', `no project ${String(projectId)}`);
+    return pk;
+  }
+
+  private async projectPkOrNull(projectId: string): Promise<string | null> {
+    const cached = this.projectPks.get(projectId);
+    if (cached !== undefined) return cached;
+    if (typeof projectId !== 'string') return null;
+    const r = await this.query<{ pk: string }>('SELECT pk FROM projects WHERE id = $1', [projectId]);
+    const pk = r.rows[0]?.pk ?? null;
+    if (pk !== null) this.projectPks.set(projectId, pk);
+    return pk;
+  }
+
+  private async connect(): Promise<pg.PoolClient> {
+    this.assertOpen();
+    try {
+      return await this.pool.connect();
+    } catch (err) {
+      throw storageError(err, this.where);
+    }
+  }
+
+  private async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    this.assertOpen();
+    try {
+      return await this.pool.query<R>(sql, params);
+    } catch (err) {
+      throw storageError(err, this.where);
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('closed', 'the store is closed');
+  }
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  '3D000',
+  '28P01',
+  '28000',
+]);
+
+function storageError(err: unknown, where: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = (err as { code?: string }).code;
+  const msg = (err as Error).message ?? String(err);
+  if ((code !== undefined && CONNECTION_CODES.has(code)) || /timeout|terminated|Connection/i.test(msg)) {
+    return new StoreError(
+      'unreachable',
+      `cannot reach PostgreSQL at ${where} (${code ?? msg}); check --database / HOMING_DATABASE_URL, ` +
+        'that the server is running and accepts this user, and that the database exists',
+      { cause: err },
+    );
+  }
+  return new StoreError('storage', `PostgreSQL failed: ${msg}`, { cause: err });
+}
+
+function toProject(r: ProjectRow): Project {
+  return { id: r.id, name: r.name, writeKey: r.write_key, adminKey: r.admin_key, createdAt: r.created_at };
+}
+
+function toEvent(projectId: string, r: EventRow): StoredEvent {
+  return {
+    projectId,
+    uuid: r.uuid_text ?? formatUuid(r.key),
+    event: r.event,
+    distinctId: r.distinct_id,
+    timestamp: new Date(Number(r.ts)).toISOString(),
+    originalTimestamp: r.original_ts,
+    receivedAt: r.received_at,
+    properties: JSON.parse(r.properties) as Record<string, unknown>,
+  };
+}

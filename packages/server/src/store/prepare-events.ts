@@ -1,0 +1,159 @@
+import { StoreInputError } from './errors.js';
+import { eventKey, isCanonicalUuid } from './event-key.js';
+import type { EventQuery, IngestEvent, StatsQuery } from './store.js';
+
+/** An event checked and reduced to what both stores write. */
+export interface PreparedEvent {
+  key: Buffer;
+  /** `key` as a latin1 string, for in-memory sets. */
+  keyStr: string;
+  uuid: string;
+  /** `uuid`, or null when `formatUuid(key)` gives it back exactly (saves 36 bytes a row). */
+  uuidText: string | null;
+  event: string;
+  distinctId: string;
+  tsMs: number;
+  originalTimestamp: string | null;
+  receivedAt: string;
+  propertiesJson: string;
+}
+
+export interface PrepareLimits {
+  /** Largest serialized `properties` of one event, in UTF-16 code units. */
+  maxPropertiesChars: number;
+}
+
+export const DEFAULT_PREPARE_LIMITS: PrepareLimits = { maxPropertiesChars: 1_000_000 };
+
+const MAX_ID_CHARS = 1000;
+
+/**
+ * Checks a whole batch before anything is written, so a bad event refuses the batch and
+ * nothing is half-written. The server's ingest layer already names bad events per index; this
+ * is the store's own guard. Strings must be well-formed UTF-16 without NUL, because SQLite would
+ * silently replace lone surrogates and PostgreSQL refuses NUL in text.
+ */
+export function prepareEvents(
+  events: readonly IngestEvent[],
+  limits: PrepareLimits = DEFAULT_PREPARE_LIMITS,
+): PreparedEvent[] {
+  if (!Array.isArray(events)) throw new StoreInputError('events must be an array');
+  const out = new Array<PreparedEvent>(events.length);
+  for (let i = 0; i < events.length; i++) {
+    const e = events[i] as unknown as Record<string, unknown> | null;
+    if (e === null || typeof e !== 'object') throw new StoreInputError('event must be an object', i);
+    const uuid = idString(e.uuid, 'uuid', i);
+    const event = idString(e.event, 'event', i);
+    const distinctId = idString(e.distinctId, 'distinctId', i);
+    const tsMs = isoMs(e.timestamp, 'timestamp', i);
+    const originalTimestamp = e.originalTimestamp ?? null;
+    if (originalTimestamp !== null) idString(originalTimestamp, 'originalTimestamp', i);
+    const receivedAt = idString(e.receivedAt, 'receivedAt', i);
+    isoMs(receivedAt, 'receivedAt', i);
+    const props = e.properties;
+    if (props === null || typeof props !== 'object' || Array.isArray(props)) {
+      throw new StoreInputError('properties must be an object', i);
+    }
+    let propertiesJson: string;
+    try {
+      propertiesJson = JSON.stringify(props);
+    } catch (err) {
+      throw new StoreInputError(
+        `properties cannot be serialized (${(err as Error).name}: cycles and BigInt are refused)`,
+        i,
+      );
+    }
+    if (propertiesJson.length > limits.maxPropertiesChars) {
+      throw new StoreInputError(
+        `properties too large: ${propertiesJson.length} characters, limit ${limits.maxPropertiesChars}`,
+        i,
+      );
+    }
+    const key = eventKey(uuid);
+    out[i] = {
+      key,
+      keyStr: key.toString('latin1'),
+      uuid,
+      uuidText: isCanonicalUuid(uuid) ? null : uuid,
+      event,
+      distinctId,
+      tsMs,
+      originalTimestamp: originalTimestamp as string | null,
+      receivedAt,
+      propertiesJson,
+    };
+  }
+  return out;
+}
+
+function idString(v: unknown, field: string, i: number): string {
+  if (typeof v !== 'string' || v.length === 0) {
+    throw new StoreInputError(`${field} must be a non-empty string`, i);
+  }
+  if (v.length > MAX_ID_CHARS) throw new StoreInputError(`${field} longer than ${MAX_ID_CHARS}`, i);
+  if (v.includes('\0') || !(v as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new StoreInputError(`${field} contains NUL or a lone surrogate`, i);
+  }
+  return v;
+}
+
+function isoMs(v: unknown, field: string, i: number): number {
+  const ms = typeof v === 'string' ? Date.parse(v) : NaN;
+  if (!Number.isFinite(ms)) throw new StoreInputError(`${field} must be an ISO 8601 date`, i);
+  return ms;
+}
+
+export function checkProjectName(name: unknown): string {
+  if (typeof name !== 'string' || name.trim().length === 0 || name.length > 200) {
+    throw new StoreInputError('project name must be a non-empty string of at most 200 characters');
+  }
+  return name;
+}
+
+export function checkQuery(q: EventQuery): { sinceMs: number | null; untilMs: number | null } {
+  if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 1000) {
+    throw new StoreInputError('limit must be an integer from 1 to 1000');
+  }
+  const sinceMs = q.since === undefined ? null : isoMs(q.since, 'since', -1);
+  const untilMs = q.until === undefined ? null : isoMs(q.until, 'until', -1);
+  return { sinceMs, untilMs };
+}
+
+/** Largest number of buckets one stats call may answer. */
+export const MAX_STATS_BUCKETS = 10_000;
+
+export function checkStats(q: StatsQuery): { fromMs: number; toMs: number; intervalMs: number } {
+  const fromMs = isoMs(q.from, 'from', -1);
+  const toMs = isoMs(q.to, 'to', -1);
+  if (!(Number.isFinite(q.intervalSeconds) && q.intervalSeconds >= 1)) {
+    throw new StoreInputError('intervalSeconds must be a number of at least 1');
+  }
+  const intervalMs = Math.round(q.intervalSeconds * 1000);
+  if (toMs <= fromMs) throw new StoreInputError('to must be after from');
+  if ((toMs - fromMs) / intervalMs > MAX_STATS_BUCKETS) {
+    throw new StoreInputError(`more than ${MAX_STATS_BUCKETS} buckets; use a larger interval`);
+  }
+  return { fromMs, toMs, intervalMs };
+}
+
+/** Builds every bucket from `from` to `to`, empty ones included, from (bucket, event, count) rows. */
+export function buildBuckets(
+  fromMs: number,
+  toMs: number,
+  intervalMs: number,
+  rows: Iterable<{ b: number; event: string; n: number }>,
+): { start: string; total: number; byEvent: Record<string, number> }[] {
+  const count = Math.ceil((toMs - fromMs) / intervalMs);
+  const buckets = Array.from({ length: count }, (_, i) => ({
+    start: new Date(fromMs + i * intervalMs).toISOString(),
+    total: 0,
+    byEvent: Object.create(null) as Record<string, number>,
+  }));
+  for (const r of rows) {
+    const bucket = buckets[Number(r.b)];
+    if (!bucket) continue;
+    bucket.total += Number(r.n);
+    bucket.byEvent[r.event] = (bucket.byEvent[r.event] ?? 0) + Number(r.n);
+  }
+  return buckets;
+}

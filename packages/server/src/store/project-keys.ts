@@ -1,0 +1,27 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+
+/**
+ * Project keys. The store looks a key up by its SHA-256 (so the lookup's timing says nothing about
+ * how much of a key matched), then compares the stored key with `timingSafeEqual`.
+ */
+export function newWriteKey(): string {
+  return `hw_${randomBytes(24).toString('base64url')}`;
+}
+
+export function newAdminKey(): string {
+  return `ha_${randomBytes(32).toString('base64url')}`;
+}
+
+export function newProjectId(): string {
+  return randomUUID();
+}
+
+export function keyHash(key: string): Buffer {
+  return createHash('sha256').update(key, 'utf8').digest();
+}
+
+export function sameKey(stored: string, given: string): boolean {
+  const a = Buffer.from(stored, 'utf8');
+  const b = Buffer.from(given, 'utf8');
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,62 @@
+/**
+ * SQLite schema, one entry per version. Never edit an applied entry: add a new one.
+ *
+ * Events live in a rowid table (new rows append at the end of the file) with a unique index on
+ * (project, 16-byte key); `ingest_log` is the cheap append-only log that insertEvents commits to
+ * before the expander moves its rows into `events` (see sqlite-ingest-log.ts).
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const SQLITE_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'projects, events, ingest log, erasure log',
+    sql: `
+      CREATE TABLE projects (
+        pk INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        write_key TEXT NOT NULL,
+        admin_key TEXT NOT NULL,
+        write_key_hash BLOB NOT NULL UNIQUE,
+        admin_key_hash BLOB NOT NULL UNIQUE,
+        created_at TEXT NOT NULL
+      );
+      CREATE TABLE events (
+        project_pk INTEGER NOT NULL,
+        key BLOB NOT NULL,
+        uuid_text TEXT,
+        event TEXT NOT NULL,
+        distinct_id TEXT NOT NULL,
+        ts INTEGER NOT NULL,
+        original_ts TEXT,
+        received_at TEXT NOT NULL,
+        properties TEXT NOT NULL
+      );
+      CREATE UNIQUE INDEX events_key ON events (project_pk, key);
+      CREATE INDEX events_ts ON events (project_pk, ts);
+      CREATE INDEX events_person ON events (project_pk, distinct_id, ts);
+      CREATE INDEX events_name ON events (project_pk, event, ts);
+      CREATE TABLE ingest_log (
+        id INTEGER PRIMARY KEY,
+        project_pk INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        keys BLOB NOT NULL,
+        payload TEXT NOT NULL
+      );
+      CREATE TABLE erasures (
+        id INTEGER PRIMARY KEY,
+        project_pk INTEGER NOT NULL,
+        distinct_id TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        deleted_count INTEGER NOT NULL,
+        erased_at TEXT NOT NULL
+      );
+      CREATE INDEX erasures_project ON erasures (project_pk, id);
+    `,
+  },
+];

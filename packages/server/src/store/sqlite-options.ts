@@ -1,0 +1,92 @@
+import { StoreError } from './errors.js';
+
+export interface SqliteStoreOptions {
+  /** Directory holding `homing.db` (and its `-wal`/`-shm` files); created if missing. */
+  dataDir: string;
+  /**
+   * `normal` (default): WAL with synchronous=NORMAL. A committed batch survives a crash or
+   * SIGKILL of the process; a power loss or OS crash may lose the last transactions committed
+   * since the last checkpoint, never corrupting the file. `full`: fsync on every commit, so a
+   * batch survives power loss too, at the cost of one fsync per group commit.
+   */
+  synchronous?: 'normal' | 'full';
+  /** SQLite page cache, MiB. Default 256: keeps the uniqueness index of random keys in memory. */
+  cacheSizeMiB?: number;
+  /** Events moved from the ingest log to `events` per expansion transaction. Default 4000. */
+  expandChunkEvents?: number;
+  /**
+   * Unexpanded events (log rows) this store lets pile up before insertEvents waits for the
+   * expander (backpressure). Bounds the memory of the dedup index (about 100 bytes an
+   * event, so ~100 MB at the default). Default 1 000 000.
+   */
+  maxPendingEvents?: number;
+  /** How long a write waits for another connection's lock, ms. Default 5000. */
+  busyTimeoutMs?: number;
+  /** Largest serialized `properties` of one event, characters. Default 1 000 000. */
+  maxPropertiesChars?: number;
+  /** Longest close() spends expanding the log before leaving the rest for the next start, ms. Default 10 000. */
+  closeExpandBudgetMs?: number;
+  /** Called when background expansion fails (it retries after `expandRetryMs`). Default: ignored. */
+  onBackgroundError?: (err: unknown) => void;
+  /**
+   * The expander waits while inserts arrived within this many ms and fewer than half of
+   * `maxPendingEvents` are unexpanded, so bursts are acknowledged at log speed. Default 100.
+   */
+  expandIdleMs?: number;
+  /** Wait before retrying a failed background expansion, ms. Default 1000. */
+  expandRetryMs?: number;
+}
+
+export type ResolvedSqliteOptions = Required<Omit<SqliteStoreOptions, 'onBackgroundError'>> &
+  Pick<SqliteStoreOptions, 'onBackgroundError'>;
+
+export const SQLITE_DEFAULTS = {
+  synchronous: 'normal',
+  cacheSizeMiB: 256,
+  expandChunkEvents: 4000,
+  maxPendingEvents: 1_000_000,
+  busyTimeoutMs: 5000,
+  maxPropertiesChars: 1_000_000,
+  closeExpandBudgetMs: 10_000,
+  expandRetryMs: 1000,
+  expandIdleMs: 100,
+} as const;
+
+export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptions {
+  if (typeof o?.dataDir !== 'string' || o.dataDir.length === 0) {
+    throw new StoreError('invalid-input', 'SqliteStore option dataDir must be a non-empty path');
+  }
+  const r: ResolvedSqliteOptions = {
+    dataDir: o.dataDir,
+    synchronous: o.synchronous ?? SQLITE_DEFAULTS.synchronous,
+    cacheSizeMiB: o.cacheSizeMiB ?? SQLITE_DEFAULTS.cacheSizeMiB,
+    expandChunkEvents: o.expandChunkEvents ?? SQLITE_DEFAULTS.expandChunkEvents,
+    maxPendingEvents: o.maxPendingEvents ?? SQLITE_DEFAULTS.maxPendingEvents,
+    busyTimeoutMs: o.busyTimeoutMs ?? SQLITE_DEFAULTS.busyTimeoutMs,
+    maxPropertiesChars: o.maxPropertiesChars ?? SQLITE_DEFAULTS.maxPropertiesChars,
+    closeExpandBudgetMs: o.closeExpandBudgetMs ?? SQLITE_DEFAULTS.closeExpandBudgetMs,
+    expandRetryMs: o.expandRetryMs ?? SQLITE_DEFAULTS.expandRetryMs,
+    expandIdleMs: o.expandIdleMs ?? SQLITE_DEFAULTS.expandIdleMs,
+    onBackgroundError: o.onBackgroundError,
+  };
+  if (r.synchronous !== 'normal' && r.synchronous !== 'full') {
+    throw new StoreError('invalid-input', `SqliteStore option synchronous must be 'normal' or 'full'`);
+  }
+  const ints: [keyof ResolvedSqliteOptions, number][] = [
+    ['cacheSizeMiB', 1],
+    ['expandChunkEvents', 1],
+    ['maxPendingEvents', 1],
+    ['busyTimeoutMs', 0],
+    ['maxPropertiesChars', 2],
+    ['closeExpandBudgetMs', 0],
+    ['expandRetryMs', 0],
+    ['expandIdleMs', 0],
+  ];
+  for (const [name, min] of ints) {
+    const v = r[name];
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
+      throw new StoreError('invalid-input', `SqliteStore option ${name} must be an integer ≥ ${min}`);
+    }
+  }
+  return r;
+}

@@ -1,0 +1,120 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { describe, expect, it, vi } from 'vitest';
+import { StoreError } from './errors.js';
+import { openSqlite, onOtherConnection, sqliteHarness, tempDir } from './sqlite.test-helpers.js';
+import { SqliteStore } from './sqlite.js';
+import { describeStoreContract, ev } from './store.contract.js';
+
+describeStoreContract('SQLite', () => sqliteHarness());
+// The same contract with a tiny expansion chunk and pending bound, so reads, dedup and
+// backpressure are exercised while most events still sit in the ingest log.
+describeStoreContract('SQLite, small chunks', () =>
+  sqliteHarness({ expandChunkEvents: 7, maxPendingEvents: 50 }),
+);
+
+describe('SqliteStore', () => {
+  it('names an unusable data directory', () => {
+    const dir = tempDir();
+    const file = join(dir, 'not-a-dir');
+    writeFileSync(file, 'x');
+    const err = (() => {
+      try {
+        new SqliteStore({ dataDir: join(file, 'data') });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(StoreError);
+    expect(err).toMatchObject({ kind: 'data-dir' });
+  });
+
+  it('names a corrupted database file instead of crashing', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'homing.db'), Buffer.alloc(8192, 0x5a));
+    const open = async (): Promise<unknown> => {
+      const s = new SqliteStore({ dataDir: dir });
+      await s.migrate();
+      return s;
+    };
+    await expect(open()).rejects.toMatchObject({ kind: 'data-dir' });
+  });
+
+  it('validates its options, naming the option', () => {
+    expect(() => new SqliteStore({ dataDir: tempDir(), expandChunkEvents: 0 })).toThrow(/expandChunkEvents/);
+    expect(() => new SqliteStore({ dataDir: tempDir(), synchronous: 'off' as 'full' })).toThrow(
+      /synchronous/,
+    );
+    expect(() => new SqliteStore({ dataDir: '' })).toThrow(StoreError);
+  });
+
+  it('refuses use before migrate()', async () => {
+    const s = new SqliteStore({ dataDir: tempDir() });
+    await expect(s.createProject('p')).rejects.toMatchObject({ kind: 'migration' });
+    await s.close();
+  });
+
+  it('keeps logged events through a failing expansion and stores them once when it recovers', async () => {
+    const dir = tempDir();
+    const errors: unknown[] = [];
+    const store = await openSqlite({
+      dataDir: dir,
+      expandIdleMs: 0,
+      expandRetryMs: 5,
+      onBackgroundError: (e) => errors.push(e),
+    });
+    const p = await store.createProject('p');
+    onOtherConnection(
+      dir,
+      `CREATE TRIGGER stuck BEFORE INSERT ON events WHEN NEW.event = 'stuck'
+       BEGIN SELECT RAISE(ABORT, 'injected expansion fault'); END`,
+    );
+    const batch = [ev(), ev({ event: 'stuck' }), ev()];
+    expect(await store.insertEvents(p.id, batch)).toEqual({ accepted: 3, duplicates: 0 });
+    await expect(store.queryEvents({ projectId: p.id, limit: 10 })).rejects.toMatchObject({
+      kind: 'storage',
+    });
+    await vi.waitFor(() => expect(errors.length).toBeGreaterThan(0));
+    // Still pending, so still a duplicate.
+    expect(await store.insertEvents(p.id, batch)).toEqual({ accepted: 0, duplicates: 3 });
+    onOtherConnection(dir, 'DROP TRIGGER stuck');
+    const stored = await store.queryEvents({ projectId: p.id, limit: 10 });
+    expect(stored.map((e) => e.uuid).sort()).toEqual(batch.map((e) => e.uuid).sort());
+    await store.close();
+  });
+
+  it('leaves the log for the next start when close() runs out of budget, which expands it', async () => {
+    const dir = tempDir();
+    const store = await openSqlite({ dataDir: dir, closeExpandBudgetMs: 0 });
+    const p = await store.createProject('p');
+    const batches = Array.from({ length: 20 }, () => Array.from({ length: 50 }, () => ev()));
+    await Promise.all(batches.map((b) => store.insertEvents(p.id, b)));
+    expect(store.pendingEvents).toBe(1000);
+    await store.close();
+    const again = await openSqlite({ dataDir: dir, expandIdleMs: 0 });
+    expect(await again.insertEvents(p.id, batches[3]!)).toEqual({ accepted: 0, duplicates: 50 });
+    const countLog = (): number => {
+      const db = new Database(join(dir, 'homing.db'), { readonly: true });
+      const n = db.prepare('SELECT count(*) FROM ingest_log').pluck().get() as number;
+      db.close();
+      return n;
+    };
+    await vi.waitFor(() => expect(countLog()).toBe(0));
+    const exported = [];
+    for await (const e of again.personEvents(p.id, 'user-1')) exported.push(e.uuid);
+    expect(new Set(exported).size).toBe(1000);
+    expect(exported).toHaveLength(1000);
+    await again.close();
+  });
+
+  it('drain() moves the whole log into events', async () => {
+    const store = await openSqlite({ dataDir: tempDir() });
+    const p = await store.createProject('p');
+    await store.insertEvents(p.id, [ev(), ev()]);
+    expect(store.pendingEvents).toBe(2);
+    await store.drain();
+    expect(store.pendingEvents).toBe(0);
+    await store.close();
+  });
+});

@@ -1,0 +1,503 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { StoreError } from './errors.js';
+import { formatUuid } from './event-key.js';
+import { IngestLog, type LogAppend } from './sqlite-ingest-log.js';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import {
+  resolveSqliteOptions,
+  type ResolvedSqliteOptions,
+  type SqliteStoreOptions,
+} from './sqlite-options.js';
+import { buildBuckets, checkProjectName, checkQuery, checkStats, prepareEvents } from './prepare-events.js';
+import { keyHash, newAdminKey, newProjectId, newWriteKey, sameKey } from './project-keys.js';
+import type {
+  ErasureRecord,
+  EventQuery,
+  IngestEvent,
+  InsertResult,
+  KeyRole,
+  Project,
+  StatsBucket,
+  StatsQuery,
+  Store,
+  StoredEvent,
+} from './store.js';
+
+export type { SqliteStoreOptions } from './sqlite-options.js';
+
+interface Waiting extends LogAppend {
+  resolve: (r: InsertResult) => void;
+  reject: (e: unknown) => void;
+}
+
+interface EventRow {
+  rowid: number;
+  key: Buffer;
+  uuid_text: string | null;
+  event: string;
+  distinct_id: string;
+  ts: number;
+  original_ts: string | null;
+  received_at: string;
+  properties: string;
+}
+
+interface ProjectRow {
+  pk: number;
+  id: string;
+  name: string;
+  write_key: string;
+  admin_key: string;
+  created_at: string;
+}
+
+const EVENT_COLUMNS = 'rowid, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties';
+const EXPORT_PAGE = 500;
+
+/**
+ * The embedded store: one SQLite file in WAL mode, `<dataDir>/homing.db`.
+ *
+ * insertEvents resolves once its batch is committed to the ingest log (see IngestLog); calls
+ * that arrive in the same event-loop turn share one transaction (group commit). A background
+ * expander moves the log into `events` in bounded chunks, yielding to the event loop between
+ * them; every read first expands what was committed before it began, so reads see every
+ * resolved insert. better-sqlite3 is synchronous: each transaction here is kept to a few
+ * milliseconds so the event loop is never held for long.
+ */
+export class SqliteStore implements Store {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private log!: IngestLog;
+  private readonly opts: ResolvedSqliteOptions;
+  private readonly projectPks = new Map<string, number>();
+  private queue: Waiting[] = [];
+  private flushScheduled = false;
+  private expandScheduled = false;
+  private expandTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private lastInsertAt = -Infinity;
+  private lastExpandEndAt = -Infinity;
+  private migrated = false;
+
+  constructor(options: SqliteStoreOptions) {
+    this.opts = resolveSqliteOptions(options);
+    this.path = join(this.opts.dataDir, 'homing.db');
+    try {
+      mkdirSync(this.opts.dataDir, { recursive: true });
+    } catch (err) {
+      throw new StoreError(
+        'data-dir',
+        `cannot create the data directory ${this.opts.dataDir} (${(err as NodeJS.ErrnoException).code}); ` +
+          'choose a writable directory with --data-dir or HOMING_DATA_DIR',
+        { cause: err },
+      );
+    }
+    try {
+      this.db = new Database(this.path, { timeout: this.opts.busyTimeoutMs });
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma(`synchronous = ${this.opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      this.db.pragma(`cache_size = ${-this.opts.cacheSizeMiB * 1024}`);
+      this.db.pragma('temp_store = MEMORY');
+      this.db.pragma('foreign_keys = OFF');
+      this.db.exec(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+      );
+    } catch (err) {
+      throw new StoreError(
+        'data-dir',
+        `cannot open ${this.path} as a SQLite database (${(err as { code?: string }).code ?? (err as Error).message}); ` +
+          'if the file is damaged, move it aside (with its -wal and -shm files) and restore a backup, ' +
+          'or point --data-dir at a writable directory',
+        { cause: err },
+      );
+    }
+  }
+
+  async migrate(): Promise<void> {
+    this.assertOpen();
+    const applied = new Set(
+      this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
+    );
+    for (const m of SQLITE_MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      try {
+        this.db
+          .transaction(() => {
+            // Re-checked under the write lock: another process may have applied it meanwhile.
+            const done = this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
+            if (done) return;
+            this.db.exec(m.sql);
+            this.db
+              .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+              .run(m.version, m.name, new Date().toISOString());
+          })
+          .immediate();
+      } catch (err) {
+        throw new StoreError(
+          'migration',
+          `SQLite migration ${m.version} (${m.name}) failed: ${(err as Error).message}`,
+          {
+            cause: err,
+          },
+        );
+      }
+    }
+    if (!this.migrated) {
+      this.log = new IngestLog(this.db);
+      this.migrated = true;
+    }
+    // A previous run may have left log rows (crash, or close() out of budget): expand them.
+    this.scheduleExpand();
+  }
+
+  async ping(): Promise<void> {
+    this.assertOpen();
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async createProject(name: string): Promise<Project> {
+    this.assertReady();
+    checkProjectName(name);
+    const p: Project = {
+      id: newProjectId(),
+      name,
+      writeKey: newWriteKey(),
+      adminKey: newAdminKey(),
+      createdAt: new Date().toISOString(),
+    };
+    const r = this.db
+      .prepare(
+        `INSERT INTO projects (id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(p.id, p.name, p.writeKey, p.adminKey, keyHash(p.writeKey), keyHash(p.adminKey), p.createdAt);
+    this.projectPks.set(p.id, Number(r.lastInsertRowid));
+    return p;
+  }
+
+  async listProjects(): Promise<Project[]> {
+    this.assertReady();
+    const rows = this.db.prepare('SELECT * FROM projects ORDER BY pk').all() as ProjectRow[];
+    return rows.map(toProject);
+  }
+
+  async findProjectByKey(key: string): Promise<{ project: Project; role: KeyRole } | null> {
+    this.assertReady();
+    if (typeof key !== 'string' || key.length === 0 || key.length > 1000) return null;
+    const h = keyHash(key);
+    const row = this.db
+      .prepare('SELECT * FROM projects WHERE write_key_hash = ? OR admin_key_hash = ?')
+      .get(h, h) as ProjectRow | undefined;
+    if (!row) return null;
+    if (sameKey(row.write_key, key)) return { project: toProject(row), role: 'write' };
+    if (sameKey(row.admin_key, key)) return { project: toProject(row), role: 'admin' };
+    return null;
+  }
+
+  insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
+    try {
+      this.assertReady();
+      const prepared = prepareEvents(events, { maxPropertiesChars: this.opts.maxPropertiesChars });
+      const projectPk = this.projectPk(projectId);
+      if (prepared.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0 });
+      return new Promise((resolve, reject) => {
+        this.queue.push({ projectPk, events: prepared, resolve, reject });
+        this.lastInsertAt = performance.now();
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          setImmediate(() => this.flush());
+        }
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Expands the whole ingest log now (benchmarks and tools; reads do this by themselves). */
+  async drain(): Promise<void> {
+    this.assertReady();
+    await this.catchUp();
+  }
+
+  /** Events committed to the ingest log and not yet expanded, as far as this connection knows. */
+  get pendingEvents(): number {
+    return this.migrated ? this.log.pendingEvents : 0;
+  }
+
+  async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
+    this.assertReady();
+    const { sinceMs, untilMs } = checkQuery(q);
+    const pk = this.projectPkOrNull(q.projectId);
+    if (pk === null) return [];
+    await this.catchUp();
+    const where = ['project_pk = ?'];
+    const params: unknown[] = [pk];
+    const add = (sql: string, v: unknown): void => {
+      where.push(sql);
+      params.push(v);
+    };
+    if (q.event !== undefined) add('event = ?', q.event);
+    if (q.distinctId !== undefined) add('distinct_id = ?', q.distinctId);
+    if (sinceMs !== null) add('ts >= ?', sinceMs);
+    if (untilMs !== null) add('ts < ?', untilMs);
+    params.push(q.limit);
+    const rows = this.db
+      .prepare(
+        `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, rowid DESC LIMIT ?`,
+      )
+      .all(...params) as EventRow[];
+    return rows.map((r) => toEvent(q.projectId, r));
+  }
+
+  async *personEvents(projectId: string, distinctId: string): AsyncIterable<StoredEvent> {
+    this.assertReady();
+    const pk = this.projectPkOrNull(projectId);
+    if (pk === null) return;
+    await this.catchUp();
+    // Pages by (ts, rowid) instead of one open cursor: an open better-sqlite3 iterator would
+    // block every other statement on this connection for as long as the consumer reads.
+    const page = this.db.prepare(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE project_pk = ? AND distinct_id = ? AND (ts, rowid) > (?, ?)
+       ORDER BY ts, rowid LIMIT ${EXPORT_PAGE}`,
+    );
+    let after: [number, number] = [-Number.MAX_SAFE_INTEGER, -1];
+    for (;;) {
+      this.assertOpen();
+      const rows = page.all(pk, distinctId, after[0], after[1]) as EventRow[];
+      for (const r of rows) yield toEvent(projectId, r);
+      if (rows.length < EXPORT_PAGE) return;
+      const last = rows[rows.length - 1]!;
+      after = [last.ts, last.rowid];
+    }
+  }
+
+  async erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number> {
+    this.assertReady();
+    const pk = this.projectPkOrNull(projectId);
+    if (pk === null) throw new StoreError('unknown-project', `no project ${String(projectId)}`);
+    await this.catchUp();
+    return this.db
+      .transaction(() => {
+        const n = this.db
+          .prepare('DELETE FROM events WHERE project_pk = ? AND distinct_id = ?')
+          .run(pk, distinctId).changes;
+        this.db
+          .prepare(
+            'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES (?, ?, ?, ?, ?)',
+          )
+          .run(pk, distinctId, String(requestedBy), n, new Date().toISOString());
+        return n;
+      })
+      .immediate();
+  }
+
+  async listErasures(projectId: string): Promise<ErasureRecord[]> {
+    this.assertReady();
+    const pk = this.projectPkOrNull(projectId);
+    if (pk === null) return [];
+    const rows = this.db
+      .prepare(
+        'SELECT distinct_id, requested_by, deleted_count, erased_at FROM erasures WHERE project_pk = ? ORDER BY id',
+      )
+      .all(pk) as { distinct_id: string; requested_by: string; deleted_count: number; erased_at: string }[];
+    return rows.map((r) => ({
+      projectId,
+      distinctId: r.distinct_id,
+      requestedBy: r.requested_by,
+      deletedCount: r.deleted_count,
+      erasedAt: r.erased_at,
+    }));
+  }
+
+  async deleteEventsBefore(cutoff: string, limit: number): Promise<number> {
+    this.assertReady();
+    const cutoffMs = Date.parse(cutoff);
+    if (!Number.isFinite(cutoffMs)) throw new StoreError('invalid-input', 'cutoff must be an ISO 8601 date');
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new StoreError('invalid-input', 'limit must be a positive integer');
+    await this.catchUp();
+    const pks = this.db.prepare('SELECT pk FROM projects ORDER BY pk').pluck().all() as number[];
+    const del = this.db.prepare(
+      'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE project_pk = ? AND ts < ? ORDER BY ts LIMIT ?)',
+    );
+    let deleted = 0;
+    for (const pk of pks) {
+      if (deleted >= limit) break;
+      deleted += del.run(pk, cutoffMs, limit - deleted).changes;
+    }
+    return deleted;
+  }
+
+  async stats(q: StatsQuery): Promise<StatsBucket[]> {
+    this.assertReady();
+    const { fromMs, toMs, intervalMs } = checkStats(q);
+    const pk = this.projectPkOrNull(q.projectId);
+    await this.catchUp();
+    const rows =
+      pk === null
+        ? []
+        : (this.db
+            .prepare(
+              `SELECT (ts - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS b, event, count(*) AS n FROM events
+               WHERE project_pk = ? AND ts >= ? AND ts < ? GROUP BY b, event`,
+            )
+            .all(fromMs, intervalMs, pk, fromMs, toMs) as { b: number; event: string; n: number }[]);
+    return buildBuckets(fromMs, toMs, intervalMs, rows);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.flush();
+    this.closed = true;
+    if (this.expandTimer) clearTimeout(this.expandTimer);
+    this.expandTimer = null;
+    if (this.migrated) {
+      const deadline = Date.now() + this.opts.closeExpandBudgetMs;
+      try {
+        // What is left past the budget stays in the log; the next start expands it.
+        while (Date.now() < deadline && this.log.expandChunk(this.opts.expandChunkEvents).more) {
+          /* next chunk */
+        }
+      } catch {
+        /* left in the log for the next start */
+      }
+    }
+    this.db.close();
+  }
+
+  /** Commits every queued insertEvents call in one transaction (group commit). */
+  private flush(): void {
+    this.flushScheduled = false;
+    const calls = this.queue;
+    if (calls.length === 0) return;
+    this.queue = [];
+    this.lastInsertAt = performance.now();
+    try {
+      // Backpressure: the dedup index of unexpanded events stays bounded.
+      while (this.log.pendingEvents >= this.opts.maxPendingEvents) {
+        if (!this.log.expandChunk(this.opts.expandChunkEvents).more) break;
+      }
+      const results = this.log.append(calls);
+      calls.forEach((c, i) => c.resolve(results[i]!));
+    } catch (err) {
+      if (calls.length === 1) calls[0]!.reject(storageError(err));
+      // One call's failure must not fail its neighbours: retry each alone.
+      else for (const c of calls) this.appendAlone(c);
+    }
+    this.scheduleExpand();
+  }
+
+  private appendAlone(c: Waiting): void {
+    try {
+      c.resolve(this.log.append([c])[0]!);
+    } catch (err) {
+      c.reject(storageError(err));
+    }
+  }
+
+  private scheduleExpand(): void {
+    if (this.expandScheduled || this.closed) return;
+    this.expandScheduled = true;
+    setImmediate(() => this.expandStep());
+  }
+
+  private expandStep(): void {
+    this.expandScheduled = false;
+    if (this.closed) return;
+    // Ingest first: while inserts keep arriving and the log is under half its bound, the
+    // expander waits, so bursts are acknowledged at log speed and expanded when it is quiet.
+    const now = performance.now();
+    const busy =
+      now - this.lastInsertAt < this.opts.expandIdleMs ||
+      (this.lastInsertAt > this.lastExpandEndAt && now - this.lastExpandEndAt < this.opts.expandIdleMs);
+    if (busy && this.log.pendingEvents < this.opts.maxPendingEvents / 2) {
+      this.deferExpand(this.opts.expandIdleMs);
+      return;
+    }
+    try {
+      const more = this.log.expandChunk(this.opts.expandChunkEvents).more;
+      this.lastExpandEndAt = performance.now();
+      if (more) this.scheduleExpand();
+    } catch (err) {
+      this.opts.onBackgroundError?.(err);
+      this.deferExpand(this.opts.expandRetryMs);
+    }
+  }
+
+  private deferExpand(ms: number): void {
+    if (this.expandTimer) return;
+    this.expandTimer = setTimeout(() => {
+      this.expandTimer = null;
+      this.scheduleExpand();
+    }, ms);
+    this.expandTimer.unref();
+  }
+
+  /** Expands every log row committed before this call, yielding between chunks. */
+  private async catchUp(): Promise<void> {
+    const upTo = this.log.maxLogId();
+    if (upTo === 0) return;
+    for (;;) {
+      this.assertOpen();
+      let more: boolean;
+      try {
+        more = this.log.expandChunk(this.opts.expandChunkEvents, upTo).more;
+      } catch (err) {
+        throw storageError(err);
+      }
+      if (!more) return;
+      await yieldToLoop();
+    }
+  }
+
+  private projectPk(projectId: string): number {
+    const pk = this.projectPkOrNull(projectId);
+    if (pk === null) throw new StoreError('unknown-project', `no project ${String(projectId)}`);
+    return pk;
+  }
+
+  private projectPkOrNull(projectId: string): number | null {
+    const cached = this.projectPks.get(projectId);
+    if (cached !== undefined) return cached;
+    if (typeof projectId !== 'string') return null;
+    const pk = this.db.prepare('SELECT pk FROM projects WHERE id = ?').pluck().get(projectId) as
+      number | undefined;
+    if (pk === undefined) return null;
+    this.projectPks.set(projectId, pk);
+    return pk;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreError('closed', 'the store is closed');
+  }
+
+  private assertReady(): void {
+    this.assertOpen();
+    if (!this.migrated) throw new StoreError('migration', 'call migrate() before using the store');
+  }
+}
+
+function storageError(err: unknown): StoreError {
+  if (err instanceof StoreError) return err;
+  return new StoreError('storage', `SQLite write failed: ${(err as Error).message}`, { cause: err });
+}
+
+function toProject(r: ProjectRow): Project {
+  return { id: r.id, name: r.name, writeKey: r.write_key, adminKey: r.admin_key, createdAt: r.created_at };
+}
+
+function toEvent(projectId: string, r: EventRow): StoredEvent {
+  return {
+    projectId,
+    uuid: r.uuid_text ?? formatUuid(r.key),
+    event: r.event,
+    distinctId: r.distinct_id,
+    timestamp: new Date(r.ts).toISOString(),
+    originalTimestamp: r.original_ts,
+    receivedAt: r.received_at,
+    properties: JSON.parse(r.properties) as Record<string, unknown>,
+  };
+}

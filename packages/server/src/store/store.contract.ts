@@ -1,0 +1,368 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { StoreError } from './errors.js';
+import type { IngestEvent, Project, Store, StoredEvent } from './store.js';
+
+/** What one implementation gives the contract suite; a fresh, empty storage per call. */
+export interface StoreHarness {
+  /** A migrated store on the fresh storage. */
+  store: Store;
+  /** Another migrated store (own connection or pool) on the same storage. */
+  openAnother(): Promise<Store>;
+  /** Makes storage fail any write of an event named `poison`; resolves a function undoing it. */
+  injectPoisonFault(): Promise<() => Promise<void>>;
+  /** Closes whatever the harness opened and removes the storage. */
+  dispose(): Promise<void>;
+}
+
+const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+
+export function ev(over: Partial<IngestEvent> = {}): IngestEvent {
+  const ts = over.timestamp ?? new Date(T0).toISOString();
+  return {
+    uuid: randomUUID(),
+    event: 'page_view',
+    distinctId: 'user-1',
+    timestamp: ts,
+    originalTimestamp: ts,
+    receivedAt: new Date(T0).toISOString(),
+    properties: { path: '/home' },
+    ...over,
+  };
+}
+
+async function all(store: Store, projectId: string): Promise<StoredEvent[]> {
+  return store.queryEvents({ projectId, limit: 1000 });
+}
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of it) out.push(x);
+  return out;
+}
+
+/** Registers the behaviour every Store must have, against `makeHarness`. */
+export function describeStoreContract(name: string, makeHarness: () => Promise<StoreHarness>): void {
+  describe(`Store contract: ${name}`, () => {
+    let h: StoreHarness;
+    let store: Store;
+    let project: Project;
+    const others: Store[] = [];
+
+    beforeEach(async () => {
+      h = await makeHarness();
+      store = h.store;
+      project = await store.createProject('contract');
+    });
+    afterEach(async () => {
+      for (const s of others.splice(0)) await s.close().catch(() => {});
+      await h.dispose();
+    });
+
+    async function another(): Promise<Store> {
+      const s = await h.openAnother();
+      others.push(s);
+      return s;
+    }
+
+    it('stores an event once per (project, uuid) across batches and counts the rest as duplicates', async () => {
+      const batch = Array.from({ length: 10 }, (_, i) => ev({ properties: { i } }));
+      expect(await store.insertEvents(project.id, batch)).toEqual({ accepted: 10, duplicates: 0 });
+      const again = [...batch.slice(5), ev()];
+      expect(await store.insertEvents(project.id, again)).toEqual({ accepted: 1, duplicates: 5 });
+      const stored = await all(store, project.id);
+      expect(stored).toHaveLength(11);
+      expect(new Set(stored.map((e) => e.uuid)).size).toBe(11);
+    });
+
+    it('dedups within one batch, uuids compared case-insensitively, non-UUID ids as given', async () => {
+      const a = ev();
+      const b = ev({ uuid: 'ajs-next-1700000000000-segment-message' });
+      const batch = [
+        a,
+        { ...a, properties: { other: true } },
+        ev({ uuid: a.uuid.toUpperCase() }),
+        b,
+        { ...b },
+      ];
+      expect(await store.insertEvents(project.id, batch)).toEqual({ accepted: 2, duplicates: 3 });
+      const stored = await all(store, project.id);
+      expect(stored.map((e) => e.uuid).sort()).toEqual([a.uuid, b.uuid].sort());
+      expect(stored.find((e) => e.uuid === a.uuid)!.properties).toEqual(a.properties);
+    });
+
+    it('counts concurrent calls in flight at once exactly', async () => {
+      const shared = Array.from({ length: 50 }, () => ev());
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => store.insertEvents(project.id, [...shared, ev()])),
+      );
+      expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(58);
+      expect(results.reduce((n, r) => n + r.duplicates, 0)).toBe(7 * 50);
+      expect(await all(store, project.id)).toHaveLength(58);
+    });
+
+    it('two stores writing overlapping batches at once store each event once and count exactly', async () => {
+      const second = await another();
+      const pool = Array.from({ length: 600 }, (_, i) => ev({ distinctId: `u${i % 7}` }));
+      const batches = (offset: number): IngestEvent[][] =>
+        Array.from({ length: 10 }, (_, b) =>
+          pool.slice((offset + b * 50) % 600, ((offset + b * 50) % 600) + 100),
+        );
+      const [r1, r2] = await Promise.all([
+        Promise.all(batches(0).map((b) => store.insertEvents(project.id, b))),
+        Promise.all(batches(25).map((b) => second.insertEvents(project.id, b))),
+      ]);
+      const results = [...r1, ...r2];
+      const sent = new Set([...batches(0), ...batches(25)].flat().map((e) => e.uuid));
+      const total = [...batches(0), ...batches(25)].flat().length;
+      expect(results.reduce((n, r) => n + r.accepted, 0)).toBe(sent.size);
+      expect(results.reduce((n, r) => n + r.accepted + r.duplicates, 0)).toBe(total);
+      const stored = await all(store, project.id);
+      expect(stored).toHaveLength(sent.size);
+      expect(await all(second, project.id)).toHaveLength(sent.size);
+    });
+
+    it('a storage failure mid-batch rejects the batch and stores none of it, and spares batches alongside', async () => {
+      const undo = await h.injectPoisonFault();
+      const bad = [ev(), ev(), ev({ event: 'poison' }), ev()];
+      const good = [ev(), ev()];
+      const [badResult, goodResult] = await Promise.allSettled([
+        store.insertEvents(project.id, bad),
+        store.insertEvents(project.id, good),
+      ]);
+      expect(badResult.status).toBe('rejected');
+      expect((badResult as PromiseRejectedResult).reason).toBeInstanceOf(StoreError);
+      expect(goodResult).toEqual({ status: 'fulfilled', value: { accepted: 2, duplicates: 0 } });
+      await undo();
+      const stored = await all(store, project.id);
+      expect(stored.map((e) => e.uuid).sort()).toEqual(good.map((e) => e.uuid).sort());
+      // Nothing of the refused batch counts as stored: resending it stores all of it.
+      expect(await store.insertEvents(project.id, bad)).toEqual({ accepted: 4, duplicates: 0 });
+    });
+
+    it('the same uuid in two projects is two events', async () => {
+      const other = await store.createProject('other');
+      const e = ev();
+      expect(await store.insertEvents(project.id, [e])).toEqual({ accepted: 1, duplicates: 0 });
+      expect(await store.insertEvents(other.id, [e])).toEqual({ accepted: 1, duplicates: 0 });
+      expect(await all(store, project.id)).toHaveLength(1);
+      expect(await all(store, other.id)).toHaveLength(1);
+    });
+
+    it('queries by event, person, time range and limit, newest first', async () => {
+      const at = (min: number): string => new Date(T0 + min * 60_000).toISOString();
+      const events = Array.from({ length: 30 }, (_, i) =>
+        ev({ event: i % 3 === 0 ? 'signup' : 'page_view', distinctId: `u${i % 5}`, timestamp: at(i) }),
+      );
+      await store.insertEvents(project.id, events);
+      const signups = await store.queryEvents({ projectId: project.id, event: 'signup', limit: 1000 });
+      expect(signups).toHaveLength(10);
+      expect(signups.every((e) => e.event === 'signup' && e.projectId === project.id)).toBe(true);
+      const u1 = await store.queryEvents({ projectId: project.id, distinctId: 'u1', limit: 1000 });
+      expect(u1.map((e) => e.timestamp)).toEqual([26, 21, 16, 11, 6, 1].map(at));
+      const range = await store.queryEvents({
+        projectId: project.id,
+        since: at(10),
+        until: at(20),
+        limit: 1000,
+      });
+      expect(range.map((e) => e.timestamp)).toEqual(Array.from({ length: 10 }, (_, i) => at(19 - i)));
+      const limited = await store.queryEvents({ projectId: project.id, limit: 4 });
+      expect(limited.map((e) => e.timestamp)).toEqual([29, 28, 27, 26].map(at));
+      const both = await store.queryEvents({
+        projectId: project.id,
+        event: 'signup',
+        distinctId: 'u0',
+        limit: 1000,
+      });
+      expect(both.map((e) => e.timestamp)).toEqual([15, 0].map(at));
+      expect(await store.queryEvents({ projectId: 'no-such-project', limit: 10 })).toEqual([]);
+      await expect(store.queryEvents({ projectId: project.id, limit: 0 })).rejects.toMatchObject({
+        kind: 'invalid-input',
+      });
+      await expect(store.queryEvents({ projectId: project.id, limit: 1001 })).rejects.toMatchObject({
+        kind: 'invalid-input',
+      });
+      await expect(
+        store.queryEvents({ projectId: project.id, since: 'yesterday', limit: 5 }),
+      ).rejects.toMatchObject({
+        kind: 'invalid-input',
+      });
+    });
+
+    it('returns what was stored, field for field', async () => {
+      const e = ev({ originalTimestamp: null, properties: { nested: { a: [1, 'two', null] }, n: 1.5 } });
+      await store.insertEvents(project.id, [e]);
+      expect(await all(store, project.id)).toEqual([{ ...e, projectId: project.id }]);
+    });
+
+    it('streams one person’s events oldest first across pages', async () => {
+      const n = 1234;
+      for (let i = 0; i < n; i += 100) {
+        const batch = Array.from({ length: Math.min(100, n - i) }, (_, j) =>
+          ev({
+            distinctId: 'exported',
+            timestamp: new Date(T0 + (i + j) * 1000).toISOString(),
+            properties: { k: i + j },
+          }),
+        );
+        await store.insertEvents(project.id, batch);
+      }
+      await store.insertEvents(project.id, [ev({ distinctId: 'someone-else' })]);
+      const out = await collect(store.personEvents(project.id, 'exported'));
+      expect(out.map((e) => e.properties.k)).toEqual(Array.from({ length: n }, (_, i) => i));
+      expect(await collect(store.personEvents(project.id, 'nobody'))).toEqual([]);
+    });
+
+    it('erases one person and logs who, when and how many, not the data', async () => {
+      await store.insertEvents(project.id, [
+        ev({ distinctId: 'alice', properties: { email: 'alice@example.com' } }),
+        ev({ distinctId: 'alice' }),
+        ev({ distinctId: 'bob' }),
+      ]);
+      expect(await store.erasePerson(project.id, 'alice', 'admin-key')).toBe(2);
+      expect(await collect(store.personEvents(project.id, 'alice'))).toEqual([]);
+      expect((await all(store, project.id)).map((e) => e.distinctId)).toEqual(['bob']);
+      expect(await store.erasePerson(project.id, 'alice', 'admin-key')).toBe(0);
+      const log = await store.listErasures(project.id);
+      expect(log).toHaveLength(2);
+      expect(Object.keys(log[0]!).sort()).toEqual([
+        'deletedCount',
+        'distinctId',
+        'erasedAt',
+        'projectId',
+        'requestedBy',
+      ]);
+      expect(log[0]).toMatchObject({
+        projectId: project.id,
+        distinctId: 'alice',
+        requestedBy: 'admin-key',
+        deletedCount: 2,
+      });
+      expect(JSON.stringify(log)).not.toContain('alice@example.com');
+      expect(Number.isFinite(Date.parse(log[0]!.erasedAt))).toBe(true);
+    });
+
+    it('retention deletes old events in bounded batches and keeps newer ones', async () => {
+      const old = Array.from({ length: 25 }, (_, i) =>
+        ev({ timestamp: new Date(T0 - (i + 1) * 86_400_000).toISOString() }),
+      );
+      const fresh = Array.from({ length: 5 }, () => ev({ timestamp: new Date(T0 + 1000).toISOString() }));
+      await store.insertEvents(project.id, [...old, ...fresh]);
+      const cutoff = new Date(T0).toISOString();
+      const rounds: number[] = [];
+      for (;;) {
+        const n = await store.deleteEventsBefore(cutoff, 10);
+        expect(n).toBeLessThanOrEqual(10);
+        if (n === 0) break;
+        rounds.push(n);
+      }
+      expect(rounds).toEqual([10, 10, 5]);
+      expect((await all(store, project.id)).map((e) => e.uuid).sort()).toEqual(
+        fresh.map((e) => e.uuid).sort(),
+      );
+      await expect(store.deleteEventsBefore('not a date', 10)).rejects.toMatchObject({
+        kind: 'invalid-input',
+      });
+      await expect(store.deleteEventsBefore(cutoff, 0)).rejects.toMatchObject({ kind: 'invalid-input' });
+    });
+
+    it('counts events per bucket and per event name, empty buckets included', async () => {
+      const at = (min: number): string => new Date(T0 + min * 60_000).toISOString();
+      await store.insertEvents(project.id, [
+        ev({ timestamp: at(0), event: 'a' }),
+        ev({ timestamp: at(5), event: 'b' }),
+        ev({ timestamp: at(59), event: 'a' }),
+        ev({ timestamp: at(130), event: 'a' }),
+        ev({ timestamp: at(180), event: 'a' }),
+      ]);
+      const buckets = await store.stats({
+        projectId: project.id,
+        from: at(0),
+        to: at(180),
+        intervalSeconds: 3600,
+      });
+      expect(buckets).toEqual([
+        { start: at(0), total: 3, byEvent: { a: 2, b: 1 } },
+        { start: at(60), total: 0, byEvent: {} },
+        { start: at(120), total: 1, byEvent: { a: 1 } },
+      ]);
+      await expect(
+        store.stats({ projectId: project.id, from: at(0), to: at(180), intervalSeconds: 0 }),
+      ).rejects.toMatchObject({ kind: 'invalid-input' });
+      await expect(
+        store.stats({ projectId: project.id, from: at(0), to: at(10_000_000), intervalSeconds: 1 }),
+      ).rejects.toMatchObject({ kind: 'invalid-input' });
+    });
+
+    it('finds projects by write key and admin key, and nothing by unknown or near-miss keys', async () => {
+      expect(await store.findProjectByKey(project.writeKey)).toEqual({ project, role: 'write' });
+      expect(await store.findProjectByKey(project.adminKey)).toEqual({ project, role: 'admin' });
+      const nearMiss = project.writeKey.slice(0, -1) + (project.writeKey.endsWith('A') ? 'B' : 'A');
+      for (const k of [nearMiss, 'hw_unknown', '', 'x'.repeat(100_000), project.writeKey + ' ']) {
+        expect(await store.findProjectByKey(k)).toBeNull();
+      }
+      expect(await store.listProjects()).toContainEqual(project);
+      expect(project.writeKey).not.toBe(project.adminKey);
+      await expect(store.createProject('')).rejects.toMatchObject({ kind: 'invalid-input' });
+    });
+
+    it('refuses bad batches whole and stores nothing of them; keeps unicode and nulls intact', async () => {
+      expect(await store.insertEvents(project.id, [])).toEqual({ accepted: 0, duplicates: 0 });
+      const cyclic: Record<string, unknown> = {};
+      cyclic.self = cyclic;
+      const bads: unknown[][] = [
+        [ev(), ev({ properties: { blob: 'x'.repeat(1_100_000) } })],
+        [ev(), ev({ properties: cyclic })],
+        [ev(), { ...ev(), event: null }],
+        [ev(), ev({ timestamp: 'not a date' })],
+        [ev(), ev({ distinctId: 'a\u0000b' })],
+        [ev(), ev({ event: 'lone \ud800 surrogate' })],
+        [ev(), ev({ properties: [1, 2] as unknown as Record<string, unknown> })],
+        [ev(), null],
+        [ev(), ev({ properties: { n: 10n } as unknown as Record<string, unknown> })],
+      ];
+      for (const batch of bads) {
+        await expect(store.insertEvents(project.id, batch as IngestEvent[])).rejects.toMatchObject({
+          kind: 'invalid-input',
+        });
+      }
+      await expect(store.insertEvents('no-such-project', [ev()])).rejects.toMatchObject({
+        kind: 'unknown-project',
+      });
+      expect(await all(store, project.id)).toEqual([]);
+      const odd = ev({
+        event: 'überprüfung 🚀 مرحبا',
+        distinctId: '用户-𝒳',
+        properties: { nul: 'a\u0000b', emoji: '👩‍👩‍👧', none: null, deep: { arr: [null, { z: '\u2028' }] } },
+      });
+      expect(await store.insertEvents(project.id, [odd])).toEqual({ accepted: 1, duplicates: 0 });
+      expect(await all(store, project.id)).toEqual([{ ...odd, projectId: project.id }]);
+    });
+
+    it('a store opened again on the same storage sees what was stored', async () => {
+      const batch = Array.from({ length: 20 }, () => ev());
+      await store.insertEvents(project.id, batch);
+      await store.close();
+      const again = await another();
+      expect((await again.queryEvents({ projectId: project.id, limit: 1000 })).length).toBe(20);
+      expect(await again.findProjectByKey(project.writeKey)).toEqual({ project, role: 'write' });
+      expect(await again.insertEvents(project.id, batch)).toEqual({ accepted: 0, duplicates: 20 });
+    });
+
+    it('refuses calls after close with a typed error', async () => {
+      await store.close();
+      await expect(store.insertEvents(project.id, [ev()])).rejects.toMatchObject({ kind: 'closed' });
+      await expect(store.queryEvents({ projectId: project.id, limit: 1 })).rejects.toMatchObject({
+        kind: 'closed',
+      });
+      await store.close();
+    });
+
+    it('migrate() is idempotent', async () => {
+      await store.migrate();
+      await store.migrate();
+      expect(await store.listProjects()).toHaveLength(1);
+    });
+  });
+}
