@@ -13,11 +13,19 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * matters because random (v4) keys touch one index page each.
  */
 export function eventKey(uuid: string): Buffer {
-  if (uuid.length === 36 && UUID_RE.test(uuid)) {
-    return Buffer.from(
+  if (
+    uuid.length === 36 &&
+    uuid.charCodeAt(8) === 45 &&
+    uuid.charCodeAt(13) === 45 &&
+    uuid.charCodeAt(18) === 45 &&
+    uuid.charCodeAt(23) === 45
+  ) {
+    // Buffer's hex decoder stops at the first non-hex pair, so 16 bytes means all 32 were hex.
+    const key = Buffer.from(
       uuid.slice(0, 8) + uuid.slice(9, 13) + uuid.slice(14, 18) + uuid.slice(19, 23) + uuid.slice(24),
       'hex',
     );
+    if (key.length === 16) return key;
   }
   return createHash('sha256').update('homing-event-id\0').update(uuid).digest().subarray(0, 16);
 }
@@ -25,6 +33,11 @@ export function eventKey(uuid: string): Buffer {
 /** True when `uuid` is exactly what `formatUuid(eventKey(uuid))` gives back (lowercase canonical). */
 export function isCanonicalUuid(uuid: string): boolean {
   return uuid.length === 36 && UUID_RE.test(uuid) && uuid === uuid.toLowerCase();
+}
+
+/** isCanonicalUuid for a uuid whose `key` eventKey already computed. */
+export function isCanonicalFor(uuid: string, key: Buffer): boolean {
+  return uuid.length === 36 && uuid === formatUuid(key);
 }
 
 export function formatUuid(key: Uint8Array): string {

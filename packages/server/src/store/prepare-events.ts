@@ -1,5 +1,5 @@
 import { StoreInputError } from './errors.js';
-import { eventKey, isCanonicalUuid } from './event-key.js';
+import { eventKey, isCanonicalFor } from './event-key.js';
 import type { EventQuery, IngestEvent, StatsQuery } from './store.js';
 
 /** An event checked and reduced to what both stores write. */
@@ -48,8 +48,8 @@ export function prepareEvents(
     const tsMs = isoMs(e.timestamp, 'timestamp', i);
     const originalTimestamp = e.originalTimestamp ?? null;
     if (originalTimestamp !== null) idString(originalTimestamp, 'originalTimestamp', i);
+    // Set by the server's own clock, so only its type is checked here.
     const receivedAt = idString(e.receivedAt, 'receivedAt', i);
-    isoMs(receivedAt, 'receivedAt', i);
     const props = e.properties;
     if (props === null || typeof props !== 'object' || Array.isArray(props)) {
       throw new StoreInputError('properties must be an object', i);
@@ -74,7 +74,7 @@ export function prepareEvents(
       key,
       keyStr: key.toString('latin1'),
       uuid,
-      uuidText: isCanonicalUuid(uuid) ? null : uuid,
+      uuidText: isCanonicalFor(uuid, key) ? null : uuid,
       event,
       distinctId,
       tsMs,

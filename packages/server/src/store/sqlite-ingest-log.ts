@@ -33,10 +33,11 @@ const NO_KEY = Buffer.alloc(0);
  * memory `pending` costs is bounded by `maxPendingEvents` in the store.
  */
 export class IngestLog {
-  /** `${projectPk}:${key as latin1}` of every log row not yet expanded → its log id. */
-  private readonly pending = new Map<string, number>();
+  /** Per project: key (latin1) of every log row not yet expanded → its log id. */
+  private readonly pending = new Map<number, Map<string, number>>();
+  private pendingCount = 0;
   /** Log rows in `pending`, oldest first, so expanded rows can be forgotten in order. */
-  private readonly pendingRows: { id: number; keys: string[] }[] = [];
+  private readonly pendingRows: LoggedRow[] = [];
   private pendingHead = 0;
   private lastSeenId = 0;
 
@@ -81,7 +82,7 @@ export class IngestLog {
 
   /** Keys of log rows not yet expanded that this connection knows of. */
   get pendingEvents(): number {
-    return this.pending.size;
+    return this.pendingCount;
   }
 
   /** Newest log id, or 0 when the log is empty. */
@@ -93,7 +94,7 @@ export class IngestLog {
   append(calls: readonly LogAppend[]): InsertResult[] {
     const outcome = this.appendTx.immediate(calls);
     // Applied only after the commit: a rolled-back group must not leave keys marked pending.
-    for (const row of outcome.rows) this.remember(row.id, row.keys);
+    for (const row of outcome.rows) this.remember(row);
     if (outcome.lastId > this.lastSeenId) this.lastSeenId = outcome.lastId;
     this.forgetBelow(outcome.minId);
     return outcome.results;
@@ -111,25 +112,32 @@ export class IngestLog {
   }
 
   private appendInTx(calls: readonly LogAppend[]): AppendOutcome {
-    const rows: { id: number; keys: string[] }[] = [];
-    const group = new Set<string>();
+    const rows: LoggedRow[] = [];
+    const group = new Map<number, Set<string>>();
+    const groupFor = (pk: number): Set<string> => {
+      let set = group.get(pk);
+      if (!set) group.set(pk, (set = new Set()));
+      return set;
+    };
     // Log rows other connections appended since we last looked are pending too.
     for (const r of this.selectAfter.all(this.lastSeenId)) {
-      const keys = splitKeys(r.project_pk, r.keys);
-      for (const k of keys) group.add(k);
-      rows.push({ id: r.id, keys });
+      const keys = splitKeys(r.keys);
+      const set = groupFor(r.project_pk);
+      for (const k of keys) set.add(k);
+      rows.push({ id: r.id, pk: r.project_pk, keys });
     }
     let lastId = rows.length > 0 ? rows[rows.length - 1]!.id : 0;
     const results: InsertResult[] = [];
     for (const call of calls) {
-      const prefix = `${call.projectPk}:`;
+      const inGroup = groupFor(call.projectPk);
+      const pending = this.pending.get(call.projectPk);
       const candidates: PreparedEvent[] = [];
       let duplicates = 0;
       for (const e of call.events) {
-        const k = prefix + e.keyStr;
-        if (group.has(k) || this.pending.has(k)) duplicates++;
+        const k = e.keyStr;
+        if (inGroup.has(k) || pending?.has(k)) duplicates++;
         else {
-          group.add(k);
+          inGroup.add(k);
           candidates.push(e);
         }
       }
@@ -150,7 +158,7 @@ export class IngestLog {
         const id = Number(
           this.insertLog.run(call.projectPk, accepted.length, keys, JSON.stringify(payload)).lastInsertRowid,
         );
-        rows.push({ id, keys: accepted.map((e) => prefix + e.keyStr) });
+        rows.push({ id, pk: call.projectPk, keys: accepted.map((e) => e.keyStr) });
         lastId = id;
       }
       results.push({ accepted: accepted.length, duplicates });
@@ -191,9 +199,14 @@ export class IngestLog {
     return { moved: entries.length, lastId, more: next != null && next <= upToId };
   }
 
-  private remember(id: number, keys: string[]): void {
-    for (const k of keys) this.pending.set(k, id);
-    this.pendingRows.push({ id, keys });
+  private remember(row: LoggedRow): void {
+    let map = this.pending.get(row.pk);
+    if (!map) this.pending.set(row.pk, (map = new Map()));
+    for (const k of row.keys) {
+      if (!map.has(k)) this.pendingCount++;
+      map.set(k, row.id);
+    }
+    this.pendingRows.push(row);
   }
 
   /** Forgets pending keys of log rows with id < minId: they are in `events` now. */
@@ -201,7 +214,13 @@ export class IngestLog {
     const rows = this.pendingRows;
     while (this.pendingHead < rows.length && rows[this.pendingHead]!.id < minId) {
       const row = rows[this.pendingHead]!;
-      for (const k of row.keys) if (this.pending.get(k) === row.id) this.pending.delete(k);
+      const map = this.pending.get(row.pk)!;
+      for (const k of row.keys) {
+        if (map.get(k) === row.id) {
+          map.delete(k);
+          this.pendingCount--;
+        }
+      }
       this.pendingHead++;
     }
     if (this.pendingHead > 1024 && this.pendingHead * 2 > rows.length) {
@@ -211,9 +230,16 @@ export class IngestLog {
   }
 }
 
+interface LoggedRow {
+  id: number;
+  pk: number;
+  /** Keys as latin1 strings. */
+  keys: string[];
+}
+
 interface AppendOutcome {
   results: InsertResult[];
-  rows: { id: number; keys: string[] }[];
+  rows: LoggedRow[];
   lastId: number;
   minId: number;
 }
@@ -224,10 +250,8 @@ export interface ExpandOutcome {
   more: boolean;
 }
 
-function splitKeys(projectPk: number, keys: Buffer): string[] {
+function splitKeys(keys: Buffer): string[] {
   const out: string[] = new Array(keys.length / 16);
-  for (let j = 0; j < out.length; j++) {
-    out[j] = `${projectPk}:${keys.toString('latin1', j * 16, j * 16 + 16)}`;
-  }
+  for (let j = 0; j < out.length; j++) out[j] = keys.toString('latin1', j * 16, j * 16 + 16);
   return out;
 }

@@ -12,7 +12,11 @@ export interface SqliteStoreOptions {
   synchronous?: 'normal' | 'full';
   /** SQLite page cache, MiB. Default 256: keeps the uniqueness index of random keys in memory. */
   cacheSizeMiB?: number;
-  /** Events moved from the ingest log to `events` per expansion transaction. Default 4000. */
+  /**
+   * Events moved from the ingest log to `events` per expansion transaction. Larger chunks
+   * amortise the random index pages better but hold the event loop longer (about 100 ms for
+   * 8000 events with random uuids on the reference machine). Default 8000.
+   */
   expandChunkEvents?: number;
   /**
    * Unexpanded events (log rows) this store lets pile up before insertEvents waits for the
@@ -20,6 +24,11 @@ export interface SqliteStoreOptions {
    * event, so ~100 MB at the default). Default 1 000 000.
    */
   maxPendingEvents?: number;
+  /**
+   * WAL pages before SQLite checkpoints into the database file. Larger means fewer, longer
+   * checkpoints and a larger `-wal` file (up to about this × 4 KiB). Default 16 000 (64 MiB).
+   */
+  walAutocheckpointPages?: number;
   /** How long a write waits for another connection's lock, ms. Default 5000. */
   busyTimeoutMs?: number;
   /** Largest serialized `properties` of one event, characters. Default 1 000 000. */
@@ -43,8 +52,9 @@ export type ResolvedSqliteOptions = Required<Omit<SqliteStoreOptions, 'onBackgro
 export const SQLITE_DEFAULTS = {
   synchronous: 'normal',
   cacheSizeMiB: 256,
-  expandChunkEvents: 4000,
+  expandChunkEvents: 8000,
   maxPendingEvents: 1_000_000,
+  walAutocheckpointPages: 16_000,
   busyTimeoutMs: 5000,
   maxPropertiesChars: 1_000_000,
   closeExpandBudgetMs: 10_000,
@@ -62,6 +72,7 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     cacheSizeMiB: o.cacheSizeMiB ?? SQLITE_DEFAULTS.cacheSizeMiB,
     expandChunkEvents: o.expandChunkEvents ?? SQLITE_DEFAULTS.expandChunkEvents,
     maxPendingEvents: o.maxPendingEvents ?? SQLITE_DEFAULTS.maxPendingEvents,
+    walAutocheckpointPages: o.walAutocheckpointPages ?? SQLITE_DEFAULTS.walAutocheckpointPages,
     busyTimeoutMs: o.busyTimeoutMs ?? SQLITE_DEFAULTS.busyTimeoutMs,
     maxPropertiesChars: o.maxPropertiesChars ?? SQLITE_DEFAULTS.maxPropertiesChars,
     closeExpandBudgetMs: o.closeExpandBudgetMs ?? SQLITE_DEFAULTS.closeExpandBudgetMs,
@@ -76,6 +87,7 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     ['cacheSizeMiB', 1],
     ['expandChunkEvents', 1],
     ['maxPendingEvents', 1],
+    ['walAutocheckpointPages', 1],
     ['busyTimeoutMs', 0],
     ['maxPropertiesChars', 2],
     ['closeExpandBudgetMs', 0],

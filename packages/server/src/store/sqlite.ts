@@ -100,6 +100,7 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${this.opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       this.db.pragma(`cache_size = ${-this.opts.cacheSizeMiB * 1024}`);
+      this.db.pragma(`wal_autocheckpoint = ${this.opts.walAutocheckpointPages}`);
       this.db.pragma('temp_store = MEMORY');
       this.db.pragma('foreign_keys = OFF');
       this.db.exec(
