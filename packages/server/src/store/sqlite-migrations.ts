@@ -59,4 +59,23 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX erasures_project ON erasures (project_pk, id);
     `,
   },
+  {
+    version: 2,
+    name: 'ingest log ids never reused',
+    // Without AUTOINCREMENT, SQLite hands out max(id)+1, so once the expander empties the log an
+    // id can come back, and another connection that had already seen that id would miss the
+    // new row's keys when counting duplicates. AUTOINCREMENT ids only ever grow.
+    sql: `
+      CREATE TABLE ingest_log_v2 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project_pk INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        keys BLOB NOT NULL,
+        payload TEXT NOT NULL
+      );
+      INSERT INTO ingest_log_v2 (id, project_pk, n, keys, payload) SELECT id, project_pk, n, keys, payload FROM ingest_log;
+      DROP TABLE ingest_log;
+      ALTER TABLE ingest_log_v2 RENAME TO ingest_log;
+    `,
+  },
 ];

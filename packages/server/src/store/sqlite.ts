@@ -384,9 +384,13 @@ export class SqliteStore implements Store {
       const results = this.log.append(calls);
       calls.forEach((c, i) => c.resolve(results[i]!));
     } catch (err) {
-      if (calls.length === 1) calls[0]!.reject(storageError(err));
-      // One call's failure must not fail its neighbours: retry each alone.
-      else for (const c of calls) this.appendAlone(c);
+      // A constraint or trigger failure belongs to one call's data: retry each call alone so
+      // its neighbours are kept. Anything else (busy, disk full, I/O) would fail them all
+      // again, and retrying would hold the event loop once more per call.
+      const perCall =
+        calls.length > 1 && String((err as { code?: unknown }).code).startsWith('SQLITE_CONSTRAINT');
+      if (perCall) for (const c of calls) this.appendAlone(c);
+      else for (const c of calls) c.reject(storageError(err));
     }
     this.scheduleExpand();
   }
