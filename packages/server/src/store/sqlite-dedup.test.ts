@@ -72,7 +72,7 @@ describe('SqliteStore duplicates count', () => {
           rmSync(dataDir, { recursive: true, force: true });
         }
       }),
-      { numRuns: 40 },
+      { numRuns: 150 },
     );
   });
 });

@@ -224,6 +224,9 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
       expect(await collect(store.personEvents(project.id, 'alice'))).toEqual([]);
       expect((await all(store, project.id)).map((e) => e.distinctId)).toEqual(['bob']);
       expect(await store.erasePerson(project.id, 'alice', 'admin-key')).toBe(0);
+      await expect(store.erasePerson('no-such-project', 'alice', 'admin-key')).rejects.toMatchObject({
+        kind: 'unknown-project',
+      });
       const log = await store.listErasures(project.id);
       expect(log).toHaveLength(2);
       expect(Object.keys(log[0]!).sort()).toEqual([
