@@ -13,21 +13,30 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  * matters because random (v4) keys touch one index page each.
  */
 export function eventKey(uuid: string): Buffer {
+  return uuidKey(uuid) ?? hashKey(uuid);
+}
+
+/** The 16 bytes of a canonical UUID (any case), or null when `uuid` is not one. */
+export function uuidKey(uuid: string): Buffer | null {
   if (
-    uuid.length === 36 &&
-    uuid.charCodeAt(8) === 45 &&
-    uuid.charCodeAt(13) === 45 &&
-    uuid.charCodeAt(18) === 45 &&
-    uuid.charCodeAt(23) === 45
+    uuid.length !== 36 ||
+    uuid.charCodeAt(8) !== 45 ||
+    uuid.charCodeAt(13) !== 45 ||
+    uuid.charCodeAt(18) !== 45 ||
+    uuid.charCodeAt(23) !== 45
   ) {
-    // Buffer's hex decoder stops at the first non-hex pair, so 16 bytes means all 32 were hex.
-    const key = Buffer.from(
-      uuid.slice(0, 8) + uuid.slice(9, 13) + uuid.slice(14, 18) + uuid.slice(19, 23) + uuid.slice(24),
-      'hex',
-    );
-    if (key.length === 16) return key;
+    return null;
   }
-  return createHash('sha256').update('homing-event-id\0').update(uuid).digest().subarray(0, 16);
+  // Buffer's hex decoder stops at the first non-hex pair, so 16 bytes means all 32 were hex.
+  const key = Buffer.from(
+    uuid.slice(0, 8) + uuid.slice(9, 13) + uuid.slice(14, 18) + uuid.slice(19, 23) + uuid.slice(24),
+    'hex',
+  );
+  return key.length === 16 ? key : null;
+}
+
+function hashKey(id: string): Buffer {
+  return createHash('sha256').update('homing-event-id\0').update(id).digest().subarray(0, 16);
 }
 
 /** True when `uuid` is exactly what `formatUuid(eventKey(uuid))` gives back (lowercase canonical). */
@@ -35,10 +44,12 @@ export function isCanonicalUuid(uuid: string): boolean {
   return uuid.length === 36 && UUID_RE.test(uuid) && uuid === uuid.toLowerCase();
 }
 
-/** isCanonicalUuid for a uuid whose `key` eventKey already computed. */
-export function isCanonicalFor(uuid: string, key: Buffer): boolean {
-  return uuid.length === 36 && uuid === formatUuid(key);
+/** For a uuid `uuidKey` accepted: true when it is lowercase, so formatUuid gives it back. */
+export function isLowercaseUuid(uuid: string): boolean {
+  return !UPPER_HEX.test(uuid);
 }
+
+const UPPER_HEX = /[A-F]/;
 
 export function formatUuid(key: Uint8Array): string {
   const h = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex');

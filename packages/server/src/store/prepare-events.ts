@@ -1,5 +1,5 @@
 import { StoreInputError } from './errors.js';
-import { eventKey, isCanonicalFor } from './event-key.js';
+import { eventKey, isLowercaseUuid, uuidKey } from './event-key.js';
 import type { EventQuery, IngestEvent, StatsQuery } from './store.js';
 
 /** An event checked and reduced to what both stores write. */
@@ -26,6 +26,8 @@ export interface PrepareLimits {
 export const DEFAULT_PREPARE_LIMITS: PrepareLimits = { maxPropertiesChars: 1_000_000 };
 
 const MAX_ID_CHARS = 1000;
+/** NUL or any surrogate: only strings with one need the full check. */
+const SUSPECT = /[\0\uD800-\uDFFF]/;
 
 /**
  * Checks a whole batch before anything is written, so a bad event refuses the batch and
@@ -69,12 +71,13 @@ export function prepareEvents(
         i,
       );
     }
-    const key = eventKey(uuid);
+    const fromUuid = uuidKey(uuid);
+    const key = fromUuid ?? eventKey(uuid);
     out[i] = {
       key,
       keyStr: key.toString('latin1'),
       uuid,
-      uuidText: isCanonicalFor(uuid, key) ? null : uuid,
+      uuidText: fromUuid !== null && isLowercaseUuid(uuid) ? null : uuid,
       event,
       distinctId,
       tsMs,
@@ -91,7 +94,7 @@ function idString(v: unknown, field: string, i: number): string {
     throw new StoreInputError(`${field} must be a non-empty string`, i);
   }
   if (v.length > MAX_ID_CHARS) throw new StoreInputError(`${field} longer than ${MAX_ID_CHARS}`, i);
-  if (v.includes('\0') || !(v as string & { isWellFormed(): boolean }).isWellFormed()) {
+  if (SUSPECT.test(v) && (v.includes('\0') || !(v as string & { isWellFormed(): boolean }).isWellFormed())) {
     throw new StoreInputError(`${field} contains NUL or a lone surrogate`, i);
   }
   return v;

@@ -78,16 +78,18 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
     it('dedups within one batch, uuids compared case-insensitively, non-UUID ids as given', async () => {
       const a = ev();
       const b = ev({ uuid: 'ajs-next-1700000000000-segment-message' });
+      const c = ev({ uuid: '0000000g-0000-4000-8000-00000000000z' });
       const batch = [
         a,
         { ...a, properties: { other: true } },
         ev({ uuid: a.uuid.toUpperCase() }),
         b,
         { ...b },
+        c,
       ];
-      expect(await store.insertEvents(project.id, batch)).toEqual({ accepted: 2, duplicates: 3 });
+      expect(await store.insertEvents(project.id, batch)).toEqual({ accepted: 3, duplicates: 3 });
       const stored = await all(store, project.id);
-      expect(stored.map((e) => e.uuid).sort()).toEqual([a.uuid, b.uuid].sort());
+      expect(stored.map((e) => e.uuid).sort()).toEqual([a.uuid, b.uuid, c.uuid].sort());
       expect(stored.find((e) => e.uuid === a.uuid)!.properties).toEqual(a.properties);
     });
 
