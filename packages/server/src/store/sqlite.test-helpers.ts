@@ -39,7 +39,7 @@ export async function sqliteHarness(options: Partial<SqliteStoreOptions> = {}): 
     async injectPoisonFault() {
       onOtherConnection(
         dataDir,
-        `CREATE TRIGGER poison BEFORE INSERT ON ingest_log WHEN instr(NEW.payload, '"poison"') > 0
+        `CREATE TRIGGER poison BEFORE INSERT ON ingest_log WHEN instr(NEW.payload, char(0) || 'poison' || char(0)) > 0
          BEGIN SELECT RAISE(ABORT, 'injected fault'); END`,
       );
       return async () => onOtherConnection(dataDir, 'DROP TRIGGER poison');

@@ -108,6 +108,32 @@ describe('SqliteStore', () => {
     await again.close();
   });
 
+  it('expands log rows written in the earlier JSON payload format', async () => {
+    const dir = tempDir();
+    const store = await openSqlite({ dataDir: dir });
+    const p = await store.createProject('p');
+    const uuid = '018f0000-0000-7000-8000-000000000001';
+    const row = [
+      null,
+      'old',
+      'u',
+      Date.parse('2026-01-01T00:00:00Z'),
+      null,
+      '2026-01-01T00:00:00.000Z',
+      '{"a":1}',
+    ];
+    onOtherConnection(
+      dir,
+      `INSERT INTO ingest_log (project_pk, n, keys, payload)
+       VALUES (1, 1, X'${uuid.replace(/-/g, '')}', '${JSON.stringify([row])}')`,
+    );
+    const stored = await store.queryEvents({ projectId: p.id, limit: 10 });
+    expect(stored).toMatchObject([
+      { uuid, event: 'old', distinctId: 'u', originalTimestamp: null, properties: { a: 1 } },
+    ]);
+    await store.close();
+  });
+
   it('drain() moves the whole log into events', async () => {
     const store = await openSqlite({ dataDir: tempDir() });
     const p = await store.createProject('p');
