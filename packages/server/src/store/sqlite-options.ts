@@ -38,8 +38,10 @@ export interface SqliteStoreOptions {
   /** Called when background expansion fails (it retries after `expandRetryMs`). Default: ignored. */
   onBackgroundError?: (err: unknown) => void;
   /**
-   * The expander waits while inserts arrived within this many ms and fewer than half of
-   * `maxPendingEvents` are unexpanded, so bursts are acknowledged at log speed. Default 100.
+   * The expander waits while inserts arrived within this many ms, the event loop spent at least
+   * half of the last window of this length on other work, and fewer than half of
+   * `maxPendingEvents` are unexpanded: bursts are acknowledged at log speed, lighter steady
+   * loads are expanded as they come. Default 100.
    */
   expandIdleMs?: number;
   /** Wait before retrying a failed background expansion, ms. Default 1000. */

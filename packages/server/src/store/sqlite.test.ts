@@ -144,3 +144,24 @@ describe('SqliteStore', () => {
     await store.close();
   });
 });
+
+describe('SqliteStore expansion under a light steady load', () => {
+  it('expands while inserts keep arriving when the event loop has room', async () => {
+    const store = await openSqlite({ dataDir: tempDir(), expandIdleMs: 50 });
+    const p = await store.createProject('p');
+    let inserted = 0;
+    let expandedDuringLoad = false;
+    const deadline = Date.now() + 15_000;
+    while (!expandedDuringLoad && Date.now() < deadline) {
+      await store.insertEvents(
+        p.id,
+        Array.from({ length: 10 }, () => ev()),
+      );
+      inserted += 10;
+      expandedDuringLoad = store.pendingEvents < inserted - 10;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(expandedDuringLoad).toBe(true);
+    await store.close();
+  });
+});
