@@ -37,6 +37,11 @@ export const POSTGRES_DEFAULTS = {
 /** Key of the advisory lock that serialises migrations of concurrent `homing serve` starts. */
 const MIGRATION_LOCK = 0x686f6d696e67; // "homing"
 const EXPORT_PAGE = 500;
+const INSERT_EVENTS = `INSERT INTO events (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
+       SELECT $1, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::json[])
+       ON CONFLICT (project_pk, key) DO NOTHING`;
+/** Deadlock and serialization failures: the transaction did nothing and may be run again. */
+const RETRYABLE = new Set(['40P01', '40001']);
 const EVENT_COLUMNS =
   'seq, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties::text AS properties';
 
@@ -192,22 +197,17 @@ export class PostgresStore implements Store {
     if (prepared.length === 0) return { accepted: 0, duplicates: 0 };
     // Same lock order for every batch: overlapping concurrent batches cannot deadlock.
     const sorted = [...prepared].sort((a, b) => Buffer.compare(a.key, b.key));
-    const r = await this.query(
-      `INSERT INTO events (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
-       SELECT $1, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::json[])
-       ON CONFLICT (project_pk, key) DO NOTHING`,
-      [
-        pk,
-        sorted.map((e) => e.key),
-        sorted.map((e) => e.uuidText),
-        sorted.map((e) => e.event),
-        sorted.map((e) => e.distinctId),
-        sorted.map((e) => e.tsMs),
-        sorted.map((e) => e.originalTimestamp),
-        sorted.map((e) => e.receivedAt),
-        sorted.map((e) => e.propertiesJson),
-      ],
-    );
+    const r = await this.retryingConflicts(INSERT_EVENTS, [
+      pk,
+      sorted.map((e) => e.key),
+      sorted.map((e) => e.uuidText),
+      sorted.map((e) => e.event),
+      sorted.map((e) => e.distinctId),
+      sorted.map((e) => e.tsMs),
+      sorted.map((e) => e.originalTimestamp),
+      sorted.map((e) => e.receivedAt),
+      sorted.map((e) => e.propertiesJson),
+    ]);
     const accepted = r.rowCount ?? 0;
     return { accepted, duplicates: prepared.length - accepted };
   }
@@ -336,6 +336,21 @@ export class PostgresStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.pool.end();
+  }
+
+  /**
+   * Sorted keys keep batches from deadlocking each other, but a batch can still meet an erasure
+   * or retention delete; PostgreSQL then aborts one side, which did nothing, so it is run again.
+   */
+  private async retryingConflicts(sql: string, params: unknown[]): Promise<pg.QueryResult> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.query(sql, params);
+      } catch (err) {
+        const code = ((err as StoreError).cause as { code?: string } | undefined)?.code;
+        if (attempt >= 3 || code === undefined || !RETRYABLE.has(code)) throw err;
+      }
+    }
   }
 
   private async projectPk(projectId: string): Promise<string> {
