@@ -1,10 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
 import { formatUuid } from './event-key.js';
+import { Expander } from './sqlite-expander.js';
 import { IngestLog, type LogAppend } from './sqlite-ingest-log.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
@@ -72,18 +71,12 @@ export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: Database.Database;
   private log!: IngestLog;
+  private expander!: Expander;
   private readonly opts: ResolvedSqliteOptions;
   private readonly projectPks = new Map<string, number>();
   private queue: Waiting[] = [];
   private flushScheduled = false;
-  private expandScheduled = false;
-  private expandTimer: NodeJS.Timeout | null = null;
   private closed = false;
-  private lastInsertAt = -Infinity;
-  private lastExpandEndAt = -Infinity;
-  private eluMark = performance.eventLoopUtilization();
-  private expandMsInWindow = 0;
-  private room = false;
   private migrated = false;
 
   constructor(options: SqliteStoreOptions) {
@@ -152,10 +145,11 @@ export class SqliteStore implements Store {
     }
     if (!this.migrated) {
       this.log = new IngestLog(this.db);
+      this.expander = new Expander(this.log, this.opts);
       this.migrated = true;
     }
     // A previous run may have left log rows (crash, or close() out of budget): expand them.
-    this.scheduleExpand();
+    this.expander.schedule();
   }
 
   async ping(): Promise<void> {
@@ -210,7 +204,7 @@ export class SqliteStore implements Store {
       if (prepared.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0 });
       return new Promise((resolve, reject) => {
         this.queue.push({ projectPk, events: prepared, resolve, reject });
-        this.lastInsertAt = performance.now();
+        this.expander.noteInsert();
         if (!this.flushScheduled) {
           this.flushScheduled = true;
           setImmediate(() => this.flush());
@@ -357,19 +351,8 @@ export class SqliteStore implements Store {
     if (this.closed) return;
     this.flush();
     this.closed = true;
-    if (this.expandTimer) clearTimeout(this.expandTimer);
-    this.expandTimer = null;
-    if (this.migrated) {
-      const deadline = Date.now() + this.opts.closeExpandBudgetMs;
-      try {
-        // What is left past the budget stays in the log; the next start expands it.
-        while (Date.now() < deadline && this.log.expandChunk(this.opts.expandChunkEvents).more) {
-          /* next chunk */
-        }
-      } catch {
-        /* left in the log for the next start */
-      }
-    }
+    // What is left past the budget stays in the log; the next start expands it.
+    if (this.migrated) this.expander.finish(this.opts.closeExpandBudgetMs);
     this.db.close();
   }
 
@@ -379,12 +362,9 @@ export class SqliteStore implements Store {
     const calls = this.queue;
     if (calls.length === 0) return;
     this.queue = [];
-    this.lastInsertAt = performance.now();
+    this.expander.noteInsert();
     try {
-      // Backpressure: the dedup index of unexpanded events stays bounded.
-      while (this.log.pendingEvents >= this.opts.maxPendingEvents) {
-        if (!this.log.expandChunk(this.opts.expandChunkEvents).more) break;
-      }
+      this.expander.makeRoom();
       const results = this.log.append(calls);
       calls.forEach((c, i) => c.resolve(results[i]!));
     } catch (err) {
@@ -396,7 +376,7 @@ export class SqliteStore implements Store {
       if (perCall) for (const c of calls) this.appendAlone(c);
       else for (const c of calls) c.reject(storageError(err));
     }
-    this.scheduleExpand();
+    this.expander.schedule();
   }
 
   private appendAlone(c: Waiting): void {
@@ -407,77 +387,12 @@ export class SqliteStore implements Store {
     }
   }
 
-  private scheduleExpand(): void {
-    if (this.expandScheduled || this.closed) return;
-    this.expandScheduled = true;
-    setImmediate(() => this.expandStep());
-  }
-
-  private expandStep(): void {
-    this.expandScheduled = false;
-    if (this.closed) return;
-    // Ingest first: while inserts keep arriving, the event loop has little room left besides
-    // expansion, and the log is under half its bound, the expander waits, so bursts are
-    // acknowledged at log speed. Under a lighter steady load it keeps going, so the log (and
-    // the catch-up every read does) stays small.
-    const now = performance.now();
-    const inserting =
-      now - this.lastInsertAt < this.opts.expandIdleMs ||
-      (this.lastInsertAt > this.lastExpandEndAt && now - this.lastExpandEndAt < this.opts.expandIdleMs);
-    if (inserting && !this.loopHasRoom() && this.log.pendingEvents < this.opts.maxPendingEvents / 2) {
-      this.deferExpand(this.opts.expandIdleMs);
-      return;
-    }
-    try {
-      const more = this.log.expandChunk(this.opts.expandChunkEvents).more;
-      this.lastExpandEndAt = performance.now();
-      this.expandMsInWindow += this.lastExpandEndAt - now;
-      if (more) this.scheduleExpand();
-    } catch (err) {
-      this.opts.onBackgroundError?.(err);
-      this.deferExpand(this.opts.expandRetryMs);
-    }
-  }
-
-  /**
-   * Whether the event loop spent less than half of the last window (at least `expandIdleMs`)
-   * on work other than expansion: then expansion can run without starving ingest.
-   */
-  private loopHasRoom(): boolean {
-    const mark = performance.eventLoopUtilization();
-    const d = performance.eventLoopUtilization(mark, this.eluMark);
-    const windowMs = d.idle + d.active;
-    if (windowMs >= this.opts.expandIdleMs) {
-      this.room = Math.max(0, d.active - this.expandMsInWindow) / windowMs < 0.5;
-      this.eluMark = mark;
-      this.expandMsInWindow = 0;
-    }
-    return this.room;
-  }
-
-  private deferExpand(ms: number): void {
-    if (this.expandTimer) return;
-    this.expandTimer = setTimeout(() => {
-      this.expandTimer = null;
-      this.scheduleExpand();
-    }, ms);
-    this.expandTimer.unref();
-  }
-
-  /** Expands every log row committed before this call, yielding between chunks. */
+  /** Expands every log row committed before this call (reads see every resolved insert). */
   private async catchUp(): Promise<void> {
-    const upTo = this.log.maxLogId();
-    if (upTo === 0) return;
-    for (;;) {
-      this.assertOpen();
-      let more: boolean;
-      try {
-        more = this.log.expandChunk(this.opts.expandChunkEvents, upTo).more;
-      } catch (err) {
-        throw storageError(err);
-      }
-      if (!more) return;
-      await yieldToLoop();
+    try {
+      await this.expander.catchUp(() => this.assertOpen());
+    } catch (err) {
+      throw storageError(err);
     }
   }
 
