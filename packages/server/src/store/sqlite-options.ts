@@ -20,8 +20,8 @@ export interface SqliteStoreOptions {
   expandChunkEvents?: number;
   /**
    * Unexpanded events (log rows) this store lets pile up before insertEvents waits for the
-   * expander (backpressure). Bounds the memory of the dedup index (about 100 bytes an
-   * event, so ~100 MB at the default). Default 1 000 000.
+   * expander (backpressure). Bounds the memory of the dedup index (about 80 bytes an
+   * event, so ~80 MB at the default). Default 1 000 000.
    */
   maxPendingEvents?: number;
   /**
