@@ -50,8 +50,12 @@ export class IsolatedCircuitError extends ResilienceError {
 
 export class TaskTimeoutError extends ResilienceError {
   readonly kind = 'timeout' as const;
-  constructor(readonly timeoutMs: number) {
-    super(`Operation timed out after ${timeoutMs} ms`);
+  /** `options.cause`: the function's own error when it failed after its deadline. */
+  constructor(
+    readonly timeoutMs: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`Operation timed out after ${timeoutMs} ms`, options);
     this.name = 'TaskTimeoutError';
   }
 }

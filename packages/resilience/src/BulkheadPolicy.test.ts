@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { bulkhead } from './BulkheadPolicy.js';
+import { BulkheadRejectedError, TaskCancelledError } from './errors.js';
+
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+describe('bulkhead', () => {
+  it('runs maxConcurrent at once, queues maxQueue in order, rejects the rest', async () => {
+    const policy = bulkhead({ maxConcurrent: 2, maxQueue: 1 });
+    const g = gate();
+    const order: number[] = [];
+    const run = (i: number) =>
+      policy.execute(async () => {
+        order.push(i);
+        await g.promise;
+        return i;
+      });
+    const a = run(1);
+    const b = run(2);
+    const c = run(3);
+    const d = run(4);
+    await expect(d).rejects.toBeInstanceOf(BulkheadRejectedError);
+    expect(policy.executing).toBe(2);
+    expect(policy.queued).toBe(1);
+    g.open();
+    expect(await Promise.all([a, b, c])).toEqual([1, 2, 3]);
+    expect(order).toEqual([1, 2, 3]);
+    expect(policy.executing).toBe(0);
+  });
+
+  it('a failing call frees its slot', async () => {
+    const policy = bulkhead({ maxConcurrent: 1 });
+    await expect(
+      policy.execute(() => {
+        throw new Error('x');
+      }),
+    ).rejects.toThrow('x');
+    expect(await policy.execute(() => 'next')).toBe('next');
+  });
+
+  it("a queued call's signal takes it out of the queue at once", async () => {
+    const policy = bulkhead({ maxConcurrent: 1, maxQueue: 5 });
+    const g = gate();
+    const first = policy.execute(() => g.promise);
+    const controller = new AbortController();
+    let ran = false;
+    const queued = policy.execute(() => {
+      ran = true;
+    }, controller.signal);
+    expect(policy.queued).toBe(1);
+    controller.abort('no');
+    await expect(queued).rejects.toBeInstanceOf(TaskCancelledError);
+    expect(policy.queued).toBe(0);
+    g.open();
+    await first;
+    expect(ran).toBe(false);
+  });
+
+  it('emits onReject with the load', async () => {
+    const policy = bulkhead({ maxConcurrent: 1, maxQueue: 0 });
+    const seen: unknown[] = [];
+    policy.onReject((e) => seen.push(e));
+    const g = gate();
+    const first = policy.execute(() => g.promise);
+    const error = await policy.execute(() => 1).catch((e: unknown) => e);
+    expect(error).toMatchObject({ kind: 'bulkhead-rejected', maxConcurrent: 1, maxQueue: 0 });
+    expect(seen).toEqual([{ executing: 1, queued: 0 }]);
+    g.open();
+    await first;
+  });
+
+  it.each([
+    [{ maxConcurrent: 0 }, 'maxConcurrent'],
+    [{ maxConcurrent: 1.5 }, 'maxConcurrent'],
+    [{}, 'maxConcurrent'],
+    [{ maxConcurrent: 1, maxQueue: -1 }, 'maxQueue'],
+    [{ maxConcurrent: 1, maxQueue: Number.NaN }, 'maxQueue'],
+    [{ maxConcurrent: 1, queue: 3 }, 'queue'],
+  ])('bad configuration %j → ConfigError naming %s', (options, option) => {
+    expect(() => bulkhead(options as never)).toThrow(expect.objectContaining({ kind: 'config', option }));
+  });
+});

@@ -1,0 +1,107 @@
+import type { PolicyContext } from './Policy.js';
+
+/**
+ * What a timeout policy registers per call: when it expires, the context's signal (if anyone
+ * made one) is aborted with `reason`.
+ */
+export interface Deadline {
+  expired: boolean;
+  controller: AbortController | undefined;
+  reason: unknown;
+}
+
+/**
+ * The context handed down a chain of policies. Its `signal` is made on first read only: a
+ * function that never reads it costs no AbortController and no listener. One class for every
+ * layer (root, attempt, timeout) keeps property access monomorphic on the hot path.
+ */
+export class CallContext implements PolicyContext {
+  private own: AbortSignal | undefined = undefined;
+  private listenedTo: AbortSignal | undefined = undefined;
+  private listener: (() => void) | undefined = undefined;
+
+  constructor(
+    /** The enclosing context; undefined at the root. */
+    readonly parent: PolicyContext | undefined,
+    /** At the root: the caller's signal, if any. */
+    private readonly caller: AbortSignal | undefined,
+    readonly attempt: number,
+    /** Set when this context is a timeout's boundary. */
+    private readonly deadline: Deadline | undefined,
+  ) {}
+
+  get signal(): AbortSignal {
+    if (this.own !== undefined) return this.own;
+    if (this.deadline === undefined) {
+      if (this.parent !== undefined) return (this.own = this.parent.signal);
+      if (this.caller !== undefined) return (this.own = this.caller);
+      return (this.own = new AbortController().signal);
+    }
+    const controller = new AbortController();
+    this.own = controller.signal;
+    const deadline = this.deadline;
+    if (deadline.expired) {
+      controller.abort(deadline.reason);
+      return this.own;
+    }
+    deadline.controller = controller;
+    // Without a caller's signal or an enclosing timeout nothing could abort from outside:
+    // peek() then makes no signal up there just to listen to it.
+    const outer = this.parent === undefined ? this.caller : peek(this.parent);
+    if (outer !== undefined) {
+      if (outer.aborted) controller.abort(outer.reason);
+      else {
+        const listener = (): void => controller.abort(outer.reason);
+        outer.addEventListener('abort', listener, { once: true });
+        this.listenedTo = outer;
+        this.listener = listener;
+      }
+    }
+    return this.own;
+  }
+
+  /** The signal if one exists or could ever abort, without making one that never can. */
+  peek(): AbortSignal | undefined {
+    if (this.own !== undefined || this.deadline !== undefined) return this.signal;
+    if (this.parent !== undefined) return peek(this.parent);
+    return this.caller;
+  }
+
+  /** Aborted, without making a signal when none exists yet. */
+  get aborted(): boolean {
+    if (this.own !== undefined) return this.own.aborted;
+    if (this.deadline?.expired) return true;
+    if (this.parent !== undefined) return isAborted(this.parent);
+    return this.caller?.aborted ?? false;
+  }
+
+  /** The reason of whatever aborted this context. */
+  get reason(): unknown {
+    if (this.own !== undefined) return this.own.reason;
+    if (this.deadline?.expired) return this.deadline.reason;
+    if (this.parent !== undefined) return this.parent.signal.reason;
+    return this.caller?.reason;
+  }
+
+  /** Removes the listener this context put on its parent's signal. */
+  dispose(): void {
+    if (this.listener !== undefined) {
+      this.listenedTo!.removeEventListener('abort', this.listener);
+      this.listener = undefined;
+      this.listenedTo = undefined;
+    }
+    if (this.deadline !== undefined) this.deadline.controller = undefined;
+  }
+}
+
+export function isAborted(context: PolicyContext): boolean {
+  return context instanceof CallContext ? context.aborted : context.signal.aborted;
+}
+
+export function abortReason(context: PolicyContext): unknown {
+  return context instanceof CallContext ? context.reason : context.signal.reason;
+}
+
+function peek(context: PolicyContext): AbortSignal | undefined {
+  return context instanceof CallContext ? context.peek() : context.signal;
+}

@@ -1,0 +1,57 @@
+import type { EventSubscriber } from './events.js';
+import { Emitter } from './events.js';
+import type { Policy, PolicyContext } from './Policy.js';
+import type { Task } from './PolicyBase.js';
+import { next, PolicyBase } from './PolicyBase.js';
+import { checkFunction, checkKnown, checkObject } from './validate.js';
+
+export interface FallbackOptions {
+  /** Which errors fall back. Default: every error. */
+  readonly handles?: (error: unknown) => boolean;
+}
+
+export interface FallbackEvent {
+  readonly error: unknown;
+}
+
+/**
+ * Answers with a fallback when the call fails with an error `handles` accepts: the value
+ * itself, or, when it is a function, what it returns for the error (to fall back to a function
+ * value, return it from a function). Other errors pass through untouched.
+ */
+export class FallbackPolicy<R> extends PolicyBase {
+  private readonly value: R | ((error: unknown) => R | PromiseLike<R>);
+  private readonly handles: ((error: unknown) => boolean) | undefined;
+  private readonly fallbackEvents = new Emitter<FallbackEvent>();
+
+  readonly onFallback: EventSubscriber<FallbackEvent> = this.fallbackEvents.subscribe;
+
+  constructor(value: R | ((error: unknown) => R | PromiseLike<R>), options: FallbackOptions = {}) {
+    super();
+    checkObject('fallback options', options);
+    checkKnown('fallback', options, ['handles']);
+    this.value = value;
+    this.handles = options.handles === undefined ? undefined : checkFunction('handles', options.handles);
+  }
+
+  /** @internal */
+  async run<T>(fn: Task<T>, context: PolicyContext, chain: readonly Policy[], index: number): Promise<T> {
+    try {
+      return await next(fn, context, chain, index);
+    } catch (error) {
+      if (this.handles !== undefined && !this.handles(error)) throw error;
+      this.fallbackEvents.emit({ error });
+      const value = this.value;
+      return (typeof value === 'function'
+        ? await (value as (e: unknown) => R)(error)
+        : value) as unknown as T;
+    }
+  }
+}
+
+export function fallback<R>(
+  value: R | ((error: unknown) => R | PromiseLike<R>),
+  options?: FallbackOptions,
+): FallbackPolicy<R> {
+  return new FallbackPolicy(value, options);
+}

@@ -1,0 +1,165 @@
+import { sleep } from './abort.js';
+import type { Backoff, BackoffSequence } from './backoff.js';
+import { exponentialBackoff, isBackoff } from './backoff.js';
+import { abortReason, CallContext, isAborted } from './CallContext.js';
+import { ConfigError, TaskCancelledError } from './errors.js';
+import type { EventSubscriber } from './events.js';
+import { Emitter } from './events.js';
+import type { Policy, PolicyContext } from './Policy.js';
+import type { Task } from './PolicyBase.js';
+import { next, PolicyBase } from './PolicyBase.js';
+import { checkBudget, checkDelay, checkFunction, checkInteger, checkKnown, checkObject } from './validate.js';
+
+export interface RetryOptions {
+  /** All attempts, the first included. Default 3. */
+  readonly maxAttempts?: number;
+  /** No retry starts whose backoff would end later than this after the first attempt began. Default Infinity. */
+  readonly maxElapsedMs?: number;
+  /** Delays between attempts. Default exponential, 100 ms median first delay, decorrelated jitter, 30 s cap. */
+  readonly backoff?: Backoff;
+  /** Which errors to retry. Default `isRetryableError`. */
+  readonly retryOn?: (error: unknown) => boolean;
+  /** Which results to retry (e.g. a response with status 503). Default none. */
+  readonly retryOnResult?: (result: unknown) => boolean;
+  /** Cap on a delay an error asks for through `retryAfterMs` (e.g. Retry-After). Default 60 000 ms. */
+  readonly maxRetryAfterMs?: number;
+}
+
+export interface RetryEvent {
+  /** The attempt that just failed, 0 for the first. */
+  readonly attempt: number;
+  /** How long before the next attempt, ms. */
+  readonly delayMs: number;
+  readonly error?: unknown;
+  readonly result?: unknown;
+}
+
+export type GiveUpReason = 'max-attempts' | 'max-elapsed' | 'not-retryable' | 'cancelled';
+
+export interface GiveUpEvent {
+  /** Attempts made. */
+  readonly attempts: number;
+  readonly reason: GiveUpReason;
+  readonly error?: unknown;
+  readonly result?: unknown;
+}
+
+const KNOWN = ['maxAttempts', 'maxElapsedMs', 'backoff', 'retryOn', 'retryOnResult', 'maxRetryAfterMs'];
+
+/**
+ * The default `retryOn`: every error except those retrying cannot fix: a cancelled call, a bad
+ * configuration, an isolated breaker, and an HTTP failure classified permanent or conflict.
+ */
+export function isRetryableError(error: unknown): boolean {
+  const kind = (error as { kind?: unknown } | null)?.kind;
+  if (kind === 'cancelled' || kind === 'config' || kind === 'circuit-isolated') return false;
+  if (kind === 'http') {
+    const http = (error as { classification?: { kind?: unknown } }).classification?.kind;
+    return http !== 'permanent' && http !== 'conflict';
+  }
+  return true;
+}
+
+/**
+ * Runs a call again when it fails. An error's own `retryAfterMs` (a finite number >= 0, as on an
+ * HttpError made from a 429 or 503 with Retry-After, or a BrokenCircuitError) replaces the
+ * computed delay, capped by `maxRetryAfterMs`. The caller's signal ends a backoff sleep at once.
+ */
+export class RetryPolicy extends PolicyBase {
+  readonly maxAttempts: number;
+  readonly maxElapsedMs: number;
+  private readonly backoff: Backoff;
+  private readonly retryOn: (error: unknown) => boolean;
+  private readonly retryOnResult: ((result: unknown) => boolean) | undefined;
+  private readonly maxRetryAfterMs: number;
+  private readonly retryEvents = new Emitter<RetryEvent>();
+  private readonly giveUpEvents = new Emitter<GiveUpEvent>();
+
+  /** Before each retry's sleep. */
+  readonly onRetry: EventSubscriber<RetryEvent> = this.retryEvents.subscribe;
+  /** When the policy stops with a failure or a result it would have retried. */
+  readonly onGiveUp: EventSubscriber<GiveUpEvent> = this.giveUpEvents.subscribe;
+
+  constructor(options: RetryOptions = {}) {
+    super();
+    checkObject('retry options', options);
+    checkKnown('retry', options, KNOWN);
+    this.maxAttempts = checkInteger('maxAttempts', options.maxAttempts ?? 3, 1);
+    this.maxElapsedMs = checkBudget('maxElapsedMs', options.maxElapsedMs ?? Number.POSITIVE_INFINITY);
+    const backoff = options.backoff ?? exponentialBackoff();
+    if (!isBackoff(backoff))
+      throw new ConfigError('backoff', 'must be a Backoff (e.g. exponentialBackoff())');
+    this.backoff = backoff;
+    this.retryOn = checkFunction('retryOn', options.retryOn ?? isRetryableError);
+    this.retryOnResult =
+      options.retryOnResult === undefined ? undefined : checkFunction('retryOnResult', options.retryOnResult);
+    this.maxRetryAfterMs = checkDelay('maxRetryAfterMs', options.maxRetryAfterMs ?? 60_000);
+  }
+
+  /** @internal */
+  async run<T>(fn: Task<T>, context: PolicyContext, chain: readonly Policy[], index: number): Promise<T> {
+    let sequence: BackoffSequence | undefined;
+    // Read the clock up front only when there is an elapsed budget to keep.
+    const started = this.maxElapsedMs === Number.POSITIVE_INFINITY ? 0 : Date.now();
+    for (let attempt = 0; ; attempt++) {
+      const inner =
+        attempt === 0 && context.attempt === 0
+          ? context
+          : new CallContext(context, undefined, attempt, undefined);
+      let failed = false;
+      let outcome: unknown;
+      try {
+        outcome = await next(fn, inner, chain, index);
+        if (this.retryOnResult === undefined || !this.retryOnResult(outcome)) return outcome as T;
+      } catch (error) {
+        failed = true;
+        outcome = error;
+      }
+      // The failure path: everything below runs only when a retry is being considered.
+      const giveUp = (reason: GiveUpReason): void => {
+        if (this.giveUpEvents.listening) {
+          this.giveUpEvents.emit(
+            failed
+              ? { attempts: attempt + 1, reason, error: outcome }
+              : { attempts: attempt + 1, reason, result: outcome },
+          );
+        }
+      };
+      const give = (reason: GiveUpReason): T => {
+        giveUp(reason);
+        if (failed) throw outcome;
+        return outcome as T;
+      };
+      if (isAborted(context)) {
+        if (failed) return give('cancelled');
+        giveUp('cancelled');
+        throw new TaskCancelledError(abortReason(context));
+      }
+      if (failed && !this.retryOn(outcome)) return give('not-retryable');
+      if (attempt + 1 >= this.maxAttempts) return give('max-attempts');
+      sequence ??= this.backoff.start();
+      let delayMs = sequence.next();
+      const asked = failed ? (outcome as { retryAfterMs?: unknown } | null)?.retryAfterMs : undefined;
+      if (typeof asked === 'number' && Number.isFinite(asked) && asked >= 0) {
+        delayMs = Math.min(asked, this.maxRetryAfterMs);
+      }
+      if (Date.now() + delayMs - started > this.maxElapsedMs) return give('max-elapsed');
+      if (this.retryEvents.listening) {
+        this.retryEvents.emit(
+          failed ? { attempt, delayMs, error: outcome } : { attempt, delayMs, result: outcome },
+        );
+      }
+      try {
+        if (delayMs > 0) await sleep(delayMs, context.signal);
+        else if (isAborted(context)) throw new TaskCancelledError(abortReason(context));
+      } catch (cancelled) {
+        giveUp('cancelled');
+        throw cancelled;
+      }
+    }
+  }
+}
+
+export function retry(options?: RetryOptions): RetryPolicy {
+  return new RetryPolicy(options);
+}

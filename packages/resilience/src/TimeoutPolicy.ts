@@ -1,0 +1,206 @@
+import type { Deadline } from './CallContext.js';
+import { CallContext } from './CallContext.js';
+import { ConfigError, TaskTimeoutError } from './errors.js';
+import type { EventSubscriber } from './events.js';
+import { Emitter } from './events.js';
+import type { Policy, PolicyContext } from './Policy.js';
+import type { Task } from './PolicyBase.js';
+import { next, PolicyBase } from './PolicyBase.js';
+import { checkDelay, checkKnown, checkObject } from './validate.js';
+
+/**
+ * - `cooperative`: at the deadline the call's `context.signal` aborts and the policy waits for
+ *   the function to settle; if it then fails, it fails with a TaskTimeoutError (the function's
+ *   error as `cause`); a late success is still returned.
+ * - `aggressive`: the same signal, and the policy also rejects with a TaskTimeoutError at the
+ *   deadline without waiting for the function.
+ */
+export type TimeoutStrategy = 'cooperative' | 'aggressive';
+
+export interface TimeoutOptions {
+  /** Default 'aggressive'. */
+  readonly strategy?: TimeoutStrategy;
+}
+
+export interface TimeoutEvent {
+  readonly timeoutMs: number;
+}
+
+class Entry implements Deadline {
+  expired = false;
+  done = false;
+  controller: AbortController | undefined = undefined;
+  reason: unknown = undefined;
+  reject: ((error: unknown) => void) | undefined = undefined;
+  constructor(readonly deadline: number) {}
+}
+
+/**
+ * Bounds how long a call may take. No timer per call: every call of one policy has the same
+ * duration, so deadlines arrive in the order calls start. They wait in a FIFO; one shared,
+ * unref'd timer is armed for the oldest, and calls that finish are dropped from the front.
+ */
+export class TimeoutPolicy extends PolicyBase {
+  readonly timeoutMs: number;
+  readonly strategy: TimeoutStrategy;
+  private queue: Entry[] = [];
+  private head = 0;
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private readonly timeoutEvents = new Emitter<TimeoutEvent>();
+
+  /** A call reached its deadline. */
+  readonly onTimeout: EventSubscriber<TimeoutEvent> = this.timeoutEvents.subscribe;
+
+  constructor(timeoutMs: number, options: TimeoutOptions = {}) {
+    super();
+    this.timeoutMs = checkDelay('timeoutMs', timeoutMs);
+    checkObject('timeout options', options);
+    checkKnown('timeout', options, ['strategy']);
+    const strategy = options.strategy ?? 'aggressive';
+    if (strategy !== 'cooperative' && strategy !== 'aggressive') {
+      throw new ConfigError('strategy', "must be 'cooperative' or 'aggressive'");
+    }
+    this.strategy = strategy;
+  }
+
+  /** Calls being timed now. */
+  get pending(): number {
+    let n = 0;
+    for (let i = this.head; i < this.queue.length; i++) if (!this.queue[i]!.done) n++;
+    return n;
+  }
+
+  /** @internal */
+  run<T>(fn: Task<T>, context: PolicyContext, chain: readonly Policy[], index: number): Promise<T> {
+    return this.strategy === 'cooperative'
+      ? this.cooperative(fn, context, chain, index)
+      : this.aggressive(fn, context, chain, index);
+  }
+
+  private async cooperative<T>(
+    fn: Task<T>,
+    context: PolicyContext,
+    chain: readonly Policy[],
+    index: number,
+  ): Promise<T> {
+    const entry = this.enqueue();
+    const inner = new CallContext(context, undefined, context.attempt, entry);
+    try {
+      return await next(fn, inner, chain, index);
+    } catch (error) {
+      if (entry.expired) throw new TaskTimeoutError(this.timeoutMs, { cause: error });
+      throw error;
+    } finally {
+      this.finish(entry, inner);
+    }
+  }
+
+  private aggressive<T>(
+    fn: Task<T>,
+    context: PolicyContext,
+    chain: readonly Policy[],
+    index: number,
+  ): Promise<T> {
+    const entry = this.enqueue();
+    const inner = new CallContext(context, undefined, context.attempt, entry);
+    return new Promise<T>((resolve, reject) => {
+      entry.reject = reject;
+      let result: T | PromiseLike<T>;
+      try {
+        result = next(fn, inner, chain, index);
+      } catch (error) {
+        this.finish(entry, inner);
+        reject(error);
+        return;
+      }
+      Promise.resolve(result).then(
+        (value) => {
+          this.finish(entry, inner);
+          resolve(value);
+        },
+        (error: unknown) => {
+          this.finish(entry, inner);
+          reject(entry.expired ? new TaskTimeoutError(this.timeoutMs, { cause: error }) : error);
+        },
+      );
+    });
+  }
+
+  private enqueue(): Entry {
+    const now = Date.now();
+    const entry = new Entry(now + this.timeoutMs);
+    this.queue.push(entry);
+    // Arm only when no timer is pending: a pending one fires no later than this deadline.
+    if (this.timer === undefined) this.arm(entry.deadline, now);
+    return entry;
+  }
+
+  private finish(entry: Entry, context: CallContext): void {
+    entry.done = true;
+    entry.reject = undefined;
+    context.dispose();
+    const queue = this.queue;
+    while (this.head < queue.length && queue[this.head]!.done) this.head++;
+    if (this.head === queue.length) {
+      // Empty: reuse the array. The armed timer, if any, will find nothing and stop.
+      queue.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > queue.length) {
+      this.queue = queue.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  private arm(at: number, now: number): void {
+    const timer = setTimeout(this.fire, Math.max(0, at - now));
+    (timer as { unref?: () => void }).unref?.();
+    this.timer = timer;
+  }
+
+  private readonly fire = (): void => {
+    this.timer = undefined;
+    const now = Date.now();
+    const queue = this.queue;
+    // Expire in order. A fired entry's callbacks may start new calls that push onto the queue:
+    // their deadlines are later than now, so the loop stops before them.
+    while (this.head < queue.length) {
+      const entry = queue[this.head]!;
+      if (!entry.done) {
+        if (entry.deadline > now) break;
+        this.expire(entry);
+      }
+      this.head++;
+    }
+    if (this.head >= queue.length) {
+      queue.length = 0;
+      this.head = 0;
+      return;
+    }
+    if (this.timer === undefined) this.arm(queue[this.head]!.deadline, now);
+  };
+
+  private expire(entry: Entry): void {
+    // Marked done here: the queue no longer tracks it, whatever the function does later.
+    entry.done = true;
+    entry.expired = true;
+    const error = new TaskTimeoutError(this.timeoutMs);
+    entry.reason = error;
+    if (this.timeoutEvents.listening) this.timeoutEvents.emit({ timeoutMs: this.timeoutMs });
+    entry.controller?.abort(error);
+    const reject = entry.reject;
+    entry.reject = undefined;
+    reject?.(error);
+  }
+
+  /** Expires nothing: stops the shared timer when no call is pending (for tidy tests). */
+  close(): void {
+    if (this.timer !== undefined && this.pending === 0) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+  }
+}
+
+export function timeout(timeoutMs: number, options?: TimeoutOptions): TimeoutPolicy {
+  return new TimeoutPolicy(timeoutMs, options);
+}

@@ -1,0 +1,45 @@
+import { TaskCancelledError } from './errors.js';
+
+/**
+ * Waits `ms`, or rejects with a TaskCancelledError as soon as `signal` aborts. The timer is
+ * cleared and the listener removed either way. The timer is not unref'd on purpose: a backoff
+ * sleep is the caller's awaited work, and a process must not exit in the middle of it.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.reject(new TaskCancelledError(signal.reason));
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(new TaskCancelledError(signal!.reason));
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** A signal that aborts when any of `signals` does; `dispose()` removes its listeners. */
+export function anySignal(signals: readonly AbortSignal[]): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const listeners: Array<[AbortSignal, () => void]> = [];
+  const dispose = (): void => {
+    for (const [signal, listener] of listeners) signal.removeEventListener('abort', listener);
+    listeners.length = 0;
+  };
+  for (const signal of signals) {
+    if (signal.aborted) {
+      dispose();
+      controller.abort(signal.reason);
+      break;
+    }
+    const listener = (): void => {
+      dispose();
+      controller.abort(signal.reason);
+    };
+    signal.addEventListener('abort', listener, { once: true });
+    listeners.push([signal, listener]);
+  }
+  return { signal: controller.signal, dispose };
+}

@@ -1,0 +1,188 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { constantBackoff } from './backoff.js';
+import { circuitBreaker } from './CircuitBreakerPolicy.js';
+import { ConsecutiveBreaker } from './ConsecutiveBreaker.js';
+import { BrokenCircuitError, TaskTimeoutError } from './errors.js';
+import { fallback } from './FallbackPolicy.js';
+import type { Policy, PolicyContext } from './Policy.js';
+import { retry } from './RetryPolicy.js';
+import { timeout } from './TimeoutPolicy.js';
+import { wrap } from './wrap.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+/** A policy from outside this package: it only knows execute(). */
+function recorder(name: string, log: string[]): Policy {
+  return {
+    async execute<T>(fn: (ctx: PolicyContext) => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
+      log.push(`${name}:in`);
+      try {
+        return await fn({ signal: signal ?? new AbortController().signal, attempt: 0 });
+      } finally {
+        log.push(`${name}:out`);
+      }
+    },
+  };
+}
+
+describe('wrap', () => {
+  it('the first policy is the outermost', async () => {
+    const log: string[] = [];
+    const policy = wrap(recorder('a', log), recorder('b', log), recorder('c', log));
+    expect(await policy.execute(() => (log.push('fn'), 1))).toBe(1);
+    expect(log).toEqual(['a:in', 'b:in', 'c:in', 'fn', 'c:out', 'b:out', 'a:out']);
+  });
+
+  it('retry outside the breaker: the breaker counts every attempt', async () => {
+    const breaker = circuitBreaker({ breaker: new ConsecutiveBreaker(3), halfOpenAfterMs: 60_000 });
+    // maxRetryAfterMs 0: the refusals' retryAfterMs (60 s) is capped to no wait at all.
+    const policy = wrap(retry({ maxAttempts: 5, backoff: constantBackoff(0), maxRetryAfterMs: 0 }), breaker);
+    let n = 0;
+    const error = await policy
+      .execute(() => {
+        n++;
+        throw new Error('down');
+      })
+      .catch((e: unknown) => e);
+    // Three attempts opened it; attempts four and five were refused without running.
+    expect(n).toBe(3);
+    expect(breaker.state).toBe('open');
+    expect(error).toBeInstanceOf(BrokenCircuitError);
+    expect(breaker.stats()).toMatchObject({ failures: 3, rejections: 2 });
+  });
+
+  it('breaker outside retry: one failed call is one failure', async () => {
+    const breaker = circuitBreaker({ breaker: new ConsecutiveBreaker(2) });
+    const policy = wrap(breaker, retry({ maxAttempts: 3, backoff: constantBackoff(0) }));
+    await policy
+      .execute(() => {
+        throw new Error('down');
+      })
+      .catch(() => undefined);
+    expect(breaker.stats()).toMatchObject({ calls: 1, failures: 1, state: 'closed' });
+  });
+
+  it('retry + breaker + timeout: each attempt has its own deadline and attempt number', async () => {
+    vi.useFakeTimers();
+    const policy = wrap(
+      retry({ maxAttempts: 3, backoff: constantBackoff(0), maxRetryAfterMs: 0 }),
+      circuitBreaker({ breaker: new ConsecutiveBreaker(5) }),
+      timeout(100),
+    );
+    const attempts: number[] = [];
+    const call = policy.execute((ctx) => {
+      attempts.push(ctx.attempt);
+      if (ctx.attempt < 2) return new Promise(() => {});
+      return 'third time';
+    });
+    await vi.advanceTimersByTimeAsync(200);
+    expect(await call).toBe('third time');
+    expect(attempts).toEqual([0, 1, 2]);
+  });
+
+  it('a timeout outside retry bounds the whole thing, backoff sleep included', async () => {
+    vi.useFakeTimers();
+    let n = 0;
+    const policy = wrap(
+      timeout(1000, { strategy: 'cooperative' }),
+      retry({ maxAttempts: 10, backoff: constantBackoff(400) }),
+    );
+    const call = policy
+      .execute(() => {
+        n++;
+        throw new Error('down');
+      })
+      .catch((e: unknown) => e);
+    await vi.advanceTimersByTimeAsync(1000);
+    const error = await call;
+    expect(error).toBeInstanceOf(TaskTimeoutError);
+    expect(n).toBe(3);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('fallback outermost answers for an open circuit', async () => {
+    const breaker = circuitBreaker({ breaker: new ConsecutiveBreaker(1) });
+    const policy = wrap(fallback('cached', { handles: (e) => e instanceof BrokenCircuitError }), breaker);
+    await policy
+      .execute(() => {
+        throw new Error('down');
+      })
+      .catch(() => undefined);
+    expect(await policy.execute(() => 'fresh')).toBe('cached');
+  });
+
+  it('nested wraps flatten, foreign policies keep their place, and the signal reaches the function', async () => {
+    const log: string[] = [];
+    const controller = new AbortController();
+    const policy = wrap(wrap(recorder('a', log), timeout(1000)), recorder('b', log));
+    expect(policy.policies).toHaveLength(3);
+    const seen = await policy.execute((ctx) => {
+      controller.abort('stop');
+      return ctx.signal.aborted;
+    }, controller.signal);
+    expect(seen).toBe(true);
+    expect(log).toEqual(['a:in', 'b:in', 'b:out', 'a:out']);
+  });
+
+  it('a wrap of nothing just runs the function, sync throws included', async () => {
+    expect(await wrap().execute(() => 7)).toBe(7);
+    await expect(
+      wrap().execute(() => {
+        throw new Error('sync');
+      }),
+    ).rejects.toThrow('sync');
+  });
+
+  it('rejects things that are not policies, naming the position', () => {
+    expect(() => wrap(retry(), {} as never)).toThrow(
+      expect.objectContaining({ kind: 'config', option: 'policies[1]' }),
+    );
+    expect(() => wrap(null as never)).toThrow(expect.objectContaining({ option: 'policies[0]' }));
+  });
+});
+
+describe('timers never keep the process alive', () => {
+  it('a process with an open breaker and a pending timeout exits on its own', () => {
+    // Node 20 cannot run TypeScript: transpile this package's sources as they are.
+    const dir = mkdtempSync(join(tmpdir(), 'homing-unref-'));
+    const src = fileURLToPath(new URL('.', import.meta.url));
+    for (const file of readdirSync(src).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
+      const out = ts.transpileModule(readFileSync(join(src, file), 'utf8'), {
+        compilerOptions: {
+          module: ts.ModuleKind.ESNext,
+          target: ts.ScriptTarget.ES2022,
+          verbatimModuleSyntax: true,
+        },
+      }).outputText;
+      writeFileSync(join(dir, file.replace(/\.ts$/, '.js')), out);
+    }
+    const index = join(dir, 'index.js');
+    const script = `
+      const { circuitBreaker, ConsecutiveBreaker, timeout, wrap } = await import(${JSON.stringify(index)});
+      const breaker = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 3_600_000 });
+      await breaker.execute(() => { throw new Error('down'); }).catch(() => {});
+      if (breaker.state !== 'open') throw new Error('not open');
+      const t = timeout(3_600_000);
+      // A call that never settles, timed for an hour: only the policy's timer could hold the process.
+      void wrap(breaker, t).execute(() => new Promise(() => {})).catch(() => {});
+      void t.execute(() => new Promise(() => {}));
+      console.log('done');
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(result.error).toBeUndefined();
+    expect(result.stdout.trim()).toBe('done');
+    expect(result.status).toBe(0);
+  });
+});
