@@ -32,6 +32,26 @@ describe('bulkhead', () => {
     expect(policy.executing).toBe(0);
   });
 
+  it('never runs more than maxConcurrent, even when new calls arrive as a slot frees', async () => {
+    const policy = bulkhead({ maxConcurrent: 2, maxQueue: 100 });
+    let running = 0;
+    let most = 0;
+    const task = async (): Promise<void> => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((r) => setTimeout(r, 1));
+      running--;
+    };
+    const all: Array<Promise<void>> = [];
+    for (let i = 0; i < 6; i++) all.push(policy.execute(task));
+    // Arrivals in the same turn as the first releases.
+    await new Promise((r) => setTimeout(r, 1));
+    for (let i = 0; i < 6; i++) all.push(policy.execute(task));
+    await Promise.all(all);
+    expect(most).toBe(2);
+    expect(policy.executing).toBe(0);
+  });
+
   it('a failing call frees its slot', async () => {
     const policy = bulkhead({ maxConcurrent: 1 });
     await expect(

@@ -54,13 +54,16 @@ export class BulkheadPolicy extends PolicyBase {
 
   /** @internal */
   async run<T>(fn: Task<T>, context: PolicyContext, chain: readonly Policy[], index: number): Promise<T> {
+    // A queued call is handed the slot of the call that finishes (running stays the same), so a
+    // call arriving in between cannot take it and push the count over maxConcurrent.
     if (this.running >= this.maxConcurrent) await this.wait(context);
-    this.running++;
+    else this.running++;
     try {
       return await next(fn, context, chain, index);
     } finally {
-      this.running--;
-      this.waiting.shift()?.start();
+      const waiter = this.waiting.shift();
+      if (waiter !== undefined) waiter.start();
+      else this.running--;
     }
   }
 

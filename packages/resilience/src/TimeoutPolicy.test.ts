@@ -157,6 +157,31 @@ describe('timeout', () => {
     expect(await call).toBe(true);
   });
 
+  it('an abort listener that starts and ends calls while deadlines expire loses no deadline', async () => {
+    vi.useFakeTimers();
+    const policy = timeout(100);
+    const first = track(
+      policy.execute((ctx) => {
+        ctx.signal.addEventListener('abort', () => {
+          void policy
+            .execute(() => {
+              throw new Error('sync');
+            })
+            .catch(() => undefined);
+        });
+        return never();
+      }),
+    );
+    await vi.advanceTimersByTimeAsync(10);
+    const second = track(policy.execute(never));
+    await vi.advanceTimersByTimeAsync(90);
+    expect(first.state).toBe('rejected');
+    expect(second.state).toBe('pending');
+    await vi.advanceTimersByTimeAsync(10);
+    expect(second.state).toBe('rejected');
+    expect(policy.pending).toBe(0);
+  });
+
   it('a synchronous throw is passed through', async () => {
     const policy = timeout(1000);
     await expect(

@@ -46,6 +46,7 @@ export class TimeoutPolicy extends PolicyBase {
   private queue: Entry[] = [];
   private head = 0;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private timerAt = 0;
   private readonly timeoutEvents = new Emitter<TimeoutEvent>();
 
   /** A call reached its deadline. */
@@ -152,6 +153,7 @@ export class TimeoutPolicy extends PolicyBase {
   }
 
   private arm(at: number, now: number): void {
+    this.timerAt = at;
     const timer = setTimeout(this.fire, Math.max(0, at - now));
     (timer as { unref?: () => void }).unref?.();
     this.timer = timer;
@@ -160,23 +162,32 @@ export class TimeoutPolicy extends PolicyBase {
   private readonly fire = (): void => {
     this.timer = undefined;
     const now = Date.now();
-    const queue = this.queue;
-    // Expire in order. A fired entry's callbacks may start new calls that push onto the queue:
-    // their deadlines are later than now, so the loop stops before them.
-    while (this.head < queue.length) {
-      const entry = queue[this.head]!;
-      if (!entry.done) {
-        if (entry.deadline > now) break;
-        this.expire(entry);
+    // Expire in order. An abort listener may start or finish calls of this policy while we
+    // loop (finish() may move the head or replace the array): read both afresh each time, and
+    // step past an entry before expiring it. New calls have later deadlines, so the loop stops
+    // before them.
+    while (this.head < this.queue.length) {
+      const entry = this.queue[this.head]!;
+      if (entry.done) {
+        this.head++;
+        continue;
       }
+      if (entry.deadline > now) break;
       this.head++;
+      this.expire(entry);
     }
-    if (this.head >= queue.length) {
-      queue.length = 0;
+    if (this.head >= this.queue.length) {
+      this.queue.length = 0;
       this.head = 0;
       return;
     }
-    if (this.timer === undefined) this.arm(queue[this.head]!.deadline, now);
+    const at = this.queue[this.head]!.deadline;
+    // A call started from an abort listener above may have armed the timer for its own, later, deadline.
+    if (this.timer !== undefined && this.timerAt > at) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (this.timer === undefined) this.arm(at, now);
   };
 
   private expire(entry: Entry): void {
