@@ -1,0 +1,56 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { anySignal, sleep } from './abort.js';
+import { TaskCancelledError } from './errors.js';
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('sleep', () => {
+  it('resolves after the delay and removes its listener', async () => {
+    vi.useFakeTimers();
+    const controller = new AbortController();
+    const remove = vi.spyOn(controller.signal, 'removeEventListener');
+    let done = false;
+    void sleep(50, controller.signal).then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(49);
+    expect(done).toBe(false);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(done).toBe(true);
+    expect(remove).toHaveBeenCalledTimes(1);
+  });
+
+  it('rejects at once on abort and clears its timer', async () => {
+    vi.useFakeTimers();
+    const controller = new AbortController();
+    const slept = sleep(60_000, controller.signal);
+    controller.abort('why');
+    await expect(slept).rejects.toEqual(expect.objectContaining({ kind: 'cancelled', reason: 'why' }));
+    expect(vi.getTimerCount()).toBe(0);
+    await expect(sleep(10, AbortSignal.abort())).rejects.toBeInstanceOf(TaskCancelledError);
+  });
+});
+
+describe('anySignal', () => {
+  it('aborts with the reason of the first signal that aborts, and removes its listeners', () => {
+    const a = new AbortController();
+    const b = new AbortController();
+    const removeB = vi.spyOn(b.signal, 'removeEventListener');
+    const any = anySignal([a.signal, b.signal]);
+    expect(any.signal.aborted).toBe(false);
+    a.abort('first');
+    expect(any.signal.reason).toBe('first');
+    expect(removeB).toHaveBeenCalledTimes(1);
+    b.abort('second');
+    expect(any.signal.reason).toBe('first');
+  });
+
+  it('is aborted at once when a signal already is; dispose() detaches', () => {
+    expect(anySignal([new AbortController().signal, AbortSignal.abort('x')]).signal.reason).toBe('x');
+    const a = new AbortController();
+    const any = anySignal([a.signal]);
+    any.dispose();
+    a.abort();
+    expect(any.signal.aborted).toBe(false);
+  });
+});
