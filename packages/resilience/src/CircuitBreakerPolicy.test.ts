@@ -133,6 +133,17 @@ describe('circuitBreaker', () => {
     expect(policy.stats()).toMatchObject({ calls: 3, failures: 2, ignored: 1, successes: 0 });
   });
 
+  it('an isFailure that throws counts the call as a failure and keeps the original error', async () => {
+    const policy = circuitBreaker({
+      breaker: new ConsecutiveBreaker(1),
+      isFailure: () => {
+        throw new Error('predicate bug');
+      },
+    });
+    await expect(policy.execute(boom)).rejects.toThrow('boom');
+    expect(policy.state).toBe('open');
+  });
+
   it('bulkhead rejections and cancellations are ignored by default', async () => {
     const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(1) });
     await policy

@@ -234,7 +234,7 @@ export class CircuitBreakerPolicy extends PolicyBase {
 
   private settleFailure(error: unknown, generation: number, probe: boolean, context: PolicyContext): void {
     if (generation !== this.generation) return;
-    if (!this.isFailure(error) || isAborted(context)) {
+    if (!this.countsAsFailure(error) || isAborted(context)) {
       this.ignored++;
       if (probe) this.probes--;
       return;
@@ -242,6 +242,15 @@ export class CircuitBreakerPolicy extends PolicyBase {
     this.failures++;
     this.failureEvents.emit({ error });
     if (probe || this.breaker.failure()) this.open(error);
+  }
+
+  /** A predicate that throws must not leave a probe slot taken: its error counts as a failure. */
+  private countsAsFailure(error: unknown): boolean {
+    try {
+      return this.isFailure(error);
+    } catch {
+      return true;
+    }
   }
 
   private open(error: unknown): void {
