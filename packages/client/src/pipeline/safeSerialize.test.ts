@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { safeClone } from './safeSerialize.js';
+
+const limits = { maxDepth: 4, maxStringLength: 10, maxProperties: 3 };
+
+describe('safeClone', () => {
+  it('keeps clean data unchanged and reports no issues', () => {
+    const input = { a: 1, b: 'x', c: [true, null], d: { e: 2 } };
+    expect(safeClone(input)).toEqual({ value: input, issues: 0 });
+  });
+
+  it('replaces cycles but not shared references', () => {
+    const shared = { s: 1 };
+    const a: Record<string, unknown> = { x: shared, y: shared };
+    a.self = a;
+    const r = safeClone(a);
+    expect(r.value).toEqual({ x: { s: 1 }, y: { s: 1 }, self: '[Circular]' });
+    expect(r.issues).toBe(1);
+  });
+
+  it.each([
+    ['bigint', 10n ** 30n, '1000000000000000000000000000000'],
+    ['date', new Date(Date.UTC(2024, 0, 2)), '2024-01-02T00:00:00.000Z'],
+    ['invalid date', new Date(NaN), null],
+    ['NaN', NaN, null],
+    ['Infinity', Infinity, null],
+    ['set', new Set([1, 2]), [1, 2]],
+    [
+      'map',
+      new Map<unknown, unknown>([
+        ['k', 1],
+        [2, 'v'],
+      ]),
+      { k: 1, '2': 'v' },
+    ],
+  ])('converts %s', (_name, input, expected) => {
+    expect(safeClone({ v: input }).value).toEqual({ v: expected });
+  });
+
+  it('drops functions, symbols and undefined from objects, nulls them in arrays', () => {
+    const r = safeClone({ f: () => 1, s: Symbol('x'), u: undefined, list: [() => 1, Symbol('y')] });
+    expect(r.value).toEqual({ list: [null, null] });
+  });
+
+  it('turns errors into name, message, stack', () => {
+    const e = new TypeError('boom');
+    expect(safeClone({ e }).value).toEqual({ e: { name: 'TypeError', message: 'boom', stack: e.stack } });
+  });
+
+  it('applies depth, string and property limits, counting each', () => {
+    const r = safeClone(
+      { deep: { a: { b: { c: { d: 1 } } } }, long: 'x'.repeat(50), many: [1, 2, 3, 4, 5] },
+      limits,
+    );
+    expect(r.value).toEqual({
+      deep: { a: { b: { c: '[Depth]' } } },
+      long: 'xxxxxxxxxx…[truncated]',
+      many: [1, 2, 3],
+    });
+    expect(r.issues).toBe(3);
+  });
+
+  it('survives throwing getters and a Proxy whose traps throw', () => {
+    const getter = Object.defineProperty({ ok: 1 }, 'bad', {
+      enumerable: true,
+      get() {
+        throw new Error('nope');
+      },
+    });
+    const proxy = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('trap');
+        },
+        getPrototypeOf() {
+          throw new Error('trap');
+        },
+      },
+    );
+    const r = safeClone({ getter, proxy });
+    expect(r.value).toEqual({ getter: { ok: 1, bad: '[Unreadable]' }, proxy: '[Unreadable]' });
+    expect(r.issues).toBe(2);
+    expect(() => JSON.stringify(r.value)).not.toThrow();
+  });
+});

@@ -1,0 +1,150 @@
+/**
+ * Turns anything an app passes as properties into plain JSON-safe data, once, before the
+ * event is stringified for the outbox. Never throws: a throwing getter or Proxy trap
+ * becomes a placeholder for that value only, and the caller learns it through `issues`.
+ */
+export interface SafeLimits {
+  /** Deepest nesting kept; deeper values become "[Depth]". Default 10. */
+  maxDepth: number;
+  /** Longest string kept (UTF-16 units); longer ones are cut and marked. Default 8192. */
+  maxStringLength: number;
+  /** Most keys kept per object / items per array. Default 1000. */
+  maxProperties: number;
+}
+
+export const defaultSafeLimits: SafeLimits = { maxDepth: 10, maxStringLength: 8192, maxProperties: 1000 };
+
+export interface SafeResult {
+  value: unknown;
+  /** Count of values that had to be replaced, cut or dropped (0 when the input was clean). */
+  issues: number;
+}
+
+const TRUNCATED = '…[truncated]';
+
+export function safeClone(input: unknown, limits: SafeLimits = defaultSafeLimits): SafeResult {
+  const state = { issues: 0 };
+  const seen = new Set<object>();
+  const value = clone(input, 0, seen, limits, state);
+  return { value, issues: state.issues };
+}
+
+function clone(
+  v: unknown,
+  depth: number,
+  seen: Set<object>,
+  limits: SafeLimits,
+  st: { issues: number },
+): unknown {
+  switch (typeof v) {
+    case 'string':
+      if (v.length > limits.maxStringLength) {
+        st.issues++;
+        return v.slice(0, limits.maxStringLength) + TRUNCATED;
+      }
+      return v;
+    case 'number':
+      if (Number.isFinite(v)) return v;
+      st.issues++;
+      return null;
+    case 'boolean':
+      return v;
+    case 'bigint':
+      return v.toString();
+    case 'undefined':
+    case 'function':
+    case 'symbol':
+      return undefined;
+  }
+  if (v === null) return null;
+  const obj = v as object;
+  if (seen.has(obj)) {
+    st.issues++;
+    return '[Circular]';
+  }
+  if (depth >= limits.maxDepth) {
+    st.issues++;
+    return '[Depth]';
+  }
+  try {
+    if (obj instanceof Date) {
+      const t = obj.getTime();
+      return Number.isNaN(t) ? null : obj.toISOString();
+    }
+    seen.add(obj);
+    try {
+      if (obj instanceof Error) {
+        return {
+          name: clone(obj.name, depth + 1, seen, limits, st),
+          message: clone(obj.message, depth + 1, seen, limits, st),
+          stack: clone(obj.stack, depth + 1, seen, limits, st),
+        };
+      }
+      if (Array.isArray(obj)) return cloneList(obj, depth, seen, limits, st);
+      if (obj instanceof Set) return cloneList(Array.from(obj), depth, seen, limits, st);
+      if (obj instanceof Map) {
+        const out: Record<string, unknown> = {};
+        let n = 0;
+        for (const [k, val] of obj) {
+          if (n++ >= limits.maxProperties) {
+            st.issues++;
+            break;
+          }
+          const c = clone(val, depth + 1, seen, limits, st);
+          if (c !== undefined) out[String(k)] = c;
+        }
+        return out;
+      }
+      if (ArrayBuffer.isView(obj)) {
+        st.issues++;
+        return `[${obj.constructor.name}]`;
+      }
+      const out: Record<string, unknown> = {};
+      const keys = Object.keys(obj);
+      const n = Math.min(keys.length, limits.maxProperties);
+      if (keys.length > n) st.issues++;
+      for (let i = 0; i < n; i++) {
+        const k = keys[i]!;
+        let c: unknown;
+        try {
+          c = clone((obj as Record<string, unknown>)[k], depth + 1, seen, limits, st);
+        } catch {
+          st.issues++;
+          c = '[Unreadable]';
+        }
+        if (c !== undefined) out[k] = c;
+      }
+      return out;
+    } finally {
+      seen.delete(obj);
+    }
+  } catch {
+    // A Proxy whose ownKeys/getPrototypeOf trap throws lands here.
+    st.issues++;
+    return '[Unreadable]';
+  }
+}
+
+function cloneList(
+  list: readonly unknown[],
+  depth: number,
+  seen: Set<object>,
+  limits: SafeLimits,
+  st: { issues: number },
+): unknown[] {
+  const n = Math.min(list.length, limits.maxProperties);
+  if (list.length > n) st.issues++;
+  const out: unknown[] = new Array<unknown>(n);
+  for (let i = 0; i < n; i++) {
+    let c: unknown;
+    try {
+      c = clone(list[i], depth + 1, seen, limits, st);
+    } catch {
+      st.issues++;
+      c = '[Unreadable]';
+    }
+    // JSON turns undefined items into null; say so explicitly.
+    out[i] = c === undefined ? null : c;
+  }
+  return out;
+}
