@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { Sampler, SamplingOptionError } from './sampling.js';
+
+describe('Sampler', () => {
+  it('keeps everything by default', () => {
+    expect(new Sampler().keep('x', 'u', 0)).toBe(true);
+  });
+
+  it('matches exact names before falling back, and globs', () => {
+    const s = new Sampler({
+      default: { kind: 'never' },
+      rules: { 'perf.*': { kind: 'always' }, signup: { kind: 'always' } },
+    });
+    expect(s.keep('perf.load', 'u', 0)).toBe(true);
+    expect(s.keep('signup', 'u', 0)).toBe(true);
+    expect(s.keep('perfx', 'u', 0)).toBe(false);
+    expect(s.keep('other', 'u', 0)).toBe(false);
+  });
+
+  it('deterministic sampling gives one answer per distinct_id and roughly the rate overall', () => {
+    const s = new Sampler({ default: { kind: 'probabilistic', rate: 0.25, deterministic: true } });
+    let kept = 0;
+    for (let i = 0; i < 4000; i++) {
+      const a = s.keep('e', `user-${i}`, 0);
+      expect(s.keep('e', `user-${i}`, 0)).toBe(a);
+      if (a) kept++;
+    }
+    expect(kept).toBeGreaterThan(800);
+    expect(kept).toBeLessThan(1200);
+  });
+
+  it('probabilistic uses the injected random source', () => {
+    const s = new Sampler({ default: { kind: 'probabilistic', rate: 0.5 } }, () => 0.7);
+    expect(s.keep('e', 'u', 0)).toBe(false);
+  });
+
+  it('throttles per event name per window', () => {
+    const s = new Sampler({ rules: { 'perf.*': { kind: 'throttled', max: 2, windowMs: 1000 } } });
+    expect([s.keep('perf.a', 'u', 0), s.keep('perf.a', 'u', 1), s.keep('perf.a', 'u', 2)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    expect(s.keep('perf.b', 'u', 2)).toBe(true);
+    expect(s.keep('perf.a', 'u', 1000)).toBe(true);
+  });
+
+  it.each([
+    [{ default: { kind: 'probabilistic', rate: 2 } }, 'sampling.default.rate'],
+    [{ default: { kind: 'bogus' } }, 'sampling.default.kind'],
+    [{ rules: { x: { kind: 'throttled', max: -1, windowMs: 1 } } }, 'sampling.rules["x"].max'],
+    [{ rules: { x: { kind: 'throttled', max: 1, windowMs: 0 } } }, 'sampling.rules["x"].windowMs'],
+    [{ rules: { x: null } }, 'sampling.rules["x"]'],
+  ])('rejects bad options with an error naming the option (%j)', (opts, option) => {
+    try {
+      new Sampler(opts as never);
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(SamplingOptionError);
+      expect((e as SamplingOptionError).option).toBe(option);
+    }
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * Per-event-name sampling. Rules match exact names or globs (`perf.*`); the first matching
+ * rule wins, then `default`. Deterministic sampling hashes distinct_id + event name (FNV-1a,
+ * 32 bit) so one user's events are kept or dropped together across processes; it is not a
+ * security hash and need not be.
+ */
+export type SamplingDecision =
+  | { kind: 'always' }
+  | { kind: 'never' }
+  | { kind: 'probabilistic'; rate: number; deterministic?: boolean }
+  | { kind: 'throttled'; max: number; windowMs: number };
+
+export interface SamplingOptions {
+  /** Applied when no rule matches. Default `{ kind: 'always' }`. */
+  default?: SamplingDecision;
+  /** Event name or glob (`*` matches any run of characters) → decision. */
+  rules?: Record<string, SamplingDecision>;
+}
+
+export class SamplingOptionError extends Error {
+  readonly kind = 'invalid-option';
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`${option}: ${message}`);
+    this.name = 'SamplingOptionError';
+  }
+}
+
+interface CompiledRule {
+  exact?: string;
+  glob?: RegExp;
+  decision: SamplingDecision;
+}
+
+export function fnv1a32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h >>> 0;
+}
+
+function validate(option: string, d: SamplingDecision): SamplingDecision {
+  if (d === null || typeof d !== 'object')
+    throw new SamplingOptionError(option, 'must be a sampling decision object');
+  switch (d.kind) {
+    case 'always':
+    case 'never':
+      return d;
+    case 'probabilistic':
+      if (typeof d.rate !== 'number' || !(d.rate >= 0 && d.rate <= 1))
+        throw new SamplingOptionError(`${option}.rate`, 'must be a number from 0 to 1');
+      return d;
+    case 'throttled':
+      if (!Number.isInteger(d.max) || d.max < 0)
+        throw new SamplingOptionError(`${option}.max`, 'must be an integer >= 0');
+      if (typeof d.windowMs !== 'number' || !(d.windowMs > 0))
+        throw new SamplingOptionError(`${option}.windowMs`, 'must be a number > 0');
+      return d;
+    default:
+      throw new SamplingOptionError(`${option}.kind`, 'must be always, never, probabilistic or throttled');
+  }
+}
+
+export class Sampler {
+  private readonly rules: CompiledRule[] = [];
+  private readonly fallback: SamplingDecision;
+  /** Cache of name → decision: event names are few, globs are matched once per name. */
+  private readonly byName = new Map<string, SamplingDecision>();
+  private readonly windows = new Map<string, { start: number; count: number }>();
+
+  constructor(
+    options: SamplingOptions = {},
+    private readonly random: () => number = Math.random,
+  ) {
+    this.fallback = validate('sampling.default', options.default ?? { kind: 'always' });
+    for (const [pattern, decision] of Object.entries(options.rules ?? {})) {
+      const d = validate(`sampling.rules["${pattern}"]`, decision);
+      if (pattern.includes('*')) {
+        const src = pattern
+          .split('*')
+          .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*');
+        this.rules.push({ glob: new RegExp(`^${src}$`), decision: d });
+      } else this.rules.push({ exact: pattern, decision: d });
+    }
+  }
+
+  private decisionFor(event: string): SamplingDecision {
+    let d = this.byName.get(event);
+    if (d === undefined) {
+      d = this.fallback;
+      for (const r of this.rules) {
+        if (r.exact !== undefined ? r.exact === event : r.glob!.test(event)) {
+          d = r.decision;
+          break;
+        }
+      }
+      // Bounded so an app inventing names per call cannot grow this without end.
+      if (this.byName.size < 10_000) this.byName.set(event, d);
+    }
+    return d;
+  }
+
+  /** true: keep the event. */
+  keep(event: string, distinctId: string, nowMs: number): boolean {
+    const d = this.decisionFor(event);
+    switch (d.kind) {
+      case 'always':
+        return true;
+      case 'never':
+        return false;
+      case 'probabilistic':
+        if (d.deterministic) return fnv1a32(`${distinctId}\u0000${event}`) / 0x100000000 < d.rate;
+        return this.random() < d.rate;
+      case 'throttled': {
+        let w = this.windows.get(event);
+        if (w === undefined || nowMs - w.start >= d.windowMs) {
+          w = { start: nowMs, count: 0 };
+          this.windows.set(event, w);
+        }
+        if (w.count >= d.max) return false;
+        w.count++;
+        return true;
+      }
+    }
+  }
+}
