@@ -28,6 +28,8 @@ export type DropReason = 'overflow' | 'retention' | 'consent' | 'corrupt' | 'dea
 export interface OutboxDrop {
   readonly reason: DropReason;
   readonly count: number;
+  /** Bytes dropped, when known (e.g. what a corrupt file region held). Optional. */
+  readonly bytes?: number;
 }
 
 export interface DeadLetter {

@@ -1,0 +1,382 @@
+import { OutboxClosedError, OutboxOptionError } from './errors.js';
+import { resolveOutboxLimits } from './limits.js';
+import type {
+  DeadLetter,
+  Outbox,
+  OutboxBatch,
+  OutboxDrop,
+  OutboxLimits,
+  OutboxRecord,
+  OutboxSize,
+} from './outbox.js';
+import { DropListeners, normalizeRecord, utf8Length } from './records.js';
+import { RingDeque } from './RingDeque.js';
+import { checkStateKey, encodeStateValue } from './stateValue.js';
+
+/**
+ * The in-memory outbox: bounded by events and bytes, nothing survives the process. Used where
+ * there is no durable storage, and as the model the durable outboxes are tested against.
+ *
+ * Pending records wait in a ring deque (O(1) at both ends). A released batch goes to a small
+ * sorted list merged with the deque by sequence number, so records come back in their
+ * original order whichever batch is released first.
+ */
+export interface MemoryOutboxOptions extends Partial<OutboxLimits> {
+  /** Clock for retention and dead-letter times; default `Date.now`. */
+  now?: () => number;
+}
+
+interface Entry {
+  readonly record: OutboxRecord;
+  readonly seq: number;
+  readonly bytes: number;
+  /** The `clear()` generation the entry was claimed in; a release after a clear drops it. */
+  epoch: number;
+}
+
+export class MemoryOutbox implements Outbox {
+  private readonly limits: OutboxLimits;
+  private readonly now: () => number;
+  private readonly pending = new RingDeque<Entry>();
+  /** Released entries, sorted by seq; all older than anything they were claimed after. */
+  private returned: Entry[] = [];
+  private readonly claimed = new Map<OutboxBatch, Entry[]>();
+  private readonly deadLetters = new RingDeque<DeadLetter>();
+  private readonly state = new Map<string, string>();
+  private readonly drops = new DropListeners();
+  private nextSeq = 0;
+  private events = 0;
+  private bytes = 0;
+  private epoch = 0;
+  private closed = false;
+  /** Oldest records dropped by `makeRoom` during the current `append`, reported once at its end. */
+  private evicted = 0;
+
+  constructor(options: MemoryOutboxOptions = {}) {
+    if (options === null || typeof options !== 'object')
+      throw new OutboxOptionError('options', 'must be an object');
+    this.limits = resolveOutboxLimits(options);
+    if (options.now !== undefined && typeof options.now !== 'function') {
+      throw new OutboxOptionError('now', 'must be a function returning ms since the epoch');
+    }
+    this.now = options.now ?? Date.now;
+  }
+
+  append(records: readonly OutboxRecord[]): void {
+    if (!Array.isArray(records) || records.length === 0) return;
+    const nowMs = this.now();
+    let invalid = 0;
+    let tooLarge = 0;
+    let expired = 0;
+    let overflow = 0;
+    for (const value of records) {
+      const record = normalizeRecord(value, nowMs);
+      if (record === null) {
+        invalid++;
+        continue;
+      }
+      if (this.isExpired(record, nowMs)) {
+        expired++;
+        continue;
+      }
+      const bytes = utf8Length(record.json);
+      if (bytes > this.limits.maxBytes) {
+        tooLarge++;
+        continue;
+      }
+      if (!this.makeRoom(bytes)) {
+        overflow++;
+        continue;
+      }
+      this.pending.push({ record, seq: this.nextSeq++, bytes, epoch: this.epoch });
+      this.events++;
+      this.bytes += bytes;
+    }
+    overflow += this.evicted;
+    this.evicted = 0;
+    this.drops.emit('corrupt', invalid);
+    this.drops.emit('too-large', tooLarge);
+    this.drops.emit('retention', expired);
+    this.drops.emit('overflow', overflow);
+  }
+
+  async claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
+    checkClaimLimits(maxEvents, maxBytes);
+    if (this.closed) return null;
+    const nowMs = this.now();
+    const taken: Entry[] = [];
+    let bytes = 0;
+    let expired = 0;
+    while (taken.length < maxEvents) {
+      const next = this.peekNext();
+      if (next === undefined) break;
+      if (taken.length > 0 && bytes + next.bytes > maxBytes) break;
+      this.takeNext();
+      if (this.isExpired(next.record, nowMs)) {
+        this.forget(next);
+        expired++;
+        continue;
+      }
+      next.epoch = this.epoch;
+      taken.push(next);
+      bytes += next.bytes;
+    }
+    this.drops.emit('retention', expired);
+    if (taken.length === 0) return null;
+    const batch: OutboxBatch = { records: taken.map((e) => e.record), bytes };
+    this.claimed.set(batch, taken);
+    return batch;
+  }
+
+  async ack(batch: OutboxBatch): Promise<void> {
+    const entries = this.claimed.get(batch);
+    if (entries === undefined) return;
+    this.claimed.delete(batch);
+    for (const entry of entries) this.forget(entry);
+  }
+
+  async release(batch: OutboxBatch): Promise<void> {
+    const entries = this.claimed.get(batch);
+    if (entries === undefined) return;
+    this.claimed.delete(batch);
+    let cleared = 0;
+    const back: Entry[] = [];
+    for (const entry of entries) {
+      if (entry.epoch !== this.epoch) {
+        // Claimed before consent was withdrawn: it was not sent, so it must not be kept.
+        this.forget(entry);
+        cleared++;
+      } else {
+        back.push(entry);
+      }
+    }
+    this.returned = mergeBySeq(this.returned, back);
+    this.drops.emit('consent', cleared);
+  }
+
+  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
+    if (this.closed) throw new OutboxClosedError('deadLetter');
+    if (!Array.isArray(records) || records.length === 0) return;
+    const match = claimedMatcher(records, [...this.claimed.values()].flat());
+    const at = this.now();
+    let moved = 0;
+    for (const [batch, entries] of this.claimed) {
+      const keep: Entry[] = [];
+      for (const entry of entries) {
+        if (match(entry.record)) {
+          this.forget(entry);
+          this.storeDeadLetter({ record: entry.record, reason: String(reason), deadLetteredAtMs: at });
+          moved++;
+        } else {
+          keep.push(entry);
+        }
+      }
+      this.claimed.set(batch, keep);
+    }
+    this.drops.emit('dead-lettered', moved);
+  }
+
+  async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
+    if (this.closed) throw new OutboxClosedError('listDeadLetters');
+    const max = limit === undefined ? Infinity : Math.max(0, Math.floor(Number(limit)) || 0);
+    const out: DeadLetter[] = [];
+    for (const dl of this.deadLetters) {
+      if (out.length >= max) break;
+      out.push(dl);
+    }
+    return out;
+  }
+
+  async replayDeadLetters(uuids?: readonly string[]): Promise<number> {
+    if (this.closed) throw new OutboxClosedError('replayDeadLetters');
+    const chosen = this.takeDeadLetters(uuids);
+    this.append(chosen.map((dl) => dl.record));
+    return chosen.length;
+  }
+
+  async purgeDeadLetters(uuids?: readonly string[]): Promise<number> {
+    if (this.closed) throw new OutboxClosedError('purgeDeadLetters');
+    return this.takeDeadLetters(uuids).length;
+  }
+
+  async size(): Promise<OutboxSize> {
+    if (this.closed) throw new OutboxClosedError('size');
+    this.sweepExpired();
+    let oldest: number | null = null;
+    const consider = (e: Entry): void => {
+      if (oldest === null || e.record.timestampMs < oldest) oldest = e.record.timestampMs;
+    };
+    for (const e of this.pending) consider(e);
+    for (const e of this.returned) consider(e);
+    for (const entries of this.claimed.values()) entries.forEach(consider);
+    return {
+      events: this.events,
+      bytes: this.bytes,
+      oldestTimestampMs: oldest,
+      deadLetters: this.deadLetters.length,
+    };
+  }
+
+  async clear(): Promise<number> {
+    if (this.closed) throw new OutboxClosedError('clear');
+    let count = 0;
+    for (const entry of this.pending) {
+      this.forget(entry);
+      count++;
+    }
+    for (const entry of this.returned) {
+      this.forget(entry);
+      count++;
+    }
+    this.pending.clear();
+    this.returned = [];
+    this.epoch++;
+    this.drops.emit('consent', count);
+    return count;
+  }
+
+  async getState<T = unknown>(key: string): Promise<T | undefined> {
+    if (this.closed) throw new OutboxClosedError('getState');
+    checkStateKey(key);
+    const json = this.state.get(key);
+    return json === undefined ? undefined : (JSON.parse(json) as T);
+  }
+
+  async setState(key: string, value: unknown): Promise<void> {
+    if (this.closed) throw new OutboxClosedError('setState');
+    checkStateKey(key);
+    const json = encodeStateValue(key, value);
+    if (json === undefined) this.state.delete(key);
+    else this.state.set(key, json);
+  }
+
+  async persist(): Promise<void> {}
+
+  onDrop(listener: (drop: OutboxDrop) => void): () => void {
+    return this.drops.add(listener);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const batch of [...this.claimed.keys()]) await this.release(batch);
+    this.closed = true;
+  }
+
+  /** Makes room for `bytes` more; false when the new record itself must be dropped. */
+  private makeRoom(bytes: number): boolean {
+    const fits = (): boolean =>
+      this.events + 1 <= this.limits.maxEvents && this.bytes + bytes <= this.limits.maxBytes;
+    if (fits()) return true;
+    if (this.limits.overflow === 'drop-newest') return false;
+    while (!fits()) {
+      const oldest = this.peekNext();
+      // Only claimed (in-flight) records are left: they cannot be dropped, so the new one is.
+      if (oldest === undefined) return false;
+      this.takeNext();
+      this.forget(oldest);
+      this.evicted++;
+    }
+    return true;
+  }
+
+  private peekNext(): Entry | undefined {
+    const a = this.returned[0];
+    const b = this.pending.peek();
+    if (a === undefined) return b;
+    if (b === undefined) return a;
+    return a.seq < b.seq ? a : b;
+  }
+
+  private takeNext(): void {
+    const a = this.returned[0];
+    const b = this.pending.peek();
+    if (a !== undefined && (b === undefined || a.seq < b.seq)) this.returned.shift();
+    else this.pending.shift();
+  }
+
+  private forget(entry: Entry): void {
+    this.events--;
+    this.bytes -= entry.bytes;
+  }
+
+  private isExpired(record: OutboxRecord, nowMs: number): boolean {
+    return this.limits.retentionMs > 0 && record.timestampMs < nowMs - this.limits.retentionMs;
+  }
+
+  private sweepExpired(): void {
+    if (this.limits.retentionMs === 0) return;
+    const nowMs = this.now();
+    let expired = 0;
+    const keep = (e: Entry): boolean => {
+      if (!this.isExpired(e.record, nowMs)) return true;
+      this.forget(e);
+      expired++;
+      return false;
+    };
+    this.pending.retain(keep);
+    this.returned = this.returned.filter(keep);
+    this.drops.emit('retention', expired);
+  }
+
+  private storeDeadLetter(dl: DeadLetter): void {
+    this.deadLetters.push(dl);
+    while (this.deadLetters.length > this.limits.maxDeadLetters) this.deadLetters.shift();
+  }
+
+  private takeDeadLetters(uuids: readonly string[] | undefined): DeadLetter[] {
+    const wanted = uuids === undefined ? null : new Set(Array.isArray(uuids) ? uuids : []);
+    const taken: DeadLetter[] = [];
+    this.deadLetters.retain((dl) => {
+      if (wanted !== null && !wanted.has(dl.record.uuid)) return true;
+      taken.push(dl);
+      return false;
+    });
+    return taken;
+  }
+}
+
+/** Same checks for every outbox: a claim's limits are positive numbers (Infinity allowed). */
+export function checkClaimLimits(maxEvents: number, maxBytes: number): void {
+  if (typeof maxEvents !== 'number' || !(maxEvents >= 1)) {
+    throw new OutboxOptionError('maxEvents', `must be a number >= 1, got ${String(maxEvents)}`);
+  }
+  if (typeof maxBytes !== 'number' || !(maxBytes >= 1)) {
+    throw new OutboxOptionError('maxBytes', `must be a number >= 1, got ${String(maxBytes)}`);
+  }
+}
+
+/**
+ * Which claimed records `records` names: the same objects `claim` handed out, or (for a caller
+ * that copied them) records with the same uuid.
+ */
+export function claimedMatcher(
+  records: readonly OutboxRecord[],
+  claimed: readonly { readonly record: OutboxRecord }[],
+): (record: OutboxRecord) => boolean {
+  const objects = new Set<OutboxRecord>(claimed.map((c) => c.record));
+  const byIdentity = new Set<OutboxRecord>();
+  const byUuid = new Set<string>();
+  for (const r of records) {
+    if (r === null || typeof r !== 'object') continue;
+    if (objects.has(r)) byIdentity.add(r);
+    else if (typeof r.uuid === 'string') byUuid.add(r.uuid);
+  }
+  return (record) => byIdentity.has(record) || byUuid.has(record.uuid);
+}
+
+function mergeBySeq(a: Entry[], b: Entry[]): Entry[] {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  const out: Entry[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(a[i]!.seq < b[j]!.seq ? a[i++]! : b[j++]!);
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
+}
+
+/** A bounded in-memory outbox; `options` are the `OutboxLimits` (defaults in `limits.ts`) and `now`. */
+export function createMemoryOutbox(options: MemoryOutboxOptions = {}): Outbox {
+  return new MemoryOutbox(options);
+}
