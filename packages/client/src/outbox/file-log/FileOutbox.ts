@@ -1,0 +1,573 @@
+import { Buffer } from 'node:buffer';
+import { mkdirSync, promises as fs, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { OutboxClosedError, OutboxIoError } from '../errors.js';
+import { checkClaimLimits } from '../memory.js';
+import type { DeadLetter, Outbox, OutboxBatch, OutboxDrop, OutboxRecord, OutboxSize } from '../outbox.js';
+import { DropListeners, normalizeRecord } from '../records.js';
+import { checkStateKey, encodeStateValue } from '../stateValue.js';
+import { removeStaleTempFiles } from './atomicFile.js';
+import { DeadLetterFile } from './DeadLetterFile.js';
+import { DirectoryLock } from './DirectoryLock.js';
+import { type EncodableRecord, MAX_UUID_BYTES, encodeFrames } from './frame.js';
+import { LogQueue } from './LogQueue.js';
+import {
+  type FileOutboxOptions,
+  type ResolvedFileOutboxOptions,
+  resolveFileOutboxOptions,
+} from './options.js';
+import { SegmentIndex } from './SegmentIndex.js';
+import {
+  DEAD_LETTER_FILE,
+  DEAD_LETTER_LOCK_FILE,
+  DELIVERY_LOCK_FILE,
+  SEALED_SUFFIX,
+  STATE_DIR,
+  newSegmentBase,
+  parseSegmentFileName,
+} from './segmentFiles.js';
+import { SegmentWriter } from './SegmentWriter.js';
+import { StateFiles } from './StateFiles.js';
+
+/**
+ * The file outbox: an append-only, segmented log in a directory that several processes may
+ * share (a CLI started many times at once, a service and its CLI).
+ *
+ * Design, and why:
+ * - Appends: each outbox instance writes only its own segment files (`<time>-<pid>-<rand>.open`,
+ *   sealed to `.log`), so processes never interleave bytes and need no lock to append.
+ *   `append()` only queues in memory; grouped writes follow per `durability`.
+ * - Every record is framed with its length and CRC-32C (`frame.ts`); damage is found by the
+ *   reader and skipped (middle) or cut (tail), reported as drops with reason 'corrupt'.
+ * - Claims: one process at a time holds `delivery.lock` (pid + heartbeat, stale locks of dead
+ *   processes taken over, `DirectoryLock.ts`). Only the holder claims, acks, drops and deletes,
+ *   so no record is ever claimed by two processes. Another process's `claim()` answers null
+ *   (its records are on disk and the holder delivers them) until the lock is free.
+ * - The holder indexes segments, not records (`SegmentIndex.ts`): a byte range per claim or
+ *   ack, a few numbers per segment. Memory stays flat however many records wait.
+ * - Acks: the gone ranges are written to `cursor.json` atomically (temp + rename). A segment
+ *   whose records are all gone is deleted, then the cursor is written without it.
+ * - `.open` segments of dead processes are adopted by the holder: torn tail cut, sealed.
+ *
+ * Loss window per durability (what a crash can lose of what `append` accepted):
+ * - 'batch': a process crash loses what was appended in the last `persistIntervalMs` (not
+ *   yet handed to the OS); a power cut also loses what the OS had not written back.
+ * - 'fsync': a crash or power cut loses what was appended since the last group was fsynced,
+ *   at most `persistIntervalMs`. Once `persist()` resolves, nothing.
+ * - 'memory': everything appended since the last `persist()`/`claim()`/`close()` or full group.
+ * At-least-once: an ack lost in a crash sends its batch again; the uuid dedups it downstream.
+ */
+interface Buffered extends EncodableRecord {
+  readonly timestampMs: number;
+}
+
+export class FileOutbox implements Outbox {
+  readonly directory: string;
+  private readonly o: ResolvedFileOutboxOptions;
+  private readonly writer: SegmentWriter;
+  private readonly lock: DirectoryLock;
+  private readonly deadLetters: DeadLetterFile;
+  private readonly state: StateFiles;
+  private readonly drops = new DropListeners();
+  private readonly ready: Promise<void>;
+  private index: SegmentIndex | null = null;
+  private queue: LogQueue | null = null;
+  private observer: SegmentIndex | null = null;
+
+  private buffer: Buffered[] = [];
+  private bufferHead = 0;
+  private bufferBytes = 0;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private flushSoon: ReturnType<typeof setImmediate> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly heartbeatTimer: ReturnType<typeof setInterval>;
+  private writing: Promise<void> = Promise.resolve();
+  private serialTail: Promise<unknown> = Promise.resolve();
+  private closing: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(options: FileOutboxOptions) {
+    this.o = resolveFileOutboxOptions(options);
+    this.directory = path.resolve(this.o.directory);
+    const fsync = this.o.durability === 'fsync';
+    this.writer = new SegmentWriter({
+      directory: this.directory,
+      maxSegmentBytes: this.o.maxSegmentBytes,
+      fsync,
+      staleMs: this.o.staleMs,
+    });
+    this.lock = new DirectoryLock(path.join(this.directory, DELIVERY_LOCK_FILE), { staleMs: this.o.staleMs });
+    this.deadLetters = new DeadLetterFile({
+      file: path.join(this.directory, DEAD_LETTER_FILE),
+      lockFile: path.join(this.directory, DEAD_LETTER_LOCK_FILE),
+      maxDeadLetters: this.o.limits.maxDeadLetters,
+      fsync,
+      staleMs: this.o.staleMs,
+    });
+    this.state = new StateFiles(path.join(this.directory, STATE_DIR), { fsync });
+    this.ready = this.init();
+    // Failures surface through the operations that await `ready`; never as an unhandled rejection.
+    this.ready.catch(() => {});
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatMs);
+    this.heartbeatTimer.unref();
+  }
+
+  append(records: readonly OutboxRecord[]): void {
+    if (!Array.isArray(records) || records.length === 0) return;
+    const nowMs = this.o.now();
+    const { limits } = this.o;
+    const cutoff = limits.retentionMs > 0 ? nowMs - limits.retentionMs : -Infinity;
+    let invalid = 0;
+    let tooLarge = 0;
+    let expired = 0;
+    let overflow = 0;
+    const accepted: Buffered[] = [];
+    for (const value of records) {
+      const record = normalizeRecord(value, nowMs);
+      if (record === null) {
+        invalid++;
+        continue;
+      }
+      if (record.timestampMs < cutoff) {
+        expired++;
+        continue;
+      }
+      const uuidBytes = Buffer.byteLength(record.uuid);
+      if (uuidBytes > MAX_UUID_BYTES) {
+        invalid++;
+        continue;
+      }
+      const jsonBytes = Buffer.byteLength(record.json);
+      if (jsonBytes > limits.maxBytes) {
+        tooLarge++;
+        continue;
+      }
+      const buffered: Buffered = {
+        uuid: record.uuid,
+        json: record.json,
+        timestampMs: record.timestampMs,
+        uuidBytes,
+        jsonBytes,
+      };
+      if (this.closing !== null) {
+        accepted.push(buffered);
+        continue;
+      }
+      if (limits.overflow === 'drop-newest' && !this.fits(jsonBytes)) {
+        overflow++;
+        continue;
+      }
+      this.buffer.push(buffered);
+      this.bufferBytes += jsonBytes;
+    }
+    if (accepted.length > 0) this.writeAfterClose(accepted);
+    overflow += this.trimBuffer();
+    this.drops.emit('corrupt', invalid);
+    this.drops.emit('too-large', tooLarge);
+    this.drops.emit('retention', expired);
+    this.drops.emit('overflow', overflow);
+    if (this.closing === null) this.scheduleFlush();
+  }
+
+  async claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
+    checkClaimLimits(maxEvents, maxBytes);
+    if (this.closing !== null) return null;
+    // Our own records go to disk first: claims read only from disk.
+    await this.flush().catch(() => {});
+    return this.serial(async () => {
+      if (this.closing !== null || !(await this.becomeHolder())) return null;
+      const index = this.index!;
+      const queue = this.queue!;
+      // New segments of other processes, frames they added, segments they sealed.
+      await index.refresh();
+      await this.enforceLimits();
+      const batch = await queue.claim(maxEvents, maxBytes);
+      await index.collect();
+      return batch;
+    });
+  }
+
+  async ack(batch: OutboxBatch): Promise<void> {
+    await this.settle(batch, 'ack');
+  }
+
+  async release(batch: OutboxBatch): Promise<void> {
+    await this.settle(batch, 'release');
+  }
+
+  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
+    if (this.closing !== null) throw new OutboxClosedError('deadLetter');
+    if (!Array.isArray(records) || records.length === 0) return;
+    await this.serial(async () => {
+      const queue = this.queue;
+      if (queue === null) return;
+      const taken = queue.takeForDeadLetter(records);
+      if (taken.length === 0) return;
+      try {
+        await this.deadLetters.add(taken, String(reason), this.o.now());
+      } catch (error) {
+        // Marked gone in memory but not stored: forget the index so they come back from disk.
+        this.dropIndex();
+        throw new OutboxIoError('deadLetter', { cause: error });
+      }
+      this.drops.emit('dead-lettered', taken.length);
+      await this.collectIfHolder();
+    });
+  }
+
+  async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
+    await this.ready;
+    this.assertOpen('listDeadLetters');
+    const max = limit === undefined ? Infinity : Math.max(0, Math.floor(Number(limit)) || 0);
+    return this.deadLetters.list(max);
+  }
+
+  async replayDeadLetters(uuids?: readonly string[]): Promise<number> {
+    await this.ready;
+    this.assertOpen('replayDeadLetters');
+    return this.deadLetters.take(uuids, async (taken) => {
+      this.append(taken.map((d) => d.record));
+      await this.flush();
+    });
+  }
+
+  async purgeDeadLetters(uuids?: readonly string[]): Promise<number> {
+    await this.ready;
+    this.assertOpen('purgeDeadLetters');
+    return this.deadLetters.take(uuids, async () => {});
+  }
+
+  async size(): Promise<OutboxSize> {
+    await this.ready;
+    this.assertOpen('size');
+    return this.serial(async () => {
+      let index = this.index;
+      if (index === null) {
+        this.observer ??= this.newIndex(false);
+        index = this.observer;
+      }
+      await index.refresh();
+      let oldest = await index.oldestTimestamp();
+      for (let i = this.bufferHead; i < this.buffer.length; i++) {
+        const ts = this.buffer[i]!.timestampMs;
+        if (oldest === null || ts < oldest) oldest = ts;
+      }
+      return {
+        events: index.events + (this.buffer.length - this.bufferHead),
+        bytes: index.bytes + this.bufferBytes,
+        oldestTimestampMs: oldest,
+        deadLetters: await this.deadLetters.count(),
+      };
+    });
+  }
+
+  async clear(): Promise<number> {
+    this.assertOpen('clear');
+    let events = this.buffer.length - this.bufferHead;
+    let bytes = this.bufferBytes;
+    this.buffer = [];
+    this.bufferHead = 0;
+    this.bufferBytes = 0;
+    // Writes in flight land on disk and are cleared there.
+    await this.writing;
+    await this.serial(async () => {
+      if (!(await this.becomeHolder())) return;
+      await this.index!.refresh();
+      const dropped = this.queue!.clear();
+      events += dropped.events;
+      bytes += dropped.bytes;
+      await this.index!.collect();
+    });
+    this.drops.emit('consent', events, bytes);
+    return events;
+  }
+
+  async getState<T = unknown>(key: string): Promise<T | undefined> {
+    checkStateKey(key);
+    await this.ready;
+    this.assertOpen('getState');
+    return (await this.state.get(key)) as T | undefined;
+  }
+
+  async setState(key: string, value: unknown): Promise<void> {
+    checkStateKey(key);
+    const json = encodeStateValue(key, value);
+    await this.ready;
+    this.assertOpen('setState');
+    await this.state.set(key, json);
+  }
+
+  async persist(): Promise<void> {
+    if (this.closed) return;
+    await this.flush();
+  }
+
+  onDrop(listener: (drop: OutboxDrop) => void): () => void {
+    return this.drops.add(listener);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    clearInterval(this.heartbeatTimer);
+    const flushed = this.flush();
+    this.clearFlushTimers();
+    try {
+      await flushed;
+    } catch (error) {
+      this.o.logger.warn('outbox: records could not be written at close', { error: String(error) });
+    }
+    await this.serial(async () => {
+      this.queue?.forgetClaims();
+      if (this.index !== null) await this.index.collect().catch(() => {});
+      this.dropIndex();
+      await this.lock.release().catch(() => {});
+    });
+    this.writing = this.writing.then(() => this.writer.seal()).catch(() => {});
+    await this.writing;
+    this.closed = true;
+  }
+
+  /** Room for one more record of `jsonBytes` as far as this process knows (drop-newest). */
+  private fits(jsonBytes: number): boolean {
+    const { maxEvents, maxBytes } = this.o.limits;
+    const stored = this.index;
+    const events = (stored?.events ?? 0) + this.buffer.length - this.bufferHead;
+    const bytes = (stored?.bytes ?? 0) + this.bufferBytes;
+    return events + 1 <= maxEvents && bytes + jsonBytes <= maxBytes;
+  }
+
+  /** Under drop-oldest, the buffer alone may exceed the limits (disk failing): drop its oldest. */
+  private trimBuffer(): number {
+    const { maxEvents, maxBytes } = this.o.limits;
+    let dropped = 0;
+    while (this.buffer.length - this.bufferHead > maxEvents || this.bufferBytes > maxBytes) {
+      const oldest = this.buffer[this.bufferHead++]!;
+      this.bufferBytes -= oldest.jsonBytes;
+      dropped++;
+    }
+    if (this.bufferHead > 1024 && this.bufferHead * 2 > this.buffer.length) {
+      this.buffer = this.buffer.slice(this.bufferHead);
+      this.bufferHead = 0;
+    }
+    return dropped;
+  }
+
+  private scheduleFlush(): void {
+    const pending = this.buffer.length - this.bufferHead;
+    if (pending === 0) return;
+    const full = pending >= this.o.flushEvents || this.bufferBytes >= this.o.flushBytes;
+    const timed = this.o.durability !== 'memory';
+    if (full || (timed && this.o.persistIntervalMs === 0)) {
+      if (this.flushSoon === null) {
+        this.flushSoon = setImmediate(() => void this.flush().catch(() => {}));
+        this.flushSoon.unref();
+      }
+    } else if (timed && this.flushTimer === null) {
+      this.flushTimer = setTimeout(() => void this.flush().catch(() => {}), this.o.persistIntervalMs);
+      this.flushTimer.unref();
+    }
+  }
+
+  private clearFlushTimers(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    if (this.flushSoon !== null) clearImmediate(this.flushSoon);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.flushTimer = null;
+    this.flushSoon = null;
+    this.retryTimer = null;
+  }
+
+  /** Writes everything buffered now, after writes already under way; resolves when on disk. */
+  private flush(): Promise<void> {
+    const run = this.writing.then(() => this.writeBuffered());
+    this.writing = run.catch(() => {});
+    return run;
+  }
+
+  private async writeBuffered(): Promise<void> {
+    this.clearFlushTimers();
+    await this.ready;
+    const group = this.buffer.slice(this.bufferHead);
+    if (group.length === 0) return;
+    this.buffer = [];
+    this.bufferHead = 0;
+    const groupBytes = this.bufferBytes;
+    this.bufferBytes = 0;
+    const { buffer } = encodeFrames(group);
+    let written;
+    try {
+      written = await this.writer.write(buffer);
+    } catch (error) {
+      // Keep them, in order, ahead of what was appended meanwhile; try again later.
+      this.buffer = [...group, ...this.buffer.slice(this.bufferHead)];
+      this.bufferHead = 0;
+      this.bufferBytes += groupBytes;
+      this.drops.emit('overflow', this.trimBuffer());
+      this.o.logger.warn('outbox: write failed, will retry', { error: String(error) });
+      if (this.closing === null && this.retryTimer === null) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          void this.flush().catch(() => {});
+        }, 1000);
+        this.retryTimer.unref();
+      }
+      throw new OutboxIoError('write', { cause: error });
+    }
+    let minTs = Infinity;
+    let maxTs = -Infinity;
+    for (const r of group) {
+      if (r.timestampMs < minTs) minTs = r.timestampMs;
+      if (r.timestampMs > maxTs) maxTs = r.timestampMs;
+    }
+    await this.serial(async () => {
+      if (this.index === null) return;
+      this.index.noteOwnWrite(written.base, written.start, written.end, {
+        events: group.length,
+        bytes: groupBytes,
+        minTs,
+        maxTs,
+      });
+      await this.enforceLimits();
+    });
+  }
+
+  /** After `close()`: written synchronously to a sealed segment of its own, so nothing is lost. */
+  private writeAfterClose(records: Buffered[]): void {
+    try {
+      mkdirSync(this.directory, { recursive: true });
+      let newest = Date.now();
+      for (const name of readdirSync(this.directory)) {
+        const parsed = parseSegmentFileName(name);
+        if (parsed !== null && parsed.createdMs >= newest) newest = parsed.createdMs + 1;
+      }
+      const base = newSegmentBase(newest);
+      const tmp = path.join(this.directory, `${base}.tmp`);
+      writeFileSync(tmp, encodeFrames(records).buffer, { flag: 'wx' });
+      renameSync(tmp, path.join(this.directory, base + SEALED_SUFFIX));
+    } catch (error) {
+      this.o.logger.warn('outbox: append after close could not be written', { error: String(error) });
+    }
+  }
+
+  private async settle(batch: OutboxBatch, how: 'ack' | 'release'): Promise<void> {
+    if (batch === null || typeof batch !== 'object') return;
+    await this.serial(async () => {
+      const queue = this.queue;
+      if (queue === null) return;
+      const known = how === 'ack' ? queue.ack(batch) : queue.release(batch);
+      if (known) await this.collectIfHolder();
+    });
+  }
+
+  /** Deletes finished segments and saves the cursor, if the lock is still ours. */
+  private async collectIfHolder(): Promise<void> {
+    if (this.index === null) return;
+    if (!(await this.lock.verify())) {
+      this.dropIndex();
+      return;
+    }
+    await this.index.collect();
+  }
+
+  /** Takes the delivery lock if free and builds the index; answers whether we hold it. */
+  private async becomeHolder(): Promise<boolean> {
+    await this.ready;
+    if (this.index !== null) {
+      if (await this.lock.verify()) return true;
+      this.dropIndex();
+    }
+    if (!(await this.lock.tryAcquire())) return false;
+    const index = this.newIndex(true);
+    try {
+      await index.load();
+    } catch (error) {
+      await this.lock.release().catch(() => {});
+      throw error;
+    }
+    this.index = index;
+    this.queue = new LogQueue(index, {
+      retentionMs: this.o.limits.retentionMs,
+      now: this.o.now,
+      onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
+    });
+    this.observer = null;
+    await this.enforceLimits();
+    return true;
+  }
+
+  private newIndex(holder: boolean): SegmentIndex {
+    return new SegmentIndex({
+      directory: this.directory,
+      holder,
+      retentionMs: this.o.limits.retentionMs,
+      now: this.o.now,
+      staleMs: this.o.staleMs,
+      fsync: this.o.durability === 'fsync',
+      isOwn: (base) => base === this.writer.activeBase,
+      onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
+    });
+  }
+
+  private dropIndex(): void {
+    this.queue?.forgetClaims();
+    this.queue = null;
+    this.index = null;
+  }
+
+  /** Holder only: drops what is over maxEvents/maxBytes on disk, per the overflow policy. */
+  private async enforceLimits(): Promise<void> {
+    const index = this.index;
+    const queue = this.queue;
+    if (index === null || queue === null) return;
+    const { maxEvents, maxBytes, overflow } = this.o.limits;
+    const excessEvents = index.events - maxEvents;
+    const excessBytes = index.bytes - maxBytes;
+    if (excessEvents <= 0 && excessBytes <= 0) return;
+    const dropped =
+      overflow === 'drop-oldest'
+        ? await queue.dropOldest(Math.max(0, excessEvents), Math.max(0, excessBytes))
+        : await queue.dropNewest(Math.max(0, excessEvents), Math.max(0, excessBytes));
+    this.drops.emit('overflow', dropped.events, dropped.bytes);
+    await index.collect();
+  }
+
+  private async init(): Promise<void> {
+    await fs.mkdir(this.directory, { recursive: true });
+    await removeStaleTempFiles(this.directory, 60 * 60 * 1000, Date.now());
+    // Become the holder early if nobody is, so limits apply from the start.
+    void this.serial(() => this.becomeHolder()).catch((error: unknown) => {
+      this.o.logger.warn('outbox: could not open the queue', { error: String(error) });
+    });
+  }
+
+  private async heartbeat(): Promise<void> {
+    try {
+      await this.writer.heartbeat();
+      if (this.index !== null && !(await this.lock.heartbeat())) {
+        await this.serial(async () => this.dropIndex());
+      }
+    } catch (error) {
+      this.o.logger.debug('outbox: heartbeat failed', { error: String(error) });
+    }
+  }
+
+  /** Runs `fn` after every other serial task: index, queue and lock change one task at a time. */
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serialTail.then(fn, fn);
+    this.serialTail = run.catch(() => {});
+    return run;
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closing !== null) throw new OutboxClosedError(operation);
+  }
+}
+
+/** A file outbox in `options.directory`; options and defaults in `options.ts`, validated here. */
+export function createFileOutbox(options: FileOutboxOptions): Outbox {
+  return new FileOutbox(options);
+}

@@ -1,0 +1,299 @@
+import type { DropReason, OutboxBatch, OutboxRecord } from '../outbox.js';
+import type { Segment, SegmentIndex } from './SegmentIndex.js';
+import { decodePayload } from './frame.js';
+import { scanSegment } from './segmentScan.js';
+
+/**
+ * The consuming side of the file log, run by the delivery lock holder: claim the oldest frames
+ * nobody holds, ack, release, drop (overflow, retention, consent). All of it is bookkeeping on
+ * the index's interval sets; only the records being claimed are read from disk.
+ */
+interface ClaimedFrame {
+  readonly seg: Segment;
+  readonly start: number;
+  readonly end: number;
+  readonly jsonBytes: number;
+  readonly timestampMs: number;
+  readonly record: OutboxRecord;
+  settled: boolean;
+}
+
+interface ClaimedBatch {
+  readonly frames: ClaimedFrame[];
+  /** The `clear()` generation it was claimed in: released after a clear, it is dropped. */
+  readonly epoch: number;
+}
+
+export interface LogQueueOptions {
+  readonly retentionMs: number;
+  readonly now: () => number;
+  readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
+}
+
+export class LogQueue {
+  private readonly batches = new Map<OutboxBatch, ClaimedBatch>();
+  private epoch = 0;
+
+  constructor(
+    private readonly index: SegmentIndex,
+    private readonly o: LogQueueOptions,
+  ) {}
+
+  /** Batches claimed and not yet acked or released. */
+  get outstanding(): number {
+    return this.batches.size;
+  }
+
+  async claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
+    const frames: ClaimedFrame[] = [];
+    let bytes = 0;
+    let full = false;
+    const cutoff = this.o.retentionMs > 0 ? this.o.now() - this.o.retentionMs : -Infinity;
+    let expired = 0;
+    let expiredBytes = 0;
+    const chunkBytes = Number.isFinite(maxBytes)
+      ? Math.min(1 << 20, Math.max(64 * 1024, maxBytes + Math.min(maxEvents, 10_000) * 300))
+      : 1 << 20;
+    for (const seg of [...this.index.segments]) {
+      if (full) break;
+      if (seg.events - seg.claimedEvents <= 0) continue;
+      const handle = await this.index.open(seg);
+      if (handle === null) continue;
+      try {
+        const result = await scanSegment(
+          handle,
+          { from: 0, until: seg.scanned, sealed: true, verifyPayload: true, skip: freeFrom(seg), chunkBytes },
+          (offset, header, buf, at) => {
+            const end = offset + header.frameBytes;
+            if (header.timestampMs < cutoff) {
+              if (this.index.markGone(seg, offset, end, header.jsonBytes, header.timestampMs)) {
+                expired++;
+                expiredBytes += header.jsonBytes;
+              }
+              return;
+            }
+            if (frames.length > 0 && bytes + header.jsonBytes > maxBytes) {
+              full = true;
+              return false;
+            }
+            const { uuid, json } = decodePayload(buf, at, header);
+            const record: OutboxRecord = { uuid, json, timestampMs: header.timestampMs };
+            seg.claimed.add(offset, end);
+            seg.claimedEvents++;
+            seg.claimedBytes += header.jsonBytes;
+            frames.push({
+              seg,
+              start: offset,
+              end,
+              jsonBytes: header.jsonBytes,
+              timestampMs: header.timestampMs,
+              record,
+              settled: false,
+            });
+            bytes += header.jsonBytes;
+            if (frames.length >= maxEvents) {
+              full = true;
+              return false;
+            }
+          },
+        );
+        if (result.damaged.length > 0) await this.dropDamaged(seg, result.damaged);
+      } finally {
+        await handle.close();
+      }
+    }
+    this.o.onDrop('retention', expired, expiredBytes);
+    if (frames.length === 0) return null;
+    const batch: OutboxBatch = { records: frames.map((f) => f.record), bytes };
+    this.batches.set(batch, { frames, epoch: this.epoch });
+    return batch;
+  }
+
+  /** Delivered: every frame of the batch is gone. Answers false for an unknown batch. */
+  ack(batch: OutboxBatch): boolean {
+    const claimed = this.batches.get(batch);
+    if (claimed === undefined) return false;
+    this.batches.delete(batch);
+    for (const f of claimed.frames) this.settle(f, true);
+    return true;
+  }
+
+  /** Not delivered: claimable again where they were, so in their original order. */
+  release(batch: OutboxBatch): boolean {
+    const claimed = this.batches.get(batch);
+    if (claimed === undefined) return false;
+    this.batches.delete(batch);
+    const cleared = claimed.epoch !== this.epoch;
+    let count = 0;
+    let bytes = 0;
+    for (const f of claimed.frames) {
+      if (f.settled) continue;
+      if (cleared) {
+        count++;
+        bytes += f.jsonBytes;
+      }
+      this.settle(f, cleared);
+    }
+    this.o.onDrop('consent', count, bytes);
+    return true;
+  }
+
+  /** Removes these records from their claimed batches for good; answers the records taken. */
+  takeForDeadLetter(records: readonly OutboxRecord[]): OutboxRecord[] {
+    const all = [...this.batches.values()].flatMap((b) => b.frames).filter((f) => !f.settled);
+    const objects = new Set<OutboxRecord>();
+    const names = new Set<string>();
+    const claimedObjects = new Set(all.map((f) => f.record));
+    for (const r of records) {
+      if (r === null || typeof r !== 'object') continue;
+      if (claimedObjects.has(r)) objects.add(r);
+      else if (typeof r.uuid === 'string') names.add(r.uuid);
+    }
+    const taken: OutboxRecord[] = [];
+    for (const f of all) {
+      if (!objects.has(f.record) && !names.has(f.record.uuid)) continue;
+      this.settle(f, true);
+      taken.push(f.record);
+    }
+    return taken;
+  }
+
+  /** Drops every pending frame nobody holds; frames in flight are dropped if released later. */
+  clear(): { events: number; bytes: number } {
+    let events = 0;
+    let bytes = 0;
+    for (const seg of this.index.segments) {
+      const dropped = this.index.clearUnclaimed(seg);
+      events += dropped.events;
+      bytes += dropped.bytes;
+    }
+    this.epoch++;
+    return { events, bytes };
+  }
+
+  /** Drops the oldest unclaimed frames until the excess is gone; answers what was dropped. */
+  async dropOldest(excessEvents: number, excessBytes: number): Promise<{ events: number; bytes: number }> {
+    let events = 0;
+    let bytes = 0;
+    for (const seg of [...this.index.segments]) {
+      if (events >= excessEvents && bytes >= excessBytes) break;
+      if (seg.events - seg.claimedEvents <= 0) continue;
+      const handle = await this.index.open(seg);
+      if (handle === null) continue;
+      try {
+        await scanSegment(
+          handle,
+          {
+            from: 0,
+            until: seg.scanned,
+            sealed: true,
+            verifyPayload: false,
+            skip: freeFrom(seg),
+            chunkBytes: 256 * 1024,
+          },
+          (offset, header) => {
+            if (
+              this.index.markGone(
+                seg,
+                offset,
+                offset + header.frameBytes,
+                header.jsonBytes,
+                header.timestampMs,
+              )
+            ) {
+              events++;
+              bytes += header.jsonBytes;
+            }
+            return !(events >= excessEvents && bytes >= excessBytes);
+          },
+        );
+      } finally {
+        await handle.close();
+      }
+    }
+    return { events, bytes };
+  }
+
+  /** Drops the newest unclaimed frames until the excess is gone; answers what was dropped. */
+  async dropNewest(excessEvents: number, excessBytes: number): Promise<{ events: number; bytes: number }> {
+    let events = 0;
+    let bytes = 0;
+    for (const seg of [...this.index.segments].reverse()) {
+      if (events >= excessEvents && bytes >= excessBytes) break;
+      if (seg.events - seg.claimedEvents <= 0) continue;
+      const handle = await this.index.open(seg);
+      if (handle === null) continue;
+      const found: { start: number; end: number; jsonBytes: number; ts: number }[] = [];
+      try {
+        await scanSegment(
+          handle,
+          {
+            from: 0,
+            until: seg.scanned,
+            sealed: true,
+            verifyPayload: false,
+            skip: freeFrom(seg),
+            chunkBytes: 256 * 1024,
+          },
+          (offset, header) => {
+            found.push({
+              start: offset,
+              end: offset + header.frameBytes,
+              jsonBytes: header.jsonBytes,
+              ts: header.timestampMs,
+            });
+          },
+        );
+      } finally {
+        await handle.close();
+      }
+      for (let i = found.length - 1; i >= 0 && !(events >= excessEvents && bytes >= excessBytes); i--) {
+        const f = found[i]!;
+        if (this.index.markGone(seg, f.start, f.end, f.jsonBytes, f.ts)) {
+          events++;
+          bytes += f.jsonBytes;
+        }
+      }
+    }
+    return { events, bytes };
+  }
+
+  /** Forgets every claim (the lock was lost or the outbox closes): the frames stay on disk. */
+  forgetClaims(): void {
+    for (const claimed of this.batches.values())
+      for (const f of claimed.frames) if (!f.settled) this.settle(f, false);
+    this.batches.clear();
+  }
+
+  private settle(f: ClaimedFrame, gone: boolean): void {
+    if (f.settled) return;
+    f.settled = true;
+    f.seg.claimed.remove(f.start, f.end);
+    f.seg.claimedEvents--;
+    f.seg.claimedBytes -= f.jsonBytes;
+    if (gone) this.index.markGone(f.seg, f.start, f.end, f.jsonBytes, f.timestampMs);
+  }
+
+  /** Damage found after the segment was indexed (the file changed under us): drop and recount. */
+  private async dropDamaged(seg: Segment, damaged: readonly { start: number; end: number }[]): Promise<void> {
+    let bytes = 0;
+    for (const d of damaged) {
+      seg.removed.add(d.start, d.end);
+      bytes += d.end - d.start;
+    }
+    await this.index.recount(seg);
+    this.o.onDrop('corrupt', damaged.length, bytes);
+  }
+}
+
+/** Skips what is gone and what is claimed: what is left is free to claim or drop. */
+function freeFrom(seg: Segment): (pos: number) => number {
+  return (pos) => {
+    let p = pos;
+    for (;;) {
+      const next = seg.claimed.skip(seg.removed.skip(p));
+      if (next === p) return p;
+      p = next;
+    }
+  };
+}

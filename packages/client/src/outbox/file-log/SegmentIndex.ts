@@ -1,0 +1,446 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { DropReason } from '../outbox.js';
+import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
+import { IntervalSet } from './IntervalSet.js';
+import { processAlive } from './processAlive.js';
+import { CURSOR_FILE, OPEN_SUFFIX, SEALED_SUFFIX, parseSegmentFileName } from './segmentFiles.js';
+import { type DamagedRange, scanSegment } from './segmentScan.js';
+
+/**
+ * What is known about the segments of one outbox directory, in memory, per segment and never
+ * per record: a scanned size, pending counts, the timestamp range, and two interval sets (gone,
+ * claimed). A million waiting records cost a few dozen `Segment` objects.
+ *
+ * Two modes:
+ * - holder (the process with the delivery lock): drops expired and damaged records for good,
+ *   cuts torn tails, adopts the `.open` segments of dead processes, deletes segments wholly
+ *   gone, and writes the cursor (`cursor.json`: the gone ranges per segment).
+ * - observer (any other process, for `size()`): reads the same files and changes nothing.
+ */
+export interface Segment {
+  readonly base: string;
+  readonly pid: number;
+  sealed: boolean;
+  /** Written by this outbox instance. */
+  readonly own: boolean;
+  /** Frames in [0, scanned) are known; the rest of the file has not been read yet. */
+  scanned: number;
+  /** Sealed and scanned to the end of the file: nothing will be added. */
+  complete: boolean;
+  /** Frames not gone (claimed ones included). */
+  events: number;
+  bytes: number;
+  minTs: number;
+  maxTs: number;
+  /** `minTs` may belong to a frame that is gone; recompute before reporting. */
+  minTsStale: boolean;
+  readonly removed: IntervalSet;
+  readonly claimed: IntervalSet;
+  claimedEvents: number;
+  claimedBytes: number;
+}
+
+export interface SegmentIndexOptions {
+  readonly directory: string;
+  readonly holder: boolean;
+  readonly retentionMs: number;
+  readonly now: () => number;
+  /** `.open` segments of a live process whose heartbeat is older than this are adopted. */
+  readonly staleMs: number;
+  readonly fsync: boolean;
+  /** Whether a segment is being written by this outbox instance. */
+  readonly isOwn: (base: string) => boolean;
+  readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
+}
+
+export class SegmentIndex {
+  private readonly byBase = new Map<string, Segment>();
+  private ordered: Segment[] = [];
+  private loadedCursor = new Map<string, IntervalSet>();
+  private cursorSignature = '';
+  private saving: Promise<void> | null = null;
+  private saveAgain = false;
+  events = 0;
+  bytes = 0;
+
+  constructor(private readonly o: SegmentIndexOptions) {}
+
+  /** Segments oldest first. */
+  get segments(): readonly Segment[] {
+    return this.ordered;
+  }
+
+  get(base: string): Segment | undefined {
+    return this.byBase.get(base);
+  }
+
+  pathOf(seg: Segment): string {
+    return path.join(this.o.directory, seg.base + (seg.sealed ? SEALED_SUFFIX : OPEN_SUFFIX));
+  }
+
+  /** Opens a segment for reading, following a rename from `.open` to `.log`; null if deleted. */
+  async open(seg: Segment): Promise<fs.FileHandle | null> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        return await fs.open(this.pathOf(seg), 'r');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        if (!seg.sealed) seg.sealed = true;
+        else return null;
+      }
+    }
+    return null;
+  }
+
+  /** Reads the cursor and every segment from scratch. */
+  async load(): Promise<void> {
+    for (const seg of this.ordered) this.forget(seg);
+    this.loadedCursor = await this.readCursor();
+    await this.refresh();
+  }
+
+  /**
+   * Picks up what changed on disk: new segments, new frames, segments sealed or deleted by
+   * others. An observer starts over when the holder rewrote the cursor.
+   */
+  async refresh(): Promise<void> {
+    if (!this.o.holder) {
+      const signature = await this.cursorFileSignature();
+      if (signature !== this.cursorSignature) {
+        for (const seg of [...this.ordered]) this.forget(seg);
+        this.loadedCursor = await this.readCursor();
+        this.cursorSignature = signature;
+      }
+    }
+    const listed = new Map<string, { pid: number; sealed: boolean }>();
+    for (const name of await fs.readdir(this.o.directory)) {
+      const parsed = parseSegmentFileName(name);
+      if (parsed === null) continue;
+      const known = listed.get(parsed.base);
+      // Mid-rename both names can show up; the sealed one wins.
+      if (known === undefined || parsed.sealed)
+        listed.set(parsed.base, { pid: parsed.pid, sealed: parsed.sealed });
+    }
+    for (const seg of [...this.ordered]) if (!listed.has(seg.base)) this.forget(seg);
+    let added = false;
+    for (const [base, info] of listed) {
+      const seg = this.byBase.get(base);
+      if (seg !== undefined) {
+        if (info.sealed) seg.sealed = true;
+        continue;
+      }
+      this.byBase.set(
+        base,
+        newSegment(base, info.pid, info.sealed, this.o.isOwn(base), this.loadedCursor.get(base)),
+      );
+      added = true;
+    }
+    if (added)
+      this.ordered = [...this.byBase.values()].sort((a, b) =>
+        a.base < b.base ? -1 : a.base > b.base ? 1 : 0,
+      );
+    let changed = false;
+    for (const seg of this.ordered) {
+      if (seg.complete) continue;
+      if (!seg.sealed && !seg.own && this.o.holder && (await this.ownerGone(seg))) {
+        changed = (await this.adopt(seg)) || changed;
+        continue;
+      }
+      changed = (await this.scan(seg, seg.sealed)) || changed;
+    }
+    if (changed) await this.saveCursor();
+  }
+
+  /** Counts a group this instance just wrote, so the index need not read it back. */
+  noteOwnWrite(
+    base: string,
+    start: number,
+    end: number,
+    group: { events: number; bytes: number; minTs: number; maxTs: number },
+  ): void {
+    let seg = this.byBase.get(base);
+    if (seg === undefined) {
+      seg = newSegment(base, process.pid, false, true, undefined);
+      this.byBase.set(base, seg);
+      this.ordered = [...this.ordered, seg].sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
+    }
+    // Anything else means a refresh already read part of it (or it is not contiguous): the
+    // next refresh reads the rest instead.
+    if (seg.scanned !== start || seg.complete) return;
+    seg.scanned = end;
+    seg.events += group.events;
+    seg.bytes += group.bytes;
+    this.events += group.events;
+    this.bytes += group.bytes;
+    if (group.minTs < seg.minTs) seg.minTs = group.minTs;
+    if (group.maxTs > seg.maxTs) seg.maxTs = group.maxTs;
+  }
+
+  /**
+   * Marks [start, end) (one frame of `jsonBytes`) gone. Answers false when it already was, so
+   * a record is never counted twice.
+   */
+  markGone(seg: Segment, start: number, end: number, jsonBytes: number, timestampMs: number): boolean {
+    if (seg.removed.covers(start, end)) return false;
+    seg.removed.add(start, end);
+    seg.events--;
+    seg.bytes -= jsonBytes;
+    this.events--;
+    this.bytes -= jsonBytes;
+    if (timestampMs <= seg.minTs) seg.minTsStale = true;
+    return true;
+  }
+
+  /** Marks every pending, unclaimed frame of the segment gone; answers how many. */
+  clearUnclaimed(seg: Segment): { events: number; bytes: number } {
+    const events = seg.events - seg.claimedEvents;
+    const bytes = seg.bytes - seg.claimedBytes;
+    if (events <= 0) return { events: 0, bytes: 0 };
+    let pos = 0;
+    while (pos < seg.scanned) {
+      const claimedAt = Math.min(seg.claimed.nextStart(pos), seg.scanned);
+      seg.removed.add(pos, claimedAt);
+      pos = seg.claimed.skip(claimedAt);
+      if (claimedAt >= seg.scanned) break;
+    }
+    seg.events -= events;
+    seg.bytes -= bytes;
+    this.events -= events;
+    this.bytes -= bytes;
+    seg.minTsStale = true;
+    return { events, bytes };
+  }
+
+  /**
+   * Deletes sealed segments with nothing left, then saves the cursor. The file goes first: a
+   * crash in between leaves a cursor entry for a missing file (ignored), never a file whose
+   * gone ranges were forgotten (which would send it all again).
+   */
+  async collect(): Promise<void> {
+    for (const seg of [...this.ordered]) {
+      if (!seg.complete || seg.events > 0 || seg.claimedEvents > 0) continue;
+      await fs.rm(this.pathOf(seg), { force: true });
+      this.forget(seg);
+    }
+    await this.saveCursor();
+  }
+
+  /** Counts a segment again from its first byte (after damage showed up in indexed bytes). */
+  async recount(seg: Segment): Promise<void> {
+    this.events -= seg.events;
+    this.bytes -= seg.bytes;
+    seg.events = 0;
+    seg.bytes = 0;
+    seg.scanned = 0;
+    seg.complete = false;
+    seg.minTs = Infinity;
+    seg.maxTs = -Infinity;
+    seg.minTsStale = false;
+    await this.scan(seg, seg.sealed);
+    await this.saveCursor();
+  }
+
+  /** Oldest timestamp among frames not gone, or null. */
+  async oldestTimestamp(): Promise<number | null> {
+    let oldest: number | null = null;
+    for (const seg of this.ordered) {
+      if (seg.events <= 0) continue;
+      if (seg.minTsStale) await this.recomputeMinTs(seg);
+      if (seg.events > 0 && (oldest === null || seg.minTs < oldest)) oldest = seg.minTs;
+    }
+    return oldest;
+  }
+
+  /** Writes the cursor (holder only); concurrent calls share writes, each resolves after one that saw its change. */
+  async saveCursor(): Promise<void> {
+    if (!this.o.holder) return;
+    if (this.saving !== null) {
+      this.saveAgain = true;
+      while (this.saving !== null) await this.saving;
+      return;
+    }
+    this.saving = (async () => {
+      try {
+        do {
+          this.saveAgain = false;
+          const removed: Record<string, number[]> = {};
+          for (const seg of this.ordered) if (seg.removed.size > 0) removed[seg.base] = seg.removed.toJSON();
+          await writeFileAtomic(path.join(this.o.directory, CURSOR_FILE), JSON.stringify({ v: 1, removed }), {
+            fsync: this.o.fsync,
+          });
+        } while (this.saveAgain);
+      } finally {
+        this.saving = null;
+      }
+    })();
+    await this.saving;
+  }
+
+  /** Scans new bytes of one segment; answers whether something was dropped for good. */
+  private async scan(seg: Segment, sealed: boolean): Promise<boolean> {
+    const handle = await this.open(seg);
+    if (handle === null) {
+      this.forget(seg);
+      return false;
+    }
+    const cutoff = this.o.retentionMs > 0 ? this.o.now() - this.o.retentionMs : -Infinity;
+    let expired = 0;
+    let expiredBytes = 0;
+    try {
+      const result = await scanSegment(
+        handle,
+        {
+          from: seg.scanned,
+          sealed: sealed || seg.sealed,
+          verifyPayload: true,
+          skip: (p) => seg.removed.skip(p),
+        },
+        (offset, header) => {
+          const end = offset + header.frameBytes;
+          if (header.timestampMs < cutoff && this.o.holder) {
+            seg.removed.add(offset, end);
+            expired++;
+            expiredBytes += header.jsonBytes;
+            return;
+          }
+          seg.events++;
+          seg.bytes += header.jsonBytes;
+          this.events++;
+          this.bytes += header.jsonBytes;
+          if (header.timestampMs < seg.minTs) seg.minTs = header.timestampMs;
+          if (header.timestampMs > seg.maxTs) seg.maxTs = header.timestampMs;
+        },
+      );
+      seg.scanned = result.end;
+      if (sealed || seg.sealed) seg.complete = true;
+      const damage = await this.handleDamage(seg, result.damaged, result.fileSize);
+      this.o.onDrop('retention', expired, expiredBytes);
+      return expired > 0 || damage;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Damaged ranges are gone for good (holder); a damaged tail is cut off the file. */
+  private async handleDamage(
+    seg: Segment,
+    damaged: readonly DamagedRange[],
+    fileSize: number,
+  ): Promise<boolean> {
+    if (damaged.length === 0) return false;
+    let bytes = 0;
+    for (const d of damaged) {
+      seg.removed.add(d.start, d.end);
+      bytes += d.end - d.start;
+    }
+    if (!this.o.holder) return false;
+    const tail = damaged[damaged.length - 1]!;
+    if (tail.end >= fileSize && tail.header === null) {
+      await fs.truncate(this.pathOf(seg), tail.start).catch(() => {});
+      seg.removed.remove(tail.start, tail.end);
+      seg.scanned = Math.min(seg.scanned, tail.start);
+    }
+    this.o.onDrop('corrupt', damaged.length, bytes);
+    return true;
+  }
+
+  /** An `.open` segment whose writer is gone: cut its torn tail and seal it in its place. */
+  private async adopt(seg: Segment): Promise<boolean> {
+    const changed = await this.scan(seg, true);
+    const from = this.pathOf(seg);
+    try {
+      await fs.rename(from, from.slice(0, -OPEN_SUFFIX.length) + SEALED_SUFFIX);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    seg.sealed = true;
+    return changed;
+  }
+
+  private async ownerGone(seg: Segment): Promise<boolean> {
+    if (!processAlive(seg.pid)) return true;
+    try {
+      const st = await fs.stat(this.pathOf(seg));
+      return Date.now() - st.mtimeMs > this.o.staleMs;
+    } catch {
+      return false;
+    }
+  }
+
+  private async recomputeMinTs(seg: Segment): Promise<void> {
+    const handle = await this.open(seg);
+    if (handle === null) return;
+    let min = Infinity;
+    try {
+      await scanSegment(
+        handle,
+        { from: 0, until: seg.scanned, sealed: true, verifyPayload: false, skip: (p) => seg.removed.skip(p) },
+        (_offset, header) => {
+          if (header.timestampMs < min) min = header.timestampMs;
+        },
+      );
+    } finally {
+      await handle.close();
+    }
+    seg.minTs = min;
+    seg.minTsStale = false;
+  }
+
+  private forget(seg: Segment): void {
+    if (!this.byBase.delete(seg.base)) return;
+    this.events -= seg.events;
+    this.bytes -= seg.bytes;
+    this.ordered = this.ordered.filter((s) => s !== seg);
+  }
+
+  private async readCursor(): Promise<Map<string, IntervalSet>> {
+    const map = new Map<string, IntervalSet>();
+    const text = await readFileIfExists(path.join(this.o.directory, CURSOR_FILE));
+    if (text === undefined) return map;
+    try {
+      const parsed = JSON.parse(text) as { removed?: Record<string, unknown> };
+      for (const [base, ranges] of Object.entries(parsed.removed ?? {}))
+        map.set(base, IntervalSet.fromJSON(ranges));
+    } catch {
+      // A cursor is written by rename, so a broken one means outside damage; starting from
+      // "nothing acked" sends some events twice (the uuid dedups them) and loses none.
+    }
+    return map;
+  }
+
+  private async cursorFileSignature(): Promise<string> {
+    try {
+      const st = await fs.stat(path.join(this.o.directory, CURSOR_FILE));
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      return 'none';
+    }
+  }
+}
+
+function newSegment(
+  base: string,
+  pid: number,
+  sealed: boolean,
+  own: boolean,
+  removed: IntervalSet | undefined,
+): Segment {
+  return {
+    base,
+    pid,
+    sealed,
+    own,
+    scanned: 0,
+    complete: false,
+    events: 0,
+    bytes: 0,
+    minTs: Infinity,
+    maxTs: -Infinity,
+    minTsStale: false,
+    removed: removed ?? new IntervalSet(),
+    claimed: new IntervalSet(),
+    claimedEvents: 0,
+    claimedBytes: 0,
+  };
+}

@@ -1,0 +1,148 @@
+import { promises as fs } from 'node:fs';
+import type { Buffer } from 'node:buffer';
+import path from 'node:path';
+import { fsyncDirectory } from './atomicFile.js';
+import { OPEN_SUFFIX, SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
+
+/**
+ * Appends groups of encoded frames to this process's own segment (`<base>.open`), one write
+ * per group, rolling to a new segment past `maxSegmentBytes`. No other process writes to it,
+ * so appends from many processes never interleave. Sealing renames it to `<base>.log`: from
+ * then on it never changes, so the delivering process may delete it once everything is acked.
+ *
+ * The caller serialises `write`, `seal` and `close` (one at a time).
+ */
+export interface SegmentWriterOptions {
+  readonly directory: string;
+  readonly maxSegmentBytes: number;
+  /** fsync after each group (durability 'fsync'). */
+  readonly fsync: boolean;
+  /** Another process may adopt (seal) our segment if our heartbeat is older than this. */
+  readonly staleMs: number;
+}
+
+export interface WrittenGroup {
+  readonly base: string;
+  /** Byte offset of the group in the segment. */
+  readonly start: number;
+  readonly end: number;
+}
+
+export class SegmentWriter {
+  private handle: fs.FileHandle | null = null;
+  private base: string | null = null;
+  private size = 0;
+  private lastCreatedMs = 0;
+  private lastTouchMs = 0;
+  /** Set by `heartbeat` when our `.open` file is gone: another process sealed it as abandoned. */
+  private adopted = false;
+
+  constructor(private readonly options: SegmentWriterOptions) {}
+
+  /** The base name of the segment being written, or null between segments. */
+  get activeBase(): string | null {
+    return this.base;
+  }
+
+  async write(buffer: Buffer): Promise<WrittenGroup> {
+    if (this.handle !== null && (this.adopted || Date.now() - this.lastTouchMs > this.options.staleMs / 2)) {
+      // We may have been frozen long enough for another process to think us dead and seal our
+      // segment; writing on into it would add records nobody reads again.
+      if (this.adopted || !(await exists(this.openPath()))) await this.abandon();
+    }
+    if (this.handle !== null && this.size > 0 && this.size + buffer.length > this.options.maxSegmentBytes) {
+      await this.seal();
+    }
+    if (this.handle === null) await this.startSegment();
+    const handle = this.handle!;
+    const start = this.size;
+    try {
+      let done = 0;
+      while (done < buffer.length) {
+        const { bytesWritten } = await handle.write(buffer, done, buffer.length - done, start + done);
+        done += bytesWritten;
+      }
+      if (this.options.fsync) await handle.datasync();
+    } catch (error) {
+      // Leave no partial group behind: cut back to the last whole group, or give the segment up.
+      try {
+        await handle.truncate(start);
+      } catch {
+        await this.seal().catch(() => {});
+      }
+      throw error;
+    }
+    this.size = start + buffer.length;
+    this.lastTouchMs = Date.now();
+    return { base: this.base!, start, end: this.size };
+  }
+
+  /** Closes the active segment and renames it `.log`; the next write starts a new one. */
+  async seal(): Promise<void> {
+    const handle = this.handle;
+    if (handle === null) return;
+    const open = this.openPath();
+    this.handle = null;
+    this.base = null;
+    this.size = 0;
+    await handle.close().catch(() => {});
+    try {
+      await fs.rename(open, open.slice(0, -OPEN_SUFFIX.length) + SEALED_SUFFIX);
+      if (this.options.fsync) await fsyncDirectory(this.options.directory);
+    } catch (error) {
+      // ENOENT: another process already sealed it (it believed us dead); nothing is lost.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+  }
+
+  /** Refreshes the heartbeat (mtime) of the active segment so nobody adopts it. */
+  async heartbeat(): Promise<void> {
+    if (this.handle === null) return;
+    const now = new Date();
+    try {
+      await fs.utimes(this.openPath(), now, now);
+      this.lastTouchMs = now.getTime();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') this.adopted = true;
+    }
+  }
+
+  private openPath(): string {
+    return path.join(this.options.directory, `${this.base}${OPEN_SUFFIX}`);
+  }
+
+  private async abandon(): Promise<void> {
+    await this.handle?.close().catch(() => {});
+    this.handle = null;
+    this.base = null;
+    this.size = 0;
+    this.adopted = false;
+  }
+
+  private async startSegment(): Promise<void> {
+    // Name it after every segment already there, so records sort after older ones even if
+    // this machine's clock went back or another process started in the same millisecond.
+    let newest = 0;
+    for (const name of await fs.readdir(this.options.directory)) {
+      const parsed = parseSegmentFileName(name);
+      if (parsed !== null && parsed.createdMs > newest) newest = parsed.createdMs;
+    }
+    const createdMs = Math.max(Date.now(), this.lastCreatedMs + 1, newest + 1);
+    const base = newSegmentBase(createdMs);
+    this.handle = await fs.open(path.join(this.options.directory, `${base}${OPEN_SUFFIX}`), 'wx');
+    if (this.options.fsync) await fsyncDirectory(this.options.directory);
+    this.base = base;
+    this.size = 0;
+    this.lastCreatedMs = createdMs;
+    this.lastTouchMs = Date.now();
+  }
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await fs.stat(file);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,73 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * Small files that must never be seen half-written (the cursor, state, the dead-letter store):
+ * written to a temporary name beside the target, then renamed over it. A reader sees the old
+ * file or the new one, never a mix; a crash leaves at worst a stray temporary file.
+ */
+export async function writeFileAtomic(
+  file: string,
+  data: string | Uint8Array,
+  options: { fsync: boolean },
+): Promise<void> {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(data);
+      if (options.fsync) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, file);
+    if (options.fsync) await fsyncDirectory(path.dirname(file));
+  } catch (error) {
+    await fs.rm(tmp, { force: true }).catch(() => {});
+    throw error;
+  }
+}
+
+/** Makes a rename or a new file in `dir` survive power loss (best effort: not every OS can). */
+export async function fsyncDirectory(dir: string): Promise<void> {
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Windows cannot open a directory for fsync; the rename is still atomic there.
+  } finally {
+    await handle?.close().catch(() => {});
+  }
+}
+
+/** The file's text, or undefined when it does not exist. */
+export async function readFileIfExists(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Removes temporary files a crashed writer left behind (older than `olderThanMs`). */
+export async function removeStaleTempFiles(dir: string, olderThanMs: number, nowMs: number): Promise<void> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.endsWith('.tmp')) continue;
+    const file = path.join(dir, name);
+    try {
+      const st = await fs.stat(file);
+      if (nowMs - st.mtimeMs > olderThanMs) await fs.rm(file, { force: true });
+    } catch {
+      // Someone else removed or renamed it first.
+    }
+  }
+}
