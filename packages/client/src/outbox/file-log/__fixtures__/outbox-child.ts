@@ -78,6 +78,8 @@ for (let i = 0; i < iterations; i++) {
     }
     if (Math.random() < 0.05) {
       await outbox.close();
+      // Give the other process a chance at the delivery lock before taking it again.
+      await pause(20 + Math.random() * 30);
       outbox = open();
     }
   }

@@ -1,0 +1,93 @@
+import { mkdtempSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { DirectoryLock } from './DirectoryLock.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
+});
+function lockFile(): string {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'homing-lock-'));
+  dirs.push(d);
+  return path.join(d, 'delivery.lock');
+}
+async function writeLock(file: string, pid: number, ageMs: number): Promise<void> {
+  await fs.writeFile(
+    file,
+    JSON.stringify({ pid, host: os.hostname(), token: 'someone-else', acquiredAtMs: 0 }),
+  );
+  const t = new Date(Date.now() - ageMs);
+  await fs.utimes(file, t, t);
+}
+
+describe('DirectoryLock', () => {
+  it('is held by one instance at a time and free again after release', async () => {
+    const file = lockFile();
+    const a = new DirectoryLock(file, { staleMs: 10_000 });
+    const b = new DirectoryLock(file, { staleMs: 10_000 });
+    expect(await a.tryAcquire()).toBe(true);
+    expect(await a.tryAcquire()).toBe(true);
+    expect(await b.tryAcquire()).toBe(false);
+    expect(await a.verify()).toBe(true);
+    await a.release();
+    expect(a.held).toBe(false);
+    expect(await b.tryAcquire()).toBe(true);
+    expect(await a.tryAcquire()).toBe(false);
+  });
+
+  it('takes over the lock of a dead process at once', async () => {
+    const file = lockFile();
+    await writeLock(file, 99_999_999, 0);
+    const lock = new DirectoryLock(file, { staleMs: 60_000 });
+    expect((await lock.inspect())?.stale).toBe(true);
+    expect(await lock.tryAcquire()).toBe(true);
+    expect(JSON.parse(await fs.readFile(file, 'utf8')).pid).toBe(process.pid);
+  });
+
+  it('respects the lock of a live process until its heartbeat is older than staleMs', async () => {
+    const file = lockFile();
+    const livePid = process.ppid; // our parent: alive, and not us
+    await writeLock(file, livePid, 1_000);
+    const lock = new DirectoryLock(file, { staleMs: 5_000 });
+    expect(await lock.tryAcquire()).toBe(false);
+    await writeLock(file, livePid, 6_000); // pid reused, or frozen that long
+    expect(await lock.tryAcquire()).toBe(true);
+  });
+
+  it('lets exactly one of many contenders take over a stale lock', async () => {
+    const file = lockFile();
+    await writeLock(file, 99_999_999, 0);
+    const contenders = Array.from({ length: 12 }, () => new DirectoryLock(file, { staleMs: 60_000 }));
+    const won = await Promise.all(contenders.map((c) => c.tryAcquire()));
+    expect(won.filter(Boolean).length).toBe(1);
+    const verified = await Promise.all(contenders.map((c) => c.verify()));
+    expect(verified.filter(Boolean).length).toBe(1);
+    expect((await fs.readdir(path.dirname(file))).filter((n) => n !== 'delivery.lock')).toEqual([]);
+  });
+
+  it('a holder whose lock was taken over finds out on verify and heartbeat, and does not delete the new lock', async () => {
+    const file = lockFile();
+    const first = new DirectoryLock(file, { staleMs: 1_000 });
+    expect(await first.tryAcquire()).toBe(true);
+    const old = new Date(Date.now() - 5_000);
+    await fs.utimes(file, old, old); // first froze past staleMs
+    const second = new DirectoryLock(file, { staleMs: 1_000 });
+    expect(await second.tryAcquire()).toBe(true);
+    expect(await first.heartbeat()).toBe(false);
+    expect(first.held).toBe(false);
+    await first.release();
+    expect(await second.verify()).toBe(true);
+  });
+
+  it('treats an unreadable lock file as held until its heartbeat goes stale', async () => {
+    const file = lockFile();
+    await fs.writeFile(file, 'garbage');
+    const lock = new DirectoryLock(file, { staleMs: 2_000 });
+    expect(await lock.tryAcquire()).toBe(false);
+    const old = new Date(Date.now() - 3_000);
+    await fs.utimes(file, old, old);
+    expect(await lock.tryAcquire()).toBe(true);
+  });
+});
