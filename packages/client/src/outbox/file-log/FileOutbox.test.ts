@@ -122,4 +122,29 @@ describe('FileOutbox', () => {
     await b.close();
     await fs.rm(directory, { recursive: true, force: true });
   });
+
+  it('a holder that stops claiming lets the delivery lock go, so another process can deliver', async () => {
+    const directory = tempDir();
+    const idle = createFileOutbox({ directory, heartbeatMs: 20, staleMs: 60_000 });
+    const records = makeRecords(3);
+    idle.append(records);
+    await idle.persist();
+    const held = await idle.claim(1, Infinity); // holds the lock now...
+    expect(held?.records.length).toBe(1);
+    const other = createFileOutbox({ directory, heartbeatMs: 20, staleMs: 60_000 });
+    expect(await other.claim(10, Infinity)).toBeNull();
+    // ...and keeps it while a batch is out; once settled and idle, lets it go.
+    await new Promise((r) => setTimeout(r, 300));
+    expect(await other.claim(10, Infinity)).toBeNull();
+    await idle.release(held!);
+    let batch = null;
+    for (let i = 0; i < 100 && batch === null; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      batch = await other.claim(10, Infinity);
+    }
+    expect(batch?.records.length).toBe(3);
+    await other.close();
+    await idle.close();
+    await fs.rm(directory, { recursive: true, force: true });
+  });
 });

@@ -1,15 +1,16 @@
 import { Buffer } from 'node:buffer';
-import { mkdirSync, promises as fs, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { OutboxClosedError, OutboxIoError } from '../errors.js';
 import { checkClaimLimits } from '../memory.js';
 import type { DeadLetter, Outbox, OutboxBatch, OutboxDrop, OutboxRecord, OutboxSize } from '../outbox.js';
 import { DropListeners, normalizeRecord } from '../records.js';
 import { checkStateKey, encodeStateValue } from '../stateValue.js';
+import { AppendBuffer, type GroupSummary } from './AppendBuffer.js';
 import { removeStaleTempFiles } from './atomicFile.js';
 import { DeadLetterFile } from './DeadLetterFile.js';
 import { DirectoryLock } from './DirectoryLock.js';
-import { type EncodableRecord, MAX_UUID_BYTES, encodeFrames } from './frame.js';
+import { type EncodableRecord, MAX_UUID_BYTES } from './frame.js';
 import { LogQueue } from './LogQueue.js';
 import {
   type FileOutboxOptions,
@@ -17,16 +18,8 @@ import {
   resolveFileOutboxOptions,
 } from './options.js';
 import { SegmentIndex } from './SegmentIndex.js';
-import {
-  DEAD_LETTER_FILE,
-  DEAD_LETTER_LOCK_FILE,
-  DELIVERY_LOCK_FILE,
-  SEALED_SUFFIX,
-  STATE_DIR,
-  newSegmentBase,
-  parseSegmentFileName,
-} from './segmentFiles.js';
-import { SegmentWriter } from './SegmentWriter.js';
+import { DEAD_LETTER_FILE, DEAD_LETTER_LOCK_FILE, DELIVERY_LOCK_FILE, STATE_DIR } from './segmentFiles.js';
+import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
 import { StateFiles } from './StateFiles.js';
 
 /**
@@ -42,7 +35,8 @@ import { StateFiles } from './StateFiles.js';
  * - Claims: one process at a time holds `delivery.lock` (pid + heartbeat, stale locks of dead
  *   processes taken over, `DirectoryLock.ts`). Only the holder claims, acks, drops and deletes,
  *   so no record is ever claimed by two processes. Another process's `claim()` answers null
- *   (its records are on disk and the holder delivers them) until the lock is free.
+ *   (its records are on disk and the holder delivers them) until the lock is free: at the
+ *   holder's `close()`, its death, or after 5 heartbeats without a claim, ack or release.
  * - The holder indexes segments, not records (`SegmentIndex.ts`): a byte range per claim or
  *   ack, a few numbers per segment. Memory stays flat however many records wait.
  * - Acks: the gone ranges are written to `cursor.json` atomically (temp + rename). A segment
@@ -57,10 +51,6 @@ import { StateFiles } from './StateFiles.js';
  * - 'memory': everything appended since the last `persist()`/`claim()`/`close()` or full group.
  * At-least-once: an ack lost in a crash sends its batch again; the uuid dedups it downstream.
  */
-interface Buffered extends EncodableRecord {
-  readonly timestampMs: number;
-}
-
 export class FileOutbox implements Outbox {
   readonly directory: string;
   private readonly o: ResolvedFileOutboxOptions;
@@ -74,17 +64,13 @@ export class FileOutbox implements Outbox {
   private queue: LogQueue | null = null;
   private observer: SegmentIndex | null = null;
 
-  private buffer: Buffered[] = [];
-  private bufferHead = 0;
-  private bufferBytes = 0;
-  private flushTimer: ReturnType<typeof setTimeout> | null = null;
-  private flushSoon: ReturnType<typeof setImmediate> | null = null;
-  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly buffer: AppendBuffer;
   private readonly heartbeatTimer: ReturnType<typeof setInterval>;
-  private writing: Promise<void> = Promise.resolve();
   private serialTail: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
   private closed = false;
+  /** Last claim, ack or release; a holder idle for long lets the lock go (see `heartbeat`). */
+  private lastDeliveryMs = Date.now();
 
   constructor(options: FileOutboxOptions) {
     this.o = resolveFileOutboxOptions(options);
@@ -108,6 +94,20 @@ export class FileOutbox implements Outbox {
     this.ready = this.init();
     // Failures surface through the operations that await `ready`; never as an unhandled rejection.
     this.ready.catch(() => {});
+    this.buffer = new AppendBuffer({
+      directory: this.directory,
+      durability: this.o.durability,
+      persistIntervalMs: this.o.persistIntervalMs,
+      flushEvents: this.o.flushEvents,
+      flushBytes: this.o.flushBytes,
+      maxEvents: this.o.limits.maxEvents,
+      maxBytes: this.o.limits.maxBytes,
+      writer: this.writer,
+      ready: this.ready,
+      logger: this.o.logger,
+      onWritten: (written, group) => this.afterWrite(written, group),
+      onOverflow: (count) => this.drops.emit('overflow', count),
+    });
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatMs);
     this.heartbeatTimer.unref();
   }
@@ -121,7 +121,7 @@ export class FileOutbox implements Outbox {
     let tooLarge = 0;
     let expired = 0;
     let overflow = 0;
-    const accepted: Buffered[] = [];
+    const accepted: EncodableRecord[] = [];
     for (const value of records) {
       const record = normalizeRecord(value, nowMs);
       if (record === null) {
@@ -142,7 +142,7 @@ export class FileOutbox implements Outbox {
         tooLarge++;
         continue;
       }
-      const buffered: Buffered = {
+      const buffered: EncodableRecord = {
         uuid: record.uuid,
         json: record.json,
         timestampMs: record.timestampMs,
@@ -158,22 +158,22 @@ export class FileOutbox implements Outbox {
         continue;
       }
       this.buffer.push(buffered);
-      this.bufferBytes += jsonBytes;
     }
-    if (accepted.length > 0) this.writeAfterClose(accepted);
-    overflow += this.trimBuffer();
+    if (accepted.length > 0) this.buffer.writeAfterClose(accepted);
+    overflow += this.buffer.trim();
     this.drops.emit('corrupt', invalid);
     this.drops.emit('too-large', tooLarge);
     this.drops.emit('retention', expired);
     this.drops.emit('overflow', overflow);
-    if (this.closing === null) this.scheduleFlush();
+    this.buffer.schedule();
   }
 
   async claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
     checkClaimLimits(maxEvents, maxBytes);
     if (this.closing !== null) return null;
+    this.lastDeliveryMs = Date.now();
     // Our own records go to disk first: claims read only from disk.
-    await this.flush().catch(() => {});
+    await this.buffer.flush().catch(() => {});
     return this.serial(async () => {
       if (this.closing !== null || !(await this.becomeHolder())) return null;
       const index = this.index!;
@@ -227,7 +227,7 @@ export class FileOutbox implements Outbox {
     this.assertOpen('replayDeadLetters');
     return this.deadLetters.take(uuids, async (taken) => {
       this.append(taken.map((d) => d.record));
-      await this.flush();
+      await this.buffer.flush();
     });
   }
 
@@ -247,15 +247,13 @@ export class FileOutbox implements Outbox {
         index = this.observer;
       }
       await index.refresh();
-      let oldest = await index.oldestTimestamp();
-      for (let i = this.bufferHead; i < this.buffer.length; i++) {
-        const ts = this.buffer[i]!.timestampMs;
-        if (oldest === null || ts < oldest) oldest = ts;
-      }
+      const onDisk = await index.oldestTimestamp();
+      const buffered = this.buffer.oldestTimestamp();
       return {
-        events: index.events + (this.buffer.length - this.bufferHead),
-        bytes: index.bytes + this.bufferBytes,
-        oldestTimestampMs: oldest,
+        events: index.events + this.buffer.events,
+        bytes: index.bytes + this.buffer.bytes,
+        oldestTimestampMs:
+          onDisk === null ? buffered : buffered === null ? onDisk : Math.min(onDisk, buffered),
         deadLetters: await this.deadLetters.count(),
       };
     });
@@ -263,13 +261,9 @@ export class FileOutbox implements Outbox {
 
   async clear(): Promise<number> {
     this.assertOpen('clear');
-    let events = this.buffer.length - this.bufferHead;
-    let bytes = this.bufferBytes;
-    this.buffer = [];
-    this.bufferHead = 0;
-    this.bufferBytes = 0;
+    let { events, bytes } = this.buffer.discard();
     // Writes in flight land on disk and are cleared there.
-    await this.writing;
+    await this.buffer.settled();
     await this.serial(async () => {
       if (!(await this.becomeHolder())) return;
       await this.index!.refresh();
@@ -299,7 +293,7 @@ export class FileOutbox implements Outbox {
 
   async persist(): Promise<void> {
     if (this.closed) return;
-    await this.flush();
+    await this.buffer.flush();
   }
 
   onDrop(listener: (drop: OutboxDrop) => void): () => void {
@@ -313,21 +307,13 @@ export class FileOutbox implements Outbox {
 
   private async shutdown(): Promise<void> {
     clearInterval(this.heartbeatTimer);
-    const flushed = this.flush();
-    this.clearFlushTimers();
-    try {
-      await flushed;
-    } catch (error) {
-      this.o.logger.warn('outbox: records could not be written at close', { error: String(error) });
-    }
+    await this.buffer.close();
     await this.serial(async () => {
       this.queue?.forgetClaims();
       if (this.index !== null) await this.index.collect().catch(() => {});
       this.dropIndex();
       await this.lock.release().catch(() => {});
     });
-    this.writing = this.writing.then(() => this.writer.seal()).catch(() => {});
-    await this.writing;
     this.closed = true;
   }
 
@@ -335,126 +321,23 @@ export class FileOutbox implements Outbox {
   private fits(jsonBytes: number): boolean {
     const { maxEvents, maxBytes } = this.o.limits;
     const stored = this.index;
-    const events = (stored?.events ?? 0) + this.buffer.length - this.bufferHead;
-    const bytes = (stored?.bytes ?? 0) + this.bufferBytes;
+    const events = (stored?.events ?? 0) + this.buffer.events;
+    const bytes = (stored?.bytes ?? 0) + this.buffer.bytes;
     return events + 1 <= maxEvents && bytes + jsonBytes <= maxBytes;
   }
 
-  /** Under drop-oldest, the buffer alone may exceed the limits (disk failing): drop its oldest. */
-  private trimBuffer(): number {
-    const { maxEvents, maxBytes } = this.o.limits;
-    let dropped = 0;
-    while (this.buffer.length - this.bufferHead > maxEvents || this.bufferBytes > maxBytes) {
-      const oldest = this.buffer[this.bufferHead++]!;
-      this.bufferBytes -= oldest.jsonBytes;
-      dropped++;
-    }
-    if (this.bufferHead > 1024 && this.bufferHead * 2 > this.buffer.length) {
-      this.buffer = this.buffer.slice(this.bufferHead);
-      this.bufferHead = 0;
-    }
-    return dropped;
-  }
-
-  private scheduleFlush(): void {
-    const pending = this.buffer.length - this.bufferHead;
-    if (pending === 0) return;
-    const full = pending >= this.o.flushEvents || this.bufferBytes >= this.o.flushBytes;
-    const timed = this.o.durability !== 'memory';
-    if (full || (timed && this.o.persistIntervalMs === 0)) {
-      if (this.flushSoon === null) {
-        this.flushSoon = setImmediate(() => void this.flush().catch(() => {}));
-        this.flushSoon.unref();
-      }
-    } else if (timed && this.flushTimer === null) {
-      this.flushTimer = setTimeout(() => void this.flush().catch(() => {}), this.o.persistIntervalMs);
-      this.flushTimer.unref();
-    }
-  }
-
-  private clearFlushTimers(): void {
-    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
-    if (this.flushSoon !== null) clearImmediate(this.flushSoon);
-    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    this.flushTimer = null;
-    this.flushSoon = null;
-    this.retryTimer = null;
-  }
-
-  /** Writes everything buffered now, after writes already under way; resolves when on disk. */
-  private flush(): Promise<void> {
-    const run = this.writing.then(() => this.writeBuffered());
-    this.writing = run.catch(() => {});
-    return run;
-  }
-
-  private async writeBuffered(): Promise<void> {
-    this.clearFlushTimers();
-    await this.ready;
-    const group = this.buffer.slice(this.bufferHead);
-    if (group.length === 0) return;
-    this.buffer = [];
-    this.bufferHead = 0;
-    const groupBytes = this.bufferBytes;
-    this.bufferBytes = 0;
-    const { buffer } = encodeFrames(group);
-    let written;
-    try {
-      written = await this.writer.write(buffer);
-    } catch (error) {
-      // Keep them, in order, ahead of what was appended meanwhile; try again later.
-      this.buffer = [...group, ...this.buffer.slice(this.bufferHead)];
-      this.bufferHead = 0;
-      this.bufferBytes += groupBytes;
-      this.drops.emit('overflow', this.trimBuffer());
-      this.o.logger.warn('outbox: write failed, will retry', { error: String(error) });
-      if (this.closing === null && this.retryTimer === null) {
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = null;
-          void this.flush().catch(() => {});
-        }, 1000);
-        this.retryTimer.unref();
-      }
-      throw new OutboxIoError('write', { cause: error });
-    }
-    let minTs = Infinity;
-    let maxTs = -Infinity;
-    for (const r of group) {
-      if (r.timestampMs < minTs) minTs = r.timestampMs;
-      if (r.timestampMs > maxTs) maxTs = r.timestampMs;
-    }
+  /** A group reached the disk: the holder counts it without reading it back, then applies limits. */
+  private async afterWrite(written: WrittenGroup, group: GroupSummary): Promise<void> {
     await this.serial(async () => {
       if (this.index === null) return;
-      this.index.noteOwnWrite(written.base, written.start, written.end, {
-        events: group.length,
-        bytes: groupBytes,
-        minTs,
-        maxTs,
-      });
+      this.index.noteOwnWrite(written.base, written.start, written.end, group);
       await this.enforceLimits();
     });
   }
 
-  /** After `close()`: written synchronously to a sealed segment of its own, so nothing is lost. */
-  private writeAfterClose(records: Buffered[]): void {
-    try {
-      mkdirSync(this.directory, { recursive: true });
-      let newest = Date.now();
-      for (const name of readdirSync(this.directory)) {
-        const parsed = parseSegmentFileName(name);
-        if (parsed !== null && parsed.createdMs >= newest) newest = parsed.createdMs + 1;
-      }
-      const base = newSegmentBase(newest);
-      const tmp = path.join(this.directory, `${base}.tmp`);
-      writeFileSync(tmp, encodeFrames(records).buffer, { flag: 'wx' });
-      renameSync(tmp, path.join(this.directory, base + SEALED_SUFFIX));
-    } catch (error) {
-      this.o.logger.warn('outbox: append after close could not be written', { error: String(error) });
-    }
-  }
-
   private async settle(batch: OutboxBatch, how: 'ack' | 'release'): Promise<void> {
     if (batch === null || typeof batch !== 'object') return;
+    this.lastDeliveryMs = Date.now();
     await this.serial(async () => {
       const queue = this.queue;
       if (queue === null) return;
@@ -549,6 +432,15 @@ export class FileOutbox implements Outbox {
       await this.writer.heartbeat();
       if (this.index !== null && !(await this.lock.heartbeat())) {
         await this.serial(async () => this.dropIndex());
+      }
+      // A holder that stopped delivering (no delivery loop, consent pending, ...) must not keep
+      // every other process from delivering: after a while without claims it lets the lock go.
+      if (this.index !== null && Date.now() - this.lastDeliveryMs > this.o.heartbeatMs * 5) {
+        await this.serial(async () => {
+          if (this.queue === null || this.queue.outstanding > 0 || this.closing !== null) return;
+          this.dropIndex();
+          await this.lock.release();
+        });
       }
     } catch (error) {
       this.o.logger.debug('outbox: heartbeat failed', { error: String(error) });

@@ -1,0 +1,201 @@
+import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Logger } from '../../logger.js';
+import { OutboxIoError } from '../errors.js';
+import type { OutboxDurability } from '../outbox.js';
+import { type EncodableRecord, encodeFrames } from './frame.js';
+import { SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
+import type { SegmentWriter, WrittenGroup } from './SegmentWriter.js';
+
+/**
+ * Records appended but not yet on disk, and the grouped writes that put them there: one write
+ * per `persistIntervalMs` (or next tick once a group reaches `flushEvents`/`flushBytes`), never
+ * on the caller's turn. Writes run one after another; a failed write keeps its records, in
+ * order, and is retried a second later.
+ */
+export interface GroupSummary {
+  readonly events: number;
+  readonly bytes: number;
+  readonly minTs: number;
+  readonly maxTs: number;
+}
+
+export interface AppendBufferOptions {
+  readonly directory: string;
+  readonly durability: OutboxDurability;
+  readonly persistIntervalMs: number;
+  readonly flushEvents: number;
+  readonly flushBytes: number;
+  /** The outbox limits; the buffer alone never holds more (oldest dropped first). */
+  readonly maxEvents: number;
+  readonly maxBytes: number;
+  readonly writer: SegmentWriter;
+  /** Settles before the first write (the directory exists). */
+  readonly ready: Promise<void>;
+  readonly logger: Logger;
+  /** Called after each group is written, before `flush()` resolves. */
+  readonly onWritten: (written: WrittenGroup, group: GroupSummary) => Promise<void>;
+  readonly onOverflow: (count: number) => void;
+}
+
+export class AppendBuffer {
+  private records: EncodableRecord[] = [];
+  private head = 0;
+  private byteCount = 0;
+  private flushTimer: ReturnType<typeof setTimeout> | null = null;
+  private flushSoon: ReturnType<typeof setImmediate> | null = null;
+  private retryTimer: ReturnType<typeof setTimeout> | null = null;
+  private writing: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(private readonly o: AppendBufferOptions) {}
+
+  get events(): number {
+    return this.records.length - this.head;
+  }
+
+  get bytes(): number {
+    return this.byteCount;
+  }
+
+  oldestTimestamp(): number | null {
+    let oldest: number | null = null;
+    for (let i = this.head; i < this.records.length; i++) {
+      const ts = this.records[i]!.timestampMs;
+      if (oldest === null || ts < oldest) oldest = ts;
+    }
+    return oldest;
+  }
+
+  /** Queues a record; call `schedule()` after a run of pushes. */
+  push(record: EncodableRecord): void {
+    this.records.push(record);
+    this.byteCount += record.jsonBytes;
+  }
+
+  /** Drops the oldest buffered records while over the limits (writes failing); answers how many. */
+  trim(): number {
+    let dropped = 0;
+    while (this.events > this.o.maxEvents || this.byteCount > this.o.maxBytes) {
+      this.byteCount -= this.records[this.head++]!.jsonBytes;
+      dropped++;
+    }
+    if (this.head > 1024 && this.head * 2 > this.records.length) {
+      this.records = this.records.slice(this.head);
+      this.head = 0;
+    }
+    return dropped;
+  }
+
+  /** Forgets everything buffered (consent withdrawn); answers what was forgotten. */
+  discard(): { events: number; bytes: number } {
+    const dropped = { events: this.events, bytes: this.byteCount };
+    this.records = [];
+    this.head = 0;
+    this.byteCount = 0;
+    return dropped;
+  }
+
+  schedule(): void {
+    if (this.stopped || this.events === 0) return;
+    const full = this.events >= this.o.flushEvents || this.byteCount >= this.o.flushBytes;
+    const timed = this.o.durability !== 'memory';
+    if (full || (timed && this.o.persistIntervalMs === 0)) {
+      if (this.flushSoon === null) {
+        this.flushSoon = setImmediate(() => void this.flush().catch(() => {}));
+        this.flushSoon.unref();
+      }
+    } else if (timed && this.flushTimer === null) {
+      this.flushTimer = setTimeout(() => void this.flush().catch(() => {}), this.o.persistIntervalMs);
+      this.flushTimer.unref();
+    }
+  }
+
+  /** Writes everything buffered now, after writes already under way; resolves once written. */
+  flush(): Promise<void> {
+    const run = this.writing.then(() => this.writeGroup());
+    this.writing = run.catch(() => {});
+    return run;
+  }
+
+  /** Resolves when the writes under way are done (whether they failed or not). */
+  settled(): Promise<void> {
+    return this.writing;
+  }
+
+  /** Final flush, then seal the active segment; no timer is left behind. */
+  async close(): Promise<void> {
+    const flushed = this.flush();
+    this.stopped = true;
+    this.clearTimers();
+    try {
+      await flushed;
+    } catch (error) {
+      this.o.logger.warn('outbox: records could not be written at close', { error: String(error) });
+    }
+    this.writing = this.writing.then(() => this.o.writer.seal()).catch(() => {});
+    await this.writing;
+  }
+
+  /** After `close()`: written at once, synchronously, as a sealed segment of its own. */
+  writeAfterClose(records: readonly EncodableRecord[]): void {
+    try {
+      mkdirSync(this.o.directory, { recursive: true });
+      let newest = Date.now();
+      for (const name of readdirSync(this.o.directory)) {
+        const parsed = parseSegmentFileName(name);
+        if (parsed !== null && parsed.createdMs >= newest) newest = parsed.createdMs + 1;
+      }
+      const base = newSegmentBase(newest);
+      const tmp = path.join(this.o.directory, `${base}.tmp`);
+      writeFileSync(tmp, encodeFrames(records).buffer, { flag: 'wx' });
+      renameSync(tmp, path.join(this.o.directory, base + SEALED_SUFFIX));
+    } catch (error) {
+      this.o.logger.warn('outbox: append after close could not be written', { error: String(error) });
+    }
+  }
+
+  private clearTimers(): void {
+    if (this.flushTimer !== null) clearTimeout(this.flushTimer);
+    if (this.flushSoon !== null) clearImmediate(this.flushSoon);
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.flushTimer = null;
+    this.flushSoon = null;
+    this.retryTimer = null;
+  }
+
+  private async writeGroup(): Promise<void> {
+    this.clearTimers();
+    await this.o.ready;
+    const group = this.records.slice(this.head);
+    if (group.length === 0) return;
+    const groupBytes = this.byteCount;
+    this.discard();
+    let written: WrittenGroup;
+    try {
+      written = await this.o.writer.write(encodeFrames(group).buffer);
+    } catch (error) {
+      // Keep them, in order, ahead of what was appended meanwhile; try again later.
+      this.records = [...group, ...this.records.slice(this.head)];
+      this.head = 0;
+      this.byteCount += groupBytes;
+      this.o.onOverflow(this.trim());
+      this.o.logger.warn('outbox: write failed, will retry', { error: String(error) });
+      if (!this.stopped && this.retryTimer === null) {
+        this.retryTimer = setTimeout(() => {
+          this.retryTimer = null;
+          void this.flush().catch(() => {});
+        }, 1000);
+        this.retryTimer.unref();
+      }
+      throw new OutboxIoError('write', { cause: error });
+    }
+    let minTs = Infinity;
+    let maxTs = -Infinity;
+    for (const r of group) {
+      if (r.timestampMs < minTs) minTs = r.timestampMs;
+      if (r.timestampMs > maxTs) maxTs = r.timestampMs;
+    }
+    await this.o.onWritten(written, { events: group.length, bytes: groupBytes, minTs, maxTs });
+  }
+}
