@@ -1,0 +1,436 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMemoryOutbox } from '../outbox/memory.js';
+import { Delivery } from './Delivery.js';
+import type { Harness, SinkHandler, SinkReply } from './delivery.test-helpers.js';
+import { makeRecords, Sink, startDelivery, testPlatform, track, until } from './delivery.test-helpers.js';
+import { resolveDeliveryOptions } from './deliveryOptions.js';
+import { breakerStateKey } from './EndpointChannel.js';
+import { DeliveryBusyError, DeliveryOptionError } from './errors.js';
+import { silentLogger } from '../logger.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function sink(handler?: SinkHandler): Promise<Sink> {
+  const s = await Sink.start(handler);
+  cleanups.push(() => s.down());
+  return s;
+}
+
+function harness(...args: Parameters<typeof startDelivery>): Harness {
+  const h = startDelivery(...args);
+  cleanups.push(() => h.delivery.shutdown(0));
+  return h;
+}
+
+const homing = (s: Sink, name?: string) => ({
+  destination: 'homing' as const,
+  host: s.url,
+  key: 'wk_test',
+  ...(name ? { name } : {}),
+});
+
+describe('Delivery: batching and the Homing format', () => {
+  it('sends a full batch at once, by count, as { batch, sent_at } joined from the stored JSON, with the write key', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [homing(s)], batchSize: 10, intervalMs: 60_000 });
+    const records = makeRecords(25);
+    track(h, records.slice(0, 10));
+    await until(() => s.requests.length === 1, 5_000, 'the first full batch');
+    const first = s.requests[0]!;
+    expect(first.path).toBe('/ingest');
+    expect(first.headers.authorization).toBe('Bearer wk_test');
+    const body = JSON.parse(first.text) as { batch: unknown[]; sent_at: string };
+    expect(body.batch).toEqual(records.slice(0, 10).map((r) => JSON.parse(r.json)));
+    expect(first.text).toContain(records[0]!.json);
+    expect(Number.isNaN(Date.parse(body.sent_at))).toBe(false);
+
+    // A full batch starts a drain, and a drain sends everything pending, the partial rest too.
+    track(h, records.slice(10));
+    await until(() => s.acceptedUuids.length === 25, 5_000, 'the rest');
+    expect(s.requests.map((r) => r.uuids.length)).toEqual([10, 10, 5]);
+    expect(s.acceptedUuids).toEqual(records.map((r) => r.uuid));
+    expect(h.delivery.stats().sent).toBe(25);
+    expect(h.events.of('sent').reduce((n, e) => n + e.count, 0)).toBe(25);
+  });
+
+  it('sends a partial batch when the interval passes', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [homing(s)], batchSize: 100, intervalMs: 30 });
+    const records = makeRecords(3);
+    track(h, records);
+    await until(() => s.acceptedUuids.length === 3, 5_000, 'the interval send');
+    expect((await h.outbox.size()).events).toBe(0);
+  });
+
+  it('splits by bytes: no request carries more than batchBytes of events (one larger event still goes alone)', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [homing(s)], batchBytes: 2_000, intervalMs: 60_000 });
+    const records = makeRecords(20, (i) => ({ pad: 'x'.repeat(i === 7 ? 3_000 : 300) }));
+    h.outbox.append(records);
+    await h.delivery.flush(10_000);
+    expect(s.acceptedUuids).toEqual(records.map((r) => r.uuid));
+    for (const req of s.requests) {
+      const bytes = records
+        .filter((r) => req.uuids.includes(r.uuid))
+        .reduce((n, r) => n + Buffer.byteLength(r.json), 0);
+      expect(bytes <= 2_000 || req.uuids.length === 1).toBe(true);
+    }
+  });
+
+  it('gzips bodies over gzipMinBytes, and only those', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [homing(s)], batchSize: 1, gzipMinBytes: 1_024, intervalMs: 60_000 });
+    const [small] = makeRecords(1);
+    const [large] = makeRecords(1, () => ({ pad: 'y'.repeat(2_000) }));
+    h.outbox.append([small!, large!]);
+    await h.delivery.flush(5_000);
+    expect(s.requests.map((r) => r.gzipped)).toEqual([false, true]);
+    expect(s.acceptedUuids).toEqual([small!.uuid, large!.uuid]);
+  });
+
+  it('never gzips with gzip: false', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [homing(s)], gzip: false, intervalMs: 60_000 });
+    h.outbox.append(makeRecords(1, () => ({ pad: 'y'.repeat(5_000) })));
+    await h.delivery.flush(5_000);
+    expect(s.requests[0]!.gzipped).toBe(false);
+  });
+});
+
+describe('Delivery: failures', () => {
+  it('dead-letters a batch the endpoint refuses for good (400), with the reason, and a replay delivers it', async () => {
+    let refuse = true;
+    const s = await sink(() => (refuse ? { status: 400, body: '{"error":"bad api key"}' } : { status: 202 }));
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 });
+    const records = makeRecords(4);
+    h.outbox.append(records);
+    await h.delivery.flush(5_000);
+    const dead = await h.outbox.listDeadLetters();
+    expect(dead.map((d) => d.record.uuid)).toEqual(records.map((r) => r.uuid));
+    expect(dead[0]!.reason).toContain('400');
+    expect(dead[0]!.reason).toContain('bad api key');
+    expect(h.delivery.stats().deadLettered).toBe(4);
+    expect(h.events.of('dead-letter')).toEqual([expect.objectContaining({ count: 4 })]);
+    expect(h.events.of('delivery-error')[0]).toMatchObject({ permanent: true });
+    expect(s.requests).toHaveLength(1);
+
+    refuse = false;
+    expect(await h.outbox.replayDeadLetters()).toBe(4);
+    await h.delivery.flush(5_000);
+    expect(s.acceptedUuids).toEqual(records.map((r) => r.uuid));
+    expect((await h.outbox.size()).deadLetters).toBe(0);
+  });
+
+  it('413: halves the batch until it fits, and dead-letters only a single event that is still too large', async () => {
+    const s = await sink((req) => {
+      if (req.text.includes('"huge"')) return { status: 413 };
+      return req.uuids.length > 3 ? { status: 413 } : { status: 202 };
+    });
+    const h = harness({ endpoints: [homing(s)], batchSize: 20, intervalMs: 60_000 });
+    const records = makeRecords(20, (i) => (i === 11 ? { kind: 'huge' } : {}));
+    h.outbox.append(records);
+    await h.delivery.flush(10_000);
+    const huge = records[11]!.uuid;
+    expect(s.acceptedUuids.sort()).toEqual(
+      records
+        .map((r) => r.uuid)
+        .filter((u) => u !== huge)
+        .sort(),
+    );
+    expect((await h.outbox.listDeadLetters()).map((d) => d.record.uuid)).toEqual([huge]);
+    expect((await h.outbox.size()).events).toBe(0);
+  });
+
+  it('409 from the Homing server means it already has the batch: acked, not dead-lettered', async () => {
+    const s = await sink(() => ({ status: 409 }));
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 });
+    h.outbox.append(makeRecords(5));
+    const result = await h.delivery.flush(5_000);
+    expect(result).toEqual({ sent: 5, pending: 0, timedOut: false });
+    expect((await h.outbox.size()).deadLetters).toBe(0);
+  });
+
+  it('a 202 naming rejected events dead-letters those and acks the rest', async () => {
+    const s = await sink(() => ({
+      status: 202,
+      body: '{"accepted":3,"rejected":[{"index":1,"error":"event name is empty"}]}',
+    }));
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 });
+    const records = makeRecords(4);
+    h.outbox.append(records);
+    expect((await h.delivery.flush(5_000)).sent).toBe(3);
+    const dead = await h.outbox.listDeadLetters();
+    expect(dead.map((d) => d.record.uuid)).toEqual([records[1]!.uuid]);
+    expect(dead[0]!.reason).toContain('event name is empty');
+  });
+
+  it('retries a failed batch later (released, not held), obeying Retry-After on 429', async () => {
+    let calls = 0;
+    const s = await sink(() =>
+      ++calls === 1 ? { status: 429, headers: { 'retry-after': '1' } } : { status: 202 },
+    );
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 });
+    const records = makeRecords(3);
+    h.outbox.append(records);
+    const started = Date.now();
+    const result = await h.delivery.flush(10_000);
+    expect(result.sent).toBe(3);
+    expect(s.requests).toHaveLength(2);
+    expect(s.requests[1]!.atMs - s.requests[0]!.atMs).toBeGreaterThanOrEqual(1_000 - 5);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_000 - 5);
+    expect(h.delivery.stats()).toMatchObject({ retried: 1, failedAttempts: 1, sent: 3 });
+    expect(h.events.of('delivery-error')[0]).toMatchObject({ permanent: false, retryInMs: 1_000 });
+  });
+
+  it('a failing endpoint does not hold the queue: its records are claimable while it waits', async () => {
+    const s = await sink(() => ({ status: 503, headers: { 'retry-after': '30' } }));
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 });
+    h.outbox.append(makeRecords(3));
+    await h.delivery.flush(100);
+    expect(s.requests).toHaveLength(1);
+    const batch = await h.outbox.claim(10, Infinity);
+    expect(batch?.records).toHaveLength(3);
+    await h.outbox.release(batch!);
+    expect(h.delivery.stats().breakers[`homing:${s.url}`]!.retryAtMs).toBeGreaterThan(Date.now() + 20_000);
+  });
+
+  it('a request that hangs past requestTimeoutMs is aborted and retried', async () => {
+    let calls = 0;
+    const s = await sink(() => (++calls === 1 ? 'hang' : { status: 202 }));
+    const h = harness({
+      endpoints: [homing(s)],
+      requestTimeoutMs: 200,
+      retry: { initialMs: 10 },
+      intervalMs: 60_000,
+    });
+    const records = makeRecords(2);
+    h.outbox.append(records);
+    await h.delivery.flush(10_000);
+    expect(s.acceptedUuids).toEqual(records.map((r) => r.uuid));
+    expect(h.delivery.stats().lastError?.reason).toContain('timed out');
+  });
+});
+
+describe('Delivery: circuit breaker saved in the outbox', () => {
+  it('opens after consecutive failures, saves its snapshot, and a new Delivery on the same outbox waits out the open period', async () => {
+    const s = await sink(() => ({ status: 503 }));
+    const outbox = createMemoryOutbox();
+    const options = {
+      endpoints: [homing(s)],
+      breaker: { threshold: 2, halfOpenAfterMs: 1_500 },
+      retry: { initialMs: 0 },
+      intervalMs: 60_000,
+    };
+    const first = startDelivery(options, { outbox });
+    outbox.append(makeRecords(3));
+    await first.delivery.flush(500);
+    expect(s.requests).toHaveLength(2);
+    expect(first.delivery.stats().breakers[`homing:${s.url}`]!.state).toBe('open');
+    expect(first.events.of('breaker-state')).toEqual([{ endpoint: `homing:${s.url}`, state: 'open' }]);
+    await first.delivery.shutdown(0);
+    const saved = await outbox.getState<{ state: string; openUntil: number }>(
+      breakerStateKey(`homing:${s.url}`),
+    );
+    expect(saved?.state).toBe('open');
+    expect(await outbox.getState('delivery:endpoints')).toEqual([`homing:${s.url}`]);
+
+    // "Restart": the endpoint is healthy again, but the new process must not call it before openUntil.
+    s.handler = () => ({ status: 202 });
+    const second = startDelivery({ ...options, intervalMs: 20 }, { outbox });
+    cleanups.push(() => second.delivery.shutdown(0));
+    await until(() => s.requests.length === 3, 10_000, 'the half-open probe');
+    expect(s.requests[2]!.atMs).toBeGreaterThanOrEqual(saved!.openUntil - 5);
+    await until(() => s.acceptedUuids.length === 3, 5_000, 'delivery after the probe');
+    expect(second.delivery.stats().breakers[`homing:${s.url}`]!.state).toBe('closed');
+    expect(second.events.of('breaker-state').map((e) => e.state)).toEqual(['open', 'half-open', 'closed']);
+  });
+
+  it('an unreadable saved snapshot is ignored (starts closed)', async () => {
+    const s = await sink();
+    const outbox = createMemoryOutbox();
+    await outbox.setState(breakerStateKey(`homing:${s.url}`), { version: 99, state: 'weird' });
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 }, { outbox });
+    outbox.append(makeRecords(1));
+    expect((await h.delivery.flush(5_000)).sent).toBe(1);
+  });
+});
+
+describe('Delivery: several endpoints', () => {
+  it('failover: the next endpoint takes the batch when the first fails; the first is skipped while it waits', async () => {
+    const a = await sink(() => ({ status: 503, headers: { 'retry-after': '60' } }));
+    const b = await sink();
+    const h = harness({ endpoints: [homing(a, 'a'), homing(b, 'b')], batchSize: 5, intervalMs: 60_000 });
+    const records = makeRecords(10);
+    h.outbox.append(records);
+    await h.delivery.flush(5_000);
+    expect(b.acceptedUuids).toEqual(records.map((r) => r.uuid));
+    expect(a.requests).toHaveLength(1);
+    expect(h.events.of('sent').map((e) => e.endpoint)).toEqual(['b', 'b']);
+  });
+
+  it('failover: a batch refused for good by every endpoint is dead-lettered; by one only, it goes to the other', async () => {
+    const a = await sink(() => ({ status: 401 }));
+    const b = await sink(() => ({ status: 403 }));
+    const h = harness({ endpoints: [homing(a, 'a'), homing(b, 'b')], intervalMs: 60_000 });
+    h.outbox.append(makeRecords(2));
+    await h.delivery.flush(5_000);
+    const dead = await h.outbox.listDeadLetters();
+    expect(dead).toHaveLength(2);
+    expect(dead[0]!.reason).toContain('a: HTTP 401');
+    expect(dead[0]!.reason).toContain('b: HTTP 403');
+    b.handler = () => ({ status: 202 });
+    await h.outbox.replayDeadLetters();
+    await h.delivery.flush(5_000);
+    expect(b.acceptedUuids).toHaveLength(2);
+  });
+
+  it('fanout: every endpoint gets the batch; it is acked once any accepts', async () => {
+    const a = await sink();
+    const b = await sink(() => ({ status: 500 }));
+    const h = harness({ endpoints: [homing(a, 'a'), homing(b, 'b')], mode: 'fanout', intervalMs: 60_000 });
+    const records = makeRecords(3);
+    h.outbox.append(records);
+    const result = await h.delivery.flush(5_000);
+    expect(result).toMatchObject({ sent: 3, pending: 0 });
+    expect(a.acceptedUuids).toEqual(records.map((r) => r.uuid));
+    expect(b.requests[0]!.uuids).toEqual(records.map((r) => r.uuid));
+  });
+});
+
+describe('Delivery: concurrency, pause, shutdown', () => {
+  it('never has two requests in flight for the same records, over many batches with failures', async () => {
+    const inFlight = new Set<string>();
+    let overlap = 0;
+    let n = 0;
+    const s = await sink(async (req) => {
+      for (const u of req.uuids) {
+        if (inFlight.has(u)) overlap++;
+        inFlight.add(u);
+      }
+      await new Promise((r) => setTimeout(r, (n * 7) % 13));
+      for (const u of req.uuids) inFlight.delete(u);
+      const reply: SinkReply = ++n % 4 === 0 ? { status: 503 } : ++n % 7 === 0 ? 'reset' : { status: 202 };
+      return reply;
+    });
+    const h = harness({
+      endpoints: [homing(s)],
+      batchSize: 7,
+      concurrency: 4,
+      retry: { initialMs: 5, maxMs: 20 },
+      breaker: { threshold: 1_000 },
+      intervalMs: 10,
+    });
+    const records = makeRecords(300);
+    for (let i = 0; i < 300; i += 30) track(h, records.slice(i, i + 30));
+    await until(async () => (await h.outbox.size()).events === 0, 20_000, 'every event delivered');
+    expect(overlap).toBe(0);
+    expect(new Set(s.acceptedUuids)).toEqual(new Set(records.map((r) => r.uuid)));
+  });
+
+  it('holds everything while paused (consent pending) and sends on resume', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [homing(s)], batchSize: 2, intervalMs: 20 });
+    h.delivery.setPaused(true);
+    track(h, makeRecords(5));
+    expect(await h.delivery.flush(200)).toEqual({ sent: 0, pending: 5, timedOut: false });
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.requests).toHaveLength(0);
+    expect(h.delivery.stats().paused).toBe(true);
+    h.delivery.setPaused(false);
+    await until(() => s.acceptedUuids.length === 5, 5_000, 'sends after resume');
+  });
+
+  it('pauses while offline and resumes on the online event', async () => {
+    const s = await sink();
+    let online = false;
+    const listeners = new Set<(o: boolean) => void>();
+    const platform = testPlatform({
+      isOnline: () => online,
+      onOnlineChange: (l) => {
+        listeners.add(l);
+        return () => listeners.delete(l);
+      },
+    });
+    const h = harness({ endpoints: [homing(s)], intervalMs: 20 }, { platform });
+    track(h, makeRecords(3));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.requests).toHaveLength(0);
+    online = true;
+    for (const l of listeners) l(true);
+    await until(() => s.acceptedUuids.length === 3, 5_000, 'sends once online');
+  });
+
+  it('shutdown aborts a hanging request, releases its records, clears its timers and listeners', async () => {
+    const s = await sink(() => 'hang');
+    const platform = testPlatform();
+    let exitHooks = 0;
+    const onExit = platform.onExit;
+    platform.onExit = (l) => {
+      exitHooks++;
+      const off = onExit(l);
+      return () => {
+        exitHooks--;
+        off();
+      };
+    };
+    const h = startDelivery(
+      { endpoints: [homing(s)], intervalMs: 10, requestTimeoutMs: 60_000 },
+      { platform },
+    );
+    h.outbox.append(makeRecords(4));
+    await until(() => s.requests.length === 1, 5_000, 'the hanging request');
+    expect(exitHooks).toBe(1);
+    await h.delivery.shutdown(50);
+    expect(exitHooks).toBe(0);
+    expect((await h.outbox.size()).events).toBe(4);
+    const batch = await h.outbox.claim(10, Infinity);
+    expect(batch?.records).toHaveLength(4);
+    await h.outbox.release(batch!);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(s.requests).toHaveLength(1);
+  });
+
+  it('one delivery loop per outbox: a second start throws until the first is shut down', async () => {
+    const s = await sink();
+    const outbox = createMemoryOutbox();
+    const first = startDelivery({ endpoints: [homing(s)] }, { outbox });
+    const second = startDelivery({ endpoints: [homing(s)] }, { outbox, start: false });
+    expect(() => second.delivery.start()).toThrow(DeliveryBusyError);
+    await first.delivery.shutdown(0);
+    second.delivery.start();
+    await second.delivery.shutdown(0);
+  });
+
+  it('Node exit hook: flushes what is pending within exitFlushTimeoutMs, once per burst of events', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000, exitFlushTimeoutMs: 5_000 });
+    track(h, makeRecords(3));
+    await h.platform.exit();
+    expect(s.acceptedUuids).toHaveLength(3);
+    await h.platform.exit();
+    expect(s.requests).toHaveLength(1);
+  });
+
+  it('flush and shutdown refuse a bad timeout with a typed error', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [homing(s)] });
+    await expect(h.delivery.flush(-1)).rejects.toBeInstanceOf(DeliveryOptionError);
+    await expect(h.delivery.flush(Number.NaN)).rejects.toMatchObject({ option: 'timeoutMs' });
+    expect(() => h.delivery.shutdown('soon' as never)).toThrow(DeliveryOptionError);
+  });
+
+  it('the constructor refuses what is not an outbox or resolved options', () => {
+    const platform = testPlatform();
+    const deps = { platform, logger: silentLogger, emit: () => {} };
+    const options = resolveDeliveryOptions({
+      endpoints: [{ destination: 'homing', host: 'http://127.0.0.1:1', key: 'k' }],
+    });
+    expect(() => new Delivery({} as never, options, deps)).toThrow(DeliveryOptionError);
+    expect(() => new Delivery(createMemoryOutbox(), { endpoints: 'x' } as never, deps)).toThrow(
+      DeliveryOptionError,
+    );
+  });
+});

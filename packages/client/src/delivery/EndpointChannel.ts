@@ -1,0 +1,236 @@
+import type {
+  BackoffSequence,
+  CircuitBreakerPolicy,
+  CircuitBreakerSnapshot,
+  CircuitState,
+} from '@homing/resilience';
+import {
+  BrokenCircuitError,
+  circuitBreaker,
+  ConsecutiveBreaker,
+  exponentialBackoff,
+  IsolatedCircuitError,
+} from '@homing/resilience';
+import type { EmitClientEvent } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { Outbox, OutboxRecord } from '../outbox/outbox.js';
+import type { Platform } from '../platform/platform.js';
+import type { DeliveryOptions, ResolvedEndpoint } from './deliveryOptions.js';
+import { createDestination } from './destinations/createDestination.js';
+import type { Destination, SendOutcome } from './destinations/destination.js';
+
+/** Outbox state key of an endpoint's breaker snapshot. */
+export function breakerStateKey(endpointId: string): string {
+  return `breaker:${endpointId}`;
+}
+
+/** Outbox state key listing the endpoint ids that have a saved breaker (read by `homing status`). */
+export const ENDPOINTS_STATE_KEY = 'delivery:endpoints';
+
+/** What one attempt on one endpoint came to. */
+export type AttemptResult = SendOutcome | { readonly kind: 'not-ready'; readonly retryAfterMs: number };
+
+export interface EndpointSnapshot {
+  readonly state: CircuitState;
+  /** When open: no request before this time (ms since the epoch). */
+  readonly openUntilMs: number | null;
+  /** No request before this time: the backoff or Retry-After of the last failure. */
+  readonly retryAtMs: number | null;
+}
+
+/**
+ * Thrown inside the breaker so that a retryable failure counts against the circuit; never
+ * leaves this file. Outcomes that show the endpoint is alive (accepted, permanent, 429, 413)
+ * are returned instead, and count as successes.
+ */
+class RetryableAttempt extends Error {
+  readonly kind = 'retryable-attempt' as const;
+  constructor(
+    readonly outcome: SendOutcome,
+    readonly cancelled: boolean,
+  ) {
+    super(outcome.kind === 'failed' ? outcome.reason : 'failed');
+  }
+}
+
+interface ChannelDeps {
+  readonly outbox: Outbox;
+  readonly platform: Platform;
+  readonly logger: Logger;
+  readonly emit: EmitClientEvent;
+}
+
+/**
+ * One endpoint as delivery sees it: its destination, its circuit breaker (saved in the outbox
+ * on every state change, restored on start), and when it may be tried again. A failing
+ * endpoint waits by timestamp (`retryAt`): nothing sleeps while holding records.
+ */
+export class EndpointChannel {
+  readonly id: string;
+  readonly destination: Destination;
+  private breaker: CircuitBreakerPolicy;
+  private subscription: { dispose(): void };
+  private backoff: BackoffSequence | undefined;
+  private retryAt = 0;
+  private persisting: Promise<void> = Promise.resolve();
+
+  constructor(
+    readonly endpoint: ResolvedEndpoint,
+    private readonly options: DeliveryOptions,
+    private readonly deps: ChannelDeps,
+  ) {
+    this.id = endpoint.id;
+    this.destination = createDestination(endpoint);
+    this.breaker = this.makeBreaker(undefined);
+    this.subscription = this.watch();
+  }
+
+  /** Reads the snapshot a previous run saved, so a restarted process does not hammer a dead endpoint. */
+  async restore(): Promise<void> {
+    let saved: unknown;
+    try {
+      saved = await this.deps.outbox.getState(breakerStateKey(this.id));
+    } catch (error) {
+      this.deps.logger.warn('could not read the saved circuit breaker state', { endpoint: this.id, error });
+      return;
+    }
+    if (saved === undefined) return;
+    let restored: CircuitBreakerPolicy;
+    try {
+      restored = this.makeBreaker(saved as CircuitBreakerSnapshot);
+    } catch (error) {
+      // A snapshot from another version or a hand-edited file: start closed rather than fail.
+      this.deps.logger.warn('ignoring an unreadable circuit breaker snapshot', { endpoint: this.id, error });
+      return;
+    }
+    this.subscription.dispose();
+    this.breaker = restored;
+    this.subscription = this.watch();
+    if (restored.state !== 'closed')
+      this.deps.emit('breaker-state', { endpoint: this.id, state: restored.state });
+  }
+
+  get state(): CircuitState {
+    return this.breaker.state;
+  }
+
+  /** The earliest time a request may go out (≤ now: ready). */
+  readyAt(now: number): number {
+    let at = this.retryAt;
+    const state = this.breaker.state;
+    if (state === 'isolated') return Number.POSITIVE_INFINITY;
+    if (state === 'open') at = Math.max(at, this.breaker.snapshot().openUntil);
+    return at <= now ? now : at;
+  }
+
+  isReady(now: number): boolean {
+    return this.readyAt(now) <= now;
+  }
+
+  /** Sends through the breaker with a request timeout; the shutdown signal aborts it too. */
+  async attempt(
+    records: readonly OutboxRecord[],
+    sentAt: string,
+    shutdown: AbortSignal,
+  ): Promise<AttemptResult> {
+    const controller = new AbortController();
+    const timeoutMs = this.options.requestTimeoutMs;
+    const timer = setTimeout(
+      () => controller.abort(new Error(`request timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    (timer as { unref?: () => void }).unref?.();
+    const onShutdown = (): void => controller.abort(new Error('delivery shut down'));
+    if (shutdown.aborted) onShutdown();
+    else shutdown.addEventListener('abort', onShutdown, { once: true });
+    const context = {
+      signal: controller.signal,
+      platform: this.deps.platform,
+      gzipMinBytes: this.options.gzip ? this.options.gzipMinBytes : null,
+      sentAt,
+    };
+    try {
+      return await this.breaker.execute(async () => {
+        const outcome = await this.destination.send(records, context);
+        if (outcome.kind === 'failed' && outcome.failure === 'retryable') {
+          throw new RetryableAttempt(outcome, shutdown.aborted);
+        }
+        return outcome;
+      });
+    } catch (error) {
+      if (error instanceof RetryableAttempt) return error.outcome;
+      if (error instanceof BrokenCircuitError) return { kind: 'not-ready', retryAfterMs: error.retryAfterMs };
+      if (error instanceof IsolatedCircuitError)
+        return { kind: 'not-ready', retryAfterMs: Number.POSITIVE_INFINITY };
+      // A destination that threw instead of answering an outcome (a bug): retry, never lose.
+      return { kind: 'failed', failure: 'retryable', reason: `unexpected error: ${String(error)}`, error };
+    } finally {
+      clearTimeout(timer);
+      shutdown.removeEventListener('abort', onShutdown);
+    }
+  }
+
+  /** Books an attempt's result; answers how long until this endpoint may be tried again. */
+  settle(result: AttemptResult, now: number): number {
+    if (result.kind === 'accepted') {
+      this.backoff = undefined;
+      this.retryAt = 0;
+      return 0;
+    }
+    if (result.kind === 'not-ready') return Math.max(0, this.readyAt(now) - now);
+    if (result.failure === 'retryable' || result.failure === 'rate-limited') {
+      const asked = result.retryAfterMs;
+      let delay: number;
+      if (asked !== undefined) delay = Math.min(asked, this.options.maxRetryAfterMs);
+      else {
+        this.backoff ??= exponentialBackoff({ ...this.options.retry, jitter: 'full' }).start();
+        delay = this.backoff.next();
+      }
+      this.retryAt = now + delay;
+    }
+    return Math.max(0, this.readyAt(now) - now);
+  }
+
+  snapshot(now: number): EndpointSnapshot {
+    const snap = this.breaker.snapshot();
+    return {
+      state: snap.state,
+      openUntilMs: snap.state === 'open' ? snap.openUntil : null,
+      retryAtMs: this.retryAt > now ? this.retryAt : null,
+    };
+  }
+
+  /** Resolves when every snapshot written so far is stored. */
+  settled(): Promise<void> {
+    return this.persisting;
+  }
+
+  dispose(): void {
+    this.subscription.dispose();
+  }
+
+  private makeBreaker(initialState: CircuitBreakerSnapshot | undefined): CircuitBreakerPolicy {
+    return circuitBreaker({
+      breaker: new ConsecutiveBreaker(this.options.breaker.threshold),
+      halfOpenAfterMs: this.options.breaker.halfOpenAfterMs,
+      halfOpenMaxProbes: 1,
+      // A shutdown that cut a request short says nothing about the endpoint.
+      isFailure: (error) => error instanceof RetryableAttempt && !error.cancelled,
+      ...(initialState === undefined ? {} : { initialState }),
+    });
+  }
+
+  private watch(): { dispose(): void } {
+    return this.breaker.onStateChange(({ to }) => {
+      this.deps.emit('breaker-state', { endpoint: this.id, state: to });
+      this.deps.logger.debug('circuit breaker state', { endpoint: this.id, state: to });
+      const snapshot = this.breaker.snapshot();
+      // Chained so snapshots land in the order the changes happened.
+      this.persisting = this.persisting
+        .then(() => this.deps.outbox.setState(breakerStateKey(this.id), snapshot))
+        .catch((error: unknown) => {
+          this.deps.logger.warn('could not save the circuit breaker state', { endpoint: this.id, error });
+        });
+    });
+  }
+}

@@ -1,0 +1,85 @@
+import { classifyHttpFailure } from '@homing/resilience';
+import type { SendContext, SendOutcome } from './destination.js';
+
+export interface HttpRequest {
+  readonly url: string;
+  readonly body: string;
+  readonly headers: Record<string, string>;
+  /** 409 means "already have them" (the Homing server, by uuid): treat as accepted. */
+  readonly conflictIsSuccess: boolean;
+}
+
+/** Reads the answer of a 2xx (small JSON bodies only); returns what the destination rejected. */
+export type ReadAccepted = (text: string) => SendOutcome & { kind: 'accepted' };
+
+const NOTHING_REJECTED: SendOutcome = { kind: 'accepted', rejected: [] };
+/** What of an error answer goes into the reason (dead letters, logs). */
+const MAX_REASON_BODY = 200;
+
+/**
+ * POSTs one JSON body: gzip above the threshold, classify the answer with
+ * `classifyHttpFailure`. Never throws: every failure becomes an outcome.
+ *
+ * An error thrown by fetch itself (refused, reset, DNS, TLS, timeout) is retryable whatever it
+ * is: it never means the server refused the events, and dead-lettering on a client-side
+ * condition would throw away events a later attempt delivers.
+ */
+export async function httpSend(
+  request: HttpRequest,
+  context: SendContext,
+  readAccepted?: ReadAccepted,
+): Promise<SendOutcome> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', ...request.headers };
+  let body: string | Uint8Array = request.body;
+  // String length is a lower bound of the UTF-8 length: a body this long is surely over it.
+  if (
+    context.gzipMinBytes !== null &&
+    context.platform.canGzip &&
+    request.body.length > context.gzipMinBytes
+  ) {
+    body = await context.platform.gzip(request.body);
+    headers['content-encoding'] = 'gzip';
+  }
+  let response: Response;
+  try {
+    response = await context.platform.fetch(request.url, {
+      method: 'POST',
+      headers,
+      body: body as BodyInit,
+      signal: context.signal,
+    });
+  } catch (error) {
+    const reason = context.signal.aborted
+      ? `request aborted (${describe(context.signal.reason)})`
+      : `network error: ${describe(error)}`;
+    return { kind: 'failed', failure: 'retryable', reason, error };
+  }
+  const status = response.status;
+  let text = '';
+  try {
+    // Always read the body: an unread body keeps the connection from being reused.
+    text = await response.text();
+  } catch {
+    // The answer's status is what counts; a body cut off on the way changes nothing.
+  }
+  const classification = classifyHttpFailure({ status, headers: response.headers });
+  if (classification.kind === 'success')
+    return readAccepted === undefined ? NOTHING_REJECTED : readAccepted(text);
+  if (classification.kind === 'conflict' && request.conflictIsSuccess) return NOTHING_REJECTED;
+  const detail = text.trim().slice(0, MAX_REASON_BODY);
+  const reason = `HTTP ${classification.reason}${detail === '' ? '' : `: ${detail}`}`;
+  const failure =
+    status === 413 ? 'too-large' : classification.kind === 'conflict' ? 'permanent' : classification.kind;
+  const outcome: SendOutcome = { kind: 'failed', failure, reason, status };
+  return classification.retryAfterMs === undefined
+    ? outcome
+    : { ...outcome, retryAfterMs: classification.retryAfterMs };
+}
+
+function describe(value: unknown): string {
+  if (value instanceof Error) {
+    const code = (value.cause as { code?: unknown } | undefined)?.code ?? (value as { code?: unknown }).code;
+    return typeof code === 'string' ? `${value.message} (${code})` : value.message;
+  }
+  return String(value);
+}

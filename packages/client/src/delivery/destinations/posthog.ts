@@ -1,0 +1,36 @@
+import type { OutboxRecord } from '../../outbox/outbox.js';
+import type { ResolvedEndpoint } from '../deliveryOptions.js';
+import type { Destination, SendContext, SendOutcome, UnloadRequest } from './destination.js';
+import { joinRecords } from './destination.js';
+import { httpSend } from './httpSend.js';
+
+/**
+ * PostHog's batch API: `POST {host}/batch/` with
+ * `{ api_key, batch: [{ event, distinct_id, properties, timestamp, uuid }], sent_at }`.
+ * A Homing event has exactly those fields, so the stored JSON goes in as it is.
+ */
+export class PostHogDestination implements Destination {
+  private readonly url: string;
+  private readonly keyJson: string;
+
+  constructor(endpoint: ResolvedEndpoint) {
+    this.url = `${endpoint.host}/batch/`;
+    this.keyJson = JSON.stringify(endpoint.key);
+  }
+
+  send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome> {
+    return httpSend(
+      { url: this.url, body: this.body(records, context.sentAt), headers: {}, conflictIsSuccess: false },
+      context,
+    );
+  }
+
+  /** The same body: the key is already in it; sent as text/plain so no preflight is needed. */
+  unloadRequest(records: readonly OutboxRecord[], sentAt: string): UnloadRequest {
+    return { url: this.url, body: this.body(records, sentAt) };
+  }
+
+  private body(records: readonly OutboxRecord[], sentAt: string): string {
+    return `{"api_key":${this.keyJson},"batch":${joinRecords(records)},"sent_at":${JSON.stringify(sentAt)}}`;
+  }
+}

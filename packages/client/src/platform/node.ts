@@ -1,0 +1,61 @@
+import { promisify } from 'node:util';
+import { gzip as gzipCallback } from 'node:zlib';
+import type { Outbox } from '../outbox/outbox.js';
+import { createFileOutbox } from '../outbox/node.js';
+import { defaultOutboxDirectory } from './cacheDirectory.node.js';
+import type { DefaultOutboxOptions, Platform } from './platform.js';
+
+const gzipAsync = promisify(gzipCallback);
+
+export interface NodePlatformOptions {
+  /** Environment to read; default `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** The fetch to send with; default the global fetch (undici). */
+  fetch?: typeof fetch;
+  /** Makes the default outbox; default a file outbox in `directory` or the user's cache dir. */
+  createOutbox?: (options: { directory: string }) => Outbox;
+  /** The process to watch for `beforeExit`; default `process`. */
+  process?: Pick<NodeJS.Process, 'on' | 'off'>;
+}
+
+/**
+ * Node: environment from `process.env`, gzip with zlib on the thread pool (never blocking the
+ * event loop), the global fetch, always online, `beforeExit` as the exit hook (it fires when the
+ * loop has nothing left to do, so listening to it keeps nothing alive), and a file outbox in the
+ * user's cache directory (`<cache>/homing/<name>`).
+ */
+export function createNodePlatform(options: NodePlatformOptions = {}): Platform {
+  const env = options.env ?? process.env;
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const createOutbox = options.createOutbox ?? ((o: { directory: string }) => createFileOutbox(o));
+  const proc = options.process ?? process;
+  return {
+    name: 'node',
+    env: (name) => env[name],
+    createDefaultOutbox: (o: DefaultOutboxOptions) =>
+      createOutbox({ directory: o.directory ?? defaultOutboxDirectory(o.name) }),
+    canGzip: true,
+    gzip: async (body) => {
+      const buffer = await gzipAsync(body);
+      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+    },
+    fetch: (url, init) => doFetch(url, init),
+    isOnline: () => true,
+    onOnlineChange: () => () => {},
+    onExit(listener) {
+      const handler = (): void => {
+        try {
+          const result = listener();
+          if (result !== undefined) result.catch(() => undefined);
+        } catch {
+          // An exit hook must never turn into an uncaught exception in the host.
+        }
+      };
+      proc.on('beforeExit', handler);
+      return () => {
+        proc.off('beforeExit', handler);
+      };
+    },
+    sendOnUnload: null,
+  };
+}
