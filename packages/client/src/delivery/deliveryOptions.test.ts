@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_DELIVERY_OPTIONS, resolveDeliveryOptions } from './deliveryOptions.js';
+import type { DeliveryOptionsInput } from './deliveryOptions.js';
+import { DeliveryOptionError } from './errors.js';
+
+const homing = { destination: 'homing' as const, host: 'https://homing.example.com/', key: 'wk' };
+
+function optionError(input: unknown): DeliveryOptionError {
+  try {
+    resolveDeliveryOptions(input as DeliveryOptionsInput);
+  } catch (error) {
+    expect(error).toBeInstanceOf(DeliveryOptionError);
+    expect((error as DeliveryOptionError).kind).toBe('delivery-option');
+    return error as DeliveryOptionError;
+  }
+  throw new Error('expected a DeliveryOptionError');
+}
+
+describe('resolveDeliveryOptions', () => {
+  it('fills every default, and keeps 0 where 0 is allowed', () => {
+    const o = resolveDeliveryOptions({ endpoints: [homing] });
+    expect(o).toMatchObject({ ...DEFAULT_DELIVERY_OPTIONS, endpoints: [expect.anything()] });
+    expect(o.batchSize).toBe(100);
+    expect(o.batchBytes).toBe(512 * 1024);
+    expect(o.intervalMs).toBe(5_000);
+    expect(o.endpoints[0]).toEqual({
+      id: 'homing:https://homing.example.com',
+      destination: 'homing',
+      host: 'https://homing.example.com',
+      key: 'wk',
+      send: undefined,
+    });
+    const zeros = resolveDeliveryOptions({
+      endpoints: [homing],
+      intervalMs: 0,
+      gzipMinBytes: 0,
+      maxRetryAfterMs: 0,
+      exitFlushTimeoutMs: 0,
+      unloadBudgetBytes: 0,
+      retry: { initialMs: 0, maxMs: 0 },
+      breaker: { halfOpenAfterMs: 0 },
+    });
+    expect(zeros).toMatchObject({
+      intervalMs: 0,
+      gzipMinBytes: 0,
+      maxRetryAfterMs: 0,
+      exitFlushTimeoutMs: 0,
+    });
+    expect(zeros.retry).toEqual({ initialMs: 0, factor: 2, maxMs: 0 });
+    expect(zeros.breaker.halfOpenAfterMs).toBe(0);
+  });
+
+  it.each([
+    [null, 'options'],
+    ['x', 'options'],
+    [{}, 'endpoints'],
+    [{ endpoints: [] }, 'endpoints'],
+    [{ endpoints: [homing], batchSize: 0 }, 'batchSize'],
+    [{ endpoints: [homing], batchSize: 1.5 }, 'batchSize'],
+    [{ endpoints: [homing], batchSize: '100' }, 'batchSize'],
+    [{ endpoints: [homing], batchBytes: -1 }, 'batchBytes'],
+    [{ endpoints: [homing], intervalMs: Number.NaN }, 'intervalMs'],
+    [{ endpoints: [homing], intervalMs: 1e12 }, 'intervalMs'],
+    [{ endpoints: [homing], requestTimeoutMs: 0 }, 'requestTimeoutMs'],
+    [{ endpoints: [homing], concurrency: 0 }, 'concurrency'],
+    [{ endpoints: [homing], mode: 'broadcast' }, 'mode'],
+    [{ endpoints: [homing], gzip: 'yes' }, 'gzip'],
+    [{ endpoints: [homing], retry: { factor: 0.5 } }, 'retry.factor'],
+    [{ endpoints: [homing], retry: { initialMs: -5 } }, 'retry.initialMs'],
+    [{ endpoints: [homing], retry: { jitter: 'none' } }, 'retry.jitter'],
+    [{ endpoints: [homing], breaker: { threshold: 0 } }, 'breaker.threshold'],
+    [{ endpoints: [homing], breaker: 5 }, 'breaker'],
+    [{ endpoints: [homing], batchSzie: 10 }, 'batchSzie'],
+    [{ endpoints: [{ ...homing, destination: 'kafka' }] }, 'endpoints[0].destination'],
+    [{ endpoints: [{ ...homing, host: 'ftp://x' }] }, 'endpoints[0].host'],
+    [{ endpoints: [{ ...homing, host: 'not a url' }] }, 'endpoints[0].host'],
+    [{ endpoints: [{ ...homing, host: 'https://x/?a=1' }] }, 'endpoints[0].host'],
+    [{ endpoints: [{ ...homing, key: '' }] }, 'endpoints[0].key'],
+    [{ endpoints: [{ ...homing, key: 'a\nb' }] }, 'endpoints[0].key'],
+    [{ endpoints: [{ ...homing, key: 42 }] }, 'endpoints[0].key'],
+    [{ endpoints: [homing, { destination: 'custom' }] }, 'endpoints[1].send'],
+    [{ endpoints: [{ ...homing, send: async () => {} }] }, 'endpoints[0].send'],
+    [{ endpoints: [homing, homing] }, 'endpoints[1].name'],
+    [{ endpoints: [{ ...homing, name: '' }] }, 'endpoints[0].name'],
+    [{ endpoints: [{ ...homing, extra: 1 }] }, 'endpoints[0].extra'],
+    [{ endpoints: Array.from({ length: 17 }, (_, i) => ({ ...homing, name: `e${i}` })) }, 'endpoints'],
+  ])('refuses %j naming %s', (input, option) => {
+    expect(optionError(input).option).toBe(option);
+  });
+
+  it('gives endpoints stable ids: the name, else destination and host (custom: its index)', () => {
+    const o = resolveDeliveryOptions({
+      endpoints: [
+        { ...homing, name: 'primary' },
+        { destination: 'custom', send: async () => {} },
+        { destination: 'posthog', host: 'https://eu.i.posthog.com', key: 'phc_x' },
+      ],
+    });
+    expect(o.endpoints.map((e) => e.id)).toEqual(['primary', 'custom:1', 'posthog:https://eu.i.posthog.com']);
+  });
+});

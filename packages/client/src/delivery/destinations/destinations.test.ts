@@ -1,0 +1,212 @@
+import { HttpError } from '@homing/resilience';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { HomingEvent } from '../../event.js';
+import type { Harness } from '../delivery.test-helpers.js';
+import { makeRecords, Sink, startDelivery } from '../delivery.test-helpers.js';
+import type { DeliveryOptionsInput } from '../deliveryOptions.js';
+import { DestinationError } from '../errors.js';
+import { toSegment } from './segment.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function sink(): Promise<Sink> {
+  const s = await Sink.start(() => ({ status: 200, body: '{"status":1}' }));
+  cleanups.push(() => s.down());
+  return s;
+}
+
+function harness(input: DeliveryOptionsInput): Harness {
+  const h = startDelivery({ intervalMs: 60_000, ...input });
+  cleanups.push(() => h.delivery.shutdown(0));
+  return h;
+}
+
+describe('posthog destination', () => {
+  it('POSTs { api_key, batch, sent_at } to /batch/ with the stored events as they are', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [{ destination: 'posthog', host: `${s.url}/`, key: 'phc_abc' }] });
+    const records = makeRecords(3);
+    h.outbox.append(records);
+    expect((await h.delivery.flush(5_000)).sent).toBe(3);
+    const req = s.requests[0]!;
+    expect(req.path).toBe('/batch/');
+    expect(req.headers.authorization).toBeUndefined();
+    const body = JSON.parse(req.text) as { api_key: string; batch: HomingEvent[]; sent_at: string };
+    expect(body.api_key).toBe('phc_abc');
+    expect(body.batch).toEqual(records.map((r) => JSON.parse(r.json)));
+    for (const e of body.batch)
+      expect(Object.keys(e).sort()).toEqual(['distinct_id', 'event', 'properties', 'timestamp', 'uuid']);
+    expect(typeof body.sent_at).toBe('string');
+  });
+});
+
+describe('segment destination', () => {
+  it('POSTs { batch, sentAt } to /v1/batch with Basic auth of "writeKey:", track and identify messages', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [{ destination: 'segment', host: s.url, key: 'seg_key' }] });
+    const [tracked] = makeRecords(1, () => ({ plan: 'pro' }));
+    const identify = {
+      uuid: '01900000-0000-7000-8000-00000000abcd',
+      event: '$identify',
+      distinct_id: 'user-42',
+      timestamp: '2026-01-01T00:00:00.000Z',
+      properties: { $set: { email_domain: 'example.com' }, $anon_distinct_id: 'anon-1', $lib: 'homing' },
+    };
+    h.outbox.append([
+      tracked!,
+      { uuid: identify.uuid, json: JSON.stringify(identify), timestampMs: Date.now() },
+    ]);
+    expect((await h.delivery.flush(5_000)).sent).toBe(2);
+    const req = s.requests[0]!;
+    expect(req.path).toBe('/v1/batch');
+    expect(req.headers.authorization).toBe(`Basic ${Buffer.from('seg_key:').toString('base64')}`);
+    const body = JSON.parse(req.text) as { batch: Array<Record<string, unknown>>; sentAt: string };
+    expect(typeof body.sentAt).toBe('string');
+    const t = JSON.parse(tracked!.json) as HomingEvent;
+    expect(body.batch[0]).toEqual({
+      type: 'track',
+      event: 'test.event',
+      userId: 'user-1',
+      properties: { i: 0, plan: 'pro' },
+      timestamp: t.timestamp,
+      messageId: t.uuid,
+      context: { library: { name: 'homing', version: '0.1.0' } },
+    });
+    expect(body.batch[1]).toEqual({
+      type: 'identify',
+      userId: 'user-42',
+      anonymousId: 'anon-1',
+      traits: { email_domain: 'example.com' },
+      timestamp: identify.timestamp,
+      messageId: identify.uuid,
+      context: { library: { name: 'homing' } },
+    });
+  });
+
+  it('uses anonymousId when the event says it is not identified; traits from plain properties without $set', () => {
+    expect(
+      toSegment({
+        uuid: 'u',
+        event: 'x',
+        distinct_id: 'anon-9',
+        timestamp: 't',
+        properties: { $is_identified: false },
+      }),
+    ).toMatchObject({ type: 'track', anonymousId: 'anon-9' });
+    expect(
+      toSegment({
+        uuid: 'u',
+        event: '$identify',
+        distinct_id: 'me',
+        timestamp: 't',
+        properties: { name: 'A', $x: 1 },
+      }),
+    ).toMatchObject({ type: 'identify', traits: { name: 'A' } });
+    expect(() => toSegment(null as never)).toThrow(TypeError);
+  });
+
+  it('dead-letters events Segment would refuse (over 32 KB, or not an event) and sends the rest', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [{ destination: 'segment', host: s.url, key: 'k' }] });
+    const good = makeRecords(2);
+    const [big] = makeRecords(1, () => ({ blob: 'z'.repeat(40_000) }));
+    const broken = { uuid: 'broken-1', json: '{"not":"an event"}', timestampMs: Date.now() };
+    h.outbox.append([good[0]!, big!, broken, good[1]!]);
+    expect((await h.delivery.flush(5_000)).sent).toBe(2);
+    expect(s.requests[0]!.uuids).toEqual(good.map((r) => r.uuid));
+    const dead = await h.outbox.listDeadLetters();
+    expect(dead.map((d) => d.record.uuid).sort()).toEqual([big!.uuid, 'broken-1'].sort());
+  });
+});
+
+describe('custom destination', () => {
+  it('receives the parsed events and the endpoint id; resolving acks them', async () => {
+    const seen: HomingEvent[][] = [];
+    const h = harness({
+      endpoints: [
+        {
+          destination: 'custom',
+          name: 'mine',
+          send: async (events, ctx) => {
+            expect(ctx.endpoint).toBe('mine');
+            expect(ctx.signal).toBeInstanceOf(AbortSignal);
+            seen.push(events);
+          },
+        },
+      ],
+    });
+    const records = makeRecords(3);
+    h.outbox.append(records);
+    expect((await h.delivery.flush(5_000)).sent).toBe(3);
+    expect(seen).toEqual([records.map((r) => JSON.parse(r.json))]);
+  });
+
+  it('a permanent DestinationError dead-letters; any other error is retried, never lost', async () => {
+    let mode: 'permanent' | 'bug' | 'ok' = 'bug';
+    const h = harness({
+      retry: { initialMs: 0 },
+      breaker: { threshold: 1_000 },
+      endpoints: [
+        {
+          destination: 'custom',
+          send: async () => {
+            if (mode === 'bug') throw new Error('oops');
+            if (mode === 'permanent') throw new DestinationError('schema rejected', { permanent: true });
+          },
+        },
+      ],
+    });
+    const [a] = makeRecords(1);
+    h.outbox.append([a!]);
+    await h.delivery.flush(50);
+    expect((await h.outbox.size()).events).toBe(1);
+    expect(h.delivery.stats().lastError?.reason).toContain('oops');
+    mode = 'permanent';
+    await h.delivery.flush(5_000);
+    const dead = await h.outbox.listDeadLetters();
+    expect(dead.map((d) => [d.record.uuid, d.reason])).toEqual([[a!.uuid, 'custom:0: schema rejected']]);
+  });
+
+  it('a retryable DestinationError waits its retryAfterMs; an HttpError is classified by status', async () => {
+    let calls = 0;
+    const times: number[] = [];
+    const h = harness({
+      endpoints: [
+        {
+          destination: 'custom',
+          send: async () => {
+            times.push(Date.now());
+            calls++;
+            if (calls === 1) throw new DestinationError('busy', { retryAfterMs: 300 });
+            if (calls === 2) throw new HttpError(400, { kind: 'permanent', reason: '400 Bad Request' });
+          },
+        },
+      ],
+    });
+    h.outbox.append(makeRecords(1));
+    await h.delivery.flush(5_000);
+    expect(calls).toBe(2);
+    expect(times[1]! - times[0]!).toBeGreaterThanOrEqual(300 - 2);
+    expect((await h.outbox.listDeadLetters())[0]!.reason).toContain('400');
+  });
+
+  it('a send that ignores the abort signal still times out and is retried', async () => {
+    let calls = 0;
+    const h = harness({
+      requestTimeoutMs: 100,
+      retry: { initialMs: 0 },
+      endpoints: [
+        {
+          destination: 'custom',
+          send: () => (++calls === 1 ? new Promise<void>(() => {}) : Promise.resolve()),
+        },
+      ],
+    });
+    h.outbox.append(makeRecords(2));
+    expect((await h.delivery.flush(5_000)).sent).toBe(2);
+    expect(calls).toBe(2);
+  });
+});

@@ -1,0 +1,113 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { EventEmitter } from 'node:events';
+import { gunzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMemoryOutbox } from '../outbox/memory.js';
+import { defaultOutboxDirectory, safeSegment, userCacheDirectory } from './cacheDirectory.node.js';
+import { createNodePlatform } from './node.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+describe('user cache directory', () => {
+  it('follows each OS: LOCALAPPDATA, ~/Library/Caches, XDG_CACHE_HOME (absolute only) or ~/.cache', () => {
+    expect(
+      userCacheDirectory({ LOCALAPPDATA: 'C:\\Users\\a\\AppData\\Local' }, 'win32', 'C:\\Users\\a'),
+    ).toBe('C:\\Users\\a\\AppData\\Local');
+    expect(userCacheDirectory({}, 'win32', '/home/a')).toBe(join('/home/a', 'AppData', 'Local'));
+    expect(userCacheDirectory({ XDG_CACHE_HOME: '/x' }, 'darwin', '/Users/a')).toBe(
+      '/Users/a/Library/Caches',
+    );
+    expect(userCacheDirectory({ XDG_CACHE_HOME: '/var/cache/me' }, 'linux', '/home/a')).toBe('/var/cache/me');
+    expect(userCacheDirectory({ XDG_CACHE_HOME: 'relative/dir' }, 'linux', '/home/a')).toBe('/home/a/.cache');
+    expect(userCacheDirectory({}, 'freebsd', '/home/a')).toBe('/home/a/.cache');
+  });
+
+  it('puts the outbox in <cache>/homing/<name>, and a name can never climb out of it', () => {
+    expect(defaultOutboxDirectory('my-cli', '/c')).toBe('/c/homing/my-cli');
+    for (const name of ['../../etc', '/abs/path', '..', '.', '', 'a/b\\c', 'x\0y', 'é'.repeat(300)]) {
+      const dir = defaultOutboxDirectory(name, '/c');
+      const rel = relative('/c/homing', dir);
+      expect(rel.startsWith('..')).toBe(false);
+      expect(rel.includes('/')).toBe(false);
+      expect(rel.length).toBeGreaterThan(0);
+    }
+    expect(safeSegment('')).toBe('default');
+  });
+});
+
+describe('node platform', () => {
+  it('reads env, is always online, has no unload send', () => {
+    const p = createNodePlatform({ env: { HOMING_DEBUG: '1' } });
+    expect(p.name).toBe('node');
+    expect(p.env('HOMING_DEBUG')).toBe('1');
+    expect(p.env('NOPE')).toBeUndefined();
+    expect(p.isOnline()).toBe(true);
+    const off = p.onOnlineChange(() => {});
+    off();
+    expect(p.sendOnUnload).toBeNull();
+  });
+
+  it('gzips with zlib, off the caller turn', async () => {
+    const p = createNodePlatform();
+    const text = JSON.stringify({ batch: Array.from({ length: 100 }, (_, i) => ({ i, s: 'é€' })) });
+    const pending = p.gzip(text);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(gunzipSync(await pending).toString('utf8')).toBe(text);
+  });
+
+  it('the default outbox is a file outbox in the given directory or <cache>/homing/<name>', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'homing-node-platform-'));
+    dirs.push(dir);
+    const made: string[] = [];
+    const p = createNodePlatform({
+      createOutbox: ({ directory }) => {
+        made.push(directory);
+        return createMemoryOutbox();
+      },
+    });
+    await p.createDefaultOutbox({ name: 'app', directory: dir }).close();
+    await p.createDefaultOutbox({ name: 'app' }).close();
+    expect(made[0]).toBe(dir);
+    expect(made[1]).toBe(defaultOutboxDirectory('app'));
+
+    const real = createNodePlatform().createDefaultOutbox({ name: 'app', directory: join(dir, 'real') });
+    real.append([{ uuid: 'u1', json: '{"uuid":"u1"}', timestampMs: Date.now() }]);
+    await real.persist();
+    const batch = await real.claim(10, 1_000_000);
+    expect(batch?.records.map((r) => r.uuid)).toEqual(['u1']);
+    await real.ack(batch!);
+    await real.close();
+  });
+
+  it('onExit listens to beforeExit only, unsubscribes, and never lets a listener throw into the host', async () => {
+    const proc = new EventEmitter();
+    const p = createNodePlatform({ process: proc as never });
+    let calls = 0;
+    const off = p.onExit(() => {
+      calls++;
+      throw new Error('boom');
+    });
+    const offAsync = p.onExit(async () => {
+      calls++;
+      throw new Error('async boom');
+    });
+    expect(proc.listenerCount('beforeExit')).toBe(2);
+    expect(() => proc.emit('beforeExit', 0)).not.toThrow();
+    await new Promise((r) => setTimeout(r, 0));
+    expect(calls).toBe(2);
+    off();
+    offAsync();
+    expect(proc.listenerCount('beforeExit')).toBe(0);
+
+    const before = process.listenerCount('beforeExit');
+    const offReal = createNodePlatform().onExit(() => {});
+    expect(process.listenerCount('beforeExit')).toBe(before + 1);
+    offReal();
+    expect(process.listenerCount('beforeExit')).toBe(before);
+  });
+});
