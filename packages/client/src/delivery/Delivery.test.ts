@@ -224,9 +224,13 @@ describe('Delivery: circuit breaker saved in the outbox', () => {
       retry: { initialMs: 0 },
       intervalMs: 60_000,
     };
-    const first = startDelivery(options, { outbox });
+    const first = startDelivery({ ...options, intervalMs: 10 }, { outbox });
     outbox.append(makeRecords(3));
-    await first.delivery.flush(500);
+    await until(
+      () => first.delivery.stats().breakers[`homing:${s.url}`]!.state === 'open',
+      10_000,
+      'the breaker to open',
+    );
     expect(s.requests).toHaveLength(2);
     expect(first.delivery.stats().breakers[`homing:${s.url}`]!.state).toBe('open');
     expect(first.events.of('breaker-state')).toEqual([{ endpoint: `homing:${s.url}`, state: 'open' }]);
