@@ -174,7 +174,7 @@ export async function run() {
     competitorValue: null,
     unit: 'ns',
     better: 'lower',
-    goal: 'no I/O on the caller\'s turn',
+    goal: "no I/O on the caller's turn",
   });
   rows.push({
     work: 'drain: claim(100) + ack over 200 000 events on disk',

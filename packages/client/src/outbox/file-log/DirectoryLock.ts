@@ -11,9 +11,10 @@ import { processAlive } from './processAlive.js';
  *   fails when the name exists, so creation is atomic and the lock is never seen empty.
  * - Stale: the owner's pid is gone (same host), or the heartbeat is older than `staleMs` (pid
  *   reused, other host, or an owner frozen that long).
- * - Take over: rename the stale file aside, then check that what was moved is the stale lock
- *   that was inspected. If someone took the lock in between (so a fresh lock was moved), it is
- *   linked back and the takeover gives up.
+ * - Take over: one contender at a time (a `<lock>.takeover` mutex file created with O_EXCL)
+ *   looks again, renames the stale file aside and checks that what it moved is the stale lock
+ *   it inspected; if a fresh lock was moved instead, it is linked back and the takeover gives
+ *   up. The others answer "not acquired".
  * - The holder `verify`s its token before each critical step, so a holder that was frozen past
  *   `staleMs` and lost the lock finds out instead of acting on it.
  */
@@ -106,27 +107,77 @@ export class DirectoryLock {
     return owner !== null && owner.host === os.hostname() && !processAlive(owner.pid);
   }
 
-  /** Moves a stale lock out of the way; answers whether acquiring is worth another try. */
+  /**
+   * Moves a stale lock out of the way; answers whether acquiring is worth another try. Only one
+   * process at a time may do this (the takeover mutex), so two contenders never both remove a
+   * lock and then both link their own.
+   */
   private async removeIfStale(): Promise<boolean> {
     const seen = await this.inspect();
     if (seen === null) return true;
     if (!seen.stale) return false;
-    const aside = `${this.file}.${randomBytes(6).toString('hex')}.stale`;
+    const mutex = await this.takeTakeoverMutex();
+    if (mutex === null) return false;
     try {
-      await fs.rename(this.file, aside);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
-      throw error;
-    }
-    const moved = await readOwner(aside);
-    if (moved?.token === seen.owner?.token) {
+      const again = await this.inspect();
+      if (again === null) return true;
+      if (!again.stale) return false;
+      const aside = `${this.file}.${randomBytes(6).toString('hex')}.stale`;
+      try {
+        await fs.rename(this.file, aside);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+        throw error;
+      }
+      const moved = await readOwner(aside);
+      if (moved?.token === again.owner?.token) {
+        await fs.rm(aside, { force: true }).catch(() => {});
+        return true;
+      }
+      // The stale owner woke up and a fresh lock replaced it between our look and our rename:
+      // give it back.
+      await fs.link(aside, this.file).catch(() => {});
       await fs.rm(aside, { force: true }).catch(() => {});
-      return true;
+      return false;
+    } finally {
+      await this.releaseTakeoverMutex(mutex);
     }
-    // A fresh lock was taken between our look and our rename: give it back.
-    await fs.link(aside, this.file).catch(() => {});
-    await fs.rm(aside, { force: true }).catch(() => {});
-    return false;
+  }
+
+  /** The takeover mutex (`<lock>.takeover`), or null when another process is taking over. */
+  private async takeTakeoverMutex(): Promise<string | null> {
+    const file = `${this.file}.takeover`;
+    const token = randomBytes(8).toString('hex');
+    const content = JSON.stringify({
+      pid: process.pid,
+      host: os.hostname(),
+      token,
+      acquiredAtMs: Date.now(),
+    });
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        await fs.writeFile(file, content, { flag: 'wx' });
+        return token;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      // Left behind by a process that died during a takeover (it takes milliseconds).
+      let ageMs: number;
+      try {
+        ageMs = Date.now() - (await fs.stat(file)).mtimeMs;
+      } catch {
+        continue;
+      }
+      const owner = await readOwner(file);
+      if (!this.isStale(owner, ageMs)) return null;
+      await fs.rm(file, { force: true }).catch(() => {});
+    }
+    return null;
+  }
+
+  private async releaseTakeoverMutex(token: string): Promise<void> {
+    const file = `${this.file}.takeover`;
+    if ((await readOwner(file))?.token === token) await fs.rm(file, { force: true }).catch(() => {});
   }
 }
 

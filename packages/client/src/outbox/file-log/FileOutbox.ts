@@ -11,13 +11,13 @@ import { removeStaleTempFiles } from './atomicFile.js';
 import { DeadLetterFile } from './DeadLetterFile.js';
 import { DirectoryLock } from './DirectoryLock.js';
 import { type EncodableRecord, MAX_UUID_BYTES } from './frame.js';
-import { LogQueue } from './LogQueue.js';
 import {
   type FileOutboxOptions,
   type ResolvedFileOutboxOptions,
   resolveFileOutboxOptions,
 } from './options.js';
-import { SegmentIndex } from './SegmentIndex.js';
+import { QueueHolder } from './QueueHolder.js';
+import type { SegmentIndex } from './SegmentIndex.js';
 import { DEAD_LETTER_FILE, DEAD_LETTER_LOCK_FILE, DELIVERY_LOCK_FILE, STATE_DIR } from './segmentFiles.js';
 import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
 import { StateFiles } from './StateFiles.js';
@@ -56,12 +56,11 @@ export class FileOutbox implements Outbox {
   private readonly o: ResolvedFileOutboxOptions;
   private readonly writer: SegmentWriter;
   private readonly lock: DirectoryLock;
+  private readonly holder: QueueHolder;
   private readonly deadLetters: DeadLetterFile;
   private readonly state: StateFiles;
   private readonly drops = new DropListeners();
   private readonly ready: Promise<void>;
-  private index: SegmentIndex | null = null;
-  private queue: LogQueue | null = null;
   private observer: SegmentIndex | null = null;
 
   private readonly buffer: AppendBuffer;
@@ -91,6 +90,16 @@ export class FileOutbox implements Outbox {
       staleMs: this.o.staleMs,
     });
     this.state = new StateFiles(path.join(this.directory, STATE_DIR), { fsync });
+    this.holder = new QueueHolder({
+      directory: this.directory,
+      lock: this.lock,
+      limits: this.o.limits,
+      now: this.o.now,
+      staleMs: this.o.staleMs,
+      fsync,
+      isOwn: (base) => base === this.writer.activeBase,
+      onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
+    });
     this.ready = this.init();
     // Failures surface through the operations that await `ready`; never as an unhandled rejection.
     this.ready.catch(() => {});
@@ -176,11 +185,11 @@ export class FileOutbox implements Outbox {
     await this.buffer.flush().catch(() => {});
     return this.serial(async () => {
       if (this.closing !== null || !(await this.becomeHolder())) return null;
-      const index = this.index!;
-      const queue = this.queue!;
+      const index = this.holder.index!;
+      const queue = this.holder.queue!;
       // New segments of other processes, frames they added, segments they sealed.
       await index.refresh();
-      await this.enforceLimits();
+      await this.holder.enforceLimits();
       const batch = await queue.claim(maxEvents, maxBytes);
       await index.collect();
       return batch;
@@ -199,7 +208,7 @@ export class FileOutbox implements Outbox {
     if (this.closing !== null) throw new OutboxClosedError('deadLetter');
     if (!Array.isArray(records) || records.length === 0) return;
     await this.serial(async () => {
-      const queue = this.queue;
+      const queue = this.holder.queue;
       if (queue === null) return;
       const taken = queue.takeForDeadLetter(records);
       if (taken.length === 0) return;
@@ -207,11 +216,11 @@ export class FileOutbox implements Outbox {
         await this.deadLetters.add(taken, String(reason), this.o.now());
       } catch (error) {
         // Marked gone in memory but not stored: forget the index so they come back from disk.
-        this.dropIndex();
+        this.holder.forget();
         throw new OutboxIoError('deadLetter', { cause: error });
       }
       this.drops.emit('dead-lettered', taken.length);
-      await this.collectIfHolder();
+      await this.holder.collect();
     });
   }
 
@@ -241,9 +250,9 @@ export class FileOutbox implements Outbox {
     await this.ready;
     this.assertOpen('size');
     return this.serial(async () => {
-      let index = this.index;
+      let index = this.holder.index;
       if (index === null) {
-        this.observer ??= this.newIndex(false);
+        this.observer ??= this.holder.newIndex(false);
         index = this.observer;
       }
       await index.refresh();
@@ -266,11 +275,11 @@ export class FileOutbox implements Outbox {
     await this.buffer.settled();
     await this.serial(async () => {
       if (!(await this.becomeHolder())) return;
-      await this.index!.refresh();
-      const dropped = this.queue!.clear();
+      await this.holder.index!.refresh();
+      const dropped = this.holder.queue!.clear();
       events += dropped.events;
       bytes += dropped.bytes;
-      await this.index!.collect();
+      await this.holder.collect();
     });
     this.drops.emit('consent', events, bytes);
     return events;
@@ -308,19 +317,14 @@ export class FileOutbox implements Outbox {
   private async shutdown(): Promise<void> {
     clearInterval(this.heartbeatTimer);
     await this.buffer.close();
-    await this.serial(async () => {
-      this.queue?.forgetClaims();
-      if (this.index !== null) await this.index.collect().catch(() => {});
-      this.dropIndex();
-      await this.lock.release().catch(() => {});
-    });
+    await this.serial(() => this.holder.release());
     this.closed = true;
   }
 
   /** Room for one more record of `jsonBytes` as far as this process knows (drop-newest). */
   private fits(jsonBytes: number): boolean {
     const { maxEvents, maxBytes } = this.o.limits;
-    const stored = this.index;
+    const stored = this.holder.index;
     const events = (stored?.events ?? 0) + this.buffer.events;
     const bytes = (stored?.bytes ?? 0) + this.buffer.bytes;
     return events + 1 <= maxEvents && bytes + jsonBytes <= maxBytes;
@@ -329,9 +333,9 @@ export class FileOutbox implements Outbox {
   /** A group reached the disk: the holder counts it without reading it back, then applies limits. */
   private async afterWrite(written: WrittenGroup, group: GroupSummary): Promise<void> {
     await this.serial(async () => {
-      if (this.index === null) return;
-      this.index.noteOwnWrite(written.base, written.start, written.end, group);
-      await this.enforceLimits();
+      if (this.holder.index === null) return;
+      this.holder.index.noteOwnWrite(written.base, written.start, written.end, group);
+      await this.holder.enforceLimits();
     });
   }
 
@@ -339,83 +343,19 @@ export class FileOutbox implements Outbox {
     if (batch === null || typeof batch !== 'object') return;
     this.lastDeliveryMs = Date.now();
     await this.serial(async () => {
-      const queue = this.queue;
+      const queue = this.holder.queue;
       if (queue === null) return;
       const known = how === 'ack' ? queue.ack(batch) : queue.release(batch);
-      if (known) await this.collectIfHolder();
+      if (known) await this.holder.collect();
     });
   }
 
-  /** Deletes finished segments and saves the cursor, if the lock is still ours. */
-  private async collectIfHolder(): Promise<void> {
-    if (this.index === null) return;
-    if (!(await this.lock.verify())) {
-      this.dropIndex();
-      return;
-    }
-    await this.index.collect();
-  }
-
-  /** Takes the delivery lock if free and builds the index; answers whether we hold it. */
+  /** Takes the delivery lock if free; answers whether this outbox holds it. */
   private async becomeHolder(): Promise<boolean> {
     await this.ready;
-    if (this.index !== null) {
-      if (await this.lock.verify()) return true;
-      this.dropIndex();
-    }
-    if (!(await this.lock.tryAcquire())) return false;
-    const index = this.newIndex(true);
-    try {
-      await index.load();
-    } catch (error) {
-      await this.lock.release().catch(() => {});
-      throw error;
-    }
-    this.index = index;
-    this.queue = new LogQueue(index, {
-      retentionMs: this.o.limits.retentionMs,
-      now: this.o.now,
-      onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
-    });
+    if (!(await this.holder.acquire())) return false;
     this.observer = null;
-    await this.enforceLimits();
     return true;
-  }
-
-  private newIndex(holder: boolean): SegmentIndex {
-    return new SegmentIndex({
-      directory: this.directory,
-      holder,
-      retentionMs: this.o.limits.retentionMs,
-      now: this.o.now,
-      staleMs: this.o.staleMs,
-      fsync: this.o.durability === 'fsync',
-      isOwn: (base) => base === this.writer.activeBase,
-      onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
-    });
-  }
-
-  private dropIndex(): void {
-    this.queue?.forgetClaims();
-    this.queue = null;
-    this.index = null;
-  }
-
-  /** Holder only: drops what is over maxEvents/maxBytes on disk, per the overflow policy. */
-  private async enforceLimits(): Promise<void> {
-    const index = this.index;
-    const queue = this.queue;
-    if (index === null || queue === null) return;
-    const { maxEvents, maxBytes, overflow } = this.o.limits;
-    const excessEvents = index.events - maxEvents;
-    const excessBytes = index.bytes - maxBytes;
-    if (excessEvents <= 0 && excessBytes <= 0) return;
-    const dropped =
-      overflow === 'drop-oldest'
-        ? await queue.dropOldest(Math.max(0, excessEvents), Math.max(0, excessBytes))
-        : await queue.dropNewest(Math.max(0, excessEvents), Math.max(0, excessBytes));
-    this.drops.emit('overflow', dropped.events, dropped.bytes);
-    await index.collect();
   }
 
   private async init(): Promise<void> {
@@ -430,18 +370,14 @@ export class FileOutbox implements Outbox {
   private async heartbeat(): Promise<void> {
     try {
       await this.writer.heartbeat();
-      if (this.index !== null && !(await this.lock.heartbeat())) {
-        await this.serial(async () => this.dropIndex());
-      }
-      // A holder that stopped delivering (no delivery loop, consent pending, ...) must not keep
-      // every other process from delivering: after a while without claims it lets the lock go.
-      if (this.index !== null && Date.now() - this.lastDeliveryMs > this.o.heartbeatMs * 5) {
-        await this.serial(async () => {
-          if (this.queue === null || this.queue.outstanding > 0 || this.closing !== null) return;
-          this.dropIndex();
-          await this.lock.release();
-        });
-      }
+      await this.serial(async () => {
+        await this.holder.heartbeat();
+        // A holder that stopped delivering (no delivery loop, consent pending, ...) must not keep
+        // every other process from delivering: after a while without claims it lets the lock go.
+        const idle = Date.now() - this.lastDeliveryMs > this.o.heartbeatMs * 5;
+        if (idle && this.holder.queue?.outstanding === 0 && this.closing === null)
+          await this.holder.release();
+      });
     } catch (error) {
       this.o.logger.debug('outbox: heartbeat failed', { error: String(error) });
     }

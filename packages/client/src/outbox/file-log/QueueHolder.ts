@@ -1,0 +1,114 @@
+import type { DropReason, OutboxLimits } from '../outbox.js';
+import type { DirectoryLock } from './DirectoryLock.js';
+import { LogQueue } from './LogQueue.js';
+import { SegmentIndex } from './SegmentIndex.js';
+
+/**
+ * The delivery role of one file outbox: holding `delivery.lock`, and with it the index of the
+ * directory and the queue of claims. Only while holding the lock may a process claim, ack,
+ * drop or delete anything, which is what keeps two processes from holding the same record.
+ *
+ * Every method is called inside the outbox's serial section, one at a time.
+ */
+export interface QueueHolderOptions {
+  readonly directory: string;
+  readonly lock: DirectoryLock;
+  readonly limits: OutboxLimits;
+  readonly now: () => number;
+  readonly staleMs: number;
+  readonly fsync: boolean;
+  readonly isOwn: (base: string) => boolean;
+  readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
+}
+
+export class QueueHolder {
+  /** Set while the lock is held. */
+  index: SegmentIndex | null = null;
+  queue: LogQueue | null = null;
+
+  constructor(private readonly o: QueueHolderOptions) {}
+
+  /** Takes the lock if it is free (or confirms we still hold it) and builds the index. */
+  async acquire(): Promise<boolean> {
+    if (this.index !== null) {
+      if (await this.o.lock.verify()) return true;
+      this.forget();
+    }
+    if (!(await this.o.lock.tryAcquire())) return false;
+    const index = this.newIndex(true);
+    try {
+      await index.load();
+    } catch (error) {
+      await this.o.lock.release().catch(() => {});
+      throw error;
+    }
+    this.index = index;
+    this.queue = new LogQueue(index, {
+      retentionMs: this.o.limits.retentionMs,
+      now: this.o.now,
+      onDrop: this.o.onDrop,
+    });
+    await this.enforceLimits();
+    return true;
+  }
+
+  /** An index that only reads (for `size()` in a process without the lock). */
+  newIndex(holder: boolean): SegmentIndex {
+    return new SegmentIndex({
+      directory: this.o.directory,
+      holder,
+      retentionMs: this.o.limits.retentionMs,
+      now: this.o.now,
+      staleMs: this.o.staleMs,
+      fsync: this.o.fsync,
+      isOwn: this.o.isOwn,
+      onDrop: this.o.onDrop,
+    });
+  }
+
+  /** Forgets the index and claims (the lock was lost): records stay on disk for the next holder. */
+  forget(): void {
+    this.queue?.forgetClaims();
+    this.queue = null;
+    this.index = null;
+  }
+
+  /** Deletes finished segments and saves the cursor, if the lock is still ours. */
+  async collect(): Promise<void> {
+    if (this.index === null) return;
+    if (!(await this.o.lock.verify())) {
+      this.forget();
+      return;
+    }
+    await this.index.collect();
+  }
+
+  /** Drops what is over maxEvents/maxBytes on disk, per the overflow policy. */
+  async enforceLimits(): Promise<void> {
+    const { index, queue } = this;
+    if (index === null || queue === null) return;
+    const { maxEvents, maxBytes, overflow } = this.o.limits;
+    const excessEvents = Math.max(0, index.events - maxEvents);
+    const excessBytes = Math.max(0, index.bytes - maxBytes);
+    if (excessEvents === 0 && excessBytes === 0) return;
+    const dropped =
+      overflow === 'drop-oldest'
+        ? await queue.dropOldest(excessEvents, excessBytes)
+        : await queue.dropNewest(excessEvents, excessBytes);
+    this.o.onDrop('overflow', dropped.events, dropped.bytes);
+    await index.collect();
+  }
+
+  /** Refreshes the lock's heartbeat; forgets everything if it turns out to be lost. */
+  async heartbeat(): Promise<void> {
+    if (this.index !== null && !(await this.o.lock.heartbeat())) this.forget();
+  }
+
+  /** Saves what is pending and lets the lock go; claims not settled return to the queue. */
+  async release(): Promise<void> {
+    this.queue?.forgetClaims();
+    if (this.index !== null) await this.index.collect().catch(() => {});
+    this.forget();
+    await this.o.lock.release().catch(() => {});
+  }
+}
