@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { DropReason } from '../outbox.js';
-import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
+import { CursorFile } from './CursorFile.js';
 import { IntervalSet } from './IntervalSet.js';
 import { processAlive } from './processAlive.js';
 import { CURSOR_FILE, OPEN_SUFFIX, SEALED_SUFFIX, parseSegmentFileName } from './segmentFiles.js';
@@ -57,14 +57,15 @@ export interface SegmentIndexOptions {
 export class SegmentIndex {
   private readonly byBase = new Map<string, Segment>();
   private ordered: Segment[] = [];
+  private readonly cursor: CursorFile;
   private loadedCursor = new Map<string, IntervalSet>();
   private cursorSignature = '';
-  private saving: Promise<void> | null = null;
-  private saveAgain = false;
   events = 0;
   bytes = 0;
 
-  constructor(private readonly o: SegmentIndexOptions) {}
+  constructor(private readonly o: SegmentIndexOptions) {
+    this.cursor = new CursorFile(path.join(o.directory, CURSOR_FILE), { fsync: o.fsync });
+  }
 
   /** Segments oldest first. */
   get segments(): readonly Segment[] {
@@ -96,7 +97,7 @@ export class SegmentIndex {
   /** Reads the cursor and every segment from scratch. */
   async load(): Promise<void> {
     for (const seg of this.ordered) this.forget(seg);
-    this.loadedCursor = await this.readCursor();
+    this.loadedCursor = await this.cursor.read();
     await this.refresh();
   }
 
@@ -106,10 +107,10 @@ export class SegmentIndex {
    */
   async refresh(): Promise<void> {
     if (!this.o.holder) {
-      const signature = await this.cursorFileSignature();
+      const signature = await this.cursor.signature();
       if (signature !== this.cursorSignature) {
         for (const seg of [...this.ordered]) this.forget(seg);
-        this.loadedCursor = await this.readCursor();
+        this.loadedCursor = await this.cursor.read();
         this.cursorSignature = signature;
       }
     }
@@ -252,29 +253,14 @@ export class SegmentIndex {
     return oldest;
   }
 
-  /** Writes the cursor (holder only); concurrent calls share writes, each resolves after one that saw its change. */
+  /** Writes the cursor (holder only); skipped when nothing changed since the last write. */
   async saveCursor(): Promise<void> {
     if (!this.o.holder) return;
-    if (this.saving !== null) {
-      this.saveAgain = true;
-      while (this.saving !== null) await this.saving;
-      return;
-    }
-    this.saving = (async () => {
-      try {
-        do {
-          this.saveAgain = false;
-          const removed: Record<string, number[]> = {};
-          for (const seg of this.ordered) if (seg.removed.size > 0) removed[seg.base] = seg.removed.toJSON();
-          await writeFileAtomic(path.join(this.o.directory, CURSOR_FILE), JSON.stringify({ v: 1, removed }), {
-            fsync: this.o.fsync,
-          });
-        } while (this.saveAgain);
-      } finally {
-        this.saving = null;
-      }
-    })();
-    await this.saving;
+    await this.cursor.save(() => {
+      const removed: Record<string, number[]> = {};
+      for (const seg of this.ordered) if (seg.removed.size > 0) removed[seg.base] = seg.removed.toJSON();
+      return removed;
+    });
   }
 
   /** Scans new bytes of one segment; answers whether something was dropped for good. */
@@ -392,30 +378,6 @@ export class SegmentIndex {
     this.events -= seg.events;
     this.bytes -= seg.bytes;
     this.ordered = this.ordered.filter((s) => s !== seg);
-  }
-
-  private async readCursor(): Promise<Map<string, IntervalSet>> {
-    const map = new Map<string, IntervalSet>();
-    const text = await readFileIfExists(path.join(this.o.directory, CURSOR_FILE));
-    if (text === undefined) return map;
-    try {
-      const parsed = JSON.parse(text) as { removed?: Record<string, unknown> };
-      for (const [base, ranges] of Object.entries(parsed.removed ?? {}))
-        map.set(base, IntervalSet.fromJSON(ranges));
-    } catch {
-      // A cursor is written by rename, so a broken one means outside damage; starting from
-      // "nothing acked" sends some events twice (the uuid dedups them) and loses none.
-    }
-    return map;
-  }
-
-  private async cursorFileSignature(): Promise<string> {
-    try {
-      const st = await fs.stat(path.join(this.o.directory, CURSOR_FILE));
-      return `${st.ino}:${st.size}:${st.mtimeMs}`;
-    } catch {
-      return 'none';
-    }
   }
 }
 

@@ -1,0 +1,80 @@
+import { promises as fs } from 'node:fs';
+import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
+import { IntervalSet } from './IntervalSet.js';
+
+/**
+ * `cursor.json`: which byte ranges of which segments are gone (acked, dropped, damaged). Only
+ * the delivery lock holder writes it, always whole and by rename (temp file + rename), so a
+ * reader sees the old cursor or the new one. Writes that would not change it are skipped, and
+ * calls that overlap share one write.
+ */
+export class CursorFile {
+  private running: Promise<void> | null = null;
+  /** Calls to `save` so far, and how many of them a finished write covered. */
+  private requested = 0;
+  private completed = 0;
+  private lastWritten: string | null = null;
+
+  constructor(
+    private readonly file: string,
+    private readonly options: { fsync: boolean },
+  ) {}
+
+  /** The gone ranges per segment base name; a missing or broken cursor reads as empty. */
+  async read(): Promise<Map<string, IntervalSet>> {
+    const map = new Map<string, IntervalSet>();
+    const text = await readFileIfExists(this.file);
+    if (text === undefined) return map;
+    try {
+      const parsed = JSON.parse(text) as { removed?: Record<string, unknown> };
+      for (const [base, ranges] of Object.entries(parsed.removed ?? {}))
+        map.set(base, IntervalSet.fromJSON(ranges));
+      this.lastWritten = text;
+    } catch {
+      // Only outside damage can break a file replaced by rename. Reading it as "nothing acked"
+      // sends some events again (the uuid dedups them) and loses none.
+    }
+    return map;
+  }
+
+  /** Changes whenever the file is replaced; lets readers that do not hold the lock notice. */
+  async signature(): Promise<string> {
+    try {
+      const st = await fs.stat(this.file);
+      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      return 'none';
+    }
+  }
+
+  /**
+   * Writes what `snapshot` answers at write time. Resolves after a write that started after
+   * this call (so it includes the caller's changes), or at once when nothing changed.
+   */
+  async save(snapshot: () => Record<string, number[]>): Promise<void> {
+    const mine = ++this.requested;
+    while (this.completed < mine) {
+      if (this.running === null) {
+        const run = this.writeOnce(snapshot);
+        this.running = run;
+        // Cleared by a callback, never inline: a write that finishes without awaiting must not
+        // clear `running` before it was even set.
+        const clear = (): void => {
+          if (this.running === run) this.running = null;
+        };
+        run.then(clear, clear);
+      }
+      await this.running;
+    }
+  }
+
+  private async writeOnce(snapshot: () => Record<string, number[]>): Promise<void> {
+    const generation = this.requested;
+    const text = JSON.stringify({ v: 1, removed: snapshot() });
+    if (text !== this.lastWritten) {
+      await writeFileAtomic(this.file, text, this.options);
+      this.lastWritten = text;
+    }
+    this.completed = Math.max(this.completed, generation);
+  }
+}
