@@ -1,4 +1,7 @@
 import { Command } from 'commander';
+import { registerDeadLetters } from './commands/dead-letters.js';
+import { registerFlush } from './commands/flush.js';
+import { registerStatus } from './commands/status.js';
 
 export const VERSION = '0.1.0';
 
@@ -6,7 +9,7 @@ export const VERSION = '0.1.0';
 type Register = (program: Command) => void;
 
 // Commands register here, one line each (commands/<name>.ts).
-const commands: Register[] = [];
+const commands: Register[] = [registerStatus, registerFlush, registerDeadLetters];
 
 /**
  * The `homing` command. Each subcommand is a thin shell over a package's API and lives in

@@ -1,1 +1,2 @@
-export {};
+export * from './delivery/index.js';
+export * from './platform/index.js';

@@ -1,0 +1,93 @@
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { createNodePlatform } from '@homing/client';
+import type { CommandIo, Outbox } from './outboxCommand.js';
+
+/** A temp outbox directory holding `n` events (and optionally some dead letters). */
+export async function seedOutbox(
+  n: number,
+  deadLetters = 0,
+): Promise<{ dir: string; uuids: string[]; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
+  const outbox = open(dir);
+  const uuids: string[] = [];
+  const now = Date.now();
+  const records = Array.from({ length: n + deadLetters }, (_, i) => {
+    const uuid = `01900000-0000-7000-8000-${String(i).padStart(12, '0')}`;
+    uuids.push(uuid);
+    const event = {
+      uuid,
+      event: i < deadLetters ? 'bad.event' : 'cli.test',
+      distinct_id: 'd',
+      timestamp: new Date(now - 60_000).toISOString(),
+      properties: { i },
+    };
+    return { uuid, json: JSON.stringify(event), timestampMs: now - 60_000 };
+  });
+  outbox.append(records);
+  await outbox.persist();
+  if (deadLetters > 0) {
+    const batch = await outbox.claim(deadLetters, Number.MAX_SAFE_INTEGER);
+    await outbox.deadLetter(batch!.records, 'HTTP 400 Bad Request: invalid event');
+    await outbox.ack(batch!);
+  }
+  await outbox.close();
+  return { dir, uuids: uuids.slice(deadLetters), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export function open(dir: string): Outbox {
+  return createNodePlatform().createDefaultOutbox({ name: 'test', directory: dir });
+}
+
+export function captureIo(isTTY = false): CommandIo & { out(): string; err(): string } {
+  let out = '';
+  let err = '';
+  return {
+    stdout: { write: (t: string) => (out += t) },
+    stderr: { write: (t: string) => (err += t), isTTY },
+    out: () => out,
+    err: () => err,
+  };
+}
+
+export interface CliSink {
+  url: string;
+  uuids: string[];
+  requests: number;
+  status: number;
+  close(): Promise<void>;
+}
+
+/** A local HTTP sink answering `status` (202 by default) and recording the uuids it accepted. */
+export async function startSink(status = 202): Promise<CliSink> {
+  const sink: CliSink = { url: '', uuids: [], requests: 0, status, close: async () => {} };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      sink.requests++;
+      let body = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+      if (sink.status >= 200 && sink.status < 300) {
+        const parsed = JSON.parse(body.toString('utf8')) as { batch: Array<{ uuid: string }> };
+        sink.uuids.push(...parsed.batch.map((e) => e.uuid));
+      }
+      res.writeHead(sink.status, { 'content-type': 'application/json' });
+      res.end('{}');
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  sink.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  sink.close = async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  };
+  return sink;
+}

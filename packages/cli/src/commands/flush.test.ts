@@ -1,0 +1,110 @@
+import { breakerStateKey } from '@homing/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildProgram } from '../program.js';
+import { captureIo, open, seedOutbox, startSink } from './commands.test-helpers.js';
+import { flush } from './flush.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+async function setup(n: number, status = 202) {
+  const seeded = await seedOutbox(n);
+  const sink = await startSink(status);
+  cleanups.push(seeded.cleanup, sink.close);
+  return { ...seeded, sink };
+}
+
+describe('homing flush', () => {
+  it('drains the outbox to the sink, with plain progress lines when stderr is not a TTY', async () => {
+    const { dir, uuids, sink } = await setup(250);
+    const io = captureIo(false);
+    expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(0);
+    expect(new Set(sink.uuids)).toEqual(new Set(uuids));
+    expect(io.out()).toContain('Sent 250 events');
+    expect(io.err()).toContain('flush: 100/250 events sent\n');
+    expect(io.err()).toContain('flush: 250/250 events sent\n');
+    const outbox = open(dir);
+    expect((await outbox.size()).events).toBe(0);
+    await outbox.close();
+  });
+
+  it('draws a progress bar on a TTY', async () => {
+    const { dir, sink } = await setup(120);
+    const io = captureIo(true);
+    expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(0);
+    expect(io.err()).toContain('\r[');
+    expect(io.err()).toContain('100% 120/120 events');
+  });
+
+  it('an unreachable server: non-zero exit, a next-step hint, and every event still queued', async () => {
+    const { dir, sink } = await setup(10);
+    await sink.close();
+    const io = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 1_500 }, io),
+    ).toBe(1);
+    expect(io.err()).toMatch(/error: /);
+    expect(io.err()).toMatch(/hint: /);
+    const outbox = open(dir);
+    expect((await outbox.size()).events).toBe(10);
+    await outbox.close();
+  });
+
+  it('respects a saved open circuit (no request), and --force tries anyway', async () => {
+    const { dir, sink } = await setup(3);
+    const outbox = open(dir);
+    const id = `homing:${sink.url}`;
+    const now = Date.now();
+    await outbox.setState(breakerStateKey(id), {
+      version: 1,
+      state: 'open',
+      since: now,
+      openUntil: now + 60_000,
+      openings: 1,
+      breaker: { kind: 'consecutive', count: 0 },
+    });
+    await outbox.close();
+    const io = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 2_000 }, io),
+    ).toBe(1);
+    expect(sink.requests).toBe(0);
+    expect(io.err()).toContain('circuit');
+    expect(io.err()).toContain('--force');
+    const forced = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', force: true }, forced),
+    ).toBe(0);
+    expect(sink.uuids).toHaveLength(3);
+  });
+
+  it('events refused for good are dead-lettered: exit 1 and a hint to inspect them', async () => {
+    const { dir, sink } = await setup(4, 400);
+    const io = captureIo();
+    expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(1);
+    expect(io.err()).toContain('4 events were refused');
+    expect(io.err()).toContain(`homing dead-letters --outbox ${dir}`);
+  });
+
+  it('bad usage exits 2 and names the flag', async () => {
+    const { dir, sink } = await setup(1);
+    const a = captureIo();
+    expect(await flush({ outbox: dir, destination: 'homing', host: 'not a url', key: 'wk' }, a)).toBe(2);
+    expect(a.err()).toContain('--host');
+    const b = captureIo();
+    expect(await flush({ outbox: dir, destination: 'kafka', host: sink.url, key: 'wk' }, b)).toBe(2);
+    expect(b.err()).toContain('--destination');
+    const c = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 'soon' }, c),
+    ).toBe(2);
+    expect(c.err()).toContain('--timeout');
+  });
+
+  it('is registered as "homing flush"', () => {
+    const command = buildProgram().commands.find((c) => c.name() === 'flush');
+    expect(command?.options.map((o) => o.long)).toContain('--outbox');
+  });
+});

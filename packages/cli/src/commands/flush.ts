@@ -1,0 +1,168 @@
+import type { DeliveryOptions } from '@homing/client';
+import {
+  breakerStateKey,
+  createNodePlatform,
+  Delivery,
+  DeliveryOptionError,
+  resolveDeliveryOptions,
+} from '@homing/client';
+import type { Command } from 'commander';
+import type { CommandIo, Outbox } from './outboxCommand.js';
+import { CommandError, formatDuration, openOutbox, processIo, runCommand } from './outboxCommand.js';
+
+export interface FlushOptions {
+  outbox: string;
+  destination: string;
+  host: string;
+  key: string;
+  /** ms, default 30 000. */
+  timeout?: string | number;
+  /** Forget a saved open circuit and try now. */
+  force?: boolean;
+}
+
+const BAR_WIDTH = 30;
+
+/** Shows progress on stderr: a bar redrawn in place on a TTY, a plain line per batch otherwise. */
+class Progress {
+  private done = 0;
+  constructor(
+    private readonly io: CommandIo,
+    private readonly total: number,
+  ) {}
+
+  add(count: number): void {
+    this.done += count;
+    const total = Math.max(this.total, this.done);
+    if (this.io.stderr.isTTY === true) {
+      const filled = total === 0 ? BAR_WIDTH : Math.round((this.done / total) * BAR_WIDTH);
+      const pct = total === 0 ? 100 : Math.floor((this.done / total) * 100);
+      this.io.stderr.write(
+        `\r[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${String(pct).padStart(3)}% ${this.done}/${total} events`,
+      );
+    } else {
+      this.io.stderr.write(`flush: ${this.done}/${total} events sent\n`);
+    }
+  }
+
+  end(): void {
+    if (this.io.stderr.isTTY === true && this.done > 0) this.io.stderr.write('\n');
+  }
+}
+
+function deliveryOptions(options: FlushOptions): DeliveryOptions {
+  try {
+    return resolveDeliveryOptions({
+      endpoints: [{ destination: options.destination as 'homing', host: options.host, key: options.key }],
+      // The flush drives sending; no timer of its own, no exit hook.
+      intervalMs: 60_000,
+      flushOnExit: false,
+    });
+  } catch (error) {
+    if (error instanceof DeliveryOptionError) {
+      const flag = /^endpoints\[0\]\.(destination|host|key)$/.exec(error.option)?.[1];
+      throw new CommandError(error.message, flag ? `Check --${flag}.` : undefined, 2);
+    }
+    throw error;
+  }
+}
+
+function parseTimeout(value: FlushOptions['timeout']): number {
+  if (value === undefined) return 30_000;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms < 0 || ms > 2_147_483_647) {
+    throw new CommandError(`--timeout must be a whole number of ms, got ${String(value)}`, undefined, 2);
+  }
+  return ms;
+}
+
+/** Sends what is in the outbox now, through the same delivery (retry, breaker, dead letters) the client uses. */
+export async function flush(options: FlushOptions, io: CommandIo = processIo): Promise<number> {
+  return runCommand(io, async () => {
+    const resolved = deliveryOptions(options);
+    const timeoutMs = parseTimeout(options.timeout);
+    const endpoint = resolved.endpoints[0]!.id;
+    const { outbox, directory } = openOutbox(options.outbox);
+    try {
+      return await drain(outbox, directory, resolved, endpoint, timeoutMs, options.force === true, io);
+    } finally {
+      await outbox.close();
+    }
+  });
+}
+
+async function drain(
+  outbox: Outbox,
+  directory: string,
+  resolved: DeliveryOptions,
+  endpoint: string,
+  timeoutMs: number,
+  force: boolean,
+  io: CommandIo,
+): Promise<number> {
+  if (force) await outbox.setState(breakerStateKey(endpoint), undefined);
+  const before = await outbox.size();
+  const progress = new Progress(io, before.events);
+  const delivery = new Delivery(outbox, resolved, {
+    platform: createNodePlatform(),
+    logger: { debug() {}, warn() {}, error() {} },
+    emit: (name, payload) => {
+      if (name === 'sent') progress.add((payload as { count: number }).count);
+    },
+  });
+  delivery.start();
+  let result;
+  try {
+    result = await delivery.flush(timeoutMs);
+  } finally {
+    await delivery.shutdown(0);
+    progress.end();
+  }
+  const stats = delivery.stats();
+  io.stdout.write(
+    `Sent ${result.sent} events to ${endpoint}; ${Math.max(0, result.pending)} still queued.\n`,
+  );
+  let failed = false;
+  if (stats.deadLettered > 0) {
+    failed = true;
+    io.stderr.write(
+      `error: ${stats.deadLettered} events were refused for good and moved to the dead letters\n`,
+    );
+    io.stderr.write(`hint: inspect them with: homing dead-letters --outbox ${directory}\n`);
+  }
+  if (result.pending !== 0) {
+    failed = true;
+    const breaker = stats.breakers[endpoint];
+    if (breaker?.openUntilMs != null && breaker.openUntilMs > Date.now()) {
+      io.stderr.write(`error: the circuit for ${endpoint} is open after repeated failures\n`);
+      io.stderr.write(
+        `hint: it will be tried again in ${formatDuration(breaker.openUntilMs - Date.now())}; run this again then, or add --force to try now\n`,
+      );
+    } else if (result.timedOut) {
+      io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
+      io.stderr.write('hint: run it again, or give more time with --timeout MS; nothing is lost\n');
+    } else {
+      const last = stats.lastError === null ? 'unknown' : stats.lastError.reason;
+      io.stderr.write(`error: could not deliver every event (last error: ${last})\n`);
+      io.stderr.write(
+        'hint: check --host and --key and that the server is reachable; the events stay in the outbox\n',
+      );
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+export function registerFlush(program: Command): void {
+  program
+    .command('flush')
+    .description('Send what is queued in an outbox now')
+    .requiredOption('--outbox <dir>', 'the outbox directory')
+    .option('--destination <name>', 'homing, posthog or segment', 'homing')
+    .requiredOption('--host <url>', 'base URL of the destination, e.g. https://homing.example.com')
+    .requiredOption('--key <key>', 'write key (Homing), project API key (PostHog) or write key (Segment)')
+    .option('--timeout <ms>', 'give up after this long (events stay queued)', '30000')
+    .option('--force', 'try now even if the endpoint circuit is open from earlier failures')
+    .action(async (options: FlushOptions) => {
+      process.exitCode = await flush(options);
+    });
+}

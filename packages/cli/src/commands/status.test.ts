@@ -1,0 +1,76 @@
+import { existsSync } from 'node:fs';
+import { breakerStateKey, ENDPOINTS_STATE_KEY } from '@homing/client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildProgram } from '../program.js';
+import { captureIo, open, seedOutbox } from './commands.test-helpers.js';
+import { status } from './status.js';
+
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0)) await c();
+});
+
+describe('homing status', () => {
+  it('shows queue size, oldest event age, dead letters and the saved breaker state per endpoint', async () => {
+    const seeded = await seedOutbox(5, 2);
+    cleanups.push(seeded.cleanup);
+    const outbox = open(seeded.dir);
+    const openUntil = Date.now() + 120_000;
+    await outbox.setState(ENDPOINTS_STATE_KEY, ['homing:http://a', 'posthog:http://b']);
+    await outbox.setState(breakerStateKey('homing:http://a'), {
+      version: 1,
+      state: 'open',
+      since: Date.now(),
+      openUntil,
+      openings: 1,
+      breaker: {},
+    });
+    await outbox.close();
+
+    const io = captureIo();
+    expect(await status({ outbox: seeded.dir }, io)).toBe(0);
+    const text = io.out();
+    expect(text).toMatch(/Queue\s+5 events \(\d/);
+    expect(text).toMatch(/Oldest event\s+1m \d+s ago/);
+    expect(text).toMatch(/Dead letters\s+2/);
+    expect(text).toMatch(/Breaker homing:http:\/\/a\s+open \(next try in (1m 59s|2m 0s|1m 58s)\)/);
+    expect(text).toMatch(/Breaker posthog:http:\/\/b\s+closed/);
+
+    const json = captureIo();
+    expect(await status({ outbox: seeded.dir, json: true }, json)).toBe(0);
+    const report = JSON.parse(json.out()) as Record<string, unknown>;
+    expect(report).toMatchObject({
+      queue: { events: 5 },
+      deadLetters: 2,
+      endpoints: [
+        { id: 'homing:http://a', state: 'open', openUntilMs: openUntil },
+        { id: 'posthog:http://b', state: 'closed', openUntilMs: null },
+      ],
+    });
+    expect(report.oldestEventAgeMs).toBeGreaterThanOrEqual(60_000);
+  });
+
+  it('an empty outbox: no oldest event, no endpoints yet', async () => {
+    const seeded = await seedOutbox(0);
+    cleanups.push(seeded.cleanup);
+    const io = captureIo();
+    expect(await status({ outbox: seeded.dir }, io)).toBe(0);
+    expect(io.out()).toMatch(/Queue\s+0 events/);
+    expect(io.out()).toMatch(/Oldest event\s+-/);
+    expect(io.out()).toMatch(/Endpoints\s+none recorded yet/);
+  });
+
+  it('a directory that does not exist: exit 1 with a hint, and nothing is created', async () => {
+    const io = captureIo();
+    const dir = '/tmp/homing-cli-no-such-dir-' + process.pid;
+    expect(await status({ outbox: dir }, io)).toBe(1);
+    expect(io.err()).toContain('No outbox at');
+    expect(io.err()).toContain('hint:');
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('is registered as "homing status"', () => {
+    const command = buildProgram().commands.find((c) => c.name() === 'status');
+    expect(command?.options.map((o) => o.long)).toContain('--outbox');
+  });
+});

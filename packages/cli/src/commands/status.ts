@@ -1,0 +1,86 @@
+import { breakerStateKey, ENDPOINTS_STATE_KEY } from '@homing/client';
+import type { Command } from 'commander';
+import type { CommandIo, Outbox } from './outboxCommand.js';
+import { formatBytes, formatDuration, openOutbox, processIo, runCommand } from './outboxCommand.js';
+
+export interface StatusReport {
+  outbox: string;
+  queue: { events: number; bytes: number };
+  /** Age of the oldest pending event, ms; null when the queue is empty. */
+  oldestEventAgeMs: number | null;
+  deadLetters: number;
+  endpoints: Array<{ id: string; state: string; openUntilMs: number | null }>;
+}
+
+/** What is in an outbox: queue, oldest event, dead letters, and each endpoint's saved breaker. */
+export async function readStatus(outbox: Outbox, directory: string, now = Date.now()): Promise<StatusReport> {
+  const size = await outbox.size();
+  const known = await outbox.getState<unknown>(ENDPOINTS_STATE_KEY);
+  const ids = Array.isArray(known) ? known.filter((k): k is string => typeof k === 'string') : [];
+  const endpoints: StatusReport['endpoints'] = [];
+  for (const id of ids) {
+    const snap = await outbox.getState<{ state?: unknown; openUntil?: unknown }>(breakerStateKey(id));
+    const state = typeof snap?.state === 'string' ? snap.state : 'closed';
+    const openUntil = typeof snap?.openUntil === 'number' && state === 'open' ? snap.openUntil : null;
+    endpoints.push({ id, state, openUntilMs: openUntil });
+  }
+  return {
+    outbox: directory,
+    queue: { events: size.events, bytes: size.bytes },
+    oldestEventAgeMs: size.oldestTimestampMs === null ? null : Math.max(0, now - size.oldestTimestampMs),
+    deadLetters: size.deadLetters,
+    endpoints,
+  };
+}
+
+export function formatStatus(report: StatusReport, now = Date.now()): string {
+  const rows: Array<[string, string]> = [
+    ['Outbox', report.outbox],
+    ['Queue', `${report.queue.events} events (${formatBytes(report.queue.bytes)})`],
+    [
+      'Oldest event',
+      report.oldestEventAgeMs === null ? '-' : `${formatDuration(report.oldestEventAgeMs)} ago`,
+    ],
+    ['Dead letters', String(report.deadLetters)],
+  ];
+  if (report.endpoints.length === 0) rows.push(['Endpoints', 'none recorded yet']);
+  for (const e of report.endpoints) {
+    let state = e.state;
+    if (e.openUntilMs !== null) {
+      state +=
+        e.openUntilMs > now ? ` (next try in ${formatDuration(e.openUntilMs - now)})` : ' (a probe is due)';
+    }
+    rows.push([`Breaker ${e.id}`, state]);
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+}
+
+export interface StatusOptions {
+  outbox: string;
+  json?: boolean;
+}
+
+export async function status(options: StatusOptions, io: CommandIo = processIo): Promise<number> {
+  return runCommand(io, async () => {
+    const { outbox, directory } = openOutbox(options.outbox);
+    try {
+      const report = await readStatus(outbox, directory);
+      io.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+      return 0;
+    } finally {
+      await outbox.close();
+    }
+  });
+}
+
+export function registerStatus(program: Command): void {
+  program
+    .command('status')
+    .description('Show an outbox: queued events, oldest event age, dead letters, breaker state per endpoint')
+    .requiredOption('--outbox <dir>', 'the outbox directory')
+    .option('--json', 'print JSON instead of a table')
+    .action(async (options: StatusOptions) => {
+      process.exitCode = await status(options);
+    });
+}
