@@ -2,7 +2,7 @@ import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { OutboxOptionError } from '../errors.js';
+import { OutboxError, OutboxOptionError } from '../errors.js';
 import type { Outbox } from '../outbox.js';
 import { describeOutboxContract, drain, makeRecords } from '../outbox.contract.js';
 import { createFileOutbox, FileOutbox } from './FileOutbox.js';
@@ -146,5 +146,28 @@ describe('FileOutbox', () => {
     await other.close();
     await idle.close();
     await fs.rm(directory, { recursive: true, force: true });
+  });
+
+  it('an unusable directory gives typed io errors, and append still never throws', async () => {
+    const parent = tempDir();
+    const notADir = path.join(parent, 'file');
+    await fs.writeFile(notADir, 'x');
+    const outbox = createFileOutbox({ directory: path.join(notADir, 'outbox') });
+    expect(() => outbox.append(makeRecords(3))).not.toThrow();
+    for (const attempt of [
+      outbox.persist(),
+      outbox.size(),
+      outbox.claim(10, Infinity),
+      outbox.getState('k'),
+    ]) {
+      const error = await (attempt as Promise<unknown>).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(OutboxError);
+      expect((error as OutboxError).kind).toBe('io');
+    }
+    await outbox.close();
+    await fs.rm(parent, { recursive: true, force: true });
   });
 });

@@ -100,7 +100,9 @@ export class FileOutbox implements Outbox {
       isOwn: (base) => base === this.writer.activeBase,
       onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
     });
-    this.ready = this.init();
+    this.ready = this.init().catch((error: unknown) => {
+      throw new OutboxIoError('open', { cause: error });
+    });
     // Failures surface through the operations that await `ready`; never as an unhandled rejection.
     this.ready.catch(() => {});
     this.buffer = new AppendBuffer({

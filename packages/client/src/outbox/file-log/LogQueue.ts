@@ -1,7 +1,7 @@
 import type { DropReason, OutboxBatch, OutboxRecord } from '../outbox.js';
 import type { Segment, SegmentIndex } from './SegmentIndex.js';
 import { decodePayload } from './frame.js';
-import { scanSegment } from './segmentScan.js';
+import { type FrameCallback, type ScanResult, scanSegment } from './segmentScan.js';
 
 /**
  * The consuming side of the file log, run by the delivery lock holder: claim the oldest frames
@@ -57,50 +57,40 @@ export class LogQueue {
     for (const seg of [...this.index.segments]) {
       if (full) break;
       if (seg.events - seg.claimedEvents <= 0) continue;
-      const handle = await this.index.open(seg);
-      if (handle === null) continue;
-      try {
-        const result = await scanSegment(
-          handle,
-          { from: 0, until: seg.scanned, sealed: true, verifyPayload: true, skip: freeFrom(seg), chunkBytes },
-          (offset, header, buf, at) => {
-            const end = offset + header.frameBytes;
-            if (header.timestampMs < cutoff) {
-              if (this.index.markGone(seg, offset, end, header.jsonBytes, header.timestampMs)) {
-                expired++;
-                expiredBytes += header.jsonBytes;
-              }
-              return;
-            }
-            if (frames.length > 0 && bytes + header.jsonBytes > maxBytes) {
-              full = true;
-              return false;
-            }
-            const { uuid, json } = decodePayload(buf, at, header);
-            const record: OutboxRecord = { uuid, json, timestampMs: header.timestampMs };
-            seg.claimed.add(offset, end);
-            seg.claimedEvents++;
-            seg.claimedBytes += header.jsonBytes;
-            frames.push({
-              seg,
-              start: offset,
-              end,
-              jsonBytes: header.jsonBytes,
-              timestampMs: header.timestampMs,
-              record,
-              settled: false,
-            });
-            bytes += header.jsonBytes;
-            if (frames.length >= maxEvents) {
-              full = true;
-              return false;
-            }
-          },
-        );
-        if (result.damaged.length > 0) await this.dropDamaged(seg, result.damaged);
-      } finally {
-        await handle.close();
-      }
+      const result = await this.scanFree(seg, true, chunkBytes, (offset, header, buf, at) => {
+        const end = offset + header.frameBytes;
+        if (header.timestampMs < cutoff) {
+          if (this.index.markGone(seg, offset, end, header.jsonBytes, header.timestampMs)) {
+            expired++;
+            expiredBytes += header.jsonBytes;
+          }
+          return;
+        }
+        if (frames.length > 0 && bytes + header.jsonBytes > maxBytes) {
+          full = true;
+          return false;
+        }
+        const { uuid, json } = decodePayload(buf, at, header);
+        const record: OutboxRecord = { uuid, json, timestampMs: header.timestampMs };
+        seg.claimed.add(offset, end);
+        seg.claimedEvents++;
+        seg.claimedBytes += header.jsonBytes;
+        frames.push({
+          seg,
+          start: offset,
+          end,
+          jsonBytes: header.jsonBytes,
+          timestampMs: header.timestampMs,
+          record,
+          settled: false,
+        });
+        bytes += header.jsonBytes;
+        if (frames.length >= maxEvents) {
+          full = true;
+          return false;
+        }
+      });
+      if (result !== null && result.damaged.length > 0) await this.dropDamaged(seg, result.damaged);
     }
     this.o.onDrop('retention', expired, expiredBytes);
     if (frames.length === 0) return null;
@@ -178,38 +168,15 @@ export class LogQueue {
     for (const seg of [...this.index.segments]) {
       if (events >= excessEvents && bytes >= excessBytes) break;
       if (seg.events - seg.claimedEvents <= 0) continue;
-      const handle = await this.index.open(seg);
-      if (handle === null) continue;
-      try {
-        await scanSegment(
-          handle,
-          {
-            from: 0,
-            until: seg.scanned,
-            sealed: true,
-            verifyPayload: false,
-            skip: freeFrom(seg),
-            chunkBytes: 256 * 1024,
-          },
-          (offset, header) => {
-            if (
-              this.index.markGone(
-                seg,
-                offset,
-                offset + header.frameBytes,
-                header.jsonBytes,
-                header.timestampMs,
-              )
-            ) {
-              events++;
-              bytes += header.jsonBytes;
-            }
-            return !(events >= excessEvents && bytes >= excessBytes);
-          },
-        );
-      } finally {
-        await handle.close();
-      }
+      await this.scanFree(seg, false, 256 * 1024, (offset, header) => {
+        if (
+          this.index.markGone(seg, offset, offset + header.frameBytes, header.jsonBytes, header.timestampMs)
+        ) {
+          events++;
+          bytes += header.jsonBytes;
+        }
+        return !(events >= excessEvents && bytes >= excessBytes);
+      });
     }
     return { events, bytes };
   }
@@ -221,32 +188,15 @@ export class LogQueue {
     for (const seg of [...this.index.segments].reverse()) {
       if (events >= excessEvents && bytes >= excessBytes) break;
       if (seg.events - seg.claimedEvents <= 0) continue;
-      const handle = await this.index.open(seg);
-      if (handle === null) continue;
       const found: { start: number; end: number; jsonBytes: number; ts: number }[] = [];
-      try {
-        await scanSegment(
-          handle,
-          {
-            from: 0,
-            until: seg.scanned,
-            sealed: true,
-            verifyPayload: false,
-            skip: freeFrom(seg),
-            chunkBytes: 256 * 1024,
-          },
-          (offset, header) => {
-            found.push({
-              start: offset,
-              end: offset + header.frameBytes,
-              jsonBytes: header.jsonBytes,
-              ts: header.timestampMs,
-            });
-          },
-        );
-      } finally {
-        await handle.close();
-      }
+      await this.scanFree(seg, false, 256 * 1024, (offset, header) => {
+        found.push({
+          start: offset,
+          end: offset + header.frameBytes,
+          jsonBytes: header.jsonBytes,
+          ts: header.timestampMs,
+        });
+      });
       for (let i = found.length - 1; i >= 0 && !(events >= excessEvents && bytes >= excessBytes); i--) {
         const f = found[i]!;
         if (this.index.markGone(seg, f.start, f.end, f.jsonBytes, f.ts)) {
@@ -256,6 +206,26 @@ export class LogQueue {
       }
     }
     return { events, bytes };
+  }
+
+  /** Scans the frames of `seg` nobody holds and that are not gone; null if the file is gone. */
+  private async scanFree(
+    seg: Segment,
+    verifyPayload: boolean,
+    chunkBytes: number,
+    onFrame: FrameCallback,
+  ): Promise<ScanResult | null> {
+    const handle = await this.index.open(seg);
+    if (handle === null) return null;
+    try {
+      return await scanSegment(
+        handle,
+        { from: 0, until: seg.scanned, sealed: true, verifyPayload, skip: freeFrom(seg), chunkBytes },
+        onFrame,
+      );
+    } finally {
+      await handle.close();
+    }
   }
 
   /** Forgets every claim (the lock was lost or the outbox closes): the frames stay on disk. */
