@@ -76,7 +76,11 @@ export interface Outbox {
    * when any is pending, even if that one record is larger than `maxBytes`.
    */
   claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null>;
-  /** Delivered: remove for good. */
+  /**
+   * Delivered: remove for good. Like appends, an ack may reach storage a little later (per the
+   * outbox's durability); once `persist()` resolves it is stored. A crash before that only sends
+   * the batch again (the uuid dedups it).
+   */
   ack(batch: OutboxBatch): Promise<void>;
   /** Not delivered this time: make the records claimable again, in their original order. */
   release(batch: OutboxBatch): Promise<void>;
@@ -97,7 +101,7 @@ export interface Outbox {
   getState<T = unknown>(key: string): Promise<T | undefined>;
   setState(key: string, value: unknown): Promise<void>;
 
-  /** Write everything appended so far to storage (fsync with 'fsync' durability). */
+  /** Write everything appended and acked so far to storage (fsync with 'fsync' durability). */
   persist(): Promise<void>;
   onDrop(listener: (drop: OutboxDrop) => void): () => void;
   /** Persist, release claims and locks, stop timers. Idempotent. */

@@ -170,4 +170,19 @@ describe('FileOutbox', () => {
     await outbox.close();
     await fs.rm(parent, { recursive: true, force: true });
   });
+
+  it("writes acks within persistIntervalMs under 'batch', and at once on persist()", async () => {
+    const directory = tempDir();
+    const holder = createFileOutbox({ directory, persistIntervalMs: 60_000 });
+    holder.append(makeRecords(3));
+    const batch = await holder.claim(10, Infinity);
+    await holder.ack(batch!);
+    const observer = createFileOutbox({ directory });
+    expect((await observer.size()).events).toBe(3); // the ack is not on disk yet
+    await holder.persist();
+    expect((await observer.size()).events).toBe(0);
+    await observer.close();
+    await holder.close();
+    await fs.rm(directory, { recursive: true, force: true });
+  });
 });

@@ -97,6 +97,7 @@ export class FileOutbox implements Outbox {
       now: this.o.now,
       staleMs: this.o.staleMs,
       fsync,
+      cursorDelayMs: this.o.durability === 'fsync' ? 0 : this.o.persistIntervalMs,
       isOwn: (base) => base === this.writer.activeBase,
       onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
     });
@@ -193,7 +194,7 @@ export class FileOutbox implements Outbox {
       await index.refresh();
       await this.holder.enforceLimits();
       const batch = await queue.claim(maxEvents, maxBytes);
-      await index.collect();
+      await this.holder.collect();
       return batch;
     });
   }
@@ -305,6 +306,8 @@ export class FileOutbox implements Outbox {
   async persist(): Promise<void> {
     if (this.closed) return;
     await this.buffer.flush();
+    // Acks are durable within the same window as appends; persist() ends the wait for both.
+    await this.serial(() => this.holder.flushCursor());
   }
 
   onDrop(listener: (drop: OutboxDrop) => void): () => void {

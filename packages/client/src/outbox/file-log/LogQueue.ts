@@ -51,12 +51,16 @@ export class LogQueue {
     const cutoff = this.o.retentionMs > 0 ? this.o.now() - this.o.retentionMs : -Infinity;
     let expired = 0;
     let expiredBytes = 0;
-    const chunkBytes = Number.isFinite(maxBytes)
-      ? Math.min(1 << 20, Math.max(64 * 1024, maxBytes + Math.min(maxEvents, 10_000) * 300))
-      : 1 << 20;
     for (const seg of [...this.index.segments]) {
       if (full) break;
       if (seg.events - seg.claimedEvents <= 0) continue;
+      // Read about what the batch needs (from the segment's average record), not a fixed chunk.
+      const wanted =
+        Math.min(maxEvents - frames.length, seg.events) * (seg.bytes / Math.max(1, seg.events) + 100);
+      const chunkBytes = Math.min(
+        1 << 20,
+        Math.max(16 * 1024, Math.min(wanted, maxBytes - bytes + 64 * 1024)),
+      );
       const result = await this.scanFree(seg, true, chunkBytes, (offset, header, buf, at) => {
         const end = offset + header.frameBytes;
         if (header.timestampMs < cutoff) {

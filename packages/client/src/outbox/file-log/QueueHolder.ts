@@ -17,6 +17,12 @@ export interface QueueHolderOptions {
   readonly now: () => number;
   readonly staleMs: number;
   readonly fsync: boolean;
+  /**
+   * How long acks may wait in memory before the cursor is written: 0 writes it before `ack`
+   * resolves (durability 'fsync'); otherwise acks within this window share one write, and a
+   * crash in it sends those records again (at least once; the uuid dedups them).
+   */
+  readonly cursorDelayMs: number;
   readonly isOwn: (base: string) => boolean;
   readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
 }
@@ -25,13 +31,14 @@ export class QueueHolder {
   /** Set while the lock is held. */
   index: SegmentIndex | null = null;
   queue: LogQueue | null = null;
+  private saveTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(private readonly o: QueueHolderOptions) {}
 
   /** Takes the lock if it is free (or confirms we still hold it) and builds the index. */
   async acquire(): Promise<boolean> {
     if (this.index !== null) {
-      if (await this.o.lock.verify()) return true;
+      if (await this.o.lock.stillHeld()) return true;
       this.forget();
     }
     if (!(await this.o.lock.tryAcquire())) return false;
@@ -68,19 +75,53 @@ export class QueueHolder {
 
   /** Forgets the index and claims (the lock was lost): records stay on disk for the next holder. */
   forget(): void {
+    this.cancelSave();
     this.queue?.forgetClaims();
     this.queue = null;
     this.index = null;
   }
 
-  /** Deletes finished segments and saves the cursor, if the lock is still ours. */
+  /**
+   * Deletes finished segments and saves the cursor (now, or within `cursorDelayMs`), if the
+   * lock is still ours.
+   */
   async collect(): Promise<void> {
-    if (this.index === null) return;
-    if (!(await this.o.lock.verify())) {
+    const index = this.index;
+    if (index === null) return;
+    if (!(await this.o.lock.stillHeld())) {
       this.forget();
       return;
     }
-    await this.index.collect();
+    await index.deleteFinished();
+    if (this.o.cursorDelayMs === 0) {
+      await index.saveCursor();
+    } else if (this.saveTimer === null) {
+      this.saveTimer = setTimeout(() => {
+        this.saveTimer = null;
+        void this.saveIfHeld(index);
+      }, this.o.cursorDelayMs);
+      this.saveTimer.unref();
+    }
+  }
+
+  /** Writes a cursor save that is waiting for its timer now (for `persist()`). */
+  async flushCursor(): Promise<void> {
+    if (this.saveTimer === null || this.index === null) return;
+    this.cancelSave();
+    await this.saveIfHeld(this.index);
+  }
+
+  private async saveIfHeld(index: SegmentIndex): Promise<void> {
+    try {
+      if (this.index === index && (await this.o.lock.stillHeld())) await index.saveCursor();
+    } catch {
+      // Retried with the next ack; until then the acks stay in memory (sent again after a crash).
+    }
+  }
+
+  private cancelSave(): void {
+    if (this.saveTimer !== null) clearTimeout(this.saveTimer);
+    this.saveTimer = null;
   }
 
   /** Drops what is over maxEvents/maxBytes on disk, per the overflow policy. */
@@ -96,7 +137,7 @@ export class QueueHolder {
         ? await queue.dropOldest(excessEvents, excessBytes)
         : await queue.dropNewest(excessEvents, excessBytes);
     this.o.onDrop('overflow', dropped.events, dropped.bytes);
-    await index.collect();
+    await this.collect();
   }
 
   /** Refreshes the lock's heartbeat; forgets everything if it turns out to be lost. */
@@ -106,8 +147,13 @@ export class QueueHolder {
 
   /** Saves what is pending and lets the lock go; claims not settled return to the queue. */
   async release(): Promise<void> {
+    this.cancelSave();
     this.queue?.forgetClaims();
-    if (this.index !== null) await this.index.collect().catch(() => {});
+    const index = this.index;
+    if (index !== null && (await this.o.lock.verify().catch(() => false))) {
+      await index.deleteFinished().catch(() => {});
+      await index.saveCursor().catch(() => {});
+    }
     this.forget();
     await this.o.lock.release().catch(() => {});
   }

@@ -214,17 +214,17 @@ export class SegmentIndex {
   }
 
   /**
-   * Deletes sealed segments with nothing left, then saves the cursor. The file goes first: a
-   * crash in between leaves a cursor entry for a missing file (ignored), never a file whose
-   * gone ranges were forgotten (which would send it all again).
+   * Deletes sealed segments with nothing left (holder only). Call before saving the cursor:
+   * the file goes first, so a crash in between leaves a cursor entry for a missing file
+   * (ignored), never a file whose gone ranges were forgotten (which would send it all again).
    */
-  async collect(): Promise<void> {
+  async deleteFinished(): Promise<void> {
+    if (!this.o.holder) return;
     for (const seg of [...this.ordered]) {
       if (!seg.complete || seg.events > 0 || seg.claimedEvents > 0) continue;
       await fs.rm(this.pathOf(seg), { force: true });
       this.forget(seg);
     }
-    await this.saveCursor();
   }
 
   /** Counts a segment again from its first byte (after damage showed up in indexed bytes). */

@@ -5,7 +5,7 @@
  * It appends records in small groups and prints, one line per step (stdout to a pipe is
  * synchronous on Linux, so a printed line happened before what follows it):
  *   Q <uuids>  about to append them      P <uuids>  persist() resolved: they are durable
- *   S <uuids>  claimed ("sent")           A <uuids>  ack() resolved
+ *   S <uuids>  claimed ("sent")           A <uuids>  ack() and persist() resolved
  *   R <uuids>  about to release them
  * Modes: 'append' only appends; 'deliver' also claims, acks or releases, and now and then
  * closes and reopens its outbox (handing the delivery lock over). With a claim log, every
@@ -73,6 +73,7 @@ for (let i = 0; i < iterations; i++) {
       } else {
         logClaims('A', claimed);
         await outbox.ack(batch);
+        await outbox.persist(); // acks, like appends, are durable once persist() resolves
         say('A', claimed);
       }
     }
