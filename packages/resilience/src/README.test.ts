@@ -33,13 +33,17 @@ describe('README examples', () => {
   });
 
   blocks.forEach((block, i) => {
-    const printed = [...block.matchAll(/console\.log\([\s\S]*?\);? \/\/ (.+)$/gm)].map((m) => m[1]!.trim());
+    const printed = [...block.matchAll(/console\.log\([^\n]*\);? \/\/ (.+)$/gm)].map((m) => m[1]!.trim());
     it(`example ${i + 1} runs${printed.length ? ` and prints ${printed.join(' | ')}` : ''}`, async () => {
       const file = join(dir, `example${i}.ts`);
       writeFileSync(file, `${block.replaceAll("'@homing/resilience'", JSON.stringify(index))}\nexport {};\n`);
       const lines: string[] = [];
       const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
-        lines.push(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' '));
+        lines.push(
+          args
+            .map((a) => (typeof a === 'string' ? a : a === undefined ? 'undefined' : JSON.stringify(a)))
+            .join(' '),
+        );
       });
       try {
         await import(file);
