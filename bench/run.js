@@ -2,50 +2,74 @@
 // Runs every benchmark suite in bench/suites (or those named on the command line), prints a
 // table and writes BENCHMARKS.md at the repo root. Competitors are measured in the same run,
 // on the same machine, so each ratio compares like with like. Benchmarks are not tests.
-import { readdir, writeFile } from 'node:fs/promises';
+//
+// A run of some suites replaces only their sections in BENCHMARKS.md, so one slow suite can be
+// measured again without re-running the rest; each section says when and where it was measured.
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatRows, machineLine } from './lib/report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const target = path.join(here, '..', 'BENCHMARKS.md');
 const wanted = process.argv.slice(2);
-const files = (await readdir(path.join(here, 'suites')))
-  .filter((f) => f.endsWith('.js'))
-  .filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)))
-  .sort();
+const allFiles = (await readdir(path.join(here, 'suites'))).filter((f) => f.endsWith('.js')).sort();
+const files = allFiles.filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)));
+if (files.length === 0) {
+  process.stderr.write(`bench: no suite matches ${wanted.join(', ')}; suites: ${allFiles.join(', ')}\n`);
+  process.exit(1);
+}
 
-const sections = [];
+const header = [
+  '# Benchmarks',
+  '',
+  'Written by `npm run bench` (`node --expose-gc bench/run.js [suite...]` re-measures some suites and',
+  'replaces their sections). Each row measures Homing and a competitor in the same run on the same',
+  'machine. Ratio is Homing relative to the competitor, stated so that above 1 means Homing is better.',
+  '',
+].join('\n');
+
+/** Sections already in BENCHMARKS.md, by suite file name (kept in an HTML comment). */
+async function existingSections() {
+  const sections = new Map();
+  let text = '';
+  try {
+    text = await readFile(target, 'utf8');
+  } catch {
+    return sections;
+  }
+  for (const part of text.split(/\n(?=<!-- suite: )/).slice(1)) {
+    const file = /^<!-- suite: (\S+) -->/.exec(part)?.[1];
+    if (file) sections.set(file, part.trimEnd());
+  }
+  return sections;
+}
+
+const sections = wanted.length === 0 ? new Map() : await existingSections();
 for (const file of files) {
   const suite = await import(pathToFileURL(path.join(here, 'suites', file)).href);
-  process.stderr.write(`bench: ${suite.title ?? file} ...\n`);
+  const title = suite.title ?? file;
+  process.stderr.write(`bench: ${title} ...\n`);
   const started = Date.now();
   const rows = await suite.run();
   const table = formatRows(rows);
-  process.stdout.write(`\n## ${suite.title ?? file}\n\n${table}\n`);
-  sections.push({
-    title: suite.title ?? file,
-    notes: suite.notes ?? '',
-    table,
-    seconds: (Date.now() - started) / 1000,
-  });
+  process.stdout.write(`\n## ${title}\n\n${table}\n`);
+  const seconds = ((Date.now() - started) / 1000).toFixed(0);
+  sections.set(
+    file,
+    [
+      `<!-- suite: ${file} -->`,
+      `## ${title}`,
+      '',
+      `Measured ${new Date().toISOString()} in ${seconds} s on ${machineLine(os)}.`,
+      '',
+      ...(suite.notes ? [suite.notes, ''] : []),
+      table,
+    ].join('\n'),
+  );
 }
 
-const doc = [
-  '# Benchmarks',
-  '',
-  'Written by `npm run bench`. Each row measures Homing and a competitor in the same run on the same machine.',
-  'Ratio is Homing relative to the competitor, stated so that above 1 means Homing is better.',
-  '',
-  `Machine: ${machineLine(os)}`,
-  `Run at: ${new Date().toISOString()}`,
-  '',
-  ...sections.flatMap((s) => [`## ${s.title}`, '', ...(s.notes ? [s.notes, ''] : []), s.table, '']),
-].join('\n');
-
-if (wanted.length === 0) {
-  await writeFile(path.join(here, '..', 'BENCHMARKS.md'), doc);
-  process.stderr.write('bench: wrote BENCHMARKS.md\n');
-} else {
-  process.stderr.write('bench: a subset ran, BENCHMARKS.md left as it was\n');
-}
+const ordered = allFiles.filter((f) => sections.has(f)).map((f) => sections.get(f));
+await writeFile(target, `${header}\n${ordered.join('\n\n')}\n`);
+process.stderr.write(`bench: wrote ${files.length} suite(s) into BENCHMARKS.md\n`);
