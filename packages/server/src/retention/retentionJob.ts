@@ -1,0 +1,196 @@
+import type { Store } from '../store/store.js';
+
+/**
+ * Retention: a periodic job that deletes events whose timestamp is older than `retentionDays`.
+ * It deletes in bounded batches (one `deleteEventsBefore(cutoff, batchSize)` call each) and
+ * yields to the event loop between them, so ingest keeps being answered during a long run; runs
+ * never overlap; `stop()` waits for the batch in flight. `retentionDays: 0` disables it.
+ */
+
+/** pino-compatible: Fastify's `app.log` fits. */
+export interface RetentionLogger {
+  info(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface RetentionJobOptions {
+  store: Store;
+  /** Keep events this many days (fractions allowed); 0 disables retention (nothing is deleted). */
+  retentionDays: number;
+  /** Time between the end of one run and the start of the next. */
+  intervalMs?: number;
+  /** Delay of the first run after start, so it does not compete with start-up. 0 runs it at once. */
+  firstRunDelayMs?: number;
+  /** Events deleted per batch: the longest the store is held by retention at a time. */
+  batchSize?: number;
+  logger?: RetentionLogger;
+  /** Clock, for tests. */
+  now?: () => number;
+}
+
+export const RETENTION_DEFAULTS = {
+  /** `homing serve --retention-days` default. */
+  retentionDays: 90,
+  intervalMs: 3600_000,
+  firstRunDelayMs: 60_000,
+  /** About 10–20 ms of SQLite work per batch on this machine (see docs/data-rights.md). */
+  batchSize: 2000,
+} as const;
+
+const MAX_BATCH_SIZE = 100_000;
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const DAY_MS = 86_400_000;
+
+export class RetentionOptionError extends Error {
+  override readonly name = 'RetentionOptionError';
+  readonly kind = 'invalid-option' as const;
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`retention option ${option}: ${message}`);
+  }
+}
+
+export interface RetentionRun {
+  startedAt: string;
+  finishedAt: string;
+  cutoff: string;
+  deleted: number;
+  batches: number;
+  /** The error that ended the run early, if one did (the job keeps its schedule). */
+  error: string | null;
+}
+
+export interface RetentionJob {
+  /** Runs now (or joins the run in progress); resolves how many events it deleted. Never rejects. */
+  runOnce(): Promise<number>;
+  /** Stops the schedule and waits for the batch in flight; later runOnce calls delete nothing. */
+  stop(): Promise<void>;
+  /** The last finished run, or null before the first. */
+  readonly lastRun: RetentionRun | null;
+  readonly enabled: boolean;
+}
+
+const consoleLogger: RetentionLogger = {
+  info: () => {},
+  error: (obj, msg) => console.error(msg, obj),
+};
+
+function resolveOptions(options: RetentionJobOptions): Required<RetentionJobOptions> {
+  const o = {
+    store: options.store,
+    retentionDays: options.retentionDays,
+    intervalMs: options.intervalMs ?? RETENTION_DEFAULTS.intervalMs,
+    firstRunDelayMs: options.firstRunDelayMs ?? RETENTION_DEFAULTS.firstRunDelayMs,
+    batchSize: options.batchSize ?? RETENTION_DEFAULTS.batchSize,
+    logger: options.logger ?? consoleLogger,
+    now: options.now ?? Date.now,
+  };
+  if (o.store === null || typeof o.store !== 'object' || typeof o.store.deleteEventsBefore !== 'function') {
+    throw new RetentionOptionError('store', 'must be a Store');
+  }
+  if (typeof o.retentionDays !== 'number' || !Number.isFinite(o.retentionDays) || o.retentionDays < 0) {
+    throw new RetentionOptionError(
+      'retentionDays',
+      `must be a number ≥ 0 (0 disables retention), got ${String(o.retentionDays)}`,
+    );
+  }
+  if (o.retentionDays * DAY_MS > 8.64e15) {
+    throw new RetentionOptionError('retentionDays', 'is beyond the representable date range');
+  }
+  if (!Number.isInteger(o.intervalMs) || o.intervalMs < 1 || o.intervalMs > MAX_TIMER_MS) {
+    throw new RetentionOptionError('intervalMs', `must be an integer from 1 to ${MAX_TIMER_MS}`);
+  }
+  if (!Number.isInteger(o.firstRunDelayMs) || o.firstRunDelayMs < 0 || o.firstRunDelayMs > MAX_TIMER_MS) {
+    throw new RetentionOptionError('firstRunDelayMs', `must be an integer from 0 to ${MAX_TIMER_MS}`);
+  }
+  if (!Number.isInteger(o.batchSize) || o.batchSize < 1 || o.batchSize > MAX_BATCH_SIZE) {
+    throw new RetentionOptionError('batchSize', `must be an integer from 1 to ${MAX_BATCH_SIZE}`);
+  }
+  if (typeof o.logger?.info !== 'function' || typeof o.logger.error !== 'function') {
+    throw new RetentionOptionError('logger', 'must have info(obj, msg) and error(obj, msg)');
+  }
+  return o;
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Starts the retention schedule (timers unref'd). Throws RetentionOptionError for bad options. */
+export function startRetentionJob(options: RetentionJobOptions): RetentionJob {
+  const o = resolveOptions(options);
+  const enabled = o.retentionDays > 0;
+  let stopped = false;
+  let running: Promise<number> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let lastRun: RetentionRun | null = null;
+
+  const schedule = (delayMs: number): void => {
+    if (stopped || !enabled) return;
+    timer = setTimeout(() => {
+      timer = null;
+      void runOnce().finally(() => schedule(o.intervalMs));
+    }, delayMs);
+    timer.unref();
+  };
+
+  const run = async (): Promise<number> => {
+    const started = o.now();
+    const cutoff = new Date(started - o.retentionDays * DAY_MS).toISOString();
+    let deleted = 0;
+    let batches = 0;
+    let error: string | null = null;
+    try {
+      // A batch smaller than asked for means nothing older is left (as of this run's cutoff).
+      while (!stopped) {
+        const n = await o.store.deleteEventsBefore(cutoff, o.batchSize);
+        deleted += n;
+        batches++;
+        if (n < o.batchSize) break;
+        await yieldToEventLoop();
+      }
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+      o.logger.error(
+        { err, kind: (err as { kind?: unknown }).kind, cutoff, deleted },
+        'retention run failed; it will be tried again at the next interval',
+      );
+    }
+    lastRun = {
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date(o.now()).toISOString(),
+      cutoff,
+      deleted,
+      batches,
+      error,
+    };
+    if (error === null) {
+      o.logger.info({ cutoff, deleted, batches, retentionDays: o.retentionDays }, 'retention run finished');
+    }
+    return deleted;
+  };
+
+  const runOnce = (): Promise<number> => {
+    if (!enabled || stopped) return Promise.resolve(0);
+    running ??= run().finally(() => {
+      running = null;
+    });
+    return running;
+  };
+
+  schedule(o.firstRunDelayMs);
+
+  return {
+    runOnce,
+    async stop() {
+      stopped = true;
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      if (running !== null) await running;
+    },
+    get lastRun() {
+      return lastRun;
+    },
+    enabled,
+  };
+}

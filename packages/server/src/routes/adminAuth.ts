@@ -1,0 +1,228 @@
+import { createHash } from 'node:crypto';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { StoreError } from '../store/errors.js';
+import type { Project, Store } from '../store/store.js';
+
+/**
+ * The front door of the admin API (queries, person access, export, erasure): which project an
+ * admin key opens, and what a refused request looks like. Every admin route plugin calls
+ * `installAdminApi` once; it adds the key check and an error handler to that plugin's
+ * (encapsulated) context, so refusals are always `{ error, message }` JSON.
+ */
+
+export type AdminApiErrorKind =
+  /** No admin key in `Authorization: Bearer …` or `X-Homing-Admin-Key`. */
+  | 'missing-key'
+  /** The key belongs to no project. */
+  | 'unknown-key'
+  /** A project's write key on an admin route: it may only ingest. */
+  | 'write-key'
+  /** The request's parameters, query string or headers are malformed. */
+  | 'invalid-request'
+  /** The key's project disappeared between the key check and the call. */
+  | 'unknown-project'
+  /** No admin route at this path. */
+  | 'not-found'
+  /** Storage is closed, unreachable or failing; retry after `Retry-After` seconds. */
+  | 'unavailable'
+  /** A bug on the server's side; the log has the details. */
+  | 'internal';
+
+const STATUS: Record<AdminApiErrorKind, number> = {
+  'missing-key': 401,
+  'unknown-key': 401,
+  'write-key': 403,
+  'invalid-request': 400,
+  'unknown-project': 404,
+  'not-found': 404,
+  unavailable: 503,
+  internal: 500,
+};
+
+/** Seconds a client should wait before retrying after a 503. */
+export const ADMIN_RETRY_AFTER_SECONDS = 5;
+
+export class AdminApiError extends Error {
+  override readonly name = 'AdminApiError';
+  readonly statusCode: number;
+  constructor(
+    readonly kind: AdminApiErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.statusCode = STATUS[kind];
+  }
+}
+
+/** Who is calling: the project the admin key opens, and a name for the erasure log. */
+export interface AdminContext {
+  project: Project;
+  /** First 12 hex digits of the key's SHA-256: names the key in logs without revealing it. */
+  keyFingerprint: string;
+  /** `X-Homing-Actor`, when the caller named themselves (an operator, a ticket id). */
+  actor: string | null;
+  /** What the erasure log records as "who": the actor (if any) and the key's fingerprint. */
+  requestedBy: string;
+}
+
+export const ADMIN_KEY_HEADER = 'x-homing-admin-key';
+export const ACTOR_HEADER = 'x-homing-actor';
+const MAX_KEY_CHARS = 1000;
+const MAX_ACTOR_CHARS = 200;
+
+/** The admin key a request carries, or null; throws `invalid-request` for malformed headers. */
+export function readAdminKey(headers: FastifyRequest['headers']): string | null {
+  const fromBearer = bearerToken(headers.authorization);
+  const fromHeader = single(headers[ADMIN_KEY_HEADER], ADMIN_KEY_HEADER)?.trim() || null;
+  if (fromBearer !== null && fromHeader !== null && fromBearer !== fromHeader) {
+    throw new AdminApiError(
+      'invalid-request',
+      `Authorization and ${ADMIN_KEY_HEADER} carry different keys; send one`,
+    );
+  }
+  return fromBearer ?? fromHeader;
+}
+
+function bearerToken(value: string | undefined): string | null {
+  if (value === undefined || value.trim() === '') return null;
+  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(value);
+  if (!m) {
+    throw new AdminApiError(
+      'missing-key',
+      'Authorization must be "Bearer <admin key>"; other schemes are not accepted on the admin API',
+    );
+  }
+  return m[1]!;
+}
+
+function single(value: string | string[] | undefined, name: string): string | undefined {
+  if (Array.isArray(value)) throw new AdminApiError('invalid-request', `${name} given more than once`);
+  return value;
+}
+
+function readActor(headers: FastifyRequest['headers']): string | null {
+  const raw = single(headers[ACTOR_HEADER], ACTOR_HEADER)?.trim();
+  if (raw === undefined || raw === '') return null;
+  if (raw.length > MAX_ACTOR_CHARS || /[\x00-\x1f\x7f]/.test(raw)) {
+    throw new AdminApiError(
+      'invalid-request',
+      `${ACTOR_HEADER} must be at most ${MAX_ACTOR_CHARS} printable characters`,
+    );
+  }
+  return raw;
+}
+
+export function keyFingerprint(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 12);
+}
+
+/**
+ * Resolves the project an admin request may act on. Throws an AdminApiError: `missing-key` or
+ * `unknown-key` (401), `write-key` (403), `invalid-request` (400), `unavailable` (503).
+ */
+export async function resolveAdminProject(store: Store, request: FastifyRequest): Promise<AdminContext> {
+  const key = readAdminKey(request.headers);
+  if (key === null) {
+    throw new AdminApiError(
+      'missing-key',
+      `send the project's admin key as "Authorization: Bearer <admin key>" or ${ADMIN_KEY_HEADER}`,
+    );
+  }
+  const actor = readActor(request.headers);
+  let found: Awaited<ReturnType<Store['findProjectByKey']>>;
+  try {
+    found = key.length > MAX_KEY_CHARS ? null : await store.findProjectByKey(key);
+  } catch (err) {
+    throw toAdminApiError(err);
+  }
+  if (found === null) throw new AdminApiError('unknown-key', 'the key belongs to no project');
+  if (found.role !== 'admin') {
+    throw new AdminApiError(
+      'write-key',
+      "this is the project's write key, which may only send events; the admin API needs its admin key",
+    );
+  }
+  const fingerprint = keyFingerprint(key);
+  const byKey = `admin key sha256:${fingerprint}`;
+  return {
+    project: found.project,
+    keyFingerprint: fingerprint,
+    actor,
+    requestedBy: actor === null ? byKey : `${actor} (${byKey})`,
+  };
+}
+
+const contexts = new WeakMap<FastifyRequest, AdminContext>();
+
+/** The admin context `installAdminApi`'s hook resolved for this request. */
+export function adminContext(request: FastifyRequest): AdminContext {
+  const ctx = contexts.get(request);
+  if (ctx === undefined)
+    throw new AdminApiError('internal', 'admin route reached without the admin key check');
+  return ctx;
+}
+
+/** Maps anything a handler throws onto an AdminApiError (StoreError kinds, Fastify validation). */
+export function toAdminApiError(err: unknown): AdminApiError {
+  if (err instanceof AdminApiError) return err;
+  if (err instanceof StoreError) {
+    if (err.kind === 'invalid-input')
+      return new AdminApiError('invalid-request', err.message, { cause: err });
+    if (err.kind === 'unknown-project')
+      return new AdminApiError('unknown-project', err.message, { cause: err });
+    return new AdminApiError('unavailable', `storage is unavailable (${err.kind}); retry later`, {
+      cause: err,
+    });
+  }
+  const fe = err as Partial<FastifyError>;
+  if (fe.validation !== undefined) {
+    return new AdminApiError('invalid-request', fe.message ?? 'invalid request', { cause: err });
+  }
+  if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new AdminApiError('invalid-request', fe.message ?? 'invalid request', { cause: err });
+  }
+  return new AdminApiError('internal', 'internal error', { cause: err });
+}
+
+export function sendAdminError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+  const e = toAdminApiError(err);
+  if (e.kind === 'internal' || e.kind === 'unavailable') {
+    // The cause's message names storage, never an event's content.
+    request.log.error({ err: e.cause ?? e, kind: e.kind }, 'admin API request failed');
+  }
+  if (e.kind === 'unavailable') reply.header('retry-after', String(ADMIN_RETRY_AFTER_SECONDS));
+  return reply
+    .code(e.statusCode)
+    .type('application/json; charset=utf-8')
+    .send({ error: e.kind, message: e.message });
+}
+
+/**
+ * Adds the admin key check (before validation, so an unauthenticated caller learns nothing about
+ * the routes' parameters) and the `{ error, message }` error handler to `fastify`'s context.
+ * Call it inside an encapsulated plugin, before declaring its routes.
+ */
+export function installAdminApi(fastify: FastifyInstance, store: Store): void {
+  fastify.addHook('onRequest', async (request) => {
+    contexts.set(request, await resolveAdminProject(store, request));
+  });
+  // Fastify's validator drops unknown query keys silently; a typo such as `?distinctId=` would
+  // then widen a query (or an erasure's scope) without a word, so unknown keys are refused.
+  fastify.addHook('preValidation', async (request) => {
+    const schema = request.routeOptions.schema?.querystring as { properties?: object } | undefined;
+    if (schema === undefined) return;
+    const known = schema.properties ?? {};
+    const query = (request.query ?? {}) as Record<string, unknown>;
+    const unknown = Object.keys(query).filter((k) => !Object.hasOwn(known, k));
+    if (unknown.length > 0) {
+      const allowed = Object.keys(known);
+      throw new AdminApiError(
+        'invalid-request',
+        `unknown query parameter ${unknown.map((k) => JSON.stringify(k.slice(0, 50))).join(', ')}; ` +
+          (allowed.length > 0 ? `this route takes ${allowed.join(', ')}` : 'this route takes none'),
+      );
+    }
+  });
+  fastify.setErrorHandler((err, request, reply) => sendAdminError(request, reply, err));
+}

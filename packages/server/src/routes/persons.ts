@@ -1,0 +1,209 @@
+import { Readable } from 'node:stream';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Store, StoredEvent } from '../store/store.js';
+import { AdminApiError, adminContext, installAdminApi } from './adminAuth.js';
+import {
+  eventPageQuerySchema,
+  eventPageResponseSchema,
+  pageBounds,
+  QUERY_LIMITS,
+  queryEventPage,
+  toWireEvent,
+  type EventPageQueryString,
+} from './query.js';
+
+/**
+ * A person's data rights (design 003), admin key: access (`GET …/events`, paged JSON), export
+ * (`GET …/export`, an NDJSON download streamed from the store), erasure (`DELETE`, logged as
+ * who/when/how many, never the data) and the erasure log (`GET /api/erasures`).
+ */
+
+export const PERSONS_LIMITS = {
+  /** Export bytes gathered into one write; also the stream's buffer, so memory stays ~this. */
+  exportChunkBytes: 64 * 1024,
+  /** Erasure log entries answered when `limit` is absent, newest first. */
+  defaultErasures: 100,
+  maxErasures: 10_000,
+} as const;
+
+interface PersonParams {
+  distinct_id: string;
+}
+
+const personParams = {
+  type: 'object',
+  required: ['distinct_id'],
+  properties: { distinct_id: { type: 'string', minLength: 1, maxLength: QUERY_LIMITS.maxIdChars } },
+} as const;
+
+const noQuery = { type: 'object', properties: {} } as const;
+
+/** A file name for the download: the id's safe characters, and the exact id in `filename*`. */
+export function exportDisposition(distinctId: string): string {
+  const safe = distinctId.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100) || 'person';
+  return (
+    `attachment; filename="homing-person-${safe}.ndjson"; ` +
+    `filename*=UTF-8''${encodeURIComponent(`homing-person-${distinctId.slice(0, 200)}.ndjson`)}`
+  );
+}
+
+/**
+ * NDJSON lines of the export, gathered into chunks. `Readable.from` pulls the next chunk only when
+ * the socket has drained the last ones, so a slow download holds a few chunks in memory, not the
+ * person's events.
+ */
+async function* ndjsonChunks(
+  first: IteratorResult<StoredEvent>,
+  rest: AsyncIterator<StoredEvent>,
+): AsyncGenerator<string> {
+  let chunk = '';
+  try {
+    for (let r = first; r.done !== true; r = await rest.next()) {
+      chunk += `${JSON.stringify(toWireEvent(r.value))}\n`;
+      if (chunk.length >= PERSONS_LIMITS.exportChunkBytes) {
+        yield chunk;
+        chunk = '';
+      }
+    }
+    if (chunk !== '') yield chunk;
+  } finally {
+    // A client that hangs up ends the store's pager too.
+    await rest.return?.();
+  }
+}
+
+export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastify, { store }) => {
+  installAdminApi(fastify, store);
+
+  fastify.get<{ Params: PersonParams; Querystring: EventPageQueryString }>(
+    '/api/persons/:distinct_id/events',
+    {
+      schema: {
+        params: personParams,
+        querystring: eventPageQuerySchema,
+        response: { 200: eventPageResponseSchema },
+      },
+    },
+    async (request) => {
+      const { project } = adminContext(request);
+      const page = await queryEventPage(store, {
+        projectId: project.id,
+        distinctId: request.params.distinct_id,
+        ...pageBounds(request.query, Date.now()),
+      });
+      return { events: page.events.map(toWireEvent), next: page.next };
+    },
+  );
+
+  fastify.get<{ Params: PersonParams }>(
+    '/api/persons/:distinct_id/export',
+    { schema: { params: personParams, querystring: noQuery } },
+    async (request, reply) => {
+      const { project } = adminContext(request);
+      const distinctId = request.params.distinct_id;
+      const events = store.personEvents(project.id, distinctId)[Symbol.asyncIterator]();
+      // The first read happens before the headers go out, so a store that is down answers 503
+      // instead of a 200 that breaks off.
+      const first = await events.next();
+      const body = Readable.from(ndjsonChunks(first, events), {
+        objectMode: false,
+        highWaterMark: PERSONS_LIMITS.exportChunkBytes,
+      });
+      body.on('error', (err) => {
+        // Headers are sent by now: the response is cut off (no final chunk), so the client sees
+        // an incomplete download rather than a short file that looks whole.
+        request.log.error({ err, kind: 'export-failed' }, 'person export failed mid-stream');
+      });
+      return reply
+        .header('content-type', 'application/x-ndjson; charset=utf-8')
+        .header('content-disposition', exportDisposition(distinctId))
+        .send(body);
+    },
+  );
+
+  fastify.delete<{ Params: PersonParams }>(
+    '/api/persons/:distinct_id',
+    {
+      schema: {
+        params: personParams,
+        querystring: noQuery,
+        response: {
+          200: { type: 'object', required: ['deleted'], properties: { deleted: { type: 'integer' } } },
+        },
+      },
+    },
+    async (request) => {
+      const { project, requestedBy } = adminContext(request);
+      const deleted = await store.erasePerson(project.id, request.params.distinct_id, requestedBy);
+      request.log.info({ project: project.id, deleted, requestedBy }, 'person erased');
+      return { deleted };
+    },
+  );
+
+  fastify.get<{ Querystring: { limit?: number } }>(
+    '/api/erasures',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: { limit: { type: 'integer', minimum: 1, maximum: PERSONS_LIMITS.maxErasures } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['erasures'],
+            properties: {
+              erasures: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    distinct_id: { type: 'string' },
+                    requested_by: { type: 'string' },
+                    deleted_count: { type: 'integer' },
+                    erased_at: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { project } = adminContext(request);
+      const limit = request.query.limit ?? PERSONS_LIMITS.defaultErasures;
+      const log = await store.listErasures(project.id);
+      return {
+        erasures: log
+          .slice(-limit)
+          .reverse()
+          .map((e) => ({
+            distinct_id: e.distinctId,
+            requested_by: e.requestedBy,
+            deleted_count: e.deletedCount,
+            erased_at: e.erasedAt,
+          })),
+      };
+    },
+  );
+
+  // A distinct_id longer than the router's maxParamLength matches no parametric route; without
+  // this the caller would get a bare 404 instead of the reason.
+  const config = fastify.initialConfig as {
+    maxParamLength?: number;
+    routerOptions?: { maxParamLength?: number };
+  };
+  const maxParam = config.routerOptions?.maxParamLength ?? config.maxParamLength ?? 100;
+  fastify.all('/api/persons/*', async (request) => {
+    const path = request.url.split('?')[0]!;
+    const m = /^\/api\/persons\/([^/]+)(?:\/events|\/export)?$/.exec(path);
+    if (m && m[1]!.length > maxParam) {
+      throw new AdminApiError(
+        'invalid-request',
+        `distinct_id is longer than this server accepts in a path (${maxParam} characters URL-encoded)`,
+      );
+    }
+    throw new AdminApiError('not-found', `no admin route ${request.method} ${path.slice(0, 200)}`);
+  });
+};

@@ -1,0 +1,307 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { EventQuery, Store, StoredEvent } from '../store/store.js';
+import { AdminApiError, adminContext, installAdminApi } from './adminAuth.js';
+
+/**
+ * The query API (admin key): `GET /api/events` pages through a project's events, newest first;
+ * `GET /api/stats` counts them per time bucket and per event name. The ground for the dashboard.
+ */
+
+/** Limits of the query API, in one place. */
+export const QUERY_LIMITS = {
+  /** Events per page when `limit` is absent. */
+  defaultPageSize: 100,
+  /** Most events one page may hold (the store's own cap). */
+  maxPageSize: 1000,
+  /** Most buckets one stats call may answer (the store refuses more as well). */
+  maxStatsBuckets: 10_000,
+  /** Stats range when `from` is absent: the last day. */
+  defaultStatsRangeMs: 24 * 3600_000,
+  /** Stats interval when `interval` is absent. */
+  defaultStatsInterval: '1h',
+  /** Longest `event` / `distinct_id` filter (the store refuses longer ids at ingest). */
+  maxIdChars: 1000,
+} as const;
+
+/** An event as the admin API answers it: the wire names of the ingest format. */
+export interface WireEvent {
+  uuid: string;
+  event: string;
+  distinct_id: string;
+  timestamp: string;
+  original_timestamp: string | null;
+  received_at: string;
+  properties: Record<string, unknown>;
+}
+
+export function toWireEvent(e: StoredEvent): WireEvent {
+  return {
+    uuid: e.uuid,
+    event: e.event,
+    distinct_id: e.distinctId,
+    timestamp: e.timestamp,
+    original_timestamp: e.originalTimestamp,
+    received_at: e.receivedAt,
+    properties: e.properties,
+  };
+}
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3600_000, d: 86_400_000, w: 604_800_000 };
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2}))?$/i;
+
+/**
+ * A point in time from a query string: ISO 8601 (a date, or a date-time with a zone: a zone-less
+ * time would silently mean the server's local time), `now`, or relative to now (`-24h`, `-7d`).
+ */
+export function parseInstant(value: string, name: string, nowMs: number): number {
+  const v = value.trim();
+  if (v.toLowerCase() === 'now') return nowMs;
+  const rel = /^-(\d{1,9})([smhdw])$/i.exec(v);
+  if (rel) return nowMs - Number(rel[1]) * UNIT_MS[rel[2]!.toLowerCase()]!;
+  const ms = ISO_INSTANT.test(v) ? Date.parse(v.replace(' ', 'T')) : NaN;
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
+    throw new AdminApiError(
+      'invalid-request',
+      `${name} must be an ISO 8601 date or date-time with a zone (2026-01-31, 2026-01-31T12:00:00Z), ` +
+        `"now", or relative like -24h or -7d`,
+    );
+  }
+  return ms;
+}
+
+/** A bucket width: `30s`, `5m`, `1h`, `1d`, `1w`, or a number of seconds. */
+export function parseInterval(value: string): number {
+  const m = /^(\d{1,9}(?:\.\d{1,6})?)([smhdw])?$/i.exec(value.trim());
+  const seconds = m ? (Number(m[1]) * UNIT_MS[(m[2] ?? 's').toLowerCase()]!) / 1000 : NaN;
+  if (!Number.isFinite(seconds) || seconds < 1) {
+    throw new AdminApiError(
+      'invalid-request',
+      'interval must be a duration of at least 1 second: 30s, 5m, 1h, 1d, 1w, or a number of seconds',
+    );
+  }
+  return seconds;
+}
+
+/** Where the next page starts: the last event's time, and how many events at that ms were shown. */
+interface Cursor {
+  t: number;
+  s: number;
+}
+
+function encodeCursor(c: Cursor): string {
+  return Buffer.from(JSON.stringify([c.t, c.s])).toString('base64url');
+}
+
+function decodeCursor(value: string): Cursor {
+  try {
+    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 2 &&
+      Number.isSafeInteger(parsed[0]) &&
+      Number.isSafeInteger(parsed[1]) &&
+      (parsed[1] as number) >= 1
+    ) {
+      return { t: parsed[0] as number, s: parsed[1] as number };
+    }
+  } catch {}
+  throw new AdminApiError('invalid-request', 'cursor is not one this API handed out; pass `next` as it came');
+}
+
+export interface EventPageQuery extends Omit<EventQuery, 'limit' | 'since' | 'until'> {
+  sinceMs?: number;
+  untilMs?: number;
+  limit: number;
+  cursor?: string;
+}
+
+/**
+ * One page of events, newest first, and the cursor of the next (null on the last page). The store
+ * orders by (timestamp, insertion) and bounds only by time, so a page resumes at the last event's
+ * millisecond and skips the events of that millisecond it already showed: events sharing a
+ * timestamp are neither lost nor repeated between pages.
+ */
+export async function queryEventPage(
+  store: Store,
+  q: EventPageQuery,
+): Promise<{ events: StoredEvent[]; next: string | null }> {
+  const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
+  let untilMs = q.untilMs;
+  let skip = 0;
+  if (cursor !== null) {
+    untilMs = Math.min(cursor.t + 1, untilMs ?? Infinity);
+    skip = cursor.s;
+  }
+  const fetch = Math.min(q.limit + skip, QUERY_LIMITS.maxPageSize);
+  if (fetch <= skip) {
+    throw new AdminApiError(
+      'invalid-request',
+      `more than ${QUERY_LIMITS.maxPageSize - 1} events share one millisecond here; page on with a ` +
+        'smaller time window (until) or read them all with the person export',
+    );
+  }
+  const rows = await store.queryEvents({
+    projectId: q.projectId,
+    event: q.event,
+    distinctId: q.distinctId,
+    since: q.sinceMs === undefined ? undefined : new Date(q.sinceMs).toISOString(),
+    until: untilMs === undefined ? undefined : new Date(untilMs).toISOString(),
+    limit: fetch,
+  });
+  let start = 0;
+  if (cursor !== null) {
+    while (start < skip && start < rows.length && Date.parse(rows[start]!.timestamp) === cursor.t) start++;
+  }
+  const events = rows.slice(start, start + q.limit);
+  if (rows.length < fetch || events.length === 0) return { events, next: null };
+  const last = Date.parse(events[events.length - 1]!.timestamp);
+  let sameMs = 0;
+  for (let i = events.length - 1; i >= 0 && Date.parse(events[i]!.timestamp) === last; i--) sameMs++;
+  if (cursor !== null && last === cursor.t) sameMs += start;
+  return { events, next: encodeCursor({ t: last, s: sameMs }) };
+}
+
+const idString = { type: 'string', minLength: 1, maxLength: QUERY_LIMITS.maxIdChars } as const;
+const timeString = { type: 'string', minLength: 1, maxLength: 64 } as const;
+
+/** Query string of an event listing; shared with the person access route. */
+export const eventPageQuerySchema = {
+  type: 'object',
+  properties: {
+    since: timeString,
+    until: timeString,
+    limit: { type: 'integer', minimum: 1, maximum: QUERY_LIMITS.maxPageSize },
+    cursor: { type: 'string', minLength: 1, maxLength: 200 },
+  },
+} as const;
+
+/** A 200 page of events: `{ events, next }`. */
+export const eventPageResponseSchema = {
+  type: 'object',
+  required: ['events', 'next'],
+  properties: {
+    events: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          uuid: { type: 'string' },
+          event: { type: 'string' },
+          distinct_id: { type: 'string' },
+          timestamp: { type: 'string' },
+          original_timestamp: { type: ['string', 'null'] },
+          received_at: { type: 'string' },
+          properties: { type: 'object', additionalProperties: true },
+        },
+      },
+    },
+    next: { type: ['string', 'null'] },
+  },
+} as const;
+
+export interface EventPageQueryString {
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** Turns a validated query string into the time bounds and page size of `queryEventPage`. */
+export function pageBounds(
+  qs: EventPageQueryString,
+  nowMs: number,
+): Pick<EventPageQuery, 'sinceMs' | 'untilMs' | 'limit' | 'cursor'> {
+  const sinceMs = qs.since === undefined ? undefined : parseInstant(qs.since, 'since', nowMs);
+  const untilMs = qs.until === undefined ? undefined : parseInstant(qs.until, 'until', nowMs);
+  if (sinceMs !== undefined && untilMs !== undefined && untilMs <= sinceMs) {
+    throw new AdminApiError('invalid-request', 'until must be after since');
+  }
+  return { sinceMs, untilMs, limit: qs.limit ?? QUERY_LIMITS.defaultPageSize, cursor: qs.cursor };
+}
+
+interface StatsQueryString {
+  from?: string;
+  to?: string;
+  interval?: string;
+}
+
+export const queryRoutes: FastifyPluginAsync<{ store: Store }> = async (fastify, { store }) => {
+  installAdminApi(fastify, store);
+
+  fastify.get<{ Querystring: EventPageQueryString & { event?: string; distinct_id?: string } }>(
+    '/api/events',
+    {
+      schema: {
+        querystring: {
+          ...eventPageQuerySchema,
+          properties: { ...eventPageQuerySchema.properties, event: idString, distinct_id: idString },
+        },
+        response: { 200: eventPageResponseSchema },
+      },
+    },
+    async (request) => {
+      const { project } = adminContext(request);
+      const qs = request.query;
+      const page = await queryEventPage(store, {
+        projectId: project.id,
+        event: qs.event,
+        distinctId: qs.distinct_id,
+        ...pageBounds(qs, Date.now()),
+      });
+      return { events: page.events.map(toWireEvent), next: page.next };
+    },
+  );
+
+  fastify.get<{ Querystring: StatsQueryString }>(
+    '/api/stats',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          properties: {
+            from: timeString,
+            to: timeString,
+            interval: { type: 'string', minLength: 1, maxLength: 32 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const { project } = adminContext(request);
+      const now = Date.now();
+      const qs = request.query;
+      const toMs = qs.to === undefined ? now : parseInstant(qs.to, 'to', now);
+      const fromMs =
+        qs.from === undefined ? toMs - QUERY_LIMITS.defaultStatsRangeMs : parseInstant(qs.from, 'from', now);
+      const intervalSeconds = parseInterval(qs.interval ?? QUERY_LIMITS.defaultStatsInterval);
+      if (toMs <= fromMs) throw new AdminApiError('invalid-request', 'to must be after from');
+      const buckets = Math.ceil((toMs - fromMs) / Math.round(intervalSeconds * 1000));
+      if (buckets > QUERY_LIMITS.maxStatsBuckets) {
+        throw new AdminApiError(
+          'invalid-request',
+          `from..to at this interval makes ${buckets} buckets, more than ${QUERY_LIMITS.maxStatsBuckets}; ` +
+            'use a larger interval or a shorter range',
+        );
+      }
+      const rows = await store.stats({
+        projectId: project.id,
+        from: new Date(fromMs).toISOString(),
+        to: new Date(toMs).toISOString(),
+        intervalSeconds,
+      });
+      const total = { total: 0, by_event: Object.create(null) as Record<string, number> };
+      for (const b of rows) {
+        total.total += b.total;
+        for (const [name, n] of Object.entries(b.byEvent))
+          total.by_event[name] = (total.by_event[name] ?? 0) + n;
+      }
+      return {
+        from: new Date(fromMs).toISOString(),
+        to: new Date(toMs).toISOString(),
+        interval_seconds: intervalSeconds,
+        totals: total,
+        buckets: rows.map((b) => ({ start: b.start, total: b.total, by_event: b.byEvent })),
+      };
+    },
+  );
+};
