@@ -1,0 +1,164 @@
+import { isInAppFile } from './isInAppFile.js';
+import { parseStack } from './parseStack.js';
+import type { ExceptionEntry } from './types.js';
+
+/**
+ * Turns whatever was thrown into `$exception_list` entries: the value itself, then its `cause`
+ * chain and the `errors` of an AggregateError, depth first. Never throws: every property is
+ * read through `read`, so a throwing getter or a hostile Proxy costs that one property, and
+ * cycles (`a.cause = b; b.cause = a`) end at the first repeat.
+ */
+export interface DescribeLimits {
+  /** Longest message kept (UTF-16 units); longer ones end in "…[truncated]". */
+  maxMessageLength: number;
+  /** Longest `stack` string parsed; the rest of a longer stack is ignored. */
+  maxStackLength: number;
+  /** Frames kept per error. */
+  maxFrames: number;
+  /** How far the `cause` / `errors` chain is followed from the captured error. */
+  maxCauseDepth: number;
+  /** Entries in the whole list (captured error + causes + aggregated errors). */
+  maxExceptions: number;
+}
+
+const TRUNCATED = '…[truncated]';
+const MAX_TYPE_LENGTH = 200;
+const MAX_AGGREGATE = 10;
+
+export function describeError(
+  value: unknown,
+  limits: DescribeLimits,
+  isInApp: (file: string | null) => boolean = isInAppFile,
+): ExceptionEntry[] {
+  const out: ExceptionEntry[] = [];
+  const seen = new Set<unknown>();
+  const visit = (v: unknown, depth: number, parent: ExceptionEntry | undefined, source: string | undefined): void => {
+    if (out.length >= limits.maxExceptions) return;
+    if (typeof v === 'object' && v !== null) {
+      if (seen.has(v)) return;
+      seen.add(v);
+    }
+    const entry = describeOne(v, limits, isInApp);
+    entry.mechanism.exception_id = out.length;
+    if (parent !== undefined) {
+      entry.mechanism.type = source === 'cause' ? 'cause' : 'aggregate';
+      entry.mechanism.parent_id = parent.mechanism.exception_id;
+      entry.mechanism.source = source;
+    }
+    out.push(entry);
+    if (depth >= limits.maxCauseDepth || typeof v !== 'object' || v === null) return;
+    const errors = read(v, 'errors');
+    if (isArray(errors)) {
+      const n = Math.min(safeLength(errors), MAX_AGGREGATE);
+      for (let i = 0; i < n; i++) visit(read(errors, i), depth + 1, entry, `errors[${i}]`);
+    }
+    const cause = read(v, 'cause');
+    if (cause !== undefined) visit(cause, depth + 1, entry, 'cause');
+  };
+  visit(value, 0, undefined, undefined);
+  return out;
+}
+
+function describeOne(
+  v: unknown,
+  limits: DescribeLimits,
+  isInApp: (file: string | null) => boolean,
+): ExceptionEntry {
+  const mechanism: ExceptionEntry['mechanism'] = { type: 'generic', synthetic: true, exception_id: 0 };
+  const entry = (type: string, message: string, stack: unknown): ExceptionEntry => ({
+    type: cut(type, MAX_TYPE_LENGTH),
+    value: cut(message, limits.maxMessageLength),
+    stacktrace: {
+      type: 'parsed',
+      frames:
+        typeof stack === 'string'
+          ? parseStack(stack.slice(0, limits.maxStackLength), { maxFrames: limits.maxFrames, maxLineLength: 2048 }, isInApp)
+          : [],
+    },
+    mechanism,
+  });
+  if (typeof v !== 'object' || v === null) {
+    // A thrown string is the message; anything else is shown as JavaScript would print it.
+    return entry('Error', typeof v === 'string' ? v : safeString(v), undefined);
+  }
+  const message = read(v, 'message');
+  const stack = read(v, 'stack');
+  const errorLike = isError(v) || typeof message === 'string' || typeof stack === 'string';
+  if (!errorLike) {
+    const ctor = constructorName(v);
+    const keys = safeKeys(v);
+    return entry(
+      ctor === 'Object' || ctor === '' ? 'Error' : ctor,
+      `Non-Error exception captured${keys.length > 0 ? ` with keys: ${keys.slice(0, 10).join(', ')}` : ''}`,
+      undefined,
+    );
+  }
+  mechanism.synthetic = !isError(v);
+  const name = read(v, 'name');
+  const type = typeof name === 'string' && name !== '' ? name : constructorName(v) || 'Error';
+  return entry(type, typeof message === 'string' ? message : safeString(message ?? ''), stack);
+}
+
+/** `obj[key]`, or undefined when the getter or a Proxy trap throws. */
+export function read(obj: unknown, key: string | number): unknown {
+  try {
+    return (obj as Record<string | number, unknown>)[key];
+  } catch {
+    return undefined;
+  }
+}
+
+function isError(v: object): boolean {
+  try {
+    return v instanceof Error || Object.prototype.toString.call(v) === '[object Error]';
+  } catch {
+    return false;
+  }
+}
+
+function isArray(v: unknown): v is readonly unknown[] {
+  try {
+    return Array.isArray(v);
+  } catch {
+    return false; // a revoked Proxy
+  }
+}
+
+function safeLength(list: readonly unknown[]): number {
+  const n = read(list, 'length');
+  return typeof n === 'number' && Number.isFinite(n) && n > 0 ? n : 0;
+}
+
+function constructorName(v: object): string {
+  try {
+    const ctor = (v as { constructor?: unknown }).constructor;
+    const name = typeof ctor === 'function' ? ctor.name : '';
+    return typeof name === 'string' ? name : '';
+  } catch {
+    return '';
+  }
+}
+
+function safeKeys(v: object): string[] {
+  try {
+    return Object.keys(v);
+  } catch {
+    return [];
+  }
+}
+
+function safeString(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    try {
+      return Object.prototype.toString.call(v);
+    } catch {
+      return '[unprintable]';
+    }
+  }
+}
+
+function cut(s: string, max: number): string {
+  return s.length > max ? s.slice(0, max) + TRUNCATED : s;
+}
