@@ -1,0 +1,113 @@
+import type { Logger } from '../../logger.js';
+import { silentLogger } from '../../logger.js';
+import { OutboxOptionError } from '../errors.js';
+import { requireInteger, resolveOutboxLimits } from '../limits.js';
+import type { OutboxLimits } from '../outbox.js';
+import type { LockManagerLike } from './deliveryLock.js';
+import { defaultLockManager } from './deliveryLock.js';
+
+/** Options shared by the browser outboxes (IndexedDB and localStorage). */
+export interface BrowserOutboxCommonOptions extends Partial<OutboxLimits> {
+  /** Separates the outboxes of different apps on one origin; default 'default'. */
+  name?: string;
+  /** Longest an appended record waits in memory before it is written; default 100. 0 = next tick. */
+  persistIntervalMs?: number;
+  /** A group this large is written at once (next tick); default 500. */
+  flushEvents?: number;
+  /** Lease length where the Web Locks API is missing; default 15 000 (min 100). */
+  leaseMs?: number;
+  /** The Web Locks manager; default `navigator.locks`; null forces the lease. */
+  locks?: LockManagerLike | null;
+  /** Write what is buffered when the page is hidden or unloads; default true. */
+  flushOnHide?: boolean;
+  /** Clock for retention, dead-letter times and leases; default `Date.now`. */
+  now?: () => number;
+  /** Where background write failures are reported; default silent. */
+  logger?: Logger;
+}
+
+export interface ResolvedBrowserOutboxOptions {
+  limits: OutboxLimits;
+  name: string;
+  persistIntervalMs: number;
+  flushEvents: number;
+  leaseMs: number;
+  locks: LockManagerLike | null;
+  flushOnHide: boolean;
+  now: () => number;
+  logger: Logger;
+}
+
+export const BROWSER_OUTBOX_DEFAULTS = Object.freeze({
+  name: 'default',
+  persistIntervalMs: 100,
+  flushEvents: 500,
+  leaseMs: 15_000,
+  flushOnHide: true,
+});
+
+export function resolveBrowserOutboxOptions(
+  options: BrowserOutboxCommonOptions,
+): ResolvedBrowserOutboxOptions {
+  if (options === null || typeof options !== 'object')
+    throw new OutboxOptionError('options', 'must be an object');
+  const limits = resolveOutboxLimits(options);
+  const name = options.name ?? BROWSER_OUTBOX_DEFAULTS.name;
+  if (typeof name !== 'string' || name.length === 0 || name.length > 100) {
+    throw new OutboxOptionError('name', `must be a string of 1 to 100 characters, got ${String(name)}`);
+  }
+  const persistIntervalMs = options.persistIntervalMs ?? BROWSER_OUTBOX_DEFAULTS.persistIntervalMs;
+  requireInteger('persistIntervalMs', persistIntervalMs, 0);
+  if (persistIntervalMs > 60_000) throw new OutboxOptionError('persistIntervalMs', 'must be at most 60000');
+  const flushEvents = options.flushEvents ?? BROWSER_OUTBOX_DEFAULTS.flushEvents;
+  requireInteger('flushEvents', flushEvents, 1);
+  const leaseMs = options.leaseMs ?? BROWSER_OUTBOX_DEFAULTS.leaseMs;
+  requireInteger('leaseMs', leaseMs, 100);
+  const locks = options.locks === undefined ? defaultLockManager() : options.locks;
+  if (locks !== null && (typeof locks !== 'object' || typeof locks.request !== 'function')) {
+    throw new OutboxOptionError('locks', 'must be a LockManager (navigator.locks) or null');
+  }
+  const flushOnHide = options.flushOnHide ?? BROWSER_OUTBOX_DEFAULTS.flushOnHide;
+  if (typeof flushOnHide !== 'boolean') throw new OutboxOptionError('flushOnHide', 'must be a boolean');
+  if (options.now !== undefined && typeof options.now !== 'function') {
+    throw new OutboxOptionError('now', 'must be a function returning ms since the epoch');
+  }
+  const logger = options.logger ?? silentLogger;
+  if (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function') {
+    throw new OutboxOptionError('logger', 'must have debug, warn and error methods');
+  }
+  return {
+    limits,
+    name,
+    persistIntervalMs,
+    flushEvents,
+    leaseMs,
+    locks,
+    flushOnHide,
+    now: options.now ?? Date.now,
+    logger,
+  };
+}
+
+/** Calls `flush` when the page is hidden or goes away; returns the unsubscribe function. */
+export function onPageHide(flush: () => void): () => void {
+  const g = globalThis as {
+    addEventListener?: (type: string, l: () => void) => void;
+    removeEventListener?: (type: string, l: () => void) => void;
+    document?: {
+      visibilityState?: string;
+      addEventListener?: (t: string, l: () => void) => void;
+      removeEventListener?: (t: string, l: () => void) => void;
+    };
+  };
+  if (typeof g.addEventListener !== 'function') return () => {};
+  const onVisibility = (): void => {
+    if (g.document?.visibilityState === 'hidden') flush();
+  };
+  g.addEventListener('pagehide', flush);
+  g.document?.addEventListener?.('visibilitychange', onVisibility);
+  return () => {
+    g.removeEventListener?.('pagehide', flush);
+    g.document?.removeEventListener?.('visibilitychange', onVisibility);
+  };
+}

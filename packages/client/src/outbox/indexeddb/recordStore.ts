@@ -1,0 +1,159 @@
+import type { IDBPObjectStore, IDBPTransaction } from 'idb';
+import { utf8Length } from '../records.js';
+import type { OutboxDB, StoredRecord, Totals } from './schema.js';
+import { decodeRecord, decodeTotals, TOTALS_KEY } from './schema.js';
+
+/**
+ * The work done inside one transaction over `records` and `meta`: each function issues its
+ * requests on the transaction it is given and keeps `totals` (events and bytes pending) exact,
+ * so every tab enforces the same limits without scanning the store. Damaged values are deleted
+ * where they are met and counted in `found.corrupt`.
+ */
+export type RecordsTx = IDBPTransaction<OutboxDB, ('records' | 'meta')[], 'readwrite'>;
+type RecordsStore = IDBPObjectStore<OutboxDB, ('records' | 'meta')[], 'records', 'readwrite'>;
+
+/** How many values one `getAll` reads while walking the store. */
+const PAGE = 256;
+
+export interface Found {
+  corrupt: number;
+}
+
+/** A record as decoded from the store, with its key and UTF-8 size. */
+export interface StoredEntry {
+  readonly seq: number;
+  readonly uuid: string;
+  readonly json: string;
+  readonly timestampMs: number;
+  readonly bytes: number;
+}
+
+/** Requests whose failure the transaction reports anyway: keep their rejections quiet. */
+export function quiet(request: Promise<unknown>): void {
+  request.catch(() => undefined);
+}
+
+/** Reads the totals, or recounts them from the records when missing or damaged. */
+export async function readTotals(tx: RecordsTx, found: Found): Promise<Totals> {
+  const totals = decodeTotals(await tx.objectStore('meta').get(TOTALS_KEY));
+  if (totals !== null) return totals;
+  const fresh: Totals = { events: 0, bytes: 0 };
+  await walk(tx.objectStore('records'), null, found, (entry) => {
+    fresh.events++;
+    fresh.bytes += entry.bytes;
+    return true;
+  });
+  return fresh;
+}
+
+export function writeTotals(tx: RecordsTx, totals: Totals): void {
+  quiet(
+    tx
+      .objectStore('meta')
+      .put({ events: Math.max(0, totals.events), bytes: Math.max(0, totals.bytes) }, TOTALS_KEY),
+  );
+}
+
+/** Decodes and checks one stored value; its byte count must match its JSON (a cheap integrity check). */
+export function decodeEntry(key: IDBValidKey, value: unknown): StoredEntry | null {
+  const rec = decodeRecord(value);
+  if (rec === null || rec.seq !== key || rec.bytes !== utf8Length(rec.json)) return null;
+  return rec;
+}
+
+/**
+ * Visits records in key order after `after` (exclusive; null = from the start), a page at a
+ * time, until `visit` answers false or the store ends. Damaged values are deleted and counted.
+ */
+export async function walk(
+  store: RecordsStore,
+  after: number | null,
+  found: Found,
+  visit: (entry: StoredEntry) => boolean,
+  onCorrupt?: (key: IDBValidKey, value: unknown) => void,
+): Promise<void> {
+  let range: IDBKeyRange | null = after === null ? null : IDBKeyRange.lowerBound(after, true);
+  for (;;) {
+    const [keys, values] = await Promise.all([store.getAllKeys(range, PAGE), store.getAll(range, PAGE)]);
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const entry = decodeEntry(key, values[i]);
+      if (entry === null) {
+        found.corrupt++;
+        onCorrupt?.(key, values[i]);
+        quiet(store.delete(key));
+        continue;
+      }
+      if (!visit(entry)) return;
+    }
+    if (keys.length < PAGE) return;
+    range = IDBKeyRange.lowerBound(keys[keys.length - 1]!, true);
+  }
+}
+
+/** What a damaged value still says about its size, to take it out of the totals. */
+export function corruptBytes(value: unknown): number {
+  const b = (value as Partial<StoredRecord> | null)?.b;
+  return typeof b === 'number' && Number.isSafeInteger(b) && b > 0 ? b : 0;
+}
+
+/**
+ * Deletes the oldest records not in `skip` until `over(totals)` is false; answers how many went.
+ * Stops when only skipped (claimed) records are left.
+ */
+export async function evictOldest(
+  tx: RecordsTx,
+  totals: Totals,
+  skip: ReadonlySet<number>,
+  over: (totals: Totals) => boolean,
+  found: Found,
+): Promise<number> {
+  if (!over(totals)) return 0;
+  const store = tx.objectStore('records');
+  let evicted = 0;
+  await walk(
+    store,
+    null,
+    found,
+    (entry) => {
+      if (skip.has(entry.seq)) return true;
+      quiet(store.delete(entry.seq));
+      totals.events--;
+      totals.bytes -= entry.bytes;
+      evicted++;
+      return over(totals);
+    },
+    (_key, value) => {
+      totals.events--;
+      totals.bytes -= corruptBytes(value);
+    },
+  );
+  return evicted;
+}
+
+/** Deletes the records with these keys that still exist; answers the entries deleted (by key). */
+export async function deleteExisting(
+  tx: RecordsTx,
+  totals: Totals,
+  entries: readonly { seq: number; bytes: number }[],
+): Promise<number> {
+  if (entries.length === 0) return 0;
+  const store = tx.objectStore('records');
+  let min = Infinity;
+  let max = -Infinity;
+  for (const e of entries) {
+    if (e.seq < min) min = e.seq;
+    if (e.seq > max) max = e.seq;
+  }
+  // Another tab may have dropped some (overflow, retention, consent): only what is left counts.
+  const existing = new Set(await store.getAllKeys(IDBKeyRange.bound(min, max)));
+  let deleted = 0;
+  for (const e of entries) {
+    if (!existing.has(e.seq)) continue;
+    quiet(store.delete(e.seq));
+    totals.events--;
+    totals.bytes -= e.bytes;
+    deleted++;
+  }
+  return deleted;
+}
