@@ -204,7 +204,9 @@ export function sendAdminError(request: FastifyRequest, reply: FastifyReply, err
  * Call it inside an encapsulated plugin, before declaring its routes.
  */
 export function installAdminApi(fastify: FastifyInstance, store: Store): void {
-  fastify.addHook('onRequest', async (request) => {
+  fastify.addHook('onRequest', async (request, reply) => {
+    // Personal data: no cache along the way may keep a copy.
+    reply.header('cache-control', 'no-store');
     contexts.set(request, await resolveAdminProject(store, request));
   });
   // Fastify's validator drops unknown query keys silently; a typo such as `?distinctId=` would

@@ -1,0 +1,324 @@
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { StoreError } from '../store/errors.js';
+import type { Store, StoredEvent } from '../store/store.js';
+import {
+  type AdminApp,
+  BACKENDS,
+  freshStore,
+  ingestEvent,
+  startAdminApp,
+  until,
+} from './adminApi.test-helpers.js';
+import { exportDisposition, personsRoutes } from './persons.js';
+
+const apps: AdminApp[] = [];
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close();
+});
+
+async function start(backend: (typeof BACKENDS)[number], opts?: Parameters<typeof startAdminApp>[2]) {
+  const app = await startAdminApp(backend, [personsRoutes], opts);
+  apps.push(app);
+  return app;
+}
+
+const lines = (text: string): any[] =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
+
+describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
+  it('refuses a missing, unknown, malformed or write key, and accepts X-Homing-Admin-Key', async () => {
+    const app = await start(backend);
+    const path = '/api/persons/alice/events';
+    const missing = await app.call('GET', path, { key: null });
+    expect(missing.status).toBe(401);
+    expect(missing.json).toMatchObject({ error: 'missing-key', message: expect.stringContaining('Bearer') });
+    expect((await app.call('GET', path, { key: 'ha_nope' })).json).toMatchObject({ error: 'unknown-key' });
+    expect((await app.call('GET', path, { key: 'x'.repeat(5000) })).status).toBe(401);
+    const write = await app.call('GET', path, { key: app.project.writeKey });
+    expect(write.status).toBe(403);
+    expect(write.json).toMatchObject({ error: 'write-key' });
+    const basic = await app.call('GET', path, { key: null, headers: { authorization: 'Basic YTpi' } });
+    expect(basic.status).toBe(401);
+    const viaHeader = await app.call('GET', path, {
+      key: null,
+      headers: { 'x-homing-admin-key': app.project.adminKey },
+    });
+    expect(viaHeader.status).toBe(200);
+    const conflicting = await app.call('GET', path, {
+      headers: { 'x-homing-admin-key': app.other.adminKey },
+    });
+    expect(conflicting.status).toBe(400);
+    expect(conflicting.json).toMatchObject({ error: 'invalid-request' });
+    // Even an unauthenticated request for an unknown route answers 401, not the route map.
+    expect((await app.call('GET', '/api/persons/a/b/c', { key: null })).status).toBe(401);
+    expect((await app.call('GET', '/api/persons/a/b/c')).json).toMatchObject({ error: 'not-found' });
+  });
+
+  it('access: pages through one person of one project, newest first, ties at one ms neither lost nor repeated', async () => {
+    const app = await start(backend);
+    // 40 events over 8 distinct milliseconds: every page boundary falls inside a tie.
+    const mine = Array.from({ length: 40 }, (_, i) =>
+      ingestEvent({ at: Math.floor(i / 5), properties: { i } }),
+    );
+    await app.store.insertEvents(app.project.id, mine);
+    await app.store.insertEvents(app.project.id, [ingestEvent({ distinctId: 'bob' })]);
+    await app.store.insertEvents(app.other.id, [ingestEvent()]);
+
+    const seen: any[] = [];
+    let next: string | null = null;
+    let pages = 0;
+    do {
+      const q: string = `?limit=7${next ? `&cursor=${encodeURIComponent(next)}` : ''}`;
+      const r = await app.call('GET', `/api/persons/alice/events${q}`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('cache-control')).toBe('no-store');
+      expect(r.json.events.length).toBeLessThanOrEqual(7);
+      seen.push(...r.json.events);
+      next = r.json.next;
+      pages++;
+    } while (next !== null && pages < 20);
+    expect(next).toBeNull();
+    expect(seen.map((e) => e.uuid).sort()).toEqual(mine.map((e) => e.uuid).sort());
+    expect(new Set(seen.map((e) => e.uuid)).size).toBe(40);
+    const times = seen.map((e) => Date.parse(e.timestamp));
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+    expect(seen[0]).toMatchObject({
+      distinct_id: 'alice',
+      event: 'page_view',
+      properties: { i: expect.any(Number) },
+    });
+    expect(Object.keys(seen[0]).sort()).toEqual(
+      ['distinct_id', 'event', 'original_timestamp', 'properties', 'received_at', 'timestamp', 'uuid'].sort(),
+    );
+
+    // More events in one millisecond than fit a page: the cursor counts what it already showed.
+    const tied = Array.from({ length: 20 }, () => ingestEvent({ distinctId: 'carol', at: 99 }));
+    await app.store.insertEvents(app.project.id, tied);
+    const carol: string[] = [];
+    let cursor = '';
+    for (let i = 0; i < 10; i++) {
+      const r = await app.call('GET', `/api/persons/carol/events?limit=7${cursor}`);
+      carol.push(...r.json.events.map((e: { uuid: string }) => e.uuid));
+      if (r.json.next === null) break;
+      cursor = `&cursor=${encodeURIComponent(r.json.next)}`;
+    }
+    expect(carol.sort()).toEqual(tied.map((e) => e.uuid).sort());
+
+    const window = await app.call(
+      'GET',
+      `/api/persons/alice/events?since=${encodeURIComponent(mine[10]!.timestamp)}&until=${encodeURIComponent(mine[20]!.timestamp)}`,
+    );
+    expect(window.json.events).toHaveLength(10);
+    // The other project's admin key sees nothing of this project's person.
+    const foreign = await app.call('GET', '/api/persons/alice/events', { key: app.other.adminKey });
+    expect(foreign.json.events).toHaveLength(1);
+    expect(foreign.json.events[0].uuid).not.toBe(mine[0]!.uuid);
+  });
+
+  it('answers 400 with a reason for every kind of bad input, and the server keeps serving', async () => {
+    const app = await start(backend, { maxParamLength: 5000 });
+    const bad = [
+      '/api/persons/alice/events?limit=0',
+      '/api/persons/alice/events?limit=abc',
+      '/api/persons/alice/events?limit=1.5',
+      '/api/persons/alice/events?limit=100000',
+      '/api/persons/alice/events?limit=1&limit=2',
+      '/api/persons/alice/events?since=yesterday',
+      '/api/persons/alice/events?since=2026-01-01T00:00:00',
+      '/api/persons/alice/events?since=2026-02-01&until=2026-01-01',
+      `/api/persons/alice/events?since=${'9'.repeat(100)}`,
+      '/api/persons/alice/events?cursor=not-a-cursor',
+      `/api/persons/alice/events?cursor=${Buffer.from('[1,-5]').toString('base64url')}`,
+      '/api/persons/alice/events?distinctId=bob',
+      '/api/persons/alice/export?format=csv',
+      `/api/persons/${'x'.repeat(1001)}/events`,
+      '/api/persons//events',
+      '/api/erasures?limit=-1',
+      '/api/erasures?limit=99999999',
+    ];
+    for (const path of bad) {
+      const r = await app.call('GET', path);
+      expect({ path, status: r.status }).toEqual({ path, status: 400 });
+      expect(r.json).toMatchObject({ error: 'invalid-request', message: expect.any(String) });
+      expect(r.json.message.length).toBeGreaterThan(5);
+    }
+    const del = await app.call('DELETE', `/api/persons/${'y'.repeat(1001)}`);
+    expect(del.status).toBe(400);
+    const badActor = await app.call('DELETE', '/api/persons/alice', {
+      headers: { 'x-homing-actor': 'a'.repeat(300) },
+    });
+    expect(badActor.status).toBe(400);
+    expect((await app.call('GET', '/api/persons/alice/events')).status).toBe(200);
+  });
+
+  it('a distinct_id longer than the router accepts in a path gets a 400 naming the limit, not a bare 404', async () => {
+    const app = await start(backend, { maxParamLength: 100 });
+    const long = 'z'.repeat(150);
+    for (const path of [
+      `/api/persons/${long}/events`,
+      `/api/persons/${long}/export`,
+      `/api/persons/${long}`,
+    ]) {
+      const r = await app.call(path.endsWith(long) ? 'DELETE' : 'GET', path);
+      expect(r.status).toBe(400);
+      expect(r.json.message).toContain('100');
+    }
+  });
+
+  it('export: an NDJSON download of every event of the person, oldest first, with an exact file name', async () => {
+    const app = await start(backend);
+    const id = 'ann é/"1"';
+    const mine = Array.from({ length: 1200 }, (_, i) =>
+      ingestEvent({ distinctId: id, at: 1200 - i, properties: { i, note: 'line\nbreak "quoted"' } }),
+    );
+    await app.store.insertEvents(app.project.id, mine);
+    await app.store.insertEvents(app.project.id, [ingestEvent({ distinctId: 'bob' })]);
+    await app.store.insertEvents(app.other.id, [ingestEvent({ distinctId: id })]);
+    const r = await app.call('GET', `/api/persons/${encodeURIComponent(id)}/export`);
+    expect(r.status).toBe(200);
+    expect(r.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
+    expect(r.headers.get('content-disposition')).toBe(exportDisposition(id));
+    expect(r.headers.get('content-disposition')).toContain(
+      `filename*=UTF-8''${encodeURIComponent(`homing-person-${id}`)}`,
+    );
+    const got = lines(r.text);
+    expect(got).toHaveLength(1200);
+    expect(got.every((e) => e.distinct_id === id)).toBe(true);
+    expect(got.map((e) => e.uuid).sort()).toEqual(mine.map((e) => e.uuid).sort());
+    const times = got.map((e) => Date.parse(e.timestamp));
+    expect(times).toEqual([...times].sort((a, b) => a - b));
+    expect(got[0].properties.note).toBe('line\nbreak "quoted"');
+
+    const nobody = await app.call('GET', '/api/persons/nobody/export');
+    expect(nobody.status).toBe(200);
+    expect(nobody.text).toBe('');
+  });
+
+  it('erasure deletes only that person in that project, answers the count, and logs who/when/how many', async () => {
+    const app = await start(backend);
+    await app.store.insertEvents(app.project.id, [
+      ...Array.from({ length: 30 }, (_, i) =>
+        ingestEvent({ at: i, properties: { secret: 'do-not-log-me' } }),
+      ),
+      ...Array.from({ length: 4 }, () => ingestEvent({ distinctId: 'bob' })),
+    ]);
+    await app.store.insertEvents(app.other.id, [ingestEvent(), ingestEvent()]);
+
+    const refused = await app.call('DELETE', '/api/persons/alice', { key: app.project.writeKey });
+    expect(refused.status).toBe(403);
+    expect((await app.call('GET', '/api/persons/alice/events?limit=1000')).json.events).toHaveLength(30);
+
+    const r = await app.call('DELETE', '/api/persons/alice', {
+      headers: { 'x-homing-actor': 'dpo@example.com' },
+    });
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ deleted: 30 });
+    expect((await app.call('GET', '/api/persons/alice/events')).json.events).toHaveLength(0);
+    expect((await app.call('GET', '/api/persons/bob/events')).json.events).toHaveLength(4);
+    expect(
+      (await app.call('GET', '/api/persons/alice/events', { key: app.other.adminKey })).json.events,
+    ).toHaveLength(2);
+
+    expect((await app.call('DELETE', '/api/persons/alice')).json).toEqual({ deleted: 0 });
+
+    const log = await app.call('GET', '/api/erasures');
+    expect(log.status).toBe(200);
+    expect(log.json.erasures).toHaveLength(2);
+    const [latest, first] = log.json.erasures;
+    expect(first).toMatchObject({ distinct_id: 'alice', deleted_count: 30 });
+    expect(first.requested_by).toMatch(/^dpo@example\.com \(admin key sha256:[0-9a-f]{12}\)$/);
+    expect(first.requested_by).not.toContain(app.project.adminKey);
+    expect(Date.parse(first.erased_at)).toBeGreaterThan(Date.now() - 600_000);
+    expect(latest).toMatchObject({ distinct_id: 'alice', deleted_count: 0 });
+    expect(log.text).not.toContain('do-not-log-me');
+    expect((await app.call('GET', '/api/erasures?limit=1')).json.erasures).toEqual([latest]);
+    expect((await app.call('GET', '/api/erasures', { key: app.other.adminKey })).json.erasures).toEqual([]);
+    expect(app.logs.join('')).not.toContain('do-not-log-me');
+  });
+
+  it('answers 503 with Retry-After when storage is gone, and keeps running', async () => {
+    const app = await start(backend);
+    const adminKey = app.project.adminKey;
+    // findProjectByKey succeeds first; then the store fails on the call itself.
+    const failing = Object.create(app.store) as Store;
+    failing.queryEvents = async () => {
+      throw new StoreError('storage', 'disk I/O error');
+    };
+    failing.personEvents = (): AsyncIterable<StoredEvent> => ({
+      [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new StoreError('unreachable', 'gone')) }),
+    });
+    const sick = await startAdminApp(backend, [personsRoutes], { store: failing });
+    apps.push(sick);
+    for (const path of ['/api/persons/alice/events', '/api/persons/alice/export']) {
+      const r = await sick.call('GET', path, { key: sick.project.adminKey });
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toBe('5');
+      expect(r.json).toMatchObject({ error: 'unavailable' });
+    }
+    await app.store.close();
+    const closed = await app.call('GET', '/api/persons/alice/events', { key: adminKey });
+    expect(closed.status).toBe(503);
+  });
+});
+
+describe.each(BACKENDS)('person export streams (%s)', (backend) => {
+  it('a stalled download holds a bounded part of the export; resumed, it delivers every event', async () => {
+    const fresh = await freshStore(backend);
+    let yielded = 0;
+    const counting = Object.create(fresh.store) as Store;
+    counting.personEvents = async function* (projectId, distinctId) {
+      for await (const e of fresh.store.personEvents(projectId, distinctId)) {
+        yielded++;
+        yield e;
+      }
+    };
+    const app = await startAdminApp(backend, [personsRoutes], { store: counting });
+    apps.push(app);
+    apps.push({ close: fresh.dispose } as AdminApp);
+    const total = 30_000;
+    const pad = 'p'.repeat(1000);
+    for (let i = 0; i < total; i += 1000) {
+      await fresh.store.insertEvents(
+        app.project.id,
+        Array.from({ length: 1000 }, (_, j) => ingestEvent({ at: i + j, properties: { pad, n: i + j } })),
+      );
+    }
+
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = httpRequest(`${app.url}/api/persons/alice/export`, {
+        headers: { authorization: `Bearer ${app.project.adminKey}` },
+      });
+      req.on('response', resolve).on('error', reject).end();
+    });
+    res.pause();
+    expect(res.statusCode).toBe(200);
+    // Wait until the server has filled the socket buffers and stopped reading from the store.
+    let last = -1;
+    let stable = 0;
+    await until(() => {
+      stable = yielded === last ? stable + 1 : 0;
+      last = yielded;
+      return stable >= 15;
+    }, 'the export to stop at the stalled socket');
+    expect(yielded).toBeGreaterThan(0);
+    expect(yielded).toBeLessThan(total / 2);
+
+    let count = 0;
+    let tail = '';
+    res.setEncoding('utf8');
+    res.on('data', (chunk: string) => {
+      const parts = (tail + chunk).split('\n');
+      tail = parts.pop()!;
+      count += parts.length;
+    });
+    res.resume();
+    await new Promise((r) => res.on('end', r));
+    expect(tail).toBe('');
+    expect(count).toBe(total);
+    expect(yielded).toBe(total);
+  }, 120_000);
+});
