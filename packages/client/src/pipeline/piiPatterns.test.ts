@@ -1,0 +1,204 @@
+import { describe, expect, it } from 'vitest';
+import { isCardNumber, isIpv6, isPersonalIpv4, luhnValid } from './piiPatterns.js';
+import { createPatternRedactor } from './redactPatterns.js';
+
+const redact = createPatternRedactor({ labels: true });
+
+/** Values a telemetry event carries all the time that must come out byte for byte the same. */
+const NOT_PII: readonly string[] = [
+  // ids
+  '550e8400-e29b-41d4-a716-446655440000',
+  '01890a5d-ac96-774b-bcce-b302099a8057',
+  '9fceb02d0ae598e95dc970b74767f19372d61af8',
+  '9fceb02',
+  '0x1f4a9c2e77b3',
+  'a1b2c3d4e5f60718293a4b5c6d7e8f90',
+  '5f3c1a2b9e8d7c6b5a4f3e2d',
+  // timestamps and durations
+  '2026-12-02T11:19:32.123Z',
+  '2026-12-02T11:19:32+01:00',
+  '2026-12-02 11:19:32',
+  '1733140800000',
+  '1733140800123456789',
+  '11:19:32',
+  '00:05:30.250',
+  'PT1H30M',
+  '1500ms',
+  '3.25s',
+  // versions and ranges
+  '1.2.3',
+  'v1.2.3.4',
+  '10.0.19045.3803',
+  '1.0.0.0',
+  '4.2.0.0',
+  '0.9.12.4',
+  '20.20.2',
+  '1.0.0-beta.1+exp.sha.5114f85',
+  '1.0.0+20130313144700',
+  '^1.2.3 || >=2.0.0 <3.0.0-beta.1',
+  '~4.17.21',
+  'node@20.19.0',
+  'react@^18.2.0',
+  '@homing/client@0.1.0',
+  // order numbers, counters, money, numbers
+  'ORD-2026-000123',
+  'order #100234556',
+  'INV-4111-2024',
+  '4111111111111112',
+  '1234567890123456',
+  '1234 5678 9012 3456',
+  '0.41111111111111111',
+  '3.14159265358979',
+  '1,234,567.89',
+  '$1,000,000',
+  '12345',
+  '123456789',
+  '4155551234',
+  // network things that are not someone's address
+  'localhost:8080',
+  'http://localhost:3000/api/v1/events',
+  ':443',
+  '127.0.0.1',
+  '0.0.0.0',
+  '::1',
+  '255.255.255.255',
+  'std::vector<int>',
+  'Foo::Bar::baz',
+  // paths, urls, code
+  '/var/log/app-2026-12-02.log',
+  'C:\\Users\\Public\\report_2026_q4.xlsx',
+  'src/pipeline/redactPatterns.ts:123:45',
+  'https://example.com/docs/v2/page?id=42&tab=3',
+  'TypeError: Cannot read properties of undefined (reading "x") at foo (index.js:10:5)',
+  'max_tokens: 1000',
+  'token_count=5',
+  'tokens=12',
+  'sk_',
+  'phc_short',
+  'the bearer of bad news',
+  'Bearer responsibilities',
+  'AKIA',
+  'button.clicked',
+  'en-US',
+  'darwin-arm64',
+  'linux x64 6.5.0-1025-azure',
+  'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0.6778.85 Safari/537.36',
+  '#ff8800',
+  'rgb(255, 136, 0)',
+  '1920x1080',
+  'screen 2560 x 1440 @ 2x',
+  'retry 3/5 after 250 ms',
+  '',
+  'plain words only',
+];
+
+/** PII that must be caught, with the pattern that must catch it and what must be left around it. */
+const PII: readonly (readonly [input: string, expected: string])[] = [
+  ['jane.doe+tag@example.co.uk', '[REDACTED:email]'],
+  ['contact: JOHN_SMITH99@Mail.Example.COM.', 'contact: [REDACTED:email].'],
+  ['a@b.io', '[REDACTED:email]'],
+  ['card 4111 1111 1111 1111 on file', 'card [REDACTED:card] on file'],
+  ['4111-1111-1111-1111', '[REDACTED:card]'],
+  ['5500000000000004', '[REDACTED:card]'],
+  ['378282246310005', '[REDACTED:card]'],
+  ['3782 822463 10005', '[REDACTED:card]'],
+  ['6011111111111117', '[REDACTED:card]'],
+  ['card:4111111111111111', 'card:[REDACTED:card]'],
+  ['4111 1111 1111 1111 12', '[REDACTED:card] 12'],
+  ['ssn 123-45-6789', 'ssn [REDACTED:ssn]'],
+  ['123 45 6789', '[REDACTED:ssn]'],
+  ['+1 (415) 555-1234', '[REDACTED:phone]'],
+  ['+14155551234', '[REDACTED:phone]'],
+  ['+44 20 7946 0958', '[REDACTED:phone]'],
+  ['+33 1 23 45 67 89', '[REDACTED:phone]'],
+  ['call (415) 555-1234 now', 'call [REDACTED:phone] now'],
+  ['415-555-1234', '[REDACTED:phone]'],
+  ['415.555.1234', '[REDACTED:phone]'],
+  ['1-800-555-1234', '[REDACTED:phone]'],
+  ['from 203.0.113.42', 'from [REDACTED:ipv4]'],
+  ['192.168.1.23:8080', '[REDACTED:ipv4]:8080'],
+  ['2001:db8:85a3::8a2e:370:7334', '[REDACTED:ipv6]'],
+  ['2001:0db8:85a3:0000:0000:8a2e:0370:7334', '[REDACTED:ipv6]'],
+  ['fe80::1ff:fe23:4567:890a%eth0', '[REDACTED:ipv6]'],
+  ['[2001:db8::1]:443', '[[REDACTED:ipv6]]:443'],
+  ['::ffff:192.0.2.128', '[REDACTED:ipv6]'],
+  [
+    'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U',
+    '[REDACTED:jwt]',
+  ],
+  ['Authorization: Bearer abc123def456ghi789', 'Authorization: Bearer [REDACTED:bearer]'],
+  ['bearer ya29.a0AfH6SMBx-long_token', 'bearer [REDACTED:bearer]'],
+  ['sk_live_4eC39HqLyjWDarjtT1zdp7dc', '[REDACTED:apiKey]'],
+  ['key rk_test_51H8abcdefghijk used', 'key [REDACTED:apiKey] used'],
+  ['ghp_16C7e42F292c6912E7710c838347Ae178B4a', '[REDACTED:apiKey]'],
+  ['github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz', '[REDACTED:apiKey]'],
+  ['glpat-xxxxxxxxxxxxxxxxxxxx', '[REDACTED:apiKey]'],
+  ['AKIAIOSFODNN7EXAMPLE', '[REDACTED:apiKey]'],
+  ['xoxb-123456789012-1234567890123-abcdefABCDEF', '[REDACTED:apiKey]'],
+  ['xoxp-1234-abcdefghij', '[REDACTED:apiKey]'],
+  ['AIzaSyDdI0hCZtE6vySjMm-WEfRq3CPzqKqqsHI', '[REDACTED:apiKey]'],
+  ['phc_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789', '[REDACTED:apiKey]'],
+  ['sk-proj-abcdefghijklmnopqrstuvwxyz012345', '[REDACTED:apiKey]'],
+  ['npm_abcdefghijklmnopqrstuvwxyz0123456789', '[REDACTED:apiKey]'],
+  [
+    'https://api.example.com/v1?api_key=abcd1234efgh&page=2',
+    'https://api.example.com/v1?api_key=[REDACTED:keyValueSecret]&page=2',
+  ],
+  ['password: hunter22', 'password: [REDACTED:keyValueSecret]'],
+  ['{"client_secret": "s3cr3t-value"}', '{"client_secret": "[REDACTED:keyValueSecret]"}'],
+  ['ACCESS_TOKEN=zyx987', 'ACCESS_TOKEN=[REDACTED:keyValueSecret]'],
+  [
+    'user jane@x.org from 10.1.2.3 paid with 4242424242424242',
+    'user [REDACTED:email] from [REDACTED:ipv4] paid with [REDACTED:card]',
+  ],
+];
+
+describe('built-in PII patterns', () => {
+  it.each(NOT_PII.map((s) => [s]))('leaves %j unchanged', (s) => {
+    expect(redact(s)).toBe(s);
+  });
+
+  it.each(PII)('redacts %j', (input, expected) => {
+    expect(redact(input)).toBe(expected);
+  });
+
+  it('redacts PII inside every not-PII value it is glued to with spaces', () => {
+    for (const safe of NOT_PII) {
+      expect(redact(`${safe} jane@example.com ${safe}`)).toBe(`${safe} [REDACTED:email] ${safe}`);
+    }
+  });
+});
+
+describe('validators', () => {
+  it('Luhn', () => {
+    expect(luhnValid('79927398713')).toBe(true);
+    expect(luhnValid('79927398710')).toBe(false);
+  });
+
+  it('cards need an issuer prefix, a length for it and Luhn', () => {
+    expect(isCardNumber('4111111111111111')).toBe(true);
+    expect(isCardNumber('4111 1111 1111 1111')).toBe(true);
+    expect(isCardNumber('4111111111111112')).toBe(false); // Luhn
+    expect(isCardNumber('1000000000000008')).toBe(false); // Luhn-valid, no issuer starts with 1
+    expect(isCardNumber('41111111111111')).toBe(false); // Visa is 13, 16 or 19 digits
+    expect(isCardNumber('411111111111')).toBe(false); // too short
+  });
+
+  it('IPv4 addresses of hosts', () => {
+    expect(isPersonalIpv4('203.0.113.42')).toBe(true);
+    expect(isPersonalIpv4('127.0.0.1')).toBe(false);
+    expect(isPersonalIpv4('10.0.0.0')).toBe(false);
+    expect(isPersonalIpv4('0.1.2.3')).toBe(false);
+  });
+
+  it('IPv6 text forms', () => {
+    expect(isIpv6('2001:db8::1')).toBe(true);
+    expect(isIpv6('1:2:3:4:5:6:7:8')).toBe(true);
+    expect(isIpv6('1:2:3:4:5:6:7')).toBe(false);
+    expect(isIpv6('1::2::3')).toBe(false);
+    expect(isIpv6('12345::1')).toBe(false);
+    expect(isIpv6(':1::2')).toBe(false);
+    expect(isIpv6('::ffff:1.2.3.4')).toBe(true);
+    expect(isIpv6('::ffff:1.2.3.400')).toBe(false);
+  });
+});

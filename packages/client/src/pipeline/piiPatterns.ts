@@ -1,0 +1,312 @@
+/**
+ * The built-in PII patterns of pattern redaction, each a global regex (linear: no nested
+ * quantifiers, bounded repetitions, start anchored by a lookbehind so a match never begins in
+ * the middle of a word) plus a validator for what a regex alone cannot tell (Luhn and issuer
+ * prefix of cards, IPv6 group arithmetic), and a precheck on the string's character profile so
+ * that a string that cannot hold the pattern is never scanned.
+ *
+ * False positives are the costlier mistake for telemetry (a mangled version or timestamp breaks
+ * every chart built on it), so each pattern wants the shape people actually write: separators
+ * for SSNs and US phone numbers, a `+` for international ones, an issuer prefix for cards.
+ */
+export type PiiPatternName =
+  'jwt' | 'bearer' | 'keyValueSecret' | 'apiKey' | 'email' | 'ipv6' | 'ipv4' | 'card' | 'ssn' | 'phone';
+
+/** In the order they run: credentials first (they may contain digits and `@`), then the rest. */
+export const PII_PATTERN_NAMES: readonly PiiPatternName[] = [
+  'jwt',
+  'bearer',
+  'keyValueSecret',
+  'apiKey',
+  'email',
+  'ipv6',
+  'ipv4',
+  'card',
+  'ssn',
+  'phone',
+];
+
+/** What one pass over the string learned, so patterns that cannot match are skipped. */
+export interface StringProfile {
+  digits: number;
+  dots: number;
+  colons: number;
+  at: boolean;
+  /** `_`, `-` or `=` (every API-key shape and `key=value` has one), or `AKIA`-like caps. */
+  keyish: boolean;
+}
+
+export function profileString(s: string, into: StringProfile): StringProfile {
+  let digits = 0;
+  let dots = 0;
+  let colons = 0;
+  let at = false;
+  let keyish = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits++;
+    else if (c === 46) dots++;
+    else if (c === 58) {
+      colons++;
+      keyish = true;
+    } else if (c === 64) at = true;
+    else if (c === 95 || c === 45 || c === 61) keyish = true;
+  }
+  into.digits = digits;
+  into.dots = dots;
+  into.colons = colons;
+  into.at = at;
+  into.keyish = keyish;
+  return into;
+}
+
+export interface PiiPattern {
+  readonly name: PiiPatternName;
+  /** Global; run with `String.prototype.replace`. */
+  readonly regex: RegExp;
+  /** Cheap test on the profile (and the string) before the regex runs; must never say no to a match. */
+  readonly mayMatch: (p: StringProfile, s: string) => boolean;
+  /**
+   * The part of the match to replace, from the regex's match and groups: the whole match by
+   * default; null keeps the match (it failed validation).
+   */
+  readonly pick?: (match: string, groups: readonly (string | undefined)[]) => PickedSpan | null;
+}
+
+/** `prefix` stays, `secret` is replaced, `suffix` stays. */
+export interface PickedSpan {
+  prefix: string;
+  secret: string;
+  suffix: string;
+}
+
+// Characters that, right before a match, mean it starts inside another token (a word, a number,
+// a decimal, a hex id, a path segment joined by `-`).
+const NOT_AFTER_WORD = String.raw`(?<![\w.+-])`;
+
+const JWT = new RegExp(String.raw`(?<![\w-])eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.[\w-]*`, 'g');
+
+// Keeps `Bearer ` and replaces the token. A token is long, and has a digit or a symbol unless it
+// is very long, so the prose "bearer responsibilities" is not a credential.
+const BEARER = /(?<![A-Za-z])([Bb]earer|BEARER)(\s+)([\w~+/.-]{12,512}=*)/g;
+
+// `api_key=…`, `"password": "…"`, `token: …` in logs and URLs: keeps the key and replaces the
+// value. The value must not start with `[` so an already replaced value stays as it is.
+const KEY_VALUE_SECRET = new RegExp(
+  String.raw`(?<![A-Za-z0-9])((?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret|secret[_-]?key|secret|password|passwd|token)["']?\s{0,3}[=:]\s{0,3}["']?)([^\s"'&,;\[\]{}<>][^\s"'&,;<>]{3,511})`,
+  'gi',
+);
+
+// Vendor key shapes: Stripe, GitHub, GitLab, AWS access key ids, Slack, Google, PostHog,
+// OpenAI/Anthropic-style `sk-…`, npm, SendGrid.
+const API_KEY = new RegExp(
+  String.raw`(?<![\w-])(?:` +
+    [
+      String.raw`(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,247}`,
+      String.raw`whsec_[A-Za-z0-9]{20,256}`,
+      String.raw`gh[pousr]_[A-Za-z0-9]{30,251}`,
+      String.raw`github_pat_\w{22,255}`,
+      String.raw`glpat-[\w-]{20,255}`,
+      String.raw`(?:AKIA|ASIA)[A-Z0-9]{16}`,
+      String.raw`xox[abprse]-[A-Za-z0-9-]{10,250}`,
+      String.raw`AIza[\w-]{35}`,
+      String.raw`ph[cx]_[A-Za-z0-9]{20,256}`,
+      String.raw`sk-(?:proj-|ant-)?[\w-]{20,256}`,
+      String.raw`npm_[A-Za-z0-9]{36}`,
+      String.raw`SG\.[\w-]{16,32}\.[\w-]{16,64}`,
+    ].join('|') +
+    String.raw`)(?![\w-])`,
+  'g',
+);
+
+const EMAIL = new RegExp(
+  String.raw`(?<![\w.%+-])[\w.%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,8}[A-Za-z]{2,24}(?![\w-]|\.\w)`,
+  'g',
+);
+
+// A candidate: hex groups and colons (and an IPv4 tail), validated by `isIpv6`.
+const IPV6 =
+  /(?<![\w:.])((?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?)(%\w{1,16})?(?![\w:.])/g;
+
+const OCTET = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)`;
+const IPV4 = new RegExp(String.raw`(?<![\w.])${OCTET}(?:\.${OCTET}){3}(?![\w]|\.\d)`, 'g');
+
+// 13 to 19 digits with optional single spaces or dashes between them; `[HASH:` before a run of
+// digits is a hash this redactor wrote, not a card.
+const CARD = /(?<![\w.-]|\[HASH:)\d(?:[ -]?\d){12,18}(?![\w]|[.-]\d)/g;
+
+// With dashes or spaces (the same both times); not area 000, 666 or 9xx, group 00, serial 0000.
+const SSN = new RegExp(
+  String.raw`${NOT_AFTER_WORD}(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w]|[.-]\d)`,
+  'g',
+);
+
+// International with `+` (7 to 15 digits, E.164), or US with separators: (415) 555-1234,
+// 415-555-1234, 415.555.1234, 1-800-555-1234. A bare run of 10 digits is not taken: it is more
+// often an order number than a phone number.
+const PHONE = new RegExp(
+  String.raw`(?<![\w+])\+\d(?:[ ().-]{0,2}\d){6,14}(?![\w]|[.-]\d)` +
+    '|' +
+    String.raw`${NOT_AFTER_WORD}(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w]|[.-]\d)`,
+  'g',
+);
+
+export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
+  { name: 'jwt', regex: JWT, mayMatch: (p, s) => p.dots >= 2 && s.includes('eyJ') },
+  {
+    name: 'bearer',
+    regex: BEARER,
+    mayMatch: (_p, s) => s.length >= 19 && (s.includes('earer') || s.includes('EARER')),
+    pick: (_m, g) => {
+      const token = g[2]!;
+      if (token.length < 20 && !/[\d~+/.=-]/.test(token)) return null;
+      return { prefix: g[0]! + g[1]!, secret: token, suffix: '' };
+    },
+  },
+  {
+    name: 'keyValueSecret',
+    regex: KEY_VALUE_SECRET,
+    mayMatch: (p) => p.keyish,
+    pick: (_m, g) => ({ prefix: g[0]!, secret: g[1]!, suffix: '' }),
+  },
+  { name: 'apiKey', regex: API_KEY, mayMatch: (p, s) => s.length >= 15 && (p.keyish || hasAwsOrGoogle(s)) },
+  { name: 'email', regex: EMAIL, mayMatch: (p) => p.at && p.dots >= 1 },
+  {
+    name: 'ipv6',
+    regex: IPV6,
+    mayMatch: (p) => p.colons >= 2,
+    pick: (m, g) => (isIpv6(g[0]!) && !isLocalIpv6(g[0]!) ? { prefix: '', secret: m, suffix: '' } : null),
+  },
+  {
+    name: 'ipv4',
+    regex: IPV4,
+    mayMatch: (p) => p.dots >= 3 && p.digits >= 4,
+    pick: (m) => (isPersonalIpv4(m) ? { prefix: '', secret: m, suffix: '' } : null),
+  },
+  {
+    name: 'card',
+    regex: CARD,
+    mayMatch: (p) => p.digits >= 13,
+    pick: pickCard,
+  },
+  { name: 'ssn', regex: SSN, mayMatch: (p) => p.digits >= 9 },
+  { name: 'phone', regex: PHONE, mayMatch: (p) => p.digits >= 7 },
+];
+
+function hasAwsOrGoogle(s: string): boolean {
+  return s.includes('AKIA') || s.includes('ASIA') || s.includes('AIza') || s.includes('SG.');
+}
+
+/**
+ * The regex takes the longest run, so a card followed by more digits ("4111 1111 1111 1111 12")
+ * is tried again without its trailing groups.
+ */
+function pickCard(match: string): PickedSpan | null {
+  let end = match.length;
+  while (end > 0) {
+    const candidate = match.slice(0, end);
+    if (isCardNumber(candidate)) return { prefix: '', secret: candidate, suffix: match.slice(end) };
+    end = Math.max(candidate.lastIndexOf(' '), candidate.lastIndexOf('-'));
+  }
+  return null;
+}
+
+/** Luhn checksum over the digits of `s` (separators ignored). */
+export function luhnValid(digits: string): boolean {
+  let sum = 0;
+  let double = false;
+  for (let i = digits.length - 1; i >= 0; i--) {
+    let d = digits.charCodeAt(i) - 48;
+    if (double) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+    double = !double;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * A payment card number: 13–19 digits, an issuer prefix (Visa, Mastercard, Amex, Discover,
+ * Diners, JCB, UnionPay, Maestro, Mir) and a valid Luhn check. The prefix matters: Luhn alone
+ * passes one random digit run in ten, and millisecond timestamps (13 digits from `17…`) or
+ * snowflake ids would lose one value in ten.
+ */
+export function isCardNumber(text: string): boolean {
+  const digits = text.replace(/[ -]/g, '');
+  const n = digits.length;
+  if (n < 13 || n > 19) return false;
+  if (!hasIssuerPrefix(digits, n)) return false;
+  return luhnValid(digits);
+}
+
+function hasIssuerPrefix(d: string, n: number): boolean {
+  const two = Number(d.slice(0, 2));
+  const four = Number(d.slice(0, 4));
+  if (d[0] === '4') return n === 13 || n === 16 || n === 19; // Visa
+  if (two >= 51 && two <= 55) return n === 16; // Mastercard
+  if (four >= 2221 && four <= 2720) return n === 16; // Mastercard 2-series
+  if (two === 34 || two === 37) return n === 15; // Amex
+  if (two === 36 || (two === 30 && Number(d[2]) <= 5) || two === 38 || two === 39) return n >= 14; // Diners
+  if (four >= 3528 && four <= 3589) return n >= 16; // JCB
+  if (four === 6011 || two === 65 || (four >= 6440 && four <= 6499)) return n >= 16; // Discover
+  if (two === 62) return n >= 16; // UnionPay
+  if (two === 50 || (two >= 56 && two <= 69)) return n >= 13; // Maestro and others of the 5/6 range
+  if (four >= 2200 && four <= 2204) return n >= 16; // Mir
+  return false;
+}
+
+/**
+ * A host's IPv4 address. Not: 0.x.x.x (unspecified, and where 4-part versions like 0.9.1.2
+ * start), 127/8 (loopback), a last octet of 0 (a network, like the versions 1.0.0.0 and 4.2.0.0)
+ * or 255.255.255.255.
+ */
+export function isPersonalIpv4(text: string): boolean {
+  const first = text.indexOf('.');
+  const a = Number(text.slice(0, first));
+  if (a === 0 || a === 127) return false;
+  const lastDot = text.lastIndexOf('.');
+  const last = Number(text.slice(lastDot + 1));
+  if (last === 0) return false;
+  return text !== '255.255.255.255';
+}
+
+/** RFC 4291 text form: 8 groups, or fewer with exactly one `::`; an IPv4 tail counts as two. */
+export function isIpv6(text: string): boolean {
+  const doubleAt = text.indexOf('::');
+  if (doubleAt !== -1 && text.indexOf('::', doubleAt + 1) !== -1) return false;
+  let groups = 0;
+  const parts = text.split(':');
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    if (part === '') continue;
+    if (part.includes('.')) {
+      if (i !== parts.length - 1 || !isIpv4Text(part)) return false;
+      groups += 2;
+    } else if (part.length > 4) return false;
+    else groups++;
+  }
+  if (doubleAt === -1) {
+    // No `::`: no empty group allowed at all (a leading or trailing single colon is malformed).
+    if (parts.some((p) => p === '')) return false;
+    return groups === 8;
+  }
+  // With `::` a lone colon at either end is still malformed (":1::2", "1::2:").
+  if ((text.startsWith(':') && !text.startsWith('::')) || (text.endsWith(':') && !text.endsWith('::')))
+    return false;
+  // `::` stands for at least one group; two real groups at least, so `a::b`-like C++ scopes
+  // (`std::vector`) are not taken unless they are hex and look like an address.
+  return groups <= 7 && groups >= 2;
+}
+
+function isIpv4Text(text: string): boolean {
+  const parts = text.split('.');
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+/** `::1`, `::` and link-local scope-free loopback-like forms are not anyone's address. */
+function isLocalIpv6(text: string): boolean {
+  const t = text.toLowerCase();
+  return t === '::1' || t === '::' || t === '0:0:0:0:0:0:0:1';
+}

@@ -1,0 +1,302 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { keyedHash } from './redactHash.js';
+import { createPatternRedactor, PatternRedactionOptionError, PII_PATTERN_NAMES } from './redactPatterns.js';
+
+describe('createPatternRedactor: walking values', () => {
+  const redact = createPatternRedactor();
+
+  it('redacts strings nested in objects and arrays, and leaves other values alone', () => {
+    const input = {
+      event: 'signup',
+      user: { contact: ['jane@example.com', { phone: '+1 415 555 1234' }], age: 42, ok: true, none: null },
+      tags: ['a', 'b'],
+    };
+    expect(redact(input)).toEqual({
+      event: 'signup',
+      user: { contact: ['[REDACTED]', { phone: '[REDACTED]' }], age: 42, ok: true, none: null },
+      tags: ['a', 'b'],
+    });
+  });
+
+  it('copies on write: the input is never modified and clean parts are shared', () => {
+    const clean = { version: '1.2.3', list: [1, 2, 3] };
+    const input = { clean, dirty: { email: 'jane@example.com' } };
+    const out = redact(input) as typeof input;
+    expect(input.dirty.email).toBe('jane@example.com');
+    expect(out).not.toBe(input);
+    expect(out.clean).toBe(clean);
+    expect(out.dirty).not.toBe(input.dirty);
+    const allClean = { a: 'x', b: ['1.2.3', 4], c: { d: '2026-12-02T11:19:32Z' } };
+    expect(redact(allClean)).toBe(allClean);
+  });
+
+  it('takes top-level strings and primitives', () => {
+    expect(redact('mail jane@example.com')).toBe('mail [REDACTED]');
+    expect(redact(12)).toBe(12);
+    expect(redact(undefined)).toBeUndefined();
+    expect(redact(null)).toBeNull();
+    expect(redact(10n)).toBe(10n);
+  });
+
+  it('survives cycles, deep nesting, throwing getters and non-plain objects without throwing', () => {
+    const cyclic: Record<string, unknown> = { email: 'jane@example.com' };
+    cyclic.self = cyclic;
+    cyclic.list = [cyclic];
+    expect(redact(cyclic)).toEqual({ email: '[REDACTED]', self: '[Circular]', list: ['[Circular]'] });
+
+    let deep: unknown = 'jane@example.com';
+    for (let i = 0; i < 100; i++) deep = { next: deep };
+    let node = redact(deep) as { next: unknown };
+    for (let i = 0; i < 31; i++) node = node.next as { next: unknown };
+    expect(node.next).toBe('[Depth]');
+
+    const getter = {
+      get boom(): string {
+        throw new Error('no');
+      },
+    };
+    expect(redact({ a: getter, b: 'ok' })).toEqual({ a: '[REDACTED]', b: 'ok' });
+    const proxy = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('trap');
+        },
+      },
+    );
+    expect(redact({ p: proxy })).toEqual({ p: '[REDACTED]' });
+
+    const date = new Date();
+    const map = new Map([['k', 'jane@example.com']]);
+    expect(redact({ date, map })).toEqual({ date, map });
+  });
+
+  it('cuts a string longer than maxStringLength before scanning, as safeClone does', () => {
+    const r = createPatternRedactor({ maxStringLength: 20 });
+    expect(r('x'.repeat(30))).toBe('x'.repeat(20) + '…[truncated]');
+    expect(r('jane@example.com is here and more')).toBe('[REDACTED] is …[truncated]');
+    // Cut once: the cut value is not cut again.
+    expect(r(r('jane@example.com is here and more'))).toBe('[REDACTED] is …[truncated]');
+    const safeCloned = 'y'.repeat(20) + '…[truncated]';
+    expect(r(safeCloned)).toBe(safeCloned);
+    expect(createPatternRedactor({ maxStringLength: 0 })('abc')).toBe('…[truncated]');
+  });
+
+  it('scans an adversarial 8 KB value fast enough to finish (linear patterns)', () => {
+    const inputs = [
+      'a'.repeat(8000) + '@',
+      '1'.repeat(8191),
+      '1 '.repeat(4000),
+      ':'.repeat(8000),
+      '1:'.repeat(4000),
+      'a.'.repeat(4000) + '@',
+      '+1'.repeat(4000),
+      'eyJ.'.repeat(2000),
+      'api_key='.repeat(1000),
+      'Bearer '.repeat(1000),
+      'a@b.'.repeat(2000),
+    ];
+    // No timing assert (the machine is shared): a quadratic or exponential pattern would
+    // simply not finish within the test timeout.
+    for (const s of inputs) expect(typeof redact(s)).toBe('string');
+  });
+});
+
+describe('createPatternRedactor: options', () => {
+  it('labels each replacement with its pattern', () => {
+    const r = createPatternRedactor({ labels: true });
+    expect(r('jane@example.com, 123-45-6789')).toBe('[REDACTED:email], [REDACTED:ssn]');
+  });
+
+  it('replaces with a stable keyed hash when asked', () => {
+    const r = createPatternRedactor({ hashKey: 'k1' });
+    const out = r('jane@example.com and jane@example.com');
+    const h = keyedHash('jane@example.com', 'k1');
+    expect(out).toBe(`${h} and ${h}`);
+    expect(createPatternRedactor({ hashKey: 'k2' })('jane@example.com')).not.toBe(h);
+  });
+
+  it('turns built-in patterns off by name', () => {
+    const r = createPatternRedactor({ patterns: { email: false, phone: false } });
+    expect(r('jane@example.com +1 415 555 1234 123-45-6789')).toBe(
+      'jane@example.com +1 415 555 1234 [REDACTED]',
+    );
+    const none = createPatternRedactor({
+      patterns: Object.fromEntries(PII_PATTERN_NAMES.map((n) => [n, false])),
+    });
+    expect(none('jane@example.com')).toBe('jane@example.com');
+  });
+
+  it('runs custom patterns (global or not, named or not) after the built-in ones', () => {
+    const r = createPatternRedactor({
+      labels: true,
+      custom: [/EMP-\d{6}/, { name: 'ticket', regex: /TCK_[A-Z]{4}/gi }],
+    });
+    expect(r('EMP-123456 and EMP-654321 filed tck_abcd')).toBe(
+      '[REDACTED:custom] and [REDACTED:custom] filed [REDACTED:ticket]',
+    );
+    const sticky = /X\d/y;
+    const r2 = createPatternRedactor({ custom: [sticky] });
+    expect(r2('a X1 b X2')).toBe('a [REDACTED] b [REDACTED]');
+    expect(sticky.lastIndex).toBe(0);
+  });
+
+  it('runs a custom function last, with the key, and fails closed when it breaks', () => {
+    const seen: (string | undefined)[] = [];
+    const r = createPatternRedactor({
+      redact: (v, key) => {
+        seen.push(key);
+        return v.replace(/secret-\w+/g, '[X]');
+      },
+    });
+    expect(r({ note: 'secret-abc jane@example.com', list: ['secret-1'] })).toEqual({
+      note: '[X] [REDACTED]',
+      list: ['[X]'],
+    });
+    expect(seen).toEqual(['note', 'list']);
+    const throwing = createPatternRedactor({
+      redact: () => {
+        throw new Error('bug');
+      },
+    });
+    expect(throwing({ a: 'anything' })).toEqual({ a: '[REDACTED]' });
+    const wrongType = createPatternRedactor({ redact: (() => 42) as unknown as () => string });
+    expect(wrongType('x')).toBe('[REDACTED]');
+  });
+
+  it('rejects bad options with an error that names the option', () => {
+    const bad: [unknown, string][] = [
+      [null, 'options'],
+      ['x', 'options'],
+      [{ patterns: { nope: false } }, 'patterns.nope'],
+      [{ patterns: { email: 'no' } }, 'patterns.email'],
+      [{ patterns: 3 }, 'patterns'],
+      [{ custom: /x/ }, 'custom'],
+      [{ custom: ['x'] }, 'custom[0]'],
+      [{ custom: [{ name: 'a b', regex: /x/ }] }, 'custom[0].name'],
+      [{ custom: [{ name: 'ok', regex: 'x' }] }, 'custom[0].regex'],
+      [{ custom: [/x*/] }, 'custom[0]'],
+      [{ custom: [/(?:)/] }, 'custom[0]'],
+      [{ custom: [/(a+)+b/] }, 'custom[0]'],
+      [{ custom: [/x/, /([a-z]*)*$/] }, 'custom[1]'],
+      [{ replacement: 5 }, 'replacement'],
+      [{ replacement: 'mail jane@example.com' }, 'replacement'],
+      [{ labels: 'yes' }, 'labels'],
+      [{ labels: true, replacement: '[X]' }, 'labels'],
+      [{ hashKey: '' }, 'hashKey'],
+      [{ hashKey: 'k', labels: true }, 'hashKey'],
+      [{ hashKey: 'k', replacement: '[X]' }, 'hashKey'],
+      [{ redact: 'no' }, 'redact'],
+      [{ maxStringLength: -1 }, 'maxStringLength'],
+      [{ maxStringLength: 1.5 }, 'maxStringLength'],
+      [{ maxStringLength: 1e12 }, 'maxStringLength'],
+      [{ maxStringLength: Number.NaN }, 'maxStringLength'],
+      [{ maxDepth: 0 }, 'maxDepth'],
+      [{ maxDepth: Infinity }, 'maxDepth'],
+    ];
+    for (const [options, option] of bad) {
+      let error: unknown;
+      try {
+        createPatternRedactor(options as never);
+      } catch (e) {
+        error = e;
+      }
+      expect(error, JSON.stringify(options)).toBeInstanceOf(PatternRedactionOptionError);
+      expect((error as PatternRedactionOptionError).kind).toBe('redaction-option');
+      expect((error as PatternRedactionOptionError).option).toBe(option);
+    }
+  });
+
+  it('accepts 0-like and explicit defaults', () => {
+    expect(() =>
+      createPatternRedactor({ maxStringLength: 0, labels: false, patterns: { card: true } }),
+    ).not.toThrow();
+    expect(createPatternRedactor({ replacement: '' })('jane@example.com!')).toBe('!');
+  });
+});
+
+describe('createPatternRedactor: properties', () => {
+  const modes = [
+    createPatternRedactor(),
+    createPatternRedactor({ labels: true }),
+    createPatternRedactor({ hashKey: 'key' }),
+  ];
+
+  // Strings built from PII-shaped pieces, not-PII pieces and noise, so the property is tried
+  // on inputs where patterns actually fire.
+  const piece = fc.constantFrom(
+    'jane@example.com',
+    '4111 1111 1111 1111',
+    '123-45-6789',
+    '+1 (415) 555-1234',
+    '203.0.113.42',
+    '2001:db8::1',
+    'Bearer abc123def456ghi789',
+    'api_key=abcd1234',
+    'sk_live_4eC39HqLyjWDarjtT1zdp7dc',
+    'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.sig',
+    '1.2.3',
+    '550e8400-e29b-41d4-a716-446655440000',
+    '2026-12-02T11:19:32Z',
+  );
+  const mixed = fc
+    .array(fc.oneof(piece, fc.string({ maxLength: 12 }), fc.constantFrom(' ', ', ', ':', '=', '@', '.')), {
+      maxLength: 12,
+    })
+    .map((parts) => parts.join(''));
+
+  it('is idempotent: redacting twice is redacting once', () => {
+    fc.assert(
+      fc.property(mixed, (s) => {
+        for (const r of modes) {
+          const once = r(s);
+          expect(r(once)).toBe(once);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('leaves strings without digits, @, :, =, _, - or a key prefix unchanged', () => {
+    const safeChar = fc.constantFrom(
+      ...'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ .,!?/()'.split(''),
+    );
+    fc.assert(
+      fc.property(
+        fc.array(safeChar, { maxLength: 80 }).map((a) => a.join('')),
+        (s) => {
+          fc.pre(!/bearer|AKIA|ASIA|AIza|SG\./i.test(s));
+          for (const r of modes) expect(r(s)).toBe(s);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('never throws and keeps the JSON shape of any JSON value', () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), (v) => {
+        const out = modes[0]!(v);
+        const shape = (x: unknown): unknown =>
+          Array.isArray(x)
+            ? x.map(shape)
+            : x !== null && typeof x === 'object'
+              ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k, shape(y)]))
+              : typeof x;
+        expect(shape(out)).toEqual(shape(v));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never leaves a caught email behind, whatever surrounds it', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 20 }), fc.string({ maxLength: 20 }), (a, b) => {
+        const out = modes[0]!(`${a} jane.doe@example.com ${b}`) as string;
+        expect(out).not.toContain('jane.doe@example.com');
+      }),
+      { numRuns: 300 },
+    );
+  });
+});

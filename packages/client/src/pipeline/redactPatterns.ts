@@ -1,0 +1,191 @@
+import type { PiiPattern, PickedSpan, StringProfile } from './piiPatterns.js';
+import { BUILTIN_PII_PATTERNS, profileString } from './piiPatterns.js';
+import type { PatternRedactionOptions, ResolvedPatternRedaction } from './redactPatterns.options.js';
+import { PatternRedactionOptionError, resolvePatternRedactionOptions } from './redactPatterns.options.js';
+import { keyedHash } from './redactHash.js';
+
+export type { PiiPatternName } from './piiPatterns.js';
+export { PII_PATTERN_NAMES } from './piiPatterns.js';
+export type { CustomPiiPattern, PatternRedactionOptions } from './redactPatterns.options.js';
+export { DEFAULT_PATTERN_REDACTION, PatternRedactionOptionError } from './redactPatterns.options.js';
+
+const TRUNCATED = '…[truncated]';
+
+interface CompiledPattern {
+  name: string;
+  regex: RegExp;
+  mayMatch: PiiPattern['mayMatch'];
+  pick: PiiPattern['pick'];
+  groupCount: number;
+}
+
+/**
+ * Pattern redaction: a function that returns `value` with the PII inside every string value
+ * (emails, cards, SSNs, phone numbers, IP addresses, JWTs, bearer tokens, API keys, secrets in
+ * `key=value`, and the app's own patterns) replaced, walking objects and arrays deeply.
+ *
+ * It copies on write: what holds no PII is returned as is (the same object, no allocation), and
+ * the input is never modified. Built for values `safeClone` made (plain objects and arrays);
+ * other objects (Date, Map, class instances) are passed through untouched, and a cycle becomes
+ * `[Circular]`. Patterns are compiled once here; a string is first profiled in one pass, and
+ * only the patterns its characters allow are run, so most strings cost one loop over their
+ * characters. Never throws on any input.
+ */
+export function createPatternRedactor(options?: PatternRedactionOptions): (value: unknown) => unknown {
+  const o = resolvePatternRedactionOptions(options);
+  const patterns = compile(o);
+  const profile: StringProfile = { digits: 0, dots: 0, colons: 0, at: false, keyish: false };
+  const ancestors: object[] = [];
+
+  const replacementOf = (name: string, secret: string): string => {
+    if (o.hashKey !== undefined) return keyedHash(secret, o.hashKey);
+    return o.labels ? `[REDACTED:${name}]` : o.replacement;
+  };
+
+  // What stands for a value that could not be read (and so not checked).
+  const failClosed = o.labels
+    ? '[REDACTED:unreadable]'
+    : o.hashKey === undefined
+      ? o.replacement
+      : '[REDACTED]';
+
+  const scan = (input: string): string => {
+    let s = input;
+    // A value cut before (here or by safeClone) ends with the mark and is not cut again, so
+    // redacting twice gives what redacting once gave.
+    if (
+      s.length > o.maxStringLength &&
+      !(s.length <= o.maxStringLength + TRUNCATED.length && s.endsWith(TRUNCATED))
+    ) {
+      s = s.slice(0, o.maxStringLength) + TRUNCATED;
+    }
+    return scanPatterns(s);
+  };
+
+  const scanPatterns = (input: string): string => {
+    let s = input;
+    if (patterns.length === 0) return s;
+    profileString(s, profile);
+    for (const p of patterns) {
+      if (!p.mayMatch(profile, s)) continue;
+      p.regex.lastIndex = 0;
+      s = s.replace(p.regex, (...args: unknown[]) => {
+        const match = args[0] as string;
+        if (match === '') return match;
+        if (p.pick === undefined) return replacementOf(p.name, match);
+        const span: PickedSpan | null = p.pick(
+          match,
+          args.slice(1, 1 + p.groupCount) as (string | undefined)[],
+        );
+        if (span === null) return match;
+        return span.prefix + replacementOf(p.name, span.secret) + span.suffix;
+      });
+    }
+    return s;
+  };
+
+  const redactString = (input: string, key: string | undefined): string => {
+    const s = scan(input);
+    if (o.redact === undefined) return s;
+    try {
+      const out: unknown = o.redact(s, key);
+      return typeof out === 'string' ? out : replacementOf('custom', s);
+    } catch {
+      return replacementOf('custom', s);
+    }
+  };
+
+  const walk = (value: unknown, key: string | undefined, depth: number): unknown => {
+    if (typeof value === 'string') return redactString(value, key);
+    if (value === null || typeof value !== 'object') return value;
+    if (!Array.isArray(value)) {
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return value;
+    }
+    if (ancestors.includes(value)) return '[Circular]';
+    if (depth >= o.maxDepth) return '[Depth]';
+    ancestors.push(value);
+    try {
+      return Array.isArray(value)
+        ? walkArray(value, key, depth)
+        : walkObject(value as Record<string, unknown>, depth);
+    } catch {
+      // A throwing getter or Proxy trap: nothing under it can be vouched for.
+      return failClosed;
+    } finally {
+      ancestors.pop();
+    }
+  };
+
+  const walkArray = (list: readonly unknown[], key: string | undefined, depth: number): unknown[] => {
+    let out: unknown[] | undefined;
+    for (let i = 0; i < list.length; i++) {
+      const item = list[i];
+      const next = walk(item, key, depth + 1);
+      if (next !== item) {
+        out ??= list.slice();
+        out[i] = next;
+      }
+    }
+    return out ?? (list as unknown[]);
+  };
+
+  const walkObject = (obj: Record<string, unknown>, depth: number): Record<string, unknown> => {
+    let out: Record<string, unknown> | undefined;
+    for (const k of Object.keys(obj)) {
+      const item = obj[k];
+      const next = walk(item, k, depth + 1);
+      if (next !== item) {
+        out ??= { ...obj };
+        out[k] = next;
+      }
+    }
+    return out ?? obj;
+  };
+
+  // The replacement must be a fixed point, or redacting twice would differ from redacting once.
+  if (o.hashKey === undefined && !o.labels && scanPatterns(o.replacement) !== o.replacement) {
+    throw new PatternRedactionOptionError('replacement', 'is itself changed by redaction');
+  }
+
+  return (value: unknown): unknown => {
+    ancestors.length = 0;
+    try {
+      return walk(value, undefined, 0);
+    } catch {
+      // Only a stack overflow from the app's own redact function can land here.
+      return failClosed;
+    }
+  };
+}
+
+function compile(o: ResolvedPatternRedaction): CompiledPattern[] {
+  const out: CompiledPattern[] = [];
+  for (const p of BUILTIN_PII_PATTERNS) {
+    if (!o.patterns.has(p.name)) continue;
+    out.push({
+      name: p.name,
+      regex: p.regex,
+      mayMatch: p.mayMatch,
+      pick: p.pick,
+      groupCount: groupCount(p.regex),
+    });
+  }
+  for (const c of o.custom) {
+    out.push({
+      name: c.name,
+      regex: c.regex,
+      mayMatch: always,
+      pick: undefined,
+      groupCount: groupCount(c.regex),
+    });
+  }
+  return out;
+}
+
+const always = (): boolean => true;
+
+function groupCount(regex: RegExp): number {
+  // An alternative that always matches: its match array has one slot per group.
+  return (new RegExp(`${regex.source}|`).exec('')?.length ?? 1) - 1;
+}
