@@ -1,0 +1,41 @@
+/**
+ * Everything public and browser-safe, shared by both entry points (`index.ts` for browsers and
+ * other runtimes, `index.node.ts` for Node). Nothing here may import `node:*`.
+ */
+export type { TelemetryClient, TelemetryFlushResult, TelemetryStats } from './telemetry/client.js';
+export type {
+  BeforeSend,
+  ConsentState,
+  RedactionOptions,
+  StorageChoice,
+  TelemetryOptions,
+} from './telemetry/options.js';
+export { TELEMETRY_DEFAULTS } from './telemetry/options.js';
+export { TelemetryError, TelemetryOptionError } from './telemetry/errors.js';
+export type { TelemetryErrorKind } from './telemetry/errors.js';
+export { LIB_NAME, LIB_VERSION } from './telemetry/version.js';
+export { INSTALL_ID_STATE_KEY } from './telemetry/installId.js';
+export { CONSENT_STATE_KEY } from './telemetry/Telemetry.js';
+
+export type { HomingEvent } from './event.js';
+export type { ClientDropReason, ClientEventMap, ClientEventName } from './events.js';
+export { consoleLogger, silentLogger } from './logger.js';
+export type { Logger } from './logger.js';
+export type { Feature, FeatureHost } from './features/feature.js';
+
+export * from './outbox/index.js';
+export * from './delivery/index.js';
+
+export type { DefaultOutboxOptions, Platform } from './platform/platform.js';
+export { createBrowserPlatform, UNLOAD_CONTENT_TYPE } from './platform/browser.js';
+export type { BrowserGlobals, BrowserOutboxFactories, BrowserPlatformOptions } from './platform/browser.js';
+export { createGenericPlatform } from './platform/generic.js';
+
+export { uuidv7 } from './pipeline/uuidv7.js';
+export { defaultSafeLimits, safeClone } from './pipeline/safeSerialize.js';
+export type { SafeLimits, SafeResult } from './pipeline/safeSerialize.js';
+export { Sampler, SamplingOptionError } from './pipeline/sampling.js';
+export type { SamplingDecision, SamplingOptions } from './pipeline/sampling.js';
+export { DEFAULT_REDACTED_FIELDS, REDACTED } from './pipeline/redactFields.js';
+export { keyedHash } from './pipeline/redactHash.js';
+export { checkEventName, MAX_EVENT_NAME_LENGTH } from './pipeline/eventName.js';

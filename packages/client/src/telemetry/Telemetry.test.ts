@@ -1,0 +1,261 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createMemoryOutbox } from '../outbox/memory.js';
+import { clientFor, Sink, sinkEvents, until } from './telemetry.test-helpers.js';
+import { LIB_NAME, LIB_VERSION } from './version.js';
+import type { TelemetryClient } from './client.js';
+
+const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+describe('createTelemetry: the client API', () => {
+  let sink: Sink;
+  const clients: TelemetryClient[] = [];
+  const client = (...args: Parameters<typeof clientFor>): TelemetryClient => {
+    const c = clientFor(...args);
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    sink = await Sink.start();
+  });
+  beforeEach(async () => {
+    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
+    sink.requests.length = 0;
+    sink.acceptedUuids.length = 0;
+    sink.handler = () => ({ status: 202, body: '{}' });
+  });
+  afterAll(async () => {
+    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
+    await sink.down();
+  });
+
+  it('enriches each event: UUIDv7, ISO timestamp, install id, session, lib, super properties', async () => {
+    const t = client(sink, { superProperties: { app: 'demo', plan: 'free' } });
+    t.track('cli.started', { plan: 'pro', args: 3 });
+    t.track('cli.finished');
+    const result = await t.flush({ timeoutMs: 10_000 });
+    expect(result.sent).toBe(2);
+    const [a, b] = sinkEvents(sink);
+    expect(a!.uuid).toMatch(UUID_V7);
+    expect(b!.uuid > a!.uuid).toBe(true);
+    expect(new Date(a!.timestamp).toISOString()).toBe(a!.timestamp);
+    expect(a!.distinct_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(b!.distinct_id).toBe(a!.distinct_id);
+    expect(a!.properties).toMatchObject({
+      app: 'demo',
+      plan: 'pro',
+      args: 3,
+      $lib: LIB_NAME,
+      $lib_version: LIB_VERSION,
+    });
+    expect(a!.properties.$session_id).toMatch(UUID_V7);
+    expect(b!.properties.$session_id).toBe(a!.properties.$session_id);
+    expect(b!.properties.plan).toBe('free');
+  });
+
+  it('rotates $session_id after sessionIdleMs without events', async () => {
+    const start = Date.now() - 3_600_000;
+    let now = start;
+    const t = client(sink, { sessionIdleMs: 60_000, now: () => now });
+    t.track('a');
+    now += 59_000;
+    t.track('b');
+    now += 60_000;
+    t.track('c');
+    await t.flush({ timeoutMs: 10_000 });
+    const [a, b, c] = sinkEvents(sink).map((e) => e.properties.$session_id);
+    expect(b).toBe(a);
+    expect(c).not.toBe(a);
+    expect(sinkEvents(sink)[0]!.timestamp).toBe(new Date(start).toISOString());
+  });
+
+  it('identify: later events carry the id, $identify links the anonymous one and sets traits', async () => {
+    const t = client(sink);
+    t.track('before');
+    t.identify('user-42', { plan: 'team' });
+    t.track('after');
+    await t.flush({ timeoutMs: 10_000 });
+    const [before, identify, after] = sinkEvents(sink);
+    expect(identify!.event).toBe('$identify');
+    expect(identify!.distinct_id).toBe('user-42');
+    expect(identify!.properties.$anon_distinct_id).toBe(before!.distinct_id);
+    expect(identify!.properties.$set).toEqual({ plan: 'team' });
+    expect(after!.distinct_id).toBe('user-42');
+    t.identify('' as string);
+    t.identify(42 as unknown as string);
+    t.track('still');
+    await t.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink).at(-1)!.distinct_id).toBe('user-42');
+  });
+
+  it('register merges super properties; the event wins; bad input is ignored', async () => {
+    const t = client(sink, { distinctId: 'app-user' });
+    t.register({ a: 1, b: 1 });
+    t.register({ b: 2 });
+    t.register('nope' as unknown as Record<string, unknown>);
+    t.track('x', { a: 0 });
+    await t.flush({ timeoutMs: 10_000 });
+    const [x] = sinkEvents(sink);
+    expect(x!.distinct_id).toBe('app-user');
+    expect(x!.properties).toMatchObject({ a: 0, b: 2 });
+  });
+
+  it('redacts by field name and by pattern by default, and not at all with redaction: false', async () => {
+    const t = client(sink);
+    t.track('signup', { password: 'hunter2', note: 'mail me at ann@example.com', order: 'ORD-2026-0001' });
+    await t.flush({ timeoutMs: 10_000 });
+    const [e] = sinkEvents(sink);
+    expect(e!.properties.password).toBe('[REDACTED]');
+    expect(e!.properties.note).not.toContain('ann@example.com');
+    expect(e!.properties.order).toBe('ORD-2026-0001');
+    expect(e!.properties.$session_id).toMatch(UUID_V7);
+
+    const off = client(sink, { redaction: false });
+    off.track('signup', { password: 'hunter2' });
+    await off.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink).at(-1)!.properties.password).toBe('hunter2');
+  });
+
+  it('hashes redacted values with redaction.hashKey, the same value to the same hash', async () => {
+    const t = client(sink, { redaction: { hashKey: 'k1' } });
+    t.track('a', { email: 'ann@example.com' });
+    t.track('b', { email: 'ann@example.com' });
+    await t.flush({ timeoutMs: 10_000 });
+    const [a, b] = sinkEvents(sink);
+    expect(a!.properties.email).toMatch(/^\[HASH:[0-9a-f]{16}\]$/);
+    expect(b!.properties.email).toBe(a!.properties.email);
+  });
+
+  it('beforeSend may change or drop an event; a throwing one drops that event only, counted', async () => {
+    let calls = 0;
+    const t = client(sink, {
+      beforeSend: (event) => {
+        calls++;
+        if (event.event === 'drop.me') return null;
+        if (event.event === 'throw') throw new Error('bug in app hook');
+        if (event.event === 'break') return { ...event, uuid: '' };
+        return { ...event, properties: { ...event.properties, seen: true } };
+      },
+    });
+    const drops: string[] = [];
+    t.on('drop', (d) => drops.push(`${d.reason}:${d.count}`));
+    expect(() => {
+      t.track('keep');
+      t.track('drop.me');
+      t.track('throw');
+      t.track('break');
+    }).not.toThrow();
+    await t.flush({ timeoutMs: 10_000 });
+    expect(calls).toBe(4);
+    expect(sinkEvents(sink).map((e) => [e.event, e.properties.seen])).toEqual([['keep', true]]);
+    const stats = await t.stats();
+    expect(stats.dropped.rejected).toBe(3);
+    expect(drops).toEqual(['rejected:1', 'rejected:1', 'rejected:1']);
+  });
+
+  it('samples by rule and counts what was sampled out', async () => {
+    const t = client(sink, {
+      sampling: {
+        rules: { 'debug.*': { kind: 'never' }, noisy: { kind: 'throttled', max: 2, windowMs: 60_000 } },
+      },
+    });
+    for (let i = 0; i < 5; i++) {
+      t.track('debug.tick');
+      t.track('noisy');
+    }
+    t.track('kept');
+    await t.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink).map((e) => e.event)).toEqual(['noisy', 'noisy', 'kept']);
+    expect((await t.stats()).dropped.sampling).toBe(8);
+  });
+
+  it('stats: counts from track to sent, queue, breaker per endpoint, last error', async () => {
+    const t = client(sink);
+    for (let i = 0; i < 10; i++) t.track('e', { i });
+    await t.flush({ timeoutMs: 10_000 });
+    await t.persist();
+    let stats = await t.stats();
+    expect(stats).toMatchObject({
+      tracked: 10,
+      queued: 10,
+      persisted: 10,
+      sent: 10,
+      enabled: true,
+      consent: 'granted',
+    });
+    expect(stats.queue).toMatchObject({ events: 0, bytes: 0 });
+    expect(Object.keys(stats.breakers)).toEqual([`homing:${sink.url}`]);
+    sink.handler = () => ({ status: 503 });
+    t.track('fails');
+    await t.flush({ timeoutMs: 300 });
+    stats = await t.stats();
+    expect(stats.failedAttempts).toBeGreaterThan(0);
+    expect(stats.lastError?.reason).toMatch(/503/);
+    expect(stats.queue?.events).toBe(1);
+  });
+
+  it('emits sent and delivery-error; a throwing listener breaks nothing; unsubscribe works', async () => {
+    const t = client(sink);
+    const sent: number[] = [];
+    t.on('sent', () => {
+      throw new Error('listener bug');
+    });
+    const off = t.on('sent', (s) => sent.push(s.count));
+    t.on('drop', 42 as never);
+    t.track('one');
+    await t.flush({ timeoutMs: 10_000 });
+    off();
+    t.track('two');
+    await t.flush({ timeoutMs: 10_000 });
+    expect(sent).toEqual([1]);
+    expect(sinkEvents(sink)).toHaveLength(2);
+  });
+
+  it('featureHost tracks through the same pipeline (redaction, consent, outbox)', async () => {
+    const t = client(sink);
+    const host = t.featureHost();
+    host.track('$exception', { message: 'boom', token: 'abc' });
+    await host.persist();
+    expect(typeof host.now()).toBe('number');
+    await t.flush({ timeoutMs: 10_000 });
+    const [e] = sinkEvents(sink);
+    expect(e!.event).toBe('$exception');
+    expect(e!.properties.token).toBe('[REDACTED]');
+  });
+
+  it('shutdown sends what is pending, is idempotent, and later tracks are counted, not sent', async () => {
+    const outbox = createMemoryOutbox();
+    const t = clientFor(sink, { storage: outbox, delivery: { intervalMs: 60_000 } });
+    t.track('last');
+    await Promise.all([t.shutdown({ timeoutMs: 10_000 }), t.shutdown({ timeoutMs: 10_000 })]);
+    expect(sinkEvents(sink).map((e) => e.event)).toEqual(['last']);
+    t.track('late');
+    expect((await t.stats()).dropped.disabled).toBe(1);
+    // The app's own outbox is left open for the app.
+    outbox.append([{ uuid: 'x', json: '{}', timestampMs: Date.now() }]);
+    expect((await outbox.size()).events).toBe(1);
+    await outbox.close();
+  });
+
+  it('flush and shutdown reject a bad timeout with an error naming it', async () => {
+    const t = client(sink);
+    await expect(t.flush({ timeoutMs: -1 })).rejects.toMatchObject({
+      kind: 'telemetry-option',
+      option: 'timeoutMs',
+    });
+    await expect(t.shutdown({ timeoutMs: Number.NaN })).rejects.toMatchObject({ option: 'timeoutMs' });
+    await expect(t.flush({ timeoutMs: 0 })).resolves.toMatchObject({ sent: 0 });
+  });
+
+  it('keeps events in the outbox while the sink is down and sends them when it is back', async () => {
+    const t = client(sink, {
+      delivery: { intervalMs: 20, retry: { initialMs: 10, maxMs: 20 }, breaker: { threshold: 1000 } },
+    });
+    sink.handler = () => 'reset';
+    for (let i = 0; i < 20; i++) t.track('outage', { i });
+    await until(async () => (await t.stats()).failedAttempts > 0, 15_000, 'a failed attempt');
+    sink.handler = () => ({ status: 202 });
+    await until(async () => (await t.stats()).sent === 20, 15_000, 'all sent');
+    expect(new Set(sink.acceptedUuids).size).toBe(20);
+  });
+});

@@ -1,0 +1,391 @@
+import { Delivery } from '../delivery/Delivery.js';
+import type { DeliveryOptions } from '../delivery/deliveryOptions.js';
+import type { ClientDropReason, ClientEventMap, ClientEventName } from '../events.js';
+import type { FeatureHost } from '../features/feature.js';
+import type { Logger } from '../logger.js';
+import type { Outbox } from '../outbox/outbox.js';
+import { checkEventName } from '../pipeline/eventName.js';
+import { safeClone } from '../pipeline/safeSerialize.js';
+import { Sampler } from '../pipeline/sampling.js';
+import { Session } from '../pipeline/session.js';
+import { uuidv7 } from '../pipeline/uuidv7.js';
+import type { Platform } from '../platform/platform.js';
+import type { TelemetryClient, TelemetryFlushResult, TelemetryStats } from './client.js';
+import { emptyDropCounts } from './client.js';
+import { Emitter } from './Emitter.js';
+import type { TrackedEvent } from './EventBuilder.js';
+import { describe, EventBuilder } from './EventBuilder.js';
+import type { InstallIdStore } from './installId.js';
+import { loadInstallId } from './installId.js';
+import type { ConsentState, TelemetryOptions } from './options.js';
+import { buildRedactor } from './redactor.js';
+import type { ResolvedTelemetryOptions } from './resolveTelemetryOptions.js';
+import { checkDistinctId, checkTimeout } from './resolveTelemetryOptions.js';
+
+export const CONSENT_STATE_KEY = 'consent';
+/** Events tracked before the install id is read are held in memory, at most this many. */
+export const MAX_WAITING_EVENTS = 10_000;
+/** How often appended events are confirmed stored for `stats().persisted`, at most. */
+const CONFIRM_INTERVAL_MS = 1_000;
+
+/** An event waiting for the install id: `distinctId` undefined means "the install id". */
+interface Waiting {
+  readonly tracked: TrackedEvent;
+  readonly distinctId: string | undefined;
+  /** `$identify` before the install id was known: its `$anon_distinct_id` is filled in then. */
+  readonly fillAnonId?: boolean;
+}
+
+export interface TelemetryParts {
+  readonly options: ResolvedTelemetryOptions;
+  readonly sampling: TelemetryOptions['sampling'];
+  readonly platform: Platform;
+  readonly logger: Logger;
+  readonly outbox: Outbox;
+  /** false when the app passed its own Outbox: it closes it, not us. */
+  readonly ownsOutbox: boolean;
+  readonly installId: InstallIdStore | undefined;
+  readonly delivery: DeliveryOptions;
+}
+
+/**
+ * The telemetry client: `track()` runs the whole pipeline synchronously in memory (checks,
+ * safe clone, enrichment, sampling, redaction, `beforeSend`, one `JSON.stringify`) and appends
+ * the record to the outbox, which groups its writes; delivery sends from the outbox on its own
+ * unref'd schedule. Until the install id and the remembered consent are read (one small read at
+ * start), events wait in memory and delivery is paused.
+ */
+export class Telemetry implements TelemetryClient {
+  private readonly o: ResolvedTelemetryOptions;
+  private readonly logger: Logger;
+  private readonly outbox: Outbox;
+  private readonly emitter: Emitter;
+  private readonly delivery: Delivery;
+  private readonly builder: EventBuilder;
+  private readonly session: Session;
+  private readonly host: FeatureHost;
+  private readonly offHooks: Array<() => void> = [];
+  private superProperties: Record<string, unknown> = {};
+  private identified: string | undefined;
+  private installId: string | undefined;
+  private consent: ConsentState;
+  private consentChosen = false;
+  private waiting: Waiting[] | null = [];
+  private readonly ready: Promise<void>;
+  private closing: Promise<void> | undefined;
+  private confirmTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly counts = { tracked: 0, fixed: 0, queued: 0, persisted: 0 };
+  private readonly dropped = emptyDropCounts();
+
+  constructor(private readonly parts: TelemetryParts) {
+    this.o = parts.options;
+    this.logger = parts.logger;
+    this.outbox = parts.outbox;
+    this.consent = this.o.consent;
+    this.identified = this.o.distinctId;
+    this.emitter = new Emitter(this.logger);
+    this.session = new Session(this.o.sessionIdleMs);
+    this.builder = new EventBuilder({
+      sampler: new Sampler(parts.sampling ?? {}),
+      redact: buildRedactor(this.o.redaction),
+      beforeSend: this.o.beforeSend,
+      propertyLimits: this.o.propertyLimits,
+      maxEventBytes: this.o.maxEventBytes,
+    });
+    this.host = {
+      track: (event, properties) => this.track(event, properties),
+      persist: () => this.persist(),
+      logger: this.logger,
+      now: this.o.now,
+    };
+    this.register(this.o.superProperties);
+    this.offHooks.push(this.outbox.onDrop((d) => this.drop(d.reason, d.count)));
+    this.delivery = new Delivery(this.outbox, parts.delivery, {
+      platform: parts.platform,
+      logger: this.logger,
+      emit: this.emitter.emit,
+    });
+    this.delivery.setPaused(true);
+    this.delivery.start();
+    this.offHooks.push(parts.platform.onExit(() => this.onExit()));
+    this.ready = this.start();
+  }
+
+  track(event: string, properties?: Record<string, unknown>): void {
+    this.enqueue(event, properties, false);
+  }
+
+  private enqueue(event: string, properties: Record<string, unknown> | undefined, fillAnonId: boolean): void {
+    try {
+      this.counts.tracked++;
+      if (this.closing !== undefined) return this.drop('disabled', 1, 'tracked after shutdown');
+      if (this.consent === 'denied') return this.drop('consent', 1);
+      const name = checkEventName(event);
+      if (!name.ok) return this.drop('invalid', 1, name.detail);
+      let fixed = name.fixed;
+      let props: Record<string, unknown> = {};
+      if (properties !== undefined && properties !== null) {
+        if (typeof properties === 'object' && !Array.isArray(properties)) {
+          const clone = safeClone(properties, this.o.propertyLimits);
+          props = clone.value as Record<string, unknown>;
+          if (clone.issues > 0) fixed = true;
+        } else fixed = true; // a string, number or array where properties belong: kept without them
+      }
+      if (fixed) this.counts.fixed++;
+      const nowMs = this.o.now();
+      const tracked: TrackedEvent = {
+        uuid: uuidv7(nowMs),
+        name: name.name,
+        properties: props,
+        nowMs,
+        sessionId: this.session.touch(nowMs),
+      };
+      this.accept({ tracked, distinctId: this.identified, fillAnonId });
+    } catch (error) {
+      // Nothing above should throw; if it does, the app still must not see it.
+      this.drop('invalid', 1, describe(error));
+    }
+  }
+
+  identify(distinctId: string, traits?: Record<string, unknown>): void {
+    try {
+      const id = checkDistinctId('distinctId', distinctId);
+      const previous = this.identified ?? this.installId;
+      if (id === previous && traits === undefined) return;
+      this.identified = id;
+      this.enqueue(
+        '$identify',
+        {
+          ...(previous === undefined || previous === id ? {} : { $anon_distinct_id: previous }),
+          ...(traits !== null && typeof traits === 'object' ? { $set: traits } : {}),
+        },
+        previous === undefined,
+      );
+    } catch (error) {
+      this.logger.warn('identify ignored', { error });
+    }
+  }
+
+  register(superProperties: Record<string, unknown>): void {
+    try {
+      if (superProperties === null || typeof superProperties !== 'object' || Array.isArray(superProperties)) {
+        this.logger.warn('register ignored: super properties must be an object');
+        return;
+      }
+      const { value } = safeClone(superProperties, this.o.propertyLimits);
+      this.superProperties = { ...this.superProperties, ...(value as Record<string, unknown>) };
+      this.builder.setSuperProperties(
+        safeClone(this.superProperties, this.o.propertyLimits).value as Record<string, unknown>,
+      );
+    } catch (error) {
+      this.logger.warn('register ignored', { error });
+    }
+  }
+
+  setConsent(state: ConsentState): void {
+    try {
+      if (state !== 'granted' && state !== 'denied' && state !== 'pending') {
+        this.logger.warn('setConsent ignored: the state must be granted, denied or pending', { state });
+        return;
+      }
+      this.consentChosen = true;
+      this.applyConsent(state);
+      if (this.o.rememberConsent && this.closing === undefined) {
+        this.outbox.setState(CONSENT_STATE_KEY, state).catch((error: unknown) => {
+          this.logger.warn('could not remember the consent state', { error });
+        });
+      }
+    } catch (error) {
+      this.logger.warn('setConsent failed', { error });
+    }
+  }
+
+  async persist(): Promise<void> {
+    await this.ready;
+    const queued = this.counts.queued;
+    await this.outbox.persist();
+    if (queued > this.counts.persisted) this.counts.persisted = queued;
+  }
+
+  async flush(options?: { timeoutMs?: number }): Promise<TelemetryFlushResult> {
+    const timeoutMs = checkTimeout(options);
+    const deadline = Date.now() + timeoutMs;
+    if (this.closing !== undefined) return { sent: 0, pending: await this.pending(), timedOut: false };
+    if (!(await within(this.ready, timeoutMs)))
+      return { sent: 0, pending: await this.pending(), timedOut: true };
+    await this.persist().catch((error: unknown) =>
+      this.logger.warn('persist before flush failed', { error }),
+    );
+    if (this.consent !== 'granted') return { sent: 0, pending: await this.pending(), timedOut: false };
+    return this.delivery.flush(Math.max(0, deadline - Date.now()));
+  }
+
+  shutdown(options?: { timeoutMs?: number }): Promise<void> {
+    let timeoutMs: number;
+    try {
+      timeoutMs = checkTimeout(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.closing ??= this.stop(timeoutMs);
+    return this.closing;
+  }
+
+  async stats(): Promise<TelemetryStats> {
+    const d = this.delivery.stats();
+    let queue: TelemetryStats['queue'] = null;
+    try {
+      queue = await this.outbox.size();
+    } catch {
+      // A closed or broken storage: say so with null rather than fail the caller.
+    }
+    return {
+      ...this.counts,
+      sent: d.sent,
+      failedAttempts: d.failedAttempts,
+      retried: d.retried,
+      dropped: { ...this.dropped },
+      queue,
+      breakers: d.breakers,
+      lastError: d.lastError,
+      consent: this.consent,
+      enabled: true,
+    };
+  }
+
+  on<K extends ClientEventName>(name: K, listener: (payload: ClientEventMap[K]) => void): () => void {
+    if (typeof listener !== 'function') return () => {};
+    return this.emitter.on(name, listener);
+  }
+
+  featureHost(): FeatureHost {
+    return this.host;
+  }
+
+  /** Reads the remembered consent and the install id, then lets waiting events and delivery go. */
+  private async start(): Promise<void> {
+    if (this.o.rememberConsent) {
+      try {
+        const stored = await this.outbox.getState<unknown>(CONSENT_STATE_KEY);
+        if (!this.consentChosen && (stored === 'granted' || stored === 'denied' || stored === 'pending')) {
+          this.applyConsent(stored);
+        }
+      } catch (error) {
+        this.logger.warn('could not read the remembered consent', { error });
+      }
+    }
+    try {
+      this.installId = await loadInstallId(this.outbox, this.parts.installId);
+    } catch (error) {
+      // Events must still flow: this run reports under an id of its own.
+      this.installId = uuidv7();
+      this.logger.warn('could not read or store the install id; using one for this run', { error });
+    }
+    const waiting = this.waiting ?? [];
+    this.waiting = null;
+    for (const w of waiting) this.append(w);
+    if (this.closing === undefined) this.delivery.setPaused(this.consent !== 'granted');
+  }
+
+  private accept(w: Waiting): void {
+    if (this.waiting === null) return this.append(w);
+    if (this.waiting.length >= MAX_WAITING_EVENTS)
+      return this.drop('overflow', 1, 'waiting for the install id');
+    this.waiting.push(w);
+  }
+
+  private append(w: Waiting): void {
+    if (this.consent === 'denied') return this.drop('consent', 1);
+    if (w.fillAnonId === true) w.tracked.properties.$anon_distinct_id = this.installId;
+    const result = this.builder.build(w.tracked, w.distinctId ?? this.installId!);
+    if (!result.ok) return this.drop(result.reason, 1, result.detail);
+    this.outbox.append([result.record]);
+    this.counts.queued++;
+    this.delivery.notify(1);
+    this.scheduleConfirm();
+  }
+
+  private applyConsent(state: ConsentState): void {
+    this.consent = state;
+    if (state === 'denied') {
+      if (this.waiting !== null && this.waiting.length > 0) {
+        this.drop('consent', this.waiting.length);
+        this.waiting = [];
+      }
+      // Counted through the outbox's onDrop (reason 'consent').
+      this.outbox
+        .clear()
+        .catch((error: unknown) => this.logger.warn('could not clear held events', { error }));
+    }
+    if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || this.waiting !== null);
+  }
+
+  private drop(reason: ClientDropReason, count: number, detail?: string): void {
+    if (count <= 0) return;
+    this.dropped[reason] += count;
+    this.logger.debug('events dropped', { reason, count, detail });
+    this.emitter.emit('drop', detail === undefined ? { reason, count } : { reason, count, detail });
+  }
+
+  /** Keeps `stats().persisted` honest in a long-running process without a write per event. */
+  private scheduleConfirm(): void {
+    if (this.confirmTimer !== undefined || this.closing !== undefined) return;
+    this.confirmTimer = setTimeout(() => {
+      this.confirmTimer = undefined;
+      this.persist().catch((error: unknown) => this.logger.debug('background persist failed', { error }));
+    }, CONFIRM_INTERVAL_MS);
+    (this.confirmTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** Node `beforeExit` / page hide: store what was tracked (delivery makes its own last flush). */
+  private onExit(): Promise<void> | void {
+    if (this.closing !== undefined || this.counts.queued <= this.counts.persisted) return;
+    return this.persist().catch((error: unknown) => this.logger.warn('persist at exit failed', { error }));
+  }
+
+  private async stop(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
+    this.confirmTimer = undefined;
+    await within(this.ready, timeoutMs);
+    try {
+      await this.persist();
+    } catch (error) {
+      this.logger.warn('persist at shutdown failed', { error });
+    }
+    try {
+      this.delivery.setPaused(this.consent !== 'granted' || this.waiting !== null);
+      await this.delivery.shutdown(Math.max(0, deadline - Date.now()));
+    } catch (error) {
+      this.logger.warn('delivery shutdown failed', { error });
+    }
+    for (const off of this.offHooks.splice(0)) off();
+    if (this.parts.ownsOutbox) {
+      await this.outbox
+        .close()
+        .catch((error: unknown) => this.logger.warn('closing the storage failed', { error }));
+    }
+    this.emitter.clear();
+  }
+
+  private async pending(): Promise<number> {
+    try {
+      return (await this.outbox.size()).events;
+    } catch {
+      return -1;
+    }
+  }
+}
+
+/** true when `promise` settled within `ms`; the timer is cleared either way. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

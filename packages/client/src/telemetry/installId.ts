@@ -1,0 +1,30 @@
+import type { Outbox } from '../outbox/outbox.js';
+import { uuidv7 } from '../pipeline/uuidv7.js';
+
+/** The outbox state key of the anonymous install id (where no install-id file is used). */
+export const INSTALL_ID_STATE_KEY = 'install-id';
+
+/** Reads or creates the install id somewhere race-free (Node: a file created exclusively). */
+export type InstallIdStore = () => Promise<string>;
+
+/**
+ * The anonymous install id: the `distinct_id` of an app that gives none. Made once per storage
+ * (a UUIDv7, so ids sort by install time) and kept with the outbox, so every run and every
+ * process on that outbox reports as the same install. Where `store` is given it decides (the
+ * Node file outbox uses a file created with O_EXCL, so two processes starting at once agree);
+ * otherwise the outbox state holds it, read back after writing so that concurrent writers
+ * settle on the last value stored.
+ */
+export async function loadInstallId(outbox: Outbox, store?: InstallIdStore): Promise<string> {
+  if (store !== undefined) return store();
+  const known = await outbox.getState<unknown>(INSTALL_ID_STATE_KEY);
+  if (isInstallId(known)) return known;
+  await outbox.setState(INSTALL_ID_STATE_KEY, uuidv7());
+  const stored = await outbox.getState<unknown>(INSTALL_ID_STATE_KEY);
+  if (isInstallId(stored)) return stored;
+  throw new Error('the install id could not be stored');
+}
+
+export function isInstallId(value: unknown): value is string {
+  return typeof value === 'string' && /^[0-9A-Za-z-]{8,64}$/.test(value);
+}

@@ -1,0 +1,58 @@
+import {
+  compileFieldSet,
+  DEFAULT_REDACTED_FIELDS,
+  REDACTED,
+  redactFieldsInPlace,
+} from '../pipeline/redactFields.js';
+import { keyedHash } from '../pipeline/redactHash.js';
+import type { PatternRedactionOptions } from '../pipeline/redactPatterns.js';
+import { createPatternRedactor } from '../pipeline/redactPatterns.js';
+import type { RedactionOptions } from './options.js';
+
+/** Properties in, properties out; may throw (a custom redactor can), and the caller drops the event then. */
+export type Redactor = (properties: Record<string, unknown>) => Record<string, unknown>;
+
+/**
+ * The redaction pass of the pipeline, built once from the options: field names first (in place
+ * on the clone `safeClone` made, so no second copy), then patterns in string values, then the
+ * app's own function. `false` gives the identity.
+ */
+export function buildRedactor(options: RedactionOptions | false): Redactor {
+  if (options === false) return (p) => p;
+  const fields = options.fields === false ? null : compileFieldSet(options.fields ?? DEFAULT_REDACTED_FIELDS);
+  const hashKey = options.hashKey;
+  const replace =
+    hashKey === undefined
+      ? () => REDACTED
+      : (v: unknown) => keyedHash(typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)), hashKey);
+  const patterns = options.patterns === false ? null : createPatternRedactor(patternOptions(options));
+  const custom = options.custom;
+  return (properties) => {
+    let p = properties;
+    if (fields !== null && fields.size > 0) redactFieldsInPlace(p, fields, replace);
+    if (patterns !== null) p = asProperties(patterns(p));
+    if (custom !== undefined) p = asProperties(custom(p));
+    return p;
+  };
+}
+
+function asProperties(value: unknown): Record<string, unknown> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new TypeError('a redactor must answer a properties object');
+  }
+  return value as Record<string, unknown>;
+}
+
+/** `hashKey` applies to pattern matches too, unless the pattern options choose their own replacement. */
+function patternOptions(options: RedactionOptions): PatternRedactionOptions {
+  const p = options.patterns === false ? {} : (options.patterns ?? {});
+  if (
+    options.hashKey === undefined ||
+    p.hashKey !== undefined ||
+    p.replacement !== undefined ||
+    p.labels === true
+  ) {
+    return p;
+  }
+  return { ...p, hashKey: options.hashKey };
+}

@@ -1,0 +1,39 @@
+import { createMemoryOutbox } from '../outbox/memory.js';
+import { createFileOutbox } from '../outbox/node.js';
+import { defaultOutboxDirectory } from '../platform/cacheDirectory.node.js';
+import { detectPlatform } from '../platform/detect.js';
+import { TelemetryOptionError } from './errors.js';
+import { installIdFile } from './installIdFile.node.js';
+import type { TelemetryRuntime } from './runtime.js';
+
+/**
+ * Node: the platform from `detectPlatform`, a file outbox in the user's cache directory by
+ * default (`<cache>/homing/<name>`), the install id in a file beside its segments.
+ */
+export const nodeRuntime: TelemetryRuntime = {
+  defaultPlatform: detectPlatform,
+  defaultStorage: (platform) => (platform.name === 'node' ? 'file' : 'memory'),
+  createStorage(request) {
+    switch (request.choice) {
+      case 'file': {
+        const directory = request.directory ?? defaultOutboxDirectory(request.name);
+        const outbox = createFileOutbox({
+          ...request.limits,
+          directory,
+          durability: request.durability,
+          logger: request.logger,
+        });
+        return { outbox, installId: installIdFile(directory) };
+      }
+      case 'memory':
+        return { outbox: createMemoryOutbox({ ...request.limits }) };
+      case 'indexeddb':
+      case 'localStorage':
+        // Node has neither; an app that brings its own (fake-indexeddb, a polyfill) passes an Outbox.
+        throw new TelemetryOptionError(
+          'storage',
+          `'${request.choice}' is not available on Node: use 'file', 'memory' or an Outbox`,
+        );
+    }
+  },
+};

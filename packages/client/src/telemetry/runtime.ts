@@ -1,0 +1,35 @@
+import type { Logger } from '../logger.js';
+import type { Outbox, OutboxDurability, OutboxLimits } from '../outbox/outbox.js';
+import type { Platform } from '../platform/platform.js';
+import type { InstallIdStore } from './installId.js';
+import type { StorageChoice } from './options.js';
+
+export interface StorageRequest {
+  readonly choice: StorageChoice;
+  readonly name: string;
+  readonly directory: string | undefined;
+  readonly durability: OutboxDurability;
+  readonly limits: Partial<OutboxLimits> | undefined;
+  readonly logger: Logger;
+}
+
+export interface CreatedStorage {
+  readonly outbox: Outbox;
+  /** Where the install id is kept race-free, when the storage has a better place than outbox state. */
+  readonly installId?: InstallIdStore;
+}
+
+/**
+ * What differs between the entry points: the Node entry (`index.node.ts`) can make file
+ * outboxes and the Node platform; the browser/default entry (`index.ts`) never imports
+ * `node:*`, so a bundler targeting browsers does not pull them in. `createTelemetry` is the same
+ * code bound to one runtime or the other.
+ */
+export interface TelemetryRuntime {
+  /** The platform when the app passes none. */
+  defaultPlatform(): Platform;
+  /** The storage to use when the app names none, for this platform. */
+  defaultStorage(platform: Platform): StorageChoice;
+  /** Makes the outbox; throws a `TelemetryOptionError` naming `storage` when this runtime has no such storage. */
+  createStorage(request: StorageRequest): CreatedStorage;
+}
