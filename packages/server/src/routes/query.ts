@@ -57,8 +57,12 @@ export function parseInstant(value: string, name: string, nowMs: number): number
   const v = value.trim();
   if (v.toLowerCase() === 'now') return nowMs;
   const rel = /^-(\d{1,9})([smhdw])$/i.exec(v);
-  if (rel) return nowMs - Number(rel[1]) * UNIT_MS[rel[2]!.toLowerCase()]!;
-  const ms = ISO_INSTANT.test(v) ? Date.parse(v.replace(' ', 'T')) : NaN;
+  const ms = rel
+    ? nowMs - Number(rel[1]) * UNIT_MS[rel[2]!.toLowerCase()]!
+    : ISO_INSTANT.test(v)
+      ? Date.parse(v.replace(' ', 'T'))
+      : NaN;
+  // ±8.64e15 ms is the range of a JavaScript Date; beyond it toISOString() would throw.
   if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
     throw new AdminApiError(
       'invalid-request',

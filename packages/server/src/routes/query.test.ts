@@ -1,0 +1,204 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AdminApiError } from './adminAuth.js';
+import { type AdminApp, BACKENDS, ingestEvent, startAdminApp, T0_ISO } from './adminApi.test-helpers.js';
+import { parseInstant, parseInterval, queryRoutes } from './query.js';
+
+const apps: AdminApp[] = [];
+afterEach(async () => {
+  for (const a of apps.splice(0)) await a.close();
+});
+
+async function start(backend: (typeof BACKENDS)[number]) {
+  const app = await startAdminApp(backend, [queryRoutes]);
+  apps.push(app);
+  return app;
+}
+
+const H = 3600_000;
+const NOW = Date.parse('2026-05-10T12:00:00Z');
+
+describe('query string parsing', () => {
+  it('reads instants: ISO dates, date-times with a zone, now, and relative times', () => {
+    expect(parseInstant('2026-01-31', 'since', NOW)).toBe(Date.parse('2026-01-31T00:00:00Z'));
+    expect(parseInstant('2026-01-31T10:00:00+02:00', 'since', NOW)).toBe(Date.parse('2026-01-31T08:00:00Z'));
+    expect(parseInstant('2026-01-31T10:00:00.123Z', 'since', NOW)).toBe(
+      Date.parse('2026-01-31T10:00:00.123Z'),
+    );
+    expect(parseInstant('now', 'since', NOW)).toBe(NOW);
+    expect(parseInstant('-24h', 'since', NOW)).toBe(NOW - 24 * H);
+    expect(parseInstant('-7d', 'since', NOW)).toBe(NOW - 7 * 24 * H);
+    expect(parseInstant('-30m', 'since', NOW)).toBe(NOW - 30 * 60_000);
+    for (const bad of [
+      '',
+      'yesterday',
+      '1',
+      '2026-01-31T10:00:00',
+      '2026-13-45',
+      '+7d',
+      '-7y',
+      '2026-01-31T10:00Zjunk',
+    ]) {
+      const err = (() => {
+        try {
+          parseInstant(bad, 'since', NOW);
+        } catch (e) {
+          return e;
+        }
+      })();
+      expect(err, bad).toBeInstanceOf(AdminApiError);
+      expect((err as AdminApiError).kind).toBe('invalid-request');
+      expect((err as AdminApiError).message).toMatch(/^since /);
+    }
+  });
+
+  it('reads intervals: 30s, 5m, 1h, 1d, 1w, 1.5h or bare seconds; refuses under a second', () => {
+    expect(parseInterval('30s')).toBe(30);
+    expect(parseInterval('5m')).toBe(300);
+    expect(parseInterval('1h')).toBe(3600);
+    expect(parseInterval('1d')).toBe(86_400);
+    expect(parseInterval('1w')).toBe(604_800);
+    expect(parseInterval('1.5h')).toBe(5400);
+    expect(parseInterval('900')).toBe(900);
+    for (const bad of ['0', '0.5', '-1h', 'abc', '1.5.5', '1y', '', 'h', '1e9']) {
+      expect(() => parseInterval(bad), bad).toThrow(AdminApiError);
+    }
+  });
+});
+
+describe.each(BACKENDS)('query API over HTTP (%s)', (backend) => {
+  it('lists events with filters, newest first, pages with next, and never shows another project', async () => {
+    const app = await start(backend);
+    const events = [
+      ...Array.from({ length: 12 }, (_, i) =>
+        ingestEvent({ event: 'signup', distinctId: 'a', at: i * 1000 }),
+      ),
+      ...Array.from({ length: 6 }, (_, i) =>
+        ingestEvent({ event: 'login', distinctId: 'b', at: i * 1000 + 500 }),
+      ),
+    ];
+    await app.store.insertEvents(app.project.id, events);
+    await app.store.insertEvents(app.other.id, [ingestEvent({ event: 'signup', distinctId: 'a' })]);
+
+    const all = await app.call('GET', '/api/events');
+    expect(all.status).toBe(200);
+    expect(all.json.events).toHaveLength(18);
+    expect(all.json.next).toBeNull();
+    const times = all.json.events.map((e: { timestamp: string }) => Date.parse(e.timestamp));
+    expect(times).toEqual([...times].sort((x: number, y: number) => y - x));
+
+    const signups = await app.call('GET', '/api/events?event=signup');
+    expect(signups.json.events).toHaveLength(12);
+    expect(signups.json.events.every((e: { event: string }) => e.event === 'signup')).toBe(true);
+    expect((await app.call('GET', '/api/events?distinct_id=b')).json.events).toHaveLength(6);
+    expect((await app.call('GET', '/api/events?distinct_id=b&event=signup')).json.events).toHaveLength(0);
+    const since = new Date(Date.parse(T0_ISO) + 6000).toISOString();
+    const until = new Date(Date.parse(T0_ISO) + 9000).toISOString();
+    const windowed = await app.call('GET', `/api/events?event=signup&since=${since}&until=${until}`);
+    expect(windowed.json.events.map((e: { timestamp: string }) => e.timestamp)).toEqual([
+      new Date(Date.parse(T0_ISO) + 8000).toISOString(),
+      new Date(Date.parse(T0_ISO) + 7000).toISOString(),
+      since,
+    ]);
+
+    const paged: string[] = [];
+    let next = '';
+    for (let i = 0; i < 10; i++) {
+      const r = await app.call('GET', `/api/events?limit=5${next}`);
+      expect(r.json.events.length).toBeLessThanOrEqual(5);
+      paged.push(...r.json.events.map((e: { uuid: string }) => e.uuid));
+      if (r.json.next === null) break;
+      next = `&cursor=${encodeURIComponent(r.json.next)}`;
+    }
+    expect(paged.sort()).toEqual(events.map((e) => e.uuid).sort());
+
+    const foreign = await app.call('GET', '/api/events', { key: app.other.adminKey });
+    expect(foreign.json.events).toHaveLength(1);
+    expect((await app.call('GET', '/api/events?since=-1h')).json.events).toHaveLength(0);
+  });
+
+  it('counts events per bucket and per event name, empty buckets included', async () => {
+    const app = await start(backend);
+    const t0 = Date.parse(T0_ISO);
+    await app.store.insertEvents(app.project.id, [
+      ingestEvent({ event: 'signup', at: 0 }),
+      ingestEvent({ event: 'signup', at: 10 * 60_000 }),
+      ingestEvent({ event: 'login', at: 30 * 60_000 }),
+      ingestEvent({ event: 'login', at: 2 * H + 1 }),
+      ingestEvent({ event: 'login', at: 3 * H }), // at `to`: outside the range
+    ]);
+    await app.store.insertEvents(app.other.id, [ingestEvent({ event: 'signup', at: 0 })]);
+    const from = new Date(t0).toISOString();
+    const to = new Date(t0 + 3 * H).toISOString();
+    for (const interval of ['1h', '3600', '60m']) {
+      const r = await app.call('GET', `/api/stats?from=${from}&to=${to}&interval=${interval}`);
+      expect(r.status).toBe(200);
+      expect(r.json).toEqual({
+        from,
+        to,
+        interval_seconds: 3600,
+        totals: { total: 4, by_event: { signup: 2, login: 2 } },
+        buckets: [
+          { start: from, total: 3, by_event: { signup: 2, login: 1 } },
+          { start: new Date(t0 + H).toISOString(), total: 0, by_event: {} },
+          { start: new Date(t0 + 2 * H).toISOString(), total: 1, by_event: { login: 1 } },
+        ],
+      });
+    }
+    const fine = await app.call('GET', `/api/stats?from=${from}&to=${to}&interval=5m`);
+    expect(fine.json.buckets).toHaveLength(36);
+    expect(fine.json.buckets[2]).toMatchObject({ total: 1, by_event: { signup: 1 } });
+    // Defaults: the last day, hourly.
+    const recent = await app.call('GET', '/api/stats');
+    expect(recent.status).toBe(200);
+    expect(recent.json.interval_seconds).toBe(3600);
+    expect(recent.json.buckets).toHaveLength(24);
+    expect(recent.json.totals.total).toBe(0);
+  });
+
+  it('answers 400 with a reason for bad query strings, refuses millions of buckets, and keeps serving', async () => {
+    const app = await start(backend);
+    const bad = [
+      '/api/events?limit=0',
+      '/api/events?limit=1001',
+      '/api/events?limit=ten',
+      '/api/events?since=last-week',
+      '/api/events?until=2026-01-01T00:00',
+      '/api/events?since=2026-02-01&until=2026-01-01',
+      `/api/events?event=${'e'.repeat(1001)}`,
+      `/api/events?distinct_id=${'d'.repeat(1001)}`,
+      '/api/events?event=a&event=b',
+      '/api/events?cursor=%7B%7D',
+      '/api/events?evnt=signup',
+      '/api/stats?interval=0',
+      '/api/stats?interval=1ms',
+      '/api/stats?interval=-1h',
+      '/api/stats?from=2020-01-01&to=2026-01-01&interval=1s',
+      '/api/stats?from=2026-01-02&to=2026-01-01',
+      '/api/stats?from=2026-01-01&to=2026-01-01',
+      '/api/stats?from=soon',
+      '/api/stats?from=-100000000d&to=now&interval=1d',
+      '/api/stats?intervall=1h',
+      '/api/stats?from=-999999999d&to=-999999998d&interval=1d',
+      '/api/events?since=-999999999w',
+    ];
+    for (const path of bad) {
+      const r = await app.call('GET', path);
+      expect({ path, status: r.status }).toEqual({ path, status: 400 });
+      expect(r.json).toMatchObject({ error: 'invalid-request', message: expect.any(String) });
+    }
+    const millions = await app.call('GET', '/api/stats?from=2020-01-01&to=2026-01-01&interval=1s');
+    expect(millions.json.message).toMatch(/\d+ buckets, more than 10000/);
+    expect((await app.call('GET', '/api/events')).status).toBe(200);
+  });
+
+  it('needs the admin key: 401 without or with an unknown one, 403 with the write key', async () => {
+    const app = await start(backend);
+    for (const path of ['/api/events', '/api/stats']) {
+      expect((await app.call('GET', path, { key: null })).status).toBe(401);
+      expect((await app.call('GET', path, { key: 'hw_unknown' })).status).toBe(401);
+      const write = await app.call('GET', path, { key: app.project.writeKey });
+      expect(write.status).toBe(403);
+      expect(write.json.error).toBe('write-key');
+    }
+  });
+});
