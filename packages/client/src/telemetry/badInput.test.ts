@@ -1,0 +1,159 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { TelemetryClient } from './client.js';
+import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
+
+/** track() with everything an app can get wrong: it never throws; events are repaired or dropped, counted. */
+describe('track never throws on bad input', () => {
+  let sink: Sink;
+  let t: TelemetryClient;
+  beforeAll(async () => {
+    sink = await Sink.start();
+    t = clientFor(sink, { redaction: false });
+  });
+  afterAll(async () => {
+    await t.shutdown({ timeoutMs: 5_000 });
+    await sink.down();
+  });
+
+  const sent = async (): Promise<ReturnType<typeof sinkEvents>> => {
+    await t.flush({ timeoutMs: 10_000 });
+    const events = sinkEvents(sink);
+    sink.requests.length = 0;
+    return events;
+  };
+
+  it('repairs non-JSON properties: cycles, BigInt, functions, symbols, NaN, Dates, Maps, throwing getters', async () => {
+    const cyclic: Record<string, unknown> = { name: 'loop' };
+    cyclic.self = cyclic;
+    const getter = Object.defineProperty({ ok: 1 }, 'bad', {
+      enumerable: true,
+      get() {
+        throw new Error('getter throws');
+      },
+    });
+    const proxy = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('trap throws');
+        },
+      },
+    );
+    const before = (await t.stats()).fixed;
+    expect(() =>
+      t.track('weird', {
+        cyclic,
+        big: 12345678901234567890n,
+        fn: () => 1,
+        sym: Symbol('s'),
+        [Symbol('key')]: 'hidden',
+        nan: Number.NaN,
+        when: new Date(0),
+        map: new Map([['a', 1]]),
+        getter,
+        proxy,
+        nested: { deeper: [1, undefined, () => 2] },
+      }),
+    ).not.toThrow();
+    const [e] = await sent();
+    expect(e!.properties).toMatchObject({
+      cyclic: { name: 'loop', self: '[Circular]' },
+      big: '12345678901234567890',
+      nan: null,
+      when: '1970-01-01T00:00:00.000Z',
+      map: { a: 1 },
+      getter: { ok: 1, bad: '[Unreadable]' },
+      proxy: '[Unreadable]',
+      nested: { deeper: [1, null, null] },
+    });
+    expect(e!.properties).not.toHaveProperty('fn');
+    expect(e!.properties).not.toHaveProperty('sym');
+    expect((await t.stats()).fixed).toBe(before + 1);
+  });
+
+  it('cuts huge strings and huge objects, and drops an event still over maxEventBytes', async () => {
+    t.track('huge', {
+      text: 'x'.repeat(5_000_000),
+      many: Object.fromEntries(Array.from({ length: 5_000 }, (_, i) => [`k${i}`, i])),
+    });
+    const [e] = await sent();
+    expect((e!.properties.text as string).length).toBeLessThan(10_000);
+    expect(Object.keys(e!.properties.many as object)).toHaveLength(1000);
+
+    const small = clientFor(sink, { maxEventBytes: 1_000, redaction: false });
+    small.track('too.big', { a: 'y'.repeat(2_000) });
+    small.track('fits', { a: 'y' });
+    await small.flush({ timeoutMs: 10_000 });
+    expect((await small.stats()).dropped['too-large']).toBe(1);
+    await small.shutdown({ timeoutMs: 5_000 });
+    expect(sinkEvents(sink).map((x) => x.event)).toEqual(['fits']);
+    sink.requests.length = 0;
+  });
+
+  it('drops events with unusable names (counted invalid) and fixes names it can', async () => {
+    const before = (await t.stats()).dropped.invalid;
+    for (const name of ['', '   ', null, undefined, 42, {}, Symbol('x'), ['a']]) {
+      expect(() => t.track(name as unknown as string)).not.toThrow();
+    }
+    t.track('  padded  ');
+    t.track('n'.repeat(1000));
+    const events = await sent();
+    expect(events.map((e) => e.event)).toEqual(['padded', 'n'.repeat(200)]);
+    expect((await t.stats()).dropped.invalid).toBe(before + 8);
+  });
+
+  it('keeps an event whose properties are not an object (without them), counted as fixed', async () => {
+    const before = (await t.stats()).fixed;
+    for (const props of ['text', 42, true, [1, 2], () => 1, Symbol('p')]) {
+      expect(() => t.track('odd.props', props as unknown as Record<string, unknown>)).not.toThrow();
+    }
+    t.track('null.props', null as unknown as Record<string, unknown>);
+    const events = await sent();
+    expect(events).toHaveLength(7);
+    expect(events.every((e) => typeof e.properties.$session_id === 'string')).toBe(true);
+    expect((await t.stats()).fixed).toBe(before + 6);
+  });
+
+  it('survives hostile hooks: a beforeSend answering junk, a custom redactor throwing, a toJSON throwing', async () => {
+    const hostile = clientFor(sink, {
+      beforeSend: (e) => (e.event === 'junk' ? (42 as never) : e),
+      redaction: {
+        custom: (p) => {
+          if (p.explode === true) throw new Error('redactor bug');
+          return p;
+        },
+      },
+    });
+    hostile.track('junk');
+    hostile.track('boom', { explode: true });
+    hostile.track('tojson', {
+      v: {
+        toJSON() {
+          throw new Error('toJSON bug');
+        },
+      },
+    });
+    hostile.track('fine');
+    await hostile.flush({ timeoutMs: 10_000 });
+    const stats = await hostile.stats();
+    await hostile.shutdown({ timeoutMs: 5_000 });
+    expect(stats.dropped.rejected).toBe(2);
+    expect(sinkEvents(sink).map((e) => e.event)).toEqual(['tojson', 'fine']);
+    sink.requests.length = 0;
+  });
+
+  it('ignores bad identify/register/setConsent/on arguments without throwing', async () => {
+    expect(() => {
+      t.identify(undefined as unknown as string);
+      t.identify('x'.repeat(10_000));
+      t.register(null as unknown as Record<string, unknown>);
+      t.register([1, 2] as unknown as Record<string, unknown>);
+      t.setConsent('maybe' as never);
+      t.on('nope' as never, () => {});
+    }).not.toThrow();
+    t.track('after.bad.calls');
+    const [e] = await sent();
+    expect(e!.event).toBe('after.bad.calls');
+    expect((await t.stats()).consent).toBe('granted');
+  });
+});

@@ -1,0 +1,85 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createMemoryOutbox } from '../outbox/memory.js';
+import type { Outbox } from '../outbox/outbox.js';
+import { clientFor, Sink, sinkEvents, until } from './telemetry.test-helpers.js';
+
+describe('consent', () => {
+  let sink: Sink;
+  beforeAll(async () => {
+    sink = await Sink.start();
+  });
+  beforeEach(() => {
+    sink.requests.length = 0;
+  });
+  afterAll(() => sink.down());
+
+  it('pending holds events in the outbox without sending; granted sends them', async () => {
+    const outbox = createMemoryOutbox();
+    const t = clientFor(sink, { consent: 'pending', storage: outbox });
+    for (let i = 0; i < 5; i++) t.track('held', { i });
+    const flushed = await t.flush({ timeoutMs: 2_000 });
+    expect(flushed.sent).toBe(0);
+    await t.persist();
+    expect((await outbox.size()).events).toBe(5);
+    expect(sink.requests).toHaveLength(0);
+    t.setConsent('granted');
+    await until(async () => (await t.stats()).sent === 5, 15_000, 'held events sent');
+    expect(sinkEvents(sink).map((e) => e.properties.i)).toEqual([0, 1, 2, 3, 4]);
+    await t.shutdown({ timeoutMs: 5_000 });
+    await outbox.close();
+  });
+
+  it('denied drops new events and clears what is held, counted as consent', async () => {
+    const outbox = createMemoryOutbox();
+    const t = clientFor(sink, { consent: 'pending', storage: outbox });
+    const drops: number[] = [];
+    t.on('drop', (d) => d.reason === 'consent' && drops.push(d.count));
+    for (let i = 0; i < 4; i++) t.track('held');
+    await t.persist();
+    t.setConsent('denied');
+    t.track('after.denied');
+    await until(async () => (await outbox.size()).events === 0, 10_000, 'outbox cleared');
+    const stats = await t.stats();
+    expect(stats.consent).toBe('denied');
+    expect(stats.dropped.consent).toBe(5);
+    expect(drops.reduce((a, b) => a + b, 0)).toBe(5);
+    await t.flush({ timeoutMs: 1_000 });
+    expect(sink.requests).toHaveLength(0);
+    // Granted again: new events flow, nothing of the cleared ones comes back.
+    t.setConsent('granted');
+    t.track('regranted');
+    await t.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink).map((e) => e.event)).toEqual(['regranted']);
+    await t.shutdown({ timeoutMs: 5_000 });
+    await outbox.close();
+  });
+
+  it('denied before the install id is read drops the waiting events too', async () => {
+    const t = clientFor(sink);
+    t.track('early');
+    t.setConsent('denied');
+    await t.flush({ timeoutMs: 1_000 });
+    expect((await t.stats()).dropped.consent).toBeGreaterThanOrEqual(1);
+    expect(sink.requests).toHaveLength(0);
+    await t.shutdown({ timeoutMs: 2_000 });
+  });
+
+  it('remembers setConsent across clients on one storage, over the consent option', async () => {
+    const outbox: Outbox = createMemoryOutbox();
+    const first = clientFor(sink, { storage: outbox });
+    first.setConsent('denied');
+    await first.shutdown({ timeoutMs: 2_000 });
+    const second = clientFor(sink, { storage: outbox, consent: 'granted' });
+    second.track('should.drop');
+    await second.flush({ timeoutMs: 2_000 });
+    expect((await second.stats()).consent).toBe('denied');
+    expect(sink.requests).toHaveLength(0);
+    await second.shutdown({ timeoutMs: 2_000 });
+    const forgetful = clientFor(sink, { storage: outbox, rememberConsent: false });
+    forgetful.track('sent');
+    await forgetful.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink).map((e) => e.event)).toEqual(['sent']);
+    await forgetful.shutdown({ timeoutMs: 2_000 });
+    await outbox.close();
+  });
+});

@@ -1,0 +1,75 @@
+import { mkdtempSync, promises as fs, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryOutbox } from '../outbox/memory.js';
+import { INSTALL_ID_STATE_KEY, loadInstallId } from './installId.js';
+import { INSTALL_ID_FILE, installIdFile } from './installIdFile.node.js';
+import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
+
+describe('the anonymous install id', () => {
+  let sink: Sink;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-install-'));
+  beforeAll(async () => {
+    sink = await Sink.start();
+  });
+  afterAll(async () => {
+    await sink.down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('is the same for two clients, one after the other, on one outbox directory', async () => {
+    const directory = path.join(dir, 'sequential');
+    for (const run of ['first', 'second']) {
+      const t = clientFor(sink, { storage: 'file', directory });
+      t.track(run);
+      await t.shutdown({ timeoutMs: 10_000 });
+    }
+    const [a, b] = sinkEvents(sink);
+    expect(a!.event).toBe('first');
+    expect(b!.distinct_id).toBe(a!.distinct_id);
+    expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(a!.distinct_id);
+    sink.requests.length = 0;
+  });
+
+  it('is the same for clients starting at once on one directory (created exclusively)', async () => {
+    const directory = path.join(dir, 'concurrent');
+    const ids = await Promise.all(Array.from({ length: 8 }, () => installIdFile(directory)()));
+    expect(new Set(ids).size).toBe(1);
+    expect((await fs.readdir(directory)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+  });
+
+  it('replaces a damaged install-id file instead of failing', async () => {
+    const directory = path.join(dir, 'damaged');
+    await fs.mkdir(directory, { recursive: true });
+    writeFileSync(path.join(directory, INSTALL_ID_FILE), '\u0000garbage!!');
+    const id = await installIdFile(directory)();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(await installIdFile(directory)()).toBe(id);
+  });
+
+  it('lives in the outbox state for other storages, stable across clients', async () => {
+    const outbox = createMemoryOutbox();
+    const a = await loadInstallId(outbox);
+    expect(await loadInstallId(outbox)).toBe(a);
+    expect(await outbox.getState(INSTALL_ID_STATE_KEY)).toBe(a);
+    for (const run of ['x', 'y']) {
+      const t = clientFor(sink, { storage: outbox });
+      t.track(run);
+      await t.shutdown({ timeoutMs: 10_000 });
+    }
+    expect(sinkEvents(sink).map((e) => e.distinct_id)).toEqual([a, a]);
+    await outbox.close();
+  });
+
+  it('falls back to an id for this run when the storage cannot keep one; events still flow', async () => {
+    const outbox = createMemoryOutbox();
+    outbox.getState = () => Promise.reject(new Error('storage broken'));
+    const t = clientFor(sink, { storage: outbox });
+    t.track('still.sent');
+    await t.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink).at(-1)!.event).toBe('still.sent');
+    await t.shutdown({ timeoutMs: 2_000 });
+    await outbox.close();
+  });
+});
