@@ -1,0 +1,312 @@
+import { LogLinearHistogram } from './LogLinearHistogram.js';
+import type { HistogramSummary, SparseHistogram } from './LogLinearHistogram.js';
+
+/** Tags of a series: string, finite number or boolean values (undefined ones are left out). */
+export type Tags = Readonly<Record<string, string | number | boolean | undefined>>;
+
+export interface Series {
+  readonly metric: string;
+  readonly tags: Readonly<Record<string, string>> | undefined;
+  readonly unit: string | undefined;
+  readonly interval: LogLinearHistogram;
+  lifetime: LogLinearHistogram | undefined;
+}
+
+/** What one series held over one interval. */
+export interface IntervalSummary {
+  readonly series: Series;
+  readonly summary: HistogramSummary;
+  readonly collapsedBelow: number;
+  readonly histogram: SparseHistogram | undefined;
+}
+
+export interface RegistryLimits {
+  readonly maxMetrics: number;
+  readonly maxSeriesPerMetric: number;
+  readonly maxSeries: number;
+  readonly maxBins: number;
+  readonly maxNameLength: number;
+  readonly maxTags: number;
+  readonly lifetimeSummaries: boolean;
+  readonly includeHistogram: boolean;
+}
+
+export type RejectReason = 'name' | 'value' | 'tags' | 'mark' | 'field';
+
+/** Where measurements go once the name or series budget is spent. */
+export const OVERFLOW_METRIC = '$overflow';
+const OVERFLOW_TAGS: Readonly<Record<string, string>> = Object.freeze({ $overflow: 'true' });
+/** Larger values lose integer precision in the sum; they are rejected as bad input. */
+export const MAX_VALUE = Number.MAX_SAFE_INTEGER;
+/** Maps, cache entries and the series object: an estimate added to the histograms' bytes. */
+const SERIES_OVERHEAD_BYTES = 320;
+
+interface TagCacheEntry {
+  readonly series: Series;
+  /** The tag object's own values when it was first seen, to notice it being changed since. */
+  readonly raw: Readonly<Record<string, unknown>>;
+  readonly size: number;
+}
+
+interface Metric {
+  readonly name: string;
+  untagged: Series | undefined;
+  readonly byKey: Map<string, Series>;
+  readonly byObject: WeakMap<object, TagCacheEntry>;
+  overflow: Series | undefined;
+}
+
+/**
+ * Metric name + tag set → series, each with its interval histogram, within fixed bounds:
+ * at most `maxSeries` series in all (plus one global overflow series), `maxSeriesPerMetric`
+ * per name (past it, that name's `{ $overflow: 'true' }` series). The memory this holds is
+ * therefore bounded whatever names and tags the app invents.
+ *
+ * The hot path is `record`: a Map lookup by name and, for tags, a WeakMap lookup by the tag
+ * object's identity whose values are compared with those first seen (so a reused object is
+ * neither re-keyed nor mis-filed if it was changed). No allocation once a series exists.
+ */
+export class MetricRegistry {
+  readonly #metrics = new Map<string, Metric>();
+  readonly #all: Series[] = [];
+  readonly #limits: RegistryLimits;
+  #globalOverflow: Series | undefined;
+  readonly rejected: Record<RejectReason, number> = { name: 0, value: 0, tags: 0, mark: 0, field: 0 };
+  /** Measurements filed under an overflow series because a budget was spent. */
+  overflowed = 0;
+  recorded = 0;
+  /** Called the first time each reason rejects something (for one debug line, not one per call). */
+  onFirstReject: (reason: RejectReason, detail: string) => void = () => {};
+
+  constructor(limits: RegistryLimits) {
+    this.#limits = limits;
+  }
+
+  /** Records a value; answers the series, or undefined when the input was rejected (and counted). */
+  record(name: unknown, value: unknown, tags: unknown, unit: string | undefined): Series | undefined {
+    if (typeof value !== 'number' || !(value >= 0 && value <= MAX_VALUE)) {
+      this.reject('value', `value ${String(value)} is not a finite number in [0, ${MAX_VALUE}]`);
+      return undefined;
+    }
+    const metric = this.#metrics.get(name as string);
+    let series: Series | undefined;
+    if (metric === undefined) series = this.#seriesOfNewMetric(name, tags, unit);
+    else if (tags === undefined) series = metric.untagged ?? this.#untaggedOf(metric, unit);
+    else {
+      const cached = typeof tags === 'object' && tags !== null ? metric.byObject.get(tags) : undefined;
+      series =
+        cached !== undefined && sameTags(cached, tags as object)
+          ? cached.series
+          : this.#taggedOf(metric, tags, unit);
+    }
+    if (series === undefined) return undefined;
+    series.interval.record(value);
+    this.recorded++;
+    return series;
+  }
+
+  reject(reason: RejectReason, detail: string): void {
+    if (this.rejected[reason]++ === 0) this.onFirstReject(reason, detail);
+  }
+
+  /** Every series' interval summary (non-empty ones), then the intervals reset. */
+  collect(): IntervalSummary[] {
+    const out: IntervalSummary[] = [];
+    for (const series of this.#all) {
+      const h = series.interval;
+      if (h.count === 0) continue;
+      out.push({
+        series,
+        summary: h.summary(),
+        collapsedBelow: h.collapsedBelow,
+        histogram: this.#limits.includeHistogram ? h.toSparse() : undefined,
+      });
+      if (this.#limits.lifetimeSummaries) {
+        series.lifetime ??= new LogLinearHistogram(this.#limits.maxBins);
+        series.lifetime.merge(h);
+      }
+      h.reset();
+    }
+    return out;
+  }
+
+  /**
+   * Since start (or, without lifetime summaries, since the last flush) for one metric: every tag
+   * set merged, or the one given. undefined when nothing was recorded under it.
+   */
+  summaryOf(name: unknown, tags?: unknown): HistogramSummary | undefined {
+    const metric = this.#metrics.get(name as string);
+    if (metric === undefined) return undefined;
+    let series: Series[];
+    if (tags === undefined) series = this.#all.filter((s) => s.metric === metric.name);
+    else {
+      const key = tagKey(tags, this.#limits);
+      const one = key === undefined ? undefined : metric.byKey.get(key.key);
+      series = one === undefined ? [] : [one];
+    }
+    if (series.length === 0) return undefined;
+    const merged = new LogLinearHistogram(this.#limits.maxBins);
+    for (const s of series) {
+      merged.merge(s.interval);
+      if (s.lifetime !== undefined) merged.merge(s.lifetime);
+    }
+    return merged.count === 0 ? undefined : merged.summary();
+  }
+
+  memory(): { metrics: number; series: number; bytes: number; maxBytes: number } {
+    let bytes = 0;
+    for (const s of this.#all) {
+      bytes += SERIES_OVERHEAD_BYTES + s.interval.bytes() + (s.lifetime?.bytes() ?? 0);
+    }
+    const perHistogram = 160 + this.#limits.maxBins * 8;
+    const maxBytes =
+      (this.#limits.maxSeries + 1) *
+      (SERIES_OVERHEAD_BYTES + perHistogram * (this.#limits.lifetimeSummaries ? 2 : 1));
+    return { metrics: this.#metrics.size, series: this.#all.length, bytes, maxBytes };
+  }
+
+  #seriesOfNewMetric(name: unknown, tags: unknown, unit: string | undefined): Series | undefined {
+    if (typeof name !== 'string' || name.length === 0 || name.length > this.#limits.maxNameLength) {
+      this.reject('name', `metric name must be a string of 1..${this.#limits.maxNameLength} characters`);
+      return undefined;
+    }
+    if (tags !== undefined && tagKey(tags, this.#limits) === undefined) {
+      this.reject('tags', 'tags must be an object of up to maxTags string/number/boolean values');
+      return undefined;
+    }
+    if (this.#metrics.size >= this.#limits.maxMetrics || this.#all.length >= this.#limits.maxSeries) {
+      return this.#overflowGlobal();
+    }
+    const metric: Metric = {
+      name,
+      untagged: undefined,
+      byKey: new Map(),
+      byObject: new WeakMap(),
+      overflow: undefined,
+    };
+    this.#metrics.set(name, metric);
+    return tags === undefined ? this.#untaggedOf(metric, unit) : this.#taggedOf(metric, tags, unit);
+  }
+
+  #untaggedOf(metric: Metric, unit: string | undefined): Series {
+    const series = this.#newSeries(metric, undefined, unit);
+    if (series === undefined) return this.#overflowOf(metric, unit);
+    metric.untagged = series;
+    return series;
+  }
+
+  #taggedOf(metric: Metric, tags: unknown, unit: string | undefined): Series | undefined {
+    const normal = tagKey(tags, this.#limits);
+    if (normal === undefined) {
+      this.reject('tags', 'tags must be an object of up to maxTags string/number/boolean values');
+      return undefined;
+    }
+    let series = metric.byKey.get(normal.key);
+    if (series === undefined) {
+      series = this.#newSeries(metric, normal.tags, unit);
+      if (series === undefined) series = this.#overflowOf(metric, unit);
+      else metric.byKey.set(normal.key, series);
+    }
+    metric.byObject.set(tags as object, { series, ...snapshot(tags as object) });
+    return series;
+  }
+
+  #newSeries(metric: Metric, tags: Series['tags'], unit: string | undefined): Series | undefined {
+    const perMetric = metric.byKey.size + (metric.untagged === undefined ? 0 : 1);
+    if (perMetric >= this.#limits.maxSeriesPerMetric || this.#all.length >= this.#limits.maxSeries)
+      return undefined;
+    const series: Series = {
+      metric: metric.name,
+      tags,
+      unit,
+      interval: new LogLinearHistogram(this.#limits.maxBins),
+      lifetime: undefined,
+    };
+    this.#all.push(series);
+    return series;
+  }
+
+  #overflowOf(metric: Metric, unit: string | undefined): Series {
+    this.overflowed++;
+    if (metric.overflow !== undefined) return metric.overflow;
+    if (this.#all.length >= this.#limits.maxSeries) return this.#overflowGlobal();
+    const series: Series = {
+      metric: metric.name,
+      tags: OVERFLOW_TAGS,
+      unit,
+      interval: new LogLinearHistogram(this.#limits.maxBins),
+      lifetime: undefined,
+    };
+    this.#all.push(series);
+    metric.overflow = series;
+    return series;
+  }
+
+  #overflowGlobal(): Series {
+    this.overflowed++;
+    if (this.#globalOverflow === undefined) {
+      this.#globalOverflow = {
+        metric: OVERFLOW_METRIC,
+        tags: undefined,
+        unit: undefined,
+        interval: new LogLinearHistogram(this.#limits.maxBins),
+        lifetime: undefined,
+      };
+      // Counted in collect() and memory() like any series, but outside the maxSeries budget.
+      this.#all.push(this.#globalOverflow);
+    }
+    return this.#globalOverflow;
+  }
+}
+
+function sameTags(entry: TagCacheEntry, tags: object): boolean {
+  let n = 0;
+  for (const k in tags) {
+    if ((tags as Record<string, unknown>)[k] !== entry.raw[k]) return false;
+    n++;
+  }
+  return n === entry.size;
+}
+
+function snapshot(tags: object): { raw: Record<string, unknown>; size: number } {
+  const raw: Record<string, unknown> = Object.create(null);
+  let size = 0;
+  for (const k in tags) {
+    raw[k] = (tags as Record<string, unknown>)[k];
+    size++;
+  }
+  return { raw, size };
+}
+
+/**
+ * The canonical key of a tag set (sorted keys, so `{a, b}` and `{b, a}` are one series) and its
+ * normalised form; undefined when the tags are not acceptable.
+ */
+export function tagKey(
+  tags: unknown,
+  limits: Pick<RegistryLimits, 'maxTags' | 'maxNameLength'>,
+): { key: string; tags: Record<string, string> } | undefined {
+  if (tags === null || typeof tags !== 'object' || Array.isArray(tags)) return undefined;
+  const keys: string[] = [];
+  for (const k in tags) {
+    if ((tags as Record<string, unknown>)[k] !== undefined) keys.push(k);
+  }
+  if (keys.length > limits.maxTags) return undefined;
+  keys.sort();
+  const normal: Record<string, string> = {};
+  let key = '';
+  for (const k of keys) {
+    const raw = (tags as Record<string, unknown>)[k];
+    let value: string;
+    if (typeof raw === 'string') value = raw;
+    else if (typeof raw === 'boolean' || (typeof raw === 'number' && Number.isFinite(raw)))
+      value = String(raw);
+    else return undefined;
+    if (k.length === 0 || k.length > limits.maxNameLength || value.length > limits.maxNameLength)
+      return undefined;
+    // defineProperty: a tag named "__proto__" is a key like any other.
+    Object.defineProperty(normal, k, { value, enumerable: true, writable: true, configurable: true });
+    key += `${k}\u0000${value}\u0001`;
+  }
+  return { key, tags: normal };
+}

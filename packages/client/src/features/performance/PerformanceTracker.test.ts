@@ -1,0 +1,411 @@
+import fc from 'fast-check';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { fakeHost } from './fakeHost.test-helpers.js';
+import { LogLinearHistogram, RELATIVE_ERROR } from './LogLinearHistogram.js';
+import { OVERFLOW_METRIC } from './MetricRegistry.js';
+import { PerformanceOptionError } from './errors.js';
+import { createPerformanceTracker } from './PerformanceTracker.js';
+import type { PerformanceTracker } from './PerformanceTracker.js';
+import type { RuntimeMetricsSource } from './runtimeMetrics.js';
+
+const open: PerformanceTracker[] = [];
+function tracker(host = fakeHost(), options: Parameters<typeof createPerformanceTracker>[1] = {}) {
+  const t = createPerformanceTracker(host, { runtime: 'off', flushIntervalMs: 0, ...options });
+  open.push(t);
+  return { t, host };
+}
+
+afterEach(async () => {
+  vi.useRealTimers();
+  await Promise.all(open.splice(0).map((t) => t.close()));
+});
+
+describe('PerformanceTracker: timings and summaries', () => {
+  it('sends one $metric_summary per series per flush, not one event per measurement', () => {
+    const { t, host } = tracker();
+    for (let i = 1; i <= 1000; i++) t.timing('db.query', i);
+    t.timing('db.query', 5, { table: 'users' });
+    expect(host.events).toHaveLength(0);
+    host.clock.now += 60_000;
+    t.flush();
+    const summaries = host.named('$metric_summary');
+    expect(summaries).toHaveLength(2);
+    const plain = summaries.find((s) => s.tags === undefined)!;
+    expect(plain).toMatchObject({
+      metric: 'db.query',
+      unit: 'ms',
+      count: 1000,
+      min: 1,
+      max: 1000,
+      interval_ms: 60_000,
+    });
+    expect(plain.p50).toBeCloseTo(500, -1);
+    expect(Math.abs(plain.p99 - 990) / 990).toBeLessThanOrEqual(RELATIVE_ERROR);
+    expect(plain.relative_error).toBe(RELATIVE_ERROR);
+    expect(summaries.find((s) => s.tags !== undefined)).toMatchObject({ tags: { table: 'users' }, count: 1 });
+  });
+
+  it('resets the interval at each flush but keeps since-start figures for getSummary', () => {
+    const { t, host } = tracker();
+    t.timing('a', 10);
+    t.flush();
+    t.flush();
+    expect(host.named('$metric_summary')).toHaveLength(1);
+    t.timing('a', 30);
+    t.flush();
+    expect(host.named('$metric_summary')[1]).toMatchObject({ count: 1, min: 30, max: 30 });
+    expect(t.getSummary('a')).toMatchObject({ count: 2, min: 10, max: 30, mean: 20 });
+    expect(t.getSummary('missing')).toBeUndefined();
+  });
+
+  it('without lifetime summaries, getSummary covers the current interval only', () => {
+    const { t } = tracker(undefined, { lifetimeSummaries: false });
+    t.timing('a', 10);
+    t.flush();
+    expect(t.getSummary('a')).toBeUndefined();
+    t.timing('a', 20);
+    expect(t.getSummary('a')).toMatchObject({ count: 1, min: 20 });
+  });
+
+  it('answers percentiles within the stated bound of the exact ones', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.double({ min: 0.01, max: 60_000, noNaN: true }), { minLength: 1, maxLength: 3000 }),
+        (values) => {
+          const { t } = tracker(undefined, { maxBins: 2048 });
+          for (const v of values) t.timing('x', v);
+          const s = t.getSummary('x')!;
+          const sorted = [...values].sort((a, b) => a - b);
+          for (const [q, got] of [
+            [0.5, s.p50],
+            [0.9, s.p90],
+            [0.95, s.p95],
+            [0.99, s.p99],
+          ] as const) {
+            const exact = sorted[Math.max(1, Math.ceil(q * sorted.length)) - 1]!;
+            expect(Math.abs(got! - exact) / exact).toBeLessThanOrEqual(RELATIVE_ERROR * (1 + 1e-12));
+          }
+        },
+      ),
+      { numRuns: 50 },
+    );
+  });
+
+  it('files {a, b} and {b, a} under one series and splits by tag values', () => {
+    const { t } = tracker();
+    t.timing('http', 1, { method: 'GET', route: '/a' });
+    t.timing('http', 2, { route: '/a', method: 'GET' });
+    t.timing('http', 3, { route: '/b', method: 'GET' });
+    expect(t.getSummary('http', { method: 'GET', route: '/a' })).toMatchObject({ count: 2 });
+    expect(t.getSummary('http', { route: '/b', method: 'GET' })).toMatchObject({ count: 1 });
+    expect(t.getSummary('http')).toMatchObject({ count: 3 });
+    expect(t.getMemoryUsage().series).toBe(2);
+  });
+
+  it('notices a reused tag object that was changed since it was first seen', () => {
+    const { t } = tracker();
+    const tags: Record<string, string> = { route: '/a' };
+    t.timing('http', 1, tags);
+    tags.route = '/b';
+    t.timing('http', 2, tags);
+    tags.extra = 'x';
+    t.timing('http', 3, tags);
+    expect(t.getSummary('http', { route: '/a' })).toMatchObject({ count: 1, max: 1 });
+    expect(t.getSummary('http', { route: '/b' })).toMatchObject({ count: 1, max: 2 });
+    expect(t.getSummary('http', { route: '/b', extra: 'x' })).toMatchObject({ count: 1, max: 3 });
+  });
+
+  it('sends raw $performance events too when asked', () => {
+    const { t, host } = tracker(undefined, { rawEvents: true });
+    t.timing('a', 1.5, { k: 'v' });
+    t.timing('a', Number.NaN);
+    expect(host.named('$performance')).toEqual([
+      { $kind: 'measurement', metric: 'a', value: 1.5, tags: { k: 'v' }, unit: 'ms' },
+    ]);
+  });
+
+  it('attaches a mergeable histogram when asked', () => {
+    const { t, host } = tracker(undefined, { includeHistogram: true });
+    for (let i = 1; i <= 100; i++) t.timing('a', i);
+    t.flush();
+    const sent = host.named('$metric_summary')[0]!;
+    const h = LogLinearHistogram.fromSparse(sent.histogram);
+    expect(h.summary()).toMatchObject({ count: 100, p50: sent.p50, p99: sent.p99 });
+  });
+});
+
+describe('PerformanceTracker: bad input', () => {
+  it('rejects bad values and names without throwing, and records nothing for them', () => {
+    const { t, host } = tracker();
+    const badValues = [
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      -1,
+      -0.001,
+      1e300,
+      '5',
+      null,
+      undefined,
+      {},
+      10n,
+    ];
+    for (const v of badValues) t.timing('a', v as never);
+    const badNames = [undefined, null, 1, {}, [], Symbol('s'), '', 'x'.repeat(201), () => 1];
+    for (const n of badNames) t.timing(n as never, 1);
+    const badTags = [
+      null,
+      'x',
+      1,
+      [],
+      { nested: { a: 1 } },
+      { n: Number.NaN },
+      { f: () => 1 },
+      { ['k'.repeat(300)]: 'v' },
+      Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`t${i}`, i])),
+    ];
+    for (const tags of badTags) t.timing('b', 1, tags as never);
+    t.timing('c', 1);
+    for (const tags of badTags.slice(1)) t.timing('c', 1, tags as never);
+    t.flush();
+    expect(t.getStats().rejected).toMatchObject({
+      value: badValues.length,
+      name: badNames.length,
+      tags: badTags.length * 2 - 1,
+    });
+    expect(host.named('$metric_summary').map((s) => [s.metric, s.count])).toEqual([['c', 1]]);
+    // One debug line per reason, not one per call.
+    expect(host.debug.filter((d) => d.message.includes('rejected'))).toHaveLength(3);
+  });
+
+  it('accepts 0, huge-but-safe values and undefined tag values', () => {
+    const { t } = tracker();
+    t.timing('a', 0);
+    t.timing('a', Number.MAX_SAFE_INTEGER);
+    t.timing('a', 1, { skipped: undefined, kept: true });
+    expect(t.getSummary('a')).toMatchObject({ count: 3, min: 0, max: Number.MAX_SAFE_INTEGER });
+    expect(t.getSummary('a', { kept: true })).toMatchObject({ count: 1 });
+  });
+
+  it('keeps unbounded name cardinality bounded: extra names go to $overflow', () => {
+    const { t, host } = tracker(undefined, { maxMetrics: 50, maxSeries: 60 });
+    for (let i = 0; i < 10_000; i++) t.timing(`request.${i}`, i % 100);
+    const memory = t.getMemoryUsage();
+    expect(memory.metrics).toBe(50);
+    expect(memory.series).toBe(51);
+    expect(memory.bytes).toBeLessThanOrEqual(memory.maxBytes);
+    expect(t.getStats().overflowed).toBe(10_000 - 50);
+    t.flush();
+    const overflow = host.named('$metric_summary').find((s) => s.metric === OVERFLOW_METRIC);
+    expect(overflow?.count).toBe(10_000 - 50);
+  });
+
+  it('keeps tag cardinality bounded per metric and in all', () => {
+    const { t, host } = tracker(undefined, { maxSeriesPerMetric: 5, maxSeries: 12 });
+    for (let i = 0; i < 1000; i++) t.timing('http', 1, { user: `u${i}` });
+    for (let i = 0; i < 1000; i++) t.timing('rpc', 1, { user: `u${i}` });
+    for (let i = 0; i < 1000; i++) t.timing('cache', 1, { user: `u${i}` });
+    t.flush();
+    const sent = host.named('$metric_summary');
+    const count = (metric: string, overflow: boolean) =>
+      sent
+        .filter((s) => s.metric === metric && (s.tags?.$overflow === 'true') === overflow)
+        .reduce((n, s) => n + s.count, 0);
+    expect(count('http', false)).toBe(5);
+    expect(count('http', true)).toBe(995);
+    expect(count('rpc', true)).toBe(995);
+    // The series budget (12) is spent by http and rpc (5 + 1 overflow each) before cache gets any.
+    expect(sent.filter((s) => s.metric === 'cache')).toHaveLength(0);
+    expect(sent.find((s) => s.metric === OVERFLOW_METRIC)?.count).toBe(1000);
+    expect(t.getMemoryUsage().series).toBeLessThanOrEqual(13);
+  });
+
+  it('throws a PerformanceOptionError naming each bad option', () => {
+    const host = fakeHost();
+    const bad: [string, unknown][] = [
+      ['flushIntervalMs', -1],
+      ['flushIntervalMs', Number.NaN],
+      ['flushIntervalMs', 2 ** 31],
+      ['maxMetrics', 0],
+      ['maxMetrics', 1.5],
+      ['maxSeries', '10'],
+      ['maxSeriesPerMetric', 1000],
+      ['maxBins', 10],
+      ['maxTags', -1],
+      ['maxMarks', 0],
+      ['rawEvents', 'yes'],
+      ['runtime', 'node'],
+      ['runtimeSampleIntervalMs', 0],
+      ['clock', 5],
+      ['flushEveryMs', 1],
+    ];
+    for (const [option, value] of bad) {
+      const attempt = () => createPerformanceTracker(host, { runtime: 'off', [option]: value } as never);
+      expect(attempt).toThrow(PerformanceOptionError);
+      try {
+        attempt();
+      } catch (error) {
+        expect((error as PerformanceOptionError).option).toBe(option);
+        expect((error as PerformanceOptionError).kind).toBe('invalid-option');
+      }
+    }
+    expect(() => createPerformanceTracker(host, null as never)).toThrow(PerformanceOptionError);
+    expect(() => createPerformanceTracker({} as never)).toThrow(PerformanceOptionError);
+  });
+
+  it('keeps working when the host throws from track', () => {
+    const host = fakeHost();
+    host.track = () => {
+      throw new Error('host bug');
+    };
+    const { t } = tracker(host);
+    t.timing('a', 1);
+    expect(() => t.flush()).not.toThrow();
+    t.timing('a', 2);
+    expect(t.getSummary('a')?.count).toBe(2);
+  });
+});
+
+describe('PerformanceTracker: marks, measures and operations', () => {
+  it('measures between marks and to now on its clock', () => {
+    let now = 1000;
+    const { t } = tracker(undefined, { clock: () => now });
+    expect(t.mark('start')).toBe(1000);
+    now = 1250;
+    t.mark('end');
+    expect(t.measure('work', 'start', 'end')).toBe(250);
+    now = 2000;
+    expect(t.measure('work', 'start')).toBe(1000);
+    expect(t.getSummary('work')).toMatchObject({ count: 2, min: 250, max: 1000 });
+  });
+
+  it('answers undefined for unknown marks, an end before the start and bad names', () => {
+    let now = 10;
+    const { t } = tracker(undefined, { clock: () => now });
+    t.mark('late');
+    now = 5;
+    t.mark('early');
+    expect(t.measure('x', 'nope')).toBeUndefined();
+    expect(t.measure('x', 'early', 'nope')).toBeUndefined();
+    expect(t.measure('x', 'late', 'early')).toBeUndefined();
+    expect(t.mark('' as never)).toBeUndefined();
+    expect(t.mark(42 as never)).toBeUndefined();
+    expect(t.getSummary('x')).toBeUndefined();
+    expect(t.getStats().rejected).toMatchObject({ mark: 2, value: 1, name: 2 });
+  });
+
+  it('forgets the oldest mark past maxMarks', () => {
+    const { t } = tracker(undefined, { maxMarks: 3, clock: () => 1 });
+    for (const m of ['a', 'b', 'c', 'd']) t.mark(m);
+    expect(t.measure('x', 'a')).toBeUndefined();
+    expect(t.measure('x', 'b')).toBe(0);
+    t.mark('b'); // re-marking makes it the newest
+    t.mark('e');
+    expect(t.measure('x', 'b')).toBe(0);
+    expect(t.measure('x', 'c')).toBeUndefined();
+  });
+
+  it('aggregates each numeric field of an operation on its own, with its tags', () => {
+    const { t, host } = tracker();
+    t.trackOperation({ name: 'ai', durationMs: 280, apiCallMs: 200, tokens: 500, tags: { model: 'm1' } });
+    t.trackOperation({ name: 'ai', durationMs: 120, apiCallMs: 90, tokens: 100, tags: { model: 'm1' } });
+    t.trackOperation({
+      name: 'ai',
+      durationMs: 50,
+      model: 'not-a-number',
+      cost: Number.NaN,
+      missing: undefined,
+    } as never);
+    t.trackOperation(null as never);
+    t.trackOperation({ durationMs: 1 } as never);
+    expect(t.getSummary('ai')).toMatchObject({ count: 3, max: 280, min: 50 });
+    expect(t.getSummary('ai.tokens', { model: 'm1' })).toMatchObject({ count: 2, sum: 600 });
+    expect(t.getSummary('ai.apiCallMs')).toMatchObject({ count: 2 });
+    expect(t.getStats().rejected).toMatchObject({ field: 1, value: 1, name: 2 });
+    t.flush();
+    const units = Object.fromEntries(host.named('$metric_summary').map((s) => [s.metric, s.unit ?? null]));
+    expect(units).toMatchObject({ ai: 'ms', 'ai.apiCallMs': 'ms', 'ai.tokens': null });
+  });
+});
+
+describe('PerformanceTracker: lifecycle and platform metrics', () => {
+  it("flushes every flushIntervalMs on an unref'd timer", () => {
+    vi.useFakeTimers();
+    const host = fakeHost();
+    const t = createPerformanceTracker(host, { runtime: 'off', flushIntervalMs: 60_000 });
+    open.push(t);
+    t.timing('a', 1);
+    vi.advanceTimersByTime(59_999);
+    expect(host.named('$metric_summary')).toHaveLength(0);
+    vi.advanceTimersByTime(1);
+    expect(host.named('$metric_summary')).toHaveLength(1);
+    t.timing('a', 1);
+    vi.advanceTimersByTime(60_000);
+    expect(host.named('$metric_summary')).toHaveLength(2);
+  });
+
+  it('does not keep the process alive', () => {
+    const spy = vi.spyOn(globalThis, 'setInterval');
+    const { t } = tracker(undefined, { flushIntervalMs: 1000 });
+    const timer = spy.mock.results[0]!.value as NodeJS.Timeout;
+    spy.mockRestore();
+    expect(timer.hasRef()).toBe(false);
+    void t;
+  });
+
+  it('close flushes what is left, stops, and ignores later measurements', async () => {
+    const { t, host } = tracker(undefined, { flushIntervalMs: 1000 });
+    t.timing('a', 1);
+    await t.close();
+    await t.close();
+    t.timing('a', 2);
+    t.mark('m');
+    t.trackOperation({ name: 'op', durationMs: 1 });
+    expect(host.named('$metric_summary')).toHaveLength(1);
+    expect(t.getSummary('a')?.count).toBe(1);
+  });
+
+  it('sends what a runtime source collects at each flush, and closes it', async () => {
+    const closed = vi.fn();
+    const source: RuntimeMetricsSource = {
+      collect: () => ({ gauge: 7 }),
+      snapshot: () => ({ gauge: 7 }),
+      close: closed,
+    };
+    const { t, host } = tracker(undefined, { runtime: () => source });
+    await vi.waitFor(() => expect(t.getRuntimeMetrics()).toEqual({ gauge: 7 }));
+    t.flush();
+    expect(host.named('$performance')).toEqual([{ $kind: 'runtime', gauge: 7, interval_ms: 0 }]);
+    await t.close();
+    expect(closed).toHaveBeenCalledOnce();
+  });
+
+  it('lets a runtime source report events, and survives one that fails to start', async () => {
+    const { t, host } = tracker(undefined, {
+      runtime: (ctx) => {
+        ctx.report('web_vital', { name: 'LCP', value: 1200 });
+        return { close() {} };
+      },
+    });
+    await vi.waitFor(() =>
+      expect(host.named('$performance')).toEqual([{ $kind: 'web_vital', name: 'LCP', value: 1200 }]),
+    );
+    const failing = tracker(undefined, { runtime: () => Promise.reject(new Error('no perf_hooks')) });
+    await vi.waitFor(() =>
+      expect(failing.host.debug.some((d) => d.message.includes('unavailable'))).toBe(true),
+    );
+    failing.t.timing('a', 1);
+    expect(failing.t.getSummary('a')?.count).toBe(1);
+    void t;
+  });
+
+  it('closes a runtime source that finishes loading after close', async () => {
+    let finish!: (s: RuntimeMetricsSource) => void;
+    const closed = vi.fn();
+    const { t } = tracker(undefined, { runtime: () => new Promise((resolve) => (finish = resolve)) });
+    const closing = t.close();
+    finish({ close: closed });
+    await closing;
+    expect(closed).toHaveBeenCalledOnce();
+  });
+});

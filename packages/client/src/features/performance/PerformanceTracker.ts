@@ -1,0 +1,270 @@
+import type { Feature, FeatureHost } from '../feature.js';
+import { PerformanceOptionError } from './errors.js';
+import { RELATIVE_ERROR } from './LogLinearHistogram.js';
+import type { HistogramSummary } from './LogLinearHistogram.js';
+import { MetricRegistry } from './MetricRegistry.js';
+import type { RejectReason, Series, Tags } from './MetricRegistry.js';
+import { performanceSettings } from './performanceOptions.js';
+import type { PerformanceOptions, PerformanceSettings } from './performanceOptions.js';
+import { autoRuntimeMetrics } from './runtimeMetrics.js';
+import type { RuntimeMetricsContext, RuntimeMetricsSource } from './runtimeMetrics.js';
+import { checkHost } from './validateOption.js';
+
+/** Design 003's AI operation: a name, its duration and any named numbers (tokens, bytes, phases). */
+export interface OperationTiming {
+  name: string;
+  durationMs?: number;
+  /** Labels for every number of this operation (model, route, ...): same rules as `timing` tags. */
+  tags?: Tags;
+  [field: string]: unknown;
+}
+
+export type MetricSummary = HistogramSummary;
+
+export interface PerformanceStats {
+  /** Measurements recorded (into a series or an overflow series). */
+  recorded: number;
+  /** Measurements refused, by reason: bad name, bad value (NaN, negative, infinite, too large), bad tags, unknown mark, non-numeric operation field. */
+  rejected: Record<RejectReason, number>;
+  /** Measurements filed under an overflow series because a name or tag-set budget was spent. */
+  overflowed: number;
+  /** Summary flushes done. */
+  flushes: number;
+  /** `$metric_summary` events sent. */
+  summariesSent: number;
+}
+
+export interface PerformanceMemoryUsage {
+  metrics: number;
+  series: number;
+  /** Bytes held by the histograms and their bookkeeping (an estimate of the object overhead). */
+  bytes: number;
+  /** The most it can ever hold with these options. */
+  maxBytes: number;
+}
+
+/** Operation fields that are not numbers to aggregate. */
+const OPERATION_META = new Set(['name', 'durationMs', 'tags']);
+
+/**
+ * Performance metrics for one client: marks and measures, timings, operations, each aggregated
+ * in a bounded histogram per series and sent as one `$metric_summary` event per series per
+ * flush interval (not one event per measurement), plus platform metrics (web vitals, Node event
+ * loop and memory) as `$performance` events. Measurements never throw: bad input is counted.
+ */
+export class PerformanceTracker implements Feature {
+  readonly #host: FeatureHost;
+  readonly #settings: PerformanceSettings;
+  readonly #registry: MetricRegistry;
+  readonly #marks = new Map<string, number>();
+  readonly #timer: ReturnType<typeof setInterval> | undefined;
+  readonly #runtime: Promise<RuntimeMetricsSource | undefined>;
+  #runtimeSource: RuntimeMetricsSource | undefined;
+  #intervalStart: number;
+  #closed = false;
+  #flushes = 0;
+  #summariesSent = 0;
+
+  constructor(host: FeatureHost, options: PerformanceOptions = {}) {
+    checkHost(host, (option, reason) => new PerformanceOptionError(option, reason));
+    this.#host = host;
+    this.#settings = performanceSettings(options);
+    this.#registry = new MetricRegistry(this.#settings);
+    this.#registry.onFirstReject = (reason, detail) =>
+      host.logger.debug(`performance: measurement rejected (${reason}); further ones are only counted`, {
+        detail,
+      });
+    this.#intervalStart = host.now();
+    if (this.#settings.flushIntervalMs > 0) {
+      this.#timer = setInterval(() => this.flush(), this.#settings.flushIntervalMs);
+      (this.#timer as any).unref?.();
+    }
+    this.#runtime = this.#startRuntime();
+  }
+
+  /** Notes the time now under `name`; answers it (ms on the tracker's clock), or undefined for a bad name. */
+  mark(name: string): number | undefined {
+    if (this.#closed) return undefined;
+    if (typeof name !== 'string' || name.length === 0 || name.length > this.#settings.maxNameLength) {
+      this.#registry.reject('name', 'mark name must be a non-empty string');
+      return undefined;
+    }
+    const at = this.#settings.clock();
+    // Re-inserted so the Map's order is oldest first, and the oldest is what goes past maxMarks.
+    this.#marks.delete(name);
+    if (this.#marks.size >= this.#settings.maxMarks) this.#marks.delete(this.#marks.keys().next().value!);
+    this.#marks.set(name, at);
+    return at;
+  }
+
+  /**
+   * Records the time from `startMark` to `endMark` (or to now) under `name` and answers it in ms;
+   * undefined when a mark is unknown or the end is before the start.
+   */
+  measure(name: string, startMark: string, endMark?: string): number | undefined {
+    if (this.#closed) return undefined;
+    const start = this.#marks.get(startMark);
+    const end = endMark === undefined ? this.#settings.clock() : this.#marks.get(endMark);
+    if (start === undefined || end === undefined) {
+      this.#registry.reject('mark', `unknown mark ${String(start === undefined ? startMark : endMark)}`);
+      return undefined;
+    }
+    const duration = end - start;
+    return this.#record(name, duration, undefined, 'ms') === undefined ? undefined : duration;
+  }
+
+  /** Records one duration in ms. The hot path: no allocation once the series exists. */
+  timing(name: string, valueMs: number, tags?: Tags): void {
+    if (this.#closed) return;
+    const series = this.#registry.record(name, valueMs, tags, 'ms');
+    if (series !== undefined && this.#settings.rawEvents) this.#sendRaw(series, valueMs);
+  }
+
+  /**
+   * Records an operation: `durationMs` under `name`, and every other numeric field under
+   * `name.field` (e.g. `ai.tokens`), each aggregated on its own. Non-numeric fields other than
+   * `tags` are rejected (counted); use `tags` for labels.
+   */
+  trackOperation(operation: OperationTiming): void {
+    if (this.#closed) return;
+    if (operation === null || typeof operation !== 'object' || typeof operation.name !== 'string') {
+      this.#registry.reject('name', 'an operation needs a string name');
+      return;
+    }
+    const { name, tags } = operation;
+    if (operation.durationMs !== undefined) this.#record(name, operation.durationMs, tags, 'ms');
+    for (const field of Object.keys(operation)) {
+      if (OPERATION_META.has(field)) continue;
+      const value = operation[field];
+      if (value === undefined) continue;
+      if (typeof value !== 'number') {
+        this.#registry.reject('field', `operation field ${field} is not a number`);
+        continue;
+      }
+      this.#record(`${name}.${field}`, value, tags, field.endsWith('Ms') ? 'ms' : undefined);
+    }
+  }
+
+  /**
+   * count, min, max, mean and p50/p90/p95/p99 (within 0.79 %) of `name` since start (every tag set
+   * merged, or the one given); undefined when nothing was recorded under it.
+   */
+  getSummary(name: string, tags?: Tags): MetricSummary | undefined {
+    return this.#registry.summaryOf(name, tags);
+  }
+
+  /** The platform's latest figures: web vitals in a page, heap and RSS in Node; {} before they load. */
+  getRuntimeMetrics(): Record<string, unknown> {
+    return this.#runtimeSource?.snapshot?.() ?? {};
+  }
+
+  getMemoryUsage(): PerformanceMemoryUsage {
+    return this.#registry.memory();
+  }
+
+  getStats(): PerformanceStats {
+    const r = this.#registry;
+    return {
+      recorded: r.recorded,
+      rejected: { ...r.rejected },
+      overflowed: r.overflowed,
+      flushes: this.#flushes,
+      summariesSent: this.#summariesSent,
+    };
+  }
+
+  /** Sends one `$metric_summary` per series that saw data since the last flush, and resets them. */
+  flush(): void {
+    const now = this.#host.now();
+    const intervalMs = Math.max(0, now - this.#intervalStart);
+    const intervalStart = new Date(this.#intervalStart).toISOString();
+    this.#intervalStart = now;
+    this.#flushes++;
+    for (const { series, summary, collapsedBelow, histogram } of this.#registry.collect()) {
+      this.#track('$metric_summary', {
+        metric: series.metric,
+        ...(series.tags === undefined ? {} : { tags: series.tags }),
+        ...(series.unit === undefined ? {} : { unit: series.unit }),
+        ...summary,
+        interval_start: intervalStart,
+        interval_ms: intervalMs,
+        relative_error: RELATIVE_ERROR,
+        ...(collapsedBelow > 0 ? { collapsed_below: collapsedBelow } : {}),
+        ...(histogram === undefined ? {} : { histogram }),
+      });
+      this.#summariesSent++;
+    }
+    const runtime = this.#runtimeSource?.collect?.();
+    if (runtime !== undefined) {
+      this.#track('$performance', { $kind: 'runtime', ...runtime, interval_ms: intervalMs });
+    }
+  }
+
+  /** Sends what is left, stops the timer and the platform metrics. Later measurements are ignored. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.flush();
+    this.#closed = true;
+    const source = await this.#runtime;
+    source?.close();
+    this.#runtimeSource = undefined;
+  }
+
+  #record(name: string, value: unknown, tags: unknown, unit: string | undefined): Series | undefined {
+    const series = this.#registry.record(name, value, tags, unit);
+    if (series !== undefined && this.#settings.rawEvents) this.#sendRaw(series, value as number);
+    return series;
+  }
+
+  #sendRaw(series: Series, value: number): void {
+    this.#track('$performance', {
+      $kind: 'measurement',
+      metric: series.metric,
+      value,
+      ...(series.tags === undefined ? {} : { tags: series.tags }),
+      ...(series.unit === undefined ? {} : { unit: series.unit }),
+    });
+  }
+
+  #track(event: string, properties: Record<string, unknown>): void {
+    try {
+      this.#host.track(event, properties);
+    } catch (error) {
+      // The host promises not to throw; if it does, telemetry must still not break the app.
+      this.#host.logger.debug('performance: host.track threw', { error: String(error) });
+    }
+  }
+
+  async #startRuntime(): Promise<RuntimeMetricsSource | undefined> {
+    const runtime = this.#settings.runtime;
+    if (runtime === 'off') return undefined;
+    const context: RuntimeMetricsContext = {
+      report: (kind, properties) => {
+        if (!this.#closed) this.#track('$performance', { $kind: kind, ...properties });
+      },
+      sampleIntervalMs: this.#settings.runtimeSampleIntervalMs,
+      logger: this.#host.logger,
+    };
+    try {
+      const source = await (runtime === 'auto' ? autoRuntimeMetrics(context) : runtime(context));
+      if (this.#closed) {
+        source.close();
+        return undefined;
+      }
+      this.#runtimeSource = source;
+      return source;
+    } catch (error) {
+      this.#host.logger.debug('performance: platform metrics unavailable', { error: String(error) });
+      return undefined;
+    }
+  }
+}
+
+/** Creates a performance tracker over a feature host; throws a PerformanceOptionError for bad options. */
+export function createPerformanceTracker(
+  host: FeatureHost,
+  options?: PerformanceOptions,
+): PerformanceTracker {
+  return new PerformanceTracker(host, options);
+}
