@@ -48,22 +48,27 @@ describe('describeError', () => {
     (root as { cause?: unknown }).cause = top; // a cycle
     const list = describeError(top, limits);
     expect(list.map((e) => e.value)).toEqual(['top', 'mid', 'root']);
-    expect(list[1]!.mechanism).toMatchObject({ type: 'cause', parent_id: 0, exception_id: 1, source: 'cause' });
+    expect(list[1]!.mechanism).toMatchObject({
+      type: 'cause',
+      parent_id: 0,
+      exception_id: 1,
+      source: 'cause',
+    });
     expect(list[2]!.mechanism).toMatchObject({ parent_id: 1 });
 
     let deep: Error = new Error('e0');
     for (let i = 1; i < 100; i++) deep = new Error(`e${i}`, { cause: deep });
-    expect(describeError(deep, { ...limits, maxCauseDepth: 3, maxExceptions: 100 }).map((e) => e.value)).toEqual([
-      'e99',
-      'e98',
-      'e97',
-      'e96',
-    ]);
+    expect(
+      describeError(deep, { ...limits, maxCauseDepth: 3, maxExceptions: 100 }).map((e) => e.value),
+    ).toEqual(['e99', 'e98', 'e97', 'e96']);
     expect(describeError(deep, { ...limits, maxCauseDepth: 100 })).toHaveLength(10);
   });
 
   it('keeps the errors of an AggregateError, and a cause that is not an Error', () => {
-    const agg = new AggregateError([new RangeError('r'), 'plain', new Error('x', { cause: { code: 1 } })], 'all failed');
+    const agg = new AggregateError(
+      [new RangeError('r'), 'plain', new Error('x', { cause: { code: 1 } })],
+      'all failed',
+    );
     const list = describeError(agg, limits);
     expect(list.map((e) => [e.type, e.value, e.mechanism.source])).toEqual([
       ['AggregateError', 'all failed', undefined],

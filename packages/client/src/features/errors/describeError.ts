@@ -32,7 +32,12 @@ export function describeError(
 ): ExceptionEntry[] {
   const out: ExceptionEntry[] = [];
   const seen = new Set<unknown>();
-  const visit = (v: unknown, depth: number, parent: ExceptionEntry | undefined, source: string | undefined): void => {
+  const visit = (
+    v: unknown,
+    depth: number,
+    parent: ExceptionEntry | undefined,
+    source: string | undefined,
+  ): void => {
     if (out.length >= limits.maxExceptions) return;
     if (typeof v === 'object' && v !== null) {
       if (seen.has(v)) return;
@@ -72,7 +77,11 @@ function describeOne(
       type: 'parsed',
       frames:
         typeof stack === 'string'
-          ? parseStack(stack.slice(0, limits.maxStackLength), { maxFrames: limits.maxFrames, maxLineLength: 2048 }, isInApp)
+          ? parseStack(
+              stack.slice(0, limits.maxStackLength),
+              { maxFrames: limits.maxFrames, maxLineLength: 2048 },
+              isInApp,
+            )
           : [],
     },
     mechanism,

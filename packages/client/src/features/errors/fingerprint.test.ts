@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import { describeError, type DescribeLimits } from './describeError.js';
 import { computeFingerprint, customFingerprint } from './fingerprint.js';
 
-const limits: DescribeLimits = { maxMessageLength: 2048, maxStackLength: 65_536, maxFrames: 50, maxCauseDepth: 5, maxExceptions: 10 };
+const limits: DescribeLimits = {
+  maxMessageLength: 2048,
+  maxStackLength: 65_536,
+  maxFrames: 50,
+  maxCauseDepth: 5,
+  maxExceptions: 10,
+};
 const fp = (e: unknown) => computeFingerprint(describeError(e, limits)[0]!, 3);
 
 function withStack(type: string, message: string, frames: string[]): Error {

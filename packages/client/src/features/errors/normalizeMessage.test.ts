@@ -5,13 +5,25 @@ describe('normalizeMessage', () => {
   const same: [string, string, string][] = [
     ['numbers', 'User 42 not found', 'User 97 not found'],
     ['decimals and negatives', 'balance -12.5 below limit 3e5', 'balance -7.25 below limit 4e2'],
-    ['uuids', 'order 3f2b8c1e-9d4a-4e7b-8c2d-1a2b3c4d5e6f failed', 'order 0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d failed'],
+    [
+      'uuids',
+      'order 3f2b8c1e-9d4a-4e7b-8c2d-1a2b3c4d5e6f failed',
+      'order 0a1b2c3d-4e5f-4a7b-8c9d-0e1f2a3b4c5d failed',
+    ],
     ['hex ids', 'document 507f1f77bcf86cd799439011 missing', 'document 61a8c2e4f0b3d91a2c4e6f80 missing'],
     ['0x hex', 'bad pointer 0x7ffe12ab', 'bad pointer 0xdeadbeef'],
-    ['single quotes', "Cannot read properties of undefined (reading 'id')", "Cannot read properties of undefined (reading 'name')"],
+    [
+      'single quotes',
+      "Cannot read properties of undefined (reading 'id')",
+      "Cannot read properties of undefined (reading 'name')",
+    ],
     ['double quotes', 'Unknown column "created_at"', 'Unknown column "email"'],
     ['backticks', 'Missing template `header`', 'Missing template `footer`'],
-    ['unix paths', 'ENOENT: no such file or directory, open /home/ann/.cache/a.json', 'ENOENT: no such file or directory, open /home/bob/.cache/b.json'],
+    [
+      'unix paths',
+      'ENOENT: no such file or directory, open /home/ann/.cache/a.json',
+      'ENOENT: no such file or directory, open /home/bob/.cache/b.json',
+    ],
     ['windows paths', 'cannot open C:\\Users\\ann\\a.txt', 'cannot open D:\\data\\b.txt'],
     ['emails', 'no account for ann@example.com', 'no account for bob.smith+x@mail.example.org'],
     ['urls', 'GET https://api.test/v1/users/42?x=1 failed', 'GET http://localhost:8080/v1/orders failed'],

@@ -37,9 +37,21 @@ describe('parseStack: Node (V8)', () => {
     ['native', f('Array.map', '<anonymous>', null, null, false)],
     ['eval', f('eval', '/srv/app/src/tpl.js', 3, 10, true)],
     ['anonymous', f(null, '/srv/app/src/anon.js', 5, 1, true)],
-    ['alias, node_modules', f('Layer.handle [as handle_request]', '/srv/app/node_modules/express/lib/router/layer.js', 95, 5, false)],
+    [
+      'alias, node_modules',
+      f(
+        'Layer.handle [as handle_request]',
+        '/srv/app/node_modules/express/lib/router/layer.js',
+        95,
+        5,
+        false,
+      ),
+    ],
     ['node:internal', f('Module._compile', 'node:internal/modules/cjs/loader', 1358, 14, false)],
-    ['node:internal 2', f('process.processTicksAndRejections', 'node:internal/process/task_queues', 95, 5, false)],
+    [
+      'node:internal 2',
+      f('process.processTicksAndRejections', 'node:internal/process/task_queues', 95, 5, false),
+    ],
     ['windows path', f(null, 'C:\\Users\\dev\\app\\win.js', 1, 2, true)],
     ['webpack', f('run', 'webpack-internal:///./src/run.ts', 20, 7, true)],
     ['symbol name', f('Foo.[Symbol.iterator]', '/srv/app/src/iter.js', 2, 3, true)],
@@ -150,9 +162,10 @@ describe('parseStack: real errors and bad input', () => {
   });
 
   it('keeps at most maxFrames, innermost first', () => {
-    const stack = ['Error: deep', ...Array.from({ length: 500 }, (_, i) => `    at f${i} (/app/x.js:${i + 1}:1)`)].join(
-      '\n',
-    );
+    const stack = [
+      'Error: deep',
+      ...Array.from({ length: 500 }, (_, i) => `    at f${i} (/app/x.js:${i + 1}:1)`),
+    ].join('\n');
     const frames = parseStack(stack, { maxFrames: 20, maxLineLength: 2048 });
     expect(frames).toHaveLength(20);
     expect(frames[0]!.function).toBe('f0');

@@ -32,7 +32,11 @@ export function parseStack(
   const v8 = lines.some(isV8Line);
   for (const raw of lines) {
     if (raw.length > limits.maxLineLength) continue;
-    const parsed = v8 ? (isV8Line(raw) ? parseV8Line(raw.trim().slice(3)) : null) : parseGeckoLine(raw.trim());
+    const parsed = v8
+      ? isV8Line(raw)
+        ? parseV8Line(raw.trim().slice(3))
+        : null
+      : parseGeckoLine(raw.trim());
     if (parsed === null) continue;
     frames.push({ ...parsed, inApp: isInApp(parsed.file) });
     if (frames.length >= limits.maxFrames) break;
@@ -134,7 +138,8 @@ function parseGeckoLine(line: string): Parsed | null {
   const at = line.indexOf('@');
   if (at < 0) {
     // Safari prints frames of code without a source as just a name ("eval code", "forEach").
-    if (/^(?:eval|global|module) code$/.test(line)) return { file: null, line: null, column: null, function: line };
+    if (/^(?:eval|global|module) code$/.test(line))
+      return { file: null, line: null, column: null, function: line };
     if (line.includes(' ')) return null;
     // Older Safari prints anonymous frames as a bare location.
     const bare = splitLocation(line);
@@ -145,7 +150,8 @@ function parseGeckoLine(line: string): Parsed | null {
   const star = fn.lastIndexOf('*');
   if (star >= 0) fn = fn.slice(star + 1); // "async*run", "promise callback*run"
   const loc = line.slice(at + 1);
-  if (loc === '[native code]') return { file: '[native code]', line: null, column: null, function: fn || null };
+  if (loc === '[native code]')
+    return { file: '[native code]', line: null, column: null, function: fn || null };
   const evalAt = loc.indexOf(' line ');
   if (evalAt > 0 && (loc.includes(' > eval') || loc.includes(' > Function'))) {
     // "url line 10 > eval:1:5": line 10 of url called eval.
