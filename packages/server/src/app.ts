@@ -1,0 +1,110 @@
+import cors from '@fastify/cors';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { WireFormat } from './ingest/ingestBatch.js';
+import { WriteKeys } from './ingest/writeKeys.js';
+import { ServerMetrics } from './metrics/serverMetrics.js';
+import { TokenBuckets } from './rateLimit/tokenBucket.js';
+import { handleError } from './handleError.js';
+import { healthRoutes } from './routes/health.js';
+import { metricsRoutes } from './routes/metrics.js';
+import { nativeRoutes } from './routes/native.js';
+import { personsRoutes } from './routes/persons.js';
+import { posthogRoutes } from './routes/posthog.js';
+import { queryRoutes } from './routes/query.js';
+import { segmentRoutes } from './routes/segment.js';
+import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './serverOptions.js';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Set on ingest routes: the ingest latency histogram is labelled with it. */
+    ingestFormat?: WireFormat;
+  }
+}
+
+/**
+ * Builds the Homing server (not listening yet): ingest in Homing's, PostHog's and Segment's
+ * formats, health, readiness, metrics, CORS, a token bucket per project, and 503 with
+ * Retry-After for every request that arrives once `close()` began (requests already in
+ * flight finish). The store is the caller's: closing the server does not close it.
+ */
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const o = resolveServerOptions(options);
+  const app = Fastify({
+    ...loggerOption(o.logger),
+    logController: new LogController({ disableRequestLogging: !o.logRequests }),
+    trustProxy: o.trustProxy,
+    // Handled below, with Retry-After, so clients know when to come back.
+    return503OnClosing: false,
+    routerOptions: { ignoreTrailingSlash: true },
+    // For routes with Fastify's own JSON parser (the admin API); ingest reads its own bodies.
+    bodyLimit: o.maxBodyBytes,
+  });
+
+  const metrics = new ServerMetrics();
+  let draining = false;
+  app.addHook('preClose', async () => {
+    draining = true;
+  });
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!draining) return;
+    await reply
+      .code(503)
+      .header('retry-after', String(o.retryAfterSeconds))
+      .header('connection', 'close')
+      .send({ error: 'shutting-down', message: 'the server is shutting down; retry later' });
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ route, method: req.method, status: reply.statusCode });
+    const format = req.routeOptions.config.ingestFormat;
+    if (format !== undefined) metrics.ingestDuration.observe({ format }, reply.elapsedTime / 1000);
+  });
+  app.setErrorHandler(handleError(o.retryAfterSeconds));
+
+  void app.register(cors, {
+    origin: o.corsOrigins === '*' ? '*' : [...o.corsOrigins],
+    methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['content-type', 'authorization', 'content-encoding'],
+    maxAge: 86_400,
+  });
+
+  const deps = {
+    store: o.store,
+    keys: new WriteKeys(o.store, { ttlMs: o.keyCacheTtlMs, size: o.keyCacheSize }),
+    buckets: bucketsFor(o),
+    metrics,
+    limits: { maxEventBytes: o.maxEventBytes, maxPropertiesDepth: o.maxPropertiesDepth },
+  };
+  void app.register(healthRoutes, {
+    store: o.store,
+    readyTimeoutMs: o.readyTimeoutMs,
+    isDraining: () => draining,
+  });
+  void app.register(metricsRoutes, { metrics });
+  void app.register(nativeRoutes, { deps, maxBodyBytes: o.maxBodyBytes });
+  void app.register(posthogRoutes, { deps, maxBodyBytes: o.maxBodyBytes });
+  void app.register(segmentRoutes, { deps, maxBodyBytes: o.maxBodyBytes });
+  // The admin API (admin key, checked by each plugin): person access/export/erasure, queries.
+  void app.register(personsRoutes, { store: o.store });
+  void app.register(queryRoutes, { store: o.store });
+  return app;
+}
+
+function bucketsFor(o: ResolvedServerOptions): TokenBuckets | null {
+  return o.rateLimit === false
+    ? null
+    : new TokenBuckets({ ratePerSecond: o.rateLimit.eventsPerSecond, burst: o.rateLimit.burst });
+}
+
+function loggerOption(
+  logger: ResolvedServerOptions['logger'],
+): { loggerInstance: FastifyBaseLogger } | { logger: boolean | object } {
+  if (
+    logger !== null &&
+    typeof logger === 'object' &&
+    typeof (logger as FastifyBaseLogger).child === 'function'
+  ) {
+    return { loggerInstance: logger as FastifyBaseLogger };
+  }
+  return { logger: (logger ?? false) as boolean | object };
+}

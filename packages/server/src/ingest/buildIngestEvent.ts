@@ -1,0 +1,90 @@
+import type { IngestEvent } from '../store/store.js';
+import { checkEventShape, type ShapeLimits } from './checkEventShape.js';
+import { contentUuid } from './contentUuid.js';
+import { correctedIso, readTimestamp } from './eventTime.js';
+
+/** What every wire format hands over for one event, still unchecked. */
+export interface EventParts {
+  uuid: unknown;
+  event: unknown;
+  distinctId: unknown;
+  timestamp: unknown;
+  properties: unknown;
+  /** ms the client's clock is behind the server's (0: no correction). */
+  skewMs: number;
+}
+
+export interface BuildContext extends ShapeLimits {
+  receivedMs: number;
+  receivedAt: string;
+}
+
+/** An event ready for the store, or the reason it is refused (named per index in the answer). */
+export type Built = IngestEvent | string;
+
+const MAX_ID_CHARS = 1000;
+const SUSPECT = /[\0\uD800-\uDFFF]/;
+
+/**
+ * Checks one event's fields and builds the store's IngestEvent: the same rules the store
+ * enforces (so a batch is never refused whole by it), plus the server's own limits.
+ * `raw` is the event as it arrived, walked once for size and depth.
+ */
+export function buildIngestEvent(raw: unknown, p: EventParts, ctx: BuildContext): Built {
+  const event = idString(p.event, 'event');
+  if (typeof event !== 'object') return event;
+  const distinctId = idString(
+    typeof p.distinctId === 'number' ? String(p.distinctId) : p.distinctId,
+    'distinct_id',
+  );
+  if (typeof distinctId !== 'object') return distinctId;
+  const properties = p.properties ?? {};
+  if (typeof properties !== 'object' || properties === null || Array.isArray(properties)) {
+    return 'properties must be an object';
+  }
+  const shape = checkEventShape(raw, ctx);
+  if (shape !== null) return shape;
+
+  const originalMs = readTimestamp(p.timestamp);
+  if (Number.isNaN(originalMs)) return 'timestamp must be an ISO 8601 date or epoch milliseconds';
+  let timestamp = ctx.receivedAt;
+  let originalTimestamp: string | null = null;
+  if (originalMs !== undefined) {
+    originalTimestamp = new Date(originalMs).toISOString();
+    const corrected = correctedIso(originalMs, p.skewMs);
+    if (corrected === null) return 'timestamp out of range after clock-skew correction';
+    timestamp = corrected;
+  }
+
+  let uuid: string;
+  if (p.uuid === undefined || p.uuid === null) {
+    uuid = contentUuid({
+      event: event.v,
+      distinctId: distinctId.v,
+      timestamp: originalTimestamp,
+      properties,
+    });
+  } else {
+    const u = idString(p.uuid, 'uuid');
+    if (typeof u !== 'object') return u;
+    uuid = u.v;
+  }
+  return {
+    uuid,
+    event: event.v,
+    distinctId: distinctId.v,
+    timestamp,
+    originalTimestamp,
+    receivedAt: ctx.receivedAt,
+    properties: properties as Record<string, unknown>,
+  };
+}
+
+function idString(v: unknown, field: string): { v: string } | string {
+  if (typeof v !== 'string' || v.length === 0) return `${field} must be a non-empty string`;
+  if (v.length > MAX_ID_CHARS) return `${field} longer than ${MAX_ID_CHARS} characters`;
+  if (SUSPECT.test(v) && (v.includes('\0') || !(v as string & { isWellFormed(): boolean }).isWellFormed())) {
+    return `${field} contains NUL or a lone surrogate`;
+  }
+  return { v };
+}

@@ -1,0 +1,34 @@
+import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { parsePayload } from './parsePayload.js';
+import { readBody } from './readBody.js';
+
+function header(req: FastifyRequest, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(',') : v;
+}
+
+function compressionOf(req: FastifyRequest): string | undefined {
+  const q = req.query as Record<string, unknown> | undefined;
+  const c = q?.compression;
+  return typeof c === 'string' ? c : undefined;
+}
+
+/**
+ * Replaces Fastify's body parsers in the ingest routes' scope with one for every content
+ * type: the SDKs send JSON as application/json, text/plain (no CORS preflight), forms
+ * (posthog-js beacons) and gzip with or without saying so. The body arrives as a JSON value.
+ */
+export function useIngestBodyParser(app: FastifyInstance, maxBodyBytes: number): void {
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', async (req: FastifyRequest, payload: NodeJS.ReadableStream) => {
+    const compression = compressionOf(req);
+    const body = await readBody(payload as Readable, {
+      contentEncoding: header(req, 'content-encoding'),
+      contentLength: header(req, 'content-length'),
+      compression,
+      maxBytes: maxBodyBytes,
+    });
+    return parsePayload(body, { contentType: header(req, 'content-type'), compression });
+  });
+}

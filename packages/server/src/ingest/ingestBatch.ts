@@ -1,0 +1,106 @@
+import type { ServerMetrics } from '../metrics/serverMetrics.js';
+import type { TokenBuckets } from '../rateLimit/tokenBucket.js';
+import { StoreInputError } from '../store/errors.js';
+import type { IngestEvent, InsertResult, Store } from '../store/store.js';
+import type { BuildContext, Built } from './buildIngestEvent.js';
+import type { ShapeLimits } from './checkEventShape.js';
+import { IngestError } from './errors.js';
+import type { WriteKeys } from './writeKeys.js';
+
+export type WireFormat = 'native' | 'posthog' | 'segment';
+
+/** What the ingest routes share; built once per server. */
+export interface IngestDeps {
+  store: Store;
+  keys: WriteKeys;
+  /** null when rate limiting is off. */
+  buckets: TokenBuckets | null;
+  metrics: ServerMetrics;
+  limits: ShapeLimits;
+}
+
+export interface IngestRequest {
+  format: WireFormat;
+  key: string | undefined;
+  items: readonly unknown[];
+  /** Maps one item to an event or the reason it is refused. */
+  normalise: (raw: unknown, ctx: BuildContext) => Built;
+}
+
+export interface RejectedEvent {
+  index: number;
+  error: string;
+}
+
+export interface IngestAnswer extends InsertResult {
+  rejected: RejectedEvent[];
+}
+
+/**
+ * The path every wire format shares once its envelope is read: authenticate the write key,
+ * take from the project's token bucket, normalise and check each event (refusing bad ones by
+ * index), then commit the good ones in one store call. Resolves only after the store
+ * committed; a store failure rejects (the error handler answers 503 with Retry-After).
+ */
+export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise<IngestAnswer> {
+  const project = await deps.keys.resolve(req.key);
+  if (deps.buckets !== null) {
+    const wait = deps.buckets.take(project.id, req.items.length);
+    if (wait > 0) {
+      throw new IngestError('rate-limited', `project over its rate limit; retry in ${wait} s`, wait);
+    }
+  }
+  const receivedMs = Date.now();
+  const ctx: BuildContext = { ...deps.limits, receivedMs, receivedAt: new Date(receivedMs).toISOString() };
+  const good: IngestEvent[] = [];
+  const goodIndex: number[] = [];
+  const rejected: RejectedEvent[] = [];
+  for (let i = 0; i < req.items.length; i++) {
+    const built = req.normalise(req.items[i], ctx);
+    if (typeof built === 'string') rejected.push({ index: i, error: built });
+    else {
+      good.push(built);
+      goodIndex.push(i);
+    }
+  }
+  const result = await insertRefusingBadEvents(deps, project.id, good, goodIndex, rejected);
+  const { events } = deps.metrics;
+  if (result.accepted > 0) events.inc({ format: req.format, outcome: 'accepted' }, result.accepted);
+  if (result.duplicates > 0) events.inc({ format: req.format, outcome: 'duplicate' }, result.duplicates);
+  if (rejected.length > 0) events.inc({ format: req.format, outcome: 'rejected' }, rejected.length);
+  rejected.sort((a, b) => a.index - b.index);
+  return { ...result, rejected };
+}
+
+/**
+ * The store refuses a whole call for one event it cannot take (nothing written). The checks
+ * above mirror its rules, so this is a safety net: the event it names is moved to `rejected`
+ * and the rest is sent again, at most once per event.
+ */
+async function insertRefusingBadEvents(
+  deps: IngestDeps,
+  projectId: string,
+  good: IngestEvent[],
+  goodIndex: number[],
+  rejected: RejectedEvent[],
+): Promise<InsertResult> {
+  for (;;) {
+    if (good.length === 0) return { accepted: 0, duplicates: 0 };
+    const end = deps.metrics.storeWriteDuration.startTimer();
+    try {
+      const r = await deps.store.insertEvents(projectId, good);
+      end();
+      return r;
+    } catch (err) {
+      end();
+      const at = err instanceof StoreInputError ? err.index : null;
+      if (at === null || at < 0 || at >= good.length) {
+        deps.metrics.storeFailures.inc({ kind: (err as { kind?: string }).kind ?? 'unknown' });
+        throw err;
+      }
+      rejected.push({ index: goodIndex[at]!, error: (err as StoreInputError).message });
+      good.splice(at, 1);
+      goodIndex.splice(at, 1);
+    }
+  }
+}

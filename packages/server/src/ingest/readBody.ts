@@ -1,0 +1,134 @@
+import type { Readable, Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { IngestError } from './errors.js';
+
+export interface ReadBodyOptions {
+  /** The `Content-Encoding` header. */
+  contentEncoding: string | undefined;
+  /** The `compression` query parameter (posthog-js sends `gzip-js`). */
+  compression: string | undefined;
+  /** The `Content-Length` header, when the client sent one. */
+  contentLength: string | undefined;
+  /** Largest body after decompression, bytes. */
+  maxBytes: number;
+}
+
+type Decoder = 'gzip' | 'deflate' | 'br' | null;
+
+/**
+ * Reads a request body, decompressing while it streams and counting what comes out, so a
+ * small gzip bomb is refused (413) as soon as its output passes `maxBytes` instead of after
+ * filling memory. Gzip is also recognised by its magic bytes when nothing announced it, as
+ * PostHog's capture does. The compressed input is capped at `maxBytes` too.
+ */
+export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> {
+  const announced = decoderFor(o.contentEncoding, o.compression);
+  const declared = o.contentLength === undefined ? NaN : Number(o.contentLength);
+  if (declared > o.maxBytes) return Promise.reject(tooLarge(o.maxBytes));
+
+  return new Promise<Buffer>((resolve, reject) => {
+    const out: Buffer[] = [];
+    let outBytes = 0;
+    let inBytes = 0;
+    let decided = announced !== undefined;
+    let decoder: Transform | null = null;
+    let settled = false;
+
+    const cleanup = (): void => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('aborted', onAborted);
+    };
+    const fail = (err: Error): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      decoder?.destroy();
+      // The rest of the body is left unread; the error handler closes the connection.
+      reject(err);
+    };
+    const finish = (): void => {
+      if (settled) return;
+      settled = true;
+      cleanup();
+      resolve(out.length === 1 ? out[0]! : Buffer.concat(out, outBytes));
+    };
+    const push = (buf: Buffer): void => {
+      if (settled) return;
+      outBytes += buf.length;
+      if (outBytes > o.maxBytes) fail(tooLarge(o.maxBytes));
+      else out.push(buf);
+    };
+    const startDecoder = (kind: Decoder): void => {
+      if (kind === null) return;
+      decoder =
+        kind === 'gzip' ? createGunzip() : kind === 'deflate' ? createInflate() : createBrotliDecompress();
+      decoder.on('data', push);
+      decoder.on('end', finish);
+      decoder.on('error', () =>
+        fail(new IngestError('malformed', `body is not valid ${kind} data (check Content-Encoding)`)),
+      );
+      decoder.on('drain', () => stream.resume());
+    };
+    if (announced !== undefined) startDecoder(announced);
+
+    function onData(chunk: Buffer): void {
+      inBytes += chunk.length;
+      if (inBytes > o.maxBytes) return fail(tooLarge(o.maxBytes));
+      if (!decided) {
+        decided = true;
+        // 1f 8b: a gzip stream sent without saying so.
+        if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) startDecoder('gzip');
+      }
+      if (decoder === null) push(chunk);
+      else if (!decoder.write(chunk)) stream.pause();
+    }
+    function onEnd(): void {
+      if (decoder === null) finish();
+      else decoder.end();
+    }
+    function onError(): void {
+      fail(new IngestError('malformed', 'the request body could not be read'));
+    }
+    function onAborted(): void {
+      fail(new IngestError('malformed', 'the client aborted the request body'));
+    }
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('aborted', onAborted);
+  });
+}
+
+/** undefined: nothing announced (sniff the magic bytes); null: identity. */
+function decoderFor(
+  contentEncoding: string | undefined,
+  compression: string | undefined,
+): Decoder | undefined {
+  let header: Decoder | undefined;
+  const enc = (contentEncoding ?? '').trim().toLowerCase();
+  if (enc === '') header = undefined;
+  else if (enc === 'identity') header = null;
+  else if (enc === 'gzip' || enc === 'x-gzip') header = 'gzip';
+  else if (enc === 'deflate') header = 'deflate';
+  else if (enc === 'br') header = 'br';
+  else {
+    throw new IngestError(
+      'unsupported-encoding',
+      'unsupported Content-Encoding; send gzip, deflate, br or identity',
+    );
+  }
+  const c = (compression ?? '').trim().toLowerCase();
+  if (c === 'gzip-js' || c === 'gzip') return header ?? 'gzip';
+  // base64 is undone after reading (parsePayload); lz64 (old posthog-js) is not supported.
+  if (c === '' || c === 'base64') return header;
+  throw new IngestError(
+    'unsupported-encoding',
+    'unsupported compression; send gzip-js, gzip, base64 or none',
+  );
+}
+
+function tooLarge(max: number): IngestError {
+  return new IngestError('too-large', `request body over ${max} bytes (after decompression)`);
+}

@@ -1,0 +1,30 @@
+import type { FastifyRequest } from 'fastify';
+
+/** The key of `Authorization: Bearer <key>`, if the request has one. */
+export function bearerKey(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m?.[1];
+}
+
+/** The user of `Authorization: Basic base64(<key>:)`, Segment's way of sending the write key. */
+export function basicKey(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(h);
+  if (!m) return undefined;
+  const decoded = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const user = decoded.includes(':') ? decoded.slice(0, decoded.indexOf(':')) : decoded;
+  return user === '' ? undefined : user;
+}
+
+/** A string field of a JSON object, if the body is one and the field is a non-empty string. */
+export function stringField(body: unknown, ...names: string[]): string | undefined {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) return undefined;
+  for (const n of names) {
+    const v = (body as Record<string, unknown>)[n];
+    if (typeof v === 'string' && v !== '') return v;
+  }
+  return undefined;
+}

@@ -1,0 +1,44 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { useIngestBodyParser } from '../ingest/contentParser.js';
+import { IngestError } from '../ingest/errors.js';
+import { clockSkewMs } from '../ingest/eventTime.js';
+import { ingestBatch, type IngestDeps } from '../ingest/ingestBatch.js';
+import { normaliseNative } from '../ingest/normaliseNative.js';
+import { bearerKey, stringField } from '../ingest/requestKeys.js';
+
+export interface IngestRouteOptions {
+  deps: IngestDeps;
+  maxBodyBytes: number;
+}
+
+/**
+ * `POST /ingest`, Homing's own format (design 001): a JSON array of events or
+ * `{ batch, sent_at?, api_key? }`; the write key as `Authorization: Bearer` or `api_key`.
+ * Answers 202 `{ accepted, duplicates, rejected: [{ index, error }] }` once the store committed.
+ */
+export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
+  useIngestBodyParser(app, maxBodyBytes);
+  app.post('/ingest', { config: { ingestFormat: 'native' } }, async (req, reply) => {
+    const body = req.body;
+    let items: unknown;
+    let sentAt: unknown;
+    if (Array.isArray(body)) {
+      items = body;
+    } else if (body !== null && typeof body === 'object') {
+      items = (body as Record<string, unknown>).batch;
+      sentAt = (body as Record<string, unknown>).sent_at ?? (body as Record<string, unknown>).sentAt;
+    }
+    if (!Array.isArray(items)) {
+      throw new IngestError('malformed', 'expected a JSON array of events or { "batch": [...] }');
+    }
+    const key = bearerKey(req) ?? stringField(body, 'api_key');
+    const receivedSkew = clockSkewMs(sentAt, Date.now());
+    const answer = await ingestBatch(deps, {
+      format: 'native',
+      key,
+      items,
+      normalise: (raw, ctx) => normaliseNative(raw, receivedSkew, ctx),
+    });
+    return reply.code(202).send(answer);
+  });
+};

@@ -1,0 +1,68 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { useIngestBodyParser } from '../ingest/contentParser.js';
+import { IngestError } from '../ingest/errors.js';
+import { clockSkewMs } from '../ingest/eventTime.js';
+import { ingestBatch } from '../ingest/ingestBatch.js';
+import { normaliseSegment, SEGMENT_TYPES, type SegmentType } from '../ingest/normaliseSegment.js';
+import { basicKey, bearerKey, stringField } from '../ingest/requestKeys.js';
+import type { IngestRouteOptions } from './native.js';
+
+/** Segment's browser library posts to one-letter paths. */
+const SHORT: Record<string, SegmentType> = {
+  t: 'track',
+  i: 'identify',
+  p: 'page',
+  s: 'screen',
+  g: 'group',
+  a: 'alias',
+};
+
+/**
+ * Segment compatible tracking API, so @segment/analytics-node sends here with only `host`
+ * changed: `POST /v1/batch` (also `/v1/b`, `/v1/import`) and one path per message type
+ * (`/v1/track`, `/v1/t`, …). The write key by HTTP Basic auth (`<writeKey>:`) or `writeKey`
+ * in the body. Answers Segment's `{ "success": true }` once committed; invalid messages are
+ * dropped from a batch, and a request whose every message is invalid is answered 400.
+ */
+export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
+  useIngestBodyParser(app, maxBodyBytes);
+  const routes: [string, SegmentType | null][] = [
+    ['/v1/batch', null],
+    ['/v1/b', null],
+    ['/v1/import', null],
+    ...SEGMENT_TYPES.map((t): [string, SegmentType] => [`/v1/${t}`, t]),
+    ...Object.entries(SHORT).map(([s, t]): [string, SegmentType] => [`/v1/${s}`, t]),
+  ];
+  for (const [path, type] of routes) {
+    app.post(path, { config: { ingestFormat: 'segment' } }, async (req, reply) => {
+      const body = req.body;
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        throw new IngestError(
+          'malformed',
+          type === null ? 'expected { "batch": [...] }' : 'expected a message object',
+        );
+      }
+      const b = body as Record<string, unknown>;
+      let items: unknown[];
+      if (type === null) {
+        if (!Array.isArray(b.batch)) throw new IngestError('malformed', 'batch must be an array of messages');
+        items = b.batch;
+      } else {
+        items = [body];
+      }
+      const key = basicKey(req) ?? stringField(body, 'writeKey') ?? bearerKey(req);
+      const batchSkew = type === null ? clockSkewMs(b.sentAt, Date.now()) : 0;
+      const answer = await ingestBatch(deps, {
+        format: 'segment',
+        key,
+        items,
+        normalise: (raw, ctx) => normaliseSegment(raw, type, batchSkew, ctx),
+      });
+      if (items.length > 0 && answer.rejected.length === items.length) {
+        const first = answer.rejected[0]!;
+        return reply.code(400).send({ success: false, error: `message ${first.index}: ${first.error}` });
+      }
+      return reply.code(200).send({ success: true });
+    });
+  }
+};

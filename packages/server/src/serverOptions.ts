@@ -1,0 +1,149 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { LoggerOptions } from 'pino';
+import type { Store } from './store/store.js';
+
+export interface RateLimitOptions {
+  /** Events a project may send per second, sustained (the bucket's refill rate). */
+  eventsPerSecond: number;
+  /** Events a project may send at once when its bucket is full. */
+  burst: number;
+}
+
+export interface ServerOptions {
+  /** Where events go. The server never closes a store it was given; `startServer` closes its own. */
+  store: Store;
+  /**
+   * A pino logger (used as is), pino options, `true` for pino at `info`, or `false` for none.
+   * Default `false`. Logs carry method, route, status and timings, never an event's content or a key.
+   */
+  logger?: FastifyBaseLogger | LoggerOptions | boolean;
+  /** Log one line per request and response (Fastify's request logging). Default true. */
+  logRequests?: boolean;
+  /** Largest request body after decompression, bytes. Default 10 MiB. */
+  maxBodyBytes?: number;
+  /** Largest single event (its JSON, in characters), refused per event. Default 1 000 000. */
+  maxEventBytes?: number;
+  /** Deepest nesting of an event's properties, refused per event. Default 32. */
+  maxPropertiesDepth?: number;
+  /** Origins allowed to send from a browser: `'*'` or a list. Default `'*'` (write keys are public). */
+  corsOrigins?: '*' | readonly string[];
+  /** Token bucket per project, counted in events; `false` turns it off. Default 10 000/s, burst 100 000. */
+  rateLimit?: RateLimitOptions | false;
+  /** How long a write key's project is remembered, ms (0: ask the store every time). Default 60 000. */
+  keyCacheTtlMs?: number;
+  /** Most write keys remembered at once. Default 10 000. */
+  keyCacheSize?: number;
+  /** Retry-After of a 503 (storage failing or shutting down), seconds. Default 5. */
+  retryAfterSeconds?: number;
+  /** How long /readyz waits for the store's ping, ms. Default 2000. */
+  readyTimeoutMs?: number;
+  /** Trust X-Forwarded-* from a proxy in front (Fastify's trustProxy). Default false. */
+  trustProxy?: boolean;
+}
+
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'logger'>> & Pick<ServerOptions, 'logger'>;
+
+/** Every default of the server, in one place. */
+export const SERVER_DEFAULTS = {
+  logger: false,
+  logRequests: true,
+  maxBodyBytes: 10 * 1024 * 1024,
+  maxEventBytes: 1_000_000,
+  maxPropertiesDepth: 32,
+  corsOrigins: '*',
+  rateLimit: { eventsPerSecond: 10_000, burst: 100_000 },
+  keyCacheTtlMs: 60_000,
+  keyCacheSize: 10_000,
+  retryAfterSeconds: 5,
+  readyTimeoutMs: 2000,
+  trustProxy: false,
+} as const satisfies Omit<ServerOptions, 'store'>;
+
+export class ServerOptionsError extends Error {
+  override readonly name = 'ServerOptionsError';
+  readonly kind = 'invalid-option' as const;
+  constructor(
+    readonly option: string,
+    message: string,
+  ) {
+    super(`server option ${option} ${message}`);
+  }
+}
+
+/** Merges the options with the defaults once and checks them, naming the option that is wrong. */
+export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
+  if (o === null || typeof o !== 'object') throw new ServerOptionsError('(options)', 'must be an object');
+  const store = o.store as Partial<Store> | undefined;
+  if (store === null || typeof store !== 'object' || typeof store.insertEvents !== 'function') {
+    throw new ServerOptionsError(
+      'store',
+      'must be a Store (openStore, SqliteStore, PostgresStore, NoopStore)',
+    );
+  }
+  const r: ResolvedServerOptions = {
+    store: o.store,
+    logger: o.logger ?? SERVER_DEFAULTS.logger,
+    logRequests: o.logRequests ?? SERVER_DEFAULTS.logRequests,
+    maxBodyBytes: o.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
+    maxEventBytes: o.maxEventBytes ?? SERVER_DEFAULTS.maxEventBytes,
+    maxPropertiesDepth: o.maxPropertiesDepth ?? SERVER_DEFAULTS.maxPropertiesDepth,
+    corsOrigins: o.corsOrigins ?? SERVER_DEFAULTS.corsOrigins,
+    rateLimit: o.rateLimit ?? { ...SERVER_DEFAULTS.rateLimit },
+    keyCacheTtlMs: o.keyCacheTtlMs ?? SERVER_DEFAULTS.keyCacheTtlMs,
+    keyCacheSize: o.keyCacheSize ?? SERVER_DEFAULTS.keyCacheSize,
+    retryAfterSeconds: o.retryAfterSeconds ?? SERVER_DEFAULTS.retryAfterSeconds,
+    readyTimeoutMs: o.readyTimeoutMs ?? SERVER_DEFAULTS.readyTimeoutMs,
+    trustProxy: o.trustProxy ?? SERVER_DEFAULTS.trustProxy,
+  };
+  integer('maxBodyBytes', r.maxBodyBytes, 1);
+  integer('maxEventBytes', r.maxEventBytes, 1);
+  integer('maxPropertiesDepth', r.maxPropertiesDepth, 1);
+  integer('keyCacheTtlMs', r.keyCacheTtlMs, 0);
+  integer('keyCacheSize', r.keyCacheSize, 0);
+  integer('retryAfterSeconds', r.retryAfterSeconds, 1);
+  integer('readyTimeoutMs', r.readyTimeoutMs, 1);
+  if (typeof r.logRequests !== 'boolean') throw new ServerOptionsError('logRequests', 'must be a boolean');
+  if (typeof r.trustProxy !== 'boolean') throw new ServerOptionsError('trustProxy', 'must be a boolean');
+  if (
+    r.corsOrigins !== '*' &&
+    !(Array.isArray(r.corsOrigins) && r.corsOrigins.every((x) => typeof x === 'string' && x.length > 0))
+  ) {
+    throw new ServerOptionsError(
+      'corsOrigins',
+      "must be '*' or a list of origins such as https://app.example.com",
+    );
+  }
+  if (r.rateLimit !== false) {
+    const rl = r.rateLimit as Partial<RateLimitOptions> | null;
+    if (rl === null || typeof rl !== 'object') {
+      throw new ServerOptionsError('rateLimit', 'must be { eventsPerSecond, burst } or false');
+    }
+    positive('rateLimit.eventsPerSecond', rl.eventsPerSecond);
+    positive('rateLimit.burst', rl.burst);
+  }
+  return r;
+}
+
+function integer(name: string, v: unknown, min: number): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
+    throw new ServerOptionsError(name, `must be an integer ≥ ${min} (got ${describe(v)})`);
+  }
+}
+
+function positive(name: string, v: unknown): void {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+    throw new ServerOptionsError(name, `must be a number > 0 (got ${describe(v)})`);
+  }
+}
+
+function describe(v: unknown): string {
+  return typeof v === 'number' || typeof v === 'boolean' ? String(v) : typeof v;
+}
+
+/** Where `startServer` (and so `homing serve`) listens and keeps data, unless told otherwise. */
+export const LISTEN_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8090,
+  dataDir: './.homing',
+  retentionDays: 90,
+} as const;

@@ -1,0 +1,138 @@
+import type { FastifyInstance } from 'fastify';
+import { buildServer } from './app.js';
+import { startRetentionJob, type RetentionJob, type RetentionJobOptions } from './retention/retentionJob.js';
+import { LISTEN_DEFAULTS, ServerOptionsError, type ServerOptions } from './serverOptions.js';
+import { openStore } from './store/open-store.js';
+import type { Store } from './store/store.js';
+
+export interface StartServerOptions extends Omit<ServerOptions, 'store'> {
+  /** Default 127.0.0.1 (only this machine); 0.0.0.0 to listen on every interface. */
+  host?: string;
+  /** Default 8090; 0 picks a free port. */
+  port?: number;
+  /** SQLite directory when no databaseUrl. Default `./.homing`. */
+  dataDir?: string;
+  /** `postgres://…` for PostgreSQL; absent or empty for SQLite in dataDir. */
+  databaseUrl?: string;
+  /** A store of the caller's instead of opening one; the caller closes it. */
+  store?: Store;
+  /** Days events are kept; 0 keeps them forever. Default 90. */
+  retentionDays?: number;
+  /** The retention job's schedule (interval, first run delay, batch size). */
+  retention?: Pick<RetentionJobOptions, 'intervalMs' | 'firstRunDelayMs' | 'batchSize'>;
+}
+
+export interface RunningServer {
+  app: FastifyInstance;
+  store: Store;
+  retention: RetentionJob;
+  /** `http://host:port` the server listens on. */
+  url: string;
+  port: number;
+  /**
+   * Graceful shutdown: stop accepting, answer 503 to requests that still arrive on open
+   * connections, let requests in flight finish, stop retention, close the store it opened.
+   * Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+export type ServerStartErrorKind = 'port-in-use' | 'permission-denied' | 'listen';
+
+/** Listening failed; the store and everything else started was closed again. */
+export class ServerStartError extends Error {
+  override readonly name = 'ServerStartError';
+  constructor(
+    readonly kind: ServerStartErrorKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** Opens the store (SQLite by default), builds the server, starts retention and listens. */
+export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
+  const host = options.host ?? LISTEN_DEFAULTS.host;
+  const port = options.port ?? LISTEN_DEFAULTS.port;
+  if (typeof host !== 'string' || host === '')
+    throw new ServerOptionsError('host', 'must be a host name or address');
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new ServerOptionsError('port', 'must be an integer from 0 to 65535');
+  }
+  const ownStore = options.store === undefined;
+  const store =
+    options.store ??
+    (await openStore({
+      databaseUrl: options.databaseUrl,
+      dataDir: options.dataDir ?? LISTEN_DEFAULTS.dataDir,
+    }));
+  let app: FastifyInstance | undefined;
+  let retention: RetentionJob | undefined;
+  try {
+    const {
+      host: _h,
+      port: _p,
+      dataDir: _d,
+      databaseUrl: _u,
+      retentionDays: _r,
+      retention: ro,
+      ...rest
+    } = options;
+    app = buildServer({ ...rest, store });
+    retention = startRetentionJob({
+      store,
+      retentionDays: options.retentionDays ?? LISTEN_DEFAULTS.retentionDays,
+      logger: app.log,
+      ...ro,
+    });
+    await app.listen({ host, port }).catch((err: unknown) => {
+      throw listenError(err, host, port);
+    });
+  } catch (err) {
+    await retention?.stop();
+    await app?.close().catch(() => {});
+    if (ownStore) await store.close().catch(() => {});
+    throw err;
+  }
+  const address = app.server.address();
+  const boundPort = typeof address === 'object' && address !== null ? address.port : port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  const started = { app, retention };
+  let closing: Promise<void> | null = null;
+  return {
+    app,
+    store,
+    retention,
+    url: `http://${urlHost}:${boundPort}`,
+    port: boundPort,
+    close() {
+      closing ??= (async () => {
+        await Promise.all([started.app.close(), started.retention.stop()]);
+        if (ownStore) await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function listenError(err: unknown, host: string, port: number): ServerStartError {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'EADDRINUSE') {
+    return new ServerStartError(
+      'port-in-use',
+      `port ${port} on ${host} is already in use: stop the other process, or pick another port with --port / HOMING_PORT`,
+      { cause: err },
+    );
+  }
+  if (code === 'EACCES') {
+    return new ServerStartError(
+      'permission-denied',
+      `not allowed to listen on ${host}:${port}: ports below 1024 need privileges; pick another with --port / HOMING_PORT`,
+      { cause: err },
+    );
+  }
+  return new ServerStartError('listen', `could not listen on ${host}:${port}: ${(err as Error).message}`, {
+    cause: err,
+  });
+}
