@@ -17,7 +17,7 @@ const RULES: readonly [RegExp, string][] = [
   // plain words like "deadbeef" in prose are rare collateral.
   [/\b(?=[a-f]*\d)[0-9a-f]{8,}\b/gi, '<hex>'],
   // Unix paths with two segments or more, Windows paths with a drive letter.
-  [/(?:^|(?<=[\s=:(\[]))(?:~|\.{1,2})?(?:\/[\w.@+-]+){2,}\/?/g, '<path>'],
+  [/(?:^|(?<=[\s=:([]))(?:~|\.{1,2})?(?:\/[\w.@+-]+){2,}\/?/g, '<path>'],
   [/\b[a-z]:\\[^\s'"`]+/gi, '<path>'],
   [/-?\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b/gi, '<num>'],
 ];
