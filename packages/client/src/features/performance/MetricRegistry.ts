@@ -43,9 +43,11 @@ const SERIES_OVERHEAD_BYTES = 320;
 
 interface TagCacheEntry {
   readonly series: Series;
-  /** The tag object's own values when it was first seen, to notice it being changed since. */
-  readonly raw: Readonly<Record<string, unknown>>;
-  readonly size: number;
+  /** The tag object's keys and values (in its own order) when first seen, to notice a change since. */
+  readonly keys: readonly string[];
+  readonly values: readonly unknown[];
+  /** A frozen object cannot change: no need to compare it again. */
+  readonly frozen: boolean;
 }
 
 interface Metric {
@@ -54,6 +56,9 @@ interface Metric {
   readonly byKey: Map<string, Series>;
   readonly byObject: WeakMap<object, TagCacheEntry>;
   overflow: Series | undefined;
+  /** The last tag object seen and its entry: a hot loop reusing one object skips the WeakMap. */
+  lastTags: object | undefined;
+  lastEntry: TagCacheEntry | undefined;
 }
 
 /**
@@ -183,6 +188,8 @@ export class MetricRegistry {
       byKey: new Map(),
       byObject: new WeakMap(),
       overflow: undefined,
+      lastTags: undefined,
+      lastEntry: undefined,
     };
     this.#metrics.set(name, metric);
     return tags === undefined ? this.#untaggedOf(metric, unit) : this.#taggedOf(metric, tags, unit);
@@ -260,22 +267,25 @@ export class MetricRegistry {
 }
 
 function sameTags(entry: TagCacheEntry, tags: object): boolean {
-  let n = 0;
+  const { keys, values } = entry;
+  let i = 0;
   for (const k in tags) {
-    if ((tags as Record<string, unknown>)[k] !== entry.raw[k]) return false;
-    n++;
+    if (k !== keys[i] || (tags as Record<string, unknown>)[k] !== values[i]) return false;
+    i++;
   }
-  return n === entry.size;
+  return i === keys.length;
 }
 
-function snapshot(tags: object): { raw: Record<string, unknown>; size: number } {
-  const raw: Record<string, unknown> = Object.create(null);
-  let size = 0;
+function snapshot(tags: object): { keys: string[]; values: unknown[]; frozen: boolean } {
+  const keys: string[] = [];
+  const values: unknown[] = [];
   for (const k in tags) {
-    raw[k] = (tags as Record<string, unknown>)[k];
-    size++;
+    keys.push(k);
+    values.push((tags as Record<string, unknown>)[k]);
   }
-  return { raw, size };
+  // Frozen, and so are its prototypes' enumerable keys as far as for-in sees: only plain objects qualify.
+  const proto = Object.getPrototypeOf(tags);
+  return { keys, values, frozen: Object.isFrozen(tags) && (proto === Object.prototype || proto === null) };
 }
 
 /**

@@ -115,6 +115,15 @@ describe('PerformanceTracker: timings and summaries', () => {
     expect(t.getSummary('http', { route: '/b', extra: 'x' })).toMatchObject({ count: 1, max: 3 });
   });
 
+  it('files a frozen tag object, reused, under its series', () => {
+    const { t } = tracker();
+    const tags = Object.freeze({ route: '/a' });
+    for (let i = 0; i < 10; i++) t.timing('http', i, tags);
+    t.timing('http', 1, Object.freeze({ route: '/b' }));
+    expect(t.getSummary('http', { route: '/a' })).toMatchObject({ count: 10 });
+    expect(t.getSummary('http', { route: '/b' })).toMatchObject({ count: 1 });
+  });
+
   it('sends raw $performance events too when asked', () => {
     const { t, host } = tracker(undefined, { rawEvents: true });
     t.timing('a', 1.5, { k: 'v' });
