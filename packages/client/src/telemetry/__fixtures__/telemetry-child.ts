@@ -1,0 +1,57 @@
+/**
+ * A CLI-like child process for the exit and crash tests, run as
+ * `node --conditions=homing-source --import <register-ts.mjs> telemetry-child.ts <mode> <dir> <sinkUrl> [n]`.
+ *
+ * - `exit`: tracks `n` events with the default delivery schedule (5 s interval) and simply
+ *   ends, as a CLI does: nothing but the client's `beforeExit` hook can send them. Prints
+ *   `T <uuid>` per event (taken from `beforeSend`, which sees each event's uuid).
+ * - `crash`: 'fsync' durability; tracks small groups forever and prints `P <uuids>` once
+ *   `persist()` resolved (the group is durable), while delivering to the sink. It is SIGKILLed
+ *   by the test. stdout to a pipe is synchronous on Linux, so a printed line happened.
+ */
+import { createTelemetry } from '../../index.node.js';
+
+const [mode, directory, sinkUrl, nArg] = process.argv.slice(2);
+if ((mode !== 'exit' && mode !== 'crash') || directory === undefined || sinkUrl === undefined) {
+  process.stderr.write('usage: telemetry-child.ts exit|crash <dir> <sinkUrl> [n]\n');
+  process.exit(2);
+}
+
+let seen: string[] = [];
+const client = createTelemetry({
+  endpoints: [{ destination: 'homing', host: sinkUrl, key: 'child-key' }],
+  storage: 'file',
+  directory,
+  durability: mode === 'crash' ? 'fsync' : 'batch',
+  beforeSend: (event) => {
+    seen.push(event.uuid);
+    return event;
+  },
+  delivery:
+    mode === 'crash'
+      ? { intervalMs: 20, batchSize: 25, retry: { initialMs: 10, maxMs: 100 }, breaker: { threshold: 1000 } }
+      : { exitFlushTimeoutMs: 1_500 },
+});
+
+if (mode === 'exit') {
+  const n = Number(nArg ?? '20');
+  for (let i = 0; i < n; i++) client.track('cli.step', { i });
+  // Tracked in one turn; the ids are known once the install id was read (beforeSend ran).
+  await client.persist();
+  process.stdout.write(`T ${seen.join(' ')}\n`);
+  seen = [];
+  // No flush, no shutdown: the process ends here, as a CLI's main does.
+} else {
+  const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+  process.stdout.write('R\n');
+  for (let round = 0; ; round++) {
+    const n = 1 + Math.floor(Math.random() * 10);
+    for (let i = 0; i < n; i++)
+      client.track('crash.step', { round, i, pad: 'x'.repeat(Math.floor(Math.random() * 300)) });
+    await client.persist();
+    const durable = seen;
+    seen = [];
+    if (durable.length > 0) process.stdout.write(`P ${durable.join(' ')}\n`);
+    if (Math.random() < 0.3) await pause(Math.random() * 5);
+  }
+}

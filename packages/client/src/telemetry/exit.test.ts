@@ -1,0 +1,65 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createFileOutbox } from '../outbox/node.js';
+import { printed, spawnTelemetryChild } from './__fixtures__/spawnTelemetryChild.js';
+import { Sink } from './telemetry.test-helpers.js';
+
+/**
+ * A CLI tracks events and ends without flush or shutdown. The client's `beforeExit` hook sends
+ * them (sink up), or leaves them in the outbox for the next run (sink down), and never keeps
+ * the process alive: it exits by itself, code 0, without being killed.
+ */
+describe('process exit (child processes)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-exit-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it(
+    "sends a CLI run's last events through beforeExit and exits by itself",
+    { timeout: 60_000 },
+    async () => {
+      const sink = await Sink.start();
+      try {
+        const child = spawnTelemetryChild(['exit', path.join(dir, 'up'), sink.url, '20']);
+        const exit = await child.exited;
+        expect(exit, child.stderr()).toEqual({ code: 0, signal: null });
+        const tracked = printed(child.lines, 'T');
+        expect(tracked).toHaveLength(20);
+        expect(new Set(sink.acceptedUuids)).toEqual(new Set(tracked));
+      } finally {
+        await sink.down();
+      }
+    },
+  );
+
+  it(
+    'with the sink down, exits by itself and the next run sends what was left',
+    { timeout: 90_000 },
+    async () => {
+      const sink = await Sink.start();
+      await sink.down(); // the port is now closed: connections are refused
+      const directory = path.join(dir, 'down');
+      const first = spawnTelemetryChild(['exit', directory, sink.url, '20']);
+      const exit = await first.exited;
+      expect(exit, first.stderr()).toEqual({ code: 0, signal: null });
+      const left = printed(first.lines, 'T');
+      expect(left).toHaveLength(20);
+
+      const outbox = createFileOutbox({ directory });
+      const size = await outbox.size();
+      await outbox.close();
+      expect(size.events).toBe(20);
+
+      await sink.up();
+      try {
+        const second = spawnTelemetryChild(['exit', directory, sink.url, '1']);
+        expect(await second.exited, second.stderr()).toEqual({ code: 0, signal: null });
+        const all = [...left, ...printed(second.lines, 'T')];
+        expect(new Set(sink.acceptedUuids)).toEqual(new Set(all));
+      } finally {
+        await sink.down();
+      }
+    },
+  );
+});
