@@ -401,6 +401,14 @@ export class IndexedDBOutbox implements Outbox {
     return this.flush();
   }
 
+  /**
+   * Hands over the records appended but not written yet (and forgets them). For a caller that
+   * moves to another storage because this database could not be opened.
+   */
+  takeUnwritten(): OutboxRecord[] {
+    return this.buffer.splice(0).map((p) => p.record);
+  }
+
   onDrop(listener: (drop: OutboxDrop) => void): () => void {
     return this.drops.add(listener);
   }

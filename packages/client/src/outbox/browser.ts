@@ -1,0 +1,183 @@
+import type { Logger } from '../logger.js';
+import { silentLogger } from '../logger.js';
+import { OutboxOptionError } from './errors.js';
+import { IndexedDBOutbox } from './indexeddb.js';
+import { resolveOutboxLimits } from './limits.js';
+import { LocalStorageOutbox } from './localStorage.js';
+import { createMemoryOutbox } from './memory.js';
+import type {
+  DeadLetter,
+  Outbox,
+  OutboxBatch,
+  OutboxDrop,
+  OutboxLimits,
+  OutboxRecord,
+  OutboxSize,
+} from './outbox.js';
+import { DropListeners } from './records.js';
+
+export type BrowserStorage = 'indexeddb' | 'localStorage' | 'memory';
+
+export interface BrowserOutboxOptions {
+  /** Separates the outboxes of different apps on one origin; default 'default'. */
+  name?: string;
+  /** The storage to try first; default 'indexeddb'. Falls back to localStorage, then memory. */
+  storage?: BrowserStorage;
+  limits?: Partial<OutboxLimits>;
+  /** Told which storage was chosen and why a better one could not be used. */
+  logger?: Logger;
+}
+
+const STORAGES: readonly BrowserStorage[] = ['indexeddb', 'localStorage', 'memory'];
+
+/**
+ * The browser outbox: IndexedDB when it can be used, else localStorage (bounded by its quota),
+ * else memory (nothing survives the page), logging why a storage was passed over. Synchronous:
+ * whether IndexedDB opens is only known later (private modes and blocked storage fail the open),
+ * so the IndexedDB outbox is wrapped and, if its database cannot be opened, replaced by the next
+ * storage with the records appended meanwhile moved over.
+ */
+export function createBrowserOutbox(options: BrowserOutboxOptions = {}): Outbox {
+  if (options === null || typeof options !== 'object')
+    throw new OutboxOptionError('options', 'must be an object');
+  const storage = options.storage ?? 'indexeddb';
+  if (!STORAGES.includes(storage)) {
+    throw new OutboxOptionError(
+      'storage',
+      `must be one of 'indexeddb', 'localStorage', 'memory', got ${String(storage)}`,
+    );
+  }
+  // Validated here so a bad limit names "limits.x" instead of failing inside a fallback.
+  const limits = resolveOutboxLimits(options.limits, 'limits.');
+  const logger = options.logger ?? silentLogger;
+  const name = options.name;
+  const common = { ...limits, ...(name === undefined ? {} : { name }), logger };
+
+  const memory = (): Outbox => {
+    logger.debug('outbox storage: memory (nothing survives the page)');
+    return createMemoryOutbox(limits);
+  };
+  const local = (): Outbox => {
+    try {
+      const outbox = new LocalStorageOutbox(common);
+      logger.debug('outbox storage: localStorage');
+      return outbox;
+    } catch (error) {
+      if (error instanceof OutboxOptionError && error.option !== 'storage') throw error;
+      logger.warn('localStorage cannot be used for the outbox; falling back to memory', { error });
+      return memory();
+    }
+  };
+  if (storage === 'memory') return memory();
+  if (storage === 'localStorage') return local();
+  let idb: IndexedDBOutbox;
+  try {
+    idb = new IndexedDBOutbox(common);
+  } catch (error) {
+    if (error instanceof OutboxOptionError && error.option !== 'indexedDB') throw error;
+    logger.warn('IndexedDB cannot be used for the outbox; falling back to localStorage', { error });
+    return local();
+  }
+  return new FallbackOutbox(idb, local, logger);
+}
+
+/**
+ * Delegates to the IndexedDB outbox, or to the fallback once its database failed to open.
+ * Appends go straight through (the IndexedDB outbox buffers them until it knows); everything
+ * else waits for that answer first.
+ */
+class FallbackOutbox implements Outbox {
+  private current: Outbox;
+  private readonly ready: Promise<void>;
+  private readonly drops = new DropListeners();
+  private readonly forward = (d: OutboxDrop): void => this.drops.emit(d.reason, d.count, d.bytes);
+
+  constructor(idb: IndexedDBOutbox, fallback: () => Outbox, logger: Logger) {
+    this.current = idb;
+    idb.onDrop(this.forward);
+    this.ready = idb.opened.then(
+      () => logger.debug('outbox storage: IndexedDB'),
+      async (error: unknown) => {
+        logger.warn('the IndexedDB outbox could not be opened; falling back to localStorage', { error });
+        await idb.close();
+        const next = fallback();
+        next.onDrop(this.forward);
+        next.append(idb.takeUnwritten());
+        this.current = next;
+      },
+    );
+  }
+
+  append(records: readonly OutboxRecord[]): void {
+    this.current.append(records);
+  }
+
+  async claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
+    await this.ready;
+    return this.current.claim(maxEvents, maxBytes);
+  }
+
+  async ack(batch: OutboxBatch): Promise<void> {
+    await this.ready;
+    return this.current.ack(batch);
+  }
+
+  async release(batch: OutboxBatch): Promise<void> {
+    await this.ready;
+    return this.current.release(batch);
+  }
+
+  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
+    await this.ready;
+    return this.current.deadLetter(records, reason);
+  }
+
+  async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
+    await this.ready;
+    return this.current.listDeadLetters(limit);
+  }
+
+  async replayDeadLetters(uuids?: readonly string[]): Promise<number> {
+    await this.ready;
+    return this.current.replayDeadLetters(uuids);
+  }
+
+  async purgeDeadLetters(uuids?: readonly string[]): Promise<number> {
+    await this.ready;
+    return this.current.purgeDeadLetters(uuids);
+  }
+
+  async size(): Promise<OutboxSize> {
+    await this.ready;
+    return this.current.size();
+  }
+
+  async clear(): Promise<number> {
+    await this.ready;
+    return this.current.clear();
+  }
+
+  async getState<T = unknown>(key: string): Promise<T | undefined> {
+    await this.ready;
+    return this.current.getState<T>(key);
+  }
+
+  async setState(key: string, value: unknown): Promise<void> {
+    await this.ready;
+    return this.current.setState(key, value);
+  }
+
+  async persist(): Promise<void> {
+    await this.ready;
+    return this.current.persist();
+  }
+
+  onDrop(listener: (drop: OutboxDrop) => void): () => void {
+    return this.drops.add(listener);
+  }
+
+  async close(): Promise<void> {
+    await this.ready;
+    return this.current.close();
+  }
+}

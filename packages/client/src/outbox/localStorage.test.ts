@@ -1,0 +1,215 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { OutboxError } from './errors.js';
+import { createLocalStorageOutbox, LocalStorageOutbox } from './localStorage.js';
+import type { LocalStorageOutboxOptions } from './localStorage.js';
+import { MemoryStorage } from './localStorage/memoryStorage.test-helpers.js';
+import { describeOutboxContract, makeRecord, makeRecords } from './outbox.contract.js';
+import type { OutboxDrop } from './outbox.js';
+
+/** The localStorage outbox in Node, on an in-memory Storage (the real one runs in `test/browser/`). */
+describeOutboxContract('LocalStorageOutbox', {
+  persistent: true,
+  async create({ limits, now }) {
+    const storage = new MemoryStorage();
+    const options: LocalStorageOutboxOptions = { storage, ...limits, ...(now ? { now } : {}), locks: null };
+    let outbox = createLocalStorageOutbox(options);
+    return {
+      outbox,
+      reopen: async () => {
+        await outbox.close();
+        outbox = createLocalStorageOutbox(options);
+        return outbox;
+      },
+      dispose: async () => {
+        await outbox.close();
+        storage.clear();
+      },
+    };
+  },
+});
+
+function total(drops: OutboxDrop[], reason: OutboxDrop['reason']): number {
+  return drops.filter((d) => d.reason === reason).reduce((n, d) => n + d.count, 0);
+}
+
+describe('LocalStorageOutbox', () => {
+  const open: LocalStorageOutbox[] = [];
+  afterEach(async () => {
+    for (const o of open.splice(0)) await o.close();
+  });
+  function make(options: LocalStorageOutboxOptions): LocalStorageOutbox {
+    const o = createLocalStorageOutbox({ locks: null, ...options });
+    open.push(o);
+    return o;
+  }
+
+  it('rejects bad options with errors that name the option', () => {
+    const storage = new MemoryStorage();
+    const bad: [LocalStorageOutboxOptions, string][] = [
+      [{ storage, chunkChars: 10 }, 'chunkChars'],
+      [{ storage, name: '' }, 'name'],
+      [{ storage, maxBytes: -1 }, 'maxBytes'],
+      [{ storage: {} as never }, 'storage'],
+    ];
+    for (const [options, option] of bad) {
+      let error: unknown;
+      try {
+        createLocalStorageOutbox({ locks: null, ...options });
+      } catch (e) {
+        error = e;
+      }
+      expect(error, option).toBeInstanceOf(OutboxError);
+      expect((error as { option: string }).option).toBe(option);
+    }
+  });
+
+  it('refuses a storage that throws on write (private mode) with a typed io error', () => {
+    const storage = new MemoryStorage(0);
+    let error: unknown;
+    try {
+      createLocalStorageOutbox({ storage, locks: null });
+    } catch (e) {
+      error = e;
+    }
+    expect((error as OutboxError).kind).toBe('io');
+  });
+
+  it('rewrites one small chunk per group, not the queue', async () => {
+    const storage = new MemoryStorage();
+    const o = make({ storage, chunkChars: 4096 });
+    for (let i = 0; i < 200; i++) {
+      o.append(makeRecords(5, 100));
+      await o.persist();
+    }
+    const before = storage.written;
+    o.append(makeRecords(5, 100));
+    await o.persist();
+    // 1 000 records (~130 KB) are queued; one group rewrote at most one chunk plus small keys.
+    expect(storage.written - before).toBeLessThan(4096 + 1000);
+    expect((await o.size()).events).toBe(1005);
+    expect(storage.keys().filter((k) => k.includes(':c:')).length).toBeGreaterThan(20);
+  });
+
+  it('drops the oldest (counted) when the storage quota is reached, and keeps the newest', async () => {
+    const storage = new MemoryStorage(20_000);
+    const o = make({ storage, chunkChars: 2048 });
+    const drops: OutboxDrop[] = [];
+    o.onDrop((d) => drops.push(d));
+    const records = makeRecords(300, 200);
+    for (let i = 0; i < records.length; i += 10) {
+      o.append(records.slice(i, i + 10));
+      await o.persist();
+    }
+    const size = await o.size();
+    expect(size.events).toBeGreaterThan(20);
+    expect(size.events).toBeLessThan(100);
+    expect(total(drops, 'overflow')).toBe(300 - size.events);
+    const kept: string[] = [];
+    for (let b = await o.claim(1000, Infinity); b !== null; b = await o.claim(1000, Infinity)) {
+      kept.push(...b.records.map((r) => r.uuid));
+      await o.ack(b);
+    }
+    expect(kept).toEqual(records.slice(300 - size.events).map((r) => r.uuid));
+    expect(storage.used()).toBeLessThanOrEqual(20_000);
+  });
+
+  it('drops the group itself when nothing older can go (drop-newest under a full storage)', async () => {
+    const storage = new MemoryStorage(3_000);
+    const o = make({ storage, overflow: 'drop-newest' });
+    const drops: OutboxDrop[] = [];
+    o.onDrop((d) => drops.push(d));
+    o.append(makeRecords(5, 400));
+    await o.persist();
+    o.append(makeRecords(5, 400));
+    await o.persist();
+    const size = await o.size();
+    expect(size.events + total(drops, 'overflow')).toBe(10);
+    expect(total(drops, 'overflow')).toBeGreaterThan(0);
+  });
+
+  it('lets one outbox claim at a time; a non-holder adds chunks of its own that the holder then delivers', async () => {
+    const storage = new MemoryStorage();
+    const a = make({ storage });
+    const b = make({ storage });
+    const first = makeRecords(3);
+    a.append(first);
+    const held = await a.claim(2, Infinity);
+    expect(held?.records.length).toBe(2);
+    const second = makeRecords(2);
+    b.append(second);
+    await b.persist();
+    expect(await b.claim(10, Infinity)).toBeNull();
+    const rest = await a.claim(10, Infinity);
+    expect(rest?.records.map((r) => r.uuid)).toEqual([first[2]!.uuid, ...second.map((r) => r.uuid)]);
+    await a.ack(held!);
+    await a.ack(rest!);
+    expect(await a.claim(10, Infinity)).toBeNull();
+    // a let go when it found nothing: b may claim now, and finds nothing either.
+    expect(await b.claim(10, Infinity)).toBeNull();
+    expect((await b.size()).events).toBe(0);
+  });
+
+  it('takes over a lease that expired (a tab that died holding claims)', async () => {
+    const storage = new MemoryStorage();
+    const now = Date.now();
+    const a = make({ storage, leaseMs: 1000, now: () => now });
+    a.append(makeRecords(3));
+    const held = await a.claim(3, Infinity);
+    const b = make({ storage, leaseMs: 1000, now: () => now });
+    expect(await b.claim(10, Infinity)).toBeNull();
+    const c = make({ storage, leaseMs: 1000, now: () => now + 5000 });
+    const taken = await c.claim(10, Infinity);
+    expect(taken?.records.map((r) => r.uuid)).toEqual(held?.records.map((r) => r.uuid));
+  });
+
+  it('skips damaged chunks and entries, counts them once, and keeps the rest', async () => {
+    const storage = new MemoryStorage();
+    const a = make({ storage });
+    const good = makeRecords(2);
+    a.append(good);
+    await a.persist();
+    await a.close();
+    storage.setItem('homing-outbox:default:c:0000000zzz:x', '{not json');
+    storage.setItem(
+      'homing-outbox:default:c:0000000zzy:y',
+      `[[1,2,3],0,["u","{}",1e400],${JSON.stringify([good[0]!.uuid + 'b', '{}', Date.now()])}]`,
+    );
+    const b = make({ storage });
+    const drops: OutboxDrop[] = [];
+    b.onDrop((d) => drops.push(d));
+    const batch = await b.claim(10, Infinity);
+    expect(batch?.records.map((r) => r.uuid)).toEqual([...good.map((r) => r.uuid), good[0]!.uuid + 'b']);
+    expect(total(drops, 'corrupt')).toBe(3);
+    await b.release(batch!);
+    await b.claim(10, Infinity);
+    expect(total(drops, 'corrupt')).toBe(3);
+  });
+
+  it('writes late appends after close at once', async () => {
+    const storage = new MemoryStorage();
+    const a = make({ storage });
+    await a.close();
+    const late = makeRecord();
+    a.append([late]);
+    const b = make({ storage });
+    const batch = await b.claim(10, Infinity);
+    expect(batch?.records.map((r) => r.uuid)).toEqual([late.uuid]);
+  });
+
+  it('reports a storage that starts failing as typed io errors and loses nothing already stored', async () => {
+    const storage = new MemoryStorage();
+    const a = make({ storage });
+    const kept = makeRecords(2);
+    a.append(kept);
+    await a.persist();
+    storage.failWrites = new DOMException('denied', 'SecurityError');
+    a.append(makeRecords(1));
+    expect(((await a.persist().catch((e: unknown) => e)) as OutboxError).kind).toBe('io');
+    expect(((await a.setState('k', 1).catch((e: unknown) => e)) as OutboxError).kind).toBe('io');
+    storage.failWrites = undefined;
+    const batch = await a.claim(10, Infinity);
+    // The record whose write failed was kept in memory and written once storage worked again.
+    expect(batch?.records.length).toBe(3);
+    expect(batch?.records.map((r) => r.uuid).slice(0, 2)).toEqual(kept.map((r) => r.uuid));
+  });
+});

@@ -1,0 +1,71 @@
+import type { DeadLetter, OutboxRecord } from '../outbox.js';
+import type { StorageLike } from '../localStorage.js';
+
+/**
+ * The dead letters of the localStorage outbox: one key holding a JSON array, oldest first,
+ * at most `maxDeadLetters`. Rewritten whole on each change: dead letters are rare and few.
+ */
+export class DeadLetterList {
+  constructor(
+    private readonly storage: StorageLike,
+    private readonly key: string,
+    private readonly maxDeadLetters: number,
+  ) {}
+
+  /** Damaged entries (or a damaged key) read as nothing: they could never be replayed. */
+  read(): DeadLetter[] {
+    let value: unknown;
+    try {
+      value = JSON.parse(this.storage.getItem(this.key) ?? '[]');
+    } catch {
+      return [];
+    }
+    if (!Array.isArray(value)) return [];
+    const out: DeadLetter[] = [];
+    for (const item of value) {
+      if (!Array.isArray(item)) continue;
+      const [uuid, json, timestampMs, reason, at] = item as unknown[];
+      if (typeof uuid !== 'string' || typeof json !== 'string' || typeof timestampMs !== 'number') continue;
+      if (typeof reason !== 'string' || typeof at !== 'number') continue;
+      out.push({ record: { uuid, json, timestampMs }, reason, deadLetteredAtMs: at });
+    }
+    return out;
+  }
+
+  /** Throws the storage's error (full, blocked) and then stores nothing. */
+  add(records: readonly OutboxRecord[], reason: string, atMs: number): void {
+    const all = this.read();
+    for (const record of records) all.push({ record, reason, deadLetteredAtMs: atMs });
+    this.write(all.slice(Math.max(0, all.length - this.maxDeadLetters)));
+  }
+
+  /** Removes and answers the dead letters with these uuids (all when undefined). */
+  take(uuids: readonly string[] | undefined): DeadLetter[] {
+    const wanted = uuids === undefined ? null : new Set(Array.isArray(uuids) ? uuids : []);
+    const all = this.read();
+    const taken: DeadLetter[] = [];
+    const kept: DeadLetter[] = [];
+    for (const dl of all) (wanted === null || wanted.has(dl.record.uuid) ? taken : kept).push(dl);
+    if (taken.length > 0) this.write(kept);
+    return taken;
+  }
+
+  private write(letters: readonly DeadLetter[]): void {
+    if (letters.length === 0) {
+      this.storage.removeItem(this.key);
+      return;
+    }
+    this.storage.setItem(
+      this.key,
+      JSON.stringify(
+        letters.map((dl) => [
+          dl.record.uuid,
+          dl.record.json,
+          dl.record.timestampMs,
+          dl.reason,
+          dl.deadLetteredAtMs,
+        ]),
+      ),
+    );
+  }
+}
