@@ -1,0 +1,227 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { openStore } from '@homing/server';
+import { Command } from 'commander';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { captureIo } from './commands.test-helpers.js';
+import { createProjectCommand, listProjectsCommand, maskKey, registerProjects } from './projects.js';
+
+const run = promisify(execFile);
+const cleanups: Array<() => Promise<void>> = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function dataDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'homing-projects-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function create(name: string, location: { dataDir?: string; database?: string }) {
+  const io = captureIo();
+  const code = await createProjectCommand(name, location, io);
+  return { code, io, json: code === 0 ? (JSON.parse(io.out()) as Record<string, string>) : null };
+}
+
+describe('homing projects (SQLite)', () => {
+  it('create prints { id, name, writeKey, adminKey }; the keys open the project with their roles', async () => {
+    const dir = await dataDir();
+    const { code, json, io } = await create('My app', { dataDir: dir });
+    expect(code).toBe(0);
+    expect(io.err()).toBe('');
+    expect(Object.keys(json!).sort()).toEqual(['adminKey', 'id', 'name', 'writeKey']);
+    expect(json).toMatchObject({
+      name: 'My app',
+      writeKey: expect.stringMatching(/^hw_/),
+      adminKey: expect.stringMatching(/^ha_/),
+    });
+    const store = await openStore({ dataDir: dir });
+    try {
+      expect(await store.findProjectByKey(json!.writeKey!)).toMatchObject({
+        role: 'write',
+        project: { id: json!.id },
+      });
+      expect(await store.findProjectByKey(json!.adminKey!)).toMatchObject({
+        role: 'admin',
+        project: { id: json!.id },
+      });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('list: a table with admin keys masked, --show-keys, and --json with every key', async () => {
+    const dir = await dataDir();
+    const a = (await create('alpha', { dataDir: dir })).json!;
+    const b = (await create('beta\nnewline', { dataDir: dir })).json!;
+
+    const table = captureIo();
+    expect(await listProjectsCommand({ dataDir: dir }, table)).toBe(0);
+    const text = table.out();
+    const rows = text.trimEnd().split('\n');
+    expect(rows[0]).toMatch(/^ID\s+NAME\s+CREATED\s+WRITE KEY\s+ADMIN KEY$/);
+    expect(rows[1]).toContain(a.id);
+    expect(rows[1]).toContain('alpha');
+    expect(rows[1]).toContain(a.writeKey);
+    expect(rows[1]).toContain(maskKey(a.adminKey!));
+    expect(rows[2]).toContain('beta newline');
+    expect(text).not.toContain(a.adminKey);
+    expect(text).not.toContain(b.adminKey);
+    expect(text).toContain('--show-keys');
+
+    const shown = captureIo();
+    expect(await listProjectsCommand({ dataDir: dir, showKeys: true }, shown)).toBe(0);
+    expect(shown.out()).toContain(a.adminKey);
+
+    const json = captureIo();
+    expect(await listProjectsCommand({ dataDir: dir, json: true }, json)).toBe(0);
+    const listed = JSON.parse(json.out()) as Array<Record<string, string>>;
+    expect(listed).toHaveLength(2);
+    expect(listed[0]).toMatchObject({ ...a, createdAt: expect.any(String) });
+    expect(listed[1]).toMatchObject(b);
+  });
+
+  it('list on a directory without Homing data says so and creates nothing', async () => {
+    const dir = join(await dataDir(), 'typo');
+    const io = captureIo();
+    expect(await listProjectsCommand({ dataDir: dir }, io)).toBe(1);
+    expect(io.err()).toMatch(/No Homing data in .*typo/);
+    expect(io.err()).toContain('hint: ');
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('an empty store lists a hint to create one', async () => {
+    const dir = await dataDir();
+    await (await openStore({ dataDir: dir })).close();
+    const io = captureIo();
+    expect(await listProjectsCommand({ dataDir: dir }, io)).toBe(0);
+    expect(io.out()).toContain('homing projects create NAME');
+  });
+
+  it('bad names, bad URLs and unreachable databases: clear errors and exit codes, nothing created', async () => {
+    const dir = await dataDir();
+    await create('kept', { dataDir: dir });
+    for (const name of ['', '   ', 'n'.repeat(201)]) {
+      const r = await create(name, { dataDir: dir });
+      expect(r.code).toBe(2);
+      expect(r.io.err()).toMatch(/^error: project name must be/);
+      expect(r.io.out()).toBe('');
+    }
+    const mysql = await create('x', { dataDir: dir, database: 'mysql://root@127.0.0.1/db' });
+    expect(mysql.code).toBe(2);
+    expect(mysql.io.err()).toContain('unsupported database URL scheme');
+    const down = await create('x', { dataDir: dir, database: 'postgres://postgres:s3cret@127.0.0.1:1/none' });
+    expect(down.code).toBe(1);
+    expect(down.io.err()).toContain('cannot reach PostgreSQL');
+    expect(down.io.err()).not.toContain('s3cret');
+    const notADir = join(dir, 'homing.db');
+    const file = await create('x', { dataDir: notADir });
+    expect(file.code).toBe(1);
+    expect(file.io.err()).toMatch(/^error: /);
+    const io = captureIo();
+    await listProjectsCommand({ dataDir: dir, json: true }, io);
+    expect((JSON.parse(io.out()) as unknown[]).map((p) => (p as { name: string }).name)).toEqual(['kept']);
+  });
+
+  it('a project created while a server has the store open is found by that server at once', async () => {
+    const dir = await dataDir();
+    const serving = await openStore({ dataDir: dir });
+    cleanups.push(() => serving.close());
+    const { json } = await create('live', { dataDir: dir });
+    expect(await serving.findProjectByKey(json!.writeKey!)).toMatchObject({ role: 'write' });
+  });
+
+  it('commander wiring: --data-dir, HOMING_DATA_DIR, --json, and the default ./.homing', async () => {
+    const dir = await dataDir();
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    const program = (): Command => {
+      const p = new Command('homing').exitOverride();
+      registerProjects(p);
+      return p;
+    };
+    const previousCode = process.exitCode;
+    try {
+      await program().parseAsync(['node', 'homing', 'projects', 'create', 'via-flag', '--data-dir', dir]);
+      vi.stubEnv('HOMING_DATA_DIR', dir);
+      await program().parseAsync(['node', 'homing', 'projects', 'create', 'via-env']);
+      await program().parseAsync(['node', 'homing', 'projects', 'list', '--json']);
+      expect(process.exitCode).toBe(0);
+    } finally {
+      spy.mockRestore();
+      vi.unstubAllEnvs();
+      process.exitCode = previousCode;
+    }
+    const listed = JSON.parse(out[2]!) as Array<{ name: string }>;
+    expect(listed.map((p) => p.name)).toEqual(['via-flag', 'via-env']);
+    const help = program()
+      .commands[0]!.commands.map((c) => c.helpInformation())
+      .join('\n')
+      .replace(/\s+/g, ' ');
+    expect(help).toContain('(default: "./.homing", env: HOMING_DATA_DIR)');
+    expect(help).toContain('env: HOMING_DATABASE_URL');
+  });
+});
+
+async function createDatabase(): Promise<{ url: string; drop(): Promise<void> } | null> {
+  const name = `homing_cli_test_${randomBytes(5).toString('hex')}`;
+  const args = ['-h', '127.0.0.1', '-p', '5432', '-U', 'postgres'];
+  try {
+    await run('createdb', [...args, name]);
+  } catch (err) {
+    if (process.env.HOMING_REQUIRE_SERVICES === '1') throw err;
+    return null;
+  }
+  return {
+    url: `postgres://postgres@127.0.0.1:5432/${name}`,
+    drop: () => run('dropdb', [...args, '--force', name]).then(() => undefined),
+  };
+}
+
+const pgDb = await createDatabase();
+
+describe.skipIf(pgDb === null)('homing projects (PostgreSQL)', () => {
+  it('creates and lists projects in the database --database names', async () => {
+    cleanups.push(() => pgDb!.drop());
+    const { code, json } = await create('pg app', {
+      database: pgDb!.url,
+      dataDir: '/nonexistent-never-used',
+    });
+    expect(code).toBe(0);
+    const io = captureIo();
+    expect(await listProjectsCommand({ database: pgDb!.url, json: true }, io)).toBe(0);
+    expect(JSON.parse(io.out())).toEqual([expect.objectContaining({ ...json })]);
+    expect(existsSync('/nonexistent-never-used')).toBe(false);
+  });
+});
+
+const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/bin.js');
+// Runs when the CLI is built (npm run prepare) and its program registers `projects`.
+const binHelp = existsSync(bin) ? await run(process.execPath, [bin, '--help']).catch(() => null) : null;
+const binHasProjects = binHelp?.stdout.includes('projects') === true;
+
+describe.skipIf(!binHasProjects)('homing projects (built bin)', () => {
+  it('node dist/bin.js projects create NAME prints the project as JSON; list shows it', async () => {
+    const dir = await dataDir();
+    const { stdout } = await run(process.execPath, [bin, 'projects', 'create', 'from-bin'], {
+      env: { ...process.env, HOMING_DATA_DIR: dir },
+    });
+    expect(JSON.parse(stdout)).toMatchObject({ name: 'from-bin', writeKey: expect.stringMatching(/^hw_/) });
+    const list = await run(process.execPath, [bin, 'projects', 'list', '--data-dir', dir]);
+    expect(list.stdout).toContain('from-bin');
+    const bad = await run(process.execPath, [bin, 'projects', 'list', '--data-dir', join(dir, 'nope')]).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('No Homing data') });
+  });
+});
