@@ -288,6 +288,11 @@ describe.each(BACKENDS)('person export streams (%s)', (backend) => {
       );
     }
 
+    const head = await app.call('HEAD', '/api/persons/alice/export');
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-disposition')).toContain('homing-person-alice.ndjson');
+    expect(yielded).toBe(0);
+
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = httpRequest(`${app.url}/api/persons/alice/export`, {
         headers: { authorization: `Bearer ${app.project.adminKey}` },

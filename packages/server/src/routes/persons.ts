@@ -101,6 +101,12 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
     async (request, reply) => {
       const { project } = adminContext(request);
       const distinctId = request.params.distinct_id;
+      reply
+        .header('content-type', 'application/x-ndjson; charset=utf-8')
+        .header('content-disposition', exportDisposition(distinctId));
+      // Fastify answers HEAD by running this handler and draining the body: that would read the
+      // whole export from the store to throw it away.
+      if (request.method === 'HEAD') return reply.send();
       const events = store.personEvents(project.id, distinctId)[Symbol.asyncIterator]();
       // The first read happens before the headers go out, so a store that is down answers 503
       // instead of a 200 that breaks off.
@@ -114,10 +120,7 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
         // an incomplete download rather than a short file that looks whole.
         request.log.error({ err, kind: 'export-failed' }, 'person export failed mid-stream');
       });
-      return reply
-        .header('content-type', 'application/x-ndjson; charset=utf-8')
-        .header('content-disposition', exportDisposition(distinctId))
-        .send(body);
+      return reply.send(body);
     },
   );
 
