@@ -39,3 +39,17 @@ export type { SamplingDecision, SamplingOptions } from './pipeline/sampling.js';
 export { DEFAULT_REDACTED_FIELDS, REDACTED } from './pipeline/redactFields.js';
 export { keyedHash } from './pipeline/redactHash.js';
 export { checkEventName, MAX_EVENT_NAME_LENGTH } from './pipeline/eventName.js';
+export {
+  createPatternRedactor,
+  DEFAULT_PATTERN_REDACTION,
+  PatternRedactionOptionError,
+  PII_PATTERN_NAMES,
+} from './pipeline/redactPatterns.js';
+export type { CustomPiiPattern, PatternRedactionOptions, PiiPatternName } from './pipeline/redactPatterns.js';
+
+export { createBrowserOutbox } from './outbox/browser.js';
+export type { BrowserOutboxOptions, BrowserStorage } from './outbox/browser.js';
+export { createIndexedDBOutbox, IndexedDBOutbox } from './outbox/indexeddb.js';
+export type { IndexedDBOutboxOptions } from './outbox/indexeddb.js';
+export { createLocalStorageOutbox, LocalStorageOutbox } from './outbox/localStorage.js';
+export type { LocalStorageOutboxOptions, StorageLike } from './outbox/localStorage.js';

@@ -22,7 +22,7 @@ describe('the client survives SIGKILL', () => {
     `delivers every durable event after ${ROUNDS} kills at random points`,
     { timeout: 300_000 },
     async () => {
-      const sink = await Sink.start((request) =>
+      const sink = await Sink.start(() =>
         // Now and then the sink fails, so kills also land between a failure and its retry.
         Math.random() < 0.1 ? { status: 503, headers: { 'retry-after': '0' } } : { status: 202 },
       );

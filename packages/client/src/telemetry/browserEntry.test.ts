@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import { createTelemetry } from '../index.js';
+import { IndexedDBOutbox } from '../outbox/indexeddb.js';
+import { browserRuntime } from './runtime.browser.js';
+import { Sink, sinkEvents, testPlatform } from './telemetry.test-helpers.js';
+
+const src = fileURLToPath(new URL('..', import.meta.url));
+
+/** Every file reachable from `entry` through relative imports, and the bare specifiers it imports. */
+function importGraph(entry: string): { files: Set<string>; bare: Map<string, string> } {
+  const files = new Set<string>();
+  const bare = new Map<string, string>();
+  const visit = (file: string): void => {
+    if (files.has(file)) return;
+    files.add(file);
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(
+      /(?:^|\n)\s*(?:import|export)\s(?:type\s)?[^'"]*?from\s+'([^']+)'|import\('([^']+)'\)/g,
+    )) {
+      if (/^\s*(?:import|export)\s+type\s/.test(m[0].trim())) continue;
+      const spec = (m[1] ?? m[2])!;
+      if (spec.startsWith('.')) visit(path.resolve(path.dirname(file), spec.replace(/\.js$/, '.ts')));
+      else bare.set(spec, path.relative(src, file));
+    }
+  };
+  visit(entry);
+  return { files, bare };
+}
+
+describe('the browser entry (index.ts)', () => {
+  it('never reaches node:* or Node-only files, so a browser bundle does not pull them in', () => {
+    const { files, bare } = importGraph(path.join(src, 'index.ts'));
+    const nodeImports = [...bare].filter(
+      ([spec]) =>
+        spec.startsWith('node:') ||
+        (!spec.includes('/') && ['fs', 'os', 'path', 'zlib', 'crypto'].includes(spec)),
+    );
+    expect(nodeImports).toEqual([]);
+    expect(
+      [...files]
+        .map((f) => path.relative(src, f))
+        .filter((f) => f.includes('.node.') || f.includes('file-log')),
+    ).toEqual([]);
+    // The Node entry does reach them (the graph walk sees through re-exports).
+    expect([...importGraph(path.join(src, 'index.node.ts')).bare.keys()]).toContain('node:fs');
+  });
+
+  it("refuses 'file' storage with an error naming the option", () => {
+    expect(() =>
+      createTelemetry({
+        endpoints: [{ destination: 'homing', host: 'http://127.0.0.1:9', key: 'k' }],
+        storage: 'file',
+      }),
+    ).toThrow(expect.objectContaining({ kind: 'telemetry-option', option: 'storage' }));
+  });
+
+  it('defaults to IndexedDB on a page and to memory elsewhere', () => {
+    expect(browserRuntime.defaultStorage({ ...testPlatform(), name: 'browser' })).toBe('indexeddb');
+    expect(browserRuntime.defaultStorage({ ...testPlatform(), name: 'other' })).toBe('memory');
+  });
+
+  it('tracks into an IndexedDB outbox and delivers from it', async () => {
+    const sink = await Sink.start();
+    try {
+      const t = createTelemetry({
+        endpoints: [{ destination: 'homing', host: sink.url, key: 'k' }],
+        storage: 'indexeddb',
+        name: `entry-test-${Date.now()}`,
+        platform: testPlatform(),
+        delivery: { intervalMs: 20 },
+      });
+      t.track('from.the.browser.entry', { email: 'a@b.example' });
+      await t.flush({ timeoutMs: 15_000 });
+      await t.shutdown({ timeoutMs: 5_000 });
+      const [e] = sinkEvents(sink);
+      expect(e!.event).toBe('from.the.browser.entry');
+      expect(e!.properties.email).toBe('[REDACTED]');
+      expect(IndexedDBOutbox).toBeTypeOf('function');
+    } finally {
+      await sink.down();
+    }
+  });
+});
