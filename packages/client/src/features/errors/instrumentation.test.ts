@@ -111,7 +111,7 @@ describe('fetch breadcrumbs', () => {
 
   it('records a failed request and rethrows the same error', async () => {
     const boom = new TypeError('fetch failed');
-    const owner = { fetch: async () => Promise.reject(boom) };
+    const owner: { fetch: (url: string) => Promise<unknown> } = { fetch: async () => Promise.reject(boom) };
     const t = createErrorTracker(recordingHost(), { globals: { fetchOwner: owner }, fetchBreadcrumbs: true });
     open.push(t);
     await expect(owner.fetch('http://127.0.0.1:1/x?y')).rejects.toBe(boom);
