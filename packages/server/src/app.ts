@@ -53,6 +53,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       .header('connection', 'close')
       .send({ error: 'shutting-down', message: 'the server is shutting down; retry later' });
   });
+  // A kept-alive connection would hold close() open until its idle timeout: answers sent
+  // while draining (requests that were in flight) close theirs.
+  app.addHook('onSend', async (_req, reply, payload) => {
+    if (draining) reply.header('connection', 'close');
+    return payload;
+  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: req.method, status: reply.statusCode });

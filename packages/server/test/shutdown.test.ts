@@ -1,0 +1,134 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SqliteStore } from '../src/store/sqlite.js';
+import { tempDir } from '../src/store/sqlite.test-helpers.js';
+import { post } from './harness.js';
+import { transpileServer } from './transpileServer.js';
+
+// The child: a real server (startServer + shutdownOnSignals) on SQLite whose inserts of the
+// event "slow" wait until the release file exists, so a request can be held in flight.
+const CHILD = `
+import { existsSync } from 'node:fs';
+import { startServer, shutdownOnSignals, SqliteStore } from './index.js';
+const [dataDir, releaseFile] = process.argv.slice(2);
+const store = new SqliteStore({ dataDir });
+await store.migrate();
+const project = await store.createProject('shutdown');
+const slow = new Proxy(store, {
+  get(target, prop) {
+    const v = target[prop];
+    if (prop !== 'insertEvents') return typeof v === 'function' ? v.bind(target) : v;
+    return async (projectId, events) => {
+      if (events.some((e) => e.event === 'slow')) {
+        console.log('inflight');
+        while (!existsSync(releaseFile)) await new Promise((r) => setTimeout(r, 20));
+      }
+      return target.insertEvents(projectId, events);
+    };
+  },
+});
+const running = await startServer({ store: slow, port: 0, retentionDays: 0, logger: false });
+const log = { info: (_o, msg) => console.log(msg), error: (o, msg) => console.log(msg, String(o.err)) };
+shutdownOnSignals({ close: async () => { await running.close(); await store.close(); } }, log);
+console.log('ready ' + JSON.stringify({ url: running.url, key: project.writeKey }));
+`;
+
+function lines(child: ChildProcess): { waitFor(prefix: string): Promise<string>; all: string[] } {
+  const all: string[] = [];
+  const waiters: { prefix: string; resolve: (l: string) => void }[] = [];
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    const parts = buf.split('\n');
+    buf = parts.pop()!;
+    for (const l of parts) {
+      all.push(l);
+      for (const w of waiters.filter((x) => l.startsWith(x.prefix))) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(l);
+      }
+    }
+  });
+  return {
+    all,
+    waitFor: (prefix) =>
+      new Promise((resolve, reject) => {
+        const seen = all.find((l) => l.startsWith(prefix));
+        if (seen !== undefined) return resolve(seen);
+        waiters.push({ prefix, resolve });
+        // Generous: only there so a hang reports what the child said instead of a bare timeout.
+        setTimeout(
+          () => reject(new Error(`child never printed "${prefix}"; it printed: ${all.join(' | ')}`)),
+          20_000,
+        ).unref();
+      }),
+  };
+}
+
+describe('graceful shutdown on SIGTERM (child process)', () => {
+  let build: ReturnType<typeof transpileServer>;
+  beforeAll(() => {
+    build = transpileServer();
+    writeFileSync(join(build.dir, 'child.js'), CHILD);
+  });
+  afterAll(() => build?.remove());
+
+  it('finishes the request in flight, refuses new ones, closes the store and exits 0', async () => {
+    const dataDir = tempDir();
+    const release = join(dataDir, 'release');
+    const child = spawn(process.execPath, [join(build.dir, 'child.js'), dataDir, release], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const out = lines(child);
+      const { url, key } = JSON.parse((await out.waitFor('ready ')).slice(6)) as { url: string; key: string };
+      const auth = { authorization: `Bearer ${key}` };
+
+      const slow = post(
+        `${url}/ingest`,
+        [{ event: 'slow', distinct_id: 'd', uuid: '0193a5c0-0000-7000-8000-000000000001' }],
+        auth,
+      );
+      await out.waitFor('inflight');
+      child.kill('SIGTERM');
+      await out.waitFor('shutting down');
+
+      // While the slow request is held, new requests are refused: connection refused or 503.
+      let refused: string | null = null;
+      for (let i = 0; i < 200 && refused === null; i++) {
+        try {
+          const r = await post(`${url}/ingest`, [{ event: 'late', distinct_id: 'd' }], auth);
+          if (r.status === 503) refused = `503 retry-after ${r.headers.get('retry-after')}`;
+        } catch {
+          refused = 'connection refused';
+        }
+      }
+      expect(refused).not.toBeNull();
+      expect(existsSync(release)).toBe(false);
+
+      writeFileSync(release, '');
+      const answer = await slow;
+      expect(answer.status).toBe(202);
+      expect(answer.json).toMatchObject({ accepted: 1 });
+      expect(await exited).toBe(0);
+      expect(out.all).toContain('shut down');
+
+      const store = new SqliteStore({ dataDir });
+      await store.migrate();
+      const [project] = await store.listProjects();
+      const slowEvents = await store.queryEvents({ projectId: project!.id, event: 'slow', limit: 10 });
+      expect(slowEvents).toHaveLength(1);
+      await store.close();
+    } catch (err) {
+      child.kill('SIGKILL');
+      throw new Error(`${(err as Error).message}\nchild stderr: ${stderr}`, { cause: err });
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+});
