@@ -147,12 +147,17 @@ describe.each(BACKENDS)('query API over HTTP (%s)', (backend) => {
     const fine = await app.call('GET', `/api/stats?from=${from}&to=${to}&interval=5m`);
     expect(fine.json.buckets).toHaveLength(36);
     expect(fine.json.buckets[2]).toMatchObject({ total: 1, by_event: { signup: 1 } });
-    // Defaults: the last day, hourly.
+    // Defaults: the last day, hourly, snapped to whole hours (the current one included).
     const recent = await app.call('GET', '/api/stats');
     expect(recent.status).toBe(200);
     expect(recent.json.interval_seconds).toBe(3600);
-    expect(recent.json.buckets).toHaveLength(24);
+    expect(recent.json.buckets.length).toBeGreaterThanOrEqual(24);
+    expect(recent.json.buckets.length).toBeLessThanOrEqual(25);
+    expect(recent.json.buckets.every((b: { start: string }) => b.start.endsWith(':00:00.000Z'))).toBe(true);
+    expect(Date.parse(recent.json.to)).toBeGreaterThanOrEqual(Date.now() - 60_000);
     expect(recent.json.totals.total).toBe(0);
+    const daily = await app.call('GET', '/api/stats?from=-7d&interval=1d');
+    expect(daily.json.buckets[0].start).toMatch(/T00:00:00\.000Z$/);
   });
 
   it('answers 400 with a reason for bad query strings, refuses millions of buckets, and keeps serving', async () => {
@@ -180,6 +185,7 @@ describe.each(BACKENDS)('query API over HTTP (%s)', (backend) => {
       '/api/stats?intervall=1h',
       '/api/stats?from=-999999999d&to=-999999998d&interval=1d',
       '/api/events?since=-999999999w',
+      '/api/stats?from=-14000w&to=now&interval=999999999w',
     ];
     for (const path of bad) {
       const r = await app.call('GET', path);

@@ -73,6 +73,10 @@ export function parseInstant(value: string, name: string, nowMs: number): number
   return ms;
 }
 
+function isAbsolute(value: string | undefined): boolean {
+  return value !== undefined && ISO_INSTANT.test(value.trim());
+}
+
 /** A bucket width: `30s`, `5m`, `1h`, `1d`, `1w`, or a number of seconds. */
 export function parseInterval(value: string): number {
   const m = /^(\d{1,9}(?:\.\d{1,6})?)([smhdw])?$/i.exec(value.trim());
@@ -274,12 +278,21 @@ export const queryRoutes: FastifyPluginAsync<{ store: Store }> = async (fastify,
       const { project } = adminContext(request);
       const now = Date.now();
       const qs = request.query;
-      const toMs = qs.to === undefined ? now : parseInstant(qs.to, 'to', now);
-      const fromMs =
-        qs.from === undefined ? toMs - QUERY_LIMITS.defaultStatsRangeMs : parseInstant(qs.from, 'from', now);
       const intervalSeconds = parseInterval(qs.interval ?? QUERY_LIMITS.defaultStatsInterval);
+      const intervalMs = Math.round(intervalSeconds * 1000);
+      let toMs = qs.to === undefined ? now : parseInstant(qs.to, 'to', now);
+      let fromMs =
+        qs.from === undefined ? toMs - QUERY_LIMITS.defaultStatsRangeMs : parseInstant(qs.from, 'from', now);
+      // Times relative to now (or defaulted) snap outwards to whole intervals, so hourly buckets
+      // start on the hour (UTC) and a chart's buckets stay put between refreshes. Absolute
+      // times are taken as given.
+      if (!isAbsolute(qs.to)) toMs = Math.ceil(toMs / intervalMs) * intervalMs;
+      if (!isAbsolute(qs.from)) fromMs = Math.floor(fromMs / intervalMs) * intervalMs;
+      if (Math.abs(fromMs) > 8.64e15 || Math.abs(toMs) > 8.64e15) {
+        throw new AdminApiError('invalid-request', 'from..to at this interval leaves the range of dates');
+      }
       if (toMs <= fromMs) throw new AdminApiError('invalid-request', 'to must be after from');
-      const buckets = Math.ceil((toMs - fromMs) / Math.round(intervalSeconds * 1000));
+      const buckets = Math.ceil((toMs - fromMs) / intervalMs);
       if (buckets > QUERY_LIMITS.maxStatsBuckets) {
         throw new AdminApiError(
           'invalid-request',
