@@ -198,15 +198,20 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
     routerOptions?: { maxParamLength?: number };
   };
   const maxParam = config.routerOptions?.maxParamLength ?? config.maxParamLength ?? 100;
-  fastify.all('/api/persons/*', async (request) => {
-    const path = request.url.split('?')[0]!;
-    const m = /^\/api\/persons\/([^/]+)(?:\/events|\/export)?$/.exec(path);
-    if (m && m[1]!.length > maxParam) {
-      throw new AdminApiError(
-        'invalid-request',
-        `distinct_id is longer than this server accepts in a path (${maxParam} characters URL-encoded)`,
-      );
-    }
-    throw new AdminApiError('not-found', `no admin route ${request.method} ${path.slice(0, 200)}`);
+  // Not OPTIONS: CORS preflights belong to the CORS plugin, and carry no key.
+  fastify.route({
+    method: ['GET', 'HEAD', 'DELETE', 'POST', 'PUT', 'PATCH'],
+    url: '/api/persons/*',
+    handler: async (request) => {
+      const path = request.url.split('?')[0]!;
+      const m = /^\/api\/persons\/([^/]+)(?:\/events|\/export)?$/.exec(path);
+      if (m && m[1]!.length > maxParam) {
+        throw new AdminApiError(
+          'invalid-request',
+          `distinct_id is longer than this server accepts in a path (${maxParam} characters URL-encoded)`,
+        );
+      }
+      throw new AdminApiError('not-found', `no admin route ${request.method} ${path.slice(0, 200)}`);
+    },
   });
 };
