@@ -1,21 +1,25 @@
 import { OutboxClosedError, OutboxIoError, OutboxOptionError } from './errors.js';
+import { DeadLetterStore } from './indexeddb/deadLetterStore.js';
 import type { DeliveryLock } from './indexeddb/deliveryLock.js';
 import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexeddb/deliveryLock.js';
-import { DeadLetterStore } from './indexeddb/deadLetterStore.js';
+import { abortQuietly, evictForQuota, writeGroup } from './indexeddb/groupWrite.js';
+import { idbLeaseStore } from './indexeddb/leaseStore.js';
 import type { BrowserOutboxCommonOptions, ResolvedBrowserOutboxOptions } from './indexeddb/options.js';
 import { onPageHide, resolveBrowserOutboxOptions } from './indexeddb/options.js';
-import type { Found, RecordsTx, StoredEntry } from './indexeddb/recordStore.js';
+import type { Found, RecordsTx } from './indexeddb/recordStore.js';
 import {
   corruptBytes,
   deleteExisting,
-  evictOldest,
+  forgetTotals,
   quiet,
   readTotals,
   walk,
   writeTotals,
 } from './indexeddb/recordStore.js';
 import type { OutboxDatabase, Totals } from './indexeddb/schema.js';
-import { databaseName, isQuotaError, LEASE_KEY, openOutboxDatabase } from './indexeddb/schema.js';
+import { databaseName, isQuotaError, openOutboxDatabase } from './indexeddb/schema.js';
+import type { Pending } from './indexeddb/WriteBuffer.js';
+import { isExpired, WriteBuffer } from './indexeddb/WriteBuffer.js';
 import { checkClaimLimits, claimedMatcher } from './memory.js';
 import type {
   DeadLetter,
@@ -26,17 +30,12 @@ import type {
   OutboxRecord,
   OutboxSize,
 } from './outbox.js';
-import { DropListeners, normalizeRecord, utf8Length } from './records.js';
+import { DropListeners } from './records.js';
 import { checkStateKey, encodeStateValue } from './stateValue.js';
 
 export interface IndexedDBOutboxOptions extends BrowserOutboxCommonOptions {
   /** The IndexedDB factory; default `globalThis.indexedDB`. */
   indexedDB?: IDBFactory;
-}
-
-interface Pending {
-  readonly record: OutboxRecord;
-  readonly bytes: number;
 }
 
 interface Claimed {
@@ -47,16 +46,16 @@ interface Claimed {
   readonly epoch: number;
 }
 
-/** How often a write that hit the quota evicts and tries again before the group itself is dropped. */
+/** Rounds of "evict the oldest, try again" when a group hits the quota, before the group is dropped. */
 const QUOTA_ATTEMPTS = 4;
 
 /**
  * The browser's durable outbox: one IndexedDB database per outbox name, shared by every tab of
  * the origin (layout in `indexeddb/schema.ts`).
  *
- * - `append` is synchronous: records wait in memory and are written in one transaction per
- *   group, within `persistIntervalMs` (at once when `flushEvents` wait); `persist()` forces it,
- *   and so does the page being hidden or unloaded.
+ * - `append` is synchronous: records wait in a `WriteBuffer` and are written in one transaction
+ *   per group, within `persistIntervalMs`; `persist()` forces it, and so does the page being
+ *   hidden or unloaded.
  * - Limits are enforced in the write transaction against totals kept in the database, so they
  *   hold for all tabs together; overflow, retention, quota and damaged records are counted.
  * - Only the tab holding the delivery lock (`indexeddb/deliveryLock.ts`) claims. Claims live in
@@ -70,15 +69,15 @@ export class IndexedDBOutbox implements Outbox {
   private readonly limits: OutboxLimits;
   private readonly factory: IDBFactory;
   private db: OutboxDatabase | undefined;
-  private openError: unknown;
+  private lostReason: unknown;
   private readonly lock: DeliveryLock;
   private readonly deadLetters: DeadLetterStore;
   private readonly drops = new DropListeners();
-  private buffer: Pending[] = [];
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private writing: Promise<void> = Promise.resolve();
+  private readonly buffer: WriteBuffer;
   private readonly claimed = new Map<OutboxBatch, Claimed[]>();
   private readonly claimedSeqs = new Set<number>();
+  /** Claims run one at a time, so each sees the ones before it in `claimedSeqs`. */
+  private claiming: Promise<unknown> = Promise.resolve();
   private epoch = 0;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -92,127 +91,46 @@ export class IndexedDBOutbox implements Outbox {
       throw new OutboxOptionError('indexedDB', 'IndexedDB is not available here (pass an IDBFactory)');
     }
     this.factory = factory;
+    this.buffer = new WriteBuffer({
+      ...this.options,
+      drops: this.drops,
+      storageName: 'IndexedDB',
+      write: (group) => this.write(group),
+    });
     this.opened = this.open();
-    // Rejections are reported by every operation that needs the database; keep this one quiet.
+    // Every operation that needs the database reports a failed open; keep this one quiet.
     this.opened.catch(() => undefined);
-    this.deadLetters = new DeadLetterStore(() => this.database('dead letters'), this.limits.maxDeadLetters);
+    const database = (): Promise<OutboxDatabase> => this.database('dead letters');
+    this.deadLetters = new DeadLetterStore(database, this.limits.maxDeadLetters);
     const { locks, name, leaseMs, now } = this.options;
     this.lock =
       locks !== null
         ? new WebLockDeliveryLock(locks, `${databaseName(name)}:delivery`)
-        : new LeaseDeliveryLock({
-            owner: randomOwnerId(),
-            leaseMs,
-            now,
-            store: {
-              take: (owner, nowMs, expiresAtMs) => this.takeLease(owner, nowMs, expiresAtMs),
-              drop: (owner) => this.dropLease(owner),
-            },
-          });
-    this.offHide = this.options.flushOnHide ? onPageHide(() => void this.flush()) : () => {};
+        : new LeaseDeliveryLock({ owner: randomOwnerId(), leaseMs, now, store: idbLeaseStore(database) });
+    this.offHide = this.options.flushOnHide ? onPageHide(() => void this.buffer.flush()) : () => {};
   }
 
   append(records: readonly OutboxRecord[]): void {
-    if (!Array.isArray(records) || records.length === 0) return;
-    const nowMs = this.options.now();
-    let invalid = 0;
-    let tooLarge = 0;
-    let expired = 0;
-    for (const value of records) {
-      const record = normalizeRecord(value, nowMs);
-      if (record === null) {
-        invalid++;
-        continue;
-      }
-      if (this.isExpired(record.timestampMs, nowMs)) {
-        expired++;
-        continue;
-      }
-      const bytes = utf8Length(record.json);
-      if (bytes > this.limits.maxBytes) {
-        tooLarge++;
-        continue;
-      }
-      this.buffer.push({ record, bytes });
-    }
-    this.drops.emit('corrupt', invalid);
-    this.drops.emit('too-large', tooLarge);
-    this.drops.emit('retention', expired);
-    if (this.buffer.length === 0) return;
-    if (this.closed) {
-      // Late records still reach the database, on a connection of their own.
-      void this.flush();
-      return;
-    }
-    this.schedule();
+    this.buffer.accept(records, this.options.now());
+    // After close, late records still reach the database, on a connection of their own.
+    if (this.closed) void this.buffer.flush();
+    else this.buffer.schedule();
   }
 
-  async claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
-    checkClaimLimits(maxEvents, maxBytes);
-    if (this.closed) return null;
-    await this.flush();
-    if (!(await this.lock.acquire()) || this.closed) return null;
-    const db = await this.database('claim');
-    const nowMs = this.options.now();
-    const epoch = this.epoch;
-    const taken: Claimed[] = [];
-    let bytes = 0;
-    let expired = 0;
-    const found: Found = { corrupt: 0 };
-    const tx = db.transaction(['records', 'meta'], 'readwrite');
+  claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
     try {
-      const store = tx.objectStore('records');
-      let totals: Totals | undefined;
-      const removed: { bytes: number }[] = [];
-      await walk(
-        store,
-        null,
-        found,
-        (entry) => {
-          if (this.claimedSeqs.has(entry.seq)) return true;
-          if (this.isExpired(entry.timestampMs, nowMs)) {
-            quiet(store.delete(entry.seq));
-            removed.push(entry);
-            expired++;
-            return true;
-          }
-          if (taken.length > 0 && bytes + entry.bytes > maxBytes) return false;
-          // Marked at once: a claim running right after this transaction must skip them.
-          this.claimedSeqs.add(entry.seq);
-          taken.push({ seq: entry.seq, record: toRecord(entry), bytes: entry.bytes, epoch });
-          bytes += entry.bytes;
-          return taken.length < maxEvents;
-        },
-        (_key, value) => removed.push({ bytes: corruptBytes(value) }),
-      );
-      if (removed.length > 0) {
-        totals = await readTotals(tx, found);
-        totals.events -= removed.length;
-        for (const r of removed) totals.bytes -= r.bytes;
-        writeTotals(tx, totals);
-      }
-      await tx.done;
+      checkClaimLimits(maxEvents, maxBytes);
     } catch (error) {
-      for (const c of taken) this.claimedSeqs.delete(c.seq);
-      abortQuietly(tx);
-      throw new OutboxIoError('claim', { cause: error });
+      return Promise.reject(error);
     }
-    this.drops.emit('retention', expired);
-    this.drops.emit('corrupt', found.corrupt);
-    if (taken.length === 0) {
-      // Nothing to deliver: let another tab (perhaps a foreground one) take the lock.
-      if (this.claimed.size === 0) await this.lock.release();
-      return null;
-    }
-    const batch: OutboxBatch = { records: taken.map((c) => c.record), bytes };
-    this.claimed.set(batch, taken);
-    return batch;
+    const run = this.claiming.then(() => this.claimNow(maxEvents, maxBytes));
+    this.claiming = run.catch(() => undefined);
+    return run;
   }
 
   async ack(batch: OutboxBatch): Promise<void> {
     const entries = this.settle(batch);
-    if (entries === undefined || entries.length === 0) return;
-    await this.removeRecords('ack', entries);
+    if (entries !== undefined) await this.remove('ack', entries);
   }
 
   async release(batch: OutboxBatch): Promise<void> {
@@ -220,8 +138,7 @@ export class IndexedDBOutbox implements Outbox {
     if (entries === undefined) return;
     // Claimed before consent was withdrawn and not sent: it must not be kept.
     const cleared = entries.filter((e) => e.epoch !== this.epoch);
-    if (cleared.length === 0) return;
-    await this.removeRecords('release', cleared);
+    await this.remove('release', cleared);
     this.drops.emit('consent', cleared.length);
   }
 
@@ -231,32 +148,32 @@ export class IndexedDBOutbox implements Outbox {
     const match = claimedMatcher(records, [...this.claimed.values()].flat());
     const moved: Claimed[] = [];
     for (const [batch, entries] of this.claimed) {
-      const keep: Claimed[] = [];
-      for (const entry of entries) {
-        if (match(entry.record)) {
-          moved.push(entry);
-          this.claimedSeqs.delete(entry.seq);
-        } else {
-          keep.push(entry);
-        }
-      }
-      this.claimed.set(batch, keep);
+      this.claimed.set(
+        batch,
+        entries.filter((e) => !match(e.record)),
+      );
+      for (const e of entries) if (match(e.record)) moved.push(e);
     }
     if (moved.length === 0) return;
+    for (const m of moved) this.claimedSeqs.delete(m.seq);
     const db = await this.database('deadLetter');
     const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite');
+    const rtx = tx as unknown as RecordsTx;
     try {
-      const totals = await readTotals(tx as unknown as RecordsTx, { corrupt: 0 });
-      await deleteExisting(tx as unknown as RecordsTx, totals, moved);
-      writeTotals(tx as unknown as RecordsTx, totals);
+      const totals = await readTotals(rtx, { corrupt: 0 });
+      await deleteExisting(rtx, totals, moved);
+      writeTotals(rtx, totals);
+      const at = this.options.now();
       await this.deadLetters.add(
         tx.objectStore('deadLetters'),
         moved.map((m) => m.record),
         String(reason),
-        this.options.now(),
+        at,
       );
       await tx.done;
     } catch (error) {
+      abortQuietly(tx);
+      // Not moved: the records stay pending and are tried again.
       throw new OutboxIoError('deadLetter', { cause: error });
     }
     this.drops.emit('dead-lettered', moved.length);
@@ -265,99 +182,86 @@ export class IndexedDBOutbox implements Outbox {
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
     if (this.closed) throw new OutboxClosedError('listDeadLetters');
     const max = limit === undefined ? Infinity : Math.max(0, Math.floor(Number(limit)) || 0);
-    const { letters, corrupt } = await this.deadLetters.list(max);
+    const { letters, corrupt } = await this.io('listDeadLetters', () => this.deadLetters.list(max));
     this.drops.emit('corrupt', corrupt);
     return letters;
   }
 
   async replayDeadLetters(uuids?: readonly string[]): Promise<number> {
     if (this.closed) throw new OutboxClosedError('replayDeadLetters');
-    const taken = await this.deadLetters.take(uuids);
+    const taken = await this.io('replayDeadLetters', () => this.deadLetters.take(uuids));
     this.append(taken.map((dl) => dl.record));
-    await this.flush();
+    await this.buffer.flush();
     return taken.length;
   }
 
   async purgeDeadLetters(uuids?: readonly string[]): Promise<number> {
     if (this.closed) throw new OutboxClosedError('purgeDeadLetters');
-    return (await this.deadLetters.take(uuids)).length;
+    return (await this.io('purgeDeadLetters', () => this.deadLetters.take(uuids))).length;
   }
 
   async size(): Promise<OutboxSize> {
     if (this.closed) throw new OutboxClosedError('size');
-    await this.flush();
-    const db = await this.database('size');
-    const nowMs = this.options.now();
-    const found: Found = { corrupt: 0 };
-    let expired = 0;
-    let result: OutboxSize;
-    const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite');
-    try {
-      const rtx = tx as unknown as RecordsTx;
-      const totals = await readTotals(rtx, found);
-      const byTime = tx.objectStore('records').index('t');
-      if (this.limits.retentionMs > 0) {
-        const cutoff = nowMs - this.limits.retentionMs;
+    await this.buffer.flush();
+    const cutoff = this.limits.retentionMs > 0 ? this.options.now() - this.limits.retentionMs : -Infinity;
+    const { expired, corrupt } = await this.recordsTx('size', async (tx, save) => {
+      // What aged out while waiting is dropped here too, so the answer never counts it.
+      const found: Found = { corrupt: 0 };
+      const totals = await readTotals(tx, found);
+      let n = 0;
+      if (cutoff > -Infinity) {
+        const byTime = tx.objectStore('records').index('t');
         let cursor = await byTime.openCursor(IDBKeyRange.upperBound(cutoff, true));
         while (cursor !== null) {
-          const seq = cursor.primaryKey;
-          if (!this.claimedSeqs.has(seq)) {
-            const value = cursor.value;
-            quiet(cursor.delete());
+          if (!this.claimedSeqs.has(cursor.primaryKey)) {
             totals.events--;
-            totals.bytes -= corruptBytes(value);
-            expired++;
+            totals.bytes -= corruptBytes(cursor.value);
+            quiet(cursor.delete());
+            n++;
           }
           cursor = await cursor.continue();
         }
       }
-      writeTotals(rtx, totals);
-      const oldest = await byTime.openKeyCursor();
-      result = {
+      if (n > 0 || found.corrupt > 0) save(totals);
+      return { expired: n, corrupt: found.corrupt };
+    });
+    this.drops.emit('retention', expired);
+    this.drops.emit('corrupt', corrupt);
+    const db = await this.database('size');
+    try {
+      const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readonly');
+      const totals = await readTotals(tx as unknown as RecordsTx, { corrupt: 0 });
+      const oldest = await tx.objectStore('records').index('t').openKeyCursor();
+      const deadLetters = await tx.objectStore('deadLetters').count();
+      return {
         events: Math.max(0, totals.events),
         bytes: Math.max(0, totals.bytes),
         oldestTimestampMs: oldest === null ? null : oldest.key,
-        deadLetters: await tx.objectStore('deadLetters').count(),
+        deadLetters,
       };
-      await tx.done;
     } catch (error) {
       throw new OutboxIoError('size', { cause: error });
     }
-    this.drops.emit('retention', expired);
-    this.drops.emit('corrupt', found.corrupt);
-    return result;
   }
 
   async clear(): Promise<number> {
     if (this.closed) throw new OutboxClosedError('clear');
-    await this.flush();
-    const db = await this.database('clear');
-    const found: Found = { corrupt: 0 };
-    let count = 0;
-    const tx = db.transaction(['records', 'meta'], 'readwrite');
-    try {
-      const totals = await readTotals(tx, found);
+    await this.buffer.flush();
+    const count = await this.recordsTx('clear', async (tx, save) => {
       const store = tx.objectStore('records');
-      if (this.claimedSeqs.size === 0) {
-        count = await store.count();
-        quiet(store.clear());
-        totals.events = 0;
-        totals.bytes = 0;
-      } else {
-        await walk(store, null, found, (entry) => {
-          if (this.claimedSeqs.has(entry.seq)) return true;
-          quiet(store.delete(entry.seq));
-          totals.events--;
-          totals.bytes -= entry.bytes;
-          count++;
-          return true;
-        });
-      }
-      writeTotals(tx, totals);
-      await tx.done;
-    } catch (error) {
-      throw new OutboxIoError('clear', { cause: error });
-    }
+      const totals = await readTotals(tx, { corrupt: 0 });
+      let n = 0;
+      await walk(store, null, { corrupt: 0 }, (entry) => {
+        if (this.claimedSeqs.has(entry.seq)) return true;
+        quiet(store.delete(entry.seq));
+        totals.events--;
+        totals.bytes -= entry.bytes;
+        n++;
+        return true;
+      });
+      save(totals);
+      return n;
+    });
     this.epoch++;
     this.drops.emit('consent', count);
     return count;
@@ -367,12 +271,7 @@ export class IndexedDBOutbox implements Outbox {
     if (this.closed) throw new OutboxClosedError('getState');
     checkStateKey(key);
     const db = await this.database('getState');
-    let json: string | undefined;
-    try {
-      json = await db.get('state', key);
-    } catch (error) {
-      throw new OutboxIoError('getState', { cause: error });
-    }
+    const json = await this.io('getState', () => db.get('state', key));
     if (typeof json !== 'string') return undefined;
     try {
       return JSON.parse(json) as T;
@@ -388,17 +287,15 @@ export class IndexedDBOutbox implements Outbox {
     checkStateKey(key);
     const json = encodeStateValue(key, value);
     const db = await this.database('setState');
-    try {
+    await this.io('setState', async () => {
       if (json === undefined) await db.delete('state', key);
       else await db.put('state', json, key);
-    } catch (error) {
-      throw new OutboxIoError('setState', { cause: error });
-    }
+    });
   }
 
   /** Resolves once everything appended before the call is written (acks are written before they resolve). */
   persist(): Promise<void> {
-    return this.flush();
+    return this.buffer.flush();
   }
 
   /**
@@ -406,7 +303,7 @@ export class IndexedDBOutbox implements Outbox {
    * moves to another storage because this database could not be opened.
    */
   takeUnwritten(): OutboxRecord[] {
-    return this.buffer.splice(0).map((p) => p.record);
+    return this.buffer.take().map((p) => p.record);
   }
 
   onDrop(listener: (drop: OutboxDrop) => void): () => void {
@@ -421,11 +318,13 @@ export class IndexedDBOutbox implements Outbox {
   private async shutdown(): Promise<void> {
     this.closed = true;
     this.offHide();
+    this.buffer.stop();
     try {
-      await this.flush();
+      await this.buffer.flush();
     } catch (error) {
       this.options.logger.error('could not write the last records at close', { error });
     }
+    await this.claiming;
     // Claims are kept in memory only: dropping them makes the records claimable again.
     this.claimed.clear();
     this.claimedSeqs.clear();
@@ -434,15 +333,149 @@ export class IndexedDBOutbox implements Outbox {
     this.db = undefined;
   }
 
+  private async claimNow(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
+    if (this.closed) return null;
+    await this.buffer.flush();
+    if (!(await this.lock.acquire()) || this.closed) return null;
+    const nowMs = this.options.now();
+    const epoch = this.epoch;
+    const result = await this.recordsTx('claim', async (tx, save) => {
+      const store = tx.objectStore('records');
+      const found: Found = { corrupt: 0 };
+      const taken: Claimed[] = [];
+      const gone: { bytes: number }[] = [];
+      let bytes = 0;
+      let expired = 0;
+      await walk(
+        store,
+        null,
+        found,
+        (entry) => {
+          if (this.claimedSeqs.has(entry.seq)) return true;
+          if (isExpired(this.limits, entry.timestampMs, nowMs)) {
+            quiet(store.delete(entry.seq));
+            gone.push(entry);
+            expired++;
+            return true;
+          }
+          if (taken.length > 0 && bytes + entry.bytes > maxBytes) return false;
+          const record = { uuid: entry.uuid, json: entry.json, timestampMs: entry.timestampMs };
+          taken.push({ seq: entry.seq, record, bytes: entry.bytes, epoch });
+          bytes += entry.bytes;
+          return taken.length < maxEvents;
+        },
+        (_key, value) => gone.push({ bytes: corruptBytes(value) }),
+      );
+      if (gone.length > 0) {
+        const totals = await readTotals(tx, found);
+        totals.events -= gone.length;
+        for (const g of gone) totals.bytes -= g.bytes;
+        save(totals);
+      }
+      return { taken, bytes, expired, corrupt: found.corrupt };
+    });
+    this.drops.emit('retention', result.expired);
+    this.drops.emit('corrupt', result.corrupt);
+    if (result.taken.length === 0) {
+      // Nothing to deliver: let another tab (perhaps a foreground one) take the lock.
+      if (this.claimed.size === 0) await this.lock.release();
+      return null;
+    }
+    const batch: OutboxBatch = { records: result.taken.map((c) => c.record), bytes: result.bytes };
+    this.claimed.set(batch, result.taken);
+    for (const c of result.taken) this.claimedSeqs.add(c.seq);
+    return batch;
+  }
+
+  /**
+   * Runs `body` in a transaction over records and meta, which `save`s the totals it changed. If
+   * the origin is over its quota, runs it once more saving nothing (the totals are recounted
+   * later): deleting must still work when storage is full, or the queue could never drain.
+   */
+  private async recordsTx<T>(
+    operation: string,
+    body: (tx: RecordsTx, save: (totals: Totals) => void) => Promise<T>,
+  ): Promise<T> {
+    const db = await this.database(operation);
+    for (let attempt = 0; ; attempt++) {
+      const tx = db.transaction(['records', 'meta'], 'readwrite');
+      const done = tx.done;
+      done.catch(() => undefined);
+      const save = attempt === 0 ? (t: Totals) => writeTotals(tx, t) : () => forgetTotals(tx);
+      try {
+        const out = await body(tx, save);
+        await done;
+        return out;
+      } catch (error) {
+        abortQuietly(tx);
+        if (attempt === 0 && isQuotaError(error)) continue;
+        throw new OutboxIoError(operation, { cause: error });
+      }
+    }
+  }
+
+  private async remove(operation: string, entries: readonly Claimed[]): Promise<void> {
+    if (entries.length === 0) return;
+    // On failure the records stay stored and unclaimed: sent again (the uuid dedups them).
+    await this.recordsTx(operation, async (tx, save) => {
+      const totals = await readTotals(tx, { corrupt: 0 });
+      if ((await deleteExisting(tx, totals, entries)) > 0) save(totals);
+    });
+  }
+
+  private settle(batch: OutboxBatch): Claimed[] | undefined {
+    const entries = this.claimed.get(batch);
+    if (entries === undefined) return undefined;
+    this.claimed.delete(batch);
+    for (const e of entries) this.claimedSeqs.delete(e.seq);
+    return entries;
+  }
+
+  /** One group: written with the limits enforced; on a full origin the oldest make room, counted. */
+  private async write(group: Pending[]): Promise<void> {
+    const db = await this.database('append');
+    const late = db !== this.db;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const outcome = await writeGroup(db, group, this.limits, this.claimedSeqs);
+          this.drops.emit('corrupt', outcome.corrupt);
+          this.drops.emit('overflow', outcome.overflow);
+          return;
+        } catch (error) {
+          if (!isQuotaError(error)) throw new OutboxIoError('append', { cause: error });
+        }
+        let evicted = 0;
+        if (this.limits.overflow === 'drop-oldest' && attempt < QUOTA_ATTEMPTS) {
+          try {
+            const outcome = await evictForQuota(db, group.length * 2 ** attempt, this.claimedSeqs);
+            evicted = outcome.overflow;
+            this.drops.emit('corrupt', outcome.corrupt);
+            this.drops.emit('overflow', evicted);
+          } catch (error) {
+            this.options.logger.error('could not make room in IndexedDB', { error });
+          }
+        }
+        this.options.logger.warn('IndexedDB quota reached', { evicted, attempt });
+        if (evicted === 0) {
+          // Nothing older can go (or drop-newest): the group itself is dropped, counted.
+          this.drops.emit('overflow', group.length);
+          return;
+        }
+      }
+    } finally {
+      if (late) db.close();
+    }
+  }
+
   private async open(): Promise<void> {
     try {
       this.db = await openOutboxDatabase(this.factory, this.options.name, () => {
         // Another tab deletes or upgrades the database: this connection is gone.
         this.db = undefined;
-        this.openError = new Error('the database was closed by another connection (deleted or upgraded)');
+        this.lostReason = new Error('the database was closed by another connection (deleted or upgraded)');
       });
     } catch (error) {
-      this.openError = error;
       throw new OutboxIoError('open', { cause: error });
     }
   }
@@ -454,210 +487,19 @@ export class IndexedDBOutbox implements Outbox {
       throw new OutboxIoError(operation, { cause: (error as OutboxIoError).cause ?? error });
     }
     if (this.db !== undefined) return this.db;
-    if (this.closed) {
-      // Closed (late appends, settling after close): a short-lived connection of its own.
-      return openOutboxDatabase(this.factory, this.options.name, () => undefined);
-    }
-    throw new OutboxIoError(operation, { cause: this.openError });
+    // Closed (late appends): a short-lived connection of its own, closed after the write.
+    if (this.closed) return openOutboxDatabase(this.factory, this.options.name, () => undefined);
+    throw new OutboxIoError(operation, { cause: this.lostReason });
   }
 
-  private schedule(): void {
-    if (this.buffer.length >= this.options.flushEvents) {
-      if (this.timer !== undefined) clearTimeout(this.timer);
-      this.timer = undefined;
-      void this.flush();
-      return;
-    }
-    if (this.timer !== undefined) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      void this.flush();
-    }, this.options.persistIntervalMs);
-    (this.timer as { unref?: () => void }).unref?.();
-  }
-
-  /** Writes what is buffered now, after any write already running; resolves when written. */
-  private flush(): Promise<void> {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    const run = this.writing.then(() => this.writeBuffer());
-    this.writing = run.catch((error: unknown) => {
-      this.options.logger.error('could not write outbox records to IndexedDB', { error });
-    });
-    return run;
-  }
-
-  private async writeBuffer(): Promise<void> {
-    if (this.buffer.length === 0) return;
-    const group = this.buffer;
-    this.buffer = [];
-    let db: OutboxDatabase;
+  private async io<T>(operation: string, run: () => Promise<T>): Promise<T> {
     try {
-      db = await this.database('append');
+      return await run();
     } catch (error) {
-      this.keepUnwritten(group);
-      throw error;
-    }
-    const lateConnection = this.db !== db;
-    try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await this.writeGroup(db, group);
-          return;
-        } catch (error) {
-          if (!isQuotaError(error)) throw error;
-          const room = this.limits.overflow === 'drop-oldest' && attempt < QUOTA_ATTEMPTS;
-          const evicted = room ? await this.evictForQuota(db, group.length * 2 ** attempt) : 0;
-          this.options.logger.warn('IndexedDB quota reached', { evicted, attempt });
-          if (evicted === 0) {
-            this.drops.emit('overflow', group.length);
-            return;
-          }
-        }
-      }
-    } catch (error) {
-      this.keepUnwritten(group);
-      throw new OutboxIoError('append', { cause: error });
-    } finally {
-      if (lateConnection) db.close();
-    }
-  }
-
-  /** One transaction: the group is added, then limits are enforced; drops are reported after commit. */
-  private async writeGroup(db: OutboxDatabase, group: readonly Pending[]): Promise<void> {
-    const tx = db.transaction(['records', 'meta'], 'readwrite');
-    const found: Found = { corrupt: 0 };
-    let overflow = 0;
-    const done = tx.done;
-    done.catch(() => undefined);
-    try {
-      const totals = await readTotals(tx, found);
-      const store = tx.objectStore('records');
-      const { maxEvents, maxBytes } = this.limits;
-      const over = (t: Totals): boolean => t.events > maxEvents || t.bytes > maxBytes;
-      for (const { record, bytes } of group) {
-        if (
-          this.limits.overflow === 'drop-newest' &&
-          (totals.events + 1 > maxEvents || totals.bytes + bytes > maxBytes)
-        ) {
-          overflow++;
-          continue;
-        }
-        quiet(store.add({ u: record.uuid, j: record.json, t: record.timestampMs, b: bytes }));
-        totals.events++;
-        totals.bytes += bytes;
-      }
-      overflow += await evictOldest(tx, totals, this.claimedSeqs, over, found);
-      writeTotals(tx, totals);
-    } catch (error) {
-      abortQuietly(tx);
-      await done.catch(() => undefined);
-      throw error;
-    }
-    await done;
-    this.drops.emit('corrupt', found.corrupt);
-    this.drops.emit('overflow', overflow);
-  }
-
-  /** Storage is full: drop up to `count` of the oldest records (counted) to make room. */
-  private async evictForQuota(db: OutboxDatabase, count: number): Promise<number> {
-    const tx = db.transaction(['records', 'meta'], 'readwrite');
-    const found: Found = { corrupt: 0 };
-    let evicted = 0;
-    try {
-      const totals = await readTotals(tx, found);
-      const target = totals.events - count;
-      evicted = await evictOldest(tx, totals, this.claimedSeqs, (t) => t.events > target, found);
-      writeTotals(tx, totals);
-      await tx.done;
-    } catch (error) {
-      this.options.logger.error('could not make room in IndexedDB', { error });
-      return 0;
-    }
-    this.drops.emit('corrupt', found.corrupt);
-    this.drops.emit('overflow', evicted);
-    return evicted;
-  }
-
-  /** A group that could not be written goes back in front, still bounded by the limits. */
-  private keepUnwritten(group: Pending[]): void {
-    const all = group.concat(this.buffer);
-    let bytes = 0;
-    for (const p of all) bytes += p.bytes;
-    let dropped = 0;
-    while (all.length > this.limits.maxEvents || bytes > this.limits.maxBytes) {
-      const gone = this.limits.overflow === 'drop-oldest' ? all.shift()! : all.pop()!;
-      bytes -= gone.bytes;
-      dropped++;
-    }
-    this.buffer = all;
-    this.drops.emit('overflow', dropped);
-    if (!this.closed && all.length > 0) this.schedule();
-  }
-
-  private settle(batch: OutboxBatch): Claimed[] | undefined {
-    const entries = this.claimed.get(batch);
-    if (entries === undefined) return undefined;
-    this.claimed.delete(batch);
-    for (const e of entries) this.claimedSeqs.delete(e.seq);
-    return entries;
-  }
-
-  private async removeRecords(operation: string, entries: readonly Claimed[]): Promise<void> {
-    const db = await this.database(operation);
-    const tx = db.transaction(['records', 'meta'], 'readwrite');
-    try {
-      const totals = await readTotals(tx, { corrupt: 0 });
-      await deleteExisting(tx, totals, entries);
-      writeTotals(tx, totals);
-      await tx.done;
-    } catch (error) {
-      // The records stay stored and unclaimed: they are sent again (the uuid dedups them).
+      if (error instanceof OutboxIoError) throw error;
       throw new OutboxIoError(operation, { cause: error });
     }
   }
-
-  private async takeLease(owner: string, nowMs: number, expiresAtMs: number): Promise<boolean> {
-    const db = await this.database('lease');
-    const tx = db.transaction('meta', 'readwrite');
-    const meta = tx.objectStore('meta');
-    const lease = (await meta.get(LEASE_KEY)) as { owner?: unknown; expiresAtMs?: unknown } | undefined;
-    const free =
-      lease === undefined ||
-      lease === null ||
-      lease.owner === owner ||
-      typeof lease.expiresAtMs !== 'number' ||
-      lease.expiresAtMs <= nowMs;
-    if (free) quiet(meta.put({ owner, expiresAtMs }, LEASE_KEY));
-    await tx.done;
-    return free;
-  }
-
-  private async dropLease(owner: string): Promise<void> {
-    const db = await this.database('lease');
-    const tx = db.transaction('meta', 'readwrite');
-    const meta = tx.objectStore('meta');
-    const lease = (await meta.get(LEASE_KEY)) as { owner?: unknown } | undefined;
-    if (lease?.owner === owner) quiet(meta.delete(LEASE_KEY));
-    await tx.done;
-  }
-
-  private isExpired(timestampMs: number, nowMs: number): boolean {
-    return this.limits.retentionMs > 0 && timestampMs < nowMs - this.limits.retentionMs;
-  }
-}
-
-/** Aborts a transaction that may already have finished (then abort would throw). */
-function abortQuietly(tx: { abort(): void }): void {
-  try {
-    tx.abort();
-  } catch {
-    // Already committed or aborted.
-  }
-}
-
-function toRecord(entry: StoredEntry): OutboxRecord {
-  return { uuid: entry.uuid, json: entry.json, timestampMs: entry.timestampMs };
 }
 
 /** The IndexedDB outbox (browsers); see `IndexedDBOutbox` and the README for the options. */

@@ -33,6 +33,8 @@ export function defaultLockManager(): LockManagerLike | null {
 export class WebLockDeliveryLock implements DeliveryLock {
   private letGo: (() => void) | undefined;
   private pending: Promise<boolean> | undefined;
+  /** Settles once the browser has really freed the lock (after `letGo`). */
+  private granted: Promise<unknown> = Promise.resolve();
   held = false;
 
   constructor(
@@ -44,7 +46,7 @@ export class WebLockDeliveryLock implements DeliveryLock {
     if (this.held) return Promise.resolve(true);
     // Two claims at once must not both request: the second would find the first's lock taken.
     this.pending ??= new Promise<boolean>((resolve) => {
-      this.locks
+      this.granted = this.locks
         .request(this.name, { ifAvailable: true }, (lock) => {
           if (lock === null || lock === undefined) {
             resolve(false);
@@ -69,7 +71,10 @@ export class WebLockDeliveryLock implements DeliveryLock {
     this.held = false;
     const letGo = this.letGo;
     this.letGo = undefined;
-    letGo?.();
+    if (letGo === undefined) return;
+    letGo();
+    // Freed asynchronously: an acquire right after must not find our own lock still held.
+    await this.granted.catch(() => undefined);
   }
 }
 

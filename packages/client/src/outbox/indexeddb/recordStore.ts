@@ -81,7 +81,8 @@ export async function walk(
       if (entry === null) {
         found.corrupt++;
         onCorrupt?.(key, values[i]);
-        quiet(store.delete(key));
+        // A reader cannot delete; the next writer meets it again and does.
+        if (store.transaction.mode === 'readwrite') quiet(store.delete(key));
         continue;
       }
       if (!visit(entry)) return;
@@ -156,4 +157,13 @@ export async function deleteExisting(
     deleted++;
   }
   return deleted;
+}
+
+/**
+ * Removes the totals so the next transaction recounts them. Used instead of `writeTotals` when
+ * the origin is over its quota: Chromium then refuses any transaction that writes, even a
+ * small put, but lets one that only deletes through (and that frees the room).
+ */
+export function forgetTotals(tx: RecordsTx): void {
+  quiet(tx.objectStore('meta').delete(TOTALS_KEY));
 }

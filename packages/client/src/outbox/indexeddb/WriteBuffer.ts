@@ -1,0 +1,136 @@
+import type { Logger } from '../../logger.js';
+import type { OutboxLimits, OutboxRecord } from '../outbox.js';
+import type { DropListeners } from '../records.js';
+import { normalizeRecord, utf8Length } from '../records.js';
+
+export interface Pending {
+  readonly record: OutboxRecord;
+  readonly bytes: number;
+}
+
+export interface WriteBufferOptions {
+  readonly persistIntervalMs: number;
+  readonly flushEvents: number;
+  readonly limits: OutboxLimits;
+  readonly drops: DropListeners;
+  readonly logger: Logger;
+  /** Where the buffer's storage is named in log lines. */
+  readonly storageName: string;
+  /** Writes one group; throwing keeps the group for the next try. */
+  readonly write: (group: Pending[]) => Promise<void>;
+}
+
+/**
+ * What makes `append` synchronous in the browser outboxes: records wait here and are written
+ * as one group within `persistIntervalMs` (at once when `flushEvents` wait), one group at a time.
+ * A group that fails to write comes back in front, still bounded by the limits, so a storage
+ * that stays broken cannot make the buffer grow without end.
+ */
+export class WriteBuffer {
+  private pending: Pending[] = [];
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  /** No more timers (closed); `flush()` still writes. */
+  stopped = false;
+
+  constructor(private readonly options: WriteBufferOptions) {}
+
+  get length(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Checks and buffers what `append` was given (never throws); what cannot be kept at all is
+   * counted at once: not a record (`corrupt`), over `maxBytes` alone, already past retention.
+   */
+  accept(records: readonly OutboxRecord[], nowMs: number): void {
+    if (!Array.isArray(records) || records.length === 0) return;
+    const { limits, drops } = this.options;
+    let invalid = 0;
+    let tooLarge = 0;
+    let expired = 0;
+    for (const value of records) {
+      const record = normalizeRecord(value, nowMs);
+      if (record === null) invalid++;
+      else if (isExpired(limits, record.timestampMs, nowMs)) expired++;
+      else {
+        const bytes = utf8Length(record.json);
+        if (bytes > limits.maxBytes) tooLarge++;
+        else this.pending.push({ record, bytes });
+      }
+    }
+    drops.emit('corrupt', invalid);
+    drops.emit('too-large', tooLarge);
+    drops.emit('retention', expired);
+  }
+
+  /** Starts the timer for what was pushed (or writes at once past `flushEvents`). */
+  schedule(): void {
+    if (this.pending.length === 0 || this.stopped) return;
+    if (this.pending.length >= this.options.flushEvents) {
+      void this.flush();
+      return;
+    }
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.options.persistIntervalMs);
+    (this.timer as { unref?: () => void }).unref?.();
+  }
+
+  /** Writes what is buffered now, after any write already running; resolves when written. */
+  flush(): Promise<void> {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    const run = this.writing.then(() => this.writeNow());
+    this.writing = run.catch((error: unknown) => {
+      this.options.logger.error(`could not write outbox records to ${this.options.storageName}`, { error });
+    });
+    return run;
+  }
+
+  /** Takes everything not written yet (for a move to another storage). */
+  take(): Pending[] {
+    return this.pending.splice(0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private async writeNow(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const group = this.pending;
+    this.pending = [];
+    try {
+      await this.options.write(group);
+    } catch (error) {
+      this.keep(group);
+      throw error;
+    }
+  }
+
+  private keep(group: Pending[]): void {
+    const { limits, drops } = this.options;
+    const all = group.concat(this.pending);
+    let bytes = 0;
+    for (const p of all) bytes += p.bytes;
+    let dropped = 0;
+    while (all.length > limits.maxEvents || bytes > limits.maxBytes) {
+      const gone = limits.overflow === 'drop-oldest' ? all.shift()! : all.pop()!;
+      bytes -= gone.bytes;
+      dropped++;
+    }
+    this.pending = all;
+    drops.emit('overflow', dropped);
+    this.schedule();
+  }
+}
+
+/** Past the retention limit (0 = kept forever). */
+export function isExpired(limits: OutboxLimits, timestampMs: number, nowMs: number): boolean {
+  return limits.retentionMs > 0 && timestampMs < nowMs - limits.retentionMs;
+}

@@ -1,0 +1,83 @@
+import type { OutboxLimits } from '../outbox.js';
+import type { Found, RecordsTx } from './recordStore.js';
+import { evictOldest, forgetTotals, quiet, readTotals, writeTotals } from './recordStore.js';
+import type { OutboxDatabase, Totals } from './schema.js';
+import type { Pending } from './WriteBuffer.js';
+
+export interface GroupOutcome {
+  overflow: number;
+  corrupt: number;
+}
+
+/**
+ * Writes one group in one transaction: the records are added, then the limits are enforced
+ * against the totals kept in the database (so every tab's appends count), dropping the oldest
+ * unclaimed records or (drop-newest) the group's own. Rejects with the transaction's error
+ * (QuotaExceededError included) and then nothing was written.
+ */
+export async function writeGroup(
+  db: OutboxDatabase,
+  group: readonly Pending[],
+  limits: OutboxLimits,
+  claimed: ReadonlySet<number>,
+): Promise<GroupOutcome> {
+  const tx = db.transaction(['records', 'meta'], 'readwrite');
+  const done = tx.done;
+  done.catch(() => undefined);
+  const found: Found = { corrupt: 0 };
+  let overflow = 0;
+  try {
+    const totals = await readTotals(tx, found);
+    const store = tx.objectStore('records');
+    const { maxEvents, maxBytes } = limits;
+    for (const { record, bytes } of group) {
+      if (
+        limits.overflow === 'drop-newest' &&
+        (totals.events + 1 > maxEvents || totals.bytes + bytes > maxBytes)
+      ) {
+        overflow++;
+        continue;
+      }
+      quiet(store.add({ u: record.uuid, j: record.json, t: record.timestampMs, b: bytes }));
+      totals.events++;
+      totals.bytes += bytes;
+    }
+    const over = (t: Totals): boolean => t.events > maxEvents || t.bytes > maxBytes;
+    overflow += await evictOldest(tx, totals, claimed, over, found);
+    writeTotals(tx, totals);
+  } catch (error) {
+    abortQuietly(tx);
+    await done.catch(() => undefined);
+    throw error;
+  }
+  await done;
+  return { overflow, corrupt: found.corrupt };
+}
+
+/**
+ * The origin's storage is full: deletes up to `count` of the oldest unclaimed records in a
+ * transaction that only deletes (the one kind Chromium still allows over quota).
+ */
+export async function evictForQuota(
+  db: OutboxDatabase,
+  count: number,
+  claimed: ReadonlySet<number>,
+): Promise<GroupOutcome> {
+  const tx: RecordsTx = db.transaction(['records', 'meta'], 'readwrite');
+  const found: Found = { corrupt: 0 };
+  const totals = await readTotals(tx, found);
+  const target = totals.events - count;
+  const evicted = await evictOldest(tx, totals, claimed, (t) => t.events > target, found);
+  forgetTotals(tx);
+  await tx.done;
+  return { overflow: evicted, corrupt: found.corrupt };
+}
+
+/** Aborts a transaction that may already have finished (then abort would throw). */
+export function abortQuietly(tx: { abort(): void }): void {
+  try {
+    tx.abort();
+  } catch {
+    // Already committed or aborted.
+  }
+}

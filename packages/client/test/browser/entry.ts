@@ -1,0 +1,92 @@
+/**
+ * The page side of the Chromium tests: bundled by `harness.ts` (with `idb` and
+ * `@homing/resilience` from source) and exposed as `globalThis.homing` for `page.evaluate`.
+ */
+import { Delivery } from '../../src/delivery/Delivery.js';
+import { resolveDeliveryOptions } from '../../src/delivery/deliveryOptions.js';
+import type { DeliveryOptionsInput } from '../../src/delivery/deliveryOptions.js';
+import type { Logger } from '../../src/logger.js';
+import { silentLogger } from '../../src/logger.js';
+import { createBrowserOutbox } from '../../src/outbox/browser.js';
+import type { BrowserOutboxOptions } from '../../src/outbox/browser.js';
+import { createIndexedDBOutbox } from '../../src/outbox/indexeddb.js';
+import type { IndexedDBOutboxOptions } from '../../src/outbox/indexeddb.js';
+import { createLocalStorageOutbox } from '../../src/outbox/localStorage.js';
+import type { LocalStorageOutboxOptions } from '../../src/outbox/localStorage.js';
+import type { Outbox, OutboxDrop, OutboxRecord } from '../../src/outbox/outbox.js';
+import { createBrowserPlatform } from '../../src/platform/browser.js';
+
+/**
+ * Records shaped as Homing events, `size` bytes of JSON or a little more. `random` pads with
+ * random letters: Chromium compresses IndexedDB values, so a repeated pad would take no room.
+ */
+function makeRecords(
+  prefix: string,
+  from: number,
+  count: number,
+  size = 200,
+  random = false,
+): OutboxRecord[] {
+  const out: OutboxRecord[] = [];
+  for (let i = from; i < from + count; i++) {
+    const uuid = `${prefix}-${String(i).padStart(6, '0')}`;
+    const timestamp = new Date().toISOString();
+    const base = { uuid, event: 'test.event', distinct_id: 'd-1', timestamp, properties: { i, pad: '' } };
+    const padLength = Math.max(0, size - JSON.stringify(base).length);
+    base.properties.pad = random ? randomLetters(padLength) : 'x'.repeat(padLength);
+    out.push({ uuid, json: JSON.stringify(base), timestampMs: Date.parse(timestamp) });
+  }
+  return out;
+}
+
+function randomLetters(length: number): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(length));
+  let out = '';
+  for (const b of bytes) out += String.fromCharCode(97 + (b % 26));
+  return out;
+}
+
+/** Drop events seen by an outbox, for the test to read. */
+function countDrops(outbox: Outbox): Record<string, number> {
+  const counts: Record<string, number> = {};
+  outbox.onDrop((d: OutboxDrop) => {
+    counts[d.reason] = (counts[d.reason] ?? 0) + d.count;
+  });
+  return counts;
+}
+
+function recordingLogger(): Logger & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    debug: (m) => lines.push(`debug ${m}`),
+    warn: (m) => lines.push(`warn ${m}`),
+    error: (m) => lines.push(`error ${m}`),
+  };
+}
+
+function startDelivery(outbox: Outbox, input: DeliveryOptionsInput): Delivery {
+  const delivery = new Delivery(outbox, resolveDeliveryOptions(input), {
+    platform: createBrowserPlatform(),
+    logger: silentLogger,
+    emit: () => undefined,
+  });
+  delivery.start();
+  return delivery;
+}
+
+const homing = {
+  idb: (options: IndexedDBOutboxOptions) => createIndexedDBOutbox(options),
+  local: (options: LocalStorageOutboxOptions) => createLocalStorageOutbox(options),
+  browser: (options: BrowserOutboxOptions) => createBrowserOutbox(options),
+  makeRecords,
+  countDrops,
+  recordingLogger,
+  startDelivery,
+  sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+  /** Page-lifetime objects the tests keep between evaluate calls. */
+  keep: {} as Record<string, unknown>,
+};
+
+export type PageHoming = typeof homing;
+(globalThis as { homing?: PageHoming }).homing = homing;

@@ -1,0 +1,153 @@
+/**
+ * The Chromium harness of the client's browser tests: bundles `entry.ts` with rolldown, serves
+ * it on 127.0.0.1 with node:http, runs an ingest sink on another port (so the page's sends are
+ * cross-origin and go through CORS, as on a real site), and launches `/usr/bin/chromium` with
+ * playwright-core. With HOMING_REQUIRE_SERVICES=1 a missing Chromium fails the run.
+ */
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+import { chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { rolldown } from 'rolldown';
+
+export const CHROMIUM = '/usr/bin/chromium';
+
+/** Whether the browser tests can run; throws when they must and cannot. */
+export function chromiumAvailable(): boolean {
+  const available = existsSync(CHROMIUM);
+  if (!available && process.env.HOMING_REQUIRE_SERVICES === '1') {
+    throw new Error(`HOMING_REQUIRE_SERVICES=1 but ${CHROMIUM} is missing`);
+  }
+  return available;
+}
+
+export async function bundleEntry(): Promise<string> {
+  const bundle = await rolldown({
+    input: fileURLToPath(new URL('./entry.ts', import.meta.url)),
+    platform: 'browser',
+    resolve: {
+      conditionNames: ['homing-source', 'browser', 'import', 'default'],
+      extensionAlias: { '.js': ['.ts', '.js'] },
+    },
+    logLevel: 'silent',
+  });
+  try {
+    const { output } = await bundle.generate({ format: 'esm' });
+    return output[0].code;
+  } finally {
+    await bundle.close();
+  }
+}
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+}
+
+/** Serves the test page and its bundle. */
+export async function startPageServer(bundle: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    if (req.url === '/bundle.js') {
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+    } else if (req.url === '/' || req.url?.startsWith('/?')) {
+      res
+        .writeHead(200, { 'content-type': 'text/html' })
+        .end('<!doctype html><title>homing</title><script type="module" src="/bundle.js"></script>');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  const url = await listen(server);
+  return { url, close: () => close(server) };
+}
+
+export interface SinkRequest {
+  readonly contentType: string | undefined;
+  readonly bodyBytes: number;
+  readonly uuids: string[];
+  readonly apiKey: unknown;
+}
+
+/**
+ * A Homing ingest endpoint: `POST /ingest`, CORS open to any origin, gzip bodies read, every
+ * request and uuid recorded. `hold` keeps answers back until released (to catch a page mid-send).
+ */
+export class IngestSink {
+  readonly requests: SinkRequest[] = [];
+  preflights = 0;
+  url = '';
+  /** When set, answers wait for this promise. */
+  hold: Promise<void> | undefined;
+  private readonly server = createServer((req, res) => void this.handle(req, res));
+
+  async start(): Promise<this> {
+    this.url = await listen(this.server);
+    return this;
+  }
+
+  close(): Promise<void> {
+    return close(this.server);
+  }
+
+  /** Every uuid received, in order, duplicates kept. */
+  uuids(): string[] {
+    return this.requests.flatMap((r) => r.uuids);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const cors = {
+      'access-control-allow-origin': '*',
+      'access-control-allow-methods': 'POST',
+      'access-control-allow-headers': 'authorization, content-type, content-encoding',
+      'access-control-max-age': '600',
+    };
+    if (req.method === 'OPTIONS') {
+      this.preflights++;
+      res.writeHead(204, cors).end();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    let raw = Buffer.concat(chunks);
+    const bodyBytes = raw.length;
+    if (req.headers['content-encoding'] === 'gzip') raw = gunzipSync(raw);
+    let body: { batch?: { uuid?: string }[]; api_key?: unknown } = {};
+    try {
+      body = JSON.parse(raw.toString('utf8')) as typeof body;
+    } catch {
+      res.writeHead(400, cors).end('{"error":"bad json"}');
+      return;
+    }
+    const uuids = (body.batch ?? []).map((e) => String(e.uuid));
+    this.requests.push({ contentType: req.headers['content-type'], bodyBytes, uuids, apiKey: body.api_key });
+    await this.hold;
+    res
+      .writeHead(202, { ...cors, 'content-type': 'application/json' })
+      .end(JSON.stringify({ accepted: uuids.length }));
+  }
+}
+
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+}
