@@ -147,6 +147,8 @@ const PII: readonly (readonly [input: string, expected: string])[] = [
   ['password: hunter22', 'password: [REDACTED:keyValueSecret]'],
   ['{"client_secret": "s3cr3t-value"}', '{"client_secret": "[REDACTED:keyValueSecret]"}'],
   ['ACCESS_TOKEN=zyx987', 'ACCESS_TOKEN=[REDACTED:keyValueSecret]'],
+  ['123-45-6789 4111 1111 1111 1111', '[REDACTED:ssn] [REDACTED:card]'],
+  ['4111111111111111 5500000000000004', '[REDACTED:card] [REDACTED:card]'],
   [
     'user jane@x.org from 10.1.2.3 paid with 4242424242424242',
     'user [REDACTED:email] from [REDACTED:ipv4] paid with [REDACTED:card]',

@@ -32,8 +32,8 @@ export interface StringProfile {
   dots: number;
   colons: number;
   at: boolean;
-  /** `_`, `-` or `=` (every API-key shape and `key=value` has one), or `AKIA`-like caps. */
-  keyish: boolean;
+  /** `=` or `:` (every `key=value` secret has one). */
+  assign: boolean;
 }
 
 export function profileString(s: string, into: StringProfile): StringProfile {
@@ -41,31 +41,43 @@ export function profileString(s: string, into: StringProfile): StringProfile {
   let dots = 0;
   let colons = 0;
   let at = false;
-  let keyish = false;
+  let assign = false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c >= 48 && c <= 57) digits++;
     else if (c === 46) dots++;
     else if (c === 58) {
       colons++;
-      keyish = true;
+      assign = true;
     } else if (c === 64) at = true;
-    else if (c === 95 || c === 45 || c === 61) keyish = true;
+    else if (c === 61) assign = true;
   }
   into.digits = digits;
   into.dots = dots;
   into.colons = colons;
   into.at = at;
-  into.keyish = keyish;
+  into.assign = assign;
   return into;
+}
+
+/** What a string must have for the pattern to be able to match it (checked before the regex). */
+export interface PatternNeeds {
+  length: number;
+  digits: number;
+  dots: number;
+  colons: number;
+  at: boolean;
+  assign: boolean;
 }
 
 export interface PiiPattern {
   readonly name: PiiPatternName;
   /** Global; run with `String.prototype.replace`. */
   readonly regex: RegExp;
-  /** Cheap test on the profile (and the string) before the regex runs; must never say no to a match. */
-  readonly mayMatch: (p: StringProfile, s: string) => boolean;
+  /** Checked on the profile first; must never rule out a string the regex would match. */
+  readonly needs: Partial<PatternNeeds>;
+  /** A further cheap test (a literal the match must contain), after `needs`. */
+  readonly hint?: (s: string) => boolean;
   /**
    * The part of the match to replace, from the regex's match and groups: the whole match by
    * default; null keeps the match (it failed validation).
@@ -81,10 +93,12 @@ export interface PickedSpan {
 }
 
 // Characters that, right before a match, mean it starts inside another token (a word, a number,
-// a decimal, a hex id, a path segment joined by `-`).
-const NOT_AFTER_WORD = String.raw`(?<![\w.+-])`;
+// a decimal, a hex id, a path segment joined by `-`). Throughout, `]` before and `[` after a
+// match count as word characters: they are where a replacement (`[REDACTED]`) now stands for
+// what was a word there, so a second pass sees the same boundaries as the first (idempotence).
+const NOT_AFTER_WORD = String.raw`(?<![\w.+\]-])`;
 
-const JWT = new RegExp(String.raw`(?<![\w-])eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.[\w-]*`, 'g');
+const JWT = new RegExp(String.raw`(?<![\w\]-])eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.[\w-]*`, 'g');
 
 // Keeps `Bearer ` and replaces the token. A token is long, and has a digit or a symbol unless it
 // is very long, so the prose "bearer responsibilities" is not a credential.
@@ -100,7 +114,7 @@ const KEY_VALUE_SECRET = new RegExp(
 // Vendor key shapes: Stripe, GitHub, GitLab, AWS access key ids, Slack, Google, PostHog,
 // OpenAI/Anthropic-style `sk-…`, npm, SendGrid.
 const API_KEY = new RegExp(
-  String.raw`(?<![\w-])(?:` +
+  String.raw`(?<![\w\]-])(?:` +
     [
       String.raw`(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{10,247}`,
       String.raw`whsec_[A-Za-z0-9]{20,256}`,
@@ -115,29 +129,30 @@ const API_KEY = new RegExp(
       String.raw`npm_[A-Za-z0-9]{36}`,
       String.raw`SG\.[\w-]{16,32}\.[\w-]{16,64}`,
     ].join('|') +
-    String.raw`)(?![\w-])`,
+    String.raw`)(?![\w[-])`,
   'g',
 );
 
 const EMAIL = new RegExp(
-  String.raw`(?<![\w.%+-])[\w.%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,8}[A-Za-z]{2,24}(?![\w-]|\.\w)`,
+  String.raw`(?<![\w.%+\]-])[\w.%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,8}[A-Za-z]{2,24}(?![\w[-]|\.\w)`,
   'g',
 );
 
 // A candidate: hex groups and colons (and an IPv4 tail), validated by `isIpv6`.
 const IPV6 =
-  /(?<![\w:.])((?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?)(%\w{1,16})?(?![\w:.])/g;
+  /(?<![\w:.\]])((?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?)(%\w{1,16})?(?![\w:.[])/g;
 
 const OCTET = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)`;
-const IPV4 = new RegExp(String.raw`(?<![\w.])${OCTET}(?:\.${OCTET}){3}(?![\w]|\.\d)`, 'g');
+const IPV4 = new RegExp(String.raw`(?<![\w.\]])${OCTET}(?:\.${OCTET}){3}(?![\w[]|\.\d)`, 'g');
 
-// 13 to 19 digits with optional single spaces or dashes between them; `[HASH:` before a run of
-// digits is a hash this redactor wrote, not a card.
-const CARD = /(?<![\w.-]|\[HASH:)\d(?:[ -]?\d){12,18}(?![\w]|[.-]\d)/g;
+// The shapes cards are written in: 4-4-4-4(+3) and Amex/Diners 4-6-5 / 4-6-4, with one kind of
+// separator (space, dash or none); `[HASH:` before digits is a hash this redactor wrote.
+const CARD =
+  /(?<![\w.\]-]|\[HASH:)(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -]?)\d{6}\2\d{4,5})(?![\w[]|[.-]\d)/g;
 
 // With dashes or spaces (the same both times); not area 000, 666 or 9xx, group 00, serial 0000.
 const SSN = new RegExp(
-  String.raw`${NOT_AFTER_WORD}(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w]|[.-]\d)`,
+  String.raw`${NOT_AFTER_WORD}(?!000|666|9\d\d)\d{3}([- ])(?!00)\d{2}\1(?!0000)\d{4}(?![\w[]|[.-]\d)`,
   'g',
 );
 
@@ -145,18 +160,23 @@ const SSN = new RegExp(
 // 415-555-1234, 415.555.1234, 1-800-555-1234. A bare run of 10 digits is not taken: it is more
 // often an order number than a phone number.
 const PHONE = new RegExp(
-  String.raw`(?<![\w+])\+\d(?:[ ().-]{0,2}\d){6,14}(?![\w]|[.-]\d)` +
+  String.raw`(?<![\w+\]])\+\d(?:[ ().-]{0,2}\d){6,14}(?![\w[]|[.-]\d)` +
     '|' +
-    String.raw`${NOT_AFTER_WORD}(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w]|[.-]\d)`,
+    String.raw`${NOT_AFTER_WORD}(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w[]|[.-]\d)`,
   'g',
 );
 
+const API_KEY_HINT =
+  /sk_|pk_|rk_|whsec_|gh[pousr]_|github_pat_|glpat-|AKIA|ASIA|xox[abprse]-|AIza|ph[cx]_|sk-|npm_|SG\./;
+const KEY_VALUE_HINT = /key|token|secret|passw/i;
+
 export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
-  { name: 'jwt', regex: JWT, mayMatch: (p, s) => p.dots >= 2 && s.includes('eyJ') },
+  { name: 'jwt', regex: JWT, needs: { length: 20, dots: 2 }, hint: (s) => s.includes('eyJ') },
   {
     name: 'bearer',
     regex: BEARER,
-    mayMatch: (_p, s) => s.length >= 19 && (s.includes('earer') || s.includes('EARER')),
+    needs: { length: 19 },
+    hint: (s) => s.includes('earer') || s.includes('EARER'),
     pick: (_m, g) => {
       const token = g[2]!;
       if (token.length < 20 && !/[\d~+/.=-]/.test(token)) return null;
@@ -166,50 +186,33 @@ export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
   {
     name: 'keyValueSecret',
     regex: KEY_VALUE_SECRET,
-    mayMatch: (p) => p.keyish,
+    needs: { length: 8, assign: true },
+    hint: (s) => KEY_VALUE_HINT.test(s),
     pick: (_m, g) => ({ prefix: g[0]!, secret: g[1]!, suffix: '' }),
   },
-  { name: 'apiKey', regex: API_KEY, mayMatch: (p, s) => s.length >= 15 && (p.keyish || hasAwsOrGoogle(s)) },
-  { name: 'email', regex: EMAIL, mayMatch: (p) => p.at && p.dots >= 1 },
+  { name: 'apiKey', regex: API_KEY, needs: { length: 15 }, hint: (s) => API_KEY_HINT.test(s) },
+  { name: 'email', regex: EMAIL, needs: { length: 6, at: true, dots: 1 } },
   {
     name: 'ipv6',
     regex: IPV6,
-    mayMatch: (p) => p.colons >= 2,
+    needs: { length: 4, colons: 2 },
     pick: (m, g) => (isIpv6(g[0]!) && !isLocalIpv6(g[0]!) ? { prefix: '', secret: m, suffix: '' } : null),
   },
   {
     name: 'ipv4',
     regex: IPV4,
-    mayMatch: (p) => p.dots >= 3 && p.digits >= 4,
+    needs: { length: 7, dots: 3, digits: 4 },
     pick: (m) => (isPersonalIpv4(m) ? { prefix: '', secret: m, suffix: '' } : null),
   },
   {
     name: 'card',
     regex: CARD,
-    mayMatch: (p) => p.digits >= 13,
-    pick: pickCard,
+    needs: { length: 13, digits: 13 },
+    pick: (m) => (isCardNumber(m) ? { prefix: '', secret: m, suffix: '' } : null),
   },
-  { name: 'ssn', regex: SSN, mayMatch: (p) => p.digits >= 9 },
-  { name: 'phone', regex: PHONE, mayMatch: (p) => p.digits >= 7 },
+  { name: 'ssn', regex: SSN, needs: { length: 11, digits: 9 } },
+  { name: 'phone', regex: PHONE, needs: { length: 8, digits: 7 } },
 ];
-
-function hasAwsOrGoogle(s: string): boolean {
-  return s.includes('AKIA') || s.includes('ASIA') || s.includes('AIza') || s.includes('SG.');
-}
-
-/**
- * The regex takes the longest run, so a card followed by more digits ("4111 1111 1111 1111 12")
- * is tried again without its trailing groups.
- */
-function pickCard(match: string): PickedSpan | null {
-  let end = match.length;
-  while (end > 0) {
-    const candidate = match.slice(0, end);
-    if (isCardNumber(candidate)) return { prefix: '', secret: candidate, suffix: match.slice(end) };
-    end = Math.max(candidate.lastIndexOf(' '), candidate.lastIndexOf('-'));
-  }
-  return null;
-}
 
 /** Luhn checksum over the digits of `s` (separators ignored). */
 export function luhnValid(digits: string): boolean {

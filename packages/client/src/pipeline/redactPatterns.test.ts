@@ -228,6 +228,8 @@ describe('createPatternRedactor: properties', () => {
   const piece = fc.constantFrom(
     'jane@example.com',
     '4111 1111 1111 1111',
+    '4111111111111111',
+    '378282246310005',
     '123-45-6789',
     '+1 (415) 555-1234',
     '203.0.113.42',
@@ -254,8 +256,13 @@ describe('createPatternRedactor: properties', () => {
           expect(r(once)).toBe(once);
         }
       }),
-      { numRuns: 500 },
+      { numRuns: 1000 },
     );
+    // Found by this property: a replacement changed the boundary a later match depended on.
+    for (const r of modes) {
+      const s = '+1 (415) 555-1234+1 (415) 555-12342001:db8::1';
+      expect(r(r(s))).toBe(r(s));
+    }
   });
 
   it('leaves strings without digits, @, :, =, _, - or a key prefix unchanged', () => {
