@@ -38,13 +38,20 @@ export function parseStack(
         : null
       : parseGeckoLine(raw.trim());
     if (parsed === null) continue;
-    frames.push({ ...parsed, inApp: isInApp(parsed.file) });
+    parsed.inApp = isInApp(parsed.file);
+    frames.push(parsed);
     if (frames.length >= limits.maxFrames) break;
   }
   return frames;
 }
 
-type Parsed = Omit<StackFrame, 'inApp'>;
+// Frames are built in one fixed shape (no spreads): this runs for every line of every capture.
+type Parsed = StackFrame;
+type Location = Pick<StackFrame, 'file' | 'line' | 'column'>;
+
+function frame(loc: Location, fn: string | null): StackFrame {
+  return { file: loc.file, line: loc.line, column: loc.column, function: fn, inApp: false };
+}
 
 function isV8Line(line: string): boolean {
   const t = line.trimStart();
@@ -65,8 +72,8 @@ function parseV8Line(rest: string): Parsed | null {
   return withFunction(parseV8Location(rest), '');
 }
 
-function withFunction(location: Omit<Parsed, 'function'>, fn: string): Parsed {
-  return { ...location, function: fn === '' || fn === '<anonymous>' ? null : fn };
+function withFunction(location: Location, fn: string): Parsed {
+  return frame(location, fn === '' || fn === '<anonymous>' ? null : fn);
 }
 
 /** Index of the "(" that the ")" at `close` closes, or -1. */
@@ -80,7 +87,7 @@ function matchingOpen(s: string, close: number): number {
   return -1;
 }
 
-function parseV8Location(loc: string): Omit<Parsed, 'function'> {
+function parseV8Location(loc: string): Location {
   // "eval at run (file:///app/x.js:3:5), <anonymous>:1:1", possibly nested: keep the script
   // that called eval, the innermost "(...)" of the chain.
   while (loc.startsWith('eval at ')) {
@@ -107,7 +114,7 @@ function parseV8Location(loc: string): Omit<Parsed, 'function'> {
 }
 
 /** "file:line:col" → parts, reading the numbers from the end (files and URLs contain ':'). */
-function splitLocation(loc: string): Omit<Parsed, 'function'> {
+function splitLocation(loc: string): Location {
   const last = trailingNumber(loc);
   if (last === null) return { file: loc === '' ? null : loc, line: null, column: null };
   const head = loc.slice(0, last.start - 1);
@@ -129,6 +136,8 @@ function trailingNumber(s: string): { value: number; start: number } | null {
   return { value: Number(s.slice(i)), start: i };
 }
 
+const NO_LOCATION: Location = { file: null, line: null, column: null };
+
 /**
  * Firefox: `fn@url:line:col`, `async*fn@...`, `fn@url line 3 > eval:1:5`;
  * Safari: `fn@url:line:col`, `fn@[native code]`, `global code@url:1:1`, a bare `eval code`.
@@ -143,8 +152,8 @@ function parseGeckoLine(line: string): Parsed | null {
     if (line.includes(' ')) return null;
     // Older Safari prints anonymous frames as a bare location.
     const bare = splitLocation(line);
-    if (bare.line !== null) return { ...bare, function: null };
-    return line.includes(':') ? null : { file: null, line: null, column: null, function: line };
+    if (bare.line !== null) return frame(bare, null);
+    return line.includes(':') ? null : frame(NO_LOCATION, line);
   }
   let fn = line.slice(0, at);
   const star = fn.lastIndexOf('*');
@@ -156,14 +165,12 @@ function parseGeckoLine(line: string): Parsed | null {
   if (evalAt > 0 && (loc.includes(' > eval') || loc.includes(' > Function'))) {
     // "url line 10 > eval:1:5": line 10 of url called eval.
     const n = Number.parseInt(loc.slice(evalAt + 6), 10);
-    return {
-      file: loc.slice(0, evalAt),
-      line: Number.isFinite(n) ? n : null,
-      column: null,
-      function: fn || 'eval',
-    };
+    return frame(
+      { file: loc.slice(0, evalAt), line: Number.isFinite(n) ? n : null, column: null },
+      fn || 'eval',
+    );
   }
   const parts = splitLocation(loc);
   if (parts.line === null) return null;
-  return { ...parts, function: fn === '' ? null : fn };
+  return frame(parts, fn === '' ? null : fn);
 }
