@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { registerDeadLetters } from './commands/dead-letters.js';
 import { registerFlush } from './commands/flush.js';
+import { registerProjects } from './commands/projects.js';
+import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
 
 export const VERSION = '0.1.0';
@@ -9,7 +11,13 @@ export const VERSION = '0.1.0';
 type Register = (program: Command) => void;
 
 // Commands register here, one line each (commands/<name>.ts).
-const commands: Register[] = [registerStatus, registerFlush, registerDeadLetters];
+const commands: Register[] = [
+  registerServe,
+  registerProjects,
+  registerStatus,
+  registerFlush,
+  registerDeadLetters,
+];
 
 /**
  * The `homing` command. Each subcommand is a thin shell over a package's API and lives in

@@ -1,5 +1,4 @@
-import type { FastifyBaseLogger } from 'fastify';
-import type { LoggerOptions } from 'pino';
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import type { Store } from './store/store.js';
 
 export interface RateLimitOptions {
@@ -13,10 +12,11 @@ export interface ServerOptions {
   /** Where events go. The server never closes a store it was given; `startServer` closes its own. */
   store: Store;
   /**
-   * A pino logger (used as is), pino options, `true` for pino at `info`, or `false` for none.
+   * A pino logger (used as is), Fastify/pino logger options (`{ level, stream }`), `true` for
+   * pino at `info` on stdout, or `false` for none.
    * Default `false`. Logs carry method, route, status and timings, never an event's content or a key.
    */
-  logger?: FastifyBaseLogger | LoggerOptions | boolean;
+  logger?: FastifyBaseLogger | FastifyServerOptions['logger'];
   /** Log one line per request and response (Fastify's request logging). Default true. */
   logRequests?: boolean;
   /** Largest request body after decompression, bytes. Default 10 MiB. */

@@ -23,12 +23,10 @@ export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, 
       return { status: 'ready' };
     } catch (err) {
       const kind = (err as { kind?: unknown }).kind;
-      return reply
-        .code(503)
-        .send({
-          status: 'unavailable',
-          reason: typeof kind === 'string' ? kind : 'storage did not answer in time',
-        });
+      return reply.code(503).send({
+        status: 'unavailable',
+        reason: typeof kind === 'string' ? kind : 'storage did not answer in time',
+      });
     } finally {
       clearTimeout(timer);
     }

@@ -1,0 +1,161 @@
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Command } from 'commander';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildProgram } from '../program.js';
+import { captureIo } from './commands.test-helpers.js';
+import { runCommand } from './outboxCommand.js';
+import { addServeOptions, serve, serveOptionsFromFlags, type ServeFlags, type ServeHandle } from './serve.js';
+
+const run = promisify(execFile);
+
+function flagsFor(dataDir: string, extra: Partial<ServeFlags> = {}): ServeFlags {
+  const cmd = addServeOptions(new Command('serve')).exitOverride();
+  cmd.parse([], { from: 'user' });
+  return { ...(cmd.opts() as ServeFlags), port: '0', dataDir, logLevel: 'silent', ...extra };
+}
+
+describe('homing serve', () => {
+  const cleanup: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanup.splice(0).reverse()) await c();
+  });
+  const tempDir = async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'homing-serve-'));
+    cleanup.push(() => rm(dir, { recursive: true, force: true }));
+    return dir;
+  };
+  const start = async (flags: ServeFlags): Promise<{ handle: ServeHandle; out: string }> => {
+    const io = captureIo();
+    const handle = await serve(flags, io, false);
+    cleanup.push(() => handle.close());
+    return { handle, out: io.out() };
+  };
+
+  it('on first start creates a default project and prints a curl line that stores an event', async () => {
+    const dir = await tempDir();
+    const { handle, out } = await start(flagsFor(dir));
+    expect(out).toContain(`Homing is listening on ${handle.running.url}`);
+    expect(out).toMatch(/write key \(ingest only, safe in a browser\): hw_/);
+    const curl = /^\s+(curl -X POST .*)$/m.exec(out)?.[1];
+    expect(curl).toBeDefined();
+    // Run the printed line as a user would.
+    const sent = await run('sh', ['-c', `${curl} -s -w ' %{http_code}'`]);
+    expect(sent.stdout).toMatch(/"accepted":1.* 202$/);
+    const see = /^\s+(curl -H 'Authorization: Bearer ha_.*)$/m.exec(out)?.[1];
+    const seen = await run('sh', ['-c', `${see} -s`]);
+    expect(seen.stdout).toContain('"event":"hello"');
+  });
+
+  it('a second start on the same data keeps the project and creates no other', async () => {
+    const dir = await tempDir();
+    const first = await start(flagsFor(dir));
+    const key = /write key[^:]*: (hw_\S+)/.exec(first.out)?.[1];
+    await first.handle.close();
+    const second = await start(flagsFor(dir));
+    expect(second.out).not.toContain('Created project');
+    expect(second.out).toContain(key!);
+    expect(await second.handle.running.store.listProjects()).toHaveLength(1);
+  });
+
+  it('says what to do when the port is taken or the database URL is wrong', async () => {
+    const dir = await tempDir();
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => blocker.close(() => r())));
+    const port = String((blocker.address() as { port: number }).port);
+    const io = captureIo();
+    expect(await runCommand(io, () => serve(flagsFor(dir, { port }), io, false).then(() => 0))).toBe(1);
+    expect(io.err()).toMatch(new RegExp(`port ${port} .* already in use.*--port / HOMING_PORT`));
+
+    const io2 = captureIo();
+    const bad = flagsFor(dir, { database: 'mysql://root@localhost/x' });
+    expect(await runCommand(io2, () => serve(bad, io2, false).then(() => 0))).toBe(1);
+    expect(io2.err()).toMatch(/unsupported database URL scheme "mysql:"/);
+    expect(io2.err()).toMatch(/hint: use --database postgres:/);
+
+    const io3 = captureIo();
+    const down = flagsFor(dir, { database: 'postgres://nobody@127.0.0.1:1/none' });
+    expect(await runCommand(io3, () => serve(down, io3, false).then(() => 0))).toBe(1);
+    expect(io3.err()).toMatch(/hint: check that PostgreSQL runs/);
+  });
+
+  it('refuses bad option values naming the flag and its variable, exit code 2', () => {
+    expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { port: '99999' }))).toThrow(
+      /--port must be an integer/,
+    );
+    expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { retentionDays: '-1' }))).toThrow(
+      /--retention-days/,
+    );
+    expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { maxBodyBytes: 'lots' }))).toThrow(
+      /--max-body-bytes/,
+    );
+    const o = serveOptionsFromFlags(
+      flagsFor('/tmp/x', { rateLimit: '0', corsOrigins: 'https://a.example, https://b.example' }),
+    );
+    expect(o.rateLimit).toBe(false);
+    expect(o.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+  });
+
+  it('reads every option from its environment variable', () => {
+    const env = {
+      HOMING_PORT: '9999',
+      HOMING_HOST: '0.0.0.0',
+      HOMING_DATA_DIR: '/srv/homing',
+      HOMING_DATABASE_URL: 'postgres://u@db:5432/h',
+      HOMING_RETENTION_DAYS: '30',
+      HOMING_CORS_ORIGINS: 'https://app.example',
+      HOMING_MAX_BODY_BYTES: '2000000',
+      HOMING_MAX_EVENT_BYTES: '5000',
+      HOMING_RATE_LIMIT: '50',
+      HOMING_RATE_LIMIT_BURST: '500',
+      HOMING_LOG_LEVEL: 'warn',
+    };
+    const saved = { ...process.env };
+    Object.assign(process.env, env);
+    try {
+      const cmd = addServeOptions(new Command('serve')).exitOverride();
+      cmd.parse([], { from: 'user' });
+      const o = serveOptionsFromFlags(cmd.opts() as ServeFlags);
+      expect(o).toMatchObject({
+        port: 9999,
+        host: '0.0.0.0',
+        dataDir: '/srv/homing',
+        databaseUrl: 'postgres://u@db:5432/h',
+        retentionDays: 30,
+        corsOrigins: ['https://app.example'],
+        maxBodyBytes: 2_000_000,
+        maxEventBytes: 5000,
+        rateLimit: { eventsPerSecond: 50, burst: 500 },
+        logLevel: 'warn',
+      });
+    } finally {
+      process.env = saved;
+    }
+  });
+
+  it('--help lists every option with its variable and default', () => {
+    const serveCmd = buildProgram().commands.find((c) => c.name() === 'serve')!;
+    const help = serveCmd.helpInformation().replace(/\s+/g, ' ');
+    for (const v of [
+      'HOMING_PORT',
+      'HOMING_HOST',
+      'HOMING_DATA_DIR',
+      'HOMING_DATABASE_URL',
+      'HOMING_RETENTION_DAYS',
+      'HOMING_CORS_ORIGINS',
+      'HOMING_MAX_BODY_BYTES',
+      'HOMING_MAX_EVENT_BYTES',
+      'HOMING_RATE_LIMIT',
+      'HOMING_LOG_LEVEL',
+    ]) {
+      expect(help).toContain(`env: ${v}`);
+    }
+    expect(help).toContain('default: "8090"');
+    expect(help).toContain('default: "127.0.0.1"');
+  });
+});

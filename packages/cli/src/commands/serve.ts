@@ -1,0 +1,269 @@
+import { resolve } from 'node:path';
+import {
+  ensureDefaultProject,
+  LISTEN_DEFAULTS,
+  RETENTION_DEFAULTS,
+  SERVER_DEFAULTS,
+  ServerOptionsError,
+  ServerStartError,
+  shutdownOnSignals,
+  startServer,
+  StoreError,
+  type Project,
+  type RunningServer,
+  type StartServerOptions,
+} from '@homing/server';
+import { Option, type Command } from 'commander';
+import type { CommandIo } from './outboxCommand.js';
+import { CommandError, processIo, runCommand } from './outboxCommand.js';
+
+/** What commander hands over: every value a string (from a flag, an env variable or the default). */
+export interface ServeFlags {
+  port: string;
+  host: string;
+  dataDir: string;
+  database?: string;
+  retentionDays: string;
+  corsOrigins: string;
+  maxBodyBytes: string;
+  maxEventBytes: string;
+  rateLimit: string;
+  rateLimitBurst: string;
+  logLevel: string;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Adds serve's options, each with its environment variable and default (shown by --help). */
+export function addServeOptions(cmd: Command): Command {
+  const opt = (flags: string, what: string, env: string, def?: string): Option => {
+    const o = new Option(flags, what).env(env);
+    return def === undefined ? o : o.default(def);
+  };
+  const rl = SERVER_DEFAULTS.rateLimit;
+  return cmd
+    .addOption(
+      opt(
+        '--port <port>',
+        'port to listen on (0 picks a free one)',
+        'HOMING_PORT',
+        String(LISTEN_DEFAULTS.port),
+      ),
+    )
+    .addOption(
+      opt(
+        '--host <host>',
+        'address to listen on (0.0.0.0 for every interface)',
+        'HOMING_HOST',
+        LISTEN_DEFAULTS.host,
+      ),
+    )
+    .addOption(
+      opt(
+        '--data-dir <dir>',
+        'directory of the embedded SQLite database',
+        'HOMING_DATA_DIR',
+        LISTEN_DEFAULTS.dataDir,
+      ),
+    )
+    .addOption(
+      opt(
+        '--database <url>',
+        'PostgreSQL URL (postgres://user@host:5432/db) instead of SQLite',
+        'HOMING_DATABASE_URL',
+      ),
+    )
+    .addOption(
+      opt(
+        '--retention-days <days>',
+        'delete events older than this many days (0 keeps them forever)',
+        'HOMING_RETENTION_DAYS',
+        String(RETENTION_DEFAULTS.retentionDays),
+      ),
+    )
+    .addOption(
+      opt(
+        '--cors-origins <origins>',
+        "origins browsers may send from, comma-separated, or '*'",
+        'HOMING_CORS_ORIGINS',
+        SERVER_DEFAULTS.corsOrigins,
+      ),
+    )
+    .addOption(
+      opt(
+        '--max-body-bytes <bytes>',
+        'largest request body after decompression',
+        'HOMING_MAX_BODY_BYTES',
+        String(SERVER_DEFAULTS.maxBodyBytes),
+      ),
+    )
+    .addOption(
+      opt(
+        '--max-event-bytes <bytes>',
+        'largest single event (refused per event)',
+        'HOMING_MAX_EVENT_BYTES',
+        String(SERVER_DEFAULTS.maxEventBytes),
+      ),
+    )
+    .addOption(
+      opt(
+        '--rate-limit <events>',
+        'events per second per project, sustained (0 turns the limit off)',
+        'HOMING_RATE_LIMIT',
+        String(rl.eventsPerSecond),
+      ),
+    )
+    .addOption(
+      opt(
+        '--rate-limit-burst <events>',
+        'events a project may send at once',
+        'HOMING_RATE_LIMIT_BURST',
+        String(rl.burst),
+      ),
+    )
+    .addOption(
+      opt('--log-level <level>', 'log level of the JSON logs on stdout', 'HOMING_LOG_LEVEL', 'info').choices(
+        LOG_LEVELS,
+      ),
+    );
+}
+
+/** Turns the flags into startServer options, naming the flag (and its env variable) that is wrong. */
+export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { logLevel: string } {
+  const int = (v: string, flag: string, env: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+      throw new CommandError(
+        `${flag} must be an integer from ${min} to ${max}, got "${v}"`,
+        `pass ${flag} <n> or set ${env}`,
+        2,
+      );
+    }
+    return n;
+  };
+  const num = (v: string, flag: string, env: string): number => {
+    const n = Number(v);
+    if (v.trim() === '' || !Number.isFinite(n) || n < 0) {
+      throw new CommandError(`${flag} must be a number ≥ 0, got "${v}"`, `pass ${flag} <n> or set ${env}`, 2);
+    }
+    return n;
+  };
+  const rate = num(f.rateLimit, '--rate-limit', 'HOMING_RATE_LIMIT');
+  const burst = int(f.rateLimitBurst, '--rate-limit-burst', 'HOMING_RATE_LIMIT_BURST', 1);
+  const origins = f.corsOrigins.trim();
+  const database = f.database?.trim();
+  return {
+    port: int(f.port, '--port', 'HOMING_PORT', 0, 65_535),
+    host: f.host,
+    dataDir: resolve(f.dataDir),
+    ...(database ? { databaseUrl: database } : {}),
+    retentionDays: num(f.retentionDays, '--retention-days', 'HOMING_RETENTION_DAYS'),
+    corsOrigins:
+      origins === '*'
+        ? '*'
+        : origins
+            .split(',')
+            .map((o) => o.trim())
+            .filter((o) => o !== ''),
+    maxBodyBytes: int(f.maxBodyBytes, '--max-body-bytes', 'HOMING_MAX_BODY_BYTES', 1),
+    maxEventBytes: int(f.maxEventBytes, '--max-event-bytes', 'HOMING_MAX_EVENT_BYTES', 1),
+    rateLimit: rate === 0 ? false : { eventsPerSecond: rate, burst },
+    logLevel: f.logLevel,
+  };
+}
+
+/** The lines printed once the server listens: where, which project, and a first event to send. */
+export function banner(url: string, project: Project, created: boolean, storage: string): string {
+  const curl =
+    `curl -X POST ${url}/ingest -H 'Authorization: Bearer ${project.writeKey}' ` +
+    `-H 'Content-Type: application/json' -d '[{"event":"hello","distinct_id":"me"}]'`;
+  const lines = [`Homing is listening on ${url} (storage: ${storage})`, ''];
+  if (created) {
+    lines.push(
+      `Created project "${project.name}" (${project.id}).`,
+      `  write key (ingest only, safe in a browser): ${project.writeKey}`,
+      `  admin key (queries, export, erasure; keep it secret): ${project.adminKey}`,
+      '',
+      'Send a first event:',
+      `  ${curl}`,
+      'Then see it:',
+      `  curl -H 'Authorization: Bearer ${project.adminKey}' '${url}/api/events?event=hello'`,
+    );
+  } else {
+    lines.push(
+      `Project "${project.name}": write key ${project.writeKey}`,
+      `  send an event: ${curl}`,
+      '  (every project and key: homing projects list --show-keys)',
+    );
+  }
+  return `${lines.join('\n')}\n\n`;
+}
+
+export interface ServeHandle {
+  running: RunningServer;
+  /** Graceful shutdown, as on SIGTERM. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the server: opens the store (SQLite in the data directory unless a database URL is
+ * given), creates a default project on first start and prints its keys and a curl line, and
+ * (with `signals`) shuts down gracefully on SIGTERM/SIGINT.
+ */
+export async function serve(
+  flags: ServeFlags,
+  io: CommandIo = processIo,
+  signals = true,
+): Promise<ServeHandle> {
+  const { logLevel, ...options } = serveOptionsFromFlags(flags);
+  let running: RunningServer;
+  try {
+    running = await startServer({ ...options, logger: { level: logLevel, stream: io.stdout } });
+  } catch (err) {
+    throw explain(err, options);
+  }
+  const { project, created } = await ensureDefaultProject(running.store);
+  const storage = options.databaseUrl !== undefined ? 'PostgreSQL' : `SQLite in ${options.dataDir}`;
+  io.stdout.write(banner(running.url, project, created, storage));
+  const dispose = signals ? shutdownOnSignals(running, running.app.log) : () => {};
+  return {
+    running,
+    async close() {
+      dispose();
+      await running.close();
+    },
+  };
+}
+
+/** Errors a user can act on, with what to do next. */
+function explain(err: unknown, o: StartServerOptions): unknown {
+  if (err instanceof ServerStartError) return new CommandError(err.message);
+  if (err instanceof ServerOptionsError) return new CommandError(err.message, 'see homing serve --help', 2);
+  if (err instanceof StoreError) {
+    const hints: Partial<Record<StoreError['kind'], string>> = {
+      'unsupported-url': 'use --database postgres://user@host:5432/db, or leave it unset for SQLite',
+      unreachable:
+        'check that PostgreSQL runs and the URL (host, port, user, database) in --database / HOMING_DATABASE_URL',
+      'data-dir': `check that ${o.dataDir ?? LISTEN_DEFAULTS.dataDir} is a writable directory, or pick another with --data-dir / HOMING_DATA_DIR`,
+      migration: 'the database schema could not be upgraded; see the message above, fix it and start again',
+    };
+    return new CommandError(err.message, hints[err.kind]);
+  }
+  return err;
+}
+
+export function registerServe(program: Command): void {
+  addServeOptions(
+    program
+      .command('serve')
+      .description(
+        'Run the Homing ingest server (SQLite in ./.homing by default, PostgreSQL with --database)',
+      ),
+  ).action(async (flags: ServeFlags) => {
+    const code = await runCommand(processIo, async () => {
+      await serve(flags);
+      return 0;
+    });
+    if (code !== 0) process.exitCode = code;
+  });
+}
