@@ -1,0 +1,152 @@
+import type { EmitClientEvent } from '../events.js';
+import type { Logger } from '../logger.js';
+import type { Outbox, OutboxBatch, OutboxRecord } from '../outbox/outbox.js';
+import type { BatchDecision, EndpointResult } from './decideBatch.js';
+import { decideBatch } from './decideBatch.js';
+import type { DeliveryCounters } from './DeliveryCounters.js';
+import type { DeliveryOptions } from './deliveryOptions.js';
+import type { EndpointChannel } from './EndpointChannel.js';
+
+export interface BatchSenderDeps {
+  readonly outbox: Outbox;
+  readonly options: DeliveryOptions;
+  /** Every endpoint, in order of preference. */
+  readonly channels: readonly EndpointChannel[];
+  readonly counters: DeliveryCounters;
+  readonly logger: Logger;
+  readonly emit: EmitClientEvent;
+  /** Aborted at shutdown: requests in flight end and their batches are released. */
+  readonly signal: AbortSignal;
+}
+
+/**
+ * One claimed batch, from request to outcome: send it to the ready endpoints (in order under
+ * `failover`, all at once under `fanout`), decide, and settle it in the outbox (ack, dead-letter
+ * what was refused for good, split after a 413, or release to try again later). Every attempt
+ * is counted and reported, and books the endpoint's next try.
+ */
+export class BatchSender {
+  /** After a 413: claim at most this many until batches get through again. */
+  private splitLimit: number | undefined;
+
+  constructor(private readonly deps: BatchSenderDeps) {}
+
+  /** How many events the next claim may take. */
+  claimLimit(): number {
+    return Math.min(this.deps.options.batchSize, this.splitLimit ?? Number.POSITIVE_INFINITY);
+  }
+
+  /** Sends one claimed batch and settles it; false when it was given back to wait. */
+  async deliver(batch: OutboxBatch, ready: readonly EndpointChannel[]): Promise<boolean> {
+    const { counters, logger, outbox } = this.deps;
+    counters.inFlight++;
+    let decision: BatchDecision;
+    try {
+      const results = await this.send(batch.records, ready);
+      decision = decideBatch(results, this.deps.channels.length, batch.records.length);
+    } catch (error) {
+      logger.error('unexpected failure while sending a batch', { error });
+      decision = { action: 'release' };
+    } finally {
+      counters.inFlight--;
+    }
+    try {
+      return await this.settle(batch, decision);
+    } catch (error) {
+      logger.error('could not settle a batch in the outbox', { error, action: decision.action });
+      await outbox.release(batch).catch(() => undefined);
+      return false;
+    }
+  }
+
+  /** Moves records to the dead letters, counted and reported. */
+  async deadLetter(records: readonly OutboxRecord[], reason: string, endpoint: string): Promise<void> {
+    await this.deps.outbox.deadLetter(records, reason);
+    this.deps.counters.deadLettered += records.length;
+    this.deps.logger.warn('events moved to the dead letters', { endpoint, count: records.length, reason });
+    this.deps.emit('dead-letter', { endpoint, count: records.length, reason });
+  }
+
+  private async send(
+    records: readonly OutboxRecord[],
+    ready: readonly EndpointChannel[],
+  ): Promise<EndpointResult[]> {
+    const sentAt = new Date().toISOString();
+    const { signal } = this.deps;
+    const attempt = async (channel: EndpointChannel): Promise<EndpointResult> => {
+      const result = await channel.attempt(records, sentAt, signal);
+      this.book(channel, result);
+      return { endpoint: channel.id, result };
+    };
+    if (this.deps.options.mode === 'fanout') return Promise.all(ready.map(attempt));
+    const results: EndpointResult[] = [];
+    for (const channel of ready) {
+      const r = await attempt(channel);
+      results.push(r);
+      if (r.result.kind === 'accepted' || signal.aborted) break;
+    }
+    return results;
+  }
+
+  /** Counts and reports one attempt, and books the endpoint's next try. */
+  private book(channel: EndpointChannel, result: EndpointResult['result']): void {
+    const retryInMs = channel.settle(result, Date.now());
+    if (result.kind !== 'failed') return;
+    const { counters, logger, emit } = this.deps;
+    counters.failedAttempts++;
+    const permanent = result.failure === 'permanent';
+    counters.lastError = { endpoint: channel.id, reason: result.reason, atMs: Date.now() };
+    logger.debug('delivery attempt failed', {
+      endpoint: channel.id,
+      reason: result.reason,
+      retryInMs,
+    });
+    emit('delivery-error', {
+      endpoint: channel.id,
+      error: result.error ?? new Error(result.reason),
+      permanent,
+      ...(permanent ? {} : { retryInMs }),
+    });
+  }
+
+  private async settle(batch: OutboxBatch, decision: BatchDecision): Promise<boolean> {
+    const { outbox, counters, options } = this.deps;
+    switch (decision.action) {
+      case 'ack': {
+        const refused = decision.rejected;
+        if (refused.length > 0) {
+          const byReason = new Map<string, OutboxRecord[]>();
+          for (const r of refused) {
+            const record = batch.records[r.index];
+            if (record === undefined) continue;
+            byReason.set(r.reason, [...(byReason.get(r.reason) ?? []), record]);
+          }
+          for (const [reason, records] of byReason)
+            await this.deadLetter(records, reason, decision.acceptedBy[0]!);
+        }
+        await outbox.ack(batch);
+        const count = batch.records.length - refused.length;
+        counters.sent += count;
+        for (const endpoint of decision.acceptedBy) this.deps.emit('sent', { endpoint, count });
+        if (this.splitLimit !== undefined) {
+          this.splitLimit *= 2;
+          if (this.splitLimit >= options.batchSize) this.splitLimit = undefined;
+        }
+        return true;
+      }
+      case 'split':
+        await outbox.release(batch);
+        this.splitLimit = Math.ceil(batch.records.length / 2);
+        return true;
+      case 'dead-letter':
+        await this.deadLetter(batch.records, decision.reason, this.deps.channels.map((c) => c.id).join(','));
+        // The contract's order: dead-letter the records, then settle the (now empty) batch.
+        await outbox.ack(batch);
+        return true;
+      case 'release':
+        await outbox.release(batch);
+        counters.retried++;
+        return false;
+    }
+  }
+}
