@@ -43,52 +43,44 @@ export interface EventBuilderParts {
  */
 export class EventBuilder {
   private superProperties: Record<string, unknown> = {};
+  private superKeys: string[] = [];
+  /** `"k":v,` for every super property, ready to splice into an event's properties. */
+  private superFragment = '';
+  private readonly nameJson = new Map<string, string>();
+  private distinctId = '';
+  private distinctIdJson = '""';
+  private isoMs = Number.NaN;
+  private iso = '';
 
   constructor(private readonly parts: EventBuilderParts) {}
 
   /** Replaces the super properties with `properties` (already safe-cloned), redacted once here. */
   setSuperProperties(properties: Record<string, unknown>): void {
-    this.superProperties = this.parts.redact(properties);
+    const redacted = this.parts.redact(properties);
+    for (const key of ENRICHED_KEYS) delete redacted[key];
+    this.superProperties = redacted;
+    this.superKeys = Object.keys(redacted);
+    this.superFragment = fragmentOf(redacted);
   }
 
   build(tracked: TrackedEvent, distinctId: string): BuildResult {
     if (!this.parts.sampler.keep(tracked.name, distinctId, tracked.nowMs)) {
       return { ok: false, reason: 'sampling', detail: tracked.name };
     }
-    let properties: Record<string, unknown>;
+    let own: Record<string, unknown>;
     try {
-      properties = {
-        ...this.superProperties,
-        ...this.parts.redact(tracked.properties),
-        $session_id: tracked.sessionId,
-        $lib: LIB_NAME,
-        $lib_version: LIB_VERSION,
-      };
+      own = this.parts.redact(tracked.properties);
     } catch (error) {
       // Fail closed: an event whose redaction failed might carry what it should have removed.
       return { ok: false, reason: 'rejected', detail: `redaction failed: ${describe(error)}` };
     }
-    let event: HomingEvent = {
-      uuid: tracked.uuid,
-      event: tracked.name,
-      distinct_id: distinctId,
-      timestamp: new Date(tracked.nowMs).toISOString(),
-      properties,
-    };
-    if (this.parts.beforeSend !== undefined) {
-      let answer: unknown;
-      try {
-        answer = this.parts.beforeSend(event);
-      } catch (error) {
-        return { ok: false, reason: 'rejected', detail: `beforeSend threw: ${describe(error)}` };
-      }
-      if (answer === null || answer === false) return { ok: false, reason: 'rejected', detail: 'beforeSend' };
-      const checked = checkShape(answer === undefined ? event : answer);
-      if (typeof checked === 'string') return { ok: false, reason: 'rejected', detail: checked };
-      event = checked;
-    }
-    const json = this.serialise(event);
-    if (json === undefined) return { ok: false, reason: 'invalid', detail: 'the event cannot be serialised' };
+    // The client's own keys win over the app's.
+    for (const key of ENRICHED_KEYS) if (key in own) delete own[key];
+    const json =
+      this.parts.beforeSend === undefined
+        ? this.fastJson(tracked, distinctId, own)
+        : this.hookedJson(tracked, distinctId, own);
+    if (typeof json !== 'string') return json;
     if (utf8Length(json) > this.parts.maxEventBytes) {
       return {
         ok: false,
@@ -96,7 +88,69 @@ export class EventBuilder {
         detail: `${tracked.name}: over ${this.parts.maxEventBytes} bytes`,
       };
     }
-    return { ok: true, record: { uuid: event.uuid, json, timestampMs: tracked.nowMs } };
+    return { ok: true, record: { uuid: tracked.uuid, json, timestampMs: tracked.nowMs } };
+  }
+
+  /**
+   * The common case, without `beforeSend`: the event's JSON is assembled from pieces, with the
+   * super properties' JSON made once when they are registered and the enrichment written
+   * directly: one `JSON.stringify` of the app's own properties per event, no merged copy.
+   * The content is what `JSON.stringify` of the merged event gives (key order may differ, which
+   * JSON does not give a meaning to); no key is written twice.
+   */
+  private fastJson(
+    tracked: TrackedEvent,
+    distinctId: string,
+    own: Record<string, unknown>,
+  ): string | BuildResult {
+    let ownJson: string;
+    try {
+      ownJson = JSON.stringify(own);
+    } catch {
+      return { ok: false, reason: 'invalid', detail: 'the properties cannot be serialised' };
+    }
+    let superFragment = this.superFragment;
+    if (this.superKeys.length > 0 && this.superKeys.some((k) => k in own)) {
+      superFragment = fragmentOf(this.superProperties, own);
+    }
+    const ownFragment = ownJson.length > 2 ? `${ownJson.slice(1, -1)},` : '';
+    return (
+      `{"uuid":"${tracked.uuid}","event":${this.nameOf(tracked.name)},"distinct_id":${this.distinctIdOf(distinctId)},` +
+      `"timestamp":"${this.isoOf(tracked.nowMs)}","properties":{${superFragment}${ownFragment}` +
+      `"$session_id":"${tracked.sessionId}",${LIB_FRAGMENT}}}`
+    );
+  }
+
+  private hookedJson(
+    tracked: TrackedEvent,
+    distinctId: string,
+    own: Record<string, unknown>,
+  ): string | BuildResult {
+    const event: HomingEvent = {
+      uuid: tracked.uuid,
+      event: tracked.name,
+      distinct_id: distinctId,
+      timestamp: this.isoOf(tracked.nowMs),
+      properties: {
+        ...this.superProperties,
+        ...own,
+        $session_id: tracked.sessionId,
+        $lib: LIB_NAME,
+        $lib_version: LIB_VERSION,
+      },
+    };
+    let answer: unknown;
+    try {
+      answer = this.parts.beforeSend!(event);
+    } catch (error) {
+      return { ok: false, reason: 'rejected', detail: `beforeSend threw: ${describe(error)}` };
+    }
+    if (answer === null || answer === false) return { ok: false, reason: 'rejected', detail: 'beforeSend' };
+    const checked = checkShape(answer === undefined ? event : answer);
+    if (typeof checked === 'string') return { ok: false, reason: 'rejected', detail: checked };
+    return (
+      this.serialise(checked) ?? { ok: false, reason: 'invalid', detail: 'the event cannot be serialised' }
+    );
   }
 
   /** `beforeSend` may have put anything into the properties: clone again only when needed. */
@@ -112,6 +166,47 @@ export class EventBuilder {
       }
     }
   }
+
+  private nameOf(name: string): string {
+    let json = this.nameJson.get(name);
+    if (json === undefined) {
+      json = JSON.stringify(name);
+      // Bounded: an app that builds names from data must not grow this without end.
+      if (this.nameJson.size < 10_000) this.nameJson.set(name, json);
+    }
+    return json;
+  }
+
+  private distinctIdOf(id: string): string {
+    if (id !== this.distinctId) {
+      this.distinctId = id;
+      this.distinctIdJson = JSON.stringify(id);
+    }
+    return this.distinctIdJson;
+  }
+
+  private isoOf(ms: number): string {
+    if (ms !== this.isoMs) {
+      this.isoMs = ms;
+      this.iso = new Date(ms).toISOString();
+    }
+    return this.iso;
+  }
+}
+
+/** Keys the client sets on every event; an app's or a super property's value for them is replaced. */
+const ENRICHED_KEYS = ['$session_id', '$lib', '$lib_version'] as const;
+const LIB_FRAGMENT = `"$lib":${JSON.stringify(LIB_NAME)},"$lib_version":${JSON.stringify(LIB_VERSION)}`;
+
+/** `"k":v,` per entry of `properties` (minus the keys `except` has), as JSON.stringify writes them. */
+function fragmentOf(properties: Record<string, unknown>, except?: Record<string, unknown>): string {
+  let out = '';
+  for (const key of Object.keys(properties)) {
+    if (except !== undefined && key in except) continue;
+    const value = JSON.stringify(properties[key]);
+    if (value !== undefined) out += `${JSON.stringify(key)}:${value},`;
+  }
+  return out;
 }
 
 /** What `beforeSend` answered, as an event, or why it cannot be one. */

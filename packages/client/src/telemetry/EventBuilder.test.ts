@@ -1,0 +1,67 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { safeClone } from '../pipeline/safeSerialize.js';
+import { defaultSafeLimits } from '../pipeline/safeSerialize.js';
+import { Sampler } from '../pipeline/sampling.js';
+import type { HomingEvent } from '../event.js';
+import { EventBuilder } from './EventBuilder.js';
+import { buildRedactor } from './redactor.js';
+
+const parts = (beforeSend?: (e: HomingEvent) => HomingEvent) =>
+  new EventBuilder({
+    sampler: new Sampler(),
+    redact: buildRedactor(false),
+    beforeSend,
+    propertyLimits: defaultSafeLimits,
+    maxEventBytes: 1024 * 1024,
+  });
+
+describe('EventBuilder', () => {
+  it('writes the same event on its fast path as JSON.stringify of the merged event (key order aside)', () => {
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), fc.jsonValue()),
+        fc.dictionary(fc.string(), fc.jsonValue()),
+        // Names as track() passes them on: already trimmed, 1 to 200 characters.
+        fc.string({ minLength: 1, maxLength: 200 }).filter((s) => s.trim() === s && s !== ''),
+        fc.string({ minLength: 1 }),
+        (own, sup, name, distinctId) => {
+          const fast = parts();
+          const slow = parts((e) => e);
+          const superProps = safeClone(sup).value as Record<string, unknown>;
+          fast.setSuperProperties(structuredClone(superProps));
+          slow.setSuperProperties(structuredClone(superProps));
+          const tracked = {
+            uuid: '01900000-0000-7000-8000-000000000000',
+            name,
+            nowMs: 1_700_000_000_000,
+            sessionId: 's',
+          };
+          const clone = safeClone(own).value as Record<string, unknown>;
+          const a = fast.build({ ...tracked, properties: structuredClone(clone) }, distinctId);
+          const b = slow.build({ ...tracked, properties: structuredClone(clone) }, distinctId);
+          expect(a.ok && b.ok).toBe(true);
+          if (a.ok && b.ok) {
+            expect(JSON.parse(a.record.json)).toEqual(JSON.parse(b.record.json));
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps the enrichment keys its own, whatever the app or super properties say', () => {
+    const b = parts();
+    b.setSuperProperties({ $lib: 'fake', keep: 1 });
+    const r = b.build(
+      { uuid: 'u', name: 'e', nowMs: 0, sessionId: 'real', properties: { $session_id: 'fake', keep: 2 } },
+      'd',
+    );
+    expect(r.ok && JSON.parse(r.record.json).properties).toEqual({
+      keep: 2,
+      $session_id: 'real',
+      $lib: '@homing/client',
+      $lib_version: expect.any(String),
+    });
+  });
+});
