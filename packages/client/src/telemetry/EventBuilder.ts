@@ -75,7 +75,7 @@ export class EventBuilder {
       return { ok: false, reason: 'rejected', detail: `redaction failed: ${describe(error)}` };
     }
     // The client's own keys win over the app's.
-    for (const key of ENRICHED_KEYS) if (key in own) delete own[key];
+    for (const key of ENRICHED_KEYS) if (Object.hasOwn(own, key)) delete own[key];
     const json =
       this.parts.beforeSend === undefined
         ? this.fastJson(tracked, distinctId, own)
@@ -110,7 +110,7 @@ export class EventBuilder {
       return { ok: false, reason: 'invalid', detail: 'the properties cannot be serialised' };
     }
     let superFragment = this.superFragment;
-    if (this.superKeys.length > 0 && this.superKeys.some((k) => k in own)) {
+    if (this.superKeys.length > 0 && this.superKeys.some((k) => Object.hasOwn(own, k))) {
       superFragment = fragmentOf(this.superProperties, own);
     }
     const ownFragment = ownJson.length > 2 ? `${ownJson.slice(1, -1)},` : '';
@@ -202,7 +202,7 @@ const LIB_FRAGMENT = `"$lib":${JSON.stringify(LIB_NAME)},"$lib_version":${JSON.s
 function fragmentOf(properties: Record<string, unknown>, except?: Record<string, unknown>): string {
   let out = '';
   for (const key of Object.keys(properties)) {
-    if (except !== undefined && key in except) continue;
+    if (except !== undefined && Object.hasOwn(except, key)) continue;
     const value = JSON.stringify(properties[key]);
     if (value !== undefined) out += `${JSON.stringify(key)}:${value},`;
   }
