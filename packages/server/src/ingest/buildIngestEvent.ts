@@ -2,6 +2,7 @@ import type { IngestEvent } from '../store/store.js';
 import { checkEventShape, type ShapeLimits } from './checkEventShape.js';
 import { contentUuid } from './contentUuid.js';
 import { correctedIso, readTimestamp } from './eventTime.js';
+import { formatIso } from './formatIso.js';
 
 /** What every wire format hands over for one event, still unchecked. */
 export interface EventParts {
@@ -50,7 +51,7 @@ export function buildIngestEvent(raw: unknown, p: EventParts, ctx: BuildContext)
   let timestamp = ctx.receivedAt;
   let originalTimestamp: string | null = null;
   if (originalMs !== undefined) {
-    originalTimestamp = new Date(originalMs).toISOString();
+    originalTimestamp = formatIso(originalMs);
     const corrected = correctedIso(originalMs, p.skewMs);
     if (corrected === null) return 'timestamp out of range after clock-skew correction';
     timestamp = corrected;

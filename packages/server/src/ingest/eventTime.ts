@@ -1,3 +1,5 @@
+import { formatIso } from './formatIso.js';
+
 /** Largest |ms| a Date holds (±100 000 000 days around 1970). */
 const MAX_DATE_MS = 8.64e15;
 
@@ -11,7 +13,8 @@ export function readTimestamp(v: unknown): number | undefined {
   if (typeof v === 'string') {
     if (v.length <= 64) ms = Date.parse(v);
   } else if (typeof v === 'number') {
-    ms = v;
+    // A Date keeps whole milliseconds (truncated toward zero).
+    ms = Math.trunc(v);
   }
   return Number.isFinite(ms) && Math.abs(ms) <= MAX_DATE_MS ? ms : NaN;
 }
@@ -29,5 +32,5 @@ export function clockSkewMs(sentAt: unknown, receivedMs: number): number {
 /** The corrected ISO timestamp, or null when the correction leaves the range of dates. */
 export function correctedIso(originalMs: number, skewMs: number): string | null {
   const ms = originalMs + skewMs;
-  return Math.abs(ms) <= MAX_DATE_MS ? new Date(ms).toISOString() : null;
+  return Math.abs(ms) <= MAX_DATE_MS ? formatIso(ms) : null;
 }

@@ -27,10 +27,11 @@ export function parsePayload(body: Buffer, format: PayloadFormat): unknown {
     text = fromBase64(text);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  if (text.trim() === '') throw new IngestError('malformed', 'empty body; send a JSON batch');
   try {
     return JSON.parse(text);
   } catch (err) {
+    // Checked only here: trimming every body would copy it.
+    if (text.trim() === '') throw new IngestError('malformed', 'empty body; send a JSON batch');
     throw new IngestError('malformed', `body is not valid JSON${where(err)}`);
   }
 }
