@@ -2,24 +2,25 @@ import { OutboxClosedError, OutboxIoError, OutboxOptionError } from './errors.js
 import { DeadLetterStore } from './indexeddb/deadLetterStore.js';
 import type { DeliveryLock } from './indexeddb/deliveryLock.js';
 import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexeddb/deliveryLock.js';
-import { abortQuietly, evictForQuota, writeGroup } from './indexeddb/groupWrite.js';
+import { abortQuietly, writeWithRoom } from './indexeddb/groupWrite.js';
 import { idbLeaseStore } from './indexeddb/leaseStore.js';
 import type { BrowserOutboxCommonOptions, ResolvedBrowserOutboxOptions } from './indexeddb/options.js';
 import { onPageHide, resolveBrowserOutboxOptions } from './indexeddb/options.js';
+import { claimRecords } from './indexeddb/claimRecords.js';
 import type { Found, RecordsTx } from './indexeddb/recordStore.js';
 import {
   corruptBytes,
   deleteExisting,
-  forgetTotals,
+  recordsTransaction,
   quiet,
   readTotals,
   walk,
   writeTotals,
 } from './indexeddb/recordStore.js';
 import type { OutboxDatabase, Totals } from './indexeddb/schema.js';
-import { databaseName, isQuotaError, openOutboxDatabase } from './indexeddb/schema.js';
+import { databaseName, openOutboxDatabase } from './indexeddb/schema.js';
 import type { Pending } from './indexeddb/WriteBuffer.js';
-import { isExpired, WriteBuffer } from './indexeddb/WriteBuffer.js';
+import { WriteBuffer } from './indexeddb/WriteBuffer.js';
 import { checkClaimLimits, claimedMatcher } from './memory.js';
 import type {
   DeadLetter,
@@ -45,9 +46,6 @@ interface Claimed {
   /** The `clear()` generation it was claimed in; a release after a clear drops it. */
   readonly epoch: number;
 }
-
-/** Rounds of "evict the oldest, try again" when a group hits the quota, before the group is dropped. */
-const QUOTA_ATTEMPTS = 4;
 
 /**
  * The browser's durable outbox: one IndexedDB database per outbox name, shared by every tab of
@@ -338,42 +336,9 @@ export class IndexedDBOutbox implements Outbox {
     await this.buffer.flush();
     if (!(await this.lock.acquire()) || this.closed) return null;
     const nowMs = this.options.now();
-    const epoch = this.epoch;
-    const result = await this.recordsTx('claim', async (tx, save) => {
-      const store = tx.objectStore('records');
-      const found: Found = { corrupt: 0 };
-      const taken: Claimed[] = [];
-      const gone: { bytes: number }[] = [];
-      let bytes = 0;
-      let expired = 0;
-      await walk(
-        store,
-        null,
-        found,
-        (entry) => {
-          if (this.claimedSeqs.has(entry.seq)) return true;
-          if (isExpired(this.limits, entry.timestampMs, nowMs)) {
-            quiet(store.delete(entry.seq));
-            gone.push(entry);
-            expired++;
-            return true;
-          }
-          if (taken.length > 0 && bytes + entry.bytes > maxBytes) return false;
-          const record = { uuid: entry.uuid, json: entry.json, timestampMs: entry.timestampMs };
-          taken.push({ seq: entry.seq, record, bytes: entry.bytes, epoch });
-          bytes += entry.bytes;
-          return taken.length < maxEvents;
-        },
-        (_key, value) => gone.push({ bytes: corruptBytes(value) }),
-      );
-      if (gone.length > 0) {
-        const totals = await readTotals(tx, found);
-        totals.events -= gone.length;
-        for (const g of gone) totals.bytes -= g.bytes;
-        save(totals);
-      }
-      return { taken, bytes, expired, corrupt: found.corrupt };
-    });
+    const result = await this.recordsTx('claim', (tx, save) =>
+      claimRecords(tx, save, { maxEvents, maxBytes, nowMs, limits: this.limits, claimed: this.claimedSeqs }),
+    );
     this.drops.emit('retention', result.expired);
     this.drops.emit('corrupt', result.corrupt);
     if (result.taken.length === 0) {
@@ -381,37 +346,18 @@ export class IndexedDBOutbox implements Outbox {
       if (this.claimed.size === 0) await this.lock.release();
       return null;
     }
-    const batch: OutboxBatch = { records: result.taken.map((c) => c.record), bytes: result.bytes };
-    this.claimed.set(batch, result.taken);
-    for (const c of result.taken) this.claimedSeqs.add(c.seq);
+    const taken: Claimed[] = result.taken.map((t) => ({ ...t, epoch: this.epoch }));
+    const batch: OutboxBatch = { records: taken.map((c) => c.record), bytes: result.bytes };
+    this.claimed.set(batch, taken);
+    for (const c of taken) this.claimedSeqs.add(c.seq);
     return batch;
   }
 
-  /**
-   * Runs `body` in a transaction over records and meta, which `save`s the totals it changed. If
-   * the origin is over its quota, runs it once more saving nothing (the totals are recounted
-   * later): deleting must still work when storage is full, or the queue could never drain.
-   */
   private async recordsTx<T>(
     operation: string,
     body: (tx: RecordsTx, save: (totals: Totals) => void) => Promise<T>,
   ): Promise<T> {
-    const db = await this.database(operation);
-    for (let attempt = 0; ; attempt++) {
-      const tx = db.transaction(['records', 'meta'], 'readwrite');
-      const done = tx.done;
-      done.catch(() => undefined);
-      const save = attempt === 0 ? (t: Totals) => writeTotals(tx, t) : () => forgetTotals(tx);
-      try {
-        const out = await body(tx, save);
-        await done;
-        return out;
-      } catch (error) {
-        abortQuietly(tx);
-        if (attempt === 0 && isQuotaError(error)) continue;
-        throw new OutboxIoError(operation, { cause: error });
-      }
-    }
+    return recordsTransaction(await this.database(operation), operation, body);
   }
 
   private async remove(operation: string, entries: readonly Claimed[]): Promise<void> {
@@ -431,40 +377,18 @@ export class IndexedDBOutbox implements Outbox {
     return entries;
   }
 
-  /** One group: written with the limits enforced; on a full origin the oldest make room, counted. */
   private async write(group: Pending[]): Promise<void> {
     const db = await this.database('append');
-    const late = db !== this.db;
     try {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          const outcome = await writeGroup(db, group, this.limits, this.claimedSeqs);
-          this.drops.emit('corrupt', outcome.corrupt);
-          this.drops.emit('overflow', outcome.overflow);
-          return;
-        } catch (error) {
-          if (!isQuotaError(error)) throw new OutboxIoError('append', { cause: error });
-        }
-        let evicted = 0;
-        if (this.limits.overflow === 'drop-oldest' && attempt < QUOTA_ATTEMPTS) {
-          try {
-            const outcome = await evictForQuota(db, group.length * 2 ** attempt, this.claimedSeqs);
-            evicted = outcome.overflow;
-            this.drops.emit('corrupt', outcome.corrupt);
-            this.drops.emit('overflow', evicted);
-          } catch (error) {
-            this.options.logger.error('could not make room in IndexedDB', { error });
-          }
-        }
-        this.options.logger.warn('IndexedDB quota reached', { evicted, attempt });
-        if (evicted === 0) {
-          // Nothing older can go (or drop-newest): the group itself is dropped, counted.
-          this.drops.emit('overflow', group.length);
-          return;
-        }
-      }
+      await writeWithRoom(db, group, {
+        limits: this.limits,
+        claimed: this.claimedSeqs,
+        drops: this.drops,
+        logger: this.options.logger,
+      });
     } finally {
-      if (late) db.close();
+      // After close: a short-lived connection of its own.
+      if (db !== this.db) db.close();
     }
   }
 

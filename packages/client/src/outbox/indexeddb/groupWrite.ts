@@ -1,7 +1,10 @@
+import type { Logger } from '../../logger.js';
 import type { OutboxLimits } from '../outbox.js';
+import type { DropListeners } from '../records.js';
 import type { Found, RecordsTx } from './recordStore.js';
 import { evictOldest, forgetTotals, quiet, readTotals, writeTotals } from './recordStore.js';
 import type { OutboxDatabase, Totals } from './schema.js';
+import { isQuotaError } from './schema.js';
 import type { Pending } from './WriteBuffer.js';
 
 export interface GroupOutcome {
@@ -79,5 +82,54 @@ export function abortQuietly(tx: { abort(): void }): void {
     tx.abort();
   } catch {
     // Already committed or aborted.
+  }
+}
+
+/** Rounds of "evict the oldest, try again" when a group hits the quota, before the group is dropped. */
+const QUOTA_ATTEMPTS = 4;
+
+export interface WriteContext {
+  limits: OutboxLimits;
+  claimed: ReadonlySet<number>;
+  drops: DropListeners;
+  logger: Logger;
+}
+
+/**
+ * Writes one group (`writeGroup`), reporting its drops. When the origin is full, the oldest
+ * records make room, counted as overflow, doubling each round; when nothing older can go (or
+ * with drop-newest) the group itself is dropped, counted. Other failures reject as they are.
+ */
+export async function writeWithRoom(
+  db: OutboxDatabase,
+  group: readonly Pending[],
+  ctx: WriteContext,
+): Promise<void> {
+  const { limits, claimed, drops, logger } = ctx;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const outcome = await writeGroup(db, group, limits, claimed);
+      drops.emit('corrupt', outcome.corrupt);
+      drops.emit('overflow', outcome.overflow);
+      return;
+    } catch (error) {
+      if (!isQuotaError(error)) throw error;
+    }
+    let evicted = 0;
+    if (limits.overflow === 'drop-oldest' && attempt < QUOTA_ATTEMPTS) {
+      try {
+        const outcome = await evictForQuota(db, group.length * 2 ** attempt, claimed);
+        evicted = outcome.overflow;
+        drops.emit('corrupt', outcome.corrupt);
+        drops.emit('overflow', evicted);
+      } catch (error) {
+        logger.error('could not make room in IndexedDB', { error });
+      }
+    }
+    logger.warn('IndexedDB quota reached', { evicted, attempt });
+    if (evicted === 0) {
+      drops.emit('overflow', group.length);
+      return;
+    }
   }
 }

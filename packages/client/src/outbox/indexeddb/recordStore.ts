@@ -1,7 +1,8 @@
 import type { IDBPObjectStore, IDBPTransaction } from 'idb';
+import { OutboxIoError } from '../errors.js';
 import { utf8Length } from '../records.js';
-import type { OutboxDB, StoredRecord, Totals } from './schema.js';
-import { decodeRecord, decodeTotals, TOTALS_KEY } from './schema.js';
+import type { OutboxDatabase, OutboxDB, StoredRecord, Totals } from './schema.js';
+import { decodeRecord, decodeTotals, isQuotaError, TOTALS_KEY } from './schema.js';
 
 /**
  * The work done inside one transaction over `records` and `meta`: each function issues its
@@ -166,4 +167,36 @@ export async function deleteExisting(
  */
 export function forgetTotals(tx: RecordsTx): void {
   quiet(tx.objectStore('meta').delete(TOTALS_KEY));
+}
+
+/**
+ * Runs `body` in a transaction over records and meta, which `save`s the totals it changed. If
+ * the origin is over its quota, runs it once more saving nothing (the totals are recounted
+ * later): deleting must still work when storage is full, or the queue could never drain.
+ * `body` must only change things through the transaction (it may run twice).
+ */
+export async function recordsTransaction<T>(
+  db: OutboxDatabase,
+  operation: string,
+  body: (tx: RecordsTx, save: (totals: Totals) => void) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    const tx = db.transaction(['records', 'meta'], 'readwrite');
+    const done = tx.done;
+    done.catch(() => undefined);
+    const save = attempt === 0 ? (t: Totals) => writeTotals(tx, t) : () => forgetTotals(tx);
+    try {
+      const out = await body(tx, save);
+      await done;
+      return out;
+    } catch (error) {
+      try {
+        tx.abort();
+      } catch {
+        // Already finished.
+      }
+      if (attempt === 0 && isQuotaError(error)) continue;
+      throw new OutboxIoError(operation, { cause: error });
+    }
+  }
 }

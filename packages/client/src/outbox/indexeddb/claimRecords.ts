@@ -1,0 +1,67 @@
+import type { OutboxLimits, OutboxRecord } from '../outbox.js';
+import type { Found, RecordsTx } from './recordStore.js';
+import { corruptBytes, quiet, readTotals, walk } from './recordStore.js';
+import type { Totals } from './schema.js';
+import { isExpired } from './WriteBuffer.js';
+
+export interface ClaimRequest {
+  maxEvents: number;
+  maxBytes: number;
+  nowMs: number;
+  limits: OutboxLimits;
+  /** Keys already claimed by this outbox: skipped. */
+  claimed: ReadonlySet<number>;
+}
+
+export interface ClaimedRecords {
+  taken: { seq: number; record: OutboxRecord; bytes: number }[];
+  bytes: number;
+  expired: number;
+  corrupt: number;
+}
+
+/**
+ * The oldest unclaimed records within the limits (at least one when any), read in key order.
+ * Records past retention and damaged values met on the way are deleted and counted, and the
+ * totals they held are `save`d.
+ */
+export async function claimRecords(
+  tx: RecordsTx,
+  save: (totals: Totals) => void,
+  request: ClaimRequest,
+): Promise<ClaimedRecords> {
+  const { maxEvents, maxBytes, nowMs, limits, claimed } = request;
+  const store = tx.objectStore('records');
+  const found: Found = { corrupt: 0 };
+  const taken: ClaimedRecords['taken'] = [];
+  const gone: { bytes: number }[] = [];
+  let bytes = 0;
+  let expired = 0;
+  await walk(
+    store,
+    null,
+    found,
+    (entry) => {
+      if (claimed.has(entry.seq)) return true;
+      if (isExpired(limits, entry.timestampMs, nowMs)) {
+        quiet(store.delete(entry.seq));
+        gone.push(entry);
+        expired++;
+        return true;
+      }
+      if (taken.length > 0 && bytes + entry.bytes > maxBytes) return false;
+      const record = { uuid: entry.uuid, json: entry.json, timestampMs: entry.timestampMs };
+      taken.push({ seq: entry.seq, record, bytes: entry.bytes });
+      bytes += entry.bytes;
+      return taken.length < maxEvents;
+    },
+    (_key, value) => gone.push({ bytes: corruptBytes(value) }),
+  );
+  if (gone.length > 0) {
+    const totals = await readTotals(tx, found);
+    totals.events -= gone.length;
+    for (const g of gone) totals.bytes -= g.bytes;
+    save(totals);
+  }
+  return { taken, bytes, expired, corrupt: found.corrupt };
+}

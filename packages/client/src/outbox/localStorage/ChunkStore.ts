@@ -1,0 +1,177 @@
+import type { DropListeners } from '../records.js';
+import type { StorageLike } from '../localStorage.js';
+import type { Chunk, ChunkEntry } from './chunks.js';
+import { chunkKey, chunkSeq, isLive, parseChunk, serializeChunk } from './chunks.js';
+
+export interface Totals {
+  events: number;
+  bytes: number;
+}
+
+/**
+ * The chunks of one localStorage outbox as this tab last read them, and every change to them.
+ * `refresh` re-reads what other tabs changed (comparing the stored text, parsing only what
+ * differs); writes go through here so the cache and the storage stay the same.
+ */
+export class ChunkStore {
+  private chunks = new Map<string, Chunk>();
+  private order: string[] = [];
+  /** This outbox's last chunk, extended while it holds the lock. */
+  private openKey: string | undefined;
+  private lastSeq = -1;
+
+  constructor(
+    private readonly storage: StorageLike,
+    private readonly prefix: string,
+    private readonly writer: string,
+    private readonly drops: DropListeners,
+  ) {}
+
+  /**
+   * Re-reads the chunks. Only the lock holder (`holder`) deletes damaged chunks and rewrites
+   * chunks with damaged entries, so each damage is counted once.
+   */
+  refresh(holder: boolean): void {
+    const start = `${this.prefix}c:`;
+    const keys: string[] = [];
+    for (let i = 0; i < this.storage.length; i++) {
+      const key = this.storage.key(i);
+      if (key !== null && key.startsWith(start)) keys.push(key);
+    }
+    keys.sort();
+    const next = new Map<string, Chunk>();
+    let corrupt = 0;
+    for (const key of keys) {
+      const raw = this.storage.getItem(key);
+      if (raw === null) continue;
+      const known = this.chunks.get(key);
+      if (known !== undefined && known.raw === raw) {
+        next.set(key, known);
+        continue;
+      }
+      const parsed = parseChunk(key, raw);
+      if (parsed === null) {
+        if (holder) {
+          corrupt++;
+          this.storage.removeItem(key);
+        }
+        continue;
+      }
+      next.set(key, parsed.chunk);
+      if (parsed.corrupt > 0 && holder) {
+        corrupt += parsed.corrupt;
+        try {
+          this.write(parsed.chunk);
+        } catch {
+          // Counted again next time; nothing is lost.
+        }
+      }
+    }
+    this.chunks = next;
+    this.order = [...next.keys()];
+    if (this.openKey !== undefined && !next.has(this.openKey)) this.openKey = undefined;
+    this.drops.emit('corrupt', corrupt);
+  }
+
+  /** Forgets the cache (after a failed write it may hold what storage does not). */
+  invalidate(): void {
+    this.chunks = new Map();
+    this.order = [];
+    this.openKey = undefined;
+  }
+
+  /** Visits live entries oldest first until `visit` answers false. */
+  forEach(visit: (chunk: Chunk, index: number, entry: ChunkEntry) => boolean): void {
+    for (const key of this.order) {
+      const chunk = this.chunks.get(key)!;
+      for (let index = 0; index < chunk.entries.length; index++) {
+        const entry = chunk.entries[index];
+        if (entry !== null && entry !== undefined && !visit(chunk, index, entry)) return;
+      }
+    }
+  }
+
+  get(key: string): Chunk | undefined {
+    return this.chunks.get(key);
+  }
+
+  /** This outbox's open chunk, or a new one (not stored until written). */
+  openChunk(): Chunk {
+    const open = this.openKey === undefined ? undefined : this.chunks.get(this.openKey);
+    return open ?? this.newChunk();
+  }
+
+  newChunk(): Chunk {
+    const last = this.order.at(-1);
+    const seq = Math.max(this.nextSeq(), last === undefined ? 0 : chunkSeq(this.prefix, last) + 1);
+    this.lastSeq = seq;
+    const chunk: Chunk = { key: chunkKey(this.prefix, seq, this.writer), raw: '', entries: [] };
+    this.chunks.set(chunk.key, chunk);
+    this.order.push(chunk.key);
+    this.openKey = chunk.key;
+    return chunk;
+  }
+
+  /** A chunk nobody else will extend (written by a tab that does not hold the lock). */
+  writeNew(entries: readonly ChunkEntry[]): void {
+    this.storage.setItem(chunkKey(this.prefix, this.nextSeq(), this.writer), serializeChunk(entries));
+  }
+
+  /** Stores a chunk (deleting it when nothing in it is live); throws the storage's error. */
+  write(chunk: Chunk): void {
+    if (!isLive(chunk)) {
+      this.storage.removeItem(chunk.key);
+      this.chunks.delete(chunk.key);
+      this.order = this.order.filter((k) => k !== chunk.key);
+      if (this.openKey === chunk.key) this.openKey = undefined;
+      return;
+    }
+    const raw = serializeChunk(chunk.entries);
+    this.storage.setItem(chunk.key, raw);
+    chunk.raw = raw;
+  }
+
+  totals(): Totals {
+    const totals = { events: 0, bytes: 0 };
+    this.forEach((_chunk, _index, entry) => {
+      totals.events++;
+      totals.bytes += entry.bytes;
+      return true;
+    });
+    return totals;
+  }
+
+  /** Marks the oldest unclaimed records gone until `over` is false; answers how many. */
+  evictOldest(
+    totals: Totals,
+    over: (t: Totals) => boolean,
+    isClaimed: (key: string, index: number) => boolean,
+    dirty: Set<Chunk>,
+  ): number {
+    let evicted = 0;
+    if (!over(totals)) return 0;
+    this.forEach((chunk, index, entry) => {
+      if (isClaimed(chunk.key, index)) return true;
+      chunk.entries[index] = null;
+      totals.events--;
+      totals.bytes -= entry.bytes;
+      evicted++;
+      dirty.add(chunk);
+      return over(totals);
+    });
+    return evicted;
+  }
+
+  /** The next chunk sequence: a shared hint so chunks of later outboxes sort after earlier ones. */
+  private nextSeq(): number {
+    const stored = Number(this.storage.getItem(`${this.prefix}n`));
+    const seq = Math.max(this.lastSeq + 1, Number.isSafeInteger(stored) ? stored : 0);
+    this.lastSeq = seq;
+    try {
+      this.storage.setItem(`${this.prefix}n`, String(seq + 1));
+    } catch {
+      // Only a hint; a full storage is dealt with where the chunk is written.
+    }
+    return seq;
+  }
+}
