@@ -147,8 +147,7 @@ function parseGeckoLine(line: string): Parsed | null {
   const at = line.indexOf('@');
   if (at < 0) {
     // Safari prints frames of code without a source as just a name ("eval code", "forEach").
-    if (/^(?:eval|global|module) code$/.test(line))
-      return { file: null, line: null, column: null, function: line };
+    if (/^(?:eval|global|module) code$/.test(line)) return frame(NO_LOCATION, line);
     if (line.includes(' ')) return null;
     // Older Safari prints anonymous frames as a bare location.
     const bare = splitLocation(line);
@@ -159,8 +158,7 @@ function parseGeckoLine(line: string): Parsed | null {
   const star = fn.lastIndexOf('*');
   if (star >= 0) fn = fn.slice(star + 1); // "async*run", "promise callback*run"
   const loc = line.slice(at + 1);
-  if (loc === '[native code]')
-    return { file: '[native code]', line: null, column: null, function: fn || null };
+  if (loc === '[native code]') return frame({ file: '[native code]', line: null, column: null }, fn || null);
   const evalAt = loc.indexOf(' line ');
   if (evalAt > 0 && (loc.includes(' > eval') || loc.includes(' > Function'))) {
     // "url line 10 > eval:1:5": line 10 of url called eval.
