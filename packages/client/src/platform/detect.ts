@@ -1,6 +1,6 @@
 import { createBrowserPlatform } from './browser.js';
 import { createGenericPlatform } from './generic.js';
-import { createNodePlatform } from './node.js';
+import { createLazyNodePlatform } from './lazyNodePlatform.js';
 import type { Platform } from './platform.js';
 
 export interface RuntimeGlobals {
@@ -26,15 +26,17 @@ export function detectPlatformName(g: RuntimeGlobals = globalThis as RuntimeGlob
 /**
  * The one place that decides Node vs browser, once, so nothing else checks `typeof window`.
  *
- * This file imports the Node platform statically, so it is for Node and for bundles that map
- * `./node.js` away; a browser-only entry should call `createBrowserPlatform()` directly.
+ * Safe to bundle for browsers: no `node:` module is imported statically from here. Under Node
+ * the platform loads `./node.js` (zlib, the file outbox) on first use of gzip or the default
+ * outbox; a bundler still sees that dynamic import and may emit it as a separate chunk that a
+ * page never loads.
  */
 export function detectPlatform(): Platform {
   switch (detectPlatformName()) {
     case 'browser':
       return createBrowserPlatform();
     case 'node':
-      return createNodePlatform();
+      return createLazyNodePlatform();
     default:
       return createGenericPlatform();
   }

@@ -2,6 +2,7 @@ import { promisify } from 'node:util';
 import { gzip as gzipCallback } from 'node:zlib';
 import type { Outbox } from '../outbox/outbox.js';
 import { createFileOutbox } from '../outbox/node.js';
+import { onBeforeExit } from './beforeExit.js';
 import { defaultOutboxDirectory } from './cacheDirectory.node.js';
 import type { DefaultOutboxOptions, Platform } from './platform.js';
 
@@ -42,20 +43,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
     fetch: (url, init) => doFetch(url, init),
     isOnline: () => true,
     onOnlineChange: () => () => {},
-    onExit(listener) {
-      const handler = (): void => {
-        try {
-          const result = listener();
-          if (result !== undefined) result.catch(() => undefined);
-        } catch {
-          // An exit hook must never turn into an uncaught exception in the host.
-        }
-      };
-      proc.on('beforeExit', handler);
-      return () => {
-        proc.off('beforeExit', handler);
-      };
-    },
+    onExit: (listener) => onBeforeExit(proc, listener),
     sendOnUnload: null,
   };
 }
