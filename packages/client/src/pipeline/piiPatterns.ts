@@ -8,6 +8,11 @@
  * False positives are the costlier mistake for telemetry (a mangled version or timestamp breaks
  * every chart built on it), so each pattern wants the shape people actually write: separators
  * for SSNs and US phone numbers, a `+` for international ones, an issuer prefix for cards.
+ *
+ * Known limits (chosen, and tested both ways): a bare 9-digit SSN or 10-digit phone number
+ * without separators is kept (indistinguishable from an order number); a 4-part version whose
+ * parts are all ≤ 255 and whose last part is not 0 (`1.2.3.4`) is an IPv4 address and is
+ * replaced (`v1.2.3.4` is not); `git@github.com` is email-shaped and is replaced.
  */
 export type PiiPatternName =
   'jwt' | 'bearer' | 'keyValueSecret' | 'apiKey' | 'email' | 'ipv6' | 'ipv4' | 'card' | 'ssn' | 'phone';

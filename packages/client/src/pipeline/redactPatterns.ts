@@ -36,7 +36,9 @@ interface CompiledPattern {
  * other objects (Date, Map, class instances) are passed through untouched, and a cycle becomes
  * `[Circular]`. Patterns are compiled once here; a string is first profiled in one pass, and
  * only the patterns its characters allow are run, so most strings cost one loop over their
- * characters. Never throws on any input.
+ * characters. Never throws on any input. Property names are not scanned (field-name redaction,
+ * `redactFields.ts`, is the pass for keys); replacements never re-match, so redacting twice
+ * gives what redacting once gave.
  */
 export function createPatternRedactor(options?: PatternRedactionOptions): (value: unknown) => unknown {
   const o = resolvePatternRedactionOptions(options);
