@@ -1,0 +1,16 @@
+import { fileURLToPath } from 'node:url';
+import { runReadmeExamples } from './readmeExamples.test-helpers.js';
+
+runReadmeExamples(
+  fileURLToPath(new URL('./README.md', import.meta.url)),
+  fileURLToPath(new URL('./index.ts', import.meta.url)),
+  [
+    'createPerformanceTracker(',
+    '.timing(',
+    '.mark(',
+    '.measure(',
+    '.trackOperation(',
+    '.getSummary(',
+    '.flush(',
+  ],
+);
