@@ -117,6 +117,9 @@ const PII: readonly (readonly [input: string, expected: string])[] = [
   ['1-800-555-1234', '[REDACTED:phone]'],
   ['from 203.0.113.42', 'from [REDACTED:ipv4]'],
   ['192.168.1.23:8080', '[REDACTED:ipv4]:8080'],
+  // Documented limits: a 4-part version that is a valid host address is taken as one.
+  ['1.2.3.4', '[REDACTED:ipv4]'],
+  ['git@github.com:owner/repo.git', '[REDACTED:email]:owner/repo.git'],
   ['2001:db8:85a3::8a2e:370:7334', '[REDACTED:ipv6]'],
   ['2001:0db8:85a3:0000:0000:8a2e:0370:7334', '[REDACTED:ipv6]'],
   ['fe80::1ff:fe23:4567:890a%eth0', '[REDACTED:ipv6]'],
