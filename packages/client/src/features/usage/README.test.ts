@@ -1,0 +1,22 @@
+import { fileURLToPath } from 'node:url';
+import { runReadmeExamples } from '../performance/readmeExamples.test-helpers.js';
+
+runReadmeExamples(
+  fileURLToPath(new URL('./README.md', import.meta.url)),
+  fileURLToPath(new URL('./index.ts', import.meta.url)),
+  [
+    'createUsageTracker(',
+    '.trackFeature(',
+    '.startConversation(',
+    '.trackMessage(',
+    '.endConversation(',
+    '.trackProviderRequest(',
+    '.suggestionShown(',
+    '.suggestionAccepted(',
+    '.suggestionDismissed(',
+    '.getFeatureAdoptionStats(',
+    '.getConversationStats(',
+    '.getProviderStats(',
+    '.getSuggestionStats(',
+  ],
+);
