@@ -195,6 +195,15 @@ export async function run() {
       goal,
     });
     rows.push({
+      work: `${work}: per CPU-second of the server process`,
+      homing: m.perCpuSecond,
+      competitor: 'same server, no-op store',
+      competitorValue: noop.perCpuSecond,
+      unit: 'events/s',
+      better: 'higher',
+      goal,
+    });
+    rows.push({
       work: `${work}: p99 latency`,
       homing: m.p99,
       competitor: null,
@@ -205,6 +214,15 @@ export async function run() {
     });
     if (m.non2xx > 0) process.stderr.write(`bench: ${work}: ${m.non2xx} requests not answered 2xx\n`);
   };
+  rows.push({
+    work: 'no-op store: per CPU-second of the server process',
+    homing: noop.perCpuSecond,
+    competitor: null,
+    competitorValue: null,
+    unit: 'events/s',
+    better: 'higher',
+    goal: '',
+  });
   rows.push({
     work: 'no-op store (ceiling)',
     homing: ceiling,
