@@ -45,9 +45,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.addHook('preClose', async () => {
     draining = true;
   });
-  app.addHook('onRequest', async (_req, reply) => {
-    if (!draining) return;
-    await reply
+  // Hooks on every request are callback-style: an async hook costs a promise per request.
+  app.addHook('onRequest', (_req, reply, done) => {
+    if (!draining) return done();
+    void reply
       .code(503)
       .header('retry-after', String(o.retryAfterSeconds))
       .header('connection', 'close')
@@ -55,15 +56,16 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
   // A kept-alive connection would hold close() open until its idle timeout: answers sent
   // while draining (requests that were in flight) close theirs.
-  app.addHook('onSend', async (_req, reply, payload) => {
+  app.addHook('onSend', (_req, reply, payload, done) => {
     if (draining) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
-  app.addHook('onResponse', async (req, reply) => {
+  app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: req.method, status: reply.statusCode });
     const format = req.routeOptions.config.ingestFormat;
     if (format !== undefined) metrics.ingestDuration.observe({ format }, reply.elapsedTime / 1000);
+    done();
   });
   app.setErrorHandler(handleError(o.retryAfterSeconds));
 
