@@ -1,0 +1,73 @@
+import { createServer } from 'node:net';
+import { rmSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ensureDefaultProject } from './defaultProject.js';
+import { startServer, ServerStartError } from './startServer.js';
+import { tempDir } from './store/sqlite.test-helpers.js';
+
+describe('startServer', () => {
+  const dirs: string[] = [];
+  afterEach(() => {
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+
+  it('opens SQLite in dataDir, listens, runs retention on its store, and close() closes the store', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const running = await startServer({
+      dataDir,
+      port: 0,
+      retentionDays: 1,
+      retention: { firstRunDelayMs: 60_000 },
+    });
+    expect(running.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const { project } = await ensureDefaultProject(running.store);
+    const old = new Date(Date.now() - 10 * 86_400_000).toISOString();
+    const now = new Date().toISOString();
+    const ev = (uuid: string, timestamp: string) => ({
+      uuid,
+      event: 'e',
+      distinctId: 'd',
+      timestamp,
+      originalTimestamp: null,
+      receivedAt: now,
+      properties: {},
+    });
+    await running.store.insertEvents(project.id, [
+      ev('0193a5c0-0000-7000-8000-000000000001', old),
+      ev('0193a5c0-0000-7000-8000-000000000002', now),
+    ]);
+    expect(await running.retention.runOnce()).toBe(1);
+    expect((await fetch(`${running.url}/readyz`)).status).toBe(200);
+    await running.close();
+    await running.close(); // idempotent
+    await expect(running.store.ping()).rejects.toMatchObject({ kind: 'closed' });
+    await expect(fetch(`${running.url}/healthz`)).rejects.toThrow();
+  });
+
+  it('a port in use is a ServerStartError of kind port-in-use, and the store is closed again', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as { port: number }).port;
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    try {
+      const err = await startServer({ dataDir, port }).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ServerStartError);
+      expect(err).toMatchObject({ kind: 'port-in-use' });
+      // The store it opened was closed: the same directory opens again at once.
+      const again = await startServer({ dataDir, port: 0 });
+      await again.close();
+    } finally {
+      await new Promise<void>((r) => blocker.close(() => r()));
+    }
+  });
+
+  it('refuses a bad port or host before opening anything', async () => {
+    await expect(startServer({ port: 70_000 })).rejects.toMatchObject({
+      kind: 'invalid-option',
+      option: 'port',
+    });
+    await expect(startServer({ host: '' })).rejects.toMatchObject({ kind: 'invalid-option', option: 'host' });
+  });
+});
