@@ -107,6 +107,7 @@ export class Telemetry implements TelemetryClient {
     });
     this.delivery.setPaused(true);
     this.delivery.start();
+    this.installId = this.installIdNow();
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
     this.ready = this.start();
   }
@@ -275,7 +276,7 @@ export class Telemetry implements TelemetryClient {
       }
     }
     try {
-      this.installId = await loadInstallId(this.outbox, this.parts.installId);
+      this.installId ??= await loadInstallId(this.outbox, this.parts.installId);
     } catch (error) {
       // Events must still flow: this run reports under an id of its own.
       this.installId = uuidv7();
@@ -287,8 +288,27 @@ export class Telemetry implements TelemetryClient {
     if (this.closing === undefined) this.delivery.setPaused(this.consent !== 'granted');
   }
 
+  /** The install id when its store answers synchronously (Node's file); else it is read in `start`. */
+  private installIdNow(): string | undefined {
+    try {
+      const id = this.parts.installId?.();
+      return typeof id === 'string' ? id : undefined;
+    } catch (error) {
+      this.logger.warn('could not read or store the install id', { error });
+      return undefined;
+    }
+  }
+
+  /**
+   * Appends at once when the event's distinct id is known, even before `start` finished:
+   * delivery is paused until then, and a remembered 'denied' clears the outbox. Otherwise (and
+   * while earlier events wait, to keep their order) the event waits in memory.
+   */
   private accept(w: Waiting): void {
-    if (this.waiting === null) return this.append(w);
+    const known =
+      (w.distinctId ?? this.installId) !== undefined &&
+      !(w.fillAnonId === true && this.installId === undefined);
+    if (this.waiting === null || (known && this.waiting.length === 0)) return this.append(w);
     if (this.waiting.length >= MAX_WAITING_EVENTS)
       return this.drop('overflow', 1, 'waiting for the install id');
     this.waiting.push(w);

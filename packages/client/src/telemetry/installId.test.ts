@@ -48,6 +48,21 @@ describe('the anonymous install id', () => {
     expect(await installIdFile(directory)()).toBe(id);
   });
 
+  it('is read at construction on Node, so a burst of events at start waits for nothing', async () => {
+    const t = clientFor(sink, {
+      storage: 'file',
+      directory: path.join(dir, 'burst'),
+      delivery: { intervalMs: 60_000 },
+    });
+    for (let i = 0; i < 25_000; i++) t.track('burst', { i });
+    await t.persist();
+    const stats = await t.stats();
+    await t.shutdown({ timeoutMs: 0 });
+    expect(stats.queued).toBe(25_000);
+    expect(stats.dropped.overflow).toBe(0);
+    sink.requests.length = 0;
+  });
+
   it('lives in the outbox state for other storages, stable across clients', async () => {
     const outbox = createMemoryOutbox();
     const a = await loadInstallId(outbox);

@@ -4,8 +4,8 @@ import { uuidv7 } from '../pipeline/uuidv7.js';
 /** The outbox state key of the anonymous install id (where no install-id file is used). */
 export const INSTALL_ID_STATE_KEY = 'install-id';
 
-/** Reads or creates the install id somewhere race-free (Node: a file created exclusively). */
-export type InstallIdStore = () => Promise<string>;
+/** Reads or creates the install id somewhere race-free (Node: a file created exclusively, synchronously). */
+export type InstallIdStore = () => string | Promise<string>;
 
 /**
  * The anonymous install id: the `distinct_id` of an app that gives none. Made once per storage

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { uuidv7 } from '../pipeline/uuidv7.js';
 import type { InstallIdStore } from './installId.js';
@@ -7,38 +7,52 @@ import { isInstallId } from './installId.js';
 export const INSTALL_ID_FILE = 'install-id';
 
 /**
- * The install id in `<directory>/install-id`, created with O_EXCL (`wx`) through a temporary
- * file and a hard link, so the file never exists half-written: of two processes starting at
- * once, one creates it and the other reads that one. A damaged file is replaced.
+ * The install id in `<directory>/install-id`, created with O_EXCL through a temporary file and
+ * a hard link, so the file never exists half-written: of two processes starting at once, one
+ * creates it and the other reads that one. A damaged file is replaced.
+ *
+ * Synchronous on purpose: it runs once, inside `createTelemetry` (never inside `track`), and a
+ * 37-byte read there means events tracked right after start need not wait in memory for it.
  */
 export function installIdFile(directory: string): InstallIdStore {
   const file = path.join(directory, INSTALL_ID_FILE);
-  return async () => {
+  return () => {
     for (let attempt = 0; attempt < 3; attempt++) {
-      const existing = await readId(file);
+      const existing = readId(file);
       if (existing !== undefined) return existing;
-      await fs.mkdir(directory, { recursive: true });
+      mkdirSync(directory, { recursive: true });
       const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
-      await fs.writeFile(tmp, `${uuidv7()}\n`, { flag: 'wx' });
+      writeFileSync(tmp, `${uuidv7()}\n`, { flag: 'wx' });
       try {
-        await fs.link(tmp, file);
+        linkSync(tmp, file);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-        // Someone else won; a damaged file of theirs (or ours from a crash) is moved aside once.
-        if ((await readId(file)) === undefined && attempt > 0) await fs.rm(file, { force: true });
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') {
+          // A file system without hard links: exclusive create of the file itself.
+          try {
+            writeFileSync(file, readFileSync(tmp, 'utf8'), { flag: 'wx' });
+          } catch (inner) {
+            if ((inner as NodeJS.ErrnoException).code !== 'EEXIST') throw inner;
+          }
+        } else if (code !== 'EEXIST') {
+          throw error;
+        } else if (readId(file) === undefined && attempt > 0) {
+          // Someone else's file, still damaged on a second look: replace it.
+          rmSync(file, { force: true });
+        }
       } finally {
-        await fs.rm(tmp, { force: true });
+        rmSync(tmp, { force: true });
       }
     }
-    const id = await readId(file);
+    const id = readId(file);
     if (id === undefined) throw new Error(`could not create ${file}`);
     return id;
   };
 }
 
-async function readId(file: string): Promise<string | undefined> {
+function readId(file: string): string | undefined {
   try {
-    const text = (await fs.readFile(file, 'utf8')).trim();
+    const text = readFileSync(file, 'utf8').trim();
     return isInstallId(text) ? text : undefined;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;

@@ -1,0 +1,318 @@
+// @homing/client against posthog-node and @segment/analytics-node, each sending to one local
+// HTTP sink that runs in its own process: track() calls/s, end-to-end events/s delivered, heap
+// growth per queued event while the server is down, and memory with 1 000 000 events waiting in
+// the file outbox. Every measurement runs in a fresh child process (this same file, with
+// HOMING_BENCH_ROLE set), so one library's heap and timers never weigh on another's figures.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync } from 'node:zlib';
+
+const self = fileURLToPath(import.meta.url);
+const N = 100_000;
+const MILLION = 1_000_000;
+const PROPS = {
+  command: 'deploy',
+  flags: ['--force', '--verbose'],
+  durationMs: 1234,
+  ok: true,
+  version: '1.2.3',
+  cwdHash: 'a1b2c3d4e5f6',
+  target: { region: 'eu-west-1', replicas: 3 },
+};
+
+export const title = '@homing/client vs posthog-node and @segment/analytics-node (100 000 events)';
+export const notes = [
+  'One local HTTP sink in its own process answers 200 to `/ingest`, `/batch/` and `/v1/batch` and',
+  'counts distinct event ids. Each figure comes from a fresh child process per library. Events carry',
+  'the same 7 properties; each loop yields to the event loop every 1 000 calls, as an app does.',
+  'Homing runs its default pipeline: field and pattern redaction on, file outbox (`batch` durability)',
+  'in a temp directory, batches of 100. posthog-node and Segment run with their defaults, except',
+  "posthog's `maxQueueSize` raised to 100 000 (its default, 10 000, drops events the loop outruns).",
+  'track(): calls/s of the loop alone (the sink is up, delivery runs meanwhile). End to end: from the',
+  'first call until the sink has counted every event (`flush()` / `shutdown()` / `closeAndFlush()`).',
+  'Heap: growth after forced GC per event queued while the server is down (connection refused).',
+  'Million: 1 000 000 events tracked into the file outbox with the server down (outbox limits raised',
+  'to hold them): heap and RSS after forced GC. No competitor keeps events on disk.',
+].join('\n');
+
+// ---------------------------------------------------------------- sink (child process) ----
+async function runSink() {
+  const seen = new Set();
+  const server = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/count') {
+      res.end(String(seen.size));
+      return;
+    }
+    if (req.method === 'POST' && req.url === '/reset') {
+      seen.clear();
+      res.end('ok');
+      return;
+    }
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      try {
+        let body = Buffer.concat(chunks);
+        if (req.headers['content-encoding'] === 'gzip' || (body[0] === 0x1f && body[1] === 0x8b))
+          body = gunzipSync(body);
+        const parsed = JSON.parse(body.toString('utf8'));
+        for (const e of parsed.batch ?? []) seen.add(e.uuid ?? e.messageId ?? e.properties?.$insert_id);
+      } catch {
+        // A body we cannot read still gets its answer: the bench measures clients, not the sink.
+      }
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"status":1}');
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`${server.address().port}\n`));
+}
+
+// ---------------------------------------------------------------- workers ----
+const turn = () => new Promise((resolve) => setImmediate(resolve));
+const gcHeap = () => {
+  globalThis.gc?.();
+  globalThis.gc?.();
+  return process.memoryUsage().heapUsed;
+};
+
+async function makeClient(lib, host, extra = {}) {
+  if (lib === 'homing') {
+    const { createTelemetry } = await import('@homing/client');
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'homing-bench-client-'));
+    const client = createTelemetry({
+      endpoints: [{ destination: 'homing', host, key: 'bench' }],
+      storage: 'file',
+      directory,
+      distinctId: 'user-1',
+      respectDoNotTrack: false,
+      ...extra,
+    });
+    return {
+      track: (i) => client.track('cli.command', { ...PROPS, i }),
+      persist: () => client.persist(),
+      finish: (ms) => client.flush({ timeoutMs: ms }),
+      close: async () => {
+        await client.shutdown({ timeoutMs: 0 });
+        rmSync(directory, { recursive: true, force: true });
+      },
+    };
+  }
+  if (lib === 'posthog') {
+    const { PostHog } = await import('posthog-node');
+    const client = new PostHog('bench', { host, maxQueueSize: N, disableGeoip: true });
+    client.on('error', () => {});
+    return {
+      track: (i) =>
+        client.capture({ distinctId: 'user-1', event: 'cli.command', properties: { ...PROPS, i } }),
+      persist: async () => {},
+      finish: (ms) => client.shutdown(ms),
+      close: () => client.shutdown(0).catch(() => {}),
+    };
+  }
+  const { Analytics } = await import('@segment/analytics-node');
+  const client = new Analytics({ writeKey: 'bench', host });
+  client.on('error', () => {});
+  return {
+    track: (i) => client.track({ userId: 'user-1', event: 'cli.command', properties: { ...PROPS, i } }),
+    persist: async () => {},
+    finish: (ms) => client.closeAndFlush({ timeout: ms }),
+    close: async () => {},
+  };
+}
+
+async function sinkCount(host) {
+  return Number(await (await fetch(`${host}/count`)).text());
+}
+
+async function workerTrack(lib, host) {
+  const c = await makeClient(lib, host);
+  for (let i = 0; i < 5_000; i++) c.track(i);
+  await turn();
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) {
+    c.track(i);
+    if (i % 1000 === 999) await turn();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await c.close();
+  return { value: N / seconds };
+}
+
+async function workerEndToEnd(lib, host) {
+  await fetch(`${host}/reset`, { method: 'POST' });
+  const c = await makeClient(lib, host);
+  const t0 = performance.now();
+  for (let i = 0; i < N; i++) {
+    c.track(i);
+    if (i % 1000 === 999) await turn();
+  }
+  await c.finish(600_000);
+  let count = await sinkCount(host);
+  while (count < N && performance.now() - t0 < 600_000) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    count = await sinkCount(host);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await c.close();
+  return { value: count / seconds, delivered: count };
+}
+
+async function workerHeap(lib, deadHost) {
+  const c = await makeClient(lib, deadHost);
+  c.track(0);
+  await c.persist();
+  const before = gcHeap();
+  for (let i = 0; i < N; i++) {
+    c.track(i);
+    if (i % 1000 === 999) await turn();
+  }
+  await c.persist();
+  const after = gcHeap();
+  return { value: (after - before) / N };
+}
+
+async function workerMillion(deadHost) {
+  const limits = { maxEvents: 2 * MILLION, maxBytes: 2 ** 31 };
+  const c = await makeClient('homing', deadHost, { limits });
+  c.track(0);
+  await c.persist();
+  const before = gcHeap();
+  for (let i = 0; i < MILLION; i++) {
+    c.track(i);
+    if (i % 1000 === 999) await turn();
+    if (i % 50_000 === 49_999) await c.persist();
+  }
+  await c.persist();
+  const heap = gcHeap();
+  const rss = process.memoryUsage().rss;
+  await c.close();
+  return { value: heap / 2 ** 20, growth: (heap - before) / 2 ** 20, rss: rss / 2 ** 20 };
+}
+
+async function runWorker() {
+  const [task, lib, host] = JSON.parse(process.env.HOMING_BENCH_ARGS);
+  const out =
+    task === 'track'
+      ? await workerTrack(lib, host)
+      : task === 'e2e'
+        ? await workerEndToEnd(lib, host)
+        : task === 'heap'
+          ? await workerHeap(lib, host)
+          : await workerMillion(host);
+  process.stdout.write(`${JSON.stringify(out)}\n`);
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- parent ----
+function child(role, args = []) {
+  return spawn(process.execPath, ['--expose-gc', self], {
+    env: {
+      ...process.env,
+      HOMING_BENCH_ROLE: role,
+      HOMING_BENCH_ARGS: JSON.stringify(args),
+      DO_NOT_TRACK: '',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+}
+
+function firstLine(proc) {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    proc.stdout.setEncoding('utf8');
+    proc.stdout.on('data', (chunk) => {
+      text += chunk;
+      const nl = text.indexOf('\n');
+      if (nl >= 0) resolve(text.slice(0, nl));
+    });
+    proc.on('exit', (code) => reject(new Error(`bench child exited (${code}) without an answer`)));
+  });
+}
+
+async function measure(task, lib, host) {
+  const proc = child('worker', [task, lib, host]);
+  const answer = JSON.parse(await firstLine(proc));
+  process.stderr.write(`bench client: ${task} ${lib} ${JSON.stringify(answer)}\n`);
+  return answer;
+}
+
+export async function run() {
+  const sink = child('sink');
+  const host = `http://127.0.0.1:${(await firstLine(sink)).trim()}`;
+  // A port that was open a moment ago and is closed now: connections are refused.
+  const probe = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => probe.once('listening', resolve));
+  const deadHost = `http://127.0.0.1:${probe.address().port}`;
+  await new Promise((resolve) => probe.close(resolve));
+  const rows = [];
+  try {
+    const libs = ['homing', 'posthog', 'segment'];
+    const figures = {};
+    for (const task of ['track', 'e2e', 'heap']) {
+      for (const lib of libs)
+        figures[`${task}:${lib}`] = await measure(task, lib, task === 'heap' ? deadHost : host);
+    }
+    const row = (work, task, competitor, unit, better, goal) => ({
+      work,
+      homing: figures[`${task}:homing`].value,
+      competitor: competitor === 'posthog' ? 'posthog-node 5' : '@segment/analytics-node 3',
+      competitorValue: figures[`${task}:${competitor}`].value,
+      unit,
+      better,
+      goal,
+    });
+    rows.push(
+      row(
+        'track() calls/s, default pipeline',
+        'track',
+        'posthog',
+        'calls/s',
+        'higher',
+        '≥10× posthog capture()',
+      ),
+    );
+    rows.push(row('track() calls/s, default pipeline', 'track', 'segment', 'calls/s', 'higher', ''));
+    rows.push(row('end to end to the sink', 'e2e', 'posthog', 'events/s', 'higher', '≥10×'));
+    rows.push(row('end to end to the sink', 'e2e', 'segment', 'events/s', 'higher', '≥10×'));
+    rows.push(
+      row('heap growth per queued event (server down)', 'heap', 'posthog', 'B', 'lower', '≤1/10 of posthog'),
+    );
+    rows.push(row('heap growth per queued event (server down)', 'heap', 'segment', 'B', 'lower', ''));
+    const million = await measure('million', 'homing', deadHost);
+    rows.push({
+      work: 'heap with 1 000 000 events in the file outbox (server down)',
+      homing: million.value,
+      unit: 'MB',
+      better: 'lower',
+      goal: '< 50 MB',
+    });
+    rows.push({
+      work: 'RSS with 1 000 000 events in the file outbox (server down)',
+      homing: million.rss,
+      unit: 'MB',
+      better: 'lower',
+      goal: '',
+    });
+    for (const lib of libs) {
+      const d = figures[`e2e:${lib}`].delivered;
+      if (d < N)
+        rows.push({
+          work: `${lib}: delivered only ${d} of ${N} in the end-to-end run`,
+          homing: null,
+          unit: '',
+          better: 'higher',
+        });
+    }
+  } finally {
+    sink.kill();
+  }
+  return rows;
+}
+
+if (process.env.HOMING_BENCH_ROLE === 'sink') await runSink();
+else if (process.env.HOMING_BENCH_ROLE === 'worker') await runWorker();
