@@ -1,0 +1,149 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { fakeHost } from './fakeHost.test-helpers.js';
+import { OVERFLOW_METRIC } from './MetricRegistry.js';
+import { PerformanceOptionError } from './errors.js';
+import { createPerformanceTracker } from './PerformanceTracker.js';
+import type { PerformanceTracker } from './PerformanceTracker.js';
+
+const open: PerformanceTracker[] = [];
+function tracker(host = fakeHost(), options: Parameters<typeof createPerformanceTracker>[1] = {}) {
+  const t = createPerformanceTracker(host, { runtime: 'off', flushIntervalMs: 0, ...options });
+  open.push(t);
+  return { t, host };
+}
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((t) => t.close()));
+});
+
+describe('PerformanceTracker: bad input', () => {
+  it('rejects bad values and names without throwing, and records nothing for them', () => {
+    const { t, host } = tracker();
+    const badValues = [
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      Number.NEGATIVE_INFINITY,
+      -1,
+      -0.001,
+      1e300,
+      '5',
+      null,
+      undefined,
+      {},
+      10n,
+    ];
+    for (const v of badValues) t.timing('a', v as never);
+    const badNames = [undefined, null, 1, {}, [], Symbol('s'), '', 'x'.repeat(201), () => 1];
+    for (const n of badNames) t.timing(n as never, 1);
+    const badTags = [
+      null,
+      'x',
+      1,
+      [],
+      { nested: { a: 1 } },
+      { n: Number.NaN },
+      { f: () => 1 },
+      { ['k'.repeat(300)]: 'v' },
+      Object.fromEntries(Array.from({ length: 9 }, (_, i) => [`t${i}`, i])),
+    ];
+    for (const tags of badTags) t.timing('b', 1, tags as never);
+    t.timing('c', 1);
+    for (const tags of badTags.slice(1)) t.timing('c', 1, tags as never);
+    t.flush();
+    expect(t.getStats().rejected).toMatchObject({
+      value: badValues.length,
+      name: badNames.length,
+      tags: badTags.length * 2 - 1,
+    });
+    expect(host.named('$metric_summary').map((s) => [s.metric, s.count])).toEqual([['c', 1]]);
+    // One debug line per reason, not one per call.
+    expect(host.debug.filter((d) => d.message.includes('rejected'))).toHaveLength(3);
+  });
+
+  it('accepts 0, huge-but-safe values and undefined tag values', () => {
+    const { t } = tracker();
+    t.timing('a', 0);
+    t.timing('a', Number.MAX_SAFE_INTEGER);
+    t.timing('a', 1, { skipped: undefined, kept: true });
+    expect(t.getSummary('a')).toMatchObject({ count: 3, min: 0, max: Number.MAX_SAFE_INTEGER });
+    expect(t.getSummary('a', { kept: true })).toMatchObject({ count: 1 });
+  });
+
+  it('keeps unbounded name cardinality bounded: extra names go to $overflow', () => {
+    const { t, host } = tracker(undefined, { maxMetrics: 50, maxSeries: 60 });
+    for (let i = 0; i < 10_000; i++) t.timing(`request.${i}`, i % 100);
+    const memory = t.getMemoryUsage();
+    expect(memory.metrics).toBe(50);
+    expect(memory.series).toBe(51);
+    expect(memory.bytes).toBeLessThanOrEqual(memory.maxBytes);
+    expect(t.getStats().overflowed).toBe(10_000 - 50);
+    t.flush();
+    const overflow = host.named('$metric_summary').find((s) => s.metric === OVERFLOW_METRIC);
+    expect(overflow?.count).toBe(10_000 - 50);
+  });
+
+  it('keeps tag cardinality bounded per metric and in all', () => {
+    const { t, host } = tracker(undefined, { maxSeriesPerMetric: 5, maxSeries: 12 });
+    for (let i = 0; i < 1000; i++) t.timing('http', 1, { user: `u${i}` });
+    for (let i = 0; i < 1000; i++) t.timing('rpc', 1, { user: `u${i}` });
+    for (let i = 0; i < 1000; i++) t.timing('cache', 1, { user: `u${i}` });
+    t.flush();
+    const sent = host.named('$metric_summary');
+    const count = (metric: string, overflow: boolean) =>
+      sent
+        .filter((s) => s.metric === metric && (s.tags?.$overflow === 'true') === overflow)
+        .reduce((n, s) => n + s.count, 0);
+    expect(count('http', false)).toBe(5);
+    expect(count('http', true)).toBe(995);
+    expect(count('rpc', true)).toBe(995);
+    // The series budget (12) is spent by http and rpc (5 + 1 overflow each) before cache gets any.
+    expect(sent.filter((s) => s.metric === 'cache')).toHaveLength(0);
+    expect(sent.find((s) => s.metric === OVERFLOW_METRIC)?.count).toBe(1000);
+    expect(t.getMemoryUsage().series).toBeLessThanOrEqual(13);
+  });
+
+  it('throws a PerformanceOptionError naming each bad option', () => {
+    const host = fakeHost();
+    const bad: [string, unknown][] = [
+      ['flushIntervalMs', -1],
+      ['flushIntervalMs', Number.NaN],
+      ['flushIntervalMs', 2 ** 31],
+      ['maxMetrics', 0],
+      ['maxMetrics', 1.5],
+      ['maxSeries', '10'],
+      ['maxSeriesPerMetric', 1000],
+      ['maxBins', 10],
+      ['maxTags', -1],
+      ['maxMarks', 0],
+      ['rawEvents', 'yes'],
+      ['runtime', 'node'],
+      ['runtimeSampleIntervalMs', 0],
+      ['clock', 5],
+      ['flushEveryMs', 1],
+    ];
+    for (const [option, value] of bad) {
+      const attempt = () => createPerformanceTracker(host, { runtime: 'off', [option]: value } as never);
+      expect(attempt).toThrow(PerformanceOptionError);
+      try {
+        attempt();
+      } catch (error) {
+        expect((error as PerformanceOptionError).option).toBe(option);
+        expect((error as PerformanceOptionError).kind).toBe('invalid-option');
+      }
+    }
+    expect(() => createPerformanceTracker(host, null as never)).toThrow(PerformanceOptionError);
+    expect(() => createPerformanceTracker({} as never)).toThrow(PerformanceOptionError);
+  });
+
+  it('keeps working when the host throws from track', () => {
+    const host = fakeHost();
+    host.track = () => {
+      throw new Error('host bug');
+    };
+    const { t } = tracker(host);
+    t.timing('a', 1);
+    expect(() => t.flush()).not.toThrow();
+    t.timing('a', 2);
+    expect(t.getSummary('a')?.count).toBe(2);
+  });
+});
