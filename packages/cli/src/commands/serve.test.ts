@@ -4,6 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { createTelemetry } from '@homing/client';
+import { ensureDefaultProject } from '@homing/server';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
@@ -49,6 +51,31 @@ describe('homing serve', () => {
     const see = /^\s+(curl -H 'Authorization: Bearer ha_.*)$/m.exec(out)?.[1];
     const seen = await run('sh', ['-c', `${see} -s`]);
     expect(seen.stdout).toContain('"event":"hello"');
+  });
+
+  it("the client SDK's homing destination delivers every event to it, end to end", async () => {
+    const dir = await tempDir();
+    const { handle } = await start(flagsFor(dir));
+    const { project } = await import('@homing/server').then((m) =>
+      m.ensureDefaultProject(handle.running.store),
+    );
+    const telemetry = createTelemetry({
+      endpoints: [{ destination: 'homing', host: handle.running.url, key: project.writeKey }],
+      storage: 'memory',
+      distinctId: 'sdk-user',
+      respectDoNotTrack: false,
+    });
+    for (let i = 0; i < 30; i++) telemetry.track('sdk.used', { i });
+    await telemetry.flush({ timeoutMs: 20_000 });
+    await telemetry.shutdown({ timeoutMs: 20_000 });
+    const stored = await handle.running.store.queryEvents({
+      projectId: project.id,
+      event: 'sdk.used',
+      limit: 100,
+    });
+    expect(stored).toHaveLength(30);
+    expect(new Set(stored.map((e) => e.properties.i)).size).toBe(30);
+    expect(stored[0]!.distinctId).toBe('sdk-user');
   });
 
   it('a second start on the same data keeps the project and creates no other', async () => {
