@@ -56,9 +56,7 @@ describe('homing serve', () => {
   it("the client SDK's homing destination delivers every event to it, end to end", async () => {
     const dir = await tempDir();
     const { handle } = await start(flagsFor(dir));
-    const { project } = await import('@homing/server').then((m) =>
-      m.ensureDefaultProject(handle.running.store),
-    );
+    const { project } = await ensureDefaultProject(handle.running.store);
     const telemetry = createTelemetry({
       endpoints: [{ destination: 'homing', host: handle.running.url, key: project.writeKey }],
       storage: 'memory',
