@@ -18,7 +18,7 @@ import {
   writeTotals,
 } from './indexeddb/recordStore.js';
 import type { OutboxDatabase, Totals } from './indexeddb/schema.js';
-import { databaseName, openOutboxDatabase } from './indexeddb/schema.js';
+import { WRITE, databaseName, openOutboxDatabase } from './indexeddb/schema.js';
 import type { Pending } from './indexeddb/WriteBuffer.js';
 import { WriteBuffer } from './indexeddb/WriteBuffer.js';
 import { checkClaimLimits, claimedMatcher } from './memory.js';
@@ -155,7 +155,7 @@ export class IndexedDBOutbox implements Outbox {
     if (moved.length === 0) return;
     for (const m of moved) this.claimedSeqs.delete(m.seq);
     const db = await this.database('deadLetter');
-    const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite');
+    const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite', WRITE);
     const rtx = tx as unknown as RecordsTx;
     try {
       const totals = await readTotals(rtx, { corrupt: 0 });

@@ -168,6 +168,37 @@ describe.skipIf(!available)('browser outboxes in Chromium', () => {
       .toEqual([...held, ...['c-000004', 'c-000005', 'c-000006', 'c-000007', 'c-000008', 'c-000009']]);
   });
 
+  it('without Web Locks, keeps two tabs apart with a lease in IndexedDB that expires when its tab closes', async () => {
+    const a = await openPage();
+    const b = await openPage();
+    const held = await a.evaluate(async () => {
+      const outbox = homing.idb({ name: 'lease', locks: null, leaseMs: 1_000 });
+      outbox.append(homing.makeRecords('x', 0, 6));
+      await outbox.persist();
+      const batch = await outbox.claim(3, Infinity);
+      return batch?.records.map((r) => r.uuid) ?? [];
+    });
+    expect(held).toEqual(['x-000000', 'x-000001', 'x-000002']);
+    expect(
+      await b.evaluate(async () => {
+        homing.keep.outbox = homing.idb({ name: 'lease', locks: null, leaseMs: 1_000 });
+        return (homing.keep.outbox as ReturnType<typeof homing.idb>).claim(10, Infinity);
+      }),
+    ).toBeNull();
+    await a.close();
+    // Nobody renews A's lease now: once it expires B takes over, A's claims first.
+    await expect
+      .poll(
+        () =>
+          b.evaluate(async () => {
+            const batch = await (homing.keep.outbox as ReturnType<typeof homing.idb>).claim(10, Infinity);
+            return batch?.records.map((r) => r.uuid) ?? null;
+          }),
+        { timeout: 15_000, interval: 200 },
+      )
+      .toEqual([...held, 'x-000003', 'x-000004', 'x-000005']);
+  });
+
   it('falls back to localStorage when IndexedDB is unavailable, and keeps records across a reload', async () => {
     const page = await openPage(() => {
       Object.defineProperty(window, 'indexedDB', { get: () => undefined, configurable: true });

@@ -30,6 +30,8 @@ export class WriteBuffer {
   private pending: Pending[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private writing: Promise<void> = Promise.resolve();
+  /** A flush is queued and has not taken its group yet: appends until then join that group. */
+  private queued: Promise<void> | undefined;
   /** No more timers (closed); `flush()` still writes. */
   stopped = false;
 
@@ -83,7 +85,12 @@ export class WriteBuffer {
   flush(): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
-    const run = this.writing.then(() => this.writeNow());
+    if (this.queued !== undefined) return this.queued;
+    const run = this.writing.then(() => {
+      this.queued = undefined;
+      return this.writeNow();
+    });
+    this.queued = run;
     this.writing = run.catch((error: unknown) => {
       this.options.logger.error(`could not write outbox records to ${this.options.storageName}`, { error });
     });

@@ -2,7 +2,7 @@ import type { IDBPObjectStore, StoreNames } from 'idb';
 import type { DeadLetter, OutboxRecord } from '../outbox.js';
 import { quiet } from './recordStore.js';
 import type { OutboxDB, OutboxDatabase } from './schema.js';
-import { decodeDeadLetter } from './schema.js';
+import { WRITE, decodeDeadLetter } from './schema.js';
 
 /** The dead-letter store of the IndexedDB outbox: oldest first, at most `maxDeadLetters`. */
 export class DeadLetterStore {
@@ -46,7 +46,7 @@ export class DeadLetterStore {
     const wanted = uuids === undefined ? null : new Set(Array.isArray(uuids) ? uuids : []);
     if (wanted !== null && wanted.size === 0) return [];
     const db = await this.database();
-    const tx = db.transaction('deadLetters', 'readwrite');
+    const tx = db.transaction('deadLetters', 'readwrite', WRITE);
     const store = tx.objectStore('deadLetters');
     const [keys, values] = await Promise.all([store.getAllKeys(), store.getAll()]);
     const taken: DeadLetter[] = [];

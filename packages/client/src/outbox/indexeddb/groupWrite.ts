@@ -4,7 +4,7 @@ import type { DropListeners } from '../records.js';
 import type { Found, RecordsTx } from './recordStore.js';
 import { evictOldest, forgetTotals, quiet, readTotals, writeTotals } from './recordStore.js';
 import type { OutboxDatabase, Totals } from './schema.js';
-import { isQuotaError } from './schema.js';
+import { WRITE, isQuotaError } from './schema.js';
 import type { Pending } from './WriteBuffer.js';
 
 export interface GroupOutcome {
@@ -24,7 +24,7 @@ export async function writeGroup(
   limits: OutboxLimits,
   claimed: ReadonlySet<number>,
 ): Promise<GroupOutcome> {
-  const tx = db.transaction(['records', 'meta'], 'readwrite');
+  const tx = db.transaction(['records', 'meta'], 'readwrite', WRITE);
   const done = tx.done;
   done.catch(() => undefined);
   const found: Found = { corrupt: 0 };
@@ -66,7 +66,7 @@ export async function evictForQuota(
   count: number,
   claimed: ReadonlySet<number>,
 ): Promise<GroupOutcome> {
-  const tx: RecordsTx = db.transaction(['records', 'meta'], 'readwrite');
+  const tx: RecordsTx = db.transaction(['records', 'meta'], 'readwrite', WRITE);
   const found: Found = { corrupt: 0 };
   const totals = await readTotals(tx, found);
   const target = totals.events - count;

@@ -1,14 +1,14 @@
 import type { LeaseStore } from './deliveryLock.js';
 import { quiet } from './recordStore.js';
 import type { OutboxDatabase } from './schema.js';
-import { LEASE_KEY } from './schema.js';
+import { LEASE_KEY, WRITE } from './schema.js';
 
 /** The delivery lease in the `meta` store: checked and taken in one transaction, so it is atomic across tabs. */
 export function idbLeaseStore(database: () => Promise<OutboxDatabase>): LeaseStore {
   return {
     async take(owner, nowMs, expiresAtMs) {
       const db = await database();
-      const tx = db.transaction('meta', 'readwrite');
+      const tx = db.transaction('meta', 'readwrite', WRITE);
       const meta = tx.objectStore('meta');
       const lease = (await meta.get(LEASE_KEY)) as { owner?: unknown; expiresAtMs?: unknown } | undefined;
       const free =
@@ -23,7 +23,7 @@ export function idbLeaseStore(database: () => Promise<OutboxDatabase>): LeaseSto
     },
     async drop(owner) {
       const db = await database();
-      const tx = db.transaction('meta', 'readwrite');
+      const tx = db.transaction('meta', 'readwrite', WRITE);
       const meta = tx.objectStore('meta');
       const lease = (await meta.get(LEASE_KEY)) as { owner?: unknown } | undefined;
       if (lease?.owner === owner) quiet(meta.delete(LEASE_KEY));

@@ -2,7 +2,7 @@ import type { IDBPObjectStore, IDBPTransaction } from 'idb';
 import { OutboxIoError } from '../errors.js';
 import { utf8Length } from '../records.js';
 import type { OutboxDatabase, OutboxDB, StoredRecord, Totals } from './schema.js';
-import { decodeRecord, decodeTotals, isQuotaError, TOTALS_KEY } from './schema.js';
+import { TOTALS_KEY, WRITE, decodeRecord, decodeTotals, isQuotaError } from './schema.js';
 
 /**
  * The work done inside one transaction over `records` and `meta`: each function issues its
@@ -72,10 +72,13 @@ export async function walk(
   found: Found,
   visit: (entry: StoredEntry) => boolean,
   onCorrupt?: (key: IDBValidKey, value: unknown) => void,
+  firstPage = PAGE,
 ): Promise<void> {
   let range: IDBKeyRange | null = after === null ? null : IDBKeyRange.lowerBound(after, true);
+  // A claim of a few records should not read a full page of values it will not use.
+  let page = Math.max(1, Math.min(PAGE, firstPage));
   for (;;) {
-    const [keys, values] = await Promise.all([store.getAllKeys(range, PAGE), store.getAll(range, PAGE)]);
+    const [keys, values] = await Promise.all([store.getAllKeys(range, page), store.getAll(range, page)]);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const entry = decodeEntry(key, values[i]);
@@ -88,8 +91,9 @@ export async function walk(
       }
       if (!visit(entry)) return;
     }
-    if (keys.length < PAGE) return;
+    if (keys.length < page) return;
     range = IDBKeyRange.lowerBound(keys[keys.length - 1]!, true);
+    page = PAGE;
   }
 }
 
@@ -148,15 +152,29 @@ export async function deleteExisting(
     if (e.seq > max) max = e.seq;
   }
   // Another tab may have dropped some (overflow, retention, consent): only what is left counts.
-  const existing = new Set(await store.getAllKeys(IDBKeyRange.bound(min, max)));
+  const existing = await store.getAllKeys(IDBKeyRange.bound(min, max));
+  const bySeq = new Map(entries.map((e) => [e.seq, e]));
   let deleted = 0;
-  for (const e of entries) {
-    if (!existing.has(e.seq)) continue;
-    quiet(store.delete(e.seq));
+  // One range delete per run of stored keys that are all ours (a batch is mostly one run).
+  let runStart: number | undefined;
+  let runEnd = 0;
+  const flushRun = (): void => {
+    if (runStart !== undefined) quiet(store.delete(IDBKeyRange.bound(runStart, runEnd)));
+    runStart = undefined;
+  };
+  for (const key of existing) {
+    const e = bySeq.get(key);
+    if (e === undefined) {
+      flushRun();
+      continue;
+    }
+    runStart ??= key;
+    runEnd = key;
     totals.events--;
     totals.bytes -= e.bytes;
     deleted++;
   }
+  flushRun();
   return deleted;
 }
 
@@ -181,7 +199,7 @@ export async function recordsTransaction<T>(
   body: (tx: RecordsTx, save: (totals: Totals) => void) => Promise<T>,
 ): Promise<T> {
   for (let attempt = 0; ; attempt++) {
-    const tx = db.transaction(['records', 'meta'], 'readwrite');
+    const tx = db.transaction(['records', 'meta'], 'readwrite', WRITE);
     const done = tx.done;
     done.catch(() => undefined);
     const save = attempt === 0 ? (t: Totals) => writeTotals(tx, t) : () => forgetTotals(tx);

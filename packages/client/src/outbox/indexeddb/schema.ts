@@ -58,6 +58,14 @@ export interface OutboxDB extends DBSchema {
 
 export type OutboxDatabase = IDBPDatabase<OutboxDB>;
 
+/**
+ * Write transactions commit without waiting for the disk (Chromium's 'relaxed'): the data is
+ * handed to the OS, like the file outbox's 'batch' durability. A tab or browser crash loses
+ * nothing committed; a power loss can lose the last moments. 'strict' costs an fsync per
+ * commit, which made a drain ~10x slower here.
+ */
+export const WRITE: IDBTransactionOptions = { durability: 'relaxed' };
+
 export const TOTALS_KEY = 'totals';
 export const LEASE_KEY = 'lease';
 
