@@ -1,0 +1,205 @@
+import { IntegrationOptionError } from './errors.js';
+import {
+  requestCaptureContext,
+  resolveCaptureOptions,
+  resolveTimingOptions,
+  statusOfError,
+  type HttpCaptureOptions,
+  type HttpTimingOptions,
+} from './httpServerOptions.js';
+import { methodTag, statusTag } from './httpTags.js';
+import { routePattern } from './routePattern.js';
+import { shieldTelemetry } from './shieldTelemetry.js';
+import type { HttpServerTelemetry } from './telemetryLike.js';
+
+/** The parts of Express's `req` the integration reads (structural: Express is not imported). */
+export interface ExpressRequestLike {
+  method?: string;
+  originalUrl?: string;
+  url?: string;
+  baseUrl?: string;
+  route?: { path?: unknown } | undefined;
+  params?: unknown;
+  headers?: unknown;
+  body?: unknown;
+}
+
+/** The parts of Express's `res` the integration reads. */
+export interface ExpressResponseLike {
+  statusCode: number;
+  writableFinished?: boolean;
+  locals?: Record<string, any>;
+  once(event: string, listener: (...args: any[]) => void): unknown;
+}
+
+export type ExpressNext = (error?: unknown) => void;
+
+export interface HomingExpressOptions extends HttpTimingOptions<ExpressRequestLike> {
+  /**
+   * Names the route of a request yourself (answer undefined for the default). Default: the
+   * matched route's pattern with its mount path (`/users/:id`), `unmatched` when no route matched.
+   */
+  route?: (request: ExpressRequestLike) => string | undefined;
+}
+
+export type HomingExpressErrorHandlerOptions = HttpCaptureOptions<ExpressRequestLike>;
+
+/** Tag value of requests no route matched (404s, middleware answers): one series, not one per URL. */
+export const UNMATCHED_ROUTE = 'unmatched';
+/** Status tag of a request whose client went away before the response was finished. */
+export const ABORTED_STATUS = 'aborted';
+
+const STATE = Symbol('homing.express');
+/** Errors already captured, by any error handler of this module (a router's and the app's). */
+const seen = new WeakSet<object>();
+
+interface RequestState {
+  route: { path?: unknown } | undefined;
+  baseUrl: unknown;
+  params: unknown;
+}
+
+type StatefulRequest = ExpressRequestLike & { [STATE]?: RequestState };
+
+// Shared accessor functions (no closure per request): Express assigns `req.route` when a route
+// matches, inside the router that owns it; the mount path is read at that moment, because by
+// the time an error reaches an app-level handler the router has put `req.baseUrl` back.
+function getRoute(this: StatefulRequest): RequestState['route'] {
+  return this[STATE]!.route;
+}
+function setRoute(this: StatefulRequest, route: RequestState['route']): void {
+  const state = this[STATE]!;
+  // The router assigns a matched route, then the route's own dispatch assigns it again once the
+  // params are the route's: the mount's params are those seen the first time.
+  if (route === state.route) return;
+  state.route = route;
+  state.baseUrl = this.baseUrl;
+  state.params = this.params;
+}
+
+/** The route pattern of a request, as known now. */
+function routeOf(req: StatefulRequest): string {
+  try {
+    const state = req[STATE];
+    if (state !== undefined) {
+      return state.route === undefined || state.route === null
+        ? UNMATCHED_ROUTE
+        : routePattern(state.baseUrl, state.params, state.route.path);
+    }
+    // Error handler used without the timing middleware: the best Express tells at this point.
+    const route = req.route;
+    return route === undefined || route === null
+      ? UNMATCHED_ROUTE
+      : routePattern(req.baseUrl, undefined, route.path);
+  } catch {
+    return UNMATCHED_ROUTE;
+  }
+}
+
+/**
+ * Express middleware that times every request into `timing(metric, ms, { method, route,
+ * status })` once the response is finished (or the client went away: status `aborted`). Put it
+ * first, before the routers. No query string, body or raw URL is recorded. The telemetry's
+ * methods are shielded: whatever they do, the request goes on.
+ */
+export function homingExpress(
+  telemetry: HttpServerTelemetry,
+  options?: HomingExpressOptions,
+): (req: ExpressRequestLike, res: ExpressResponseLike, next: ExpressNext) => void {
+  const t = shieldTelemetry(telemetry, ['timing']);
+  const o = resolveTimingOptions(options);
+  const customRoute = options?.route;
+  if (customRoute !== undefined && typeof customRoute !== 'function') {
+    throw new IntegrationOptionError('route', 'must be a function');
+  }
+  const { metric, statusTag: mode, skip, now } = o;
+
+  return function homingExpressMiddleware(req, res, next) {
+    let started: number;
+    try {
+      if (skip !== undefined && skipped(skip, req)) {
+        next();
+        return;
+      }
+      started = now();
+      const state: RequestState = { route: req.route, baseUrl: req.baseUrl, params: req.params };
+      (req as StatefulRequest)[STATE] = state;
+      Object.defineProperty(req, 'route', {
+        get: getRoute,
+        set: setRoute,
+        enumerable: true,
+        configurable: true,
+      });
+      res.once('close', () => {
+        try {
+          const duration = now() - started;
+          let route: string | undefined;
+          if (customRoute !== undefined) {
+            try {
+              const named = customRoute(req);
+              if (typeof named === 'string' && named !== '') route = named;
+            } catch {}
+          }
+          t.timing(metric, duration >= 0 ? duration : 0, {
+            method: methodTag(req.method),
+            route: route ?? routeOf(req),
+            status: res.writableFinished === false ? ABORTED_STATUS : statusTag(res.statusCode, mode),
+          });
+        } catch {}
+      });
+    } catch {}
+    next();
+  };
+}
+
+function skipped<Req>(skip: (request: Req) => boolean, req: Req): boolean {
+  try {
+    return skip(req) === true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Express error middleware (four arguments: put it after the routes, before your own error
+ * handlers) that captures the error with the request's method, route and status, puts the
+ * error id in `res.locals.homingErrorId`, and passes the error on with `next(err)` unchanged.
+ * By default only errors that end in a 5xx are captured; each error object once, however many
+ * of these handlers it passes.
+ */
+export function homingExpressErrorHandler(
+  telemetry: HttpServerTelemetry,
+  options?: HomingExpressErrorHandlerOptions,
+): (error: unknown, req: ExpressRequestLike, res: ExpressResponseLike, next: ExpressNext) => void {
+  const t = shieldTelemetry(telemetry, ['captureError']);
+  const o = resolveCaptureOptions(options);
+
+  return function homingExpressErrorMiddleware(error, req, res, next) {
+    try {
+      const isObject = (typeof error === 'object' || typeof error === 'function') && error !== null;
+      if (!(isObject && seen.has(error))) {
+        const status = statusOfError(error, res.statusCode);
+        let capture = false;
+        try {
+          capture = o.shouldCapture(error, status, req) === true;
+        } catch {}
+        if (capture) {
+          if (isObject) seen.add(error);
+          const facts = {
+            method: methodTag(req.method),
+            route: routeOf(req),
+            status,
+            url: req.originalUrl ?? req.url,
+            headers: req.headers,
+            body: req.body,
+          };
+          const id = t.captureError(error, requestCaptureContext(facts, o, statusTag(status, 'code')));
+          if (id !== undefined && typeof res.locals === 'object' && res.locals !== null) {
+            res.locals['homingErrorId'] = id;
+          }
+        }
+      }
+    } catch {}
+    next(error);
+  };
+}

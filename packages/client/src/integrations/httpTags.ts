@@ -1,0 +1,35 @@
+/**
+ * Tag values of the HTTP timings, each from a small fixed set, so a metric's series stay few
+ * whatever the traffic: a scanner sending `FOO /x?y=1` must not create series.
+ */
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE']);
+
+/** `code` (`200`, `404`) or `class` (`2xx`, `4xx`). */
+export type StatusTagMode = 'code' | 'class';
+
+/** The request method upper-cased, or `OTHER` for anything outside the standard nine. */
+export function methodTag(method: unknown): string {
+  if (typeof method !== 'string') return 'OTHER';
+  const upper = method.toUpperCase();
+  return METHODS.has(upper) ? upper : 'OTHER';
+}
+
+/** `404` or `4xx`; `other` for anything that is not an HTTP status (a bad `statusCode`). */
+export function statusTag(status: unknown, mode: StatusTagMode): string {
+  if (typeof status !== 'number' || !Number.isInteger(status) || status < 100 || status > 599) return 'other';
+  return mode === 'class' ? `${Math.floor(status / 100)}xx` : String(status);
+}
+
+/** The status an error asks for (`http-errors`' `status` / `statusCode`), or undefined. */
+export function errorStatus(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  try {
+    const e = error as { status?: unknown; statusCode?: unknown };
+    const status = typeof e.status === 'number' ? e.status : e.statusCode;
+    return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599
+      ? status
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
