@@ -97,17 +97,27 @@ export class MetricRegistry {
     let series: Series | undefined;
     if (metric === undefined) series = this.#seriesOfNewMetric(name, tags, unit);
     else if (tags === undefined) series = metric.untagged ?? this.#untaggedOf(metric, unit);
-    else {
-      const cached = typeof tags === 'object' && tags !== null ? metric.byObject.get(tags) : undefined;
-      series =
-        cached !== undefined && sameTags(cached, tags as object)
-          ? cached.series
-          : this.#taggedOf(metric, tags, unit);
-    }
+    else if (
+      tags === metric.lastTags &&
+      (metric.lastEntry!.frozen || sameTags(metric.lastEntry!, tags as object))
+    ) {
+      series = metric.lastEntry!.series;
+    } else series = this.#seriesOfTags(metric, tags, unit);
     if (series === undefined) return undefined;
     series.interval.record(value);
     this.recorded++;
     return series;
+  }
+
+  /** Tags other than the metric's last tag object: the WeakMap by identity, else a new key. */
+  #seriesOfTags(metric: Metric, tags: unknown, unit: string | undefined): Series | undefined {
+    const cached = typeof tags === 'object' && tags !== null ? metric.byObject.get(tags) : undefined;
+    if (cached !== undefined && (cached.frozen || sameTags(cached, tags as object))) {
+      metric.lastTags = tags as object;
+      metric.lastEntry = cached;
+      return cached.series;
+    }
+    return this.#taggedOf(metric, tags, unit);
   }
 
   reject(reason: RejectReason, detail: string): void {
@@ -214,7 +224,10 @@ export class MetricRegistry {
       if (series === undefined) series = this.#overflowOf(metric, unit);
       else metric.byKey.set(normal.key, series);
     }
-    metric.byObject.set(tags as object, { series, ...snapshot(tags as object) });
+    const entry: TagCacheEntry = { series, ...snapshot(tags as object) };
+    metric.byObject.set(tags as object, entry);
+    metric.lastTags = tags as object;
+    metric.lastEntry = entry;
     return series;
   }
 
