@@ -46,7 +46,16 @@ export class WebLockDeliveryLock implements DeliveryLock {
     if (this.held) return Promise.resolve(true);
     // Two claims at once must not both request: the second would find the first's lock taken.
     this.pending ??= new Promise<boolean>((resolve) => {
-      this.granted = this.locks
+      this.granted = this.request(resolve);
+    }).finally(() => {
+      this.pending = undefined;
+    });
+    return this.pending;
+  }
+
+  private request(resolve: (held: boolean) => void): Promise<unknown> {
+    try {
+      return this.locks
         .request(this.name, { ifAvailable: true }, (lock) => {
           if (lock === null || lock === undefined) {
             resolve(false);
@@ -60,10 +69,11 @@ export class WebLockDeliveryLock implements DeliveryLock {
           });
         })
         .catch(() => resolve(false));
-    }).finally(() => {
-      this.pending = undefined;
-    });
-    return this.pending;
+    } catch {
+      // An opaque origin or a sandboxed frame refuses lock requests outright.
+      resolve(false);
+      return Promise.resolve();
+    }
   }
 
   async release(): Promise<void> {
