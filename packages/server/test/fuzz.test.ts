@@ -114,13 +114,11 @@ function plausible(key: string): fc.Arbitrary<Case> {
       body: gzipSync(JSON.stringify({ api_key: key, batch: b })),
       headers: {},
     })),
-    fc
-      .tuple(mixedBatch, anyValue)
-      .map(([batch, sentAt]) => ({
-        route: '/v1/batch',
-        body: JSON.stringify({ batch, sentAt }),
-        headers: basic,
-      })),
+    fc.tuple(mixedBatch, anyValue).map(([batch, sentAt]) => ({
+      route: '/v1/batch',
+      body: JSON.stringify({ batch, sentAt }),
+      headers: basic,
+    })),
     fc
       .tuple(
         fc.constantFrom('track', 'identify', 'page', 'screen', 'group', 'alias'),
