@@ -376,6 +376,20 @@ describe('UsageTracker: options and host', () => {
     expect(() => createUsageTracker(null as never)).toThrow(UsageOptionError);
   });
 
+  it('passes cyclic props on untouched (the pipeline serialises them) and refuses huge token counts', () => {
+    const events: unknown[] = [];
+    const host = { ...fakeHost(), track: (_e: string, p?: Record<string, unknown>) => void events.push(p) };
+    const { u } = tracker({}, host);
+    const props: Record<string, unknown> = { userId: 'u1' };
+    props.self = props;
+    expect(u.trackFeature('f', 'a', props)).toBe(true);
+    expect((events[0] as Record<string, unknown>).self).toBe(props);
+    const id = u.startConversation()!;
+    expect(u.trackMessage(id, { role: 'user', tokens: 1e300 })).toBe(false);
+    expect(u.trackProviderRequest('p', 1, true, 2 ** 60)).toBe(false);
+    expect(u.getConversationStats().tokens).toBe(0);
+  });
+
   it('accepts sweepIntervalMs 0 (no timer) and keeps going when host.track throws', () => {
     const host = fakeHost();
     host.track = () => {
