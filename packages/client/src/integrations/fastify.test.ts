@@ -1,0 +1,200 @@
+import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { IntegrationOptionError } from './errors.js';
+import { homingFastify } from './fastify.js';
+import type { HomingFastifyOptions } from './fastify.js';
+import { FakeTelemetry, ThrowingTelemetry, until } from './integrations.test-helpers.js';
+import type { TelemetryLike } from './telemetryLike.js';
+
+const apps: FastifyInstance[] = [];
+afterEach(async () => {
+  await Promise.all(apps.splice(0).map((a) => a.close()));
+});
+
+/** A real Fastify app on 127.0.0.1: the plugin at the root, routes in the root and in a prefixed child. */
+async function startApp(
+  telemetry: TelemetryLike,
+  options: Omit<HomingFastifyOptions, 'telemetry'> = {},
+): Promise<string> {
+  const app = Fastify();
+  apps.push(app);
+  await app.register(homingFastify, { telemetry, ...options });
+  app.get('/users/:id', async (request) => ({ id: (request.params as { id: string }).id }));
+  app.get('/boom', async () => {
+    throw new Error('sync boom');
+  });
+  app.get('/async-boom/:n', async () => {
+    await new Promise((resolve) => setImmediate(resolve));
+    throw new Error('async boom');
+  });
+  app.post(
+    '/validated',
+    { schema: { body: { type: 'object', required: ['name'], properties: { name: { type: 'string' } } } } },
+    async (_request, reply) => reply.code(201).send({ ok: true }),
+  );
+  await app.register(
+    async (child) => {
+      child.get('/projects/:pid', async () => 'project');
+      child.get('/projects/:pid/fail', async () => {
+        throw Object.assign(new Error('child boom'), { statusCode: 503 });
+      });
+    },
+    { prefix: '/orgs/:org' },
+  );
+  return app.listen({ port: 0, host: '127.0.0.1' });
+}
+
+describe('homingFastify (real Fastify app on 127.0.0.1)', () => {
+  it('times requests by method, route pattern (with prefixes) and status; no query or ids', async () => {
+    const t = new FakeTelemetry();
+    const url = await startApp(t);
+    expect(await (await fetch(`${url}/users/42?token=secret`)).json()).toEqual({ id: '42' });
+    expect(await (await fetch(`${url}/orgs/acme/projects/7`)).text()).toBe('project');
+    await until(() => t.timings.length === 2, 'timings');
+    expect(t.timings.map((c) => [c.name, c.tags])).toEqual([
+      ['http.server.duration', { method: 'GET', route: '/users/:id', status: '200' }],
+      ['http.server.duration', { method: 'GET', route: '/orgs/:org/projects/:pid', status: '200' }],
+    ]);
+    for (const c of t.timings) expect(c.valueMs).toBeGreaterThanOrEqual(0);
+    expect(JSON.stringify(t.timings)).not.toMatch(/42|secret|acme/);
+  });
+
+  it('files unmatched URLs under one "unmatched" route', async () => {
+    const t = new FakeTelemetry();
+    const url = await startApp(t);
+    for (const path of ['/nope', '/nope/2', '/orgs/acme/missing'])
+      expect((await fetch(url + path)).status).toBe(404);
+    await until(() => t.timings.length === 3, 'timings');
+    for (const c of t.timings) expect(c.tags).toEqual({ method: 'GET', route: 'unmatched', status: '404' });
+  });
+
+  it('captures 5xx errors (thrown, async, from a prefixed child) with the route; not a validation 400', async () => {
+    const t = new FakeTelemetry();
+    const url = await startApp(t);
+    expect((await fetch(`${url}/boom`)).status).toBe(500);
+    expect((await fetch(`${url}/async-boom/1`)).status).toBe(500);
+    expect((await fetch(`${url}/orgs/acme/projects/3/fail`)).status).toBe(503);
+    const invalid = await fetch(`${url}/validated`, {
+      method: 'POST',
+      body: '{"nom":1}',
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(invalid.status).toBe(400);
+    expect(t.captures.map((c) => [(c.error as Error).message, c.context?.tags])).toEqual([
+      ['sync boom', { 'http.method': 'GET', 'http.route': '/boom', 'http.status': '500' }],
+      ['async boom', { 'http.method': 'GET', 'http.route': '/async-boom/:n', 'http.status': '500' }],
+      [
+        'child boom',
+        { 'http.method': 'GET', 'http.route': '/orgs/:org/projects/:pid/fail', 'http.status': '503' },
+      ],
+    ]);
+    await until(() => t.timings.length === 4, 'timings');
+    expect(t.timings.map((c) => c.tags?.['status'])).toEqual(['500', '500', '503', '400']);
+  });
+
+  it('applies to the routes of the app that registers it (skip-override), like fastify-plugin', async () => {
+    const run = async (plugin: typeof homingFastify): Promise<FakeTelemetry> => {
+      const t = new FakeTelemetry();
+      const app = Fastify();
+      apps.push(app);
+      await app.register(plugin, { telemetry: t });
+      // Added after the plugin's hooks: once it has seen both responses, so would they have.
+      let responses = 0;
+      app.addHook('onResponse', (_request, _reply, done) => {
+        responses++;
+        done();
+      });
+      app.get('/outside', async () => 'ok');
+      const url = await app.listen({ port: 0, host: '127.0.0.1' });
+      await (await fetch(`${url}/outside`)).text();
+      await (await fetch(`${url}/users/1`)).text();
+      await until(() => responses === 2, 'onResponse of both requests');
+      return t;
+    };
+    const t = await run(homingFastify);
+    expect(t.timings.map((c) => c.tags?.['route'])).toEqual(['/outside', 'unmatched']);
+    // The same hooks in an encapsulated plugin (no skip-override) would see none of the app's routes.
+    const encapsulated = await run((instance, options, done) => homingFastify(instance, options, done));
+    expect(encapsulated.timings).toEqual([]);
+  });
+
+  it('honours statusTag, metric, skip, route and capture options', async () => {
+    const t = new FakeTelemetry();
+    const url = await startApp(t, {
+      metric: 'api.latency',
+      statusTag: 'class',
+      skip: (request) => request.url === '/users/0',
+      route: (request) => (request.url?.startsWith('/validated') ? 'validation' : undefined),
+      shouldCapture: (_error, status) => status >= 400,
+      includePath: true,
+      includeQuery: true,
+      includeBody: true,
+    });
+    await (await fetch(`${url}/users/0`)).text();
+    await (await fetch(`${url}/users/1`)).text();
+    await (
+      await fetch(`${url}/validated?x=1`, {
+        method: 'POST',
+        body: '{"nom":1}',
+        headers: { 'content-type': 'application/json' },
+      })
+    ).text();
+    await until(() => t.timings.length === 2, 'timings');
+    expect(t.timings.map((c) => [c.name, c.tags])).toEqual([
+      ['api.latency', { method: 'GET', route: '/users/:id', status: '2xx' }],
+      ['api.latency', { method: 'POST', route: 'validation', status: '4xx' }],
+    ]);
+    expect(t.captures).toHaveLength(1);
+    expect(t.captures[0]!.context?.context).toEqual({
+      request: {
+        method: 'POST',
+        route: 'validation',
+        status: 400,
+        path: '/validated',
+        query: 'x=1',
+        body: { nom: 1 },
+      },
+    });
+  });
+});
+
+describe('bad input', () => {
+  it('a telemetry object whose every method throws never breaks a request', async () => {
+    const t = new ThrowingTelemetry();
+    const url = await startApp(t);
+    const ok = await fetch(`${url}/users/5`);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ id: '5' });
+    const failed = await fetch(`${url}/boom`);
+    expect(failed.status).toBe(500);
+    expect(((await failed.json()) as { message: string }).message).toBe('sync boom');
+    await until(() => t.calls >= 3, 'telemetry calls');
+    expect((await fetch(`${url}/users/6`)).status).toBe(200);
+  });
+
+  it('fails register (and so ready) with an error naming the option', async () => {
+    const cases: [unknown, string][] = [
+      [undefined, 'telemetry'],
+      [{ telemetry: null }, 'telemetry'],
+      [{}, 'telemetry'],
+      [{ telemetry: { timing() {} } }, 'telemetry'],
+      [{ telemetry: new FakeTelemetry(), metric: 7 }, 'metric'],
+      [{ telemetry: new FakeTelemetry(), statusTag: 'x' }, 'statusTag'],
+      [{ telemetry: new FakeTelemetry(), route: 'x' }, 'route'],
+      [{ telemetry: new FakeTelemetry(), severity: 'bad' }, 'severity'],
+      [{ telemetry: new FakeTelemetry(), includeHeaders: [1] }, 'includeHeaders'],
+    ];
+    for (const [options, option] of cases) {
+      const app = Fastify();
+      apps.push(app);
+      app.register(homingFastify, options as HomingFastifyOptions);
+      const error = await app.ready().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, option).toBeInstanceOf(IntegrationOptionError);
+      expect((error as IntegrationOptionError).option).toBe(option);
+    }
+  });
+});

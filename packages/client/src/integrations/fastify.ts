@@ -1,0 +1,180 @@
+import { IntegrationOptionError } from './errors.js';
+import {
+  requestCaptureContext,
+  resolveCaptureOptions,
+  resolveTimingOptions,
+  statusOfError,
+  type HttpCaptureOptions,
+  type HttpTimingOptions,
+} from './httpServerOptions.js';
+import { methodTag, statusTag } from './httpTags.js';
+import { shieldTelemetry } from './shieldTelemetry.js';
+import type { HttpServerTelemetry } from './telemetryLike.js';
+
+/** The parts of Fastify's request the plugin reads (structural: Fastify is not imported). */
+export interface FastifyRequestLike {
+  method?: string;
+  url?: string;
+  routeOptions?: { url?: string | undefined };
+  is404?: boolean;
+  headers?: unknown;
+  body?: unknown;
+}
+
+/** The parts of Fastify's reply the plugin reads. */
+export interface FastifyReplyLike {
+  statusCode: number;
+  /** Fastify ≥ 4.24: ms since the request reached its route; `getResponseTime()` before that. */
+  elapsedTime?: number;
+  getResponseTime?(): number;
+}
+
+/** What the plugin calls on the Fastify instance. */
+export interface FastifyInstanceLike {
+  addHook(name: string, hook: (...args: any[]) => unknown): unknown;
+}
+
+export interface HomingFastifyOptions
+  extends Omit<HttpTimingOptions<FastifyRequestLike>, 'now'>, HttpCaptureOptions<FastifyRequestLike> {
+  /** Where timings and errors go: the client, or any object with `timing` and `captureError`. */
+  telemetry: HttpServerTelemetry;
+  /** Names the route of a request yourself (answer undefined for the default `routeOptions.url`). */
+  route?: (request: FastifyRequestLike) => string | undefined;
+}
+
+/** Tag value of requests no route matched (Fastify's 404 handler): one series, not one per URL. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+/** Errors already captured (an error can pass `onError` of nested contexts). */
+const seen = new WeakSet<object>();
+
+function routeOf(request: FastifyRequestLike): string {
+  try {
+    if (request.is404 === true) return UNMATCHED_ROUTE;
+    const url = request.routeOptions?.url;
+    return typeof url === 'string' && url !== '' ? url : UNMATCHED_ROUTE;
+  } catch {
+    return UNMATCHED_ROUTE;
+  }
+}
+
+function elapsed(reply: FastifyReplyLike): number | undefined {
+  const value = typeof reply.elapsedTime === 'number' ? reply.elapsedTime : reply.getResponseTime?.();
+  return typeof value === 'number' && Number.isFinite(value) ? Math.max(0, value) : undefined;
+}
+
+/**
+ * Fastify plugin: `app.register(homingFastify, { telemetry })`. Times every request of the whole
+ * app (it is not encapsulated, like plugins wrapped by `fastify-plugin`) into
+ * `timing(metric, ms, { method, route, status })` from an `onResponse` hook, with the route
+ * pattern (`/users/:id`, prefixes included) and `unmatched` for 404s; captures errors from an
+ * `onError` hook (5xx by default). Requests whose client went away before a response never
+ * reach `onResponse` and are not timed. No query string, body or raw URL is recorded unless
+ * asked for the error context. A wrong option fails `register` (and so `ready()`/`listen()`).
+ */
+export function homingFastify(
+  instance: FastifyInstanceLike,
+  options: HomingFastifyOptions,
+  done: (error?: Error) => void,
+): void {
+  let onResponse: (request: FastifyRequestLike, reply: FastifyReplyLike, next: () => void) => void;
+  let onError: (
+    request: FastifyRequestLike,
+    reply: FastifyReplyLike,
+    error: unknown,
+    next: () => void,
+  ) => void;
+  try {
+    if (typeof options !== 'object' || options === null) {
+      throw new IntegrationOptionError('options', 'must be an object with a telemetry');
+    }
+    const { telemetry, route: customRoute, ...rest } = options;
+    const t = shieldTelemetry(telemetry, ['timing', 'captureError']);
+    if (customRoute !== undefined && typeof customRoute !== 'function') {
+      throw new IntegrationOptionError('route', 'must be a function');
+    }
+    const timingOptions = resolveTimingOptions<FastifyRequestLike>({
+      metric: rest.metric,
+      statusTag: rest.statusTag,
+      skip: rest.skip,
+    });
+    const capture = resolveCaptureOptions<FastifyRequestLike>({
+      shouldCapture: rest.shouldCapture,
+      severity: rest.severity,
+      includePath: rest.includePath,
+      includeQuery: rest.includeQuery,
+      includeHeaders: rest.includeHeaders,
+      includeBody: rest.includeBody,
+    });
+    const { metric, statusTag: mode, skip } = timingOptions;
+    const nameRoute = (request: FastifyRequestLike): string => {
+      if (customRoute !== undefined) {
+        try {
+          const named = customRoute(request);
+          if (typeof named === 'string' && named !== '') return named;
+        } catch {}
+      }
+      return routeOf(request);
+    };
+
+    onResponse = (request, reply, next) => {
+      try {
+        let skipped = false;
+        if (skip !== undefined) {
+          try {
+            skipped = skip(request) === true;
+          } catch {}
+        }
+        const duration = skipped ? undefined : elapsed(reply);
+        if (duration !== undefined) {
+          t.timing(metric, duration, {
+            method: methodTag(request.method),
+            route: nameRoute(request),
+            status: statusTag(reply.statusCode, mode),
+          });
+        }
+      } catch {}
+      next();
+    };
+
+    onError = (request, reply, error, next) => {
+      try {
+        const isObject = (typeof error === 'object' || typeof error === 'function') && error !== null;
+        if (!(isObject && seen.has(error))) {
+          const status = statusOfError(error, reply.statusCode);
+          let wanted = false;
+          try {
+            wanted = capture.shouldCapture(error, status, request) === true;
+          } catch {}
+          if (wanted) {
+            if (isObject) seen.add(error);
+            const facts = {
+              method: methodTag(request.method),
+              route: nameRoute(request),
+              status,
+              url: request.url,
+              headers: request.headers,
+              body: request.body,
+            };
+            t.captureError(error, requestCaptureContext(facts, capture, statusTag(status, 'code')));
+          }
+        }
+      } catch {}
+      next();
+    };
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+  instance.addHook('onResponse', onResponse);
+  instance.addHook('onError', onError);
+  done();
+}
+
+// What fastify-plugin does: the hooks apply to the app that registers the plugin (and so to
+// every route), not only to routes registered inside it.
+Object.assign(homingFastify, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'homing',
+  [Symbol.for('plugin-meta')]: { name: 'homing' },
+});
