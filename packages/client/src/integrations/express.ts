@@ -7,7 +7,7 @@ import {
   type HttpCaptureOptions,
   type HttpTimingOptions,
 } from './httpServerOptions.js';
-import { methodTag, statusTag } from './httpTags.js';
+import { methodTag, statusTag, UNMATCHED_ROUTE } from './httpTags.js';
 import { routePattern } from './routePattern.js';
 import { shieldTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
@@ -44,8 +44,6 @@ export interface HomingExpressOptions extends HttpTimingOptions<ExpressRequestLi
 
 export type HomingExpressErrorHandlerOptions = HttpCaptureOptions<ExpressRequestLike>;
 
-/** Tag value of requests no route matched (404s, middleware answers): one series, not one per URL. */
-export const UNMATCHED_ROUTE = 'unmatched';
 /** Status tag of a request whose client went away before the response was finished. */
 export const ABORTED_STATUS = 'aborted';
 

@@ -7,7 +7,7 @@ import {
   type HttpCaptureOptions,
   type HttpTimingOptions,
 } from './httpServerOptions.js';
-import { methodTag, statusTag } from './httpTags.js';
+import { methodTag, statusTag, UNMATCHED_ROUTE } from './httpTags.js';
 import { shieldTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
@@ -41,9 +41,6 @@ export interface HomingFastifyOptions
   /** Names the route of a request yourself (answer undefined for the default `routeOptions.url`). */
   route?: (request: FastifyRequestLike) => string | undefined;
 }
-
-/** Tag value of requests no route matched (Fastify's 404 handler): one series, not one per URL. */
-export const UNMATCHED_ROUTE = 'unmatched';
 
 /** Errors already captured (an error can pass `onError` of nested contexts). */
 const seen = new WeakSet<object>();

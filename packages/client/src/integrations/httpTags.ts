@@ -4,6 +4,9 @@
  */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'CONNECT', 'TRACE']);
 
+/** Route tag of requests no route matched (404s, middleware answers): one series, not one per URL. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
 /** `code` (`200`, `404`) or `class` (`2xx`, `4xx`). */
 export type StatusTagMode = 'code' | 'class';
 
