@@ -9,7 +9,8 @@ export type { IntegrationErrorKind } from './errors.js';
 export { HTTP_SERVER_DEFAULTS } from './httpServerOptions.js';
 export type { HttpCaptureOptions, HttpTimingOptions } from './httpServerOptions.js';
 export type { StatusTagMode } from './httpTags.js';
-export { ABORTED_STATUS, homingExpress, homingExpressErrorHandler, UNMATCHED_ROUTE } from './express.js';
+export { ABORTED_STATUS, homingExpress, homingExpressErrorHandler } from './express.js';
+export { UNMATCHED_ROUTE } from './httpTags.js';
 export type {
   ExpressNext,
   ExpressRequestLike,
