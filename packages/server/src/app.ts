@@ -35,7 +35,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     trustProxy: o.trustProxy,
     // Handled below, with Retry-After, so clients know when to come back.
     return503OnClosing: false,
-    routerOptions: { ignoreTrailingSlash: true },
+    // A distinct_id is a path segment of the admin API (`/api/persons/:distinct_id/...`): the
+    // default 100 characters would refuse long ids that ingest accepted.
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 9000 },
     // For routes with Fastify's own JSON parser (the admin API); ingest reads its own bodies.
     bodyLimit: o.maxBodyBytes,
   });
@@ -72,7 +74,15 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   void app.register(cors, {
     origin: o.corsOrigins === '*' ? '*' : [...o.corsOrigins],
     methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['content-type', 'authorization', 'content-encoding'],
+    allowedHeaders: [
+      'authorization',
+      'content-type',
+      'content-encoding',
+      'x-homing-admin-key',
+      'x-homing-actor',
+    ],
+    // A browser admin UI reads the export's file name and the backoff of a 429/503.
+    exposedHeaders: ['content-disposition', 'retry-after'],
     maxAge: 86_400,
   });
 
