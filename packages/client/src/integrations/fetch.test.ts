@@ -130,9 +130,9 @@ describe('wrapFetch against a node:http server on 127.0.0.1', () => {
   it('rethrows a synchronous throw and passes a non-promise result back as is', () => {
     const t = new FakeTelemetry();
     const boom = new RangeError('sync');
-    const throwing = wrapFetch(t, (() => {
+    const throwing = wrapFetch(t, ((): never => {
       throw boom;
-    }) as never);
+    }) as (url: string) => Promise<unknown>);
     expect(() => throwing('https://x.test/')).toThrow(boom);
     expect(t.timings[0]!.tags?.['status']).toBe('error');
     const plain = wrapFetch(t, (() => 42) as never) as unknown as (url: string) => unknown;
@@ -161,7 +161,9 @@ describe('wrapFetch against a node:http server on 127.0.0.1', () => {
   it('with only the methods it needs: a breadcrumb-only telemetry works without timing()', async () => {
     const { url } = await startServer();
     const crumbs: unknown[] = [];
-    const f = wrapFetch({ addBreadcrumb: (c) => crumbs.push(c) } as never, fetch, { timings: false });
+    const f = wrapFetch({ addBreadcrumb: (c: unknown) => crumbs.push(c) } as never, fetch, {
+      timings: false,
+    });
     await (await f(`${url}/status/200`)).text();
     expect(crumbs).toHaveLength(1);
   });
