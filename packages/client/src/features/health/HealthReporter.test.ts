@@ -165,7 +165,7 @@ describe('HealthReporter: heartbeat and $homing_delivery', () => {
     expect(quiet.host.named('$health')).toHaveLength(0);
   });
 
-  it('sends $homing_delivery from the stats getter, with what grew since the last one', () => {
+  it('sends $homing_delivery from the stats getter, with what grew since the last one', async () => {
     vi.useFakeTimers();
     const stats = {
       sent: 10,
@@ -175,10 +175,10 @@ describe('HealthReporter: heartbeat and $homing_delivery', () => {
       breakers: { a: { state: 'open' } },
     };
     const { host } = reporter({ deliveryStats: () => stats, deliveryIntervalMs: 30_000 });
-    vi.advanceTimersByTime(30_000);
+    await vi.advanceTimersByTimeAsync(30_000);
     stats.sent = 25;
     stats.dropped = { overflow: 4, consent: 0 };
-    vi.advanceTimersByTime(30_000);
+    await vi.advanceTimersByTimeAsync(30_000);
     const sent = host.named('$homing_delivery');
     expect(sent).toHaveLength(2);
     expect(sent[0]).toMatchObject({
@@ -193,7 +193,7 @@ describe('HealthReporter: heartbeat and $homing_delivery', () => {
     });
   });
 
-  it('skips a report when the stats getter throws or answers junk, and keeps going', () => {
+  it('skips a report when the stats getter throws or answers junk, and keeps going', async () => {
     let mode: 'throw' | 'junk' | 'ok' = 'throw';
     const { r, host } = reporter({
       deliveryStats: () => {
@@ -202,14 +202,31 @@ describe('HealthReporter: heartbeat and $homing_delivery', () => {
       },
       deliveryIntervalMs: 0,
     });
-    expect(r.sendDeliveryReport()).toBe(false);
+    expect(await r.sendDeliveryReport()).toBe(false);
     mode = 'junk';
-    expect(r.sendDeliveryReport()).toBe(false);
+    expect(await r.sendDeliveryReport()).toBe(false);
     mode = 'ok';
-    expect(r.sendDeliveryReport()).toBe(true);
+    expect(await r.sendDeliveryReport()).toBe(true);
     expect(host.named('$homing_delivery')).toEqual([{ sent: 1, delta: { sent: 1 } }]);
     expect(host.debug.length).toBe(2);
-    expect(reporter().r.sendDeliveryReport()).toBe(false);
+    expect(await reporter().r.sendDeliveryReport()).toBe(false);
+  });
+
+  it("takes an async stats getter (like the client's stats()) and its rejection", async () => {
+    let fail = false;
+    const { r, host } = reporter({
+      deliveryStats: async () => {
+        if (fail) throw new Error('closed');
+        return { sent: 7, dropped: { overflow: 2 } };
+      },
+      deliveryIntervalMs: 0,
+    });
+    expect(await r.sendDeliveryReport()).toBe(true);
+    fail = true;
+    expect(await r.sendDeliveryReport()).toBe(false);
+    expect(host.named('$homing_delivery')).toEqual([
+      { sent: 7, dropped: { overflow: 2 }, delta: { sent: 7, dropped: { overflow: 2 } } },
+    ]);
   });
 
   it('close stops timers and checks; a closed reporter refuses registrations', async () => {

@@ -50,7 +50,7 @@ export class HealthReporter implements Feature {
     const { heartbeatIntervalMs, deliveryIntervalMs, deliveryStats } = this.#settings;
     if (heartbeatIntervalMs > 0) this.#every(heartbeatIntervalMs, () => this.sendHeartbeat());
     if (deliveryStats !== undefined && deliveryIntervalMs > 0)
-      this.#every(deliveryIntervalMs, () => this.sendDeliveryReport());
+      this.#every(deliveryIntervalMs, () => void this.sendDeliveryReport());
     if (this.#settings.autoStart) this.start();
   }
 
@@ -111,19 +111,23 @@ export class HealthReporter implements Feature {
     });
   }
 
-  /** Sends `$homing_delivery` now from the `deliveryStats` option; false when there is none or it failed. */
-  sendDeliveryReport(): boolean {
+  /**
+   * Sends `$homing_delivery` now from the `deliveryStats` option (sync or async, like the
+   * client's `stats()`); resolves false when there is none or it failed (logged at debug level).
+   */
+  async sendDeliveryReport(): Promise<boolean> {
     const read = this.#settings.deliveryStats;
     if (this.#closed || read === undefined) return false;
     let stats: unknown;
     try {
-      stats = read();
+      stats = await read();
     } catch (error) {
       this.#host.logger.debug('health: deliveryStats threw; no $homing_delivery this time', {
         error: String(error),
       });
       return false;
     }
+    if (this.#closed) return false;
     if (stats === null || typeof stats !== 'object' || Array.isArray(stats)) {
       this.#host.logger.debug('health: deliveryStats did not answer an object', { got: typeof stats });
       return false;

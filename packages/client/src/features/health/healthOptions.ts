@@ -12,7 +12,7 @@ export interface HealthReporterOptions extends HealthCheckOptions {
   /** A `$health` heartbeat with every service's status this often. Default 300 000 ms (5 min); 0 = off. */
   heartbeatIntervalMs?: number;
   /** Homing's own delivery stats (dropped by reason, queue size, breaker state), sent as `$homing_delivery`. */
-  deliveryStats?: () => Record<string, unknown>;
+  deliveryStats?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
   /** How often `$homing_delivery` is sent when `deliveryStats` is given. Default 60 000 ms; 0 = off. */
   deliveryIntervalMs?: number;
   /** Run the checks from the start (else on `start()`). Default true. */
@@ -25,7 +25,7 @@ export interface HealthReporterOptions extends HealthCheckOptions {
 
 export interface HealthSettings {
   heartbeatIntervalMs: number;
-  deliveryStats: (() => Record<string, unknown>) | undefined;
+  deliveryStats: (() => Record<string, unknown> | Promise<Record<string, unknown>>) | undefined;
   deliveryIntervalMs: number;
   autoStart: boolean;
   /** What goes to the HealthMonitor (its defaults and checks are its own). */
@@ -66,7 +66,11 @@ export function healthSettings(options: HealthReporterOptions = {}): HealthSetti
     deliveryStats:
       options.deliveryStats === undefined
         ? undefined
-        : checkFunction<() => Record<string, unknown>>(options.deliveryStats, 'deliveryStats', fail),
+        : checkFunction<() => Record<string, unknown> | Promise<Record<string, unknown>>>(
+            options.deliveryStats,
+            'deliveryStats',
+            fail,
+          ),
     deliveryIntervalMs: checkIntervalOrOff(
       options.deliveryIntervalMs ?? d.deliveryIntervalMs,
       'deliveryIntervalMs',
