@@ -230,13 +230,26 @@ function firstLine(proc) {
       const nl = text.indexOf('\n');
       if (nl >= 0) resolve(text.slice(0, nl));
     });
-    proc.on('exit', (code) => reject(new Error(`bench child exited (${code}) without an answer`)));
+    proc.on('exit', (code, signal) => {
+      if (signal !== 'SIGKILL') reject(new Error(`bench child exited (${code}) without an answer`));
+    });
   });
 }
 
+/** A competitor that cannot finish (Segment queueing 100 000 events for a dead server grew past 1 GB) gets null. */
+const MEASURE_LIMIT_MS = 300_000;
+
 async function measure(task, lib, host) {
   const proc = child('worker', [task, lib, host]);
-  const answer = JSON.parse(await firstLine(proc));
+  let timer;
+  const limit = new Promise((resolve) => {
+    timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      resolve(JSON.stringify({ value: null, unfinished: true }));
+    }, MEASURE_LIMIT_MS);
+  });
+  const answer = JSON.parse(await Promise.race([firstLine(proc), limit]));
+  clearTimeout(timer);
   process.stderr.write(`bench client: ${task} ${lib} ${JSON.stringify(answer)}\n`);
   return answer;
 }
@@ -298,8 +311,18 @@ export async function run() {
       better: 'lower',
       goal: '',
     });
+    for (const [key, f] of Object.entries(figures)) {
+      if (f.unfinished) {
+        rows.push({
+          work: `${key}: did not finish within ${MEASURE_LIMIT_MS / 1000} s (killed)`,
+          homing: null,
+          unit: '',
+          better: 'higher',
+        });
+      }
+    }
     for (const lib of libs) {
-      const d = figures[`e2e:${lib}`].delivered;
+      const d = figures[`e2e:${lib}`].delivered ?? 0;
       if (d < N)
         rows.push({
           work: `${lib}: delivered only ${d} of ${N} in the end-to-end run`,
