@@ -51,7 +51,7 @@ export function spawnOutboxChild(args: string[]): Child {
     lines,
     exited,
     stderr: () => errors,
-    waitFor(prefix, timeoutMs = 15_000) {
+    waitFor(prefix, timeoutMs = 60_000) {
       if (lines.some((l) => l.startsWith(prefix))) return Promise.resolve();
       return new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
