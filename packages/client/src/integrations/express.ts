@@ -7,7 +7,7 @@ import {
   type HttpCaptureOptions,
   type HttpTimingOptions,
 } from './httpServerOptions.js';
-import { methodTag, statusTag, UNMATCHED_ROUTE } from './httpTags.js';
+import { HttpTagCache, methodTag, statusTag, UNMATCHED_ROUTE } from './httpTags.js';
 import { routePattern } from './routePattern.js';
 import { shieldTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
@@ -29,7 +29,7 @@ export interface ExpressResponseLike {
   statusCode: number;
   writableFinished?: boolean;
   locals?: Record<string, any>;
-  once(event: string, listener: (...args: any[]) => void): unknown;
+  on(event: string, listener: (...args: any[]) => void): unknown;
 }
 
 export type ExpressNext = (error?: unknown) => void;
@@ -50,23 +50,38 @@ export const ABORTED_STATUS = 'aborted';
 const STATE = Symbol('homing.express');
 /** Errors already captured, by any error handler of this module (a router's and the app's). */
 const seen = new WeakSet<object>();
+/** Express request prototypes (`app.request`, one per app) given the `route` accessor. */
+const patched = new WeakSet<object>();
 
+type Recorder = (req: StatefulRequest, res: ExpressResponseLike, state: RequestState) => void;
+
+/** One per request: where its route was matched, and when and by whom it is timed. */
 interface RequestState {
   route: { path?: unknown } | undefined;
   baseUrl: unknown;
   params: unknown;
+  started: number;
+  recorder: Recorder | undefined;
 }
 
 type StatefulRequest = ExpressRequestLike & { [STATE]?: RequestState };
+type ResponseWithRequest = ExpressResponseLike & { req?: StatefulRequest };
 
-// Shared accessor functions (no closure per request): Express assigns `req.route` when a route
-// matches, inside the router that owns it; the mount path is read at that moment, because by
-// the time an error reaches an app-level handler the router has put `req.baseUrl` back.
+function newState(route: RequestState['route']): RequestState {
+  return { route, baseUrl: undefined, params: undefined, started: 0, recorder: undefined };
+}
+
+// Express assigns `req.route` when a route matches, inside the router that owns it; the mount
+// path and params are read at that moment, because by the time an error reaches an app-level
+// handler the router has put `req.baseUrl` back, and by the time the response closes the params
+// are the route's (the mount's `:org` is gone). Shared functions: no closure per request.
 function getRoute(this: StatefulRequest): RequestState['route'] {
-  return this[STATE]!.route;
+  const state = this[STATE];
+  return state === undefined ? undefined : state.route;
 }
 function setRoute(this: StatefulRequest, route: RequestState['route']): void {
-  const state = this[STATE]!;
+  let state = this[STATE];
+  if (state === undefined) this[STATE] = state = newState(undefined);
   // The router assigns a matched route, then the route's own dispatch assigns it again once the
   // params are the route's: the mount's params are those seen the first time.
   if (route === state.route) return;
@@ -74,15 +89,54 @@ function setRoute(this: StatefulRequest, route: RequestState['route']): void {
   state.baseUrl = this.baseUrl;
   state.params = this.params;
 }
+const ROUTE_ACCESSOR: PropertyDescriptor = {
+  get: getRoute,
+  set: setRoute,
+  enumerable: true,
+  configurable: true,
+};
+
+/**
+ * Puts the `route` accessor where Express will assign through it: once on the app's request
+ * prototype (Express's `app.request`, recognised by its own `app` property), so requests keep
+ * their shape and pay no `defineProperty`; on the request itself otherwise.
+ */
+function watchRoute(req: StatefulRequest): RequestState {
+  const existing = req[STATE];
+  if (existing !== undefined) return existing;
+  const proto: unknown = Object.getPrototypeOf(req);
+  const state = newState(undefined);
+  if (typeof proto === 'object' && proto !== null && !Object.hasOwn(req, 'route')) {
+    if (patched.has(proto)) {
+      req[STATE] = state;
+      return state;
+    }
+    if (Object.hasOwn(proto, 'app') && !Object.hasOwn(proto, 'route')) {
+      Object.defineProperty(proto, 'route', ROUTE_ACCESSOR);
+      patched.add(proto);
+      req[STATE] = state;
+      return state;
+    }
+  }
+  state.route = req.route;
+  req[STATE] = state;
+  Object.defineProperty(req, 'route', ROUTE_ACCESSOR);
+  return state;
+}
 
 /** The route pattern of a request, as known now. */
 function routeOf(req: StatefulRequest): string {
   try {
     const state = req[STATE];
     if (state !== undefined) {
-      return state.route === undefined || state.route === null
-        ? UNMATCHED_ROUTE
-        : routePattern(state.baseUrl, state.params, state.route.path);
+      // Our accessor (on the prototype or the request), unless a sub-app's router (whose request
+      // prototype is not watched) assigned `route` as a plain property of the request.
+      const own = Object.getOwnPropertyDescriptor(req, 'route');
+      if (own === undefined || own.get === getRoute) {
+        return state.route === undefined || state.route === null
+          ? UNMATCHED_ROUTE
+          : routePattern(state.baseUrl, state.params, state.route.path);
+      }
     }
     // Error handler used without the timing middleware: the best Express tells at this point.
     const route = req.route;
@@ -92,6 +146,13 @@ function routeOf(req: StatefulRequest): string {
   } catch {
     return UNMATCHED_ROUTE;
   }
+}
+
+/** 'close' comes once per response, after 'finish' or when the client went away. */
+function onClose(this: ResponseWithRequest): void {
+  const req = this.req;
+  const state = req === undefined ? undefined : req[STATE];
+  if (state !== undefined && state.recorder !== undefined) state.recorder(req!, this, state);
 }
 
 /**
@@ -111,40 +172,39 @@ export function homingExpress(
     throw new IntegrationOptionError('route', 'must be a function');
   }
   const { metric, statusTag: mode, skip, now } = o;
+  const tagCache = new HttpTagCache();
+
+  const record: Recorder = (req, res, state) => {
+    try {
+      state.recorder = undefined;
+      const duration = now() - state.started;
+      let route: string | undefined;
+      if (customRoute !== undefined) {
+        try {
+          const named = customRoute(req);
+          if (typeof named === 'string' && named !== '') route = named;
+        } catch {}
+      }
+      const tags = tagCache.get(
+        methodTag(req.method),
+        route ?? routeOf(req),
+        res.writableFinished === false ? ABORTED_STATUS : statusTag(res.statusCode, mode),
+      );
+      t.timing(metric, duration >= 0 ? duration : 0, tags);
+    } catch {}
+  };
 
   return function homingExpressMiddleware(req, res, next) {
-    let started: number;
     try {
-      if (skip !== undefined && skipped(skip, req)) {
-        next();
-        return;
+      if (skip === undefined || !skipped(skip, req)) {
+        const state = watchRoute(req);
+        state.started = now();
+        state.recorder = record;
+        // Node's responses know their request: one shared listener, no closure per request.
+        if ((res as ResponseWithRequest).req === req) res.on('close', onClose);
+        else
+          res.on('close', () => (state.recorder === undefined ? undefined : state.recorder(req, res, state)));
       }
-      started = now();
-      const state: RequestState = { route: req.route, baseUrl: req.baseUrl, params: req.params };
-      (req as StatefulRequest)[STATE] = state;
-      Object.defineProperty(req, 'route', {
-        get: getRoute,
-        set: setRoute,
-        enumerable: true,
-        configurable: true,
-      });
-      res.once('close', () => {
-        try {
-          const duration = now() - started;
-          let route: string | undefined;
-          if (customRoute !== undefined) {
-            try {
-              const named = customRoute(req);
-              if (typeof named === 'string' && named !== '') route = named;
-            } catch {}
-          }
-          t.timing(metric, duration >= 0 ? duration : 0, {
-            method: methodTag(req.method),
-            route: route ?? routeOf(req),
-            status: res.writableFinished === false ? ABORTED_STATUS : statusTag(res.statusCode, mode),
-          });
-        } catch {}
-      });
     } catch {}
     next();
   };

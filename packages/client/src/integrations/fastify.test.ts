@@ -57,7 +57,7 @@ describe('homingFastify (real Fastify app on 127.0.0.1)', () => {
       ['http.server.duration', { method: 'GET', route: '/orgs/:org/projects/:pid', status: '200' }],
     ]);
     for (const c of t.timings) expect(c.valueMs).toBeGreaterThanOrEqual(0);
-    expect(JSON.stringify(t.timings)).not.toMatch(/42|secret|acme/);
+    expect(JSON.stringify(t.timings.map((c) => c.tags))).not.toMatch(/42|secret|acme/);
   });
 
   it('files unmatched URLs under one "unmatched" route', async () => {

@@ -7,7 +7,7 @@ import {
   type HttpCaptureOptions,
   type HttpTimingOptions,
 } from './httpServerOptions.js';
-import { methodTag, statusTag, UNMATCHED_ROUTE } from './httpTags.js';
+import { HttpTagCache, methodTag, statusTag, UNMATCHED_ROUTE } from './httpTags.js';
 import { shieldTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
@@ -104,6 +104,7 @@ export function homingFastify(
       includeBody: rest.includeBody,
     });
     const { metric, statusTag: mode, skip } = timingOptions;
+    const tagCache = new HttpTagCache();
     const nameRoute = (request: FastifyRequestLike): string => {
       if (customRoute !== undefined) {
         try {
@@ -124,11 +125,11 @@ export function homingFastify(
         }
         const duration = skipped ? undefined : elapsed(reply);
         if (duration !== undefined) {
-          t.timing(metric, duration, {
-            method: methodTag(request.method),
-            route: nameRoute(request),
-            status: statusTag(reply.statusCode, mode),
-          });
+          t.timing(
+            metric,
+            duration,
+            tagCache.get(methodTag(request.method), nameRoute(request), statusTag(reply.statusCode, mode)),
+          );
         }
       } catch {}
       next();

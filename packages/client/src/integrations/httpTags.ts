@@ -36,3 +36,30 @@ export function errorStatus(error: unknown): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * Frozen `{ method, route, status }` tag objects, one per combination: the performance
+ * tracker recognises a frozen object it has seen by identity, so a request costs a Map lookup
+ * instead of a new object to key. Bounded: past `max` entries it starts over (a custom route
+ * namer could name without end; the tracker's own series budget still applies).
+ */
+export class HttpTagCache {
+  readonly #entries = new Map<string, Readonly<Record<'method' | 'route' | 'status', string>>>();
+
+  constructor(readonly max = 1000) {}
+
+  get(
+    method: string,
+    route: string,
+    status: string,
+  ): Readonly<Record<'method' | 'route' | 'status', string>> {
+    const key = `${method} ${status} ${route}`;
+    let tags = this.#entries.get(key);
+    if (tags === undefined) {
+      if (this.#entries.size >= this.max) this.#entries.clear();
+      tags = Object.freeze({ method, route, status });
+      this.#entries.set(key, tags);
+    }
+    return tags;
+  }
+}

@@ -20,26 +20,31 @@ function patternText(path: unknown): string {
 
 function unparameterize(baseUrl: string, params: unknown): string {
   if (baseUrl === '' || typeof params !== 'object' || params === null) return baseUrl;
-  const names = Object.keys(params);
-  if (names.length === 0) return baseUrl;
-  const byValue = new Map<string, string>();
-  for (const name of names) {
+  let out = baseUrl;
+  for (const name of Object.keys(params)) {
     const value = (params as Record<string, unknown>)[name];
-    if (typeof value === 'string' && value !== '') byValue.set(value, name);
+    if (typeof value !== 'string' || value === '') continue;
+    out = replaceSegment(out, value, name);
+    // Express decodes params: the URL holds the encoded form (`a%20b` for `a b`).
+    const encoded = encodeURIComponent(value);
+    if (encoded !== value) out = replaceSegment(out, encoded, name);
   }
-  return baseUrl
-    .split('/')
-    .map((segment) => {
-      const name = byValue.get(segment) ?? byValue.get(safeDecode(segment));
-      return name === undefined ? segment : `:${name}`;
-    })
-    .join('/');
+  return out;
 }
 
-function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return segment;
+/** Every whole path segment equal to `value` becomes `:name` (no split: this runs per request). */
+function replaceSegment(path: string, value: string, name: string): string {
+  let from = 0;
+  let out = path;
+  for (;;) {
+    const at = out.indexOf(value, from);
+    if (at < 0) return out;
+    const end = at + value.length;
+    if (out[at - 1] === '/' && (end === out.length || out[end] === '/')) {
+      out = `${out.slice(0, at)}:${name}${out.slice(end)}`;
+      from = at + name.length + 1;
+    } else {
+      from = at + 1;
+    }
   }
 }

@@ -1,11 +1,14 @@
 import { IntegrationOptionError } from './errors.js';
-import type { TelemetryLike } from './telemetryLike.js';
+import type { BreadcrumbInput, CaptureContext, Tags, TelemetryLike } from './telemetryLike.js';
+
+type Target = Record<string, (...args: any[]) => unknown>;
 
 /**
  * The named methods of `telemetry`, each wrapped so that nothing it does (throw, return junk)
  * reaches the request it is called from: an integration must never break the app it watches.
  * Checks once, at set-up, that every method is there, so a wrong object fails loudly at start
- * instead of silently recording nothing.
+ * instead of silently recording nothing. The wrappers have fixed arities (no rest arrays): they
+ * sit on every request's path.
  */
 export function shieldTelemetry<K extends keyof TelemetryLike>(
   telemetry: unknown,
@@ -16,21 +19,39 @@ export function shieldTelemetry<K extends keyof TelemetryLike>(
     throw new IntegrationOptionError(option, `must be an object with ${methods.join(', ')}()`);
   }
   if (telemetry === null) throw new IntegrationOptionError(option, 'must not be null');
-  const shielded: Partial<TelemetryLike> = {};
+  const t = telemetry as Target;
   for (const method of methods) {
-    const fn = (telemetry as Record<string, unknown>)[method];
-    if (typeof fn !== 'function') {
+    if (typeof t[method] !== 'function') {
       throw new IntegrationOptionError(option, `has no ${method}() method (needs ${methods.join(', ')})`);
     }
-    // Called as a method (not bound once) so a client whose methods are replaced later still works.
-    (shielded as Record<string, unknown>)[method] = (...args: unknown[]): unknown => {
+  }
+  // Called as methods (not bound once) so a client whose methods are replaced later still works.
+  const shielded: TelemetryLike = {
+    captureError(error: unknown, context?: CaptureContext): string | undefined {
       try {
-        const result: unknown = (telemetry as Record<string, (...a: unknown[]) => unknown>)[method]!(...args);
-        return method === 'captureError' && typeof result !== 'string' ? undefined : result;
+        const id = t['captureError']!(error, context);
+        return typeof id === 'string' ? id : undefined;
       } catch {
         return undefined;
       }
-    };
-  }
-  return shielded as Pick<TelemetryLike, K>;
+    },
+    addBreadcrumb(breadcrumb: BreadcrumbInput): void {
+      try {
+        t['addBreadcrumb']!(breadcrumb);
+      } catch {}
+    },
+    timing(name: string, valueMs: number, tags?: Tags): void {
+      try {
+        t['timing']!(name, valueMs, tags);
+      } catch {}
+    },
+    track(event: string, properties?: Record<string, unknown>): void {
+      try {
+        t['track']!(event, properties);
+      } catch {}
+    },
+  };
+  const picked: Partial<TelemetryLike> = {};
+  for (const method of methods) (picked as Record<string, unknown>)[method] = shielded[method];
+  return picked as Pick<TelemetryLike, K>;
 }
