@@ -53,3 +53,10 @@ export { createIndexedDBOutbox, IndexedDBOutbox } from './outbox/indexeddb.js';
 export type { IndexedDBOutboxOptions } from './outbox/indexeddb.js';
 export { createLocalStorageOutbox, LocalStorageOutbox } from './outbox/localStorage.js';
 export type { LocalStorageOutboxOptions, StorageLike } from './outbox/localStorage.js';
+
+export type { TelemetryCore } from './telemetry/client.js';
+export type { FeatureSet, TelemetryFeatureOptions, TelemetryFeatures } from './telemetry/features.js';
+export * from './features/errors/index.js';
+export * from './features/performance/index.js';
+export * from './features/usage/index.js';
+export * from './features/health/index.js';

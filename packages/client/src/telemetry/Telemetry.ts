@@ -10,7 +10,7 @@ import { Sampler } from '../pipeline/sampling.js';
 import { Session } from '../pipeline/session.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
 import type { Platform } from '../platform/platform.js';
-import type { TelemetryClient, TelemetryFlushResult, TelemetryStats } from './client.js';
+import type { TelemetryCore, TelemetryFlushResult, TelemetryStats } from './client.js';
 import { emptyDropCounts } from './client.js';
 import { Emitter } from './Emitter.js';
 import type { TrackedEvent } from './EventBuilder.js';
@@ -55,7 +55,7 @@ export interface TelemetryParts {
  * unref'd schedule. Until the install id and the remembered consent are read (one small read at
  * start), events wait in memory and delivery is paused.
  */
-export class Telemetry implements TelemetryClient {
+export class Telemetry implements TelemetryCore {
   private readonly o: ResolvedTelemetryOptions;
   private readonly logger: Logger;
   private readonly outbox: Outbox;

@@ -10,7 +10,10 @@ import { Sink, sinkEvents, testPlatform } from './telemetry.test-helpers.js';
 
 const src = fileURLToPath(new URL('..', import.meta.url));
 
-/** Every file reachable from `entry` through relative imports, and the bare specifiers it imports. */
+/**
+ * Every file reachable from `entry` through relative imports, and the bare specifiers it imports
+ * (type-only imports, `typeof import('x')` included, are erased by the compiler: not followed).
+ */
 function importGraph(entry: string): { files: Set<string>; bare: Map<string, string> } {
   const files = new Set<string>();
   const bare = new Map<string, string>();
@@ -19,7 +22,7 @@ function importGraph(entry: string): { files: Set<string>; bare: Map<string, str
     files.add(file);
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(
-      /(?:^|\n)\s*(?:import|export)\s(?:type\s)?[^'"]*?from\s+'([^']+)'|import\('([^']+)'\)/g,
+      /(?:^|\n)\s*(?:import|export)\s(?:type\s)?[^'"]*?from\s+'([^']+)'|(?<!typeof )import\('([^']+)'\)/g,
     )) {
       if (/^\s*(?:import|export)\s+type\s/.test(m[0].trim())) continue;
       const spec = (m[1] ?? m[2])!;

@@ -2,6 +2,7 @@ import type { EndpointSnapshot } from '../delivery/EndpointChannel.js';
 import type { ClientDropReason, ClientEventMap, ClientEventName } from '../events.js';
 import type { FeatureHost } from '../features/feature.js';
 import type { OutboxSize } from '../outbox/outbox.js';
+import type { TelemetryFeatures } from './features.js';
 import type { ConsentState } from './options.js';
 
 /** What `flush()` answers. */
@@ -40,8 +41,8 @@ export interface TelemetryStats {
   enabled: boolean;
 }
 
-/** The client `createTelemetry` returns. Only `flush`/`shutdown` (bad timeout) can throw. */
-export interface TelemetryClient {
+/** The pipeline part of the client. Only `flush`/`shutdown` (bad timeout) can throw. */
+export interface TelemetryCore {
   /** Queue an event. Synchronous, never throws, no I/O on the caller's turn. */
   track(event: string, properties?: Record<string, unknown>): void;
   /** From now on events are about `distinctId`; tracks `$identify` (with `$anon_distinct_id`, and `$set` = traits). */
@@ -61,6 +62,13 @@ export interface TelemetryClient {
   /** What telemetry features (errors, performance, usage, health) attach to. */
   featureHost(): FeatureHost;
 }
+
+/**
+ * The client `createTelemetry` returns: the pipeline (`TelemetryCore`) and the telemetry
+ * features' calls (`features.ts`). Only `flush`/`shutdown` (bad timeout) and `registerService`
+ * (a bad check) can throw.
+ */
+export interface TelemetryClient extends TelemetryCore, TelemetryFeatures {}
 
 export function emptyDropCounts(): Record<ClientDropReason, number> {
   return {

@@ -2,8 +2,9 @@ import { resolveDeliveryOptions } from '../delivery/deliveryOptions.js';
 import { consoleLogger, silentLogger } from '../logger.js';
 import { resolveOutboxLimits } from '../outbox/limits.js';
 import { Sampler } from '../pipeline/sampling.js';
-import type { TelemetryClient } from './client.js';
+import type { TelemetryClient, TelemetryCore } from './client.js';
 import { disabledBy, envFlag } from './environment.js';
+import { createFeatureSet } from './features.js';
 import { createNoopTelemetry } from './noopTelemetry.js';
 import type { TelemetryOptions } from './options.js';
 import { isOutbox, resolveTelemetryOptions } from './resolveTelemetryOptions.js';
@@ -27,7 +28,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
   const off = disabledBy(platform, options);
   if (off !== null) {
     logger.debug(`telemetry is off (${off})`);
-    return createNoopTelemetry(logger, options.now);
+    return withFeatures(createNoopTelemetry(logger, options.now), input, false);
   }
   const given = isOutbox(options.storage) ? options.storage : undefined;
   const storage =
@@ -42,8 +43,12 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
           limits: options.limits,
           logger,
         });
+  // Registered before the client's own exit hook, so metric summaries and duplicate counts are
+  // in the pipeline before it stores what was tracked.
+  let flushFeatures = (): void => {};
+  const offExit = platform.onExit(() => flushFeatures());
   try {
-    return new Telemetry({
+    const core = new Telemetry({
       options,
       sampling: input.sampling,
       platform,
@@ -53,8 +58,36 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
       installId: 'installId' in storage ? storage.installId : undefined,
       delivery,
     });
+    const client = withFeatures(core, input, true, offExit);
+    flushFeatures = () => client.flushFeatures();
+    return client;
   } catch (error) {
+    offExit();
     if (given === undefined) void storage.outbox.close().catch(() => undefined);
     throw error;
   }
+}
+
+/** The core client with the feature calls on it; shutdown closes the features first. */
+function withFeatures(
+  core: TelemetryCore,
+  input: TelemetryOptions,
+  eager: boolean,
+  offExit: () => void = () => {},
+): TelemetryClient & { flushFeatures(): void } {
+  const features = createFeatureSet(core.featureHost(), input, () => core.stats(), eager);
+  const shutdown = core.shutdown.bind(core);
+  // Own properties copied onto the core object keep `this` intact for its methods.
+  const client = Object.assign(core, {
+    flushFeatures: () => features.flush(),
+    async shutdown(options?: { timeoutMs?: number }): Promise<void> {
+      offExit();
+      await features.close();
+      await shutdown(options);
+    },
+  });
+  for (const [key, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(features.api))) {
+    Object.defineProperty(client, key, { ...descriptor, enumerable: false, configurable: true });
+  }
+  return client as unknown as TelemetryClient & { flushFeatures(): void };
 }

@@ -1,6 +1,6 @@
 import type { FeatureHost } from '../features/feature.js';
 import type { Logger } from '../logger.js';
-import type { TelemetryClient, TelemetryStats } from './client.js';
+import type { TelemetryCore, TelemetryStats } from './client.js';
 import { emptyDropCounts } from './client.js';
 import { checkTimeout } from './resolveTelemetryOptions.js';
 
@@ -9,7 +9,7 @@ import { checkTimeout } from './resolveTelemetryOptions.js';
  * no storage is opened, no timer started, nothing leaves the process. Calls are still counted
  * (as dropped, reason 'disabled') so an app can see that it is off.
  */
-export function createNoopTelemetry(logger: Logger, now: () => number = Date.now): TelemetryClient {
+export function createNoopTelemetry(logger: Logger, now: () => number = Date.now): TelemetryCore {
   let tracked = 0;
   const track = (): void => {
     tracked++;

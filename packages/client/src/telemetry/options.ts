@@ -6,6 +6,7 @@ import type { SafeLimits } from '../pipeline/safeSerialize.js';
 import type { SamplingOptions } from '../pipeline/sampling.js';
 import type { Platform } from '../platform/platform.js';
 import type { PatternRedactionOptions } from '../pipeline/redactPatterns.js';
+import type { TelemetryFeatureOptions } from './features.js';
 
 export type ConsentState = 'granted' | 'denied' | 'pending';
 export type StorageChoice = 'file' | 'indexeddb' | 'localStorage' | 'memory';
@@ -27,7 +28,7 @@ export interface RedactionOptions {
   custom?: (properties: Record<string, unknown>) => Record<string, unknown>;
 }
 
-export interface TelemetryOptions {
+export interface TelemetryOptions extends TelemetryFeatureOptions {
   /** Where events go (at least one): `{ destination: 'homing' | 'posthog' | 'segment', host, key }` or `{ destination: 'custom', send }`. */
   endpoints: EndpointConfig[];
   /** Batching, retry, breaker, gzip, exit flush: see `DeliveryOptionsInput`. Defaults there. */

@@ -38,6 +38,10 @@ export interface ResolvedTelemetryOptions {
 
 const KNOWN = new Set<string>([
   'endpoints',
+  'errors',
+  'performance',
+  'usage',
+  'health',
   'delivery',
   'name',
   'distinctId',

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { TelemetryClient } from './client.js';
+import { TelemetryOptionError } from './errors.js';
+import { clientFor, Sink, sinkEvents, until } from './telemetry.test-helpers.js';
+
+describe('createTelemetry: telemetry features on the client', () => {
+  let sink: Sink;
+  const clients: TelemetryClient[] = [];
+  const client = (...args: Parameters<typeof clientFor>): TelemetryClient => {
+    const c = clientFor(...args);
+    clients.push(c);
+    return c;
+  };
+
+  beforeAll(async () => {
+    sink = await Sink.start();
+  });
+  beforeEach(async () => {
+    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
+    sink.requests.length = 0;
+    sink.acceptedUuids.length = 0;
+  });
+  afterAll(async () => {
+    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
+    await sink.down();
+  });
+
+  it('captureError sends a $exception through the pipeline (redacted), with breadcrumbs, and groups locally', async () => {
+    const t = client(sink);
+    t.addBreadcrumb({ category: 'ui', message: 'clicked save' });
+    // The same bug (one throw site, volatile message parts) twice: one group.
+    const ids = ['a@b.example', 'c@d.example'].map((who) =>
+      t.captureError(new TypeError(`user ${who} failed`), { severity: 'warning', tags: { area: 'x' } }),
+    );
+    const id = ids[0]!;
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(t.getErrorGroups()).toHaveLength(1);
+    expect(t.getErrorStats()?.totalErrors).toBe(2);
+    expect(t.getErrorStats()?.suppressed).toBe(1);
+    t.trackRecovery(id, true, { strategy: 'retry', attempts: 2 });
+    await t.flush({ timeoutMs: 10_000 });
+    const events = sinkEvents(sink);
+    const exception = events.find((e) => e.event === '$exception')!;
+    expect(exception.properties['$exception_type']).toBe('TypeError');
+    expect(JSON.stringify(exception)).not.toContain('a@b.example');
+    expect(JSON.stringify(exception.properties['$breadcrumbs'] ?? exception.properties)).toContain(
+      'clicked save',
+    );
+    expect(events.some((e) => e.event === '$exception_recovery')).toBe(true);
+  });
+
+  it('timings are aggregated and sent as summaries when the client shuts down', async () => {
+    const t = clientFor(sink);
+    for (let i = 1; i <= 100; i++) t.timing('db.query', i, { table: 'users' });
+    expect(t.getSummary('db.query', { table: 'users' })?.count).toBe(100);
+    t.trackOperation({ name: 'ai.call', durationMs: 120, tokens: 800 });
+    await t.shutdown({ timeoutMs: 10_000 });
+    const summaries = sinkEvents(sink).filter((e) => e.event === '$metric_summary');
+    expect(summaries.length).toBeGreaterThan(0);
+    expect(JSON.stringify(summaries)).toContain('db.query');
+  });
+
+  it('usage calls track adoption, conversations and providers', async () => {
+    const t = client(sink);
+    expect(t.trackFeature('export', 'used', { userId: 'u1' })).toBe(true);
+    const conversation = t.startConversation();
+    expect(typeof conversation).toBe('string');
+    expect(t.trackMessage(conversation!, { role: 'user', tokens: 12 })).toBe(true);
+    expect(t.endConversation(conversation!, 'completed')).toBe(true);
+    expect(t.trackProviderRequest('openai', 420, true, 900)).toBe(true);
+    expect(t.usage?.getStats()).toBeDefined();
+    await t.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink).length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('health: a registered service is checked and reported; $health goes out on a change', async () => {
+    const t = client(sink);
+    let ok = false;
+    t.registerService('db', async () => ({ ok }), {
+      critical: true,
+      failureThreshold: 1,
+      recoveryThreshold: 1,
+    });
+    await until(async () => (await t.getHealthReport({ refresh: true }))?.status === 'unhealthy');
+    expect(t.isHealthy()).toBe(false);
+    ok = true;
+    await until(async () => (await t.getHealthReport({ refresh: true }))?.status === 'healthy');
+    expect(t.isHealthy()).toBe(true);
+    await t.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink).some((e) => e.event === '$health')).toBe(true);
+  });
+
+  it('a feature turned off does nothing and says so', async () => {
+    const t = client(sink, { errors: false, performance: false, usage: false, health: false });
+    expect(t.captureError(new Error('x'))).toBe('');
+    t.timing('x', 1);
+    expect(t.getSummary('x')).toBeUndefined();
+    expect(t.trackFeature('f', 'used')).toBe(false);
+    expect(t.isHealthy()).toBe(true);
+    expect(t.errors).toBeUndefined();
+    await t.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink)).toEqual([]);
+  });
+
+  it('feature calls on a disabled client (DO_NOT_TRACK) send nothing and never throw', async () => {
+    const t = client(sink, { errors: { captureUnhandled: true } }, { DO_NOT_TRACK: '1' });
+    expect(() => t.captureError(new Error('x'))).not.toThrow();
+    t.timing('x', 1);
+    expect((await t.stats()).enabled).toBe(false);
+    await t.flush({ timeoutMs: 1_000 });
+    expect(sink.requests).toEqual([]);
+  });
+
+  it('bad feature options throw at creation, naming the option; bad calls never throw', () => {
+    expect(() => clientFor(sink, { errors: { maxBreadcrumbs: -1 } })).toThrow(/maxBreadcrumbs/);
+    expect(() => clientFor(sink, { performance: { flushIntervalMs: 'soon' as never } })).toThrow(
+      /flushIntervalMs/,
+    );
+    expect(() => clientFor(sink, { nope: 1 } as never)).toThrow(TelemetryOptionError);
+    const t = client(sink);
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    expect(() => t.captureError(cyclic)).not.toThrow();
+    expect(() => t.timing(42 as never, Number.NaN)).not.toThrow();
+    expect(() => t.trackFeature(null as never, undefined as never)).not.toThrow();
+    expect(() => t.addBreadcrumb(undefined as never)).not.toThrow();
+  });
+});

@@ -1,0 +1,199 @@
+import type { ErrorTrackingOptions } from '../features/errors/errorTrackingOptions.js';
+import { createErrorTracker } from '../features/errors/createErrorTracker.js';
+import type {
+  Breadcrumb,
+  BreadcrumbInput,
+  CaptureContext,
+  ErrorGroup,
+  ErrorStats,
+  ErrorTracker,
+  RecoveryDetails,
+} from '../features/errors/types.js';
+import type { FeatureHost } from '../features/feature.js';
+import type { HealthReporterOptions } from '../features/health/healthOptions.js';
+import type { ServiceHealthReport } from '../features/health/HealthReporter.js';
+import { HealthReporter } from '../features/health/HealthReporter.js';
+import type { ServiceCheck } from '../features/health/adaptCheck.js';
+import type { Tags } from '../features/performance/MetricRegistry.js';
+import type { MetricSummary, OperationTiming } from '../features/performance/PerformanceTracker.js';
+import { PerformanceTracker } from '../features/performance/PerformanceTracker.js';
+import type { PerformanceOptions } from '../features/performance/performanceOptions.js';
+import type { ConversationMessage, ConversationOutcome } from '../features/usage/ConversationTracker.js';
+import { UsageTracker } from '../features/usage/UsageTracker.js';
+import type { UsageOptions } from '../features/usage/usageOptions.js';
+import type { Disposable, HealthCheckOptions, HttpHealthCheck } from '@homing/resilience';
+
+/**
+ * Which telemetry features the client carries, each with its own options. A feature given
+ * options (an object) starts with the client, so its global hooks (unhandled errors, console
+ * breadcrumbs, runtime metrics, health checks) are in place from the first line; one left out
+ * starts on its first use with its defaults; `false` turns it off (its calls do nothing).
+ */
+export interface TelemetryFeatureOptions {
+  errors?: ErrorTrackingOptions | false;
+  performance?: PerformanceOptions | false;
+  usage?: UsageOptions | false;
+  /** `deliveryStats` defaults to the client's own `stats()`, so `$homing_delivery` reports it. */
+  health?: HealthReporterOptions | false;
+}
+
+/** The feature calls the client carries (see each feature's README). */
+export interface TelemetryFeatures {
+  /** Records an error as a `$exception` event; answers its id ('' when error tracking is off). */
+  captureError(error: unknown, context?: CaptureContext): string;
+  addBreadcrumb(breadcrumb: BreadcrumbInput): void;
+  getBreadcrumbs(): Breadcrumb[];
+  trackRecovery(errorId: string, recovered: boolean, details?: RecoveryDetails): void;
+  getErrorGroups(): ErrorGroup[];
+  getErrorStats(): ErrorStats | undefined;
+
+  mark(name: string): number | undefined;
+  measure(name: string, startMark: string, endMark?: string): number | undefined;
+  timing(name: string, valueMs: number, tags?: Tags): void;
+  trackOperation(operation: OperationTiming): void;
+  getSummary(name: string, tags?: Tags): MetricSummary | undefined;
+
+  trackFeature(featureId: string, action: string, props?: Record<string, unknown>): boolean;
+  startConversation(id?: string, meta?: Record<string, unknown>): string | undefined;
+  trackMessage(conversationId: string, message: ConversationMessage): boolean;
+  endConversation(conversationId: string, outcome?: ConversationOutcome): boolean;
+  trackProviderRequest(provider: string, latencyMs: number, success: boolean, tokens?: number): boolean;
+  suggestionShown(id: string, kind?: string): boolean;
+  suggestionAccepted(id: string): boolean;
+  suggestionDismissed(id: string): boolean;
+
+  /** Watches a service (a function or `{ url }`); throws a typed error for a bad check or option. */
+  registerService(
+    name: string,
+    check: ServiceCheck | HttpHealthCheck,
+    options?: HealthCheckOptions,
+  ): Disposable;
+  getHealthReport(options?: { refresh?: boolean }): Promise<ServiceHealthReport | undefined>;
+  /** true while no critical service is unhealthy (and when health checks are off). */
+  isHealthy(): boolean;
+
+  /** The feature objects themselves, created on first access (undefined when turned off). */
+  readonly errors: ErrorTracker | undefined;
+  readonly performance: PerformanceTracker | undefined;
+  readonly usage: UsageTracker | undefined;
+  readonly health: HealthReporter | undefined;
+}
+
+/** The features bound to one client, and how to stop them. */
+export interface FeatureSet {
+  api: TelemetryFeatures;
+  /** Sends pending metric summaries and duplicate counts into the pipeline (before an exit). */
+  flush(): void;
+  close(): Promise<void>;
+}
+
+type Lazy<T> = { get(): T | undefined; peek(): T | undefined };
+
+function lazy<T>(option: object | false | undefined, make: (options: never) => T, eager: boolean): Lazy<T> {
+  let made: T | undefined;
+  const get = (): T | undefined => {
+    if (option === false) return undefined;
+    made ??= make((option ?? {}) as never);
+    return made;
+  };
+  if (eager && option !== undefined) get();
+  return { get, peek: () => made };
+}
+
+/**
+ * Builds the features over a client's `FeatureHost`. `eager` is false for the disabled client,
+ * so `DO_NOT_TRACK=1` installs no global hook even when features are configured. Option
+ * errors throw here, at `createTelemetry`, naming the option.
+ */
+export function createFeatureSet(
+  host: FeatureHost,
+  options: TelemetryFeatureOptions,
+  clientStats: () => Promise<unknown>,
+  eager: boolean,
+): FeatureSet {
+  const errors = lazy(options.errors, (o: ErrorTrackingOptions) => createErrorTracker(host, o), eager);
+  const performance = lazy(
+    options.performance,
+    (o: PerformanceOptions) => new PerformanceTracker(host, o),
+    eager,
+  );
+  const usage = lazy(options.usage, (o: UsageOptions) => new UsageTracker(host, o), eager);
+  const health = lazy(
+    options.health,
+    (o: HealthReporterOptions) =>
+      new HealthReporter(host, {
+        deliveryStats: async () => (await clientStats()) as Record<string, unknown>,
+        ...o,
+      }),
+    eager,
+  );
+
+  const api: TelemetryFeatures = {
+    captureError: (error, context) => errors.get()?.captureError(error, context) ?? '',
+    addBreadcrumb: (breadcrumb) => errors.get()?.addBreadcrumb(breadcrumb),
+    getBreadcrumbs: () => errors.peek()?.getBreadcrumbs() ?? [],
+    trackRecovery: (errorId, recovered, details) => errors.get()?.trackRecovery(errorId, recovered, details),
+    getErrorGroups: () => errors.peek()?.getErrorGroups() ?? [],
+    getErrorStats: () => errors.get()?.getStats(),
+
+    mark: (name) => performance.get()?.mark(name),
+    measure: (name, start, end) => performance.get()?.measure(name, start, end),
+    timing: (name, valueMs, tags) => performance.get()?.timing(name, valueMs, tags),
+    trackOperation: (operation) => performance.get()?.trackOperation(operation),
+    getSummary: (name, tags) => performance.peek()?.getSummary(name, tags),
+
+    trackFeature: (id, action, props) => usage.get()?.trackFeature(id, action, props) ?? false,
+    startConversation: (id, meta) => usage.get()?.startConversation(id, meta),
+    trackMessage: (id, message) => usage.get()?.trackMessage(id, message) ?? false,
+    endConversation: (id, outcome) => usage.get()?.endConversation(id, outcome) ?? false,
+    trackProviderRequest: (provider, latencyMs, success, tokens) =>
+      usage.get()?.trackProviderRequest(provider, latencyMs, success, tokens) ?? false,
+    suggestionShown: (id, kind) => usage.get()?.suggestionShown(id, kind) ?? false,
+    suggestionAccepted: (id) => usage.get()?.suggestionAccepted(id) ?? false,
+    suggestionDismissed: (id) => usage.get()?.suggestionDismissed(id) ?? false,
+
+    registerService(name, check, serviceOptions) {
+      const reporter = health.get();
+      if (reporter === undefined) return { dispose() {} };
+      return reporter.registerService(name, check, serviceOptions);
+    },
+    getHealthReport: async (reportOptions) => health.peek()?.getHealthReport(reportOptions),
+    isHealthy: () => health.peek()?.isHealthy() ?? true,
+
+    get errors() {
+      return errors.get();
+    },
+    get performance() {
+      return performance.get();
+    },
+    get usage() {
+      return usage.get();
+    },
+    get health() {
+      return health.get();
+    },
+  };
+
+  return {
+    api,
+    flush() {
+      try {
+        performance.peek()?.flush();
+      } catch (error) {
+        host.logger.warn('performance flush failed', { error: String(error) });
+      }
+    },
+    async close() {
+      const closing = [errors.peek(), performance.peek(), usage.peek(), health.peek()].map(
+        async (feature) => {
+          try {
+            await feature?.close();
+          } catch (error) {
+            host.logger.warn('a feature failed to close', { error: String(error) });
+          }
+        },
+      );
+      await Promise.all(closing);
+    },
+  };
+}
