@@ -35,3 +35,30 @@ describe('redactFieldsInPlace', () => {
     expect(v).toEqual({ plan: 'h(pro)', other: 1 });
   });
 });
+
+describe('FieldSet', () => {
+  it('answers the same for a raw key before and after it is remembered', () => {
+    const fields = compileFieldSet();
+    for (let round = 0; round < 2; round++) {
+      expect(fields.matches('API-Key')).toBe(true);
+      expect(fields.matches('apiKeys')).toBe(false);
+      expect(fields.matches('Password')).toBe(true);
+    }
+  });
+
+  it('stays correct past the memo bound (keys built from data)', () => {
+    const fields = compileFieldSet(['secret']);
+    for (let i = 0; i < 10_000; i++) expect(fields.matches(`key_${i}`)).toBe(false);
+    expect(fields.matches('SECRET')).toBe(true);
+    expect(fields.matches('se-cret')).toBe(true);
+    const v = { nested: { Se_Cret: 1, other: 2 } };
+    expect(redactFieldsInPlace(v, fields, replace)).toBe(1);
+    expect(v).toEqual({ nested: { Se_Cret: REDACTED, other: 2 } });
+  });
+
+  it('a plain Set of normalised names still works with redactFieldsInPlace', () => {
+    const v = { API_KEY: 'k', ok: 1 };
+    expect(redactFieldsInPlace(v, new Set(['apikey']), replace)).toBe(1);
+    expect(v).toEqual({ API_KEY: REDACTED, ok: 1 });
+  });
+});

@@ -33,8 +33,35 @@ export function normaliseFieldName(name: string): string {
   return name.toLowerCase().replace(/[-_]/g, '');
 }
 
-export function compileFieldSet(fields: readonly string[] = DEFAULT_REDACTED_FIELDS): ReadonlySet<string> {
-  return new Set(fields.map(normaliseFieldName));
+/** Raw keys remembered per field set, at most: apps use few distinct keys, but some build them from data. */
+const MAX_CACHED_KEYS = 4096;
+
+/**
+ * The normalised sensitive names, plus a bounded memo from a raw key to its answer: the same
+ * few keys come with every event, and normalising each (lower-case, regex replace) was a
+ * large share of the field pass.
+ */
+export class FieldSet extends Set<string> {
+  private readonly decided = new Map<string, boolean>();
+
+  /** true when `key`, normalised, is one of the names. */
+  matches(key: string): boolean {
+    let yes = this.decided.get(key);
+    if (yes === undefined) {
+      yes = this.has(normaliseFieldName(key));
+      if (this.decided.size < MAX_CACHED_KEYS) this.decided.set(key, yes);
+    }
+    return yes;
+  }
+}
+
+export function compileFieldSet(fields: readonly string[] = DEFAULT_REDACTED_FIELDS): FieldSet {
+  return new FieldSet(fields.map(normaliseFieldName));
+}
+
+/** `fields.matches(key)` when it is a `FieldSet`; any other set holds normalised names. */
+export function isRedactedField(fields: ReadonlySet<string>, key: string): boolean {
+  return fields instanceof FieldSet ? fields.matches(key) : fields.has(normaliseFieldName(key));
 }
 
 /**
@@ -54,7 +81,7 @@ export function redactFieldsInPlace(
   }
   const obj = value as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (fields.has(normaliseFieldName(key))) {
+    if (isRedactedField(fields, key)) {
       obj[key] = replace(obj[key]);
       n++;
     } else n += redactFieldsInPlace(obj[key], fields, replace);

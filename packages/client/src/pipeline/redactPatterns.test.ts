@@ -307,3 +307,15 @@ describe('createPatternRedactor: properties', () => {
     );
   });
 });
+
+describe('createPatternRedactor: "__proto__" keys', () => {
+  it('writes a redacted value under an own "__proto__" key as a key, not as the prototype', () => {
+    const redact = createPatternRedactor();
+    const input = JSON.parse('{"__proto__":"mail jane@example.com","a":1}') as object;
+    const out = redact(input) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.hasOwn(out, '__proto__')).toBe(true);
+    expect(JSON.stringify(out)).toBe('{"__proto__":"mail [REDACTED]","a":1}');
+    expect(JSON.stringify(input)).toBe('{"__proto__":"mail jane@example.com","a":1}');
+  });
+});

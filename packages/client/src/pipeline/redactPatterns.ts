@@ -3,6 +3,7 @@ import { BUILTIN_PII_PATTERNS, profileString } from './piiPatterns.js';
 import type { PatternRedactionOptions, ResolvedPatternRedaction } from './redactPatterns.options.js';
 import { PatternRedactionOptionError, resolvePatternRedactionOptions } from './redactPatterns.options.js';
 import { keyedHash } from './redactHash.js';
+import { setOwn } from './safeSerialize.js';
 
 export type { PiiPatternName } from './piiPatterns.js';
 export { PII_PATTERN_NAMES } from './piiPatterns.js';
@@ -160,7 +161,7 @@ export function createPatternRedactor(options?: PatternRedactionOptions): (value
       const next = walk(item, k, depth + 1);
       if (next !== item) {
         out ??= { ...obj };
-        out[k] = next;
+        setOwn(out, k, next);
       }
     }
     return out ?? obj;

@@ -84,3 +84,21 @@ describe('safeClone', () => {
     expect(() => JSON.stringify(r.value)).not.toThrow();
   });
 });
+
+describe('safeClone: "__proto__" keys', () => {
+  it('copies an own "__proto__" key (as JSON.parse makes) as a key, not as the prototype', () => {
+    const input = JSON.parse('{"__proto__":{"polluted":true},"a":{"__proto__":[1]}}') as object;
+    const { value } = safeClone(input);
+    const out = value as Record<string, unknown>;
+    expect(Object.getPrototypeOf(out)).toBe(Object.prototype);
+    expect(Object.hasOwn(out, '__proto__')).toBe(true);
+    expect(out.polluted).toBeUndefined();
+    expect(JSON.stringify(out)).toBe('{"__proto__":{"polluted":true},"a":{"__proto__":[1]}}');
+  });
+
+  it('copies a Map entry keyed "__proto__" as a key', () => {
+    const { value } = safeClone(new Map<string, unknown>([['__proto__', { x: 1 }]]));
+    expect(JSON.stringify(value)).toBe('{"__proto__":{"x":1}}');
+    expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+  });
+});

@@ -91,7 +91,7 @@ function clone(
             break;
           }
           const c = clone(val, depth + 1, seen, limits, st);
-          if (c !== undefined) out[String(k)] = c;
+          if (c !== undefined) setOwn(out, String(k), c);
         }
         return out;
       }
@@ -112,7 +112,7 @@ function clone(
           st.issues++;
           c = '[Unreadable]';
         }
-        if (c !== undefined) out[k] = c;
+        if (c !== undefined) setOwn(out, k, c);
       }
       return out;
     } finally {
@@ -147,4 +147,14 @@ function cloneList(
     out[i] = c === undefined ? null : c;
   }
   return out;
+}
+
+/**
+ * `out[key] = value`, except that a key `__proto__` (JSON.parse makes such own keys) becomes an
+ * own property too: assigning it would call the prototype setter and lose the value.
+ */
+export function setOwn(out: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') {
+    Object.defineProperty(out, key, { value, writable: true, enumerable: true, configurable: true });
+  } else out[key] = value;
 }

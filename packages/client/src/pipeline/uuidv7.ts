@@ -12,25 +12,28 @@ let poolOffset = POOL_SIZE;
 let lastMs = -1;
 let counter = 0;
 
-function randomBytes(n: number): Uint8Array {
+/** Offset in `pool` of `n` fresh random bytes (refilled when spent). */
+function randomOffset(n: number): number {
   if (poolOffset + n > pool.length) {
     // One getRandomValues call per 256 UUIDs: the syscall dominates otherwise.
     pool = new Uint8Array(POOL_SIZE);
     globalThis.crypto.getRandomValues(pool);
     poolOffset = 0;
   }
-  const out = pool.subarray(poolOffset, poolOffset + n);
+  const at = poolOffset;
   poolOffset += n;
-  return out;
+  return at;
 }
 
 export function uuidv7(nowMs: number = Date.now()): string {
-  const r = randomBytes(10);
+  // Read straight from the pool: no per-id byte arrays (an id per event made them GC work).
+  const rp = randomOffset(10);
+  const p = pool; // read after randomOffset, which may have refilled it
   let ms = Math.floor(nowMs);
   if (ms > lastMs) {
     lastMs = ms;
     // Start the counter in the lower half so many ids fit in one millisecond.
-    counter = ((r[0]! << 8) | r[1]!) & 0x7ff;
+    counter = ((p[rp]! << 8) | p[rp + 1]!) & 0x7ff;
   } else {
     ms = lastMs;
     counter++;
@@ -41,24 +44,29 @@ export function uuidv7(nowMs: number = Date.now()): string {
       counter = 0;
     }
   }
-  const b = new Uint8Array(16);
   // 48-bit timestamp: split because bitwise ops in JS are 32-bit.
   const hi = Math.floor(ms / 0x100000000);
   const lo = ms >>> 0;
-  b[0] = (hi >>> 8) & 0xff;
-  b[1] = hi & 0xff;
-  b[2] = (lo >>> 24) & 0xff;
-  b[3] = (lo >>> 16) & 0xff;
-  b[4] = (lo >>> 8) & 0xff;
-  b[5] = lo & 0xff;
-  b[6] = 0x70 | ((counter >>> 8) & 0x0f);
-  b[7] = counter & 0xff;
-  b[8] = 0x80 | (r[2]! & 0x3f);
-  for (let i = 9; i < 16; i++) b[i] = r[i - 6]!;
-  let s = '';
-  for (let i = 0; i < 16; i++) {
-    s += HEX[b[i]!];
-    if (i === 3 || i === 5 || i === 7 || i === 9) s += '-';
-  }
-  return s;
+  return (
+    HEX[(hi >>> 8) & 0xff]! +
+    HEX[hi & 0xff]! +
+    HEX[(lo >>> 24) & 0xff]! +
+    HEX[(lo >>> 16) & 0xff]! +
+    '-' +
+    HEX[(lo >>> 8) & 0xff]! +
+    HEX[lo & 0xff]! +
+    '-' +
+    HEX[0x70 | ((counter >>> 8) & 0x0f)]! +
+    HEX[counter & 0xff]! +
+    '-' +
+    HEX[0x80 | (p[rp + 2]! & 0x3f)]! +
+    HEX[p[rp + 3]!]! +
+    '-' +
+    HEX[p[rp + 4]!]! +
+    HEX[p[rp + 5]!]! +
+    HEX[p[rp + 6]!]! +
+    HEX[p[rp + 7]!]! +
+    HEX[p[rp + 8]!]! +
+    HEX[p[rp + 9]!]!
+  );
 }

@@ -14,7 +14,10 @@ import { LIB_NAME, LIB_VERSION } from './version.js';
 export interface TrackedEvent {
   readonly uuid: string;
   readonly name: string;
-  /** A safe clone of the app's properties (plain JSON data, no cycles). */
+  /**
+   * Plain JSON data, no cycles: a safe clone of the app's properties, or the app's own object
+   * when it already was such data and nothing in the pipeline writes to it (`Telemetry.readsInPlace`).
+   */
   readonly properties: Record<string, unknown>;
   readonly nowMs: number;
   readonly sessionId: string;
@@ -81,7 +84,8 @@ export class EventBuilder {
         ? this.fastJson(tracked, distinctId, own)
         : this.hookedJson(tracked, distinctId, own);
     if (typeof json !== 'string') return json;
-    if (utf8Length(json) > this.parts.maxEventBytes) {
+    // A UTF-16 unit is at most 3 UTF-8 bytes: most events need no count at all.
+    if (json.length * 3 > this.parts.maxEventBytes && utf8Length(json) > this.parts.maxEventBytes) {
       return {
         ok: false,
         reason: 'too-large',
@@ -195,7 +199,7 @@ export class EventBuilder {
 }
 
 /** Keys the client sets on every event; an app's or a super property's value for them is replaced. */
-const ENRICHED_KEYS = ['$session_id', '$lib', '$lib_version'] as const;
+export const ENRICHED_KEYS = ['$session_id', '$lib', '$lib_version'] as const;
 const LIB_FRAGMENT = `"$lib":${JSON.stringify(LIB_NAME)},"$lib_version":${JSON.stringify(LIB_VERSION)}`;
 
 /** `"k":v,` per entry of `properties` (minus the keys `except` has), as JSON.stringify writes them. */

@@ -5,6 +5,8 @@ import type { FeatureHost } from '../features/feature.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { checkEventName } from '../pipeline/eventName.js';
+import { isPlainJsonData } from '../pipeline/plainJsonData.js';
+import { compileFieldSet, DEFAULT_REDACTED_FIELDS } from '../pipeline/redactFields.js';
 import { safeClone } from '../pipeline/safeSerialize.js';
 import { Sampler } from '../pipeline/sampling.js';
 import { Session } from '../pipeline/session.js';
@@ -14,7 +16,7 @@ import type { TelemetryCore, TelemetryFlushResult, TelemetryStats } from './clie
 import { emptyDropCounts } from './client.js';
 import { Emitter } from './Emitter.js';
 import type { TrackedEvent } from './EventBuilder.js';
-import { describe, EventBuilder } from './EventBuilder.js';
+import { describe, ENRICHED_KEYS, EventBuilder } from './EventBuilder.js';
 import type { InstallIdStore } from './installId.js';
 import { loadInstallId } from './installId.js';
 import type { ConsentState, TelemetryOptions } from './options.js';
@@ -76,6 +78,11 @@ export class Telemetry implements TelemetryCore {
   private confirmTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly counts = { tracked: 0, fixed: 0, queued: 0, persisted: 0 };
   private readonly dropped = emptyDropCounts();
+  /**
+   * The names the field pass of `buildRedactor` replaces (null: none), or undefined when the
+   * pipeline may write to the properties in other ways (`custom`, `beforeSend`): see `readsInPlace`.
+   */
+  private readonly redactedFields: ReadonlySet<string> | null | undefined;
 
   constructor(private readonly parts: TelemetryParts) {
     this.o = parts.options;
@@ -84,6 +91,7 @@ export class Telemetry implements TelemetryCore {
     this.consent = this.o.consent;
     this.identified = this.o.distinctId;
     this.emitter = new Emitter(this.logger);
+    this.redactedFields = fieldsRedactedBy(this.o);
     this.session = new Session(this.o.sessionIdleMs);
     this.builder = new EventBuilder({
       sampler: new Sampler(parts.sampling ?? {}),
@@ -127,9 +135,12 @@ export class Telemetry implements TelemetryCore {
       let props: Record<string, unknown> = {};
       if (properties !== undefined && properties !== null) {
         if (typeof properties === 'object' && !Array.isArray(properties)) {
-          const clone = safeClone(properties, this.o.propertyLimits);
-          props = clone.value as Record<string, unknown>;
-          if (clone.issues > 0) fixed = true;
+          if (this.readsInPlace(fillAnonId, properties)) props = properties;
+          else {
+            const clone = safeClone(properties, this.o.propertyLimits);
+            props = clone.value as Record<string, unknown>;
+            if (clone.issues > 0) fixed = true;
+          }
         } else fixed = true; // a string, number or array where properties belong: kept without them
       }
       if (fixed) this.counts.fixed++;
@@ -146,6 +157,29 @@ export class Telemetry implements TelemetryCore {
       // Nothing above should throw; if it does, the app still must not see it.
       this.drop('invalid', 1, describe(error));
     }
+  }
+
+  /**
+   * Whether `track()` may read the app's properties as they are instead of cloning them: only
+   * when the event is built and stringified before `track()` returns (it will not wait for the
+   * install id), nothing in the pipeline can write to it (no `custom` redactor, no `beforeSend`,
+   * no key the field pass would replace, none of the keys the client sets), and the data is
+   * already plain JSON within the property limits. Then the app's object is never modified and
+   * changing it after the call cannot change the event.
+   */
+  private readsInPlace(fillAnonId: boolean, properties: object): boolean {
+    if (this.redactedFields === undefined || fillAnonId) return false;
+    if (
+      this.waiting !== null &&
+      (this.waiting.length > 0 || (this.identified ?? this.installId) === undefined)
+    )
+      return false;
+    return isPlainJsonData(
+      properties as Record<string, unknown>,
+      this.o.propertyLimits,
+      this.redactedFields,
+      ENRICHED_KEYS,
+    );
   }
 
   identify(distinctId: string, traits?: Record<string, unknown>): void {
@@ -395,6 +429,15 @@ export class Telemetry implements TelemetryCore {
       return -1;
     }
   }
+}
+
+/** What `Telemetry.redactedFields` holds, from the same options `buildRedactor` reads. */
+function fieldsRedactedBy(o: ResolvedTelemetryOptions): ReadonlySet<string> | null | undefined {
+  if (o.beforeSend !== undefined) return undefined;
+  if (o.redaction === false) return null;
+  if (o.redaction.custom !== undefined) return undefined;
+  if (o.redaction.fields === false) return null;
+  return compileFieldSet(o.redaction.fields ?? DEFAULT_REDACTED_FIELDS);
 }
 
 /** true when `promise` settled within `ms`; the timer is cleared either way. */

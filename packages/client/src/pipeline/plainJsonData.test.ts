@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest';
+import { isPlainJsonData } from './plainJsonData.js';
+import { compileFieldSet } from './redactFields.js';
+import { defaultSafeLimits, safeClone } from './safeSerialize.js';
+
+const limits = { maxDepth: 4, maxStringLength: 10, maxProperties: 3 };
+const plain = (v: unknown, l = limits) => isPlainJsonData(v as Record<string, unknown>, l, null, []);
+
+describe('isPlainJsonData', () => {
+  it('accepts plain JSON data within the limits, and safeClone would give the same', () => {
+    const v = { a: 1, b: 'x', c: [true, null, { d: -0.5 }] };
+    expect(plain(v)).toBe(true);
+    expect(safeClone(v, limits)).toEqual({ value: v, issues: 0 });
+    expect(plain(Object.assign(Object.create(null) as object, { a: 1 }))).toBe(true);
+  });
+
+  it.each([
+    ['undefined', { a: undefined }],
+    ['a function', { a: () => 1 }],
+    ['a symbol', { a: Symbol('s') }],
+    ['a bigint', { a: 1n }],
+    ['NaN', { a: Number.NaN }],
+    ['Infinity', { a: [Number.POSITIVE_INFINITY] }],
+    ['a Date', { a: new Date(0) }],
+    ['a Map', { a: new Map() }],
+    ['a class instance', { a: new (class X {})() }],
+    ['toJSON', { toJSON: () => 'x' }],
+    ['a typed array', { a: new Uint8Array(2) }],
+    // eslint-disable-next-line no-sparse-arrays -- a hole is the point of this case
+    ['an array hole', { a: [1, , 3] }],
+    ['a long string', { a: 'x'.repeat(11) }],
+    ['too many keys', { a: 1, b: 2, c: 3, d: 4 }],
+    ['too many items', { a: [1, 2, 3, 4] }],
+    ['too deep', { a: { b: { c: { d: {} } } } }],
+    ['too deep in arrays', { a: [[[[1]]]] }],
+  ])('refuses %s (the clone decides what it becomes)', (_, v) => {
+    expect(plain(v)).toBe(false);
+  });
+
+  it('agrees with safeClone at the depth limit', () => {
+    const edge = { a: { b: { c: { d: 1 } } } };
+    expect(plain(edge)).toBe(true);
+    expect(safeClone(edge, limits).issues).toBe(0);
+    const over = { a: { b: { c: { d: {} } } } };
+    expect(safeClone(over, limits).issues).toBe(1);
+  });
+
+  it('refuses cycles (they run past maxDepth) and shared references are fine', () => {
+    const shared = { s: 1 };
+    expect(plain({ x: shared, y: shared })).toBe(true);
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    expect(plain(cyclic)).toBe(false);
+    expect(isPlainJsonData(cyclic, defaultSafeLimits, null, [])).toBe(false);
+  });
+
+  it('refuses a throwing getter and a throwing Proxy without throwing', () => {
+    const getter = Object.defineProperty({}, 'a', {
+      enumerable: true,
+      get() {
+        throw new Error('boom');
+      },
+    });
+    expect(plain(getter)).toBe(false);
+    const proxy = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('trap');
+        },
+      },
+    );
+    expect(plain(proxy)).toBe(false);
+    expect(plain({ a: proxy })).toBe(false);
+  });
+
+  it('refuses a key the field pass would replace, at any depth, in any spelling', () => {
+    const fields = compileFieldSet();
+    const check = (v: object) => isPlainJsonData(v as Record<string, unknown>, defaultSafeLimits, fields, []);
+    expect(check({ user: { name: 'x' } })).toBe(true);
+    expect(check({ user: { Pass_Word: 'x' } })).toBe(false);
+    expect(check({ list: [{ 'API-KEY': 1 }] })).toBe(false);
+  });
+
+  it('refuses a reserved key at the top level only', () => {
+    const check = (v: object) =>
+      isPlainJsonData(v as Record<string, unknown>, defaultSafeLimits, null, ['$lib']);
+    expect(check({ $lib: 'x' })).toBe(false);
+    expect(check({ nested: { $lib: 'x' } })).toBe(true);
+  });
+});
