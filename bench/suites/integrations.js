@@ -231,7 +231,36 @@ async function homingWorkPerRequest() {
     { warmup: 50_000, batch: 50_000, rounds: 11 },
   );
   await performance.close();
-  return ns;
+  // A captured error, amortised over the 50 requests it comes with in the load above: the
+  // handler's capture of a thrown error (stack parsed, grouped, deduplicated), minus the throw.
+  const { createErrorTracker } = await import('../../packages/client/dist/features/errors/index.js');
+  const errors = createErrorTracker(host);
+  const handler = integrations.homingExpressErrorHandler({ captureError: errors.captureError, timing() {} });
+  const deep = (n) => {
+    if (n === 0) throw new Error(`order ${n} failed`);
+    return deep(n - 1);
+  };
+  const errorReq = Object.assign(Object.create(appRequest), { method: 'GET', baseUrl: '', params: {} });
+  const throwOnly = nsPerSyncCall(
+    () => {
+      try {
+        deep(15);
+      } catch {}
+    },
+    { warmup: 1000, batch: 2000, rounds: 7 },
+  );
+  const throwAndCapture = nsPerSyncCall(
+    () => {
+      try {
+        deep(15);
+      } catch (error) {
+        handler(error, errorReq, { statusCode: 200, locals: {} }, next);
+      }
+    },
+    { warmup: 1000, batch: 2000, rounds: 7 },
+  );
+  await errors.close();
+  return { ns, captureNs: Math.max(0, throwAndCapture - throwOnly) };
 }
 
 export async function run() {
@@ -243,9 +272,11 @@ export async function run() {
   }
   const stats = await stop(homing);
   await stop(bare);
-  const workNs = await homingWorkPerRequest();
+  const work = await homingWorkPerRequest();
+  const workNs = work.ns + work.captureNs / 50;
   process.stderr.write(
-    `bench: integrations Homing work per request in process: ${(workNs / 1000).toFixed(2)} µs\n`,
+    `bench: integrations Homing work in process: ${(work.ns / 1000).toFixed(2)} µs per request, ` +
+      `${(work.captureNs / 1000).toFixed(1)} µs per captured error\n`,
   );
   const rps = (s) => s.requests / s.seconds;
   const perCpu = (s) => s.requests / s.cpu;
@@ -290,7 +321,7 @@ export async function run() {
     },
     {
       // Ratio: the bare app's CPU per request with Homing's own work added, against without.
-      work: `Homing's own work per request (in process), against the bare app's ${(1e6 / perCpu(bare)).toFixed(0)} µs CPU per request`,
+      work: `Homing's own work per request in process (${(work.ns / 1000).toFixed(1)} µs, + ${(work.captureNs / 1000).toFixed(0)} µs per captured error / 50), added to the bare app's CPU per request`,
       homing: 1e6 / perCpu(bare) + workNs / 1000,
       competitor,
       competitorValue: 1e6 / perCpu(bare),
