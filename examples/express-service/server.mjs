@@ -1,0 +1,74 @@
+// A small Express service instrumented with Homing: request timings per route, errors with
+// breadcrumbs, a health check of a dependency, feature usage and an AI-style operation, all
+// sent to a Homing server through the durable outbox.
+//
+//   HOMING_HOST=http://127.0.0.1:8090 HOMING_KEY=<write key> PORT=3000 node examples/express-service/server.mjs
+import express from 'express';
+import { createTelemetry } from '@homing/client';
+import { homingExpress, homingExpressErrorHandler } from '@homing/client/integrations';
+
+const telemetry = createTelemetry({
+  endpoints: [
+    {
+      destination: 'homing',
+      host: process.env.HOMING_HOST ?? 'http://127.0.0.1:8090',
+      key: process.env.HOMING_KEY,
+    },
+  ],
+  name: 'example-express-service',
+  directory: process.env.HOMING_OUTBOX_DIR, // default: the user's cache directory
+  superProperties: { service: 'orders' },
+  errors: { captureUnhandled: true, consoleBreadcrumbs: true },
+  performance: { flushIntervalMs: Number(process.env.HOMING_SUMMARY_MS ?? 60_000) },
+});
+
+// A dependency to watch: here the service's own storage, which "fails" while ORDERS_DOWN=1.
+telemetry.registerService('orders-db', async () => ({ ok: process.env.ORDERS_DOWN !== '1' }), {
+  critical: true,
+  intervalMs: 30_000,
+});
+
+const orders = new Map([['1', { id: '1', total: 42 }]]);
+const app = express();
+app.use(express.json());
+app.use(homingExpress(telemetry));
+
+app.get('/orders/:id', (req, res) => {
+  const order = orders.get(req.params.id);
+  if (!order) return res.status(404).json({ error: 'not found' });
+  telemetry.trackFeature('orders.view', 'used', { userId: req.get('x-user') ?? 'anonymous' });
+  res.json(order);
+});
+
+app.post('/orders/:id/summary', async (req, res) => {
+  // Design 003's AI operation: each numeric field is aggregated into its own histogram.
+  const started = performance.now();
+  const summary = `Order ${req.params.id}: ${JSON.stringify(orders.get(req.params.id) ?? {})}`;
+  telemetry.trackOperation({
+    name: 'ai.summary',
+    durationMs: performance.now() - started,
+    tokens: summary.length,
+  });
+  telemetry.trackProviderRequest('local-model', performance.now() - started, true, summary.length);
+  res.json({ summary });
+});
+
+app.get('/boom', () => {
+  console.log('about to fail'); // becomes a breadcrumb on the error below
+  throw new Error('order 17 failed to load');
+});
+
+app.use(homingExpressErrorHandler(telemetry));
+app.use((error, _req, res, _next) => res.status(500).json({ error: error.message }));
+
+const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
+  console.log(`listening on http://127.0.0.1:${server.address().port}`);
+});
+
+// On SIGTERM: stop taking requests, then flush what was recorded (or leave it in the outbox).
+process.once('SIGTERM', () => {
+  server.close(async () => {
+    await telemetry.shutdown({ timeoutMs: 5_000 });
+    process.exit(0);
+  });
+});
