@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 /** Runs TypeScript sources in the child (`.js` specifiers fall back to `.ts`), with a transpile cache. */
-const registerTs = here('./register-cached-ts.mjs');
+const registerTs = here('../../outbox/file-log/__fixtures__/register-ts.mjs');
 
 export interface TelemetryChild {
   readonly process: ChildProcess;
