@@ -52,6 +52,8 @@ const STATE = Symbol('homing.express');
 const seen = new WeakSet<object>();
 /** Express request prototypes (`app.request`, one per app) given the `route` accessor. */
 const patched = new WeakSet<object>();
+/** The prototype watched last: an app serves its requests with one, so this is the usual hit. */
+let lastPatched: object | undefined;
 
 type Recorder = (req: StatefulRequest, res: ExpressResponseLike, state: RequestState) => void;
 
@@ -102,18 +104,22 @@ const ROUTE_ACCESSOR: PropertyDescriptor = {
  * their shape and pay no `defineProperty`; on the request itself otherwise.
  */
 function watchRoute(req: StatefulRequest): RequestState {
-  const existing = req[STATE];
-  if (existing !== undefined) return existing;
   const proto: unknown = Object.getPrototypeOf(req);
   const state = newState(undefined);
+  // The common case, first: the app's prototype, already watched (nothing sets `route` before).
+  if (proto === lastPatched) {
+    req[STATE] = state;
+    return state;
+  }
+  const existing = req[STATE];
+  if (existing !== undefined) return existing;
   if (typeof proto === 'object' && proto !== null && !Object.hasOwn(req, 'route')) {
-    if (patched.has(proto)) {
-      req[STATE] = state;
-      return state;
-    }
-    if (Object.hasOwn(proto, 'app') && !Object.hasOwn(proto, 'route')) {
+    if (!patched.has(proto) && Object.hasOwn(proto, 'app') && !Object.hasOwn(proto, 'route')) {
       Object.defineProperty(proto, 'route', ROUTE_ACCESSOR);
       patched.add(proto);
+    }
+    if (patched.has(proto)) {
+      lastPatched = proto;
       req[STATE] = state;
       return state;
     }

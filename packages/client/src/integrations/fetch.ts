@@ -48,7 +48,7 @@ export type FetchFailureKind = 'aborted' | 'timeout' | 'network' | 'error';
  * never read. The request, response, rejection and synchronous throw are exactly those of
  * `fetchImpl`, and a throwing telemetry changes none of them.
  */
-export function wrapFetch<F extends FetchFunction>(
+export function wrapFetch<F extends FetchFunction = typeof globalThis.fetch>(
   telemetry: FetchTelemetry,
   fetchImpl: F = globalThis.fetch as unknown as F,
   options?: WrapFetchOptions,
