@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 
 const self = fileURLToPath(import.meta.url);
@@ -37,7 +37,13 @@ export const notes = [
   'Heap: growth after forced GC per event queued while the server is down (connection refused).',
   'Million: 1 000 000 events tracked into the file outbox with the server down (outbox limits raised',
   'to hold them): heap and RSS after forced GC. No competitor keeps events on disk.',
+  '`HOMING_BENCH_CLIENT_TASKS=track,e2e` measures only those tasks; `HOMING_BENCH_CLIENT_BASELINE=<dir>`',
+  '(a built `@homing/client` package, e.g. from a `git worktree` of an older commit) adds it as "homing',
+  'baseline" to the track and end-to-end rows, so a change is measured against the old code in one run.',
 ].join('\n');
+
+const TASKS = (process.env.HOMING_BENCH_CLIENT_TASKS ?? 'track,e2e,heap,million').split(',');
+const BASELINE = process.env.HOMING_BENCH_CLIENT_BASELINE;
 
 // ---------------------------------------------------------------- sink (child process) ----
 async function runSink() {
@@ -81,8 +87,10 @@ const gcHeap = () => {
 };
 
 async function makeClient(lib, host, extra = {}) {
-  if (lib === 'homing') {
-    const { createTelemetry } = await import('@homing/client');
+  if (lib === 'homing' || lib === 'baseline') {
+    const { createTelemetry } = await import(
+      lib === 'homing' ? '@homing/client' : pathToFileURL(path.join(BASELINE, 'dist/index.node.js')).href
+    );
     const directory = mkdtempSync(path.join(os.tmpdir(), 'homing-bench-client-'));
     const client = createTelemetry({
       endpoints: [{ destination: 'homing', host, key: 'bench' }],
@@ -266,10 +274,12 @@ export async function run() {
   try {
     const libs = ['homing', 'posthog', 'segment'];
     const figures = {};
-    for (const task of ['track', 'e2e', 'heap']) {
-      for (const lib of libs)
+    for (const task of ['track', 'e2e', 'heap'].filter((t) => TASKS.includes(t))) {
+      const measured = BASELINE !== undefined && task !== 'heap' ? ['baseline', ...libs] : libs;
+      for (const lib of measured)
         figures[`${task}:${lib}`] = await measure(task, lib, task === 'heap' ? deadHost : host);
     }
+    const has = (task) => figures[`${task}:homing`] !== undefined;
     const row = (work, task, competitor, unit, better, goal) => ({
       work,
       homing: figures[`${task}:homing`].value,
@@ -279,38 +289,68 @@ export async function run() {
       better,
       goal,
     });
-    rows.push(
-      row(
-        'track() calls/s, default pipeline',
-        'track',
-        'posthog',
-        'calls/s',
-        'higher',
-        '≥10× posthog capture()',
-      ),
-    );
-    rows.push(row('track() calls/s, default pipeline', 'track', 'segment', 'calls/s', 'higher', ''));
-    rows.push(row('end to end to the sink', 'e2e', 'posthog', 'events/s', 'higher', '≥10×'));
-    rows.push(row('end to end to the sink', 'e2e', 'segment', 'events/s', 'higher', '≥10×'));
-    rows.push(
-      row('heap growth per queued event (server down)', 'heap', 'posthog', 'B', 'lower', '≤1/10 of posthog'),
-    );
-    rows.push(row('heap growth per queued event (server down)', 'heap', 'segment', 'B', 'lower', ''));
-    const million = await measure('million', 'homing', deadHost);
-    rows.push({
-      work: 'heap with 1 000 000 events in the file outbox (server down)',
-      homing: million.value,
-      unit: 'MB',
-      better: 'lower',
-      goal: '< 50 MB',
-    });
-    rows.push({
-      work: 'RSS with 1 000 000 events in the file outbox (server down)',
-      homing: million.rss,
-      unit: 'MB',
-      better: 'lower',
-      goal: '',
-    });
+    if (has('track')) {
+      rows.push(
+        row(
+          'track() calls/s, default pipeline',
+          'track',
+          'posthog',
+          'calls/s',
+          'higher',
+          '≥10× posthog capture()',
+        ),
+      );
+      rows.push(row('track() calls/s, default pipeline', 'track', 'segment', 'calls/s', 'higher', ''));
+    }
+    if (has('e2e')) {
+      rows.push(row('end to end to the sink', 'e2e', 'posthog', 'events/s', 'higher', '≥10×'));
+      rows.push(row('end to end to the sink', 'e2e', 'segment', 'events/s', 'higher', '≥10×'));
+    }
+    for (const task of ['track', 'e2e']) {
+      if (figures[`${task}:baseline`] === undefined) continue;
+      rows.push({
+        work:
+          task === 'track'
+            ? 'track() calls/s, this build vs the baseline build'
+            : 'end to end, this build vs the baseline build',
+        homing: figures[`${task}:homing`].value,
+        competitor: 'homing baseline',
+        competitorValue: figures[`${task}:baseline`].value,
+        unit: task === 'track' ? 'calls/s' : 'events/s',
+        better: 'higher',
+        goal: '',
+      });
+    }
+    if (has('heap')) {
+      rows.push(
+        row(
+          'heap growth per queued event (server down)',
+          'heap',
+          'posthog',
+          'B',
+          'lower',
+          '≤1/10 of posthog',
+        ),
+      );
+      rows.push(row('heap growth per queued event (server down)', 'heap', 'segment', 'B', 'lower', ''));
+    }
+    const million = TASKS.includes('million') ? await measure('million', 'homing', deadHost) : null;
+    if (million !== null) {
+      rows.push({
+        work: 'heap with 1 000 000 events in the file outbox (server down)',
+        homing: million.value,
+        unit: 'MB',
+        better: 'lower',
+        goal: '< 50 MB',
+      });
+      rows.push({
+        work: 'RSS with 1 000 000 events in the file outbox (server down)',
+        homing: million.rss,
+        unit: 'MB',
+        better: 'lower',
+        goal: '',
+      });
+    }
     for (const [key, f] of Object.entries(figures)) {
       if (f.unfinished) {
         rows.push({
@@ -321,7 +361,7 @@ export async function run() {
         });
       }
     }
-    for (const lib of libs) {
+    for (const lib of has('e2e') ? libs : []) {
       const d = figures[`e2e:${lib}`].delivered ?? 0;
       if (d < N)
         rows.push({

@@ -20,8 +20,7 @@ export function isPlainJsonData(
   reserved: readonly string[],
 ): boolean {
   try {
-    for (const key of reserved) if (Object.hasOwn(value, key)) return false;
-    return plainObject(value, 0, limits, redacted);
+    return plainObject(value, 0, limits, redacted, reserved);
   } catch {
     return false;
   }
@@ -32,6 +31,7 @@ function plainObject(
   depth: number,
   limits: SafeLimits,
   redacted: ReadonlySet<string> | null,
+  reserved?: readonly string[],
 ): boolean {
   if (depth >= limits.maxDepth) return false;
   const proto: unknown = Object.getPrototypeOf(obj);
@@ -40,6 +40,7 @@ function plainObject(
   if (keys.length > limits.maxProperties) return false;
   for (const key of keys) {
     if (redacted !== null && isRedactedField(redacted, key)) return false;
+    if (reserved !== undefined && reserved.includes(key)) return false;
     if (!plainValue((obj as Record<string, unknown>)[key], depth, limits, redacted)) return false;
   }
   return true;

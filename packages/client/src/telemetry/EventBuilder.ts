@@ -19,6 +19,11 @@ export interface TrackedEvent {
    * when it already was such data and nothing in the pipeline writes to it (`Telemetry.readsInPlace`).
    */
   readonly properties: Record<string, unknown>;
+  /**
+   * true: `properties` is the app's own object, vouched for by `isPlainJsonData` (no key the
+   * field pass replaces, none of ENRICHED_KEYS), so only `redactInPlace` runs on it.
+   */
+  readonly inPlace?: boolean;
   readonly nowMs: number;
   readonly sessionId: string;
 }
@@ -30,6 +35,11 @@ export type BuildResult =
 export interface EventBuilderParts {
   sampler: Sampler;
   redact: Redactor;
+  /**
+   * The redaction passes that can still change properties `Telemetry.readsInPlace` accepted
+   * (patterns): must never write to its input. Default `redact`.
+   */
+  redactInPlace?: Redactor;
   beforeSend: BeforeSend | undefined;
   propertyLimits: SafeLimits;
   maxEventBytes: number;
@@ -72,7 +82,10 @@ export class EventBuilder {
     }
     let own: Record<string, unknown>;
     try {
-      own = this.parts.redact(tracked.properties);
+      own =
+        tracked.inPlace === true
+          ? (this.parts.redactInPlace ?? this.parts.redact)(tracked.properties)
+          : this.parts.redact(tracked.properties);
     } catch (error) {
       // Fail closed: an event whose redaction failed might carry what it should have removed.
       return { ok: false, reason: 'rejected', detail: `redaction failed: ${describe(error)}` };

@@ -96,6 +96,10 @@ export class Telemetry implements TelemetryCore {
     this.builder = new EventBuilder({
       sampler: new Sampler(parts.sampling ?? {}),
       redact: buildRedactor(this.o.redaction),
+      // Properties read in place hold no field the field pass replaces: the pattern pass alone.
+      redactInPlace: buildRedactor(
+        this.o.redaction === false ? false : { ...this.o.redaction, fields: false },
+      ),
       beforeSend: this.o.beforeSend,
       propertyLimits: this.o.propertyLimits,
       maxEventBytes: this.o.maxEventBytes,
@@ -133,9 +137,11 @@ export class Telemetry implements TelemetryCore {
       if (!name.ok) return this.drop('invalid', 1, name.detail);
       let fixed = name.fixed;
       let props: Record<string, unknown> = {};
+      let inPlace = false;
       if (properties !== undefined && properties !== null) {
         if (typeof properties === 'object' && !Array.isArray(properties)) {
-          if (this.readsInPlace(fillAnonId, properties)) props = properties;
+          inPlace = this.readsInPlace(fillAnonId, properties);
+          if (inPlace) props = properties;
           else {
             const clone = safeClone(properties, this.o.propertyLimits);
             props = clone.value as Record<string, unknown>;
@@ -149,6 +155,7 @@ export class Telemetry implements TelemetryCore {
         uuid: uuidv7(nowMs),
         name: name.name,
         properties: props,
+        inPlace,
         nowMs,
         sessionId: this.session.touch(nowMs),
       };
