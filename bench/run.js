@@ -52,6 +52,7 @@ for (const file of files) {
   const title = suite.title ?? file;
   process.stderr.write(`bench: ${title} ...\n`);
   const started = Date.now();
+  const loadAtStart = os.loadavg()[0];
   const rows = await suite.run();
   const table = formatRows(rows);
   process.stdout.write(`\n## ${title}\n\n${table}\n`);
@@ -62,7 +63,8 @@ for (const file of files) {
       `<!-- suite: ${file} -->`,
       `## ${title}`,
       '',
-      `Measured ${new Date().toISOString()} in ${seconds} s on ${machineLine(os)}.`,
+      // Other work on the machine skews wall-clock figures; the load says how much there was.
+      `Measured ${new Date().toISOString()} in ${seconds} s on ${machineLine(os)}, load average ${loadAtStart.toFixed(1)} at start.`,
       '',
       ...(suite.notes ? [suite.notes, ''] : []),
       table,
