@@ -35,7 +35,7 @@ function transpileStore(): void {
     join(build, 'child.js'),
     `import { SqliteStore } from './sqlite.js';
 const [dataDir, projectId, from] = process.argv.slice(2);
-const store = new SqliteStore({ dataDir, expandIdleMs: 0, expandChunkEvents: 300 });
+const store = new SqliteStore({ dataDir, expandChunkEvents: 300 });
 await store.migrate();
 const uuid = (n) => '00000000-0000-4000-8000-' + n.toString(16).padStart(12, '0');
 const now = new Date().toISOString();

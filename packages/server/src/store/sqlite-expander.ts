@@ -1,120 +1,185 @@
-import { performance } from 'node:perf_hooks';
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import type { IngestLog } from './sqlite-ingest-log.js';
+import { createRequire } from 'node:module';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import {
+  expanderWorkerMain,
+  type ExpanderCommand,
+  type ExpanderReport,
+  type ExpanderWorkerData,
+} from './sqlite-expander-worker.js';
 import type { ResolvedSqliteOptions } from './sqlite-options.js';
+import { TURN_SLOTS, type WriteTurn } from './sqlite-write-turn.js';
+
+const SQLITE_MODULE = createRequire(import.meta.url).resolve('better-sqlite3');
+
+/** A failed expansion, as the worker reported it. */
+export class ExpansionError extends Error {
+  readonly kind = 'expansion';
+  constructor(
+    message: string,
+    readonly code: string | null,
+  ) {
+    super(message);
+    this.name = 'ExpansionError';
+  }
+}
+
+interface CatchUpWaiter {
+  upTo: number;
+  /** The wake counter after this waiter woke the worker: attempts from before it do not fail it. */
+  wokeAt: number;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 /**
- * Decides when the ingest log is expanded into `events`: in the background in bounded chunks,
- * yielding to the event loop between them; synchronously when the log reaches its bound
- * (backpressure); fully before a read; within a budget on close.
+ * The store's handle on its expander worker (sqlite-expander-worker.ts), which moves the
+ * ingest log into `events` on its own thread and connection: starts it, wakes it when log rows
+ * arrive, tells the ingest log which rows are expanded (`onExpanded`), lets reads wait until
+ * the rows committed before them are expanded, restarts it if it dies, and stops it on close
+ * within the close budget.
  */
 export class Expander {
-  private scheduled = false;
-  private timer: NodeJS.Timeout | null = null;
+  private worker: Worker | null = null;
+  private port: MessagePort | null = null;
+  private waiters: CatchUpWaiter[] = [];
+  private progressListeners: (() => void)[] = [];
   private stopped = false;
-  private lastInsertAt = -Infinity;
-  private lastExpandEndAt = -Infinity;
-  private eluMark = performance.eventLoopUtilization();
-  private expandMsInWindow = 0;
-  private room = false;
+  private stopping: Promise<boolean> | null = null;
+  private restartTimer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly log: IngestLog,
+    private readonly path: string,
     private readonly opts: ResolvedSqliteOptions,
+    private readonly turn: WriteTurn,
+    private readonly onExpanded: (lastId: number) => void,
   ) {}
 
-  /** An insertEvents call arrived: ingest is active. */
-  noteInsert(): void {
-    this.lastInsertAt = performance.now();
+  start(): void {
+    if (this.worker || this.stopped) return;
+    const channel = new MessageChannel();
+    const data: ExpanderWorkerData = {
+      sqliteModule: SQLITE_MODULE,
+      path: this.path,
+      synchronous: this.opts.synchronous,
+      cacheSizeMiB: this.opts.cacheSizeMiB,
+      walAutocheckpointPages: this.opts.walAutocheckpointPages,
+      busyTimeoutMs: this.opts.busyTimeoutMs,
+      chunkEvents: this.opts.expandChunkEvents,
+      pollMs: this.opts.expandPollMs,
+      retryMs: this.opts.expandRetryMs,
+      shared: this.turn.shared,
+      slots: TURN_SLOTS,
+      port: channel.port2,
+    };
+    const worker = new Worker(`(${expanderWorkerMain.toString()})(require)`, {
+      eval: true,
+      workerData: data,
+      transferList: [channel.port2],
+    });
+    this.worker = worker;
+    this.port = channel.port1;
+    // The worker sleeps when idle; it must not keep the process alive by itself.
+    worker.unref();
+    worker.on('message', (m: ExpanderReport) => this.onReport(m));
+    worker.on('error', (err) => this.fail(err));
+    worker.on('exit', () => {
+      if (this.worker !== worker) return;
+      this.worker = null;
+      this.port?.close();
+      this.port = null;
+      if (this.stopped) return;
+      const err = new ExpansionError('the expander worker exited unexpectedly', null);
+      this.fail(err);
+      this.restartTimer = setTimeout(() => {
+        this.restartTimer = null;
+        this.start();
+      }, this.opts.expandRetryMs);
+      this.restartTimer.unref();
+    });
   }
 
-  /** Backpressure: expands until the in-memory index of unexpanded events is under its bound. */
-  makeRoom(): void {
-    while (this.log.pendingEvents >= this.opts.maxPendingEvents) {
-      if (!this.log.expandChunk(this.opts.expandChunkEvents).more) break;
-    }
+  /** New log rows (or a reader waiting): make sure the worker is not sleeping. */
+  wake(): void {
+    this.turn.wake();
   }
 
-  schedule(): void {
-    if (this.scheduled || this.stopped) return;
-    this.scheduled = true;
-    setImmediate(() => this.step());
+  /** Resolves once every log row with id ≤ upTo is expanded; rejects if expansion fails. */
+  catchUp(upTo: number): Promise<void> {
+    if (upTo <= 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ upTo, wokeAt: this.turn.wake(), resolve, reject });
+    });
   }
 
-  /** Expands every log row committed before this call, yielding between chunks. */
-  async catchUp(assertOpen: () => void): Promise<void> {
-    const upTo = this.log.maxLogId();
-    if (upTo === 0) return;
-    for (;;) {
-      assertOpen();
-      if (!this.log.expandChunk(this.opts.expandChunkEvents, upTo).more) return;
-      await yieldToLoop();
-    }
+  /** Resolves at the worker's next report (used for backpressure). */
+  nextProgress(): Promise<void> {
+    return new Promise((resolve) => {
+      this.progressListeners.push(resolve);
+      this.wake();
+    });
   }
 
-  /** Stops background work, then expands for up to `budgetMs`; the rest stays for the next start. */
-  finish(budgetMs: number): void {
+  /**
+   * Stops the worker after it expanded for up to `budgetMs` (what is left stays in the log
+   * for the next start). Answers whether log rows were left.
+   */
+  stop(budgetMs: number): Promise<boolean> {
+    if (this.stopping) return this.stopping;
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    const deadline = Date.now() + budgetMs;
-    try {
-      while (Date.now() < deadline && this.log.expandChunk(this.opts.expandChunkEvents).more) {
-        /* next chunk */
-      }
-    } catch {
-      /* left in the log for the next start */
-    }
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const worker = this.worker;
+    if (!worker) return (this.stopping = Promise.resolve(true));
+    this.stopping = new Promise<boolean>((resolve) => {
+      let left = true;
+      worker.on('message', (m: ExpanderReport) => {
+        if (m.type === 'stopped') left = m.left;
+      });
+      worker.once('exit', () => {
+        this.rejectAll(new ExpansionError('the store is closing', null));
+        resolve(left);
+      });
+      worker.ref();
+      const cmd: ExpanderCommand = { type: 'stop', budgetMs };
+      this.port!.postMessage(cmd);
+      this.wake();
+    });
+    return this.stopping;
   }
 
-  private step(): void {
-    this.scheduled = false;
-    if (this.stopped) return;
-    // Ingest first: while inserts keep arriving, the event loop has little room left besides
-    // expansion, and the log is under half its bound, the expander waits, so bursts are
-    // acknowledged at log speed. Under a lighter steady load it keeps going, so the log (and
-    // the catch-up every read does) stays small.
-    const now = performance.now();
-    const inserting =
-      now - this.lastInsertAt < this.opts.expandIdleMs ||
-      (this.lastInsertAt > this.lastExpandEndAt && now - this.lastExpandEndAt < this.opts.expandIdleMs);
-    if (inserting && !this.loopHasRoom() && this.log.pendingEvents < this.opts.maxPendingEvents / 2) {
-      this.defer(this.opts.expandIdleMs);
-      return;
-    }
-    try {
-      const more = this.log.expandChunk(this.opts.expandChunkEvents).more;
-      this.lastExpandEndAt = performance.now();
-      this.expandMsInWindow += this.lastExpandEndAt - now;
-      if (more) this.schedule();
-    } catch (err) {
-      this.opts.onBackgroundError?.(err);
-      this.defer(this.opts.expandRetryMs);
+  private onReport(m: ExpanderReport): void {
+    if (m.type === 'progress') {
+      if (m.through > 0) this.onExpanded(m.through);
+      const done = this.waiters.filter((w) => m.through >= w.upTo);
+      if (done.length > 0) {
+        this.waiters = this.waiters.filter((w) => !done.includes(w));
+        for (const w of done) w.resolve();
+      }
+      this.notifyProgress();
+    } else if (m.type === 'error') {
+      this.fail(new ExpansionError(m.message, m.code), m.wakeSeen);
     }
   }
 
   /**
-   * Whether the event loop spent less than half of the last window (at least `expandIdleMs`)
-   * on work other than expansion: then expansion can run without starving ingest.
+   * An expansion attempt failed. Readers that woke the worker after the attempt began are not
+   * failed by it: the worker tries again for them (it was woken), and they get that answer.
    */
-  private loopHasRoom(): boolean {
-    const mark = performance.eventLoopUtilization();
-    const d = performance.eventLoopUtilization(mark, this.eluMark);
-    const windowMs = d.idle + d.active;
-    if (windowMs >= this.opts.expandIdleMs) {
-      this.room = Math.max(0, d.active - this.expandMsInWindow) / windowMs < 0.5;
-      this.eluMark = mark;
-      this.expandMsInWindow = 0;
-    }
-    return this.room;
+  private fail(err: unknown, attemptWake = Infinity): void {
+    this.opts.onBackgroundError?.(err);
+    this.rejectAll(err, attemptWake);
+    this.notifyProgress();
   }
 
-  private defer(ms: number): void {
-    if (this.timer || this.stopped) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.schedule();
-    }, ms);
-    this.timer.unref();
+  private rejectAll(err: unknown, attemptWake = Infinity): void {
+    const failed = this.waiters.filter((w) => w.wokeAt <= attemptWake);
+    if (failed.length === 0) return;
+    this.waiters = this.waiters.filter((w) => w.wokeAt > attemptWake);
+    for (const w of failed) w.reject(err);
+  }
+
+  private notifyProgress(): void {
+    const listeners = this.progressListeners;
+    this.progressListeners = [];
+    for (const l of listeners) l();
   }
 }

@@ -8,17 +8,13 @@ export interface LogAppend {
   events: readonly PreparedEvent[];
 }
 
-type Row = [string | null, string, string, number, string | null, string, string];
-
-const FIELDS = 7;
-
 /**
  * A log row's events as one string: a leading NUL, then 7 NUL-separated fields per event
  * (uuid or '' when the key gives it back, event, distinct id, timestamp ms, original timestamp
  * or '', received at, properties JSON). NUL cannot occur in any field: prepareEvents refuses it
  * in strings and JSON.stringify escapes it. Cheaper both ways than JSON, which would escape
- * the properties JSON a second time. Payloads without the leading NUL are the JSON arrays of
- * Row written before this format; they still expand.
+ * the properties JSON a second time. The expander worker decodes it (payloads without the
+ * leading NUL are the JSON arrays an earlier version wrote; they still expand).
  */
 function encodePayload(events: readonly PreparedEvent[]): string {
   let out = '';
@@ -26,16 +22,6 @@ function encodePayload(events: readonly PreparedEvent[]): string {
     out += `\0${e.uuidText ?? ''}\0${e.event}\0${e.distinctId}\0${e.tsMs}\0${e.originalTimestamp ?? ''}\0${e.receivedAt}\0${e.propertiesJson}`;
   }
   return out;
-}
-
-function decodePayload(payload: string): Row[] {
-  if (payload.charCodeAt(0) !== 0) return JSON.parse(payload) as Row[];
-  const f = payload.split('\0');
-  const rows: Row[] = new Array((f.length - 1) / FIELDS);
-  for (let i = 0, k = 1; i < rows.length; i++, k += FIELDS) {
-    rows[i] = [f[k] || null, f[k + 1]!, f[k + 2]!, Number(f[k + 3]), f[k + 4] || null, f[k + 5]!, f[k + 6]!];
-  }
-  return rows;
 }
 
 const CHECK_WIDTH = 100;
@@ -49,10 +35,8 @@ const NO_KEY = Buffer.alloc(0);
  * call (the accepted events as one JSON payload plus their 16-byte keys); that is a few
  * sequential page writes per 100 events instead of one random index page per event.
  *
- * Expansion (`expandChunk`): one transaction moves the oldest log rows into `events` with
- * INSERT OR IGNORE (the unique index is the last word on exactly-once), sorted by key so the
- * index pages are touched in order, and deletes those log rows. A crash at any point leaves
- * either the log rows or the events, never both and never neither.
+ * Expansion runs in the expander worker (sqlite-expander-worker.ts) on its own connection; it
+ * tells this log which rows it moved (`forgetExpanded`).
  *
  * Duplicates are decided inside the append transaction, under SQLite's write lock, against
  * (1) earlier events of the same group, (2) `pending`, the keys of every log row not yet
@@ -77,14 +61,7 @@ export class IngestLog {
   private readonly selectMaxId: Database.Statement<[], number | null>;
   private readonly checkStored: Database.Statement<unknown[], Buffer>;
   private readonly insertLog: Database.Statement<[number, number, Buffer, string]>;
-  private readonly selectChunk: Database.Statement<
-    [number],
-    { id: number; project_pk: number; keys: Buffer; payload: string; n: number }
-  >;
-  private readonly insertEvent: Database.Statement<unknown[]>;
-  private readonly deleteUpTo: Database.Statement<[number]>;
   private readonly appendTx: Database.Transaction<(calls: readonly LogAppend[]) => AppendOutcome>;
-  private readonly expandTx: Database.Transaction<(maxEvents: number, upToId: number) => ExpandOutcome>;
 
   constructor(private readonly db: Database.Database) {
     this.selectAfter = db.prepare('SELECT id, project_pk, keys FROM ingest_log WHERE id > ? ORDER BY id');
@@ -95,27 +72,12 @@ export class IngestLog {
       .prepare<unknown[], Buffer>(`SELECT key FROM events WHERE project_pk = ? AND key IN (${marks})`)
       .pluck();
     this.insertLog = db.prepare('INSERT INTO ingest_log (project_pk, n, keys, payload) VALUES (?, ?, ?, ?)');
-    this.selectChunk = db.prepare(
-      'SELECT id, project_pk, keys, payload, n FROM ingest_log WHERE id <= ? ORDER BY id',
-    );
-    this.insertEvent = db.prepare(
-      `INSERT OR IGNORE INTO events
-         (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    );
-    this.deleteUpTo = db.prepare('DELETE FROM ingest_log WHERE id <= ?');
     this.appendTx = db.transaction((calls: readonly LogAppend[]) => this.appendInTx(calls));
-    this.expandTx = db.transaction((maxEvents: number, upToId: number) => this.expandInTx(maxEvents, upToId));
   }
 
   /** Keys of log rows not yet expanded that this connection knows of. */
   get pendingEvents(): number {
     return this.pendingCount;
-  }
-
-  /** Newest log id, or 0 when the log is empty. */
-  maxLogId(): number {
-    return this.selectMaxId.get() ?? 0;
   }
 
   /** One transaction for the whole group; throws (and writes nothing) if any part fails. */
@@ -128,15 +90,14 @@ export class IngestLog {
     return outcome.results;
   }
 
-  /**
-   * Moves log rows with id ≤ upToId into `events`, oldest first, stopping after the row that
-   * brings the count to `maxEvents`. Answers how many log events were moved (inserted or found
-   * to be duplicates of stored ones) and whether rows ≤ upToId remain.
-   */
-  expandChunk(maxEvents: number, upToId = Number.MAX_SAFE_INTEGER): ExpandOutcome {
-    const outcome = this.expandTx.immediate(maxEvents, upToId);
-    if (outcome.lastId > 0) this.forgetBelow(outcome.lastId + 1);
-    return outcome;
+  /** Newest log id, or 0 when the log is empty. */
+  maxLogId(): number {
+    return this.selectMaxId.get() ?? 0;
+  }
+
+  /** The expander moved every log row with id ≤ lastId into `events`: forget their keys. */
+  forgetExpanded(lastId: number): void {
+    this.forgetBelow(lastId + 1);
   }
 
   private appendInTx(calls: readonly LogAppend[]): AppendOutcome {
@@ -196,28 +157,6 @@ export class IngestLog {
     return found;
   }
 
-  private expandInTx(maxEvents: number, upToId: number): ExpandOutcome {
-    const entries: { pk: number; key: Buffer; row: Row }[] = [];
-    let lastId = 0;
-    for (const r of this.selectChunk.iterate(upToId)) {
-      const payload = decodePayload(r.payload);
-      for (let j = 0; j < payload.length; j++) {
-        entries.push({ pk: r.project_pk, key: r.keys.subarray(j * 16, j * 16 + 16), row: payload[j]! });
-      }
-      lastId = r.id;
-      if (entries.length >= maxEvents) break;
-    }
-    if (lastId === 0) return { moved: 0, lastId: 0, more: false };
-    // Sorted keys touch the unique index's pages in order, each page once per chunk.
-    entries.sort((a, b) => a.pk - b.pk || Buffer.compare(a.key, b.key));
-    for (const { pk, key, row } of entries) {
-      this.insertEvent.run(pk, key, row[0], row[1], row[2], row[3], row[4], row[5], row[6]);
-    }
-    this.deleteUpTo.run(lastId);
-    const next = this.selectMinId.get();
-    return { moved: entries.length, lastId, more: next != null && next <= upToId };
-  }
-
   private remember(row: LoggedRow): void {
     let map = this.pending.get(row.pk);
     if (!map) this.pending.set(row.pk, (map = new Map()));
@@ -261,12 +200,6 @@ interface AppendOutcome {
   rows: LoggedRow[];
   lastId: number;
   minId: number;
-}
-
-export interface ExpandOutcome {
-  moved: number;
-  lastId: number;
-  more: boolean;
 }
 
 function splitKeys(keys: Buffer): string[] {

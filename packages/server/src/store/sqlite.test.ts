@@ -60,7 +60,6 @@ describe('SqliteStore', () => {
     const errors: unknown[] = [];
     const store = await openSqlite({
       dataDir: dir,
-      expandIdleMs: 0,
       expandRetryMs: 5,
       onBackgroundError: (e) => errors.push(e),
     });
@@ -84,15 +83,21 @@ describe('SqliteStore', () => {
     await store.close();
   });
 
-  it('leaves the log for the next start when close() runs out of budget, which expands it', async () => {
+  it('leaves the log for the next start when close() cannot expand it, which expands it', async () => {
     const dir = tempDir();
-    const store = await openSqlite({ dataDir: dir, closeExpandBudgetMs: 0 });
+    const store = await openSqlite({ dataDir: dir, closeExpandBudgetMs: 0, expandRetryMs: 5 });
     const p = await store.createProject('p');
+    // Expansion fails until the trigger is dropped, so the log is still there at close.
+    onOtherConnection(
+      dir,
+      `CREATE TRIGGER stuck BEFORE INSERT ON events BEGIN SELECT RAISE(ABORT, 'injected'); END`,
+    );
     const batches = Array.from({ length: 20 }, () => Array.from({ length: 50 }, () => ev()));
     await Promise.all(batches.map((b) => store.insertEvents(p.id, b)));
     expect(store.pendingEvents).toBe(1000);
     await store.close();
-    const again = await openSqlite({ dataDir: dir, expandIdleMs: 0 });
+    onOtherConnection(dir, 'DROP TRIGGER stuck');
+    const again = await openSqlite({ dataDir: dir });
     expect(await again.insertEvents(p.id, batches[3]!)).toEqual({ accepted: 0, duplicates: 50 });
     const countLog = (): number => {
       const db = new Database(join(dir, 'homing.db'), { readonly: true });
@@ -137,17 +142,21 @@ describe('SqliteStore', () => {
   it('drain() moves the whole log into events', async () => {
     const store = await openSqlite({ dataDir: tempDir() });
     const p = await store.createProject('p');
-    await store.insertEvents(p.id, [ev(), ev()]);
-    expect(store.pendingEvents).toBe(2);
+    const batch = [ev(), ev()];
+    await store.insertEvents(p.id, batch);
     await store.drain();
     expect(store.pendingEvents).toBe(0);
+    const db = new Database(store.path, { readonly: true });
+    expect(db.prepare('SELECT count(*) FROM ingest_log').pluck().get()).toBe(0);
+    expect(db.prepare('SELECT count(*) FROM events').pluck().get()).toBe(2);
+    db.close();
     await store.close();
   });
 });
 
-describe('SqliteStore expansion under a light steady load', () => {
-  it('expands while inserts keep arriving when the event loop has room', async () => {
-    const store = await openSqlite({ dataDir: tempDir(), expandIdleMs: 50 });
+describe('SqliteStore expansion under a steady load', () => {
+  it('expands in its worker while inserts keep arriving', async () => {
+    const store = await openSqlite({ dataDir: tempDir() });
     const p = await store.createProject('p');
     let inserted = 0;
     let expandedDuringLoad = false;

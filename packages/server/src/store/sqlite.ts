@@ -5,6 +5,7 @@ import { StoreError } from './errors.js';
 import { formatUuid } from './event-key.js';
 import { Expander } from './sqlite-expander.js';
 import { IngestLog, type LogAppend } from './sqlite-ingest-log.js';
+import { WriteTurn } from './sqlite-write-turn.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
   resolveSqliteOptions,
@@ -61,22 +62,25 @@ const EXPORT_PAGE = 500;
  * The embedded store: one SQLite file in WAL mode, `<dataDir>/homing.db`.
  *
  * insertEvents resolves once its batch is committed to the ingest log (see IngestLog); calls
- * that arrive in the same event-loop turn share one transaction (group commit). A background
- * expander moves the log into `events` in bounded chunks, yielding to the event loop between
- * them; every read first expands what was committed before it began, so reads see every
- * resolved insert. better-sqlite3 is synchronous: each transaction here is kept to a few
- * milliseconds so the event loop is never held for long.
+ * that arrive while a commit is pending share one transaction (group commit). An expander
+ * worker thread, with its own connection, moves the log into `events` in short chunks (see
+ * Expander); every read first waits until what was committed before it began is expanded, so
+ * reads see every resolved insert. The two connections take turns writing (WriteTurn): ingest
+ * waits at most one chunk, without blocking the event loop.
  */
 export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: Database.Database;
   private log!: IngestLog;
   private expander!: Expander;
+  private readonly turn = new WriteTurn();
   private readonly opts: ResolvedSqliteOptions;
   private readonly projectPks = new Map<string, number>();
   private queue: Waiting[] = [];
   private flushScheduled = false;
+  private flushing: Promise<void> | null = null;
   private closed = false;
+  private closing: Promise<void> | null = null;
   private migrated = false;
 
   constructor(options: SqliteStoreOptions) {
@@ -122,17 +126,21 @@ export class SqliteStore implements Store {
     for (const m of SQLITE_MIGRATIONS) {
       if (applied.has(m.version)) continue;
       try {
-        this.db
-          .transaction(() => {
-            // Re-checked under the write lock: another process may have applied it meanwhile.
-            const done = this.db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
-            if (done) return;
-            this.db.exec(m.sql);
-            this.db
-              .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-              .run(m.version, m.name, new Date().toISOString());
-          })
-          .immediate();
+        this.turn.run(() =>
+          this.db
+            .transaction(() => {
+              // Re-checked under the write lock: another process may have applied it meanwhile.
+              const done = this.db
+                .prepare('SELECT 1 FROM schema_migrations WHERE version = ?')
+                .get(m.version);
+              if (done) return;
+              this.db.exec(m.sql);
+              this.db
+                .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
+                .run(m.version, m.name, new Date().toISOString());
+            })
+            .immediate(),
+        );
       } catch (err) {
         throw new StoreError(
           'migration',
@@ -145,11 +153,15 @@ export class SqliteStore implements Store {
     }
     if (!this.migrated) {
       this.log = new IngestLog(this.db);
-      this.expander = new Expander(this.log, this.opts);
+      this.expander = new Expander(this.path, this.opts, this.turn, (lastId) =>
+        this.log.forgetExpanded(lastId),
+      );
       this.migrated = true;
     }
-    // A previous run may have left log rows (crash, or close() out of budget): expand them.
-    this.expander.schedule();
+    // A previous run may have left log rows (crash, or close() out of budget): the worker
+    // expands them as soon as it runs.
+    this.expander.start();
+    this.expander.wake();
   }
 
   async ping(): Promise<void> {
@@ -167,12 +179,14 @@ export class SqliteStore implements Store {
       adminKey: newAdminKey(),
       createdAt: new Date().toISOString(),
     };
-    const r = this.db
-      .prepare(
-        `INSERT INTO projects (id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      )
-      .run(p.id, p.name, p.writeKey, p.adminKey, keyHash(p.writeKey), keyHash(p.adminKey), p.createdAt);
+    const r = this.turn.run(() =>
+      this.db
+        .prepare(
+          `INSERT INTO projects (id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+        )
+        .run(p.id, p.name, p.writeKey, p.adminKey, keyHash(p.writeKey), keyHash(p.adminKey), p.createdAt),
+    );
     this.projectPks.set(p.id, Number(r.lastInsertRowid));
     return p;
   }
@@ -204,11 +218,7 @@ export class SqliteStore implements Store {
       if (prepared.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0 });
       return new Promise((resolve, reject) => {
         this.queue.push({ projectPk, events: prepared, resolve, reject });
-        this.expander.noteInsert();
-        if (!this.flushScheduled) {
-          this.flushScheduled = true;
-          setImmediate(() => this.flush());
-        }
+        this.scheduleFlush();
       });
     } catch (err) {
       return Promise.reject(err);
@@ -278,19 +288,21 @@ export class SqliteStore implements Store {
     const pk = this.projectPkOrNull(projectId);
     if (pk === null) throw new StoreError('unknown-project', `no project ${String(projectId)}`);
     await this.catchUp();
-    return this.db
-      .transaction(() => {
-        const n = this.db
-          .prepare('DELETE FROM events WHERE project_pk = ? AND distinct_id = ?')
-          .run(pk, distinctId).changes;
-        this.db
-          .prepare(
-            'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES (?, ?, ?, ?, ?)',
-          )
-          .run(pk, distinctId, String(requestedBy), n, new Date().toISOString());
-        return n;
-      })
-      .immediate();
+    return this.turn.run(() =>
+      this.db
+        .transaction(() => {
+          const n = this.db
+            .prepare('DELETE FROM events WHERE project_pk = ? AND distinct_id = ?')
+            .run(pk, distinctId).changes;
+          this.db
+            .prepare(
+              'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES (?, ?, ?, ?, ?)',
+            )
+            .run(pk, distinctId, String(requestedBy), n, new Date().toISOString());
+          return n;
+        })
+        .immediate(),
+    );
   }
 
   async listErasures(projectId: string): Promise<ErasureRecord[]> {
@@ -325,7 +337,7 @@ export class SqliteStore implements Store {
     let deleted = 0;
     for (const pk of pks) {
       if (deleted >= limit) break;
-      deleted += del.run(pk, cutoffMs, limit - deleted).changes;
+      deleted += this.turn.run(() => del.run(pk, cutoffMs, limit - deleted).changes);
     }
     return deleted;
   }
@@ -347,24 +359,60 @@ export class SqliteStore implements Store {
     return buildBuckets(fromMs, toMs, intervalMs, rows);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.flush();
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
     this.closed = true;
-    // What is left past the budget stays in the log; the next start expands it.
-    if (this.migrated) this.expander.finish(this.opts.closeExpandBudgetMs);
-    this.db.close();
+    this.closing = (async () => {
+      // Calls already queued are committed (they were accepted before close began).
+      while (this.flushing || this.queue.length > 0) await (this.flushing ?? this.flush());
+      // What is left past the budget stays in the log; the next start expands it.
+      if (this.migrated) await this.expander.stop(this.opts.closeExpandBudgetMs);
+      this.db.close();
+    })();
+    return this.closing;
   }
 
-  /** Commits every queued insertEvents call in one transaction (group commit). */
-  private flush(): void {
+  private scheduleFlush(): void {
+    if (this.flushScheduled || this.flushing) return;
+    this.flushScheduled = true;
+    setImmediate(() => void this.flush());
+  }
+
+  /**
+   * Commits the queued insertEvents calls, one transaction per group (group commit): calls
+   * that arrive while it waits for the write turn or for backpressure join the next group.
+   */
+  private flush(): Promise<void> {
     this.flushScheduled = false;
-    const calls = this.queue;
-    if (calls.length === 0) return;
-    this.queue = [];
-    this.expander.noteInsert();
+    if (!this.flushing) {
+      const run: Promise<void> = this.commitQueued().finally(() => {
+        if (this.flushing === run) this.flushing = null;
+        // Calls that arrived after the loop's last look.
+        if (this.queue.length > 0) this.scheduleFlush();
+      });
+      this.flushing = run;
+    }
+    return this.flushing;
+  }
+
+  private async commitQueued(): Promise<void> {
+    while (this.queue.length > 0) {
+      // Backpressure: the in-memory index of unexpanded keys stays under its bound.
+      while (this.log.pendingEvents >= this.opts.maxPendingEvents) await this.expander.nextProgress();
+      if (!this.turn.tryTake()) await this.turn.take();
+      const calls = this.queue;
+      this.queue = [];
+      try {
+        this.commit(calls);
+      } finally {
+        this.turn.release();
+      }
+      this.expander.wake();
+    }
+  }
+
+  private commit(calls: Waiting[]): void {
     try {
-      this.expander.makeRoom();
       const results = this.log.append(calls);
       calls.forEach((c, i) => c.resolve(results[i]!));
     } catch (err) {
@@ -376,7 +424,6 @@ export class SqliteStore implements Store {
       if (perCall) for (const c of calls) this.appendAlone(c);
       else for (const c of calls) c.reject(storageError(err));
     }
-    this.expander.schedule();
   }
 
   private appendAlone(c: Waiting): void {
@@ -390,10 +437,11 @@ export class SqliteStore implements Store {
   /** Expands every log row committed before this call (reads see every resolved insert). */
   private async catchUp(): Promise<void> {
     try {
-      await this.expander.catchUp(() => this.assertOpen());
+      await this.expander.catchUp(this.log.maxLogId());
     } catch (err) {
       throw storageError(err);
     }
+    this.assertOpen();
   }
 
   private projectPk(projectId: string): number {

@@ -1,0 +1,90 @@
+/** Slots of the shared Int32Array the store and its expander worker coordinate through. */
+export const TURN_SLOTS = {
+  /** Who holds the write turn: 0 nobody, 1 the ingest thread, 2 the expander worker. */
+  holder: 0,
+  /** 1 while the ingest thread waits for the turn: the worker lets it go first. */
+  ingestWaiting: 1,
+  /** Bumped to wake an idle worker (new log rows, a catch-up request, stop). */
+  wake: 2,
+} as const;
+
+const FREE = 0;
+const INGEST = 1;
+const WORKER = 2;
+
+/**
+ * The ingest thread's side of the write turn it shares with the expander worker (both on one
+ * SQLite file, each with its own connection). SQLite would serialise the two writers anyway,
+ * but its busy handler sleeps in growing steps, synchronously, and a worker committing chunk
+ * after chunk could starve it. With the turn the ingest thread waits without blocking its event
+ * loop (`take`), exactly as long as the worker's current chunk, and the worker gives way to it
+ * before starting the next one. Other processes on the same file still meet SQLite's
+ * busy_timeout.
+ */
+export class WriteTurn {
+  readonly shared = new Int32Array(new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT));
+
+  /** Takes the turn if nobody holds it. */
+  tryTake(): boolean {
+    return Atomics.compareExchange(this.shared, TURN_SLOTS.holder, FREE, INGEST) === FREE;
+  }
+
+  /** Waits for the turn without blocking the event loop (the worker's chunk in progress). */
+  async take(): Promise<void> {
+    while (!this.tryTake()) {
+      Atomics.store(this.shared, TURN_SLOTS.ingestWaiting, 1);
+      const w = waitAsync(this.shared, TURN_SLOTS.holder, WORKER, 1000);
+      if (w.async) await w.value;
+    }
+    this.noLongerWaiting();
+  }
+
+  /** Waits for the turn blocking the thread: for rare writes (projects, erasure, retention). */
+  takeSync(): void {
+    while (!this.tryTake()) {
+      Atomics.store(this.shared, TURN_SLOTS.ingestWaiting, 1);
+      Atomics.wait(this.shared, TURN_SLOTS.holder, WORKER, 1000);
+    }
+    this.noLongerWaiting();
+  }
+
+  release(): void {
+    Atomics.store(this.shared, TURN_SLOTS.holder, FREE);
+    Atomics.notify(this.shared, TURN_SLOTS.holder);
+  }
+
+  /** Runs `fn` holding the turn (synchronously acquired). */
+  run<T>(fn: () => T): T {
+    this.takeSync();
+    try {
+      return fn();
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Wakes the worker if it idles; answers the wake counter's new value. */
+  wake(): number {
+    const n = Atomics.add(this.shared, TURN_SLOTS.wake, 1) + 1;
+    Atomics.notify(this.shared, TURN_SLOTS.wake);
+    return n;
+  }
+
+  private noLongerWaiting(): void {
+    if (Atomics.exchange(this.shared, TURN_SLOTS.ingestWaiting, 0) !== 0) {
+      Atomics.notify(this.shared, TURN_SLOTS.ingestWaiting);
+    }
+  }
+}
+
+// In Node since 16; TypeScript declares it only from lib es2024.
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      a: Int32Array,
+      index: number,
+      value: number,
+      timeoutMs: number,
+    ): { async: false; value: string } | { async: true; value: Promise<string> };
+  }
+).waitAsync;
