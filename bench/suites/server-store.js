@@ -17,9 +17,10 @@ export const title = 'Server storage: events/s in 100-event batches (store alone
 export const notes = [
   '`ack` is the rate at which insertEvents resolves, i.e. the batch is committed (SQLite: to the',
   'ingest log, WAL, synchronous=NORMAL unless marked FULL; survives a process crash, a power loss',
-  'may lose the last transactions). `expansion alone` is the rate at which the expander moves the',
-  'backlog into the indexed events table once ingest stops; `through expansion` is events over the',
-  'whole time until every event is in the events table, which is what one thread keeps up forever.',
+  'may lose the last transactions). The expander worker moves the log into the indexed events table',
+  'on its own thread from the first row, during ingest too: `expansion alone` is the events over the',
+  'time it needs for the backlog left when ingest stops; `through expansion` is events over the whole',
+  'time until every event is in the events table, which is what the store keeps up forever.',
   'The baseline is a plain `INSERT OR IGNORE` into the same table and indexes, one transaction per',
   'batch. PostgreSQL runs one unnest INSERT … ON CONFLICT DO NOTHING per batch, 8 batches in flight.',
   `${EVENTS.toLocaleString('en-US')} events per SQLite row (fresh database each), 10 000 distinct persons.`,
