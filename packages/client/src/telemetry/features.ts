@@ -69,7 +69,7 @@ export interface TelemetryFeatures {
     options?: HealthCheckOptions,
   ): Disposable;
   getHealthReport(options?: { refresh?: boolean }): Promise<ServiceHealthReport | undefined>;
-  /** true while no critical service is unhealthy (and when health checks are off). */
+  /** true once the checks report the service healthy (false while unknown); true when health checks are off. */
   isHealthy(): boolean;
 
   /** The feature objects themselves, created on first access (undefined when turned off). */
