@@ -1,9 +1,11 @@
 import { fileURLToPath } from 'node:url';
-import { runIntegrationReadmeExamples } from './readmeExamples.test-helpers.js';
+import { runReadmeExamples } from '../readmeExamples.test-helpers.js';
 
-runIntegrationReadmeExamples(fileURLToPath(new URL('./README.md', import.meta.url)), [
-  'homingExpress(',
-  'homingExpressErrorHandler(',
-  'homingFastify',
-  'wrapFetch(',
-]);
+runReadmeExamples(fileURLToPath(new URL('./README.md', import.meta.url)), {
+  modules: {
+    '@homing/client': fileURLToPath(new URL('../index.node.ts', import.meta.url)),
+    '@homing/client/integrations': fileURLToPath(new URL('./index.ts', import.meta.url)),
+  },
+  mustMention: ['homingExpress(', 'homingExpressErrorHandler(', 'homingFastify', 'wrapFetch('],
+  exactLines: true,
+});

@@ -1,8 +1,13 @@
 import { fileURLToPath } from 'node:url';
-import { runReadmeExamples } from '../performance/readmeExamples.test-helpers.js';
+import { runReadmeExamples } from '../../readmeExamples.test-helpers.js';
 
-runReadmeExamples(
-  fileURLToPath(new URL('./README.md', import.meta.url)),
-  fileURLToPath(new URL('./index.ts', import.meta.url)),
-  ['createHealthReporter(', '.registerService(', '.getHealthReport(', '.isHealthy(', 'deliveryStats'],
-);
+runReadmeExamples(fileURLToPath(new URL('./README.md', import.meta.url)), {
+  modules: { '@homing/client': fileURLToPath(new URL('./index.ts', import.meta.url)) },
+  mustMention: [
+    'createHealthReporter(',
+    '.registerService(',
+    '.getHealthReport(',
+    '.isHealthy(',
+    'deliveryStats',
+  ],
+});

@@ -1,10 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { runReadmeExamples } from './readmeExamples.test-helpers.js';
+import { runReadmeExamples } from '../../readmeExamples.test-helpers.js';
 
-runReadmeExamples(
-  fileURLToPath(new URL('./README.md', import.meta.url)),
-  fileURLToPath(new URL('./index.ts', import.meta.url)),
-  [
+runReadmeExamples(fileURLToPath(new URL('./README.md', import.meta.url)), {
+  modules: { '@homing/client': fileURLToPath(new URL('./index.ts', import.meta.url)) },
+  mustMention: [
     'createPerformanceTracker(',
     '.timing(',
     '.mark(',
@@ -13,4 +12,4 @@ runReadmeExamples(
     '.getSummary(',
     '.flush(',
   ],
-);
+});

@@ -1,10 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { runReadmeExamples } from '../performance/readmeExamples.test-helpers.js';
+import { runReadmeExamples } from '../../readmeExamples.test-helpers.js';
 
-runReadmeExamples(
-  fileURLToPath(new URL('./README.md', import.meta.url)),
-  fileURLToPath(new URL('./index.ts', import.meta.url)),
-  [
+runReadmeExamples(fileURLToPath(new URL('./README.md', import.meta.url)), {
+  modules: { '@homing/client': fileURLToPath(new URL('./index.ts', import.meta.url)) },
+  mustMention: [
     'createUsageTracker(',
     '.trackFeature(',
     '.startConversation(',
@@ -19,4 +18,4 @@ runReadmeExamples(
     '.getProviderStats(',
     '.getSuggestionStats(',
   ],
-);
+});
