@@ -5,9 +5,9 @@ export const DEFAULT_PROJECT_NAME = 'default';
 /**
  * The project a fresh server starts with: created when the store has none (first start), so
  * `homing serve` can print a write key that works at once. Answers the first project otherwise.
+ * Several servers starting at once on one empty database create one project between them (the
+ * store looks and creates in one locked transaction).
  */
 export async function ensureDefaultProject(store: Store): Promise<{ project: Project; created: boolean }> {
-  const existing = await store.listProjects();
-  if (existing.length > 0) return { project: existing[0]!, created: false };
-  return { project: await store.createProject(DEFAULT_PROJECT_NAME), created: true };
+  return store.firstProjectOrCreate(DEFAULT_PROJECT_NAME);
 }

@@ -39,6 +39,10 @@ export class NoopStore implements Store {
     this.assertOpen();
     return { ...this.project, name };
   }
+  async firstProjectOrCreate(): Promise<{ project: Project; created: boolean }> {
+    this.assertOpen();
+    return { project: this.project, created: false };
+  }
   async listProjects(): Promise<Project[]> {
     return [this.project];
   }

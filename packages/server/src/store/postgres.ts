@@ -3,7 +3,7 @@ import { StoreError } from './errors.js';
 import { formatUuid } from './event-key.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { buildBuckets, checkProjectName, checkQuery, checkStats, prepareEvents } from './prepare-events.js';
-import { keyHash, newAdminKey, newProjectId, newWriteKey, sameKey } from './project-keys.js';
+import { keyHash, newProject, sameKey } from './project-keys.js';
 import type {
   ErasureRecord,
   EventQuery,
@@ -36,10 +36,14 @@ export const POSTGRES_DEFAULTS = {
 
 /** Key of the advisory lock that serialises migrations of concurrent `homing serve` starts. */
 const MIGRATION_LOCK = 0x686f6d696e67; // "homing"
+/** Key of the transaction-scoped lock under which a start on an empty database creates its project. */
+const FIRST_PROJECT_LOCK = MIGRATION_LOCK + 1;
 const EXPORT_PAGE = 500;
 const INSERT_EVENTS = `INSERT INTO events (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
        SELECT $1, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::json[])
        ON CONFLICT (project_pk, key) DO NOTHING`;
+const INSERT_PROJECT = `INSERT INTO projects (id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING pk`;
 /** Deadlock and serialization failures: the transaction did nothing and may be run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
 const EVENT_COLUMNS =
@@ -155,20 +159,36 @@ export class PostgresStore implements Store {
 
   async createProject(name: string): Promise<Project> {
     checkProjectName(name);
-    const p: Project = {
-      id: newProjectId(),
-      name,
-      writeKey: newWriteKey(),
-      adminKey: newAdminKey(),
-      createdAt: new Date().toISOString(),
-    };
-    const r = await this.query<{ pk: string }>(
-      `INSERT INTO projects (id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING pk`,
-      [p.id, p.name, p.writeKey, p.adminKey, keyHash(p.writeKey), keyHash(p.adminKey), p.createdAt],
-    );
+    const p = newProject(name);
+    const r = await this.query<{ pk: string }>(INSERT_PROJECT, projectParams(p));
     this.projectPks.set(p.id, r.rows[0]!.pk);
     return p;
+  }
+
+  async firstProjectOrCreate(name: string): Promise<{ project: Project; created: boolean }> {
+    checkProjectName(name);
+    const client = await this.connect();
+    try {
+      await client.query('BEGIN');
+      // Held until COMMIT, so the next process to get it already sees this one's project (each
+      // statement of a READ COMMITTED transaction reads what was committed before it began).
+      await client.query('SELECT pg_advisory_xact_lock($1)', [FIRST_PROJECT_LOCK]);
+      const first = (await client.query<ProjectRow>('SELECT * FROM projects ORDER BY pk LIMIT 1')).rows[0];
+      if (first !== undefined) {
+        await client.query('COMMIT');
+        return { project: toProject(first), created: false };
+      }
+      const p = newProject(name);
+      const r = await client.query<{ pk: string }>(INSERT_PROJECT, projectParams(p));
+      await client.query('COMMIT');
+      this.projectPks.set(p.id, r.rows[0]!.pk);
+      return { project: p, created: true };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw storageError(err, this.where);
+    } finally {
+      client.release();
+    }
   }
 
   async listProjects(): Promise<Project[]> {
@@ -419,6 +439,10 @@ function storageError(err: unknown, where: string): StoreError {
     );
   }
   return new StoreError('storage', `PostgreSQL failed: ${msg}`, { cause: err });
+}
+
+function projectParams(p: Project): unknown[] {
+  return [p.id, p.name, p.writeKey, p.adminKey, keyHash(p.writeKey), keyHash(p.adminKey), p.createdAt];
 }
 
 function toProject(r: ProjectRow): Project {

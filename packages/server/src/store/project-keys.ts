@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import type { Project } from './store.js';
 
 /**
  * Project keys. The store looks a key up by its SHA-256 (so the lookup's timing says nothing about
@@ -24,4 +25,15 @@ export function sameKey(stored: string, given: string): boolean {
   const a = Buffer.from(stored, 'utf8');
   const b = Buffer.from(given, 'utf8');
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** A new project's id and keys, created now; not stored yet. */
+export function newProject(name: string): Project {
+  return {
+    id: newProjectId(),
+    name,
+    writeKey: newWriteKey(),
+    adminKey: newAdminKey(),
+    createdAt: new Date().toISOString(),
+  };
 }

@@ -13,7 +13,7 @@ import {
   type SqliteStoreOptions,
 } from './sqlite-options.js';
 import { buildBuckets, checkProjectName, checkQuery, checkStats, prepareEvents } from './prepare-events.js';
-import { keyHash, newAdminKey, newProjectId, newWriteKey, sameKey } from './project-keys.js';
+import { keyHash, newProject, sameKey } from './project-keys.js';
 import type {
   ErasureRecord,
   EventQuery,
@@ -172,23 +172,30 @@ export class SqliteStore implements Store {
   async createProject(name: string): Promise<Project> {
     this.assertReady();
     checkProjectName(name);
-    const p: Project = {
-      id: newProjectId(),
-      name,
-      writeKey: newWriteKey(),
-      adminKey: newAdminKey(),
-      createdAt: new Date().toISOString(),
-    };
-    const r = this.turn.run(() =>
-      this.db
-        .prepare(
-          `INSERT INTO projects (id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
-        )
-        .run(p.id, p.name, p.writeKey, p.adminKey, keyHash(p.writeKey), keyHash(p.adminKey), p.createdAt),
-    );
-    this.projectPks.set(p.id, Number(r.lastInsertRowid));
+    const p = newProject(name);
+    const pk = this.turn.run(() => this.insertProject(p));
+    this.projectPks.set(p.id, pk);
     return p;
+  }
+
+  async firstProjectOrCreate(name: string): Promise<{ project: Project; created: boolean }> {
+    this.assertReady();
+    checkProjectName(name);
+    // IMMEDIATE takes the database's write lock before the look, so another connection or
+    // process doing the same waits and then finds this one's project.
+    const found = this.turn.run(() =>
+      this.db
+        .transaction((): { project: Project; created: boolean; pk: number } => {
+          const first = this.db.prepare('SELECT * FROM projects ORDER BY pk LIMIT 1').get() as
+            ProjectRow | undefined;
+          if (first !== undefined) return { project: toProject(first), created: false, pk: first.pk };
+          const p = newProject(name);
+          return { project: p, created: true, pk: this.insertProject(p) };
+        })
+        .immediate(),
+    );
+    this.projectPks.set(found.project.id, found.pk);
+    return { project: found.project, created: found.created };
   }
 
   async listProjects(): Promise<Project[]> {
@@ -442,6 +449,16 @@ export class SqliteStore implements Store {
       throw storageError(err);
     }
     this.assertOpen();
+  }
+
+  private insertProject(p: Project): number {
+    const r = this.db
+      .prepare(
+        `INSERT INTO projects (id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      )
+      .run(p.id, p.name, p.writeKey, p.adminKey, keyHash(p.writeKey), keyHash(p.adminKey), p.createdAt);
+    return Number(r.lastInsertRowid);
   }
 
   private projectPk(projectId: string): number {

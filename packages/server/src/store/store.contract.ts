@@ -364,6 +364,21 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
       await store.close();
     });
 
+    it('firstProjectOrCreate answers the first project and creates none while one exists', async () => {
+      await store.createProject('second');
+      const second = await another();
+      const answers = await Promise.all([
+        store.firstProjectOrCreate('default'),
+        second.firstProjectOrCreate('default'),
+      ]);
+      expect(answers).toEqual([
+        { project, created: false },
+        { project, created: false },
+      ]);
+      expect((await store.listProjects()).map((p) => p.name)).toEqual(['contract', 'second']);
+      await expect(store.firstProjectOrCreate('')).rejects.toMatchObject({ kind: 'invalid-input' });
+    });
+
     it('migrate() is idempotent', async () => {
       await store.migrate();
       await store.migrate();

@@ -81,6 +81,12 @@ export interface Store {
 
   createProject(name: string): Promise<Project>;
   listProjects(): Promise<Project[]>;
+  /**
+   * The first project (lowest creation order), or a new one named `name` when there is none.
+   * Atomic across every store on the same storage, other processes included: servers starting
+   * at once on empty storage create one project between them and all answer it.
+   */
+  firstProjectOrCreate(name: string): Promise<{ project: Project; created: boolean }>;
   /** Finds the project a key belongs to, comparing keys in constant time. */
   findProjectByKey(key: string): Promise<{ project: Project; role: KeyRole } | null>;
 
