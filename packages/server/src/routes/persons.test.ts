@@ -138,7 +138,19 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
       `/api/persons/${'x'.repeat(1001)}/events`,
       '/api/persons//events',
       '/api/erasures?limit=-1',
+      '/api/erasures?limit=0',
+      '/api/erasures?limit=10001',
       '/api/erasures?limit=99999999',
+      '/api/erasures?limit=abc',
+      '/api/erasures?limit=2.5',
+      '/api/erasures?cursor=',
+      '/api/erasures?cursor=not-a-cursor',
+      `/api/erasures?cursor=${Buffer.from('["e",0]').toString('base64url')}`,
+      `/api/erasures?cursor=${Buffer.from('["e",1.5]').toString('base64url')}`,
+      // An /api/events cursor is not an erasure log cursor.
+      `/api/erasures?cursor=${Buffer.from('[1764680000000,1]').toString('base64url')}`,
+      `/api/erasures?cursor=${'A'.repeat(201)}`,
+      '/api/erasures?before=5',
     ];
     for (const path of bad) {
       const r = await app.call('GET', path);
@@ -235,9 +247,59 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     expect(Date.parse(first.erased_at)).toBeGreaterThan(Date.now() - 600_000);
     expect(latest).toMatchObject({ distinct_id: 'alice', deleted_count: 0 });
     expect(log.text).not.toContain('do-not-log-me');
-    expect((await app.call('GET', '/api/erasures?limit=1')).json.erasures).toEqual([latest]);
+    const firstPage = await app.call('GET', '/api/erasures?limit=1');
+    expect(firstPage.json.erasures).toEqual([latest]);
+    expect(firstPage.json.next).toEqual(expect.any(String));
+    const secondPage = await app.call(
+      'GET',
+      `/api/erasures?limit=1&cursor=${encodeURIComponent(firstPage.json.next)}`,
+    );
+    expect(secondPage.json).toEqual({ erasures: [first], next: null });
+    expect(log.json.next).toBeNull();
     expect((await app.call('GET', '/api/erasures', { key: app.other.adminKey })).json.erasures).toEqual([]);
     expect(app.logs.join('')).not.toContain('do-not-log-me');
+  });
+
+  it('the erasure log pages newest first: bounded by default, every entry once, a cursor until the last page', async () => {
+    const app = await start(backend);
+    const total = 105;
+    for (let i = 0; i < total; i++) await app.store.erasePerson(app.project.id, `p${i}`, 'test');
+    await app.store.erasePerson(app.other.id, 'foreign', 'test');
+
+    const whole = await app.call('GET', '/api/erasures');
+    expect(whole.status).toBe(200);
+    expect(whole.json.erasures).toHaveLength(100);
+    expect(whole.json.erasures[0].distinct_id).toBe(`p${total - 1}`);
+    expect(whole.json.next).toEqual(expect.any(String));
+
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    let pages = 0;
+    do {
+      const q: string = `?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
+      const r = await app.call('GET', `/api/erasures${q}`);
+      expect(r.status).toBe(200);
+      expect(r.headers.get('cache-control')).toBe('no-store');
+      expect(r.json.erasures.length).toBeGreaterThan(0);
+      expect(r.json.erasures.length).toBeLessThanOrEqual(20);
+      walked.push(...r.json.erasures.map((e: { distinct_id: string }) => e.distinct_id));
+      cursor = r.json.next;
+      pages++;
+      // An erasure logged while the client pages is newer than the pages still to come.
+      if (pages === 2) await app.store.erasePerson(app.project.id, 'late', 'test');
+    } while (cursor !== null && pages < 20);
+    expect(pages).toBe(6);
+    expect(walked).toEqual(Array.from({ length: total }, (_, i) => `p${total - 1 - i}`));
+
+    // A page that ends exactly at the oldest entry says so: no empty page after it.
+    const exact = await app.call('GET', `/api/erasures?limit=${total + 1}`);
+    expect(exact.json.erasures).toHaveLength(total + 1);
+    expect(exact.json.next).toBeNull();
+    // The other project's key pages its own log only.
+    expect((await app.call('GET', '/api/erasures', { key: app.other.adminKey })).json).toEqual({
+      erasures: [expect.objectContaining({ distinct_id: 'foreign' })],
+      next: null,
+    });
   });
 
   it('answers 503 with Retry-After when storage is gone, and keeps running', async () => {

@@ -21,10 +21,35 @@ import {
 export const PERSONS_LIMITS = {
   /** Export bytes gathered into one write; also the stream's buffer, so memory stays ~this. */
   exportChunkBytes: 64 * 1024,
-  /** Erasure log entries answered when `limit` is absent, newest first. */
+  /** Erasure log entries a page holds when `limit` is absent, newest first. */
   defaultErasures: 100,
+  /** Most entries one page may hold. */
   maxErasures: 10_000,
 } as const;
+
+/** The erasure log's next page starts below this entry's `seq`. */
+function encodeErasureCursor(seq: number): string {
+  return Buffer.from(JSON.stringify(['e', seq])).toString('base64url');
+}
+
+function decodeErasureCursor(value: string): number {
+  try {
+    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown;
+    if (
+      Array.isArray(parsed) &&
+      parsed.length === 2 &&
+      parsed[0] === 'e' &&
+      Number.isSafeInteger(parsed[1]) &&
+      (parsed[1] as number) >= 1
+    ) {
+      return parsed[1] as number;
+    }
+  } catch {}
+  throw new AdminApiError(
+    'invalid-request',
+    'cursor is not one the erasure log handed out; pass `next` as it came',
+  );
+}
 
 interface PersonParams {
   distinct_id: string;
@@ -143,18 +168,21 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
     },
   );
 
-  fastify.get<{ Querystring: { limit?: number } }>(
+  fastify.get<{ Querystring: { limit?: number; cursor?: string } }>(
     '/api/erasures',
     {
       schema: {
         querystring: {
           type: 'object',
-          properties: { limit: { type: 'integer', minimum: 1, maximum: PERSONS_LIMITS.maxErasures } },
+          properties: {
+            limit: { type: 'integer', minimum: 1, maximum: PERSONS_LIMITS.maxErasures },
+            cursor: { type: 'string', minLength: 1, maxLength: 200 },
+          },
         },
         response: {
           200: {
             type: 'object',
-            required: ['erasures'],
+            required: ['erasures', 'next'],
             properties: {
               erasures: {
                 type: 'array',
@@ -168,6 +196,7 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
                   },
                 },
               },
+              next: { type: ['string', 'null'] },
             },
           },
         },
@@ -176,17 +205,20 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
     async (request) => {
       const { project } = adminContext(request);
       const limit = request.query.limit ?? PERSONS_LIMITS.defaultErasures;
-      const log = await store.listErasures(project.id);
+      const beforeSeq =
+        request.query.cursor === undefined ? undefined : decodeErasureCursor(request.query.cursor);
+      // One more than the page: whether another page follows is known now, so the last page
+      // answers next: null instead of sending the client for an empty one.
+      const log = await store.listErasures({ projectId: project.id, limit: limit + 1, beforeSeq });
+      const page = log.slice(0, limit);
       return {
-        erasures: log
-          .slice(-limit)
-          .reverse()
-          .map((e) => ({
-            distinct_id: e.distinctId,
-            requested_by: e.requestedBy,
-            deleted_count: e.deletedCount,
-            erased_at: e.erasedAt,
-          })),
+        erasures: page.map((e) => ({
+          distinct_id: e.distinctId,
+          requested_by: e.requestedBy,
+          deleted_count: e.deletedCount,
+          erased_at: e.erasedAt,
+        })),
+        next: log.length > limit ? encodeErasureCursor(page[page.length - 1]!.seq) : null,
       };
     },
   );

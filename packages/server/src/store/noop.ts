@@ -1,5 +1,7 @@
 import { StoreError } from './errors.js';
+import { checkErasureQuery } from './prepare-events.js';
 import type {
+  ErasureQuery,
   ErasureRecord,
   EventQuery,
   IngestEvent,
@@ -62,7 +64,8 @@ export class NoopStore implements Store {
   async erasePerson(): Promise<number> {
     return 0;
   }
-  async listErasures(): Promise<ErasureRecord[]> {
+  async listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
+    checkErasureQuery(q);
     return [];
   }
   async deleteEventsBefore(): Promise<number> {

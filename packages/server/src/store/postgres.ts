@@ -2,9 +2,17 @@ import pg from 'pg';
 import { StoreError } from './errors.js';
 import { formatUuid } from './event-key.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
-import { buildBuckets, checkProjectName, checkQuery, checkStats, prepareEvents } from './prepare-events.js';
+import {
+  buildBuckets,
+  checkErasureQuery,
+  checkProjectName,
+  checkQuery,
+  checkStats,
+  prepareEvents,
+} from './prepare-events.js';
 import { keyHash, newProject, sameKey } from './project-keys.js';
 import type {
+  ErasureQuery,
   ErasureRecord,
   EventQuery,
   IngestEvent,
@@ -294,20 +302,24 @@ export class PostgresStore implements Store {
     }
   }
 
-  async listErasures(projectId: string): Promise<ErasureRecord[]> {
-    const pk = await this.projectPkOrNull(projectId);
+  async listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
+    const beforeSeq = checkErasureQuery(q);
+    const pk = await this.projectPkOrNull(q.projectId);
     if (pk === null) return [];
     const r = await this.query<{
+      id: string;
       distinct_id: string;
       requested_by: string;
       deleted_count: number;
       erased_at: string;
     }>(
-      'SELECT distinct_id, requested_by, deleted_count, erased_at FROM erasures WHERE project_pk = $1 ORDER BY id',
-      [pk],
+      `SELECT id, distinct_id, requested_by, deleted_count, erased_at FROM erasures
+       WHERE project_pk = $1 AND id < $2 ORDER BY id DESC LIMIT $3`,
+      [pk, beforeSeq, q.limit],
     );
     return r.rows.map((row) => ({
-      projectId,
+      seq: Number(row.id),
+      projectId: q.projectId,
       distinctId: row.distinct_id,
       requestedBy: row.requested_by,
       deletedCount: row.deleted_count,

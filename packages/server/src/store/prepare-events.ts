@@ -1,6 +1,6 @@
 import { StoreInputError } from './errors.js';
 import { eventKey, isLowercaseUuid, uuidKey } from './event-key.js';
-import type { EventQuery, IngestEvent, StatsQuery } from './store.js';
+import type { ErasureQuery, EventQuery, IngestEvent, StatsQuery } from './store.js';
 
 /** An event checked and reduced to what both stores write. */
 export interface PreparedEvent {
@@ -120,6 +120,21 @@ export function checkQuery(q: EventQuery): { sinceMs: number | null; untilMs: nu
   const sinceMs = q.since === undefined ? null : isoMs(q.since, 'since', -1);
   const untilMs = q.until === undefined ? null : isoMs(q.until, 'until', -1);
   return { sinceMs, untilMs };
+}
+
+/** Most erasure log entries one call may answer. */
+export const MAX_ERASURES_PER_CALL = 100_000;
+
+/** The `seq` below which the page starts: beforeSeq, or past the newest entry. */
+export function checkErasureQuery(q: ErasureQuery): number {
+  if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > MAX_ERASURES_PER_CALL) {
+    throw new StoreInputError(`limit must be an integer from 1 to ${MAX_ERASURES_PER_CALL}`);
+  }
+  if (q.beforeSeq === undefined) return Number.MAX_SAFE_INTEGER;
+  if (!Number.isSafeInteger(q.beforeSeq) || q.beforeSeq < 1) {
+    throw new StoreInputError('beforeSeq must be a positive integer (the seq of an erasure log entry)');
+  }
+  return q.beforeSeq;
 }
 
 /** Largest number of buckets one stats call may answer. */

@@ -12,9 +12,17 @@ import {
   type ResolvedSqliteOptions,
   type SqliteStoreOptions,
 } from './sqlite-options.js';
-import { buildBuckets, checkProjectName, checkQuery, checkStats, prepareEvents } from './prepare-events.js';
+import {
+  buildBuckets,
+  checkErasureQuery,
+  checkProjectName,
+  checkQuery,
+  checkStats,
+  prepareEvents,
+} from './prepare-events.js';
 import { keyHash, newProject, sameKey } from './project-keys.js';
 import type {
+  ErasureQuery,
   ErasureRecord,
   EventQuery,
   IngestEvent,
@@ -312,17 +320,26 @@ export class SqliteStore implements Store {
     );
   }
 
-  async listErasures(projectId: string): Promise<ErasureRecord[]> {
+  async listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
     this.assertReady();
-    const pk = this.projectPkOrNull(projectId);
+    const beforeSeq = checkErasureQuery(q);
+    const pk = this.projectPkOrNull(q.projectId);
     if (pk === null) return [];
     const rows = this.db
       .prepare(
-        'SELECT distinct_id, requested_by, deleted_count, erased_at FROM erasures WHERE project_pk = ? ORDER BY id',
+        `SELECT id, distinct_id, requested_by, deleted_count, erased_at FROM erasures
+         WHERE project_pk = ? AND id < ? ORDER BY id DESC LIMIT ?`,
       )
-      .all(pk) as { distinct_id: string; requested_by: string; deleted_count: number; erased_at: string }[];
+      .all(pk, beforeSeq, q.limit) as {
+      id: number;
+      distinct_id: string;
+      requested_by: string;
+      deleted_count: number;
+      erased_at: string;
+    }[];
     return rows.map((r) => ({
-      projectId,
+      seq: r.id,
+      projectId: q.projectId,
       distinctId: r.distinct_id,
       requestedBy: r.requested_by,
       deletedCount: r.deleted_count,

@@ -229,16 +229,19 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
       await expect(store.erasePerson('no-such-project', 'alice', 'admin-key')).rejects.toMatchObject({
         kind: 'unknown-project',
       });
-      const log = await store.listErasures(project.id);
+      const log = await store.listErasures({ projectId: project.id, limit: 100 });
       expect(log).toHaveLength(2);
-      expect(Object.keys(log[0]!).sort()).toEqual([
+      expect(Object.keys(log[1]!).sort()).toEqual([
         'deletedCount',
         'distinctId',
         'erasedAt',
         'projectId',
         'requestedBy',
+        'seq',
       ]);
-      expect(log[0]).toMatchObject({
+      // Newest first.
+      expect(log[0]).toMatchObject({ distinctId: 'alice', deletedCount: 0 });
+      expect(log[1]).toMatchObject({
         projectId: project.id,
         distinctId: 'alice',
         requestedBy: 'admin-key',
@@ -246,6 +249,51 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
       });
       expect(JSON.stringify(log)).not.toContain('alice@example.com');
       expect(Number.isFinite(Date.parse(log[0]!.erasedAt))).toBe(true);
+    });
+
+    it('pages through the erasure log newest first, each entry once, one project only', async () => {
+      const other = await store.createProject('other');
+      const second = await another();
+      const erased: string[] = [];
+      for (let i = 0; i < 7; i++) {
+        // Two stores write the one log: seq orders entries across connections too.
+        await (i % 2 === 0 ? store : second).erasePerson(project.id, `p${i}`, 'admin');
+        erased.push(`p${i}`);
+        if (i === 3) await store.erasePerson(other.id, 'foreign', 'admin');
+      }
+      const pages: string[][] = [];
+      let beforeSeq: number | undefined;
+      for (;;) {
+        const page = await store.listErasures({ projectId: project.id, limit: 3, beforeSeq });
+        if (page.length === 0) break;
+        expect(page.length).toBeLessThanOrEqual(3);
+        const seqs = page.map((e) => e.seq);
+        expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+        if (beforeSeq !== undefined) expect(Math.max(...seqs)).toBeLessThan(beforeSeq);
+        pages.push(page.map((e) => e.distinctId));
+        beforeSeq = page[page.length - 1]!.seq;
+      }
+      expect(pages).toEqual([['p6', 'p5', 'p4'], ['p3', 'p2', 'p1'], ['p0']]);
+      expect(
+        (await second.listErasures({ projectId: project.id, limit: 100 })).map((e) => e.distinctId),
+      ).toEqual([...erased].reverse());
+      expect(await store.listErasures({ projectId: other.id, limit: 100 })).toMatchObject([
+        { distinctId: 'foreign', projectId: other.id },
+      ]);
+      expect(await store.listErasures({ projectId: 'no-such-project', limit: 10 })).toEqual([]);
+      for (const bad of [
+        { limit: 0 },
+        { limit: 1.5 },
+        { limit: 100_001 },
+        { limit: 10, beforeSeq: 0 },
+        { limit: 10, beforeSeq: -3 },
+        { limit: 10, beforeSeq: 2.5 },
+        { limit: 10, beforeSeq: 'x' as unknown as number },
+      ]) {
+        await expect(store.listErasures({ projectId: project.id, ...bad })).rejects.toMatchObject({
+          kind: 'invalid-input',
+        });
+      }
     });
 
     it('retention deletes old events in bounded batches and keeps newer ones', async () => {

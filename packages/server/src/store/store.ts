@@ -66,11 +66,21 @@ export interface StatsBucket {
 }
 
 export interface ErasureRecord {
+  /** Position in the log: grows with every erasure of the storage; pages resume below it. */
+  seq: number;
   projectId: string;
   distinctId: string;
   requestedBy: string;
   deletedCount: number;
   erasedAt: string;
+}
+
+export interface ErasureQuery {
+  projectId: string;
+  /** 1..100 000 entries, newest first. */
+  limit: number;
+  /** Only entries older than the one with this `seq` (the next page); absent: from the newest. */
+  beforeSeq?: number;
 }
 
 export interface Store {
@@ -101,7 +111,8 @@ export interface Store {
   personEvents(projectId: string, distinctId: string): AsyncIterable<StoredEvent>;
   /** Delete every event of one person and log the erasure (who, when, how many; not the data). */
   erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number>;
-  listErasures(projectId: string): Promise<ErasureRecord[]>;
+  /** One page of the project's erasure log, newest first. */
+  listErasures(query: ErasureQuery): Promise<ErasureRecord[]>;
   /** Delete up to `limit` events with timestamp before `cutoff`; resolves how many. */
   deleteEventsBefore(cutoff: string, limit: number): Promise<number>;
   stats(query: StatsQuery): Promise<StatsBucket[]>;
