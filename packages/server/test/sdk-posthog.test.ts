@@ -43,4 +43,40 @@ describe.each(STORE_KINDS)('the real posthog-node sends to the server (%s)', (ki
     await client.shutdown();
     expect(await s.events({ event: 'ph.once' })).toHaveLength(1);
   });
+
+  it('reads feature flags from /flags: no flags, no error, and the $feature_flag_called event says the flag is missing', async () => {
+    const client = new PostHog(s.project.writeKey, { host: s.url, flushAt: 1000, flushInterval: 0 });
+    const errors: unknown[] = [];
+    client.on('error', (e: unknown) => errors.push(e));
+    expect(await client.getAllFlags('ph-flags')).toEqual({});
+    expect(await client.getAllFlagsAndPayloads('ph-flags')).toEqual({
+      featureFlags: {},
+      featureFlagPayloads: {},
+    });
+    // A flag the project does not have: undefined, as PostHog answers, and no error (a failed
+    // request would emit one and mark the event below unknown_error instead of flag_missing).
+    expect(await client.isFeatureEnabled('new-checkout', 'ph-flags')).toBeUndefined();
+    expect(await client.getFeatureFlag('new-checkout', 'ph-flags')).toBeUndefined();
+    expect(await client.getFeatureFlagPayload('new-checkout', 'ph-flags')).toBeUndefined();
+    await client.shutdown();
+    expect(errors).toEqual([]);
+    const called = await s.events({ event: '$feature_flag_called' });
+    expect(called).toHaveLength(1);
+    expect(called[0]!.properties).toMatchObject({
+      $feature_flag: 'new-checkout',
+      $feature_flag_error: 'flag_missing',
+      $feature_flag_request_id: expect.any(String),
+    });
+  });
+
+  it('a wrong key makes flag reads fail as they would against PostHog, with an error and no flags', async () => {
+    const client = new PostHog('phc_unknown', { host: s.url, flushAt: 1000, flushInterval: 0 });
+    const errors: unknown[] = [];
+    client.on('error', (e: unknown) => errors.push(e));
+    expect(await client.getAllFlags('ph-flags')).toEqual({});
+    expect(await client.isFeatureEnabled('other-flag', 'ph-flags-2')).toBeUndefined();
+    await client.shutdown();
+    expect(errors.length).toBeGreaterThan(0);
+    expect(await s.events({ distinctId: 'ph-flags-2' })).toEqual([]);
+  });
 });

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { useIngestBodyParser } from '../ingest/contentParser.js';
 import { IngestError } from '../ingest/errors.js';
@@ -10,16 +11,63 @@ import type { IngestRouteOptions } from './native.js';
 /** PostHog's capture paths (Fastify's ignoreTrailingSlash takes `/batch` and `/batch/` alike). */
 export const POSTHOG_PATHS = ['/batch/', '/capture/', '/e/', '/i/v0/e/', '/track/'] as const;
 
+/** PostHog's feature flag paths: posthog-js and posthog-node ask them before a flag is read. */
+export const POSTHOG_FLAG_PATHS = ['/decide/', '/flags/'] as const;
+
+/** Longest `distinct_id` a flags request may carry (the store's limit on ids). */
+const MAX_DISTINCT_ID_CHARS = 1000;
+
+/**
+ * What PostHog answers for a project without feature flags. `/flags` from `v=2` on, and
+ * `/decide` from `v=4` on, carry flags as `flags: { key: detail }`; earlier versions as
+ * `featureFlags` and `featureFlagPayloads` maps. Homing has no flags, so every map is empty.
+ */
+export function noFlagsAnswer(path: (typeof POSTHOG_FLAG_PATHS)[number], version: number): object {
+  const detailed = path === '/flags/' ? version >= 2 : version >= 4;
+  const flags = detailed ? { flags: {} } : { featureFlags: {}, featureFlagPayloads: {} };
+  return { ...flags, errorsWhileComputingFlags: false, requestId: randomUUID() };
+}
+
+function versionOf(query: unknown): number {
+  const v = (query as Record<string, unknown> | undefined)?.v;
+  const n = typeof v === 'string' ? Number.parseInt(v, 10) : NaN;
+  // PostHog reads an absent or unreadable v as the oldest format.
+  return Number.isFinite(n) ? n : 1;
+}
+
 /**
  * PostHog compatible capture, so posthog-node and posthog-js send here with only `host`
  * changed. Bodies: `{ api_key, batch, sent_at }` (posthog-node), a JSON array of events
  * (posthog-js), or one event; the key from `api_key`, `token`, `$token`, an event's
  * `properties.token`, or a Bearer header. Answers PostHog's `{ "status": 1 }` once committed.
  * Like PostHog, a batch keeps its valid events and drops the invalid ones; a request whose
- * every event is invalid is answered 400 with the first reason.
+ * every event is invalid is answered 400 with the first reason. `/decide` and `/flags` answer
+ * that the project has no feature flags.
  */
 export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
   useIngestBodyParser(app, maxBodyBytes);
+  for (const path of POSTHOG_FLAG_PATHS) {
+    // Same body decoding and write key as capture (posthog-js sends `token`, gzip or base64),
+    // so an SDK pointed here gets "no flags" instead of an error; nothing is stored.
+    app.post(path, async (req) => {
+      const body = req.body;
+      if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+        throw new IngestError('malformed', 'expected a JSON object { "token": ..., "distinct_id": ... }');
+      }
+      await deps.keys.resolve(stringField(body, 'api_key', 'token', '$token') ?? bearerKey(req));
+      const distinctId = (body as Record<string, unknown>).distinct_id;
+      const validId =
+        (typeof distinctId === 'string' && distinctId !== '' && distinctId.length <= MAX_DISTINCT_ID_CHARS) ||
+        (typeof distinctId === 'number' && Number.isFinite(distinctId));
+      if (!validId) {
+        throw new IngestError(
+          'malformed',
+          `distinct_id must be a number or a non-empty string of at most ${MAX_DISTINCT_ID_CHARS} characters`,
+        );
+      }
+      return noFlagsAnswer(path, versionOf(req.query));
+    });
+  }
   for (const path of POSTHOG_PATHS) {
     app.post(path, { config: { ingestFormat: 'posthog' } }, async (req, reply) => {
       const body = req.body;
