@@ -163,6 +163,30 @@ describe('homingExpress (real Express app on 127.0.0.1)', () => {
     expect(t.timings[0]!.tags).toEqual({ method: 'GET', route: '/plain/:id', status: '200' });
   });
 
+  it("adds no property of its own to Express's request objects (V8 makes each one costly)", async () => {
+    const t = new FakeTelemetry();
+    const app = express();
+    app.use(homingExpress(t));
+    let own: (string | symbol)[] = [];
+    const router = express.Router();
+    router.get('/items/:id', (req, res) => {
+      own = Reflect.ownKeys(req).filter((k) => typeof k === 'symbol' || k === 'route');
+      res.send('ok');
+    });
+    app.use('/shop/:shop', router);
+    const server = createServer(app);
+    const { url, close } = await listen(server);
+    closers.push(close);
+    await (await fetch(`${url}/shop/acme/items/7`)).text();
+    await until(() => t.timings.length === 1, 'timing');
+    expect(t.timings[0]!.tags).toEqual({ method: 'GET', route: '/shop/:shop/items/:id', status: '200' });
+    // Node's own symbols on IncomingMessage are fine; none may come from Homing.
+    expect(
+      own.map(String).filter((k) => /homing/i.test(k) || k === 'route'),
+      own.map(String).join(),
+    ).toEqual([]);
+  });
+
   it('tags methods outside the standard set as OTHER', async () => {
     const t = new FakeTelemetry();
     const url = await startApp(t);

@@ -24,6 +24,8 @@ export type DedupDecision = { send: true; suppressedBefore: number } | { send: f
 export class DedupWindow {
   // Map order is least recently seen first: re-inserted on every hit.
   private readonly entries = new Map<string, Entry>();
+  /** The fingerprint checked last: already last in `entries`, no need to move it. */
+  private newest: string | undefined;
 
   constructor(
     private readonly windowMs: number,
@@ -35,8 +37,11 @@ export class DedupWindow {
     if (this.windowMs === 0) return { send: true, suppressedBefore: 0 };
     const entry = this.entries.get(fingerprint);
     if (entry !== undefined) {
-      this.entries.delete(fingerprint);
-      this.entries.set(fingerprint, entry);
+      if (fingerprint !== this.newest) {
+        this.entries.delete(fingerprint);
+        this.entries.set(fingerprint, entry);
+        this.newest = fingerprint;
+      }
       // A clock that stepped back counts as inside the window, never as a reason to resend.
       const inWindow = now - entry.windowStart < this.windowMs;
       if (inWindow) {
@@ -50,6 +55,7 @@ export class DedupWindow {
       return { send: true, suppressedBefore };
     }
     this.entries.set(fingerprint, { windowStart: now, suppressed: 0, lastSentId: errorId });
+    this.newest = fingerprint;
     if (this.entries.size > this.maxEntries) {
       const [oldest, old] = this.entries.entries().next().value as [string, Entry];
       this.entries.delete(oldest);

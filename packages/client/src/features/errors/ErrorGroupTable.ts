@@ -7,6 +7,8 @@ import { SEVERITIES, type ErrorGroup, type Severity } from './types.js';
  */
 export class ErrorGroupTable {
   private readonly groups = new Map<string, ErrorGroup>();
+  /** The most recently recorded fingerprint: already last in `groups`, no need to move it. */
+  private newest: string | undefined;
   evicted = 0;
 
   constructor(private readonly maxGroups: number) {}
@@ -14,14 +16,18 @@ export class ErrorGroupTable {
   record(fingerprint: string, type: string, message: string, severity: Severity, now: number): void {
     const g = this.groups.get(fingerprint);
     if (g !== undefined) {
-      this.groups.delete(fingerprint);
+      if (fingerprint !== this.newest) {
+        this.groups.delete(fingerprint);
+        this.groups.set(fingerprint, g);
+        this.newest = fingerprint;
+      }
       g.count++;
       g.lastSeen = now;
       if (SEVERITIES.indexOf(severity) > SEVERITIES.indexOf(g.severity)) g.severity = severity;
-      this.groups.set(fingerprint, g);
       return;
     }
     if (this.maxGroups === 0) return;
+    this.newest = fingerprint;
     this.groups.set(fingerprint, {
       fingerprint,
       type,

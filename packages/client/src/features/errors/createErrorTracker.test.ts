@@ -245,6 +245,50 @@ describe('grouping and dedup', () => {
     expect((host.of('$exception').at(-1)!['$exception_breadcrumbs'] as unknown[]).length).toBe(10);
   });
 
+  it('sends writable frames of its own while repeats of one stack share one parse', () => {
+    const { t, host } = tracker(undefined, { dedupWindowMs: 0 });
+    const throwAt = (n: number): Error => {
+      try {
+        throw new Error(`order ${n} failed`);
+      } catch (e) {
+        return e as Error;
+      }
+    };
+    const errors = [1, 2, 3].map(throwAt);
+    for (const e of errors) t.captureError(e);
+    const sent = host.of('$exception');
+    expect(sent).toHaveLength(3);
+    const frames = sent.map(
+      (p) => (p['$exception_list'] as { stacktrace: { frames: object[] } }[])[0]!.stacktrace.frames,
+    );
+    expect(frames[0]!.length).toBeGreaterThan(0);
+    expect(frames[1]).toEqual(frames[0]);
+    expect(frames[1]).not.toBe(frames[0]);
+    // One group: the messages differ only by a number.
+    expect(new Set(sent.map((p) => p['$exception_fingerprint'])).size).toBe(1);
+    expect(t.getErrorGroups()).toHaveLength(1);
+    expect(Object.isFrozen(frames[0]) || Object.isFrozen(frames[0]![0])).toBe(false);
+    (frames[0]![0] as { file: string }).file = 'changed by the pipeline';
+    t.captureError(throwAt(4));
+    const next = (
+      host.of('$exception').at(-1)!['$exception_list'] as { stacktrace: { frames: { file: string }[] } }[]
+    )[0]!;
+    expect(next.stacktrace.frames[0]!.file).not.toBe('changed by the pipeline');
+  });
+
+  it('names the group of a recovery for the last 1000 errors, and still records older ones', () => {
+    const { t, host } = tracker(undefined, { dedupWindowMs: 0 });
+    const first = t.captureError(new Error('first'));
+    for (let i = 0; i < 1000; i++) t.captureError(new RangeError('filler'));
+    const last = t.captureError(new Error('last'));
+    t.trackRecovery(last, true);
+    t.trackRecovery(first, false);
+    const [recent, old] = host.of('$exception_recovery');
+    expect(recent!['$exception_fingerprint']).toBe(host.of('$exception').at(-1)!['$exception_fingerprint']);
+    expect(old).toMatchObject({ $exception_id: first, $recovered: false });
+    expect(old!['$exception_fingerprint']).toBeUndefined();
+  });
+
   it('keeps severity, type and recovery stats', () => {
     const { t, host } = tracker(undefined, { dedupWindowMs: 0 });
     const a = t.captureError(new TypeError('a'), { severity: 'fatal' });

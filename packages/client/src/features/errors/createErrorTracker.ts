@@ -4,9 +4,11 @@ import type { FeatureHost } from '../feature.js';
 import { BreadcrumbRing } from './BreadcrumbRing.js';
 import { instrumentConsole } from './consoleBreadcrumbs.js';
 import { DedupWindow, type PendingDuplicates } from './DedupWindow.js';
-import { describeError, read } from './describeError.js';
+import { describeError, MAX_LINE_LENGTH, read } from './describeError.js';
 import { ErrorGroupTable } from './ErrorGroupTable.js';
 import { ErrorStatsCounter } from './ErrorStatsCounter.js';
+import { copyFrames, ParsedStackCache } from './ParsedStackCache.js';
+import { FingerprintMemo } from './FingerprintMemo.js';
 import { resolveErrorTrackingOptions, type ErrorTrackingOptions } from './errorTrackingOptions.js';
 import { instrumentFetch } from './fetchBreadcrumbs.js';
 import { computeFingerprint, customFingerprint } from './fingerprint.js';
@@ -32,6 +34,8 @@ const MAX_CRUMB_MESSAGE = 1024;
 const MAX_CATEGORY = 100;
 /** Error ids remembered so `trackRecovery` can name the group; older ids still work without it. */
 const RECENT_IDS = 1000;
+/** Distinct stacks whose parsed frames are kept (a few KB each at most). */
+const STACK_CACHE_SIZE = 200;
 const LEVELS: readonly BreadcrumbLevel[] = ['debug', 'info', 'warning', 'error'];
 
 interface Mechanism {
@@ -54,10 +58,20 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
     maxCauseDepth: o.maxCauseDepth,
     maxExceptions: o.maxExceptions,
   };
+  const stacks = new ParsedStackCache(
+    STACK_CACHE_SIZE,
+    { maxFrames: o.maxFrames, maxLineLength: MAX_LINE_LENGTH },
+    o.isInApp,
+  );
+  const parseCached = (stack: string) => stacks.frames(stack);
+  const fingerprints = new FingerprintMemo((entry) => computeFingerprint(entry, o.fingerprintFrames));
   const ring = new BreadcrumbRing(o.maxBreadcrumbs);
   const groups = new ErrorGroupTable(o.maxGroups);
   const stats = new ErrorStatsCounter();
-  const recentIds = new Map<string, string>();
+  // A ring rather than a Map: written on every capture, read only by trackRecovery.
+  const recentIds: string[] = new Array<string>(RECENT_IDS).fill('');
+  const recentFingerprints: string[] = new Array<string>(RECENT_IDS).fill('');
+  let recentNext = 0;
   let closed = false;
 
   // While > 0 the tracker is working, and console output (its logger's too) is not a breadcrumb.
@@ -106,16 +120,16 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
       guarded(() => {
         const c = (typeof ctx === 'object' && ctx !== null ? ctx : {}) as Record<string, unknown>;
         const severity = severityOf(read(c, 'severity'), mechanism);
-        const list = describeError(error, limits, o.isInApp);
+        const list = describeError(error, limits, o.isInApp, parseCached);
         const primary = list[0]!;
         const custom = fingerprintParts(read(c, 'fingerprint'));
-        const fingerprint =
-          custom !== null ? customFingerprint(custom) : computeFingerprint(primary, o.fingerprintFrames);
+        const fingerprint = custom !== null ? customFingerprint(custom) : fingerprints.of(primary);
         groups.record(fingerprint, primary.type, primary.value, severity, now);
         remember(errorId, fingerprint);
         const decision = dedup.check(fingerprint, errorId, now);
         stats.capture(severity, primary.type, decision.send);
         if (!decision.send) return;
+        for (const entry of list) entry.stacktrace.frames = copyFrames(entry.stacktrace.frames);
         const properties: Record<string, unknown> = {
           $exception_id: errorId,
           $exception_type: primary.type,
@@ -165,8 +179,9 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
   }
 
   function remember(errorId: string, fingerprint: string): void {
-    recentIds.set(errorId, fingerprint);
-    if (recentIds.size > RECENT_IDS) recentIds.delete(recentIds.keys().next().value as string);
+    recentIds[recentNext] = errorId;
+    recentFingerprints[recentNext] = fingerprint;
+    recentNext = (recentNext + 1) % RECENT_IDS;
   }
 
   function addBreadcrumb(input: BreadcrumbInput): void {
@@ -214,7 +229,8 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
           return;
         }
         const properties: Record<string, unknown> = { $exception_id: errorId, $recovered: recovered };
-        const fingerprint = recentIds.get(errorId);
+        const at = recentIds.indexOf(errorId);
+        const fingerprint = at >= 0 ? recentFingerprints[at] : undefined;
         if (fingerprint !== undefined) properties['$exception_fingerprint'] = fingerprint;
         const strategy = read(details, 'strategy');
         if (typeof strategy === 'string') properties['$recovery_strategy'] = cut(strategy, MAX_TAG_LENGTH);

@@ -1,6 +1,6 @@
 import { isInAppFile } from './isInAppFile.js';
 import { parseStack } from './parseStack.js';
-import type { ExceptionEntry } from './types.js';
+import type { ExceptionEntry, StackFrame } from './types.js';
 
 /**
  * Turns whatever was thrown into `$exception_list` entries: the value itself, then its `cause`
@@ -24,11 +24,18 @@ export interface DescribeLimits {
 const TRUNCATED = '…[truncated]';
 const MAX_TYPE_LENGTH = 200;
 const MAX_AGGREGATE = 10;
+/** Stack lines longer than this are skipped: no real frame is that long. */
+export const MAX_LINE_LENGTH = 2048;
+
+/** Parses a stack (already cut to `maxStackLength`) into frames; a `ParsedStackCache` fits. */
+export type StackParser = (stack: string) => readonly StackFrame[];
 
 export function describeError(
   value: unknown,
   limits: DescribeLimits,
   isInApp: (file: string | null) => boolean = isInAppFile,
+  parse: StackParser = (stack) =>
+    parseStack(stack, { maxFrames: limits.maxFrames, maxLineLength: MAX_LINE_LENGTH }, isInApp),
 ): ExceptionEntry[] {
   const out: ExceptionEntry[] = [];
   const seen = new Set<unknown>();
@@ -43,7 +50,7 @@ export function describeError(
       if (seen.has(v)) return;
       seen.add(v);
     }
-    const entry = describeOne(v, limits, isInApp);
+    const entry = describeOne(v, limits, parse);
     entry.mechanism.exception_id = out.length;
     if (parent !== undefined) {
       entry.mechanism.type = source === 'cause' ? 'cause' : 'aggregate';
@@ -64,25 +71,15 @@ export function describeError(
   return out;
 }
 
-function describeOne(
-  v: unknown,
-  limits: DescribeLimits,
-  isInApp: (file: string | null) => boolean,
-): ExceptionEntry {
+function describeOne(v: unknown, limits: DescribeLimits, parse: StackParser): ExceptionEntry {
   const mechanism: ExceptionEntry['mechanism'] = { type: 'generic', synthetic: true, exception_id: 0 };
   const entry = (type: string, message: string, stack: unknown): ExceptionEntry => ({
     type: cut(type, MAX_TYPE_LENGTH),
     value: cut(message, limits.maxMessageLength),
     stacktrace: {
       type: 'parsed',
-      frames:
-        typeof stack === 'string'
-          ? parseStack(
-              stack.slice(0, limits.maxStackLength),
-              { maxFrames: limits.maxFrames, maxLineLength: 2048 },
-              isInApp,
-            )
-          : [],
+      // A shared frozen array when the parser caches: the tracker copies it before sending.
+      frames: typeof stack === 'string' ? (parse(stack.slice(0, limits.maxStackLength)) as StackFrame[]) : [],
     },
     mechanism,
   });
