@@ -3,9 +3,9 @@
 // (createTelemetry, memory outbox, a custom destination that discards), the error and
 // performance trackers on its feature host, homingExpress timing every request and
 // homingExpressErrorHandler capturing the 2 % of requests that throw. Both apps run at once in
-// two child processes, and the load alternates between them in short slices (ABBA order), so
-// the machine's load, which on a shared 2-core machine swings by 2x within a minute, falls on
-// both sides alike; throughput is also given per CPU-second of each server process.
+// two child processes loaded at the same time (one autocannon each, in this process), so the
+// machine's load, which on a shared 2-core machine swings by 2x within a minute, falls on both
+// sides alike; throughput is also given per CPU-second of each server process.
 import { spawn } from 'node:child_process';
 import { IncomingMessage } from 'node:http';
 import os from 'node:os';
@@ -22,16 +22,16 @@ const self = fileURLToPath(import.meta.url);
 
 export const title = 'Integrations: Express throughput with and without Homing (middleware + error capture)';
 export const notes = [
-  `autocannon in the bench process, ${CONNECTIONS} connections, on 127.0.0.1; both apps in child processes at`,
-  `once (nice 5), the load alternating between them in ${SLICE_SECONDS} s slices in ABBA order, ${SLICES} slices`,
-  `(${SLICES * SLICE_SECONDS} s) per side after a 3 s warm-up of each.`,
+  `autocannon in the bench process, ${CONNECTIONS} connections per app, on 127.0.0.1; both apps in child`,
+  `processes (nice 5) loaded at the same time, one autocannon each, so the machine's load falls on both alike;`,
+  `${SLICES} rounds of ${SLICE_SECONDS} s after a 3 s warm-up of each; totals over all rounds.`,
   'The app: JSON answers from GET /users/:id, GET /orgs/:org/projects/:pid (a mounted router) and',
   'POST-free reads; 1 request in 50 throws (Express answers 500). With Homing: createTelemetry',
   '(memory outbox, custom destination that discards), createErrorTracker and',
   'createPerformanceTracker (summaries every 5 s, runtime metrics off) on its feature host,',
   'homingExpress first and homingExpressErrorHandler after the routes. Goal: with / without >= 0.97.',
-  'On a shared, loaded machine the two sides of one run still differ by up to ~15 % from noise',
-  "(the same app against itself does too), so the last row measures Homing's own work per request",
+  'On this 2-core machine the two sides of one run still differ by up to ~10 % from noise (the same',
+  "app against itself does too), so the last row measures Homing's own work per request",
   'in process, without the network: the middleware, the route accessor, the close listener and',
   "timing() into the real performance tracker, set against the bare app's CPU per request.",
 ].join('\n');
@@ -286,9 +286,24 @@ export async function run() {
   process.stderr.write(`bench: integrations starts at load average ${os.loadavg()[0].toFixed(1)}\n`);
   const bare = await start('bare');
   const homing = await start('homing');
+  const rounds = [];
   for (let i = 0; i < SLICES; i++) {
-    for (const side of i % 2 === 0 ? [bare, homing] : [homing, bare]) await slice(side);
+    const before = [bare, homing].map((s) => ({ requests: s.requests, cpu: s.cpu }));
+    await Promise.all([slice(bare), slice(homing)]);
+    const d = [bare, homing].map((s, k) => ({
+      requests: s.requests - before[k].requests,
+      cpu: s.cpu - before[k].cpu,
+    }));
+    rounds.push({
+      rps: d[1].requests / d[0].requests,
+      cpu: d[1].requests / d[1].cpu / (d[0].requests / d[0].cpu),
+    });
   }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  process.stderr.write(
+    `bench: integrations per-round with/without: req/s ${rounds.map((r) => r.rps.toFixed(2)).join(' ')}; ` +
+      `median ${median(rounds.map((r) => r.rps)).toFixed(3)} (req/s), ${median(rounds.map((r) => r.cpu)).toFixed(3)} (per CPU-s)\n`,
+  );
   const stats = await stop(homing);
   await stop(bare);
   const work = await homingWorkPerRequest();
