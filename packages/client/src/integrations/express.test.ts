@@ -187,6 +187,35 @@ describe('homingExpress (real Express app on 127.0.0.1)', () => {
     ).toEqual([]);
   });
 
+  it('leaves res.locals to the app, and still names the route when an app replaces locals', async () => {
+    const t = new FakeTelemetry();
+    const app = express();
+    app.use(homingExpress(t));
+    let seen = '';
+    app.get('/spread/:id', (_req, res) => {
+      seen = JSON.stringify({
+        ...res.locals,
+        keys: Reflect.ownKeys(res.locals).filter((k) => typeof k === 'string'),
+      });
+      res.send('ok');
+    });
+    app.use((_req, res, next) => {
+      res.locals = { replaced: true };
+      next();
+    });
+    app.get('/replaced/:id', (_req, res) => {
+      res.send('ok');
+    });
+    const server = createServer(app);
+    const { url, close } = await listen(server);
+    closers.push(close);
+    await (await fetch(`${url}/spread/1`)).text();
+    await (await fetch(`${url}/replaced/2`)).text();
+    await until(() => t.timings.length === 2, 'timings');
+    expect(seen).toBe('{"keys":[]}');
+    expect(t.timings.map((c) => c.tags?.['route']).sort()).toEqual(['/replaced/:id', '/spread/:id']);
+  });
+
   it('tags methods outside the standard set as OTHER', async () => {
     const t = new FakeTelemetry();
     const url = await startApp(t);
