@@ -1,6 +1,7 @@
 // @homing/client performance feature: timing() into its log-linear histogram on a hot path, the
 // accuracy of its percentiles and the memory a series holds, against prom-client 15 measured in
 // the same run (Histogram: fixed buckets, no percentiles; Summary: t-digest percentiles).
+import { discardingHost } from '../lib/discardingHost.js';
 import client from 'prom-client';
 // The client's entry point re-exports the features once createTelemetry is wired; until then
 // the suite imports the built feature module directly.
@@ -21,12 +22,7 @@ export const notes = [
   'histograms, its default), 2 x 1 000 values; prom-client Summary with one label set each, 1 000.',
 ].join('\n');
 
-const host = {
-  track() {},
-  persist: async () => {},
-  logger: { debug() {}, warn() {}, error() {} },
-  now: Date.now,
-};
+const host = discardingHost;
 
 function lognormal(n, seed = 42) {
   let s = seed;
