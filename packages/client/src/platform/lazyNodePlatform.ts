@@ -13,8 +13,8 @@ type NodePlatformModule = { createNodePlatform(options?: NodePlatformOptions): P
 
 /**
  * The Node platform as `detectPlatform` hands it out, without importing any `node:` module up
- * front: environment, fetch and the exit hook come from globals; gzip and the file outbox load
- * `./node.js` on first use (a dynamic import, so a browser bundle of `detect.ts` does not pull
+ * front: environment, fetch and the exit hook come from globals; gzip, POST and the file outbox
+ * load `./node.js` on first use (a dynamic import, so a browser bundle of `detect.ts` does not pull
  * it in statically). Behaves as `createNodePlatform()`.
  *
  * `load` is for tests (a failing or slow import); by default it imports `./node.js`.
@@ -36,6 +36,7 @@ export function createLazyNodePlatform(
     canGzip: true,
     gzip: async (body) => (await nodePlatform()).gzip(body),
     fetch: (url, init) => globalThis.fetch(url, init),
+    post: async (url, request) => (await nodePlatform()).post!(url, request),
     isOnline: () => true,
     onOnlineChange: () => () => {},
     onExit: (listener) => (g.process === undefined ? () => {} : onBeforeExit(g.process, listener)),

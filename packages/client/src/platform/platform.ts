@@ -1,3 +1,4 @@
+import type { HeadersLike } from '@homing/resilience';
 import type { Outbox } from '../outbox/outbox.js';
 
 /**
@@ -21,6 +22,14 @@ export interface Platform {
 
   /** The fetch to send with. */
   fetch(url: string, init: RequestInit): Promise<Response>;
+
+  /**
+   * A POST cheaper than `fetch` where the platform has one; delivery prefers it. On Node it is
+   * `node:http` with a keep-alive agent: undici's fetch cost about 4x its CPU per batch sent
+   * (1.7-2.3 ms against 0.4 ms for a 100-event batch, measured), which capped delivery.
+   * Rejects on a network error or an abort, like fetch; any HTTP status resolves.
+   */
+  readonly post?: (url: string, request: PostRequest) => Promise<PostResponse>;
 
   /** false while the browser reports it is offline; always true on Node. */
   isOnline(): boolean;
@@ -46,4 +55,17 @@ export interface DefaultOutboxOptions {
   name: string;
   /** Directory for the file outbox (Node); default: the user's cache dir + `/homing/<name>`. */
   directory?: string;
+}
+
+export interface PostRequest {
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | Uint8Array;
+  readonly signal?: AbortSignal;
+}
+
+export interface PostResponse {
+  readonly status: number;
+  readonly headers: HeadersLike;
+  /** The answer's body as UTF-8 (cut at 1 MiB), partial if the connection broke after the status. */
+  readonly text: string;
 }

@@ -2,7 +2,8 @@ import { HttpError } from '@homing/resilience';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { HomingEvent } from '../../event.js';
 import type { Harness } from '../delivery.test-helpers.js';
-import { makeRecords, Sink, startDelivery } from '../delivery.test-helpers.js';
+import { makeRecords, Sink, startDelivery, testPlatform } from '../delivery.test-helpers.js';
+import { createNodeHttpPost } from '../../platform/nodeHttpPost.js';
 import type { DeliveryOptionsInput } from '../deliveryOptions.js';
 import { DestinationError } from '../errors.js';
 import { toSegment } from './segment.js';
@@ -208,5 +209,46 @@ describe('custom destination', () => {
     h.outbox.append(makeRecords(2));
     expect((await h.delivery.flush(5_000)).sent).toBe(2);
     expect(calls).toBe(2);
+  });
+});
+
+describe('the request itself', () => {
+  it("goes out through the platform's own POST where it has one (Node's node:http), else fetch", async () => {
+    const s = await sink();
+    const viaFetch: string[] = [];
+    const withPost = testPlatform({
+      fetch: (url) => {
+        viaFetch.push(String(url));
+        return Promise.reject(new Error('fetch must not be used when the platform can POST'));
+      },
+      post: createNodeHttpPost(),
+    });
+    const h = startDelivery(
+      { intervalMs: 60_000, gzipMinBytes: 10, endpoints: [{ destination: 'homing', host: s.url, key: 'k' }] },
+      { platform: withPost },
+    );
+    cleanups.push(() => h.delivery.shutdown(0));
+    const records = makeRecords(5);
+    h.outbox.append(records);
+    expect((await h.delivery.flush(5_000)).sent).toBe(5);
+    expect(viaFetch).toEqual([]);
+    expect(s.requests[0]!.headers['content-encoding']).toBe('gzip');
+    expect(s.requests[0]!.uuids).toEqual(records.map((r) => r.uuid));
+
+    const fetched: string[] = [];
+    const withoutPost = testPlatform({
+      fetch: (url, init) => {
+        fetched.push(String(url));
+        return fetch(url, init);
+      },
+    });
+    const f = startDelivery(
+      { intervalMs: 60_000, endpoints: [{ destination: 'homing', host: s.url, key: 'k' }] },
+      { platform: withoutPost },
+    );
+    cleanups.push(() => f.delivery.shutdown(0));
+    f.outbox.append(makeRecords(2));
+    expect((await f.delivery.flush(5_000)).sent).toBe(2);
+    expect(fetched).toEqual([`${s.url}/ingest`]);
   });
 });

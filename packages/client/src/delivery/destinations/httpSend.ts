@@ -1,4 +1,5 @@
-import { classifyHttpFailure } from '@homing/resilience';
+import { type HeadersLike, classifyHttpFailure } from '@homing/resilience';
+import type { Platform } from '../../platform/platform.js';
 import type { SendContext, SendOutcome } from './destination.js';
 
 export interface HttpRequest {
@@ -40,29 +41,17 @@ export async function httpSend(
     body = await context.platform.gzip(request.body);
     headers['content-encoding'] = 'gzip';
   }
-  let response: Response;
+  let answer: { status: number; headers: HeadersLike; text: string };
   try {
-    response = await context.platform.fetch(request.url, {
-      method: 'POST',
-      headers,
-      body: body as BodyInit,
-      signal: context.signal,
-    });
+    answer = await post(context.platform, request.url, headers, body, context.signal);
   } catch (error) {
     const reason = context.signal.aborted
       ? `request aborted (${describe(context.signal.reason)})`
       : `network error: ${describe(error)}`;
     return { kind: 'failed', failure: 'retryable', reason, error };
   }
-  const status = response.status;
-  let text = '';
-  try {
-    // Always read the body: an unread body keeps the connection from being reused.
-    text = await response.text();
-  } catch {
-    // The answer's status is what counts; a body cut off on the way changes nothing.
-  }
-  const classification = classifyHttpFailure({ status, headers: response.headers });
+  const { status, text } = answer;
+  const classification = classifyHttpFailure({ status, headers: answer.headers });
   if (classification.kind === 'success')
     return readAccepted === undefined ? NOTHING_REJECTED : readAccepted(text);
   if (classification.kind === 'conflict' && request.conflictIsSuccess) return NOTHING_REJECTED;
@@ -74,6 +63,26 @@ export async function httpSend(
   return classification.retryAfterMs === undefined
     ? outcome
     : { ...outcome, retryAfterMs: classification.retryAfterMs };
+}
+
+/** The platform's own POST where it has one (Node: `node:http`), else fetch. */
+async function post(
+  platform: Platform,
+  url: string,
+  headers: Record<string, string>,
+  body: string | Uint8Array,
+  signal: AbortSignal,
+): Promise<{ status: number; headers: HeadersLike; text: string }> {
+  if (platform.post !== undefined) return platform.post(url, { headers, body, signal });
+  const response = await platform.fetch(url, { method: 'POST', headers, body: body as BodyInit, signal });
+  let text = '';
+  try {
+    // Always read the body: an unread body keeps the connection from being reused.
+    text = await response.text();
+  } catch {
+    // The answer's status is what counts; a body cut off on the way changes nothing.
+  }
+  return { status: response.status, headers: response.headers, text };
 }
 
 function describe(value: unknown): string {

@@ -1,0 +1,101 @@
+import { Buffer } from 'node:buffer';
+import http from 'node:http';
+import https from 'node:https';
+import type { PostRequest, PostResponse } from './platform.js';
+
+/** Answers longer than this are cut: delivery reads small JSON acknowledgements only. */
+export const MAX_ANSWER_BYTES = 1024 * 1024;
+const MAX_REDIRECTS = 3;
+
+export interface NodeHttpPostOptions {
+  /** Connections kept per host; default 8 (delivery sends `concurrency` batches at once). */
+  readonly maxSockets?: number;
+}
+
+/**
+ * POST with `node:http`/`node:https` through one keep-alive agent per protocol. Idle sockets
+ * are unref'd by the agent, so a kept connection never holds the process open.
+ *
+ * Redirects: 307 and 308 keep method and body, so they are followed (at most 3); 301, 302 and
+ * 303 would turn the POST into a GET that loses the events, so they are answered as they are
+ * and classified by the caller like any other status.
+ */
+export function createNodeHttpPost(
+  options: NodeHttpPostOptions = {},
+): (url: string, request: PostRequest) => Promise<PostResponse> {
+  const maxSockets = options.maxSockets ?? 8;
+  const agents = {
+    'http:': new http.Agent({ keepAlive: true, maxSockets }),
+    'https:': new https.Agent({ keepAlive: true, maxSockets }),
+  };
+
+  const post = (url: string, request: PostRequest, redirects: number): Promise<PostResponse> =>
+    new Promise<PostResponse>((resolve, reject) => {
+      let target: URL;
+      try {
+        target = new URL(url);
+      } catch {
+        reject(new TypeError(`cannot POST to "${url}": not a valid URL`));
+        return;
+      }
+      if (target.protocol !== 'http:' && target.protocol !== 'https:') {
+        reject(new TypeError(`cannot POST to "${url}": only http: and https: are supported`));
+        return;
+      }
+      const body = typeof request.body === 'string' ? Buffer.from(request.body, 'utf8') : request.body;
+      const send = target.protocol === 'http:' ? http.request : https.request;
+      let req: http.ClientRequest;
+      try {
+        req = send(
+          target,
+          {
+            method: 'POST',
+            agent: agents[target.protocol],
+            headers: { ...request.headers, 'content-length': String(body.byteLength) },
+            signal: request.signal,
+          },
+          (res) => {
+            const status = res.statusCode ?? 0;
+            const location = res.headers.location;
+            if ((status === 307 || status === 308) && location !== undefined && redirects < MAX_REDIRECTS) {
+              res.resume();
+              let next: string;
+              try {
+                next = new URL(location, target).href;
+              } catch {
+                reject(new TypeError(`redirected to an invalid URL "${location}"`));
+                return;
+              }
+              post(next, request, redirects + 1).then(resolve, reject);
+              return;
+            }
+            const chunks: Buffer[] = [];
+            let size = 0;
+            let settled = false;
+            const finish = (): void => {
+              if (settled) return;
+              settled = true;
+              resolve({ status, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
+            };
+            res.on('data', (chunk: Buffer) => {
+              if (size >= MAX_ANSWER_BYTES) return;
+              const room = MAX_ANSWER_BYTES - size;
+              chunks.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
+              size += Math.min(chunk.length, room);
+            });
+            res.on('end', finish);
+            // The status arrived: a body cut off on the way changes nothing about it.
+            res.on('error', finish);
+            res.on('close', finish);
+          },
+        );
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  return (url, request) => post(url, request, 0);
+}
