@@ -220,8 +220,7 @@ export class Delivery {
     }
     return sendPendingOnUnload({
       outbox: this.outbox,
-      channels:
-        this.options.mode === 'fanout' ? this.channels : this.channels.filter((c) => c.isReady(Date.now())),
+      channels: this.unloadChannels(Date.now()),
       platform: this.deps.platform,
       logger: this.deps.logger,
       budgetBytes: this.options.unloadBudgetBytes,
@@ -233,6 +232,18 @@ export class Delivery {
       },
       onDeadLettered: (records, reason, endpoint) => this.sender.deadLetter(records, reason, endpoint),
     });
+  }
+
+  /**
+   * Endpoints for the unload send, best first: the ready ones, then those only waiting out a
+   * retry (breaker closed). A navigation aborts the sends in flight, and such a failed attempt
+   * puts its endpoint in backoff just before `pagehide`: skipping it would send nothing at all.
+   */
+  private unloadChannels(now: number): EndpointChannel[] {
+    if (this.options.mode === 'fanout') return this.channels;
+    const ready = this.channels.filter((c) => c.isReady(now));
+    const waiting = this.channels.filter((c) => !c.isReady(now) && c.snapshot(now).state === 'closed');
+    return [...ready, ...waiting];
   }
 }
 
