@@ -20,6 +20,11 @@ export interface GroupSummary {
   readonly maxTs: number;
 }
 
+export interface WrittenFrames {
+  readonly records: readonly EncodableRecord[];
+  readonly offsets: readonly number[];
+}
+
 export interface AppendBufferOptions {
   readonly directory: string;
   readonly durability: OutboxDurability;
@@ -33,8 +38,11 @@ export interface AppendBufferOptions {
   /** Settles before the first write (the directory exists). */
   readonly ready: Promise<void>;
   readonly logger: Logger;
-  /** Called after each group is written, before `flush()` resolves. */
-  readonly onWritten: (written: WrittenGroup, group: GroupSummary) => Promise<void>;
+  /**
+   * Called after each group is written, before `flush()` resolves, with the group's records and
+   * where each starts relative to `written.start`.
+   */
+  readonly onWritten: (written: WrittenGroup, group: GroupSummary, frames: WrittenFrames) => Promise<void>;
   readonly onOverflow: (count: number) => void;
 }
 
@@ -172,8 +180,11 @@ export class AppendBuffer {
     const groupBytes = this.byteCount;
     this.discard();
     let written: WrittenGroup;
+    let offsets: number[];
     try {
-      written = await this.o.writer.write(encodeFrames(group).buffer);
+      const encoded = encodeFrames(group);
+      offsets = encoded.offsets;
+      written = await this.o.writer.write(encoded.buffer);
     } catch (error) {
       // Keep them, in order, ahead of what was appended meanwhile; try again later.
       this.records = [...group, ...this.records.slice(this.head)];
@@ -196,6 +207,10 @@ export class AppendBuffer {
       if (r.timestampMs < minTs) minTs = r.timestampMs;
       if (r.timestampMs > maxTs) maxTs = r.timestampMs;
     }
-    await this.o.onWritten(written, { events: group.length, bytes: groupBytes, minTs, maxTs });
+    await this.o.onWritten(
+      written,
+      { events: group.length, bytes: groupBytes, minTs, maxTs },
+      { records: group, offsets },
+    );
   }
 }

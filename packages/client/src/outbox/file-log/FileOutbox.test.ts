@@ -1,7 +1,7 @@
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { OutboxError, OutboxOptionError } from '../errors.js';
 import type { Outbox } from '../outbox.js';
 import { describeOutboxContract, drain, makeRecords } from '../outbox.contract.js';
@@ -12,10 +12,23 @@ function tempDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'homing-outbox-'));
 }
 
-for (const durability of ['batch', 'fsync', 'memory'] as const) {
-  describeOutboxContract(`FileOutbox (${durability})`, {
+// Claims take recently written records from memory (`claimCacheBytes`) and the rest from disk:
+// each path, and the two mixed in one claim (a cache of a few records), keeps the contract.
+const variants = [
+  { durability: 'batch', modelRuns: 25 },
+  { durability: 'fsync', modelRuns: 8 },
+  { durability: 'memory', modelRuns: 8 },
+  { durability: 'batch', modelRuns: 15, claimCacheBytes: 0 },
+  { durability: 'batch', modelRuns: 15, claimCacheBytes: 300 },
+] as const;
+for (const variant of variants) {
+  const { durability } = variant;
+  const claimCacheBytes = 'claimCacheBytes' in variant ? variant.claimCacheBytes : undefined;
+  const label =
+    claimCacheBytes === undefined ? durability : `${durability}, claim cache ${claimCacheBytes} B`;
+  describeOutboxContract(`FileOutbox (${label})`, {
     persistent: true,
-    modelRuns: durability === 'batch' ? 25 : 8,
+    modelRuns: variant.modelRuns,
     async create(options) {
       const dir = tempDir();
       const make = (): Outbox =>
@@ -23,6 +36,7 @@ for (const durability of ['batch', 'fsync', 'memory'] as const) {
           directory: dir,
           durability,
           maxSegmentBytes: 4096,
+          ...(claimCacheBytes === undefined ? {} : { claimCacheBytes }),
           ...options.limits,
           ...(options.now ? { now: options.now } : {}),
         });
@@ -54,6 +68,9 @@ describe('FileOutbox', () => {
       [{ directory, flushEvents: 0 }, 'flushEvents'],
       [{ directory, maxSegmentBytes: 10 }, 'maxSegmentBytes'],
       [{ directory, heartbeatMs: 1000, staleMs: 1500 }, 'staleMs'],
+      [{ directory, claimCacheBytes: -1 }, 'claimCacheBytes'],
+      [{ directory, claimCacheBytes: 1.5 }, 'claimCacheBytes'],
+      [{ directory, claimCacheBytes: '1MB' as never }, 'claimCacheBytes'],
       [{ directory, maxEvents: 0 }, 'maxEvents'],
       [{ directory, overflow: 'nope' as never }, 'overflow'],
       [{ directory, now: 'clock' as never }, 'now'],
@@ -183,6 +200,68 @@ describe('FileOutbox', () => {
     expect((await observer.size()).events).toBe(0);
     await observer.close();
     await holder.close();
+    await fs.rm(directory, { recursive: true, force: true });
+  });
+
+  it('claims what it wrote lately without opening a file, and reads disk past its claim cache', async () => {
+    const opened = async (claimCacheBytes: number | undefined): Promise<number[]> => {
+      const directory = tempDir();
+      const outbox = createFileOutbox({
+        directory,
+        ...(claimCacheBytes === undefined ? {} : { claimCacheBytes }),
+      });
+      const records = makeRecords(300, 60);
+      // The first claim takes the lock and indexes the directory; count the claims after it.
+      outbox.append(records.slice(0, 1));
+      await outbox.ack((await outbox.claim(1, Infinity))!);
+      outbox.append(records.slice(1));
+      await outbox.persist();
+      const spy = vi.spyOn(fs, 'open');
+      const counts: number[] = [];
+      const claimed: string[] = [];
+      try {
+        for (let i = 0; i < 3; i++) {
+          spy.mockClear();
+          const batch = await outbox.claim(100, Infinity);
+          counts.push(spy.mock.calls.length);
+          claimed.push(...batch!.records.map((r) => r.uuid));
+          await outbox.ack(batch!);
+        }
+      } finally {
+        spy.mockRestore();
+      }
+      // Whichever way they were read, they are the records, in order, each once.
+      expect(claimed).toEqual(records.slice(1, 300).map((r) => r.uuid));
+      await outbox.close();
+      await fs.rm(directory, { recursive: true, force: true });
+      return counts;
+    };
+    expect(await opened(undefined)).toEqual([0, 0, 0]);
+    expect((await opened(0)).every((n) => n > 0)).toBe(true);
+    // 150 records of ~60 bytes fit: the first batch from memory, the rest from disk.
+    const mixed = await opened(150 * 60);
+    expect(mixed[0]).toBe(0);
+    expect(mixed[2]).toBeGreaterThan(0);
+  });
+
+  it('gives the claim cache back as records are acked, and claims released records again from it', async () => {
+    const directory = tempDir();
+    const outbox = new FileOutbox({ directory });
+    const cacheBytes = (): number =>
+      (outbox as unknown as { holder: { index: { recent: { bytes: number } } } }).holder.index.recent.bytes;
+    outbox.append(makeRecords(1));
+    await outbox.ack((await outbox.claim(1, Infinity))!);
+    const records = makeRecords(50, 100);
+    outbox.append(records);
+    await outbox.persist();
+    const first = await outbox.claim(50, Infinity);
+    await outbox.release(first!);
+    const again = await outbox.claim(50, Infinity);
+    expect(again!.records.map((r) => r.json)).toEqual(records.map((r) => r.json));
+    expect(cacheBytes()).toBe(again!.bytes);
+    await outbox.ack(again!);
+    expect(cacheBytes()).toBe(0);
+    await outbox.close();
     await fs.rm(directory, { recursive: true, force: true });
   });
 });

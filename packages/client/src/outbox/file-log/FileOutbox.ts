@@ -6,7 +6,7 @@ import { checkClaimLimits } from '../memory.js';
 import type { DeadLetter, Outbox, OutboxBatch, OutboxDrop, OutboxRecord, OutboxSize } from '../outbox.js';
 import { DropListeners, normalizeRecord } from '../records.js';
 import { checkStateKey, encodeStateValue } from '../stateValue.js';
-import { AppendBuffer, type GroupSummary } from './AppendBuffer.js';
+import { AppendBuffer, type GroupSummary, type WrittenFrames } from './AppendBuffer.js';
 import { removeStaleTempFiles } from './atomicFile.js';
 import { DeadLetterFile } from './DeadLetterFile.js';
 import { DirectoryLock } from './DirectoryLock.js';
@@ -21,6 +21,13 @@ import type { SegmentIndex } from './SegmentIndex.js';
 import { DEAD_LETTER_FILE, DEAD_LETTER_LOCK_FILE, DELIVERY_LOCK_FILE, STATE_DIR } from './segmentFiles.js';
 import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
 import { StateFiles } from './StateFiles.js';
+
+/**
+ * How stale a claim's view of other processes' segments may be while this process still has
+ * records of its own to send. Reading the directory and every open segment on each claim cost
+ * more than the rest of the claim together.
+ */
+const REFRESH_INTERVAL_MS = 1000;
 
 /**
  * The file outbox: an append-only, segmented log in a directory that several processes may
@@ -68,6 +75,8 @@ export class FileOutbox implements Outbox {
   private serialTail: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
   private closed = false;
+  /** When a claim last looked on disk for what other processes wrote. */
+  private lastRefreshMs = 0;
   /** Last claim, ack or release; a holder idle for long lets the lock go (see `heartbeat`). */
   private lastDeliveryMs = Date.now();
 
@@ -98,6 +107,7 @@ export class FileOutbox implements Outbox {
       staleMs: this.o.staleMs,
       fsync,
       cursorDelayMs: this.o.durability === 'fsync' ? 0 : this.o.persistIntervalMs,
+      claimCacheBytes: this.o.claimCacheBytes,
       isOwn: (base) => base === this.writer.activeBase,
       onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
     });
@@ -117,7 +127,7 @@ export class FileOutbox implements Outbox {
       writer: this.writer,
       ready: this.ready,
       logger: this.o.logger,
-      onWritten: (written, group) => this.afterWrite(written, group),
+      onWritten: (written, group, frames) => this.afterWrite(written, group, frames),
       onOverflow: (count) => this.drops.emit('overflow', count),
     });
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatMs);
@@ -184,15 +194,22 @@ export class FileOutbox implements Outbox {
     checkClaimLimits(maxEvents, maxBytes);
     if (this.closing !== null) return null;
     this.lastDeliveryMs = Date.now();
-    // Our own records go to disk first: claims read only from disk.
-    await this.buffer.flush().catch(() => {});
+    // Claims read only what is written, so our own buffered records go to disk first, unless
+    // a whole batch of older records is already waiting there (the common case under load:
+    // the timed writes keep up, and a claim costs no file operation).
+    if ((this.holder.index?.freeEvents() ?? 0) < maxEvents) await this.buffer.flush().catch(() => {});
     return this.serial(async () => {
       if (this.closing !== null || !(await this.becomeHolder())) return null;
       const index = this.holder.index!;
       const queue = this.holder.queue!;
-      // New segments of other processes, frames they added, segments they sealed.
-      await index.refresh();
-      await this.holder.enforceLimits();
+      // New segments of other processes, frames they added, segments they sealed: looked for
+      // when there is nothing else to claim, and otherwise at most once per REFRESH_INTERVAL_MS.
+      const now = Date.now();
+      if (index.freeEvents() === 0 || now - this.lastRefreshMs >= REFRESH_INTERVAL_MS) {
+        this.lastRefreshMs = now;
+        await index.refresh();
+        await this.holder.enforceLimits();
+      }
       const batch = await queue.claim(maxEvents, maxBytes);
       await this.holder.collect();
       return batch;
@@ -336,10 +353,10 @@ export class FileOutbox implements Outbox {
   }
 
   /** A group reached the disk: the holder counts it without reading it back, then applies limits. */
-  private async afterWrite(written: WrittenGroup, group: GroupSummary): Promise<void> {
+  private async afterWrite(written: WrittenGroup, group: GroupSummary, frames: WrittenFrames): Promise<void> {
     await this.serial(async () => {
       if (this.holder.index === null) return;
-      this.holder.index.noteOwnWrite(written.base, written.start, written.end, group);
+      this.holder.index.noteOwnWrite(written.base, written.start, written.end, group, frames);
       await this.holder.enforceLimits();
     });
   }

@@ -6,7 +6,8 @@ import { type FrameCallback, type ScanResult, scanSegment } from './segmentScan.
 /**
  * The consuming side of the file log, run by the delivery lock holder: claim the oldest frames
  * nobody holds, ack, release, drop (overflow, retention, consent). All of it is bookkeeping on
- * the index's interval sets; only the records being claimed are read from disk.
+ * the index's interval sets; only the records being claimed are read, from the index's
+ * `RecentFrames` when this process wrote them lately, else from disk.
  */
 interface ClaimedFrame {
   readonly seg: Segment;
@@ -51,9 +52,46 @@ export class LogQueue {
     const cutoff = this.o.retentionMs > 0 ? this.o.now() - this.o.retentionMs : -Infinity;
     let expired = 0;
     let expiredBytes = 0;
+    const recent = this.index.recent;
+    const take = (
+      seg: Segment,
+      start: number,
+      end: number,
+      jsonBytes: number,
+      record: OutboxRecord,
+    ): void => {
+      seg.claimed.add(start, end);
+      seg.claimedEvents++;
+      seg.claimedBytes += jsonBytes;
+      frames.push({ seg, start, end, jsonBytes, timestampMs: record.timestampMs, record, settled: false });
+      bytes += jsonBytes;
+      if (frames.length >= maxEvents) full = true;
+    };
     for (const seg of [...this.index.segments]) {
       if (full) break;
       if (seg.events - seg.claimedEvents <= 0) continue;
+      // From memory while the next free frame is one this process wrote lately.
+      const free = freeFrom(seg);
+      let from = free(0);
+      while (!full && from < seg.scanned) {
+        const kept = recent.get(seg.base, from);
+        if (kept === undefined) break;
+        const { record, end, jsonBytes } = kept;
+        if (record.timestampMs < cutoff) {
+          if (this.index.markGone(seg, from, end, jsonBytes, record.timestampMs)) {
+            expired++;
+            expiredBytes += jsonBytes;
+          }
+        } else if (frames.length > 0 && bytes + jsonBytes > maxBytes) {
+          full = true;
+          break;
+        } else {
+          take(seg, from, end, jsonBytes, record);
+        }
+        from = free(end);
+      }
+      if (full) break;
+      if (from >= seg.scanned) continue;
       // Read about what the batch needs (from the segment's average record), not a fixed chunk.
       const wanted =
         Math.min(maxEvents - frames.length, seg.events) * (seg.bytes / Math.max(1, seg.events) + 100);
@@ -61,7 +99,7 @@ export class LogQueue {
         1 << 20,
         Math.max(16 * 1024, Math.min(wanted, maxBytes - bytes + 64 * 1024)),
       );
-      const result = await this.scanFree(seg, true, chunkBytes, (offset, header, buf, at) => {
+      const result = await this.scanFree(seg, true, chunkBytes, from, (offset, header, buf, at) => {
         const end = offset + header.frameBytes;
         if (header.timestampMs < cutoff) {
           if (this.index.markGone(seg, offset, end, header.jsonBytes, header.timestampMs)) {
@@ -75,24 +113,8 @@ export class LogQueue {
           return false;
         }
         const { uuid, json } = decodePayload(buf, at, header);
-        const record: OutboxRecord = { uuid, json, timestampMs: header.timestampMs };
-        seg.claimed.add(offset, end);
-        seg.claimedEvents++;
-        seg.claimedBytes += header.jsonBytes;
-        frames.push({
-          seg,
-          start: offset,
-          end,
-          jsonBytes: header.jsonBytes,
-          timestampMs: header.timestampMs,
-          record,
-          settled: false,
-        });
-        bytes += header.jsonBytes;
-        if (frames.length >= maxEvents) {
-          full = true;
-          return false;
-        }
+        take(seg, offset, end, header.jsonBytes, { uuid, json, timestampMs: header.timestampMs });
+        return !full;
       });
       if (result !== null && result.damaged.length > 0) await this.dropDamaged(seg, result.damaged);
     }
@@ -172,7 +194,7 @@ export class LogQueue {
     for (const seg of [...this.index.segments]) {
       if (events >= excessEvents && bytes >= excessBytes) break;
       if (seg.events - seg.claimedEvents <= 0) continue;
-      await this.scanFree(seg, false, 256 * 1024, (offset, header) => {
+      await this.scanFree(seg, false, 256 * 1024, 0, (offset, header) => {
         if (
           this.index.markGone(seg, offset, offset + header.frameBytes, header.jsonBytes, header.timestampMs)
         ) {
@@ -193,7 +215,7 @@ export class LogQueue {
       if (events >= excessEvents && bytes >= excessBytes) break;
       if (seg.events - seg.claimedEvents <= 0) continue;
       const found: { start: number; end: number; jsonBytes: number; ts: number }[] = [];
-      await this.scanFree(seg, false, 256 * 1024, (offset, header) => {
+      await this.scanFree(seg, false, 256 * 1024, 0, (offset, header) => {
         found.push({
           start: offset,
           end: offset + header.frameBytes,
@@ -217,6 +239,7 @@ export class LogQueue {
     seg: Segment,
     verifyPayload: boolean,
     chunkBytes: number,
+    from: number,
     onFrame: FrameCallback,
   ): Promise<ScanResult | null> {
     const handle = await this.index.open(seg);
@@ -224,7 +247,7 @@ export class LogQueue {
     try {
       return await scanSegment(
         handle,
-        { from: 0, until: seg.scanned, sealed: true, verifyPayload, skip: freeFrom(seg), chunkBytes },
+        { from, until: seg.scanned, sealed: true, verifyPayload, skip: freeFrom(seg), chunkBytes },
         onFrame,
       );
     } finally {

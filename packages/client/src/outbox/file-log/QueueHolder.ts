@@ -23,6 +23,8 @@ export interface QueueHolderOptions {
    * crash in it sends those records again (at least once; the uuid dedups them).
    */
   readonly cursorDelayMs: number;
+  /** Bytes of recently written records kept for claims (`RecentFrames`). */
+  readonly claimCacheBytes: number;
   readonly isOwn: (base: string) => boolean;
   readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
 }
@@ -68,6 +70,7 @@ export class QueueHolder {
       now: this.o.now,
       staleMs: this.o.staleMs,
       fsync: this.o.fsync,
+      recentBytes: holder ? this.o.claimCacheBytes : 0,
       isOwn: this.o.isOwn,
       onDrop: this.o.onDrop,
     });

@@ -3,7 +3,9 @@ import path from 'node:path';
 import type { DropReason } from '../outbox.js';
 import { CursorFile } from './CursorFile.js';
 import { IntervalSet } from './IntervalSet.js';
+import type { WrittenFrames } from './AppendBuffer.js';
 import { processAlive } from './processAlive.js';
+import { RecentFrames } from './RecentFrames.js';
 import { CURSOR_FILE, OPEN_SUFFIX, SEALED_SUFFIX, parseSegmentFileName } from './segmentFiles.js';
 import { type DamagedRange, scanSegment } from './segmentScan.js';
 
@@ -49,6 +51,8 @@ export interface SegmentIndexOptions {
   /** `.open` segments of a live process whose heartbeat is older than this are adopted. */
   readonly staleMs: number;
   readonly fsync: boolean;
+  /** Bound of `recent`; 0 keeps nothing. */
+  readonly recentBytes: number;
   /** Whether a segment is being written by this outbox instance. */
   readonly isOwn: (base: string) => boolean;
   readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
@@ -62,9 +66,19 @@ export class SegmentIndex {
   private cursorSignature = '';
   events = 0;
   bytes = 0;
+  /** What this process wrote lately, so claims need not read it back (holder only). */
+  readonly recent: RecentFrames;
 
   constructor(private readonly o: SegmentIndexOptions) {
+    this.recent = new RecentFrames(o.recentBytes);
     this.cursor = new CursorFile(path.join(o.directory, CURSOR_FILE), { fsync: o.fsync });
+  }
+
+  /** Frames neither gone nor claimed, over all segments. */
+  freeEvents(): number {
+    let free = 0;
+    for (const seg of this.ordered) free += seg.events - seg.claimedEvents;
+    return free;
   }
 
   /** Segments oldest first. */
@@ -159,6 +173,7 @@ export class SegmentIndex {
     start: number,
     end: number,
     group: { events: number; bytes: number; minTs: number; maxTs: number },
+    frames?: WrittenFrames,
   ): void {
     let seg = this.byBase.get(base);
     if (seg === undefined) {
@@ -176,6 +191,8 @@ export class SegmentIndex {
     this.bytes += group.bytes;
     if (group.minTs < seg.minTs) seg.minTs = group.minTs;
     if (group.maxTs > seg.maxTs) seg.maxTs = group.maxTs;
+    if (frames !== undefined && this.o.holder)
+      this.recent.addGroup(base, start, end - start, frames.records, frames.offsets);
   }
 
   /**
@@ -185,6 +202,7 @@ export class SegmentIndex {
   markGone(seg: Segment, start: number, end: number, jsonBytes: number, timestampMs: number): boolean {
     if (seg.removed.covers(start, end)) return false;
     seg.removed.add(start, end);
+    this.recent.delete(seg.base, start);
     seg.events--;
     seg.bytes -= jsonBytes;
     this.events--;
@@ -198,6 +216,7 @@ export class SegmentIndex {
     const events = seg.events - seg.claimedEvents;
     const bytes = seg.bytes - seg.claimedBytes;
     if (events <= 0) return { events: 0, bytes: 0 };
+    this.recent.deleteSegment(seg.base);
     let pos = 0;
     while (pos < seg.scanned) {
       const claimedAt = Math.min(seg.claimed.nextStart(pos), seg.scanned);
@@ -229,6 +248,7 @@ export class SegmentIndex {
 
   /** Counts a segment again from its first byte (after damage showed up in indexed bytes). */
   async recount(seg: Segment): Promise<void> {
+    this.recent.deleteSegment(seg.base);
     this.events -= seg.events;
     this.bytes -= seg.bytes;
     seg.events = 0;
@@ -375,6 +395,7 @@ export class SegmentIndex {
 
   private forget(seg: Segment): void {
     if (!this.byBase.delete(seg.base)) return;
+    this.recent.deleteSegment(seg.base);
     this.events -= seg.events;
     this.bytes -= seg.bytes;
     this.ordered = this.ordered.filter((s) => s !== seg);

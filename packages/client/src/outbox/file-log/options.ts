@@ -33,6 +33,11 @@ export interface FileOutboxOptions extends Partial<OutboxLimits> {
   heartbeatMs?: number;
   /** A lock or `.open` segment whose heartbeat is older is taken over; default 30 000 ms. */
   staleMs?: number;
+  /**
+   * Memory kept for records this process wrote lately, so that claiming them does not read them
+   * back from disk (`RecentFrames.ts`); default 1 MiB of event JSON. 0: every claim reads disk.
+   */
+  claimCacheBytes?: number;
   /** Clock for retention and ages (not for lock heartbeats, which use file times); default Date.now. */
   now?: () => number;
   /** Where background write failures are reported; default silent. */
@@ -47,6 +52,7 @@ export const FILE_OUTBOX_DEFAULTS = Object.freeze({
   maxSegmentBytes: 8 * 1024 * 1024,
   heartbeatMs: 2000,
   staleMs: 30_000,
+  claimCacheBytes: 1024 * 1024,
 });
 
 export interface ResolvedFileOutboxOptions {
@@ -59,6 +65,7 @@ export interface ResolvedFileOutboxOptions {
   readonly maxSegmentBytes: number;
   readonly heartbeatMs: number;
   readonly staleMs: number;
+  readonly claimCacheBytes: number;
   readonly now: () => number;
   readonly logger: Logger;
 }
@@ -84,6 +91,7 @@ export function resolveFileOutboxOptions(options: FileOutboxOptions): ResolvedFi
     maxSegmentBytes: options.maxSegmentBytes ?? d.maxSegmentBytes,
     heartbeatMs: options.heartbeatMs ?? d.heartbeatMs,
     staleMs: options.staleMs ?? d.staleMs,
+    claimCacheBytes: options.claimCacheBytes ?? d.claimCacheBytes,
     now: options.now ?? Date.now,
     logger: options.logger ?? silentLogger,
   };
@@ -94,6 +102,7 @@ export function resolveFileOutboxOptions(options: FileOutboxOptions): ResolvedFi
   requireInteger('maxSegmentBytes', resolved.maxSegmentBytes, 1024);
   requireInteger('heartbeatMs', resolved.heartbeatMs, 10);
   requireInteger('staleMs', resolved.staleMs, 1);
+  requireInteger('claimCacheBytes', resolved.claimCacheBytes, 0);
   if (resolved.staleMs < resolved.heartbeatMs * 3) {
     throw new OutboxOptionError(
       'staleMs',
