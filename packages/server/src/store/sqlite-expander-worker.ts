@@ -4,12 +4,17 @@ import type { MessagePort } from 'node:worker_threads';
 export interface ExpanderWorkerData {
   /** Resolved path of better-sqlite3, so the worker loads the same module the store does. */
   sqliteModule: string;
+  /** homing.db, where `events` and `ingest_progress` are. */
   path: string;
+  /** The ingest log's own file. */
+  logPath: string;
   synchronous: 'normal' | 'full';
   cacheSizeMiB: number;
   walAutocheckpointPages: number;
   busyTimeoutMs: number;
   chunkEvents: number;
+  /** Nice value for this thread (0: the process's own). */
+  nice: number;
   pollMs: number;
   retryMs: number;
   /** The write turn (see sqlite-write-turn.ts) and its slot numbers. */
@@ -41,9 +46,10 @@ export type ExpanderCommand = { type: 'stop'; budgetMs: number };
  * loads what it needs through the `require` it is given.
  *
  * Loop: take the write turn (giving way while the ingest thread waits for it), move the oldest
- * log rows into `events` in one short transaction (INSERT OR IGNORE sorted by key, then delete
- * those rows: a crash leaves either the rows or the events), release the turn, report. With
- * nothing to do it sleeps until woken or `pollMs` (rows other processes append).
+ * log rows past `ingest_progress.expanded_through` into `events` in one transaction (INSERT OR
+ * IGNORE sorted by key, and the new expanded id with them: a crash leaves both or neither),
+ * release the turn, report the expanded id (the store then deletes those rows from the log
+ * file). With nothing to do it sleeps until woken or `pollMs` (rows other processes append).
  */
 export function expanderWorkerMain(req: NodeRequire): void {
   const wt = req('node:worker_threads') as typeof import('node:worker_threads');
@@ -53,6 +59,17 @@ export function expanderWorkerMain(req: NodeRequire): void {
   const Database = req(d.sqliteModule) as typeof import('better-sqlite3');
   const s = d.shared;
   const slot = d.slots;
+
+  // Linux only (a thread's nice value, set through its id): elsewhere it runs at the
+  // process's priority, which is correct, only less kind to acknowledgements.
+  if (d.nice > 0) {
+    try {
+      const tid = Number(req('node:fs').readlinkSync('/proc/thread-self').split('/').pop());
+      if (Number.isInteger(tid) && tid > 0) req('node:os').setPriority(tid, d.nice);
+    } catch {
+      /* no per-thread priority here */
+    }
+  }
 
   const db = new Database(d.path, { timeout: d.busyTimeoutMs });
   db.pragma('journal_mode = WAL');
@@ -83,46 +100,52 @@ export function expanderWorkerMain(req: NodeRequire): void {
     return rows;
   };
 
-  const selectChunk = db.prepare<[], { id: number; project_pk: number; keys: Buffer; payload: string }>(
-    'SELECT id, project_pk, keys, payload FROM ingest_log ORDER BY id',
-  );
+  // The log file: read only here (the store appends to it and deletes expanded rows).
+  const logDb = new Database(d.logPath, { timeout: d.busyTimeoutMs });
+  logDb.pragma('journal_mode = WAL');
+  const selectChunk = logDb.prepare<
+    [number],
+    { id: number; project_pk: number; keys: Buffer; payload: string }
+  >('SELECT id, project_pk, keys, payload FROM ingest_log WHERE id > ? ORDER BY id');
   const insertEvent = db.prepare(
     `INSERT OR IGNORE INTO events
        (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   );
-  const deleteUpTo = db.prepare('DELETE FROM ingest_log WHERE id <= ?');
-  const selectMinId = db.prepare<[], number | null>('SELECT min(id) FROM ingest_log').pluck();
-  const selectLastAssigned = db
-    .prepare<[], number | null>("SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'")
+  const selectThrough = db
+    .prepare<[], number>('SELECT expanded_through FROM ingest_progress WHERE id = 1')
     .pluck();
-  // Inside the transaction: the oldest row left, or (log empty) the last id ever assigned.
-  const expandedThrough = (): { through: number; more: boolean } => {
-    const min = selectMinId.get() ?? null;
-    return min !== null
-      ? { through: min - 1, more: true }
-      : { through: selectLastAssigned.get() ?? 0, more: false };
-  };
+  const setThrough = db.prepare('UPDATE ingest_progress SET expanded_through = ? WHERE id = 1');
+  const selectLeft = logDb
+    .prepare<[number], number | null>('SELECT 1 FROM ingest_log WHERE id > ? LIMIT 1')
+    .pluck();
 
+  // Under homing.db's write lock, so two workers on one data directory never expand the same
+  // rows; the events and the new expanded id commit together (a crash keeps both or neither).
   const expandTx = db.transaction((): { through: number; more: boolean } => {
+    const from = selectThrough.get() ?? 0;
     const entries: { pk: number; key: Buffer; row: Row }[] = [];
     let lastId = 0;
-    for (const r of selectChunk.iterate()) {
+    let more = false;
+    for (const r of selectChunk.iterate(from)) {
+      if (entries.length >= d.chunkEvents) {
+        more = true;
+        break;
+      }
       const rows = decode(r.payload);
       for (let j = 0; j < rows.length; j++) {
         entries.push({ pk: r.project_pk, key: r.keys.subarray(j * 16, j * 16 + 16), row: rows[j]! });
       }
       lastId = r.id;
-      if (entries.length >= d.chunkEvents) break;
     }
-    if (lastId === 0) return expandedThrough();
+    if (lastId === 0) return { through: from, more: false };
     // Sorted keys touch the unique index's pages in order, each page once per chunk.
     entries.sort((a, b) => a.pk - b.pk || Buffer.compare(a.key, b.key));
     for (const { pk, key, row } of entries) {
       insertEvent.run(pk, key, row[0], row[1], row[2], row[3], row[4], row[5], row[6]);
     }
-    deleteUpTo.run(lastId);
-    return expandedThrough();
+    setThrough.run(lastId);
+    return { through: lastId, more };
   });
 
   const takeTurn = (): void => {
@@ -177,10 +200,11 @@ export function expanderWorkerMain(req: NodeRequire): void {
   }
   let left = true;
   try {
-    left = selectMinId.get() != null;
+    left = selectLeft.get(selectThrough.get() ?? 0) != null;
   } catch {
     /* reported as left */
   }
+  logDb.close();
   db.close();
   post({ type: 'stopped', left });
   d.port.close();

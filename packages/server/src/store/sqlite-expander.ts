@@ -49,6 +49,7 @@ export class Expander {
 
   constructor(
     private readonly path: string,
+    private readonly logPath: string,
     private readonly opts: ResolvedSqliteOptions,
     private readonly turn: WriteTurn,
     private readonly onExpanded: (lastId: number) => void,
@@ -60,11 +61,13 @@ export class Expander {
     const data: ExpanderWorkerData = {
       sqliteModule: SQLITE_MODULE,
       path: this.path,
+      logPath: this.logPath,
       synchronous: this.opts.synchronous,
       cacheSizeMiB: this.opts.cacheSizeMiB,
       walAutocheckpointPages: this.opts.walAutocheckpointPages,
       busyTimeoutMs: this.opts.busyTimeoutMs,
       chunkEvents: this.opts.expandChunkEvents,
+      nice: this.opts.expandNice,
       pollMs: this.opts.expandPollMs,
       retryMs: this.opts.expandRetryMs,
       shared: this.turn.shared,

@@ -31,18 +31,27 @@ const NO_KEY = Buffer.alloc(0);
  * The append-only ingest log in front of SQLite's `events` table, and the exact dedup that
  * lets insertEvents answer `duplicates` honestly before the events are expanded.
  *
+ * The log is a database file of its own (`ingest-log.db` beside `homing.db`), so committing
+ * to it takes that file's write lock only: an acknowledgement never waits for the expander,
+ * which holds `homing.db`'s write lock for most of its time under load.
+ *
  * Commit path (`append`): one transaction per group of calls writes one `ingest_log` row per
- * call (the accepted events as one JSON payload plus their 16-byte keys); that is a few
+ * call (the accepted events as one payload plus their 16-byte keys); that is a few
  * sequential page writes per 100 events instead of one random index page per event.
  *
- * Expansion runs in the expander worker (sqlite-expander-worker.ts) on its own connection; it
- * tells this log which rows it moved (`forgetExpanded`).
+ * Expansion runs in the expander worker (sqlite-expander-worker.ts) on its own connections: it
+ * inserts log rows into `events` and records the last expanded log id in `homing.db`'s
+ * `ingest_progress` in the same transaction, then tells this log (`forgetExpanded`), which
+ * deletes those rows from the log file (`trim`). A crash between the two leaves rows in the
+ * log at or below the recorded id: they are skipped, never expanded twice.
  *
- * Duplicates are decided inside the append transaction, under SQLite's write lock, against
- * (1) earlier events of the same group, (2) `pending`, the keys of every log row not yet
+ * Duplicates are decided inside the append transaction, under the log file's write lock,
+ * against (1) earlier events of the same group, (2) `pending`, the keys of every log row not yet
  * expanded, including rows other connections appended (read from the log by id), and (3) the
- * `events` table. So `duplicates` is exact, also with several connections on one file. The
- * memory `pending` costs is bounded by `maxPendingEvents` in the store.
+ * `events` table. A key is always in one of them: it is pending from its log commit until the
+ * worker reported its expansion, which comes after the events commit, and log rows are deleted
+ * only after that. So `duplicates` is exact, also with several connections on one data
+ * directory. The memory `pending` costs is bounded by `maxPendingEvents` in the store.
  */
 export class IngestLog {
   /** Per project: key (latin1) of every log row not yet expanded → its log id. */
@@ -61,18 +70,29 @@ export class IngestLog {
   private readonly selectMaxId: Database.Statement<[], number | null>;
   private readonly checkStored: Database.Statement<unknown[], Buffer>;
   private readonly insertLog: Database.Statement<[number, number, Buffer, string]>;
+  private readonly deleteUpTo: Database.Statement<[number]>;
   private readonly appendTx: Database.Transaction<(calls: readonly LogAppend[]) => AppendOutcome>;
+  /** Log rows with id ≤ this are expanded (reported by the worker) and may be deleted. */
+  private expandedThrough = 0;
+  private trimmedThrough = 0;
 
-  constructor(private readonly db: Database.Database) {
-    this.selectAfter = db.prepare('SELECT id, project_pk, keys FROM ingest_log WHERE id > ? ORDER BY id');
-    this.selectMinId = db.prepare<[], number | null>('SELECT min(id) FROM ingest_log').pluck();
-    this.selectMaxId = db.prepare<[], number | null>('SELECT max(id) FROM ingest_log').pluck();
+  /** `logDb`: the log file's connection; `db`: homing.db's (for the `events` check). */
+  constructor(
+    private readonly logDb: Database.Database,
+    db: Database.Database,
+  ) {
+    this.selectAfter = logDb.prepare('SELECT id, project_pk, keys FROM ingest_log WHERE id > ? ORDER BY id');
+    this.selectMinId = logDb.prepare<[], number | null>('SELECT min(id) FROM ingest_log').pluck();
+    this.selectMaxId = logDb.prepare<[], number | null>('SELECT max(id) FROM ingest_log').pluck();
     const marks = Array.from({ length: CHECK_WIDTH }, () => '?').join(',');
     this.checkStored = db
       .prepare<unknown[], Buffer>(`SELECT key FROM events WHERE project_pk = ? AND key IN (${marks})`)
       .pluck();
-    this.insertLog = db.prepare('INSERT INTO ingest_log (project_pk, n, keys, payload) VALUES (?, ?, ?, ?)');
-    this.appendTx = db.transaction((calls: readonly LogAppend[]) => this.appendInTx(calls));
+    this.insertLog = logDb.prepare(
+      'INSERT INTO ingest_log (project_pk, n, keys, payload) VALUES (?, ?, ?, ?)',
+    );
+    this.deleteUpTo = logDb.prepare('DELETE FROM ingest_log WHERE id <= ?');
+    this.appendTx = logDb.transaction((calls: readonly LogAppend[]) => this.appendInTx(calls));
   }
 
   /** Keys of log rows not yet expanded that this connection knows of. */
@@ -86,18 +106,35 @@ export class IngestLog {
     // Applied only after the commit: a rolled-back group must not leave keys marked pending.
     for (const row of outcome.rows) this.remember(row);
     if (outcome.lastId > this.lastSeenId) this.lastSeenId = outcome.lastId;
-    this.forgetBelow(outcome.minId);
+    // Rows other connections appended may already be expanded (not yet trimmed).
+    this.forgetBelow(Math.max(outcome.minId, this.expandedThrough + 1));
     return outcome.results;
   }
 
-  /** Newest log id, or 0 when the log is empty. */
+  /**
+   * Newest log id not yet expanded, or 0 when there is none. Rows at or below the expanded id
+   * may still be in the file until trimmed; they do not count.
+   */
   maxLogId(): number {
-    return this.selectMaxId.get() ?? 0;
+    const max = this.selectMaxId.get() ?? 0;
+    return max > this.expandedThrough ? max : 0;
   }
 
   /** The expander moved every log row with id ≤ lastId into `events`: forget their keys. */
   forgetExpanded(lastId: number): void {
+    if (lastId > this.expandedThrough) this.expandedThrough = lastId;
     this.forgetBelow(lastId + 1);
+  }
+
+  /**
+   * Deletes the expanded rows from the log file (their events are committed in homing.db).
+   * A short transaction of its own on the log file's lock; throws what SQLite throws.
+   */
+  trim(): void {
+    if (this.expandedThrough <= this.trimmedThrough) return;
+    const upTo = this.expandedThrough;
+    this.deleteUpTo.run(upTo);
+    this.trimmedThrough = upTo;
   }
 
   private appendInTx(calls: readonly LogAppend[]): AppendOutcome {

@@ -2,8 +2,9 @@
  * SQLite schema, one entry per version. Never edit an applied entry: add a new one.
  *
  * Events live in a rowid table (new rows append at the end of the file) with a unique index on
- * (project, 16-byte key); `ingest_log` is the cheap append-only log that insertEvents commits to
- * before the expander moves its rows into `events` (see sqlite-ingest-log.ts).
+ * (project, 16-byte key). The cheap append-only log that insertEvents commits to before the
+ * expander moves its rows into `events` lived in `ingest_log` here up to version 2; from version
+ * 3 it is a file of its own (see sqlite-ingest-log.ts and sqlite-log-file.ts).
  */
 export interface Migration {
   version: number;
@@ -76,6 +77,22 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       INSERT INTO ingest_log_v2 (id, project_pk, n, keys, payload) SELECT id, project_pk, n, keys, payload FROM ingest_log;
       DROP TABLE ingest_log;
       ALTER TABLE ingest_log_v2 RENAME TO ingest_log;
+    `,
+  },
+  {
+    version: 3,
+    name: 'ingest log in its own file, expanded id recorded here',
+    // The log moved to ingest-log.db so acknowledging never waits for this file's write lock,
+    // which the expander holds most of the time under load. Across two files a transaction is
+    // not atomic in WAL mode, so the last log id expanded is recorded here, with the events;
+    // rows at or below it are skipped if a crash left them in the log. Rows still in the old
+    // table are copied to the new file (same ids) when the store opens, then deleted here.
+    sql: `
+      CREATE TABLE ingest_progress (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        expanded_through INTEGER NOT NULL
+      );
+      INSERT INTO ingest_progress (id, expanded_through) VALUES (1, 0);
     `,
   },
 ];

@@ -13,11 +13,12 @@ const INGEST = 1;
 const WORKER = 2;
 
 /**
- * The ingest thread's side of the write turn it shares with the expander worker (both on one
- * SQLite file, each with its own connection). SQLite would serialise the two writers anyway,
- * but its busy handler sleeps in growing steps, synchronously, and a worker committing chunk
- * after chunk could starve it. With the turn the ingest thread waits without blocking its event
- * loop (`take`), exactly as long as the worker's current chunk, and the worker gives way to it
+ * The store thread's side of the write turn it shares with the expander worker on homing.db
+ * (each with its own connection). SQLite would serialise the two writers anyway, but its busy
+ * handler sleeps in growing steps, synchronously, and a worker committing chunk after chunk
+ * could starve it. With the turn the store thread's writes (projects, erasure, retention,
+ * migrations; ingest commits go to the log file and need no turn) wait without blocking the
+ * event loop (`take`), exactly as long as the worker's current chunk, and the worker gives way
  * before starting the next one. Other processes on the same file still meet SQLite's
  * busy_timeout.
  */
@@ -39,23 +40,14 @@ export class WriteTurn {
     this.noLongerWaiting();
   }
 
-  /** Waits for the turn blocking the thread: for rare writes (projects, erasure, retention). */
-  takeSync(): void {
-    while (!this.tryTake()) {
-      Atomics.store(this.shared, TURN_SLOTS.ingestWaiting, 1);
-      Atomics.wait(this.shared, TURN_SLOTS.holder, WORKER, 1000);
-    }
-    this.noLongerWaiting();
-  }
-
   release(): void {
     Atomics.store(this.shared, TURN_SLOTS.holder, FREE);
     Atomics.notify(this.shared, TURN_SLOTS.holder);
   }
 
-  /** Runs `fn` holding the turn (synchronously acquired). */
-  run<T>(fn: () => T): T {
-    this.takeSync();
+  /** Runs `fn` holding the turn, waiting for it without blocking the event loop. */
+  async runAsync<T>(fn: () => T): Promise<T> {
+    if (!this.tryTake()) await this.take();
     try {
       return fn();
     } finally {

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { LOG_FILE } from './sqlite-log-file.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { StoreHarness } from './store.contract.js';
 
@@ -15,9 +16,9 @@ export async function openSqlite(options: SqliteStoreOptions): Promise<SqliteSto
   return store;
 }
 
-/** Runs `sql` on a connection of its own, as another process would. */
-export function onOtherConnection(dataDir: string, sql: string): void {
-  const db = new Database(join(dataDir, 'homing.db'));
+/** Runs `sql` on a connection of its own, as another process would (on homing.db, or `file`). */
+export function onOtherConnection(dataDir: string, sql: string, file = 'homing.db'): void {
+  const db = new Database(join(dataDir, file));
   try {
     db.exec(sql);
   } finally {
@@ -41,8 +42,9 @@ export async function sqliteHarness(options: Partial<SqliteStoreOptions> = {}): 
         dataDir,
         `CREATE TRIGGER poison BEFORE INSERT ON ingest_log WHEN instr(NEW.payload, char(0) || 'poison' || char(0)) > 0
          BEGIN SELECT RAISE(ABORT, 'injected fault'); END`,
+        LOG_FILE,
       );
-      return async () => onOtherConnection(dataDir, 'DROP TRIGGER poison');
+      return async () => onOtherConnection(dataDir, 'DROP TRIGGER poison', LOG_FILE);
     },
     async dispose() {
       for (const s of opened) await s.close();

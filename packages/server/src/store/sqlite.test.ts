@@ -1,8 +1,9 @@
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it, vi } from 'vitest';
 import { StoreError } from './errors.js';
+import { LOG_FILE } from './sqlite-log-file.js';
 import { openSqlite, onOtherConnection, sqliteHarness, tempDir } from './sqlite.test-helpers.js';
 import { SqliteStore } from './sqlite.js';
 import { describeStoreContract, ev } from './store.contract.js';
@@ -100,7 +101,7 @@ describe('SqliteStore', () => {
     const again = await openSqlite({ dataDir: dir });
     expect(await again.insertEvents(p.id, batches[3]!)).toEqual({ accepted: 0, duplicates: 50 });
     const countLog = (): number => {
-      const db = new Database(join(dir, 'homing.db'), { readonly: true });
+      const db = new Database(join(dir, LOG_FILE), { readonly: true });
       const n = db.prepare('SELECT count(*) FROM ingest_log').pluck().get() as number;
       db.close();
       return n;
@@ -131,12 +132,70 @@ describe('SqliteStore', () => {
       dir,
       `INSERT INTO ingest_log (project_pk, n, keys, payload)
        VALUES (1, 1, X'${uuid.replace(/-/g, '')}', '${JSON.stringify([row])}')`,
+      LOG_FILE,
     );
     const stored = await store.queryEvents({ projectId: p.id, limit: 10 });
     expect(stored).toMatchObject([
       { uuid, event: 'old', distinctId: 'u', originalTimestamp: null, properties: { a: 1 } },
     ]);
     await store.close();
+  });
+
+  it('adopts log rows an earlier version left in homing.db: counted as duplicates, then expanded', async () => {
+    const dir = tempDir();
+    const first = await openSqlite({ dataDir: dir });
+    const p = await first.createProject('p');
+    await first.close();
+    const uuid = '018f0000-0000-7000-8000-0000000000aa';
+    // The NUL-separated payload: uuid (empty: the key gives it back), event, distinct id,
+    // timestamp ms, original timestamp (empty: none), received at, properties.
+    const fields = [
+      '',
+      'old',
+      'u',
+      Date.parse('2026-01-01T00:00:00Z'),
+      '',
+      '2026-01-01T00:00:00.000Z',
+      '{"a":1}',
+    ];
+    const row = fields.map((f) => `\u0000${f}`).join('');
+    const db = new Database(join(dir, 'homing.db'));
+    db.prepare('INSERT INTO ingest_log (id, project_pk, n, keys, payload) VALUES (?, 1, 1, ?, ?)').run(
+      7,
+      Buffer.from(uuid.replace(/-/g, ''), 'hex'),
+      row,
+    );
+    db.close();
+    const store = await openSqlite({ dataDir: dir });
+    const again = { ...ev(), uuid };
+    expect(await store.insertEvents(p.id, [again])).toEqual({ accepted: 0, duplicates: 1 });
+    expect(await store.queryEvents({ projectId: p.id, limit: 10 })).toMatchObject([
+      { uuid, event: 'old', distinctId: 'u', properties: { a: 1 } },
+    ]);
+    const check = new Database(join(dir, 'homing.db'), { readonly: true });
+    expect(check.prepare('SELECT count(*) FROM ingest_log').pluck().get()).toBe(0);
+    check.close();
+    await store.close();
+  });
+
+  it('expands what arrives after its log file was removed (new ids stay above the expanded ones)', async () => {
+    const dir = tempDir();
+    const store = await openSqlite({ dataDir: dir });
+    const p = await store.createProject('p');
+    await store.insertEvents(
+      p.id,
+      Array.from({ length: 30 }, () => ev()),
+    );
+    await store.drain();
+    await store.close();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, LOG_FILE + suffix), { force: true });
+    const reopened = await openSqlite({ dataDir: dir });
+    const later = ev({ event: 'after' });
+    expect(await reopened.insertEvents(p.id, [later])).toEqual({ accepted: 1, duplicates: 0 });
+    expect(
+      (await reopened.queryEvents({ projectId: p.id, event: 'after', limit: 10 })).map((e) => e.uuid),
+    ).toEqual([later.uuid]);
+    await reopened.close();
   });
 
   it('drain() moves the whole log into events', async () => {
@@ -147,9 +206,11 @@ describe('SqliteStore', () => {
     await store.drain();
     expect(store.pendingEvents).toBe(0);
     const db = new Database(store.path, { readonly: true });
-    expect(db.prepare('SELECT count(*) FROM ingest_log').pluck().get()).toBe(0);
     expect(db.prepare('SELECT count(*) FROM events').pluck().get()).toBe(2);
     db.close();
+    const log = new Database(store.logPath, { readonly: true });
+    expect(log.prepare('SELECT count(*) FROM ingest_log').pluck().get()).toBe(0);
+    log.close();
     await store.close();
   });
 });

@@ -5,6 +5,7 @@ import { StoreError } from './errors.js';
 import { formatUuid } from './event-key.js';
 import { Expander } from './sqlite-expander.js';
 import { IngestLog, type LogAppend } from './sqlite-ingest-log.js';
+import { LOG_FILE, openLogFile, reconcileLogFile } from './sqlite-log-file.js';
 import { WriteTurn } from './sqlite-write-turn.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
@@ -67,18 +68,23 @@ const EVENT_COLUMNS = 'rowid, key, uuid_text, event, distinct_id, ts, original_t
 const EXPORT_PAGE = 500;
 
 /**
- * The embedded store: one SQLite file in WAL mode, `<dataDir>/homing.db`.
+ * The embedded store: SQLite in WAL mode, `<dataDir>/homing.db` and the ingest log in front of
+ * it, `<dataDir>/ingest-log.db`.
  *
  * insertEvents resolves once its batch is committed to the ingest log (see IngestLog); calls
- * that arrive while a commit is pending share one transaction (group commit). An expander
- * worker thread, with its own connection, moves the log into `events` in short chunks (see
- * Expander); every read first waits until what was committed before it began is expanded, so
- * reads see every resolved insert. The two connections take turns writing (WriteTurn): ingest
- * waits at most one chunk, without blocking the event loop.
+ * that arrive while a commit is pending share one transaction (group commit). The log has its
+ * own file, so acknowledging never waits for homing.db's write lock. An expander worker thread,
+ * with its own connections, moves the log into `events` in chunks (see Expander); every read
+ * first waits until what was committed before it began is expanded, so reads see every
+ * resolved insert. This thread's own writes to homing.db (projects, erasure, retention) take
+ * turns with the worker's chunks (WriteTurn), waiting without blocking the event loop.
  */
 export class SqliteStore implements Store {
   readonly path: string;
+  /** The ingest log's file. */
+  readonly logPath: string;
   private readonly db: Database.Database;
+  private logDb!: Database.Database;
   private log!: IngestLog;
   private expander!: Expander;
   private readonly turn = new WriteTurn();
@@ -94,6 +100,7 @@ export class SqliteStore implements Store {
   constructor(options: SqliteStoreOptions) {
     this.opts = resolveSqliteOptions(options);
     this.path = join(this.opts.dataDir, 'homing.db');
+    this.logPath = join(this.opts.dataDir, LOG_FILE);
     try {
       mkdirSync(this.opts.dataDir, { recursive: true });
     } catch (err) {
@@ -134,7 +141,7 @@ export class SqliteStore implements Store {
     for (const m of SQLITE_MIGRATIONS) {
       if (applied.has(m.version)) continue;
       try {
-        this.turn.run(() =>
+        await this.turn.runAsync(() =>
           this.db
             .transaction(() => {
               // Re-checked under the write lock: another process may have applied it meanwhile.
@@ -160,9 +167,22 @@ export class SqliteStore implements Store {
       }
     }
     if (!this.migrated) {
-      this.log = new IngestLog(this.db);
-      this.expander = new Expander(this.path, this.opts, this.turn, (lastId) =>
-        this.log.forgetExpanded(lastId),
+      try {
+        this.logDb = openLogFile(this.logPath, this.opts);
+        reconcileLogFile(this.db, this.logDb);
+      } catch (err) {
+        this.logDb?.close();
+        throw new StoreError(
+          'data-dir',
+          `cannot open the ingest log ${this.logPath} (${(err as { code?: string }).code ?? (err as Error).message}); ` +
+            'if the file is damaged, move it aside (with its -wal and -shm files): events it held that were ' +
+            'not yet expanded into homing.db are lost',
+          { cause: err },
+        );
+      }
+      this.log = new IngestLog(this.logDb, this.db);
+      this.expander = new Expander(this.path, this.logPath, this.opts, this.turn, (lastId) =>
+        this.onExpanded(lastId),
       );
       this.migrated = true;
     }
@@ -181,7 +201,7 @@ export class SqliteStore implements Store {
     this.assertReady();
     checkProjectName(name);
     const p = newProject(name);
-    const pk = this.turn.run(() => this.insertProject(p));
+    const pk = await this.turn.runAsync(() => this.insertProject(p));
     this.projectPks.set(p.id, pk);
     return p;
   }
@@ -191,7 +211,7 @@ export class SqliteStore implements Store {
     checkProjectName(name);
     // IMMEDIATE takes the database's write lock before the look, so another connection or
     // process doing the same waits and then finds this one's project.
-    const found = this.turn.run(() =>
+    const found = await this.turn.runAsync(() =>
       this.db
         .transaction((): { project: Project; created: boolean; pk: number } => {
           const first = this.db.prepare('SELECT * FROM projects ORDER BY pk LIMIT 1').get() as
@@ -303,7 +323,7 @@ export class SqliteStore implements Store {
     const pk = this.projectPkOrNull(projectId);
     if (pk === null) throw new StoreError('unknown-project', `no project ${String(projectId)}`);
     await this.catchUp();
-    return this.turn.run(() =>
+    return this.turn.runAsync(() =>
       this.db
         .transaction(() => {
           const n = this.db
@@ -361,7 +381,7 @@ export class SqliteStore implements Store {
     let deleted = 0;
     for (const pk of pks) {
       if (deleted >= limit) break;
-      deleted += this.turn.run(() => del.run(pk, cutoffMs, limit - deleted).changes);
+      deleted += await this.turn.runAsync(() => del.run(pk, cutoffMs, limit - deleted).changes);
     }
     return deleted;
   }
@@ -390,7 +410,11 @@ export class SqliteStore implements Store {
       // Calls already queued are committed (they were accepted before close began).
       while (this.flushing || this.queue.length > 0) await (this.flushing ?? this.flush());
       // What is left past the budget stays in the log; the next start expands it.
-      if (this.migrated) await this.expander.stop(this.opts.closeExpandBudgetMs);
+      if (this.migrated) {
+        await this.expander.stop(this.opts.closeExpandBudgetMs);
+        this.trimLog();
+        this.logDb.close();
+      }
       this.db.close();
     })();
     return this.closing;
@@ -423,14 +447,9 @@ export class SqliteStore implements Store {
     while (this.queue.length > 0) {
       // Backpressure: the in-memory index of unexpanded keys stays under its bound.
       while (this.log.pendingEvents >= this.opts.maxPendingEvents) await this.expander.nextProgress();
-      if (!this.turn.tryTake()) await this.turn.take();
       const calls = this.queue;
       this.queue = [];
-      try {
-        this.commit(calls);
-      } finally {
-        this.turn.release();
-      }
+      this.commit(calls);
       this.expander.wake();
     }
   }
@@ -455,6 +474,24 @@ export class SqliteStore implements Store {
       c.resolve(this.log.append([c])[0]!);
     } catch (err) {
       c.reject(storageError(err));
+    }
+  }
+
+  /** The worker expanded every log row with id ≤ lastId: forget their keys, delete the rows. */
+  private onExpanded(lastId: number): void {
+    this.log.forgetExpanded(lastId);
+    if (!this.closed) this.trimLog();
+  }
+
+  /**
+   * Deletes expanded rows from the log file. A failure only leaves them there a little longer:
+   * they are below the expanded id, never expanded again, and the next trim deletes them.
+   */
+  private trimLog(): void {
+    try {
+      this.log.trim();
+    } catch (err) {
+      this.opts.onBackgroundError?.(err);
     }
   }
 

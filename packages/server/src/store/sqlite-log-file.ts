@@ -1,0 +1,92 @@
+import Database from 'better-sqlite3';
+
+/** The ingest log's file, beside `homing.db` in the data directory. */
+export const LOG_FILE = 'ingest-log.db';
+
+export interface LogFileOptions {
+  synchronous: 'normal' | 'full';
+  busyTimeoutMs: number;
+  walAutocheckpointPages: number;
+}
+
+/**
+ * Opens (creating if needed) the ingest log's own database file. The log is written by the
+ * store's thread and read by the expander worker; it holds only unexpanded batches, so it
+ * stays small and its checkpoints short.
+ */
+export function openLogFile(path: string, o: LogFileOptions): Database.Database {
+  const db = new Database(path, { timeout: o.busyTimeoutMs });
+  try {
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${o.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma(`wal_autocheckpoint = ${o.walAutocheckpointPages}`);
+    db.pragma('foreign_keys = OFF');
+    // AUTOINCREMENT: ids only grow, so a connection that has seen an id never misses a newer
+    // row's keys, and the expanded id recorded in homing.db keeps meaning the same rows.
+    db.exec(`CREATE TABLE IF NOT EXISTS ingest_log (
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      project_pk INTEGER NOT NULL,
+      n INTEGER NOT NULL,
+      keys BLOB NOT NULL,
+      payload TEXT NOT NULL
+    )`);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+interface LegacyRow {
+  id: number;
+  project_pk: number;
+  n: number;
+  keys: Buffer;
+  payload: string;
+}
+
+/**
+ * Makes the log file agree with homing.db, at open:
+ * - rows an earlier version left in homing.db's own `ingest_log` are copied to the log file
+ *   with their ids (INSERT OR IGNORE: a crash after the copy and before the delete repeats
+ *   it harmlessly), then deleted from homing.db;
+ * - the log file's next id is raised above every id homing.db knows of (the expanded id and
+ *   the old table's ids), so a log file that was removed or replaced never hands out an id the
+ *   expander would take for already expanded.
+ */
+export function reconcileLogFile(db: Database.Database, logDb: Database.Database): void {
+  const legacy = db.prepare('SELECT id, project_pk, n, keys, payload FROM ingest_log ORDER BY id');
+  const copy = logDb.prepare(
+    'INSERT OR IGNORE INTO ingest_log (id, project_pk, n, keys, payload) VALUES (?, ?, ?, ?, ?)',
+  );
+  for (;;) {
+    const rows = legacy.all() as LegacyRow[];
+    if (rows.length === 0) break;
+    logDb
+      .transaction(() => {
+        for (const r of rows) copy.run(r.id, r.project_pk, r.n, r.keys, r.payload);
+      })
+      .immediate();
+    db.prepare('DELETE FROM ingest_log WHERE id <= ?').run(rows[rows.length - 1]!.id);
+  }
+  const floor = Math.max(
+    (db.prepare('SELECT expanded_through FROM ingest_progress WHERE id = 1').pluck().get() as
+      number | undefined) ?? 0,
+    (db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'").pluck().get() as
+      number | undefined) ?? 0,
+  );
+  logDb
+    .transaction(() => {
+      const seq = logDb.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'").pluck().get() as
+        number | undefined;
+      const max = (logDb.prepare('SELECT max(id) FROM ingest_log').pluck().get() as number | null) ?? 0;
+      if (seq === undefined) {
+        logDb
+          .prepare("INSERT INTO sqlite_sequence (name, seq) VALUES ('ingest_log', ?)")
+          .run(Math.max(floor, max));
+      } else if (seq < floor) {
+        logDb.prepare("UPDATE sqlite_sequence SET seq = ? WHERE name = 'ingest_log'").run(floor);
+      }
+    })
+    .immediate();
+}
