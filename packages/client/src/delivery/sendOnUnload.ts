@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.js';
-import type { Outbox, OutboxBatch } from '../outbox/outbox.js';
+import type { Outbox, OutboxBatch, OutboxRecord } from '../outbox/outbox.js';
+import { utf8Length } from '../outbox/records.js';
 import type { Platform } from '../platform/platform.js';
 import { readIngestAnswer } from './destinations/homing.js';
 import type { EndpointChannel } from './EndpointChannel.js';
@@ -12,7 +13,7 @@ export interface UnloadContext {
   readonly logger: Logger;
   readonly budgetBytes: number;
   readonly batchSize: number;
-  /** The delivery's serialised claim. */
+  /** The delivery's serialised claim: only for an outbox without `claimInMemory`. */
   readonly claim: (maxEvents: number, maxBytes: number) => Promise<OutboxBatch | null>;
   readonly onAcked: (count: number, endpoint: string) => void;
   readonly onDeadLettered: (
@@ -32,6 +33,12 @@ const UNLOAD_HEADERS = { 'content-type': 'text/plain;charset=UTF-8' };
  * unload format, in one CORS-simple request: POST, `text/plain`, the key in the body. A JSON
  * content type or an Authorization header would need a preflight, which is lost on unload.
  *
+ * The request is issued before this function first awaits, so within the event handler: once a
+ * page really navigates or closes, nothing that waits on storage (IndexedDB) or behind another
+ * send runs any more. So the batch comes from the outbox's synchronous `claimInMemory`, never
+ * from the delivery's serialised claim, which can wait behind a send in flight. An outbox
+ * without it is claimed from the usual way, which only helps a hidden tab that lives on.
+ *
  * Preferred: `fetch(..., { keepalive: true })`. If the page lives on (a hidden tab) its answer
  * arrives and the batch is acked or released as usual; if the page dies first, the claim dies
  * with it and the records stay in the outbox. Fallback: `navigator.sendBeacon`, whose outcome
@@ -39,23 +46,71 @@ const UNLOAD_HEADERS = { 'content-type': 'text/plain;charset=UTF-8' };
  * nothing and the next page load sends the events again; the server dedups by uuid, so a
  * beacon that did arrive costs a duplicate request, not a duplicate event.
  */
-export async function sendPendingOnUnload(context: UnloadContext): Promise<void> {
+export function sendPendingOnUnload(context: UnloadContext): Promise<void> {
   const channel = context.channels.find((c) => c.destination.unloadRequest([], '') !== null);
-  if (channel === undefined || context.budgetBytes <= ENVELOPE_BYTES) return;
+  if (channel === undefined || context.budgetBytes <= ENVELOPE_BYTES) return Promise.resolve();
+  const maxBytes = context.budgetBytes - ENVELOPE_BYTES;
+  const { outbox } = context;
+  if (outbox.claimInMemory === undefined) {
+    return context.claim(context.batchSize, maxBytes).then(
+      (batch) => (batch === null ? undefined : send(context, channel, batch, [])),
+      (error: unknown) => context.logger.warn('could not claim events to send on unload', { error }),
+    );
+  }
   let batch: OutboxBatch | null;
+  let extra: OutboxRecord[];
   try {
-    batch = await context.claim(context.batchSize, context.budgetBytes - ENVELOPE_BYTES);
+    batch = outbox.claimInMemory(context.batchSize, maxBytes);
+    extra = alsoInFlight(outbox, batch, context.batchSize, maxBytes);
   } catch (error) {
     context.logger.warn('could not claim events to send on unload', { error });
-    return;
+    return Promise.resolve();
   }
-  if (batch === null) return;
-  const claimed = batch;
+  return batch === null && extra.length === 0 ? Promise.resolve() : send(context, channel, batch, extra);
+}
+
+/**
+ * Records of the regular sends in flight, for the room the batch left: the page going away
+ * aborts those sends. Not claimed by the unload send, so their own send settles them.
+ */
+function alsoInFlight(
+  outbox: Outbox,
+  batch: OutboxBatch | null,
+  maxEvents: number,
+  maxBytes: number,
+): OutboxRecord[] {
+  let events = batch?.records.length ?? 0;
+  let bytes = batch?.bytes ?? 0;
+  const extra: OutboxRecord[] = [];
+  for (const record of outbox.inFlight?.() ?? []) {
+    if (events >= maxEvents) break;
+    const size = utf8Length(record.json);
+    if (bytes + size > maxBytes) break;
+    extra.push(record);
+    events++;
+    bytes += size;
+  }
+  return extra;
+}
+
+/**
+ * Sends the unload batch (acked or released by the answer) and the in-flight records beside it;
+ * everything up to the request is synchronous.
+ */
+async function send(
+  context: UnloadContext,
+  channel: EndpointChannel,
+  claimed: OutboxBatch | null,
+  extra: readonly OutboxRecord[],
+): Promise<void> {
   const release = (): Promise<void> =>
-    context.outbox.release(claimed).catch((error: unknown) => {
-      context.logger.warn('could not release events after an unload send', { error });
-    });
-  const request = channel.destination.unloadRequest(claimed.records, new Date().toISOString());
+    claimed === null
+      ? Promise.resolve()
+      : context.outbox.release(claimed).catch((error: unknown) => {
+          context.logger.warn('could not release events after an unload send', { error });
+        });
+  const records = claimed === null ? extra : [...claimed.records, ...extra];
+  const request = channel.destination.unloadRequest(records, new Date().toISOString());
   if (request === null || new TextEncoder().encode(request.body).length > context.budgetBytes) {
     // One event larger than the budget: it waits for the next page load.
     return release();
@@ -73,18 +128,23 @@ export async function sendPendingOnUnload(context: UnloadContext): Promise<void>
   }
   if (response === undefined) {
     const queued = context.platform.sendOnUnload?.(request.url, request.body, UNLOAD_HEADERS) ?? false;
-    context.logger.debug('sent pending events with a beacon on unload', {
-      queued,
-      count: claimed.records.length,
-    });
+    context.logger.debug('sent pending events with a beacon on unload', { queued, count: records.length });
     return release();
+  }
+  if (claimed === null) {
+    response.catch(() => undefined);
+    return;
   }
   try {
     const res = await response;
     const text = await res.text().catch(() => '');
     const homing = channel.endpoint.destination === 'homing';
     if (!(res.ok || (homing && res.status === 409))) return release();
-    const refused = homing && res.ok ? readIngestAnswer(text, claimed.records.length).rejected : [];
+    // Answers past the batch are about the in-flight records: their own send settles those.
+    const refused =
+      homing && res.ok
+        ? readIngestAnswer(text, records.length).rejected.filter((r) => r.index < claimed.records.length)
+        : [];
     for (const r of refused) {
       await context.onDeadLettered([claimed.records[r.index]!], r.reason, channel.id);
     }

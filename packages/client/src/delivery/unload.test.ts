@@ -3,7 +3,7 @@ import type { BrowserGlobals } from '../platform/browser.js';
 import { createBrowserPlatform } from '../platform/browser.js';
 import type { Platform } from '../platform/platform.js';
 import type { Harness } from './delivery.test-helpers.js';
-import { makeRecords, Sink, startDelivery, until } from './delivery.test-helpers.js';
+import { makeRecords, Sink, startDelivery, track, until } from './delivery.test-helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -32,9 +32,13 @@ function page(fetchImpl: typeof fetch, sendBeacon?: (url: string, data: Blob) =>
   return { platform, window, hide };
 }
 
-function harness(s: Sink, platform: Platform): Harness {
+function harness(s: Sink, platform: Platform, batchSize?: number): Harness {
   const h = startDelivery(
-    { endpoints: [{ destination: 'homing', host: s.url, key: 'wk_page' }], intervalMs: 60_000 },
+    {
+      endpoints: [{ destination: 'homing', host: s.url, key: 'wk_page' }],
+      intervalMs: 60_000,
+      ...(batchSize === undefined ? {} : { batchSize }),
+    },
     { platform: platform as never },
   );
   cleanups.push(() => h.delivery.shutdown(0));
@@ -115,5 +119,79 @@ describe('browser unload', () => {
     await new Promise((r) => setTimeout(r, 50));
     expect(calls).toBe(0);
     expect((await h.outbox.size()).events).toBe(3);
+  });
+
+  it("issues the keepalive request inside the pagehide handler, not behind a send in flight, and carries that send's records too", async () => {
+    const s = await Sink.start();
+    cleanups.push(() => s.down());
+    const unload: string[] = [];
+    let regular = 0;
+    let answer!: () => void;
+    const held = new Promise<void>((resolve) => (answer = resolve));
+    const { platform, window } = page((async (url: string, init: RequestInit) => {
+      if (init.keepalive === true) {
+        unload.push(String(init.body));
+        return fetch(url, init);
+      }
+      regular++;
+      // A regular send the network holds: the delivery's claim waits behind it.
+      await held;
+      return fetch(url, init);
+    }) as typeof fetch);
+    const h = harness(s, platform, 5);
+    cleanups.push(async () => answer());
+    const records = makeRecords(8);
+    track(h, records.slice(0, 5));
+    await until(() => regular === 1, 5_000, 'the regular send');
+    track(h, records.slice(5));
+    window.dispatchEvent(new Event('pagehide'));
+    // Synchronously: a page that navigates away runs nothing after the handler.
+    expect(unload).toHaveLength(1);
+    const body = JSON.parse(unload[0]!) as { batch: Array<{ uuid: string }> };
+    // Its own records first, then (up to batchSize) those of the send in flight, which a
+    // navigation aborts.
+    expect(body.batch.map((e) => e.uuid)).toEqual(
+      [...records.slice(5), ...records.slice(0, 2)].map((r) => r.uuid),
+    );
+    answer();
+    await until(async () => (await h.outbox.size()).events === 0, 5_000, 'both batches acked');
+    expect(
+      new Set(
+        s.requests.flatMap((r) =>
+          (JSON.parse(r.text) as { batch: Array<{ uuid: string }> }).batch.map((e) => e.uuid),
+        ),
+      ),
+    ).toEqual(new Set(records.map((r) => r.uuid)));
+  });
+
+  it('sends on unload to an endpoint waiting out a retry: the navigation itself failed its last send', async () => {
+    const s = await Sink.start();
+    cleanups.push(() => s.down());
+    const unload: string[] = [];
+    let failed = 0;
+    const { platform, window } = page((async (url: string, init: RequestInit) => {
+      if (init.keepalive === true) {
+        unload.push(String(init.body));
+        return fetch(url, init);
+      }
+      failed++;
+      throw new TypeError('Failed to fetch');
+    }) as typeof fetch);
+    const h = harness(s, platform, 3);
+    const records = makeRecords(3);
+    track(h, records);
+    await until(() => failed === 1 && h.delivery.stats().failedAttempts > 0, 5_000, 'the failed send');
+    await until(
+      async () =>
+        (await h.outbox.claim(10, Infinity).then(async (b) => {
+          if (b !== null) await h.outbox.release(b);
+          return b?.records.length ?? 0;
+        })) === 3,
+      5_000,
+      'the failed batch released',
+    );
+    window.dispatchEvent(new Event('pagehide'));
+    expect(unload).toHaveLength(1);
+    expect((JSON.parse(unload[0]!) as { batch: unknown[] }).batch).toHaveLength(3);
   });
 });

@@ -117,6 +117,15 @@ class FallbackOutbox implements Outbox {
     return this.current.claim(maxEvents, maxBytes);
   }
 
+  /** The storage in use now: IndexedDB's records in memory until its open failed, then the fallback's. */
+  claimInMemory(maxEvents: number, maxBytes: number): OutboxBatch | null {
+    return this.current.claimInMemory?.(maxEvents, maxBytes) ?? null;
+  }
+
+  inFlight(): OutboxRecord[] {
+    return this.current.inFlight?.() ?? [];
+  }
+
   async ack(batch: OutboxBatch): Promise<void> {
     await this.ready;
     return this.current.ack(batch);

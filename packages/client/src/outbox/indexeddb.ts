@@ -19,8 +19,9 @@ import {
 } from './indexeddb/recordStore.js';
 import type { OutboxDatabase, Totals } from './indexeddb/schema.js';
 import { WRITE, databaseName, openOutboxDatabase } from './indexeddb/schema.js';
+import { ResidentRecords } from './indexeddb/ResidentRecords.js';
 import type { Pending } from './indexeddb/WriteBuffer.js';
-import { WriteBuffer } from './indexeddb/WriteBuffer.js';
+import { isExpired, WriteBuffer } from './indexeddb/WriteBuffer.js';
 import { checkClaimLimits, claimedMatcher } from './memory.js';
 import type {
   DeadLetter,
@@ -59,6 +60,8 @@ interface Claimed {
  * - Only the tab holding the delivery lock (`indexeddb/deliveryLock.ts`) claims. Claims live in
  *   that tab's memory: if it closes or crashes, the lock is freed and its claimed records are
  *   simply pending again for the next holder.
+ * - `claimInMemory` (the unload send) claims from this page's own pending records, kept in
+ *   memory by `indexeddb/ResidentRecords.ts`, without reading the database or taking the lock.
  */
 export class IndexedDBOutbox implements Outbox {
   /** Resolves once the database is open; rejects (OutboxIoError) when it cannot be opened. */
@@ -74,6 +77,7 @@ export class IndexedDBOutbox implements Outbox {
   private readonly buffer: WriteBuffer;
   private readonly claimed = new Map<OutboxBatch, Claimed[]>();
   private readonly claimedSeqs = new Set<number>();
+  private readonly residents = new ResidentRecords();
   /** Claims run one at a time, so each sees the ones before it in `claimedSeqs`. */
   private claiming: Promise<unknown> = Promise.resolve();
   private epoch = 0;
@@ -109,10 +113,13 @@ export class IndexedDBOutbox implements Outbox {
   }
 
   append(records: readonly OutboxRecord[]): void {
-    this.buffer.accept(records, this.options.now());
+    const accepted = this.buffer.accept(records, this.options.now());
     // After close, late records still reach the database, on a connection of their own.
     if (this.closed) void this.buffer.flush();
-    else this.buffer.schedule();
+    else {
+      this.residents.add(accepted);
+      this.buffer.schedule();
+    }
   }
 
   claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
@@ -126,12 +133,44 @@ export class IndexedDBOutbox implements Outbox {
     return run;
   }
 
+  claimInMemory(maxEvents: number, maxBytes: number): OutboxBatch | null {
+    checkClaimLimits(maxEvents, maxBytes);
+    if (this.closed) return null;
+    const nowMs = this.options.now();
+    const batch = this.residents.claimBatch(
+      maxEvents,
+      maxBytes,
+      this.epoch,
+      (p, seq) =>
+        isExpired(this.limits, p.record.timestampMs, nowMs) ||
+        (seq !== undefined && this.claimedSeqs.has(seq)),
+    );
+    for (const p of batch === null ? [] : this.residents.batchRecords(batch)) {
+      const seq = this.residents.seqOf(p);
+      if (seq !== undefined) this.claimedSeqs.add(seq);
+    }
+    return batch;
+  }
+
+  /** Batches of `claim` only: an unload batch is the unload send's own. */
+  inFlight(): OutboxRecord[] {
+    return [...this.claimed.values()].flat().map((e) => e.record);
+  }
+
   async ack(batch: OutboxBatch): Promise<void> {
     const entries = this.settle(batch);
-    if (entries !== undefined) await this.remove('ack', entries);
+    if (entries !== undefined) {
+      await this.remove('ack', entries);
+      this.residents.removeSeqs(entries.map((e) => e.seq));
+      return;
+    }
+    const held = this.residents.settle(batch);
+    if (held !== undefined) await this.removeResidents('ack', held.records);
   }
 
   async release(batch: OutboxBatch): Promise<void> {
+    const held = this.residents.settle(batch);
+    if (held !== undefined) return this.releaseResidents(held.records, held.epoch);
     const entries = this.settle(batch);
     if (entries === undefined) return;
     // Claimed before consent was withdrawn and not sent: it must not be kept.
@@ -143,7 +182,8 @@ export class IndexedDBOutbox implements Outbox {
   async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
     if (this.closed) throw new OutboxClosedError('deadLetter');
     if (!Array.isArray(records) || records.length === 0) return;
-    const match = claimedMatcher(records, [...this.claimed.values()].flat());
+    const fromUnload = [...this.residents.heldBatches()].flatMap(([, held]) => held.records);
+    const match = claimedMatcher(records, [...[...this.claimed.values()].flat(), ...fromUnload]);
     const moved: Claimed[] = [];
     for (const [batch, entries] of this.claimed) {
       this.claimed.set(
@@ -152,8 +192,13 @@ export class IndexedDBOutbox implements Outbox {
       );
       for (const e of entries) if (match(e.record)) moved.push(e);
     }
-    if (moved.length === 0) return;
+    const residents = fromUnload.filter((p) => match(p.record) && this.residents.holds(p));
+    const dead = [...moved.map((m) => m.record), ...residents.map((p) => p.record)];
+    if (dead.length === 0) return;
+    moved.push(...(await this.storedResidents(residents)));
     for (const m of moved) this.claimedSeqs.delete(m.seq);
+    this.residents.removeSeqs(moved.map((m) => m.seq));
+    for (const p of residents) this.residents.remove(p);
     const db = await this.database('deadLetter');
     const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite', WRITE);
     const rtx = tx as unknown as RecordsTx;
@@ -162,19 +207,14 @@ export class IndexedDBOutbox implements Outbox {
       await deleteExisting(rtx, totals, moved);
       writeTotals(rtx, totals);
       const at = this.options.now();
-      await this.deadLetters.add(
-        tx.objectStore('deadLetters'),
-        moved.map((m) => m.record),
-        String(reason),
-        at,
-      );
+      await this.deadLetters.add(tx.objectStore('deadLetters'), dead, String(reason), at);
       await tx.done;
     } catch (error) {
       abortQuietly(tx);
       // Not moved: the records stay pending and are tried again.
       throw new OutboxIoError('deadLetter', { cause: error });
     }
-    this.drops.emit('dead-lettered', moved.length);
+    this.drops.emit('dead-lettered', dead.length);
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
@@ -260,6 +300,7 @@ export class IndexedDBOutbox implements Outbox {
       save(totals);
       return n;
     });
+    this.residents.clearUnclaimed();
     this.epoch++;
     this.drops.emit('consent', count);
     return count;
@@ -301,6 +342,7 @@ export class IndexedDBOutbox implements Outbox {
    * moves to another storage because this database could not be opened.
    */
   takeUnwritten(): OutboxRecord[] {
+    this.residents.clear();
     return this.buffer.take().map((p) => p.record);
   }
 
@@ -326,6 +368,7 @@ export class IndexedDBOutbox implements Outbox {
     // Claims are kept in memory only: dropping them makes the records claimable again.
     this.claimed.clear();
     this.claimedSeqs.clear();
+    this.residents.clear();
     await this.lock.release();
     this.db?.close();
     this.db = undefined;
@@ -377,6 +420,49 @@ export class IndexedDBOutbox implements Outbox {
     return entries;
   }
 
+  /**
+   * The stored entries of these records of an unload batch, to remove them from the database.
+   * Those still waiting in the write buffer are taken out of it instead (they need no storing);
+   * for those in a write under way, that write is waited for (its keys come with its commit).
+   */
+  private async storedResidents(records: readonly Pending[]): Promise<Claimed[]> {
+    const unstored = this.buffer.discard(new Set(records));
+    if (records.some((p) => !unstored.has(p) && this.residents.seqOf(p) === undefined)) {
+      await this.buffer.flush().catch(() => undefined);
+    }
+    const out: Claimed[] = [];
+    for (const p of records) {
+      const seq = this.residents.seqOf(p);
+      if (seq !== undefined) out.push({ seq, record: p.record, bytes: p.bytes, epoch: this.epoch });
+    }
+    return out;
+  }
+
+  private async removeResidents(operation: string, records: readonly Pending[]): Promise<void> {
+    const stored = await this.storedResidents(records);
+    try {
+      await this.remove(operation, stored);
+    } finally {
+      // Failed: the records stay stored and, unclaimed, are sent again (the uuid dedups them).
+      for (const e of stored) this.claimedSeqs.delete(e.seq);
+      for (const p of records) this.residents.remove(p);
+    }
+  }
+
+  private async releaseResidents(records: readonly Pending[], epoch: number): Promise<void> {
+    if (epoch !== this.epoch) {
+      // Claimed before consent was withdrawn and not sent: it must not be kept.
+      await this.removeResidents('release', records);
+      this.drops.emit('consent', records.length);
+      return;
+    }
+    for (const p of records) {
+      const seq = this.residents.seqOf(p);
+      if (seq !== undefined) this.claimedSeqs.delete(seq);
+      this.residents.unclaim(p);
+    }
+  }
+
   private async write(group: Pending[]): Promise<void> {
     const db = await this.database('append');
     try {
@@ -385,6 +471,13 @@ export class IndexedDBOutbox implements Outbox {
         claimed: this.claimedSeqs,
         drops: this.drops,
         logger: this.options.logger,
+        report: {
+          // An unload batch may hold it already: then `claim` must skip its key.
+          stored: (p, seq) => {
+            if (this.residents.stored(p, seq)) this.claimedSeqs.add(seq);
+          },
+          skipped: (p) => this.residents.remove(p),
+        },
       });
     } finally {
       // After close: a short-lived connection of its own.

@@ -75,6 +75,8 @@ export class LocalStorageOutbox implements Outbox {
   private readonly drops = new DropListeners();
   private readonly buffer: WriteBuffer;
   private readonly claimed = new Map<OutboxBatch, Held[]>();
+  /** The batches of `claimInMemory`: the unload send's own, not in flight elsewhere. */
+  private readonly unloadBatches = new WeakSet<OutboxBatch>();
   private readonly claimedIds = new Set<string>();
   private readonly isClaimed = (key: string, index: number): boolean =>
     this.claimedIds.has(`${key}#${index}`);
@@ -119,7 +121,8 @@ export class LocalStorageOutbox implements Outbox {
             now,
             store: storageLeaseStore(this.storage, `${this.prefix}lease`),
           });
-    this.offHide = this.options.flushOnHide ? onPageHide(() => void this.buffer.flush()) : () => {};
+    // Written in the handler itself: a page going away runs nothing after an await.
+    this.offHide = this.options.flushOnHide ? onPageHide(() => this.writeBufferedNow()) : () => {};
   }
 
   append(records: readonly OutboxRecord[]): void {
@@ -138,7 +141,46 @@ export class LocalStorageOutbox implements Outbox {
     if (this.closed) return null;
     await this.buffer.flush();
     if (!(await this.lock.acquire()) || this.closed) return null;
-    this.chunks.refresh(true);
+    const batch = this.take(maxEvents, maxBytes, true);
+    if (batch === null && this.claimed.size === 0) await this.lock.release();
+    return batch;
+  }
+
+  /**
+   * localStorage answers synchronously, so everything stored is "in memory" here: what waits in
+   * the write buffer is written first (and so kept if the send is lost), then the oldest records
+   * are claimed. Without the lock another tab may be sending some of them too (see `Outbox`).
+   */
+  claimInMemory(maxEvents: number, maxBytes: number): OutboxBatch | null {
+    checkClaimLimits(maxEvents, maxBytes);
+    if (this.closed) return null;
+    this.writeBufferedNow();
+    try {
+      const batch = this.take(maxEvents, maxBytes, false);
+      if (batch !== null) this.unloadBatches.add(batch);
+      return batch;
+    } catch (error) {
+      this.options.logger.warn('could not claim from localStorage on unload', { error });
+      return null;
+    }
+  }
+
+  inFlight(): OutboxRecord[] {
+    const out: OutboxRecord[] = [];
+    for (const [batch, held] of this.claimed) {
+      if (!this.unloadBatches.has(batch)) for (const h of held) out.push(h.record);
+    }
+    return out;
+  }
+
+  /**
+   * Claims the oldest unclaimed stored records within the limits. `atLeastOne`: a first record
+   * over `maxBytes` is taken alone (`claim`); otherwise such a record is passed over. Only the
+   * lock holder removes what aged out.
+   */
+  private take(maxEvents: number, maxBytes: number, atLeastOne: boolean): OutboxBatch | null {
+    const holder = this.lock.held;
+    this.chunks.refresh(holder);
     const nowMs = this.options.now();
     const taken: Held[] = [];
     const dirty = new Set<Chunk>();
@@ -147,12 +189,16 @@ export class LocalStorageOutbox implements Outbox {
     this.chunks.forEach((chunk, index, entry) => {
       if (this.isClaimed(chunk.key, index)) return true;
       if (isExpired(this.limits, entry.timestampMs, nowMs)) {
-        chunk.entries[index] = null;
-        dirty.add(chunk);
-        expired++;
+        if (holder) {
+          chunk.entries[index] = null;
+          dirty.add(chunk);
+          expired++;
+        }
         return true;
       }
-      if (taken.length > 0 && bytes + entry.bytes > maxBytes) return false;
+      if (bytes + entry.bytes > maxBytes && !(atLeastOne && taken.length === 0)) {
+        return !atLeastOne && entry.bytes > maxBytes;
+      }
       this.claimedIds.add(`${chunk.key}#${index}`);
       taken.push({ key: chunk.key, index, record: toRecord(entry), bytes: entry.bytes, epoch: this.epoch });
       bytes += entry.bytes;
@@ -160,10 +206,7 @@ export class LocalStorageOutbox implements Outbox {
     });
     this.writeDirty(dirty, 'claim');
     this.drops.emit('retention', expired);
-    if (taken.length === 0) {
-      if (this.claimed.size === 0) await this.lock.release();
-      return null;
-    }
+    if (taken.length === 0) return null;
     const batch: OutboxBatch = { records: taken.map((h) => h.record), bytes };
     this.claimed.set(batch, taken);
     return batch;
@@ -355,6 +398,31 @@ export class LocalStorageOutbox implements Outbox {
       throw error;
     } finally {
       if (holder && this.claimed.size === 0 && !this.closed) await this.lock.release();
+    }
+  }
+
+  /**
+   * Writes what waits in the buffer at once, in this turn, as `write` would; a group that cannot
+   * be written goes back to the buffer.
+   */
+  private writeBufferedNow(): void {
+    const group = this.buffer.take();
+    if (group.length === 0) return;
+    try {
+      if (!this.lock.held) this.writeForeign(group);
+      else {
+        appendAsHolder(this.chunks, group, {
+          limits: this.limits,
+          chunkChars: this.chunkChars,
+          isClaimed: this.isClaimed,
+          drops: this.drops,
+          logger: this.options.logger,
+        });
+      }
+    } catch (error) {
+      this.chunks.invalidate();
+      this.options.logger.error('could not write outbox records to localStorage', { error });
+      this.buffer.putBack(group);
     }
   }
 

@@ -41,6 +41,8 @@ export class MemoryOutbox implements Outbox {
   /** Released entries, sorted by seq; all older than anything they were claimed after. */
   private returned: Entry[] = [];
   private readonly claimed = new Map<OutboxBatch, Entry[]>();
+  /** The batches of `claimInMemory`: the unload send's own, not in flight elsewhere. */
+  private readonly unloadBatches = new WeakSet<OutboxBatch>();
   private readonly deadLetters = new RingDeque<DeadLetter>();
   private readonly state = new Map<string, string>();
   private readonly drops = new DropListeners();
@@ -103,24 +105,58 @@ export class MemoryOutbox implements Outbox {
   async claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
     checkClaimLimits(maxEvents, maxBytes);
     if (this.closed) return null;
+    return this.take(maxEvents, maxBytes, true);
+  }
+
+  /** Everything here is in memory: the same as `claim`, answered at once (see `Outbox`). */
+  claimInMemory(maxEvents: number, maxBytes: number): OutboxBatch | null {
+    checkClaimLimits(maxEvents, maxBytes);
+    if (this.closed) return null;
+    const batch = this.take(maxEvents, maxBytes, false);
+    if (batch !== null) this.unloadBatches.add(batch);
+    return batch;
+  }
+
+  inFlight(): OutboxRecord[] {
+    const out: OutboxRecord[] = [];
+    for (const [batch, entries] of this.claimed) {
+      if (!this.unloadBatches.has(batch)) for (const e of entries) out.push(e.record);
+    }
+    return out;
+  }
+
+  /**
+   * The oldest records within the limits. `atLeastOne`: a first record over `maxBytes` is taken
+   * alone (`claim`); otherwise such a record is skipped and stays first in line.
+   */
+  private take(maxEvents: number, maxBytes: number, atLeastOne: boolean): OutboxBatch | null {
     const nowMs = this.now();
     const taken: Entry[] = [];
+    const skipped: Entry[] = [];
     let bytes = 0;
     let expired = 0;
     while (taken.length < maxEvents) {
       const next = this.peekNext();
       if (next === undefined) break;
-      if (taken.length > 0 && bytes + next.bytes > maxBytes) break;
-      this.takeNext();
       if (this.isExpired(next.record, nowMs)) {
+        this.takeNext();
         this.forget(next);
         expired++;
         continue;
       }
+      if (bytes + next.bytes > maxBytes && !(atLeastOne && taken.length === 0)) {
+        if (atLeastOne || next.bytes <= maxBytes) break;
+        this.takeNext();
+        skipped.push(next);
+        continue;
+      }
+      this.takeNext();
       next.epoch = this.epoch;
       taken.push(next);
       bytes += next.bytes;
     }
+    // Older than everything still pending: back in front, in order.
+    this.returned = mergeBySeq(this.returned, skipped);
     this.drops.emit('retention', expired);
     if (taken.length === 0) return null;
     const batch: OutboxBatch = { records: taken.map((e) => e.record), bytes };

@@ -77,6 +77,29 @@ export interface Outbox {
    */
   claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null>;
   /**
+   * Optional; every browser outbox has it (the Node file outbox does not need it). A claim
+   * answered synchronously, for the send made when a page goes away: after `pagehide` a page
+   * runs nothing that waits on storage, so the request must be built and issued inside the
+   * event handler. Takes the oldest records the outbox holds in memory and has not claimed
+   * (records appended and not yet written first: those are the ones a page leaving would lose),
+   * at most `maxEvents`, and only what fits in `maxBytes` together: a record larger than that
+   * alone is skipped (it waits for `claim`), and the claim stops at the first record that no
+   * longer fits. Null when nothing in memory can be claimed. Records held only in storage (from
+   * an earlier page load, another tab) are not in memory and wait for `claim`.
+   *
+   * The batch is acked, released or dead-lettered like any other. Across tabs it does not wait
+   * for the delivery lock: a record another tab is sending at that moment can go out twice,
+   * which the server's dedup by uuid absorbs.
+   */
+  claimInMemory?(maxEvents: number, maxBytes: number): OutboxBatch | null;
+  /**
+   * Optional, beside `claimInMemory`: the records of the batches claimed now and not yet acked,
+   * released or dead-lettered, oldest first, changing nothing. A page going away aborts the
+   * sends in flight, so the unload send carries these too when there is room; if such a send
+   * got through after all, the server drops the duplicate by uuid.
+   */
+  inFlight?(): OutboxRecord[];
+  /**
    * Delivered: remove for good. Like appends, an ack may reach storage a little later (per the
    * outbox's durability); once `persist()` resolves it is stored. A crash before that only sends
    * the batch again (the uuid dedups it).

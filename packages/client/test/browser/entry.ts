@@ -15,6 +15,8 @@ import { createLocalStorageOutbox } from '../../src/outbox/localStorage.js';
 import type { LocalStorageOutboxOptions } from '../../src/outbox/localStorage.js';
 import type { Outbox, OutboxDrop, OutboxRecord } from '../../src/outbox/outbox.js';
 import { createBrowserPlatform } from '../../src/platform/browser.js';
+import { createTelemetry } from '../../src/index.js';
+import type { TelemetryOptions } from '../../src/index.js';
 
 /**
  * Records shaped as Homing events, `size` bytes of JSON or a little more. `random` pads with
@@ -83,6 +85,19 @@ const homing = {
   countDrops,
   recordingLogger,
   startDelivery,
+  /**
+   * The real client with the browser defaults (IndexedDB outbox, browser platform); the uuid of
+   * every event it stores is pushed to `uuids`, so a test knows what must arrive.
+   */
+  telemetry(options: TelemetryOptions, uuids: string[]) {
+    return createTelemetry({
+      ...options,
+      beforeSend: (event) => {
+        uuids.push(event.uuid);
+        return event;
+      },
+    });
+  },
   sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   /** Page-lifetime objects the tests keep between evaluate calls. */
   keep: {} as Record<string, unknown>,

@@ -44,9 +44,11 @@ export class WriteBuffer {
   /**
    * Checks and buffers what `append` was given (never throws); what cannot be kept at all is
    * counted at once: not a record (`corrupt`), over `maxBytes` alone, already past retention.
+   * Answers what was buffered.
    */
-  accept(records: readonly OutboxRecord[], nowMs: number): void {
-    if (!Array.isArray(records) || records.length === 0) return;
+  accept(records: readonly OutboxRecord[], nowMs: number): Pending[] {
+    if (!Array.isArray(records) || records.length === 0) return [];
+    const accepted: Pending[] = [];
     const { limits, drops } = this.options;
     let invalid = 0;
     let tooLarge = 0;
@@ -58,12 +60,14 @@ export class WriteBuffer {
       else {
         const bytes = utf8Length(record.json);
         if (bytes > limits.maxBytes) tooLarge++;
-        else this.pending.push({ record, bytes });
+        else accepted.push({ record, bytes });
       }
     }
+    for (const p of accepted) this.pending.push(p);
     drops.emit('corrupt', invalid);
     drops.emit('too-large', tooLarge);
     drops.emit('retention', expired);
+    return accepted;
   }
 
   /** Starts the timer for what was pushed (or writes at once past `flushEvents`). */
@@ -97,9 +101,26 @@ export class WriteBuffer {
     return run;
   }
 
+  /** Takes out these records if they are still waiting (not handed to a write); answers those taken out. */
+  discard(records: ReadonlySet<Pending>): Set<Pending> {
+    const taken = new Set<Pending>();
+    if (records.size === 0) return taken;
+    this.pending = this.pending.filter((p) => {
+      if (!records.has(p)) return true;
+      taken.add(p);
+      return false;
+    });
+    return taken;
+  }
+
   /** Takes everything not written yet (for a move to another storage). */
   take(): Pending[] {
     return this.pending.splice(0);
+  }
+
+  /** A group taken out (`take`) that could not be written after all: back in front, as after a failed write. */
+  putBack(group: Pending[]): void {
+    this.keep(group);
   }
 
   stop(): void {

@@ -12,6 +12,12 @@ export interface GroupOutcome {
   corrupt: number;
 }
 
+/** Told, once a group is committed, the key each record got, and which were dropped instead. */
+export interface GroupReport {
+  stored(pending: Pending, seq: number): void;
+  skipped(pending: Pending): void;
+}
+
 /**
  * Writes one group in one transaction: the records are added, then the limits are enforced
  * against the totals kept in the database (so every tab's appends count), dropping the oldest
@@ -23,8 +29,11 @@ export async function writeGroup(
   group: readonly Pending[],
   limits: OutboxLimits,
   claimed: ReadonlySet<number>,
+  report?: GroupReport,
 ): Promise<GroupOutcome> {
   const tx = db.transaction(['records', 'meta'], 'readwrite', WRITE);
+  const keys: [Pending, Promise<number>][] = [];
+  const skipped: Pending[] = [];
   const done = tx.done;
   done.catch(() => undefined);
   const found: Found = { corrupt: 0 };
@@ -33,15 +42,19 @@ export async function writeGroup(
     const totals = await readTotals(tx, found);
     const store = tx.objectStore('records');
     const { maxEvents, maxBytes } = limits;
-    for (const { record, bytes } of group) {
+    for (const pending of group) {
+      const { record, bytes } = pending;
       if (
         limits.overflow === 'drop-newest' &&
         (totals.events + 1 > maxEvents || totals.bytes + bytes > maxBytes)
       ) {
         overflow++;
+        skipped.push(pending);
         continue;
       }
-      quiet(store.add({ u: record.uuid, j: record.json, t: record.timestampMs, b: bytes }));
+      const key = store.add({ u: record.uuid, j: record.json, t: record.timestampMs, b: bytes });
+      quiet(key);
+      keys.push([pending, key]);
       totals.events++;
       totals.bytes += bytes;
     }
@@ -54,6 +67,11 @@ export async function writeGroup(
     throw error;
   }
   await done;
+  // Only now: a key read before the commit may belong to a transaction that then aborted.
+  if (report !== undefined) {
+    for (const [pending, key] of keys) report.stored(pending, await key);
+    for (const pending of skipped) report.skipped(pending);
+  }
   return { overflow, corrupt: found.corrupt };
 }
 
@@ -93,6 +111,7 @@ export interface WriteContext {
   claimed: ReadonlySet<number>;
   drops: DropListeners;
   logger: Logger;
+  report?: GroupReport;
 }
 
 /**
@@ -105,10 +124,10 @@ export async function writeWithRoom(
   group: readonly Pending[],
   ctx: WriteContext,
 ): Promise<void> {
-  const { limits, claimed, drops, logger } = ctx;
+  const { limits, claimed, drops, logger, report } = ctx;
   for (let attempt = 0; ; attempt++) {
     try {
-      const outcome = await writeGroup(db, group, limits, claimed);
+      const outcome = await writeGroup(db, group, limits, claimed, report);
       drops.emit('corrupt', outcome.corrupt);
       drops.emit('overflow', outcome.overflow);
       return;
@@ -129,6 +148,7 @@ export async function writeWithRoom(
     logger.warn('IndexedDB quota reached', { evicted, attempt });
     if (evicted === 0) {
       drops.emit('overflow', group.length);
+      for (const pending of group) report?.skipped(pending);
       return;
     }
   }

@@ -1,0 +1,217 @@
+/**
+ * The unload send when a page really goes away in Chromium (not a faked `visibilityState`):
+ * the real client with the browser defaults (IndexedDB outbox) tracks events, some just before
+ * the page leaves, and the page then navigates on the same origin, to about:blank, or is closed.
+ * The cross-origin sink must get a text/plain request sent during pagehide (a regular send is
+ * JSON with an Authorization header), holding the events tracked last; what did not fit in the
+ * 64 KB budget is delivered by the next page load: in the end every uuid arrives.
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { PageHoming } from './entry.js';
+import { bundleEntry, chromiumAvailable, IngestSink, launchChromium, startPageServer } from './harness.js';
+
+const available = chromiumAvailable();
+const UNLOAD_TYPE = 'text/plain;charset=UTF-8';
+
+let server: { url: string; close(): Promise<void> };
+let sink: IngestSink;
+let browser: Browser;
+let context: BrowserContext;
+
+beforeAll(async () => {
+  if (!available) return;
+  server = await startPageServer(await bundleEntry());
+  sink = await new IngestSink().start();
+  browser = await launchChromium();
+}, 60_000);
+
+afterAll(async () => {
+  if (!available) return;
+  await browser?.close();
+  await server?.close();
+  await sink?.close();
+});
+
+beforeEach(async () => {
+  if (!available) return;
+  sink.requests.length = 0;
+  sink.hold = undefined;
+  context = await browser.newContext();
+});
+
+afterEach(async () => {
+  if (!available) return;
+  sink.hold = undefined;
+  await context?.close();
+});
+
+/** The page's `homing` object, typed, inside page.evaluate. */
+declare const homing: PageHoming;
+
+async function openPage(path = '/'): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${server.url}${path}`);
+  await page.waitForFunction(() => (globalThis as { homing?: unknown }).homing !== undefined);
+  return page;
+}
+
+interface Setup {
+  host: string;
+  name: string;
+  /** Events tracked and stored in IndexedDB before the last ones. */
+  stored: number;
+  /** Bytes of padding per event: 160 stored events of 600 B are more than the 64 KB budget. */
+  pad: number;
+  batchSize: number;
+  intervalMs: number;
+  /**
+   * With a value: an IndexedDB outbox that keeps appends in memory this long, so the last events
+   * are surely not written when the page leaves. Without: the client's default outbox.
+   */
+  persistIntervalMs?: number;
+}
+
+/** Starts the real client, tracks `stored` events and waits until IndexedDB holds them. */
+async function startClient(page: Page, setup: Setup): Promise<string[]> {
+  return page.evaluate(async (s) => {
+    const uuids: string[] = [];
+    const client = homing.telemetry(
+      {
+        name: s.name,
+        ...(s.persistIntervalMs === undefined
+          ? {}
+          : { storage: homing.idb({ name: s.name, persistIntervalMs: s.persistIntervalMs }) }),
+        endpoints: [{ destination: 'homing', host: s.host, key: 'project-key' }],
+        delivery: { batchSize: s.batchSize, intervalMs: s.intervalMs },
+      },
+      uuids,
+    );
+    homing.keep.client = client;
+    homing.keep.uuids = uuids;
+    // Started, and its first drain (nothing to send) over: what follows waits for the page to leave.
+    await client.flush({ timeoutMs: 10_000 });
+    for (let i = 0; i < s.stored; i++) client.track('stored', { i, pad: 'p'.repeat(s.pad) });
+    await client.persist();
+    return uuids.slice();
+  }, setup);
+}
+
+/** Tracks `count` events and returns at once: they are still in memory when the page leaves. */
+function trackLast(page: Page, count: number): Promise<string[]> {
+  return page.evaluate((n) => {
+    const client = homing.keep.client as ReturnType<typeof homing.telemetry>;
+    const uuids = homing.keep.uuids as string[];
+    const from = uuids.length;
+    for (let i = 0; i < n; i++) client.track('last', { i });
+    return uuids.slice(from);
+  }, count);
+}
+
+/** A later page load on the same origin: the client starts and flushes what is left. */
+async function nextLoad(name: string): Promise<void> {
+  const page = await openPage('/?next');
+  await page.evaluate(
+    async ({ host, name: n }) => {
+      const client = homing.telemetry(
+        { name: n, endpoints: [{ destination: 'homing', host, key: 'project-key' }] },
+        [],
+      );
+      await client.flush({ timeoutMs: 15_000 });
+      await client.shutdown({ timeoutMs: 1_000 });
+    },
+    { host: sink.url, name },
+  );
+}
+
+function unloadRequests() {
+  return sink.requests.filter((r) => r.contentType === UNLOAD_TYPE);
+}
+
+const base = { stored: 160, pad: 600, batchSize: 1_000, intervalMs: 600_000 };
+
+describe.skipIf(!available)('unload send on a real navigation in Chromium', () => {
+  const leave: Array<[string, (page: Page) => Promise<unknown>]> = [
+    ['a page.goto on the same origin', (page) => page.goto(`${server.url}/?elsewhere`)],
+    ['a navigation to about:blank (another origin)', (page) => page.goto('about:blank')],
+    ['page.close({ runBeforeUnload: true })', (page) => page.close({ runBeforeUnload: true })],
+  ];
+
+  for (const [how, go] of leave) {
+    it(`on ${how}, sends what fits in a keepalive text/plain request; the next load sends the rest, every uuid once`, async () => {
+      const name = `nav-${how.length}-${Date.now()}`;
+      const page = await openPage();
+      const stored = await startClient(page, { ...base, host: sink.url, name });
+      expect(sink.requests).toHaveLength(0);
+      const last = await trackLast(page, 5);
+      await go(page);
+
+      await expect.poll(() => unloadRequests().length, { timeout: 10_000 }).toBeGreaterThan(0);
+      const all = [...stored, ...last];
+      const sentOnUnload = unloadRequests().flatMap((r) => r.uuids);
+      // 165 events of ~900 B: more than the budget, so the next load has some left to send.
+      expect(sentOnUnload.length).toBeGreaterThan(50);
+      expect(sentOnUnload.length).toBeLessThan(all.length);
+      expect(all).toEqual(expect.arrayContaining(sentOnUnload));
+      for (const r of unloadRequests()) {
+        expect(r.apiKey).toBe('project-key');
+        expect(r.bodyBytes).toBeLessThanOrEqual(64 * 1024);
+      }
+
+      await nextLoad(name);
+      await expect.poll(() => new Set(sink.uuids()).size, { timeout: 20_000 }).toBe(all.length);
+      expect(new Set(sink.uuids())).toEqual(new Set(all));
+    });
+
+    it(`on ${how}, sends the events not yet written in the unload request: a write begun in pagehide does not commit`, async () => {
+      const name = `unwritten-${how.length}-${Date.now()}`;
+      const page = await openPage();
+      const stored = await startClient(page, { ...base, host: sink.url, name, persistIntervalMs: 60_000 });
+      const last = await trackLast(page, 5);
+      await go(page);
+
+      await expect.poll(() => unloadRequests().length, { timeout: 10_000 }).toBeGreaterThan(0);
+      const sentOnUnload = unloadRequests().flatMap((r) => r.uuids);
+      expect(sentOnUnload).toEqual(expect.arrayContaining(last));
+      for (const r of unloadRequests()) {
+        expect(r.apiKey).toBe('project-key');
+        expect(r.bodyBytes).toBeLessThanOrEqual(64 * 1024);
+      }
+
+      await nextLoad(name);
+      const all = [...stored, ...last];
+      await expect.poll(() => new Set(sink.uuids()).size, { timeout: 20_000 }).toBe(all.length);
+      expect(new Set(sink.uuids())).toEqual(new Set(all));
+    });
+  }
+
+  it('does not wait behind a regular send in flight: the unload request goes out while the sink holds the answer', async () => {
+    const name = `inflight-${Date.now()}`;
+    let release!: () => void;
+    sink.hold = new Promise<void>((resolve) => (release = resolve));
+    const page = await openPage();
+    // Batches of 20 go out as soon as 20 are tracked; the sink keeps the first one waiting.
+    const stored = await startClient(page, {
+      ...base,
+      stored: 60,
+      host: sink.url,
+      name,
+      batchSize: 20,
+      persistIntervalMs: 60_000,
+    });
+    await expect.poll(() => sink.requests.length, { timeout: 10_000 }).toBeGreaterThan(0);
+    const last = await trackLast(page, 5);
+    await page.goto(`${server.url}/?elsewhere`);
+
+    await expect.poll(() => unloadRequests().length, { timeout: 10_000 }).toBeGreaterThan(0);
+    const sentOnUnload = unloadRequests().flatMap((r) => r.uuids);
+    expect(sentOnUnload).toEqual(expect.arrayContaining(last));
+
+    release();
+    sink.hold = undefined;
+    await nextLoad(name);
+    const all = [...stored, ...last];
+    await expect.poll(() => new Set(sink.uuids()).size, { timeout: 20_000 }).toBe(all.length);
+    expect(new Set(sink.uuids())).toEqual(new Set(all));
+  });
+});
