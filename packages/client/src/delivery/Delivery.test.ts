@@ -72,7 +72,8 @@ describe('Delivery: batching and the Homing format', () => {
     const records = makeRecords(20, (i) => ({ pad: 'x'.repeat(i === 7 ? 3_000 : 300) }));
     h.outbox.append(records);
     await h.delivery.flush(10_000);
-    expect(s.acceptedUuids).toEqual(records.map((r) => r.uuid));
+    // Batches go out several at a time (`concurrency`): each once, in any order.
+    expect([...s.acceptedUuids].sort()).toEqual(records.map((r) => r.uuid).sort());
     for (const req of s.requests) {
       const bytes = records
         .filter((r) => req.uuids.includes(r.uuid))
@@ -267,13 +268,54 @@ describe('Delivery: several endpoints', () => {
   it('failover: the next endpoint takes the batch when the first fails; the first is skipped while it waits', async () => {
     const a = await sink(() => ({ status: 503, headers: { 'retry-after': '60' } }));
     const b = await sink();
-    const h = harness({ endpoints: [homing(a, 'a'), homing(b, 'b')], batchSize: 5, intervalMs: 60_000 });
+    // One batch at a time, so the second batch is claimed after the first attempt failed.
+    const h = harness({
+      endpoints: [homing(a, 'a'), homing(b, 'b')],
+      batchSize: 5,
+      intervalMs: 60_000,
+      concurrency: 1,
+    });
     const records = makeRecords(10);
     h.outbox.append(records);
     await h.delivery.flush(5_000);
     expect(b.acceptedUuids).toEqual(records.map((r) => r.uuid));
     expect(a.requests).toHaveLength(1);
     expect(h.events.of('sent').map((e) => e.endpoint)).toEqual(['b', 'b']);
+  });
+
+  it('several workers: a batch released by a failed attempt is not sent again by a worker that claimed after it', async () => {
+    let attempts = 0;
+    const memory = createMemoryOutbox();
+    const outbox = Object.assign(Object.create(memory) as typeof memory, {
+      claim: async (maxEvents: number, maxBytes: number) => {
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        return memory.claim(maxEvents, maxBytes);
+      },
+    });
+    const platform = testPlatform({
+      fetch: () => {
+        attempts++;
+        return Promise.reject(new TypeError('fetch failed'));
+      },
+    });
+    const h = startDelivery(
+      {
+        endpoints: [{ destination: 'homing', host: 'http://127.0.0.1:9', key: 'k' }],
+        batchSize: 10,
+        intervalMs: 60_000,
+        concurrency: 4,
+        retry: { initialMs: 60_000, factor: 2, maxMs: 60_000 },
+      },
+      { platform, outbox },
+    );
+    cleanups.push(() => h.delivery.shutdown(0));
+    // One batch: the first worker claims it, its attempt fails at once and releases it while
+    // the other workers' claims wait their turn (a slow outbox: a file or IndexedDB).
+    track(h, makeRecords(10));
+    await until(() => h.delivery.stats().failedAttempts > 0, 5_000, 'the failed attempt');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(attempts).toBe(1);
+    expect((await h.outbox.size()).events).toBe(10);
   });
 
   it('failover: a batch refused for good by every endpoint is dead-lettered; by one only, it goes to the other', async () => {

@@ -178,8 +178,18 @@ export class DeliveryLoop {
         return;
       }
       if (batch === null) return;
+      // Another worker's attempt may have failed while this claim waited its turn: an endpoint
+      // that is now waiting out a retry must not get this batch too.
+      const stillReady = ready.filter((c) => c.isReady(Date.now()));
+      if (stillReady.length === 0) {
+        await this.deps.outbox.release(batch).catch((error: unknown) => {
+          this.deps.logger.error('could not release a batch to the outbox', { error });
+        });
+        summary.blocked = true;
+        return;
+      }
       summary.claimed += batch.records.length;
-      const progressed = await this.deps.sender.deliver(batch, ready);
+      const progressed = await this.deps.sender.deliver(batch, stillReady);
       if (!progressed) {
         summary.blocked = true;
         return;
