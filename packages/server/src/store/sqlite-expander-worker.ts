@@ -22,6 +22,10 @@ export interface ExpanderWorkerData {
   slots: { holder: number; ingestWaiting: number; wake: number };
   /** Messages from the store, read synchronously between chunks. */
   port: MessagePort;
+  /** The key filter this worker fills (see sqlite-key-filter.ts), or null. */
+  filter: Int32Array | null;
+  /** Rows of `events` read per step while building the filter. */
+  filterScanRows: number;
 }
 
 /** Messages the worker posts to the store. */
@@ -51,7 +55,10 @@ export type ExpanderCommand = { type: 'stop'; budgetMs: number };
  * release the turn, report the expanded id (the store then deletes those rows from the log
  * file). With nothing to do it sleeps until woken or `pollMs` (rows other processes append).
  */
-export function expanderWorkerMain(req: NodeRequire): void {
+export function expanderWorkerMain(
+  req: NodeRequire,
+  filterAdd: (f: Int32Array, pk: number, key: Uint8Array) => void,
+): void {
   const wt = req('node:worker_threads') as typeof import('node:worker_threads');
   const d = wt.workerData as ExpanderWorkerData;
   const parent = wt.parentPort!;
@@ -120,10 +127,49 @@ export function expanderWorkerMain(req: NodeRequire): void {
     .prepare<[number], number | null>('SELECT 1 FROM ingest_log WHERE id > ? LIMIT 1')
     .pluck();
 
+  // The key filter (sqlite-key-filter.ts; word 0 is its state: 0 building, 1 ready, 2 off).
+  // It is complete only if this worker added every key that reached `events` since the scan's
+  // snapshot: `lastThrough` is the expanded id this worker last saw, and any other value in
+  // `ingest_progress` means someone else expanded rows, whose keys it does not know.
+  const filter = d.filter;
+  let lastThrough = 0;
+  let scanAfter = 0;
+  let scanUpTo = 0;
+  let scanning = false;
+  const scanStep = db.prepare<[number, number, number], [number, number, Buffer]>(
+    'SELECT rowid, project_pk, key FROM events WHERE rowid > ? AND rowid <= ? ORDER BY rowid LIMIT ?',
+  );
+  if (filter !== null) {
+    const start = db.transaction(() => ({
+      through: selectThrough.get() ?? 0,
+      maxRowid: (db.prepare('SELECT max(rowid) FROM events').pluck().get() as number | null) ?? 0,
+    }));
+    const snap = start();
+    lastThrough = snap.through;
+    scanUpTo = snap.maxRowid;
+    scanning = true;
+    scanStep.raw(true);
+  }
+  const offUnlessOurs = (from: number): void => {
+    if (filter !== null && from !== lastThrough) Atomics.store(filter, 0, 2);
+  };
+  /** Adds one slice of the rows that were in `events` when the worker started; true when done. */
+  const scanSlice = (): boolean => {
+    const rows = scanStep.all(scanAfter, scanUpTo, d.filterScanRows);
+    for (const [, pk, key] of rows) filterAdd(filter!, pk, key);
+    if (rows.length < d.filterScanRows) {
+      Atomics.compareExchange(filter!, 0, 0, 1);
+      return true;
+    }
+    scanAfter = rows[rows.length - 1]![0];
+    return false;
+  };
+
   // Under homing.db's write lock, so two workers on one data directory never expand the same
   // rows; the events and the new expanded id commit together (a crash keeps both or neither).
   const expandTx = db.transaction((): { through: number; more: boolean } => {
     const from = selectThrough.get() ?? 0;
+    offUnlessOurs(from);
     const entries: { pk: number; key: Buffer; row: Row }[] = [];
     let lastId = 0;
     let more = false;
@@ -143,6 +189,8 @@ export function expanderWorkerMain(req: NodeRequire): void {
     entries.sort((a, b) => a.pk - b.pk || Buffer.compare(a.key, b.key));
     for (const { pk, key, row } of entries) {
       insertEvent.run(pk, key, row[0], row[1], row[2], row[3], row[4], row[5], row[6]);
+      // Before the commit: the store forgets these keys as pending only after this reports.
+      if (filter !== null) filterAdd(filter, pk, key);
     }
     setThrough.run(lastId);
     return { through: lastId, more };
@@ -162,7 +210,9 @@ export function expanderWorkerMain(req: NodeRequire): void {
   const expandOne = (): { through: number; more: boolean } => {
     takeTurn();
     try {
-      return expandTx.immediate();
+      const r = expandTx.immediate();
+      lastThrough = r.through;
+      return r;
     } finally {
       releaseTurn();
     }
@@ -183,7 +233,12 @@ export function expanderWorkerMain(req: NodeRequire): void {
     try {
       const r = expandOne();
       post({ type: 'progress', through: r.through });
-      if (r.more) continue;
+      // The log file's checkpoints run here, off the store's event loop (copying the WAL back
+      // and syncing took tens of ms there at every autocheckpoint). PASSIVE takes no lock the
+      // store's appends wait for; the store's own autocheckpoint is only a backstop.
+      logDb.pragma('wal_checkpoint(PASSIVE)');
+      if (scanning) scanning = !scanSlice();
+      if (r.more || scanning) continue;
       if (stopping) break;
       Atomics.wait(s, slot.wake, seen, d.pollMs);
     } catch (err) {

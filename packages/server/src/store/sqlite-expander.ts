@@ -6,6 +6,7 @@ import {
   type ExpanderReport,
   type ExpanderWorkerData,
 } from './sqlite-expander-worker.js';
+import { createKeyFilter, keyFilterAdd } from './sqlite-key-filter.js';
 import type { ResolvedSqliteOptions } from './sqlite-options.js';
 import { TURN_SLOTS, type WriteTurn } from './sqlite-write-turn.js';
 
@@ -46,6 +47,11 @@ export class Expander {
   private stopped = false;
   private stopping: Promise<boolean> | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
+  /**
+   * The key filter the current worker fills, or null. A new one for every worker start: a
+   * restarted worker rebuilds from nothing, and the store must never see a half-cleared one.
+   */
+  filter: Int32Array | null = null;
 
   constructor(
     private readonly path: string,
@@ -58,6 +64,7 @@ export class Expander {
   start(): void {
     if (this.worker || this.stopped) return;
     const channel = new MessageChannel();
+    const filter = createKeyFilter(this.opts.keyFilterMiB);
     const data: ExpanderWorkerData = {
       sqliteModule: SQLITE_MODULE,
       path: this.path,
@@ -73,13 +80,16 @@ export class Expander {
       shared: this.turn.shared,
       slots: TURN_SLOTS,
       port: channel.port2,
+      filter,
+      filterScanRows: 20_000,
     };
-    const worker = new Worker(`(${expanderWorkerMain.toString()})(require)`, {
+    const worker = new Worker(`(${expanderWorkerMain.toString()})(require, ${keyFilterAdd.toString()})`, {
       eval: true,
       workerData: data,
       transferList: [channel.port2],
     });
     this.worker = worker;
+    this.filter = filter;
     this.port = channel.port1;
     // The worker sleeps when idle; it must not keep the process alive by itself.
     worker.unref();
@@ -88,6 +98,7 @@ export class Expander {
     worker.on('exit', () => {
       if (this.worker !== worker) return;
       this.worker = null;
+      this.filter = null;
       this.port?.close();
       this.port = null;
       if (this.stopped) return;

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { PreparedEvent } from './prepare-events.js';
+import { FILTER_READY, keyFilterHas } from './sqlite-key-filter.js';
 import type { InsertResult } from './store.js';
 
 /** One insertEvents call, checked and waiting for the next group commit. */
@@ -76,11 +77,20 @@ export class IngestLog {
   private expandedThrough = 0;
   private trimmedThrough = 0;
 
-  /** `logDb`: the log file's connection; `db`: homing.db's (for the `events` check). */
+  private readonly selectExpandedThrough: Database.Statement<[], number>;
+
+  /**
+   * `logDb`: the log file's connection; `db`: homing.db's (for the `events` check); `filter`:
+   * the current key filter of `events` (sqlite-key-filter.ts), or null.
+   */
   constructor(
     private readonly logDb: Database.Database,
     db: Database.Database,
+    private readonly filter: () => Int32Array | null = () => null,
   ) {
+    this.selectExpandedThrough = db
+      .prepare<[], number>('SELECT expanded_through FROM ingest_progress WHERE id = 1')
+      .pluck();
     this.selectAfter = logDb.prepare('SELECT id, project_pk, keys FROM ingest_log WHERE id > ? ORDER BY id');
     this.selectMinId = logDb.prepare<[], number | null>('SELECT min(id) FROM ingest_log').pluck();
     this.selectMaxId = logDb.prepare<[], number | null>('SELECT max(id) FROM ingest_log').pluck();
@@ -153,6 +163,14 @@ export class IngestLog {
       rows.push({ id: r.id, pk: r.project_pk, keys });
     }
     let lastId = rows.length > 0 ? rows[rows.length - 1]!.id : 0;
+    // The filter stands for `events` only if every expansion so far is one our worker reported
+    // (its keys went into the filter before it committed): another connection's expansion
+    // shows as an expanded id ahead of the reports, and then SQLite is asked.
+    let filter = this.filter();
+    if (filter !== null) {
+      if (Atomics.load(filter, 0) !== FILTER_READY) filter = null;
+      else if ((this.selectExpandedThrough.get() ?? 0) !== this.expandedThrough) filter = null;
+    }
     const results: InsertResult[] = [];
     for (const call of calls) {
       const inGroup = groupFor(call.projectPk);
@@ -167,7 +185,7 @@ export class IngestLog {
           candidates.push(e);
         }
       }
-      const stored = this.storedKeys(call.projectPk, candidates);
+      const stored = this.storedKeys(call.projectPk, candidates, filter);
       const accepted = stored.size === 0 ? candidates : candidates.filter((e) => !stored.has(e.keyStr));
       duplicates += candidates.length - accepted.length;
       if (accepted.length > 0) {
@@ -183,8 +201,15 @@ export class IngestLog {
     return { results, rows, lastId, minId: this.selectMinId.get() ?? Number.MAX_SAFE_INTEGER };
   }
 
-  private storedKeys(projectPk: number, events: readonly PreparedEvent[]): Set<string> {
+  private storedKeys(
+    projectPk: number,
+    candidates: readonly PreparedEvent[],
+    filter: Int32Array | null,
+  ): Set<string> {
     const found = new Set<string>();
+    const events =
+      filter === null ? candidates : candidates.filter((e) => keyFilterHas(filter, projectPk, e.key));
+    if (events.length === 0) return found;
     const params: unknown[] = new Array(CHECK_WIDTH + 1);
     params[0] = projectPk;
     for (let i = 0; i < events.length; i += CHECK_WIDTH) {

@@ -198,6 +198,37 @@ describe('SqliteStore', () => {
     await reopened.close();
   });
 
+  it('counts as duplicates events another connection expanded behind its key filter', async () => {
+    const dir = tempDir();
+    // A's worker sleeps (long poll, nothing of A's to expand), so it cannot notice B's work.
+    const a = await openSqlite({ dataDir: dir, expandPollMs: 60_000 });
+    const p = await a.createProject('p');
+    await a.insertEvents(p.id, [ev()]);
+    await a.drain();
+    await vi.waitFor(() => expect(a.keyFilterReady).toBe(true));
+    const b = await openSqlite({ dataDir: dir });
+    const e = ev();
+    expect(await b.insertEvents(p.id, [e])).toEqual({ accepted: 1, duplicates: 0 });
+    await b.drain();
+    await b.close();
+    expect(a.keyFilterReady).toBe(true);
+    expect(await a.insertEvents(p.id, [e, ev()])).toEqual({ accepted: 1, duplicates: 1 });
+    await a.close();
+  });
+
+  it('builds its key filter from the events already stored and still counts their resends', async () => {
+    const dir = tempDir();
+    const first = await openSqlite({ dataDir: dir });
+    const p = await first.createProject('p');
+    const batch = Array.from({ length: 50 }, () => ev());
+    await first.insertEvents(p.id, batch);
+    await first.close();
+    const again = await openSqlite({ dataDir: dir });
+    await vi.waitFor(() => expect(again.keyFilterReady).toBe(true));
+    expect(await again.insertEvents(p.id, [...batch, ev()])).toEqual({ accepted: 1, duplicates: 50 });
+    await again.close();
+  });
+
   it('drain() moves the whole log into events', async () => {
     const store = await openSqlite({ dataDir: tempDir() });
     const p = await store.createProject('p');

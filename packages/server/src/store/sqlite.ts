@@ -5,6 +5,7 @@ import { StoreError } from './errors.js';
 import { formatUuid } from './event-key.js';
 import { Expander } from './sqlite-expander.js';
 import { IngestLog, type LogAppend } from './sqlite-ingest-log.js';
+import { FILTER_READY } from './sqlite-key-filter.js';
 import { LOG_FILE, openLogFile, reconcileLogFile } from './sqlite-log-file.js';
 import { WriteTurn } from './sqlite-write-turn.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
@@ -180,10 +181,10 @@ export class SqliteStore implements Store {
           { cause: err },
         );
       }
-      this.log = new IngestLog(this.logDb, this.db);
       this.expander = new Expander(this.path, this.logPath, this.opts, this.turn, (lastId) =>
         this.onExpanded(lastId),
       );
+      this.log = new IngestLog(this.logDb, this.db, () => this.expander.filter);
       this.migrated = true;
     }
     // A previous run may have left log rows (crash, or close() out of budget): the worker
@@ -269,6 +270,12 @@ export class SqliteStore implements Store {
   /** Events committed to the ingest log and not yet expanded, as far as this connection knows. */
   get pendingEvents(): number {
     return this.migrated ? this.log.pendingEvents : 0;
+  }
+
+  /** Whether acknowledging checks new keys against the in-memory filter (complete and trusted). */
+  get keyFilterReady(): boolean {
+    const f = this.migrated ? this.expander.filter : null;
+    return f !== null && Atomics.load(f, 0) === FILTER_READY;
   }
 
   async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
