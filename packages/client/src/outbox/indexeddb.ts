@@ -22,6 +22,7 @@ import { WRITE, databaseName, openOutboxDatabase } from './indexeddb/schema.js';
 import { ResidentRecords } from './indexeddb/ResidentRecords.js';
 import type { Pending } from './indexeddb/WriteBuffer.js';
 import { isExpired, WriteBuffer } from './indexeddb/WriteBuffer.js';
+import { defaultSpillStorage, UnloadSpill } from './indexeddb/unloadSpill.js';
 import { checkClaimLimits, claimedMatcher } from './memory.js';
 import type {
   DeadLetter,
@@ -32,12 +33,18 @@ import type {
   OutboxRecord,
   OutboxSize,
 } from './outbox.js';
+import type { StorageLike } from './localStorage.js';
 import { DropListeners } from './records.js';
 import { checkStateKey, encodeStateValue } from './stateValue.js';
 
 export interface IndexedDBOutboxOptions extends BrowserOutboxCommonOptions {
   /** The IndexedDB factory; default `globalThis.indexedDB`. */
   indexedDB?: IDBFactory;
+  /**
+   * Where records not yet written are saved when the page is hidden or goes away (see
+   * `indexeddb/unloadSpill.ts`); default `globalThis.localStorage`; null: not saved.
+   */
+  unloadStorage?: StorageLike | null;
 }
 
 interface Claimed {
@@ -84,6 +91,9 @@ export class IndexedDBOutbox implements Outbox {
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly offHide: () => void;
+  private readonly spill: UnloadSpill;
+  /** Keys of the records taken back from an unload spill, removed once those are written. */
+  private readonly spilledKeys: string[];
 
   constructor(options: IndexedDBOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
@@ -91,6 +101,10 @@ export class IndexedDBOutbox implements Outbox {
     const factory = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
     if (factory === undefined || factory === null || typeof factory.open !== 'function') {
       throw new OutboxOptionError('indexedDB', 'IndexedDB is not available here (pass an IDBFactory)');
+    }
+    const unloadStorage = options.unloadStorage === undefined ? defaultSpillStorage() : options.unloadStorage;
+    if (unloadStorage !== null && typeof unloadStorage?.setItem !== 'function') {
+      throw new OutboxOptionError('unloadStorage', 'must be a Storage (localStorage) or null');
     }
     this.factory = factory;
     this.buffer = new WriteBuffer({
@@ -109,7 +123,17 @@ export class IndexedDBOutbox implements Outbox {
       locks !== null
         ? new WebLockDeliveryLock(locks, `${databaseName(name)}:delivery`)
         : new LeaseDeliveryLock({ owner: randomOwnerId(), leaseMs, now, store: idbLeaseStore(database) });
-    this.offHide = this.options.flushOnHide ? onPageHide(() => void this.buffer.flush()) : () => {};
+    this.spill = new UnloadSpill(unloadStorage, `${databaseName(name)}:unwritten:`);
+    const spilled = this.spill.load();
+    this.spilledKeys = spilled.keys;
+    if (spilled.records.length > 0) {
+      this.append(spilled.records);
+      void this.buffer.flush().then(
+        () => this.spill.remove(this.spilledKeys.splice(0)),
+        () => undefined,
+      );
+    }
+    this.offHide = this.options.flushOnHide ? onPageHide(() => this.onHide()) : () => {};
   }
 
   append(records: readonly OutboxRecord[]): void {
@@ -343,6 +367,8 @@ export class IndexedDBOutbox implements Outbox {
    */
   takeUnwritten(): OutboxRecord[] {
     this.residents.clear();
+    // Handed over with the rest: the next storage keeps them now.
+    this.spill.remove(this.spilledKeys.splice(0));
     return this.buffer.take().map((p) => p.record);
   }
 
@@ -353,6 +379,18 @@ export class IndexedDBOutbox implements Outbox {
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
+  }
+
+  /**
+   * The page is hidden or goes away: what is not written yet is saved to localStorage at once
+   * (a write begun now may never commit), then written; once it is, the saved copy goes.
+   */
+  private onHide(): void {
+    this.spill.save(this.buffer.unwritten().map((p) => p.record));
+    void this.buffer.flush().then(
+      () => this.spill.clear(),
+      () => undefined,
+    );
   }
 
   private async shutdown(): Promise<void> {

@@ -185,6 +185,35 @@ describe.skipIf(!available)('unload send on a real navigation in Chromium', () =
     });
   }
 
+  for (const [how, go] of leave) {
+    it(`on ${how}, keeps the unwritten events that do not fit in the unload request: the next load sends them`, async () => {
+      const name = `spill-${how.length}-${Date.now()}`;
+      const page = await openPage();
+      const stored = await startClient(page, {
+        ...base,
+        stored: 0,
+        host: sink.url,
+        name,
+        persistIntervalMs: 60_000,
+      });
+      // ~150 KB tracked and not written when the page leaves: more than twice the budget.
+      const last = await page.evaluate(() => {
+        const client = homing.keep.client as ReturnType<typeof homing.telemetry>;
+        const uuids = homing.keep.uuids as string[];
+        for (let i = 0; i < 160; i++) client.track('late', { i, pad: 'q'.repeat(800) });
+        return uuids.slice();
+      });
+      await go(page);
+
+      await expect.poll(() => unloadRequests().length, { timeout: 10_000 }).toBeGreaterThan(0);
+      expect(unloadRequests().flatMap((r) => r.uuids).length).toBeLessThan(last.length);
+      await nextLoad(name);
+      const all = [...stored, ...last];
+      await expect.poll(() => new Set(sink.uuids()).size, { timeout: 20_000 }).toBe(all.length);
+      expect(new Set(sink.uuids())).toEqual(new Set(all));
+    });
+  }
+
   it('does not wait behind a regular send in flight: the unload request goes out while the sink holds the answer', async () => {
     const name = `inflight-${Date.now()}`;
     let release!: () => void;

@@ -28,6 +28,8 @@ export interface WriteBufferOptions {
  */
 export class WriteBuffer {
   private pending: Pending[] = [];
+  /** The group a write has taken and not finished. */
+  private inWrite: Pending[] = [];
   private timer: ReturnType<typeof setTimeout> | undefined;
   private writing: Promise<void> = Promise.resolve();
   /** A flush is queued and has not taken its group yet: appends until then join that group. */
@@ -101,6 +103,11 @@ export class WriteBuffer {
     return run;
   }
 
+  /** Everything not written yet: the group being written, then what waits. */
+  unwritten(): Pending[] {
+    return this.inWrite.concat(this.pending);
+  }
+
   /** Takes out these records if they are still waiting (not handed to a write); answers those taken out. */
   discard(records: ReadonlySet<Pending>): Set<Pending> {
     const taken = new Set<Pending>();
@@ -133,11 +140,14 @@ export class WriteBuffer {
     if (this.pending.length === 0) return;
     const group = this.pending;
     this.pending = [];
+    this.inWrite = group;
     try {
       await this.options.write(group);
     } catch (error) {
       this.keep(group);
       throw error;
+    } finally {
+      if (this.inWrite === group) this.inWrite = [];
     }
   }
 
