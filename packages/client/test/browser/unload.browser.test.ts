@@ -70,6 +70,8 @@ interface Setup {
    * are surely not written when the page leaves. Without: the client's default outbox.
    */
   persistIntervalMs?: number;
+  /** The localStorage outbox instead of IndexedDB (with `persistIntervalMs`). */
+  local?: boolean;
 }
 
 /** Starts the real client, tracks `stored` events and waits until IndexedDB holds them. */
@@ -81,7 +83,12 @@ async function startClient(page: Page, setup: Setup): Promise<string[]> {
         name: s.name,
         ...(s.persistIntervalMs === undefined
           ? {}
-          : { storage: homing.idb({ name: s.name, persistIntervalMs: s.persistIntervalMs }) }),
+          : {
+              storage: (s.local === true ? homing.local : homing.idb)({
+                name: s.name,
+                persistIntervalMs: s.persistIntervalMs,
+              }),
+            }),
         endpoints: [{ destination: 'homing', host: s.host, key: 'project-key' }],
         delivery: { batchSize: s.batchSize, intervalMs: s.intervalMs },
       },
@@ -109,18 +116,22 @@ function trackLast(page: Page, count: number): Promise<string[]> {
 }
 
 /** A later page load on the same origin: the client starts and flushes what is left. */
-async function nextLoad(name: string): Promise<void> {
+async function nextLoad(name: string, local = false): Promise<void> {
   const page = await openPage('/?next');
   await page.evaluate(
-    async ({ host, name: n }) => {
+    async ({ host, name: n, local: l }) => {
       const client = homing.telemetry(
-        { name: n, endpoints: [{ destination: 'homing', host, key: 'project-key' }] },
+        {
+          name: n,
+          endpoints: [{ destination: 'homing', host, key: 'project-key' }],
+          ...(l ? { storage: homing.local({ name: n }) } : {}),
+        },
         [],
       );
       await client.flush({ timeoutMs: 15_000 });
       await client.shutdown({ timeoutMs: 1_000 });
     },
-    { host: sink.url, name },
+    { host: sink.url, name, local },
   );
 }
 
@@ -213,6 +224,26 @@ describe.skipIf(!available)('unload send on a real navigation in Chromium', () =
       expect(new Set(sink.uuids())).toEqual(new Set(all));
     });
   }
+
+  it('with the localStorage outbox, sends on page.goto and keeps what did not fit, written in pagehide: every uuid arrives', async () => {
+    const name = `local-${Date.now()}`;
+    const page = await openPage();
+    const setup = { ...base, stored: 0, host: sink.url, name, persistIntervalMs: 60_000, local: true };
+    await startClient(page, setup);
+    const last = await page.evaluate(() => {
+      const client = homing.keep.client as ReturnType<typeof homing.telemetry>;
+      const uuids = homing.keep.uuids as string[];
+      for (let i = 0; i < 160; i++) client.track('late', { i, pad: 'q'.repeat(800) });
+      return uuids.slice();
+    });
+    await page.goto(`${server.url}/?elsewhere`);
+
+    await expect.poll(() => unloadRequests().length, { timeout: 10_000 }).toBeGreaterThan(0);
+    expect(unloadRequests().flatMap((r) => r.uuids).length).toBeLessThan(last.length);
+    await nextLoad(name, true);
+    await expect.poll(() => new Set(sink.uuids()).size, { timeout: 20_000 }).toBe(last.length);
+    expect(new Set(sink.uuids())).toEqual(new Set(last));
+  });
 
   it('does not wait behind a regular send in flight: the unload request goes out while the sink holds the answer', async () => {
     const name = `inflight-${Date.now()}`;
