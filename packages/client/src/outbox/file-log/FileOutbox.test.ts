@@ -244,6 +244,34 @@ describe('FileOutbox', () => {
     expect(mixed[2]).toBeGreaterThan(0);
   });
 
+  it('reads ahead of a claim into the claim cache: after a restart, one read serves the next claims', async () => {
+    const directory = tempDir();
+    const first = createFileOutbox({ directory });
+    const records = makeRecords(500, 60);
+    first.append(records);
+    await first.close();
+    const outbox = createFileOutbox({ directory });
+    const spy = vi.spyOn(fs, 'open');
+    const claimed: string[] = [];
+    const opens: number[] = [];
+    try {
+      for (let i = 0; i < 5; i++) {
+        spy.mockClear();
+        const batch = await outbox.claim(100, Infinity);
+        opens.push(spy.mock.calls.length);
+        claimed.push(...batch!.records.map((r) => r.uuid));
+        await outbox.ack(batch!);
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    expect(claimed).toEqual(records.map((r) => r.uuid));
+    expect(opens[0]).toBeGreaterThan(0);
+    expect(opens.slice(1)).toEqual([0, 0, 0, 0]);
+    await outbox.close();
+    await fs.rm(directory, { recursive: true, force: true });
+  });
+
   it('gives the claim cache back as records are acked, and claims released records again from it', async () => {
     const directory = tempDir();
     const outbox = new FileOutbox({ directory });

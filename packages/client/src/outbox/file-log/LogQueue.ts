@@ -92,13 +92,16 @@ export class LogQueue {
       }
       if (full) break;
       if (from >= seg.scanned) continue;
-      // Read about what the batch needs (from the segment's average record), not a fixed chunk.
+      // Read about what the batch needs (from the segment's average record), and as much more
+      // as the claim cache has room for: the claims after this one then need no read.
       const wanted =
         Math.min(maxEvents - frames.length, seg.events) * (seg.bytes / Math.max(1, seg.events) + 100);
+      const ahead = recent.room;
       const chunkBytes = Math.min(
         1 << 20,
-        Math.max(16 * 1024, Math.min(wanted, maxBytes - bytes + 64 * 1024)),
+        Math.max(16 * 1024, Math.min(wanted, maxBytes - bytes + 64 * 1024) + ahead),
       );
+      let aheadBytes = 0;
       const result = await this.scanFree(seg, true, chunkBytes, from, (offset, header, buf, at) => {
         const end = offset + header.frameBytes;
         if (header.timestampMs < cutoff) {
@@ -108,13 +111,16 @@ export class LogQueue {
           }
           return;
         }
-        if (frames.length > 0 && bytes + header.jsonBytes > maxBytes) {
-          full = true;
-          return false;
-        }
+        if (!full && frames.length > 0 && bytes + header.jsonBytes > maxBytes) full = true;
         const { uuid, json } = decodePayload(buf, at, header);
-        take(seg, offset, end, header.jsonBytes, { uuid, json, timestampMs: header.timestampMs });
-        return !full;
+        const record: OutboxRecord = { uuid, json, timestampMs: header.timestampMs };
+        if (!full) {
+          take(seg, offset, end, header.jsonBytes, record);
+          return !full || ahead > 0;
+        }
+        // Past the batch: kept for the next claims while the read chunk lasts and there is room.
+        aheadBytes += header.frameBytes;
+        return aheadBytes <= ahead && recent.add(seg.base, offset, end, record, header.jsonBytes);
       });
       if (result !== null && result.damaged.length > 0) await this.dropDamaged(seg, result.damaged);
     }

@@ -8,7 +8,8 @@ import type { OutboxRecord } from '../outbox.js';
  *
  * Bounded by bytes. When full, new frames are not added: the delivery claims the oldest frames
  * first, so the ones already kept are the ones it needs next, and whatever was left out is read
- * from disk as before. Frames leave when they are acked or dropped, or with their segment.
+ * from disk as before; a claim that reads disk keeps what it read beyond its batch, so one read
+ * serves the claims after it. Frames leave when they are acked or dropped, or with their segment.
  *
  * Only what was written is kept; what is on disk stays the truth (a crash loses this cache,
  * never a record).
@@ -58,6 +59,26 @@ export class RecentFrames {
       });
       this.byteCount += r.jsonBytes;
     }
+  }
+
+  /** Bytes that may still be added. */
+  get room(): number {
+    return Math.max(0, this.maxBytes - this.byteCount);
+  }
+
+  /** Keeps one frame read from disk ahead of a claim; false when there is no room. */
+  add(base: string, offset: number, end: number, record: OutboxRecord, jsonBytes: number): boolean {
+    if (this.byteCount + jsonBytes > this.maxBytes) return false;
+    let frames = this.bySegment.get(base);
+    if (frames === undefined) {
+      frames = new Map();
+      this.bySegment.set(base, frames);
+    }
+    const known = frames.get(offset);
+    if (known !== undefined) this.byteCount -= known.jsonBytes;
+    frames.set(offset, { record, end, jsonBytes });
+    this.byteCount += jsonBytes;
+    return true;
   }
 
   /** The frame that starts at `offset` of segment `base`, if kept. */

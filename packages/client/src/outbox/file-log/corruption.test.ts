@@ -153,7 +153,9 @@ describe('FileOutbox with damaged files', () => {
   it('skips a record damaged after the outbox indexed it, at claim time', async () => {
     const records = makeRecords(10, 150);
     const seg = await segmentWith(records);
-    const outbox = createFileOutbox({ directory: seg.dir });
+    // No claim cache: the first claim would read ahead and keep the rest, checked, in memory,
+    // and the second would send that copy and never read the damaged bytes (see below).
+    const outbox = createFileOutbox({ directory: seg.dir, claimCacheBytes: 0 });
     let reported = 0;
     outbox.onDrop((d) => (reported += d.reason === 'corrupt' ? d.count : 0));
     expect((await outbox.size()).events).toBe(10);
@@ -165,6 +167,24 @@ describe('FileOutbox with damaged files', () => {
     );
     expect(reported).toBe(1);
     expect((await outbox.size()).events).toBe(9);
+    await outbox.close();
+  });
+
+  it('sends the copy a claim read ahead and checked, when the bytes on disk are damaged after', async () => {
+    const records = makeRecords(10, 150);
+    const seg = await segmentWith(records);
+    const outbox = createFileOutbox({ directory: seg.dir });
+    let reported = 0;
+    outbox.onDrop((d) => (reported += d.reason === 'corrupt' ? d.count : 0));
+    const first = await outbox.claim(2, Infinity);
+    await flipByte(seg.file, seg.offsets[5]! + HEADER_BYTES + 50);
+    const rest = await outbox.claim(100, Infinity);
+    expect(ids([...first!.records, ...rest!.records])).toEqual(ids(records));
+    expect(rest!.records.map((r) => r.json)).toEqual(records.slice(2).map((r) => r.json));
+    expect(reported).toBe(0);
+    await outbox.ack(first!);
+    await outbox.ack(rest!);
+    expect((await outbox.size()).events).toBe(0);
     await outbox.close();
   });
 
