@@ -19,9 +19,10 @@ import {
 } from './indexeddb/recordStore.js';
 import type { OutboxDatabase, Totals } from './indexeddb/schema.js';
 import { WRITE, databaseName, openOutboxDatabase } from './indexeddb/schema.js';
-import { ResidentRecords } from './indexeddb/ResidentRecords.js';
+import type { StoredClaim } from './indexeddb/UnloadBatches.js';
+import { UnloadBatches } from './indexeddb/UnloadBatches.js';
 import type { Pending } from './indexeddb/WriteBuffer.js';
-import { isExpired, WriteBuffer } from './indexeddb/WriteBuffer.js';
+import { WriteBuffer } from './indexeddb/WriteBuffer.js';
 import { defaultSpillStorage, UnloadSpill } from './indexeddb/unloadSpill.js';
 import { checkClaimLimits, claimedMatcher } from './memory.js';
 import type {
@@ -84,7 +85,7 @@ export class IndexedDBOutbox implements Outbox {
   private readonly buffer: WriteBuffer;
   private readonly claimed = new Map<OutboxBatch, Claimed[]>();
   private readonly claimedSeqs = new Set<number>();
-  private readonly residents = new ResidentRecords();
+  private readonly unload: UnloadBatches;
   /** Claims run one at a time, so each sees the ones before it in `claimedSeqs`. */
   private claiming: Promise<unknown> = Promise.resolve();
   private epoch = 0;
@@ -112,6 +113,15 @@ export class IndexedDBOutbox implements Outbox {
       drops: this.drops,
       storageName: 'IndexedDB',
       write: (group) => this.write(group),
+    });
+    this.unload = new UnloadBatches({
+      buffer: this.buffer,
+      claimedSeqs: this.claimedSeqs,
+      limits: this.limits,
+      now: this.options.now,
+      drops: this.drops,
+      epoch: () => this.epoch,
+      remove: (operation, entries) => this.remove(operation, entries),
     });
     this.opened = this.open();
     // Every operation that needs the database reports a failed open; keep this one quiet.
@@ -141,7 +151,7 @@ export class IndexedDBOutbox implements Outbox {
     // After close, late records still reach the database, on a connection of their own.
     if (this.closed) void this.buffer.flush();
     else {
-      this.residents.add(accepted);
+      this.unload.add(accepted);
       this.buffer.schedule();
     }
   }
@@ -159,21 +169,7 @@ export class IndexedDBOutbox implements Outbox {
 
   claimInMemory(maxEvents: number, maxBytes: number): OutboxBatch | null {
     checkClaimLimits(maxEvents, maxBytes);
-    if (this.closed) return null;
-    const nowMs = this.options.now();
-    const batch = this.residents.claimBatch(
-      maxEvents,
-      maxBytes,
-      this.epoch,
-      (p, seq) =>
-        isExpired(this.limits, p.record.timestampMs, nowMs) ||
-        (seq !== undefined && this.claimedSeqs.has(seq)),
-    );
-    for (const p of batch === null ? [] : this.residents.batchRecords(batch)) {
-      const seq = this.residents.seqOf(p);
-      if (seq !== undefined) this.claimedSeqs.add(seq);
-    }
-    return batch;
+    return this.closed ? null : this.unload.claim(maxEvents, maxBytes);
   }
 
   /** Batches of `claim` only: an unload batch is the unload send's own. */
@@ -185,16 +181,14 @@ export class IndexedDBOutbox implements Outbox {
     const entries = this.settle(batch);
     if (entries !== undefined) {
       await this.remove('ack', entries);
-      this.residents.removeSeqs(entries.map((e) => e.seq));
+      this.unload.forgetSeqs(entries.map((e) => e.seq));
       return;
     }
-    const held = this.residents.settle(batch);
-    if (held !== undefined) await this.removeResidents('ack', held.records);
+    await this.unload.ack(batch);
   }
 
   async release(batch: OutboxBatch): Promise<void> {
-    const held = this.residents.settle(batch);
-    if (held !== undefined) return this.releaseResidents(held.records, held.epoch);
+    if (await this.unload.release(batch)) return;
     const entries = this.settle(batch);
     if (entries === undefined) return;
     // Claimed before consent was withdrawn and not sent: it must not be kept.
@@ -206,7 +200,7 @@ export class IndexedDBOutbox implements Outbox {
   async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
     if (this.closed) throw new OutboxClosedError('deadLetter');
     if (!Array.isArray(records) || records.length === 0) return;
-    const fromUnload = [...this.residents.heldBatches()].flatMap(([, held]) => held.records);
+    const fromUnload = this.unload.held();
     const match = claimedMatcher(records, [...[...this.claimed.values()].flat(), ...fromUnload]);
     const moved: Claimed[] = [];
     for (const [batch, entries] of this.claimed) {
@@ -216,19 +210,18 @@ export class IndexedDBOutbox implements Outbox {
       );
       for (const e of entries) if (match(e.record)) moved.push(e);
     }
-    const residents = fromUnload.filter((p) => match(p.record) && this.residents.holds(p));
-    const dead = [...moved.map((m) => m.record), ...residents.map((p) => p.record)];
+    const fromBatches = fromUnload.filter((p) => match(p.record));
+    const dead = [...moved.map((m) => m.record), ...fromBatches.map((p) => p.record)];
     if (dead.length === 0) return;
-    moved.push(...(await this.storedResidents(residents)));
     for (const m of moved) this.claimedSeqs.delete(m.seq);
-    this.residents.removeSeqs(moved.map((m) => m.seq));
-    for (const p of residents) this.residents.remove(p);
+    this.unload.forgetSeqs(moved.map((m) => m.seq));
+    const stored: StoredClaim[] = [...moved, ...(await this.unload.takeForDeadLetter(fromBatches))];
     const db = await this.database('deadLetter');
     const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite', WRITE);
     const rtx = tx as unknown as RecordsTx;
     try {
       const totals = await readTotals(rtx, { corrupt: 0 });
-      await deleteExisting(rtx, totals, moved);
+      await deleteExisting(rtx, totals, stored);
       writeTotals(rtx, totals);
       const at = this.options.now();
       await this.deadLetters.add(tx.objectStore('deadLetters'), dead, String(reason), at);
@@ -324,7 +317,7 @@ export class IndexedDBOutbox implements Outbox {
       save(totals);
       return n;
     });
-    this.residents.clearUnclaimed();
+    this.unload.cleared();
     this.epoch++;
     this.drops.emit('consent', count);
     return count;
@@ -366,7 +359,7 @@ export class IndexedDBOutbox implements Outbox {
    * moves to another storage because this database could not be opened.
    */
   takeUnwritten(): OutboxRecord[] {
-    this.residents.clear();
+    this.unload.clear();
     // Handed over with the rest: the next storage keeps them now.
     this.spill.remove(this.spilledKeys.splice(0));
     return this.buffer.take().map((p) => p.record);
@@ -406,7 +399,7 @@ export class IndexedDBOutbox implements Outbox {
     // Claims are kept in memory only: dropping them makes the records claimable again.
     this.claimed.clear();
     this.claimedSeqs.clear();
-    this.residents.clear();
+    this.unload.clear();
     await this.lock.release();
     this.db?.close();
     this.db = undefined;
@@ -441,7 +434,7 @@ export class IndexedDBOutbox implements Outbox {
     return recordsTransaction(await this.database(operation), operation, body);
   }
 
-  private async remove(operation: string, entries: readonly Claimed[]): Promise<void> {
+  private async remove(operation: string, entries: readonly StoredClaim[]): Promise<void> {
     if (entries.length === 0) return;
     // On failure the records stay stored and unclaimed: sent again (the uuid dedups them).
     await this.recordsTx(operation, async (tx, save) => {
@@ -458,49 +451,6 @@ export class IndexedDBOutbox implements Outbox {
     return entries;
   }
 
-  /**
-   * The stored entries of these records of an unload batch, to remove them from the database.
-   * Those still waiting in the write buffer are taken out of it instead (they need no storing);
-   * for those in a write under way, that write is waited for (its keys come with its commit).
-   */
-  private async storedResidents(records: readonly Pending[]): Promise<Claimed[]> {
-    const unstored = this.buffer.discard(new Set(records));
-    if (records.some((p) => !unstored.has(p) && this.residents.seqOf(p) === undefined)) {
-      await this.buffer.flush().catch(() => undefined);
-    }
-    const out: Claimed[] = [];
-    for (const p of records) {
-      const seq = this.residents.seqOf(p);
-      if (seq !== undefined) out.push({ seq, record: p.record, bytes: p.bytes, epoch: this.epoch });
-    }
-    return out;
-  }
-
-  private async removeResidents(operation: string, records: readonly Pending[]): Promise<void> {
-    const stored = await this.storedResidents(records);
-    try {
-      await this.remove(operation, stored);
-    } finally {
-      // Failed: the records stay stored and, unclaimed, are sent again (the uuid dedups them).
-      for (const e of stored) this.claimedSeqs.delete(e.seq);
-      for (const p of records) this.residents.remove(p);
-    }
-  }
-
-  private async releaseResidents(records: readonly Pending[], epoch: number): Promise<void> {
-    if (epoch !== this.epoch) {
-      // Claimed before consent was withdrawn and not sent: it must not be kept.
-      await this.removeResidents('release', records);
-      this.drops.emit('consent', records.length);
-      return;
-    }
-    for (const p of records) {
-      const seq = this.residents.seqOf(p);
-      if (seq !== undefined) this.claimedSeqs.delete(seq);
-      this.residents.unclaim(p);
-    }
-  }
-
   private async write(group: Pending[]): Promise<void> {
     const db = await this.database('append');
     try {
@@ -509,13 +459,7 @@ export class IndexedDBOutbox implements Outbox {
         claimed: this.claimedSeqs,
         drops: this.drops,
         logger: this.options.logger,
-        report: {
-          // An unload batch may hold it already: then `claim` must skip its key.
-          stored: (p, seq) => {
-            if (this.residents.stored(p, seq)) this.claimedSeqs.add(seq);
-          },
-          skipped: (p) => this.residents.remove(p),
-        },
+        report: this.unload.report,
       });
     } finally {
       // After close: a short-lived connection of its own.
