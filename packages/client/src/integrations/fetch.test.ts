@@ -1,6 +1,7 @@
 import { createServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IntegrationOptionError } from './errors.js';
+import { OWN_REQUEST } from '../platform/ownRequest.js';
 import { describeRequest, failureKind, wrapFetch } from './fetch.js';
 import { FakeTelemetry, ThrowingTelemetry, listen, until } from './integrations.test-helpers.js';
 
@@ -52,6 +53,18 @@ describe('wrapFetch against a node:http server on 127.0.0.1', () => {
       },
     ]);
     expect(JSON.stringify([t.timings, t.breadcrumbs])).not.toMatch(/secret|frag/);
+  });
+
+  it("leaves Homing's own delivery requests out (marked with OWN_REQUEST on init)", async () => {
+    const { url } = await startServer();
+    const t = new FakeTelemetry();
+    const f = wrapFetch(t);
+    const own = await f(`${url}/status/202`, { method: 'POST', body: '{}', [OWN_REQUEST]: true });
+    expect(own.status).toBe(202);
+    expect(t.timings).toEqual([]);
+    expect(t.breadcrumbs).toEqual([]);
+    await f(`${url}/status/200`, { method: 'POST', body: '{}' });
+    expect(t.breadcrumbs).toHaveLength(1);
   });
 
   it('reads the method from init, a Request or a URL object, and levels by status', async () => {

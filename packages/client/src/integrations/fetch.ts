@@ -3,6 +3,7 @@ import { IntegrationOptionError } from './errors.js';
 import { methodTag, statusTag, type StatusTagMode } from './httpTags.js';
 import { shieldTelemetry } from './shieldTelemetry.js';
 import type { FetchTelemetry } from './telemetryLike.js';
+import { isOwnRequest } from '../platform/ownRequest.js';
 
 /** Any fetch-shaped function (the global one, undici's, node-fetch's, a test double's). */
 export type FetchFunction = (input: any, init?: any) => Promise<any>;
@@ -102,8 +103,8 @@ export function wrapFetch<F extends FetchFunction = typeof globalThis.fetch>(
     let request: FetchRequestSummary | undefined;
     let started = 0;
     try {
-      request = describeRequest(args[0], args[1]);
-      if (ignore !== undefined && ignored(ignore, request)) request = undefined;
+      request = isOwnRequest(args[1]) ? undefined : describeRequest(args[0], args[1]);
+      if (request !== undefined && ignore !== undefined && ignored(ignore, request)) request = undefined;
       started = now();
     } catch {
       request = undefined;

@@ -1,4 +1,5 @@
 import { type HeadersLike, classifyHttpFailure } from '@homing/resilience';
+import { OWN_REQUEST } from '../../platform/ownRequest.js';
 import type { Platform } from '../../platform/platform.js';
 import type { SendContext, SendOutcome } from './destination.js';
 
@@ -74,7 +75,8 @@ async function post(
   signal: AbortSignal,
 ): Promise<{ status: number; headers: HeadersLike; text: string }> {
   if (platform.post !== undefined) return platform.post(url, { headers, body, signal });
-  const response = await platform.fetch(url, { method: 'POST', headers, body: body as BodyInit, signal });
+  const init = { method: 'POST', headers, body: body as BodyInit, signal, [OWN_REQUEST]: true };
+  const response = await platform.fetch(url, init);
   let text = '';
   try {
     // Always read the body: an unread body keeps the connection from being reused.

@@ -1,10 +1,12 @@
+import { isOwnRequest } from '../../platform/ownRequest.js';
 import type { FetchLike } from './runtimeGlobals.js';
 import type { BreadcrumbInput } from './types.js';
 
 /**
  * Wraps `owner.fetch` to record each request as a breadcrumb: method, URL without query
  * string, fragment or credentials (those carry tokens and personal data), status and
- * duration. The request and its result or rejection are passed through untouched.
+ * duration. The request and its result or rejection are passed through untouched. Homing's own
+ * delivery requests are left out (`ownRequest.ts`).
  */
 export function instrumentFetch(
   owner: { fetch?: FetchLike },
@@ -15,7 +17,7 @@ export function instrumentFetch(
   if (typeof original !== 'function') return () => {};
   let active = true;
   const wrapper: FetchLike = function (this: unknown, input: unknown, init?: unknown) {
-    if (!active) return original.call(this, input, init);
+    if (!active || isOwnRequest(init)) return original.call(this, input, init);
     const started = now();
     const { method, url } = describeRequest(input, init);
     const record = (status: number | null, error?: string): void => {

@@ -3,6 +3,7 @@ import { createErrorTracker } from './createErrorTracker.js';
 import { recordingHost } from './errors.test-helpers.js';
 import type { BrowserWindowLike, ErrorTrackerGlobals } from './runtimeGlobals.js';
 import type { ErrorTracker } from './types.js';
+import { OWN_REQUEST } from '../../platform/ownRequest.js';
 
 const open: ErrorTracker[] = [];
 afterEach(async () => {
@@ -142,6 +143,11 @@ describe('fetch breadcrumbs', () => {
         message: `GET http://127.0.0.1:${port}/missing 404`,
         level: 'warning',
       });
+      // Homing's own delivery requests leave no breadcrumb.
+      await (
+        await fetch(`http://127.0.0.1:${port}/ingest`, { method: 'POST', [OWN_REQUEST]: true } as RequestInit)
+      ).text();
+      expect(t.getBreadcrumbs()).toHaveLength(1);
     } finally {
       await t.close();
       server.close();
