@@ -85,6 +85,27 @@ describe('IndexedDBOutbox', () => {
     }
   });
 
+  it('never hands out an acked record to a claim that overlaps the ack (several delivery workers)', async () => {
+    for (let round = 0; round < 20; round++) {
+      const name = uniqueName();
+      const o = make({ name });
+      const records = makeRecords(40);
+      o.append(records);
+      await o.persist();
+      const first = await o.claim(20, Infinity);
+      // The second claim starts before the ack and reads the store while the delete is pending.
+      const second = o.claim(20, Infinity);
+      for (let tick = 0; tick < round % 5; tick++) await new Promise((resolve) => setImmediate(resolve));
+      const acked = o.ack(first!);
+      const third = o.claim(20, Infinity);
+      await acked;
+      const later = [...((await second)?.records ?? []), ...((await third)?.records ?? [])];
+      const firstIds = new Set(first!.records.map((r) => r.uuid));
+      expect(later.filter((r) => firstIds.has(r.uuid))).toEqual([]);
+      expect(new Set(later.map((r) => r.uuid)).size).toBe(later.length);
+    }
+  });
+
   it('accepts 0 for persistIntervalMs and writes on the next tick', async () => {
     const name = uniqueName();
     const a = make({ name, persistIntervalMs: 0 });

@@ -180,7 +180,13 @@ export class IndexedDBOutbox implements Outbox {
   async ack(batch: OutboxBatch): Promise<void> {
     const entries = this.settle(batch);
     if (entries !== undefined) {
-      await this.remove('ack', entries);
+      // Still claimed until the delete commits: a claim running meanwhile (another delivery
+      // worker) would otherwise read them from the store and send them again.
+      try {
+        await this.remove('ack', entries);
+      } finally {
+        this.unclaim(entries);
+      }
       this.unload.forgetSeqs(entries.map((e) => e.seq));
       return;
     }
@@ -193,7 +199,12 @@ export class IndexedDBOutbox implements Outbox {
     if (entries === undefined) return;
     // Claimed before consent was withdrawn and not sent: it must not be kept.
     const cleared = entries.filter((e) => e.epoch !== this.epoch);
-    await this.remove('release', cleared);
+    this.unclaim(entries.filter((e) => e.epoch === this.epoch));
+    try {
+      await this.remove('release', cleared);
+    } finally {
+      this.unclaim(cleared);
+    }
     this.drops.emit('consent', cleared.length);
   }
 
@@ -213,8 +224,22 @@ export class IndexedDBOutbox implements Outbox {
     const fromBatches = fromUnload.filter((p) => match(p.record));
     const dead = [...moved.map((m) => m.record), ...fromBatches.map((p) => p.record)];
     if (dead.length === 0) return;
-    for (const m of moved) this.claimedSeqs.delete(m.seq);
     this.unload.forgetSeqs(moved.map((m) => m.seq));
+    // They stay claimed until the move commits (or fails and they are pending again).
+    try {
+      await this.moveToDeadLetters(moved, fromBatches, dead, reason);
+    } finally {
+      this.unclaim(moved);
+    }
+    this.drops.emit('dead-lettered', dead.length);
+  }
+
+  private async moveToDeadLetters(
+    moved: readonly Claimed[],
+    fromBatches: Parameters<UnloadBatches['takeForDeadLetter']>[0],
+    dead: readonly OutboxRecord[],
+    reason: string,
+  ): Promise<void> {
     const stored: StoredClaim[] = [...moved, ...(await this.unload.takeForDeadLetter(fromBatches))];
     const db = await this.database('deadLetter');
     const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite', WRITE);
@@ -231,7 +256,6 @@ export class IndexedDBOutbox implements Outbox {
       // Not moved: the records stay pending and are tried again.
       throw new OutboxIoError('deadLetter', { cause: error });
     }
-    this.drops.emit('dead-lettered', dead.length);
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
@@ -443,12 +467,16 @@ export class IndexedDBOutbox implements Outbox {
     });
   }
 
+  /** Takes the batch out of the claims in flight; its records stay claimed until `unclaim`. */
   private settle(batch: OutboxBatch): Claimed[] | undefined {
     const entries = this.claimed.get(batch);
     if (entries === undefined) return undefined;
     this.claimed.delete(batch);
-    for (const e of entries) this.claimedSeqs.delete(e.seq);
     return entries;
+  }
+
+  private unclaim(entries: readonly Claimed[]): void {
+    for (const e of entries) this.claimedSeqs.delete(e.seq);
   }
 
   private async write(group: Pending[]): Promise<void> {
