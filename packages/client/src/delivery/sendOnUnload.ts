@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { Outbox, OutboxBatch, OutboxRecord } from '../outbox/outbox.js';
 import { utf8Length } from '../outbox/records.js';
+import { OWN_REQUEST } from '../platform/ownRequest.js';
 import type { Platform } from '../platform/platform.js';
 import { readIngestAnswer } from './destinations/homing.js';
 import type { EndpointChannel } from './EndpointChannel.js';
@@ -122,6 +123,7 @@ async function send(
       body: request.body,
       headers: UNLOAD_HEADERS,
       keepalive: true,
+      [OWN_REQUEST]: true,
     });
   } catch {
     response = undefined;
