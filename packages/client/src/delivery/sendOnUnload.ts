@@ -118,13 +118,14 @@ async function send(
   }
   let response: Promise<Response> | undefined;
   try {
-    response = context.platform.fetch(request.url, {
+    const init = {
       method: 'POST',
       body: request.body,
       headers: UNLOAD_HEADERS,
       keepalive: true,
       [OWN_REQUEST]: true,
-    });
+    };
+    response = context.platform.fetch(request.url, init);
   } catch {
     response = undefined;
   }
