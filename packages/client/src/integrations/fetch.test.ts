@@ -59,7 +59,11 @@ describe('wrapFetch against a node:http server on 127.0.0.1', () => {
     const { url } = await startServer();
     const t = new FakeTelemetry();
     const f = wrapFetch(t);
-    const own = await f(`${url}/status/202`, { method: 'POST', body: '{}', [OWN_REQUEST]: true });
+    const own = await f(`${url}/status/202`, {
+      method: 'POST',
+      body: '{}',
+      [OWN_REQUEST]: true,
+    } as RequestInit);
     expect(own.status).toBe(202);
     expect(t.timings).toEqual([]);
     expect(t.breadcrumbs).toEqual([]);
