@@ -6,7 +6,7 @@ import type { Store } from './store.js';
 export interface OpenStoreOptions {
   /** `postgres://…` or `postgresql://…` for PostgreSQL; absent or empty for SQLite in dataDir. */
   databaseUrl?: string | undefined;
-  /** Directory of the embedded SQLite database (`<dataDir>/homing.db`). */
+  /** Directory of the embedded SQLite database (`<dataDir>/homing.db`, and its ingest log `ingest-log.db`). */
   dataDir: string;
 }
 
