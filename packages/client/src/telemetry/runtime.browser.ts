@@ -3,12 +3,14 @@ import { createMemoryOutbox } from '../outbox/memory.js';
 import { createBrowserPlatform } from '../platform/browser.js';
 import { createGenericPlatform } from '../platform/generic.js';
 import { TelemetryOptionError } from './errors.js';
+import { installIdLocalStorage } from './installIdLocalStorage.js';
 import type { TelemetryRuntime } from './runtime.js';
 
 /**
  * Browsers and other runtimes (workers, edge): no `node:*` import anywhere below this file.
  * A page gets the browser platform and an IndexedDB outbox (falling back to localStorage, then
- * memory); anything else the generic platform and memory.
+ * memory), with a copy of the install id in localStorage (`installIdLocalStorage.ts`); anything
+ * else the generic platform and memory.
  */
 export const browserRuntime: TelemetryRuntime = {
   defaultPlatform: () => (isPage(globalThis) ? createBrowserPlatform() : createGenericPlatform()),
@@ -18,15 +20,15 @@ export const browserRuntime: TelemetryRuntime = {
       case 'memory':
         return { outbox: createMemoryOutbox({ ...request.limits }) };
       case 'indexeddb':
-      case 'localStorage':
-        return {
-          outbox: createBrowserOutbox({
-            name: request.name,
-            storage: request.choice,
-            ...(request.limits === undefined ? {} : { limits: request.limits }),
-            logger: request.logger,
-          }),
-        };
+      case 'localStorage': {
+        const outbox = createBrowserOutbox({
+          name: request.name,
+          storage: request.choice,
+          ...(request.limits === undefined ? {} : { limits: request.limits }),
+          logger: request.logger,
+        });
+        return { outbox, installId: installIdLocalStorage(request.name, outbox) };
+      }
       case 'file':
         throw new TelemetryOptionError(
           'storage',

@@ -1,0 +1,104 @@
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import { createTelemetry } from '../index.js';
+import { createMemoryOutbox } from '../outbox/memory.js';
+import { INSTALL_ID_STATE_KEY } from './installId.js';
+import { installIdKey, installIdLocalStorage, type SyncStorage } from './installIdLocalStorage.js';
+import { Sink, sinkEvents, testPlatform } from './telemetry.test-helpers.js';
+
+class FakeStorage implements SyncStorage {
+  readonly items = new Map<string, string>();
+  getItem(key: string): string | null {
+    return this.items.get(key) ?? null;
+  }
+  setItem(key: string, value: string): void {
+    this.items.set(key, value);
+  }
+}
+
+describe('the install id copy in localStorage (browsers)', () => {
+  it('creates the id in the outbox state on a first load, copies it, and reads the copy synchronously after', async () => {
+    const outbox = createMemoryOutbox();
+    const storage = new FakeStorage();
+    const store = installIdLocalStorage('app', outbox, () => storage);
+    const first = store();
+    expect(first).toBeInstanceOf(Promise);
+    const id = await first;
+    expect(await outbox.getState(INSTALL_ID_STATE_KEY)).toBe(id);
+    expect(storage.getItem(installIdKey('app'))).toBe(id);
+    expect(store()).toBe(id);
+    // Another page of the same app (a new store on the same storage) has it at once too.
+    expect(installIdLocalStorage('app', createMemoryOutbox(), () => storage)()).toBe(id);
+    // Another app name on the same origin keeps its own.
+    expect(installIdLocalStorage('other', createMemoryOutbox(), () => storage)()).toBeInstanceOf(Promise);
+  });
+
+  it('keeps the id an install already had in its outbox (an upgrade), never making a new one', async () => {
+    const outbox = createMemoryOutbox();
+    await outbox.setState(INSTALL_ID_STATE_KEY, 'existing-install-0001');
+    const storage = new FakeStorage();
+    expect(await installIdLocalStorage('app', outbox, () => storage)()).toBe('existing-install-0001');
+    expect(storage.getItem(installIdKey('app'))).toBe('existing-install-0001');
+  });
+
+  it('ignores a damaged copy, and works from the outbox alone without usable localStorage', async () => {
+    const outbox = createMemoryOutbox();
+    const storage = new FakeStorage();
+    storage.setItem(installIdKey('app'), '<script>');
+    const id = await installIdLocalStorage('app', outbox, () => storage)();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(storage.getItem(installIdKey('app'))).toBe(id);
+    const throwing: SyncStorage = {
+      getItem: () => {
+        throw new Error('SecurityError');
+      },
+      setItem: () => {
+        throw new Error('QuotaExceededError');
+      },
+    };
+    for (const broken of [() => throwing, () => undefined]) {
+      const store = installIdLocalStorage('app', outbox, broken);
+      expect(await store()).toBe(id);
+      expect(await store()).toBe(id);
+    }
+    const blocked = () => {
+      throw new Error('reading localStorage is blocked');
+    };
+    expect(await installIdLocalStorage('app', outbox, blocked)()).toBe(id);
+  });
+
+  it('is what createTelemetry uses in a page with IndexedDB storage: both loads report as one install', async () => {
+    const sink = await Sink.start();
+    const storage = new FakeStorage();
+    const previous = (globalThis as { localStorage?: unknown }).localStorage;
+    (globalThis as { localStorage?: unknown }).localStorage = storage;
+    const name = `copy-${Date.now()}`;
+    const make = () =>
+      createTelemetry({
+        endpoints: [{ destination: 'homing', host: sink.url, key: 'k' }],
+        storage: 'indexeddb',
+        name,
+        platform: testPlatform(),
+        delivery: { intervalMs: 20 },
+      });
+    try {
+      const first = make();
+      first.track('first.load');
+      await first.flush({ timeoutMs: 15_000 });
+      await first.shutdown({ timeoutMs: 5_000 });
+      const second = make();
+      // The copy answers synchronously, so this event is built at once (see the first test).
+      second.track('second.load');
+      await second.flush({ timeoutMs: 15_000 });
+      await second.shutdown({ timeoutMs: 5_000 });
+      const [a, b] = sinkEvents(sink);
+      expect(a!.event).toBe('first.load');
+      expect(b!.event).toBe('second.load');
+      expect(b!.distinct_id).toBe(a!.distinct_id);
+      expect(storage.getItem(installIdKey(name))).toBe(a!.distinct_id);
+    } finally {
+      (globalThis as { localStorage?: unknown }).localStorage = previous;
+      await sink.down();
+    }
+  });
+});
