@@ -70,12 +70,14 @@ interface RequestState {
   params: unknown;
   started: number;
   recorder: Recorder | undefined;
+  /** The accessor is on the request's prototype (else on the request itself). */
+  onProto: boolean;
 }
 
 type ResponseWithRequest = ExpressResponseLike & { req?: ExpressRequestLike };
 
-function newState(route: RequestState['route']): RequestState {
-  return { route, baseUrl: undefined, params: undefined, started: 0, recorder: undefined };
+function newState(route: RequestState['route'], onProto: boolean): RequestState {
+  return { route, baseUrl: undefined, params: undefined, started: 0, recorder: undefined, onProto };
 }
 
 // Express assigns `req.route` when a route matches, inside the router that owns it; the mount
@@ -88,7 +90,7 @@ function getRoute(this: ExpressRequestLike): RequestState['route'] {
 }
 function setRoute(this: ExpressRequestLike, route: RequestState['route']): void {
   let state = states.get(this);
-  if (state === undefined) states.set(this, (state = newState(undefined)));
+  if (state === undefined) states.set(this, (state = newState(undefined, false)));
   // The router assigns a matched route, then the route's own dispatch assigns it again once the
   // params are the route's: the mount's params are those seen the first time.
   if (route === state.route) return;
@@ -110,9 +112,9 @@ const ROUTE_ACCESSOR: PropertyDescriptor = {
  */
 function watchRoute(req: ExpressRequestLike): RequestState {
   const proto: unknown = Object.getPrototypeOf(req);
-  const state = newState(undefined);
   // The common case, first: the app's prototype, already watched (nothing sets `route` before).
   if (proto === lastPatched) {
+    const state = newState(undefined, true);
     states.set(req, state);
     return state;
   }
@@ -125,25 +127,29 @@ function watchRoute(req: ExpressRequestLike): RequestState {
     }
     if (patched.has(proto)) {
       lastPatched = proto;
+      const state = newState(undefined, true);
       states.set(req, state);
       return state;
     }
   }
-  state.route = req.route;
+  const state = newState(req.route, false);
   states.set(req, state);
   Object.defineProperty(req, 'route', ROUTE_ACCESSOR);
   return state;
 }
 
-/** The route pattern of a request, as known now. */
-function routeOf(req: ExpressRequestLike): string {
+/** The route pattern of a request, as known now (`state`: its state, when the caller has it). */
+function routeOf(req: ExpressRequestLike, state = states.get(req)): string {
   try {
-    const state = states.get(req);
     if (state !== undefined) {
-      // Our accessor (on the prototype or the request), unless a sub-app's router (whose request
-      // prototype is not watched) assigned `route` as a plain property of the request.
-      const own = Object.getOwnPropertyDescriptor(req, 'route');
-      if (own === undefined || own.get === getRoute) {
+      // Our accessor (on the prototype or the request), unless a router whose request prototype
+      // is not watched assigned `route` as a plain property of the request. `Object.hasOwn` for
+      // the usual case: it answers without the runtime call a property descriptor costs.
+      if (
+        state.onProto
+          ? !Object.hasOwn(req, 'route')
+          : Object.getOwnPropertyDescriptor(req, 'route')?.get === getRoute
+      ) {
         return state.route === undefined || state.route === null
           ? UNMATCHED_ROUTE
           : routePattern(state.baseUrl, state.params, state.route.path);
@@ -198,7 +204,7 @@ export function homingExpress(
       }
       const tags = tagCache.get(
         methodTag(req.method),
-        route ?? routeOf(req),
+        route ?? routeOf(req, state),
         res.writableFinished === false ? ABORTED_STATUS : statusTag(res.statusCode, mode),
       );
       t.timing(metric, duration >= 0 ? duration : 0, tags);

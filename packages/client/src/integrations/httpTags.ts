@@ -13,6 +13,8 @@ export type StatusTagMode = 'code' | 'class';
 /** The request method upper-cased, or `OTHER` for anything outside the standard nine. */
 export function methodTag(method: unknown): string {
   if (typeof method !== 'string') return 'OTHER';
+  // Node hands the parser's own method strings: a Set hit, without upper-casing a copy first.
+  if (METHODS.has(method)) return method;
   const upper = method.toUpperCase();
   return METHODS.has(upper) ? upper : 'OTHER';
 }
@@ -44,22 +46,33 @@ export function errorStatus(error: unknown): number | undefined {
  * namer could name without end; the tracker's own series budget still applies).
  */
 export class HttpTagCache {
-  readonly #entries = new Map<string, Readonly<Record<'method' | 'route' | 'status', string>>>();
+  /** route → status → method → tags: lookups by the strings as given, no key string built per request. */
+  readonly #entries = new Map<string, Map<string, Map<string, HttpTags>>>();
+  #size = 0;
 
   constructor(readonly max = 1000) {}
 
-  get(
-    method: string,
-    route: string,
-    status: string,
-  ): Readonly<Record<'method' | 'route' | 'status', string>> {
-    const key = `${method} ${status} ${route}`;
-    let tags = this.#entries.get(key);
-    if (tags === undefined) {
-      if (this.#entries.size >= this.max) this.#entries.clear();
-      tags = Object.freeze({ method, route, status });
-      this.#entries.set(key, tags);
+  get(method: string, route: string, status: string): HttpTags {
+    const byStatus = this.#entries.get(route);
+    const byMethod = byStatus?.get(status);
+    const tags = byMethod?.get(method);
+    return tags ?? this.#add(method, route, status);
+  }
+
+  #add(method: string, route: string, status: string): HttpTags {
+    if (this.#size >= this.max) {
+      this.#entries.clear();
+      this.#size = 0;
     }
+    let byStatus = this.#entries.get(route);
+    if (byStatus === undefined) this.#entries.set(route, (byStatus = new Map()));
+    let byMethod = byStatus.get(status);
+    if (byMethod === undefined) byStatus.set(status, (byMethod = new Map()));
+    const tags = Object.freeze({ method, route, status });
+    byMethod.set(method, tags);
+    this.#size++;
     return tags;
   }
 }
+
+export type HttpTags = Readonly<Record<'method' | 'route' | 'status', string>>;
