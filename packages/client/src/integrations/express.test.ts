@@ -146,6 +146,22 @@ describe('homingExpress (real Express app on 127.0.0.1)', () => {
     expect(other.timings[0]!.tags).toEqual({ method: 'GET', route: '/users/:id', status: '200' });
   });
 
+  it('prefers a route a router put on the request itself over the watched prototype', async () => {
+    const t = new FakeTelemetry();
+    const app = express();
+    app.use(homingExpress(t));
+    app.use((req, res) => {
+      // What a router whose request prototype is not watched leaves: a plain own property.
+      Object.defineProperty(req, 'route', { value: { path: '/own/:x' }, writable: true, configurable: true });
+      res.send('own');
+    });
+    const { url, close } = await listen(createServer(app));
+    closers.push(close);
+    expect(await (await fetch(`${url}/own/1`)).text()).toBe('own');
+    await until(() => t.timings.length === 1, 'timing');
+    expect(t.timings[0]!.tags).toEqual({ method: 'GET', route: '/own/:x', status: '200' });
+  });
+
   it('works on plain node:http requests too (no Express prototype to watch)', async () => {
     const t = new FakeTelemetry();
     const middleware = homingExpress(t);
