@@ -7,6 +7,7 @@
 // machine's load, which on a shared 2-core machine swings by 2x within a minute, falls on both
 // sides alike; throughput is also given per CPU-second of each server process.
 import { spawn } from 'node:child_process';
+import dc from 'node:diagnostics_channel';
 import { IncomingMessage } from 'node:http';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +19,21 @@ const SECONDS = Number(process.env.HOMING_BENCH_INTEGRATIONS_SECONDS ?? 30);
 const SLICE_SECONDS = Number(process.env.HOMING_BENCH_INTEGRATIONS_SLICE_SECONDS ?? 2);
 const CONNECTIONS = Number(process.env.HOMING_BENCH_INTEGRATIONS_CONNECTIONS ?? 10);
 const SLICES = Math.max(1, Math.round(SECONDS / SLICE_SECONDS));
+/**
+ * The two apps set against each other (first is the baseline), to find where a difference comes
+ * from: `bare`, `homing` (the default pair), `client` (the client and trackers loaded and running,
+ * no middleware), `timing` (`homing` without the error handler), `noop` (middleware and error
+ * handler on a telemetry that does nothing), `empty` (a middleware that only calls `next()`: what any
+ * middleware costs Express), `traced` (the bare app with a subscriber that does nothing on the
+ * router's `express.router.request` tracing channel), `httpdc` (the bare app with subscribers that
+ * do nothing on Node's `http.server.request.start` and `http.server.response.finish` channels).
+ * Only the default pair is written to BENCHMARKS.md.
+ */
+const SIDES = (process.env.HOMING_BENCH_INTEGRATIONS_SIDES ?? 'bare,homing').split(',');
+const MODES = ['bare', 'homing', 'client', 'timing', 'noop', 'empty', 'traced', 'httpdc'];
+if (SIDES.length !== 2 || !SIDES.every((m) => MODES.includes(m))) {
+  throw new Error(`HOMING_BENCH_INTEGRATIONS_SIDES must be two of ${MODES.join(', ')}, comma-separated`);
+}
 const self = fileURLToPath(import.meta.url);
 
 export const title = 'Integrations: Express throughput with and without Homing (middleware + error capture)';
@@ -43,7 +59,28 @@ async function serveChild(mode) {
   const app = express();
   let telemetry;
   const closers = [];
-  if (mode === 'homing') {
+  if (mode === 'empty') app.use((_req, _res, next) => next());
+  if (mode === 'traced') {
+    const nothing = () => {};
+    dc.tracingChannel('express.router.request').subscribe({
+      start: nothing,
+      end: nothing,
+      asyncStart: nothing,
+      asyncEnd: nothing,
+      error: nothing,
+    });
+  }
+  if (mode === 'httpdc') {
+    dc.subscribe('http.server.request.start', () => {});
+    dc.subscribe('http.server.response.finish', () => {});
+  }
+  if (mode === 'noop') {
+    const integrations = await import('../../packages/client/dist/integrations/index.js');
+    const noop = { captureError: () => undefined, addBreadcrumb() {}, timing() {}, track() {} };
+    app.use(integrations.homingExpress(noop));
+    app.locals.errorHandler = integrations.homingExpressErrorHandler(noop);
+  }
+  if (mode === 'homing' || mode === 'client' || mode === 'timing') {
     const client = await import('../../packages/client/dist/index.node.js');
     const { createErrorTracker } = await import('../../packages/client/dist/features/errors/index.js');
     const { createPerformanceTracker } =
@@ -63,7 +100,7 @@ async function serveChild(mode) {
       timing: (name, ms, tags) => performance.timing(name, ms, tags),
       track: (event, properties) => c.track(event, properties),
     };
-    app.use(integrations.homingExpress(telemetry));
+    if (mode !== 'client') app.use(integrations.homingExpress(telemetry));
     closers.push(
       () => performance.close(),
       () => errors.close(),
@@ -73,7 +110,7 @@ async function serveChild(mode) {
         await c.shutdown({ timeoutMs: 2000 });
       },
     );
-    app.locals.errorHandler = integrations.homingExpressErrorHandler(telemetry);
+    if (mode === 'homing') app.locals.errorHandler = integrations.homingExpressErrorHandler(telemetry);
   }
   app.get('/users/:id', (req, res) => {
     res.json({ id: req.params.id, name: `user ${req.params.id}`, plan: 'pro' });
@@ -284,8 +321,8 @@ async function homingWorkPerRequest() {
 
 export async function run() {
   process.stderr.write(`bench: integrations starts at load average ${os.loadavg()[0].toFixed(1)}\n`);
-  const bare = await start('bare');
-  const homing = await start('homing');
+  const bare = await start(SIDES[0]);
+  const homing = await start(SIDES[1]);
   const rounds = [];
   for (let i = 0; i < SLICES; i++) {
     const before = [bare, homing].map((s) => ({ requests: s.requests, cpu: s.cpu }));
@@ -306,12 +343,6 @@ export async function run() {
   );
   const stats = await stop(homing);
   await stop(bare);
-  const work = await homingWorkPerRequest();
-  const workNs = work.ns + work.captureNs / 50;
-  process.stderr.write(
-    `bench: integrations Homing work in process: ${(work.ns / 1000).toFixed(2)} µs per request, ` +
-      `${(work.captureNs / 1000).toFixed(1)} µs per captured error\n`,
-  );
   const rps = (s) => s.requests / s.seconds;
   const perCpu = (s) => s.requests / s.cpu;
   for (const s of [bare, homing]) {
@@ -323,6 +354,18 @@ export async function run() {
   process.stderr.write(
     `bench: integrations with/without: ${(rps(homing) / rps(bare)).toFixed(3)} (wall clock), ` +
       `${(perCpu(homing) / perCpu(bare)).toFixed(3)} (per CPU-second); homing client ${stats}\n`,
+  );
+  if (SIDES.join() !== 'bare,homing') {
+    process.stderr.write(
+      `bench: integrations ${SIDES[1]} against ${SIDES[0]}: not written to BENCHMARKS.md\n`,
+    );
+    return [];
+  }
+  const work = await homingWorkPerRequest();
+  const workNs = work.ns + work.captureNs / 50;
+  process.stderr.write(
+    `bench: integrations Homing work in process: ${(work.ns / 1000).toFixed(2)} µs per request, ` +
+      `${(work.captureNs / 1000).toFixed(1)} µs per captured error\n`,
   );
   const competitor = 'same app without Homing';
   return [
