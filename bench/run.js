@@ -46,7 +46,7 @@ async function existingSections() {
   return sections;
 }
 
-const sections = wanted.length === 0 ? new Map() : await existingSections();
+const measured = new Map();
 for (const file of files) {
   const suite = await import(pathToFileURL(path.join(here, 'suites', file)).href);
   const title = suite.title ?? file;
@@ -57,7 +57,7 @@ for (const file of files) {
   const table = formatRows(rows);
   process.stdout.write(`\n## ${title}\n\n${table}\n`);
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
-  sections.set(
+  measured.set(
     file,
     [
       `<!-- suite: ${file} -->`,
@@ -72,6 +72,9 @@ for (const file of files) {
   );
 }
 
+// Read now, not at the start: another run of other suites may have written its sections since.
+const sections = wanted.length === 0 ? new Map() : await existingSections();
+for (const [file, section] of measured) sections.set(file, section);
 const ordered = allFiles.filter((f) => sections.has(f)).map((f) => sections.get(f));
 await writeFile(target, `${header}\n${ordered.join('\n\n')}\n`);
 process.stderr.write(`bench: wrote ${files.length} suite(s) into BENCHMARKS.md\n`);
