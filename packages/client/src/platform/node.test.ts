@@ -6,7 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import { defaultOutboxDirectory, safeSegment, userCacheDirectory } from './cacheDirectory.node.js';
-import { createNodePlatform } from './node.js';
+import { createNodePlatform, SYNC_GZIP_MAX_BYTES } from './node.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -52,12 +52,19 @@ describe('node platform', () => {
     expect(p.sendOnUnload).toBeNull();
   });
 
-  it('gzips with zlib, off the caller turn', async () => {
+  it('gzips with zlib: a small body on the spot, one over SYNC_GZIP_MAX_BYTES on the thread pool', async () => {
     const p = createNodePlatform();
-    const text = JSON.stringify({ batch: Array.from({ length: 100 }, (_, i) => ({ i, s: 'é€' })) });
-    const pending = p.gzip(text);
-    expect(pending).toBeInstanceOf(Promise);
-    expect(gunzipSync(await pending).toString('utf8')).toBe(text);
+    const small = JSON.stringify({ batch: Array.from({ length: 100 }, (_, i) => ({ i, s: 'é€' })) });
+    const large = JSON.stringify({
+      batch: Array.from({ length: 3000 }, (_, i) => ({ i, s: `é€ ${Math.random()}` })),
+    });
+    expect(Buffer.byteLength(small)).toBeLessThanOrEqual(SYNC_GZIP_MAX_BYTES);
+    expect(Buffer.byteLength(large)).toBeGreaterThan(SYNC_GZIP_MAX_BYTES);
+    for (const text of [small, large, '', '\u0000\uFFFD\uD83D\uDE00']) {
+      const pending = p.gzip(text);
+      expect(pending).toBeInstanceOf(Promise);
+      expect(gunzipSync(await pending).toString('utf8')).toBe(text);
+    }
   });
 
   it('the default outbox is a file outbox in the given directory or <cache>/homing/<name>', async () => {
