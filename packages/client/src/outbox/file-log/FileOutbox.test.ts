@@ -272,6 +272,20 @@ describe('FileOutbox', () => {
     await fs.rm(directory, { recursive: true, force: true });
   });
 
+  it("under 'memory', a claim writes what is buffered even when a whole batch waits on disk", async () => {
+    const directory = tempDir();
+    const holder = createFileOutbox({ directory, durability: 'memory' });
+    holder.append(makeRecords(300, 60));
+    await holder.persist();
+    holder.append(makeRecords(5, 60, Date.now() + 1));
+    await holder.claim(100, Infinity);
+    const observer = createFileOutbox({ directory });
+    expect((await observer.size()).events).toBe(305);
+    await observer.close();
+    await holder.close();
+    await fs.rm(directory, { recursive: true, force: true });
+  });
+
   it('gives the claim cache back as records are acked, and claims released records again from it', async () => {
     const directory = tempDir();
     const outbox = new FileOutbox({ directory });

@@ -196,8 +196,11 @@ export class FileOutbox implements Outbox {
     this.lastDeliveryMs = Date.now();
     // Claims read only what is written, so our own buffered records go to disk first, unless
     // a whole batch of older records is already waiting there (the common case under load:
-    // the timed writes keep up, and a claim costs no file operation).
-    if ((this.holder.index?.freeEvents() ?? 0) < maxEvents) await this.buffer.flush().catch(() => {});
+    // the timed writes keep up, and a claim costs no file operation). Under 'memory' a claim
+    // is one of the moments records are written (see `durability`): always.
+    if (this.o.durability === 'memory' || (this.holder.index?.freeEvents() ?? 0) < maxEvents) {
+      await this.buffer.flush().catch(() => {});
+    }
     return this.serial(async () => {
       if (this.closing !== null || !(await this.becomeHolder())) return null;
       const index = this.holder.index!;
