@@ -19,6 +19,7 @@ import type { TrackedEvent } from './EventBuilder.js';
 import { describe, ENRICHED_KEYS, EventBuilder } from './EventBuilder.js';
 import type { InstallIdStore } from './installId.js';
 import { loadInstallId } from './installId.js';
+import { type IdentityStore, outboxIdentityStore } from './identityStore.js';
 import type { ConsentState, TelemetryOptions } from './options.js';
 import { buildRedactor } from './redactor.js';
 import type { ResolvedTelemetryOptions } from './resolveTelemetryOptions.js';
@@ -47,6 +48,8 @@ export interface TelemetryParts {
   /** false when the app passed its own Outbox: it closes it, not us. */
   readonly ownsOutbox: boolean;
   readonly installId: InstallIdStore | undefined;
+  /** Where `identify()`'s id is kept across runs; default the outbox state. */
+  readonly identity?: IdentityStore | undefined;
   readonly delivery: DeliveryOptions;
 }
 
@@ -64,7 +67,14 @@ export class Telemetry implements TelemetryCore {
   private readonly emitter: Emitter;
   private readonly delivery: Delivery;
   private readonly builder: EventBuilder;
-  private readonly session: Session;
+  private session: Session;
+  private readonly identityStore: IdentityStore;
+  /** The kept identity, when its store answers asynchronously (read in `start`). */
+  private pendingIdentity: Promise<string | undefined> | undefined;
+  /** `identify()` or `reset()` was called: a kept identity read later must not override it. */
+  private identityChosen = false;
+  /** The kept identity restored in `start`, for the events that waited for it. */
+  private restoredIdentity: string | undefined;
   private readonly host: FeatureHost;
   private readonly offHooks: Array<() => void> = [];
   private superProperties: Record<string, unknown> = {};
@@ -90,6 +100,8 @@ export class Telemetry implements TelemetryCore {
     this.outbox = parts.outbox;
     this.consent = this.o.consent;
     this.identified = this.o.distinctId;
+    this.identityStore = parts.identity ?? outboxIdentityStore(parts.outbox);
+    if (this.identified === undefined) this.identified = this.keptIdentityNow();
     this.emitter = new Emitter(this.logger);
     this.redactedFields = fieldsRedactedBy(this.o);
     this.session = new Session(this.o.sessionIdleMs);
@@ -192,9 +204,11 @@ export class Telemetry implements TelemetryCore {
   identify(distinctId: string, traits?: Record<string, unknown>): void {
     try {
       const id = checkDistinctId('distinctId', distinctId);
-      const previous = this.identified ?? this.installId;
+      this.identityChosen = true;
+      const previous = this.identified ?? this.restoredIdentity ?? this.installId;
       if (id === previous && traits === undefined) return;
       this.identified = id;
+      this.keepIdentity(id);
       this.enqueue(
         '$identify',
         {
@@ -206,6 +220,41 @@ export class Telemetry implements TelemetryCore {
     } catch (error) {
       this.logger.warn('identify ignored', { error });
     }
+  }
+
+  reset(): void {
+    try {
+      this.identityChosen = true;
+      this.identified = this.o.distinctId;
+      this.restoredIdentity = undefined;
+      this.session = new Session(this.o.sessionIdleMs);
+      this.keepIdentity(undefined);
+    } catch (error) {
+      this.logger.warn('reset ignored', { error });
+    }
+  }
+
+  /** Stores the identity for the next runs, off the caller's turn; a failure is only logged. */
+  private keepIdentity(id: string | undefined): void {
+    if (this.closing !== undefined) return;
+    this.identityStore.write(id).catch((error: unknown) => {
+      this.logger.warn('could not keep the identity for the next run', { error });
+    });
+  }
+
+  /** The kept identity when its store answers synchronously; else it is read in `start`. */
+  private keptIdentityNow(): string | undefined {
+    try {
+      const kept = this.identityStore.read();
+      if (typeof kept === 'string') return kept;
+      if (kept instanceof Promise) {
+        this.pendingIdentity = kept;
+        kept.catch(() => undefined);
+      }
+    } catch (error) {
+      this.logger.warn('could not read the kept identity', { error });
+    }
+    return undefined;
   }
 
   register(superProperties: Record<string, unknown>): void {
@@ -323,6 +372,17 @@ export class Telemetry implements TelemetryCore {
       this.installId = uuidv7();
       this.logger.warn('could not read or store the install id; using one for this run', { error });
     }
+    if (this.pendingIdentity !== undefined) {
+      try {
+        const kept = await this.pendingIdentity;
+        if (kept !== undefined && !this.identityChosen && this.o.distinctId === undefined) {
+          this.restoredIdentity = kept;
+          this.identified = kept;
+        }
+      } catch (error) {
+        this.logger.warn('could not read the kept identity', { error });
+      }
+    }
     const waiting = this.waiting ?? [];
     this.waiting = null;
     for (const w of waiting) this.append(w);
@@ -348,7 +408,9 @@ export class Telemetry implements TelemetryCore {
   private accept(w: Waiting): void {
     const known =
       (w.distinctId ?? this.installId) !== undefined &&
-      !(w.fillAnonId === true && this.installId === undefined);
+      !(w.fillAnonId === true && this.installId === undefined) &&
+      // A kept identity still being read may be who this event is about.
+      !(w.distinctId === undefined && this.pendingIdentity !== undefined);
     if (this.waiting === null || (known && this.waiting.length === 0)) return this.append(w);
     if (this.waiting.length >= MAX_WAITING_EVENTS)
       return this.drop('overflow', 1, 'waiting for the install id');
@@ -358,7 +420,7 @@ export class Telemetry implements TelemetryCore {
   private append(w: Waiting): void {
     if (this.consent === 'denied') return this.drop('consent', 1);
     if (w.fillAnonId === true) w.tracked.properties.$anon_distinct_id = this.installId;
-    const result = this.builder.build(w.tracked, w.distinctId ?? this.installId!);
+    const result = this.builder.build(w.tracked, w.distinctId ?? this.restoredIdentity ?? this.installId!);
     if (!result.ok) return this.drop(result.reason, 1, result.detail);
     this.outbox.append([result.record]);
     this.counts.queued++;

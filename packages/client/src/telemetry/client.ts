@@ -45,8 +45,16 @@ export interface TelemetryStats {
 export interface TelemetryCore {
   /** Queue an event. Synchronous, never throws, no I/O on the caller's turn. */
   track(event: string, properties?: Record<string, unknown>): void;
-  /** From now on events are about `distinctId`; tracks `$identify` (with `$anon_distinct_id`, and `$set` = traits). */
+  /**
+   * From now on events are about `distinctId`, in this run and the next ones on the same storage
+   * (until `reset()`); tracks `$identify` (with `$anon_distinct_id`, and `$set` = traits).
+   */
   identify(distinctId: string, traits?: Record<string, unknown>): void;
+  /**
+   * Forgets the identified user (a logout): later events are about the `distinctId` option, or
+   * the anonymous install id, in a new session. The id `identify` kept for later runs is removed.
+   */
+  reset(): void;
   /** Properties added to every later event (merged over earlier ones). */
   register(superProperties: Record<string, unknown>): void;
   /** 'pending' holds events in the storage without sending; 'denied' drops new ones and clears what is held. */

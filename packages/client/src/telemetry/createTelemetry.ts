@@ -56,6 +56,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
       outbox: storage.outbox,
       ownsOutbox: given === undefined,
       installId: 'installId' in storage ? storage.installId : undefined,
+      identity: 'identity' in storage ? storage.identity : undefined,
       delivery,
     });
     const client = withFeatures(core, input, true, offExit);

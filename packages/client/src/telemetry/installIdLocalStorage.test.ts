@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { createTelemetry } from '../index.js';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import { INSTALL_ID_STATE_KEY } from './installId.js';
-import { installIdKey, installIdLocalStorage, type SyncStorage } from './installIdLocalStorage.js';
+import { installIdKey, installIdLocalStorage } from './installIdLocalStorage.js';
+import type { SyncStorage } from './localStorageAccess.js';
 import { Sink, sinkEvents, testPlatform } from './telemetry.test-helpers.js';
 
 class FakeStorage implements SyncStorage {
@@ -13,6 +14,9 @@ class FakeStorage implements SyncStorage {
   }
   setItem(key: string, value: string): void {
     this.items.set(key, value);
+  }
+  removeItem(key: string): void {
+    this.items.delete(key);
   }
 }
 
@@ -55,6 +59,7 @@ describe('the install id copy in localStorage (browsers)', () => {
       setItem: () => {
         throw new Error('QuotaExceededError');
       },
+      removeItem: () => {},
     };
     for (const broken of [() => throwing, () => undefined]) {
       const store = installIdLocalStorage('app', outbox, broken);

@@ -1,12 +1,7 @@
 import type { Outbox } from '../outbox/outbox.js';
 import type { InstallIdStore } from './installId.js';
 import { isInstallId, loadInstallId } from './installId.js';
-
-/** The part of `Storage` this needs (`window.localStorage`). */
-export interface SyncStorage {
-  getItem(key: string): string | null;
-  setItem(key: string, value: string): void;
-}
+import { defaultLocalStorage, readItem, type SyncStorage } from './localStorageAccess.js';
 
 /** The localStorage key of the install id of the outbox called `name`. */
 export function installIdKey(name: string): string {
@@ -26,12 +21,12 @@ export function installIdKey(name: string): string {
 export function installIdLocalStorage(
   name: string,
   outbox: Outbox,
-  storage: () => SyncStorage | undefined = defaultStorage,
+  storage: () => SyncStorage | undefined = defaultLocalStorage,
 ): InstallIdStore {
   const key = installIdKey(name);
   return () => {
-    const local = read(storage, key);
-    if (local !== undefined) return local;
+    const local = readItem(storage, key);
+    if (isInstallId(local)) return local;
     return loadInstallId(outbox).then((id) => {
       try {
         storage()?.setItem(key, id);
@@ -41,22 +36,4 @@ export function installIdLocalStorage(
       return id;
     });
   };
-}
-
-function read(storage: () => SyncStorage | undefined, key: string): string | undefined {
-  try {
-    const value = storage()?.getItem(key);
-    return isInstallId(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function defaultStorage(): SyncStorage | undefined {
-  try {
-    return (globalThis as { localStorage?: SyncStorage }).localStorage;
-  } catch {
-    // Reading `localStorage` itself throws where storage is blocked.
-    return undefined;
-  }
 }

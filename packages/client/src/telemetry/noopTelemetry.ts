@@ -18,6 +18,7 @@ export function createNoopTelemetry(logger: Logger, now: () => number = Date.now
   return {
     track,
     identify: () => {},
+    reset: () => {},
     register: () => {},
     setConsent: () => {},
     persist: async () => {},

@@ -3,6 +3,7 @@ import { createMemoryOutbox } from '../outbox/memory.js';
 import { createBrowserPlatform } from '../platform/browser.js';
 import { createGenericPlatform } from '../platform/generic.js';
 import { TelemetryOptionError } from './errors.js';
+import { identityLocalStorage } from './identityLocalStorage.js';
 import { installIdLocalStorage } from './installIdLocalStorage.js';
 import type { TelemetryRuntime } from './runtime.js';
 
@@ -27,7 +28,11 @@ export const browserRuntime: TelemetryRuntime = {
           ...(request.limits === undefined ? {} : { limits: request.limits }),
           logger: request.logger,
         });
-        return { outbox, installId: installIdLocalStorage(request.name, outbox) };
+        return {
+          outbox,
+          installId: installIdLocalStorage(request.name, outbox),
+          identity: identityLocalStorage(request.name, outbox),
+        };
       }
       case 'file':
         throw new TelemetryOptionError(

@@ -3,12 +3,13 @@ import { createFileOutbox } from '../outbox/node.js';
 import { defaultOutboxDirectory } from '../platform/cacheDirectory.node.js';
 import { detectPlatform } from '../platform/detect.js';
 import { TelemetryOptionError } from './errors.js';
+import { identityFile } from './identityFile.node.js';
 import { installIdFile } from './installIdFile.node.js';
 import type { TelemetryRuntime } from './runtime.js';
 
 /**
  * Node: the platform from `detectPlatform`, a file outbox in the user's cache directory by
- * default (`<cache>/homing/<name>`), the install id in a file beside its segments.
+ * default (`<cache>/homing/<name>`), the install id and the identity in files beside its segments.
  */
 export const nodeRuntime: TelemetryRuntime = {
   defaultPlatform: detectPlatform,
@@ -23,7 +24,7 @@ export const nodeRuntime: TelemetryRuntime = {
           durability: request.durability,
           logger: request.logger,
         });
-        return { outbox, installId: installIdFile(directory) };
+        return { outbox, installId: installIdFile(directory), identity: identityFile(directory) };
       }
       case 'memory':
         return { outbox: createMemoryOutbox({ ...request.limits }) };

@@ -1,6 +1,7 @@
 import type { Logger } from '../logger.js';
 import type { Outbox, OutboxDurability, OutboxLimits } from '../outbox/outbox.js';
 import type { Platform } from '../platform/platform.js';
+import type { IdentityStore } from './identityStore.js';
 import type { InstallIdStore } from './installId.js';
 import type { StorageChoice } from './options.js';
 
@@ -17,6 +18,8 @@ export interface CreatedStorage {
   readonly outbox: Outbox;
   /** Where the install id is kept race-free, when the storage has a better place than outbox state. */
   readonly installId?: InstallIdStore;
+  /** Where `identify()`'s id is kept, when the storage has a better place than outbox state. */
+  readonly identity?: IdentityStore;
 }
 
 /**

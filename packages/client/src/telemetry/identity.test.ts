@@ -1,0 +1,149 @@
+import { mkdtempSync, promises as fs, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createMemoryOutbox } from '../outbox/memory.js';
+import { IDENTITY_FILE, identityFile } from './identityFile.node.js';
+import { identityKey, identityLocalStorage } from './identityLocalStorage.js';
+import { IDENTITY_STATE_KEY } from './identityStore.js';
+import type { SyncStorage } from './localStorageAccess.js';
+import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
+
+class FakeStorage implements SyncStorage {
+  readonly items = new Map<string, string>();
+  getItem(key: string): string | null {
+    return this.items.get(key) ?? null;
+  }
+  setItem(key: string, value: string): void {
+    this.items.set(key, value);
+  }
+  removeItem(key: string): void {
+    this.items.delete(key);
+  }
+}
+
+describe('identify() is kept for the next runs, until reset()', () => {
+  let sink: Sink;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-identity-'));
+  beforeAll(async () => {
+    sink = await Sink.start();
+  });
+  beforeEach(() => {
+    sink.requests.length = 0;
+  });
+  afterAll(async () => {
+    await sink.down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const run = async (
+    directory: string,
+    body: (t: ReturnType<typeof clientFor>) => void,
+    options: Parameters<typeof clientFor>[1] = {},
+  ): Promise<void> => {
+    const t = clientFor(sink, { storage: 'file', directory, ...options });
+    body(t);
+    await t.shutdown({ timeoutMs: 10_000 });
+  };
+  const byName = (): Map<string, string> =>
+    new Map(sinkEvents(sink).map((e) => [e.event, e.distinct_id] as [string, string]));
+
+  it('on Node, in a file beside the install id: a CLI run after `login` is still the user; after reset() it is not', async () => {
+    const directory = path.join(dir, 'cli');
+    await run(directory, (t) => t.track('before.login'));
+    await run(directory, (t) => {
+      t.identify('user-7');
+      t.track('login');
+    });
+    expect((await fs.readFile(path.join(directory, IDENTITY_FILE), 'utf8')).trim()).toBe('user-7');
+    await run(directory, (t) => t.track('next.run'));
+    await run(directory, (t) => {
+      t.track('logout.before');
+      t.reset();
+      t.track('logout.after');
+    });
+    await run(directory, (t) => t.track('after.logout'));
+    const ids = byName();
+    const anonymous = ids.get('before.login');
+    expect(anonymous).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids.get('login')).toBe('user-7');
+    expect(ids.get('next.run')).toBe('user-7');
+    expect(ids.get('logout.before')).toBe('user-7');
+    expect(ids.get('logout.after')).toBe(anonymous);
+    expect(ids.get('after.logout')).toBe(anonymous);
+    await expect(fs.access(path.join(directory, IDENTITY_FILE))).rejects.toThrow();
+  });
+
+  it('the distinctId option wins over the kept identity, and a damaged file is ignored', async () => {
+    const directory = path.join(dir, 'option');
+    await run(directory, (t) => t.identify('user-8'));
+    await run(directory, (t) => t.track('explicit'), { distinctId: 'service-account' });
+    writeFileSync(path.join(directory, IDENTITY_FILE), ' \u0000bad id \n'.repeat(50));
+    await run(directory, (t) => t.track('damaged'));
+    const ids = byName();
+    expect(ids.get('explicit')).toBe('service-account');
+    expect(ids.get('damaged')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('in the outbox state (an async store): events tracked before it is read wait for it', async () => {
+    const outbox = createMemoryOutbox();
+    await outbox.setState(IDENTITY_STATE_KEY, 'user-9');
+    const t = clientFor(sink, { storage: outbox });
+    t.track('right.away');
+    await t.shutdown({ timeoutMs: 10_000 });
+    const raced = clientFor(sink, { storage: outbox });
+    // reset() before the kept identity was read: it must not come back afterwards.
+    raced.reset();
+    raced.track('after.reset');
+    await raced.shutdown({ timeoutMs: 10_000 });
+    const ids = byName();
+    expect(ids.get('right.away')).toBe('user-9');
+    expect(ids.get('after.reset')).not.toBe('user-9');
+    expect(await outbox.getState(IDENTITY_STATE_KEY)).toBeUndefined();
+    await outbox.close();
+  });
+
+  it('identityFile: bad input and concurrent writes leave one whole id', async () => {
+    const directory = path.join(dir, 'store');
+    const store = identityFile(directory);
+    expect(store.read()).toBeUndefined();
+    await Promise.all(['a-1', 'b-2', 'c-3'].map((id) => store.write(id)));
+    expect(store.read()).toBe('c-3');
+    expect((await fs.readdir(directory)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    await store.write(undefined);
+    expect(store.read()).toBeUndefined();
+    await store.write(undefined);
+    writeFileSync(path.join(directory, IDENTITY_FILE), 'x'.repeat(201));
+    expect(store.read()).toBeUndefined();
+  });
+
+  it('identityLocalStorage: synchronous in localStorage, the outbox state without usable storage', async () => {
+    const storage = new FakeStorage();
+    const outbox = createMemoryOutbox();
+    const store = identityLocalStorage('app', outbox, () => storage);
+    expect(store.read()).toBeUndefined();
+    await store.write('user-10');
+    expect(storage.getItem(identityKey('app'))).toBe('user-10');
+    expect(store.read()).toBe('user-10');
+    await store.write(undefined);
+    expect(store.read()).toBeUndefined();
+    storage.setItem(identityKey('app'), '');
+    expect(store.read()).toBeUndefined();
+
+    const blocked = identityLocalStorage('app', outbox, () => {
+      throw new Error('SecurityError');
+    });
+    await blocked.write('user-11');
+    expect(await outbox.getState(IDENTITY_STATE_KEY)).toBe('user-11');
+    expect(await blocked.read()).toBe('user-11');
+
+    const full: SyncStorage = {
+      getItem: () => null,
+      setItem: () => {
+        throw new Error('QuotaExceededError');
+      },
+      removeItem: () => {},
+    };
+    await expect(identityLocalStorage('app', outbox, () => full).write('user-12')).resolves.toBeUndefined();
+  });
+});

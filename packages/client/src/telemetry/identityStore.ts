@@ -1,0 +1,32 @@
+import type { Outbox } from '../outbox/outbox.js';
+
+/**
+ * Where the distinct id given to `identify()` is kept across runs, so a CLI's next invocation,
+ * or a page's next load, still reports as that user until `reset()` (PostHog's and Segment's
+ * browser SDKs keep it the same way). The `distinctId` option, when given, wins over it.
+ */
+export interface IdentityStore {
+  /** The kept id, or undefined; a Promise where the storage answers asynchronously. */
+  read(): string | undefined | Promise<string | undefined>;
+  /** Keeps `id`, or forgets it (undefined). */
+  write(id: string | undefined): Promise<void>;
+}
+
+/** The outbox state key of the kept identity (where no better place exists). */
+export const IDENTITY_STATE_KEY = 'identity';
+
+/** An id as `identify` stores it: what `checkDistinctId` accepts, already trimmed. */
+export function isKeptIdentity(value: unknown): value is string {
+  return typeof value === 'string' && value.length > 0 && value.length <= 200 && value.trim() === value;
+}
+
+/** The identity in the outbox's state (memory, IndexedDB, localStorage or a custom outbox). */
+export function outboxIdentityStore(outbox: Outbox): IdentityStore {
+  return {
+    async read() {
+      const kept = await outbox.getState<unknown>(IDENTITY_STATE_KEY);
+      return isKeptIdentity(kept) ? kept : undefined;
+    },
+    write: (id) => outbox.setState(IDENTITY_STATE_KEY, id),
+  };
+}
