@@ -87,13 +87,15 @@ const homing = {
   startDelivery,
   /**
    * The real client with the browser defaults (IndexedDB outbox, browser platform); the uuid of
-   * every event it stores is pushed to `uuids`, so a test knows what must arrive.
+   * every event it stores is pushed to `uuids`, so a test knows what must arrive, and
+   * `name=distinct_id` to `distinctIds` when given.
    */
-  telemetry(options: TelemetryOptions, uuids: string[]) {
+  telemetry(options: TelemetryOptions, uuids: string[], distinctIds?: string[]) {
     return createTelemetry({
       ...options,
       beforeSend: (event) => {
         uuids.push(event.uuid);
+        distinctIds?.push(`${event.event}=${event.distinct_id}`);
         return event;
       },
     });

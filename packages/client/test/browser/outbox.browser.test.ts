@@ -296,6 +296,50 @@ describe.skipIf(!available)('browser outboxes in Chromium', () => {
     expect(result.kept.at(-1)).toBe('s-000399');
   });
 
+  it('keeps identify() across page loads (localStorage), until reset(); the install id stays', async () => {
+    sink.requests.length = 0;
+    const page = await openPage();
+    const load = (steps: string[]): Promise<{ ids: string[]; kept: string | null }> =>
+      page.evaluate(
+        async ({ host, steps }) => {
+          const uuids: string[] = [];
+          const ids: string[] = [];
+          const t = homing.telemetry(
+            {
+              name: 'who',
+              endpoints: [{ destination: 'homing', host, key: 'k' }],
+              delivery: { intervalMs: 50 },
+            },
+            uuids,
+            ids,
+          );
+          for (const step of steps) {
+            if (step.startsWith('identify:')) t.identify(step.slice('identify:'.length));
+            else if (step === 'reset') t.reset();
+            else t.track(step);
+          }
+          await t.flush({ timeoutMs: 10_000 });
+          await t.shutdown({ timeoutMs: 5_000 });
+          return { ids, kept: localStorage.getItem('homing:who:identity') };
+        },
+        { host: sink.url, steps },
+      );
+    const first = await load(['anonymous', 'identify:user-42', 'signed.in']);
+    await reload(page);
+    const second = await load(['next.load', 'reset', 'signed.out']);
+    await reload(page);
+    const third = await load(['after.logout']);
+    const install = first.ids[0]!.split('=')[1]!;
+    expect(install).toMatch(/^[0-9a-f-]{36}$/);
+    expect(first).toEqual({
+      ids: [`anonymous=${install}`, '$identify=user-42', 'signed.in=user-42'],
+      kept: 'user-42',
+    });
+    expect(second).toEqual({ ids: ['next.load=user-42', `signed.out=${install}`], kept: null });
+    expect(third).toEqual({ ids: [`after.logout=${install}`], kept: null });
+    await expect.poll(() => sink.uuids().length, { timeout: 10_000 }).toBe(6);
+  });
+
   it('delivers from the page to a cross-origin sink with Delivery, each event once after dedup, across a reload mid-way', async () => {
     sink.requests.length = 0;
     let release!: () => void;
