@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createIndexedDBOutbox } from './indexeddb.js';
-import { databaseName } from './indexeddb/schema.js';
+import { deleteOutboxDatabase } from './indexeddb/deleteDatabase.test-helpers.js';
 import { createLocalStorageOutbox } from './localStorage.js';
 import { MemoryStorage } from './localStorage/memoryStorage.test-helpers.js';
 import { createMemoryOutbox } from './memory.js';
@@ -30,11 +30,7 @@ const kinds: Array<[string, () => Claimable]> = [
       const outbox = createIndexedDBOutbox({ name, locks: null });
       cleanups.push(async () => {
         await outbox.close();
-        await new Promise<void>((resolve) => {
-          const request = indexedDB.deleteDatabase(databaseName(name));
-          request.onsuccess = () => resolve();
-          request.onerror = () => resolve();
-        });
+        await deleteOutboxDatabase(name);
       });
       return outbox;
     },

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { OutboxError } from './errors.js';
 import { createIndexedDBOutbox, IndexedDBOutbox } from './indexeddb.js';
 import type { IndexedDBOutboxOptions } from './indexeddb.js';
+import { deleteOutboxDatabase } from './indexeddb/deleteDatabase.test-helpers.js';
 import { databaseName } from './indexeddb/schema.js';
 import { describeOutboxContract, makeRecords } from './outbox.contract.js';
 import type { OutboxDrop } from './outbox.js';
@@ -15,15 +16,6 @@ import type { OutboxDrop } from './outbox.js';
 let next = 0;
 function uniqueName(): string {
   return `contract-${process.pid}-${next++}-${Math.random().toString(36).slice(2)}`;
-}
-
-async function deleteDatabase(name: string): Promise<void> {
-  await new Promise<void>((resolve) => {
-    const request = indexedDB.deleteDatabase(databaseName(name));
-    request.onsuccess = () => resolve();
-    request.onerror = () => resolve();
-    request.onblocked = () => undefined;
-  });
 }
 
 describeOutboxContract('IndexedDBOutbox', {
@@ -42,7 +34,7 @@ describeOutboxContract('IndexedDBOutbox', {
       },
       dispose: async () => {
         await outbox.close();
-        await deleteDatabase(name);
+        await deleteOutboxDatabase(name);
       },
     };
   },

@@ -8,19 +8,7 @@ import { identityKey, identityLocalStorage } from './identityLocalStorage.js';
 import { IDENTITY_STATE_KEY } from './identityStore.js';
 import type { SyncStorage } from './localStorageAccess.js';
 import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
-
-class FakeStorage implements SyncStorage {
-  readonly items = new Map<string, string>();
-  getItem(key: string): string | null {
-    return this.items.get(key) ?? null;
-  }
-  setItem(key: string, value: string): void {
-    this.items.set(key, value);
-  }
-  removeItem(key: string): void {
-    this.items.delete(key);
-  }
-}
+import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
 
 describe('identify() is kept for the next runs, until reset()', () => {
   let sink: Sink;
@@ -118,7 +106,7 @@ describe('identify() is kept for the next runs, until reset()', () => {
   });
 
   it('identityLocalStorage: synchronous in localStorage, the outbox state without usable storage', async () => {
-    const storage = new FakeStorage();
+    const storage = new MemoryStorage();
     const outbox = createMemoryOutbox();
     const store = identityLocalStorage('app', outbox, () => storage);
     expect(store.read()).toBeUndefined();

@@ -6,24 +6,12 @@ import { INSTALL_ID_STATE_KEY } from './installId.js';
 import { installIdKey, installIdLocalStorage } from './installIdLocalStorage.js';
 import type { SyncStorage } from './localStorageAccess.js';
 import { Sink, sinkEvents, testPlatform } from './telemetry.test-helpers.js';
-
-class FakeStorage implements SyncStorage {
-  readonly items = new Map<string, string>();
-  getItem(key: string): string | null {
-    return this.items.get(key) ?? null;
-  }
-  setItem(key: string, value: string): void {
-    this.items.set(key, value);
-  }
-  removeItem(key: string): void {
-    this.items.delete(key);
-  }
-}
+import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
 
 describe('the install id copy in localStorage (browsers)', () => {
   it('creates the id in the outbox state on a first load, copies it, and reads the copy synchronously after', async () => {
     const outbox = createMemoryOutbox();
-    const storage = new FakeStorage();
+    const storage = new MemoryStorage();
     const store = installIdLocalStorage('app', outbox, () => storage);
     const first = store();
     expect(first).toBeInstanceOf(Promise);
@@ -40,14 +28,14 @@ describe('the install id copy in localStorage (browsers)', () => {
   it('keeps the id an install already had in its outbox (an upgrade), never making a new one', async () => {
     const outbox = createMemoryOutbox();
     await outbox.setState(INSTALL_ID_STATE_KEY, 'existing-install-0001');
-    const storage = new FakeStorage();
+    const storage = new MemoryStorage();
     expect(await installIdLocalStorage('app', outbox, () => storage)()).toBe('existing-install-0001');
     expect(storage.getItem(installIdKey('app'))).toBe('existing-install-0001');
   });
 
   it('ignores a damaged copy, and works from the outbox alone without usable localStorage', async () => {
     const outbox = createMemoryOutbox();
-    const storage = new FakeStorage();
+    const storage = new MemoryStorage();
     storage.setItem(installIdKey('app'), '<script>');
     const id = await installIdLocalStorage('app', outbox, () => storage)();
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
@@ -74,7 +62,7 @@ describe('the install id copy in localStorage (browsers)', () => {
 
   it('is what createTelemetry uses in a page with IndexedDB storage: both loads report as one install', async () => {
     const sink = await Sink.start();
-    const storage = new FakeStorage();
+    const storage = new MemoryStorage();
     const previous = (globalThis as { localStorage?: unknown }).localStorage;
     (globalThis as { localStorage?: unknown }).localStorage = storage;
     const name = `copy-${Date.now()}`;

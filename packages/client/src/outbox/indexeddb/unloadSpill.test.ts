@@ -4,6 +4,7 @@ import { OutboxError } from '../errors.js';
 import { createIndexedDBOutbox } from '../indexeddb.js';
 import { MemoryStorage } from '../localStorage/memoryStorage.test-helpers.js';
 import { drain, makeRecords } from '../outbox.contract.js';
+import { deleteOutboxDatabase } from './deleteDatabase.test-helpers.js';
 import { databaseName } from './schema.js';
 import { UnloadSpill } from './unloadSpill.js';
 
@@ -26,11 +27,7 @@ function open(name: string, storage: MemoryStorage | null) {
   const outbox = createIndexedDBOutbox({ name, locks: null, unloadStorage: storage });
   cleanups.push(async () => {
     await outbox.close();
-    await new Promise<void>((resolve) => {
-      const request = indexedDB.deleteDatabase(databaseName(name));
-      request.onsuccess = () => resolve();
-      request.onerror = () => resolve();
-    });
+    await deleteOutboxDatabase(name);
   });
   return outbox;
 }
