@@ -382,13 +382,7 @@ export class LocalStorageOutbox implements Outbox {
     const holder = await this.lock.acquire();
     try {
       if (holder) {
-        appendAsHolder(this.chunks, group, {
-          limits: this.limits,
-          chunkChars: this.chunkChars,
-          isClaimed: this.isClaimed,
-          drops: this.drops,
-          logger: this.options.logger,
-        });
+        this.appendHeld(group);
       } else {
         this.writeForeign(group);
       }
@@ -401,6 +395,17 @@ export class LocalStorageOutbox implements Outbox {
     }
   }
 
+  /** Appends as the lock holder (who may drop, trim and rewrite chunks). */
+  private appendHeld(group: Pending[]): void {
+    appendAsHolder(this.chunks, group, {
+      limits: this.limits,
+      chunkChars: this.chunkChars,
+      isClaimed: this.isClaimed,
+      drops: this.drops,
+      logger: this.options.logger,
+    });
+  }
+
   /**
    * Writes what waits in the buffer at once, in this turn, as `write` would; a group that cannot
    * be written goes back to the buffer.
@@ -411,13 +416,7 @@ export class LocalStorageOutbox implements Outbox {
     try {
       if (!this.lock.held) this.writeForeign(group);
       else {
-        appendAsHolder(this.chunks, group, {
-          limits: this.limits,
-          chunkChars: this.chunkChars,
-          isClaimed: this.isClaimed,
-          drops: this.drops,
-          logger: this.options.logger,
-        });
+        this.appendHeld(group);
       }
     } catch (error) {
       this.chunks.invalidate();

@@ -205,7 +205,7 @@ export class Telemetry implements TelemetryCore {
     try {
       const id = checkDistinctId('distinctId', distinctId);
       this.identityChosen = true;
-      const previous = this.identified ?? this.restoredIdentity ?? this.installId;
+      const previous = this.identified ?? this.installId;
       if (id === previous && traits === undefined) return;
       this.identified = id;
       this.keepIdentity(id);

@@ -1,6 +1,6 @@
 import type { Outbox } from '../outbox/outbox.js';
 import { type IdentityStore, isKeptIdentity, outboxIdentityStore } from './identityStore.js';
-import { defaultLocalStorage, readItem, type SyncStorage } from './localStorageAccess.js';
+import { defaultLocalStorage, type SyncStorage } from './localStorageAccess.js';
 
 /** The localStorage key of the identity of the outbox called `name`. */
 export function identityKey(name: string): string {
@@ -19,24 +19,27 @@ export function identityLocalStorage(
 ): IdentityStore {
   const key = identityKey(name);
   const fallback = outboxIdentityStore(outbox);
-  const usable = (): SyncStorage | undefined => {
-    try {
-      const s = storage();
-      // Probing with a read: a blocked storage throws here rather than at the write.
-      s?.getItem(key);
-      return s;
-    } catch {
-      return undefined;
-    }
-  };
   return {
     read() {
-      if (usable() === undefined) return fallback.read();
-      const kept = readItem(storage, key);
+      let kept: string | null;
+      try {
+        const s = storage();
+        if (s === undefined) return fallback.read();
+        kept = s.getItem(key);
+      } catch {
+        // Blocked storage throws on access: the outbox state keeps it instead.
+        return fallback.read();
+      }
       return isKeptIdentity(kept) ? kept : undefined;
     },
     async write(id) {
-      const s = usable();
+      let s: SyncStorage | undefined;
+      try {
+        s = storage();
+        s?.getItem(key);
+      } catch {
+        s = undefined;
+      }
       if (s === undefined) return fallback.write(id);
       try {
         if (id === undefined) s.removeItem(key);

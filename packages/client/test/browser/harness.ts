@@ -151,3 +151,23 @@ export function launchChromium(): Promise<Browser> {
     ],
   });
 }
+
+/** What a Chromium test file starts once: the page server with the bundle, a sink, Chromium. */
+export interface ChromiumSuite {
+  readonly server: { url: string; close(): Promise<void> };
+  readonly sink: IngestSink;
+  readonly browser: Browser;
+}
+
+export async function startChromiumSuite(): Promise<ChromiumSuite> {
+  const server = await startPageServer(await bundleEntry());
+  const sink = await new IngestSink().start();
+  const browser = await launchChromium();
+  return { server, sink, browser };
+}
+
+export async function stopChromiumSuite(suite: Partial<ChromiumSuite>): Promise<void> {
+  await suite.browser?.close();
+  await suite.server?.close();
+  await suite.sink?.close();
+}

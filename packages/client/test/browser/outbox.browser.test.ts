@@ -6,7 +6,7 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PageHoming } from './entry.js';
-import { bundleEntry, chromiumAvailable, IngestSink, launchChromium, startPageServer } from './harness.js';
+import { chromiumAvailable, type IngestSink, startChromiumSuite, stopChromiumSuite } from './harness.js';
 
 const available = chromiumAvailable();
 
@@ -17,16 +17,11 @@ let context: BrowserContext;
 
 beforeAll(async () => {
   if (!available) return;
-  server = await startPageServer(await bundleEntry());
-  sink = await new IngestSink().start();
-  browser = await launchChromium();
+  ({ server, sink, browser } = await startChromiumSuite());
 }, 60_000);
 
 afterAll(async () => {
-  if (!available) return;
-  await browser?.close();
-  await server?.close();
-  await sink?.close();
+  if (available) await stopChromiumSuite({ server, sink, browser });
 });
 
 beforeEach(async () => {
