@@ -2,6 +2,7 @@ import type { PatternNeeds, PiiPattern, PickedSpan, StringProfile } from './piiP
 import { BUILTIN_PII_PATTERNS, profileString } from './piiPatterns.js';
 import type { PatternRedactionOptions, ResolvedPatternRedaction } from './redactPatterns.options.js';
 import { PatternRedactionOptionError, resolvePatternRedactionOptions } from './redactPatterns.options.js';
+import { CleanStringMemo } from './CleanStringMemo.js';
 import { keyedHash } from './redactHash.js';
 import { setOwn } from './safeSerialize.js';
 
@@ -46,6 +47,7 @@ export function createPatternRedactor(options?: PatternRedactionOptions): (value
   const patterns = compile(o);
   const profile: StringProfile = { digits: 0, dots: 0, colons: 0, at: false, assign: false };
   const ancestors: object[] = [];
+  const clean = new CleanStringMemo();
 
   const replacementOf = (name: string, secret: string): string => {
     if (o.hashKey !== undefined) return keyedHash(secret, o.hashKey);
@@ -74,7 +76,7 @@ export function createPatternRedactor(options?: PatternRedactionOptions): (value
 
   const scanPatterns = (input: string): string => {
     let s = input;
-    if (patterns.length === 0) return s;
+    if (patterns.length === 0 || clean.has(s)) return s;
     profileString(s, profile);
     const pr = profile;
     for (const p of patterns) {
@@ -105,6 +107,7 @@ export function createPatternRedactor(options?: PatternRedactionOptions): (value
         return span.prefix + replacementOf(p.name, span.secret) + span.suffix;
       });
     }
+    if (s === input) clean.add(s);
     return s;
   };
 
