@@ -32,7 +32,9 @@ export const notes = [
   'Homing runs its default pipeline: field and pattern redaction on, file outbox (`batch` durability)',
   'in a temp directory, batches of 100. posthog-node and Segment run with their defaults, except',
   "posthog's `maxQueueSize` raised to 100 000 (its default, 10 000, drops events the loop outruns).",
-  'track(): calls/s of the loop alone (the sink is up, delivery runs meanwhile). End to end: from the',
+  'track(): calls/s of the loop alone (the sink is up, delivery runs meanwhile). The floor row runs',
+  'the same loop with no client, only one JSON.stringify of each event: the least any client that',
+  'keeps its events can cost, which bounds what "10× posthog-node" can mean here. End to end: from the',
   'first call until the sink has counted every event (`flush()` / `shutdown()` / `closeAndFlush()`).',
   'Heap: growth after forced GC per event queued while the server is down (connection refused).',
   'Million: 1 000 000 events tracked into the file outbox with the server down (outbox limits raised',
@@ -87,6 +89,28 @@ const gcHeap = () => {
 };
 
 async function makeClient(lib, host, extra = {}) {
+  if (lib === 'floor') {
+    // No client: what keeping an event costs at the least, one JSON.stringify of it on the
+    // caller's turn (kept in a bounded array so the work is not optimised away).
+    let kept = [];
+    return {
+      track: (i) => {
+        if (kept.length === 1000) kept = [];
+        kept.push(
+          JSON.stringify({
+            uuid: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b',
+            event: 'cli.command',
+            distinct_id: 'user-1',
+            timestamp: '2026-12-02T19:00:00.000Z',
+            properties: { ...PROPS, i },
+          }),
+        );
+      },
+      persist: async () => {},
+      finish: async () => {},
+      close: async () => {},
+    };
+  }
   if (lib === 'homing' || lib === 'baseline') {
     const { createTelemetry } = await import(
       lib === 'homing' ? '@homing/client' : pathToFileURL(path.join(BASELINE, 'dist/index.node.js')).href
@@ -279,6 +303,7 @@ export async function run() {
       for (const lib of measured)
         figures[`${task}:${lib}`] = await measure(task, lib, task === 'heap' ? deadHost : host);
     }
+    if (TASKS.includes('track')) figures['track:floor'] = await measure('track', 'floor', host);
     const has = (task) => figures[`${task}:homing`] !== undefined;
     const row = (work, task, competitor, unit, better, goal) => ({
       work,
@@ -301,6 +326,15 @@ export async function run() {
         ),
       );
       rows.push(row('track() calls/s, default pipeline', 'track', 'segment', 'calls/s', 'higher', ''));
+      rows.push({
+        work: 'floor: the same loop with one JSON.stringify per event and no client (no redaction, no outbox)',
+        homing: figures['track:floor'].value,
+        competitor: 'posthog-node 5',
+        competitorValue: figures['track:posthog'].value,
+        unit: 'calls/s',
+        better: 'higher',
+        goal: 'context: 10× posthog is above this',
+      });
     }
     if (has('e2e')) {
       rows.push(row('end to end to the sink', 'e2e', 'posthog', 'events/s', 'higher', '≥10×'));
