@@ -10,6 +10,12 @@ export { HTTP_SERVER_DEFAULTS } from './httpServerOptions.js';
 export type { HttpCaptureOptions, HttpTimingOptions } from './httpServerOptions.js';
 export type { StatusTagMode } from './httpTags.js';
 export { ABORTED_STATUS, homingExpress, homingExpressErrorHandler } from './express.js';
+export { instrumentExpress } from './instrumentExpress.js';
+export type {
+  ExpressAppLike,
+  ExpressInstrumentation,
+  InstrumentExpressOptions,
+} from './instrumentExpress.js';
 export { UNMATCHED_ROUTE } from './httpTags.js';
 export type {
   ExpressNext,

@@ -11,6 +11,7 @@ import { createErrorTracker } from '../features/errors/createErrorTracker.js';
 import { createPerformanceTracker } from '../features/performance/PerformanceTracker.js';
 import { createTelemetry } from '../index.node.js';
 import { homingExpress, homingExpressErrorHandler } from './express.js';
+import { instrumentExpress } from './instrumentExpress.js';
 import { wrapFetch } from './fetch.js';
 import { listen } from './integrations.test-helpers.js';
 import type { TelemetryLike } from './telemetryLike.js';
@@ -50,49 +51,58 @@ function realTelemetry(): { telemetry: TelemetryLike; received: HomingEvent[]; f
 }
 
 describe('integrations with the real client', () => {
-  it('Express timings arrive as $metric_summary per route, errors as $exception with the request tags', async () => {
-    const { telemetry, received, flush } = realTelemetry();
-    const app = express();
-    app.use(homingExpress(telemetry));
-    app.get('/users/:id', (_req, res) => {
-      res.send('ok');
-    });
-    app.get('/boom', () => {
-      throw new TypeError('cannot read the thing');
-    });
-    app.use(homingExpressErrorHandler(telemetry));
-    const { url, close } = await listen(createServer(app));
-    cleanups.push(close);
-    for (const id of [1, 2, 3]) expect((await fetch(`${url}/users/${id}`)).status).toBe(200);
-    expect((await fetch(`${url}/boom`)).status).toBe(500);
-    // The timing is recorded on the response's close, just after the client has the answer.
-    const deadline = Date.now() + 15_000;
-    let summaries: HomingEvent[] = [];
-    while (Date.now() < deadline) {
-      await flush();
-      summaries = received.filter((e) => e.event === '$metric_summary');
-      const counted = summaries.reduce((n, e) => n + Number(e.properties['count']), 0);
-      if (counted >= 4) break;
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    const byRoute = Object.fromEntries(
-      summaries.map((e) => [(e.properties['tags'] as Record<string, string>)['route'], e.properties]),
-    );
-    expect(byRoute['/users/:id']).toMatchObject({
-      metric: 'http.server.duration',
-      tags: { method: 'GET', route: '/users/:id', status: '200' },
-      count: 3,
-      unit: 'ms',
-    });
-    expect(byRoute['/boom']).toMatchObject({ count: 1, tags: { status: '500' } });
-    const exception = received.find((e) => e.event === '$exception');
-    expect(exception?.properties).toMatchObject({
-      $exception_type: 'TypeError',
-      $exception_message: 'cannot read the thing',
-      $exception_tags: { 'http.method': 'GET', 'http.route': '/boom', 'http.status': '500' },
-      $exception_context: { request: { method: 'GET', route: '/boom', status: 500 } },
-    });
-  });
+  it.each([
+    ['instrumentExpress', (app: express.Express, t: TelemetryLike) => void instrumentExpress(app, t)],
+    [
+      'the homingExpress middleware',
+      (app: express.Express, t: TelemetryLike) => void app.use(homingExpress(t)),
+    ],
+  ])(
+    'Express timings (%s) arrive as $metric_summary per route, errors as $exception with the request tags',
+    async (_name, timeApp) => {
+      const { telemetry, received, flush } = realTelemetry();
+      const app = express();
+      timeApp(app, telemetry);
+      app.get('/users/:id', (_req, res) => {
+        res.send('ok');
+      });
+      app.get('/boom', () => {
+        throw new TypeError('cannot read the thing');
+      });
+      app.use(homingExpressErrorHandler(telemetry));
+      const { url, close } = await listen(createServer(app));
+      cleanups.push(close);
+      for (const id of [1, 2, 3]) expect((await fetch(`${url}/users/${id}`)).status).toBe(200);
+      expect((await fetch(`${url}/boom`)).status).toBe(500);
+      // The timing is recorded on the response's close, just after the client has the answer.
+      const deadline = Date.now() + 15_000;
+      let summaries: HomingEvent[] = [];
+      while (Date.now() < deadline) {
+        await flush();
+        summaries = received.filter((e) => e.event === '$metric_summary');
+        const counted = summaries.reduce((n, e) => n + Number(e.properties['count']), 0);
+        if (counted >= 4) break;
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const byRoute = Object.fromEntries(
+        summaries.map((e) => [(e.properties['tags'] as Record<string, string>)['route'], e.properties]),
+      );
+      expect(byRoute['/users/:id']).toMatchObject({
+        metric: 'http.server.duration',
+        tags: { method: 'GET', route: '/users/:id', status: '200' },
+        count: 3,
+        unit: 'ms',
+      });
+      expect(byRoute['/boom']).toMatchObject({ count: 1, tags: { status: '500' } });
+      const exception = received.find((e) => e.event === '$exception');
+      expect(exception?.properties).toMatchObject({
+        $exception_type: 'TypeError',
+        $exception_message: 'cannot read the thing',
+        $exception_tags: { 'http.method': 'GET', 'http.route': '/boom', 'http.status': '500' },
+        $exception_context: { request: { method: 'GET', route: '/boom', status: 500 } },
+      });
+    },
+  );
 
   it('fetch breadcrumbs are attached to the next captured error; timings summarised per host', async () => {
     const { telemetry, received, flush } = realTelemetry();
