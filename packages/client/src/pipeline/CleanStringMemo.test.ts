@@ -59,3 +59,21 @@ describe('the pattern pass with its memo of clean strings', () => {
     expect(redact({ to: 'ada@example.com', id: 'req-1' })).toEqual({ to: '[REDACTED]', id: 'req-1' });
   });
 });
+
+describe('isClean of the pattern pass', () => {
+  it('is true exactly when the pass would leave the string as it is', () => {
+    const { isClean } = createPatternRedactor();
+    for (const s of ['deploy', '1.2.3', '0190f0a0-1234-7abc-8def-0123456789ab', '2026-12-02T19:00:00.000Z']) {
+      expect(isClean(s)).toBe(true);
+    }
+    for (const s of ['ada@example.com', 'Bearer abcdefghijklmnop1234', '4111 1111 1111 1111', '10.0.0.1']) {
+      expect(isClean(s)).toBe(false);
+    }
+  });
+
+  it('is false for a string the pass would cut, and for every string when a custom function runs', () => {
+    expect(createPatternRedactor({ maxStringLength: 5 }).isClean('abcdefgh')).toBe(false);
+    expect(createPatternRedactor({ maxStringLength: 5 }).isClean('abc')).toBe(true);
+    expect(createPatternRedactor({ redact: (s) => s }).isClean('deploy')).toBe(false);
+  });
+});

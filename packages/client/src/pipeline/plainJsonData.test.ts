@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isPlainJsonData } from './plainJsonData.js';
+import { checkPlainJsonData, isPlainJsonData } from './plainJsonData.js';
+import { createPatternRedactor } from './redactPatterns.js';
 import { compileFieldSet } from './redactFields.js';
 import { defaultSafeLimits, safeClone } from './safeSerialize.js';
 
@@ -87,5 +88,32 @@ describe('isPlainJsonData', () => {
       isPlainJsonData(v as Record<string, unknown>, defaultSafeLimits, null, ['$lib']);
     expect(check({ $lib: 'x' })).toBe(false);
     expect(check({ nested: { $lib: 'x' } })).toBe(true);
+  });
+});
+
+describe('checkPlainJsonData with a string check', () => {
+  const { isClean } = createPatternRedactor();
+  const check = (v: unknown, clean?: (s: string) => boolean) =>
+    checkPlainJsonData(v as Record<string, unknown>, defaultSafeLimits, null, [], clean);
+
+  it('answers clean only when every string, at any depth, passes the check', () => {
+    expect(check({ a: 'deploy', b: ['1.2.3', { c: 'eu-west-1' }], n: 3 }, isClean)).toBe('clean');
+    expect(check({ a: 'deploy', b: ['1.2.3', { c: 'mail ada@example.com' }] }, isClean)).toBe('plain');
+    expect(check({ list: ['x', 'call 415-555-0134'] }, isClean)).toBe('plain');
+    expect(check({}, isClean)).toBe('clean');
+  });
+
+  it('answers plain without a check, and no whatever the strings when the data is not plain', () => {
+    expect(check({ a: 'deploy' })).toBe('plain');
+    expect(check({ a: 'deploy', d: new Date(0) }, isClean)).toBe('no');
+    const cycle: Record<string, unknown> = { a: 'x' };
+    cycle.self = cycle;
+    expect(check(cycle, isClean)).toBe('no');
+  });
+
+  it('leaves no verdict behind for the next call', () => {
+    expect(check({ a: 'ada@example.com' }, isClean)).toBe('plain');
+    expect(check({ a: 'fine' }, isClean)).toBe('clean');
+    expect(check({ a: 'fine' })).toBe('plain');
   });
 });

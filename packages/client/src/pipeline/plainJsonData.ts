@@ -19,12 +19,38 @@ export function isPlainJsonData(
   redacted: ReadonlySet<string> | null,
   reserved: readonly string[],
 ): boolean {
+  return checkPlainJsonData(value, limits, redacted, reserved) !== 'no';
+}
+
+/**
+ * `isPlainJsonData`, and in the same walk whether `isClean` holds for every string in it:
+ * 'clean' when both do, 'plain' when the data is plain but some string is not clean (or no
+ * `isClean` was given), 'no' when it is not plain. Lets the pattern pass be skipped for the
+ * common event that holds nothing to redact, instead of walking the properties a second time.
+ */
+export function checkPlainJsonData(
+  value: Record<string, unknown>,
+  limits: SafeLimits,
+  redacted: ReadonlySet<string> | null,
+  reserved: readonly string[],
+  isClean?: (s: string) => boolean,
+): 'no' | 'plain' | 'clean' {
+  stringCheck = isClean;
+  allClean = isClean !== undefined;
   try {
-    return plainObject(value, 0, limits, redacted, reserved);
+    if (!plainObject(value, 0, limits, redacted, reserved)) return 'no';
+    return allClean ? 'clean' : 'plain';
   } catch {
-    return false;
+    return 'no';
+  } finally {
+    stringCheck = undefined;
   }
 }
+
+// The walk's string check and its verdict so far, for the call in progress (the walk is
+// synchronous and calls no app code, so one call never overlaps another).
+let stringCheck: ((s: string) => boolean) | undefined;
+let allClean = false;
 
 function plainObject(
   obj: object,
@@ -54,7 +80,9 @@ function plainValue(
 ): boolean {
   switch (typeof v) {
     case 'string':
-      return v.length <= limits.maxStringLength;
+      if (v.length > limits.maxStringLength) return false;
+      if (allClean && !stringCheck!(v)) allClean = false;
+      return true;
     case 'number':
       return Number.isFinite(v);
     case 'boolean':

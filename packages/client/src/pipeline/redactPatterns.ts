@@ -42,7 +42,7 @@ interface CompiledPattern {
  * `redactFields.ts`, is the pass for keys); replacements never re-match, so redacting twice
  * gives what redacting once gave.
  */
-export function createPatternRedactor(options?: PatternRedactionOptions): (value: unknown) => unknown {
+export function createPatternRedactor(options?: PatternRedactionOptions): PatternRedactor {
   const o = resolvePatternRedactionOptions(options);
   const patterns = compile(o);
   const profile: StringProfile = { digits: 0, dots: 0, colons: 0, at: false, assign: false };
@@ -175,7 +175,7 @@ export function createPatternRedactor(options?: PatternRedactionOptions): (value
     throw new PatternRedactionOptionError('replacement', 'is itself changed by redaction');
   }
 
-  return (value: unknown): unknown => {
+  const redactor = (value: unknown): unknown => {
     ancestors.length = 0;
     try {
       return walk(value, undefined, 0);
@@ -184,6 +184,16 @@ export function createPatternRedactor(options?: PatternRedactionOptions): (value
       return failClosed;
     }
   };
+  const isClean = (s: string): boolean =>
+    o.redact === undefined && s.length <= o.maxStringLength && scanPatterns(s) === s;
+  return Object.assign(redactor, { isClean });
+}
+
+/** The pattern pass, and a test of one string against it. */
+export interface PatternRedactor {
+  (value: unknown): unknown;
+  /** true when the pass would leave the string `s` as it is (no pattern, no cut, no custom function). */
+  isClean(s: string): boolean;
 }
 
 function compile(o: ResolvedPatternRedaction): CompiledPattern[] {

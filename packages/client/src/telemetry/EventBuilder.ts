@@ -24,6 +24,11 @@ export interface TrackedEvent {
    * field pass replaces, none of ENRICHED_KEYS), so only `redactInPlace` runs on it.
    */
   readonly inPlace?: boolean;
+  /**
+   * true (with `inPlace`): the same walk found every string clean by `redactInPlace.isClean`,
+   * so the pattern pass would return the properties as they are and is skipped.
+   */
+  readonly clean?: boolean;
   readonly nowMs: number;
   readonly sessionId: string;
 }
@@ -84,7 +89,9 @@ export class EventBuilder {
     try {
       own =
         tracked.inPlace === true
-          ? (this.parts.redactInPlace ?? this.parts.redact)(tracked.properties)
+          ? tracked.clean === true
+            ? tracked.properties
+            : (this.parts.redactInPlace ?? this.parts.redact)(tracked.properties)
           : this.parts.redact(tracked.properties);
     } catch (error) {
       // Fail closed: an event whose redaction failed might carry what it should have removed.

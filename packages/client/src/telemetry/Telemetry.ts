@@ -5,7 +5,7 @@ import type { FeatureHost } from '../features/feature.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { checkEventName } from '../pipeline/eventName.js';
-import { isPlainJsonData } from '../pipeline/plainJsonData.js';
+import { checkPlainJsonData } from '../pipeline/plainJsonData.js';
 import { compileFieldSet, DEFAULT_REDACTED_FIELDS } from '../pipeline/redactFields.js';
 import { safeClone } from '../pipeline/safeSerialize.js';
 import { Sampler } from '../pipeline/sampling.js';
@@ -93,6 +93,8 @@ export class Telemetry implements TelemetryCore {
    * pipeline may write to the properties in other ways (`custom`, `beforeSend`): see `readsInPlace`.
    */
   private readonly redactedFields: ReadonlySet<string> | null | undefined;
+  /** `isClean` of the pass properties read in place go through: checked in the same walk. */
+  private readonly cleanString: ((s: string) => boolean) | undefined;
 
   constructor(private readonly parts: TelemetryParts) {
     this.o = parts.options;
@@ -105,13 +107,15 @@ export class Telemetry implements TelemetryCore {
     this.emitter = new Emitter(this.logger);
     this.redactedFields = fieldsRedactedBy(this.o);
     this.session = new Session(this.o.sessionIdleMs);
+    const redactInPlace = buildRedactor(
+      this.o.redaction === false ? false : { ...this.o.redaction, fields: false },
+    );
+    this.cleanString = redactInPlace.isClean;
     this.builder = new EventBuilder({
       sampler: new Sampler(parts.sampling ?? {}),
       redact: buildRedactor(this.o.redaction),
       // Properties read in place hold no field the field pass replaces: the pattern pass alone.
-      redactInPlace: buildRedactor(
-        this.o.redaction === false ? false : { ...this.o.redaction, fields: false },
-      ),
+      redactInPlace,
       beforeSend: this.o.beforeSend,
       propertyLimits: this.o.propertyLimits,
       maxEventBytes: this.o.maxEventBytes,
@@ -150,9 +154,12 @@ export class Telemetry implements TelemetryCore {
       let fixed = name.fixed;
       let props: Record<string, unknown> = {};
       let inPlace = false;
+      let clean = false;
       if (properties !== undefined && properties !== null) {
         if (typeof properties === 'object' && !Array.isArray(properties)) {
-          inPlace = this.readsInPlace(fillAnonId, properties);
+          const read = this.readsInPlace(fillAnonId, properties);
+          inPlace = read !== 'no';
+          clean = read === 'clean';
           if (inPlace) props = properties;
           else {
             const clone = safeClone(properties, this.o.propertyLimits);
@@ -168,6 +175,7 @@ export class Telemetry implements TelemetryCore {
         name: name.name,
         properties: props,
         inPlace,
+        clean,
         nowMs,
         sessionId: this.session.touch(nowMs),
       };
@@ -186,18 +194,19 @@ export class Telemetry implements TelemetryCore {
    * already plain JSON within the property limits. Then the app's object is never modified and
    * changing it after the call cannot change the event.
    */
-  private readsInPlace(fillAnonId: boolean, properties: object): boolean {
-    if (this.redactedFields === undefined || fillAnonId) return false;
+  private readsInPlace(fillAnonId: boolean, properties: object): 'no' | 'plain' | 'clean' {
+    if (this.redactedFields === undefined || fillAnonId) return 'no';
     if (
       this.waiting !== null &&
       (this.waiting.length > 0 || (this.identified ?? this.installId) === undefined)
     )
-      return false;
-    return isPlainJsonData(
+      return 'no';
+    return checkPlainJsonData(
       properties as Record<string, unknown>,
       this.o.propertyLimits,
       this.redactedFields,
       ENRICHED_KEYS,
+      this.cleanString,
     );
   }
 

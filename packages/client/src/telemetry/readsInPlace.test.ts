@@ -61,6 +61,35 @@ describe('track(): the app’s properties object', () => {
     expect(e!.properties.plain).toBe('nothing here');
   });
 
+  it('clean properties are sent as they are and PII among clean values is still redacted', async () => {
+    const t = client(sink, { distinctId: 'u1' });
+    const clean = { command: 'deploy', flags: ['--force'], target: { region: 'eu-west-1', replicas: 3 } };
+    const mixed = { command: 'deploy', target: { region: 'eu-west-1', owner: 'ada@example.com' } };
+    const before = structuredClone(mixed);
+    for (let i = 0; i < 3; i++) {
+      t.track('clean', clean);
+      t.track('mixed', mixed);
+    }
+    const events = await sent(t);
+    expect(events).toHaveLength(6);
+    for (const e of events.filter((x) => x.event === 'clean')) expect(e.properties).toMatchObject(clean);
+    for (const e of events.filter((x) => x.event === 'mixed')) {
+      expect(e.properties).toMatchObject({
+        command: 'deploy',
+        target: { region: 'eu-west-1', owner: '[REDACTED]' },
+      });
+    }
+    expect(mixed).toEqual(before);
+  });
+
+  it('a value cut for length is cut even when the rest is clean', async () => {
+    const t = client(sink, { distinctId: 'u1', redaction: { patterns: { maxStringLength: 8 } } });
+    t.track('a', { short: 'deploy', long: 'abcdefghijklmnop' });
+    const [e] = await sent(t);
+    expect(e!.properties.short).toBe('deploy');
+    expect(e!.properties.long).toBe('abcdefgh…[truncated]');
+  });
+
   it('the client’s own keys replace the app’s without deleting them from its object', async () => {
     const t = client(sink, { distinctId: 'u1' });
     const props = { $lib: 'mine', $session_id: 's', x: 1 };

@@ -10,7 +10,15 @@ import { createPatternRedactor } from '../pipeline/redactPatterns.js';
 import type { RedactionOptions } from './options.js';
 
 /** Properties in, properties out; may throw (a custom redactor can), and the caller drops the event then. */
-export type Redactor = (properties: Record<string, unknown>) => Record<string, unknown>;
+export type Redactor = ((properties: Record<string, unknown>) => Record<string, unknown>) & {
+  /**
+   * true when no pass would change the string value `s` (absent when a custom redactor, which
+   * sees whole objects, may change anything). Says nothing of keys: the field pass is by name.
+   */
+  readonly isClean?: (s: string) => boolean;
+};
+
+const alwaysClean = (): boolean => true;
 
 /**
  * The redaction pass of the pipeline, built once from the options: field names first (in place
@@ -18,7 +26,7 @@ export type Redactor = (properties: Record<string, unknown>) => Record<string, u
  * app's own function. `false` gives the identity.
  */
 export function buildRedactor(options: RedactionOptions | false): Redactor {
-  if (options === false) return (p) => p;
+  if (options === false) return Object.assign((p: Record<string, unknown>) => p, { isClean: alwaysClean });
   const fields = options.fields === false ? null : compileFieldSet(options.fields ?? DEFAULT_REDACTED_FIELDS);
   const hashKey = options.hashKey;
   const replace =
@@ -27,13 +35,15 @@ export function buildRedactor(options: RedactionOptions | false): Redactor {
       : (v: unknown) => keyedHash(typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)), hashKey);
   const patterns = options.patterns === false ? null : createPatternRedactor(patternOptions(options));
   const custom = options.custom;
-  return (properties) => {
+  const redactor = (properties: Record<string, unknown>): Record<string, unknown> => {
     let p = properties;
     if (fields !== null && fields.size > 0) redactFieldsInPlace(p, fields, replace);
     if (patterns !== null) p = asProperties(patterns(p));
     if (custom !== undefined) p = asProperties(custom(p));
     return p;
   };
+  if (custom !== undefined) return redactor;
+  return Object.assign(redactor, { isClean: patterns === null ? alwaysClean : patterns.isClean });
 }
 
 function asProperties(value: unknown): Record<string, unknown> {
