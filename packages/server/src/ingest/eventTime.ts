@@ -1,3 +1,4 @@
+import { parseIsoMs } from '../store/parse-iso.js';
 import { formatIso } from './formatIso.js';
 
 /** Largest |ms| a Date holds (±100 000 000 days around 1970). */
@@ -11,7 +12,7 @@ export function readTimestamp(v: unknown): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   let ms = NaN;
   if (typeof v === 'string') {
-    if (v.length <= 64) ms = Date.parse(v);
+    if (v.length <= 64) ms = parseIsoMs(v);
   } else if (typeof v === 'number') {
     // A Date keeps whole milliseconds (truncated toward zero).
     ms = Math.trunc(v);

@@ -35,6 +35,70 @@ export function uuidKey(uuid: string): Buffer | null {
   return key.length === 16 ? key : null;
 }
 
+/** Each ASCII character's hex value, -1 for anything else; bit 4 (16) marks A–F. */
+const HEX = new Int8Array(128).fill(-1);
+for (let i = 0; i < 10; i++) HEX[48 + i] = i;
+for (let i = 0; i < 6; i++) {
+  HEX[97 + i] = 10 + i;
+  HEX[65 + i] = 16 | (10 + i);
+}
+/** Where each run of hex digits of a canonical UUID ends (a dash follows all but the last). */
+const RUN_ENDS = [8, 13, 18, 23, 36];
+
+/**
+ * Writes `eventKey(uuid)` into `out[at, at + 16)` without allocating for a canonical UUID, and
+ * answers whether `formatUuid` of those bytes gives `uuid` back (a lowercase canonical UUID),
+ * in which case the text need not be stored. The batch path of prepareEvents: `uuidKey` built
+ * five substrings and a Buffer per event (about 0.6 µs), this reads the characters once.
+ */
+export function writeEventKey(uuid: string, out: Buffer, at: number): boolean {
+  if (uuid.length === 36) {
+    let upper = 0;
+    let bad = 0;
+    let i = 0;
+    let o = at;
+    for (let r = 0; r < RUN_ENDS.length; r++) {
+      const end = RUN_ENDS[r]!;
+      for (; i < end; i += 2, o++) {
+        const a = uuid.charCodeAt(i);
+        const b = uuid.charCodeAt(i + 1);
+        const hi = a < 128 ? HEX[a]! : -1;
+        const lo = b < 128 ? HEX[b]! : -1;
+        bad |= hi | lo;
+        upper |= hi | lo;
+        out[o] = ((hi & 15) << 4) | (lo & 15);
+      }
+      if (end !== 36 && uuid.charCodeAt(i++) !== 45) bad = -1;
+    }
+    // bad < 0: a non-hex character or a missing dash; then the id is hashed like any other.
+    if (bad >= 0) return (upper & 16) === 0;
+  }
+  hashKey(uuid).copy(out, at);
+  return false;
+}
+
+/** The 16 key bytes at `at` as a latin1 string (one char per byte), for in-memory sets and maps. */
+export function keyString(b: Uint8Array, at: number): string {
+  return String.fromCharCode(
+    b[at]!,
+    b[at + 1]!,
+    b[at + 2]!,
+    b[at + 3]!,
+    b[at + 4]!,
+    b[at + 5]!,
+    b[at + 6]!,
+    b[at + 7]!,
+    b[at + 8]!,
+    b[at + 9]!,
+    b[at + 10]!,
+    b[at + 11]!,
+    b[at + 12]!,
+    b[at + 13]!,
+    b[at + 14]!,
+    b[at + 15]!,
+  );
+}
+
 function hashKey(id: string): Buffer {
   return createHash('sha256').update('homing-event-id\0').update(id).digest().subarray(0, 16);
 }

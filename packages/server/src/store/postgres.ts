@@ -220,14 +220,15 @@ export class PostgresStore implements Store {
 
   async insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
     this.assertOpen();
-    const prepared = prepareEvents(events, { maxPropertiesChars: this.maxPropertiesChars });
+    const prepared = prepareEvents(events, { maxPropertiesChars: this.maxPropertiesChars }).events;
     const pk = await this.projectPk(projectId);
     if (prepared.length === 0) return { accepted: 0, duplicates: 0 };
-    // Same lock order for every batch: overlapping concurrent batches cannot deadlock.
-    const sorted = [...prepared].sort((a, b) => Buffer.compare(a.key, b.key));
+    // Same lock order for every batch: overlapping concurrent batches cannot deadlock. Latin1
+    // key strings compare as their bytes do.
+    const sorted = [...prepared].sort((a, b) => (a.keyStr < b.keyStr ? -1 : a.keyStr > b.keyStr ? 1 : 0));
     const r = await this.retryingConflicts(INSERT_EVENTS, [
       pk,
-      sorted.map((e) => e.key),
+      sorted.map((e) => Buffer.from(e.keyStr, 'latin1')),
       sorted.map((e) => e.uuidText),
       sorted.map((e) => e.event),
       sorted.map((e) => e.distinctId),

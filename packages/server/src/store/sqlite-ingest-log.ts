@@ -7,6 +7,8 @@ import type { InsertResult } from './store.js';
 export interface LogAppend {
   projectPk: number;
   events: readonly PreparedEvent[];
+  /** The events' keys, 16 bytes each, in order (PreparedBatch.keys). */
+  keys: Buffer;
 }
 
 /**
@@ -18,11 +20,21 @@ export interface LogAppend {
  * leading NUL are the JSON arrays an earlier version wrote; they still expand).
  */
 function encodePayload(events: readonly PreparedEvent[]): string {
-  let out = '';
+  // One join writes one flat string; `+=` built a rope of 1400 pieces that SQLite's binding
+  // then had to flatten (a second copy of every byte).
+  const parts = new Array<string | number>(events.length * 7 + 1);
+  parts[0] = '';
+  let k = 1;
   for (const e of events) {
-    out += `\0${e.uuidText ?? ''}\0${e.event}\0${e.distinctId}\0${e.tsMs}\0${e.originalTimestamp ?? ''}\0${e.receivedAt}\0${e.propertiesJson}`;
+    parts[k++] = e.uuidText ?? '';
+    parts[k++] = e.event;
+    parts[k++] = e.distinctId;
+    parts[k++] = e.tsMs;
+    parts[k++] = e.originalTimestamp ?? '';
+    parts[k++] = e.receivedAt;
+    parts[k++] = e.propertiesJson;
   }
-  return out;
+  return parts.join('\0');
 }
 
 const CHECK_WIDTH = 100;
@@ -189,7 +201,10 @@ export class IngestLog {
       const accepted = stored.size === 0 ? candidates : candidates.filter((e) => !stored.has(e.keyStr));
       duplicates += candidates.length - accepted.length;
       if (accepted.length > 0) {
-        const keys = Buffer.concat(accepted.map((e) => e.key));
+        const keys =
+          accepted.length === call.events.length
+            ? call.keys
+            : Buffer.from(accepted.map((e) => e.keyStr).join(''), 'latin1');
         const id = Number(
           this.insertLog.run(call.projectPk, accepted.length, keys, encodePayload(accepted)).lastInsertRowid,
         );
@@ -208,12 +223,15 @@ export class IngestLog {
   ): Set<string> {
     const found = new Set<string>();
     const events =
-      filter === null ? candidates : candidates.filter((e) => keyFilterHas(filter, projectPk, e.key));
+      filter === null ? candidates : candidates.filter((e) => keyFilterHas(filter, projectPk, e.keyStr));
     if (events.length === 0) return found;
     const params: unknown[] = new Array(CHECK_WIDTH + 1);
     params[0] = projectPk;
     for (let i = 0; i < events.length; i += CHECK_WIDTH) {
-      for (let j = 0; j < CHECK_WIDTH; j++) params[j + 1] = events[i + j]?.key ?? NO_KEY;
+      for (let j = 0; j < CHECK_WIDTH; j++) {
+        const e = events[i + j];
+        params[j + 1] = e === undefined ? NO_KEY : Buffer.from(e.keyStr, 'latin1');
+      }
       for (const key of this.checkStored.all(...params)) found.add(key.toString('latin1'));
     }
     return found;

@@ -50,7 +50,8 @@ export function keyFilterAdd(f: Int32Array, pk: number, key: Uint8Array): void {
   }
 }
 
-export function keyFilterHas(f: Int32Array, pk: number, key: Uint8Array): boolean {
+/** `key`: the 16 key bytes as a latin1 string (PreparedEvent.keyStr), hashed as keyFilterAdd hashes the bytes. */
+export function keyFilterHas(f: Int32Array, pk: number, key: string): boolean {
   const mask = (f.length - 1) * 32 - 1;
   const mix = (x: number): number => {
     x ^= x >>> 16;
@@ -59,7 +60,11 @@ export function keyFilterHas(f: Int32Array, pk: number, key: Uint8Array): boolea
     x = Math.imul(x, 0xc2b2ae35);
     return x ^ (x >>> 16);
   };
-  const w = (i: number): number => key[i]! | (key[i + 1]! << 8) | (key[i + 2]! << 16) | (key[i + 3]! << 24);
+  const w = (i: number): number =>
+    key.charCodeAt(i) |
+    (key.charCodeAt(i + 1) << 8) |
+    (key.charCodeAt(i + 2) << 16) |
+    (key.charCodeAt(i + 3) << 24);
   let h = mix(w(0) ^ Math.imul(pk, 0x9e3779b1));
   h = mix(h ^ w(4));
   h = mix(h ^ w(8));

@@ -251,9 +251,9 @@ export class SqliteStore implements Store {
       this.assertReady();
       const prepared = prepareEvents(events, { maxPropertiesChars: this.opts.maxPropertiesChars });
       const projectPk = this.projectPk(projectId);
-      if (prepared.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0 });
+      if (prepared.events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0 });
       return new Promise((resolve, reject) => {
-        this.queue.push({ projectPk, events: prepared, resolve, reject });
+        this.queue.push({ projectPk, events: prepared.events, keys: prepared.keys, resolve, reject });
         this.scheduleFlush();
       });
     } catch (err) {
