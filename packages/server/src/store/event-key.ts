@@ -77,28 +77,6 @@ export function writeEventKey(uuid: string, out: Buffer, at: number): boolean {
   return false;
 }
 
-/** The 16 key bytes at `at` as a latin1 string (one char per byte), for in-memory sets and maps. */
-export function keyString(b: Uint8Array, at: number): string {
-  return String.fromCharCode(
-    b[at]!,
-    b[at + 1]!,
-    b[at + 2]!,
-    b[at + 3]!,
-    b[at + 4]!,
-    b[at + 5]!,
-    b[at + 6]!,
-    b[at + 7]!,
-    b[at + 8]!,
-    b[at + 9]!,
-    b[at + 10]!,
-    b[at + 11]!,
-    b[at + 12]!,
-    b[at + 13]!,
-    b[at + 14]!,
-    b[at + 15]!,
-  );
-}
-
 function hashKey(id: string): Buffer {
   return createHash('sha256').update('homing-event-id\0').update(id).digest().subarray(0, 16);
 }

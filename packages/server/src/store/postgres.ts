@@ -220,15 +220,16 @@ export class PostgresStore implements Store {
 
   async insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
     this.assertOpen();
-    const prepared = prepareEvents(events, { maxPropertiesChars: this.maxPropertiesChars }).events;
+    const { events: prepared, keys } = prepareEvents(events, { maxPropertiesChars: this.maxPropertiesChars });
     const pk = await this.projectPk(projectId);
     if (prepared.length === 0) return { accepted: 0, duplicates: 0 };
-    // Same lock order for every batch: overlapping concurrent batches cannot deadlock. Latin1
-    // key strings compare as their bytes do.
-    const sorted = [...prepared].sort((a, b) => (a.keyStr < b.keyStr ? -1 : a.keyStr > b.keyStr ? 1 : 0));
+    const keyOf = prepared.map((_, i) => keys.subarray(i * 16, i * 16 + 16));
+    // Same lock order for every batch: overlapping concurrent batches cannot deadlock.
+    const order = prepared.map((_, i) => i).sort((a, b) => Buffer.compare(keyOf[a]!, keyOf[b]!));
+    const sorted = order.map((i) => prepared[i]!);
     const r = await this.retryingConflicts(INSERT_EVENTS, [
       pk,
-      sorted.map((e) => Buffer.from(e.keyStr, 'latin1')),
+      order.map((i) => keyOf[i]),
       sorted.map((e) => e.uuidText),
       sorted.map((e) => e.event),
       sorted.map((e) => e.distinctId),

@@ -1,12 +1,10 @@
 import { StoreInputError } from './errors.js';
-import { keyString, writeEventKey } from './event-key.js';
+import { writeEventKey } from './event-key.js';
 import { parseIsoMs } from './parse-iso.js';
 import type { ErasureQuery, EventQuery, IngestEvent, StatsQuery } from './store.js';
 
 /** An event checked and reduced to what both stores write. */
 export interface PreparedEvent {
-  /** The event's 16-byte key as a latin1 string (one char per byte), for in-memory sets. */
-  keyStr: string;
   uuid: string;
   /** `uuid`, or null when `formatUuid(key)` gives it back exactly (saves 36 bytes a row). */
   uuidText: string | null;
@@ -83,7 +81,6 @@ export function prepareEvents(
     }
     const plainUuid = writeEventKey(uuid, keys, 16 * i);
     out[i] = {
-      keyStr: keyString(keys, 16 * i),
       uuid,
       uuidText: plainUuid ? null : uuid,
       event,

@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { PreparedEvent } from './prepare-events.js';
 import { FILTER_READY, keyFilterHas } from './sqlite-key-filter.js';
+import { PendingKeys } from './sqlite-pending-keys.js';
 import type { InsertResult } from './store.js';
 
 /** One insertEvents call, checked and waiting for the next group commit. */
@@ -19,13 +20,14 @@ export interface LogAppend {
  * the properties JSON a second time. The expander worker decodes it (payloads without the
  * leading NUL are the JSON arrays an earlier version wrote; they still expand).
  */
-function encodePayload(events: readonly PreparedEvent[]): string {
-  // One join writes one flat string; `+=` built a rope of 1400 pieces that SQLite's binding
-  // then had to flatten (a second copy of every byte).
-  const parts = new Array<string | number>(events.length * 7 + 1);
+function encodePayload(events: readonly PreparedEvent[], accepted: readonly number[]): string {
+  // One join writes one flat string; `+=` built a rope of about 14 pieces an event that
+  // SQLite's binding then had to flatten (a second copy of every byte).
+  const parts = new Array<string | number>(accepted.length * 7 + 1);
   parts[0] = '';
   let k = 1;
-  for (const e of events) {
+  for (const i of accepted) {
+    const e = events[i]!;
     parts[k++] = e.uuidText ?? '';
     parts[k++] = e.event;
     parts[k++] = e.distinctId;
@@ -67,9 +69,10 @@ const NO_KEY = Buffer.alloc(0);
  * directory. The memory `pending` costs is bounded by `maxPendingEvents` in the store.
  */
 export class IngestLog {
-  /** Per project: key (latin1) of every log row not yet expanded → its log id. */
-  private readonly pending = new Map<number, Map<string, number>>();
-  private pendingCount = 0;
+  /** (project, key) of every log row not yet expanded → its log id. */
+  private readonly pending = new PendingKeys();
+  /** The keys of the group commit in progress (scratch, emptied per group). */
+  private readonly group = new PendingKeys();
   /** Log rows in `pending`, oldest first, so expanded rows can be forgotten in order. */
   private readonly pendingRows: LoggedRow[] = [];
   private pendingHead = 0;
@@ -119,7 +122,7 @@ export class IngestLog {
 
   /** Keys of log rows not yet expanded that this connection knows of. */
   get pendingEvents(): number {
-    return this.pendingCount;
+    return this.pending.size;
   }
 
   /** One transaction for the whole group; throws (and writes nothing) if any part fails. */
@@ -161,18 +164,12 @@ export class IngestLog {
 
   private appendInTx(calls: readonly LogAppend[]): AppendOutcome {
     const rows: LoggedRow[] = [];
-    const group = new Map<number, Set<string>>();
-    const groupFor = (pk: number): Set<string> => {
-      let set = group.get(pk);
-      if (!set) group.set(pk, (set = new Set()));
-      return set;
-    };
+    const group = this.group;
+    group.clear();
     // Log rows other connections appended since we last looked are pending too.
     for (const r of this.selectAfter.all(this.lastSeenId)) {
-      const keys = splitKeys(r.keys);
-      const set = groupFor(r.project_pk);
-      for (const k of keys) set.add(k);
-      rows.push({ id: r.id, pk: r.project_pk, keys });
+      for (let at = 0; at < r.keys.length; at += 16) group.set(r.project_pk, r.keys, at, 1);
+      rows.push({ id: r.id, pk: r.project_pk, keys: r.keys });
     }
     let lastId = rows.length > 0 ? rows[rows.length - 1]!.id : 0;
     // The filter stands for `events` only if every expansion so far is one our worker reported
@@ -184,31 +181,26 @@ export class IngestLog {
       else if ((this.selectExpandedThrough.get() ?? 0) !== this.expandedThrough) filter = null;
     }
     const results: InsertResult[] = [];
-    for (const call of calls) {
-      const inGroup = groupFor(call.projectPk);
-      const pending = this.pending.get(call.projectPk);
-      const candidates: PreparedEvent[] = [];
+    for (const { projectPk: pk, events, keys } of calls) {
+      // Indices of the call's events that are new to the group and not pending.
+      const candidates: number[] = [];
       let duplicates = 0;
-      for (const e of call.events) {
-        const k = e.keyStr;
-        if (inGroup.has(k) || pending?.has(k)) duplicates++;
-        else {
-          inGroup.add(k);
-          candidates.push(e);
-        }
+      for (let i = 0; i < events.length; i++) {
+        if (this.pending.get(pk, keys, i * 16) !== 0 || !group.set(pk, keys, i * 16, 1)) duplicates++;
+        else candidates.push(i);
       }
-      const stored = this.storedKeys(call.projectPk, candidates, filter);
-      const accepted = stored.size === 0 ? candidates : candidates.filter((e) => !stored.has(e.keyStr));
+      const stored = this.storedKeys(pk, keys, candidates, filter);
+      const accepted =
+        stored === null
+          ? candidates
+          : candidates.filter((i) => !stored.has(keys.toString('latin1', i * 16, i * 16 + 16)));
       duplicates += candidates.length - accepted.length;
       if (accepted.length > 0) {
-        const keys =
-          accepted.length === call.events.length
-            ? call.keys
-            : Buffer.from(accepted.map((e) => e.keyStr).join(''), 'latin1');
+        const rowKeys = accepted.length === events.length ? keys : gatherKeys(keys, accepted);
         const id = Number(
-          this.insertLog.run(call.projectPk, accepted.length, keys, encodePayload(accepted)).lastInsertRowid,
+          this.insertLog.run(pk, accepted.length, rowKeys, encodePayload(events, accepted)).lastInsertRowid,
         );
-        rows.push({ id, pk: call.projectPk, keys: accepted.map((e) => e.keyStr) });
+        rows.push({ id, pk, keys: rowKeys });
         lastId = id;
       }
       results.push({ accepted: accepted.length, duplicates });
@@ -216,34 +208,31 @@ export class IngestLog {
     return { results, rows, lastId, minId: this.selectMinId.get() ?? Number.MAX_SAFE_INTEGER };
   }
 
+  /** Latin1 strings of the candidates' keys already in `events`, or null when there is none. */
   private storedKeys(
     projectPk: number,
-    candidates: readonly PreparedEvent[],
+    keys: Buffer,
+    candidates: readonly number[],
     filter: Int32Array | null,
-  ): Set<string> {
+  ): Set<string> | null {
+    const ask =
+      filter === null ? candidates : candidates.filter((i) => keyFilterHas(filter, projectPk, keys, i * 16));
+    if (ask.length === 0) return null;
     const found = new Set<string>();
-    const events =
-      filter === null ? candidates : candidates.filter((e) => keyFilterHas(filter, projectPk, e.keyStr));
-    if (events.length === 0) return found;
     const params: unknown[] = new Array(CHECK_WIDTH + 1);
     params[0] = projectPk;
-    for (let i = 0; i < events.length; i += CHECK_WIDTH) {
+    for (let i = 0; i < ask.length; i += CHECK_WIDTH) {
       for (let j = 0; j < CHECK_WIDTH; j++) {
-        const e = events[i + j];
-        params[j + 1] = e === undefined ? NO_KEY : Buffer.from(e.keyStr, 'latin1');
+        const e = ask[i + j];
+        params[j + 1] = e === undefined ? NO_KEY : keys.subarray(e * 16, e * 16 + 16);
       }
       for (const key of this.checkStored.all(...params)) found.add(key.toString('latin1'));
     }
-    return found;
+    return found.size === 0 ? null : found;
   }
 
   private remember(row: LoggedRow): void {
-    let map = this.pending.get(row.pk);
-    if (!map) this.pending.set(row.pk, (map = new Map()));
-    for (const k of row.keys) {
-      if (!map.has(k)) this.pendingCount++;
-      map.set(k, row.id);
-    }
+    for (let at = 0; at < row.keys.length; at += 16) this.pending.set(row.pk, row.keys, at, row.id);
     this.pendingRows.push(row);
   }
 
@@ -252,13 +241,8 @@ export class IngestLog {
     const rows = this.pendingRows;
     while (this.pendingHead < rows.length && rows[this.pendingHead]!.id < minId) {
       const row = rows[this.pendingHead]!;
-      const map = this.pending.get(row.pk)!;
-      for (const k of row.keys) {
-        if (map.get(k) === row.id) {
-          map.delete(k);
-          this.pendingCount--;
-        }
-      }
+      // A newer row may hold the same key (appended by another connection): only this row's go.
+      for (let at = 0; at < row.keys.length; at += 16) this.pending.deleteIf(row.pk, row.keys, at, row.id);
       this.pendingHead++;
     }
     if (this.pendingHead > 1024 && this.pendingHead * 2 > rows.length) {
@@ -271,8 +255,8 @@ export class IngestLog {
 interface LoggedRow {
   id: number;
   pk: number;
-  /** Keys as latin1 strings. */
-  keys: string[];
+  /** The row's keys, 16 bytes each. */
+  keys: Buffer;
 }
 
 interface AppendOutcome {
@@ -282,8 +266,9 @@ interface AppendOutcome {
   minId: number;
 }
 
-function splitKeys(keys: Buffer): string[] {
-  const out: string[] = new Array(keys.length / 16);
-  for (let j = 0; j < out.length; j++) out[j] = keys.toString('latin1', j * 16, j * 16 + 16);
+/** The keys of the events at `indices`, 16 bytes each, in one buffer. */
+function gatherKeys(keys: Buffer, indices: readonly number[]): Buffer {
+  const out = Buffer.allocUnsafe(indices.length * 16);
+  indices.forEach((i, j) => keys.copy(out, j * 16, i * 16, i * 16 + 16));
   return out;
 }

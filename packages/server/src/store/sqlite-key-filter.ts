@@ -50,8 +50,8 @@ export function keyFilterAdd(f: Int32Array, pk: number, key: Uint8Array): void {
   }
 }
 
-/** `key`: the 16 key bytes as a latin1 string (PreparedEvent.keyStr), hashed as keyFilterAdd hashes the bytes. */
-export function keyFilterHas(f: Int32Array, pk: number, key: string): boolean {
+/** Asks for the 16-byte key at `key[at, at + 16)`. */
+export function keyFilterHas(f: Int32Array, pk: number, key: Uint8Array, at = 0): boolean {
   const mask = (f.length - 1) * 32 - 1;
   const mix = (x: number): number => {
     x ^= x >>> 16;
@@ -61,10 +61,7 @@ export function keyFilterHas(f: Int32Array, pk: number, key: string): boolean {
     return x ^ (x >>> 16);
   };
   const w = (i: number): number =>
-    key.charCodeAt(i) |
-    (key.charCodeAt(i + 1) << 8) |
-    (key.charCodeAt(i + 2) << 16) |
-    (key.charCodeAt(i + 3) << 24);
+    key[at + i]! | (key[at + i + 1]! << 8) | (key[at + i + 2]! << 16) | (key[at + i + 3]! << 24);
   let h = mix(w(0) ^ Math.imul(pk, 0x9e3779b1));
   h = mix(h ^ w(4));
   h = mix(h ^ w(8));

@@ -198,6 +198,41 @@ describe('SqliteStore', () => {
     await reopened.close();
   });
 
+  it('makes a new log file with 64 KiB pages and keeps using one made with 4 KiB pages', async () => {
+    const pageSize = (dir: string): number => {
+      const db = new Database(join(dir, LOG_FILE), { readonly: true });
+      try {
+        return db.pragma('page_size', { simple: true }) as number;
+      } finally {
+        db.close();
+      }
+    };
+    const fresh = tempDir();
+    const a = await openSqlite({ dataDir: fresh });
+    await a.close();
+    expect(pageSize(fresh)).toBe(65_536);
+
+    const older = tempDir();
+    const b = await openSqlite({ dataDir: older });
+    const p = await b.createProject('p');
+    await b.close();
+    for (const suffix of ['', '-wal', '-shm']) rmSync(join(older, LOG_FILE + suffix), { force: true });
+    onOtherConnection(
+      older,
+      `PRAGMA page_size = 4096; PRAGMA journal_mode = WAL;
+       CREATE TABLE ingest_log (id INTEGER PRIMARY KEY AUTOINCREMENT, project_pk INTEGER NOT NULL,
+         n INTEGER NOT NULL, keys BLOB NOT NULL, payload TEXT NOT NULL)`,
+      LOG_FILE,
+    );
+    const reopened = await openSqlite({ dataDir: older });
+    const events = Array.from({ length: 100 }, () => ev());
+    expect(await reopened.insertEvents(p.id, events)).toEqual({ accepted: 100, duplicates: 0 });
+    expect(await reopened.insertEvents(p.id, events.slice(0, 10))).toEqual({ accepted: 0, duplicates: 10 });
+    expect(await reopened.queryEvents({ projectId: p.id, limit: 1000 })).toHaveLength(100);
+    await reopened.close();
+    expect(pageSize(older)).toBe(4096);
+  });
+
   it('counts as duplicates events another connection expanded behind its key filter', async () => {
     const dir = tempDir();
     // A's worker sleeps (long poll, nothing of A's to expand), so it cannot notice B's work.

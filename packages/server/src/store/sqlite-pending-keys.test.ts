@@ -1,0 +1,95 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PendingKeys } from './sqlite-pending-keys.js';
+
+type Op =
+  | { op: 'set'; pk: number; key: number; id: number }
+  | { op: 'delete'; pk: number; key: number; id: number }
+  | { op: 'get'; pk: number; key: number }
+  | { op: 'clear' };
+
+/** 16-byte keys from a small space (so keys repeat), at a random offset in a larger buffer. */
+function keyBytes(key: number, at: number): Buffer {
+  const b = Buffer.alloc(at + 16 + 3, 0xaa);
+  b.writeUInt32BE(key, at);
+  b.writeUInt32LE(key * 7, at + 12);
+  return b;
+}
+
+describe('PendingKeys', () => {
+  it('answers as a Map keyed by (pk, key) does, through growth, shrinking and deletions (model)', () => {
+    const op: fc.Arbitrary<Op> = fc.oneof(
+      {
+        weight: 5,
+        arbitrary: fc.record({
+          op: fc.constant('set' as const),
+          pk: fc.integer({ min: 1, max: 3 }),
+          key: fc.nat(3000),
+          id: fc.integer({ min: 1, max: 50 }),
+        }),
+      },
+      {
+        weight: 4,
+        arbitrary: fc.record({
+          op: fc.constant('delete' as const),
+          pk: fc.integer({ min: 1, max: 3 }),
+          key: fc.nat(3000),
+          id: fc.integer({ min: 1, max: 50 }),
+        }),
+      },
+      {
+        weight: 3,
+        arbitrary: fc.record({
+          op: fc.constant('get' as const),
+          pk: fc.integer({ min: 1, max: 3 }),
+          key: fc.nat(3000),
+        }),
+      },
+      { weight: 1, arbitrary: fc.constant({ op: 'clear' as const }) },
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 6000 }), fc.nat(7), (ops, at) => {
+        const table = new PendingKeys(16);
+        const model = new Map<string, number>();
+        for (const o of ops) {
+          if (o.op === 'clear') {
+            table.clear();
+            model.clear();
+            continue;
+          }
+          const k = `${o.pk}:${o.key}`;
+          const bytes = keyBytes(o.key, at);
+          if (o.op === 'set') {
+            expect(table.set(o.pk, bytes, at, o.id)).toBe(!model.has(k));
+            model.set(k, o.id);
+          } else if (o.op === 'delete') {
+            const hit = model.get(k) === o.id;
+            expect(table.deleteIf(o.pk, bytes, at, o.id)).toBe(hit);
+            if (hit) model.delete(k);
+          } else {
+            expect(table.get(o.pk, bytes, at)).toBe(model.get(k) ?? 0);
+          }
+          expect(table.size).toBe(model.size);
+        }
+        for (const [k, id] of model) {
+          const [pk, key] = k.split(':').map(Number) as [number, number];
+          expect(table.get(pk, keyBytes(key, 0), 0)).toBe(id);
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('keeps every key of a large backlog and forgets them all again', () => {
+    const table = new PendingKeys();
+    const keys = Buffer.alloc(16 * 200_000);
+    for (let i = 0; i < 200_000; i++) keys.writeUInt32LE(Math.imul(i, 2654435761) >>> 0, i * 16 + 4);
+    for (let i = 0; i < 200_000; i++) expect(table.set(1, keys, i * 16, 1 + (i >> 7))).toBe(true);
+    expect(table.size).toBe(200_000);
+    for (let i = 0; i < 200_000; i++) expect(table.get(1, keys, i * 16)).toBe(1 + (i >> 7));
+    expect(table.get(2, keys, 0)).toBe(0);
+    for (let i = 0; i < 200_000; i++) expect(table.deleteIf(1, keys, i * 16, 1 + (i >> 7))).toBe(true);
+    expect(table.size).toBe(0);
+    expect(table.get(1, keys, 0)).toBe(0);
+  });
+});

@@ -1,0 +1,149 @@
+const STRIDE = 6; // per slot: hash, project pk, the key's four 32-bit words
+const MIN_SLOTS = 1024;
+
+/**
+ * A map from (project pk, 16-byte event key) to a log id, in typed arrays: the ingest log's
+ * index of keys not yet expanded, and its scratch set of a group commit's keys. A `Map` keyed
+ * by latin1 strings cost the store thread a string, a hash and an entry object per event on
+ * the way in and a lookup and delete on the way out, its rehashes grew with the backlog (up to
+ * a million keys), and the garbage collector walked all of it; here an entry is seven numbers
+ * in two arrays and nothing is allocated per event.
+ *
+ * Open addressing with linear probing, at most half full; deletion shifts the entries behind
+ * back (no tombstones), so lookups stay short however many keys come and go. Keys are read
+ * from a byte array at an offset, so a batch's keys are never copied out one by one.
+ */
+export class PendingKeys {
+  private slots: Int32Array;
+  /** Log id per slot; 0 marks an empty slot (log ids start at 1). */
+  private ids: Float64Array;
+  private mask: number;
+  private count = 0;
+
+  constructor(private readonly minSlots = MIN_SLOTS) {
+    this.slots = new Int32Array(minSlots * STRIDE);
+    this.ids = new Float64Array(minSlots);
+    this.mask = minSlots - 1;
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  /** The id stored for the key at `keys[at, at + 16)`, or 0. */
+  get(pk: number, keys: Uint8Array, at: number): number {
+    const slot = this.find(pk, keys, at, hashOf(pk, keys, at));
+    return slot < 0 ? 0 : this.ids[slot]!;
+  }
+
+  /** Stores `id` (≥ 1) for the key; true when the key was not there before. */
+  set(pk: number, keys: Uint8Array, at: number, id: number): boolean {
+    const h = hashOf(pk, keys, at);
+    const found = this.find(pk, keys, at, h);
+    if (found >= 0) {
+      this.ids[found] = id;
+      return false;
+    }
+    if ((this.count + 1) * 2 > this.ids.length) this.resize(this.ids.length * 2);
+    let i = h & this.mask;
+    while (this.ids[i] !== 0) i = (i + 1) & this.mask;
+    const o = i * STRIDE;
+    this.slots[o] = h;
+    this.slots[o + 1] = pk;
+    this.slots[o + 2] = word(keys, at);
+    this.slots[o + 3] = word(keys, at + 4);
+    this.slots[o + 4] = word(keys, at + 8);
+    this.slots[o + 5] = word(keys, at + 12);
+    this.ids[i] = id;
+    this.count++;
+    return true;
+  }
+
+  /** Removes the key if it maps to `id` (a newer log row may hold it since); true if removed. */
+  deleteIf(pk: number, keys: Uint8Array, at: number, id: number): boolean {
+    const slot = this.find(pk, keys, at, hashOf(pk, keys, at));
+    if (slot < 0 || this.ids[slot] !== id) return false;
+    this.removeAt(slot);
+    if (this.count * 8 < this.ids.length && this.ids.length > this.minSlots) {
+      this.resize(this.ids.length / 2);
+    }
+    return true;
+  }
+
+  /** Empties the map, keeping its size (a group commit's scratch set, once per group). */
+  clear(): void {
+    if (this.count === 0) return;
+    this.ids.fill(0);
+    this.count = 0;
+  }
+
+  private find(pk: number, keys: Uint8Array, at: number, h: number): number {
+    const s = this.slots;
+    const w0 = word(keys, at);
+    for (let i = h & this.mask; this.ids[i] !== 0; i = (i + 1) & this.mask) {
+      const o = i * STRIDE;
+      if (
+        s[o] === h &&
+        s[o + 1] === pk &&
+        s[o + 2] === w0 &&
+        s[o + 3] === word(keys, at + 4) &&
+        s[o + 4] === word(keys, at + 8) &&
+        s[o + 5] === word(keys, at + 12)
+      ) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Backward-shift deletion: entries after the gap whose home is not between move into it. */
+  private removeAt(slot: number): void {
+    const s = this.slots;
+    let gap = slot;
+    for (let j = (gap + 1) & this.mask; this.ids[j] !== 0; j = (j + 1) & this.mask) {
+      const home = s[j * STRIDE]! & this.mask;
+      // The entry at j may fill the gap unless its home lies cyclically in (gap, j].
+      const stays = gap <= j ? home > gap && home <= j : home > gap || home <= j;
+      if (stays) continue;
+      s.copyWithin(gap * STRIDE, j * STRIDE, j * STRIDE + STRIDE);
+      this.ids[gap] = this.ids[j]!;
+      gap = j;
+    }
+    this.ids[gap] = 0;
+    this.count--;
+  }
+
+  private resize(n: number): void {
+    const oldSlots = this.slots;
+    const oldIds = this.ids;
+    this.slots = new Int32Array(n * STRIDE);
+    this.ids = new Float64Array(n);
+    this.mask = n - 1;
+    for (let j = 0; j < oldIds.length; j++) {
+      if (oldIds[j] === 0) continue;
+      let i = oldSlots[j * STRIDE]! & this.mask;
+      while (this.ids[i] !== 0) i = (i + 1) & this.mask;
+      for (let k = 0; k < STRIDE; k++) this.slots[i * STRIDE + k] = oldSlots[j * STRIDE + k]!;
+      this.ids[i] = oldIds[j]!;
+    }
+  }
+}
+
+function word(b: Uint8Array, i: number): number {
+  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
+}
+
+function mix(x: number): number {
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  return x ^ (x >>> 16);
+}
+
+function hashOf(pk: number, keys: Uint8Array, at: number): number {
+  let h = mix(word(keys, at) ^ Math.imul(pk, 0x9e3779b1));
+  h = mix(h ^ word(keys, at + 4));
+  h = mix(h ^ word(keys, at + 8));
+  return mix(h ^ word(keys, at + 12));
+}
