@@ -1,11 +1,12 @@
 // Design 003's overhead target (< 5 %) on a realistic loop: an Express app in a child process
 // under autocannon (in this process), with and without Homing: the real client
 // (createTelemetry, memory outbox, a custom destination that discards), the error and
-// performance trackers on its feature host, homingExpress timing every request and
-// homingExpressErrorHandler capturing the 2 % of requests that throw. Both apps run at once in
-// two child processes loaded at the same time (one autocannon each, in this process), so the
-// machine's load, which on a shared 2-core machine swings by 2x within a minute, falls on both
-// sides alike; throughput is also given per CPU-second of each server process.
+// performance trackers on its feature host, instrumentExpress timing every request (what the
+// integrations README recommends) and homingExpressErrorHandler capturing the 2 % of requests
+// that throw. Both apps run at once in two child processes loaded at the same time (one
+// autocannon each, in this process), so the machine's load, which on a shared 2-core machine
+// swings by 2x within a minute, falls on both sides alike; throughput is also given per
+// CPU-second of each server process.
 import { spawn } from 'node:child_process';
 import dc from 'node:diagnostics_channel';
 import { IncomingMessage } from 'node:http';
@@ -21,22 +22,24 @@ const CONNECTIONS = Number(process.env.HOMING_BENCH_INTEGRATIONS_CONNECTIONS ?? 
 const SLICES = Math.max(1, Math.round(SECONDS / SLICE_SECONDS));
 /**
  * The two apps set against each other (first is the baseline), to find where a difference comes
- * from: `bare`, `homing` (the default pair), `client` (the client and trackers loaded and running,
- * no middleware), `timing` (`homing` without the error handler), `noop` (middleware and error
- * handler on a telemetry that does nothing), `empty` (a middleware that only calls `next()`: what any
- * middleware costs Express), `traced` (the bare app with a subscriber that does nothing on the
+ * from: `bare`, `homing` (the default pair), `middleware` (`homing` timed by the homingExpress
+ * middleware instead of instrumentExpress), `client` (the client and trackers loaded and running,
+ * nothing timed), `timing` (`homing` without the error handler), `noop` (instrumentExpress and the
+ * error handler on a telemetry that does nothing), `empty` (a middleware that only calls `next()`:
+ * what any middleware costs Express), `traced` (the bare app with a subscriber that does nothing on the
  * router's `express.router.request` tracing channel), `httpdc` (the bare app with subscribers that
  * do nothing on Node's `http.server.request.start` and `http.server.response.finish` channels).
  * Only the default pair is written to BENCHMARKS.md.
  */
 const SIDES = (process.env.HOMING_BENCH_INTEGRATIONS_SIDES ?? 'bare,homing').split(',');
-const MODES = ['bare', 'homing', 'client', 'timing', 'noop', 'empty', 'traced', 'httpdc'];
+const MODES = ['bare', 'homing', 'middleware', 'client', 'timing', 'noop', 'empty', 'traced', 'httpdc'];
 if (SIDES.length !== 2 || !SIDES.every((m) => MODES.includes(m))) {
   throw new Error(`HOMING_BENCH_INTEGRATIONS_SIDES must be two of ${MODES.join(', ')}, comma-separated`);
 }
 const self = fileURLToPath(import.meta.url);
 
-export const title = 'Integrations: Express throughput with and without Homing (middleware + error capture)';
+export const title =
+  'Integrations: Express throughput with and without Homing (instrumentExpress + error capture)';
 export const notes = [
   `autocannon in the bench process, ${CONNECTIONS} connections per app, on 127.0.0.1; both apps in child`,
   `processes (nice 5) loaded at the same time, one autocannon each, so the machine's load falls on both alike;`,
@@ -45,11 +48,12 @@ export const notes = [
   'POST-free reads; 1 request in 50 throws (Express answers 500). With Homing: createTelemetry',
   '(memory outbox, custom destination that discards), createErrorTracker and',
   'createPerformanceTracker (summaries every 5 s, runtime metrics off) on its feature host,',
-  'homingExpress first and homingExpressErrorHandler after the routes. Goal: with / without >= 0.97.',
+  'instrumentExpress on the app (no middleware layer: it wraps app.handle) and homingExpressErrorHandler',
+  'after the routes. Goal: with / without >= 0.97.',
   'On this 2-core machine the two sides of one run still differ by up to ~10 % from noise (the same',
   "app against itself does too), so the last row measures Homing's own work per request",
-  'in process, without the network: the middleware, the route accessor, the close listener and',
-  "timing() into the real performance tracker, set against the bare app's CPU per request.",
+  "in process, without the network: instrumentExpress's wrapper, the route accessor, the close",
+  "listener and timing() into the real performance tracker, set against the bare app's CPU per request.",
 ].join('\n');
 
 // ---------------------------------------------------------------- server (child process) side
@@ -77,10 +81,10 @@ async function serveChild(mode) {
   if (mode === 'noop') {
     const integrations = await import('../../packages/client/dist/integrations/index.js');
     const noop = { captureError: () => undefined, addBreadcrumb() {}, timing() {}, track() {} };
-    app.use(integrations.homingExpress(noop));
+    integrations.instrumentExpress(app, noop);
     app.locals.errorHandler = integrations.homingExpressErrorHandler(noop);
   }
-  if (mode === 'homing' || mode === 'client' || mode === 'timing') {
+  if (mode === 'homing' || mode === 'middleware' || mode === 'client' || mode === 'timing') {
     const client = await import('../../packages/client/dist/index.node.js');
     const { createErrorTracker } = await import('../../packages/client/dist/features/errors/index.js');
     const { createPerformanceTracker } =
@@ -100,7 +104,8 @@ async function serveChild(mode) {
       timing: (name, ms, tags) => performance.timing(name, ms, tags),
       track: (event, properties) => c.track(event, properties),
     };
-    if (mode !== 'client') app.use(integrations.homingExpress(telemetry));
+    if (mode === 'middleware') app.use(integrations.homingExpress(telemetry));
+    else if (mode !== 'client') integrations.instrumentExpress(app, telemetry);
     closers.push(
       () => performance.close(),
       () => errors.close(),
@@ -110,7 +115,8 @@ async function serveChild(mode) {
         await c.shutdown({ timeoutMs: 2000 });
       },
     );
-    if (mode === 'homing') app.locals.errorHandler = integrations.homingExpressErrorHandler(telemetry);
+    if (mode === 'homing' || mode === 'middleware')
+      app.locals.errorHandler = integrations.homingExpressErrorHandler(telemetry);
   }
   app.get('/users/:id', (req, res) => {
     res.json({ id: req.params.id, name: `user ${req.params.id}`, plan: 'pro' });
@@ -228,7 +234,7 @@ async function stop(side) {
   return stats;
 }
 
-/** ns of Homing's own work per request: middleware, route matching seen, close, timing(). */
+/** ns of Homing's own work per request: instrumentExpress's wrapper, route matching seen, close, timing(). */
 async function homingWorkPerRequest() {
   const { createPerformanceTracker } =
     await import('../../packages/client/dist/features/performance/index.js');
@@ -240,19 +246,30 @@ async function homingWorkPerRequest() {
     now: Date.now,
   };
   const performance = createPerformanceTracker(host, { flushIntervalMs: 0, runtime: 'off' });
-  const middleware = integrations.homingExpress({
+  // Shaped like Express's: a node:http request whose prototype is swapped for the app's request
+  // prototype (own `app`) in app.handle, as Express does per request (which leaves it in
+  // dictionary mode). The bare app has a prototype of its own, without Homing's route accessor.
+  const appPrototype = () =>
+    Object.create(IncomingMessage.prototype, { app: { value: {}, enumerable: true } });
+  const fakeApp = (request) => ({
+    request,
+    handle(req) {
+      Object.setPrototypeOf(req, request);
+    },
+  });
+  const app = fakeApp(appPrototype());
+  const bareApp = fakeApp(appPrototype());
+  integrations.instrumentExpress(app, {
     timing: (name, ms, tags) => performance.timing(name, ms, tags),
     captureError: () => undefined,
   });
-  // Shaped like Express's: a node:http request whose prototype is swapped for the app's request
-  // prototype (own `app`), as Express does per request (which leaves it in dictionary mode).
-  const appRequest = Object.create(IncomingMessage.prototype, { app: { value: {}, enumerable: true } });
   const fields = [
     'httpVersion',
     'complete',
     'rawHeaders',
     'headers',
     'url',
+    'method',
     'socket',
     'res',
     'next',
@@ -264,14 +281,12 @@ async function homingWorkPerRequest() {
     nsPerSyncCall(
       (i) => {
         const req = Object.create(IncomingMessage.prototype);
-        for (const f of fields) req[f] = f;
-        Object.setPrototypeOf(req, appRequest);
-        req.method = 'GET';
-        req.baseUrl = '';
-        req.params = {};
+        for (const f of fields) req[f] = f === 'method' ? 'GET' : f;
         let close;
         const res = { req, statusCode: 200, writableFinished: true, on: (_e, fn) => void (close = fn) };
-        if (withHoming) middleware(req, res, next);
+        (withHoming ? app : bareApp).handle(req, res, next);
+        req.baseUrl = '';
+        req.params = {};
         const route = routes[i & 1];
         if (i & 1) {
           req.baseUrl = '/orgs/acme';
@@ -296,7 +311,7 @@ async function homingWorkPerRequest() {
     if (n === 0) throw new Error(`order ${n} failed`);
     return deep(n - 1);
   };
-  const errorReq = Object.assign(Object.create(appRequest), { method: 'GET', baseUrl: '', params: {} });
+  const errorReq = Object.assign(Object.create(app.request), { method: 'GET', baseUrl: '', params: {} });
   const throwOnly = nsPerSyncCall(
     () => {
       try {
@@ -370,7 +385,7 @@ export async function run() {
   const competitor = 'same app without Homing';
   return [
     {
-      work: 'Express app, requests/s with homingExpress + homingExpressErrorHandler (real client)',
+      work: 'Express app, requests/s with instrumentExpress + homingExpressErrorHandler (real client)',
       homing: rps(homing),
       competitor,
       competitorValue: rps(bare),
