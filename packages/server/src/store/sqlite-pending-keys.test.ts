@@ -80,6 +80,20 @@ describe('PendingKeys', () => {
     );
   });
 
+  it('is empty after clear(), also after growing past the size clear() keeps', () => {
+    const table = new PendingKeys();
+    const keys = Buffer.alloc(16 * 20_000);
+    for (let i = 0; i < 20_000; i++) keys.writeUInt32LE(i, i * 16);
+    for (let i = 0; i < 20_000; i++) table.set(1, keys, i * 16, 1);
+    table.clear();
+    expect(table.size).toBe(0);
+    expect(table.get(1, keys, 5 * 16)).toBe(0);
+    expect(table.set(1, keys, 5 * 16, 2)).toBe(true);
+    expect(table.get(1, keys, 5 * 16)).toBe(2);
+    table.clear();
+    expect(table.get(1, keys, 5 * 16)).toBe(0);
+  });
+
   it('keeps every key of a large backlog and forgets them all again', () => {
     const table = new PendingKeys();
     const keys = Buffer.alloc(16 * 200_000);

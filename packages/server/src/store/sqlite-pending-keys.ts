@@ -1,5 +1,7 @@
 const STRIDE = 6; // per slot: hash, project pk, the key's four 32-bit words
 const MIN_SLOTS = 1024;
+/** Largest table clear() zeroes in place (16 calls of 100 events fit in 4096 slots). */
+const CLEAR_KEEPS_SLOTS = 16_384;
 
 /**
  * A map from (project pk, 16-byte event key) to a log id, in typed arrays: the ingest log's
@@ -70,10 +72,18 @@ export class PendingKeys {
     return true;
   }
 
-  /** Empties the map, keeping its size (a group commit's scratch set, once per group). */
+  /**
+   * Empties the map (a group commit's scratch set, once per group). It keeps its size unless
+   * one huge call grew it: then every later group would pay for zeroing the large array.
+   */
   clear(): void {
-    if (this.count === 0) return;
-    this.ids.fill(0);
+    if (this.ids.length > CLEAR_KEEPS_SLOTS) {
+      this.slots = new Int32Array(this.minSlots * STRIDE);
+      this.ids = new Float64Array(this.minSlots);
+      this.mask = this.minSlots - 1;
+    } else if (this.count > 0) {
+      this.ids.fill(0);
+    }
     this.count = 0;
   }
 
