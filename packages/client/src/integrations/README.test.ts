@@ -6,6 +6,12 @@ runReadmeExamples(fileURLToPath(new URL('./README.md', import.meta.url)), {
     '@homing/client': fileURLToPath(new URL('../index.node.ts', import.meta.url)),
     '@homing/client/integrations': fileURLToPath(new URL('./index.ts', import.meta.url)),
   },
-  mustMention: ['homingExpress(', 'homingExpressErrorHandler(', 'homingFastify', 'wrapFetch('],
+  mustMention: [
+    'instrumentExpress(',
+    'homingExpress(',
+    'homingExpressErrorHandler(',
+    'homingFastify',
+    'wrapFetch(',
+  ],
   exactLines: true,
 });
