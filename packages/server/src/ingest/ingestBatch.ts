@@ -68,6 +68,7 @@ export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise
   if (result.accepted > 0) events.inc({ format: req.format, outcome: 'accepted' }, result.accepted);
   if (result.duplicates > 0) events.inc({ format: req.format, outcome: 'duplicate' }, result.duplicates);
   if (rejected.length > 0) events.inc({ format: req.format, outcome: 'rejected' }, rejected.length);
+  if (result.erased > 0) events.inc({ format: req.format, outcome: 'erased' }, result.erased);
   rejected.sort((a, b) => a.index - b.index);
   return { ...result, rejected };
 }
@@ -85,7 +86,7 @@ async function insertRefusingBadEvents(
   rejected: RejectedEvent[],
 ): Promise<InsertResult> {
   for (;;) {
-    if (good.length === 0) return { accepted: 0, duplicates: 0 };
+    if (good.length === 0) return { accepted: 0, duplicates: 0, erased: 0 };
     const end = deps.metrics.storeWriteDuration.startTimer();
     try {
       const r = await deps.store.insertEvents(projectId, good);

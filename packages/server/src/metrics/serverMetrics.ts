@@ -14,7 +14,7 @@ export class ServerMetrics {
   });
   readonly events = new Counter({
     name: 'homing_ingest_events_total',
-    help: 'Events received, by wire format and outcome (accepted, duplicate, rejected)',
+    help: 'Events received, by wire format and outcome (accepted, duplicate, rejected, erased)',
     labelNames: ['format', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -55,7 +55,7 @@ export class NoopStore implements Store {
   }
   async insertEvents(_projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
     this.assertOpen();
-    return { accepted: events.length, duplicates: 0 };
+    return { accepted: events.length, duplicates: 0, erased: 0 };
   }
   async queryEvents(_q: EventQuery): Promise<StoredEvent[]> {
     return [];

@@ -14,7 +14,7 @@ describe('openStore', () => {
       const store = await openStore({ databaseUrl, dataDir: tempDir() });
       expect(store).toBeInstanceOf(SqliteStore);
       const p = await store.createProject('p');
-      expect(await store.insertEvents(p.id, [ev()])).toEqual({ accepted: 1, duplicates: 0 });
+      expect(await store.insertEvents(p.id, [ev()])).toEqual({ accepted: 1, duplicates: 0, erased: 0 });
       await store.close();
     }
   });

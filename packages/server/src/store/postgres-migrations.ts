@@ -46,4 +46,18 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX erasures_project ON erasures (project_pk, id);
     `,
   },
+  {
+    version: 2,
+    name: 'suppression entries that keep erased persons erased',
+    // One row per erasure, never updated (a reader loads ids above the last it saw). `hash` is
+    // the SHA-256 of the project id and distinct id (suppressions.ts), not the id itself.
+    sql: `
+      CREATE TABLE suppressions (
+        id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        project_pk bigint NOT NULL,
+        hash bytea NOT NULL,
+        erased_at_ms bigint NOT NULL
+      );
+    `,
+  },
 ];

@@ -69,7 +69,7 @@ export function postgresHarness(url: () => string): () => Promise<StoreHarness> 
       }
     };
     const store = await open();
-    await exec('TRUNCATE projects, events, erasures');
+    await exec('TRUNCATE projects, events, erasures, suppressions');
     return {
       store,
       openAnother: open,

@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freshDatabase, openPostgres, postgresHarness, postgresReachable } from './postgres.test-helpers.js';
 import { PostgresStore } from './postgres.js';
 import { describeStoreContract, ev } from './store.contract.js';
@@ -25,11 +26,71 @@ describe.skipIf(!reachable)('PostgresStore', () => {
       const stores = Array.from({ length: 4 }, () => new PostgresStore({ url: fresh.url }));
       await Promise.all(stores.map((s) => s.migrate()));
       const p = await stores[0]!.createProject('p');
-      expect(await stores[3]!.insertEvents(p.id, [ev()])).toEqual({ accepted: 1, duplicates: 0 });
+      expect(await stores[3]!.insertEvents(p.id, [ev()])).toEqual({ accepted: 1, duplicates: 0, erased: 0 });
       await Promise.all(stores.map((s) => s.close()));
       const again = await openPostgres(fresh.url);
       expect(await again.listProjects()).toHaveLength(1);
       await again.close();
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it('honours another process’s erasure within the refresh interval (suppressionRefreshMs)', async () => {
+    const fresh = await freshDatabase();
+    const stores: PostgresStore[] = [];
+    try {
+      // Two `homing serve` processes on one database: `a` ingests, `b` answers the erasure.
+      const a = await openPostgres(fresh.url);
+      const b = await openPostgres(fresh.url);
+      stores.push(a, b);
+      const p = await a.createProject('p');
+      const old = (who: string) => ev({ distinctId: who, timestamp: '2026-01-01T00:00:00.000Z' });
+      await a.insertEvents(p.id, [old('alice'), old('bob')]);
+      expect(await b.erasePerson(p.id, 'alice', 'admin')).toBe(1);
+      // Past the interval `a` reads the table before its next batch (Date only is faked, so the
+      // driver's own timers run as usual and nothing here depends on how long the test takes).
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 1000 });
+      try {
+        expect(await a.insertEvents(p.id, [old('alice'), old('bob')])).toEqual({
+          accepted: 1,
+          duplicates: 0,
+          erased: 1,
+        });
+      } finally {
+        vi.useRealTimers();
+      }
+      expect(await a.queryEvents({ projectId: p.id, distinctId: 'alice', limit: 10 })).toEqual([]);
+      // With no interval, every batch looks: a third process sees a fresh erasure at once.
+      const c = new PostgresStore({ url: fresh.url, suppressionRefreshMs: 0 });
+      await c.migrate();
+      stores.push(c);
+      await b.erasePerson(p.id, 'carol', 'admin');
+      expect(await c.insertEvents(p.id, [old('carol')])).toEqual({ accepted: 0, duplicates: 0, erased: 1 });
+    } finally {
+      for (const s of stores) await s.close();
+      await fresh.drop();
+    }
+  });
+
+  it('migrates a database of the previous version without touching its data', async () => {
+    const fresh = await freshDatabase();
+    try {
+      const before = await openPostgres(fresh.url);
+      const p = await before.createProject('p');
+      await before.insertEvents(p.id, [ev(), ev({ distinctId: 'bob' })]);
+      await before.erasePerson(p.id, 'bob', 'admin');
+      await before.close();
+      // As a database the previous version left it: no suppression table, version 1 only.
+      const c = new pg.Client({ connectionString: fresh.url });
+      await c.connect();
+      await c.query('DROP TABLE suppressions; DELETE FROM schema_migrations WHERE version = 2');
+      await c.end();
+      const after = await openPostgres(fresh.url);
+      expect(await after.queryEvents({ projectId: p.id, limit: 10 })).toHaveLength(1);
+      expect(await after.listErasures({ projectId: p.id, limit: 10 })).toHaveLength(1);
+      expect(await after.insertEvents(p.id, [ev({ distinctId: 'bob' })])).toMatchObject({ erased: 0 });
+      await after.close();
     } finally {
       await fresh.drop();
     }

@@ -3,6 +3,7 @@ import { StoreError } from './errors.js';
 import { formatUuid } from './event-key.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import {
+  type PreparedBatch,
   buildBuckets,
   checkErasureQuery,
   checkProjectName,
@@ -11,6 +12,7 @@ import {
   prepareEvents,
 } from './prepare-events.js';
 import { keyHash, newProject, sameKey } from './project-keys.js';
+import { SUPPRESSION_REFRESH_MS, suppressionHash, Suppressions } from './suppressions.js';
 import type {
   ErasureQuery,
   ErasureRecord,
@@ -34,12 +36,18 @@ export interface PostgresStoreOptions {
   connectTimeoutMs?: number;
   /** Largest serialized `properties` of one event, characters. Default 1 000 000. */
   maxPropertiesChars?: number;
+  /**
+   * How often, at most, ingest reads suppression entries (erasures) other processes committed,
+   * ms; this store's own erasures apply at once. Default 1000.
+   */
+  suppressionRefreshMs?: number;
 }
 
 export const POSTGRES_DEFAULTS = {
   poolSize: 10,
   connectTimeoutMs: 5000,
   maxPropertiesChars: 1_000_000,
+  suppressionRefreshMs: SUPPRESSION_REFRESH_MS,
 } as const;
 
 /** Key of the advisory lock that serialises migrations of concurrent `homing serve` starts. */
@@ -90,6 +98,11 @@ export class PostgresStore implements Store {
   private readonly where: string;
   private readonly maxPropertiesChars: number;
   private readonly projectPks = new Map<string, string>();
+  private readonly suppressions: Suppressions;
+  /** The suppression read in progress, which every batch arriving meanwhile waits for. */
+  private refreshing: Promise<void> | null = null;
+  /** Batch inserts past their suppression check and not yet finished (erasure waits for them). */
+  private readonly writing = new Set<Promise<unknown>>();
   private closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -104,6 +117,14 @@ export class PostgresStore implements Store {
     const poolSize = options.poolSize ?? POSTGRES_DEFAULTS.poolSize;
     const connectTimeoutMs = options.connectTimeoutMs ?? POSTGRES_DEFAULTS.connectTimeoutMs;
     this.maxPropertiesChars = options.maxPropertiesChars ?? POSTGRES_DEFAULTS.maxPropertiesChars;
+    const refreshMs = options.suppressionRefreshMs ?? POSTGRES_DEFAULTS.suppressionRefreshMs;
+    if (!Number.isInteger(refreshMs) || refreshMs < 0) {
+      throw new StoreError(
+        'invalid-input',
+        'PostgresStore option suppressionRefreshMs must be an integer ≥ 0',
+      );
+    }
+    this.suppressions = new Suppressions(refreshMs);
     if (!Number.isInteger(poolSize) || poolSize < 1) {
       throw new StoreError('invalid-input', 'PostgresStore option poolSize must be an integer ≥ 1');
     }
@@ -159,6 +180,7 @@ export class PostgresStore implements Store {
     } finally {
       client.release();
     }
+    await this.refreshSuppressions();
   }
 
   async ping(): Promise<void> {
@@ -220,9 +242,26 @@ export class PostgresStore implements Store {
 
   async insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
     this.assertOpen();
-    const { events: prepared, keys } = prepareEvents(events, { maxPropertiesChars: this.maxPropertiesChars });
+    const batch = prepareEvents(events, { maxPropertiesChars: this.maxPropertiesChars });
     const pk = await this.projectPk(projectId);
-    if (prepared.length === 0) return { accepted: 0, duplicates: 0 };
+    if (this.suppressions.due(Date.now())) await this.refreshSuppressions();
+    // Common case: no project has an erased person, and this is the only look.
+    const erased = this.suppressions.size === 0 ? 0 : this.suppressions.dropSuppressed(projectId, batch);
+    const prepared = batch.events;
+    if (prepared.length === 0) return { accepted: 0, duplicates: 0, erased };
+    // No await between the check above and this: an erasure noted after it waits for the write.
+    const write = this.writeEvents(pk, batch);
+    this.writing.add(write);
+    try {
+      const accepted = await write;
+      return { accepted, duplicates: prepared.length - accepted, erased };
+    } finally {
+      this.writing.delete(write);
+    }
+  }
+
+  /** One INSERT of the batch; resolves how many events were new. */
+  private async writeEvents(pk: string, { events: prepared, keys }: PreparedBatch): Promise<number> {
     const keyOf = prepared.map((_, i) => keys.subarray(i * 16, i * 16 + 16));
     // Same lock order for every batch: overlapping concurrent batches cannot deadlock.
     const order = prepared.map((_, i) => i).sort((a, b) => Buffer.compare(keyOf[a]!, keyOf[b]!));
@@ -238,8 +277,7 @@ export class PostgresStore implements Store {
       sorted.map((e) => e.receivedAt),
       sorted.map((e) => e.propertiesJson),
     ]);
-    const accepted = r.rowCount ?? 0;
-    return { accepted, duplicates: prepared.length - accepted };
+    return r.rowCount ?? 0;
   }
 
   async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
@@ -284,6 +322,20 @@ export class PostgresStore implements Store {
 
   async erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number> {
     const pk = await this.projectPk(projectId);
+    const hash = suppressionHash(projectId, String(distinctId));
+    const erasedAt = new Date();
+    // The suppression entry first, committed on its own: other processes pick it up at their
+    // next refresh, this one at once. If the deletion below fails, the entry stays; the request
+    // answers an error and a retry deletes the events.
+    await this.query('INSERT INTO suppressions (project_pk, hash, erased_at_ms) VALUES ($1, $2, $3)', [
+      pk,
+      hash,
+      erasedAt.getTime(),
+    ]);
+    this.suppressions.note(projectId, hash, erasedAt.getTime());
+    // Batches that passed their check before the note may still be writing: the deletion must
+    // come after them, or their events would outlive it.
+    await Promise.allSettled([...this.writing]);
     const client = await this.connect();
     try {
       await client.query('BEGIN');
@@ -292,7 +344,7 @@ export class PostgresStore implements Store {
       ).rowCount!;
       await client.query(
         'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES ($1, $2, $3, $4, $5)',
-        [pk, distinctId, String(requestedBy), n, new Date().toISOString()],
+        [pk, distinctId, String(requestedBy), n, erasedAt.toISOString()],
       );
       await client.query('COMMIT');
       return n;
@@ -385,6 +437,36 @@ export class PostgresStore implements Store {
         if (attempt >= 3 || code === undefined || !RETRYABLE.has(code)) throw err;
       }
     }
+  }
+
+  /**
+   * Reads suppression entries committed since the last read (other processes' erasures): one
+   * index range scan of an append-only table, empty in the common case. Batches arriving while
+   * it runs wait for the same read.
+   */
+  private refreshSuppressions(): Promise<void> {
+    this.refreshing ??= (async () => {
+      try {
+        const startedAt = Date.now();
+        const r = await this.query<{ id: string; project_id: string; hash: Buffer; erased_at_ms: string }>(
+          `SELECT s.id, p.id AS project_id, s.hash, s.erased_at_ms FROM suppressions s
+           JOIN projects p ON p.pk = s.project_pk WHERE s.id > $1`,
+          [this.suppressions.lastId],
+        );
+        this.suppressions.load(
+          r.rows.map((row) => ({
+            id: Number(row.id),
+            projectId: row.project_id,
+            hash: row.hash,
+            erasedAtMs: Number(row.erased_at_ms),
+          })),
+          startedAt,
+        );
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
   }
 
   private async projectPk(projectId: string): Promise<string> {

@@ -124,7 +124,7 @@ describe('SqliteStore under SIGKILL', () => {
       receivedAt: now,
       properties: {},
     }));
-    expect(await store.insertEvents(project.id, resend)).toEqual({ accepted: 0, duplicates: 120 });
+    expect(await store.insertEvents(project.id, resend)).toEqual({ accepted: 0, duplicates: 120, erased: 0 });
     await store.close();
     rmSync(dataDir, { recursive: true, force: true });
   }, 60_000);

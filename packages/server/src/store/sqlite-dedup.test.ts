@@ -45,7 +45,7 @@ describe('SqliteStore duplicates count', () => {
                 batch(s.ids, s.store === 1),
               );
               const fresh = new Set(s.ids.map((i) => POOL[i]!).filter((u) => !model[s.project]!.has(u)));
-              expect(r).toEqual({ accepted: fresh.size, duplicates: s.ids.length - fresh.size });
+              expect(r).toEqual({ accepted: fresh.size, duplicates: s.ids.length - fresh.size, erased: 0 });
               fresh.forEach((u) => model[s.project]!.add(u));
             } else if (s.kind === 'pair') {
               const [ra, rb] = await Promise.all([

@@ -10,6 +10,8 @@ export interface LogAppend {
   events: readonly PreparedEvent[];
   /** The events' keys, 16 bytes each, in order (PreparedBatch.keys). */
   keys: Buffer;
+  /** Events of the call dropped before it was queued (their person was erased); only counted. */
+  erased: number;
 }
 
 /**
@@ -181,7 +183,7 @@ export class IngestLog {
       else if ((this.selectExpandedThrough.get() ?? 0) !== this.expandedThrough) filter = null;
     }
     const results: InsertResult[] = [];
-    for (const { projectPk: pk, events, keys } of calls) {
+    for (const { projectPk: pk, events, keys, erased } of calls) {
       // Indices of the call's events that are new to the group and not pending.
       const candidates: number[] = [];
       let duplicates = 0;
@@ -203,7 +205,7 @@ export class IngestLog {
         rows.push({ id, pk, keys: rowKeys });
         lastId = id;
       }
-      results.push({ accepted: accepted.length, duplicates });
+      results.push({ accepted: accepted.length, duplicates, erased });
     }
     return { results, rows, lastId, minId: this.selectMinId.get() ?? Number.MAX_SAFE_INTEGER };
   }

@@ -95,4 +95,18 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       INSERT INTO ingest_progress (id, expanded_through) VALUES (1, 0);
     `,
   },
+  {
+    version: 4,
+    name: 'suppression entries that keep erased persons erased',
+    // One row per erasure, never updated (a reader loads ids above the last it saw). `hash` is
+    // the SHA-256 of the project id and distinct id (suppressions.ts), not the id itself.
+    sql: `
+      CREATE TABLE suppressions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        project_pk INTEGER NOT NULL,
+        hash BLOB NOT NULL,
+        erased_at_ms INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -63,6 +63,11 @@ export interface SqliteStoreOptions {
    * costs that key's lookup. 0: always look up. Default 32.
    */
   keyFilterMiB?: number;
+  /**
+   * How often, at most, ingest reads suppression entries (erasures) another connection on the
+   * same file committed, ms; this store's own erasures apply at once. Default 1000.
+   */
+  suppressionRefreshMs?: number;
 }
 
 export type ResolvedSqliteOptions = Required<Omit<SqliteStoreOptions, 'onBackgroundError'>> &
@@ -81,6 +86,7 @@ export const SQLITE_DEFAULTS = {
   expandPollMs: 1000,
   expandNice: 10,
   keyFilterMiB: 32,
+  suppressionRefreshMs: 1000,
 } as const;
 
 export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptions {
@@ -101,6 +107,7 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     expandPollMs: o.expandPollMs ?? SQLITE_DEFAULTS.expandPollMs,
     expandNice: o.expandNice ?? SQLITE_DEFAULTS.expandNice,
     keyFilterMiB: o.keyFilterMiB ?? SQLITE_DEFAULTS.keyFilterMiB,
+    suppressionRefreshMs: o.suppressionRefreshMs ?? SQLITE_DEFAULTS.suppressionRefreshMs,
     onBackgroundError: o.onBackgroundError,
   };
   if (r.keyFilterMiB > 128 || (r.keyFilterMiB & (r.keyFilterMiB - 1)) !== 0) {
@@ -127,6 +134,7 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     ['expandPollMs', 1],
     ['expandNice', 0],
     ['keyFilterMiB', 0],
+    ['suppressionRefreshMs', 0],
   ];
   for (const [name, min] of ints) {
     const v = r[name];

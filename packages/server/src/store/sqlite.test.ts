@@ -16,6 +16,55 @@ describeStoreContract('SQLite, small chunks', () =>
 );
 
 describe('SqliteStore', () => {
+  it('migrates a data directory of the previous version without touching its data', async () => {
+    const dir = tempDir();
+    try {
+      const before = await openSqlite({ dataDir: dir });
+      const p = await before.createProject('p');
+      await before.insertEvents(p.id, [ev(), ev({ distinctId: 'bob' })]);
+      await before.erasePerson(p.id, 'bob', 'admin');
+      await before.close();
+      // As the previous version left it: no suppression table, version 3 last.
+      onOtherConnection(dir, 'DROP TABLE suppressions; DELETE FROM schema_migrations WHERE version = 4');
+      const after = await openSqlite({ dataDir: dir });
+      expect(await after.queryEvents({ projectId: p.id, limit: 10 })).toHaveLength(1);
+      expect(await after.listErasures({ projectId: p.id, limit: 10 })).toHaveLength(1);
+      expect(await after.insertEvents(p.id, [ev({ distinctId: 'bob' })])).toMatchObject({ erased: 0 });
+      await after.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('honours another connection’s erasure on the same file after suppressionRefreshMs', async () => {
+    const dir = tempDir();
+    const a = await openSqlite({ dataDir: dir });
+    const b = await openSqlite({ dataDir: dir, suppressionRefreshMs: 0 });
+    try {
+      const p = await a.createProject('p');
+      await a.erasePerson(p.id, 'alice', 'admin');
+      // `b` looks before every batch, so `a`'s erasure holds there at once.
+      expect(await b.insertEvents(p.id, [ev({ distinctId: 'alice' })])).toMatchObject({
+        accepted: 0,
+        erased: 1,
+      });
+      await b.erasePerson(p.id, 'bob', 'admin');
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 1000 });
+      try {
+        expect(await a.insertEvents(p.id, [ev({ distinctId: 'bob' })])).toMatchObject({
+          accepted: 0,
+          erased: 1,
+        });
+      } finally {
+        vi.useRealTimers();
+      }
+    } finally {
+      await a.close();
+      await b.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('names an unusable data directory', () => {
     const dir = tempDir();
     const file = join(dir, 'not-a-dir');
@@ -71,13 +120,13 @@ describe('SqliteStore', () => {
        BEGIN SELECT RAISE(ABORT, 'injected expansion fault'); END`,
     );
     const batch = [ev(), ev({ event: 'stuck' }), ev()];
-    expect(await store.insertEvents(p.id, batch)).toEqual({ accepted: 3, duplicates: 0 });
+    expect(await store.insertEvents(p.id, batch)).toEqual({ accepted: 3, duplicates: 0, erased: 0 });
     await expect(store.queryEvents({ projectId: p.id, limit: 10 })).rejects.toMatchObject({
       kind: 'storage',
     });
     await vi.waitFor(() => expect(errors.length).toBeGreaterThan(0));
     // Still pending, so still a duplicate.
-    expect(await store.insertEvents(p.id, batch)).toEqual({ accepted: 0, duplicates: 3 });
+    expect(await store.insertEvents(p.id, batch)).toEqual({ accepted: 0, duplicates: 3, erased: 0 });
     onOtherConnection(dir, 'DROP TRIGGER stuck');
     const stored = await store.queryEvents({ projectId: p.id, limit: 10 });
     expect(stored.map((e) => e.uuid).sort()).toEqual(batch.map((e) => e.uuid).sort());
@@ -99,7 +148,7 @@ describe('SqliteStore', () => {
     await store.close();
     onOtherConnection(dir, 'DROP TRIGGER stuck');
     const again = await openSqlite({ dataDir: dir });
-    expect(await again.insertEvents(p.id, batches[3]!)).toEqual({ accepted: 0, duplicates: 50 });
+    expect(await again.insertEvents(p.id, batches[3]!)).toEqual({ accepted: 0, duplicates: 50, erased: 0 });
     const countLog = (): number => {
       const db = new Database(join(dir, LOG_FILE), { readonly: true });
       const n = db.prepare('SELECT count(*) FROM ingest_log').pluck().get() as number;
@@ -168,7 +217,7 @@ describe('SqliteStore', () => {
     db.close();
     const store = await openSqlite({ dataDir: dir });
     const again = { ...ev(), uuid };
-    expect(await store.insertEvents(p.id, [again])).toEqual({ accepted: 0, duplicates: 1 });
+    expect(await store.insertEvents(p.id, [again])).toEqual({ accepted: 0, duplicates: 1, erased: 0 });
     expect(await store.queryEvents({ projectId: p.id, limit: 10 })).toMatchObject([
       { uuid, event: 'old', distinctId: 'u', properties: { a: 1 } },
     ]);
@@ -191,7 +240,7 @@ describe('SqliteStore', () => {
     for (const suffix of ['', '-wal', '-shm']) rmSync(join(dir, LOG_FILE + suffix), { force: true });
     const reopened = await openSqlite({ dataDir: dir });
     const later = ev({ event: 'after' });
-    expect(await reopened.insertEvents(p.id, [later])).toEqual({ accepted: 1, duplicates: 0 });
+    expect(await reopened.insertEvents(p.id, [later])).toEqual({ accepted: 1, duplicates: 0, erased: 0 });
     expect(
       (await reopened.queryEvents({ projectId: p.id, event: 'after', limit: 10 })).map((e) => e.uuid),
     ).toEqual([later.uuid]);
@@ -226,8 +275,12 @@ describe('SqliteStore', () => {
     );
     const reopened = await openSqlite({ dataDir: older });
     const events = Array.from({ length: 100 }, () => ev());
-    expect(await reopened.insertEvents(p.id, events)).toEqual({ accepted: 100, duplicates: 0 });
-    expect(await reopened.insertEvents(p.id, events.slice(0, 10))).toEqual({ accepted: 0, duplicates: 10 });
+    expect(await reopened.insertEvents(p.id, events)).toEqual({ accepted: 100, duplicates: 0, erased: 0 });
+    expect(await reopened.insertEvents(p.id, events.slice(0, 10))).toEqual({
+      accepted: 0,
+      duplicates: 10,
+      erased: 0,
+    });
     expect(await reopened.queryEvents({ projectId: p.id, limit: 1000 })).toHaveLength(100);
     await reopened.close();
     expect(pageSize(older)).toBe(4096);
@@ -243,11 +296,11 @@ describe('SqliteStore', () => {
     await vi.waitFor(() => expect(a.keyFilterReady).toBe(true));
     const b = await openSqlite({ dataDir: dir });
     const e = ev();
-    expect(await b.insertEvents(p.id, [e])).toEqual({ accepted: 1, duplicates: 0 });
+    expect(await b.insertEvents(p.id, [e])).toEqual({ accepted: 1, duplicates: 0, erased: 0 });
     await b.drain();
     await b.close();
     expect(a.keyFilterReady).toBe(true);
-    expect(await a.insertEvents(p.id, [e, ev()])).toEqual({ accepted: 1, duplicates: 1 });
+    expect(await a.insertEvents(p.id, [e, ev()])).toEqual({ accepted: 1, duplicates: 1, erased: 0 });
     await a.close();
   });
 
@@ -260,7 +313,11 @@ describe('SqliteStore', () => {
     await first.close();
     const again = await openSqlite({ dataDir: dir });
     await vi.waitFor(() => expect(again.keyFilterReady).toBe(true));
-    expect(await again.insertEvents(p.id, [...batch, ev()])).toEqual({ accepted: 1, duplicates: 50 });
+    expect(await again.insertEvents(p.id, [...batch, ev()])).toEqual({
+      accepted: 1,
+      duplicates: 50,
+      erased: 0,
+    });
     await again.close();
   });
 

@@ -23,6 +23,7 @@ import {
   prepareEvents,
 } from './prepare-events.js';
 import { keyHash, newProject, sameKey } from './project-keys.js';
+import { suppressionHash, Suppressions, type SuppressionRow } from './suppressions.js';
 import type {
   ErasureQuery,
   ErasureRecord,
@@ -91,6 +92,7 @@ export class SqliteStore implements Store {
   private readonly turn = new WriteTurn();
   private readonly opts: ResolvedSqliteOptions;
   private readonly projectPks = new Map<string, number>();
+  private readonly suppressions: Suppressions;
   private queue: Waiting[] = [];
   private flushScheduled = false;
   private flushing: Promise<void> | null = null;
@@ -102,6 +104,7 @@ export class SqliteStore implements Store {
     this.opts = resolveSqliteOptions(options);
     this.path = join(this.opts.dataDir, 'homing.db');
     this.logPath = join(this.opts.dataDir, LOG_FILE);
+    this.suppressions = new Suppressions(this.opts.suppressionRefreshMs);
     try {
       mkdirSync(this.opts.dataDir, { recursive: true });
     } catch (err) {
@@ -187,6 +190,7 @@ export class SqliteStore implements Store {
       this.log = new IngestLog(this.logDb, this.db, () => this.expander.filter);
       this.migrated = true;
     }
+    this.refreshSuppressions();
     // A previous run may have left log rows (crash, or close() out of budget): the worker
     // expands them as soon as it runs.
     this.expander.start();
@@ -251,9 +255,12 @@ export class SqliteStore implements Store {
       this.assertReady();
       const prepared = prepareEvents(events, { maxPropertiesChars: this.opts.maxPropertiesChars });
       const projectPk = this.projectPk(projectId);
-      if (prepared.events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0 });
+      if (this.suppressions.due(Date.now())) this.refreshSuppressions();
+      // Common case: no project has an erased person, and this is the only look.
+      const erased = this.suppressions.size === 0 ? 0 : this.suppressions.dropSuppressed(projectId, prepared);
+      if (prepared.events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, erased });
       return new Promise((resolve, reject) => {
-        this.queue.push({ projectPk, events: prepared.events, keys: prepared.keys, resolve, reject });
+        this.queue.push({ projectPk, events: prepared.events, keys: prepared.keys, erased, resolve, reject });
         this.scheduleFlush();
       });
     } catch (err) {
@@ -329,6 +336,21 @@ export class SqliteStore implements Store {
     this.assertReady();
     const pk = this.projectPkOrNull(projectId);
     if (pk === null) throw new StoreError('unknown-project', `no project ${String(projectId)}`);
+    const hash = suppressionHash(projectId, String(distinctId));
+    const erasedAt = new Date();
+    // The suppression entry first, committed on its own and applied to this store's ingest in
+    // the same step: from here on, the person's events up to erasedAt are not acknowledged as
+    // stored. If the deletion below fails, the entry stays; the request answers an error and a
+    // retry deletes the events (the entry was what the request asked for in any case).
+    await this.turn.runAsync(() => {
+      this.db
+        .prepare('INSERT INTO suppressions (project_pk, hash, erased_at_ms) VALUES (?, ?, ?)')
+        .run(pk, hash, erasedAt.getTime());
+      this.suppressions.note(projectId, hash, erasedAt.getTime());
+    });
+    // Calls queued before the entry was noted were not checked against it: commit them to the
+    // log, so that catchUp expands them and the deletion sees them.
+    while (this.flushing || this.queue.length > 0) await (this.flushing ?? this.flush());
     await this.catchUp();
     return this.turn.runAsync(() =>
       this.db
@@ -340,7 +362,7 @@ export class SqliteStore implements Store {
             .prepare(
               'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES (?, ?, ?, ?, ?)',
             )
-            .run(pk, distinctId, String(requestedBy), n, new Date().toISOString());
+            .run(pk, distinctId, String(requestedBy), n, erasedAt.toISOString());
           return n;
         })
         .immediate(),
@@ -512,6 +534,27 @@ export class SqliteStore implements Store {
     this.assertOpen();
   }
 
+  /**
+   * Reads suppression entries committed since the last read (other connections' erasures; this
+   * store's own are noted when made). Synchronous: one indexed range read of an append-only
+   * table, at most once per `suppressionRefreshMs`.
+   */
+  private refreshSuppressions(): void {
+    const now = Date.now();
+    const rows = this.db
+      .prepare(
+        `SELECT s.id, p.id AS project_id, s.hash, s.erased_at_ms FROM suppressions s
+         JOIN projects p ON p.pk = s.project_pk WHERE s.id > ?`,
+      )
+      .all(this.suppressions.lastId) as {
+      id: number;
+      project_id: string;
+      hash: Buffer;
+      erased_at_ms: number;
+    }[];
+    this.suppressions.load(rows.map(toSuppression), now);
+  }
+
   private insertProject(p: Project): number {
     const r = this.db
       .prepare(
@@ -552,6 +595,15 @@ export class SqliteStore implements Store {
 function storageError(err: unknown): StoreError {
   if (err instanceof StoreError) return err;
   return new StoreError('storage', `SQLite write failed: ${(err as Error).message}`, { cause: err });
+}
+
+function toSuppression(r: {
+  id: number;
+  project_id: string;
+  hash: Buffer;
+  erased_at_ms: number;
+}): SuppressionRow {
+  return { id: Number(r.id), projectId: r.project_id, hash: r.hash, erasedAtMs: Number(r.erased_at_ms) };
 }
 
 function toProject(r: ProjectRow): Project {

@@ -67,9 +67,9 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
 
     it('stores an event once per (project, uuid) across batches and counts the rest as duplicates', async () => {
       const batch = Array.from({ length: 10 }, (_, i) => ev({ properties: { i } }));
-      expect(await store.insertEvents(project.id, batch)).toEqual({ accepted: 10, duplicates: 0 });
+      expect(await store.insertEvents(project.id, batch)).toEqual({ accepted: 10, duplicates: 0, erased: 0 });
       const again = [...batch.slice(5), ev()];
-      expect(await store.insertEvents(project.id, again)).toEqual({ accepted: 1, duplicates: 5 });
+      expect(await store.insertEvents(project.id, again)).toEqual({ accepted: 1, duplicates: 5, erased: 0 });
       const stored = await all(store, project.id);
       expect(stored).toHaveLength(11);
       expect(new Set(stored.map((e) => e.uuid)).size).toBe(11);
@@ -87,7 +87,7 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
         { ...b },
         c,
       ];
-      expect(await store.insertEvents(project.id, batch)).toEqual({ accepted: 3, duplicates: 3 });
+      expect(await store.insertEvents(project.id, batch)).toEqual({ accepted: 3, duplicates: 3, erased: 0 });
       const stored = await all(store, project.id);
       expect(stored.map((e) => e.uuid).sort()).toEqual([a.uuid, b.uuid, c.uuid].sort());
       expect(stored.find((e) => e.uuid === a.uuid)!.properties).toEqual(a.properties);
@@ -134,19 +134,19 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
       ]);
       expect(badResult.status).toBe('rejected');
       expect((badResult as PromiseRejectedResult).reason).toBeInstanceOf(StoreError);
-      expect(goodResult).toEqual({ status: 'fulfilled', value: { accepted: 2, duplicates: 0 } });
+      expect(goodResult).toEqual({ status: 'fulfilled', value: { accepted: 2, duplicates: 0, erased: 0 } });
       await undo();
       const stored = await all(store, project.id);
       expect(stored.map((e) => e.uuid).sort()).toEqual(good.map((e) => e.uuid).sort());
       // Nothing of the refused batch counts as stored: resending it stores all of it.
-      expect(await store.insertEvents(project.id, bad)).toEqual({ accepted: 4, duplicates: 0 });
+      expect(await store.insertEvents(project.id, bad)).toEqual({ accepted: 4, duplicates: 0, erased: 0 });
     });
 
     it('the same uuid in two projects is two events', async () => {
       const other = await store.createProject('other');
       const e = ev();
-      expect(await store.insertEvents(project.id, [e])).toEqual({ accepted: 1, duplicates: 0 });
-      expect(await store.insertEvents(other.id, [e])).toEqual({ accepted: 1, duplicates: 0 });
+      expect(await store.insertEvents(project.id, [e])).toEqual({ accepted: 1, duplicates: 0, erased: 0 });
+      expect(await store.insertEvents(other.id, [e])).toEqual({ accepted: 1, duplicates: 0, erased: 0 });
       expect(await all(store, project.id)).toHaveLength(1);
       expect(await all(store, other.id)).toHaveLength(1);
     });
@@ -296,6 +296,131 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
       }
     });
 
+    describe('erasure sticks: late events of an erased person', () => {
+      const at = (ms: number): string => new Date(ms).toISOString();
+      /** An event of `who` at `ms`, timestamped as the server stores it (skew-corrected). */
+      const of = (who: string, ms: number, over: Partial<IngestEvent> = {}): IngestEvent =>
+        ev({ distinctId: who, timestamp: at(ms), originalTimestamp: at(ms), ...over });
+      const person = async (s: Store, projectId: string, who: string): Promise<StoredEvent[]> =>
+        collect(s.personEvents(projectId, who));
+
+      it('does not store the person’s events from before the erasure, counts them, and stores later ones', async () => {
+        await store.insertEvents(project.id, [of('alice', T0), of('bob', T0)]);
+        const before = Date.now();
+        expect(await store.erasePerson(project.id, 'alice', 'admin')).toBe(1);
+        const after = Date.now();
+        // An outbox delivering after the erasure: an old event, one from just before the request,
+        // another person's, and one from after the erasure (the person came back).
+        const late = [
+          of('alice', T0 - 1000),
+          of('alice', before - 1),
+          of('bob', T0 + 1),
+          of('alice', after + 60_000),
+        ];
+        expect(await store.insertEvents(project.id, late)).toEqual({ accepted: 2, duplicates: 0, erased: 2 });
+        expect((await person(store, project.id, 'alice')).map((e) => e.uuid)).toEqual([late[3]!.uuid]);
+        expect(await person(store, project.id, 'bob')).toHaveLength(2);
+        // Nothing of the person kept in the clear beyond the log entry the erasure always wrote.
+        const log = await store.listErasures({ projectId: project.id, limit: 10 });
+        expect(log.map((e) => e.distinctId)).toEqual(['alice']);
+      });
+
+      it('an event timestamped exactly at the erasure time is not stored', async () => {
+        await store.erasePerson(project.id, 'alice', 'admin');
+        const [entry] = await store.listErasures({ projectId: project.id, limit: 1 });
+        const erasedAt = Date.parse(entry!.erasedAt);
+        const r = await store.insertEvents(project.id, [of('alice', erasedAt), of('alice', erasedAt + 1)]);
+        expect(r).toEqual({ accepted: 1, duplicates: 0, erased: 1 });
+      });
+
+      it('leaves other projects and other persons alone, and counts duplicates of the rest exactly', async () => {
+        const other = await store.createProject('other');
+        await store.erasePerson(project.id, 'alice', 'admin');
+        const theirs = of('alice', T0);
+        expect(await store.insertEvents(other.id, [theirs])).toEqual({
+          accepted: 1,
+          duplicates: 0,
+          erased: 0,
+        });
+        const bob = of('bob', T0);
+        const old = of('alice', T0);
+        expect(await store.insertEvents(project.id, [bob, old, bob, old])).toEqual({
+          accepted: 1,
+          duplicates: 1,
+          erased: 2,
+        });
+        expect(await store.insertEvents(project.id, [bob, old])).toEqual({
+          accepted: 0,
+          duplicates: 1,
+          erased: 1,
+        });
+        expect(await person(store, other.id, 'alice')).toHaveLength(1);
+        expect(await person(store, project.id, 'alice')).toHaveLength(0);
+      });
+
+      it('an event stored before the erasure and sent again after it is erased, not a duplicate', async () => {
+        const e = of('alice', T0);
+        expect(await store.insertEvents(project.id, [e])).toEqual({ accepted: 1, duplicates: 0, erased: 0 });
+        await store.erasePerson(project.id, 'alice', 'admin');
+        expect(await store.insertEvents(project.id, [e])).toEqual({ accepted: 0, duplicates: 0, erased: 1 });
+        expect(await person(store, project.id, 'alice')).toHaveLength(0);
+      });
+
+      it('holds across a restart and for another store on the same storage', async () => {
+        await store.erasePerson(project.id, 'alice', 'admin');
+        await store.close();
+        const reopened = await another();
+        expect(await reopened.insertEvents(project.id, [of('alice', T0), of('bob', T0)])).toEqual({
+          accepted: 1,
+          duplicates: 0,
+          erased: 1,
+        });
+        expect(await person(reopened, project.id, 'alice')).toHaveLength(0);
+      });
+
+      it('erasing again moves the erasure time forward; unicode and 1000-character ids alike', async () => {
+        const ids = ['ünï-cødé 👤', 'x'.repeat(1000)];
+        for (const who of ids) await store.erasePerson(project.id, who, 'admin');
+        const r = await store.insertEvents(project.id, [
+          ...ids.map((who) => of(who, T0)),
+          of('ünï-cødé', T0),
+        ]);
+        expect(r).toEqual({ accepted: 1, duplicates: 0, erased: 2 });
+        const soon = Date.now() + 1;
+        await store.erasePerson(project.id, ids[0]!, 'admin');
+        const [entry] = await store.listErasures({ projectId: project.id, limit: 1 });
+        expect(Date.parse(entry!.erasedAt)).toBeGreaterThanOrEqual(soon - 1);
+        expect(
+          await store.insertEvents(project.id, [of(ids[0]!, Date.parse(entry!.erasedAt))]),
+        ).toMatchObject({
+          erased: 1,
+        });
+      });
+
+      it('inserts in flight while the person is erased leave nothing of them from before it', async () => {
+        const batch = (): IngestEvent[] => [of('alice', T0), of('bob', T0)];
+        const before = Array.from({ length: 10 }, () => store.insertEvents(project.id, batch()));
+        const erasing = store.erasePerson(project.id, 'alice', 'admin');
+        const during = Array.from({ length: 10 }, () => store.insertEvents(project.id, batch()));
+        const results = await Promise.all([...before, ...during]);
+        await erasing;
+        expect(await person(store, project.id, 'alice')).toHaveLength(0);
+        expect(await person(store, project.id, 'bob')).toHaveLength(20);
+        // Each of alice's events was either stored then deleted by the erasure, or not stored.
+        for (const r of results) expect(r.accepted + r.erased).toBe(2);
+      });
+
+      it('bad events still refuse the whole batch, erased person or not', async () => {
+        await store.erasePerson(project.id, 'alice', 'admin');
+        await expect(store.insertEvents(project.id, [of('alice', T0), of('', T0)])).rejects.toMatchObject({
+          index: 1,
+        });
+        await expect(
+          store.insertEvents(project.id, [of('alice', T0), of('y'.repeat(1001), T0)]),
+        ).rejects.toMatchObject({ index: 1 });
+      });
+    });
+
     it('retention deletes old events in bounded batches and keeps newer ones', async () => {
       const old = Array.from({ length: 25 }, (_, i) =>
         ev({ timestamp: new Date(T0 - (i + 1) * 86_400_000).toISOString() }),
@@ -361,7 +486,7 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
     });
 
     it('refuses bad batches whole and stores nothing of them; keeps unicode and nulls intact', async () => {
-      expect(await store.insertEvents(project.id, [])).toEqual({ accepted: 0, duplicates: 0 });
+      expect(await store.insertEvents(project.id, [])).toEqual({ accepted: 0, duplicates: 0, erased: 0 });
       const cyclic: Record<string, unknown> = {};
       cyclic.self = cyclic;
       const bads: unknown[][] = [
@@ -389,7 +514,7 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
         distinctId: '用户-𝒳',
         properties: { nul: 'a\u0000b', emoji: '👩‍👩‍👧', none: null, deep: { arr: [null, { z: '\u2028' }] } },
       });
-      expect(await store.insertEvents(project.id, [odd])).toEqual({ accepted: 1, duplicates: 0 });
+      expect(await store.insertEvents(project.id, [odd])).toEqual({ accepted: 1, duplicates: 0, erased: 0 });
       expect(await all(store, project.id)).toEqual([{ ...odd, projectId: project.id }]);
     });
 
@@ -400,7 +525,7 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
       const again = await another();
       expect((await again.queryEvents({ projectId: project.id, limit: 1000 })).length).toBe(20);
       expect(await again.findProjectByKey(project.writeKey)).toEqual({ project, role: 'write' });
-      expect(await again.insertEvents(project.id, batch)).toEqual({ accepted: 0, duplicates: 20 });
+      expect(await again.insertEvents(project.id, batch)).toEqual({ accepted: 0, duplicates: 20, erased: 0 });
     });
 
     it('refuses calls after close with a typed error', async () => {

@@ -37,6 +37,11 @@ export interface InsertResult {
   accepted: number;
   /** Events whose (project, uuid) was already stored; nothing written for them. */
   duplicates: number;
+  /**
+   * Events not stored because their person was erased at or after their timestamp (see
+   * suppressions.ts); not counted as accepted or duplicates.
+   */
+  erased: number;
 }
 
 export interface EventQuery {
@@ -109,7 +114,11 @@ export interface Store {
   queryEvents(query: EventQuery): Promise<StoredEvent[]>;
   /** Every event of one person, oldest first, streamed (export can be large). */
   personEvents(projectId: string, distinctId: string): AsyncIterable<StoredEvent>;
-  /** Delete every event of one person and log the erasure (who, when, how many; not the data). */
+  /**
+   * Delete every event of one person and log the erasure (who, when, how many; not the data).
+   * First records a suppression entry (a hash of the person, the erasure time) that keeps the
+   * person's events timestamped up to then from being stored again when they arrive late.
+   */
   erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number>;
   /** One page of the project's erasure log, newest first. */
   listErasures(query: ErasureQuery): Promise<ErasureRecord[]>;

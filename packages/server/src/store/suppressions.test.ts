@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { prepareEvents } from './prepare-events.js';
+import { ev } from './store.contract.js';
+import { suppressionHash, Suppressions } from './suppressions.js';
+
+describe('Suppressions', () => {
+  it('drops exactly the suppressed events and keeps the keys of the rest aligned', () => {
+    const s = new Suppressions();
+    s.note('p1', suppressionHash('p1', 'alice'), Date.parse('2026-01-01T00:00:00.000Z'));
+    const events = [
+      ev({ distinctId: 'bob' }),
+      ev({ distinctId: 'alice', timestamp: '2025-12-31T23:59:59.999Z' }),
+      ev({ distinctId: 'alice', timestamp: '2026-01-01T00:00:00.001Z' }),
+      ev({ distinctId: 'alice' }),
+    ];
+    const batch = prepareEvents(events);
+    const keyOf = (i: number): string => batch.keys.toString('hex', 16 * i, 16 * i + 16);
+    const expected = [keyOf(0), keyOf(2)];
+    expect(s.dropSuppressed('p2', batch)).toBe(0);
+    expect(s.dropSuppressed('p1', batch)).toBe(2);
+    expect(batch.events.map((e) => e.uuid)).toEqual([events[0]!.uuid, events[2]!.uuid]);
+    expect([keyOf(0), keyOf(1)]).toEqual(expected);
+    expect(batch.keys.length).toBe(32);
+  });
+
+  it('keeps the latest erasure time, and hashes the project with the person', () => {
+    const s = new Suppressions();
+    s.note('p', suppressionHash('p', 'a'), 10);
+    s.load([{ id: 3, projectId: 'p', hash: suppressionHash('p', 'a'), erasedAtMs: 5 }], 0);
+    expect(s.lastId).toBe(3);
+    const batch = prepareEvents([ev({ distinctId: 'a', timestamp: new Date(8).toISOString() })]);
+    expect(s.dropSuppressed('p', batch)).toBe(1);
+    expect(suppressionHash('p', 'a')).not.toEqual(suppressionHash('q', 'a'));
+    expect(suppressionHash('pa', 'b')).not.toEqual(suppressionHash('p', 'ab'));
+  });
+
+  it('is due for a refresh once per interval from the last read', () => {
+    const s = new Suppressions(1000);
+    expect(s.due(0)).toBe(true);
+    s.load([], 5000);
+    expect(s.due(5999)).toBe(false);
+    expect(s.due(6000)).toBe(true);
+  });
+});
