@@ -541,17 +541,18 @@ export class SqliteStore implements Store {
    */
   private refreshSuppressions(): void {
     const now = Date.now();
-    const rows = this.db
-      .prepare(
-        `SELECT s.id, p.id AS project_id, s.hash, s.erased_at_ms FROM suppressions s
-         JOIN projects p ON p.pk = s.project_pk WHERE s.id > ?`,
-      )
-      .all(this.suppressions.lastId) as {
-      id: number;
-      project_id: string;
-      hash: Buffer;
-      erased_at_ms: number;
-    }[];
+    let rows: { id: number; project_id: string; hash: Buffer; erased_at_ms: number }[];
+    try {
+      rows = this.db
+        .prepare(
+          `SELECT s.id, p.id AS project_id, s.hash, s.erased_at_ms FROM suppressions s
+           JOIN projects p ON p.pk = s.project_pk WHERE s.id > ?`,
+        )
+        .all(this.suppressions.lastId) as typeof rows;
+    } catch (err) {
+      // Typed, so a busy or broken file answers 503 like any failed write.
+      throw storageError(err);
+    }
     this.suppressions.load(rows.map(toSuppression), now);
   }
 
