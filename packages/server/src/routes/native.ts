@@ -14,7 +14,8 @@ export interface IngestRouteOptions {
 /**
  * `POST /ingest`, Homing's own format (design 001): a JSON array of events or
  * `{ batch, sent_at?, api_key? }`; the write key as `Authorization: Bearer` or `api_key`.
- * Answers 202 `{ accepted, duplicates, rejected: [{ index, error }] }` once the store committed.
+ * Answers 202 `{ accepted, duplicates, erased, rejected: [{ index, error }] }` once the store
+ * committed; `erased` counts events of an erased person from before the erasure, not stored.
  */
 export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
   useIngestBodyParser(app, maxBodyBytes);

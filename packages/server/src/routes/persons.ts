@@ -15,7 +15,8 @@ import {
 /**
  * A person's data rights (design 003), admin key: access (`GET …/events`, paged JSON), export
  * (`GET …/export`, an NDJSON download streamed from the store), erasure (`DELETE`, logged as
- * who/when/how many, never the data) and the erasure log (`GET /api/erasures`).
+ * who/when/how many, never the data; the store also keeps the person's late events from before it
+ * out, see store/suppressions.ts) and the erasure log (`GET /api/erasures`).
  */
 
 export const PERSONS_LIMITS = {
