@@ -54,6 +54,11 @@ for (const file of files) {
   const started = Date.now();
   const loadAtStart = os.loadavg()[0];
   const rows = await suite.run();
+  if (rows.length === 0) {
+    // A suite run for a diagnosis (other sides, other tasks) answers no rows: keep its section.
+    process.stderr.write(`bench: ${file} gave no rows; its section of BENCHMARKS.md is left as it was\n`);
+    continue;
+  }
   const table = formatRows(rows);
   process.stdout.write(`\n## ${title}\n\n${table}\n`);
   const seconds = ((Date.now() - started) / 1000).toFixed(0);
@@ -73,8 +78,9 @@ for (const file of files) {
 }
 
 // Read now, not at the start: another run of other suites may have written its sections since.
-const sections = wanted.length === 0 ? new Map() : await existingSections();
+// Sections of suites that no longer exist drop out below (only files in bench/suites are kept).
+const sections = await existingSections();
 for (const [file, section] of measured) sections.set(file, section);
 const ordered = allFiles.filter((f) => sections.has(f)).map((f) => sections.get(f));
 await writeFile(target, `${header}\n${ordered.join('\n\n')}\n`);
-process.stderr.write(`bench: wrote ${files.length} suite(s) into BENCHMARKS.md\n`);
+process.stderr.write(`bench: wrote ${measured.size} suite(s) into BENCHMARKS.md\n`);
