@@ -73,6 +73,70 @@ describe.skipIf(!reachable)('PostgresStore', () => {
     }
   });
 
+  it('deletes again, after erasureSweepMs, what another process stored before it saw the erasure', async () => {
+    const fresh = await freshDatabase();
+    const stores: PostgresStore[] = [];
+    const open = async (options: Partial<ConstructorParameters<typeof PostgresStore>[0]>) => {
+      const store = new PostgresStore({ url: fresh.url, ...options });
+      await store.migrate();
+      stores.push(store);
+      return store;
+    };
+    try {
+      // `a` ingests and reads other processes' erasures only once a minute; `b` erases.
+      const a = await open({ suppressionRefreshMs: 60_000 });
+      const b = await open({ erasureSweepMs: 200 });
+      const p = await a.createProject('p');
+      const at = (who: string, timestamp: string) => ev({ distinctId: who, timestamp });
+      const old = '2026-01-01T00:00:00.000Z';
+      await a.insertEvents(p.id, [at('alice', old)]);
+      expect(await b.erasePerson(p.id, 'alice', 'admin')).toBe(1);
+      // `a` has not read the entry yet: it stores alice's old events again, and one from after.
+      const later = new Date(Date.now() + 60_000).toISOString();
+      expect(
+        await a.insertEvents(p.id, [at('alice', old), at('alice', later), at('bob', old)]),
+      ).toMatchObject({
+        accepted: 3,
+        erased: 0,
+      });
+      const aliceTimestamps = async () =>
+        (await a.queryEvents({ projectId: p.id, distinctId: 'alice', limit: 10 })).map((e) => e.timestamp);
+      expect(await aliceTimestamps()).toHaveLength(2);
+      await vi.waitFor(async () => expect(await aliceTimestamps()).toEqual([later]), { timeout: 5000 });
+      expect(await a.queryEvents({ projectId: p.id, distinctId: 'bob', limit: 10 })).toHaveLength(1);
+      expect((await b.listErasures({ projectId: p.id, limit: 10 }))[0]).toMatchObject({
+        distinctId: 'alice',
+        deletedCount: 2,
+      });
+
+      // A sweep still waiting when its store closes runs at close, not never.
+      const c = await open({ erasureSweepMs: 3_600_000 });
+      await a.insertEvents(p.id, [at('dave', old)]);
+      await c.erasePerson(p.id, 'dave', 'admin');
+      await a.insertEvents(p.id, [at('dave', old)]);
+      expect(await a.queryEvents({ projectId: p.id, distinctId: 'dave', limit: 10 })).toHaveLength(1);
+      await c.close();
+      expect(await a.queryEvents({ projectId: p.id, distinctId: 'dave', limit: 10 })).toEqual([]);
+      expect((await a.listErasures({ projectId: p.id, limit: 1 }))[0]).toMatchObject({
+        distinctId: 'dave',
+        deletedCount: 2,
+      });
+    } finally {
+      for (const s of stores) await s.close();
+      await fresh.drop();
+    }
+  });
+
+  it('refuses an erasureSweepMs that is not an integer ≥ 0', () => {
+    for (const erasureSweepMs of [-1, 1.5, Number.NaN, Infinity]) {
+      expect(() => new PostgresStore({ url: 'postgres://127.0.0.1/x', erasureSweepMs })).toThrow(
+        /erasureSweepMs/,
+      );
+    }
+    // 0 turns the second deletion off; that is a valid setting.
+    expect(() => new PostgresStore({ url: 'postgres://127.0.0.1/x', erasureSweepMs: 0 })).not.toThrow();
+  });
+
   it('migrates a database of the previous version without touching its data', async () => {
     const fresh = await freshDatabase();
     try {

@@ -41,6 +41,13 @@ export interface PostgresStoreOptions {
    * ms; this store's own erasures apply at once. Default 1000.
    */
   suppressionRefreshMs?: number;
+  /**
+   * How long after an erasure this store deletes the person's events timestamped at or before it
+   * a second time, ms: other processes on the database may have stored some of them before their
+   * next read of suppression entries (`suppressionRefreshMs`). 0: no second deletion. Default
+   * twice `suppressionRefreshMs` plus one second.
+   */
+  erasureSweepMs?: number;
 }
 
 export const POSTGRES_DEFAULTS = {
@@ -48,6 +55,7 @@ export const POSTGRES_DEFAULTS = {
   connectTimeoutMs: 5000,
   maxPropertiesChars: 1_000_000,
   suppressionRefreshMs: SUPPRESSION_REFRESH_MS,
+  erasureSweepMs: 2 * SUPPRESSION_REFRESH_MS + 1000,
 } as const;
 
 /** Key of the advisory lock that serialises migrations of concurrent `homing serve` starts. */
@@ -103,6 +111,9 @@ export class PostgresStore implements Store {
   private refreshing: Promise<void> | null = null;
   /** Batch inserts past their suppression check and not yet finished (erasure waits for them). */
   private readonly writing = new Set<Promise<unknown>>();
+  private readonly erasureSweepMs: number;
+  /** Second deletions after erasures, waiting for their time; close() runs them at once. */
+  private readonly sweeps = new Map<NodeJS.Timeout, () => Promise<void>>();
   private closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -125,6 +136,12 @@ export class PostgresStore implements Store {
       );
     }
     this.suppressions = new Suppressions(refreshMs);
+    this.erasureSweepMs =
+      options.erasureSweepMs ??
+      (options.suppressionRefreshMs === undefined ? POSTGRES_DEFAULTS.erasureSweepMs : 2 * refreshMs + 1000);
+    if (!Number.isInteger(this.erasureSweepMs) || this.erasureSweepMs < 0) {
+      throw new StoreError('invalid-input', 'PostgresStore option erasureSweepMs must be an integer ≥ 0');
+    }
     if (!Number.isInteger(poolSize) || poolSize < 1) {
       throw new StoreError('invalid-input', 'PostgresStore option poolSize must be an integer ≥ 1');
     }
@@ -342,11 +359,12 @@ export class PostgresStore implements Store {
       const n = (
         await client.query('DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2', [pk, distinctId])
       ).rowCount!;
-      await client.query(
-        'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES ($1, $2, $3, $4, $5)',
+      const logged = await client.query<{ id: string }>(
+        'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
         [pk, distinctId, String(requestedBy), n, erasedAt.toISOString()],
       );
       await client.query('COMMIT');
+      this.scheduleSweep(pk, distinctId, erasedAt.getTime(), logged.rows[0]!.id);
       return n;
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
@@ -421,7 +439,42 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Sweeps still waiting run now, while the pool is open: sooner than planned, but not never.
+    const due = [...this.sweeps];
+    this.sweeps.clear();
+    for (const [timer] of due) clearTimeout(timer);
+    await Promise.allSettled(due.map(([, run]) => run()));
     await this.pool.end();
+  }
+
+  /**
+   * Another process may store events of an erased person until its next read of suppression
+   * entries, at most `suppressionRefreshMs` after the erasure, plus a batch in flight: once that
+   * is past, those events (timestamped at or before the erasure: later ones are the person's new
+   * data) are deleted too, and counted in the erasure's log entry.
+   */
+  private scheduleSweep(pk: string, distinctId: string, erasedAtMs: number, erasureId: string): void {
+    if (this.erasureSweepMs === 0) return;
+    const run = async (): Promise<void> => {
+      try {
+        // The pool, not this.query(): close() runs the sweeps after refusing new work.
+        await this.pool.query(
+          `WITH gone AS (DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND ts <= $3 RETURNING 1)
+           UPDATE erasures SET deleted_count = deleted_count + (SELECT count(*) FROM gone)
+           WHERE id = $4 AND (SELECT count(*) FROM gone) > 0`,
+          [pk, distinctId, erasedAtMs, erasureId],
+        );
+      } catch {
+        // The database is gone or refusing: the entry still stops new copies, and a second
+        // erasure of the person deletes what this one missed (data-rights.md says so).
+      }
+    };
+    const timer = setTimeout(() => {
+      this.sweeps.delete(timer);
+      void run();
+    }, this.erasureSweepMs);
+    timer.unref();
+    this.sweeps.set(timer, run);
   }
 
   /**
