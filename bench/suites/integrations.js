@@ -390,10 +390,14 @@ export async function run() {
   try {
     for (let p = 0; p < PAIRS; p++) {
       // Alternate which side starts (and warms up) first.
-      const [a, b] = p % 2 === 0 ? [SIDES[0], SIDES[1]] : [SIDES[1], SIDES[0]];
-      const first = await start(a);
-      const second = await start(b);
-      const [withoutSide, withSide] = p % 2 === 0 ? [first, second] : [second, first];
+      let withoutSide, withSide;
+      if (p % 2 === 0) {
+        withoutSide = await start(SIDES[0]);
+        withSide = await start(SIDES[1]);
+      } else {
+        withSide = await start(SIDES[1]);
+        withoutSide = await start(SIDES[0]);
+      }
       for (let i = 0; i < SLICES; i++) {
         if (CONCURRENT) await Promise.all([slice(withoutSide), slice(withSide)]);
         else {

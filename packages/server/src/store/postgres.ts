@@ -50,12 +50,15 @@ export interface PostgresStoreOptions {
   erasureSweepMs?: number;
 }
 
+/** The second deletion after an erasure waits two of the other processes' refresh intervals and a second. */
+const sweepDelayFor = (suppressionRefreshMs: number): number => 2 * suppressionRefreshMs + 1000;
+
 export const POSTGRES_DEFAULTS = {
   poolSize: 10,
   connectTimeoutMs: 5000,
   maxPropertiesChars: 1_000_000,
   suppressionRefreshMs: SUPPRESSION_REFRESH_MS,
-  erasureSweepMs: 2 * SUPPRESSION_REFRESH_MS + 1000,
+  erasureSweepMs: sweepDelayFor(SUPPRESSION_REFRESH_MS),
 } as const;
 
 /** Key of the advisory lock that serialises migrations of concurrent `homing serve` starts. */
@@ -114,6 +117,8 @@ export class PostgresStore implements Store {
   private readonly erasureSweepMs: number;
   /** Second deletions after erasures, waiting for their time; close() runs them at once. */
   private readonly sweeps = new Map<NodeJS.Timeout, () => Promise<void>>();
+  /** Second deletions under way; close() waits for them before ending the pool. */
+  private readonly sweeping = new Set<Promise<void>>();
   private closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -136,9 +141,7 @@ export class PostgresStore implements Store {
       );
     }
     this.suppressions = new Suppressions(refreshMs);
-    this.erasureSweepMs =
-      options.erasureSweepMs ??
-      (options.suppressionRefreshMs === undefined ? POSTGRES_DEFAULTS.erasureSweepMs : 2 * refreshMs + 1000);
+    this.erasureSweepMs = options.erasureSweepMs ?? sweepDelayFor(refreshMs);
     if (!Number.isInteger(this.erasureSweepMs) || this.erasureSweepMs < 0) {
       throw new StoreError('invalid-input', 'PostgresStore option erasureSweepMs must be an integer ≥ 0');
     }
@@ -443,7 +446,7 @@ export class PostgresStore implements Store {
     const due = [...this.sweeps];
     this.sweeps.clear();
     for (const [timer] of due) clearTimeout(timer);
-    await Promise.allSettled(due.map(([, run]) => run()));
+    await Promise.allSettled([...this.sweeping, ...due.map(([, run]) => run())]);
     await this.pool.end();
   }
 
@@ -460,8 +463,8 @@ export class PostgresStore implements Store {
         // The pool, not this.query(): close() runs the sweeps after refusing new work.
         await this.pool.query(
           `WITH gone AS (DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND ts <= $3 RETURNING 1)
-           UPDATE erasures SET deleted_count = deleted_count + (SELECT count(*) FROM gone)
-           WHERE id = $4 AND (SELECT count(*) FROM gone) > 0`,
+           UPDATE erasures SET deleted_count = deleted_count + g.n
+           FROM (SELECT count(*) AS n FROM gone) g WHERE id = $4 AND g.n > 0`,
           [pk, distinctId, erasedAtMs, erasureId],
         );
       } catch {
@@ -471,7 +474,9 @@ export class PostgresStore implements Store {
     };
     const timer = setTimeout(() => {
       this.sweeps.delete(timer);
-      void run();
+      const running = run();
+      this.sweeping.add(running);
+      void running.finally(() => this.sweeping.delete(running));
     }, this.erasureSweepMs);
     timer.unref();
     this.sweeps.set(timer, run);
