@@ -250,6 +250,12 @@ describe('Delivery: circuit breaker saved in the outbox', () => {
     await until(() => s.requests.length === 3, 10_000, 'the half-open probe');
     expect(s.requests[2]!.atMs).toBeGreaterThanOrEqual(saved!.openUntil - 5);
     await until(() => s.acceptedUuids.length === 3, 5_000, 'delivery after the probe');
+    // The sink counts a batch when it arrives; the client closes the breaker once it reads the answer.
+    await until(
+      () => second.delivery.stats().breakers[`homing:${s.url}`]!.state !== 'half-open',
+      5_000,
+      'the probe answer to be read',
+    );
     expect(second.delivery.stats().breakers[`homing:${s.url}`]!.state).toBe('closed');
     expect(second.events.of('breaker-state').map((e) => e.state)).toEqual(['open', 'half-open', 'closed']);
   });
