@@ -182,14 +182,16 @@ describe.each(TIMERS)('%s', (_name, timer) => {
       expect(t.timings[0]!.tags).toEqual({ method: 'GET', route: '/own/:x', status: '200' });
     });
 
-    it("adds no property of its own to Express's request objects (V8 makes each one costly)", async () => {
+    it("keeps a request's state under one symbol and adds no string key to Express's request objects", async () => {
       const t = new FakeTelemetry();
       const app = express();
       timer(app, t);
       let own: (string | symbol)[] = [];
+      let keys: string[] = [];
       const router = express.Router();
       router.get('/items/:id', (req, res) => {
         own = Reflect.ownKeys(req).filter((k) => typeof k === 'symbol' || k === 'route');
+        keys = Object.keys(req);
         res.send('ok');
       });
       app.use('/shop/:shop', router);
@@ -199,11 +201,13 @@ describe.each(TIMERS)('%s', (_name, timer) => {
       await (await fetch(`${url}/shop/acme/items/7`)).text();
       await until(() => t.timings.length === 1, 'timing');
       expect(t.timings[0]!.tags).toEqual({ method: 'GET', route: '/shop/:shop/items/:id', status: '200' });
-      // Node's own symbols on IncomingMessage are fine; none may come from Homing.
+      // Node's own symbols on IncomingMessage are there too; Homing adds exactly one, and `route`
+      // stays an accessor on the app's request prototype, not a property of each request.
       expect(
         own.map(String).filter((k) => /homing/i.test(k) || k === 'route'),
         own.map(String).join(),
-      ).toEqual([]);
+      ).toEqual(['Symbol(homing.expressRequestState)']);
+      expect(keys.filter((k) => /homing/i.test(k) || k === 'route')).toEqual([]);
     });
 
     it('leaves res.locals to the app, and still names the route when an app replaces locals', async () => {
@@ -452,6 +456,35 @@ describe('homingExpress middleware alone', () => {
     expect(await (await fetch(`${url}/plain/1`)).text()).toBe('plain');
     await until(() => t.timings.length === 1, 'timing');
     expect(t.timings[0]!.tags).toEqual({ method: 'GET', route: '/plain/:id', status: '200' });
+  });
+  it('times a request that cannot take a property (sealed), keeping its state beside it', () => {
+    const t = new FakeTelemetry();
+    const middleware = homingExpress(t);
+    // Shaped like Express's: the request's prototype is an app's request prototype (own `app`).
+    const appRequest = Object.create(Object.prototype, { app: { value: {}, enumerable: true } }) as object;
+    const req = Object.preventExtensions(
+      Object.assign(Object.create(appRequest) as object, {
+        method: 'GET',
+        baseUrl: '/orgs/acme',
+        params: { org: 'acme' },
+      }),
+    ) as { route?: { path?: unknown } };
+    let onClose: (() => void) | undefined;
+    const res = {
+      req,
+      statusCode: 201,
+      writableFinished: true,
+      on: (_event: string, listener: () => void) => void (onClose = listener),
+    };
+    let nextCalls = 0;
+    middleware(req, res, () => nextCalls++);
+    req.route = { path: '/projects/:pid' };
+    expect(Reflect.ownKeys(req).map(String)).toEqual(['method', 'baseUrl', 'params']);
+    onClose!.call(res);
+    expect(nextCalls).toBe(1);
+    expect(t.timings.map((c) => c.tags)).toEqual([
+      { method: 'GET', route: '/orgs/:org/projects/:pid', status: '201' },
+    ]);
   });
 });
 

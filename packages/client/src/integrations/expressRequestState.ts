@@ -1,5 +1,6 @@
 import { HttpTagCache, methodTag, statusTag, UNMATCHED_ROUTE, type StatusTagMode } from './httpTags.js';
 import { routePattern } from './routePattern.js';
+import { RoutePatternMemo } from './RoutePatternMemo.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
 /** The parts of Express's `req` the integration reads (structural: Express is not imported). */
@@ -26,12 +27,32 @@ export interface ExpressResponseLike {
 export const ABORTED_STATUS = 'aborted';
 
 /**
- * Each request's state, beside the request rather than on it: adding a property to Express's
- * request objects (large, prototype swapped per request) costs V8 a hidden-class transition,
- * measured (instructions counted under callgrind) at about 10 µs per request, more than the rest
- * of the middleware together. A WeakMap entry measured less, though not by much.
+ * Each request's state, on the request under a symbol: Express adds its own properties to every
+ * request (res, next, baseUrl, params), so one more is a transition V8 has cached. It replaced a
+ * WeakMap beside the request, whose get and set (and the collector's work on its entries) were
+ * among the largest parts of Homing's time per request in a loaded server (CPU profile). Both
+ * versions serving in one process, loaded in turn, the symbol served 2.6 % more requests per
+ * CPU-second (4 processes x 16 slices of 2 s). A request that cannot take a property (sealed or
+ * frozen) keeps its state in `frozenStates`.
  */
-const states = new WeakMap<object, RequestState>();
+const STATE = Symbol('homing.expressRequestState');
+const frozenStates = new WeakMap<object, RequestState>();
+let anyFrozen = false;
+
+function stateOf(req: object): RequestState | undefined {
+  const state = (req as { [STATE]?: RequestState })[STATE];
+  return state !== undefined || !anyFrozen ? state : frozenStates.get(req);
+}
+
+function keepState(req: object, state: RequestState): void {
+  if (Object.isExtensible(req)) {
+    (req as { [STATE]?: RequestState })[STATE] = state;
+  } else {
+    anyFrozen = true;
+    frozenStates.set(req, state);
+  }
+}
+
 /** Express request prototypes (`app.request`, one per app) given the `route` accessor. */
 const patched = new WeakSet<object>();
 /** The prototype watched last: an app serves its requests with one, so this is the usual hit. */
@@ -61,12 +82,12 @@ function newState(route: RequestState['route'], onProto: boolean): RequestState 
 // handler the router has put `req.baseUrl` back, and by the time the response closes the params
 // are the route's (the mount's `:org` is gone). Shared functions: no closure per request.
 function getRoute(this: ExpressRequestLike): RequestState['route'] {
-  const state = states.get(this);
+  const state = stateOf(this);
   return state === undefined ? undefined : state.route;
 }
 function setRoute(this: ExpressRequestLike, route: RequestState['route']): void {
-  let state = states.get(this);
-  if (state === undefined) states.set(this, (state = newState(undefined, false)));
+  let state = stateOf(this);
+  if (state === undefined) keepState(this, (state = newState(undefined, false)));
   // The router assigns a matched route, then the route's own dispatch assigns it again once the
   // params are the route's: the mount's params are those seen the first time.
   if (route === state.route) return;
@@ -103,19 +124,19 @@ export function watchRoute(req: ExpressRequestLike): RequestState {
   // The common case, first: the app's prototype, already watched (nothing sets `route` before).
   if (proto === lastPatched) {
     const state = newState(undefined, true);
-    states.set(req, state);
+    keepState(req, state);
     return state;
   }
-  const existing = states.get(req);
+  const existing = stateOf(req);
   if (existing !== undefined) return existing;
   if (typeof proto === 'object' && proto !== null && !Object.hasOwn(req, 'route') && watchRoutesOf(proto)) {
     lastPatched = proto;
     const state = newState(undefined, true);
-    states.set(req, state);
+    keepState(req, state);
     return state;
   }
   const state = newState(req.route, false);
-  states.set(req, state);
+  keepState(req, state);
   Object.defineProperty(req, 'route', ROUTE_ACCESSOR);
   return state;
 }
@@ -125,13 +146,16 @@ export function watchRoute(req: ExpressRequestLike): RequestState {
  * (`onProto`): a new one, or the one an enclosing app made (whose `recorder` says it is timed).
  */
 export function arrivingRequestState(req: object, onProto: boolean): RequestState {
-  let state = states.get(req);
-  if (state === undefined) states.set(req, (state = newState(undefined, onProto)));
+  let state = stateOf(req);
+  if (state === undefined) keepState(req, (state = newState(undefined, onProto)));
   return state;
 }
 
+/** Route patterns by route object and mount text, shared by every app in the process. */
+const patterns = new RoutePatternMemo();
+
 /** The route pattern of a request, as known now (`state`: its state, when the caller has it). */
-export function routeOf(req: ExpressRequestLike, state = states.get(req)): string {
+export function routeOf(req: ExpressRequestLike, state = stateOf(req)): string {
   try {
     if (state !== undefined) {
       // Our accessor (on the prototype or the request), unless a router whose request prototype
@@ -144,7 +168,7 @@ export function routeOf(req: ExpressRequestLike, state = states.get(req)): strin
       ) {
         return state.route === undefined || state.route === null
           ? UNMATCHED_ROUTE
-          : routePattern(state.baseUrl, state.params, state.route.path);
+          : patterns.pattern(state.route, state.baseUrl, state.params);
       }
     }
     // Error handler used without the timing middleware: the best Express tells at this point.
@@ -160,7 +184,7 @@ export function routeOf(req: ExpressRequestLike, state = states.get(req)): strin
 /** 'close' comes once per response, after 'finish' or when the client went away. */
 function onClose(this: ResponseWithRequest): void {
   const req = this.req;
-  const state = req === undefined ? undefined : states.get(req);
+  const state = req === undefined ? undefined : stateOf(req);
   if (state !== undefined && state.recorder !== undefined) state.recorder(req!, this, state);
 }
 

@@ -1,0 +1,46 @@
+import { routePattern } from './routePattern.js';
+
+/** Mount texts (`req.baseUrl`) remembered per route; past this the route's memo starts over. */
+export const MAX_MOUNT_TEXTS_PER_ROUTE = 256;
+
+interface Entry {
+  /** The route's `path` the patterns were made from: a route given a new path is not served stale. */
+  readonly path: unknown;
+  /** The pattern when the route's router is not mounted under a path (`baseUrl` empty). */
+  unmounted: string | undefined;
+  /** Mount text (`/orgs/acme`) → pattern (`/orgs/:org/projects/:pid`). */
+  readonly byMountText: Map<string, string>;
+}
+
+/**
+ * `routePattern` remembered per Express route object (long-lived: one per `router.get(...)`):
+ * rebuilding the pattern of every request (splitting the mount text, putting the mount's params
+ * back as `:name`, joining) was the largest part of timing a request in a loaded server
+ * (profiled). The same route reached through the same mount text names the same pattern: the
+ * mount's params are what its path matched in that text. Bounded per route, so a mount
+ * parameter with endless values (`/orgs/:org`) costs at most `MAX_MOUNT_TEXTS_PER_ROUTE`
+ * strings before it starts over.
+ */
+export class RoutePatternMemo {
+  readonly #entries = new WeakMap<object, Entry>();
+
+  pattern(route: { path?: unknown }, baseUrl: unknown, params: unknown): string {
+    const path = route.path;
+    let entry = this.#entries.get(route);
+    if (entry === undefined || entry.path !== path) {
+      entry = { path, unmounted: undefined, byMountText: new Map() };
+      this.#entries.set(route, entry);
+    }
+    if (baseUrl === '' || baseUrl === undefined) {
+      return (entry.unmounted ??= routePattern('', params, path));
+    }
+    if (typeof baseUrl !== 'string') return routePattern(baseUrl, params, path);
+    let pattern = entry.byMountText.get(baseUrl);
+    if (pattern === undefined) {
+      if (entry.byMountText.size >= MAX_MOUNT_TEXTS_PER_ROUTE) entry.byMountText.clear();
+      pattern = routePattern(baseUrl, params, path);
+      entry.byMountText.set(baseUrl, pattern);
+    }
+    return pattern;
+  }
+}
