@@ -203,6 +203,29 @@ export function timeRequest(
   else res.on('close', () => (state.recorder === undefined ? undefined : state.recorder(req, res, state)));
 }
 
+/** The plain fields Node's `ServerResponse.writableFinished` getter is made of. */
+interface NodeResponseFields {
+  finished?: unknown;
+  outputSize?: unknown;
+  socket?: { writableLength?: number } | null;
+}
+
+/**
+ * `res.writableFinished` (the response was handed to the OS whole: not aborted), read from the
+ * fields Node's getter reads (`finished && outputSize === 0 && (!socket || socket.writableLength
+ * === 0)`) instead of calling it: reached through the prototypes Express swaps in, that one
+ * getter call was the costliest line of timing a request (CPU profile of a loaded server: about
+ * 0.7 % of its CPU, as much as the rest of the recorder). Responses without those fields (not
+ * Node's) answer their own `writableFinished`.
+ */
+export function responseFinished(res: ExpressResponseLike): boolean | undefined {
+  const r = res as NodeResponseFields;
+  if (typeof r.finished !== 'boolean' || typeof r.outputSize !== 'number') return res.writableFinished;
+  if (!r.finished || r.outputSize !== 0) return false;
+  const socket = r.socket;
+  return socket === null || socket === undefined || socket.writableLength === 0;
+}
+
 /** What a recorder needs to turn a closed response into `timing(metric, ms, tags)`. */
 export interface RecorderSettings {
   metric: string;
@@ -229,7 +252,7 @@ export function timingRecorder(t: Pick<HttpServerTelemetry, 'timing'>, settings:
       const tags = tagCache.get(
         methodTag(req.method),
         route ?? routeOf(req, state),
-        res.writableFinished === false ? ABORTED_STATUS : statusTag(res.statusCode, mode),
+        responseFinished(res) === false ? ABORTED_STATUS : statusTag(res.statusCode, mode),
       );
       t.timing(metric, duration >= 0 ? duration : 0, tags);
     } catch {}
