@@ -83,7 +83,7 @@ export const notes = [
   `autocannon in the bench process, ${CONNECTIONS} connections, on 127.0.0.1; each app in a child process (nice 5).`,
   `${PAIRS} pairs of fresh processes (which side starts first alternates), each app loaded ${SLICES} x ${SLICE_SECONDS} s after a`,
   `3 s warm-up, ${CONCURRENT ? 'both at once' : 'one at a time in ABBA order'}; ${PIN_CPU === '' ? 'no CPU pinning' : `both servers on CPU ${PIN_CPU}, the load generator on the others`}; totals pooled over`,
-  'all pairs. Two processes of the same app differ by several per cent in CPU per request, so one pair',
+  'all pairs, with a 95 % interval from resampling the pairs. Two processes of the same app differ by several per cent in CPU per request, so one pair',
   'cannot show a 3 % difference: the same method run bare against bare gave 1.000 pooled over 4 pairs,',
   'single pairs 0.96–1.03. The method moves the result: for the same code, both apps loaded at once',
   '(`HOMING_BENCH_INTEGRATIONS_CONCURRENT=1`) read 0.92–0.96 in three runs, one at a time unpinned',
@@ -99,8 +99,8 @@ export const notes = [
   "innermost JavaScript frame is Homing's (natives count for their caller: reading error.stack counts for",
   "Homing; the collector's samples count for no one). Unlike the rows above it does not move with the",
   "differences between processes, but it cannot see what instrumenting costs Express's own code.",
-  'Three runs of 8 pairs on 2026-12-03 (the code of this table) read 0.99, 0.95 and 0.95 (requests/s) and',
-  "0.98, 0.95 and 0.94 (per CPU-second); Homing's profiled share 3.3, 3.2 and 3.1 %. Single slices of 2 s",
+  'Four runs of 8 pairs on 2026-12-03 (the code of this table) read 0.99, 0.95, 0.95 and 0.98 (requests/s)',
+  "and 0.98, 0.95, 0.94 and 0.96 (per CPU-second); Homing's profiled share 3.3, 3.2, 3.1 and 3.3 %. Single slices of 2 s",
   'of one process moved by up to 30 % on this machine: the goal is neither shown nor ruled out.',
 ].join('\n');
 
@@ -357,6 +357,40 @@ export async function profiledHomingShare() {
   }
 }
 
+/**
+ * 95 % interval of the pooled with/without ratio (requests per `per`: 'seconds' or 'cpu'), from
+ * the pairs resampled with replacement: how far the pooled figure could move with other
+ * processes on the same machine in the same hour. It does not cover a machine that is faster or
+ * slower as a whole in another hour, which moves both sides alike. A fixed seed, so the same
+ * pairs always give the same interval.
+ */
+export function bootstrapInterval(pairs, per, resamples = 10_000) {
+  let seed = 0x9e3779b9;
+  const random = () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const ratios = new Float64Array(resamples);
+  for (let r = 0; r < resamples; r++) {
+    let withRequests = 0;
+    let withPer = 0;
+    let withoutRequests = 0;
+    let withoutPer = 0;
+    for (let i = 0; i < pairs.length; i++) {
+      const pair = pairs[Math.floor(random() * pairs.length)];
+      withRequests += pair.with.requests;
+      withPer += pair.with[per];
+      withoutRequests += pair.without.requests;
+      withoutPer += pair.without[per];
+    }
+    ratios[r] = withRequests / withPer / (withoutRequests / withoutPer);
+  }
+  ratios.sort();
+  return [ratios[Math.floor(resamples * 0.025)], ratios[Math.ceil(resamples * 0.975) - 1]];
+}
+
 export async function run() {
   process.stderr.write(`bench: integrations starts at load average ${os.loadavg()[0].toFixed(1)}\n`);
   const total = (mode) => ({ mode, requests: 0, seconds: 0, cpu: 0, non2xx: 0, errors: 0 });
@@ -390,6 +424,8 @@ export async function run() {
       pairs.push({
         rps: withSide.requests / withSide.seconds / (withoutSide.requests / withoutSide.seconds),
         cpu: withSide.requests / withSide.cpu / (withoutSide.requests / withoutSide.cpu),
+        without: { ...withoutSide },
+        with: { ...withSide },
       });
       for (const [sum, side] of [
         [bare, withoutSide],
@@ -402,7 +438,14 @@ export async function run() {
     unpin();
   }
   const range = (xs) => `${Math.min(...xs).toFixed(2)}–${Math.max(...xs).toFixed(2)}`;
-  const spread = { rps: range(pairs.map((p) => p.rps)), cpu: range(pairs.map((p) => p.cpu)) };
+  const interval = (measure) => {
+    const [low, high] = bootstrapInterval(pairs, measure);
+    return `${low.toFixed(2)}–${high.toFixed(2)}`;
+  };
+  const spread = {
+    rps: `ranged ${range(pairs.map((p) => p.rps))}; 95 % bootstrap interval ${interval('seconds')}`,
+    cpu: `ranged ${range(pairs.map((p) => p.cpu))}; 95 % bootstrap interval ${interval('cpu')}`,
+  };
   process.stderr.write(
     `bench: integrations per pair with/without: req/s ${pairs.map((r) => r.rps.toFixed(3)).join(' ')}; ` +
       `per CPU-s ${pairs.map((r) => r.cpu.toFixed(3)).join(' ')}\n`,
@@ -433,7 +476,7 @@ export async function run() {
   const competitor = 'same app without Homing';
   return [
     {
-      work: `Express app, requests/s with instrumentExpress + homingExpressErrorHandler (real client; ${PAIRS} pairs ranged ${spread.rps})`,
+      work: `Express app, requests/s with instrumentExpress + homingExpressErrorHandler (real client; ${PAIRS} pairs ${spread.rps})`,
       homing: rps(homing),
       competitor,
       competitorValue: rps(bare),
@@ -442,7 +485,7 @@ export async function run() {
       goal: '>= 0.97x',
     },
     {
-      work: `same, requests per CPU-second of the server process (pairs ranged ${spread.cpu})`,
+      work: `same, requests per CPU-second of the server process (pairs ${spread.cpu})`,
       homing: perCpu(homing),
       competitor,
       competitorValue: perCpu(bare),
