@@ -45,5 +45,8 @@ describe('RoutePatternMemo', () => {
     expect(memo.pattern({ path: undefined }, '', {})).toBe('(unknown)');
     expect(memo.pattern({ path: /^\/re$/ }, '/m', {})).toBe('/m/^\\/re$/');
     expect(memo.pattern({}, '/m/1', { m: '1' })).toBe('/m/:m(unknown)');
+    // Junk assigned to req.route: named as routePattern names it, without throwing.
+    expect(memo.pattern('/x' as never, '/m/1', { m: '1' })).toBe('/m/:m(unknown)');
+    expect(memo.pattern(null as never, '', {})).toBe('(unknown)');
   });
 });

@@ -25,6 +25,10 @@ export class RoutePatternMemo {
   readonly #entries = new WeakMap<object, Entry>();
 
   pattern(route: { path?: unknown }, baseUrl: unknown, params: unknown): string {
+    // Not a route object (something assigned junk to `req.route`): named, not remembered.
+    if ((typeof route !== 'object' && typeof route !== 'function') || route === null) {
+      return routePattern(baseUrl, params, (route as { path?: unknown } | null)?.path);
+    }
     const path = route.path;
     let entry = this.#entries.get(route);
     if (entry === undefined || entry.path !== path) {
