@@ -308,7 +308,7 @@ const isNativeFrame = (frame) => frame.url === '';
  * warm-up, shutdown) are left out. It measures what Homing's functions cost where they run,
  * whatever the noise between processes; it cannot see what instrumenting costs Express's code.
  */
-export async function profiledHomingShare() {
+async function profiledHomingShare() {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'homing-bench-prof-'));
   try {
     const side = await start('homing', ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250']);
@@ -424,8 +424,8 @@ export async function run() {
       pairs.push({
         rps: withSide.requests / withSide.seconds / (withoutSide.requests / withoutSide.seconds),
         cpu: withSide.requests / withSide.cpu / (withoutSide.requests / withoutSide.cpu),
-        without: { ...withoutSide },
-        with: { ...withSide },
+        without: { requests: withoutSide.requests, seconds: withoutSide.seconds, cpu: withoutSide.cpu },
+        with: { requests: withSide.requests, seconds: withSide.seconds, cpu: withSide.cpu },
       });
       for (const [sum, side] of [
         [bare, withoutSide],
