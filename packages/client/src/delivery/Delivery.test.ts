@@ -57,6 +57,28 @@ describe('Delivery: batching and the Homing format', () => {
     expect(h.events.of('sent').reduce((n, e) => n + e.count, 0)).toBe(25);
   });
 
+  it('sends without waiting for the endpoint list to be saved, and has saved it by shutdown', async () => {
+    const s = await sink();
+    const outbox = createMemoryOutbox();
+    // The list's write hangs until released (a busy process: each file operation waits its turn).
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const setState = outbox.setState.bind(outbox);
+    outbox.setState = async (key, value) => {
+      if (key === 'delivery:endpoints') await gate;
+      return setState(key, value);
+    };
+    const h = startDelivery({ endpoints: [homing(s)], batchSize: 10, intervalMs: 60_000 }, { outbox });
+    const records = makeRecords(10);
+    track(h, records);
+    await until(() => s.acceptedUuids.length === 10, 5_000, 'the batch, while the list is not saved');
+    expect(await outbox.getState('delivery:endpoints')).toBeUndefined();
+    const stopped = h.delivery.shutdown(1_000);
+    release();
+    await stopped;
+    expect(await outbox.getState('delivery:endpoints')).toEqual([`homing:${s.url}`]);
+  });
+
   it('sends a partial batch when the interval passes', async () => {
     const s = await sink();
     const h = harness({ endpoints: [homing(s)], batchSize: 100, intervalMs: 30 });

@@ -50,6 +50,8 @@ export class Delivery {
   private readonly sender: BatchSender;
   private readonly loop: DeliveryLoop;
   private restored: Promise<void> = Promise.resolve();
+  /** The endpoint list kept in the outbox state, brought up to date after the restore. */
+  private recorded: Promise<void> = Promise.resolve();
   private started = false;
   private closed = false;
   private shuttingDown: Promise<void> | undefined;
@@ -102,6 +104,7 @@ export class Delivery {
     active.add(this.outbox);
     this.started = true;
     this.restored = this.restore();
+    this.recorded = this.restored.then(() => this.recordEndpoints());
     const { platform } = this.deps;
     this.unsubscribe.push(
       platform.onOnlineChange((online) => {
@@ -183,13 +186,23 @@ export class Delivery {
     // Aborted requests settle at once: their batches are released before we return.
     await this.loop.idle();
     await this.restored;
+    await this.recorded;
     await Promise.all(this.channels.map((c) => c.settled()));
     for (const channel of this.channels) channel.dispose();
     if (this.started) active.delete(this.outbox);
   }
 
+  /** The saved breaker states; nothing is claimed before they are back. */
   private async restore(): Promise<void> {
     await Promise.all(this.channels.map((c) => c.restore()));
+  }
+
+  /**
+   * Adds this client's endpoints to the list kept in the outbox state. Claims do not wait for
+   * it: in a process busy with its own work each of its file operations waits for a turn of the
+   * event loop, and the first batch went out that much later.
+   */
+  private async recordEndpoints(): Promise<void> {
     try {
       const known = await this.outbox.getState<unknown>(ENDPOINTS_STATE_KEY);
       const ids = new Set(

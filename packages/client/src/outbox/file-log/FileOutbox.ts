@@ -378,7 +378,11 @@ export class FileOutbox implements Outbox {
   /** Takes the delivery lock if free; answers whether this outbox holds it. */
   private async becomeHolder(): Promise<boolean> {
     await this.ready;
+    const before = this.holder.index;
     if (!(await this.holder.acquire())) return false;
+    // A new index has just read the directory: the claim need not look again at once (in a busy
+    // process that is several turns of the event loop before the first batch goes out).
+    if (this.holder.index !== before) this.lastRefreshMs = Date.now();
     this.observer = null;
     return true;
   }

@@ -123,6 +123,17 @@ export class LogQueue {
         return aheadBytes <= ahead && recent.add(seg.base, offset, end, record, header.jsonBytes);
       });
       if (result !== null && result.damaged.length > 0) await this.dropDamaged(seg, result.damaged);
+      // Read through to the newest frame indexed: every free frame is kept or claimed now, so the
+      // frames written from here on may be kept again (see RecentFrames).
+      const segments = this.index.segments;
+      if (
+        result !== null &&
+        !result.stopped &&
+        result.end >= seg.scanned &&
+        segments[segments.length - 1] === seg
+      ) {
+        recent.resume();
+      }
     }
     this.o.onDrop('retention', expired, expiredBytes);
     if (frames.length === 0) return null;

@@ -28,11 +28,24 @@ describe('RecentFrames', () => {
     expect(frames.get('s', 0)?.record.uuid).toBe('u0');
     expect(frames.get('s', 150)?.record.uuid).toBe('u1');
     expect(frames.get('s', 300)).toBeUndefined();
-    // Room again once a frame leaves.
+    expect(frames.isSkipping).toBe(true);
+    // Room again once a frame leaves, but a newer group is still left out: kept, it would sit
+    // ahead of the frames left out (300, 450), which the claims need first.
     frames.delete('s', 0);
     frames.addGroup('s', 600, 150, [rec(4)], [0]);
-    expect(frames.get('s', 600)?.record.uuid).toBe('u4');
-    expect(frames.bytes).toBe(200);
+    expect(frames.get('s', 600)).toBeUndefined();
+    expect(frames.keepWritten('s', 750, 900, rec(5), 100)).toBe(false);
+    // What a claim reads from disk ahead of itself fills the room in order...
+    expect(frames.add('s', 300, 450, rec(2), 100)).toBe(true);
+    expect(frames.add('s', 450, 600, rec(3), 100)).toBe(false);
+    // ...and once a claim has read through to the newest frame, new groups are kept again.
+    frames.delete('s', 150);
+    frames.delete('s', 300);
+    frames.resume();
+    expect(frames.isSkipping).toBe(false);
+    frames.addGroup('s', 900, 150, [rec(6)], [0]);
+    expect(frames.get('s', 900)?.record.uuid).toBe('u6');
+    expect(frames.bytes).toBe(100);
   });
 
   it('keeps nothing with a bound of 0', () => {

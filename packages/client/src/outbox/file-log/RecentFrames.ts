@@ -6,10 +6,15 @@ import type { OutboxRecord } from '../outbox.js';
  * four awaited file operations (open, stat, read, close); in a process busy with its own work
  * each of those waits for a turn of the event loop, which is what held delivery back.
  *
- * Bounded by bytes. When full, new frames are not added: the delivery claims the oldest frames
- * first, so the ones already kept are the ones it needs next, and whatever was left out is read
- * from disk as before; a claim that reads disk keeps what it read beyond its batch, so one read
- * serves the claims after it. Frames leave when they are acked or dropped, or with their segment.
+ * Bounded by bytes, and always the oldest frames written since the cache last caught up: once a
+ * group is left out for lack of room, later groups are left out too (`skipping`), until a claim
+ * that read disk has read through to the newest frame and calls `resume()`. The delivery claims
+ * the oldest frames first, so what is kept is what it needs next; the frames left out are read
+ * from disk by the claim that reaches them, which keeps what it read beyond its batch in the
+ * room acks gave back, so one read serves the claims after it. (Adding the newest groups as
+ * room came back filled the cache with frames far ahead of the claims, and every claim behind
+ * them read disk: in a busy process, four awaited file operations, each waiting for a turn of
+ * the event loop.) Frames leave when they are acked or dropped, or with their segment.
  *
  * Only what was written is kept; what is on disk stays the truth (a crash loses this cache,
  * never a record).
@@ -24,6 +29,8 @@ export interface RecentFrame {
 export class RecentFrames {
   private readonly bySegment = new Map<string, Map<number, RecentFrame>>();
   private byteCount = 0;
+  /** A frame written was left out: leave out later ones too, until `resume()`. */
+  private skipping = false;
 
   /** `maxBytes`: of event JSON (`claimCacheBytes`, default 1 MiB: about 2 500 typical events). */
   constructor(private readonly maxBytes: number) {}
@@ -43,22 +50,36 @@ export class RecentFrames {
     records: readonly { uuid: string; json: string; timestampMs: number; jsonBytes: number }[],
     offsets: readonly number[],
   ): void {
-    let frames = this.bySegment.get(base);
     for (let i = 0; i < records.length; i++) {
       const r = records[i]!;
-      if (this.byteCount + r.jsonBytes > this.maxBytes) return;
-      if (frames === undefined) {
-        frames = new Map();
-        this.bySegment.set(base, frames);
-      }
       const end = start + (i + 1 < offsets.length ? offsets[i + 1]! : groupBytes);
-      frames.set(start + offsets[i]!, {
-        record: { uuid: r.uuid, json: r.json, timestampMs: r.timestampMs },
-        end,
-        jsonBytes: r.jsonBytes,
-      });
-      this.byteCount += r.jsonBytes;
+      const record = { uuid: r.uuid, json: r.json, timestampMs: r.timestampMs };
+      if (!this.keepWritten(base, start + offsets[i]!, end, record, r.jsonBytes)) return;
     }
+  }
+
+  /**
+   * Keeps one frame just written (in the order they were written); false when it was left out
+   * (no room, or an earlier one was left out and no claim has caught up since).
+   */
+  keepWritten(base: string, offset: number, end: number, record: OutboxRecord, jsonBytes: number): boolean {
+    if (this.skipping) return false;
+    if (this.byteCount + jsonBytes > this.maxBytes) {
+      this.skipping = true;
+      return false;
+    }
+    this.put(base, offset, { record, end, jsonBytes });
+    return true;
+  }
+
+  /** A claim read disk through to the newest frame: frames written from now on are kept again. */
+  resume(): void {
+    this.skipping = false;
+  }
+
+  /** Whether frames being written are left out (see `resume`). */
+  get isSkipping(): boolean {
+    return this.skipping;
   }
 
   /** Bytes that may still be added. */
@@ -69,6 +90,11 @@ export class RecentFrames {
   /** Keeps one frame read from disk ahead of a claim; false when there is no room. */
   add(base: string, offset: number, end: number, record: OutboxRecord, jsonBytes: number): boolean {
     if (this.byteCount + jsonBytes > this.maxBytes) return false;
+    this.put(base, offset, { record, end, jsonBytes });
+    return true;
+  }
+
+  private put(base: string, offset: number, frame: RecentFrame): void {
     let frames = this.bySegment.get(base);
     if (frames === undefined) {
       frames = new Map();
@@ -76,9 +102,8 @@ export class RecentFrames {
     }
     const known = frames.get(offset);
     if (known !== undefined) this.byteCount -= known.jsonBytes;
-    frames.set(offset, { record, end, jsonBytes });
-    this.byteCount += jsonBytes;
-    return true;
+    frames.set(offset, frame);
+    this.byteCount += frame.jsonBytes;
   }
 
   /** The frame that starts at `offset` of segment `base`, if kept. */
@@ -107,5 +132,6 @@ export class RecentFrames {
   clear(): void {
     this.bySegment.clear();
     this.byteCount = 0;
+    this.skipping = false;
   }
 }

@@ -167,7 +167,14 @@ export class SegmentIndex {
     if (changed) await this.saveCursor();
   }
 
-  /** Counts a group this instance just wrote, so the index need not read it back. */
+  /**
+   * Counts a group this instance just wrote, so the index need not read it back, and keeps its
+   * frames for claims (holder). A refresh may have read all or the first part of the group from
+   * disk already (it ran while the write was landing, as when the index loads in a process that
+   * is already appending): then only the frames past what it read are counted, and the frames
+   * it read are still kept for claims while free, so the claims need not read them back either.
+   * A group that starts past what the index has read leaves a gap: the next refresh reads it.
+   */
   noteOwnWrite(
     base: string,
     start: number,
@@ -181,18 +188,55 @@ export class SegmentIndex {
       this.byBase.set(base, seg);
       this.ordered = [...this.ordered, seg].sort((a, b) => (a.base < b.base ? -1 : a.base > b.base ? 1 : 0));
     }
-    // Anything else means a refresh already read part of it (or it is not contiguous): the
-    // next refresh reads the rest instead.
-    if (seg.scanned !== start || seg.complete) return;
-    seg.scanned = end;
-    seg.events += group.events;
-    seg.bytes += group.bytes;
-    this.events += group.events;
-    this.bytes += group.bytes;
-    if (group.minTs < seg.minTs) seg.minTs = group.minTs;
-    if (group.maxTs > seg.maxTs) seg.maxTs = group.maxTs;
-    if (frames !== undefined && this.o.holder)
-      this.recent.addGroup(base, start, end - start, frames.records, frames.offsets);
+    if (seg.complete || start > seg.scanned) return;
+    if (seg.scanned === start) {
+      seg.scanned = end;
+      seg.events += group.events;
+      seg.bytes += group.bytes;
+      this.events += group.events;
+      this.bytes += group.bytes;
+      if (group.minTs < seg.minTs) seg.minTs = group.minTs;
+      if (group.maxTs > seg.maxTs) seg.maxTs = group.maxTs;
+      if (frames !== undefined && this.o.holder)
+        this.recent.addGroup(base, start, end - start, frames.records, frames.offsets);
+      return;
+    }
+    if (frames !== undefined) this.noteOverlappingWrite(seg, start, end, frames);
+  }
+
+  /** One more frame in the segment (not gone, not claimed). */
+  private countFrame(seg: Segment, jsonBytes: number, timestampMs: number): void {
+    seg.events++;
+    seg.bytes += jsonBytes;
+    this.events++;
+    this.bytes += jsonBytes;
+    if (timestampMs < seg.minTs) seg.minTs = timestampMs;
+    if (timestampMs > seg.maxTs) seg.maxTs = timestampMs;
+  }
+
+  /** `noteOwnWrite` for a group a refresh has read from disk, all of it or a first part. */
+  private noteOverlappingWrite(seg: Segment, start: number, end: number, frames: WrittenFrames): void {
+    const { records, offsets } = frames;
+    // The refresh stopped at a frame boundary of this file: one of this group's, or its end.
+    if (seg.scanned < end && !offsets.some((o) => start + o === seg.scanned)) return;
+    const readUpTo = seg.scanned;
+    let keeping = this.o.holder;
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]!;
+      const at = start + offsets[i]!;
+      const next = i + 1 < offsets.length ? start + offsets[i + 1]! : end;
+      if (at >= readUpTo) {
+        this.countFrame(seg, r.jsonBytes, r.timestampMs);
+      } else if (seg.removed.overlaps(at, next) || seg.claimed.overlaps(at, next)) {
+        // Gone or claimed since the refresh counted it: a claim never looks it up again.
+        continue;
+      }
+      if (keeping) {
+        const record = { uuid: r.uuid, json: r.json, timestampMs: r.timestampMs };
+        keeping = this.recent.keepWritten(seg.base, at, next, record, r.jsonBytes);
+      }
+    }
+    if (end > seg.scanned) seg.scanned = end;
   }
 
   /**
@@ -310,12 +354,7 @@ export class SegmentIndex {
             expiredBytes += header.jsonBytes;
             return;
           }
-          seg.events++;
-          seg.bytes += header.jsonBytes;
-          this.events++;
-          this.bytes += header.jsonBytes;
-          if (header.timestampMs < seg.minTs) seg.minTs = header.timestampMs;
-          if (header.timestampMs > seg.maxTs) seg.maxTs = header.timestampMs;
+          this.countFrame(seg, header.jsonBytes, header.timestampMs);
         },
       );
       seg.scanned = result.end;
