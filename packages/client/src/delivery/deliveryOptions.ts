@@ -50,7 +50,11 @@ export interface DeliveryOptionsInput {
   endpoints: EndpointConfig[];
   /** `failover` (default): the next endpoint when one fails or is open. `fanout`: all; done once any accepts. */
   mode?: 'failover' | 'fanout';
-  /** Most events per request. Default 100. */
+  /**
+   * Most events per request; a full batch goes at once. Default 500 (OpenTelemetry's batch
+   * processor sends 512). Delivering 100 000 events to a local sink from a busy process, 500 a
+   * request took about a quarter less CPU and time than 100: Node's HTTP client costs per request.
+   */
   batchSize?: number;
   /** Most uncompressed bytes of events per request. Default 512 KiB. */
   batchBytes?: number;
@@ -111,7 +115,7 @@ export interface DeliveryOptions {
 /** Every default, in one place. */
 export const DEFAULT_DELIVERY_OPTIONS = {
   mode: 'failover',
-  batchSize: 100,
+  batchSize: 500,
   batchBytes: 512 * 1024,
   intervalMs: 5_000,
   gzipMinBytes: 1_024,
