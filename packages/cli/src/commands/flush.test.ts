@@ -18,13 +18,16 @@ async function setup(n: number, status = 202) {
 
 describe('homing flush', () => {
   it('drains the outbox to the sink, with plain progress lines when stderr is not a TTY', async () => {
-    const { dir, uuids, sink } = await setup(250);
+    const { dir, uuids, sink } = await setup(1200);
     const io = captureIo(false);
     expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(0);
     expect(new Set(sink.uuids)).toEqual(new Set(uuids));
-    expect(io.out()).toContain('Sent 250 events');
-    expect(io.err()).toContain('flush: 100/250 events sent\n');
-    expect(io.err()).toContain('flush: 250/250 events sent\n');
+    expect(io.out()).toContain('Sent 1200 events');
+    // A line per batch delivered (up to 500 events each, the delivery's default), counting up.
+    const sent = [...io.err().matchAll(/^flush: (\d+)\/1200 events sent$/gm)].map((m) => Number(m[1]));
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    expect(sent.every((n, i) => i === 0 || n > sent[i - 1]!)).toBe(true);
+    expect(sent.at(-1)).toBe(1200);
     const outbox = open(dir);
     expect((await outbox.size()).events).toBe(0);
     await outbox.close();
