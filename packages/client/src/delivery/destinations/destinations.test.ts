@@ -7,7 +7,7 @@ import { createNodeHttpPost } from '../../platform/nodeHttpPost.js';
 import { isOwnRequest } from '../../platform/ownRequest.js';
 import type { DeliveryOptionsInput } from '../deliveryOptions.js';
 import { DestinationError } from '../errors.js';
-import { toSegment } from './segment.js';
+import { splitByBytes, toSegment } from './segment.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -121,6 +121,43 @@ describe('segment destination', () => {
     expect(s.requests[0]!.uuids).toEqual(good.map((r) => r.uuid));
     const dead = await h.outbox.listDeadLetters();
     expect(dead.map((d) => d.record.uuid).sort()).toEqual([big!.uuid, 'broken-1'].sort());
+  });
+});
+
+describe('segment destination: request size', () => {
+  it("keeps every request under Segment's 500 KB batch limit: a larger batch goes out as several, none refused", async () => {
+    // Segment answers a larger batch request with a 400, which would dead-letter the whole batch.
+    const s = await Sink.start((r) =>
+      Buffer.byteLength(r.text) > 500_000 ? { status: 400, body: '{"error":"too large"}' } : { status: 200 },
+    );
+    cleanups.push(() => s.down());
+    const h = harness({ endpoints: [{ destination: 'segment', host: s.url, key: 'k' }], batchSize: 200 });
+    const records = makeRecords(200, (i) => ({ blob: `${i}:${'x'.repeat(6_000)}` }));
+    h.outbox.append(records);
+    expect((await h.delivery.flush(10_000)).sent).toBe(200);
+    expect(s.requests.length).toBeGreaterThanOrEqual(3);
+    const sizes = s.requests.map((r) => Buffer.byteLength(r.text));
+    expect(Math.max(...sizes)).toBeLessThanOrEqual(500_000);
+    const sent = s.requests.flatMap((r) => (JSON.parse(r.text) as { batch: { messageId: string }[] }).batch);
+    expect(sent.map((m) => m.messageId).sort()).toEqual(records.map((r) => r.uuid).sort());
+    expect(await h.outbox.listDeadLetters()).toEqual([]);
+  });
+
+  it('counts an event against the 32 KB limit in UTF-8 bytes, not characters', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [{ destination: 'segment', host: s.url, key: 'k' }] });
+    // 20 000 characters, 40 000 bytes: Segment would refuse it, and the batch with it.
+    const [wide] = makeRecords(1, () => ({ text: 'é'.repeat(20_000) }));
+    const [plain] = makeRecords(1);
+    h.outbox.append([wide!, plain!]);
+    expect((await h.delivery.flush(5_000)).sent).toBe(1);
+    expect((await h.outbox.listDeadLetters()).map((d) => d.record.uuid)).toEqual([wide!.uuid]);
+  });
+
+  it('splits messages into runs of at most the byte limit, in order, a message larger than it alone', () => {
+    const parts = splitByBytes(['aaaa', 'bb', 'cccccccc', 'é', 'd'], 8);
+    expect(parts).toEqual([['aaaa', 'bb'], ['cccccccc'], ['é', 'd']]);
+    expect(splitByBytes([], 8)).toEqual([]);
   });
 });
 

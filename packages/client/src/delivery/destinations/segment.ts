@@ -4,9 +4,17 @@ import type { ResolvedEndpoint } from '../deliveryOptions.js';
 import type { Destination, RejectedRecord, SendContext, SendOutcome, UnloadRequest } from './destination.js';
 import { httpSend } from './httpSend.js';
 import { base64 } from './base64.js';
+import { utf8Length } from '../../outbox/records.js';
 
 /** Segment refuses larger messages (and then the whole batch): they are dead-lettered here instead. */
 export const SEGMENT_MAX_EVENT_BYTES = 32 * 1024;
+
+/**
+ * Bytes of messages per request. Segment answers a batch request over 500 KB with a 400, which
+ * is final: the whole batch would be dead-lettered. analytics-node keeps its own under 480 KB;
+ * a claimed batch larger than this goes out as several requests.
+ */
+export const SEGMENT_MAX_BATCH_BYTES = 480 * 1024;
 
 /**
  * Segment's batch API: `POST {host}/v1/batch`, `Authorization: Basic base64("<writeKey>:")`,
@@ -27,15 +35,23 @@ export class SegmentDestination implements Destination {
     this.keyJson = JSON.stringify(endpoint.key);
   }
 
+  /**
+   * One request per `SEGMENT_MAX_BATCH_BYTES` of messages, one after another. If one fails, the
+   * batch fails as that request did: when it is sent again, Segment drops the messages it has
+   * already (it dedups on `messageId`).
+   */
   async send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome> {
     const { messages, rejected } = mapRecords(records);
-    if (messages.length === 0) return { kind: 'accepted', rejected };
-    const body = `{"batch":[${messages.join(',')}],"sentAt":${JSON.stringify(context.sentAt)}}`;
-    const outcome = await httpSend(
-      { url: this.url, body, headers: this.headers, conflictIsSuccess: false },
-      context,
-    );
-    return outcome.kind === 'accepted' ? { kind: 'accepted', rejected } : outcome;
+    const sentAt = JSON.stringify(context.sentAt);
+    for (const part of splitByBytes(messages, SEGMENT_MAX_BATCH_BYTES)) {
+      const body = `{"batch":[${part.join(',')}],"sentAt":${sentAt}}`;
+      const outcome = await httpSend(
+        { url: this.url, body, headers: this.headers, conflictIsSuccess: false },
+        context,
+      );
+      if (outcome.kind !== 'accepted') return outcome;
+    }
+    return { kind: 'accepted', rejected };
   }
 
   /** The write key in the body (Segment accepts `writeKey` there), text/plain: no preflight. */
@@ -60,13 +76,33 @@ function mapRecords(records: readonly OutboxRecord[]): { messages: string[]; rej
       rejected.push({ index, reason: 'not a valid event (could not be mapped to a Segment message)' });
       return;
     }
-    if (message.length > SEGMENT_MAX_EVENT_BYTES) {
+    // Bytes, as Segment counts them: a message of 32 768 characters of Greek is twice that.
+    if (utf8Length(message) > SEGMENT_MAX_EVENT_BYTES) {
       rejected.push({ index, reason: `over Segment's ${SEGMENT_MAX_EVENT_BYTES} byte limit per event` });
       return;
     }
     messages.push(message);
   });
   return { messages, rejected };
+}
+
+/** Consecutive runs of `messages` of at most `maxBytes` each (UTF-8, with their separators). */
+export function splitByBytes(messages: readonly string[], maxBytes: number): string[][] {
+  const parts: string[][] = [];
+  let part: string[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = utf8Length(message) + 1;
+    if (part.length > 0 && bytes + size > maxBytes) {
+      parts.push(part);
+      part = [];
+      bytes = 0;
+    }
+    part.push(message);
+    bytes += size;
+  }
+  if (part.length > 0) parts.push(part);
+  return parts;
 }
 
 /** Maps one Homing event onto a Segment message. */
