@@ -46,11 +46,15 @@ export const notes = [
   'to hold them): heap and RSS after forced GC. No competitor keeps events on disk.',
   '`HOMING_BENCH_CLIENT_TASKS=track,e2e` measures only those tasks; `HOMING_BENCH_CLIENT_BASELINE=<dir>`',
   '(a built `@homing/client` package, e.g. from a `git worktree` of an older commit) adds it as "homing',
-  'baseline" to the track and end-to-end rows, so a change is measured against the old code in one run.',
+  'baseline" to the track and end-to-end rows, so a change is measured against the old code in one run',
+  '(`HOMING_BENCH_CLIENT_BASELINE_LABEL` names it there). A build that delivers more while the loop runs',
+  "shows a lower track() figure than one that delivers less: the delivery's work falls in the loop's time.",
 ].join('\n');
 
 const TASKS = (process.env.HOMING_BENCH_CLIENT_TASKS ?? 'track,e2e,heap,million').split(',');
 const BASELINE = process.env.HOMING_BENCH_CLIENT_BASELINE;
+/** What the baseline build is (a commit, a tag), shown in its rows. */
+const BASELINE_LABEL = process.env.HOMING_BENCH_CLIENT_BASELINE_LABEL;
 
 // ---------------------------------------------------------------- sink (child process) ----
 async function runSink() {
@@ -376,7 +380,7 @@ export async function run() {
             ? 'track() calls/s, this build vs the baseline build'
             : 'end to end, this build vs the baseline build',
         homing: figures[`${task}:homing`].value,
-        competitor: 'homing baseline',
+        competitor: BASELINE_LABEL ? `homing baseline (${BASELINE_LABEL})` : 'homing baseline',
         competitorValue: figures[`${task}:baseline`].value,
         unit: task === 'track' ? 'calls/s' : 'events/s',
         better: 'higher',
