@@ -71,8 +71,11 @@ const NO_KEY = Buffer.alloc(0);
  * directory. The memory `pending` costs is bounded by `maxPendingEvents` in the store.
  */
 export class IngestLog {
-  /** (project, key) of every log row not yet expanded → its log id. */
-  private readonly pending = new PendingKeys();
+  /**
+   * (project, key) of every log row not yet expanded → its log id. In 64 tables, so that as a
+   * backlog grows, one table at a time grows (a 64th of it), not all of it at once.
+   */
+  private readonly pending = new PendingKeys(256, 64);
   /** The keys of the group commit in progress (scratch, emptied per group). */
   private readonly group = new PendingKeys();
   /** Log rows in `pending`, oldest first, so expanded rows can be forgotten in order. */

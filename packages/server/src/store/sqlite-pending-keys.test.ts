@@ -17,67 +17,91 @@ function keyBytes(key: number, at: number): Buffer {
 }
 
 describe('PendingKeys', () => {
-  it('answers as a Map keyed by (pk, key) does, through growth, shrinking and deletions (model)', () => {
-    const op: fc.Arbitrary<Op> = fc.oneof(
-      {
-        weight: 5,
-        arbitrary: fc.record({
-          op: fc.constant('set' as const),
-          pk: fc.integer({ min: 1, max: 3 }),
-          key: fc.nat(3000),
-          id: fc.integer({ min: 1, max: 50 }),
-        }),
-      },
-      {
-        weight: 4,
-        arbitrary: fc.record({
-          op: fc.constant('delete' as const),
-          pk: fc.integer({ min: 1, max: 3 }),
-          key: fc.nat(3000),
-          id: fc.integer({ min: 1, max: 50 }),
-        }),
-      },
-      {
-        weight: 3,
-        arbitrary: fc.record({
-          op: fc.constant('get' as const),
-          pk: fc.integer({ min: 1, max: 3 }),
-          key: fc.nat(3000),
-        }),
-      },
-      { weight: 1, arbitrary: fc.constant({ op: 'clear' as const }) },
-    );
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 6000 }), fc.nat(7), (ops, at) => {
-        const table = new PendingKeys(16);
-        const model = new Map<string, number>();
-        for (const o of ops) {
-          if (o.op === 'clear') {
-            table.clear();
-            model.clear();
-            continue;
+  it.each([
+    { parts: 1, minSlots: 16 },
+    { parts: 8, minSlots: 4 },
+  ])(
+    'answers as a Map keyed by (pk, key) does, through growth, shrinking and deletions (model, $parts table(s))',
+    ({ parts, minSlots }) => {
+      const op: fc.Arbitrary<Op> = fc.oneof(
+        {
+          weight: 5,
+          arbitrary: fc.record({
+            op: fc.constant('set' as const),
+            pk: fc.integer({ min: 1, max: 3 }),
+            key: fc.nat(3000),
+            id: fc.integer({ min: 1, max: 50 }),
+          }),
+        },
+        {
+          weight: 4,
+          arbitrary: fc.record({
+            op: fc.constant('delete' as const),
+            pk: fc.integer({ min: 1, max: 3 }),
+            key: fc.nat(3000),
+            id: fc.integer({ min: 1, max: 50 }),
+          }),
+        },
+        {
+          weight: 3,
+          arbitrary: fc.record({
+            op: fc.constant('get' as const),
+            pk: fc.integer({ min: 1, max: 3 }),
+            key: fc.nat(3000),
+          }),
+        },
+        { weight: 1, arbitrary: fc.constant({ op: 'clear' as const }) },
+      );
+      fc.assert(
+        fc.property(fc.array(op, { maxLength: 6000 }), fc.nat(7), (ops, at) => {
+          const table = new PendingKeys(minSlots, parts);
+          const model = new Map<string, number>();
+          for (const o of ops) {
+            if (o.op === 'clear') {
+              table.clear();
+              model.clear();
+              continue;
+            }
+            const k = `${o.pk}:${o.key}`;
+            const bytes = keyBytes(o.key, at);
+            if (o.op === 'set') {
+              expect(table.set(o.pk, bytes, at, o.id)).toBe(!model.has(k));
+              model.set(k, o.id);
+            } else if (o.op === 'delete') {
+              const hit = model.get(k) === o.id;
+              expect(table.deleteIf(o.pk, bytes, at, o.id)).toBe(hit);
+              if (hit) model.delete(k);
+            } else {
+              expect(table.get(o.pk, bytes, at)).toBe(model.get(k) ?? 0);
+            }
+            expect(table.size).toBe(model.size);
           }
-          const k = `${o.pk}:${o.key}`;
-          const bytes = keyBytes(o.key, at);
-          if (o.op === 'set') {
-            expect(table.set(o.pk, bytes, at, o.id)).toBe(!model.has(k));
-            model.set(k, o.id);
-          } else if (o.op === 'delete') {
-            const hit = model.get(k) === o.id;
-            expect(table.deleteIf(o.pk, bytes, at, o.id)).toBe(hit);
-            if (hit) model.delete(k);
-          } else {
-            expect(table.get(o.pk, bytes, at)).toBe(model.get(k) ?? 0);
+          for (const [k, id] of model) {
+            const [pk, key] = k.split(':').map(Number) as [number, number];
+            expect(table.get(pk, keyBytes(key, 0), 0)).toBe(id);
           }
-          expect(table.size).toBe(model.size);
-        }
-        for (const [k, id] of model) {
-          const [pk, key] = k.split(':').map(Number) as [number, number];
-          expect(table.get(pk, keyBytes(key, 0), 0)).toBe(id);
-        }
-      }),
-      { numRuns: 60 },
-    );
+        }),
+        { numRuns: 60 },
+      );
+    },
+  );
+
+  it('refuses a number of tables that is not a power of two', () => {
+    expect(() => new PendingKeys(16, 3)).toThrow(RangeError);
+    expect(() => new PendingKeys(16, 0)).toThrow(RangeError);
+    expect(() => new PendingKeys(16, 2048)).toThrow(RangeError);
+  });
+
+  it('spreads keys over its tables, so each grows by a part of the backlog', () => {
+    const table = new PendingKeys(16, 64);
+    const keys = Buffer.alloc(16 * 64_000);
+    for (let i = 0; i < 64_000; i++) keys.writeUInt32LE(Math.imul(i, 2654435761) >>> 0, i * 16 + 4);
+    for (let i = 0; i < 64_000; i++) table.set(1, keys, i * 16, 1);
+    const counts = (table as unknown as { tables: { count: number }[] }).tables.map((t) => t.count);
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(64_000);
+    // About 1 000 each: none empty, none holding a large share.
+    expect(Math.min(...counts)).toBeGreaterThan(700);
+    expect(Math.max(...counts)).toBeLessThan(1_300);
   });
 
   it('is empty after clear(), also after growing past the size clear() keeps', () => {
