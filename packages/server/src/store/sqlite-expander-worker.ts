@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { checkpointLogWal } from './sqlite-log-checkpoint.js';
 
 /** What the store passes to the worker (structured-cloned; `port` and `shared` are shared). */
 export interface ExpanderWorkerData {
@@ -19,7 +20,7 @@ export interface ExpanderWorkerData {
   retryMs: number;
   /** The write turn (see sqlite-write-turn.ts) and its slot numbers. */
   shared: Int32Array;
-  slots: { holder: number; ingestWaiting: number; wake: number };
+  slots: { holder: number; ingestWaiting: number; wake: number; logHold: number; logWriting: number };
   /** Messages from the store, read synchronously between chunks. */
   port: MessagePort;
   /** The key filter this worker fills (see sqlite-key-filter.ts), or null. */
@@ -58,6 +59,7 @@ export type ExpanderCommand = { type: 'stop'; budgetMs: number };
 export function expanderWorkerMain(
   req: NodeRequire,
   filterAdd: (f: Int32Array, pk: number, key: Uint8Array) => void,
+  checkpointLog: typeof checkpointLogWal,
 ): void {
   const wt = req('node:worker_threads') as typeof import('node:worker_threads');
   const d = wt.workerData as ExpanderWorkerData;
@@ -110,6 +112,13 @@ export function expanderWorkerMain(
   // The log file: read only here (the store appends to it and deletes expanded rows).
   const logDb = new Database(d.logPath, { timeout: d.busyTimeoutMs });
   logDb.pragma('journal_mode = WAL');
+  // A hold left by a worker that died holding it.
+  Atomics.store(s, slot.logHold, 0);
+  Atomics.notify(s, slot.logHold);
+  // WAL frames past which the log's checkpoint is finished with the store's writes held: a
+  // quarter of the store's own autocheckpoint bound, which is then only a backstop.
+  const logPageSize = logDb.pragma('page_size', { simple: true }) as number;
+  const holdFrames = Math.max(1, Math.round((d.walAutocheckpointPages * 4096) / logPageSize / 4));
   const selectChunk = logDb.prepare<
     [number],
     { id: number; project_pk: number; keys: Buffer; payload: string }
@@ -234,9 +243,9 @@ export function expanderWorkerMain(
       const r = expandOne();
       post({ type: 'progress', through: r.through });
       // The log file's checkpoints run here, off the store's event loop (copying the WAL back
-      // and syncing took tens of ms there at every autocheckpoint). PASSIVE takes no lock the
-      // store's appends wait for; the store's own autocheckpoint is only a backstop.
-      logDb.pragma('wal_checkpoint(PASSIVE)');
+      // and syncing took tens of ms there at every autocheckpoint); the store's own
+      // autocheckpoint is only a backstop.
+      checkpointLog(logDb, s, slot, holdFrames);
       if (scanning) scanning = !scanSlice();
       if (r.more || scanning) continue;
       if (stopping) break;

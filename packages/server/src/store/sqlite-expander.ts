@@ -7,6 +7,7 @@ import {
   type ExpanderWorkerData,
 } from './sqlite-expander-worker.js';
 import { createKeyFilter, keyFilterAdd } from './sqlite-key-filter.js';
+import { checkpointLogWal } from './sqlite-log-checkpoint.js';
 import type { ResolvedSqliteOptions } from './sqlite-options.js';
 import { TURN_SLOTS, type WriteTurn } from './sqlite-write-turn.js';
 
@@ -83,7 +84,8 @@ export class Expander {
       filter,
       filterScanRows: 20_000,
     };
-    const worker = new Worker(`(${expanderWorkerMain.toString()})(require, ${keyFilterAdd.toString()})`, {
+    const source = `(${expanderWorkerMain.toString()})(require, ${keyFilterAdd.toString()}, ${checkpointLogWal.toString()})`;
+    const worker = new Worker(source, {
       eval: true,
       workerData: data,
       transferList: [channel.port2],

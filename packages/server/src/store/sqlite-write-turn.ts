@@ -6,7 +6,14 @@ export const TURN_SLOTS = {
   ingestWaiting: 1,
   /** Bumped to wake an idle worker (new log rows, a catch-up request, stop). */
   wake: 2,
+  /** 1 while the worker asks the ingest thread to hold its log-file writes (see `logWrite`). */
+  logHold: 3,
+  /** 1 while the ingest thread writes the log file. */
+  logWriting: 4,
 } as const;
+
+/** Longest a log write waits for the worker's hold; the hold itself lasts a checkpoint of a few MB. */
+const MAX_LOG_HOLD_WAIT_MS = 250;
 
 const FREE = 0;
 const INGEST = 1;
@@ -23,7 +30,7 @@ const WORKER = 2;
  * busy_timeout.
  */
 export class WriteTurn {
-  readonly shared = new Int32Array(new SharedArrayBuffer(4 * Int32Array.BYTES_PER_ELEMENT));
+  readonly shared = new Int32Array(new SharedArrayBuffer(8 * Int32Array.BYTES_PER_ELEMENT));
 
   /** Takes the turn if nobody holds it. */
   tryTake(): boolean {
@@ -53,6 +60,39 @@ export class WriteTurn {
     } finally {
       this.release();
     }
+  }
+
+  /**
+   * Runs `fn` (a write to the ingest log file) unless the worker is holding log writes, else
+   * after it lets go, waiting without blocking the event loop. The worker holds them for a
+   * moment to finish a checkpoint of the log file's WAL with no write after it, so that the
+   * next write starts the WAL over: under steady ingest some write always followed its
+   * checkpoints, the WAL only grew, and SQLite's autocheckpoint then ran on this thread, inside
+   * a commit (copying and two fsyncs: commits of 20-120 ms, every request waiting). Advisory:
+   * a write that slips past the hold is still correct, the WAL only starts over later.
+   */
+  async logWrite<T>(fn: () => T): Promise<T> {
+    const giveUpAt = Date.now() + MAX_LOG_HOLD_WAIT_MS;
+    for (;;) {
+      Atomics.store(this.shared, TURN_SLOTS.logWriting, 1);
+      if (Atomics.load(this.shared, TURN_SLOTS.logHold) === 0) break;
+      // A worker that died holding them must not stop ingest: past the bound, write anyway.
+      const left = giveUpAt - Date.now();
+      if (left <= 0) break;
+      this.logWriteDone();
+      const w = waitAsync(this.shared, TURN_SLOTS.logHold, 1, left);
+      if (w.async) await w.value;
+    }
+    try {
+      return fn();
+    } finally {
+      this.logWriteDone();
+    }
+  }
+
+  private logWriteDone(): void {
+    Atomics.store(this.shared, TURN_SLOTS.logWriting, 0);
+    Atomics.notify(this.shared, TURN_SLOTS.logWriting);
   }
 
   /** Wakes the worker if it idles; answers the wake counter's new value. */

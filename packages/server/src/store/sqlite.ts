@@ -478,7 +478,7 @@ export class SqliteStore implements Store {
       while (this.log.pendingEvents >= this.opts.maxPendingEvents) await this.expander.nextProgress();
       const calls = this.queue;
       this.queue = [];
-      this.commit(calls);
+      await this.turn.logWrite(() => this.commit(calls));
       this.expander.wake();
     }
   }
@@ -509,7 +509,7 @@ export class SqliteStore implements Store {
   /** The worker expanded every log row with id ≤ lastId: forget their keys, delete the rows. */
   private onExpanded(lastId: number): void {
     this.log.forgetExpanded(lastId);
-    if (!this.closed) this.trimLog();
+    if (!this.closed) void this.turn.logWrite(() => (this.closed ? undefined : this.trimLog()));
   }
 
   /**

@@ -1,0 +1,46 @@
+/** Slot numbers of the hold in the store's shared array (TURN_SLOTS in sqlite-write-turn.ts). */
+export interface LogHoldSlots {
+  readonly logHold: number;
+  readonly logWriting: number;
+}
+
+/** What `checkpointLogWal` did: the WAL was small, or the last frames were checkpointed with
+ * the store's writes held, or the store kept writing through the wait and the hold was let go. */
+export type LogCheckpointOutcome = 'below' | 'held' | 'writer-busy';
+
+/**
+ * Checkpoints the ingest log file's WAL from the expander worker, off the store's event loop
+ * (PASSIVE: it takes no lock the store's appends wait for). The store appends all the time, so
+ * some write always followed a checkpoint, the WAL was never wholly in the file, and it never
+ * started over: it grew to SQLite's autocheckpoint bound, and the autocheckpoint then ran on the
+ * store thread, inside a commit (copying and two fsyncs: commits of 20-120 ms while every
+ * request waited). So once the WAL is past `holdFrames`, the frames written during the first
+ * checkpoint are checkpointed with the store's log writes held (`WriteTurn.logWrite` waits,
+ * without blocking its event loop): then every frame is in the file, and the store's next
+ * write starts the WAL from the top. A write already under way is waited for up to 50 ms; past
+ * that the hold is let go and the WAL starts over another time.
+ *
+ * Refers to nothing outside its body: the worker runs from source text and receives it as text.
+ */
+export function checkpointLogWal(
+  logDb: { pragma(source: string): unknown },
+  shared: Int32Array,
+  slots: LogHoldSlots,
+  holdFrames: number,
+): LogCheckpointOutcome {
+  const first = (logDb.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0];
+  if (first === undefined || first.log < holdFrames) return 'below';
+  Atomics.store(shared, slots.logHold, 1);
+  try {
+    const until = Date.now() + 50;
+    while (Atomics.load(shared, slots.logWriting) !== 0 && Date.now() < until) {
+      Atomics.wait(shared, slots.logWriting, 1, 10);
+    }
+    if (Atomics.load(shared, slots.logWriting) !== 0) return 'writer-busy';
+    logDb.pragma('wal_checkpoint(PASSIVE)');
+    return 'held';
+  } finally {
+    Atomics.store(shared, slots.logHold, 0);
+    Atomics.notify(shared, slots.logHold);
+  }
+}
