@@ -16,6 +16,16 @@ function keyBytes(key: number, at: number): Buffer {
   return b;
 }
 
+/** A `set` or `delete` of a key from the small space, with a log id. */
+function withId<T extends 'set' | 'delete'>(op: T) {
+  return fc.record({
+    op: fc.constant(op),
+    pk: fc.integer({ min: 1, max: 3 }),
+    key: fc.nat(3000),
+    id: fc.integer({ min: 1, max: 50 }),
+  });
+}
+
 describe('PendingKeys', () => {
   it.each([
     { parts: 1, minSlots: 16 },
@@ -24,24 +34,8 @@ describe('PendingKeys', () => {
     'answers as a Map keyed by (pk, key) does, through growth, shrinking and deletions (model, $parts table(s))',
     ({ parts, minSlots }) => {
       const op: fc.Arbitrary<Op> = fc.oneof(
-        {
-          weight: 5,
-          arbitrary: fc.record({
-            op: fc.constant('set' as const),
-            pk: fc.integer({ min: 1, max: 3 }),
-            key: fc.nat(3000),
-            id: fc.integer({ min: 1, max: 50 }),
-          }),
-        },
-        {
-          weight: 4,
-          arbitrary: fc.record({
-            op: fc.constant('delete' as const),
-            pk: fc.integer({ min: 1, max: 3 }),
-            key: fc.nat(3000),
-            id: fc.integer({ min: 1, max: 50 }),
-          }),
-        },
+        { weight: 5, arbitrary: withId('set') },
+        { weight: 4, arbitrary: withId('delete') },
         {
           weight: 3,
           arbitrary: fc.record({

@@ -21,8 +21,9 @@ const CLEAR_KEEPS_SLOTS = 16_384;
  */
 export class PendingKeys {
   private readonly tables: KeyTable[];
-  /** Right shift that turns a hash into its table's number (top bits); unused with one table. */
+  /** A hash's table: `(h >>> shift) & partMask`, its top bits (0 with one table). */
   private readonly shift: number;
+  private readonly partMask: number;
 
   /** `minSlots` per table, a power of two; `parts`, the number of tables, a power of two. */
   constructor(minSlots = MIN_SLOTS, parts = 1) {
@@ -30,6 +31,7 @@ export class PendingKeys {
       throw new RangeError('parts must be a power of two up to 1024');
     this.tables = Array.from({ length: parts }, () => new KeyTable(minSlots));
     this.shift = 32 - Math.log2(parts);
+    this.partMask = parts - 1;
   }
 
   get size(): number {
@@ -65,7 +67,8 @@ export class PendingKeys {
   }
 
   private tableOf(h: number): KeyTable {
-    return this.tables.length === 1 ? this.tables[0]! : this.tables[h >>> this.shift]!;
+    // With one table the shift is 32, which JavaScript takes as 0; the mask makes it table 0.
+    return this.tables[(h >>> this.shift) & this.partMask]!;
   }
 }
 
