@@ -20,7 +20,7 @@ import {
 import { shieldTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
-export { ABORTED_STATUS } from './expressRequestState.js';
+export { ABORTED_STATUS } from './httpTags.js';
 export type { ExpressRequestLike, ExpressResponseLike } from './expressRequestState.js';
 
 /** Errors already captured, by any error handler of this module (a router's and the app's). */

@@ -1,4 +1,11 @@
-import { HttpTagCache, methodTag, statusTag, UNMATCHED_ROUTE, type StatusTagMode } from './httpTags.js';
+import {
+  ABORTED_STATUS,
+  HttpTagCache,
+  methodTag,
+  statusTag,
+  UNMATCHED_ROUTE,
+  type StatusTagMode,
+} from './httpTags.js';
 import { routePattern } from './routePattern.js';
 import { RoutePatternMemo } from './RoutePatternMemo.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
@@ -22,9 +29,6 @@ export interface ExpressResponseLike {
   locals?: Record<string, any>;
   on(event: string, listener: (...args: any[]) => void): unknown;
 }
-
-/** Status tag of a request whose client went away before the response was finished. */
-export const ABORTED_STATUS = 'aborted';
 
 /**
  * Each request's state, on the request under a symbol: Express adds its own properties to every

@@ -93,6 +93,57 @@ describe('homingFastify (real Fastify app on 127.0.0.1)', () => {
     expect(t.timings.map((c) => c.tags?.['status'])).toEqual(['500', '500', '503', '400']);
   });
 
+  it('times a request whose client went away first as aborted, up to the abort, and once', async () => {
+    const t = new FakeTelemetry();
+    // Fastify writes nothing for an aborted request, so Node never ends its half-closed socket
+    // and close() would wait for it ('idle' leaves it open: Node counts it busy).
+    const app = Fastify({ forceCloseConnections: true });
+    apps.push(app);
+    await app.register(homingFastify, { telemetry: t });
+    let answered = 0;
+    const answer = async (): Promise<void> => {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      answered++;
+    };
+    app.get('/slow/:id', async () => {
+      await answer();
+      return { ok: true };
+    });
+    // Headers and a first chunk out, then the client leaves before the end.
+    app.get('/stream', async (_request, reply) => {
+      reply.raw.writeHead(200, { 'content-type': 'text/plain' });
+      reply.raw.write('first');
+      await answer();
+      reply.raw.end('last');
+      return reply;
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    for (const path of ['/slow/7', '/stream']) {
+      const controller = new AbortController();
+      const response = fetch(url + path, { signal: controller.signal }).then((r) => r.text());
+      setTimeout(() => controller.abort(), 80);
+      await expect(response).rejects.toThrow(/abort/i);
+    }
+    await until(() => answered === 2, 'both handlers to finish after the aborts');
+    // A normal request afterwards still times as before.
+    expect(await (await fetch(`${url}/slow/8`)).json()).toEqual({ ok: true });
+    await until(() => t.timings.length === 3, 'timings');
+    expect(t.timings.map((c) => c.tags)).toEqual([
+      { method: 'GET', route: '/slow/:id', status: 'aborted' },
+      { method: 'GET', route: '/stream', status: 'aborted' },
+      { method: 'GET', route: '/slow/:id', status: '200' },
+    ]);
+    // Timed to the abort (~80 ms), not to the handler's end (300 ms).
+    for (const c of t.timings.slice(0, 2)) {
+      expect(c.valueMs).toBeGreaterThanOrEqual(50);
+      expect(c.valueMs).toBeLessThan(300);
+    }
+    expect(t.timings[2]!.valueMs).toBeGreaterThanOrEqual(290);
+    // Nothing more arrives once the aborted handlers have answered into closed sockets.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(t.timings).toHaveLength(3);
+  });
+
   it('applies to the routes of the app that registers it (skip-override), like fastify-plugin', async () => {
     const run = async (plugin: typeof homingFastify): Promise<FakeTelemetry> => {
       const t = new FakeTelemetry();

@@ -7,7 +7,7 @@ import {
   type HttpCaptureOptions,
   type HttpTimingOptions,
 } from './httpServerOptions.js';
-import { HttpTagCache, methodTag, statusTag, UNMATCHED_ROUTE } from './httpTags.js';
+import { ABORTED_STATUS, HttpTagCache, methodTag, statusTag, UNMATCHED_ROUTE } from './httpTags.js';
 import { shieldTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
@@ -65,16 +65,20 @@ function elapsed(reply: FastifyReplyLike): number | undefined {
  * app (it is not encapsulated, like plugins wrapped by `fastify-plugin`) into
  * `timing(metric, ms, { method, route, status })` from an `onResponse` hook, with the route
  * pattern (`/users/:id`, prefixes included) and `unmatched` for 404s; captures errors from an
- * `onError` hook (5xx by default). Requests whose client went away before a response never
- * reach `onResponse` and are not timed. No query string, body or raw URL is recorded unless
- * asked for the error context. A wrong option fails `register` (and so `ready()`/`listen()`).
+ * `onError` hook (5xx by default). A request whose client went away before its response was
+ * finished never reaches `onResponse`: it is timed from `onRequestAbort`, up to the abort, with
+ * status `aborted` (as the Express middleware does), so the slow requests that clients give up
+ * on stay in the percentiles. No query string, body or raw URL is recorded unless asked for the
+ * error context. A wrong option fails `register` (and so `ready()`/`listen()`).
  */
 export function homingFastify(
   instance: FastifyInstanceLike,
   options: HomingFastifyOptions,
   done: (error?: Error) => void,
 ): void {
+  let onRequest: (request: FastifyRequestLike, reply: FastifyReplyLike, next: () => void) => void;
   let onResponse: (request: FastifyRequestLike, reply: FastifyReplyLike, next: () => void) => void;
+  let onRequestAbort: (request: FastifyRequestLike, next: () => void) => void;
   let onError: (
     request: FastifyRequestLike,
     reply: FastifyReplyLike,
@@ -115,21 +119,45 @@ export function homingFastify(
       return routeOf(request);
     };
 
+    const record = (request: FastifyRequestLike, reply: FastifyReplyLike, status: string): void => {
+      let skipped = false;
+      if (skip !== undefined) {
+        try {
+          skipped = skip(request) === true;
+        } catch {}
+      }
+      const duration = skipped ? undefined : elapsed(reply);
+      if (duration !== undefined) {
+        t.timing(metric, duration, tagCache.get(methodTag(request.method), nameRoute(request), status));
+      }
+    };
+
+    // onRequestAbort is given the request only; the reply, whose clock times the request, is
+    // kept here from onRequest until the request ends one way or the other. `null`: timed as
+    // aborted already, so a late onResponse (an error on the dead socket) does not time it twice.
+    const replies = new WeakMap<FastifyRequestLike, FastifyReplyLike | null>();
+
+    onRequest = (request, reply, next) => {
+      try {
+        replies.set(request, reply);
+      } catch {}
+      next();
+    };
+
     onResponse = (request, reply, next) => {
       try {
-        let skipped = false;
-        if (skip !== undefined) {
-          try {
-            skipped = skip(request) === true;
-          } catch {}
-        }
-        const duration = skipped ? undefined : elapsed(reply);
-        if (duration !== undefined) {
-          t.timing(
-            metric,
-            duration,
-            tagCache.get(methodTag(request.method), nameRoute(request), statusTag(reply.statusCode, mode)),
-          );
+        if (replies.get(request) !== null) record(request, reply, statusTag(reply.statusCode, mode));
+        replies.delete(request);
+      } catch {}
+      next();
+    };
+
+    onRequestAbort = (request, next) => {
+      try {
+        const reply = replies.get(request);
+        if (reply) {
+          replies.set(request, null);
+          record(request, reply, ABORTED_STATUS);
         }
       } catch {}
       next();
@@ -164,7 +192,9 @@ export function homingFastify(
     done(error as Error);
     return;
   }
+  instance.addHook('onRequest', onRequest);
   instance.addHook('onResponse', onResponse);
+  instance.addHook('onRequestAbort', onRequestAbort);
   instance.addHook('onError', onError);
   done();
 }

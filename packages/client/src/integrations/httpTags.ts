@@ -7,6 +7,9 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIO
 /** Route tag of requests no route matched (404s, middleware answers): one series, not one per URL. */
 export const UNMATCHED_ROUTE = 'unmatched';
 
+/** Status tag of a request whose client went away before the response was finished. */
+export const ABORTED_STATUS = 'aborted';
+
 /** `code` (`200`, `404`) or `class` (`2xx`, `4xx`). */
 export type StatusTagMode = 'code' | 'class';
 
