@@ -7,7 +7,8 @@ import { createNodeHttpPost } from '../../platform/nodeHttpPost.js';
 import { isOwnRequest } from '../../platform/ownRequest.js';
 import type { DeliveryOptionsInput } from '../deliveryOptions.js';
 import { DestinationError } from '../errors.js';
-import { splitByBytes, toSegment } from './segment.js';
+import { resolveDeliveryOptions } from '../deliveryOptions.js';
+import { SegmentDestination, splitByBytes, toSegment } from './segment.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -141,6 +142,85 @@ describe('segment destination: request size', () => {
     const sent = s.requests.flatMap((r) => (JSON.parse(r.text) as { batch: { messageId: string }[] }).batch);
     expect(sent.map((m) => m.messageId).sort()).toEqual(records.map((r) => r.uuid).sort());
     expect(await h.outbox.listDeadLetters()).toEqual([]);
+  });
+
+  it('dead-letters only the messages of a request Segment refuses for good; the other requests are acknowledged', async () => {
+    // The request holding the poisoned message gets a 400; the others are taken.
+    const s = await Sink.start((r) =>
+      r.text.includes('"poison"') ? { status: 400, body: '{}' } : { status: 200 },
+    );
+    cleanups.push(() => s.down());
+    const h = harness({ endpoints: [{ destination: 'segment', host: s.url, key: 'k' }], batchSize: 200 });
+    const records = makeRecords(200, (i) => ({
+      blob: `${i}:${'x'.repeat(6_000)}`,
+      ...(i === 100 ? { poison: 1 } : {}),
+    }));
+    h.outbox.append(records);
+    const messageIds = (text: string): string[] =>
+      (JSON.parse(text) as { batch: { messageId: string }[] }).batch.map((m) => m.messageId);
+    const flushed = await h.delivery.flush(10_000);
+    const refused = s.requests.filter((r) => r.text.includes('"poison"'));
+    expect(refused).toHaveLength(1);
+    expect(s.requests.length).toBeGreaterThanOrEqual(3);
+    const refusedIds = messageIds(refused[0]!.text);
+    expect(refusedIds).toContain(records[100]!.uuid);
+    expect(refusedIds.length).toBeLessThan(200);
+    const dead = await h.outbox.listDeadLetters();
+    expect(dead.map((d) => d.record.uuid).sort()).toEqual([...refusedIds].sort());
+    expect(dead[0]!.reason).toMatch(/refused the request that held it: .*400/);
+    const taken = s.requests.filter((r) => r !== refused[0]).flatMap((r) => messageIds(r.text));
+    expect(new Set([...taken, ...refusedIds]).size).toBe(200);
+    expect(flushed.sent).toBe(200 - refusedIds.length);
+    expect(flushed.pending).toBe(0);
+    expect(h.delivery.stats().deadLettered).toBe(refusedIds.length);
+  });
+
+  it('fails the batch as Segment did when every request is refused: all of it dead-lettered', async () => {
+    const s = await Sink.start(() => ({ status: 401, body: '{"error":"bad key"}' }));
+    cleanups.push(() => s.down());
+    const h = harness({ endpoints: [{ destination: 'segment', host: s.url, key: 'k' }], batchSize: 200 });
+    const records = makeRecords(200, (i) => ({ blob: `${i}:${'x'.repeat(6_000)}` }));
+    h.outbox.append(records);
+    const flushed = await h.delivery.flush(10_000);
+    expect(s.requests.length).toBeGreaterThanOrEqual(3);
+    const dead = await h.outbox.listDeadLetters();
+    expect(dead).toHaveLength(200);
+    expect(flushed.sent).toBe(0);
+    expect(dead.every((d) => /401/.test(d.reason) && !/held it/.test(d.reason))).toBe(true);
+  });
+
+  it('fails the batch when a later request fails for a while, so the whole batch is sent again', async () => {
+    const statuses: number[] = [];
+    const s = await Sink.start(() => {
+      statuses.push(statuses.length === 1 ? 503 : 200);
+      return { status: statuses.at(-1)! };
+    });
+    cleanups.push(() => s.down());
+    const [endpoint] = resolveDeliveryOptions({
+      endpoints: [{ destination: 'segment', host: s.url, key: 'k' }],
+    }).endpoints;
+    const destination = new SegmentDestination(endpoint!);
+    const records = makeRecords(200, (i) => ({ blob: `${i}:${'x'.repeat(6_000)}` }));
+    const context = () => ({
+      signal: new AbortController().signal,
+      platform: testPlatform(),
+      gzipMinBytes: null,
+      sentAt: new Date().toISOString(),
+    });
+    const failed = await destination.send(records, context());
+    expect(failed).toMatchObject({ kind: 'failed', failure: 'retryable', status: 503 });
+    // The first request was taken, the second failed, the rest were not sent.
+    expect(statuses).toEqual([200, 503]);
+    const again = await destination.send(records, context());
+    expect(again).toEqual({ kind: 'accepted', rejected: [] });
+    const ids = s.requests
+      .filter((_r, i) => statuses[i] === 200)
+      .flatMap((r) =>
+        (JSON.parse(r.text) as { batch: { messageId: string }[] }).batch.map((m) => m.messageId),
+      );
+    // Every event taken; the first request's twice (Segment drops the second copy by messageId).
+    expect(new Set(ids).size).toBe(200);
+    expect(ids.length).toBe(200 + (JSON.parse(s.requests[0]!.text) as { batch: unknown[] }).batch.length);
   });
 
   it('counts an event against the 32 KB limit in UTF-8 bytes, not characters', async () => {

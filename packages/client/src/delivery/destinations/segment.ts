@@ -36,21 +36,33 @@ export class SegmentDestination implements Destination {
   }
 
   /**
-   * One request per `SEGMENT_MAX_BATCH_BYTES` of messages, one after another. If one fails, the
-   * batch fails as that request did: when it is sent again, Segment drops the messages it has
-   * already (it dedups on `messageId`).
+   * One request per `SEGMENT_MAX_BATCH_BYTES` of messages, one after another. A request that
+   * fails for a while (5xx, 429, network) fails the batch, which is sent again whole: Segment
+   * drops the messages it has already (it dedups on `messageId`). A request refused for good
+   * (a 400) refuses only its own messages, which go to the dead letters while the other
+   * requests' are acknowledged; when every request is refused, the batch fails as they did.
    */
   async send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome> {
-    const { messages, rejected } = mapRecords(records);
+    const { messages, indexes, rejected } = mapRecords(records);
     const sentAt = JSON.stringify(context.sentAt);
-    for (const part of splitByBytes(messages, SEGMENT_MAX_BATCH_BYTES)) {
-      const body = `{"batch":[${part.join(',')}],"sentAt":${sentAt}}`;
+    let accepted = false;
+    let firstRefusal: SendOutcome | undefined;
+    for (const [from, to] of splitRangesByBytes(messages, SEGMENT_MAX_BATCH_BYTES)) {
+      const body = `{"batch":[${messages.slice(from, to).join(',')}],"sentAt":${sentAt}}`;
       const outcome = await httpSend(
         { url: this.url, body, headers: this.headers, conflictIsSuccess: false },
         context,
       );
-      if (outcome.kind !== 'accepted') return outcome;
+      if (outcome.kind === 'accepted') {
+        accepted = true;
+        continue;
+      }
+      if (outcome.failure !== 'permanent') return outcome;
+      firstRefusal ??= outcome;
+      const reason = `Segment refused the request that held it: ${outcome.reason}`;
+      for (let i = from; i < to; i++) rejected.push({ index: indexes[i]!, reason });
     }
+    if (!accepted && firstRefusal !== undefined) return firstRefusal;
     return { kind: 'accepted', rejected };
   }
 
@@ -65,8 +77,14 @@ export class SegmentDestination implements Destination {
   }
 }
 
-function mapRecords(records: readonly OutboxRecord[]): { messages: string[]; rejected: RejectedRecord[] } {
+/** The records as Segment messages, each with its record's index, and the records left out. */
+function mapRecords(records: readonly OutboxRecord[]): {
+  messages: string[];
+  indexes: number[];
+  rejected: RejectedRecord[];
+} {
   const messages: string[] = [];
+  const indexes: number[] = [];
   const rejected: RejectedRecord[] = [];
   records.forEach((record, index) => {
     let message: string | undefined;
@@ -82,27 +100,32 @@ function mapRecords(records: readonly OutboxRecord[]): { messages: string[]; rej
       return;
     }
     messages.push(message);
+    indexes.push(index);
   });
-  return { messages, rejected };
+  return { messages, indexes, rejected };
 }
 
 /** Consecutive runs of `messages` of at most `maxBytes` each (UTF-8, with their separators). */
 export function splitByBytes(messages: readonly string[], maxBytes: number): string[][] {
-  const parts: string[][] = [];
-  let part: string[] = [];
+  return splitRangesByBytes(messages, maxBytes).map(([from, to]) => messages.slice(from, to));
+}
+
+/** The runs of `splitByBytes` as `[from, to)` index ranges; a message larger than `maxBytes` alone. */
+export function splitRangesByBytes(messages: readonly string[], maxBytes: number): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  let from = 0;
   let bytes = 0;
-  for (const message of messages) {
-    const size = utf8Length(message) + 1;
-    if (part.length > 0 && bytes + size > maxBytes) {
-      parts.push(part);
-      part = [];
+  for (let i = 0; i < messages.length; i++) {
+    const size = utf8Length(messages[i]!) + 1;
+    if (i > from && bytes + size > maxBytes) {
+      ranges.push([from, i]);
+      from = i;
       bytes = 0;
     }
-    part.push(message);
     bytes += size;
   }
-  if (part.length > 0) parts.push(part);
-  return parts;
+  if (messages.length > from) ranges.push([from, messages.length]);
+  return ranges;
 }
 
 /** Maps one Homing event onto a Segment message. */
