@@ -144,6 +144,43 @@ describe('homingFastify (real Fastify app on 127.0.0.1)', () => {
     expect(t.timings).toHaveLength(3);
   });
 
+  it('with timeAborted: false adds no request hooks and leaves aborted requests untimed', async () => {
+    const t = new FakeTelemetry();
+    const app = Fastify({ forceCloseConnections: true });
+    apps.push(app);
+    const hooks: string[] = [];
+    const watched = new Proxy(app, {
+      get: (target, name) =>
+        name === 'addHook'
+          ? (hook: string, fn: never) => {
+              hooks.push(hook);
+              return target.addHook(hook as never, fn);
+            }
+          : Reflect.get(target, name),
+    });
+    homingFastify(watched, { telemetry: t, timeAborted: false }, (error) => {
+      if (error) throw error;
+    });
+    expect(hooks).toEqual(['onResponse', 'onError']);
+    let answered = false;
+    app.get('/slow', async () => {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      answered = true;
+      return 'late';
+    });
+    app.get('/fast', async () => 'ok');
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await expect(fetch(`${url}/slow`, { signal: controller.signal }).then((r) => r.text())).rejects.toThrow(
+      /abort/i,
+    );
+    await until(() => answered, 'the handler to finish');
+    expect(await (await fetch(`${url}/fast`)).text()).toBe('ok');
+    await until(() => t.timings.length === 1, 'timings');
+    expect(t.timings[0]!.tags).toEqual({ method: 'GET', route: '/fast', status: '200' });
+  });
+
   it('applies to the routes of the app that registers it (skip-override), like fastify-plugin', async () => {
     const run = async (plugin: typeof homingFastify): Promise<FakeTelemetry> => {
       const t = new FakeTelemetry();
@@ -235,6 +272,8 @@ describe('bad input', () => {
       [{ telemetry: new FakeTelemetry(), route: 'x' }, 'route'],
       [{ telemetry: new FakeTelemetry(), severity: 'bad' }, 'severity'],
       [{ telemetry: new FakeTelemetry(), includeHeaders: [1] }, 'includeHeaders'],
+      [{ telemetry: new FakeTelemetry(), timeAborted: 'yes' }, 'timeAborted'],
+      [{ telemetry: new FakeTelemetry(), timeAborted: null }, 'timeAborted'],
     ];
     for (const [options, option] of cases) {
       const app = Fastify();

@@ -40,6 +40,13 @@ export interface HomingFastifyOptions
   telemetry: HttpServerTelemetry;
   /** Names the route of a request yourself (answer undefined for the default `routeOptions.url`). */
   route?: (request: FastifyRequestLike) => string | undefined;
+  /**
+   * Time requests whose client went away before the reply was finished, as `aborted`. Default
+   * true. It takes two more hooks per request (`onRequest` and `onRequestAbort`, for which
+   * Fastify adds a `close` listener to every request): about 1 µs of CPU a request here, a few
+   * per cent of a trivial route. `false` leaves them untimed, as before.
+   */
+  timeAborted?: boolean;
 }
 
 /** Errors already captured (an error can pass `onError` of nested contexts). */
@@ -79,6 +86,7 @@ export function homingFastify(
   let onRequest: (request: FastifyRequestLike, reply: FastifyReplyLike, next: () => void) => void;
   let onResponse: (request: FastifyRequestLike, reply: FastifyReplyLike, next: () => void) => void;
   let onRequestAbort: (request: FastifyRequestLike, next: () => void) => void;
+  let timeAborted: boolean;
   let onError: (
     request: FastifyRequestLike,
     reply: FastifyReplyLike,
@@ -89,11 +97,15 @@ export function homingFastify(
     if (typeof options !== 'object' || options === null) {
       throw new IntegrationOptionError('options', 'must be an object with a telemetry');
     }
-    const { telemetry, route: customRoute, ...rest } = options;
+    const { telemetry, route: customRoute, timeAborted: abortedOption, ...rest } = options;
     const t = shieldTelemetry(telemetry, ['timing', 'captureError']);
     if (customRoute !== undefined && typeof customRoute !== 'function') {
       throw new IntegrationOptionError('route', 'must be a function');
     }
+    if (abortedOption !== undefined && typeof abortedOption !== 'boolean') {
+      throw new IntegrationOptionError('timeAborted', 'must be a boolean');
+    }
+    timeAborted = abortedOption ?? true;
     const timingOptions = resolveTimingOptions<FastifyRequestLike>({
       metric: rest.metric,
       statusTag: rest.statusTag,
@@ -146,8 +158,12 @@ export function homingFastify(
 
     onResponse = (request, reply, next) => {
       try {
-        if (replies.get(request) !== null) record(request, reply, statusTag(reply.statusCode, mode));
-        replies.delete(request);
+        if (!timeAborted) {
+          record(request, reply, statusTag(reply.statusCode, mode));
+        } else {
+          if (replies.get(request) !== null) record(request, reply, statusTag(reply.statusCode, mode));
+          replies.delete(request);
+        }
       } catch {}
       next();
     };
@@ -192,9 +208,9 @@ export function homingFastify(
     done(error as Error);
     return;
   }
-  instance.addHook('onRequest', onRequest);
+  if (timeAborted) instance.addHook('onRequest', onRequest);
   instance.addHook('onResponse', onResponse);
-  instance.addHook('onRequestAbort', onRequestAbort);
+  if (timeAborted) instance.addHook('onRequestAbort', onRequestAbort);
   instance.addHook('onError', onError);
   done();
 }
