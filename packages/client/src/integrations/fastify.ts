@@ -43,8 +43,8 @@ export interface HomingFastifyOptions
   /**
    * Time requests whose client went away before the reply was finished, as `aborted`. Default
    * true. It takes two more hooks per request (`onRequest` and `onRequestAbort`, for which
-   * Fastify adds a `close` listener to every request): about 1 µs of CPU a request here, a few
-   * per cent of a trivial route. `false` leaves them untimed, as before.
+   * Fastify adds a `close` listener to every request), a cost within the noise of the bench
+   * (BENCHMARKS.md). `false` leaves both hooks out and aborted requests untimed.
    */
   timeAborted?: boolean;
 }
