@@ -175,6 +175,41 @@ describe('segment destination: request size', () => {
     expect(h.delivery.stats().deadLettered).toBe(refusedIds.length);
   });
 
+  it('dead-letters a refused request by the right records when events left out before it shift the indexes', async () => {
+    const s = await Sink.start((r) =>
+      r.text.includes('"poison"') ? { status: 400, body: '{}' } : { status: 200 },
+    );
+    cleanups.push(() => s.down());
+    const h = harness({
+      endpoints: [{ destination: 'segment', host: s.url, key: 'k' }],
+      batchSize: 200,
+      batchBytes: 4_000_000,
+      concurrency: 1,
+    });
+    // Over 32 KB, and not an event: both left out of every request, before the poisoned one.
+    const [big] = makeRecords(1, () => ({ blob: 'z'.repeat(40_000) }));
+    const broken = { uuid: 'broken-2', json: '{"not":"an event"}', timestampMs: Date.now() };
+    const records = makeRecords(150, (i) => ({
+      blob: `${i}:${'x'.repeat(6_000)}`,
+      ...(i === 120 ? { poison: 1 } : {}),
+    }));
+    h.outbox.append([big!, ...records.slice(0, 50), broken, ...records.slice(50)]);
+    const flushed = await h.delivery.flush(10_000);
+    const refused = s.requests.filter((r) => r.text.includes('"poison"'));
+    expect(refused).toHaveLength(1);
+    const refusedIds = (JSON.parse(refused[0]!.text) as { batch: { messageId: string }[] }).batch.map(
+      (m) => m.messageId,
+    );
+    expect(refusedIds).toContain(records[120]!.uuid);
+    const dead = await h.outbox.listDeadLetters();
+    const reasonOf = new Map(dead.map((d) => [d.record.uuid, d.reason]));
+    expect([...reasonOf.keys()].sort()).toEqual([big!.uuid, 'broken-2', ...refusedIds].sort());
+    expect(reasonOf.get(big!.uuid)).toMatch(/32768 byte limit/);
+    expect(reasonOf.get('broken-2')).toMatch(/not a valid event/);
+    for (const id of refusedIds) expect(reasonOf.get(id)).toMatch(/refused the request that held it/);
+    expect(flushed.sent).toBe(150 - refusedIds.length);
+  });
+
   it('fails the batch as Segment did when every request is refused: all of it dead-lettered', async () => {
     const s = await Sink.start(() => ({ status: 401, body: '{"error":"bad key"}' }));
     cleanups.push(() => s.down());
