@@ -2,10 +2,10 @@
 // timing answered requests only (`timeAborted: false`), and with its defaults (aborted requests
 // timed too, which takes an onRequest and an onRequestAbort hook per request). Server CPU per
 // request, each app in a fresh child process pinned to one CPU, the load generator on the others.
-import { spawn, spawnSync } from 'node:child_process';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { hasTaskset, pinLoadGenerator, startChildServer } from '../lib/childServer.js';
 
 const PROCESSES = Number(process.env.HOMING_BENCH_FASTIFY_PROCESSES ?? 3);
 const SLICES = Number(process.env.HOMING_BENCH_FASTIFY_SLICES ?? 8);
@@ -32,10 +32,6 @@ export const notes = [
   "slices); ratio = requests per CPU-second against the competitor side. The apps share Fastify's code,",
   'so the bare app also runs hook paths the others made polymorphic: if anything, differences look smaller.',
 ].join('\n');
-
-function hasTaskset() {
-  return spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
-}
 
 // ---------------------------------------------------------------- server (child process) side
 
@@ -111,28 +107,7 @@ if (process.argv[1] === self && process.argv[2] === '--serve') {
 // ---------------------------------------------------------------- load generator side
 
 function startChild(order) {
-  const pin = PIN_CPU === '' ? [] : ['taskset', '-c', PIN_CPU];
-  const [command, ...args] = [...pin, process.execPath, self, '--serve', order.join(',')];
-  const child = spawn(command, args, {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, NODE_ENV: 'production' },
-  });
-  let buf = '';
-  const lines = [];
-  const waiters = [];
-  child.stdout.on('data', (d) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop();
-    for (const l of parts) {
-      const w = waiters.shift();
-      if (w) w(l);
-      else lines.push(l);
-    }
-  });
-  const next = () =>
-    lines.length > 0 ? Promise.resolve(lines.shift()) : new Promise((r) => waiters.push(r));
-  return { child, next };
+  return startChildServer([self, '--serve', order.join(',')], { pinCpu: PIN_CPU });
 }
 
 function load(port, seconds) {
@@ -178,23 +153,8 @@ function median(values) {
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
-/** Pins this process to every CPU but PIN_CPU; answers how to undo it. */
-function pinLoadGenerator() {
-  if (PIN_CPU === '') return () => {};
-  const was = /: ([0-9a-f]+)\s*$/.exec(spawnSync('taskset', ['-p', String(process.pid)]).stdout.toString());
-  const others = os
-    .cpus()
-    .map((_, i) => i)
-    .filter((i) => String(i) !== PIN_CPU)
-    .join(',');
-  spawnSync('taskset', ['-a', '-p', '-c', others, String(process.pid)], { stdio: 'ignore' });
-  return () => {
-    if (was !== null) spawnSync('taskset', ['-a', '-p', was[1], String(process.pid)], { stdio: 'ignore' });
-  };
-}
-
 export async function run() {
-  const unpin = pinLoadGenerator();
+  const unpin = pinLoadGenerator(PIN_CPU);
   const perSide = Object.fromEntries(SIDES.map((s) => [s, []]));
   try {
     for (let p = 0; p < PROCESSES; p++) {

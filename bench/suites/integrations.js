@@ -6,13 +6,13 @@
 // that throw. Several pairs of fresh server processes, both servers pinned to one CPU and the
 // load generator to the other, loaded one at a time in ABBA order; throughput is also given per
 // CPU-second of each server process.
-import { spawn, spawnSync } from 'node:child_process';
 import dc from 'node:diagnostics_channel';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { hasTaskset, pinLoadGenerator, startChildServer } from '../lib/childServer.js';
 
 /**
  * Process pairs, each a fresh app of each side: two processes running the same code differ by
@@ -39,25 +39,6 @@ const CONCURRENT = process.env.HOMING_BENCH_INTEGRATIONS_CONCURRENT === '1';
  */
 const PIN_CPU =
   process.env.HOMING_BENCH_INTEGRATIONS_PIN ?? (os.cpus().length >= 2 && hasTaskset() ? '1' : '');
-
-function hasTaskset() {
-  return spawnSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' }).status === 0;
-}
-
-/** Pins this process (all its threads) to every CPU but PIN_CPU; answers how to undo it. */
-function pinLoadGenerator() {
-  if (PIN_CPU === '') return () => {};
-  const was = /: ([0-9a-f]+)\s*$/.exec(spawnSync('taskset', ['-p', String(process.pid)]).stdout.toString());
-  const others = os
-    .cpus()
-    .map((_, i) => i)
-    .filter((i) => String(i) !== PIN_CPU)
-    .join(',');
-  spawnSync('taskset', ['-a', '-p', '-c', others, String(process.pid)], { stdio: 'ignore' });
-  return () => {
-    if (was !== null) spawnSync('taskset', ['-a', '-p', was[1], String(process.pid)], { stdio: 'ignore' });
-  };
-}
 
 /**
  * The two apps set against each other (first is the baseline), to find where a difference comes
@@ -214,38 +195,7 @@ if (process.argv[1] === self && process.argv[2] === '--serve') {
 // ---------------------------------------------------------------- load generator side
 
 function startChild(mode, nodeFlags = []) {
-  const pin = PIN_CPU === '' ? [] : ['taskset', '-c', PIN_CPU];
-  const [command, ...args] = [
-    ...pin,
-    'nice',
-    '-n',
-    '5',
-    process.execPath,
-    ...nodeFlags,
-    self,
-    '--serve',
-    mode,
-  ];
-  const child = spawn(command, args, {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, NODE_ENV: 'production' },
-  });
-  let buf = '';
-  const lines = [];
-  const waiters = [];
-  child.stdout.on('data', (d) => {
-    buf += d.toString();
-    const parts = buf.split('\n');
-    buf = parts.pop();
-    for (const l of parts) {
-      const w = waiters.shift();
-      if (w) w(l);
-      else lines.push(l);
-    }
-  });
-  const next = () =>
-    lines.length > 0 ? Promise.resolve(lines.shift()) : new Promise((r) => waiters.push(r));
-  return { child, next };
+  return startChildServer([...nodeFlags, self, '--serve', mode], { pinCpu: PIN_CPU, nice: 5 });
 }
 
 /** 50 paths per connection, cycled: 49 answered with JSON, 1 that throws. */
@@ -399,7 +349,7 @@ export async function run() {
   const homing = total(SIDES[1]);
   const pairs = [];
   let stats = '';
-  const unpin = pinLoadGenerator();
+  const unpin = pinLoadGenerator(PIN_CPU);
   try {
     for (let p = 0; p < PAIRS; p++) {
       // Alternate which side starts (and warms up) first.
