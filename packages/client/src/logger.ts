@@ -7,6 +7,23 @@ export interface Logger {
 
 export const silentLogger: Logger = { debug() {}, warn() {}, error() {} };
 
+/**
+ * The app's logger behind a guard: the client logs from inside `track()` and from its catch
+ * blocks, so a logger that throws would otherwise throw into the app through calls that must not.
+ * A logger's failure is dropped; there is nowhere better to report it.
+ */
+export function guardedLogger(logger: Logger): Logger {
+  if (logger === silentLogger) return logger;
+  const call =
+    (level: keyof Logger) =>
+    (message: string, details?: Record<string, unknown>): void => {
+      try {
+        logger[level](message, details);
+      } catch {}
+    };
+  return { debug: call('debug'), warn: call('warn'), error: call('error') };
+}
+
 /** The logger `HOMING_DEBUG=1` turns on. */
 export function consoleLogger(prefix = '[homing]'): Logger {
   return {

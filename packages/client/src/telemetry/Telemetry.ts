@@ -82,6 +82,11 @@ export class Telemetry implements TelemetryCore {
   private installId: string | undefined;
   private consent: ConsentState;
   private consentChosen = false;
+  /**
+   * The remembered consent is still being read: until then a 'denied' from the options may yet
+   * give way to a remembered 'granted', so events wait in memory instead of being dropped.
+   */
+  private consentUnread: boolean;
   private waiting: Waiting[] | null = [];
   private readonly ready: Promise<void>;
   private closing: Promise<void> | undefined;
@@ -101,6 +106,7 @@ export class Telemetry implements TelemetryCore {
     this.logger = parts.logger;
     this.outbox = parts.outbox;
     this.consent = this.o.consent;
+    this.consentUnread = this.o.rememberConsent;
     this.identified = this.o.distinctId;
     this.identityStore = parts.identity ?? outboxIdentityStore(parts.outbox);
     if (this.identified === undefined) this.identified = this.keptIdentityNow();
@@ -137,7 +143,10 @@ export class Telemetry implements TelemetryCore {
     this.delivery.start();
     this.installId = this.installIdNow();
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
-    this.ready = this.start();
+    // `start` handles its own failures; this only keeps a missed one from reaching the host.
+    this.ready = this.start().catch((error: unknown) => {
+      this.logger.warn('starting the client failed', { error });
+    });
   }
 
   track(event: string, properties?: Record<string, unknown>): void {
@@ -148,7 +157,7 @@ export class Telemetry implements TelemetryCore {
     try {
       this.counts.tracked++;
       if (this.closing !== undefined) return this.drop('disabled', 1, 'tracked after shutdown');
-      if (this.consent === 'denied') return this.drop('consent', 1);
+      if (this.consent === 'denied' && !this.consentUnread) return this.drop('consent', 1);
       const name = checkEventName(event);
       if (!name.ok) return this.drop('invalid', 1, name.detail);
       let fixed = name.fixed;
@@ -289,6 +298,7 @@ export class Telemetry implements TelemetryCore {
         return;
       }
       this.consentChosen = true;
+      this.consentUnread = false;
       this.applyConsent(state);
       if (this.o.rememberConsent && this.closing === undefined) {
         this.outbox.setState(CONSENT_STATE_KEY, state).catch((error: unknown) => {
@@ -364,16 +374,21 @@ export class Telemetry implements TelemetryCore {
 
   /** Reads the remembered consent and the install id, then lets waiting events and delivery go. */
   private async start(): Promise<void> {
+    let remembered = false;
     if (this.o.rememberConsent) {
       try {
         const stored = await this.outbox.getState<unknown>(CONSENT_STATE_KEY);
         if (!this.consentChosen && (stored === 'granted' || stored === 'denied' || stored === 'pending')) {
           this.applyConsent(stored);
+          remembered = true;
         }
       } catch (error) {
         this.logger.warn('could not read the remembered consent', { error });
       }
     }
+    this.consentUnread = false;
+    // Starting denied (from the options) clears what an earlier run held, as `setConsent` does.
+    if (!remembered && !this.consentChosen && this.consent === 'denied') this.applyConsent('denied');
     try {
       this.installId ??= await loadInstallId(this.outbox, this.parts.installId);
     } catch (error) {
@@ -420,21 +435,29 @@ export class Telemetry implements TelemetryCore {
       !(w.fillAnonId === true && this.installId === undefined) &&
       // A kept identity still being read may be who this event is about.
       !(w.distinctId === undefined && this.pendingIdentity !== undefined);
-    if (this.waiting === null || (known && this.waiting.length === 0)) return this.append(w);
+    // While consent is unread, a 'denied' event waits for the remembered state (see consentUnread).
+    if (this.waiting === null || (known && this.waiting.length === 0 && this.consent !== 'denied'))
+      return this.append(w);
     if (this.waiting.length >= MAX_WAITING_EVENTS)
       return this.drop('overflow', 1, 'waiting for the install id');
     this.waiting.push(w);
   }
 
   private append(w: Waiting): void {
-    if (this.consent === 'denied') return this.drop('consent', 1);
-    if (w.fillAnonId === true) w.tracked.properties.$anon_distinct_id = this.installId;
-    const result = this.builder.build(w.tracked, w.distinctId ?? this.restoredIdentity ?? this.installId!);
-    if (!result.ok) return this.drop(result.reason, 1, result.detail);
-    this.outbox.append([result.record]);
-    this.counts.queued++;
-    this.delivery.notify(1);
-    this.scheduleConfirm();
+    try {
+      if (this.consent === 'denied') return this.drop('consent', 1);
+      if (w.fillAnonId === true) w.tracked.properties.$anon_distinct_id = this.installId;
+      const result = this.builder.build(w.tracked, w.distinctId ?? this.restoredIdentity ?? this.installId!);
+      if (!result.ok) return this.drop(result.reason, 1, result.detail);
+      this.outbox.append([result.record]);
+      this.counts.queued++;
+      this.delivery.notify(1);
+      this.scheduleConfirm();
+    } catch (error) {
+      // Events that waited for the install id are built in `start`, off the app's turn: a
+      // throwing `beforeSend` or clock must cost that event only, not reject `start`.
+      this.drop('invalid', 1, describe(error));
+    }
   }
 
   private applyConsent(state: ConsentState): void {

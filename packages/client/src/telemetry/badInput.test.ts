@@ -156,4 +156,43 @@ describe('track never throws on bad input', () => {
     expect(e!.event).toBe('after.bad.calls');
     expect((await t.stats()).consent).toBe('granted');
   });
+  it('a logger that throws never reaches the app through track, identify, register or setConsent', async () => {
+    const explode = (): never => {
+      throw new Error('logger bug');
+    };
+    const loud = clientFor(sink, {
+      logger: { debug: explode, warn: explode, error: explode },
+      sampling: { rules: { 'sampled.out': { kind: 'never' } } },
+    });
+    expect(() => {
+      loud.track('');
+      loud.track('sampled.out');
+      loud.identify('' as string);
+      loud.register(null as unknown as Record<string, unknown>);
+      loud.setConsent('maybe' as never);
+    }).not.toThrow();
+    loud.track('still.works');
+    await loud.flush({ timeoutMs: 10_000 });
+    const stats = await loud.stats();
+    await loud.shutdown({ timeoutMs: 5_000 });
+    expect(stats.dropped.invalid).toBe(1);
+    expect(stats.dropped.sampling).toBe(1);
+    expect(sinkEvents(sink).map((e) => e.event)).toEqual(['still.works']);
+    sink.requests.length = 0;
+  });
+
+  it('an event that fails to build while waiting for the install id is dropped, not thrown into the host', async () => {
+    let calls = 0;
+    // The first event is tracked before the memory storage's install id is read, so it is built
+    // in the client's start-up, off the app's turn.
+    const early = clientFor(sink, { now: () => (calls++ === 0 ? Number.NaN : Date.now()) });
+    early.track('bad.clock');
+    early.track('good.clock');
+    await early.flush({ timeoutMs: 10_000 });
+    const stats = await early.stats();
+    await early.shutdown({ timeoutMs: 5_000 });
+    expect(stats.dropped.invalid).toBe(1);
+    expect(sinkEvents(sink).map((e) => e.event)).toEqual(['good.clock']);
+    sink.requests.length = 0;
+  });
 });

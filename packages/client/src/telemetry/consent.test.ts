@@ -82,4 +82,44 @@ describe('consent', () => {
     await forgetful.shutdown({ timeoutMs: 2_000 });
     await outbox.close();
   });
+  it("starting with consent 'denied' clears what an earlier pending run held", async () => {
+    const outbox = createMemoryOutbox();
+    const first = clientFor(sink, { consent: 'pending', storage: outbox });
+    for (let i = 0; i < 3; i++) first.track('held.before.denial');
+    await first.shutdown({ timeoutMs: 2_000 });
+    expect((await outbox.size()).events).toBe(3);
+    const denied = clientFor(sink, { consent: 'denied', storage: outbox });
+    await until(async () => (await outbox.size()).events === 0, 10_000, 'outbox cleared at start');
+    expect((await denied.stats()).dropped.consent).toBe(3);
+    await denied.shutdown({ timeoutMs: 2_000 });
+    const granted = clientFor(sink, { consent: 'granted', storage: outbox, rememberConsent: false });
+    granted.track('after');
+    await granted.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink).map((e) => e.event)).toEqual(['after']);
+    await granted.shutdown({ timeoutMs: 2_000 });
+    await outbox.close();
+  });
+
+  it("a remembered 'granted' keeps events tracked before it was read, over a 'denied' option", async () => {
+    const outbox = createMemoryOutbox();
+    const first = clientFor(sink, { storage: outbox });
+    first.setConsent('granted');
+    await first.shutdown({ timeoutMs: 2_000 });
+    const second = clientFor(sink, { storage: outbox, consent: 'denied' });
+    second.track('right.after.start');
+    await second.flush({ timeoutMs: 10_000 });
+    const stats = await second.stats();
+    expect(stats.consent).toBe('granted');
+    expect(stats.dropped.consent).toBe(0);
+    expect(sinkEvents(sink).map((e) => e.event)).toEqual(['right.after.start']);
+    await second.shutdown({ timeoutMs: 2_000 });
+    // Nothing remembered: the same early event is dropped, counted.
+    const fresh = clientFor(sink, { storage: createMemoryOutbox(), consent: 'denied' });
+    fresh.track('dropped');
+    await fresh.flush({ timeoutMs: 1_000 });
+    expect((await fresh.stats()).dropped.consent).toBe(1);
+    expect(sinkEvents(sink).map((e) => e.event)).toEqual(['right.after.start']);
+    await fresh.shutdown({ timeoutMs: 2_000 });
+    await outbox.close();
+  });
 });

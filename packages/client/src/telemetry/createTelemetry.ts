@@ -1,5 +1,5 @@
 import { resolveDeliveryOptions } from '../delivery/deliveryOptions.js';
-import { consoleLogger, silentLogger } from '../logger.js';
+import { consoleLogger, guardedLogger, silentLogger } from '../logger.js';
 import { resolveOutboxLimits } from '../outbox/limits.js';
 import { Sampler } from '../pipeline/sampling.js';
 import type { TelemetryClient, TelemetryCore } from './client.js';
@@ -20,7 +20,9 @@ import { Telemetry } from './Telemetry.js';
 export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryOptions): TelemetryClient {
   const options = resolveTelemetryOptions(input);
   const platform = options.platform ?? runtime.defaultPlatform();
-  const logger = options.logger ?? (envFlag(platform, 'HOMING_DEBUG') ? consoleLogger() : silentLogger);
+  const logger = guardedLogger(
+    options.logger ?? (envFlag(platform, 'HOMING_DEBUG') ? consoleLogger() : silentLogger),
+  );
   // Validated even when disabled, so a bad config is found on the developer's machine too.
   const delivery = resolveDeliveryOptions({ ...input.delivery, endpoints: input.endpoints });
   new Sampler(input.sampling ?? {});
