@@ -29,6 +29,26 @@ describe('Sampler', () => {
     expect(kept).toBeLessThan(1200);
   });
 
+  it('deterministic sampling keeps or drops a user whole, across event names and rules of other rates', () => {
+    const s = new Sampler({
+      default: { kind: 'probabilistic', rate: 0.5, deterministic: true },
+      rules: { 'rare.*': { kind: 'probabilistic', rate: 0.1, deterministic: true } },
+    });
+    let whole = 0;
+    for (let i = 0; i < 500; i++) {
+      const id = `user-${i}`;
+      const answers = ['page', 'click', 'signup', 'error'].map((e) => s.keep(e, id, 0));
+      expect(new Set(answers).size).toBe(1);
+      // Kept at 10 % implies kept at 50 %: the user's point is under both rates.
+      if (s.keep('rare.thing', id, 0)) {
+        expect(answers[0]).toBe(true);
+        whole++;
+      }
+    }
+    expect(whole).toBeGreaterThan(20);
+    expect(whole).toBeLessThan(90);
+  });
+
   it('probabilistic uses the injected random source', () => {
     const s = new Sampler({ default: { kind: 'probabilistic', rate: 0.5 } }, () => 0.7);
     expect(s.keep('e', 'u', 0)).toBe(false);

@@ -1,8 +1,10 @@
 /**
  * Per-event-name sampling. Rules match exact names or globs (`perf.*`); the first matching
- * rule wins, then `default`. Deterministic sampling hashes distinct_id + event name (FNV-1a,
- * 32 bit) so one user's events are kept or dropped together across processes; it is not a
- * security hash and need not be.
+ * rule wins, then `default`. Deterministic sampling hashes the distinct_id alone (FNV-1a,
+ * 32 bit) to a point in [0, 1) and keeps the event when the point is under the rate, so a user's
+ * events are kept or dropped whole, across event names and processes, and with rules of different
+ * rates a user kept at a lower rate is kept at every higher one. It is not a security hash and
+ * need not be.
  */
 export type SamplingDecision =
   | { kind: 'always' }
@@ -71,6 +73,8 @@ export class Sampler {
   /** Cache of name → decision: event names are few, globs are matched once per name. */
   private readonly byName = new Map<string, SamplingDecision>();
   private readonly windows = new Map<string, { start: number; count: number }>();
+  private lastId: string | undefined;
+  private lastPoint = 0;
 
   constructor(
     options: SamplingOptions = {},
@@ -105,6 +109,15 @@ export class Sampler {
     return d;
   }
 
+  /** The distinct id's point in [0, 1), remembered for the last id: most events are one user's. */
+  private pointOf(distinctId: string): number {
+    if (distinctId !== this.lastId) {
+      this.lastId = distinctId;
+      this.lastPoint = fnv1a32(distinctId) / 0x100000000;
+    }
+    return this.lastPoint;
+  }
+
   /** true: keep the event. */
   keep(event: string, distinctId: string, nowMs: number): boolean {
     const d = this.decisionFor(event);
@@ -114,7 +127,7 @@ export class Sampler {
       case 'never':
         return false;
       case 'probabilistic':
-        if (d.deterministic) return fnv1a32(`${distinctId}\u0000${event}`) / 0x100000000 < d.rate;
+        if (d.deterministic) return this.pointOf(distinctId) < d.rate;
         return this.random() < d.rate;
       case 'throttled': {
         let w = this.windows.get(event);
