@@ -50,6 +50,29 @@ describe('EventBuilder', () => {
     );
   });
 
+  it('a beforeSend that edits nested super properties changes only the event it was given', () => {
+    const b = parts((e) => {
+      if (e.event !== 'one') return e;
+      const ctx = e.properties.ctx as Record<string, unknown>;
+      delete ctx.plan;
+      ctx.user = 'edited';
+      (e.properties.list as number[]).push(2);
+      return e;
+    });
+    b.setSuperProperties({ ctx: { plan: 'pro', user: 'orig' }, list: [1] });
+    const tracked = { uuid: 'u', nowMs: 0, sessionId: 's', properties: {} };
+    const first = b.build({ ...tracked, name: 'one' }, 'd');
+    const second = b.build({ ...tracked, name: 'two' }, 'd');
+    expect(first.ok && JSON.parse(first.record.json).properties).toMatchObject({
+      ctx: { user: 'edited' },
+      list: [1, 2],
+    });
+    expect(second.ok && JSON.parse(second.record.json).properties).toMatchObject({
+      ctx: { plan: 'pro', user: 'orig' },
+      list: [1],
+    });
+  });
+
   it('keeps the enrichment keys its own, whatever the app or super properties say', () => {
     const b = parts();
     b.setSuperProperties({ $lib: 'fake', keep: 1 });

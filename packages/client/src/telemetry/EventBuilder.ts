@@ -156,7 +156,8 @@ export class EventBuilder {
       distinct_id: distinctId,
       timestamp: this.isoOf(tracked.nowMs),
       properties: {
-        ...this.superProperties,
+        // A copy: the hook may edit what it is given, and the super properties go with every event.
+        ...superPropertiesCopy(this.superProperties),
         ...own,
         $session_id: tracked.sessionId,
         $lib: LIB_NAME,
@@ -263,4 +264,14 @@ export function describe(error: unknown): string {
   } catch {
     return 'an unprintable error';
   }
+}
+
+/** The super properties (plain JSON, cloned by `register`) with nested objects copied too. */
+function superPropertiesCopy(superProperties: Record<string, unknown>): Record<string, unknown> {
+  const copy: Record<string, unknown> = {};
+  for (const key of Object.keys(superProperties)) {
+    const value = superProperties[key];
+    copy[key] = typeof value === 'object' && value !== null ? structuredClone(value) : value;
+  }
+  return copy;
 }
