@@ -67,7 +67,7 @@ export const DEFAULT_PATTERN_REDACTION = {
 } as const;
 
 /** Most characters one value may be scanned over, whatever the option says. */
-const MAX_STRING_LENGTH_CAP = 1_048_576;
+export const MAX_PATTERN_SCAN_LENGTH = 1_048_576;
 
 export class PatternRedactionOptionError extends Error {
   readonly kind = 'redaction-option' as const;
@@ -130,10 +130,14 @@ export function resolvePatternRedactionOptions(
   }
 
   const maxStringLength = input.maxStringLength ?? DEFAULT_PATTERN_REDACTION.maxStringLength;
-  if (!Number.isInteger(maxStringLength) || maxStringLength < 0 || maxStringLength > MAX_STRING_LENGTH_CAP) {
+  if (
+    !Number.isInteger(maxStringLength) ||
+    maxStringLength < 0 ||
+    maxStringLength > MAX_PATTERN_SCAN_LENGTH
+  ) {
     throw new PatternRedactionOptionError(
       'maxStringLength',
-      `must be an integer from 0 to ${MAX_STRING_LENGTH_CAP}, got ${String(maxStringLength)}`,
+      `must be an integer from 0 to ${MAX_PATTERN_SCAN_LENGTH}, got ${String(maxStringLength)}`,
     );
   }
   const maxDepth = input.maxDepth ?? DEFAULT_PATTERN_REDACTION.maxDepth;

@@ -113,13 +113,15 @@ export class Telemetry implements TelemetryCore {
     this.emitter = new Emitter(this.logger);
     this.redactedFields = fieldsRedactedBy(this.o);
     this.session = new Session(this.o.sessionIdleMs);
+    const scanLength = this.o.propertyLimits.maxStringLength;
     const redactInPlace = buildRedactor(
       this.o.redaction === false ? false : { ...this.o.redaction, fields: false },
+      scanLength,
     );
     this.cleanString = redactInPlace.isClean;
     this.builder = new EventBuilder({
       sampler: new Sampler(parts.sampling ?? {}),
-      redact: buildRedactor(this.o.redaction),
+      redact: buildRedactor(this.o.redaction, scanLength),
       // Properties read in place hold no field the field pass replaces: the pattern pass alone.
       redactInPlace,
       beforeSend: this.o.beforeSend,

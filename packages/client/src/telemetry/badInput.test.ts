@@ -195,4 +195,17 @@ describe('track never throws on bad input', () => {
     expect(sinkEvents(sink).map((e) => e.event)).toEqual(['good.clock']);
     sink.requests.length = 0;
   });
+  it('keeps strings up to propertyLimits.maxStringLength whole with pattern redaction on', async () => {
+    const long = clientFor(sink, { propertyLimits: { maxStringLength: 100_000 } });
+    const text = 'word '.repeat(4_000) + 'mail me at someone@example.com ' + 'tail '.repeat(1_000);
+    long.track('long.text', { text });
+    await long.flush({ timeoutMs: 10_000 });
+    const stats = await long.stats();
+    await long.shutdown({ timeoutMs: 5_000 });
+    const [e] = sinkEvents(sink);
+    sink.requests.length = 0;
+    const sent = e!.properties.text as string;
+    expect(sent).toBe(text.replace('someone@example.com', '[REDACTED]'));
+    expect(stats.fixed).toBe(0);
+  });
 });

@@ -7,6 +7,7 @@ import {
 import { keyedHash } from '../pipeline/redactHash.js';
 import type { PatternRedactionOptions } from '../pipeline/redactPatterns.js';
 import { createPatternRedactor } from '../pipeline/redactPatterns.js';
+import { MAX_PATTERN_SCAN_LENGTH } from '../pipeline/redactPatterns.options.js';
 import type { RedactionOptions } from './options.js';
 
 /** Properties in, properties out; may throw (a custom redactor can), and the caller drops the event then. */
@@ -25,7 +26,7 @@ const alwaysClean = (): boolean => true;
  * on the clone `safeClone` made, so no second copy), then patterns in string values, then the
  * app's own function. `false` gives the identity.
  */
-export function buildRedactor(options: RedactionOptions | false): Redactor {
+export function buildRedactor(options: RedactionOptions | false, scanLength?: number): Redactor {
   if (options === false) return Object.assign((p: Record<string, unknown>) => p, { isClean: alwaysClean });
   const fields = options.fields === false ? null : compileFieldSet(options.fields ?? DEFAULT_REDACTED_FIELDS);
   const hashKey = options.hashKey;
@@ -33,7 +34,8 @@ export function buildRedactor(options: RedactionOptions | false): Redactor {
     hashKey === undefined
       ? () => REDACTED
       : (v: unknown) => keyedHash(typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)), hashKey);
-  const patterns = options.patterns === false ? null : createPatternRedactor(patternOptions(options));
+  const patterns =
+    options.patterns === false ? null : createPatternRedactor(patternOptions(options, scanLength));
   const custom = options.custom;
   const redactor = (properties: Record<string, unknown>): Record<string, unknown> => {
     let p = properties;
@@ -53,9 +55,17 @@ function asProperties(value: unknown): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** `hashKey` applies to pattern matches too, unless the pattern options choose their own replacement. */
-function patternOptions(options: RedactionOptions): PatternRedactionOptions {
-  const p = options.patterns === false ? {} : (options.patterns ?? {});
+/**
+ * `hashKey` applies to pattern matches too, unless the pattern options choose their own
+ * replacement. The pattern pass cuts a string it cannot scan whole; unless its own
+ * `maxStringLength` says otherwise, it scans as far as the property limit lets strings through
+ * (`scanLength`), up to its cap, so the property limit is not silently lowered to its default.
+ */
+function patternOptions(options: RedactionOptions, scanLength: number | undefined): PatternRedactionOptions {
+  let p = options.patterns === false ? {} : (options.patterns ?? {});
+  if (scanLength !== undefined && p.maxStringLength === undefined) {
+    p = { ...p, maxStringLength: Math.min(scanLength, MAX_PATTERN_SCAN_LENGTH) };
+  }
   if (
     options.hashKey === undefined ||
     p.hashKey !== undefined ||
