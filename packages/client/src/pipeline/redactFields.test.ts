@@ -29,6 +29,61 @@ describe('redactFieldsInPlace', () => {
     },
   );
 
+  it.each([
+    'newPassword',
+    'password_confirmation',
+    'dbPassword',
+    'x-api-key',
+    'X-API-KEY',
+    'myAPIKey',
+    'auth_token',
+    'sessionToken',
+    'GITHUB_TOKEN',
+    'secretKey',
+    'aws_secret_access_key',
+    'X-Auth-Token',
+    'userEmail',
+    'e-mail',
+    'creditCardNumber',
+    'cookies',
+    'passwords',
+  ])('redacts %s, a key with a sensitive name among its words', (key) => {
+    const v = { [key]: 'hunter22', n: { [key]: 12345 } };
+    expect(redactFieldsInPlace(v, compileFieldSet(), replace)).toBe(2);
+    expect(v).toEqual({ [key]: REDACTED, n: { [key]: REDACTED } });
+  });
+
+  it.each([
+    'token_count',
+    'tokenCount',
+    'max_tokens',
+    'inputTokens',
+    'password_length',
+    'secret_name',
+    'cookie_consent',
+    'emailVerified',
+    'author',
+    'tokenizer',
+    'passport',
+    'session_id',
+  ])('keeps %s, whose words name no secret or describe one', (key) => {
+    const v = { [key]: 'value 42' };
+    expect(redactFieldsInPlace(v, compileFieldSet(), replace)).toBe(0);
+    expect(v).toEqual({ [key]: 'value 42' });
+  });
+
+  it('keeps booleans and null under a key matched by its words, not under a sensitive name itself', () => {
+    const v = { has_password: true, userEmail: null, password: true, email: null, apiKeyHeader: false };
+    expect(redactFieldsInPlace(v, compileFieldSet(), replace)).toBe(2);
+    expect(v).toEqual({
+      has_password: true,
+      userEmail: null,
+      password: REDACTED,
+      email: REDACTED,
+      apiKeyHeader: false,
+    });
+  });
+
   it('uses a custom field list and replacement', () => {
     const v = { plan: 'pro', other: 1 };
     redactFieldsInPlace(v, compileFieldSet(['plan']), (x) => `h(${String(x)})`);

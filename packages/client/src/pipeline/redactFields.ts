@@ -1,10 +1,17 @@
 /**
  * Field-name redaction: values under sensitive keys are replaced wherever they are nested.
  * Keys are compared lower-cased with `-` and `_` removed, so `apiKey`, `api_key` and
- * `API-KEY` are one name. Pattern redaction inside string values is a separate pass.
+ * `API-KEY` are one name. A key also matches when a run of its words is a name (`newPassword`,
+ * `x-api-key`, `GITHUB_TOKEN`, `aws_secret_access_key`, `userEmail`), as Sentry's scrubber
+ * matches names inside keys; by whole words, so `author` or `tokens_used` do not. Such a key
+ * keeps a boolean or null (`has_password: true` holds no secret), and a key whose matched words
+ * are followed by a word that describes the secret rather than holds it (`token_count`,
+ * `password_length`, `email_verified`) is not matched. Pattern redaction inside string values
+ * is a separate pass.
  */
 export const DEFAULT_REDACTED_FIELDS: readonly string[] = [
   'password',
+  'passwords',
   'passwd',
   'pwd',
   'token',
@@ -12,11 +19,13 @@ export const DEFAULT_REDACTED_FIELDS: readonly string[] = [
   'refresh_token',
   'id_token',
   'secret',
+  'secrets',
   'client_secret',
   'apiKey',
   'api_key',
   'authorization',
   'cookie',
+  'cookies',
   'set-cookie',
   'email',
   'ssn',
@@ -36,22 +45,84 @@ export function normaliseFieldName(name: string): string {
 /** Raw keys remembered per field set, at most: apps use few distinct keys, but some build them from data. */
 const MAX_CACHED_KEYS = 4096;
 
+/** How a key matched: not at all, as a whole (any value is replaced), or by a run of its words. */
+export type FieldMatch = 'none' | 'whole' | 'words';
+
+/**
+ * Words that, right after the matched words, say the key describes the secret instead of holding
+ * it: `token_count`, `password_length`, `secret_name`, `cookie_consent`, `email_verified`.
+ */
+const DESCRIBING_WORDS = new Set([
+  'age',
+  'consent',
+  'count',
+  'counts',
+  'enabled',
+  'expired',
+  'expires',
+  'expiry',
+  'kind',
+  'len',
+  'length',
+  'limit',
+  'max',
+  'min',
+  'name',
+  'policy',
+  'present',
+  'required',
+  'rotated',
+  'set',
+  'size',
+  'strength',
+  'ttl',
+  'type',
+  'used',
+  'valid',
+  'verified',
+]);
+
+/** Longest run of words tried against the names (`aws secret access key` needs 2 of 4). */
+const MAX_RUN = 4;
+
+/** A key's words: camelCase humps, acronyms, runs of letters or digits, lower-cased. */
+export function keyWords(key: string): string[] {
+  const words = key.match(/[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+/g);
+  return words === null ? [] : words.map((w) => w.toLowerCase());
+}
+
 /**
  * The normalised sensitive names, plus a bounded memo from a raw key to its answer: the same
  * few keys come with every event, and normalising each (lower-case, regex replace) was a
  * large share of the field pass.
  */
 export class FieldSet extends Set<string> {
-  private readonly decided = new Map<string, boolean>();
+  private readonly decided = new Map<string, FieldMatch>();
 
-  /** true when `key`, normalised, is one of the names. */
-  matches(key: string): boolean {
-    let yes = this.decided.get(key);
-    if (yes === undefined) {
-      yes = this.has(normaliseFieldName(key));
-      if (this.decided.size < MAX_CACHED_KEYS) this.decided.set(key, yes);
+  /** Whether, and how, `key` names a sensitive field. */
+  match(key: string): FieldMatch {
+    let m = this.decided.get(key);
+    if (m === undefined) {
+      m = this.has(normaliseFieldName(key)) ? 'whole' : this.matchWords(keyWords(key));
+      if (this.decided.size < MAX_CACHED_KEYS) this.decided.set(key, m);
     }
-    return yes;
+    return m;
+  }
+
+  /** true when `key` names a sensitive field, whatever value it holds. */
+  matches(key: string): boolean {
+    return this.match(key) !== 'none';
+  }
+
+  private matchWords(words: readonly string[]): FieldMatch {
+    for (let i = 0; i < words.length; i++) {
+      let run = '';
+      for (let j = i; j < words.length && j < i + MAX_RUN; j++) {
+        run += words[j];
+        if (this.has(run) && !DESCRIBING_WORDS.has(words[j + 1] ?? '')) return 'words';
+      }
+    }
+    return 'none';
   }
 }
 
@@ -62,6 +133,13 @@ export function compileFieldSet(fields: readonly string[] = DEFAULT_REDACTED_FIE
 /** `fields.matches(key)` when it is a `FieldSet`; any other set holds normalised names. */
 export function isRedactedField(fields: ReadonlySet<string>, key: string): boolean {
   return fields instanceof FieldSet ? fields.matches(key) : fields.has(normaliseFieldName(key));
+}
+
+/** Whether the value under `key` is replaced: a key matched by its words keeps booleans and null. */
+function replacesValue(fields: ReadonlySet<string>, key: string, value: unknown): boolean {
+  if (!(fields instanceof FieldSet)) return fields.has(normaliseFieldName(key));
+  const m = fields.match(key);
+  return m === 'whole' || (m === 'words' && value !== null && typeof value !== 'boolean');
 }
 
 /**
@@ -81,7 +159,7 @@ export function redactFieldsInPlace(
   }
   const obj = value as Record<string, unknown>;
   for (const key of Object.keys(obj)) {
-    if (isRedactedField(fields, key)) {
+    if (replacesValue(fields, key, obj[key])) {
       obj[key] = replace(obj[key]);
       n++;
     } else n += redactFieldsInPlace(obj[key], fields, replace);
