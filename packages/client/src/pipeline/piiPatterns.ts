@@ -55,6 +55,8 @@ export function profileString(s: string, into: StringProfile): StringProfile {
       colons++;
       assign = true;
     } else if (c === 64) at = true;
+    else if (c === 37 && s.charCodeAt(i + 1) === 52 && s.charCodeAt(i + 2) === 48)
+      at = true; // %40
     else if (c === 61) assign = true;
   }
   into.digits = digits;
@@ -110,9 +112,11 @@ const JWT = new RegExp(String.raw`(?<![\w\]-])eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.[\w-]*
 const BEARER = /(?<![A-Za-z])([Bb]earer|BEARER)(\s+)([\w~+/.-]{12,512}=*)/g;
 
 // `api_key=…`, `"password": "…"`, `token: …` in logs and URLs: keeps the key and replaces the
-// value. The value must not start with `[` so an already replaced value stays as it is.
+// value, up to its closing quote when quoted (`PASSWORD="correct horse battery staple"`), else
+// up to a space or separator. The value must not start with `[` so an already replaced value
+// stays as it is.
 const KEY_VALUE_SECRET = new RegExp(
-  String.raw`(?<![A-Za-z0-9])((?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret|secret[_-]?key|secret|password|passwd|token)["']?\s{0,3}[=:]\s{0,3}["']?)([^\s"'&,;\[\]{}<>][^\s"'&,;<>]{3,511})`,
+  String.raw`(?<![A-Za-z0-9])((?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret|secret[_-]?key|secret|password|passwd|token)["']?\s{0,3}[=:]\s{0,3})(?:(["'])([^"'\n\[][^"'\n]{3,511})\2|["']?([^\s"'&,;\[\]{}<>][^\s"'&,;<>]{3,511}))`,
   'gi',
 );
 
@@ -138,9 +142,11 @@ const API_KEY = new RegExp(
   'g',
 );
 
+// Letters and digits of any script (`josé@…`, `müller@…`, internationalised domains), and the
+// `%40` an `@` becomes in a URL's query (`?email=bob%40example.com`).
 const EMAIL = new RegExp(
-  String.raw`(?<![\w.%+\]-])[\w.%+-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.){1,8}[A-Za-z]{2,24}(?![\w[-]|\.\w)`,
-  'g',
+  String.raw`(?<![\p{L}\p{N}_.%+\]-])[\p{L}\p{N}_.%+-]{1,64}(?:@|%40)[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,62}\.){1,8}\p{L}{2,24}(?![\p{L}\p{N}_[-]|\.[\p{L}\p{N}_])`,
+  'gu',
 );
 
 // A candidate: hex groups and colons (and an IPv4 tail), validated by `isIpv6`.
@@ -193,7 +199,10 @@ export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
     regex: KEY_VALUE_SECRET,
     needs: { length: 8, assign: true },
     hint: (s) => KEY_VALUE_HINT.test(s),
-    pick: (_m, g) => ({ prefix: g[0]!, secret: g[1]!, suffix: '' }),
+    pick: (m, g) =>
+      g[2] !== undefined
+        ? { prefix: g[0]! + g[1]!, secret: g[2], suffix: g[1]! }
+        : { prefix: m.slice(0, m.length - g[3]!.length), secret: g[3]!, suffix: '' },
   },
   { name: 'apiKey', regex: API_KEY, needs: { length: 15 }, hint: (s) => API_KEY_HINT.test(s) },
   { name: 'email', regex: EMAIL, needs: { length: 6, at: true, dots: 1 } },
