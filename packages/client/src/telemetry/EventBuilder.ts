@@ -268,10 +268,17 @@ export function describe(error: unknown): string {
 
 /** The super properties (plain JSON, cloned by `register`) with nested objects copied too. */
 function superPropertiesCopy(superProperties: Record<string, unknown>): Record<string, unknown> {
-  const copy: Record<string, unknown> = {};
-  for (const key of Object.keys(superProperties)) {
-    const value = superProperties[key];
-    copy[key] = typeof value === 'object' && value !== null ? structuredClone(value) : value;
+  const copy: Record<string, unknown> = { ...superProperties };
+  for (const key of Object.keys(copy)) {
+    const value = copy[key];
+    if (typeof value !== 'object' || value === null) continue;
+    // defineProperty: an own "__proto__" key must stay a key, as the spread above keeps it.
+    Object.defineProperty(copy, key, {
+      value: structuredClone(value),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
   }
   return copy;
 }
