@@ -60,6 +60,44 @@ describe('safeClone', () => {
     expect(r.issues).toBe(3);
   });
 
+  it('writes what JSON.stringify would for values with toJSON and boxed primitives', () => {
+    const url = new URL('https://example.com/a?b=1');
+    const decimalLike = { toJSON: () => '12.50', digits: [1, 2, 5] };
+    const selfish = {
+      toJSON() {
+        return this;
+      },
+    };
+    const r = safeClone({
+      url,
+      price: decimalLike,
+      s: new String('x'),
+      n: new Number(3),
+      b: new Boolean(false),
+      nested: { toJSON: () => ({ deep: new URL('https://example.org/') }) },
+      selfish,
+    });
+    expect(r.value).toEqual({
+      url: 'https://example.com/a?b=1',
+      price: '12.50',
+      s: 'x',
+      n: 3,
+      b: false,
+      nested: { deep: 'https://example.org/' },
+      selfish: '[Circular]',
+    });
+    expect(r.issues).toBe(1);
+    const throwing = safeClone({
+      v: {
+        toJSON() {
+          throw new Error('toJSON bug');
+        },
+      },
+      ok: 1,
+    });
+    expect(throwing.value).toEqual({ v: '[Unreadable]', ok: 1 });
+  });
+
   it('survives throwing getters and a Proxy whose traps throw', () => {
     const getter = Object.defineProperty({ ok: 1 }, 'bad', {
       enumerable: true,

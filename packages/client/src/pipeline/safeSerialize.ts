@@ -73,12 +73,22 @@ function clone(
     }
     seen.add(obj);
     try {
+      // What JSON.stringify would write: URL, Decimal, Luxon and Temporal values, boxed
+      // primitives. Read as objects they would all be `{}`.
+      if (obj instanceof String || obj instanceof Number || obj instanceof Boolean) {
+        return clone(obj.valueOf(), depth, seen, limits, st);
+      }
+      // Before toJSON: some errors have one that carries far more (axios: the request config).
       if (obj instanceof Error) {
         return {
           name: clone(obj.name, depth + 1, seen, limits, st),
           message: clone(obj.message, depth + 1, seen, limits, st),
           stack: clone(obj.stack, depth + 1, seen, limits, st),
         };
+      }
+      const toJSON = (obj as { toJSON?: unknown }).toJSON;
+      if (typeof toJSON === 'function') {
+        return clone(toJSON.call(obj, ''), depth, seen, limits, st);
       }
       if (Array.isArray(obj)) return cloneList(obj, depth, seen, limits, st);
       if (obj instanceof Set) return cloneList(Array.from(obj), depth, seen, limits, st);
