@@ -80,11 +80,27 @@ export class PatternRedactionOptionError extends Error {
   }
 }
 
+const PATTERN_OPTION_KEYS: readonly string[] = [
+  'patterns',
+  'custom',
+  'replacement',
+  'labels',
+  'hashKey',
+  'redact',
+  'maxStringLength',
+  'maxDepth',
+];
+
 export function resolvePatternRedactionOptions(
   input: PatternRedactionOptions = {},
 ): ResolvedPatternRedaction {
   if (input === null || typeof input !== 'object') {
     throw new PatternRedactionOptionError('options', 'must be an object');
+  }
+  for (const key of Object.keys(input)) {
+    if (!PATTERN_OPTION_KEYS.includes(key)) {
+      throw new PatternRedactionOptionError(key, `is not a known option (${PATTERN_OPTION_KEYS.join(', ')})`);
+    }
   }
   const patterns = new Set<PiiPatternName>(PII_PATTERN_NAMES);
   if (input.patterns !== undefined) {

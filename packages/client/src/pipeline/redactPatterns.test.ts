@@ -172,6 +172,8 @@ describe('createPatternRedactor: options', () => {
       [{ patterns: { nope: false } }, 'patterns.nope'],
       [{ patterns: { email: 'no' } }, 'patterns.email'],
       [{ patterns: 3 }, 'patterns'],
+      [{ bogus: 1 }, 'bogus'],
+      [{ maxStringLenght: 5 }, 'maxStringLenght'],
       [{ custom: /x/ }, 'custom'],
       [{ custom: ['x'] }, 'custom[0]'],
       [{ custom: [{ name: 'a b', regex: /x/ }] }, 'custom[0].name'],

@@ -71,6 +71,15 @@ describe('Sampler', () => {
     [{ rules: { x: { kind: 'throttled', max: -1, windowMs: 1 } } }, 'sampling.rules["x"].max'],
     [{ rules: { x: { kind: 'throttled', max: 1, windowMs: 0 } } }, 'sampling.rules["x"].windowMs'],
     [{ rules: { x: null } }, 'sampling.rules["x"]'],
+    [{ defualt: { kind: 'never' } }, 'sampling.defualt'],
+    [{ default: { kind: 'probabilistic', rat: 0.5 } }, 'sampling.default.rat'],
+    [
+      { default: { kind: 'probabilistic', rate: 0.5, deterministic: 'yes' } },
+      'sampling.default.deterministic',
+    ],
+    [{ rules: { x: { kind: 'throttled', max: 1, window: 5 } } }, 'sampling.rules["x"].window'],
+    [{ rules: 'x' }, 'sampling.rules'],
+    [[], 'sampling'],
   ])('rejects bad options with an error naming the option (%j)', (opts, option) => {
     try {
       new Sampler(opts as never);

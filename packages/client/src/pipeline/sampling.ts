@@ -45,9 +45,29 @@ export function fnv1a32(s: string): number {
   return h >>> 0;
 }
 
+/** The keys each kind of decision takes: a misspelt one would otherwise be ignored. */
+const DECISION_KEYS: Readonly<Record<string, readonly string[]>> = {
+  always: ['kind'],
+  never: ['kind'],
+  probabilistic: ['kind', 'rate', 'deterministic'],
+  throttled: ['kind', 'max', 'windowMs'],
+};
+
+function onlyKeys(option: string, value: object, keys: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!keys.includes(key)) {
+      throw new SamplingOptionError(`${option}.${key}`, `is not a known option (${keys.join(', ')})`);
+    }
+  }
+}
+
 function validate(option: string, d: SamplingDecision): SamplingDecision {
   if (d === null || typeof d !== 'object')
     throw new SamplingOptionError(option, 'must be a sampling decision object');
+  const keys = Object.hasOwn(DECISION_KEYS, d.kind) ? DECISION_KEYS[d.kind] : undefined;
+  if (keys !== undefined) onlyKeys(option, d, keys);
+  if (d.kind === 'probabilistic' && d.deterministic !== undefined && typeof d.deterministic !== 'boolean')
+    throw new SamplingOptionError(`${option}.deterministic`, 'must be a boolean');
   switch (d.kind) {
     case 'always':
     case 'never':
@@ -80,6 +100,14 @@ export class Sampler {
     options: SamplingOptions = {},
     private readonly random: () => number = Math.random,
   ) {
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
+      throw new SamplingOptionError('sampling', 'must be an object with default and rules');
+    onlyKeys('sampling', options, ['default', 'rules']);
+    if (options.rules !== undefined && (options.rules === null || typeof options.rules !== 'object'))
+      throw new SamplingOptionError(
+        'sampling.rules',
+        'must be an object of event names or globs to decisions',
+      );
     this.fallback = validate('sampling.default', options.default ?? { kind: 'always' });
     for (const [pattern, decision] of Object.entries(options.rules ?? {})) {
       const d = validate(`sampling.rules["${pattern}"]`, decision);

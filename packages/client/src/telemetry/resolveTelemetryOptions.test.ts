@@ -57,6 +57,8 @@ describe('telemetry options', () => {
     ['redaction.hashKey', { redaction: { hashKey: '' } }],
     ['redaction.custom', { redaction: { custom: 1 } }],
     ['propertyLimits.maxDepth', { propertyLimits: { maxDepth: 0 } }],
+    ['propertyLimits.maxStringLenght', { propertyLimits: { maxStringLenght: 10 } }],
+    ['redaction.feilds', { redaction: { feilds: ['x'] } }],
     ['distinctId', { distinctId: '  ' }],
     ['superProperties', { superProperties: [1] }],
     ['logger', { logger: console.log }],

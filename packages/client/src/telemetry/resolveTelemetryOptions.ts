@@ -175,6 +175,7 @@ function redaction(value: unknown): RedactionOptions | false {
   if (value === false) return false;
   if (value === undefined) return {};
   const r = plainObject('redaction', value) as RedactionOptions;
+  onlyKeys('redaction', r, ['fields', 'patterns', 'hashKey', 'custom']);
   if (r.fields !== undefined && r.fields !== false) {
     if (!Array.isArray(r.fields) || !r.fields.every((f) => typeof f === 'string')) {
       throw new TelemetryOptionError('redaction.fields', 'must be an array of field names or false');
@@ -191,6 +192,7 @@ function redaction(value: unknown): RedactionOptions | false {
 function propertyLimits(value: unknown): SafeLimits {
   if (value === undefined) return defaultSafeLimits;
   const p = plainObject('propertyLimits', value) as Partial<SafeLimits>;
+  onlyKeys('propertyLimits', p, ['maxDepth', 'maxStringLength', 'maxProperties']);
   const d = defaultSafeLimits;
   return {
     maxDepth: integer('propertyLimits.maxDepth', p.maxDepth ?? d.maxDepth, 1, 100),
@@ -270,4 +272,13 @@ function show(value: unknown): string {
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') return 'an object';
   return String(value);
+}
+
+/** A misspelt key (`redaction.feilds`) would otherwise be ignored without a word. */
+function onlyKeys(option: string, value: object, keys: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!keys.includes(key)) {
+      throw new TelemetryOptionError(`${option}.${key}`, `is not a known option (${keys.join(', ')})`);
+    }
+  }
 }
