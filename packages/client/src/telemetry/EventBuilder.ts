@@ -31,6 +31,12 @@ export interface TrackedEvent {
   readonly clean?: boolean;
   readonly nowMs: number;
   readonly sessionId: string;
+  /**
+   * `$identify`: the id the events so far went out under, written as `$anon_distinct_id` after
+   * redaction, as `distinct_id` itself is: redacting it (an email used as an id) would break the
+   * link the event exists to make. Set late when the install id was still unknown.
+   */
+  anonDistinctId?: string | undefined;
 }
 
 export type BuildResult =
@@ -99,6 +105,9 @@ export class EventBuilder {
     }
     // The client's own keys win over the app's.
     for (const key of ENRICHED_KEYS) if (Object.hasOwn(own, key)) delete own[key];
+    if (tracked.anonDistinctId !== undefined && tracked.inPlace !== true) {
+      own.$anon_distinct_id = tracked.anonDistinctId;
+    }
     const json =
       this.parts.beforeSend === undefined
         ? this.fastJson(tracked, distinctId, own)

@@ -88,6 +88,18 @@ describe('createTelemetry: the client API', () => {
     expect(sinkEvents(sink).at(-1)!.distinct_id).toBe('user-42');
   });
 
+  it('identify: an email-shaped id is linked as it is, while an email in the traits is redacted', async () => {
+    const t = client(sink, { distinctId: 'jane@example.com' });
+    t.identify('user-7', { contact: 'reach me at jane@example.com' });
+    t.track('after');
+    await t.flush({ timeoutMs: 10_000 });
+    const [identify] = sinkEvents(sink);
+    expect(identify!.distinct_id).toBe('user-7');
+    expect(identify!.properties.$anon_distinct_id).toBe('jane@example.com');
+    expect(identify!.properties.$set).toEqual({ contact: 'reach me at [REDACTED]' });
+    await t.shutdown({ timeoutMs: 5_000 });
+  });
+
   it('register merges super properties; the event wins; bad input is ignored', async () => {
     const t = client(sink, { distinctId: 'app-user' });
     t.register({ a: 1, b: 1 });

@@ -155,7 +155,12 @@ export class Telemetry implements TelemetryCore {
     this.enqueue(event, properties, false);
   }
 
-  private enqueue(event: string, properties: Record<string, unknown> | undefined, fillAnonId: boolean): void {
+  private enqueue(
+    event: string,
+    properties: Record<string, unknown> | undefined,
+    fillAnonId: boolean,
+    anonDistinctId?: string,
+  ): void {
     try {
       this.counts.tracked++;
       if (this.closing !== undefined) return this.drop('disabled', 1, 'tracked after shutdown');
@@ -168,7 +173,8 @@ export class Telemetry implements TelemetryCore {
       let clean = false;
       if (properties !== undefined && properties !== null) {
         if (typeof properties === 'object' && !Array.isArray(properties)) {
-          const read = this.readsInPlace(fillAnonId, properties);
+          // `$identify` gets `$anon_distinct_id` written into its properties: never the app's object.
+          const read = this.readsInPlace(fillAnonId || anonDistinctId !== undefined, properties);
           inPlace = read !== 'no';
           clean = read === 'clean';
           if (inPlace) props = properties;
@@ -189,6 +195,7 @@ export class Telemetry implements TelemetryCore {
         clean,
         nowMs,
         sessionId: this.session.touch(nowMs),
+        anonDistinctId,
       };
       this.accept({ tracked, distinctId: this.identified, fillAnonId });
     } catch (error) {
@@ -231,11 +238,9 @@ export class Telemetry implements TelemetryCore {
       this.keepIdentity(id);
       this.enqueue(
         '$identify',
-        {
-          ...(previous === undefined || previous === id ? {} : { $anon_distinct_id: previous }),
-          ...(traits !== null && typeof traits === 'object' ? { $set: traits } : {}),
-        },
+        traits !== null && typeof traits === 'object' ? { $set: traits } : {},
         previous === undefined,
+        previous === undefined || previous === id ? undefined : previous,
       );
     } catch (error) {
       this.logger.warn('identify ignored', { error });
@@ -448,7 +453,7 @@ export class Telemetry implements TelemetryCore {
   private append(w: Waiting): void {
     try {
       if (this.consent === 'denied') return this.drop('consent', 1);
-      if (w.fillAnonId === true) w.tracked.properties.$anon_distinct_id = this.installId;
+      if (w.fillAnonId === true) w.tracked.anonDistinctId = this.installId;
       const result = this.builder.build(w.tracked, w.distinctId ?? this.restoredIdentity ?? this.installId!);
       if (!result.ok) return this.drop(result.reason, 1, result.detail);
       this.outbox.append([result.record]);
