@@ -108,6 +108,13 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
       $exception_suppressed: p.suppressed,
     });
   const dedup = new DedupWindow(o.dedupWindowMs, Math.max(o.maxGroups, 100), sendPending);
+  const flushDuplicates = (): void => {
+    try {
+      dedup.flush();
+    } catch (e) {
+      onInternalError(e);
+    }
+  };
 
   function capture(error: unknown, ctx: unknown, mechanism: Mechanism): string {
     const now = host.now();
@@ -126,7 +133,12 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
         const fingerprint = custom !== null ? customFingerprint(custom) : fingerprints.of(primary);
         groups.record(fingerprint, primary.type, primary.value, severity, now);
         remember(errorId, fingerprint);
-        const decision = dedup.check(fingerprint, errorId, now);
+        // A fatal error is the last thing the process says: never only counted, and it does
+        // not open a window (the app may catch, report and rethrow the same error).
+        const decision =
+          severity === 'fatal'
+            ? { send: true as const, suppressedBefore: 0 }
+            : dedup.check(fingerprint, errorId, now);
         stats.capture(severity, primary.type, decision.send);
         if (!decision.send) return;
         for (const entry of list) entry.stacktrace.frames = copyFrames(entry.stacktrace.frames);
@@ -268,8 +280,12 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
     if (globals.process !== undefined) {
       uninstall.push(
         installNodeUnhandled(globals.process, {
-          record: (error, origin, fatal) =>
-            capture(error, { severity: fatal ? 'fatal' : 'error' }, { handled: false, type: origin }),
+          record: (error, origin, fatal) => {
+            capture(error, { severity: fatal ? 'fatal' : 'error' }, { handled: false, type: origin });
+            // The process is about to die and close() will not run: counts still held by the
+            // dedup window go out now, before the crash path's persist().
+            if (fatal) flushDuplicates();
+          },
           persist,
           persistBeforeCrashMs: o.persistBeforeCrashMs,
           captureExceptions: o.captureUnhandled,

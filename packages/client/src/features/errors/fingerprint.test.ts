@@ -44,6 +44,47 @@ describe('computeFingerprint', () => {
     expect(all.size).toBe(6);
   });
 
+  it('groups one bug across builds and page loads: content hashes and UUIDs in file names', () => {
+    const pairs: [string, string][] = [
+      [
+        'render (https://shop.example.com/static/js/main.3f2a1b9c.js:2:1234)',
+        'render (https://shop.example.com/static/js/main.7d8e9f01.js:2:1234)',
+      ],
+      [
+        'load (https://shop.example.com/assets/chunk-5f2a9c1d.js:1:99)',
+        'load (https://shop.example.com/assets/chunk-0b1c2d3e.js:1:99)',
+      ],
+      [
+        // webpack [contenthash] (20 hex digits) before a second extension.
+        'run (https://x.test/js/vendor.aa11bb22cc33dd44ee55.chunk.js:1:99)',
+        'run (https://x.test/js/vendor.ff00ee11dd22cc33bb44.chunk.js:1:99)',
+      ],
+      [
+        'work (blob:https://x.com/1f2e3d4c-aaaa-bbbb-cccc-123456789012:44:10)',
+        'work (blob:https://x.com/99999999-aaaa-bbbb-cccc-000000000000:44:10)',
+      ],
+    ];
+    for (const [a, b] of pairs) {
+      expect(fp(withStack('TypeError', 'x', [a]))).toBe(fp(withStack('TypeError', 'x', [b])));
+    }
+  });
+
+  it('keeps files apart that differ in more than a hash or UUID', () => {
+    const frames = [
+      'render (https://shop.example.com/static/js/main.3f2a1b9c.js:2:1234)',
+      'render (https://shop.example.com/static/js/vendor.3f2a1b9c.js:2:1234)',
+      'render (https://shop.example.com/static/js/main.3f2a1b9c.chunk.js:2:1234)',
+      'render (https://shop.example.com/static/js/main.js:2:1234)',
+      'render (https://shop.example.com/static/js/main.3f2a1b.js:2:1234)',
+      'render (https://shop.example.com/static/js/main.3f2a1b9x.js:2:1234)',
+      'render (https://shop.example.com/static/js/main.fixtures.js:2:1234)',
+      'render (/srv/app/src/database.js:2:1234)',
+      'render (/srv/app/src/databases.js:2:1234)',
+    ];
+    const all = new Set(frames.map((f) => fp(withStack('TypeError', 'x', [f]))));
+    expect(all.size).toBe(frames.length);
+  });
+
   it('uses the top frames when none is in-app, and only type and message without frames', () => {
     const a = withStack('E', 'x', [lib]);
     const b = withStack('E', 'x', ['other (/srv/app/node_modules/lib/other.js:1:1)']);

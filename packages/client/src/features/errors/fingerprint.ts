@@ -4,8 +4,9 @@ import type { ExceptionEntry, StackFrame } from './types.js';
 /**
  * The group an error belongs to: its type, its message with the volatile parts normalised, and
  * the top in-app frames (file basename, function, line). The basename rather than the full
- * path keeps one bug one group across machines and deploy directories; the line keeps two
- * bugs with the same message in the same function apart. When no frame is in-app (a
+ * path keeps one bug one group across machines and deploy directories, and content hashes and
+ * UUIDs in it are replaced (see `stableFileName`) so a new build or page load does not split
+ * it; the line keeps two bugs with the same message in the same function apart. When no frame is in-app (a
  * library threw with nothing of the app on the stack) the top frames are used instead.
  *
  * The output is 16 hex digits of a 64-bit non-cryptographic hash: collisions among the groups
@@ -14,7 +15,7 @@ import type { ExceptionEntry, StackFrame } from './types.js';
 export function computeFingerprint(primary: ExceptionEntry, frameCount: number): string {
   const frames = pickFrames(primary.stacktrace.frames, frameCount);
   const parts = [primary.type, normalizeMessage(primary.value)];
-  for (const f of frames) parts.push(`${basename(f.file)}|${f.function ?? ''}|${f.line ?? ''}`);
+  for (const f of frames) parts.push(`${stableFileName(f.file)}|${f.function ?? ''}|${f.line ?? ''}`);
   return hash64(parts.join('\n'));
 }
 
@@ -28,11 +29,22 @@ function pickFrames(frames: readonly StackFrame[], n: number): StackFrame[] {
   return (inApp.length > 0 ? inApp : frames).slice(0, n);
 }
 
-function basename(file: string | null): string {
+const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+/** A dot- or dash-separated part of 8+ hex digits: a bundler's content hash (`main.3f2a1b9c.js`). */
+const HASH_PART = /(^|[.-])[0-9a-f]{8,}(?=[.-]|$)/gi;
+
+/**
+ * A frame's file basename without what changes between builds and page loads of the same code:
+ * UUIDs (`blob:` URLs of workers) become `<uuid>` and hex content hashes (`main.3f2a1b9c.js`,
+ * `chunk-5f2a9c1d.js`, webpack's `[contenthash]`) become `<hash>`, so `main.<hash>.js` and
+ * `vendor.<hash>.js` stay apart.
+ */
+function stableFileName(file: string | null): string {
   if (file === null) return '';
   const cut = file.replace(/[?#].*$/, '');
   const i = Math.max(cut.lastIndexOf('/'), cut.lastIndexOf('\\'));
-  return i >= 0 ? cut.slice(i + 1) : cut;
+  const base = i >= 0 ? cut.slice(i + 1) : cut;
+  return base.replace(UUID, '<uuid>').replace(HASH_PART, '$1<hash>');
 }
 
 function hash64(s: string): string {

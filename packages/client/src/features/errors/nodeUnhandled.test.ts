@@ -19,7 +19,7 @@ const child = here('./__fixtures__/crash-child.ts');
 const dir = mkdtempSync(join(tmpdir(), 'homing-errors-crash-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-type Mode = 'bare' | 'hold' | 'monitor';
+type Mode = 'bare' | 'hold' | 'monitor' | 'two';
 interface Run {
   code: number | null;
   stderr: string;
@@ -91,6 +91,37 @@ describe('Node crashes with the tracker installed', { timeout: 180_000 }, () => 
       expect(events.slice(-2)).toEqual(['event', 'persisted']);
     },
   );
+
+  it.each([
+    ['throw', 'kaboom 42', 'uncaughtException'],
+    ['reject', 'rejected 7', 'unhandledRejection'],
+  ])(
+    '%s with two clients: one crash with the same exit code and error output, both record and persist',
+    async (scenario, message, mechanism) => {
+      const [bare, two] = await Promise.all([run(scenario, 'bare'), run(scenario, 'two')]);
+      expect(bare.code).toBe(1);
+      expect(two.code).toBe(bare.code);
+      expect(afterHeader(two.stderr)).toBe(afterHeader(bare.stderr));
+      for (const client of ['first', 'second']) {
+        expect(exceptionLines(two).filter((l) => l['client'] === client)).toEqual([
+          expect.objectContaining({ message, mechanism, level: 'fatal', handled: false }),
+        ]);
+      }
+      expect(two.lines.filter((l) => 'persisted' in l)).toEqual(
+        expect.arrayContaining([{ persisted: 'first' }, { persisted: 'second' }]),
+      );
+    },
+  );
+
+  it('two clients and an app listener: the app keeps running, both clients record it as handled', async () => {
+    const two = await run('app-handles-exception', 'two');
+    expect(two.code).toBe(0);
+    expect(two.lines).toEqual(expect.arrayContaining([{ stillRunning: true }]));
+    expect(exceptionLines(two).map((l) => [l['client'], l['level']])).toEqual([
+      ['first', 'error'],
+      ['second', 'error'],
+    ]);
+  });
 
   it('exit listeners see code 1, as without Homing', async () => {
     const [bare, hold] = await Promise.all([run('exit-code', 'bare'), run('exit-code', 'hold')]);

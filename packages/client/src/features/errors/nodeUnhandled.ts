@@ -18,6 +18,11 @@ import type { NodeProcessLike } from './runtimeGlobals.js';
  *   may run during the wait. When the app has its own listener, Homing does nothing more.
  *   Skipped under `--abort-on-uncaught-exception` (a listener would stop the abort) and in
  *   `strict` mode (Node would print a warning after the handled exception).
+ * - Several Homing clients in one process (two `createTelemetry` calls, or two copies of the
+ *   package) mark their listeners with a shared `Symbol.for` key, so none of them counts
+ *   another's listener as the app's own. Of the crash holders, the first one Node calls leads:
+ *   it waits for every holder's `persist()` (each within its own budget), removes them all and
+ *   throws once, so the crash happens exactly as with one client.
  * - An `unhandledRejection` listener turns Node's default crash into nothing, so Homing
  *   listens only while the app has a listener of its own (tracked through `newListener` /
  *   `removeListener`): then nothing crashes either way and Homing just records. In `none`
@@ -35,6 +40,43 @@ export interface NodeUnhandledHooks {
   captureExceptions: boolean;
   captureRejections: boolean;
   onInternalError(error: unknown): void;
+}
+
+/**
+ * The key on every process listener Homing adds. `Symbol.for`, so clients from different
+ * copies of the package see each other's listeners too. On a crash holder its value is a
+ * `CrashHold`; on the other listeners `true`.
+ */
+const HOMING_LISTENER = Symbol.for('homing.processListener');
+
+/** What a crash holder offers the one that leads the crash (a stable shape across copies). */
+interface CrashHold {
+  /** Resolves when this client's `persist()` settled or its budget ran out; never rejects. */
+  hold(): Promise<void>;
+  /** Removes the holder, and records that `error` is being thrown again (not a new crash). */
+  release(error: unknown): void;
+}
+
+type Listener = (...args: any[]) => void;
+
+function mark<T extends Listener>(listener: T, value: CrashHold | true): T {
+  (listener as unknown as Record<symbol, unknown>)[HOMING_LISTENER] = value;
+  return listener;
+}
+
+function homingMark(listener: unknown): unknown {
+  return typeof listener === 'function'
+    ? (listener as unknown as Record<symbol, unknown>)[HOMING_LISTENER]
+    : undefined;
+}
+
+function isCrashHold(value: unknown): value is CrashHold {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as CrashHold).hold === 'function' &&
+    typeof (value as CrashHold).release === 'function'
+  );
 }
 
 export function rejectionMode(proc: NodeProcessLike): RejectionMode {
@@ -78,42 +120,74 @@ export function installNodeUnhandled(proc: NodeProcessLike, hooks: NodeUnhandled
     }
   };
 
-  const appListeners = (event: string, ours: unknown): number =>
-    proc.listeners(event).filter((l) => l !== ours).length;
+  /** Listeners that are not Homing's, any client's. */
+  const appListeners = (event: string): number =>
+    proc.listeners(event).filter((l) => homingMark(l) === undefined).length;
 
-  const onMonitor = (error: unknown, origin: unknown): void => {
+  const onMonitor = mark((error: unknown, origin: unknown): void => {
     if (rethrowing !== null && rethrowing.value === error) return;
     const kind = origin === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException';
     if (kind === 'uncaughtException' && !hooks.captureExceptions) return;
     if (kind === 'unhandledRejection' && !hooks.captureRejections) return;
-    const fatal = appListeners('uncaughtException', onUncaught) === 0;
+    const fatal = appListeners('uncaughtException') === 0;
     recordOnce(error, kind, fatal);
     if (fatal && !holdInstalled) {
       // Node exits right after this returns: start the write, it may or may not land.
       hooks.persist().catch(hooks.onInternalError);
     }
-  };
+  }, true);
 
-  const onUncaught = (error: unknown): void => {
-    if (appListeners('uncaughtException', onUncaught) > 0 || holding) return;
-    holding = true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    // Not unref'd: this timer is what keeps the process alive until the crash is replayed.
-    const budget = new Promise<void>((resolve) => (timer = setTimeout(resolve, hooks.persistBeforeCrashMs)));
-    Promise.race([hooks.persist().catch(hooks.onInternalError), budget]).finally(() => {
-      clearTimeout(timer);
+  const crashHold: CrashHold = {
+    hold() {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      // Not unref'd: this timer is what keeps the process alive until the crash is replayed.
+      const budget = new Promise<void>(
+        (resolve) => (timer = setTimeout(resolve, hooks.persistBeforeCrashMs)),
+      );
+      return Promise.race([hooks.persist().catch(hooks.onInternalError), budget]).finally(() =>
+        clearTimeout(timer),
+      );
+    },
+    release(error) {
       proc.removeListener('uncaughtException', onUncaught);
       holdInstalled = false;
       rethrowing = { value: error };
+    },
+  };
+
+  const onUncaught = mark((error: unknown): void => {
+    if (holding || appListeners('uncaughtException') > 0) return;
+    const holds = proc.listeners('uncaughtException').map(homingMark).filter(isCrashHold);
+    // Another client's holder was called first and leads this crash, ours included.
+    if (holds[0] !== crashHold) return;
+    holding = true;
+    const settled = (p: Promise<void>): Promise<void> => p.catch(hooks.onInternalError);
+    void Promise.all(
+      holds.map((h) => {
+        try {
+          return settled(h.hold());
+        } catch (e) {
+          hooks.onInternalError(e);
+          return undefined;
+        }
+      }),
+    ).finally(() => {
+      for (const h of holds) {
+        try {
+          h.release(error);
+        } catch (e) {
+          hooks.onInternalError(e);
+        }
+      }
       proc.nextTick(() => {
         throw error;
       });
     });
-  };
+  }, crashHold);
 
-  const onRejection = (reason: unknown): void => {
+  const onRejection = mark((reason: unknown): void => {
     recordOnce(reason, 'unhandledRejection', false);
-  };
+  }, true);
   let rejectionListening = false;
   const listenRejections = (on: boolean): void => {
     if (on === rejectionListening) return;
@@ -123,19 +197,17 @@ export function installNodeUnhandled(proc: NodeProcessLike, hooks: NodeUnhandled
   };
   const followAppRejectionListeners = (): void => {
     // Runs inside newListener (before the app's listener is added) and after removals.
-    queueMicrotask(() =>
-      listenRejections(mode === 'none' || appListeners('unhandledRejection', onRejection) > 0),
-    );
+    queueMicrotask(() => listenRejections(mode === 'none' || appListeners('unhandledRejection') > 0));
   };
   const onNewListener = (event: unknown, listener: unknown): void => {
-    if (event === 'unhandledRejection' && listener !== onRejection) {
+    if (event === 'unhandledRejection' && homingMark(listener) === undefined) {
       // Listen now, synchronously: a rejection may be processed before a microtask runs.
       listenRejections(true);
       followAppRejectionListeners();
     }
   };
   const onRemoveListener = (event: unknown, listener: unknown): void => {
-    if (event === 'unhandledRejection' && listener !== onRejection) followAppRejectionListeners();
+    if (event === 'unhandledRejection' && homingMark(listener) === undefined) followAppRejectionListeners();
   };
 
   proc.on('uncaughtExceptionMonitor', onMonitor);
@@ -150,7 +222,7 @@ export function installNodeUnhandled(proc: NodeProcessLike, hooks: NodeUnhandled
   if (hooks.captureRejections) {
     proc.on('newListener', onNewListener);
     proc.on('removeListener', onRemoveListener);
-    listenRejections(mode === 'none' || appListeners('unhandledRejection', onRejection) > 0);
+    listenRejections(mode === 'none' || appListeners('unhandledRejection') > 0);
   }
 
   return () => {

@@ -60,6 +60,21 @@ describe('Node unhandled-error listeners', () => {
     await t.close();
   });
 
+  it('two clients do not count each other as the app: both stop listening to rejections with the app', async () => {
+    const proc = fakeProcess();
+    const a = createErrorTracker(recordingHost(), { globals: { process: proc }, captureUnhandled: true });
+    const b = createErrorTracker(recordingHost(), { globals: { process: proc }, captureUnhandled: true });
+    const app = () => {};
+    proc.on('unhandledRejection', app);
+    await Promise.resolve();
+    expect(proc.listenerCount('unhandledRejection')).toBe(3);
+    proc.removeListener('unhandledRejection', app);
+    await Promise.resolve();
+    expect(proc.listenerCount('unhandledRejection')).toBe(0);
+    await a.close();
+    await b.close();
+  });
+
   it('records an error handled by the app listener as error, a lone crash as fatal; waits for persist', async () => {
     const proc = fakeProcess();
     const host = recordingHost();
@@ -99,6 +114,46 @@ describe('Node unhandled-error listeners', () => {
     expect(await rethrown).toBe(fatal);
     expect(proc.listenerCount('uncaughtException')).toBe(0);
     await t.close();
+  });
+
+  it('a crash after the app reported the same error is sent, with the counted duplicates, before persist', async () => {
+    const proc = fakeProcess();
+    const host = recordingHost();
+    let atPersist: { event: string; properties: Record<string, unknown> }[] | undefined;
+    host.persist = async () => void (atPersist ??= [...host.events]);
+    const t = createErrorTracker(host, {
+      globals: { process: proc },
+      captureUnhandled: true,
+      dedupWindowMs: 60_000,
+    });
+    const error = new Error('db write failed');
+    // catch (e) { captureError(e); throw e; }, three times, then it crashes.
+    for (let i = 0; i < 3; i++) t.captureError(error);
+    const rethrown = new Promise<unknown>((resolve) => {
+      (proc as unknown as { nextTick: (cb: () => void) => void }).nextTick = (cb) => {
+        try {
+          cb();
+        } catch (e) {
+          resolve(e);
+        }
+      };
+    });
+    proc.emit('uncaughtExceptionMonitor', error, 'uncaughtException');
+    proc.emit('uncaughtException', error, 'uncaughtException');
+    expect(await rethrown).toBe(error);
+    const summary = (atPersist ?? []).map((e) => [
+      e.event,
+      e.properties['$exception_level'] ?? e.properties['$exception_suppressed'],
+      e.properties['$exception_handled'],
+    ]);
+    expect(summary).toEqual([
+      ['$exception', 'error', true],
+      ['$exception', 'fatal', false],
+      ['$exception_duplicates', 2, undefined],
+    ]);
+    await t.close();
+    // Sent once: close() has nothing left to flush.
+    expect(host.of('$exception_duplicates')).toHaveLength(1);
   });
 
   it('does not hold crashes under --abort-on-uncaught-exception or with persistBeforeCrashMs 0', async () => {

@@ -28,6 +28,17 @@ describe('normalizeMessage', () => {
     ['emails', 'no account for ann@example.com', 'no account for bob.smith+x@mail.example.org'],
     ['urls', 'GET https://api.test/v1/users/42?x=1 failed', 'GET http://localhost:8080/v1/orders failed'],
     ['whitespace', 'a  b\n c', 'a b c'],
+    ['numbers with a unit', 'Timed out after 35ms', 'Timed out after 120ms'],
+    ['sizes', 'payload of 10MB over the 8.5MB limit', 'payload of 12MB over the 2MB limit'],
+    ['ids after an underscore', 'user_42 not found', 'user_97 not found'],
+    ['hex ids after an underscore', 'req_507f1f77bcf86cd7 failed', 'req_61a8c2e4f0b3d91a failed'],
+    [
+      'ISO timestamps',
+      'token expired at 2024-01-02T03:04:05.123Z',
+      'token expired at 2025-06-07T08:09:10.456Z',
+    ],
+    ['ISO timestamps with an offset', 'due 2024-01-02T03:04:05+02:00', 'due 2025-11-30T23:59:00-05:00'],
+    ['ISO dates', 'no rate for 2024-01-02', 'no rate for 2025-12-31'],
   ];
   it.each(same)('groups messages differing only in %s', (_name, a, b) => {
     expect(normalizeMessage(a)).toBe(normalizeMessage(b));
@@ -38,6 +49,11 @@ describe('normalizeMessage', () => {
     ["Cannot read properties of undefined (reading 'id')", "Cannot read properties of null (reading 'id')"],
     ['timeout after 30 ms', 'timeout before 30 ms'],
     ['ECONNREFUSED', 'ECONNRESET'],
+    ['Timed out after 35ms', 'Timed out after 35s'],
+    ['user_42 not found', 'order_42 not found'],
+    ['token expired at 2024-01-02T03:04:05Z', 'token issued at 2024-01-02T03:04:05Z'],
+    ['base64 decode failed', 'base32 decode failed'],
+    ['HTTP2 stream reset', 'HTTP1 stream reset'],
   ];
   it.each(different)('keeps "%s" and "%s" apart', (a, b) => {
     expect(normalizeMessage(a)).not.toBe(normalizeMessage(b));
@@ -48,6 +64,9 @@ describe('normalizeMessage', () => {
       'User <num> (<email>) <str> at <path>',
     );
     expect(normalizeMessage('GET https://api.test/a?b=1 -> 500')).toBe('GET <url> -> <num>');
+    expect(normalizeMessage('user_42 timed out after 35ms at 2024-01-02T03:04:05.123Z')).toBe(
+      'user_<num> timed out after <num>ms at <time>',
+    );
   });
 
   it('keeps words that merely contain digits or letters a-f', () => {

@@ -1,5 +1,5 @@
 // A child process for nodeUnhandled.test.ts: `node --import register-ts.mjs crash-child.ts
-// <scenario> <out-file> <bare|hold|monitor>`. In `bare` no tracker is created, so the test can
+// <scenario> <out-file> <bare|hold|monitor|two>`. In `bare` no tracker is created, so the test can
 // compare the process's own exit code and stderr with the tracked runs. Every scenario's
 // throw is on the same line in all three modes.
 import { appendFileSync } from 'node:fs';
@@ -8,12 +8,15 @@ import { createErrorTracker } from '../createErrorTracker.js';
 const [scenario, out, mode] = process.argv.slice(2) as [string, string, string];
 const write = (line: Record<string, unknown>): void => appendFileSync(out, `${JSON.stringify(line)}\n`);
 
-if (mode !== 'bare') {
+// `two`: two trackers (two Homing clients in one process), each holding the crash.
+const trackers = mode === 'bare' ? [] : mode === 'two' ? ['first', 'second'] : ['first'];
+for (const client of trackers) {
   createErrorTracker(
     {
       track: (event, p = {}) =>
         write({
           event,
+          ...(mode === 'two' ? { client } : {}),
           level: p['$exception_level'],
           type: p['$exception_type'],
           message: p['$exception_message'],
@@ -22,11 +25,16 @@ if (mode !== 'bare') {
         }),
       // Slow on purpose: only a crash that waits for it sees this line.
       persist: () =>
-        new Promise<void>((resolve) => setTimeout(() => (write({ persisted: true }), resolve()), 200)),
+        new Promise<void>((resolve) =>
+          setTimeout(
+            () => (write(mode === 'two' ? { persisted: client } : { persisted: true }), resolve()),
+            200,
+          ),
+        ),
       logger: { debug() {}, warn() {}, error: (m, d) => write({ loggerError: m, details: d }) },
       now: Date.now,
     },
-    { captureUnhandled: true, persistBeforeCrashMs: mode === 'hold' ? 20_000 : 0 },
+    { captureUnhandled: true, persistBeforeCrashMs: mode === 'monitor' ? 0 : 20_000 },
   );
 }
 write({ started: true });
