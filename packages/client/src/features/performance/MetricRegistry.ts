@@ -38,6 +38,8 @@ export const OVERFLOW_METRIC = '$overflow';
 const OVERFLOW_TAGS: Readonly<Record<string, string>> = Object.freeze({ $overflow: 'true' });
 /** Larger values lose integer precision in the sum; they are rejected as bad input. */
 export const MAX_VALUE = Number.MAX_SAFE_INTEGER;
+const BAD_TAGS = 'tags must be an object of up to maxTags string/number/boolean values';
+const UNREADABLE_TAGS = 'tags could not be read (a getter or Proxy trap threw)';
 /** Maps, cache entries and the series object: an estimate added to the histograms' bytes. */
 const SERIES_OVERHEAD_BYTES = 320;
 
@@ -87,7 +89,11 @@ export class MetricRegistry {
     this.#limits = limits;
   }
 
-  /** Records a value; answers the series, or undefined when the input was rejected (and counted). */
+  /**
+   * Records a value; answers the series, or undefined when the input was rejected (and counted).
+   * Never throws: tags whose getter or Proxy trap throws are rejected as bad tags. Every tag read
+   * happens before a metric or series is created, so a throw leaves nothing half made.
+   */
   record(name: unknown, value: unknown, tags: unknown, unit: string | undefined): Series | undefined {
     if (typeof value !== 'number' || !(value >= 0 && value <= MAX_VALUE)) {
       this.reject('value', `value ${String(value)} is not a finite number in [0, ${MAX_VALUE}]`);
@@ -95,14 +101,19 @@ export class MetricRegistry {
     }
     const metric = this.#metrics.get(name as string);
     let series: Series | undefined;
-    if (metric === undefined) series = this.#seriesOfNewMetric(name, tags, unit);
-    else if (tags === undefined) series = metric.untagged ?? this.#untaggedOf(metric, unit);
-    else if (
-      tags === metric.lastTags &&
-      (metric.lastEntry!.frozen || sameTags(metric.lastEntry!, tags as object))
-    ) {
-      series = metric.lastEntry!.series;
-    } else series = this.#seriesOfTags(metric, tags, unit);
+    try {
+      if (metric === undefined) series = this.#seriesOfNewMetric(name, tags, unit);
+      else if (tags === undefined) series = metric.untagged ?? this.#untaggedOf(metric, unit);
+      else if (
+        tags === metric.lastTags &&
+        (metric.lastEntry!.frozen || sameTags(metric.lastEntry!, tags as object))
+      ) {
+        series = metric.lastEntry!.series;
+      } else series = this.#seriesOfTags(metric, tags, unit);
+    } catch {
+      this.reject('tags', UNREADABLE_TAGS);
+      return undefined;
+    }
     if (series === undefined) return undefined;
     series.interval.record(value);
     this.recorded++;
@@ -155,7 +166,12 @@ export class MetricRegistry {
     let series: Series[];
     if (tags === undefined) series = this.#all.filter((s) => s.metric === metric.name);
     else {
-      const key = tagKey(tags, this.#limits);
+      let key: ReturnType<typeof tagKey>;
+      try {
+        key = tagKey(tags, this.#limits);
+      } catch {
+        return undefined;
+      }
       const one = key === undefined ? undefined : metric.byKey.get(key.key);
       series = one === undefined ? [] : [one];
     }
@@ -185,8 +201,10 @@ export class MetricRegistry {
       this.reject('name', `metric name must be a string of 1..${this.#limits.maxNameLength} characters`);
       return undefined;
     }
-    if (tags !== undefined && tagKey(tags, this.#limits) === undefined) {
-      this.reject('tags', 'tags must be an object of up to maxTags string/number/boolean values');
+    // Read (and copied) before anything is created: a getter that throws leaves no trace.
+    const read = tags === undefined ? undefined : readTags(tags, this.#limits);
+    if (read === null) {
+      this.reject('tags', BAD_TAGS);
       return undefined;
     }
     if (this.#metrics.size >= this.#limits.maxMetrics || this.#all.length >= this.#limits.maxSeries) {
@@ -202,7 +220,7 @@ export class MetricRegistry {
       lastEntry: undefined,
     };
     this.#metrics.set(name, metric);
-    return tags === undefined ? this.#untaggedOf(metric, unit) : this.#taggedOf(metric, tags, unit);
+    return read === undefined ? this.#untaggedOf(metric, unit) : this.#taggedOf(metric, tags, unit, read);
   }
 
   #untaggedOf(metric: Metric, unit: string | undefined): Series {
@@ -212,19 +230,24 @@ export class MetricRegistry {
     return series;
   }
 
-  #taggedOf(metric: Metric, tags: unknown, unit: string | undefined): Series | undefined {
-    const normal = tagKey(tags, this.#limits);
-    if (normal === undefined) {
-      this.reject('tags', 'tags must be an object of up to maxTags string/number/boolean values');
+  #taggedOf(
+    metric: Metric,
+    tags: unknown,
+    unit: string | undefined,
+    read: ReadTags | null = readTags(tags, this.#limits),
+  ): Series | undefined {
+    if (read === null) {
+      this.reject('tags', BAD_TAGS);
       return undefined;
     }
+    const { normal, seen } = read;
     let series = metric.byKey.get(normal.key);
     if (series === undefined) {
       series = this.#newSeries(metric, normal.tags, unit);
       if (series === undefined) series = this.#overflowOf(metric, unit);
       else metric.byKey.set(normal.key, series);
     }
-    const entry: TagCacheEntry = { series, ...snapshot(tags as object) };
+    const entry: TagCacheEntry = { series, ...seen };
     metric.byObject.set(tags as object, entry);
     metric.lastTags = tags as object;
     metric.lastEntry = entry;
@@ -277,6 +300,17 @@ export class MetricRegistry {
     }
     return this.#globalOverflow;
   }
+}
+
+interface ReadTags {
+  readonly normal: { key: string; tags: Record<string, string> };
+  readonly seen: { keys: string[]; values: unknown[]; frozen: boolean };
+}
+
+/** The tags' key and the snapshot the cache compares with; null when not acceptable. May throw. */
+function readTags(tags: unknown, limits: Pick<RegistryLimits, 'maxTags' | 'maxNameLength'>): ReadTags | null {
+  const normal = tagKey(tags, limits);
+  return normal === undefined ? null : { normal, seen: snapshot(tags as object) };
 }
 
 function sameTags(entry: TagCacheEntry, tags: object): boolean {

@@ -60,6 +60,64 @@ describe('PerformanceTracker: bad input', () => {
     expect(host.debug.filter((d) => d.message.includes('rejected'))).toHaveLength(3);
   });
 
+  it('never throws on tags or operations whose getters or Proxy traps throw; records nothing of them, counts them', () => {
+    const { t, host } = tracker();
+    const getter = () => ({
+      get x(): string {
+        throw new Error('getter');
+      },
+    });
+    const trap = () =>
+      new Proxy(
+        {},
+        {
+          ownKeys() {
+            throw new Error('trap');
+          },
+        },
+      );
+    // New metric, known metric, known metric with a cached tag object that turns bad.
+    expect(() => t.timing('fresh', 5, getter() as never)).not.toThrow();
+    t.timing('known', 1);
+    expect(() => t.timing('known', 5, getter() as never)).not.toThrow();
+    expect(() => t.timing('known', 5, trap() as never)).not.toThrow();
+    let bad = false;
+    const flaky = {
+      get x() {
+        if (bad) throw new Error('now it throws');
+        return 'a';
+      },
+    };
+    t.timing('known', 2, flaky);
+    bad = true;
+    expect(() => t.timing('known', 3, flaky)).not.toThrow();
+    expect(() =>
+      t.trackOperation({
+        name: 'op',
+        durationMs: 10,
+        tokens: 5,
+        get bytes(): number {
+          throw new Error('getter');
+        },
+      }),
+    ).not.toThrow();
+    expect(() => t.trackOperation(trap() as never)).not.toThrow();
+    expect(() => t.trackOperation({ name: 'op', durationMs: 10, tags: getter() as never })).not.toThrow();
+    expect(() => t.getSummary('known', getter() as never)).not.toThrow();
+    expect(() => t.getSummary('known', trap() as never)).not.toThrow();
+    expect(t.getSummary('known', getter() as never)).toBeUndefined();
+
+    // Nothing of the bad calls was recorded, not even part of an operation.
+    expect(t.getSummary('fresh')).toBeUndefined();
+    expect(t.getSummary('op')).toBeUndefined();
+    expect(t.getSummary('op.tokens')).toBeUndefined();
+    expect(t.getSummary('known')).toMatchObject({ count: 2, sum: 3 });
+    expect(t.getMemoryUsage().metrics).toBe(1);
+    expect(t.getStats().rejected).toMatchObject({ tags: 5, field: 2 });
+    t.flush();
+    expect(host.named('$metric_summary').map((e) => e.metric)).toEqual(['known', 'known']);
+  });
+
   it('accepts 0, huge-but-safe values and undefined tag values', () => {
     const { t } = tracker();
     t.timing('a', 0);

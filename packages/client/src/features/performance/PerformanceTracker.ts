@@ -2,7 +2,7 @@ import type { Feature, FeatureHost } from '../feature.js';
 import { PerformanceOptionError } from './errors.js';
 import { RELATIVE_ERROR } from './LogLinearHistogram.js';
 import type { HistogramSummary } from './LogLinearHistogram.js';
-import { MetricRegistry } from './MetricRegistry.js';
+import { MetricRegistry, tagKey } from './MetricRegistry.js';
 import type { RejectReason, Series, Tags } from './MetricRegistry.js';
 import { performanceSettings } from './performanceOptions.js';
 import type { PerformanceOptions, PerformanceSettings } from './performanceOptions.js';
@@ -116,8 +116,12 @@ export class PerformanceTracker implements Feature {
   /** Records one duration in ms. The hot path: no allocation once the series exists. */
   timing(name: string, valueMs: number, tags?: Tags): void {
     if (this.#closed) return;
-    const series = this.#registry.record(name, valueMs, tags, 'ms');
-    if (series !== undefined && this.#settings.rawEvents) this.#sendRaw(series, valueMs);
+    try {
+      const series = this.#registry.record(name, valueMs, tags, 'ms');
+      if (series !== undefined && this.#settings.rawEvents) this.#sendRaw(series, valueMs);
+    } catch (error) {
+      this.#internalError('timing', error);
+    }
   }
 
   /**
@@ -127,22 +131,68 @@ export class PerformanceTracker implements Feature {
    */
   trackOperation(operation: OperationTiming): void {
     if (this.#closed) return;
-    if (operation === null || typeof operation !== 'object' || typeof operation.name !== 'string') {
-      this.#registry.reject('name', 'an operation needs a string name');
-      return;
-    }
-    const { name, tags } = operation;
-    if (operation.durationMs !== undefined) this.#record(name, operation.durationMs, tags, 'ms');
-    for (const field of Object.keys(operation)) {
-      if (OPERATION_META.has(field)) continue;
-      const value = operation[field];
-      if (value === undefined) continue;
-      if (typeof value !== 'number') {
-        this.#registry.reject('field', `operation field ${field} is not a number`);
-        continue;
+    try {
+      const copy = this.#readOperation(operation);
+      if (copy === undefined) return;
+      const { name, durationMs, tags, fields } = copy;
+      if (durationMs !== undefined) this.#record(name, durationMs, tags, 'ms');
+      for (const [field, value] of fields) {
+        if (typeof value !== 'number') {
+          this.#registry.reject('field', `operation field ${field} is not a number`);
+          continue;
+        }
+        this.#record(`${name}.${field}`, value, tags, field.endsWith('Ms') ? 'ms' : undefined);
       }
-      this.#record(`${name}.${field}`, value, tags, field.endsWith('Ms') ? 'ms' : undefined);
+    } catch (error) {
+      this.#internalError('trackOperation', error);
     }
+  }
+
+  /**
+   * Everything `trackOperation` needs, read once before anything is recorded, so a getter or
+   * Proxy trap that throws rejects the whole operation (counted as a bad field, or bad tags)
+   * instead of leaving some of its numbers recorded. Valid tags are copied to a plain object.
+   */
+  #readOperation(
+    operation: unknown,
+  ): { name: string; durationMs: unknown; tags: unknown; fields: [string, unknown][] } | undefined {
+    let name: unknown;
+    let durationMs: unknown;
+    let tags: unknown;
+    const fields: [string, unknown][] = [];
+    try {
+      if (operation === null || typeof operation !== 'object') name = undefined;
+      else {
+        const op = operation as Record<string, unknown>;
+        name = op['name'];
+        durationMs = op['durationMs'];
+        tags = op['tags'];
+        for (const field of Object.keys(op)) {
+          if (OPERATION_META.has(field)) continue;
+          const value = op[field];
+          if (value !== undefined) fields.push([field, value]);
+        }
+      }
+    } catch {
+      this.#registry.reject('field', 'the operation could not be read (a getter or Proxy trap threw)');
+      return undefined;
+    }
+    if (typeof name !== 'string') {
+      this.#registry.reject('name', 'an operation needs a string name');
+      return undefined;
+    }
+    if (tags !== undefined) {
+      let normal: ReturnType<typeof tagKey>;
+      try {
+        normal = tagKey(tags, this.#settings);
+      } catch {
+        this.#registry.reject('tags', 'tags could not be read (a getter or Proxy trap threw)');
+        return undefined;
+      }
+      // Bad tags stay as given: each number is then rejected as bad tags, as before.
+      if (normal !== undefined) tags = normal.tags;
+    }
+    return { name, durationMs, tags, fields };
   }
 
   /**
@@ -150,7 +200,12 @@ export class PerformanceTracker implements Feature {
    * merged, or the one given); undefined when nothing was recorded under it.
    */
   getSummary(name: string, tags?: Tags): MetricSummary | undefined {
-    return this.#registry.summaryOf(name, tags);
+    try {
+      return this.#registry.summaryOf(name, tags);
+    } catch (error) {
+      this.#internalError('getSummary', error);
+      return undefined;
+    }
   }
 
   /** The platform's latest figures: web vitals in a page, heap and RSS in Node; {} before they load. */
@@ -225,6 +280,13 @@ export class PerformanceTracker implements Feature {
       ...(series.tags === undefined ? {} : { tags: series.tags }),
       ...(series.unit === undefined ? {} : { unit: series.unit }),
     });
+  }
+
+  /** A bug of ours (or of the host's logger) must not reach the app: logged once per call. */
+  #internalError(method: string, error: unknown): void {
+    try {
+      this.#host.logger.debug(`performance: ${method} failed inside Homing`, { error: String(error) });
+    } catch {}
   }
 
   #track(event: string, properties: Record<string, unknown>): void {

@@ -2,7 +2,7 @@ import { uuidv7 } from '../../pipeline/uuidv7.js';
 import { LogLinearHistogram } from '../performance/LogLinearHistogram.js';
 import type { HistogramSummary } from '../performance/LogLinearHistogram.js';
 import type { UsageContext } from './usageContext.js';
-import { bump, isCount, isName, isProps } from './usageContext.js';
+import { bump, copyProps, isCount, isName } from './usageContext.js';
 
 /** One message of a conversation; other fields (strings, numbers, booleans) travel with its event. */
 export interface ConversationMessage {
@@ -67,8 +67,10 @@ export class ConversationTracker {
       this.#ctx.reject('conversation', 'a conversation id must be a non-empty string');
       return undefined;
     }
-    if (!isProps(meta)) {
-      this.#ctx.reject('props', 'conversation meta must be a plain object');
+    // Copied before any state changes: a throwing getter rejects the call and changes nothing.
+    const copy = copyProps(meta);
+    if (copy === null) {
+      this.#ctx.reject('props', 'conversation meta must be a plain object whose properties can be read');
       return undefined;
     }
     const now = this.#ctx.now();
@@ -87,11 +89,14 @@ export class ConversationTracker {
       byRole: {},
     });
     this.#started++;
-    this.#ctx.emit('$conversation_started', { ...meta, conversation_id: conversationId });
+    this.#ctx.emit('$conversation_started', { ...copy, conversation_id: conversationId });
     return conversationId;
   }
 
   message(conversationId: unknown, message: unknown): boolean {
+    // Copied before anything changes (the sweep included): a throwing getter rejects the call.
+    const m = copyProps(message) as ConversationMessage | null | undefined;
+    const valid = m !== null && m !== undefined && isName(m.role, 64) && isCount(m.tokens);
     const now = this.#ctx.now();
     this.sweep(now);
     const conversation = typeof conversationId === 'string' ? this.#active.get(conversationId) : undefined;
@@ -99,8 +104,7 @@ export class ConversationTracker {
       this.#ctx.reject('conversation', 'no open conversation with that id');
       return false;
     }
-    const m = message as ConversationMessage | null;
-    if (!isProps(m) || m === undefined || !isName(m.role, 64) || !isCount(m.tokens)) {
+    if (!valid) {
       this.#ctx.reject('message', 'a message is { role: string, tokens?: number >= 0 }');
       return false;
     }

@@ -1,6 +1,6 @@
 import { DistinctCounter } from './DistinctCounter.js';
 import type { UsageContext } from './usageContext.js';
-import { bump, isName, isProps, iso } from './usageContext.js';
+import { bump, copyProps, isName, iso } from './usageContext.js';
 
 export interface FeatureAdoptionStats {
   feature: string;
@@ -43,12 +43,14 @@ export class FeatureAdoption {
       this.#ctx.reject('action', 'action must be a non-empty string');
       return false;
     }
-    if (!isProps(props)) {
-      this.#ctx.reject('props', 'props must be a plain object');
+    // Copied before any stats change: a throwing getter rejects the call and changes nothing.
+    const copy = copyProps(props);
+    if (copy === null) {
+      this.#ctx.reject('props', 'props must be a plain object whose properties can be read');
       return false;
     }
     const now = this.#ctx.now();
-    const userId = typeof props?.userId === 'string' ? props.userId : settings.userId?.();
+    const userId = typeof copy?.['userId'] === 'string' ? copy['userId'] : this.#defaultUserId();
     let feature = this.#features.get(featureId);
     let firstUse: boolean | undefined = false;
     if (feature === undefined && this.#features.size < settings.maxFeatures) {
@@ -73,12 +75,21 @@ export class FeatureAdoption {
       if (typeof userId === 'string' && userId !== '') feature.users.add(userId);
     }
     this.#ctx.emit('$feature_used', {
-      ...props,
+      ...copy,
       feature: featureId,
       action,
       ...(firstUse === undefined ? {} : { first_use: firstUse }),
     });
     return true;
+  }
+
+  /** The `userId` option's answer; an option that throws counts as no user. */
+  #defaultUserId(): unknown {
+    try {
+      return this.#ctx.settings.userId?.();
+    } catch {
+      return undefined;
+    }
   }
 
   stats(): FeatureAdoptionStats[] {

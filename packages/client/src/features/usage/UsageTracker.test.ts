@@ -390,6 +390,64 @@ describe('UsageTracker: options and host', () => {
     expect(u.getConversationStats().tokens).toBe(0);
   });
 
+  it('never throws on props, meta or messages whose getters or Proxy traps throw; changes no stats, counts them', () => {
+    const { u, host } = tracker({ userId: () => 'from-option' });
+    const throwing = (key: string) =>
+      Object.defineProperty({ ok: 1 }, key, {
+        enumerable: true,
+        get() {
+          throw new Error(`getter ${key}`);
+        },
+      });
+    const trap = new Proxy(
+      {},
+      {
+        ownKeys() {
+          throw new Error('trap');
+        },
+      },
+    );
+    const id = u.startConversation('c1')!;
+    u.trackFeature('export', 'used', { userId: 'u1' });
+    const before = {
+      features: u.getFeatureAdoptionStats(),
+      conversations: u.getConversationStats(),
+      events: host.events.length,
+    };
+    host.clock.now += MIN;
+
+    expect(u.trackFeature('export', 'used', throwing('userId'))).toBe(false);
+    expect(u.trackFeature('export', 'used', throwing('x'))).toBe(false);
+    expect(u.trackFeature('import', 'used', trap as never)).toBe(false);
+    expect(u.startConversation('c2', throwing('m'))).toBeUndefined();
+    expect(u.trackMessage(id, throwing('role') as never)).toBe(false);
+    expect(
+      u.trackMessage(id, {
+        role: 'assistant',
+        ...{},
+        get x(): number {
+          throw new Error('gx');
+        },
+      } as never),
+    ).toBe(false);
+    expect(u.trackMessage(id, trap as never)).toBe(false);
+
+    expect(u.getFeatureAdoptionStats()).toEqual(before.features);
+    expect(u.getConversationStats()).toEqual(before.conversations);
+    expect(host.events).toHaveLength(before.events);
+    expect(u.getStats().rejected).toMatchObject({ props: 4, message: 3 });
+  });
+
+  it('a userId option that throws counts as no user', () => {
+    const { u } = tracker({
+      userId: () => {
+        throw new Error('option bug');
+      },
+    });
+    expect(u.trackFeature('f', 'a')).toBe(true);
+    expect(u.getFeatureAdoptionStats()[0]).toMatchObject({ uses: 1, users: 0 });
+  });
+
   it('accepts sweepIntervalMs 0 (no timer) and keeps going when host.track throws', () => {
     const host = fakeHost();
     host.track = () => {

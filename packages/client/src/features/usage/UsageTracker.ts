@@ -79,36 +79,54 @@ export class UsageTracker implements Feature {
 
   /** A use of a feature; `props.userId` (or the `userId` option) counts distinct users. */
   trackFeature(featureId: string, action: string, props?: Record<string, unknown>): boolean {
-    return !this.#closed && this.#features.track(featureId, action, props);
+    return this.#call('trackFeature', false, () => this.#features.track(featureId, action, props));
   }
 
   /** Opens a conversation (a UUIDv7 id when none is given) and answers its id. */
   startConversation(id?: string, meta?: Record<string, unknown>): string | undefined {
-    return this.#closed ? undefined : this.#conversations.start(id, meta);
+    return this.#call('startConversation', undefined, () => this.#conversations.start(id, meta));
   }
 
   trackMessage(conversationId: string, message: ConversationMessage): boolean {
-    return !this.#closed && this.#conversations.message(conversationId, message);
+    return this.#call('trackMessage', false, () => this.#conversations.message(conversationId, message));
   }
 
   endConversation(conversationId: string, outcome?: ConversationOutcome): boolean {
-    return !this.#closed && this.#conversations.end(conversationId, outcome);
+    return this.#call('endConversation', false, () => this.#conversations.end(conversationId, outcome));
   }
 
   trackProviderRequest(provider: string, latencyMs: number, success: boolean, tokens?: number): boolean {
-    return !this.#closed && this.#providers.track(provider, latencyMs, success, tokens);
+    return this.#call('trackProviderRequest', false, () =>
+      this.#providers.track(provider, latencyMs, success, tokens),
+    );
   }
 
   suggestionShown(id: string, kind?: string): boolean {
-    return !this.#closed && this.#suggestions.shown(id, kind);
+    return this.#call('suggestionShown', false, () => this.#suggestions.shown(id, kind));
   }
 
   suggestionAccepted(id: string): boolean {
-    return !this.#closed && this.#suggestions.accepted(id);
+    return this.#call('suggestionAccepted', false, () => this.#suggestions.accepted(id));
   }
 
   suggestionDismissed(id: string): boolean {
-    return !this.#closed && this.#suggestions.dismissed(id);
+    return this.#call('suggestionDismissed', false, () => this.#suggestions.dismissed(id));
+  }
+
+  /**
+   * Runs one public call: ignored after close, and never throwing into the app. Bad input is
+   * rejected (and counted) inside; what still throws is a failure of Homing's, logged.
+   */
+  #call<T>(method: string, ignored: T, run: () => T): T {
+    if (this.#closed) return ignored;
+    try {
+      return run();
+    } catch (error) {
+      try {
+        this.#host.logger.debug(`usage: ${method} failed inside Homing`, { error: String(error) });
+      } catch {}
+      return ignored;
+    }
   }
 
   getFeatureAdoptionStats(): FeatureAdoptionStats[] {

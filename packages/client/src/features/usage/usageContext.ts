@@ -32,6 +32,32 @@ export function isProps(value: unknown): value is Record<string, unknown> | unde
   return proto === Object.prototype || proto === null;
 }
 
+/**
+ * A shallow copy of props (a plain object or undefined), read once before any state changes, so
+ * the caller works with values that cannot change or throw later. null when they are not a plain
+ * object or cannot be read (a getter or Proxy trap threw): the call is then rejected as bad props.
+ * Nested values are copied later by the pipeline, which never throws.
+ */
+export function copyProps(value: unknown): Record<string, unknown> | undefined | null {
+  if (value === undefined) return undefined;
+  try {
+    if (!isProps(value)) return null;
+    const copy: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) {
+      // defineProperty: a key named "__proto__" is a key like any other.
+      Object.defineProperty(copy, key, {
+        value: (value as Record<string, unknown>)[key],
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return copy;
+  } catch {
+    return null;
+  }
+}
+
 /** A count such as tokens: a finite number >= 0 (or absent). */
 export function isCount(value: unknown): value is number | undefined {
   return value === undefined || (typeof value === 'number' && value >= 0 && value <= Number.MAX_SAFE_INTEGER);
