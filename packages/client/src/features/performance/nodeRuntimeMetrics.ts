@@ -33,7 +33,8 @@ export async function nodeRuntimeMetrics(
   const hooks = options.perfHooks ?? (await loadPerfHooks());
   const proc = (globalThis as any).process;
   const memoryUsage = options.memoryUsage ?? (() => proc.memoryUsage() as MemorySample);
-  const delay: IntervalHistogram = hooks.monitorEventLoopDelay({ resolution: options.resolutionMs ?? 20 });
+  const resolutionMs = options.resolutionMs ?? 20;
+  const delay: IntervalHistogram = hooks.monitorEventLoopDelay({ resolution: resolutionMs });
   delay.enable();
   let lastElu = hooks.performance.eventLoopUtilization();
   let last = memoryUsage();
@@ -67,7 +68,10 @@ export async function nodeRuntimeMetrics(
       const nowElu = hooks.performance.eventLoopUtilization();
       const elu = hooks.performance.eventLoopUtilization(nowElu, lastElu);
       lastElu = nowElu;
-      const ms = (ns: number): number => ns / 1e6;
+      // The histogram records how late each sampling timer fired measured from its start, so its
+      // values include the timer's own period: Node's docs say they include `resolution`. An idle
+      // loop would read ~20 ms. The delay reported is what lies beyond it, never below 0.
+      const ms = (ns: number): number => Math.max(0, ns / 1e6 - resolutionMs);
       const loopDelay =
         delay.count > 0
           ? {

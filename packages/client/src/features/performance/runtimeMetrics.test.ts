@@ -51,7 +51,7 @@ describe('nodeRuntimeMetrics', () => {
     const delay = out.event_loop_delay_ms as Record<string, number> | null;
     if (delay !== null) {
       expect(delay.max).toBeGreaterThanOrEqual(delay.p50!);
-      expect(delay.min).toBeGreaterThan(0);
+      expect(delay.min).toBeGreaterThanOrEqual(0);
     }
     expect(source.snapshot!()).toHaveProperty('heap_used_bytes');
     source.close();
@@ -61,12 +61,13 @@ describe('nodeRuntimeMetrics', () => {
 
   it('converts ns to ms, resets the delay histogram per interval and reports the peak memory', async () => {
     vi.useFakeTimers();
+    // The sampler's histogram includes its resolution (20 ms by default): 20 ms more than the delay.
     const histogram = {
       count: 3,
-      min: 1e6,
-      mean: 2e6,
-      max: 9e6,
-      percentile: (p: number) => p * 1e5,
+      min: 21e6,
+      mean: 22e6,
+      max: 29e6,
+      percentile: (p: number) => 20e6 + p * 1e5,
       enable: vi.fn(),
       disable: vi.fn(),
       reset: vi.fn(),
@@ -87,17 +88,47 @@ describe('nodeRuntimeMetrics', () => {
     rss = 200;
     const out = source.collect!()!;
     expect(out).toMatchObject({
-      event_loop_delay_ms: { min: 1, mean: 2, p50: 5, p90: 9, p99: 9.9, max: 9, count: 3 },
+      event_loop_delay_ms: { min: 1, mean: 2, p50: 5, p90: 9, max: 9, count: 3 },
       event_loop_utilization: 0.25,
       rss_bytes: 200,
       rss_peak_bytes: 500,
       heap_used_peak_bytes: 250,
     });
+    expect((out.event_loop_delay_ms as Record<string, number>).p99).toBeCloseTo(9.9);
     expect(histogram.reset).toHaveBeenCalledOnce();
     // The next interval's peak starts from the value at the last collect.
     expect(source.collect!()).toMatchObject({ rss_peak_bytes: 200 });
     source.close();
     expect(histogram.disable).toHaveBeenCalled();
+  });
+
+  it('reports the delay beyond the sampling resolution: an idle loop is 0, never negative', async () => {
+    let resolution: number | undefined;
+    const at = (ms: number) => ms * 1e6;
+    // An idle loop with resolution 10: timers fire 10 ms apart, a little early or late.
+    const histogram = {
+      count: 50,
+      min: at(9.8),
+      mean: at(10.05),
+      max: at(13),
+      percentile: (p: number) => (p === 50 ? at(10) : p === 90 ? at(10.5) : at(12)),
+      enable: vi.fn(),
+      disable: vi.fn(),
+      reset: vi.fn(),
+    };
+    const perfHooks = {
+      monitorEventLoopDelay: (o: { resolution: number }) => ((resolution = o.resolution), histogram),
+      performance: { eventLoopUtilization: () => ({ utilization: 0 }) },
+    };
+    const source = await nodeRuntimeMetrics(context(), { perfHooks: perfHooks as never, resolutionMs: 10 });
+    expect(resolution).toBe(10);
+    const delay = source.collect!()!.event_loop_delay_ms as Record<string, number>;
+    expect(delay).toMatchObject({ min: 0, p50: 0, count: 50 });
+    expect(delay.mean).toBeCloseTo(0.05);
+    expect(delay.p90).toBeCloseTo(0.5);
+    expect(delay.p99).toBeCloseTo(2);
+    expect(delay.max).toBeCloseTo(3);
+    source.close();
   });
 
   it('keeps going when a memory sample throws', async () => {
