@@ -9,7 +9,7 @@ import type {
 import { httpHealthCheck } from './httpHealthCheck.js';
 import type { HealthCheckFunction, HttpHealthCheck } from './httpHealthCheck.js';
 import { failure, runHealthCheck } from './runHealthCheck.js';
-import type { HealthOutcome, HealthRunResult } from './runHealthCheck.js';
+import type { HealthOutcome, HealthRun, HealthRunResult } from './runHealthCheck.js';
 
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy' | 'unknown';
 
@@ -66,7 +66,11 @@ interface Check {
   timer: ReturnType<typeof setTimeout> | undefined;
   controller: AbortController | undefined;
   inFlight: Promise<void> | undefined;
+  /** Makes the run in flight hold the process open (someone awaits it). */
+  keepInFlightAlive: (() => void) | undefined;
   queued: Promise<void> | undefined;
+  /** Someone awaits the queued run: it will hold the process open while it runs. */
+  queuedAwaited: boolean;
   /** A run abandoned at its timeout whose check has not settled yet. */
   abandoned: Promise<void> | undefined;
   removed: boolean;
@@ -136,7 +140,9 @@ export class HealthMonitor {
       timer: undefined,
       controller: undefined,
       inFlight: undefined,
+      keepInFlightAlive: undefined,
       queued: undefined,
+      queuedAwaited: false,
       abandoned: undefined,
       removed: false,
     };
@@ -174,9 +180,9 @@ export class HealthMonitor {
     if (name !== undefined) {
       const state = this.#checks.get(name);
       if (state === undefined) throw new ConfigError('name', `no check named ${JSON.stringify(name)}`);
-      await this.#run(state);
+      await this.#run(state, true);
     } else {
-      await Promise.all([...this.#checks.values()].map((state) => this.#run(state)));
+      await Promise.all([...this.#checks.values()].map((state) => this.#run(state, true)));
     }
     return this.report();
   }
@@ -235,20 +241,29 @@ export class HealthMonitor {
     state.controller?.abort(new TaskCancelledError('health monitor closed'));
   }
 
-  /** Runs a check or, if it is running, once more after that run: never two at a time. */
-  #run(state: Check): Promise<void> {
-    if (state.queued !== undefined) return state.queued;
+  /**
+   * Runs a check or, if it is running, once more after that run: never two at a time. An
+   * `awaited` run (runNow) keeps the process alive until it ends, the run it waits for
+   * included, so its caller always gets a report; a background run (interval, start) never does.
+   */
+  #run(state: Check, awaited = false): Promise<void> {
+    if (awaited) state.keepInFlightAlive?.();
+    if (state.queued !== undefined) {
+      state.queuedAwaited ||= awaited;
+      return state.queued;
+    }
     if (state.inFlight !== undefined) {
+      state.queuedAwaited = awaited;
       state.queued = state.inFlight.then(() => {
         state.queued = undefined;
-        return this.#runOnce(state);
+        return this.#runOnce(state, state.queuedAwaited);
       });
       return state.queued;
     }
-    return this.#runOnce(state);
+    return this.#runOnce(state, awaited);
   }
 
-  #runOnce(state: Check): Promise<void> {
+  #runOnce(state: Check, awaited: boolean): Promise<void> {
     if (this.#closed || state.removed) return Promise.resolve();
     if (state.timer !== undefined) clearTimeout(state.timer);
     state.timer = undefined;
@@ -262,10 +277,13 @@ export class HealthMonitor {
     } else {
       const controller = new AbortController();
       state.controller = controller;
-      result = runHealthCheck(state.run, state.settings.timeoutMs, controller);
+      const running: HealthRun = runHealthCheck(state.run, state.settings.timeoutMs, controller, awaited);
+      state.keepInFlightAlive = () => running.keepAlive();
+      result = running.result;
     }
     const run = result.then((done) => {
       state.inFlight = undefined;
+      state.keepInFlightAlive = undefined;
       state.controller = undefined;
       if (done === undefined || this.#closed || state.removed) return;
       if (done.abandoned !== undefined) {

@@ -20,20 +20,35 @@ export interface HealthRunResult {
   readonly abandoned?: Promise<void>;
 }
 
+/** One run in progress: its result, and a way to make it hold the process open until it ends. */
+export interface HealthRun {
+  readonly result: Promise<HealthRunResult | undefined>;
+  /**
+   * Keeps the timeout timer ref'd from now on, so someone awaiting the result gets it even when
+   * nothing else keeps the process alive and the check never settles. Idempotent.
+   */
+  keepAlive(): void;
+}
+
 /**
- * Runs `check` once with `controller.signal`. Resolves with a failure when it throws, rejects
- * or is still running after `timeoutMs` (then the signal is aborted with a TaskTimeoutError),
- * and with `undefined` at once when someone else aborts `controller`: a cancelled run records
- * nothing. The timer is unref'd and cleared, and the abort listener removed, in every case.
+ * Runs `check` once with `controller.signal`. Resolves with a failure when it throws, rejects,
+ * answers something that throws as it is read, or is still running after `timeoutMs` (then the
+ * signal is aborted with a TaskTimeoutError), and with `undefined` at once when someone else
+ * aborts `controller`: a cancelled run records nothing. The timer is cleared, and the abort
+ * listener removed, in every case. The timer is unref'd (a background run never keeps a process
+ * alive) unless `keepAlive` is true or `keepAlive()` is called: a run someone awaits must end.
  */
 export function runHealthCheck(
   check: HealthCheckFunction,
   timeoutMs: number,
   controller: AbortController,
-): Promise<HealthRunResult | undefined> {
+  keepAlive = false,
+): HealthRun {
   const started = clock();
-  return new Promise((resolve) => {
-    let done = false;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let held = keepAlive;
+  let done = false;
+  const result = new Promise<HealthRunResult | undefined>((resolve) => {
     let pending: Promise<HealthCheckResult> | undefined;
     const finish = (outcome: HealthOutcome | undefined, abandoned?: Promise<void>): void => {
       if (done) return;
@@ -44,7 +59,7 @@ export function runHealthCheck(
       else resolve({ outcome, latencyMs: clock() - started, ...(abandoned ? { abandoned } : {}) });
     };
     const onCancel = (): void => finish(undefined);
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       const abandoned = (pending ?? Promise.resolve()).then(
         () => {},
         () => {},
@@ -52,7 +67,7 @@ export function runHealthCheck(
       finish(failure(new TaskTimeoutError(timeoutMs).message), abandoned);
       controller.abort(new TaskTimeoutError(timeoutMs));
     }, timeoutMs);
-    (timer as any).unref?.();
+    if (!held) (timer as any).unref?.();
     if (controller.signal.aborted) return finish(undefined);
     controller.signal.addEventListener('abort', onCancel);
     try {
@@ -61,10 +76,28 @@ export function runHealthCheck(
       pending = Promise.reject(error);
     }
     pending.then(
-      (value) => finish(toOutcome(value)),
+      (value) => {
+        // A result can throw as it is read (an `ok` getter, a Proxy): that is the check failing,
+        // never a rejection nobody handles.
+        let outcome: HealthOutcome;
+        try {
+          outcome = toOutcome(value);
+        } catch (error) {
+          outcome = failure(`reading the check's result threw: ${describe(error)}`);
+        }
+        finish(outcome);
+      },
       (error: unknown) => finish(failure(describe(error))),
     );
   });
+  return {
+    result,
+    keepAlive() {
+      if (held || done) return;
+      held = true;
+      (timer as any)?.ref?.();
+    },
+  };
 }
 
 export function failure(error: string): HealthOutcome {
@@ -86,13 +119,18 @@ function toOutcome(value: HealthCheckResult): HealthOutcome {
   return failure('the check returned neither a boolean nor { ok }');
 }
 
+/** What went wrong, in words; never throws (an error's getters or `toString` may). */
 function describe(error: unknown): string {
-  if (error instanceof Error) {
-    // The code says more than fetch's "fetch failed": e.g. ECONNREFUSED from its cause.
-    const code = readCode(error) ?? readCode((error as { cause?: unknown }).cause);
-    return `${error.name}: ${error.message}${code === undefined ? '' : ` (${code})`}`;
+  try {
+    if (error instanceof Error) {
+      // The code says more than fetch's "fetch failed": e.g. ECONNREFUSED from its cause.
+      const code = readCode(error) ?? readCode((error as { cause?: unknown }).cause);
+      return `${String(error.name)}: ${String(error.message)}${code === undefined ? '' : ` (${code})`}`;
+    }
+    return String(error);
+  } catch {
+    return 'an error that could not be described';
   }
-  return String(error);
 }
 
 function readCode(error: unknown): string | undefined {
