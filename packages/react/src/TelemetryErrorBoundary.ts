@@ -78,8 +78,11 @@ export class TelemetryErrorBoundary extends Component<TelemetryErrorBoundaryProp
     if (errorId !== undefined) this.setState({ errorId });
   }
 
-  override componentDidUpdate(previous: TelemetryErrorBoundaryProps): void {
-    if (!this.state.failed) return;
+  override componentDidUpdate(previous: TelemetryErrorBoundaryProps, previousState: State): void {
+    // Only a fallback that was already showing is reset. In the commit that caught the error
+    // (the keys changed and the children threw in one update) a reset would render the same
+    // children again at once: they would throw again and be captured twice.
+    if (!this.state.failed || !previousState.failed) return;
     const before = previous.resetKeys ?? [];
     const now = this.props.resetKeys ?? [];
     if (before.length !== now.length || before.some((key, i) => !Object.is(key, now[i]))) this.reset();

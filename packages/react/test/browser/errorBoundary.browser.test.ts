@@ -104,6 +104,27 @@ describe.skipIf(!available)('TelemetryErrorBoundary in Chromium', () => {
     ]);
   });
 
+  it('children that throw in the update that changes resetKeys are captured once, not reset at once', async () => {
+    await mount('keyed', false);
+    await page.waitForSelector('#content');
+    await page.evaluate(() => (globalThis as any).homingReact.setExplode(true));
+    await page.click('#next-key'); // key 1: the children throw in the same update
+    await page.waitForSelector('#fallback');
+    // Two frames later every render and commit of that update is done.
+    await page.evaluate(
+      () => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))),
+    );
+    expect((await captures()).map((c) => (c.error as { message: string }).message)).toEqual([
+      'render boom in key 1',
+    ]);
+    // The next change of the keys still tries the children again.
+    await page.evaluate(() => (globalThis as any).homingReact.setExplode(false));
+    await page.click('#next-key');
+    await page.waitForSelector('#content');
+    expect(await page.textContent('#content')).toBe('content key 2');
+    expect(pageErrors).toEqual([]);
+  });
+
   it('the telemetry prop wins over the provider; severity is passed', async () => {
     await mount('ownTelemetry');
     await page.waitForSelector('#fallback');
