@@ -2,10 +2,11 @@ import type { EmitClientEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Outbox, OutboxBatch, OutboxRecord } from '../outbox/outbox.js';
 import type { BatchDecision, EndpointResult } from './decideBatch.js';
-import { decideBatch } from './decideBatch.js';
+import { decideBatch, refusalReason } from './decideBatch.js';
 import type { DeliveryCounters } from './DeliveryCounters.js';
 import type { DeliveryOptions } from './deliveryOptions.js';
 import type { EndpointChannel } from './EndpointChannel.js';
+import { RefusalMemory } from './RefusalMemory.js';
 
 export interface BatchSenderDeps {
   readonly outbox: Outbox;
@@ -15,8 +16,11 @@ export interface BatchSenderDeps {
   readonly counters: DeliveryCounters;
   readonly logger: Logger;
   readonly emit: EmitClientEvent;
-  /** Aborted at shutdown: requests in flight end and their batches are released. */
-  readonly signal: AbortSignal;
+  /**
+   * Aborted at shutdown, and when the exit budget runs out: requests in flight end and their
+   * batches are released. Read per batch (the exit cut replaces it once its batches are back).
+   */
+  readonly requestSignal: () => AbortSignal;
 }
 
 /**
@@ -28,6 +32,8 @@ export interface BatchSenderDeps {
 export class BatchSender {
   /** After a 413: claim at most this many until batches get through again. */
   private splitLimit: number | undefined;
+  /** Refusals for good of batches that wait for another endpoint. */
+  private readonly refusals = new RefusalMemory();
 
   constructor(private readonly deps: BatchSenderDeps) {}
 
@@ -43,7 +49,13 @@ export class BatchSender {
     let decision: BatchDecision;
     try {
       const results = await this.send(batch.records, ready);
-      decision = decideBatch(results, this.deps.channels.length, batch.records.length);
+      decision = decideBatch(
+        results,
+        this.deps.channels.map((c) => c.id),
+        batch.records.length,
+        this.refusals.refusedAll(batch.records),
+      );
+      this.remember(batch.records, results, decision);
     } catch (error) {
       logger.error('unexpected failure while sending a batch', { error });
       decision = { action: 'release' };
@@ -72,7 +84,7 @@ export class BatchSender {
     ready: readonly EndpointChannel[],
   ): Promise<EndpointResult[]> {
     const sentAt = new Date().toISOString();
-    const { signal } = this.deps;
+    const signal = this.deps.requestSignal();
     const attempt = async (channel: EndpointChannel): Promise<EndpointResult> => {
       const result = await channel.attempt(records, sentAt, signal);
       this.book(channel, result);
@@ -107,6 +119,35 @@ export class BatchSender {
       permanent,
       ...(permanent ? {} : { retryInMs }),
     });
+  }
+
+  /**
+   * Keeps the refusals of a batch given back to wait for another endpoint, and makes the endpoints
+   * that refused it wait too: sent again at once, they would refuse it again, in a loop. Once the
+   * batch is settled (sent elsewhere, dead-lettered), they need not wait any more.
+   */
+  private remember(
+    records: readonly OutboxRecord[],
+    results: readonly EndpointResult[],
+    decision: BatchDecision,
+  ): void {
+    if (decision.action === 'split') return;
+    if (decision.action !== 'release') {
+      for (const endpoint of this.refusals.refusedAll(records).keys())
+        this.deps.channels.find((c) => c.id === endpoint)?.endRefusalWait();
+      this.refusals.forget(records);
+      return;
+    }
+    const now = Date.now();
+    for (const { endpoint, result } of results) {
+      const reason = refusalReason(result);
+      if (reason !== undefined) {
+        this.refusals.note(records, endpoint, reason);
+        this.deps.channels.find((c) => c.id === endpoint)?.waitAfterRefusal(now);
+      } else if (result.kind === 'failed') {
+        this.refusals.forgetEndpoint(records, endpoint);
+      }
+    }
   }
 
   private async settle(batch: OutboxBatch, decision: BatchDecision): Promise<boolean> {

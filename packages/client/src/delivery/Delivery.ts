@@ -46,6 +46,8 @@ const active = new WeakSet<Outbox>();
 export class Delivery {
   private readonly channels: EndpointChannel[];
   private readonly shutdownController = new AbortController();
+  /** Aborts the requests in flight (at shutdown, and when the exit budget runs out). */
+  private requests = new AbortController();
   private readonly counters = new DeliveryCounters();
   private readonly sender: BatchSender;
   private readonly loop: DeliveryLoop;
@@ -83,7 +85,7 @@ export class Delivery {
       counters: this.counters,
       logger: deps.logger,
       emit: deps.emit,
-      signal,
+      requestSignal: () => this.requests.signal,
     });
     this.loop = new DeliveryLoop({
       outbox,
@@ -94,6 +96,13 @@ export class Delivery {
       signal,
       canSend: () => this.canSend(),
       restored: () => this.restored,
+      onClaimError: (error) => {
+        this.counters.lastError = {
+          endpoint: 'outbox',
+          reason: `could not claim a batch: ${describe(error)}`,
+          atMs: Date.now(),
+        };
+      },
     });
   }
 
@@ -134,7 +143,9 @@ export class Delivery {
   /**
    * Sends everything pending now, waiting for backoff and Retry-After delays that end before
    * the deadline. Stops early when nothing more can go out in time (an open circuit, paused,
-   * offline). In-flight requests are not cut at the deadline; they finish in the background.
+   * offline), and at once when the outbox cannot hand out a batch (the error is in
+   * `stats().lastError`). In-flight requests are not cut at the deadline; they finish in the
+   * background (the exit flush cuts them: see `onHostExit`).
    */
   async flush(timeoutMs: number): Promise<FlushResult> {
     checkTimeout(timeoutMs);
@@ -183,6 +194,7 @@ export class Delivery {
     this.loop.close();
     for (const off of this.unsubscribe.splice(0)) off();
     this.shutdownController.abort();
+    this.requests.abort();
     // Aborted requests settle at once: their batches are released before we return.
     await this.loop.idle();
     await this.restored;
@@ -217,19 +229,38 @@ export class Delivery {
     }
   }
 
+  /**
+   * Aborts the requests in flight and waits until their batches are back in the outbox; a batch
+   * claimed meanwhile is released at once (its request sees the aborted signal). Then requests
+   * may go out again: the host may go on after `beforeExit`.
+   */
+  private async cutRequests(): Promise<void> {
+    if (this.closed) return;
+    this.requests.abort();
+    await this.loop.idle();
+    if (!this.closed) this.requests = new AbortController();
+  }
+
   private canSend(): boolean {
     return !this.closed && !this.paused && this.online;
   }
 
-  /** Node: a last flush within a short budget. Browsers: what fits in the unload budget, keepalive. */
+  /**
+   * Node: a last flush within a short budget, then the requests still in flight are cut and
+   * their batches released, so they stay in the outbox for the next run and the process is not
+   * kept waiting for an endpoint that does not answer. Browsers: what fits in the unload budget,
+   * keepalive.
+   */
   private onHostExit(): Promise<void> | void {
     if (this.exitHandled || !this.canSend()) return;
     this.exitHandled = true;
     if (this.deps.platform.sendOnUnload === null) {
-      return this.flush(this.options.exitFlushTimeoutMs).then(
-        () => undefined,
-        (error: unknown) => this.deps.logger.warn('flush at exit failed', { error }),
-      );
+      return this.flush(this.options.exitFlushTimeoutMs)
+        .then(
+          () => undefined,
+          (error: unknown) => this.deps.logger.warn('flush at exit failed', { error }),
+        )
+        .then(() => this.cutRequests());
     }
     return sendPendingOnUnload({
       outbox: this.outbox,
@@ -267,4 +298,8 @@ function checkTimeout(timeoutMs: unknown): asserts timeoutMs is number {
       `must be a number of ms from 0 to 2147483647, got ${String(timeoutMs)}`,
     );
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

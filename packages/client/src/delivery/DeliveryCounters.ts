@@ -14,6 +14,7 @@ export interface DeliveryStats {
   paused: boolean;
   online: boolean;
   breakers: Record<string, EndpointSnapshot>;
+  /** The last failed attempt; `endpoint` is `'outbox'` when a claim from the outbox failed. */
   lastError: { endpoint: string; reason: string; atMs: number } | null;
 }
 

@@ -1,3 +1,5 @@
+import type { BackoffSequence } from '@homing/resilience';
+import { exponentialBackoff } from '@homing/resilience';
 import type { Logger } from '../logger.js';
 import type { Outbox, OutboxBatch } from '../outbox/outbox.js';
 import type { BatchSender } from './BatchSender.js';
@@ -8,6 +10,8 @@ export interface DrainSummary {
   claimed: number;
   /** Stopped because no endpoint could take more right now (backoff, open circuit, release). */
   blocked: boolean;
+  /** Stopped because the outbox could not hand out a batch (a claim failed, or is backing off). */
+  claimFailed: boolean;
 }
 
 export interface DeliveryLoopDeps {
@@ -22,6 +26,8 @@ export interface DeliveryLoopDeps {
   readonly canSend: () => boolean;
   /** Resolves once the saved breaker states are restored: nothing is claimed before. */
   readonly restored: () => Promise<void>;
+  /** A claim failed (booked as the last error). */
+  readonly onClaimError: (error: unknown) => void;
 }
 
 /**
@@ -29,6 +35,10 @@ export interface DeliveryLoopDeps {
  * deliver until the outbox is empty or no endpoint is ready), started when a batch is full,
  * every `intervalMs`, or when a failed endpoint's wait is over (one unref'd timer, set to the
  * earliest of those). Claims are serialised, so two workers never race for one endpoint chain.
+ *
+ * A claim that fails (an unwritable outbox directory, a storage error) is not retried at once:
+ * the loop waits `retry.initialMs`, doubling (by `retry.factor`) up to `retry.maxMs` while claims
+ * keep failing, and starts over after one succeeds.
  */
 export class DeliveryLoop {
   private closed = false;
@@ -38,6 +48,9 @@ export class DeliveryLoop {
   private drainAgain = false;
   private claimLock: Promise<unknown> = Promise.resolve();
   private appendedSinceKick = 0;
+  /** While claims fail: no claim before this time, and the growing wait after the next failure. */
+  private claimRetryAt = 0;
+  private claimBackoff: BackoffSequence | undefined;
 
   constructor(private readonly deps: DeliveryLoopDeps) {}
 
@@ -62,19 +75,23 @@ export class DeliveryLoop {
     this.timer = undefined;
   }
 
-  /** Resolves when the running drain (if any) has ended. */
+  /** Resolves when no drain is running (one that the end of another started is waited for too). */
   async idle(): Promise<void> {
-    await this.draining?.catch(() => undefined);
+    while (this.draining !== undefined) await this.draining.catch(() => undefined);
   }
 
   /**
    * Drains until the outbox is empty, waiting for backoff and Retry-After delays that end
-   * before `deadline`; stops early when nothing more can go out in time.
+   * before `deadline`; stops early when nothing more can go out in time, and at once when the
+   * outbox cannot hand out a batch. A flush tries one claim even while the loop waits after
+   * failed ones: whoever asked for it wants to know now.
    */
   async drainUntilDone(deadline: number, expired: () => boolean): Promise<void> {
     await this.deps.restored();
+    this.claimRetryAt = 0;
     while (this.deps.canSend() && !expired()) {
-      const summary = await this.drainNow();
+      const summary = await this.drainNow(expired);
+      if (summary.claimFailed) return;
       if (!summary.blocked) {
         if (summary.claimed === 0 || (await this.pendingCount()) === 0) return;
         continue;
@@ -124,13 +141,16 @@ export class DeliveryLoop {
     (this.timer as { unref?: () => void }).unref?.();
   }
 
-  /** Resolves with a drain that began after this call: the running one is waited for first. */
-  private drainNow(): Promise<DrainSummary> {
+  /**
+   * Resolves with a drain that began after this call: the running one is waited for first. None
+   * starts once `expired` (a flush that gave up must not send more behind its caller's back).
+   */
+  private drainNow(expired: () => boolean): Promise<DrainSummary> {
     const current = this.draining;
     if (current === undefined) return this.startDrain();
     // The running drain may have claimed before the latest appends: run one more after it
     // (or join the one its end already started).
-    return current.then(() => this.draining ?? this.startDrain());
+    return current.then((ended) => this.draining ?? (expired() ? ended : this.startDrain()));
   }
 
   private startDrain(): Promise<DrainSummary> {
@@ -138,7 +158,7 @@ export class DeliveryLoop {
     const run = this.drain()
       .catch((error: unknown): DrainSummary => {
         this.deps.logger.error('delivery loop failed', { error });
-        return { claimed: 0, blocked: true };
+        return { claimed: 0, blocked: true, claimFailed: false };
       })
       .finally(() => {
         this.draining = undefined;
@@ -150,7 +170,7 @@ export class DeliveryLoop {
 
   private async drain(): Promise<DrainSummary> {
     await this.deps.restored();
-    const summary: DrainSummary = { claimed: 0, blocked: false };
+    const summary: DrainSummary = { claimed: 0, blocked: false, claimFailed: false };
     const workers: Promise<void>[] = [];
     for (let i = 0; i < this.deps.options.concurrency; i++) workers.push(this.worker(summary));
     await Promise.all(workers);
@@ -169,12 +189,10 @@ export class DeliveryLoop {
         summary.blocked = true;
         return;
       }
-      let batch: OutboxBatch | null;
-      try {
-        batch = await this.claim();
-      } catch (error) {
-        this.deps.logger.error('could not claim a batch from the outbox', { error });
+      const batch = await this.claimUnlessWaiting();
+      if (batch === 'failed') {
         summary.blocked = true;
+        summary.claimFailed = true;
         return;
       }
       if (batch === null) return;
@@ -197,10 +215,40 @@ export class DeliveryLoop {
     }
   }
 
+  /**
+   * A claim in its turn, unless claims are waiting after a failure; 'failed' then, and when this
+   * one fails (which starts or lengthens the wait). Checked in the turn: workers queued behind a
+   * failing claim do not try too.
+   */
+  private claimUnlessWaiting(): Promise<OutboxBatch | null | 'failed'> {
+    const next = this.claimLock.then(async (): Promise<OutboxBatch | null | 'failed'> => {
+      if (Date.now() < this.claimRetryAt) return 'failed';
+      try {
+        const batch = await this.deps.outbox.claim(
+          this.deps.sender.claimLimit(),
+          this.deps.options.batchBytes,
+        );
+        this.claimBackoff = undefined;
+        this.claimRetryAt = 0;
+        return batch;
+      } catch (error) {
+        this.claimBackoff ??= exponentialBackoff({ ...this.deps.options.retry, jitter: 'none' }).start();
+        const retryInMs = this.claimBackoff.next();
+        this.claimRetryAt = Date.now() + retryInMs;
+        this.deps.logger.error('could not claim a batch from the outbox', { error, retryInMs });
+        this.deps.onClaimError(error);
+        return 'failed';
+      }
+    });
+    this.claimLock = next;
+    return next;
+  }
+
+  /** When the loop can next do something: an endpoint is ready and claims are not waiting. */
   private earliestReady(now: number): number {
     let at = Number.POSITIVE_INFINITY;
     for (const channel of this.deps.channels) at = Math.min(at, channel.readyAt(now));
-    return at;
+    return Math.max(at, this.claimRetryAt);
   }
 }
 

@@ -72,6 +72,9 @@ export class EndpointChannel {
   private subscription: { dispose(): void };
   private backoff: BackoffSequence | undefined;
   private retryAt = 0;
+  /** No request before this time: it refused a batch that now waits for another endpoint. */
+  private refusedUntil = 0;
+  private refusalBackoff: BackoffSequence | undefined;
   private persisting: Promise<void> = Promise.resolve();
 
   constructor(
@@ -116,7 +119,7 @@ export class EndpointChannel {
 
   /** The earliest time a request may go out (≤ now: ready). */
   readyAt(now: number): number {
-    let at = this.retryAt;
+    let at = Math.max(this.retryAt, this.refusedUntil);
     const state = this.breaker.state;
     if (state === 'isolated') return Number.POSITIVE_INFINITY;
     if (state === 'open') at = Math.max(at, this.breaker.snapshot().openUntil);
@@ -127,11 +130,14 @@ export class EndpointChannel {
     return this.readyAt(now) <= now;
   }
 
-  /** Sends through the breaker with a request timeout; the shutdown signal aborts it too. */
+  /**
+   * Sends through the breaker with a request timeout; `cancel` (shutdown, or the end of the exit
+   * budget) aborts it too, and such a cut request does not count against the circuit.
+   */
   async attempt(
     records: readonly OutboxRecord[],
     sentAt: string,
-    shutdown: AbortSignal,
+    cancel: AbortSignal,
   ): Promise<AttemptResult> {
     const controller = new AbortController();
     const timeoutMs = this.options.requestTimeoutMs;
@@ -140,9 +146,9 @@ export class EndpointChannel {
       timeoutMs,
     );
     (timer as { unref?: () => void }).unref?.();
-    const onShutdown = (): void => controller.abort(new Error('delivery shut down'));
-    if (shutdown.aborted) onShutdown();
-    else shutdown.addEventListener('abort', onShutdown, { once: true });
+    const onCancel = (): void => controller.abort(new Error('request cancelled (shutdown or process exit)'));
+    if (cancel.aborted) onCancel();
+    else cancel.addEventListener('abort', onCancel, { once: true });
     const context = {
       signal: controller.signal,
       platform: this.deps.platform,
@@ -153,7 +159,7 @@ export class EndpointChannel {
       return await this.breaker.execute(async () => {
         const outcome = await this.destination.send(records, context);
         if (outcome.kind === 'failed' && outcome.failure === 'retryable') {
-          throw new RetryableAttempt(outcome, shutdown.aborted);
+          throw new RetryableAttempt(outcome, cancel.aborted);
         }
         return outcome;
       });
@@ -166,7 +172,7 @@ export class EndpointChannel {
       return { kind: 'failed', failure: 'retryable', reason: `unexpected error: ${String(error)}`, error };
     } finally {
       clearTimeout(timer);
-      shutdown.removeEventListener('abort', onShutdown);
+      cancel.removeEventListener('abort', onCancel);
     }
   }
 
@@ -191,12 +197,30 @@ export class EndpointChannel {
     return Math.max(0, this.readyAt(now) - now);
   }
 
+  /**
+   * This endpoint refused a batch for good while another endpoint may still take it, so the batch
+   * was given back to the outbox: the endpoint waits (growing like the retry backoff) instead of
+   * being sent the same batch again at once. Answers the wait in ms.
+   */
+  waitAfterRefusal(now: number): number {
+    this.refusalBackoff ??= exponentialBackoff({ ...this.options.retry, jitter: 'full' }).start();
+    this.refusedUntil = now + this.refusalBackoff.next();
+    return Math.max(0, this.readyAt(now) - now);
+  }
+
+  /** The batch it refused was settled (sent elsewhere or dead-lettered): no more reason to wait. */
+  endRefusalWait(): void {
+    this.refusalBackoff = undefined;
+    this.refusedUntil = 0;
+  }
+
   snapshot(now: number): EndpointSnapshot {
     const snap = this.breaker.snapshot();
+    const retryAt = Math.max(this.retryAt, this.refusedUntil);
     return {
       state: snap.state,
       openUntilMs: snap.state === 'open' ? snap.openUntil : null,
-      retryAtMs: this.retryAt > now ? this.retryAt : null,
+      retryAtMs: retryAt > now ? retryAt : null,
     };
   }
 
@@ -214,7 +238,7 @@ export class EndpointChannel {
       breaker: new ConsecutiveBreaker(this.options.breaker.threshold),
       halfOpenAfterMs: this.options.breaker.halfOpenAfterMs,
       halfOpenMaxProbes: 1,
-      // A shutdown that cut a request short says nothing about the endpoint.
+      // A shutdown or exit that cut a request short says nothing about the endpoint.
       isFailure: (error) => error instanceof RetryableAttempt && !error.cancelled,
       ...(initialState === undefined ? {} : { initialState }),
     });

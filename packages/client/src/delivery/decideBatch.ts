@@ -21,14 +21,21 @@ export type BatchDecision =
   | { readonly action: 'release' };
 
 /**
- * What to do with a claimed batch once its endpoints answered. `endpointCount` is how many
- * endpoints are configured: a batch is dead-lettered only when every one of them answered and
- * refused it for good (one that was skipped, open or in backoff, may still take it).
+ * What to do with a claimed batch once its endpoints answered. `endpoints` are the ids of every
+ * configured endpoint; `refusedBefore` the ones that refused all of these records for good in an
+ * earlier attempt (endpoint → reason), while the batch waited for another endpoint.
+ *
+ * A batch is dead-lettered only when every endpoint refused it for good, in this attempt or an
+ * earlier one. One that did not answer (skipped while open or in backoff, or failing with a
+ * network error, 5xx or 429) may still take it, so the batch waits for it in the outbox, however
+ * long its outage (the outbox's retention bounds that wait); the endpoints that refused it wait
+ * meanwhile (see `EndpointChannel.waitAfterRefusal`), so they are not asked again in a loop.
  */
 export function decideBatch(
   results: readonly EndpointResult[],
-  endpointCount: number,
+  endpoints: readonly string[],
   size: number,
+  refusedBefore: ReadonlyMap<string, string> = new Map(),
 ): BatchDecision {
   const accepted = results.filter((r) => r.result.kind === 'accepted');
   if (accepted.length > 0) {
@@ -36,19 +43,24 @@ export function decideBatch(
   }
   const tooLarge = results.some((r) => r.result.kind === 'failed' && r.result.failure === 'too-large');
   if (tooLarge && size > 1) return { action: 'split' };
-  const allRefused =
-    results.length >= endpointCount &&
-    results.every(
-      (r) =>
-        r.result.kind === 'failed' && (r.result.failure === 'permanent' || r.result.failure === 'too-large'),
-    );
-  if (allRefused) {
-    const reasons = results.map((r) =>
-      r.result.kind === 'failed' ? `${r.endpoint}: ${r.result.reason}` : '',
-    );
-    return { action: 'dead-letter', reason: reasons.join('; ') };
+  const reasons: string[] = [];
+  for (const endpoint of endpoints) {
+    const answer = results.find((r) => r.endpoint === endpoint)?.result;
+    // Its answer now, or (when it was not asked) its refusal from before.
+    const reason =
+      answer === undefined || answer.kind === 'not-ready'
+        ? refusedBefore.get(endpoint)
+        : refusalReason(answer);
+    if (reason === undefined) return { action: 'release' };
+    reasons.push(`${endpoint}: ${reason}`);
   }
-  return { action: 'release' };
+  return { action: 'dead-letter', reason: reasons.join('; ') };
+}
+
+/** The reason when the answer refuses the records for good (the endpoint will never take them as they are). */
+export function refusalReason(result: AttemptResult): string | undefined {
+  if (result.kind !== 'failed') return undefined;
+  return result.failure === 'permanent' || result.failure === 'too-large' ? result.reason : undefined;
 }
 
 function rejectedByAll(accepted: readonly EndpointResult[]): RejectedRecord[] {

@@ -158,7 +158,10 @@ describe('createNodeHttpPost', () => {
     const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
     const script = `
       const { createNodeHttpPost } = await import(${JSON.stringify(here('./nodeHttpPost.ts'))});
+      // A request in flight holds nothing either: its caller keeps the process up while it waits.
+      const hold = setInterval(() => {}, 1000);
       const answer = await createNodeHttpPost()(${JSON.stringify(`${base}/ok`)}, { headers: {}, body: 'x' });
+      clearInterval(hold);
       console.log(answer.status);
     `;
     const child = spawn(

@@ -13,8 +13,11 @@ export interface NodeHttpPostOptions {
 }
 
 /**
- * POST with `node:http`/`node:https` through one keep-alive agent per protocol. Idle sockets
- * are unref'd by the agent, so a kept connection never holds the process open.
+ * POST with `node:http`/`node:https` through one keep-alive agent per protocol. No socket holds
+ * the process open: idle ones are unref'd by the agent, and one in use is unref'd here, so an
+ * endpoint that never answers does not keep a CLI alive until the request timeout (how long to
+ * wait for it at exit is delivery's exit budget). A caller that must stay up while it waits
+ * keeps something of its own alive (delivery's `flush()` has its timer).
  *
  * Redirects: 307 and 308 keep method and body, so they are followed (at most 3); 301, 302 and
  * 303 would turn the POST into a GET that loses the events, so they are answered as they are
@@ -93,6 +96,10 @@ export function createNodeHttpPost(
         reject(error);
         return;
       }
+      // A request in flight must not keep the process alive either: how long a CLI waits for
+      // one at exit is delivery's exit budget, not the request timeout (the agent already
+      // unrefs idle sockets; it refs a reused one again, so this runs on every request).
+      req.on('socket', (socket) => socket.unref());
       req.on('error', reject);
       req.end(body);
     });
