@@ -2,7 +2,7 @@
  * Every error an outbox throws or rejects with is one of these classes. Callers branch on
  * `kind` (or `instanceof`), never on message text.
  */
-export type OutboxErrorKind = 'invalid-option' | 'invalid-state' | 'closed' | 'io';
+export type OutboxErrorKind = 'invalid-option' | 'invalid-state' | 'closed' | 'io' | 'not-found';
 
 export abstract class OutboxError extends Error {
   abstract readonly kind: OutboxErrorKind;
@@ -50,6 +50,21 @@ export class OutboxIoError extends OutboxError {
   ) {
     super(`Outbox storage failed during ${operation}: ${describe(options.cause)}`, options);
     this.name = 'OutboxIoError';
+  }
+}
+
+/**
+ * A tool asked to inspect an outbox in a directory that holds none; `detail` says why (missing,
+ * not a directory, or none of the files an outbox directory holds, naming them).
+ */
+export class OutboxNotFoundError extends OutboxError {
+  readonly kind = 'not-found' as const;
+  constructor(
+    readonly directory: string,
+    readonly detail: string,
+  ) {
+    super(`No outbox in ${directory}: ${detail}`);
+    this.name = 'OutboxNotFoundError';
   }
 }
 

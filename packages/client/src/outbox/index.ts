@@ -18,6 +18,7 @@ export {
   OutboxClosedError,
   OutboxError,
   OutboxIoError,
+  OutboxNotFoundError,
   OutboxOptionError,
   OutboxStateError,
 } from './errors.js';

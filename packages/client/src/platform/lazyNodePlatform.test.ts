@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { drain, makeRecords } from '../outbox/outbox.contract.js';
-import type { DeferredOutbox } from './DeferredOutbox.js';
+import type { DeferredOutbox } from '../outbox/DeferredOutbox.js';
 import { createLazyNodePlatform } from './lazyNodePlatform.js';
 
 const dirs: string[] = [];

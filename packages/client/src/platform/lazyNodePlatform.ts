@@ -1,7 +1,7 @@
+import { DeferredOutbox } from '../outbox/DeferredOutbox.js';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import type { ExitEmitter } from './beforeExit.js';
 import { onBeforeExit } from './beforeExit.js';
-import { DeferredOutbox } from './DeferredOutbox.js';
 import type { NodePlatformOptions } from './node.js';
 import type { DefaultOutboxOptions, Platform } from './platform.js';
 

@@ -174,7 +174,8 @@ export class AppendBuffer {
 
   private async writeGroup(): Promise<void> {
     this.clearTimers();
-    await this.o.ready;
+    if (this.events === 0) return;
+    await this.o.ready.catch(() => {});
     const group = this.records.slice(this.head);
     if (group.length === 0) return;
     const groupBytes = this.byteCount;
@@ -182,6 +183,8 @@ export class AppendBuffer {
     let written: WrittenGroup;
     let offsets: number[];
     try {
+      // An outbox that could not open keeps its records like any failed write (bounded, counted).
+      await this.o.ready;
       const encoded = encodeFrames(group);
       offsets = encoded.offsets;
       written = await this.o.writer.write(encoded.buffer);

@@ -1,17 +1,20 @@
 import { Buffer } from 'node:buffer';
 import { promises as fs } from 'node:fs';
 import { OutboxIoError } from '../errors.js';
-import type { DeadLetter, OutboxRecord } from '../outbox.js';
+import type { DeadLetter, DropReason, OutboxRecord } from '../outbox.js';
 import { writeFileAtomic } from './atomicFile.js';
 import { DirectoryLock } from './DirectoryLock.js';
 import { decodePayload, encodeFrames } from './frame.js';
-import { scanSegment } from './segmentScan.js';
+import { type DamagedRange, scanSegment } from './segmentScan.js';
 
 /**
  * The dead-letter store of the file outbox: one file of frames (same framing and checksums as
- * the segments), capped at `maxDeadLetters` (oldest dropped first). Dead letters are few and
- * rarely touched, so changes other than an append rewrite the file atomically. A short lock of
- * its own serialises processes (a CLI replaying while a service dead-letters).
+ * the segments), capped at `maxDeadLetters` (oldest dropped first, counted 'overflow'). Dead
+ * letters are few and rarely touched, so changes other than an append rewrite the file
+ * atomically. A short lock of its own serialises processes (a CLI replaying while a service
+ * dead-letters). A torn tail (a crash or a full disk in the middle of an append) is cut before
+ * the next append, as in segments, and counted 'corrupt': appended after it, the next frame
+ * would be swallowed by the torn frame's length.
  */
 export interface DeadLetterFileOptions {
   readonly file: string;
@@ -19,6 +22,8 @@ export interface DeadLetterFileOptions {
   readonly maxDeadLetters: number;
   readonly fsync: boolean;
   readonly staleMs: number;
+  /** Dead letters lost for good: damaged ('corrupt') or over `maxDeadLetters` ('overflow'). */
+  readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
 }
 
 export class DeadLetterFile {
@@ -31,70 +36,79 @@ export class DeadLetterFile {
 
   async add(records: readonly OutboxRecord[], reason: string, atMs: number): Promise<void> {
     if (records.length === 0) return;
-    const { buffer } = encodeDeadLetters(
-      records.map((record) => ({ record, reason, deadLetteredAtMs: atMs })),
-    );
+    const added = records.map((record) => ({ record, reason, deadLetteredAtMs: atMs }));
     await this.withLock(async () => {
+      const stored = await this.read();
+      const excess = stored.entries.length + added.length - this.o.maxDeadLetters;
+      if (excess > 0 || stored.damaged.length > 0) {
+        // Rewritten whole: the oldest over the cap and damaged frames are left out.
+        await this.rewrite([...stored.entries, ...added].slice(Math.max(0, excess)));
+        this.countDamaged(stored.damaged);
+        this.o.onDrop('overflow', Math.max(0, excess));
+        return;
+      }
       const handle = await fs.open(this.o.file, 'a');
       try {
-        await handle.write(buffer);
+        await handle.write(encodeDeadLetters(added).buffer);
         if (this.o.fsync) await handle.datasync();
       } finally {
         await handle.close();
       }
-      const all = await this.readAll();
-      if (all.length > this.o.maxDeadLetters)
-        await this.rewrite(all.slice(all.length - this.o.maxDeadLetters));
     });
   }
 
   async list(limit = Infinity): Promise<DeadLetter[]> {
-    const all = await this.readAll();
+    const all = (await this.read()).entries;
     return Number.isFinite(limit) ? all.slice(0, Math.max(0, limit)) : all;
   }
 
   async count(): Promise<number> {
     const signature = await this.signature();
     if (this.cachedCount?.signature === signature) return this.cachedCount.count;
-    const count = (await this.readAll()).length;
+    const count = (await this.read()).entries.length;
     this.cachedCount = { signature, count };
     return count;
   }
 
   /**
    * Takes the dead letters with these uuids (all when undefined): `use` runs first (e.g. puts
-   * them back in the queue, durably), and only then are they removed, so a crash in between
-   * keeps them (at worst they are both queued and still listed).
+   * them back in the queue, durably) and answers which of them it used; only those are then
+   * removed, so a crash in between keeps them (at worst they are both queued and still listed),
+   * and one the queue did not accept stays a dead letter. Answers how many were removed.
    */
   async take(
     uuids: readonly string[] | undefined,
-    use: (taken: DeadLetter[]) => Promise<void>,
+    use: (taken: DeadLetter[]) => Promise<readonly DeadLetter[]>,
   ): Promise<number> {
     const wanted =
       uuids === undefined
         ? null
         : new Set(Array.isArray(uuids) ? uuids.filter((u) => typeof u === 'string') : []);
     return this.withLock(async () => {
-      const all = await this.readAll();
+      const { entries: all, damaged } = await this.read();
       const taken = all.filter((d) => wanted === null || wanted.has(d.record.uuid));
       if (taken.length === 0) return 0;
-      await use(taken);
-      await this.rewrite(all.filter((d) => !(wanted === null || wanted.has(d.record.uuid))));
-      return taken.length;
+      const used = new Set(await use(taken));
+      if (used.size === 0) return 0;
+      await this.rewrite(all.filter((d) => !used.has(d)));
+      this.countDamaged(damaged);
+      return used.size;
     });
   }
 
-  private async readAll(): Promise<DeadLetter[]> {
+  /** The intact dead letters, and the damaged ranges (a torn tail among them) skipped on the way. */
+  private async read(): Promise<{ entries: DeadLetter[]; damaged: readonly DamagedRange[] }> {
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(this.o.file, 'r');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], damaged: [] };
       throw error;
     }
     const out: DeadLetter[] = [];
+    let damaged: readonly DamagedRange[];
     try {
-      await scanSegment(
+      ({ damaged } = await scanSegment(
         handle,
         { from: 0, sealed: true, verifyPayload: true },
         (_offset, header, buf, at) => {
@@ -111,11 +125,19 @@ export class DeadLetterFile {
             // A frame that passed its checksum but is not ours: skip it.
           }
         },
-      );
+      ));
     } finally {
       await handle.close();
     }
-    return out;
+    return { entries: out, damaged };
+  }
+
+  /** Damaged frames are gone once the file is rewritten without them: one record each. */
+  private countDamaged(damaged: readonly DamagedRange[]): void {
+    if (damaged.length === 0) return;
+    let bytes = 0;
+    for (const d of damaged) bytes += d.end - d.start;
+    this.o.onDrop('corrupt', damaged.length, bytes);
   }
 
   private async rewrite(entries: readonly DeadLetter[]): Promise<void> {

@@ -169,11 +169,12 @@ describe('FileOutbox', () => {
     await fs.rm(directory, { recursive: true, force: true });
   });
 
+  // `createFileOutbox` falls back to memory instead (unwritable.test.ts); the class itself answers so.
   it('an unusable directory gives typed io errors, and append still never throws', async () => {
     const parent = tempDir();
     const notADir = path.join(parent, 'file');
     await fs.writeFile(notADir, 'x');
-    const outbox = createFileOutbox({ directory: path.join(notADir, 'outbox') });
+    const outbox = new FileOutbox({ directory: path.join(notADir, 'outbox') });
     expect(() => outbox.append(makeRecords(3))).not.toThrow();
     for (const attempt of [
       outbox.persist(),

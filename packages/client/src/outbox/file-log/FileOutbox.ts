@@ -2,20 +2,31 @@ import { Buffer } from 'node:buffer';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { OutboxClosedError, OutboxIoError } from '../errors.js';
-import { checkClaimLimits } from '../memory.js';
-import type { DeadLetter, Outbox, OutboxBatch, OutboxDrop, OutboxRecord, OutboxSize } from '../outbox.js';
+import { DeferredOutbox } from '../DeferredOutbox.js';
+import { checkClaimLimits, createMemoryOutbox } from '../memory.js';
+import type {
+  DeadLetter,
+  Outbox,
+  OutboxBatch,
+  OutboxDrop,
+  OutboxLimits,
+  OutboxRecord,
+  OutboxSize,
+} from '../outbox.js';
 import { DropListeners, normalizeRecord } from '../records.js';
 import { checkStateKey, encodeStateValue } from '../stateValue.js';
 import { AppendBuffer, type GroupSummary, type WrittenFrames } from './AppendBuffer.js';
 import { removeStaleTempFiles } from './atomicFile.js';
 import { DeadLetterFile } from './DeadLetterFile.js';
 import { DirectoryLock } from './DirectoryLock.js';
+import { FileOutboxInspector } from './FileOutboxInspector.js';
 import { type EncodableRecord, MAX_UUID_BYTES } from './frame.js';
 import {
   type FileOutboxOptions,
   type ResolvedFileOutboxOptions,
   resolveFileOutboxOptions,
 } from './options.js';
+import { writeOutboxInfo } from './outboxInfo.js';
 import { QueueHolder } from './QueueHolder.js';
 import type { SegmentIndex } from './SegmentIndex.js';
 import { DEAD_LETTER_FILE, DEAD_LETTER_LOCK_FILE, DELIVERY_LOCK_FILE, STATE_DIR } from './segmentFiles.js';
@@ -79,6 +90,16 @@ export class FileOutbox implements Outbox {
   private lastRefreshMs = 0;
   /** Last claim, ack or release; a holder idle for long lets the lock go (see `heartbeat`). */
   private lastDeliveryMs = Date.now();
+  /** What this process wrote while it held no index (no lock): counted against the limits. */
+  private unindexed = { events: 0, bytes: 0 };
+
+  /**
+   * A read-only view of the outbox in `directory` (for tools such as `homing status`): no lock,
+   * no cleanup, no limits applied. Rejects with `OutboxNotFoundError` when there is no outbox.
+   */
+  static inspect(directory: string): Promise<FileOutboxInspector> {
+    return FileOutboxInspector.open(directory);
+  }
 
   constructor(options: FileOutboxOptions) {
     this.o = resolveFileOutboxOptions(options);
@@ -97,6 +118,7 @@ export class FileOutbox implements Outbox {
       maxDeadLetters: this.o.limits.maxDeadLetters,
       fsync,
       staleMs: this.o.staleMs,
+      onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
     });
     this.state = new StateFiles(path.join(this.directory, STATE_DIR), { fsync });
     this.holder = new QueueHolder({
@@ -132,6 +154,19 @@ export class FileOutbox implements Outbox {
     });
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatMs);
     this.heartbeatTimer.unref();
+  }
+
+  /** The limits in effect (options merged over the defaults). */
+  get limits(): OutboxLimits {
+    return this.o.limits;
+  }
+
+  /**
+   * Resolves once the directory is there and writable; rejects with `OutboxIoError` when it
+   * cannot be (a read-only file system, a path through a file, no permission).
+   */
+  opened(): Promise<void> {
+    return this.ready;
   }
 
   append(records: readonly OutboxRecord[]): void {
@@ -258,15 +293,16 @@ export class FileOutbox implements Outbox {
     await this.ready;
     this.assertOpen('replayDeadLetters');
     return this.deadLetters.take(uuids, async (taken) => {
-      this.append(taken.map((d) => d.record));
+      const queued = this.requeue(taken);
       await this.buffer.flush();
+      return queued;
     });
   }
 
   async purgeDeadLetters(uuids?: readonly string[]): Promise<number> {
     await this.ready;
     this.assertOpen('purgeDeadLetters');
-    return this.deadLetters.take(uuids, async () => {});
+    return this.deadLetters.take(uuids, async (taken) => taken);
   }
 
   async size(): Promise<OutboxSize> {
@@ -346,21 +382,76 @@ export class FileOutbox implements Outbox {
     this.closed = true;
   }
 
+  /**
+   * Puts dead letters back in the queue (a replay, asked for by the user): stamped with the time
+   * of the replay, so retention counts from now and does not drop an old event the moment it is
+   * replayed (its JSON keeps its own timestamp). Answers the ones queued: not those over
+   * `maxBytes`, nor, under 'drop-newest', those the queue has no room for.
+   */
+  private requeue(deadLetters: readonly DeadLetter[]): DeadLetter[] {
+    const nowMs = this.o.now();
+    const queued: DeadLetter[] = [];
+    for (const d of deadLetters) {
+      const record = normalizeRecord(d.record, nowMs);
+      if (record === null) continue;
+      const uuidBytes = Buffer.byteLength(record.uuid);
+      const jsonBytes = Buffer.byteLength(record.json);
+      if (uuidBytes > MAX_UUID_BYTES || jsonBytes > this.o.limits.maxBytes) continue;
+      if (this.o.limits.overflow === 'drop-newest' && !this.fits(jsonBytes)) continue;
+      this.buffer.push({ uuid: record.uuid, json: record.json, timestampMs: nowMs, uuidBytes, jsonBytes });
+      queued.push(d);
+    }
+    return queued;
+  }
+
+  /**
+   * Pending on disk as far as this process knows: the index while it holds the lock; otherwise
+   * what the index held when it let the lock go, plus what this process wrote since.
+   */
+  private stored(): { events: number; bytes: number } {
+    const index = this.holder.index;
+    if (index !== null) return { events: index.events, bytes: index.bytes };
+    const known = this.holder.lastKnown;
+    return {
+      events: (known?.events ?? 0) + this.unindexed.events,
+      bytes: (known?.bytes ?? 0) + this.unindexed.bytes,
+    };
+  }
+
   /** Room for one more record of `jsonBytes` as far as this process knows (drop-newest). */
   private fits(jsonBytes: number): boolean {
     const { maxEvents, maxBytes } = this.o.limits;
-    const stored = this.holder.index;
-    const events = (stored?.events ?? 0) + this.buffer.events;
-    const bytes = (stored?.bytes ?? 0) + this.buffer.bytes;
+    const stored = this.stored();
+    const events = stored.events + this.buffer.events;
+    const bytes = stored.bytes + this.buffer.bytes;
     return events + 1 <= maxEvents && bytes + jsonBytes <= maxBytes;
   }
 
-  /** A group reached the disk: the holder counts it without reading it back, then applies limits. */
+  /**
+   * A group reached the disk: the holder counts it without reading it back, then applies limits.
+   * Without the lock (nobody delivering took it, or an idle holder let it go) the group is
+   * counted against what was last known; past the limits, the lock is taken just long enough to
+   * apply them (a holder that is delivering keeps it, and applies the limits itself).
+   */
   private async afterWrite(written: WrittenGroup, group: GroupSummary, frames: WrittenFrames): Promise<void> {
     await this.serial(async () => {
-      if (this.holder.index === null) return;
-      this.holder.index.noteOwnWrite(written.base, written.start, written.end, group, frames);
-      await this.holder.enforceLimits();
+      const index = this.holder.index;
+      if (index !== null) {
+        index.noteOwnWrite(written.base, written.start, written.end, group, frames);
+        await this.holder.enforceLimits();
+        return;
+      }
+      this.unindexed.events += group.events;
+      this.unindexed.bytes += group.bytes;
+      const { maxEvents, maxBytes } = this.o.limits;
+      const stored = this.stored();
+      if (stored.events <= maxEvents && stored.bytes <= maxBytes) return;
+      try {
+        // Taking the lock builds (or refreshes) the index and applies the limits.
+        if (this.closing === null && (await this.becomeHolder())) await this.holder.release(true);
+      } catch (error) {
+        this.o.logger.debug('outbox: could not apply the limits', { error: String(error) });
+      }
     });
   }
 
@@ -381,14 +472,20 @@ export class FileOutbox implements Outbox {
     const before = this.holder.index;
     if (!(await this.holder.acquire())) return false;
     // A new index has just read the directory: the claim need not look again at once (in a busy
-    // process that is several turns of the event loop before the first batch goes out).
-    if (this.holder.index !== before) this.lastRefreshMs = Date.now();
+    // process that is several turns of the event loop before the first batch goes out). It has
+    // counted what this process wrote without the lock.
+    if (this.holder.index !== before) {
+      this.lastRefreshMs = Date.now();
+      this.unindexed = { events: 0, bytes: 0 };
+    }
     this.observer = null;
     return true;
   }
 
   private async init(): Promise<void> {
     await fs.mkdir(this.directory, { recursive: true });
+    if (this.o.saveLimits)
+      await writeOutboxInfo(this.directory, this.o.limits, this.o.durability === 'fsync');
     await removeStaleTempFiles(this.directory, 60 * 60 * 1000, Date.now());
     // Become the holder early if nobody is, so limits apply from the start.
     void this.serial(() => this.becomeHolder()).catch((error: unknown) => {
@@ -405,7 +502,7 @@ export class FileOutbox implements Outbox {
         // every other process from delivering: after a while without claims it lets the lock go.
         const idle = Date.now() - this.lastDeliveryMs > this.o.heartbeatMs * 5;
         if (idle && this.holder.queue?.outstanding === 0 && this.closing === null)
-          await this.holder.release();
+          await this.holder.release(true);
       });
     } catch (error) {
       this.o.logger.debug('outbox: heartbeat failed', { error: String(error) });
@@ -424,7 +521,35 @@ export class FileOutbox implements Outbox {
   }
 }
 
-/** A file outbox in `options.directory`; options and defaults in `options.ts`, validated here. */
+/**
+ * A file outbox in `options.directory`; options and defaults in `options.ts`, validated here
+ * (bad options throw at once). If the directory cannot be used (read-only, not creatable), a
+ * warning is logged and a memory outbox with the same limits takes over, so events are still
+ * delivered and counted while the process runs, instead of waiting for a disk that never takes
+ * them.
+ */
 export function createFileOutbox(options: FileOutboxOptions): Outbox {
-  return new FileOutbox(options);
+  const file = new FileOutbox(options);
+  let failure: unknown;
+  return new DeferredOutbox(
+    () =>
+      file.opened().then(
+        () => file,
+        async (error: unknown) => {
+          failure = error;
+          await file.close().catch(() => {});
+          throw error;
+        },
+      ),
+    () => {
+      options.logger?.warn('outbox: the directory cannot be used; events are kept in memory only', {
+        directory: file.directory,
+        error: String(failure),
+      });
+      return createMemoryOutbox({
+        ...file.limits,
+        ...(options.now === undefined ? {} : { now: options.now }),
+      });
+    },
+  );
 }

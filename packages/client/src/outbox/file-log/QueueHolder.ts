@@ -34,8 +34,20 @@ export class QueueHolder {
   index: SegmentIndex | null = null;
   queue: LogQueue | null = null;
   private saveTimer: ReturnType<typeof setTimeout> | null = null;
+  /**
+   * The index as it was when the lock was last let go on purpose (`release(true)`), with the
+   * cursor's signature then. Taken again while nobody else changed the cursor (no other holder
+   * acked or dropped anything), it needs only a refresh (what was written since), not a reading
+   * of every segment.
+   */
+  private parked: { index: SegmentIndex; cursor: string } | null = null;
 
   constructor(private readonly o: QueueHolderOptions) {}
+
+  /** Pending events and bytes when the lock was let go on purpose; null if never held or lost. */
+  get lastKnown(): { events: number; bytes: number } | null {
+    return this.parked === null ? null : { events: this.parked.index.events, bytes: this.parked.index.bytes };
+  }
 
   /** Takes the lock if it is free (or confirms we still hold it) and builds the index. */
   async acquire(): Promise<boolean> {
@@ -44,9 +56,17 @@ export class QueueHolder {
       this.forget();
     }
     if (!(await this.o.lock.tryAcquire())) return false;
-    const index = this.newIndex(true);
+    const parked = this.parked;
+    this.parked = null;
+    let index: SegmentIndex;
     try {
-      await index.load();
+      if (parked !== null && (await parked.index.cursorFileSignature()) === parked.cursor) {
+        index = parked.index;
+        await index.refresh();
+      } else {
+        index = this.newIndex(true);
+        await index.load();
+      }
     } catch (error) {
       await this.o.lock.release().catch(() => {});
       throw error;
@@ -148,14 +168,19 @@ export class QueueHolder {
     if (this.index !== null && !(await this.o.lock.heartbeat())) this.forget();
   }
 
-  /** Saves what is pending and lets the lock go; claims not settled return to the queue. */
-  async release(): Promise<void> {
+  /**
+   * Saves what is pending and lets the lock go; claims not settled return to the queue. With
+   * `park`, the index is kept for the next `acquire` (see `parked`).
+   */
+  async release(park = false): Promise<void> {
     this.cancelSave();
     this.queue?.forgetClaims();
     const index = this.index;
+    this.parked = null;
     if (index !== null && (await this.o.lock.verify().catch(() => false))) {
       await index.deleteFinished().catch(() => {});
       await index.saveCursor().catch(() => {});
+      if (park) this.parked = { index, cursor: await index.cursorFileSignature() };
     }
     this.forget();
     await this.o.lock.release().catch(() => {});

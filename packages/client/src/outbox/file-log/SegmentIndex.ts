@@ -317,6 +317,11 @@ export class SegmentIndex {
     return oldest;
   }
 
+  /** Changes whenever `cursor.json` is replaced (by any process). */
+  cursorFileSignature(): Promise<string> {
+    return this.cursor.signature();
+  }
+
   /** Writes the cursor (holder only); skipped when nothing changed since the last write. */
   async saveCursor(): Promise<void> {
     if (!this.o.holder) return;

@@ -42,6 +42,12 @@ export interface FileOutboxOptions extends Partial<OutboxLimits> {
   now?: () => number;
   /** Where background write failures are reported; default silent. */
   logger?: Logger;
+  /**
+   * Save the limits (`maxEvents`, `maxBytes`, `overflow`, `retentionMs`, `maxDeadLetters`) in
+   * `outbox.json` at open, so tools that open the directory later (`homing flush`) apply the
+   * app's limits, not their defaults; default true. A tool serving an app's outbox passes false.
+   */
+  saveLimits?: boolean;
 }
 
 export const FILE_OUTBOX_DEFAULTS = Object.freeze({
@@ -53,6 +59,7 @@ export const FILE_OUTBOX_DEFAULTS = Object.freeze({
   heartbeatMs: 2000,
   staleMs: 30_000,
   claimCacheBytes: 1024 * 1024,
+  saveLimits: true,
 });
 
 export interface ResolvedFileOutboxOptions {
@@ -68,6 +75,7 @@ export interface ResolvedFileOutboxOptions {
   readonly claimCacheBytes: number;
   readonly now: () => number;
   readonly logger: Logger;
+  readonly saveLimits: boolean;
 }
 
 export function resolveFileOutboxOptions(options: FileOutboxOptions): ResolvedFileOutboxOptions {
@@ -94,6 +102,7 @@ export function resolveFileOutboxOptions(options: FileOutboxOptions): ResolvedFi
     claimCacheBytes: options.claimCacheBytes ?? d.claimCacheBytes,
     now: options.now ?? Date.now,
     logger: options.logger ?? silentLogger,
+    saveLimits: options.saveLimits ?? d.saveLimits,
   };
   requireOneOf('durability', resolved.durability, ['batch', 'fsync', 'memory'] as const);
   requireInteger('persistIntervalMs', resolved.persistIntervalMs, 0);
@@ -109,6 +118,8 @@ export function resolveFileOutboxOptions(options: FileOutboxOptions): ResolvedFi
       `must be at least 3 × heartbeatMs (${resolved.heartbeatMs * 3}), got ${resolved.staleMs}`,
     );
   }
+  if (typeof resolved.saveLimits !== 'boolean')
+    throw new OutboxOptionError('saveLimits', 'must be a boolean');
   if (typeof resolved.now !== 'function')
     throw new OutboxOptionError('now', 'must be a function returning ms since the epoch');
   const logger = resolved.logger as Partial<Logger>;

@@ -1,20 +1,15 @@
-import type {
-  DeadLetter,
-  Outbox,
-  OutboxBatch,
-  OutboxDrop,
-  OutboxRecord,
-  OutboxSize,
-} from '../outbox/outbox.js';
+import type { DeadLetter, Outbox, OutboxBatch, OutboxDrop, OutboxRecord, OutboxSize } from './outbox.js';
 
 /**
  * An Outbox whose storage is still loading: the Node file outbox, imported on first use so that
- * `detect.ts` pulls no `node:` module into a browser bundle. Appends made meanwhile are kept in
+ * `detect.ts` pulls no `node:` module into a browser bundle, or a file outbox still opening its
+ * directory (`createFileOutbox`). Appends made meanwhile are kept in
  * order and handed over before anything else reaches the storage (append stays synchronous and
  * never throws); every other call waits for the load. Drop listeners are attached to the storage
  * once it is there.
  *
- * If the load fails (a bundle that left the Node platform out, a factory that throws), the
+ * If the load fails (a bundle that left the Node platform out, a factory that throws, a directory
+ * that cannot be written), the
  * `fallback` outbox takes over so events keep flowing instead of piling up here, and
  * `loadError` says why.
  */

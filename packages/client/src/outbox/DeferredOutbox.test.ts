@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createMemoryOutbox } from '../outbox/memory.js';
-import { describeOutboxContract, drain, makeRecords } from '../outbox/outbox.contract.js';
-import type { Outbox, OutboxDrop } from '../outbox/outbox.js';
+import { createMemoryOutbox } from './memory.js';
+import { describeOutboxContract, drain, makeRecords } from './outbox.contract.js';
+import type { Outbox, OutboxDrop } from './outbox.js';
 import { DeferredOutbox } from './DeferredOutbox.js';
 
 /** A load that resolves only after a few turns, so calls really are made before it is there. */

@@ -1,0 +1,100 @@
+import { mkdtempSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { OutboxDrop } from '../outbox.js';
+import { makeRecords } from '../outbox.contract.js';
+import { createFileOutbox } from './FileOutbox.js';
+import type { FileOutboxOptions } from './options.js';
+import { DEAD_LETTER_FILE } from './segmentFiles.js';
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await fs.rm(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-dead-letters-'));
+  dirs.push(dir);
+  return dir;
+}
+
+/** An outbox whose every pending record was claimed and dead-lettered. */
+async function deadLettered(options: FileOutboxOptions, uuids: readonly string[]) {
+  const outbox = createFileOutbox(options);
+  const drops: OutboxDrop[] = [];
+  outbox.onDrop((d) => drops.push(d));
+  outbox.append(
+    uuids.map((uuid) => ({ uuid, json: JSON.stringify({ event: 'e', uuid }), timestampMs: Date.now() })),
+  );
+  await outbox.persist();
+  const batch = await outbox.claim(1000, Infinity);
+  await outbox.deadLetter(batch!.records, 'HTTP 400');
+  await outbox.ack(batch!);
+  return { outbox, drops };
+}
+
+const listed = async (outbox: { listDeadLetters(): Promise<{ record: { uuid: string } }[]> }) =>
+  (await outbox.listDeadLetters()).map((d) => d.record.uuid);
+
+describe('file outbox dead letters', () => {
+  it('a replay queues a dead letter older than retention again instead of dropping it', async () => {
+    let now = Date.now();
+    const { outbox, drops } = await deadLettered(
+      { directory: tempDir(), retentionMs: DAY_MS, now: () => now },
+      ['old'],
+    );
+    now += 2 * DAY_MS;
+    expect(await outbox.replayDeadLetters()).toBe(1);
+    expect(await outbox.size()).toMatchObject({ events: 1, deadLetters: 0 });
+    const batch = await outbox.claim(10, Infinity);
+    expect(batch?.records.map((r) => JSON.parse(r.json) as unknown)).toEqual([{ event: 'e', uuid: 'old' }]);
+    expect(drops.filter((d) => d.reason === 'retention' && d.count > 0)).toEqual([]);
+    await outbox.close();
+  });
+
+  it('a dead letter the queue does not take (full, drop-newest) stays a dead letter', async () => {
+    const { outbox } = await deadLettered({ directory: tempDir(), maxEvents: 1, overflow: 'drop-newest' }, [
+      'refused',
+    ]);
+    outbox.append(makeRecords(1));
+    await outbox.persist();
+    expect(await outbox.replayDeadLetters()).toBe(0);
+    expect(await listed(outbox)).toEqual(['refused']);
+    expect((await outbox.size()).events).toBe(1);
+    await outbox.close();
+  });
+});
+
+describe('file outbox dead-letter store damage and cap', () => {
+  it('cuts a torn tail before the next dead letters, so none of them is lost, and counts what was cut', async () => {
+    const directory = tempDir();
+    const first = await deadLettered({ directory }, ['a-0', 'a-1', 'a-2']);
+    await first.outbox.close();
+    // A crash or a full disk in the middle of an append: the last frame is cut short.
+    const file = path.join(directory, DEAD_LETTER_FILE);
+    await fs.truncate(file, (await fs.stat(file)).size - 10);
+    const { outbox, drops } = await deadLettered({ directory }, ['b-0', 'b-1', 'b-2']);
+    expect(await listed(outbox)).toEqual(['a-0', 'a-1', 'b-0', 'b-1', 'b-2']);
+    expect(drops.filter((d) => d.reason === 'corrupt')).toEqual([
+      expect.objectContaining({ reason: 'corrupt', count: 1 }),
+    ]);
+    await outbox.close();
+  });
+
+  it('counts the dead letters discarded over maxDeadLetters as overflow', async () => {
+    const { outbox, drops } = await deadLettered({ directory: tempDir(), maxDeadLetters: 2 }, [
+      'a',
+      'b',
+      'c',
+      'd',
+    ]);
+    expect(await listed(outbox)).toEqual(['c', 'd']);
+    const total = (reason: OutboxDrop['reason']) =>
+      drops.filter((d) => d.reason === reason).reduce((n, d) => n + d.count, 0);
+    expect(total('dead-lettered')).toBe(4);
+    expect(total('overflow')).toBe(2);
+    await outbox.close();
+  });
+});

@@ -1,0 +1,47 @@
+import path from 'node:path';
+import { resolveOutboxLimits } from '../limits.js';
+import type { OutboxLimits } from '../outbox.js';
+import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
+import { INFO_FILE } from './segmentFiles.js';
+
+/**
+ * `outbox.json`: the limits the app last opened the outbox with. Tools that open the directory
+ * later (`homing flush`, `homing dead-letters --replay`) apply these instead of their own
+ * defaults, which would drop events the app keeps (a 30-day retention cut to the default 7).
+ * Written at open by every outbox with `saveLimits` (the app's), replaced atomically.
+ */
+interface OutboxInfo {
+  readonly v: 1;
+  readonly limits: OutboxLimits;
+}
+
+export async function writeOutboxInfo(
+  directory: string,
+  limits: OutboxLimits,
+  fsync: boolean,
+): Promise<void> {
+  const info: OutboxInfo = {
+    v: 1,
+    limits: {
+      maxEvents: limits.maxEvents,
+      maxBytes: limits.maxBytes,
+      overflow: limits.overflow,
+      retentionMs: limits.retentionMs,
+      maxDeadLetters: limits.maxDeadLetters,
+    },
+  };
+  await writeFileAtomic(path.join(directory, INFO_FILE), JSON.stringify(info), { fsync });
+}
+
+/** The saved limits, or undefined when there are none (an outbox of an older version) or they are unreadable. */
+export async function readSavedLimits(directory: string): Promise<OutboxLimits | undefined> {
+  const text = await readFileIfExists(path.join(directory, INFO_FILE));
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as Partial<OutboxInfo>;
+    if (parsed.v !== 1 || parsed.limits === null || typeof parsed.limits !== 'object') return undefined;
+    return resolveOutboxLimits(parsed.limits);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,62 @@
+import { mkdtempSync, promises as fs, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Logger } from '../../logger.js';
+import type { OutboxDrop } from '../outbox.js';
+import { drain, makeRecords } from '../outbox.contract.js';
+import { createFileOutbox } from './FileOutbox.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const dir of dirs.splice(0)) await fs.rm(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-unwritable-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function recordingLogger(): Logger & { warnings: string[] } {
+  const warnings: string[] = [];
+  return { warnings, debug() {}, warn: (message: string) => void warnings.push(message), error() {} };
+}
+
+async function expectMemoryFallback(directory: string): Promise<void> {
+  const logger = recordingLogger();
+  const outbox = createFileOutbox({ directory, logger });
+  const drops: OutboxDrop[] = [];
+  outbox.onDrop((d) => drops.push(d));
+  const records = makeRecords(5);
+  outbox.append(records);
+  await outbox.persist();
+  expect((await outbox.size()).events).toBe(5);
+  expect(await drain(outbox)).toEqual(records.map((r) => r.uuid));
+  expect(logger.warnings).toEqual([expect.stringContaining('kept in memory only')]);
+  expect(drops).toEqual([]);
+  await outbox.close();
+}
+
+describe('a file outbox whose directory cannot be used', () => {
+  it('falls back to memory, says so, and keeps the events claimable (path through a file)', async () => {
+    const file = path.join(tempDir(), 'a-file');
+    writeFileSync(file, 'not a directory');
+    await expectMemoryFallback(path.join(file, 'outbox'));
+  });
+
+  it('falls back to memory when the directory exists but nothing can be written in it (read-only)', async () => {
+    const directory = tempDir();
+    const open = fs.open.bind(fs);
+    vi.spyOn(fs, 'open').mockImplementation(async (file, flags, mode) => {
+      if (String(file).startsWith(directory) && flags !== 'r' && flags !== undefined) {
+        throw Object.assign(new Error(`EROFS: read-only file system, open '${String(file)}'`), {
+          code: 'EROFS',
+        });
+      }
+      return open(file, flags, mode);
+    });
+    await expectMemoryFallback(directory);
+  });
+});
