@@ -1,13 +1,14 @@
 import { once } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { createNodePlatform } from '@homing/client';
-import type { CommandIo, Outbox } from './outboxCommand.js';
+import type { Outbox, OutboxRecord } from '@homing/client';
+import { createFileOutbox, createNodePlatform } from '@homing/client';
+import type { CommandIo } from './outboxCommand.js';
 
 /** A temp outbox directory holding `n` events (and optionally some dead letters). */
 export async function seedOutbox(
@@ -39,6 +40,60 @@ export async function seedOutbox(
   }
   await outbox.close();
   return { dir, uuids: uuids.slice(deadLetters), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * An app's outbox with a 30-day retention (not the default 7) holding 10 events 10 days old and
+ * 5 new ones, and 1 dead letter 10 days old: what a CLI applying its own defaults would cut.
+ */
+export async function seedLongRetentionOutbox(): Promise<{
+  dir: string;
+  uuids: string[];
+  limits: { retentionMs: number; maxEvents: number };
+  cleanup(): Promise<void>;
+}> {
+  const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
+  const limits = { retentionMs: 30 * DAY_MS, maxEvents: 200_000 };
+  const now = Date.now();
+  const record = (uuid: string, ageMs: number): OutboxRecord => ({
+    uuid,
+    json: JSON.stringify({
+      uuid,
+      event: 'cli.test',
+      distinct_id: 'd',
+      timestamp: new Date(now - ageMs).toISOString(),
+      properties: {},
+    }),
+    timestampMs: now - ageMs,
+  });
+  const outbox = createFileOutbox({ directory: dir, ...limits });
+  outbox.append([record('dead-0', 10 * DAY_MS)]);
+  await outbox.persist();
+  const batch = await outbox.claim(1, Number.MAX_SAFE_INTEGER);
+  await outbox.deadLetter(batch!.records, 'HTTP 400 Bad Request');
+  await outbox.ack(batch!);
+  const uuids = [
+    ...Array.from({ length: 10 }, (_, i) => `old-${i}`),
+    ...Array.from({ length: 5 }, (_, i) => `new-${i}`),
+  ];
+  outbox.append(uuids.map((u) => record(u, u.startsWith('old') ? 10 * DAY_MS : 0)));
+  await outbox.persist();
+  await outbox.close();
+  return { dir, uuids, limits, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Every file under `dir` with its size, mtime and content, to show that nothing changed. */
+export async function snapshotDir(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const file = join(entry.parentPath, entry.name);
+    const st = await stat(file);
+    out[file] = `${st.size} ${st.mtimeMs} ${(await readFile(file)).toString('base64')}`;
+  }
+  return out;
 }
 
 export function open(dir: string): Outbox {

@@ -1,6 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
-import { captureIo, open, seedOutbox } from './commands.test-helpers.js';
+import { createFileOutbox } from '@homing/client';
+import {
+  captureIo,
+  open,
+  seedLongRetentionOutbox,
+  seedOutbox,
+  snapshotDir,
+} from './commands.test-helpers.js';
 import { deadLetters } from './dead-letters.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -29,6 +36,29 @@ describe('homing dead-letters', () => {
       reason: 'HTTP 400 Bad Request: invalid event',
     });
     expect(Number.isNaN(Date.parse(rows[0]!.deadLetteredAt as string))).toBe(false);
+  });
+
+  it('listing changes nothing in the outbox', async () => {
+    const seeded = await seedLongRetentionOutbox();
+    cleanups.push(seeded.cleanup);
+    const before = await snapshotDir(seeded.dir);
+    const io = captureIo();
+    expect(await deadLetters({ outbox: seeded.dir }, io)).toBe(0);
+    expect(io.out()).toContain('dead-0');
+    expect(await snapshotDir(seeded.dir)).toEqual(before);
+    const app = createFileOutbox({ directory: seeded.dir, ...seeded.limits });
+    expect(await app.size()).toMatchObject({ events: 15, deadLetters: 1 });
+    await app.close();
+  });
+
+  it('--replay keeps the limits the app chose: its 10-day-old events stay queued', async () => {
+    const seeded = await seedLongRetentionOutbox();
+    cleanups.push(seeded.cleanup);
+    const io = captureIo();
+    expect(await deadLetters({ outbox: seeded.dir, replay: true }, io)).toBe(0);
+    const app = createFileOutbox({ directory: seeded.dir, ...seeded.limits });
+    expect(await app.size()).toMatchObject({ events: 16, deadLetters: 0 });
+    await app.close();
   });
 
   it('--replay moves them back to the queue', async () => {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { CommandIo, DeadLetter } from './outboxCommand.js';
-import { CommandError, openOutbox, processIo, runCommand } from './outboxCommand.js';
+import { CommandError, inspectOutbox, openOutbox, processIo, runCommand } from './outboxCommand.js';
 
 export interface DeadLettersOptions {
   outbox: string;
@@ -52,9 +52,9 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
       );
     }
     const limit = parseLimit(options.limit);
-    const { outbox, directory } = openOutbox(options.outbox);
-    try {
-      if (options.replay === true || options.purge === true) {
+    if (options.replay === true || options.purge === true) {
+      const { outbox, directory } = await openOutbox(options.outbox);
+      try {
         const replay = options.replay === true;
         const count = replay ? await outbox.replayDeadLetters() : await outbox.purgeDeadLetters();
         if (options.json === true)
@@ -65,23 +65,25 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
             io.stdout.write(`Send them now with: homing flush --outbox ${directory} --host URL --key KEY\n`);
         } else io.stdout.write(`Purged ${count} dead letters.\n`);
         return 0;
+      } finally {
+        await outbox.close();
       }
-      const rows = (await outbox.listDeadLetters(limit)).map(toRow);
-      if (options.json === true) {
-        io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-        return 0;
-      }
-      if (rows.length === 0) {
-        io.stdout.write('No dead letters.\n');
-        return 0;
-      }
-      for (const r of rows)
-        io.stdout.write(`${r.uuid}  ${r.deadLetteredAt}  ${r.event ?? '(unreadable)'}  ${r.reason}\n`);
-      io.stdout.write(`${rows.length} dead letters. Resend with --replay, discard with --purge.\n`);
-      return 0;
-    } finally {
-      await outbox.close();
     }
+    // Listing only reads: nothing in the outbox changes.
+    const { inspector } = await inspectOutbox(options.outbox);
+    const rows = (await inspector.listDeadLetters(limit)).map(toRow);
+    if (options.json === true) {
+      io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      return 0;
+    }
+    if (rows.length === 0) {
+      io.stdout.write('No dead letters.\n');
+      return 0;
+    }
+    for (const r of rows)
+      io.stdout.write(`${r.uuid}  ${r.deadLetteredAt}  ${r.event ?? '(unreadable)'}  ${r.reason}\n`);
+    io.stdout.write(`${rows.length} dead letters. Resend with --replay, discard with --purge.\n`);
+    return 0;
   });
 }
 

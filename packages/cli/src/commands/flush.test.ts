@@ -1,7 +1,10 @@
+import { writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { breakerStateKey } from '@homing/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
-import { captureIo, open, seedOutbox, startSink } from './commands.test-helpers.js';
+import { captureIo, open, seedLongRetentionOutbox, seedOutbox, startSink } from './commands.test-helpers.js';
 import { flush } from './flush.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -31,6 +34,16 @@ describe('homing flush', () => {
     const outbox = open(dir);
     expect((await outbox.size()).events).toBe(0);
     await outbox.close();
+  });
+
+  it('sends what the app keeps: its 30-day retention applies, not the default 7 days', async () => {
+    const seeded = await seedLongRetentionOutbox();
+    const sink = await startSink();
+    cleanups.push(seeded.cleanup, sink.close);
+    const io = captureIo();
+    expect(await flush({ outbox: seeded.dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(0);
+    expect(new Set(sink.uuids)).toEqual(new Set(seeded.uuids));
+    expect(io.out()).toContain('Sent 15 events');
   });
 
   it('draws a progress bar on a TTY', async () => {
@@ -89,6 +102,24 @@ describe('homing flush', () => {
     expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(1);
     expect(io.err()).toContain('4 events were refused');
     expect(io.err()).toContain(`homing dead-letters --outbox ${dir}`);
+  });
+
+  it('another live process delivering from the outbox: says so, sends nothing, exit 1', async () => {
+    const { dir, sink } = await setup(5);
+    // The delivery lock of a live process (our parent) with a fresh heartbeat.
+    const owner = { pid: process.ppid, host: hostname(), token: 'other-process', acquiredAtMs: Date.now() };
+    await writeFile(join(dir, 'delivery.lock'), JSON.stringify(owner));
+    const io = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 2_000 }, io),
+    ).toBe(1);
+    expect(sink.requests).toBe(0);
+    expect(io.err()).toContain(`being delivered by pid ${process.ppid}`);
+    expect(io.err()).toMatch(/heartbeat \d+s ago/);
+    expect(io.err()).not.toContain('--host');
+    const outbox = open(dir);
+    expect((await outbox.size()).events).toBe(5);
+    await outbox.close();
   });
 
   it('bad usage exits 2 and names the flag', async () => {

@@ -7,7 +7,7 @@ import {
   resolveDeliveryOptions,
 } from '@homing/client';
 import type { Command } from 'commander';
-import type { CommandIo, Outbox } from './outboxCommand.js';
+import type { CommandIo, Outbox, OutboxInspector } from './outboxCommand.js';
 import { CommandError, formatDuration, openOutbox, processIo, runCommand } from './outboxCommand.js';
 
 export interface FlushOptions {
@@ -76,19 +76,55 @@ function parseTimeout(value: FlushOptions['timeout']): number {
   return ms;
 }
 
+/**
+ * Another live process holding the outbox's delivery lock: only it may send, so a flush here
+ * would send nothing. Null when the lock is free, stale, or this process's own.
+ */
+async function deliveredElsewhere(inspector: OutboxInspector): Promise<CommandError | null> {
+  const lock = await inspector.deliveryLock();
+  if (lock === null || lock.stale || lock.pid === process.pid) return null;
+  const who = lock.pid === null ? 'another process' : `pid ${lock.pid}`;
+  return new CommandError(
+    `the outbox is being delivered by ${who} (heartbeat ${formatDuration(lock.heartbeatAgeMs)} ago); only one process sends from an outbox at a time`,
+    'wait for it to send the queue, or stop it, then run this again; the events stay in the outbox',
+  );
+}
+
 /** Sends what is in the outbox now, through the same delivery (retry, breaker, dead letters) the client uses. */
 export async function flush(options: FlushOptions, io: CommandIo = processIo): Promise<number> {
   return runCommand(io, async () => {
     const resolved = deliveryOptions(options);
     const timeoutMs = parseTimeout(options.timeout);
     const endpoint = resolved.endpoints[0]!.id;
-    const { outbox, directory } = openOutbox(options.outbox);
+    const { outbox, directory, inspector } = await openOutbox(options.outbox);
     try {
-      return await drain(outbox, directory, resolved, endpoint, timeoutMs, options.force === true, io);
+      const busy = await deliveredElsewhere(inspector);
+      if (busy !== null) throw busy;
+      const failed = await drain(
+        outbox,
+        directory,
+        resolved,
+        endpoint,
+        timeoutMs,
+        options.force === true,
+        io,
+      );
+      if (failed === 'nothing-claimed') {
+        // Taken by another process after the check above (an app that started meanwhile).
+        throw (await deliveredElsewhere(inspector)) ?? unexplained();
+      }
+      return failed ? 1 : 0;
     } finally {
       await outbox.close();
     }
   });
+}
+
+function unexplained(): CommandError {
+  return new CommandError(
+    'could not deliver every event (no error was reported)',
+    'check --host and --key and that the server is reachable; the events stay in the outbox',
+  );
 }
 
 async function drain(
@@ -99,7 +135,7 @@ async function drain(
   timeoutMs: number,
   force: boolean,
   io: CommandIo,
-): Promise<number> {
+): Promise<boolean | 'nothing-claimed'> {
   if (force) await outbox.setState(breakerStateKey(endpoint), undefined);
   const before = await outbox.size();
   const progress = new Progress(io, before.events);
@@ -141,15 +177,17 @@ async function drain(
     } else if (result.timedOut) {
       io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
       io.stderr.write('hint: run it again, or give more time with --timeout MS; nothing is lost\n');
+    } else if (stats.lastError === null) {
+      // Nothing failed: nothing could be claimed (another process holds the delivery lock).
+      return 'nothing-claimed';
     } else {
-      const last = stats.lastError === null ? 'unknown' : stats.lastError.reason;
-      io.stderr.write(`error: could not deliver every event (last error: ${last})\n`);
+      io.stderr.write(`error: could not deliver every event (last error: ${stats.lastError.reason})\n`);
       io.stderr.write(
         'hint: check --host and --key and that the server is reachable; the events stay in the outbox\n',
       );
     }
   }
-  return failed ? 1 : 0;
+  return failed;
 }
 
 export function registerFlush(program: Command): void {

@@ -1,10 +1,10 @@
-import { existsSync, statSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { createNodePlatform } from '@homing/client';
+import type { OutboxLimits } from '@homing/client';
+import { FileOutbox, OutboxNotFoundError } from '@homing/client';
 
-/** The outbox interface, as the client's Node platform hands it out. */
-export type Outbox = ReturnType<ReturnType<typeof createNodePlatform>['createDefaultOutbox']>;
-export type DeadLetter = Awaited<ReturnType<Outbox['listDeadLetters']>>[number];
+/** A read-only view of an outbox directory (`FileOutbox.inspect`): status and listings. */
+export type OutboxInspector = Awaited<ReturnType<typeof FileOutbox.inspect>>;
+export type DeadLetter = Awaited<ReturnType<OutboxInspector['listDeadLetters']>>[number];
+export type Outbox = FileOutbox;
 
 /** Where a command writes; tests pass their own. */
 export interface CommandIo {
@@ -27,16 +27,48 @@ export class CommandError extends Error {
   }
 }
 
-/** Opens the file outbox in `dir`, which must exist already (a typo must not create an empty one). */
-export function openOutbox(dir: string): { outbox: Outbox; directory: string } {
-  const directory = resolve(dir);
-  if (!existsSync(directory) || !statSync(directory).isDirectory()) {
-    throw new CommandError(
-      `No outbox at ${directory}`,
-      'Pass the directory of an existing outbox with --outbox DIR (by default <cache>/homing/<name>).',
-    );
+/**
+ * Looks at the outbox in `dir` without changing anything (no lock, no cleanup, no limits): a
+ * directory that is missing or holds none of an outbox's files is refused (a typo must neither
+ * create an outbox nor be shown as an empty one).
+ */
+export async function inspectOutbox(dir: string): Promise<{ inspector: OutboxInspector; directory: string }> {
+  try {
+    const inspector = await FileOutbox.inspect(dir);
+    return { inspector, directory: inspector.directory };
+  } catch (error) {
+    if (error instanceof OutboxNotFoundError) {
+      throw new CommandError(
+        `No outbox at ${error.directory}: ${error.detail}`,
+        `Pass the directory of an existing outbox with --outbox DIR (by default <cache>/homing/<name>).`,
+      );
+    }
+    throw error;
   }
-  return { outbox: createNodePlatform().createDefaultOutbox({ name: 'cli', directory }), directory };
+}
+
+/**
+ * No trimming at all: for an outbox that saved no limits (written by an older version), a tool
+ * must not apply defaults the app may not have chosen (a 7-day retention on a 30-day outbox).
+ */
+const KEEP_EVERYTHING: OutboxLimits = {
+  maxEvents: Number.MAX_SAFE_INTEGER,
+  maxBytes: Number.MAX_SAFE_INTEGER,
+  overflow: 'drop-oldest',
+  retentionMs: 0,
+  maxDeadLetters: Number.MAX_SAFE_INTEGER,
+};
+
+/**
+ * Opens the outbox in `dir` to change it (flush, replay, purge), with the limits the app saved in
+ * it (none when it saved none), and without saving limits of its own.
+ */
+export async function openOutbox(
+  dir: string,
+): Promise<{ outbox: Outbox; directory: string; inspector: OutboxInspector }> {
+  const { inspector, directory } = await inspectOutbox(dir);
+  const limits = (await inspector.savedLimits()) ?? KEEP_EVERYTHING;
+  return { outbox: new FileOutbox({ directory, ...limits, saveLimits: false }), directory, inspector };
 }
 
 /** Runs a command body, turning CommandErrors into a message, a hint and an exit code. */

@@ -1,8 +1,17 @@
 import { existsSync } from 'node:fs';
-import { breakerStateKey, ENDPOINTS_STATE_KEY } from '@homing/client';
+import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { breakerStateKey, createFileOutbox, ENDPOINTS_STATE_KEY } from '@homing/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
-import { captureIo, open, seedOutbox } from './commands.test-helpers.js';
+import {
+  captureIo,
+  open,
+  seedLongRetentionOutbox,
+  seedOutbox,
+  snapshotDir,
+} from './commands.test-helpers.js';
 import { status } from './status.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -67,6 +76,52 @@ describe('homing status', () => {
     expect(io.err()).toContain('No outbox at');
     expect(io.err()).toContain('hint:');
     expect(existsSync(dir)).toBe(false);
+  });
+
+  it('changes nothing in the outbox: an app with a 30-day retention still finds its 10-day-old events', async () => {
+    const seeded = await seedLongRetentionOutbox();
+    cleanups.push(seeded.cleanup);
+    const before = await snapshotDir(seeded.dir);
+    for (let run = 0; run < 2; run++) {
+      const io = captureIo();
+      expect(await status({ outbox: seeded.dir }, io)).toBe(0);
+      expect(io.out()).toMatch(/Queue\s+15 events/);
+      expect(io.out()).toMatch(/Dead letters\s+1/);
+    }
+    expect(await snapshotDir(seeded.dir)).toEqual(before);
+    const app = createFileOutbox({ directory: seeded.dir, ...seeded.limits });
+    expect(await app.size()).toMatchObject({ events: 15, deadLetters: 1 });
+    await app.close();
+  });
+
+  it('refuses a directory that holds no outbox, saying what it expected, and leaves it alone', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'homing-cli-not-outbox-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    await writeFile(join(dir, 'notes.txt'), 'mine');
+    await writeFile(join(dir, 'draft.tmp'), 'mine too');
+    const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60 * 1000);
+    await utimes(join(dir, 'draft.tmp'), twoHoursAgo, twoHoursAgo);
+    const before = await snapshotDir(dir);
+    const io = captureIo();
+    expect(await status({ outbox: dir }, io)).toBe(1);
+    expect(io.err()).toContain(`No outbox at ${dir}`);
+    expect(io.err()).toContain('outbox.json');
+    expect(io.err()).toContain('hint:');
+    expect(await snapshotDir(dir)).toEqual(before);
+  });
+
+  it('names the process delivering from the outbox', async () => {
+    const seeded = await seedOutbox(3);
+    cleanups.push(seeded.cleanup);
+    const holder = open(seeded.dir);
+    expect(await holder.claim(1, Number.MAX_SAFE_INTEGER)).not.toBeNull();
+    const io = captureIo();
+    expect(await status({ outbox: seeded.dir, json: true }, io)).toBe(0);
+    expect(JSON.parse(io.out())).toMatchObject({ delivery: { pid: process.pid, stale: false } });
+    await holder.close();
+    const after = captureIo();
+    expect(await status({ outbox: seeded.dir }, after)).toBe(0);
+    expect(after.out()).toMatch(/Delivering\s+no process/);
   });
 
   it('is registered as "homing status"', () => {

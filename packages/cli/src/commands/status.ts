@@ -1,7 +1,7 @@
 import { breakerStateKey, ENDPOINTS_STATE_KEY } from '@homing/client';
 import type { Command } from 'commander';
-import type { CommandIo, Outbox } from './outboxCommand.js';
-import { formatBytes, formatDuration, openOutbox, processIo, runCommand } from './outboxCommand.js';
+import type { CommandIo, OutboxInspector } from './outboxCommand.js';
+import { formatBytes, formatDuration, inspectOutbox, processIo, runCommand } from './outboxCommand.js';
 
 export interface StatusReport {
   outbox: string;
@@ -9,12 +9,22 @@ export interface StatusReport {
   /** Age of the oldest pending event, ms; null when the queue is empty. */
   oldestEventAgeMs: number | null;
   deadLetters: number;
+  /** The process delivering from the outbox now (holding its delivery lock), or null. */
+  delivery: { pid: number | null; heartbeatAgeMs: number; stale: boolean } | null;
   endpoints: Array<{ id: string; state: string; openUntilMs: number | null }>;
 }
 
-/** What is in an outbox: queue, oldest event, dead letters, and each endpoint's saved breaker. */
-export async function readStatus(outbox: Outbox, directory: string, now = Date.now()): Promise<StatusReport> {
+/**
+ * What is in an outbox: queue, oldest event, dead letters, who delivers, and each endpoint's saved
+ * breaker. Read-only: nothing in the outbox changes (no lock, no cleanup, no limits applied).
+ */
+export async function readStatus(
+  outbox: OutboxInspector,
+  directory: string,
+  now = Date.now(),
+): Promise<StatusReport> {
   const size = await outbox.size();
+  const lock = await outbox.deliveryLock();
   const known = await outbox.getState<unknown>(ENDPOINTS_STATE_KEY);
   const ids = Array.isArray(known) ? known.filter((k): k is string => typeof k === 'string') : [];
   const endpoints: StatusReport['endpoints'] = [];
@@ -29,6 +39,8 @@ export async function readStatus(outbox: Outbox, directory: string, now = Date.n
     queue: { events: size.events, bytes: size.bytes },
     oldestEventAgeMs: size.oldestTimestampMs === null ? null : Math.max(0, now - size.oldestTimestampMs),
     deadLetters: size.deadLetters,
+    delivery:
+      lock === null ? null : { pid: lock.pid, heartbeatAgeMs: lock.heartbeatAgeMs, stale: lock.stale },
     endpoints,
   };
 }
@@ -42,6 +54,7 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
       report.oldestEventAgeMs === null ? '-' : `${formatDuration(report.oldestEventAgeMs)} ago`,
     ],
     ['Dead letters', String(report.deadLetters)],
+    ['Delivering', formatDelivery(report.delivery)],
   ];
   if (report.endpoints.length === 0) rows.push(['Endpoints', 'none recorded yet']);
   for (const e of report.endpoints) {
@@ -56,6 +69,13 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
 }
 
+function formatDelivery(delivery: StatusReport['delivery']): string {
+  if (delivery === null) return 'no process';
+  const who = delivery.pid === null ? 'a process' : `pid ${delivery.pid}`;
+  const beat = `heartbeat ${formatDuration(delivery.heartbeatAgeMs)} ago`;
+  return delivery.stale ? `nobody (${who} left a stale lock, ${beat})` : `${who} (${beat})`;
+}
+
 export interface StatusOptions {
   outbox: string;
   json?: boolean;
@@ -63,14 +83,10 @@ export interface StatusOptions {
 
 export async function status(options: StatusOptions, io: CommandIo = processIo): Promise<number> {
   return runCommand(io, async () => {
-    const { outbox, directory } = openOutbox(options.outbox);
-    try {
-      const report = await readStatus(outbox, directory);
-      io.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
-      return 0;
-    } finally {
-      await outbox.close();
-    }
+    const { inspector, directory } = await inspectOutbox(options.outbox);
+    const report = await readStatus(inspector, directory);
+    io.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+    return 0;
   });
 }
 
