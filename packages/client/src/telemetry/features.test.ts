@@ -90,6 +90,25 @@ describe('createTelemetry: telemetry features on the client', () => {
     expect(sinkEvents(sink).some((e) => e.event === '$health')).toBe(true);
   });
 
+  it("$homing_delivery reports the client's own delivery without any health check, unless turned off", async () => {
+    const t = client(sink, { deliveryReport: { intervalMs: 30 } });
+    for (let i = 0; i < 5; i++) t.track('work', { i });
+    await until(async () => {
+      await t.flush({ timeoutMs: 5_000 });
+      return sinkEvents(sink).some((e) => e.event === '$homing_delivery');
+    });
+    const report = sinkEvents(sink).find((e) => e.event === '$homing_delivery')!;
+    expect(report.properties.tracked).toBeGreaterThanOrEqual(5);
+    expect(report.properties.delta).toMatchObject({ dropped: { overflow: 0 } });
+    expect(report.properties.dropped).toBeTypeOf('object');
+    const off = client(sink, { deliveryReport: false });
+    off.track('work');
+    expect(await off.sendDeliveryReport()).toBe(false);
+    expect(() => clientFor(sink, { deliveryReport: { intervalMs: -5 } })).toThrow(
+      /deliveryReport.intervalMs/,
+    );
+  });
+
   it('a feature turned off does nothing and says so', async () => {
     const t = client(sink, { errors: false, performance: false, usage: false, health: false });
     expect(t.captureError(new Error('x'))).toBe('');

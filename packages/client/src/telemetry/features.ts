@@ -10,6 +10,8 @@ import type {
   RecoveryDetails,
 } from '../features/errors/types.js';
 import type { FeatureHost } from '../features/feature.js';
+import type { DeliveryReportOptions } from '../features/health/DeliveryReporter.js';
+import { DeliveryReporter, deliveryReportInterval } from '../features/health/DeliveryReporter.js';
 import type { HealthReporterOptions } from '../features/health/healthOptions.js';
 import type { ServiceHealthReport } from '../features/health/HealthReporter.js';
 import { HealthReporter } from '../features/health/HealthReporter.js';
@@ -33,8 +35,13 @@ export interface TelemetryFeatureOptions {
   errors?: ErrorTrackingOptions | false;
   performance?: PerformanceOptions | false;
   usage?: UsageOptions | false;
-  /** `deliveryStats` defaults to the client's own `stats()`, so `$homing_delivery` reports it. */
   health?: HealthReporterOptions | false;
+  /**
+   * `$homing_delivery`, the client's own delivery stats, every `intervalMs` (default 60 000;
+   * quiet intervals send nothing), whether or not health checks are used. `false` turns it off.
+   * `health.deliveryIntervalMs`, when given, is its interval too.
+   */
+  deliveryReport?: DeliveryReportOptions | false;
 }
 
 /** The feature calls the client carries (see each feature's README). */
@@ -71,6 +78,12 @@ export interface TelemetryFeatures {
   getHealthReport(options?: { refresh?: boolean }): Promise<ServiceHealthReport | undefined>;
   /** true once the checks report the service healthy (false while unknown); true when health checks are off. */
   isHealthy(): boolean;
+
+  /**
+   * Sends `$homing_delivery` now (the timer does it every `deliveryReport.intervalMs`) unless
+   * nothing happened since the last one; resolves whether it sent.
+   */
+  sendDeliveryReport(): Promise<boolean>;
 
   /** The feature objects themselves, created on first access (undefined when turned off). */
   readonly errors: ErrorTracker | undefined;
@@ -118,15 +131,22 @@ export function createFeatureSet(
     eager,
   );
   const usage = lazy(options.usage, (o: UsageOptions) => new UsageTracker(host, o), eager);
-  const health = lazy(
-    options.health,
-    (o: HealthReporterOptions) =>
-      new HealthReporter(host, {
-        deliveryStats: async () => (await clientStats()) as Record<string, unknown>,
-        ...o,
-      }),
-    eager,
-  );
+  // The client's own stats go out through the DeliveryReporter, not the health reporter, so they
+  // are reported whether or not the app watches any service.
+  const health = lazy(options.health, (o: HealthReporterOptions) => new HealthReporter(host, o), eager);
+  const reportEvery =
+    options.deliveryReport === false
+      ? 0
+      : deliveryReportInterval(
+          options.deliveryReport ??
+            (options.health !== false && options.health?.deliveryIntervalMs !== undefined
+              ? { intervalMs: options.health.deliveryIntervalMs }
+              : undefined),
+        );
+  const deliveryReporter =
+    eager && reportEvery > 0
+      ? new DeliveryReporter(host, async () => (await clientStats()) as Record<string, unknown>, reportEvery)
+      : undefined;
 
   const api: TelemetryFeatures = {
     captureError: (error, context) => errors.get()?.captureError(error, context) ?? '',
@@ -172,6 +192,7 @@ export function createFeatureSet(
     get health() {
       return health.get();
     },
+    sendDeliveryReport: async () => (await deliveryReporter?.report()) ?? false,
   };
 
   return {
@@ -184,7 +205,7 @@ export function createFeatureSet(
       }
     },
     async close() {
-      const closing = [errors.peek(), performance.peek(), usage.peek(), health.peek()].map(
+      const closing = [errors.peek(), performance.peek(), usage.peek(), health.peek(), deliveryReporter].map(
         async (feature) => {
           try {
             await feature?.close();

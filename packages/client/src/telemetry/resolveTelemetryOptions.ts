@@ -42,6 +42,7 @@ const KNOWN = new Set<string>([
   'performance',
   'usage',
   'health',
+  'deliveryReport',
   'delivery',
   'name',
   'distinctId',
