@@ -5,7 +5,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { OutboxError, OutboxOptionError } from '../errors.js';
 import type { Outbox } from '../outbox.js';
 import { describeOutboxContract, drain, makeRecords } from '../outbox.contract.js';
-import { createFileOutbox, FileOutbox } from './FileOutbox.js';
+import { createFileOutbox } from './createFileOutbox.js';
+import { FileOutbox } from './FileOutbox.js';
 import type { FileOutboxOptions } from './options.js';
 
 function tempDir(): string {

@@ -1,9 +1,7 @@
-import { Buffer } from 'node:buffer';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { OutboxClosedError, OutboxIoError } from '../errors.js';
-import { DeferredOutbox } from '../DeferredOutbox.js';
-import { checkClaimLimits, createMemoryOutbox } from '../memory.js';
+import { checkClaimLimits } from '../memory.js';
 import type {
   DeadLetter,
   Outbox,
@@ -13,14 +11,14 @@ import type {
   OutboxRecord,
   OutboxSize,
 } from '../outbox.js';
-import { DropListeners, normalizeRecord } from '../records.js';
+import { DropListeners } from '../records.js';
 import { checkStateKey, encodeStateValue } from '../stateValue.js';
+import { Admission } from './Admission.js';
 import { AppendBuffer, type GroupSummary, type WrittenFrames } from './AppendBuffer.js';
 import { removeStaleTempFiles } from './atomicFile.js';
 import { DeadLetterFile } from './DeadLetterFile.js';
 import { DirectoryLock } from './DirectoryLock.js';
 import { FileOutboxInspector } from './FileOutboxInspector.js';
-import { type EncodableRecord, MAX_UUID_BYTES } from './frame.js';
 import {
   type FileOutboxOptions,
   type ResolvedFileOutboxOptions,
@@ -28,6 +26,7 @@ import {
 } from './options.js';
 import { writeOutboxInfo } from './outboxInfo.js';
 import { QueueHolder } from './QueueHolder.js';
+import { requeueDeadLetters } from './requeueDeadLetters.js';
 import type { SegmentIndex } from './SegmentIndex.js';
 import { DEAD_LETTER_FILE, DEAD_LETTER_LOCK_FILE, DELIVERY_LOCK_FILE, STATE_DIR } from './segmentFiles.js';
 import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
@@ -82,6 +81,7 @@ export class FileOutbox implements Outbox {
   private observer: SegmentIndex | null = null;
 
   private readonly buffer: AppendBuffer;
+  private readonly admission: Admission;
   private readonly heartbeatTimer: ReturnType<typeof setInterval>;
   private serialTail: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
@@ -90,8 +90,6 @@ export class FileOutbox implements Outbox {
   private lastRefreshMs = 0;
   /** Last claim, ack or release; a holder idle for long lets the lock go (see `heartbeat`). */
   private lastDeliveryMs = Date.now();
-  /** What this process wrote while it held no index (no lock): counted against the limits. */
-  private unindexed = { events: 0, bytes: 0 };
 
   /**
    * A read-only view of the outbox in `directory` (for tools such as `homing status`): no lock,
@@ -152,6 +150,13 @@ export class FileOutbox implements Outbox {
       onWritten: (written, group, frames) => this.afterWrite(written, group, frames),
       onOverflow: (count) => this.drops.emit('overflow', count),
     });
+    this.admission = new Admission({
+      limits: this.o.limits,
+      now: this.o.now,
+      buffer: this.buffer,
+      holder: this.holder,
+      drops: this.drops,
+    });
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatMs);
     this.heartbeatTimer.unref();
   }
@@ -170,59 +175,7 @@ export class FileOutbox implements Outbox {
   }
 
   append(records: readonly OutboxRecord[]): void {
-    if (!Array.isArray(records) || records.length === 0) return;
-    const nowMs = this.o.now();
-    const { limits } = this.o;
-    const cutoff = limits.retentionMs > 0 ? nowMs - limits.retentionMs : -Infinity;
-    let invalid = 0;
-    let tooLarge = 0;
-    let expired = 0;
-    let overflow = 0;
-    const accepted: EncodableRecord[] = [];
-    for (const value of records) {
-      const record = normalizeRecord(value, nowMs);
-      if (record === null) {
-        invalid++;
-        continue;
-      }
-      if (record.timestampMs < cutoff) {
-        expired++;
-        continue;
-      }
-      const uuidBytes = Buffer.byteLength(record.uuid);
-      if (uuidBytes > MAX_UUID_BYTES) {
-        invalid++;
-        continue;
-      }
-      const jsonBytes = Buffer.byteLength(record.json);
-      if (jsonBytes > limits.maxBytes) {
-        tooLarge++;
-        continue;
-      }
-      const buffered: EncodableRecord = {
-        uuid: record.uuid,
-        json: record.json,
-        timestampMs: record.timestampMs,
-        uuidBytes,
-        jsonBytes,
-      };
-      if (this.closing !== null) {
-        accepted.push(buffered);
-        continue;
-      }
-      if (limits.overflow === 'drop-newest' && !this.fits(jsonBytes)) {
-        overflow++;
-        continue;
-      }
-      this.buffer.push(buffered);
-    }
-    if (accepted.length > 0) this.buffer.writeAfterClose(accepted);
-    overflow += this.buffer.trim();
-    this.drops.emit('corrupt', invalid);
-    this.drops.emit('too-large', tooLarge);
-    this.drops.emit('retention', expired);
-    this.drops.emit('overflow', overflow);
-    this.buffer.schedule();
+    this.admission.append(records, this.closing !== null);
   }
 
   async claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
@@ -293,7 +246,12 @@ export class FileOutbox implements Outbox {
     await this.ready;
     this.assertOpen('replayDeadLetters');
     return this.deadLetters.take(uuids, async (taken) => {
-      const queued = this.requeue(taken);
+      const queued = requeueDeadLetters(taken, {
+        nowMs: this.o.now(),
+        limits: this.o.limits,
+        fits: (jsonBytes) => this.admission.fits(jsonBytes),
+        push: (record) => this.buffer.push(record),
+      });
       await this.buffer.flush();
       return queued;
     });
@@ -383,51 +341,6 @@ export class FileOutbox implements Outbox {
   }
 
   /**
-   * Puts dead letters back in the queue (a replay, asked for by the user): stamped with the time
-   * of the replay, so retention counts from now and does not drop an old event the moment it is
-   * replayed (its JSON keeps its own timestamp). Answers the ones queued: not those over
-   * `maxBytes`, nor, under 'drop-newest', those the queue has no room for.
-   */
-  private requeue(deadLetters: readonly DeadLetter[]): DeadLetter[] {
-    const nowMs = this.o.now();
-    const queued: DeadLetter[] = [];
-    for (const d of deadLetters) {
-      const record = normalizeRecord(d.record, nowMs);
-      if (record === null) continue;
-      const uuidBytes = Buffer.byteLength(record.uuid);
-      const jsonBytes = Buffer.byteLength(record.json);
-      if (uuidBytes > MAX_UUID_BYTES || jsonBytes > this.o.limits.maxBytes) continue;
-      if (this.o.limits.overflow === 'drop-newest' && !this.fits(jsonBytes)) continue;
-      this.buffer.push({ uuid: record.uuid, json: record.json, timestampMs: nowMs, uuidBytes, jsonBytes });
-      queued.push(d);
-    }
-    return queued;
-  }
-
-  /**
-   * Pending on disk as far as this process knows: the index while it holds the lock; otherwise
-   * what the index held when it let the lock go, plus what this process wrote since.
-   */
-  private stored(): { events: number; bytes: number } {
-    const index = this.holder.index;
-    if (index !== null) return { events: index.events, bytes: index.bytes };
-    const known = this.holder.lastKnown;
-    return {
-      events: (known?.events ?? 0) + this.unindexed.events,
-      bytes: (known?.bytes ?? 0) + this.unindexed.bytes,
-    };
-  }
-
-  /** Room for one more record of `jsonBytes` as far as this process knows (drop-newest). */
-  private fits(jsonBytes: number): boolean {
-    const { maxEvents, maxBytes } = this.o.limits;
-    const stored = this.stored();
-    const events = stored.events + this.buffer.events;
-    const bytes = stored.bytes + this.buffer.bytes;
-    return events + 1 <= maxEvents && bytes + jsonBytes <= maxBytes;
-  }
-
-  /**
    * A group reached the disk: the holder counts it without reading it back, then applies limits.
    * Without the lock (nobody delivering took it, or an idle holder let it go) the group is
    * counted against what was last known; past the limits, the lock is taken just long enough to
@@ -441,11 +354,7 @@ export class FileOutbox implements Outbox {
         await this.holder.enforceLimits();
         return;
       }
-      this.unindexed.events += group.events;
-      this.unindexed.bytes += group.bytes;
-      const { maxEvents, maxBytes } = this.o.limits;
-      const stored = this.stored();
-      if (stored.events <= maxEvents && stored.bytes <= maxBytes) return;
+      if (!this.admission.noteUnindexed(group)) return;
       try {
         // Taking the lock builds (or refreshes) the index and applies the limits.
         if (this.closing === null && (await this.becomeHolder())) await this.holder.release(true);
@@ -476,7 +385,7 @@ export class FileOutbox implements Outbox {
     // counted what this process wrote without the lock.
     if (this.holder.index !== before) {
       this.lastRefreshMs = Date.now();
-      this.unindexed = { events: 0, bytes: 0 };
+      this.admission.forgetUnindexed();
     }
     this.observer = null;
     return true;
@@ -519,37 +428,4 @@ export class FileOutbox implements Outbox {
   private assertOpen(operation: string): void {
     if (this.closing !== null) throw new OutboxClosedError(operation);
   }
-}
-
-/**
- * A file outbox in `options.directory`; options and defaults in `options.ts`, validated here
- * (bad options throw at once). If the directory cannot be used (read-only, not creatable), a
- * warning is logged and a memory outbox with the same limits takes over, so events are still
- * delivered and counted while the process runs, instead of waiting for a disk that never takes
- * them.
- */
-export function createFileOutbox(options: FileOutboxOptions): Outbox {
-  const file = new FileOutbox(options);
-  let failure: unknown;
-  return new DeferredOutbox(
-    () =>
-      file.opened().then(
-        () => file,
-        async (error: unknown) => {
-          failure = error;
-          await file.close().catch(() => {});
-          throw error;
-        },
-      ),
-    () => {
-      options.logger?.warn('outbox: the directory cannot be used; events are kept in memory only', {
-        directory: file.directory,
-        error: String(failure),
-      });
-      return createMemoryOutbox({
-        ...file.limits,
-        ...(options.now === undefined ? {} : { now: options.now }),
-      });
-    },
-  );
 }

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { printed, spawnOutboxChild } from './__fixtures__/children.js';
-import { createFileOutbox } from './FileOutbox.js';
+import { createFileOutbox } from './createFileOutbox.js';
 
 /**
  * Several processes on one outbox directory: both append, both try to deliver, and hand the

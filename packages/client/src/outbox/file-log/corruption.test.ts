@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Outbox, OutboxDrop, OutboxRecord } from '../outbox.js';
 import { makeRecords } from '../outbox.contract.js';
-import { createFileOutbox } from './FileOutbox.js';
+import { createFileOutbox } from './createFileOutbox.js';
 import { HEADER_BYTES } from './frame.js';
 
 /**

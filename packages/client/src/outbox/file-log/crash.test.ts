@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { OutboxDrop } from '../outbox.js';
 import { type Child, printed, spawnOutboxChild } from './__fixtures__/children.js';
-import { createFileOutbox } from './FileOutbox.js';
+import { createFileOutbox } from './createFileOutbox.js';
 
 /**
  * Crash test: child processes append (and some deliver) into one directory and are killed with

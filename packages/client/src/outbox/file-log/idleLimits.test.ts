@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OutboxDrop } from '../outbox.js';
 import { makeRecords } from '../outbox.contract.js';
-import { createFileOutbox } from './FileOutbox.js';
+import { createFileOutbox } from './createFileOutbox.js';
 import { DELIVERY_LOCK_FILE } from './segmentFiles.js';
 
 const dirs: string[] = [];

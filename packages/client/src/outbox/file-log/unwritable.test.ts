@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Logger } from '../../logger.js';
 import type { OutboxDrop } from '../outbox.js';
 import { drain, makeRecords } from '../outbox.contract.js';
-import { createFileOutbox } from './FileOutbox.js';
+import { createFileOutbox } from './createFileOutbox.js';
 
 const dirs: string[] = [];
 afterEach(async () => {

@@ -15,7 +15,7 @@
 import { randomBytes } from 'node:crypto';
 import { appendFileSync } from 'node:fs';
 import type { Outbox, OutboxRecord } from '../../outbox.js';
-import { createFileOutbox } from '../FileOutbox.js';
+import { createFileOutbox } from '../createFileOutbox.js';
 
 const [directory, mode, iterationsArg, claimLog] = process.argv.slice(2);
 if (directory === undefined || (mode !== 'append' && mode !== 'deliver')) {

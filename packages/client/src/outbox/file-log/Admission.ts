@@ -1,0 +1,129 @@
+import { Buffer } from 'node:buffer';
+import type { OutboxLimits, OutboxRecord } from '../outbox.js';
+import { type DropListeners, normalizeRecord } from '../records.js';
+import type { AppendBuffer, GroupSummary } from './AppendBuffer.js';
+import { type EncodableRecord, MAX_UUID_BYTES } from './frame.js';
+import type { QueueHolder } from './QueueHolder.js';
+
+export interface AdmissionOptions {
+  readonly limits: OutboxLimits;
+  readonly now: () => number;
+  readonly buffer: AppendBuffer;
+  readonly holder: QueueHolder;
+  readonly drops: DropListeners;
+}
+
+/**
+ * What the file log takes of what `append` is given, decided on the caller's turn with no I/O.
+ * Not a record, a uuid too long to frame (`corrupt`), JSON alone over `maxBytes` (`too-large`),
+ * already past retention (`retention`), and under 'drop-newest' no room left (`overflow`) are
+ * counted and left out; the rest wait in the append buffer.
+ *
+ * "No room" is judged by what this process knows is pending on disk (`stored`): the index while
+ * it holds the delivery lock; otherwise what the index held when it let the lock go, plus what
+ * this process wrote since (`unindexed`). So the limits hold in a process without the lock too.
+ */
+export class Admission {
+  /** What this process wrote while it held no index (no lock): counted against the limits. */
+  private unindexed = { events: 0, bytes: 0 };
+
+  constructor(private readonly o: AdmissionOptions) {}
+
+  /** `closing`: the outbox is closing; records are then written at once, past the limits. */
+  append(records: readonly OutboxRecord[], closing: boolean): void {
+    if (!Array.isArray(records) || records.length === 0) return;
+    const { limits, buffer, drops } = this.o;
+    const nowMs = this.o.now();
+    const cutoff = limits.retentionMs > 0 ? nowMs - limits.retentionMs : -Infinity;
+    let invalid = 0;
+    let tooLarge = 0;
+    let expired = 0;
+    let overflow = 0;
+    const accepted: EncodableRecord[] = [];
+    for (const value of records) {
+      const record = normalizeRecord(value, nowMs);
+      if (record === null) {
+        invalid++;
+        continue;
+      }
+      if (record.timestampMs < cutoff) {
+        expired++;
+        continue;
+      }
+      const buffered = toFrameRecord(record, limits.maxBytes);
+      if (buffered === 'corrupt') {
+        invalid++;
+        continue;
+      }
+      if (buffered === 'too-large') {
+        tooLarge++;
+        continue;
+      }
+      if (closing) {
+        accepted.push(buffered);
+        continue;
+      }
+      if (limits.overflow === 'drop-newest' && !this.fits(buffered.jsonBytes)) {
+        overflow++;
+        continue;
+      }
+      buffer.push(buffered);
+    }
+    if (accepted.length > 0) buffer.writeAfterClose(accepted);
+    overflow += buffer.trim();
+    drops.emit('corrupt', invalid);
+    drops.emit('too-large', tooLarge);
+    drops.emit('retention', expired);
+    drops.emit('overflow', overflow);
+    buffer.schedule();
+  }
+
+  /** Pending on disk as far as this process knows (see the class comment). */
+  stored(): { events: number; bytes: number } {
+    const index = this.o.holder.index;
+    if (index !== null) return { events: index.events, bytes: index.bytes };
+    const known = this.o.holder.lastKnown;
+    return {
+      events: (known?.events ?? 0) + this.unindexed.events,
+      bytes: (known?.bytes ?? 0) + this.unindexed.bytes,
+    };
+  }
+
+  /** Room for one more record of `jsonBytes` as far as this process knows (drop-newest). */
+  fits(jsonBytes: number): boolean {
+    const { limits, buffer } = this.o;
+    const stored = this.stored();
+    const events = stored.events + buffer.events;
+    const bytes = stored.bytes + buffer.bytes;
+    return events + 1 <= limits.maxEvents && bytes + jsonBytes <= limits.maxBytes;
+  }
+
+  /** A group written while this process held no index: counted; answers whether it is now over the limits. */
+  noteUnindexed(group: GroupSummary): boolean {
+    this.unindexed.events += group.events;
+    this.unindexed.bytes += group.bytes;
+    const { maxEvents, maxBytes } = this.o.limits;
+    const stored = this.stored();
+    return stored.events > maxEvents || stored.bytes > maxBytes;
+  }
+
+  /** A new index has read the directory: it counted what this process wrote without it. */
+  forgetUnindexed(): void {
+    this.unindexed = { events: 0, bytes: 0 };
+  }
+}
+
+/**
+ * A normalised record as the log frames it, or why it cannot be kept: a uuid longer than a
+ * frame holds (`corrupt`), JSON over `maxBytes` (`too-large`).
+ */
+export function toFrameRecord(
+  record: OutboxRecord,
+  maxBytes: number,
+): EncodableRecord | 'corrupt' | 'too-large' {
+  const uuidBytes = Buffer.byteLength(record.uuid);
+  if (uuidBytes > MAX_UUID_BYTES) return 'corrupt';
+  const jsonBytes = Buffer.byteLength(record.json);
+  if (jsonBytes > maxBytes) return 'too-large';
+  return { uuid: record.uuid, json: record.json, timestampMs: record.timestampMs, uuidBytes, jsonBytes };
+}

@@ -1,0 +1,38 @@
+import { DeferredOutbox } from '../DeferredOutbox.js';
+import { createMemoryOutbox } from '../memory.js';
+import type { Outbox } from '../outbox.js';
+import { FileOutbox } from './FileOutbox.js';
+import type { FileOutboxOptions } from './options.js';
+
+/**
+ * A file outbox in `options.directory`; options and defaults in `options.ts`, validated here
+ * (bad options throw at once). If the directory cannot be used (read-only, not creatable), a
+ * warning is logged and a memory outbox with the same limits takes over, so events are still
+ * delivered and counted while the process runs, instead of waiting for a disk that never takes
+ * them.
+ */
+export function createFileOutbox(options: FileOutboxOptions): Outbox {
+  const file = new FileOutbox(options);
+  let failure: unknown;
+  return new DeferredOutbox(
+    () =>
+      file.opened().then(
+        () => file,
+        async (error: unknown) => {
+          failure = error;
+          await file.close().catch(() => {});
+          throw error;
+        },
+      ),
+    () => {
+      options.logger?.warn('outbox: the directory cannot be used; events are kept in memory only', {
+        directory: file.directory,
+        error: String(failure),
+      });
+      return createMemoryOutbox({
+        ...file.limits,
+        ...(options.now === undefined ? {} : { now: options.now }),
+      });
+    },
+  );
+}
