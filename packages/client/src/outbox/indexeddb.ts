@@ -226,12 +226,15 @@ export class IndexedDBOutbox implements Outbox {
     if (dead.length === 0) return;
     this.unload.forgetSeqs(moved.map((m) => m.seq));
     // They stay claimed until the move commits (or fails and they are pending again).
+    let discarded: number;
     try {
-      await this.moveToDeadLetters(moved, fromBatches, dead, reason);
+      discarded = await this.moveToDeadLetters(moved, fromBatches, dead, reason);
     } finally {
       this.unclaim(moved);
     }
     this.drops.emit('dead-lettered', dead.length);
+    // The oldest dead letters, discarded past maxDeadLetters.
+    this.drops.emit('overflow', discarded);
   }
 
   private async moveToDeadLetters(
@@ -239,7 +242,7 @@ export class IndexedDBOutbox implements Outbox {
     fromBatches: Parameters<UnloadBatches['takeForDeadLetter']>[0],
     dead: readonly OutboxRecord[],
     reason: string,
-  ): Promise<void> {
+  ): Promise<number> {
     const stored: StoredClaim[] = [...moved, ...(await this.unload.takeForDeadLetter(fromBatches))];
     const db = await this.database('deadLetter');
     const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite', WRITE);
@@ -249,8 +252,9 @@ export class IndexedDBOutbox implements Outbox {
       await deleteExisting(rtx, totals, stored);
       writeTotals(rtx, totals);
       const at = this.options.now();
-      await this.deadLetters.add(tx.objectStore('deadLetters'), dead, String(reason), at);
+      const discarded = await this.deadLetters.add(tx.objectStore('deadLetters'), dead, String(reason), at);
       await tx.done;
+      return discarded;
     } catch (error) {
       abortQuietly(tx);
       // Not moved: the records stay pending and are tried again.
@@ -266,12 +270,21 @@ export class IndexedDBOutbox implements Outbox {
     return letters;
   }
 
+  /** See `DeadLetterStore.replay`: queued with the replay time; what the queue does not take stays. */
   async replayDeadLetters(uuids?: readonly string[]): Promise<number> {
     if (this.closed) throw new OutboxClosedError('replayDeadLetters');
-    const taken = await this.io('replayDeadLetters', () => this.deadLetters.take(uuids));
-    this.append(taken.map((dl) => dl.record));
+    // Records appended before the replay are written (and counted against the limits) first.
     await this.buffer.flush();
-    return taken.length;
+    const { queued, overflow, corrupt } = await this.io('replayDeadLetters', () =>
+      this.deadLetters.replay(uuids, {
+        nowMs: this.options.now(),
+        limits: this.limits,
+        claimed: this.claimedSeqs,
+      }),
+    );
+    this.drops.emit('overflow', overflow);
+    this.drops.emit('corrupt', corrupt);
+    return queued;
   }
 
   async purgeDeadLetters(uuids?: readonly string[]): Promise<number> {

@@ -22,7 +22,7 @@ import type {
   OutboxRecord,
   OutboxSize,
 } from './outbox.js';
-import { DropListeners } from './records.js';
+import { DropListeners, utf8Length } from './records.js';
 import { checkStateKey, encodeStateValue } from './stateValue.js';
 
 /** The part of the Web Storage API used here (`localStorage`, or a shim in tests). */
@@ -240,8 +240,9 @@ export class LocalStorageOutbox implements Outbox {
     }
     if (moved.length === 0) return;
     for (const h of moved) this.claimedIds.delete(`${h.key}#${h.index}`);
+    let discarded: number;
     try {
-      this.deadLetters.add(
+      discarded = this.deadLetters.add(
         moved.map((h) => h.record),
         String(reason),
         this.options.now(),
@@ -252,6 +253,8 @@ export class LocalStorageOutbox implements Outbox {
     }
     this.remove(moved, 'deadLetter');
     this.drops.emit('dead-lettered', moved.length);
+    // The oldest dead letters, discarded past maxDeadLetters.
+    this.drops.emit('overflow', discarded);
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
@@ -260,12 +263,20 @@ export class LocalStorageOutbox implements Outbox {
     return this.deadLetters.read().slice(0, max);
   }
 
+  /**
+   * Queues the chosen dead letters again, stamped with the time of the replay, so retention counts
+   * from now and does not drop an old event the moment it is replayed (its JSON keeps its own
+   * timestamp). Only the dead letters the queue took leave the list: not one over `maxBytes`,
+   * nor one there is no room for (drop-newest, or a full storage).
+   */
   async replayDeadLetters(uuids?: readonly string[]): Promise<number> {
     if (this.closed) throw new OutboxClosedError('replayDeadLetters');
-    const taken = await this.withLock('replayDeadLetters', () => this.deadLetters.take(uuids));
-    this.append(taken.map((dl) => dl.record));
+    // Records appended before the replay are written (and counted against the limits) first.
     await this.buffer.flush();
-    return taken.length;
+    const replayed = await this.withLock('replayDeadLetters', () =>
+      this.deadLetters.take(uuids, (chosen) => this.requeue(chosen)),
+    );
+    return replayed.length;
   }
 
   async purgeDeadLetters(uuids?: readonly string[]): Promise<number> {
@@ -395,9 +406,29 @@ export class LocalStorageOutbox implements Outbox {
     }
   }
 
-  /** Appends as the lock holder (who may drop, trim and rewrite chunks). */
-  private appendHeld(group: Pending[]): void {
-    appendAsHolder(this.chunks, group, {
+  /** Writes dead letters to the queue as the lock holder (see `replayDeadLetters`); answers those stored. */
+  private requeue(deadLetters: readonly DeadLetter[]): Set<DeadLetter> {
+    const nowMs = this.options.now();
+    const group = new Map<Pending, DeadLetter>();
+    for (const dl of deadLetters) {
+      const { uuid, json } = dl.record;
+      const bytes = utf8Length(json);
+      if (bytes <= this.limits.maxBytes) group.set({ record: { uuid, json, timestampMs: nowMs }, bytes }, dl);
+    }
+    let stored: Set<Pending>;
+    try {
+      stored = this.appendHeld([...group.keys()], true);
+    } catch (error) {
+      this.chunks.invalidate();
+      throw error;
+    }
+    return new Set([...stored].map((p) => group.get(p)!));
+  }
+
+  /** Appends as the lock holder (who may drop, trim and rewrite chunks); answers what was stored. */
+  private appendHeld(group: Pending[], keepsRefused = false): Set<Pending> {
+    return appendAsHolder(this.chunks, group, {
+      keepsRefused,
       limits: this.limits,
       chunkChars: this.chunkChars,
       isClaimed: this.isClaimed,

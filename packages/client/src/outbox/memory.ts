@@ -1,5 +1,6 @@
 import { OutboxClosedError, OutboxOptionError } from './errors.js';
 import { resolveOutboxLimits } from './limits.js';
+import { MemoryDeadLetters } from './memoryDeadLetters.js';
 import type {
   DeadLetter,
   Outbox,
@@ -43,7 +44,7 @@ export class MemoryOutbox implements Outbox {
   private readonly claimed = new Map<OutboxBatch, Entry[]>();
   /** The batches of `claimInMemory`: the unload send's own, not in flight elsewhere. */
   private readonly unloadBatches = new WeakSet<OutboxBatch>();
-  private readonly deadLetters = new RingDeque<DeadLetter>();
+  private readonly deadLetters: MemoryDeadLetters;
   private readonly state = new Map<string, string>();
   private readonly drops = new DropListeners();
   private nextSeq = 0;
@@ -62,6 +63,7 @@ export class MemoryOutbox implements Outbox {
       throw new OutboxOptionError('now', 'must be a function returning ms since the epoch');
     }
     this.now = options.now ?? Date.now;
+    this.deadLetters = new MemoryDeadLetters(this.limits.maxDeadLetters);
   }
 
   append(records: readonly OutboxRecord[]): void {
@@ -90,9 +92,7 @@ export class MemoryOutbox implements Outbox {
         overflow++;
         continue;
       }
-      this.pending.push({ record, seq: this.nextSeq++, bytes, epoch: this.epoch });
-      this.events++;
-      this.bytes += bytes;
+      this.enqueue(record, bytes);
     }
     overflow += this.evicted;
     this.evicted = 0;
@@ -196,12 +196,17 @@ export class MemoryOutbox implements Outbox {
     const match = claimedMatcher(records, [...this.claimed.values()].flat());
     const at = this.now();
     let moved = 0;
+    let discarded = 0;
     for (const [batch, entries] of this.claimed) {
       const keep: Entry[] = [];
       for (const entry of entries) {
         if (match(entry.record)) {
           this.forget(entry);
-          this.storeDeadLetter({ record: entry.record, reason: String(reason), deadLetteredAtMs: at });
+          discarded += this.deadLetters.add({
+            record: entry.record,
+            reason: String(reason),
+            deadLetteredAtMs: at,
+          });
           moved++;
         } else {
           keep.push(entry);
@@ -210,29 +215,38 @@ export class MemoryOutbox implements Outbox {
       this.claimed.set(batch, keep);
     }
     this.drops.emit('dead-lettered', moved);
+    this.drops.emit('overflow', discarded);
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
     if (this.closed) throw new OutboxClosedError('listDeadLetters');
     const max = limit === undefined ? Infinity : Math.max(0, Math.floor(Number(limit)) || 0);
-    const out: DeadLetter[] = [];
-    for (const dl of this.deadLetters) {
-      if (out.length >= max) break;
-      out.push(dl);
-    }
-    return out;
+    return this.deadLetters.list(max);
   }
 
+  /**
+   * Queues the chosen dead letters again, stamped with the time of the replay, so retention counts
+   * from now and does not drop an old event the moment it is replayed (its JSON keeps its own
+   * timestamp). Only the dead letters the queue took leave the store: not one over `maxBytes`,
+   * nor one there is no room for (drop-newest, or only in-flight records to drop).
+   */
   async replayDeadLetters(uuids?: readonly string[]): Promise<number> {
     if (this.closed) throw new OutboxClosedError('replayDeadLetters');
-    const chosen = this.takeDeadLetters(uuids);
-    this.append(chosen.map((dl) => dl.record));
-    return chosen.length;
+    const nowMs = this.now();
+    const queued = this.deadLetters.take(uuids, ({ record: { uuid, json } }) => {
+      const bytes = utf8Length(json);
+      if (bytes > this.limits.maxBytes || !this.makeRoom(bytes)) return false;
+      this.enqueue({ uuid, json, timestampMs: nowMs }, bytes);
+      return true;
+    });
+    this.drops.emit('overflow', this.evicted);
+    this.evicted = 0;
+    return queued;
   }
 
   async purgeDeadLetters(uuids?: readonly string[]): Promise<number> {
     if (this.closed) throw new OutboxClosedError('purgeDeadLetters');
-    return this.takeDeadLetters(uuids).length;
+    return this.deadLetters.take(uuids);
   }
 
   async size(): Promise<OutboxSize> {
@@ -315,6 +329,12 @@ export class MemoryOutbox implements Outbox {
     return true;
   }
 
+  private enqueue(record: OutboxRecord, bytes: number): void {
+    this.pending.push({ record, seq: this.nextSeq++, bytes, epoch: this.epoch });
+    this.events++;
+    this.bytes += bytes;
+  }
+
   private peekNext(): Entry | undefined {
     const a = this.returned[0];
     const b = this.pending.peek();
@@ -352,22 +372,6 @@ export class MemoryOutbox implements Outbox {
     this.pending.retain(keep);
     this.returned = this.returned.filter(keep);
     this.drops.emit('retention', expired);
-  }
-
-  private storeDeadLetter(dl: DeadLetter): void {
-    this.deadLetters.push(dl);
-    while (this.deadLetters.length > this.limits.maxDeadLetters) this.deadLetters.shift();
-  }
-
-  private takeDeadLetters(uuids: readonly string[] | undefined): DeadLetter[] {
-    const wanted = uuids === undefined ? null : new Set(Array.isArray(uuids) ? uuids : []);
-    const taken: DeadLetter[] = [];
-    this.deadLetters.retain((dl) => {
-      if (wanted !== null && !wanted.has(dl.record.uuid)) return true;
-      taken.push(dl);
-      return false;
-    });
-    return taken;
   }
 }
 

@@ -310,6 +310,57 @@ export function describeOutboxContract(name: string, factory: OutboxContractFact
         expect(uuids(listed.map((d) => d.record))).toEqual(uuids(records.slice(1)));
         expect((await outbox.size()).deadLetters).toBe(2);
       });
+
+      it('counts the dead letters discarded over maxDeadLetters as overflow', async () => {
+        const { outbox } = await open({ limits: { maxDeadLetters: 2 } });
+        const drops = recordDrops(outbox);
+        const records = makeRecords(5);
+        outbox.append(records);
+        const batch = await outbox.claim(4, Infinity);
+        await outbox.deadLetter(batch!.records, 'HTTP 400');
+        await outbox.ack(batch!);
+        const last = await outbox.claim(1, Infinity);
+        await outbox.deadLetter(last!.records, 'HTTP 400');
+        await outbox.ack(last!);
+        expect(uuids((await outbox.listDeadLetters()).map((d) => d.record))).toEqual(uuids(records.slice(3)));
+        expect(drops.total('dead-lettered')).toBe(5);
+        expect(drops.total('overflow')).toBe(3);
+      });
+
+      it('replays a dead letter older than retention: queued with the replay time, its JSON unchanged', async () => {
+        let now = Date.parse('2026-01-10T00:00:00Z');
+        const { outbox } = await open({ limits: { retentionMs: 7 * DAY }, now: () => now });
+        const drops = recordDrops(outbox);
+        const records = makeRecords(2, 60, now);
+        outbox.append(records);
+        const batch = await outbox.claim(2, Infinity);
+        await outbox.deadLetter(batch!.records, 'HTTP 400');
+        await outbox.ack(batch!);
+        now += 8 * DAY;
+        expect(await outbox.replayDeadLetters()).toBe(2);
+        expect(await outbox.listDeadLetters()).toEqual([]);
+        expect(await outbox.size()).toMatchObject({ events: 2, oldestTimestampMs: now, deadLetters: 0 });
+        const again = await outbox.claim(10, Infinity);
+        expect(again?.records.map((r) => r.json)).toEqual(records.map((r) => r.json));
+        expect(again?.records.map((r) => r.timestampMs)).toEqual([now, now]);
+        expect(drops.total('retention')).toBe(0);
+      });
+
+      it('keeps as a dead letter what the queue does not take on replay (full, drop-newest)', async () => {
+        const { outbox } = await open({ limits: { maxEvents: 1, overflow: 'drop-newest' } });
+        const drops = recordDrops(outbox);
+        const [refused, queued] = makeRecords(2);
+        outbox.append([refused!]);
+        const batch = await outbox.claim(1, Infinity);
+        await outbox.deadLetter(batch!.records, 'HTTP 400');
+        await outbox.ack(batch!);
+        outbox.append([queued!]);
+        await outbox.persist();
+        expect(await outbox.replayDeadLetters()).toBe(0);
+        expect(uuids((await outbox.listDeadLetters()).map((d) => d.record))).toEqual([refused!.uuid]);
+        expect(await drain(outbox)).toEqual([queued!.uuid]);
+        expect(drops.total('overflow')).toBe(0);
+      });
     });
 
     describe('clear, size, state, close', () => {

@@ -58,7 +58,7 @@ export interface OutboxLimits {
   overflow: 'drop-oldest' | 'drop-newest';
   /** Pending events older than this are dropped (reason 'retention'); default 7 days. 0 disables. */
   retentionMs: number;
-  /** Dead letters kept at most; default 10 000 (oldest dropped first). */
+  /** Dead letters kept at most; default 10 000 (oldest dropped first, counted 'overflow'). */
   maxDeadLetters: number;
 }
 
@@ -111,7 +111,12 @@ export interface Outbox {
   deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void>;
 
   listDeadLetters(limit?: number): Promise<DeadLetter[]>;
-  /** Move dead letters back to pending (all, or those with these uuids); resolves the count. */
+  /**
+   * Move dead letters back to pending (all, or those with these uuids); resolves the count moved.
+   * They are queued with the time of the replay as `timestampMs` (the JSON keeps the event's own
+   * time), so retention counts from the replay. Only those the queue takes leave the dead
+   * letters: one over `maxBytes`, or with no room under 'drop-newest', stays.
+   */
   replayDeadLetters(uuids?: readonly string[]): Promise<number>;
   /** Throw dead letters away (all, or those with these uuids); resolves the count. */
   purgeDeadLetters(uuids?: readonly string[]): Promise<number>;

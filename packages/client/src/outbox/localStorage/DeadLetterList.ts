@@ -32,22 +32,34 @@ export class DeadLetterList {
     return out;
   }
 
-  /** Throws the storage's error (full, blocked) and then stores nothing. */
-  add(records: readonly OutboxRecord[], reason: string, atMs: number): void {
+  /**
+   * Throws the storage's error (full, blocked) and then stores nothing. Answers how many of the
+   * oldest dead letters were discarded to stay within `maxDeadLetters`.
+   */
+  add(records: readonly OutboxRecord[], reason: string, atMs: number): number {
     const all = this.read();
     for (const record of records) all.push({ record, reason, deadLetteredAtMs: atMs });
-    this.write(all.slice(Math.max(0, all.length - this.maxDeadLetters)));
+    const discarded = Math.max(0, all.length - this.maxDeadLetters);
+    this.write(all.slice(discarded));
+    return discarded;
   }
 
-  /** Removes and answers the dead letters with these uuids (all when undefined). */
-  take(uuids: readonly string[] | undefined): DeadLetter[] {
+  /**
+   * Takes the dead letters with these uuids (all when undefined): `use` (by default, all of them)
+   * answers which of them it used, and only those are removed and answered. A replay keeps so
+   * the ones the queue did not take.
+   */
+  take(
+    uuids: readonly string[] | undefined,
+    use: (chosen: DeadLetter[]) => ReadonlySet<DeadLetter> = (chosen) => new Set(chosen),
+  ): DeadLetter[] {
     const wanted = uuids === undefined ? null : new Set(Array.isArray(uuids) ? uuids : []);
     const all = this.read();
-    const taken: DeadLetter[] = [];
-    const kept: DeadLetter[] = [];
-    for (const dl of all) (wanted === null || wanted.has(dl.record.uuid) ? taken : kept).push(dl);
-    if (taken.length > 0) this.write(kept);
-    return taken;
+    const chosen = all.filter((dl) => wanted === null || wanted.has(dl.record.uuid));
+    if (chosen.length === 0) return [];
+    const used = use(chosen);
+    if (used.size > 0) this.write(all.filter((dl) => !used.has(dl)));
+    return chosen.filter((dl) => used.has(dl));
   }
 
   private write(letters: readonly DeadLetter[]): void {

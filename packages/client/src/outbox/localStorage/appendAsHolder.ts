@@ -13,6 +13,11 @@ export interface HolderAppendContext {
   isClaimed: (key: string, index: number) => boolean;
   drops: DropListeners;
   logger: Logger;
+  /**
+   * The caller keeps the group's records that are not stored (a replay leaves them dead
+   * letters): they are not counted as dropped. Default false.
+   */
+  keepsRefused?: boolean;
 }
 
 /** Rounds of "drop the oldest, try again" on a full storage before the group itself is dropped. */
@@ -22,27 +27,30 @@ const QUOTA_ATTEMPTS = 4;
  * One group written by the lock holder: it extends the holder's open chunk (a new chunk past
  * `chunkChars`, so a write costs one chunk, not the queue), then enforces the limits over
  * every tab's chunks, dropping the oldest unclaimed records (or, drop-newest, the group's own).
- * A full storage drops the oldest too, counted as overflow.
+ * A full storage drops the oldest too, counted as overflow. Answers the records of the group
+ * that were stored (not dropped under drop-newest, nor for a storage with no room left).
  */
 export function appendAsHolder(
   chunks: ChunkStore,
   group: readonly Pending[],
   ctx: HolderAppendContext,
-): void {
+): Set<Pending> {
   const { limits, drops } = ctx;
   chunks.refresh(true);
   const totals = chunks.totals();
   let overflow = 0;
+  let refused = 0;
   let chunk = chunks.openChunk();
   let chunkSize = chunk.raw.length;
-  const added: { chunk: Chunk; index: number }[] = [];
+  const added: { chunk: Chunk; index: number; pending: Pending }[] = [];
   const over = (t: Totals): boolean => t.events > limits.maxEvents || t.bytes > limits.maxBytes;
-  for (const { record, bytes } of group) {
+  for (const pending of group) {
+    const { record, bytes } = pending;
     if (
       limits.overflow === 'drop-newest' &&
       over({ events: totals.events + 1, bytes: totals.bytes + bytes })
     ) {
-      overflow++;
+      refused++;
       continue;
     }
     // The stored size is estimated (a JSON-escaped record is a little longer than its JSON).
@@ -51,7 +59,7 @@ export function appendAsHolder(
       chunk = chunks.newChunk();
       chunkSize = 0;
     }
-    added.push({ chunk, index: chunk.entries.length });
+    added.push({ chunk, index: chunk.entries.length, pending });
     const entry: ChunkEntry = {
       uuid: record.uuid,
       json: record.json,
@@ -65,21 +73,19 @@ export function appendAsHolder(
   }
   const dirty = new Set<Chunk>();
   overflow += chunks.evictOldest(totals, over, ctx.isClaimed, dirty);
-  drops.emit('overflow', overflow);
+  drops.emit('overflow', overflow + (ctx.keepsRefused ? 0 : refused));
   // Shrunk chunks first: that frees room for the grown ones.
   const grown = new Set(added.map((a) => a.chunk));
   writeShrunk(
     chunks,
     [...dirty].filter((c) => !grown.has(c)),
   );
+  const stored = new Set<Pending>();
   for (const target of grown) {
-    writeWithRoom(
-      chunks,
-      target,
-      added.filter((a) => a.chunk === target),
-      ctx,
-    );
+    const into = added.filter((a) => a.chunk === target);
+    if (writeWithRoom(chunks, target, into, ctx)) for (const a of into) stored.add(a.pending);
   }
+  return stored;
 }
 
 /** Writes chunks that only lost records (they shrink, so a full storage does not refuse them). */
@@ -93,17 +99,20 @@ export function writeShrunk(chunks: ChunkStore, dirty: Iterable<Chunk>, operatio
   }
 }
 
-/** Writes a grown chunk; when storage is full, drops the oldest records and tries again. */
+/**
+ * Writes a grown chunk; when storage is full, drops the oldest records and tries again. Answers
+ * false when the added records were dropped instead.
+ */
 function writeWithRoom(
   chunks: ChunkStore,
   chunk: Chunk,
   added: readonly { index: number }[],
   ctx: HolderAppendContext,
-): void {
+): boolean {
   for (let attempt = 0; ; attempt++) {
     try {
       chunks.write(chunk);
-      return;
+      return true;
     } catch (error) {
       if (!isStorageFull(error)) throw new OutboxIoError('append', { cause: error });
     }
@@ -125,13 +134,13 @@ function writeWithRoom(
         if (chunk.entries[index] !== null) dropped++;
         chunk.entries[index] = null;
       }
-      ctx.drops.emit('overflow', dropped);
+      if (!ctx.keepsRefused) ctx.drops.emit('overflow', dropped);
       try {
         chunks.write(chunk);
       } catch (error) {
         ctx.logger.error('could not restore a chunk after a full storage', { error });
       }
-      return;
+      return false;
     }
   }
 }
