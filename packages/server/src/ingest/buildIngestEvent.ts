@@ -1,7 +1,7 @@
 import type { IngestEvent } from '../store/store.js';
 import { checkEventShape, type ShapeLimits } from './checkEventShape.js';
 import { contentUuid } from './contentUuid.js';
-import { correctedIso, readTimestamp } from './eventTime.js';
+import { correctedIso, readTimestamp, TIMESTAMP_FORMAT_ERROR } from './eventTime.js';
 import { formatIso } from './formatIso.js';
 
 /** What every wire format hands over for one event, still unchecked. */
@@ -46,12 +46,12 @@ export function buildIngestEvent(raw: unknown, p: EventParts, ctx: BuildContext)
   if (shape !== null) return shape;
 
   const originalMs = readTimestamp(p.timestamp);
-  if (Number.isNaN(originalMs)) return 'timestamp must be an ISO 8601 date or epoch milliseconds';
+  if (Number.isNaN(originalMs)) return TIMESTAMP_FORMAT_ERROR;
   let timestamp = ctx.receivedAt;
   let originalTimestamp: string | null = null;
   if (originalMs !== undefined) {
     originalTimestamp = formatIso(originalMs);
-    const corrected = correctedIso(originalMs, p.skewMs);
+    const corrected = correctedIso(originalMs, p.skewMs, ctx.receivedMs);
     if (corrected === null) return 'timestamp out of range after clock-skew correction';
     timestamp = corrected;
   }

@@ -5,14 +5,27 @@ import { formatIso } from './formatIso.js';
 const MAX_DATE_MS = 8.64e15;
 
 /**
- * A client's timestamp as epoch ms: an ISO 8601 string or a number of ms. undefined when the
- * client sent none, NaN when what it sent is not a date.
+ * How far after the server's receive time an event's (corrected) timestamp may lie. Later is an
+ * instrumentation bug (a clock years ahead, microseconds sent as milliseconds): the event is
+ * kept at its receive time, as PostHog does past the same 23 h, with the client's own timestamp
+ * in `originalTimestamp`. Kept as sent, such an event would outlive every retention period.
+ */
+export const MAX_FUTURE_MS = 23 * 3_600_000;
+
+/** Why `readTimestamp` refused a timestamp, as named per event in the answer. */
+export const TIMESTAMP_FORMAT_ERROR =
+  'timestamp must be an ISO 8601 date or date-time (2026-01-31, 2026-01-31T12:00:00.000Z, ' +
+  '2026-01-31T13:00:00+01:00) or epoch milliseconds';
+
+/**
+ * A client's timestamp as epoch ms: an ISO 8601 string (strictly: see parseIsoMs) or a number
+ * of ms. undefined when the client sent none, NaN when what it sent is not a date.
  */
 export function readTimestamp(v: unknown): number | undefined {
   if (v === undefined || v === null || v === '') return undefined;
   let ms = NaN;
   if (typeof v === 'string') {
-    if (v.length <= 64) ms = parseIsoMs(v);
+    ms = parseIsoMs(v);
   } else if (typeof v === 'number') {
     // A Date keeps whole milliseconds (truncated toward zero).
     ms = Math.trunc(v);
@@ -30,8 +43,14 @@ export function clockSkewMs(sentAt: unknown, receivedMs: number): number {
   return sent === undefined || Number.isNaN(sent) ? 0 : receivedMs - sent;
 }
 
-/** The corrected ISO timestamp, or null when the correction leaves the range of dates. */
-export function correctedIso(originalMs: number, skewMs: number): string | null {
+/**
+ * The event's ISO timestamp: the client's corrected for clock skew, or the receive time when
+ * that lies more than MAX_FUTURE_MS ahead of it (checked after the correction, so a client whose
+ * whole clock is ahead is corrected, not replaced). null when the correction leaves the range of
+ * dates.
+ */
+export function correctedIso(originalMs: number, skewMs: number, receivedMs: number): string | null {
   const ms = originalMs + skewMs;
+  if (ms > receivedMs + MAX_FUTURE_MS) return formatIso(receivedMs);
   return Math.abs(ms) <= MAX_DATE_MS ? formatIso(ms) : null;
 }

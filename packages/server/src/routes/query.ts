@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
-import type { EventQuery, Store, StoredEvent } from '../store/store.js';
+import { parseIsoMs } from '../store/parse-iso.js';
+import type { EventPosition, EventQuery, Store, StoredEvent } from '../store/store.js';
 import { AdminApiError, adminContext, installAdminApi } from './adminAuth.js';
 
 /**
@@ -60,7 +61,7 @@ export function parseInstant(value: string, name: string, nowMs: number): number
   const ms = rel
     ? nowMs - Number(rel[1]) * UNIT_MS[rel[2]!.toLowerCase()]!
     : ISO_INSTANT.test(v)
-      ? Date.parse(v.replace(' ', 'T'))
+      ? parseIsoMs(v)
       : NaN;
   // ±8.64e15 ms is the range of a JavaScript Date; beyond it toISOString() would throw.
   if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
@@ -90,33 +91,39 @@ export function parseInterval(value: string): number {
   return seconds;
 }
 
-/** Where the next page starts: the last event's time, and how many events at that ms were shown. */
-interface Cursor {
-  t: number;
-  s: number;
+/**
+ * A page's `next`: the (timestamp ms, seq) of its last event, the store's keyset. Opaque to
+ * clients: base64url of `["k", tsMs, seq]`.
+ */
+function encodeCursor(p: EventPosition): string {
+  return Buffer.from(JSON.stringify(['k', p.tsMs, p.seq])).toString('base64url');
 }
 
-function encodeCursor(c: Cursor): string {
-  return Buffer.from(JSON.stringify([c.t, c.s])).toString('base64url');
-}
-
-function decodeCursor(value: string): Cursor {
+function decodeCursor(value: string): EventPosition {
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown;
-    if (
-      Array.isArray(parsed) &&
-      parsed.length === 2 &&
-      Number.isSafeInteger(parsed[0]) &&
-      Number.isSafeInteger(parsed[1]) &&
-      (parsed[1] as number) >= 1
-    ) {
-      return { t: parsed[0] as number, s: parsed[1] as number };
-    }
+    parsed = JSON.parse(Buffer.from(value, 'base64url').toString('utf8')) as unknown;
   } catch {}
+  if (
+    Array.isArray(parsed) &&
+    parsed.length === 3 &&
+    parsed[0] === 'k' &&
+    Number.isSafeInteger(parsed[1]) &&
+    Number.isSafeInteger(parsed[2])
+  ) {
+    return { tsMs: parsed[1] as number, seq: parsed[2] as number };
+  }
+  if (Array.isArray(parsed) && parsed.length === 2 && parsed.every((x) => Number.isSafeInteger(x))) {
+    // [ms, count shown at that ms]: what servers before the keyset cursor handed out.
+    throw new AdminApiError(
+      'invalid-request',
+      'cursor is from an older version of this server; start again from the first page (no cursor)',
+    );
+  }
   throw new AdminApiError('invalid-request', 'cursor is not one this API handed out; pass `next` as it came');
 }
 
-export interface EventPageQuery extends Omit<EventQuery, 'limit' | 'since' | 'until'> {
+export interface EventPageQuery extends Omit<EventQuery, 'limit' | 'since' | 'until' | 'before'> {
   sinceMs?: number;
   untilMs?: number;
   limit: number;
@@ -125,48 +132,26 @@ export interface EventPageQuery extends Omit<EventQuery, 'limit' | 'since' | 'un
 
 /**
  * One page of events, newest first, and the cursor of the next (null on the last page). The store
- * orders by (timestamp, insertion) and bounds only by time, so a page resumes at the last event's
- * millisecond and skips the events of that millisecond it already showed: events sharing a
- * timestamp are neither lost nor repeated between pages.
+ * orders by (timestamp, seq) and the cursor is the last event's (timestamp, seq), so a page starts
+ * right after it: events sharing a millisecond, however many, are neither lost nor repeated.
  */
 export async function queryEventPage(
   store: Store,
   q: EventPageQuery,
 ): Promise<{ events: StoredEvent[]; next: string | null }> {
-  const cursor = q.cursor === undefined ? null : decodeCursor(q.cursor);
-  let untilMs = q.untilMs;
-  let skip = 0;
-  if (cursor !== null) {
-    untilMs = Math.min(cursor.t + 1, untilMs ?? Infinity);
-    skip = cursor.s;
-  }
-  const fetch = Math.min(q.limit + skip, QUERY_LIMITS.maxPageSize);
-  if (fetch <= skip) {
-    throw new AdminApiError(
-      'invalid-request',
-      `more than ${QUERY_LIMITS.maxPageSize - 1} events share one millisecond here; page on with a ` +
-        'smaller time window (until) or read them all with the person export',
-    );
-  }
-  const rows = await store.queryEvents({
+  const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+  const events = await store.queryEvents({
     projectId: q.projectId,
     event: q.event,
     distinctId: q.distinctId,
     since: q.sinceMs === undefined ? undefined : new Date(q.sinceMs).toISOString(),
-    until: untilMs === undefined ? undefined : new Date(untilMs).toISOString(),
-    limit: fetch,
+    until: q.untilMs === undefined ? undefined : new Date(q.untilMs).toISOString(),
+    before,
+    limit: q.limit,
   });
-  let start = 0;
-  if (cursor !== null) {
-    while (start < skip && start < rows.length && Date.parse(rows[start]!.timestamp) === cursor.t) start++;
-  }
-  const events = rows.slice(start, start + q.limit);
-  if (rows.length < fetch || events.length === 0) return { events, next: null };
-  const last = Date.parse(events[events.length - 1]!.timestamp);
-  let sameMs = 0;
-  for (let i = events.length - 1; i >= 0 && Date.parse(events[i]!.timestamp) === last; i--) sameMs++;
-  if (cursor !== null && last === cursor.t) sameMs += start;
-  return { events, next: encodeCursor({ t: last, s: sameMs }) };
+  if (events.length < q.limit) return { events, next: null };
+  const last = events[events.length - 1]!;
+  return { events, next: encodeCursor({ tsMs: Date.parse(last.timestamp), seq: last.seq }) };
 }
 
 const idString = { type: 'string', minLength: 1, maxLength: QUERY_LIMITS.maxIdChars } as const;

@@ -301,7 +301,7 @@ export class PostgresStore implements Store {
   }
 
   async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
-    const { sinceMs, untilMs } = checkQuery(q);
+    const { sinceMs, untilMs, before } = checkQuery(q);
     const pk = await this.projectPkOrNull(q.projectId);
     if (pk === null) return [];
     const where = ['project_pk = $1'];
@@ -314,6 +314,10 @@ export class PostgresStore implements Store {
     if (q.distinctId !== undefined) add('distinct_id =', q.distinctId);
     if (sinceMs !== null) add('ts >=', sinceMs);
     if (untilMs !== null) add('ts <', untilMs);
+    if (before !== null) {
+      params.push(before.tsMs, before.seq);
+      where.push(`(ts, seq) < ($${params.length - 1}, $${params.length})`);
+    }
     params.push(q.limit);
     const r = await this.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT $${params.length}`,
@@ -606,6 +610,7 @@ function toProject(r: ProjectRow): Project {
 function toEvent(projectId: string, r: EventRow): StoredEvent {
   return {
     projectId,
+    seq: Number(r.seq),
     uuid: r.uuid_text ?? formatUuid(r.key),
     event: r.event,
     distinctId: r.distinct_id,

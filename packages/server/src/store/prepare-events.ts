@@ -1,7 +1,7 @@
 import { StoreInputError } from './errors.js';
 import { writeEventKey } from './event-key.js';
 import { parseIsoMs } from './parse-iso.js';
-import type { ErasureQuery, EventQuery, IngestEvent, StatsQuery } from './store.js';
+import type { ErasureQuery, EventPosition, EventQuery, IngestEvent, StatsQuery } from './store.js';
 
 /** An event checked and reduced to what both stores write. */
 export interface PreparedEvent {
@@ -118,13 +118,30 @@ export function checkProjectName(name: unknown): string {
   return name;
 }
 
-export function checkQuery(q: EventQuery): { sinceMs: number | null; untilMs: number | null } {
+export function checkQuery(q: EventQuery): {
+  sinceMs: number | null;
+  untilMs: number | null;
+  before: EventPosition | null;
+} {
   if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 1000) {
     throw new StoreInputError('limit must be an integer from 1 to 1000');
   }
   const sinceMs = q.since === undefined ? null : isoMs(q.since, 'since', -1);
   const untilMs = q.until === undefined ? null : isoMs(q.until, 'until', -1);
-  return { sinceMs, untilMs };
+  let before: EventPosition | null = null;
+  if (q.before !== undefined) {
+    const b = q.before as Partial<EventPosition> | null;
+    if (
+      b === null ||
+      typeof b !== 'object' ||
+      !Number.isSafeInteger(b.tsMs) ||
+      !Number.isSafeInteger(b.seq)
+    ) {
+      throw new StoreInputError('before must be { tsMs, seq } of a stored event (integers)');
+    }
+    before = { tsMs: b.tsMs!, seq: b.seq! };
+  }
+  return { sinceMs, untilMs, before };
 }
 
 /** Most erasure log entries one call may answer. */

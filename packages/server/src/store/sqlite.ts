@@ -287,7 +287,7 @@ export class SqliteStore implements Store {
 
   async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
     this.assertReady();
-    const { sinceMs, untilMs } = checkQuery(q);
+    const { sinceMs, untilMs, before } = checkQuery(q);
     const pk = this.projectPkOrNull(q.projectId);
     if (pk === null) return [];
     await this.catchUp();
@@ -301,6 +301,10 @@ export class SqliteStore implements Store {
     if (q.distinctId !== undefined) add('distinct_id = ?', q.distinctId);
     if (sinceMs !== null) add('ts >= ?', sinceMs);
     if (untilMs !== null) add('ts < ?', untilMs);
+    if (before !== null) {
+      where.push('(ts, rowid) < (?, ?)');
+      params.push(before.tsMs, before.seq);
+    }
     params.push(q.limit);
     const rows = this.db
       .prepare(
@@ -614,6 +618,7 @@ function toProject(r: ProjectRow): Project {
 function toEvent(projectId: string, r: EventRow): StoredEvent {
   return {
     projectId,
+    seq: r.rowid,
     uuid: r.uuid_text ?? formatUuid(r.key),
     event: r.event,
     distinctId: r.distinct_id,

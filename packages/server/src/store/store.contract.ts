@@ -195,7 +195,52 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
     it('returns what was stored, field for field', async () => {
       const e = ev({ originalTimestamp: null, properties: { nested: { a: [1, 'two', null] }, n: 1.5 } });
       await store.insertEvents(project.id, [e]);
-      expect(await all(store, project.id)).toEqual([{ ...e, projectId: project.id }]);
+      expect(await all(store, project.id)).toEqual([
+        { ...e, projectId: project.id, seq: expect.any(Number) as number },
+      ]);
+    });
+
+    it('pages by (timestamp, seq) with before: 1 200 events of one millisecond, each exactly once', async () => {
+      const ts = new Date(T0).toISOString();
+      const n = 1200;
+      // Two batches, and a later event in between, so seq order is not just one batch's order.
+      const events = Array.from({ length: n }, (_, i) => ev({ timestamp: ts, properties: { i } }));
+      await store.insertEvents(project.id, events.slice(0, 700));
+      await store.insertEvents(project.id, [ev({ timestamp: new Date(T0 + 1).toISOString() })]);
+      await store.insertEvents(project.id, events.slice(700));
+      await store.insertEvents(project.id, [ev({ timestamp: new Date(T0 - 1).toISOString() })]);
+      const seen: StoredEvent[] = [];
+      let before: { tsMs: number; seq: number } | undefined;
+      for (let page = 0; page < 20; page++) {
+        const rows = await store.queryEvents({
+          projectId: project.id,
+          since: ts,
+          until: new Date(T0 + 1).toISOString(),
+          before,
+          limit: 100,
+        });
+        seen.push(...rows);
+        if (rows.length < 100) break;
+        const last = rows[rows.length - 1]!;
+        before = { tsMs: Date.parse(last.timestamp), seq: last.seq };
+      }
+      expect(seen).toHaveLength(n);
+      expect(new Set(seen.map((e) => e.uuid)).size).toBe(n);
+      expect(seen.every((e) => e.timestamp === ts)).toBe(true);
+      // Newest first: within the millisecond, the later stored first.
+      const seqs = seen.map((e) => e.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => b - a));
+      // The newest event of a millisecond comes right after every event of a later one.
+      const first = seen[0]!;
+      const after = await store.queryEvents({
+        projectId: project.id,
+        before: { tsMs: T0, seq: Number.MAX_SAFE_INTEGER },
+        limit: 1,
+      });
+      expect(after.map((e) => e.uuid)).toEqual([first.uuid]);
+      await expect(
+        store.queryEvents({ projectId: project.id, before: { tsMs: 1.5, seq: 1 }, limit: 5 }),
+      ).rejects.toMatchObject({ kind: 'invalid-input' });
     });
 
     it('streams one person’s events oldest first across pages', async () => {
@@ -515,7 +560,9 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
         properties: { nul: 'a\u0000b', emoji: '👩‍👩‍👧', none: null, deep: { arr: [null, { z: '\u2028' }] } },
       });
       expect(await store.insertEvents(project.id, [odd])).toEqual({ accepted: 1, duplicates: 0, erased: 0 });
-      expect(await all(store, project.id)).toEqual([{ ...odd, projectId: project.id }]);
+      expect(await all(store, project.id)).toEqual([
+        { ...odd, projectId: project.id, seq: expect.any(Number) as number },
+      ]);
     });
 
     it('a store opened again on the same storage sees what was stored', async () => {

@@ -20,6 +20,17 @@ export interface IngestEvent {
 
 export interface StoredEvent extends IngestEvent {
   projectId: string;
+  /**
+   * The event's place in its storage, growing with every event stored (SQLite's rowid,
+   * PostgreSQL's seq). Events are ordered by (timestamp, seq); EventQuery.before pages on it.
+   */
+  seq: number;
+}
+
+/** Where a page of events ends: the timestamp (epoch ms) and seq of its last event. */
+export interface EventPosition {
+  tsMs: number;
+  seq: number;
 }
 
 export interface Project {
@@ -52,6 +63,12 @@ export interface EventQuery {
   since?: string;
   /** ISO 8601 exclusive upper bound on timestamp. */
   until?: string;
+  /**
+   * Only events after this position in the answer's order (newest first): an earlier timestamp,
+   * or the same one and a lower seq. The last event of the previous page, so pages neither skip
+   * nor repeat events, however many share a millisecond.
+   */
+  before?: EventPosition;
   /** 1..1000 */
   limit: number;
 }

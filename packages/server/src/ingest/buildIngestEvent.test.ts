@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import type { IngestEvent } from '../store/store.js';
+import { buildIngestEvent, type BuildContext, type EventParts } from './buildIngestEvent.js';
+import { MAX_FUTURE_MS, TIMESTAMP_FORMAT_ERROR } from './eventTime.js';
+
+const RECEIVED_MS = Date.parse('2026-12-03T12:00:00.000Z');
+const ctx: BuildContext = {
+  receivedMs: RECEIVED_MS,
+  receivedAt: new Date(RECEIVED_MS).toISOString(),
+  maxEventBytes: 1_000_000,
+  maxPropertiesDepth: 32,
+};
+
+function build(timestamp: unknown, skewMs = 0): IngestEvent | string {
+  const parts: EventParts = {
+    uuid: undefined,
+    event: 'tscase',
+    distinctId: 'x',
+    timestamp,
+    properties: {},
+    skewMs,
+  };
+  return buildIngestEvent({ event: 'tscase', distinct_id: 'x', timestamp }, parts, ctx);
+}
+
+function built(timestamp: unknown, skewMs = 0): IngestEvent {
+  const b = build(timestamp, skewMs);
+  if (typeof b === 'string') throw new Error(`refused ${JSON.stringify(timestamp)}: ${b}`);
+  return b;
+}
+
+describe('buildIngestEvent: timestamps', () => {
+  it('refuses, with the reason, what is not an ISO 8601 date or date-time or epoch ms', () => {
+    for (const ts of [
+      '1',
+      '12',
+      'hello 5',
+      'Tuesday, 2020',
+      '2026-02-30',
+      '2026-02-30T00:00:00.000Z',
+      '2026-01-01T24:00:00.000Z',
+      '1700000000000',
+      'Tue, 01 Dec 2026 10:00:00 GMT',
+      true,
+      {},
+      Number.NaN,
+      1e16,
+    ]) {
+      expect([ts, build(ts)]).toEqual([ts, TIMESTAMP_FORMAT_ERROR]);
+    }
+  });
+
+  it('keeps ISO 8601 timestamps and epoch ms as sent, the original beside them', () => {
+    expect(built('2026-12-01T10:00:00.123Z')).toMatchObject({
+      timestamp: '2026-12-01T10:00:00.123Z',
+      originalTimestamp: '2026-12-01T10:00:00.123Z',
+    });
+    expect(built('2026-12-01T10:00:00.123456+01:00').timestamp).toBe('2026-12-01T09:00:00.123Z');
+    expect(built('2026-12-01').timestamp).toBe('2026-12-01T00:00:00.000Z');
+    expect(built(1_764_583_200_000).timestamp).toBe('2025-12-01T10:00:00.000Z');
+    // Long past is kept as sent: retention's to delete.
+    expect(built('1999-01-01T00:00:00.000Z').timestamp).toBe('1999-01-01T00:00:00.000Z');
+  });
+
+  it('puts a timestamp more than 23 h ahead of receive time at receive time, keeping the original', () => {
+    for (const ts of ['+275760-09-13T00:00:00.000Z', '9999-12-31T23:59:59.999Z', 1e15, 8.64e15]) {
+      const e = built(ts);
+      expect(e.timestamp).toBe(ctx.receivedAt);
+      expect(Date.parse(e.originalTimestamp!)).toBe(typeof ts === 'number' ? ts : Date.parse(ts));
+    }
+    const justInside = new Date(RECEIVED_MS + MAX_FUTURE_MS).toISOString();
+    expect(built(justInside).timestamp).toBe(justInside);
+    const justOutside = new Date(RECEIVED_MS + MAX_FUTURE_MS + 1).toISOString();
+    expect(built(justOutside)).toMatchObject({ timestamp: ctx.receivedAt, originalTimestamp: justOutside });
+  });
+
+  it('judges the future after clock-skew correction', () => {
+    // The client's clock runs two days ahead; its sent_at says so: corrected, not replaced.
+    const twoDays = 2 * 86_400_000;
+    const ahead = new Date(RECEIVED_MS + twoDays - 5000).toISOString();
+    expect(built(ahead, -twoDays)).toMatchObject({
+      timestamp: new Date(RECEIVED_MS - 5000).toISOString(),
+      originalTimestamp: ahead,
+    });
+    // A timestamp inside the window that the correction pushes past it: receive time.
+    const soon = new Date(RECEIVED_MS + 3_600_000).toISOString();
+    expect(built(soon, twoDays)).toMatchObject({ timestamp: ctx.receivedAt, originalTimestamp: soon });
+  });
+});
