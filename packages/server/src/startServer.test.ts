@@ -45,6 +45,25 @@ describe('startServer', () => {
     await expect(fetch(`${running.url}/healthz`)).rejects.toThrow();
   });
 
+  it("maxEventBytes above the stores' default 1 000 000 lets such events into the store it opens", async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const running = await startServer({ dataDir, port: 0, retentionDays: 0, maxEventBytes: 3_000_000 });
+    try {
+      const { project } = await ensureDefaultProject(running.store);
+      const res = await fetch(`${running.url}/ingest`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${project.writeKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify([
+          { event: 'big', distinct_id: 'd', properties: { text: 'x'.repeat(1_500_000) } },
+        ]),
+      });
+      expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, erased: 0, rejected: [] });
+    } finally {
+      await running.close();
+    }
+  });
+
   it('a port in use is a ServerStartError of kind port-in-use, and the store is closed again', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { startRetentionJob, type RetentionJob, type RetentionJobOptions } from './retention/retentionJob.js';
-import { LISTEN_DEFAULTS, ServerOptionsError, type ServerOptions } from './serverOptions.js';
+import { LISTEN_DEFAULTS, SERVER_DEFAULTS, ServerOptionsError, type ServerOptions } from './serverOptions.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 
@@ -66,6 +66,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     (await openStore({
       databaseUrl: options.databaseUrl,
       dataDir: options.dataDir ?? LISTEN_DEFAULTS.dataDir,
+      maxPropertiesChars: storePropertiesLimit(options.maxEventBytes ?? SERVER_DEFAULTS.maxEventBytes),
     }));
   let app: FastifyInstance | undefined;
   let retention: RetentionJob | undefined;
@@ -114,6 +115,19 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       return closing;
     },
   };
+}
+
+/**
+ * The store's own guard on an event's serialized properties, for the store startServer opens:
+ * never below what maxEventBytes lets through. The server measures UTF-8 bytes without JSON's
+ * escapes, the store the escaped JSON in characters, which escaping makes up to 6 times longer
+ * (`\u0001`); the server's limit is the one that applies.
+ */
+function storePropertiesLimit(maxEventBytes: unknown): number | undefined {
+  if (typeof maxEventBytes !== 'number' || !Number.isSafeInteger(maxEventBytes) || maxEventBytes < 1) {
+    return undefined; // buildServer names the option.
+  }
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(2, 6 * maxEventBytes));
 }
 
 function listenError(err: unknown, host: string, port: number): ServerStartError {

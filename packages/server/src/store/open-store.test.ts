@@ -49,6 +49,34 @@ describe('openStore', () => {
     }
   });
 
+  it('hands maxPropertiesChars to either store', async () => {
+    const big = ev({ properties: { text: 'x'.repeat(1_500_000) } });
+    const kinds: (() => Promise<{ url?: string; drop(): Promise<void> }>)[] = [
+      async () => ({ drop: async () => {} }),
+    ];
+    if (reachable) kinds.push(freshDatabase);
+    for (const kind of kinds) {
+      const db = await kind();
+      try {
+        const store = await openStore({
+          databaseUrl: db.url,
+          dataDir: tempDir(),
+          maxPropertiesChars: 3_000_000,
+        });
+        const p = await store.createProject('p');
+        expect(await store.insertEvents(p.id, [big])).toMatchObject({ accepted: 1 });
+        await store.close();
+        const small = await openStore({ databaseUrl: db.url, dataDir: tempDir(), maxPropertiesChars: 1000 });
+        await expect(
+          small.insertEvents(p.id, [ev({ properties: { text: 'x'.repeat(2000) } })]),
+        ).rejects.toThrow(/properties too large: \d+ characters, limit 1000/);
+        await small.close();
+      } finally {
+        await db.drop();
+      }
+    }
+  });
+
   it.skipIf(!reachable)('names a database that does not exist as unreachable', async () => {
     const url = new URL(process.env.HOMING_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres');
     url.pathname = '/homing_no_such_database';

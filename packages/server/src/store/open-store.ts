@@ -8,6 +8,8 @@ export interface OpenStoreOptions {
   databaseUrl?: string | undefined;
   /** Directory of the embedded SQLite database (`<dataDir>/homing.db`, and its ingest log `ingest-log.db`). */
   dataDir: string;
+  /** Largest serialized `properties` of one event, characters (either store's option). Default 1 000 000. */
+  maxPropertiesChars?: number;
 }
 
 /**
@@ -19,7 +21,10 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const url = options.databaseUrl?.trim() ?? '';
   let store: Store;
   if (url === '') {
-    store = new SqliteStore({ dataDir: options.dataDir });
+    store = new SqliteStore({
+      dataDir: options.dataDir,
+      ...(options.maxPropertiesChars === undefined ? {} : { maxPropertiesChars: options.maxPropertiesChars }),
+    });
   } else {
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
     if (scheme !== 'postgres' && scheme !== 'postgresql') {
@@ -29,7 +34,10 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
           'or leave --database / HOMING_DATABASE_URL unset to use SQLite in the data directory',
       );
     }
-    store = new PostgresStore({ url });
+    store = new PostgresStore({
+      url,
+      ...(options.maxPropertiesChars === undefined ? {} : { maxPropertiesChars: options.maxPropertiesChars }),
+    });
   }
   try {
     await store.ping();
