@@ -1,6 +1,10 @@
 import { rmSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer } from './app.js';
+import type { ServerOptions } from './serverOptions.js';
 import { openSqlite, tempDir } from './store/sqlite.test-helpers.js';
 import type { Store } from './store/store.js';
 
@@ -80,5 +84,133 @@ describe('buildServer: router and CORS settings', () => {
     const get = await fetch(`${url}/healthz`, { headers: { origin: 'https://admin.example' } });
     const exposed = (get.headers.get('access-control-expose-headers') ?? '').split(/\s*,\s*/);
     expect(exposed).toEqual(expect.arrayContaining(['content-disposition', 'retry-after']));
+  });
+});
+
+describe('buildServer: stalled uploads', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  /** Generous bound for something that, without the limits below, never happens at all. */
+  const within = <T>(p: Promise<T>, ms = 15_000): Promise<T | 'never'> =>
+    Promise.race([p, new Promise<'never'>((r) => setTimeout(() => r('never'), ms).unref())]);
+
+  async function start(options: Partial<ServerOptions>) {
+    const dir = tempDir();
+    const store = await openSqlite({ dataDir: dir });
+    const project = await store.createProject('p');
+    const app = buildServer({ logger: false, store, ...options });
+    let arrived!: () => void;
+    const requestArrived = new Promise<void>((r) => (arrived = r));
+    app.addHook('onRequest', (req, _reply, done) => {
+      if (req.url === '/ingest') arrived();
+      done();
+    });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    cleanups.push(async () => {
+      await within(app.close());
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    /** Sends the headers of a 100-byte body and 5 bytes of it, then nothing. */
+    const stall = (): { socket: Socket; received: () => string; closed: Promise<void> } => {
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      socket.on('data', (d: Buffer) => (received += d.toString()));
+      socket.on('error', () => {});
+      const closed = new Promise<void>((r) => socket.on('close', () => r()));
+      socket.write(
+        'POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n' +
+          `Authorization: Bearer ${project.writeKey}\r\nContent-Length: 100\r\n\r\n[{"ev`,
+      );
+      cleanups.push(async () => void socket.destroy());
+      return { socket, received: () => received, closed };
+    };
+    const stored = async () => (await store.queryEvents({ projectId: project.id, limit: 10 })).length;
+    return { app, port, requestArrived, stall, stored, url: `http://127.0.0.1:${port}`, project };
+  }
+
+  it('close() ends after shutdownGraceMs with a stalled upload open, closing it and storing nothing', async () => {
+    const s = await start({ requestTimeoutMs: 0, shutdownGraceMs: 200 });
+    const upload = s.stall();
+    await s.requestArrived;
+    expect(await within(s.app.close().then(() => 'closed'))).toBe('closed');
+    expect(await within(upload.closed.then(() => 'socket closed'))).toBe('socket closed');
+    expect(await s.stored()).toBe(0);
+  });
+
+  it('answers 408 and closes a request whose body does not arrive within requestTimeoutMs', async () => {
+    const s = await start({ requestTimeoutMs: 300 });
+    const upload = s.stall();
+    await s.requestArrived;
+    expect(await within(upload.closed.then(() => 'socket closed'))).toBe('socket closed');
+    expect(upload.received()).toMatch(/^HTTP\/1\.1 408 /);
+    expect(await s.stored()).toBe(0);
+    // The server goes on serving.
+    const ok = await fetch(`${s.url}/ingest`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.project.writeKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify([{ event: 'after', distinct_id: 'd' }]),
+    });
+    expect(ok.status).toBe(202);
+    expect(await s.stored()).toBe(1);
+  });
+});
+
+describe('buildServer: request logs', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('name the route pattern, never the URL: no distinct id or query value reaches the logs', async () => {
+    for (const kind of ['options', 'pino instance'] as const) {
+      const lines: string[] = [];
+      const stream = new Writable({
+        write(chunk: Buffer, _enc, done) {
+          lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+          done();
+        },
+      });
+      const dir = tempDir();
+      const store = await openSqlite({ dataDir: dir });
+      const project = await store.createProject('p');
+      const logger = kind === 'options' ? { level: 'info', stream } : pino({ level: 'info' }, stream);
+      const app = buildServer({ store, logger });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      cleanups.push(async () => {
+        await app.close();
+        await store.close();
+        rmSync(dir, { recursive: true, force: true });
+      });
+      const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+      const admin = { authorization: `Bearer ${project.adminKey}` };
+      const SECRET = 'person-7f3a';
+      for (const [method, path] of [
+        ['DELETE', `/api/persons/a%2F${SECRET}`],
+        ['GET', `/api/persons/${SECRET}/export`],
+        ['GET', `/api/persons/${SECRET}/events?since=-1d`],
+        ['GET', `/api/events?distinct_id=${SECRET}&event=${SECRET}`],
+        ['GET', `/no/such/${SECRET}?q=${SECRET}`],
+      ] as const) {
+        const res = await fetch(`${url}${path}`, { method, headers: admin });
+        await res.arrayBuffer();
+      }
+      const incoming = lines
+        .map((l) => JSON.parse(l) as { msg: string; req?: unknown })
+        .filter((l) => l.msg === 'incoming request');
+      expect(incoming.map((l) => l.req)).toEqual([
+        { method: 'DELETE', route: '/api/persons/:distinct_id' },
+        { method: 'GET', route: '/api/persons/:distinct_id/export' },
+        { method: 'GET', route: '/api/persons/:distinct_id/events' },
+        { method: 'GET', route: '/api/events' },
+        { method: 'GET', route: 'unmatched' },
+      ]);
+      expect(lines.some((l) => l.includes('"msg":"route not found"'))).toBe(true);
+      expect([kind, lines.join('\n')]).not.toEqual([kind, expect.stringContaining(SECRET)]);
+    }
   });
 });

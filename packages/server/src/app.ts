@@ -1,10 +1,11 @@
 import cors from '@fastify/cors';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { WireFormat } from './ingest/ingestBatch.js';
 import { WriteKeys } from './ingest/writeKeys.js';
 import { ServerMetrics } from './metrics/serverMetrics.js';
 import { TokenBuckets } from './rateLimit/tokenBucket.js';
 import { handleError } from './handleError.js';
+import { childLoggerFactory, RequestLogController } from './requestLog.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { nativeRoutes } from './routes/native.js';
@@ -31,7 +32,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const o = resolveServerOptions(options);
   const app = Fastify({
     ...loggerOption(o.logger),
-    logController: new LogController({ disableRequestLogging: !o.logRequests }),
+    // Request log lines name the route pattern, never the URL (it carries distinct ids).
+    logController: new RequestLogController({ disableRequestLogging: !o.logRequests }),
+    childLoggerFactory,
     trustProxy: o.trustProxy,
     // Handled below, with Retry-After, so clients know when to come back.
     return503OnClosing: false,
@@ -40,12 +43,31 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 9000 },
     // For routes with Fastify's own JSON parser (the admin API); ingest reads its own bodies.
     bodyLimit: o.maxBodyBytes,
+    // Node answers 408 and closes the connection of a request not fully received in time. It
+    // looks every connectionsCheckingInterval (its default, 30 s, would double a 30 s limit), and
+    // only while headersTimeout is no longer than requestTimeout (it defaults to 60 s).
+    requestTimeout: o.requestTimeoutMs,
+    http:
+      o.requestTimeoutMs > 0
+        ? {
+            connectionsCheckingInterval: Math.min(1000, Math.max(o.requestTimeoutMs, 100)),
+            headersTimeout: Math.min(60_000, o.requestTimeoutMs),
+          }
+        : {},
   });
 
   const metrics = new ServerMetrics();
   let draining = false;
+  let forceClose: NodeJS.Timeout | undefined;
   app.addHook('preClose', async () => {
     draining = true;
+    // Requests in flight get shutdownGraceMs to finish; then every connection still open (a
+    // stalled upload, whose request never completes) is closed, or close() would wait forever.
+    forceClose = setTimeout(() => app.server.closeAllConnections(), o.shutdownGraceMs);
+    forceClose.unref();
+  });
+  app.addHook('onClose', async () => {
+    clearTimeout(forceClose);
   });
   // Hooks on every request are callback-style: an async hook costs a promise per request.
   app.addHook('onRequest', (_req, reply, done) => {

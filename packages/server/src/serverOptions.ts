@@ -21,7 +21,11 @@ export interface ServerOptions {
   logRequests?: boolean;
   /** Largest request body after decompression, bytes. Default 10 MiB. */
   maxBodyBytes?: number;
-  /** Largest single event (its JSON, in characters), refused per event. Default 1 000 000. */
+  /**
+   * Largest single event, UTF-8 bytes of its JSON (counted without escapes), refused per event.
+   * Default 1 000 000. `startServer` sets the store it opens to take such events; a store of your
+   * own keeps its own `maxPropertiesChars` (default 1 000 000 characters of escaped JSON).
+   */
   maxEventBytes?: number;
   /** Deepest nesting of an event's properties, refused per event. Default 32. */
   maxPropertiesDepth?: number;
@@ -39,6 +43,19 @@ export interface ServerOptions {
   readyTimeoutMs?: number;
   /** Trust X-Forwarded-* from a proxy in front (Fastify's trustProxy). Default false. */
   trustProxy?: boolean;
+  /**
+   * Longest a client may take to send a whole request (headers and body), ms; a request still
+   * arriving after it is answered 408 and its connection closed, storing nothing of it (a stalled
+   * or deliberately slow upload cannot hold a connection, or shutdown, forever). Checked about
+   * once a second. 0 turns it off. Default 30 000.
+   */
+  requestTimeoutMs?: number;
+  /**
+   * On close, how long requests in flight may take to finish, ms; connections still open after
+   * it (a stalled upload, a client that keeps a request open) are closed, so close() ends.
+   * Default 10 000.
+   */
+  shutdownGraceMs?: number;
 }
 
 export type ResolvedServerOptions = Required<Omit<ServerOptions, 'logger'>> & Pick<ServerOptions, 'logger'>;
@@ -57,6 +74,8 @@ export const SERVER_DEFAULTS = {
   retryAfterSeconds: 5,
   readyTimeoutMs: 2000,
   trustProxy: false,
+  requestTimeoutMs: 30_000,
+  shutdownGraceMs: 10_000,
 } as const satisfies Omit<ServerOptions, 'store'>;
 
 export class ServerOptionsError extends Error {
@@ -94,6 +113,8 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     retryAfterSeconds: o.retryAfterSeconds ?? SERVER_DEFAULTS.retryAfterSeconds,
     readyTimeoutMs: o.readyTimeoutMs ?? SERVER_DEFAULTS.readyTimeoutMs,
     trustProxy: o.trustProxy ?? SERVER_DEFAULTS.trustProxy,
+    requestTimeoutMs: o.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs,
+    shutdownGraceMs: o.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs,
   };
   integer('maxBodyBytes', r.maxBodyBytes, 1);
   integer('maxEventBytes', r.maxEventBytes, 1);
@@ -102,6 +123,8 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   integer('keyCacheSize', r.keyCacheSize, 0);
   integer('retryAfterSeconds', r.retryAfterSeconds, 1);
   integer('readyTimeoutMs', r.readyTimeoutMs, 1);
+  integer('requestTimeoutMs', r.requestTimeoutMs, 0);
+  integer('shutdownGraceMs', r.shutdownGraceMs, 0);
   if (typeof r.logRequests !== 'boolean') throw new ServerOptionsError('logRequests', 'must be a boolean');
   if (typeof r.trustProxy !== 'boolean') throw new ServerOptionsError('trustProxy', 'must be a boolean');
   if (

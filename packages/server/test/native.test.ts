@@ -79,6 +79,37 @@ describe.each(STORE_KINDS)('POST /ingest on %s', (kind) => {
     expect(await s.events({ event: 'x' })).toHaveLength(0);
   });
 
+  it("takes JSON sent with curl -d's default form content type; without a key, 401", async () => {
+    const body = JSON.stringify([{ event: 'curl-form', distinct_id: 'u4f' }]);
+    const form = { 'content-type': 'application/x-www-form-urlencoded' };
+    const r = await post(`${s.url}/ingest`, body, { ...form, ...bearer(s.project.writeKey) });
+    expect(r.status).toBe(202);
+    expect(r.json).toMatchObject({ accepted: 1, rejected: [] });
+    expect(await s.events({ event: 'curl-form' })).toHaveLength(1);
+    const keyless = await post(`${s.url}/ingest`, body, form);
+    expect(keyless.status).toBe(401);
+  });
+
+  it('refuses timestamps Date.parse would guess at, and keeps far-future ones at receive time', async () => {
+    const loose = ['12', 'hello 5', 'Tuesday, 2020', '2026-02-30'];
+    const future = ['+275760-09-13T00:00:00.000Z', 1e15];
+    const r = await post(
+      `${s.url}/ingest`,
+      [...loose, ...future].map((timestamp) => ({ event: 'tscase', distinct_id: 'u4t', timestamp })),
+      bearer(s.project.writeKey),
+    );
+    expect(r.status).toBe(202);
+    expect(r.json.accepted).toBe(2);
+    expect(r.json.rejected).toEqual(
+      loose.map((_, index) => ({ index, error: expect.stringMatching(/^timestamp must be an ISO 8601/) })),
+    );
+    const stored = await s.events({ event: 'tscase' });
+    expect(stored.map((e) => e.originalTimestamp).sort()).toEqual(
+      ['+275760-09-13T00:00:00.000Z', new Date(1e15).toISOString()].sort(),
+    );
+    for (const e of stored) expect(e.timestamp).toBe(e.receivedAt);
+  });
+
   it('corrects clock skew from sent_at and keeps the original timestamp', async () => {
     const now = Date.now();
     // The client's clock is one hour behind.

@@ -65,6 +65,26 @@ describe.each(STORE_KINDS)('Segment routes (%s)', (kind) => {
     expect((await s.events({ event })).some((e) => e.uuid === `m${path}`)).toBe(true);
   });
 
+  it('without a key, the 401 says how Segment sends one: HTTP Basic or writeKey', async () => {
+    const r = await post(`${s.url}/v1/batch`, { batch: [{ type: 'track', event: 'x', userId: 'u' }] });
+    expect(r.status).toBe(401);
+    expect(r.text).toMatch(/HTTP Basic auth/);
+    expect(r.text).toMatch(/writeKey/);
+    expect(r.text).not.toMatch(/Bearer|api_key/);
+  });
+
+  it('an empty userId is no userId: the anonymousId is the distinct_id', async () => {
+    const r = await post(
+      `${s.url}/v1/track`,
+      { event: 'Signed Out Click', userId: '', anonymousId: 'anon-empty-1', messageId: 'm-empty-user' },
+      basic(s.project.writeKey),
+    );
+    expect(r.json).toEqual({ success: true });
+    const [e] = await s.events({ event: 'Signed Out Click' });
+    expect(e!.distinctId).toBe('anon-empty-1');
+    expect(e!.properties.$anon_distinct_id).toBeUndefined();
+  });
+
   it('refuses what is not Segment: no key 401, bad type 400, no batch array 400', async () => {
     expect(
       (await post(`${s.url}/v1/batch`, { batch: [{ type: 'track', event: 'x', userId: 'u' }] })).status,

@@ -22,6 +22,8 @@ export interface IngestDeps {
 export interface IngestRequest {
   format: WireFormat;
   key: string | undefined;
+  /** How this route takes the key, for the 401 when none came; WriteKeys' default otherwise. */
+  howToSendKey?: string;
   items: readonly unknown[];
   /** Maps one item to an event or the reason it is refused. */
   normalise: (raw: unknown, ctx: BuildContext) => Built;
@@ -43,7 +45,7 @@ export interface IngestAnswer extends InsertResult {
  * committed; a store failure rejects (the error handler answers 503 with Retry-After).
  */
 export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise<IngestAnswer> {
-  const project = await deps.keys.resolve(req.key);
+  const project = await deps.keys.resolve(req.key, req.howToSendKey);
   if (deps.buckets !== null) {
     const wait = deps.buckets.take(project.id, req.items.length);
     if (wait > 0) {

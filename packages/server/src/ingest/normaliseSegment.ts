@@ -64,8 +64,9 @@ export function normaliseSegment(
       properties.alias = m.previousId;
       break;
   }
-  const userId = m.userId ?? null;
-  const anonymousId = m.anonymousId ?? null;
+  // An empty id is no id: analytics.js sends userId "" for a signed-out user with an anonymousId.
+  const userId = m.userId === '' ? null : (m.userId ?? null);
+  const anonymousId = m.anonymousId === '' ? null : (m.anonymousId ?? null);
   if (userId !== null && anonymousId !== null) properties.$anon_distinct_id = anonymousId;
   const context = m.context;
   if (context !== null && typeof context === 'object' && !Array.isArray(context)) {

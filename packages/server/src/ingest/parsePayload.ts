@@ -9,19 +9,28 @@ export interface PayloadFormat {
 
 /**
  * Turns a decoded body into a JSON value. Besides plain JSON (any content type: browsers send
- * `text/plain` to avoid a CORS preflight), it reads the form posthog-js sends with beacons,
+ * `text/plain` to avoid a CORS preflight, and `curl -d '[...]'` sends
+ * `application/x-www-form-urlencoded`), it reads the form posthog-js sends with beacons,
  * `data=<base64 JSON>`, and a bare base64 body with `?compression=base64`.
  * Errors never quote the body: it may hold personal data and the reason is logged.
  */
 export function parsePayload(body: Buffer, format: PayloadFormat): unknown {
-  let text = body.toString('utf8');
   const type = (format.contentType ?? '').toLowerCase();
+  let text = decode(body, type);
   const compression = (format.compression ?? '').toLowerCase();
-  if (type.startsWith('application/x-www-form-urlencoded') || text.startsWith('data=')) {
-    const form = new URLSearchParams(text);
-    const data = form.get('data');
-    if (data === null) throw new IngestError('malformed', 'form body without a data field');
-    const formCompression = (form.get('compression') ?? compression).toLowerCase();
+  const form =
+    text.startsWith('data=') ||
+    (type.startsWith('application/x-www-form-urlencoded') && !looksLikeJson(text));
+  if (form) {
+    const fields = new URLSearchParams(text);
+    const data = fields.get('data');
+    if (data === null) {
+      throw new IngestError(
+        'malformed',
+        'form body without a data field (and not JSON: it starts with neither { nor [)',
+      );
+    }
+    const formCompression = (fields.get('compression') ?? compression).toLowerCase();
     text = formCompression === 'base64' || !looksLikeJson(data) ? fromBase64(data) : data;
   } else if (compression === 'base64') {
     text = fromBase64(text);
@@ -36,9 +45,31 @@ export function parsePayload(body: Buffer, format: PayloadFormat): unknown {
   }
 }
 
+/**
+ * The body as text in the charset its Content-Type names: UTF-8 when it names none (JSON's own
+ * encoding), any other the WHATWG Encoding Standard knows (`iso-8859-1`, `utf-16`, …) decoded
+ * as such instead of as UTF-8 with U+FFFD in place of every foreign byte; an unknown one is 415.
+ */
+function decode(body: Buffer, type: string): string {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/.exec(type)?.[1];
+  if (charset === undefined || charset === 'utf-8' || charset === 'utf8') return body.toString('utf8');
+  let decoder: TextDecoder;
+  try {
+    decoder = new TextDecoder(charset);
+  } catch {
+    throw new IngestError('unsupported-encoding', `unsupported charset "${charset}"; send UTF-8`);
+  }
+  return decoder.decode(body);
+}
+
+/** Whether the first character after white space (and a byte order mark) is `{` or `[`. */
 function looksLikeJson(s: string): boolean {
-  const c = s.trimStart()[0];
-  return c === '{' || c === '[';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x7b || c === 0x5b) return true; // { [
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0xfeff) return false;
+  }
+  return false;
 }
 
 function fromBase64(s: string): string {

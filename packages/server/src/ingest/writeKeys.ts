@@ -23,12 +23,13 @@ export class WriteKeys {
     private readonly o: WriteKeyOptions,
   ) {}
 
-  async resolve(key: string | undefined): Promise<Project> {
+  /** `howToSend` completes the 401's message when no key came: how this route takes it. */
+  async resolve(
+    key: string | undefined,
+    howToSend = 'send Authorization: Bearer <write key> (or api_key in the body)',
+  ): Promise<Project> {
     if (key === undefined || key === '') {
-      throw new IngestError(
-        'missing-key',
-        'no write key: send Authorization: Bearer <write key> (or api_key in the body)',
-      );
+      throw new IngestError('missing-key', `no write key: ${howToSend}`);
     }
     const h = createHash('sha256').update(key).digest('base64');
     const now = Date.now();

@@ -55,6 +55,8 @@ export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
       const answer = await ingestBatch(deps, {
         format: 'segment',
         key,
+        howToSendKey:
+          'send it by HTTP Basic auth (the write key as user name, no password) or as writeKey in the body',
         items,
         normalise: (raw, ctx) => normaliseSegment(raw, type, batchSkew, ctx),
       });

@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { IngestError } from './errors.js';
+import { parsePayload } from './parsePayload.js';
+
+const FORM = 'application/x-www-form-urlencoded';
+const parse = (body: string, contentType: string | undefined = FORM, compression?: string) =>
+  parsePayload(Buffer.from(body), { contentType, compression });
+
+describe('parsePayload', () => {
+  it("reads JSON sent with curl -d's default form content type", () => {
+    expect(parse('[{"event":"hello","distinct_id":"me"}]')).toEqual([{ event: 'hello', distinct_id: 'me' }]);
+    expect(parse('  \n{"batch":[],"api_key":"k&x=1"}')).toEqual({ batch: [], api_key: 'k&x=1' });
+    expect(parse('\ufeff[1]', `${FORM}; charset=utf-8`)).toEqual([1]);
+  });
+
+  it('still reads posthog-js beacon forms, and names a form without data', () => {
+    const data = Buffer.from('[{"event":"e"}]').toString('base64');
+    expect(parse(`data=${encodeURIComponent(data)}&compression=base64`)).toEqual([{ event: 'e' }]);
+    expect(parse(`data=${encodeURIComponent('[{"event":"e"}]')}`)).toEqual([{ event: 'e' }]);
+    expect(parse(`data=${encodeURIComponent(data)}`, 'text/plain')).toEqual([{ event: 'e' }]);
+    const err = (() => {
+      try {
+        parse('event=hello&distinct_id=me');
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(IngestError);
+    expect(err).toMatchObject({ kind: 'malformed', message: expect.stringMatching(/without a data field/) });
+  });
+
+  it('refuses malformed JSON in a form-typed body as malformed JSON', () => {
+    expect(() => parse('[{"event":')).toThrow(/body is not valid JSON/);
+  });
+
+  it('decodes the charset the content type names, and refuses one it does not know with 415', () => {
+    const latin1 = Buffer.from('[{"event":"caf\xe9"}]', 'latin1');
+    const json = 'application/json; charset=';
+    expect(parsePayload(latin1, { contentType: `${json}iso-8859-1`, compression: undefined })).toEqual([
+      { event: 'café' },
+    ]);
+    expect(parsePayload(latin1, { contentType: `${json}"ISO-8859-1"`, compression: undefined })).toEqual([
+      { event: 'café' },
+    ]);
+    const utf16 = Buffer.from('\ufeff[{"event":"ü"}]', 'utf16le');
+    expect(parsePayload(utf16, { contentType: `${json}utf-16`, compression: undefined })).toEqual([
+      { event: 'ü' },
+    ]);
+    expect(
+      parsePayload(Buffer.from('[{"event":"ü"}]'), { contentType: `${json}UTF-8`, compression: undefined }),
+    ).toEqual([{ event: 'ü' }]);
+    expect(() => parsePayload(latin1, { contentType: `${json}klingon`, compression: undefined })).toThrow(
+      expect.objectContaining({
+        kind: 'unsupported-encoding',
+        message: 'unsupported charset "klingon"; send UTF-8',
+      }),
+    );
+  });
+});
