@@ -53,6 +53,24 @@ describe('homing serve', () => {
     expect(seen.stdout).toContain('"event":"hello"');
   });
 
+  it('the printed curl line stores a new event each time it is run, not a duplicate', async () => {
+    const dir = await tempDir();
+    const { handle, out } = await start(flagsFor(dir));
+    const curl = /^\s+(curl -X POST .*)$/m.exec(out)?.[1];
+    const first = await run('sh', ['-c', `${curl} -s`]);
+    expect(first.stdout).toContain('"accepted":1');
+    // The line sends the time in whole seconds: run it again in the next second.
+    await new Promise((r) => setTimeout(r, 1100));
+    const second = await run('sh', ['-c', `${curl} -s`]);
+    expect(second.stdout).toContain('"accepted":1');
+    const stored = await handle.running.store.queryEvents({
+      projectId: (await ensureDefaultProject(handle.running.store)).project.id,
+      event: 'hello',
+      limit: 10,
+    });
+    expect(stored).toHaveLength(2);
+  });
+
   it("the client SDK's homing destination delivers every event to it, end to end", async () => {
     const dir = await tempDir();
     const { handle } = await start(flagsFor(dir));
@@ -103,6 +121,12 @@ describe('homing serve', () => {
     expect(io2.err()).toMatch(/unsupported database URL scheme "mysql:"/);
     expect(io2.err()).toMatch(/hint: use --database postgres:/);
 
+    const io4 = captureIo();
+    const forever = flagsFor(dir, { retentionDays: '200000000' });
+    expect(await runCommand(io4, () => serve(forever, io4, false).then(() => 0))).toBe(2);
+    expect(io4.err()).toMatch(/invalid --retention-days .*beyond the representable date range/);
+    expect(io4.err()).toMatch(/HOMING_RETENTION_DAYS/);
+
     const io3 = captureIo();
     const down = flagsFor(dir, { database: 'postgres://nobody@127.0.0.1:1/none' });
     expect(await runCommand(io3, () => serve(down, io3, false).then(() => 0))).toBe(1);
@@ -138,6 +162,8 @@ describe('homing serve', () => {
       HOMING_MAX_EVENT_BYTES: '5000',
       HOMING_RATE_LIMIT: '50',
       HOMING_RATE_LIMIT_BURST: '500',
+      HOMING_REQUEST_TIMEOUT_MS: '15000',
+      HOMING_SHUTDOWN_GRACE_MS: '2500',
       HOMING_LOG_LEVEL: 'warn',
     };
     const saved = { ...process.env };
@@ -156,6 +182,8 @@ describe('homing serve', () => {
         maxBodyBytes: 2_000_000,
         maxEventBytes: 5000,
         rateLimit: { eventsPerSecond: 50, burst: 500 },
+        requestTimeoutMs: 15_000,
+        shutdownGraceMs: 2500,
         logLevel: 'warn',
       });
     } finally {
@@ -176,6 +204,8 @@ describe('homing serve', () => {
       'HOMING_MAX_BODY_BYTES',
       'HOMING_MAX_EVENT_BYTES',
       'HOMING_RATE_LIMIT',
+      'HOMING_REQUEST_TIMEOUT_MS',
+      'HOMING_SHUTDOWN_GRACE_MS',
       'HOMING_LOG_LEVEL',
     ]) {
       expect(help).toContain(`env: ${v}`);

@@ -3,6 +3,7 @@ import {
   ensureDefaultProject,
   LISTEN_DEFAULTS,
   RETENTION_DEFAULTS,
+  RetentionOptionError,
   SERVER_DEFAULTS,
   ServerOptionsError,
   ServerStartError,
@@ -29,6 +30,8 @@ export interface ServeFlags {
   maxEventBytes: string;
   rateLimit: string;
   rateLimitBurst: string;
+  requestTimeoutMs: string;
+  shutdownGraceMs: string;
   logLevel: string;
 }
 
@@ -122,6 +125,22 @@ export function addServeOptions(cmd: Command): Command {
       ),
     )
     .addOption(
+      opt(
+        '--request-timeout-ms <ms>',
+        'longest a client may take to send a whole request; later: 408 (0 turns it off)',
+        'HOMING_REQUEST_TIMEOUT_MS',
+        String(SERVER_DEFAULTS.requestTimeoutMs),
+      ),
+    )
+    .addOption(
+      opt(
+        '--shutdown-grace-ms <ms>',
+        'on SIGTERM/SIGINT, how long requests in flight may finish before connections are closed',
+        'HOMING_SHUTDOWN_GRACE_MS',
+        String(SERVER_DEFAULTS.shutdownGraceMs),
+      ),
+    )
+    .addOption(
       opt('--log-level <level>', 'log level of the JSON logs on stdout', 'HOMING_LOG_LEVEL', 'info').choices(
         LOG_LEVELS,
       ),
@@ -168,15 +187,21 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
     maxBodyBytes: int(f.maxBodyBytes, '--max-body-bytes', 'HOMING_MAX_BODY_BYTES', 1),
     maxEventBytes: int(f.maxEventBytes, '--max-event-bytes', 'HOMING_MAX_EVENT_BYTES', 1),
     rateLimit: rate === 0 ? false : { eventsPerSecond: rate, burst },
+    requestTimeoutMs: int(f.requestTimeoutMs, '--request-timeout-ms', 'HOMING_REQUEST_TIMEOUT_MS', 0),
+    shutdownGraceMs: int(f.shutdownGraceMs, '--shutdown-grace-ms', 'HOMING_SHUTDOWN_GRACE_MS', 0),
     logLevel: f.logLevel,
   };
 }
 
 /** The lines printed once the server listens: where, which project, and a first event to send. */
 export function banner(url: string, project: Project, created: boolean, storage: string): string {
+  // An event without uuid and timestamp gets a uuid from its content alone, so it is stored once
+  // ever: the line sends the shell's current time (GNU and BSD date alike), so each run is a new
+  // event, as a user trying it twice expects.
   const curl =
     `curl -X POST ${url}/ingest -H 'Authorization: Bearer ${project.writeKey}' ` +
-    `-H 'Content-Type: application/json' -d '[{"event":"hello","distinct_id":"me"}]'`;
+    `-H 'Content-Type: application/json' ` +
+    `-d '[{"event":"hello","distinct_id":"me","timestamp":"'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'"}]'`;
   const lines = [`Homing is listening on ${url} (storage: ${storage})`, ''];
   if (created) {
     lines.push(
@@ -184,7 +209,8 @@ export function banner(url: string, project: Project, created: boolean, storage:
       `  write key (ingest only, safe in a browser): ${project.writeKey}`,
       `  admin key (queries, export, erasure; keep it secret): ${project.adminKey}`,
       '',
-      'Send a first event:',
+      'Send a first event (an event sent without "timestamp" or "uuid" is stored once ever: sent',
+      'again, it counts as a duplicate; this line sends the time, so each run stores one):',
       `  ${curl}`,
       'Then see it:',
       `  curl -H 'Authorization: Bearer ${project.adminKey}' '${url}/api/events?event=hello'`,
@@ -239,6 +265,13 @@ export async function serve(
 function explain(err: unknown, o: StartServerOptions): unknown {
   if (err instanceof ServerStartError) return new CommandError(err.message);
   if (err instanceof ServerOptionsError) return new CommandError(err.message, 'see homing serve --help', 2);
+  if (err instanceof RetentionOptionError && err.option === 'retentionDays') {
+    return new CommandError(
+      `invalid --retention-days (${err.message})`,
+      'pass --retention-days <days> or set HOMING_RETENTION_DAYS (0 keeps events forever)',
+      2,
+    );
+  }
   if (err instanceof StoreError) {
     const hints: Partial<Record<StoreError['kind'], string>> = {
       'unsupported-url': 'use --database postgres://user@host:5432/db, or leave it unset for SQLite',
