@@ -1,14 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TaskTimeoutError } from './errors.js';
 import { HealthMonitor } from './HealthMonitor.js';
 import type { HealthCheckResult } from './httpHealthCheck.js';
 import { runHealthCheck } from './runHealthCheck.js';
+import { transpiledPackage } from './transpiledPackage.test-helpers.js';
 
 const monitors: HealthMonitor[] = [];
 afterEach(async () => {
@@ -61,20 +58,7 @@ describe('runHealthCheck: a result that throws as it is read', () => {
 
 describe('runHealthCheck: timers and the process', () => {
   it('an awaited runNow() ends and reports a check that never settles, with nothing else keeping Node alive, also when it waits for a background run; a background run alone does not hold the process', () => {
-    // Node 20 cannot run TypeScript: transpile this package's sources as they are.
-    const dir = mkdtempSync(join(tmpdir(), 'homing-health-'));
-    const src = fileURLToPath(new URL('.', import.meta.url));
-    for (const file of readdirSync(src).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
-      const out = ts.transpileModule(readFileSync(join(src, file), 'utf8'), {
-        compilerOptions: {
-          module: ts.ModuleKind.ESNext,
-          target: ts.ScriptTarget.ES2022,
-          verbatimModuleSyntax: true,
-        },
-      }).outputText;
-      writeFileSync(join(dir, file.replace(/\.ts$/, '.js')), out);
-    }
-    const index = join(dir, 'index.js');
+    const { dir, index } = transpiledPackage('homing-health-');
     const script = `
       const { HealthMonitor } = await import(${JSON.stringify(index)});
       // In the background, a check that hangs for an hour: it must not hold the process.

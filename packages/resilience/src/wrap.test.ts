@@ -1,9 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { constantBackoff } from './backoff.js';
 import { circuitBreaker } from './CircuitBreakerPolicy.js';
@@ -14,6 +10,7 @@ import type { Policy, PolicyContext } from './Policy.js';
 import { retry } from './RetryPolicy.js';
 import { timeout } from './TimeoutPolicy.js';
 import { wrap } from './wrap.js';
+import { transpiledPackage } from './transpiledPackage.test-helpers.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -151,20 +148,7 @@ describe('wrap', () => {
 
 describe('timers never keep the process alive', () => {
   it('a process with an open breaker and a pending timeout exits on its own', () => {
-    // Node 20 cannot run TypeScript: transpile this package's sources as they are.
-    const dir = mkdtempSync(join(tmpdir(), 'homing-unref-'));
-    const src = fileURLToPath(new URL('.', import.meta.url));
-    for (const file of readdirSync(src).filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))) {
-      const out = ts.transpileModule(readFileSync(join(src, file), 'utf8'), {
-        compilerOptions: {
-          module: ts.ModuleKind.ESNext,
-          target: ts.ScriptTarget.ES2022,
-          verbatimModuleSyntax: true,
-        },
-      }).outputText;
-      writeFileSync(join(dir, file.replace(/\.ts$/, '.js')), out);
-    }
-    const index = join(dir, 'index.js');
+    const { dir, index } = transpiledPackage('homing-unref-');
     const script = `
       const { circuitBreaker, ConsecutiveBreaker, timeout, wrap } = await import(${JSON.stringify(index)});
       const breaker = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 3_600_000 });
