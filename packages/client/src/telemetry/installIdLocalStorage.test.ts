@@ -5,32 +5,43 @@ import { createMemoryOutbox } from '../outbox/memory.js';
 import { INSTALL_ID_STATE_KEY } from './installId.js';
 import { installIdKey, installIdLocalStorage } from './installIdLocalStorage.js';
 import type { SyncStorage } from './localStorageAccess.js';
-import { Sink, sinkEvents, testPlatform } from './telemetry.test-helpers.js';
+import { Sink, sinkEvents, testPlatform, until } from './telemetry.test-helpers.js';
 import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
 
 describe('the install id copy in localStorage (browsers)', () => {
-  it('creates the id in the outbox state on a first load, copies it, and reads the copy synchronously after', async () => {
+  it('makes the id on a first load synchronously, keeps it in localStorage and copies it to the outbox state', async () => {
     const outbox = createMemoryOutbox();
     const storage = new MemoryStorage();
     const store = installIdLocalStorage('app', outbox, () => storage);
-    const first = store();
-    expect(first).toBeInstanceOf(Promise);
-    const id = await first;
-    expect(await outbox.getState(INSTALL_ID_STATE_KEY)).toBe(id);
+    const id = store();
+    // A string, not a Promise: a page's first events are built at once, even on a first visit.
+    expect(typeof id).toBe('string');
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(storage.getItem(installIdKey('app'))).toBe(id);
+    await until(async () => (await outbox.getState(INSTALL_ID_STATE_KEY)) === id, 2_000, 'outbox state copy');
     expect(store()).toBe(id);
     // Another page of the same app (a new store on the same storage) has it at once too.
     expect(installIdLocalStorage('app', createMemoryOutbox(), () => storage)()).toBe(id);
     // Another app name on the same origin keeps its own.
-    expect(installIdLocalStorage('other', createMemoryOutbox(), () => storage)()).toBeInstanceOf(Promise);
+    const other = installIdLocalStorage('other', createMemoryOutbox(), () => storage)();
+    expect(typeof other).toBe('string');
+    expect(other).not.toBe(id);
   });
 
-  it('keeps the id an install already had in its outbox (an upgrade), never making a new one', async () => {
+  it('the copy in localStorage wins; the outbox state is what a load without usable localStorage reads', async () => {
     const outbox = createMemoryOutbox();
     await outbox.setState(INSTALL_ID_STATE_KEY, 'existing-install-0001');
+    const unusable = () => undefined;
+    expect(await installIdLocalStorage('app', outbox, unusable)()).toBe('existing-install-0001');
     const storage = new MemoryStorage();
-    expect(await installIdLocalStorage('app', outbox, () => storage)()).toBe('existing-install-0001');
-    expect(storage.getItem(installIdKey('app'))).toBe('existing-install-0001');
+    const id = installIdLocalStorage('app', outbox, () => storage)();
+    expect(id).not.toBe('existing-install-0001');
+    await until(
+      async () => (await outbox.getState(INSTALL_ID_STATE_KEY)) === id,
+      2_000,
+      'outbox state follows',
+    );
+    expect(await installIdLocalStorage('app', outbox, unusable)()).toBe(id);
   });
 
   it('ignores a damaged copy, and works from the outbox alone without usable localStorage', async () => {

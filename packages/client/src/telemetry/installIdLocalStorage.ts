@@ -1,6 +1,7 @@
 import type { Outbox } from '../outbox/outbox.js';
 import type { InstallIdStore } from './installId.js';
-import { isInstallId, loadInstallId } from './installId.js';
+import { INSTALL_ID_STATE_KEY, isInstallId, loadInstallId } from './installId.js';
+import { uuidv7 } from '../pipeline/uuidv7.js';
 import { defaultLocalStorage, readItem, type SyncStorage } from './localStorageAccess.js';
 
 /** The localStorage key of the install id of the outbox called `name`. */
@@ -9,14 +10,16 @@ export function installIdKey(name: string): string {
 }
 
 /**
- * Browsers: the install id copied into localStorage, which a page reads synchronously, so
+ * Browsers: the install id kept in localStorage, which a page reads and writes synchronously, so
  * events tracked right after `createTelemetry` are built at once instead of waiting in memory
- * for IndexedDB (a page that navigates away within those milliseconds lost them).
+ * for IndexedDB: a page that navigated away within those milliseconds lost them, on a first
+ * visit too. A first visit makes the id here, synchronously, when localStorage takes it (read
+ * back, so two tabs opened at once mostly settle on the last one written), and copies it into
+ * the outbox state, which is where a load without usable localStorage (disabled, full, a
+ * sandboxed frame) reads or creates it.
  *
- * The id itself stays where it always was, in the outbox state (`loadInstallId`): the first
- * page load without the copy (a first visit, or the first after an upgrade) reads or creates it
- * there and writes the copy, so an install never changes id. Without usable localStorage
- * (disabled, full, a sandboxed frame) every load does that.
+ * The copy in localStorage wins over the outbox state: an install made before the copy existed
+ * (its id only in the outbox state; no released version did that) reports under a new id once.
  */
 export function installIdLocalStorage(
   name: string,
@@ -27,13 +30,27 @@ export function installIdLocalStorage(
   return () => {
     const local = readItem(storage, key);
     if (isInstallId(local)) return local;
+    const made = keepItem(storage, key, uuidv7());
+    if (made !== undefined) {
+      outbox.setState(INSTALL_ID_STATE_KEY, made).catch(() => {
+        // The copy in localStorage is the one pages read; the outbox state is the fallback.
+      });
+      return made;
+    }
     return loadInstallId(outbox).then((id) => {
-      try {
-        storage()?.setItem(key, id);
-      } catch {
-        // No copy this time: the next load reads the outbox state again.
-      }
+      keepItem(storage, key, id);
       return id;
     });
   };
+}
+
+/** Writes `value` and reads it back: the value now kept (another tab's, in a race), or undefined. */
+function keepItem(storage: () => SyncStorage | undefined, key: string, value: string): string | undefined {
+  try {
+    storage()?.setItem(key, value);
+  } catch {
+    return undefined;
+  }
+  const kept = readItem(storage, key);
+  return isInstallId(kept) ? kept : undefined;
 }

@@ -220,6 +220,37 @@ describe.skipIf(!available)('unload send on a real navigation in Chromium', () =
     });
   }
 
+  it('a first visit that tracks and leaves at once loses nothing: the events are built at once and sent or kept', async () => {
+    const name = `first-${Date.now()}`;
+    // A new context: no install id anywhere yet, as on a first visit.
+    const page = await openPage();
+    const tracked = await page.evaluate(
+      ({ host, n }) => {
+        const uuids: string[] = [];
+        const client = homing.telemetry(
+          {
+            name: n,
+            endpoints: [{ destination: 'homing', host, key: 'project-key' }],
+            delivery: { intervalMs: 600_000 },
+          },
+          uuids,
+        );
+        for (let i = 0; i < 3; i++) client.track('bounce', { i });
+        client.identify('user-7');
+        // Leaves in the same task: before any IndexedDB read could answer.
+        location.href = '/?left';
+        return uuids.slice();
+      },
+      { host: sink.url, n: name },
+    );
+    // Built on the caller's turn (beforeSend saw them), not left waiting for the install id.
+    expect(tracked).toHaveLength(4);
+    await page.waitForURL('**/?left');
+    await nextLoad(name);
+    await expect.poll(() => new Set(sink.uuids()).size, { timeout: 20_000 }).toBe(tracked.length);
+    expect(new Set(sink.uuids())).toEqual(new Set(tracked));
+  });
+
   it('with the localStorage outbox, sends on page.goto and keeps what did not fit, written in pagehide: every uuid arrives', async () => {
     const name = `local-${Date.now()}`;
     const page = await openPage();
