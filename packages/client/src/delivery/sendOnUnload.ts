@@ -48,7 +48,7 @@ const UNLOAD_HEADERS = { 'content-type': 'text/plain;charset=UTF-8' };
  * beacon that did arrive costs a duplicate request, not a duplicate event.
  */
 export function sendPendingOnUnload(context: UnloadContext): Promise<void> {
-  const channel = context.channels.find((c) => c.destination.unloadRequest([], '') !== null);
+  const channel = context.channels.find((c) => c.destination.sendsOnUnload);
   if (channel === undefined || context.budgetBytes <= ENVELOPE_BYTES) return Promise.resolve();
   const maxBytes = context.budgetBytes - ENVELOPE_BYTES;
   const { outbox } = context;
@@ -144,10 +144,9 @@ async function send(
     const homing = channel.endpoint.destination === 'homing';
     if (!(res.ok || (homing && res.status === 409))) return release();
     // Answers past the batch are about the in-flight records: their own send settles those.
-    const refused =
-      homing && res.ok
-        ? readIngestAnswer(text, records.length).rejected.filter((r) => r.index < claimed.records.length)
-        : [];
+    const refused = (
+      homing && res.ok ? readIngestAnswer(text, records.length).rejected : (request.rejected ?? [])
+    ).filter((r) => r.index < claimed.records.length);
     for (const r of refused) {
       await context.onDeadLettered([claimed.records[r.index]!], r.reason, channel.id);
     }

@@ -80,6 +80,30 @@ describe('browser unload', () => {
     expect(h.delivery.stats().sent).toBe(body.batch.length);
   });
 
+  it('sends to Segment on unload too (writeKey in the body), and dead-letters what Segment would refuse', async () => {
+    const s = await Sink.start(() => ({ status: 200, body: '{"success":true}' }));
+    cleanups.push(() => s.down());
+    const { platform, hide } = page(fetch);
+    const h = startDelivery(
+      { endpoints: [{ destination: 'segment', host: s.url, key: 'seg_key' }], intervalMs: 60_000 },
+      { platform: platform as never },
+    );
+    cleanups.push(() => h.delivery.shutdown(0));
+    const records = makeRecords(4, (i) => (i === 1 ? { pad: 'p'.repeat(40_000) } : {}));
+    h.outbox.append(records);
+    hide();
+    await until(() => s.requests.length === 1, 5_000, 'the unload request');
+    const req = s.requests[0]!;
+    expect(req.headers['content-type']).toBe('text/plain;charset=UTF-8');
+    expect(req.headers.authorization).toBeUndefined();
+    const body = JSON.parse(req.text) as { writeKey: string; batch: Array<{ messageId: string }> };
+    expect(body.writeKey).toBe('seg_key');
+    expect(body.batch.map((m) => m.messageId)).toEqual([0, 2, 3].map((i) => records[i]!.uuid));
+    await until(async () => (await h.outbox.size()).events === 0, 5_000, 'the ack');
+    const dead = await h.outbox.listDeadLetters();
+    expect(dead.map((d) => d.record.uuid)).toEqual([records[1]!.uuid]);
+  });
+
   it('falls back to sendBeacon when keepalive fetch is refused, and releases (never acks) what it cannot confirm', async () => {
     const s = await Sink.start();
     cleanups.push(() => s.down());

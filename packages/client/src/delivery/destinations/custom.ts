@@ -12,6 +12,7 @@ import { classifyHttpFailure } from '@homing/resilience';
  * it throws is retried: a bug in the sender must not throw events away.
  */
 export class CustomDestination implements Destination {
+  readonly sendsOnUnload = false;
   private readonly fn: CustomSend;
 
   constructor(private readonly endpoint: ResolvedEndpoint) {
@@ -59,7 +60,13 @@ function failure(error: unknown, signal: AbortSignal): SendOutcome {
     const c = classifyHttpFailure({ error });
     const status = (error as { status?: unknown }).status;
     const kind: FailureKind =
-      status === 413 ? 'too-large' : c.kind === 'conflict' || c.kind === 'success' ? 'permanent' : c.kind;
+      status === 413
+        ? 'too-large'
+        : c.kind === 'conflict'
+          ? 'retryable'
+          : c.kind === 'success'
+            ? 'permanent'
+            : c.kind;
     const base = { kind: 'failed' as const, failure: kind, reason: c.reason, error };
     return c.retryAfterMs === undefined ? base : { ...base, retryAfterMs: c.retryAfterMs };
   }

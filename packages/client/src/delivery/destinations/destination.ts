@@ -37,12 +37,16 @@ export type SendOutcome =
 export interface UnloadRequest {
   readonly url: string;
   readonly body: string;
+  /** Records the request leaves out for good (Segment: over 32 KB): dead-lettered once it is taken. */
+  readonly rejected?: readonly RejectedRecord[];
 }
 
 /** A body format and where to send it: Homing, PostHog, Segment or the app's own function. */
 export interface Destination {
   send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome>;
-  /** The request for a page that is going away, or null when this destination has none. */
+  /** Whether a page going away can send to it (`unloadRequest`): not a custom function. */
+  readonly sendsOnUnload: boolean;
+  /** The request for a page that is going away, or null when there is none (nothing to send). */
   unloadRequest(records: readonly OutboxRecord[], sentAt: string): UnloadRequest | null;
 }
 

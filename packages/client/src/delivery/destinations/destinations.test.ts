@@ -366,6 +366,59 @@ describe('custom destination', () => {
 });
 
 describe('the request itself', () => {
+  it.each(['posthog', 'segment'] as const)(
+    'a 409 from %s is retried, not dead-lettered (only Homing reads 409 as already stored)',
+    async (destination) => {
+      let calls = 0;
+      const s = await Sink.start(() =>
+        ++calls === 1 ? { status: 409, body: 'conflict' } : { status: 200, body: '{}' },
+      );
+      cleanups.push(() => s.down());
+      const h = harness({
+        endpoints: [{ destination, host: s.url, key: 'k' }],
+        retry: { initialMs: 10, maxMs: 20 },
+      });
+      h.outbox.append(makeRecords(2));
+      expect((await h.delivery.flush(5_000)).sent).toBe(2);
+      expect(calls).toBe(2);
+      expect(await h.outbox.listDeadLetters()).toEqual([]);
+    },
+  );
+
+  it('a custom destination throwing HttpError(409) is retried', async () => {
+    let calls = 0;
+    const h = harness({
+      endpoints: [
+        {
+          destination: 'custom',
+          send: async () => {
+            if (++calls === 1) throw new HttpError(409, { kind: 'conflict', reason: '409 Conflict' });
+          },
+        },
+      ],
+      retry: { initialMs: 10, maxMs: 20 },
+    });
+    h.outbox.append(makeRecords(1));
+    expect((await h.delivery.flush(5_000)).sent).toBe(1);
+    expect(calls).toBe(2);
+    expect(await h.outbox.listDeadLetters()).toEqual([]);
+  });
+
+  it('gzips a body over gzipMinBytes in UTF-8 bytes, however few characters it has', async () => {
+    const s = await sink();
+    const h = harness({
+      endpoints: [{ destination: 'posthog', host: s.url, key: 'k' }],
+      gzipMinBytes: 1_024,
+    });
+    // 300 characters of 日 are 900 bytes: with the envelope over 1 024 bytes, under 1 024 characters.
+    h.outbox.append(makeRecords(1, () => ({ text: '日'.repeat(300) })));
+    expect((await h.delivery.flush(5_000)).sent).toBe(1);
+    const req = s.requests[0]!;
+    expect(req.text.length).toBeLessThan(1_024);
+    expect(Buffer.byteLength(req.text)).toBeGreaterThan(1_024);
+    expect(req.gzipped).toBe(true);
+  });
+
   it("goes out through the platform's own POST where it has one (Node's node:http), else fetch", async () => {
     const s = await sink();
     const viaFetch: string[] = [];

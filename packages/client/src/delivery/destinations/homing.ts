@@ -11,6 +11,7 @@ import { httpSend } from './httpSend.js';
  * those go to the dead letters while the rest is acked.
  */
 export class HomingDestination implements Destination {
+  readonly sendsOnUnload = true;
   private readonly url: string;
   private readonly headers: Record<string, string>;
 

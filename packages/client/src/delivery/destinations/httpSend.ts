@@ -2,6 +2,7 @@ import { type HeadersLike, classifyHttpFailure } from '@homing/resilience';
 import { OWN_REQUEST } from '../../platform/ownRequest.js';
 import type { Platform } from '../../platform/platform.js';
 import type { SendContext, SendOutcome } from './destination.js';
+import { utf8Length } from '../../outbox/records.js';
 
 export interface HttpRequest {
   readonly url: string;
@@ -33,11 +34,10 @@ export async function httpSend(
 ): Promise<SendOutcome> {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...request.headers };
   let body: string | Uint8Array = request.body;
-  // String length is a lower bound of the UTF-8 length: a body this long is surely over it.
   if (
     context.gzipMinBytes !== null &&
     context.platform.canGzip &&
-    request.body.length > context.gzipMinBytes
+    utf8Over(request.body, context.gzipMinBytes)
   ) {
     body = await context.platform.gzip(request.body);
     headers['content-encoding'] = 'gzip';
@@ -58,8 +58,10 @@ export async function httpSend(
   if (classification.kind === 'conflict' && request.conflictIsSuccess) return NOTHING_REJECTED;
   const detail = text.trim().slice(0, MAX_REASON_BODY);
   const reason = `HTTP ${classification.reason}${detail === '' ? '' : `: ${detail}`}`;
+  // 409 is retried (the issue's rule: 4xx other than 408/409/425/429 are permanent), unless the
+  // destination reads it as success (Homing: every event already stored).
   const failure =
-    status === 413 ? 'too-large' : classification.kind === 'conflict' ? 'permanent' : classification.kind;
+    status === 413 ? 'too-large' : classification.kind === 'conflict' ? 'retryable' : classification.kind;
   const outcome: SendOutcome = { kind: 'failed', failure, reason, status };
   return classification.retryAfterMs === undefined
     ? outcome
@@ -93,4 +95,16 @@ function describe(value: unknown): string {
     return typeof code === 'string' ? `${value.message} (${code})` : value.message;
   }
   return String(value);
+}
+
+/**
+ * Whether `body` is over `bytes` in UTF-8: its length is a lower bound (a body this long is
+ * surely over) and three times its length an upper bound (one this short surely is not); only
+ * in between are the bytes counted. Characters alone left 887 characters of 日 (2 287 bytes)
+ * uncompressed under a 1 024-byte threshold.
+ */
+function utf8Over(body: string, bytes: number): boolean {
+  if (body.length > bytes) return true;
+  if (body.length * 3 <= bytes) return false;
+  return utf8Length(body) > bytes;
 }

@@ -10,6 +10,7 @@ import { httpSend } from './httpSend.js';
  * A Homing event has exactly those fields, so the stored JSON goes in as it is.
  */
 export class PostHogDestination implements Destination {
+  readonly sendsOnUnload = true;
   private readonly url: string;
   private readonly keyJson: string;
 

@@ -25,6 +25,7 @@ export const SEGMENT_MAX_BATCH_BYTES = 480 * 1024;
  * `context.library`.
  */
 export class SegmentDestination implements Destination {
+  readonly sendsOnUnload = true;
   private readonly url: string;
   private readonly headers: Record<string, string>;
   private readonly keyJson: string;
@@ -68,11 +69,12 @@ export class SegmentDestination implements Destination {
 
   /** The write key in the body (Segment accepts `writeKey` there), text/plain: no preflight. */
   unloadRequest(records: readonly OutboxRecord[], sentAt: string): UnloadRequest | null {
-    const { messages } = mapRecords(records);
+    const { messages, rejected } = mapRecords(records);
     if (messages.length === 0) return null;
     return {
       url: this.url,
       body: `{"writeKey":${this.keyJson},"batch":[${messages.join(',')}],"sentAt":${JSON.stringify(sentAt)}}`,
+      rejected,
     };
   }
 }
