@@ -87,7 +87,12 @@ export class EventBuilder {
     this.superFragment = fragmentOf(redacted);
   }
 
-  build(tracked: TrackedEvent, distinctId: string): BuildResult {
+  /**
+   * `anonymous`: `distinctId` is the install id (no `identify`, no `distinctId` option), written
+   * as `$is_identified: false` as posthog-js does, so a destination can tell an anonymous id from
+   * a user id (Segment's `anonymousId` and `userId`).
+   */
+  build(tracked: TrackedEvent, distinctId: string, anonymous = false): BuildResult {
     if (!this.parts.sampler.keep(tracked.name, distinctId, tracked.nowMs)) {
       return { ok: false, reason: 'sampling', detail: tracked.name };
     }
@@ -110,8 +115,8 @@ export class EventBuilder {
     }
     const json =
       this.parts.beforeSend === undefined
-        ? this.fastJson(tracked, distinctId, own)
-        : this.hookedJson(tracked, distinctId, own);
+        ? this.fastJson(tracked, distinctId, own, anonymous)
+        : this.hookedJson(tracked, distinctId, own, anonymous);
     if (typeof json !== 'string') return json;
     // A UTF-16 unit is at most 3 UTF-8 bytes: most events need no count at all.
     if (json.length * 3 > this.parts.maxEventBytes && utf8Length(json) > this.parts.maxEventBytes) {
@@ -135,6 +140,7 @@ export class EventBuilder {
     tracked: TrackedEvent,
     distinctId: string,
     own: Record<string, unknown>,
+    anonymous: boolean,
   ): string | BuildResult {
     let ownJson: string;
     try {
@@ -150,7 +156,7 @@ export class EventBuilder {
     return (
       `{"uuid":"${tracked.uuid}","event":${this.nameOf(tracked.name)},"distinct_id":${this.distinctIdOf(distinctId)},` +
       `"timestamp":"${this.isoOf(tracked.nowMs)}","properties":{${superFragment}${ownFragment}` +
-      `"$session_id":"${tracked.sessionId}",${LIB_FRAGMENT}}}`
+      `${anonymous ? ANONYMOUS_FRAGMENT : ''}"$session_id":"${tracked.sessionId}",${LIB_FRAGMENT}}}`
     );
   }
 
@@ -158,6 +164,7 @@ export class EventBuilder {
     tracked: TrackedEvent,
     distinctId: string,
     own: Record<string, unknown>,
+    anonymous: boolean,
   ): string | BuildResult {
     const event: HomingEvent = {
       uuid: tracked.uuid,
@@ -168,6 +175,7 @@ export class EventBuilder {
         // A copy: the hook may edit what it is given, and the super properties go with every event.
         ...superPropertiesCopy(this.superProperties),
         ...own,
+        ...(anonymous ? { $is_identified: false } : {}),
         $session_id: tracked.sessionId,
         $lib: LIB_NAME,
         $lib_version: LIB_VERSION,
@@ -229,7 +237,8 @@ export class EventBuilder {
 }
 
 /** Keys the client sets on every event; an app's or a super property's value for them is replaced. */
-export const ENRICHED_KEYS = ['$session_id', '$lib', '$lib_version'] as const;
+export const ENRICHED_KEYS = ['$session_id', '$lib', '$lib_version', '$is_identified'] as const;
+const ANONYMOUS_FRAGMENT = '"$is_identified":false,';
 const LIB_FRAGMENT = `"$lib":${JSON.stringify(LIB_NAME)},"$lib_version":${JSON.stringify(LIB_VERSION)}`;
 
 /** `"k":v,` per entry of `properties` (minus the keys `except` has), as JSON.stringify writes them. */

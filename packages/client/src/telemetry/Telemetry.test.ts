@@ -100,6 +100,34 @@ describe('createTelemetry: the client API', () => {
     await t.shutdown({ timeoutMs: 5_000 });
   });
 
+  it('anonymous events say $is_identified: false, so Segment gets anonymousId before identify and userId after', async () => {
+    sink.handler = () => ({ status: 200, body: '{"success":true}' });
+    const t = client(sink, { endpoints: [{ destination: 'segment', host: sink.url, key: 'seg' }] });
+    t.track('before');
+    t.identify('user-9');
+    t.track('after');
+    await t.flush({ timeoutMs: 10_000 });
+    const messages = sinkEvents(sink) as unknown as Array<Record<string, unknown>>;
+    const [before, identify, after] = messages;
+    expect(before).toMatchObject({ type: 'track', event: 'before' });
+    expect(before!.userId).toBeUndefined();
+    expect(typeof before!.anonymousId).toBe('string');
+    expect(identify).toMatchObject({ type: 'identify', userId: 'user-9', anonymousId: before!.anonymousId });
+    expect(after).toMatchObject({ type: 'track', event: 'after', userId: 'user-9' });
+    expect(after!.anonymousId).toBeUndefined();
+    await t.shutdown({ timeoutMs: 5_000 });
+    // On the Homing server's wire: the flag on anonymous events only.
+    sink.requests.length = 0;
+    const native = client(sink);
+    native.track('anon');
+    native.identify('user-10');
+    native.track('known');
+    await native.flush({ timeoutMs: 10_000 });
+    const byName = new Map(sinkEvents(sink).map((e) => [e.event, e.properties]));
+    expect(byName.get('anon')!.$is_identified).toBe(false);
+    expect(byName.get('known')!.$is_identified).toBeUndefined();
+  });
+
   it('register merges super properties; the event wins; bad input is ignored', async () => {
     const t = client(sink, { distinctId: 'app-user' });
     t.register({ a: 1, b: 1 });

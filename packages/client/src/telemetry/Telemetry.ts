@@ -454,7 +454,8 @@ export class Telemetry implements TelemetryCore {
     try {
       if (this.consent === 'denied') return this.drop('consent', 1);
       if (w.fillAnonId === true) w.tracked.anonDistinctId = this.installId;
-      const result = this.builder.build(w.tracked, w.distinctId ?? this.restoredIdentity ?? this.installId!);
+      const known = w.distinctId ?? this.restoredIdentity;
+      const result = this.builder.build(w.tracked, known ?? this.installId!, known === undefined);
       if (!result.ok) return this.drop(result.reason, 1, result.detail);
       this.outbox.append([result.record]);
       this.counts.queued++;
