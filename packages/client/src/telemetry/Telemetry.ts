@@ -172,18 +172,27 @@ export class Telemetry implements TelemetryCore {
       let inPlace = false;
       let clean = false;
       if (properties !== undefined && properties !== null) {
-        if (typeof properties === 'object' && !Array.isArray(properties)) {
-          // `$identify` gets `$anon_distinct_id` written into its properties: never the app's object.
-          const read = this.readsInPlace(fillAnonId || anonDistinctId !== undefined, properties);
-          inPlace = read !== 'no';
-          clean = read === 'clean';
-          if (inPlace) props = properties;
-          else {
-            const clone = safeClone(properties, this.o.propertyLimits);
-            props = clone.value as Record<string, unknown>;
-            if (clone.issues > 0) fixed = true;
-          }
-        } else fixed = true; // a string, number or array where properties belong: kept without them
+        try {
+          if (typeof properties === 'object' && !Array.isArray(properties)) {
+            // `$identify` gets `$anon_distinct_id` written into its properties: never the app's object.
+            const read = this.readsInPlace(fillAnonId || anonDistinctId !== undefined, properties);
+            inPlace = read !== 'no';
+            clean = read === 'clean';
+            if (inPlace) props = properties;
+            else {
+              const clone = safeClone(properties, this.o.propertyLimits);
+              if (isPropertiesObject(clone.value)) props = clone.value;
+              else fixed = true; // unreadable as a whole (a Proxy whose traps throw): kept without them
+              if (clone.issues > 0) fixed = true;
+            }
+          } else fixed = true; // a string, number or array where properties belong: kept without them
+        } catch {
+          // A revoked Proxy, or one whose traps throw at the first look: the event, without them.
+          props = {};
+          inPlace = false;
+          clean = false;
+          fixed = true;
+        }
       }
       if (fixed) this.counts.fixed++;
       const nowMs = this.o.now();
@@ -560,4 +569,8 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   } finally {
     clearTimeout(timer);
   }
+}
+
+function isPropertiesObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

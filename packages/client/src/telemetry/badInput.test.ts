@@ -208,4 +208,28 @@ describe('track never throws on bad input', () => {
     expect(sent).toBe(text.replace('someone@example.com', '[REDACTED]'));
     expect(stats.fixed).toBe(0);
   });
+  it('keeps an event whose properties are a Proxy that cannot be read at all, without them, counted as fixed', async () => {
+    const revocable = Proxy.revocable({ a: 1 }, {});
+    revocable.revoke();
+    const hostile = new Proxy(
+      { a: 1 },
+      {
+        ownKeys() {
+          throw new Error('ownKeys trap');
+        },
+        getPrototypeOf() {
+          throw new Error('getPrototypeOf trap');
+        },
+      },
+    );
+    const before = (await t.stats()).fixed;
+    expect(() => {
+      t.track('revoked.proxy', revocable.proxy as Record<string, unknown>);
+      t.track('hostile.proxy', hostile as Record<string, unknown>);
+    }).not.toThrow();
+    const events = await sent();
+    expect(events.map((e) => e.event)).toEqual(['revoked.proxy', 'hostile.proxy']);
+    for (const e of events) expect(e.properties.a).toBeUndefined();
+    expect((await t.stats()).fixed - before).toBe(2);
+  });
 });
