@@ -8,6 +8,11 @@ export interface Deadline {
   expired: boolean;
   controller: AbortController | undefined;
   reason: unknown;
+  /**
+   * The context whose signal listens to an outer signal for this deadline, until disposed: at
+   * expiry the timeout disposes it, as a call it stops waiting for may never settle.
+   */
+  listener: CallContext | undefined;
 }
 
 /**
@@ -55,6 +60,7 @@ export class CallContext implements PolicyContext {
         outer.addEventListener('abort', listener, { once: true });
         this.listenedTo = outer;
         this.listener = listener;
+        deadline.listener = this;
       }
     }
     return this.own;
@@ -90,7 +96,10 @@ export class CallContext implements PolicyContext {
       this.listener = undefined;
       this.listenedTo = undefined;
     }
-    if (this.deadline !== undefined) this.deadline.controller = undefined;
+    if (this.deadline !== undefined) {
+      this.deadline.controller = undefined;
+      this.deadline.listener = undefined;
+    }
   }
 }
 
@@ -102,6 +111,11 @@ export function abortReason(context: PolicyContext): unknown {
   return context instanceof CallContext ? context.reason : context.signal.reason;
 }
 
-function peek(context: PolicyContext): AbortSignal | undefined {
+/**
+ * The context's signal if one exists or could ever abort; undefined when nothing could abort it
+ * (no caller's signal, no enclosing timeout), so that no signal, and nothing that waits on one,
+ * is made for it.
+ */
+export function peek(context: PolicyContext): AbortSignal | undefined {
   return context instanceof CallContext ? context.peek() : context.signal;
 }

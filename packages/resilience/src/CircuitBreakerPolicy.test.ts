@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { exponentialBackoff } from './backoff.js';
-import { circuitBreaker } from './CircuitBreakerPolicy.js';
+import { circuitBreaker, isCircuitFailure } from './CircuitBreakerPolicy.js';
 import { ConsecutiveBreaker } from './ConsecutiveBreaker.js';
 import {
   BrokenCircuitError,
@@ -9,6 +9,8 @@ import {
   TaskCancelledError,
 } from './errors.js';
 import { SamplingBreaker } from './SamplingBreaker.js';
+import { timeout } from './TimeoutPolicy.js';
+import { wrap } from './wrap.js';
 
 beforeEach(() => {
   vi.useFakeTimers({ now: Date.UTC(2026, 0, 1) });
@@ -78,6 +80,36 @@ describe('circuitBreaker', () => {
     await p2;
     expect(policy.state).toBe('closed');
     expect(policy.stats()).toMatchObject({ rejections: 1, successes: 2, failures: 1 });
+  });
+
+  it('a listener that starts a call as the circuit half-opens cannot push it past halfOpenMaxProbes', async () => {
+    for (const subscribe of ['onHalfOpen', 'onStateChange'] as const) {
+      const policy = circuitBreaker({
+        breaker: new ConsecutiveBreaker(1),
+        halfOpenAfterMs: 10,
+        halfOpenMaxProbes: 1,
+      });
+      let running = 0;
+      let most = 0;
+      const slow = (): Promise<string> => {
+        running++;
+        most = Math.max(most, running);
+        return new Promise((resolve) => setTimeout(() => (running--, resolve('ok')), 30));
+      };
+      await failTimes(policy, 1);
+      const fromListener: Array<Promise<unknown>> = [];
+      policy[subscribe](() => {
+        if (fromListener.length === 0) fromListener.push(policy.execute(slow).catch((e: unknown) => e));
+      });
+      await vi.advanceTimersByTimeAsync(10);
+      const probe = policy.execute(slow);
+      await vi.advanceTimersByTimeAsync(30);
+      expect(await probe).toBe('ok');
+      expect(fromListener).toHaveLength(1);
+      expect(await fromListener[0]).toBeInstanceOf(BrokenCircuitError);
+      expect(most).toBe(1);
+      expect(policy.state).toBe('closed');
+    }
   });
 
   it('a failed probe opens again, for a backed-off duration', async () => {
@@ -167,6 +199,32 @@ describe('circuitBreaker', () => {
     expect(policy.stats().ignored).toBe(3);
   });
 
+  it('isFailure decides for aborted calls too: it is told the call was aborted', async () => {
+    const seen: boolean[] = [];
+    const policy = circuitBreaker({
+      breaker: new ConsecutiveBreaker(2),
+      isFailure: (_error, aborted) => (seen.push(aborted), true),
+    });
+    const hung = wrap(timeout(10, { strategy: 'cooperative' }), policy);
+    for (let i = 0; i < 2; i++) {
+      const call = hung
+        .execute(
+          ({ signal }) =>
+            new Promise((_resolve, reject) =>
+              signal.addEventListener('abort', () => reject(new Error('ETIMEDOUT'))),
+            ),
+        )
+        .catch(() => undefined);
+      await vi.advanceTimersByTimeAsync(10);
+      await call;
+    }
+    expect(seen).toEqual([true, true]);
+    expect(policy.stats()).toMatchObject({ failures: 2, ignored: 0, state: 'open' });
+    // The default still ignores them.
+    expect(isCircuitFailure(new Error('ETIMEDOUT'), true)).toBe(false);
+    expect(isCircuitFailure(new Error('ETIMEDOUT'))).toBe(true);
+  });
+
   it('an ignored probe frees its slot without closing or opening', async () => {
     const policy = circuitBreaker({
       breaker: new ConsecutiveBreaker(1),
@@ -229,6 +287,19 @@ describe('circuitBreaker', () => {
     policy.isolate();
     policy.reset();
     expect(await policy.execute(ok)).toBe('ok');
+  });
+
+  it('a handle from before reset() cannot end a newer isolation', async () => {
+    const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(3) });
+    const stale = policy.isolate();
+    policy.reset();
+    expect(policy.state).toBe('closed');
+    const current = policy.isolate();
+    stale.dispose();
+    expect(policy.state).toBe('isolated');
+    await expect(policy.execute(ok)).rejects.toBeInstanceOf(IsolatedCircuitError);
+    current.dispose();
+    expect(policy.state).toBe('closed');
   });
 
   it('stats count calls, successes, failures, rejections and time in state', async () => {

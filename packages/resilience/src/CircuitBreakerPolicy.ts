@@ -24,11 +24,12 @@ export interface CircuitBreakerOptions {
   /** Successful probes needed to close. Default 1. */
   readonly successThreshold?: number;
   /**
-   * Which errors count as failures. Others are ignored: neither success nor failure. Default:
-   * every error except a bulkhead rejection and a cancellation (the caller gave up, the
-   * dependency did not fail).
+   * Which errors count as failures. Others are ignored: neither success nor failure. `aborted`
+   * is whether the call's signal had aborted when it failed (the caller's signal or an
+   * enclosing timeout). Default `isCircuitFailure`: every error except a bulkhead rejection and
+   * a cancellation, and none while aborted (the caller gave up, the dependency did not fail).
    */
-  readonly isFailure?: (error: unknown) => boolean;
+  readonly isFailure?: (error: unknown, aborted: boolean) => boolean;
   /** A `snapshot()` saved earlier, e.g. by the previous run of a CLI. */
   readonly initialState?: CircuitBreakerSnapshot;
 }
@@ -89,7 +90,12 @@ const KNOWN = [
   'initialState',
 ];
 
-export function isCircuitFailure(error: unknown): boolean {
+/**
+ * The default `isFailure`: an error counts unless it is a bulkhead rejection or a cancellation,
+ * or the call's signal had aborted (`aborted`, false when not given).
+ */
+export function isCircuitFailure(error: unknown, aborted = false): boolean {
+  if (aborted) return false;
   const kind = (error as { kind?: unknown } | null)?.kind;
   return kind !== 'bulkhead-rejected' && kind !== 'cancelled';
 }
@@ -105,7 +111,7 @@ export class CircuitBreakerPolicy extends PolicyBase {
   private readonly openBackoff: Backoff;
   private readonly halfOpenMaxProbes: number;
   private readonly successThreshold: number;
-  private readonly isFailure: (error: unknown) => boolean;
+  private readonly isFailure: (error: unknown, aborted: boolean) => boolean;
 
   private code = CLOSED;
   /** Bumped on every state change: outcomes of calls admitted in an older state are not counted. */
@@ -118,6 +124,8 @@ export class CircuitBreakerPolicy extends PolicyBase {
   private probes = 0;
   private probeSuccesses = 0;
   private isolations = 0;
+  /** Bumped whenever an isolation ends: handles from an earlier one no longer count. */
+  private isolation = 0;
 
   private calls = 0;
   private successes = 0;
@@ -203,10 +211,16 @@ export class CircuitBreakerPolicy extends PolicyBase {
         this.rejections++;
         throw new BrokenCircuitError(this.openUntil - now);
       }
-      this.transition(HALF_OPEN, now);
+      const from = this.code;
+      this.enter(HALF_OPEN, now);
       // A probe that hangs holds its slot only until this passes.
       this.openUntil = now + this.lastOpenMs;
+      // This call's slot is taken before any listener hears of the change: a call a listener
+      // starts must find it taken, or half-open would let more than halfOpenMaxProbes through.
+      this.probes = 1;
+      this.announce(from);
       this.halfOpenEvents.emit();
+      return true;
     } else if (this.probes >= this.halfOpenMaxProbes) {
       if (now < this.openUntil) {
         this.rejections++;
@@ -234,7 +248,8 @@ export class CircuitBreakerPolicy extends PolicyBase {
 
   private settleFailure(error: unknown, generation: number, probe: boolean, context: PolicyContext): void {
     if (generation !== this.generation) return;
-    if (!this.countsAsFailure(error) || isAborted(context)) {
+    // Whether an aborted call failed is the predicate's call (the default says no).
+    if (!this.countsAsFailure(error, isAborted(context))) {
       this.ignored++;
       if (probe) this.probes--;
       return;
@@ -245,9 +260,9 @@ export class CircuitBreakerPolicy extends PolicyBase {
   }
 
   /** A predicate that throws must not leave a probe slot taken: its error counts as a failure. */
-  private countsAsFailure(error: unknown): boolean {
+  private countsAsFailure(error: unknown, aborted: boolean): boolean {
     try {
-      return this.isFailure(error);
+      return this.isFailure(error, aborted);
     } catch {
       return true;
     }
@@ -270,19 +285,29 @@ export class CircuitBreakerPolicy extends PolicyBase {
     this.openings = 0;
     this.openUntil = 0;
     this.isolations = 0;
+    this.isolation++;
     this.transition(CLOSED, Date.now());
     this.resetEvents.emit();
   }
 
   private transition(code: number, now: number): void {
     const from = this.code;
+    this.enter(code, now);
+    this.announce(from);
+  }
+
+  /** The state change itself, without telling anyone. */
+  private enter(code: number, now: number): void {
     this.code = code;
     this.generation++;
     this.since = now;
     this.probes = 0;
     this.probeSuccesses = 0;
-    if (from !== code && this.stateEvents.listening) {
-      this.stateEvents.emit({ from: NAMES[from]!, to: NAMES[code]! });
+  }
+
+  private announce(from: number): void {
+    if (from !== this.code && this.stateEvents.listening) {
+      this.stateEvents.emit({ from: NAMES[from]!, to: NAMES[this.code]! });
     }
   }
 
@@ -299,10 +324,13 @@ export class CircuitBreakerPolicy extends PolicyBase {
       }
     }
     let active = true;
+    const isolation = this.isolation;
     return {
       dispose: () => {
         if (!active) return;
         active = false;
+        // A handle from before a reset() belongs to an isolation that already ended.
+        if (isolation !== this.isolation) return;
         if (this.code === ISOLATED && --this.isolations === 0) this.close();
       },
     };

@@ -1,6 +1,13 @@
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ConfigError, FaultInjectedError, FaultInjectionRefusedError } from './errors.js';
+import { constantBackoff } from './backoff.js';
+import { ConfigError, FaultInjectedError, FaultInjectionRefusedError, TaskTimeoutError } from './errors.js';
 import { faultInjection, FaultInjectionPolicy } from './FaultInjectionPolicy.js';
+import { retry } from './RetryPolicy.js';
+import { timeout } from './TimeoutPolicy.js';
+import { transpiledPackage } from './transpiledPackage.test-helpers.js';
+import { wrap } from './wrap.js';
 
 const DEV = { NODE_ENV: 'test' };
 
@@ -307,5 +314,56 @@ describe('faultInjection: bad configuration', () => {
 
   it('rejects options that are not an object', () => {
     expect(() => new FaultInjectionPolicy(null as never)).toThrow(ConfigError);
+  });
+});
+
+describe('faultInjection inside wrap()', () => {
+  it("hands the function the caller's attempt (wrap(retry, faultInjection))", async () => {
+    const seen: number[] = [];
+    const policy = wrap(retry({ maxAttempts: 3, backoff: constantBackoff(0) }), faultInjection({ env: DEV }));
+    const result = await policy.execute(({ attempt }) => {
+      seen.push(attempt);
+      if (attempt < 2) throw new Error('flaky');
+      return 'ok';
+    });
+    expect(result).toBe('ok');
+    expect(seen).toEqual([0, 1, 2]);
+  });
+
+  it('a dropped call holds nothing when no signal could end it, and is released by an enclosing timeout', async () => {
+    vi.useFakeTimers();
+    const chaos = faultInjection({ drops: { rate: 1 }, env: DEV });
+    void wrap(retry({ maxAttempts: 1 }), chaos).execute(() => 1);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(chaos.stats.drops).toBe(1);
+    expect(vi.getTimerCount()).toBe(0);
+    // A timeout inside can end it: then it is held until the deadline, and released.
+    const bounded = track(wrap(retry({ maxAttempts: 1 }), timeout(50), chaos).execute(() => 1));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(chaos.stats.drops).toBe(2);
+    expect(vi.getTimerCount()).toBe(2); // the timeout's deadline and the drop's keep-alive
+    await vi.advanceTimersByTimeAsync(50);
+    expect(bounded.state).toBe('rejected');
+    expect(bounded.error).toBeInstanceOf(TaskTimeoutError);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a process whose dropped call nothing can end exits, in a wrap as alone', () => {
+    const { dir, index } = transpiledPackage('homing-faults-');
+    const script = `
+      const { faultInjection, retry, wrap } = await import(${JSON.stringify(index)});
+      const chaos = faultInjection({ drops: { rate: 1 }, env: {} });
+      void chaos.execute(async () => 'alone');
+      void wrap(retry({ maxAttempts: 1 }), chaos).execute(async () => 'wrapped');
+      console.log('dropped', chaos.stats.drops);
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    rmSync(dir, { recursive: true, force: true });
+    expect(result.error).toBeUndefined();
+    expect(result.stdout.trim()).toBe('dropped 2');
+    expect(result.status).toBe(0);
   });
 });

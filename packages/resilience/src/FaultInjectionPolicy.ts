@@ -1,5 +1,8 @@
+import { abortReason, CallContext, isAborted, peek } from './CallContext.js';
 import { ConfigError, FaultInjectedError, FaultInjectionRefusedError } from './errors.js';
 import type { Policy, PolicyContext } from './Policy.js';
+import type { Task } from './PolicyBase.js';
+import { checkCall, next, NO_CHAIN, PolicyBase } from './PolicyBase.js';
 
 export interface FaultInjectionOptions {
   /** Delay a share of calls (`rate` in [0, 1]) by `ms`, or by a uniform pick in `[minMs, maxMs]`. */
@@ -45,7 +48,7 @@ const MAX_DELAY_MS = 2_147_483_647;
  * dropped or fail. Creating one where `NODE_ENV` is `production` throws
  * `FaultInjectionRefusedError` unless `force: true`.
  */
-export class FaultInjectionPolicy implements Policy {
+export class FaultInjectionPolicy extends PolicyBase {
   readonly #latency: { rate: number; min: number; max: number } | undefined;
   readonly #errors: { rate: number; error: (() => unknown) | undefined } | undefined;
   readonly #dropRate: number | undefined;
@@ -58,6 +61,7 @@ export class FaultInjectionPolicy implements Policy {
   #passedThrough = 0;
 
   constructor(options: FaultInjectionOptions = {}) {
+    super();
     if (options === null || typeof options !== 'object')
       throw new ConfigError('options', 'must be an object');
     for (const key of Object.keys(options)) {
@@ -118,9 +122,23 @@ export class FaultInjectionPolicy implements Policy {
     this.#calls = this.#delayed = this.#delayMs = this.#errorCount = this.#drops = this.#passedThrough = 0;
   }
 
-  async execute<T>(fn: (context: PolicyContext) => T | PromiseLike<T>, signal?: AbortSignal): Promise<T> {
+  /**
+   * Like every policy's, except that a signal already aborted rejects with its reason (as fetch
+   * does), and the call is counted.
+   */
+  override execute<T>(fn: Task<T>, signal?: AbortSignal): Promise<T> {
+    const bad = checkCall(fn, signal);
+    if (bad !== undefined) return Promise.reject(bad);
+    return this.run(fn, new CallContext(undefined, signal, 0, undefined), NO_CHAIN, 0);
+  }
+
+  /**
+   * @internal The function gets the caller's context as it is: its attempt, and a signal made
+   * only if read. Sleeps and drops wait on a signal only when one could ever abort.
+   */
+  async run<T>(fn: Task<T>, context: PolicyContext, chain: readonly Policy[], index: number): Promise<T> {
     this.#calls++;
-    if (signal?.aborted) throw signal.reason;
+    if (isAborted(context)) throw abortReason(context);
     const latency = this.#latency;
     if (latency !== undefined && this.#random() < latency.rate) {
       const ms =
@@ -129,12 +147,12 @@ export class FaultInjectionPolicy implements Policy {
           : latency.min + this.#random() * (latency.max - latency.min);
       this.#delayed++;
       this.#delayMs += ms;
-      await sleep(ms, signal);
-      if (signal?.aborted) throw signal.reason;
+      await sleep(ms, peek(context));
+      if (isAborted(context)) throw abortReason(context);
     }
     if (this.#dropRate !== undefined && this.#random() < this.#dropRate) {
       this.#drops++;
-      return never(signal);
+      return never(peek(context));
     }
     const errors = this.#errors;
     if (errors !== undefined && this.#random() < errors.rate) {
@@ -142,25 +160,13 @@ export class FaultInjectionPolicy implements Policy {
       throw errors.error === undefined ? new FaultInjectedError() : errors.error();
     }
     this.#passedThrough++;
-    return fn(new Context(signal));
+    return next(fn, context, chain, index);
   }
 }
 
 /** `new FaultInjectionPolicy(options)`. */
 export function faultInjection(options: FaultInjectionOptions = {}): FaultInjectionPolicy {
   return new FaultInjectionPolicy(options);
-}
-
-class Context implements PolicyContext {
-  readonly attempt = 0;
-  #signal: AbortSignal | undefined;
-  constructor(signal: AbortSignal | undefined) {
-    this.#signal = signal;
-  }
-  get signal(): AbortSignal {
-    // Made on first read only: a function that ignores its signal costs no controller.
-    return (this.#signal ??= new AbortController().signal);
-  }
 }
 
 function checkFault<T extends { readonly rate: number }>(fault: T, option: string): T {

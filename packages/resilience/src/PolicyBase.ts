@@ -1,5 +1,5 @@
-import { CallContext } from './CallContext.js';
-import { TaskCancelledError } from './errors.js';
+import { CallContext, peek } from './CallContext.js';
+import { ConfigError, TaskCancelledError } from './errors.js';
 import type { Policy, PolicyContext } from './Policy.js';
 
 export type Task<T> = (context: PolicyContext) => T | PromiseLike<T>;
@@ -12,7 +12,8 @@ export type Task<T> = (context: PolicyContext) => T | PromiseLike<T>;
  */
 export abstract class PolicyBase implements Policy {
   execute<T>(fn: Task<T>, signal?: AbortSignal): Promise<T> {
-    if (typeof fn !== 'function') return Promise.reject(new TypeError('execute(fn): fn must be a function'));
+    const bad = checkCall(fn, signal);
+    if (bad !== undefined) return Promise.reject(bad);
     if (signal !== undefined && signal.aborted) {
       return Promise.reject(new TaskCancelledError(signal.reason));
     }
@@ -25,6 +26,29 @@ export abstract class PolicyBase implements Policy {
 
 export const NO_CHAIN: readonly Policy[] = [];
 
+/**
+ * What is wrong with `execute(fn, signal)`'s arguments, or undefined. A signal that is not one
+ * (`null`, an options object such as `{ timeout }`) is refused here, as a rejection: read later,
+ * it would throw from a timer or a listener, outside any promise.
+ */
+export function checkCall(fn: unknown, signal: unknown): Error | undefined {
+  if (typeof fn !== 'function') return new TypeError('execute(fn): fn must be a function');
+  if (signal === undefined) return undefined;
+  const s = signal as Partial<AbortSignal> | null;
+  // Duck-typed: a signal from another realm (an iframe, a test DOM) is not an instance of ours.
+  if (
+    typeof s?.aborted === 'boolean' &&
+    typeof s.addEventListener === 'function' &&
+    typeof s.removeEventListener === 'function'
+  ) {
+    return undefined;
+  }
+  return new ConfigError(
+    'signal',
+    `execute(fn, signal) takes an AbortSignal or nothing, got ${signal === null ? 'null' : typeof signal}`,
+  );
+}
+
 /** Runs the rest of the chain from `index`: the next policy, or `fn` when none is left. */
 export function next<T>(
   fn: Task<T>,
@@ -35,6 +59,7 @@ export function next<T>(
   if (index === chain.length) return fn(context);
   const policy = chain[index]!;
   if (policy instanceof PolicyBase) return policy.run(fn, context, chain, index + 1);
-  // A policy from elsewhere only knows execute(): hand it the signal (made now if need be).
-  return policy.execute((inner) => next(fn, inner, chain, index + 1), context.signal);
+  // A policy from elsewhere only knows execute(): hand it the signal if one could ever abort,
+  // and none otherwise, as a caller without a signal would (it may hold a process for one).
+  return policy.execute((inner) => next(fn, inner, chain, index + 1), peek(context));
 }

@@ -1,6 +1,12 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { constantBackoff, linearBackoff } from './backoff.js';
-import { BrokenCircuitError, ConfigError, HttpError, TaskCancelledError } from './errors.js';
+import {
+  BrokenCircuitError,
+  ConfigError,
+  HttpError,
+  RetryPredicateError,
+  TaskCancelledError,
+} from './errors.js';
 import { isRetryableError, retry } from './RetryPolicy.js';
 
 afterEach(() => {
@@ -262,6 +268,54 @@ describe('retry', () => {
     [{ maxAttemps: 3 }, 'maxAttemps'],
   ])('bad configuration %j → ConfigError naming %s', (options, option) => {
     expect(() => retry(options as never)).toThrow(expect.objectContaining({ kind: 'config', option }));
+  });
+
+  it('a retryOnResult that throws never re-runs a call that succeeded: it gives up at once', async () => {
+    const giveUps: unknown[] = [];
+    const policy = retry({
+      maxAttempts: 3,
+      backoff: constantBackoff(0),
+      retryOnResult: (result) => (result as { status: number }).status === 503,
+    });
+    policy.onGiveUp((e) => giveUps.push(e));
+    let n = 0;
+    const error = await policy
+      .execute(() => {
+        n++;
+        return null;
+      })
+      .catch((e: unknown) => e);
+    expect(n).toBe(1);
+    expect(error).toBeInstanceOf(RetryPredicateError);
+    expect(error).toMatchObject({ kind: 'config', option: 'retryOnResult' });
+    const predicateError = (error as RetryPredicateError).predicateError;
+    expect(predicateError).toBeInstanceOf(TypeError);
+    expect((error as Error).cause).toBe(predicateError);
+    expect(giveUps).toEqual([{ attempts: 1, reason: 'predicate-threw', error, result: null }]);
+  });
+
+  it("a retryOn that throws gives up at once, keeping the call's error as the cause, and emits onGiveUp", async () => {
+    const giveUps: unknown[] = [];
+    const policy = retry({
+      maxAttempts: 3,
+      backoff: constantBackoff(0),
+      retryOn: (e) => (e as { response: { status: number } }).response.status >= 500,
+    });
+    policy.onGiveUp((e) => giveUps.push(e));
+    const own = new Error('plain');
+    let n = 0;
+    const error = await policy
+      .execute(() => {
+        n++;
+        throw own;
+      })
+      .catch((e: unknown) => e);
+    expect(n).toBe(1);
+    expect(error).toBeInstanceOf(RetryPredicateError);
+    expect(error).toMatchObject({ kind: 'config', option: 'retryOn' });
+    expect((error as Error).cause).toBe(own);
+    expect((error as RetryPredicateError).predicateError).toBeInstanceOf(TypeError);
+    expect(giveUps).toEqual([{ attempts: 1, reason: 'predicate-threw', error }]);
   });
 
   it('rejects a non-function task without throwing synchronously', async () => {

@@ -2,7 +2,7 @@ import { sleep } from './abort.js';
 import type { Backoff, BackoffSequence } from './backoff.js';
 import { exponentialBackoff, isBackoff } from './backoff.js';
 import { abortReason, CallContext, isAborted } from './CallContext.js';
-import { ConfigError, TaskCancelledError } from './errors.js';
+import { ConfigError, RetryPredicateError, TaskCancelledError } from './errors.js';
 import type { EventSubscriber } from './events.js';
 import { Emitter } from './events.js';
 import type { Policy, PolicyContext } from './Policy.js';
@@ -34,7 +34,8 @@ export interface RetryEvent {
   readonly result?: unknown;
 }
 
-export type GiveUpReason = 'max-attempts' | 'max-elapsed' | 'not-retryable' | 'cancelled';
+/** `predicate-threw`: `retryOn` or `retryOnResult` threw; the event's `error` is the RetryPredicateError. */
+export type GiveUpReason = 'max-attempts' | 'max-elapsed' | 'not-retryable' | 'cancelled' | 'predicate-threw';
 
 export interface GiveUpEvent {
   /** Attempts made. */
@@ -110,11 +111,13 @@ export class RetryPolicy extends PolicyBase {
       let outcome: unknown;
       try {
         outcome = await next(fn, inner, chain, index);
-        if (this.retryOnResult === undefined || !this.retryOnResult(outcome)) return outcome as T;
       } catch (error) {
         failed = true;
         outcome = error;
       }
+      // The predicates run outside that try: one that throws must not pass for the call failing.
+      if (!failed && (this.retryOnResult === undefined || !this.decide(outcome, attempt, false)))
+        return outcome as T;
       // The failure path: everything below runs only when a retry is being considered.
       const giveUp = (reason: GiveUpReason): void => {
         if (this.giveUpEvents.listening) {
@@ -135,7 +138,7 @@ export class RetryPolicy extends PolicyBase {
         giveUp('cancelled');
         throw new TaskCancelledError(abortReason(context));
       }
-      if (failed && !this.retryOn(outcome)) return give('not-retryable');
+      if (failed && !this.decide(outcome, attempt, true)) return give('not-retryable');
       if (attempt + 1 >= this.maxAttempts) return give('max-attempts');
       sequence ??= this.backoff.start();
       let delayMs = sequence.next();
@@ -156,6 +159,28 @@ export class RetryPolicy extends PolicyBase {
         giveUp('cancelled');
         throw cancelled;
       }
+    }
+  }
+
+  /**
+   * `retryOn(error)` or `retryOnResult(result)`. If the predicate throws, the policy gives up
+   * with a RetryPredicateError: thrown from here, it reaches the caller past every retry.
+   */
+  private decide(outcome: unknown, attempt: number, failed: boolean): boolean {
+    try {
+      return failed ? this.retryOn(outcome) : this.retryOnResult!(outcome);
+    } catch (predicateError) {
+      const error = new RetryPredicateError(failed ? 'retryOn' : 'retryOnResult', predicateError, {
+        cause: failed ? outcome : predicateError,
+      });
+      if (this.giveUpEvents.listening) {
+        this.giveUpEvents.emit(
+          failed
+            ? { attempts: attempt + 1, reason: 'predicate-threw', error }
+            : { attempts: attempt + 1, reason: 'predicate-threw', error, result: outcome },
+        );
+      }
+      throw error;
     }
   }
 }

@@ -1,6 +1,10 @@
+import { spawnSync } from 'node:child_process';
+import { getEventListeners } from 'node:events';
+import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { TaskTimeoutError } from './errors.js';
 import { timeout } from './TimeoutPolicy.js';
+import { transpiledPackage } from './transpiledPackage.test-helpers.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -135,6 +139,27 @@ describe('timeout', () => {
     policy.close();
   });
 
+  it("a hung call's listener on the caller's signal is removed at its deadline, not when it settles", async () => {
+    vi.useFakeTimers();
+    const controller = new AbortController();
+    for (const strategy of ['aggressive', 'cooperative'] as const) {
+      const policy = timeout(5, { strategy });
+      const signals: AbortSignal[] = [];
+      for (let i = 0; i < 100; i++) {
+        void policy
+          .execute((ctx) => {
+            signals.push(ctx.signal);
+            return never();
+          }, controller.signal)
+          .catch(() => undefined);
+      }
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(100);
+      await vi.advanceTimersByTimeAsync(5);
+      expect(signals.every((signal) => signal.reason instanceof TaskTimeoutError)).toBe(true);
+      expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    }
+  });
+
   it('a function that never reads the signal gets no AbortController', async () => {
     const spy = vi.spyOn(globalThis, 'AbortController');
     const policy = timeout(1000);
@@ -182,6 +207,18 @@ describe('timeout', () => {
     expect(policy.pending).toBe(0);
   });
 
+  it('deadlines keep to a monotonic clock: a wall clock stepped back leaves no call pending', async () => {
+    vi.useFakeTimers();
+    const policy = timeout(50);
+    const first = track(policy.execute(() => new Promise((r) => setTimeout(r, 300, 'late'))));
+    vi.setSystemTime(Date.now() - 10_000); // an NTP correction: Date.now() goes back 10 s
+    const second = track(policy.execute(never));
+    await vi.advanceTimersByTimeAsync(50);
+    expect(first.state).toBe('rejected');
+    expect(second.state).toBe('rejected');
+    expect(second.error).toBeInstanceOf(TaskTimeoutError);
+  });
+
   it('a synchronous throw is passed through', async () => {
     const policy = timeout(1000);
     await expect(
@@ -212,5 +249,59 @@ describe('timeout', () => {
     [() => timeout(5, { stratgy: 'aggressive' } as never), 'stratgy'],
   ])('bad configuration → ConfigError (%#)', (make, option) => {
     expect(make).toThrow(expect.objectContaining({ kind: 'config', option }));
+  });
+});
+
+/** Runs `body` as an ES module in a child node, with this package's exports in scope. */
+function runScript(body: string): { status: number | null; stdout: string; stderr: string } {
+  const { dir, index } = transpiledPackage('homing-timeout-');
+  try {
+    const script = `const pkg = await import(${JSON.stringify(index)});\n${body}`;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe('timeout in a process with nothing else to do', () => {
+  it('a call awaited at top level times out, instead of the process exiting mid-await (README example)', () => {
+    // Nothing but the policy's timer can end these calls: with it unref'd, node exits with 13
+    // (unsettled top-level await) and prints nothing.
+    const result = runScript(`
+      const { timeout, TaskTimeoutError } = pkg;
+      const aggressive = timeout(20, { strategy: 'aggressive' });
+      try {
+        await aggressive.execute(() => new Promise(() => {}));
+      } catch (error) {
+        console.log(error instanceof TaskTimeoutError);
+      }
+      const cooperative = timeout(20, { strategy: 'cooperative' });
+      const answer = await cooperative
+        .execute(({ signal }) => new Promise((_r, reject) => signal.addEventListener('abort', () => reject(signal.reason))))
+        .catch((error) => error.kind);
+      console.log(answer);
+    `);
+    expect(result.stderr).toBe('');
+    expect(result.stdout.trim().split('\n')).toEqual(['true', 'timeout']);
+    expect(result.status).toBe(0);
+  });
+
+  it('once no call is pending, the armed timer no longer holds the process', () => {
+    const started = Date.now();
+    const result = runScript(`
+      const t = pkg.timeout(3_600_000);
+      await t.execute(() => 'fast'); // arms the hour-long timer, then settles
+      const hung = pkg.timeout(50);
+      await hung.execute(() => new Promise(() => {})).catch((error) => console.log(error.kind));
+      await t.execute(() => 'again'); // the same armed timer, ref'd again and unref'd again
+      console.log('done');
+    `);
+    expect(result.stdout.trim().split('\n')).toEqual(['timeout', 'done']);
+    expect(result.status).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 });

@@ -31,14 +31,21 @@ class Entry implements Deadline {
   done = false;
   controller: AbortController | undefined = undefined;
   reason: unknown = undefined;
+  listener: CallContext | undefined = undefined;
   reject: ((error: unknown) => void) | undefined = undefined;
+  /** `deadline` is on `monotonicNow()`'s clock, not the wall clock. */
   constructor(readonly deadline: number) {}
 }
 
 /**
  * Bounds how long a call may take. No timer per call: every call of one policy has the same
- * duration, so deadlines arrive in the order calls start. They wait in a FIFO; one shared,
- * unref'd timer is armed for the oldest, and calls that finish are dropped from the front.
+ * duration, so deadlines arrive in the order calls start. They wait in a FIFO; one shared timer
+ * is armed for the oldest, and calls that finish are dropped from the front.
+ *
+ * The timer is ref'd while a call is pending, as a backoff sleep is: the caller awaits what it
+ * ends (the aggressive rejection, or the abort a cooperative function waits for), and an unref'd
+ * one would let a script exit mid-await. Once no call is pending it is unref'd, so a policy
+ * with nothing in flight never holds a process.
  */
 export class TimeoutPolicy extends PolicyBase {
   readonly timeoutMs: number;
@@ -47,6 +54,8 @@ export class TimeoutPolicy extends PolicyBase {
   private head = 0;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
   private timerAt = 0;
+  /** Whether the armed timer holds the process: true exactly while a call is pending. */
+  private refed = false;
   private readonly timeoutEvents = new Emitter<TimeoutEvent>();
 
   /** A call reached its deadline. */
@@ -128,11 +137,16 @@ export class TimeoutPolicy extends PolicyBase {
   }
 
   private enqueue(): Entry {
-    const now = Date.now();
+    const now = monotonicNow();
     const entry = new Entry(now + this.timeoutMs);
     this.queue.push(entry);
     // Arm only when no timer is pending: a pending one fires no later than this deadline.
     if (this.timer === undefined) this.arm(entry.deadline, now);
+    else if (!this.refed) {
+      // Unref'd when the queue last emptied: this call is awaited again.
+      (this.timer as { ref?: () => void }).ref?.();
+      this.refed = true;
+    }
     return entry;
   }
 
@@ -143,9 +157,14 @@ export class TimeoutPolicy extends PolicyBase {
     const queue = this.queue;
     while (this.head < queue.length && queue[this.head]!.done) this.head++;
     if (this.head === queue.length) {
-      // Empty: reuse the array. The armed timer, if any, will find nothing and stop.
+      // Empty: reuse the array. The armed timer, if any, will find nothing and stop; until then
+      // it must not hold the process, as nobody awaits it.
       queue.length = 0;
       this.head = 0;
+      if (this.refed) {
+        (this.timer as { unref?: () => void } | undefined)?.unref?.();
+        this.refed = false;
+      }
     } else if (this.head > 1024 && this.head * 2 > queue.length) {
       this.queue = queue.slice(this.head);
       this.head = 0;
@@ -154,14 +173,15 @@ export class TimeoutPolicy extends PolicyBase {
 
   private arm(at: number, now: number): void {
     this.timerAt = at;
-    const timer = setTimeout(this.fire, Math.max(0, at - now));
-    (timer as { unref?: () => void }).unref?.();
-    this.timer = timer;
+    // Left ref'd: it is armed only for a pending call (see the class comment).
+    this.timer = setTimeout(this.fire, Math.max(0, at - now));
+    this.refed = true;
   }
 
   private readonly fire = (): void => {
     this.timer = undefined;
-    const now = Date.now();
+    this.refed = false;
+    const now = monotonicNow();
     // Expire in order. An abort listener may start or finish calls of this policy while we
     // loop (finish() may move the head or replace the array): read both afresh each time, and
     // step past an entry before expiring it. New calls have later deadlines, so the loop stops
@@ -198,6 +218,9 @@ export class TimeoutPolicy extends PolicyBase {
     entry.reason = error;
     if (this.timeoutEvents.listening) this.timeoutEvents.emit({ timeoutMs: this.timeoutMs });
     entry.controller?.abort(error);
+    // The call may never settle, and finish() with it: stop listening to the caller's signal now,
+    // or every hung call would leave a listener on a signal the caller keeps.
+    entry.listener?.dispose();
     const reject = entry.reject;
     entry.reject = undefined;
     reject?.(error);
@@ -208,8 +231,17 @@ export class TimeoutPolicy extends PolicyBase {
     if (this.timer !== undefined && this.pending === 0) {
       clearTimeout(this.timer);
       this.timer = undefined;
+      this.refed = false;
     }
   }
+}
+
+/**
+ * Deadlines are kept on a monotonic clock: a wall clock stepped back (an NTP correction) would
+ * otherwise leave a call pending for as long as the step.
+ */
+function monotonicNow(): number {
+  return globalThis.performance?.now() ?? Date.now();
 }
 
 export function timeout(timeoutMs: number, options?: TimeoutOptions): TimeoutPolicy {

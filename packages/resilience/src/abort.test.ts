@@ -20,6 +20,12 @@ describe('sleep', () => {
     expect(remove).toHaveBeenCalledTimes(1);
   });
 
+  it('given something that is not a signal, rejects and starts no timer', async () => {
+    vi.useFakeTimers();
+    await expect(sleep(5, { timeout: 1000 } as never)).rejects.toBeInstanceOf(TypeError);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
   it('rejects at once on abort and clears its timer', async () => {
     vi.useFakeTimers();
     const controller = new AbortController();

@@ -12,11 +12,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       clearTimeout(timer);
       reject(new TaskCancelledError(signal!.reason));
     };
+    // The listener first: if `signal` is no signal this throws (rejecting) before any timer
+    // exists, instead of leaving one that would throw later, outside any promise. (`timer` is
+    // set before onAbort can run: the signal was not aborted, and nothing aborts it before
+    // this executor returns.)
+    signal?.addEventListener('abort', onAbort, { once: true });
     const timer = setTimeout(() => {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
 

@@ -29,6 +29,8 @@ const MODULES = [
   'runHealthCheck',
   'healthMonitorOptions',
   'HealthMonitor',
+  'CallContext',
+  'PolicyBase',
   'FaultInjectionPolicy',
 ];
 

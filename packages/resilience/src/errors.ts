@@ -18,15 +18,51 @@ export abstract class ResilienceError extends Error {
   abstract readonly kind: ResilienceErrorKind;
 }
 
-/** Thrown at construction when an option is out of range; names the option. */
+/**
+ * Thrown at construction when an option is out of range; names the option. `execute(fn, signal)`
+ * rejects with one (option `signal`) when `signal` is neither undefined nor an AbortSignal.
+ */
 export class ConfigError extends ResilienceError {
   readonly kind = 'config' as const;
   constructor(
     readonly option: string,
     reason: string,
+    options?: { cause?: unknown },
   ) {
-    super(`Invalid option "${option}": ${reason}`);
+    super(`Invalid option "${option}": ${reason}`, options);
     this.name = 'ConfigError';
+  }
+}
+
+/**
+ * A retry predicate (`retryOn` or `retryOnResult`, named by `option`) threw, so the retry policy
+ * could not decide and stopped at once. `predicateError` is what it threw. `cause` is the call's
+ * own error when the call failed, else the predicate's error: a call that succeeded is never run
+ * again. Its kind is `config`, so an outer retry does not retry it either.
+ */
+export class RetryPredicateError extends ConfigError {
+  constructor(
+    option: 'retryOn' | 'retryOnResult',
+    readonly predicateError: unknown,
+    options: { cause?: unknown },
+  ) {
+    super(
+      option,
+      `threw (${describe(predicateError)}) deciding on ${
+        option === 'retryOn' ? "the call's error (the cause)" : 'the result of a call that succeeded'
+      }; the call was not run again`,
+      options,
+    );
+    this.name = 'RetryPredicateError';
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`;
+  try {
+    return String(error);
+  } catch {
+    return 'a value that could not be described';
   }
 }
 

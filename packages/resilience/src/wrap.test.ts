@@ -129,6 +129,23 @@ describe('wrap', () => {
     expect(log).toEqual(['a:in', 'b:in', 'b:out', 'a:out']);
   });
 
+  it('a foreign policy gets a signal only when one could abort', async () => {
+    const signals: Array<AbortSignal | undefined> = [];
+    const foreign: Policy = {
+      execute: (fn, signal) => {
+        signals.push(signal);
+        return Promise.resolve(fn({ signal: signal ?? new AbortController().signal, attempt: 0 }));
+      },
+    };
+    const controller = new AbortController();
+    await wrap(retry(), foreign).execute(() => 1);
+    await wrap(retry(), foreign).execute(() => 1, controller.signal);
+    await wrap(timeout(1000), foreign).execute(() => 1);
+    expect(signals[0]).toBeUndefined();
+    expect(signals[1]).toBe(controller.signal);
+    expect(signals[2]).toBeInstanceOf(AbortSignal);
+  });
+
   it('a wrap of nothing just runs the function, sync throws included', async () => {
     expect(await wrap().execute(() => 7)).toBe(7);
     await expect(
@@ -147,17 +164,21 @@ describe('wrap', () => {
 });
 
 describe('timers never keep the process alive', () => {
-  it('a process with an open breaker and a pending timeout exits on its own', () => {
+  it('a process with an open breaker and a timeout with nothing in flight exits on its own', () => {
     const { dir, index } = transpiledPackage('homing-unref-');
+    // A timeout's timer holds the process only while a call it times is pending (the caller
+    // awaits it: TimeoutPolicy.test.ts); once the calls settled, its armed timer is unref'd.
     const script = `
       const { circuitBreaker, ConsecutiveBreaker, timeout, wrap } = await import(${JSON.stringify(index)});
       const breaker = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 3_600_000 });
       await breaker.execute(() => { throw new Error('down'); }).catch(() => {});
       if (breaker.state !== 'open') throw new Error('not open');
+      await wrap(breaker, timeout(3_600_000)).execute(() => 'refused').catch(() => {});
       const t = timeout(3_600_000);
-      // A call that never settles, timed for an hour: only the policy's timer could hold the process.
-      void wrap(breaker, t).execute(() => new Promise(() => {})).catch(() => {});
-      void t.execute(() => new Promise(() => {}));
+      // Timers armed for an hour, their calls done: only the policy's timer could hold the process.
+      await t.execute(() => 'fast');
+      await t.execute(() => Promise.reject(new Error('failed'))).catch(() => {});
+      await timeout(3_600_000, { strategy: 'cooperative' }).execute(async () => 'fast');
       console.log('done');
     `;
     const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
