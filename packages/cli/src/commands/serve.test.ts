@@ -53,7 +53,7 @@ describe('homing serve', () => {
     expect(seen.stdout).toContain('"event":"hello"');
   });
 
-  it('the printed curl line stores a new event each time it is run, not a duplicate', async () => {
+  it('the printed curl line stores a new event each time it is run in a new second, not a duplicate', async () => {
     const dir = await tempDir();
     const { handle, out } = await start(flagsFor(dir));
     const curl = /^\s+(curl -X POST .*)$/m.exec(out)?.[1];

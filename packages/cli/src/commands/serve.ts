@@ -196,8 +196,8 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
 /** The lines printed once the server listens: where, which project, and a first event to send. */
 export function banner(url: string, project: Project, created: boolean, storage: string): string {
   // An event without uuid and timestamp gets a uuid from its content alone, so it is stored once
-  // ever: the line sends the shell's current time (GNU and BSD date alike), so each run is a new
-  // event, as a user trying it twice expects.
+  // ever: the line sends the shell's current time (GNU and BSD date alike, to the second), so
+  // each run in a new second is a new event.
   const curl =
     `curl -X POST ${url}/ingest -H 'Authorization: Bearer ${project.writeKey}' ` +
     `-H 'Content-Type: application/json' ` +
@@ -209,8 +209,9 @@ export function banner(url: string, project: Project, created: boolean, storage:
       `  write key (ingest only, safe in a browser): ${project.writeKey}`,
       `  admin key (queries, export, erasure; keep it secret): ${project.adminKey}`,
       '',
-      'Send a first event (an event sent without "timestamp" or "uuid" is stored once ever: sent',
-      'again, it counts as a duplicate; this line sends the time, so each run stores one):',
+      'Send a first event. It carries the time to the second: run it again in the same second and',
+      'the answer counts a duplicate, not a second event (exactly once: a resend is the same event;',
+      'without "timestamp" or "uuid" an event is stored once ever):',
       `  ${curl}`,
       'Then see it:',
       `  curl -H 'Authorization: Bearer ${project.adminKey}' '${url}/api/events?event=hello'`,
