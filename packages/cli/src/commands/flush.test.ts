@@ -96,6 +96,31 @@ describe('homing flush', () => {
     expect(sink.uuids).toHaveLength(3);
   });
 
+  it('a server that is down: the open circuit comes with the error that opened it; --force says it failed again', async () => {
+    const { dir } = await setup(2);
+    const down = 'http://127.0.0.1:9';
+    const run = async (force: boolean) => {
+      const io = captureIo();
+      const code = await flush(
+        { outbox: dir, destination: 'homing', host: down, key: 'wk', timeout: 4_000, force },
+        io,
+      );
+      return { code, err: io.err() };
+    };
+    let first = await run(false);
+    // Retries until the breaker opens (or the time runs out: then run again, it is saved).
+    for (let i = 0; i < 5 && !first.err.includes('circuit'); i++) first = await run(false);
+    expect(first.code).toBe(1);
+    expect(first.err).toContain('circuit');
+    expect(first.err).toMatch(/last error: .*(ECONNREFUSED|refused|network)/i);
+    expect(first.err).toContain('add --force');
+    let forced = await run(true);
+    for (let i = 0; i < 5 && !forced.err.includes('circuit'); i++) forced = await run(true);
+    expect(forced.code).toBe(1);
+    expect(forced.err).toContain('--force tried it now and it failed again');
+    expect(forced.err).not.toContain('add --force');
+  }, 60_000);
+
   it('events refused for good are dead-lettered: exit 1 and a hint to inspect them', async () => {
     const { dir, sink } = await setup(4, 400);
     const io = captureIo();

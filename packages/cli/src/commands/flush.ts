@@ -170,9 +170,13 @@ async function drain(
     failed = true;
     const breaker = stats.breakers[endpoint];
     if (breaker?.openUntilMs != null && breaker.openUntilMs > Date.now()) {
-      io.stderr.write(`error: the circuit for ${endpoint} is open after repeated failures\n`);
+      // The failures that opened it say what is wrong (a refused connection, a 5xx): name the last.
+      const cause = stats.lastError === null ? '' : ` (last error: ${stats.lastError.reason})`;
+      io.stderr.write(`error: the circuit for ${endpoint} is open after repeated failures${cause}\n`);
       io.stderr.write(
-        `hint: it will be tried again in ${formatDuration(breaker.openUntilMs - Date.now())}; run this again then, or add --force to try now\n`,
+        force
+          ? 'hint: --force tried it now and it failed again: check --host and that the server is reachable; the events stay in the outbox\n'
+          : `hint: it will be tried again in ${formatDuration(breaker.openUntilMs - Date.now())}; run this again then, or add --force to try now\n`,
       );
     } else if (result.timedOut) {
       io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
