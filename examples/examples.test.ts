@@ -31,7 +31,7 @@ function node(script: string, args: string[], env: Record<string, string>): Chil
     process.execPath,
     ['--conditions=homing-source', '--import', register, here(script), ...args],
     {
-      env: { ...process.env, NODE_OPTIONS: '', HOMING_HOST: server.url, HOMING_KEY: writeKey, ...env },
+      env: { ...process.env, NODE_OPTIONS: '', HOMING_URL: server.url, HOMING_KEY: writeKey, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );

@@ -3,14 +3,14 @@
 // records what it did and how long it took, its failures, and a conversation with a model;
 // events go through the file outbox, so a run with no network leaves them for the next run.
 //
-//   HOMING_HOST=http://127.0.0.1:8090 HOMING_KEY=<write key> node examples/cli/homing-demo.mjs greet Ada
+//   HOMING_URL=http://127.0.0.1:8090 HOMING_KEY=<write key> node examples/cli/homing-demo.mjs greet Ada
 import { createTelemetry } from '@homing/client';
 
 const telemetry = createTelemetry({
   endpoints: [
     {
       destination: 'homing',
-      host: process.env.HOMING_HOST ?? 'http://127.0.0.1:8090',
+      host: process.env.HOMING_URL ?? 'http://127.0.0.1:8090',
       key: process.env.HOMING_KEY,
     },
   ],

@@ -2,7 +2,7 @@
 // breadcrumbs, a health check of a dependency, feature usage and an AI-style operation, all
 // sent to a Homing server through the durable outbox.
 //
-//   HOMING_HOST=http://127.0.0.1:8090 HOMING_KEY=<write key> PORT=3000 node examples/express-service/server.mjs
+//   HOMING_URL=http://127.0.0.1:8090 HOMING_KEY=<write key> PORT=3000 node examples/express-service/server.mjs
 import express from 'express';
 import { createTelemetry } from '@homing/client';
 import { homingExpress, homingExpressErrorHandler } from '@homing/client/integrations';
@@ -11,7 +11,7 @@ const telemetry = createTelemetry({
   endpoints: [
     {
       destination: 'homing',
-      host: process.env.HOMING_HOST ?? 'http://127.0.0.1:8090',
+      host: process.env.HOMING_URL ?? 'http://127.0.0.1:8090',
       key: process.env.HOMING_KEY,
     },
   ],

@@ -150,6 +150,34 @@ describe('homing serve', () => {
     expect(o.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
   });
 
+  it('a bad value from the environment names the variable; a URL as --host is refused with what to do', () => {
+    const saved = { port: process.env.HOMING_PORT, host: process.env.HOMING_HOST };
+    try {
+      process.env.HOMING_PORT = 'abc';
+      expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { port: 'abc' }))).toThrow(
+        /got "abc" \(from HOMING_PORT\)/,
+      );
+      process.env.HOMING_HOST = 'http://127.0.0.1:8090';
+      let error: unknown;
+      try {
+        serveOptionsFromFlags(flagsFor('/tmp/x', { host: 'http://127.0.0.1:8090' }));
+      } catch (e) {
+        error = e;
+      }
+      expect(String((error as Error).message)).toMatch(/not a URL.*\(from HOMING_HOST\)/);
+      expect((error as { hint?: string }).hint).toContain('unset HOMING_HOST');
+      expect((error as { exitCode?: number }).exitCode).toBe(2);
+    } finally {
+      for (const [k, v] of [
+        ['HOMING_PORT', saved.port],
+        ['HOMING_HOST', saved.host],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
   it('reads every option from its environment variable', () => {
     const env = {
       HOMING_PORT: '9999',

@@ -149,11 +149,14 @@ export function addServeOptions(cmd: Command): Command {
 
 /** Turns the flags into startServer options, naming the flag (and its env variable) that is wrong. */
 export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { logLevel: string } {
+  // A value that came from the environment says so: the user may not know the variable is set.
+  const got = (v: string, env: string): string =>
+    process.env[env] === v ? `got "${v}" (from ${env})` : `got "${v}"`;
   const int = (v: string, flag: string, env: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
       throw new CommandError(
-        `${flag} must be an integer from ${min} to ${max}, got "${v}"`,
+        `${flag} must be an integer from ${min} to ${max}, ${got(v, env)}`,
         `pass ${flag} <n> or set ${env}`,
         2,
       );
@@ -163,10 +166,21 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
   const num = (v: string, flag: string, env: string): number => {
     const n = Number(v);
     if (v.trim() === '' || !Number.isFinite(n) || n < 0) {
-      throw new CommandError(`${flag} must be a number ≥ 0, got "${v}"`, `pass ${flag} <n> or set ${env}`, 2);
+      throw new CommandError(
+        `${flag} must be a number ≥ 0, ${got(v, env)}`,
+        `pass ${flag} <n> or set ${env}`,
+        2,
+      );
     }
     return n;
   };
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(f.host)) {
+    throw new CommandError(
+      `--host is the address to listen on (127.0.0.1, 0.0.0.0, ::), not a URL: ${got(f.host, 'HOMING_HOST')}`,
+      'pass --host 127.0.0.1, or unset HOMING_HOST if it holds a server URL for a client',
+      2,
+    );
+  }
   const rate = num(f.rateLimit, '--rate-limit', 'HOMING_RATE_LIMIT');
   const burst = int(f.rateLimitBurst, '--rate-limit-burst', 'HOMING_RATE_LIMIT_BURST', 1);
   const origins = f.corsOrigins.trim();
