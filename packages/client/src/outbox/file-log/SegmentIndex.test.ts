@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { makeRecords } from '../outbox.contract.js';
 import { type EncodableRecord, encodeFrames } from './frame.js';
 import { SegmentIndex } from './SegmentIndex.js';
-import { OPEN_SUFFIX, newSegmentBase } from './segmentFiles.js';
+import { OPEN_SUFFIX, SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -119,5 +119,38 @@ describe('SegmentIndex.noteOwnWrite', () => {
     expect(index.recent.get(base, a.buffer.length)).toBeUndefined();
     await index.refresh();
     expect(index.events).toBe(6);
+  });
+});
+
+describe("SegmentIndex: adopting a dead writer's segment", () => {
+  it('keeps the sealed name when the writer sealed it and exited between the listing and the adoption', async () => {
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'homing-index-'));
+    dirs.push(directory);
+    const base = newSegmentBase(Date.now()).replace(`-${process.pid}-`, '-99999999-');
+    const open = path.join(directory, base + OPEN_SUFFIX);
+    const records = encodable(5);
+    await fs.writeFile(open, encodeFrames(records).buffer);
+    const index = new SegmentIndex({
+      directory,
+      holder: true,
+      retentionMs: 0,
+      now: Date.now,
+      staleMs: 60_000,
+      fsync: false,
+      recentBytes: 1 << 20,
+      isOwn: () => false,
+      onDrop: () => {},
+    });
+    // The writer seals its segment and exits right after the index listed it as `.open`.
+    (index as unknown as { ownerGone(): Promise<boolean> }).ownerGone = async () => {
+      await fs.rename(open, path.join(directory, base + SEALED_SUFFIX));
+      return true;
+    };
+    await index.load();
+    const names = await fs.readdir(directory);
+    const segmentFiles = names.filter((n) => n.endsWith(SEALED_SUFFIX) || n.endsWith(OPEN_SUFFIX));
+    expect(segmentFiles).toEqual([base + SEALED_SUFFIX]);
+    expect(parseSegmentFileName(segmentFiles[0]!)).not.toBeNull();
+    expect(index.freeEvents()).toBe(5);
   });
 });

@@ -398,11 +398,17 @@ export class SegmentIndex {
   /** An `.open` segment whose writer is gone: cut its torn tail and seal it in its place. */
   private async adopt(seg: Segment): Promise<boolean> {
     const changed = await this.scan(seg, true);
-    const from = this.pathOf(seg);
-    try {
-      await fs.rename(from, from.slice(0, -OPEN_SUFFIX.length) + SEALED_SUFFIX);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    // The scan finds it sealed when its writer sealed it and exited between the listing and now:
+    // then it is already `.log`. The names come from the base, never from `pathOf`, which names
+    // the sealed file once `sealed` is set (cutting `.open`'s length off that lost a character
+    // of the id, and the renamed file was read by nothing again, its events lost).
+    if (!seg.sealed) {
+      const base = path.join(this.o.directory, seg.base);
+      try {
+        await fs.rename(base + OPEN_SUFFIX, base + SEALED_SUFFIX);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      }
     }
     seg.sealed = true;
     return changed;
