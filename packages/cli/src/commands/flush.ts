@@ -50,7 +50,17 @@ class Progress {
   }
 }
 
+const FLUSH_DESTINATIONS = ['homing', 'posthog', 'segment'];
+
 function deliveryOptions(options: FlushOptions): DeliveryOptions {
+  // A custom destination is a function in the app's code: nothing a command line can name.
+  if (!FLUSH_DESTINATIONS.includes(options.destination)) {
+    throw new CommandError(
+      `--destination must be one of ${FLUSH_DESTINATIONS.join(', ')}, got "${options.destination}"`,
+      'a custom destination is a function in your app: flush from it with telemetry.flush()',
+      2,
+    );
+  }
   try {
     return resolveDeliveryOptions({
       endpoints: [{ destination: options.destination as 'homing', host: options.host, key: options.key }],
