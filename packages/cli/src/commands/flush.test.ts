@@ -107,9 +107,18 @@ describe('homing flush', () => {
       );
       return { code, err: io.err() };
     };
-    let first = await run(false);
-    // Retries until the breaker opens (or the time runs out: then run again, it is saved).
-    for (let i = 0; i < 5 && !first.err.includes('circuit'); i++) first = await run(false);
+    // Four failures already saved (the threshold is 5): this run's first refused request opens it.
+    const outbox = open(dir);
+    await outbox.setState(breakerStateKey(`homing:${down}`), {
+      version: 1,
+      state: 'closed',
+      since: Date.now(),
+      openUntil: 0,
+      openings: 0,
+      breaker: { kind: 'consecutive', count: 4 },
+    });
+    await outbox.close();
+    const first = await run(false);
     expect(first.code).toBe(1);
     expect(first.err).toContain('circuit');
     expect(first.err).toMatch(/last error: .*(ECONNREFUSED|refused|network)/i);
