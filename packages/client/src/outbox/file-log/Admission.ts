@@ -19,9 +19,12 @@ export interface AdmissionOptions {
  * already past retention (`retention`), and under 'drop-newest' no room left (`overflow`) are
  * counted and left out; the rest wait in the append buffer.
  *
- * "No room" is judged by what this process knows is pending on disk (`stored`): the index while
- * it holds the delivery lock; otherwise what the index held when it let the lock go, plus what
- * this process wrote since (`unindexed`). So the limits hold in a process without the lock too.
+ * "No room" at admission is judged by what is certainly pending (`certain`): the index while this
+ * process holds the delivery lock, and only the append buffer without it. What the index held when
+ * the lock was let go goes stale as soon as another process delivers, so it may not drop a record:
+ * records past the limits by that guess (`stored`) are written, and the write takes the lock to
+ * apply the limits on a fresh index (`noteUnindexed`), which drops the newest on disk. So the
+ * limits hold in a process without the lock too, and an emptied queue takes records again.
  */
 export class Admission {
   /** What this process wrote while it held no index (no lock): counted against the limits. */
@@ -63,7 +66,7 @@ export class Admission {
         accepted.push(buffered);
         continue;
       }
-      if (limits.overflow === 'drop-newest' && !this.fits(buffered.jsonBytes)) {
+      if (limits.overflow === 'drop-newest' && !this.fits(buffered.jsonBytes, this.certain())) {
         overflow++;
         continue;
       }
@@ -78,8 +81,8 @@ export class Admission {
     buffer.schedule();
   }
 
-  /** Pending on disk as far as this process knows (see the class comment). */
-  stored(): { events: number; bytes: number } {
+  /** Pending on disk as far as this process knows; without the lock a guess (see the class comment). */
+  private stored(): { events: number; bytes: number } {
     const index = this.o.holder.index;
     if (index !== null) return { events: index.events, bytes: index.bytes };
     const known = this.o.holder.lastKnown;
@@ -89,10 +92,15 @@ export class Admission {
     };
   }
 
-  /** Room for one more record of `jsonBytes` as far as this process knows (drop-newest). */
-  fits(jsonBytes: number): boolean {
+  /** Pending on disk for certain: the index while this process holds the lock, else nothing known. */
+  private certain(): { events: number; bytes: number } {
+    const index = this.o.holder.index;
+    return index === null ? { events: 0, bytes: 0 } : { events: index.events, bytes: index.bytes };
+  }
+
+  /** Room for one more record of `jsonBytes` beside `stored` on disk and the buffer (drop-newest). */
+  fits(jsonBytes: number, stored: { events: number; bytes: number }): boolean {
     const { limits, buffer } = this.o;
-    const stored = this.stored();
     const events = stored.events + buffer.events;
     const bytes = stored.bytes + buffer.bytes;
     return events + 1 <= limits.maxEvents && bytes + jsonBytes <= limits.maxBytes;

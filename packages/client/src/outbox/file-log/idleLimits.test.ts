@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OutboxDrop } from '../outbox.js';
-import { makeRecords } from '../outbox.contract.js';
+import { drain, makeRecords } from '../outbox.contract.js';
 import { createFileOutbox } from './createFileOutbox.js';
 import { DELIVERY_LOCK_FILE } from './segmentFiles.js';
 
@@ -48,4 +48,58 @@ describe('file outbox limits without the delivery lock', () => {
       await outbox.close();
     });
   }
+
+  /**
+   * An outbox full to `maxEvents` lets the lock go while idle; another process then delivers
+   * everything and leaves `dead` as dead letters. The idle one last saw the queue full.
+   */
+  async function emptiedByAnother(dead: number) {
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'homing-idle-limits-'));
+    dirs.push(directory);
+    const options = {
+      directory,
+      maxEvents: 100,
+      overflow: 'drop-newest',
+      heartbeatMs: 20,
+      staleMs: 60,
+    } as const;
+    const idle = createFileOutbox(options);
+    const drops: OutboxDrop[] = [];
+    idle.onDrop((d) => drops.push(d));
+    idle.append(makeRecords(100));
+    await idle.persist();
+    await until(() => !existsSync(path.join(directory, DELIVERY_LOCK_FILE)));
+    const delivering = createFileOutbox(options);
+    expect(await drain(delivering)).toHaveLength(100);
+    if (dead > 0) {
+      delivering.append(makeRecords(dead));
+      await delivering.persist();
+      const batch = await delivering.claim(dead, Infinity);
+      await delivering.deadLetter(batch!.records, 'test');
+    }
+    await delivering.close();
+    const overflowed = () => drops.filter((d) => d.reason === 'overflow').reduce((n, d) => n + d.count, 0);
+    return { idle, overflowed };
+  }
+
+  it('drop-newest takes records again once another process emptied the queue', async () => {
+    const { idle, overflowed } = await emptiedByAnother(0);
+    idle.append(makeRecords(50));
+    await idle.persist();
+    expect((await idle.size()).events).toBe(50);
+    expect(overflowed()).toBe(0);
+    idle.append(makeRecords(60));
+    await idle.persist();
+    expect((await idle.size()).events).toBe(100);
+    expect(overflowed()).toBe(10);
+    await idle.close();
+  });
+
+  it('drop-newest replays dead letters into a queue another process emptied', async () => {
+    const { idle, overflowed } = await emptiedByAnother(5);
+    expect(await idle.replayDeadLetters()).toBe(5);
+    expect(await idle.size()).toMatchObject({ events: 5, deadLetters: 0 });
+    expect(overflowed()).toBe(0);
+    await idle.close();
+  });
 });
