@@ -306,10 +306,15 @@ export class MemoryOutbox implements Outbox {
     return this.drops.add(listener);
   }
 
+  /**
+   * What is still pending is gone with the outbox: counted as dropped ('unsaved': kept only in
+   * memory, it has nowhere left to be), so a shutdown that could not deliver it says so.
+   */
   async close(): Promise<void> {
     if (this.closed) return;
     for (const batch of [...this.claimed.keys()]) await this.release(batch);
     this.closed = true;
+    this.drops.emit('unsaved', this.events, this.bytes);
   }
 
   /** Makes room for `bytes` more; false when the new record itself must be dropped. */

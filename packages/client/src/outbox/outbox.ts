@@ -23,7 +23,12 @@ export interface OutboxBatch {
   readonly bytes: number;
 }
 
-export type DropReason = 'overflow' | 'retention' | 'consent' | 'corrupt' | 'dead-lettered' | 'too-large';
+/**
+ * Why records left the outbox without being sent. `unsaved`: still only in memory when the outbox
+ * closed (a memory outbox's queue, a file outbox whose last write failed): gone with the process.
+ */
+export type DropReason =
+  'overflow' | 'retention' | 'consent' | 'corrupt' | 'dead-lettered' | 'too-large' | 'unsaved';
 
 export interface OutboxDrop {
   readonly reason: DropReason;

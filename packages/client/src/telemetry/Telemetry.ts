@@ -92,6 +92,8 @@ export class Telemetry implements TelemetryCore {
   private closing: Promise<void> | undefined;
   private confirmTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly counts = { tracked: 0, fixed: 0, queued: 0, persisted: 0 };
+  /** The last failure to store events (a full or read-only disk), for `stats().lastError`. */
+  private storageError: { endpoint: string; reason: string; atMs: number } | null = null;
   private readonly dropped = emptyDropCounts();
   /**
    * The names the field pass of `buildRedactor` replaces (null: none), or undefined when the
@@ -326,10 +328,23 @@ export class Telemetry implements TelemetryCore {
     }
   }
 
+  /**
+   * Resolves once what was tracked is stored; rejects with the storage's error when it could not
+   * be (a full or read-only disk), which `stats().lastError` also names.
+   */
   async persist(): Promise<void> {
     await this.ready;
     const queued = this.counts.queued;
-    await this.outbox.persist();
+    try {
+      await this.outbox.persist();
+    } catch (error) {
+      this.storageError = {
+        endpoint: 'outbox',
+        reason: `could not store events: ${describe(error)}`,
+        atMs: Date.now(),
+      };
+      throw error;
+    }
     if (queued > this.counts.persisted) this.counts.persisted = queued;
   }
 
@@ -373,7 +388,11 @@ export class Telemetry implements TelemetryCore {
       dropped: { ...this.dropped },
       queue,
       breakers: d.breakers,
-      lastError: d.lastError,
+      // Delivery's when there is one, else the storage's (the more recent first).
+      lastError:
+        d.lastError === null || (this.storageError !== null && this.storageError.atMs > d.lastError.atMs)
+          ? (this.storageError ?? d.lastError)
+          : d.lastError,
       consent: this.consent,
       enabled: true,
     };
@@ -531,12 +550,13 @@ export class Telemetry implements TelemetryCore {
     } catch (error) {
       this.logger.warn('delivery shutdown failed', { error });
     }
-    for (const off of this.offHooks.splice(0)) off();
     if (this.parts.ownsOutbox) {
       await this.outbox
         .close()
         .catch((error: unknown) => this.logger.warn('closing the storage failed', { error }));
     }
+    // After the close: what it gives up (a last write that failed, a memory queue) is counted.
+    for (const off of this.offHooks.splice(0)) off();
     this.emitter.clear();
   }
 

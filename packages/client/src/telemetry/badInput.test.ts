@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TelemetryClient } from './client.js';
+import { createMemoryOutbox } from '../outbox/memory.js';
 import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
 
 /** track() with everything an app can get wrong: it never throws; events are repaired or dropped, counted. */
@@ -231,5 +232,28 @@ describe('track never throws on bad input', () => {
     expect(events.map((e) => e.event)).toEqual(['revoked.proxy', 'hostile.proxy']);
     for (const e of events) expect(e.properties.a).toBeUndefined();
     expect((await t.stats()).fixed - before).toBe(2);
+  });
+  it('events still in a memory outbox at shutdown are counted as unsaved; a failed store is the last error', async () => {
+    const down = clientFor(sink, {
+      endpoints: [{ destination: 'homing', host: 'http://127.0.0.1:9', key: 'k' }],
+    });
+    const drops: Array<{ reason: string; count: number }> = [];
+    down.on('drop', (d) => drops.push(d));
+    for (let i = 0; i < 10; i++) down.track('never.sent', { i });
+    await down.shutdown({ timeoutMs: 300 });
+    expect((await down.stats()).dropped.unsaved).toBe(10);
+    expect(drops).toContainEqual({ reason: 'unsaved', count: 10 });
+
+    const outbox = createMemoryOutbox();
+    outbox.persist = () => Promise.reject(new Error('ENOSPC: no space left on device'));
+    const full = clientFor(sink, { storage: outbox, distinctId: 'u' });
+    full.track('x');
+    await expect(full.persist()).rejects.toThrow(/ENOSPC/);
+    const { lastError } = await full.stats();
+    expect(lastError).toMatchObject({ endpoint: 'outbox' });
+    expect(lastError!.reason).toContain('ENOSPC');
+    await full.shutdown({ timeoutMs: 1_000 });
+    await outbox.close();
+    sink.requests.length = 0;
   });
 });

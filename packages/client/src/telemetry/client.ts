@@ -41,7 +41,10 @@ export interface TelemetryStats {
   enabled: boolean;
 }
 
-/** The pipeline part of the client. Only `flush`/`shutdown` (bad timeout) can throw. */
+/**
+ * The pipeline part of the client. Only `flush`/`shutdown` (bad timeout) can throw, and
+ * `persist()` rejects when the storage cannot store (a full or read-only disk).
+ */
 export interface TelemetryCore {
   /** Queue an event. Synchronous, never throws, no I/O on the caller's turn. */
   track(event: string, properties?: Record<string, unknown>): void;
@@ -59,7 +62,10 @@ export interface TelemetryCore {
   register(superProperties: Record<string, unknown>): void;
   /** 'pending' holds events in the storage without sending; 'denied' drops new ones and clears what is held. */
   setConsent(state: ConsentState): void;
-  /** Stores everything tracked so far (per the storage's durability). */
+  /**
+   * Stores everything tracked so far (per the storage's durability). Rejects with the storage's
+   * error when it cannot (a full or read-only disk); `stats().lastError` names it too.
+   */
   persist(): Promise<void>;
   /** Sends what is pending within `timeoutMs` (default 5 000). */
   flush(options?: { timeoutMs?: number }): Promise<TelemetryFlushResult>;
@@ -86,6 +92,7 @@ export function emptyDropCounts(): Record<ClientDropReason, number> {
     corrupt: 0,
     'dead-lettered': 0,
     'too-large': 0,
+    unsaved: 0,
     sampling: 0,
     rejected: 0,
     invalid: 0,

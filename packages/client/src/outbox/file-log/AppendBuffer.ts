@@ -43,7 +43,10 @@ export interface AppendBufferOptions {
    * where each starts relative to `written.start`.
    */
   readonly onWritten: (written: WrittenGroup, group: GroupSummary, frames: WrittenFrames) => Promise<void>;
-  readonly onOverflow: (count: number) => void;
+  /** Records given up: the oldest over the limits while writes fail (counted 'overflow'). */
+  readonly onOverflow: (count: number, bytes?: number) => void;
+  /** At and after `close`, what could not be written and has nothing left to retry it ('unsaved'). */
+  readonly onUnsaved: (count: number, bytes: number) => void;
 }
 
 export class AppendBuffer {
@@ -131,7 +134,10 @@ export class AppendBuffer {
     return this.writing;
   }
 
-  /** Final flush, then seal the active segment; no timer is left behind. */
+  /**
+   * Final flush, then seal the active segment; no timer is left behind. What the final flush
+   * could not write is given up and counted (`onUnsaved`): nothing is left to retry it.
+   */
   async close(): Promise<void> {
     const flushed = this.flush();
     this.stopped = true;
@@ -139,13 +145,21 @@ export class AppendBuffer {
     try {
       await flushed;
     } catch (error) {
-      this.o.logger.warn('outbox: records could not be written at close', { error: String(error) });
+      const lost = this.discard();
+      this.o.logger.warn('outbox: records could not be written at close', {
+        error: String(error),
+        events: lost.events,
+      });
+      this.o.onUnsaved(lost.events, lost.bytes);
     }
     this.writing = this.writing.then(() => this.o.writer.seal()).catch(() => {});
     await this.writing;
   }
 
-  /** After `close()`: written at once, synchronously, as a sealed segment of its own. */
+  /**
+   * After `close()`: written at once, synchronously, as a sealed segment of its own; if that
+   * fails they are given up and counted (`onUnsaved`).
+   */
   writeAfterClose(records: readonly EncodableRecord[]): void {
     try {
       mkdirSync(this.o.directory, { recursive: true });
@@ -160,6 +174,9 @@ export class AppendBuffer {
       renameSync(tmp, path.join(this.o.directory, base + SEALED_SUFFIX));
     } catch (error) {
       this.o.logger.warn('outbox: append after close could not be written', { error: String(error) });
+      let bytes = 0;
+      for (const r of records) bytes += r.jsonBytes;
+      this.o.onUnsaved(records.length, bytes);
     }
   }
 

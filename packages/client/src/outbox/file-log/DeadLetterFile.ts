@@ -12,7 +12,10 @@ import { type DamagedRange, scanSegment } from './segmentScan.js';
  * the segments), capped at `maxDeadLetters` (oldest dropped first, counted 'overflow'). Dead
  * letters are few and rarely touched, so changes other than an append rewrite the file
  * atomically. A short lock of its own serialises processes (a CLI replaying while a service
- * dead-letters). A torn tail (a crash or a full disk in the middle of an append) is cut before
+ * dead-letters), and a promise chain in front of it the callers of one process: the file lock
+ * answers "held" to a second caller of the instance that holds it, and whichever left first
+ * would delete it under the other (a replay rewriting the file from a list read before a
+ * dead-letter append, losing the append). A torn tail (a crash or a full disk in the middle of an append) is cut before
  * the next append, as in segments, and counted 'corrupt': appended after it, the next frame
  * would be swallowed by the torn frame's length.
  */
@@ -26,35 +29,56 @@ export interface DeadLetterFileOptions {
   readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
 }
 
+/** Adds dead letters; only valid inside the `locked` section that handed it out. */
+export type AddDeadLetters = (
+  records: readonly OutboxRecord[],
+  reason: string,
+  atMs: number,
+) => Promise<void>;
+
 export class DeadLetterFile {
   private readonly lock: DirectoryLock;
   private cachedCount: { signature: string; count: number } | null = null;
+  /** The sections of this process, one after another (see the class comment). */
+  private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly o: DeadLetterFileOptions) {
     this.lock = new DirectoryLock(o.lockFile, { staleMs: o.staleMs });
   }
 
   async add(records: readonly OutboxRecord[], reason: string, atMs: number): Promise<void> {
+    await this.locked((add) => add(records, reason, atMs));
+  }
+
+  /**
+   * Runs `fn` with the store to itself (after this process's other sections, under the file
+   * lock); `fn` adds dead letters through `add`. Not reentrant: `fn` must not wait for `add`,
+   * `take` or `locked`. Rejects with `OutboxIoError('dead-letter lock')` when the lock stays
+   * taken by another process; `fn` has not run then.
+   */
+  locked<T>(fn: (add: AddDeadLetters) => Promise<T>): Promise<T> {
+    return this.withLock(() => fn((records, reason, atMs) => this.append(records, reason, atMs)));
+  }
+
+  private async append(records: readonly OutboxRecord[], reason: string, atMs: number): Promise<void> {
     if (records.length === 0) return;
     const added = records.map((record) => ({ record, reason, deadLetteredAtMs: atMs }));
-    await this.withLock(async () => {
-      const stored = await this.read();
-      const excess = stored.entries.length + added.length - this.o.maxDeadLetters;
-      if (excess > 0 || stored.damaged.length > 0) {
-        // Rewritten whole: the oldest over the cap and damaged frames are left out.
-        await this.rewrite([...stored.entries, ...added].slice(Math.max(0, excess)));
-        this.countDamaged(stored.damaged);
-        this.o.onDrop('overflow', Math.max(0, excess));
-        return;
-      }
-      const handle = await fs.open(this.o.file, 'a');
-      try {
-        await handle.write(encodeDeadLetters(added).buffer);
-        if (this.o.fsync) await handle.datasync();
-      } finally {
-        await handle.close();
-      }
-    });
+    const stored = await this.read();
+    const excess = stored.entries.length + added.length - this.o.maxDeadLetters;
+    if (excess > 0 || stored.damaged.length > 0) {
+      // Rewritten whole: the oldest over the cap and damaged frames are left out.
+      await this.rewrite([...stored.entries, ...added].slice(Math.max(0, excess)));
+      this.countDamaged(stored.damaged);
+      this.o.onDrop('overflow', Math.max(0, excess));
+      return;
+    }
+    const handle = await fs.open(this.o.file, 'a');
+    try {
+      await handle.write(encodeDeadLetters(added).buffer);
+      if (this.o.fsync) await handle.datasync();
+    } finally {
+      await handle.close();
+    }
   }
 
   async list(limit = Infinity): Promise<DeadLetter[]> {
@@ -144,7 +168,13 @@ export class DeadLetterFile {
     await writeFileAtomic(this.o.file, encodeDeadLetters(entries).buffer, { fsync: this.o.fsync });
   }
 
-  private async withLock<T>(fn: () => Promise<T>): Promise<T> {
+  private withLock<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.tail.then(() => this.withFileLock(fn));
+    this.tail = run.catch(() => {});
+    return run;
+  }
+
+  private async withFileLock<T>(fn: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + Math.max(5000, this.o.staleMs * 2);
     while (!(await this.lock.tryAcquire())) {
       if (Date.now() > deadline) {

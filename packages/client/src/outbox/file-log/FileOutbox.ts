@@ -148,7 +148,8 @@ export class FileOutbox implements Outbox {
       ready: this.ready,
       logger: this.o.logger,
       onWritten: (written, group, frames) => this.afterWrite(written, group, frames),
-      onOverflow: (count) => this.drops.emit('overflow', count),
+      onOverflow: (count, bytes) => this.drops.emit('overflow', count, bytes),
+      onUnsaved: (count, bytes) => this.drops.emit('unsaved', count, bytes),
     });
     this.admission = new Admission({
       limits: this.o.limits,
@@ -218,21 +219,32 @@ export class FileOutbox implements Outbox {
   async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
     if (this.closing !== null) throw new OutboxClosedError('deadLetter');
     if (!Array.isArray(records) || records.length === 0) return;
-    await this.serial(async () => {
-      const queue = this.holder.queue;
-      if (queue === null) return;
-      const taken = queue.takeForDeadLetter(records);
-      if (taken.length === 0) return;
-      try {
-        await this.deadLetters.add(taken, String(reason), this.o.now());
-      } catch (error) {
-        // Marked gone in memory but not stored: forget the index so they come back from disk.
-        this.holder.forget();
-        throw new OutboxIoError('deadLetter', { cause: error });
-      }
-      this.drops.emit('dead-lettered', taken.length);
-      await this.holder.collect();
-    });
+    // The dead-letter store first, then the serial section, as for a replay (whose writes need
+    // the serial section while it holds the store): never the other way round.
+    try {
+      await this.deadLetters.locked((add) =>
+        this.serial(async () => {
+          const queue = this.holder.queue;
+          if (queue === null) return;
+          const taken = queue.takeForDeadLetter(records);
+          if (taken.length === 0) return;
+          try {
+            await add(taken, String(reason), this.o.now());
+          } catch (error) {
+            // Marked gone in memory but not stored: forget the index so they come back from disk.
+            this.holder.forget();
+            throw new OutboxIoError('deadLetter', { cause: error });
+          }
+          this.drops.emit('dead-lettered', taken.length);
+          await this.holder.collect();
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof OutboxIoError && error.operation === 'dead-letter lock')) throw error;
+      // Locked by another process for too long: the claims come back from disk, as above.
+      await this.serial(async () => this.holder.forget());
+      throw new OutboxIoError('deadLetter', { cause: error });
+    }
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
@@ -242,14 +254,24 @@ export class FileOutbox implements Outbox {
     return this.deadLetters.list(max);
   }
 
+  /** Runs in the dead-letter store's section, as `deadLetter` and `purgeDeadLetters` do. */
   async replayDeadLetters(uuids?: readonly string[]): Promise<number> {
     await this.ready;
     this.assertOpen('replayDeadLetters');
     return this.deadLetters.take(uuids, async (taken) => {
+      // Judged on what is on disk now: what this process knew when it let the lock go is stale
+      // once another process delivered.
+      const onDisk =
+        this.o.limits.overflow === 'drop-newest'
+          ? await this.serial(async () => {
+              const index = await this.freshIndex();
+              return { events: index.events, bytes: index.bytes };
+            })
+          : { events: 0, bytes: 0 };
       const queued = requeueDeadLetters(taken, {
         nowMs: this.o.now(),
         limits: this.o.limits,
-        fits: (jsonBytes) => this.admission.fits(jsonBytes),
+        fits: (jsonBytes) => this.admission.fits(jsonBytes, onDisk),
         push: (record) => this.buffer.push(record),
       });
       await this.buffer.flush();
@@ -267,12 +289,7 @@ export class FileOutbox implements Outbox {
     await this.ready;
     this.assertOpen('size');
     return this.serial(async () => {
-      let index = this.holder.index;
-      if (index === null) {
-        this.observer ??= this.holder.newIndex(false);
-        index = this.observer;
-      }
-      await index.refresh();
+      const index = await this.freshIndex();
       const onDisk = await index.oldestTimestamp();
       const buffered = this.buffer.oldestTimestamp();
       return {
@@ -373,6 +390,17 @@ export class FileOutbox implements Outbox {
       const known = how === 'ack' ? queue.ack(batch) : queue.release(batch);
       if (known) await this.holder.collect();
     });
+  }
+
+  /** The holder's index, else a read-only one (no lock), brought up to date with the disk; in `serial`. */
+  private async freshIndex(): Promise<SegmentIndex> {
+    let index = this.holder.index;
+    if (index === null) {
+      this.observer ??= this.holder.newIndex(false);
+      index = this.observer;
+    }
+    await index.refresh();
+    return index;
   }
 
   /** Takes the delivery lock if free; answers whether this outbox holds it. */

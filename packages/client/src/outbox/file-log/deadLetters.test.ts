@@ -67,6 +67,26 @@ describe('file outbox dead letters', () => {
   });
 });
 
+describe('file outbox dead letters in one process at once', () => {
+  it('a replay and a dead-letter call at once lose neither', { timeout: 30_000 }, async () => {
+    for (let run = 0; run < 10; run++) {
+      const { outbox } = await deadLettered({ directory: tempDir(), persistIntervalMs: 1 }, ['a', 'b', 'c']);
+      outbox.append(
+        ['x', 'y'].map((uuid) => ({ uuid, json: JSON.stringify({ uuid }), timestampMs: Date.now() })),
+      );
+      await outbox.persist();
+      const batch = await outbox.claim(10, Infinity);
+      const replay = outbox.replayDeadLetters(['a', 'b', 'c']);
+      await new Promise((r) => setTimeout(r, run % 5));
+      await Promise.all([replay, outbox.deadLetter(batch!.records, 'second')]);
+      await outbox.ack(batch!);
+      expect(await replay).toBe(3);
+      expect((await listed(outbox)).sort()).toEqual(['x', 'y']);
+      await outbox.close();
+    }
+  });
+});
+
 describe('file outbox dead-letter store damage and cap', () => {
   it('cuts a torn tail before the next dead letters, so none of them is lost, and counts what was cut', async () => {
     const directory = tempDir();

@@ -6,6 +6,7 @@ import type { Logger } from '../../logger.js';
 import type { OutboxDrop } from '../outbox.js';
 import { drain, makeRecords } from '../outbox.contract.js';
 import { createFileOutbox } from './createFileOutbox.js';
+import { FileOutbox } from './FileOutbox.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -58,5 +59,44 @@ describe('a file outbox whose directory cannot be used', () => {
       return open(file, flags, mode);
     });
     await expectMemoryFallback(directory);
+  });
+});
+
+describe('a file outbox whose directory stops taking writes after it opened', () => {
+  it('counts what its last write at close could not store as dropped (unsaved)', async () => {
+    const directory = tempDir();
+    const logger = recordingLogger();
+    const outbox = new FileOutbox({ directory, logger });
+    const drops: OutboxDrop[] = [];
+    outbox.onDrop((d) => drops.push(d));
+    await outbox.opened();
+    const open = fs.open.bind(fs);
+    vi.spyOn(fs, 'open').mockImplementation(async (file, flags, mode) => {
+      if (String(file).startsWith(directory) && flags !== 'r' && flags !== undefined) {
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      }
+      return open(file, flags, mode);
+    });
+    outbox.append(makeRecords(5));
+    await expect(outbox.persist()).rejects.toThrow();
+    await outbox.close();
+    expect(drops).toEqual([{ reason: 'unsaved', count: 5, bytes: expect.any(Number) }]);
+    expect(logger.warnings).toContainEqual(expect.stringContaining('could not be written at close'));
+  });
+});
+
+describe('the memory fallback', () => {
+  it('counts what is still pending at close as dropped (unsaved)', async () => {
+    const file = path.join(tempDir(), 'a-file');
+    writeFileSync(file, 'not a directory');
+    const outbox = createFileOutbox({ directory: path.join(file, 'outbox'), logger: recordingLogger() });
+    const drops: OutboxDrop[] = [];
+    outbox.onDrop((d) => drops.push(d));
+    outbox.append(makeRecords(10));
+    await outbox.persist();
+    const batch = await outbox.claim(3, Infinity);
+    expect(batch?.records).toHaveLength(3);
+    await outbox.close();
+    expect(drops).toEqual([{ reason: 'unsaved', count: 10, bytes: expect.any(Number) }]);
   });
 });
