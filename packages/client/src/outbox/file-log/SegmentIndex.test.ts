@@ -26,7 +26,17 @@ async function setUp(recentBytes = 1 << 20) {
   dirs.push(directory);
   const base = newSegmentBase(Date.now());
   const file = path.join(directory, base + OPEN_SUFFIX);
-  const index = new SegmentIndex({
+  const index = holderIndex(directory, (b) => b === base, recentBytes);
+  return { directory, base, file, index };
+}
+
+/** A holder's index on `directory`, segments of `isOwn` bases this process's own. */
+function holderIndex(
+  directory: string,
+  isOwn: (base: string) => boolean,
+  recentBytes = 1 << 20,
+): SegmentIndex {
+  return new SegmentIndex({
     directory,
     holder: true,
     retentionMs: 0,
@@ -34,10 +44,9 @@ async function setUp(recentBytes = 1 << 20) {
     staleMs: 60_000,
     fsync: false,
     recentBytes,
-    isOwn: (b) => b === base,
+    isOwn,
     onDrop: () => {},
   });
-  return { directory, base, file, index };
 }
 
 const summary = (records: readonly EncodableRecord[]) => ({
@@ -130,17 +139,7 @@ describe("SegmentIndex: adopting a dead writer's segment", () => {
     const open = path.join(directory, base + OPEN_SUFFIX);
     const records = encodable(5);
     await fs.writeFile(open, encodeFrames(records).buffer);
-    const index = new SegmentIndex({
-      directory,
-      holder: true,
-      retentionMs: 0,
-      now: Date.now,
-      staleMs: 60_000,
-      fsync: false,
-      recentBytes: 1 << 20,
-      isOwn: () => false,
-      onDrop: () => {},
-    });
+    const index = holderIndex(directory, () => false);
     // The writer seals its segment and exits right after the index listed it as `.open`.
     (index as unknown as { ownerGone(): Promise<boolean> }).ownerGone = async () => {
       await fs.rename(open, path.join(directory, base + SEALED_SUFFIX));
