@@ -60,6 +60,11 @@ describe('computeFingerprint', () => {
         'run (https://x.test/js/vendor.ff00ee11dd22cc33bb44.chunk.js:1:99)',
       ],
       [
+        // Vite / Rollup: [name]-[hash].js, 8 characters of base64url.
+        'mount (https://app.example.com/assets/index-BxK3f9_a.js:1:500)',
+        'mount (https://app.example.com/assets/index-D4k-2Lqz.js:1:500)',
+      ],
+      [
         'work (blob:https://x.com/1f2e3d4c-aaaa-bbbb-cccc-123456789012:44:10)',
         'work (blob:https://x.com/99999999-aaaa-bbbb-cccc-000000000000:44:10)',
       ],
@@ -78,6 +83,9 @@ describe('computeFingerprint', () => {
       'render (https://shop.example.com/static/js/main.3f2a1b.js:2:1234)',
       'render (https://shop.example.com/static/js/main.3f2a1b9x.js:2:1234)',
       'render (https://shop.example.com/static/js/main.fixtures.js:2:1234)',
+      'render (https://shop.example.com/assets/index-settings.js:2:1234)',
+      'render (https://shop.example.com/assets/index-profiles.js:2:1234)',
+      'render (https://shop.example.com/assets/vendor-BxK3f9_a.js:2:1234)',
       'render (/srv/app/src/database.js:2:1234)',
       'render (/srv/app/src/databases.js:2:1234)',
     ];

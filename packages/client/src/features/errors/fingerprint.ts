@@ -32,11 +32,17 @@ function pickFrames(frames: readonly StackFrame[], n: number): StackFrame[] {
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 /** A dot- or dash-separated part of 8+ hex digits: a bundler's content hash (`main.3f2a1b9c.js`). */
 const HASH_PART = /(^|[.-])[0-9a-f]{8,}(?=[.-]|$)/gi;
+/**
+ * Rollup's and Vite's `[name]-[hash].js`: 8 characters of base64url (which may hold `-` and `_`)
+ * after the last dash. Taken for a hash only with a digit and a letter in it, so a name such as
+ * `index-settings.js` stays a name; a hash of letters alone (about a quarter of them) is missed.
+ */
+const ROLLUP_HASH = /-([A-Za-z0-9_-]{8})(\.[cm]?js)$/;
 
 /**
  * A frame's file basename without what changes between builds and page loads of the same code:
  * UUIDs (`blob:` URLs of workers) become `<uuid>` and hex content hashes (`main.3f2a1b9c.js`,
- * `chunk-5f2a9c1d.js`, webpack's `[contenthash]`) become `<hash>`, so `main.<hash>.js` and
+ * `chunk-5f2a9c1d.js`, webpack's `[contenthash]`, Vite's `index-BxK3f9_a.js`) become `<hash>`, so `main.<hash>.js` and
  * `vendor.<hash>.js` stay apart.
  */
 function stableFileName(file: string | null): string {
@@ -44,7 +50,12 @@ function stableFileName(file: string | null): string {
   const cut = file.replace(/[?#].*$/, '');
   const i = Math.max(cut.lastIndexOf('/'), cut.lastIndexOf('\\'));
   const base = i >= 0 ? cut.slice(i + 1) : cut;
-  return base.replace(UUID, '<uuid>').replace(HASH_PART, '$1<hash>');
+  return base
+    .replace(UUID, '<uuid>')
+    .replace(HASH_PART, '$1<hash>')
+    .replace(ROLLUP_HASH, (whole, hash: string, ext: string) =>
+      /[0-9]/.test(hash) && /[A-Za-z]/.test(hash) ? `-<hash>${ext}` : whole,
+    );
 }
 
 function hash64(s: string): string {
