@@ -33,10 +33,15 @@ function page(fetchImpl: typeof fetch, sendBeacon?: (url: string, data: Blob) =>
   return { platform, window, hide };
 }
 
-function harness(s: Sink, platform: Platform, batchSize?: number): Harness {
+function harness(
+  s: Sink,
+  platform: Platform,
+  batchSize?: number,
+  endpoint: { destination: 'homing' | 'segment'; key: string } = { destination: 'homing', key: 'wk_page' },
+): Harness {
   const h = startDelivery(
     {
-      endpoints: [{ destination: 'homing', host: s.url, key: 'wk_page' }],
+      endpoints: [{ ...endpoint, host: s.url }],
       intervalMs: 60_000,
       ...(batchSize === undefined ? {} : { batchSize }),
     },
@@ -84,11 +89,7 @@ describe('browser unload', () => {
     const s = await Sink.start(() => ({ status: 200, body: '{"success":true}' }));
     cleanups.push(() => s.down());
     const { platform, hide } = page(fetch);
-    const h = startDelivery(
-      { endpoints: [{ destination: 'segment', host: s.url, key: 'seg_key' }], intervalMs: 60_000 },
-      { platform: platform as never },
-    );
-    cleanups.push(() => h.delivery.shutdown(0));
+    const h = harness(s, platform, undefined, { destination: 'segment', key: 'seg_key' });
     const records = makeRecords(4, (i) => (i === 1 ? { pad: 'p'.repeat(40_000) } : {}));
     h.outbox.append(records);
     hide();

@@ -21,6 +21,17 @@ export function normalizeRecord(value: unknown, nowMs: number): OutboxRecord | n
   return { uuid, json, timestampMs: ts };
 }
 
+/**
+ * Whether `s` is over `bytes` in UTF-8: its length is a lower bound (a string this long is surely
+ * over) and three times its length an upper bound (one this short surely is not); only in
+ * between are the bytes counted.
+ */
+export function utf8LengthOver(s: string, bytes: number): boolean {
+  if (s.length > bytes) return true;
+  if (s.length * 3 <= bytes) return false;
+  return utf8Length(s) > bytes;
+}
+
 /** UTF-8 byte length of a string without encoding it (lone surrogates count as U+FFFD, 3 bytes). */
 const NON_ASCII = /[^\x00-\x7f]/;
 

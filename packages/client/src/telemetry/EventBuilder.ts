@@ -1,7 +1,7 @@
 import type { HomingEvent } from '../event.js';
 import type { ClientDropReason } from '../events.js';
 import type { OutboxRecord } from '../outbox/outbox.js';
-import { utf8Length } from '../outbox/records.js';
+import { utf8LengthOver } from '../outbox/records.js';
 import { checkEventName } from '../pipeline/eventName.js';
 import type { SafeLimits } from '../pipeline/safeSerialize.js';
 import { safeClone } from '../pipeline/safeSerialize.js';
@@ -118,8 +118,8 @@ export class EventBuilder {
         ? this.fastJson(tracked, distinctId, own, anonymous)
         : this.hookedJson(tracked, distinctId, own, anonymous);
     if (typeof json !== 'string') return json;
-    // A UTF-16 unit is at most 3 UTF-8 bytes: most events need no count at all.
-    if (json.length * 3 > this.parts.maxEventBytes && utf8Length(json) > this.parts.maxEventBytes) {
+    // Most events need no count at all (see utf8LengthOver).
+    if (utf8LengthOver(json, this.parts.maxEventBytes)) {
       return {
         ok: false,
         reason: 'too-large',

@@ -2,7 +2,7 @@ import { type HeadersLike, classifyHttpFailure } from '@homing/resilience';
 import { OWN_REQUEST } from '../../platform/ownRequest.js';
 import type { Platform } from '../../platform/platform.js';
 import type { SendContext, SendOutcome } from './destination.js';
-import { utf8Length } from '../../outbox/records.js';
+import { utf8LengthOver } from '../../outbox/records.js';
 
 export interface HttpRequest {
   readonly url: string;
@@ -37,7 +37,7 @@ export async function httpSend(
   if (
     context.gzipMinBytes !== null &&
     context.platform.canGzip &&
-    utf8Over(request.body, context.gzipMinBytes)
+    utf8LengthOver(request.body, context.gzipMinBytes)
   ) {
     body = await context.platform.gzip(request.body);
     headers['content-encoding'] = 'gzip';
@@ -95,16 +95,4 @@ function describe(value: unknown): string {
     return typeof code === 'string' ? `${value.message} (${code})` : value.message;
   }
   return String(value);
-}
-
-/**
- * Whether `body` is over `bytes` in UTF-8: its length is a lower bound (a body this long is
- * surely over) and three times its length an upper bound (one this short surely is not); only
- * in between are the bytes counted. Characters alone left 887 characters of 日 (2 287 bytes)
- * uncompressed under a 1 024-byte threshold.
- */
-function utf8Over(body: string, bytes: number): boolean {
-  if (body.length > bytes) return true;
-  if (body.length * 3 <= bytes) return false;
-  return utf8Length(body) > bytes;
 }
