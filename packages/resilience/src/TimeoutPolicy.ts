@@ -244,16 +244,26 @@ export class TimeoutPolicy extends PolicyBase {
   }
 }
 
-/** Every timeout policy, weakly: at `beforeExit` the ones with calls pending hold the process. */
+/**
+ * Every timeout policy, weakly: at `beforeExit` the ones with calls pending hold the process. A
+ * collected policy's entry is removed, so an app that makes a policy per call (in a server, where
+ * `beforeExit` never comes) does not grow this set without end.
+ */
 const policies = new Set<WeakRef<TimeoutPolicy>>();
+const forget =
+  typeof FinalizationRegistry === 'function'
+    ? new FinalizationRegistry<WeakRef<TimeoutPolicy>>((ref) => policies.delete(ref))
+    : undefined;
 let watching = false;
 
 function watchLoopRunningDry(policy: TimeoutPolicy): void {
   const proc = (globalThis as { process?: { on?: (event: string, listener: () => void) => unknown } })
     .process;
   // Browsers and workers: a timer holds nothing there, and nothing exits mid-await.
-  if (typeof proc?.on !== 'function' || typeof WeakRef !== 'function') return;
-  policies.add(new WeakRef(policy));
+  if (typeof proc?.on !== 'function' || typeof WeakRef !== 'function' || forget === undefined) return;
+  const ref = new WeakRef(policy);
+  policies.add(ref);
+  forget.register(policy, ref);
   if (watching) return;
   watching = true;
   proc.on('beforeExit', () => {
