@@ -1,9 +1,10 @@
+import { Buffer } from 'node:buffer';
 import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../logger.js';
 import { OutboxIoError } from '../errors.js';
 import type { OutboxDurability } from '../outbox.js';
-import { type EncodableRecord, encodeFrames } from './frame.js';
+import { type EncodableRecord, encodeFrames, frameLength } from './frame.js';
 import { SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
 import type { SegmentWriter, WrittenGroup } from './SegmentWriter.js';
 
@@ -49,8 +50,13 @@ export interface AppendBufferOptions {
   readonly onUnsaved: (count: number, bytes: number) => void;
 }
 
+/** Bytes of frames per write; a single larger record gets a buffer of its own. */
+export const WRITE_CHUNK_BYTES = 1024 * 1024;
+
 export class AppendBuffer {
   private records: EncodableRecord[] = [];
+  /** Reused by every chunk written; made at the first write. */
+  private scratch: Buffer | null = null;
   private head = 0;
   private byteCount = 0;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
@@ -195,21 +201,48 @@ export class AppendBuffer {
     await this.o.ready.catch(() => {});
     const group = this.records.slice(this.head);
     if (group.length === 0) return;
-    const groupBytes = this.byteCount;
     this.discard();
+    // A group can be tens of thousands of records when the app outruns the disk; it goes out in
+    // chunks of about WRITE_CHUNK_BYTES through one scratch buffer, so its pages are touched once
+    // for the life of the outbox instead of once a group (see encodeFrames).
+    let from = 0;
+    while (from < group.length) {
+      let to = from;
+      let frameBytes = 0;
+      let jsonBytes = 0;
+      do {
+        const r = group[to++]!;
+        frameBytes += frameLength(r);
+        jsonBytes += r.jsonBytes;
+      } while (to < group.length && frameBytes + frameLength(group[to]!) <= WRITE_CHUNK_BYTES);
+      const chunk = from === 0 && to === group.length ? group : group.slice(from, to);
+      await this.writeChunk(chunk, jsonBytes, group, from);
+      from = to;
+    }
+  }
+
+  /** Writes `chunk` (records `from`… of `group`); on failure keeps `group` from `from` on for a retry. */
+  private async writeChunk(
+    chunk: readonly EncodableRecord[],
+    chunkBytes: number,
+    group: readonly EncodableRecord[],
+    from: number,
+  ): Promise<void> {
     let written: WrittenGroup;
     let offsets: number[];
     try {
       // An outbox that could not open keeps its records like any failed write (bounded, counted).
       await this.o.ready;
-      const encoded = encodeFrames(group);
+      this.scratch ??= Buffer.allocUnsafeSlow(WRITE_CHUNK_BYTES);
+      const encoded = encodeFrames(chunk, this.scratch);
       offsets = encoded.offsets;
       written = await this.o.writer.write(encoded.buffer);
     } catch (error) {
       // Keep them, in order, ahead of what was appended meanwhile; try again later.
-      this.records = [...group, ...this.records.slice(this.head)];
+      const unwritten = group.slice(from);
+      this.records = [...unwritten, ...this.records.slice(this.head)];
       this.head = 0;
-      this.byteCount += groupBytes;
+      for (const r of unwritten) this.byteCount += r.jsonBytes;
       this.o.onOverflow(this.trim());
       this.o.logger.warn('outbox: write failed, will retry', { error: String(error) });
       if (!this.stopped && this.retryTimer === null) {
@@ -223,14 +256,14 @@ export class AppendBuffer {
     }
     let minTs = Infinity;
     let maxTs = -Infinity;
-    for (const r of group) {
+    for (const r of chunk) {
       if (r.timestampMs < minTs) minTs = r.timestampMs;
       if (r.timestampMs > maxTs) maxTs = r.timestampMs;
     }
     await this.o.onWritten(
       written,
-      { events: group.length, bytes: groupBytes, minTs, maxTs },
-      { records: group, offsets },
+      { events: chunk.length, bytes: chunkBytes, minTs, maxTs },
+      { records: chunk, offsets },
     );
   }
 }

@@ -73,6 +73,39 @@ describe('frames', () => {
     );
   });
 
+  it('writes the same bytes into a scratch buffer as into a fresh one, ASCII or not', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            uuid: fc.string({ minLength: 1, maxLength: 40 }),
+            json: fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' })),
+            ts: fc.double({ noNaN: true }),
+          }),
+          { minLength: 1, maxLength: 10 },
+        ),
+        fc.nat(2000),
+        (items, scratchBytes) => {
+          const records = items.map((i) => rec(i.uuid, i.json, i.ts));
+          const fresh = encodeFrames(records);
+          const scratch = Buffer.alloc(scratchBytes, 0xaa);
+          const reused = encodeFrames(records, scratch);
+          expect(Buffer.compare(reused.buffer, fresh.buffer)).toBe(0);
+          expect(reused.offsets).toEqual(fresh.offsets);
+          // Into the scratch when it is large enough (a view of its start), else a buffer of its own.
+          expect(reused.buffer.buffer === scratch.buffer).toBe(scratchBytes >= fresh.buffer.length);
+          records.forEach((r, k) => {
+            const header = readHeader(reused.buffer, reused.offsets[k]!)!;
+            expect(decodePayload(reused.buffer, reused.offsets[k]!, header)).toEqual({
+              uuid: r.uuid,
+              json: r.json,
+            });
+          });
+        },
+      ),
+    );
+  });
+
   it('detects any single flipped bit in the header or the payload', () => {
     const { buffer } = encodeFrames([rec('u-1', '{"a":"hello"}', 12345)]);
     for (let byte = 0; byte < buffer.length; byte++) {

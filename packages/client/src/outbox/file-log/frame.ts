@@ -40,19 +40,28 @@ export function frameLength(r: Pick<EncodableRecord, 'uuidBytes' | 'jsonBytes'>)
   return HEADER_BYTES + r.uuidBytes + r.jsonBytes;
 }
 
-/** Encodes records back to back into one buffer; `offsets[i]` is where record i starts. */
-export function encodeFrames(records: readonly EncodableRecord[]): { buffer: Buffer; offsets: number[] } {
+/**
+ * Encodes records back to back into one buffer; `offsets[i]` is where record i starts. With
+ * `scratch` large enough, the frames are written into its start and the answer is a view of it,
+ * valid until the scratch is used again: a fresh buffer of a group's size costs the first touch
+ * of every page (tens of µs a page on a virtual machine), which outweighed the encoding itself.
+ */
+export function encodeFrames(
+  records: readonly EncodableRecord[],
+  scratch?: Buffer,
+): { buffer: Buffer; offsets: number[] } {
   let total = 0;
   for (const r of records) total += frameLength(r);
-  const buffer = Buffer.allocUnsafe(total);
+  const buffer =
+    scratch !== undefined && scratch.length >= total ? scratch.subarray(0, total) : Buffer.allocUnsafe(total);
   const offsets: number[] = new Array(records.length);
   let pos = 0;
   for (let i = 0; i < records.length; i++) {
     const r = records[i]!;
     offsets[i] = pos;
     const payload = pos + HEADER_BYTES;
-    buffer.write(r.uuid, payload, r.uuidBytes, 'utf8');
-    buffer.write(r.json, payload + r.uuidBytes, r.jsonBytes, 'utf8');
+    writeUtf8(buffer, r.uuid, payload, r.uuidBytes);
+    writeUtf8(buffer, r.json, payload + r.uuidBytes, r.jsonBytes);
     buffer.writeUInt16LE(FRAME_MAGIC, pos);
     buffer.writeUInt8(FRAME_VERSION, pos + 2);
     buffer.writeUInt8(r.uuidBytes, pos + 3);
@@ -63,6 +72,14 @@ export function encodeFrames(records: readonly EncodableRecord[]): { buffer: Buf
     pos = payload + r.uuidBytes + r.jsonBytes;
   }
   return { buffer, offsets };
+}
+
+/**
+ * A string of as many UTF-8 bytes as characters is ASCII, whose bytes Latin-1 writes alike and
+ * at a fraction of the cost of the UTF-8 encoder.
+ */
+function writeUtf8(buffer: Buffer, text: string, at: number, bytes: number): void {
+  buffer.write(text, at, bytes, bytes === text.length ? 'latin1' : 'utf8');
 }
 
 /** The header at `buf[pos]`, or null when there is none (wrong magic or version, bad checksum). */

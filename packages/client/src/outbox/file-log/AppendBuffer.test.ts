@@ -1,0 +1,132 @@
+import { Buffer } from 'node:buffer';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../logger.js';
+import { AppendBuffer, type GroupSummary, WRITE_CHUNK_BYTES } from './AppendBuffer.js';
+import { HEADER_BYTES, decodePayload, readHeader } from './frame.js';
+import type { SegmentWriter, WrittenGroup } from './SegmentWriter.js';
+
+/** A segment writer in memory: keeps what each write was given (copied), fails the writes asked to. */
+function memoryWriter(failWrites: ReadonlySet<number> = new Set()) {
+  const file: Buffer[] = [];
+  const sizes: number[] = [];
+  let size = 0;
+  let calls = 0;
+  const writer = {
+    async write(buffer: Buffer): Promise<WrittenGroup> {
+      const call = calls++;
+      if (failWrites.has(call)) throw new Error(`write ${call} failed`);
+      // A copy: the caller may reuse the buffer as soon as the write resolves.
+      file.push(Buffer.from(buffer));
+      sizes.push(buffer.length);
+      const start = size;
+      size += buffer.length;
+      return { base: 'seg', start, end: size };
+    },
+  } as unknown as SegmentWriter;
+  return { writer, file, sizes };
+}
+
+function record(i: number, pad = 400) {
+  const uuid = `uuid-${i}`;
+  const json = JSON.stringify({ i, pad: 'x'.repeat(pad), name: i % 7 === 0 ? 'müller' : 'plain' });
+  return {
+    uuid,
+    json,
+    timestampMs: 1_000 + i,
+    uuidBytes: Buffer.byteLength(uuid),
+    jsonBytes: Buffer.byteLength(json),
+  };
+}
+
+function decodeAll(bytes: Buffer): { uuid: string; json: string; ts: number }[] {
+  const out: { uuid: string; json: string; ts: number }[] = [];
+  let pos = 0;
+  while (pos < bytes.length) {
+    const header = readHeader(bytes, pos);
+    expect(header).not.toBeNull();
+    out.push({ ...decodePayload(bytes, pos, header!), ts: header!.timestampMs });
+    pos += header!.frameBytes;
+  }
+  return out;
+}
+
+function makeBuffer(writer: SegmentWriter, written: GroupSummary[] = []) {
+  return new AppendBuffer({
+    directory: '/nonexistent',
+    durability: 'batch',
+    persistIntervalMs: 60_000,
+    flushEvents: 1_000_000,
+    flushBytes: 2 ** 40,
+    maxEvents: 1_000_000,
+    maxBytes: 2 ** 40,
+    writer,
+    ready: Promise.resolve(),
+    logger: silentLogger,
+    onWritten: async (_written, group, frames) => {
+      written.push(group);
+      expect(frames.records).toHaveLength(group.events);
+      expect(frames.offsets[0]).toBe(0);
+    },
+    onOverflow: () => {},
+    onUnsaved: () => {},
+  });
+}
+
+describe('AppendBuffer', () => {
+  it('writes a large group in chunks of at most WRITE_CHUNK_BYTES, every record once and in order', async () => {
+    const { writer, file, sizes } = memoryWriter();
+    const groups: GroupSummary[] = [];
+    const buffer = makeBuffer(writer, groups);
+    const records = Array.from({ length: 6_000 }, (_, i) => record(i));
+    for (const r of records) buffer.push(r);
+    await buffer.flush();
+
+    expect(sizes.length).toBeGreaterThan(2);
+    for (const size of sizes) expect(size).toBeLessThanOrEqual(WRITE_CHUNK_BYTES);
+    const decoded = decodeAll(Buffer.concat(file));
+    expect(decoded.map((d) => d.uuid)).toEqual(records.map((r) => r.uuid));
+    expect(decoded.map((d) => d.json)).toEqual(records.map((r) => r.json));
+    expect(decoded.map((d) => d.ts)).toEqual(records.map((r) => r.timestampMs));
+    // Each chunk is reported with its own counts, which add up to the group's.
+    expect(groups.reduce((n, g) => n + g.events, 0)).toBe(records.length);
+    expect(groups.reduce((n, g) => n + g.bytes, 0)).toBe(records.reduce((n, r) => n + r.jsonBytes, 0));
+    expect(groups[0]!.minTs).toBe(1_000);
+    expect(groups.at(-1)!.maxTs).toBe(1_000 + records.length - 1);
+    expect(buffer.events).toBe(0);
+    expect(buffer.bytes).toBe(0);
+  });
+
+  it('gives a record larger than a chunk a write of its own', async () => {
+    const { writer, file, sizes } = memoryWriter();
+    const buffer = makeBuffer(writer);
+    const big = record(1, WRITE_CHUNK_BYTES + 10);
+    const records = [record(0), big, record(2)];
+    for (const r of records) buffer.push(r);
+    await buffer.flush();
+    expect(sizes).toHaveLength(3);
+    expect(sizes[1]).toBe(HEADER_BYTES + big.uuidBytes + big.jsonBytes);
+    expect(decodeAll(Buffer.concat(file)).map((d) => d.json)).toEqual(records.map((r) => r.json));
+  });
+
+  it('keeps what a failed chunk and the chunks after it held, ahead of later records, and writes each once', async () => {
+    // The first chunk is written, the second write fails: the rest of the group waits, in order.
+    const { writer, file } = memoryWriter(new Set([1]));
+    const buffer = makeBuffer(writer);
+    const records = Array.from({ length: 6_000 }, (_, i) => record(i));
+    for (const r of records) buffer.push(r);
+    await expect(buffer.flush()).rejects.toThrow();
+    const firstChunk = decodeAll(Buffer.concat(file)).length;
+    expect(firstChunk).toBeGreaterThan(0);
+    expect(firstChunk).toBeLessThan(records.length);
+    expect(buffer.events).toBe(records.length - firstChunk);
+    expect(buffer.bytes).toBe(records.slice(firstChunk).reduce((n, r) => n + r.jsonBytes, 0));
+
+    const later = Array.from({ length: 10 }, (_, i) => record(10_000 + i));
+    for (const r of later) buffer.push(r);
+    await buffer.flush();
+    const all = decodeAll(Buffer.concat(file)).map((d) => d.uuid);
+    expect(all).toEqual([...records, ...later].map((r) => r.uuid));
+    expect(buffer.events).toBe(0);
+    await buffer.close();
+  });
+});
