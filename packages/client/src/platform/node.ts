@@ -1,23 +1,12 @@
-import { promisify } from 'node:util';
-import { gzip as gzipCallback, gzipSync } from 'node:zlib';
 import type { Outbox } from '../outbox/outbox.js';
 import { createFileOutbox } from '../outbox/node.js';
 import { onBeforeExit } from './beforeExit.js';
 import { defaultOutboxDirectory } from './cacheDirectory.node.js';
+import { createNodeGzip } from './gzipNode.js';
 import { createNodeHttpPost } from './nodeHttpPost.js';
 import type { DefaultOutboxOptions, Platform } from './platform.js';
 
-const gzipAsync = promisify(gzipCallback);
-
-/**
- * Level 1 (fastest): on event JSON it came out under 2 % larger than the default level 6, at
- * about half the CPU. Bodies up to `SYNC_GZIP_MAX_BYTES` are compressed on the spot (about
- * 65 µs for a 40 KB batch of 100 events): handing them to the thread pool cost 3-4x that in
- * CPU (measured 270-430 µs), which capped how fast a backlog drains. Larger bodies (up to
- * `batchBytes`, 512 KiB) go to the thread pool, so no body blocks the loop for long.
- */
-const GZIP_OPTIONS = { level: 1 } as const;
-export const SYNC_GZIP_MAX_BYTES = 64 * 1024;
+export { SYNC_GZIP_MAX_BYTES } from './gzipNode.js';
 
 export interface NodePlatformOptions {
   /** Environment to read; default `process.env`. */
@@ -50,14 +39,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
     createDefaultOutbox: (o: DefaultOutboxOptions) =>
       createOutbox({ directory: o.directory ?? defaultOutboxDirectory(o.name) }),
     canGzip: true,
-    gzip: async (body) => {
-      const input = Buffer.from(body, 'utf8');
-      const buffer =
-        input.byteLength <= SYNC_GZIP_MAX_BYTES
-          ? gzipSync(input, GZIP_OPTIONS)
-          : await gzipAsync(input, GZIP_OPTIONS);
-      return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    },
+    gzip: createNodeGzip(),
     fetch: (url, init) => doFetch(url, init),
     ...(options.fetch === undefined ? { post: createNodeHttpPost() } : {}),
     isOnline: () => true,
