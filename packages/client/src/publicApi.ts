@@ -27,6 +27,8 @@ export * from './outbox/index.js';
 export * from './delivery/index.js';
 
 export type { DefaultOutboxOptions, Platform } from './platform/platform.js';
+export type { JsonParts, RequestBody } from './platform/jsonParts.js';
+export { bodyText } from './platform/jsonParts.js';
 export { createBrowserPlatform, UNLOAD_CONTENT_TYPE } from './platform/browser.js';
 export type { BrowserGlobals, BrowserOutboxFactories, BrowserPlatformOptions } from './platform/browser.js';
 export { createGenericPlatform } from './platform/generic.js';

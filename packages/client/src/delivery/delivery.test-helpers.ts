@@ -9,6 +9,7 @@ import { silentLogger } from '../logger.js';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import type { Outbox, OutboxRecord } from '../outbox/outbox.js';
 import type { Platform } from '../platform/platform.js';
+import { bodyText } from '../platform/jsonParts.js';
 import { Delivery } from './Delivery.js';
 import type { DeliveryOptionsInput } from './deliveryOptions.js';
 import { resolveDeliveryOptions } from './deliveryOptions.js';
@@ -122,7 +123,7 @@ export function testPlatform(overrides: Partial<Platform> = {}): Platform & { ex
     env: () => undefined,
     createDefaultOutbox: () => createMemoryOutbox(),
     canGzip: true,
-    gzip: async (body) => new Uint8Array(await gzip(body)),
+    gzip: async (body) => new Uint8Array(await gzip(bodyText(body))),
     fetch: (url, init) => fetch(url, init),
     isOnline: () => true,
     onOnlineChange: (l) => {

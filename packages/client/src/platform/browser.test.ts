@@ -93,6 +93,9 @@ describe('browser platform', () => {
     expect(p.canGzip).toBe(true);
     const text = 'héllo '.repeat(500);
     expect(gunzipSync(await p.gzip(text)).toString('utf8')).toBe(text);
+    // A batch as its pieces goes into the Blob as it is, separators included.
+    const parts = { head: '{"batch":[', items: ['{"a":"é"}', '{"b":2}', '{}'], tail: ']}' };
+    expect(gunzipSync(await p.gzip(parts)).toString('utf8')).toBe('{"batch":[{"a":"é"},{"b":2},{}]}');
     const none = createBrowserPlatform({ globals: fakeGlobals({ CompressionStream: undefined }).globals });
     expect(none.canGzip).toBe(false);
     await expect(none.gzip('x')).rejects.toBeInstanceOf(TypeError);

@@ -1,6 +1,7 @@
 import { createMemoryOutbox } from '../outbox/memory.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { DefaultOutboxOptions, Platform } from './platform.js';
+import { compressionStreamGzip } from './compressionStreamGzip.js';
 
 interface Listenable {
   addEventListener(type: string, listener: () => void): void;
@@ -57,11 +58,7 @@ export function createBrowserPlatform(options: BrowserPlatformOptions = {}): Pla
     env: () => undefined,
     createDefaultOutbox: (o) => createBrowserOutbox(o, g, options.outboxes ?? {}),
     canGzip: typeof Compression === 'function',
-    async gzip(body) {
-      if (Compression === undefined) throw new TypeError('CompressionStream is not available');
-      const stream = new Blob([body]).stream().pipeThrough(new Compression('gzip'));
-      return new Uint8Array(await new Response(stream).arrayBuffer());
-    },
+    gzip: (body) => compressionStreamGzip(Compression, body),
     fetch: callFetch,
     isOnline: () => nav?.onLine !== false,
     onOnlineChange(listener) {

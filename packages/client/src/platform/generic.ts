@@ -1,4 +1,5 @@
 import { createMemoryOutbox } from '../outbox/memory.js';
+import { compressionStreamGzip } from './compressionStreamGzip.js';
 import type { Platform } from './platform.js';
 
 /**
@@ -12,11 +13,7 @@ export function createGenericPlatform(): Platform {
     env: () => undefined,
     createDefaultOutbox: () => createMemoryOutbox(),
     canGzip: typeof Compression === 'function',
-    async gzip(body) {
-      if (Compression === undefined) throw new TypeError('CompressionStream is not available');
-      const stream = new Blob([body]).stream().pipeThrough(new Compression('gzip'));
-      return new Uint8Array(await new Response(stream).arrayBuffer());
-    },
+    gzip: (body) => compressionStreamGzip(Compression, body),
     fetch: (url, init) => fetch(url, init),
     isOnline: () => true,
     onOnlineChange: () => () => {},

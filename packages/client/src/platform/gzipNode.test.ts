@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { GZIP_SCRATCH_BYTES, SYNC_GZIP_MAX_BYTES, createNodeGzip } from './gzipNode.js';
+import { type JsonParts, bodyText } from './jsonParts.js';
 
 const body = (events: number, text: string) =>
   JSON.stringify({ batch: Array.from({ length: events }, (_, i) => ({ i, text, r: Math.random() })) });
@@ -39,5 +40,23 @@ describe('createNodeGzip', () => {
     for (const b of [huge, wide, body(5, 'after')]) {
       expect(gunzipSync(await gzip(b)).toString('utf8')).toBe(b);
     }
+  });
+
+  it('compresses a batch given as pieces to the same bytes as the joined text, on the spot and on the thread pool', async () => {
+    const gzip = createNodeGzip();
+    const items = (n: number, text: string) =>
+      Array.from({ length: n }, (_, i) => JSON.stringify({ uuid: `u-${i}`, text, r: Math.random() }));
+    const bodies: JsonParts[] = [
+      { head: '{"batch":[', items: items(1, 'one'), tail: '],"sent_at":"2026-12-03T00:00:00.000Z"}' },
+      { head: '{"batch":[', items: [], tail: ']}' },
+      { head: '{"api_key":"k€y","batch":[', items: items(50, 'zürich 😀'), tail: ']}' },
+      { head: '{"batch":[', items: items(3_000, 'ascii'), tail: ']}' },
+      { head: '{"batch":[', items: items(12_000, 'ünïcödé over a mebibyte once joined'), tail: ']}' },
+    ];
+    expect(Buffer.byteLength(bodyText(bodies[3]!))).toBeGreaterThan(SYNC_GZIP_MAX_BYTES);
+    expect(Buffer.byteLength(bodyText(bodies[4]!))).toBeGreaterThan(GZIP_SCRATCH_BYTES);
+    const outputs = await Promise.all(bodies.map((b) => gzip(b)));
+    outputs.forEach((out, i) => expect(gunzipSync(out).toString('utf8')).toBe(bodyText(bodies[i]!)));
+    for (const b of bodies) expect(gunzipSync(await gzip(b)).toString('utf8')).toBe(bodyText(b));
   });
 });

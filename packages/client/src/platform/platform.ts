@@ -1,5 +1,6 @@
 import type { HeadersLike } from '@homing/resilience';
 import type { Outbox } from '../outbox/outbox.js';
+import type { RequestBody } from './jsonParts.js';
 
 /**
  * Everything that differs between Node and browsers sits behind this one interface
@@ -15,8 +16,12 @@ export interface Platform {
   /** The outbox used when the app does not pass one: file (Node), IndexedDB (browser), memory. */
   createDefaultOutbox(options: DefaultOutboxOptions): Outbox;
 
-  /** gzip a UTF-8 string without blocking the caller's turn (zlib async / CompressionStream). */
-  gzip(body: string): Promise<Uint8Array>;
+  /**
+   * gzip a body's UTF-8 without blocking the caller's turn (zlib async / CompressionStream). A
+   * batch comes as its pieces (`JsonParts`); a platform of the app's own may simply compress
+   * `bodyText(body)`.
+   */
+  gzip(body: RequestBody): Promise<Uint8Array>;
   /** Whether `gzip` can be used at all here. */
   readonly canGzip: boolean;
 

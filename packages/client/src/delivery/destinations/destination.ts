@@ -1,4 +1,5 @@
 import type { OutboxRecord } from '../../outbox/outbox.js';
+import type { JsonParts } from '../../platform/jsonParts.js';
 import type { Platform } from '../../platform/platform.js';
 
 /** What a destination needs to send one batch. */
@@ -48,6 +49,13 @@ export interface Destination {
   readonly sendsOnUnload: boolean;
   /** The request for a page that is going away, or null when there is none (nothing to send). */
   unloadRequest(records: readonly OutboxRecord[], sentAt: string): UnloadRequest | null;
+}
+
+/** `head` + the records' stored JSON separated by commas + `tail`, as pieces (see `JsonParts`). */
+export function batchParts(head: string, records: readonly OutboxRecord[], tail: string): JsonParts {
+  const items: string[] = new Array(records.length);
+  for (let i = 0; i < records.length; i++) items[i] = records[i]!.json;
+  return { head, items, tail };
 }
 
 /** `[json,json,...]` from the records' stored JSON: events are never serialised twice. */

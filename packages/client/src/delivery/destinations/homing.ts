@@ -1,7 +1,7 @@
 import type { OutboxRecord } from '../../outbox/outbox.js';
 import type { ResolvedEndpoint } from '../deliveryOptions.js';
 import type { Destination, RejectedRecord, SendContext, SendOutcome, UnloadRequest } from './destination.js';
-import { joinRecords } from './destination.js';
+import { batchParts, joinRecords } from './destination.js';
 import { httpSend } from './httpSend.js';
 
 /**
@@ -21,7 +21,7 @@ export class HomingDestination implements Destination {
   }
 
   send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome> {
-    const body = `{"batch":${joinRecords(records)},"sent_at":${JSON.stringify(context.sentAt)}}`;
+    const body = batchParts('{"batch":[', records, `],"sent_at":${JSON.stringify(context.sentAt)}}`);
     return httpSend(
       { url: this.url, body, headers: this.headers, conflictIsSuccess: true },
       context,

@@ -2,11 +2,12 @@ import { type HeadersLike, classifyHttpFailure } from '@homing/resilience';
 import { OWN_REQUEST } from '../../platform/ownRequest.js';
 import type { Platform } from '../../platform/platform.js';
 import type { SendContext, SendOutcome } from './destination.js';
-import { utf8LengthOver } from '../../outbox/records.js';
+import { type RequestBody, bodyText, bodyUtf8Over } from '../../platform/jsonParts.js';
 
 export interface HttpRequest {
   readonly url: string;
-  readonly body: string;
+  /** A string, or a batch as its pieces (sent joined, never joined in memory where gzip runs). */
+  readonly body: RequestBody;
   readonly headers: Record<string, string>;
   /** 409 means "already have them" (the Homing server, by uuid): treat as accepted. */
   readonly conflictIsSuccess: boolean;
@@ -33,14 +34,16 @@ export async function httpSend(
   readAccepted?: ReadAccepted,
 ): Promise<SendOutcome> {
   const headers: Record<string, string> = { 'content-type': 'application/json', ...request.headers };
-  let body: string | Uint8Array = request.body;
+  let body: string | Uint8Array;
   if (
     context.gzipMinBytes !== null &&
     context.platform.canGzip &&
-    utf8LengthOver(request.body, context.gzipMinBytes)
+    bodyUtf8Over(request.body, context.gzipMinBytes)
   ) {
     body = await context.platform.gzip(request.body);
     headers['content-encoding'] = 'gzip';
+  } else {
+    body = bodyText(request.body);
   }
   let answer: { status: number; headers: HeadersLike; text: string };
   try {

@@ -1,7 +1,7 @@
 import type { OutboxRecord } from '../../outbox/outbox.js';
 import type { ResolvedEndpoint } from '../deliveryOptions.js';
 import type { Destination, SendContext, SendOutcome, UnloadRequest } from './destination.js';
-import { joinRecords } from './destination.js';
+import { batchParts, joinRecords } from './destination.js';
 import { httpSend } from './httpSend.js';
 
 /**
@@ -21,7 +21,16 @@ export class PostHogDestination implements Destination {
 
   send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome> {
     return httpSend(
-      { url: this.url, body: this.body(records, context.sentAt), headers: {}, conflictIsSuccess: false },
+      {
+        url: this.url,
+        body: batchParts(
+          `{"api_key":${this.keyJson},"batch":[`,
+          records,
+          `],"sent_at":${JSON.stringify(context.sentAt)}}`,
+        ),
+        headers: {},
+        conflictIsSuccess: false,
+      },
       context,
     );
   }
