@@ -182,6 +182,42 @@ describe.each(TIMERS)('%s', (_name, timer) => {
       expect(t.timings[0]!.tags).toEqual({ method: 'GET', route: '/own/:x', status: '200' });
     });
 
+    it('names the routes of requests that interleave: one waits in a middleware while another is served', async () => {
+      const t = new FakeTelemetry();
+      const app = express();
+      timer(app, t);
+      let waiting = false;
+      let release = (): void => {};
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      app.use(async (req, _res, next) => {
+        if (req.path.startsWith('/slow')) {
+          waiting = true;
+          await gate;
+        }
+        next();
+      });
+      app.get('/slow/:id', (_req, res) => {
+        res.send('slow');
+      });
+      const router = express.Router();
+      router.get('/fast/:id', (_req, res) => {
+        res.send('fast');
+      });
+      app.use('/m/:m', router);
+      const { url, close } = await listen(createServer(app));
+      closers.push(close);
+      const slow = fetch(`${url}/slow/1`).then((r) => r.text());
+      await until(() => waiting, 'the slow request in the middleware');
+      expect(await (await fetch(`${url}/m/x/fast/2`)).text()).toBe('fast');
+      release();
+      expect(await slow).toBe('slow');
+      await until(() => t.timings.length === 2, 'timings');
+      expect(t.timings.map((c) => c.tags)).toEqual([
+        { method: 'GET', route: '/m/:m/fast/:id', status: '200' },
+        { method: 'GET', route: '/slow/:id', status: '200' },
+      ]);
+    });
+
     it("keeps a request's state under one symbol and adds no string key to Express's request objects", async () => {
       const t = new FakeTelemetry();
       const app = express();
@@ -237,6 +273,31 @@ describe.each(TIMERS)('%s', (_name, timer) => {
       await until(() => t.timings.length === 2, 'timings');
       expect(seen).toBe('{"keys":[]}');
       expect(t.timings.map((c) => c.tags?.['route']).sort()).toEqual(['/replaced/:id', '/spread/:id']);
+    });
+
+    it('tags a routed request with the method its route matched', async () => {
+      const t = new FakeTelemetry();
+      const app = express();
+      timer(app, t);
+      // A method override before the routes (as the method-override package does) is what matches.
+      app.use((req, _res, next) => {
+        if (req.get('x-http-method-override') === 'DELETE') req.method = 'DELETE';
+        next();
+      });
+      app.delete('/items/:id', (req, res) => {
+        // Changed after the match: the timing keeps the method the route was matched with.
+        req.method = 'PATCH';
+        res.send('deleted');
+      });
+      const { url, close } = await listen(createServer(app));
+      closers.push(close);
+      const answer = await fetch(`${url}/items/1`, {
+        method: 'POST',
+        headers: { 'x-http-method-override': 'DELETE' },
+      });
+      expect(await answer.text()).toBe('deleted');
+      await until(() => t.timings.length === 1, 'timing');
+      expect(t.timings[0]!.tags).toEqual({ method: 'DELETE', route: '/items/:id', status: '200' });
     });
 
     it('tags methods outside the standard set as OTHER', async () => {

@@ -17,6 +17,7 @@ import {
   type ExpressRequestLike,
   type ExpressResponseLike,
 } from './expressRequestState.js';
+import { readField } from './readField.js';
 import { shieldTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
@@ -83,24 +84,29 @@ export function homingExpressErrorHandler(
     try {
       const isObject = (typeof error === 'object' || typeof error === 'function') && error !== null;
       if (!(isObject && seen.has(error))) {
-        const status = statusOfError(error, res.statusCode);
+        const status = statusOfError(error, readField(res, 'statusCode'));
         let capture = false;
         try {
           capture = o.shouldCapture(error, status, req) === true;
         } catch {}
         if (capture) {
           if (isObject) seen.add(error);
+          // Only what the options send is read (see `readField`).
           const facts = {
-            method: methodTag(req.method),
+            method: methodTag(readField(req, 'method')),
             route: routeOf(req),
             status,
-            url: req.originalUrl ?? req.url,
-            headers: req.headers,
-            body: req.body,
+            url:
+              o.includePath || o.includeQuery
+                ? (readField(req, 'originalUrl') ?? readField(req, 'url'))
+                : undefined,
+            headers: o.includeHeaders.length > 0 ? readField(req, 'headers') : undefined,
+            body: o.includeBody ? readField(req, 'body') : undefined,
           };
           const id = t.captureError(error, requestCaptureContext(facts, o, statusTag(status, 'code')));
-          if (id !== undefined && typeof res.locals === 'object' && res.locals !== null) {
-            res.locals['homingErrorId'] = id;
+          const locals = readField(res, 'locals');
+          if (id !== undefined && typeof locals === 'object' && locals !== null) {
+            (locals as Record<string, unknown>)['homingErrorId'] = id;
           }
         }
       }

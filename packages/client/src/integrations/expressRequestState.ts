@@ -2,10 +2,13 @@ import {
   ABORTED_STATUS,
   HttpTagCache,
   methodTag,
+  RouteName,
   statusTag,
   UNMATCHED_ROUTE,
+  type HttpTags,
   type StatusTagMode,
 } from './httpTags.js';
+import { readField } from './readField.js';
 import { routePattern } from './routePattern.js';
 import { RoutePatternMemo } from './RoutePatternMemo.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
@@ -43,7 +46,18 @@ const STATE = Symbol('homing.expressRequestState');
 const frozenStates = new WeakMap<object, RequestState>();
 let anyFrozen = false;
 
+/** The state of a request Express has had (see `readField`). */
 function stateOf(req: object): RequestState | undefined {
+  const state = readField(req, STATE) as RequestState | undefined;
+  return state !== undefined || !anyFrozen ? state : frozenStates.get(req);
+}
+
+/**
+ * The state of a request as it arrives, before Express swaps its prototype: Node's requests share
+ * a hidden class, so V8 caches this read (a state is not there yet), where `Reflect.get` would
+ * look for it through every prototype.
+ */
+function arrivedStateOf(req: object): RequestState | undefined {
   const state = (req as { [STATE]?: RequestState })[STATE];
   return state !== undefined || !anyFrozen ? state : frozenStates.get(req);
 }
@@ -67,24 +81,42 @@ export type Recorder = (req: ExpressRequestLike, res: ExpressResponseLike, state
 /** One per request: where its route was matched, and when and by whom it is timed. */
 export interface RequestState {
   route: { path?: unknown } | undefined;
-  baseUrl: unknown;
-  params: unknown;
+  /** The route's name, given when it was assigned (undefined: none, or junk that had no name). */
+  name: RouteName | undefined;
+  /** `req.method` when the route was assigned: the method it matched. */
+  method: unknown;
   started: number;
   recorder: Recorder | undefined;
+  /** The request and its response, once it is timed. */
+  req: ExpressRequestLike | undefined;
+  res: ExpressResponseLike | undefined;
   /** The accessor is on the request's prototype (else on the request itself). */
   onProto: boolean;
 }
 
-type ResponseWithRequest = ExpressResponseLike & { req?: ExpressRequestLike };
-
 function newState(route: RequestState['route'], onProto: boolean): RequestState {
-  return { route, baseUrl: undefined, params: undefined, started: 0, recorder: undefined, onProto };
+  return {
+    route,
+    name: undefined,
+    method: undefined,
+    started: 0,
+    recorder: undefined,
+    req: undefined,
+    res: undefined,
+    onProto,
+  };
 }
 
-// Express assigns `req.route` when a route matches, inside the router that owns it; the mount
-// path and params are read at that moment, because by the time an error reaches an app-level
-// handler the router has put `req.baseUrl` back, and by the time the response closes the params
-// are the route's (the mount's `:org` is gone). Shared functions: no closure per request.
+/** Route names by route object and mount text, shared by every app in the process. */
+const names = new RoutePatternMemo();
+
+/** Requests no route matched: one name (and one tags slot) for all of them. */
+const UNMATCHED = new RouteName(UNMATCHED_ROUTE);
+
+// Express assigns `req.route` when a route matches, inside the router that owns it; the route is
+// named at that moment, because by the time an error reaches an app-level handler the router has
+// put `req.baseUrl` back, and by the time the response closes the params are the route's (the
+// mount's `:org` is gone). Shared functions: no closure per request.
 function getRoute(this: ExpressRequestLike): RequestState['route'] {
   const state = stateOf(this);
   return state === undefined ? undefined : state.route;
@@ -96,8 +128,13 @@ function setRoute(this: ExpressRequestLike, route: RequestState['route']): void 
   // params are the route's: the mount's params are those seen the first time.
   if (route === state.route) return;
   state.route = route;
-  state.baseUrl = this.baseUrl;
-  state.params = this.params;
+  state.name = undefined;
+  try {
+    state.method = readField(this, 'method');
+    if (route !== undefined && route !== null) {
+      state.name = names.name(route, readField(this, 'baseUrl'), this);
+    }
+  } catch {}
 }
 const ROUTE_ACCESSOR: PropertyDescriptor = {
   get: getRoute,
@@ -150,49 +187,53 @@ export function watchRoute(req: ExpressRequestLike): RequestState {
  * (`onProto`): a new one, or the one an enclosing app made (whose `recorder` says it is timed).
  */
 export function arrivingRequestState(req: object, onProto: boolean): RequestState {
-  let state = stateOf(req);
+  let state = arrivedStateOf(req);
   if (state === undefined) keepState(req, (state = newState(undefined, onProto)));
   return state;
 }
 
-/** Route patterns by route object and mount text, shared by every app in the process. */
-const patterns = new RoutePatternMemo();
-
-/** The route pattern of a request, as known now (`state`: its state, when the caller has it). */
-export function routeOf(req: ExpressRequestLike, state = stateOf(req)): string {
+/** The route name of a request, as known now (`state`: its state, when the caller has it). */
+function routeNameOf(req: ExpressRequestLike, state: RequestState | undefined): RouteName {
   try {
-    if (state !== undefined) {
-      // Our accessor (on the prototype or the request), unless a router whose request prototype
-      // is not watched assigned `route` as a plain property of the request. `Object.hasOwn` for
-      // the usual case: it answers without the runtime call a property descriptor costs.
-      if (
-        state.onProto
-          ? !Object.hasOwn(req, 'route')
-          : Object.getOwnPropertyDescriptor(req, 'route')?.get === getRoute
-      ) {
-        return state.route === undefined || state.route === null
-          ? UNMATCHED_ROUTE
-          : patterns.pattern(state.route, state.baseUrl, state.params);
-      }
-    }
+    if (state !== undefined && routedThroughAccessor(req, state)) return state.name ?? UNMATCHED;
     // Error handler used without the timing middleware: the best Express tells at this point.
-    const route = req.route;
+    const route = readField(req, 'route') as ExpressRequestLike['route'] | null;
     return route === undefined || route === null
-      ? UNMATCHED_ROUTE
-      : routePattern(req.baseUrl, undefined, route.path);
+      ? UNMATCHED
+      : new RouteName(routePattern(readField(req, 'baseUrl'), undefined, route.path));
   } catch {
-    return UNMATCHED_ROUTE;
+    return UNMATCHED;
   }
 }
 
-/** 'close' comes once per response, after 'finish' or when the client went away. */
-function onClose(this: ResponseWithRequest): void {
-  const req = this.req;
-  const state = req === undefined ? undefined : stateOf(req);
-  if (state !== undefined && state.recorder !== undefined) state.recorder(req!, this, state);
+/**
+ * `req.route` is our accessor (on the prototype or the request), unless a router whose request
+ * prototype is not watched assigned `route` as a plain property of the request. `Object.hasOwn`
+ * for the usual case: it answers without the runtime call a property descriptor costs.
+ */
+function routedThroughAccessor(req: ExpressRequestLike, state: RequestState): boolean {
+  return state.onProto
+    ? !Object.hasOwn(req, 'route')
+    : Object.getOwnPropertyDescriptor(req, 'route')?.get === getRoute;
 }
 
-/** Starts timing a request: its `recorder` is called once, when the response closes. */
+/** The route pattern of a request, as known now (`state`: its state, when the caller has it). */
+export function routeOf(req: ExpressRequestLike, state = stateOf(req)): string {
+  return routeNameOf(req, state).pattern;
+}
+
+/** 'close' comes once per response, after 'finish' or when the client went away. */
+function onClose(this: RequestState): void {
+  if (this.recorder !== undefined) this.recorder(this.req!, this.res!, this);
+}
+
+/**
+ * Starts timing a request: its `recorder` is called once, when the response closes. The listener
+ * is one shared function bound to the request's state: finding the request and its state from the
+ * response (`res.req`, then `req[STATE]`) costs two lookups on Express's objects (see
+ * `readField`), and a closure made per request was never optimised by V8 in a loaded server
+ * (`--trace-opt`), where the shared function is.
+ */
 export function timeRequest(
   req: ExpressRequestLike,
   res: ExpressResponseLike,
@@ -202,16 +243,9 @@ export function timeRequest(
 ): void {
   state.started = started;
   state.recorder = recorder;
-  // Node's responses know their request: one shared listener, no closure per request.
-  if ((res as ResponseWithRequest).req === req) res.on('close', onClose);
-  else res.on('close', () => (state.recorder === undefined ? undefined : state.recorder(req, res, state)));
-}
-
-/** The plain fields Node's `ServerResponse.writableFinished` getter is made of. */
-interface NodeResponseFields {
-  finished?: unknown;
-  outputSize?: unknown;
-  socket?: { writableLength?: number } | null;
+  state.req = req;
+  state.res = res;
+  res.on('close', onClose.bind(state));
 }
 
 /**
@@ -223,10 +257,13 @@ interface NodeResponseFields {
  * Node's) answer their own `writableFinished`.
  */
 export function responseFinished(res: ExpressResponseLike): boolean | undefined {
-  const r = res as NodeResponseFields;
-  if (typeof r.finished !== 'boolean' || typeof r.outputSize !== 'number') return res.writableFinished;
-  if (!r.finished || r.outputSize !== 0) return false;
-  const socket = r.socket;
+  const finished = readField(res, 'finished');
+  const outputSize = readField(res, 'outputSize');
+  if (typeof finished !== 'boolean' || typeof outputSize !== 'number') {
+    return readField(res, 'writableFinished') as boolean | undefined;
+  }
+  if (!finished || outputSize !== 0) return false;
+  const socket = readField(res, 'socket') as { writableLength?: number } | null | undefined;
   return socket === null || socket === undefined || socket.writableLength === 0;
 }
 
@@ -246,18 +283,25 @@ export function timingRecorder(t: Pick<HttpServerTelemetry, 'timing'>, settings:
     try {
       state.recorder = undefined;
       const duration = now() - state.started;
-      let route: string | undefined;
+      const status = responseFinished(res) === false ? ABORTED_STATUS : readField(res, 'statusCode');
+      let tags: HttpTags | undefined;
       if (customRoute !== undefined) {
         try {
           const named = customRoute(req);
-          if (typeof named === 'string' && named !== '') route = named;
+          if (typeof named === 'string' && named !== '') {
+            tags = tagCache.get(
+              methodTag(readField(req, 'method')),
+              named,
+              status === ABORTED_STATUS ? ABORTED_STATUS : statusTag(status, mode),
+            );
+          }
         } catch {}
       }
-      const tags = tagCache.get(
-        methodTag(req.method),
-        route ?? routeOf(req, state),
-        responseFinished(res) === false ? ABORTED_STATUS : statusTag(res.statusCode, mode),
-      );
+      if (tags === undefined) {
+        const name = routeNameOf(req, state);
+        const method = name === state.name ? state.method : readField(req, 'method');
+        tags = tagCache.forRoute(name, method, status, mode);
+      }
       t.timing(metric, duration >= 0 ? duration : 0, tags);
     } catch {}
   };

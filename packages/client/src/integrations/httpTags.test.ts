@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HttpTagCache, methodTag, statusTag } from './httpTags.js';
+import { ABORTED_STATUS, HttpTagCache, methodTag, RouteName, statusTag } from './httpTags.js';
 
 describe('HttpTagCache', () => {
   it('answers the same frozen tags object for the same method, route and status', () => {
@@ -38,6 +38,43 @@ describe('HttpTagCache', () => {
     const again = cache.get('GET', '/r0', '200');
     expect(again).not.toBe(first);
     expect(again).toEqual(first);
+  });
+});
+
+describe('HttpTagCache.forRoute', () => {
+  it('tags a request to a named route as get() does, from the raw method and status code', () => {
+    const cache = new HttpTagCache();
+    const users = new RouteName('/users/:id');
+    expect(cache.forRoute(users, 'GET', 200, 'code')).toBe(cache.get('GET', '/users/:id', '200'));
+    expect(cache.forRoute(users, 'get', 404, 'code')).toBe(cache.get('GET', '/users/:id', '404'));
+    expect(cache.forRoute(users, 'FOO', 200, 'code')).toEqual({
+      method: 'OTHER',
+      route: '/users/:id',
+      status: '200',
+    });
+    expect(cache.forRoute(users, 'GET', ABORTED_STATUS, 'code')).toEqual({
+      method: 'GET',
+      route: '/users/:id',
+      status: 'aborted',
+    });
+    expect(new HttpTagCache().forRoute(users, 'GET', 503, 'class')).toEqual({
+      method: 'GET',
+      route: '/users/:id',
+      status: '5xx',
+    });
+    expect(cache.forRoute(users, 'GET', 42, 'code').status).toBe('other');
+  });
+
+  it('answers the same tags for a repeat, and keeps caches (instrumentations) apart on one route', () => {
+    const codes = new HttpTagCache();
+    const classes = new HttpTagCache();
+    const route = new RouteName('/r');
+    const first = codes.forRoute(route, 'GET', 200, 'code');
+    expect(codes.forRoute(route, 'GET', 200, 'code')).toBe(first);
+    expect(classes.forRoute(route, 'GET', 200, 'class').status).toBe('2xx');
+    expect(codes.forRoute(route, 'GET', 200, 'code')).toBe(first);
+    expect(codes.forRoute(route, 'POST', 200, 'code').method).toBe('POST');
+    expect(codes.forRoute(route, 'GET', 201, 'code').status).toBe('201');
   });
 });
 

@@ -276,6 +276,78 @@ describe('grouping and dedup', () => {
     expect(next.stacktrace.frames[0]!.file).not.toBe('changed by the pipeline');
   });
 
+  describe('an error that reads as one captured before (same name, message and stack)', () => {
+    /**
+     * Errors made at one place with one message (the caller's line is in the stack too): repeats
+     * of one bug, as a failing route throws them.
+     */
+    const repeats = (causes: unknown[]): Error[] =>
+      causes.map((cause) => new Error('payment failed', cause === undefined ? {} : { cause }));
+
+    it('is counted in the same group, and sent whole once its dedup window is over', () => {
+      const { t, host } = tracker(undefined, { dedupWindowMs: 60_000 });
+      const errors = repeats([undefined, undefined, undefined, undefined, undefined]);
+      for (const e of errors.slice(0, 4)) t.captureError(e);
+      host.clock.now += 60_000;
+      t.captureError(errors[4]);
+      const sent = host.of('$exception');
+      expect(sent).toHaveLength(2);
+      expect(sent[1]!['$exception_fingerprint']).toBe(sent[0]!['$exception_fingerprint']);
+      expect(sent[1]!['$exception_list']).toEqual(sent[0]!['$exception_list']);
+      expect(sent[1]!['$exception_suppressed']).toBe(3);
+      expect(t.getErrorGroups().map((g) => [g.type, g.message, g.count])).toEqual([
+        ['Error', 'payment failed', 5],
+      ]);
+    });
+
+    it('is sent with its own cause chain', () => {
+      const { t, host } = tracker(undefined, { dedupWindowMs: 0 });
+      for (const e of repeats([undefined, new RangeError('card expired')])) t.captureError(e);
+      const lists = host.of('$exception').map((p) => p['$exception_list'] as ExceptionEntry[]);
+      expect(lists.map((l) => l.map((e) => e.type))).toEqual([['Error'], ['Error', 'RangeError']]);
+      expect(new Set(host.of('$exception').map((p) => p['$exception_fingerprint'])).size).toBe(1);
+    });
+
+    it('is typed by its constructor when it has no name, whatever its strings', () => {
+      const { t } = tracker();
+      class LedgerError extends Error {}
+      class QuotaError extends Error {}
+      const stack = 'Error: over\n    at charge (/app/billing.js:10:5)';
+      for (const E of [LedgerError, QuotaError, LedgerError]) {
+        const e = new E('over');
+        Object.defineProperty(e, 'name', { value: '' });
+        Object.defineProperty(e, 'stack', { value: stack });
+        t.captureError(e);
+      }
+      expect(t.getErrorGroups().map((g) => [g.type, g.count])).toEqual([
+        ['LedgerError', 2],
+        ['QuotaError', 1],
+      ]);
+    });
+
+    it("reads each error's name, message and stack once", () => {
+      const { t, host } = tracker(undefined, { dedupWindowMs: 0 });
+      const reads: string[] = [];
+      const stack = new Error('x').stack!;
+      const counted = (): object => {
+        const e = {};
+        for (const [key, value] of Object.entries({ name: 'SyncError', message: 'out of sync', stack })) {
+          Object.defineProperty(e, key, {
+            get() {
+              reads.push(key);
+              return value;
+            },
+          });
+        }
+        return e;
+      };
+      t.captureError(counted());
+      t.captureError(counted());
+      expect(reads.sort()).toEqual(['message', 'message', 'name', 'name', 'stack', 'stack']);
+      expect(host.of('$exception').map((p) => p['$exception_type'])).toEqual(['SyncError', 'SyncError']);
+    });
+  });
+
   it('names the group of a recovery for the last 1000 errors, and still records older ones', () => {
     const { t, host } = tracker(undefined, { dedupWindowMs: 0 });
     const first = t.captureError(new Error('first'));

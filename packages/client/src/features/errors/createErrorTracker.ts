@@ -9,6 +9,7 @@ import { ErrorGroupTable } from './ErrorGroupTable.js';
 import { ErrorStatsCounter } from './ErrorStatsCounter.js';
 import { copyFrames, ParsedStackCache } from './ParsedStackCache.js';
 import { FingerprintMemo } from './FingerprintMemo.js';
+import { RepeatedErrorMemo, type ErrorSummary } from './RepeatedErrorMemo.js';
 import { resolveErrorTrackingOptions, type ErrorTrackingOptions } from './errorTrackingOptions.js';
 import { instrumentFetch } from './fetchBreadcrumbs.js';
 import { computeFingerprint, customFingerprint } from './fingerprint.js';
@@ -23,6 +24,7 @@ import {
   type BreadcrumbLevel,
   type CaptureContext,
   type ErrorTracker,
+  type ExceptionEntry,
   type Severity,
 } from './types.js';
 
@@ -39,9 +41,12 @@ const STACK_CACHE_SIZE = 200;
 const LEVELS: readonly BreadcrumbLevel[] = ['debug', 'info', 'warning', 'error'];
 
 interface Mechanism {
-  handled: boolean;
-  type: string;
+  readonly handled: boolean;
+  readonly type: string;
 }
+
+/** The mechanism of every `captureError` call. */
+const MANUAL: Mechanism = Object.freeze({ handled: true, type: 'manual' });
 
 /**
  * Error tracking over a `FeatureHost`: every error becomes a `$exception` event through
@@ -65,6 +70,7 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
   );
   const parseCached = (stack: string) => stacks.frames(stack);
   const fingerprints = new FingerprintMemo((entry) => computeFingerprint(entry, o.fingerprintFrames));
+  const repeats = new RepeatedErrorMemo();
   const ring = new BreadcrumbRing(o.maxBreadcrumbs);
   const groups = new ErrorGroupTable(o.maxGroups);
   const stats = new ErrorStatsCounter();
@@ -123,50 +129,70 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
       log('warn', 'error tracking: captureError after close() is not recorded', { errorId });
       return errorId;
     }
+    // `guarded` without its closure: errors are rare next to requests, so V8 runs this path
+    // unoptimised in a loaded server, where each closure and call shows in a capture's cost.
+    busy++;
     try {
-      guarded(() => {
-        const c = (typeof ctx === 'object' && ctx !== null ? ctx : {}) as Record<string, unknown>;
-        const severity = severityOf(read(c, 'severity'), mechanism);
-        const list = describeError(error, limits, o.isInApp, parseCached);
-        const primary = list[0]!;
-        const custom = fingerprintParts(read(c, 'fingerprint'));
-        const fingerprint = custom !== null ? customFingerprint(custom) : fingerprints.of(primary);
-        groups.record(fingerprint, primary.type, primary.value, severity, now);
-        remember(errorId, fingerprint);
-        // A fatal error is the last thing the process says: never only counted, and it does
-        // not open a window (the app may catch, report and rethrow the same error).
-        const decision =
-          severity === 'fatal'
-            ? { send: true as const, suppressedBefore: 0 }
-            : dedup.check(fingerprint, errorId, now);
-        stats.capture(severity, primary.type, decision.send);
-        if (!decision.send) return;
-        for (const entry of list) entry.stacktrace.frames = copyFrames(entry.stacktrace.frames);
-        const properties: Record<string, unknown> = {
-          $exception_id: errorId,
-          $exception_type: primary.type,
-          $exception_message: primary.value,
-          $exception_list: list,
-          $exception_fingerprint: fingerprint,
-          $exception_fingerprint_source: custom !== null ? 'custom' : 'computed',
-          $exception_level: severity,
-          $exception_handled: mechanism.handled,
-          $exception_mechanism: mechanism.type,
-          $exception_suppressed: decision.suppressedBefore,
-          $exception_breadcrumbs: ring.toArray(),
-        };
-        const tags = cleanTags(read(c, 'tags'));
-        if (tags !== undefined) properties['$exception_tags'] = tags;
-        const context = cleanObject(read(c, 'context'));
-        if (context !== undefined) properties['$exception_context'] = context;
-        const user = cleanObject(read(c, 'user'));
-        if (user !== undefined) properties['$exception_user'] = user;
-        track('$exception', properties);
-      });
+      fileError(error, ctx, mechanism, errorId, now);
     } catch (e) {
       onInternalError(e);
+    } finally {
+      busy--;
     }
     return errorId;
+  }
+
+  /** Counts the error in its group, and sends it unless it is a duplicate in its dedup window. */
+  function fileError(error: unknown, ctx: unknown, mechanism: Mechanism, errorId: string, now: number): void {
+    const c = (typeof ctx === 'object' && ctx !== null ? ctx : {}) as Record<string, unknown>;
+    const severity = severityOf(read(c, 'severity'), mechanism);
+    const custom = fingerprintParts(read(c, 'fingerprint'));
+    // Objects only: anything else (functions too) is described by its text, not these.
+    const reading = typeof error === 'object' && error !== null ? RepeatedErrorMemo.read(error) : undefined;
+    let list: ExceptionEntry[] | undefined;
+    let primary: ErrorSummary | undefined =
+      custom === null && reading !== undefined ? repeats.recall(reading) : undefined;
+    if (primary === undefined) {
+      list = describeError(error, limits, o.isInApp, parseCached, reading);
+      const first = list[0]!;
+      const fingerprint = custom !== null ? customFingerprint(custom) : fingerprints.of(first);
+      primary = { type: first.type, value: first.value, fingerprint };
+      if (custom === null && reading !== undefined) repeats.remember(reading, primary);
+    }
+    const fingerprint = primary.fingerprint;
+    groups.record(fingerprint, primary.type, primary.value, severity, now);
+    remember(errorId, fingerprint);
+    // A fatal error is the last thing the process says: never only counted, and it does
+    // not open a window (the app may catch, report and rethrow the same error).
+    const decision =
+      severity === 'fatal'
+        ? { send: true as const, suppressedBefore: 0 }
+        : dedup.check(fingerprint, errorId, now);
+    stats.capture(severity, primary.type, decision.send);
+    if (!decision.send) return;
+    // A repeat sent (once per dedup window) is described now, from what was read of it.
+    list ??= describeError(error, limits, o.isInApp, parseCached, reading);
+    for (const entry of list) entry.stacktrace.frames = copyFrames(entry.stacktrace.frames);
+    const properties: Record<string, unknown> = {
+      $exception_id: errorId,
+      $exception_type: primary.type,
+      $exception_message: primary.value,
+      $exception_list: list,
+      $exception_fingerprint: fingerprint,
+      $exception_fingerprint_source: custom !== null ? 'custom' : 'computed',
+      $exception_level: severity,
+      $exception_handled: mechanism.handled,
+      $exception_mechanism: mechanism.type,
+      $exception_suppressed: decision.suppressedBefore,
+      $exception_breadcrumbs: ring.toArray(),
+    };
+    const tags = cleanTags(read(c, 'tags'));
+    if (tags !== undefined) properties['$exception_tags'] = tags;
+    const context = cleanObject(read(c, 'context'));
+    if (context !== undefined) properties['$exception_context'] = context;
+    const user = cleanObject(read(c, 'user'));
+    if (user !== undefined) properties['$exception_user'] = user;
+    track('$exception', properties);
   }
 
   function severityOf(value: unknown, mechanism: Mechanism): Severity {
@@ -307,7 +333,7 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
   }
 
   return {
-    captureError: (error, context) => capture(error, context, { handled: true, type: 'manual' }),
+    captureError: (error, context) => capture(error, context, MANUAL),
     addBreadcrumb,
     getBreadcrumbs: () => ring.toArray(),
     trackRecovery,

@@ -30,12 +30,20 @@ export const MAX_LINE_LENGTH = 2048;
 /** Parses a stack (already cut to `maxStackLength`) into frames; a `ParsedStackCache` fits. */
 export type StackParser = (stack: string) => readonly StackFrame[];
 
+/** The `name`, `message` and `stack` of the captured error, when the caller has read them already. */
+export interface ReadError {
+  readonly name: unknown;
+  readonly message: unknown;
+  readonly stack: unknown;
+}
+
 export function describeError(
   value: unknown,
   limits: DescribeLimits,
   isInApp: (file: string | null) => boolean = isInAppFile,
   parse: StackParser = (stack) =>
     parseStack(stack, { maxFrames: limits.maxFrames, maxLineLength: MAX_LINE_LENGTH }, isInApp),
+  readAlready?: ReadError,
 ): ExceptionEntry[] {
   const out: ExceptionEntry[] = [];
   const seen = new Set<unknown>();
@@ -50,7 +58,7 @@ export function describeError(
       if (seen.has(v)) return;
       seen.add(v);
     }
-    const entry = describeOne(v, limits, parse);
+    const entry = describeOne(v, limits, parse, out.length === 0 ? readAlready : undefined);
     entry.mechanism.exception_id = out.length;
     if (parent !== undefined) {
       entry.mechanism.type = source === 'cause' ? 'cause' : 'aggregate';
@@ -71,7 +79,12 @@ export function describeError(
   return out;
 }
 
-function describeOne(v: unknown, limits: DescribeLimits, parse: StackParser): ExceptionEntry {
+function describeOne(
+  v: unknown,
+  limits: DescribeLimits,
+  parse: StackParser,
+  readAlready: ReadError | undefined,
+): ExceptionEntry {
   const mechanism: ExceptionEntry['mechanism'] = { type: 'generic', synthetic: true, exception_id: 0 };
   const entry = (type: string, message: string, stack: unknown): ExceptionEntry => ({
     type: cut(type, MAX_TYPE_LENGTH),
@@ -87,8 +100,9 @@ function describeOne(v: unknown, limits: DescribeLimits, parse: StackParser): Ex
     // A thrown string is the message; anything else is shown as JavaScript would print it.
     return entry('Error', typeof v === 'string' ? v : safeString(v), undefined);
   }
-  const message = read(v, 'message');
-  const stack = read(v, 'stack');
+  // Read once: a getter may answer differently the second time.
+  const message = readAlready === undefined ? read(v, 'message') : readAlready.message;
+  const stack = readAlready === undefined ? read(v, 'stack') : readAlready.stack;
   const errorLike = isError(v) || typeof message === 'string' || typeof stack === 'string';
   if (!errorLike) {
     const ctor = constructorName(v);
@@ -100,7 +114,7 @@ function describeOne(v: unknown, limits: DescribeLimits, parse: StackParser): Ex
     );
   }
   mechanism.synthetic = !isError(v);
-  const name = read(v, 'name');
+  const name = readAlready === undefined ? read(v, 'name') : readAlready.name;
   const type = typeof name === 'string' && name !== '' ? name : constructorName(v) || 'Error';
   return entry(type, typeof message === 'string' ? message : safeString(message ?? ''), stack);
 }
