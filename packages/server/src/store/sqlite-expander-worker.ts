@@ -25,6 +25,16 @@ export interface ExpanderWorkerData {
   port: MessagePort;
   /** The key filter this worker fills (see sqlite-key-filter.ts), or null. */
   filter: Int32Array | null;
+  /**
+   * Where the worker publishes which expanded ids `filter` covers (every key expanded through
+   * them is in it), so the store need not wait for its reports: [0] its own last commit (or
+   * the expanded id of the snapshot its filter scan began from), [1] the id of the commit in
+   * progress, published once its keys are in the filter (equal to [0] between commits).
+   * While its transaction holds homing.db's write lock nobody else can commit, so the id in
+   * `ingest_progress` is one of the two unless another connection expanded rows before, which
+   * the worker finds when it next begins (and turns the filter off).
+   */
+  filterThrough: BigInt64Array | null;
   /** Rows of `events` read per step while building the filter. */
   filterScanRows: number;
 }
@@ -123,11 +133,18 @@ export function expanderWorkerMain(
     [number],
     { id: number; project_pk: number; keys: Buffer; payload: string }
   >('SELECT id, project_pk, keys, payload FROM ingest_log WHERE id > ? ORDER BY id');
-  const insertEvent = db.prepare(
+  // Rows go in ROWS at a time: a statement call cost about 0.5 µs of binding and stepping
+  // overhead a row when each row was one call (measured in-memory without indexes: 1.3-2.0 µs a
+  // row one by one, 0.9 µs fifty at a time).
+  const ROWS = 50;
+  const COLUMNS = 9;
+  const insertSql = (rows: number): string =>
     `INSERT OR IGNORE INTO events
        (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-  );
+     VALUES ${Array.from({ length: rows }, () => '(?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`;
+  const insertEvent = db.prepare(insertSql(1));
+  const insertEvents = db.prepare(insertSql(ROWS));
+  const params: unknown[] = new Array(ROWS * COLUMNS);
   const selectThrough = db
     .prepare<[], number>('SELECT expanded_through FROM ingest_progress WHERE id = 1')
     .pluck();
@@ -141,6 +158,11 @@ export function expanderWorkerMain(
   // snapshot: `lastThrough` is the expanded id this worker last saw, and any other value in
   // `ingest_progress` means someone else expanded rows, whose keys it does not know.
   const filter = d.filter;
+  const publish = (committed: number, committing: number): void => {
+    if (d.filterThrough === null) return;
+    Atomics.store(d.filterThrough, 1, BigInt(committing));
+    Atomics.store(d.filterThrough, 0, BigInt(committed));
+  };
   let lastThrough = 0;
   let scanAfter = 0;
   let scanUpTo = 0;
@@ -155,6 +177,7 @@ export function expanderWorkerMain(
     }));
     const snap = start();
     lastThrough = snap.through;
+    publish(lastThrough, lastThrough);
     scanUpTo = snap.maxRowid;
     scanning = true;
     scanStep.raw(true);
@@ -179,7 +202,7 @@ export function expanderWorkerMain(
   const expandTx = db.transaction((): { through: number; more: boolean } => {
     const from = selectThrough.get() ?? 0;
     offUnlessOurs(from);
-    const entries: { pk: number; key: Buffer; row: Row }[] = [];
+    const entries: { pk: number; key: Buffer; head: number; mid: number; row: Row }[] = [];
     let lastId = 0;
     let more = false;
     for (const r of selectChunk.iterate(from)) {
@@ -189,19 +212,40 @@ export function expanderWorkerMain(
       }
       const rows = decode(r.payload);
       for (let j = 0; j < rows.length; j++) {
-        entries.push({ pk: r.project_pk, key: r.keys.subarray(j * 16, j * 16 + 16), row: rows[j]! });
+        const key = r.keys.subarray(j * 16, j * 16 + 16);
+        entries.push({
+          pk: r.project_pk,
+          key,
+          head: key.readUIntBE(0, 6),
+          mid: key.readUIntBE(6, 6),
+          row: rows[j]!,
+        });
       }
       lastId = r.id;
     }
     if (lastId === 0) return { through: from, more: false };
-    // Sorted keys touch the unique index's pages in order, each page once per chunk.
-    entries.sort((a, b) => a.pk - b.pk || Buffer.compare(a.key, b.key));
-    for (const { pk, key, row } of entries) {
-      insertEvent.run(pk, key, row[0], row[1], row[2], row[3], row[4], row[5], row[6]);
+    // Sorted keys touch the unique index's pages in order, each page once per chunk. By the
+    // keys' first 12 bytes as two numbers first (v7 keys of one millisecond share the first
+    // 6): Buffer.compare is a call into C++ each time.
+    entries.sort((a, b) => a.pk - b.pk || a.head - b.head || a.mid - b.mid || Buffer.compare(a.key, b.key));
+    const full = entries.length - (entries.length % ROWS);
+    for (let i = 0; i < entries.length; i++) {
+      const { pk, key, row } = entries[i]!;
       // Before the commit: the store forgets these keys as pending only after this reports.
       if (filter !== null) filterAdd(filter, pk, key);
+      if (i >= full) {
+        insertEvent.run(pk, key, row[0], row[1], row[2], row[3], row[4], row[5], row[6]);
+        continue;
+      }
+      const o = (i % ROWS) * COLUMNS;
+      params[o] = pk;
+      params[o + 1] = key;
+      for (let c = 0; c < 7; c++) params[o + 2 + c] = row[c];
+      if (o === (ROWS - 1) * COLUMNS) insertEvents.run(...params);
     }
     setThrough.run(lastId);
+    // Every key of the chunk is in the filter: the commit that follows is covered.
+    publish(from, lastId);
     return { through: lastId, more };
   });
 
@@ -221,7 +265,11 @@ export function expanderWorkerMain(
     try {
       const r = expandTx.immediate();
       lastThrough = r.through;
+      publish(lastThrough, lastThrough);
       return r;
+    } catch (err) {
+      publish(lastThrough, lastThrough);
+      throw err;
     } finally {
       releaseTurn();
     }

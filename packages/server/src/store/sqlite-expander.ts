@@ -53,6 +53,8 @@ export class Expander {
    * restarted worker rebuilds from nothing, and the store must never see a half-cleared one.
    */
   filter: Int32Array | null = null;
+  /** The ids the current worker's filter covers (ExpanderWorkerData.filterThrough); -1 at first. */
+  private filterThrough: BigInt64Array | null = null;
 
   constructor(
     private readonly path: string,
@@ -66,6 +68,7 @@ export class Expander {
     if (this.worker || this.stopped) return;
     const channel = new MessageChannel();
     const filter = createKeyFilter(this.opts.keyFilterMiB);
+    const filterThrough = filter === null ? null : new BigInt64Array(new SharedArrayBuffer(16)).fill(-1n);
     const data: ExpanderWorkerData = {
       sqliteModule: SQLITE_MODULE,
       path: this.path,
@@ -82,6 +85,7 @@ export class Expander {
       slots: TURN_SLOTS,
       port: channel.port2,
       filter,
+      filterThrough,
       filterScanRows: 20_000,
     };
     const source = `(${expanderWorkerMain.toString()})(require, ${keyFilterAdd.toString()}, ${checkpointLogWal.toString()})`;
@@ -92,6 +96,7 @@ export class Expander {
     });
     this.worker = worker;
     this.filter = filter;
+    this.filterThrough = filterThrough;
     this.port = channel.port1;
     // The worker sleeps when idle; it must not keep the process alive by itself.
     worker.unref();
@@ -101,6 +106,7 @@ export class Expander {
       if (this.worker !== worker) return;
       this.worker = null;
       this.filter = null;
+      this.filterThrough = null;
       this.port?.close();
       this.port = null;
       if (this.stopped) return;
@@ -112,6 +118,18 @@ export class Expander {
       }, this.opts.expandRetryMs);
       this.restartTimer.unref();
     });
+  }
+
+  /**
+   * Whether every key expanded through `expandedThrough` (the id `ingest_progress` holds) is in
+   * `filter`: the id is the worker's last commit or its commit in progress, as it published
+   * them in shared memory (before its report arrives; see ExpanderWorkerData.filterThrough).
+   */
+  covers(expandedThrough: number): boolean {
+    const cells = this.filterThrough;
+    if (cells === null) return false;
+    const id = BigInt(expandedThrough);
+    return Atomics.load(cells, 0) === id || Atomics.load(cells, 1) === id;
   }
 
   /** New log rows (or a reader waiting): make sure the worker is not sleeping. */

@@ -1,17 +1,25 @@
 import type Database from 'better-sqlite3';
 import type { PreparedEvent } from './prepare-events.js';
-import { FILTER_READY, keyFilterHas } from './sqlite-key-filter.js';
+import { FILTER_READY, keyFilterMaybe } from './sqlite-key-filter.js';
 import { PendingKeys } from './sqlite-pending-keys.js';
 import type { InsertResult } from './store.js';
 
 /** One insertEvents call, checked and waiting for the next group commit. */
 export interface LogAppend {
   projectPk: number;
-  events: readonly PreparedEvent[];
   /** The events' keys, 16 bytes each, in order (PreparedBatch.keys). */
   keys: Buffer;
+  /** The events as a log payload and where each one's part of it starts (encodeCall). */
+  call: EncodedCall;
   /** Events of the call dropped before it was queued (their person was erased); only counted. */
   erased: number;
+}
+
+/** A call's events as a log payload (see encodeCall). */
+export interface EncodedCall {
+  payload: string;
+  /** Event i is `payload.slice(starts[i], starts[i + 1])`; one entry more than events. */
+  starts: Int32Array;
 }
 
 /**
@@ -21,24 +29,77 @@ export interface LogAppend {
  * in strings and JSON.stringify escapes it. Cheaper both ways than JSON, which would escape
  * the properties JSON a second time. The expander worker decodes it (payloads without the
  * leading NUL are the JSON arrays an earlier version wrote; they still expand).
+ *
+ * Each event's part starts with its NUL, so the payload of some of the events is their parts
+ * put together. The whole call is encoded when it is checked, while its strings are still in
+ * the CPU's caches: encoded in the group commit, after the other calls of the group and the
+ * dedup index had passed through the caches, the same join cost the store thread about three
+ * times as much, and the checked events stayed reachable until then, which the garbage
+ * collector paid for.
  */
-function encodePayload(events: readonly PreparedEvent[], accepted: readonly number[]): string {
+export function encodeCall(events: readonly PreparedEvent[]): EncodedCall {
   // One join writes one flat string; `+=` built a rope of about 14 pieces an event that
   // SQLite's binding then had to flatten (a second copy of every byte).
-  const parts = new Array<string | number>(accepted.length * 7 + 1);
+  const parts = new Array<string>(events.length * 7 + 1);
+  const starts = new Int32Array(events.length + 1);
   parts[0] = '';
   let k = 1;
-  for (const i of accepted) {
+  let at = 0;
+  for (let i = 0; i < events.length; i++) {
     const e = events[i]!;
-    parts[k++] = e.uuidText ?? '';
+    const uuid = e.uuidText ?? '';
+    const ts = decimalMs(e.tsMs);
+    const original = e.originalTimestamp ?? '';
+    parts[k++] = uuid;
     parts[k++] = e.event;
     parts[k++] = e.distinctId;
-    parts[k++] = e.tsMs;
-    parts[k++] = e.originalTimestamp ?? '';
+    parts[k++] = ts;
+    parts[k++] = original;
     parts[k++] = e.receivedAt;
     parts[k++] = e.propertiesJson;
+    starts[i] = at;
+    at +=
+      7 +
+      uuid.length +
+      e.event.length +
+      e.distinctId.length +
+      ts.length +
+      original.length +
+      e.receivedAt.length +
+      e.propertiesJson.length;
   }
-  return parts.join('\0');
+  starts[events.length] = at;
+  return { payload: parts.join('\0'), starts };
+}
+
+/** The payload of the events at `indices` (ascending) of an encoded call. */
+function payloadOf(call: EncodedCall, indices: readonly number[]): string {
+  const parts = new Array<string>(indices.length);
+  for (let j = 0; j < indices.length; j++) {
+    const i = indices[j]!;
+    parts[j] = call.payload.slice(call.starts[i], call.starts[i + 1]);
+  }
+  return parts.join('');
+}
+
+/** Where the log finds the key filter of `events` (the Expander). */
+export interface KeyFilterSource {
+  /** The filter (sqlite-key-filter.ts), or null. */
+  readonly filter: Int32Array | null;
+  /** Whether every key expanded through `expandedThrough` is in `filter`. */
+  covers(expandedThrough: number): boolean;
+}
+
+/**
+ * `String(ms)`, about six times faster for the ms of dates from 1970 on: V8 converts a number
+ * past 2^31 to text on its slow path for doubles (about 230 ns on the reference machine, as much
+ * as the rest of encoding an event), while two numbers below 10^8 take its fast path.
+ */
+export function decimalMs(ms: number): string {
+  if (!(ms >= 0 && ms < 1e16) || !Number.isInteger(ms)) return String(ms);
+  const high = Math.floor(ms / 1e8);
+  const low = ms - high * 1e8;
+  return high === 0 ? String(low) : String(high) + String(low).padStart(8, '0');
 }
 
 const CHECK_WIDTH = 100;
@@ -72,12 +133,12 @@ const NO_KEY = Buffer.alloc(0);
  */
 export class IngestLog {
   /**
-   * (project, key) of every log row not yet expanded → its log id. In 64 tables, so that as a
-   * backlog grows, one table at a time grows (a 64th of it), not all of it at once.
+   * (project, key) of every log row not yet expanded, in the order the rows were logged; the
+   * group commit in progress adds its keys as it decides them (taken back if it rolls back).
+   * In 64 tables, so that as a backlog grows, one table at a time grows (a 64th of it), not all
+   * of it at once.
    */
   private readonly pending = new PendingKeys(256, 64);
-  /** The keys of the group commit in progress (scratch, emptied per group). */
-  private readonly group = new PendingKeys();
   /** Log rows in `pending`, oldest first, so expanded rows can be forgotten in order. */
   private readonly pendingRows: LoggedRow[] = [];
   private pendingHead = 0;
@@ -93,6 +154,8 @@ export class IngestLog {
   private readonly insertLog: Database.Statement<[number, number, Buffer, string]>;
   private readonly deleteUpTo: Database.Statement<[number]>;
   private readonly appendTx: Database.Transaction<(calls: readonly LogAppend[]) => AppendOutcome>;
+  /** `pending.end` when this group's own keys began (-1 before), to roll them back. */
+  private groupStart = -1;
   /** Log rows with id ≤ this are expanded (reported by the worker) and may be deleted. */
   private expandedThrough = 0;
   private trimmedThrough = 0;
@@ -100,13 +163,13 @@ export class IngestLog {
   private readonly selectExpandedThrough: Database.Statement<[], number>;
 
   /**
-   * `logDb`: the log file's connection; `db`: homing.db's (for the `events` check); `filter`:
-   * the current key filter of `events` (sqlite-key-filter.ts), or null.
+   * `logDb`: the log file's connection; `db`: homing.db's (for the `events` check); `filters`:
+   * where the current key filter of `events` is, or null for none.
    */
   constructor(
     private readonly logDb: Database.Database,
     db: Database.Database,
-    private readonly filter: () => Int32Array | null = () => null,
+    private readonly filters: KeyFilterSource | null = null,
   ) {
     this.selectExpandedThrough = db
       .prepare<[], number>('SELECT expanded_through FROM ingest_progress WHERE id = 1')
@@ -132,9 +195,17 @@ export class IngestLog {
 
   /** One transaction for the whole group; throws (and writes nothing) if any part fails. */
   append(calls: readonly LogAppend[]): InsertResult[] {
-    const outcome = this.appendTx.immediate(calls);
-    // Applied only after the commit: a rolled-back group must not leave keys marked pending.
-    for (const row of outcome.rows) this.remember(row);
+    this.groupStart = -1;
+    let outcome: AppendOutcome;
+    try {
+      outcome = this.appendTx.immediate(calls);
+    } catch (err) {
+      // A rolled-back group must not leave its keys pending. Rows other connections committed,
+      // read in the same transaction, stay known (their keys are pending in any case).
+      if (this.groupStart >= 0) this.pending.rollBack(this.groupStart);
+      throw err;
+    }
+    for (const row of outcome.rows) this.pendingRows.push(row);
     if (outcome.lastId > this.lastSeenId) this.lastSeenId = outcome.lastId;
     // Rows other connections appended may already be expanded (not yet trimmed).
     this.forgetBelow(Math.max(outcome.minId, this.expandedThrough + 1));
@@ -169,43 +240,52 @@ export class IngestLog {
 
   private appendInTx(calls: readonly LogAppend[]): AppendOutcome {
     const rows: LoggedRow[] = [];
-    const group = this.group;
-    group.clear();
-    // Log rows other connections appended since we last looked are pending too.
-    for (const r of this.selectAfter.all(this.lastSeenId)) {
-      for (let at = 0; at < r.keys.length; at += 16) group.set(r.project_pk, r.keys, at, 1);
-      rows.push({ id: r.id, pk: r.project_pk, keys: r.keys });
+    const pending = this.pending;
+    // Log rows other connections appended since we last looked are pending too. They are
+    // committed, so they are remembered now, whatever becomes of this transaction.
+    const others = this.selectAfter.all(this.lastSeenId);
+    for (const r of others) {
+      for (let at = 0; at < r.keys.length; at += 16) pending.put(r.project_pk, r.keys, at);
+      this.pendingRows.push({ id: r.id, end: pending.end });
     }
-    let lastId = rows.length > 0 ? rows[rows.length - 1]!.id : 0;
-    // The filter stands for `events` only if every expansion so far is one our worker reported
-    // (its keys went into the filter before it committed): another connection's expansion
-    // shows as an expanded id ahead of the reports, and then SQLite is asked.
-    let filter = this.filter();
+    if (others.length > 0) this.lastSeenId = others[others.length - 1]!.id;
+    this.groupStart = pending.end;
+    let lastId = 0;
+    // The filter stands for `events` only if the last expansion committed is one whose keys
+    // went into it (our worker adds them before committing and says so in shared memory):
+    // another connection's expansion shows as an id it does not cover, and then SQLite is
+    // asked. Not the worker's reports: under load one arrived several group commits after
+    // its commit, and until then every key was looked up in SQLite.
+    let filter = this.filters === null ? null : this.filters.filter;
     if (filter !== null) {
       if (Atomics.load(filter, 0) !== FILTER_READY) filter = null;
-      else if ((this.selectExpandedThrough.get() ?? 0) !== this.expandedThrough) filter = null;
+      else if (!this.filters!.covers(this.selectExpandedThrough.get() ?? 0)) filter = null;
     }
     const results: InsertResult[] = [];
-    for (const { projectPk: pk, events, keys, erased } of calls) {
-      // Indices of the call's events that are new to the group and not pending.
+    for (const { projectPk: pk, keys, call, erased } of calls) {
+      const n = call.starts.length - 1;
+      // Indices of the call's events that were neither pending nor earlier in the group: added
+      // to `pending` now, so later events of the group find them.
       const candidates: number[] = [];
       let duplicates = 0;
-      for (let i = 0; i < events.length; i++) {
-        if (this.pending.get(pk, keys, i * 16) !== 0 || !group.set(pk, keys, i * 16, 1)) duplicates++;
-        else candidates.push(i);
-      }
+      pending.addAll(pk, keys, n, candidates);
+      duplicates += n - candidates.length;
       const stored = this.storedKeys(pk, keys, candidates, filter);
-      const accepted =
-        stored === null
-          ? candidates
-          : candidates.filter((i) => !stored.has(keys.toString('latin1', i * 16, i * 16 + 16)));
+      let accepted = candidates;
+      if (stored !== null) {
+        accepted = [];
+        for (const i of candidates) {
+          if (!stored.has(keys.toString('latin1', i * 16, i * 16 + 16))) accepted.push(i);
+          else pending.remove(pk, keys, i * 16);
+        }
+      }
       duplicates += candidates.length - accepted.length;
       if (accepted.length > 0) {
-        const rowKeys = accepted.length === events.length ? keys : gatherKeys(keys, accepted);
-        const id = Number(
-          this.insertLog.run(pk, accepted.length, rowKeys, encodePayload(events, accepted)).lastInsertRowid,
-        );
-        rows.push({ id, pk, keys: rowKeys });
+        const all = accepted.length === n;
+        const rowKeys = all ? keys : gatherKeys(keys, accepted);
+        const payload = all ? call.payload : payloadOf(call, accepted);
+        const id = Number(this.insertLog.run(pk, accepted.length, rowKeys, payload).lastInsertRowid);
+        rows.push({ id, end: pending.end });
         lastId = id;
       }
       results.push({ accepted: accepted.length, duplicates, erased });
@@ -220,8 +300,7 @@ export class IngestLog {
     candidates: readonly number[],
     filter: Int32Array | null,
   ): Set<string> | null {
-    const ask =
-      filter === null ? candidates : candidates.filter((i) => keyFilterHas(filter, projectPk, keys, i * 16));
+    const ask = filter === null ? candidates : keyFilterMaybe(filter, projectPk, keys, candidates);
     if (ask.length === 0) return null;
     const found = new Set<string>();
     const params: unknown[] = new Array(CHECK_WIDTH + 1);
@@ -236,20 +315,17 @@ export class IngestLog {
     return found.size === 0 ? null : found;
   }
 
-  private remember(row: LoggedRow): void {
-    for (let at = 0; at < row.keys.length; at += 16) this.pending.set(row.pk, row.keys, at, row.id);
-    this.pendingRows.push(row);
-  }
-
   /** Forgets pending keys of log rows with id < minId: they are in `events` now. */
   private forgetBelow(minId: number): void {
     const rows = this.pendingRows;
+    let end = -1;
     while (this.pendingHead < rows.length && rows[this.pendingHead]!.id < minId) {
-      const row = rows[this.pendingHead]!;
-      // A newer row may hold the same key (appended by another connection): only this row's go.
-      for (let at = 0; at < row.keys.length; at += 16) this.pending.deleteIf(row.pk, row.keys, at, row.id);
+      end = rows[this.pendingHead]!.end;
       this.pendingHead++;
     }
+    // A newer row may hold the same key (appended by another connection): `put` moved it
+    // there, and it stays.
+    if (end >= 0) this.pending.forgetBefore(end);
     if (this.pendingHead > 1024 && this.pendingHead * 2 > rows.length) {
       rows.splice(0, this.pendingHead);
       this.pendingHead = 0;
@@ -259,9 +335,8 @@ export class IngestLog {
 
 interface LoggedRow {
   id: number;
-  pk: number;
-  /** The row's keys, 16 bytes each. */
-  keys: Buffer;
+  /** `pending.end` after the row's keys were added: forgetting the row forgets those before. */
+  end: number;
 }
 
 interface AppendOutcome {

@@ -2,8 +2,8 @@ import Database from 'better-sqlite3';
 
 /** The ingest log's file, beside `homing.db` in the data directory. */
 export const LOG_FILE = 'ingest-log.db';
-/** Page size of a new log file (SQLite's largest). */
-const LOG_PAGE_SIZE = 65_536;
+/** Page size of a new log file. */
+const LOG_PAGE_SIZE = 16_384;
 
 export interface LogFileOptions {
   synchronous: 'normal' | 'full';
@@ -22,7 +22,11 @@ export function openLogFile(path: string, o: LogFileOptions): Database.Database 
     // Large pages for a new file (an existing one keeps its size): a log row is one call's
     // batch, ~17 KB for 100 events, five overflow pages at 4 KiB, and SQLite writes each WAL
     // frame with two pwrite calls: strace counted ~11 on this thread a batch at 4 KiB, ~1.6 at
-    // 64 KiB.
+    // 64 KiB. 16 KiB rather than 64: a row is then a small part in a leaf page shared with
+    // other rows and one overflow page, which trimming frees without writing it again, where
+    // at 64 KiB three rows filled a leaf page that every trim wrote back whole to the WAL.
+    // Measured with 17 KB rows, 10 a transaction, 200 trimmed at a time: append 24 µs a row
+    // at 16 KiB, 25 µs at 64 KiB, 38 µs at 4 KiB; trim 2 µs a row, 8 µs, 11 µs.
     db.pragma(`page_size = ${LOG_PAGE_SIZE}`);
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${o.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);

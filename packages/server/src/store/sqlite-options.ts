@@ -23,8 +23,8 @@ export interface SqliteStoreOptions {
   expandChunkEvents?: number;
   /**
    * Unexpanded events (log rows) this store lets pile up before insertEvents waits for the
-   * expander (backpressure). Bounds the memory of the dedup index (about 80 bytes an
-   * event, so ~80 MB at the default). Default 1 000 000.
+   * expander (backpressure). Bounds the memory of the dedup index (36-56 bytes an event,
+   * so under 60 MB at the default). Default 1 000 000.
    */
   maxPendingEvents?: number;
   /**
@@ -58,7 +58,7 @@ export interface SqliteStoreOptions {
    * Size of the in-memory filter of stored event keys, MiB (0, or a power of two up to 128).
    * With it, acknowledging checks new keys against `events` in memory instead of one index
    * lookup per key; it is built by the expander worker at start (a scan of `events`, in steps
-   * between chunks) and used once complete. At 32 MiB about 1 in 2700 new keys is a false
+   * between chunks) and used once complete. At 32 MiB about 1 in 2000 new keys is a false
    * positive with 10 million stored events and 1 in 13 with 50 million; a false positive only
    * costs that key's lookup. 0: always look up. Default 32.
    */

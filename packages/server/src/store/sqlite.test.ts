@@ -247,7 +247,7 @@ describe('SqliteStore', () => {
     await reopened.close();
   });
 
-  it('makes a new log file with 64 KiB pages and keeps using one made with 4 KiB pages', async () => {
+  it('makes a new log file with 16 KiB pages and keeps using one made with 4 KiB pages', async () => {
     const pageSize = (dir: string): number => {
       const db = new Database(join(dir, LOG_FILE), { readonly: true });
       try {
@@ -259,7 +259,7 @@ describe('SqliteStore', () => {
     const fresh = tempDir();
     const a = await openSqlite({ dataDir: fresh });
     await a.close();
-    expect(pageSize(fresh)).toBe(65_536);
+    expect(pageSize(fresh)).toBe(16_384);
 
     const older = tempDir();
     const b = await openSqlite({ dataDir: older });

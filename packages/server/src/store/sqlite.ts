@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
 import { formatUuid } from './event-key.js';
 import { Expander } from './sqlite-expander.js';
-import { IngestLog, type LogAppend } from './sqlite-ingest-log.js';
+import { encodeCall, IngestLog, type LogAppend } from './sqlite-ingest-log.js';
 import { FILTER_READY } from './sqlite-key-filter.js';
 import { LOG_FILE, openLogFile, reconcileLogFile } from './sqlite-log-file.js';
 import { WriteTurn } from './sqlite-write-turn.js';
@@ -187,7 +187,7 @@ export class SqliteStore implements Store {
       this.expander = new Expander(this.path, this.logPath, this.opts, this.turn, (lastId) =>
         this.onExpanded(lastId),
       );
-      this.log = new IngestLog(this.logDb, this.db, () => this.expander.filter);
+      this.log = new IngestLog(this.logDb, this.db, this.expander);
       this.migrated = true;
     }
     this.refreshSuppressions();
@@ -260,7 +260,14 @@ export class SqliteStore implements Store {
       const erased = this.suppressions.size === 0 ? 0 : this.suppressions.dropSuppressed(projectId, prepared);
       if (prepared.events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, erased });
       return new Promise((resolve, reject) => {
-        this.queue.push({ projectPk, events: prepared.events, keys: prepared.keys, erased, resolve, reject });
+        this.queue.push({
+          projectPk,
+          keys: prepared.keys,
+          call: encodeCall(prepared.events),
+          erased,
+          resolve,
+          reject,
+        });
         this.scheduleFlush();
       });
     } catch (err) {
