@@ -12,7 +12,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { formatRows, machineLine } from './lib/report.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const target = path.join(here, '..', 'BENCHMARKS.md');
+// HOMING_BENCH_OUT: another file to write (a diagnosis run that must leave BENCHMARKS.md alone).
+const target = process.env.HOMING_BENCH_OUT
+  ? path.resolve(process.env.HOMING_BENCH_OUT)
+  : path.join(here, '..', 'BENCHMARKS.md');
 const wanted = process.argv.slice(2);
 const allFiles = (await readdir(path.join(here, 'suites'))).filter((f) => f.endsWith('.js')).sort();
 const files = allFiles.filter((f) => wanted.length === 0 || wanted.some((w) => f.includes(w)));
@@ -83,4 +86,6 @@ const sections = await existingSections();
 for (const [file, section] of measured) sections.set(file, section);
 const ordered = allFiles.filter((f) => sections.has(f)).map((f) => sections.get(f));
 await writeFile(target, `${header}\n${ordered.join('\n\n')}\n`);
-process.stderr.write(`bench: wrote ${measured.size} suite(s) into BENCHMARKS.md\n`);
+process.stderr.write(
+  `bench: wrote ${measured.size} suite(s) into ${path.relative(process.cwd(), target) || target}\n`,
+);
