@@ -23,8 +23,11 @@
  * about doubled the cost of reading a word.
  *
  * `keyFilterAdd` refers to nothing outside its body: the worker runs from source text and
- * receives it the same way.
+ * receives it the same way. Its `h` is `keyHash` (sqlite-key-hash.ts), written out again; a test
+ * holds the two equal.
  */
+
+import { keyHash, mix } from './sqlite-key-hash.js';
 
 /** Word 0: the worker is still scanning `events`; ask SQLite. */
 export const FILTER_BUILDING = 0;
@@ -115,22 +118,4 @@ export function keyFilterMaybe(
 
 function hasBit(f: Int32Array, block: number, b: number): boolean {
   return (f[block + (b >>> 5)]! & (1 << (b & 31))) !== 0;
-}
-
-function mix(x: number): number {
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x85ebca6b);
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35);
-  return x ^ (x >>> 16);
-}
-
-/** keyFilterAdd's `h`. */
-function keyHash(pk: number, key: Uint8Array, at: number): number {
-  const w = (i: number): number =>
-    key[at + i]! | (key[at + i + 1]! << 8) | (key[at + i + 2]! << 16) | (key[at + i + 3]! << 24);
-  let h = mix(w(0) ^ Math.imul(pk, 0x9e3779b1));
-  h = mix(h ^ w(4));
-  h = mix(h ^ w(8));
-  return mix(h ^ w(12));
 }

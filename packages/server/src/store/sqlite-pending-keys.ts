@@ -1,3 +1,5 @@
+import { keyHash, keyHashOfWords, word } from './sqlite-key-hash.js';
+
 const SLOT = 2; // per table slot: the key's hash (0 marks an empty slot), its seq (low 32 bits)
 const ENTRY = 5; // per ring entry: project pk, the key's four 32-bit words
 const MIN_SLOTS = 1024;
@@ -289,27 +291,16 @@ export class PendingKeys {
   }
 }
 
-function word(b: Uint8Array, i: number): number {
-  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
-}
-
-function mix(x: number): number {
-  x ^= x >>> 16;
-  x = Math.imul(x, 0x85ebca6b);
-  x ^= x >>> 13;
-  x = Math.imul(x, 0xc2b2ae35);
-  return x ^ (x >>> 16);
-}
-
-/** Never 0, which marks an empty slot. */
-function hashWords(pk: number, w0: number, w1: number, w2: number, w3: number): number {
-  let h = mix(w0 ^ Math.imul(pk, 0x9e3779b1));
-  h = mix(h ^ w1);
-  h = mix(h ^ w2);
-  h = mix(h ^ w3);
-  return h === 0 ? 1 : h;
-}
-
+/** The key's hash, never 0 (which marks an empty slot). */
 function hashOf(pk: number, keys: Uint8Array, at: number): number {
-  return hashWords(pk, word(keys, at), word(keys, at + 4), word(keys, at + 8), word(keys, at + 12));
+  return nonZero(keyHash(pk, keys, at));
+}
+
+/** `hashOf` for a key in the ring, as its four words. */
+function hashWords(pk: number, w0: number, w1: number, w2: number, w3: number): number {
+  return nonZero(keyHashOfWords(pk, w0, w1, w2, w3));
+}
+
+function nonZero(h: number): number {
+  return h === 0 ? 1 : h;
 }
