@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { uuidv7 } from './uuidv7.js';
 
 const SHAPE = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -33,5 +33,33 @@ describe('uuidv7: random bits', () => {
     const ms = Date.UTC(2200, 0, 1);
     const id = uuidv7(ms);
     expect(Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16)).toBe(ms);
+  });
+});
+
+describe('uuidv7: layout', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.resetModules();
+  });
+
+  it('writes every field from its own bytes: timestamp, version and counter, variant, random', async () => {
+    // A fresh module (an empty pool) that draws the bytes 0, 1, 2, ... : each hex pair of the id
+    // names the pool byte it came from, so a digit written from the wrong byte or place shows.
+    vi.resetModules();
+    vi.spyOn(globalThis.crypto, 'getRandomValues').mockImplementation((array) => {
+      const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = i & 0xff;
+      return array;
+    });
+    const { uuidv7: fresh } = await import('./uuidv7.js');
+    const ms = Date.UTC(2031, 4, 6, 7, 8, 9, 123);
+    const hex = ms.toString(16).padStart(12, '0');
+    // Counter from bytes 0-1 (0x0001, lower half); variant 10 over byte 2 (0x02); bytes 3-9 random.
+    expect(fresh(ms)).toBe(`${hex.slice(0, 8)}-${hex.slice(8)}-7001-8203-040506070809`);
+    // Same millisecond: the counter advances; the next ten bytes (10-19) are drawn.
+    expect(fresh(ms)).toBe(`${hex.slice(0, 8)}-${hex.slice(8)}-7002-8c0d-0e0f10111213`);
+    // A later millisecond restarts the counter from bytes 20-21 (0x1415 & 0x7ff = 0x415).
+    const next = (ms + 1).toString(16).padStart(12, '0');
+    expect(fresh(ms + 1)).toBe(`${next.slice(0, 8)}-${next.slice(8)}-7415-9617-18191a1b1c1d`);
   });
 });

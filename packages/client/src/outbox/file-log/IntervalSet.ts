@@ -24,6 +24,13 @@ export class IntervalSet {
       e = Math.max(e, this.ends[j]!);
       j++;
     }
+    if (j === i + 1) {
+      // One interval grows (a claim or an ack next to the last one: the common case, once per
+      // record): changed in place, without the two arrays `splice` makes.
+      this.starts[i] = s;
+      this.ends[i] = e;
+      return;
+    }
     this.starts.splice(i, j - i, s);
     this.ends.splice(i, j - i, e);
   }
@@ -32,6 +39,20 @@ export class IntervalSet {
   remove(start: number, end: number): void {
     if (end <= start) return;
     const i = this.firstEndingAfter(start);
+    if (i < this.starts.length && this.starts[i]! < end) {
+      // One interval cut at one side only (acks settle the oldest claims first): changed in place.
+      const first = this.starts[i]!;
+      const last = this.ends[i]!;
+      const alone = i + 1 === this.starts.length || this.starts[i + 1]! >= end;
+      if (alone && first >= start && last > end) {
+        this.starts[i] = end;
+        return;
+      }
+      if (alone && first < start && last <= end) {
+        this.ends[i] = start;
+        return;
+      }
+    }
     const newStarts: number[] = [];
     const newEnds: number[] = [];
     let j = i;
