@@ -49,14 +49,20 @@ export function homingExpress(
   telemetry: HttpServerTelemetry,
   options?: HomingExpressOptions,
 ): (req: ExpressRequestLike, res: ExpressResponseLike, next: ExpressNext) => void {
-  const t = shieldTelemetry(telemetry, ['timing']);
+  // Checked at set-up only: the recorder calls `telemetry.timing` itself (see `timingRecorder`).
+  shieldTelemetry(telemetry, ['timing']);
   const o = resolveTimingOptions(options);
   const customRoute = options?.route;
   if (customRoute !== undefined && typeof customRoute !== 'function') {
     throw new IntegrationOptionError('route', 'must be a function');
   }
   const { skip, now } = o;
-  const record = timingRecorder(t, { metric: o.metric, statusTag: o.statusTag, now, route: customRoute });
+  const record = timingRecorder(telemetry, {
+    metric: o.metric,
+    statusTag: o.statusTag,
+    now,
+    route: customRoute,
+  });
 
   return function homingExpressMiddleware(req, res, next) {
     try {

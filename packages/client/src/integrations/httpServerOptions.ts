@@ -1,6 +1,7 @@
 import type { Severity } from '../features/errors/types.js';
 import { IntegrationOptionError } from './errors.js';
 import { errorStatus, type StatusTagMode } from './httpTags.js';
+import { monotonicClock } from './monotonicClock.js';
 
 /** How requests are timed (Express middleware, Fastify plugin). */
 export interface HttpTimingOptions<Req> {
@@ -97,7 +98,7 @@ export function resolveTimingOptions<Req>(input: HttpTimingOptions<Req> | undefi
   }
   optionalFunction(o, 'skip');
   optionalFunction(o, 'now');
-  const now = (o['now'] as (() => number) | undefined) ?? (() => performance.now());
+  const now = (o['now'] as (() => number) | undefined) ?? monotonicClock();
   return { metric, statusTag, skip: o['skip'] as ResolvedTiming<Req>['skip'], now };
 }
 

@@ -158,6 +158,32 @@ describe('instrumentExpress (real Express app on 127.0.0.1)', () => {
     expect(t.timings[0]!.tags).toEqual({ method: 'GET', route: '/orgs/:org/projects/:pid', status: '500' });
   });
 
+  it("calls the telemetry's timing as its method on every request: replaced, throwing or gone, requests go on", async () => {
+    const t = new FakeTelemetry();
+    const app = express();
+    instrumentExpress(app, t);
+    withRoutes(app);
+    const url = await serve(app);
+    const seen: { self: unknown; route: unknown }[] = [];
+    t.timing = function (this: unknown, _name, _ms, tags) {
+      seen.push({ self: this, route: tags?.['route'] });
+    };
+    expect((await fetch(`${url}/users/1`)).status).toBe(200);
+    await until(() => seen.length === 1, 'timing through the replaced method');
+    expect(seen[0]).toEqual({ self: t, route: '/users/:id' });
+    t.timing = () => {
+      throw new Error('timing exploded');
+    };
+    expect((await fetch(`${url}/users/2`)).status).toBe(200);
+    (t as { timing?: unknown }).timing = undefined;
+    expect((await fetch(`${url}/health`)).status).toBe(200);
+    await settle();
+    t.timing = FakeTelemetry.prototype.timing;
+    expect((await fetch(`${url}/users/3`)).status).toBe(200);
+    await until(() => t.timings.length === 1, 'timing once the method is back');
+    expect(t.timings[0]!.tags).toEqual({ method: 'GET', route: '/users/:id', status: '200' });
+  });
+
   it('refuses what is not an Express app, and wrong telemetry or options, at set-up', () => {
     const cases: [() => unknown, string][] = [
       [() => instrumentExpress(null as never, new FakeTelemetry()), 'app'],

@@ -60,14 +60,20 @@ export function instrumentExpress(
   ) {
     throw new IntegrationOptionError('app', 'must be an Express app (express()), with handle() and request');
   }
-  const t = shieldTelemetry(telemetry, ['timing']);
+  // Checked at set-up only: the recorder calls `telemetry.timing` itself (see `timingRecorder`).
+  shieldTelemetry(telemetry, ['timing']);
   const o = resolveTimingOptions(options);
   const customRoute = options?.route;
   if (customRoute !== undefined && typeof customRoute !== 'function') {
     throw new IntegrationOptionError('route', 'must be a function');
   }
   const { skip, now } = o;
-  const record = timingRecorder(t, { metric: o.metric, statusTag: o.statusTag, now, route: customRoute });
+  const record = timingRecorder(telemetry, {
+    metric: o.metric,
+    statusTag: o.statusTag,
+    now,
+    route: customRoute,
+  });
   const appRequest = app.request;
   // The route accessor goes on the app's request prototype now, once; sub-apps mounted later
   // inherit it (Express chains their `request` to the parent's).

@@ -45,6 +45,8 @@ const SERIES_OVERHEAD_BYTES = 320;
 
 interface TagCacheEntry {
   readonly series: Series;
+  /** `series.interval`, held here too: one object fewer to reach on every measurement (see `record`). */
+  readonly interval: LogLinearHistogram;
   /** The tag object's keys and values (in its own order) when first seen, to notice a change since. */
   readonly keys: readonly string[];
   readonly values: readonly unknown[];
@@ -69,12 +71,16 @@ interface Metric {
  * per name (past it, that name's `{ $overflow: 'true' }` series). The memory this holds is
  * therefore bounded whatever names and tags the app invents.
  *
- * The hot path is `record`: a Map lookup by name and, for tags, a WeakMap lookup by the tag
- * object's identity whose values are compared with those first seen (so a reused object is
- * neither re-keyed nor mis-filed if it was changed). No allocation once a series exists.
+ * The hot path is `record`: a Map lookup by name (skipped for the metric recorded last) and,
+ * for tags, a WeakMap lookup by the tag object's identity whose values are compared with those
+ * first seen (so a reused object is neither re-keyed nor mis-filed if it was changed). No
+ * allocation once a series exists.
  */
 export class MetricRegistry {
   readonly #metrics = new Map<string, Metric>();
+  /** The metric recorded into last and its name: a process timing one metric skips the Map. */
+  #lastName: unknown = undefined;
+  #lastMetric: Metric | undefined = undefined;
   readonly #all: Series[] = [];
   readonly #limits: RegistryLimits;
   #globalOverflow: Series | undefined;
@@ -93,14 +99,32 @@ export class MetricRegistry {
    * Records a value; answers the series, or undefined when the input was rejected (and counted).
    * Never throws: tags whose getter or Proxy trap throws are rejected as bad tags. Every tag read
    * happens before a metric or series is created, so a throw leaves nothing half made.
+   *
+   * In a loaded server this runs once per request between much other code, so what it costs is
+   * mostly reaching objects that are no longer in the CPU's caches, one after another (the
+   * samples of a CPU profile sit on the lines that first touch each one: the metrics Map, the
+   * metric, its cache entry, the series, the histogram). Hence the shortcuts: the last metric
+   * by name instead of the Map, and a tagged measurement reaches its histogram from the cache
+   * entry, not through the series. Two apps served side by side in one process, one per build,
+   * loaded at once: the first 3.1-3.5 % fewer of Homing's CPU samples per request (2 runs of
+   * 2-3 processes x 15 s), the second another 6.5 % (3 processes).
    */
   record(name: unknown, value: unknown, tags: unknown, unit: string | undefined): Series | undefined {
     if (typeof value !== 'number' || !(value >= 0 && value <= MAX_VALUE)) {
       this.reject('value', `value ${String(value)} is not a finite number in [0, ${MAX_VALUE}]`);
       return undefined;
     }
-    const metric = this.#metrics.get(name as string);
+    let metric: Metric | undefined;
+    if (name === this.#lastName) metric = this.#lastMetric;
+    else {
+      metric = this.#metrics.get(name as string);
+      if (metric !== undefined) {
+        this.#lastName = name;
+        this.#lastMetric = metric;
+      }
+    }
     let series: Series | undefined;
+    let entry: TagCacheEntry | undefined;
     try {
       if (metric === undefined) series = this.#seriesOfNewMetric(name, tags, unit);
       else if (tags === undefined) series = metric.untagged ?? this.#untaggedOf(metric, unit);
@@ -108,11 +132,16 @@ export class MetricRegistry {
         tags === metric.lastTags &&
         (metric.lastEntry!.frozen || sameTags(metric.lastEntry!, tags as object))
       ) {
-        series = metric.lastEntry!.series;
-      } else series = this.#seriesOfTags(metric, tags, unit);
+        entry = metric.lastEntry!;
+      } else entry = this.#entryOfTags(metric, tags, unit);
     } catch {
       this.reject('tags', UNREADABLE_TAGS);
       return undefined;
+    }
+    if (entry !== undefined) {
+      entry.interval.record(value);
+      this.recorded++;
+      return entry.series;
     }
     if (series === undefined) return undefined;
     series.interval.record(value);
@@ -121,12 +150,12 @@ export class MetricRegistry {
   }
 
   /** Tags other than the metric's last tag object: the WeakMap by identity, else a new key. */
-  #seriesOfTags(metric: Metric, tags: unknown, unit: string | undefined): Series | undefined {
+  #entryOfTags(metric: Metric, tags: unknown, unit: string | undefined): TagCacheEntry | undefined {
     const cached = typeof tags === 'object' && tags !== null ? metric.byObject.get(tags) : undefined;
     if (cached !== undefined && (cached.frozen || sameTags(cached, tags as object))) {
       metric.lastTags = tags as object;
       metric.lastEntry = cached;
-      return cached.series;
+      return cached;
     }
     return this.#taggedOf(metric, tags, unit);
   }
@@ -220,7 +249,9 @@ export class MetricRegistry {
       lastEntry: undefined,
     };
     this.#metrics.set(name, metric);
-    return read === undefined ? this.#untaggedOf(metric, unit) : this.#taggedOf(metric, tags, unit, read);
+    return read === undefined
+      ? this.#untaggedOf(metric, unit)
+      : this.#taggedOf(metric, tags, unit, read)?.series;
   }
 
   #untaggedOf(metric: Metric, unit: string | undefined): Series {
@@ -235,7 +266,7 @@ export class MetricRegistry {
     tags: unknown,
     unit: string | undefined,
     read: ReadTags | null = readTags(tags, this.#limits),
-  ): Series | undefined {
+  ): TagCacheEntry | undefined {
     if (read === null) {
       this.reject('tags', BAD_TAGS);
       return undefined;
@@ -247,11 +278,11 @@ export class MetricRegistry {
       if (series === undefined) series = this.#overflowOf(metric, unit);
       else metric.byKey.set(normal.key, series);
     }
-    const entry: TagCacheEntry = { series, ...seen };
+    const entry: TagCacheEntry = { series, interval: series.interval, ...seen };
     metric.byObject.set(tags as object, entry);
     metric.lastTags = tags as object;
     metric.lastEntry = entry;
-    return series;
+    return entry;
   }
 
   #newSeries(metric: Metric, tags: Series['tags'], unit: string | undefined): Series | undefined {

@@ -55,6 +55,12 @@ const OPERATION_META = new Set(['name', 'durationMs', 'tags']);
 export class PerformanceTracker implements Feature {
   readonly #host: FeatureHost;
   readonly #settings: PerformanceSettings;
+  /**
+   * `settings.rawEvents`, kept on the tracker: `timing` runs once per request of an instrumented
+   * server, where each further object it reads is likely out of the CPU's caches (see
+   * `MetricRegistry.record`).
+   */
+  readonly #rawEvents: boolean;
   readonly #registry: MetricRegistry;
   readonly #marks = new Map<string, number>();
   readonly #timer: ReturnType<typeof setInterval> | undefined;
@@ -69,6 +75,7 @@ export class PerformanceTracker implements Feature {
     checkHost(host, (option, reason) => new PerformanceOptionError(option, reason));
     this.#host = host;
     this.#settings = performanceSettings(options);
+    this.#rawEvents = this.#settings.rawEvents;
     this.#registry = new MetricRegistry(this.#settings);
     this.#registry.onFirstReject = (reason, detail) =>
       host.logger.debug(`performance: measurement rejected (${reason}); further ones are only counted`, {
@@ -118,7 +125,7 @@ export class PerformanceTracker implements Feature {
     if (this.#closed) return;
     try {
       const series = this.#registry.record(name, valueMs, tags, 'ms');
-      if (series !== undefined && this.#settings.rawEvents) this.#sendRaw(series, valueMs);
+      if (series !== undefined && this.#rawEvents) this.#sendRaw(series, valueMs);
     } catch (error) {
       this.#internalError('timing', error);
     }
@@ -268,7 +275,7 @@ export class PerformanceTracker implements Feature {
 
   #record(name: string, value: unknown, tags: unknown, unit: string | undefined): Series | undefined {
     const series = this.#registry.record(name, value, tags, unit);
-    if (series !== undefined && this.#settings.rawEvents) this.#sendRaw(series, value as number);
+    if (series !== undefined && this.#rawEvents) this.#sendRaw(series, value as number);
     return series;
   }
 
