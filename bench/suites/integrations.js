@@ -48,11 +48,24 @@ const PIN_CPU =
  * error handler on a telemetry that does nothing), `empty` (a middleware that only calls `next()`:
  * what any middleware costs Express), `traced` (the bare app with a subscriber that does nothing on the
  * router's `express.router.request` tracing channel), `httpdc` (the bare app with subscribers that
- * do nothing on Node's `http.server.request.start` and `http.server.response.finish` channels).
+ * do nothing on Node's `http.server.request.start` and `http.server.response.finish` channels),
+ * `ballast` (the bare app keeping ~3 MB of small live objects, about what loading the client adds
+ * to the heap: what a larger heap alone costs the collector).
  * Only the default pair is written to BENCHMARKS.md.
  */
 const SIDES = (process.env.HOMING_BENCH_INTEGRATIONS_SIDES ?? 'bare,homing').split(',');
-const MODES = ['bare', 'homing', 'middleware', 'client', 'timing', 'noop', 'empty', 'traced', 'httpdc'];
+const MODES = [
+  'bare',
+  'homing',
+  'middleware',
+  'client',
+  'timing',
+  'noop',
+  'empty',
+  'traced',
+  'httpdc',
+  'ballast',
+];
 if (SIDES.length !== 2 || !SIDES.every((m) => MODES.includes(m))) {
   throw new Error(`HOMING_BENCH_INTEGRATIONS_SIDES must be two of ${MODES.join(', ')}, comma-separated`);
 }
@@ -80,10 +93,15 @@ export const notes = [
   "innermost JavaScript frame is Homing's (natives count for their caller: reading error.stack counts for",
   "Homing; the collector's samples count for no one). Unlike the rows above it does not move with the",
   "differences between processes, but it cannot see what instrumenting costs Express's own code.",
-  'Five runs of 8 pairs on 2026-12-03 (the integration code of this table) read 0.99, 0.95, 0.95, 0.98 and 0.99',
-  "(requests/s) and 0.98, 0.95, 0.94, 0.96 and 0.99 (per CPU-second); Homing's profiled share 3.3, 3.2, 3.1, 3.3",
-  'and 3.3 %. Single slices of 2 s of one process moved by up to 30 % on this machine, and its speed between',
-  'runs by 2x (CPU per request 251 µs in the fourth run, 129 µs in the fifth): the goal is neither shown nor ruled out.',
+  'Where the difference comes from (quiet machine, 2026-12-03, 8 pairs each, other sides of',
+  '`HOMING_BENCH_INTEGRATIONS_SIDES`): bare against `client` (the client and trackers loaded, nothing',
+  'instrumented, no error captured) read 0.962 (requests/s) and 0.957 (per CPU-second); bare against',
+  '`ballast` (the bare app keeping 3 MB of small objects, about what loading the client adds to the heap)',
+  '0.977 and 0.974; bare against `noop` (the integration on a telemetry that does nothing, a loaded',
+  'machine) 0.999 and 0.997. So the per-request integration costs little: most of the gap is the',
+  "client's presence in the process: likely its ~3.6 MB of heap (module source strings, code), which",
+  "the ballast run suggests makes this server's frequent full collections longer. Runs of the default pair on a quiet",
+  'machine read 0.97 (8 pairs, 4d42866) and 0.96 (12 pairs, d37946d): the goal is not shown.',
 ].join('\n');
 
 // ---------------------------------------------------------------- server (child process) side
@@ -103,6 +121,15 @@ async function serveChild(mode) {
       asyncEnd: nothing,
       error: nothing,
     });
+  }
+  if (mode === 'ballast') {
+    // ~3 MB of heap in 17 000 small objects and strings, kept for the process's life.
+    const kept = Array.from({ length: 17_000 }, (_, i) => ({
+      i,
+      name: `ballast ${i}`,
+      tags: [i, String(i)],
+    }));
+    closers.push(() => kept.length);
   }
   if (mode === 'httpdc') {
     dc.subscribe('http.server.request.start', () => {});
