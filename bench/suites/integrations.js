@@ -50,7 +50,8 @@ const PIN_CPU =
  * router's `express.router.request` tracing channel), `httpdc` (the bare app with subscribers that
  * do nothing on Node's `http.server.request.start` and `http.server.response.finish` channels),
  * `ballast` (the bare app keeping ~3 MB of small live objects, about what loading the client adds
- * to the heap: what a larger heap alone costs the collector).
+ * to the heap: what a larger heap alone costs the collector), `control` (the bare app again, under
+ * another name: an A/A run, which shows any bias of the method between its two sides).
  * Only the default pair is written to BENCHMARKS.md.
  */
 const SIDES = (process.env.HOMING_BENCH_INTEGRATIONS_SIDES ?? 'bare,homing').split(',');
@@ -65,6 +66,7 @@ const MODES = [
   'traced',
   'httpdc',
   'ballast',
+  'control',
 ];
 if (SIDES.length !== 2 || !SIDES.every((m) => MODES.includes(m))) {
   throw new Error(`HOMING_BENCH_INTEGRATIONS_SIDES must be two of ${MODES.join(', ')}, comma-separated`);
@@ -93,15 +95,16 @@ export const notes = [
   "innermost JavaScript frame is Homing's (natives count for their caller: reading error.stack counts for",
   "Homing; the collector's samples count for no one). Unlike the rows above it does not move with the",
   "differences between processes, but it cannot see what instrumenting costs Express's own code.",
-  'Where the difference comes from (quiet machine, 2026-12-03, 8 pairs each, other sides of',
-  '`HOMING_BENCH_INTEGRATIONS_SIDES`): bare against `client` (the client and trackers loaded, nothing',
-  'instrumented, no error captured) read 0.962 (requests/s) and 0.957 (per CPU-second); bare against',
-  '`ballast` (the bare app keeping 3 MB of small objects, about what loading the client adds to the heap)',
-  '0.977 and 0.974; bare against `noop` (the integration on a telemetry that does nothing, a loaded',
-  'machine) 0.999 and 0.997. So the per-request integration costs little: most of the gap is the',
-  "client's presence in the process: likely its ~3.6 MB of heap (module source strings, code), which",
-  "the ballast run suggests makes this server's frequent full collections longer. Runs of the default pair on a quiet",
-  'machine read 0.97 (8 pairs, 4d42866) and 0.96 (12 pairs, d37946d): the goal is not shown.',
+  'What the method can tell (quiet machine, 2026-12-03, 8 pairs a run, other sides of',
+  '`HOMING_BENCH_INTEGRATIONS_SIDES`): bare against `control`, the same bare app under another name (an',
+  'A/A run), read 0.987 (requests/s) and 0.986 (per CPU-second), single pairs 0.955-1.019: the method has',
+  'about 1-2 % of bias or noise between its sides. Bare against `client` (the client and trackers',
+  'loaded, nothing instrumented, no error captured) read 0.962 and 0.927 in two runs; against `noop`',
+  '(the integration on a telemetry that does nothing, no client) 0.961 (0.999 in a run on a loaded',
+  'machine); against `ballast` (the bare app keeping 3 MB of small objects, about what loading the',
+  'client adds to the heap) 0.977. The default pair read 0.97 (8 pairs, 4d42866) and 0.96 (12 pairs,',
+  'd37946d). Each part alone reads about what the whole does, so this machine cannot split a 3 %',
+  'cost between them, and the goal is neither shown nor ruled out.',
 ].join('\n');
 
 // ---------------------------------------------------------------- server (child process) side
