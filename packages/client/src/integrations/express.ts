@@ -18,7 +18,7 @@ import {
   type ExpressResponseLike,
 } from './expressRequestState.js';
 import { readField } from './readField.js';
-import { shieldTelemetry } from './shieldTelemetry.js';
+import { checkTelemetry, shieldTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
 export { ABORTED_STATUS } from './httpTags.js';
@@ -49,8 +49,8 @@ export function homingExpress(
   telemetry: HttpServerTelemetry,
   options?: HomingExpressOptions,
 ): (req: ExpressRequestLike, res: ExpressResponseLike, next: ExpressNext) => void {
-  // Checked at set-up only: the recorder calls `telemetry.timing` itself (see `timingRecorder`).
-  shieldTelemetry(telemetry, ['timing']);
+  // Checked only: the recorder calls `telemetry.timing` in its own catch-all (see `timingRecorder`).
+  checkTelemetry(telemetry, ['timing']);
   const o = resolveTimingOptions(options);
   const customRoute = options?.route;
   if (customRoute !== undefined && typeof customRoute !== 'function') {

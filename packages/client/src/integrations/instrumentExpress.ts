@@ -10,7 +10,7 @@ import {
   type ExpressResponseLike,
 } from './expressRequestState.js';
 import { resolveTimingOptions } from './httpServerOptions.js';
-import { shieldTelemetry } from './shieldTelemetry.js';
+import { checkTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
 /**
@@ -60,8 +60,8 @@ export function instrumentExpress(
   ) {
     throw new IntegrationOptionError('app', 'must be an Express app (express()), with handle() and request');
   }
-  // Checked at set-up only: the recorder calls `telemetry.timing` itself (see `timingRecorder`).
-  shieldTelemetry(telemetry, ['timing']);
+  // Checked only: the recorder calls `telemetry.timing` in its own catch-all (see `timingRecorder`).
+  checkTelemetry(telemetry, ['timing']);
   const o = resolveTimingOptions(options);
   const customRoute = options?.route;
   if (customRoute !== undefined && typeof customRoute !== 'function') {

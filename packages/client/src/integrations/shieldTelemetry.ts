@@ -4,27 +4,35 @@ import type { BreadcrumbInput, CaptureContext, Tags, TelemetryLike } from './tel
 type Target = Record<string, (...args: any[]) => unknown>;
 
 /**
- * The named methods of `telemetry`, each wrapped so that nothing it does (throw, return junk)
- * reaches the request it is called from: an integration must never break the app it watches.
- * Checks once, at set-up, that every method is there, so a wrong object fails loudly at start
- * instead of silently recording nothing. The wrappers have fixed arities (no rest arrays): they
- * sit on every request's path.
+ * Checks once, at set-up, that `telemetry` has every named method, so a wrong object fails
+ * loudly at start instead of silently recording nothing. Integrations that call a method inside
+ * a catch-all of their own (the Express timing recorder) need only this; the others shield.
+ */
+export function checkTelemetry(telemetry: unknown, methods: readonly string[], option = 'telemetry'): void {
+  if (typeof telemetry !== 'object' && typeof telemetry !== 'function') {
+    throw new IntegrationOptionError(option, `must be an object with ${methods.join(', ')}()`);
+  }
+  if (telemetry === null) throw new IntegrationOptionError(option, 'must not be null');
+  for (const method of methods) {
+    if (typeof (telemetry as Target)[method] !== 'function') {
+      throw new IntegrationOptionError(option, `has no ${method}() method (needs ${methods.join(', ')})`);
+    }
+  }
+}
+
+/**
+ * The named methods of `telemetry` (checked by `checkTelemetry`), each wrapped so that nothing it
+ * does (throw, return junk) reaches the request it is called from: an integration must never
+ * break the app it watches. The wrappers have fixed arities (no rest arrays): they sit on every
+ * request's path.
  */
 export function shieldTelemetry<K extends keyof TelemetryLike>(
   telemetry: unknown,
   methods: readonly K[],
   option = 'telemetry',
 ): Pick<TelemetryLike, K> {
-  if (typeof telemetry !== 'object' && typeof telemetry !== 'function') {
-    throw new IntegrationOptionError(option, `must be an object with ${methods.join(', ')}()`);
-  }
-  if (telemetry === null) throw new IntegrationOptionError(option, 'must not be null');
+  checkTelemetry(telemetry, methods, option);
   const t = telemetry as Target;
-  for (const method of methods) {
-    if (typeof t[method] !== 'function') {
-      throw new IntegrationOptionError(option, `has no ${method}() method (needs ${methods.join(', ')})`);
-    }
-  }
   // Called as methods (not bound once) so a client whose methods are replaced later still works.
   const shielded: TelemetryLike = {
     captureError(error: unknown, context?: CaptureContext): string | undefined {
