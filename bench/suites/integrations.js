@@ -15,16 +15,20 @@ import autocannon from 'autocannon';
 import { hasTaskset, pinLoadGenerator, startChildServer } from '../lib/childServer.js';
 
 /**
- * Process pairs, each a fresh app of each side: two processes running the same code differ by
- * several per cent in CPU per request (JIT decisions, memory layout), so one pair cannot tell a
- * 3 % difference; several pairs, pooled, can come close.
+ * Process pairs, each a fresh app of each side: processes of the same app differ (JIT decisions,
+ * memory layout), by up to 5 % in an A/A run of 30 rounds a pair, so the result is pooled over many.
  */
-const PAIRS = Number(process.env.HOMING_BENCH_INTEGRATIONS_PAIRS ?? 8);
-/** Seconds of load per side and pair, in slices of SLICE_SECONDS. */
-const SECONDS = Number(process.env.HOMING_BENCH_INTEGRATIONS_SECONDS ?? 10);
-const SLICE_SECONDS = Number(process.env.HOMING_BENCH_INTEGRATIONS_SLICE_SECONDS ?? 2);
+const PAIRS = Number(process.env.HOMING_BENCH_INTEGRATIONS_PAIRS ?? 20);
+/**
+ * Rounds per pair; a round loads each side for SLICE_SECONDS, one after the other. This machine's
+ * speed swings by up to ±10 % from one second to the next (one process loaded in 1 s slices:
+ * 6 700-8 500 req/s), so the sides take many short turns: in an A/A run of 40 rounds the ratio of
+ * one round's two slices had a standard deviation of 5 %. autocannon ends a run on its 1 s tick,
+ * so a slice is whole seconds.
+ */
+const ROUNDS = Number(process.env.HOMING_BENCH_INTEGRATIONS_ROUNDS ?? 8);
+const SLICE_SECONDS = Number(process.env.HOMING_BENCH_INTEGRATIONS_SLICE_SECONDS ?? 1);
 const CONNECTIONS = Number(process.env.HOMING_BENCH_INTEGRATIONS_CONNECTIONS ?? 10);
-const SLICES = Math.max(1, Math.round(SECONDS / SLICE_SECONDS));
 /** Seconds of load on the profiled server (the last row). */
 const PROFILE_SECONDS = Number(process.env.HOMING_BENCH_INTEGRATIONS_PROFILE_SECONDS ?? 10);
 /**
@@ -51,7 +55,8 @@ const PIN_CPU =
  * do nothing on Node's `http.server.request.start` and `http.server.response.finish` channels),
  * `ballast` (the bare app keeping ~3 MB of small live objects, about what loading the client adds
  * to the heap: what a larger heap alone costs the collector), `control` (the bare app again, under
- * another name: an A/A run, which shows any bias of the method between its two sides).
+ * another name: an A/A run, which shows any bias of the method between its two sides), `modules`
+ * (the bare app with the client's modules imported, nothing created).
  * Only the default pair is written to BENCHMARKS.md.
  */
 const SIDES = (process.env.HOMING_BENCH_INTEGRATIONS_SIDES ?? 'bare,homing').split(',');
@@ -67,6 +72,7 @@ const MODES = [
   'httpdc',
   'ballast',
   'control',
+  'modules',
 ];
 if (SIDES.length !== 2 || !SIDES.every((m) => MODES.includes(m))) {
   throw new Error(`HOMING_BENCH_INTEGRATIONS_SIDES must be two of ${MODES.join(', ')}, comma-separated`);
@@ -77,13 +83,15 @@ export const title =
   'Integrations: Express throughput with and without Homing (instrumentExpress + error capture)';
 export const notes = [
   `autocannon in the bench process, ${CONNECTIONS} connections, on 127.0.0.1; each app in a child process (nice 5).`,
-  `${PAIRS} pairs of fresh processes (which side starts first alternates), each app loaded ${SLICES} x ${SLICE_SECONDS} s after a`,
-  `3 s warm-up, ${CONCURRENT ? 'both at once' : 'one at a time in ABBA order'}; ${PIN_CPU === '' ? 'no CPU pinning' : `both servers on CPU ${PIN_CPU}, the load generator on the others`}; totals pooled over`,
-  'all pairs, with a 95 % interval from resampling the pairs. Two processes of the same app differ by several per cent in CPU per request, so one pair',
-  'cannot show a 3 % difference: the same method run bare against bare gave 1.000 pooled over 4 pairs,',
-  'single pairs 0.96–1.03. The method moves the result: for the same code, both apps loaded at once',
-  '(`HOMING_BENCH_INTEGRATIONS_CONCURRENT=1`) read 0.92–0.96 in three runs, one at a time unpinned',
-  '0.90 (one run, single pairs 0.82–0.99), one at a time pinned 0.97 (one run, single pairs 0.91–1.10).',
+  `${PAIRS} pairs of fresh processes (which side starts first alternates), both started, then warmed 3 s each in`,
+  `1 s turns (ABBA), then ${ROUNDS} rounds, each side loaded ${SLICE_SECONDS} s a round, ${CONCURRENT ? 'both at once' : 'one at a time in ABBA order'}; ${PIN_CPU === '' ? 'no CPU pinning' : `both servers on CPU ${PIN_CPU}, the load generator on the others`};`,
+  'totals pooled over all rounds, with a 95 % interval from resampling the pairs and, within each, its rounds.',
+  "Why so many short turns: this machine's speed swings by up to ±10 % from one second to the next (one",
+  'process loaded in 1 s slices: 6 700-8 500 req/s), and processes of the same app differ by up to 5 % (an',
+  'A/A pair of 30 rounds read 0.945). The method before this one (5 turns of 2 s a pair, each app warmed',
+  'whole before the other started) read 0.987 and 1.040 in two A/A runs: the side started second, which',
+  "had not sat idle through the other's warm-up, served 3-6 % more. This one, bare against `control` (the",
+  'same bare app under another name), 4 pairs x 30 rounds: 1.002.',
   'The app: JSON answers from GET /users/:id, GET /orgs/:org/projects/:pid (a mounted router) and',
   'POST-free reads; 1 request in 50 throws (Express answers 500). With Homing: createTelemetry',
   '(memory outbox, custom destination that discards), createErrorTracker and',
@@ -93,18 +101,19 @@ export const notes = [
   "The last row is Homing's own code measured where it runs: a fresh instrumented server under the same",
   `load for ${PROFILE_SECONDS} s with V8's CPU profiler on (every 250 µs); the share of its non-idle samples whose`,
   "innermost JavaScript frame is Homing's (natives count for their caller: reading error.stack counts for",
-  "Homing; the collector's samples count for no one). Unlike the rows above it does not move with the",
-  "differences between processes, but it cannot see what instrumenting costs Express's own code.",
-  'What the method can tell (quiet machine, 2026-12-03, 8 pairs a run, other sides of',
-  '`HOMING_BENCH_INTEGRATIONS_SIDES`): bare against `control`, the same bare app under another name (an',
-  'A/A run), read 0.987 (requests/s) and 0.986 (per CPU-second), single pairs 0.955-1.019: the method has',
-  'about 1-2 % of bias or noise between its sides. Bare against `client` (the client and trackers',
-  'loaded, nothing instrumented, no error captured) read 0.962 and 0.927 in two runs; against `noop`',
-  '(the integration on a telemetry that does nothing, no client) 0.961 (0.999 in a run on a loaded',
-  'machine); against `ballast` (the bare app keeping 3 MB of small objects, about what loading the',
-  'client adds to the heap) 0.977. The default pair read 0.97 (8 pairs, 4d42866) and 0.96 (12 pairs,',
-  'd37946d). Each part alone reads about what the whole does, so this machine cannot split a 3 %',
-  'cost between them, and the goal is neither shown nor ruled out.',
+  "Homing; the collector's samples count for no one). It cannot see what instrumenting costs Express's",
+  "own code, nor what Homing's presence costs the collector.",
+  'Where the cost is (quiet machine, 2026-12-03, other sides of `HOMING_BENCH_INTEGRATIONS_SIDES`, 10-12',
+  'pairs x 8 rounds, with/without and 95 % interval): `noop` (instrumentExpress and the error handler on',
+  'a telemetry that does nothing, no client) 0.990 (0.97-1.01); `client` (the client and trackers',
+  "created, nothing instrumented, no error captured) 0.956 (0.94-0.97); `modules` (the client's modules",
+  'imported, nothing created) 0.951 (0.92-0.98); `ballast` (the bare app keeping 3 MB of small objects)',
+  '0.967 (0.93-1.00). So most of the gap is the client being loaded at all, not its work per request:',
+  'importing it adds ~3 MB to a heap of ~11 MB (live after a full collection) in an app that spends ~20 %',
+  'of its CPU in the collector (`--trace-gc`: a scavenge every ~400 requests, ~10 ms each), and the',
+  'scavenges cost more per request with it (24 -> 26 and 32 -> 33 µs in two pairs). The Node entry loads',
+  'every outbox (file, IndexedDB, localStorage) and the browser platform whether used or not (2.9 MB of',
+  "heap; `createTelemetry`'s own graph 1.8 MB).",
 ].join('\n');
 
 // ---------------------------------------------------------------- server (child process) side
@@ -137,6 +146,16 @@ async function serveChild(mode) {
   if (mode === 'httpdc') {
     dc.subscribe('http.server.request.start', () => {});
     dc.subscribe('http.server.response.finish', () => {});
+  }
+  if (mode === 'modules') {
+    // The client's modules loaded, nothing created: what its code alone costs the app.
+    const loaded = await Promise.all([
+      import('../../packages/client/dist/index.node.js'),
+      import('../../packages/client/dist/features/errors/index.js'),
+      import('../../packages/client/dist/features/performance/index.js'),
+      import('../../packages/client/dist/integrations/index.js'),
+    ]);
+    closers.push(() => loaded.length);
   }
   if (mode === 'noop') {
     const integrations = await import('../../packages/client/dist/integrations/index.js');
@@ -224,8 +243,14 @@ if (process.argv[1] === self && process.argv[2] === '--serve') {
 
 // ---------------------------------------------------------------- load generator side
 
+const EXTRA_NODE_FLAGS = (process.env.HOMING_BENCH_INTEGRATIONS_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const NO_ASLR = process.env.HOMING_BENCH_INTEGRATIONS_NO_ASLR === '1';
 function startChild(mode, nodeFlags = []) {
-  return startChildServer([...nodeFlags, self, '--serve', mode], { pinCpu: PIN_CPU, nice: 5 });
+  return startChildServer([...EXTRA_NODE_FLAGS, ...nodeFlags, self, '--serve', mode], {
+    pinCpu: PIN_CPU,
+    nice: 5,
+    noAslr: NO_ASLR,
+  });
 }
 
 /** 50 paths per connection, cycled: 49 answered with JSON, 1 that throws. */
@@ -248,24 +273,30 @@ function load(port, seconds) {
   });
 }
 
-async function start(mode, nodeFlags) {
+async function start(mode, nodeFlags = [], { warm = true } = {}) {
   const { child, next } = startChild(mode, nodeFlags);
   const port = Number((await next()).split(' ')[1]);
-  await load(port, 3);
+  if (warm) await load(port, 3);
   return { mode, child, next, port, requests: 0, seconds: 0, cpu: 0, non2xx: 0, errors: 0 };
 }
 
-/** One slice of load on one side, with the CPU its server used meanwhile. */
+/** One slice of load on one side, with the CPU its server used meanwhile; answers the slice's figures. */
 async function slice(side) {
   side.child.stdin.write('mark\n');
   await side.next();
   const r = await load(side.port, SLICE_SECONDS);
   side.child.stdin.write('cpu\n');
-  side.cpu += Number((await side.next()).split(' ')[1]);
-  side.requests += r['2xx'] + r.non2xx;
-  side.seconds += r.duration;
+  const figures = {
+    requests: r['2xx'] + r.non2xx,
+    seconds: r.duration,
+    cpu: Number((await side.next()).split(' ')[1]),
+  };
+  side.cpu += figures.cpu;
+  side.requests += figures.requests;
+  side.seconds += figures.seconds;
   side.non2xx += r.non2xx;
   side.errors += r.errors + r.timeouts;
+  return figures;
 }
 
 async function stop(side) {
@@ -340,10 +371,10 @@ async function profiledHomingShare() {
 
 /**
  * 95 % interval of the pooled with/without ratio (requests per `per`: 'seconds' or 'cpu'), from
- * the pairs resampled with replacement: how far the pooled figure could move with other
- * processes on the same machine in the same hour. It does not cover a machine that is faster or
- * slower as a whole in another hour, which moves both sides alike. A fixed seed, so the same
- * pairs always give the same interval.
+ * the pairs resampled with replacement and, within each, its rounds: how far the pooled figure
+ * could move with other processes and other moments on the same machine in the same hour. It
+ * does not cover a machine that is faster or slower as a whole in another hour, which moves both
+ * sides alike. A fixed seed, so the same rounds always give the same interval.
  */
 export function bootstrapInterval(pairs, per, resamples = 10_000) {
   let seed = 0x9e3779b9;
@@ -360,11 +391,14 @@ export function bootstrapInterval(pairs, per, resamples = 10_000) {
     let withoutRequests = 0;
     let withoutPer = 0;
     for (let i = 0; i < pairs.length; i++) {
-      const pair = pairs[Math.floor(random() * pairs.length)];
-      withRequests += pair.with.requests;
-      withPer += pair.with[per];
-      withoutRequests += pair.without.requests;
-      withoutPer += pair.without[per];
+      const { rounds } = pairs[Math.floor(random() * pairs.length)];
+      for (let j = 0; j < rounds.length; j++) {
+        const round = rounds[Math.floor(random() * rounds.length)];
+        withRequests += round.with.requests;
+        withPer += round.with[per];
+        withoutRequests += round.without.requests;
+        withoutPer += round.without[per];
+      }
     }
     ratios[r] = withRequests / withPer / (withoutRequests / withoutPer);
   }
@@ -385,28 +419,37 @@ export async function run() {
       // Alternate which side starts (and warms up) first.
       let withoutSide, withSide;
       if (p % 2 === 0) {
-        withoutSide = await start(SIDES[0]);
-        withSide = await start(SIDES[1]);
+        withoutSide = await start(SIDES[0], [], { warm: false });
+        withSide = await start(SIDES[1], [], { warm: false });
       } else {
-        withSide = await start(SIDES[1]);
-        withoutSide = await start(SIDES[0]);
+        withSide = await start(SIDES[1], [], { warm: false });
+        withoutSide = await start(SIDES[0], [], { warm: false });
       }
-      for (let i = 0; i < SLICES; i++) {
-        if (CONCURRENT) await Promise.all([slice(withoutSide), slice(withSide)]);
-        else {
+      // Warmed in turns, ABBA, once both run: warming one whole before starting the other left
+      // the first idle through the other's warm-up, and in A/A runs the side started second
+      // then served 3-6 % more.
+      const first = p % 2 === 0 ? withoutSide : withSide;
+      const second = first === withoutSide ? withSide : withoutSide;
+      for (const side of [first, second, second, first, first, second]) await load(side.port, 1);
+      const rounds = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        const round = {};
+        if (CONCURRENT) {
+          [round.without, round.with] = await Promise.all([slice(withoutSide), slice(withSide)]);
+        } else {
           // One app loaded at a time, in the order ABBA..., so a drift in the machine's speed
           // falls on both alike.
           const order = i % 2 === 0 ? [withoutSide, withSide] : [withSide, withoutSide];
-          for (const side of order) await slice(side);
+          for (const side of order) round[side === withSide ? 'with' : 'without'] = await slice(side);
         }
+        rounds.push(round);
       }
       stats = await stop(withSide);
       await stop(withoutSide);
       pairs.push({
         rps: withSide.requests / withSide.seconds / (withoutSide.requests / withoutSide.seconds),
         cpu: withSide.requests / withSide.cpu / (withoutSide.requests / withoutSide.cpu),
-        without: { requests: withoutSide.requests, seconds: withoutSide.seconds, cpu: withoutSide.cpu },
-        with: { requests: withSide.requests, seconds: withSide.seconds, cpu: withSide.cpu },
+        rounds,
       });
       for (const [sum, side] of [
         [bare, withoutSide],
@@ -441,7 +484,8 @@ export async function run() {
   }
   process.stderr.write(
     `bench: integrations with/without: ${(rps(homing) / rps(bare)).toFixed(3)} (wall clock), ` +
-      `${(perCpu(homing) / perCpu(bare)).toFixed(3)} (per CPU-second); homing client ${stats}\n`,
+      `${(perCpu(homing) / perCpu(bare)).toFixed(3)} (per CPU-second); 95 % intervals ${interval('seconds')} ` +
+      `and ${interval('cpu')}; homing client ${stats}\n`,
   );
   if (SIDES.join() !== 'bare,homing') {
     process.stderr.write(
