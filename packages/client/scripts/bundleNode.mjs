@@ -1,0 +1,39 @@
+// Bundles the Node entry points of the built package (dist/index.node.js, dist/integrations/index.js)
+// into dist/node/: one module graph of a few files instead of ~170, whitespace and comments left
+// out, names kept (no mangling, no rewriting). Why: what an app pays for merely loading the client
+// is heap, and a small app's collector works over all of it. Loaded into an Express app, the
+// unbundled dist added 3.1 MB to the heap and the app served 0.951 of its requests per second
+// without it (nothing created, 12 pairs); bundled this way, 2.1 MB, and the instrumented app
+// served 0.983 (12 pairs) where the unbundled one served 0.953 (20 pairs). The dependencies and
+// Node's modules stay imports. Run after `tsc -b` (the root `build` script does).
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'rolldown';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const dist = path.join(root, 'dist');
+const out = path.join(dist, 'node');
+
+await rm(out, { recursive: true, force: true });
+await build({
+  input: {
+    index: path.join(dist, 'index.node.js'),
+    integrations: path.join(dist, 'integrations/index.js'),
+  },
+  platform: 'node',
+  external: [/^node:/, /^@homing\//, 'idb', 'web-vitals', 'safe-regex2'],
+  // The lazy imports inside the graph (Node platform, runtime metrics) are also static imports of
+  // the entry, so bundling them in is what already happened at load; not worth a warning each.
+  onLog(level, log, handler) {
+    if (log.code !== 'INEFFECTIVE_DYNAMIC_IMPORT') handler(level, log);
+  },
+  output: {
+    dir: out,
+    format: 'esm',
+    // Whitespace and comments only: names stay as written (error names, stack frames).
+    minify: { mangle: false, compress: false },
+    sourcemap: true,
+    chunkFileNames: '[name].js',
+  },
+});
