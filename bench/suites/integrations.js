@@ -1,7 +1,7 @@
 // Design 003's overhead target (< 5 %) on a realistic loop: an Express app in a child process
 // under autocannon (in this process), with and without Homing: the real client
-// (createTelemetry, memory outbox, a custom destination that discards), the error and
-// performance trackers on its feature host, instrumentExpress timing every request (what the
+// (createTelemetry, memory outbox, a custom destination that discards, error tracking and metric
+// summaries on), instrumentExpress timing every request (what the
 // integrations README recommends) and homingExpressErrorHandler capturing the 2 % of requests
 // that throw. Several pairs of fresh server processes, both servers pinned to one CPU and the
 // load generator to the other, loaded one at a time in ABBA order; throughput is also given per
@@ -93,27 +93,29 @@ export const notes = [
   "had not sat idle through the other's warm-up, served 3-6 % more. This one, bare against `control` (the",
   'same bare app under another name), 4 pairs x 30 rounds: 1.002.',
   'The app: JSON answers from GET /users/:id, GET /orgs/:org/projects/:pid (a mounted router) and',
-  'POST-free reads; 1 request in 50 throws (Express answers 500). With Homing: createTelemetry',
-  '(memory outbox, custom destination that discards), createErrorTracker and',
-  'createPerformanceTracker (summaries every 5 s, runtime metrics off) on its feature host,',
-  'instrumentExpress on the app (no middleware layer: it wraps app.handle) and homingExpressErrorHandler',
-  'after the routes. Goal: with / without >= 0.97.',
+  'POST-free reads; 1 request in 50 throws (Express answers 500). With Homing: `@homing/client` and',
+  '`@homing/client/integrations` imported as an app does (on Node, the bundle in dist/node), createTelemetry',
+  '(memory outbox, custom destination that discards, error tracking on, metric summaries every 5 s,',
+  'runtime metrics off), instrumentExpress on the app (no middleware layer: it wraps app.handle) and',
+  'homingExpressErrorHandler after the routes, both given the client. Goal: with / without >= 0.97.',
   "The last row is Homing's own code measured where it runs: a fresh instrumented server under the same",
   `load for ${PROFILE_SECONDS} s with V8's CPU profiler on (every 250 µs); the share of its non-idle samples whose`,
   "innermost JavaScript frame is Homing's (natives count for their caller: reading error.stack counts for",
   "Homing; the collector's samples count for no one). It cannot see what instrumenting costs Express's",
   "own code, nor what Homing's presence costs the collector.",
-  'Where the cost is (quiet machine, 2026-12-03, other sides of `HOMING_BENCH_INTEGRATIONS_SIDES`, 10-12',
-  'pairs x 8 rounds, with/without and 95 % interval): `noop` (instrumentExpress and the error handler on',
-  'a telemetry that does nothing, no client) 0.990 (0.97-1.01); `client` (the client and trackers',
-  "created, nothing instrumented, no error captured) 0.956 (0.94-0.97); `modules` (the client's modules",
-  'imported, nothing created) 0.951 (0.92-0.98); `ballast` (the bare app keeping 3 MB of small objects)',
-  '0.967 (0.93-1.00). So most of the gap is the client being loaded at all, not its work per request:',
-  'importing it adds ~3 MB to a heap of ~11 MB (live after a full collection) in an app that spends ~20 %',
-  'of its CPU in the collector (`--trace-gc`: a scavenge every ~400 requests, ~10 ms each), and the',
-  'scavenges cost more per request with it (24 -> 26 and 32 -> 33 µs in two pairs). The Node entry loads',
-  'every outbox (file, IndexedDB, localStorage) and the browser platform whether used or not (2.9 MB of',
-  "heap; `createTelemetry`'s own graph 1.8 MB).",
+  'Where the cost was, before the Node bundle (quiet machine, 2026-12-03; the client imported module by',
+  'module from dist, trackers made on its feature host; with/without and 95 % interval): the default pair',
+  '0.953 (0.93-0.97, 20 pairs, goal missed); other sides of `HOMING_BENCH_INTEGRATIONS_SIDES`, 10-12 pairs',
+  'each: `noop` (instrumentExpress and the error handler on a telemetry that does nothing, no client)',
+  '0.990 (0.97-1.01); `client` (the client and trackers created, nothing instrumented, no error captured)',
+  "0.956 (0.94-0.97); `modules` (the client's modules imported, nothing created) 0.951 (0.92-0.98);",
+  '`ballast` (the bare app keeping 3 MB of small objects) 0.967 (0.93-1.00). Most of the gap was the',
+  'client being loaded at all: importing it added ~3.1 MB to a heap of ~11 MB (live after a full',
+  'collection) in an app that spends ~20 % of its CPU in the collector (`--trace-gc`: a scavenge every',
+  '~400 requests, ~10 ms each), the scavenges costing more per request with it (24 -> 26 and 32 -> 33 µs',
+  'in two pairs). The Node entry points now load a bundle (`packages/client/scripts/bundleNode.mjs`: a',
+  'few files instead of ~170 modules, no whitespace or comments, names kept), which adds ~2.1 MB; the',
+  'same bundle with the old set-up read 0.983 (0.95-1.01, 12 pairs) before the rows below.',
 ].join('\n');
 
 // ---------------------------------------------------------------- server (child process) side
@@ -149,51 +151,35 @@ async function serveChild(mode) {
   }
   if (mode === 'modules') {
     // The client's modules loaded, nothing created: what its code alone costs the app.
-    const loaded = await Promise.all([
-      import('../../packages/client/dist/index.node.js'),
-      import('../../packages/client/dist/features/errors/index.js'),
-      import('../../packages/client/dist/features/performance/index.js'),
-      import('../../packages/client/dist/integrations/index.js'),
-    ]);
+    const loaded = await Promise.all([import('@homing/client'), import('@homing/client/integrations')]);
     closers.push(() => loaded.length);
   }
   if (mode === 'noop') {
-    const integrations = await import('../../packages/client/dist/integrations/index.js');
+    const integrations = await import('@homing/client/integrations');
     const noop = { captureError: () => undefined, addBreadcrumb() {}, timing() {}, track() {} };
     integrations.instrumentExpress(app, noop);
     app.locals.errorHandler = integrations.homingExpressErrorHandler(noop);
   }
   if (mode === 'homing' || mode === 'middleware' || mode === 'client' || mode === 'timing') {
-    const client = await import('../../packages/client/dist/index.node.js');
-    const { createErrorTracker } = await import('../../packages/client/dist/features/errors/index.js');
-    const { createPerformanceTracker } =
-      await import('../../packages/client/dist/features/performance/index.js');
-    const integrations = await import('../../packages/client/dist/integrations/index.js');
-    const c = client.createTelemetry({
+    // The package's own entry points, as an app imports them (on Node, the bundle in dist/node).
+    const { createTelemetry } = await import('@homing/client');
+    const integrations = await import('@homing/client/integrations');
+    const c = createTelemetry({
       endpoints: [{ destination: 'custom', send: async () => {} }],
       storage: 'memory',
       distinctId: 'bench',
+      errors: {},
+      performance: { flushIntervalMs: 5_000, runtime: 'off' },
     });
-    const host = c.featureHost();
-    const errors = createErrorTracker(host);
-    const performance = createPerformanceTracker(host, { flushIntervalMs: 5_000, runtime: 'off' });
-    telemetry = {
-      captureError: (error, context) => errors.captureError(error, context),
-      addBreadcrumb: (crumb) => errors.addBreadcrumb(crumb),
-      timing: (name, ms, tags) => performance.timing(name, ms, tags),
-      track: (event, properties) => c.track(event, properties),
-    };
+    // The client itself is what the integrations take (captureError, addBreadcrumb, timing, track).
+    telemetry = c;
     if (mode === 'middleware') app.use(integrations.homingExpress(telemetry));
     else if (mode !== 'client') integrations.instrumentExpress(app, telemetry);
-    closers.push(
-      () => performance.close(),
-      () => errors.close(),
-      async () => {
-        const stats = await c.stats();
-        process.stdout.write(`stats ${stats.tracked} ${stats.sent}\n`);
-        await c.shutdown({ timeoutMs: 2000 });
-      },
-    );
+    closers.push(async () => {
+      const stats = await c.stats();
+      process.stdout.write(`stats ${stats.tracked} ${stats.sent}\n`);
+      await c.shutdown({ timeoutMs: 2000 });
+    });
     if (mode === 'homing' || mode === 'middleware')
       app.locals.errorHandler = integrations.homingExpressErrorHandler(telemetry);
   }
