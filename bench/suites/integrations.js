@@ -230,14 +230,8 @@ if (process.argv[1] === self && process.argv[2] === '--serve') {
 
 // ---------------------------------------------------------------- load generator side
 
-const EXTRA_NODE_FLAGS = (process.env.HOMING_BENCH_INTEGRATIONS_NODE_FLAGS ?? '').split(' ').filter(Boolean);
-const NO_ASLR = process.env.HOMING_BENCH_INTEGRATIONS_NO_ASLR === '1';
 function startChild(mode, nodeFlags = []) {
-  return startChildServer([...EXTRA_NODE_FLAGS, ...nodeFlags, self, '--serve', mode], {
-    pinCpu: PIN_CPU,
-    nice: 5,
-    noAslr: NO_ASLR,
-  });
+  return startChildServer([...nodeFlags, self, '--serve', mode], { pinCpu: PIN_CPU, nice: 5 });
 }
 
 /** 50 paths per connection, cycled: 49 answered with JSON, 1 that throws. */
