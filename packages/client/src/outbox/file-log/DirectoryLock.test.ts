@@ -1,6 +1,7 @@
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DirectoryLock } from './DirectoryLock.js';
 
@@ -13,10 +14,10 @@ function lockFile(): string {
   dirs.push(d);
   return path.join(d, 'delivery.lock');
 }
-async function writeLock(file: string, pid: number, ageMs: number): Promise<void> {
+async function writeLock(file: string, pid: number, ageMs: number, thread?: number): Promise<void> {
   await fs.writeFile(
     file,
-    JSON.stringify({ pid, host: os.hostname(), token: 'someone-else', acquiredAtMs: 0 }),
+    JSON.stringify({ pid, host: os.hostname(), token: 'someone-else', acquiredAtMs: 0, thread }),
   );
   const t = new Date(Date.now() - ageMs);
   await fs.utimes(file, t, t);
@@ -54,6 +55,41 @@ describe('DirectoryLock', () => {
     expect(await lock.tryAcquire()).toBe(false);
     await writeLock(file, livePid, 6_000); // pid reused, or frozen that long
     expect(await lock.tryAcquire()).toBe(true);
+  });
+
+  it('takes over at once a fresh lock with our own pid and thread that nobody here holds (a container runs each CLI as pid 1)', async () => {
+    const file = lockFile();
+    await writeLock(file, process.pid, 0, threadId);
+    const lock = new DirectoryLock(file, { staleMs: 60_000 });
+    expect((await lock.inspect())?.stale).toBe(true);
+    expect(await lock.tryAcquire()).toBe(true);
+    // Held now: another instance in this thread sees it as live, not as a predecessor's.
+    const other = new DirectoryLock(file, { staleMs: 60_000 });
+    expect((await other.inspect())?.stale).toBe(false);
+    expect(await other.tryAcquire()).toBe(false);
+    await lock.release();
+    expect(await other.tryAcquire()).toBe(true);
+  });
+
+  it("respects a lock of another thread of this process (its own instances are not this thread's)", async () => {
+    const file = lockFile();
+    await writeLock(file, process.pid, 0, threadId + 1_000);
+    const lock = new DirectoryLock(file, { staleMs: 60_000 });
+    expect(await lock.tryAcquire()).toBe(false);
+  });
+
+  it('lets exactly one of many contenders in this thread take over a lock a predecessor with our pid left', async () => {
+    for (let round = 0; round < 25; round++) {
+      const file = lockFile();
+      await writeLock(file, process.pid, 0, threadId);
+      const contenders = Array.from({ length: 8 }, () => new DirectoryLock(file, { staleMs: 60_000 }));
+      const won = await Promise.all(contenders.map((c) => c.tryAcquire()));
+      expect(won.filter(Boolean).length).toBe(1);
+      const verified = await Promise.all(contenders.map((c) => c.verify()));
+      expect(verified.filter(Boolean).length).toBe(1);
+      await Promise.all(contenders.map((c) => c.release()));
+      expect(await fs.readdir(path.dirname(file))).toEqual([]);
+    }
   });
 
   it('lets exactly one of many contenders take over a stale lock', async () => {

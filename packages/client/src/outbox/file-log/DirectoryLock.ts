@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
+import { threadId } from 'node:worker_threads';
 import { processAlive } from './processAlive.js';
 
 /**
@@ -10,7 +11,9 @@ import { processAlive } from './processAlive.js';
  * - Acquire: write the content to a temporary file, then `link` it to the lock name. `link`
  *   fails when the name exists, so creation is atomic and the lock is never seen empty.
  * - Stale: the owner's pid is gone (same host), or the heartbeat is older than `staleMs` (pid
- *   reused, other host, or an owner frozen that long).
+ *   reused, other host, or an owner frozen that long). A lock with this process's own pid and
+ *   thread that no instance here holds is stale at once: a process before us had the same pid
+ *   (a container's CLI runs as pid 1 every time) and died holding it.
  * - Take over: one contender at a time (a `<lock>.takeover` mutex file created with O_EXCL)
  *   looks again, renames the stale file aside and checks that what it moved is the stale lock
  *   it inspected; if a fresh lock was moved instead, it is linked back and the takeover gives
@@ -23,7 +26,17 @@ export interface LockOwner {
   readonly host: string;
   readonly token: string;
   readonly acquiredAtMs: number;
+  /** The owner's `worker_threads` thread id (0: the main thread); absent in older lock files. */
+  readonly thread?: number;
 }
+
+/**
+ * Tokens of the locks and takeover mutexes held in this thread, kept on `globalThis` so that two
+ * copies of this module (a bundled and an unbundled client in one app) see each other's.
+ */
+const HELD_HERE: Set<string> = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for('homing.directoryLock.held')
+] ??= new Set<string>()) as Set<string>;
 
 export interface DirectoryLockOptions {
   /** A lock whose heartbeat is older than this is stale even if its pid exists. */
@@ -48,9 +61,18 @@ export class DirectoryLock {
   async tryAcquire(): Promise<boolean> {
     if (this.token !== null) return this.verify();
     const token = randomBytes(8).toString('hex');
-    const owner: LockOwner = { pid: process.pid, host: os.hostname(), token, acquiredAtMs: Date.now() };
+    const owner: LockOwner = {
+      pid: process.pid,
+      host: os.hostname(),
+      token,
+      acquiredAtMs: Date.now(),
+      thread: threadId,
+    };
     const tmp = `${this.file}.${token}.tmp`;
     await fs.writeFile(tmp, JSON.stringify(owner));
+    // Registered before the link: a contender in this thread that reads the new lock at once
+    // must not take it for a dead predecessor's.
+    HELD_HERE.add(token);
     try {
       for (let attempt = 0; attempt < 3; attempt++) {
         try {
@@ -65,6 +87,7 @@ export class DirectoryLock {
       }
       return false;
     } finally {
+      if (this.token !== token) HELD_HERE.delete(token);
       await fs.rm(tmp, { force: true }).catch(() => {});
     }
   }
@@ -73,7 +96,7 @@ export class DirectoryLock {
   async verify(): Promise<boolean> {
     if (this.token === null) return false;
     const owner = await readOwner(this.file);
-    if (owner?.token !== this.token) this.token = null;
+    if (owner?.token !== this.token) this.forget();
     return this.token !== null;
   }
 
@@ -100,6 +123,11 @@ export class DirectoryLock {
   async release(): Promise<void> {
     if (this.token === null) return;
     if (await this.verify()) await fs.rm(this.file, { force: true }).catch(() => {});
+    this.forget();
+  }
+
+  private forget(): void {
+    if (this.token !== null) HELD_HERE.delete(this.token);
     this.token = null;
   }
 
@@ -119,7 +147,9 @@ export class DirectoryLock {
 
   private isStale(owner: LockOwner | null, heartbeatAgeMs: number): boolean {
     if (heartbeatAgeMs > this.options.staleMs) return true;
-    return owner !== null && owner.host === os.hostname() && !processAlive(owner.pid);
+    if (owner === null || owner.host !== os.hostname()) return false;
+    if (owner.pid === process.pid && (owner.thread ?? 0) === threadId) return !HELD_HERE.has(owner.token);
+    return !processAlive(owner.pid);
   }
 
   /**
@@ -168,12 +198,15 @@ export class DirectoryLock {
       host: os.hostname(),
       token,
       acquiredAtMs: Date.now(),
+      thread: threadId,
     });
     for (let attempt = 0; attempt < 2; attempt++) {
+      HELD_HERE.add(token);
       try {
         await fs.writeFile(file, content, { flag: 'wx' });
         return token;
       } catch (error) {
+        HELD_HERE.delete(token);
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       // Left behind by a process that died during a takeover (it takes milliseconds).
@@ -193,6 +226,7 @@ export class DirectoryLock {
   private async releaseTakeoverMutex(token: string): Promise<void> {
     const file = `${this.file}.takeover`;
     if ((await readOwner(file))?.token === token) await fs.rm(file, { force: true }).catch(() => {});
+    HELD_HERE.delete(token);
   }
 }
 
