@@ -90,6 +90,38 @@ describe('Delivery: batching and the Homing format', () => {
     await until(async () => (await h.outbox.size()).events === 0, 5_000, 'the ack');
   });
 
+  it('intervalMs 0: each event goes as soon as it is stored, and an idle loop does not keep claiming', async () => {
+    const s = await sink();
+    const outbox = createMemoryOutbox();
+    let claims = 0;
+    const claim = outbox.claim.bind(outbox);
+    outbox.claim = (maxEvents, maxBytes) => {
+      claims++;
+      return claim(maxEvents, maxBytes);
+    };
+    const h = harness({ endpoints: [homing(s)], batchSize: 100, intervalMs: 0 }, { outbox });
+    const records = makeRecords(3);
+    track(h, records.slice(0, 1));
+    await until(() => s.acceptedUuids.length === 1, 5_000, 'the first event, alone');
+    track(h, records.slice(1));
+    await until(() => s.acceptedUuids.length === 3, 5_000, 'the next two');
+    await until(async () => (await h.outbox.size()).events === 0, 5_000, 'the acks');
+    // Idle now: before, the loop looked again at once after every drain (thousands of claims
+    // in this window); now it waits for an append, or ZERO_INTERVAL_RECHECK_MS.
+    await new Promise((r) => setTimeout(r, 50));
+    const before = claims;
+    await new Promise((r) => setTimeout(r, 400));
+    expect(claims - before).toBeLessThanOrEqual(1);
+    // Paused: no claim, and no timer firing at once over and over either (the next look is a second away).
+    h.delivery.setPaused(true);
+    track(h, makeRecords(1));
+    const paused = claims;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(claims).toBe(paused);
+    h.delivery.setPaused(false);
+    await until(() => s.acceptedUuids.length === 4, 5_000, 'sends after resume');
+  });
+
   it('splits by bytes: no request carries more than batchBytes of events (one larger event still goes alone)', async () => {
     const s = await sink();
     const h = harness({ endpoints: [homing(s)], batchBytes: 2_000, intervalMs: 60_000 });

@@ -58,7 +58,11 @@ export interface DeliveryOptionsInput {
   batchSize?: number;
   /** Most uncompressed bytes of events per request. Default 512 KiB. */
   batchBytes?: number;
-  /** A partial batch waits at most this long. Default 5 000 ms. A full batch goes at once. */
+  /**
+   * A partial batch waits at most this long. Default 5 000 ms. A full batch goes at once; with 0,
+   * every event goes as soon as it is stored (an idle client then looks for other processes'
+   * events once a second, not continuously).
+   */
   intervalMs?: number;
   /** Bodies larger than this are gzipped (where the platform can). Default 1 024 bytes. */
   gzipMinBytes?: number;
