@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TelemetryClient } from './client.js';
 import { createMemoryOutbox } from '../outbox/memory.js';
@@ -255,5 +258,29 @@ describe('track never throws on bad input', () => {
     await full.shutdown({ timeoutMs: 1_000 });
     await outbox.close();
     sink.requests.length = 0;
+  });
+  it('a file outbox whose directory cannot be used: events still go out from memory, but persist() rejects and lastError says so', async () => {
+    const parent = mkdtempSync(path.join(os.tmpdir(), 'homing-unusable-'));
+    const notADirectory = path.join(parent, 'a-file');
+    writeFileSync(notADirectory, 'not a directory');
+    try {
+      const t = clientFor(sink, {
+        storage: 'file',
+        directory: path.join(notADirectory, 'outbox'),
+        distinctId: 'u',
+      });
+      t.track('kept.in.memory');
+      await expect(t.persist()).rejects.toThrow(/kept in memory only/);
+      const stats = await t.stats();
+      expect(stats.persisted).toBe(0);
+      expect(stats.lastError).toMatchObject({ endpoint: 'outbox' });
+      expect(stats.lastError!.reason).toMatch(/kept in memory only.*(ENOTDIR|EEXIST)/);
+      await t.flush({ timeoutMs: 5_000 });
+      expect(sinkEvents(sink).map((e) => e.event)).toContain('kept.in.memory');
+      await t.shutdown({ timeoutMs: 1_000 });
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+      sink.requests.length = 0;
+    }
   });
 });

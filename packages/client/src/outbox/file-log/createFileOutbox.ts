@@ -1,4 +1,5 @@
 import { DeferredOutbox } from '../DeferredOutbox.js';
+import { OutboxIoError } from '../errors.js';
 import { createMemoryOutbox } from '../memory.js';
 import type { Outbox } from '../outbox.js';
 import { FileOutbox } from './FileOutbox.js';
@@ -9,7 +10,9 @@ import type { FileOutboxOptions } from './options.js';
  * (bad options throw at once). If the directory cannot be used (read-only, not creatable), a
  * warning is logged and a memory outbox with the same limits takes over, so events are still
  * delivered and counted while the process runs, instead of waiting for a disk that never takes
- * them.
+ * them. Its `persist()` rejects (`OutboxIoError` with the directory's error as `cause`): what it
+ * holds is not stored, and whoever waits for `persist()` before calling an event safe must hear
+ * so (the client names it in `stats().lastError`).
  */
 export function createFileOutbox(options: FileOutboxOptions): Outbox {
   const file = new FileOutbox(options);
@@ -29,10 +32,13 @@ export function createFileOutbox(options: FileOutboxOptions): Outbox {
         directory: file.directory,
         error: String(failure),
       });
-      return createMemoryOutbox({
+      const memory = createMemoryOutbox({
         ...file.limits,
         ...(options.now === undefined ? {} : { now: options.now }),
       });
+      memory.persist = () =>
+        Promise.reject(new OutboxIoError('persist (events are kept in memory only)', { cause: failure }));
+      return memory;
     },
   );
 }

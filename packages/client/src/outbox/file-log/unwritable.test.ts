@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Logger } from '../../logger.js';
+import { OutboxIoError } from '../errors.js';
 import type { OutboxDrop } from '../outbox.js';
 import { drain, makeRecords } from '../outbox.contract.js';
 import { createFileOutbox } from './createFileOutbox.js';
@@ -32,7 +33,14 @@ async function expectMemoryFallback(directory: string): Promise<void> {
   outbox.onDrop((d) => drops.push(d));
   const records = makeRecords(5);
   outbox.append(records);
-  await outbox.persist();
+  // Not stored: whoever waits for persist() must not take the events for safe.
+  const refused = await outbox.persist().then(
+    () => null,
+    (error: unknown) => error,
+  );
+  expect(refused).toBeInstanceOf(OutboxIoError);
+  expect((refused as OutboxIoError).message).toContain('kept in memory only');
+  expect((refused as OutboxIoError).cause).toBeInstanceOf(Error);
   expect((await outbox.size()).events).toBe(5);
   expect(await drain(outbox)).toEqual(records.map((r) => r.uuid));
   expect(logger.warnings).toEqual([expect.stringContaining('kept in memory only')]);
@@ -93,7 +101,7 @@ describe('the memory fallback', () => {
     const drops: OutboxDrop[] = [];
     outbox.onDrop((d) => drops.push(d));
     outbox.append(makeRecords(10));
-    await outbox.persist();
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
     const batch = await outbox.claim(3, Infinity);
     expect(batch?.records).toHaveLength(3);
     await outbox.close();
