@@ -6,6 +6,7 @@ export type { TelemetryClient, TelemetryFlushResult, TelemetryStats } from './te
 export type {
   BeforeSend,
   ConsentState,
+  OutboxTuning,
   RedactionOptions,
   StorageChoice,
   TelemetryOptions,

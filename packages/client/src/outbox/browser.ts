@@ -26,6 +26,11 @@ export interface BrowserOutboxOptions {
   limits?: Partial<OutboxLimits>;
   /** Told which storage was chosen and why a better one could not be used. */
   logger?: Logger;
+  /** Write timing and delivery lease of the IndexedDB and localStorage outboxes: see `BrowserOutboxCommonOptions`. */
+  persistIntervalMs?: number;
+  flushEvents?: number;
+  leaseMs?: number;
+  flushOnHide?: boolean;
 }
 
 const STORAGES: readonly BrowserStorage[] = ['indexeddb', 'localStorage', 'memory'];
@@ -51,7 +56,15 @@ export function createBrowserOutbox(options: BrowserOutboxOptions = {}): Outbox 
   const limits = resolveOutboxLimits(options.limits, 'limits.');
   const logger = options.logger ?? silentLogger;
   const name = options.name;
-  const common = { ...limits, ...(name === undefined ? {} : { name }), logger };
+  const common = {
+    ...limits,
+    ...(name === undefined ? {} : { name }),
+    ...(options.persistIntervalMs === undefined ? {} : { persistIntervalMs: options.persistIntervalMs }),
+    ...(options.flushEvents === undefined ? {} : { flushEvents: options.flushEvents }),
+    ...(options.leaseMs === undefined ? {} : { leaseMs: options.leaseMs }),
+    ...(options.flushOnHide === undefined ? {} : { flushOnHide: options.flushOnHide }),
+    logger,
+  };
 
   const memory = (): Outbox => {
     logger.debug('outbox storage: memory (nothing survives the page)');

@@ -61,6 +61,22 @@ describe('the browser entry (index.ts)', () => {
     ).toThrow(expect.objectContaining({ kind: 'telemetry-option', option: 'storage' }));
   });
 
+  it('hands the browser keys of `outbox` to the IndexedDB outbox, whose checks name a bad one', () => {
+    const make = (outbox: Parameters<typeof createTelemetry>[0]['outbox']) => () =>
+      createTelemetry({
+        endpoints: [{ destination: 'homing', host: 'http://127.0.0.1:9', key: 'k' }],
+        storage: 'indexeddb',
+        name: `tuning-test-${Date.now()}`,
+        platform: testPlatform(),
+        outbox,
+      });
+    expect(make({ leaseMs: 5 })).toThrow(expect.objectContaining({ option: 'leaseMs' }));
+    expect(make({ persistIntervalMs: -1 })).toThrow(expect.objectContaining({ option: 'persistIntervalMs' }));
+    // The file outbox's keys are ignored here: one config serves Node and browsers.
+    const t = make({ persistIntervalMs: 0, flushEvents: 1, maxSegmentBytes: 1, flushOnHide: false })();
+    void t.shutdown({ timeoutMs: 0 });
+  });
+
   it('defaults to IndexedDB on a page and to memory elsewhere', () => {
     expect(browserRuntime.defaultStorage({ ...testPlatform(), name: 'browser' })).toBe('indexeddb');
     expect(browserRuntime.defaultStorage({ ...testPlatform(), name: 'other' })).toBe('memory');

@@ -43,6 +43,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
           directory: options.directory,
           durability: options.durability,
           limits: options.limits,
+          tuning: options.outbox,
           logger,
         });
   // Registered before the client's own exit hook, so metric summaries and duplicate counts are

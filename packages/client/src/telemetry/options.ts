@@ -12,6 +12,46 @@ export type ConsentState = 'granted' | 'denied' | 'pending';
 export type StorageChoice = 'file' | 'indexeddb' | 'localStorage' | 'memory';
 
 /**
+ * Tuning of the outbox that `storage` creates. Each key applies to the storages named; the others
+ * ignore it (one config can serve Node and browsers). Defaults and ranges are the outbox's own
+ * (`outbox/file-log/options.ts`, `outbox/indexeddb/options.ts`); a bad value throws that outbox's
+ * `OutboxOptionError`, naming the key.
+ */
+export interface OutboxTuning {
+  /** file, indexeddb, localStorage: longest an appended event waits in memory before it is written (ms); default 100, 0 = next tick. */
+  persistIntervalMs?: number;
+  /** file, indexeddb, localStorage: a group this large is written at once; default 1 000 (file), 500 (browsers). */
+  flushEvents?: number;
+  /** file: a group of this many bytes is written at once; default 1 MiB. */
+  flushBytes?: number;
+  /** file: a segment file is sealed and a new one started past this size; default 8 MiB. */
+  maxSegmentBytes?: number;
+  /** file: how often the delivery lock's heartbeat is refreshed (ms); default 2 000. */
+  heartbeatMs?: number;
+  /** file: a lock or segment of a process silent this long is taken over (ms); default 30 000, at least 3 × heartbeatMs. */
+  staleMs?: number;
+  /** file: event JSON kept in memory after writing, so delivery claims it without reading it back; default 1 MiB. */
+  claimCacheBytes?: number;
+  /** indexeddb, localStorage: delivery lease where the Web Locks API is missing (ms); default 15 000. */
+  leaseMs?: number;
+  /** indexeddb, localStorage: write what is buffered when the page is hidden or unloads; default true. */
+  flushOnHide?: boolean;
+}
+
+/** Every key of `OutboxTuning`, for validation. */
+export const OUTBOX_TUNING_KEYS: readonly (keyof OutboxTuning)[] = [
+  'persistIntervalMs',
+  'flushEvents',
+  'flushBytes',
+  'maxSegmentBytes',
+  'heartbeatMs',
+  'staleMs',
+  'claimCacheBytes',
+  'leaseMs',
+  'flushOnHide',
+];
+
+/**
  * What `beforeSend` may answer: the event to store (the same object changed, or a new one), or
  * `null`/`false` to drop it (counted as 'rejected'). A throwing `beforeSend` drops that event too.
  */
@@ -57,6 +97,8 @@ export interface TelemetryOptions extends TelemetryFeatureOptions {
   durability?: OutboxDurability;
   /** Outbox bounds and retention (events, bytes, overflow policy, retention). Defaults: `DEFAULT_OUTBOX_LIMITS`. */
   limits?: Partial<OutboxLimits>;
+  /** Write timing and file-outbox details (`persistIntervalMs`, `flushEvents`, …): see `OutboxTuning`. Not with an `Outbox` as `storage`. */
+  outbox?: OutboxTuning;
   /** Depth, string length and key count kept of properties. Defaults: `defaultSafeLimits`. */
   propertyLimits?: Partial<SafeLimits>;
   /** An event whose JSON is larger is dropped ('too-large'). Default 512 KiB, the delivery batch size. */

@@ -1,9 +1,14 @@
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { until } from '../delivery/delivery.test-helpers.js';
 import { createTelemetry } from '../index.node.js';
 import { testPlatform } from './telemetry.test-helpers.js';
 import { TELEMETRY_DEFAULTS } from './options.js';
 import type { TelemetryOptions } from './options.js';
 import { resolveTelemetryOptions } from './resolveTelemetryOptions.js';
+import { createMemoryOutbox } from '../outbox/memory.js';
 
 const endpoints: TelemetryOptions['endpoints'] = [
   { destination: 'homing', host: 'http://127.0.0.1:9', key: 'k' },
@@ -66,6 +71,10 @@ describe('telemetry options', () => {
     ['now', { now: 5 }],
     ['disabled', { disabled: 'yes' }],
     ['endpoints', { endpoints: 'http://x' }],
+    ['outbox', { outbox: 100 }],
+    ['outbox', { outbox: [100] }],
+    ['outbox.persistIntervalMS', { outbox: { persistIntervalMS: 10 } }],
+    ['outbox', { storage: createMemoryOutbox(), outbox: { flushEvents: 10 } }],
   ];
   for (const [option, input] of bad) {
     it(`names ${option} when it is wrong`, () => {
@@ -91,5 +100,65 @@ describe('telemetry options', () => {
       expect.objectContaining({ option: 'limits.maxEvents' }),
     );
     expect(make({ storage: 'indexeddb' })).toThrow(expect.objectContaining({ option: 'storage' }));
+  });
+
+  it("the outbox's own checks name a bad tuning value, before anything is written", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-tuning-'));
+    try {
+      const make = (outbox: TelemetryOptions['outbox']) => () =>
+        createTelemetry({ endpoints, storage: 'file', directory: dir, platform: testPlatform(), outbox });
+      expect(make({ persistIntervalMs: -1 })).toThrow(
+        expect.objectContaining({ option: 'persistIntervalMs' }),
+      );
+      expect(make({ flushEvents: 1.5 })).toThrow(expect.objectContaining({ option: 'flushEvents' }));
+      expect(make({ heartbeatMs: 1_000, staleMs: 2_000 })).toThrow(
+        expect.objectContaining({ option: 'staleMs' }),
+      );
+      expect(make({ maxSegmentBytes: 'big' as unknown as number })).toThrow(
+        expect.objectContaining({ option: 'maxSegmentBytes' }),
+      );
+      expect(readdirSync(dir)).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('outbox.persistIntervalMs reaches the file outbox: an event waits that long before it is on disk, 0 writes it at once', async () => {
+    const segmentBytes = (dir: string): number =>
+      readdirSync(dir)
+        .filter((n) => n.endsWith('.open') || n.endsWith('.log'))
+        .reduce((sum, n) => sum + statSync(path.join(dir, n)).size, 0);
+    const slow = mkdtempSync(path.join(os.tmpdir(), 'homing-tuning-'));
+    const fast = mkdtempSync(path.join(os.tmpdir(), 'homing-tuning-'));
+    const make = (directory: string, persistIntervalMs: number) =>
+      createTelemetry({
+        endpoints,
+        storage: 'file',
+        directory,
+        distinctId: 'u',
+        platform: testPlatform(),
+        // Pending: nothing is claimed, and a claim writes what is buffered first.
+        consent: 'pending',
+        rememberConsent: false,
+        delivery: { intervalMs: 60_000, flushOnExit: false },
+        // Shared across storages: the file outbox ignores the browser's keys.
+        outbox: { persistIntervalMs, flushEvents: 1_000, leaseMs: 500, flushOnHide: false },
+      });
+    const a = make(slow, 60_000);
+    const b = make(fast, 0);
+    try {
+      a.track('waits');
+      b.track('written.at.once');
+      await until(() => segmentBytes(fast) > 0, 5_000, 'the write with persistIntervalMs 0');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(segmentBytes(slow)).toBe(0);
+      await a.persist();
+      expect(segmentBytes(slow)).toBeGreaterThan(0);
+    } finally {
+      await a.shutdown({ timeoutMs: 0 });
+      await b.shutdown({ timeoutMs: 0 });
+      rmSync(slow, { recursive: true, force: true });
+      rmSync(fast, { recursive: true, force: true });
+    }
   });
 });

@@ -7,11 +7,12 @@ import { TelemetryOptionError } from './errors.js';
 import type {
   BeforeSend,
   ConsentState,
+  OutboxTuning,
   RedactionOptions,
   StorageChoice,
   TelemetryOptions,
 } from './options.js';
-import { TELEMETRY_DEFAULTS } from './options.js';
+import { OUTBOX_TUNING_KEYS, TELEMETRY_DEFAULTS } from './options.js';
 
 export interface ResolvedTelemetryOptions {
   readonly name: string;
@@ -27,6 +28,7 @@ export interface ResolvedTelemetryOptions {
   readonly directory: string | undefined;
   readonly durability: OutboxDurability;
   readonly limits: Partial<OutboxLimits> | undefined;
+  readonly outbox: OutboxTuning | undefined;
   readonly propertyLimits: SafeLimits;
   readonly maxEventBytes: number;
   readonly disabled: boolean;
@@ -57,6 +59,7 @@ const KNOWN = new Set<string>([
   'directory',
   'durability',
   'limits',
+  'outbox',
   'propertyLimits',
   'maxEventBytes',
   'disabled',
@@ -110,6 +113,7 @@ export function resolveTelemetryOptions(input: TelemetryOptions): ResolvedTeleme
     throw new TelemetryOptionError('directory', `must be a non-empty path, got ${show(o.directory)}`);
   }
   if (o.limits !== undefined) plainObject('limits', o.limits);
+  const outbox = outboxTuning(o.outbox, storage);
   if (o.delivery !== undefined) plainObject('delivery', o.delivery);
   if (o.sampling !== undefined) plainObject('sampling', o.sampling);
   if (o.endpoints !== undefined && !Array.isArray(o.endpoints)) {
@@ -131,6 +135,7 @@ export function resolveTelemetryOptions(input: TelemetryOptions): ResolvedTeleme
     directory: o.directory,
     durability,
     limits: o.limits,
+    outbox,
     propertyLimits: propertyLimits(o.propertyLimits),
     maxEventBytes: integer('maxEventBytes', o.maxEventBytes ?? d.maxEventBytes, 64, 1024 ** 3),
     disabled: bool('disabled', o.disabled ?? d.disabled),
@@ -282,4 +287,25 @@ function onlyKeys(option: string, value: object, keys: readonly string[]): void 
       throw new TelemetryOptionError(`${option}.${key}`, `is not a known option (${keys.join(', ')})`);
     }
   }
+}
+
+/** The `outbox` tuning: known keys only (their values are the outbox's to check), and no Outbox given. */
+function outboxTuning(value: unknown, storage: unknown): OutboxTuning | undefined {
+  if (value === undefined) return undefined;
+  const tuning = plainObject('outbox', value);
+  if (isOutbox(storage)) {
+    throw new TelemetryOptionError(
+      'outbox',
+      'tunes the outbox `storage` creates; with an Outbox as `storage`, configure that Outbox instead',
+    );
+  }
+  for (const key of Object.keys(tuning)) {
+    if (!(OUTBOX_TUNING_KEYS as readonly string[]).includes(key)) {
+      throw new TelemetryOptionError(
+        `outbox.${key}`,
+        `is not an outbox option (known: ${OUTBOX_TUNING_KEYS.join(', ')})`,
+      );
+    }
+  }
+  return tuning as OutboxTuning;
 }

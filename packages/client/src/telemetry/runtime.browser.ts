@@ -5,6 +5,7 @@ import { createGenericPlatform } from '../platform/generic.js';
 import { TelemetryOptionError } from './errors.js';
 import { identityLocalStorage } from './identityLocalStorage.js';
 import { installIdLocalStorage } from './installIdLocalStorage.js';
+import { pickTuning } from './pickTuning.js';
 import type { TelemetryRuntime } from './runtime.js';
 
 /**
@@ -26,6 +27,7 @@ export const browserRuntime: TelemetryRuntime = {
           name: request.name,
           storage: request.choice,
           ...(request.limits === undefined ? {} : { limits: request.limits }),
+          ...pickTuning(request.tuning ?? {}, ['persistIntervalMs', 'flushEvents', 'leaseMs', 'flushOnHide']),
           logger: request.logger,
         });
         return {

@@ -5,6 +5,7 @@ import { detectPlatform } from '../platform/detect.js';
 import { TelemetryOptionError } from './errors.js';
 import { identityFile } from './identityFile.node.js';
 import { installIdFile } from './installIdFile.node.js';
+import { pickTuning } from './pickTuning.js';
 import type { TelemetryRuntime } from './runtime.js';
 
 /**
@@ -18,8 +19,11 @@ export const nodeRuntime: TelemetryRuntime = {
     switch (request.choice) {
       case 'file': {
         const directory = request.directory ?? defaultOutboxDirectory(request.name);
+        const t = request.tuning ?? {};
         const outbox = createFileOutbox({
           ...request.limits,
+          ...pickTuning(t, ['persistIntervalMs', 'flushEvents', 'flushBytes', 'maxSegmentBytes']),
+          ...pickTuning(t, ['heartbeatMs', 'staleMs', 'claimCacheBytes']),
           directory,
           durability: request.durability,
           logger: request.logger,

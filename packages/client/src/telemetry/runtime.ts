@@ -3,7 +3,7 @@ import type { Outbox, OutboxDurability, OutboxLimits } from '../outbox/outbox.js
 import type { Platform } from '../platform/platform.js';
 import type { IdentityStore } from './identityStore.js';
 import type { InstallIdStore } from './installId.js';
-import type { StorageChoice } from './options.js';
+import type { OutboxTuning, StorageChoice } from './options.js';
 
 export interface StorageRequest {
   readonly choice: StorageChoice;
@@ -11,6 +11,8 @@ export interface StorageRequest {
   readonly directory: string | undefined;
   readonly durability: OutboxDurability;
   readonly limits: Partial<OutboxLimits> | undefined;
+  /** Each storage takes the keys that apply to it. */
+  readonly tuning: OutboxTuning | undefined;
   readonly logger: Logger;
 }
 
