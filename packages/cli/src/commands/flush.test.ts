@@ -1,7 +1,7 @@
-import { writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { breakerStateKey } from '@homing/client';
+import { breakerStateKey, createTelemetry, SENDING_STATE_KEY } from '@homing/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
 import { captureIo, open, seedLongRetentionOutbox, seedOutbox, startSink } from './commands.test-helpers.js';
@@ -183,6 +183,57 @@ describe('homing flush', () => {
       await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 'soon' }, c),
     ).toBe(2);
     expect(c.err()).toContain('--timeout');
+  });
+
+  it('without --host, sends where the app sends: the endpoints its delivery saved in the outbox', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
+    const sink = await startSink(503);
+    cleanups.push(() => rm(dir, { recursive: true, force: true }), sink.close);
+    const app = createTelemetry({
+      endpoints: [{ destination: 'homing', host: sink.url, key: 'wk_app', name: 'main' }],
+      storage: 'file',
+      directory: dir,
+      distinctId: 'u',
+      respectDoNotTrack: false,
+      delivery: { intervalMs: 20, flushOnExit: false },
+    });
+    for (let i = 0; i < 30; i++) app.track('left.behind', { i });
+    await app.persist();
+    // The server refuses while the app runs: everything stays queued.
+    await app.flush({ timeoutMs: 300 });
+    await app.shutdown({ timeoutMs: 0 });
+    sink.status = 202;
+    const io = captureIo();
+    expect(await flush({ outbox: dir, force: true }, io)).toBe(0);
+    expect(io.out()).toContain('Sent 30 events to main');
+    expect(new Set(sink.uuids).size).toBe(30);
+  });
+
+  it('without --host and nothing saved (or something unusable): exit 2 and a hint to name the endpoint', async () => {
+    const { dir, sink } = await setup(3);
+    const a = captureIo();
+    expect(await flush({ outbox: dir }, a)).toBe(2);
+    expect(a.err()).toContain('no endpoint saved');
+    expect(a.err()).toContain('--host');
+    const outbox = open(dir);
+    await outbox.setState(SENDING_STATE_KEY, {
+      mode: 'failover',
+      endpoints: [{ destination: 'homing', host: 'ftp://x', key: 'k', name: 'n' }],
+    });
+    await outbox.close();
+    const b = captureIo();
+    expect(await flush({ outbox: dir }, b)).toBe(2);
+    expect(b.err()).toContain('cannot be used');
+    const c = captureIo();
+    expect(await flush({ outbox: dir, key: 'wk' }, c)).toBe(2);
+    expect(c.err()).toContain('go with --host');
+    const d = captureIo();
+    expect(await flush({ outbox: dir, host: sink.url }, d)).toBe(2);
+    expect(d.err()).toContain('--key');
+    expect(sink.requests).toBe(0);
+    const left = open(dir);
+    expect((await left.size()).events).toBe(3);
+    await left.close();
   });
 
   it('is registered as "homing flush"', () => {

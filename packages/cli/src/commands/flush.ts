@@ -1,10 +1,11 @@
-import type { DeliveryOptions } from '@homing/client';
+import type { DeliveryOptions, SavedSending } from '@homing/client';
 import {
   breakerStateKey,
   createNodePlatform,
   Delivery,
   DeliveryOptionError,
   resolveDeliveryOptions,
+  SENDING_STATE_KEY,
 } from '@homing/client';
 import type { Command } from 'commander';
 import type { CommandIo, Outbox, OutboxInspector } from './outboxCommand.js';
@@ -12,9 +13,10 @@ import { CommandError, formatDuration, openOutbox, processIo, runCommand } from 
 
 export interface FlushOptions {
   outbox: string;
-  destination: string;
-  host: string;
-  key: string;
+  /** With `host`; default homing. Without `host`, the endpoints the app saved in the outbox. */
+  destination?: string;
+  host?: string;
+  key?: string;
   /** ms, default 30 000. */
   timeout?: string | number;
   /** Forget a saved open circuit and try now. */
@@ -52,21 +54,38 @@ class Progress {
 
 const FLUSH_DESTINATIONS = ['homing', 'posthog', 'segment'];
 
-function deliveryOptions(options: FlushOptions): DeliveryOptions {
+/** The endpoint the flags name, or null without --host (then the app's saved endpoints are used). */
+function flagDeliveryOptions(options: FlushOptions): DeliveryOptions | null {
+  if (options.host === undefined) {
+    if (options.key !== undefined || options.destination !== undefined) {
+      throw new CommandError(
+        '--key and --destination go with --host',
+        'give all three, or none to send where the app sends (saved in the outbox)',
+        2,
+      );
+    }
+    return null;
+  }
+  const destination = options.destination ?? 'homing';
   // A custom destination is a function in the app's code: nothing a command line can name.
-  if (!FLUSH_DESTINATIONS.includes(options.destination)) {
+  if (!FLUSH_DESTINATIONS.includes(destination)) {
     throw new CommandError(
-      `--destination must be one of ${FLUSH_DESTINATIONS.join(', ')}, got "${options.destination}"`,
+      `--destination must be one of ${FLUSH_DESTINATIONS.join(', ')}, got "${destination}"`,
       'a custom destination is a function in your app: flush from it with telemetry.flush()',
+      2,
+    );
+  }
+  if (options.key === undefined) {
+    throw new CommandError(
+      '--key is needed with --host',
+      'the write key (Homing, Segment) or project API key (PostHog)',
       2,
     );
   }
   try {
     return resolveDeliveryOptions({
-      endpoints: [{ destination: options.destination as 'homing', host: options.host, key: options.key }],
-      // The flush drives sending; no timer of its own, no exit hook.
-      intervalMs: 60_000,
-      flushOnExit: false,
+      endpoints: [{ destination: destination as 'homing', host: options.host, key: options.key }],
+      ...FLUSH_DRIVEN,
     });
   } catch (error) {
     if (error instanceof DeliveryOptionError) {
@@ -74,6 +93,39 @@ function deliveryOptions(options: FlushOptions): DeliveryOptions {
       throw new CommandError(error.message, flag ? `Check --${flag}.` : undefined, 2);
     }
     throw error;
+  }
+}
+
+/** The flush drives sending; no timer of its own, no exit hook. */
+const FLUSH_DRIVEN = { intervalMs: 60_000, flushOnExit: false } as const;
+
+/** Where the app that wrote the outbox sends (its mode and endpoints, names kept so its breakers apply). */
+async function savedDeliveryOptions(outbox: Outbox): Promise<DeliveryOptions> {
+  const saved = await outbox.getState<SavedSending>(SENDING_STATE_KEY);
+  if (saved === undefined) {
+    throw new CommandError(
+      'this outbox has no endpoint saved to send to (an app saves its endpoints when its delivery starts; custom ones cannot be)',
+      'name one: --host URL --key KEY, and --destination posthog or segment if it is not a Homing server',
+      2,
+    );
+  }
+  try {
+    return resolveDeliveryOptions({
+      mode: saved.mode,
+      endpoints: saved.endpoints.map((e) => ({
+        name: e.name,
+        destination: e.destination,
+        host: e.host,
+        key: e.key,
+      })),
+      ...FLUSH_DRIVEN,
+    });
+  } catch (error) {
+    throw new CommandError(
+      `the endpoints saved in the outbox cannot be used (${error instanceof Error ? error.message : String(error)})`,
+      'name one: --host URL --key KEY (and --destination posthog or segment if needed)',
+      2,
+    );
   }
 }
 
@@ -103,22 +155,14 @@ async function deliveredElsewhere(inspector: OutboxInspector): Promise<CommandEr
 /** Sends what is in the outbox now, through the same delivery (retry, breaker, dead letters) the client uses. */
 export async function flush(options: FlushOptions, io: CommandIo = processIo): Promise<number> {
   return runCommand(io, async () => {
-    const resolved = deliveryOptions(options);
+    const fromFlags = flagDeliveryOptions(options);
     const timeoutMs = parseTimeout(options.timeout);
-    const endpoint = resolved.endpoints[0]!.id;
     const { outbox, directory, inspector } = await openOutbox(options.outbox);
     try {
+      const resolved = fromFlags ?? (await savedDeliveryOptions(outbox));
       const busy = await deliveredElsewhere(inspector);
       if (busy !== null) throw busy;
-      const failed = await drain(
-        outbox,
-        directory,
-        resolved,
-        endpoint,
-        timeoutMs,
-        options.force === true,
-        io,
-      );
+      const failed = await drain(outbox, directory, resolved, timeoutMs, options.force === true, io);
       if (failed === 'nothing-claimed') {
         // Taken by another process after the check above (an app that started meanwhile).
         throw (await deliveredElsewhere(inspector)) ?? unexplained();
@@ -141,12 +185,12 @@ async function drain(
   outbox: Outbox,
   directory: string,
   resolved: DeliveryOptions,
-  endpoint: string,
   timeoutMs: number,
   force: boolean,
   io: CommandIo,
 ): Promise<boolean | 'nothing-claimed'> {
-  if (force) await outbox.setState(breakerStateKey(endpoint), undefined);
+  const ids = resolved.endpoints.map((e) => e.id);
+  if (force) for (const id of ids) await outbox.setState(breakerStateKey(id), undefined);
   const before = await outbox.size();
   const progress = new Progress(io, before.events);
   const delivery = new Delivery(outbox, resolved, {
@@ -166,7 +210,7 @@ async function drain(
   }
   const stats = delivery.stats();
   io.stdout.write(
-    `Sent ${result.sent} events to ${endpoint}; ${Math.max(0, result.pending)} still queued.\n`,
+    `Sent ${result.sent} events to ${ids.join(', ')}; ${Math.max(0, result.pending)} still queued.\n`,
   );
   let failed = false;
   if (stats.deadLettered > 0) {
@@ -178,8 +222,12 @@ async function drain(
   }
   if (result.pending !== 0) {
     failed = true;
-    const breaker = stats.breakers[endpoint];
-    if (breaker?.openUntilMs != null && breaker.openUntilMs > Date.now()) {
+    // Every endpoint's circuit open: the earliest to close says when to come back.
+    const openUntil = ids.map((id) => stats.breakers[id]?.openUntilMs ?? null);
+    const allOpen = openUntil.every((at) => at !== null && at > Date.now());
+    const endpoint = ids.join(', ');
+    const breaker = allOpen ? { openUntilMs: Math.min(...(openUntil as number[])) } : null;
+    if (breaker !== null) {
       // The failures that opened it say what is wrong (a refused connection, a 5xx): name the last.
       const cause = stats.lastError === null ? '' : ` (last error: ${stats.lastError.reason})`;
       io.stderr.write(`error: the circuit for ${endpoint} is open after repeated failures${cause}\n`);
@@ -209,9 +257,15 @@ export function registerFlush(program: Command): void {
     .command('flush')
     .description('Send what is queued in an outbox now')
     .requiredOption('--outbox <dir>', 'the outbox directory')
-    .option('--destination <name>', 'homing, posthog or segment', 'homing')
-    .requiredOption('--host <url>', 'base URL of the destination, e.g. https://homing.example.com')
-    .requiredOption('--key <key>', 'write key (Homing), project API key (PostHog) or write key (Segment)')
+    .option('--destination <name>', 'with --host: homing (default), posthog or segment')
+    .option(
+      '--host <url>',
+      'base URL of the destination, e.g. https://homing.example.com (default: where the app sends, saved in the outbox)',
+    )
+    .option(
+      '--key <key>',
+      'with --host: write key (Homing), project API key (PostHog) or write key (Segment)',
+    )
     .option('--timeout <ms>', 'give up after this long (events stay queued)', '30000')
     .option('--force', 'try now even if the endpoint circuit is open from earlier failures')
     .action(async (options: FlushOptions) => {

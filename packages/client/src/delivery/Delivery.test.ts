@@ -79,6 +79,17 @@ describe('Delivery: batching and the Homing format', () => {
     release();
     await stopped;
     expect(await outbox.getState('delivery:endpoints')).toEqual([`homing:${s.url}`]);
+    // Where it sends, for `homing flush --outbox DIR`: custom endpoints cannot be saved.
+    expect(await outbox.getState('delivery:sending')).toEqual({
+      mode: 'failover',
+      endpoints: [{ name: `homing:${s.url}`, destination: 'homing', host: s.url, key: 'wk_test' }],
+    });
+    const custom = startDelivery(
+      { endpoints: [{ destination: 'custom', send: async () => {} }] },
+      { outbox },
+    );
+    await custom.delivery.shutdown(1_000);
+    expect(await outbox.getState('delivery:sending')).toBeUndefined();
   });
 
   it('sends a partial batch when the interval passes', async () => {

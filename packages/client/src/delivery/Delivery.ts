@@ -7,7 +7,8 @@ import { DeliveryCounters } from './DeliveryCounters.js';
 import type { DeliveryStats } from './DeliveryCounters.js';
 import { DeliveryLoop } from './DeliveryLoop.js';
 import type { DeliveryOptions } from './deliveryOptions.js';
-import { EndpointChannel, ENDPOINTS_STATE_KEY } from './EndpointChannel.js';
+import type { SavedSending } from './EndpointChannel.js';
+import { EndpointChannel, ENDPOINTS_STATE_KEY, SENDING_STATE_KEY } from './EndpointChannel.js';
 import { DeliveryBusyError, DeliveryOptionError } from './errors.js';
 import { sendPendingOnUnload } from './sendOnUnload.js';
 
@@ -224,6 +225,20 @@ export class Delivery {
       for (const channel of this.channels) ids.add(channel.id);
       // Bounded: endpoints come and go over the life of an install.
       if (ids.size !== before) await this.outbox.setState(ENDPOINTS_STATE_KEY, [...ids].slice(-32));
+      const sending: SavedSending = {
+        mode: this.options.mode,
+        endpoints: this.options.endpoints.flatMap((e) =>
+          e.destination === 'custom'
+            ? []
+            : [{ name: e.id, destination: e.destination, host: e.host, key: e.key }],
+        ),
+      };
+      // This app's endpoints replace what another config saved; with only custom ones, nothing is
+      // left that a command line could send to.
+      const saved = sending.endpoints.length === 0 ? undefined : sending;
+      const sentBefore = await this.outbox.getState<unknown>(SENDING_STATE_KEY);
+      if (JSON.stringify(sentBefore) !== JSON.stringify(saved))
+        await this.outbox.setState(SENDING_STATE_KEY, saved);
     } catch (error) {
       this.deps.logger.warn('could not record the endpoint list in the outbox state', { error });
     }

@@ -27,6 +27,23 @@ export function breakerStateKey(endpointId: string): string {
 /** Outbox state key listing the endpoint ids that have a saved breaker (read by `homing status`). */
 export const ENDPOINTS_STATE_KEY = 'delivery:endpoints';
 
+/**
+ * Outbox state key of where the app sends (`SavedSending`): its mode and its endpoints other than
+ * custom ones, keys included (write keys, which browsers ship anyway), so `homing flush --outbox
+ * DIR` can send what an app left behind without being told where.
+ */
+export const SENDING_STATE_KEY = 'delivery:sending';
+
+export interface SavedSending {
+  readonly mode: 'failover' | 'fanout';
+  readonly endpoints: readonly {
+    readonly name: string;
+    readonly destination: 'homing' | 'posthog' | 'segment';
+    readonly host: string;
+    readonly key: string;
+  }[];
+}
+
 /** What one attempt on one endpoint came to. */
 export type AttemptResult = SendOutcome | { readonly kind: 'not-ready'; readonly retryAfterMs: number };
 

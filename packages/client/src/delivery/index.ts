@@ -13,7 +13,8 @@ export type {
   ResolvedEndpoint,
   RetryBackoffOptions,
 } from './deliveryOptions.js';
-export { breakerStateKey, ENDPOINTS_STATE_KEY } from './EndpointChannel.js';
+export { breakerStateKey, ENDPOINTS_STATE_KEY, SENDING_STATE_KEY } from './EndpointChannel.js';
+export type { SavedSending } from './EndpointChannel.js';
 export type { EndpointSnapshot } from './EndpointChannel.js';
 export { DeliveryBusyError, DeliveryError, DeliveryOptionError, DestinationError } from './errors.js';
 export type { DeliveryErrorKind, DestinationErrorOptions } from './errors.js';
