@@ -14,6 +14,7 @@ import { uuidv7 } from '../pipeline/uuidv7.js';
 import type { Platform } from '../platform/platform.js';
 import type { TelemetryCore, TelemetryFlushResult, TelemetryStats } from './client.js';
 import { emptyDropCounts } from './client.js';
+import { ConsentWatch } from './ConsentWatch.js';
 import { Emitter } from './Emitter.js';
 import type { TrackedEvent } from './EventBuilder.js';
 import { describe, ENRICHED_KEYS, EventBuilder } from './EventBuilder.js';
@@ -91,6 +92,8 @@ export class Telemetry implements TelemetryCore {
   private readonly ready: Promise<void>;
   private closing: Promise<void> | undefined;
   private confirmTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Follows consent set by other processes or tabs on the same storage (when it is remembered). */
+  private readonly consentWatch: ConsentWatch | null;
   private readonly counts = { tracked: 0, fixed: 0, queued: 0, persisted: 0 };
   /** The last failure to store events (a full or read-only disk), for `stats().lastError`. */
   private storageError: { endpoint: string; reason: string; atMs: number } | null = null;
@@ -109,6 +112,14 @@ export class Telemetry implements TelemetryCore {
     this.outbox = parts.outbox;
     this.consent = this.o.consent;
     this.consentUnread = this.o.rememberConsent;
+    this.consentWatch = this.o.rememberConsent
+      ? new ConsentWatch(
+          this.outbox,
+          CONSENT_STATE_KEY,
+          (state) => this.consentFromElsewhere(state),
+          this.logger,
+        )
+      : null;
     this.identified = this.o.distinctId;
     this.identityStore = parts.identity ?? outboxIdentityStore(parts.outbox);
     if (this.identified === undefined) this.identified = this.keptIdentityNow();
@@ -319,9 +330,10 @@ export class Telemetry implements TelemetryCore {
       this.consentUnread = false;
       this.applyConsent(state);
       if (this.o.rememberConsent && this.closing === undefined) {
-        this.outbox.setState(CONSENT_STATE_KEY, state).catch((error: unknown) => {
+        const write = this.outbox.setState(CONSENT_STATE_KEY, state).catch((error: unknown) => {
           this.logger.warn('could not remember the consent state', { error });
         });
+        this.consentWatch?.wrote(state, write);
       }
     } catch (error) {
       this.logger.warn('setConsent failed', { error });
@@ -411,8 +423,9 @@ export class Telemetry implements TelemetryCore {
   private async start(): Promise<void> {
     let remembered = false;
     if (this.o.rememberConsent) {
+      let stored: unknown;
       try {
-        const stored = await this.outbox.getState<unknown>(CONSENT_STATE_KEY);
+        stored = await this.outbox.getState<unknown>(CONSENT_STATE_KEY);
         if (!this.consentChosen && (stored === 'granted' || stored === 'denied' || stored === 'pending')) {
           this.applyConsent(stored);
           remembered = true;
@@ -420,6 +433,7 @@ export class Telemetry implements TelemetryCore {
       } catch (error) {
         this.logger.warn('could not read the remembered consent', { error });
       }
+      if (this.closing === undefined) this.consentWatch?.start(stored);
     }
     this.consentUnread = false;
     // Starting denied (from the options) clears what an earlier run held, as `setConsent` does.
@@ -511,6 +525,13 @@ export class Telemetry implements TelemetryCore {
     if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || this.waiting !== null);
   }
 
+  /** Another process or tab sharing the storage set consent last: this install follows it. */
+  private consentFromElsewhere(state: ConsentState): void {
+    if (this.closing !== undefined || state === this.consent) return;
+    this.consentChosen = true;
+    this.applyConsent(state);
+  }
+
   private drop(reason: ClientDropReason, count: number, detail?: string): void {
     if (count <= 0) return;
     this.dropped[reason] += count;
@@ -538,6 +559,7 @@ export class Telemetry implements TelemetryCore {
     const deadline = Date.now() + timeoutMs;
     if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
     this.confirmTimer = undefined;
+    this.consentWatch?.stop();
     await within(this.ready, timeoutMs);
     try {
       await this.persist();

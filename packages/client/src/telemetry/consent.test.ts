@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import type { Outbox } from '../outbox/outbox.js';
@@ -82,6 +85,43 @@ describe('consent', () => {
     await forgetful.shutdown({ timeoutMs: 2_000 });
     await outbox.close();
   });
+  it('follows a consent another process set on the shared storage: denied there stops sending and clears here too', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-consent-'));
+    const refusing = await Sink.start(() => ({ status: 503, headers: { 'retry-after': '0' } }));
+    const options = (name: string) => ({
+      storage: 'file' as const,
+      directory: dir,
+      distinctId: name,
+      delivery: { intervalMs: 20, retry: { initialMs: 10, maxMs: 50 } },
+    });
+    // The long-running one: it holds the delivery lock, its events queued (the server refuses).
+    const running = clientFor(refusing, options('running'));
+    for (let i = 0; i < 10; i++) running.track('queued', { i });
+    await running.persist();
+    await running.flush({ timeoutMs: 300 });
+    // The user opts out from another process (a CLI's `telemetry off`).
+    const cli = clientFor(refusing, options('cli'));
+    cli.setConsent('denied');
+    await cli.shutdown({ timeoutMs: 1_000 });
+    try {
+      await until(
+        async () => (await running.stats()).consent === 'denied',
+        10_000,
+        'the other process’s denial',
+      );
+      await until(async () => (await running.stats()).dropped.consent >= 10, 10_000, 'what it held cleared');
+      refusing.handler = () => ({ status: 202, body: '{}' });
+      running.track('after.denied');
+      await running.flush({ timeoutMs: 1_000 });
+      expect(refusing.acceptedUuids).toEqual([]);
+      expect((await running.stats()).dropped.consent).toBe(11);
+    } finally {
+      await running.shutdown({ timeoutMs: 1_000 });
+      await refusing.down();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("starting with consent 'denied' clears what an earlier pending run held", async () => {
     const outbox = createMemoryOutbox();
     const first = clientFor(sink, { consent: 'pending', storage: outbox });
