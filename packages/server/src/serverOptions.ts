@@ -29,7 +29,11 @@ export interface ServerOptions {
   maxEventBytes?: number;
   /** Deepest nesting of an event's properties, refused per event. Default 32. */
   maxPropertiesDepth?: number;
-  /** Origins allowed to send from a browser: `'*'` or a list. Default `'*'` (write keys are public). */
+  /**
+   * Origins allowed to send from a browser: `'*'` or a list of origins as browsers send them,
+   * `scheme://host[:port]` (http or https, lower case, no path, no trailing slash, no default
+   * port). Default `'*'` (write keys are public).
+   */
   corsOrigins?: '*' | readonly string[];
   /** Token bucket per project, counted in events; `false` turns it off. Default 10 000/s, burst 100 000. */
   rateLimit?: RateLimitOptions | false;
@@ -127,15 +131,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   integer('shutdownGraceMs', r.shutdownGraceMs, 0);
   if (typeof r.logRequests !== 'boolean') throw new ServerOptionsError('logRequests', 'must be a boolean');
   if (typeof r.trustProxy !== 'boolean') throw new ServerOptionsError('trustProxy', 'must be a boolean');
-  if (
-    r.corsOrigins !== '*' &&
-    !(Array.isArray(r.corsOrigins) && r.corsOrigins.every((x) => typeof x === 'string' && x.length > 0))
-  ) {
-    throw new ServerOptionsError(
-      'corsOrigins',
-      "must be '*' or a list of origins such as https://app.example.com",
-    );
-  }
+  checkCorsOrigins(r.corsOrigins);
   if (r.rateLimit !== false) {
     const rl = r.rateLimit as Partial<RateLimitOptions> | null;
     if (rl === null || typeof rl !== 'object') {
@@ -145,6 +141,57 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     positive('rateLimit.burst', rl.burst);
   }
   return r;
+}
+
+/**
+ * @fastify/cors compares a request's Origin header with each configured origin character for
+ * character, so an origin written any other way than a browser serializes it (a trailing slash,
+ * no scheme, a path, upper case, a default port) never matches and browser ingestion fails
+ * without an error anywhere: refuse it at start, with the form that would match.
+ */
+function checkCorsOrigins(origins: unknown): void {
+  const usage = "must be '*' or a list of origins such as https://app.example.com";
+  if (origins === '*') return;
+  if (typeof origins === 'string') {
+    throw new ServerOptionsError('corsOrigins', `${usage}: pass ['${origins}'], not the string`);
+  }
+  if (!Array.isArray(origins)) {
+    throw new ServerOptionsError('corsOrigins', `${usage} (got ${describe(origins)})`);
+  }
+  for (const origin of origins as unknown[]) {
+    if (typeof origin !== 'string' || origin.trim() === '') {
+      throw new ServerOptionsError('corsOrigins', `${usage} (got an empty or non-string entry)`);
+    }
+    if (origin.trim() === '*') {
+      // In a list, '*' is compared literally like any other entry, so it would match nothing.
+      throw new ServerOptionsError(
+        'corsOrigins',
+        `has '*' in a list of origins, where it matches no browser: pass '*' alone to allow every origin`,
+      );
+    }
+    const problem = originProblem(origin);
+    if (problem !== null) throw new ServerOptionsError('corsOrigins', problem);
+  }
+}
+
+/** Why `origin` is not an origin as a browser sends it, with the corrected form; null if it is. */
+function originProblem(origin: string): string | null {
+  const hasScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(origin.trim());
+  let url: URL | null = null;
+  try {
+    url = new URL(hasScheme ? origin : `https://${origin.trim()}`);
+  } catch {
+    // Not even a URL: nothing to suggest.
+  }
+  const form = 'an origin is scheme://host[:port] with http or https, without path, query or trailing slash';
+  if (url !== null && url.protocol !== 'http:' && url.protocol !== 'https:') {
+    return `has "${origin}": browsers ingest from http or https origins only (${form})`;
+  }
+  if (url === null || url.host === '') {
+    return `has "${origin}", which is not an origin (${form}), such as https://app.example.com`;
+  }
+  if (origin === url.origin) return null;
+  return `has "${origin}", which a browser never sends as its Origin, so it would match nothing: did you mean ${url.origin}? (${form})`;
 }
 
 function integer(name: string, v: unknown, min: number): void {

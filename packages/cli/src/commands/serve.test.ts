@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createTelemetry } from '@homing/client';
-import { ensureDefaultProject } from '@homing/server';
+import { ensureDefaultProject, startServer, StoreError, type RunningServer } from '@homing/server';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
@@ -14,6 +15,24 @@ import { runCommand } from './outboxCommand.js';
 import { addServeOptions, serve, serveOptionsFromFlags, type ServeFlags, type ServeHandle } from './serve.js';
 
 const run = promisify(execFile);
+
+/** A port free right now: taken and released again. */
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const { port } = probe.address() as { port: number };
+  await new Promise((r) => probe.close(r));
+  return port;
+}
+
+/** Whether something listens on the port: a server left open there would make listen fail. */
+async function portIsFree(port: number): Promise<boolean> {
+  const probe = createServer();
+  return new Promise((resolve) => {
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
 
 function flagsFor(dataDir: string, extra: Partial<ServeFlags> = {}): ServeFlags {
   const cmd = addServeOptions(new Command('serve')).exitOverride();
@@ -131,6 +150,58 @@ describe('homing serve', () => {
     const down = flagsFor(dir, { database: 'postgres://nobody@127.0.0.1:1/none' });
     expect(await runCommand(io3, () => serve(down, io3, false).then(() => 0))).toBe(1);
     expect(io3.err()).toMatch(/hint: check that PostgreSQL runs/);
+  });
+
+  it('refuses a CORS origin no browser sends, with the form that matches, before opening anything', async () => {
+    const dir = join(await tempDir(), 'data');
+    const port = await freePort();
+    for (const [bad, fixed] of [
+      ['app.example.com', 'https://app.example.com'],
+      ['https://app.example.com/', 'https://app.example.com'],
+      ['https://ok.example,http://localhost:3000/app', 'http://localhost:3000'],
+    ] as const) {
+      const io = captureIo();
+      const flags = flagsFor(dir, { port: String(port), corsOrigins: bad });
+      expect(await runCommand(io, () => serve(flags, io, false).then(() => 0))).toBe(2);
+      expect(io.err()).toContain('error: --cors-origins has "');
+      expect(io.err()).toContain(`did you mean ${fixed}?`);
+      expect(io.err()).toMatch(/hint: pass --cors-origins https:\/\/app\.example\.com.*HOMING_CORS_ORIGINS/);
+      expect(io.out()).not.toContain('listening');
+    }
+    const io = captureIo();
+    const star = flagsFor(dir, { port: String(port), corsOrigins: 'https://ok.example,*' });
+    expect(await runCommand(io, () => serve(star, io, false).then(() => 0))).toBe(2);
+    expect(io.err()).toMatch(/pass '\*' alone/);
+    expect(await portIsFree(port)).toBe(true);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('a failure after the server listens (default project) closes the server and its store before reporting', async () => {
+    const dir = await tempDir();
+    const port = await freePort();
+    let started: RunningServer | undefined;
+    let retentionStopped = false;
+    const sigintListeners = process.listenerCount('SIGINT');
+    // The real startServer, whose store then fails as a PostgreSQL connection lost at that moment would.
+    const start: typeof startServer = async (options) => {
+      started = await startServer(options);
+      const stop = started.retention.stop.bind(started.retention);
+      started.retention.stop = () => ((retentionStopped = true), stop());
+      started.store.firstProjectOrCreate = () =>
+        Promise.reject(new StoreError('unreachable', 'connection terminated unexpectedly'));
+      return started;
+    };
+    const io = captureIo();
+    const flags = flagsFor(dir, { port: String(port) });
+    expect(await runCommand(io, () => serve(flags, io, true, start).then(() => 0))).toBe(1);
+    expect(io.err()).toContain('connection terminated unexpectedly');
+    expect(io.err()).toMatch(/hint: check that PostgreSQL runs/);
+    expect(started).toBeDefined();
+    expect(await portIsFree(port)).toBe(true);
+    await expect(started!.store.ping()).rejects.toThrow(/closed/);
+    expect(retentionStopped).toBe(true);
+    // Nor were signal handlers left behind pointing at the closed server.
+    expect(process.listenerCount('SIGINT')).toBe(sigintListeners);
   });
 
   it('refuses bad option values naming the flag and its variable, exit code 2', () => {

@@ -2,6 +2,8 @@ import { resolve } from 'node:path';
 import {
   ensureDefaultProject,
   LISTEN_DEFAULTS,
+  NoopStore,
+  resolveServerOptions,
   RETENTION_DEFAULTS,
   RetentionOptionError,
   SERVER_DEFAULTS,
@@ -255,30 +257,49 @@ export async function serve(
   flags: ServeFlags,
   io: CommandIo = processIo,
   signals = true,
+  start: typeof startServer = startServer,
 ): Promise<ServeHandle> {
   const { logLevel, ...options } = serveOptionsFromFlags(flags);
   let running: RunningServer;
   try {
-    running = await startServer({ ...options, logger: { level: logLevel, stream: io.stdout } });
+    // Checked before the store opens, so a mistyped option neither creates a data directory nor
+    // waits for PostgreSQL before it is reported.
+    resolveServerOptions({ ...options, store: new NoopStore() });
+    running = await start({ ...options, logger: { level: logLevel, stream: io.stdout } });
   } catch (err) {
     throw explain(err, options);
   }
-  const { project, created } = await ensureDefaultProject(running.store);
-  const storage = options.databaseUrl !== undefined ? 'PostgreSQL' : `SQLite in ${options.dataDir}`;
-  io.stdout.write(banner(running.url, project, created, storage));
-  const dispose = signals ? shutdownOnSignals(running, running.app.log) : () => {};
-  return {
-    running,
-    async close() {
-      dispose();
-      await running.close();
-    },
-  };
+  try {
+    const { project, created } = await ensureDefaultProject(running.store);
+    const storage = options.databaseUrl !== undefined ? 'PostgreSQL' : `SQLite in ${options.dataDir}`;
+    io.stdout.write(banner(running.url, project, created, storage));
+    const dispose = signals ? shutdownOnSignals(running, running.app.log) : () => {};
+    return {
+      running,
+      async close() {
+        dispose();
+        await running.close();
+      },
+    };
+  } catch (err) {
+    // No signal handler owns the server yet: left open, it would hold the port, the retention
+    // job and the store while the error is reported (and the process could not exit).
+    // The original error is what the user can act on, so a failing close does not replace it.
+    await running.close().catch(() => {});
+    throw explain(err, options);
+  }
 }
 
 /** Errors a user can act on, with what to do next. */
 function explain(err: unknown, o: StartServerOptions): unknown {
   if (err instanceof ServerStartError) return new CommandError(err.message);
+  if (err instanceof ServerOptionsError && err.option === 'corsOrigins') {
+    return new CommandError(
+      `--cors-origins ${err.message.slice(`server option ${err.option} `.length)}`,
+      "pass --cors-origins https://app.example.com[,https://other.example] or '*', or set HOMING_CORS_ORIGINS",
+      2,
+    );
+  }
   if (err instanceof ServerOptionsError) return new CommandError(err.message, 'see homing serve --help', 2);
   if (err instanceof RetentionOptionError && err.option === 'retentionDays') {
     return new CommandError(

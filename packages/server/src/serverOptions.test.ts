@@ -1,0 +1,63 @@
+import { describe, expect, it } from 'vitest';
+import { resolveServerOptions, ServerOptionsError } from './serverOptions.js';
+import { NoopStore } from './store/noop.js';
+
+const resolve = (corsOrigins: unknown) =>
+  resolveServerOptions({ store: new NoopStore(), corsOrigins: corsOrigins as readonly string[] });
+
+function errorOf(corsOrigins: unknown): ServerOptionsError {
+  try {
+    resolve(corsOrigins);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ServerOptionsError);
+    expect((err as ServerOptionsError).option).toBe('corsOrigins');
+    return err as ServerOptionsError;
+  }
+  throw new Error(`corsOrigins ${JSON.stringify(corsOrigins)} was accepted`);
+}
+
+describe('resolveServerOptions: corsOrigins', () => {
+  it('accepts origins written exactly as browsers send them, and * alone', () => {
+    const good = [
+      'https://app.example.com',
+      'http://localhost:3000',
+      'http://127.0.0.1:8080',
+      'http://[::1]:5173',
+      'https://xn--bcher-kva.example',
+    ];
+    expect(resolve(good).corsOrigins).toEqual(good);
+    expect(resolve('*').corsOrigins).toBe('*');
+    expect(resolveServerOptions({ store: new NoopStore() }).corsOrigins).toBe('*');
+    // No browser origin at all is a choice (ingest from servers only), not a mistake.
+    expect(resolve([]).corsOrigins).toEqual([]);
+  });
+
+  it.each([
+    ['https://app.example.com/', 'https://app.example.com'],
+    ['app.example.com', 'https://app.example.com'],
+    ['https://app.example.com/ingest', 'https://app.example.com'],
+    ['https://app.example.com?x=1', 'https://app.example.com'],
+    ['https://App.Example.COM', 'https://app.example.com'],
+    ['https://app.example.com:443', 'https://app.example.com'],
+    ['http://localhost:80', 'http://localhost'],
+    [' https://app.example.com', 'https://app.example.com'],
+    ['localhost:3000', 'https://localhost:3000'],
+  ])('refuses %j, which never matches, and suggests %s', (bad, fixed) => {
+    const err = errorOf(['https://ok.example', bad]);
+    expect(err.message).toContain(`"${bad}"`);
+    expect(err.message).toContain(`did you mean ${fixed}?`);
+    expect(err.message).toContain('scheme://host[:port]');
+  });
+
+  it('refuses other schemes, non-URLs, empty entries and * inside a list, saying what to pass', () => {
+    expect(errorOf(['ftp://files.example']).message).toMatch(/"ftp:\/\/files.example".*http or https/);
+    expect(errorOf(['chrome-extension://abcdef']).message).toMatch(/http or https/);
+    expect(errorOf(['https://']).message).toMatch(/"https:\/\/", which is not an origin/);
+    expect(errorOf(['not a host']).message).toMatch(/"not a host", which is not an origin/);
+    expect(errorOf(['']).message).toMatch(/empty or non-string entry/);
+    expect(errorOf([42]).message).toMatch(/empty or non-string entry/);
+    expect(errorOf(['https://a.example', '*']).message).toMatch(/pass '\*' alone/);
+    expect(errorOf('https://a.example').message).toMatch(/pass \['https:\/\/a.example'\], not the string/);
+    expect(errorOf(7).message).toMatch(/must be '\*' or a list of origins/);
+  });
+});
