@@ -1,6 +1,8 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { POSTHOG_FLAG_PATHS, POSTHOG_PATHS } from '../src/routes/posthog.js';
+import { StoreError } from '../src/store/errors.js';
+import type { Store } from '../src/store/store.js';
 import { bearer, post, STORE_KINDS, startServerOn, v7, type Running } from './harness.js';
 
 describe.each(STORE_KINDS)('PostHog capture routes (%s)', (kind) => {
@@ -65,10 +67,193 @@ describe.each(STORE_KINDS)('PostHog capture routes (%s)', (kind) => {
   it('answers 400 when every event is invalid, 401 without a key', async () => {
     const bad = await post(`${s.url}/capture/`, { api_key: s.project.writeKey, event: 'no-distinct-id' });
     expect(bad.status).toBe(400);
-    expect(bad.json).toMatchObject({ type: 'validation_error' });
+    expect(bad.json).toEqual({
+      type: 'validation_error',
+      code: 'invalid_payload',
+      detail: expect.stringMatching(/^event 0: distinct_id/),
+      attr: null,
+    });
     const none = await post(`${s.url}/batch/`, { batch: [{ event: 'x', distinct_id: 'y' }] });
     expect(none.status).toBe(401);
     expect(await s.events({ event: 'x' })).toHaveLength(0);
+  });
+
+  it('corrects clock skew from sent_at and keeps the original timestamp', async () => {
+    const now = Date.now();
+    // The client's clock is one hour behind; the event happened 5 s before it was sent.
+    const clientNow = now - 3_600_000;
+    const original = new Date(clientNow - 5_000).toISOString();
+    const r = await post(`${s.url}/batch/`, {
+      api_key: s.project.writeKey,
+      batch: [{ event: 'ph.skew', distinct_id: 'p4', timestamp: original, uuid: v7() }],
+      sent_at: new Date(clientNow).toISOString(),
+    });
+    expect(r.status).toBe(200);
+    const [e] = await s.events({ event: 'ph.skew' });
+    expect(e!.originalTimestamp).toBe(original);
+    // 5 s before the server received it; the correction counts the request's transit as skew,
+    // so the stored time is at most 5 s before receipt and not much earlier.
+    const corrected = Date.parse(e!.timestamp);
+    expect(corrected).toBeLessThanOrEqual(Date.parse(e!.receivedAt) - 5_000);
+    expect(corrected).toBeGreaterThan(now - 5_000 - 10_000);
+  });
+});
+
+/** Wraps a store so insertEvents fails while `failing` is set. */
+function failingInserts(inner: Store, state: { failing: boolean }): Store {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      if (prop === 'insertEvents' && state.failing) {
+        return async () => {
+          throw new StoreError('storage', 'disk I/O error (injected)');
+        };
+      }
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+describe('PostHog capture limits and errors', () => {
+  const maxEventBytes = 2000;
+  const burst = 20;
+  let s: Running;
+  const state = { failing: false };
+  beforeAll(async () => {
+    s = await startServerOn(
+      'sqlite',
+      { maxEventBytes, maxBodyBytes: 50_000, rateLimit: { eventsPerSecond: 1, burst } },
+      (inner) => failingInserts(inner, state),
+    );
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  const oversized = (event: string) => ({
+    api_key: s.project.writeKey,
+    event,
+    distinct_id: 'big',
+    uuid: v7(),
+    properties: { blob: 'x'.repeat(maxEventBytes) },
+  });
+
+  it.each(['/capture/', '/e/', '/i/v0/e/', '/track/'])(
+    '%s answers 413 naming the limit when its one event is over maxEventBytes',
+    async (path) => {
+      const r = await post(`${s.url}${path}`, oversized(`big${path}`));
+      expect(r.status).toBe(413);
+      expect(r.json).toEqual({
+        type: 'invalid_request',
+        code: 'payload_too_large',
+        detail: expect.stringContaining(`${maxEventBytes} bytes`),
+        attr: null,
+      });
+      expect(r.json.detail).toMatch(/maxEventBytes/);
+      expect(await s.events({ event: `big${path}` })).toEqual([]);
+    },
+  );
+
+  it('a batch with one oversized event stores the rest and answers 200', async () => {
+    const r = await post(`${s.url}/batch/`, {
+      api_key: s.project.writeKey,
+      batch: [oversized('batch.big'), { event: 'batch.small', distinct_id: 'p5', uuid: v7() }],
+    });
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ status: 1 });
+    expect(await s.events({ event: 'batch.small' })).toHaveLength(1);
+    expect(await s.events({ event: 'batch.big' })).toEqual([]);
+  });
+
+  it('a one-event body refused for another reason is still a 400', async () => {
+    const r = await post(`${s.url}/capture/`, { api_key: s.project.writeKey, distinct_id: 'p6' });
+    expect(r.status).toBe(400);
+    expect(r.json).toMatchObject({ type: 'validation_error', code: 'invalid_payload' });
+  });
+
+  const event = () => ({ event: 'err.case', distinct_id: 'p7', uuid: v7() });
+
+  it("answers 401 and 403 in PostHog's shape", async () => {
+    const missing = await post(`${s.url}/capture/`, event());
+    expect(missing.status).toBe(401);
+    expect(missing.json).toEqual({
+      type: 'authentication_error',
+      code: 'missing_api_key',
+      detail: expect.stringContaining('no write key'),
+      attr: null,
+    });
+    const unknown = await post(`${s.url}/e/`, { ...event(), api_key: 'phc_not_a_homing_key' });
+    expect(unknown.status).toBe(401);
+    expect(unknown.json).toEqual({
+      type: 'authentication_error',
+      code: 'invalid_api_key',
+      detail: 'unknown write key',
+      attr: null,
+    });
+    const admin = await post(`${s.url}/batch/`, { api_key: s.project.adminKey, batch: [event()] });
+    expect(admin.status).toBe(403);
+    expect(admin.json).toMatchObject({ type: 'authentication_error', code: 'permission_denied', attr: null });
+  });
+
+  it("answers 413 for a body over maxBodyBytes and 415 for an unknown encoding in PostHog's shape", async () => {
+    const big = await post(`${s.url}/batch/`, {
+      api_key: s.project.writeKey,
+      batch: Array.from({ length: 40 }, () => ({ ...event(), properties: { pad: 'y'.repeat(1500) } })),
+    });
+    expect(big.status).toBe(413);
+    expect(big.json).toEqual({
+      type: 'invalid_request',
+      code: 'payload_too_large',
+      detail: expect.stringContaining('50000 bytes'),
+      attr: null,
+    });
+    const lz = await post(`${s.url}/e/?compression=lz64`, 'N4Ig', { 'content-type': 'text/plain' });
+    expect(lz.status).toBe(415);
+    expect(lz.json).toMatchObject({ type: 'invalid_request', code: 'unsupported_media_type', attr: null });
+    expect(await s.events({ event: 'err.case' })).toEqual([]);
+  });
+
+  it("answers 503 for a storage failure in PostHog's shape, with Retry-After", async () => {
+    state.failing = true;
+    try {
+      const r = await post(`${s.url}/i/v0/e/`, { ...event(), api_key: s.project.writeKey });
+      expect(r.status).toBe(503);
+      expect(r.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(r.json).toEqual({
+        type: 'server_error',
+        code: 'server_error',
+        detail: expect.stringContaining('retry later'),
+        attr: null,
+      });
+    } finally {
+      state.failing = false;
+    }
+  });
+
+  // Last: it empties the project's token bucket.
+  it("answers 429 in PostHog's shape, with Retry-After", async () => {
+    // A batch costs its size: a full burst passes a full bucket only, and then empties it (the
+    // tests above took some tokens, refilling at one a second).
+    const fullBurst = () => ({ api_key: s.project.writeKey, batch: Array.from({ length: burst }, event) });
+    let r = await post(`${s.url}/batch/`, fullBurst());
+    if (r.status === 200) r = await post(`${s.url}/batch/`, fullBurst());
+    expect(r.status).toBe(429);
+    expect(Number(r.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(r.json).toEqual({
+      type: 'throttled_error',
+      code: 'throttled',
+      detail: expect.stringContaining('rate limit'),
+      attr: null,
+    });
+  });
+
+  it("native and Segment routes keep Homing's error body", async () => {
+    const native = await post(`${s.url}/ingest`, [event()]);
+    expect(native.status).toBe(401);
+    expect(native.json).toEqual({ error: 'missing-key', message: expect.any(String) });
+    const segment = await post(`${s.url}/v1/track`, { event: 'x', userId: 'u' });
+    expect(segment.status).toBe(401);
+    expect(segment.json).toEqual({ error: 'missing-key', message: expect.any(String) });
   });
 });
 

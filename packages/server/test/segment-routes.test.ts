@@ -99,4 +99,93 @@ describe.each(STORE_KINDS)('Segment routes (%s)', (kind) => {
     expect((await post(`${s.url}/v1/batch`, { batch: 'x' }, basic(s.project.writeKey))).status).toBe(400);
     expect((await post(`${s.url}/v1/track`, [1, 2], basic(s.project.writeKey))).status).toBe(400);
   });
+
+  it("corrects clock skew from sentAt, the batch's or a message's own, and keeps the original timestamp", async () => {
+    const now = Date.now();
+    // The client's clock is one hour behind; the event happened 5 s before it was sent.
+    const clientNow = now - 3_600_000;
+    const original = new Date(clientNow - 5_000).toISOString();
+    const sentAt = new Date(clientNow).toISOString();
+    const key = basic(s.project.writeKey);
+    const batch = await post(
+      `${s.url}/v1/batch`,
+      { batch: [{ type: 'track', event: 'seg.skew.batch', userId: 'k1', timestamp: original }], sentAt },
+      key,
+    );
+    expect(batch.status).toBe(200);
+    const single = await post(
+      `${s.url}/v1/track`,
+      { event: 'seg.skew.single', userId: 'k1', timestamp: original, sentAt },
+      key,
+    );
+    expect(single.status).toBe(200);
+    for (const event of ['seg.skew.batch', 'seg.skew.single']) {
+      const [e] = await s.events({ event });
+      expect(e!.originalTimestamp).toBe(original);
+      // 5 s before the server received it; the correction counts the request's transit as skew,
+      // so the stored time is at most 5 s before receipt and not much earlier.
+      const corrected = Date.parse(e!.timestamp);
+      expect(corrected).toBeLessThanOrEqual(Date.parse(e!.receivedAt) - 5_000);
+      expect(corrected).toBeGreaterThan(now - 5_000 - 10_000);
+    }
+  });
+});
+
+describe('Segment routes: a message over maxEventBytes', () => {
+  const maxEventBytes = 2000;
+  let s: Running;
+  beforeAll(async () => {
+    s = await startServerOn('sqlite', { maxEventBytes });
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+
+  const oversized = (type: string, messageId: string) => ({
+    type,
+    event: 'seg.big',
+    userId: 'big',
+    groupId: 'g',
+    previousId: 'p',
+    messageId,
+    properties: { blob: 'x'.repeat(maxEventBytes) },
+  });
+
+  it.each(['track', 'identify', 'page', 'screen', 'group', 'alias'])(
+    '/v1/%s answers 413 naming the limit when its one message is too large',
+    async (type) => {
+      const r = await post(`${s.url}/v1/${type}`, oversized(type, `big-${type}`), basic(s.project.writeKey));
+      expect(r.status).toBe(413);
+      expect(r.json).toEqual({
+        error: 'too-large',
+        message: expect.stringContaining(`${maxEventBytes} bytes`),
+      });
+      expect(r.json.message).toMatch(/maxEventBytes/);
+      const stored = await s.events({ distinctId: 'big' });
+      expect(stored.some((e) => e.uuid === `big-${type}`)).toBe(false);
+    },
+  );
+
+  it('a batch with one oversized message stores the rest and answers 200', async () => {
+    const r = await post(
+      `${s.url}/v1/batch`,
+      {
+        batch: [
+          oversized('track', 'batch-big'),
+          { type: 'track', event: 'seg.small', userId: 'small', messageId: 'batch-small' },
+        ],
+      },
+      basic(s.project.writeKey),
+    );
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual({ success: true });
+    expect((await s.events({ event: 'seg.small' })).map((e) => e.uuid)).toEqual(['batch-small']);
+    expect(await s.events({ distinctId: 'big' })).toEqual([]);
+  });
+
+  it('a one-message body refused for another reason is still a 400', async () => {
+    const r = await post(`${s.url}/v1/track`, { userId: 'no-event-name' }, basic(s.project.writeKey));
+    expect(r.status).toBe(400);
+    expect(r.json).toEqual({ success: false, error: expect.stringMatching(/^message 0: event/) });
+  });
 });

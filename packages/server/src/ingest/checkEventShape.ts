@@ -6,6 +6,11 @@ export interface ShapeLimits {
 }
 
 const TOO_DEEP = Symbol('too deep');
+
+/** The reason an event over `maxEventBytes` is refused; routes compare with it to answer 413. */
+export function eventTooLargeReason(maxEventBytes: number): string {
+  return `event larger than ${maxEventBytes} bytes of JSON (UTF-8)`;
+}
 const TOO_LARGE = Symbol('too large');
 
 /**
@@ -52,7 +57,7 @@ export function checkEventShape(event: unknown, limits: ShapeLimits): string | n
     return null;
   } catch (err) {
     if (err === TOO_DEEP) return `properties nested deeper than ${maxDepth} levels`;
-    if (err === TOO_LARGE) return `event larger than ${maxSize} bytes of JSON (UTF-8)`;
+    if (err === TOO_LARGE) return eventTooLargeReason(maxSize);
     throw err;
   }
 }

@@ -3,7 +3,7 @@ import type { TokenBuckets } from '../rateLimit/tokenBucket.js';
 import { StoreInputError } from '../store/errors.js';
 import type { IngestEvent, InsertResult, Store } from '../store/store.js';
 import type { BuildContext, Built } from './buildIngestEvent.js';
-import type { ShapeLimits } from './checkEventShape.js';
+import { eventTooLargeReason, type ShapeLimits } from './checkEventShape.js';
 import { IngestError } from './errors.js';
 import type { WriteKeys } from './writeKeys.js';
 
@@ -106,4 +106,20 @@ async function insertRefusingBadEvents(
       goodIndex.splice(at, 1);
     }
   }
+}
+
+/**
+ * When a body held one event and it was refused for its size, the message for a 413: that event
+ * is the whole body, so the client gets the status of an oversized body, naming the limit it
+ * crossed, rather than a 400 that reads as malformed input. null otherwise (a batch refuses an
+ * oversized event by index and keeps the rest).
+ */
+export function oversizedOnlyEvent(
+  itemCount: number,
+  answer: IngestAnswer,
+  limits: ShapeLimits,
+): string | null {
+  if (itemCount !== 1 || answer.rejected.length !== 1) return null;
+  if (answer.rejected[0]!.error !== eventTooLargeReason(limits.maxEventBytes)) return null;
+  return `the event is larger than the limit of ${limits.maxEventBytes} bytes of JSON (UTF-8) per event (maxEventBytes)`;
 }

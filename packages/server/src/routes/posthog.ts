@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, preSerializationHookHandler } from 'fastify';
 import { useIngestBodyParser } from '../ingest/contentParser.js';
 import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
-import { ingestBatch } from '../ingest/ingestBatch.js';
+import { ingestBatch, oversizedOnlyEvent } from '../ingest/ingestBatch.js';
 import { normaliseNative } from '../ingest/normaliseNative.js';
 import { bearerKey, stringField } from '../ingest/requestKeys.js';
 import type { IngestRouteOptions } from './native.js';
@@ -28,6 +28,61 @@ export function noFlagsAnswer(path: (typeof POSTHOG_FLAG_PATHS)[number], version
   return { ...flags, errorsWhileComputingFlags: false, requestId: randomUUID() };
 }
 
+/** PostHog's error body (its `generate_exception_response`, and DRF's through exceptions-hog). */
+export interface PostHogError {
+  type: string;
+  code: string;
+  detail: string;
+  attr: null;
+}
+
+const SERVER_ERROR = { type: 'server_error', code: 'server_error' };
+const INVALID_PAYLOAD = { type: 'validation_error', code: 'invalid_payload' };
+const INVALID_API_KEY = { type: 'authentication_error', code: 'invalid_api_key' };
+
+/**
+ * Homing's error kinds as PostHog names them. PostHog's capture answers missing_api_key,
+ * invalid_api_key, invalid_payload and server_error; 403, 415 and 429 take the codes of
+ * PostHog's DRF error handler (exceptions-hog: permission_denied, unsupported_media_type,
+ * throttled). PostHog's capture has no 413 in this shape; payload_too_large is Homing's choice.
+ */
+const POSTHOG_ERRORS: Record<string, { type: string; code: string }> = {
+  malformed: INVALID_PAYLOAD,
+  'invalid-input': INVALID_PAYLOAD,
+  'missing-key': { type: 'authentication_error', code: 'missing_api_key' },
+  'unknown-key': INVALID_API_KEY,
+  'unknown-project': INVALID_API_KEY,
+  'wrong-key-role': { type: 'authentication_error', code: 'permission_denied' },
+  'too-large': { type: 'invalid_request', code: 'payload_too_large' },
+  'unsupported-encoding': { type: 'invalid_request', code: 'unsupported_media_type' },
+  'rate-limited': { type: 'throttled_error', code: 'throttled' },
+  'storage-unavailable': SERVER_ERROR,
+  'shutting-down': SERVER_ERROR,
+  internal: SERVER_ERROR,
+};
+
+/**
+ * Homing's `{ error, message }` as PostHog's `{ type, code, detail, attr }`; other bodies as
+ * they are; Homing's message becomes `detail`, so the reason stays readable.
+ */
+export function asPostHogError(statusCode: number, body: unknown): unknown {
+  if (body === null || typeof body !== 'object') return body;
+  const { error, message } = body as Record<string, unknown>;
+  if (typeof error !== 'string' || typeof message !== 'string') return body;
+  const named = POSTHOG_ERRORS[error] ?? (statusCode >= 500 ? SERVER_ERROR : INVALID_PAYLOAD);
+  const answer: PostHogError = { ...named, detail: message, attr: null };
+  return answer;
+}
+
+/**
+ * Every error of a capture route leaves in PostHog's shape, whoever answered it: the error
+ * handler (401, 413, 415, 429, storage's 503) and the shutdown hook's 503 alike, so no route
+ * file but this one knows PostHog's body. Status and headers (Retry-After) are left as they are.
+ */
+const inPostHogShape: preSerializationHookHandler<unknown> = (_req, reply, payload, done) => {
+  done(null, reply.statusCode >= 400 ? asPostHogError(reply.statusCode, payload) : payload);
+};
+
 function versionOf(query: unknown): number {
   const v = (query as Record<string, unknown> | undefined)?.v;
   const n = typeof v === 'string' ? Number.parseInt(v, 10) : NaN;
@@ -41,7 +96,8 @@ function versionOf(query: unknown): number {
  * (posthog-js), or one event; the key from `api_key`, `token`, `$token`, an event's
  * `properties.token`, or a Bearer header. Answers PostHog's `{ "status": 1 }` once committed.
  * Like PostHog, a batch keeps its valid events and drops the invalid ones; a request whose
- * every event is invalid is answered 400 with the first reason. `/decide` and `/flags` answer
+ * every event is invalid is answered 400 with the first reason, a one-event body whose event is
+ * over `maxEventBytes` 413. Errors are in PostHog's shape (`asPostHogError`). `/decide` and `/flags` answer
  * that the project has no feature flags.
  */
 export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
@@ -69,49 +125,63 @@ export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
     });
   }
   for (const path of POSTHOG_PATHS) {
-    app.post(path, { config: { ingestFormat: 'posthog' } }, async (req, reply) => {
-      const body = req.body;
-      let items: unknown[];
-      let envelope: unknown = body;
-      if (Array.isArray(body)) {
-        items = body;
-        envelope = undefined;
-      } else if (body !== null && typeof body === 'object') {
-        const b = body as Record<string, unknown>;
-        if (b.batch !== undefined) {
-          if (!Array.isArray(b.batch)) throw new IngestError('malformed', 'batch must be an array of events');
-          items = b.batch;
+    app.post(
+      path,
+      { config: { ingestFormat: 'posthog' }, preSerialization: inPostHogShape },
+      async (req, reply) => {
+        const body = req.body;
+        let items: unknown[];
+        let envelope: unknown = body;
+        if (Array.isArray(body)) {
+          items = body;
+          envelope = undefined;
+        } else if (body !== null && typeof body === 'object') {
+          const b = body as Record<string, unknown>;
+          if (b.batch !== undefined) {
+            if (!Array.isArray(b.batch))
+              throw new IngestError('malformed', 'batch must be an array of events');
+            items = b.batch;
+          } else {
+            items = [body];
+          }
         } else {
-          items = [body];
+          throw new IngestError(
+            'malformed',
+            'expected an event, a JSON array of events or { "batch": [...] }',
+          );
         }
-      } else {
-        throw new IngestError('malformed', 'expected an event, a JSON array of events or { "batch": [...] }');
-      }
-      const first = items[0];
-      const firstProps =
-        first !== null && typeof first === 'object'
-          ? (first as Record<string, unknown>).properties
-          : undefined;
-      const key =
-        stringField(envelope, 'api_key', 'token', '$token') ??
-        stringField(first, 'api_key', 'token', '$token') ??
-        stringField(firstProps, 'token', '$token') ??
-        bearerKey(req);
-      const skewMs = clockSkewMs(stringField(envelope, 'sent_at', 'sentAt'), Date.now());
-      const answer = await ingestBatch(deps, {
-        format: 'posthog',
-        key,
-        items,
-        normalise: (raw, ctx) => normaliseNative(raw, skewMs, ctx),
-      });
-      if (items.length > 0 && answer.rejected.length === items.length) {
-        return reply.code(400).send({
-          type: 'validation_error',
-          code: 'invalid_payload',
-          detail: `event ${answer.rejected[0]!.index}: ${answer.rejected[0]!.error}`,
+        const first = items[0];
+        const firstProps =
+          first !== null && typeof first === 'object'
+            ? (first as Record<string, unknown>).properties
+            : undefined;
+        const key =
+          stringField(envelope, 'api_key', 'token', '$token') ??
+          stringField(first, 'api_key', 'token', '$token') ??
+          stringField(firstProps, 'token', '$token') ??
+          bearerKey(req);
+        const skewMs = clockSkewMs(stringField(envelope, 'sent_at', 'sentAt'), Date.now());
+        const answer = await ingestBatch(deps, {
+          format: 'posthog',
+          key,
+          items,
+          normalise: (raw, ctx) => normaliseNative(raw, skewMs, ctx),
         });
-      }
-      return reply.code(200).send({ status: 1 });
-    });
+        const oversized = oversizedOnlyEvent(items.length, answer, deps.limits);
+        if (oversized !== null) {
+          return reply.code(413).send({ error: 'too-large', message: oversized });
+        }
+        if (items.length > 0 && answer.rejected.length === items.length) {
+          const first = answer.rejected[0]!;
+          const body: PostHogError = {
+            ...INVALID_PAYLOAD,
+            detail: `event ${first.index}: ${first.error}`,
+            attr: null,
+          };
+          return reply.code(400).send(body);
+        }
+        return reply.code(200).send({ status: 1 });
+      },
+    );
   }
 };

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { useIngestBodyParser } from '../ingest/contentParser.js';
 import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
-import { ingestBatch } from '../ingest/ingestBatch.js';
+import { ingestBatch, oversizedOnlyEvent } from '../ingest/ingestBatch.js';
 import { normaliseSegment, SEGMENT_TYPES, type SegmentType } from '../ingest/normaliseSegment.js';
 import { basicKey, bearerKey, stringField } from '../ingest/requestKeys.js';
 import type { IngestRouteOptions } from './native.js';
@@ -22,7 +22,8 @@ const SHORT: Record<string, SegmentType> = {
  * changed: `POST /v1/batch` (also `/v1/b`, `/v1/import`) and one path per message type
  * (`/v1/track`, `/v1/t`, …). The write key by HTTP Basic auth (`<writeKey>:`) or `writeKey`
  * in the body. Answers Segment's `{ "success": true }` once committed; invalid messages are
- * dropped from a batch, and a request whose every message is invalid is answered 400.
+ * dropped from a batch, a request whose every message is invalid is answered 400, and a
+ * one-message body whose message is over `maxEventBytes` 413.
  */
 export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
   useIngestBodyParser(app, maxBodyBytes);
@@ -60,6 +61,11 @@ export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
         items,
         normalise: (raw, ctx) => normaliseSegment(raw, type, batchSkew, ctx),
       });
+      const oversized = oversizedOnlyEvent(items.length, answer, deps.limits);
+      if (oversized !== null) {
+        // The body of Segment's other 413 (a body over maxBodyBytes), from the error handler.
+        return reply.code(413).send({ error: 'too-large', message: oversized });
+      }
       if (items.length > 0 && answer.rejected.length === items.length) {
         const first = answer.rejected[0]!;
         return reply.code(400).send({ success: false, error: `message ${first.index}: ${first.error}` });
