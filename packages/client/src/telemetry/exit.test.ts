@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFileOutbox } from '../outbox/node.js';
 import { printed, spawnTelemetryChild } from './__fixtures__/spawnTelemetryChild.js';
-import { Sink } from './telemetry.test-helpers.js';
+import { Sink, sinkEvents } from './telemetry.test-helpers.js';
 
 /**
  * A CLI tracks events and ends without flush or shutdown. The client's `beforeExit` hook sends
@@ -27,6 +27,35 @@ describe('process exit (child processes)', () => {
         const tracked = printed(child.lines, 'T');
         expect(tracked).toHaveLength(20);
         expect(new Set(sink.acceptedUuids)).toEqual(new Set(tracked));
+      } finally {
+        await sink.down();
+      }
+    },
+  );
+
+  it(
+    'with the performance feature on (runtime metrics, a timing): sends the summary and exits by itself, beforeExit not re-armed for ever',
+    { timeout: 60_000 },
+    async () => {
+      const sink = await Sink.start();
+      try {
+        const child = spawnTelemetryChild(['exit', path.join(dir, 'metrics'), sink.url, '5'], {
+          HOMING_CHILD_METRICS: '1',
+        });
+        // Before the fix every beforeExit tracked a runtime snapshot, whose storing is I/O, after
+        // which Node emits beforeExit again: the process never ended (killed here by the timeout).
+        const killer = setTimeout(() => child.process.kill('SIGKILL'), 20_000);
+        const exit = await child.exited;
+        clearTimeout(killer);
+        expect(exit, child.stderr()).toEqual({ code: 0, signal: null });
+        const beforeExits = Number(printed(child.lines, 'B')[0]);
+        expect(beforeExits).toBeGreaterThanOrEqual(1);
+        expect(beforeExits).toBeLessThanOrEqual(4);
+        const events = sinkEvents(sink);
+        expect(events.filter((e) => e.event === 'cli.step')).toHaveLength(5);
+        const summaries = events.filter((e) => e.event === '$metric_summary');
+        expect(summaries.map((e) => e.properties.metric)).toEqual(['cli.step.ms']);
+        expect(events.filter((e) => e.event === '$performance').length).toBeLessThanOrEqual(2);
       } finally {
         await sink.down();
       }

@@ -199,7 +199,7 @@ export function createFeatureSet(
     api,
     flush() {
       try {
-        performance.peek()?.flush();
+        performance.peek()?.flush({ atExit: true });
       } catch (error) {
         host.logger.warn('performance flush failed', { error: String(error) });
       }

@@ -69,6 +69,8 @@ export class PerformanceTracker implements Feature {
   #intervalStart: number;
   #closed = false;
   #flushes = 0;
+  /** The last flush was an exit flush: one that finds no new data then sends nothing at all. */
+  #lastFlushAtExit = false;
   #summariesSent = 0;
 
   constructor(host: FeatureHost, options: PerformanceOptions = {}) {
@@ -235,13 +237,23 @@ export class PerformanceTracker implements Feature {
     };
   }
 
-  /** Sends one `$metric_summary` per series that saw data since the last flush, and resets them. */
-  flush(): void {
+  /**
+   * Sends one `$metric_summary` per series that saw data since the last flush, and resets them,
+   * and a runtime snapshot. `atExit` (the host's `beforeExit`): a flush that follows another
+   * exit flush and finds no new data sends nothing, not even the snapshot. Each event sent there
+   * is stored, which is I/O, after which Node emits `beforeExit` again: a snapshot every time
+   * kept the process alive for ever.
+   */
+  flush(options: { atExit?: boolean } = {}): void {
+    const atExit = options.atExit === true;
+    const quietRepeat = atExit && this.#lastFlushAtExit;
+    this.#lastFlushAtExit = atExit;
     const now = this.#host.now();
     const intervalMs = Math.max(0, now - this.#intervalStart);
     const intervalStart = new Date(this.#intervalStart).toISOString();
     this.#intervalStart = now;
     this.#flushes++;
+    let summaries = 0;
     for (const { series, summary, collapsedBelow, histogram } of this.#registry.collect()) {
       this.#track('$metric_summary', {
         metric: series.metric,
@@ -255,7 +267,9 @@ export class PerformanceTracker implements Feature {
         ...(histogram === undefined ? {} : { histogram }),
       });
       this.#summariesSent++;
+      summaries++;
     }
+    if (quietRepeat && summaries === 0) return;
     const runtime = this.#runtimeSource?.collect?.();
     if (runtime !== undefined) {
       this.#track('$performance', { $kind: 'runtime', ...runtime, interval_ms: intervalMs });

@@ -4,7 +4,9 @@
  *
  * - `exit`: tracks `n` events with the default delivery schedule (5 s interval) and simply
  *   ends, as a CLI does: nothing but the client's `beforeExit` hook can send them. Prints
- *   `T <uuid>` per event (taken from `beforeSend`, which sees each event's uuid).
+ *   `T <uuid>` per event (taken from `beforeSend`, which sees each event's uuid). With
+ *   `HOMING_CHILD_METRICS=1` it also records a timing (performance feature on, runtime metrics
+ *   included) and prints `B <n>` at exit: how many times `beforeExit` fired.
  * - `crash`: 'fsync' durability; tracks small groups forever and prints `P <uuids>` once
  *   `persist()` resolved (the group is durable), while delivering to the sink. It is SIGKILLed
  *   by the test. stdout to a pipe is synchronous on Linux, so a printed line happened.
@@ -31,10 +33,17 @@ const client = createTelemetry({
     mode === 'crash'
       ? { intervalMs: 20, batchSize: 25, retry: { initialMs: 10, maxMs: 100 }, breaker: { threshold: 1000 } }
       : { exitFlushTimeoutMs: 1_500 },
+  ...(process.env.HOMING_CHILD_METRICS === '1' ? { performance: {} } : {}),
 });
 
 if (mode === 'exit') {
   const n = Number(nArg ?? '20');
+  if (process.env.HOMING_CHILD_METRICS === '1') {
+    let beforeExits = 0;
+    process.on('beforeExit', () => beforeExits++);
+    process.on('exit', () => process.stdout.write(`B ${beforeExits}\n`));
+    client.timing('cli.step.ms', 12);
+  }
   for (let i = 0; i < n; i++) client.track('cli.step', { i });
   // Tracked in one turn; the ids are known once the install id was read (beforeSend ran).
   await client.persist();
