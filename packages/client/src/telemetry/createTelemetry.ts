@@ -7,7 +7,7 @@ import { disabledBy, envFlag } from './environment.js';
 import { createFeatureSet } from './features.js';
 import { createNoopTelemetry } from './noopTelemetry.js';
 import type { TelemetryOptions } from './options.js';
-import { isOutbox, resolveTelemetryOptions } from './resolveTelemetryOptions.js';
+import { checkTimeout, isOutbox, resolveTelemetryOptions } from './resolveTelemetryOptions.js';
 import type { TelemetryRuntime } from './runtime.js';
 import { Telemetry } from './Telemetry.js';
 
@@ -50,8 +50,9 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
   // in the pipeline before it stores what was tracked.
   let flushFeatures = (): void => {};
   const offExit = platform.onExit(() => flushFeatures());
+  let core: Telemetry | undefined;
   try {
-    const core = new Telemetry({
+    core = new Telemetry({
       options,
       sampling: input.sampling,
       platform,
@@ -66,8 +67,10 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
     flushFeatures = () => client.flushFeatures();
     return client;
   } catch (error) {
+    // A bad feature option: the core already runs (delivery loop, exit hooks); nothing may be left.
     offExit();
-    if (given === undefined) void storage.outbox.close().catch(() => undefined);
+    if (core !== undefined) void core.shutdown({ timeoutMs: 0 }).catch(() => undefined);
+    else if (given === undefined) void storage.outbox.close().catch(() => undefined);
     throw error;
   }
 }
@@ -85,6 +88,8 @@ function withFeatures(
   const client = Object.assign(core, {
     flushFeatures: () => features.flush(),
     async shutdown(options?: { timeoutMs?: number }): Promise<void> {
+      // A bad timeout is refused before anything stops (it would reject with the features closed).
+      checkTimeout(options);
       offExit();
       await features.close();
       await shutdown(options);

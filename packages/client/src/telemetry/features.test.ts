@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TelemetryClient } from './client.js';
+import { createTelemetry } from '../index.node.js';
 import { TelemetryOptionError } from './errors.js';
 import { clientFor, Sink, sinkEvents, until } from './telemetry.test-helpers.js';
 
@@ -143,5 +144,33 @@ describe('createTelemetry: telemetry features on the client', () => {
     expect(() => t.timing(42 as never, Number.NaN)).not.toThrow();
     expect(() => t.trackFeature(null as never, undefined as never)).not.toThrow();
     expect(() => t.addBreadcrumb(undefined as never)).not.toThrow();
+  });
+
+  it('a createTelemetry refused for a feature option leaves nothing running (no exit hook, no timer)', async () => {
+    const hooks = (): number => process.listenerCount('beforeExit') + process.listenerCount('exit');
+    const before = hooks();
+    for (let i = 0; i < 5; i++) {
+      expect(() =>
+        createTelemetry({
+          endpoints: [{ destination: 'homing', host: sink.url, key: 'k' }],
+          storage: 'memory',
+          performance: 5 as never,
+        }),
+      ).toThrow(/performance/);
+    }
+    await until(() => hooks() === before, 5_000, 'the exit hooks of the refused clients removed');
+  });
+
+  it('shutdown with a bad timeout rejects and changes nothing: features still record, a good shutdown still flushes', async () => {
+    const t = client(sink);
+    t.timing('before', 5);
+    await expect(t.shutdown({ timeoutMs: -1 })).rejects.toThrow(TelemetryOptionError);
+    t.timing('before', 7);
+    expect(t.getSummary('before')?.count).toBe(2);
+    await t.shutdown({ timeoutMs: 5_000 });
+    const summary = sinkEvents(sink).find(
+      (e) => e.event === '$metric_summary' && e.properties.metric === 'before',
+    );
+    expect(summary?.properties.count).toBe(2);
   });
 });

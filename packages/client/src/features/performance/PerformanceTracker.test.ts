@@ -169,6 +169,27 @@ describe('PerformanceTracker: marks, measures and operations', () => {
     expect(t.getStats().rejected).toMatchObject({ mark: 2, value: 1, name: 2 });
   });
 
+  it('never throws from measure, even for mark names that cannot become text', () => {
+    const { t } = tracker(undefined, { clock: () => 1 });
+    const revoked = Proxy.revocable({}, {});
+    revoked.revoke();
+    for (const bad of [
+      Object.create(null),
+      revoked.proxy,
+      Symbol('m'),
+      {
+        toString: () => {
+          throw new Error('x');
+        },
+      },
+    ]) {
+      expect(() => t.measure('m', bad as never)).not.toThrow();
+      expect(t.measure('m', 'start', bad as never)).toBeUndefined();
+    }
+    t.mark('start');
+    expect(t.measure('m', 'start')).toBe(0);
+  });
+
   it('forgets the oldest mark past maxMarks', () => {
     const { t } = tracker(undefined, { maxMarks: 3, clock: () => 1 });
     for (const m of ['a', 'b', 'c', 'd']) t.mark(m);

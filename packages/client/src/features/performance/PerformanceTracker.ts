@@ -112,14 +112,24 @@ export class PerformanceTracker implements Feature {
    */
   measure(name: string, startMark: string, endMark?: string): number | undefined {
     if (this.#closed) return undefined;
-    const start = this.#marks.get(startMark);
-    const end = endMark === undefined ? this.#settings.clock() : this.#marks.get(endMark);
-    if (start === undefined || end === undefined) {
-      this.#registry.reject('mark', `unknown mark ${String(start === undefined ? startMark : endMark)}`);
+    try {
+      const start = this.#marks.get(startMark);
+      const end = endMark === undefined ? this.#settings.clock() : this.#marks.get(endMark);
+      if (start === undefined || end === undefined) {
+        this.#registry.reject(
+          'mark',
+          `unknown mark ${describeMark(start === undefined ? startMark : endMark)}`,
+        );
+        return undefined;
+      }
+      const duration = end - start;
+      return this.#record(name, duration, undefined, 'ms') === undefined ? undefined : duration;
+    } catch (error) {
+      // A mark name that cannot even be turned into text (a revoked Proxy, an object without a
+      // prototype): counted like any internal failure, never thrown into the app.
+      this.#internalError('measure', error);
       return undefined;
     }
-    const duration = end - start;
-    return this.#record(name, duration, undefined, 'ms') === undefined ? undefined : duration;
   }
 
   /** Records one duration in ms. The hot path: no allocation once the series exists. */
@@ -350,4 +360,13 @@ export function createPerformanceTracker(
   options?: PerformanceOptions,
 ): PerformanceTracker {
   return new PerformanceTracker(host, options);
+}
+
+/** A mark name for a rejection reason; text for anything, even what `String()` throws on. */
+function describeMark(mark: unknown): string {
+  try {
+    return String(mark);
+  } catch {
+    return `(${typeof mark})`;
+  }
 }
