@@ -65,11 +65,21 @@ export interface EventBuilderParts {
  * the field pass works in place, and a shared nested object must not be redacted twice (a
  * hash of a hash).
  */
-export class EventBuilder {
-  private superProperties: Record<string, unknown> = {};
-  private superKeys: string[] = [];
+/**
+ * The super properties as registered at one moment, never changed afterwards (`register`
+ * replaces the whole state): an event that waits to be built keeps the one of its `track` call.
+ */
+export interface SuperState {
+  readonly properties: Record<string, unknown>;
+  readonly keys: readonly string[];
   /** `"k":v,` for every super property, ready to splice into an event's properties. */
-  private superFragment = '';
+  readonly fragment: string;
+}
+
+const NO_SUPERS: SuperState = Object.freeze({ properties: {}, keys: [], fragment: '' });
+
+export class EventBuilder {
+  private supers: SuperState = NO_SUPERS;
   private readonly nameJson = new Map<string, string>();
   private distinctId = '';
   private distinctIdJson = '""';
@@ -82,9 +92,12 @@ export class EventBuilder {
   setSuperProperties(properties: Record<string, unknown>): void {
     const redacted = this.parts.redact(properties);
     for (const key of ENRICHED_KEYS) delete redacted[key];
-    this.superProperties = redacted;
-    this.superKeys = Object.keys(redacted);
-    this.superFragment = fragmentOf(redacted);
+    this.supers = { properties: redacted, keys: Object.keys(redacted), fragment: fragmentOf(redacted) };
+  }
+
+  /** The super properties now, for an event built later (`build`'s `supers`). */
+  get superState(): SuperState {
+    return this.supers;
   }
 
   /**
@@ -92,7 +105,12 @@ export class EventBuilder {
    * as `$is_identified: false` as posthog-js does, so a destination can tell an anonymous id from
    * a user id (Segment's `anonymousId` and `userId`).
    */
-  build(tracked: TrackedEvent, distinctId: string, anonymous = false): BuildResult {
+  build(
+    tracked: TrackedEvent,
+    distinctId: string,
+    anonymous = false,
+    supers: SuperState = this.supers,
+  ): BuildResult {
     if (!this.parts.sampler.keep(tracked.name, distinctId, tracked.nowMs)) {
       return { ok: false, reason: 'sampling', detail: tracked.name };
     }
@@ -115,8 +133,8 @@ export class EventBuilder {
     }
     const json =
       this.parts.beforeSend === undefined
-        ? this.fastJson(tracked, distinctId, own, anonymous)
-        : this.hookedJson(tracked, distinctId, own, anonymous);
+        ? this.fastJson(tracked, distinctId, own, anonymous, supers)
+        : this.hookedJson(tracked, distinctId, own, anonymous, supers);
     if (typeof json !== 'string') return json;
     // Most events need no count at all (see utf8LengthOver).
     if (utf8LengthOver(json, this.parts.maxEventBytes)) {
@@ -141,6 +159,7 @@ export class EventBuilder {
     distinctId: string,
     own: Record<string, unknown>,
     anonymous: boolean,
+    supers: SuperState,
   ): string | BuildResult {
     let ownJson: string;
     try {
@@ -148,9 +167,9 @@ export class EventBuilder {
     } catch {
       return { ok: false, reason: 'invalid', detail: 'the properties cannot be serialised' };
     }
-    let superFragment = this.superFragment;
-    if (this.superKeys.length > 0 && this.superKeys.some((k) => Object.hasOwn(own, k))) {
-      superFragment = fragmentOf(this.superProperties, own);
+    let superFragment = supers.fragment;
+    if (supers.keys.length > 0 && supers.keys.some((k) => Object.hasOwn(own, k))) {
+      superFragment = fragmentOf(supers.properties, own);
     }
     const ownFragment = ownJson.length > 2 ? `${ownJson.slice(1, -1)},` : '';
     return (
@@ -165,6 +184,7 @@ export class EventBuilder {
     distinctId: string,
     own: Record<string, unknown>,
     anonymous: boolean,
+    supers: SuperState,
   ): string | BuildResult {
     const event: HomingEvent = {
       uuid: tracked.uuid,
@@ -173,7 +193,7 @@ export class EventBuilder {
       timestamp: this.isoOf(tracked.nowMs),
       properties: {
         // A copy: the hook may edit what it is given, and the super properties go with every event.
-        ...superPropertiesCopy(this.superProperties),
+        ...superPropertiesCopy(supers.properties),
         ...own,
         ...(anonymous ? { $is_identified: false } : {}),
         $session_id: tracked.sessionId,

@@ -3,6 +3,7 @@ import { createMemoryOutbox } from '../outbox/memory.js';
 import { clientFor, Sink, sinkEvents, until } from './telemetry.test-helpers.js';
 import { LIB_NAME, LIB_VERSION } from './version.js';
 import type { TelemetryClient } from './client.js';
+import type { HomingEvent } from '../event.js';
 
 const UUID_V7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -138,6 +139,28 @@ describe('createTelemetry: the client API', () => {
     const [x] = sinkEvents(sink);
     expect(x!.distinct_id).toBe('app-user');
     expect(x!.properties).toMatchObject({ a: 0, b: 2 });
+  });
+
+  it('register applies to later events only, also to events tracked before the install id was read', async () => {
+    for (const beforeSend of [undefined, (e: HomingEvent) => e]) {
+      sink.requests.length = 0;
+      // Right after createTelemetry the install id is being read: these events wait to be built.
+      const t = client(sink, beforeSend === undefined ? {} : { beforeSend });
+      t.track('before.register');
+      t.register({ plan: 'pro' });
+      t.track('after.register');
+      t.register({ plan: 'enterprise' });
+      t.track('after.second');
+      await t.flush({ timeoutMs: 10_000 });
+      const plans = new Map(sinkEvents(sink).map((e) => [e.event, e.properties.plan]));
+      expect(plans).toEqual(
+        new Map([
+          ['before.register', undefined],
+          ['after.register', 'pro'],
+          ['after.second', 'enterprise'],
+        ]),
+      );
+    }
   });
 
   it('redacts by field name and by pattern by default, and not at all with redaction: false', async () => {

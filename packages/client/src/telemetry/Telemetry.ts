@@ -16,7 +16,7 @@ import type { TelemetryCore, TelemetryFlushResult, TelemetryStats } from './clie
 import { emptyDropCounts } from './client.js';
 import { ConsentWatch } from './ConsentWatch.js';
 import { Emitter } from './Emitter.js';
-import type { TrackedEvent } from './EventBuilder.js';
+import type { SuperState, TrackedEvent } from './EventBuilder.js';
 import { describe, ENRICHED_KEYS, EventBuilder } from './EventBuilder.js';
 import type { InstallIdStore } from './installId.js';
 import { loadInstallId } from './installId.js';
@@ -36,6 +36,8 @@ const CONFIRM_INTERVAL_MS = 1_000;
 interface Waiting {
   readonly tracked: TrackedEvent;
   readonly distinctId: string | undefined;
+  /** Set when it waits: the super properties of its `track` call, not of the time it is built. */
+  supers?: SuperState;
   /** `$identify` before the install id was known: its `$anon_distinct_id` is filled in then. */
   readonly fillAnonId?: boolean;
 }
@@ -489,6 +491,7 @@ export class Telemetry implements TelemetryCore {
       return this.append(w);
     if (this.waiting.length >= MAX_WAITING_EVENTS)
       return this.drop('overflow', 1, 'waiting for the install id');
+    w.supers = this.builder.superState;
     this.waiting.push(w);
   }
 
@@ -497,7 +500,7 @@ export class Telemetry implements TelemetryCore {
       if (this.consent === 'denied') return this.drop('consent', 1);
       if (w.fillAnonId === true) w.tracked.anonDistinctId = this.installId;
       const known = w.distinctId ?? this.restoredIdentity;
-      const result = this.builder.build(w.tracked, known ?? this.installId!, known === undefined);
+      const result = this.builder.build(w.tracked, known ?? this.installId!, known === undefined, w.supers);
       if (!result.ok) return this.drop(result.reason, 1, result.detail);
       this.outbox.append([result.record]);
       this.counts.queued++;
