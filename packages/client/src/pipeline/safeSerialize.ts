@@ -50,10 +50,15 @@ function clone(
     case 'boolean':
       return v;
     case 'bigint':
+      // JSON.stringify throws on it: a repair, like NaN and the dropped values below.
+      st.issues++;
       return v.toString();
     case 'undefined':
+      // Absent, in JSON as in the app's intent: nothing was repaired.
+      return undefined;
     case 'function':
     case 'symbol':
+      st.issues++;
       return undefined;
   }
   if (v === null) return null;
@@ -69,7 +74,9 @@ function clone(
   try {
     if (obj instanceof Date) {
       const t = obj.getTime();
-      return Number.isNaN(t) ? null : obj.toISOString();
+      if (!Number.isNaN(t)) return obj.toISOString();
+      st.issues++;
+      return null;
     }
     seen.add(obj);
     try {

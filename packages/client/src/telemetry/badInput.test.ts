@@ -75,6 +75,20 @@ describe('track never throws on bad input', () => {
     expect((await t.stats()).fixed).toBe(before + 1);
   });
 
+  it('counts as fixed each event a repair changed: BigInt, a dropped function or symbol, an invalid Date, NaN; not one with only undefined', async () => {
+    const before = (await t.stats()).fixed;
+    t.track('a', { b: 1n });
+    t.track('b', { f: () => 1, k: 1 });
+    t.track('c', { s: Symbol('s'), k: 1 });
+    t.track('d', { d: new Date(Number.NaN) });
+    t.track('e', { n: Number.NaN });
+    t.track('plain', { u: undefined, k: 1 });
+    const events = await sent();
+    expect(events.map((e) => e.event)).toEqual(['a', 'b', 'c', 'd', 'e', 'plain']);
+    expect(events[3]!.properties.d).toBeNull();
+    expect((await t.stats()).fixed - before).toBe(5);
+  });
+
   it('cuts huge strings and huge objects, and drops an event still over maxEventBytes', async () => {
     t.track('huge', {
       text: 'x'.repeat(5_000_000),

@@ -72,6 +72,7 @@ describe('telemetry options', () => {
     ['disabled', { disabled: 'yes' }],
     ['endpoints', { endpoints: 'http://x' }],
     ['outbox', { outbox: 100 }],
+    ['limits.maxevents', { limits: { maxevents: 5 } }],
     ['outbox', { outbox: [100] }],
     ['outbox.persistIntervalMS', { outbox: { persistIntervalMS: 10 } }],
     ['outbox', { storage: createMemoryOutbox(), outbox: { flushEvents: 10 } }],

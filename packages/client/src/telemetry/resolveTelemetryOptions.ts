@@ -1,4 +1,5 @@
 import type { Logger } from '../logger.js';
+import { DEFAULT_OUTBOX_LIMITS } from '../outbox/limits.js';
 import type { Outbox, OutboxDurability, OutboxLimits } from '../outbox/outbox.js';
 import type { SafeLimits } from '../pipeline/safeSerialize.js';
 import { defaultSafeLimits } from '../pipeline/safeSerialize.js';
@@ -112,7 +113,8 @@ export function resolveTelemetryOptions(input: TelemetryOptions): ResolvedTeleme
   if (o.directory !== undefined && (typeof o.directory !== 'string' || o.directory.length === 0)) {
     throw new TelemetryOptionError('directory', `must be a non-empty path, got ${show(o.directory)}`);
   }
-  if (o.limits !== undefined) plainObject('limits', o.limits);
+  if (o.limits !== undefined)
+    knownKeys('limits', plainObject('limits', o.limits), Object.keys(DEFAULT_OUTBOX_LIMITS));
   const outbox = outboxTuning(o.outbox, storage);
   if (o.delivery !== undefined) plainObject('delivery', o.delivery);
   if (o.sampling !== undefined) plainObject('sampling', o.sampling);
@@ -308,4 +310,16 @@ function outboxTuning(value: unknown, storage: unknown): OutboxTuning | undefine
     }
   }
   return tuning as OutboxTuning;
+}
+
+/** A misspelt key (`maxevents`) would leave the default in force without a word: refused by name. */
+function knownKeys(option: string, value: Record<string, unknown>, known: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) {
+      throw new TelemetryOptionError(
+        `${option}.${key}`,
+        `is not a known option (known: ${known.join(', ')})`,
+      );
+    }
+  }
 }
