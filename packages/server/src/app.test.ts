@@ -85,6 +85,38 @@ describe('buildServer: router and CORS settings', () => {
     const exposed = (get.headers.get('access-control-expose-headers') ?? '').split(/\s*,\s*/);
     expect(exposed).toEqual(expect.arrayContaining(['content-disposition', 'retry-after']));
   });
+
+  it('answers unknown routes and undecodable paths as { error, message }, no-store on /api/, never echoing the path', async () => {
+    const { url, store } = await start();
+    const project = await store.createProject('p');
+    const auth = { authorization: `Bearer ${project.adminKey}` };
+    const cases: [string, string, number, string][] = [
+      ['PUT', '/api/events', 404, 'not-found'],
+      ['GET', '/api/nothing-here', 404, 'not-found'],
+      ['GET', '/api/persons/%ZZsecret-id/events', 400, 'invalid-request'],
+      ['DELETE', '/api/persons/secret%E0%A4id', 400, 'invalid-request'],
+    ];
+    for (const [method, path, status, error] of cases) {
+      const res = await fetch(`${url}${path}`, { method, headers: auth });
+      const body = (await res.json()) as Record<string, unknown>;
+      expect({ path, status: res.status }).toEqual({ path, status });
+      expect(body).toEqual({ error, message: expect.any(String) });
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(JSON.stringify(body)).not.toMatch(/secret|ZZ|nothing-here/);
+    }
+    // Outside the admin API: the same shape, and caching is the client's business.
+    const nope = await fetch(`${url}/nope`);
+    expect(nope.status).toBe(404);
+    expect(await nope.json()).toEqual({ error: 'not-found', message: expect.any(String) });
+    expect(nope.headers.get('cache-control')).toBeNull();
+    // Ingest routes keep their own answers.
+    const ingest = await fetch(`${url}/ingest`, { method: 'POST', body: '[]' });
+    expect(ingest.status).toBe(401);
+    expect(await ingest.json()).toMatchObject({ error: 'missing-key' });
+    const capture = await fetch(`${url}/batch/`, { method: 'POST', body: '{}' });
+    expect(capture.status).toBe(401);
+    expect(await capture.json()).toMatchObject({ type: 'authentication_error', code: 'missing_api_key' });
+  });
 });
 
 describe('buildServer: stalled uploads', () => {

@@ -1,5 +1,11 @@
 import cors from '@fastify/cors';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import type { WireFormat } from './ingest/ingestBatch.js';
 import { WriteKeys } from './ingest/writeKeys.js';
 import { ServerMetrics } from './metrics/serverMetrics.js';
@@ -30,17 +36,21 @@ declare module 'fastify' {
  */
 export function buildServer(options: ServerOptions): FastifyInstance {
   const o = resolveServerOptions(options);
+  const logController = new RequestLogController({ disableRequestLogging: !o.logRequests });
   const app = Fastify({
     ...loggerOption(o.logger),
     // Request log lines name the route pattern, never the URL (it carries distinct ids).
-    logController: new RequestLogController({ disableRequestLogging: !o.logRequests }),
+    logController,
     childLoggerFactory,
     trustProxy: o.trustProxy,
     // Handled below, with Retry-After, so clients know when to come back.
     return503OnClosing: false,
     // A distinct_id is a path segment of the admin API (`/api/persons/:distinct_id/...`): the
     // default 100 characters would refuse long ids that ingest accepted.
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 9000 },
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    // The router refuses a path it cannot decode before any route (or error handler) sees it;
+    // Fastify's own answer would echo the path, which on the admin API holds a distinct id.
+    frameworkErrors: answerFrameworkError,
     // For routes with Fastify's own JSON parser (the admin API); ingest reads its own bodies.
     bodyLimit: o.maxBodyBytes,
     // Node answers 408 and closes the connection of a request not fully received in time. It
@@ -92,6 +102,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     done();
   });
   app.setErrorHandler(handleError(o.retryAfterSeconds));
+  app.setNotFoundHandler((req, reply) => {
+    // Fastify's own 404 handler logs this; a handler of ours replaces it.
+    logController.routeNotFound(req);
+    markAdmin(req, reply);
+    // Not the path: on the admin API it carries distinct ids.
+    void reply.code(404).send({ error: 'not-found', message: `no route answers ${req.method} at this path` });
+  });
 
   void app.register(cors, {
     origin: o.corsOrigins === '*' ? '*' : [...o.corsOrigins],
@@ -128,6 +145,34 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   void app.register(personsRoutes, { store: o.store });
   void app.register(queryRoutes, { store: o.store });
   return app;
+}
+
+/** Characters of a path parameter (a URL-encoded distinct_id): 1000 characters of any script. */
+const MAX_PARAM_LENGTH = 9000;
+
+/** Admin API paths answer with no-store, refusals included: the URL names a person. */
+function markAdmin(req: FastifyRequest, reply: FastifyReply): void {
+  if (req.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+}
+
+function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  markAdmin(req, reply);
+  if (err.code === 'FST_ERR_BAD_URL') {
+    void reply.code(400).send({
+      error: 'invalid-request',
+      message: 'the path is not valid percent-encoding (each % needs two hex digits, and the bytes UTF-8)',
+    });
+    return;
+  }
+  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void reply.code(400).send({
+      error: 'invalid-request',
+      message: `a path segment is longer than this server accepts (${MAX_PARAM_LENGTH} characters URL-encoded)`,
+    });
+    return;
+  }
+  req.log.error({ err }, 'router failed');
+  void reply.code(500).send({ error: 'internal', message: 'internal error' });
 }
 
 function bucketsFor(o: ResolvedServerOptions): TokenBuckets | null {

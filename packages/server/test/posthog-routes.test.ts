@@ -316,16 +316,25 @@ describe.each(STORE_KINDS)('PostHog feature flag routes (%s)', (kind) => {
     expect(bare.json).toEqual(noFlagsLegacy);
   });
 
-  it('answers 401 without a key or for an unknown one, 403 for the admin key, and stores nothing', async () => {
+  it('answers 401 without a key or for an unknown one, 403 for the admin key, 415 for lz64, in PostHog shape, and stores nothing', async () => {
     for (const path of POSTHOG_FLAG_PATHS) {
       const none = await post(`${s.url}${path}?v=2`, { distinct_id: 'f3' });
       expect(none.status).toBe(401);
-      expect(none.json).toMatchObject({ error: 'missing-key' });
+      expect(none.json).toEqual({
+        type: 'authentication_error',
+        code: 'missing_api_key',
+        detail: expect.any(String),
+        attr: null,
+      });
       const unknown = await post(`${s.url}${path}?v=2`, { token: 'phc_not_a_homing_key', distinct_id: 'f3' });
       expect(unknown.status).toBe(401);
-      expect(unknown.json).toMatchObject({ error: 'unknown-key' });
+      expect(unknown.json).toMatchObject({ type: 'authentication_error', code: 'invalid_api_key' });
       const admin = await post(`${s.url}${path}?v=2`, { token: s.project.adminKey, distinct_id: 'f3' });
       expect(admin.status).toBe(403);
+      expect(admin.json).toMatchObject({ type: 'authentication_error', code: 'permission_denied' });
+      const lz = await post(`${s.url}${path}?v=2&compression=lz64`, 'abc', { 'content-type': 'text/plain' });
+      expect(lz.status).toBe(415);
+      expect(lz.json).toMatchObject({ type: 'invalid_request', code: 'unsupported_media_type' });
     }
     expect(await s.events({ distinctId: 'f3' })).toEqual([]);
   });
@@ -348,7 +357,13 @@ describe.each(STORE_KINDS)('PostHog feature flag routes (%s)', (kind) => {
     for (const [path, body, headers] of bad) {
       const r = await post(`${s.url}${path}`, body, headers);
       expect({ path, body, status: r.status }).toEqual({ path, body, status: 400 });
-      expect(r.json).toMatchObject({ error: 'malformed', message: expect.any(String) });
+      expect(r.json).toEqual({
+        type: 'validation_error',
+        code: 'invalid_payload',
+        detail: expect.any(String),
+        attr: null,
+      });
+      expect(r.json.detail.length).toBeGreaterThan(5);
     }
     const ok = await post(`${s.url}/flags/?v=2`, { token: key, distinct_id: 'after' });
     expect(ok.status).toBe(200);

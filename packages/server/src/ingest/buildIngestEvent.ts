@@ -80,7 +80,11 @@ export function buildIngestEvent(raw: unknown, p: EventParts, ctx: BuildContext)
   };
 }
 
-function idString(v: unknown, field: string): { v: string } | string {
+/**
+ * The rule every id (`event`, `distinct_id`, `uuid`) meets at ingest; the admin API applies it
+ * too, so it never acts on (or logs an erasure of) an id that can have no events.
+ */
+export function idString(v: unknown, field: string): { v: string } | string {
   if (typeof v !== 'string' || v.length === 0) return `${field} must be a non-empty string`;
   if (v.length > MAX_ID_CHARS) return `${field} longer than ${MAX_ID_CHARS} characters`;
   if (v.indexOf('\0') !== -1 || !(v as string & { isWellFormed(): boolean }).isWellFormed()) {

@@ -101,10 +101,30 @@ function single(value: string | string[] | undefined, name: string): string | un
   return value;
 }
 
+const SINGLE_HEADERS: readonly string[] = ['authorization', ADMIN_KEY_HEADER, ACTOR_HEADER];
+
+/**
+ * Node joins a repeated custom header with ", " and keeps only the first Authorization, so the
+ * parsed headers cannot tell `X-Homing-Actor: a` + `X-Homing-Actor: b` from `a, b`: the raw
+ * header lines can. Two keys or two names on one request are refused rather than guessed at.
+ */
+export function refuseRepeatedHeaders(rawHeaders: readonly string[]): void {
+  const seen = new Set<string>();
+  // rawHeaders alternates name, value.
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    if (!SINGLE_HEADERS.includes(name)) continue;
+    if (seen.has(name)) throw new AdminApiError('invalid-request', `${name} given more than once`);
+    seen.add(name);
+  }
+}
+
 function readActor(headers: FastifyRequest['headers']): string | null {
   const raw = single(headers[ACTOR_HEADER], ACTOR_HEADER)?.trim();
   if (raw === undefined || raw === '') return null;
-  if (raw.length > MAX_ACTOR_CHARS || /[\x00-\x1f\x7f]/.test(raw)) {
+  // C1 controls (\x80-\x9f) arrive from header bytes read as latin1; like C0 they are not
+  // printable and would reach the erasure log's requested_by.
+  if (raw.length > MAX_ACTOR_CHARS || /[\x00-\x1f\x7f-\x9f]/.test(raw)) {
     throw new AdminApiError(
       'invalid-request',
       `${ACTOR_HEADER} must be at most ${MAX_ACTOR_CHARS} printable characters`,
@@ -122,6 +142,7 @@ export function keyFingerprint(key: string): string {
  * `unknown-key` (401), `write-key` (403), `invalid-request` (400), `unavailable` (503).
  */
 export async function resolveAdminProject(store: Store, request: FastifyRequest): Promise<AdminContext> {
+  refuseRepeatedHeaders(request.raw.rawHeaders);
   const key = readAdminKey(request.headers);
   if (key === null) {
     throw new AdminApiError(

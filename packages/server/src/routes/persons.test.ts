@@ -29,6 +29,30 @@ const lines = (text: string): any[] =>
     .filter((l) => l !== '')
     .map((l) => JSON.parse(l));
 
+/**
+ * A request whose headers go out exactly as listed: repeated names stay repeated, and latin1
+ * bytes (\x80-\xff) go out as such (fetch would refuse or join them).
+ */
+async function rawCall(
+  app: AdminApp,
+  method: string,
+  path: string,
+  headers: Record<string, string | string[]>,
+): Promise<{ status: number; json: any }> {
+  return new Promise((resolve, reject) => {
+    // An array value goes out as one header line per element.
+    const req = httpRequest(`${app.url}${path}`, { method, headers });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(text) }));
+    });
+    req.end();
+  });
+}
+
 describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
   it('refuses a missing, unknown, malformed or write key, and accepts X-Homing-Admin-Key', async () => {
     const app = await start(backend);
@@ -143,6 +167,11 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
       '/api/erasures?limit=99999999',
       '/api/erasures?limit=abc',
       '/api/erasures?limit=2.5',
+      // Number() would read these as 16, 3, 10, 3 and 3.
+      ...['0x10', '0b11', '1e1', '%203', '%2B3'].flatMap((l) => [
+        `/api/erasures?limit=${l}`,
+        `/api/persons/alice/events?limit=${l}`,
+      ]),
       '/api/erasures?cursor=',
       '/api/erasures?cursor=not-a-cursor',
       `/api/erasures?cursor=${Buffer.from('["e",0]').toString('base64url')}`,
@@ -208,6 +237,79 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     const nobody = await app.call('GET', '/api/persons/nobody/export');
     expect(nobody.status).toBe(200);
     expect(nobody.text).toBe('');
+  });
+
+  it('export: an id with an emoji across the 200th character answers 200 with a well-formed file name', async () => {
+    const app = await start(backend, { maxParamLength: 5000 });
+    // Character 200 (UTF-16) is the first half of an emoji: cutting there left a lone surrogate.
+    const id = `a${'😀'.repeat(150)}`;
+    await app.store.insertEvents(app.project.id, [ingestEvent({ distinctId: id, properties: { n: 1 } })]);
+    const path = `/api/persons/${encodeURIComponent(id)}/export`;
+    const r = await app.call('GET', path);
+    expect(r.status).toBe(200);
+    expect(lines(r.text)).toEqual([expect.objectContaining({ distinct_id: id, properties: { n: 1 } })]);
+    const disposition = r.headers.get('content-disposition')!;
+    const star = /filename\*=UTF-8''(.+)$/.exec(disposition)![1]!;
+    expect(decodeURIComponent(star)).toBe(`homing-person-${id}.ndjson`);
+    const head = await app.call('HEAD', path);
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-disposition')).toBe(disposition);
+    // Longer ids are cut to 200 code points, never inside one.
+    const cut = /filename\*=UTF-8''(.+)$/.exec(exportDisposition(`a${'😀'.repeat(300)}`))![1]!;
+    expect(decodeURIComponent(cut)).toBe(`homing-person-a${'😀'.repeat(199)}.ndjson`);
+  });
+
+  it('refuses a distinct_id ingest could never store (NUL): no erasure is logged or suppressed', async () => {
+    const app = await start(backend);
+    for (const [method, path] of [
+      ['DELETE', '/api/persons/%00'],
+      ['DELETE', '/api/persons/a%00b'],
+      ['GET', '/api/persons/%00/events'],
+      ['GET', '/api/persons/a%00/export'],
+      ['HEAD', '/api/persons/a%00/export'],
+    ] as const) {
+      const r = await app.call(method, path);
+      expect({ method, path, status: r.status }).toEqual({ method, path, status: 400 });
+      if (method !== 'HEAD') {
+        expect(r.json).toMatchObject({ error: 'invalid-request', message: expect.stringContaining('NUL') });
+      }
+    }
+    expect((await app.call('GET', '/api/erasures')).json.erasures).toEqual([]);
+    // No suppression entry either: an event for that person would still be stored (were it valid).
+    expect(await app.store.listErasures({ projectId: app.project.id, limit: 10 })).toEqual([]);
+    // Ingest stores other control characters, so they can be erased.
+    expect((await app.call('DELETE', '/api/persons/a%01b')).status).toBe(200);
+  });
+
+  it('refuses X-Homing-Actor or a key header given twice, and C1 controls in the actor; nothing is erased', async () => {
+    const app = await start(backend);
+    await app.store.insertEvents(app.project.id, [ingestEvent()]);
+    const bearer = `Bearer ${app.project.adminKey}`;
+    const auth = { Authorization: bearer };
+    const cases: [string, Record<string, string | string[]>][] = [
+      ['x-homing-actor', { ...auth, 'X-Homing-Actor': ['dpo', 'intruder'] }],
+      // Node keeps only the first Authorization; the second is not silently dropped here.
+      ['authorization', { Authorization: [bearer, 'Bearer someone-else'] }],
+      ['x-homing-admin-key', { 'X-Homing-Admin-Key': [app.project.adminKey, app.project.adminKey] }],
+    ];
+    for (const [name, headers] of cases) {
+      const r = await rawCall(app, 'DELETE', '/api/persons/alice', headers);
+      expect({ name, status: r.status }).toEqual({ name, status: 400 });
+      expect(r.json).toEqual({ error: 'invalid-request', message: `${name} given more than once` });
+    }
+    // \x85 (NEL) and \x9b (CSI) are C1 controls: not printable, and a terminal reading the log acts on them.
+    for (const actor of ['d\x85po', '\x9b31mdpo']) {
+      const r = await rawCall(app, 'DELETE', '/api/persons/alice', { ...auth, 'X-Homing-Actor': actor });
+      expect(r.status).toBe(400);
+      expect(r.json).toMatchObject({
+        error: 'invalid-request',
+        message: expect.stringContaining('printable'),
+      });
+    }
+    expect((await app.call('GET', '/api/erasures')).json.erasures).toEqual([]);
+    expect((await app.call('GET', '/api/persons/alice/events')).json.events).toHaveLength(1);
+    const ok = await rawCall(app, 'DELETE', '/api/persons/alice', { ...auth, 'X-Homing-Actor': 'Jos\xe9' });
+    expect(ok).toEqual({ status: 200, json: { deleted: 1 } });
   });
 
   it('erasure deletes only that person in that project, answers the count, and logs who/when/how many', async () => {

@@ -3,7 +3,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { Store, StoredEvent } from '../store/store.js';
 import { AdminApiError, adminContext, installAdminApi } from './adminAuth.js';
 import {
+  checkId,
+  digitsString,
   eventPageQuerySchema,
+  parseLimit,
   eventPageResponseSchema,
   pageBounds,
   QUERY_LIMITS,
@@ -67,9 +70,14 @@ const noQuery = { type: 'object', properties: {} } as const;
 /** A file name for the download: the id's safe characters, and the exact id in `filename*`. */
 export function exportDisposition(distinctId: string): string {
   const safe = distinctId.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100) || 'person';
+  // Cut at 200 code points, not UTF-16 units: half an emoji would make encodeURIComponent throw.
+  // toWellFormed covers a lone surrogate in the id itself (the routes refuse those already).
+  const head = (
+    Array.from(distinctId).slice(0, 200).join('') as string & { toWellFormed(): string }
+  ).toWellFormed();
   return (
     `attachment; filename="homing-person-${safe}.ndjson"; ` +
-    `filename*=UTF-8''${encodeURIComponent(`homing-person-${distinctId.slice(0, 200)}.ndjson`)}`
+    `filename*=UTF-8''${encodeURIComponent(`homing-person-${head}.ndjson`)}`
   );
 }
 
@@ -112,6 +120,7 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
     },
     async (request) => {
       const { project } = adminContext(request);
+      checkId(request.params.distinct_id, 'distinct_id');
       const page = await queryEventPage(store, {
         projectId: project.id,
         distinctId: request.params.distinct_id,
@@ -127,6 +136,7 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
     async (request, reply) => {
       const { project } = adminContext(request);
       const distinctId = request.params.distinct_id;
+      checkId(distinctId, 'distinct_id');
       reply
         .header('content-type', 'application/x-ndjson; charset=utf-8')
         .header('content-disposition', exportDisposition(distinctId));
@@ -163,20 +173,21 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
     },
     async (request) => {
       const { project, requestedBy } = adminContext(request);
+      checkId(request.params.distinct_id, 'distinct_id');
       const deleted = await store.erasePerson(project.id, request.params.distinct_id, requestedBy);
       request.log.info({ project: project.id, deleted, requestedBy }, 'person erased');
       return { deleted };
     },
   );
 
-  fastify.get<{ Querystring: { limit?: number; cursor?: string } }>(
+  fastify.get<{ Querystring: { limit?: string; cursor?: string } }>(
     '/api/erasures',
     {
       schema: {
         querystring: {
           type: 'object',
           properties: {
-            limit: { type: 'integer', minimum: 1, maximum: PERSONS_LIMITS.maxErasures },
+            limit: digitsString,
             cursor: { type: 'string', minLength: 1, maxLength: 200 },
           },
         },
@@ -205,7 +216,12 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
     },
     async (request) => {
       const { project } = adminContext(request);
-      const limit = request.query.limit ?? PERSONS_LIMITS.defaultErasures;
+      const limit = parseLimit(
+        request.query.limit,
+        'limit',
+        PERSONS_LIMITS.maxErasures,
+        PERSONS_LIMITS.defaultErasures,
+      );
       const beforeSeq =
         request.query.cursor === undefined ? undefined : decodeErasureCursor(request.query.cursor);
       // One more than the page: whether another page follows is known now, so the last page

@@ -97,15 +97,16 @@ function versionOf(query: unknown): number {
  * `properties.token`, or a Bearer header. Answers PostHog's `{ "status": 1 }` once committed.
  * Like PostHog, a batch keeps its valid events and drops the invalid ones; a request whose
  * every event is invalid is answered 400 with the first reason, a one-event body whose event is
- * over `maxEventBytes` 413. Errors are in PostHog's shape (`asPostHogError`). `/decide` and `/flags` answer
- * that the project has no feature flags.
+ * over `maxEventBytes` 413. Errors, flag routes' included, are in PostHog's shape (`asPostHogError`).
+ * `/decide` and `/flags` answer that the project has no feature flags.
  */
 export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
   useIngestBodyParser(app, maxBodyBytes);
   for (const path of POSTHOG_FLAG_PATHS) {
     // Same body decoding and write key as capture (posthog-js sends `token`, gzip or base64),
-    // so an SDK pointed here gets "no flags" instead of an error; nothing is stored.
-    app.post(path, async (req) => {
+    // so an SDK pointed here gets "no flags" instead of an error; nothing is stored. Its errors
+    // are in PostHog's shape too, so one PostHog route never answers in Homing's.
+    app.post(path, { preSerialization: inPostHogShape }, async (req) => {
       const body = req.body;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         throw new IngestError('malformed', 'expected a JSON object { "token": ..., "distinct_id": ... }');

@@ -226,6 +226,51 @@ describe.each(BACKENDS)('query API over HTTP (%s)', (backend) => {
     expect((await app.call('GET', '/api/events')).status).toBe(200);
   });
 
+  it('reads limit as decimal digits only: hex, binary, exponents, signs and spaces answer 400 naming it', async () => {
+    const app = await start(backend);
+    await app.store.insertEvents(
+      app.project.id,
+      Array.from({ length: 20 }, (_, i) => ingestEvent({ at: i })),
+    );
+    // Number() reads each of these as a number (16, 3, 10, 3, 3, 3): none is what a client meant.
+    for (const limit of ['0x10', '0b11', '0o3', '1e1', '%203', '3%20', '%2B3', '3.0', '']) {
+      const r = await app.call('GET', `/api/events?limit=${limit}`);
+      expect({ limit, status: r.status }).toEqual({ limit, status: 400 });
+      expect(r.json).toMatchObject({ error: 'invalid-request', message: expect.stringContaining('limit') });
+    }
+    expect((await app.call('GET', '/api/events?limit=16')).json.events).toHaveLength(16);
+    expect((await app.call('GET', '/api/events?limit=007')).json.events).toHaveLength(7);
+  });
+
+  it('refuses event and distinct_id filters ingest could never have stored (NUL), naming the rule', async () => {
+    const app = await start(backend);
+    await app.store.insertEvents(app.project.id, [ingestEvent({ distinctId: 'a\u0001b' })]);
+    for (const path of [
+      '/api/events?distinct_id=%00',
+      '/api/events?distinct_id=a%00b',
+      '/api/events?event=%00',
+    ]) {
+      const r = await app.call('GET', path);
+      expect({ path, status: r.status }).toEqual({ path, status: 400 });
+      expect(r.json).toMatchObject({ error: 'invalid-request', message: expect.stringContaining('NUL') });
+    }
+    // Other control characters are ingest's to allow, so the filter finds them.
+    const ctl = await app.call('GET', '/api/events?distinct_id=a%01b');
+    expect(ctl.json.events).toHaveLength(1);
+  });
+
+  it('reports the bucket width it used: a sub-millisecond interval is rounded, and said so', async () => {
+    const app = await start(backend);
+    const from = T0_ISO;
+    const to = new Date(Date.parse(T0_ISO) + 5000).toISOString();
+    const r = await app.call('GET', `/api/stats?from=${from}&to=${to}&interval=1.0005`);
+    expect(r.status).toBe(200);
+    expect(r.json.interval_seconds).toBe(1.001);
+    const starts = r.json.buckets.map((b: { start: string }) => Date.parse(b.start));
+    expect(starts[1] - starts[0]).toBe(1001);
+    expect(starts[4] - starts[0]).toBe(4 * 1001);
+  });
+
   it('needs the admin key: 401 without or with an unknown one, 403 with the write key', async () => {
     const app = await start(backend);
     for (const path of ['/api/events', '/api/stats']) {

@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { idString as ingestIdRule } from '../ingest/buildIngestEvent.js';
 import { parseIsoMs } from '../store/parse-iso.js';
 import type { EventPosition, EventQuery, Store, StoredEvent } from '../store/store.js';
 import { AdminApiError, adminContext, installAdminApi } from './adminAuth.js';
@@ -157,13 +158,48 @@ export async function queryEventPage(
 const idString = { type: 'string', minLength: 1, maxLength: QUERY_LIMITS.maxIdChars } as const;
 const timeString = { type: 'string', minLength: 1, maxLength: 64 } as const;
 
+/**
+ * An `event` or `distinct_id` the admin API is asked about must be one ingest could have stored:
+ * otherwise an erasure of `%00` would log (and suppress) a person who cannot exist.
+ */
+export function checkId(value: string | undefined, name: string): void {
+  if (value === undefined) return;
+  const problem = ingestIdRule(value, name);
+  if (typeof problem === 'string') {
+    throw new AdminApiError(
+      'invalid-request',
+      `${problem}; ids are non-empty, at most ${QUERY_LIMITS.maxIdChars} characters, ` +
+        'without NUL or lone surrogates (the rule ingest applies)',
+    );
+  }
+}
+
+/**
+ * A whole-number query parameter as decimal digits only. The schema's integer coercion goes
+ * through Number(), which would take `0x10`, `1e1` or ` 3` as numbers a client never meant.
+ * The schema keeps it a string (a repeated parameter still fails there).
+ */
+export const digitsString = { type: 'string', maxLength: 32 } as const;
+
+export function parseLimit(value: string | undefined, name: string, max: number, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = /^[0-9]+$/.test(value) ? Number(value) : NaN;
+  if (!(n >= 1 && n <= max)) {
+    throw new AdminApiError(
+      'invalid-request',
+      `${name} must be a whole number from 1 to ${max}, in decimal digits`,
+    );
+  }
+  return n;
+}
+
 /** Query string of an event listing; shared with the person access route. */
 export const eventPageQuerySchema = {
   type: 'object',
   properties: {
     since: timeString,
     until: timeString,
-    limit: { type: 'integer', minimum: 1, maximum: QUERY_LIMITS.maxPageSize },
+    limit: digitsString,
     cursor: { type: 'string', minLength: 1, maxLength: 200 },
   },
 } as const;
@@ -195,7 +231,7 @@ export const eventPageResponseSchema = {
 export interface EventPageQueryString {
   since?: string;
   until?: string;
-  limit?: number;
+  limit?: string;
   cursor?: string;
 }
 
@@ -209,7 +245,8 @@ export function pageBounds(
   if (sinceMs !== undefined && untilMs !== undefined && untilMs <= sinceMs) {
     throw new AdminApiError('invalid-request', 'until must be after since');
   }
-  return { sinceMs, untilMs, limit: qs.limit ?? QUERY_LIMITS.defaultPageSize, cursor: qs.cursor };
+  const limit = parseLimit(qs.limit, 'limit', QUERY_LIMITS.maxPageSize, QUERY_LIMITS.defaultPageSize);
+  return { sinceMs, untilMs, limit, cursor: qs.cursor };
 }
 
 interface StatsQueryString {
@@ -235,6 +272,8 @@ export const queryRoutes: FastifyPluginAsync<{ store: Store }> = async (fastify,
     async (request) => {
       const { project } = adminContext(request);
       const qs = request.query;
+      checkId(qs.event, 'event');
+      checkId(qs.distinct_id, 'distinct_id');
       const page = await queryEventPage(store, {
         projectId: project.id,
         event: qs.event,
@@ -263,8 +302,10 @@ export const queryRoutes: FastifyPluginAsync<{ store: Store }> = async (fastify,
       const { project } = adminContext(request);
       const now = Date.now();
       const qs = request.query;
-      const intervalSeconds = parseInterval(qs.interval ?? QUERY_LIMITS.defaultStatsInterval);
-      const intervalMs = Math.round(intervalSeconds * 1000);
+      // Buckets are whole milliseconds wide: `1.0005` is 1001 ms, and the answer reports the
+      // width used (the store rounds the same way), so a chart's arithmetic matches its buckets.
+      const intervalMs = Math.round(parseInterval(qs.interval ?? QUERY_LIMITS.defaultStatsInterval) * 1000);
+      const intervalSeconds = intervalMs / 1000;
       let toMs = qs.to === undefined ? now : parseInstant(qs.to, 'to', now);
       let fromMs =
         qs.from === undefined ? toMs - QUERY_LIMITS.defaultStatsRangeMs : parseInstant(qs.from, 'from', now);
