@@ -314,7 +314,9 @@ function checkStored(c: Case, r: Answer, stored: StoredEvent[]): void {
       k.breaker === null ? 1 : 0,
     );
   }
-  expect(stored.length, where).toBeLessThanOrEqual(c.count);
+  // A hostile body (format null) may well be a valid one by chance, so only a route-shaped
+  // body has a count to bound what was stored.
+  if (c.format !== null) expect(stored.length, where).toBeLessThanOrEqual(c.count);
 }
 
 /** What a route-shaped body's answer must be, from the events of known fate it holds. */
