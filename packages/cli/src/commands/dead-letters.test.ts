@@ -1,3 +1,6 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
 import { createFileOutbox } from '@homing/client';
@@ -71,6 +74,45 @@ describe('homing dead-letters', () => {
     const outbox = open(seeded.dir);
     expect(await outbox.size()).toMatchObject({ events: 5, deadLetters: 0 });
     await outbox.close();
+  });
+
+  it('--replay into a full queue moves only what fits, oldest first, and drops nothing queued', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
+    cleanups.push(() => rm(dir, { recursive: true, force: true }));
+    // The app's queue takes 5 events: 3 become dead letters, then 4 wait to be sent.
+    const app = createFileOutbox({ directory: dir, maxEvents: 5 });
+    const record = (i: number) => {
+      const uuid = `01900000-0000-7000-8000-${String(i).padStart(12, '0')}`;
+      return {
+        uuid,
+        json: JSON.stringify({ uuid, event: `e${i}`, distinct_id: 'd' }),
+        timestampMs: Date.now(),
+      };
+    };
+    app.append([0, 1, 2].map(record));
+    const batch = await app.claim(3, Number.MAX_SAFE_INTEGER);
+    await app.deadLetter(batch!.records, 'HTTP 400 Bad Request');
+    await app.ack(batch!);
+    app.append([3, 4, 5, 6].map(record));
+    await app.close();
+
+    const io = captureIo();
+    expect(await deadLetters({ outbox: dir, replay: true }, io)).toBe(1);
+    expect(io.out()).toContain('Moved 1 dead letters back to the queue');
+    expect(io.out()).toContain('2 stay dead letters: the queue holds 4 events');
+    expect(io.out()).toContain('of at most 5');
+    const json = captureIo();
+    expect(await deadLetters({ outbox: dir, replay: true, json: true }, json)).toBe(1);
+    expect(JSON.parse(json.out())).toMatchObject({ replayed: 0, kept: 2, dropped: 0 });
+
+    const after = createFileOutbox({ directory: dir, maxEvents: 5 });
+    expect(await after.size()).toMatchObject({ events: 5, deadLetters: 2 });
+    const queued = await after.claim(10, Number.MAX_SAFE_INTEGER);
+    // Every event that was waiting is still there, and the oldest dead letter joined them.
+    expect(queued!.records.map((r) => r.uuid.slice(-1)).sort()).toEqual(['0', '3', '4', '5', '6']);
+    expect((await after.listDeadLetters()).map((d) => d.record.uuid.slice(-1))).toEqual(['1', '2']);
+    await after.release(queued!);
+    await after.close();
   });
 
   it('--purge throws them away; then there are none', async () => {

@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
 import type { CommandIo, DeadLetter } from './outboxCommand.js';
-import { CommandError, inspectOutbox, openOutbox, processIo, runCommand } from './outboxCommand.js';
+import type { Outbox, OutboxInspector } from './outboxCommand.js';
+import {
+  CommandError,
+  formatBytes,
+  inspectOutbox,
+  openOutbox,
+  processIo,
+  runCommand,
+} from './outboxCommand.js';
 
 export interface DeadLettersOptions {
   outbox: string;
@@ -41,6 +49,50 @@ function parseLimit(value: DeadLettersOptions['limit']): number | undefined {
   return n;
 }
 
+interface ReplayOutcome {
+  replayed: number;
+  /** Dead letters left where they were: the queue had no room for them. */
+  kept: number;
+  /** Queued events the outbox dropped while the replay ran (another process filled the queue). */
+  dropped: number;
+  full: string | null;
+}
+
+/**
+ * Moves back only the dead letters the queue has room for, oldest first. Under the app's
+ * 'drop-oldest' policy a replay into a full queue would push out events still waiting to be
+ * sent: trading events that can be delivered for ones refused before is never what was asked.
+ */
+async function replayWhatFits(outbox: Outbox, inspector: OutboxInspector): Promise<ReplayOutcome> {
+  const limits = await inspector.savedLimits();
+  const size = await outbox.size();
+  const letters = await outbox.listDeadLetters();
+  let events = size.events;
+  let bytes = size.bytes;
+  const chosen: string[] = [];
+  for (const d of letters) {
+    const jsonBytes = Buffer.byteLength(d.record.json);
+    if (limits !== undefined && (events + 1 > limits.maxEvents || bytes + jsonBytes > limits.maxBytes)) break;
+    chosen.push(d.record.uuid);
+    events += 1;
+    bytes += jsonBytes;
+  }
+  const full =
+    chosen.length < letters.length && limits !== undefined
+      ? `the queue holds ${size.events} events (${formatBytes(size.bytes)}) of at most ${limits.maxEvents} (${formatBytes(limits.maxBytes)})`
+      : null;
+  let dropped = 0;
+  const stop = outbox.onDrop((drop) => {
+    if (drop.reason !== 'dead-lettered') dropped += drop.count;
+  });
+  try {
+    const replayed = chosen.length === 0 ? 0 : await outbox.replayDeadLetters(chosen);
+    return { replayed, kept: letters.length - replayed, dropped, full };
+  } finally {
+    stop();
+  }
+}
+
 /** Lists dead letters, or moves them back to the queue (--replay), or throws them away (--purge). */
 export async function deadLetters(options: DeadLettersOptions, io: CommandIo = processIo): Promise<number> {
   return runCommand(io, async () => {
@@ -53,18 +105,33 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
     }
     const limit = parseLimit(options.limit);
     if (options.replay === true || options.purge === true) {
-      const { outbox, directory } = await openOutbox(options.outbox);
+      const { outbox, directory, inspector } = await openOutbox(options.outbox);
       try {
-        const replay = options.replay === true;
-        const count = replay ? await outbox.replayDeadLetters() : await outbox.purgeDeadLetters();
-        if (options.json === true)
-          io.stdout.write(`${JSON.stringify(replay ? { replayed: count } : { purged: count })}\n`);
-        else if (replay) {
-          io.stdout.write(`Moved ${count} dead letters back to the queue.\n`);
-          if (count > 0)
-            io.stdout.write(`Send them now with: homing flush --outbox ${directory} --host URL --key KEY\n`);
-        } else io.stdout.write(`Purged ${count} dead letters.\n`);
-        return 0;
+        if (options.purge === true) {
+          const count = await outbox.purgeDeadLetters();
+          io.stdout.write(
+            options.json === true
+              ? `${JSON.stringify({ purged: count })}\n`
+              : `Purged ${count} dead letters.\n`,
+          );
+          return 0;
+        }
+        const r = await replayWhatFits(outbox, inspector);
+        if (options.json === true) io.stdout.write(`${JSON.stringify(r)}\n`);
+        else {
+          io.stdout.write(`Moved ${r.replayed} dead letters back to the queue.\n`);
+          if (r.kept > 0)
+            io.stdout.write(
+              `${r.kept} stay dead letters: ${r.full ?? 'the queue did not take them'}. Send the queue first ` +
+                `(homing flush --outbox ${directory}), then replay again.\n`,
+            );
+          if (r.dropped > 0)
+            io.stdout.write(
+              `${r.dropped} queued events were dropped meanwhile: another process filled the queue.\n`,
+            );
+          if (r.replayed > 0) io.stdout.write(`Send them now with: homing flush --outbox ${directory}\n`);
+        }
+        return r.kept > 0 || r.dropped > 0 ? 1 : 0;
       } finally {
         await outbox.close();
       }
