@@ -183,6 +183,12 @@ describe('homing flush', () => {
       await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 'soon' }, c),
     ).toBe(2);
     expect(c.err()).toContain('--timeout');
+    for (const timeout of ['', ' ', '0x10', '1e3', '-1', '2147483648']) {
+      const d = captureIo();
+      expect(await flush({ outbox: dir, host: sink.url, key: 'wk', timeout }, d), timeout).toBe(2);
+      expect(d.err()).toContain('--timeout');
+    }
+    expect(sink.requests).toBe(0);
   });
 
   it('without --host, sends where the app sends: the endpoints its delivery saved in the outbox', async () => {
@@ -202,6 +208,12 @@ describe('homing flush', () => {
     // The server refuses while the app runs: everything stays queued.
     await app.flush({ timeoutMs: 300 });
     await app.shutdown({ timeoutMs: 0 });
+    // A one-off flush elsewhere (here a server that fails) leaves where the app sends alone.
+    const other = await startSink(503);
+    cleanups.push(other.close);
+    const elsewhere = captureIo();
+    expect(await flush({ outbox: dir, host: other.url, key: 'wk_other', timeout: 300 }, elsewhere)).toBe(1);
+    expect(other.requests).toBeGreaterThan(0);
     sink.status = 202;
     const io = captureIo();
     expect(await flush({ outbox: dir, force: true }, io)).toBe(0);

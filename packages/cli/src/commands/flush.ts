@@ -131,7 +131,8 @@ async function savedDeliveryOptions(outbox: Outbox): Promise<DeliveryOptions> {
 
 function parseTimeout(value: FlushOptions['timeout']): number {
   if (value === undefined) return 30_000;
-  const ms = Number(value);
+  // Number() would read '' as 0, '0x10' as 16 and '1e3' as 1000: only plain digits are ms.
+  const ms = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(ms) || ms < 0 || ms > 2_147_483_647) {
     throw new CommandError(`--timeout must be a whole number of ms, got ${String(value)}`, undefined, 2);
   }
@@ -162,7 +163,9 @@ export async function flush(options: FlushOptions, io: CommandIo = processIo): P
       const resolved = fromFlags ?? (await savedDeliveryOptions(outbox));
       const busy = await deliveredElsewhere(inspector);
       if (busy !== null) throw busy;
-      const failed = await drain(outbox, directory, resolved, timeoutMs, options.force === true, io);
+      const failed = await drain(outbox, directory, resolved, timeoutMs, options.force === true, io, {
+        saveSending: fromFlags === null,
+      });
       if (failed === 'nothing-claimed') {
         // Taken by another process after the check above (an app that started meanwhile).
         throw (await deliveredElsewhere(inspector)) ?? unexplained();
@@ -188,6 +191,7 @@ async function drain(
   timeoutMs: number,
   force: boolean,
   io: CommandIo,
+  { saveSending }: { saveSending: boolean },
 ): Promise<boolean | 'nothing-claimed'> {
   const ids = resolved.endpoints.map((e) => e.id);
   if (force) for (const id of ids) await outbox.setState(breakerStateKey(id), undefined);
@@ -196,6 +200,7 @@ async function drain(
   const delivery = new Delivery(outbox, resolved, {
     platform: createNodePlatform(),
     logger: { debug() {}, warn() {}, error() {} },
+    saveSending,
     emit: (name, payload) => {
       if (name === 'sent') progress.add((payload as { count: number }).count);
     },

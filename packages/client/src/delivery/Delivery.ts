@@ -20,6 +20,11 @@ export interface DeliveryDeps {
   platform: Platform;
   logger: Logger;
   emit: EmitClientEvent;
+  /**
+   * Save these endpoints in the outbox as where it sends (default true). A one-off sender such as
+   * `homing flush --host` passes false: where the app sends is the app's to say.
+   */
+  saveSending?: boolean;
 }
 
 export interface FlushResult {
@@ -225,6 +230,7 @@ export class Delivery {
       for (const channel of this.channels) ids.add(channel.id);
       // Bounded: endpoints come and go over the life of an install.
       if (ids.size !== before) await this.outbox.setState(ENDPOINTS_STATE_KEY, [...ids].slice(-32));
+      if (this.deps.saveSending === false) return;
       const sending: SavedSending = {
         mode: this.options.mode,
         endpoints: this.options.endpoints.flatMap((e) =>
