@@ -61,3 +61,17 @@ describe('resolveServerOptions: corsOrigins', () => {
     expect(errorOf(7).message).toMatch(/must be '\*' or a list of origins/);
   });
 });
+
+describe('resolveServerOptions: timer delays', () => {
+  it.each(['shutdownGraceMs', 'readyTimeoutMs'] as const)(
+    '%s over 2^31-1 ms (which a timer fires after 1 ms) is refused, the largest that works accepted',
+    (option) => {
+      const store = new NoopStore();
+      expect(() => resolveServerOptions({ store, [option]: 2_147_483_648 })).toThrow(
+        new RegExp(`${option}.*from \\d+ to 2147483647`),
+      );
+      expect(() => resolveServerOptions({ store, [option]: 1e15 })).toThrow(ServerOptionsError);
+      expect(resolveServerOptions({ store, [option]: 2_147_483_647 })[option]).toBe(2_147_483_647);
+    },
+  );
+});

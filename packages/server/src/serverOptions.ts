@@ -126,9 +126,11 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   integer('keyCacheTtlMs', r.keyCacheTtlMs, 0);
   integer('keyCacheSize', r.keyCacheSize, 0);
   integer('retryAfterSeconds', r.retryAfterSeconds, 1);
-  integer('readyTimeoutMs', r.readyTimeoutMs, 1);
+  // Both are timer delays: a larger one would fire at once (readyz always failing, a shutdown
+  // cutting requests in flight after 1 ms).
+  integer('readyTimeoutMs', r.readyTimeoutMs, 1, MAX_TIMER_MS);
   integer('requestTimeoutMs', r.requestTimeoutMs, 0);
-  integer('shutdownGraceMs', r.shutdownGraceMs, 0);
+  integer('shutdownGraceMs', r.shutdownGraceMs, 0, MAX_TIMER_MS);
   if (typeof r.logRequests !== 'boolean') throw new ServerOptionsError('logRequests', 'must be a boolean');
   if (typeof r.trustProxy !== 'boolean') throw new ServerOptionsError('trustProxy', 'must be a boolean');
   checkCorsOrigins(r.corsOrigins);
@@ -194,9 +196,13 @@ function originProblem(origin: string): string | null {
   return `has "${origin}", which a browser never sends as its Origin, so it would match nothing: did you mean ${url.origin}? (${form})`;
 }
 
-function integer(name: string, v: unknown, min: number): void {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new ServerOptionsError(name, `must be an integer ≥ ${min} (got ${describe(v)})`);
+/** The longest delay a Node timer keeps; a longer one fires after 1 ms (TimeoutOverflowWarning). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+function integer(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new ServerOptionsError(name, `must be an integer ${range} (got ${describe(v)})`);
   }
 }
 

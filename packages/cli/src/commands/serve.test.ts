@@ -214,6 +214,22 @@ describe('homing serve', () => {
     expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { maxBodyBytes: 'lots' }))).toThrow(
       /--max-body-bytes/,
     );
+    // Number() would take these: hex, exponents, nothing at all.
+    for (const v of ['0x10', '1e3', '', ' ', '12abc'])
+      expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { maxBodyBytes: v })), v).toThrow(
+        /--max-body-bytes must be an integer/,
+      );
+    expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { retentionDays: '0x5a' }))).toThrow(
+      /--retention-days/,
+    );
+    expect(serveOptionsFromFlags(flagsFor('/tmp/x', { retentionDays: '0.5' })).retentionDays).toBe(0.5);
+    // A timer delay over 2^31-1 ms would fire after 1 ms: a shutdown cutting requests at once.
+    expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { shutdownGraceMs: '99999999999999' }))).toThrow(
+      /--shutdown-grace-ms must be an integer from 0 to 2147483647/,
+    );
+    expect(serveOptionsFromFlags(flagsFor('/tmp/x', { shutdownGraceMs: '2147483647' })).shutdownGraceMs).toBe(
+      2_147_483_647,
+    );
     const o = serveOptionsFromFlags(
       flagsFor('/tmp/x', { rateLimit: '0', corsOrigins: 'https://a.example, https://b.example' }),
     );

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import {
   ensureDefaultProject,
   LISTEN_DEFAULTS,
+  MAX_TIMER_MS,
   NoopStore,
   resolveServerOptions,
   RETENTION_DEFAULTS,
@@ -155,8 +156,9 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
   const got = (v: string, env: string): string =>
     process.env[env] === v ? `got "${v}" (from ${env})` : `got "${v}"`;
   const int = (v: string, flag: string, env: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+    // Number() would also read '0x10', '1e3' and '' (as 0).
+    const n = /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
       throw new CommandError(
         `${flag} must be an integer from ${min} to ${max}, ${got(v, env)}`,
         `pass ${flag} <n> or set ${env}`,
@@ -166,8 +168,8 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
     return n;
   };
   const num = (v: string, flag: string, env: string): number => {
-    const n = Number(v);
-    if (v.trim() === '' || !Number.isFinite(n) || n < 0) {
+    const n = /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : NaN;
+    if (!Number.isFinite(n) || n < 0) {
       throw new CommandError(
         `${flag} must be a number ≥ 0, ${got(v, env)}`,
         `pass ${flag} <n> or set ${env}`,
@@ -204,7 +206,13 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
     maxEventBytes: int(f.maxEventBytes, '--max-event-bytes', 'HOMING_MAX_EVENT_BYTES', 1),
     rateLimit: rate === 0 ? false : { eventsPerSecond: rate, burst },
     requestTimeoutMs: int(f.requestTimeoutMs, '--request-timeout-ms', 'HOMING_REQUEST_TIMEOUT_MS', 0),
-    shutdownGraceMs: int(f.shutdownGraceMs, '--shutdown-grace-ms', 'HOMING_SHUTDOWN_GRACE_MS', 0),
+    shutdownGraceMs: int(
+      f.shutdownGraceMs,
+      '--shutdown-grace-ms',
+      'HOMING_SHUTDOWN_GRACE_MS',
+      0,
+      MAX_TIMER_MS,
+    ),
     logLevel: f.logLevel,
   };
 }
