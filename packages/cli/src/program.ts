@@ -1,4 +1,4 @@
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { registerDeadLetters } from './commands/dead-letters.js';
 import { registerFlush } from './commands/flush.js';
 import { registerProjects } from './commands/projects.js';
@@ -27,7 +27,27 @@ export function buildProgram(): Command {
   const program = new Command('homing')
     .description('Homing: reliable telemetry delivery and ingest for TypeScript apps')
     .version(VERSION)
-    .showHelpAfterError('(run "homing --help" to see every command and option)');
+    .showHelpAfterError('(run "homing --help" to see every command and option)')
+    // Inherited by every subcommand: usage errors come back to runCli instead of exiting 1.
+    .exitOverride();
   for (const register of commands) register(program);
   return program;
+}
+
+/** Exit code of bad usage (an unknown command or option, a missing one), as each command uses. */
+export const USAGE_EXIT_CODE = 2;
+
+/**
+ * Runs `homing` with `argv` and answers the exit code. Commander exits 1 on a usage error, where
+ * the commands themselves answer 2 for bad usage: scripts can tell it from a failure only if
+ * both agree. Help and --version answer 0.
+ */
+export async function runCli(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync([...argv]);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
+    throw error;
+  }
 }

@@ -136,7 +136,7 @@ describe('homing serve', () => {
 
     const io2 = captureIo();
     const bad = flagsFor(dir, { database: 'mysql://root@localhost/x' });
-    expect(await runCommand(io2, () => serve(bad, io2, false).then(() => 0))).toBe(1);
+    expect(await runCommand(io2, () => serve(bad, io2, false).then(() => 0))).toBe(2);
     expect(io2.err()).toMatch(/unsupported database URL scheme "mysql:"/);
     expect(io2.err()).toMatch(/hint: use --database postgres:/);
 

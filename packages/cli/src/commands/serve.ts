@@ -324,7 +324,8 @@ function explain(err: unknown, o: StartServerOptions): unknown {
       'data-dir': `check that ${o.dataDir ?? LISTEN_DEFAULTS.dataDir} is a writable directory, or pick another with --data-dir / HOMING_DATA_DIR`,
       migration: 'the database schema could not be upgraded; see the message above, fix it and start again',
     };
-    return new CommandError(err.message, hints[err.kind]);
+    // A URL no store can open is bad usage (exit 2), as in `homing projects`.
+    return new CommandError(err.message, hints[err.kind], err.kind === 'unsupported-url' ? 2 : 1);
   }
   return err;
 }
