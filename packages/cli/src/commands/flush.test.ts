@@ -1,8 +1,11 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { breakerStateKey, createTelemetry, SENDING_STATE_KEY } from '@homing/client';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../program.js';
 import { captureIo, open, seedLongRetentionOutbox, seedOutbox, startSink } from './commands.test-helpers.js';
 import { flush } from './flush.js';
@@ -65,6 +68,73 @@ describe('homing flush', () => {
     expect(io.err()).toMatch(/hint: /);
     const outbox = open(dir);
     expect((await outbox.size()).events).toBe(10);
+    await outbox.close();
+  });
+
+  it('a failing server shows each failed attempt, so a flush that cannot send does not look hung', async () => {
+    const { dir, sink } = await setup(5, 503);
+    const io = captureIo(false);
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 1_500 }, io),
+    ).toBe(1);
+    const lines = io
+      .err()
+      .split('\n')
+      .filter((l) => l.startsWith('flush: attempt to '));
+    expect(lines.length).toBeGreaterThanOrEqual(1);
+    expect(lines[0]).toMatch(
+      new RegExp(`^flush: attempt to homing:${sink.url} failed: .*503.*; next try in \\d+s$`),
+    );
+    const tty = captureIo(true);
+    expect(
+      await flush(
+        { outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 300, force: true },
+        tty,
+      ),
+    ).toBe(1);
+    expect(tty.err()).toMatch(/\r\x1b\[2Kattempt to homing:.* failed: /);
+  });
+
+  it('stopped (SIGINT) mid-flush: puts back what was in flight, says what is queued, exits 130', async () => {
+    const { dir, sink } = await setup(20, 503);
+    const io = captureIo(false);
+    const stop = new AbortController();
+    const ran = flush(
+      { outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 60_000 },
+      io,
+      stop.signal,
+    );
+    await vi.waitFor(() => expect(sink.requests).toBeGreaterThan(0), { timeout: 5_000 });
+    const at = Date.now();
+    stop.abort();
+    expect(await ran).toBe(130);
+    expect(Date.now() - at).toBeLessThan(5_000);
+    expect(io.out()).toContain('Interrupted: sent 0 events; 20 still queued, nothing lost.');
+    const outbox = open(dir);
+    expect((await outbox.size()).events).toBe(20);
+    await outbox.close();
+  });
+
+  it('the built homing flush stops on a real SIGINT with exit code 130 and every event kept', async () => {
+    const { dir, sink } = await setup(7, 503);
+    const bin = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [bin, 'flush', '--outbox', dir, '--host', sink.url, '--key', 'wk', '--timeout', '60000'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const exited = once(child, 'exit');
+    await vi.waitFor(() => expect(err).toContain('flush: attempt to'), { timeout: 10_000 });
+    child.kill('SIGINT');
+    const [code] = (await exited) as [number | null];
+    expect(code).toBe(130);
+    expect(out).toContain('7 still queued, nothing lost');
+    const outbox = open(dir);
+    expect((await outbox.size()).events).toBe(7);
     await outbox.close();
   });
 

@@ -47,10 +47,28 @@ class Progress {
     }
   }
 
+  /**
+   * A failed attempt: without it a flush against a server that is down shows nothing until its
+   * timeout, and looks hung.
+   */
+  failed(endpoint: string, reason: string, retryInMs: number | undefined): void {
+    const next = retryInMs === undefined ? '' : `; next try in ${formatDuration(retryInMs)}`;
+    const line = `attempt to ${endpoint} failed: ${reason}${next}`;
+    if (this.io.stderr.isTTY === true) {
+      this.drewLine = true;
+      this.io.stderr.write(`\r\x1b[2K${line}`);
+    } else this.io.stderr.write(`flush: ${line}\n`);
+  }
+
+  private drewLine = false;
+
   end(): void {
-    if (this.io.stderr.isTTY === true && this.done > 0) this.io.stderr.write('\n');
+    if (this.io.stderr.isTTY === true && (this.done > 0 || this.drewLine)) this.io.stderr.write('\n');
   }
 }
+
+/** Exit code of a flush stopped by SIGINT / SIGTERM, as shells report a command killed by SIGINT. */
+export const INTERRUPTED_EXIT_CODE = 130;
 
 const FLUSH_DESTINATIONS = ['homing', 'posthog', 'segment'];
 
@@ -153,8 +171,31 @@ async function deliveredElsewhere(inspector: OutboxInspector): Promise<CommandEr
   );
 }
 
-/** Sends what is in the outbox now, through the same delivery (retry, breaker, dead letters) the client uses. */
-export async function flush(options: FlushOptions, io: CommandIo = processIo): Promise<number> {
+/** Aborted on the first SIGINT or SIGTERM while `body` runs; the handlers go with it. */
+async function onSignals<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const abort = () => controller.abort();
+  process.once('SIGINT', abort);
+  process.once('SIGTERM', abort);
+  try {
+    return await body(controller.signal);
+  } finally {
+    process.off('SIGINT', abort);
+    process.off('SIGTERM', abort);
+  }
+}
+
+/**
+ * Sends what is in the outbox now, through the same delivery (retry, breaker, dead letters) the
+ * client uses. `signal` stops it early (by default SIGINT / SIGTERM): what is in flight is put
+ * back and the command says what is still queued.
+ */
+export async function flush(
+  options: FlushOptions,
+  io: CommandIo = processIo,
+  signal?: AbortSignal,
+): Promise<number> {
+  if (signal === undefined) return onSignals((s) => flush(options, io, s));
   return runCommand(io, async () => {
     const fromFlags = flagDeliveryOptions(options);
     const timeoutMs = parseTimeout(options.timeout);
@@ -165,7 +206,9 @@ export async function flush(options: FlushOptions, io: CommandIo = processIo): P
       if (busy !== null) throw busy;
       const failed = await drain(outbox, directory, resolved, timeoutMs, options.force === true, io, {
         saveSending: fromFlags === null,
+        signal,
       });
+      if (failed === 'interrupted') return INTERRUPTED_EXIT_CODE;
       if (failed === 'nothing-claimed') {
         // Taken by another process after the check above (an app that started meanwhile).
         throw (await deliveredElsewhere(inspector)) ?? unexplained();
@@ -191,8 +234,8 @@ async function drain(
   timeoutMs: number,
   force: boolean,
   io: CommandIo,
-  { saveSending }: { saveSending: boolean },
-): Promise<boolean | 'nothing-claimed'> {
+  { saveSending, signal }: { saveSending: boolean; signal: AbortSignal },
+): Promise<boolean | 'nothing-claimed' | 'interrupted'> {
   const ids = resolved.endpoints.map((e) => e.id);
   if (force) for (const id of ids) await outbox.setState(breakerStateKey(id), undefined);
   const before = await outbox.size();
@@ -203,15 +246,35 @@ async function drain(
     saveSending,
     emit: (name, payload) => {
       if (name === 'sent') progress.add((payload as { count: number }).count);
+      if (name === 'delivery-error') {
+        const e = payload as { endpoint: string; error: unknown; retryInMs?: number };
+        progress.failed(
+          e.endpoint,
+          e.error instanceof Error ? e.error.message : String(e.error),
+          e.retryInMs,
+        );
+      }
     },
+  });
+  const interrupted = new Promise<'interrupted'>((resolve) => {
+    if (signal.aborted) resolve('interrupted');
+    signal.addEventListener('abort', () => resolve('interrupted'), { once: true });
   });
   delivery.start();
   let result;
   try {
-    result = await delivery.flush(timeoutMs);
+    result = await Promise.race([delivery.flush(timeoutMs), interrupted]);
   } finally {
+    // Aborts what is in flight: its batch goes back to the queue for the next run.
     await delivery.shutdown(0);
     progress.end();
+  }
+  if (result === 'interrupted') {
+    const left = await outbox.size();
+    io.stdout.write(
+      `Interrupted: sent ${delivery.stats().sent} events; ${left.events} still queued, nothing lost.\n`,
+    );
+    return 'interrupted';
   }
   const stats = delivery.stats();
   io.stdout.write(
