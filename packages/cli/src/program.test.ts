@@ -1,8 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { createFileOutbox } from '@homing/client';
 import { describe, expect, it } from 'vitest';
 import { buildProgram, USAGE_EXIT_CODE } from './program.js';
 
@@ -11,6 +12,18 @@ const BIN = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 /** The built `homing` run as users run it: its exit code and what it printed. */
 function homing(...args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/**
+ * `homing` run by a user without access to root's files: as root (CI here), as nobody through
+ * setpriv; otherwise this user, on a directory it took its own access from.
+ */
+function homingAsOutsider(...args: string[]) {
+  const asRoot = process.getuid?.() === 0;
+  const command = asRoot ? 'setpriv' : process.execPath;
+  const prefix = asRoot ? ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath] : [];
+  const r = spawnSync(command, [...prefix, BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
 }
 
@@ -52,6 +65,45 @@ describe('homing CLI', () => {
       expect(badLimit.code).toBe(2);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an outbox the user may not read or change: says permission denied and whose it is, not "no outbox"', async () => {
+    const parent = await mkdtemp(join(tmpdir(), 'homing-bin-'));
+    const dir = join(parent, 'outbox');
+    try {
+      const outbox = createFileOutbox({ directory: dir });
+      outbox.append([
+        { uuid: '01900000-0000-7000-8000-000000000001', json: '{"event":"e"}', timestampMs: Date.now() },
+      ]);
+      await outbox.close();
+      await chmod(parent, 0o755);
+      const asRoot = process.getuid?.() === 0;
+      // Readable, not writable: status works; commands that change the outbox refuse up front.
+      await chmod(dir, asRoot ? 0o755 : 0o555);
+      expect(homingAsOutsider('status', '--outbox', dir)).toMatchObject({ code: 0 });
+      for (const args of [
+        ['flush', '--outbox', dir, '--host', 'http://127.0.0.1:9', '--key', 'k', '--timeout', '300'],
+        ['dead-letters', '--outbox', dir, '--replay'],
+      ]) {
+        const r = homingAsOutsider(...args);
+        expect(r.code, args[0]).toBe(1);
+        expect(r.err, args[0]).toContain(`permission denied: this user cannot change the outbox at ${dir}`);
+        expect(r.err, args[0]).toMatch(/hint: run the command as the user the app runs as/);
+      }
+      // Not even readable.
+      await chmod(dir, asRoot ? 0o700 : 0o000);
+      const r = homingAsOutsider('status', '--outbox', dir);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(`permission denied: this user cannot read the outbox at ${dir}`);
+      expect(r.err).not.toContain('No outbox');
+      await chmod(dir, 0o755);
+      const after = createFileOutbox({ directory: dir });
+      expect((await after.size()).events).toBe(1);
+      await after.close();
+    } finally {
+      await chmod(dir, 0o755).catch(() => {});
+      await rm(parent, { recursive: true, force: true });
     }
   });
 });

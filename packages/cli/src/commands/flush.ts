@@ -313,7 +313,10 @@ async function drain(
     } else {
       io.stderr.write(`error: could not deliver every event (last error: ${stats.lastError.reason})\n`);
       io.stderr.write(
-        'hint: check --host and --key and that the server is reachable; the events stay in the outbox\n',
+        stats.lastError.endpoint === 'outbox'
+          ? // Reading the outbox failed, not sending: the server was never the problem.
+            `hint: check that ${directory} is readable and writable by this user and its disk has room; the events stay in the outbox\n`
+          : 'hint: check --host and --key and that the server is reachable; the events stay in the outbox\n',
       );
     }
   }

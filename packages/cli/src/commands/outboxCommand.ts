@@ -1,5 +1,7 @@
+import { constants } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import type { OutboxLimits } from '@homing/client';
-import { FileOutbox, OutboxNotFoundError } from '@homing/client';
+import { FileOutbox, OutboxIoError, OutboxNotFoundError } from '@homing/client';
 
 /** A read-only view of an outbox directory (`FileOutbox.inspect`): status and listings. */
 export type OutboxInspector = Awaited<ReturnType<typeof FileOutbox.inspect>>;
@@ -43,8 +45,29 @@ export async function inspectOutbox(dir: string): Promise<{ inspector: OutboxIns
         `Pass the directory of an existing outbox with --outbox DIR (by default <cache>/homing/<name>).`,
       );
     }
+    if (error instanceof OutboxIoError) throw await accessError(dir, 'read', error.cause);
     throw error;
   }
+}
+
+const DENIED = new Set(['EACCES', 'EPERM']);
+
+/** The outbox is there but this user may not read (or change) it: say whose it is. */
+async function accessError(dir: string, need: 'read' | 'change', cause: unknown): Promise<CommandError> {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+  if (code === undefined || !DENIED.has(code)) {
+    return new CommandError(
+      `cannot ${need} the outbox at ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    );
+  }
+  const owner = await stat(dir).then(
+    (s) => ` (it belongs to uid ${s.uid})`,
+    () => '',
+  );
+  return new CommandError(
+    `permission denied: this user cannot ${need} the outbox at ${dir}${owner}`,
+    'run the command as the user the app runs as (e.g. sudo -u that user), or give this user access to the directory',
+  );
 }
 
 /**
@@ -67,6 +90,11 @@ export async function openOutbox(
   dir: string,
 ): Promise<{ outbox: Outbox; directory: string; inspector: OutboxInspector }> {
   const { inspector, directory } = await inspectOutbox(dir);
+  // Changing an outbox writes lock and state files beside the segments: refuse before any of it
+  // fails half-way with a message about a lock file.
+  await access(directory, constants.W_OK).catch(async (error: unknown) => {
+    throw await accessError(directory, 'change', error);
+  });
   const limits = (await inspector.savedLimits()) ?? KEEP_EVERYTHING;
   return { outbox: new FileOutbox({ directory, ...limits, saveLimits: false }), directory, inspector };
 }

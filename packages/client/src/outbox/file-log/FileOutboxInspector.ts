@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { OutboxNotFoundError } from '../errors.js';
+import { OutboxIoError, OutboxNotFoundError } from '../errors.js';
 import type { DeadLetter, OutboxLimits, OutboxSize } from '../outbox.js';
 import { checkStateKey } from '../stateValue.js';
 import { DeadLetterFile } from './DeadLetterFile.js';
@@ -78,14 +78,10 @@ export class FileOutboxInspector {
       names = await fs.readdir(resolved);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new OutboxNotFoundError(
-        resolved,
-        code === 'ENOENT'
-          ? 'the directory does not exist'
-          : code === 'ENOTDIR'
-            ? 'not a directory'
-            : String(error),
-      );
+      if (code === 'ENOENT') throw new OutboxNotFoundError(resolved, 'the directory does not exist');
+      if (code === 'ENOTDIR') throw new OutboxNotFoundError(resolved, 'not a directory');
+      // There may well be an outbox there (permission denied): not the same as none.
+      throw new OutboxIoError(`reading ${resolved}`, { cause: error });
     }
     if (!names.some(isOutboxFileName)) {
       throw new OutboxNotFoundError(
