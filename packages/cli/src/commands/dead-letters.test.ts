@@ -28,6 +28,9 @@ describe('homing dead-letters', () => {
     expect(io.out()).toContain('bad.event');
     expect(io.out()).toContain('HTTP 400 Bad Request: invalid event');
     expect(io.out()).toContain('3 dead letters');
+    const limited = captureIo();
+    expect(await deadLetters({ outbox: seeded.dir, limit: '2' }, limited)).toBe(0);
+    expect(limited.out()).toContain('Showing the oldest 2 of 3 dead letters.');
 
     const json = captureIo();
     expect(await deadLetters({ outbox: seeded.dir, json: true, limit: '2' }, json)).toBe(0);

@@ -149,7 +149,10 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
     }
     for (const r of rows)
       io.stdout.write(`${r.uuid}  ${r.deadLetteredAt}  ${r.event ?? '(unreadable)'}  ${r.reason}\n`);
-    io.stdout.write(`${rows.length} dead letters. Resend with --replay, discard with --purge.\n`);
+    // --limit shows the oldest few; the total says how many --replay or --purge would touch.
+    const total = (await inspector.size()).deadLetters;
+    const shown = rows.length < total ? `Showing the oldest ${rows.length} of ${total}` : `${total}`;
+    io.stdout.write(`${shown} dead letters. Resend with --replay, discard with --purge.\n`);
     return 0;
   });
 }
