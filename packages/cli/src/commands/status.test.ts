@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { breakerStateKey, createFileOutbox, ENDPOINTS_STATE_KEY } from '@homing/client';
@@ -57,6 +57,35 @@ describe('homing status', () => {
       ],
     });
     expect(report.oldestEventAgeMs).toBeGreaterThanOrEqual(60_000);
+  });
+
+  it('a flipped byte in a segment: says what is unreadable, counts the rest, and changes nothing', async () => {
+    const seeded = await seedOutbox(5);
+    cleanups.push(seeded.cleanup);
+    const segment = (await readdir(seeded.dir)).find((n) => n.endsWith('.log'));
+    const file = join(seeded.dir, segment!);
+    const bytes = await readFile(file);
+    // The middle of the segment lies inside the third record's JSON: its checksum fails.
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    await writeFile(file, bytes);
+    const before = await snapshotDir(seeded.dir);
+
+    const io = captureIo();
+    expect(await status({ outbox: seeded.dir }, io)).toBe(0);
+    expect(io.out()).toMatch(/Queue\s+4 events/);
+    expect(io.out()).toMatch(
+      /Damaged\s+1 unreadable range \(\d+ B\), skipped; cut when the app next delivers/,
+    );
+    const json = captureIo();
+    expect(await status({ outbox: seeded.dir, json: true }, json)).toBe(0);
+    expect(JSON.parse(json.out())).toMatchObject({ queue: { events: 4 }, damaged: { ranges: 1 } });
+    expect(await snapshotDir(seeded.dir)).toEqual(before);
+
+    const clean = captureIo();
+    const fresh = await seedOutbox(2);
+    cleanups.push(fresh.cleanup);
+    expect(await status({ outbox: fresh.dir }, clean)).toBe(0);
+    expect(clean.out()).not.toContain('Damaged');
   });
 
   it('an empty outbox: no oldest event, no endpoints yet', async () => {

@@ -9,6 +9,8 @@ export interface StatusReport {
   /** Age of the oldest pending event, ms; null when the queue is empty. */
   oldestEventAgeMs: number | null;
   deadLetters: number;
+  /** Unreadable ranges in the segments (skipped; the next process to deliver cuts them). */
+  damaged: { ranges: number; bytes: number };
   /** The process delivering from the outbox now (holding its delivery lock), or null. */
   delivery: { pid: number | null; heartbeatAgeMs: number; stale: boolean } | null;
   endpoints: Array<{ id: string; state: string; openUntilMs: number | null }>;
@@ -39,6 +41,7 @@ export async function readStatus(
     queue: { events: size.events, bytes: size.bytes },
     oldestEventAgeMs: size.oldestTimestampMs === null ? null : Math.max(0, now - size.oldestTimestampMs),
     deadLetters: size.deadLetters,
+    damaged: outbox.damaged(),
     delivery:
       lock === null ? null : { pid: lock.pid, heartbeatAgeMs: lock.heartbeatAgeMs, stale: lock.stale },
     endpoints,
@@ -56,6 +59,13 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     ['Dead letters', String(report.deadLetters)],
     ['Delivering', formatDelivery(report.delivery)],
   ];
+  const { ranges, bytes } = report.damaged;
+  if (ranges > 0) {
+    rows.push([
+      'Damaged',
+      `${ranges} unreadable ${ranges === 1 ? 'range' : 'ranges'} (${formatBytes(bytes)}), skipped; cut when the app next delivers`,
+    ]);
+  }
   if (report.endpoints.length === 0) rows.push(['Endpoints', 'none recorded yet']);
   for (const e of report.endpoints) {
     let state = e.state;

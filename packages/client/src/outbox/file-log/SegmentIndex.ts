@@ -56,6 +56,11 @@ export interface SegmentIndexOptions {
   /** Whether a segment is being written by this outbox instance. */
   readonly isOwn: (base: string) => boolean;
   readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
+  /**
+   * Damaged ranges a non-holder saw and skipped (the holder cuts them, and reports them through
+   * `onDrop`): how a read-only tool can say what the next holder will cut.
+   */
+  readonly onDamageSeen?: (ranges: number, bytes: number) => void;
 }
 
 export class SegmentIndex {
@@ -384,7 +389,10 @@ export class SegmentIndex {
       seg.removed.add(d.start, d.end);
       bytes += d.end - d.start;
     }
-    if (!this.o.holder) return false;
+    if (!this.o.holder) {
+      this.o.onDamageSeen?.(damaged.length, bytes);
+      return false;
+    }
     const tail = damaged[damaged.length - 1]!;
     if (tail.end >= fileSize && tail.header === null) {
       await fs.truncate(this.pathOf(seg), tail.start).catch(() => {});
