@@ -405,11 +405,12 @@ export class SegmentIndex {
 
   /** An `.open` segment whose writer is gone: cut its torn tail and seal it in its place. */
   private async adopt(seg: Segment): Promise<boolean> {
-    const changed = await this.scan(seg, true);
-    // The scan finds it sealed when its writer sealed it and exited between the listing and now:
-    // then it is already `.log`. The names come from the base, never from `pathOf`, which names
-    // the sealed file once `sealed` is set (cutting `.open`'s length off that lost a character
-    // of the id, and the renamed file was read by nothing again, its events lost).
+    // Renamed before the scan: a writer taken for dead that was only paused writes on into the
+    // renamed file, finds its name gone and writes the group again elsewhere (SegmentWriter), so
+    // whatever it wrote is either in this scan or in its new segment. Scanned first, a group
+    // written between the scan and the rename was in neither: deleted unread with the segment.
+    // The names come from the base, never from `pathOf`, which names the sealed file once
+    // `sealed` is set. ENOENT: its writer sealed it itself (and exited) since the listing.
     if (!seg.sealed) {
       const base = path.join(this.o.directory, seg.base);
       try {
@@ -419,7 +420,7 @@ export class SegmentIndex {
       }
     }
     seg.sealed = true;
-    return changed;
+    return this.scan(seg, true);
   }
 
   private async ownerGone(seg: Segment): Promise<boolean> {

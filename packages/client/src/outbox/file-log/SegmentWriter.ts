@@ -34,6 +34,8 @@ export class SegmentWriter {
   private size = 0;
   private lastCreatedMs = 0;
   private lastTouchMs = 0;
+  /** The inode of the active segment: its name must still point at it. */
+  private ino = 0;
   /** Set by `heartbeat` when our `.open` file is gone: another process sealed it as abandoned. */
   private adopted = false;
 
@@ -48,8 +50,18 @@ export class SegmentWriter {
     if (this.handle !== null && (this.adopted || Date.now() - this.lastTouchMs > this.options.staleMs / 2)) {
       // We may have been frozen long enough for another process to think us dead and seal our
       // segment; writing on into it would add records nobody reads again.
-      if (this.adopted || !(await exists(this.openPath()))) await this.abandon();
+      if (this.adopted || !(await this.stillNamed())) await this.abandon();
     }
+    const written = await this.writeGroup(buffer);
+    // Sealed by another process (it took us for dead) or deleted with the directory while we
+    // wrote: those bytes may never be read, so they go again into a segment of our own. The
+    // adopter may have read them too: the uuid makes that copy a duplicate, not a loss.
+    if (await this.stillNamed()) return written;
+    await this.abandon();
+    return this.writeGroup(buffer);
+  }
+
+  private async writeGroup(buffer: Buffer): Promise<WrittenGroup> {
     if (this.handle !== null && this.size > 0 && this.size + buffer.length > this.options.maxSegmentBytes) {
       await this.seal();
     }
@@ -111,6 +123,17 @@ export class SegmentWriter {
     return path.join(this.options.directory, `${this.base}${OPEN_SUFFIX}`);
   }
 
+  /** Our `.open` name still names the file we write (not renamed, not deleted). */
+  private async stillNamed(): Promise<boolean> {
+    if (this.handle === null) return true;
+    try {
+      return (await fs.stat(this.openPath())).ino === this.ino;
+    } catch (error) {
+      // Only a missing name says the file is gone; any other failure proves nothing.
+      return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+    }
+  }
+
   private async abandon(): Promise<void> {
     await this.handle?.close().catch(() => {});
     this.handle = null;
@@ -123,26 +146,24 @@ export class SegmentWriter {
     // Name it after every segment already there, so records sort after older ones even if
     // this machine's clock went back or another process started in the same millisecond.
     let newest = 0;
-    for (const name of await fs.readdir(this.options.directory)) {
+    const names = await fs.readdir(this.options.directory).catch(async (error: unknown) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // The directory was deleted under us (a cache cleaned up): the events still come first.
+      await fs.mkdir(this.options.directory, { recursive: true });
+      return [];
+    });
+    for (const name of names) {
       const parsed = parseSegmentFileName(name);
       if (parsed !== null && parsed.createdMs > newest) newest = parsed.createdMs;
     }
     const createdMs = Math.max(Date.now(), this.lastCreatedMs + 1, newest + 1);
     const base = newSegmentBase(createdMs);
     this.handle = await fs.open(path.join(this.options.directory, `${base}${OPEN_SUFFIX}`), 'wx');
+    this.ino = (await this.handle.stat()).ino;
     if (this.options.fsync) await fsyncDirectory(this.options.directory);
     this.base = base;
     this.size = 0;
     this.lastCreatedMs = createdMs;
     this.lastTouchMs = Date.now();
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await fs.stat(file);
-    return true;
-  } catch {
-    return false;
   }
 }

@@ -1,0 +1,101 @@
+import { mkdtempSync, promises as fs, readdirSync, utimesSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { OutboxRecord } from '../outbox.js';
+import { FileOutbox } from './FileOutbox.js';
+
+const dirs: string[] = [];
+const open: FileOutbox[] = [];
+afterEach(async () => {
+  vi.restoreAllMocks();
+  for (const o of open.splice(0)) await o.close().catch(() => {});
+  for (const dir of dirs.splice(0)) await fs.rm(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-vanished-'));
+  dirs.push(dir);
+  return dir;
+}
+
+function outbox(directory: string, extra: Partial<ConstructorParameters<typeof FileOutbox>[0]> = {}) {
+  const o = new FileOutbox({ directory, heartbeatMs: 100, staleMs: 1000, ...extra });
+  open.push(o);
+  return o;
+}
+
+const record = (uuid: string): OutboxRecord => ({ uuid, json: `{"u":"${uuid}"}`, timestampMs: Date.now() });
+
+/** Every uuid a new process finds queued in `directory`, claiming and acking until none are left. */
+async function drainAll(o: FileOutbox): Promise<string[]> {
+  const got: string[] = [];
+  for (;;) {
+    const batch = await o.claim(100, Number.MAX_SAFE_INTEGER);
+    if (batch === null) return got;
+    got.push(...batch.records.map((r) => r.uuid));
+    await o.ack(batch);
+  }
+}
+
+describe('a segment taken away from a writer that is still alive', () => {
+  it.each(['just before', 'just after'])(
+    'a group persisted %s another process seals the writer’s segment (taking it for dead) is delivered',
+    async (when) => {
+      const dir = tempDir();
+      const writer = outbox(dir);
+      await writer.opened();
+      writer.append([record('r0'), record('r1')]);
+      await writer.persist();
+      // The writer lets the delivery lock go, then pauses (its heartbeat looks old).
+      await writer['serial'](() => writer['holder'].release(false));
+      const segment = readdirSync(dir).find((n) => n.endsWith('.open'))!;
+      const old = new Date(Date.now() - 5000);
+      utimesSync(path.join(dir, segment), old, old);
+
+      const realRename = fs.rename.bind(fs);
+      let injected = false;
+      vi.spyOn(fs, 'rename').mockImplementation(async (from, to) => {
+        const ours = !injected && String(from).endsWith(segment);
+        if (ours && when === 'just before') {
+          injected = true;
+          writer.append([record('r2')]);
+          await writer.persist();
+        }
+        await realRename(from, to);
+        if (ours && when === 'just after') {
+          injected = true;
+          writer.append([record('r2')]);
+          await writer.persist();
+        }
+      });
+      const holder = outbox(dir, { saveLimits: false });
+      const delivered = await drainAll(holder);
+      await holder.persist();
+      expect(injected).toBe(true);
+      vi.restoreAllMocks();
+      await holder.close();
+      await writer.close();
+      const next = outbox(dir);
+      delivered.push(...(await drainAll(next)));
+      // Each once at least: a second copy is a duplicate the uuid settles, never a loss.
+      expect(new Set(delivered)).toEqual(new Set(['r0', 'r1', 'r2']));
+    },
+  );
+
+  it('the outbox directory deleted while the app runs: later events are stored in it again, not in a deleted file', async () => {
+    const dir = tempDir();
+    const app = outbox(dir);
+    app.append([record('before')]);
+    await app.persist();
+    await fs.rm(dir, { recursive: true, force: true });
+    app.append([record('after-1')]);
+    await app.persist();
+    app.append([record('after-2')]);
+    await app.persist();
+    // Without a clean close (a crash): what persist() said was stored is on disk.
+    expect(readdirSync(dir).some((n) => n.endsWith('.open'))).toBe(true);
+    const next = outbox(dir);
+    expect(await drainAll(next)).toEqual(['after-1', 'after-2']);
+  });
+});
