@@ -421,8 +421,21 @@ export class FileOutbox implements Outbox {
 
   private async init(): Promise<void> {
     await fs.mkdir(this.directory, { recursive: true });
-    if (this.o.saveLimits)
-      await writeOutboxInfo(this.directory, this.o.limits, this.o.durability === 'fsync');
+    if (this.o.saveLimits) {
+      await writeOutboxInfo(this.directory, this.o.limits, this.o.durability === 'fsync').catch(
+        (error: unknown) => {
+          // A directory this process may not write is unusable (the client keeps events in
+          // memory). Anything else (a full disk, a stray directory named outbox.json) only
+          // costs tools the app's limits: failing the open for it would strand every event
+          // already on disk, which delivering would free room for.
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw error;
+          this.o.logger.warn('outbox: could not save its limits for tools (outbox.json)', {
+            error: String(error),
+          });
+        },
+      );
+    }
     await removeStaleTempFiles(this.directory, 60 * 60 * 1000, Date.now());
     // Become the holder early if nobody is, so limits apply from the start.
     void this.serial(() => this.becomeHolder()).catch((error: unknown) => {

@@ -70,6 +70,53 @@ describe('a file outbox whose directory cannot be used', () => {
   });
 });
 
+describe('a file outbox whose limits file cannot be written at open', () => {
+  const stored = makeRecords(3);
+
+  async function seeded(): Promise<string> {
+    const directory = tempDir();
+    const before = new FileOutbox({ directory });
+    before.append(stored);
+    await before.close();
+    return directory;
+  }
+
+  async function expectStillOnDisk(directory: string): Promise<Logger & { warnings: string[] }> {
+    const logger = recordingLogger();
+    const outbox = createFileOutbox({ directory, logger });
+    // Still the file outbox: what is on disk is delivered, and new events are stored.
+    expect(await drain(outbox)).toEqual(stored.map((r) => r.uuid));
+    outbox.append([{ uuid: 'new-1', json: '{}', timestampMs: Date.now() }]);
+    await outbox.persist();
+    await outbox.close();
+    const next = new FileOutbox({ directory, saveLimits: false });
+    expect(await drain(next)).toEqual(['new-1']);
+    await next.close();
+    expect(logger.warnings.join(' ')).toContain('outbox.json');
+    expect(logger.warnings.join(' ')).not.toContain('kept in memory');
+    return logger;
+  }
+
+  it('disk full: still opens on disk and delivers what is there (it would free the room)', async () => {
+    const directory = await seeded();
+    const rename = fs.rename.bind(fs);
+    vi.spyOn(fs, 'rename').mockImplementation(async (from, to) => {
+      if (String(to).endsWith('outbox.json')) {
+        throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      }
+      return rename(from, to);
+    });
+    await expectStillOnDisk(directory);
+  });
+
+  it('a directory in the way of outbox.json: still opens on disk', async () => {
+    const directory = await seeded();
+    await fs.rm(path.join(directory, 'outbox.json'));
+    await fs.mkdir(path.join(directory, 'outbox.json', 'x'), { recursive: true });
+    await expectStillOnDisk(directory);
+  });
+});
+
 describe('a file outbox whose directory stops taking writes after it opened', () => {
   it('counts what its last write at close could not store as dropped (unsaved)', async () => {
     const directory = tempDir();
