@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freshDatabase, openPostgres, postgresHarness, postgresReachable } from './postgres.test-helpers.js';
 import { PostgresStore } from './postgres.js';
+import { StoreError } from './errors.js';
 import { describeStoreContract, ev } from './store.contract.js';
 
 const reachable = await postgresReachable();
@@ -170,5 +171,50 @@ describe.skipIf(!reachable)('PostgresStore', () => {
     expect(String((err as Error).message)).not.toContain('s3cret');
     expect(String((err as Error).message)).toContain('HOMING_DATABASE_URL');
     await store.close();
+  });
+
+  it('a connection lost in the middle of an erasure: a storage error, the process lives on, nothing half-done', async () => {
+    const fresh = await freshDatabase();
+    const store = await openPostgres(fresh.url);
+    const locker = new pg.Client({ connectionString: fresh.url });
+    const watcher = new pg.Client({ connectionString: fresh.url });
+    await locker.connect();
+    await watcher.connect();
+    try {
+      const p = await store.createProject('p');
+      await store.insertEvents(p.id, [ev({ distinctId: 'alice' })]);
+      // The erasure's transaction waits on this lock, its connection checked out of the pool.
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE erasures IN EXCLUSIVE MODE');
+      const erasing = store.erasePerson(p.id, 'alice', 'admin').then(
+        () => null,
+        (err: unknown) => err,
+      );
+      let pid = 0;
+      await vi.waitFor(
+        async () => {
+          const r = await watcher.query<{ pid: number }>(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO erasures%'",
+          );
+          expect(r.rows).toHaveLength(1);
+          pid = r.rows[0]!.pid;
+        },
+        { timeout: 5000 },
+      );
+      await watcher.query('SELECT pg_terminate_backend($1)', [pid]);
+      await locker.query('ROLLBACK');
+      const err = await erasing;
+      expect(err).toBeInstanceOf(StoreError);
+      // Rolled back whole: alice's event is still there, and the next erasure (on a new
+      // connection) takes it and logs it once.
+      expect(await store.erasePerson(p.id, 'alice', 'admin')).toBe(1);
+      expect(await store.listErasures({ projectId: p.id, limit: 10 })).toHaveLength(1);
+      await store.ping();
+    } finally {
+      await locker.end().catch(() => {});
+      await watcher.end().catch(() => {});
+      await store.close();
+      await fresh.drop();
+    }
   });
 });

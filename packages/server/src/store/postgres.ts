@@ -161,8 +161,7 @@ export class PostgresStore implements Store {
   }
 
   async migrate(): Promise<void> {
-    const client = await this.connect();
-    try {
+    await this.withClient(async (client) => {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
       try {
         await client.query(
@@ -197,9 +196,7 @@ export class PostgresStore implements Store {
       } finally {
         await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
       }
-    } finally {
-      client.release();
-    }
+    });
     await this.refreshSuppressions();
   }
 
@@ -217,28 +214,27 @@ export class PostgresStore implements Store {
 
   async firstProjectOrCreate(name: string): Promise<{ project: Project; created: boolean }> {
     checkProjectName(name);
-    const client = await this.connect();
-    try {
-      await client.query('BEGIN');
-      // Held until COMMIT, so the next process to get it already sees this one's project (each
-      // statement of a READ COMMITTED transaction reads what was committed before it began).
-      await client.query('SELECT pg_advisory_xact_lock($1)', [FIRST_PROJECT_LOCK]);
-      const first = (await client.query<ProjectRow>('SELECT * FROM projects ORDER BY pk LIMIT 1')).rows[0];
-      if (first !== undefined) {
+    return this.withClient(async (client) => {
+      try {
+        await client.query('BEGIN');
+        // Held until COMMIT, so the next process to get it already sees this one's project (each
+        // statement of a READ COMMITTED transaction reads what was committed before it began).
+        await client.query('SELECT pg_advisory_xact_lock($1)', [FIRST_PROJECT_LOCK]);
+        const first = (await client.query<ProjectRow>('SELECT * FROM projects ORDER BY pk LIMIT 1')).rows[0];
+        if (first !== undefined) {
+          await client.query('COMMIT');
+          return { project: toProject(first), created: false };
+        }
+        const p = newProject(name);
+        const r = await client.query<{ pk: string }>(INSERT_PROJECT, projectParams(p));
         await client.query('COMMIT');
-        return { project: toProject(first), created: false };
+        this.projectPks.set(p.id, r.rows[0]!.pk);
+        return { project: p, created: true };
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw storageError(err, this.where);
       }
-      const p = newProject(name);
-      const r = await client.query<{ pk: string }>(INSERT_PROJECT, projectParams(p));
-      await client.query('COMMIT');
-      this.projectPks.set(p.id, r.rows[0]!.pk);
-      return { project: p, created: true };
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw storageError(err, this.where);
-    } finally {
-      client.release();
-    }
+    });
   }
 
   async listProjects(): Promise<Project[]> {
@@ -360,25 +356,27 @@ export class PostgresStore implements Store {
     // Batches that passed their check before the note may still be writing: the deletion must
     // come after them, or their events would outlive it.
     await Promise.allSettled([...this.writing]);
-    const client = await this.connect();
-    try {
-      await client.query('BEGIN');
-      const n = (
-        await client.query('DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2', [pk, distinctId])
-      ).rowCount!;
-      const logged = await client.query<{ id: string }>(
-        'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-        [pk, distinctId, String(requestedBy), n, erasedAt.toISOString()],
-      );
-      await client.query('COMMIT');
-      this.scheduleSweep(pk, distinctId, erasedAt.getTime(), logged.rows[0]!.id);
-      return n;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw storageError(err, this.where);
-    } finally {
-      client.release();
-    }
+    return this.withClient(async (client) => {
+      try {
+        await client.query('BEGIN');
+        const n = (
+          await client.query('DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2', [
+            pk,
+            distinctId,
+          ])
+        ).rowCount!;
+        const logged = await client.query<{ id: string }>(
+          'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
+          [pk, distinctId, String(requestedBy), n, erasedAt.toISOString()],
+        );
+        await client.query('COMMIT');
+        this.scheduleSweep(pk, distinctId, erasedAt.getTime(), logged.rows[0]!.id);
+        return n;
+      } catch (err) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw storageError(err, this.where);
+      }
+    });
   }
 
   async listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
@@ -547,12 +545,30 @@ export class PostgresStore implements Store {
     return pk;
   }
 
-  private async connect(): Promise<pg.PoolClient> {
+  /**
+   * Runs `fn` on a client of its own (a transaction). The pool stops listening for a client's
+   * errors while it is checked out, and a connection lost then (a restart, a terminated backend)
+   * is emitted as 'error': with no listener that is an uncaught exception, the whole server gone.
+   * The query in flight rejects anyway; the broken client is given back to be discarded.
+   */
+  private async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.assertOpen();
+    let client: pg.PoolClient;
     try {
-      return await this.pool.connect();
+      client = await this.pool.connect();
     } catch (err) {
       throw storageError(err, this.where);
+    }
+    let lost: Error | undefined;
+    const onError = (err: Error): void => {
+      lost = err;
+    };
+    client.on('error', onError);
+    try {
+      return await fn(client);
+    } finally {
+      client.off('error', onError);
+      client.release(lost);
     }
   }
 
