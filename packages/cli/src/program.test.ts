@@ -1,4 +1,5 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -104,6 +105,26 @@ describe('homing CLI', () => {
     } finally {
       await chmod(dir, 0o755).catch(() => {});
       await rm(parent, { recursive: true, force: true });
+    }
+  });
+
+  it('output cut short by its reader (| head) ends quietly: no EPIPE stack trace', async () => {
+    const { seedOutbox } = await import('./commands/commands.test-helpers.js');
+    const seeded = await seedOutbox(0, 3000);
+    try {
+      const child = spawn(process.execPath, [BIN, 'dead-letters', '--outbox', seeded.dir], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let err = '';
+      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      // Read one chunk, then close the pipe as head does.
+      await once(child.stdout, 'data');
+      child.stdout.destroy();
+      const [code] = (await once(child, 'exit')) as [number | null];
+      expect(err).not.toContain('EPIPE');
+      expect(code).toBe(0);
+    } finally {
+      await seeded.cleanup();
     }
   });
 });
