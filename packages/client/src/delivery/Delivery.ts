@@ -35,6 +35,25 @@ export interface FlushResult {
   timedOut: boolean;
 }
 
+/** How long a shutdown waits for the loop's last step when its timeout is already spent. */
+const STOP_SETTLE_MS = 250;
+
+/**
+ * Resolves when `work` settles or after `ms`, whichever comes first. The timer is not unref'd:
+ * the process must live until the shutdown that waits on it has closed the outbox.
+ */
+async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const elapsed = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+  });
+  try {
+    await Promise.race([work.catch(() => undefined), elapsed]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Outboxes that have a running delivery loop in this process. */
 const active = new WeakSet<Outbox>();
 
@@ -189,6 +208,7 @@ export class Delivery {
   }
 
   private async stop(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
     if (this.started && !this.paused) {
       try {
         await this.flush(timeoutMs);
@@ -201,8 +221,11 @@ export class Delivery {
     for (const off of this.unsubscribe.splice(0)) off();
     this.shutdownController.abort();
     this.requests.abort();
-    // Aborted requests settle at once: their batches are released before we return.
-    await this.loop.idle();
+    // Aborted requests settle at once: their batches are released before we return. A step
+    // that is not a request (a dead letter waiting for another process's lock) may not: it
+    // gets what is left of the timeout, then goes on alone; its batch stays claimed in the
+    // outbox, which gives it back on close.
+    await settleWithin(this.loop.idle(), Math.max(deadline - Date.now(), STOP_SETTLE_MS));
     await this.restored;
     await this.recorded;
     await Promise.all(this.channels.map((c) => c.settled()));

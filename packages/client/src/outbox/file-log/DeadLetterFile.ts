@@ -41,9 +41,18 @@ export class DeadLetterFile {
   private cachedCount: { signature: string; count: number } | null = null;
   /** The sections of this process, one after another (see the class comment). */
   private tail: Promise<unknown> = Promise.resolve();
+  private stopped = false;
 
   constructor(private readonly o: DeadLetterFileOptions) {
     this.lock = new DirectoryLock(o.lockFile, { staleMs: o.staleMs });
+  }
+
+  /**
+   * The outbox is closing: a wait for another process's lock ends now (rejecting as a lock that
+   * stayed taken does), rather than holding a shutdown, or the process, for up to a minute.
+   */
+  stop(): void {
+    this.stopped = true;
   }
 
   async add(records: readonly OutboxRecord[], reason: string, atMs: number): Promise<void> {
@@ -177,12 +186,13 @@ export class DeadLetterFile {
   private async withFileLock<T>(fn: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + Math.max(5000, this.o.staleMs * 2);
     while (!(await this.lock.tryAcquire())) {
-      if (Date.now() > deadline) {
+      if (Date.now() > deadline || this.stopped) {
         throw new OutboxIoError('dead-letter lock', {
           cause: new Error('dead-letter store is locked by another process'),
         });
       }
-      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20));
+      // Unref'd: waiting for another process's lock is no reason to keep this one alive.
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20).unref?.());
     }
     try {
       return await fn();
