@@ -60,4 +60,18 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'second deletions kept in the erasure log; suppression reads by time',
+    // `sweep_due_ms`: when the erasure's second deletion is due, NULL once done; kept here, not
+    // in the erasing process's memory, so any process runs it (one stopped soon after erasing
+    // would otherwise never run it). The suppression index lets a refresh read again the entries
+    // of the last minute, which commit out of id order.
+    sql: `
+      ALTER TABLE erasures ADD COLUMN erased_at_ms bigint;
+      ALTER TABLE erasures ADD COLUMN sweep_due_ms bigint;
+      CREATE INDEX erasures_sweep_due ON erasures (sweep_due_ms) WHERE sweep_due_ms IS NOT NULL;
+      CREATE INDEX suppressions_erased_at ON suppressions (erased_at_ms);
+    `,
+  },
 ];

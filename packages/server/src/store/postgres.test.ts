@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freshDatabase, openPostgres, postgresHarness, postgresReachable } from './postgres.test-helpers.js';
 import { PostgresStore } from './postgres.js';
 import { StoreError } from './errors.js';
+import { suppressionHash } from './suppressions.js';
 import { describeStoreContract, ev } from './store.contract.js';
 
 const reachable = await postgresReachable();
@@ -110,19 +111,99 @@ describe.skipIf(!reachable)('PostgresStore', () => {
         deletedCount: 2,
       });
 
-      // A sweep still waiting when its store closes runs at close, not never.
-      const c = await open({ erasureSweepMs: 3_600_000 });
+      // The erasing process stops before its second deletion is due (a deploy, a crash): the
+      // deletion is kept in the erasure log, and another process runs it when it is due, after
+      // the events it stored once the eraser was gone.
+      const c = await open({ erasureSweepMs: 1500 });
       await a.insertEvents(p.id, [at('dave', old)]);
       await c.erasePerson(p.id, 'dave', 'admin');
-      await a.insertEvents(p.id, [at('dave', old)]);
-      expect(await a.queryEvents({ projectId: p.id, distinctId: 'dave', limit: 10 })).toHaveLength(1);
       await c.close();
-      expect(await a.queryEvents({ projectId: p.id, distinctId: 'dave', limit: 10 })).toEqual([]);
+      expect(await a.insertEvents(p.id, [at('dave', old)])).toMatchObject({ accepted: 1, erased: 0 });
+      expect(await a.queryEvents({ projectId: p.id, distinctId: 'dave', limit: 10 })).toHaveLength(1);
+      await vi.waitFor(
+        async () =>
+          expect(await a.queryEvents({ projectId: p.id, distinctId: 'dave', limit: 10 })).toEqual([]),
+        { timeout: 6000 },
+      );
       expect((await a.listErasures({ projectId: p.id, limit: 1 }))[0]).toMatchObject({
         distinctId: 'dave',
         deletedCount: 2,
       });
     } finally {
+      for (const s of stores) await s.close();
+      await fresh.drop();
+    }
+  });
+
+  it('a write slower than the second deletion allows looks again after its commit: an erased person stays erased', async () => {
+    const fresh = await freshDatabase();
+    const stores: PostgresStore[] = [];
+    try {
+      // `a` reads other processes' erasures once a minute, far longer than the sweep delay
+      // allows: every write of `a` is as late as one held up behind a lock or a full pool.
+      const a = new PostgresStore({ url: fresh.url, suppressionRefreshMs: 60_000, erasureSweepMs: 1000 });
+      const b = new PostgresStore({ url: fresh.url, erasureSweepMs: 0 });
+      stores.push(a, b);
+      await a.migrate();
+      await b.migrate();
+      const p = await a.createProject('p');
+      const old = '2026-01-01T00:00:00.000Z';
+      const later = new Date(Date.now() + 60_000).toISOString();
+      await a.insertEvents(p.id, [ev({ distinctId: 'bob', timestamp: old })]);
+      await b.erasePerson(p.id, 'erin', 'admin');
+      // `a` has not read the entry; its own look after the write finds it.
+      expect(
+        await a.insertEvents(p.id, [
+          ev({ distinctId: 'erin', timestamp: old }),
+          ev({ distinctId: 'erin', timestamp: later }),
+          ev({ distinctId: 'bob', timestamp: old }),
+        ]),
+      ).toEqual({ accepted: 2, duplicates: 0, erased: 1 });
+      expect(
+        (await a.queryEvents({ projectId: p.id, distinctId: 'erin', limit: 10 })).map((e) => e.timestamp),
+      ).toEqual([later]);
+      expect(await a.queryEvents({ projectId: p.id, distinctId: 'bob', limit: 10 })).toHaveLength(2);
+    } finally {
+      for (const s of stores) await s.close();
+      await fresh.drop();
+    }
+  });
+
+  it('reads a suppression entry that commits after one with a higher id', async () => {
+    const fresh = await freshDatabase();
+    const stores: PostgresStore[] = [];
+    const slow = new pg.Client({ connectionString: fresh.url });
+    try {
+      const a = new PostgresStore({ url: fresh.url, suppressionRefreshMs: 0 });
+      const b = new PostgresStore({ url: fresh.url });
+      stores.push(a, b);
+      await a.migrate();
+      await b.migrate();
+      const p = await a.createProject('p');
+      const pk = (await slow.connect(), await slow.query<{ pk: string }>('SELECT pk FROM projects')).rows[0]!
+        .pk;
+      // An erasure whose entry takes its id now and commits later (a slow commit)...
+      await slow.query('BEGIN');
+      await slow.query('INSERT INTO suppressions (project_pk, hash, erased_at_ms) VALUES ($1, $2, $3)', [
+        pk,
+        suppressionHash(p.id, 'ghost'),
+        Date.now(),
+      ]);
+      // ...while another, with a higher id, commits at once and `a` reads it.
+      await b.erasePerson(p.id, 'other', 'admin');
+      const old = '2026-01-01T00:00:00.000Z';
+      expect(await a.insertEvents(p.id, [ev({ distinctId: 'other', timestamp: old })])).toMatchObject({
+        erased: 1,
+      });
+      await slow.query('COMMIT');
+      // Before, `a` only read ids above the highest it had seen: ghost was never suppressed here.
+      expect(await a.insertEvents(p.id, [ev({ distinctId: 'ghost', timestamp: old })])).toEqual({
+        accepted: 0,
+        duplicates: 0,
+        erased: 1,
+      });
+    } finally {
+      await slow.end().catch(() => {});
       for (const s of stores) await s.close();
       await fresh.drop();
     }
@@ -146,10 +227,12 @@ describe.skipIf(!reachable)('PostgresStore', () => {
       await before.insertEvents(p.id, [ev(), ev({ distinctId: 'bob' })]);
       await before.erasePerson(p.id, 'bob', 'admin');
       await before.close();
-      // As a database the previous version left it: no suppression table, version 1 only.
+      // As a database the first version left it: no suppression table, no sweep marks.
       const c = new pg.Client({ connectionString: fresh.url });
       await c.connect();
-      await c.query('DROP TABLE suppressions; DELETE FROM schema_migrations WHERE version = 2');
+      await c.query(
+        'DROP TABLE suppressions; ALTER TABLE erasures DROP COLUMN erased_at_ms, DROP COLUMN sweep_due_ms; DELETE FROM schema_migrations WHERE version IN (2, 3)',
+      );
       await c.end();
       const after = await openPostgres(fresh.url);
       expect(await after.queryEvents({ projectId: p.id, limit: 10 })).toHaveLength(1);

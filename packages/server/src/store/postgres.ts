@@ -2,6 +2,7 @@ import pg from 'pg';
 import { StoreError } from './errors.js';
 import { formatUuid } from './event-key.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
+import { ErasureSweeps } from './postgres-erasure-sweeps.js';
 import {
   type PreparedBatch,
   buildBuckets,
@@ -49,6 +50,14 @@ export interface PostgresStoreOptions {
    */
   erasureSweepMs?: number;
 }
+
+/**
+ * A write that took longer than the sweep delay less the refresh interval, less this, reads the
+ * suppression entries again after its commit (see `insertEvents`).
+ */
+const LATE_WRITE_MARGIN_MS = 250;
+/** How far back each suppression read looks again for entries that committed late, ms. */
+const SUPPRESSION_REREAD_MS = 60_000;
 
 /** The second deletion after an erasure waits two of the other processes' refresh intervals and a second. */
 const sweepDelayFor = (suppressionRefreshMs: number): number => 2 * suppressionRefreshMs + 1000;
@@ -115,10 +124,10 @@ export class PostgresStore implements Store {
   /** Batch inserts past their suppression check and not yet finished (erasure waits for them). */
   private readonly writing = new Set<Promise<unknown>>();
   private readonly erasureSweepMs: number;
-  /** Second deletions after erasures, waiting for their time; close() runs them at once. */
-  private readonly sweeps = new Map<NodeJS.Timeout, () => Promise<void>>();
-  /** Second deletions under way; close() waits for them before ending the pool. */
-  private readonly sweeping = new Set<Promise<void>>();
+  private readonly refreshMs: number;
+  /** When the last suppression read began (its window's start), ms. */
+  private suppressionsReadAtMs = 0;
+  private readonly sweeps = new ErasureSweeps((fn) => this.withClient(fn));
   private closed = false;
 
   constructor(options: PostgresStoreOptions) {
@@ -141,6 +150,7 @@ export class PostgresStore implements Store {
       );
     }
     this.suppressions = new Suppressions(refreshMs);
+    this.refreshMs = refreshMs;
     this.erasureSweepMs = options.erasureSweepMs ?? sweepDelayFor(refreshMs);
     if (!Number.isInteger(this.erasureSweepMs) || this.erasureSweepMs < 0) {
       throw new StoreError('invalid-input', 'PostgresStore option erasureSweepMs must be an integer ≥ 0');
@@ -198,6 +208,7 @@ export class PostgresStore implements Store {
       }
     });
     await this.refreshSuppressions();
+    this.sweeps.start();
   }
 
   async ping(): Promise<void> {
@@ -265,15 +276,55 @@ export class PostgresStore implements Store {
     const erased = this.suppressions.size === 0 ? 0 : this.suppressions.dropSuppressed(projectId, batch);
     const prepared = batch.events;
     if (prepared.length === 0) return { accepted: 0, duplicates: 0, erased };
+    const checkedAtMs = Date.now();
     // No await between the check above and this: an erasure noted after it waits for the write.
     const write = this.writeEvents(pk, batch);
     this.writing.add(write);
+    let accepted: number;
     try {
-      const accepted = await write;
-      return { accepted, duplicates: prepared.length - accepted, erased };
+      accepted = await write;
     } finally {
       this.writing.delete(write);
     }
+    // Another process's erasure is covered by its second deletion only if this write committed
+    // in time for it (within the sweep delay less our refresh interval of the check). A write
+    // slower than that (a pool queue, a lock) looks again itself, after its commit: an erasure
+    // committed before this look is found; one after it deletes these rows with its own DELETE.
+    if (Date.now() - checkedAtMs > this.erasureSweepMs - this.refreshMs - LATE_WRITE_MARGIN_MS) {
+      const late = await this.dropLateErased(projectId, pk, batch);
+      accepted = Math.max(0, accepted - late);
+      return { accepted, duplicates: prepared.length - late - accepted, erased: erased + late };
+    }
+    return { accepted, duplicates: prepared.length - accepted, erased };
+  }
+
+  /**
+   * Deletes the batch's events of persons erased at or after their timestamp, reading the
+   * suppression entries of the batch's persons now (not the refreshed copy); answers how many.
+   */
+  private async dropLateErased(projectId: string, pk: string, batch: PreparedBatch): Promise<number> {
+    const hashes = new Map<string, Buffer>();
+    for (const e of batch.events) {
+      if (!hashes.has(e.distinctId)) hashes.set(e.distinctId, suppressionHash(projectId, e.distinctId));
+    }
+    const found = await this.query<{ hash: Buffer; erased_at_ms: string }>(
+      'SELECT hash, max(erased_at_ms) AS erased_at_ms FROM suppressions WHERE project_pk = $1 AND hash = ANY($2::bytea[]) GROUP BY hash',
+      [pk, [...hashes.values()]],
+    );
+    if (found.rows.length === 0) return 0;
+    const erasedAt = new Map(found.rows.map((r) => [r.hash.toString('latin1'), Number(r.erased_at_ms)]));
+    for (const r of found.rows) this.suppressions.note(projectId, r.hash, Number(r.erased_at_ms));
+    const keys: Buffer[] = [];
+    batch.events.forEach((e, i) => {
+      const at = erasedAt.get(hashes.get(e.distinctId)!.toString('latin1'));
+      if (at !== undefined && e.tsMs <= at) keys.push(batch.keys.subarray(i * 16, i * 16 + 16));
+    });
+    if (keys.length === 0) return 0;
+    const r = await this.query('DELETE FROM events WHERE project_pk = $1 AND key = ANY($2::bytea[])', [
+      pk,
+      keys,
+    ]);
+    return r.rowCount ?? 0;
   }
 
   /** One INSERT of the batch; resolves how many events were new. */
@@ -365,12 +416,20 @@ export class PostgresStore implements Store {
             distinctId,
           ])
         ).rowCount!;
-        const logged = await client.query<{ id: string }>(
-          'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES ($1, $2, $3, $4, $5) RETURNING id',
-          [pk, distinctId, String(requestedBy), n, erasedAt.toISOString()],
+        await client.query(
+          `INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at, erased_at_ms, sweep_due_ms)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+          [
+            pk,
+            distinctId,
+            String(requestedBy),
+            n,
+            erasedAt.toISOString(),
+            erasedAt.getTime(),
+            this.erasureSweepMs === 0 ? null : erasedAt.getTime() + this.erasureSweepMs,
+          ],
         );
         await client.query('COMMIT');
-        this.scheduleSweep(pk, distinctId, erasedAt.getTime(), logged.rows[0]!.id);
         return n;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
@@ -444,44 +503,10 @@ export class PostgresStore implements Store {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Sweeps still waiting run now, while the pool is open: sooner than planned, but not never.
-    const due = [...this.sweeps];
-    this.sweeps.clear();
-    for (const [timer] of due) clearTimeout(timer);
-    await Promise.allSettled([...this.sweeping, ...due.map(([, run]) => run())]);
+    // Sweeps not yet due stay marked in the table: the other processes, or the next start, run
+    // them when they are due (run now, they would miss what others store until then).
+    await this.sweeps.stop();
     await this.pool.end();
-  }
-
-  /**
-   * Another process may store events of an erased person until its next read of suppression
-   * entries, at most `suppressionRefreshMs` after the erasure, plus a batch in flight: once that
-   * is past, those events (timestamped at or before the erasure: later ones are the person's new
-   * data) are deleted too, and counted in the erasure's log entry.
-   */
-  private scheduleSweep(pk: string, distinctId: string, erasedAtMs: number, erasureId: string): void {
-    if (this.erasureSweepMs === 0) return;
-    const run = async (): Promise<void> => {
-      try {
-        // The pool, not this.query(): close() runs the sweeps after refusing new work.
-        await this.pool.query(
-          `WITH gone AS (DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND ts <= $3 RETURNING 1)
-           UPDATE erasures SET deleted_count = deleted_count + g.n
-           FROM (SELECT count(*) AS n FROM gone) g WHERE id = $4 AND g.n > 0`,
-          [pk, distinctId, erasedAtMs, erasureId],
-        );
-      } catch {
-        // The database is gone or refusing: the entry still stops new copies, and a second
-        // erasure of the person deletes what this one missed (data-rights.md says so).
-      }
-    };
-    const timer = setTimeout(() => {
-      this.sweeps.delete(timer);
-      const running = run();
-      this.sweeping.add(running);
-      void running.finally(() => this.sweeping.delete(running));
-    }, this.erasureSweepMs);
-    timer.unref();
-    this.sweeps.set(timer, run);
   }
 
   /**
@@ -508,11 +533,14 @@ export class PostgresStore implements Store {
     this.refreshing ??= (async () => {
       try {
         const startedAt = Date.now();
+        // Ids are handed out before commit, so an entry can commit after one with a higher id
+        // that an earlier read already saw: the entries of the last minute are read again.
         const r = await this.query<{ id: string; project_id: string; hash: Buffer; erased_at_ms: string }>(
           `SELECT s.id, p.id AS project_id, s.hash, s.erased_at_ms FROM suppressions s
-           JOIN projects p ON p.pk = s.project_pk WHERE s.id > $1`,
-          [this.suppressions.lastId],
+           JOIN projects p ON p.pk = s.project_pk WHERE s.id > $1 OR s.erased_at_ms > $2`,
+          [this.suppressions.lastId, this.suppressionsReadAtMs - SUPPRESSION_REREAD_MS],
         );
+        this.suppressionsReadAtMs = startedAt;
         this.suppressions.load(
           r.rows.map((row) => ({
             id: Number(row.id),

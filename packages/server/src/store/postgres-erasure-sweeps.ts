@@ -1,0 +1,96 @@
+import type pg from 'pg';
+
+/** How often each store looks for second deletions that are due, ms. */
+export const SWEEP_CHECK_MS = 1000;
+/** Second deletions run per look, at most: an erasure storm is worked off over several looks. */
+const SWEEPS_PER_CHECK = 100;
+
+/** Runs `fn` in one transaction on a client of its own (the store's `withClient`). */
+export type InTransaction = <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
+
+/**
+ * The second deletion after an erasure. Another process may store events of an erased person
+ * until its next read of suppression entries, plus a batch in flight; once that is past, those
+ * events (timestamped at or before the erasure: later ones are the person's new data) are
+ * deleted too and counted in the erasure's log entry.
+ *
+ * Each erasure's row in `erasures` carries `sweep_due_ms`; every store looks for due rows every
+ * `SWEEP_CHECK_MS` and takes each in a transaction (`FOR UPDATE SKIP LOCKED`: one process runs
+ * it, the others skip it), deletes, counts and clears the mark in that same transaction. Kept in
+ * the table rather than in the erasing process's memory, a sweep survives that process stopping
+ * or dying before it is due, which let the events other processes stored meanwhile live on.
+ */
+export class ErasureSweeps {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly inTransaction: InTransaction,
+    private readonly onError: (error: unknown) => void = () => {},
+  ) {}
+
+  /** Starts looking every `SWEEP_CHECK_MS` (an unref'd timer). */
+  start(): void {
+    if (this.timer !== undefined || this.stopped) return;
+    this.timer = setInterval(() => void this.runDue(), SWEEP_CHECK_MS);
+    this.timer.unref();
+  }
+
+  /** Runs every sweep due by now (one look at a time). */
+  runDue(nowMs = Date.now()): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    this.running ??= (async () => {
+      try {
+        for (let i = 0; i < SWEEPS_PER_CHECK && !this.stopped; i++) {
+          if (!(await this.runOne(nowMs))) break;
+        }
+      } catch (error) {
+        // The database is gone or refusing: the marks stay, the next look tries again.
+        this.onError(error);
+      } finally {
+        this.running = null;
+      }
+    })();
+    return this.running;
+  }
+
+  /** Stops looking and waits for the look under way; marks left stay for the other stores. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  private runOne(nowMs: number): Promise<boolean> {
+    return this.inTransaction(async (client) => {
+      await client.query('BEGIN');
+      try {
+        const due = await client.query<{
+          id: string;
+          project_pk: string;
+          distinct_id: string;
+          erased_at_ms: string;
+        }>(
+          `SELECT id, project_pk, distinct_id, erased_at_ms FROM erasures
+           WHERE sweep_due_ms <= $1 ORDER BY sweep_due_ms LIMIT 1 FOR UPDATE SKIP LOCKED`,
+          [nowMs],
+        );
+        const row = due.rows[0];
+        if (row !== undefined) {
+          await client.query(
+            `WITH gone AS (DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND ts <= $3 RETURNING 1)
+             UPDATE erasures SET deleted_count = deleted_count + (SELECT count(*) FROM gone), sweep_due_ms = NULL
+             WHERE id = $4`,
+            [row.project_pk, row.distinct_id, row.erased_at_ms, row.id],
+          );
+        }
+        await client.query('COMMIT');
+        return row !== undefined;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw error;
+      }
+    });
+  }
+}
