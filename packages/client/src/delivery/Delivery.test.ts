@@ -327,6 +327,42 @@ describe('Delivery: circuit breaker saved in the outbox', () => {
     expect(second.events.of('breaker-state').map((e) => e.state)).toEqual(['open', 'half-open', 'closed']);
   });
 
+  it('a saved isolated state (this client never isolates) is ignored: the endpoint is not silenced for good', async () => {
+    const s = await sink();
+    const outbox = createMemoryOutbox();
+    await outbox.setState(breakerStateKey(`homing:${s.url}`), {
+      version: 1,
+      state: 'isolated',
+      since: Date.now(),
+      openUntil: 0,
+      openings: 0,
+      breaker: { kind: 'consecutive', count: 0 },
+    });
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 }, { outbox });
+    outbox.append(makeRecords(2));
+    expect((await h.delivery.flush(5_000)).sent).toBe(2);
+  });
+
+  it('a saved open circuit waits at most halfOpenAfterMs from now, whatever openUntil it names (the breaker bounds it)', async () => {
+    const s = await sink();
+    const outbox = createMemoryOutbox();
+    // Saved before the clock went back a day (or edited): open for another day.
+    await outbox.setState(breakerStateKey(`homing:${s.url}`), {
+      version: 1,
+      state: 'open',
+      since: Date.now(),
+      openUntil: Date.now() + 86_400_000,
+      openings: 1,
+      breaker: { kind: 'consecutive', count: 0 },
+    });
+    const h = harness(
+      { endpoints: [homing(s)], intervalMs: 20, breaker: { threshold: 2, halfOpenAfterMs: 300 } },
+      { outbox },
+    );
+    outbox.append(makeRecords(2));
+    await until(() => s.acceptedUuids.length === 2, 5_000, 'delivery after a probe at most 300 ms on');
+  });
+
   it('an unreadable saved snapshot is ignored (starts closed)', async () => {
     const s = await sink();
     const outbox = createMemoryOutbox();

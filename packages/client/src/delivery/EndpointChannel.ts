@@ -115,6 +115,13 @@ export class EndpointChannel {
       return;
     }
     if (saved === undefined) return;
+    const snapshot = saved as Partial<CircuitBreakerSnapshot> | null;
+    if (snapshot?.state === 'isolated') {
+      // This client never isolates an endpoint, so a saved 'isolated' is a damaged or hand-edited
+      // file: restored, it would silence the endpoint for good, with no error to show for it.
+      this.deps.logger.warn('ignoring a saved isolated circuit breaker state', { endpoint: this.id });
+      return;
+    }
     let restored: CircuitBreakerPolicy;
     try {
       restored = this.makeBreaker(saved as CircuitBreakerSnapshot);
