@@ -355,12 +355,16 @@ describe('Delivery: circuit breaker saved in the outbox', () => {
       openings: 1,
       breaker: { kind: 'consecutive', count: 0 },
     });
+    const startedAt = Date.now();
     const h = harness(
       { endpoints: [homing(s)], intervalMs: 20, breaker: { threshold: 2, halfOpenAfterMs: 300 } },
       { outbox },
     );
     outbox.append(makeRecords(2));
     await until(() => s.acceptedUuids.length === 2, 5_000, 'delivery after a probe at most 300 ms on');
+    // Restored open (not ignored as unreadable): the first request waited for the probe.
+    expect(s.requests[0]!.atMs - startedAt).toBeGreaterThanOrEqual(250);
+    expect(h.events.of('breaker-state')[0]).toEqual({ endpoint: `homing:${s.url}`, state: 'open' });
   });
 
   it('an unreadable saved snapshot is ignored (starts closed)', async () => {
