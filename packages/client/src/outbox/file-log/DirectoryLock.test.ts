@@ -132,13 +132,26 @@ describe('DirectoryLock', () => {
     expect(await second.verify()).toBe(true);
   });
 
-  it('treats an unreadable lock file as held until its heartbeat goes stale', async () => {
-    const file = lockFile();
-    await fs.writeFile(file, 'garbage');
-    const lock = new DirectoryLock(file, { staleMs: 2_000 });
-    expect(await lock.tryAcquire()).toBe(false);
-    const old = new Date(Date.now() - 3_000);
-    await fs.utimes(file, old, old);
-    expect(await lock.tryAcquire()).toBe(true);
-  });
+  it.each([
+    ['garbage', async (file: string) => fs.writeFile(file, 'garbage')],
+    ['an empty file', async (file: string) => fs.writeFile(file, '')],
+    ['JSON of no owner', async (file: string) => fs.writeFile(file, '{"pid":"x"}')],
+    ['a directory', async (file: string) => fs.mkdir(path.join(file, 'inside'), { recursive: true })],
+  ])(
+    'takes %s in place of the lock for garbage a second after it appeared, not after staleMs',
+    async (_, make) => {
+      const file = lockFile();
+      await make(file);
+      const lock = new DirectoryLock(file, { staleMs: 60_000 });
+      // Just appeared: perhaps still being written by something; left alone.
+      expect(await lock.tryAcquire()).toBe(false);
+      const old = new Date(Date.now() - 1_500);
+      await fs.utimes(file, old, old);
+      expect((await lock.inspect())?.stale).toBe(true);
+      expect(await lock.tryAcquire()).toBe(true);
+      expect(JSON.parse(await fs.readFile(file, 'utf8')).pid).toBe(process.pid);
+      // Nothing of it is left beside the lock.
+      expect((await fs.readdir(path.dirname(file))).sort()).toEqual(['delivery.lock']);
+    },
+  );
 });

@@ -142,7 +142,11 @@ export class DirectoryLock {
     }
     const owner = await readOwner(this.file);
     const heartbeatAgeMs = Math.max(0, Date.now() - mtimeMs);
-    return { owner, heartbeatAgeMs, stale: this.isStale(owner, heartbeatAgeMs) };
+    // A lock is linked into place whole (`tryAcquire`), so one that is not a lock owner's JSON
+    // (garbage, a directory in its place) a moment after it appeared was never a live
+    // process's lock: waiting `staleMs` for it held delivery up with no error to show.
+    const garbage = owner === null && heartbeatAgeMs > GARBAGE_GRACE_MS && (await isGarbage(this.file));
+    return { owner, heartbeatAgeMs, stale: garbage || this.isStale(owner, heartbeatAgeMs) };
   }
 
   private isStale(owner: LockOwner | null, heartbeatAgeMs: number): boolean {
@@ -176,7 +180,8 @@ export class DirectoryLock {
       }
       const moved = await readOwner(aside);
       if (moved?.token === again.owner?.token) {
-        await fs.rm(aside, { force: true }).catch(() => {});
+        // Recursive: what was in the way may be a directory (see `inspect`).
+        await fs.rm(aside, { force: true, recursive: true }).catch(() => {});
         return true;
       }
       // The stale owner woke up and a fresh lock replaced it between our look and our rename:
@@ -227,6 +232,31 @@ export class DirectoryLock {
     const file = `${this.file}.takeover`;
     if ((await readOwner(file))?.token === token) await fs.rm(file, { force: true }).catch(() => {});
     HELD_HERE.delete(token);
+  }
+}
+
+/** How old a lock file that holds no owner must be to be taken for garbage (any write is done by then). */
+const GARBAGE_GRACE_MS = 1000;
+
+/** The file is there and certainly no lock owner's: not JSON of one, or a directory (not a read that failed). */
+async function isGarbage(file: string): Promise<boolean> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EISDIR';
+  }
+  try {
+    const parsed = JSON.parse(text) as Partial<LockOwner> | null;
+    return (
+      parsed === null ||
+      typeof parsed !== 'object' ||
+      typeof parsed.pid !== 'number' ||
+      typeof parsed.token !== 'string' ||
+      typeof parsed.host !== 'string'
+    );
+  } catch {
+    return true;
   }
 }
 
