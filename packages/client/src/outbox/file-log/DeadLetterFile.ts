@@ -51,8 +51,10 @@ export class DeadLetterFile {
    * The outbox is closing: a wait for another process's lock ends now (rejecting as a lock that
    * stayed taken does), rather than holding a shutdown, or the process, for up to a minute.
    */
-  stop(): void {
+  stop(): Promise<void> {
     this.stopped = true;
+    // Resolves once the section under way (its wait ends at its next look) has let go.
+    return this.tail.then(() => undefined);
   }
 
   async add(records: readonly OutboxRecord[], reason: string, atMs: number): Promise<void> {

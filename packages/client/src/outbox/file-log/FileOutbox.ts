@@ -352,7 +352,7 @@ export class FileOutbox implements Outbox {
 
   private async shutdown(): Promise<void> {
     clearInterval(this.heartbeatTimer);
-    this.deadLetters.stop();
+    await this.deadLetters.stop();
     await this.buffer.close();
     await this.serial(() => this.holder.release());
     this.closed = true;
