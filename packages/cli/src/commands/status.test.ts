@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { breakerStateKey, createFileOutbox, ENDPOINTS_STATE_KEY } from '@homing/client';
@@ -86,6 +86,33 @@ describe('homing status', () => {
     cleanups.push(fresh.cleanup);
     expect(await status({ outbox: fresh.dir }, clean)).toBe(0);
     expect(clean.out()).not.toContain('Damaged');
+  });
+
+  it('a segment that cannot be read: the rest is shown, and the file named, not an EISDIR failure', async () => {
+    const seeded = await seedOutbox(3);
+    cleanups.push(seeded.cleanup);
+    // A second, sealed segment with two more events, then replaced by a directory.
+    const app = createFileOutbox({ directory: seeded.dir });
+    await app.close();
+    const segment = (await readdir(seeded.dir)).find((n) => n.endsWith('.log'))!;
+    const copy = join(
+      seeded.dir,
+      segment.replace(/^\d+/, (t) => String(Number(t) + 1).padStart(t.length, '0')),
+    );
+    await mkdir(copy);
+    const io = captureIo();
+    expect(await status({ outbox: seeded.dir }, io)).toBe(0);
+    expect(io.out()).toMatch(/Queue\s+3 events/);
+    expect(io.out()).toMatch(
+      new RegExp(
+        `Unreadable\\s+${copy.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(.*EISDIR.*\\): its events wait`,
+      ),
+    );
+    const json = captureIo();
+    expect(await status({ outbox: seeded.dir, json: true }, json)).toBe(0);
+    expect(JSON.parse(json.out()).unreadable).toEqual([
+      { file: copy, error: expect.stringContaining('EISDIR') },
+    ]);
   });
 
   it('an empty outbox: no oldest event, no endpoints yet', async () => {

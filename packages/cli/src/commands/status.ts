@@ -11,6 +11,8 @@ export interface StatusReport {
   deadLetters: number;
   /** Unreadable ranges in the segments (skipped; the next process to deliver cuts them). */
   damaged: { ranges: number; bytes: number };
+  /** Segment files that cannot be read at all (their events are not in `queue`). */
+  unreadable: Array<{ file: string; error: string }>;
   /** The process delivering from the outbox now (holding its delivery lock), or null. */
   delivery: { pid: number | null; heartbeatAgeMs: number; stale: boolean } | null;
   endpoints: Array<{ id: string; state: string; openUntilMs: number | null }>;
@@ -42,6 +44,7 @@ export async function readStatus(
     oldestEventAgeMs: size.oldestTimestampMs === null ? null : Math.max(0, now - size.oldestTimestampMs),
     deadLetters: size.deadLetters,
     damaged: outbox.damaged(),
+    unreadable: outbox.unreadableSegments(),
     delivery:
       lock === null ? null : { pid: lock.pid, heartbeatAgeMs: lock.heartbeatAgeMs, stale: lock.stale },
     endpoints,
@@ -65,6 +68,11 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
       'Damaged',
       `${ranges} unreadable ${ranges === 1 ? 'range' : 'ranges'} (${formatBytes(bytes)}), skipped; cut when the app next delivers`,
     ]);
+  }
+  const [first, ...others] = report.unreadable;
+  if (first !== undefined) {
+    const more = others.length === 0 ? '' : ` and ${others.length} more`;
+    rows.push(['Unreadable', `${first.file} (${first.error})${more}: its events wait, not counted above`]);
   }
   if (report.endpoints.length === 0) rows.push(['Endpoints', 'none recorded yet']);
   for (const e of report.endpoints) {

@@ -130,6 +130,11 @@ export class FileOutbox implements Outbox {
       claimCacheBytes: this.o.claimCacheBytes,
       isOwn: (base) => base === this.writer.activeBase,
       onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
+      onUnreadable: (file, error) =>
+        this.o.logger.warn('outbox: a segment cannot be read; its events wait, the others go out', {
+          file,
+          error: String(error),
+        }),
     });
     this.ready = this.init().catch((error: unknown) => {
       throw new OutboxIoError('open', { cause: error });

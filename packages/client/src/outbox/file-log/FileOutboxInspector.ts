@@ -42,6 +42,7 @@ export class FileOutboxInspector {
   private readonly state: StateFiles;
   private readonly lock: DirectoryLock;
   private readonly damage = { ranges: 0, bytes: 0 };
+  private readonly unreadable = new Map<string, string>();
 
   private constructor(readonly directory: string) {
     const staleMs = FILE_OUTBOX_DEFAULTS.staleMs;
@@ -59,6 +60,7 @@ export class FileOutboxInspector {
         this.damage.ranges += ranges;
         this.damage.bytes += bytes;
       },
+      onUnreadable: (file, error) => void this.unreadable.set(file, String(error)),
     });
     this.deadLetters = new DeadLetterFile({
       file: path.join(directory, DEAD_LETTER_FILE),
@@ -114,6 +116,11 @@ export class FileOutboxInspector {
    */
   damaged(): { ranges: number; bytes: number } {
     return { ...this.damage };
+  }
+
+  /** Segment files `size()` could not read at all (skipped; their events are not counted). */
+  unreadableSegments(): Array<{ file: string; error: string }> {
+    return [...this.unreadable].map(([file, error]) => ({ file, error }));
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {

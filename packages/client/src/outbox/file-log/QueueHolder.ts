@@ -27,6 +27,8 @@ export interface QueueHolderOptions {
   readonly claimCacheBytes: number;
   readonly isOwn: (base: string) => boolean;
   readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
+  /** A segment skipped because it cannot be read (see `SegmentIndexOptions.onUnreadable`). */
+  readonly onUnreadable?: (file: string, error: unknown) => void;
 }
 
 export class QueueHolder {
@@ -93,6 +95,7 @@ export class QueueHolder {
       recentBytes: holder ? this.o.claimCacheBytes : 0,
       isOwn: this.o.isOwn,
       onDrop: this.o.onDrop,
+      ...(this.o.onUnreadable === undefined ? {} : { onUnreadable: this.o.onUnreadable }),
     });
   }
 

@@ -61,6 +61,11 @@ export interface SegmentIndexOptions {
    * `onDrop`): how a read-only tool can say what the next holder will cut.
    */
   readonly onDamageSeen?: (ranges: number, bytes: number) => void;
+  /**
+   * A segment that cannot be read at all (EIO, a directory in its place): skipped, so the rest
+   * of the queue still goes out, and tried again at the next refresh. Told once per failure.
+   */
+  readonly onUnreadable?: (file: string, error: unknown) => void;
 }
 
 export class SegmentIndex {
@@ -163,14 +168,26 @@ export class SegmentIndex {
     let changed = false;
     for (const seg of this.ordered) {
       if (seg.complete) continue;
-      if (!seg.sealed && !seg.own && this.o.holder && (await this.ownerGone(seg))) {
-        changed = (await this.adopt(seg)) || changed;
-        continue;
+      try {
+        if (!seg.sealed && !seg.own && this.o.holder && (await this.ownerGone(seg))) {
+          changed = (await this.adopt(seg)) || changed;
+          continue;
+        }
+        changed = (await this.scan(seg, seg.sealed)) || changed;
+        this.unreadable.delete(seg.base);
+      } catch (error) {
+        // One bad file must not hold up every other event: the others are read, this one is
+        // tried again next time (it may be a passing failure).
+        const said = String(error);
+        if (this.unreadable.get(seg.base) !== said) this.o.onUnreadable?.(this.pathOf(seg), error);
+        this.unreadable.set(seg.base, said);
       }
-      changed = (await this.scan(seg, seg.sealed)) || changed;
     }
     if (changed) await this.saveCursor();
   }
+
+  /** Segments skipped because they could not be read, by base name: the failure last seen. */
+  private readonly unreadable = new Map<string, string>();
 
   /**
    * Counts a group this instance just wrote, so the index need not read it back, and keeps its

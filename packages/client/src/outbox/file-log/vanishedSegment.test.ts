@@ -25,7 +25,11 @@ function outbox(directory: string, extra: Partial<ConstructorParameters<typeof F
   return o;
 }
 
-const record = (uuid: string): OutboxRecord => ({ uuid, json: `{"u":"${uuid}"}`, timestampMs: Date.now() });
+const record = (uuid: string, pad = 0): OutboxRecord => ({
+  uuid,
+  json: JSON.stringify({ u: uuid, pad: 'x'.repeat(pad) }),
+  timestampMs: Date.now(),
+});
 
 /** Every uuid a new process finds queued in `directory`, claiming and acking until none are left. */
 async function drainAll(o: FileOutbox): Promise<string[]> {
@@ -97,5 +101,39 @@ describe('a segment taken away from a writer that is still alive', () => {
     expect(readdirSync(dir).some((n) => n.endsWith('.open'))).toBe(true);
     const next = outbox(dir);
     expect(await drainAll(next)).toEqual(['after-1', 'after-2']);
+  });
+
+  it('a segment that cannot be read (a directory in its place) holds up only its own events', async () => {
+    const dir = tempDir();
+    const app = outbox(dir, { maxSegmentBytes: 1024 });
+    for (let i = 0; i < 6; i++) {
+      app.append([record(`e${i}`, 600)]);
+      await app.persist();
+    }
+    await app.close();
+    const sealed = readdirSync(dir)
+      .filter((n) => n.endsWith('.log'))
+      .sort();
+    expect(sealed.length).toBeGreaterThanOrEqual(3);
+    const broken = path.join(dir, sealed[1]!);
+    const inside = await fs.readFile(broken);
+    await fs.rm(broken);
+    await fs.mkdir(broken);
+    const warnings: string[] = [];
+    const next = outbox(dir, {
+      logger: { debug() {}, warn: (m: string) => void warnings.push(m), error() {} },
+    });
+    const delivered = await drainAll(next);
+    // Every event but the broken segment's goes out; before, none did.
+    expect(delivered.length).toBeGreaterThanOrEqual(4);
+    for (const uuid of delivered) expect(inside.toString('latin1')).not.toContain(`"${uuid}"`);
+    expect(warnings.join(' ')).toContain('a segment cannot be read');
+    // Put back, it is read at the next look: its events were waiting, not lost.
+    await fs.rm(broken, { recursive: true });
+    await fs.writeFile(broken, inside);
+    await next.close();
+    const again = outbox(dir);
+    const rest = await drainAll(again);
+    expect(new Set([...delivered, ...rest])).toEqual(new Set(['e0', 'e1', 'e2', 'e3', 'e4', 'e5']));
   });
 });
