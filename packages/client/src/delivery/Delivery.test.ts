@@ -254,6 +254,31 @@ describe('Delivery: failures', () => {
     expect(h.events.of('delivery-error')[0]).toMatchObject({ permanent: false, retryInMs: 1_000 });
   });
 
+  it.each([
+    ['0', '0'],
+    ['a date in the past', 'Wed, 21 Oct 2015 07:28:00 GMT'],
+  ])(
+    'Retry-After: %s does not skip the backoff (the breaker does not open in milliseconds)',
+    async (_, value) => {
+      const s = await sink(() => ({ status: 503, headers: { 'retry-after': value } }));
+      const h = harness({
+        endpoints: [homing(s)],
+        intervalMs: 20,
+        retry: { initialMs: 1_000, maxMs: 10_000 },
+        breaker: { threshold: 5, halfOpenAfterMs: 60_000 },
+      });
+      h.outbox.append(makeRecords(3));
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      // Backoff of 1 s doubling, full jitter: five tries within 400 ms has a chance of about 2 in
+      // 100 000, where the defect made five (and opened the breaker) within 40 ms.
+      expect(s.requests.length).toBeGreaterThanOrEqual(1);
+      expect(s.requests.length).toBeLessThanOrEqual(4);
+      expect(h.delivery.stats().breakers[`homing:${s.url}`]!.state).toBe('closed');
+      const delays = h.events.of('delivery-error').map((e) => (e as { retryInMs: number }).retryInMs);
+      expect(delays.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+    },
+  );
+
   it('a failing endpoint does not hold the queue: its records are claimable while it waits', async () => {
     const s = await sink(() => ({ status: 503, headers: { 'retry-after': '30' } }));
     const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 });

@@ -210,12 +210,13 @@ export class EndpointChannel {
     if (result.kind === 'not-ready') return Math.max(0, this.readyAt(now) - now);
     if (result.failure === 'retryable' || result.failure === 'rate-limited') {
       const asked = result.retryAfterMs;
-      let delay: number;
-      if (asked !== undefined) delay = Math.min(asked, this.options.maxRetryAfterMs);
-      else {
-        this.backoff ??= exponentialBackoff({ ...this.options.retry, jitter: 'full' }).start();
-        delay = this.backoff.next();
-      }
+      this.backoff ??= exponentialBackoff({ ...this.options.retry, jitter: 'full' }).start();
+      const backoff = this.backoff.next();
+      // Retry-After is a floor, never a way round the backoff: 'Retry-After: 0' (or a date in
+      // the past) answered with every failure sent the retries out at once, and the breaker
+      // opened within milliseconds.
+      const delay =
+        asked === undefined ? backoff : Math.max(Math.min(asked, this.options.maxRetryAfterMs), backoff);
       this.retryAt = now + delay;
     }
     return Math.max(0, this.readyAt(now) - now);
