@@ -4,6 +4,7 @@ import { OutboxError } from './errors.js';
 import { createIndexedDBOutbox, IndexedDBOutbox } from './indexeddb.js';
 import type { IndexedDBOutboxOptions } from './indexeddb.js';
 import { deleteOutboxDatabase } from './indexeddb/deleteDatabase.test-helpers.js';
+import { FakeLocks } from './indexeddb/fakeLocks.test-helpers.js';
 import { databaseName } from './indexeddb/schema.js';
 import { describeOutboxContract, makeRecords } from './outbox.contract.js';
 import type { OutboxDrop } from './outbox.js';
@@ -241,5 +242,48 @@ describe('IndexedDBOutbox', () => {
     expect(() => o.append(makeRecords(2))).not.toThrow();
     expect(((await o.size().catch((e: unknown) => e)) as OutboxError).kind).toBe('io');
     expect(((await o.claim(1, 1).catch((e: unknown) => e)) as OutboxError).kind).toBe('io');
+  });
+
+  it('another tab deletes the database: this tab opens it again and goes on delivering', async () => {
+    const name = uniqueName();
+    const a = make({ name });
+    a.append(makeRecords(2));
+    await a.persist();
+    const first = await a.claim(10, Infinity);
+    await a.ack(first!);
+    await new Promise<void>((resolve, reject) => {
+      const request = indexedDB.deleteDatabase(databaseName(name));
+      request.onsuccess = () => resolve();
+      request.onerror = () => reject(request.error);
+    });
+    const later = makeRecords(3);
+    a.append(later);
+    // Before, every call from here on failed: 'the database was closed by another connection'.
+    await a.persist();
+    const batch = await a.claim(10, Infinity);
+    expect(batch?.records.map((r) => r.uuid)).toEqual(later.map((r) => r.uuid));
+    await a.ack(batch!);
+    expect((await a.size()).events).toBe(0);
+  });
+
+  it('another tab upgrades the database past this version: claims fail as io errors and let the delivery lock go', async () => {
+    const name = uniqueName();
+    const locks = new FakeLocks();
+    const a = make({ name, locks });
+    a.append(makeRecords(2));
+    await a.persist();
+    await new Promise<void>((resolve, reject) => {
+      const request = indexedDB.open(databaseName(name), 1000);
+      request.onsuccess = () => {
+        request.result.close();
+        resolve();
+      };
+      request.onerror = () => reject(request.error);
+    });
+    const error = await a.claim(10, Infinity).catch((e: unknown) => e);
+    expect((error as OutboxError).kind).toBe('io');
+    // Held, it would keep every other tab of the origin from delivering (a newer one can).
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect([...locks.held]).toEqual([]);
   });
 });

@@ -79,6 +79,9 @@ export class IndexedDBOutbox implements Outbox {
   private readonly factory: IDBFactory;
   private db: OutboxDatabase | undefined;
   private lostReason: unknown;
+  /** Opening the database again after another tab took it away (see `database`). */
+  private reopening: Promise<void> | null = null;
+  private reopenedAtMs = 0;
   private readonly lock: DeliveryLock;
   private readonly deadLetters: DeadLetterStore;
   private readonly drops = new DropListeners();
@@ -447,9 +450,23 @@ export class IndexedDBOutbox implements Outbox {
     await this.buffer.flush();
     if (!(await this.lock.acquire()) || this.closed) return null;
     const nowMs = this.options.now();
-    const result = await this.recordsTx('claim', (tx, save) =>
-      claimRecords(tx, save, { maxEvents, maxBytes, nowMs, limits: this.limits, claimed: this.claimedSeqs }),
-    );
+    let result: Awaited<ReturnType<typeof claimRecords>>;
+    try {
+      result = await this.recordsTx('claim', (tx, save) =>
+        claimRecords(tx, save, {
+          maxEvents,
+          maxBytes,
+          nowMs,
+          limits: this.limits,
+          claimed: this.claimedSeqs,
+        }),
+      );
+    } catch (error) {
+      // Holding the delivery lock while this tab cannot read its records would keep every other
+      // tab of the origin from delivering too.
+      if (this.claimed.size === 0) await this.lock.release().catch(() => {});
+      throw error;
+    }
     this.drops.emit('retention', result.expired);
     this.drops.emit('corrupt', result.corrupt);
     if (result.taken.length === 0) {
@@ -529,6 +546,22 @@ export class IndexedDBOutbox implements Outbox {
     if (this.db !== undefined) return this.db;
     // Closed (late appends): a short-lived connection of its own, closed after the write.
     if (this.closed) return openOutboxDatabase(this.factory, this.options.name, () => undefined);
+    // Lost to another tab (deleted, or upgraded by a newer version): open it again, at most once
+    // a second. A deleted database comes back empty and this tab goes on delivering; one at a
+    // version this code cannot open stays an error.
+    const nowMs = Date.now();
+    if (nowMs - this.reopenedAtMs >= REOPEN_INTERVAL_MS) {
+      this.reopenedAtMs = nowMs;
+      this.reopening ??= this.open().finally(() => {
+        this.reopening = null;
+      });
+      try {
+        await this.reopening;
+      } catch (error) {
+        this.lostReason = (error as OutboxIoError).cause ?? error;
+      }
+      if (this.db !== undefined) return this.db;
+    }
     throw new OutboxIoError(operation, { cause: this.lostReason });
   }
 
@@ -541,6 +574,9 @@ export class IndexedDBOutbox implements Outbox {
     }
   }
 }
+
+/** How often, at most, a tab opens again a database another tab deleted or upgraded, ms. */
+const REOPEN_INTERVAL_MS = 1000;
 
 /** The IndexedDB outbox (browsers); see `IndexedDBOutbox` and the README for the options. */
 export function createIndexedDBOutbox(options: IndexedDBOutboxOptions = {}): IndexedDBOutbox {

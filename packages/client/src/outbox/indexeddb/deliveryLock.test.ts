@@ -1,22 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { LeaseStore, LockManagerLike } from './deliveryLock.js';
 import { LeaseDeliveryLock, WebLockDeliveryLock } from './deliveryLock.js';
-
-/** Web Locks with `ifAvailable`, as the browser does it (held until the callback's promise settles). */
-class FakeLocks implements LockManagerLike {
-  readonly held = new Set<string>();
-  async request(name: string, _options: { ifAvailable: boolean }, callback: (lock: unknown) => unknown) {
-    if (this.held.has(name)) return callback(null);
-    this.held.add(name);
-    try {
-      return await callback({ name });
-    } finally {
-      // The browser frees the lock a turn after the callback settles.
-      await new Promise((resolve) => setTimeout(resolve, 1));
-      this.held.delete(name);
-    }
-  }
-}
+import { FakeLocks } from './fakeLocks.test-helpers.js';
 
 function memoryLeases(): LeaseStore & { lease: { owner: string; expiresAtMs: number } | null } {
   const store = {
