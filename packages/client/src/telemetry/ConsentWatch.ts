@@ -5,6 +5,9 @@ import type { ConsentState } from './options.js';
 /** How often the remembered consent is read again for changes other processes or tabs made, ms. */
 export const CONSENT_RECHECK_MS = 2_000;
 
+/** The BroadcastChannel a watcher names the key it just stored consent under on. */
+const CONSENT_CHANNEL = 'homing-consent';
+
 /**
  * Follows the remembered consent that other processes (or tabs) sharing the outbox set: one
  * install has one consent, the last one set. Without it, a long-running process went on sending
@@ -15,6 +18,13 @@ export const CONSENT_RECHECK_MS = 2_000;
  */
 export class ConsentWatch {
   private timer: ReturnType<typeof setInterval> | undefined;
+  /**
+   * Tells the other watchers of this browser (its tabs) or process (its threads) at once that
+   * consent was stored, so they read it now rather than at their next look: a tab delivering
+   * for all went on sending, for up to the interval, what another tab had just held or denied.
+   * Only a hint to read; what counts is what the storage holds.
+   */
+  private channel: BroadcastChannel | undefined;
   private known: ConsentState | undefined;
   private writes = 0;
   /** Bumped by every write of ours: a read that saw it change is stale. */
@@ -35,6 +45,18 @@ export class ConsentWatch {
     if (this.timer !== undefined) return;
     this.timer = setInterval(() => void this.check(), this.intervalMs);
     (this.timer as { unref?: () => void }).unref?.();
+    if (typeof BroadcastChannel === 'function') {
+      try {
+        this.channel = new BroadcastChannel(CONSENT_CHANNEL);
+        this.channel.onmessage = (message: MessageEvent) => {
+          if (message.data === this.key) void this.check();
+        };
+        // Node: a channel keeps the process alive unless told otherwise.
+        (this.channel as { unref?: () => void }).unref?.();
+      } catch (error) {
+        this.logger.debug('no BroadcastChannel; other tabs are read every interval', { error });
+      }
+    }
   }
 
   /** This process is storing `state` (`write` settles when it is stored, or failed). */
@@ -42,12 +64,17 @@ export class ConsentWatch {
     this.known = state;
     this.writes++;
     this.generation++;
-    void write.finally(() => this.writes--).catch(() => undefined);
+    void write
+      .finally(() => this.writes--)
+      .then(() => this.channel?.postMessage(this.key))
+      .catch(() => undefined);
   }
 
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
     this.timer = undefined;
+    this.channel?.close();
+    this.channel = undefined;
   }
 
   private async check(): Promise<void> {

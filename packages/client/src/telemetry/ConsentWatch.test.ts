@@ -1,0 +1,55 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { createMemoryOutbox } from '../outbox/memory.js';
+import { ConsentWatch } from './ConsentWatch.js';
+import type { ConsentState } from './options.js';
+
+const silent = { debug() {}, warn() {}, error() {} };
+const watches: ConsentWatch[] = [];
+afterEach(() => {
+  for (const w of watches.splice(0)) w.stop();
+});
+
+function watch(outbox: ReturnType<typeof createMemoryOutbox>, seen: ConsentState[], key = 'consent') {
+  // An hour between looks: whatever is seen sooner came from the nudge.
+  const w = new ConsentWatch(outbox, key, (state) => seen.push(state), silent, 3_600_000);
+  watches.push(w);
+  w.start('granted');
+  return w;
+}
+
+async function until(check: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  return check();
+}
+
+describe('ConsentWatch', () => {
+  it('another watcher of the same storage learns a stored change at once, not at its next look', async () => {
+    const outbox = createMemoryOutbox();
+    const seenByOther: ConsentState[] = [];
+    const seenByWriter: ConsentState[] = [];
+    const writer = watch(outbox, seenByWriter);
+    watch(outbox, seenByOther);
+    writer.wrote('denied', outbox.setState('consent', 'denied'));
+    expect(await until(() => seenByOther.length > 0, 2_000)).toBe(true);
+    expect(seenByOther).toEqual(['denied']);
+    // Its own change is not news to the writer.
+    expect(seenByWriter).toEqual([]);
+  });
+
+  it('a nudge only makes it read: what the storage holds decides, and other keys are not read', async () => {
+    const outbox = createMemoryOutbox();
+    const seen: ConsentState[] = [];
+    const other = watch(outbox, [], 'other-consent');
+    const writer = watch(outbox, [], 'consent');
+    watch(outbox, seen);
+    // Changed behind everyone's back: only a read would tell.
+    await outbox.setState('consent', 'pending');
+    // A write under another key (another outbox's client) makes nobody here read.
+    other.wrote('denied', outbox.setState('other-consent', 'denied'));
+    // Nor does a write that failed.
+    writer.wrote('denied', Promise.reject(new Error('disk full')));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen).toEqual([]);
+  });
+});
