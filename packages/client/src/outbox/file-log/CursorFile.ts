@@ -23,7 +23,14 @@ export class CursorFile {
   /** The gone ranges per segment base name; a missing or broken cursor reads as empty. */
   async read(): Promise<Map<string, IntervalSet>> {
     const map = new Map<string, IntervalSet>();
-    const text = await readFileIfExists(this.file);
+    let text: string | undefined;
+    try {
+      text = await readFileIfExists(this.file);
+    } catch (error) {
+      // A directory in its place: outside damage, read as nothing acked (below). Any other
+      // failure (EIO, EACCES) is passed on: the next try may read it.
+      if ((error as NodeJS.ErrnoException).code !== 'EISDIR') throw error;
+    }
     if (text === undefined) return map;
     try {
       const parsed = JSON.parse(text) as { removed?: Record<string, unknown> };
@@ -68,11 +75,26 @@ export class CursorFile {
     }
   }
 
+  private async isDirectory(): Promise<boolean> {
+    return fs.stat(this.file).then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
+  }
+
   private async writeOnce(snapshot: () => Record<string, number[]>): Promise<void> {
     const generation = this.requested;
     const text = JSON.stringify({ v: 1, removed: snapshot() });
     if (text !== this.lastWritten) {
-      await writeFileAtomic(this.file, text, this.options);
+      try {
+        await writeFileAtomic(this.file, text, this.options);
+      } catch (error) {
+        // A directory in the cursor's place would refuse every save, so no ack would ever be
+        // stored: moved aside (never deleted: it is not ours), then written again.
+        if (!(await this.isDirectory())) throw error;
+        await fs.rename(this.file, `${this.file}.${Date.now()}.in-the-way`);
+        await writeFileAtomic(this.file, text, this.options);
+      }
       this.lastWritten = text;
     }
     this.completed = Math.max(this.completed, generation);

@@ -136,4 +136,24 @@ describe('a segment taken away from a writer that is still alive', () => {
     const rest = await drainAll(again);
     expect(new Set([...delivered, ...rest])).toEqual(new Set(['e0', 'e1', 'e2', 'e3', 'e4', 'e5']));
   });
+
+  it('a directory in place of cursor.json: delivery goes on and acks are stored again', async () => {
+    const dir = tempDir();
+    const app = outbox(dir);
+    app.append(['c0', 'c1', 'c2', 'c3', 'c4'].map((u) => record(u)));
+    await app.persist();
+    const first = await app.claim(2, Number.MAX_SAFE_INTEGER);
+    await app.ack(first!);
+    await app.close();
+    await fs.rm(path.join(dir, 'cursor.json'), { force: true });
+    await fs.mkdir(path.join(dir, 'cursor.json', 'x'), { recursive: true });
+    // Before, every claim failed with EISDIR. The acks it held are gone with it: what they
+    // covered comes again (the uuid dedups it), nothing is lost.
+    const next = outbox(dir);
+    const delivered = await drainAll(next);
+    expect(delivered).toEqual(expect.arrayContaining(['c2', 'c3', 'c4']));
+    await next.close();
+    const after = outbox(dir);
+    expect(await drainAll(after)).toEqual([]);
+  });
 });
