@@ -83,6 +83,7 @@ export class DeadLetterFile {
       this.o.onDrop('overflow', Math.max(0, excess));
       return;
     }
+    await this.moveAsideIfDirectory();
     const handle = await fs.open(this.o.file, 'a');
     try {
       await handle.write(encodeDeadLetters(added).buffer);
@@ -140,6 +141,11 @@ export class DeadLetterFile {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], damaged: [] };
       throw error;
     }
+    if ((await handle.stat()).isDirectory()) {
+      // Outside damage, not dead letters: read as none (a writer moves it aside first).
+      await handle.close();
+      return { entries: [], damaged: [] };
+    }
     const out: DeadLetter[] = [];
     let damaged: readonly DamagedRange[];
     try {
@@ -176,7 +182,20 @@ export class DeadLetterFile {
   }
 
   private async rewrite(entries: readonly DeadLetter[]): Promise<void> {
+    await this.moveAsideIfDirectory();
     await writeFileAtomic(this.o.file, encodeDeadLetters(entries).buffer, { fsync: this.o.fsync });
+  }
+
+  /**
+   * A directory in the store's place would refuse every dead letter (they would stay claimed and
+   * come back forever): moved aside, never deleted (it is not ours).
+   */
+  private async moveAsideIfDirectory(): Promise<void> {
+    const isDirectory = await fs.stat(this.o.file).then(
+      (st) => st.isDirectory(),
+      () => false,
+    );
+    if (isDirectory) await fs.rename(this.o.file, `${this.o.file}.${Date.now()}.in-the-way`);
   }
 
   private withLock<T>(fn: () => Promise<T>): Promise<T> {

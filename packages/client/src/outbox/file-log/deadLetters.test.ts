@@ -39,6 +39,17 @@ const listed = async (outbox: { listDeadLetters(): Promise<{ record: { uuid: str
   (await outbox.listDeadLetters()).map((d) => d.record.uuid);
 
 describe('file outbox dead letters', () => {
+  it('a directory in place of the dead-letter store: read as none, moved aside at the first dead letter', async () => {
+    const directory = tempDir();
+    await fs.mkdir(path.join(directory, DEAD_LETTER_FILE, 'x'), { recursive: true });
+    const { outbox } = await deadLettered({ directory }, ['d1', 'd2']);
+    // Before, every dead letter failed (EISDIR) and the batch came back forever.
+    expect(await listed(outbox)).toEqual(['d1', 'd2']);
+    expect((await outbox.size()).events).toBe(0);
+    await outbox.close();
+    expect((await fs.readdir(directory)).some((n) => n.startsWith(`${DEAD_LETTER_FILE}.`))).toBe(true);
+  });
+
   it('a replay queues a dead letter older than retention again instead of dropping it', async () => {
     let now = Date.now();
     const { outbox, drops } = await deadLettered(
