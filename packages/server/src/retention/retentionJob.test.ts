@@ -109,6 +109,37 @@ describe('startRetentionJob options', () => {
   });
 });
 
+describe('startRetentionJob schedule', () => {
+  it.each([
+    [90, 3_600_000],
+    [1, 3_600_000],
+    [0.1, 864_000],
+    [0.001, 60_000],
+  ])(
+    'retentionDays %s runs every %s ms by default (an hour, or a tenth of it, a minute at least)',
+    async (days, every) => {
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'setImmediate'] });
+      try {
+        let calls = 0;
+        const store = { deleteEventsBefore: async () => (calls++, 0) } as unknown as Store;
+        const job = startRetentionJob({ store, retentionDays: days, logger: quiet });
+        // The first run a minute after start (or one interval, when shorter).
+        await vi.advanceTimersByTimeAsync(Math.min(60_000, every) - 1);
+        expect(calls).toBe(0);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(calls).toBe(1);
+        await vi.advanceTimersByTimeAsync(every - 1);
+        expect(calls).toBe(1);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(calls).toBe(2);
+        await job.stop();
+      } finally {
+        vi.useRealTimers();
+      }
+    },
+  );
+});
+
 describe.each(BACKENDS)('retention job (%s)', (backend) => {
   it('deletes events older than the cutoff in bounded batches, in every project, and keeps the rest', async () => {
     const { store, dispose } = await freshStore(backend);

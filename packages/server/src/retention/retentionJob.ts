@@ -17,9 +17,16 @@ export interface RetentionJobOptions {
   store: Store;
   /** Keep events this many days (fractions allowed); 0 disables retention (nothing is deleted). */
   retentionDays: number;
-  /** Time between the end of one run and the start of the next. */
+  /**
+   * Time between the end of one run and the start of the next. Default an hour, or a tenth of
+   * the retention when that is shorter (a minute at least): with `retentionDays: 0.01`
+   * (15 minutes) events are not kept four times as long as asked.
+   */
   intervalMs?: number;
-  /** Delay of the first run after start, so it does not compete with start-up. 0 runs it at once. */
+  /**
+   * Delay of the first run after start, so it does not compete with start-up. 0 runs it at
+   * once. Default a minute, or the interval when that is shorter.
+   */
   firstRunDelayMs?: number;
   /** Events deleted per batch: the longest the store is held by retention at a time. */
   batchSize?: number;
@@ -80,12 +87,27 @@ const consoleLogger: RetentionLogger = {
   error: (obj, msg) => console.error(msg, obj),
 };
 
+/** The shortest interval a short retention gets by default. */
+const MIN_DEFAULT_INTERVAL_MS = 60_000;
+
+/** An hour, or a tenth of the retention when shorter (a minute at least). */
+function defaultIntervalMs(retentionDays: unknown): number {
+  if (typeof retentionDays !== 'number' || !(retentionDays > 0)) return RETENTION_DEFAULTS.intervalMs;
+  const tenth = Math.round((retentionDays * DAY_MS) / 10);
+  return Math.min(RETENTION_DEFAULTS.intervalMs, Math.max(MIN_DEFAULT_INTERVAL_MS, tenth));
+}
+
 function resolveOptions(options: RetentionJobOptions): Required<RetentionJobOptions> {
+  const intervalMs = options.intervalMs ?? defaultIntervalMs(options.retentionDays);
   const o = {
     store: options.store,
     retentionDays: options.retentionDays,
-    intervalMs: options.intervalMs ?? RETENTION_DEFAULTS.intervalMs,
-    firstRunDelayMs: options.firstRunDelayMs ?? RETENTION_DEFAULTS.firstRunDelayMs,
+    intervalMs,
+    firstRunDelayMs:
+      options.firstRunDelayMs ??
+      (Number.isInteger(intervalMs) && intervalMs > 0
+        ? Math.min(RETENTION_DEFAULTS.firstRunDelayMs, intervalMs)
+        : RETENTION_DEFAULTS.firstRunDelayMs),
     batchSize: options.batchSize ?? RETENTION_DEFAULTS.batchSize,
     logger: options.logger ?? consoleLogger,
     now: options.now ?? Date.now,
