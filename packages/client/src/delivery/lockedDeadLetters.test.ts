@@ -5,6 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFileOutbox } from '../outbox/file-log/createFileOutbox.js';
 import { createTelemetry } from '../index.node.js';
+import { spawnTelemetryChild } from '../telemetry/__fixtures__/spawnTelemetryChild.js';
 import { Sink, until } from './delivery.test-helpers.js';
 
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -56,6 +57,34 @@ describe('dead letters while another process holds the dead-letter store', () =>
     const batch = await after.claim(100, Number.MAX_SAFE_INTEGER);
     expect(batch?.records).toHaveLength(10);
     await after.release(batch!);
+    await after.close();
+  });
+
+  it('a shutdown awaited at the top of a process that has nothing else to do returns (not exit code 13)', async () => {
+    const directory = mkdtempSync(path.join(tmpdir(), 'homing-dllock-'));
+    cleanups.push(() => fs.rm(directory, { recursive: true, force: true }));
+    const stranger = liveStranger();
+    writeFileSync(
+      path.join(directory, 'dead-letters.lock'),
+      JSON.stringify({ pid: stranger.pid, host: hostname(), token: 'theirs' }),
+    );
+    const sink = new Sink();
+    sink.handler = () => ({ status: 400, body: '{"error":"refused"}' });
+    await sink.up();
+    cleanups.push(() => sink.down().catch(() => undefined));
+    const child = spawnTelemetryChild(['shutdown', directory, sink.url, '10']);
+    const { code } = await child.exited;
+    // Before, the close waited on the lock wait's unref'd timer: nothing held the process, Node
+    // ended it with code 13 ("unsettled top-level await") and the line never came.
+    expect(child.stderr()).toBe('');
+    expect(code).toBe(0);
+    const line = child.lines.find((l) => l.startsWith('S '));
+    expect(line).toBeDefined();
+    expect(sink.requests.length).toBeGreaterThan(0);
+    stranger.kill('SIGKILL');
+    await new Promise((resolve) => stranger.once('exit', resolve));
+    const after = createFileOutbox({ directory });
+    expect((await after.size()).events).toBe(10);
     await after.close();
   });
 });

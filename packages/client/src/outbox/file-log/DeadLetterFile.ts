@@ -42,6 +42,8 @@ export class DeadLetterFile {
   /** The sections of this process, one after another (see the class comment). */
   private tail: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  /** Ends the wait for another process's lock at once (set while waiting). */
+  private wake: (() => void) | null = null;
 
   constructor(private readonly o: DeadLetterFileOptions) {
     this.lock = new DirectoryLock(o.lockFile, { staleMs: o.staleMs });
@@ -53,6 +55,7 @@ export class DeadLetterFile {
    */
   stop(): Promise<void> {
     this.stopped = true;
+    this.wake?.();
     // Resolves once the section under way (its wait ends at its next look) has let go.
     return this.tail.then(() => undefined);
   }
@@ -206,14 +209,25 @@ export class DeadLetterFile {
 
   private async withFileLock<T>(fn: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + Math.max(5000, this.o.staleMs * 2);
-    while (!(await this.lock.tryAcquire())) {
+    for (let attempt = 0; !(await this.lock.tryAcquire()); attempt++) {
       if (Date.now() > deadline || this.stopped) {
         throw new OutboxIoError('dead-letter lock', {
           cause: new Error('dead-letter store is locked by another process'),
         });
       }
-      // Unref'd: waiting for another process's lock is no reason to keep this one alive.
-      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 20).unref?.());
+      // Backing off (10 ms, doubling to 500 ms): a holder busy for long is not polled 50 times
+      // a second. Unref'd, as waiting for another process is no reason to keep this one alive;
+      // `stop()` wakes it, so a close waiting for this section never waits on that timer.
+      const delayMs = Math.min(500, 10 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delayMs);
+        (timer as { unref?: () => void }).unref?.();
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = null;
     }
     try {
       return await fn();

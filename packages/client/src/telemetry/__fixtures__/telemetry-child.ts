@@ -7,6 +7,8 @@
  *   `T <uuid>` per event (taken from `beforeSend`, which sees each event's uuid). With
  *   `HOMING_CHILD_METRICS=1` it also records a timing (performance feature on, runtime metrics
  *   included) and prints `B <n>` at exit: how many times `beforeExit` fired.
+ * - `shutdown`: tracks `n` events, waits 500 ms, awaits `shutdown({ timeoutMs: 1000 })` at top
+ *   level and prints `S <ms>` once it returned.
  * - `crash`: 'fsync' durability; tracks small groups forever and prints `P <uuids>` once
  *   `persist()` resolved (the group is durable), while delivering to the sink. It is SIGKILLed
  *   by the test. stdout to a pipe is synchronous on Linux, so a printed line happened.
@@ -14,8 +16,12 @@
 import { createTelemetry } from '../../index.node.js';
 
 const [mode, directory, sinkUrl, nArg] = process.argv.slice(2);
-if ((mode !== 'exit' && mode !== 'crash') || directory === undefined || sinkUrl === undefined) {
-  process.stderr.write('usage: telemetry-child.ts exit|crash <dir> <sinkUrl> [n]\n');
+if (
+  (mode !== 'exit' && mode !== 'crash' && mode !== 'shutdown') ||
+  directory === undefined ||
+  sinkUrl === undefined
+) {
+  process.stderr.write('usage: telemetry-child.ts exit|crash|shutdown <dir> <sinkUrl> [n]\n');
   process.exit(2);
 }
 
@@ -32,11 +38,24 @@ const client = createTelemetry({
   delivery:
     mode === 'crash'
       ? { intervalMs: 20, batchSize: 25, retry: { initialMs: 10, maxMs: 100 }, breaker: { threshold: 1000 } }
-      : { exitFlushTimeoutMs: 1_500 },
+      : mode === 'shutdown'
+        ? { intervalMs: 20, flushOnExit: false }
+        : { exitFlushTimeoutMs: 1_500 },
   ...(process.env.HOMING_CHILD_METRICS === '1' ? { performance: {} } : {}),
 });
 
-if (mode === 'exit') {
+if (mode === 'shutdown') {
+  // Tracks `n` events, lets delivery try them for a while, then awaits shutdown at top level
+  // (as a CLI's main does) and prints `S <ms it took>`: a shutdown that never settles ends the
+  // process with code 13 and no `S` line.
+  const n = Number(nArg ?? '10');
+  for (let i = 0; i < n; i++) client.track('cli.step', { i });
+  await client.persist();
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const started = Date.now();
+  await client.shutdown({ timeoutMs: 1_000 });
+  process.stdout.write(`S ${Date.now() - started}\n`);
+} else if (mode === 'exit') {
   const n = Number(nArg ?? '20');
   if (process.env.HOMING_CHILD_METRICS === '1') {
     let beforeExits = 0;
