@@ -2,7 +2,7 @@ import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DirectoryLock } from './DirectoryLock.js';
 
 const dirs: string[] = [];
@@ -104,6 +104,23 @@ describe('DirectoryLock', () => {
       expect(verified.filter(Boolean).length).toBe(1);
       expect((await fs.readdir(path.dirname(file))).filter((n) => n !== 'delivery.lock')).toEqual([]);
     }
+  });
+
+  it('a full disk fails the attempt and leaves no empty temp file behind', async () => {
+    const file = lockFile();
+    const writeFile = fs.writeFile.bind(fs);
+    const spy = vi.spyOn(fs, 'writeFile').mockImplementation(async (target, data, options) => {
+      // As a full disk does: the file is created, the write fails.
+      await writeFile(target, '', options as never);
+      void data;
+      throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+    });
+    const lock = new DirectoryLock(file, { staleMs: 10_000 });
+    for (let i = 0; i < 3; i++) await expect(lock.tryAcquire()).rejects.toThrow(/ENOSPC/);
+    spy.mockRestore();
+    expect(await fs.readdir(path.dirname(file))).toEqual([]);
+    // Room again: the next attempt takes it.
+    expect(await lock.tryAcquire()).toBe(true);
   });
 
   it('clears a takeover mutex left by a process that died during a takeover', async () => {

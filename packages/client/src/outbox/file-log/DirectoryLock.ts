@@ -69,7 +69,14 @@ export class DirectoryLock {
       thread: threadId,
     };
     const tmp = `${this.file}.${token}.tmp`;
-    await fs.writeFile(tmp, JSON.stringify(owner));
+    try {
+      await fs.writeFile(tmp, JSON.stringify(owner));
+    } catch (error) {
+      // A full disk creates the file and then fails the write: leave no empty temp behind (one
+      // per attempt piled up while the disk stayed full).
+      await fs.rm(tmp, { force: true }).catch(() => {});
+      throw error;
+    }
     // Registered before the link: a contender in this thread that reads the new lock at once
     // must not take it for a dead predecessor's.
     HELD_HERE.add(token);
