@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { freshDatabase, openPostgres, postgresHarness, postgresReachable } from './postgres.test-helpers.js';
-import { PostgresStore } from './postgres.js';
+import { POSTGRES_DEFAULTS, PostgresStore } from './postgres.js';
 import { StoreError } from './errors.js';
 import { suppressionHash } from './suppressions.js';
 import { describeStoreContract, ev } from './store.contract.js';
@@ -139,8 +139,9 @@ describe.skipIf(!reachable)('PostgresStore', () => {
     const fresh = await freshDatabase();
     const stores: PostgresStore[] = [];
     try {
-      // `a` reads other processes' erasures once a minute, far longer than the sweep delay
-      // allows: every write of `a` is as late as one held up behind a lock or a full pool.
+      // `a` reads other processes' erasures once a minute; its next write comes 2 s after its
+      // last read, later than the sweep delay (1 s) allows: as late as one held up behind a lock
+      // or a full pool. `b`'s own second deletion is off, so only `a`'s look can catch it.
       const a = new PostgresStore({ url: fresh.url, suppressionRefreshMs: 60_000, erasureSweepMs: 1000 });
       const b = new PostgresStore({ url: fresh.url, erasureSweepMs: 0 });
       stores.push(a, b);
@@ -151,20 +152,56 @@ describe.skipIf(!reachable)('PostgresStore', () => {
       const later = new Date(Date.now() + 60_000).toISOString();
       await a.insertEvents(p.id, [ev({ distinctId: 'bob', timestamp: old })]);
       await b.erasePerson(p.id, 'erin', 'admin');
-      // `a` has not read the entry; its own look after the write finds it.
-      expect(
-        await a.insertEvents(p.id, [
-          ev({ distinctId: 'erin', timestamp: old }),
-          ev({ distinctId: 'erin', timestamp: later }),
-          ev({ distinctId: 'bob', timestamp: old }),
-        ]),
-      ).toEqual({ accepted: 2, duplicates: 0, erased: 1 });
+      // `a` has not read the entry; its own look after the write finds it. (Date only is faked,
+      // so the driver's timers run as usual.)
+      vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 2000 });
+      try {
+        expect(
+          await a.insertEvents(p.id, [
+            ev({ distinctId: 'erin', timestamp: old }),
+            ev({ distinctId: 'erin', timestamp: later }),
+            ev({ distinctId: 'bob', timestamp: old }),
+          ]),
+        ).toEqual({ accepted: 2, duplicates: 0, erased: 1 });
+      } finally {
+        vi.useRealTimers();
+      }
       expect(
         (await a.queryEvents({ projectId: p.id, distinctId: 'erin', limit: 10 })).map((e) => e.timestamp),
       ).toEqual([later]);
       expect(await a.queryEvents({ projectId: p.id, distinctId: 'bob', limit: 10 })).toHaveLength(2);
     } finally {
       for (const s of stores) await s.close();
+      await fresh.drop();
+    }
+  });
+
+  it('times the second deletion from when the suppression entry committed, not from the request', async () => {
+    const fresh = await freshDatabase();
+    const store = await openPostgres(fresh.url);
+    const locker = new pg.Client({ connectionString: fresh.url });
+    try {
+      const p = await store.createProject('p');
+      await locker.connect();
+      // The entry's insert waits 1.5 s (a lock, a slow commit): other processes cannot see it
+      // before then, so a second deletion due 1 s after the request would already be past.
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE suppressions IN SHARE MODE');
+      const erasing = store.erasePerson(p.id, 'late', 'admin');
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const releasedAt = Date.now();
+      await locker.query('COMMIT');
+      await erasing;
+      const row = (
+        await locker.query<{ erased_at_ms: string; sweep_due_ms: string }>(
+          'SELECT erased_at_ms, sweep_due_ms FROM erasures',
+        )
+      ).rows[0]!;
+      expect(Number(row.sweep_due_ms)).toBeGreaterThanOrEqual(releasedAt + POSTGRES_DEFAULTS.erasureSweepMs);
+      expect(Number(row.erased_at_ms)).toBeLessThan(releasedAt);
+    } finally {
+      await locker.end().catch(() => {});
+      await store.close();
       await fresh.drop();
     }
   });

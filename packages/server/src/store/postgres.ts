@@ -52,8 +52,8 @@ export interface PostgresStoreOptions {
 }
 
 /**
- * A write that took longer than the sweep delay less the refresh interval, less this, reads the
- * suppression entries again after its commit (see `insertEvents`).
+ * A write that committed later than the sweep delay, less this, after the suppression read it
+ * was checked against began reads the entries again after its commit (see `insertEvents`).
  */
 const LATE_WRITE_MARGIN_MS = 250;
 /** How far back each suppression read looks again for entries that committed late, ms. */
@@ -124,7 +124,6 @@ export class PostgresStore implements Store {
   /** Batch inserts past their suppression check and not yet finished (erasure waits for them). */
   private readonly writing = new Set<Promise<unknown>>();
   private readonly erasureSweepMs: number;
-  private readonly refreshMs: number;
   /** When the last suppression read began (its window's start), ms. */
   private suppressionsReadAtMs = 0;
   private readonly sweeps = new ErasureSweeps((fn) => this.withClient(fn));
@@ -150,7 +149,6 @@ export class PostgresStore implements Store {
       );
     }
     this.suppressions = new Suppressions(refreshMs);
-    this.refreshMs = refreshMs;
     this.erasureSweepMs = options.erasureSweepMs ?? sweepDelayFor(refreshMs);
     if (!Number.isInteger(this.erasureSweepMs) || this.erasureSweepMs < 0) {
       throw new StoreError('invalid-input', 'PostgresStore option erasureSweepMs must be an integer ≥ 0');
@@ -276,7 +274,8 @@ export class PostgresStore implements Store {
     const erased = this.suppressions.size === 0 ? 0 : this.suppressions.dropSuppressed(projectId, batch);
     const prepared = batch.events;
     if (prepared.length === 0) return { accepted: 0, duplicates: 0, erased };
-    const checkedAtMs = Date.now();
+    // The entries this batch was checked against are those committed when the last read began.
+    const viewAtMs = this.suppressionsReadAtMs;
     // No await between the check above and this: an erasure noted after it waits for the write.
     const write = this.writeEvents(pk, batch);
     this.writing.add(write);
@@ -286,11 +285,12 @@ export class PostgresStore implements Store {
     } finally {
       this.writing.delete(write);
     }
-    // Another process's erasure is covered by its second deletion only if this write committed
-    // in time for it (within the sweep delay less our refresh interval of the check). A write
-    // slower than that (a pool queue, a lock) looks again itself, after its commit: an erasure
-    // committed before this look is found; one after it deletes these rows with its own DELETE.
-    if (Date.now() - checkedAtMs > this.erasureSweepMs - this.refreshMs - LATE_WRITE_MARGIN_MS) {
+    // An erasure this batch's check missed committed after `viewAtMs`, and its second deletion
+    // runs `erasureSweepMs` after that commit: it covers this write only if the write committed
+    // within `erasureSweepMs` of `viewAtMs`. A slower one (a pool queue, a lock, a slow read)
+    // looks again itself, after its commit: an erasure committed before this look is found; one
+    // after it deletes these rows with its own DELETE.
+    if (Date.now() - viewAtMs > this.erasureSweepMs - LATE_WRITE_MARGIN_MS) {
       const late = await this.dropLateErased(projectId, pk, batch);
       accepted = Math.max(0, accepted - late);
       return { accepted, duplicates: prepared.length - late - accepted, erased: erased + late };
@@ -403,6 +403,9 @@ export class PostgresStore implements Store {
       hash,
       erasedAt.getTime(),
     ]);
+    // The second deletion counts from here, when the entry is committed (its insert may have
+    // waited): other processes can miss it until their first read after this moment.
+    const enteredAtMs = Date.now();
     this.suppressions.note(projectId, hash, erasedAt.getTime());
     // Batches that passed their check before the note may still be writing: the deletion must
     // come after them, or their events would outlive it.
@@ -426,7 +429,7 @@ export class PostgresStore implements Store {
             n,
             erasedAt.toISOString(),
             erasedAt.getTime(),
-            this.erasureSweepMs === 0 ? null : erasedAt.getTime() + this.erasureSweepMs,
+            this.erasureSweepMs === 0 ? null : enteredAtMs + this.erasureSweepMs,
           ],
         );
         await client.query('COMMIT');
