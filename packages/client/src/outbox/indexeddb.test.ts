@@ -266,6 +266,30 @@ describe('IndexedDBOutbox', () => {
     expect((await a.size()).events).toBe(0);
   });
 
+  it('a batch in flight when another tab deletes the database: its ack removes nothing of the new one', async () => {
+    const name = uniqueName();
+    const a = make({ name });
+    a.append(makeRecords(3));
+    await a.persist();
+    const inFlight = await a.claim(10, Infinity);
+    expect(inFlight?.records).toHaveLength(3);
+    await new Promise<void>((resolve, reject) => {
+      const request = indexedDB.deleteDatabase(databaseName(name));
+      request.onsuccess = () => resolve();
+      request.onerror = () => reject(request.error);
+    });
+    // Written into the new database, under record numbers the old batch also had.
+    const later = makeRecords(3);
+    a.append(later);
+    await a.persist();
+    // The old batch is answered now: before, its ack deleted the new records by number.
+    await a.ack(inFlight!);
+    const batch = await a.claim(10, Infinity);
+    expect(batch?.records.map((r) => r.uuid)).toEqual(later.map((r) => r.uuid));
+    await a.release(batch!);
+    expect((await a.size()).events).toBe(3);
+  });
+
   it('another tab upgrades the database past this version: claims fail as io errors and let the delivery lock go', async () => {
     const name = uniqueName();
     const locks = new FakeLocks();

@@ -54,6 +54,8 @@ interface Claimed {
   readonly bytes: number;
   /** The `clear()` generation it was claimed in; a release after a clear drops it. */
   readonly epoch: number;
+  /** The database it was claimed from (see `IndexedDBOutbox.generation`). */
+  readonly generation: number;
 }
 
 /**
@@ -92,6 +94,12 @@ export class IndexedDBOutbox implements Outbox {
   /** Claims run one at a time, so each sees the ones before it in `claimedSeqs`. */
   private claiming: Promise<unknown> = Promise.resolve();
   private epoch = 0;
+  /**
+   * Bumped when the database is opened again after another tab deleted it: record numbers start
+   * over in the new one, so a batch claimed from the old one must not ack, release or
+   * dead-letter by number there (its ack deleted new records that had the same numbers).
+   */
+  private generation = 0;
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly offHide: () => void;
@@ -181,7 +189,9 @@ export class IndexedDBOutbox implements Outbox {
   }
 
   async ack(batch: OutboxBatch): Promise<void> {
-    const entries = this.settle(batch);
+    const settled = this.settle(batch);
+    // Claimed from a database another tab deleted since: gone with it, nothing to remove.
+    const entries = settled === undefined ? undefined : this.current(settled);
     if (entries !== undefined) {
       // Still claimed until the delete commits: a claim running meanwhile (another delivery
       // worker) would otherwise read them from the store and send them again.
@@ -198,8 +208,9 @@ export class IndexedDBOutbox implements Outbox {
 
   async release(batch: OutboxBatch): Promise<void> {
     if (await this.unload.release(batch)) return;
-    const entries = this.settle(batch);
-    if (entries === undefined) return;
+    const settled = this.settle(batch);
+    if (settled === undefined) return;
+    const entries = this.current(settled);
     // Claimed before consent was withdrawn and not sent: it must not be kept.
     const cleared = entries.filter((e) => e.epoch !== this.epoch);
     this.unclaim(entries.filter((e) => e.epoch === this.epoch));
@@ -246,7 +257,10 @@ export class IndexedDBOutbox implements Outbox {
     dead: readonly OutboxRecord[],
     reason: string,
   ): Promise<number> {
-    const stored: StoredClaim[] = [...moved, ...(await this.unload.takeForDeadLetter(fromBatches))];
+    const stored: StoredClaim[] = [
+      ...this.current(moved),
+      ...(await this.unload.takeForDeadLetter(fromBatches)),
+    ];
     const db = await this.database('deadLetter');
     const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite', WRITE);
     const rtx = tx as unknown as RecordsTx;
@@ -474,7 +488,11 @@ export class IndexedDBOutbox implements Outbox {
       if (this.claimed.size === 0) await this.lock.release();
       return null;
     }
-    const taken: Claimed[] = result.taken.map((t) => ({ ...t, epoch: this.epoch }));
+    const taken: Claimed[] = result.taken.map((t) => ({
+      ...t,
+      epoch: this.epoch,
+      generation: this.generation,
+    }));
     const batch: OutboxBatch = { records: taken.map((c) => c.record), bytes: result.bytes };
     this.claimed.set(batch, taken);
     for (const c of taken) this.claimedSeqs.add(c.seq);
@@ -506,7 +524,12 @@ export class IndexedDBOutbox implements Outbox {
   }
 
   private unclaim(entries: readonly Claimed[]): void {
-    for (const e of entries) this.claimedSeqs.delete(e.seq);
+    for (const e of entries) if (e.generation === this.generation) this.claimedSeqs.delete(e.seq);
+  }
+
+  /** The entries claimed from the database open now (not from one another tab deleted). */
+  private current(entries: readonly Claimed[]): Claimed[] {
+    return entries.filter((e) => e.generation === this.generation);
   }
 
   private async write(group: Pending[]): Promise<void> {
@@ -552,9 +575,16 @@ export class IndexedDBOutbox implements Outbox {
     const nowMs = Date.now();
     if (nowMs - this.reopenedAtMs >= REOPEN_INTERVAL_MS) {
       this.reopenedAtMs = nowMs;
-      this.reopening ??= this.open().finally(() => {
-        this.reopening = null;
-      });
+      this.reopening ??= this.open()
+        .then(() => {
+          // A new database: what was claimed or kept in memory named records of the old one.
+          this.generation++;
+          this.claimedSeqs.clear();
+          this.unload.clear();
+        })
+        .finally(() => {
+          this.reopening = null;
+        });
       try {
         await this.reopening;
       } catch (error) {
