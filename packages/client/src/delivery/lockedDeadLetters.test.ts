@@ -20,19 +20,25 @@ function liveStranger(): ChildProcess {
   return child;
 }
 
+/** An outbox directory whose dead-letter store a live other process holds, and a sink answering 400. */
+async function lockedStoreAndRefusingSink() {
+  const directory = mkdtempSync(path.join(tmpdir(), 'homing-dllock-'));
+  cleanups.push(() => fs.rm(directory, { recursive: true, force: true }));
+  const stranger = liveStranger();
+  writeFileSync(
+    path.join(directory, 'dead-letters.lock'),
+    JSON.stringify({ pid: stranger.pid, host: hostname(), token: 'theirs' }),
+  );
+  const sink = new Sink();
+  sink.handler = () => ({ status: 400, body: '{"error":"refused"}' });
+  await sink.up();
+  cleanups.push(() => sink.down().catch(() => undefined));
+  return { directory, stranger, sink };
+}
+
 describe('dead letters while another process holds the dead-letter store', () => {
   it('shutdown keeps its timeout, and the refused events stay in the outbox', async () => {
-    const directory = mkdtempSync(path.join(tmpdir(), 'homing-dllock-'));
-    cleanups.push(() => fs.rm(directory, { recursive: true, force: true }));
-    const stranger = liveStranger();
-    writeFileSync(
-      path.join(directory, 'dead-letters.lock'),
-      JSON.stringify({ pid: stranger.pid, host: hostname(), token: 'theirs' }),
-    );
-    const sink = new Sink();
-    sink.handler = () => ({ status: 400, body: '{"error":"refused"}' });
-    await sink.up();
-    cleanups.push(() => sink.down().catch(() => undefined));
+    const { directory, stranger, sink } = await lockedStoreAndRefusingSink();
 
     const t = createTelemetry({
       endpoints: [{ destination: 'homing', host: sink.url, key: 'k' }],
@@ -61,17 +67,7 @@ describe('dead letters while another process holds the dead-letter store', () =>
   });
 
   it('a shutdown awaited at the top of a process that has nothing else to do returns (not exit code 13)', async () => {
-    const directory = mkdtempSync(path.join(tmpdir(), 'homing-dllock-'));
-    cleanups.push(() => fs.rm(directory, { recursive: true, force: true }));
-    const stranger = liveStranger();
-    writeFileSync(
-      path.join(directory, 'dead-letters.lock'),
-      JSON.stringify({ pid: stranger.pid, host: hostname(), token: 'theirs' }),
-    );
-    const sink = new Sink();
-    sink.handler = () => ({ status: 400, body: '{"error":"refused"}' });
-    await sink.up();
-    cleanups.push(() => sink.down().catch(() => undefined));
+    const { directory, stranger, sink } = await lockedStoreAndRefusingSink();
     const child = spawnTelemetryChild(['shutdown', directory, sink.url, '10']);
     const { code } = await child.exited;
     // Before, the close waited on the lock wait's unref'd timer: nothing held the process, Node

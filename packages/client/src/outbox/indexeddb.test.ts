@@ -251,11 +251,7 @@ describe('IndexedDBOutbox', () => {
     await a.persist();
     const first = await a.claim(10, Infinity);
     await a.ack(first!);
-    await new Promise<void>((resolve, reject) => {
-      const request = indexedDB.deleteDatabase(databaseName(name));
-      request.onsuccess = () => resolve();
-      request.onerror = () => reject(request.error);
-    });
+    await deleteOutboxDatabase(name);
     const later = makeRecords(3);
     a.append(later);
     // Before, every call from here on failed: 'the database was closed by another connection'.
@@ -273,11 +269,7 @@ describe('IndexedDBOutbox', () => {
     await a.persist();
     const inFlight = await a.claim(10, Infinity);
     expect(inFlight?.records).toHaveLength(3);
-    await new Promise<void>((resolve, reject) => {
-      const request = indexedDB.deleteDatabase(databaseName(name));
-      request.onsuccess = () => resolve();
-      request.onerror = () => reject(request.error);
-    });
+    await deleteOutboxDatabase(name);
     // Written into the new database, under record numbers the old batch also had.
     const later = makeRecords(3);
     a.append(later);

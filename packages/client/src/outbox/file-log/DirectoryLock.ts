@@ -247,30 +247,32 @@ const GARBAGE_GRACE_MS = 1000;
 
 /** The file is there and certainly no lock owner's: not JSON of one, or a directory (not a read that failed). */
 async function isGarbage(file: string): Promise<boolean> {
-  let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    return parseOwner(await fs.readFile(file, 'utf8')) === null;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EISDIR';
-  }
-  try {
-    const parsed = JSON.parse(text) as Partial<LockOwner> | null;
-    return (
-      parsed === null ||
-      typeof parsed !== 'object' ||
-      typeof parsed.pid !== 'number' ||
-      typeof parsed.token !== 'string' ||
-      typeof parsed.host !== 'string'
-    );
-  } catch {
-    return true;
   }
 }
 
 async function readOwner(file: string): Promise<LockOwner | null> {
   try {
-    const parsed = JSON.parse(await fs.readFile(file, 'utf8')) as Partial<LockOwner>;
-    if (typeof parsed.pid !== 'number' || typeof parsed.token !== 'string' || typeof parsed.host !== 'string')
+    return parseOwner(await fs.readFile(file, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** A lock owner's JSON, or null for anything else. */
+function parseOwner(text: string): LockOwner | null {
+  try {
+    const parsed = JSON.parse(text) as Partial<LockOwner> | null;
+    if (
+      parsed === null ||
+      typeof parsed !== 'object' ||
+      typeof parsed.pid !== 'number' ||
+      typeof parsed.token !== 'string' ||
+      typeof parsed.host !== 'string'
+    )
       return null;
     return parsed as LockOwner;
   } catch {
