@@ -74,7 +74,7 @@ describe('LocalStorageOutbox', () => {
     expect((error as OutboxError).kind).toBe('io');
   });
 
-  it('rewrites one small chunk per group, not the queue', async () => {
+  it('writes one small chunk per group, not the queue', async () => {
     const storage = new MemoryStorage();
     const o = make({ storage, chunkChars: 4096 });
     for (let i = 0; i < 200; i++) {
@@ -84,7 +84,7 @@ describe('LocalStorageOutbox', () => {
     const before = storage.written;
     o.append(makeRecords(5, 100));
     await o.persist();
-    // 1 000 records (~130 KB) are queued; one group rewrote at most one chunk plus small keys.
+    // 1 000 records (~130 KB) are queued; one group wrote one new chunk plus small keys.
     expect(storage.written - before).toBeLessThan(4096 + 1000);
     expect((await o.size()).events).toBe(1005);
     expect(storage.keys().filter((k) => k.includes(':c:')).length).toBeGreaterThan(20);

@@ -37,7 +37,7 @@ export interface StorageLike {
 export interface LocalStorageOutboxOptions extends BrowserOutboxCommonOptions {
   /** The storage; default `globalThis.localStorage`. */
   storage?: StorageLike;
-  /** A chunk is extended per group until it holds about this many characters; default 16 384 (min 256). */
+  /** A group is written as new chunks of about this many characters at most; default 16 384 (min 256). */
   chunkChars?: number;
 }
 
@@ -59,9 +59,11 @@ interface Held {
  * counted as overflow.
  *
  * Tabs share it like the IndexedDB outbox: only the holder of the delivery lock (Web Locks, or
- * a lease key with an expiry) changes existing chunks (claims, acks, drops); the other tabs
- * only add chunks of their own, and the holder enforces the limits over everything. localStorage
- * has no transactions, so that rule is what keeps two tabs from overwriting each other.
+ * a lease key with an expiry) changes existing chunks (claims, acks, drops); every tab only adds
+ * chunks of its own, and the holder enforces the limits over everything. localStorage has no
+ * transactions, and a tab may see another tab's writes late (even after the lock changed
+ * hands), so a stored chunk never gains records, it only loses them: a rewrite from an older
+ * copy can bring back records already gone (sent again, deduped by uuid), never erase new ones.
  */
 export class LocalStorageOutbox implements Outbox {
   private readonly options: ResolvedBrowserOutboxOptions;

@@ -16,8 +16,6 @@ export interface Totals {
 export class ChunkStore {
   private chunks = new Map<string, Chunk>();
   private order: string[] = [];
-  /** This outbox's last chunk, extended while it holds the lock. */
-  private openKey: string | undefined;
   private lastSeq = -1;
 
   constructor(
@@ -69,7 +67,6 @@ export class ChunkStore {
     }
     this.chunks = next;
     this.order = [...next.keys()];
-    if (this.openKey !== undefined && !next.has(this.openKey)) this.openKey = undefined;
     this.drops.emit('corrupt', corrupt);
   }
 
@@ -77,7 +74,6 @@ export class ChunkStore {
   invalidate(): void {
     this.chunks = new Map();
     this.order = [];
-    this.openKey = undefined;
   }
 
   /** Visits live entries oldest first until `visit` answers false. */
@@ -95,12 +91,13 @@ export class ChunkStore {
     return this.chunks.get(key);
   }
 
-  /** This outbox's open chunk, or a new one (not stored until written). */
-  openChunk(): Chunk {
-    const open = this.openKey === undefined ? undefined : this.chunks.get(this.openKey);
-    return open ?? this.newChunk();
-  }
-
+  /**
+   * A new chunk of this outbox, after every chunk seen (not stored until written). A stored chunk
+   * is never extended: another tab may hold an older copy of it (Chromium shows a tab another
+   * tab's writes late), and a lock holder that rewrites it from that copy to mark records gone
+   * would erase whatever was added since. Records only ever leave a stored chunk, so such a
+   * rewrite can at worst bring back records already gone (sent again, deduped by uuid).
+   */
   newChunk(): Chunk {
     const last = this.order.at(-1);
     const seq = Math.max(this.nextSeq(), last === undefined ? 0 : chunkSeq(this.prefix, last) + 1);
@@ -108,7 +105,6 @@ export class ChunkStore {
     const chunk: Chunk = { key: chunkKey(this.prefix, seq, this.writer), raw: '', entries: [] };
     this.chunks.set(chunk.key, chunk);
     this.order.push(chunk.key);
-    this.openKey = chunk.key;
     return chunk;
   }
 
@@ -123,7 +119,6 @@ export class ChunkStore {
       this.storage.removeItem(chunk.key);
       this.chunks.delete(chunk.key);
       this.order = this.order.filter((k) => k !== chunk.key);
-      if (this.openKey === chunk.key) this.openKey = undefined;
       return;
     }
     const raw = serializeChunk(chunk.entries);

@@ -24,9 +24,9 @@ export interface HolderAppendContext {
 const QUOTA_ATTEMPTS = 4;
 
 /**
- * One group written by the lock holder: it extends the holder's open chunk (a new chunk past
- * `chunkChars`, so a write costs one chunk, not the queue), then enforces the limits over
- * every tab's chunks, dropping the oldest unclaimed records (or, drop-newest, the group's own).
+ * One group written by the lock holder: it goes into new chunks (one per `chunkChars`, so a
+ * write costs the group, not the queue), then enforces the limits over every tab's chunks,
+ * dropping the oldest unclaimed records (or, drop-newest, the group's own).
  * A full storage drops the oldest too, counted as overflow. Answers the records of the group
  * that were stored (not dropped under drop-newest, nor for a storage with no room left).
  */
@@ -40,8 +40,9 @@ export function appendAsHolder(
   const totals = chunks.totals();
   let overflow = 0;
   let refused = 0;
-  let chunk = chunks.openChunk();
-  let chunkSize = chunk.raw.length;
+  // New chunks only, never a stored one extended (see `ChunkStore.newChunk`).
+  let chunk: Chunk | undefined;
+  let chunkSize = 0;
   const added: { chunk: Chunk; index: number; pending: Pending }[] = [];
   const over = (t: Totals): boolean => t.events > limits.maxEvents || t.bytes > limits.maxBytes;
   for (const pending of group) {
@@ -55,7 +56,7 @@ export function appendAsHolder(
     }
     // The stored size is estimated (a JSON-escaped record is a little longer than its JSON).
     const chars = record.json.length + record.uuid.length + 32;
-    if (chunkSize > 0 && chunkSize + chars > ctx.chunkChars) {
+    if (chunk === undefined || (chunkSize > 0 && chunkSize + chars > ctx.chunkChars)) {
       chunk = chunks.newChunk();
       chunkSize = 0;
     }

@@ -9,9 +9,10 @@ import { utf8Length } from '../records.js';
  *   <prefix>s:<key>         one state value (JSON)
  *   <prefix>lease           the delivery lease where Web Locks are missing
  *
- * Records are chunked so an append rewrites one small chunk, not the queue. Removed records
- * become 0 in place, so a record's (chunk, index) never changes while it is claimed; a chunk
- * whose records are all gone is deleted.
+ * Records are chunked so an append writes its group as new chunks, not the queue. A stored
+ * chunk is never extended (another tab may rewrite it from an older copy: see
+ * `ChunkStore.newChunk`). Removed records become 0 in place, so a record's (chunk, index) never
+ * changes while it is claimed; a chunk whose records are all gone is deleted.
  */
 export interface ChunkEntry {
   readonly uuid: string;
