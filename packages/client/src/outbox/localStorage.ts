@@ -85,6 +85,8 @@ export class LocalStorageOutbox implements Outbox {
   private epoch = 0;
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** Sections running with the delivery lock taken (see `holding`). */
+  private sections = 0;
   private readonly offHide: () => void;
 
   constructor(options: LocalStorageOutboxOptions = {}) {
@@ -142,10 +144,7 @@ export class LocalStorageOutbox implements Outbox {
     checkClaimLimits(maxEvents, maxBytes);
     if (this.closed) return null;
     await this.buffer.flush();
-    if (!(await this.lock.acquire()) || this.closed) return null;
-    const batch = this.take(maxEvents, maxBytes, true);
-    if (batch === null && this.claimed.size === 0) await this.lock.release();
-    return batch;
+    return this.holding((holder) => (holder && !this.closed ? this.take(maxEvents, maxBytes, true) : null));
   }
 
   /**
@@ -289,8 +288,7 @@ export class LocalStorageOutbox implements Outbox {
   async size(): Promise<OutboxSize> {
     if (this.closed) throw new OutboxClosedError('size');
     await this.buffer.flush();
-    const holder = await this.lock.acquire();
-    try {
+    return this.holding((holder) => {
       this.chunks.refresh(holder);
       const nowMs = this.options.now();
       const dirty = new Set<Chunk>();
@@ -314,9 +312,7 @@ export class LocalStorageOutbox implements Outbox {
       this.writeDirty(dirty, 'size');
       this.drops.emit('retention', expired);
       return { events, bytes, oldestTimestampMs: oldest, deadLetters: this.deadLetters.read().length };
-    } finally {
-      if (holder && this.claimed.size === 0) await this.lock.release();
-    }
+    });
   }
 
   async clear(): Promise<number> {
@@ -392,20 +388,19 @@ export class LocalStorageOutbox implements Outbox {
   }
 
   private async write(group: Pending[]): Promise<void> {
-    const holder = await this.lock.acquire();
-    try {
-      if (holder) {
-        this.appendHeld(group);
-      } else {
-        this.writeForeign(group);
+    return this.holding((holder) => {
+      try {
+        if (holder) {
+          this.appendHeld(group);
+        } else {
+          this.writeForeign(group);
+        }
+      } catch (error) {
+        // The cached chunks may hold what was not written: read them again from storage.
+        this.chunks.invalidate();
+        throw error;
       }
-    } catch (error) {
-      // The cached chunks may hold what was not written: read them again from storage.
-      this.chunks.invalidate();
-      throw error;
-    } finally {
-      if (holder && this.claimed.size === 0 && !this.closed) await this.lock.release();
-    }
+    });
   }
 
   /** Writes dead letters to the queue as the lock holder (see `replayDeadLetters`); answers those stored. */
@@ -499,18 +494,38 @@ export class LocalStorageOutbox implements Outbox {
   }
 
   private async withLock<T>(operation: string, fn: () => T): Promise<T> {
-    const had = this.lock.held;
     const deadline = Date.now() + LOCK_WAIT_MS;
-    while (!(await this.lock.acquire())) {
+    for (;;) {
+      // Held before: not let go after (a claim's batch, or the caller's own section).
+      const had = this.lock.held;
+      const done = await this.holding((holder) => (holder ? { value: fn() } : null), !had);
+      if (done !== null) return done.value;
       if (Date.now() >= deadline) {
         throw new OutboxIoError(operation, { cause: new Error('another tab holds the outbox lock') });
       }
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+  }
+
+  /**
+   * Runs `fn` with the delivery lock taken if it is free (`holder`: whether this tab holds it),
+   * then lets the lock go if nothing is claimed, so an idle tab lets a foreground tab deliver.
+   * Sections overlap (a write, a claim and a size at once): the lock is let go only when none is
+   * running and nothing is claimed, decided on the turn it goes, after the lock's own awaits.
+   * Deciding earlier let a claim that had just been told "held" take a batch after the lock was
+   * gone, and another tab claim the same records.
+   */
+  private async holding<T>(fn: (holder: boolean) => T, letGo = true): Promise<T> {
+    this.sections++;
+    let holder = false;
     try {
-      return fn();
+      holder = (await this.lock.acquire()) && this.lock.held;
+      return fn(holder);
     } finally {
-      if (!had && this.claimed.size === 0) await this.lock.release();
+      this.sections--;
+      if (holder && letGo && !this.closed) {
+        await this.lock.release(() => this.claimed.size > 0 || this.sections > 0);
+      }
     }
   }
 }

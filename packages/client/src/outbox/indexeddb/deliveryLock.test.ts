@@ -35,6 +35,22 @@ describe('WebLockDeliveryLock', () => {
     await b.release();
   });
 
+  it('keeps the lock when release is told to keep it on the turn it would go', async () => {
+    const locks = new FakeLocks();
+    const a = new WebLockDeliveryLock(locks, 'x');
+    const b = new WebLockDeliveryLock(locks, 'x');
+    expect(await a.acquire()).toBe(true);
+    let busy = false;
+    const releasing = a.release(() => busy);
+    busy = true; // became busy after deciding to let go, before the lock's own wait ended
+    await releasing;
+    expect(a.held).toBe(true);
+    expect(await b.acquire()).toBe(false);
+    await a.release(() => false);
+    expect(await b.acquire()).toBe(true);
+    await b.release();
+  });
+
   it('answers false, never throws, when the lock manager refuses', async () => {
     const throwing: LockManagerLike = {
       request() {
@@ -63,6 +79,22 @@ describe('LeaseDeliveryLock', () => {
     expect(store.lease).toBeNull();
     expect(await a.acquire()).toBe(true);
     await a.release();
+  });
+
+  it('keeps the lease, and renews it, when release is told to keep it', async () => {
+    const store = memoryLeases();
+    const a = new LeaseDeliveryLock({ store, owner: 'a', leaseMs: 60, now: Date.now });
+    const b = new LeaseDeliveryLock({ store, owner: 'b', leaseMs: 60, now: Date.now });
+    expect(await a.acquire()).toBe(true);
+    await a.release(() => true);
+    expect(a.held).toBe(true);
+    // Still renewed by its timer: past two lease lengths b still cannot take it.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await b.acquire()).toBe(false);
+    await a.release();
+    expect(store.lease).toBeNull();
+    expect(await b.acquire()).toBe(true);
+    await b.release();
   });
 
   it('answers false when the store fails', async () => {

@@ -10,8 +10,12 @@ export interface DeliveryLock {
   acquire(): Promise<boolean>;
   /** Whether the lock was held at the last `acquire` (or renewal). */
   readonly held: boolean;
-  /** Let the lock go (idle or close). Never throws. */
-  release(): Promise<void>;
+  /**
+   * Let the lock go (idle or close). Never throws. `keep` is asked after the lock's own waits,
+   * on the turn the lock would go: answering true keeps it (the caller became busy meanwhile,
+   * e.g. a claim took a batch since it decided to let go).
+   */
+  release(keep?: () => boolean): Promise<void>;
 }
 
 /** The subset of `navigator.locks` used here. */
@@ -76,8 +80,9 @@ export class WebLockDeliveryLock implements DeliveryLock {
     }
   }
 
-  async release(): Promise<void> {
+  async release(keep?: () => boolean): Promise<void> {
     await this.pending;
+    if (keep?.() === true) return;
     this.held = false;
     const letGo = this.letGo;
     this.letGo = undefined;
@@ -122,10 +127,10 @@ export class LeaseDeliveryLock implements DeliveryLock {
     return this.renew();
   }
 
-  async release(): Promise<void> {
-    this.stopTimer();
+  async release(keep?: () => boolean): Promise<void> {
     await this.renewing;
-    if (!this.held) return;
+    if (!this.held || keep?.() === true) return;
+    this.stopTimer();
     this.held = false;
     try {
       await this.options.store.drop(this.options.owner);
