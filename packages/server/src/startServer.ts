@@ -1,8 +1,9 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { startRetentionJob, type RetentionJob, type RetentionJobOptions } from './retention/retentionJob.js';
 import { LISTEN_DEFAULTS, SERVER_DEFAULTS, ServerOptionsError, type ServerOptions } from './serverOptions.js';
 import { openStore } from './store/open-store.js';
+import type { StoreError } from './store/errors.js';
 import type { Store } from './store/store.js';
 
 export interface StartServerOptions extends Omit<ServerOptions, 'store'> {
@@ -61,14 +62,20 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     throw new ServerOptionsError('port', 'must be an integer from 0 to 65535');
   }
   const ownStore = options.store === undefined;
+  let app: FastifyInstance | undefined;
   const store =
     options.store ??
     (await openStore({
       databaseUrl: options.databaseUrl,
       dataDir: options.dataDir ?? LISTEN_DEFAULTS.dataDir,
       maxPropertiesChars: storePropertiesLimit(options.maxEventBytes ?? SERVER_DEFAULTS.maxEventBytes),
+      // The store logs nothing itself; its background failures go to the server's log (the app
+      // is built right after the store opens, before its first background look).
+      onBackgroundError: (err) => logBackgroundError(app?.log, err),
+      // close() below gives requests and the retention batch in flight shutdownGraceMs first;
+      // what still runs on the store after that is cancelled at once.
+      closeTimeoutMs: 0,
     }));
-  let app: FastifyInstance | undefined;
   let retention: RetentionJob | undefined;
   try {
     const {
@@ -109,12 +116,39 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     port: boundPort,
     close() {
       closing ??= (async () => {
-        await Promise.all([started.app.close(), started.retention.stop()]);
-        if (ownStore) await store.close();
+        const stopped = Promise.all([started.app.close(), started.retention.stop()]);
+        if (ownStore) {
+          // Requests in flight get shutdownGraceMs (the app then closes their connections), and
+          // so does the retention batch in flight; after it the store is closed even if one of
+          // them is still waiting for it (a statement stuck behind a lock): PostgreSQL's close
+          // cancels what still runs (it rolls back), so shutdown ends about then.
+          let grace: NodeJS.Timeout | undefined;
+          const graceOver = new Promise<void>((resolve) => {
+            grace = setTimeout(resolve, options.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs);
+          });
+          await Promise.race([stopped, graceOver]);
+          clearTimeout(grace);
+          await store.close();
+        }
+        await stopped;
       })();
       return closing;
     },
   };
+}
+
+/**
+ * A failure of the store's background work, logged by kind, SQLSTATE or errno and the store's
+ * message (PostgreSQL's own: for the second deletion's statements, whose parameters come from
+ * the database with their types, it quotes no values); never the error object, whose fields
+ * (`detail`, `where`) may quote a row.
+ */
+function logBackgroundError(log: FastifyBaseLogger | undefined, err: StoreError): void {
+  const code = (err.cause as { code?: unknown } | undefined)?.code;
+  log?.error(
+    { kind: err.kind, ...(typeof code === 'string' ? { code } : {}), message: err.message },
+    'store background work failed (a second deletion after an erasure); it is tried again',
+  );
 }
 
 /**

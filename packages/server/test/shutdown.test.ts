@@ -2,10 +2,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { ADMIN_KEY_HEADER } from '../src/routes/adminAuth.js';
+import { freshDatabase, postgresReachable } from '../src/store/postgres.test-helpers.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { tempDir } from '../src/store/sqlite.test-helpers.js';
-import { post } from './harness.js';
+import { bearer, post } from './harness.js';
 import { transpileServer } from './transpileServer.js';
 
 // The child: a real server (startServer + shutdownOnSignals) on SQLite whose inserts of the
@@ -38,6 +41,21 @@ const log = { info: (_o, msg) => console.log(msg), error: (o, msg) => console.lo
 shutdownOnSignals({ close: async () => { await running.close(); await store.close(); } }, log);
 console.log('ready ' + JSON.stringify({ url: running.url, key: project.writeKey }));
 `;
+
+// The child: `homing serve` on PostgreSQL as the CLI runs it (startServer + shutdownOnSignals).
+const PG_CHILD = `
+import { startServer, shutdownOnSignals } from './index.js';
+const [databaseUrl, graceMs] = process.argv.slice(2);
+const running = await startServer({
+  databaseUrl, port: 0, retentionDays: 0, logger: false, shutdownGraceMs: Number(graceMs),
+});
+const project = await running.store.createProject('shutdown');
+const log = { info: (_o, msg) => console.log(msg), error: (o, msg) => console.log(msg, String(o.err)) };
+shutdownOnSignals(running, log);
+console.log('ready ' + JSON.stringify({ url: running.url, key: project.writeKey, admin: project.adminKey }));
+`;
+
+const pgReachable = await postgresReachable();
 
 function lines(child: ChildProcess): { waitFor(prefix: string): Promise<string>; all: string[] } {
   const all: string[] = [];
@@ -76,6 +94,7 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
   beforeAll(() => {
     build = transpileServer();
     writeFileSync(join(build.dir, 'child.js'), CHILD);
+    writeFileSync(join(build.dir, 'pg-child.js'), PG_CHILD);
   });
   afterAll(() => build?.remove());
 
@@ -183,4 +202,73 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
       rmSync(dataDir, { recursive: true, force: true });
     }
   }, 30_000);
+
+  it.skipIf(!pgReachable)(
+    'on PostgreSQL with a statement stuck behind a lock, cancels it after the grace period and exits 0',
+    async () => {
+      const db = await freshDatabase();
+      const locker = new pg.Client({ connectionString: db.url });
+      await locker.connect();
+      // Asked on connections of their own: inside the locker's transaction pg_stat_activity
+      // would stay as it was at its first read.
+      const waiting = async (): Promise<number> => {
+        const c = new pg.Client({ connectionString: db.url });
+        await c.connect();
+        try {
+          const r = await c.query<{ n: string }>(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+          );
+          return Number(r.rows[0]!.n);
+        } finally {
+          await c.end();
+        }
+      };
+      const child = spawn(process.execPath, [join(build.dir, 'pg-child.js'), db.url, '300'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        const out = lines(child);
+        const { url, key, admin } = JSON.parse((await out.waitFor('ready ')).slice(6)) as {
+          url: string;
+          key: string;
+          admin: string;
+        };
+        const auth = bearer(key);
+        expect((await post(`${url}/ingest`, [{ event: 'e', distinct_id: 'alice' }], auth)).status).toBe(202);
+        await locker.query('BEGIN');
+        await locker.query('LOCK TABLE events IN EXCLUSIVE MODE');
+        // An erasure's DELETE has the long bound (five minutes): only the shutdown ends it.
+        const erasure = fetch(`${url}/api/persons/alice`, {
+          method: 'DELETE',
+          headers: { [ADMIN_KEY_HEADER]: admin },
+        }).catch((err: unknown) => err);
+        await vi.waitFor(async () => expect(await waiting()).toBe(1), { timeout: 15_000 });
+        child.kill('SIGTERM');
+        await out.waitFor('shutting down');
+        // Generous: before, the child never exited (pool.end() waited for the statement).
+        const code = await Promise.race([
+          exited,
+          new Promise<'still running'>((r) => setTimeout(() => r('still running'), 15_000)),
+        ]);
+        expect(code).toBe(0);
+        expect(out.all).toContain('shut down');
+        await erasure;
+        // Cancelled, not abandoned: no backend waits to run the DELETE once the lock is gone.
+        expect(await waiting()).toBe(0);
+        await locker.query('COMMIT');
+        expect(Number((await locker.query('SELECT count(*) AS n FROM events')).rows[0].n)).toBe(1);
+        expect(Number((await locker.query('SELECT count(*) AS n FROM erasures')).rows[0].n)).toBe(0);
+      } catch (err) {
+        child.kill('SIGKILL');
+        throw new Error(`${(err as Error).message}\nchild stderr: ${stderr}`, { cause: err });
+      } finally {
+        await locker.end().catch(() => {});
+        await db.drop();
+      }
+    },
+    60_000,
+  );
 });

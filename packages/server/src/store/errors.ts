@@ -17,6 +17,12 @@ export type StoreErrorKind =
   | 'migration'
   /** The store was closed. */
   | 'closed'
+  /**
+   * A statement ran past its bound (PostgreSQL's `statementTimeoutMs`: a lock held elsewhere, an
+   * overloaded server) or the store cancelled it on close. Cancelled by PostgreSQL, it did
+   * nothing; when the server did not answer at all, the connection was dropped.
+   */
+  | 'timeout'
   /** A write or read failed inside the database (disk full, constraint, I/O error). */
   | 'storage';
 

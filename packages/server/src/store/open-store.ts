@@ -10,6 +10,17 @@ export interface OpenStoreOptions {
   dataDir: string;
   /** Largest serialized `properties` of one event, characters (either store's option). Default 1 000 000. */
   maxPropertiesChars?: number;
+  /**
+   * PostgreSQL: called with a StoreError when background work fails (a second deletion after an
+   * erasure; tried again a second later), so it can be logged; it never carries an event's
+   * content or a distinct_id. Default: ignored.
+   */
+  onBackgroundError?: (error: StoreError) => void;
+  /**
+   * PostgreSQL: how long close() lets calls in flight finish before it cancels their statements
+   * (the PostgresStore option of that name). Default 2000. SQLite: not used.
+   */
+  closeTimeoutMs?: number;
 }
 
 /**
@@ -37,6 +48,8 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     store = new PostgresStore({
       url,
       ...(options.maxPropertiesChars === undefined ? {} : { maxPropertiesChars: options.maxPropertiesChars }),
+      ...(options.onBackgroundError === undefined ? {} : { onBackgroundError: options.onBackgroundError }),
+      ...(options.closeTimeoutMs === undefined ? {} : { closeTimeoutMs: options.closeTimeoutMs }),
     });
   }
   try {

@@ -1,12 +1,15 @@
-import type pg from 'pg';
+import type { TxQuery } from './postgres.js';
 
 /** How often each store looks for second deletions that are due, ms. */
 export const SWEEP_CHECK_MS = 1000;
 /** Second deletions run per look, at most: an erasure storm is worked off over several looks. */
 const SWEEPS_PER_CHECK = 100;
 
-/** Runs `fn` in one transaction on a client of its own (the store's `withClient`). */
-export type InTransaction = <T>(fn: (client: pg.PoolClient) => Promise<T>) => Promise<T>;
+/**
+ * Runs `fn` in one transaction on a client of its own, with the store's bound for long work
+ * (`longStatementTimeoutMs`); commits what it resolves, rolls back when it throws.
+ */
+export type InTransaction = <T>(fn: (query: TxQuery) => Promise<T>) => Promise<T>;
 
 /**
  * The second deletion after an erasure. Another process may store events of an erased person
@@ -46,8 +49,13 @@ export class ErasureSweeps {
           if (!(await this.runOne(nowMs))) break;
         }
       } catch (error) {
-        // The database is gone or refusing: the marks stay, the next look tries again.
-        this.onError(error);
+        // The database is gone, refusing or stuck: the marks stay, the next look tries again.
+        // Reported (the store logs nothing itself), but a failing report must not stop looks.
+        try {
+          this.onError(error);
+        } catch {
+          // Nothing more to do.
+        }
       } finally {
         this.running = null;
       }
@@ -63,34 +71,27 @@ export class ErasureSweeps {
   }
 
   private runOne(nowMs: number): Promise<boolean> {
-    return this.inTransaction(async (client) => {
-      await client.query('BEGIN');
-      try {
-        const due = await client.query<{
-          id: string;
-          project_pk: string;
-          distinct_id: string;
-          erased_at_ms: string;
-        }>(
-          `SELECT id, project_pk, distinct_id, erased_at_ms FROM erasures
-           WHERE sweep_due_ms <= $1 ORDER BY sweep_due_ms LIMIT 1 FOR UPDATE SKIP LOCKED`,
-          [nowMs],
+    return this.inTransaction(async (query) => {
+      const due = await query<{
+        id: string;
+        project_pk: string;
+        distinct_id: string;
+        erased_at_ms: string;
+      }>(
+        `SELECT id, project_pk, distinct_id, erased_at_ms FROM erasures
+         WHERE sweep_due_ms <= $1 ORDER BY sweep_due_ms LIMIT 1 FOR UPDATE SKIP LOCKED`,
+        [nowMs],
+      );
+      const row = due.rows[0];
+      if (row !== undefined) {
+        await query(
+          `WITH gone AS (DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND ts <= $3 RETURNING 1)
+           UPDATE erasures SET deleted_count = deleted_count + (SELECT count(*) FROM gone), sweep_due_ms = NULL
+           WHERE id = $4`,
+          [row.project_pk, row.distinct_id, row.erased_at_ms, row.id],
         );
-        const row = due.rows[0];
-        if (row !== undefined) {
-          await client.query(
-            `WITH gone AS (DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND ts <= $3 RETURNING 1)
-             UPDATE erasures SET deleted_count = deleted_count + (SELECT count(*) FROM gone), sweep_due_ms = NULL
-             WHERE id = $4`,
-            [row.project_pk, row.distinct_id, row.erased_at_ms, row.id],
-          );
-        }
-        await client.query('COMMIT');
-        return row !== undefined;
-      } catch (error) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw error;
       }
+      return row !== undefined;
     });
   }
 }

@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { freshDatabase, openPostgres, postgresHarness, postgresReachable } from './postgres.test-helpers.js';
 import { POSTGRES_DEFAULTS, PostgresStore } from './postgres.js';
 import { StoreError } from './errors.js';
@@ -336,5 +336,164 @@ describe.skipIf(!reachable)('PostgresStore', () => {
       await store.close();
       await fresh.drop();
     }
+  });
+
+  describe('statements stuck behind a lock', () => {
+    /** Generous: the old code waited forever; nothing here is a timing measurement. */
+    const BOUND_MS = 10_000;
+    const within = <T>(p: Promise<T>, ms = BOUND_MS): Promise<T | 'still waiting'> =>
+      Promise.race([p, new Promise<'still waiting'>((r) => setTimeout(() => r('still waiting'), ms))]);
+    let fresh: { url: string; drop: () => Promise<void> };
+    let locker: pg.Client;
+    const stores: PostgresStore[] = [];
+    const open = async (options: Partial<ConstructorParameters<typeof PostgresStore>[0]>) => {
+      const store = new PostgresStore({ url: fresh.url, ...options });
+      stores.push(store);
+      await store.migrate();
+      return store;
+    };
+    /**
+     * Backends of the test database waiting for a lock. Asked on a connection of its own: inside
+     * the locker's transaction, pg_stat_activity would stay as it was at its first read.
+     */
+    const waiting = async (): Promise<number> => {
+      const watcher = new pg.Client({ connectionString: fresh.url });
+      await watcher.connect();
+      try {
+        const r = await watcher.query<{ n: string }>(
+          "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        return Number(r.rows[0]!.n);
+      } finally {
+        await watcher.end();
+      }
+    };
+    const count = async (table: string): Promise<number> =>
+      Number((await locker.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
+
+    beforeAll(async () => {
+      fresh = await freshDatabase();
+    });
+    afterAll(async () => {
+      await fresh?.drop();
+    });
+    beforeEach(async () => {
+      locker = new pg.Client({ connectionString: fresh.url });
+      await locker.connect();
+    });
+    afterEach(async () => {
+      await locker.query('ROLLBACK').catch(() => {});
+      await locker.end().catch(() => {});
+      for (const s of stores.splice(0)) await s.close();
+      const c = new pg.Client({ connectionString: fresh.url });
+      await c.connect();
+      await c.query('TRUNCATE projects, events, erasures, suppressions');
+      await c.query('DROP TRIGGER IF EXISTS fail_sweep ON erasures; DROP FUNCTION IF EXISTS fail_sweep()');
+      await c.end();
+    });
+
+    it('an insert fails with a timeout error after statementTimeoutMs, storing nothing; the store goes on', async () => {
+      const store = await open({ statementTimeoutMs: 300 });
+      const p = await store.createProject('p');
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE events IN ACCESS EXCLUSIVE MODE');
+      const inserting = store.insertEvents(p.id, [ev(), ev({ distinctId: 'bob' })]).then(
+        () => 'stored',
+        (err: unknown) => err,
+      );
+      const outcome = await within(inserting);
+      expect(outcome).toBeInstanceOf(StoreError);
+      expect(outcome).toMatchObject({ kind: 'timeout' });
+      // Readiness does not wait for the lock.
+      expect(await within(store.ping().then(() => 'ready'))).toBe('ready');
+      await locker.query('COMMIT');
+      expect(await count('events')).toBe(0);
+      expect(await store.insertEvents(p.id, [ev()])).toMatchObject({ accepted: 1 });
+    });
+
+    it('erasure and retention get longStatementTimeoutMs, not the ingest bound', async () => {
+      const store = await open({ statementTimeoutMs: 200, longStatementTimeoutMs: 60_000 });
+      const p = await store.createProject('p');
+      await store.insertEvents(p.id, [
+        ev({ distinctId: 'alice' }),
+        ev({ distinctId: 'bob', timestamp: '2020-01-01T00:00:00.000Z' }),
+      ]);
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE events IN EXCLUSIVE MODE');
+      const erasing = store.erasePerson(p.id, 'alice', 'admin').then(
+        (n) => n,
+        (err: unknown) => err,
+      );
+      const retention = store.deleteEventsBefore('2021-01-01T00:00:00.000Z', 10).then(
+        (n) => n,
+        (err: unknown) => err,
+      );
+      await vi.waitFor(async () => expect(await waiting()).toBe(2), { timeout: BOUND_MS });
+      // Well past the ingest bound, both still wait.
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(await waiting()).toBe(2);
+      await locker.query('COMMIT');
+      expect(await erasing).toBe(1);
+      expect(await retention).toBe(1);
+    });
+
+    it('close() cancels a statement stuck behind a lock: it rolls back, close() ends, no backend is left waiting', async () => {
+      // The erasure's own bound (five minutes by default) is far away: only close() ends it.
+      const store = await open({ closeTimeoutMs: 200 });
+      const p = await store.createProject('p');
+      await store.insertEvents(p.id, [ev({ distinctId: 'alice' })]);
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE events IN EXCLUSIVE MODE');
+      const erasing = store.erasePerson(p.id, 'alice', 'admin').then(
+        () => 'erased',
+        (err: unknown) => err,
+      );
+      await vi.waitFor(async () => expect(await waiting()).toBe(1), { timeout: BOUND_MS });
+      expect(await within(store.close().then(() => 'closed'))).toBe('closed');
+      expect(await erasing).toBeInstanceOf(StoreError);
+      // Cancelled, not abandoned: nothing of the store's still waits for the lock, which is
+      // still held, to run its DELETE later.
+      expect(await waiting()).toBe(0);
+      await locker.query('COMMIT');
+      expect(await count('events')).toBe(1);
+      expect(await count('erasures')).toBe(0);
+    });
+
+    it('reports a failing second deletion through onBackgroundError, naming no person', async () => {
+      const errors: StoreError[] = [];
+      const store = await open({ erasureSweepMs: 100, onBackgroundError: (e) => errors.push(e) });
+      const p = await store.createProject('p');
+      await locker.query(`
+        CREATE FUNCTION fail_sweep() RETURNS trigger LANGUAGE plpgsql AS
+          $$ BEGIN RAISE EXCEPTION 'sweep refused (injected)'; END $$;
+        CREATE TRIGGER fail_sweep BEFORE UPDATE ON erasures FOR EACH ROW EXECUTE FUNCTION fail_sweep();`);
+      await store.erasePerson(p.id, 'secret-person-7f3a', 'admin');
+      await vi.waitFor(() => expect(errors.length).toBeGreaterThan(0), { timeout: BOUND_MS });
+      expect(errors[0]).toBeInstanceOf(StoreError);
+      expect(errors[0]).toMatchObject({ kind: 'storage' });
+      expect(errors[0]!.message).toContain('sweep refused (injected)');
+      expect(JSON.stringify({ message: errors[0]!.message })).not.toContain('secret-person-7f3a');
+      // The mark stays: the sweep runs once it can.
+      await locker.query('DROP TRIGGER fail_sweep ON erasures');
+      await vi.waitFor(
+        async () =>
+          expect(
+            Number(
+              (await locker.query('SELECT count(*) AS n FROM erasures WHERE sweep_due_ms IS NOT NULL'))
+                .rows[0].n,
+            ),
+          ).toBe(0),
+        { timeout: BOUND_MS },
+      );
+    });
+
+    it('refuses timeouts that are not integers from 0 to about 2^31 ms', () => {
+      for (const name of ['statementTimeoutMs', 'longStatementTimeoutMs', 'closeTimeoutMs'] as const) {
+        for (const v of [-1, 1.5, Number.NaN, 2 ** 31]) {
+          expect(() => new PostgresStore({ url: 'postgres://127.0.0.1/x', [name]: v })).toThrow(name);
+        }
+        expect(() => new PostgresStore({ url: 'postgres://127.0.0.1/x', [name]: 0 })).not.toThrow();
+      }
+    });
   });
 });

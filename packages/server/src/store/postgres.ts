@@ -49,6 +49,34 @@ export interface PostgresStoreOptions {
    * twice `suppressionRefreshMs` plus one second.
    */
   erasureSweepMs?: number;
+  /**
+   * Longest a statement of ingest, readiness (`ping`), key lookups and project creation may run,
+   * ms, waiting for locks included: PostgreSQL then cancels it (its transaction rolls back) and
+   * the call fails with a `timeout` error (the server answers 503 + Retry-After). The driver
+   * gives up on its own this much plus two seconds later (a server or network that does not
+   * answer at all) and discards the connection. 0: no bound. Default 5000.
+   */
+  statementTimeoutMs?: number;
+  /**
+   * The same bound for work that may legitimately touch many rows: erasure, retention batches,
+   * second deletions and the admin API's reads (queries, export, stats, erasure log). Migrations
+   * have no bound of this store's (a schema change takes as long as it takes; they run before
+   * the server listens). 0: no bound. Default 300 000 (five minutes).
+   */
+  longStatementTimeoutMs?: number;
+  /**
+   * On close, how long calls in flight may take to finish, ms; statements still running then are
+   * cancelled (their transactions roll back) and, if the server does not answer, their
+   * connections closed, so close() ends. Default 2000.
+   */
+  closeTimeoutMs?: number;
+  /**
+   * Called with a StoreError when background work fails: a second deletion after an erasure
+   * (`erasureSweepMs`), which is tried again a second later. The error names the failure (its
+   * kind, PostgreSQL's message, `cause.code`), never an event's content or a distinct_id.
+   * Default: ignored.
+   */
+  onBackgroundError?: (error: StoreError) => void;
 }
 
 /**
@@ -68,7 +96,20 @@ export const POSTGRES_DEFAULTS = {
   maxPropertiesChars: 1_000_000,
   suppressionRefreshMs: SUPPRESSION_REFRESH_MS,
   erasureSweepMs: sweepDelayFor(SUPPRESSION_REFRESH_MS),
+  statementTimeoutMs: 5000,
+  longStatementTimeoutMs: 300_000,
+  closeTimeoutMs: 2000,
 } as const;
+
+/**
+ * How much longer than a statement's own bound the driver waits for its answer before giving
+ * up on the connection: PostgreSQL's cancellation comes first when the server answers at all.
+ */
+const CLIENT_TIMEOUT_MARGIN_MS = 2000;
+/** Largest timeout option: PostgreSQL's settings are 32-bit, as are Node's timers. */
+const MAX_TIMEOUT_MS = 2_147_483_647 - CLIENT_TIMEOUT_MARGIN_MS;
+/** After cancelling the statements still running at close, how long to wait for their answers, ms. */
+const CANCEL_WAIT_MS = 2000;
 
 /** Key of the advisory lock that serialises migrations of concurrent `homing serve` starts. */
 const MIGRATION_LOCK = 0x686f6d696e67; // "homing"
@@ -126,8 +167,19 @@ export class PostgresStore implements Store {
   private readonly erasureSweepMs: number;
   /** When the last suppression read began (its window's start), ms. */
   private suppressionsReadAtMs = 0;
-  private readonly sweeps = new ErasureSweeps((fn) => this.withClient(fn));
+  private readonly sweeps: ErasureSweeps;
   private closed = false;
+  private closing: Promise<void> | null = null;
+  private readonly url: string;
+  private readonly connectTimeoutMs: number;
+  private readonly longStatementTimeoutMs: number;
+  /** The driver's own bound on a long statement (see `longStatementTimeoutMs`), ms; 0: none. */
+  private readonly longClientTimeoutMs: number;
+  private readonly closeTimeoutMs: number;
+  /** Connections running a call (checked out of the pool, or migrating): close() cancels them. */
+  private readonly busy = new Set<pg.ClientBase>();
+  /** Called whenever `busy` becomes empty. */
+  private idleWaiters: (() => void)[] = [];
 
   constructor(options: PostgresStoreOptions) {
     let url: URL;
@@ -159,17 +211,52 @@ export class PostgresStore implements Store {
     if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1) {
       throw new StoreError('invalid-input', 'PostgresStore option connectTimeoutMs must be an integer ≥ 1');
     }
+    const timeout = (name: keyof typeof POSTGRES_DEFAULTS, v: number | undefined): number => {
+      const ms = v ?? (POSTGRES_DEFAULTS[name] as number);
+      if (!Number.isInteger(ms) || ms < 0 || ms > MAX_TIMEOUT_MS) {
+        throw new StoreError(
+          'invalid-input',
+          `PostgresStore option ${name} must be an integer from 0 to ${MAX_TIMEOUT_MS}`,
+        );
+      }
+      return ms;
+    };
+    const statementTimeoutMs = timeout('statementTimeoutMs', options.statementTimeoutMs);
+    this.longStatementTimeoutMs = timeout('longStatementTimeoutMs', options.longStatementTimeoutMs);
+    this.longClientTimeoutMs =
+      this.longStatementTimeoutMs === 0
+        ? MAX_TIMEOUT_MS
+        : this.longStatementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS;
+    this.closeTimeoutMs = timeout('closeTimeoutMs', options.closeTimeoutMs);
+    this.url = options.url;
+    this.connectTimeoutMs = connectTimeoutMs;
     this.pool = new pg.Pool({
       connectionString: options.url,
       max: poolSize,
+      // Also bounds the wait for a free connection when every one is busy.
       connectionTimeoutMillis: connectTimeoutMs,
+      // Sent at connection start: every statement is bounded by the server, waiting for locks
+      // included, unless a transaction raises it (`inTransaction(…, 'long')`). 0: not sent.
+      statement_timeout: statementTimeoutMs,
+      // The driver's own bound, for a server or network that does not answer at all.
+      ...(statementTimeoutMs === 0 ? {} : { query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS }),
     });
+    const onBackgroundError = options.onBackgroundError;
+    this.sweeps = new ErasureSweeps(
+      (fn) => this.inTransaction(fn, 'long'),
+      (err) => {
+        // Statements cancelled by close() are no news.
+        if (!this.closed) onBackgroundError?.(storageError(err, this.where));
+      },
+    );
     // An idle client losing its connection must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});
   }
 
   async migrate(): Promise<void> {
-    await this.withClient(async (client) => {
+    // A connection of its own, without the statement bounds of the pool's: waiting for another
+    // process's migrations and a schema change of a large table may legitimately take long.
+    await this.withMigrationClient(async (client) => {
       await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
       try {
         await client.query(
@@ -223,27 +310,18 @@ export class PostgresStore implements Store {
 
   async firstProjectOrCreate(name: string): Promise<{ project: Project; created: boolean }> {
     checkProjectName(name);
-    return this.withClient(async (client) => {
-      try {
-        await client.query('BEGIN');
-        // Held until COMMIT, so the next process to get it already sees this one's project (each
-        // statement of a READ COMMITTED transaction reads what was committed before it began).
-        await client.query('SELECT pg_advisory_xact_lock($1)', [FIRST_PROJECT_LOCK]);
-        const first = (await client.query<ProjectRow>('SELECT * FROM projects ORDER BY pk LIMIT 1')).rows[0];
-        if (first !== undefined) {
-          await client.query('COMMIT');
-          return { project: toProject(first), created: false };
-        }
-        const p = newProject(name);
-        const r = await client.query<{ pk: string }>(INSERT_PROJECT, projectParams(p));
-        await client.query('COMMIT');
-        this.projectPks.set(p.id, r.rows[0]!.pk);
-        return { project: p, created: true };
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw storageError(err, this.where);
-      }
+    const result = await this.inTransaction(async (query) => {
+      // Held until COMMIT, so the next process to get it already sees this one's project (each
+      // statement of a READ COMMITTED transaction reads what was committed before it began).
+      await query('SELECT pg_advisory_xact_lock($1)', [FIRST_PROJECT_LOCK]);
+      const first = (await query<ProjectRow>('SELECT * FROM projects ORDER BY pk LIMIT 1')).rows[0];
+      if (first !== undefined) return { project: toProject(first), created: false, pk: first.pk };
+      const p = newProject(name);
+      const r = await query<{ pk: string }>(INSERT_PROJECT, projectParams(p));
+      return { project: p, created: true, pk: r.rows[0]!.pk };
     });
+    if (result.created) this.projectPks.set(result.project.id, result.pk);
+    return { project: result.project, created: result.created };
   }
 
   async listProjects(): Promise<Project[]> {
@@ -366,7 +444,7 @@ export class PostgresStore implements Store {
       where.push(`(ts, seq) < ($${params.length - 1}, $${params.length})`);
     }
     params.push(q.limit);
-    const r = await this.query<EventRow>(
+    const r = await this.longQuery<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT $${params.length}`,
       params,
     );
@@ -379,7 +457,7 @@ export class PostgresStore implements Store {
     // Keyset pages: no transaction or cursor held open while the consumer is slow.
     let after: [string, string] = [String(Number.MIN_SAFE_INTEGER), '-1'];
     for (;;) {
-      const r = await this.query<EventRow>(
+      const r = await this.longQuery<EventRow>(
         `SELECT ${EVENT_COLUMNS} FROM events WHERE project_pk = $1 AND distinct_id = $2 AND (ts, seq) > ($3, $4)
          ORDER BY ts, seq LIMIT ${EXPORT_PAGE}`,
         [pk, distinctId, after[0], after[1]],
@@ -410,42 +488,32 @@ export class PostgresStore implements Store {
     // Batches that passed their check before the note may still be writing: the deletion must
     // come after them, or their events would outlive it.
     await Promise.allSettled([...this.writing]);
-    return this.withClient(async (client) => {
-      try {
-        await client.query('BEGIN');
-        const n = (
-          await client.query('DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2', [
-            pk,
-            distinctId,
-          ])
-        ).rowCount!;
-        await client.query(
-          `INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at, erased_at_ms, sweep_due_ms)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-          [
-            pk,
-            distinctId,
-            String(requestedBy),
-            n,
-            erasedAt.toISOString(),
-            erasedAt.getTime(),
-            this.erasureSweepMs === 0 ? null : enteredAtMs + this.erasureSweepMs,
-          ],
-        );
-        await client.query('COMMIT');
-        return n;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw storageError(err, this.where);
-      }
-    });
+    return this.inTransaction(async (query) => {
+      const n = (
+        await query('DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2', [pk, distinctId])
+      ).rowCount!;
+      await query(
+        `INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at, erased_at_ms, sweep_due_ms)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+        [
+          pk,
+          distinctId,
+          String(requestedBy),
+          n,
+          erasedAt.toISOString(),
+          erasedAt.getTime(),
+          this.erasureSweepMs === 0 ? null : enteredAtMs + this.erasureSweepMs,
+        ],
+      );
+      return n;
+    }, 'long');
   }
 
   async listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
     const beforeSeq = checkErasureQuery(q);
     const pk = await this.projectPkOrNull(q.projectId);
     if (pk === null) return [];
-    const r = await this.query<{
+    const r = await this.longQuery<{
       id: string;
       distinct_id: string;
       requested_by: string;
@@ -477,7 +545,7 @@ export class PostgresStore implements Store {
     let deleted = 0;
     for (const pk of pks) {
       if (deleted >= limit) break;
-      const r = await this.query(
+      const r = await this.longQuery(
         `DELETE FROM events WHERE ctid IN
            (SELECT ctid FROM events WHERE project_pk = $1 AND ts < $2 ORDER BY ts LIMIT $3)`,
         [pk, cutoffMs, limit - deleted],
@@ -494,7 +562,7 @@ export class PostgresStore implements Store {
       pk === null
         ? []
         : (
-            await this.query<{ b: string; event: string; n: string }>(
+            await this.longQuery<{ b: string; event: string; n: string }>(
               `SELECT (ts - $1) / $2 AS b, event, count(*) AS n FROM events
                WHERE project_pk = $3 AND ts >= $1 AND ts < $4 GROUP BY b, event`,
               [fromMs, intervalMs, pk, toMs],
@@ -503,13 +571,71 @@ export class PostgresStore implements Store {
     return buildBuckets(fromMs, toMs, intervalMs, rows);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    // Sweeps not yet due stay marked in the table: the other processes, or the next start, run
-    // them when they are due (run now, they would miss what others store until then).
-    await this.sweeps.stop();
-    await this.pool.end();
+  /**
+   * Refuses new calls, gives calls in flight `closeTimeoutMs` to finish, then cancels the
+   * statements still running (their transactions roll back; the calls fail) and, when the
+   * server does not answer that either, closes their connections; then ends the pool.
+   * Idempotent: every call answers the same promise.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      // Sweeps not yet due stay marked in the table: the other processes, or the next start, run
+      // them when they are due (run now, they would miss what others store until then).
+      const sweepsStopped = this.sweeps.stop();
+      if (!(await this.idleWithin(this.closeTimeoutMs))) {
+        await this.cancelBusy();
+        if (!(await this.idleWithin(CANCEL_WAIT_MS))) {
+          // The server answers neither the statements nor their cancellation: close the
+          // connections (the statements fail at once), or ending the pool would wait for them.
+          for (const client of this.busy) destroyConnection(client);
+        }
+      }
+      await sweepsStopped;
+      await this.pool.end();
+    })();
+    return this.closing;
+  }
+
+  /** Resolves true once no call holds a connection, or false after `ms`. */
+  private idleWithin(ms: number): Promise<boolean> {
+    if (this.busy.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.idleWaiters = this.idleWaiters.filter((w) => w !== done);
+        resolve(false);
+      }, ms);
+      this.idleWaiters.push(done);
+    });
+  }
+
+  /**
+   * Cancels the statement each busy connection runs (`pg_cancel_backend`, from a connection of
+   * its own: one stuck behind a lock reads nothing from its own until the lock is released).
+   */
+  private async cancelBusy(): Promise<void> {
+    const pids = [...this.busy]
+      .map((c) => (c as { processID?: unknown }).processID)
+      .filter((pid): pid is number => typeof pid === 'number');
+    if (pids.length === 0) return;
+    const canceller = new pg.Client({
+      connectionString: this.url,
+      connectionTimeoutMillis: Math.min(this.connectTimeoutMs, CANCEL_WAIT_MS),
+      query_timeout: CANCEL_WAIT_MS,
+    });
+    canceller.on('error', () => {});
+    try {
+      await canceller.connect();
+      await canceller.query('SELECT pg_cancel_backend(pid) FROM unnest($1::int[]) AS pid', [pids]);
+    } catch {
+      // Unreachable: the connections are closed instead.
+    } finally {
+      void canceller.end().catch(() => {});
+    }
   }
 
   /**
@@ -577,10 +703,11 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Runs `fn` on a client of its own (a transaction). The pool stops listening for a client's
-   * errors while it is checked out, and a connection lost then (a restart, a terminated backend)
-   * is emitted as 'error': with no listener that is an uncaught exception, the whole server gone.
-   * The query in flight rejects anyway; the broken client is given back to be discarded.
+   * Runs `fn` on a client of its own. The pool stops listening for a client's errors while it is
+   * checked out, and a connection lost then (a restart, a terminated backend) is emitted as
+   * 'error': with no listener that is an uncaught exception, the whole server gone. The query in
+   * flight rejects anyway; the broken client is given back to be discarded, as is one whose
+   * statement the driver gave up waiting for (it may still be running on it).
    */
   private async withClient<T>(fn: (client: pg.PoolClient) => Promise<T>): Promise<T> {
     this.assertOpen();
@@ -595,29 +722,132 @@ export class PostgresStore implements Store {
       lost = err;
     };
     client.on('error', onError);
+    this.busy.add(client);
     try {
+      // close() began while this call waited for a connection.
+      this.assertOpen();
       return await fn(client);
+    } catch (err) {
+      if (isClientTimeout(err)) lost ??= err as Error;
+      throw err;
     } finally {
       client.off('error', onError);
+      this.busy.delete(client);
       client.release(lost);
+      this.notifyIfIdle();
     }
   }
 
+  /**
+   * Runs `fn` in one transaction, its statements bounded by `statementTimeoutMs` or, for
+   * `'long'`, by `longStatementTimeoutMs` (`SET LOCAL`: only this transaction). Commits what `fn`
+   * resolves; rolls back and throws a StoreError when anything fails, a timeout included.
+   */
+  private inTransaction<T>(
+    fn: (query: TxQuery) => Promise<T>,
+    bound: 'short' | 'long' = 'short',
+  ): Promise<T> {
+    return this.withClient(async (client) => {
+      const query: TxQuery = (sql, params) =>
+        bound === 'long'
+          ? client.query(longStatement(sql, params, this.longClientTimeoutMs))
+          : client.query(sql, params);
+      try {
+        await client.query('BEGIN');
+        if (bound === 'long')
+          await client.query(`SET LOCAL statement_timeout = ${this.longStatementTimeoutMs}`);
+        const result = await fn(query);
+        await client.query('COMMIT');
+        return result;
+      } catch (err) {
+        // After a driver timeout the statement may still be running on this connection, which
+        // is discarded instead (its transaction rolls back when the server sees it closed).
+        if (!isClientTimeout(err)) await client.query('ROLLBACK').catch(() => {});
+        throw storageError(err, this.where);
+      }
+    });
+  }
+
+  /** One statement bounded by `longStatementTimeoutMs` (a transaction of its own). */
+  private longQuery<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params?: unknown[],
+  ): Promise<pg.QueryResult<R>> {
+    return this.inTransaction((query) => query<R>(sql, params), 'long');
+  }
+
+  /** One statement bounded by `statementTimeoutMs`, on its own (autocommit). */
   private async query<R extends pg.QueryResultRow = pg.QueryResultRow>(
     sql: string,
     params?: unknown[],
   ): Promise<pg.QueryResult<R>> {
-    this.assertOpen();
     try {
-      return await this.pool.query<R>(sql, params);
+      return await this.withClient((client) => client.query<R>(sql, params));
     } catch (err) {
       throw storageError(err, this.where);
     }
   }
 
+  /** Runs `fn` on a connection of its own, outside the pool and without statement bounds. */
+  private async withMigrationClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const client = new pg.Client({
+      connectionString: this.url,
+      connectionTimeoutMillis: this.connectTimeoutMs,
+    });
+    // A connection lost mid-migration fails the query in flight; without a listener it would
+    // also be an uncaught exception.
+    client.on('error', () => {});
+    this.busy.add(client);
+    try {
+      await client.connect();
+      return await fn(client);
+    } catch (err) {
+      throw storageError(err, this.where);
+    } finally {
+      this.busy.delete(client);
+      await client.end().catch(() => {});
+      this.notifyIfIdle();
+    }
+  }
+
+  private notifyIfIdle(): void {
+    if (this.busy.size > 0 || this.idleWaiters.length === 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new StoreError('closed', 'the store is closed');
   }
+}
+
+/** A statement of a transaction, in `inTransaction`. */
+export type TxQuery = <R extends pg.QueryResultRow = pg.QueryResultRow>(
+  sql: string,
+  params?: unknown[],
+) => Promise<pg.QueryResult<R>>;
+
+/** A statement the driver waits for up to `clientTimeoutMs` (pg's per-query `query_timeout`). */
+function longStatement(sql: string, params: unknown[] | undefined, clientTimeoutMs: number): pg.QueryConfig {
+  const config: pg.QueryConfig & { query_timeout: number } = {
+    text: sql,
+    query_timeout: clientTimeoutMs,
+    ...(params === undefined ? {} : { values: params }),
+  };
+  return config;
+}
+
+/** pg gave up waiting for a statement's answer (`query_timeout`); it may still be running. */
+function isClientTimeout(err: unknown): boolean {
+  const e = err instanceof StoreError ? err.cause : err;
+  return e instanceof Error && e.message === 'Query read timeout';
+}
+
+/** Closes a client's socket at once (pg-pool does the same to a client that connects too slowly). */
+function destroyConnection(client: pg.ClientBase): void {
+  (client as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
 }
 
 const CONNECTION_CODES = new Set([
@@ -635,6 +865,34 @@ function storageError(err: unknown, where: string): StoreError {
   if (err instanceof StoreError) return err;
   const code = (err as { code?: string }).code;
   const msg = (err as Error).message ?? String(err);
+  // query_canceled (statement_timeout, or close() cancelling) and lock_not_available (a
+  // lock_timeout of the server's or the URL's): the statement did nothing.
+  if (code === '57014' || code === '55P03') {
+    return new StoreError(
+      'timeout',
+      `PostgreSQL cancelled a statement (${msg}): it ran past its bound (statementTimeoutMs / ` +
+        'longStatementTimeoutMs), waiting for a lock held elsewhere or on an overloaded server, ' +
+        'or the store was closing; nothing of it was committed',
+      { cause: err },
+    );
+  }
+  if (msg === 'timeout exceeded when trying to connect') {
+    // pg-pool's answer when every connection stayed busy for connectTimeoutMs.
+    return new StoreError(
+      'timeout',
+      'every connection to PostgreSQL stayed busy for connectTimeoutMs (statements stuck behind ' +
+        'locks, or slow); nothing was sent',
+      { cause: err },
+    );
+  }
+  if (isClientTimeout(err)) {
+    return new StoreError(
+      'timeout',
+      `PostgreSQL at ${where} did not answer a statement within its bound and two seconds more; ` +
+        'the connection was dropped',
+      { cause: err },
+    );
+  }
   if ((code !== undefined && CONNECTION_CODES.has(code)) || /timeout|terminated|Connection/i.test(msg)) {
     return new StoreError(
       'unreachable',
