@@ -203,7 +203,39 @@ describe.skipIf(pgDb === null)('homing projects (PostgreSQL)', () => {
     expect(JSON.parse(io.out())).toEqual([expect.objectContaining({ ...json })]);
     expect(existsSync('/nonexistent-never-used')).toBe(false);
   });
+  it('a lock held by another session: create gives up after the statement bound with a hint, nothing created', async () => {
+    const db = (await createDatabase())!;
+    cleanups.push(() => db.drop());
+    expect((await create('first', { database: db.url })).code).toBe(0);
+    // Another session holds the projects table for 12 s (psql, as an operator would).
+    const holder = run('psql', [
+      db.url,
+      '-c',
+      'BEGIN; LOCK TABLE projects IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(12); COMMIT;',
+    ]).catch(() => undefined);
+    cleanups.push(() => holder.then(() => undefined));
+    await until(async () => (await run('psql', [db.url, '-Atc', LOCK_HELD])).stdout.trim() === '1');
+    const blocked = await create('second', { database: db.url });
+    expect(blocked.code).toBe(1);
+    expect(blocked.io.err()).toContain('cancelled a statement');
+    expect(blocked.io.err()).toMatch(/hint: another session may hold a lock/);
+    await holder;
+    const io = captureIo();
+    expect(await listProjectsCommand({ database: db.url, json: true }, io)).toBe(0);
+    expect((JSON.parse(io.out()) as { name: string }[]).map((p) => p.name)).toEqual(['first']);
+  }, 30_000);
 });
+
+const LOCK_HELD =
+  "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation WHERE c.relname = 'projects' AND l.mode = 'AccessExclusiveLock' AND l.granted";
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('the lock was never taken');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/bin.js');
 // Runs when the CLI is built (npm run prepare) and its program registers `projects`.

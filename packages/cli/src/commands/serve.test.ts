@@ -204,6 +204,29 @@ describe('homing serve', () => {
     expect(process.listenerCount('SIGINT')).toBe(sigintListeners);
   });
 
+  it('a statement PostgreSQL cancelled at start (a lock held elsewhere) says where to look', async () => {
+    const dir = await tempDir();
+    const port = await freePort();
+    const start: typeof startServer = async (options) => {
+      const started = await startServer(options);
+      started.store.firstProjectOrCreate = () =>
+        Promise.reject(
+          new StoreError(
+            'timeout',
+            'PostgreSQL cancelled a statement (canceling statement due to statement timeout)',
+          ),
+        );
+      return started;
+    };
+    const io = captureIo();
+    expect(
+      await runCommand(io, () => serve(flagsFor(dir, { port: String(port) }), io, true, start).then(() => 0)),
+    ).toBe(1);
+    expect(io.err()).toContain('cancelled a statement');
+    expect(io.err()).toMatch(/hint: another session may hold a lock .*pg_locks/);
+    expect(await portIsFree(port)).toBe(true);
+  });
+
   it('refuses bad option values naming the flag and its variable, exit code 2', () => {
     expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { port: '99999' }))).toThrow(
       /--port must be an integer/,
