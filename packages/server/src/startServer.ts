@@ -71,7 +71,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       maxPropertiesChars: storePropertiesLimit(options.maxEventBytes ?? SERVER_DEFAULTS.maxEventBytes),
       // The store logs nothing itself; its background failures go to the server's log (the app
       // is built right after the store opens, before its first background look).
-      onBackgroundError: (err) => logBackgroundError(app?.log, err),
+      onBackgroundError: backgroundErrorLog(() => app?.log),
       // close() below gives requests and the retention batch in flight shutdownGraceMs first;
       // what still runs on the store after that is cancelled at once.
       closeTimeoutMs: 0,
@@ -137,18 +137,38 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   };
 }
 
+/** At most one log line per failure code per this long, ms: a failing expansion retries every second. */
+export const BACKGROUND_ERROR_LOG_INTERVAL_MS = 60_000;
+
 /**
- * A failure of the store's background work, logged by kind, SQLSTATE or errno and the store's
- * message (PostgreSQL's own: for the second deletion's statements, whose parameters come from
- * the database with their types, it quotes no values); never the error object, whose fields
- * (`detail`, `where`) may quote a row.
+ * Logs failures of the store's background work (PostgreSQL's second deletions, SQLite's log
+ * expansion) by kind, SQLSTATE or SQLite code, and the store's message, which names no event
+ * content or distinct id; never the error object, whose fields (`detail`, `where`, a cause) may
+ * quote a row. Background work retries on its own, so a failure that lasts would log a line a
+ * second: one line per code per minute at most, with how many were left out since.
  */
-function logBackgroundError(log: FastifyBaseLogger | undefined, err: StoreError): void {
-  const code = (err.cause as { code?: unknown } | undefined)?.code;
-  log?.error(
-    { kind: err.kind, ...(typeof code === 'string' ? { code } : {}), message: err.message },
-    'store background work failed (a second deletion after an erasure); it is tried again',
-  );
+function backgroundErrorLog(log: () => FastifyBaseLogger | undefined): (err: StoreError) => void {
+  const last = new Map<string, { atMs: number; skipped: number }>();
+  return (err) => {
+    const code = (err.cause as { code?: unknown } | undefined)?.code;
+    const key = `${err.kind}:${typeof code === 'string' ? code : ''}`;
+    const now = Date.now();
+    const seen = last.get(key);
+    if (seen !== undefined && now - seen.atMs < BACKGROUND_ERROR_LOG_INTERVAL_MS) {
+      seen.skipped++;
+      return;
+    }
+    last.set(key, { atMs: now, skipped: 0 });
+    log()?.error(
+      {
+        kind: err.kind,
+        ...(typeof code === 'string' ? { code } : {}),
+        message: err.message,
+        ...(seen !== undefined && seen.skipped > 0 ? { alsoSinceLastLine: seen.skipped } : {}),
+      },
+      'store background work failed; it is tried again',
+    );
+  };
 }
 
 /**

@@ -11,9 +11,10 @@ export interface OpenStoreOptions {
   /** Largest serialized `properties` of one event, characters (either store's option). Default 1 000 000. */
   maxPropertiesChars?: number;
   /**
-   * PostgreSQL: called with a StoreError when background work fails (a second deletion after an
-   * erasure; tried again a second later), so it can be logged; it never carries an event's
-   * content or a distinct_id. Default: ignored.
+   * Called with a StoreError when background work fails, so it can be logged; its message never
+   * carries an event's content or a distinct_id. PostgreSQL: a second deletion after an erasure
+   * (tried again a second later). SQLite: expanding the ingest log into the events table, or
+   * trimming it (tried again after `expandRetryMs`). Default: ignored.
    */
   onBackgroundError?: (error: StoreError) => void;
   /**
@@ -32,9 +33,13 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
   const url = options.databaseUrl?.trim() ?? '';
   let store: Store;
   if (url === '') {
+    const report = options.onBackgroundError;
     store = new SqliteStore({
       dataDir: options.dataDir,
       ...(options.maxPropertiesChars === undefined ? {} : { maxPropertiesChars: options.maxPropertiesChars }),
+      ...(report === undefined
+        ? {}
+        : { onBackgroundError: (err: unknown) => report(sqliteBackgroundError(err)) }),
     });
   } else {
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url)?.[1]?.toLowerCase();
@@ -60,4 +65,23 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     throw err;
   }
   return store;
+}
+
+/**
+ * A failure of the SQLite store's background work as a StoreError whose message is safe to log.
+ * SQLite's own messages name tables, columns and conditions, never values; any other message
+ * (a JSON.parse of a log row, say) may quote stored data, so only its name and code are kept.
+ */
+export function sqliteBackgroundError(err: unknown): StoreError {
+  const code = (err as { code?: unknown } | null)?.code;
+  const sqliteCode = typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
+  const message =
+    sqliteCode !== undefined && err instanceof Error
+      ? err.message
+      : `${err instanceof Error ? err.name : typeof err} (its message is not logged: it may quote stored data)`;
+  return new StoreError(
+    'storage',
+    `expanding the ingest log into the events table failed: ${message}; events stay in the log and are expanded when it works again`,
+    { cause: err },
+  );
 }
