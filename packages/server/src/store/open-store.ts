@@ -81,7 +81,7 @@ export function sqliteBackgroundError(err: unknown): StoreError {
       : `${err instanceof Error ? err.name : typeof err} (its message is not logged: it may quote stored data)`;
   return new StoreError(
     'storage',
-    `expanding the ingest log into the events table failed: ${message}; events stay in the log and are expanded when it works again`,
+    `background work on the ingest log (expanding it into the events table, or trimming it) failed: ${message}; events stay in the log until it works again`,
     { cause: err },
   );
 }
