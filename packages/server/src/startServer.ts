@@ -119,12 +119,17 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         const stopped = Promise.all([started.app.close(), started.retention.stop()]);
         if (ownStore) {
           // Requests in flight get shutdownGraceMs (the app then closes their connections), and
-          // so does the retention batch in flight; after it the store is closed even if one of
-          // them is still waiting for it (a statement stuck behind a lock): PostgreSQL's close
-          // cancels what still runs (it rolls back), so shutdown ends about then.
+          // so does the retention batch in flight; the store is closed a little before that even
+          // if one of them is still waiting for it (a statement stuck behind a lock):
+          // PostgreSQL's close cancels what still runs (it rolls back), and the requests it held
+          // answer 503 + Retry-After while their connections are still open (closed at the same
+          // moment, they got a reset instead), so shutdown ends about then.
           let grace: NodeJS.Timeout | undefined;
           const graceOver = new Promise<void>((resolve) => {
-            grace = setTimeout(resolve, options.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs);
+            grace = setTimeout(
+              resolve,
+              storeCloseAfterMs(options.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs),
+            );
           });
           await Promise.race([stopped, graceOver]);
           clearTimeout(grace);
@@ -135,6 +140,15 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       return closing;
     },
   };
+}
+
+/**
+ * When, in the grace period, startServer closes its store: a quarter of it (at most a second)
+ * before the app closes the connections still open, so requests whose statements the close
+ * cancels can still answer.
+ */
+export function storeCloseAfterMs(shutdownGraceMs: number): number {
+  return shutdownGraceMs - Math.min(1_000, Math.floor(shutdownGraceMs / 4));
 }
 
 /** At most one log line per failure code per this long, ms: a failing expansion retries every second. */

@@ -93,7 +93,7 @@ describe.skipIf(!reachable)('PostgreSQL stuck behind a lock (startServer, real s
   }, 60_000);
 
   it('close() (what SIGTERM runs) ends within the grace period with an ingest and an erasure stuck, rolling both back', async () => {
-    running = await startServer({ databaseUrl: db.url, port: 0, retentionDays: 0, shutdownGraceMs: 300 });
+    running = await startServer({ databaseUrl: db.url, port: 0, retentionDays: 0, shutdownGraceMs: 2_000 });
     const project = await running.store.createProject('p');
     const stored = await post(
       `${running.url}/ingest`,
@@ -123,7 +123,12 @@ describe.skipIf(!reachable)('PostgreSQL stuck behind a lock (startServer, real s
     // Cancelled, not abandoned: nothing of the server's waits for the lock, still held, to run
     // its statements later.
     expect(await waiting()).toBe(0);
-    await Promise.all([ingest, erasure]);
+    // Both answered 503 + Retry-After (the store closes before the connections do), not a reset.
+    const [ingested, erased] = await Promise.all([ingest, erasure]);
+    expect(ingested).toMatchObject({ status: 503 });
+    expect((ingested as Awaited<ReturnType<typeof post>>).headers.get('retry-after')).not.toBeNull();
+    expect(erased).toBeInstanceOf(Response);
+    expect((erased as Response).status).toBe(503);
     await locker.query('COMMIT');
     expect(await count('events')).toBe(1);
     expect(await count('erasures')).toBe(0);

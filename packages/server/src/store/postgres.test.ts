@@ -411,6 +411,24 @@ describe.skipIf(!reachable)('PostgresStore', () => {
       expect(await store.insertEvents(p.id, [ev()])).toMatchObject({ accepted: 1 });
     });
 
+    it('sets the bound on each connection, not as a startup parameter (PgBouncer refuses unknown ones)', async () => {
+      const store = await open({ statementTimeoutMs: 300 });
+      // The store's own pool (private): what its connections run with, and where it came from.
+      const pool = (store as unknown as { pool: pg.Pool }).pool;
+      const clients = await Promise.all([pool.connect(), pool.connect()]);
+      try {
+        for (const client of clients) {
+          const r = await client.query<{ setting: string; source: string }>(
+            "SELECT setting, source FROM pg_settings WHERE name = 'statement_timeout'",
+          );
+          // 'client' would be a startup parameter; 'session' is the SET.
+          expect(r.rows[0]).toEqual({ setting: '300', source: 'session' });
+        }
+      } finally {
+        for (const client of clients) client.release();
+      }
+    });
+
     it('erasure and retention get longStatementTimeoutMs, not the ingest bound', async () => {
       const store = await open({ statementTimeoutMs: 200, longStatementTimeoutMs: 60_000 });
       const p = await store.createProject('p');

@@ -235,9 +235,6 @@ export class PostgresStore implements Store {
       max: poolSize,
       // Also bounds the wait for a free connection when every one is busy.
       connectionTimeoutMillis: connectTimeoutMs,
-      // Sent at connection start: every statement is bounded by the server, waiting for locks
-      // included, unless a transaction raises it (`inTransaction(…, 'long')`). 0: not sent.
-      statement_timeout: statementTimeoutMs,
       // The driver's own bound, for a server or network that does not answer at all.
       ...(statementTimeoutMs === 0 ? {} : { query_timeout: statementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS }),
     });
@@ -251,6 +248,17 @@ export class PostgresStore implements Store {
     );
     // An idle client losing its connection must not crash the process; the next query reconnects.
     this.pool.on('error', () => {});
+    if (statementTimeoutMs > 0) {
+      // Every statement is bounded by the server, waiting for locks included, unless a transaction
+      // raises it (`inTransaction(…, 'long')`). Set once per connection, queued ahead of its first
+      // query (pg-pool emits 'connect' before handing the client out). Not as a startup parameter:
+      // PgBouncer refuses unknown ones, and its ignore_startup_parameters would drop the bound.
+      this.pool.on('connect', (client) => {
+        client.query(`SET statement_timeout = ${statementTimeoutMs}`).catch(() => {
+          // The connection is broken: the query behind this one fails and says so.
+        });
+      });
+    }
   }
 
   async migrate(): Promise<void> {
