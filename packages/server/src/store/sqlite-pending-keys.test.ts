@@ -114,6 +114,8 @@ describe('PendingKeys', () => {
         { numRuns: 25 },
       );
     },
+    // Long model runs: ~8 s alone, over 30 s with the whole suite on a loaded 2-core machine.
+    120_000,
   );
 
   it('refuses a number of tables or slots that is not a power of two, and ranges it does not hold', () => {
