@@ -477,6 +477,44 @@ describe.skipIf(!reachable)('PostgresStore', () => {
       expect(await count('erasures')).toBe(0);
     });
 
+    it('close() cancels stuck statements even when no new session may log in (connection limit reached)', async () => {
+      // A role allowed exactly the store's pool: the cancel cannot come from a new session.
+      const role = `homing_limited_${Math.random().toString(36).slice(2, 8)}`;
+      const owner = await open({});
+      const p = await owner.createProject('p');
+      await locker.query(`CREATE ROLE ${role} LOGIN CONNECTION LIMIT 2`);
+      await locker.query(`GRANT ALL ON ALL TABLES IN SCHEMA public TO ${role}`);
+      await locker.query(`GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+      try {
+        const url = new URL(fresh.url);
+        url.username = role;
+        const store = new PostgresStore({ url: url.href, poolSize: 2, closeTimeoutMs: 100 });
+        stores.push(store);
+        await locker.query('BEGIN');
+        await locker.query('LOCK TABLE events IN EXCLUSIVE MODE');
+        const inserts = [0, 1].map((i) =>
+          store.insertEvents(p.id, [ev({ distinctId: `d${i}` })]).then(
+            () => 'stored',
+            (err: unknown) => err,
+          ),
+        );
+        await vi.waitFor(async () => expect(await waiting()).toBe(2), { timeout: BOUND_MS });
+        expect(await within(store.close().then(() => 'closed'))).toBe('closed');
+        // Cancelled by the server (57014), not cut off by closing their sockets.
+        for (const outcome of await Promise.all(inserts)) expect(outcome).toMatchObject({ kind: 'timeout' });
+        // Cancelled: nothing waits for the lock to commit later.
+        await vi.waitFor(async () => expect(await waiting()).toBe(0), { timeout: BOUND_MS });
+        await locker.query('COMMIT');
+        // Statements merely abandoned would run now that the lock is gone.
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        expect(await count('events')).toBe(0);
+      } finally {
+        await locker.query('ROLLBACK').catch(() => {});
+        await locker.query(`DROP OWNED BY ${role}`).catch(() => {});
+        await locker.query(`DROP ROLE IF EXISTS ${role}`).catch(() => {});
+      }
+    });
+
     it('reports a failing second deletion through onBackgroundError, naming no person', async () => {
       const errors: StoreError[] = [];
       const store = await open({ erasureSweepMs: 100, onBackgroundError: (e) => errors.push(e) });

@@ -622,28 +622,15 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Cancels the statement each busy connection runs (`pg_cancel_backend`, from a connection of
-   * its own: one stuck behind a lock reads nothing from its own until the lock is released).
+   * Cancels the statement each busy connection runs with PostgreSQL's cancel request (the
+   * backend's process id and secret key, on a socket of its own): it needs no login, so no free
+   * connection slot (with the role's or the server's connection limit reached, a
+   * `pg_cancel_backend` from a new session was refused and the statements ran on and committed
+   * after close), names exactly one backend, and passes through PgBouncer, whose process ids
+   * are not the server's.
    */
   private async cancelBusy(): Promise<void> {
-    const pids = [...this.busy]
-      .map((c) => (c as { processID?: unknown }).processID)
-      .filter((pid): pid is number => typeof pid === 'number');
-    if (pids.length === 0) return;
-    const canceller = new pg.Client({
-      connectionString: this.url,
-      connectionTimeoutMillis: Math.min(this.connectTimeoutMs, CANCEL_WAIT_MS),
-      query_timeout: CANCEL_WAIT_MS,
-    });
-    canceller.on('error', () => {});
-    try {
-      await canceller.connect();
-      await canceller.query('SELECT pg_cancel_backend(pid) FROM unnest($1::int[]) AS pid', [pids]);
-    } catch {
-      // Unreachable: the connections are closed instead.
-    } finally {
-      void canceller.end().catch(() => {});
-    }
+    await Promise.all([...this.busy].map((client) => sendCancelRequest(client)));
   }
 
   /**
@@ -851,6 +838,38 @@ function longStatement(sql: string, params: unknown[] | undefined, clientTimeout
 function isClientTimeout(err: unknown): boolean {
   const e = err instanceof StoreError ? err.cause : err;
   return e instanceof Error && e.message === 'Query read timeout';
+}
+
+/**
+ * Sends the cancel request for the statement `client` runs (what pg's own `Client#cancel` does),
+ * and resolves once the server closed that socket, or after `CANCEL_WAIT_MS`. Never throws.
+ */
+function sendCancelRequest(client: pg.ClientBase): Promise<void> {
+  const c = client as unknown as { processID?: unknown; secretKey?: unknown; host?: unknown; port?: unknown };
+  const { processID, secretKey, host, port } = c;
+  if (typeof processID !== 'number' || typeof secretKey !== 'number' || typeof host !== 'string') {
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const con = new pg.Connection();
+    const done = (): void => {
+      clearTimeout(timer);
+      con.stream.destroy();
+      resolve();
+    };
+    const timer = setTimeout(done, CANCEL_WAIT_MS);
+    con.on('error', done);
+    con.on('end', done);
+    con.on('connect', () =>
+      (con as unknown as { cancel(pid: number, key: number): void }).cancel(processID, secretKey),
+    );
+    const connect = (con as unknown as { connect(portOrPath: unknown, host?: string): void }).connect.bind(
+      con,
+    );
+    // A Unix socket directory as host, as libpq and pg take it.
+    if (host.startsWith('/')) connect(`${host}/.s.PGSQL.${String(port)}`);
+    else connect(port, host);
+  });
 }
 
 /** Closes a client's socket at once (pg-pool does the same to a client that connects too slowly). */
