@@ -39,6 +39,25 @@ export interface LocalStorageOutboxOptions extends BrowserOutboxCommonOptions {
   storage?: StorageLike;
   /** A group is written as new chunks of about this many characters at most; default 16 384 (min 256). */
   chunkChars?: number;
+  /**
+   * Where other tabs' `storage` events arrive, so the chunks are read again only when another
+   * tab changed them (and once a second anyway). Default: the page (`globalThis`) when `storage`
+   * is the page's own localStorage, else none. None (null): every operation reads every chunk
+   * key again.
+   */
+  storageEvents?: StorageEventSource | null;
+}
+
+/** The part of a page (`window`) that delivers `storage` events. */
+export interface StorageEventSource {
+  addEventListener(
+    type: 'storage',
+    listener: (event: { key: string | null; storageArea?: unknown }) => void,
+  ): void;
+  removeEventListener(
+    type: 'storage',
+    listener: (event: { key: string | null; storageArea?: unknown }) => void,
+  ): void;
 }
 
 const DEFAULT_CHUNK_CHARS = 16_384;
@@ -88,6 +107,7 @@ export class LocalStorageOutbox implements Outbox {
   /** Sections running with the delivery lock taken (see `holding`). */
   private sections = 0;
   private readonly offHide: () => void;
+  private readonly offStorageEvents: () => void;
 
   constructor(options: LocalStorageOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
@@ -107,7 +127,12 @@ export class LocalStorageOutbox implements Outbox {
       throw new OutboxIoError('open', { cause: error });
     }
     const writer = randomOwnerId().replace(/-/g, '').slice(0, 12);
-    this.chunks = new ChunkStore(this.storage, this.prefix, writer, this.drops);
+    const events = options.storageEvents === undefined ? pageEvents(options.storage) : options.storageEvents;
+    this.chunks = new ChunkStore(this.storage, this.prefix, writer, this.drops, {
+      eventDriven: events !== null,
+      now: this.options.now,
+    });
+    this.offStorageEvents = events === null ? () => {} : this.watchStorage(events);
     this.deadLetters = new DeadLetterList(this.storage, `${this.prefix}dl`, this.limits.maxDeadLetters);
     this.buffer = new WriteBuffer({
       ...this.options,
@@ -374,6 +399,7 @@ export class LocalStorageOutbox implements Outbox {
     this.closing ??= (async () => {
       this.closed = true;
       this.offHide();
+      this.offStorageEvents();
       this.buffer.stop();
       try {
         await this.buffer.flush();
@@ -507,6 +533,18 @@ export class LocalStorageOutbox implements Outbox {
     }
   }
 
+  /** Marks the chunks changed when another tab writes one of them (or clears the storage). */
+  private watchStorage(events: StorageEventSource): () => void {
+    const chunkKeys = `${this.prefix}c:`;
+    const listener = (event: { key: string | null; storageArea?: unknown }): void => {
+      if (event.storageArea !== undefined && event.storageArea !== null && event.storageArea !== this.storage)
+        return;
+      if (event.key === null || event.key.startsWith(chunkKeys)) this.chunks.changed();
+    };
+    events.addEventListener('storage', listener);
+    return () => events.removeEventListener('storage', listener);
+  }
+
   /**
    * Runs `fn` with the delivery lock taken if it is free (`holder`: whether this tab holds it),
    * then lets the lock go if nothing is claimed, so an idle tab lets a foreground tab deliver.
@@ -536,6 +574,16 @@ function toEntry(record: OutboxRecord, bytes: number): ChunkEntry {
 
 function toRecord(entry: ChunkEntry): OutboxRecord {
   return { uuid: entry.uuid, json: entry.json, timestampMs: entry.timestampMs };
+}
+
+/** The page, when it delivers `storage` events for its own localStorage (`storage` left out). */
+function pageEvents(storage: StorageLike | undefined): StorageEventSource | null {
+  const page = globalThis as Partial<StorageEventSource>;
+  return storage === undefined &&
+    typeof page.addEventListener === 'function' &&
+    typeof page.removeEventListener === 'function'
+    ? (page as StorageEventSource)
+    : null;
 }
 
 function defaultStorage(): StorageLike {
