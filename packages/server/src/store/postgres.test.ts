@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { freshDatabase, openPostgres, postgresHarness, postgresReachable } from './postgres.test-helpers.js';
 import { POSTGRES_DEFAULTS, PostgresStore } from './postgres.js';
+import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { StoreError } from './errors.js';
 import { suppressionHash } from './suppressions.js';
 import { describeStoreContract, ev } from './store.contract.js';
@@ -551,5 +552,79 @@ describe.skipIf(!reachable)('PostgresStore', () => {
         expect(() => new PostgresStore({ url: 'postgres://127.0.0.1/x', [name]: 0 })).not.toThrow();
       }
     });
+  });
+
+  describe('a migration waiting for a table lock another session holds', () => {
+    let db: { url: string; drop: () => Promise<void> };
+    let reader: pg.Client;
+    const stores: PostgresStore[] = [];
+    beforeEach(async () => {
+      // A database at schema version 2: migration 3 alters the erasure log.
+      db = await freshDatabase();
+      const setup = new pg.Client({ connectionString: db.url });
+      await setup.connect();
+      await setup.query(
+        'CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL)',
+      );
+      for (const m of POSTGRES_MIGRATIONS.filter((m) => m.version <= 2)) {
+        await setup.query(m.sql);
+        await setup.query('INSERT INTO schema_migrations VALUES ($1, $2, $3)', [m.version, m.name, 'test']);
+      }
+      await setup.end();
+      // A long transaction that read the erasure log: its lock lasts until it ends.
+      reader = new pg.Client({ connectionString: db.url });
+      await reader.connect();
+      await reader.query('BEGIN');
+      await reader.query('SELECT count(*) FROM erasures');
+    });
+    afterEach(async () => {
+      await reader.end().catch(() => {});
+      for (const s of stores.splice(0)) await s.close();
+      await db.drop();
+    });
+    const versions = async (): Promise<number[]> => {
+      const c = new pg.Client({ connectionString: db.url });
+      await c.connect();
+      try {
+        return (
+          await c.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')
+        ).rows.map((r) => r.version);
+      } finally {
+        await c.end();
+      }
+    };
+
+    it('lets go and tries again, and applies once the lock is gone', async () => {
+      const store = new PostgresStore({ url: db.url, migrationLockTimeoutMs: 200 });
+      stores.push(store);
+      const migrating = store.migrate();
+      setTimeout(() => void reader.query('COMMIT'), 1_500);
+      await migrating;
+      expect(await versions()).toEqual(POSTGRES_MIGRATIONS.map((m) => m.version));
+    }, 30_000);
+
+    it('gives up with a migration error that says what to do, and holds up no reader meanwhile', async () => {
+      const store = new PostgresStore({ url: db.url, migrationLockTimeoutMs: 200 });
+      stores.push(store);
+      const outcome = store.migrate().then(
+        () => 'migrated',
+        (err: unknown) => err,
+      );
+      // Another session can still read the table while the migration waits between tries
+      // (a queued ALTER would hold it up until the long transaction ended).
+      const other = new pg.Client({ connectionString: db.url, statement_timeout: 5_000 });
+      await other.connect();
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 700));
+        await expect(other.query('SELECT count(*) FROM erasures')).resolves.toBeDefined();
+      } finally {
+        await other.end();
+      }
+      const err = await outcome;
+      expect(err).toBeInstanceOf(StoreError);
+      expect(err).toMatchObject({ kind: 'migration' });
+      expect((err as Error).message).toMatch(/table lock another session holds.*pg_stat_activity/);
+      expect(await versions()).toEqual([1, 2]);
+    }, 30_000);
   });
 });

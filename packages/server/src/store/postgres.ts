@@ -65,6 +65,12 @@ export interface PostgresStoreOptions {
    */
   longStatementTimeoutMs?: number;
   /**
+   * How long one migration statement waits for a table lock another session holds, ms, before
+   * it lets go (every reader queued behind it waits too) and tries again, up to 6 times a second
+   * apart; then the start fails with a `migration` error. 0: no bound. Default 5000.
+   */
+  migrationLockTimeoutMs?: number;
+  /**
    * On close, how long calls in flight may take to finish, ms; statements still running then are
    * cancelled (their transactions roll back) and, if the server does not answer, their
    * connections closed, so close() ends. Default 2000.
@@ -99,7 +105,12 @@ export const POSTGRES_DEFAULTS = {
   statementTimeoutMs: 5000,
   longStatementTimeoutMs: 300_000,
   closeTimeoutMs: 2000,
+  migrationLockTimeoutMs: 5000,
 } as const;
+
+/** Tries of a migration that waited out `migrationLockTimeoutMs`, and the pause between them. */
+const MIGRATION_LOCK_ATTEMPTS = 6;
+const MIGRATION_RETRY_MS = 1000;
 
 /**
  * How much longer than a statement's own bound the driver waits for its answer before giving
@@ -176,6 +187,7 @@ export class PostgresStore implements Store {
   /** The driver's own bound on a long statement (see `longStatementTimeoutMs`), ms; 0: none. */
   private readonly longClientTimeoutMs: number;
   private readonly closeTimeoutMs: number;
+  private readonly migrationLockTimeoutMs: number;
   /** Connections running a call (checked out of the pool, or migrating): close() cancels them. */
   private readonly busy = new Set<pg.ClientBase>();
   /** Called whenever `busy` becomes empty. */
@@ -228,6 +240,7 @@ export class PostgresStore implements Store {
         ? MAX_TIMEOUT_MS
         : this.longStatementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS;
     this.closeTimeoutMs = timeout('closeTimeoutMs', options.closeTimeoutMs);
+    this.migrationLockTimeoutMs = timeout('migrationLockTimeoutMs', options.migrationLockTimeoutMs);
     this.url = options.url;
     this.connectTimeoutMs = connectTimeoutMs;
     this.pool = new pg.Pool({
@@ -277,23 +290,38 @@ export class PostgresStore implements Store {
         );
         for (const m of POSTGRES_MIGRATIONS) {
           if (done.has(m.version)) continue;
-          try {
-            await client.query('BEGIN');
-            await client.query(m.sql);
-            await client.query(
-              'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
-              [m.version, m.name, new Date().toISOString()],
-            );
-            await client.query('COMMIT');
-          } catch (err) {
-            await client.query('ROLLBACK').catch(() => {});
-            throw new StoreError(
-              'migration',
-              `PostgreSQL migration ${m.version} (${m.name}) failed: ${(err as Error).message}`,
-              {
-                cause: err,
-              },
-            );
+          for (let attempt = 1; ; attempt++) {
+            try {
+              await client.query('BEGIN');
+              // A schema change queued behind another session's lock holds up every reader of
+              // the table queued behind it: wait a bounded time, then let go and try again.
+              if (this.migrationLockTimeoutMs > 0) {
+                await client.query(`SET LOCAL lock_timeout = ${this.migrationLockTimeoutMs}`);
+              }
+              await client.query(m.sql);
+              await client.query(
+                'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+                [m.version, m.name, new Date().toISOString()],
+              );
+              await client.query('COMMIT');
+              break;
+            } catch (err) {
+              await client.query('ROLLBACK').catch(() => {});
+              const lockWait = (err as { code?: unknown }).code === '55P03';
+              if (lockWait && attempt < MIGRATION_LOCK_ATTEMPTS) {
+                await new Promise((resolve) => setTimeout(resolve, MIGRATION_RETRY_MS));
+                continue;
+              }
+              throw new StoreError(
+                'migration',
+                lockWait
+                  ? `PostgreSQL migration ${m.version} (${m.name}) waited ${MIGRATION_LOCK_ATTEMPTS} times ` +
+                      `${this.migrationLockTimeoutMs} ms for a table lock another session holds; nothing of it ` +
+                      'was applied. Look for long transactions in pg_stat_activity / pg_locks, end them, and start again'
+                  : `PostgreSQL migration ${m.version} (${m.name}) failed: ${(err as Error).message}`,
+                { cause: err },
+              );
+            }
           }
         }
       } finally {
