@@ -206,11 +206,26 @@ export function toAdminApiError(err: unknown): AdminApiError {
   return new AdminApiError('internal', 'internal error', { cause: err });
 }
 
+/**
+ * An error's name, code, message and stack: what an operator needs. Never the whole object: a
+ * driver's error carries fields such as PostgreSQL's `detail` ("Key (distinct_id)=(…)"), and a
+ * cause chain, that can quote a row. Messages here are the stores' own and the databases'.
+ */
+export function loggableError(err: unknown): Record<string, string> {
+  if (!(err instanceof Error)) return { type: typeof err };
+  const code = (err as { code?: unknown }).code;
+  return {
+    type: err.name,
+    message: err.message,
+    ...(typeof code === 'string' ? { code } : {}),
+    ...(err.stack === undefined ? {} : { stack: err.stack }),
+  };
+}
+
 export function sendAdminError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
   const e = toAdminApiError(err);
   if (e.kind === 'internal' || e.kind === 'unavailable') {
-    // The cause's message names storage, never an event's content.
-    request.log.error({ err: e.cause ?? e, kind: e.kind }, 'admin API request failed');
+    request.log.error({ kind: e.kind, error: loggableError(e.cause ?? e) }, 'admin API request failed');
   }
   if (e.kind === 'unavailable') reply.header('retry-after', String(ADMIN_RETRY_AFTER_SECONDS));
   return reply
