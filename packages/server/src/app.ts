@@ -15,6 +15,7 @@ import { childLoggerFactory, RequestLogController } from './requestLog.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { nativeRoutes } from './routes/native.js';
+import { loggableError } from './loggableError.js';
 import { personsRoutes } from './routes/persons.js';
 import { posthogRoutes } from './routes/posthog.js';
 import { queryRoutes } from './routes/query.js';
@@ -171,7 +172,7 @@ function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: Fas
     });
     return;
   }
-  req.log.error({ err }, 'router failed');
+  req.log.error({ error: loggableError(err) }, 'router failed');
   void reply.code(500).send({ error: 'internal', message: 'internal error' });
 }
 

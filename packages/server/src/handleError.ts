@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { IngestError } from './ingest/errors.js';
+import { loggableError } from './loggableError.js';
 import { StoreError } from './store/errors.js';
 
 /**
@@ -37,7 +38,7 @@ export function handleError(retryAfterSeconds: number) {
         .code(status)
         .send({ error: (err as FastifyError).code ?? 'bad-request', message: err.message });
     }
-    req.log.error({ err }, 'unexpected error');
+    req.log.error({ error: loggableError(err) }, 'unexpected error');
     return reply.code(500).send({ error: 'internal', message: 'internal error; nothing was stored' });
   };
 }
