@@ -1,4 +1,5 @@
 import { rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildServer } from '../src/app.js';
 import type { ServerOptions } from '../src/serverOptions.js';
@@ -100,4 +101,16 @@ export function v7(n = 0): string {
   const h = (Date.now() + n).toString(16).padStart(12, '0');
   const r = crypto.randomUUID();
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-7${r.slice(15, 18)}-${r.slice(19)}`;
+}
+
+/** A pino destination that keeps what the server logs, for assertions on its lines. */
+export function logCapture(): { stream: Writable; text: () => string } {
+  let text = '';
+  const stream = new Writable({
+    write(chunk, _enc, done) {
+      text += String(chunk);
+      done();
+    },
+  });
+  return { stream, text: () => text };
 }

@@ -1,10 +1,9 @@
-import { Writable } from 'node:stream';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startServer, type RunningServer } from '../src/startServer.js';
-import { freshDatabase, postgresReachable } from '../src/store/postgres.test-helpers.js';
+import { freshDatabase, lockWaiters, postgresReachable } from '../src/store/postgres.test-helpers.js';
 import { ADMIN_KEY_HEADER } from '../src/routes/adminAuth.js';
-import { bearer, post, v7 } from './harness.js';
+import { bearer, logCapture, post, v7 } from './harness.js';
 
 const reachable = await postgresReachable();
 
@@ -23,22 +22,7 @@ describe.skipIf(!reachable)('PostgreSQL stuck behind a lock (startServer, real s
   let locker: pg.Client;
   let running: RunningServer | undefined;
 
-  /**
-   * Backends of the test database waiting for a lock. Asked on a connection of its own: inside
-   * the locker's transaction, pg_stat_activity would stay as it was at its first read.
-   */
-  const waiting = async (): Promise<number> => {
-    const watcher = new pg.Client({ connectionString: db.url });
-    await watcher.connect();
-    try {
-      const r = await watcher.query<{ n: string }>(
-        "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-      );
-      return Number(r.rows[0]!.n);
-    } finally {
-      await watcher.end();
-    }
-  };
+  const waiting = (): Promise<number> => lockWaiters(db.url);
   const count = async (table: string): Promise<number> =>
     Number((await locker.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
 
@@ -135,13 +119,7 @@ describe.skipIf(!reachable)('PostgreSQL stuck behind a lock (startServer, real s
   }, 60_000);
 
   it('logs a failing second deletion (sweep) with its kind, never the person', async () => {
-    let logs = '';
-    const stream = new Writable({
-      write(chunk, _enc, done) {
-        logs += String(chunk);
-        done();
-      },
-    });
+    const { stream, text: logs } = logCapture();
     running = await startServer({
       databaseUrl: db.url,
       port: 0,
@@ -159,8 +137,12 @@ describe.skipIf(!reachable)('PostgreSQL stuck behind a lock (startServer, real s
        SELECT pk, 'secret-person-7f3a', 'admin', 0, $1, $2, 0 FROM projects WHERE id = $3`,
       [new Date().toISOString(), Date.now(), project.id],
     );
-    await vi.waitFor(() => expect(logs).toContain('store background work failed'), { timeout: BOUND_MS });
-    const line = JSON.parse(logs.split('\n').find((l) => l.includes('store background work failed'))!) as {
+    await vi.waitFor(() => expect(logs()).toContain('store background work failed'), { timeout: BOUND_MS });
+    const line = JSON.parse(
+      logs()
+        .split('\n')
+        .find((l) => l.includes('store background work failed'))!,
+    ) as {
       level: number;
       kind: string;
       code: string;
@@ -168,6 +150,6 @@ describe.skipIf(!reachable)('PostgreSQL stuck behind a lock (startServer, real s
     };
     expect(line).toMatchObject({ level: 50, kind: 'storage', code: 'P0001' });
     expect(line.message).toContain('sweep refused (injected)');
-    expect(logs).not.toContain('secret-person-7f3a');
+    expect(logs()).not.toContain('secret-person-7f3a');
   }, 60_000);
 });

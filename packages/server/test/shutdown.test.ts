@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ADMIN_KEY_HEADER } from '../src/routes/adminAuth.js';
-import { freshDatabase, postgresReachable } from '../src/store/postgres.test-helpers.js';
+import { freshDatabase, lockWaiters, postgresReachable } from '../src/store/postgres.test-helpers.js';
 import { SqliteStore } from '../src/store/sqlite.js';
 import { tempDir } from '../src/store/sqlite.test-helpers.js';
 import { bearer, post } from './harness.js';
@@ -209,20 +209,7 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
       const db = await freshDatabase();
       const locker = new pg.Client({ connectionString: db.url });
       await locker.connect();
-      // Asked on connections of their own: inside the locker's transaction pg_stat_activity
-      // would stay as it was at its first read.
-      const waiting = async (): Promise<number> => {
-        const c = new pg.Client({ connectionString: db.url });
-        await c.connect();
-        try {
-          const r = await c.query<{ n: string }>(
-            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-          );
-          return Number(r.rows[0]!.n);
-        } finally {
-          await c.end();
-        }
-      };
+      const waiting = (): Promise<number> => lockWaiters(db.url);
       const child = spawn(process.execPath, [join(build.dir, 'pg-child.js'), db.url, '300'], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -1,12 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startServer, type RunningServer } from '../src/startServer.js';
 import { sqliteBackgroundError } from '../src/store/open-store.js';
 import { onOtherConnection } from '../src/store/sqlite.test-helpers.js';
-import { bearer, post, v7 } from './harness.js';
+import { bearer, logCapture, post, v7 } from './harness.js';
 
 const LINE = 'store background work failed';
 
@@ -21,13 +20,7 @@ describe('homing serve on SQLite: a failing log expansion reaches the server log
 
   it('logs it once a minute at most, by code, never the event; the events are stored once it works', async () => {
     dir = mkdtempSync(join(tmpdir(), 'homing-bg-log-'));
-    let logs = '';
-    const stream = new Writable({
-      write(chunk, _enc, done) {
-        logs += String(chunk);
-        done();
-      },
-    });
+    const { stream, text: logs } = logCapture();
     running = await startServer({
       dataDir: dir,
       port: 0,
@@ -47,16 +40,18 @@ describe('homing serve on SQLite: a failing log expansion reaches the server log
     }));
     const answer = await post(`${running.url}/ingest`, events, bearer(project.writeKey));
     expect(answer.status).toBe(202);
-    await vi.waitFor(() => expect(logs).toContain(LINE), { timeout: 15_000 });
+    await vi.waitFor(() => expect(logs()).toContain(LINE), { timeout: 15_000 });
     // The expansion retries every second; the log says so once.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
-    const lines = logs.split('\n').filter((l) => l.includes(LINE));
+    const lines = logs()
+      .split('\n')
+      .filter((l) => l.includes(LINE));
     expect(lines).toHaveLength(1);
     const line = JSON.parse(lines[0]!) as Record<string, unknown>;
     expect(line).toMatchObject({ level: 50, kind: 'storage', code: 'SQLITE_CONSTRAINT_TRIGGER' });
     expect(line.message).toContain('expansion refused (injected)');
-    expect(logs).not.toContain('secret-person-51c2');
-    expect(logs).not.toContain('secret@example.com');
+    expect(logs()).not.toContain('secret-person-51c2');
+    expect(logs()).not.toContain('secret@example.com');
     onOtherConnection(dir, 'DROP TRIGGER stuck');
     await vi.waitFor(
       async () => {

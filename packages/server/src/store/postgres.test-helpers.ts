@@ -86,3 +86,20 @@ export function postgresHarness(url: () => string): () => Promise<StoreHarness> 
     };
   };
 }
+
+/**
+ * Backends of the database at `url` waiting for a lock. Asked on a connection of its own: inside
+ * a test's open transaction, pg_stat_activity would stay as it was at its first read.
+ */
+export async function lockWaiters(url: string): Promise<number> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query<{ n: string }>(
+      "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
+    return Number(r.rows[0]!.n);
+  } finally {
+    await c.end();
+  }
+}

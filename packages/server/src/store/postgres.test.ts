@@ -1,6 +1,12 @@
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { freshDatabase, openPostgres, postgresHarness, postgresReachable } from './postgres.test-helpers.js';
+import {
+  freshDatabase,
+  lockWaiters,
+  openPostgres,
+  postgresHarness,
+  postgresReachable,
+} from './postgres.test-helpers.js';
 import { POSTGRES_DEFAULTS, PostgresStore } from './postgres.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { StoreError } from './errors.js';
@@ -353,22 +359,7 @@ describe.skipIf(!reachable)('PostgresStore', () => {
       await store.migrate();
       return store;
     };
-    /**
-     * Backends of the test database waiting for a lock. Asked on a connection of its own: inside
-     * the locker's transaction, pg_stat_activity would stay as it was at its first read.
-     */
-    const waiting = async (): Promise<number> => {
-      const watcher = new pg.Client({ connectionString: fresh.url });
-      await watcher.connect();
-      try {
-        const r = await watcher.query<{ n: string }>(
-          "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        );
-        return Number(r.rows[0]!.n);
-      } finally {
-        await watcher.end();
-      }
-    };
+    const waiting = (): Promise<number> => lockWaiters(fresh.url);
     const count = async (table: string): Promise<number> =>
       Number((await locker.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`)).rows[0]!.n);
 
