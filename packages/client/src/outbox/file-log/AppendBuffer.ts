@@ -7,6 +7,7 @@ import type { OutboxDurability } from '../outbox.js';
 import { type EncodableRecord, encodeFrames, frameLength } from './frame.js';
 import { SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
 import type { SegmentWriter, WrittenGroup } from './SegmentWriter.js';
+import { isNoSpace } from './SpaceReserve.js';
 
 /**
  * Records appended but not yet on disk, and the grouped writes that put them there: one write
@@ -205,6 +206,7 @@ export class AppendBuffer {
     // A group can be tens of thousands of records when the app outruns the disk; it goes out in
     // chunks of about WRITE_CHUNK_BYTES through one scratch buffer, so its pages are touched once
     // for the life of the outbox instead of once a group (see encodeFrames).
+    let limit = WRITE_CHUNK_BYTES;
     let from = 0;
     while (from < group.length) {
       let to = from;
@@ -214,20 +216,42 @@ export class AppendBuffer {
         const r = group[to++]!;
         frameBytes += frameLength(r);
         jsonBytes += r.jsonBytes;
-      } while (to < group.length && frameBytes + frameLength(group[to]!) <= WRITE_CHUNK_BYTES);
+      } while (to < group.length && frameBytes + frameLength(group[to]!) <= limit);
       const chunk = from === 0 && to === group.length ? group : group.slice(from, to);
-      await this.writeChunk(chunk, jsonBytes, group, from);
+      const failure = await this.writeChunk(chunk, jsonBytes);
+      if (failure !== undefined) {
+        // A full disk may still take a smaller piece: write what fits, whole frames only, so the
+        // records left over are as few as can be (retrying the whole group, which grows with every
+        // append meanwhile, would never fit again and all of it would be lost at close).
+        if (isNoSpace(failure) && chunk.length > 1) {
+          limit = Math.max(1, Math.floor(frameBytes / 2));
+          continue;
+        }
+        this.keepForRetry(group.slice(from), failure);
+      }
       from = to;
     }
   }
 
-  /** Writes `chunk` (records `from`… of `group`); on failure keeps `group` from `from` on for a retry. */
-  private async writeChunk(
-    chunk: readonly EncodableRecord[],
-    chunkBytes: number,
-    group: readonly EncodableRecord[],
-    from: number,
-  ): Promise<void> {
+  /** Puts `unwritten` back, in order, ahead of what was appended meanwhile, and tries again later. */
+  private keepForRetry(unwritten: readonly EncodableRecord[], error: unknown): never {
+    this.records = [...unwritten, ...this.records.slice(this.head)];
+    this.head = 0;
+    for (const r of unwritten) this.byteCount += r.jsonBytes;
+    this.o.onOverflow(this.trim());
+    this.o.logger.warn('outbox: write failed, will retry', { error: String(error) });
+    if (!this.stopped && this.retryTimer === null) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = null;
+        void this.flush().catch(() => {});
+      }, 1000);
+      this.retryTimer.unref();
+    }
+    throw new OutboxIoError('write', { cause: error });
+  }
+
+  /** Writes `chunk`; answers the error when the write failed (nothing of it is then on disk). */
+  private async writeChunk(chunk: readonly EncodableRecord[], chunkBytes: number): Promise<unknown> {
     let written: WrittenGroup;
     let offsets: number[];
     try {
@@ -238,21 +262,7 @@ export class AppendBuffer {
       offsets = encoded.offsets;
       written = await this.o.writer.write(encoded.buffer);
     } catch (error) {
-      // Keep them, in order, ahead of what was appended meanwhile; try again later.
-      const unwritten = group.slice(from);
-      this.records = [...unwritten, ...this.records.slice(this.head)];
-      this.head = 0;
-      for (const r of unwritten) this.byteCount += r.jsonBytes;
-      this.o.onOverflow(this.trim());
-      this.o.logger.warn('outbox: write failed, will retry', { error: String(error) });
-      if (!this.stopped && this.retryTimer === null) {
-        this.retryTimer = setTimeout(() => {
-          this.retryTimer = null;
-          void this.flush().catch(() => {});
-        }, 1000);
-        this.retryTimer.unref();
-      }
-      throw new OutboxIoError('write', { cause: error });
+      return error ?? new Error('write failed');
     }
     let minTs = Infinity;
     let maxTs = -Infinity;
@@ -265,5 +275,6 @@ export class AppendBuffer {
       { events: chunk.length, bytes: chunkBytes, minTs, maxTs },
       { records: chunk, offsets },
     );
+    return undefined;
   }
 }

@@ -30,6 +30,7 @@ import { requeueDeadLetters } from './requeueDeadLetters.js';
 import type { SegmentIndex } from './SegmentIndex.js';
 import { DEAD_LETTER_FILE, DEAD_LETTER_LOCK_FILE, DELIVERY_LOCK_FILE, STATE_DIR } from './segmentFiles.js';
 import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
+import { SpaceReserve } from './SpaceReserve.js';
 import { StateFiles } from './StateFiles.js';
 
 /**
@@ -38,6 +39,8 @@ import { StateFiles } from './StateFiles.js';
  * more than the rest of the claim together.
  */
 const REFRESH_INTERVAL_MS = 1000;
+/** How often a missing space reserve is looked at again (see `SpaceReserve`). */
+const RESERVE_CHECK_MS = 30_000;
 
 /**
  * The file outbox: an append-only, segmented log in a directory that several processes may
@@ -76,6 +79,8 @@ export class FileOutbox implements Outbox {
   private readonly holder: QueueHolder;
   private readonly deadLetters: DeadLetterFile;
   private readonly state: StateFiles;
+  private readonly reserve: SpaceReserve;
+  private reserveCheckedMs = 0;
   private readonly drops = new DropListeners();
   private readonly ready: Promise<void>;
   private observer: SegmentIndex | null = null;
@@ -119,6 +124,7 @@ export class FileOutbox implements Outbox {
       onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
     });
     this.state = new StateFiles(path.join(this.directory, STATE_DIR), { fsync });
+    this.reserve = new SpaceReserve({ directory: this.directory });
     this.holder = new QueueHolder({
       directory: this.directory,
       lock: this.lock,
@@ -135,6 +141,7 @@ export class FileOutbox implements Outbox {
           file,
           error: String(error),
         }),
+      withRoom: (op) => this.reserve.withRoom(op),
     });
     this.ready = this.init().catch((error: unknown) => {
       throw new OutboxIoError('open', { cause: error });
@@ -443,6 +450,8 @@ export class FileOutbox implements Outbox {
       );
     }
     await removeStaleTempFiles(this.directory, 60 * 60 * 1000, Date.now());
+    void this.reserve.ensure();
+    this.reserveCheckedMs = Date.now();
     // Become the holder early if nobody is, so limits apply from the start.
     void this.serial(() => this.becomeHolder()).catch((error: unknown) => {
       this.o.logger.warn('outbox: could not open the queue', { error: String(error) });
@@ -451,6 +460,11 @@ export class FileOutbox implements Outbox {
 
   private async heartbeat(): Promise<void> {
     try {
+      // Made again once delivery (or anything else) has freed room since it was given up.
+      if (Date.now() - this.reserveCheckedMs >= RESERVE_CHECK_MS) {
+        this.reserveCheckedMs = Date.now();
+        void this.reserve.ensure();
+      }
       await this.writer.heartbeat();
       await this.serial(async () => {
         await this.holder.heartbeat();

@@ -29,6 +29,8 @@ export interface QueueHolderOptions {
   readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
   /** A segment skipped because it cannot be read (see `SegmentIndexOptions.onUnreadable`). */
   readonly onUnreadable?: (file: string, error: unknown) => void;
+  /** Runs a write the delivery cannot do without (the lock, the cursor): `SpaceReserve.withRoom`. */
+  readonly withRoom: <T>(op: () => Promise<T>) => Promise<T>;
 }
 
 export class QueueHolder {
@@ -57,7 +59,7 @@ export class QueueHolder {
       if (await this.o.lock.stillHeld()) return true;
       this.forget();
     }
-    if (!(await this.o.lock.tryAcquire())) return false;
+    if (!(await this.o.withRoom(() => this.o.lock.tryAcquire()))) return false;
     const parked = this.parked;
     this.parked = null;
     let index: SegmentIndex;
@@ -95,6 +97,7 @@ export class QueueHolder {
       recentBytes: holder ? this.o.claimCacheBytes : 0,
       isOwn: this.o.isOwn,
       onDrop: this.o.onDrop,
+      withRoom: this.o.withRoom,
       ...(this.o.onUnreadable === undefined ? {} : { onUnreadable: this.o.onUnreadable }),
     });
   }

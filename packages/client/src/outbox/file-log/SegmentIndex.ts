@@ -66,6 +66,8 @@ export interface SegmentIndexOptions {
    * of the queue still goes out, and tried again at the next refresh. Told once per failure.
    */
   readonly onUnreadable?: (file: string, error: unknown) => void;
+  /** Runs the cursor's write; the outbox's `SpaceReserve.withRoom`, so a full disk still takes it. */
+  readonly withRoom?: <T>(op: () => Promise<T>) => Promise<T>;
 }
 
 export class SegmentIndex {
@@ -347,11 +349,13 @@ export class SegmentIndex {
   /** Writes the cursor (holder only); skipped when nothing changed since the last write. */
   async saveCursor(): Promise<void> {
     if (!this.o.holder) return;
-    await this.cursor.save(() => {
-      const removed: Record<string, number[]> = {};
-      for (const seg of this.ordered) if (seg.removed.size > 0) removed[seg.base] = seg.removed.toJSON();
-      return removed;
-    });
+    const save = (): Promise<void> =>
+      this.cursor.save(() => {
+        const removed: Record<string, number[]> = {};
+        for (const seg of this.ordered) if (seg.removed.size > 0) removed[seg.base] = seg.removed.toJSON();
+        return removed;
+      });
+    await (this.o.withRoom === undefined ? save() : this.o.withRoom(save));
   }
 
   /** Scans new bytes of one segment; answers whether something was dropped for good. */

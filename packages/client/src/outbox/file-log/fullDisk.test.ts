@@ -1,0 +1,128 @@
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { drain, makeRecords } from '../outbox.contract.js';
+import type { OutboxDrop } from '../outbox.js';
+import { FileOutbox } from './FileOutbox.js';
+import { decodePayload } from './frame.js';
+import { scanSegment } from './segmentScan.js';
+import { type SmallDisk, canMountSmallDisks, mountSmallDisk } from './smallDisk.test-helpers.js';
+import { SPACE_RESERVE_FILE } from './SpaceReserve.js';
+
+// A real full disk: a tmpfs of a few hundred KiB, filled by the outbox itself or by a file of
+// another program. The kernel answers ENOSPC, as it does on a full disk.
+const disks: SmallDisk[] = [];
+const outboxes: FileOutbox[] = [];
+afterEach(async () => {
+  for (const o of outboxes.splice(0)) await o.close().catch(() => {});
+  for (const d of disks.splice(0)) d.unmount();
+});
+
+function disk(bytes: number): SmallDisk {
+  const d = mountSmallDisk(bytes);
+  disks.push(d);
+  return d;
+}
+
+function open(directory: string, persistIntervalMs = 0): { outbox: FileOutbox; drops: OutboxDrop[] } {
+  const outbox = new FileOutbox({ directory, persistIntervalMs });
+  outboxes.push(outbox);
+  const drops: OutboxDrop[] = [];
+  outbox.onDrop((d) => drops.push(d));
+  return { outbox, drops };
+}
+
+const total = (drops: readonly OutboxDrop[], reason: OutboxDrop['reason']): number =>
+  drops.filter((d) => d.reason === reason).reduce((n, d) => n + d.count, 0);
+
+/** uuids of the whole frames in the directory's segments, read straight from the files. */
+async function framesOnDisk(directory: string): Promise<string[]> {
+  const uuids: string[] = [];
+  for (const name of (await fs.readdir(directory)).sort()) {
+    if (!/^\d{15}-.*\.(open|log)$/.test(name)) continue;
+    const handle = await fs.open(path.join(directory, name), 'r');
+    try {
+      await scanSegment(
+        handle,
+        { from: 0, sealed: true, verifyPayload: true },
+        (_offset, header, buf, at) => {
+          uuids.push(decodePayload(buf, at, header).uuid);
+        },
+      );
+    } finally {
+      await handle.close();
+    }
+  }
+  return uuids;
+}
+
+describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', () => {
+  it('writes what fits, whole frames only, and counts the rest as unsaved at close', async () => {
+    const d = disk(512 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const { outbox, drops } = open(directory);
+    // A burst larger than the whole disk (~1.7 MB for 512 KiB) in one group, and then more
+    // while that write fails: a group that never fits (the old code retried it whole, growing
+    // with every append, and stored nothing).
+    const records = makeRecords(4000, 400);
+    outbox.append(records.slice(0, 3000));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    outbox.append(records.slice(3000));
+    await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+    await outbox.close();
+    const stored = await framesOnDisk(directory);
+    // Nearly the whole disk holds events (the old code stopped at the first failed write:
+    // a few hundred, then kept retrying one ever larger group that never fit).
+    expect(stored.length * 424).toBeGreaterThan(0.85 * 512 * 1024);
+    // Oldest first, none twice, and each either on disk or counted: nothing vanished unsaid.
+    expect(stored).toEqual(records.slice(0, stored.length).map((r) => r.uuid));
+    expect(total(drops, 'unsaved') + total(drops, 'overflow')).toBe(records.length - stored.length);
+
+    // The next process delivers all of it. The disk is still full and this small one has no
+    // reserve (RESERVE_MIN_FREE_BYTES): the cursor cannot be saved, but acks do not wait for it
+    // (the default persistIntervalMs), and a segment wholly acked is deleted, which frees room.
+    const next = open(directory, 100).outbox;
+    expect(await drain(next)).toEqual(stored);
+    expect(await framesOnDisk(directory)).toEqual([]);
+  });
+
+  it('delivers and frees a disk that something else filled, by giving up its space reserve', async () => {
+    const d = disk(12 * 1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const first = open(directory).outbox;
+    const records = makeRecords(2000, 400);
+    first.append(records);
+    await first.persist();
+    await first.close();
+    // Made at open while the disk had room.
+    expect((await fs.stat(path.join(directory, SPACE_RESERVE_FILE))).size).toBe(64 * 1024);
+    expect(d.fill()).toBe(0);
+
+    // The lock file and the cursor need room; without the reserve nothing could be claimed.
+    const { outbox } = open(directory);
+    expect(await drain(outbox, 500)).toEqual(records.map((r) => r.uuid));
+    await outbox.close();
+    // Delivered segments are gone: the disk has room again, and nothing is sent twice.
+    expect(await framesOnDisk(directory)).toEqual([]);
+    expect(d.freeBytes()).toBeGreaterThan(800 * 1024);
+    const again = open(directory).outbox;
+    expect(await drain(again)).toEqual([]);
+  });
+
+  it('without a reserve (the disk was full before the outbox ever opened) it waits and says why', async () => {
+    const d = disk(1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const first = open(directory).outbox;
+    first.append(makeRecords(500, 400));
+    await first.persist();
+    await first.close();
+    // Under RESERVE_MIN_FREE_BYTES free: no reserve was made.
+    await expect(fs.stat(path.join(directory, SPACE_RESERVE_FILE))).rejects.toThrow(/ENOENT/);
+    d.fill();
+    const { outbox } = open(directory);
+    await expect(outbox.claim(10, Infinity)).rejects.toThrow(/ENOSPC/);
+    // Room again: the same outbox delivers everything.
+    await fs.rm(path.join(d.dir, 'filler'));
+    expect(await drain(outbox)).toHaveLength(500);
+  });
+});
