@@ -50,7 +50,7 @@ function decodeAll(bytes: Buffer): { uuid: string; json: string; ts: number }[] 
   return out;
 }
 
-function makeBuffer(writer: SegmentWriter, written: GroupSummary[] = []) {
+function makeBuffer(writer: SegmentWriter, written: GroupSummary[] = [], logger = silentLogger) {
   return new AppendBuffer({
     directory: '/nonexistent',
     durability: 'batch',
@@ -61,7 +61,7 @@ function makeBuffer(writer: SegmentWriter, written: GroupSummary[] = []) {
     maxBytes: 2 ** 40,
     writer,
     ready: Promise.resolve(),
-    logger: silentLogger,
+    logger,
     onWritten: async (_written, group, frames) => {
       written.push(group);
       expect(frames.records).toHaveLength(group.events);
@@ -128,5 +128,55 @@ describe('AppendBuffer', () => {
     expect(all).toEqual([...records, ...later].map((r) => r.uuid));
     expect(buffer.events).toBe(0);
     await buffer.close();
+  });
+
+  it('counts the records of a write under way as pending (size() must not read 0 meanwhile)', async () => {
+    let finish: () => void = () => {};
+    const writer = {
+      write: (buffer: Buffer) =>
+        new Promise<WrittenGroup>((resolve) => {
+          finish = () => resolve({ base: 'seg', start: 0, end: buffer.length });
+        }),
+    } as unknown as SegmentWriter;
+    const buffer = makeBuffer(writer);
+    const records = Array.from({ length: 50 }, (_, i) => record(i));
+    for (const r of records) buffer.push(r);
+    const flushed = buffer.flush();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    // Taken by the write: no longer waiting for one, still not on disk.
+    expect(buffer.events).toBe(0);
+    expect(buffer.pendingEvents).toBe(50);
+    expect(buffer.pendingBytes).toBe(records.reduce((n, r) => n + r.jsonBytes, 0));
+    expect(buffer.oldestTimestamp()).toBe(1_000);
+    finish();
+    await flushed;
+    expect(buffer.pendingEvents).toBe(0);
+    expect(buffer.pendingBytes).toBe(0);
+    expect(buffer.oldestTimestamp()).toBeNull();
+  });
+
+  it('warns about a write that keeps failing once a minute, not once a try', async () => {
+    const writer = {
+      write: () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })),
+    } as unknown as SegmentWriter;
+    const warnings: { message: string; data: unknown }[] = [];
+    const logger = {
+      ...silentLogger,
+      warn: (message: string, data?: unknown) => void warnings.push({ message, data }),
+    };
+    const buffer = makeBuffer(writer, [], logger);
+    for (let i = 0; i < 20; i++) {
+      buffer.push(record(i));
+      await expect(buffer.flush()).rejects.toThrow(/EIO/);
+    }
+    expect(warnings).toEqual([
+      {
+        message: 'outbox: write failed, will retry',
+        data: expect.objectContaining({ failures: 1, waiting: 1 }),
+      },
+    ]);
+    // Nothing was given up meanwhile: every record still waits, in order.
+    expect(buffer.events).toBe(20);
+    await buffer.close().catch(() => {});
   });
 });

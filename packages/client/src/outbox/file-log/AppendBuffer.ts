@@ -53,6 +53,8 @@ export interface AppendBufferOptions {
 
 /** Bytes of frames per write; a single larger record gets a buffer of its own. */
 export const WRITE_CHUNK_BYTES = 1024 * 1024;
+/** A write that keeps failing (a full disk) is warned about at most this often. */
+export const WRITE_WARN_INTERVAL_MS = 60_000;
 
 export class AppendBuffer {
   private records: EncodableRecord[] = [];
@@ -65,9 +67,15 @@ export class AppendBuffer {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private writing: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** The group a write has taken and not yet written all of: still pending (`pendingEvents`). */
+  private inFlight: { group: readonly EncodableRecord[]; from: number; bytes: number } | null = null;
+  /** Write failures not warned about yet (warned at most once per WRITE_WARN_INTERVAL_MS). */
+  private unwarnedFailures = 0;
+  private lastWarnMs = -Infinity;
 
   constructor(private readonly o: AppendBufferOptions) {}
 
+  /** Records waiting for a write (the limits apply to these). */
   get events(): number {
     return this.records.length - this.head;
   }
@@ -76,8 +84,25 @@ export class AppendBuffer {
     return this.byteCount;
   }
 
+  /** `events` and the records of a write under way: everything not on disk yet (for `size()`). */
+  get pendingEvents(): number {
+    const f = this.inFlight;
+    return this.events + (f === null ? 0 : f.group.length - f.from);
+  }
+
+  get pendingBytes(): number {
+    return this.byteCount + (this.inFlight?.bytes ?? 0);
+  }
+
   oldestTimestamp(): number | null {
     let oldest: number | null = null;
+    const f = this.inFlight;
+    if (f !== null) {
+      for (let i = f.from; i < f.group.length; i++) {
+        const ts = f.group[i]!.timestampMs;
+        if (oldest === null || ts < oldest) oldest = ts;
+      }
+    }
     for (let i = this.head; i < this.records.length; i++) {
       const ts = this.records[i]!.timestampMs;
       if (oldest === null || ts < oldest) oldest = ts;
@@ -202,13 +227,28 @@ export class AppendBuffer {
     await this.o.ready.catch(() => {});
     const group = this.records.slice(this.head);
     if (group.length === 0) return;
+    const flight = { group, from: 0, bytes: this.byteCount };
     this.discard();
+    this.inFlight = flight;
+    try {
+      await this.writeInChunks(flight);
+    } finally {
+      this.inFlight = null;
+    }
+  }
+
+  private async writeInChunks(flight: {
+    group: readonly EncodableRecord[];
+    from: number;
+    bytes: number;
+  }): Promise<void> {
+    const { group } = flight;
     // A group can be tens of thousands of records when the app outruns the disk; it goes out in
     // chunks of about WRITE_CHUNK_BYTES through one scratch buffer, so its pages are touched once
     // for the life of the outbox instead of once a group (see encodeFrames).
     let limit = WRITE_CHUNK_BYTES;
-    let from = 0;
-    while (from < group.length) {
+    while (flight.from < group.length) {
+      const from = flight.from;
       let to = from;
       let frameBytes = 0;
       let jsonBytes = 0;
@@ -218,18 +258,24 @@ export class AppendBuffer {
         jsonBytes += r.jsonBytes;
       } while (to < group.length && frameBytes + frameLength(group[to]!) <= limit);
       const chunk = from === 0 && to === group.length ? group : group.slice(from, to);
-      const failure = await this.writeChunk(chunk, jsonBytes);
-      if (failure !== undefined) {
-        // A full disk may still take a smaller piece: write what fits, whole frames only, so the
-        // records left over are as few as can be (retrying the whole group, which grows with every
-        // append meanwhile, would never fit again and all of it would be lost at close).
-        if (isNoSpace(failure) && chunk.length > 1) {
-          limit = Math.max(1, Math.floor(frameBytes / 2));
-          continue;
-        }
-        this.keepForRetry(group.slice(from), failure);
+      const failure = await this.writeChunk(chunk, jsonBytes, () => {
+        flight.from = to;
+        flight.bytes -= jsonBytes;
+      });
+      if (failure === undefined) continue;
+      // A full disk may still take a smaller piece: write what fits, whole frames only, so the
+      // records left over are as few as can be (retrying the whole group, which grows with every
+      // append meanwhile, would never fit again and all of it would be lost at close).
+      if (isNoSpace(failure) && chunk.length > 1) {
+        limit = Math.max(1, Math.floor(frameBytes / 2));
+        continue;
       }
-      from = to;
+      // Full: the segment is sealed, so that once its events are delivered it can be deleted
+      // and give the room back (a segment still being written is never deleted, and one is
+      // sealed only at maxSegmentBytes: on a full disk delivery would free nothing).
+      if (isNoSpace(failure)) await this.o.writer.sealIfWritten().catch(() => {});
+      this.inFlight = null;
+      this.keepForRetry(group.slice(from), failure);
     }
   }
 
@@ -239,7 +285,18 @@ export class AppendBuffer {
     this.head = 0;
     for (const r of unwritten) this.byteCount += r.jsonBytes;
     this.o.onOverflow(this.trim());
-    this.o.logger.warn('outbox: write failed, will retry', { error: String(error) });
+    // A full disk fails every retry (each second, each group): one warning a minute says so.
+    this.unwarnedFailures++;
+    const now = Date.now();
+    if (now - this.lastWarnMs >= WRITE_WARN_INTERVAL_MS) {
+      this.o.logger.warn('outbox: write failed, will retry', {
+        error: String(error),
+        failures: this.unwarnedFailures,
+        waiting: this.events,
+      });
+      this.lastWarnMs = now;
+      this.unwarnedFailures = 0;
+    }
     if (!this.stopped && this.retryTimer === null) {
       this.retryTimer = setTimeout(() => {
         this.retryTimer = null;
@@ -250,9 +307,16 @@ export class AppendBuffer {
     throw new OutboxIoError('write', { cause: error });
   }
 
-  /** Writes `chunk`; answers the error when the write failed (nothing of it is then on disk). */
-  private async writeChunk(chunk: readonly EncodableRecord[], chunkBytes: number): Promise<unknown> {
-    let written: WrittenGroup;
+  /**
+   * Writes `chunk`; answers the error when the write failed (nothing of it is then on disk).
+   * `written` is called once it is on disk, before `onWritten` hands it to the index.
+   */
+  private async writeChunk(
+    chunk: readonly EncodableRecord[],
+    chunkBytes: number,
+    written: () => void,
+  ): Promise<unknown> {
+    let group: WrittenGroup;
     let offsets: number[];
     try {
       // An outbox that could not open keeps its records like any failed write (bounded, counted).
@@ -260,10 +324,11 @@ export class AppendBuffer {
       this.scratch ??= Buffer.allocUnsafeSlow(WRITE_CHUNK_BYTES);
       const encoded = encodeFrames(chunk, this.scratch);
       offsets = encoded.offsets;
-      written = await this.o.writer.write(encoded.buffer);
+      group = await this.o.writer.write(encoded.buffer);
     } catch (error) {
       return error ?? new Error('write failed');
     }
+    written();
     let minTs = Infinity;
     let maxTs = -Infinity;
     for (const r of chunk) {
@@ -271,7 +336,7 @@ export class AppendBuffer {
       if (r.timestampMs > maxTs) maxTs = r.timestampMs;
     }
     await this.o.onWritten(
-      written,
+      group,
       { events: chunk.length, bytes: chunkBytes, minTs, maxTs },
       { records: chunk, offsets },
     );

@@ -47,6 +47,26 @@ describe('DirectoryLock', () => {
     expect(JSON.parse(await fs.readFile(file, 'utf8')).pid).toBe(process.pid);
   });
 
+  it('leaves no empty takeover mutex behind when writing it fails (a full disk)', async () => {
+    const file = lockFile();
+    await writeLock(file, 99_999_999, 0);
+    const lock = new DirectoryLock(file, { staleMs: 60_000 });
+    const realWriteFile = fs.writeFile.bind(fs);
+    // As the kernel does on a full disk: the file is created, its content refused.
+    const spy = vi.spyOn(fs, 'writeFile').mockImplementation(async (target, data, options) => {
+      if (String(target).endsWith('.takeover')) {
+        await realWriteFile(target, '', options);
+        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+      }
+      return realWriteFile(target, data, options);
+    });
+    await expect(lock.tryAcquire()).rejects.toThrow(/ENOSPC/);
+    spy.mockRestore();
+    // An empty mutex would have held up every takeover for staleMs once room came back.
+    expect((await fs.readdir(path.dirname(file))).sort()).toEqual(['delivery.lock']);
+    expect(await lock.tryAcquire()).toBe(true);
+  });
+
   it('respects the lock of a live process until its heartbeat is older than staleMs', async () => {
     const file = lockFile();
     const livePid = process.ppid; // our parent: alive, and not us

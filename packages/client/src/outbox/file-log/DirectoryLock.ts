@@ -219,7 +219,12 @@ export class DirectoryLock {
         return token;
       } catch (error) {
         HELD_HERE.delete(token);
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+          // Created but not written (a full disk): an empty mutex nobody owns would hold up
+          // every takeover until it is staleMs old. Not EEXIST, so the file is this call's.
+          await fs.rm(file, { force: true }).catch(() => {});
+          throw error;
+        }
       }
       // Left behind by a process that died during a takeover (it takes milliseconds).
       let ageMs: number;

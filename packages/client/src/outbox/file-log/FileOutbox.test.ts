@@ -122,6 +122,21 @@ describe('FileOutbox', () => {
     await fs.rm(directory, { recursive: true, force: true });
   });
 
+  it('close() deletes the segment it sealed when all of it was delivered (nothing left for the next run)', async () => {
+    const directory = tempDir();
+    const outbox = createFileOutbox({ directory });
+    const records = makeRecords(500, 200);
+    outbox.append(records);
+    await outbox.persist();
+    expect(await drain(outbox, 100)).toEqual(records.map((r) => r.uuid));
+    await outbox.close();
+    // The holder used to delete with an index that still took the sealed segment for one being
+    // written: a CLI run left its whole, delivered segment on disk until the next run.
+    const left = (await fs.readdir(directory)).filter((n) => /\.(open|log)$/.test(n) && /^\d{15}-/.test(n));
+    expect(left).toEqual([]);
+    await fs.rm(directory, { recursive: true, force: true });
+  });
+
   it('lets only one of two outboxes on one directory claim; the other answers null until it closes', async () => {
     const directory = tempDir();
     const a = createFileOutbox({ directory });

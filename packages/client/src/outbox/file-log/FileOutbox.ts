@@ -305,8 +305,8 @@ export class FileOutbox implements Outbox {
       const onDisk = await index.oldestTimestamp();
       const buffered = this.buffer.oldestTimestamp();
       return {
-        events: index.events + this.buffer.events,
-        bytes: index.bytes + this.buffer.bytes,
+        events: index.events + this.buffer.pendingEvents,
+        bytes: index.bytes + this.buffer.pendingBytes,
         oldestTimestampMs:
           onDisk === null ? buffered : buffered === null ? onDisk : Math.min(onDisk, buffered),
         deadLetters: await this.deadLetters.count(),

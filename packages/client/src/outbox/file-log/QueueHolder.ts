@@ -184,6 +184,10 @@ export class QueueHolder {
     const index = this.index;
     this.parked = null;
     if (index !== null && (await this.o.lock.verify().catch(() => false))) {
+      // A segment this process sealed since the last refresh (at close, or on a full disk) is
+      // known as still being written until a refresh sees the new name: without one, the
+      // segment stayed on disk, delivered, until the next process opened the directory.
+      await index.refresh().catch(() => {});
       await index.deleteFinished().catch(() => {});
       await index.saveCursor().catch(() => {});
       if (park) this.parked = { index, cursor: await index.cursorFileSignature() };

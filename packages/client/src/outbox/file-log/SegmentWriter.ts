@@ -89,6 +89,11 @@ export class SegmentWriter {
     return { base: this.base!, start, end: this.size };
   }
 
+  /** `seal()` when the active segment holds anything; an empty one stays open for the next write. */
+  async sealIfWritten(): Promise<void> {
+    if (this.handle !== null && this.size > 0) await this.seal();
+  }
+
   /** Closes the active segment and renames it `.log`; the next write starts a new one. */
   async seal(): Promise<void> {
     const handle = this.handle;

@@ -109,6 +109,38 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     expect(await drain(again)).toEqual([]);
   });
 
+  it('seals the segment it was writing when the disk filled, so delivering it gives the room back', async () => {
+    // 4 MiB: under RESERVE_MIN_FREE_BYTES, no reserve; the holder needs none (it has the lock).
+    const d = disk(4 * 1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const { outbox, drops } = open(directory, 100);
+    const first = makeRecords(2000, 400);
+    outbox.append(first);
+    await outbox.persist();
+    d.fill();
+    // 1.3 MB more than the disk has: written as delivery frees room, a second at a time.
+    const second = makeRecords(3000, 400);
+    outbox.append(second);
+    await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+    const delivered: string[] = [];
+    const deadline = Date.now() + 20_000;
+    while (delivered.length < first.length + second.length && Date.now() < deadline) {
+      const batch = await outbox.claim(500, Infinity);
+      if (batch === null) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      delivered.push(...batch.records.map((r) => r.uuid));
+      await outbox.ack(batch);
+    }
+    // The old code never deleted the delivered segment (it was still being written): no room
+    // came back and the second burst stayed in memory, lost at close.
+    expect(delivered).toEqual([...first, ...second].map((r) => r.uuid));
+    await outbox.close();
+    expect(total(drops, 'unsaved') + total(drops, 'overflow')).toBe(0);
+    expect(await framesOnDisk(directory)).toEqual([]);
+  });
+
   it('without a reserve (the disk was full before the outbox ever opened) it waits and says why', async () => {
     const d = disk(1024 * 1024);
     const directory = path.join(d.dir, 'outbox');
