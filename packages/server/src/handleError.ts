@@ -1,7 +1,11 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { IngestError } from './ingest/errors.js';
 import { loggableError } from './loggableError.js';
+import { logThrottle } from './logThrottle.js';
 import { StoreError } from './store/errors.js';
+
+/** A store failure of one kind is logged at most this often, ms (each request still gets its 503). */
+export const STORE_FAILURE_LOG_INTERVAL_MS = 10_000;
 
 /**
  * One place that turns errors into answers: IngestError by its kind, StoreError
@@ -10,6 +14,9 @@ import { StoreError } from './store/errors.js';
  * kind and route, never the body.
  */
 export function handleError(retryAfterSeconds: number) {
+  // A store that fails every request (a full disk) would log a line per request: one per kind
+  // per STORE_FAILURE_LOG_INTERVAL_MS, with how many were left out.
+  const throttle = logThrottle(STORE_FAILURE_LOG_INTERVAL_MS);
   return (err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
     if (err instanceof IngestError) {
       if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
@@ -26,11 +33,23 @@ export function handleError(retryAfterSeconds: number) {
       if (err.kind === 'unknown-project') {
         return reply.code(401).send({ error: err.kind, message: 'the project of this key no longer exists' });
       }
-      req.log.error({ kind: err.kind, message: err.message }, 'storage failed; answered 503');
+      const skipped = throttle(err.kind);
+      if (skipped !== null) {
+        req.log.error(
+          { kind: err.kind, message: err.message, ...(skipped > 0 ? { alsoSinceLastLine: skipped } : {}) },
+          'storage failed; answered 503',
+        );
+      }
       return reply
         .code(503)
         .header('retry-after', String(retryAfterSeconds))
-        .send({ error: 'storage-unavailable', message: 'storage failed; nothing was stored, retry later' });
+        .send({
+          error: 'storage-unavailable',
+          message:
+            err.kind === 'disk-full'
+              ? "the server's disk is full; nothing was stored, retry later"
+              : 'storage failed; nothing was stored, retry later',
+        });
     }
     const status = (err as FastifyError).statusCode;
     if (typeof status === 'number' && status >= 400 && status < 500) {

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
+import { logThrottle } from './logThrottle.js';
 import { startRetentionJob, type RetentionJob, type RetentionJobOptions } from './retention/retentionJob.js';
 import { LISTEN_DEFAULTS, SERVER_DEFAULTS, ServerOptionsError, type ServerOptions } from './serverOptions.js';
 import { openStore } from './store/open-store.js';
@@ -162,23 +163,17 @@ export const BACKGROUND_ERROR_LOG_INTERVAL_MS = 60_000;
  * second: one line per code per minute at most, with how many were left out since.
  */
 function backgroundErrorLog(log: () => FastifyBaseLogger | undefined): (err: StoreError) => void {
-  const last = new Map<string, { atMs: number; skipped: number }>();
+  const throttle = logThrottle(BACKGROUND_ERROR_LOG_INTERVAL_MS);
   return (err) => {
     const code = (err.cause as { code?: unknown } | undefined)?.code;
-    const key = `${err.kind}:${typeof code === 'string' ? code : ''}`;
-    const now = Date.now();
-    const seen = last.get(key);
-    if (seen !== undefined && now - seen.atMs < BACKGROUND_ERROR_LOG_INTERVAL_MS) {
-      seen.skipped++;
-      return;
-    }
-    last.set(key, { atMs: now, skipped: 0 });
+    const skipped = throttle(`${err.kind}:${typeof code === 'string' ? code : ''}`);
+    if (skipped === null) return;
     log()?.error(
       {
         kind: err.kind,
         ...(typeof code === 'string' ? { code } : {}),
         message: err.message,
-        ...(seen !== undefined && seen.skipped > 0 ? { alsoSinceLastLine: seen.skipped } : {}),
+        ...(skipped > 0 ? { alsoSinceLastLine: skipped } : {}),
       },
       'store background work failed; it is tried again',
     );

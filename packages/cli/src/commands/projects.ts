@@ -4,7 +4,7 @@ import { openStore, StoreError, type Project, type Store } from '@homing/server'
 import { Option, type Command } from 'commander';
 import type { CommandIo } from './outboxCommand.js';
 import { CommandError, processIo, runCommand } from './outboxCommand.js';
-import { LOCK_HINT } from './storeHints.js';
+import { LOCK_HINT, diskFullHint } from './storeHints.js';
 
 /**
  * `homing projects create NAME` and `homing projects list`: the projects of a Homing server's
@@ -67,6 +67,8 @@ function storeCommandError(err: unknown, dataDir: string): unknown {
       return new CommandError(err.message, 'Is PostgreSQL running, and does the database exist?');
     case 'timeout':
       return new CommandError(err.message, LOCK_HINT);
+    case 'disk-full':
+      return new CommandError(err.message, diskFullHint(dataDir));
     case 'data-dir':
       return new CommandError(
         err.message,

@@ -20,7 +20,7 @@ import {
 import { Option, type Command } from 'commander';
 import type { CommandIo } from './outboxCommand.js';
 import { CommandError, processIo, runCommand } from './outboxCommand.js';
-import { LOCK_HINT } from './storeHints.js';
+import { LOCK_HINT, diskFullHint } from './storeHints.js';
 
 /** What commander hands over: every value a string (from a flag, an env variable or the default). */
 export interface ServeFlags {
@@ -325,6 +325,7 @@ function explain(err: unknown, o: StartServerOptions): unknown {
       'data-dir': `check that ${o.dataDir ?? LISTEN_DEFAULTS.dataDir} is a writable directory, or pick another with --data-dir / HOMING_DATA_DIR`,
       migration: 'the database schema could not be upgraded; see the message above, fix it and start again',
       timeout: LOCK_HINT,
+      'disk-full': diskFullHint(o.dataDir ?? LISTEN_DEFAULTS.dataDir),
     };
     // A URL no store can open is bad usage (exit 2), as in `homing projects`.
     return new CommandError(err.message, hints[err.kind], err.kind === 'unsupported-url' ? 2 : 1);

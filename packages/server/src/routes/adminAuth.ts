@@ -193,9 +193,11 @@ export function toAdminApiError(err: unknown): AdminApiError {
       return new AdminApiError('invalid-request', err.message, { cause: err });
     if (err.kind === 'unknown-project')
       return new AdminApiError('unknown-project', err.message, { cause: err });
-    return new AdminApiError('unavailable', `storage is unavailable (${err.kind}); retry later`, {
-      cause: err,
-    });
+    const why =
+      err.kind === 'disk-full'
+        ? "the server's disk is full; retry once room is freed"
+        : `storage is unavailable (${err.kind}); retry later`;
+    return new AdminApiError('unavailable', why, { cause: err });
   }
   const fe = err as Partial<FastifyError>;
   if (fe.validation !== undefined) {

@@ -427,6 +427,30 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     const closed = await app.call('GET', '/api/persons/alice/events', { key: adminKey });
     expect(closed.status).toBe(503);
   });
+
+  it('a failed erasure says the disk is full and that the same DELETE must be sent again', async () => {
+    const app = await start(backend);
+    const failing = Object.create(app.store) as Store;
+    failing.erasePerson = async () => {
+      throw new StoreError('disk-full', 'SQLite write failed: the disk is full (database or disk is full)');
+    };
+    const sick = await startAdminApp(backend, [personsRoutes], { store: failing });
+    apps.push(sick);
+    const r = await sick.call('DELETE', '/api/persons/alice', { key: sick.project.adminKey });
+    expect(r.status).toBe(503);
+    expect(r.headers.get('retry-after')).toBe('5');
+    expect(r.json).toMatchObject({
+      error: 'unavailable',
+      message: expect.stringMatching(/disk is full.*send the same DELETE again/s),
+    });
+    // Bad input is still its own answer, not a half-done erasure.
+    failing.erasePerson = async () => {
+      throw new StoreError('invalid-input', 'distinct_id is too long');
+    };
+    expect((await sick.call('DELETE', '/api/persons/alice', { key: sick.project.adminKey })).status).toBe(
+      400,
+    );
+  });
 });
 
 describe.each(BACKENDS)('person export streams (%s)', (backend) => {

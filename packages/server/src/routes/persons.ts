@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
 import type { Store, StoredEvent } from '../store/store.js';
-import { AdminApiError, adminContext, installAdminApi } from './adminAuth.js';
+import { AdminApiError, adminContext, installAdminApi, toAdminApiError } from './adminAuth.js';
 import {
   checkId,
   digitsString,
@@ -174,7 +174,22 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
     async (request) => {
       const { project, requestedBy } = adminContext(request);
       checkId(request.params.distinct_id, 'distinct_id');
-      const deleted = await store.erasePerson(project.id, request.params.distinct_id, requestedBy);
+      let deleted: number;
+      try {
+        deleted = await store.erasePerson(project.id, request.params.distinct_id, requestedBy);
+      } catch (err) {
+        // The store records the erasure (its suppression entry) before it deletes: a failure
+        // after that leaves the person's stored events in place but already refuses new ones.
+        // Say so, so the caller knows the DELETE is to be sent again, not given up.
+        const answer = toAdminApiError(err);
+        if (answer.kind !== 'unavailable') throw answer;
+        throw new AdminApiError(
+          'unavailable',
+          `${answer.message}. The erasure may be partly done: new events of this person may ` +
+            'already be refused while the stored ones remain; send the same DELETE again to finish it',
+          { cause: err },
+        );
+      }
       request.log.info({ project: project.id, deleted, requestedBy }, 'person erased');
       return { deleted };
     },

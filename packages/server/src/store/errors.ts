@@ -23,7 +23,12 @@ export type StoreErrorKind =
    * nothing; when the server did not answer at all, the connection was dropped.
    */
   | 'timeout'
-  /** A write or read failed inside the database (disk full, constraint, I/O error). */
+  /**
+   * The disk (or quota) under the database is full: nothing of the call was written, and nothing
+   * already stored is damaged. Free room and try again; moving the files aside would lose events.
+   */
+  | 'disk-full'
+  /** A write or read failed inside the database (constraint, I/O error). */
   | 'storage';
 
 export class StoreError extends Error {

@@ -931,6 +931,16 @@ function storageError(err: unknown, where: string): StoreError {
       { cause: err },
     );
   }
+  // disk_full: the database server's disk; the transaction was rolled back.
+  if (code === '53100') {
+    return new StoreError(
+      'disk-full',
+      `PostgreSQL at ${where}: the disk is full (${msg}); nothing was committed`,
+      {
+        cause: err,
+      },
+    );
+  }
   if (msg === 'timeout exceeded when trying to connect') {
     // pg-pool's answer when every connection stayed busy for connectTimeoutMs.
     return new StoreError(

@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
@@ -99,6 +99,8 @@ export class SqliteStore implements Store {
   private closed = false;
   private closing: Promise<void> | null = null;
   private migrated = false;
+  /** The last write to the ingest log found the disk full (see `ping`). */
+  private diskFull = false;
 
   constructor(options: SqliteStoreOptions) {
     this.opts = resolveSqliteOptions(options);
@@ -108,6 +110,7 @@ export class SqliteStore implements Store {
     try {
       mkdirSync(this.opts.dataDir, { recursive: true });
     } catch (err) {
+      if (isDiskFull(err)) throw diskFullAtOpen(this.opts.dataDir, err);
       throw new StoreError(
         'data-dir',
         `cannot create the data directory ${this.opts.dataDir} (${(err as NodeJS.ErrnoException).code}); ` +
@@ -127,6 +130,8 @@ export class SqliteStore implements Store {
         'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
       );
     } catch (err) {
+      // A full disk is not damage: the advice below (move the files aside) would lose events.
+      if (isDiskFull(err)) throw diskFullAtOpen(this.path, err);
       throw new StoreError(
         'data-dir',
         `cannot open ${this.path} as a SQLite database (${(err as { code?: string }).code ?? (err as Error).message}); ` +
@@ -161,6 +166,7 @@ export class SqliteStore implements Store {
             .immediate(),
         );
       } catch (err) {
+        if (isDiskFull(err)) throw diskFullAtOpen(this.path, err);
         throw new StoreError(
           'migration',
           `SQLite migration ${m.version} (${m.name}) failed: ${(err as Error).message}`,
@@ -176,6 +182,7 @@ export class SqliteStore implements Store {
         reconcileLogFile(this.db, this.logDb);
       } catch (err) {
         this.logDb?.close();
+        if (isDiskFull(err)) throw diskFullAtOpen(this.logPath, err);
         throw new StoreError(
           'data-dir',
           `cannot open the ingest log ${this.logPath} (${(err as { code?: string }).code ?? (err as Error).message}); ` +
@@ -197,9 +204,26 @@ export class SqliteStore implements Store {
     this.expander.wake();
   }
 
+  /**
+   * The database answers, and, once a write failed because the disk is full, the disk has room
+   * again (READY_MIN_FREE_BYTES): a server that can only answer 503 is not ready, so a balancer
+   * sends its traffic elsewhere. (A one-page write is no test: SQLite reuses its WAL file's own
+   * room, so it can pass while every batch fails.)
+   */
   async ping(): Promise<void> {
     this.assertOpen();
     this.db.prepare('SELECT 1').get();
+    if (!this.diskFull) return;
+    let free: number;
+    try {
+      const st = statfsSync(this.opts.dataDir);
+      free = st.bavail * st.bsize;
+    } catch {
+      return;
+    }
+    if (free < READY_MIN_FREE_BYTES)
+      throw new StoreError('disk-full', `the disk under ${this.opts.dataDir} is full (${free} bytes free)`);
+    this.diskFull = false;
   }
 
   async createProject(name: string): Promise<Project> {
@@ -497,8 +521,10 @@ export class SqliteStore implements Store {
   private commit(calls: Waiting[]): void {
     try {
       const results = this.log.append(calls);
+      this.diskFull = false;
       calls.forEach((c, i) => c.resolve(results[i]!));
     } catch (err) {
+      if (isDiskFull(err)) this.diskFull = true;
       // A constraint or trigger failure belongs to one call's data: retry each call alone so
       // its neighbours are kept. Anything else (busy, disk full, I/O) would fail them all
       // again, and retrying would hold the event loop once more per call.
@@ -606,7 +632,34 @@ export class SqliteStore implements Store {
 
 function storageError(err: unknown): StoreError {
   if (err instanceof StoreError) return err;
+  if (isDiskFull(err))
+    return new StoreError('disk-full', `SQLite write failed: the disk is full (${(err as Error).message})`, {
+      cause: err,
+    });
   return new StoreError('storage', `SQLite write failed: ${(err as Error).message}`, { cause: err });
+}
+
+/** Free room a store whose last write found the disk full needs before it says it is ready. */
+export const READY_MIN_FREE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * SQLite's "database or disk is full", its shared-memory file that cannot grow (the -shm file
+ * is extended when a database opens), or the file system's own ENOSPC/EDQUOT.
+ */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE' || code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+function diskFullAtOpen(file: string, err: unknown): StoreError {
+  const code = (err as { code?: unknown }).code;
+  return new StoreError(
+    'disk-full',
+    `cannot open ${file}: the disk is full (${typeof code === 'string' ? code : 'no space'}); nothing is damaged. ` +
+      'Free room on that disk and start again; do not move or delete the database files: they hold ' +
+      'events already acknowledged',
+    { cause: err },
+  );
 }
 
 function toSuppression(r: {
