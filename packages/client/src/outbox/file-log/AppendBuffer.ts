@@ -7,7 +7,7 @@ import type { OutboxDurability } from '../outbox.js';
 import { type EncodableRecord, encodeFrames, frameLength } from './frame.js';
 import { SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
 import type { SegmentWriter, WrittenGroup } from './SegmentWriter.js';
-import { isNoSpace } from './SpaceReserve.js';
+import { freeBytesOf, isNoSpace } from './SpaceReserve.js';
 
 /**
  * Records appended but not yet on disk, and the grouped writes that put them there: one write
@@ -49,10 +49,31 @@ export interface AppendBufferOptions {
   readonly onOverflow: (count: number, bytes?: number) => void;
   /** At and after `close`, what could not be written and has nothing left to retry it ('unsaved'). */
   readonly onUnsaved: (count: number, bytes: number) => void;
+  /** Free bytes on the directory's file system (after a write found it full); default statfs. */
+  readonly freeBytes?: () => Promise<number>;
 }
 
 /** Bytes of frames per write; a single larger record gets a buffer of its own. */
 export const WRITE_CHUNK_BYTES = 1024 * 1024;
+/**
+ * Room left free on a disk a write found full: delivery needs a little to go on (the lock file,
+ * the cursor, state), and delivering is what frees room. Without it, appends took the last block
+ * and no process could take the lock again: the events on disk were stuck for good.
+ */
+export const WRITE_MARGIN_BYTES = 256 * 1024;
+/** Under this much free, writes check the room first; with this much again, they stop. */
+export const ROOM_CHECK_OFF_BYTES = 8 * 1024 * 1024;
+/** How often a writer with plenty of room looks whether it still has (statfs, off the write path). */
+const ROOM_CHECK_INTERVAL_MS = 1000;
+
+/** A write held back to keep WRITE_MARGIN_BYTES free (counts as a full disk). */
+function noRoomError(free: number): NodeJS.ErrnoException {
+  return Object.assign(
+    new Error(`ENOSPC: ${free} bytes free, under the ${WRITE_MARGIN_BYTES} kept free for delivery`),
+    { code: 'ENOSPC' },
+  );
+}
+
 /** A write that keeps failing (a full disk) is warned about at most this often. */
 export const WRITE_WARN_INTERVAL_MS = 60_000;
 
@@ -72,6 +93,10 @@ export class AppendBuffer {
   /** Write failures not warned about yet (warned at most once per WRITE_WARN_INTERVAL_MS). */
   private unwarnedFailures = 0;
   private lastWarnMs = -Infinity;
+  /** A write found the disk full: check the room before each write (see WRITE_MARGIN_BYTES). */
+  private tight = false;
+  /** When the room was last looked at while not `tight` (at most once per ROOM_CHECK_INTERVAL_MS). */
+  private lastRoomCheckMs = -Infinity;
 
   constructor(private readonly o: AppendBufferOptions) {}
 
@@ -230,6 +255,7 @@ export class AppendBuffer {
     const flight = { group, from: 0, bytes: this.byteCount };
     this.discard();
     this.inFlight = flight;
+    this.lookAtRoomNowAndThen();
     try {
       await this.writeInChunks(flight);
     } finally {
@@ -249,6 +275,15 @@ export class AppendBuffer {
     let limit = WRITE_CHUNK_BYTES;
     while (flight.from < group.length) {
       const from = flight.from;
+      if (this.tight) {
+        const room = await this.roomForRecords();
+        if (room < frameLength(group[from]!)) {
+          await this.o.writer.sealIfWritten().catch(() => {});
+          this.inFlight = null;
+          this.keepForRetry(group.slice(from), noRoomError(room + WRITE_MARGIN_BYTES));
+        }
+        limit = Math.min(limit, room);
+      }
       let to = from;
       let frameBytes = 0;
       let jsonBytes = 0;
@@ -263,20 +298,56 @@ export class AppendBuffer {
         flight.bytes -= jsonBytes;
       });
       if (failure === undefined) continue;
-      // A full disk may still take a smaller piece: write what fits, whole frames only, so the
-      // records left over are as few as can be (retrying the whole group, which grows with every
-      // append meanwhile, would never fit again and all of it would be lost at close).
-      if (isNoSpace(failure) && chunk.length > 1) {
-        limit = Math.max(1, Math.floor(frameBytes / 2));
-        continue;
+      if (isNoSpace(failure)) {
+        this.tight = true;
+        // A full disk may still take a smaller piece: write what fits beside the margin, whole
+        // frames only, so the records left over are as few as can be (retrying the whole group,
+        // which grows with every append meanwhile, would never fit again and all of it would be
+        // lost at close). Halving as well: the room the file system reports can be wrong (quotas).
+        if (chunk.length > 1) {
+          limit = Math.max(1, Math.floor(frameBytes / 2));
+          continue;
+        }
+        // Full: the segment is sealed, so that once its events are delivered it can be deleted
+        // and give the room back (a segment still being written is never deleted, and one is
+        // sealed only at maxSegmentBytes: on a full disk delivery would free nothing).
+        await this.o.writer.sealIfWritten().catch(() => {});
       }
-      // Full: the segment is sealed, so that once its events are delivered it can be deleted
-      // and give the room back (a segment still being written is never deleted, and one is
-      // sealed only at maxSegmentBytes: on a full disk delivery would free nothing).
-      if (isNoSpace(failure)) await this.o.writer.sealIfWritten().catch(() => {});
       this.inFlight = null;
       this.keepForRetry(group.slice(from), failure);
     }
+  }
+
+  /**
+   * Once a second at most, and off the write's path: a disk with little room left makes the
+   * writes check it first, so the margin is kept before a write ever fails, not only after.
+   */
+  private lookAtRoomNowAndThen(): void {
+    const now = Date.now();
+    if (this.tight || now - this.lastRoomCheckMs < ROOM_CHECK_INTERVAL_MS) return;
+    this.lastRoomCheckMs = now;
+    (this.o.freeBytes ?? (() => freeBytesOf(this.o.directory)))().then(
+      (free) => {
+        if (free < ROOM_CHECK_OFF_BYTES) this.tight = true;
+      },
+      () => {},
+    );
+  }
+
+  /** Bytes a write may take now and leave WRITE_MARGIN_BYTES free; Infinity once there is plenty. */
+  private async roomForRecords(): Promise<number> {
+    let free: number;
+    try {
+      free = await (this.o.freeBytes ?? (() => freeBytesOf(this.o.directory)))();
+    } catch {
+      // Cannot tell: write, and let the file system say whether it fits.
+      return Infinity;
+    }
+    if (free >= ROOM_CHECK_OFF_BYTES) {
+      this.tight = false;
+      return Infinity;
+    }
+    return free - WRITE_MARGIN_BYTES;
   }
 
   /** Puts `unwritten` back, in order, ahead of what was appended meanwhile, and tries again later. */

@@ -51,20 +51,47 @@ describe('DirectoryLock', () => {
     const file = lockFile();
     await writeLock(file, 99_999_999, 0);
     const lock = new DirectoryLock(file, { staleMs: 60_000 });
-    const realWriteFile = fs.writeFile.bind(fs);
+    const realOpen = fs.open.bind(fs);
     // As the kernel does on a full disk: the file is created, its content refused.
-    const spy = vi.spyOn(fs, 'writeFile').mockImplementation(async (target, data, options) => {
-      if (String(target).endsWith('.takeover')) {
-        await realWriteFile(target, '', options);
-        throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
-      }
-      return realWriteFile(target, data, options);
+    const spy = vi.spyOn(fs, 'open').mockImplementation(async (target, flags, mode) => {
+      const handle = await realOpen(target, flags, mode);
+      if (!String(target).endsWith('.takeover')) return handle;
+      return Object.assign(Object.create(handle) as typeof handle, {
+        writeFile: () =>
+          Promise.reject(
+            Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' }),
+          ),
+        close: () => handle.close(),
+      });
     });
     await expect(lock.tryAcquire()).rejects.toThrow(/ENOSPC/);
     spy.mockRestore();
     // An empty mutex would have held up every takeover for staleMs once room came back.
     expect((await fs.readdir(path.dirname(file))).sort()).toEqual(['delivery.lock']);
     expect(await lock.tryAcquire()).toBe(true);
+  });
+
+  it("never removes another contender's takeover mutex when its own create fails", async () => {
+    const file = lockFile();
+    await writeLock(file, 99_999_999, 0);
+    const lock = new DirectoryLock(file, { staleMs: 60_000 });
+    const mutex = `${file}.takeover`;
+    const theirs = JSON.stringify({
+      pid: process.ppid,
+      host: os.hostname(),
+      token: 'theirs',
+      acquiredAtMs: 0,
+    });
+    const realOpen = fs.open.bind(fs);
+    // Another process creates its mutex; our create fails for a reason of our own (EMFILE).
+    const spy = vi.spyOn(fs, 'open').mockImplementation(async (target, flags, mode) => {
+      if (!String(target).endsWith('.takeover')) return realOpen(target, flags, mode);
+      await fs.writeFile(mutex, theirs);
+      throw Object.assign(new Error('EMFILE: too many open files, open'), { code: 'EMFILE' });
+    });
+    await expect(lock.tryAcquire()).rejects.toThrow(/EMFILE/);
+    spy.mockRestore();
+    expect(await fs.readFile(mutex, 'utf8')).toBe(theirs);
   });
 
   it('respects the lock of a live process until its heartbeat is older than staleMs', async () => {

@@ -215,18 +215,12 @@ export class DirectoryLock {
     for (let attempt = 0; attempt < 2; attempt++) {
       HELD_HERE.add(token);
       try {
-        await fs.writeFile(file, content, { flag: 'wx' });
+        await createAndWrite(file, content);
         return token;
       } catch (error) {
         HELD_HERE.delete(token);
-        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
-          // Created but not written (a full disk): an empty mutex nobody owns would hold up
-          // every takeover until it is staleMs old. Not EEXIST, so the file is this call's.
-          await fs.rm(file, { force: true }).catch(() => {});
-          throw error;
-        }
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
-      // Left behind by a process that died during a takeover (it takes milliseconds).
       let ageMs: number;
       try {
         ageMs = Date.now() - (await fs.stat(file)).mtimeMs;
@@ -283,4 +277,22 @@ function parseOwner(text: string): LockOwner | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * Creates `file` (failing with EEXIST when it is there) and writes `content`. A file this call
+ * created but could not write (a full disk) is removed: an empty mutex nobody owns would hold up
+ * every takeover until it is staleMs old. Only a file this call created: when the create itself
+ * fails, the name may already be another contender's.
+ */
+async function createAndWrite(file: string, content: string): Promise<void> {
+  const handle = await fs.open(file, 'wx');
+  try {
+    await handle.writeFile(content);
+  } catch (error) {
+    await handle.close().catch(() => {});
+    await fs.rm(file, { force: true }).catch(() => {});
+    throw error;
+  }
+  await handle.close();
 }

@@ -35,7 +35,7 @@ export class SpaceReserve {
   constructor(private readonly o: SpaceReserveOptions) {
     this.file = path.join(o.directory, SPACE_RESERVE_FILE);
     this.bytes = o.bytes ?? DEFAULT_RESERVE_BYTES;
-    this.freeBytes = o.freeBytes ?? statfsFree;
+    this.freeBytes = o.freeBytes ?? freeBytesOf;
   }
 
   /**
@@ -91,7 +91,8 @@ export function isNoSpace(error: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
-async function statfsFree(directory: string): Promise<number> {
+/** Free bytes on the file system of `directory`, for an unprivileged user. */
+export async function freeBytesOf(directory: string): Promise<number> {
   const s = await fs.statfs(directory);
   return s.bavail * s.bsize;
 }

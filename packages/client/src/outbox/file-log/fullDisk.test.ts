@@ -7,6 +7,7 @@ import { FileOutbox } from './FileOutbox.js';
 import { decodePayload } from './frame.js';
 import { scanSegment } from './segmentScan.js';
 import { type SmallDisk, canMountSmallDisks, mountSmallDisk } from './smallDisk.test-helpers.js';
+import { WRITE_MARGIN_BYTES } from './AppendBuffer.js';
 import { SPACE_RESERVE_FILE } from './SpaceReserve.js';
 
 // A real full disk: a tmpfs of a few hundred KiB, filled by the outbox itself or by a file of
@@ -71,9 +72,10 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
     await outbox.close();
     const stored = await framesOnDisk(directory);
-    // Nearly the whole disk holds events (the old code stopped at the first failed write:
-    // a few hundred, then kept retrying one ever larger group that never fit).
-    expect(stored.length * 424).toBeGreaterThan(0.85 * 512 * 1024);
+    // Nearly all the room holds events (the old code stored none of a group that did not fit,
+    // then kept retrying one ever larger group that never fit).
+    // Beside the room kept free for delivery (WRITE_MARGIN_BYTES).
+    expect(stored.length * 424).toBeGreaterThan(0.85 * (512 * 1024 - WRITE_MARGIN_BYTES));
     // Oldest first, none twice, and each either on disk or counted: nothing vanished unsaid.
     expect(stored).toEqual(records.slice(0, stored.length).map((r) => r.uuid));
     expect(total(drops, 'unsaved') + total(drops, 'overflow')).toBe(records.length - stored.length);
@@ -138,6 +140,27 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     expect(delivered).toEqual([...first, ...second].map((r) => r.uuid));
     await outbox.close();
     expect(total(drops, 'unsaved') + total(drops, 'overflow')).toBe(0);
+    expect(await framesOnDisk(directory)).toEqual([]);
+  });
+
+  it('an outbox that fills the disk itself leaves room for the next process to take the lock and deliver', async () => {
+    // 4 MiB, no reserve: only the room writes leave free lets a process take the lock again.
+    const d = disk(4 * 1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const { outbox: first } = open(directory, 100);
+    const records = makeRecords(12_000, 400);
+    for (let i = 0; i < records.length; i += 1000) first.append(records.slice(i, i + 1000));
+    await expect(first.persist()).rejects.toThrow(/ENOSPC/);
+    // Written up to the margin kept for delivery, not to the last block.
+    expect(d.freeBytes()).toBeGreaterThanOrEqual(WRITE_MARGIN_BYTES - 64 * 1024);
+    expect(d.freeBytes()).toBeLessThan(WRITE_MARGIN_BYTES + 512 * 1024);
+    await first.close();
+    const stored = await framesOnDisk(directory);
+    expect(stored.length).toBeGreaterThan(7000);
+
+    // The app's next run (or `homing flush`): the lock and the cursor fit in the margin.
+    const next = open(directory, 100).outbox;
+    expect(await drain(next)).toEqual(stored);
     expect(await framesOnDisk(directory)).toEqual([]);
   });
 
