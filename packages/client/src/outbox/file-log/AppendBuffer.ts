@@ -49,21 +49,24 @@ export interface AppendBufferOptions {
   readonly onOverflow: (count: number, bytes?: number) => void;
   /** At and after `close`, what could not be written and has nothing left to retry it ('unsaved'). */
   readonly onUnsaved: (count: number, bytes: number) => void;
-  /** Free bytes on the directory's file system (after a write found it full); default statfs. */
+  /** Free bytes on the directory's file system (to keep WRITE_MARGIN_BYTES free); default statfs. */
   readonly freeBytes?: () => Promise<number>;
 }
 
 /** Bytes of frames per write; a single larger record gets a buffer of its own. */
 export const WRITE_CHUNK_BYTES = 1024 * 1024;
 /**
- * Room left free on a disk a write found full: delivery needs a little to go on (the lock file,
+ * Room left free on a nearly full disk: delivery needs a little to go on (the lock file,
  * the cursor, state), and delivering is what frees room. Without it, appends took the last block
  * and no process could take the lock again: the events on disk were stuck for good.
  */
 export const WRITE_MARGIN_BYTES = 256 * 1024;
-/** Under this much free, writes check the room first; with this much again, they stop. */
-export const ROOM_CHECK_OFF_BYTES = 8 * 1024 * 1024;
-/** How often a writer with plenty of room looks whether it still has (statfs, off the write path). */
+/**
+ * Under this much free (as last seen), every write checks the room first (statfs, awaited);
+ * above it, the room is looked at once a second off the write's path. Several processes writing
+ * at once can still take the margin between their checks: the space reserve covers that.
+ */
+export const CHECK_EACH_WRITE_BELOW_BYTES = 64 * 1024 * 1024;
 const ROOM_CHECK_INTERVAL_MS = 1000;
 
 /** A write held back to keep WRITE_MARGIN_BYTES free (counts as a full disk). */
@@ -93,9 +96,8 @@ export class AppendBuffer {
   /** Write failures not warned about yet (warned at most once per WRITE_WARN_INTERVAL_MS). */
   private unwarnedFailures = 0;
   private lastWarnMs = -Infinity;
-  /** A write found the disk full: check the room before each write (see WRITE_MARGIN_BYTES). */
-  private tight = false;
-  /** When the room was last looked at while not `tight` (at most once per ROOM_CHECK_INTERVAL_MS). */
+  /** Free bytes as last seen (undefined: not looked at yet, so the first write looks). */
+  private lastFree: number | undefined;
   private lastRoomCheckMs = -Infinity;
 
   constructor(private readonly o: AppendBufferOptions) {}
@@ -275,7 +277,7 @@ export class AppendBuffer {
     let limit = WRITE_CHUNK_BYTES;
     while (flight.from < group.length) {
       const from = flight.from;
-      if (this.tight) {
+      if (this.lastFree === undefined || this.lastFree < CHECK_EACH_WRITE_BELOW_BYTES) {
         const room = await this.roomForRecords();
         if (room < frameLength(group[from]!)) {
           await this.o.writer.sealIfWritten().catch(() => {});
@@ -299,7 +301,7 @@ export class AppendBuffer {
       });
       if (failure === undefined) continue;
       if (isNoSpace(failure)) {
-        this.tight = true;
+        this.lastFree = 0;
         // A full disk may still take a smaller piece: write what fits beside the margin, whole
         // frames only, so the records left over are as few as can be (retrying the whole group,
         // which grows with every append meanwhile, would never fit again and all of it would be
@@ -318,36 +320,36 @@ export class AppendBuffer {
     }
   }
 
-  /**
-   * Once a second at most, and off the write's path: a disk with little room left makes the
-   * writes check it first, so the margin is kept before a write ever fails, not only after.
-   */
+  /** Once a second at most, off the write's path: keeps `lastFree` current while there is plenty. */
   private lookAtRoomNowAndThen(): void {
     const now = Date.now();
-    if (this.tight || now - this.lastRoomCheckMs < ROOM_CHECK_INTERVAL_MS) return;
+    if (now - this.lastRoomCheckMs < ROOM_CHECK_INTERVAL_MS) return;
     this.lastRoomCheckMs = now;
-    (this.o.freeBytes ?? (() => freeBytesOf(this.o.directory)))().then(
+    this.freeBytes().then(
       (free) => {
-        if (free < ROOM_CHECK_OFF_BYTES) this.tight = true;
+        this.lastFree = free;
       },
       () => {},
     );
   }
 
-  /** Bytes a write may take now and leave WRITE_MARGIN_BYTES free; Infinity once there is plenty. */
+  /** Bytes a write may take now and leave WRITE_MARGIN_BYTES free; Infinity while there is plenty. */
   private async roomForRecords(): Promise<number> {
     let free: number;
     try {
-      free = await (this.o.freeBytes ?? (() => freeBytesOf(this.o.directory)))();
+      free = await this.freeBytes();
     } catch {
       // Cannot tell: write, and let the file system say whether it fits.
+      this.lastFree = Infinity;
       return Infinity;
     }
-    if (free >= ROOM_CHECK_OFF_BYTES) {
-      this.tight = false;
-      return Infinity;
-    }
-    return free - WRITE_MARGIN_BYTES;
+    this.lastFree = free;
+    this.lastRoomCheckMs = Date.now();
+    return free >= CHECK_EACH_WRITE_BELOW_BYTES ? Infinity : free - WRITE_MARGIN_BYTES;
+  }
+
+  private freeBytes(): Promise<number> {
+    return (this.o.freeBytes ?? (() => freeBytesOf(this.o.directory)))();
   }
 
   /** Puts `unwritten` back, in order, ahead of what was appended meanwhile, and tries again later. */

@@ -192,16 +192,17 @@ describe('FileOutbox', () => {
     await fs.writeFile(notADir, 'x');
     const outbox = new FileOutbox({ directory: path.join(notADir, 'outbox') });
     expect(() => outbox.append(makeRecords(3))).not.toThrow();
-    for (const attempt of [
-      outbox.persist(),
-      outbox.size(),
-      outbox.claim(10, Infinity),
-      outbox.getState('k'),
-    ]) {
-      const error = await (attempt as Promise<unknown>).then(
-        () => null,
-        (e: unknown) => e,
-      );
+    // Settled as they come: one awaited after another would leave the later ones rejected with
+    // nobody listening meanwhile.
+    const attempts = [outbox.persist(), outbox.size(), outbox.claim(10, Infinity), outbox.getState('k')].map(
+      (attempt) =>
+        (attempt as Promise<unknown>).then(
+          () => null,
+          (e: unknown) => e,
+        ),
+    );
+    for (const attempt of attempts) {
+      const error = await attempt;
       expect(error).toBeInstanceOf(OutboxError);
       expect((error as OutboxError).kind).toBe('io');
     }

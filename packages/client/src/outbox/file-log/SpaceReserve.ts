@@ -16,8 +16,8 @@ import { writeFileAtomic } from './atomicFile.js';
 export const SPACE_RESERVE_FILE = 'space.reserve';
 /** Enough for the lock, a cursor and the state files several times over. */
 export const DEFAULT_RESERVE_BYTES = 64 * 1024;
-/** The reserve is made again only when this much is free beyond it: never take the last room. */
-export const RESERVE_MIN_FREE_BYTES = 8 * 1024 * 1024;
+/** The reserve is made only when this much is free beyond it: never take the last room. */
+export const RESERVE_MIN_FREE_BYTES = 1024 * 1024;
 
 export interface SpaceReserveOptions {
   readonly directory: string;

@@ -164,6 +164,28 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     expect(await framesOnDisk(directory)).toEqual([]);
   });
 
+  it('eight writers racing to fill a disk still leave the next process room to deliver everything', async () => {
+    // 8 MiB + 16 KiB free at the start. With eight processes, 5c74f9f's writers took the last
+    // block in 3 of 5 runs of a probe and the next process could not take the lock; eight outboxes
+    // in one process race less (this passes on 5c74f9f too): it holds the guarantee, not the race.
+    const d = disk(12 * 1024 * 1024);
+    await fs.writeFile(path.join(d.dir, 'prefill'), Buffer.alloc(12 * 1024 * 1024 - 8208 * 1024));
+    const directory = path.join(d.dir, 'outbox');
+    const writers = Array.from({ length: 8 }, () => open(directory, 100).outbox);
+    const records = writers.map(() => makeRecords(2500, 400));
+    writers.forEach((w, i) => {
+      for (let at = 0; at < 2500; at += 500) w.append(records[i]!.slice(at, at + 500));
+    });
+    await Promise.all(writers.map((w) => w.persist().catch(() => {})));
+    await Promise.all(writers.map((w) => w.close()));
+    const stored = await framesOnDisk(directory);
+    // ~8.5 MB for 8 MiB: the disk is as full as the writers may make it.
+    expect(stored.length).toBeGreaterThan(15_000);
+    const next = open(directory, 100).outbox;
+    expect((await drain(next)).sort()).toEqual([...stored].sort());
+    expect(await framesOnDisk(directory)).toEqual([]);
+  });
+
   it('without a reserve (the disk was full before the outbox ever opened) it waits and says why', async () => {
     const d = disk(1024 * 1024);
     const directory = path.join(d.dir, 'outbox');
