@@ -1,8 +1,8 @@
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { RESERVE_MIN_FREE_BYTES, SPACE_RESERVE_FILE, SpaceReserve } from './SpaceReserve.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { RESERVE_MIN_FREE_BYTES, SPACE_RESERVE_FILE, SpaceReserve, freeBytesOf } from './SpaceReserve.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -103,5 +103,24 @@ describe('SpaceReserve', () => {
     await reserve.ensure();
     expect(await reserve.release()).toBe(true);
     expect(await reserve.release()).toBe(false);
+  });
+
+  it('freeBytesOf: a file system that reports no size at all (statfs all zeros) counts as roomy, not full', async () => {
+    const directory = tempDir();
+    expect(await freeBytesOf(directory)).toBeGreaterThan(0);
+    const spy = vi.spyOn(fs, 'statfs').mockResolvedValue({
+      type: 0,
+      bsize: 4096,
+      blocks: 0,
+      bfree: 0,
+      bavail: 0,
+      files: 0,
+      ffree: 0,
+    } as Awaited<ReturnType<typeof fs.statfs>>);
+    try {
+      expect(await freeBytesOf(directory)).toBe(Infinity);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });

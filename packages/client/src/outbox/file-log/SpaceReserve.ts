@@ -91,8 +91,12 @@ export function isNoSpace(error: unknown): boolean {
   return code === 'ENOSPC' || code === 'EDQUOT';
 }
 
-/** Free bytes on the file system of `directory`, for an unprivileged user. */
+/**
+ * Free bytes on the file system of `directory`, for an unprivileged user; Infinity when the file
+ * system reports no size at all (some FUSE and virtual file systems answer statfs with zeros):
+ * taken at its word, it would stop every write while the disk takes them.
+ */
 export async function freeBytesOf(directory: string): Promise<number> {
   const s = await fs.statfs(directory);
-  return s.bavail * s.bsize;
+  return s.blocks === 0 ? Infinity : s.bavail * s.bsize;
 }
