@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../logger.js';
 import { AppendBuffer, type GroupSummary, WRITE_CHUNK_BYTES } from './AppendBuffer.js';
 import { HEADER_BYTES, decodePayload, readHeader } from './frame.js';
@@ -50,8 +50,14 @@ function decodeAll(bytes: Buffer): { uuid: string; json: string; ts: number }[] 
   return out;
 }
 
-function makeBuffer(writer: SegmentWriter, written: GroupSummary[] = [], logger = silentLogger) {
+function makeBuffer(
+  writer: SegmentWriter,
+  written: GroupSummary[] = [],
+  logger = silentLogger,
+  freeBytes?: () => Promise<number>,
+) {
   return new AppendBuffer({
+    ...(freeBytes === undefined ? {} : { freeBytes }),
     directory: '/nonexistent',
     durability: 'batch',
     persistIntervalMs: 60_000,
@@ -178,5 +184,26 @@ describe('AppendBuffer', () => {
     // Nothing was given up meanwhile: every record still waits, in order.
     expect(buffer.events).toBe(20);
     await buffer.close().catch(() => {});
+  });
+
+  it('an older, roomier answer about free space never undoes a newer one', async () => {
+    const { writer } = memoryWriter();
+    const answers: ((free: number) => void)[] = [];
+    const freeBytes = () => new Promise<number>((resolve) => answers.push(resolve));
+    const buffer = makeBuffer(writer, [], silentLogger, freeBytes);
+    buffer.push(record(0));
+    const first = buffer.flush();
+    await vi.waitFor(() => expect(answers).toHaveLength(2));
+    // answers[0]: the look off the write's path; answers[1]: the check the write waits for.
+    answers[1]!(2 * 1024 * 1024);
+    await first;
+    answers[0]!(1024 ** 3);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    buffer.push(record(1));
+    const second = buffer.flush();
+    // Still checked before writing: the disk was last seen with 2 MiB free, not 1 GiB.
+    await vi.waitFor(() => expect(answers).toHaveLength(3));
+    answers[2]!(2 * 1024 * 1024);
+    await second;
   });
 });

@@ -99,6 +99,8 @@ export class AppendBuffer {
   /** Free bytes as last seen (undefined: not looked at yet, so the first write looks). */
   private lastFree: number | undefined;
   private lastRoomCheckMs = -Infinity;
+  /** Counts looks at the room (and writes found full): an answer applies only if still the newest. */
+  private roomSeq = 0;
 
   constructor(private readonly o: AppendBufferOptions) {}
 
@@ -301,6 +303,7 @@ export class AppendBuffer {
       });
       if (failure === undefined) continue;
       if (isNoSpace(failure)) {
+        this.roomSeq++;
         this.lastFree = 0;
         // A full disk may still take a smaller piece: write what fits beside the margin, whole
         // frames only, so the records left over are as few as can be (retrying the whole group,
@@ -325,9 +328,11 @@ export class AppendBuffer {
     const now = Date.now();
     if (now - this.lastRoomCheckMs < ROOM_CHECK_INTERVAL_MS) return;
     this.lastRoomCheckMs = now;
+    const seq = ++this.roomSeq;
     this.freeBytes().then(
       (free) => {
-        this.lastFree = free;
+        // Only the newest look counts: an older, roomier answer must not undo a newer one.
+        if (seq === this.roomSeq) this.lastFree = free;
       },
       () => {},
     );
@@ -336,14 +341,15 @@ export class AppendBuffer {
   /** Bytes a write may take now and leave WRITE_MARGIN_BYTES free; Infinity while there is plenty. */
   private async roomForRecords(): Promise<number> {
     let free: number;
+    const seq = ++this.roomSeq;
     try {
       free = await this.freeBytes();
     } catch {
       // Cannot tell: write, and let the file system say whether it fits.
-      this.lastFree = Infinity;
+      if (seq === this.roomSeq) this.lastFree = Infinity;
       return Infinity;
     }
-    this.lastFree = free;
+    if (seq === this.roomSeq) this.lastFree = free;
     this.lastRoomCheckMs = Date.now();
     return free >= CHECK_EACH_WRITE_BELOW_BYTES ? Infinity : free - WRITE_MARGIN_BYTES;
   }
