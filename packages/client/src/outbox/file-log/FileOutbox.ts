@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { OutboxClosedError, OutboxIoError } from '../errors.js';
+import { OutboxClosedError, OutboxError, OutboxIoError } from '../errors.js';
 import { checkClaimLimits } from '../memory.js';
 import type {
   DeadLetter,
@@ -202,7 +202,7 @@ export class FileOutbox implements Outbox {
     if (this.o.durability === 'memory' || (this.holder.index?.freeEvents() ?? 0) < maxEvents) {
       await this.buffer.flush().catch(() => {});
     }
-    return this.serial(async () => {
+    return this.io('claim', async () => {
       if (this.closing !== null || !(await this.becomeHolder())) return null;
       const index = this.holder.index!;
       const queue = this.holder.queue!;
@@ -300,7 +300,7 @@ export class FileOutbox implements Outbox {
   async size(): Promise<OutboxSize> {
     await this.ready;
     this.assertOpen('size');
-    return this.serial(async () => {
+    return this.io('size', async () => {
       const index = await this.freshIndex();
       const onDisk = await index.oldestTimestamp();
       const buffered = this.buffer.oldestTimestamp();
@@ -319,7 +319,7 @@ export class FileOutbox implements Outbox {
     let { events, bytes } = this.buffer.discard();
     // Writes in flight land on disk and are cleared there.
     await this.buffer.settled();
-    await this.serial(async () => {
+    await this.io('clear', async () => {
       if (!(await this.becomeHolder())) return;
       await this.holder.index!.refresh();
       const dropped = this.holder.queue!.clear();
@@ -397,7 +397,7 @@ export class FileOutbox implements Outbox {
   private async settle(batch: OutboxBatch, how: 'ack' | 'release'): Promise<void> {
     if (batch === null || typeof batch !== 'object') return;
     this.lastDeliveryMs = Date.now();
-    await this.serial(async () => {
+    await this.io(how, async () => {
       const queue = this.holder.queue;
       if (queue === null) return;
       const known = how === 'ack' ? queue.ack(batch) : queue.release(batch);
@@ -477,6 +477,17 @@ export class FileOutbox implements Outbox {
     } catch (error) {
       this.o.logger.debug('outbox: heartbeat failed', { error: String(error) });
     }
+  }
+
+  /**
+   * `serial`, for a public operation: the outbox contract says every rejection is an
+   * OutboxError, so a file system's own error (ENOSPC taking the lock, EIO reading a segment)
+   * becomes an OutboxIoError naming the operation, with the system error as its cause.
+   */
+  private io<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    return this.serial(fn).catch((error: unknown) => {
+      throw error instanceof OutboxError ? error : new OutboxIoError(operation, { cause: error });
+    });
   }
 
   /** Runs `fn` after every other serial task: index, queue and lock change one task at a time. */

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { OutboxIoError } from '../errors.js';
 import { drain, makeRecords } from '../outbox.contract.js';
 import type { OutboxDrop } from '../outbox.js';
 import { FileOutbox } from './FileOutbox.js';
@@ -197,7 +198,13 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     await expect(fs.stat(path.join(directory, SPACE_RESERVE_FILE))).rejects.toThrow(/ENOENT/);
     d.fill();
     const { outbox } = open(directory);
-    await expect(outbox.claim(10, Infinity)).rejects.toThrow(/ENOSPC/);
+    // An OutboxIoError, as the outbox contract says of every failure, the system's as its cause.
+    const refused = await outbox.claim(10, Infinity).then(
+      () => null,
+      (error: unknown) => error,
+    );
+    expect(refused).toBeInstanceOf(OutboxIoError);
+    expect(refused).toMatchObject({ operation: 'claim', cause: { code: 'ENOSPC' } });
     // Room again: the same outbox delivers everything.
     await fs.rm(path.join(d.dir, 'filler'));
     expect(await drain(outbox)).toHaveLength(500);
