@@ -281,11 +281,8 @@ export class AppendBuffer {
       const from = flight.from;
       if (this.lastFree === undefined || this.lastFree < CHECK_EACH_WRITE_BELOW_BYTES) {
         const room = await this.roomForRecords();
-        if (room < frameLength(group[from]!)) {
-          await this.o.writer.sealIfWritten().catch(() => {});
-          this.inFlight = null;
-          this.keepForRetry(group.slice(from), noRoomError(room + WRITE_MARGIN_BYTES));
-        }
+        if (room < frameLength(group[from]!))
+          return this.giveUp(group.slice(from), noRoomError(room + WRITE_MARGIN_BYTES));
         limit = Math.min(limit, room);
       }
       let to = from;
@@ -313,14 +310,20 @@ export class AppendBuffer {
           limit = Math.max(1, Math.floor(frameBytes / 2));
           continue;
         }
-        // Full: the segment is sealed, so that once its events are delivered it can be deleted
-        // and give the room back (a segment still being written is never deleted, and one is
-        // sealed only at maxSegmentBytes: on a full disk delivery would free nothing).
-        await this.o.writer.sealIfWritten().catch(() => {});
       }
-      this.inFlight = null;
-      this.keepForRetry(group.slice(from), failure);
+      return this.giveUp(group.slice(from), failure);
     }
+  }
+
+  /**
+   * Stops this write: `unwritten` waits for the retry. On a full disk the segment is sealed
+   * first, so that once its events are delivered it can be deleted and give the room back (a
+   * segment still being written is never deleted, and one is sealed only at maxSegmentBytes: on a
+   * full disk delivery would free nothing).
+   */
+  private async giveUp(unwritten: readonly EncodableRecord[], error: unknown): Promise<never> {
+    if (isNoSpace(error)) await this.o.writer.sealIfWritten().catch(() => {});
+    return this.keepForRetry(unwritten, error);
   }
 
   /** Once a second at most, off the write's path: keeps `lastFree` current while there is plenty. */
@@ -360,6 +363,7 @@ export class AppendBuffer {
 
   /** Puts `unwritten` back, in order, ahead of what was appended meanwhile, and tries again later. */
   private keepForRetry(unwritten: readonly EncodableRecord[], error: unknown): never {
+    this.inFlight = null;
     this.records = [...unwritten, ...this.records.slice(this.head)];
     this.head = 0;
     for (const r of unwritten) this.byteCount += r.jsonBytes;

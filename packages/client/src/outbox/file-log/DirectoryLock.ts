@@ -221,6 +221,7 @@ export class DirectoryLock {
         HELD_HERE.delete(token);
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
+      // Left behind by a process that died during a takeover (it takes milliseconds).
       let ageMs: number;
       try {
         ageMs = Date.now() - (await fs.stat(file)).mtimeMs;
