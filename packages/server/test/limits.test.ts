@@ -1,6 +1,8 @@
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StoreError } from '../src/store/errors.js';
+import type { Store } from '../src/store/store.js';
 import { bearer, post, startServerOn, v7, type Running } from './harness.js';
 
 describe('body and event limits (SQLite)', () => {
@@ -133,6 +135,43 @@ describe('rate limit (token bucket per project)', () => {
     expect(second.status).toBe(429);
     expect(Number(second.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(await s.events({ event: 'second' })).toHaveLength(0);
+  });
+
+  it('a request answered 503 (the store failed) spends none of the rate, so its retry is not answered 429', async () => {
+    const failing = { on: false };
+    const f = await startServerOn(
+      'sqlite',
+      { rateLimit: { eventsPerSecond: 1, burst: 10 } },
+      (inner) =>
+        new Proxy(inner, {
+          get(target, prop, receiver) {
+            if (prop === 'insertEvents' && failing.on) {
+              return async () => {
+                throw new StoreError('storage', 'disk I/O error (injected)');
+              };
+            }
+            const v = Reflect.get(target, prop, receiver) as unknown;
+            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+          },
+        }) as Store,
+    );
+    try {
+      const batch = Array.from({ length: 10 }, (_, i) => ({
+        event: 'retried',
+        distinct_id: 'x',
+        properties: { i },
+      }));
+      failing.on = true;
+      expect((await post(`${f.url}/ingest`, batch, bearer(f.project.writeKey))).status).toBe(503);
+      failing.on = false;
+      const retry = await post(`${f.url}/ingest`, batch, bearer(f.project.writeKey));
+      expect(retry.status).toBe(202);
+      expect(await f.events({ event: 'retried' })).toHaveLength(10);
+      // The bucket is still a bucket: the retry spent it.
+      expect((await post(`${f.url}/ingest`, batch, bearer(f.project.writeKey))).status).toBe(429);
+    } finally {
+      await f.close();
+    }
   });
 
   it('other projects have buckets of their own', async () => {

@@ -65,7 +65,14 @@ export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise
       goodIndex.push(i);
     }
   }
-  const result = await insertRefusingBadEvents(deps, project.id, good, goodIndex, rejected);
+  let result: InsertResult;
+  try {
+    result = await insertRefusingBadEvents(deps, project.id, good, goodIndex, rejected);
+  } catch (err) {
+    // Answered 503: nothing of this request was stored, so it spends none of the project's rate.
+    deps.buckets?.giveBack(project.id, req.items.length);
+    throw err;
+  }
   const { events } = deps.metrics;
   if (result.accepted > 0) events.inc({ format: req.format, outcome: 'accepted' }, result.accepted);
   if (result.duplicates > 0) events.inc({ format: req.format, outcome: 'duplicate' }, result.duplicates);

@@ -32,4 +32,19 @@ describe('TokenBuckets', () => {
     now = 1000;
     expect(b.take('a', 0)).toBe(0);
   });
+
+  it('gives back what a request was charged, up to the burst, and ignores keys it never charged', () => {
+    let now = 0;
+    const b = new TokenBuckets({ ratePerSecond: 1, burst: 10, now: () => now });
+    expect(b.take('a', 8)).toBe(0);
+    expect(b.take('a', 8)).toBe(6);
+    b.giveBack('a', 8);
+    expect(b.take('a', 10)).toBe(0);
+    b.giveBack('a', 1_000_000);
+    b.giveBack('a', 1_000_000);
+    expect(b.take('a', 10)).toBe(0);
+    expect(b.take('a', 1)).toBe(1);
+    b.giveBack('never-charged', 5);
+    expect(b.take('never-charged', 10)).toBe(0);
+  });
 });

@@ -51,4 +51,15 @@ export class TokenBuckets {
     }
     return Math.max(1, Math.ceil((need - b.tokens) / this.rate));
   }
+
+  /**
+   * Gives back what `take(key, cost)` charged, for a request that stored nothing because the
+   * store failed: the client was told to retry, and its retry must not find the bucket spent
+   * by an attempt the server itself failed.
+   */
+  giveBack(key: string, cost: number): void {
+    const b = this.buckets.get(key);
+    if (b === undefined) return;
+    b.tokens = Math.min(this.burst, b.tokens + Math.min(Math.max(cost, 1), this.burst));
+  }
 }
