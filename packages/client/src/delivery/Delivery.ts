@@ -189,7 +189,16 @@ export class Delivery {
     } finally {
       clearTimeout(timer);
     }
-    return { sent: this.counters.sent - sentBefore, pending: await this.loop.pendingCount(), timedOut };
+    const sent = this.counters.sent - sentBefore;
+    // What a flush sent is stored as sent before it resolves: acks otherwise reach the disk on
+    // a timer that a process exiting right after (a CLI) never lets fire, and the next run sent
+    // the same events again.
+    if (sent > 0) {
+      await this.outbox
+        .persist()
+        .catch((error: unknown) => this.deps.logger.debug('storing acks after a flush failed', { error }));
+    }
+    return { sent, pending: await this.loop.pendingCount(), timedOut };
   }
 
   /**

@@ -20,7 +20,16 @@ export class DeferredOutbox implements Outbox {
   private readonly ready: Promise<Outbox>;
   private failure: unknown = undefined;
 
-  constructor(load: () => Promise<Outbox>, fallback: () => Outbox) {
+  /**
+   * `exitTarget`: where appends made before the load go if the process ends first (its
+   * `persistOnExit` stores them synchronously): the file outbox being opened. Without one they
+   * are lost with the process.
+   */
+  constructor(
+    load: () => Promise<Outbox>,
+    fallback: () => Outbox,
+    private readonly exitTarget?: Outbox,
+  ) {
     this.ready = Promise.resolve()
       .then(load)
       .then(
@@ -110,6 +119,16 @@ export class DeferredOutbox implements Outbox {
 
   async persist(): Promise<void> {
     return (await this.ready).persist();
+  }
+
+  persistOnExit(): void {
+    if (this.target !== undefined) return this.target.persistOnExit?.();
+    const exitTarget = this.exitTarget;
+    if (exitTarget === undefined) return;
+    const pending = this.pending;
+    this.pending = [];
+    for (const records of pending) exitTarget.append(records);
+    exitTarget.persistOnExit?.();
   }
 
   onDrop(listener: (drop: OutboxDrop) => void): () => void {

@@ -136,6 +136,12 @@ export interface Outbox {
 
   /** Write everything appended and acked so far to storage (fsync with 'fsync' durability). */
   persist(): Promise<void>;
+  /**
+   * Optional (the Node file outbox has it): the process ends in this turn (`process.exit()`), so
+   * what is still only in memory, appends and acks, is written now, synchronously. Never throws;
+   * what cannot be written is counted as dropped ('unsaved').
+   */
+  persistOnExit?(): void;
   onDrop(listener: (drop: OutboxDrop) => void): () => void;
   /** Persist, release claims and locks, stop timers. Idempotent. */
   close(): Promise<void>;

@@ -1,7 +1,7 @@
 /** The part of Node's `process` an exit hook needs; read from `globalThis`, so no `node:` import. */
 export interface ExitEmitter {
-  on(event: 'beforeExit', listener: () => void): unknown;
-  off(event: 'beforeExit', listener: () => void): unknown;
+  on(event: 'beforeExit' | 'exit', listener: () => void): unknown;
+  off(event: 'beforeExit' | 'exit', listener: () => void): unknown;
 }
 
 /**
@@ -21,5 +21,24 @@ export function onBeforeExit(proc: ExitEmitter, listener: () => void | Promise<v
   proc.on('beforeExit', handler);
   return () => {
     proc.off('beforeExit', handler);
+  };
+}
+
+/**
+ * Runs `listener` on `exit`: the process ends in this turn (`process.exit()`, or the loop ran
+ * dry), so only synchronous work gets done, and `beforeExit` may never have fired. A throwing
+ * listener is swallowed (see above). Returns the unsubscribe function.
+ */
+export function onProcessExit(proc: ExitEmitter, listener: () => void): () => void {
+  const handler = (): void => {
+    try {
+      listener();
+    } catch {
+      // Never into the host, least of all while it exits.
+    }
+  };
+  proc.on('exit', handler);
+  return () => {
+    proc.off('exit', handler);
   };
 }

@@ -1,7 +1,7 @@
 import { DeferredOutbox } from '../outbox/DeferredOutbox.js';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import type { ExitEmitter } from './beforeExit.js';
-import { onBeforeExit } from './beforeExit.js';
+import { onBeforeExit, onProcessExit } from './beforeExit.js';
 import type { NodePlatformOptions } from './node.js';
 import type { DefaultOutboxOptions, Platform } from './platform.js';
 
@@ -40,6 +40,7 @@ export function createLazyNodePlatform(
     isOnline: () => true,
     onOnlineChange: () => () => {},
     onExit: (listener) => (g.process === undefined ? () => {} : onBeforeExit(g.process, listener)),
+    onExitNow: (listener) => (g.process === undefined ? () => {} : onProcessExit(g.process, listener)),
     sendOnUnload: null,
   };
 }

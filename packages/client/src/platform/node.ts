@@ -1,6 +1,6 @@
 import type { Outbox } from '../outbox/outbox.js';
 import { createFileOutbox } from '../outbox/node.js';
-import { onBeforeExit } from './beforeExit.js';
+import { onBeforeExit, onProcessExit } from './beforeExit.js';
 import { defaultOutboxDirectory } from './cacheDirectory.node.js';
 import { createNodeGzip } from './gzipNode.js';
 import { createNodeHttpPost } from './nodeHttpPost.js';
@@ -45,6 +45,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
     isOnline: () => true,
     onOnlineChange: () => () => {},
     onExit: (listener) => onBeforeExit(proc, listener),
+    onExitNow: (listener) => onProcessExit(proc, listener),
     sendOnUnload: null,
   };
 }

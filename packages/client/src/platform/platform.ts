@@ -48,6 +48,13 @@ export interface Platform {
   onExit(listener: () => void | Promise<void>): () => void;
 
   /**
+   * Node's `exit`: the process ends in this turn (`process.exit()` skips `beforeExit`), so the
+   * listener must finish synchronously. Where there is no such moment, absent. Returns the
+   * unsubscribe function.
+   */
+  onExitNow?(listener: () => void): () => void;
+
+  /**
    * Best-effort send that survives page unload (`fetch` with `keepalive` or `sendBeacon`,
    * 64 KB budget). Resolves true when the platform accepted it for sending; null where there is
    * no such mechanism (Node).

@@ -160,6 +160,8 @@ export class Telemetry implements TelemetryCore {
     this.delivery.start();
     this.installId = this.installIdNow();
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
+    const offExitNow = parts.platform.onExitNow?.(() => this.outbox.persistOnExit?.());
+    if (offExitNow !== undefined) this.offHooks.push(offExitNow);
     // `start` handles its own failures; this only keeps a missed one from reaching the host.
     this.ready = this.start().catch((error: unknown) => {
       this.logger.warn('starting the client failed', { error });

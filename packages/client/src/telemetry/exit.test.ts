@@ -91,4 +91,63 @@ describe('process exit (child processes)', () => {
       }
     },
   );
+
+  it.each(['exit-now', 'throw'])(
+    'a CLI that ends in the turn it tracked (%s): its events are stored, and the next run sends them',
+    { timeout: 90_000 },
+    async (mode) => {
+      const sink = await Sink.start();
+      await sink.down();
+      const directory = path.join(dir, `now-${mode}`);
+      const first = spawnTelemetryChild([mode, directory, sink.url, '20']);
+      const exit = await first.exited;
+      expect(exit.code, first.stderr()).toBe(mode === 'throw' ? 1 : 0);
+      const left = printed(first.lines, 'T');
+      expect(left).toHaveLength(20);
+
+      const outbox = createFileOutbox({ directory });
+      const size = await outbox.size();
+      await outbox.close();
+      expect(size.events).toBe(20);
+
+      await sink.up();
+      try {
+        const second = spawnTelemetryChild(['exit', directory, sink.url, '1']);
+        expect(await second.exited, second.stderr()).toEqual({ code: 0, signal: null });
+        const all = [...left, ...printed(second.lines, 'T')];
+        expect([...sink.acceptedUuids].sort()).toEqual([...all].sort());
+      } finally {
+        await sink.down();
+      }
+    },
+  );
+
+  it(
+    'what one run delivered is never sent again by the next (flush, or the exit flush to a slow server)',
+    { timeout: 90_000 },
+    async () => {
+      // A slow answer: the acks land just before the process ends, when the cursor's save
+      // timer (unref'd) can no longer fire.
+      const sink = await Sink.start(async () => {
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        return { status: 202, body: '{"accepted":1}' };
+      });
+      try {
+        const tracked: string[] = [];
+        for (const [run, mode] of ['flush', 'exit', 'flush', 'exit', 'exit-now'].entries()) {
+          const child = spawnTelemetryChild([mode, path.join(dir, 'once'), sink.url, '3']);
+          expect((await child.exited).code, child.stderr()).toBe(0);
+          tracked.push(...printed(child.lines, 'T'));
+          if (mode === 'flush') expect(printed(child.lines, 'F'), `run ${run}`).toEqual(['3']);
+        }
+        expect(sink.acceptedUuids.length).toBeGreaterThanOrEqual(12);
+        const once = new Set(sink.acceptedUuids);
+        expect(sink.acceptedUuids, 'an event sent twice').toHaveLength(once.size);
+        // The last run ended at once: its 3 events wait in the outbox, the rest were all sent.
+        expect(once).toEqual(new Set(tracked.slice(0, 12)));
+      } finally {
+        await sink.down();
+      }
+    },
+  );
 });

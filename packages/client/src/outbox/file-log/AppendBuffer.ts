@@ -222,6 +222,28 @@ export class AppendBuffer {
    * fails they are given up and counted (`onUnsaved`).
    */
   writeAfterClose(records: readonly EncodableRecord[]): void {
+    this.writeSealedNow(records, 'outbox: append after close could not be written');
+  }
+
+  /**
+   * The process ends in this turn (`process.exit()`): what is still only in memory, the buffered
+   * records and what a write under way has not finished, is written now, synchronously, as a
+   * sealed segment of its own. The records of a write under way may then be on disk twice (the
+   * uuid dedups them), which is better than losing them if it never lands. Nothing is written
+   * after this.
+   */
+  writeOnExit(): void {
+    this.stopped = true;
+    this.clearTimers();
+    const f = this.inFlight;
+    const records = f === null ? [] : f.group.slice(f.from);
+    for (let i = this.head; i < this.records.length; i++) records.push(this.records[i]!);
+    this.discard();
+    this.inFlight = null;
+    if (records.length > 0) this.writeSealedNow(records, 'outbox: records could not be written at exit');
+  }
+
+  private writeSealedNow(records: readonly EncodableRecord[], failure: string): void {
     try {
       mkdirSync(this.o.directory, { recursive: true });
       let newest = Date.now();
@@ -234,7 +256,7 @@ export class AppendBuffer {
       writeFileSync(tmp, encodeFrames(records).buffer, { flag: 'wx' });
       renameSync(tmp, path.join(this.o.directory, base + SEALED_SUFFIX));
     } catch (error) {
-      this.o.logger.warn('outbox: append after close could not be written', { error: String(error) });
+      this.o.logger.warn(failure, { error: String(error), events: records.length });
       let bytes = 0;
       for (const r of records) bytes += r.jsonBytes;
       this.o.onUnsaved(records.length, bytes);

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs';
-import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
+import { readFileIfExists, writeFileAtomic, writeFileAtomicSync } from './atomicFile.js';
 import { IntervalSet } from './IntervalSet.js';
 
 /**
@@ -73,6 +73,18 @@ export class CursorFile {
       }
       await this.running;
     }
+  }
+
+  /**
+   * `save`, synchronously, for a process that ends in this turn: whatever a write under way
+   * would have stored, this stores the newer snapshot (if that write lands after it, the older
+   * cursor only sends some events again). Throws what the file system throws.
+   */
+  saveSync(snapshot: () => Record<string, number[]>): void {
+    const text = JSON.stringify({ v: 1, removed: snapshot() });
+    if (text === this.lastWritten) return;
+    writeFileAtomicSync(this.file, text, this.options);
+    this.lastWritten = text;
   }
 
   private async isDirectory(): Promise<boolean> {

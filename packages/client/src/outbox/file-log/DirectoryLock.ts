@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { processAlive } from './processAlive.js';
@@ -116,6 +116,19 @@ export class DirectoryLock {
     if (this.token === null) return false;
     if (Date.now() - this.confirmedAtMs < this.options.staleMs / 3) return true;
     return this.verify();
+  }
+
+  /** `stillHeld`, answered synchronously (reads the lock file when it must): for the exit path. */
+  stillHeldNow(): boolean {
+    if (this.token === null) return false;
+    if (Date.now() - this.confirmedAtMs < this.options.staleMs / 3) return true;
+    let owner: LockOwner | null = null;
+    try {
+      owner = parseOwner(readFileSync(this.file, 'utf8'));
+    } catch {
+      // Unreadable: not known to be ours.
+    }
+    return owner?.token === this.token;
   }
 
   /** Refreshes the heartbeat; answers false (and forgets the lock) when it was lost. */

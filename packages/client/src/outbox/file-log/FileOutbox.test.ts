@@ -225,6 +225,28 @@ describe('FileOutbox', () => {
     await fs.rm(directory, { recursive: true, force: true });
   });
 
+  it('persistOnExit writes, synchronously, the appends and acks still only in memory', async () => {
+    const directory = tempDir();
+    const holder = createFileOutbox({ directory, persistIntervalMs: 60_000 });
+    const delivered = makeRecords(3);
+    holder.append(delivered);
+    const batch = await holder.claim(10, Infinity);
+    await holder.ack(batch!);
+    const waiting = makeRecords(4);
+    holder.append(waiting);
+    const observer = createFileOutbox({ directory });
+    expect((await observer.size()).events).toBe(3); // neither the ack nor the appends are on disk
+    holder.persistOnExit!();
+    // No await between: what a process ending in this turn leaves is what the next run finds.
+    expect((await observer.size()).events).toBe(4);
+    await observer.close();
+    await holder.close(); // lets the lock go (the process that ended would leave it stale)
+    const next = createFileOutbox({ directory });
+    expect(new Set(await drain(next))).toEqual(new Set(waiting.map((r) => r.uuid)));
+    await next.close();
+    await fs.rm(directory, { recursive: true, force: true });
+  });
+
   it('claims what it wrote lately without opening a file, and reads disk past its claim cache', async () => {
     const opened = async (claimCacheBytes: number | undefined): Promise<number[]> => {
       const directory = tempDir();

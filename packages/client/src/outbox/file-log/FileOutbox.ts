@@ -91,6 +91,8 @@ export class FileOutbox implements Outbox {
   private serialTail: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
   private closed = false;
+  /** `persistOnExit` ran: the process is ending, nothing more is written. */
+  private exited = false;
   /** When a claim last looked on disk for what other processes wrote. */
   private lastRefreshMs = 0;
   /** Last claim, ack or release; a holder idle for long lets the lock go (see `heartbeat`). */
@@ -351,6 +353,23 @@ export class FileOutbox implements Outbox {
     await this.buffer.flush();
     // Acks are durable within the same window as appends; persist() ends the wait for both.
     await this.serial(() => this.holder.flushCursor());
+  }
+
+  /**
+   * The process ends in this turn: appends not yet written become a sealed segment, and acks
+   * not yet in the cursor are written, both synchronously (see `AppendBuffer.writeOnExit`,
+   * `QueueHolder.saveCursorOnExit`). After `close()` there is nothing left to do.
+   */
+  persistOnExit(): void {
+    if (this.closed || this.exited) return;
+    this.exited = true;
+    this.buffer.writeOnExit();
+    try {
+      this.holder.saveCursorOnExit();
+    } catch (error) {
+      // The acks are lost, not the events: they are sent again (the uuid dedups them).
+      this.o.logger.warn('outbox: acks could not be stored at exit', { error: String(error) });
+    }
   }
 
   onDrop(listener: (drop: OutboxDrop) => void): () => void {

@@ -133,6 +133,18 @@ export class QueueHolder {
     }
   }
 
+  /**
+   * The process ends in this turn: acks not in `cursor.json` yet are written now, synchronously,
+   * if the lock is still ours (else the next holder's cursor is the truth, and they are sent
+   * again). Finished segments are left for the next holder to delete.
+   */
+  saveCursorOnExit(): void {
+    const index = this.index;
+    if (index === null || !this.o.lock.stillHeldNow()) return;
+    this.cancelSave();
+    index.saveCursorSync();
+  }
+
   /** Writes a cursor save that is waiting for its timer now (for `persist()`). */
   async flushCursor(): Promise<void> {
     if (this.saveTimer === null || this.index === null) return;

@@ -349,13 +349,19 @@ export class SegmentIndex {
   /** Writes the cursor (holder only); skipped when nothing changed since the last write. */
   async saveCursor(): Promise<void> {
     if (!this.o.holder) return;
-    const save = (): Promise<void> =>
-      this.cursor.save(() => {
-        const removed: Record<string, number[]> = {};
-        for (const seg of this.ordered) if (seg.removed.size > 0) removed[seg.base] = seg.removed.toJSON();
-        return removed;
-      });
+    const save = (): Promise<void> => this.cursor.save(() => this.goneRanges());
     await (this.o.withRoom === undefined ? save() : this.o.withRoom(save));
+  }
+
+  /** `saveCursor`, synchronously, for a process that ends in this turn; throws what fs throws. */
+  saveCursorSync(): void {
+    if (this.o.holder) this.cursor.saveSync(() => this.goneRanges());
+  }
+
+  private goneRanges(): Record<string, number[]> {
+    const removed: Record<string, number[]> = {};
+    for (const seg of this.ordered) if (seg.removed.size > 0) removed[seg.base] = seg.removed.toJSON();
+    return removed;
   }
 
   /** Scans new bytes of one segment; answers whether something was dropped for good. */

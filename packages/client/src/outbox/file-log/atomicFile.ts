@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { closeSync, fsyncSync, openSync, promises as fs, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 /**
@@ -25,6 +25,28 @@ export async function writeFileAtomic(
     if (options.fsync) await fsyncDirectory(path.dirname(file));
   } catch (error) {
     await fs.rm(tmp, { force: true }).catch(() => {});
+    throw error;
+  }
+}
+
+/** `writeFileAtomic`, synchronously: for a process that ends in this turn. */
+export function writeFileAtomicSync(
+  file: string,
+  data: string | Uint8Array,
+  options: { fsync: boolean },
+): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    const fd = openSync(tmp, 'w');
+    try {
+      writeFileSync(fd, data);
+      if (options.fsync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, file);
+  } catch (error) {
+    rmSync(tmp, { force: true });
     throw error;
   }
 }

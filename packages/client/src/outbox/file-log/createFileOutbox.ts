@@ -40,5 +40,6 @@ export function createFileOutbox(options: FileOutboxOptions): Outbox {
         Promise.reject(new OutboxIoError('persist (events are kept in memory only)', { cause: failure }));
       return memory;
     },
+    file,
   );
 }

@@ -9,6 +9,10 @@
  *   included) and prints `B <n>` at exit: how many times `beforeExit` fired.
  * - `shutdown`: tracks `n` events, waits 500 ms, awaits `shutdown({ timeoutMs: 1000 })` at top
  *   level and prints `S <ms>` once it returned.
+ * - `exit-now` / `throw`: tracks `n` events, prints `T <uuids>` and ends in the same turn, by
+ *   `process.exit(0)` or by an uncaught exception: `beforeExit` never fires, only `exit`.
+ * - `flush`: tracks `n` events, awaits `flush({ timeoutMs: 5000 })`, prints `T <uuids>` and
+ *   `F <sent>`, and ends by itself (no shutdown), as a CLI that flushes does.
  * - `crash`: 'fsync' durability; tracks small groups forever and prints `P <uuids>` once
  *   `persist()` resolved (the group is durable), while delivering to the sink. It is SIGKILLed
  *   by the test. stdout to a pipe is synchronous on Linux, so a printed line happened.
@@ -16,12 +20,9 @@
 import { createTelemetry } from '../../index.node.js';
 
 const [mode, directory, sinkUrl, nArg] = process.argv.slice(2);
-if (
-  (mode !== 'exit' && mode !== 'crash' && mode !== 'shutdown') ||
-  directory === undefined ||
-  sinkUrl === undefined
-) {
-  process.stderr.write('usage: telemetry-child.ts exit|crash|shutdown <dir> <sinkUrl> [n]\n');
+const MODES = ['exit', 'crash', 'shutdown', 'exit-now', 'throw', 'flush'];
+if (!MODES.includes(mode ?? '') || directory === undefined || sinkUrl === undefined) {
+  process.stderr.write(`usage: telemetry-child.ts ${MODES.join('|')} <dir> <sinkUrl> [n]\n`);
   process.exit(2);
 }
 
@@ -44,7 +45,19 @@ const client = createTelemetry({
   ...(process.env.HOMING_CHILD_METRICS === '1' ? { performance: {} } : {}),
 });
 
-if (mode === 'shutdown') {
+if (mode === 'exit-now' || mode === 'throw') {
+  const n = Number(nArg ?? '20');
+  for (let i = 0; i < n; i++) client.track('cli.step', { i });
+  // The install id is a file read synchronously: every event was built (beforeSend ran) in track.
+  process.stdout.write(`T ${seen.join(' ')}\n`);
+  if (mode === 'throw') throw new Error('the CLI failed');
+  process.exit(0);
+} else if (mode === 'flush') {
+  const n = Number(nArg ?? '20');
+  for (let i = 0; i < n; i++) client.track('cli.step', { i });
+  const result = await client.flush({ timeoutMs: 5_000 });
+  process.stdout.write(`T ${seen.join(' ')}\nF ${result.sent}\n`);
+} else if (mode === 'shutdown') {
   // Tracks `n` events, lets delivery try them for a while, then awaits shutdown at top level
   // (as a CLI's main does) and prints `S <ms it took>`: a shutdown that never settles ends the
   // process with code 13 and no `S` line.
