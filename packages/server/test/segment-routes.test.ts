@@ -95,7 +95,10 @@ describe.each(STORE_KINDS)('Segment routes (%s)', (kind) => {
       basic(s.project.writeKey),
     );
     expect(badType.status).toBe(400);
-    expect(badType.json.error).toMatch(/type must be one of/);
+    expect(badType.json).toMatchObject({
+      error: 'invalid-request',
+      message: expect.stringMatching(/type must be one of/) as string,
+    });
     expect((await post(`${s.url}/v1/batch`, { batch: 'x' }, basic(s.project.writeKey))).status).toBe(400);
     expect((await post(`${s.url}/v1/track`, [1, 2], basic(s.project.writeKey))).status).toBe(400);
   });
@@ -186,6 +189,10 @@ describe('Segment routes: a message over maxEventBytes', () => {
   it('a one-message body refused for another reason is still a 400', async () => {
     const r = await post(`${s.url}/v1/track`, { userId: 'no-event-name' }, basic(s.project.writeKey));
     expect(r.status).toBe(400);
-    expect(r.json).toEqual({ success: false, error: expect.stringMatching(/^message 0: event/) });
+    expect(r.json).toEqual({
+      success: false,
+      error: 'invalid-request',
+      message: expect.stringMatching(/^message 0: event/) as string,
+    });
   });
 });

@@ -34,7 +34,7 @@ describe('TokenBuckets', () => {
   });
 
   it('gives back what a request was charged, up to the burst, and ignores keys it never charged', () => {
-    let now = 0;
+    const now = 0;
     const b = new TokenBuckets({ ratePerSecond: 1, burst: 10, now: () => now });
     expect(b.take('a', 8)).toBe(0);
     expect(b.take('a', 8)).toBe(6);

@@ -121,17 +121,30 @@ export function refuseRepeatedHeaders(rawHeaders: readonly string[]): void {
 }
 
 function readActor(headers: FastifyRequest['headers']): string | null {
-  const raw = single(headers[ACTOR_HEADER], ACTOR_HEADER)?.trim();
-  if (raw === undefined || raw === '') return null;
-  // C1 controls (\x80-\x9f) arrive from header bytes read as latin1; like C0 they are not
-  // printable and would reach the erasure log's requested_by.
-  if (raw.length > MAX_ACTOR_CHARS || /[\x00-\x1f\x7f-\x9f]/.test(raw)) {
+  const latin1 = single(headers[ACTOR_HEADER], ACTOR_HEADER)?.trim();
+  if (latin1 === undefined || latin1 === '') return null;
+  // Node reads header bytes as latin1; a name like "Zoë" arrives as its UTF-8 bytes, which the
+  // erasure log (an audit record) must keep as sent, not as "ZoÃ«". Bytes that are not UTF-8
+  // are taken as the latin1 that HTTP headers once were.
+  const raw = utf8OrLatin1(latin1);
+  // Control characters (C0, DEL, C1) are not printable and would reach requested_by.
+  if ([...raw].length > MAX_ACTOR_CHARS || /[\x00-\x1f\x7f-\x9f]/.test(raw)) {
     throw new AdminApiError(
       'invalid-request',
       `${ACTOR_HEADER} must be at most ${MAX_ACTOR_CHARS} printable characters`,
     );
   }
   return raw;
+}
+
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+function utf8OrLatin1(latin1: string): string {
+  try {
+    return STRICT_UTF8.decode(Buffer.from(latin1, 'latin1'));
+  } catch {
+    return latin1;
+  }
 }
 
 export function keyFingerprint(key: string): string {

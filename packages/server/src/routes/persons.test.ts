@@ -80,6 +80,15 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     // Even an unauthenticated request for an unknown route answers 401, not the route map.
     expect((await app.call('GET', '/api/persons/a/b/c', { key: null })).status).toBe(401);
     expect((await app.call('GET', '/api/persons/a/b/c')).json).toMatchObject({ error: 'not-found' });
+    // A 404 never repeats the path: it may hold a distinct id.
+    for (const [method, path] of [
+      ['GET', '/api/persons/jane.doe@example.com/evnts'],
+      ['POST', '/api/persons/jane.doe@example.com'],
+    ] as const) {
+      const r = await app.call(method, path);
+      expect(r.status).toBe(404);
+      expect(JSON.stringify(r.json)).not.toContain('jane.doe');
+    }
   });
 
   it('access: pages through one person of one project, newest first, ties at one ms neither lost nor repeated', async () => {
@@ -310,6 +319,17 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     expect((await app.call('GET', '/api/persons/alice/events')).json.events).toHaveLength(1);
     const ok = await rawCall(app, 'DELETE', '/api/persons/alice', { ...auth, 'X-Homing-Actor': 'Jos\xe9' });
     expect(ok).toEqual({ status: 200, json: { deleted: 1 } });
+    // UTF-8 names (as curl and fetch send them) are kept as sent: Ł is C5 81, whose second byte,
+    // read as latin1, is a C1 control.
+    for (const actor of ['Zoë Müller', 'Łukasz', '田中']) {
+      const utf8 = Buffer.from(actor, 'utf8').toString('latin1');
+      const r = await rawCall(app, 'DELETE', '/api/persons/alice', { ...auth, 'X-Homing-Actor': utf8 });
+      expect({ actor, status: r.status }).toEqual({ actor, status: 200 });
+    }
+    const who = ((await app.call('GET', '/api/erasures')).json.erasures as { requested_by: string }[]).map(
+      (e) => e.requested_by.replace(/ \(admin key .*\)$/, ''),
+    );
+    expect(who).toEqual(['田中', 'Łukasz', 'Zoë Müller', 'José']);
   });
 
   it('erasure deletes only that person in that project, answers the count, and logs who/when/how many', async () => {

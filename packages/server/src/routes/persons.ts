@@ -275,7 +275,11 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
           `distinct_id is longer than this server accepts in a path (${maxParam} characters URL-encoded)`,
         );
       }
-      throw new AdminApiError('not-found', `no admin route ${request.method} ${path.slice(0, 200)}`);
+      // Never the path itself: it may hold a distinct id, and answers end up in clients' logs.
+      throw new AdminApiError(
+        'not-found',
+        `no admin route answers ${request.method.slice(0, 16)} at this path; see the admin API in the server's README`,
+      );
     },
   });
 };

@@ -68,7 +68,11 @@ export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
       }
       if (items.length > 0 && answer.rejected.length === items.length) {
         const first = answer.rejected[0]!;
-        return reply.code(400).send({ success: false, error: `message ${first.index}: ${first.error}` });
+        return reply.code(400).send({
+          success: false,
+          error: 'invalid-request',
+          message: `message ${first.index}: ${first.error}`,
+        });
       }
       return reply.code(200).send({ success: true });
     });
