@@ -45,6 +45,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
           limits: options.limits,
           tuning: options.outbox,
           logger,
+          now: options.now,
         });
   // Registered before the client's own exit hook, so metric summaries and duplicate counts are
   // in the pipeline before it stores what was tracked.

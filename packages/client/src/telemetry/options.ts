@@ -111,7 +111,10 @@ export interface TelemetryOptions extends TelemetryFeatureOptions {
   logger?: Logger;
   /** The platform adapter. Default: the one this entry point picks (Node, browser or generic). */
   platform?: Platform;
-  /** Clock (ms since the epoch) for timestamps, sessions and sampling windows. Default `Date.now`. */
+  /**
+   * Clock (ms since the epoch) for timestamps, sessions and sampling windows, and for the age
+   * (retention) of events in the file or memory outbox the client makes. Default `Date.now`.
+   */
   now?: () => number;
 }
 

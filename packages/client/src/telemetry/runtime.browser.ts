@@ -20,7 +20,7 @@ export const browserRuntime: TelemetryRuntime = {
   createStorage(request) {
     switch (request.choice) {
       case 'memory':
-        return { outbox: createMemoryOutbox({ ...request.limits }) };
+        return { outbox: createMemoryOutbox({ ...request.limits, now: request.now }) };
       case 'indexeddb':
       case 'localStorage': {
         const outbox = createBrowserOutbox({

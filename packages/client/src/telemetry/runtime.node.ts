@@ -27,11 +27,12 @@ export const nodeRuntime: TelemetryRuntime = {
           directory,
           durability: request.durability,
           logger: request.logger,
+          now: request.now,
         });
         return { outbox, installId: installIdFile(directory), identity: identityFile(directory) };
       }
       case 'memory':
-        return { outbox: createMemoryOutbox({ ...request.limits }) };
+        return { outbox: createMemoryOutbox({ ...request.limits, now: request.now }) };
       case 'indexeddb':
       case 'localStorage':
         // Node has neither; an app that brings its own (fake-indexeddb, a polyfill) passes an Outbox.

@@ -14,6 +14,11 @@ export interface StorageRequest {
   /** Each storage takes the keys that apply to it. */
   readonly tuning: OutboxTuning | undefined;
   readonly logger: Logger;
+  /**
+   * The client's clock (`options.now`), which stamps each record's time: the file and memory
+   * outboxes judge retention by it too, or a clock behind the real one dropped every event.
+   */
+  readonly now: () => number;
 }
 
 export interface CreatedStorage {
