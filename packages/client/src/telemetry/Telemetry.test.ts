@@ -89,6 +89,23 @@ describe('createTelemetry: the client API', () => {
     expect(sinkEvents(sink).at(-1)!.distinct_id).toBe('user-42');
   });
 
+  it('identify: a switch from one identified user to another links nothing (no $anon_distinct_id)', async () => {
+    const t = client(sink);
+    t.track('anonymous');
+    t.identify('user-1');
+    t.identify('user-2', { plan: 'team' });
+    t.reset();
+    t.identify('user-3');
+    await t.flush({ timeoutMs: 10_000 });
+    const [anonymous, one, two, three] = sinkEvents(sink);
+    expect(one!.properties.$anon_distinct_id).toBe(anonymous!.distinct_id);
+    expect(two!.distinct_id).toBe('user-2');
+    expect(two!.properties).not.toHaveProperty('$anon_distinct_id');
+    expect(two!.properties.$set).toEqual({ plan: 'team' });
+    // After reset() the anonymous id is the install id again, and it is linked again.
+    expect(three!.properties.$anon_distinct_id).toBe(anonymous!.distinct_id);
+  });
+
   it('identify: an email-shaped id is linked as it is, while an email in the traits is redacted', async () => {
     const t = client(sink, { distinctId: 'jane@example.com' });
     t.identify('user-7', { contact: 'reach me at jane@example.com' });

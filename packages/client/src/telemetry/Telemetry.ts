@@ -260,13 +260,18 @@ export class Telemetry implements TelemetryCore {
       this.identityChosen = true;
       const previous = this.identified ?? this.installId;
       if (id === previous && traits === undefined) return;
+      // Only the id events went out under before anyone was identified (the install id, or the
+      // `distinctId` option) is linked to the new one: from one identified user to another (a
+      // user switch without reset()) PostHog would merge the two people, and Segment would send
+      // one user's id as the other's anonymousId.
+      const anonymous = this.identified === this.o.distinctId;
       this.identified = id;
       this.keepIdentity(id);
       this.enqueue(
         '$identify',
         traits !== null && typeof traits === 'object' ? { $set: traits } : {},
-        previous === undefined,
-        previous === undefined || previous === id ? undefined : previous,
+        anonymous && previous === undefined,
+        !anonymous || previous === undefined || previous === id ? undefined : previous,
       );
     } catch (error) {
       this.logger.warn('identify ignored', { error });
