@@ -291,6 +291,39 @@ describe('homing flush', () => {
     expect(new Set(sink.uuids).size).toBe(30);
   });
 
+  it("without --host, keeps the app's breaker period: its open circuit is not tried sooner, and the hint says when", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
+    const sink = await startSink(503);
+    cleanups.push(() => rm(dir, { recursive: true, force: true }), sink.close);
+    const app = createTelemetry({
+      endpoints: [{ destination: 'homing', host: sink.url, key: 'wk_app', name: 'main' }],
+      storage: 'file',
+      directory: dir,
+      distinctId: 'u',
+      respectDoNotTrack: false,
+      delivery: {
+        intervalMs: 20,
+        flushOnExit: false,
+        retry: { initialMs: 1, maxMs: 2 },
+        breaker: { threshold: 1, halfOpenAfterMs: 600_000 },
+      },
+    });
+    app.track('left.behind');
+    await app.persist();
+    await vi.waitFor(async () => expect((await app.stats()).breakers['main']?.state).toBe('open'), {
+      timeout: 10_000,
+    });
+    await app.shutdown({ timeoutMs: 0 });
+    const requests = sink.requests;
+    for (let run = 0; run < 2; run++) {
+      const io = captureIo();
+      expect(await flush({ outbox: dir, timeout: 500 }, io)).toBe(1);
+      // Ten minutes, not the default 30 s, and the same window run after run.
+      expect(io.err()).toMatch(/tried again in (9m|10m)/);
+    }
+    expect(sink.requests).toBe(requests);
+  });
+
   it('without --host and nothing saved (or something unusable): exit 2 and a hint to name the endpoint', async () => {
     const { dir, sink } = await setup(3);
     const a = captureIo();

@@ -136,6 +136,9 @@ async function savedDeliveryOptions(outbox: Outbox): Promise<DeliveryOptions> {
         host: e.host,
         key: e.key,
       })),
+      // The app's breaker period: its saved open breakers are not tried again sooner, and the
+      // hint below names when they will be.
+      ...(saved.breaker === undefined ? {} : { breaker: saved.breaker }),
       ...FLUSH_DRIVEN,
     });
   } catch (error) {

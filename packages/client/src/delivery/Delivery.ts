@@ -270,6 +270,10 @@ export class Delivery {
             ? []
             : [{ name: e.id, destination: e.destination, host: e.host, key: e.key }],
         ),
+        breaker: {
+          threshold: this.options.breaker.threshold,
+          halfOpenAfterMs: this.options.breaker.halfOpenAfterMs,
+        },
       };
       // This app's endpoints replace what another config saved; with only custom ones, nothing is
       // left that a command line could send to.

@@ -42,6 +42,11 @@ export interface SavedSending {
     readonly host: string;
     readonly key: string;
   }[];
+  /**
+   * The app's breaker: the saved breaker states are open for its `halfOpenAfterMs`, which a
+   * command sending for it must use too (absent in what versions before it saved).
+   */
+  readonly breaker?: { readonly threshold: number; readonly halfOpenAfterMs: number };
 }
 
 /** What one attempt on one endpoint came to. */
