@@ -79,6 +79,25 @@ describe('homing dead-letters', () => {
     await outbox.close();
   });
 
+  it('--limit n with --replay or --purge touches the oldest n only', async () => {
+    const seeded = await seedOutbox(2, 5);
+    cleanups.push(seeded.cleanup);
+    const before = open(seeded.dir);
+    const oldest = (await before.listDeadLetters()).map((d) => d.record.uuid);
+    await before.close();
+    const io = captureIo();
+    expect(await deadLetters({ outbox: seeded.dir, replay: true, limit: '2' }, io)).toBe(0);
+    expect(io.out()).toContain('Moved 2 dead letters back to the queue');
+    expect(io.out()).toContain('3 more stay dead letters');
+    const purge = captureIo();
+    expect(await deadLetters({ outbox: seeded.dir, purge: true, limit: 1, json: true }, purge)).toBe(0);
+    expect(JSON.parse(purge.out())).toEqual({ purged: 1 });
+    const after = open(seeded.dir);
+    expect(await after.size()).toMatchObject({ events: 4, deadLetters: 2 });
+    expect((await after.listDeadLetters()).map((d) => d.record.uuid)).toEqual(oldest.slice(3));
+    await after.close();
+  });
+
   it('--replay into a full queue moves only what fits, oldest first, and drops nothing queued', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));

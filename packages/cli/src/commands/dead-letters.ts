@@ -45,7 +45,7 @@ function parseLimit(value: DeadLettersOptions['limit']): number | undefined {
   if (value === undefined) return undefined;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1)
-    throw new CommandError(`--limit must be a whole number >= 1, got ${String(value)}`, undefined, 2);
+    throw new CommandError(`--limit must be a whole number >= 1, got ${JSON.stringify(value)}`, undefined, 2);
   return n;
 }
 
@@ -63,10 +63,14 @@ interface ReplayOutcome {
  * 'drop-oldest' policy a replay into a full queue would push out events still waiting to be
  * sent: trading events that can be delivered for ones refused before is never what was asked.
  */
-async function replayWhatFits(outbox: Outbox, inspector: OutboxInspector): Promise<ReplayOutcome> {
+async function replayWhatFits(
+  outbox: Outbox,
+  inspector: OutboxInspector,
+  limit: number | undefined,
+): Promise<ReplayOutcome> {
   const limits = await inspector.savedLimits();
   const size = await outbox.size();
-  const letters = await outbox.listDeadLetters();
+  const letters = await outbox.listDeadLetters(limit);
   let events = size.events;
   let bytes = size.bytes;
   const chosen: string[] = [];
@@ -108,7 +112,10 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
       const { outbox, directory, inspector } = await openOutbox(options.outbox);
       try {
         if (options.purge === true) {
-          const count = await outbox.purgeDeadLetters();
+          // --limit: the oldest n only.
+          const count = await outbox.purgeDeadLetters(
+            limit === undefined ? undefined : (await outbox.listDeadLetters(limit)).map((d) => d.record.uuid),
+          );
           io.stdout.write(
             options.json === true
               ? `${JSON.stringify({ purged: count })}\n`
@@ -116,7 +123,7 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
           );
           return 0;
         }
-        const r = await replayWhatFits(outbox, inspector);
+        const r = await replayWhatFits(outbox, inspector, limit);
         if (options.json === true) io.stdout.write(`${JSON.stringify(r)}\n`);
         else {
           io.stdout.write(`Moved ${r.replayed} dead letters back to the queue.\n`);
@@ -129,6 +136,8 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
             io.stdout.write(
               `${r.dropped} queued events were dropped meanwhile: another process filled the queue.\n`,
             );
+          const left = limit === undefined ? 0 : (await outbox.size()).deadLetters - r.kept;
+          if (left > 0) io.stdout.write(`${left} more stay dead letters (past --limit ${limit}).\n`);
           if (r.replayed > 0) io.stdout.write(`Send them now with: homing flush --outbox ${directory}\n`);
         }
         return r.kept > 0 || r.dropped > 0 ? 1 : 0;
@@ -164,10 +173,10 @@ export function registerDeadLetters(program: Command): void {
       'List the events an endpoint refused for good; --replay queues them again, --purge discards them',
     )
     .requiredOption('--outbox <dir>', 'the outbox directory')
-    .option('--replay', 'move every dead letter back to the queue')
-    .option('--purge', 'throw every dead letter away')
+    .option('--replay', 'move the dead letters back to the queue (the oldest n with --limit)')
+    .option('--purge', 'throw the dead letters away (the oldest n with --limit)')
     .option('--json', 'print JSON')
-    .option('--limit <n>', 'list at most n')
+    .option('--limit <n>', 'list, replay or purge at most n, oldest first')
     .action(async (options: DeadLettersOptions) => {
       process.exitCode = await deadLetters(options);
     });

@@ -1,3 +1,4 @@
+import { describeValue } from '../describeValue.js';
 import type { EmitClientEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
@@ -352,7 +353,7 @@ function checkTimeout(timeoutMs: unknown): asserts timeoutMs is number {
   if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0) || timeoutMs > 2_147_483_647) {
     throw new DeliveryOptionError(
       'timeoutMs',
-      `must be a number of ms from 0 to 2147483647, got ${String(timeoutMs)}`,
+      `must be a number of ms from 0 to 2147483647, got ${describeValue(timeoutMs)}`,
     );
   }
 }

@@ -1,3 +1,4 @@
+import { describeValue } from '../describeValue.js';
 import type { HomingEvent } from '../event.js';
 import { DeliveryOptionError } from './errors.js';
 
@@ -167,11 +168,14 @@ export function resolveDeliveryOptions(input: DeliveryOptionsInput): DeliveryOpt
   unknownKeys('breaker', breaker, new Set(['threshold', 'halfOpenAfterMs']));
   const mode = o.mode ?? d.mode;
   if (mode !== 'failover' && mode !== 'fanout') {
-    throw new DeliveryOptionError('mode', `must be 'failover' or 'fanout', got ${show(mode)}`);
+    throw new DeliveryOptionError('mode', `must be 'failover' or 'fanout', got ${describeValue(mode)}`);
   }
   const factor = retry.factor ?? d.retry.factor;
   if (typeof factor !== 'number' || !Number.isFinite(factor) || factor < 1) {
-    throw new DeliveryOptionError('retry.factor', `must be a finite number >= 1, got ${show(factor)}`);
+    throw new DeliveryOptionError(
+      'retry.factor',
+      `must be a finite number >= 1, got ${describeValue(factor)}`,
+    );
   }
   return {
     endpoints: resolveEndpoints(o.endpoints),
@@ -213,7 +217,7 @@ function resolveEndpoints(value: unknown): ResolvedEndpoint[] {
     if (!DESTINATIONS.includes(destination)) {
       throw new DeliveryOptionError(
         `${at}.destination`,
-        `must be one of ${DESTINATIONS.join(', ')}, got ${show(destination)}`,
+        `must be one of ${DESTINATIONS.join(', ')}, got ${describeValue(destination)}`,
       );
     }
     let host = '';
@@ -232,7 +236,7 @@ function resolveEndpoints(value: unknown): ResolvedEndpoint[] {
       host = url(`${at}.host`, e.host);
     }
     if (e.key !== undefined && typeof e.key !== 'string') {
-      throw new DeliveryOptionError(`${at}.key`, `must be a string, got ${show(e.key)}`);
+      throw new DeliveryOptionError(`${at}.key`, `must be a string, got ${describeValue(e.key)}`);
     }
     const key = (e.key as string | undefined) ?? '';
     if (destination !== 'custom' && key === '') {
@@ -257,7 +261,7 @@ function resolveEndpoints(value: unknown): ResolvedEndpoint[] {
 
 function object(option: string, value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new DeliveryOptionError(option, `must be an object, got ${show(value)}`);
+    throw new DeliveryOptionError(option, `must be an object, got ${describeValue(value)}`);
   }
   return value as Record<string, unknown>;
 }
@@ -272,7 +276,10 @@ function unknownKeys(option: string, value: Record<string, unknown>, known: Read
 
 function integer(option: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new DeliveryOptionError(option, `must be an integer from ${min} to ${max}, got ${show(value)}`);
+    throw new DeliveryOptionError(
+      option,
+      `must be an integer from ${min} to ${max}, got ${describeValue(value)}`,
+    );
   }
   return value;
 }
@@ -283,19 +290,19 @@ function delay(option: string, value: unknown): number {
 
 function boolean(option: string, value: unknown): boolean {
   if (typeof value !== 'boolean')
-    throw new DeliveryOptionError(option, `must be true or false, got ${show(value)}`);
+    throw new DeliveryOptionError(option, `must be true or false, got ${describeValue(value)}`);
   return value;
 }
 
 function url(option: string, value: unknown): string {
   if (typeof value !== 'string' || value.length === 0) {
-    throw new DeliveryOptionError(option, `must be an http(s) URL, got ${show(value)}`);
+    throw new DeliveryOptionError(option, `must be an http(s) URL, got ${describeValue(value)}`);
   }
   let parsed: URL;
   try {
     parsed = new URL(value);
   } catch {
-    throw new DeliveryOptionError(option, `must be an http(s) URL, got ${show(value)}`);
+    throw new DeliveryOptionError(option, `must be an http(s) URL, got ${describeValue(value)}`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw new DeliveryOptionError(option, `must use http or https, got ${parsed.protocol}`);
@@ -304,13 +311,4 @@ function url(option: string, value: unknown): string {
     throw new DeliveryOptionError(option, 'must not have a query or fragment (give the base URL)');
   }
   return value.replace(/\/+$/, '');
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
-  if (typeof value === 'function') return 'a function';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  return String(value);
 }

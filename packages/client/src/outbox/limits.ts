@@ -1,3 +1,4 @@
+import { describeValue } from '../describeValue.js';
 import { OutboxOptionError } from './errors.js';
 import type { OutboxLimits } from './outbox.js';
 
@@ -32,7 +33,7 @@ export function resolveOutboxLimits(options: Partial<OutboxLimits> | undefined, 
   if (limits.overflow !== 'drop-oldest' && limits.overflow !== 'drop-newest') {
     throw new OutboxOptionError(
       `${prefix}overflow`,
-      `must be 'drop-oldest' or 'drop-newest', got ${String(limits.overflow)}`,
+      `must be 'drop-oldest' or 'drop-newest', got ${describeValue(limits.overflow)}`,
     );
   }
   return limits;
@@ -41,7 +42,7 @@ export function resolveOutboxLimits(options: Partial<OutboxLimits> | undefined, 
 /** Throws OutboxOptionError unless `value` is a safe integer >= `min`. */
 export function requireInteger(option: string, value: unknown, min: number): void {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new OutboxOptionError(option, `must be an integer >= ${min}, got ${String(value)}`);
+    throw new OutboxOptionError(option, `must be an integer >= ${min}, got ${describeValue(value)}`);
   }
 }
 
@@ -54,7 +55,7 @@ export function requireOneOf<T extends string>(
   if (!allowed.includes(value as T)) {
     throw new OutboxOptionError(
       option,
-      `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${String(value)}`,
+      `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}, got ${describeValue(value)}`,
     );
   }
 }

@@ -1,3 +1,4 @@
+import { describeValue } from '../describeValue.js';
 import safeRegex from 'safe-regex2';
 import type { PiiPatternName } from './piiPatterns.js';
 import { PII_PATTERN_NAMES } from './piiPatterns.js';
@@ -153,14 +154,14 @@ export function resolvePatternRedactionOptions(
   ) {
     throw new PatternRedactionOptionError(
       'maxStringLength',
-      `must be an integer from 0 to ${MAX_PATTERN_SCAN_LENGTH}, got ${String(maxStringLength)}`,
+      `must be an integer from 0 to ${MAX_PATTERN_SCAN_LENGTH}, got ${describeValue(maxStringLength)}`,
     );
   }
   const maxDepth = input.maxDepth ?? DEFAULT_PATTERN_REDACTION.maxDepth;
   if (!Number.isInteger(maxDepth) || maxDepth < 1 || maxDepth > 1000) {
     throw new PatternRedactionOptionError(
       'maxDepth',
-      `must be an integer from 1 to 1000, got ${String(maxDepth)}`,
+      `must be an integer from 1 to 1000, got ${describeValue(maxDepth)}`,
     );
   }
 

@@ -101,6 +101,9 @@ describe('telemetry options', () => {
       expect.objectContaining({ option: 'limits.maxEvents' }),
     );
     expect(make({ storage: 'indexeddb' })).toThrow(expect.objectContaining({ option: 'storage' }));
+    // A string is shown quoted: "got 1000" read as if the number were refused.
+    expect(make({ limits: { maxEvents: '1000' as unknown as number } })).toThrow(/got "1000"/);
+    expect(make({ delivery: { exitFlushTimeoutMs: '5' as unknown as number } })).toThrow(/got "5"/);
   });
 
   it("the outbox's own checks name a bad tuning value, before anything is written", () => {

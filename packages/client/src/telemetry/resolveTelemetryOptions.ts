@@ -1,3 +1,4 @@
+import { describeValue } from '../describeValue.js';
 import type { Logger } from '../logger.js';
 import { DEFAULT_OUTBOX_LIMITS } from '../outbox/limits.js';
 import type { Outbox, OutboxDurability, OutboxLimits } from '../outbox/outbox.js';
@@ -87,31 +88,37 @@ export function resolveTelemetryOptions(input: TelemetryOptions): ResolvedTeleme
   const d = TELEMETRY_DEFAULTS;
   const name = o.name ?? d.name;
   if (typeof name !== 'string' || name.length === 0 || name.length > 100) {
-    throw new TelemetryOptionError('name', `must be a string of 1 to 100 characters, got ${show(name)}`);
+    throw new TelemetryOptionError(
+      'name',
+      `must be a string of 1 to 100 characters, got ${describeValue(name)}`,
+    );
   }
   const consent = o.consent ?? d.consent;
   if (!CONSENTS.includes(consent)) {
     throw new TelemetryOptionError(
       'consent',
-      `must be 'granted', 'denied' or 'pending', got ${show(consent)}`,
+      `must be 'granted', 'denied' or 'pending', got ${describeValue(consent)}`,
     );
   }
   const storage = o.storage;
   if (storage !== undefined && !STORAGES.includes(storage as StorageChoice) && !isOutbox(storage)) {
     throw new TelemetryOptionError(
       'storage',
-      `must be 'file', 'indexeddb', 'localStorage', 'memory' or an Outbox, got ${show(storage)}`,
+      `must be 'file', 'indexeddb', 'localStorage', 'memory' or an Outbox, got ${describeValue(storage)}`,
     );
   }
   const durability = o.durability ?? d.durability;
   if (durability !== 'batch' && durability !== 'fsync' && durability !== 'memory') {
     throw new TelemetryOptionError(
       'durability',
-      `must be 'batch', 'fsync' or 'memory', got ${show(durability)}`,
+      `must be 'batch', 'fsync' or 'memory', got ${describeValue(durability)}`,
     );
   }
   if (o.directory !== undefined && (typeof o.directory !== 'string' || o.directory.length === 0)) {
-    throw new TelemetryOptionError('directory', `must be a non-empty path, got ${show(o.directory)}`);
+    throw new TelemetryOptionError(
+      'directory',
+      `must be a non-empty path, got ${describeValue(o.directory)}`,
+    );
   }
   if (o.limits !== undefined)
     knownKeys('limits', plainObject('limits', o.limits), Object.keys(DEFAULT_OUTBOX_LIMITS));
@@ -121,7 +128,7 @@ export function resolveTelemetryOptions(input: TelemetryOptions): ResolvedTeleme
   if (o.endpoints !== undefined && !Array.isArray(o.endpoints)) {
     throw new TelemetryOptionError(
       'endpoints',
-      `must be an array of endpoint configs, got ${show(o.endpoints)}`,
+      `must be an array of endpoint configs, got ${describeValue(o.endpoints)}`,
     );
   }
   return {
@@ -153,7 +160,7 @@ export function checkDistinctId(option: string, value: unknown): string {
   if (typeof value !== 'string' || value.trim().length === 0 || value.length > 200) {
     throw new TelemetryOptionError(
       option,
-      `must be a non-empty string of at most 200 characters, got ${show(value)}`,
+      `must be a non-empty string of at most 200 characters, got ${describeValue(value)}`,
     );
   }
   return value.trim();
@@ -248,38 +255,32 @@ function platform(value: unknown): Platform | undefined {
 
 function plainObject(option: string, value: unknown): Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new TelemetryOptionError(option, `must be an object, got ${show(value)}`);
+    throw new TelemetryOptionError(option, `must be an object, got ${describeValue(value)}`);
   }
   return value as Record<string, unknown>;
 }
 
 function integer(option: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new TelemetryOptionError(option, `must be an integer from ${min} to ${max}, got ${show(value)}`);
+    throw new TelemetryOptionError(
+      option,
+      `must be an integer from ${min} to ${max}, got ${describeValue(value)}`,
+    );
   }
   return value;
 }
 
 function bool(option: string, value: unknown): boolean {
   if (typeof value !== 'boolean')
-    throw new TelemetryOptionError(option, `must be true or false, got ${show(value)}`);
+    throw new TelemetryOptionError(option, `must be true or false, got ${describeValue(value)}`);
   return value;
 }
 
 function optionalFunction<F>(option: string, value: F | undefined): F | undefined {
   if (value !== undefined && typeof value !== 'function') {
-    throw new TelemetryOptionError(option, `must be a function, got ${show(value)}`);
+    throw new TelemetryOptionError(option, `must be a function, got ${describeValue(value)}`);
   }
   return value;
-}
-
-function show(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
-  if (typeof value === 'function') return 'a function';
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  return String(value);
 }
 
 /** A misspelt key (`redaction.feilds`) would otherwise be ignored without a word. */

@@ -1,3 +1,4 @@
+import { describeValue } from '../../describeValue.js';
 import { PerformanceOptionError } from './errors.js';
 import type { RuntimeMetricsFactory } from './runtimeMetrics.js';
 import {
@@ -87,7 +88,7 @@ export function performanceSettings(options: PerformanceOptions = {}): Performan
   const d = PERFORMANCE_DEFAULTS;
   const runtime = options.runtime ?? d.runtime;
   if (runtime !== 'auto' && runtime !== 'off' && typeof runtime !== 'function') {
-    throw fail('runtime', `must be 'auto', 'off' or a factory function, got ${String(runtime)}`);
+    throw fail('runtime', `must be 'auto', 'off' or a factory function, got ${describeValue(runtime)}`);
   }
   const maxSeries = checkInteger(options.maxSeries ?? d.maxSeries, 'maxSeries', 1, 100_000, fail);
   return {

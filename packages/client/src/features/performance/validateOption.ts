@@ -1,3 +1,5 @@
+import { describeValue } from '../../describeValue.js';
+
 /**
  * Checks shared by the features' option parsers. Each takes the error factory of its feature,
  * so the thrown class names the feature and the option.
@@ -26,7 +28,7 @@ export function checkInteger(
   fail: OptionErrorFactory,
 ): number {
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) {
-    throw fail(option, `must be an integer in [${min}, ${max}], got ${String(value)}`);
+    throw fail(option, `must be an integer in [${min}, ${max}], got ${describeValue(value)}`);
   }
   return value;
 }
@@ -34,7 +36,10 @@ export function checkInteger(
 /** An interval in ms where 0 means off. */
 export function checkIntervalOrOff(value: unknown, option: string, fail: OptionErrorFactory): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_DELAY_MS) {
-    throw fail(option, `must be a number of ms in [0, ${MAX_DELAY_MS}] (0 = off), got ${String(value)}`);
+    throw fail(
+      option,
+      `must be a number of ms in [0, ${MAX_DELAY_MS}] (0 = off), got ${describeValue(value)}`,
+    );
   }
   return value;
 }
@@ -42,13 +47,13 @@ export function checkIntervalOrOff(value: unknown, option: string, fail: OptionE
 /** An interval in ms that must be positive. */
 export function checkPositiveMs(value: unknown, option: string, fail: OptionErrorFactory): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 1 || value > MAX_DELAY_MS) {
-    throw fail(option, `must be a number of ms in [1, ${MAX_DELAY_MS}], got ${String(value)}`);
+    throw fail(option, `must be a number of ms in [1, ${MAX_DELAY_MS}], got ${describeValue(value)}`);
   }
   return value;
 }
 
 export function checkBoolean(value: unknown, option: string, fail: OptionErrorFactory): boolean {
-  if (typeof value !== 'boolean') throw fail(option, `must be a boolean, got ${String(value)}`);
+  if (typeof value !== 'boolean') throw fail(option, `must be a boolean, got ${describeValue(value)}`);
   return value;
 }
 
