@@ -15,10 +15,21 @@
  * replaced (`v1.2.3.4` is not); `git@github.com` is email-shaped and is replaced.
  */
 export type PiiPatternName =
-  'jwt' | 'bearer' | 'keyValueSecret' | 'apiKey' | 'email' | 'ipv6' | 'ipv4' | 'card' | 'ssn' | 'phone';
+  | 'privateKey'
+  | 'jwt'
+  | 'bearer'
+  | 'keyValueSecret'
+  | 'apiKey'
+  | 'email'
+  | 'ipv6'
+  | 'ipv4'
+  | 'card'
+  | 'ssn'
+  | 'phone';
 
 /** In the order they run: credentials first (they may contain digits and `@`), then the rest. */
 export const PII_PATTERN_NAMES: readonly PiiPatternName[] = [
+  'privateKey',
   'jwt',
   'bearer',
   'keyValueSecret',
@@ -111,12 +122,26 @@ const JWT = new RegExp(String.raw`(?<![\w\]-])eyJ[\w-]{4,}\.eyJ[\w-]{4,}\.[\w-]*
 // is very long, so the prose "bearer responsibilities" is not a credential.
 const BEARER = /(?<![A-Za-z])([Bb]earer|BEARER)(\s+)([\w~+/.-]{12,512}=*)/g;
 
-// `api_key=…`, `"password": "…"`, `token: …` in logs and URLs: keeps the key and replaces the
+// `Authorization: Basic dXNlcjpwYXNz`: kept only when the token decodes to `user:password`, so
+// the prose "basic understanding" is not a credential.
+const BASIC_AUTH = /(?<![A-Za-z])([Bb]asic|BASIC)(\s+)([A-Za-z0-9+/]{8,1024}={0,2})(?![\w+/=])/g;
+
+// A PEM private key block, whole (RSA, EC, OPENSSH, ENCRYPTED, PKCS#8 …).
+const PRIVATE_KEY =
+  /-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY-----[\s\S]{0,16384}?-----END (?:[A-Z0-9]+ ){0,3}PRIVATE KEY-----/g;
+
+// A `Cookie:` or `Set-Cookie:` header line (`name=value` after it): every cookie in it may be
+// someone's session, so the value is replaced to the end of the line.
+const COOKIE_HEADER =
+  /(?<![A-Za-z0-9-])((?:[Ss]et-)?[Cc]ookie|(?:SET-)?COOKIE)(\s{0,3}:\s{0,3})([^\s[=;]{1,256}=[^\n]{0,4095})/g;
+
+// `api_key=…`, `"password": "…"`, `token: …` in logs and URLs (also with a prefix:
+// `aws_secret_access_key=…`, `GITHUB_TOKEN=…`): keeps the key and replaces the
 // value, up to its closing quote when quoted (`PASSWORD="correct horse battery staple"`), else
 // up to a space or separator. The value must not start with `[` so an already replaced value
 // stays as it is.
 const KEY_VALUE_SECRET = new RegExp(
-  String.raw`(?<![A-Za-z0-9])((?:api[_-]?key|apikey|access[_-]?token|auth[_-]?token|refresh[_-]?token|client[_-]?secret|secret[_-]?key|secret|password|passwd|token)["']?\s{0,3}[=:]\s{0,3})(?:(["'])([^"'\n\[][^"'\n]{3,511})\2|["']?([^\s"'&,;\[\]{}<>][^\s"'&,;<>]{3,511}))`,
+  String.raw`(?<![A-Za-z0-9_-])((?:[A-Za-z0-9]{1,32}[_-]){0,4}(?:api[_-]?key|apikey|access[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?token|client[_-]?secret|private[_-]?key|secret[_-]?key|secret|password|passwd|csrf[_-]?token|csrftoken|xsrf[_-]?token|token)["']?\s{0,3}[=:]\s{0,3})(?:(["'])([^"'\n\[][^"'\n]{3,511})\2|["']?([^\s"'&,;\[\]{}<>][^\s"'&,;<>]{3,511}))`,
   'gi',
 );
 
@@ -167,13 +192,15 @@ const SSN = new RegExp(
   'g',
 );
 
-// International with `+` (7 to 15 digits, E.164), or US with separators: (415) 555-1234,
-// 415-555-1234, 415.555.1234, 1-800-555-1234. A bare run of 10 digits is not taken: it is more
-// often an order number than a phone number.
+// International with `+` (E.164): 10 to 15 digits in a run, or 9 to 15 in groups (`+44 20 7946
+// 0958`, `+1 (415) 555-1234`; see `isInternationalPhone`); or US with separators and a valid
+// area code and exchange (2-9 first): (415) 555-1234, 415-555-1234, 415.555.1234,
+// 1-800-555-1234. A signed amount (`+2500000`, `+1500000.00`, `+125 000 000`) and a bare run of
+// 10 digits (more often an order number) are not taken.
 const PHONE = new RegExp(
-  String.raw`(?<![\w+\]])\+\d(?:[ ().-]{0,2}\d){6,14}(?![\w[]|[.-]\d)` +
+  String.raw`(?<![\w+\]])\+(?:\d{10,15}|\d{1,4}(?:[ ().-]{1,2}\d{1,4}){2,7})(?![\w[]|[.-]\d)` +
     '|' +
-    String.raw`${NOT_AFTER_WORD}(?:1[ .-])?(?:\(\d{3}\)[ .-]?|\d{3}[ .-])\d{3}[ .-]\d{4}(?![\w[]|[.-]\d)`,
+    String.raw`${NOT_AFTER_WORD}(?:1[ .-])?(?:\([2-9]\d{2}\)[ .-]?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}(?![\w[]|[.-]\d)`,
   'g',
 );
 
@@ -182,6 +209,12 @@ const API_KEY_HINT =
 const KEY_VALUE_HINT = /key|token|secret|passw/i;
 
 export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
+  {
+    name: 'privateKey',
+    regex: PRIVATE_KEY,
+    needs: { length: 60 },
+    hint: (s) => s.includes('PRIVATE KEY-----'),
+  },
   { name: 'jwt', regex: JWT, needs: { length: 20, dots: 2 }, hint: (s) => s.includes('eyJ') },
   {
     name: 'bearer',
@@ -193,6 +226,20 @@ export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
       if (token.length < 20 && !/[\d~+/.=-]/.test(token)) return null;
       return { prefix: g[0]! + g[1]!, secret: token, suffix: '' };
     },
+  },
+  {
+    name: 'bearer',
+    regex: BASIC_AUTH,
+    needs: { length: 14 },
+    hint: (s) => s.includes('asic') || s.includes('ASIC'),
+    pick: (_m, g) => (isBasicCredential(g[2]!) ? { prefix: g[0]! + g[1]!, secret: g[2]!, suffix: '' } : null),
+  },
+  {
+    name: 'keyValueSecret',
+    regex: COOKIE_HEADER,
+    needs: { length: 9, assign: true },
+    hint: (s) => s.includes('ookie') || s.includes('OOKIE'),
+    pick: (_m, g) => ({ prefix: g[0]! + g[1]!, secret: g[2]!, suffix: '' }),
   },
   {
     name: 'keyValueSecret',
@@ -225,8 +272,40 @@ export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
     pick: (m) => (isCardNumber(m) ? { prefix: '', secret: m, suffix: '' } : null),
   },
   { name: 'ssn', regex: SSN, needs: { length: 11, digits: 9 } },
-  { name: 'phone', regex: PHONE, needs: { length: 8, digits: 7 } },
+  {
+    name: 'phone',
+    regex: PHONE,
+    needs: { length: 10, digits: 9 },
+    pick: (m) => (m[0] !== '+' || isInternationalPhone(m) ? { prefix: '', secret: m, suffix: '' } : null),
+  },
 ];
+
+/**
+ * A `+` number in groups that is a phone number: 9 to 15 digits, and not an amount written with
+ * thousands separators (`+125 000 000`: every group after the first of three digits, one kind of
+ * separator). A run without separators is taken from 10 digits on (the regex).
+ */
+export function isInternationalPhone(text: string): boolean {
+  let digits = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) digits++;
+  }
+  if (digits < 9 || digits > 15) return false;
+  return !/^\+\d{1,3}([ .])\d{3}(?:\1\d{3})+$/.test(text);
+}
+
+/** Basic auth's token: base64 of `user:password` in printable characters. */
+export function isBasicCredential(token: string): boolean {
+  if (token.length % 4 !== 0) return false;
+  let decoded: string;
+  try {
+    decoded = atob(token);
+  } catch {
+    return false;
+  }
+  return decoded.indexOf(':') > 0 && /^[\x20-\x7e\u00a0-\u00ff]+$/.test(decoded);
+}
 
 /** Luhn checksum over the digits of `s` (separators ignored). */
 export function luhnValid(digits: string): boolean {
@@ -258,10 +337,13 @@ export function isCardNumber(text: string): boolean {
   return luhnValid(digits);
 }
 
+const MAESTRO_PREFIXES = new Set([5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763]);
+
 function hasIssuerPrefix(d: string, n: number): boolean {
   const two = Number(d.slice(0, 2));
   const four = Number(d.slice(0, 4));
-  if (d[0] === '4') return n === 13 || n === 16 || n === 19; // Visa
+  // Visa: 16 or 19 (13-digit Visa numbers are long retired; EAN-13 product codes from 40-49 are not).
+  if (d[0] === '4') return n === 16 || n === 19;
   if (two >= 51 && two <= 55) return n === 16; // Mastercard
   if (four >= 2221 && four <= 2720) return n === 16; // Mastercard 2-series
   if (two === 34 || two === 37) return n === 15; // Amex
@@ -269,7 +351,9 @@ function hasIssuerPrefix(d: string, n: number): boolean {
   if (four >= 3528 && four <= 3589) return n >= 16; // JCB
   if (four === 6011 || two === 65 || (four >= 6440 && four <= 6499)) return n >= 16; // Discover
   if (two === 62) return n >= 16; // UnionPay
-  if (two === 50 || (two >= 56 && two <= 69)) return n >= 13; // Maestro and others of the 5/6 range
+  // Maestro's own ranges: "50, 56-69" as a whole took EAN-13 codes (590…) and one in ten
+  // random 13-19 digit ids of that range.
+  if (MAESTRO_PREFIXES.has(four)) return n >= 12;
   if (four >= 2200 && four <= 2204) return n >= 16; // Mir
   return false;
 }
