@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from './atomicFile.js';
 
@@ -98,5 +98,11 @@ export function isNoSpace(error: unknown): boolean {
  */
 export async function freeBytesOf(directory: string): Promise<number> {
   const s = await fs.statfs(directory);
+  return s.blocks === 0 ? Infinity : s.bavail * s.bsize;
+}
+
+/** `freeBytesOf`, synchronously (for a process that ends in this turn). */
+export function freeBytesOfSync(directory: string): number {
+  const s = statfsSync(directory);
   return s.blocks === 0 ? Infinity : s.bavail * s.bsize;
 }

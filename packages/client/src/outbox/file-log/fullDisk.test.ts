@@ -209,4 +209,25 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     await fs.rm(path.join(d.dir, 'filler'));
     expect(await drain(outbox)).toHaveLength(500);
   });
+
+  it('at exit (persistOnExit) writes only what leaves the margin free, and counts the rest unsaved', async () => {
+    const d = disk(2 * 1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const { outbox, drops } = open(directory, 60_000);
+    outbox.append(makeRecords(10, 400));
+    await outbox.persist();
+    // Leave about 100 KiB beyond the margin, then exit with ~400 KiB still in memory.
+    await fs.writeFile(
+      path.join(d.dir, 'filler'),
+      Buffer.alloc(Math.max(0, d.freeBytes() - WRITE_MARGIN_BYTES - 100 * 1024)),
+    );
+    outbox.append(makeRecords(1000, 400));
+    outbox.persistOnExit();
+    expect(d.freeBytes()).toBeGreaterThanOrEqual(WRITE_MARGIN_BYTES - 8 * 1024);
+    const unsaved = total(drops, 'unsaved');
+    const stored = (await framesOnDisk(directory)).length;
+    expect(unsaved).toBeGreaterThan(700);
+    expect(stored - 10).toBeGreaterThan(150);
+    expect(stored - 10 + unsaved).toBe(1000);
+  });
 });
