@@ -5,6 +5,7 @@ import { buildServer } from '../src/app.js';
 import type { ServerOptions } from '../src/serverOptions.js';
 import { freshDatabase, openPostgres, postgresReachable } from '../src/store/postgres.test-helpers.js';
 import { openSqlite, tempDir } from '../src/store/sqlite.test-helpers.js';
+import { StoreError } from '../src/store/errors.js';
 import type { Project, Store, StoredEvent } from '../src/store/store.js';
 
 /** A server listening on 127.0.0.1 with a fresh store and one project. */
@@ -113,4 +114,23 @@ export function logCapture(): { stream: Writable; text: () => string } {
     },
   });
   return { stream, text: () => text };
+}
+
+/**
+ * A `wrap` for startServerOn: while `failing.on`, insertEvents rejects with a storage error
+ * (an injected outage: the server must answer 503); every other call reaches the store.
+ */
+export function failingInserts(failing: { on: boolean }, message = 'disk I/O error (injected)') {
+  return (inner: Store): Store =>
+    new Proxy(inner, {
+      get(target, prop, receiver) {
+        if (prop === 'insertEvents' && failing.on) {
+          return async () => {
+            throw new StoreError('storage', message);
+          };
+        }
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+      },
+    });
 }

@@ -1,9 +1,7 @@
 import { request } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StoreError } from '../src/store/errors.js';
-import type { Store } from '../src/store/store.js';
-import { bearer, post, startServerOn, v7, type Running } from './harness.js';
+import { bearer, failingInserts, post, startServerOn, v7, type Running } from './harness.js';
 
 describe('body and event limits (SQLite)', () => {
   let s: Running;
@@ -142,18 +140,7 @@ describe('rate limit (token bucket per project)', () => {
     const f = await startServerOn(
       'sqlite',
       { rateLimit: { eventsPerSecond: 1, burst: 10 } },
-      (inner) =>
-        new Proxy(inner, {
-          get(target, prop, receiver) {
-            if (prop === 'insertEvents' && failing.on) {
-              return async () => {
-                throw new StoreError('storage', 'disk I/O error (injected)');
-              };
-            }
-            const v = Reflect.get(target, prop, receiver) as unknown;
-            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-          },
-        }) as Store,
+      failingInserts(failing),
     );
     try {
       const batch = Array.from({ length: 10 }, (_, i) => ({

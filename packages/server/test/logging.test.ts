@@ -1,9 +1,7 @@
 import { Writable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Store } from '../src/store/store.js';
-import { StoreError } from '../src/store/errors.js';
-import { bearer, post, startServerOn, type Running } from './harness.js';
+import { bearer, failingInserts, post, startServerOn, type Running } from './harness.js';
 
 describe('logs carry no event content and no key', () => {
   let s: Running;
@@ -19,18 +17,7 @@ describe('logs carry no event content and no key', () => {
     s = await startServerOn(
       'sqlite',
       { logger: { level: 'trace', stream }, maxBodyBytes: 100_000 },
-      (inner) =>
-        new Proxy(inner, {
-          get(target, prop, receiver) {
-            if (prop === 'insertEvents' && failing.on) {
-              return async () => {
-                throw new StoreError('storage', 'disk full (injected)');
-              };
-            }
-            const v = Reflect.get(target, prop, receiver) as unknown;
-            return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-          },
-        }) as Store,
+      failingInserts(failing, 'disk full (injected)'),
     );
   });
   afterAll(async () => {

@@ -10,7 +10,8 @@ import {
 } from '../../client/src/outbox/file-log/smallDisk.test-helpers.js';
 import { startServer, type RunningServer } from '../src/startServer.js';
 import { PG_URL, postgresReachable } from '../src/store/postgres.test-helpers.js';
-import { bearer, logCapture, post, v7 } from './harness.js';
+import { AcknowledgedSender, expectDiskFullAnswer, expectLoggedOnce } from './diskFull.test-helpers.js';
+import { logCapture } from './harness.js';
 
 const reachable = await postgresReachable();
 /** The tablespace must be a directory the PostgreSQL server itself can write: one on this host. */
@@ -69,14 +70,6 @@ describe.skipIf(!reachable || !local || !canMountSmallDisks())(
       disk = undefined;
     });
 
-    const batch = (from: number, n: number) =>
-      Array.from({ length: n }, (_, i) => ({
-        event: 'page viewed',
-        distinct_id: `person-${(from + i) % 7}`,
-        uuid: v7(from + i),
-        properties: { path: `/p/${from + i}`, pad: 'x'.repeat(200) },
-      }));
-
     it('answers 503 saying the disk is full, logs it once, and stores again once room is back', async () => {
       disk = mountSmallDisk(16 * 1024 * 1024);
       const created = await databaseOnSmallDisk(disk);
@@ -90,53 +83,21 @@ describe.skipIf(!reachable || !local || !canMountSmallDisks())(
       });
       const { url, store } = running;
       const project = await store.createProject('p');
-      const auth = bearer(project.writeKey);
-      const acknowledged = new Set<string>();
-      const first = batch(0, 100);
-      expect((await post(`${url}/ingest`, first, auth)).status).toBe(202);
-      for (const e of first) acknowledged.add(e.uuid);
+      const sender = new AcknowledgedSender(url, project.writeKey);
+      expect((await sender.send(0)).status).toBe(202);
 
       // The filler sits beside the tablespace's own directory: removing it gives the room back.
       disk.fill();
-      let full: Awaited<ReturnType<typeof post>> | undefined;
-      for (let i = 1; i < 400 && full === undefined; i++) {
-        const events = batch(i * 100, 100);
-        const answer = await post(`${url}/ingest`, events, auth);
-        if (answer.status === 202) for (const e of events) acknowledged.add(e.uuid);
-        else full = answer;
-      }
-      expect(full?.status).toBe(503);
-      expect(full?.headers.get('retry-after')).toBe('5');
-      expect(full?.json).toEqual({
-        error: 'storage-unavailable',
-        message: "the server's disk is full; nothing was stored, retry later",
-      });
-      const statuses: number[] = [];
-      for (let i = 0; i < 10; i++) {
-        const events = batch(50_000 + i * 100, 100);
-        const answer = await post(`${url}/ingest`, events, auth);
-        statuses.push(answer.status);
-        if (answer.status === 202) for (const e of events) acknowledged.add(e.uuid);
-      }
+      expectDiskFullAnswer(await sender.untilRefused(400));
+      const statuses = await sender.statuses(10);
       expect(statuses.filter((s) => s !== 202 && s !== 503)).toEqual([]);
       expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(5);
-      const lines = logs()
-        .split('\n')
-        .filter((l) => l.includes('storage failed; answered 503'));
-      expect(lines).toHaveLength(1);
-      expect(JSON.parse(lines[0]!)).toMatchObject({ kind: 'disk-full', level: 50 });
-      expect(logs()).not.toContain('person-');
+      expectLoggedOnce(logs());
 
       rmSync(join(disk.dir, 'filler'));
-      const after = batch(100_000, 100);
-      expect((await post(`${url}/ingest`, after, auth)).status).toBe(202);
-      for (const e of after) acknowledged.add(e.uuid);
+      expect((await sender.send(100_000)).status).toBe(202);
       // Everything acknowledged is stored, once; nothing answered 503 is.
-      const stored: string[] = [];
-      for (let person = 0; person < 7; person++)
-        for await (const e of store.personEvents(project.id, `person-${person}`)) stored.push(e.uuid);
-      expect(new Set(stored).size).toBe(stored.length);
-      expect(new Set(stored)).toEqual(acknowledged);
+      await sender.expectStoredOnce(store, project.id);
     }, 60_000);
   },
 );

@@ -62,64 +62,47 @@ describe('process exit (child processes)', () => {
     },
   );
 
-  it(
-    'with the sink down, exits by itself and the next run sends what was left',
-    { timeout: 90_000 },
-    async () => {
-      const sink = await Sink.start();
-      await sink.down(); // the port is now closed: connections are refused
-      const directory = path.join(dir, 'down');
-      const first = spawnTelemetryChild(['exit', directory, sink.url, '20']);
-      const exit = await first.exited;
-      expect(exit, first.stderr()).toEqual({ code: 0, signal: null });
-      const left = printed(first.lines, 'T');
-      expect(left).toHaveLength(20);
+  /**
+   * A first run (`mode`) with the sink down: its 20 events are left in the outbox; a second run
+   * with the sink up sends them and its own, each once.
+   */
+  async function leftForTheNextRun(mode: string, name: string, exitCode: number): Promise<void> {
+    const sink = await Sink.start();
+    await sink.down(); // the port is now closed: connections are refused
+    const directory = path.join(dir, name);
+    const first = spawnTelemetryChild([mode, directory, sink.url, '20']);
+    const exit = await first.exited;
+    expect(exit, first.stderr()).toEqual({ code: exitCode, signal: null });
+    const left = printed(first.lines, 'T');
+    expect(left).toHaveLength(20);
 
-      const outbox = createFileOutbox({ directory });
-      const size = await outbox.size();
-      await outbox.close();
-      expect(size.events).toBe(20);
+    const outbox = createFileOutbox({ directory });
+    const size = await outbox.size();
+    await outbox.close();
+    expect(size.events).toBe(20);
 
-      await sink.up();
-      try {
-        const second = spawnTelemetryChild(['exit', directory, sink.url, '1']);
-        expect(await second.exited, second.stderr()).toEqual({ code: 0, signal: null });
-        const all = [...left, ...printed(second.lines, 'T')];
-        expect(new Set(sink.acceptedUuids)).toEqual(new Set(all));
-      } finally {
-        await sink.down();
-      }
-    },
+    await sink.up();
+    try {
+      const second = spawnTelemetryChild(['exit', directory, sink.url, '1']);
+      expect(await second.exited, second.stderr()).toEqual({ code: 0, signal: null });
+      const all = [...left, ...printed(second.lines, 'T')];
+      expect([...sink.acceptedUuids].sort()).toEqual([...all].sort());
+    } finally {
+      await sink.down();
+    }
+  }
+
+  it('with the sink down, exits by itself and the next run sends what was left', { timeout: 90_000 }, () =>
+    leftForTheNextRun('exit', 'down', 0),
   );
 
-  it.each(['exit-now', 'throw'])(
+  it.each([
+    ['exit-now', 0],
+    ['throw', 1],
+  ])(
     'a CLI that ends in the turn it tracked (%s): its events are stored, and the next run sends them',
     { timeout: 90_000 },
-    async (mode) => {
-      const sink = await Sink.start();
-      await sink.down();
-      const directory = path.join(dir, `now-${mode}`);
-      const first = spawnTelemetryChild([mode, directory, sink.url, '20']);
-      const exit = await first.exited;
-      expect(exit.code, first.stderr()).toBe(mode === 'throw' ? 1 : 0);
-      const left = printed(first.lines, 'T');
-      expect(left).toHaveLength(20);
-
-      const outbox = createFileOutbox({ directory });
-      const size = await outbox.size();
-      await outbox.close();
-      expect(size.events).toBe(20);
-
-      await sink.up();
-      try {
-        const second = spawnTelemetryChild(['exit', directory, sink.url, '1']);
-        expect(await second.exited, second.stderr()).toEqual({ code: 0, signal: null });
-        const all = [...left, ...printed(second.lines, 'T')];
-        expect([...sink.acceptedUuids].sort()).toEqual([...all].sort());
-      } finally {
-        await sink.down();
-      }
-    },
+    (mode, code) => leftForTheNextRun(mode, `now-${mode}`, code),
   );
 
   it(
