@@ -1,4 +1,7 @@
 import { Buffer } from 'node:buffer';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
 import { silentLogger } from '../../logger.js';
 import { AppendBuffer, type GroupSummary, WRITE_CHUNK_BYTES } from './AppendBuffer.js';
@@ -137,7 +140,7 @@ describe('AppendBuffer', () => {
   });
 
   it('counts the records of a write under way as pending (size() must not read 0 meanwhile)', async () => {
-    let finish: () => void = () => {};
+    let finish: (() => void) | undefined;
     const writer = {
       write: (buffer: Buffer) =>
         new Promise<WrittenGroup>((resolve) => {
@@ -148,13 +151,14 @@ describe('AppendBuffer', () => {
     const records = Array.from({ length: 50 }, (_, i) => record(i));
     for (const r of records) buffer.push(r);
     const flushed = buffer.flush();
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    // The write starts after a look at the free space (statfs, in libuv's pool): wait for it.
+    await vi.waitFor(() => expect(finish).toBeDefined());
     // Taken by the write: no longer waiting for one, still not on disk.
     expect(buffer.events).toBe(0);
     expect(buffer.pendingEvents).toBe(50);
     expect(buffer.pendingBytes).toBe(records.reduce((n, r) => n + r.jsonBytes, 0));
     expect(buffer.oldestTimestamp()).toBe(1_000);
-    finish();
+    finish!();
     await flushed;
     expect(buffer.pendingEvents).toBe(0);
     expect(buffer.pendingBytes).toBe(0);
@@ -205,5 +209,57 @@ describe('AppendBuffer', () => {
     await vi.waitFor(() => expect(answers).toHaveLength(3));
     answers[2]!(2 * 1024 * 1024);
     await second;
+  });
+
+  it('writeOnExit writes what is only in memory once: not a chunk already in the segment whose write has not resolved', async () => {
+    const directory = await fs.mkdtemp(path.join(os.tmpdir(), 'homing-append-exit-'));
+    try {
+      const landedChunks: Buffer[] = [];
+      let landedCalls = 0;
+      // The first chunk lands (onLanded), then its write hangs, as in the segment's check that
+      // it is still ours; the process ends meanwhile.
+      const writer = {
+        write(buffer: Buffer, onLanded?: () => void): Promise<WrittenGroup> {
+          landedChunks.push(Buffer.from(buffer));
+          landedCalls++;
+          onLanded?.();
+          return new Promise<WrittenGroup>(() => {});
+        },
+      } as unknown as SegmentWriter;
+      const buffer = new AppendBuffer({
+        directory,
+        durability: 'batch',
+        persistIntervalMs: 60_000,
+        flushEvents: 1_000_000,
+        flushBytes: 2 ** 40,
+        maxEvents: 1_000_000,
+        maxBytes: 2 ** 40,
+        writer,
+        ready: Promise.resolve(),
+        logger: silentLogger,
+        freeBytes: async () => Infinity,
+        onWritten: async () => {},
+        onOverflow: () => {},
+        onUnsaved: () => {},
+      });
+      const first = Array.from({ length: 3_000 }, (_, i) => record(i));
+      for (const r of first) buffer.push(r);
+      void buffer.flush();
+      await vi.waitFor(() => expect(landedCalls).toBe(1));
+      const later = Array.from({ length: 5 }, (_, i) => record(10_000 + i));
+      for (const r of later) buffer.push(r);
+      buffer.writeOnExit();
+
+      const inSegment = decodeAll(landedChunks[0]!).map((d) => d.uuid);
+      expect(inSegment.length).toBeGreaterThan(0);
+      expect(inSegment.length).toBeLessThan(first.length); // a chunk, not the whole group
+      const exitFiles = (await fs.readdir(directory)).filter((n) => n.endsWith('.log'));
+      expect(exitFiles).toHaveLength(1);
+      const atExit = decodeAll(await fs.readFile(path.join(directory, exitFiles[0]!))).map((d) => d.uuid);
+      // Every record on disk exactly once: the landed chunk in the segment, the rest at exit.
+      expect([...inSegment, ...atExit]).toEqual([...first, ...later].map((r) => r.uuid));
+    } finally {
+      await fs.rm(directory, { recursive: true, force: true });
+    }
   });
 });

@@ -1,11 +1,12 @@
 import { Buffer } from 'node:buffer';
-import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../logger.js';
 import { OutboxIoError } from '../errors.js';
 import type { OutboxDurability } from '../outbox.js';
 import { type EncodableRecord, encodeFrames, frameLength } from './frame.js';
 import { SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
+import { fsyncDirectorySync } from './atomicFile.js';
 import type { SegmentWriter, WrittenGroup } from './SegmentWriter.js';
 import { freeBytesOf, freeBytesOfSync, isNoSpace } from './SpaceReserve.js';
 
@@ -93,6 +94,11 @@ export class AppendBuffer {
   private stopped = false;
   /** The group a write has taken and not yet written all of: still pending (`pendingEvents`). */
   private inFlight: { group: readonly EncodableRecord[]; from: number; bytes: number } | null = null;
+  /**
+   * Where the write under way has its records on disk up to (an index into its group), once the
+   * segment took the current chunk: -1 before. Set before the write resolves (see `writeOnExit`).
+   */
+  private landedTo = -1;
   /** Write failures not warned about yet (warned at most once per WRITE_WARN_INTERVAL_MS). */
   private unwarnedFailures = 0;
   private lastWarnMs = -Infinity;
@@ -236,7 +242,8 @@ export class AppendBuffer {
     this.stopped = true;
     this.clearTimers();
     const f = this.inFlight;
-    const records = f === null ? [] : f.group.slice(f.from);
+    // A chunk already in the segment (its write not resolved yet) is not written again.
+    const records = f === null ? [] : f.group.slice(Math.max(f.from, this.landedTo));
     for (let i = this.head; i < this.records.length; i++) records.push(this.records[i]!);
     this.discard();
     this.inFlight = null;
@@ -282,8 +289,15 @@ export class AppendBuffer {
       }
       const base = newSegmentBase(newest);
       const tmp = path.join(this.o.directory, `${base}.tmp`);
-      writeFileSync(tmp, encodeFrames(records).buffer, { flag: 'wx' });
+      const fd = openSync(tmp, 'wx');
+      try {
+        writeFileSync(fd, encodeFrames(records).buffer);
+        if (this.o.durability === 'fsync') fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, path.join(this.o.directory, base + SEALED_SUFFIX));
+      if (this.o.durability === 'fsync') fsyncDirectorySync(this.o.directory);
     } catch (error) {
       this.o.logger.warn(failure, { error: String(error), events: records.length });
       let bytes = 0;
@@ -345,10 +359,17 @@ export class AppendBuffer {
         jsonBytes += r.jsonBytes;
       } while (to < group.length && frameBytes + frameLength(group[to]!) <= limit);
       const chunk = from === 0 && to === group.length ? group : group.slice(from, to);
-      const failure = await this.writeChunk(chunk, jsonBytes, () => {
-        flight.from = to;
-        flight.bytes -= jsonBytes;
-      });
+      this.landedTo = -1;
+      const failure = await this.writeChunk(
+        chunk,
+        jsonBytes,
+        () => (this.landedTo = to),
+        () => {
+          flight.from = to;
+          flight.bytes -= jsonBytes;
+        },
+      );
+      this.landedTo = -1;
       if (failure === undefined) continue;
       if (isNoSpace(failure)) {
         this.roomSeq++;
@@ -448,6 +469,7 @@ export class AppendBuffer {
   private async writeChunk(
     chunk: readonly EncodableRecord[],
     chunkBytes: number,
+    landed: () => void,
     written: () => void,
   ): Promise<unknown> {
     let group: WrittenGroup;
@@ -458,7 +480,7 @@ export class AppendBuffer {
       this.scratch ??= Buffer.allocUnsafeSlow(WRITE_CHUNK_BYTES);
       const encoded = encodeFrames(chunk, this.scratch);
       offsets = encoded.offsets;
-      group = await this.o.writer.write(encoded.buffer);
+      group = await this.o.writer.write(encoded.buffer, landed);
     } catch (error) {
       return error ?? new Error('write failed');
     }

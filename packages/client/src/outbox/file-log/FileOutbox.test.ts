@@ -247,6 +247,39 @@ describe('FileOutbox', () => {
     await fs.rm(directory, { recursive: true, force: true });
   });
 
+  it('persistOnExit while records are being moved to the dead letters leaves the acks unsaved, never losing those records', async () => {
+    const directory = tempDir();
+    const holder = createFileOutbox({ directory, persistIntervalMs: 60_000 });
+    holder.append(makeRecords(3));
+    await holder.persist();
+    const delivered = await holder.claim(1, Infinity);
+    await holder.ack(delivered!);
+    const refused = await holder.claim(10, Infinity);
+    // The dead-letter store's append hangs, as when the process ends in the middle of it.
+    const realOpen = fs.open.bind(fs);
+    let hanging = false;
+    const open = vi.spyOn(fs, 'open').mockImplementation(((file: string, ...rest: unknown[]) => {
+      if (String(file).endsWith('dead-letters.log')) {
+        hanging = true;
+        return new Promise(() => {});
+      }
+      return (realOpen as (...a: unknown[]) => unknown)(file, ...rest);
+    }) as typeof fs.open);
+    try {
+      void holder.deadLetter(refused!.records, 'refused').catch(() => {});
+      await vi.waitFor(() => expect(hanging).toBe(true));
+      holder.persistOnExit!();
+    } finally {
+      open.mockRestore();
+    }
+    // Nothing is marked gone that is not stored somewhere: the two refused ones are still queued
+    // (and so is the delivered one, whose ack was left unsaved: it is sent again, not lost).
+    const observer = createFileOutbox({ directory });
+    expect(await observer.size()).toMatchObject({ events: 3, deadLetters: 0 });
+    await observer.close();
+    await fs.rm(directory, { recursive: true, force: true });
+  });
+
   it('claims what it wrote lately without opening a file, and reads disk past its claim cache', async () => {
     const opened = async (claimCacheBytes: number | undefined): Promise<number[]> => {
       const directory = tempDir();

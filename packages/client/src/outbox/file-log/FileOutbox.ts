@@ -93,6 +93,8 @@ export class FileOutbox implements Outbox {
   private closed = false;
   /** `persistOnExit` ran: the process is ending, nothing more is written. */
   private exited = false;
+  /** Dead-letter moves under way (see `deadLetter`). */
+  private deadLettering = 0;
   /** When a claim last looked on disk for what other processes wrote. */
   private lastRefreshMs = 0;
   /** Last claim, ack or release; a holder idle for long lets the lock go (see `heartbeat`). */
@@ -144,6 +146,7 @@ export class FileOutbox implements Outbox {
           error: String(error),
         }),
       withRoom: (op) => this.reserve.withRoom(op),
+      withRoomSync: (op) => this.reserve.withRoomSync(op),
     });
     this.ready = this.init().catch((error: unknown) => {
       throw new OutboxIoError('open', { cause: error });
@@ -242,12 +245,17 @@ export class FileOutbox implements Outbox {
           if (queue === null) return;
           const taken = queue.takeForDeadLetter(records);
           if (taken.length === 0) return;
+          // Marked gone in the index before they are in the dead-letter store: a cursor saved
+          // meanwhile (at exit) would lose them.
+          this.deadLettering++;
           try {
             await add(taken, String(reason), this.o.now());
           } catch (error) {
             // Marked gone in memory but not stored: forget the index so they come back from disk.
             this.holder.forget();
             throw new OutboxIoError('deadLetter', { cause: error });
+          } finally {
+            this.deadLettering--;
           }
           this.drops.emit('dead-lettered', taken.length);
           await this.holder.collect();
@@ -364,6 +372,9 @@ export class FileOutbox implements Outbox {
     if (this.closed || this.exited) return;
     this.exited = true;
     this.buffer.writeOnExit();
+    // Records being moved to the dead letters are marked gone but may not be stored there yet:
+    // this run's acks are then left unsaved (sent again next run) rather than risk those.
+    if (this.deadLettering > 0) return;
     try {
       this.holder.saveCursorOnExit();
     } catch (error) {

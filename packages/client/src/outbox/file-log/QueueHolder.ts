@@ -31,6 +31,8 @@ export interface QueueHolderOptions {
   readonly onUnreadable?: (file: string, error: unknown) => void;
   /** Runs a write the delivery cannot do without (the lock, the cursor): `SpaceReserve.withRoom`. */
   readonly withRoom: <T>(op: () => Promise<T>) => Promise<T>;
+  /** `withRoom` for the exit path, synchronously. */
+  readonly withRoomSync?: <T>(op: () => T) => T;
 }
 
 export class QueueHolder {
@@ -142,7 +144,9 @@ export class QueueHolder {
     const index = this.index;
     if (index === null || !this.o.lock.stillHeldNow()) return;
     this.cancelSave();
-    index.saveCursorSync();
+    const save = (): void => index.saveCursorSync();
+    if (this.o.withRoomSync === undefined) save();
+    else this.o.withRoomSync(save);
   }
 
   /** Writes a cursor save that is waiting for its timer now (for `persist()`). */

@@ -46,13 +46,18 @@ export class SegmentWriter {
     return this.base;
   }
 
-  async write(buffer: Buffer): Promise<WrittenGroup> {
+  /**
+   * `onLanded` is called as soon as the bytes are in the segment, before the check that the
+   * segment is still ours: a process ending then (at exit) must not write them again.
+   */
+  async write(buffer: Buffer, onLanded?: () => void): Promise<WrittenGroup> {
     if (this.handle !== null && (this.adopted || Date.now() - this.lastTouchMs > this.options.staleMs / 2)) {
       // We may have been frozen long enough for another process to think us dead and seal our
       // segment; writing on into it would add records nobody reads again.
       if (this.adopted || !(await this.stillNamed())) await this.abandon();
     }
     const written = await this.writeGroup(buffer);
+    onLanded?.();
     // Sealed by another process (it took us for dead) or deleted with the directory while we
     // wrote: those bytes may never be read, so they go again into a segment of our own. The
     // adopter may have read them too: the uuid makes that copy a duplicate, not a loss.

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs, statfsSync } from 'node:fs';
+import { promises as fs, statfsSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from './atomicFile.js';
 
@@ -68,6 +68,21 @@ export class SpaceReserve {
       return await op();
     } catch (error) {
       if (!isNoSpace(error) || !(await this.release())) throw error;
+      return op();
+    }
+  }
+
+  /** `withRoom`, synchronously: for a process that ends in this turn. */
+  withRoomSync<T>(op: () => T): T {
+    try {
+      return op();
+    } catch (error) {
+      if (!isNoSpace(error)) throw error;
+      try {
+        unlinkSync(this.file);
+      } catch {
+        throw error;
+      }
       return op();
     }
   }

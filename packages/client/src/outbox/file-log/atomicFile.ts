@@ -45,9 +45,23 @@ export function writeFileAtomicSync(
       closeSync(fd);
     }
     renameSync(tmp, file);
+    if (options.fsync) fsyncDirectorySync(path.dirname(file));
   } catch (error) {
     rmSync(tmp, { force: true });
     throw error;
+  }
+}
+
+/** `fsyncDirectory`, synchronously (best effort). */
+export function fsyncDirectorySync(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, 'r');
+    fsyncSync(fd);
+  } catch {
+    // See fsyncDirectory.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 

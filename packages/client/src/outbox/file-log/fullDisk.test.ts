@@ -230,4 +230,24 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     expect(stored - 10).toBeGreaterThan(150);
     expect(stored - 10 + unsaved).toBe(1000);
   });
+
+  it('at exit on a full disk, stores the acks by giving up the space reserve (what was delivered is not sent again)', async () => {
+    const d = disk(4 * 1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const { outbox } = open(directory, 60_000);
+    outbox.append(makeRecords(300, 400));
+    await outbox.persist();
+    await outbox.close();
+    expect((await fs.stat(path.join(directory, SPACE_RESERVE_FILE))).size).toBe(64 * 1024);
+    const second = open(directory, 60_000).outbox;
+    // A third delivered, its acks still only in memory (the cursor's save waits for its timer;
+    // the segment is not finished, so only the cursor says they are gone).
+    const batch = await second.claim(100, Infinity);
+    await second.ack(batch!);
+    expect(d.fill()).toBe(0);
+    second.persistOnExit();
+    const observer = new FileOutbox({ directory });
+    outboxes.push(observer);
+    expect((await observer.size()).events).toBe(200);
+  });
 });
