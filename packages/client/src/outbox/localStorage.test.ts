@@ -74,6 +74,34 @@ describe('LocalStorageOutbox', () => {
     expect((error as OutboxError).kind).toBe('io');
   });
 
+  it('a page going away writes the group a write was still waiting the lock for, once', async () => {
+    const storage = new MemoryStorage();
+    // Web Locks that answer only when told: the buffer's write waits for the lock meanwhile.
+    let grant: (() => void) | undefined;
+    const locks = {
+      request: (name: string, _o: { ifAvailable: boolean }, callback: (lock: unknown) => unknown) =>
+        new Promise((resolve, reject) => {
+          grant = () => Promise.resolve(callback({ name })).then(resolve, reject);
+        }),
+    };
+    const o = createLocalStorageOutbox({ storage, locks, persistIntervalMs: 0, flushOnHide: false });
+    const records = makeRecords(5);
+    o.append(records);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(grant).toBeDefined(); // the write is waiting for the lock
+    // The unload path (pagehide, or the unload send's claim) writes in the same turn.
+    const unload = o.claimInMemory(100, Infinity);
+    expect(unload?.records.map((r) => r.uuid)).toEqual(records.map((r) => r.uuid));
+    const other = createLocalStorageOutbox({ storage, locks: null, flushOnHide: false, leaseMs: 100 });
+    expect((await other.size()).events).toBe(5);
+    // The waiting write gets the lock at last: it must not write the group a second time.
+    grant!();
+    await o.persist().catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect((await other.size()).events).toBe(5);
+    await other.close();
+  });
+
   it('writes one small chunk per group, not the queue', async () => {
     const storage = new MemoryStorage();
     const o = make({ storage, chunkChars: 4096 });

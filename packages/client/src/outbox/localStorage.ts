@@ -415,6 +415,8 @@ export class LocalStorageOutbox implements Outbox {
 
   private async write(group: Pending[]): Promise<void> {
     return this.holding((holder) => {
+      // Written meanwhile by writeBufferedNow (the page was hidden while this waited).
+      if (this.buffer.wasTaken(group)) return;
       try {
         if (holder) {
           this.appendHeld(group);
@@ -465,7 +467,9 @@ export class LocalStorageOutbox implements Outbox {
    * be written goes back to the buffer.
    */
   private writeBufferedNow(): void {
-    const group = this.buffer.take();
+    // With the group a write is still waiting to write (for the lock): the page may be gone
+    // before the lock answers.
+    const group = this.buffer.takeUnwritten();
     if (group.length === 0) return;
     try {
       if (!this.lock.held) this.writeForeign(group);

@@ -30,6 +30,8 @@ export class WriteBuffer {
   private pending: Pending[] = [];
   /** The group a write has taken and not finished. */
   private inWrite: Pending[] = [];
+  /** Groups `takeUnwritten` took from the write they were handed to. */
+  private readonly taken = new WeakSet<readonly Pending[]>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private writing: Promise<void> = Promise.resolve();
   /** A flush is queued and has not taken its group yet: appends until then join that group. */
@@ -125,6 +127,23 @@ export class WriteBuffer {
     return this.pending.splice(0);
   }
 
+  /**
+   * Takes everything not written yet, the group a write is still waiting to write included
+   * (localStorage's waits for the delivery lock): for a page going away, which runs nothing
+   * after an await. That write then finds the group taken (`wasTaken`) and must skip it.
+   */
+  takeUnwritten(): Pending[] {
+    const inWrite = this.inWrite;
+    if (inWrite.length > 0) this.taken.add(inWrite);
+    this.inWrite = [];
+    return inWrite.concat(this.pending.splice(0));
+  }
+
+  /** Whether `takeUnwritten` took this group from the write it was handed to. */
+  wasTaken(group: readonly Pending[]): boolean {
+    return this.taken.has(group);
+  }
+
   /** A group taken out (`take`) that could not be written after all: back in front, as after a failed write. */
   putBack(group: Pending[]): void {
     this.keep(group);
@@ -144,7 +163,7 @@ export class WriteBuffer {
     try {
       await this.options.write(group);
     } catch (error) {
-      this.keep(group);
+      if (!this.taken.has(group)) this.keep(group);
       throw error;
     } finally {
       if (this.inWrite === group) this.inWrite = [];
