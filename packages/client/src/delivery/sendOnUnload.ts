@@ -101,20 +101,46 @@ function alsoInFlight(
 async function send(
   context: UnloadContext,
   channel: EndpointChannel,
-  claimed: OutboxBatch | null,
+  claim: OutboxBatch | null,
   extra: readonly OutboxRecord[],
 ): Promise<void> {
+  let claimed = claim;
+  let released: Promise<void> | undefined;
+  // Once: a trimmed send gives the claim back before its request goes out.
   const release = (): Promise<void> =>
-    claimed === null
-      ? Promise.resolve()
-      : context.outbox.release(claimed).catch((error: unknown) => {
-          context.logger.warn('could not release events after an unload send', { error });
-        });
-  const records = claimed === null ? extra : [...claimed.records, ...extra];
-  const request = channel.destination.unloadRequest(records, new Date().toISOString());
-  if (request === null || new TextEncoder().encode(request.body).length > context.budgetBytes) {
+    (released ??=
+      claim === null
+        ? Promise.resolve()
+        : context.outbox.release(claim).catch((error: unknown) => {
+            context.logger.warn('could not release events after an unload send', { error });
+          }));
+  let records = claimed === null ? extra : [...claimed.records, ...extra];
+  const sentAt = new Date().toISOString();
+  let request = channel.destination.unloadRequest(records, sentAt);
+  // The claim was sized by the records' own JSON; a destination that rewrites each event
+  // (Segment's messages are larger) can come out over the budget: fewer records then, as many
+  // as fit, rather than none.
+  let trimmed = false;
+  for (let bytes = bodyBytes(request); request !== null && bytes > context.budgetBytes;) {
+    if (records.length <= 1) break;
+    const keep = Math.max(
+      1,
+      Math.min(records.length - 1, Math.floor((records.length * context.budgetBytes * 0.95) / bytes)),
+    );
+    records = records.slice(0, keep);
+    request = channel.destination.unloadRequest(records, sentAt);
+    bytes = bodyBytes(request);
+    trimmed = true;
+  }
+  if (request === null || bodyBytes(request) > context.budgetBytes) {
     // One event larger than the budget: it waits for the next page load.
     return release();
+  }
+  if (trimmed && claimed !== null) {
+    // Part of the claim goes: the claim is given back whole (a batch is acked whole), and the
+    // part sent is sent again by the next page load if this one arrived (the uuid dedups it).
+    void release();
+    claimed = null;
   }
   let response: Promise<Response> | undefined;
   try {
@@ -156,4 +182,8 @@ async function send(
     context.logger.debug('unload send failed; the events stay in the outbox', { error });
     return release();
   }
+}
+
+function bodyBytes(request: { body: string } | null): number {
+  return request === null ? 0 : utf8Length(request.body);
 }

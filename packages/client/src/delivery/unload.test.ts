@@ -105,6 +105,28 @@ describe('browser unload', () => {
     expect(dead.map((d) => d.record.uuid)).toEqual([records[1]!.uuid]);
   });
 
+  it('to Segment, whose messages are larger than the records: sends as many as fit in 64 KB, not none', async () => {
+    const s = await Sink.start(() => ({ status: 200, body: '{"success":true}' }));
+    cleanups.push(() => s.down());
+    const { platform, hide } = page(fetch);
+    const h = harness(s, platform, 500, { destination: 'segment', key: 'seg_key' });
+    const records = makeRecords(200, () => ({ pad: 'p'.repeat(100) }));
+    h.outbox.append(records);
+    hide();
+    await until(() => s.requests.length === 1, 5_000, 'the unload request');
+    const req = s.requests[0]!;
+    expect(Buffer.byteLength(req.text)).toBeLessThanOrEqual(64 * 1024);
+    const body = JSON.parse(req.text) as { batch: Array<{ messageId: string }> };
+    expect(body.batch.length).toBeGreaterThan(50);
+    expect(body.batch.map((m) => m.messageId)).toEqual(
+      records.slice(0, body.batch.length).map((r) => r.uuid),
+    );
+    // Part of a claim went: the claim is given back, so every record stays until a send that
+    // is answered (the next page load's) acks it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect((await h.outbox.size()).events).toBe(200);
+  });
+
   it('falls back to sendBeacon when keepalive fetch is refused, and releases (never acks) what it cannot confirm', async () => {
     const s = await Sink.start();
     cleanups.push(() => s.down());
