@@ -490,4 +490,57 @@ describe('circuitBreaker', () => {
     expect(policy.state).toBe('open');
     expect(await policy.execute(ok)).toBe('ok');
   });
+
+  it('a listener that isolates or resets as the circuit half-opens is not undone by the call that half-opened it', async () => {
+    const isolating = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 1000 });
+    let handle: { dispose(): void } | undefined;
+    isolating.onHalfOpen(() => (handle ??= isolating.isolate()));
+    await failTimes(isolating, 1);
+    await vi.advanceTimersByTimeAsync(1000);
+    // The call that half-opened the circuit is refused: the listener isolated it.
+    await expect(isolating.execute(boom)).rejects.toBeInstanceOf(IsolatedCircuitError);
+    expect(isolating.state).toBe('isolated');
+    await vi.advanceTimersByTimeAsync(5000);
+    await expect(isolating.execute(ok)).rejects.toBeInstanceOf(IsolatedCircuitError);
+    handle!.dispose();
+    expect(isolating.state).not.toBe('isolated');
+
+    const resetting = circuitBreaker({ breaker: new ConsecutiveBreaker(5), halfOpenAfterMs: 1000 });
+    resetting.onStateChange((e) => {
+      if (e.to === 'half-open') resetting.reset();
+    });
+    await failTimes(resetting, 5);
+    await vi.advanceTimersByTimeAsync(1000);
+    // Closed by the listener: this call is an ordinary one, one failure of five, not a probe.
+    await expect(resetting.execute(boom)).rejects.toThrow('boom');
+    expect(resetting.state).toBe('closed');
+    await failTimes(resetting, 3);
+    expect(resetting.state).toBe('closed');
+  });
+
+  it('a wall clock stepped back holds an open circuit no longer than its period', async () => {
+    const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 1000 });
+    await failTimes(policy, 1);
+    vi.setSystemTime(Date.now() - 3_600_000);
+    const refused = await policy.execute(ok).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(BrokenCircuitError);
+    expect((refused as BrokenCircuitError).retryAfterMs).toBeLessThanOrEqual(1000);
+    vi.setSystemTime(Date.now() + 1100);
+    expect(await policy.execute(ok)).toBe('ok');
+  });
+
+  it("a Backoff of the app's own that answers Infinity or NaN opens for what a timer can wait, and its snapshot restores", async () => {
+    for (const answer of [Infinity, Number.NaN, -5, 3e12]) {
+      const policy = circuitBreaker({
+        breaker: new ConsecutiveBreaker(1),
+        halfOpenAfter: { start: () => ({ next: () => answer }) },
+      });
+      await failTimes(policy, 1);
+      const snapshot = policy.snapshot();
+      expect(snapshot.openUntil).not.toBeNull();
+      expect(() =>
+        circuitBreaker({ breaker: new ConsecutiveBreaker(1), initialState: snapshot }),
+      ).not.toThrow();
+    }
+  });
 });

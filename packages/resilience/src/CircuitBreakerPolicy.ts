@@ -8,7 +8,7 @@ import { Emitter } from './events.js';
 import type { Policy, PolicyContext } from './Policy.js';
 import type { Task } from './PolicyBase.js';
 import { next, PolicyBase } from './PolicyBase.js';
-import { checkDelay, checkFunction, checkInteger, checkKnown, checkObject } from './validate.js';
+import { checkDelay, checkFunction, checkInteger, checkKnown, checkObject, clampDelay } from './validate.js';
 
 export type CircuitState = 'closed' | 'open' | 'half-open' | 'isolated';
 
@@ -206,6 +206,8 @@ export class CircuitBreakerPolicy extends PolicyBase {
       throw new IsolatedCircuitError();
     }
     const now = Date.now();
+    // A wall clock stepped back holds the circuit no longer than one period (as on restore).
+    if (this.openUntil - now > this.lastOpenMs) this.openUntil = now + this.lastOpenMs;
     if (this.code === OPEN) {
       if (now < this.openUntil) {
         this.rejections++;
@@ -218,8 +220,12 @@ export class CircuitBreakerPolicy extends PolicyBase {
       // This call's slot is taken before any listener hears of the change: a call a listener
       // starts must find it taken, or half-open would let more than halfOpenMaxProbes through.
       this.probes = 1;
+      const generation = this.generation;
       this.announce(from);
       this.halfOpenEvents.emit();
+      // A listener changed the circuit (isolate(), reset()): this call follows the new state,
+      // or the probe's failure would undo it.
+      if (this.generation !== generation) return this.admitAfterListeners();
       return true;
     } else if (this.probes >= this.halfOpenMaxProbes) {
       if (now < this.openUntil) {
@@ -234,6 +240,14 @@ export class CircuitBreakerPolicy extends PolicyBase {
     }
     this.probes++;
     return true;
+  }
+
+  private admitAfterListeners(): boolean {
+    if (this.code === CLOSED) return false;
+    if (this.code === HALF_OPEN) return this.admit();
+    this.rejections++;
+    if (this.code === ISOLATED) throw new IsolatedCircuitError();
+    throw new BrokenCircuitError(Math.max(0, this.openUntil - Date.now()));
   }
 
   private settleSuccess(generation: number, probe: boolean): void {
@@ -271,7 +285,8 @@ export class CircuitBreakerPolicy extends PolicyBase {
   private open(error: unknown): void {
     const now = Date.now();
     this.sequence ??= this.openBackoff.start();
-    this.lastOpenMs = this.sequence.next();
+    // A Backoff of the app's own may answer anything: kept to what a timer can wait.
+    this.lastOpenMs = clampDelay(this.sequence.next());
     this.openings++;
     this.openUntil = now + this.lastOpenMs;
     this.transition(OPEN, now);

@@ -366,4 +366,17 @@ describe('faultInjection inside wrap()', () => {
     expect(result.stdout.trim()).toBe('dropped 2');
     expect(result.status).toBe(0);
   });
+
+  it('refuses an unknown key inside latency, errors or drops, naming it', () => {
+    const fn = () => new Error('mine');
+    expect(() => faultInjection({ force: true, errors: { rate: 1, errror: fn } as never })).toThrow(
+      expect.objectContaining({ option: 'errors.errror' }),
+    );
+    expect(() => faultInjection({ force: true, latency: { rate: 1, ms: 5, jitter: 3 } as never })).toThrow(
+      ConfigError,
+    );
+    expect(() => faultInjection({ force: true, drops: { rate: 0.1, rat: 1 } as never })).toThrow(
+      expect.objectContaining({ option: 'drops.rat' }),
+    );
+  });
 });

@@ -83,7 +83,7 @@ export class FaultInjectionPolicy extends PolicyBase {
     this.#random = options.random ?? Math.random;
 
     if (options.latency !== undefined) {
-      const { rate, ms } = checkFault(options.latency, 'latency');
+      const { rate, ms } = checkFault(options.latency, 'latency', ['rate', 'ms']);
       let min: number;
       let max: number;
       if (Array.isArray(ms)) {
@@ -97,13 +97,13 @@ export class FaultInjectionPolicy extends PolicyBase {
       this.#latency = { rate, min, max };
     }
     if (options.errors !== undefined) {
-      const { rate, error } = checkFault(options.errors, 'errors');
+      const { rate, error } = checkFault(options.errors, 'errors', ['rate', 'error']);
       if (error !== undefined && typeof error !== 'function') {
         throw new ConfigError('errors.error', 'must be a function that returns the error to throw');
       }
       this.#errors = { rate, error };
     }
-    if (options.drops !== undefined) this.#dropRate = checkFault(options.drops, 'drops').rate;
+    if (options.drops !== undefined) this.#dropRate = checkFault(options.drops, 'drops', ['rate']).rate;
   }
 
   /** What has been injected so far (a snapshot). */
@@ -169,9 +169,18 @@ export function faultInjection(options: FaultInjectionOptions = {}): FaultInject
   return new FaultInjectionPolicy(options);
 }
 
-function checkFault<T extends { readonly rate: number }>(fault: T, option: string): T {
+function checkFault<T extends { readonly rate: number }>(
+  fault: T,
+  option: string,
+  known: readonly string[],
+): T {
   if (fault === null || typeof fault !== 'object')
     throw new ConfigError(option, 'must be an object with a rate');
+  // A misspelt key (`errror`) would otherwise be ignored: the default fault instead of the app's.
+  for (const key of Object.keys(fault)) {
+    if (!known.includes(key))
+      throw new ConfigError(`${option}.${key}`, `is not an option of ${option} (${known.join(', ')})`);
+  }
   const { rate } = fault;
   if (typeof rate !== 'number' || !(rate >= 0 && rate <= 1)) {
     throw new ConfigError(`${option}.rate`, `must be a number in [0, 1], got ${String(rate)}`);

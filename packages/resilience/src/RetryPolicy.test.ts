@@ -321,4 +321,34 @@ describe('retry', () => {
   it('rejects a non-function task without throwing synchronously', async () => {
     await expect(retry().execute(42 as never)).rejects.toBeInstanceOf(TypeError);
   });
+
+  it("a Backoff of the app's own that answers NaN, a negative or too large delay is kept to what a timer can wait", async () => {
+    vi.useFakeTimers();
+    try {
+      for (const [answer, expected] of [
+        [Number.NaN, 0],
+        [-100, 0],
+        [Infinity, 2_147_483_647],
+        [3e9, 2_147_483_647],
+      ] as const) {
+        const policy = retry({ maxAttempts: 2, backoff: { start: () => ({ next: () => answer }) } });
+        const delays: number[] = [];
+        policy.onRetry((e) => delays.push(e.delayMs));
+        let calls = 0;
+        const run = policy.execute(() => {
+          calls++;
+          throw new Error('down');
+        });
+        run.catch(() => undefined);
+        await vi.advanceTimersByTimeAsync(10);
+        expect(delays).toEqual([expected]);
+        // Past the too-large delay nothing retries early (Node fired such a timer after 1 ms).
+        expect(calls).toBe(expected === 0 ? 2 : 1);
+        await vi.runAllTimersAsync();
+        await expect(run).rejects.toThrow('down');
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
 });

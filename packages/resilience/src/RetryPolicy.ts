@@ -8,7 +8,15 @@ import { Emitter } from './events.js';
 import type { Policy, PolicyContext } from './Policy.js';
 import type { Task } from './PolicyBase.js';
 import { next, PolicyBase } from './PolicyBase.js';
-import { checkBudget, checkDelay, checkFunction, checkInteger, checkKnown, checkObject } from './validate.js';
+import {
+  checkBudget,
+  checkDelay,
+  checkFunction,
+  checkInteger,
+  checkKnown,
+  checkObject,
+  clampDelay,
+} from './validate.js';
 
 export interface RetryOptions {
   /** All attempts, the first included. Default 3. */
@@ -141,7 +149,8 @@ export class RetryPolicy extends PolicyBase {
       if (failed && !this.decide(outcome, attempt, true)) return give('not-retryable');
       if (attempt + 1 >= this.maxAttempts) return give('max-attempts');
       sequence ??= this.backoff.start();
-      let delayMs = sequence.next();
+      // A Backoff of the app's own may answer anything: kept to what a timer can wait.
+      let delayMs = clampDelay(sequence.next());
       const asked = failed ? (outcome as { retryAfterMs?: unknown } | null)?.retryAfterMs : undefined;
       if (typeof asked === 'number' && Number.isFinite(asked) && asked >= 0) {
         delayMs = Math.min(asked, this.maxRetryAfterMs);

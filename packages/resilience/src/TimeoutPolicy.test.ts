@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { getEventListeners } from 'node:events';
 import { rmSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { TaskTimeoutError } from './errors.js';
+import { TaskCancelledError, TaskTimeoutError } from './errors.js';
 import { timeout } from './TimeoutPolicy.js';
 import { transpiledPackage } from './transpiledPackage.test-helpers.js';
 
@@ -157,6 +157,41 @@ describe('timeout', () => {
       await vi.advanceTimersByTimeAsync(5);
       expect(signals.every((signal) => signal.reason instanceof TaskTimeoutError)).toBe(true);
       expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    }
+  });
+
+  it('aggressive: the caller aborting rejects at once with a TaskCancelledError, even when the function ignores it', async () => {
+    const controller = new AbortController();
+    const policy = timeout(10_000);
+    const started = Date.now();
+    const call = policy.execute(() => never(), controller.signal);
+    setTimeout(() => controller.abort('user left'), 20);
+    const error = await call.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TaskCancelledError);
+    expect((error as TaskCancelledError).reason).toBe('user left');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(policy.pending).toBe(0);
+    expect(getEventListeners(controller.signal, 'abort')).toHaveLength(0);
+    policy.close();
+  });
+
+  it('calls that never settle do not grow the queue past the calls still within their deadline', async () => {
+    vi.useFakeTimers();
+    try {
+      for (const strategy of ['aggressive', 'cooperative'] as const) {
+        const policy = timeout(100, { strategy });
+        for (let t = 0; t < 200; t++) {
+          for (let i = 0; i < 100; i++) void policy.execute(() => never()).catch(() => undefined);
+          await vi.advanceTimersByTimeAsync(2);
+        }
+        // 20 000 calls, ~5 000 within their deadline: the expired ones are not kept.
+        const queue = (policy as unknown as { queue: unknown[]; head: number }).queue;
+        expect(queue.length).toBeLessThan(12_000);
+        await vi.advanceTimersByTimeAsync(200);
+        expect(policy.pending).toBe(0);
+      }
+    } finally {
+      vi.useRealTimers();
     }
   });
 

@@ -1,6 +1,6 @@
 import type { Deadline } from './CallContext.js';
-import { CallContext } from './CallContext.js';
-import { ConfigError, TaskTimeoutError } from './errors.js';
+import { CallContext, peek } from './CallContext.js';
+import { ConfigError, TaskCancelledError, TaskTimeoutError } from './errors.js';
 import type { EventSubscriber } from './events.js';
 import { Emitter } from './events.js';
 import type { Policy, PolicyContext } from './Policy.js';
@@ -126,8 +126,29 @@ export class TimeoutPolicy extends PolicyBase {
   ): Promise<T> {
     const entry = this.enqueue();
     const inner = new CallContext(context, undefined, context.attempt, entry);
+    // With a caller's signal (or an enclosing timeout's) the call's own signal is made now, so
+    // that the caller's cancellation, like the deadline, does not wait for the function: it
+    // rejects with a TaskCancelledError (not a timeout) unless the function settles in the
+    // turn it was told. Listened to on the call's own signal: the caller's gets one listener.
+    const own = peek(context) === undefined ? undefined : inner.signal;
     return new Promise<T>((resolve, reject) => {
       entry.reject = reject;
+      if (own !== undefined && !own.aborted) {
+        own.addEventListener(
+          'abort',
+          () => {
+            if (entry.done) return;
+            const cancelled = setTimeout(() => {
+              if (entry.done) return;
+              const reason = own.reason as unknown;
+              this.finish(entry, inner);
+              reject(new TaskCancelledError(reason));
+            }, 0);
+            (cancelled as { unref?: () => void }).unref?.();
+          },
+          { once: true },
+        );
+      }
       let result: T | PromiseLike<T>;
       try {
         result = next(fn, inner, chain, index);
@@ -208,6 +229,12 @@ export class TimeoutPolicy extends PolicyBase {
       this.queue.length = 0;
       this.head = 0;
       return;
+    }
+    // Calls that never settle (a dependency that swallows requests) never reach finish(): their
+    // entries, expired, must go here, or the queue grows by one a call for as long as it lasts.
+    if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.head = 0;
     }
     const at = this.queue[this.head]!.deadline;
     // A call started from an abort listener above may have armed the timer for its own, later, deadline.

@@ -48,7 +48,7 @@ export function linearBackoff(options: LinearBackoffOptions = {}): Backoff {
 export type Jitter = 'none' | 'full' | 'decorrelated';
 
 export interface ExponentialBackoffOptions {
-  /** First delay (for decorrelated jitter: the median first delay). Default 100 ms. */
+  /** First delay (for decorrelated jitter: the scale of the first delay, whose median is about 0.9 × this). Default 100 ms. */
   readonly initialMs?: number;
   /** Growth per attempt, >= 1. Default 2. Decorrelated jitter uses its own curve (base 2). */
   readonly factor?: number;

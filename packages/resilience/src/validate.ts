@@ -28,6 +28,16 @@ export function checkDelay(option: string, value: unknown): number {
   return value;
 }
 
+/**
+ * A delay a Backoff of the app's own answered, kept to what a timer can wait: NaN and negative
+ * values are 0 (now), Infinity and anything past MAX_TIMER_MS are MAX_TIMER_MS (Node would
+ * otherwise fire a too-large timer after 1 ms, the opposite of what was asked).
+ */
+export function clampDelay(ms: number): number {
+  if (!(ms > 0)) return 0;
+  return ms > MAX_TIMER_MS ? MAX_TIMER_MS : ms;
+}
+
 /** A duration that may be Infinity (a budget, not a timer). */
 export function checkBudget(option: string, value: unknown): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
