@@ -58,10 +58,11 @@ function makeBuffer(
   written: GroupSummary[] = [],
   logger = silentLogger,
   freeBytes?: () => Promise<number>,
+  directory = '/nonexistent',
 ) {
   return new AppendBuffer({
     ...(freeBytes === undefined ? {} : { freeBytes }),
-    directory: '/nonexistent',
+    directory,
     durability: 'batch',
     persistIntervalMs: 60_000,
     flushEvents: 1_000_000,
@@ -226,22 +227,7 @@ describe('AppendBuffer', () => {
           return new Promise<WrittenGroup>(() => {});
         },
       } as unknown as SegmentWriter;
-      const buffer = new AppendBuffer({
-        directory,
-        durability: 'batch',
-        persistIntervalMs: 60_000,
-        flushEvents: 1_000_000,
-        flushBytes: 2 ** 40,
-        maxEvents: 1_000_000,
-        maxBytes: 2 ** 40,
-        writer,
-        ready: Promise.resolve(),
-        logger: silentLogger,
-        freeBytes: async () => Infinity,
-        onWritten: async () => {},
-        onOverflow: () => {},
-        onUnsaved: () => {},
-      });
+      const buffer = makeBuffer(writer, [], silentLogger, async () => Infinity, directory);
       const first = Array.from({ length: 3_000 }, (_, i) => record(i));
       for (const r of first) buffer.push(r);
       void buffer.flush();
