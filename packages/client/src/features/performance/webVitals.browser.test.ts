@@ -55,19 +55,22 @@ const requested: string[] = [];
 
 beforeAll(async () => {
   if (!available) return;
+  const files = readdirSync(SRC)
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.test-helpers.ts'))
+    .map((f) => [`/mod/${f.replace(/\.ts$/, '.js')}`, `${SRC}/${f}`]);
+  // What the feature imports from the package's root (`../../describeValue.js` from /mod/).
+  files.push(['/describeValue.js', `${SRC}/../../describeValue.ts`]);
   const code = new Map(
-    readdirSync(SRC)
-      .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.test-helpers.ts'))
-      .map((f) => [
-        `/mod/${f.replace(/\.ts$/, '.js')}`,
-        ts.transpileModule(readFileSync(`${SRC}/${f}`, 'utf8'), {
-          compilerOptions: {
-            module: ts.ModuleKind.ESNext,
-            target: ts.ScriptTarget.ES2022,
-            verbatimModuleSyntax: true,
-          },
-        }).outputText,
-      ]),
+    files.map(([url, file]) => [
+      url!,
+      ts.transpileModule(readFileSync(file!, 'utf8'), {
+        compilerOptions: {
+          module: ts.ModuleKind.ESNext,
+          target: ts.ScriptTarget.ES2022,
+          verbatimModuleSyntax: true,
+        },
+      }).outputText,
+    ]),
   );
   server = createServer((req, res) => {
     const url = req.url ?? '/';
@@ -110,9 +113,8 @@ beforeAll(async () => {
       globalThis.perf = perf;
     `,
   });
-  // Generous: on a loaded machine the page's dozens of module requests took over 20 s.
-  await page.waitForFunction(() => (globalThis as any).tracker !== undefined, undefined, { timeout: 60_000 });
-}, 120_000);
+  await page.waitForFunction(() => (globalThis as any).tracker !== undefined, undefined, { timeout: 20_000 });
+}, 60_000);
 
 afterAll(async () => {
   await browser?.close();
