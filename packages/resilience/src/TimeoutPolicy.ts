@@ -33,6 +33,10 @@ class Entry implements Deadline {
   reason: unknown = undefined;
   listener: CallContext | undefined = undefined;
   reject: ((error: unknown) => void) | undefined = undefined;
+  /** Aggressive calls: what the outer signal's abort does to this call (see `watchSignal`). */
+  onOuterAbort: (() => void) | undefined = undefined;
+  /** Stops watching the outer signal for this call. */
+  unwatch: (() => void) | undefined = undefined;
   /** `deadline` is on `monotonicNow()`'s clock, not the wall clock. */
   constructor(readonly deadline: number) {}
 }
@@ -126,28 +130,24 @@ export class TimeoutPolicy extends PolicyBase {
   ): Promise<T> {
     const entry = this.enqueue();
     const inner = new CallContext(context, undefined, context.attempt, entry);
-    // With a caller's signal (or an enclosing timeout's) the call's own signal is made now, so
-    // that the caller's cancellation, like the deadline, does not wait for the function: it
-    // rejects with a TaskCancelledError (not a timeout) unless the function settles in the
-    // turn it was told. Listened to on the call's own signal: the caller's gets one listener.
-    const own = peek(context) === undefined ? undefined : inner.signal;
+    // The caller's cancellation (or an enclosing timeout's), like the deadline, does not wait
+    // for the function: it rejects with a TaskCancelledError (not a timeout) unless the
+    // function settles in the turn it was told. One listener per signal for all its calls
+    // (`watchSignal`): a request-scoped signal shared by many calls gets no listener each.
+    const outer = peek(context);
     return new Promise<T>((resolve, reject) => {
       entry.reject = reject;
-      if (own !== undefined && !own.aborted) {
-        own.addEventListener(
-          'abort',
-          () => {
+      if (outer !== undefined && !outer.aborted) {
+        entry.onOuterAbort = () => {
+          if (entry.done) return;
+          const cancelled = setTimeout(() => {
             if (entry.done) return;
-            const cancelled = setTimeout(() => {
-              if (entry.done) return;
-              const reason = own.reason as unknown;
-              this.finish(entry, inner);
-              reject(new TaskCancelledError(reason));
-            }, 0);
-            (cancelled as { unref?: () => void }).unref?.();
-          },
-          { once: true },
-        );
+            this.finish(entry, inner);
+            reject(new TaskCancelledError(outer.reason));
+          }, 0);
+          (cancelled as { unref?: () => void }).unref?.();
+        };
+        watchSignal(outer, entry);
       }
       let result: T | PromiseLike<T>;
       try {
@@ -182,6 +182,7 @@ export class TimeoutPolicy extends PolicyBase {
   private finish(entry: Entry, context: CallContext): void {
     entry.done = true;
     entry.reject = undefined;
+    entry.unwatch?.();
     context.dispose();
     const queue = this.queue;
     while (this.head < queue.length && queue[this.head]!.done) this.head++;
@@ -256,6 +257,7 @@ export class TimeoutPolicy extends PolicyBase {
     // The call may never settle, and finish() with it: stop listening to the caller's signal now,
     // or every hung call would leave a listener on a signal the caller keeps.
     entry.listener?.dispose();
+    entry.unwatch?.();
     const reject = entry.reject;
     entry.reject = undefined;
     reject?.(error);
@@ -269,6 +271,47 @@ export class TimeoutPolicy extends PolicyBase {
       this.held = false;
     }
   }
+}
+
+/** The aggressive calls waiting on one outer signal, behind one listener on it. */
+class SignalWatch {
+  readonly entries = new Set<Entry>();
+  constructor(private readonly signal: AbortSignal) {
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = (): void => {
+    watched.delete(this.signal);
+    for (const e of [...this.entries]) e.onOuterAbort?.();
+  };
+
+  remove(entry: Entry): void {
+    this.entries.delete(entry);
+    if (this.entries.size > 0) return;
+    this.signal.removeEventListener('abort', this.onAbort);
+    if (watched.get(this.signal) === this) watched.delete(this.signal);
+  }
+}
+
+const watched = new WeakMap<AbortSignal, SignalWatch>();
+
+/**
+ * Tells `entry` when `signal` aborts, with one listener on the signal for all the calls that
+ * wait on it, removed when the last of them is over: many concurrent calls on one request's
+ * signal would otherwise pass Node's listener warning threshold.
+ */
+function watchSignal(signal: AbortSignal, entry: Entry): void {
+  let watch = watched.get(signal);
+  if (watch === undefined) {
+    watch = new SignalWatch(signal);
+    watched.set(signal, watch);
+  }
+  const w = watch;
+  w.entries.add(entry);
+  entry.unwatch = () => {
+    entry.unwatch = undefined;
+    w.remove(entry);
+  };
 }
 
 /**

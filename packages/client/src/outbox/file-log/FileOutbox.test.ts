@@ -247,6 +247,32 @@ describe('FileOutbox', () => {
     await fs.rm(directory, { recursive: true, force: true });
   });
 
+  it("persistOnExit under 'fsync' does not write again a group already in its segment, waiting for its datasync", async () => {
+    const directory = tempDir();
+    const probe = await fs.open(path.join(directory, 'probe'), 'w');
+    const handleProto = Object.getPrototypeOf(probe) as { datasync: () => Promise<void> };
+    await probe.close();
+    await fs.rm(path.join(directory, 'probe'));
+    let syncing = false;
+    const datasync = vi.spyOn(handleProto, 'datasync').mockImplementation(() => {
+      syncing = true;
+      return new Promise<void>(() => {});
+    });
+    const holder = createFileOutbox({ directory, durability: 'fsync' });
+    try {
+      holder.append(makeRecords(10));
+      await vi.waitFor(() => expect(syncing).toBe(true));
+      holder.append(makeRecords(3));
+      holder.persistOnExit!();
+    } finally {
+      datasync.mockRestore();
+    }
+    const observer = createFileOutbox({ directory });
+    expect((await observer.size()).events).toBe(13);
+    await observer.close();
+    await fs.rm(directory, { recursive: true, force: true });
+  });
+
   it('persistOnExit while records are being moved to the dead letters leaves the acks unsaved, never losing those records', async () => {
     const directory = tempDir();
     const holder = createFileOutbox({ directory, persistIntervalMs: 60_000 });

@@ -47,8 +47,9 @@ export class SegmentWriter {
   }
 
   /**
-   * `onLanded` is called as soon as the bytes are in the segment, before the check that the
-   * segment is still ours: a process ending then (at exit) must not write them again.
+   * `onLanded` is called as soon as the bytes are in the segment, before the datasync and the
+   * check that the segment is still ours: a process ending then (at exit) must not write them
+   * again.
    */
   async write(buffer: Buffer, onLanded?: () => void): Promise<WrittenGroup> {
     if (this.handle !== null && (this.adopted || Date.now() - this.lastTouchMs > this.options.staleMs / 2)) {
@@ -56,8 +57,7 @@ export class SegmentWriter {
       // segment; writing on into it would add records nobody reads again.
       if (this.adopted || !(await this.stillNamed())) await this.abandon();
     }
-    const written = await this.writeGroup(buffer);
-    onLanded?.();
+    const written = await this.writeGroup(buffer, onLanded);
     // Sealed by another process (it took us for dead) or deleted with the directory while we
     // wrote: those bytes may never be read, so they go again into a segment of our own. The
     // adopter may have read them too: the uuid makes that copy a duplicate, not a loss.
@@ -66,7 +66,7 @@ export class SegmentWriter {
     return this.writeGroup(buffer);
   }
 
-  private async writeGroup(buffer: Buffer): Promise<WrittenGroup> {
+  private async writeGroup(buffer: Buffer, onLanded?: () => void): Promise<WrittenGroup> {
     if (this.handle !== null && this.size > 0 && this.size + buffer.length > this.options.maxSegmentBytes) {
       await this.seal();
     }
@@ -79,6 +79,8 @@ export class SegmentWriter {
         const { bytesWritten } = await handle.write(buffer, done, buffer.length - done, start + done);
         done += bytesWritten;
       }
+      // In the file now (the page cache): a process ending during the datasync keeps them.
+      onLanded?.();
       if (this.options.fsync) await handle.datasync();
     } catch (error) {
       // Leave no partial group behind: cut back to the last whole group, or give the segment up.
