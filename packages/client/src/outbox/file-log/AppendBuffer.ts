@@ -1,12 +1,12 @@
 import { Buffer } from 'node:buffer';
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../logger.js';
 import { OutboxIoError } from '../errors.js';
 import type { OutboxDurability } from '../outbox.js';
 import { type EncodableRecord, encodeFrames, frameLength } from './frame.js';
 import { SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
-import { fsyncDirectorySync } from './atomicFile.js';
+import { writeFileAtomicSync } from './atomicFile.js';
 import type { SegmentWriter, WrittenGroup } from './SegmentWriter.js';
 import { freeBytesOf, freeBytesOfSync, isNoSpace } from './SpaceReserve.js';
 
@@ -287,17 +287,8 @@ export class AppendBuffer {
         const parsed = parseSegmentFileName(name);
         if (parsed !== null && parsed.createdMs >= newest) newest = parsed.createdMs + 1;
       }
-      const base = newSegmentBase(newest);
-      const tmp = path.join(this.o.directory, `${base}.tmp`);
-      const fd = openSync(tmp, 'wx');
-      try {
-        writeFileSync(fd, encodeFrames(records).buffer);
-        if (this.o.durability === 'fsync') fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, path.join(this.o.directory, base + SEALED_SUFFIX));
-      if (this.o.durability === 'fsync') fsyncDirectorySync(this.o.directory);
+      const file = path.join(this.o.directory, newSegmentBase(newest) + SEALED_SUFFIX);
+      writeFileAtomicSync(file, encodeFrames(records).buffer, { fsync: this.o.durability === 'fsync' });
     } catch (error) {
       this.o.logger.warn(failure, { error: String(error), events: records.length });
       let bytes = 0;

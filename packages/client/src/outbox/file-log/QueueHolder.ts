@@ -32,7 +32,7 @@ export interface QueueHolderOptions {
   /** Runs a write the delivery cannot do without (the lock, the cursor): `SpaceReserve.withRoom`. */
   readonly withRoom: <T>(op: () => Promise<T>) => Promise<T>;
   /** `withRoom` for the exit path, synchronously. */
-  readonly withRoomSync?: <T>(op: () => T) => T;
+  readonly withRoomSync: <T>(op: () => T) => T;
 }
 
 export class QueueHolder {
@@ -144,9 +144,7 @@ export class QueueHolder {
     const index = this.index;
     if (index === null || !this.o.lock.stillHeldNow()) return;
     this.cancelSave();
-    const save = (): void => index.saveCursorSync();
-    if (this.o.withRoomSync === undefined) save();
-    else this.o.withRoomSync(save);
+    this.o.withRoomSync(() => index.saveCursorSync());
   }
 
   /** Writes a cursor save that is waiting for its timer now (for `persist()`). */

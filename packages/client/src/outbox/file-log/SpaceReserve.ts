@@ -112,12 +112,14 @@ export function isNoSpace(error: unknown): boolean {
  * taken at its word, it would stop every write while the disk takes them.
  */
 export async function freeBytesOf(directory: string): Promise<number> {
-  const s = await fs.statfs(directory);
-  return s.blocks === 0 ? Infinity : s.bavail * s.bsize;
+  return freeOf(await fs.statfs(directory));
 }
 
 /** `freeBytesOf`, synchronously (for a process that ends in this turn). */
 export function freeBytesOfSync(directory: string): number {
-  const s = statfsSync(directory);
+  return freeOf(statfsSync(directory));
+}
+
+function freeOf(s: { blocks: number; bavail: number; bsize: number }): number {
   return s.blocks === 0 ? Infinity : s.bavail * s.bsize;
 }

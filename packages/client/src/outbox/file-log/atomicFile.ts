@@ -53,7 +53,7 @@ export function writeFileAtomicSync(
 }
 
 /** `fsyncDirectory`, synchronously (best effort). */
-export function fsyncDirectorySync(dir: string): void {
+function fsyncDirectorySync(dir: string): void {
   let fd: number | undefined;
   try {
     fd = openSync(dir, 'r');
