@@ -139,15 +139,15 @@ export async function run() {
 
   const rows = [];
   const cases = [
-    ['clean event (10 properties)', events],
-    ['event with PII (4 of 10 strings)', piiEvents],
+    ['a clean event (10 properties)', events],
+    ['an event with PII (4 of 10 strings)', piiEvents],
   ];
   for (const [label, list] of cases) {
     const h = measure(homing, list);
     const naive = measure(naiveRedact, list);
     const seed = measure(seedRedact, list);
     rows.push({
-      work: `redact a ${label}`,
+      work: `redact ${label}`,
       homing: h,
       competitor: 'regex per pattern per string',
       competitorValue: naive,
@@ -156,7 +156,7 @@ export async function run() {
       goal: '≤ 3 µs/event',
     });
     rows.push({
-      work: `redact a ${label}`,
+      work: `redact ${label}`,
       homing: h,
       competitor: 'seed 003 (stringify, 4 patterns, parse)',
       competitorValue: seed,

@@ -50,6 +50,10 @@ export interface StringProfile {
   at: boolean;
   /** `=` or `:` (every `key=value` secret has one). */
   assign: boolean;
+  /** The ASCII letters in the string, either case: bit 0 for `a` … bit 25 for `z`. */
+  letters: number;
+  /** `_`, `-` or a capital ASCII letter: every vendor key shape has one. */
+  keyMark: boolean;
 }
 
 export function profileString(s: string, into: StringProfile): StringProfile {
@@ -58,9 +62,15 @@ export function profileString(s: string, into: StringProfile): StringProfile {
   let colons = 0;
   let at = false;
   let assign = false;
+  let letters = 0;
+  let keyMark = false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c >= 48 && c <= 57) digits++;
+    const lower = c | 32;
+    if (lower >= 97 && lower <= 122) {
+      letters |= 1 << (lower - 97);
+      if (c < 97) keyMark = true;
+    } else if (c >= 48 && c <= 57) digits++;
     else if (c === 46) dots++;
     else if (c === 58) {
       colons++;
@@ -69,13 +79,26 @@ export function profileString(s: string, into: StringProfile): StringProfile {
     else if (c === 37 && s.charCodeAt(i + 1) === 52 && s.charCodeAt(i + 2) === 48)
       at = true; // %40
     else if (c === 61) assign = true;
+    else if (c === 95 || c === 45) keyMark = true;
   }
   into.digits = digits;
   into.dots = dots;
   into.colons = colons;
   into.at = at;
   into.assign = assign;
+  into.letters = letters;
+  into.keyMark = keyMark;
   return into;
+}
+
+/** The letters mask (`StringProfile.letters`) of every ASCII letter in `word`. */
+export function lettersOf(word: string): number {
+  let mask = 0;
+  for (const ch of word.toLowerCase()) {
+    const c = ch.charCodeAt(0);
+    if (c >= 97 && c <= 122) mask |= 1 << (c - 97);
+  }
+  return mask;
 }
 
 /** What a string must have for the pattern to be able to match it (checked before the regex). */
@@ -86,6 +109,45 @@ export interface PatternNeeds {
   colons: number;
   at: boolean;
   assign: boolean;
+  /** Every one of these letters (a `lettersOf` mask), in either case. */
+  letters: number;
+  keyMark: boolean;
+}
+
+/** `needs` with every field set (what was left out asks for nothing). */
+export function resolveNeeds(needs: Partial<PatternNeeds>): PatternNeeds {
+  return {
+    length: needs.length ?? 1,
+    digits: needs.digits ?? 0,
+    dots: needs.dots ?? 0,
+    colons: needs.colons ?? 0,
+    at: needs.at ?? false,
+    assign: needs.assign ?? false,
+    letters: needs.letters ?? 0,
+    keyMark: needs.keyMark ?? false,
+  };
+}
+
+/**
+ * Whether a pattern with these needs and hint may match `s`, whose profile is `pr`: false rules
+ * the regex out without running it. Must never rule out a string the regex would match.
+ */
+export function admits(
+  p: PatternNeeds & { readonly hint?: ((s: string) => boolean) | undefined },
+  s: string,
+  pr: StringProfile,
+): boolean {
+  return !(
+    s.length < p.length ||
+    pr.digits < p.digits ||
+    pr.dots < p.dots ||
+    pr.colons < p.colons ||
+    (p.at && !pr.at) ||
+    (p.assign && !pr.assign) ||
+    (pr.letters & p.letters) !== p.letters ||
+    (p.keyMark && !pr.keyMark) ||
+    (p.hint !== undefined && !p.hint(s))
+  );
 }
 
 export interface PiiPattern {
@@ -97,10 +159,10 @@ export interface PiiPattern {
   /** A further cheap test (a literal the match must contain), after `needs`. */
   readonly hint?: (s: string) => boolean;
   /**
-   * The part of the match to replace, from the regex's match and groups: the whole match by
-   * default; null keeps the match (it failed validation).
+   * The part of the match to replace, from the regex's match and its groups (`groups[1]` is the
+   * first): the whole match by default; null keeps the match (it failed validation).
    */
-  readonly pick?: (match: string, groups: readonly (string | undefined)[]) => PickedSpan | null;
+  readonly pick?: (match: string, groups: ArrayLike<string | undefined>) => PickedSpan | null;
 }
 
 /** `prefix` stays, `secret` is replaced, `suffix` stays. */
@@ -212,34 +274,39 @@ export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
   {
     name: 'privateKey',
     regex: PRIVATE_KEY,
-    needs: { length: 60 },
+    needs: { length: 60, letters: lettersOf('private key') },
     hint: (s) => s.includes('PRIVATE KEY-----'),
   },
-  { name: 'jwt', regex: JWT, needs: { length: 20, dots: 2 }, hint: (s) => s.includes('eyJ') },
+  {
+    name: 'jwt',
+    regex: JWT,
+    needs: { length: 20, dots: 2, letters: lettersOf('eyJ') },
+    hint: (s) => s.includes('eyJ'),
+  },
   {
     name: 'bearer',
     regex: BEARER,
-    needs: { length: 19 },
+    needs: { length: 19, letters: lettersOf('bearer') },
     hint: (s) => s.includes('earer') || s.includes('EARER'),
     pick: (_m, g) => {
-      const token = g[2]!;
+      const token = g[3]!;
       if (token.length < 20 && !/[\d~+/.=-]/.test(token)) return null;
-      return { prefix: g[0]! + g[1]!, secret: token, suffix: '' };
+      return { prefix: g[1]! + g[2]!, secret: token, suffix: '' };
     },
   },
   {
     name: 'bearer',
     regex: BASIC_AUTH,
-    needs: { length: 14 },
+    needs: { length: 14, letters: lettersOf('basic') },
     hint: (s) => s.includes('asic') || s.includes('ASIC'),
-    pick: (_m, g) => (isBasicCredential(g[2]!) ? { prefix: g[0]! + g[1]!, secret: g[2]!, suffix: '' } : null),
+    pick: (_m, g) => (isBasicCredential(g[3]!) ? { prefix: g[1]! + g[2]!, secret: g[3]!, suffix: '' } : null),
   },
   {
     name: 'keyValueSecret',
     regex: COOKIE_HEADER,
-    needs: { length: 9, assign: true },
+    needs: { length: 9, assign: true, letters: lettersOf('cookie') },
     hint: (s) => s.includes('ookie') || s.includes('OOKIE'),
-    pick: (_m, g) => ({ prefix: g[0]! + g[1]!, secret: g[2]!, suffix: '' }),
+    pick: (_m, g) => ({ prefix: g[1]! + g[2]!, secret: g[3]!, suffix: '' }),
   },
   {
     name: 'keyValueSecret',
@@ -247,17 +314,22 @@ export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
     needs: { length: 8, assign: true },
     hint: (s) => KEY_VALUE_HINT.test(s),
     pick: (m, g) =>
-      g[2] !== undefined
-        ? { prefix: g[0]! + g[1]!, secret: g[2], suffix: g[1]! }
-        : { prefix: m.slice(0, m.length - g[3]!.length), secret: g[3]!, suffix: '' },
+      g[3] !== undefined
+        ? { prefix: g[1]! + g[2]!, secret: g[3], suffix: g[2]! }
+        : { prefix: m.slice(0, m.length - g[4]!.length), secret: g[4]!, suffix: '' },
   },
-  { name: 'apiKey', regex: API_KEY, needs: { length: 15 }, hint: (s) => API_KEY_HINT.test(s) },
+  {
+    name: 'apiKey',
+    regex: API_KEY,
+    needs: { length: 15, keyMark: true },
+    hint: (s) => API_KEY_HINT.test(s),
+  },
   { name: 'email', regex: EMAIL, needs: { length: 6, at: true, dots: 1 } },
   {
     name: 'ipv6',
     regex: IPV6,
     needs: { length: 4, colons: 2 },
-    pick: (m, g) => (isIpv6(g[0]!) && !isLocalIpv6(g[0]!) ? { prefix: '', secret: m, suffix: '' } : null),
+    pick: (m, g) => (isIpv6(g[1]!) && !isLocalIpv6(g[1]!) ? { prefix: '', secret: m, suffix: '' } : null),
   },
   {
     name: 'ipv4',
@@ -307,12 +379,13 @@ export function isBasicCredential(token: string): boolean {
   return decoded.indexOf(':') > 0 && /^[\x20-\x7e\u00a0-\u00ff]+$/.test(decoded);
 }
 
-/** Luhn checksum over the digits of `s` (separators ignored). */
-export function luhnValid(digits: string): boolean {
+/** Luhn checksum over the digits of `text`; spaces and dashes between them are skipped. */
+export function luhnValid(text: string): boolean {
   let sum = 0;
   let double = false;
-  for (let i = digits.length - 1; i >= 0; i--) {
-    let d = digits.charCodeAt(i) - 48;
+  for (let i = text.length - 1; i >= 0; i--) {
+    let d = text.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) continue;
     if (double) {
       d *= 2;
       if (d > 9) d -= 9;
@@ -324,30 +397,40 @@ export function luhnValid(digits: string): boolean {
 }
 
 /**
- * A payment card number: 13–19 digits, an issuer prefix (Visa, Mastercard, Amex, Discover,
- * Diners, JCB, UnionPay, Maestro, Mir) and a valid Luhn check. The prefix matters: Luhn alone
- * passes one random digit run in ten, and millisecond timestamps (13 digits from `17…`) or
- * snowflake ids would lose one value in ten.
+ * A payment card number: 13–19 digits (with spaces or dashes between them), an issuer prefix
+ * (Visa, Mastercard, Amex, Discover, Diners, JCB, UnionPay, Maestro, Mir) and a valid Luhn
+ * check. The prefix matters: Luhn alone passes one random digit run in ten, and millisecond
+ * timestamps (13 digits from `17…`) or snowflake ids would lose one value in ten. Read in
+ * place, without building the digit string: it runs on every card-shaped match.
  */
 export function isCardNumber(text: string): boolean {
-  const digits = text.replace(/[ -]/g, '');
-  const n = digits.length;
+  let n = 0;
+  let four = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) {
+      if (n < 4) four = four * 10 + (c - 48);
+      n++;
+    } else if (c !== 32 && c !== 45) return false;
+  }
   if (n < 13 || n > 19) return false;
-  if (!hasIssuerPrefix(digits, n)) return false;
-  return luhnValid(digits);
+  if (!hasIssuerPrefix(four, n)) return false;
+  return luhnValid(text);
 }
 
 const MAESTRO_PREFIXES = new Set([5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763]);
 
-function hasIssuerPrefix(d: string, n: number): boolean {
-  const two = Number(d.slice(0, 2));
-  const four = Number(d.slice(0, 4));
+/** `four`: the number's first four digits; `n`: how many digits it has. */
+function hasIssuerPrefix(four: number, n: number): boolean {
+  const one = Math.floor(four / 1000);
+  const two = Math.floor(four / 100);
+  const third = Math.floor(four / 10) % 10;
   // Visa: 16 or 19 (13-digit Visa numbers are long retired; EAN-13 product codes from 40-49 are not).
-  if (d[0] === '4') return n === 16 || n === 19;
+  if (one === 4) return n === 16 || n === 19;
   if (two >= 51 && two <= 55) return n === 16; // Mastercard
   if (four >= 2221 && four <= 2720) return n === 16; // Mastercard 2-series
   if (two === 34 || two === 37) return n === 15; // Amex
-  if (two === 36 || (two === 30 && Number(d[2]) <= 5) || two === 38 || two === 39) return n >= 14; // Diners
+  if (two === 36 || (two === 30 && third <= 5) || two === 38 || two === 39) return n >= 14; // Diners
   if (four >= 3528 && four <= 3589) return n >= 16; // JCB
   if (four === 6011 || two === 65 || (four >= 6440 && four <= 6499)) return n >= 16; // Discover
   if (two === 62) return n >= 16; // UnionPay

@@ -142,6 +142,29 @@ describe('createPatternRedactor: options', () => {
     expect(sticky.lastIndex).toBe(0);
   });
 
+  it('replaces what String.replace would, empty matches included (one pass of each regex)', () => {
+    const cases: [RegExp, string][] = [
+      // Matches empty at word boundaries, and `b`s there: empty matches replace nothing.
+      [/\bb*/g, 'aab abbb ba a'],
+      // With the u flag an empty match steps over a whole surrogate pair, as replace() does.
+      [/\bx*/gu, 'a😀x 😀xx😀b😀'],
+      [/\bx*/g, 'a😀x 😀xx😀b😀'],
+      [/Q\d/g, 'Q1Q2 Q3'],
+    ];
+    for (const [regex, text] of cases) {
+      const r = createPatternRedactor({
+        patterns: Object.fromEntries(PII_PATTERN_NAMES.map((n) => [n, false])),
+        custom: [regex],
+        replacement: '#',
+      });
+      expect(r(text)).toBe(text.replace(new RegExp(regex.source, regex.flags), (m) => (m === '' ? m : '#')));
+    }
+    // Built-in patterns whose validator keeps some matches: the ones kept stay in place.
+    expect(
+      createPatternRedactor()('4111 1111 1111 1112 and 4111 1111 1111 1111 and 127.0.0.1 or 8.8.8.8'),
+    ).toBe('4111 1111 1111 1112 and [REDACTED] and 127.0.0.1 or [REDACTED]');
+  });
+
   it('runs a custom function last, with the key, and fails closed when it breaks', () => {
     const seen: (string | undefined)[] = [];
     const r = createPatternRedactor({

@@ -1,5 +1,5 @@
 import type { PatternNeeds, PiiPattern, PickedSpan, StringProfile } from './piiPatterns.js';
-import { BUILTIN_PII_PATTERNS, profileString } from './piiPatterns.js';
+import { BUILTIN_PII_PATTERNS, admits, profileString, resolveNeeds } from './piiPatterns.js';
 import type { PatternRedactionOptions, ResolvedPatternRedaction } from './redactPatterns.options.js';
 import { PatternRedactionOptionError, resolvePatternRedactionOptions } from './redactPatterns.options.js';
 import { CleanStringMemo } from './CleanStringMemo.js';
@@ -14,18 +14,11 @@ export { DEFAULT_PATTERN_REDACTION, PatternRedactionOptionError } from './redact
 const TRUNCATED = '…[truncated]';
 
 /** One shape for every pattern, built-in or custom, so the hot loop reads plain fields. */
-interface CompiledPattern {
+interface CompiledPattern extends PatternNeeds {
   name: string;
   regex: RegExp;
-  length: number;
-  digits: number;
-  dots: number;
-  colons: number;
-  at: boolean;
-  assign: boolean;
   hint: ((s: string) => boolean) | undefined;
   pick: PiiPattern['pick'];
-  groupCount: number;
 }
 
 /**
@@ -45,7 +38,15 @@ interface CompiledPattern {
 export function createPatternRedactor(options?: PatternRedactionOptions): PatternRedactor {
   const o = resolvePatternRedactionOptions(options);
   const patterns = compile(o);
-  const profile: StringProfile = { digits: 0, dots: 0, colons: 0, at: false, assign: false };
+  const profile: StringProfile = {
+    digits: 0,
+    dots: 0,
+    colons: 0,
+    at: false,
+    assign: false,
+    letters: 0,
+    keyMark: false,
+  };
   const ancestors: object[] = [];
   const clean = new CleanStringMemo();
 
@@ -80,35 +81,44 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
     profileString(s, profile);
     const pr = profile;
     for (const p of patterns) {
-      if (
-        s.length < p.length ||
-        pr.digits < p.digits ||
-        pr.dots < p.dots ||
-        pr.colons < p.colons ||
-        (p.at && !pr.at) ||
-        (p.assign && !pr.assign) ||
-        (p.hint !== undefined && !p.hint(s))
-      ) {
-        continue;
-      }
-      // test() is far cheaper than a replace() with a callback that finds nothing.
-      p.regex.lastIndex = 0;
-      if (!p.regex.test(s)) continue;
-      p.regex.lastIndex = 0;
-      s = s.replace(p.regex, (...args: unknown[]) => {
-        const match = args[0] as string;
-        if (match === '') return match;
-        if (p.pick === undefined) return replacementOf(p.name, match);
-        const span: PickedSpan | null = p.pick(
-          match,
-          args.slice(1, 1 + p.groupCount) as (string | undefined)[],
-        );
-        if (span === null) return match;
-        return span.prefix + replacementOf(p.name, span.secret) + span.suffix;
-      });
+      if (admits(p, s, pr)) s = replaceAll(s, p);
     }
     if (s === input) clean.add(s);
     return s;
+  };
+
+  /**
+   * Every match of `p` in `s` replaced, in one pass of the regex: `exec` from where the last
+   * match ended. (A `test()` to rule the string out, then `replace()` with a callback, ran the
+   * regex over a matching string twice and built an arguments array per match.)
+   */
+  const replaceAll = (s: string, p: CompiledPattern): string => {
+    const re = p.regex;
+    re.lastIndex = 0;
+    let m = re.exec(s);
+    if (m === null) return s;
+    let out = '';
+    let copied = 0;
+    while (m !== null) {
+      const match = m[0];
+      if (match === '') {
+        // An empty match (a custom pattern's) replaces nothing; step past it as replace() does.
+        re.lastIndex = advance(s, re.lastIndex, re.unicode);
+      } else {
+        let replacement: string | null;
+        if (p.pick === undefined) replacement = replacementOf(p.name, match);
+        else {
+          const span: PickedSpan | null = p.pick(match, m);
+          replacement = span === null ? null : span.prefix + replacementOf(p.name, span.secret) + span.suffix;
+        }
+        if (replacement !== null) {
+          out += s.slice(copied, m.index) + replacement;
+          copied = m.index + match.length;
+        }
+      }
+      m = re.exec(s);
+    }
+    return copied === 0 ? s : out + s.slice(copied);
   };
 
   const redactString = (input: string, key: string | undefined): string => {
@@ -212,22 +222,14 @@ function compiled(
   hint: PiiPattern['hint'],
   pick: PiiPattern['pick'],
 ): CompiledPattern {
-  return {
-    name,
-    regex,
-    length: needs.length ?? 1,
-    digits: needs.digits ?? 0,
-    dots: needs.dots ?? 0,
-    colons: needs.colons ?? 0,
-    at: needs.at ?? false,
-    assign: needs.assign ?? false,
-    hint,
-    pick,
-    groupCount: groupCount(regex),
-  };
+  return { name, regex, ...resolveNeeds(needs), hint, pick };
 }
 
-function groupCount(regex: RegExp): number {
-  // An alternative that always matches: its match array has one slot per group.
-  return (new RegExp(`${regex.source}|`).exec('')?.length ?? 1) - 1;
+/** The index after `i` in `s`: past a whole surrogate pair when the regex reads code points. */
+function advance(s: string, i: number, unicode: boolean): number {
+  if (!unicode || i + 1 >= s.length) return i + 1;
+  const c = s.charCodeAt(i);
+  if (c < 0xd800 || c > 0xdbff) return i + 1;
+  const d = s.charCodeAt(i + 1);
+  return d >= 0xdc00 && d <= 0xdfff ? i + 2 : i + 1;
 }
