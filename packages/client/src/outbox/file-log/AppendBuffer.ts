@@ -107,6 +107,8 @@ export class AppendBuffer {
   private lastRoomCheckMs = -Infinity;
   /** Counts looks at the room (and writes found full): an answer applies only if still the newest. */
   private roomSeq = 0;
+  /** The last write failed and its records wait for the retry (a full or unwritable disk). */
+  private failing = false;
 
   constructor(private readonly o: AppendBufferOptions) {}
 
@@ -145,6 +147,45 @@ export class AppendBuffer {
     return oldest;
   }
 
+  /** The last write failed; its records wait in memory for the retry a second later. */
+  get writesFailing(): boolean {
+    return this.failing;
+  }
+
+  /**
+   * Takes the oldest buffered records out of the buffer: at most `maxEvents`, and `maxBytes` of
+   * JSON unless the first alone is larger. While writes fail, they can still be sent from memory
+   * (see `FileOutbox.claim`); `putBack` returns them if the send fails.
+   */
+  takeOldest(maxEvents: number, maxBytes: number): EncodableRecord[] {
+    const taken: EncodableRecord[] = [];
+    let bytes = 0;
+    while (this.head < this.records.length && taken.length < maxEvents) {
+      const r = this.records[this.head]!;
+      if (taken.length > 0 && bytes + r.jsonBytes > maxBytes) break;
+      taken.push(r);
+      bytes += r.jsonBytes;
+      this.byteCount -= r.jsonBytes;
+      this.head++;
+    }
+    this.compact();
+    return taken;
+  }
+
+  /**
+   * Puts records `takeOldest` took back ahead of the others, in order (their send failed), to be
+   * written or taken again; over the limits, the oldest are dropped as for any append.
+   */
+  putBack(records: readonly EncodableRecord[]): void {
+    if (records.length === 0) return;
+    this.records = [...records, ...this.records.slice(this.head)];
+    this.head = 0;
+    for (const r of records) this.byteCount += r.jsonBytes;
+    const dropped = this.trim();
+    if (dropped > 0) this.o.onOverflow(dropped);
+    this.schedule();
+  }
+
   /** Queues a record; call `schedule()` after a run of pushes. */
   push(record: EncodableRecord): void {
     this.records.push(record);
@@ -158,11 +199,16 @@ export class AppendBuffer {
       this.byteCount -= this.records[this.head++]!.jsonBytes;
       dropped++;
     }
+    this.compact();
+    return dropped;
+  }
+
+  /** Lets go of the records before `head` once they are most of the array. */
+  private compact(): void {
     if (this.head > 1024 && this.head * 2 > this.records.length) {
       this.records = this.records.slice(this.head);
       this.head = 0;
     }
-    return dropped;
   }
 
   /** Forgets everything buffered (consent withdrawn); answers what was forgotten. */
@@ -361,7 +407,10 @@ export class AppendBuffer {
         },
       );
       this.landedTo = -1;
-      if (failure === undefined) continue;
+      if (failure === undefined) {
+        this.failing = false;
+        continue;
+      }
       if (isNoSpace(failure)) {
         this.roomSeq++;
         this.lastFree = 0;
@@ -427,6 +476,7 @@ export class AppendBuffer {
   /** Puts `unwritten` back, in order, ahead of what was appended meanwhile, and tries again later. */
   private keepForRetry(unwritten: readonly EncodableRecord[], error: unknown): never {
     this.inFlight = null;
+    this.failing = true;
     this.records = [...unwritten, ...this.records.slice(this.head)];
     this.head = 0;
     for (const r of unwritten) this.byteCount += r.jsonBytes;

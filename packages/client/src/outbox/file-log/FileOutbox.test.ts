@@ -194,18 +194,29 @@ describe('FileOutbox', () => {
     expect(() => outbox.append(makeRecords(3))).not.toThrow();
     // Settled as they come: one awaited after another would leave the later ones rejected with
     // nobody listening meanwhile.
-    const attempts = [outbox.persist(), outbox.size(), outbox.claim(10, Infinity), outbox.getState('k')].map(
-      (attempt) =>
-        (attempt as Promise<unknown>).then(
-          () => null,
-          (e: unknown) => e,
-        ),
+    const fromMemory = outbox.claim(10, Infinity);
+    const attempts = [outbox.persist(), outbox.size(), outbox.getState('k')].map((attempt) =>
+      (attempt as Promise<unknown>).then(
+        () => null,
+        (e: unknown) => e,
+      ),
     );
     for (const attempt of attempts) {
       const error = await attempt;
       expect(error).toBeInstanceOf(OutboxError);
       expect((error as OutboxError).kind).toBe('io');
     }
+    // What could not be written is still sent, from memory; with nothing left there, a claim
+    // says why nothing can be claimed.
+    const batch = await fromMemory;
+    expect(batch?.records).toHaveLength(3);
+    await outbox.ack(batch!);
+    const empty = await outbox.claim(10, Infinity).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(empty).toBeInstanceOf(OutboxError);
+    expect((empty as OutboxError).kind).toBe('io');
     await outbox.close();
     await fs.rm(parent, { recursive: true, force: true });
   });

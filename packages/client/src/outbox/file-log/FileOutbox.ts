@@ -15,6 +15,7 @@ import { DropListeners } from '../records.js';
 import { checkStateKey, encodeStateValue } from '../stateValue.js';
 import { Admission } from './Admission.js';
 import { AppendBuffer, type GroupSummary, type WrittenFrames } from './AppendBuffer.js';
+import type { EncodableRecord } from './frame.js';
 import { removeStaleTempFiles } from './atomicFile.js';
 import { DeadLetterFile } from './DeadLetterFile.js';
 import { DirectoryLock } from './DirectoryLock.js';
@@ -99,6 +100,8 @@ export class FileOutbox implements Outbox {
   private lastRefreshMs = 0;
   /** Last claim, ack or release; a holder idle for long lets the lock go (see `heartbeat`). */
   private lastDeliveryMs = Date.now();
+  /** Batches claimed from records the disk refused, not yet acked or released (see `claim`). */
+  private readonly unwrittenBatches = new Map<OutboxBatch, EncodableRecord[]>();
 
   /**
    * A read-only view of the outbox in `directory` (for tools such as `homing status`): no lock,
@@ -207,6 +210,19 @@ export class FileOutbox implements Outbox {
     if (this.o.durability === 'memory' || (this.holder.index?.freeEvents() ?? 0) < maxEvents) {
       await this.buffer.flush().catch(() => {});
     }
+    let batch: OutboxBatch | null;
+    try {
+      batch = await this.claimWritten(maxEvents, maxBytes);
+    } catch (error) {
+      // The disk cannot even be read or locked (full, gone read-only): what is in memory goes.
+      if (!this.buffer.writesFailing || this.buffer.events === 0) throw error;
+      batch = null;
+    }
+    return batch ?? this.claimUnwritten(maxEvents, maxBytes);
+  }
+
+  /** A claim of records on disk: only by the lock holder, oldest first. */
+  private claimWritten(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
     return this.io('claim', async () => {
       if (this.closing !== null || !(await this.becomeHolder())) return null;
       const index = this.holder.index!;
@@ -225,6 +241,58 @@ export class FileOutbox implements Outbox {
     });
   }
 
+  /**
+   * While writes fail (a disk full of other programs' files, a read-only one) and nothing on disk
+   * is left to claim, the records waiting in memory for the retry are sent from there: held,
+   * they would only be dropped as the limits fill, or lost at exit, while the server could take
+   * them. Nobody else can see them, so no lock is needed; an ack forgets them, a release puts
+   * them back in the buffer (written once there is room, or claimed again).
+   */
+  private claimUnwritten(maxEvents: number, maxBytes: number): OutboxBatch | null {
+    if (this.closing !== null || !this.buffer.writesFailing) return null;
+    const retentionMs = this.o.limits.retentionMs;
+    const cutoff = retentionMs > 0 ? this.o.now() - retentionMs : -Infinity;
+    for (;;) {
+      const taken = this.buffer.takeOldest(maxEvents, maxBytes);
+      if (taken.length === 0) return null;
+      const records = taken.filter((r) => r.timestampMs >= cutoff);
+      if (records.length < taken.length) {
+        let expiredBytes = 0;
+        for (const r of taken) if (r.timestampMs < cutoff) expiredBytes += r.jsonBytes;
+        this.drops.emit('retention', taken.length - records.length, expiredBytes);
+      }
+      if (records.length === 0) continue;
+      let bytes = 0;
+      for (const r of records) bytes += r.jsonBytes;
+      const batch: OutboxBatch = { records, bytes };
+      this.unwrittenBatches.set(batch, records);
+      return batch;
+    }
+  }
+
+  /** Puts the records of every batch claimed from memory back in the buffer, in claim order. */
+  private putBackUnwritten(): void {
+    const records: EncodableRecord[] = [];
+    for (const batch of this.unwrittenBatches.values()) records.push(...batch);
+    this.unwrittenBatches.clear();
+    this.buffer.putBack(records);
+  }
+
+  /** Events and bytes of the batches claimed from memory and not settled. */
+  private unwrittenClaimed(): { events: number; bytes: number; oldest: number | null } {
+    let events = 0;
+    let bytes = 0;
+    let oldest: number | null = null;
+    for (const records of this.unwrittenBatches.values()) {
+      for (const r of records) {
+        events++;
+        bytes += r.jsonBytes;
+        if (oldest === null || r.timestampMs < oldest) oldest = r.timestampMs;
+      }
+    }
+    return { events, bytes, oldest };
+  }
+
   async ack(batch: OutboxBatch): Promise<void> {
     await this.settle(batch, 'ack');
   }
@@ -236,6 +304,16 @@ export class FileOutbox implements Outbox {
   async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
     if (this.closing !== null) throw new OutboxClosedError('deadLetter');
     if (!Array.isArray(records) || records.length === 0) return;
+    if (this.unwrittenBatches.size > 0) {
+      const fromMemory = new Set<OutboxRecord>();
+      for (const batch of this.unwrittenBatches.values()) for (const r of batch) fromMemory.add(r);
+      const unwritten = records.filter((r) => fromMemory.has(r));
+      if (unwritten.length > 0) {
+        await this.deadLetterUnwritten(unwritten as EncodableRecord[], String(reason));
+        records = records.filter((r) => !fromMemory.has(r));
+        if (records.length === 0) return;
+      }
+    }
     // The dead-letter store first, then the serial section, as for a replay (whose writes need
     // the serial section while it holds the store): never the other way round.
     try {
@@ -267,6 +345,27 @@ export class FileOutbox implements Outbox {
       await this.serial(async () => this.holder.forget());
       throw new OutboxIoError('deadLetter', { cause: error });
     }
+  }
+
+  /**
+   * Records claimed from memory into the dead-letter store: taken out of their batch once stored
+   * (its ack then forgets the rest); when the store cannot take them (the disk is full), the
+   * error goes to the delivery, which releases the batch: they wait in memory, as they did.
+   */
+  private async deadLetterUnwritten(records: EncodableRecord[], reason: string): Promise<void> {
+    try {
+      await this.deadLetters.locked((add) => add(records, reason, this.o.now()));
+    } catch (error) {
+      throw new OutboxIoError('deadLetter', { cause: error });
+    }
+    const gone = new Set(records);
+    for (const [batch, batchRecords] of this.unwrittenBatches) {
+      this.unwrittenBatches.set(
+        batch,
+        batchRecords.filter((r) => !gone.has(r)),
+      );
+    }
+    this.drops.emit('dead-lettered', records.length);
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
@@ -313,10 +412,12 @@ export class FileOutbox implements Outbox {
     return this.io('size', async () => {
       const index = await this.freshIndex();
       const onDisk = await index.oldestTimestamp();
-      const buffered = this.buffer.oldestTimestamp();
+      const unwritten = this.unwrittenClaimed();
+      let buffered = this.buffer.oldestTimestamp();
+      if (unwritten.oldest !== null) buffered = Math.min(buffered ?? Infinity, unwritten.oldest);
       return {
-        events: index.events + this.buffer.pendingEvents,
-        bytes: index.bytes + this.buffer.pendingBytes,
+        events: index.events + this.buffer.pendingEvents + unwritten.events,
+        bytes: index.bytes + this.buffer.pendingBytes + unwritten.bytes,
         oldestTimestampMs:
           onDisk === null ? buffered : buffered === null ? onDisk : Math.min(onDisk, buffered),
         deadLetters: await this.deadLetters.count(),
@@ -327,6 +428,11 @@ export class FileOutbox implements Outbox {
   async clear(): Promise<number> {
     this.assertOpen('clear');
     let { events, bytes } = this.buffer.discard();
+    // Batches claimed from memory are forgotten: a later ack or release finds nothing.
+    const unwritten = this.unwrittenClaimed();
+    this.unwrittenBatches.clear();
+    events += unwritten.events;
+    bytes += unwritten.bytes;
     // Writes in flight land on disk and are cleared there.
     await this.buffer.settled();
     await this.io('clear', async () => {
@@ -371,6 +477,8 @@ export class FileOutbox implements Outbox {
   persistOnExit(): void {
     if (this.closed || this.exited) return;
     this.exited = true;
+    // Batches sent from memory and not acked yet are written too: sent twice, rather than lost.
+    this.putBackUnwritten();
     this.buffer.writeOnExit();
     // Records being moved to the dead letters are marked gone but may not be stored there yet:
     // this run's acks are then left unsaved (sent again next run) rather than risk those.
@@ -395,6 +503,7 @@ export class FileOutbox implements Outbox {
   private async shutdown(): Promise<void> {
     clearInterval(this.heartbeatTimer);
     await this.deadLetters.stop();
+    this.putBackUnwritten();
     await this.buffer.close();
     await this.serial(() => this.holder.release());
     this.closed = true;
@@ -427,6 +536,12 @@ export class FileOutbox implements Outbox {
   private async settle(batch: OutboxBatch, how: 'ack' | 'release'): Promise<void> {
     if (batch === null || typeof batch !== 'object') return;
     this.lastDeliveryMs = Date.now();
+    const unwritten = this.unwrittenBatches.get(batch);
+    if (unwritten !== undefined) {
+      this.unwrittenBatches.delete(batch);
+      if (how === 'release') this.buffer.putBack(unwritten);
+      return;
+    }
     await this.io(how, async () => {
       const queue = this.holder.queue;
       if (queue === null) return;

@@ -10,6 +10,8 @@ import { scanSegment } from './segmentScan.js';
 import { type SmallDisk, canMountSmallDisks, mountSmallDisk } from './smallDisk.test-helpers.js';
 import { WRITE_MARGIN_BYTES } from './AppendBuffer.js';
 import { SPACE_RESERVE_FILE } from './SpaceReserve.js';
+import { Sink } from '../../delivery/delivery.test-helpers.js';
+import { createTelemetry } from '../../index.node.js';
 
 // A real full disk: a tmpfs of a few hundred KiB, filled by the outbox itself or by a file of
 // another program. The kernel answers ENOSPC, as it does on a full disk.
@@ -32,6 +34,14 @@ function open(directory: string, persistIntervalMs = 0): { outbox: FileOutbox; d
   const drops: OutboxDrop[] = [];
   outbox.onDrop((d) => drops.push(d));
   return { outbox, drops };
+}
+
+const uuidsOf = (batch: { records: readonly { uuid: string }[] } | null): string[] =>
+  (batch?.records ?? []).map((r) => r.uuid);
+
+/** Fills the disk but for `bytes` (a file of another program). */
+async function fillBut(d: SmallDisk, bytes: number): Promise<void> {
+  await fs.writeFile(path.join(d.dir, 'filler'), Buffer.alloc(Math.max(0, d.freeBytes() - bytes)));
 }
 
 const total = (drops: readonly OutboxDrop[], reason: OutboxDrop['reason']): number =>
@@ -249,5 +259,127 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     const observer = new FileOutbox({ directory });
     outboxes.push(observer);
     expect((await observer.size()).events).toBe(200);
+  });
+
+  it('sends what the disk refuses from memory: claimed, acked, released and dead-lettered there', async () => {
+    const d = disk(4 * 1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const { outbox, drops } = open(directory, 100);
+    // Up (lock, state) before the disk fills.
+    outbox.append(makeRecords(5, 400));
+    expect(await drain(outbox)).toHaveLength(5);
+    // Other programs leave 150 KiB: under the margin event writes keep free, so every write is
+    // refused, while the dead-letter store (which does not keep the margin) still has room.
+    await fillBut(d, 150 * 1024);
+    const records = makeRecords(300, 400);
+    const ids = records.map((r) => r.uuid);
+    outbox.append(records);
+    await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+
+    // The old code answered null here: nothing on disk, and the 300 waited for room that never came.
+    const first = await outbox.claim(100, Infinity);
+    expect(uuidsOf(first)).toEqual(ids.slice(0, 100));
+    await outbox.ack(first!);
+    const second = await outbox.claim(100, Infinity);
+    expect(uuidsOf(second)).toEqual(ids.slice(100, 200));
+    await outbox.release(second!);
+    expect((await outbox.size()).events).toBe(200);
+    const again = await outbox.claim(100, Infinity);
+    expect(uuidsOf(again)).toEqual(ids.slice(100, 200));
+    const third = await outbox.claim(100, Infinity);
+    expect(uuidsOf(third)).toEqual(ids.slice(200));
+    expect(await outbox.claim(100, Infinity)).toBeNull();
+    expect((await outbox.size()).events).toBe(200);
+    await outbox.ack(again!);
+    // A server refused ten of them for good: they go to the dead letters, the rest is acked.
+    await outbox.deadLetter(third!.records.slice(0, 10), 'refused');
+    await outbox.ack(third!);
+    expect((await outbox.listDeadLetters()).map((l) => l.record.uuid)).toEqual(ids.slice(200, 210));
+    expect(total(drops, 'dead-lettered')).toBe(10);
+    expect((await outbox.size()).events).toBe(0);
+    await outbox.close();
+    expect(total(drops, 'overflow') + total(drops, 'unsaved')).toBe(0);
+    expect(await framesOnDisk(directory)).toEqual([]);
+  });
+
+  it('on a disk with no room at all, a batch from memory that cannot be dead-lettered waits, and is written once there is room', async () => {
+    const d = disk(4 * 1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const { outbox, drops } = open(directory, 100);
+    outbox.append(makeRecords(5, 400));
+    expect(await drain(outbox)).toHaveLength(5);
+    expect(d.fill()).toBe(0);
+    const records = makeRecords(200, 400);
+    const ids = records.map((r) => r.uuid);
+    outbox.append(records);
+    await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+    const first = await outbox.claim(100, Infinity);
+    expect(uuidsOf(first)).toEqual(ids.slice(0, 100));
+    await expect(outbox.deadLetter(first!.records.slice(0, 10), 'refused')).rejects.toBeInstanceOf(
+      OutboxIoError,
+    );
+    await outbox.release(first!);
+    expect((await outbox.size()).events).toBe(200);
+    expect(total(drops, 'dead-lettered')).toBe(0);
+
+    // Room again: written on the next try, then claimed from disk, oldest first, each once.
+    await fs.rm(path.join(d.dir, 'filler'));
+    await outbox.persist();
+    expect(await framesOnDisk(directory)).toEqual(ids);
+    expect(await drain(outbox, 64)).toEqual(ids);
+    await outbox.close();
+    expect(total(drops, 'overflow') + total(drops, 'unsaved')).toBe(0);
+  });
+
+  it('a client on a full disk still delivers what it tracks', async () => {
+    const d = disk(4 * 1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const sink = await Sink.start();
+    try {
+      // A first run leaves the outbox set up; then the disk fills.
+      const options = {
+        endpoints: [{ destination: 'homing' as const, host: sink.url, key: 'k' }],
+        storage: 'file' as const,
+        directory,
+        distinctId: 'user-1',
+        respectDoNotTrack: false,
+        delivery: { intervalMs: 20, flushOnExit: false },
+      };
+      const setup = createTelemetry(options);
+      setup.track('setup');
+      await setup.shutdown({ timeoutMs: 5000 });
+      expect(sink.acceptedUuids).toHaveLength(1);
+      expect(d.fill()).toBe(0);
+
+      const client = createTelemetry(options);
+      for (let i = 0; i < 50; i++) client.track('on a full disk', { i });
+      await client.flush({ timeoutMs: 10_000 });
+      // The old code sent none of them: they waited for a write that never succeeded.
+      expect(new Set(sink.acceptedUuids).size).toBe(51);
+      const stats = await client.stats();
+      expect(stats.sent).toBe(50);
+      expect(stats.queue.events).toBe(0);
+      await client.shutdown({ timeoutMs: 5000 });
+      const after = await client.stats();
+      expect(after.dropped.unsaved + after.dropped.overflow).toBe(0);
+    } finally {
+      await sink.down();
+    }
+  });
+
+  it('at exit, a batch claimed from memory and not acked is counted with what could not be stored', async () => {
+    const d = disk(4 * 1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const { outbox, drops } = open(directory, 100);
+    outbox.append(makeRecords(5, 400));
+    expect(await drain(outbox)).toHaveLength(5);
+    expect(d.fill()).toBe(0);
+    outbox.append(makeRecords(300, 400));
+    await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+    const inFlight = await outbox.claim(100, Infinity);
+    expect(inFlight!.records).toHaveLength(100);
+    outbox.persistOnExit();
+    // No room to write any: all 300 said lost, the 100 being sent among them (not vanished unsaid).
+    expect(total(drops, 'unsaved')).toBe(300);
   });
 });
