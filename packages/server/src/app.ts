@@ -89,6 +89,28 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       .header('connection', 'close')
       .send({ error: 'shutting-down', message: 'the server is shutting down; retry later' });
   });
+  const allowedOrigins = o.corsOrigins === '*' ? null : new Set(o.corsOrigins);
+  if (allowedOrigins !== null) {
+    // A page may POST a "simple" body (text/plain, a beacon) to another origin without asking
+    // first; CORS only keeps it from reading the answer, so such a request from an origin not
+    // allowed was stored all the same. Refused here, whatever the route or method (a preflight
+    // is @fastify/cors's to answer); a page of this server's own origin is never refused.
+    app.addHook('onRequest', (req, reply, done) => {
+      const origin = req.headers.origin;
+      if (
+        origin === undefined ||
+        req.method === 'OPTIONS' ||
+        allowedOrigins.has(origin) ||
+        origin === `${req.protocol}://${req.host}`
+      )
+        return done();
+      void reply.code(403).send({
+        error: 'origin-not-allowed',
+        message:
+          'this server does not accept requests from this origin: add it to corsOrigins (homing serve --cors-origins) to accept them',
+      });
+    });
+  }
   // A kept-alive connection would hold close() open until its idle timeout: answers sent
   // while draining (requests that were in flight) close theirs.
   app.addHook('onSend', (_req, reply, payload, done) => {

@@ -32,7 +32,9 @@ export interface ServerOptions {
   /**
    * Origins allowed to send from a browser: `'*'` or a list of origins as browsers send them,
    * `scheme://host[:port]` (http or https, lower case, no path, no trailing slash, no default
-   * port). Default `'*'` (write keys are public).
+   * port). With a list, a request whose `Origin` is another (but the server's own) is refused
+   * with 403, a beacon or text/plain POST included, which no preflight stops. Default `'*'`
+   * (write keys are public).
    */
   corsOrigins?: '*' | readonly string[];
   /** Token bucket per project, counted in events; `false` turns it off. Default 10 000/s, burst 100 000. */

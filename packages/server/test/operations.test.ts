@@ -115,6 +115,49 @@ describe('operations: health, readiness, metrics, CORS, storage failure', () => 
     expect(other.headers.get('access-control-allow-origin')).toBeNull();
   });
 
+  it('refuses requests from origins not allowed, beacons included (no preflight asks first)', async () => {
+    const uuid = v7();
+    const body = JSON.stringify({
+      api_key: s.project.writeKey,
+      batch: [{ uuid, event: 'beacon', distinct_id: 'x' }],
+    });
+    // What sendBeacon sends: text/plain, an Origin header, no preflight. CORS would only have
+    // kept the page from reading the answer; the old code stored the event.
+    const other = await fetch(`${s.url}/batch/`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'text/plain;charset=UTF-8' },
+      body,
+    });
+    expect(other.status).toBe(403);
+    // In PostHog's shape on its routes, Homing's reason as the detail.
+    expect(await other.json()).toMatchObject({ code: 'permission_denied', detail: /corsOrigins/ });
+    const nativeOther = await post(`${s.url}/ingest`, [{ event: 'e', distinct_id: 'x' }], {
+      ...bearer(s.project.writeKey),
+      origin: 'null',
+    });
+    expect(nativeOther.status).toBe(403);
+    expect(nativeOther.json).toMatchObject({ error: 'origin-not-allowed' });
+    // The allowed origin, the server's own, and requests without an Origin (servers, SDKs) are taken.
+    const allowed = await fetch(`${s.url}/batch/`, {
+      method: 'POST',
+      headers: { origin: 'https://app.example.com', 'content-type': 'text/plain;charset=UTF-8' },
+      body,
+    });
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
+    const own = await post(`${s.url}/ingest`, [{ event: 'own page', distinct_id: 'x' }], {
+      ...bearer(s.project.writeKey),
+      origin: s.url,
+    });
+    expect(own.status).toBe(202);
+    const stored = await fetch(`${s.url}/api/events?distinct_id=x&event=beacon`, {
+      headers: bearer(s.project.adminKey),
+    });
+    expect(((await stored.json()) as { events: { uuid: string }[] }).events.map((e) => e.uuid)).toEqual([
+      uuid,
+    ]);
+  });
+
   it('the admin API is mounted and refuses the write key', async () => {
     const r = await fetch(`${s.url}/api/events`, { headers: bearer(s.project.writeKey) });
     expect([401, 403]).toContain(r.status);

@@ -53,6 +53,7 @@ const POSTHOG_ERRORS: Record<string, { type: string; code: string }> = {
   'unknown-key': INVALID_API_KEY,
   'unknown-project': INVALID_API_KEY,
   'wrong-key-role': { type: 'authentication_error', code: 'permission_denied' },
+  'origin-not-allowed': { type: 'authentication_error', code: 'permission_denied' },
   'too-large': { type: 'invalid_request', code: 'payload_too_large' },
   'unsupported-encoding': { type: 'invalid_request', code: 'unsupported_media_type' },
   'rate-limited': { type: 'throttled_error', code: 'throttled' },
