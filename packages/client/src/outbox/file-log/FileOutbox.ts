@@ -100,8 +100,12 @@ export class FileOutbox implements Outbox {
   private lastRefreshMs = 0;
   /** Last claim, ack or release; a holder idle for long lets the lock go (see `heartbeat`). */
   private lastDeliveryMs = Date.now();
-  /** Batches claimed from records the disk refused, not yet acked or released (see `claim`). */
-  private readonly unwrittenBatches = new Map<OutboxBatch, EncodableRecord[]>();
+  /**
+   * Batches claimed from records the disk refused, not yet acked or released (see `claim`), with
+   * the `clear()` generation they were claimed in: released after a clear, they are dropped.
+   */
+  private readonly unwrittenBatches = new Map<OutboxBatch, { records: EncodableRecord[]; epoch: number }>();
+  private unwrittenEpoch = 0;
 
   /**
    * A read-only view of the outbox in `directory` (for tools such as `homing status`): no lock,
@@ -265,17 +269,30 @@ export class FileOutbox implements Outbox {
       let bytes = 0;
       for (const r of records) bytes += r.jsonBytes;
       const batch: OutboxBatch = { records, bytes };
-      this.unwrittenBatches.set(batch, records);
+      this.unwrittenBatches.set(batch, { records, epoch: this.unwrittenEpoch });
       return batch;
     }
   }
 
-  /** Puts the records of every batch claimed from memory back in the buffer, in claim order. */
+  /**
+   * Puts the records of every batch claimed from memory back in the buffer, in claim order (the
+   * process ends, or the outbox closes, before they were acked); those a `clear()` took away
+   * are counted as consent drops instead.
+   */
   private putBackUnwritten(): void {
     const records: EncodableRecord[] = [];
-    for (const batch of this.unwrittenBatches.values()) records.push(...batch);
+    for (const claimed of this.unwrittenBatches.values()) {
+      if (claimed.epoch === this.unwrittenEpoch) records.push(...claimed.records);
+      else this.dropCleared(claimed.records);
+    }
     this.unwrittenBatches.clear();
     this.buffer.putBack(records);
+  }
+
+  private dropCleared(records: readonly EncodableRecord[]): void {
+    let bytes = 0;
+    for (const r of records) bytes += r.jsonBytes;
+    this.drops.emit('consent', records.length, bytes);
   }
 
   /** Events and bytes of the batches claimed from memory and not settled. */
@@ -283,7 +300,7 @@ export class FileOutbox implements Outbox {
     let events = 0;
     let bytes = 0;
     let oldest: number | null = null;
-    for (const records of this.unwrittenBatches.values()) {
+    for (const { records } of this.unwrittenBatches.values()) {
       for (const r of records) {
         events++;
         bytes += r.jsonBytes;
@@ -306,7 +323,8 @@ export class FileOutbox implements Outbox {
     if (!Array.isArray(records) || records.length === 0) return;
     if (this.unwrittenBatches.size > 0) {
       const fromMemory = new Set<OutboxRecord>();
-      for (const batch of this.unwrittenBatches.values()) for (const r of batch) fromMemory.add(r);
+      for (const { records: batch } of this.unwrittenBatches.values())
+        for (const r of batch) fromMemory.add(r);
       const unwritten = records.filter((r) => fromMemory.has(r));
       if (unwritten.length > 0) {
         await this.deadLetterUnwritten(unwritten as EncodableRecord[], String(reason));
@@ -359,11 +377,8 @@ export class FileOutbox implements Outbox {
       throw new OutboxIoError('deadLetter', { cause: error });
     }
     const gone = new Set(records);
-    for (const [batch, batchRecords] of this.unwrittenBatches) {
-      this.unwrittenBatches.set(
-        batch,
-        batchRecords.filter((r) => !gone.has(r)),
-      );
+    for (const claimed of this.unwrittenBatches.values()) {
+      claimed.records = claimed.records.filter((r) => !gone.has(r));
     }
     this.drops.emit('dead-lettered', records.length);
   }
@@ -428,11 +443,8 @@ export class FileOutbox implements Outbox {
   async clear(): Promise<number> {
     this.assertOpen('clear');
     let { events, bytes } = this.buffer.discard();
-    // Batches claimed from memory are forgotten: a later ack or release finds nothing.
-    const unwritten = this.unwrittenClaimed();
-    this.unwrittenBatches.clear();
-    events += unwritten.events;
-    bytes += unwritten.bytes;
+    // Batches claimed from memory are being sent: sent if acked, dropped if released.
+    this.unwrittenEpoch++;
     // Writes in flight land on disk and are cleared there.
     await this.buffer.settled();
     await this.io('clear', async () => {
@@ -539,7 +551,9 @@ export class FileOutbox implements Outbox {
     const unwritten = this.unwrittenBatches.get(batch);
     if (unwritten !== undefined) {
       this.unwrittenBatches.delete(batch);
-      if (how === 'release') this.buffer.putBack(unwritten);
+      if (how === 'ack') return;
+      if (unwritten.epoch === this.unwrittenEpoch) this.buffer.putBack(unwritten.records);
+      else this.dropCleared(unwritten.records);
       return;
     }
     await this.io(how, async () => {

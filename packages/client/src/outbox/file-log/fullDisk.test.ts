@@ -382,4 +382,26 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     // No room to write any: all 300 said lost, the 100 being sent among them (not vanished unsaid).
     expect(total(drops, 'unsaved')).toBe(300);
   });
+
+  it('clear() with batches from memory in flight: an ack counts them sent, a release drops them (consent)', async () => {
+    const d = disk(4 * 1024 * 1024);
+    const directory = path.join(d.dir, 'outbox');
+    const { outbox, drops } = open(directory, 100);
+    outbox.append(makeRecords(5, 400));
+    expect(await drain(outbox)).toHaveLength(5);
+    expect(d.fill()).toBe(0);
+    outbox.append(makeRecords(300, 400));
+    await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+    const released = (await outbox.claim(100, Infinity))!;
+    const acked = (await outbox.claim(100, Infinity))!;
+    expect(await outbox.clear()).toBe(100);
+    expect(total(drops, 'consent')).toBe(100);
+    await outbox.release(released);
+    await outbox.ack(acked);
+    expect(total(drops, 'consent')).toBe(200);
+    expect(await outbox.claim(100, Infinity)).toBeNull();
+    expect((await outbox.size()).events).toBe(0);
+    outbox.persistOnExit();
+    expect(total(drops, 'unsaved')).toBe(0);
+  });
 });
