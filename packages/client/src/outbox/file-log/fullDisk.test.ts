@@ -358,7 +358,7 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
       expect(new Set(sink.acceptedUuids).size).toBe(51);
       const stats = await client.stats();
       expect(stats.sent).toBe(50);
-      expect(stats.queue.events).toBe(0);
+      expect(stats.queue?.events).toBe(0);
       await client.shutdown({ timeoutMs: 5000 });
       const after = await client.stats();
       expect(after.dropped.unsaved + after.dropped.overflow).toBe(0);
