@@ -33,7 +33,7 @@ export const notes = [
   'from /proc; the SQLite expander worker is left out): the cost of acknowledging alone. "slowest',
   'request" is the longest any request of the row waited: where a pause of the server\'s event loop shows,',
   'and, with SQLite, backpressure: at maxPendingEvents unexpanded events (1 000 000, which the v4 and v7 rows can',
-  "reach near their end) group commits wait for the expander's next chunk, a few tenths of a second.",
+  "reach near their end) group commits wait for the expander's next chunk, up to about a second.",
 ].join('\n');
 
 /** CPU seconds of this process's main thread (Linux), or NaN where /proc has no threads. */
