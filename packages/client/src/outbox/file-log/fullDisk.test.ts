@@ -44,6 +44,27 @@ async function fillBut(d: SmallDisk, bytes: number): Promise<void> {
   await fs.writeFile(path.join(d.dir, 'filler'), Buffer.alloc(Math.max(0, d.freeBytes() - bytes)));
 }
 
+/**
+ * An outbox on a 4 MiB disk, up (lock, state) before other programs' files take all of it but
+ * `leftBytes`; then `count` records are appended, which its writes refuse.
+ */
+async function refusingOutbox(
+  count: number,
+  leftBytes = 0,
+): Promise<{ d: SmallDisk; directory: string; outbox: FileOutbox; drops: OutboxDrop[]; ids: string[] }> {
+  const d = disk(4 * 1024 * 1024);
+  const directory = path.join(d.dir, 'outbox');
+  const { outbox, drops } = open(directory, 100);
+  outbox.append(makeRecords(5, 400));
+  expect(await drain(outbox)).toHaveLength(5);
+  if (leftBytes === 0) expect(d.fill()).toBe(0);
+  else await fillBut(d, leftBytes);
+  const records = makeRecords(count, 400);
+  outbox.append(records);
+  await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+  return { d, directory, outbox, drops, ids: records.map((r) => r.uuid) };
+}
+
 const total = (drops: readonly OutboxDrop[], reason: OutboxDrop['reason']): number =>
   drops.filter((d) => d.reason === reason).reduce((n, d) => n + d.count, 0);
 
@@ -262,19 +283,9 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
   });
 
   it('sends what the disk refuses from memory: claimed, acked, released and dead-lettered there', async () => {
-    const d = disk(4 * 1024 * 1024);
-    const directory = path.join(d.dir, 'outbox');
-    const { outbox, drops } = open(directory, 100);
-    // Up (lock, state) before the disk fills.
-    outbox.append(makeRecords(5, 400));
-    expect(await drain(outbox)).toHaveLength(5);
     // Other programs leave 150 KiB: under the margin event writes keep free, so every write is
     // refused, while the dead-letter store (which does not keep the margin) still has room.
-    await fillBut(d, 150 * 1024);
-    const records = makeRecords(300, 400);
-    const ids = records.map((r) => r.uuid);
-    outbox.append(records);
-    await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+    const { directory, outbox, drops, ids } = await refusingOutbox(300, 150 * 1024);
 
     // The old code answered null here: nothing on disk, and the 300 waited for room that never came.
     const first = await outbox.claim(100, Infinity);
@@ -303,16 +314,7 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
   });
 
   it('on a disk with no room at all, a batch from memory that cannot be dead-lettered waits, and is written once there is room', async () => {
-    const d = disk(4 * 1024 * 1024);
-    const directory = path.join(d.dir, 'outbox');
-    const { outbox, drops } = open(directory, 100);
-    outbox.append(makeRecords(5, 400));
-    expect(await drain(outbox)).toHaveLength(5);
-    expect(d.fill()).toBe(0);
-    const records = makeRecords(200, 400);
-    const ids = records.map((r) => r.uuid);
-    outbox.append(records);
-    await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+    const { d, directory, outbox, drops, ids } = await refusingOutbox(200);
     const first = await outbox.claim(100, Infinity);
     expect(uuidsOf(first)).toEqual(ids.slice(0, 100));
     await expect(outbox.deadLetter(first!.records.slice(0, 10), 'refused')).rejects.toBeInstanceOf(
@@ -368,14 +370,7 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
   });
 
   it('at exit, a batch claimed from memory and not acked is counted with what could not be stored', async () => {
-    const d = disk(4 * 1024 * 1024);
-    const directory = path.join(d.dir, 'outbox');
-    const { outbox, drops } = open(directory, 100);
-    outbox.append(makeRecords(5, 400));
-    expect(await drain(outbox)).toHaveLength(5);
-    expect(d.fill()).toBe(0);
-    outbox.append(makeRecords(300, 400));
-    await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+    const { outbox, drops } = await refusingOutbox(300);
     const inFlight = await outbox.claim(100, Infinity);
     expect(inFlight!.records).toHaveLength(100);
     outbox.persistOnExit();
@@ -384,14 +379,7 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
   });
 
   it('clear() with batches from memory in flight: an ack counts them sent, a release drops them (consent)', async () => {
-    const d = disk(4 * 1024 * 1024);
-    const directory = path.join(d.dir, 'outbox');
-    const { outbox, drops } = open(directory, 100);
-    outbox.append(makeRecords(5, 400));
-    expect(await drain(outbox)).toHaveLength(5);
-    expect(d.fill()).toBe(0);
-    outbox.append(makeRecords(300, 400));
-    await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
+    const { outbox, drops } = await refusingOutbox(300);
     const released = (await outbox.claim(100, Infinity))!;
     const acked = (await outbox.claim(100, Infinity))!;
     expect(await outbox.clear()).toBe(100);
