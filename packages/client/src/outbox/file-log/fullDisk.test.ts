@@ -392,4 +392,72 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     outbox.persistOnExit();
     expect(total(drops, 'unsaved')).toBe(0);
   });
+
+  it('appends, claims, acks and releases while the disk fills and empties at random: each record delivered once', async () => {
+    for (const seed of [1, 2, 3]) {
+      const d = disk(4 * 1024 * 1024);
+      const directory = path.join(d.dir, 'outbox');
+      const { outbox, drops } = open(directory, 20);
+      let state = seed * 7919;
+      const next = (n: number): number => {
+        state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+        return (state >>> 8) % n;
+      };
+      const appended: string[] = [];
+      const delivered = new Set<string>();
+      const outstanding: { batch: NonNullable<Awaited<ReturnType<FileOutbox['claim']>>>; uuids: string[] }[] =
+        [];
+      const held = (): Set<string> => new Set(outstanding.flatMap((o) => o.uuids));
+      const deliver = (uuids: readonly string[]): void => {
+        for (const u of uuids) {
+          if (delivered.has(u)) throw new Error(`seed ${seed}: ${u} delivered twice`);
+          delivered.add(u);
+        }
+      };
+      const claim = async (n: number): Promise<void> => {
+        const batch = await outbox.claim(n, Infinity).catch(() => null);
+        if (batch === null) return;
+        const uuids = uuidsOf(batch);
+        const holding = held();
+        for (const u of uuids) {
+          if (holding.has(u)) throw new Error(`seed ${seed}: ${u} claimed while another claim holds it`);
+          if (delivered.has(u)) throw new Error(`seed ${seed}: ${u} claimed after it was acked`);
+        }
+        outstanding.push({ batch, uuids });
+      };
+      let full = false;
+      for (let step = 0; step < 300; step++) {
+        const r = next(100);
+        if (r < 30) {
+          const records = makeRecords(1 + next(40), 400);
+          appended.push(...records.map((x) => x.uuid));
+          outbox.append(records);
+        } else if (r < 55) await claim(1 + next(60));
+        else if (r < 75 && outstanding.length > 0) {
+          const [o] = outstanding.splice(next(outstanding.length), 1);
+          await outbox.ack(o!.batch);
+          deliver(o!.uuids);
+        } else if (r < 85 && outstanding.length > 0) {
+          const [o] = outstanding.splice(next(outstanding.length), 1);
+          await outbox.release(o!.batch);
+        } else if (r < 92) {
+          if (full) await fs.rm(path.join(d.dir, 'filler'), { force: true });
+          else d.fill();
+          full = !full;
+        } else await outbox.persist().catch(() => {});
+      }
+      // Room again: what is held goes back, and everything left is claimed, each record once.
+      await fs.rm(path.join(d.dir, 'filler'), { force: true });
+      for (const o of outstanding.splice(0)) await outbox.release(o.batch);
+      await outbox.persist();
+      deliver(await drain(outbox, 64));
+      await outbox.close();
+      const lost = ['overflow', 'unsaved', 'corrupt', 'retention'] as const;
+      expect(
+        lost.map((reason) => total(drops, reason)),
+        `seed ${seed}`,
+      ).toEqual([0, 0, 0, 0]);
+      expect([...delivered].sort(), `seed ${seed}`).toEqual([...appended].sort());
+    }
+  });
 });
