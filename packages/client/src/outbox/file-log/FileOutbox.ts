@@ -63,6 +63,8 @@ const RESERVE_CHECK_MS = 30_000;
  * - Acks: the gone ranges are written to `cursor.json` atomically (temp + rename). A segment
  *   whose records are all gone is deleted, then the cursor is written without it.
  * - `.open` segments of dead processes are adopted by the holder: torn tail cut, sealed.
+ * - While writes fail (a full or read-only disk), records still in memory are claimed from there
+ *   once nothing on disk is left (`claimUnwritten`), lock or no lock: nobody else can see them.
  *
  * Loss window per durability (what a crash can lose of what `append` accepted):
  * - 'batch': a process crash loses what was appended in the last `persistIntervalMs` (not
