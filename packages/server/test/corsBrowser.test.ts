@@ -1,15 +1,11 @@
-import { existsSync } from 'node:fs';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type Browser, chromium } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromiumAvailable, launchChromium } from '../../client/test/browser/harness.js';
 import { type Running, startServerOn } from './harness.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const available = existsSync(CHROMIUM);
-if (!available && process.env.HOMING_REQUIRE_SERVICES === '1') {
-  throw new Error(`HOMING_REQUIRE_SERVICES=1 but ${CHROMIUM} is missing`);
-}
+const available = chromiumAvailable();
 
 /** A page server on its own port: its origin is `url`. */
 async function pageServer(): Promise<{ url: string; server: Server }> {
@@ -32,19 +28,7 @@ describe.skipIf(!available)('corsOrigins in Chromium: beacons from other origins
     allowed = await pageServer();
     other = await pageServer();
     s = await startServerOn('sqlite', { corsOrigins: [allowed.url], rateLimit: false });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => {
     await browser?.close();
