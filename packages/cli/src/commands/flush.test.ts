@@ -261,7 +261,8 @@ describe('homing flush', () => {
     expect(sink.requests).toBe(0);
   });
 
-  it('without --host, sends where the app sends: the endpoints its delivery saved in the outbox', async () => {
+  /** An app on a new outbox directory whose endpoint `main` is a sink answering 503. */
+  async function appOnRefusingSink(delivery: Parameters<typeof createTelemetry>[0]['delivery'] = {}) {
     const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
     const sink = await startSink(503);
     cleanups.push(() => rm(dir, { recursive: true, force: true }), sink.close);
@@ -271,8 +272,13 @@ describe('homing flush', () => {
       directory: dir,
       distinctId: 'u',
       respectDoNotTrack: false,
-      delivery: { intervalMs: 20, flushOnExit: false },
+      delivery: { intervalMs: 20, flushOnExit: false, ...delivery },
     });
+    return { dir, sink, app };
+  }
+
+  it('without --host, sends where the app sends: the endpoints its delivery saved in the outbox', async () => {
+    const { dir, sink, app } = await appOnRefusingSink();
     for (let i = 0; i < 30; i++) app.track('left.behind', { i });
     await app.persist();
     // The server refuses while the app runs: everything stays queued.
@@ -292,21 +298,9 @@ describe('homing flush', () => {
   });
 
   it("without --host, keeps the app's breaker period: its open circuit is not tried sooner, and the hint says when", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
-    const sink = await startSink(503);
-    cleanups.push(() => rm(dir, { recursive: true, force: true }), sink.close);
-    const app = createTelemetry({
-      endpoints: [{ destination: 'homing', host: sink.url, key: 'wk_app', name: 'main' }],
-      storage: 'file',
-      directory: dir,
-      distinctId: 'u',
-      respectDoNotTrack: false,
-      delivery: {
-        intervalMs: 20,
-        flushOnExit: false,
-        retry: { initialMs: 1, maxMs: 2 },
-        breaker: { threshold: 1, halfOpenAfterMs: 600_000 },
-      },
+    const { dir, sink, app } = await appOnRefusingSink({
+      retry: { initialMs: 1, maxMs: 2 },
+      breaker: { threshold: 1, halfOpenAfterMs: 600_000 },
     });
     app.track('left.behind');
     await app.persist();

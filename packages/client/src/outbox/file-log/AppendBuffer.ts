@@ -178,9 +178,7 @@ export class AppendBuffer {
    */
   putBack(records: readonly EncodableRecord[]): void {
     if (records.length === 0) return;
-    this.records = [...records, ...this.records.slice(this.head)];
-    this.head = 0;
-    for (const r of records) this.byteCount += r.jsonBytes;
+    this.prepend(records);
     const dropped = this.trim();
     if (dropped > 0) this.o.onOverflow(dropped);
     this.schedule();
@@ -201,6 +199,13 @@ export class AppendBuffer {
     }
     this.compact();
     return dropped;
+  }
+
+  /** Puts `records` ahead of those still buffered, in order. */
+  private prepend(records: readonly EncodableRecord[]): void {
+    this.records = [...records, ...this.records.slice(this.head)];
+    this.head = 0;
+    for (const r of records) this.byteCount += r.jsonBytes;
   }
 
   /** Lets go of the records before `head` once they are most of the array. */
@@ -477,9 +482,7 @@ export class AppendBuffer {
   private keepForRetry(unwritten: readonly EncodableRecord[], error: unknown): never {
     this.inFlight = null;
     this.failing = true;
-    this.records = [...unwritten, ...this.records.slice(this.head)];
-    this.head = 0;
-    for (const r of unwritten) this.byteCount += r.jsonBytes;
+    this.prepend(unwritten);
     this.o.onOverflow(this.trim());
     // A full disk fails every retry (each second, each group): one warning a minute says so.
     this.unwarnedFailures++;
