@@ -13,7 +13,8 @@ export class OutboxOptionError extends OutboxError {
   readonly kind = 'invalid-option' as const;
   constructor(
     readonly option: string,
-    reason: string,
+    /** What is wrong with it, without the option's name. */
+    readonly reason: string,
   ) {
     super(`Invalid outbox option "${option}": ${reason}`);
     this.name = 'OutboxOptionError';

@@ -60,6 +60,7 @@ describe('IndexedDBOutbox', () => {
       [{ persistIntervalMs: 1.5 }, 'persistIntervalMs'],
       [{ flushEvents: 0 }, 'flushEvents'],
       [{ leaseMs: 10 }, 'leaseMs'],
+      [{ leaseMs: 2 ** 31 }, 'leaseMs'],
       [{ locks: {} as never }, 'locks'],
       [{ maxEvents: 0 }, 'maxEvents'],
       [{ overflow: 'sometimes' as never }, 'overflow'],

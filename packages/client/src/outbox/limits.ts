@@ -39,11 +39,27 @@ export function resolveOutboxLimits(options: Partial<OutboxLimits> | undefined, 
   return limits;
 }
 
-/** Throws OutboxOptionError unless `value` is a safe integer >= `min`. */
-export function requireInteger(option: string, value: unknown, min: number): void {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
-    throw new OutboxOptionError(option, `must be an integer >= ${min}, got ${describeValue(value)}`);
-  }
+/** Throws OutboxOptionError unless `value` is a safe integer from `min` to `max`. */
+export function requireInteger(
+  option: string,
+  value: unknown,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): void {
+  const problem = integerProblem(value, min, max);
+  if (problem !== undefined) throw new OutboxOptionError(option, problem);
+}
+
+/** What is wrong with `value` as a safe integer from `min` to `max`, or undefined when nothing is. */
+export function integerProblem(
+  value: unknown,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): string | undefined {
+  if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min && value <= max)
+    return undefined;
+  const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`;
+  return `must be an integer ${range}, got ${describeValue(value)}`;
 }
 
 /** Throws OutboxOptionError unless `value` is one of `allowed`. */

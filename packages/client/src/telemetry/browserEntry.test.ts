@@ -70,11 +70,21 @@ describe('the browser entry (index.ts)', () => {
         platform: testPlatform(),
         outbox,
       });
-    expect(make({ leaseMs: 5 })).toThrow(expect.objectContaining({ option: 'leaseMs' }));
-    expect(make({ persistIntervalMs: -1 })).toThrow(expect.objectContaining({ option: 'persistIntervalMs' }));
-    // The file outbox's keys are ignored here: one config serves Node and browsers.
-    const t = make({ persistIntervalMs: 0, flushEvents: 1, maxSegmentBytes: 1, flushOnHide: false })();
+    expect(make({ leaseMs: 5 })).toThrow(expect.objectContaining({ option: 'outbox.leaseMs' }));
+    expect(make({ persistIntervalMs: -1 })).toThrow(
+      expect.objectContaining({ option: 'outbox.persistIntervalMs' }),
+    );
+    // The IndexedDB outbox's own bound, renamed on the way out.
+    expect(make({ persistIntervalMs: 60_001 })).toThrow(
+      expect.objectContaining({ option: 'outbox.persistIntervalMs' }),
+    );
+    // The file outbox's keys are not used here (one config serves Node and browsers), but a
+    // wrong value of one is still a mistake in that config.
+    const t = make({ persistIntervalMs: 0, flushEvents: 1, maxSegmentBytes: 4096, flushOnHide: false })();
     void t.shutdown({ timeoutMs: 0 });
+    expect(make({ maxSegmentBytes: 1 })).toThrow(
+      expect.objectContaining({ option: 'outbox.maxSegmentBytes' }),
+    );
   });
 
   it('defaults to IndexedDB on a page and to memory elsewhere', () => {

@@ -1,14 +1,17 @@
 import { resolveDeliveryOptions } from '../delivery/deliveryOptions.js';
 import { consoleLogger, guardedLogger, silentLogger } from '../logger.js';
+import { OutboxOptionError } from '../outbox/errors.js';
 import { resolveOutboxLimits } from '../outbox/limits.js';
 import { Sampler } from '../pipeline/sampling.js';
 import type { TelemetryClient, TelemetryCore } from './client.js';
 import { disabledBy, envFlag } from './environment.js';
 import { createFeatureSet } from './features.js';
 import { createNoopTelemetry } from './noopTelemetry.js';
+import { TelemetryOptionError } from './errors.js';
 import type { TelemetryOptions } from './options.js';
+import { OUTBOX_TUNING_KEYS } from './options.js';
 import { checkTimeout, isOutbox, resolveTelemetryOptions } from './resolveTelemetryOptions.js';
-import type { TelemetryRuntime } from './runtime.js';
+import type { StorageRequest, TelemetryRuntime } from './runtime.js';
 import { Telemetry } from './Telemetry.js';
 
 /**
@@ -36,7 +39,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
   const storage =
     given !== undefined
       ? { outbox: given }
-      : runtime.createStorage({
+      : createStorage(runtime, {
           choice:
             (options.storage as Exclude<typeof options.storage, object>) ?? runtime.defaultStorage(platform),
           name: options.name,
@@ -100,4 +103,25 @@ function withFeatures(
     Object.defineProperty(client, key, { ...descriptor, enumerable: false, configurable: true });
   }
   return client as unknown as TelemetryClient & { flushFeatures(): void };
+}
+
+/**
+ * The runtime's storage; an outbox's complaint about a tuning option (staleMs under 3 ×
+ * heartbeatMs) names it as the app wrote it, `outbox.staleMs`.
+ */
+function createStorage(
+  runtime: TelemetryRuntime,
+  request: StorageRequest,
+): ReturnType<TelemetryRuntime['createStorage']> {
+  try {
+    return runtime.createStorage(request);
+  } catch (error) {
+    if (
+      error instanceof OutboxOptionError &&
+      (OUTBOX_TUNING_KEYS as readonly string[]).includes(error.option)
+    ) {
+      throw new TelemetryOptionError(`outbox.${error.option}`, error.reason);
+    }
+    throw error;
+  }
 }

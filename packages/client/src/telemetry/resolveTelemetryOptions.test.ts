@@ -106,23 +106,86 @@ describe('telemetry options', () => {
     expect(make({ delivery: { exitFlushTimeoutMs: '5' as unknown as number } })).toThrow(/got "5"/);
   });
 
-  it("the outbox's own checks name a bad tuning value, before anything is written", () => {
+  it('a bad tuning value is named as the app wrote it (outbox.staleMs), before anything is written', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-tuning-'));
     try {
       const make = (outbox: TelemetryOptions['outbox']) => () =>
         createTelemetry({ endpoints, storage: 'file', directory: dir, platform: testPlatform(), outbox });
-      expect(make({ persistIntervalMs: -1 })).toThrow(
-        expect.objectContaining({ option: 'persistIntervalMs' }),
-      );
-      expect(make({ flushEvents: 1.5 })).toThrow(expect.objectContaining({ option: 'flushEvents' }));
+      const named = (option: string) => expect.objectContaining({ kind: 'telemetry-option', option });
+      expect(make({ persistIntervalMs: -1 })).toThrow(named('outbox.persistIntervalMs'));
+      expect(make({ flushEvents: 1.5 })).toThrow(named('outbox.flushEvents'));
+      // The file outbox's own rule across two options, renamed on the way out.
+      expect(make({ heartbeatMs: 1_000, staleMs: 2_000 })).toThrow(named('outbox.staleMs'));
       expect(make({ heartbeatMs: 1_000, staleMs: 2_000 })).toThrow(
-        expect.objectContaining({ option: 'staleMs' }),
+        /at least 3 × heartbeatMs \(3000\), got 2000/,
       );
-      expect(make({ maxSegmentBytes: 'big' as unknown as number })).toThrow(
-        expect.objectContaining({ option: 'maxSegmentBytes' }),
-      );
+      expect(make({ maxSegmentBytes: 'big' as unknown as number })).toThrow(named('outbox.maxSegmentBytes'));
       expect(readdirSync(dir)).toEqual([]);
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('tuning values are checked whichever storage is chosen: memory does not use them, a wrong one is still refused', () => {
+    const make = (outbox: TelemetryOptions['outbox']) => () =>
+      createTelemetry({ endpoints, storage: 'memory', platform: testPlatform(), outbox });
+    expect(make({ staleMs: -1 })).toThrow(expect.objectContaining({ option: 'outbox.staleMs' }));
+    expect(make({ staleMs: 'x' as unknown as number })).toThrow(/outbox\.staleMs.*got "x"/);
+    expect(make({ leaseMs: 50 })).toThrow(expect.objectContaining({ option: 'outbox.leaseMs' }));
+    expect(make({ flushOnHide: 'yes' as unknown as boolean })).toThrow(
+      expect.objectContaining({ option: 'outbox.flushOnHide' }),
+    );
+    expect(make({ claimCacheBytes: Number.NaN })).toThrow(
+      expect.objectContaining({ option: 'outbox.claimCacheBytes' }),
+    );
+    // Values in range, and undefined (the default), are taken.
+    for (const ok of [{ staleMs: 1 }, { persistIntervalMs: 0, flushOnHide: false }, { leaseMs: undefined }]) {
+      const client = make(ok)();
+      void client.shutdown({ timeoutMs: 0 });
+    }
+  });
+
+  it('delays past 2^31-1 ms are refused: Node would warn on stderr and fire the timer after 1 ms', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-tuning-'));
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      for (const outbox of [
+        { persistIntervalMs: 3e9 },
+        { heartbeatMs: 3e9 },
+        { staleMs: 2 ** 31 },
+        { leaseMs: 1e300 },
+      ]) {
+        const key = Object.keys(outbox)[0]!;
+        for (const storage of ['file', 'memory'] as const) {
+          expect(() =>
+            createTelemetry({ endpoints, storage, directory: dir, platform: testPlatform(), outbox }),
+          ).toThrow(expect.objectContaining({ option: `outbox.${key}` }));
+        }
+      }
+      expect(() =>
+        createTelemetry({
+          endpoints,
+          storage: 'memory',
+          platform: testPlatform(),
+          outbox: { heartbeatMs: 3e9 },
+        }),
+      ).toThrow(/from 10 to 2147483647, got 3000000000/);
+      // The greatest delay is taken, and no timer of it overflows.
+      const client = createTelemetry({
+        endpoints,
+        storage: 'file',
+        directory: dir,
+        platform: testPlatform(),
+        outbox: { persistIntervalMs: 2_147_483_647, heartbeatMs: 536_870_911, staleMs: 2_147_483_647 },
+      });
+      client.track('one');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await client.shutdown({ timeoutMs: 1_000 });
+      expect(warnings.map(String)).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
       rmSync(dir, { recursive: true, force: true });
     }
   });

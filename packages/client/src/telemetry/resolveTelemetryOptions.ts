@@ -1,7 +1,9 @@
 import { describeValue } from '../describeValue.js';
+import { MAX_DELAY_MS } from '../maxDelay.js';
 import type { Logger } from '../logger.js';
-import { DEFAULT_OUTBOX_LIMITS } from '../outbox/limits.js';
+import { DEFAULT_OUTBOX_LIMITS, integerProblem } from '../outbox/limits.js';
 import type { Outbox, OutboxDurability, OutboxLimits } from '../outbox/outbox.js';
+import { OUTBOX_TUNING_RANGES, type NumericTuningKey } from '../outbox/tuning.js';
 import type { SafeLimits } from '../pipeline/safeSerialize.js';
 import { defaultSafeLimits } from '../pipeline/safeSerialize.js';
 import type { Platform } from '../platform/platform.js';
@@ -72,7 +74,6 @@ const KNOWN = new Set<string>([
 ]);
 const STORAGES: readonly StorageChoice[] = ['file', 'indexeddb', 'localStorage', 'memory'];
 const CONSENTS: readonly ConsentState[] = ['granted', 'denied', 'pending'];
-const MAX_DELAY_MS = 2_147_483_647;
 
 /**
  * Merges `TELEMETRY_DEFAULTS` once (with `??`, so 0 and false stay) and validates the client's
@@ -302,13 +303,24 @@ function outboxTuning(value: unknown, storage: unknown): OutboxTuning | undefine
       'tunes the outbox `storage` creates; with an Outbox as `storage`, configure that Outbox instead',
     );
   }
-  for (const key of Object.keys(tuning)) {
+  for (const [key, v] of Object.entries(tuning)) {
     if (!(OUTBOX_TUNING_KEYS as readonly string[]).includes(key)) {
       throw new TelemetryOptionError(
         `outbox.${key}`,
         `is not an outbox option (known: ${OUTBOX_TUNING_KEYS.join(', ')})`,
       );
     }
+    // Checked whichever storage is chosen: the outbox that uses a key checks it again, and
+    // one that does not would otherwise take a wrong value without a word.
+    if (v === undefined) continue;
+    let problem: string | undefined;
+    if (key === 'flushOnHide') {
+      if (typeof v !== 'boolean') problem = `must be a boolean, got ${describeValue(v)}`;
+    } else {
+      const [min, max] = OUTBOX_TUNING_RANGES[key as NumericTuningKey];
+      problem = integerProblem(v, min, max);
+    }
+    if (problem !== undefined) throw new TelemetryOptionError(`outbox.${key}`, problem);
   }
   return tuning as OutboxTuning;
 }

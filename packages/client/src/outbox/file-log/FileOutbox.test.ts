@@ -70,6 +70,10 @@ describe('FileOutbox', () => {
       [{ directory, maxSegmentBytes: 10 }, 'maxSegmentBytes'],
       [{ directory, heartbeatMs: 1000, staleMs: 1500 }, 'staleMs'],
       [{ directory, claimCacheBytes: -1 }, 'claimCacheBytes'],
+      // Timers past 2^31-1 ms fire after 1 ms (and Node warns on stderr).
+      [{ directory, persistIntervalMs: 2 ** 31 }, 'persistIntervalMs'],
+      [{ directory, heartbeatMs: 3e9, staleMs: 9e9 }, 'heartbeatMs'],
+      [{ directory, staleMs: 1e15 }, 'staleMs'],
       [{ directory, claimCacheBytes: 1.5 }, 'claimCacheBytes'],
       [{ directory, claimCacheBytes: '1MB' as never }, 'claimCacheBytes'],
       [{ directory, maxEvents: 0 }, 'maxEvents'],

@@ -3,6 +3,7 @@ import { silentLogger } from '../../logger.js';
 import { OutboxOptionError } from '../errors.js';
 import { requireInteger, requireOneOf, resolveOutboxLimits } from '../limits.js';
 import type { OutboxDurability, OutboxLimits } from '../outbox.js';
+import { OUTBOX_TUNING_RANGES, type NumericTuningKey } from '../tuning.js';
 
 /**
  * Options of the file outbox, with their defaults in one place (`FILE_OUTBOX_DEFAULTS`) and the
@@ -49,6 +50,16 @@ export interface FileOutboxOptions extends Partial<OutboxLimits> {
    */
   saveLimits?: boolean;
 }
+
+const FILE_TUNING_KEYS = [
+  'persistIntervalMs',
+  'flushEvents',
+  'flushBytes',
+  'maxSegmentBytes',
+  'heartbeatMs',
+  'staleMs',
+  'claimCacheBytes',
+] as const satisfies readonly NumericTuningKey[];
 
 export const FILE_OUTBOX_DEFAULTS = Object.freeze({
   durability: 'batch' as OutboxDurability,
@@ -105,13 +116,10 @@ export function resolveFileOutboxOptions(options: FileOutboxOptions): ResolvedFi
     saveLimits: options.saveLimits ?? d.saveLimits,
   };
   requireOneOf('durability', resolved.durability, ['batch', 'fsync', 'memory'] as const);
-  requireInteger('persistIntervalMs', resolved.persistIntervalMs, 0);
-  requireInteger('flushEvents', resolved.flushEvents, 1);
-  requireInteger('flushBytes', resolved.flushBytes, 1);
-  requireInteger('maxSegmentBytes', resolved.maxSegmentBytes, 1024);
-  requireInteger('heartbeatMs', resolved.heartbeatMs, 10);
-  requireInteger('staleMs', resolved.staleMs, 1);
-  requireInteger('claimCacheBytes', resolved.claimCacheBytes, 0);
+  for (const key of FILE_TUNING_KEYS) {
+    const [min, max] = OUTBOX_TUNING_RANGES[key];
+    requireInteger(key, resolved[key], min, max);
+  }
   if (resolved.staleMs < resolved.heartbeatMs * 3) {
     throw new OutboxOptionError(
       'staleMs',

@@ -3,6 +3,7 @@ import { silentLogger } from '../../logger.js';
 import { OutboxOptionError } from '../errors.js';
 import { requireInteger, resolveOutboxLimits } from '../limits.js';
 import type { OutboxLimits } from '../outbox.js';
+import { OUTBOX_TUNING_RANGES } from '../tuning.js';
 import type { LockManagerLike } from './deliveryLock.js';
 import { defaultLockManager } from './deliveryLock.js';
 
@@ -57,12 +58,22 @@ export function resolveBrowserOutboxOptions(
     throw new OutboxOptionError('name', `must be a string of 1 to 100 characters, got ${String(name)}`);
   }
   const persistIntervalMs = options.persistIntervalMs ?? BROWSER_OUTBOX_DEFAULTS.persistIntervalMs;
-  requireInteger('persistIntervalMs', persistIntervalMs, 0);
+  requireInteger(
+    'persistIntervalMs',
+    persistIntervalMs,
+    OUTBOX_TUNING_RANGES.persistIntervalMs[0],
+    OUTBOX_TUNING_RANGES.persistIntervalMs[1],
+  );
   if (persistIntervalMs > 60_000) throw new OutboxOptionError('persistIntervalMs', 'must be at most 60000');
   const flushEvents = options.flushEvents ?? BROWSER_OUTBOX_DEFAULTS.flushEvents;
-  requireInteger('flushEvents', flushEvents, 1);
+  requireInteger(
+    'flushEvents',
+    flushEvents,
+    OUTBOX_TUNING_RANGES.flushEvents[0],
+    OUTBOX_TUNING_RANGES.flushEvents[1],
+  );
   const leaseMs = options.leaseMs ?? BROWSER_OUTBOX_DEFAULTS.leaseMs;
-  requireInteger('leaseMs', leaseMs, 100);
+  requireInteger('leaseMs', leaseMs, OUTBOX_TUNING_RANGES.leaseMs[0], OUTBOX_TUNING_RANGES.leaseMs[1]);
   const locks = options.locks === undefined ? defaultLockManager() : options.locks;
   if (locks !== null && (typeof locks !== 'object' || typeof locks.request !== 'function')) {
     throw new OutboxOptionError('locks', 'must be a LockManager (navigator.locks) or null');
