@@ -1,6 +1,7 @@
 import { describeValue } from '../describeValue.js';
 import type { EmitClientEvent } from '../events.js';
 import type { Logger } from '../logger.js';
+import { MAX_DELAY_MS } from '../maxDelay.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Platform } from '../platform/platform.js';
 import { BatchSender } from './BatchSender.js';
@@ -350,10 +351,10 @@ export class Delivery {
 }
 
 function checkTimeout(timeoutMs: unknown): asserts timeoutMs is number {
-  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0) || timeoutMs > 2_147_483_647) {
+  if (typeof timeoutMs !== 'number' || !(timeoutMs >= 0) || timeoutMs > MAX_DELAY_MS) {
     throw new DeliveryOptionError(
       'timeoutMs',
-      `must be a number of ms from 0 to 2147483647, got ${describeValue(timeoutMs)}`,
+      `must be a number of ms from 0 to ${MAX_DELAY_MS}, got ${describeValue(timeoutMs)}`,
     );
   }
 }

@@ -1,5 +1,6 @@
 import { describeValue } from '../describeValue.js';
 import type { HomingEvent } from '../event.js';
+import { MAX_DELAY_MS } from '../maxDelay.js';
 import { DeliveryOptionError } from './errors.js';
 
 export type DestinationName = 'homing' | 'posthog' | 'segment' | 'custom';
@@ -154,8 +155,6 @@ const TOP_LEVEL = new Set([
   'unloadBudgetBytes',
 ]);
 const ENDPOINT_KEYS = new Set(['destination', 'host', 'key', 'send', 'name']);
-/** setTimeout's ceiling; a longer delay would fire at once. */
-const MAX_DELAY_MS = 2_147_483_647;
 
 /** Merges the defaults once and validates everything; a bad option throws a `DeliveryOptionError` naming it. */
 export function resolveDeliveryOptions(input: DeliveryOptionsInput): DeliveryOptions {

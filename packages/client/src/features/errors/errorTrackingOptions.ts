@@ -1,3 +1,4 @@
+import { MAX_DELAY_MS } from '../../maxDelay.js';
 import { CONSOLE_METHODS, type ConsoleMethod } from './consoleBreadcrumbs.js';
 import { ErrorTrackingOptionError } from './errors.js';
 import { isInAppFile } from './isInAppFile.js';
@@ -73,7 +74,6 @@ export const errorTrackingDefaults = {
 } as const;
 
 const KNOWN = [...Object.keys(errorTrackingDefaults), 'captureUnhandledRejections', 'globals'];
-const MAX_TIMER_MS = 2_147_483_647;
 
 export function resolveErrorTrackingOptions(
   options: ErrorTrackingOptions = {},
@@ -98,7 +98,7 @@ export function resolveErrorTrackingOptions(
   }
   return {
     maxBreadcrumbs: int('maxBreadcrumbs', options.maxBreadcrumbs ?? d.maxBreadcrumbs, 0, 10_000),
-    dedupWindowMs: int('dedupWindowMs', options.dedupWindowMs ?? d.dedupWindowMs, 0, MAX_TIMER_MS),
+    dedupWindowMs: int('dedupWindowMs', options.dedupWindowMs ?? d.dedupWindowMs, 0, MAX_DELAY_MS),
     maxGroups: int('maxGroups', options.maxGroups ?? d.maxGroups, 0, 1_000_000),
     fingerprintFrames: int('fingerprintFrames', options.fingerprintFrames ?? d.fingerprintFrames, 0, 50),
     captureUnhandled,

@@ -1,13 +1,11 @@
 import { describeValue } from '../../describeValue.js';
+import { MAX_DELAY_MS } from '../../maxDelay.js';
 
 /**
  * Checks shared by the features' option parsers. Each takes the error factory of its feature,
  * so the thrown class names the feature and the option.
  */
 export type OptionErrorFactory = (option: string, reason: string) => Error;
-
-// setTimeout fires at once for anything longer, which would turn an interval into a busy loop.
-export const MAX_DELAY_MS = 2_147_483_647;
 
 export function rejectUnknownOptions(
   options: object,
