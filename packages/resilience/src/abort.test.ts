@@ -26,6 +26,28 @@ describe('sleep', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('rejects a delay a timer cannot wait, with a ConfigError naming it, and starts no timer', async () => {
+    vi.useFakeTimers();
+    for (const ms of [
+      2 ** 31,
+      3e9,
+      Infinity,
+      -1,
+      Number.NaN,
+      '50' as unknown as number,
+      null as unknown as number,
+    ]) {
+      await expect(sleep(ms)).rejects.toEqual(expect.objectContaining({ kind: 'config', option: 'ms' }));
+    }
+    expect(vi.getTimerCount()).toBe(0);
+    // The longest a timer waits is taken.
+    let done = false;
+    void sleep(2 ** 31 - 1).then(() => (done = true));
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(done).toBe(false);
+    vi.clearAllTimers();
+  });
+
   it('rejects at once on abort and clears its timer', async () => {
     vi.useFakeTimers();
     const controller = new AbortController();

@@ -1,11 +1,19 @@
 import { TaskCancelledError } from './errors.js';
+import { checkDelay } from './validate.js';
 
 /**
  * Waits `ms`, or rejects with a TaskCancelledError as soon as `signal` aborts. The timer is
  * cleared and the listener removed either way. The timer is not unref'd on purpose: a backoff
  * sleep is the caller's awaited work, and a process must not exit in the middle of it.
+ * A delay that is not a number from 0 to MAX_TIMER_MS rejects with a ConfigError: a timer
+ * given more (or NaN, or a negative number) fires after 1 ms, the opposite of what was asked.
  */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  try {
+    checkDelay('ms', ms);
+  } catch (error) {
+    return Promise.reject(error);
+  }
   if (signal?.aborted) return Promise.reject(new TaskCancelledError(signal.reason));
   return new Promise((resolve, reject) => {
     const onAbort = (): void => {
