@@ -206,22 +206,32 @@ export class PostgresStore implements Store {
     const connectTimeoutMs = options.connectTimeoutMs ?? POSTGRES_DEFAULTS.connectTimeoutMs;
     this.maxPropertiesChars = options.maxPropertiesChars ?? POSTGRES_DEFAULTS.maxPropertiesChars;
     const refreshMs = options.suppressionRefreshMs ?? POSTGRES_DEFAULTS.suppressionRefreshMs;
-    if (!Number.isInteger(refreshMs) || refreshMs < 0) {
+    if (!Number.isInteger(refreshMs) || refreshMs < 0 || refreshMs > MAX_TIMEOUT_MS) {
       throw new StoreError(
         'invalid-input',
-        'PostgresStore option suppressionRefreshMs must be an integer ≥ 0',
+        `PostgresStore option suppressionRefreshMs must be an integer from 0 to ${MAX_TIMEOUT_MS}`,
       );
     }
     this.suppressions = new Suppressions(refreshMs);
-    this.erasureSweepMs = options.erasureSweepMs ?? sweepDelayFor(refreshMs);
-    if (!Number.isInteger(this.erasureSweepMs) || this.erasureSweepMs < 0) {
-      throw new StoreError('invalid-input', 'PostgresStore option erasureSweepMs must be an integer ≥ 0');
+    this.erasureSweepMs = options.erasureSweepMs ?? Math.min(sweepDelayFor(refreshMs), MAX_TIMEOUT_MS);
+    if (
+      !Number.isInteger(this.erasureSweepMs) ||
+      this.erasureSweepMs < 0 ||
+      this.erasureSweepMs > MAX_TIMEOUT_MS
+    ) {
+      throw new StoreError(
+        'invalid-input',
+        `PostgresStore option erasureSweepMs must be an integer from 0 to ${MAX_TIMEOUT_MS}`,
+      );
     }
     if (!Number.isInteger(poolSize) || poolSize < 1) {
       throw new StoreError('invalid-input', 'PostgresStore option poolSize must be an integer ≥ 1');
     }
-    if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1) {
-      throw new StoreError('invalid-input', 'PostgresStore option connectTimeoutMs must be an integer ≥ 1');
+    if (!Number.isInteger(connectTimeoutMs) || connectTimeoutMs < 1 || connectTimeoutMs > MAX_TIMEOUT_MS) {
+      throw new StoreError(
+        'invalid-input',
+        `PostgresStore option connectTimeoutMs must be an integer from 1 to ${MAX_TIMEOUT_MS}`,
+      );
     }
     const timeout = (name: keyof typeof POSTGRES_DEFAULTS, v: number | undefined): number => {
       const ms = v ?? (POSTGRES_DEFAULTS[name] as number);

@@ -15,24 +15,33 @@ const build = join(
   `homing-store-crash-${randomBytes(4).toString('hex')}`,
 );
 
+/** The store's files, and the files outside it that they import, laid out as in src. */
 function transpileStore(): void {
-  mkdirSync(build, { recursive: true });
-  for (const f of readdirSync(here)) {
-    if (!f.endsWith('.ts') || f.includes('.test') || f.includes('.contract')) continue;
-    const out = ts.transpileModule(readFileSync(join(here, f), 'utf8'), {
+  mkdirSync(join(build, 'store'), { recursive: true });
+  const transpile = (from: string, to: string): string => {
+    const source = readFileSync(from, 'utf8');
+    const out = ts.transpileModule(source, {
       compilerOptions: {
         module: ts.ModuleKind.ESNext,
         target: ts.ScriptTarget.ES2022,
         verbatimModuleSyntax: true,
       },
     });
-    writeFileSync(join(build, f.replace(/\.ts$/, '.js')), out.outputText);
+    writeFileSync(to, out.outputText);
+    return source;
+  };
+  const outside = new Set<string>();
+  for (const f of readdirSync(here)) {
+    if (!f.endsWith('.ts') || f.includes('.test') || f.includes('.contract')) continue;
+    const source = transpile(join(here, f), join(build, 'store', f.replace(/\.ts$/, '.js')));
+    for (const m of source.matchAll(/from '\.\.\/([\w-]+)\.js'/g)) outside.add(m[1]!);
   }
+  for (const name of outside) transpile(join(here, '..', `${name}.ts`), join(build, `${name}.js`));
   writeFileSync(join(build, 'package.json'), '{"type":"module"}');
   // Inserts batches forever; batch i holds events i*100 … i*100+119, so each batch repeats 20
   // events of the next one. Prints "ack i" only after insertEvents(i) resolved.
   writeFileSync(
-    join(build, 'child.js'),
+    join(build, 'store', 'child.js'),
     `import { SqliteStore } from './sqlite.js';
 const [dataDir, projectId, from] = process.argv.slice(2);
 const store = new SqliteStore({ dataDir, expandChunkEvents: 300 });
@@ -61,9 +70,13 @@ function runUntilKilled(
   acksBeforeKill: number,
 ): Promise<number[]> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(build, 'child.js'), dataDir, projectId, String(from)], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(build, 'store', 'child.js'), dataDir, projectId, String(from)],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const acked: number[] = [];
     let buf = '';
     let stderr = '';

@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../maxTimer.js';
 import { StoreError } from './errors.js';
 
 export interface SqliteStoreOptions {
@@ -126,24 +127,26 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
   if (r.synchronous !== 'normal' && r.synchronous !== 'full') {
     throw new StoreError('invalid-input', `SqliteStore option synchronous must be 'normal' or 'full'`);
   }
-  const ints: [keyof ResolvedSqliteOptions, number][] = [
+  // Delays end at MAX_TIMER_MS: they become timers (and SQLite's busy timeout is a C int).
+  const ints: [keyof ResolvedSqliteOptions, number, number?][] = [
     ['cacheSizeMiB', 1],
     ['expandChunkEvents', 1],
     ['maxPendingEvents', 1],
     ['walAutocheckpointPages', 1],
-    ['busyTimeoutMs', 0],
+    ['busyTimeoutMs', 0, MAX_TIMER_MS],
     ['maxPropertiesChars', 2],
-    ['closeExpandBudgetMs', 0],
-    ['expandRetryMs', 0],
-    ['expandPollMs', 1],
+    ['closeExpandBudgetMs', 0, MAX_TIMER_MS],
+    ['expandRetryMs', 0, MAX_TIMER_MS],
+    ['expandPollMs', 1, MAX_TIMER_MS],
     ['expandNice', 0],
     ['keyFilterMiB', 0],
-    ['suppressionRefreshMs', 0],
+    ['suppressionRefreshMs', 0, MAX_TIMER_MS],
   ];
-  for (const [name, min] of ints) {
+  for (const [name, min, max = Number.MAX_SAFE_INTEGER] of ints) {
     const v = r[name];
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-      throw new StoreError('invalid-input', `SqliteStore option ${name} must be an integer ≥ ${min}`);
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+      const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+      throw new StoreError('invalid-input', `SqliteStore option ${name} must be an integer ${range}`);
     }
   }
   return r;
