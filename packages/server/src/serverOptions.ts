@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
+import { MAX_TIMER_MS } from './maxTimer.js';
 import type { Store } from './store/store.js';
 
 export interface RateLimitOptions {
@@ -198,8 +199,7 @@ function originProblem(origin: string): string | null {
   return `has "${origin}", which a browser never sends as its Origin, so it would match nothing: did you mean ${url.origin}? (${form})`;
 }
 
-/** The longest delay a Node timer keeps; a longer one fires after 1 ms (TimeoutOverflowWarning). */
-export const MAX_TIMER_MS = 2_147_483_647;
+export { MAX_TIMER_MS } from './maxTimer.js';
 
 function integer(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {

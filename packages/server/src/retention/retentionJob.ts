@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../maxTimer.js';
 import type { Store } from '../store/store.js';
 
 /**
@@ -48,7 +49,6 @@ export const RETENTION_DEFAULTS = {
 } as const;
 
 const MAX_BATCH_SIZE = 100_000;
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const DAY_MS = 86_400_000;
 
 export class RetentionOptionError extends Error {
