@@ -58,8 +58,14 @@ beforeAll(async () => {
   const files = readdirSync(SRC)
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !f.endsWith('.test-helpers.ts'))
     .map((f) => [`/mod/${f.replace(/\.ts$/, '.js')}`, `${SRC}/${f}`]);
-  // What the feature imports from the package's root (`../../describeValue.js` from /mod/).
-  files.push(['/describeValue.js', `${SRC}/../../describeValue.ts`]);
+  // What the feature imports from the package's root (`../../describeValue.js` from /mod/ is
+  // /describeValue.js).
+  const fromRoot = new Set<string>();
+  for (const [, file] of files) {
+    for (const m of readFileSync(file!, 'utf8').matchAll(/from '\.\.\/\.\.\/([\w-]+)\.js'/g))
+      fromRoot.add(m[1]!);
+  }
+  for (const name of fromRoot) files.push([`/${name}.js`, `${SRC}/../../${name}.ts`]);
   const code = new Map(
     files.map(([url, file]) => [
       url!,
