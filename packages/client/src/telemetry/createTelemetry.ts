@@ -38,7 +38,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
   const given = isOutbox(options.storage) ? options.storage : undefined;
   const storage =
     given !== undefined
-      ? { outbox: given }
+      ? { outbox: given, ...runtime.idsFor?.(given) }
       : createStorage(runtime, {
           choice:
             (options.storage as Exclude<typeof options.storage, object>) ?? runtime.defaultStorage(platform),

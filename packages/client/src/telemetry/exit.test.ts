@@ -66,11 +66,16 @@ describe('process exit (child processes)', () => {
    * A first run (`mode`) with the sink down: its 20 events are left in the outbox; a second run
    * with the sink up sends them and its own, each once.
    */
-  async function leftForTheNextRun(mode: string, name: string, exitCode: number): Promise<void> {
+  async function leftForTheNextRun(
+    mode: string,
+    name: string,
+    exitCode: number,
+    env: Record<string, string> = {},
+  ): Promise<void> {
     const sink = await Sink.start();
     await sink.down(); // the port is now closed: connections are refused
     const directory = path.join(dir, name);
-    const first = spawnTelemetryChild([mode, directory, sink.url, '20']);
+    const first = spawnTelemetryChild([mode, directory, sink.url, '20'], env);
     const exit = await first.exited;
     expect(exit, first.stderr()).toEqual({ code: exitCode, signal: null });
     const left = printed(first.lines, 'T');
@@ -83,7 +88,7 @@ describe('process exit (child processes)', () => {
 
     await sink.up();
     try {
-      const second = spawnTelemetryChild(['exit', directory, sink.url, '1']);
+      const second = spawnTelemetryChild(['exit', directory, sink.url, '1'], env);
       expect(await second.exited, second.stderr()).toEqual({ code: 0, signal: null });
       const all = [...left, ...printed(second.lines, 'T')];
       expect([...sink.acceptedUuids].sort()).toEqual([...all].sort());
@@ -103,6 +108,17 @@ describe('process exit (child processes)', () => {
     'a CLI that ends in the turn it tracked (%s): its events are stored, and the next run sends them',
     { timeout: 90_000 },
     (mode, code) => leftForTheNextRun(mode, `now-${mode}`, code),
+  );
+
+  it.each([
+    ['exit-now', 0],
+    ['throw', 1],
+  ])(
+    'the same with a file outbox the app made itself (createFileOutbox as storage): the install id is read at once, so none waits and is lost (%s)',
+    { timeout: 90_000 },
+    // Before, that outbox kept the id in its state, read asynchronously: the 20 events waited
+    // for it in memory and ended with the process, none stored.
+    (mode, code) => leftForTheNextRun(mode, `own-${mode}`, code, { HOMING_CHILD_OWN_OUTBOX: '1' }),
   );
 
   it(

@@ -3,6 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
+import { createFileOutbox } from '../outbox/node.js';
+import { IDENTITY_STATE_KEY } from './identityStore.js';
 import { INSTALL_ID_STATE_KEY, loadInstallId } from './installId.js';
 import { INSTALL_ID_FILE, installIdFile } from './installIdFile.node.js';
 import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
@@ -60,6 +62,35 @@ describe('the anonymous install id', () => {
     await t.shutdown({ timeoutMs: 0 });
     expect(stats.queued).toBe(25_000);
     expect(stats.dropped.overflow).toBe(0);
+    sink.requests.length = 0;
+  });
+
+  it("is kept beside the files of a file outbox the app made itself, taking over the ids an earlier version kept in that outbox's state", async () => {
+    const directory = path.join(dir, 'own-outbox');
+    // An earlier version kept both ids in the state of an app's own file outbox.
+    const earlier = createFileOutbox({ directory });
+    const oldId = '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+    await earlier.setState(INSTALL_ID_STATE_KEY, oldId);
+    await earlier.setState(IDENTITY_STATE_KEY, 'user-9');
+    await earlier.close();
+
+    const own = createFileOutbox({ directory });
+    const t = clientFor(sink, { storage: own });
+    t.track('as-user'); // built at once: the identity is read synchronously
+    t.reset();
+    t.track('anonymous');
+    await t.shutdown({ timeoutMs: 10_000 });
+    await own.close();
+    expect(sinkEvents(sink).map((e) => [e.event, e.distinct_id])).toEqual([
+      ['as-user', 'user-9'],
+      ['anonymous', oldId],
+    ]);
+    expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(oldId);
+    // storage: 'file' on the same directory is the same install.
+    const t2 = clientFor(sink, { storage: 'file', directory });
+    t2.track('file-storage');
+    await t2.shutdown({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink).at(-1)!.distinct_id).toBe(oldId);
     sink.requests.length = 0;
   });
 

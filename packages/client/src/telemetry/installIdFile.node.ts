@@ -13,8 +13,9 @@ export const INSTALL_ID_FILE = 'install-id';
  *
  * Synchronous on purpose: it runs once, inside `createTelemetry` (never inside `track`), and a
  * 37-byte read there means events tracked right after start need not wait in memory for it.
+ * `initial` is the id a new file gets (an id kept elsewhere before); default a new UUIDv7.
  */
-export function installIdFile(directory: string): InstallIdStore {
+export function installIdFile(directory: string, initial?: string): InstallIdStore {
   const file = path.join(directory, INSTALL_ID_FILE);
   return () => {
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -22,7 +23,9 @@ export function installIdFile(directory: string): InstallIdStore {
       if (existing !== undefined) return existing;
       mkdirSync(directory, { recursive: true });
       const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
-      writeFileSync(tmp, `${uuidv7()}\n`, { flag: 'wx' });
+      writeFileSync(tmp, `${initial !== undefined && isInstallId(initial) ? initial : uuidv7()}\n`, {
+        flag: 'wx',
+      });
       try {
         linkSync(tmp, file);
       } catch (error) {

@@ -1,10 +1,10 @@
 import { createMemoryOutbox } from '../outbox/memory.js';
+import { fileOutboxDirectory } from '../outbox/file-log/fileOutboxDirectory.js';
 import { createFileOutbox } from '../outbox/node.js';
 import { defaultOutboxDirectory } from '../platform/cacheDirectory.node.js';
 import { detectPlatform } from '../platform/detect.js';
 import { TelemetryOptionError } from './errors.js';
-import { identityFile } from './identityFile.node.js';
-import { installIdFile } from './installIdFile.node.js';
+import { keptIdsBeside } from './keptIdsBeside.node.js';
 import { pickTuning } from './pickTuning.js';
 import type { TelemetryRuntime } from './runtime.js';
 
@@ -29,7 +29,7 @@ export const nodeRuntime: TelemetryRuntime = {
           logger: request.logger,
           now: request.now,
         });
-        return { outbox, installId: installIdFile(directory), identity: identityFile(directory) };
+        return { outbox, ...keptIdsBeside(directory) };
       }
       case 'memory':
         return { outbox: createMemoryOutbox({ ...request.limits, now: request.now }) };
@@ -41,5 +41,9 @@ export const nodeRuntime: TelemetryRuntime = {
           `'${request.choice}' is not available on Node: use 'file', 'memory' or an Outbox`,
         );
     }
+  },
+  idsFor(outbox) {
+    const directory = fileOutboxDirectory(outbox);
+    return directory === undefined ? {} : keptIdsBeside(directory);
   },
 };

@@ -42,4 +42,9 @@ export interface TelemetryRuntime {
   defaultStorage(platform: Platform): StorageChoice;
   /** Makes the outbox; throws a `TelemetryOptionError` naming `storage` when this runtime has no such storage. */
   createStorage(request: StorageRequest): CreatedStorage;
+  /**
+   * Where the ids of an outbox the app passed as `storage` are kept, when this runtime knows a
+   * better place than its state (Node: beside a file outbox's files); else nothing.
+   */
+  idsFor?(outbox: Outbox): Omit<CreatedStorage, 'outbox'>;
 }

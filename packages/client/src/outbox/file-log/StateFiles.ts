@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
 
@@ -18,19 +18,12 @@ export class StateFiles {
   ) {}
 
   async get(key: string): Promise<unknown> {
-    const text = await readFileIfExists(this.fileFor(key));
-    if (text === undefined) return undefined;
-    try {
-      const parsed = JSON.parse(text) as { key?: unknown; value?: unknown };
-      return parsed.key === key ? parsed.value : undefined;
-    } catch {
-      return undefined;
-    }
+    return valueIn(await readFileIfExists(stateFile(this.directory, key)), key);
   }
 
   /** Stores the JSON text `json` for `key`; undefined removes the key. */
   async set(key: string, json: string | undefined): Promise<void> {
-    const file = this.fileFor(key);
+    const file = stateFile(this.directory, key);
     if (json === undefined) {
       await fs.rm(file, { force: true });
       return;
@@ -38,10 +31,32 @@ export class StateFiles {
     await fs.mkdir(this.directory, { recursive: true });
     await writeFileAtomic(file, `{"key":${JSON.stringify(key)},"value":${json}}`, this.options);
   }
+}
 
-  private fileFor(key: string): string {
-    const plain = /^[a-z0-9_][a-z0-9_.-]{0,63}$/.test(key);
-    const name = plain ? `k-${key}` : `h-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
-    return path.join(this.directory, `${name}.json`);
+/**
+ * `StateFiles.get`, synchronously, for what must be known before the first event is built (an
+ * install id kept in an older version's state); undefined when unset or unreadable.
+ */
+export function readStateSync(directory: string, key: string): unknown {
+  try {
+    return valueIn(readFileSync(stateFile(directory, key), 'utf8'), key);
+  } catch {
+    return undefined;
+  }
+}
+
+function stateFile(directory: string, key: string): string {
+  const plain = /^[a-z0-9_][a-z0-9_.-]{0,63}$/.test(key);
+  const name = plain ? `k-${key}` : `h-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+  return path.join(directory, `${name}.json`);
+}
+
+function valueIn(text: string | undefined, key: string): unknown {
+  if (text === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(text) as { key?: unknown; value?: unknown };
+    return parsed.key === key ? parsed.value : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -3,6 +3,7 @@ import { OutboxIoError } from '../errors.js';
 import { createMemoryOutbox } from '../memory.js';
 import type { Outbox } from '../outbox.js';
 import { FileOutbox } from './FileOutbox.js';
+import { markFileOutbox } from './fileOutboxDirectory.js';
 import type { FileOutboxOptions } from './options.js';
 
 /**
@@ -17,7 +18,7 @@ import type { FileOutboxOptions } from './options.js';
 export function createFileOutbox(options: FileOutboxOptions): Outbox {
   const file = new FileOutbox(options);
   let failure: unknown;
-  return new DeferredOutbox(
+  const outbox = new DeferredOutbox(
     () =>
       file.opened().then(
         () => file,
@@ -42,4 +43,5 @@ export function createFileOutbox(options: FileOutboxOptions): Outbox {
     },
     file,
   );
+  return markFileOutbox(outbox, file.directory);
 }

@@ -16,7 +16,11 @@
  * - `crash`: 'fsync' durability; tracks small groups forever and prints `P <uuids>` once
  *   `persist()` resolved (the group is durable), while delivering to the sink. It is SIGKILLed
  *   by the test. stdout to a pipe is synchronous on Linux, so a printed line happened.
+ *
+ * With `HOMING_CHILD_OWN_OUTBOX=1` the child makes its file outbox itself (`createFileOutbox`)
+ * and passes it as `storage`, instead of `storage: 'file'`.
  */
+import { createFileOutbox } from '../../outbox/node.js';
 import { createTelemetry } from '../../index.node.js';
 
 const [mode, directory, sinkUrl, nArg] = process.argv.slice(2);
@@ -29,9 +33,13 @@ if (!MODES.includes(mode ?? '') || directory === undefined || sinkUrl === undefi
 let seen: string[] = [];
 const client = createTelemetry({
   endpoints: [{ destination: 'homing', host: sinkUrl, key: 'child-key' }],
-  storage: 'file',
-  directory,
-  durability: mode === 'crash' ? 'fsync' : 'batch',
+  ...(process.env.HOMING_CHILD_OWN_OUTBOX === '1'
+    ? { storage: createFileOutbox({ directory, durability: mode === 'crash' ? 'fsync' : 'batch' }) }
+    : {
+        storage: 'file' as const,
+        directory,
+        durability: mode === 'crash' ? ('fsync' as const) : ('batch' as const),
+      }),
   beforeSend: (event) => {
     seen.push(event.uuid);
     return event;
