@@ -51,16 +51,6 @@ export interface FileOutboxOptions extends Partial<OutboxLimits> {
   saveLimits?: boolean;
 }
 
-const FILE_TUNING_KEYS = [
-  'persistIntervalMs',
-  'flushEvents',
-  'flushBytes',
-  'maxSegmentBytes',
-  'heartbeatMs',
-  'staleMs',
-  'claimCacheBytes',
-] as const satisfies readonly NumericTuningKey[];
-
 export const FILE_OUTBOX_DEFAULTS = Object.freeze({
   durability: 'batch' as OutboxDurability,
   persistIntervalMs: 100,
@@ -116,9 +106,11 @@ export function resolveFileOutboxOptions(options: FileOutboxOptions): ResolvedFi
     saveLimits: options.saveLimits ?? d.saveLimits,
   };
   requireOneOf('durability', resolved.durability, ['batch', 'fsync', 'memory'] as const);
-  for (const key of FILE_TUNING_KEYS) {
+  // The tuning options this outbox has a default for are the ones it uses.
+  for (const key of Object.keys(OUTBOX_TUNING_RANGES) as NumericTuningKey[]) {
+    if (!(key in d)) continue;
     const [min, max] = OUTBOX_TUNING_RANGES[key];
-    requireInteger(key, resolved[key], min, max);
+    requireInteger(key, resolved[key as keyof typeof d & NumericTuningKey], min, max);
   }
   if (resolved.staleMs < resolved.heartbeatMs * 3) {
     throw new OutboxOptionError(
