@@ -12,8 +12,13 @@ export default class SummaryReporter {
     else this.skipped++;
   }
 
-  onTestRunEnd(_modules, unhandledErrors) {
-    const failed = this.failed + (unhandledErrors?.length ?? 0);
+  onTestRunEnd(modules, unhandledErrors) {
+    // A file that fails outside its tests (a beforeAll that throws, an import that fails)
+    // reports its tests as skipped: its errors count as failures, or this line says 0 failed
+    // while the run fails.
+    let fileErrors = 0;
+    for (const m of modules ?? []) fileErrors += m.errors?.().length ?? 0;
+    const failed = this.failed + fileErrors + (unhandledErrors?.length ?? 0);
     process.stdout.write(`\nTests: ${this.passed} passed, ${failed} failed, ${this.skipped} skipped\n`);
   }
 }
