@@ -256,7 +256,7 @@ describe('homing flush', () => {
     for (const timeout of ['', ' ', '0x10', '1e3', '-1', '2147483648']) {
       const d = captureIo();
       expect(await flush({ outbox: dir, host: sink.url, key: 'wk', timeout }, d), timeout).toBe(2);
-      expect(d.err()).toContain('--timeout');
+      expect(d.err()).toContain('--timeout must be a whole number of ms from 0 to 2147483647');
     }
     expect(sink.requests).toBe(0);
   });

@@ -155,7 +155,11 @@ function parseTimeout(value: FlushOptions['timeout']): number {
   // Number() would read '' as 0, '0x10' as 16 and '1e3' as 1000: only plain digits are ms.
   const ms = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
   if (!Number.isInteger(ms) || ms < 0 || ms > 2_147_483_647) {
-    throw new CommandError(`--timeout must be a whole number of ms, got ${String(value)}`, undefined, 2);
+    throw new CommandError(
+      `--timeout must be a whole number of ms from 0 to 2147483647, got ${String(value)}`,
+      undefined,
+      2,
+    );
   }
   return ms;
 }
