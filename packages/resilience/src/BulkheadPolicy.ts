@@ -5,6 +5,7 @@ import type { Policy, PolicyContext } from './Policy.js';
 import type { Task } from './PolicyBase.js';
 import { next, PolicyBase } from './PolicyBase.js';
 import { checkInteger, checkKnown, checkObject } from './validate.js';
+import { watchAbort } from './watchAbort.js';
 
 export interface BulkheadOptions {
   /** Calls running at once. */
@@ -77,18 +78,17 @@ export class BulkheadPolicy extends PolicyBase {
     const signal = context.signal;
     if (signal.aborted) return Promise.reject(new TaskCancelledError(signal.reason));
     return new Promise((resolve, reject) => {
-      const onAbort = (): void => {
-        const at = this.waiting.indexOf(waiter);
-        if (at >= 0) this.waiting.splice(at, 1);
-        reject(new TaskCancelledError(signal.reason));
-      };
       const waiter: Waiter = {
         start: () => {
-          signal.removeEventListener('abort', onAbort);
+          unwatch();
           resolve();
         },
       };
-      signal.addEventListener('abort', onAbort, { once: true });
+      const unwatch = watchAbort(signal, () => {
+        const at = this.waiting.indexOf(waiter);
+        if (at >= 0) this.waiting.splice(at, 1);
+        reject(new TaskCancelledError(signal.reason));
+      });
       this.waiting.push(waiter);
     });
   }

@@ -1,4 +1,5 @@
 import type { PolicyContext } from './Policy.js';
+import { watchAbort } from './watchAbort.js';
 
 /**
  * What a timeout policy registers per call: when it expires, the context's signal (if anyone
@@ -22,8 +23,8 @@ export interface Deadline {
  */
 export class CallContext implements PolicyContext {
   private own: AbortSignal | undefined = undefined;
-  private listenedTo: AbortSignal | undefined = undefined;
-  private listener: (() => void) | undefined = undefined;
+  /** Stops watching the outer signal this context's signal follows. */
+  private unwatch: (() => void) | undefined = undefined;
 
   constructor(
     /** The enclosing context; undefined at the root. */
@@ -56,10 +57,7 @@ export class CallContext implements PolicyContext {
     if (outer !== undefined) {
       if (outer.aborted) controller.abort(outer.reason);
       else {
-        const listener = (): void => controller.abort(outer.reason);
-        outer.addEventListener('abort', listener, { once: true });
-        this.listenedTo = outer;
-        this.listener = listener;
+        this.unwatch = watchAbort(outer, () => controller.abort(outer.reason));
         deadline.listener = this;
       }
     }
@@ -89,12 +87,11 @@ export class CallContext implements PolicyContext {
     return this.caller?.reason;
   }
 
-  /** Removes the listener this context put on its parent's signal. */
+  /** Stops following the parent's signal. */
   dispose(): void {
-    if (this.listener !== undefined) {
-      this.listenedTo!.removeEventListener('abort', this.listener);
-      this.listener = undefined;
-      this.listenedTo = undefined;
+    if (this.unwatch !== undefined) {
+      this.unwatch();
+      this.unwatch = undefined;
     }
     if (this.deadline !== undefined) {
       this.deadline.controller = undefined;

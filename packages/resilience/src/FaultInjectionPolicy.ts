@@ -3,6 +3,7 @@ import { ConfigError, FaultInjectedError, FaultInjectionRefusedError } from './e
 import type { Policy, PolicyContext } from './Policy.js';
 import type { Task } from './PolicyBase.js';
 import { checkCall, next, NO_CHAIN, PolicyBase } from './PolicyBase.js';
+import { watchAbort } from './watchAbort.js';
 
 export interface FaultInjectionOptions {
   /** Delay a share of calls (`rate` in [0, 1]) by `ms`, or by a uniform pick in `[minMs, maxMs]`. */
@@ -206,15 +207,17 @@ function checkDelay(ms: unknown, option: string): number {
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   if (ms <= 0) return Promise.resolve();
   return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      unwatch?.();
       resolve();
     }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const unwatch =
+      signal === undefined
+        ? undefined
+        : watchAbort(signal, () => {
+            clearTimeout(timer);
+            reject(signal.reason);
+          });
   });
 }
 
@@ -229,13 +232,9 @@ function never<T>(signal: AbortSignal | undefined): Promise<T> {
     if (signal === undefined) return;
     if (signal.aborted) return reject(signal.reason);
     const keepAlive = setInterval(() => {}, MAX_DELAY_MS);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearInterval(keepAlive);
-        reject(signal.reason);
-      },
-      { once: true },
-    );
+    watchAbort(signal, () => {
+      clearInterval(keepAlive);
+      reject(signal.reason);
+    });
   });
 }

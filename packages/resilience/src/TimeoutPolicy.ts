@@ -7,6 +7,7 @@ import type { Policy, PolicyContext } from './Policy.js';
 import type { Task } from './PolicyBase.js';
 import { next, PolicyBase } from './PolicyBase.js';
 import { checkDelay, checkKnown, checkObject } from './validate.js';
+import { watchAbort } from './watchAbort.js';
 
 /**
  * - `cooperative`: at the deadline the call's `context.signal` aborts and the policy waits for
@@ -33,8 +34,6 @@ class Entry implements Deadline {
   reason: unknown = undefined;
   listener: CallContext | undefined = undefined;
   reject: ((error: unknown) => void) | undefined = undefined;
-  /** Aggressive calls: what the outer signal's abort does to this call (see `watchSignal`). */
-  onOuterAbort: (() => void) | undefined = undefined;
   /** Stops watching the outer signal for this call. */
   unwatch: (() => void) | undefined = undefined;
   /** `deadline` is on `monotonicNow()`'s clock, not the wall clock. */
@@ -133,12 +132,12 @@ export class TimeoutPolicy extends PolicyBase {
     // The caller's cancellation (or an enclosing timeout's), like the deadline, does not wait
     // for the function: it rejects with a TaskCancelledError (not a timeout) unless the
     // function settles in the turn it was told. One listener per signal for all its calls
-    // (`watchSignal`): a request-scoped signal shared by many calls gets no listener each.
+    // (`watchAbort`): a request-scoped signal shared by many calls gets no listener each.
     const outer = peek(context);
     return new Promise<T>((resolve, reject) => {
       entry.reject = reject;
       if (outer !== undefined && !outer.aborted) {
-        entry.onOuterAbort = () => {
+        entry.unwatch = watchAbort(outer, () => {
           if (entry.done) return;
           const cancelled = setTimeout(() => {
             if (entry.done) return;
@@ -146,8 +145,7 @@ export class TimeoutPolicy extends PolicyBase {
             reject(new TaskCancelledError(outer.reason));
           }, 0);
           (cancelled as { unref?: () => void }).unref?.();
-        };
-        watchSignal(outer, entry);
+        });
       }
       let result: T | PromiseLike<T>;
       try {
@@ -271,47 +269,6 @@ export class TimeoutPolicy extends PolicyBase {
       this.held = false;
     }
   }
-}
-
-/** The aggressive calls waiting on one outer signal, behind one listener on it. */
-class SignalWatch {
-  readonly entries = new Set<Entry>();
-  constructor(private readonly signal: AbortSignal) {
-    signal.addEventListener('abort', this.onAbort, { once: true });
-  }
-
-  private readonly onAbort = (): void => {
-    watched.delete(this.signal);
-    for (const e of [...this.entries]) e.onOuterAbort?.();
-  };
-
-  remove(entry: Entry): void {
-    this.entries.delete(entry);
-    if (this.entries.size > 0) return;
-    this.signal.removeEventListener('abort', this.onAbort);
-    if (watched.get(this.signal) === this) watched.delete(this.signal);
-  }
-}
-
-const watched = new WeakMap<AbortSignal, SignalWatch>();
-
-/**
- * Tells `entry` when `signal` aborts, with one listener on the signal for all the calls that
- * wait on it, removed when the last of them is over: many concurrent calls on one request's
- * signal would otherwise pass Node's listener warning threshold.
- */
-function watchSignal(signal: AbortSignal, entry: Entry): void {
-  let watch = watched.get(signal);
-  if (watch === undefined) {
-    watch = new SignalWatch(signal);
-    watched.set(signal, watch);
-  }
-  const w = watch;
-  w.entries.add(entry);
-  entry.unwatch = () => {
-    entry.unwatch = undefined;
-    w.remove(entry);
-  };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { TaskCancelledError } from './errors.js';
 import { checkDelay } from './validate.js';
+import { watchAbort } from './watchAbort.js';
 
 /**
  * Waits `ms`, or rejects with a TaskCancelledError as soon as `signal` aborts. The timer is
@@ -20,13 +21,13 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       clearTimeout(timer);
       reject(new TaskCancelledError(signal!.reason));
     };
-    // The listener first: if `signal` is no signal this throws (rejecting) before any timer
+    // The watch first: if `signal` is no signal this throws (rejecting) before any timer
     // exists, instead of leaving one that would throw later, outside any promise. (`timer` is
     // set before onAbort can run: the signal was not aborted, and nothing aborts it before
     // this executor returns.)
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const unwatch = signal == null ? undefined : watchAbort(signal, onAbort);
     const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
+      unwatch?.();
       resolve();
     }, ms);
   });
@@ -35,10 +36,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** A signal that aborts when any of `signals` does; `dispose()` removes its listeners. */
 export function anySignal(signals: readonly AbortSignal[]): { signal: AbortSignal; dispose(): void } {
   const controller = new AbortController();
-  const listeners: Array<[AbortSignal, () => void]> = [];
+  const unwatchers: Array<() => void> = [];
   const dispose = (): void => {
-    for (const [signal, listener] of listeners) signal.removeEventListener('abort', listener);
-    listeners.length = 0;
+    for (const unwatch of unwatchers) unwatch();
+    unwatchers.length = 0;
   };
   for (const signal of signals) {
     if (signal.aborted) {
@@ -46,12 +47,12 @@ export function anySignal(signals: readonly AbortSignal[]): { signal: AbortSigna
       controller.abort(signal.reason);
       break;
     }
-    const listener = (): void => {
-      dispose();
-      controller.abort(signal.reason);
-    };
-    signal.addEventListener('abort', listener, { once: true });
-    listeners.push([signal, listener]);
+    unwatchers.push(
+      watchAbort(signal, () => {
+        dispose();
+        controller.abort(signal.reason);
+      }),
+    );
   }
   return { signal: controller.signal, dispose };
 }

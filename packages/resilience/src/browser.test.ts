@@ -3,7 +3,7 @@
  * no Node-only API, and the browser's own fetch failures (a TypeError without a code, an
  * AbortError DOMException) classified as this package says.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,20 +19,11 @@ if (!available && process.env.HOMING_REQUIRE_SERVICES === '1') {
   throw new Error(`HOMING_REQUIRE_SERVICES=1 but ${CHROMIUM} is missing`);
 }
 
-// The modules the browser loads, transpiled from these sources as they are.
-const MODULES = [
-  'errors',
-  'Policy',
-  'retryAfter',
-  'classifyHttpFailure',
-  'httpHealthCheck',
-  'runHealthCheck',
-  'healthMonitorOptions',
-  'HealthMonitor',
-  'CallContext',
-  'PolicyBase',
-  'FaultInjectionPolicy',
-];
+// The modules the browser may load: every module of the package's sources, transpiled as it
+// is (a list of the ones imported went stale when a module gained an import).
+const MODULES = readdirSync(fileURLToPath(new URL('.', import.meta.url)))
+  .filter((f) => f.endsWith('.ts') && !f.includes('.test'))
+  .map((f) => f.replace(/\.ts$/, ''));
 
 function transpile(name: string): string {
   const source = readFileSync(fileURLToPath(new URL(`./${name}.ts`, import.meta.url)), 'utf8');

@@ -1,0 +1,58 @@
+/**
+ * The calls watching one signal, behind a single 'abort' listener on it. Node warns
+ * (MaxListenersExceededWarning, printed on the host's stderr) once a signal has more than ten
+ * listeners, and an app's shutdown or request signal is commonly shared by many concurrent
+ * calls: a timeout, a backoff sleep and a bulkhead queue each watch it per call.
+ */
+class Watch {
+  readonly callbacks = new Set<{ readonly fn: () => void }>();
+
+  constructor(private readonly signal: AbortSignal) {
+    signal.addEventListener('abort', this.onAbort, { once: true });
+  }
+
+  private readonly onAbort = (): void => {
+    watches.delete(this.signal);
+    const callbacks = [...this.callbacks];
+    this.callbacks.clear();
+    for (const c of callbacks) {
+      try {
+        c.fn();
+      } catch (error) {
+        // As an event listener's error would be: reported, without keeping the rest from running.
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    }
+  };
+
+  remove(callback: { readonly fn: () => void }): void {
+    if (!this.callbacks.delete(callback) || this.callbacks.size > 0) return;
+    this.signal.removeEventListener('abort', this.onAbort);
+    if (watches.get(this.signal) === this) watches.delete(this.signal);
+  }
+}
+
+const watches = new WeakMap<AbortSignal, Watch>();
+
+/**
+ * Calls `onAbort` once when `signal` aborts, in the order the watches began; the answer stops
+ * watching (and is a no-op once it ran). Throws a TypeError, before anything is registered,
+ * when `signal` is not an AbortSignal.
+ */
+export function watchAbort(signal: AbortSignal, onAbort: () => void): () => void {
+  let watch = watches.get(signal);
+  if (watch === undefined) {
+    // Duck-typed, as addEventListener would be: a signal of another realm (a frame) is one too.
+    if (typeof (signal as { addEventListener?: unknown } | null)?.addEventListener !== 'function') {
+      throw new TypeError('expected an AbortSignal');
+    }
+    watch = new Watch(signal);
+    watches.set(signal, watch);
+  }
+  const w = watch;
+  const callback = { fn: onAbort };
+  w.callbacks.add(callback);
+  return () => w.remove(callback);
+}
