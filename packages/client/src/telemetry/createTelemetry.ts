@@ -11,7 +11,7 @@ import { TelemetryOptionError } from './errors.js';
 import type { TelemetryOptions } from './options.js';
 import { OUTBOX_TUNING_KEYS } from './options.js';
 import { checkTimeout, isOutbox, resolveTelemetryOptions } from './resolveTelemetryOptions.js';
-import type { StorageRequest, TelemetryRuntime } from './runtime.js';
+import type { CreatedStorage, StorageRequest, TelemetryRuntime } from './runtime.js';
 import { Telemetry } from './Telemetry.js';
 
 /**
@@ -109,10 +109,7 @@ function withFeatures(
  * The runtime's storage; an outbox's complaint about a tuning option (staleMs under 3 ×
  * heartbeatMs) names it as the app wrote it, `outbox.staleMs`.
  */
-function createStorage(
-  runtime: TelemetryRuntime,
-  request: StorageRequest,
-): ReturnType<TelemetryRuntime['createStorage']> {
+function createStorage(runtime: TelemetryRuntime, request: StorageRequest): CreatedStorage {
   try {
     return runtime.createStorage(request);
   } catch (error) {
