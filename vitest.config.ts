@@ -11,5 +11,6 @@ export default defineConfig({
     hookTimeout: 30_000,
     pool: 'forks',
     reporters: ['default', './scripts/summary-reporter.js'],
+    setupFiles: ['./scripts/no-node-warnings.setup.ts'],
   },
 });
