@@ -18,11 +18,14 @@ import type { NodeProcessLike } from './runtimeGlobals.js';
  *   may run during the wait. When the app has its own listener, Homing does nothing more.
  *   Skipped under `--abort-on-uncaught-exception` (a listener would stop the abort) and in
  *   `strict` mode (Node would print a warning after the handled exception).
- * - Several Homing clients in one process (two `createTelemetry` calls, or two copies of the
- *   package) mark their listeners with a shared `Symbol.for` key, so none of them counts
+ * - The clients of one copy of the package share one set of listeners on `process` (a monitor,
+ *   a crash holder, `newListener`/`removeListener` and `unhandledRejection` while needed), so
+ *   any number of clients never makes Node print a MaxListenersExceededWarning; each client's
+ *   part is a `Member` of it. Copies of the package (two versions in one app) each add their
+ *   own set and mark their listeners with a shared `Symbol.for` key, so none of them counts
  *   another's listener as the app's own. Of the crash holders, the first one Node calls leads:
- *   it waits for every holder's `persist()` (each within its own budget), removes them all and
- *   throws once, so the crash happens exactly as with one client.
+ *   it waits for every holder's `persist()` (each client within its own budget), removes them
+ *   all and throws once, so the crash happens exactly as with one client.
  * - An `unhandledRejection` listener turns Node's default crash into nothing, so Homing
  *   listens only while the app has a listener of its own (tracked through `newListener` /
  *   `removeListener`): then nothing crashes either way and Homing just records. In `none`
@@ -97,77 +100,164 @@ function hasFlag(proc: NodeProcessLike, flag: string): boolean {
   return proc.execArgv.includes(flag) || (proc.env['NODE_OPTIONS'] ?? '').split(/\s+/).includes(flag);
 }
 
-export function installNodeUnhandled(proc: NodeProcessLike, hooks: NodeUnhandledHooks): () => void {
-  const mode = rejectionMode(proc);
-  const recorded = new WeakSet<object>();
-  let rethrowing: { value: unknown } | null = null;
-  let holding = false;
-  let holdInstalled = false;
+/** One client's part in its process's listeners: what it records, its persist() and budget. */
+class Member {
+  private readonly recorded = new WeakSet<object>();
 
-  const recordOnce = (
-    error: unknown,
-    origin: 'uncaughtException' | 'unhandledRejection',
-    fatal: boolean,
-  ): void => {
+  constructor(
+    readonly hooks: NodeUnhandledHooks,
+    /** Holds a crash until its persist() settles (persistBeforeCrashMs > 0, where Node allows it). */
+    readonly holds: boolean,
+  ) {}
+
+  record(error: unknown, origin: 'uncaughtException' | 'unhandledRejection', fatal: boolean): void {
+    // The same value can reach a client twice (the monitor, then a rejection listener).
     if (typeof error === 'object' && error !== null) {
-      if (recorded.has(error)) return;
-      recorded.add(error);
+      if (this.recorded.has(error)) return;
+      this.recorded.add(error);
     }
     try {
-      hooks.record(error, origin, fatal);
+      this.hooks.record(error, origin, fatal);
     } catch (e) {
-      hooks.onInternalError(e);
+      this.internalError(e);
     }
-  };
+  }
 
-  /** Listeners that are not Homing's, any client's. */
-  const appListeners = (event: string): number =>
-    proc.listeners(event).filter((l) => homingMark(l) === undefined).length;
+  persist(): Promise<void> {
+    try {
+      return this.hooks.persist().catch((e: unknown) => this.internalError(e));
+    } catch (e) {
+      this.internalError(e);
+      return Promise.resolve();
+    }
+  }
 
-  const onMonitor = mark((error: unknown, origin: unknown): void => {
-    if (rethrowing !== null && rethrowing.value === error) return;
+  /** Resolves when persist() settled or the budget ran out; never rejects. */
+  hold(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // Not unref'd: this timer is what keeps the process alive until the crash is replayed.
+    const budget = new Promise<void>(
+      (resolve) => (timer = setTimeout(resolve, this.hooks.persistBeforeCrashMs)),
+    );
+    return Promise.race([this.persist(), budget]).finally(() => clearTimeout(timer));
+  }
+
+  internalError(error: unknown): void {
+    try {
+      this.hooks.onInternalError(error);
+    } catch {
+      // The app's logger threw: nothing is left to tell.
+    }
+  }
+}
+
+/**
+ * The listeners one copy of the package keeps on one `process`, shared by all its clients:
+ * each is on `process` while some member needs it, and dispatches to the members.
+ */
+class ProcessListeners {
+  private readonly members = new Set<Member>();
+  private readonly mode: RejectionMode;
+  /** Whether Node lets a listener delay a crash at all (see the rules above). */
+  readonly mayHold: boolean;
+  private monitoring = false;
+  private holdInstalled = false;
+  /** A crash led by this set is being held or was thrown again: no second hold. */
+  private holding = false;
+  private rethrowing: { value: unknown } | null = null;
+  private watchingListeners = false;
+  private rejectionListening = false;
+
+  constructor(private readonly proc: NodeProcessLike) {
+    this.mode = rejectionMode(proc);
+    this.mayHold = !hasFlag(proc, '--abort-on-uncaught-exception') && this.mode !== 'strict';
+  }
+
+  add(member: Member): void {
+    this.members.add(member);
+    this.update();
+  }
+
+  remove(member: Member): void {
+    this.members.delete(member);
+    this.update();
+  }
+
+  /** Puts on `process` the listeners the members need, and takes off the others. */
+  private update(): void {
+    const members = [...this.members];
+    const monitor = members.length > 0;
+    if (monitor !== this.monitoring) {
+      this.monitoring = monitor;
+      if (monitor) this.proc.on('uncaughtExceptionMonitor', this.onMonitor);
+      else this.proc.removeListener('uncaughtExceptionMonitor', this.onMonitor);
+    }
+    const hold = members.some((m) => m.holds);
+    if (hold && !this.holdInstalled && !this.holding) {
+      this.proc.on('uncaughtException', this.onUncaught);
+      this.holdInstalled = true;
+    } else if (!hold && this.holdInstalled && !this.holding) {
+      this.proc.removeListener('uncaughtException', this.onUncaught);
+      this.holdInstalled = false;
+    }
+    const watch = members.some((m) => m.hooks.captureRejections);
+    if (watch !== this.watchingListeners) {
+      this.watchingListeners = watch;
+      if (watch) {
+        this.proc.on('newListener', this.onNewListener);
+        this.proc.on('removeListener', this.onRemoveListener);
+      } else {
+        this.proc.removeListener('newListener', this.onNewListener);
+        this.proc.removeListener('removeListener', this.onRemoveListener);
+      }
+    }
+    this.listenRejections(this.wantsRejections());
+  }
+
+  /** Listeners that are not Homing's, any client's of any copy. */
+  private appListeners(event: string): number {
+    return this.proc.listeners(event).filter((l) => homingMark(l) === undefined).length;
+  }
+
+  /** Errors from another copy's holder go to one client's logger, the first one's. */
+  private internalError(error: unknown): void {
+    this.members.values().next().value?.internalError(error);
+  }
+
+  private readonly onMonitor = mark((error: unknown, origin: unknown): void => {
+    if (this.rethrowing !== null && this.rethrowing.value === error) return;
     const kind = origin === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException';
-    if (kind === 'uncaughtException' && !hooks.captureExceptions) return;
-    if (kind === 'unhandledRejection' && !hooks.captureRejections) return;
-    const fatal = appListeners('uncaughtException') === 0;
-    recordOnce(error, kind, fatal);
-    if (fatal && !holdInstalled) {
+    const fatal = this.appListeners('uncaughtException') === 0;
+    for (const m of [...this.members]) {
+      if (kind === 'uncaughtException' ? !m.hooks.captureExceptions : !m.hooks.captureRejections) continue;
+      m.record(error, kind, fatal);
       // Node exits right after this returns: start the write, it may or may not land.
-      hooks.persist().catch(hooks.onInternalError);
+      if (fatal && !(m.holds && this.holdInstalled)) void m.persist();
     }
   }, true);
 
-  const crashHold: CrashHold = {
-    hold() {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      // Not unref'd: this timer is what keeps the process alive until the crash is replayed.
-      const budget = new Promise<void>(
-        (resolve) => (timer = setTimeout(resolve, hooks.persistBeforeCrashMs)),
-      );
-      return Promise.race([hooks.persist().catch(hooks.onInternalError), budget]).finally(() =>
-        clearTimeout(timer),
-      );
-    },
-    release(error) {
-      proc.removeListener('uncaughtException', onUncaught);
-      holdInstalled = false;
-      rethrowing = { value: error };
+  private readonly crashHold: CrashHold = {
+    hold: () =>
+      Promise.all([...this.members].filter((m) => m.holds).map((m) => m.hold())).then(() => undefined),
+    release: (error) => {
+      this.proc.removeListener('uncaughtException', this.onUncaught);
+      this.holdInstalled = false;
+      this.rethrowing = { value: error };
     },
   };
 
-  const onUncaught = mark((error: unknown): void => {
-    if (holding || appListeners('uncaughtException') > 0) return;
-    const holds = proc.listeners('uncaughtException').map(homingMark).filter(isCrashHold);
-    // Another client's holder was called first and leads this crash, ours included.
-    if (holds[0] !== crashHold) return;
-    holding = true;
-    const settled = (p: Promise<void>): Promise<void> => p.catch(hooks.onInternalError);
+  private readonly onUncaught = mark((error: unknown): void => {
+    if (this.holding || this.appListeners('uncaughtException') > 0) return;
+    const holds = this.proc.listeners('uncaughtException').map(homingMark).filter(isCrashHold);
+    // Another copy's holder was called first and leads this crash, this one included.
+    if (holds[0] !== this.crashHold) return;
+    this.holding = true;
     void Promise.all(
       holds.map((h) => {
         try {
-          return settled(h.hold());
+          return h.hold().catch((e: unknown) => this.internalError(e));
         } catch (e) {
-          hooks.onInternalError(e);
+          this.internalError(e);
           return undefined;
         }
       }),
@@ -176,60 +266,61 @@ export function installNodeUnhandled(proc: NodeProcessLike, hooks: NodeUnhandled
         try {
           h.release(error);
         } catch (e) {
-          hooks.onInternalError(e);
+          this.internalError(e);
         }
       }
-      proc.nextTick(() => {
+      this.proc.nextTick(() => {
         throw error;
       });
     });
-  }, crashHold);
+  }, this.crashHold);
 
-  const onRejection = mark((reason: unknown): void => {
-    recordOnce(reason, 'unhandledRejection', false);
+  private readonly onRejection = mark((reason: unknown): void => {
+    for (const m of [...this.members]) {
+      if (m.hooks.captureRejections) m.record(reason, 'unhandledRejection', false);
+    }
   }, true);
-  let rejectionListening = false;
-  const listenRejections = (on: boolean): void => {
-    if (on === rejectionListening) return;
-    rejectionListening = on;
-    if (on) proc.on('unhandledRejection', onRejection);
-    else proc.removeListener('unhandledRejection', onRejection);
-  };
-  const followAppRejectionListeners = (): void => {
+
+  private wantsRejections(): boolean {
+    return this.watchingListeners && (this.mode === 'none' || this.appListeners('unhandledRejection') > 0);
+  }
+
+  private listenRejections(on: boolean): void {
+    if (on === this.rejectionListening) return;
+    this.rejectionListening = on;
+    if (on) this.proc.on('unhandledRejection', this.onRejection);
+    else this.proc.removeListener('unhandledRejection', this.onRejection);
+  }
+
+  private followAppRejectionListeners(): void {
     // Runs inside newListener (before the app's listener is added) and after removals.
-    queueMicrotask(() => listenRejections(mode === 'none' || appListeners('unhandledRejection') > 0));
-  };
-  const onNewListener = (event: unknown, listener: unknown): void => {
+    queueMicrotask(() => this.listenRejections(this.wantsRejections()));
+  }
+
+  private readonly onNewListener = (event: unknown, listener: unknown): void => {
     if (event === 'unhandledRejection' && homingMark(listener) === undefined) {
       // Listen now, synchronously: a rejection may be processed before a microtask runs.
-      listenRejections(true);
-      followAppRejectionListeners();
+      this.listenRejections(true);
+      this.followAppRejectionListeners();
     }
   };
-  const onRemoveListener = (event: unknown, listener: unknown): void => {
-    if (event === 'unhandledRejection' && homingMark(listener) === undefined) followAppRejectionListeners();
-  };
 
-  proc.on('uncaughtExceptionMonitor', onMonitor);
-  if (
-    hooks.persistBeforeCrashMs > 0 &&
-    !hasFlag(proc, '--abort-on-uncaught-exception') &&
-    mode !== 'strict'
-  ) {
-    proc.on('uncaughtException', onUncaught);
-    holdInstalled = true;
-  }
-  if (hooks.captureRejections) {
-    proc.on('newListener', onNewListener);
-    proc.on('removeListener', onRemoveListener);
-    listenRejections(mode === 'none' || appListeners('unhandledRejection') > 0);
-  }
-
-  return () => {
-    proc.removeListener('uncaughtExceptionMonitor', onMonitor);
-    if (holdInstalled && !holding) proc.removeListener('uncaughtException', onUncaught);
-    proc.removeListener('newListener', onNewListener);
-    proc.removeListener('removeListener', onRemoveListener);
-    listenRejections(false);
+  private readonly onRemoveListener = (event: unknown, listener: unknown): void => {
+    if (event === 'unhandledRejection' && homingMark(listener) === undefined)
+      this.followAppRejectionListeners();
   };
+}
+
+/** Per `process` (tests pass stand-ins), the listeners of this copy of the package. */
+const processListeners = new WeakMap<NodeProcessLike, ProcessListeners>();
+
+export function installNodeUnhandled(proc: NodeProcessLike, hooks: NodeUnhandledHooks): () => void {
+  let listeners = processListeners.get(proc);
+  if (listeners === undefined) {
+    listeners = new ProcessListeners(proc);
+    processListeners.set(proc, listeners);
+  }
+  const member = new Member(hooks, listeners.mayHold && hooks.persistBeforeCrashMs > 0);
+  listeners.add(member);
+  return () => listeners.remove(member);
 }

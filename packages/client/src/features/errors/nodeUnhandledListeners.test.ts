@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createErrorTracker } from './createErrorTracker.js';
 import { recordingHost } from './errors.test-helpers.js';
 import type { NodeProcessLike } from './runtimeGlobals.js';
@@ -21,6 +21,26 @@ const counts = (p: EventEmitter) =>
     ].map((e) => [e, p.listenerCount(e)]),
   );
 
+/** Replaces the stand-in's nextTick with one that keeps what its callback throws (the rethrown crash). */
+function catchRethrows(proc: EventEmitter): unknown[] {
+  const rethrows: unknown[] = [];
+  (proc as unknown as { nextTick: (cb: () => void) => void }).nextTick = (cb) => {
+    try {
+      cb();
+    } catch (e) {
+      rethrows.push(e);
+    }
+  };
+  return rethrows;
+}
+const NO_LISTENERS = {
+  uncaughtExceptionMonitor: 0,
+  uncaughtException: 0,
+  unhandledRejection: 0,
+  newListener: 0,
+  removeListener: 0,
+};
+
 describe('Node unhandled-error listeners', () => {
   it('adds a monitor and a crash holder, and removes everything on close', async () => {
     const proc = fakeProcess();
@@ -33,13 +53,7 @@ describe('Node unhandled-error listeners', () => {
       removeListener: 1,
     });
     await t.close();
-    expect(counts(proc)).toEqual({
-      uncaughtExceptionMonitor: 0,
-      uncaughtException: 0,
-      unhandledRejection: 0,
-      newListener: 0,
-      removeListener: 0,
-    });
+    expect(counts(proc)).toEqual(NO_LISTENERS);
   });
 
   it('listens to unhandledRejection only while the app does', async () => {
@@ -60,19 +74,141 @@ describe('Node unhandled-error listeners', () => {
     await t.close();
   });
 
-  it('two clients do not count each other as the app: both stop listening to rejections with the app', async () => {
+  it('two clients share one rejection listener, do not count it as the app, and both record', async () => {
     const proc = fakeProcess();
-    const a = createErrorTracker(recordingHost(), { globals: { process: proc }, captureUnhandled: true });
-    const b = createErrorTracker(recordingHost(), { globals: { process: proc }, captureUnhandled: true });
+    const hosts = [recordingHost(), recordingHost()];
+    const [a, b] = hosts.map((h) =>
+      createErrorTracker(h, { globals: { process: proc }, captureUnhandled: true }),
+    );
     const app = () => {};
     proc.on('unhandledRejection', app);
     await Promise.resolve();
-    expect(proc.listenerCount('unhandledRejection')).toBe(3);
+    expect(proc.listenerCount('unhandledRejection')).toBe(2);
+    proc.emit('unhandledRejection', new Error('r2'), Promise.resolve());
+    for (const h of hosts) expect(h.of('$exception').map((e) => e['$exception_message'])).toEqual(['r2']);
     proc.removeListener('unhandledRejection', app);
     await Promise.resolve();
     expect(proc.listenerCount('unhandledRejection')).toBe(0);
-    await a.close();
-    await b.close();
+    await a!.close();
+    await b!.close();
+  });
+
+  it('any number of clients keep one listener per event on process, and Node prints no warning', async () => {
+    const proc = fakeProcess();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const hosts = Array.from({ length: 12 }, () => recordingHost());
+      const trackers = hosts.map((h) =>
+        createErrorTracker(h, {
+          globals: { process: proc },
+          captureUnhandled: true,
+          persistBeforeCrashMs: 0,
+        }),
+      );
+      proc.on('unhandledRejection', () => {});
+      await Promise.resolve();
+      expect(counts(proc)).toEqual({
+        uncaughtExceptionMonitor: 1,
+        uncaughtException: 0,
+        unhandledRejection: 2,
+        newListener: 1,
+        removeListener: 1,
+      });
+      const crash = new Error('crash');
+      proc.emit('uncaughtExceptionMonitor', crash, 'uncaughtException');
+      for (const h of hosts) {
+        expect(h.of('$exception').map((e) => [e['$exception_message'], e['$exception_level']])).toEqual([
+          ['crash', 'fatal'],
+        ]);
+        expect(h.persisted).toBe(1);
+      }
+      // Closing some leaves the others listening; closing all takes every listener off.
+      for (const t of trackers.slice(0, 11)) await t.close();
+      proc.emit('uncaughtExceptionMonitor', new Error('later'), 'uncaughtException');
+      expect(hosts.map((h) => h.of('$exception').length)).toEqual([...Array(11).fill(1), 2]);
+      await trackers[11]!.close();
+      proc.removeAllListeners('unhandledRejection');
+      expect(counts(proc)).toEqual(NO_LISTENERS);
+      await new Promise((r) => setImmediate(r));
+      expect(warnings.map((w) => w.name)).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('several clients holding a crash: one holder waits for every persist(), then one rethrow', async () => {
+    const proc = fakeProcess();
+    const releases: (() => void)[] = [];
+    const hosts = Array.from({ length: 3 }, () => {
+      const h = recordingHost();
+      h.persist = () => new Promise<void>((r) => releases.push(r));
+      return h;
+    });
+    const trackers = hosts.map((h) =>
+      createErrorTracker(h, { globals: { process: proc }, captureUnhandled: true, dedupWindowMs: 0 }),
+    );
+    expect(proc.listenerCount('uncaughtException')).toBe(1);
+    const rethrows = catchRethrows(proc);
+    const fatal = new Error('fatal');
+    proc.emit('uncaughtExceptionMonitor', fatal, 'uncaughtException');
+    proc.emit('uncaughtException', fatal, 'uncaughtException');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(releases).toHaveLength(3);
+    releases[0]!();
+    releases[1]!();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(rethrows).toEqual([]);
+    releases[2]!();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(rethrows).toEqual([fatal]);
+    expect(proc.listenerCount('uncaughtException')).toBe(0);
+    for (const h of hosts) expect(h.of('$exception')).toHaveLength(1);
+    for (const t of trackers) await t.close();
+  });
+
+  it('two copies of the package on one process: the first holder called leads, both persist, one rethrow', async () => {
+    const proc = fakeProcess();
+    vi.resetModules();
+    const copies = [
+      await import('./nodeUnhandled.js'),
+      (vi.resetModules(), await import('./nodeUnhandled.js')),
+    ];
+    expect(copies[0]!.installNodeUnhandled).not.toBe(copies[1]!.installNodeUnhandled);
+    const log: string[] = [];
+    const releases: (() => void)[] = [];
+    const removes = copies.map((copy, i) =>
+      copy.installNodeUnhandled(proc, {
+        record: (error, origin, fatal) =>
+          log.push(`record ${i} ${(error as Error).message} ${origin} ${fatal}`),
+        persist: () => new Promise<void>((r) => releases.push(() => (log.push(`persisted ${i}`), r()))),
+        persistBeforeCrashMs: 5_000,
+        captureExceptions: true,
+        captureRejections: true,
+        onInternalError: (e) => log.push(`internal ${String(e)}`),
+      }),
+    );
+    // Each copy has its own listeners, and neither counts the other's as the app's.
+    expect(counts(proc)).toMatchObject({ uncaughtExceptionMonitor: 2, uncaughtException: 2 });
+    const rethrows = catchRethrows(proc);
+    const fatal = new Error('boom');
+    proc.emit('uncaughtExceptionMonitor', fatal, 'uncaughtException');
+    proc.emit('uncaughtException', fatal, 'uncaughtException');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(releases).toHaveLength(2);
+    for (const r of [...releases]) r();
+    await new Promise((r) => setTimeout(r, 20));
+    expect(rethrows).toEqual([fatal]);
+    expect(log).toEqual([
+      'record 0 boom uncaughtException true',
+      'record 1 boom uncaughtException true',
+      'persisted 0',
+      'persisted 1',
+    ]);
+    expect(proc.listenerCount('uncaughtException')).toBe(0);
+    for (const remove of removes) remove();
+    expect(counts(proc)).toEqual(NO_LISTENERS);
   });
 
   it('records an error handled by the app listener as error, a lone crash as fatal; waits for persist', async () => {
