@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { makeDirectory } from '../outbox/file-log/makeDirectory.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
 import { type IdentityStore, isKeptIdentity } from './identityStore.js';
 
@@ -31,7 +32,7 @@ export function identityFile(directory: string): IdentityStore {
           await rm(file, { force: true });
           return;
         }
-        await mkdir(directory, { recursive: true });
+        await makeDirectory(directory);
         const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
         try {
           await writeFile(tmp, `${id}\n`, { flag: 'wx' });

@@ -1,5 +1,6 @@
-import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
 import type { InstallIdStore } from './installId.js';
 import { isInstallId } from './installId.js';
@@ -21,7 +22,7 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = readId(file);
       if (existing !== undefined) return existing;
-      mkdirSync(directory, { recursive: true });
+      makeDirectorySync(directory);
       const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
       writeFileSync(tmp, `${initial !== undefined && isInstallId(initial) ? initial : uuidv7()}\n`, {
         flag: 'wx',

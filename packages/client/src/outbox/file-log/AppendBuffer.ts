@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { mkdirSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../logger.js';
 import { OutboxIoError } from '../errors.js';
@@ -7,6 +7,7 @@ import type { OutboxDurability } from '../outbox.js';
 import { type EncodableRecord, encodeFrames, frameLength } from './frame.js';
 import { SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
 import { writeFileAtomicSync } from './atomicFile.js';
+import { makeDirectorySync } from './makeDirectory.js';
 import type { SegmentWriter, WrittenGroup } from './SegmentWriter.js';
 import { freeBytesOf, freeBytesOfSync, isNoSpace } from './SpaceReserve.js';
 
@@ -332,7 +333,7 @@ export class AppendBuffer {
 
   private writeSealedNow(records: readonly EncodableRecord[], failure: string): void {
     try {
-      mkdirSync(this.o.directory, { recursive: true });
+      makeDirectorySync(this.o.directory);
       let newest = Date.now();
       for (const name of readdirSync(this.o.directory)) {
         const parsed = parseSegmentFileName(name);

@@ -1,4 +1,3 @@
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { OutboxClosedError, OutboxError, OutboxIoError } from '../errors.js';
 import { checkClaimLimits } from '../memory.js';
@@ -33,6 +32,7 @@ import { DEAD_LETTER_FILE, DEAD_LETTER_LOCK_FILE, DELIVERY_LOCK_FILE, STATE_DIR 
 import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
 import { SpaceReserve } from './SpaceReserve.js';
 import { StateFiles } from './StateFiles.js';
+import { makeDirectory } from './makeDirectory.js';
 
 /**
  * How stale a claim's view of other processes' segments may be while this process still has
@@ -594,7 +594,7 @@ export class FileOutbox implements Outbox {
   }
 
   private async init(): Promise<void> {
-    await fs.mkdir(this.directory, { recursive: true });
+    await makeDirectory(this.directory);
     if (this.o.saveLimits) {
       await writeOutboxInfo(this.directory, this.o.limits, this.o.durability === 'fsync').catch(
         (error: unknown) => {

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import type { Buffer } from 'node:buffer';
 import path from 'node:path';
 import { fsyncDirectory } from './atomicFile.js';
+import { makeDirectory } from './makeDirectory.js';
 import { OPEN_SUFFIX, SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
 
 /**
@@ -161,7 +162,7 @@ export class SegmentWriter {
     const names = await fs.readdir(this.options.directory).catch(async (error: unknown) => {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       // The directory was deleted under us (a cache cleaned up): the events still come first.
-      await fs.mkdir(this.options.directory, { recursive: true });
+      await makeDirectory(this.options.directory);
       return [];
     });
     for (const name of names) {

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
+import { makeDirectory } from './makeDirectory.js';
 
 /**
  * `getState`/`setState` of the file outbox: one small JSON file per key under `state/`, each
@@ -28,7 +29,7 @@ export class StateFiles {
       await fs.rm(file, { force: true });
       return;
     }
-    await fs.mkdir(this.directory, { recursive: true });
+    await makeDirectory(this.directory);
     await writeFileAtomic(file, `{"key":${JSON.stringify(key)},"value":${json}}`, this.options);
   }
 }

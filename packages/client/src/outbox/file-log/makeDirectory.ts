@@ -1,0 +1,64 @@
+import { mkdirSync, statSync } from 'node:fs';
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+
+/**
+ * `mkdir -p` that always ends. Node's own recursive mkdir, sync and async alike, loops forever
+ * where mkdir answers ENOENT under a parent that exists (procfs: `/proc/homing`): a `directory`
+ * option there hung `createTelemetry` on the app's turn, and the async form kept the process
+ * from ever exiting. These make each missing ancestor once, top down, and fail with mkdir's own
+ * error when a directory still cannot be made; a file in the way fails with EEXIST, as Node's does.
+ */
+export function makeDirectorySync(directory: string): void {
+  const target = path.resolve(directory);
+  try {
+    mkdirSync(target);
+  } catch (error) {
+    if (codeOf(error) === 'EEXIST' && isDirectorySync(target)) return;
+    const parent = path.dirname(target);
+    if (codeOf(error) !== 'ENOENT' || parent === target) throw error;
+    makeDirectorySync(parent);
+    try {
+      mkdirSync(target);
+    } catch (again) {
+      if (codeOf(again) !== 'EEXIST' || !isDirectorySync(target)) throw again;
+    }
+  }
+}
+
+export async function makeDirectory(directory: string): Promise<void> {
+  const target = path.resolve(directory);
+  try {
+    await mkdir(target);
+  } catch (error) {
+    if (codeOf(error) === 'EEXIST' && (await isDirectory(target))) return;
+    const parent = path.dirname(target);
+    if (codeOf(error) !== 'ENOENT' || parent === target) throw error;
+    await makeDirectory(parent);
+    try {
+      await mkdir(target);
+    } catch (again) {
+      if (codeOf(again) !== 'EEXIST' || !(await isDirectory(target))) throw again;
+    }
+  }
+}
+
+function codeOf(error: unknown): unknown {
+  return (error as NodeJS.ErrnoException | null)?.code;
+}
+
+function isDirectorySync(target: string): boolean {
+  try {
+    return statSync(target).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function isDirectory(target: string): Promise<boolean> {
+  try {
+    return (await stat(target)).isDirectory();
+  } catch {
+    return false;
+  }
+}
