@@ -164,4 +164,23 @@ describe('homing serve in its own process (built CLI)', () => {
     expect(failed!.stdout).not.toContain('listening');
     expect(existsSync(dataDir)).toBe(false);
   });
+
+  // Node's recursive mkdir never returns under /proc (mkdir answers ENOENT there): serve hung.
+  it.runIf(existsSync('/proc/self'))(
+    '--data-dir under /proc exits 1 naming the directory instead of hanging',
+    async () => {
+      const failed = await run(
+        process.execPath,
+        [bin, 'serve', '--port', String(await freePort()), '--data-dir', '/proc/homing-test/data'],
+        { timeout: 30_000 },
+      ).then(
+        () => null,
+        (e: { code: number | null; signal: string | null; stdout: string; stderr: string }) => e,
+      );
+      expect(failed).toMatchObject({ code: 1, signal: null });
+      expect(failed!.stderr).toContain('cannot create the data directory /proc/homing-test/data (ENOENT)');
+      expect(failed!.stdout).not.toContain('listening');
+    },
+    60_000,
+  );
 });

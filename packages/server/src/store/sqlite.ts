@@ -1,4 +1,4 @@
-import { mkdirSync, statfsSync } from 'node:fs';
+import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
@@ -7,6 +7,7 @@ import { Expander } from './sqlite-expander.js';
 import { encodeCall, IngestLog, type LogAppend } from './sqlite-ingest-log.js';
 import { FILTER_READY } from './sqlite-key-filter.js';
 import { LOG_FILE, openLogFile, reconcileLogFile } from './sqlite-log-file.js';
+import { makeDataDir } from './makeDataDir.js';
 import { WriteTurn } from './sqlite-write-turn.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
@@ -108,7 +109,7 @@ export class SqliteStore implements Store {
     this.logPath = join(this.opts.dataDir, LOG_FILE);
     this.suppressions = new Suppressions(this.opts.suppressionRefreshMs);
     try {
-      mkdirSync(this.opts.dataDir, { recursive: true });
+      makeDataDir(this.opts.dataDir);
     } catch (err) {
       if (isDiskFull(err)) throw diskFullAtOpen(this.opts.dataDir, err);
       throw new StoreError(
