@@ -7,7 +7,7 @@ import type { Outbox } from '../outbox/outbox.js';
 import { checkEventName } from '../pipeline/eventName.js';
 import { checkPlainJsonData } from '../pipeline/plainJsonData.js';
 import { compileFieldSet, DEFAULT_REDACTED_FIELDS } from '../pipeline/redactFields.js';
-import { safeClone } from '../pipeline/safeSerialize.js';
+import { safeClone, type SafeLimits } from '../pipeline/safeSerialize.js';
 import { Sampler } from '../pipeline/sampling.js';
 import { Session } from '../pipeline/session.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
@@ -498,8 +498,10 @@ export class Telemetry implements TelemetryCore {
       return this.append(w);
     if (this.waiting.length >= MAX_WAITING_EVENTS)
       return this.drop('overflow', 1, 'waiting for the install id');
-    w.supers = this.builder.superState;
-    this.waiting.push(w);
+    const waiting =
+      w.tracked.inPlace === true ? { ...w, tracked: detached(w.tracked, this.o.propertyLimits) } : w;
+    waiting.supers = this.builder.superState;
+    this.waiting.push(waiting);
   }
 
   private append(w: Waiting): void {
@@ -625,4 +627,20 @@ async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
 
 function isPropertiesObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * An event read in place that is going to wait after all (a remembered consent or a kept
+ * identity still being read): its own copy of the properties, read like any other. The app
+ * may change or reuse its object once `track()` returns, and the in-place reading let only
+ * the pattern pass run on it, on the strength of a walk of what the object held then.
+ */
+function detached(tracked: TrackedEvent, limits: SafeLimits): TrackedEvent {
+  const { value } = safeClone(tracked.properties, limits);
+  return {
+    ...tracked,
+    properties: isPropertiesObject(value) ? value : {},
+    inPlace: false,
+    clean: false,
+  };
 }

@@ -162,4 +162,30 @@ describe('consent', () => {
     await fresh.shutdown({ timeoutMs: 2_000 });
     await outbox.close();
   });
+
+  it('an event that waits for the remembered consent is redacted and kept as it was at track(), whatever the app does to its object after', async () => {
+    const outbox = createMemoryOutbox();
+    const first = clientFor(sink, { storage: outbox });
+    first.setConsent('granted');
+    await first.shutdown({ timeoutMs: 2_000 });
+    const second = clientFor(sink, { storage: outbox, consent: 'denied', distinctId: 'user-1' });
+    // Plain and clean when tracked: read in place, had it been built before track() returned.
+    const props: Record<string, unknown> = { note: 'nothing to see', plan: 'pro' };
+    second.track('checkout', props);
+    const withPii: Record<string, unknown> = { note: 'mail ann@example.com' };
+    second.track('contact', withPii);
+    // The app reuses its objects at once.
+    props['note'] = 'ann@example.com 4111 1111 1111 1111';
+    props['password'] = 'hunter2';
+    withPii['note'] = 'changed';
+    await second.flush({ timeoutMs: 10_000 });
+    const sent = sinkEvents(sink).map((e) => [e.event, e.properties['note'], e.properties['password']]);
+    expect(sent).toEqual([
+      ['checkout', 'nothing to see', undefined],
+      ['contact', 'mail [REDACTED]', undefined],
+    ]);
+    expect(props['password']).toBe('hunter2');
+    await second.shutdown({ timeoutMs: 2_000 });
+    await outbox.close();
+  });
 });
