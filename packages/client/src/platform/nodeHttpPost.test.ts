@@ -32,6 +32,13 @@ function route(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   } else if (url === '/moved-for-good') {
     res.writeHead(301, { location: '/ok' });
     res.end();
+  } else if (url === '/to-other-origin') {
+    // The same server under another name: a different origin, so its key must not follow.
+    res.writeHead(307, { location: base.replace('127.0.0.1', 'localhost') + '/ok' });
+    res.end();
+  } else if (url === '/to-https') {
+    res.writeHead(308, { location: base.replace('http:', 'https:') + '/ok' });
+    res.end();
   } else if (url === '/loop') {
     res.writeHead(308, { location: '/loop' });
     res.end();
@@ -123,6 +130,18 @@ describe('createNodeHttpPost', () => {
     seen.length = 0;
     expect((await post(`${base}/loop`, { headers: {}, body: 'x' })).status).toBe(308);
     expect(seen).toHaveLength(4);
+  });
+
+  it('does not follow a redirect to another origin: the key and body stay with the endpoint the app named', async () => {
+    seen.length = 0;
+    const headers = { authorization: 'Bearer hw_secret' };
+    const answer = await post(`${base}/to-other-origin`, { headers, body: '{"api_key":"phc_secret"}' });
+    expect(answer.status).toBe(307);
+    expect(seen.map((s) => s.url)).toEqual(['/to-other-origin']);
+    // http: to https: on the same host is followed (here it meets a plain-HTTP port, so TLS fails).
+    await expect(post(`${base}/to-https`, { headers, body: 'x' })).rejects.toMatchObject({
+      code: expect.stringMatching(/^ERR_SSL|^EPROTO/),
+    });
   });
 
   it('cuts an answer at 1 MiB, and keeps the status of an answer cut off on the way', async () => {

@@ -19,9 +19,13 @@ export interface NodeHttpPostOptions {
  * wait for it at exit is delivery's exit budget). A caller that must stay up while it waits
  * keeps something of its own alive (delivery's `flush()` has its timer).
  *
- * Redirects: 307 and 308 keep method and body, so they are followed (at most 3); 301, 302 and
- * 303 would turn the POST into a GET that loses the events, so they are answered as they are
- * and classified by the caller like any other status.
+ * Redirects: 307 and 308 keep method and body, so they are followed (at most 3) within the
+ * endpoint's origin, and from http: to https: on the same host. To another origin they are
+ * answered as they are: the request carries the write key (a header, or PostHog's `api_key`
+ * in the body) that the app gave for this endpoint, and a redirect must not hand it to another
+ * server. 301, 302 and 303 would turn the POST into a GET that loses the events, so they are
+ * answered as they are too; the caller classifies any such answer like other statuses (3xx:
+ * permanent, so the events go to the dead letters, where they can be replayed).
  */
 export function createNodeHttpPost(
   options: NodeHttpPostOptions = {},
@@ -61,16 +65,19 @@ export function createNodeHttpPost(
             const status = res.statusCode ?? 0;
             const location = res.headers.location;
             if ((status === 307 || status === 308) && location !== undefined && redirects < MAX_REDIRECTS) {
-              res.resume();
               let next: string;
               try {
                 next = new URL(location, target).href;
               } catch {
+                res.resume();
                 reject(new TypeError(`redirected to an invalid URL "${location}"`));
                 return;
               }
-              post(next, request, redirects + 1).then(resolve, reject);
-              return;
+              if (mayFollow(target, new URL(next))) {
+                res.resume();
+                post(next, request, redirects + 1).then(resolve, reject);
+                return;
+              }
             }
             const chunks: Buffer[] = [];
             let size = 0;
@@ -105,4 +112,10 @@ export function createNodeHttpPost(
     });
 
   return (url, request) => post(url, request, 0);
+}
+
+/** Same origin, or the same host moving from http: to https: (a site that upgrades every request). */
+function mayFollow(from: URL, to: URL): boolean {
+  if (to.origin === from.origin) return true;
+  return from.protocol === 'http:' && to.protocol === 'https:' && to.hostname === from.hostname;
 }
