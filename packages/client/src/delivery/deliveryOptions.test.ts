@@ -78,6 +78,15 @@ describe('resolveDeliveryOptions', () => {
     [{ endpoints: [{ ...homing, key: '' }] }, 'endpoints[0].key'],
     [{ endpoints: [{ ...homing, key: 'a\nb' }] }, 'endpoints[0].key'],
     [{ endpoints: [{ ...homing, key: 42 }] }, 'endpoints[0].key'],
+    [{ endpoints: [{ ...homing, key: 'abc\u0000def' }] }, 'endpoints[0].key'],
+    [{ endpoints: [{ ...homing, key: 'key\u20ac1' }] }, 'endpoints[0].key'],
+    [{ endpoints: [{ ...homing, key: 'hw_abc\u200b' }] }, 'endpoints[0].key'],
+    [
+      { endpoints: [{ destination: 'segment', host: 'https://s.example', key: 'w\u007fk' }] },
+      'endpoints[0].key',
+    ],
+    [{ endpoints: [{ ...homing, host: 'https://admin:s3cret@homing.example.com' }] }, 'endpoints[0].host'],
+    [{ endpoints: [{ ...homing, host: 'https://token@homing.example.com' }] }, 'endpoints[0].host'],
     [{ endpoints: [homing, { destination: 'custom' }] }, 'endpoints[1].send'],
     [{ endpoints: [{ ...homing, send: async () => {} }] }, 'endpoints[0].send'],
     [{ endpoints: [homing, homing] }, 'endpoints[1].name'],
@@ -97,5 +106,28 @@ describe('resolveDeliveryOptions', () => {
       ],
     });
     expect(o.endpoints.map((e) => e.id)).toEqual(['primary', 'custom:1', 'posthog:https://eu.i.posthog.com']);
+  });
+
+  it('names a key with an invisible character by its code point, and lets a custom endpoint keep any key', () => {
+    expect(optionError({ endpoints: [{ ...homing, key: 'hw_abc\u200b' }] }).message).toContain(
+      'U+200B at index 6',
+    );
+    const o = resolveDeliveryOptions({
+      endpoints: [{ destination: 'custom', send: async () => {}, key: 'clé ü' }],
+    });
+    expect(o.endpoints[0]!.key).toBe('clé ü');
+  });
+
+  it('keeps the host as parsed: surrounding spaces dropped, the path escaped, no trailing slash', () => {
+    const o = resolveDeliveryOptions({
+      endpoints: [
+        { ...homing, host: ' http://127.0.0.1:4021/ ', name: 'a' },
+        { ...homing, host: 'https://HOMING.example.com/base path/', name: 'b' },
+      ],
+    });
+    expect(o.endpoints.map((e) => e.host)).toEqual([
+      'http://127.0.0.1:4021',
+      'https://homing.example.com/base%20path',
+    ]);
   });
 });

@@ -242,6 +242,17 @@ function resolveEndpoints(value: unknown): ResolvedEndpoint[] {
       throw new DeliveryOptionError(`${at}.key`, `the ${destination} destination needs a key`);
     }
     if (/[\r\n]/.test(key)) throw new DeliveryOptionError(`${at}.key`, 'must not contain line breaks');
+    if (destination !== 'custom') {
+      // An HTTP header cannot carry it: every send would fail in the client, and be retried.
+      const bad = /[^\x20-\x7e]/.exec(key);
+      if (bad !== null) {
+        const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+        throw new DeliveryOptionError(
+          `${at}.key`,
+          `must be printable ASCII; it has U+${code} at index ${bad.index} (copied with an invisible character?)`,
+        );
+      }
+    }
     let id: string;
     if (e.name !== undefined) {
       if (typeof e.name !== 'string' || e.name.length === 0 || e.name.length > 120) {
@@ -309,5 +320,10 @@ function url(option: string, value: unknown): string {
   if (parsed.search !== '' || parsed.hash !== '') {
     throw new DeliveryOptionError(option, 'must not have a query or fragment (give the base URL)');
   }
-  return value.replace(/\/+$/, '');
+  if (parsed.username !== '' || parsed.password !== '') {
+    // The host names the endpoint in stats(), logs and $homing_delivery events: no secrets in it.
+    throw new DeliveryOptionError(option, 'must not carry a user name or password (give the key as key)');
+  }
+  // As parsed: surrounding spaces gone, spaces in the path escaped, the host in lower case.
+  return parsed.href.replace(/\/+$/, '');
 }
