@@ -3,6 +3,7 @@ export type { Policy, PolicyContext } from './Policy.js';
 export type { Disposable, EventSubscriber } from './events.js';
 export { Emitter } from './events.js';
 export { anySignal, sleep } from './abort.js';
+export { watchAbort } from './watchAbort.js';
 export * from './backoff.js';
 export { PolicyBase } from './PolicyBase.js';
 export type { Task } from './PolicyBase.js';

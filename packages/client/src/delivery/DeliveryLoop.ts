@@ -1,5 +1,5 @@
 import type { BackoffSequence } from '@homing/resilience';
-import { exponentialBackoff } from '@homing/resilience';
+import { exponentialBackoff, watchAbort } from '@homing/resilience';
 import type { Logger } from '../logger.js';
 import type { Outbox, OutboxBatch } from '../outbox/outbox.js';
 import type { BatchSender } from './BatchSender.js';
@@ -272,10 +272,11 @@ function waitUntil(at: number, signal: AbortSignal): Promise<void> {
     if (signal.aborted) return resolve();
     const done = (): void => {
       clearTimeout(timer);
-      signal.removeEventListener('abort', done);
+      unwatch();
       resolve();
     };
     const timer = setTimeout(done, Math.max(0, at - Date.now()));
-    signal.addEventListener('abort', done, { once: true });
+    // One listener on the shutdown signal however many flushes wait.
+    const unwatch = watchAbort(signal, done);
   });
 }

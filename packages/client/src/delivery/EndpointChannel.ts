@@ -10,6 +10,7 @@ import {
   ConsecutiveBreaker,
   exponentialBackoff,
   IsolatedCircuitError,
+  watchAbort,
 } from '@homing/resilience';
 import type { EmitClientEvent } from '../events.js';
 import type { Logger } from '../logger.js';
@@ -176,8 +177,8 @@ export class EndpointChannel {
     );
     (timer as { unref?: () => void }).unref?.();
     const onCancel = (): void => controller.abort(new Error('request cancelled (shutdown or process exit)'));
-    if (cancel.aborted) onCancel();
-    else cancel.addEventListener('abort', onCancel, { once: true });
+    // One listener on the shared signal however many attempts run (fanout × concurrency).
+    const unwatch = cancel.aborted ? (onCancel(), () => {}) : watchAbort(cancel, onCancel);
     const context = {
       signal: controller.signal,
       platform: this.deps.platform,
@@ -201,7 +202,7 @@ export class EndpointChannel {
       return { kind: 'failed', failure: 'retryable', reason: `unexpected error: ${String(error)}`, error };
     } finally {
       clearTimeout(timer);
-      cancel.removeEventListener('abort', onCancel);
+      unwatch();
     }
   }
 
