@@ -132,4 +132,29 @@ describe('the Node bundle (dist/node)', () => {
     expect(out.badApp).toMatchObject({ name: 'IntegrationOptionError' });
     expect((out.badApp as { message: string }).message).toContain('Express app');
   });
+
+  // Node prints the source line an uncaught error was thrown from: the bundle's own line for a
+  // crash the error tracker held and threw again, or an option error the app did not catch.
+  // With every statement on one line that was the whole bundle, about 320 KB on stderr.
+  it.each([
+    [
+      'a crash held by the error tracker',
+      `const { createTelemetry } = await import('@homing/client');
+       createTelemetry({ storage: 'memory', endpoints: [{ destination: 'custom', send: async () => {} }], errors: { captureUnhandled: true } });
+       setTimeout(() => { throw new Error('app crashed'); }, 10);`,
+      'Error: app crashed',
+    ],
+    [
+      'an option error the app did not catch',
+      `const { createTelemetry } = await import('@homing/client');
+       createTelemetry({ storage: 'memry', endpoints: [{ destination: 'custom', send: async () => {} }] });`,
+      'TelemetryOptionError',
+    ],
+  ])('%s prints a few lines on stderr, not the bundle', async (_what, source, error) => {
+    const { code, stderr } = await runModule(source);
+    expect(code).toBe(1);
+    expect(stderr).toContain(error);
+    expect(stderr.length).toBeLessThan(4_000);
+    expect(Math.max(...stderr.split('\n').map((line) => line.length))).toBeLessThan(1_000);
+  });
 });
