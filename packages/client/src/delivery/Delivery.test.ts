@@ -487,6 +487,26 @@ describe('Delivery: several endpoints', () => {
 });
 
 describe('Delivery: concurrency, pause, shutdown', () => {
+  it('shutdown(0) starts no request: one it would cut at once may already have reached the server, which gets it again from the next sender', async () => {
+    const s = await sink();
+    const outbox = createMemoryOutbox();
+    const options = { endpoints: [homing(s)], batchSize: 10, intervalMs: 60_000, gzip: false };
+    const h = startDelivery(options, { outbox });
+    // One full batch first: the connection is open, so a request would be on the wire at once.
+    outbox.append(makeRecords(10));
+    h.delivery.notify(10);
+    await until(() => h.delivery.stats().sent === 10, 5_000, 'the first batch');
+    outbox.append(makeRecords(5));
+    await h.delivery.shutdown(0);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(s.requests).toHaveLength(1);
+    expect((await outbox.size()).events).toBe(5);
+    // With a budget, shutdown sends what is pending first.
+    const next = startDelivery(options, { outbox });
+    await next.delivery.shutdown(2_000);
+    expect(s.acceptedUuids).toHaveLength(15);
+  });
+
   it('never has two requests in flight for the same records, over many batches with failures', async () => {
     const inFlight = new Set<string>();
     let overlap = 0;

@@ -220,7 +220,9 @@ export class Delivery {
 
   private async stop(timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    if (this.started && !this.paused) {
+    // A flush with no time would still start a request, only to cut it at once below; the
+    // server may have taken it all the same, and the records, released, go out again.
+    if (this.started && !this.paused && timeoutMs > 0) {
       try {
         await this.flush(timeoutMs);
       } catch (error) {
