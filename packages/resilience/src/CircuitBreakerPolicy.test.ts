@@ -149,6 +149,53 @@ describe('circuitBreaker', () => {
     expect(policy.state).toBe('closed');
   });
 
+  it('a dependency back but slower than the open period closes the circuit: a late probe success counts', async () => {
+    const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 20 });
+    await failTimes(policy, 1);
+    vi.advanceTimersByTime(25);
+    // Every call now takes 1.5 s (over the probe's slot period), and calls keep coming.
+    const slow = (): Promise<string> => new Promise((resolve) => setTimeout(() => resolve('slow ok'), 1_500));
+    const outcomes: Promise<unknown>[] = [];
+    for (let t = 0; t < 1_400; t += 100) {
+      outcomes.push(policy.execute(slow).catch((e: unknown) => e));
+      await vi.advanceTimersByTimeAsync(100);
+    }
+    expect(policy.state).toBe('half-open');
+    await vi.advanceTimersByTimeAsync(200);
+    // The first probe answered after its slot was given to a second one: it still closes the circuit.
+    expect(policy.state).toBe('closed');
+    await vi.advanceTimersByTimeAsync(1_500);
+    const settled = await Promise.all(outcomes);
+    // Two probes ran (the second took the slot the first held too long); the rest failed fast.
+    expect(settled.filter((o) => o === 'slow ok')).toHaveLength(2);
+    expect(settled.filter((o) => o instanceof BrokenCircuitError)).toHaveLength(12);
+  });
+
+  it('halfOpenAfterMs 0: probes still hold their slot (PROBE_SLOT_MIN_MS), so only halfOpenMaxProbes run at once', async () => {
+    const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 0 });
+    await failTimes(policy, 1);
+    let running = 0;
+    let most = 0;
+    const probe = async (): Promise<string> => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      running--;
+      return 'ok';
+    };
+    const calls: Promise<unknown>[] = [];
+    for (let i = 0; i < 6; i++) {
+      calls.push(policy.execute(probe).catch((e: unknown) => e));
+      await vi.advanceTimersByTimeAsync(5);
+    }
+    await vi.advanceTimersByTimeAsync(100);
+    const settled = await Promise.all(calls);
+    expect(most).toBe(1);
+    expect(settled[0]).toBe('ok');
+    expect(settled.slice(1).every((o) => o instanceof BrokenCircuitError)).toBe(true);
+    expect(policy.state).toBe('closed');
+  });
+
   it('three outcomes: an error isFailure rejects is ignored, neither success nor failure', async () => {
     const policy = circuitBreaker({
       breaker: new ConsecutiveBreaker(2),
@@ -463,6 +510,8 @@ describe('circuitBreaker', () => {
 
   it.each([
     [{ breaker: undefined }, 'breaker'],
+    [{ breaker: { success() {}, failure: () => true } }, 'breaker'],
+    [{ breaker: { ...new ConsecutiveBreaker(1), restore: 1 } }, 'breaker'],
     [{ halfOpenAfterMs: -1 }, 'halfOpenAfterMs'],
     [{ halfOpenAfterMs: Number.NaN }, 'halfOpenAfterMs'],
     [{ halfOpenAfter: 5 }, 'halfOpenAfter'],

@@ -79,6 +79,12 @@ const OPEN = 1;
 const HALF_OPEN = 2;
 const ISOLATED = 3;
 const NAMES: readonly CircuitState[] = ['closed', 'open', 'half-open', 'isolated'];
+/**
+ * The least time a half-open probe holds its slot before a new probe may take it. With a short
+ * open period (0 is allowed) a slot was freed on every call, and any number of probes ran at once.
+ */
+export const PROBE_SLOT_MIN_MS = 1_000;
+const BREAKER_METHODS = ['success', 'failure', 'reset', 'toJSON', 'restore'] as const;
 
 const KNOWN = [
   'breaker',
@@ -104,7 +110,8 @@ export function isCircuitFailure(error: unknown, aborted = false): boolean {
  * Stops calling a dependency that keeps failing. Open → half-open is decided by the clock on
  * the next call, never by a timer, so nothing keeps a process alive and a short-lived process
  * sees the right state. While half-open, `halfOpenMaxProbes` calls go through and the rest fail
- * fast; if the probes hang for another open period, new probes are let through.
+ * fast; if the probes hang for another open period (at least PROBE_SLOT_MIN_MS), new probes are
+ * let through, and the late answers of the earlier ones still count.
  */
 export class CircuitBreakerPolicy extends PolicyBase {
   private readonly breaker: Breaker;
@@ -121,7 +128,14 @@ export class CircuitBreakerPolicy extends PolicyBase {
   private openings = 0;
   private sequence: BackoffSequence | undefined;
   private lastOpenMs = 0;
+  /** Probe slots taken in the current round (see probeRound). */
   private probes = 0;
+  /**
+   * Bumped when hung probes give up their slots: a probe of an older round no longer holds a
+   * slot, but its answer still counts (a dependency that came back slow must be able to close
+   * the circuit: discarding late successes kept it half-open for as long as traffic came).
+   */
+  private probeRound = 1;
   private probeSuccesses = 0;
   private isolations = 0;
   /** Bumped whenever an isolation ends: handles from an earlier one no longer count. */
@@ -154,13 +168,16 @@ export class CircuitBreakerPolicy extends PolicyBase {
     checkObject('circuitBreaker options', options);
     checkKnown('circuitBreaker', options, KNOWN);
     const breaker = options.breaker;
+    // All of Breaker: one without reset() failed every successful probe (TypeError), for good.
     if (
       breaker === null ||
       typeof breaker !== 'object' ||
-      typeof breaker.success !== 'function' ||
-      typeof breaker.failure !== 'function'
+      BREAKER_METHODS.some((m) => typeof (breaker as unknown as Record<string, unknown>)[m] !== 'function')
     ) {
-      throw new ConfigError('breaker', 'must be a ConsecutiveBreaker or a SamplingBreaker');
+      throw new ConfigError(
+        'breaker',
+        `must be a ConsecutiveBreaker, a SamplingBreaker or a Breaker (${BREAKER_METHODS.join(', ')})`,
+      );
     }
     this.breaker = breaker;
     if (options.halfOpenAfter !== undefined && options.halfOpenAfterMs !== undefined) {
@@ -184,7 +201,8 @@ export class CircuitBreakerPolicy extends PolicyBase {
 
   /** @internal */
   async run<T>(fn: Task<T>, context: PolicyContext, chain: readonly Policy[], index: number): Promise<T> {
-    let probe = false;
+    // 0: not a probe; else the probe round whose slot the call took.
+    let probe = 0;
     if (this.code !== CLOSED) probe = this.admit();
     const generation = this.generation;
     this.calls++;
@@ -199,15 +217,16 @@ export class CircuitBreakerPolicy extends PolicyBase {
     return value;
   }
 
-  /** Refuses the call, or answers whether it goes through as a half-open probe. */
-  private admit(): boolean {
+  /** Refuses the call, or answers the probe round it goes through in (0: not a probe). */
+  private admit(): number {
     if (this.code === ISOLATED) {
       this.rejections++;
       throw new IsolatedCircuitError();
     }
     const now = Date.now();
     // A wall clock stepped back holds the circuit no longer than one period (as on restore).
-    if (this.openUntil - now > this.lastOpenMs) this.openUntil = now + this.lastOpenMs;
+    const period = this.code === HALF_OPEN ? this.probeSlotMs() : this.lastOpenMs;
+    if (this.openUntil - now > period) this.openUntil = now + period;
     if (this.code === OPEN) {
       if (now < this.openUntil) {
         this.rejections++;
@@ -216,7 +235,7 @@ export class CircuitBreakerPolicy extends PolicyBase {
       const from = this.code;
       this.enter(HALF_OPEN, now);
       // A probe that hangs holds its slot only until this passes.
-      this.openUntil = now + this.lastOpenMs;
+      this.openUntil = now + this.probeSlotMs();
       // This call's slot is taken before any listener hears of the change: a call a listener
       // starts must find it taken, or half-open would let more than halfOpenMaxProbes through.
       this.probes = 1;
@@ -226,51 +245,55 @@ export class CircuitBreakerPolicy extends PolicyBase {
       // A listener changed the circuit (isolate(), reset()): this call follows the new state,
       // or the probe's failure would undo it.
       if (this.generation !== generation) return this.admitAfterListeners();
-      return true;
+      return this.probeRound;
     } else if (this.probes >= this.halfOpenMaxProbes) {
       if (now < this.openUntil) {
         this.rejections++;
         throw new BrokenCircuitError(this.openUntil - now);
       }
-      // The probes hung for a whole open period: forget them and let new ones through.
-      this.generation++;
+      // The probes hung for a whole slot period: their slots go to new probes.
+      this.probeRound++;
       this.probes = 0;
-      this.probeSuccesses = 0;
-      this.openUntil = now + this.lastOpenMs;
+      this.openUntil = now + this.probeSlotMs();
     }
     this.probes++;
-    return true;
+    return this.probeRound;
   }
 
-  private admitAfterListeners(): boolean {
-    if (this.code === CLOSED) return false;
+  /** How long a probe holds its slot: an open period, and never so short that probes pile up. */
+  private probeSlotMs(): number {
+    return Math.max(this.lastOpenMs, PROBE_SLOT_MIN_MS);
+  }
+
+  private admitAfterListeners(): number {
+    if (this.code === CLOSED) return 0;
     if (this.code === HALF_OPEN) return this.admit();
     this.rejections++;
     if (this.code === ISOLATED) throw new IsolatedCircuitError();
     throw new BrokenCircuitError(Math.max(0, this.openUntil - Date.now()));
   }
 
-  private settleSuccess(generation: number, probe: boolean): void {
+  private settleSuccess(generation: number, probe: number): void {
     if (generation !== this.generation) return;
     this.successes++;
-    if (probe) {
-      this.probes--;
+    if (probe !== 0) {
+      if (probe === this.probeRound) this.probes--;
       if (++this.probeSuccesses >= this.successThreshold) this.close();
     } else this.breaker.success();
     this.successEvents.emit();
   }
 
-  private settleFailure(error: unknown, generation: number, probe: boolean, context: PolicyContext): void {
+  private settleFailure(error: unknown, generation: number, probe: number, context: PolicyContext): void {
     if (generation !== this.generation) return;
     // Whether an aborted call failed is the predicate's call (the default says no).
     if (!this.countsAsFailure(error, isAborted(context))) {
       this.ignored++;
-      if (probe) this.probes--;
+      if (probe !== 0 && probe === this.probeRound) this.probes--;
       return;
     }
     this.failures++;
     this.failureEvents.emit({ error });
-    if (probe || this.breaker.failure()) this.open(error);
+    if (probe !== 0 || this.breaker.failure()) this.open(error);
   }
 
   /** A predicate that throws must not leave a probe slot taken: its error counts as a failure. */

@@ -236,6 +236,46 @@ describe('retry', () => {
     expect(isRetryableError(null)).toBe(true);
   });
 
+  it("an error whose getters or Proxy traps throw is retried as usual, and is the call's error", async () => {
+    const getter = new Error('hostile getter');
+    Object.defineProperty(getter, 'retryAfterMs', {
+      get() {
+        throw new Error('getter');
+      },
+    });
+    const proxy = new Proxy(new Error('hostile proxy'), {
+      get(target, key) {
+        if (key === 'kind' || key === 'retryAfterMs') throw new Error('trap');
+        return Reflect.get(target, key) as unknown;
+      },
+    });
+    expect(isRetryableError(proxy)).toBe(true);
+    for (const error of [getter, proxy]) {
+      let calls = 0;
+      const outcome = await retry({ maxAttempts: 3, backoff: constantBackoff(1) })
+        .execute(() => {
+          calls++;
+          throw error;
+        })
+        .catch((e: unknown) => e);
+      expect(outcome).toBe(error);
+      expect(calls).toBe(3);
+    }
+  });
+
+  it('a zero delay still lets timers run between attempts: an abort stops a call that fails at once', async () => {
+    let calls = 0;
+    const outcome = await retry({ maxAttempts: 1e6, backoff: constantBackoff(0) })
+      .execute(async () => {
+        calls++;
+        throw new Error('down');
+      }, AbortSignal.timeout(20))
+      .catch((e: unknown) => e);
+    expect(outcome).toBeInstanceOf(Error);
+    expect(calls).toBeGreaterThan(1);
+    expect(calls).toBeLessThan(1e6);
+  });
+
   it('a listener that throws does not break the retry', async () => {
     const policy = retry({ maxAttempts: 2, backoff: constantBackoff(0) });
     policy.onRetry(() => {

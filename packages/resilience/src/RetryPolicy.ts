@@ -60,11 +60,15 @@ const KNOWN = ['maxAttempts', 'maxElapsedMs', 'backoff', 'retryOn', 'retryOnResu
  * configuration, an isolated breaker, and an HTTP failure classified permanent or conflict.
  */
 export function isRetryableError(error: unknown): boolean {
-  const kind = (error as { kind?: unknown } | null)?.kind;
-  if (kind === 'cancelled' || kind === 'config' || kind === 'circuit-isolated') return false;
-  if (kind === 'http') {
-    const http = (error as { classification?: { kind?: unknown } }).classification?.kind;
-    return http !== 'permanent' && http !== 'conflict';
+  try {
+    const kind = (error as { kind?: unknown } | null)?.kind;
+    if (kind === 'cancelled' || kind === 'config' || kind === 'circuit-isolated') return false;
+    if (kind === 'http') {
+      const http = (error as { classification?: { kind?: unknown } }).classification?.kind;
+      return http !== 'permanent' && http !== 'conflict';
+    }
+  } catch {
+    // A getter or Proxy trap that throws: nothing says retrying cannot help.
   }
   return true;
 }
@@ -151,7 +155,7 @@ export class RetryPolicy extends PolicyBase {
       sequence ??= this.backoff.start();
       // A Backoff of the app's own may answer anything: kept to what a timer can wait.
       let delayMs = clampDelay(sequence.next());
-      const asked = failed ? (outcome as { retryAfterMs?: unknown } | null)?.retryAfterMs : undefined;
+      const asked = failed ? retryAfterOf(outcome) : undefined;
       if (typeof asked === 'number' && Number.isFinite(asked) && asked >= 0) {
         delayMs = Math.min(asked, this.maxRetryAfterMs);
       }
@@ -163,7 +167,12 @@ export class RetryPolicy extends PolicyBase {
       }
       try {
         if (delayMs > 0) await sleep(delayMs, context.signal);
-        else if (isAborted(context)) throw new TaskCancelledError(abortReason(context));
+        else {
+          // No delay still gives the event loop a turn: with none, a call failing at once (or a
+          // Retry-After: 0) ran every attempt in one go, and no timer, abort included, could fire.
+          await nextTurn();
+          if (isAborted(context)) throw new TaskCancelledError(abortReason(context));
+        }
       } catch (cancelled) {
         giveUp('cancelled');
         throw cancelled;
@@ -192,6 +201,24 @@ export class RetryPolicy extends PolicyBase {
       throw error;
     }
   }
+}
+
+/** The error's own `retryAfterMs`; an error whose getter throws asks for nothing. */
+function retryAfterOf(error: unknown): unknown {
+  try {
+    return (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Node's setImmediate where there is one (a browser's setTimeout(0) may wait 4 ms). */
+function nextTurn(): Promise<void> {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+  return new Promise((resolve) => {
+    if (typeof immediate === 'function') immediate(resolve);
+    else setTimeout(resolve, 0);
+  });
 }
 
 export function retry(options?: RetryOptions): RetryPolicy {

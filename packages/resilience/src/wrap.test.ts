@@ -80,7 +80,9 @@ describe('wrap', () => {
       if (ctx.attempt < 2) return new Promise(() => {});
       return 'third time';
     });
-    await vi.advanceTimersByTimeAsync(200);
+    // Two 100 ms deadlines, each followed by the event-loop turn a zero delay still takes:
+    // advanced well past them.
+    await vi.advanceTimersByTimeAsync(1_000);
     expect(await call).toBe('third time');
     expect(attempts).toEqual([0, 1, 2]);
   });
