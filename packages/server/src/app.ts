@@ -154,6 +154,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     buckets: bucketsFor(o),
     metrics,
     limits: { maxEventBytes: o.maxEventBytes, maxPropertiesDepth: o.maxPropertiesDepth },
+    maxBatchEvents: o.maxBatchEvents,
   };
   void app.register(healthRoutes, {
     store: o.store,

@@ -4,6 +4,7 @@ export {
   SERVER_DEFAULTS,
   ServerOptionsError,
   LISTEN_DEFAULTS,
+  MAX_BATCH_EVENTS,
   MAX_TIMER_MS,
   resolveServerOptions,
   type RateLimitOptions,

@@ -75,3 +75,28 @@ describe('resolveServerOptions: timer delays', () => {
     },
   );
 });
+
+describe('resolveServerOptions: maxBatchEvents', () => {
+  it('defaults to 10 000 and takes any integer from 1 to 1 000 000', () => {
+    const store = new NoopStore();
+    expect(resolveServerOptions({ store }).maxBatchEvents).toBe(10_000);
+    expect(resolveServerOptions({ store, maxBatchEvents: 1 }).maxBatchEvents).toBe(1);
+    expect(resolveServerOptions({ store, maxBatchEvents: 1_000_000 }).maxBatchEvents).toBe(1_000_000);
+  });
+
+  it.each([0, -1, 1.5, Number.NaN, Infinity, 1_000_001, 1e15, '100'])(
+    'refuses %s, naming the option and its range',
+    (value) => {
+      const store = new NoopStore();
+      let error: unknown;
+      try {
+        resolveServerOptions({ store, maxBatchEvents: value as number });
+      } catch (err) {
+        error = err;
+      }
+      expect(error).toBeInstanceOf(ServerOptionsError);
+      expect((error as ServerOptionsError).option).toBe('maxBatchEvents');
+      expect((error as Error).message).toMatch(/maxBatchEvents must be an integer from 1 to 1000000/);
+    },
+  );
+});

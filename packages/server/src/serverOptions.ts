@@ -23,6 +23,12 @@ export interface ServerOptions {
   /** Largest request body after decompression, bytes. Default 10 MiB. */
   maxBodyBytes?: number;
   /**
+   * Most events (array items) one ingest request may carry, on every wire format; a request with
+   * more is refused whole with 413 before any of its events is looked at. Default 10 000, from 1
+   * to 1 000 000.
+   */
+  maxBatchEvents?: number;
+  /**
    * Largest single event, UTF-8 bytes of its JSON (counted without escapes), refused per event.
    * Default 1 000 000. `startServer` sets the store it opens to take such events; a store of your
    * own keeps its own `maxPropertiesChars` (default 1 000 000 characters of escaped JSON).
@@ -67,11 +73,20 @@ export interface ServerOptions {
 
 export type ResolvedServerOptions = Required<Omit<ServerOptions, 'logger'>> & Pick<ServerOptions, 'logger'>;
 
+/**
+ * The highest maxBatchEvents may be set: a batch is answered with one entry per refused event,
+ * so a million invalid items already hold the event loop for seconds and answer ~50 MB.
+ */
+export const MAX_BATCH_EVENTS = 1_000_000;
+
 /** Every default of the server, in one place. */
 export const SERVER_DEFAULTS = {
   logger: false,
   logRequests: true,
   maxBodyBytes: 10 * 1024 * 1024,
+  // PostHog's and Segment's SDKs send at most a few hundred events at a time, Homing's client
+  // 500 (and it halves a batch answered 413).
+  maxBatchEvents: 10_000,
   maxEventBytes: 1_000_000,
   maxPropertiesDepth: 32,
   corsOrigins: '*',
@@ -111,6 +126,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     logger: o.logger ?? SERVER_DEFAULTS.logger,
     logRequests: o.logRequests ?? SERVER_DEFAULTS.logRequests,
     maxBodyBytes: o.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
+    maxBatchEvents: o.maxBatchEvents ?? SERVER_DEFAULTS.maxBatchEvents,
     maxEventBytes: o.maxEventBytes ?? SERVER_DEFAULTS.maxEventBytes,
     maxPropertiesDepth: o.maxPropertiesDepth ?? SERVER_DEFAULTS.maxPropertiesDepth,
     corsOrigins: o.corsOrigins ?? SERVER_DEFAULTS.corsOrigins,
@@ -124,6 +140,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     shutdownGraceMs: o.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs,
   };
   integer('maxBodyBytes', r.maxBodyBytes, 1);
+  integer('maxBatchEvents', r.maxBatchEvents, 1, MAX_BATCH_EVENTS);
   integer('maxEventBytes', r.maxEventBytes, 1);
   integer('maxPropertiesDepth', r.maxPropertiesDepth, 1);
   integer('keyCacheTtlMs', r.keyCacheTtlMs, 0);

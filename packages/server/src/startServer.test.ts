@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
-import { rmSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureDefaultProject } from './defaultProject.js';
 import { startServer, ServerStartError } from './startServer.js';
@@ -88,5 +89,26 @@ describe('startServer', () => {
       option: 'port',
     });
     await expect(startServer({ host: '' })).rejects.toMatchObject({ kind: 'invalid-option', option: 'host' });
+  });
+
+  it('refuses bad retention options before the store opens: no data directory, no wait for PostgreSQL', async () => {
+    const parent = tempDir();
+    dirs.push(parent);
+    const dataDir = join(parent, 'data');
+    for (const retentionDays of [1_000_000_000, 1e20, -1]) {
+      await expect(startServer({ dataDir, port: 0, retentionDays })).rejects.toMatchObject({
+        name: 'RetentionOptionError',
+        option: 'retentionDays',
+      });
+    }
+    await expect(startServer({ dataDir, port: 0, retention: { batchSize: 0 } })).rejects.toMatchObject({
+      name: 'RetentionOptionError',
+      option: 'batchSize',
+    });
+    expect(existsSync(dataDir)).toBe(false);
+    // Port 1 answers nothing: reaching PostgreSQL would be refused as unreachable instead.
+    await expect(
+      startServer({ databaseUrl: 'postgres://nobody@127.0.0.1:1/none', port: 0, retentionDays: 1e20 }),
+    ).rejects.toMatchObject({ name: 'RetentionOptionError' });
   });
 });

@@ -1,7 +1,12 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { logThrottle } from './logThrottle.js';
-import { startRetentionJob, type RetentionJob, type RetentionJobOptions } from './retention/retentionJob.js';
+import {
+  checkRetentionOptions,
+  startRetentionJob,
+  type RetentionJob,
+  type RetentionJobOptions,
+} from './retention/retentionJob.js';
 import { LISTEN_DEFAULTS, SERVER_DEFAULTS, ServerOptionsError, type ServerOptions } from './serverOptions.js';
 import { openStore } from './store/open-store.js';
 import type { StoreError } from './store/errors.js';
@@ -62,6 +67,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new ServerOptionsError('port', 'must be an integer from 0 to 65535');
   }
+  const retentionDays = options.retentionDays ?? LISTEN_DEFAULTS.retentionDays;
+  // Before the store opens: a mistyped retention neither creates a data directory nor waits for
+  // PostgreSQL before it is reported.
+  checkRetentionOptions({ retentionDays, ...options.retention });
   const ownStore = options.store === undefined;
   let app: FastifyInstance | undefined;
   const store =
@@ -91,7 +100,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     app = buildServer({ ...rest, store });
     retention = startRetentionJob({
       store,
-      retentionDays: options.retentionDays ?? LISTEN_DEFAULTS.retentionDays,
+      retentionDays,
       logger: app.log,
       ...ro,
     });

@@ -165,6 +165,79 @@ describe('homing serve in its own process (built CLI)', () => {
     expect(existsSync(dataDir)).toBe(false);
   });
 
+  it('empty HOMING_CORS_ORIGINS, empty --data-dir and an out-of-range --retention-days exit 2, creating nothing', async () => {
+    const cwd = await tempDir();
+    const port = String(await freePort());
+    const env = { ...process.env };
+    delete env.HOMING_CORS_ORIGINS;
+    delete env.HOMING_DATA_DIR;
+    delete env.HOMING_DATABASE_URL;
+    const cases: { args: string[]; env?: Record<string, string>; error: string; hint: string }[] = [
+      {
+        args: ['--data-dir', join(cwd, 'data')],
+        env: { HOMING_CORS_ORIGINS: '' },
+        error: 'error: --cors-origins names no origin, got "" (from HOMING_CORS_ORIGINS)',
+        hint: "hint: pass --cors-origins '*' to accept every origin",
+      },
+      {
+        args: ['--data-dir', ''],
+        error: 'error: --data-dir names no directory, got ""',
+        hint: 'hint: pass --data-dir <dir> (default ./.homing), or unset HOMING_DATA_DIR',
+      },
+      {
+        args: ['--data-dir', join(cwd, 'data'), '--retention-days', '1000000000'],
+        error:
+          'error: invalid --retention-days (retention option retentionDays: is beyond the representable date range)',
+        hint: 'hint: pass --retention-days <days> or set HOMING_RETENTION_DAYS',
+      },
+    ];
+    for (const c of cases) {
+      const failed = await run(process.execPath, [bin, 'serve', '--port', port, ...c.args], {
+        cwd,
+        env: { ...env, ...c.env },
+        // Only there so a server that starts after all ends the test instead of hanging it.
+        timeout: 20_000,
+      }).then(
+        () => null,
+        (e: { code: number | null; stdout: string; stderr: string }) => e,
+      );
+      expect(failed, c.error).toMatchObject({ code: 2 });
+      expect(failed!.stderr).toContain(c.error);
+      expect(failed!.stderr).toContain(c.hint);
+      expect(failed!.stdout).not.toContain('listening');
+      expect(readdirSync(cwd), c.error).toEqual([]);
+    }
+  }, 60_000);
+
+  it('HOMING_MAX_BATCH_EVENTS caps the events of one request: more are refused with 413 naming the option', async () => {
+    const dataDir = await tempDir();
+    const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--data-dir', dataDir], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, HOMING_MAX_BATCH_EVENTS: '2' },
+    });
+    cleanup.push(() => child.exitCode === null && child.kill('SIGKILL'));
+    const out = output(child.stdout!);
+    const url = await out.waitFor(/Homing is listening on (http:\S+)/);
+    const writeKey = await out.waitFor(/write key[^:]*: (hw_\S+)/);
+    const send = (n: number) =>
+      fetch(`${url}/ingest`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${writeKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify(
+          Array.from({ length: n }, (_, i) => ({ event: 'capped', distinct_id: `d${i}` })),
+        ),
+      });
+    const over = await send(3);
+    expect(over.status).toBe(413);
+    expect(await over.json()).toMatchObject({
+      error: 'too-large',
+      message: expect.stringMatching(/over the limit of 2 events per request.*--max-batch-events/),
+    });
+    const exact = await send(2);
+    expect(exact.status).toBe(202);
+    expect(await exact.json()).toMatchObject({ accepted: 2 });
+  }, 15_000);
+
   // Node's recursive mkdir never returns under /proc (mkdir answers ENOENT there): serve hung.
   it.runIf(existsSync('/proc/self'))(
     '--data-dir under /proc exits 1 naming the directory instead of hanging',

@@ -253,11 +253,75 @@ describe('homing serve', () => {
     expect(serveOptionsFromFlags(flagsFor('/tmp/x', { shutdownGraceMs: '2147483647' })).shutdownGraceMs).toBe(
       2_147_483_647,
     );
+    for (const v of ['0', '-5', '1.5', '1000001', '99999999999999999999'])
+      expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { maxBatchEvents: v })), v).toThrow(
+        /--max-batch-events must be an integer from 1 to 1000000/,
+      );
+    expect(serveOptionsFromFlags(flagsFor('/tmp/x')).maxBatchEvents).toBe(10_000);
+    expect(serveOptionsFromFlags(flagsFor('/tmp/x', { maxBatchEvents: '1000000' })).maxBatchEvents).toBe(
+      1_000_000,
+    );
     const o = serveOptionsFromFlags(
       flagsFor('/tmp/x', { rateLimit: '0', corsOrigins: 'https://a.example, https://b.example' }),
     );
     expect(o.rateLimit).toBe(false);
     expect(o.corsOrigins).toEqual(['https://a.example', 'https://b.example']);
+  });
+
+  it('refuses an empty or blank --cors-origins or --data-dir (flag or variable) with a hint, exit code 2', () => {
+    const refusal = (extra: Partial<ServeFlags>): { message: string; hint?: string; exitCode?: number } => {
+      try {
+        serveOptionsFromFlags(flagsFor('/tmp/x', extra));
+      } catch (e) {
+        return e as { message: string; hint?: string; exitCode?: number };
+      }
+      throw new Error(`${JSON.stringify(extra)} was accepted`);
+    };
+    const saved = { cors: process.env.HOMING_CORS_ORIGINS, dir: process.env.HOMING_DATA_DIR };
+    try {
+      for (const corsOrigins of ['', ' , ', ',']) {
+        const e = refusal({ corsOrigins });
+        expect(e.message).toBe(`--cors-origins names no origin, got "${corsOrigins}"`);
+        expect(e.hint).toMatch(/pass --cors-origins '\*' .*or list them .*unset HOMING_CORS_ORIGINS/);
+        expect(e.exitCode).toBe(2);
+      }
+      process.env.HOMING_CORS_ORIGINS = '';
+      expect(refusal({ corsOrigins: '' }).message).toContain('(from HOMING_CORS_ORIGINS)');
+      delete process.env.HOMING_CORS_ORIGINS;
+
+      for (const dataDir of ['', '  ']) {
+        const e = refusal({ dataDir });
+        expect(e.message).toBe(`--data-dir names no directory, got "${dataDir}"`);
+        expect(e.hint).toMatch(/pass --data-dir <dir> \(default \.\/\.homing\), or unset HOMING_DATA_DIR/);
+        expect(e.exitCode).toBe(2);
+      }
+      process.env.HOMING_DATA_DIR = '';
+      expect(refusal({ dataDir: '' }).message).toContain('(from HOMING_DATA_DIR)');
+      // With PostgreSQL no data directory is used, so an empty one is no mistake.
+      expect(serveOptionsFromFlags(flagsFor('', { database: 'postgres://u@db:5432/h' })).databaseUrl).toBe(
+        'postgres://u@db:5432/h',
+      );
+    } finally {
+      for (const [k, v] of [
+        ['HOMING_CORS_ORIGINS', saved.cors],
+        ['HOMING_DATA_DIR', saved.dir],
+      ] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
+  });
+
+  it('refuses a retention out of range before opening anything: no data directory is created', async () => {
+    const dir = join(await tempDir(), 'data');
+    for (const retentionDays of ['1000000000', '99999999999999999999']) {
+      const io = captureIo();
+      const flags = flagsFor(dir, { retentionDays });
+      expect(await runCommand(io, () => serve(flags, io, false).then(() => 0))).toBe(2);
+      expect(io.err()).toMatch(/invalid --retention-days .*beyond the representable date range/);
+      expect(io.out()).not.toContain('listening');
+    }
+    expect(existsSync(dir)).toBe(false);
   });
 
   it('a bad value from the environment names the variable; a URL as --host is refused with what to do', () => {
@@ -297,6 +361,7 @@ describe('homing serve', () => {
       HOMING_RETENTION_DAYS: '30',
       HOMING_CORS_ORIGINS: 'https://app.example',
       HOMING_MAX_BODY_BYTES: '2000000',
+      HOMING_MAX_BATCH_EVENTS: '250',
       HOMING_MAX_EVENT_BYTES: '5000',
       HOMING_RATE_LIMIT: '50',
       HOMING_RATE_LIMIT_BURST: '500',
@@ -318,6 +383,7 @@ describe('homing serve', () => {
         retentionDays: 30,
         corsOrigins: ['https://app.example'],
         maxBodyBytes: 2_000_000,
+        maxBatchEvents: 250,
         maxEventBytes: 5000,
         rateLimit: { eventsPerSecond: 50, burst: 500 },
         requestTimeoutMs: 15_000,
@@ -340,6 +406,7 @@ describe('homing serve', () => {
       'HOMING_RETENTION_DAYS',
       'HOMING_CORS_ORIGINS',
       'HOMING_MAX_BODY_BYTES',
+      'HOMING_MAX_BATCH_EVENTS',
       'HOMING_MAX_EVENT_BYTES',
       'HOMING_RATE_LIMIT',
       'HOMING_REQUEST_TIMEOUT_MS',
@@ -348,6 +415,8 @@ describe('homing serve', () => {
     ]) {
       expect(help).toContain(`env: ${v}`);
     }
+    expect(help).toContain('--max-batch-events <events> most events one ingest request may carry');
+    expect(help).toContain('default: "10000"');
     expect(help).toContain('default: "8090"');
     expect(help).toContain('default: "127.0.0.1"');
   });

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import {
   ensureDefaultProject,
   LISTEN_DEFAULTS,
+  MAX_BATCH_EVENTS,
   MAX_TIMER_MS,
   NoopStore,
   resolveServerOptions,
@@ -31,6 +32,7 @@ export interface ServeFlags {
   retentionDays: string;
   corsOrigins: string;
   maxBodyBytes: string;
+  maxBatchEvents: string;
   maxEventBytes: string;
   rateLimit: string;
   rateLimitBurst: string;
@@ -102,6 +104,14 @@ export function addServeOptions(cmd: Command): Command {
         'largest request body after decompression',
         'HOMING_MAX_BODY_BYTES',
         String(SERVER_DEFAULTS.maxBodyBytes),
+      ),
+    )
+    .addOption(
+      opt(
+        '--max-batch-events <events>',
+        'most events one ingest request may carry; more: 413',
+        'HOMING_MAX_BATCH_EVENTS',
+        String(SERVER_DEFAULTS.maxBatchEvents),
       ),
     )
     .addOption(
@@ -189,21 +199,45 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
   const rate = num(f.rateLimit, '--rate-limit', 'HOMING_RATE_LIMIT');
   const burst = int(f.rateLimitBurst, '--rate-limit-burst', 'HOMING_RATE_LIMIT_BURST', 1);
   const origins = f.corsOrigins.trim();
+  const originList =
+    origins === '*'
+      ? '*'
+      : origins
+          .split(',')
+          .map((o) => o.trim())
+          .filter((o) => o !== '');
+  if (originList.length === 0) {
+    // An empty allow-list refuses every browser (403): what an empty variable almost never means.
+    throw new CommandError(
+      `--cors-origins names no origin, ${got(f.corsOrigins, 'HOMING_CORS_ORIGINS')}`,
+      "pass --cors-origins '*' to accept every origin, or list them (https://app.example.com,https://other.example); or unset HOMING_CORS_ORIGINS",
+      2,
+    );
+  }
   const database = f.database?.trim();
+  if (f.dataDir.trim() === '' && !database) {
+    // resolve('') is the current directory: the database would land wherever serve was started.
+    throw new CommandError(
+      `--data-dir names no directory, ${got(f.dataDir, 'HOMING_DATA_DIR')}`,
+      `pass --data-dir <dir> (default ${LISTEN_DEFAULTS.dataDir}), or unset HOMING_DATA_DIR`,
+      2,
+    );
+  }
   return {
     port: int(f.port, '--port', 'HOMING_PORT', 0, 65_535),
     host: f.host,
     dataDir: resolve(f.dataDir),
     ...(database ? { databaseUrl: database } : {}),
     retentionDays: num(f.retentionDays, '--retention-days', 'HOMING_RETENTION_DAYS'),
-    corsOrigins:
-      origins === '*'
-        ? '*'
-        : origins
-            .split(',')
-            .map((o) => o.trim())
-            .filter((o) => o !== ''),
+    corsOrigins: originList,
     maxBodyBytes: int(f.maxBodyBytes, '--max-body-bytes', 'HOMING_MAX_BODY_BYTES', 1),
+    maxBatchEvents: int(
+      f.maxBatchEvents,
+      '--max-batch-events',
+      'HOMING_MAX_BATCH_EVENTS',
+      1,
+      MAX_BATCH_EVENTS,
+    ),
     maxEventBytes: int(f.maxEventBytes, '--max-event-bytes', 'HOMING_MAX_EVENT_BYTES', 1),
     rateLimit: rate === 0 ? false : { eventsPerSecond: rate, burst },
     requestTimeoutMs: int(f.requestTimeoutMs, '--request-timeout-ms', 'HOMING_REQUEST_TIMEOUT_MS', 0),

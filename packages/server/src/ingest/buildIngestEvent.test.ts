@@ -20,7 +20,7 @@ function build(timestamp: unknown, skewMs = 0): IngestEvent | string {
     properties: {},
     skewMs,
   };
-  return buildIngestEvent({ event: 'tscase', distinct_id: 'x', timestamp }, parts, ctx);
+  return buildIngestEvent(parts, ctx);
 }
 
 function built(timestamp: unknown, skewMs = 0): IngestEvent {

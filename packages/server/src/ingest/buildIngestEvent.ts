@@ -25,12 +25,15 @@ export type Built = IngestEvent | string;
 
 const MAX_ID_CHARS = 1000;
 
+/** As long as the uuid contentUuid makes, which is made only once the event's size is known. */
+const CONTENT_UUID_STAND_IN = '00000000-0000-8000-8000-000000000000';
+
 /**
  * Checks one event's fields and builds the store's IngestEvent: the same rules the store
- * enforces (so a batch is never refused whole by it), plus the server's own limits.
- * `raw` is the event as it arrived, walked once for size and depth.
+ * enforces (so a batch is never refused whole by it), plus the server's own limits, which
+ * apply to the event as it is stored, whatever the wire format sent.
  */
-export function buildIngestEvent(raw: unknown, p: EventParts, ctx: BuildContext): Built {
+export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
   const event = idString(p.event, 'event');
   if (typeof event !== 'object') return event;
   const distinctId = idString(
@@ -42,7 +45,24 @@ export function buildIngestEvent(raw: unknown, p: EventParts, ctx: BuildContext)
   if (typeof properties !== 'object' || properties === null || Array.isArray(properties)) {
     return 'properties must be an object';
   }
-  const shape = checkEventShape(raw, ctx);
+  // Measured as stored and exported (the admin API's event), not as sent: a wire format's
+  // mapping copies values (Segment's url to $current_url) and nests others a level deeper
+  // (traits as $set), so an event within the limits as sent could be stored over them, and the
+  // server's own export of it be refused when imported again. The timestamps are not made yet:
+  // the receive time stands in for each (the same length), original_timestamp included even
+  // when there is none, as the export imported again has one.
+  const shape = checkEventShape(
+    {
+      uuid: p.uuid ?? CONTENT_UUID_STAND_IN,
+      event: event.v,
+      distinct_id: distinctId.v,
+      timestamp: ctx.receivedAt,
+      original_timestamp: ctx.receivedAt,
+      received_at: ctx.receivedAt,
+      properties,
+    },
+    ctx,
+  );
   if (shape !== null) return shape;
 
   const originalMs = readTimestamp(p.timestamp);

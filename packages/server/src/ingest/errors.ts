@@ -11,7 +11,7 @@ export type IngestErrorKind =
   | 'unknown-key'
   /** An admin key used for ingest: ingest takes the write key only. */
   | 'wrong-key-role'
-  /** The body (after decompression) or one event is over its limit. */
+  /** The body (after decompression), the number of events in it, or one event is over its limit. */
   | 'too-large'
   /** A Content-Encoding or `compression` the server does not decode. */
   | 'unsupported-encoding'

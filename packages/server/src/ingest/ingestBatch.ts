@@ -17,6 +17,8 @@ export interface IngestDeps {
   buckets: TokenBuckets | null;
   metrics: ServerMetrics;
   limits: ShapeLimits;
+  /** Most items one request may carry (maxBatchEvents). */
+  maxBatchEvents: number;
 }
 
 export interface IngestRequest {
@@ -39,12 +41,16 @@ export interface IngestAnswer extends InsertResult {
 }
 
 /**
- * The path every wire format shares once its envelope is read: authenticate the write key,
+ * The path every wire format shares once its envelope is read: refuse a batch of more than
+ * `maxBatchEvents` items whole (413), authenticate the write key,
  * take from the project's token bucket, normalise and check each event (refusing bad ones by
  * index), then commit the good ones in one store call. Resolves only after the store
  * committed; a store failure rejects (the error handler answers 503 with Retry-After).
  */
 export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise<IngestAnswer> {
+  // First, before the key: every item costs work and, refused, an entry in the answer, so a
+  // small gzip body of millions of items would hold the event loop for seconds.
+  if (req.items.length > deps.maxBatchEvents) throw tooManyEvents(req.items.length, deps.maxBatchEvents);
   const project = await deps.keys.resolve(req.key, req.howToSendKey);
   if (deps.buckets !== null) {
     const wait = deps.buckets.take(project.id, req.items.length);
@@ -80,6 +86,13 @@ export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise
   if (result.erased > 0) events.inc({ format: req.format, outcome: 'erased' }, result.erased);
   rejected.sort((a, b) => a.index - b.index);
   return { ...result, rejected };
+}
+
+function tooManyEvents(count: number, max: number): IngestError {
+  return new IngestError(
+    'too-large',
+    `batch of ${count} events is over the limit of ${max} events per request: send smaller batches, or raise maxBatchEvents (homing serve --max-batch-events)`,
+  );
 }
 
 /**

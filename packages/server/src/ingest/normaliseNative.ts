@@ -31,7 +31,6 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext)
     skew = 0;
   }
   return buildIngestEvent(
-    raw,
     { uuid: e.uuid, event: e.event, distinctId, timestamp, properties, skewMs: skew },
     ctx,
   );

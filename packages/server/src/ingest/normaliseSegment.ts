@@ -80,7 +80,6 @@ export function normaliseSegment(
   }
   const skewMs = m.sentAt !== undefined ? clockSkewMs(m.sentAt, ctx.receivedMs) : batchSkewMs;
   return buildIngestEvent(
-    raw,
     {
       uuid: m.messageId,
       event,

@@ -97,10 +97,20 @@ function defaultIntervalMs(retentionDays: unknown): number {
   return Math.min(RETENTION_DEFAULTS.intervalMs, Math.max(MIN_DEFAULT_INTERVAL_MS, tenth));
 }
 
-function resolveOptions(options: RetentionJobOptions): Required<RetentionJobOptions> {
+/**
+ * Refuses, with the RetentionOptionError startRetentionJob would throw, every option but the
+ * store: startServer checks them before it opens its store, so a mistyped retention neither
+ * creates a data directory nor waits for PostgreSQL before it is reported.
+ */
+export function checkRetentionOptions(options: Omit<RetentionJobOptions, 'store'>): void {
+  resolveOptions(options);
+}
+
+function resolveOptions(
+  options: Omit<RetentionJobOptions, 'store'>,
+): Required<Omit<RetentionJobOptions, 'store'>> {
   const intervalMs = options.intervalMs ?? defaultIntervalMs(options.retentionDays);
   const o = {
-    store: options.store,
     retentionDays: options.retentionDays,
     intervalMs,
     firstRunDelayMs:
@@ -112,9 +122,6 @@ function resolveOptions(options: RetentionJobOptions): Required<RetentionJobOpti
     logger: options.logger ?? consoleLogger,
     now: options.now ?? Date.now,
   };
-  if (o.store === null || typeof o.store !== 'object' || typeof o.store.deleteEventsBefore !== 'function') {
-    throw new RetentionOptionError('store', 'must be a Store');
-  }
   if (typeof o.retentionDays !== 'number' || !Number.isFinite(o.retentionDays) || o.retentionDays < 0) {
     throw new RetentionOptionError(
       'retentionDays',
@@ -143,7 +150,11 @@ const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmedi
 
 /** Starts the retention schedule (timers unref'd). Throws RetentionOptionError for bad options. */
 export function startRetentionJob(options: RetentionJobOptions): RetentionJob {
-  const o = resolveOptions(options);
+  const store = options.store as Partial<Store> | null | undefined;
+  if (store === null || typeof store !== 'object' || typeof store.deleteEventsBefore !== 'function') {
+    throw new RetentionOptionError('store', 'must be a Store');
+  }
+  const o = { ...resolveOptions(options), store: options.store };
   const enabled = o.retentionDays > 0;
   let stopped = false;
   let running: Promise<number> | null = null;
