@@ -1,12 +1,18 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { bulkhead } from './BulkheadPolicy.js';
-import { BulkheadRejectedError, TaskCancelledError } from './errors.js';
+import { BulkheadRejectedError, TaskCancelledError, TaskTimeoutError } from './errors.js';
+import { timeout } from './TimeoutPolicy.js';
+import { wrap } from './wrap.js';
 
 function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
   const promise = new Promise<void>((resolve) => (open = resolve));
   return { promise, open };
 }
+
+afterEach(() => {
+  vi.unstubAllGlobals();
+});
 
 describe('bulkhead', () => {
   it('runs maxConcurrent at once, queues maxQueue in order, rejects the rest', async () => {
@@ -78,6 +84,90 @@ describe('bulkhead', () => {
     g.open();
     await first;
     expect(ran).toBe(false);
+  });
+
+  it('makes no signal for a queued call that has none: nothing could take it out', async () => {
+    let made = 0;
+    vi.stubGlobal(
+      'AbortController',
+      class extends AbortController {
+        constructor() {
+          super();
+          made++;
+        }
+      },
+    );
+    const policy = bulkhead({ maxConcurrent: 1, maxQueue: 10 });
+    const g = gate();
+    const calls = [policy.execute(() => g.promise)];
+    for (let i = 0; i < 5; i++) calls.push(policy.execute(async () => undefined));
+    expect(policy.queued).toBe(5);
+    g.open();
+    await Promise.all(calls);
+    expect(made).toBe(0);
+    expect(policy.executing).toBe(0);
+  });
+
+  it('takes aborted calls out of the head, middle and tail of the queue; the rest run in order', async () => {
+    const policy = bulkhead({ maxConcurrent: 1, maxQueue: 10 });
+    const g = gate();
+    const first = policy.execute(() => g.promise);
+    const order: number[] = [];
+    const controllers = Array.from({ length: 7 }, () => new AbortController());
+    const calls = controllers.map((c, i) =>
+      policy
+        .execute(() => void order.push(i), c.signal)
+        .then(
+          () => 'ran',
+          (e: unknown) => (e instanceof TaskCancelledError ? 'cancelled' : e),
+        ),
+    );
+    for (const i of [3, 0, 6, 4]) controllers[i]!.abort();
+    expect(policy.queued).toBe(3);
+    // A shared signal and one with no signal, queued after the removals.
+    const shared = new AbortController();
+    const late = [
+      policy.execute(() => void order.push(7), shared.signal),
+      policy.execute(() => void order.push(8)),
+    ];
+    g.open();
+    await first;
+    expect(await Promise.all(calls)).toEqual([
+      'cancelled',
+      'ran',
+      'ran',
+      'cancelled',
+      'cancelled',
+      'ran',
+      'cancelled',
+    ]);
+    await Promise.all(late);
+    expect(order).toEqual([1, 2, 5, 7, 8]);
+    expect(policy.queued).toBe(0);
+    expect(policy.executing).toBe(0);
+  });
+
+  it('a queued call leaves the queue when an enclosing timeout fires', async () => {
+    vi.useFakeTimers();
+    try {
+      const policy = bulkhead({ maxConcurrent: 1, maxQueue: 5 });
+      const g = gate();
+      const first = policy.execute(() => g.promise);
+      let ran = false;
+      const queued = wrap(timeout(100), policy).execute(() => {
+        ran = true;
+      });
+      const settled = queued.catch((e: unknown) => e);
+      expect(policy.queued).toBe(1);
+      await vi.advanceTimersByTimeAsync(100);
+      expect(await settled).toBeInstanceOf(TaskTimeoutError);
+      expect(policy.queued).toBe(0);
+      g.open();
+      await first;
+      expect(ran).toBe(false);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('emits onReject with the load', async () => {

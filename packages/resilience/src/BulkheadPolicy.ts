@@ -1,3 +1,4 @@
+import { peek } from './CallContext.js';
 import { BulkheadRejectedError, TaskCancelledError } from './errors.js';
 import type { EventSubscriber } from './events.js';
 import { Emitter } from './events.js';
@@ -20,7 +21,48 @@ export interface BulkheadRejectEvent {
 }
 
 interface Waiter {
-  start: () => void;
+  readonly resolve: () => void;
+  /** Stops watching the caller's signal; undefined when there is none to watch. */
+  unwatch: (() => void) | undefined;
+  prev: Waiter | undefined;
+  next: Waiter | undefined;
+}
+
+/**
+ * The FIFO of waiting calls, a doubly linked list: taking the first and taking one out when its
+ * signal aborts are both O(1). An array's shift() and indexOf/splice made draining a long queue,
+ * and a shared signal aborting every call in it, quadratic.
+ */
+class WaitQueue {
+  size = 0;
+  private head: Waiter | undefined = undefined;
+  private tail: Waiter | undefined = undefined;
+
+  push(waiter: Waiter): void {
+    waiter.prev = this.tail;
+    if (this.tail === undefined) this.head = waiter;
+    else this.tail.next = waiter;
+    this.tail = waiter;
+    this.size++;
+  }
+
+  shift(): Waiter | undefined {
+    const waiter = this.head;
+    if (waiter !== undefined) this.remove(waiter);
+    return waiter;
+  }
+
+  remove(waiter: Waiter): void {
+    if (waiter.prev === undefined) {
+      // Neither first nor linked after another: not queued (already taken out).
+      if (this.head !== waiter) return;
+      this.head = waiter.next;
+    } else waiter.prev.next = waiter.next;
+    if (waiter.next === undefined) this.tail = waiter.prev;
+    else waiter.next.prev = waiter.prev;
+    waiter.prev = waiter.next = undefined;
+    this.size--;
+  }
 }
 
 /**
@@ -32,7 +74,7 @@ export class BulkheadPolicy extends PolicyBase {
   readonly maxConcurrent: number;
   readonly maxQueue: number;
   private running = 0;
-  private readonly waiting: Waiter[] = [];
+  private readonly waiting = new WaitQueue();
   private readonly rejectEvents = new Emitter<BulkheadRejectEvent>();
 
   readonly onReject: EventSubscriber<BulkheadRejectEvent> = this.rejectEvents.subscribe;
@@ -50,7 +92,7 @@ export class BulkheadPolicy extends PolicyBase {
   }
 
   get queued(): number {
-    return this.waiting.length;
+    return this.waiting.size;
   }
 
   /** @internal */
@@ -63,32 +105,33 @@ export class BulkheadPolicy extends PolicyBase {
       return await next(fn, context, chain, index);
     } finally {
       const waiter = this.waiting.shift();
-      if (waiter !== undefined) waiter.start();
-      else this.running--;
+      if (waiter !== undefined) {
+        waiter.unwatch?.();
+        waiter.resolve();
+      } else this.running--;
     }
   }
 
   private wait(context: PolicyContext): Promise<void> {
-    if (this.waiting.length >= this.maxQueue) {
+    if (this.waiting.size >= this.maxQueue) {
       if (this.rejectEvents.listening) {
-        this.rejectEvents.emit({ executing: this.running, queued: this.waiting.length });
+        this.rejectEvents.emit({ executing: this.running, queued: this.waiting.size });
       }
       return Promise.reject(new BulkheadRejectedError(this.maxConcurrent, this.maxQueue));
     }
-    const signal = context.signal;
-    if (signal.aborted) return Promise.reject(new TaskCancelledError(signal.reason));
+    // peek, not context.signal: without a caller's signal or an enclosing timeout nothing can
+    // take the call out of the queue, and reading the signal would make one (an AbortController
+    // and a watch) per queued call for nothing.
+    const signal = peek(context);
+    if (signal?.aborted) return Promise.reject(new TaskCancelledError(signal.reason));
     return new Promise((resolve, reject) => {
-      const waiter: Waiter = {
-        start: () => {
-          unwatch();
-          resolve();
-        },
-      };
-      const unwatch = watchAbort(signal, () => {
-        const at = this.waiting.indexOf(waiter);
-        if (at >= 0) this.waiting.splice(at, 1);
-        reject(new TaskCancelledError(signal.reason));
-      });
+      const waiter: Waiter = { resolve, unwatch: undefined, prev: undefined, next: undefined };
+      if (signal !== undefined) {
+        waiter.unwatch = watchAbort(signal, () => {
+          this.waiting.remove(waiter);
+          reject(new TaskCancelledError(signal.reason));
+        });
+      }
       this.waiting.push(waiter);
     });
   }

@@ -118,6 +118,24 @@ describe('faultInjection: what it injects', () => {
     expect(policy.stats.delayMs).toBe(175);
   });
 
+  it('reads a draw outside [0, 1) or NaN from a broken random as 0', async () => {
+    vi.useFakeTimers();
+    // Each call: a draw to delay (0 → yes), then a broken draw for the length → minMs.
+    const policy = faultInjection({
+      latency: { rate: 1, ms: [100, 2 ** 31 - 1] },
+      random: scripted(0, 1.5, 0, Number.NaN, 0, -0.5, 0, 1),
+      env: DEV,
+    });
+    for (let i = 0; i < 4; i++) {
+      const call = track(policy.execute(() => 'done'));
+      await vi.advanceTimersByTimeAsync(99);
+      expect(call.state).toBe('pending');
+      await vi.advanceTimersByTimeAsync(1);
+      expect(call.state).toBe('resolved');
+    }
+    expect(policy.stats).toMatchObject({ delayed: 4, delayMs: 400, passedThrough: 4 });
+  });
+
   it('aborts a latency sleep at once with the signal reason, and clears its timer', async () => {
     vi.useFakeTimers();
     const controller = new AbortController();

@@ -141,27 +141,32 @@ export class FaultInjectionPolicy extends PolicyBase {
     this.#calls++;
     if (isAborted(context)) throw abortReason(context);
     const latency = this.#latency;
-    if (latency !== undefined && this.#random() < latency.rate) {
+    if (latency !== undefined && this.#draw() < latency.rate) {
       const ms =
-        latency.min === latency.max
-          ? latency.min
-          : latency.min + this.#random() * (latency.max - latency.min);
+        latency.min === latency.max ? latency.min : latency.min + this.#draw() * (latency.max - latency.min);
       this.#delayed++;
       this.#delayMs += ms;
       await sleep(ms, peek(context));
       if (isAborted(context)) throw abortReason(context);
     }
-    if (this.#dropRate !== undefined && this.#random() < this.#dropRate) {
+    if (this.#dropRate !== undefined && this.#draw() < this.#dropRate) {
       this.#drops++;
       return never(peek(context));
     }
     const errors = this.#errors;
-    if (errors !== undefined && this.#random() < errors.rate) {
+    if (errors !== undefined && this.#draw() < errors.rate) {
       this.#errorCount++;
       throw errors.error === undefined ? new FaultInjectedError() : errors.error();
     }
     this.#passedThrough++;
     return next(fn, context, chain, index);
+  }
+
+  #draw(): number {
+    const r = this.#random();
+    // The option is the app's: a draw outside [0, 1) or NaN would make a delay negative, NaN or
+    // past setTimeout's limit (which fires at once, with a TimeoutOverflowWarning).
+    return r >= 0 && r < 1 ? r : 0;
   }
 }
 

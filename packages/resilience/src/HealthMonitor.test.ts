@@ -619,6 +619,57 @@ describe('HealthMonitor: lifecycle', () => {
   });
 });
 
+describe('HealthMonitor: registration handles', () => {
+  it("a spent handle's dispose() leaves a newer check of the same name alone", () => {
+    const m = monitor();
+    const old = m.register('db', () => true);
+    old.dispose();
+    const current = m.register('db', () => true);
+    old.dispose();
+    expect(Object.keys(m.report().checks)).toEqual(['db']);
+    current.dispose();
+    expect(Object.keys(m.report().checks)).toEqual([]);
+  });
+});
+
+describe('HealthMonitor: a broken clock', () => {
+  it('keeps each check on its interval when the clock throws, with no unhandled rejection', async () => {
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      let readings = 0;
+      const m = monitor({
+        intervalMs: 5,
+        now: () => {
+          // The first run's grace period reads it, then its result's time: that reading throws.
+          if (++readings === 2) throw new Error('clock');
+          return Date.now();
+        },
+      });
+      const check = switchable(true);
+      m.register('db', check);
+      m.start();
+      await vi.waitFor(() => expect(check.calls).toBeGreaterThanOrEqual(3));
+      expect(m.report().checks['db']!.status).toBe('healthy');
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
+  it('reports with the system clock when the clock answers no time', async () => {
+    for (const reading of [Number.NaN, Number.POSITIVE_INFINITY, 1e300, '5' as unknown as number]) {
+      const m = monitor({ now: () => reading });
+      m.register('db', () => true);
+      const report = await m.runNow();
+      expect(Number.isNaN(Date.parse(report.timestamp))).toBe(false);
+      expect(Number.isNaN(Date.parse(report.checks['db']!.lastCheckedAt!))).toBe(false);
+      expect(report.status).toBe('healthy');
+    }
+  });
+});
+
 describe('HealthMonitor: bad configuration', () => {
   it.each([
     ['a negative grace period', { gracePeriodMs: -1 }, 'gracePeriodMs'],

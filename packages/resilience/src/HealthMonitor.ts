@@ -11,6 +11,9 @@ import type { HealthCheckFunction, HttpHealthCheck } from './httpHealthCheck.js'
 import { failure, runHealthCheck } from './runHealthCheck.js';
 import type { HealthOutcome, HealthRun, HealthRunResult } from './runHealthCheck.js';
 
+// The largest time a Date holds (ECMA-262 §21.4.1.22); past it toISOString() throws.
+const MAX_DATE_MS = 8.64e15;
+
 export type HealthStatus = 'healthy' | 'degraded' | 'unhealthy' | 'unknown';
 
 export interface HealthCheckReport {
@@ -148,8 +151,13 @@ export class HealthMonitor {
     };
     this.#checks.set(name, state);
     this.#updateAggregate();
-    if (this.#started) void this.#run(state);
-    return { dispose: () => void this.unregister(name) };
+    if (this.#started) this.#runInBackground(state);
+    // Only this registration: a spent handle must not remove a newer check of the same name.
+    return {
+      dispose: () => {
+        if (this.#checks.get(name) === state) this.unregister(name);
+      },
+    };
   }
 
   /** Removes a check, stopping its timer and aborting a run in flight. False if there was none. */
@@ -167,7 +175,7 @@ export class HealthMonitor {
     if (this.#closed) throw new ConfigError('start', 'the monitor is closed');
     if (this.#started) return;
     this.#started = true;
-    for (const state of this.#checks.values()) void this.#run(state);
+    for (const state of this.#checks.values()) this.#runInBackground(state);
   }
 
   /**
@@ -208,7 +216,7 @@ export class HealthMonitor {
         configurable: true,
       });
     }
-    return { status: this.#aggregate, checks, timestamp: new Date(this.#settings.now()).toISOString() };
+    return { status: this.#aggregate, checks, timestamp: new Date(this.#now()).toISOString() };
   }
 
   /** Called on every status change of a check, then of the aggregate. A throwing listener is ignored. */
@@ -232,6 +240,25 @@ export class HealthMonitor {
     this.#listeners.clear();
     // Runs settle as soon as they are aborted, even those of a check that ignores its signal.
     await Promise.all(running);
+  }
+
+  /**
+   * The option's clock, or Date.now() for a reading that throws or is no time a Date can hold:
+   * a broken clock must not crash a background run or make report() throw.
+   */
+  #now(): number {
+    let now: unknown;
+    try {
+      now = this.#settings.now();
+    } catch {
+      return Date.now();
+    }
+    return typeof now === 'number' && Math.abs(now) <= MAX_DATE_MS ? now : Date.now();
+  }
+
+  /** A run nobody awaits: a failure in it must not surface as an unhandled rejection. */
+  #runInBackground(state: Check): void {
+    this.#run(state).catch(() => {});
   }
 
   #stop(state: Check): void {
@@ -267,7 +294,7 @@ export class HealthMonitor {
     if (this.#closed || state.removed) return Promise.resolve();
     if (state.timer !== undefined) clearTimeout(state.timer);
     state.timer = undefined;
-    state.graceEndsAt ??= this.#settings.now() + this.#settings.gracePeriodMs;
+    state.graceEndsAt ??= this.#now() + this.#settings.gracePeriodMs;
     let result: Promise<HealthRunResult | undefined>;
     if (state.abandoned !== undefined) {
       result = Promise.resolve({
@@ -292,14 +319,18 @@ export class HealthMonitor {
         });
         state.abandoned = abandoned;
       }
-      this.#record(state, done.outcome, done.latencyMs);
-      if (this.#started) {
-        // Start to start, so a slow check does not drift; never less than zero.
-        state.timer = setTimeout(
-          () => void this.#run(state),
-          Math.max(0, state.settings.intervalMs - done.latencyMs),
-        );
-        (state.timer as any).unref?.();
+      try {
+        this.#record(state, done.outcome, done.latencyMs);
+      } finally {
+        // Whatever recording did, the check keeps its schedule.
+        if (this.#started) {
+          // Start to start, so a slow check does not drift; never less than zero.
+          state.timer = setTimeout(
+            () => this.#runInBackground(state),
+            Math.max(0, state.settings.intervalMs - done.latencyMs),
+          );
+          (state.timer as any).unref?.();
+        }
       }
     });
     state.inFlight = run;
@@ -308,7 +339,7 @@ export class HealthMonitor {
 
   #record(state: Check, outcome: HealthOutcome, latencyMs: number): void {
     const previous = state.status;
-    const now = this.#settings.now();
+    const now = this.#now();
     state.lastCheckedAt = now;
     state.latencyMs = latencyMs;
     state.details = outcome.details;

@@ -67,6 +67,39 @@ describe('SamplingBreaker', () => {
     expect(b.counts.calls).toBe(0);
   });
 
+  it.each([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY])(
+    'skips a clock reading of %s and keeps ageing calls out',
+    (bad) => {
+      let t = 1_000_000;
+      let broken = false;
+      const now = (): number => (broken ? bad : t);
+      const b = new SamplingBreaker({ threshold: 0.5, windowMs: 1000, minimumThroughput: 1, now });
+      b.failure();
+      broken = true;
+      b.failure();
+      expect(b.counts).toEqual({ calls: 2, failures: 2 });
+      const saved = JSON.parse(JSON.stringify(b.toJSON()));
+      const copy = new SamplingBreaker({ threshold: 0.5, windowMs: 1000, minimumThroughput: 1, now });
+      copy.restore(saved, 'state');
+      b.reset();
+      broken = false;
+      t += 3_600_000;
+      expect(b.counts).toEqual({ calls: 0, failures: 0 });
+      expect(copy.counts).toEqual({ calls: 0, failures: 0 });
+      expect(Number.isFinite(b.toJSON().currentStart)).toBe(true);
+    },
+  );
+
+  it('starts its window on the system clock when the first reading is not a time', () => {
+    let t: number = Number.NaN;
+    const b = new SamplingBreaker({ threshold: 0.5, windowMs: 1000, minimumThroughput: 1, now: () => t });
+    b.failure();
+    t = 1_000_000;
+    expect(b.counts).toEqual({ calls: 1, failures: 1 });
+    t += 3_600_000;
+    expect(b.counts).toEqual({ calls: 0, failures: 0 });
+  });
+
   it('reset() forgets everything; toJSON/restore round-trips', () => {
     const c = clock();
     const b = new SamplingBreaker({ threshold: 0.5, windowMs: 1000, minimumThroughput: 1, now: c.now });

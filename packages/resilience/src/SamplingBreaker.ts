@@ -56,7 +56,7 @@ export class SamplingBreaker implements Breaker {
     this.now = options.now ?? Date.now;
     this.successes = new Float64Array(this.buckets);
     this.failures = new Float64Array(this.buckets);
-    this.currentStart = this.now();
+    this.currentStart = finiteOr(this.now(), Date.now());
   }
 
   /** Calls and failures inside the window now. */
@@ -85,10 +85,13 @@ export class SamplingBreaker implements Breaker {
     this.totalSuccesses = 0;
     this.totalFailures = 0;
     this.current = 0;
-    this.currentStart = this.now();
+    this.currentStart = finiteOr(this.now(), this.currentStart);
   }
 
   private rotate(now: number): void {
+    // A NaN or infinite reading would become the window's start for good (NaN never ages out,
+    // and toJSON() would save a state restore() refuses): it is skipped, the window kept as is.
+    if (!Number.isFinite(now)) return;
     const elapsed = now - this.currentStart;
     if (elapsed < this.bucketMs) {
       // A clock stepped backwards: start the current bucket again rather than never rotating.
@@ -160,4 +163,8 @@ export class SamplingBreaker implements Breaker {
     // A window saved long ago is stale now: rotate drops what the idle time outlived.
     this.rotate(this.now());
   }
+}
+
+function finiteOr(reading: number, fallback: number): number {
+  return Number.isFinite(reading) ? reading : fallback;
 }

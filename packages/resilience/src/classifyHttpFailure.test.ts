@@ -417,6 +417,55 @@ describe('classifyHttpFailure: bad input', () => {
   });
 });
 
+describe('classifyHttpFailure: hostile errors', () => {
+  const thrower = (): never => {
+    throw new Error('hostile');
+  };
+
+  it('reads a Retry-After getter that throws as no Retry-After', () => {
+    const error = {
+      status: 503,
+      headers: {
+        get 'retry-after'() {
+          return thrower();
+        },
+      },
+    };
+    expect(classifyHttpFailure({ error })).toEqual({ kind: 'retryable', reason: '503 Service Unavailable' });
+    expect(isTransientFailure(error)).toBe(true);
+  });
+
+  it('reads headers whose get() throws, or whose keys cannot be listed, as no headers', () => {
+    const throwingGet = { statusCode: 429, headers: { get: thrower } };
+    const throwingKeys = { status: 503, headers: new Proxy({}, { ownKeys: thrower }) };
+    expect(classifyHttpFailure({ error: throwingGet }).kind).toBe('rate-limited');
+    expect(classifyHttpFailure({ error: throwingKeys }).kind).toBe('retryable');
+    expect(classifyHttpFailure({ status: 503, headers: { get: thrower } }).kind).toBe('retryable');
+    expect(getHeader({ get: thrower }, 'retry-after')).toBeUndefined();
+  });
+
+  it('classifies a Proxy whose traps throw, or a revoked one, as an unrecognised error', () => {
+    const prototypeTrap = new Proxy({}, { getPrototypeOf: thrower });
+    const everyTrap = new Proxy({}, { getPrototypeOf: thrower, get: thrower, ownKeys: thrower });
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    for (const error of [prototypeTrap, everyTrap, revoked, new Error('x', { cause: revoked })]) {
+      expect(classifyHttpFailure({ error }).kind).toBe('permanent');
+      expect(isTransientFailure(error)).toBe(false);
+    }
+    // What can be read still decides.
+    const coded = new Proxy({ code: 'ECONNRESET' }, { getPrototypeOf: thrower });
+    expect(classifyHttpFailure({ error: coded }).kind).toBe('retryable');
+  });
+
+  it('skips AggregateError members that cannot be read', () => {
+    const { proxy: members, revoke } = Proxy.revocable([] as unknown[], {});
+    revoke();
+    const error = Object.assign(new Error('many'), { errors: members });
+    expect(classifyHttpFailure({ error }).kind).toBe('permanent');
+  });
+});
+
 describe('isTransientFailure', () => {
   it.each([
     [codeError('ECONNRESET'), true],

@@ -79,16 +79,27 @@ export function httpErrorFromResponse(
 /** Reads one header from a `Headers` or a plain record, whatever the case of its name. */
 export function getHeader(headers: HeadersLike | undefined, name: string): string | undefined {
   if (headers === null || typeof headers !== 'object') return undefined;
-  if (typeof (headers as { get?: unknown }).get === 'function') {
-    return (headers as { get(name: string): string | null }).get(name) ?? undefined;
+  try {
+    if (typeof (headers as { get?: unknown }).get === 'function') {
+      return headerValue((headers as { get(name: string): unknown }).get(name));
+    }
+    const lower = name.toLowerCase();
+    for (const key of Object.keys(headers)) {
+      if (key.toLowerCase() !== lower) continue;
+      const value = headerValue((headers as Record<string, unknown>)[key]);
+      if (value !== undefined) return value;
+    }
+  } catch {
+    // Headers often come from whatever a client library threw: a throwing get(), getter or
+    // Proxy trap must read as a missing header, not break the classification around it.
   }
-  const lower = name.toLowerCase();
-  for (const key of Object.keys(headers)) {
-    if (key.toLowerCase() !== lower) continue;
-    const value = (headers as Record<string, unknown>)[key];
-    if (Array.isArray(value)) return value.length > 0 ? String(value[0]) : undefined;
-    if (typeof value === 'string' || typeof value === 'number') return String(value);
-  }
+  return undefined;
+}
+
+// Only a string leaves getHeader: a look-alike get() may return anything, a Proxy included.
+function headerValue(value: unknown): string | undefined {
+  if (Array.isArray(value)) return value.length > 0 ? String(value[0]) : undefined;
+  if (typeof value === 'string' || typeof value === 'number') return String(value);
   return undefined;
 }
 
@@ -199,8 +210,7 @@ function classifyError(error: unknown, nowMs: number | undefined): HttpClassific
     if (typeof code === 'string' && unknownCode === undefined) unknownCode = code;
     const cause = readProperty(link, 'cause');
     if (cause !== undefined) queue.push(cause);
-    const members = readProperty(link, 'errors');
-    if (Array.isArray(members)) for (const m of members.slice(0, MAX_CHAIN)) queue.push(m);
+    for (const m of readMembers(link)) queue.push(m);
   }
   if (unknownCode !== undefined) return { kind: 'permanent', reason: `error code ${unknownCode}` };
   if (readProperty(error, 'name') === 'TypeError') {
@@ -214,28 +224,36 @@ function classifyError(error: unknown, nowMs: number | undefined): HttpClassific
 }
 
 function classifyLink(link: object, nowMs: number | undefined): HttpClassification | undefined {
-  if (link instanceof HttpError) return link.classification;
-  if (link instanceof ResilienceError) {
-    switch (link.kind) {
-      case 'timeout':
-      case 'cancelled':
-      case 'bulkhead-rejected':
-      case 'circuit-isolated':
-      case 'fault-injected':
-        return { kind: 'retryable', reason: link.kind };
-      case 'circuit-open': {
-        const ms = (link as { retryAfterMs?: unknown }).retryAfterMs;
-        return validDelay(ms)
-          ? { kind: 'retryable', retryAfterMs: ms, reason: link.kind }
-          : { kind: 'retryable', reason: link.kind };
+  const kind = ownKind(link);
+  switch (kind) {
+    case undefined:
+      break;
+    case 'http': {
+      const classification = readProperty(link, 'classification');
+      if (classification !== null && typeof classification === 'object') {
+        return classification as HttpClassification;
       }
-      case 'config':
-      case 'fault-injection-refused':
-        return { kind: 'permanent', reason: link.kind };
-      default:
-        // 'retries-exhausted' and any kind added later: what it wraps decides.
-        return undefined;
+      // Its classification cannot be read: its status decides, as for any error carrying one.
+      break;
     }
+    case 'timeout':
+    case 'cancelled':
+    case 'bulkhead-rejected':
+    case 'circuit-isolated':
+    case 'fault-injected':
+      return { kind: 'retryable', reason: kind };
+    case 'circuit-open': {
+      const ms = readProperty(link, 'retryAfterMs');
+      return validDelay(ms)
+        ? { kind: 'retryable', retryAfterMs: ms, reason: kind }
+        : { kind: 'retryable', reason: kind };
+    }
+    case 'config':
+    case 'fault-injection-refused':
+      return { kind: 'permanent', reason: kind };
+    default:
+      // 'retries-exhausted' and any kind added later: what it wraps decides.
+      return undefined;
   }
   // A client library's error that carries the response (fetch wrappers, axios, got, undici's
   // ResponseStatusCodeError): the status decides, as if the response had been given.
@@ -271,6 +289,31 @@ function classifyLink(link: object, nowMs: number | undefined): HttpClassificati
   const name = readProperty(link, 'name');
   if (typeof name === 'string' && RETRYABLE_NAMES.has(name)) return { kind: 'retryable', reason: name };
   return undefined;
+}
+
+/**
+ * The kind of one of this package's errors; undefined for any other link. Guarded, and read
+ * once: `instanceof` runs a Proxy's getPrototypeOf trap (and throws on a revoked Proxy), and a
+ * Proxy may throw, or answer differently, on every read.
+ */
+function ownKind(link: object): unknown {
+  try {
+    return link instanceof ResilienceError ? link.kind : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const NO_MEMBERS: readonly unknown[] = [];
+
+/** An AggregateError's members, bounded; none when they cannot be read (a Proxy that throws). */
+function readMembers(link: object): readonly unknown[] {
+  const members = readProperty(link, 'errors');
+  try {
+    return Array.isArray(members) ? members.slice(0, MAX_CHAIN) : NO_MEMBERS;
+  } catch {
+    return NO_MEMBERS;
+  }
 }
 
 function asStatus(value: unknown): number | undefined {

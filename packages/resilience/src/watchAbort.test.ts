@@ -61,6 +61,27 @@ describe('watchAbort', () => {
     }
   });
 
+  it('skips a watcher that an earlier one stops during the abort, as EventTarget would', () => {
+    // What EventTarget does with a listener removed during dispatch: it does not run.
+    const target = new EventTarget();
+    let listenerRan = false;
+    const listener = (): void => void (listenerRan = true);
+    target.addEventListener('x', () => target.removeEventListener('x', listener));
+    target.addEventListener('x', listener);
+    target.dispatchEvent(new Event('x'));
+    expect(listenerRan).toBe(false);
+
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const stops: (() => void)[] = [];
+    stops.push(watchAbort(controller.signal, () => stops[1]!()));
+    stops.push(watchAbort(controller.signal, () => seen.push('b')));
+    stops.push(watchAbort(controller.signal, () => seen.push('c')));
+    controller.abort();
+    expect(seen).toEqual(['c']);
+    for (const stop of stops) stop(); // all spent: no-ops
+  });
+
   it('throws a TypeError for what is not a signal, registering nothing', () => {
     for (const bad of [null, undefined, 5, 'signal', {}, { aborted: false }]) {
       expect(() => watchAbort(bad as unknown as AbortSignal, () => {})).toThrow(TypeError);

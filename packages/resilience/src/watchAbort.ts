@@ -13,9 +13,11 @@ class Watch {
 
   private readonly onAbort = (): void => {
     watches.delete(this.signal);
-    const callbacks = [...this.callbacks];
-    this.callbacks.clear();
-    for (const c of callbacks) {
+    // Iterated live, not copied: a callback that an earlier one stops watching is skipped, as a
+    // listener removed during dispatch would be. Each leaves the set before it runs, so its
+    // own stop function is a no-op from then on.
+    for (const c of this.callbacks) {
+      this.callbacks.delete(c);
       try {
         c.fn();
       } catch (error) {
