@@ -186,6 +186,20 @@ describe('Segment routes: a message over maxEventBytes', () => {
     expect(await s.events({ distinctId: 'big' })).toEqual([]);
   });
 
+  it("names Segment's own fields in its errors: messageId, userId or anonymousId", async () => {
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ event: 'e', userId: 'u', messageId: 123 }, /^message 0: messageId must be a non-empty string/],
+      [{ event: 'e' }, /^message 0: userId or anonymousId must be a non-empty string/],
+      [{ event: 'e', anonymousId: 'x'.repeat(1001) }, /^message 0: anonymousId longer than 1000/],
+      [{ event: 'e', userId: 'a\u0000b' }, /^message 0: userId contains NUL/],
+    ];
+    for (const [message, reason] of cases) {
+      const r = await post(`${s.url}/v1/track`, message, basic(s.project.writeKey));
+      expect(r.status).toBe(400);
+      expect((r.json as { message: string }).message).toMatch(reason);
+    }
+  });
+
   it('a one-message body refused for another reason is still a 400', async () => {
     const r = await post(`${s.url}/v1/track`, { userId: 'no-event-name' }, basic(s.project.writeKey));
     expect(r.status).toBe(400);

@@ -13,6 +13,8 @@ export interface EventParts {
   properties: unknown;
   /** ms the client's clock is behind the server's (0: no correction). */
   skewMs: number;
+  /** What the wire format calls the id fields, for its errors (default `uuid`, `distinct_id`). */
+  names?: { readonly uuid: string; readonly distinctId: string };
 }
 
 export interface BuildContext extends ShapeLimits {
@@ -38,7 +40,7 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
   if (typeof event !== 'object') return event;
   const distinctId = idString(
     typeof p.distinctId === 'number' ? String(p.distinctId) : p.distinctId,
-    'distinct_id',
+    p.names?.distinctId ?? 'distinct_id',
   );
   if (typeof distinctId !== 'object') return distinctId;
   const properties = p.properties ?? {};
@@ -85,7 +87,7 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
       properties,
     });
   } else {
-    const u = idString(p.uuid, 'uuid');
+    const u = idString(p.uuid, p.names?.uuid ?? 'uuid');
     if (typeof u !== 'object') return u;
     uuid = u.v;
   }

@@ -87,6 +87,11 @@ export function normaliseSegment(
       timestamp: m.timestamp ?? m.originalTimestamp,
       properties,
       skewMs,
+      names: {
+        uuid: 'messageId',
+        distinctId:
+          userId !== null ? 'userId' : anonymousId !== null ? 'anonymousId' : 'userId or anonymousId',
+      },
     },
     ctx,
   );

@@ -33,6 +33,14 @@ describe('parsePayload', () => {
     expect(() => parse('[{"event":')).toThrow(/body is not valid JSON/);
   });
 
+  it('names an empty body as empty, whatever its content type', () => {
+    for (const type of [FORM, 'application/json', undefined]) {
+      for (const body of ['', '  \n']) {
+        expect(() => parse(body, type)).toThrow(/empty body; send a JSON batch/);
+      }
+    }
+  });
+
   it('decodes the charset the content type names, and refuses one it does not know with 415', () => {
     const latin1 = Buffer.from('[{"event":"caf\xe9"}]', 'latin1');
     const json = 'application/json; charset=';

@@ -25,6 +25,8 @@ export function parsePayload(body: Buffer, format: PayloadFormat): unknown {
     const fields = new URLSearchParams(text);
     const data = fields.get('data');
     if (data === null) {
+      // curl -d '' sends an empty form: say what is wrong with it, not what a form lacks.
+      if (text.trim() === '') throw new IngestError('malformed', 'empty body; send a JSON batch');
       throw new IngestError(
         'malformed',
         'form body without a data field (and not JSON: it starts with neither { nor [)',

@@ -20,6 +20,10 @@ export type AdminApiErrorKind =
   | 'write-key'
   /** The request's parameters, query string or headers are malformed. */
   | 'invalid-request'
+  /** A body of a Content-Type no admin route reads. */
+  | 'unsupported-media-type'
+  /** A body over the server's limit. */
+  | 'too-large'
   /** The key's project disappeared between the key check and the call. */
   | 'unknown-project'
   /** No admin route at this path. */
@@ -34,6 +38,8 @@ const STATUS: Record<AdminApiErrorKind, number> = {
   'unknown-key': 401,
   'write-key': 403,
   'invalid-request': 400,
+  'unsupported-media-type': 415,
+  'too-large': 413,
   'unknown-project': 404,
   'not-found': 404,
   unavailable: 503,
@@ -217,7 +223,14 @@ export function toAdminApiError(err: unknown): AdminApiError {
     return new AdminApiError('invalid-request', fe.message ?? 'invalid request', { cause: err });
   }
   if (typeof fe.statusCode === 'number' && fe.statusCode >= 400 && fe.statusCode < 500) {
-    return new AdminApiError('invalid-request', fe.message ?? 'invalid request', { cause: err });
+    // Fastify's own refusals keep their status: a client told 400 would look for a bad parameter.
+    const kind =
+      fe.statusCode === 415
+        ? 'unsupported-media-type'
+        : fe.statusCode === 413
+          ? 'too-large'
+          : 'invalid-request';
+    return new AdminApiError(kind, fe.message ?? 'invalid request', { cause: err });
   }
   return new AdminApiError('internal', 'internal error', { cause: err });
 }

@@ -332,6 +332,19 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     expect(who).toEqual(['田中', 'Łukasz', 'Zoë Müller', 'José']);
   });
 
+  it('a DELETE with a body of a type no route reads is 415, not 400; nothing is erased', async () => {
+    const app = await start(backend);
+    await app.store.insertEvents(app.project.id, [ingestEvent()]);
+    const r = await fetch(`${app.url}/api/persons/alice`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${app.project.adminKey}`, 'content-type': 'application/xml' },
+      body: '<erase/>',
+    });
+    expect(r.status).toBe(415);
+    expect(await r.json()).toMatchObject({ error: 'unsupported-media-type' });
+    expect((await app.call('GET', '/api/persons/alice/events')).json.events).toHaveLength(1);
+  });
+
   it('erasure deletes only that person in that project, answers the count, and logs who/when/how many', async () => {
     const app = await start(backend);
     await app.store.insertEvents(app.project.id, [
