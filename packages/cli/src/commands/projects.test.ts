@@ -97,6 +97,14 @@ describe('homing projects (SQLite)', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
+  it('counts a name in characters, not UTF-16 units: 200 emoji are a name', async () => {
+    const dir = await dataDir();
+    const name = '🚀'.repeat(200);
+    const r = await create(name, { dataDir: dir });
+    expect(r.code).toBe(0);
+    expect(r.json?.['name']).toBe(name);
+  });
+
   it('an empty store lists a hint to create one', async () => {
     const dir = await dataDir();
     await (await openStore({ dataDir: dir })).close();
@@ -108,7 +116,7 @@ describe('homing projects (SQLite)', () => {
   it('bad names, bad URLs and unreachable databases: clear errors and exit codes, nothing created', async () => {
     const dir = await dataDir();
     await create('kept', { dataDir: dir });
-    for (const name of ['', '   ', 'n'.repeat(201)]) {
+    for (const name of ['', '   ', 'n'.repeat(201), '🚀'.repeat(201)]) {
       const r = await create(name, { dataDir: dir });
       expect(r.code).toBe(2);
       expect(r.io.err()).toMatch(/^error: project name must be/);
