@@ -17,6 +17,7 @@ import {
   checkObject,
   clampDelay,
 } from './validate.js';
+import { readProperty } from './readProperty.js';
 
 export interface RetryOptions {
   /** All attempts, the first included. Default 3. */
@@ -60,15 +61,12 @@ const KNOWN = ['maxAttempts', 'maxElapsedMs', 'backoff', 'retryOn', 'retryOnResu
  * configuration, an isolated breaker, and an HTTP failure classified permanent or conflict.
  */
 export function isRetryableError(error: unknown): boolean {
-  try {
-    const kind = (error as { kind?: unknown } | null)?.kind;
-    if (kind === 'cancelled' || kind === 'config' || kind === 'circuit-isolated') return false;
-    if (kind === 'http') {
-      const http = (error as { classification?: { kind?: unknown } }).classification?.kind;
-      return http !== 'permanent' && http !== 'conflict';
-    }
-  } catch {
-    // A getter or Proxy trap that throws: nothing says retrying cannot help.
+  // Guarded reads: a getter or Proxy trap that throws says nothing against retrying.
+  const kind = readProperty(error, 'kind');
+  if (kind === 'cancelled' || kind === 'config' || kind === 'circuit-isolated') return false;
+  if (kind === 'http') {
+    const http = readProperty(readProperty(error, 'classification'), 'kind');
+    return http !== 'permanent' && http !== 'conflict';
   }
   return true;
 }
@@ -155,7 +153,7 @@ export class RetryPolicy extends PolicyBase {
       sequence ??= this.backoff.start();
       // A Backoff of the app's own may answer anything: kept to what a timer can wait.
       let delayMs = clampDelay(sequence.next());
-      const asked = failed ? retryAfterOf(outcome) : undefined;
+      const asked = failed ? readProperty(outcome, 'retryAfterMs') : undefined;
       if (typeof asked === 'number' && Number.isFinite(asked) && asked >= 0) {
         delayMs = Math.min(asked, this.maxRetryAfterMs);
       }
@@ -200,15 +198,6 @@ export class RetryPolicy extends PolicyBase {
       }
       throw error;
     }
-  }
-}
-
-/** The error's own `retryAfterMs`; an error whose getter throws asks for nothing. */
-function retryAfterOf(error: unknown): unknown {
-  try {
-    return (error as { retryAfterMs?: unknown } | null)?.retryAfterMs;
-  } catch {
-    return undefined;
   }
 }
 

@@ -1,6 +1,7 @@
 import { ConfigError, HttpError, ResilienceError } from './errors.js';
 import type { HttpClassification } from './errors.js';
 import { parseRetryAfter } from './retryAfter.js';
+import { readProperty } from './readProperty.js';
 
 /** A fetch `Headers`, or a plain record such as Node's `IncomingHttpHeaders` (any case). */
 export type HeadersLike =
@@ -324,14 +325,4 @@ function asStatus(value: unknown): number | undefined {
 
 function validDelay(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value) && value >= 0;
-}
-
-/** Reads a property without letting a throwing getter or a Proxy break classification. */
-function readProperty(target: unknown, key: string): unknown {
-  if (target === null || (typeof target !== 'object' && typeof target !== 'function')) return undefined;
-  try {
-    return (target as Record<string, unknown>)[key];
-  } catch {
-    return undefined;
-  }
 }
