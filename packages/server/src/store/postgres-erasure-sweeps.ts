@@ -1,4 +1,4 @@
-import type { TxQuery } from './postgres.js';
+import type { TxQuery } from './postgres-connections.js';
 
 /** How often each store looks for second deletions that are due, ms. */
 export const SWEEP_CHECK_MS = 1000;

@@ -406,7 +406,7 @@ describe.skipIf(!reachable)('PostgresStore', () => {
     it('sets the bound on each connection, not as a startup parameter (PgBouncer refuses unknown ones)', async () => {
       const store = await open({ statementTimeoutMs: 300 });
       // The store's own pool (private): what its connections run with, and where it came from.
-      const pool = (store as unknown as { pool: pg.Pool }).pool;
+      const pool = (store as unknown as { connections: { pool: pg.Pool } }).connections.pool;
       const clients = await Promise.all([pool.connect(), pool.connect()]);
       try {
         for (const client of clients) {

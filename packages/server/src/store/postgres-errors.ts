@@ -1,0 +1,72 @@
+import { StoreError } from './errors.js';
+
+/** pg gave up waiting for a statement's answer (`query_timeout`); it may still be running. */
+export function isClientTimeout(err: unknown): boolean {
+  const e = err instanceof StoreError ? err.cause : err;
+  return e instanceof Error && e.message === 'Query read timeout';
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'ETIMEDOUT',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  '3D000',
+  '28P01',
+  '28000',
+]);
+
+/** The StoreError for what pg or PostgreSQL threw; `where` names the server (host, port, database). */
+export function storageError(err: unknown, where: string): StoreError {
+  if (err instanceof StoreError) return err;
+  const code = (err as { code?: string }).code;
+  const msg = (err as Error).message ?? String(err);
+  // query_canceled (statement_timeout, or close() cancelling) and lock_not_available (a
+  // lock_timeout of the server's or the URL's): the statement did nothing.
+  if (code === '57014' || code === '55P03') {
+    return new StoreError(
+      'timeout',
+      `PostgreSQL cancelled a statement (${msg}): it ran past its bound (statementTimeoutMs / ` +
+        'longStatementTimeoutMs), waiting for a lock held elsewhere or on an overloaded server, ' +
+        'or the store was closing; nothing of it was committed',
+      { cause: err },
+    );
+  }
+  // disk_full: the database server's disk; the transaction was rolled back.
+  if (code === '53100') {
+    return new StoreError(
+      'disk-full',
+      `PostgreSQL at ${where}: the disk is full (${msg}); nothing was committed`,
+      {
+        cause: err,
+      },
+    );
+  }
+  if (msg === 'timeout exceeded when trying to connect') {
+    // pg-pool's answer when every connection stayed busy for connectTimeoutMs.
+    return new StoreError(
+      'timeout',
+      'every connection to PostgreSQL stayed busy for connectTimeoutMs (statements stuck behind ' +
+        'locks, or slow); nothing was sent',
+      { cause: err },
+    );
+  }
+  if (isClientTimeout(err)) {
+    return new StoreError(
+      'timeout',
+      `PostgreSQL at ${where} did not answer a statement within its bound and two seconds more; ` +
+        'the connection was dropped',
+      { cause: err },
+    );
+  }
+  if ((code !== undefined && CONNECTION_CODES.has(code)) || /timeout|terminated|Connection/i.test(msg)) {
+    return new StoreError(
+      'unreachable',
+      `cannot reach PostgreSQL at ${where} (${code ?? msg}); check --database / HOMING_DATABASE_URL, ` +
+        'that the server is running and accepts this user, and that the database exists',
+      { cause: err },
+    );
+  }
+  return new StoreError('storage', `PostgreSQL failed: ${msg}`, { cause: err });
+}
