@@ -37,6 +37,8 @@ describe('query string parsing', () => {
       '2026-13-45',
       '+7d',
       '-7y',
+      '-6M',
+      '-7D',
       '2026-01-31T10:00Zjunk',
     ]) {
       const err = (() => {
@@ -60,7 +62,7 @@ describe('query string parsing', () => {
     expect(parseInterval('1w')).toBe(604_800);
     expect(parseInterval('1.5h')).toBe(5400);
     expect(parseInterval('900')).toBe(900);
-    for (const bad of ['0', '0.5', '-1h', 'abc', '1.5.5', '1y', '', 'h', '1e9']) {
+    for (const bad of ['0', '0.5', '-1h', 'abc', '1.5.5', '1y', '', 'h', '1e9', '1M', '1H']) {
       expect(() => parseInterval(bad), bad).toThrow(AdminApiError);
     }
   });

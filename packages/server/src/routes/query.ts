@@ -58,18 +58,16 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?
 export function parseInstant(value: string, name: string, nowMs: number): number {
   const v = value.trim();
   if (v.toLowerCase() === 'now') return nowMs;
-  const rel = /^-(\d{1,9})([smhdw])$/i.exec(v);
-  const ms = rel
-    ? nowMs - Number(rel[1]) * UNIT_MS[rel[2]!.toLowerCase()]!
-    : ISO_INSTANT.test(v)
-      ? parseIsoMs(v)
-      : NaN;
+  // Units are lower case only: `M` is a month to Grafana and ISO 8601 users, and read as minutes
+  // it would silently answer for a window thousands of times too short.
+  const rel = /^-(\d{1,9})([smhdw])$/.exec(v);
+  const ms = rel ? nowMs - Number(rel[1]) * UNIT_MS[rel[2]!]! : ISO_INSTANT.test(v) ? parseIsoMs(v) : NaN;
   // ±8.64e15 ms is the range of a JavaScript Date; beyond it toISOString() would throw.
   if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
     throw new AdminApiError(
       'invalid-request',
       `${name} must be an ISO 8601 date or date-time with a zone (2026-01-31, 2026-01-31T12:00:00Z), ` +
-        `"now", or relative like -24h or -7d`,
+        `"now", or relative like -24h or -7d (units s, m, h, d, w, lower case; m is minutes)`,
     );
   }
   return ms;
@@ -81,12 +79,13 @@ function isAbsolute(value: string | undefined): boolean {
 
 /** A bucket width: `30s`, `5m`, `1h`, `1d`, `1w`, or a number of seconds. */
 export function parseInterval(value: string): number {
-  const m = /^(\d{1,9}(?:\.\d{1,6})?)([smhdw])?$/i.exec(value.trim());
-  const seconds = m ? (Number(m[1]) * UNIT_MS[(m[2] ?? 's').toLowerCase()]!) / 1000 : NaN;
+  const m = /^(\d{1,9}(?:\.\d{1,6})?)([smhdw])?$/.exec(value.trim());
+  const seconds = m ? (Number(m[1]) * UNIT_MS[m[2] ?? 's']!) / 1000 : NaN;
   if (!Number.isFinite(seconds) || seconds < 1) {
     throw new AdminApiError(
       'invalid-request',
-      'interval must be a duration of at least 1 second: 30s, 5m, 1h, 1d, 1w, or a number of seconds',
+      'interval must be a duration of at least 1 second: 30s, 5m, 1h, 1d, 1w (lower case; m is minutes), ' +
+        'or a number of seconds',
     );
   }
   return seconds;
