@@ -1,10 +1,16 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { breakerStateKey, createTelemetry, SENDING_STATE_KEY } from '@homing/client';
+import {
+  breakerStateKey,
+  CONSENT_STATE_KEY,
+  createFileOutbox,
+  createTelemetry,
+  SENDING_STATE_KEY,
+} from '@homing/client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../program.js';
 import { captureIo, open, seedLongRetentionOutbox, seedOutbox, startSink } from './commands.test-helpers.js';
@@ -210,6 +216,79 @@ describe('homing flush', () => {
     expect(io.err()).toContain('4 events were refused');
     expect(io.err()).toContain(`homing dead-letters --outbox ${dir}`);
   });
+
+  it.each([401, 403, 404, 405])(
+    'a request refused with %i (wrong --key or --host): stops at the first batch, nothing dead-lettered, every event queued',
+    async (status) => {
+      const { dir, sink } = await setup(1200, status);
+      const io = captureIo();
+      expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'typo' }, io)).toBe(1);
+      expect(sink.requests).toBe(1);
+      expect(io.err()).toContain(`refused the request (`);
+      expect(io.err()).toContain('nothing was dead-lettered');
+      expect(io.err()).toMatch(status < 404 ? /hint: check --key/ : /hint: check --host/);
+      const outbox = open(dir);
+      expect(await outbox.size()).toMatchObject({ events: 1200, deadLetters: 0 });
+      await outbox.close();
+    },
+  );
+
+  it('says how many dead letters were discarded past the outbox maxDeadLetters, not that all were kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
+    const sink = await startSink(400);
+    cleanups.push(() => rm(dir, { recursive: true, force: true }), sink.close);
+    const app = createFileOutbox({ directory: dir, maxDeadLetters: 3 });
+    app.append(
+      Array.from({ length: 10 }, (_, i) => {
+        const uuid = `01900000-0000-7000-8000-${String(i).padStart(12, '0')}`;
+        return {
+          uuid,
+          json: JSON.stringify({ uuid, event: 'e', distinct_id: 'd' }),
+          timestampMs: Date.now(),
+        };
+      }),
+    );
+    await app.persist();
+    await app.close();
+    const io = captureIo();
+    expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(1);
+    expect(io.err()).toContain('10 events were refused for good');
+    expect(io.err()).toContain('7 of the oldest dead letters were discarded');
+    const outbox = open(dir);
+    expect((await outbox.size()).deadLetters).toBe(3);
+    await outbox.close();
+  });
+
+  it('names the damaged records it cut instead of counting them as sent or queued', async () => {
+    const { dir, sink } = await setup(100);
+    const segment = (await readdir(dir)).find((f) => f.endsWith('.log') && f !== 'dead-letters.log');
+    expect(segment).toBeDefined();
+    const file = join(dir, segment!);
+    const bytes = await readFile(file);
+    await writeFile(file, bytes.subarray(0, bytes.length - 40));
+    const io = captureIo();
+    expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(0);
+    expect(io.err()).toMatch(/warning: [1-9]\d* damaged records \(torn or corrupt on disk\) were cut/);
+    expect(io.out()).toContain(`Sent ${sink.uuids.length} events`);
+    expect(sink.uuids.length).toBeLessThan(100);
+  });
+
+  it.each(['pending', 'denied'])(
+    'sends nothing while the app holds its events for consent (%s)',
+    async (consent) => {
+      const { dir, sink } = await setup(20);
+      const outbox = open(dir);
+      await outbox.setState(CONSENT_STATE_KEY, consent);
+      await outbox.close();
+      const io = captureIo();
+      expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(1);
+      expect(sink.requests).toBe(0);
+      expect(io.err()).toContain(`consent is ${consent}`);
+      const after = open(dir);
+      expect((await after.size()).events).toBe(20);
+      await after.close();
+    },
+  );
 
   it('another live process delivering from the outbox: says so, sends nothing, exit 1', async () => {
     const { dir, sink } = await setup(5);

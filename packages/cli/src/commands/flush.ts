@@ -1,6 +1,7 @@
-import type { DeliveryOptions, SavedSending } from '@homing/client';
+import type { BatchRefusal, DeliveryOptions, SavedSending } from '@homing/client';
 import {
   breakerStateKey,
+  CONSENT_STATE_KEY,
   createNodePlatform,
   Delivery,
   DeliveryOptionError,
@@ -207,24 +208,68 @@ export async function flush(
     const fromFlags = flagDeliveryOptions(options);
     const timeoutMs = parseTimeout(options.timeout);
     const { outbox, directory, inspector } = await openOutbox(options.outbox);
+    // From the first read on (the outbox cuts a torn tail when it first reads a segment): dead
+    // letters discarded past the outbox's maxDeadLetters, and damaged records cut where they
+    // were met, which the summary must not pass over.
+    const drops = { overflow: 0, corrupt: 0 };
+    const stopCounting = outbox.onDrop((drop) => {
+      if (drop.reason === 'overflow' || drop.reason === 'corrupt') drops[drop.reason] += drop.count;
+    });
     try {
       const resolved = fromFlags ?? (await savedDeliveryOptions(outbox));
+      await refuseWithoutConsent(outbox);
       const busy = await deliveredElsewhere(inspector);
       if (busy !== null) throw busy;
       const failed = await drain(outbox, directory, resolved, timeoutMs, options.force === true, io, {
         saveSending: fromFlags === null,
         signal,
+        drops,
       });
       if (failed === 'interrupted') return INTERRUPTED_EXIT_CODE;
+      if (typeof failed === 'object') throw refusedRequest(failed, fromFlags !== null);
       if (failed === 'nothing-claimed') {
         // Taken by another process after the check above (an app that started meanwhile).
         throw (await deliveredElsewhere(inspector)) ?? unexplained();
       }
       return failed ? 1 : 0;
     } finally {
+      stopCounting();
       await outbox.close();
     }
   });
+}
+
+/**
+ * The app keeps events while its user's consent is pending (`setConsent('pending')`, saved in
+ * the outbox): sending them from here would overrule that user.
+ */
+async function refuseWithoutConsent(outbox: Outbox): Promise<void> {
+  const consent = await outbox.getState<unknown>(CONSENT_STATE_KEY);
+  if (consent !== 'pending' && consent !== 'denied') return;
+  throw new CommandError(
+    `the app that writes this outbox holds its events until its user consents (consent is ${consent}); nothing was sent`,
+    consent === 'pending'
+      ? 'the events go out once the app calls setConsent("granted"); they stay in the outbox until then'
+      : 'the app cleared what it held when consent was denied; what is left is not to be sent',
+  );
+}
+
+/**
+ * Statuses that say the request was wrong, not the events: a key the server does not know or
+ * lets not send, or a URL where nothing takes events. Sent again with the right key or URL, the
+ * same events are taken, so they stay queued instead of going to the dead letters.
+ */
+const REQUEST_REFUSALS = new Set([401, 403, 404, 405]);
+
+function refusedRequest(refusal: BatchRefusal, fromFlags: boolean): CommandError {
+  const credential = refusal.status === 401 || refusal.status === 403;
+  const flags = credential ? '--key' : '--host (the base URL only, without /ingest, /batch or /v1/batch)';
+  return new CommandError(
+    `${refusal.endpoint} refused the request (${refusal.reason}); nothing was dead-lettered, the events stay in the outbox`,
+    fromFlags
+      ? `check ${flags}${credential ? ' and --destination' : ''}, then run this again`
+      : `the ${credential ? 'key' : 'URL'} saved by the app is refused: name the right one with --host URL --key KEY`,
+  );
 }
 
 function unexplained(): CommandError {
@@ -241,16 +286,27 @@ async function drain(
   timeoutMs: number,
   force: boolean,
   io: CommandIo,
-  { saveSending, signal }: { saveSending: boolean; signal: AbortSignal },
-): Promise<boolean | 'nothing-claimed' | 'interrupted'> {
+  {
+    saveSending,
+    signal,
+    drops,
+  }: { saveSending: boolean; signal: AbortSignal; drops: { overflow: number; corrupt: number } },
+): Promise<boolean | 'nothing-claimed' | 'interrupted' | BatchRefusal> {
   const ids = resolved.endpoints.map((e) => e.id);
   if (force) for (const id of ids) await outbox.setState(breakerStateKey(id), undefined);
   const before = await outbox.size();
   const progress = new Progress(io, before.events);
+  let refused: ((refusal: BatchRefusal) => void) | undefined;
+  const requestRefused = new Promise<BatchRefusal>((resolve) => (refused = resolve));
   const delivery = new Delivery(outbox, resolved, {
     platform: createNodePlatform(),
     logger: { debug() {}, warn() {}, error() {} },
     saveSending,
+    keepRefused: (refusal) => {
+      if (refusal.status === undefined || !REQUEST_REFUSALS.has(refusal.status)) return false;
+      refused?.(refusal);
+      return true;
+    },
     emit: (name, payload) => {
       if (name === 'sent') progress.add((payload as { count: number }).count);
       if (name === 'delivery-error') {
@@ -270,12 +326,13 @@ async function drain(
   delivery.start();
   let result;
   try {
-    result = await Promise.race([delivery.flush(timeoutMs), interrupted]);
+    result = await Promise.race([delivery.flush(timeoutMs), interrupted, requestRefused]);
   } finally {
     // Aborts what is in flight: its batch goes back to the queue for the next run.
     await delivery.shutdown(0);
     progress.end();
   }
+  if (typeof result === 'object' && 'endpoint' in result) return result;
   if (result === 'interrupted') {
     const left = await outbox.size();
     io.stdout.write(
@@ -288,10 +345,19 @@ async function drain(
     `Sent ${result.sent} events to ${ids.join(', ')}; ${Math.max(0, result.pending)} still queued.\n`,
   );
   let failed = false;
+  if (drops.corrupt > 0) {
+    io.stderr.write(
+      `warning: ${drops.corrupt} damaged records (torn or corrupt on disk) were cut from the outbox; they could not be sent\n`,
+    );
+  }
   if (stats.deadLettered > 0) {
     failed = true;
+    const discarded = Math.min(drops.overflow, stats.deadLettered);
     io.stderr.write(
-      `error: ${stats.deadLettered} events were refused for good and moved to the dead letters\n`,
+      discarded === 0
+        ? `error: ${stats.deadLettered} events were refused for good and moved to the dead letters\n`
+        : `error: ${stats.deadLettered} events were refused for good; the dead letters keep the newest ` +
+            `(the outbox's maxDeadLetters): ${discarded} of the oldest dead letters were discarded\n`,
     );
     io.stderr.write(`hint: inspect them with: homing dead-letters --outbox ${directory}\n`);
   }

@@ -8,6 +8,14 @@ import type { DeliveryOptions } from './deliveryOptions.js';
 import type { EndpointChannel } from './EndpointChannel.js';
 import { RefusalMemory } from './RefusalMemory.js';
 
+/** An endpoint's refusal for good of a whole batch. */
+export interface BatchRefusal {
+  readonly endpoint: string;
+  /** The HTTP status, when the refusal was an HTTP answer. */
+  readonly status: number | undefined;
+  readonly reason: string;
+}
+
 export interface BatchSenderDeps {
   readonly outbox: Outbox;
   readonly options: DeliveryOptions;
@@ -21,6 +29,8 @@ export interface BatchSenderDeps {
    * batches are released. Read per batch (the exit cut replaces it once its batches are back).
    */
   readonly requestSignal: () => AbortSignal;
+  /** See `DeliveryDeps.keepRefused`. */
+  readonly keepRefused?: (refusal: BatchRefusal) => boolean;
 }
 
 /**
@@ -56,6 +66,7 @@ export class BatchSender {
         this.refusals.refusedAll(batch.records),
       );
       this.remember(batch.records, results, decision);
+      if (decision.action === 'dead-letter' && this.keeps(results)) decision = { action: 'release' };
     } catch (error) {
       logger.error('unexpected failure while sending a batch', { error });
       decision = { action: 'release' };
@@ -69,6 +80,21 @@ export class BatchSender {
       await outbox.release(batch).catch(() => undefined);
       return false;
     }
+  }
+
+  /** Whether `keepRefused` keeps a batch this attempt's answers refused for good. */
+  private keeps(results: readonly EndpointResult[]): boolean {
+    const keep = this.deps.keepRefused;
+    if (keep === undefined) return false;
+    for (const { endpoint, result } of results) {
+      if (result.kind !== 'failed' || refusalReason(result) === undefined) continue;
+      try {
+        if (keep({ endpoint, status: result.status, reason: result.reason })) return true;
+      } catch (error) {
+        this.deps.logger.warn('keepRefused threw; the batch is dead-lettered', { error });
+      }
+    }
+    return false;
   }
 
   /** Moves records to the dead letters, counted and reported. */

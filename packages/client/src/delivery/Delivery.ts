@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 import { MAX_DELAY_MS } from '../maxDelay.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Platform } from '../platform/platform.js';
-import { BatchSender } from './BatchSender.js';
+import { type BatchRefusal, BatchSender } from './BatchSender.js';
 import { DeliveryCounters } from './DeliveryCounters.js';
 import type { DeliveryStats } from './DeliveryCounters.js';
 import { DeliveryLoop } from './DeliveryLoop.js';
@@ -27,6 +27,13 @@ export interface DeliveryDeps {
    * `homing flush --host` passes false: where the app sends is the app's to say.
    */
   saveSending?: boolean;
+  /**
+   * Asked before a batch every endpoint refused for good goes to the dead letters; true keeps it
+   * queued instead (released, as after a failed attempt). For a one-off sender whose refusals
+   * may be its own mistake, not the events': `homing flush` with a mistyped `--key` or `--host`
+   * got 401 or 404 for every batch and dead-lettered the whole queue. Default: dead-letter.
+   */
+  keepRefused?: (refusal: BatchRefusal) => boolean;
 }
 
 export interface FlushResult {
@@ -113,6 +120,7 @@ export class Delivery {
       logger: deps.logger,
       emit: deps.emit,
       requestSignal: () => this.requests.signal,
+      ...(deps.keepRefused === undefined ? {} : { keepRefused: deps.keepRefused }),
     });
     this.loop = new DeliveryLoop({
       outbox,

@@ -10,7 +10,7 @@ import { createMemoryOutbox } from '../outbox/memory.js';
 import type { Outbox, OutboxRecord } from '../outbox/outbox.js';
 import type { Platform } from '../platform/platform.js';
 import { bodyText } from '../platform/jsonParts.js';
-import { Delivery } from './Delivery.js';
+import { Delivery, type DeliveryDeps } from './Delivery.js';
 import type { DeliveryOptionsInput } from './deliveryOptions.js';
 import { resolveDeliveryOptions } from './deliveryOptions.js';
 
@@ -190,7 +190,12 @@ export interface Harness {
 /** A started Delivery on a (given or new) memory outbox. */
 export function startDelivery(
   input: DeliveryOptionsInput,
-  options: { outbox?: Outbox; platform?: ReturnType<typeof testPlatform>; start?: boolean } = {},
+  options: {
+    outbox?: Outbox;
+    platform?: ReturnType<typeof testPlatform>;
+    start?: boolean;
+    keepRefused?: DeliveryDeps['keepRefused'];
+  } = {},
 ): Harness {
   const outbox = options.outbox ?? createMemoryOutbox();
   const platform = options.platform ?? testPlatform();
@@ -199,6 +204,7 @@ export function startDelivery(
     platform,
     logger: silentLogger,
     emit: events.emit,
+    ...(options.keepRefused === undefined ? {} : { keepRefused: options.keepRefused }),
   });
   if (options.start !== false) delivery.start();
   return { outbox, delivery, events, platform };

@@ -1,6 +1,7 @@
 /** Delivery: batches out of the outbox, through retry and a breaker per endpoint, to a destination. */
 export { Delivery } from './Delivery.js';
 export type { DeliveryDeps, DeliveryStats, FlushResult } from './Delivery.js';
+export type { BatchRefusal } from './BatchSender.js';
 export { DEFAULT_DELIVERY_OPTIONS, resolveDeliveryOptions } from './deliveryOptions.js';
 export type {
   BreakerOptions,

@@ -95,3 +95,41 @@ describe('a batch one endpoint refuses while another is down', () => {
     expect(h.delivery.stats().breakers[`homing:${refusing.url}`]!.retryAtMs).toBeNull();
   });
 });
+
+/** `keepRefused`: a one-off sender (homing flush) keeps what a wrong key or URL got refused. */
+describe('keepRefused', () => {
+  it('keeps a refused batch queued when it answers true, and is told the status and endpoint', async () => {
+    const sink = await refusingSink(18935);
+    const seen: { endpoint: string; status: number | undefined }[] = [];
+    const h = startDelivery(
+      { intervalMs: 20, endpoints: [{ destination: 'homing', host: sink.url, key: 'k' }] },
+      { keepRefused: ({ endpoint, status }) => (seen.push({ endpoint, status }), true) },
+    );
+    cleanups.push(() => h.delivery.shutdown(0));
+    track(h, makeRecords(3));
+    await until(() => seen.length > 0, 5_000, 'the refusal');
+    await h.delivery.shutdown(0);
+    expect(seen[0]).toEqual({ endpoint: expect.stringContaining('127.0.0.1:18935') as string, status: 400 });
+    expect(await h.outbox.listDeadLetters()).toEqual([]);
+    expect((await h.outbox.size()).events).toBe(3);
+  });
+
+  it('dead-letters as usual when it answers false or throws', async () => {
+    const sink = await refusingSink(18936);
+    for (const keepRefused of [
+      () => false,
+      () => {
+        throw new Error('hook broke');
+      },
+    ]) {
+      const h = startDelivery(
+        { intervalMs: 20, endpoints: [{ destination: 'homing', host: sink.url, key: 'k' }] },
+        { keepRefused },
+      );
+      cleanups.push(() => h.delivery.shutdown(0));
+      track(h, makeRecords(2));
+      await until(async () => (await h.outbox.listDeadLetters()).length === 2, 5_000, 'the dead letters');
+      await h.delivery.shutdown(0);
+    }
+  });
+});
