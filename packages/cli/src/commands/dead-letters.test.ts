@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -76,6 +76,22 @@ describe('homing dead-letters', () => {
     expect(io.out()).toContain('homing flush --outbox');
     const outbox = open(seeded.dir);
     expect(await outbox.size()).toMatchObject({ events: 5, deadLetters: 0 });
+    await outbox.close();
+  });
+
+  it('--replay past a damaged dead letter: replays the rest, names the damage, exit 0', async () => {
+    const seeded = await seedOutbox(2, 5);
+    cleanups.push(seeded.cleanup);
+    const file = join(seeded.dir, 'dead-letters.log');
+    const bytes = await readFile(file);
+    await writeFile(file, bytes.subarray(0, bytes.length - 37));
+    const io = captureIo();
+    expect(await deadLetters({ outbox: seeded.dir, replay: true }, io)).toBe(0);
+    expect(io.out()).toContain('Moved 4 dead letters back to the queue');
+    expect(io.out()).toContain('1 damaged records (torn or corrupt on disk) were cut');
+    expect(io.out()).not.toContain('another process');
+    const outbox = open(seeded.dir);
+    expect(await outbox.size()).toMatchObject({ events: 6, deadLetters: 0 });
     await outbox.close();
   });
 
@@ -157,8 +173,11 @@ describe('homing dead-letters', () => {
     const a = captureIo();
     expect(await deadLetters({ outbox: seeded.dir, replay: true, purge: true }, a)).toBe(2);
     expect(a.err()).toContain('--replay and --purge');
-    const b = captureIo();
-    expect(await deadLetters({ outbox: seeded.dir, limit: '0' }, b)).toBe(2);
+    for (const limit of ['0', '0x3', '1e1', '', '-1', '2.5']) {
+      const b = captureIo();
+      expect(await deadLetters({ outbox: seeded.dir, limit }, b), limit).toBe(2);
+      expect(b.err()).toContain('--limit must be a whole number');
+    }
     const c = captureIo();
     expect(await deadLetters({ outbox: `${seeded.dir}-missing` }, c)).toBe(1);
     expect(c.err()).toContain('hint:');

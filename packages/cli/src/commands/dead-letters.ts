@@ -43,8 +43,9 @@ function toRow(d: DeadLetter): Row {
 
 function parseLimit(value: DeadLettersOptions['limit']): number | undefined {
   if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1)
+  // Number() would read '0x3' as 3 and '1e1' as 10: only plain digits are a count.
+  const n = typeof value === 'number' ? value : /^\s*\d+\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1)
     throw new CommandError(`--limit must be a whole number >= 1, got ${JSON.stringify(value)}`, undefined, 2);
   return n;
 }
@@ -55,6 +56,8 @@ interface ReplayOutcome {
   kept: number;
   /** Queued events the outbox dropped while the replay ran (another process filled the queue). */
   dropped: number;
+  /** Damaged dead letters (torn or corrupt on disk) cut where they were met: not replayable. */
+  damaged: number;
   full: string | null;
 }
 
@@ -86,12 +89,14 @@ async function replayWhatFits(
       ? `the queue holds ${size.events} events (${formatBytes(size.bytes)}) of at most ${limits.maxEvents} (${formatBytes(limits.maxBytes)})`
       : null;
   let dropped = 0;
+  let damaged = 0;
   const stop = outbox.onDrop((drop) => {
-    if (drop.reason !== 'dead-lettered') dropped += drop.count;
+    if (drop.reason === 'overflow') dropped += drop.count;
+    else if (drop.reason === 'corrupt') damaged += drop.count;
   });
   try {
     const replayed = chosen.length === 0 ? 0 : await outbox.replayDeadLetters(chosen);
-    return { replayed, kept: letters.length - replayed, dropped, full };
+    return { replayed, kept: letters.length - replayed, dropped, damaged, full };
   } finally {
     stop();
   }
@@ -131,6 +136,10 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
             io.stdout.write(
               `${r.kept} stay dead letters: ${r.full ?? 'the queue did not take them'}. Send the queue first ` +
                 `(homing flush --outbox ${directory}), then replay again.\n`,
+            );
+          if (r.damaged > 0)
+            io.stdout.write(
+              `${r.damaged} damaged records (torn or corrupt on disk) were cut; they cannot be replayed.\n`,
             );
           if (r.dropped > 0)
             io.stdout.write(
