@@ -138,6 +138,28 @@ describe('homing projects (SQLite)', () => {
     expect((JSON.parse(io.out()) as unknown[]).map((p) => (p as { name: string }).name)).toEqual(['kept']);
   });
 
+  it('an empty --data-dir (or HOMING_DATA_DIR) is refused, exit 2: no database in the current directory', async () => {
+    const cwd = await dataDir();
+    const was = process.cwd();
+    process.chdir(cwd);
+    try {
+      for (const given of ['', '  ']) {
+        const r = await create('x', { dataDir: given });
+        expect(r.code).toBe(2);
+        expect(r.io.err()).toContain(`--data-dir names no directory, got "${given}"`);
+        expect(r.io.err()).toMatch(/hint: .*unset HOMING_DATA_DIR/);
+        const io = captureIo();
+        expect(await listProjectsCommand({ dataDir: given }, io)).toBe(2);
+      }
+      vi.stubEnv('HOMING_DATA_DIR', '');
+      expect((await create('x', { dataDir: '' })).io.err()).toContain('(from HOMING_DATA_DIR)');
+      vi.unstubAllEnvs();
+      expect(existsSync(join(cwd, 'homing.db'))).toBe(false);
+    } finally {
+      process.chdir(was);
+    }
+  });
+
   it('a project created while a server has the store open is found by that server at once', async () => {
     const dir = await dataDir();
     const serving = await openStore({ dataDir: dir });
@@ -211,6 +233,29 @@ describe.skipIf(pgDb === null)('homing projects (PostgreSQL)', () => {
     expect(JSON.parse(io.out())).toEqual([expect.objectContaining({ ...json })]);
     expect(existsSync('/nonexistent-never-used')).toBe(false);
   });
+  it('a refused login names what PostgreSQL refused; a URL without a user logs in as the system user', async () => {
+    const own = (await createDatabase())!;
+    cleanups.push(() => own.drop());
+    const name = new URL(own.url).pathname;
+    const role = await create('x', { database: `postgres://no_such_role_x@127.0.0.1:5432${name}` });
+    expect(role.code).toBe(1);
+    expect(role.io.err()).toContain('role "no_such_role_x" does not exist');
+    const db = await create('x', { database: 'postgres://postgres@127.0.0.1:5432/no_such_db_x' });
+    expect(db.io.err()).toContain('database "no_such_db_x" does not exist');
+    // pg alone sends no user at all without $USER or $PGUSER (a service, a container).
+    vi.stubEnv('USER', undefined);
+    vi.stubEnv('PGUSER', undefined);
+    try {
+      const io = captureIo();
+      const code = await listProjectsCommand({ database: `postgres://127.0.0.1:5432${name}` }, io);
+      // As psql would: the system user, whom this machine's server may or may not know.
+      if (code !== 0) expect(io.err()).not.toContain('no PostgreSQL user name specified');
+      else expect(io.err()).toBe('');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it('a lock held by another session: create gives up after the statement bound with a hint, nothing created', async () => {
     const db = (await createDatabase())!;
     cleanups.push(() => db.drop());

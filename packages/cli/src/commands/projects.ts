@@ -36,7 +36,18 @@ function usesSqlite(location: StoreLocation): boolean {
 }
 
 async function open(location: StoreLocation, mustExist: boolean): Promise<Store> {
-  const dataDir = resolve(location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
+  const given = location.dataDir ?? PROJECTS_DEFAULTS.dataDir;
+  if (usesSqlite(location) && given.trim() === '') {
+    // resolve('') is the current directory: the database would land wherever this was run.
+    const from =
+      process.env[PROJECTS_DEFAULTS.dataDirEnv] === given ? ` (from ${PROJECTS_DEFAULTS.dataDirEnv})` : '';
+    throw new CommandError(
+      `--data-dir names no directory, got "${given}"${from}`,
+      `pass the directory "homing serve" uses with --data-dir DIR (default ${PROJECTS_DEFAULTS.dataDir}), or unset ${PROJECTS_DEFAULTS.dataDirEnv}`,
+      2,
+    );
+  }
+  const dataDir = resolve(given);
   // Listing must not create an empty database where a typo points; creating a project may.
   if (mustExist && usesSqlite(location) && !existsSync(join(dataDir, 'homing.db'))) {
     throw new CommandError(

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { createTelemetry } from '@homing/client';
 import { ensureDefaultProject, startServer, StoreError, type RunningServer } from '@homing/server';
 import { Command } from 'commander';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../program.js';
 import { captureIo } from './commands.test-helpers.js';
 import { runCommand } from './outboxCommand.js';
@@ -349,6 +349,32 @@ describe('homing serve', () => {
         if (v === undefined) delete process.env[k];
         else process.env[k] = v;
       }
+    }
+  });
+
+  it('an empty --host, one with a port, brackets or a space is refused naming its variable, exit code 2', () => {
+    for (const [host, says] of [
+      ['', 'names no address'],
+      ['  ', 'names no address'],
+      ['127.0.0.1:8080', 'holds a port'],
+      ['[::1]', 'is an IPv6 address in brackets'],
+      ['local host', 'holds a space'],
+    ] as const) {
+      vi.stubEnv('HOMING_HOST', host);
+      let error: unknown;
+      try {
+        serveOptionsFromFlags(flagsFor('/tmp/x', { host }));
+      } catch (e) {
+        error = e;
+      }
+      expect(String((error as Error).message), host).toContain(`--host ${says}`);
+      expect(String((error as Error).message), host).toContain('(from HOMING_HOST)');
+      expect((error as { hint?: string }).hint, host).toMatch(/^fix or unset HOMING_HOST/);
+      expect((error as { exitCode?: number }).exitCode).toBe(2);
+    }
+    vi.unstubAllEnvs();
+    for (const host of ['::1', '::', '0.0.0.0', 'localhost', '127.0.0.1']) {
+      expect(serveOptionsFromFlags(flagsFor('/tmp/x', { host })).host).toBe(host);
     }
   });
 

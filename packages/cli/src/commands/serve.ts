@@ -166,13 +166,18 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
   // A value that came from the environment says so: the user may not know the variable is set.
   const got = (v: string, env: string): string =>
     process.env[env] === v ? `got "${v}" (from ${env})` : `got "${v}"`;
+  // What to do next names the variable first when the value came from it.
+  const pass = (v: string, flag: string, env: string, arg = '<n>'): string =>
+    process.env[env] === v
+      ? `fix or unset ${env}, or pass ${flag} ${arg}`
+      : `pass ${flag} ${arg} or set ${env}`;
   const int = (v: string, flag: string, env: string, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     // Number() would also read '0x10', '1e3' and '' (as 0).
     const n = /^\s*-?\d+\s*$/.test(v) ? Number(v) : NaN;
     if (!Number.isInteger(n) || n < min || n > max) {
       throw new CommandError(
         `${flag} must be an integer from ${min} to ${max}, ${got(v, env)}`,
-        `pass ${flag} <n> or set ${env}`,
+        pass(v, flag, env),
         2,
       );
     }
@@ -181,11 +186,7 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
   const num = (v: string, flag: string, env: string): number => {
     const n = /^\s*-?\d+(\.\d+)?\s*$/.test(v) ? Number(v) : NaN;
     if (!Number.isFinite(n) || n < 0) {
-      throw new CommandError(
-        `${flag} must be a number ≥ 0, ${got(v, env)}`,
-        `pass ${flag} <n> or set ${env}`,
-        2,
-      );
+      throw new CommandError(`${flag} must be a number ≥ 0, ${got(v, env)}`, pass(v, flag, env), 2);
     }
     return n;
   };
@@ -193,6 +194,23 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
     throw new CommandError(
       `--host is the address to listen on (127.0.0.1, 0.0.0.0, ::), not a URL: ${got(f.host, 'HOMING_HOST')}`,
       'pass --host 127.0.0.1, or unset HOMING_HOST if it holds a server URL for a client',
+      2,
+    );
+  }
+  const hostProblem =
+    f.host.trim() === ''
+      ? 'names no address'
+      : /\s/.test(f.host)
+        ? 'holds a space'
+        : /^\[.*\]$/.test(f.host)
+          ? 'is an IPv6 address in brackets (give it without them: ::1)'
+          : /^[^:]*:\d+$/.test(f.host)
+            ? 'holds a port (give the port with --port)'
+            : null;
+  if (hostProblem !== null) {
+    throw new CommandError(
+      `--host ${hostProblem}, ${got(f.host, 'HOMING_HOST')}`,
+      pass(f.host, '--host', 'HOMING_HOST', '127.0.0.1'),
       2,
     );
   }
@@ -335,7 +353,15 @@ export async function serve(
 
 /** Errors a user can act on, with what to do next. */
 function explain(err: unknown, o: StartServerOptions): unknown {
-  if (err instanceof ServerStartError) return new CommandError(err.message);
+  if (err instanceof ServerStartError) {
+    // The port errors say what to do already; any other is an address this machine cannot take.
+    return new CommandError(
+      err.message,
+      err.kind === 'listen'
+        ? 'check --host / HOMING_HOST: an address of this machine (127.0.0.1, 0.0.0.0, ::) or a name that resolves to one'
+        : undefined,
+    );
+  }
   if (err instanceof ServerOptionsError && err.option === 'corsOrigins') {
     return new CommandError(
       `--cors-origins ${err.message.slice(`server option ${err.option} `.length)}`,

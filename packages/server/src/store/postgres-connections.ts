@@ -1,3 +1,4 @@
+import { userInfo } from 'node:os';
 import pg from 'pg';
 import { StoreError } from './errors.js';
 import { isClientTimeout, storageError } from './postgres-errors.js';
@@ -31,7 +32,7 @@ export class PostgresConnections {
     this.longClientTimeoutMs =
       longStatementTimeoutMs === 0 ? MAX_TIMEOUT_MS : longStatementTimeoutMs + CLIENT_TIMEOUT_MARGIN_MS;
     this.pool = new pg.Pool({
-      connectionString: options.url,
+      ...login(options.url),
       max: options.poolSize,
       // Also bounds the wait for a free connection when every one is busy.
       connectionTimeoutMillis: options.connectTimeoutMs,
@@ -165,7 +166,7 @@ export class PostgresConnections {
   async withMigrationClient<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
     this.assertOpen();
     const client = new pg.Client({
-      connectionString: this.options.url,
+      ...login(this.options.url),
       connectionTimeoutMillis: this.options.connectTimeoutMs,
     });
     // A connection lost mid-migration fails the query in flight; without a listener it would
@@ -275,4 +276,23 @@ function sendCancelRequest(client: pg.ClientBase): Promise<void> {
 /** Closes a client's socket at once (pg-pool does the same to a client that connects too slowly). */
 function destroyConnection(client: pg.ClientBase): void {
   (client as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+}
+
+/**
+ * The URL, naming the user to log in as when it names none: pg takes only $PGUSER or $USER,
+ * and with neither set (a service, a container) sent no user at all, which PostgreSQL refuses;
+ * libpq and psql use the operating system's user name, as this does. (A `user` beside
+ * `connectionString` would not do: pg lets the URL's empty user override it.)
+ */
+function login(url: string): { connectionString: string } {
+  if (process.env['PGUSER'] || process.env['USER']) return { connectionString: url };
+  try {
+    const parsed = new URL(url);
+    if (parsed.username !== '') return { connectionString: url };
+    parsed.username = encodeURIComponent(userInfo().username);
+    return { connectionString: parsed.href };
+  } catch {
+    // Not a URL resolvePostgresOptions let through, or no user name from the system: as given.
+    return { connectionString: url };
+  }
 }

@@ -6,16 +6,9 @@ export function isClientTimeout(err: unknown): boolean {
   return e instanceof Error && e.message === 'Query read timeout';
 }
 
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'ETIMEDOUT',
-  'ECONNRESET',
-  'EHOSTUNREACH',
-  '3D000',
-  '28P01',
-  '28000',
-]);
+const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH']);
+/** The server answered and refused: no such database (3D000), a bad password or role (28P01, 28000). */
+const LOGIN_CODES = new Set(['3D000', '28P01', '28000']);
 
 /** The StoreError for what pg or PostgreSQL threw; `where` names the server (host, port, database). */
 export function storageError(err: unknown, where: string): StoreError {
@@ -57,6 +50,15 @@ export function storageError(err: unknown, where: string): StoreError {
       'timeout',
       `PostgreSQL at ${where} did not answer a statement within its bound and two seconds more; ` +
         'the connection was dropped',
+      { cause: err },
+    );
+  }
+  if (code !== undefined && LOGIN_CODES.has(code)) {
+    // PostgreSQL's own words name the user or the database it refused (never the password).
+    return new StoreError(
+      'unreachable',
+      `PostgreSQL at ${where} refused the connection: ${msg} (${code}); check the user, password and ` +
+        'database in --database / HOMING_DATABASE_URL',
       { cause: err },
     );
   }
