@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -109,6 +110,15 @@ describe('buildServer: router and CORS settings', () => {
     expect(nope.status).toBe(404);
     expect(await nope.json()).toEqual({ error: 'not-found', message: expect.any(String) });
     expect(nope.headers.get('cache-control')).toBeNull();
+    // A wrong path says so whatever the body: an SDK's gzip body, one that is not JSON.
+    for (const [body, headers] of [
+      [gzipSync('{"batch":[]}'), { 'content-type': 'application/json', 'content-encoding': 'gzip' }],
+      ['not json', { 'content-type': 'application/json' }],
+    ] as const) {
+      const wrongPath = await fetch(`${url}/ingest/ingest`, { method: 'POST', body, headers });
+      expect(wrongPath.status).toBe(404);
+      expect(await wrongPath.json()).toEqual({ error: 'not-found', message: expect.any(String) });
+    }
     // Ingest routes keep their own answers.
     const ingest = await fetch(`${url}/ingest`, { method: 'POST', body: '[]' });
     expect(ingest.status).toBe(401);

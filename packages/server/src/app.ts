@@ -125,12 +125,21 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     done();
   });
   app.setErrorHandler(handleError(o.retryAfterSeconds));
-  app.setNotFoundHandler((req, reply) => {
+  const notFound = (req: FastifyRequest, reply: FastifyReply): FastifyReply => {
     // Fastify's own 404 handler logs this; a handler of ours replaces it.
     logController.routeNotFound(req);
     markAdmin(req, reply);
     // Not the path: on the admin API it carries distinct ids.
-    void reply.code(404).send({ error: 'not-found', message: `no route answers ${req.method} at this path` });
+    return reply
+      .code(404)
+      .send({ error: 'not-found', message: `no route answers ${req.method} at this path` });
+  };
+  // Before the body is read: the 404 handler's scope would parse it as JSON, and an SDK's gzip
+  // body posted to a wrong path (a host given with /ingest) got 400 "not valid JSON", which
+  // says the events are bad, instead of 404, which says the URL is.
+  app.addHook('preParsing', async (req, reply, payload) => (req.is404 ? notFound(req, reply) : payload));
+  app.setNotFoundHandler((req, reply) => {
+    void notFound(req, reply);
   });
 
   void app.register(cors, {
