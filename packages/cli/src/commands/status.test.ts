@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { breakerStateKey, createFileOutbox, ENDPOINTS_STATE_KEY } from '@homing/client';
+import { breakerStateKey, CONSENT_STATE_KEY, createFileOutbox, ENDPOINTS_STATE_KEY } from '@homing/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
 import {
@@ -123,6 +123,24 @@ describe('homing status', () => {
     expect(io.out()).toMatch(/Queue\s+0 events/);
     expect(io.out()).toMatch(/Oldest event\s+-/);
     expect(io.out()).toMatch(/Endpoints\s+none recorded yet/);
+  });
+
+  it('shows a consent that holds events back (pending, denied), and none when granted or never set', async () => {
+    const seeded = await seedOutbox(3);
+    cleanups.push(seeded.cleanup);
+    for (const consent of [undefined, 'granted', 'pending', 'denied'] as const) {
+      const outbox = open(seeded.dir);
+      await outbox.setState(CONSENT_STATE_KEY, consent);
+      await outbox.close();
+      const io = captureIo();
+      expect(await status({ outbox: seeded.dir }, io)).toBe(0);
+      if (consent === 'pending' || consent === 'denied')
+        expect(io.out()).toMatch(new RegExp(`Consent\\s+${consent}:`));
+      else expect(io.out()).not.toContain('Consent');
+      const json = captureIo();
+      await status({ outbox: seeded.dir, json: true }, json);
+      expect((JSON.parse(json.out()) as { consent: unknown }).consent).toBe(consent ?? null);
+    }
   });
 
   it('a directory that does not exist: exit 1 with a hint, and nothing is created', async () => {

@@ -1,4 +1,4 @@
-import { breakerStateKey, ENDPOINTS_STATE_KEY } from '@homing/client';
+import { breakerStateKey, CONSENT_STATE_KEY, ENDPOINTS_STATE_KEY } from '@homing/client';
 import type { Command } from 'commander';
 import type { CommandIo, OutboxInspector } from './outboxCommand.js';
 import { formatBytes, formatDuration, inspectOutbox, processIo, runCommand } from './outboxCommand.js';
@@ -16,6 +16,8 @@ export interface StatusReport {
   /** The process delivering from the outbox now (holding its delivery lock), or null. */
   delivery: { pid: number | null; heartbeatAgeMs: number; stale: boolean } | null;
   endpoints: Array<{ id: string; state: string; openUntilMs: number | null }>;
+  /** The consent the app remembered (`setConsent`), or null when it kept none. */
+  consent: 'granted' | 'denied' | 'pending' | null;
 }
 
 /**
@@ -38,6 +40,7 @@ export async function readStatus(
     const openUntil = typeof snap?.openUntil === 'number' && state === 'open' ? snap.openUntil : null;
     endpoints.push({ id, state, openUntilMs: openUntil });
   }
+  const consent = await outbox.getState<unknown>(CONSENT_STATE_KEY);
   return {
     outbox: directory,
     queue: { events: size.events, bytes: size.bytes },
@@ -48,6 +51,7 @@ export async function readStatus(
     delivery:
       lock === null ? null : { pid: lock.pid, heartbeatAgeMs: lock.heartbeatAgeMs, stale: lock.stale },
     endpoints,
+    consent: consent === 'granted' || consent === 'denied' || consent === 'pending' ? consent : null,
   };
 }
 
@@ -62,6 +66,15 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     ['Dead letters', String(report.deadLetters)],
     ['Delivering', formatDelivery(report.delivery)],
   ];
+  // Only when it holds events back: granted, or never set, is the usual case.
+  if (report.consent === 'pending' || report.consent === 'denied') {
+    rows.push([
+      'Consent',
+      report.consent === 'pending'
+        ? 'pending: the app holds its events until its user consents; flush sends nothing'
+        : 'denied: the app sends nothing and cleared what it held',
+    ]);
+  }
   const { ranges, bytes } = report.damaged;
   if (ranges > 0) {
     rows.push([
