@@ -2,7 +2,19 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TelemetryClient } from './client.js';
 import { createTelemetry } from '../index.node.js';
 import { TelemetryOptionError } from './errors.js';
-import { clientFor, Sink, sinkEvents, until } from './telemetry.test-helpers.js';
+import { clientFor, Sink, sinkEvents, testPlatform, until } from './telemetry.test-helpers.js';
+
+const PROCESS_EVENTS = [
+  'uncaughtException',
+  'uncaughtExceptionMonitor',
+  'unhandledRejection',
+  'newListener',
+  'removeListener',
+];
+/** The listeners on `process` of the events the error feature hooks, by event. */
+const processHooks = (): Record<string, number> =>
+  Object.fromEntries(PROCESS_EVENTS.map((e) => [e, process.listenerCount(e)]));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('createTelemetry: telemetry features on the client', () => {
   let sink: Sink;
@@ -129,6 +141,112 @@ describe('createTelemetry: telemetry features on the client', () => {
     expect((await t.stats()).enabled).toBe(false);
     await t.flush({ timeoutMs: 1_000 });
     expect(sink.requests).toEqual([]);
+  });
+
+  it('a disabled client installs no global hook, even on feature calls, which answer as if each feature were off', async () => {
+    const [log, fetch] = [console.log, globalThis.fetch];
+    const before = processHooks();
+    const t = client(
+      sink,
+      {
+        errors: { captureUnhandled: true, consoleBreadcrumbs: true, fetchBreadcrumbs: true },
+        performance: {},
+        usage: {},
+        health: {},
+      },
+      { DO_NOT_TRACK: '1' },
+    );
+    t.addBreadcrumb({ category: 'ui', message: 'clicked' });
+    const id = t.captureError(new Error('x'));
+    expect(processHooks()).toEqual(before);
+    expect(console.log).toBe(log);
+    expect(globalThis.fetch).toBe(fetch);
+    expect(id).toBe('');
+    t.trackRecovery('some-id', true);
+    expect(t.getBreadcrumbs()).toEqual([]);
+    expect(t.getErrorGroups()).toEqual([]);
+    expect(t.getErrorStats()).toBeUndefined();
+    expect(t.mark('a')).toBeUndefined();
+    expect(t.measure('a-b', 'a')).toBeUndefined();
+    t.timing('x', 1);
+    t.trackOperation({ name: 'op', durationMs: 3 });
+    expect(t.getSummary('x')).toBeUndefined();
+    expect(t.trackFeature('f', 'used')).toBe(false);
+    expect(t.startConversation()).toBeUndefined();
+    expect(t.suggestionShown('s')).toBe(false);
+    let runs = 0;
+    const watched = t.registerService('db', async () => ({ ok: (runs++, true) }), { intervalMs: 20 });
+    expect(typeof watched.dispose).toBe('function');
+    expect(await t.getHealthReport({ refresh: true })).toBeUndefined();
+    expect(t.isHealthy()).toBe(true);
+    expect(await t.sendDeliveryReport()).toBe(false);
+    expect([t.errors, t.performance, t.usage, t.health]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(processHooks()).toEqual(before);
+    expect(console.log).toBe(log);
+    expect(globalThis.fetch).toBe(fetch);
+    await sleep(100);
+    expect(runs).toBe(0);
+  });
+
+  it.each([
+    ['made on first use', {}],
+    ['configured, so made with the client', { errors: {}, performance: {}, usage: {}, health: {} }],
+  ])(
+    'after shutdown, features %s make nothing and start nothing; their calls are no-ops that never throw',
+    async (_, features) => {
+      const t = client(sink, { ...features, deliveryReport: false });
+      await t.shutdown({ timeoutMs: 2_000 });
+      const before = processHooks();
+      let runs = 0;
+      let watched: { dispose(): void } | undefined;
+      expect(() => {
+        watched = t.registerService('db', async () => ({ ok: (runs++, true) }), { intervalMs: 20 });
+      }).not.toThrow();
+      expect(typeof watched?.dispose).toBe('function');
+      // The registration after shutdown was not kept, and no check was run for the report.
+      const report = await t.getHealthReport({ refresh: true });
+      if ('health' in features) expect(report?.checks).toEqual({});
+      else expect(report).toBeUndefined();
+      expect(typeof t.captureError(new Error('late'))).toBe('string');
+      t.addBreadcrumb({ category: 'ui', message: 'late' });
+      t.timing('late', 5);
+      expect(t.mark('late')).toBeUndefined();
+      expect(t.getSummary('late')).toBeUndefined();
+      expect(t.trackFeature('f', 'used')).toBe(false);
+      expect(t.startConversation()).toBeUndefined();
+      if (!('errors' in features)) {
+        expect([t.errors, t.performance, t.usage, t.health]).toEqual([
+          undefined,
+          undefined,
+          undefined,
+          undefined,
+        ]);
+      }
+      expect(processHooks()).toEqual(before);
+      await sleep(150);
+      expect(runs).toBe(0);
+      expect(sink.requests).toEqual([]);
+    },
+  );
+
+  it('a CLI that ends without shutdown: the exit hook sends the pending duplicate counts too', async () => {
+    const platform = testPlatform();
+    const t = client(sink, { platform });
+    // One throw site five times: one $exception, four counted in its dedup window.
+    for (let i = 0; i < 5; i++) t.captureError(new Error(`boom ${i}`));
+    t.timing('step', 5);
+    await platform.exit();
+    await until(() => sinkEvents(sink).some((e) => e.event === '$metric_summary'));
+    const sent = sinkEvents(sink);
+    expect(sent.filter((e) => e.event === '$exception')).toHaveLength(1);
+    expect(
+      sent.filter((e) => e.event === '$exception_duplicates').map((e) => e.properties.$exception_suppressed),
+    ).toEqual([4]);
   });
 
   it('bad feature options throw at creation, naming the option; bad calls never throw', () => {

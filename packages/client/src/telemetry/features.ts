@@ -1,5 +1,5 @@
 import type { ErrorTrackingOptions } from '../features/errors/errorTrackingOptions.js';
-import { createErrorTracker } from '../features/errors/createErrorTracker.js';
+import { createErrorTracker, flushPendingDuplicates } from '../features/errors/createErrorTracker.js';
 import type {
   Breadcrumb,
   BreadcrumbInput,
@@ -46,7 +46,10 @@ export interface TelemetryFeatureOptions {
 
 /** The feature calls the client carries (see each feature's README). */
 export interface TelemetryFeatures {
-  /** Records an error as a `$exception` event; answers its id ('' when error tracking is off). */
+  /**
+   * Records an error as a `$exception` event; answers its id ('' when error tracking is off or
+   * the client disabled).
+   */
   captureError(error: unknown, context?: CaptureContext): string;
   addBreadcrumb(breadcrumb: BreadcrumbInput): void;
   getBreadcrumbs(): Breadcrumb[];
@@ -85,7 +88,10 @@ export interface TelemetryFeatures {
    */
   sendDeliveryReport(): Promise<boolean>;
 
-  /** The feature objects themselves, created on first access (undefined when turned off). */
+  /**
+   * The feature objects themselves, created on first access (undefined when turned off, on a
+   * disabled client, and when first accessed after shutdown).
+   */
   readonly errors: ErrorTracker | undefined;
   readonly performance: PerformanceTracker | undefined;
   readonly usage: UsageTracker | undefined;
@@ -102,10 +108,19 @@ export interface FeatureSet {
 
 type Lazy<T> = { get(): T | undefined; peek(): T | undefined };
 
-function lazy<T>(option: object | false | undefined, make: (options: never) => T, eager: boolean): Lazy<T> {
+/**
+ * A feature made on first use, unless `inert()`: then what was made (closed by now) or nothing,
+ * since making one starts its timers and global hooks, which nothing would ever stop.
+ */
+function lazy<T>(
+  option: object | false | undefined,
+  make: (options: never) => T,
+  eager: boolean,
+  inert: () => boolean,
+): Lazy<T> {
   let made: T | undefined;
   const get = (): T | undefined => {
-    if (option === false) return undefined;
+    if (option === false || inert()) return made;
     made ??= make((option ?? {}) as never);
     return made;
   };
@@ -115,8 +130,9 @@ function lazy<T>(option: object | false | undefined, make: (options: never) => T
 
 /**
  * Builds the features over a client's `FeatureHost`. `eager` is false for the disabled client,
- * so `DO_NOT_TRACK=1` installs no global hook even when features are configured. Option
- * errors throw here, at `createTelemetry`, naming the option.
+ * which makes none at all, so `DO_NOT_TRACK=1` installs no global hook even when features are
+ * configured: its calls answer as if each feature were turned off. Option errors throw here, at
+ * `createTelemetry`, naming the option. Once `close()` began, no feature is made any more.
  */
 export function createFeatureSet(
   host: FeatureHost,
@@ -124,16 +140,24 @@ export function createFeatureSet(
   clientStats: () => Promise<unknown>,
   eager: boolean,
 ): FeatureSet {
-  const errors = lazy(options.errors, (o: ErrorTrackingOptions) => createErrorTracker(host, o), eager);
+  let closed = false;
+  const inert = (): boolean => !eager || closed;
+  const errors = lazy(options.errors, (o: ErrorTrackingOptions) => createErrorTracker(host, o), eager, inert);
   const performance = lazy(
     options.performance,
     (o: PerformanceOptions) => new PerformanceTracker(host, o),
     eager,
+    inert,
   );
-  const usage = lazy(options.usage, (o: UsageOptions) => new UsageTracker(host, o), eager);
+  const usage = lazy(options.usage, (o: UsageOptions) => new UsageTracker(host, o), eager, inert);
   // The client's own stats go out through the DeliveryReporter, not the health reporter, so they
   // are reported whether or not the app watches any service.
-  const health = lazy(options.health, (o: HealthReporterOptions) => new HealthReporter(host, o), eager);
+  const health = lazy(
+    options.health,
+    (o: HealthReporterOptions) => new HealthReporter(host, o),
+    eager,
+    inert,
+  );
   const reportEvery =
     options.deliveryReport === false
       ? 0
@@ -174,10 +198,13 @@ export function createFeatureSet(
 
     registerService(name, check, serviceOptions) {
       const reporter = health.get();
-      if (reporter === undefined) return { dispose() {} };
+      // A closed reporter refuses with a throw, which after shutdown would land in the app.
+      if (reporter === undefined || closed) return { dispose() {} };
       return reporter.registerService(name, check, serviceOptions);
     },
-    getHealthReport: async (reportOptions) => health.peek()?.getHealthReport(reportOptions),
+    // After shutdown the checks are not run again: the last report is what there is.
+    getHealthReport: async (reportOptions) =>
+      health.peek()?.getHealthReport(closed ? undefined : reportOptions),
     isHealthy: () => health.peek()?.isHealthy() ?? true,
 
     get errors() {
@@ -203,8 +230,11 @@ export function createFeatureSet(
       } catch (error) {
         host.logger.warn('performance flush failed', { error: String(error) });
       }
+      const tracker = errors.peek();
+      if (tracker !== undefined) flushPendingDuplicates(tracker);
     },
     async close() {
+      closed = true;
       const closing = [errors.peek(), performance.peek(), usage.peek(), health.peek(), deliveryReporter].map(
         async (feature) => {
           try {

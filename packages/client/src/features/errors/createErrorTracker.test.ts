@@ -133,6 +133,41 @@ describe('captureError', () => {
     expect(host.logs.some((l) => l.level === 'error')).toBe(true);
   });
 
+  it.each([
+    [
+      'throws',
+      () => {
+        throw new Error('clock broke');
+      },
+    ],
+    ['answers NaN', () => Number.NaN],
+  ])('with a host clock that %s, captures never throw and use Date.now(); said once', (_, brokenNow) => {
+    const host = recordingHost();
+    host.now = brokenNow;
+    const { t } = tracker(host);
+    const before = Date.now();
+    const ids: string[] = [];
+    t.addBreadcrumb({ category: 'ui', message: 'clicked' });
+    // One throw site twice: one group, the second only counted.
+    for (let i = 0; i < 2; i++) {
+      expect(() => ids.push(t.captureError(thrower('clock test')))).not.toThrow();
+    }
+    for (const id of ids) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7/);
+      expect(parseInt(id.replace('-', '').slice(0, 12), 16)).toBeGreaterThanOrEqual(before);
+    }
+    const [event] = host.of('$exception');
+    expect(host.of('$exception')).toHaveLength(1);
+    expect(event!['$exception_breadcrumbs']).toEqual([
+      expect.objectContaining({ timestamp: expect.toSatisfy((n: number) => n >= before) }),
+    ]);
+    const [group] = t.getErrorGroups();
+    expect(group).toMatchObject({ count: 2 });
+    expect(group!.firstSeen).toBeGreaterThanOrEqual(before);
+    expect(group!.lastSeen).toBeGreaterThanOrEqual(group!.firstSeen);
+    expect(host.logs.filter((l) => /now\(\)/.test(l.message))).toHaveLength(1);
+  });
+
   it('keeps cause chains and AggregateError in $exception_list', () => {
     const { t, host } = tracker();
     const inner = new Error('db down');

@@ -2,6 +2,7 @@ import { safeClone, type SafeLimits } from '../../pipeline/safeSerialize.js';
 import { uuidv7 } from '../../pipeline/uuidv7.js';
 import type { FeatureHost } from '../feature.js';
 import { BreadcrumbRing } from './BreadcrumbRing.js';
+import { hostClock } from '../hostClock.js';
 import { instrumentConsole } from './consoleBreadcrumbs.js';
 import { DedupWindow, type PendingDuplicates } from './DedupWindow.js';
 import { describeError, MAX_LINE_LENGTH, read } from './describeError.js';
@@ -47,6 +48,17 @@ interface Mechanism {
 
 /** The mechanism of every `captureError` call. */
 const MANUAL: Mechanism = Object.freeze({ handled: true, type: 'manual' });
+
+/** Each tracker's way to send its pending duplicate counts, for the client (not public API). */
+const duplicateFlushers = new WeakMap<ErrorTracker, () => void>();
+
+/**
+ * Sends the duplicate counts `tracker` still holds as `$exception_duplicates`, keeping it open:
+ * a process that ends without `close()` (a CLI) would lose them. Never throws.
+ */
+export function flushPendingDuplicates(tracker: ErrorTracker): void {
+  duplicateFlushers.get(tracker)?.();
+}
 
 /**
  * Error tracking over a `FeatureHost`: every error becomes a `$exception` event through
@@ -106,6 +118,7 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
     });
   const onInternalError = (error: unknown): void =>
     log('error', 'error tracking: internal failure', { error: String(error) });
+  const now = hostClock(host, (problem) => log('warn', `error tracking: ${problem}`));
 
   const sendPending = (p: PendingDuplicates): void =>
     track('$exception_duplicates', {
@@ -123,8 +136,8 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
   };
 
   function capture(error: unknown, ctx: unknown, mechanism: Mechanism): string {
-    const now = host.now();
-    const errorId = uuidv7(now);
+    const at = now();
+    const errorId = uuidv7(at);
     if (closed) {
       log('warn', 'error tracking: captureError after close() is not recorded', { errorId });
       return errorId;
@@ -133,7 +146,7 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
     // unoptimised in a loaded server, where each closure and call shows in a capture's cost.
     busy++;
     try {
-      fileError(error, ctx, mechanism, errorId, now);
+      fileError(error, ctx, mechanism, errorId, at);
     } catch (e) {
       onInternalError(e);
     } finally {
@@ -238,7 +251,7 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
           category: cut(category, MAX_CATEGORY),
           message: cut(message, MAX_CRUMB_MESSAGE),
           level: LEVELS.includes(level as BreadcrumbLevel) ? (level as BreadcrumbLevel) : 'info',
-          timestamp: typeof timestamp === 'number' && Number.isFinite(timestamp) ? timestamp : host.now(),
+          timestamp: typeof timestamp === 'number' && Number.isFinite(timestamp) ? timestamp : now(),
         };
         const data = read(input, 'data');
         if (data !== undefined) {
@@ -290,7 +303,7 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
     uninstall.push(instrumentConsole(globals.console, o.consoleMethods, autoCrumb, () => busy > 0));
   }
   if (o.fetchBreadcrumbs && globals.fetchOwner !== undefined) {
-    uninstall.push(instrumentFetch(globals.fetchOwner, autoCrumb, () => host.now()));
+    uninstall.push(instrumentFetch(globals.fetchOwner, autoCrumb, now));
   }
   if (o.navigationBreadcrumbs && globals.window !== undefined) {
     uninstall.push(instrumentNavigation(globals.window, autoCrumb));
@@ -332,7 +345,7 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
     }
   }
 
-  return {
+  const tracker: ErrorTracker = {
     captureError: (error, context) => capture(error, context, MANUAL),
     addBreadcrumb,
     getBreadcrumbs: () => ring.toArray(),
@@ -352,6 +365,8 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
       closed = true;
     },
   };
+  duplicateFlushers.set(tracker, flushDuplicates);
+  return tracker;
 }
 
 function cut(s: string, max: number): string {

@@ -307,6 +307,48 @@ describe('HealthReporter: bad input', () => {
     expect(Object.keys(report.checks)).toEqual(['db']);
   });
 
+  it('answers a HealthOptionError, not a plain Error, for a check or options that cannot be read', async () => {
+    const { r } = reporter();
+    const trap = (): never => {
+      throw new Error('trap');
+    };
+    const hostile = new Proxy({}, { get: trap, ownKeys: trap, getOwnPropertyDescriptor: trap, has: trap });
+    const getter = {
+      url: 'http://127.0.0.1:1/health',
+      get method(): string {
+        throw new Error('getter');
+      },
+    };
+    const headers = { url: 'http://127.0.0.1:1/health', headers: hostile };
+    const attempts: [string, () => unknown][] = [
+      ['check', () => r.registerService('a', hostile as never)],
+      ['check', () => r.registerService('b', getter as never)],
+      ['check', () => r.registerService('c', headers as never)],
+      ['d.options', () => r.registerService('d', () => true, hostile)],
+      ['options', () => createHealthReporter(fakeHost(), hostile)],
+    ];
+    for (const [option, attempt] of attempts) {
+      let caught: unknown;
+      try {
+        attempt();
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, option).toBeInstanceOf(HealthOptionError);
+      expect((caught as HealthOptionError).option, option).toBe(option);
+      expect((caught as HealthOptionError).message).toMatch(
+        /could not be read: a getter or Proxy trap threw/,
+      );
+    }
+    // Readable ones are taken as before, inherited options too.
+    const inherited = Object.create({ critical: false }) as { critical?: boolean };
+    r.registerService('e', () => true, inherited);
+    r.registerService('f', { url: 'http://127.0.0.1:1/health', expectedStatus: [200, 204] });
+    const report = await r.getHealthReport();
+    expect(report.checks['e']?.critical).toBe(false);
+    expect(Object.keys(report.checks)).toEqual(['e', 'f']);
+  });
+
   it('keeps going when host.track throws', async () => {
     const host = fakeHost();
     host.track = () => {

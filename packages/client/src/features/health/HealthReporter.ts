@@ -13,7 +13,7 @@ import { adaptCheck } from './adaptCheck.js';
 import type { ServiceCheck } from './adaptCheck.js';
 import { deliveryReport } from './deliveryReport.js';
 import { HealthOptionError } from './errors.js';
-import { healthSettings } from './healthOptions.js';
+import { healthSettings, readCheckOptions, readHttpCheck } from './healthOptions.js';
 import type { HealthReporterOptions, HealthSettings } from './healthOptions.js';
 
 export interface ServiceHealthReport extends HealthReport {
@@ -69,8 +69,11 @@ export class HealthReporter implements Feature {
     if (typeof check !== 'function' && (check === null || typeof check !== 'object')) {
       throw new HealthOptionError('check', 'must be a function or { url }');
     }
-    const run = typeof check === 'function' ? adaptCheck(check) : check;
-    return translateConfigErrors(() => this.#monitor.register(name, run, options));
+    // Read into plain copies first: a getter or Proxy trap that throws is then a bad option,
+    // not a plain Error from inside the monitor.
+    const run = typeof check === 'function' ? adaptCheck(check) : (readHttpCheck(check) as HttpHealthCheck);
+    const copy = readCheckOptions(options, `${typeof name === 'string' ? name : 'service'}.options`);
+    return translateConfigErrors(() => this.#monitor.register(name, run, copy as HealthCheckOptions));
   }
 
   unregisterService(name: string): boolean {

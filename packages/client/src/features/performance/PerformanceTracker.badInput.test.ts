@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fakeHost } from './fakeHost.test-helpers.js';
 import { OVERFLOW_METRIC } from './MetricRegistry.js';
 import { PerformanceOptionError } from './errors.js';
@@ -203,5 +203,75 @@ describe('PerformanceTracker: bad input', () => {
     expect(() => t.flush()).not.toThrow();
     t.timing('a', 2);
     expect(t.getSummary('a')?.count).toBe(2);
+  });
+
+  it('never throws out of flush, its timer or getRuntimeMetrics when a runtime source of the app throws', async () => {
+    vi.useFakeTimers();
+    try {
+      const host = fakeHost();
+      const failing = () => {
+        throw new Error('source failed');
+      };
+      const t = createPerformanceTracker(host, {
+        flushIntervalMs: 1_000,
+        runtime: () => ({ collect: failing, snapshot: failing, close: failing }),
+      });
+      open.push(t);
+      await vi.advanceTimersByTimeAsync(0); // the source loads
+      t.timing('a', 5);
+      expect(t.getRuntimeMetrics()).toEqual({});
+      // The timer's flush: an exception there would be uncaught, and end the process.
+      await vi.advanceTimersByTimeAsync(1_000);
+      expect(() => t.flush()).not.toThrow();
+      expect(host.named('$metric_summary').map((s) => [s.metric, s.count])).toEqual([['a', 1]]);
+      expect(host.named('$performance')).toEqual([]);
+      await expect(t.close()).resolves.toBeUndefined();
+      expect(host.debug.filter((d) => String(d.details?.['error']).includes('source failed')).length).toBe(
+        5, // snapshot, two collects, close's flush and close
+      );
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it.each([
+    [
+      'throws',
+      (): number => {
+        throw new Error('clock broke');
+      },
+    ],
+    ['answers NaN', () => Number.NaN],
+    ['answers a time no Date holds', () => 1e300],
+  ])(
+    'never throws out of flush or its timer when the host clock %s, and sends a valid interval_start',
+    async (_, now) => {
+      vi.useFakeTimers();
+      try {
+        const host = fakeHost();
+        const t = createPerformanceTracker(host, { runtime: 'off', flushIntervalMs: 1_000 });
+        open.push(t);
+        host.now = now;
+        t.timing('a', 5);
+        await vi.advanceTimersByTimeAsync(1_000);
+        t.timing('a', 6);
+        expect(() => t.flush()).not.toThrow();
+        const sent = host.named('$metric_summary');
+        expect(sent.map((s) => s.count)).toEqual([1, 1]);
+        for (const s of sent) expect(Number.isNaN(Date.parse(s.interval_start))).toBe(false);
+        expect(host.debug.some((d) => d.message.includes('host.now'))).toBe(true);
+      } finally {
+        vi.useRealTimers();
+      }
+    },
+  );
+
+  it('never throws out of mark when the clock option throws', () => {
+    const { t } = tracker(undefined, {
+      clock: () => {
+        throw new Error('clock broke');
+      },
+    });
+    expect(t.mark('start')).toBeUndefined();
   });
 });

@@ -1,4 +1,5 @@
 import type { Feature, FeatureHost } from '../feature.js';
+import { hostClock } from '../hostClock.js';
 import { PerformanceOptionError } from './errors.js';
 import { RELATIVE_ERROR } from './LogLinearHistogram.js';
 import type { HistogramSummary } from './LogLinearHistogram.js';
@@ -54,6 +55,8 @@ const OPERATION_META = new Set(['name', 'durationMs', 'tags']);
  */
 export class PerformanceTracker implements Feature {
   readonly #host: FeatureHost;
+  /** The host's clock, never throwing nor answering what is no time (see hostClock). */
+  readonly #now: () => number;
   readonly #settings: PerformanceSettings;
   /**
    * `settings.rawEvents`, kept on the tracker: `timing` runs once per request of an instrumented
@@ -76,6 +79,7 @@ export class PerformanceTracker implements Feature {
   constructor(host: FeatureHost, options: PerformanceOptions = {}) {
     checkHost(host, (option, reason) => new PerformanceOptionError(option, reason));
     this.#host = host;
+    this.#now = hostClock(host, (problem) => this.#internalError('host.now', problem));
     this.#settings = performanceSettings(options);
     this.#rawEvents = this.#settings.rawEvents;
     this.#registry = new MetricRegistry(this.#settings);
@@ -83,8 +87,9 @@ export class PerformanceTracker implements Feature {
       host.logger.debug(`performance: measurement rejected (${reason}); further ones are only counted`, {
         detail,
       });
-    this.#intervalStart = host.now();
+    this.#intervalStart = this.#now();
     if (this.#settings.flushIntervalMs > 0) {
+      // flush() never throws: an exception here would be an uncaught one, and end the process.
       this.#timer = setInterval(() => this.flush(), this.#settings.flushIntervalMs);
       (this.#timer as any).unref?.();
     }
@@ -98,7 +103,14 @@ export class PerformanceTracker implements Feature {
       this.#registry.reject('name', 'mark name must be a non-empty string');
       return undefined;
     }
-    const at = this.#settings.clock();
+    let at: number;
+    try {
+      at = this.#settings.clock();
+    } catch (error) {
+      // The clock is the app's (an option): its failure costs this mark, not the app's call.
+      this.#internalError('mark', error);
+      return undefined;
+    }
     // Re-inserted so the Map's order is oldest first, and the oldest is what goes past maxMarks.
     this.#marks.delete(name);
     if (this.#marks.size >= this.#settings.maxMarks) this.#marks.delete(this.#marks.keys().next().value!);
@@ -229,7 +241,14 @@ export class PerformanceTracker implements Feature {
 
   /** The platform's latest figures: web vitals in a page, heap and RSS in Node; {} before they load. */
   getRuntimeMetrics(): Record<string, unknown> {
-    return this.#runtimeSource?.snapshot?.() ?? {};
+    try {
+      const snapshot = this.#runtimeSource?.snapshot?.();
+      return typeof snapshot === 'object' && snapshot !== null ? snapshot : {};
+    } catch (error) {
+      // The source may be the app's own factory: its failure is not the caller's.
+      this.#internalError('getRuntimeMetrics', error);
+      return {};
+    }
   }
 
   getMemoryUsage(): PerformanceMemoryUsage {
@@ -252,13 +271,21 @@ export class PerformanceTracker implements Feature {
    * and a runtime snapshot. `atExit` (the host's `beforeExit`): a flush that follows another
    * exit flush and finds no new data sends nothing, not even the snapshot. Each event sent there
    * is stored, which is I/O, after which Node emits `beforeExit` again: a snapshot every time
-   * kept the process alive for ever.
+   * kept the process alive for ever. Never throws: the flush timer calls it, where an exception
+   * would end the process.
    */
   flush(options: { atExit?: boolean } = {}): void {
-    const atExit = options.atExit === true;
+    try {
+      this.#flush(options.atExit === true);
+    } catch (error) {
+      this.#internalError('flush', error);
+    }
+  }
+
+  #flush(atExit: boolean): void {
     const quietRepeat = atExit && this.#lastFlushAtExit;
     this.#lastFlushAtExit = atExit;
-    const now = this.#host.now();
+    const now = this.#now();
     const intervalMs = Math.max(0, now - this.#intervalStart);
     const intervalStart = new Date(this.#intervalStart).toISOString();
     this.#intervalStart = now;
@@ -280,10 +307,16 @@ export class PerformanceTracker implements Feature {
       summaries++;
     }
     if (quietRepeat && summaries === 0) return;
-    const runtime = this.#runtimeSource?.collect?.();
-    if (runtime !== undefined) {
-      this.#track('$performance', { $kind: 'runtime', ...runtime, interval_ms: intervalMs });
+    let runtime: Record<string, unknown> | undefined;
+    try {
+      const collected = this.#runtimeSource?.collect?.();
+      // Spread here, inside the guard: a Proxy's traps run then.
+      if (collected !== undefined) runtime = { $kind: 'runtime', ...collected, interval_ms: intervalMs };
+    } catch (error) {
+      // A factory of the app's: its failure costs this snapshot, never the summaries sent above.
+      this.#internalError('runtime collect()', error);
     }
+    if (runtime !== undefined) this.#track('$performance', runtime);
   }
 
   /** Sends what is left, stops the timer and the platform metrics. Later measurements are ignored. */
@@ -293,8 +326,12 @@ export class PerformanceTracker implements Feature {
     this.flush();
     this.#closed = true;
     const source = await this.#runtime;
-    source?.close();
     this.#runtimeSource = undefined;
+    try {
+      source?.close();
+    } catch (error) {
+      this.#internalError('runtime close()', error);
+    }
   }
 
   #record(name: string, value: unknown, tags: unknown, unit: string | undefined): Series | undefined {
@@ -325,7 +362,9 @@ export class PerformanceTracker implements Feature {
       this.#host.track(event, properties);
     } catch (error) {
       // The host promises not to throw; if it does, telemetry must still not break the app.
-      this.#host.logger.debug('performance: host.track threw', { error: String(error) });
+      try {
+        this.#host.logger.debug('performance: host.track threw', { error: String(error) });
+      } catch {}
     }
   }
 
@@ -348,7 +387,9 @@ export class PerformanceTracker implements Feature {
       this.#runtimeSource = source;
       return source;
     } catch (error) {
-      this.#host.logger.debug('performance: platform metrics unavailable', { error: String(error) });
+      try {
+        this.#host.logger.debug('performance: platform metrics unavailable', { error: String(error) });
+      } catch {}
       return undefined;
     }
   }

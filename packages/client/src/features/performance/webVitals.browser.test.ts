@@ -66,6 +66,13 @@ beforeAll(async () => {
       fromRoot.add(m[1]!);
   }
   for (const name of fromRoot) files.push([`/${name}.js`, `${SRC}/../../${name}.ts`]);
+  // And what it imports from the features folder (`../hostClock.js` from /mod/ is /hostClock.js).
+  const fromFeatures = new Set<string>();
+  for (const [, file] of files) {
+    for (const m of readFileSync(file!, 'utf8').matchAll(/^import \{[^}]*\} from '\.\.\/([\w-]+)\.js'/gm))
+      fromFeatures.add(m[1]!);
+  }
+  for (const name of fromFeatures) files.push([`/${name}.js`, `${SRC}/../${name}.ts`]);
   const code = new Map(
     files.map(([url, file]) => [
       url!,
