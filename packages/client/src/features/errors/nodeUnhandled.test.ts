@@ -146,6 +146,44 @@ describe('Node crashes with the tracker installed', { timeout: 180_000 }, () => 
     ]);
   });
 
+  it('an app listener added with once before the client handles the exception: the app keeps running', async () => {
+    const [bare, hold] = await Promise.all([
+      run('app-once-exception', 'bare'),
+      run('app-once-exception', 'hold'),
+    ]);
+    expect(bare.code).toBe(0);
+    expect(hold.code).toBe(0);
+    expect(hold.stderr).toBe(bare.stderr);
+    expect(hold.lines).toEqual(
+      expect.arrayContaining([{ appHandled: 'handled once by app' }, { stillRunning: true }]),
+    );
+    expect(exceptionLines(hold)).toEqual([
+      expect.objectContaining({ message: 'handled once by app', level: 'error' }),
+    ]);
+  });
+
+  it('an app that handles one rejection with once: the second, in the same tick, crashes as without Homing', async () => {
+    const [bare, hold, monitor] = await Promise.all([
+      run('app-once-rejection', 'bare'),
+      run('app-once-rejection', 'hold'),
+      run('app-once-rejection', 'monitor'),
+    ]);
+    expect(bare.code).toBe(1);
+    expect(bare.lines).not.toContainEqual({ stillRunning: true });
+    expect(monitor.code).toBe(bare.code);
+    expect(monitor.stderr).toBe(bare.stderr);
+    expect(hold.code).toBe(bare.code);
+    expect(afterHeader(hold.stderr)).toBe(afterHeader(bare.stderr));
+    // The hold waits for persist(), so only a crash at once ends before the app's timer.
+    expect(monitor.lines).not.toContainEqual({ stillRunning: true });
+    for (const r of [hold, monitor]) {
+      expect(exceptionLines(r).map((l) => [l['message'], l['level']])).toEqual([
+        ['first rejection', 'error'],
+        ['second rejection', 'fatal'],
+      ]);
+    }
+  });
+
   it('an app with its own unhandledRejection listener keeps running; the rejection is recorded', async () => {
     const [bare, hold] = await Promise.all([
       run('app-handles-rejection', 'bare'),

@@ -15,7 +15,8 @@ import type { NodeProcessLike } from './runtimeGlobals.js';
  *   next tick, so Node crashes as it would have: exit code 1 (or the app's `process.exitCode`
  *   semantics), `exit` listeners, the error printed to stderr. The difference: Node's
  *   "file:line / source / ^" header points at Homing's rethrow, and the app's other timers
- *   may run during the wait. When the app has its own listener, Homing does nothing more.
+ *   may run during the wait. When the app has its own listener, Homing does nothing more;
+ *   "has" as the monitor saw it, since a `once` listener is gone before Homing's runs.
  *   Skipped under `--abort-on-uncaught-exception` (a listener would stop the abort) and in
  *   `strict` mode (Node would print a warning after the handled exception).
  * - The clients of one copy of the package share one set of listeners on `process` (a monitor,
@@ -28,7 +29,9 @@ import type { NodeProcessLike } from './runtimeGlobals.js';
  *   all and throws once, so the crash happens exactly as with one client.
  * - An `unhandledRejection` listener turns Node's default crash into nothing, so Homing
  *   listens only while the app has a listener of its own (tracked through `newListener` /
- *   `removeListener`): then nothing crashes either way and Homing just records. In `none`
+ *   `removeListener`): then nothing crashes either way and Homing just records. It stops
+ *   listening in the same call that removed the app's last listener (a `once` one included), so
+ *   a rejection later in that tick crashes as it would without Homing. In `none`
  *   mode it always listens (nothing would be printed anyway). In `warn` modes, with no app
  *   listener, rejections are not recorded: listening would silence Node's warning.
  */
@@ -165,6 +168,13 @@ class ProcessListeners {
   /** A crash led by this set is being held or was thrown again: no second hold. */
   private holding = false;
   private rethrowing: { value: unknown } | null = null;
+  /**
+   * The last error the monitor saw, and whether the app had an `uncaughtException` listener
+   * then. Node emits the monitor just before `uncaughtException`, whose listeners it copies
+   * first: an app listener added with `once`, or one that removes itself, is gone from
+   * `process` by the time Homing's holder runs, yet Node called it, so nothing crashes.
+   */
+  private monitored: { value: unknown; appListened: boolean } | null = null;
   private watchingListeners = false;
   private rejectionListening = false;
 
@@ -228,6 +238,8 @@ class ProcessListeners {
     if (this.rethrowing !== null && this.rethrowing.value === error) return;
     const kind = origin === 'unhandledRejection' ? 'unhandledRejection' : 'uncaughtException';
     const fatal = this.appListeners('uncaughtException') === 0;
+    // Kept for the holder only: it is the one to read it, right after, and drop it.
+    if (this.holdInstalled) this.monitored = { value: error, appListened: !fatal };
     for (const m of [...this.members]) {
       if (kind === 'uncaughtException' ? !m.hooks.captureExceptions : !m.hooks.captureRejections) continue;
       m.record(error, kind, fatal);
@@ -247,7 +259,12 @@ class ProcessListeners {
   };
 
   private readonly onUncaught = mark((error: unknown): void => {
-    if (this.holding || this.appListeners('uncaughtException') > 0) return;
+    const monitored = this.monitored;
+    this.monitored = null;
+    // Without a monitor call first, the app emitted `uncaughtException` itself: only the
+    // listeners on `process` now can tell.
+    const appListened = monitored !== null && Object.is(monitored.value, error) && monitored.appListened;
+    if (this.holding || appListened || this.appListeners('uncaughtException') > 0) return;
     const holds = this.proc.listeners('uncaughtException').map(homingMark).filter(isCrashHold);
     // Another copy's holder was called first and leads this crash, this one included.
     if (holds[0] !== this.crashHold) return;
@@ -293,21 +310,27 @@ class ProcessListeners {
   }
 
   private followAppRejectionListeners(): void {
-    // Runs inside newListener (before the app's listener is added) and after removals.
     queueMicrotask(() => this.listenRejections(this.wantsRejections()));
   }
 
   private readonly onNewListener = (event: unknown, listener: unknown): void => {
     if (event === 'unhandledRejection' && homingMark(listener) === undefined) {
-      // Listen now, synchronously: a rejection may be processed before a microtask runs.
+      // Listen now, synchronously: a rejection may be processed before a microtask runs. The
+      // app's listener is not on `process` yet, so the count is looked at again afterwards.
       this.listenRejections(true);
       this.followAppRejectionListeners();
     }
   };
 
   private readonly onRemoveListener = (event: unknown, listener: unknown): void => {
-    if (event === 'unhandledRejection' && homingMark(listener) === undefined)
-      this.followAppRejectionListeners();
+    if (event !== 'unhandledRejection' || homingMark(listener) !== undefined) return;
+    // Node processes every pending rejection in one loop, with no microtask in between: after
+    // a `once` listener took the first, a listener of Homing's left until a microtask would
+    // swallow the second. So stop now, when Homing's is the only listener left. With more left
+    // (another copy's), removing one could shift the array `removeAllListeners` is walking and
+    // make it throw into the app: that case waits for a microtask.
+    if (this.proc.listenerCount('unhandledRejection') <= 1) this.listenRejections(this.wantsRejections());
+    else this.followAppRejectionListeners();
   };
 }
 

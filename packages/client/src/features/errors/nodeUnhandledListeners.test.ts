@@ -292,6 +292,91 @@ describe('Node unhandled-error listeners', () => {
     expect(host.of('$exception_duplicates')).toHaveLength(1);
   });
 
+  it.each([
+    [
+      'added with once',
+      (proc: EventEmitter, seen: unknown[]) => proc.once('uncaughtException', (e) => seen.push(e)),
+    ],
+    [
+      'that removes itself',
+      (proc: EventEmitter, seen: unknown[]) =>
+        proc.on('uncaughtException', function handler(e) {
+          proc.removeListener('uncaughtException', handler);
+          seen.push(e);
+        }),
+    ],
+  ])(
+    'an app listener %s, there before the client, handles the exception: no crash, recorded as error',
+    async (_, listen) => {
+      const proc = fakeProcess();
+      const seen: unknown[] = [];
+      listen(proc, seen);
+      const host = recordingHost();
+      const t = createErrorTracker(host, { globals: { process: proc }, captureUnhandled: true });
+      const rethrows = catchRethrows(proc);
+      const handled = new Error('handled once');
+      // As Node does: the monitor, then every listener there when the emit began (the app's
+      // is off `process` by the time Homing's runs).
+      proc.emit('uncaughtExceptionMonitor', handled, 'uncaughtException');
+      proc.emit('uncaughtException', handled, 'uncaughtException');
+      await new Promise((r) => setTimeout(r, 20));
+      expect(seen).toEqual([handled]);
+      expect(rethrows).toEqual([]);
+      expect(host.persisted).toBe(0);
+      expect(host.of('$exception').map((e) => e['$exception_level'])).toEqual(['error']);
+      // The next one has no app listener left: that one is a crash, held and thrown again.
+      const fatal = new Error('fatal');
+      proc.emit('uncaughtExceptionMonitor', fatal, 'uncaughtException');
+      proc.emit('uncaughtException', fatal, 'uncaughtException');
+      await new Promise((r) => setTimeout(r, 20));
+      expect(rethrows).toEqual([fatal]);
+      await t.close();
+    },
+  );
+
+  it("stops listening to unhandledRejection in the call that removed the app's last listener", async () => {
+    const proc = fakeProcess();
+    const host = recordingHost();
+    const t = createErrorTracker(host, { globals: { process: proc }, captureUnhandled: true });
+    const seen: unknown[] = [];
+    proc.once('unhandledRejection', (r) => seen.push(r));
+    const first = new Error('first');
+    // Node emits each pending rejection in one loop, no microtask in between: the second must
+    // find no listener, so that Node crashes on it as it would without Homing.
+    expect(proc.emit('unhandledRejection', first, Promise.resolve())).toBe(true);
+    expect(proc.listenerCount('unhandledRejection')).toBe(0);
+    expect(proc.emit('unhandledRejection', new Error('second'), Promise.resolve())).toBe(false);
+    expect(seen).toEqual([first]);
+    expect(host.of('$exception').map((e) => e['$exception_message'])).toEqual(['first']);
+    await t.close();
+  });
+
+  it('two copies of the package and an app listener: removeAllListeners does not throw, and leaves none', async () => {
+    const proc = fakeProcess();
+    vi.resetModules();
+    const copies = [
+      await import('./nodeUnhandled.js'),
+      (vi.resetModules(), await import('./nodeUnhandled.js')),
+    ];
+    const removes = copies.map((copy) =>
+      copy.installNodeUnhandled(proc, {
+        record: () => {},
+        persist: async () => {},
+        persistBeforeCrashMs: 0,
+        captureExceptions: true,
+        captureRejections: true,
+        onInternalError: () => {},
+      }),
+    );
+    proc.on('unhandledRejection', () => {});
+    expect(proc.listenerCount('unhandledRejection')).toBe(3);
+    expect(() => proc.removeAllListeners('unhandledRejection')).not.toThrow();
+    await Promise.resolve();
+    expect(proc.listenerCount('unhandledRejection')).toBe(0);
+    for (const remove of removes) remove();
+    expect(counts(proc)).toEqual(NO_LISTENERS);
+  });
+
   it('does not hold crashes under --abort-on-uncaught-exception or with persistBeforeCrashMs 0', async () => {
     for (const [args, ms] of [
       [['--abort-on-uncaught-exception'], 2000],

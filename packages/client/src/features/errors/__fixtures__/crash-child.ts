@@ -8,6 +8,11 @@ import { createErrorTracker } from '../createErrorTracker.js';
 const [scenario, out, mode] = process.argv.slice(2) as [string, string, string];
 const write = (line: Record<string, unknown>): void => appendFileSync(out, `${JSON.stringify(line)}\n`);
 
+// A listener the app added before any client was created.
+if (scenario === 'app-once-exception') {
+  process.once('uncaughtException', (e) => write({ appHandled: (e as Error).message }));
+}
+
 // `two`: two trackers (two Homing clients in one process), each holding the crash.
 const trackers = mode === 'bare' ? [] : mode === 'two' ? ['first', 'second'] : ['first'];
 for (const client of trackers) {
@@ -63,6 +68,19 @@ switch (scenario) {
   case 'app-handles-rejection':
     process.on('unhandledRejection', (r) => write({ appHandled: (r as Error).message }));
     void Promise.reject(new Error('rejection handled by app'));
+    setTimeout(() => write({ stillRunning: true }), 50);
+    break;
+  case 'app-once-exception':
+    setTimeout(function boom() {
+      throw new Error('handled once by app');
+    }, 1);
+    setTimeout(() => write({ stillRunning: true }), 50);
+    break;
+  case 'app-once-rejection':
+    // The app handles one rejection; the second, processed in the same tick, crashes.
+    process.once('unhandledRejection', (r) => write({ appHandled: (r as Error).message }));
+    void Promise.reject(new Error('first rejection'));
+    void Promise.reject(new RangeError('second rejection'));
     setTimeout(() => write({ stillRunning: true }), 50);
     break;
   case 'exit-code':
