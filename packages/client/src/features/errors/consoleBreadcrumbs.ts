@@ -1,4 +1,5 @@
 import type { ConsoleLike } from './runtimeGlobals.js';
+import { formatConsoleArgs } from './formatConsoleArgs.js';
 import type { BreadcrumbInput, BreadcrumbLevel } from './types.js';
 
 export type ConsoleMethod = 'debug' | 'info' | 'log' | 'warn' | 'error';
@@ -12,8 +13,6 @@ const LEVELS: Record<ConsoleMethod, BreadcrumbLevel> = {
   warn: 'warning',
   error: 'error',
 };
-
-const MAX_MESSAGE = 1024;
 
 /**
  * Records console calls as breadcrumbs, then calls the original method unchanged. `isBusy`
@@ -36,7 +35,12 @@ export function instrumentConsole(
     const wrapper = function (this: unknown, ...args: unknown[]): unknown {
       if (active && !isBusy()) {
         try {
-          add({ category: 'console', level: LEVELS[method], message: formatArgs(args), data: { method } });
+          add({
+            category: 'console',
+            level: LEVELS[method],
+            message: formatConsoleArgs(args),
+            data: { method },
+          });
         } catch {
           // A breadcrumb is never worth breaking the app's logging.
         }
@@ -52,27 +56,4 @@ export function instrumentConsole(
     active = false;
     for (const restore of restores) restore();
   };
-}
-
-function formatArgs(args: readonly unknown[]): string {
-  let out = '';
-  for (const a of args) {
-    if (out.length >= MAX_MESSAGE) break;
-    out += (out === '' ? '' : ' ') + formatOne(a);
-  }
-  return out.length > MAX_MESSAGE ? `${out.slice(0, MAX_MESSAGE)}…` : out;
-}
-
-function formatOne(a: unknown): string {
-  try {
-    if (typeof a === 'string') return a.length > MAX_MESSAGE ? a.slice(0, MAX_MESSAGE) : a;
-    if (a instanceof Error) return `${a.name}: ${a.message}`;
-    if (typeof a === 'object' && a !== null) {
-      const json = JSON.stringify(a);
-      return json === undefined ? String(a) : json.slice(0, MAX_MESSAGE);
-    }
-    return String(a);
-  } catch {
-    return '[unserializable]'; // cycles, BigInt inside, throwing toJSON
-  }
 }

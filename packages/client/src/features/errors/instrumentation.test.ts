@@ -36,7 +36,7 @@ describe('console breadcrumbs', () => {
     expect(t.getBreadcrumbs().map((b) => [b.level, b.message])).toEqual([
       ['info', 'saved 3 {"id":1}'],
       ['warning', 'Error: disk almost full'],
-      ['error', 'bad [unserializable] 10'],
+      ['error', 'bad {"self":[Circular]} 10'],
     ]);
     await t.close();
     for (const m of Object.keys(originals)) expect(c[m]).toBe(originals[m]);
