@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { REPEATED_ERRORS_KEPT, RepeatedErrorMemo } from './RepeatedErrorMemo.js';
+import { MAX_REMEMBERED_LENGTH, REPEATED_ERRORS_KEPT, RepeatedErrorMemo } from './RepeatedErrorMemo.js';
 
 const summary = (fingerprint: string) => ({ type: 'Error', value: 'boom', fingerprint });
 const reading = (stack: string, message = 'boom', name: unknown = 'Error') => ({ name, message, stack });
@@ -55,5 +55,22 @@ describe('RepeatedErrorMemo', () => {
     }
     expect(RepeatedErrorMemo.read(error)).toEqual({ name: 'name', message: undefined, stack: 'stack' });
     expect(reads.sort()).toEqual(['message', 'name', 'stack']);
+  });
+
+  it('holds no long error: one over MAX_REMEMBERED_LENGTH is neither kept nor compared', () => {
+    const memo = new RepeatedErrorMemo();
+    // An upstream body in the message: kept whole, eight of these held hundreds of MB.
+    const message = `payload ${'x'.repeat(1_000_000)}`;
+    const long = reading(`Error: ${message}\n    at f (/app/a.js:1:1)`, message);
+    memo.remember(long, summary('long'));
+    expect(memo.recall({ ...long })).toBeUndefined();
+    // The ring was not written either: what it held before is still there.
+    memo.remember(reading('short'), summary('short'));
+    memo.remember(long, summary('long'));
+    expect(memo.recall(reading('short'))?.fingerprint).toBe('short');
+
+    const stack = 's'.repeat(MAX_REMEMBERED_LENGTH - 'Error'.length - 'boom'.length);
+    memo.remember(reading(stack), summary('at the limit'));
+    expect(memo.recall(reading(`${stack}`))?.fingerprint).toBe('at the limit');
   });
 });

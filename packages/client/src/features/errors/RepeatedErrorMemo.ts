@@ -1,7 +1,15 @@
-import { read, type ReadError } from './describeError.js';
+import { detach, read, type ReadError } from './describeError.js';
 
 /** Distinct errors remembered; the oldest is forgotten first. */
 export const REPEATED_ERRORS_KEPT = 8;
+
+/**
+ * Longest error remembered: its name, message and stack together, in UTF-16 units. The texts are
+ * kept whole (what is compared must be all of it), so this bounds what the memo holds: at most
+ * 8 × 64 KB, where keeping any error held an app's 50 MB message until 8 others replaced it.
+ * Real stacks are a few KB; a longer error is described again, which its limits keep bounded.
+ */
+export const MAX_REMEMBERED_LENGTH = 32_768;
 
 /** What grouping needs of a described error: its entry's type and message, and its fingerprint. */
 export interface ErrorSummary {
@@ -19,7 +27,9 @@ export interface ErrorSummary {
  * loaded server throwing on 1 request in 50, V8 never optimised the capturing code, and
  * describing, keying the stack cache by the frames' text and looking up the fingerprint were
  * most of what it ran (unoptimised, counted by callgrind: 19 500 instructions to capture a
- * repeat with this memo, 43 000–50 000 without).
+ * repeat with this memo, 43 000–50 000 without). Errors longer than `MAX_REMEMBERED_LENGTH` are
+ * not remembered, and what is remembered is a copy, never the app's own strings, which may be
+ * slices keeping a far larger text alive.
  */
 export class RepeatedErrorMemo {
   readonly #readings: (ReadError | undefined)[] = new Array<ReadError | undefined>(REPEATED_ERRORS_KEPT).fill(
@@ -57,7 +67,11 @@ export class RepeatedErrorMemo {
 
   remember(reading: ReadError, summary: ErrorSummary): void {
     if (!remembered(reading)) return;
-    this.#readings[this.#next] = reading;
+    this.#readings[this.#next] = {
+      name: detach(reading.name as string),
+      message: detach(reading.message as string),
+      stack: detach(reading.stack as string),
+    };
     this.#summaries[this.#next] = summary;
     this.#next = (this.#next + 1) % REPEATED_ERRORS_KEPT;
   }
@@ -65,13 +79,15 @@ export class RepeatedErrorMemo {
 
 /**
  * Only strings decide a description alone; an error without a name is typed by its
- * constructor, which the three strings do not show.
+ * constructor, which the three strings do not show. Only short ones are kept (see
+ * `MAX_REMEMBERED_LENGTH`), so a long one is not even compared.
  */
 function remembered(r: ReadError): boolean {
   return (
     typeof r.name === 'string' &&
     r.name !== '' &&
     typeof r.message === 'string' &&
-    typeof r.stack === 'string'
+    typeof r.stack === 'string' &&
+    r.name.length + r.message.length + r.stack.length <= MAX_REMEMBERED_LENGTH
   );
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeError, type DescribeLimits } from './describeError.js';
+import { boundedStack, describeError, type DescribeLimits } from './describeError.js';
 
 const limits: DescribeLimits = {
   maxMessageLength: 2048,
@@ -120,5 +120,55 @@ describe('describeError', () => {
     const long = new Error('x');
     long.name = 'N'.repeat(10_000);
     expect(describeError(long, limits)[0]!.type.length).toBeLessThanOrEqual(200 + '…[truncated]'.length);
+  });
+
+  it('keeps the frames of an error whose message or name is longer than maxStackLength', () => {
+    // An upstream body in the message: ~85 KB, more than the whole stack budget.
+    const body = JSON.stringify({
+      rows: Array.from({ length: 4000 }, (_, i) => ({ id: i, name: `row${i}` })),
+    });
+    expect(body.length).toBeGreaterThan(limits.maxStackLength);
+    function saveOrder(): Error {
+      return new Error(`upstream rejected payload: ${body}`);
+    }
+    function loadUser(): Error {
+      return new Error(`upstream rejected payload: ${body}`);
+    }
+    const [save] = describeError(saveOrder(), limits);
+    const [load] = describeError(loadUser(), limits);
+    expect(save!.stacktrace.frames[0]!.function).toBe('saveOrder');
+    expect(load!.stacktrace.frames[0]!.function).toBe('loadUser');
+    expect(save!.value.endsWith('…[truncated]')).toBe(true);
+
+    const named = new Error('short');
+    named.name = 'N'.repeat(100_000);
+    named.stack = `${named.name}: short\n    at deep (/app/deep.js:3:7)`;
+    expect(describeError(named, limits)[0]!.stacktrace.frames.map((f) => f.function)).toEqual(['deep']);
+
+    // A multi-line message of short lines is skipped too; lines no frame is that long do not spend the budget.
+    const lines = Array.from({ length: 20_000 }, (_, i) => `line ${i}`).join('\n');
+    const frames = [
+      '    at a (/app/a.js:1:1)',
+      `    at ${'x'.repeat(70_000)} (/app/x.js:1:1)`,
+      '    at b (/app/b.js:2:2)',
+    ];
+    const [multi] = describeError(
+      { name: 'Error', message: lines, stack: `Error: ${lines}\n${frames.join('\n')}` },
+      limits,
+    );
+    expect(multi!.stacktrace.frames.map((f) => f.function)).toEqual(['a', 'b']);
+  });
+
+  it('cuts a long stack at whole lines, within maxStackLength, keeping the innermost frames', () => {
+    const frames = Array.from({ length: 10_000 }, (_, i) => `    at f${i} (/app/a.js:${i}:1)`);
+    const stack = `Error: ${'m'.repeat(100_000)}\n${frames.join('\n')}`;
+    const cut = boundedStack(stack, 1_000);
+    expect(cut.length).toBeLessThanOrEqual(1_000);
+    expect(cut.split('\n').filter((l) => l !== '')).toEqual(frames.slice(0, cut.split('\n').length - 1));
+    expect(boundedStack('Error: x\n    at f (/app/a.js:1:1)', 1_000)).toBe(
+      'Error: x\n    at f (/app/a.js:1:1)',
+    );
+    // Another engine's stack (no message in it): its over-long lines are skipped.
+    expect(boundedStack(`${'u'.repeat(5_000)}@x.js:1:1\nf@/app/a.js:2:3`, 1_000)).toBe('f@/app/a.js:2:3');
   });
 });

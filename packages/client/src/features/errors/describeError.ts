@@ -11,7 +11,10 @@ import type { ExceptionEntry, StackFrame } from './types.js';
 export interface DescribeLimits {
   /** Longest message kept (UTF-16 units); longer ones end in "…[truncated]". */
   maxMessageLength: number;
-  /** Longest `stack` string parsed; the rest of a longer stack is ignored. */
+  /**
+   * Most characters of a `stack` parsed. A longer stack is read for its frames: a V8 stack's
+   * leading name and message, and lines no frame is that long, are skipped before it is cut.
+   */
   maxStackLength: number;
   /** Frames kept per error. */
   maxFrames: number;
@@ -27,7 +30,7 @@ const MAX_AGGREGATE = 10;
 /** Stack lines longer than this are skipped: no real frame is that long. */
 export const MAX_LINE_LENGTH = 2048;
 
-/** Parses a stack (already cut to `maxStackLength`) into frames; a `ParsedStackCache` fits. */
+/** Parses a stack (already cut by `boundedStack`) into frames; a `ParsedStackCache` fits. */
 export type StackParser = (stack: string) => readonly StackFrame[];
 
 /** The `name`, `message` and `stack` of the captured error, when the caller has read them already. */
@@ -92,7 +95,8 @@ function describeOne(
     stacktrace: {
       type: 'parsed',
       // A shared frozen array when the parser caches: the tracker copies it before sending.
-      frames: typeof stack === 'string' ? (parse(stack.slice(0, limits.maxStackLength)) as StackFrame[]) : [],
+      frames:
+        typeof stack === 'string' ? (parse(boundedStack(stack, limits.maxStackLength)) as StackFrame[]) : [],
     },
     mechanism,
   });
@@ -117,6 +121,52 @@ function describeOne(
   const name = readAlready === undefined ? read(v, 'name') : readAlready.name;
   const type = typeof name === 'string' && name !== '' ? name : constructorName(v) || 'Error';
   return entry(type, typeof message === 'string' ? message : safeString(message ?? ''), stack);
+}
+
+/** Where V8's frames start: every frame line is indented "    at ". */
+const V8_FRAME = '\n    at ';
+
+/**
+ * At most `max` characters of `stack`, whole lines, chosen so that its frames survive. A V8 stack
+ * starts with the error's name and message, which can alone be longer than `max` (an upstream
+ * body in the message): cutting the stack as it is would keep no frame, and errors thrown from
+ * different places would then share one fingerprint. So the message is skipped (frames start at
+ * the first "at" line, as parseStack takes them), and so are lines that no frame is that long,
+ * instead of spending the budget. The work stays linear in the stack, in native searches; the
+ * answer is a copy, as a slice would keep the whole stack alive in the parsed-stack cache.
+ */
+export function boundedStack(stack: string, max: number): string {
+  if (stack.length <= max) return stack;
+  const kept: string[] = [];
+  let size = 0;
+  let start = stack.indexOf(V8_FRAME);
+  if (start < 0) start = 0;
+  else {
+    // A leading empty line, as after V8's message: the frames are then keyed alone in the cache.
+    kept.push('');
+    start++;
+  }
+  while (start < stack.length) {
+    let end = stack.indexOf('\n', start);
+    if (end < 0) end = stack.length;
+    const length = end - start;
+    if (length <= MAX_LINE_LENGTH) {
+      if (size + length + 1 > max) break;
+      kept.push(stack.slice(start, end));
+      size += length + 1;
+    }
+    start = end + 1;
+  }
+  return detach(kept.join('\n'));
+}
+
+/**
+ * A copy of `s` that shares no memory with a longer string: V8 makes a slice a view that keeps
+ * its whole parent alive, which for a cut message means the full 50 MB one, as long as the group
+ * table or a cache holds the cut.
+ */
+export function detach(s: string): string {
+  return ` ${s}`.slice(1);
 }
 
 /** `obj[key]`, or undefined when the getter or a Proxy trap throws. */
@@ -180,5 +230,5 @@ function safeString(v: unknown): string {
 }
 
 function cut(s: string, max: number): string {
-  return s.length > max ? s.slice(0, max) + TRUNCATED : s;
+  return s.length > max ? detach(s.slice(0, max)) + TRUNCATED : s;
 }
