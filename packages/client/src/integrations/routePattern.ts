@@ -18,33 +18,49 @@ function patternText(path: unknown): string {
   return '(unknown)';
 }
 
+/**
+ * Each param takes one segment: its own. The params are those of the innermost mount, whose
+ * matched text ends `baseUrl`, in the order of its pattern; so the last param takes the last
+ * segment holding its value, the one before it the last such segment left of that, and so on.
+ * A fixed segment of the mount (or an outer mount's) that happens to equal a value is left alone:
+ * `/api/:tenant` matching `/api/api` is `/api/:tenant`, not `/:tenant/:tenant`.
+ */
 function unparameterize(baseUrl: string, params: unknown): string {
   if (baseUrl === '' || typeof params !== 'object' || params === null) return baseUrl;
+  const names = Object.keys(params);
   let out = baseUrl;
-  for (const name of Object.keys(params)) {
+  let before = out.length;
+  for (let i = names.length - 1; i >= 0; i--) {
+    const name = names[i]!;
     const value = (params as Record<string, unknown>)[name];
     if (typeof value !== 'string' || value === '') continue;
-    out = replaceSegment(out, value, name);
+    let at = lastSegment(out, value, before);
+    let length = value.length;
     // Express decodes params: the URL holds the encoded form (`a%20b` for `a b`).
     const encoded = encodeURIComponent(value);
-    if (encoded !== value) out = replaceSegment(out, encoded, name);
+    if (encoded !== value) {
+      const encodedAt = lastSegment(out, encoded, before);
+      if (encodedAt > at) {
+        at = encodedAt;
+        length = encoded.length;
+      }
+    }
+    if (at < 0) continue;
+    out = `${out.slice(0, at)}:${name}${out.slice(at + length)}`;
+    before = at;
   }
   return out;
 }
 
-/** Every whole path segment equal to `value` becomes `:name` (no split: this runs per request). */
-function replaceSegment(path: string, value: string, name: string): string {
-  let from = 0;
-  let out = path;
-  for (;;) {
-    const at = out.indexOf(value, from);
-    if (at < 0) return out;
-    const end = at + value.length;
-    if (out[at - 1] === '/' && (end === out.length || out[end] === '/')) {
-      out = `${out.slice(0, at)}:${name}${out.slice(end)}`;
-      from = at + name.length + 1;
-    } else {
-      from = at + 1;
-    }
+/** Where the last whole path segment equal to `value` ending before `end` starts, or -1 (no split: no array per call). */
+function lastSegment(path: string, value: string, end: number): number {
+  let from = end - value.length;
+  while (from >= 0) {
+    const at = path.lastIndexOf(value, from);
+    if (at < 0) return -1;
+    const after = at + value.length;
+    if (path[at - 1] === '/' && (after === path.length || (after < end && path[after] === '/'))) return at;
+    from = at - 1;
   }
+  return -1;
 }
