@@ -203,6 +203,43 @@ describe('IndexedDBOutbox', () => {
     expect((await b.size()).events).toBe(0);
   });
 
+  it('deletes and counts a record whose json no longer parses, instead of claiming it with good ones', async () => {
+    // Its types and byte count are intact: only its text was cut short. Pasted into a request
+    // body, it made the whole batch invalid JSON, and the server's 400 dead-lettered every event.
+    const name = uniqueName();
+    const a = make({ name });
+    const good = makeRecords(2);
+    a.append(good);
+    await a.persist();
+    await a.close();
+    const cut = '{"uuid":"cut-0001","event":"e","properties":{';
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const r = indexedDB.open(databaseName(name));
+      r.onsuccess = () => resolve(r.result);
+      r.onerror = () => reject(r.error);
+    });
+    await new Promise<void>((resolve, reject) => {
+      const tx = db.transaction(['records', 'meta'], 'readwrite');
+      tx.objectStore('records').put({ s: 3, u: 'cut-0001', j: cut, t: Date.now(), b: cut.length });
+      tx.objectStore('meta').delete('totals');
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error);
+    });
+    db.close();
+    const b = make({ name });
+    const drops: OutboxDrop[] = [];
+    b.onDrop((d) => drops.push(d));
+    const batch = await b.claim(100, Infinity);
+    expect(batch?.records.map((r) => r.uuid)).toEqual(good.map((r) => r.uuid));
+    for (const r of batch!.records) expect(() => JSON.parse(r.json) as unknown).not.toThrow();
+    expect(drops.filter((d) => d.reason === 'corrupt').reduce((n, d) => n + d.count, 0)).toBe(1);
+    await b.ack(batch!);
+    expect((await b.size()).events).toBe(0);
+    // Deleted where it was met: not counted again.
+    expect(await b.claim(100, Infinity)).toBeNull();
+    expect(drops.filter((d) => d.reason === 'corrupt').reduce((n, d) => n + d.count, 0)).toBe(1);
+  });
+
   it('recounts damaged totals from the records', async () => {
     const name = uniqueName();
     const a = make({ name });

@@ -5,7 +5,8 @@ import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexed
 import { abortQuietly, writeWithRoom } from './indexeddb/groupWrite.js';
 import { idbLeaseStore } from './indexeddb/leaseStore.js';
 import type { BrowserOutboxCommonOptions, ResolvedBrowserOutboxOptions } from './indexeddb/options.js';
-import { onPageHide, resolveBrowserOutboxOptions } from './indexeddb/options.js';
+import { resolveBrowserOutboxOptions } from './indexeddb/options.js';
+import { PageHide } from './indexeddb/pageHide.js';
 import { claimRecords } from './indexeddb/claimRecords.js';
 import type { Found, RecordsTx } from './indexeddb/recordStore.js';
 import {
@@ -102,8 +103,10 @@ export class IndexedDBOutbox implements Outbox {
   private generation = 0;
   private closed = false;
   private closing: Promise<void> | undefined;
-  private readonly offHide: () => void;
+  private readonly pageHide: PageHide | null;
   private readonly spill: UnloadSpill;
+  /** A write of what the spill saved is under way (see `writeSpilled`). */
+  private spillWrite = false;
   /** Keys of the records taken back from an unload spill, removed once those are written. */
   private readonly spilledKeys: string[];
 
@@ -154,7 +157,7 @@ export class IndexedDBOutbox implements Outbox {
         () => undefined,
       );
     }
-    this.offHide = this.options.flushOnHide ? onPageHide(() => this.onHide()) : () => {};
+    this.pageHide = this.options.flushOnHide ? new PageHide(() => this.spillUnwritten()) : null;
   }
 
   append(records: readonly OutboxRecord[]): void {
@@ -164,6 +167,8 @@ export class IndexedDBOutbox implements Outbox {
     else {
       this.unload.add(accepted);
       this.buffer.schedule();
+      // The page may never run the write this scheduled (see `PageHide`).
+      if (accepted.length > 0 && this.pageHide?.hidden === true) this.spillAppended(accepted);
     }
   }
 
@@ -429,20 +434,50 @@ export class IndexedDBOutbox implements Outbox {
   }
 
   /**
-   * The page is hidden or goes away: what is not written yet is saved to localStorage at once
-   * (a write begun now may never commit), then written; once it is, the saved copy goes.
+   * The page is hidden or goes away: what is not written yet is saved to localStorage at once (a
+   * write begun now may never commit), then written; once it is, the saved copy goes.
    */
-  private onHide(): void {
-    this.spill.save(this.buffer.unwritten().map((p) => p.record));
+  private spillUnwritten(): void {
+    const unwritten = this.buffer.unwritten();
+    if (unwritten.length > 0) this.spill.save(unwritten.map((p) => p.record));
+    this.writeSpilled();
+  }
+
+  /** Appended while the page is hidden: saved beside the rest at once, then written. */
+  private spillAppended(accepted: readonly Pending[]): void {
+    this.spill.add(accepted.map((p) => p.record));
+    this.writeSpilled();
+  }
+
+  /**
+   * Writes what is saved in the spill and then removes the saved copy, or, when a hidden page
+   * appended more meanwhile, saves only what is still unwritten and writes again. A page shown
+   * again needs no copy: it saves anew when it is next hidden.
+   */
+  private writeSpilled(): void {
+    if (this.spillWrite) return;
+    this.spillWrite = true;
     void this.buffer.flush().then(
-      () => this.spill.clear(),
-      () => undefined,
+      () => {
+        this.spillWrite = false;
+        const rest = this.buffer.unwritten();
+        if (rest.length === 0 || this.pageHide?.hidden !== true) {
+          this.spill.clear();
+          return;
+        }
+        this.spill.save(rest.map((p) => p.record));
+        this.writeSpilled();
+      },
+      () => {
+        // Kept saved: the write is tried again later, and a next load takes them back.
+        this.spillWrite = false;
+      },
     );
   }
 
   private async shutdown(): Promise<void> {
     this.closed = true;
-    this.offHide();
+    this.pageHide?.stop();
     this.buffer.stop();
     try {
       await this.buffer.flush();

@@ -213,6 +213,31 @@ describe('LocalStorageOutbox', () => {
     expect(total(drops, 'corrupt')).toBe(3);
   });
 
+  it('drops and counts an entry whose json no longer parses in a well-formed chunk, keeping the rest', async () => {
+    // Pasted into a request body, it made the whole batch invalid JSON (a 400: all dead-lettered).
+    const storage = new MemoryStorage();
+    const good = makeRecords(2);
+    const cut = '{"uuid":"cut-0001","event":"e","properties":{';
+    storage.setItem(
+      'homing-outbox:default:c:0000000000:hand',
+      JSON.stringify([
+        [good[0]!.uuid, good[0]!.json, Date.now()],
+        ['cut-0001', cut, Date.now()],
+        [good[1]!.uuid, good[1]!.json, Date.now()],
+      ]),
+    );
+    const b = make({ storage });
+    const drops: OutboxDrop[] = [];
+    b.onDrop((d) => drops.push(d));
+    const batch = await b.claim(10, Infinity);
+    expect(batch?.records.map((r) => r.uuid)).toEqual(good.map((r) => r.uuid));
+    expect(total(drops, 'corrupt')).toBe(1);
+    await b.ack(batch!);
+    expect(await b.claim(10, Infinity)).toBeNull();
+    expect(total(drops, 'corrupt')).toBe(1);
+    expect(storage.keys().filter((k) => k.includes(':c:'))).toEqual([]);
+  });
+
   it('writes late appends after close at once', async () => {
     const storage = new MemoryStorage();
     const a = make({ storage });

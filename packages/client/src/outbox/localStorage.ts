@@ -2,7 +2,8 @@ import { OutboxClosedError, OutboxIoError, OutboxOptionError } from './errors.js
 import type { DeliveryLock } from './indexeddb/deliveryLock.js';
 import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexeddb/deliveryLock.js';
 import type { BrowserOutboxCommonOptions, ResolvedBrowserOutboxOptions } from './indexeddb/options.js';
-import { onPageHide, resolveBrowserOutboxOptions } from './indexeddb/options.js';
+import { resolveBrowserOutboxOptions } from './indexeddb/options.js';
+import { PageHide } from './indexeddb/pageHide.js';
 import type { Pending } from './indexeddb/WriteBuffer.js';
 import { isExpired, WriteBuffer } from './indexeddb/WriteBuffer.js';
 import { requireInteger } from './limits.js';
@@ -106,7 +107,7 @@ export class LocalStorageOutbox implements Outbox {
   private closing: Promise<void> | undefined;
   /** Sections running with the delivery lock taken (see `holding`). */
   private sections = 0;
-  private readonly offHide: () => void;
+  private readonly pageHide: PageHide | null;
   private readonly offStorageEvents: () => void;
 
   constructor(options: LocalStorageOutboxOptions = {}) {
@@ -151,13 +152,15 @@ export class LocalStorageOutbox implements Outbox {
             store: storageLeaseStore(this.storage, `${this.prefix}lease`),
           });
     // Written in the handler itself: a page going away runs nothing after an await.
-    this.offHide = this.options.flushOnHide ? onPageHide(() => this.writeBufferedNow()) : () => {};
+    this.pageHide = this.options.flushOnHide ? new PageHide(() => this.writeBufferedNow()) : null;
   }
 
   append(records: readonly OutboxRecord[]): void {
-    this.buffer.accept(records, this.options.now());
+    const accepted = this.buffer.accept(records, this.options.now());
     if (!this.closed) {
       this.buffer.schedule();
+      // The page may never run the write this scheduled (see `PageHide`): localStorage writes now.
+      if (accepted.length > 0 && this.pageHide?.hidden === true) this.writeBufferedNow();
       return;
     }
     // localStorage is synchronous: late records are written at once, in a chunk of their own.
@@ -398,7 +401,7 @@ export class LocalStorageOutbox implements Outbox {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
-      this.offHide();
+      this.pageHide?.stop();
       this.offStorageEvents();
       this.buffer.stop();
       try {

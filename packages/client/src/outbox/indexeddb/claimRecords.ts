@@ -1,6 +1,7 @@
 import type { OutboxLimits, OutboxRecord } from '../outbox.js';
 import type { Found, RecordsTx } from './recordStore.js';
 import { corruptBytes, quiet, readTotals, walk } from './recordStore.js';
+import { isJsonText } from './jsonText.js';
 import type { Totals } from './schema.js';
 import { isExpired } from './WriteBuffer.js';
 
@@ -22,8 +23,8 @@ export interface ClaimedRecords {
 
 /**
  * The oldest unclaimed records within the limits (at least one when any), read in key order.
- * Records past retention and damaged values met on the way are deleted and counted, and the
- * totals they held are `save`d.
+ * Records past retention and damaged values met on the way (a `json` that no longer parses
+ * among them) are deleted and counted, and the totals they held are `save`d.
  */
 export async function claimRecords(
   tx: RecordsTx,
@@ -50,6 +51,13 @@ export async function claimRecords(
         return true;
       }
       if (taken.length > 0 && bytes + entry.bytes > maxBytes) return false;
+      if (!isJsonText(entry.json)) {
+        // Damaged with its types and byte count intact: it would spoil the batch's request body.
+        quiet(store.delete(entry.seq));
+        gone.push(entry);
+        found.corrupt++;
+        return true;
+      }
       const record = { uuid: entry.uuid, json: entry.json, timestampMs: entry.timestampMs };
       taken.push({ seq: entry.seq, record, bytes: entry.bytes });
       bytes += entry.bytes;

@@ -99,26 +99,3 @@ export function resolveBrowserOutboxOptions(
     logger,
   };
 }
-
-/** Calls `flush` when the page is hidden or goes away; returns the unsubscribe function. */
-export function onPageHide(flush: () => void): () => void {
-  const g = globalThis as {
-    addEventListener?: (type: string, l: () => void) => void;
-    removeEventListener?: (type: string, l: () => void) => void;
-    document?: {
-      visibilityState?: string;
-      addEventListener?: (t: string, l: () => void) => void;
-      removeEventListener?: (t: string, l: () => void) => void;
-    };
-  };
-  if (typeof g.addEventListener !== 'function') return () => {};
-  const onVisibility = (): void => {
-    if (g.document?.visibilityState === 'hidden') flush();
-  };
-  g.addEventListener('pagehide', flush);
-  g.document?.addEventListener?.('visibilitychange', onVisibility);
-  return () => {
-    g.removeEventListener?.('pagehide', flush);
-    g.document?.removeEventListener?.('visibilitychange', onVisibility);
-  };
-}

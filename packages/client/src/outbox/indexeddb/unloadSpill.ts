@@ -1,6 +1,7 @@
 import type { StorageLike } from '../localStorage.js';
 import type { OutboxRecord } from '../outbox.js';
 import { randomOwnerId } from './deliveryLock.js';
+import { isJsonText } from './jsonText.js';
 
 /**
  * Records appended to the IndexedDB outbox and not written yet when the page goes away, saved
@@ -13,6 +14,8 @@ import { randomOwnerId } from './deliveryLock.js';
  */
 export class UnloadSpill {
   private readonly key: string;
+  /** Keys of records added after the last `save` (appends of a hidden page), one per append. */
+  private added: string[] = [];
 
   /** `storage` null: nothing is saved (no localStorage here, or it is blocked). */
   constructor(
@@ -24,19 +27,27 @@ export class UnloadSpill {
 
   /** Saves these records under this page's key, replacing what it saved before. Never throws. */
   save(records: readonly OutboxRecord[]): boolean {
-    if (this.storage === null || records.length === 0) return false;
-    try {
-      this.storage.setItem(this.key, JSON.stringify(records.map((r) => [r.uuid, r.json, r.timestampMs])));
-      return true;
-    } catch {
-      // Full or blocked: the unload request is all these records get.
-      return false;
-    }
+    if (records.length === 0) return false;
+    if (!this.write(this.key, records)) return false;
+    this.remove(this.added.splice(0));
+    return true;
+  }
+
+  /**
+   * Saves these records beside what this page saved before, under a key of their own: an append
+   * costs what it adds, not a rewrite of everything unwritten. Never throws.
+   */
+  add(records: readonly OutboxRecord[]): boolean {
+    if (records.length === 0) return false;
+    const key = `${this.key}:${this.added.length}`;
+    if (!this.write(key, records)) return false;
+    this.added.push(key);
+    return true;
   }
 
   /** This page's records reached IndexedDB. */
   clear(): void {
-    this.remove([this.key]);
+    this.remove([this.key, ...this.added.splice(0)]);
   }
 
   /** Every saved record under this outbox's name (other pages' too), with the keys that held them. */
@@ -54,6 +65,17 @@ export class UnloadSpill {
       return { records: [], keys: [] };
     }
     return { records, keys };
+  }
+
+  private write(key: string, records: readonly OutboxRecord[]): boolean {
+    if (this.storage === null) return false;
+    try {
+      this.storage.setItem(key, JSON.stringify(records.map((r) => [r.uuid, r.json, r.timestampMs])));
+      return true;
+    } catch {
+      // Full or blocked: the unload request is all these records get.
+      return false;
+    }
   }
 
   remove(keys: readonly string[]): void {
@@ -80,7 +102,9 @@ function decode(raw: string | null): OutboxRecord[] {
   if (!Array.isArray(value)) return [];
   return value.map((v: unknown) => {
     const [uuid, json, timestampMs] = Array.isArray(v) ? (v as unknown[]) : [];
-    return { uuid, json, timestampMs } as OutboxRecord;
+    // A json that no longer parses is left out, so `append` counts the record as corrupt.
+    const whole = typeof json === 'string' && isJsonText(json) ? json : undefined;
+    return { uuid, json: whole, timestampMs } as unknown as OutboxRecord;
   });
 }
 

@@ -1,3 +1,4 @@
+import { isJsonText } from '../indexeddb/jsonText.js';
 import { utf8Length } from '../records.js';
 
 /**
@@ -44,8 +45,9 @@ export function chunkSeq(prefix: string, key: string): number {
 }
 
 /**
- * Parses a stored chunk; damaged entries become null and are counted. A chunk that is not a
- * JSON array at all answers null (the whole chunk is damaged).
+ * Parses a stored chunk; damaged entries (a `json` that does not parse among them) become null
+ * and are counted. A chunk that is not a JSON array at all answers null (the whole chunk is
+ * damaged). Each chunk is parsed once per change (`ChunkStore` keeps the parsed copy).
  */
 export function parseChunk(key: string, raw: string): { chunk: Chunk; corrupt: number } | null {
   let value: unknown;
@@ -63,7 +65,7 @@ export function parseChunk(key: string, raw: string): { chunk: Chunk; corrupt: n
       return null;
     }
     const [uuid, json, timestampMs] = item as unknown[];
-    if (typeof uuid !== 'string' || uuid.length === 0 || typeof json !== 'string') {
+    if (typeof uuid !== 'string' || uuid.length === 0 || typeof json !== 'string' || !isJsonText(json)) {
       corrupt++;
       return null;
     }

@@ -1,0 +1,121 @@
+/**
+ * Events tracked after the outbox's own `pagehide` handler ran, in Chromium: by the app's own
+ * `pagehide` and `unload` listeners (registered after the client, so they run after it), as a
+ * page really leaves. A page going away runs no later turn, so the write those appends scheduled
+ * never happens; they must be saved at once (the IndexedDB outbox's unload spill, the
+ * localStorage outbox's synchronous write) and sent by the next page load. On the code before,
+ * they were lost with both storages.
+ */
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { PageHoming } from '../../test/browser/entry.js';
+import {
+  chromiumAvailable,
+  type IngestSink,
+  startChromiumSuite,
+  stopChromiumSuite,
+} from '../../test/browser/harness.js';
+
+const available = chromiumAvailable();
+
+let server: { url: string; close(): Promise<void> };
+let sink: IngestSink;
+let browser: Browser;
+let context: BrowserContext;
+
+beforeAll(async () => {
+  if (!available) return;
+  ({ server, sink, browser } = await startChromiumSuite());
+}, 60_000);
+
+afterAll(async () => {
+  if (available) await stopChromiumSuite({ server, sink, browser });
+});
+
+beforeEach(async () => {
+  if (!available) return;
+  sink.requests.length = 0;
+  context = await browser.newContext();
+});
+
+afterEach(async () => {
+  if (available) await context?.close();
+});
+
+declare const homing: PageHoming;
+
+async function openPage(path = '/'): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${server.url}${path}`);
+  await page.waitForFunction(() => (globalThis as { homing?: unknown }).homing !== undefined);
+  return page;
+}
+
+type Storage = 'indexeddb' | 'localStorage';
+
+/**
+ * A client whose outbox writes only when told to (persistIntervalMs 60 s), and listeners of the
+ * app that track when the page leaves; the uuids they tracked are noted in localStorage.
+ */
+async function startApp(page: Page, host: string, name: string, storage: Storage): Promise<void> {
+  await page.evaluate(
+    async ({ host: h, name: n, storage: s }) => {
+      const uuids: string[] = [];
+      const outbox = (s === 'indexeddb' ? homing.idb : homing.local)({ name: n, persistIntervalMs: 60_000 });
+      const client = homing.telemetry(
+        { name: n, storage: outbox, endpoints: [{ destination: 'homing', host: h, key: 'k' }] },
+        uuids,
+      );
+      await client.flush({ timeoutMs: 10_000 });
+      const late = (event: string): void => {
+        const from = uuids.length;
+        client.track(event);
+        const noted = JSON.parse(localStorage.getItem('late') ?? '[]') as string[];
+        localStorage.setItem('late', JSON.stringify([...noted, ...uuids.slice(from)]));
+      };
+      addEventListener('pagehide', () => late('late.pagehide'));
+      addEventListener('unload', () => late('late.unload'));
+    },
+    { host, name, storage },
+  );
+}
+
+/** The next page load: the late uuids noted, then a client on the same outbox sends what it holds. */
+async function nextLoad(host: string, name: string, storage: Storage): Promise<string[]> {
+  const page = await openPage('/?next');
+  return page.evaluate(
+    async ({ host: h, name: n, storage: s }) => {
+      const late = JSON.parse(localStorage.getItem('late') ?? '[]') as string[];
+      const outbox = (s === 'indexeddb' ? homing.idb : homing.local)({ name: n });
+      const client = homing.telemetry(
+        { name: n, storage: outbox, endpoints: [{ destination: 'homing', host: h, key: 'k' }] },
+        [],
+      );
+      await client.flush({ timeoutMs: 15_000 });
+      await client.shutdown({ timeoutMs: 1_000 });
+      await outbox.close();
+      return late;
+    },
+    { host, name, storage },
+  );
+}
+
+describe.skipIf(!available)('events tracked after the outbox’s pagehide handler, in Chromium', () => {
+  const leave: Array<[string, (page: Page) => Promise<unknown>]> = [
+    ['page.close({ runBeforeUnload: true })', (page) => page.close({ runBeforeUnload: true })],
+    ['a page.goto on the same origin', (page) => page.goto(`${server.url}/?elsewhere`)],
+  ];
+  for (const storage of ['indexeddb', 'localStorage'] as const) {
+    for (const [how, go] of leave) {
+      it(`${storage}: on ${how}, the events of the app's pagehide and unload listeners reach the sink`, async () => {
+        const name = `late-${storage}-${how.length}-${Date.now()}`;
+        const page = await openPage();
+        await startApp(page, sink.url, name, storage);
+        await go(page);
+        const late = await nextLoad(sink.url, name, storage);
+        expect(late).toHaveLength(2);
+        await expect.poll(() => sink.uuids(), { timeout: 20_000 }).toEqual(expect.arrayContaining(late));
+      });
+    }
+  }
+});
