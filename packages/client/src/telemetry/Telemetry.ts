@@ -9,7 +9,7 @@ import { checkPlainJsonData } from '../pipeline/plainJsonData.js';
 import { compileFieldSet, DEFAULT_REDACTED_FIELDS } from '../pipeline/redactFields.js';
 import { safeClone, type SafeLimits } from '../pipeline/safeSerialize.js';
 import { Sampler } from '../pipeline/sampling.js';
-import { Session } from '../pipeline/session.js';
+import { Session, type SessionStore } from '../pipeline/session.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
 import type { Platform } from '../platform/platform.js';
 import type { TelemetryCore, TelemetryFlushResult, TelemetryStats } from './client.js';
@@ -53,6 +53,8 @@ export interface TelemetryParts {
   readonly installId: InstallIdStore | undefined;
   /** Where `identify()`'s id is kept across runs; default the outbox state. */
   readonly identity?: IdentityStore | undefined;
+  /** Where the session is kept for other tabs and page loads; default memory. */
+  readonly session?: SessionStore | undefined;
   readonly delivery: DeliveryOptions;
 }
 
@@ -70,7 +72,7 @@ export class Telemetry implements TelemetryCore {
   private readonly emitter: Emitter;
   private readonly delivery: Delivery;
   private readonly builder: EventBuilder;
-  private session: Session;
+  private readonly session: Session;
   private readonly identityStore: IdentityStore;
   /** The kept identity, when its store answers asynchronously (read in `start`). */
   private pendingIdentity: Promise<string | undefined> | undefined;
@@ -127,7 +129,7 @@ export class Telemetry implements TelemetryCore {
     if (this.identified === undefined) this.identified = this.keptIdentityNow();
     this.emitter = new Emitter(this.logger);
     this.redactedFields = fieldsRedactedBy(this.o);
-    this.session = new Session(this.o.sessionIdleMs);
+    this.session = new Session(this.o.sessionIdleMs, parts.session);
     const scanLength = this.o.propertyLimits.maxStringLength;
     const redactInPlace = buildRedactor(
       this.o.redaction === false ? false : { ...this.o.redaction, fields: false },
@@ -283,7 +285,7 @@ export class Telemetry implements TelemetryCore {
       this.identityChosen = true;
       this.identified = this.o.distinctId;
       this.restoredIdentity = undefined;
-      this.session = new Session(this.o.sessionIdleMs);
+      this.session.restart();
       this.keepIdentity(undefined);
     } catch (error) {
       this.logger.warn('reset ignored', { error });

@@ -65,6 +65,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
       ownsOutbox: given === undefined,
       installId: 'installId' in storage ? storage.installId : undefined,
       identity: 'identity' in storage ? storage.identity : undefined,
+      session: 'session' in storage ? storage.session : undefined,
       delivery,
     });
     const client = withFeatures(core, input, true, offExit);

@@ -6,12 +6,14 @@ import { TelemetryOptionError } from './errors.js';
 import { identityLocalStorage } from './identityLocalStorage.js';
 import { installIdLocalStorage } from './installIdLocalStorage.js';
 import { pickTuning } from './pickTuning.js';
+import { sessionLocalStorage } from './sessionLocalStorage.js';
 import type { TelemetryRuntime } from './runtime.js';
 
 /**
  * Browsers and other runtimes (workers, edge): no `node:*` import anywhere below this file.
  * A page gets the browser platform and an IndexedDB outbox (falling back to localStorage, then
- * memory), with a copy of the install id in localStorage (`installIdLocalStorage.ts`); anything
+ * memory), with a copy of the install id in localStorage (`installIdLocalStorage.ts`) and the
+ * session kept there for the origin's tabs and page loads (`sessionLocalStorage.ts`); anything
  * else the generic platform and memory.
  */
 export const browserRuntime: TelemetryRuntime = {
@@ -34,6 +36,7 @@ export const browserRuntime: TelemetryRuntime = {
           outbox,
           installId: installIdLocalStorage(request.name, outbox),
           identity: identityLocalStorage(request.name, outbox),
+          session: sessionLocalStorage(request.name),
         };
       }
       case 'file':

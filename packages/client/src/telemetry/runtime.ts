@@ -1,5 +1,6 @@
 import type { Logger } from '../logger.js';
 import type { Outbox, OutboxDurability, OutboxLimits } from '../outbox/outbox.js';
+import type { SessionStore } from '../pipeline/session.js';
 import type { Platform } from '../platform/platform.js';
 import type { IdentityStore } from './identityStore.js';
 import type { InstallIdStore } from './installId.js';
@@ -27,6 +28,8 @@ export interface CreatedStorage {
   readonly installId?: InstallIdStore;
   /** Where `identify()`'s id is kept, when the storage has a better place than outbox state. */
   readonly identity?: IdentityStore;
+  /** Where `$session_id` is kept for other tabs and page loads (browsers); default memory: a process is one session. */
+  readonly session?: SessionStore;
 }
 
 /**
