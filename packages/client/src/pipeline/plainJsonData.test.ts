@@ -1,8 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { checkPlainJsonData, isPlainJsonData } from './plainJsonData.js';
 import { createPatternRedactor } from './redactPatterns.js';
 import { compileFieldSet } from './redactFields.js';
-import { defaultSafeLimits, safeClone } from './safeSerialize.js';
+import { DEFAULT_MAX_JSON_BYTES, defaultSafeLimits, safeClone } from './safeSerialize.js';
 
 const limits = { maxDepth: 4, maxStringLength: 10, maxProperties: 3 };
 const plain = (v: unknown, l = limits) => isPlainJsonData(v as Record<string, unknown>, l, null, []);
@@ -115,5 +116,81 @@ describe('checkPlainJsonData with a string check', () => {
     expect(check({ a: 'ada@example.com' }, isClean)).toBe('plain');
     expect(check({ a: 'fine' }, isClean)).toBe('clean');
     expect(check({ a: 'fine' })).toBe('plain');
+  });
+});
+
+describe('checkPlainJsonData: a walk bounded by the JSON it would make', () => {
+  /** A plain object whose one key is read through a getter that counts the reads. */
+  function countedLeaf(): { leaf: Record<string, unknown>; reads: () => number } {
+    let reads = 0;
+    const leaf = {
+      get v() {
+        reads++;
+        return 'x';
+      },
+    };
+    return { leaf, reads: () => reads };
+  }
+  /** `depth` arrays of `n` references each to the one below: n^depth leaves in n * depth slots. */
+  const dag = (leaf: unknown, n: number, depth: number): unknown => {
+    let v = leaf;
+    for (let d = 0; d < depth; d++) v = new Array<unknown>(n).fill(v);
+    return v;
+  };
+
+  it('stops a DAG of shared arrays at the byte budget instead of walking every path', () => {
+    const { leaf, reads } = countedLeaf();
+    // 100^3 = 1 000 000 paths to the one leaf, whose JSON alone would be 9 MB.
+    const check = checkPlainJsonData(
+      { x: dag(leaf, 100, 3) },
+      defaultSafeLimits,
+      null,
+      [],
+      undefined,
+      10_000,
+    );
+    expect(check).toBe('no');
+    // Each read leaf counts 8 bytes (`{"v":"x"}` and its comma is 10): far fewer reads than bytes.
+    expect(reads()).toBeGreaterThan(0);
+    expect(reads()).toBeLessThanOrEqual(10_000 / 8);
+  });
+
+  it('bounds the walk by the default event size without a budget given', () => {
+    const { leaf, reads } = countedLeaf();
+    expect(isPlainJsonData({ x: dag(leaf, 100, 3) }, defaultSafeLimits, null, [])).toBe(false);
+    expect(reads()).toBeLessThanOrEqual(DEFAULT_MAX_JSON_BYTES / 8);
+  });
+
+  it('accepts a DAG within the budget, which stringifies with its shared parts repeated', () => {
+    const list = ['a', 'b'];
+    const v = { x: [list, list], y: { z: list } };
+    const bytes = JSON.stringify(v).length;
+    expect(checkPlainJsonData(v, defaultSafeLimits, null, [], undefined, bytes)).toBe('plain');
+    expect(JSON.stringify(v)).toBe('{"x":[["a","b"],["a","b"]],"y":{"z":["a","b"]}}');
+  });
+
+  it('refuses only data whose JSON is over the budget (the count is a lower bound of its UTF-8 bytes)', () => {
+    const json = fc
+      .jsonValue({ maxDepth: 4, stringUnit: 'grapheme' })
+      .filter((v) => typeof v === 'object' && v !== null && !Array.isArray(v));
+    const limits = { maxDepth: 10, maxStringLength: 1_000_000, maxProperties: 1_000_000 };
+    fc.assert(
+      fc.property(json, (v) => {
+        const bytes = Buffer.byteLength(JSON.stringify(v));
+        expect(checkPlainJsonData(v as Record<string, unknown>, limits, null, [], undefined, bytes)).not.toBe(
+          'no',
+        );
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('refuses a flat object of long strings over the budget, without checking the strings after it', () => {
+    let checked = 0;
+    const v = Object.fromEntries(Array.from({ length: 100 }, (_, i) => [`k${i}`, 'y'.repeat(1000)]));
+    const isClean = () => (checked++, true);
+    expect(checkPlainJsonData(v, defaultSafeLimits, null, [], isClean, 10_000)).toBe('no');
+    expect(checked).toBeLessThanOrEqual(10);
+    expect(checkPlainJsonData(v, defaultSafeLimits, null, [], isClean, 200_000)).toBe('clean');
   });
 });

@@ -1,5 +1,5 @@
 import { isRedactedField } from './redactFields.js';
-import type { SafeLimits } from './safeSerialize.js';
+import { DEFAULT_MAX_JSON_BYTES, type SafeLimits } from './safeSerialize.js';
 
 /**
  * true when `value` is already what `safeClone` would make of it: plain objects (prototype
@@ -12,14 +12,18 @@ import type { SafeLimits } from './safeSerialize.js';
  * throwing getter or Proxy trap is caught here. Undefined, functions, symbols, bigints,
  * `toJSON`, Dates, Maps and class instances all answer false (the clone decides what they
  * become); so does an array hole.
+ *
+ * So does data whose JSON would be over `maxBytes` (see `checkPlainJsonData`): the walk
+ * stops there, so its cost never exceeds the size of an event that can be sent.
  */
 export function isPlainJsonData(
   value: Record<string, unknown>,
   limits: SafeLimits,
   redacted: ReadonlySet<string> | null,
   reserved: readonly string[],
+  maxBytes = DEFAULT_MAX_JSON_BYTES,
 ): boolean {
-  return checkPlainJsonData(value, limits, redacted, reserved) !== 'no';
+  return checkPlainJsonData(value, limits, redacted, reserved, undefined, maxBytes) !== 'no';
 }
 
 /**
@@ -27,6 +31,14 @@ export function isPlainJsonData(
  * 'clean' when both do, 'plain' when the data is plain but some string is not clean (or no
  * `isClean` was given), 'no' when it is not plain. Lets the pattern pass be skipped for the
  * common event that holds nothing to redact, instead of walking the properties a second time.
+ *
+ * 'no' too, without walking further, once the JSON of what was walked would be over `maxBytes`
+ * (the event size limit): each value walked counts at least one byte, each string and key its
+ * length, so the walk visits O(`maxBytes`) values whatever the input. Without that bound, data
+ * that reuses the same arrays and objects (a DAG: `Array(n).fill(Array(n).fill(list))`) is
+ * walked once per path to each value, n^depth visits for a few n slots of memory. The count
+ * is a lower bound of the JSON's UTF-8 length, so data answered 'no' for it would have been
+ * too large to send anyway; the caller's clone stops at the same bound (`safeClone`).
  */
 export function checkPlainJsonData(
   value: Record<string, unknown>,
@@ -34,11 +46,12 @@ export function checkPlainJsonData(
   redacted: ReadonlySet<string> | null,
   reserved: readonly string[],
   isClean?: (s: string) => boolean,
+  maxBytes = DEFAULT_MAX_JSON_BYTES,
 ): 'no' | 'plain' | 'clean' {
   stringCheck = isClean;
   allClean = isClean !== undefined;
   try {
-    if (!plainObject(value, 0, limits, redacted, reserved)) return 'no';
+    if (plainObject(value, 0, limits, redacted, maxBytes, reserved) < 0) return 'no';
     return allClean ? 'clean' : 'plain';
   } catch {
     return 'no';
@@ -52,24 +65,32 @@ export function checkPlainJsonData(
 let stringCheck: ((s: string) => boolean) | undefined;
 let allClean = false;
 
+// Each step of the walk takes `left`, the bytes of JSON the walk may still go through, and
+// answers what is left after its value, or a negative number: not plain, or over the budget
+// (NOT_PLAIN when an early check refused it; the count gone below 0 otherwise).
+const NOT_PLAIN = -1;
+
 function plainObject(
   obj: object,
   depth: number,
   limits: SafeLimits,
   redacted: ReadonlySet<string> | null,
+  left: number,
   reserved?: readonly string[],
-): boolean {
-  if (depth >= limits.maxDepth) return false;
+): number {
+  if (depth >= limits.maxDepth) return NOT_PLAIN;
   const proto: unknown = Object.getPrototypeOf(obj);
-  if (proto !== Object.prototype && proto !== null) return false;
+  if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
   const keys = Object.keys(obj);
-  if (keys.length > limits.maxProperties) return false;
+  if (keys.length > limits.maxProperties) return NOT_PLAIN;
   for (const key of keys) {
-    if (redacted !== null && isRedactedField(redacted, key)) return false;
-    if (reserved !== undefined && reserved.includes(key)) return false;
-    if (!plainValue((obj as Record<string, unknown>)[key], depth, limits, redacted)) return false;
+    if (redacted !== null && isRedactedField(redacted, key)) return NOT_PLAIN;
+    if (reserved !== undefined && reserved.includes(key)) return NOT_PLAIN;
+    // `"key":` and at least one byte of the value.
+    left = plainValue((obj as Record<string, unknown>)[key], depth, limits, redacted, left - key.length - 4);
+    if (left < 0) return left;
   }
-  return true;
+  return left;
 }
 
 function plainValue(
@@ -77,22 +98,26 @@ function plainValue(
   depth: number,
   limits: SafeLimits,
   redacted: ReadonlySet<string> | null,
-): boolean {
+  left: number,
+): number {
   switch (typeof v) {
     case 'string':
-      if (v.length > limits.maxStringLength) return false;
-      if (allClean && !stringCheck!(v)) allClean = false;
-      return true;
+      if (v.length > limits.maxStringLength) return NOT_PLAIN;
+      // Its quotes: one counted with the key or item, one here. Over the budget, the string
+      // check is skipped: the answer is 'no' whatever it says.
+      left -= v.length + 1;
+      if (left >= 0 && allClean && !stringCheck!(v)) allClean = false;
+      return left;
     case 'number':
-      return Number.isFinite(v);
+      return Number.isFinite(v) ? left : NOT_PLAIN;
     case 'boolean':
-      return true;
+      return left;
     case 'object':
-      if (v === null) return true;
-      if (Array.isArray(v)) return plainArray(v, depth + 1, limits, redacted);
-      return plainObject(v, depth + 1, limits, redacted);
+      if (v === null) return left;
+      if (Array.isArray(v)) return plainArray(v, depth + 1, limits, redacted, left);
+      return plainObject(v, depth + 1, limits, redacted, left);
     default:
-      return false;
+      return NOT_PLAIN;
   }
 }
 
@@ -101,11 +126,15 @@ function plainArray(
   depth: number,
   limits: SafeLimits,
   redacted: ReadonlySet<string> | null,
-): boolean {
-  if (depth >= limits.maxDepth || list.length > limits.maxProperties) return false;
-  if (Object.getPrototypeOf(list) !== Array.prototype) return false;
-  for (let i = 0; i < list.length; i++) {
-    if (!(i in list) || !plainValue(list[i], depth, limits, redacted)) return false;
+  left: number,
+): number {
+  if (depth >= limits.maxDepth || list.length > limits.maxProperties) return NOT_PLAIN;
+  if (Object.getPrototypeOf(list) !== Array.prototype) return NOT_PLAIN;
+  // At least one byte per item.
+  left -= list.length;
+  for (let i = 0; i < list.length && left >= 0; i++) {
+    if (!(i in list)) return NOT_PLAIN;
+    left = plainValue(list[i], depth, limits, redacted, left);
   }
-  return true;
+  return left;
 }

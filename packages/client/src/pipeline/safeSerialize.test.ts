@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { safeClone } from './safeSerialize.js';
+import { DEFAULT_MAX_JSON_BYTES, safeClone } from './safeSerialize.js';
 
 const limits = { maxDepth: 4, maxStringLength: 10, maxProperties: 3 };
 
@@ -138,5 +139,109 @@ describe('safeClone: "__proto__" keys', () => {
     const { value } = safeClone(new Map<string, unknown>([['__proto__', { x: 1 }]]));
     expect(JSON.stringify(value)).toBe('{"__proto__":{"x":1}}');
     expect(Object.getPrototypeOf(value)).toBe(Object.prototype);
+  });
+});
+
+describe('safeClone: a walk bounded by the JSON it would make', () => {
+  /** An object whose one key is read through a getter that counts the reads (a class: always cloned). */
+  function countedLeaf(): { leaf: object; reads: () => number } {
+    let reads = 0;
+    const leaf = Object.defineProperty({}, 'v', {
+      enumerable: true,
+      get() {
+        reads++;
+        return 'x';
+      },
+    });
+    return { leaf, reads: () => reads };
+  }
+  /** `depth` arrays of `n` references each to the one below: n^depth leaves in n * depth slots. */
+  const dag = (leaf: unknown, n: number, depth: number): unknown => {
+    let v = leaf;
+    for (let d = 0; d < depth; d++) v = new Array<unknown>(n).fill(v);
+    return v;
+  };
+
+  it('stops a DAG of shared arrays at the byte budget and says the data is too large', () => {
+    const { leaf, reads } = countedLeaf();
+    // 100^3 = 1 000 000 paths to the one leaf, whose JSON alone would be 9 MB.
+    const r = safeClone({ x: dag(leaf, 100, 3) }, undefined, 10_000);
+    expect(r.tooLarge).toBe(true);
+    expect(r.issues).toBeGreaterThan(0);
+    // Each read leaf counts 8 bytes (`{"v":"x"}` and its comma is 10): far fewer reads than bytes.
+    expect(reads()).toBeGreaterThan(0);
+    expect(reads()).toBeLessThanOrEqual(10_000 / 8);
+    // What was cloned is cut short, not walked on: its JSON is about the budget.
+    expect(JSON.stringify(r.value).length).toBeLessThan(2 * 10_000);
+  });
+
+  it('bounds the walk by the default event size without a budget given', () => {
+    const { leaf, reads } = countedLeaf();
+    const r = safeClone({ x: dag(leaf, 100, 3) });
+    expect(r.tooLarge).toBe(true);
+    expect(reads()).toBeLessThanOrEqual(DEFAULT_MAX_JSON_BYTES / 8);
+  });
+
+  it('stops errors that hold errors, walked once per path', () => {
+    let reads = 0;
+    let e: Error = Object.defineProperty(new Error(), 'message', {
+      get() {
+        reads++;
+        return '';
+      },
+    });
+    // Eight around it: the innermost at depth 9 of the clone, within the default maxDepth of 10.
+    for (let i = 0; i < 8; i++) {
+      const next = new Error();
+      Object.assign(next, { name: e, message: e, stack: e });
+      e = next;
+    }
+    // 3^8 = 6 561 paths to the innermost error.
+    const r = safeClone({ e }, undefined, 1_000);
+    expect(r.tooLarge).toBe(true);
+    expect(reads).toBeGreaterThan(0);
+    expect(reads).toBeLessThanOrEqual(1_000 / 2);
+  });
+
+  it('stops a Map at the byte budget', () => {
+    const list = new Array<string>(1000).fill('x');
+    const map = new Map(Array.from({ length: 1000 }, (_, i) => [i, list]));
+    const r = safeClone({ map }, undefined, 10_000);
+    expect(r.tooLarge).toBe(true);
+    expect(JSON.stringify(r.value).length).toBeLessThan(2 * 10_000);
+  });
+
+  it('copies shared references where they occur, as JSON.stringify writes them, within the budget', () => {
+    const list = ['a', { b: 1 }];
+    const input = { x: [list, list], y: { z: list, w: list } };
+    const json = JSON.stringify(input);
+    const r = safeClone(input, undefined, json.length);
+    expect(r).toEqual({ value: input, issues: 0 });
+    expect(r.tooLarge).toBeUndefined();
+    expect(JSON.stringify(r.value)).toBe(json);
+    // Copies, not the shared arrays themselves.
+    const out = r.value as { x: unknown[][] };
+    expect(out.x[0]).not.toBe(out.x[1]);
+  });
+
+  it('keeps cycles as they were: "[Circular]" on the path, within the budget', () => {
+    const a: Record<string, unknown> = { n: 1 };
+    a.self = a;
+    expect(safeClone({ a }, undefined, 100)).toEqual({
+      value: { a: { n: 1, self: '[Circular]' } },
+      issues: 1,
+    });
+  });
+
+  it('never says too large for data whose JSON fits (the count is a lower bound of its UTF-8 bytes)', () => {
+    const limits = { maxDepth: 10, maxStringLength: 1_000_000, maxProperties: 1_000_000 };
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 4, stringUnit: 'grapheme' }), (v) => {
+        const r = safeClone(v, limits, Buffer.byteLength(JSON.stringify(v)));
+        expect(r.tooLarge).toBeUndefined();
+        expect(r.issues).toBe(0);
+      }),
+      { numRuns: 100 },
+    );
   });
 });

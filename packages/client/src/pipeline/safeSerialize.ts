@@ -14,34 +14,62 @@ export interface SafeLimits {
 
 export const defaultSafeLimits: SafeLimits = { maxDepth: 10, maxStringLength: 8192, maxProperties: 1000 };
 
+/**
+ * The most JSON a walk of properties goes through before it stops, when its caller names no
+ * limit: the client's default `maxEventBytes` (512 KiB), since an event with more is not sent.
+ */
+export const DEFAULT_MAX_JSON_BYTES = 512 * 1024;
+
 export interface SafeResult {
   value: unknown;
   /** Count of values that had to be replaced, cut or dropped (0 when the input was clean). */
   issues: number;
+  /**
+   * true: the JSON of the clone would be over `maxBytes`, and the clone stopped there: `value`
+   * is cut short (what was left out counts in `issues`). The data is too large to send.
+   */
+  tooLarge?: true;
 }
 
 const TRUNCATED = '…[truncated]';
 
-export function safeClone(input: unknown, limits: SafeLimits = defaultSafeLimits): SafeResult {
-  const state = { issues: 0 };
-  const seen = new Set<object>();
-  const value = clone(input, 0, seen, limits, state);
-  return { value, issues: state.issues };
+/** What a clone has found so far: the repairs, and how many bytes of JSON it may still make. */
+interface CloneState {
+  issues: number;
+  bytesLeft: number;
 }
 
-function clone(
-  v: unknown,
-  depth: number,
-  seen: Set<object>,
-  limits: SafeLimits,
-  st: { issues: number },
-): unknown {
+/**
+ * The clone stops once its JSON would be over `maxBytes` (`tooLarge`), so it costs
+ * O(`maxBytes`) whatever the input. Shared references are copied where they occur, as
+ * JSON.stringify writes them: data that reuses the same arrays and objects (a DAG) has a JSON
+ * exponentially larger than its memory, and the count stops it at the bound instead. Each value
+ * counts at least one byte, each string and key its length (UTF-16 units: no more than the UTF-8
+ * bytes of its JSON), so the count is a lower bound and data stopped by it is over `maxBytes`.
+ */
+export function safeClone(
+  input: unknown,
+  limits: SafeLimits = defaultSafeLimits,
+  maxBytes: number = DEFAULT_MAX_JSON_BYTES,
+): SafeResult {
+  const state: CloneState = { issues: 0, bytesLeft: maxBytes };
+  const seen = new Set<object>();
+  const value = clone(input, 0, seen, limits, state);
+  return state.bytesLeft < 0
+    ? { value, issues: state.issues, tooLarge: true }
+    : { value, issues: state.issues };
+}
+
+function clone(v: unknown, depth: number, seen: Set<object>, limits: SafeLimits, st: CloneState): unknown {
   switch (typeof v) {
     case 'string':
       if (v.length > limits.maxStringLength) {
         st.issues++;
+        st.bytesLeft -= limits.maxStringLength + 1;
         return v.slice(0, limits.maxStringLength) + TRUNCATED;
       }
+      // Its quotes: one counted by the caller (with the key or item), one here.
+      st.bytesLeft -= v.length + 1;
       return v;
     case 'number':
       if (Number.isFinite(v)) return v;
@@ -87,6 +115,12 @@ function clone(
       }
       // Before toJSON: some errors have one that carries far more (axios: the request config).
       if (obj instanceof Error) {
+        // At least `{}`, one byte more than the caller counted. An error holds three values
+        // that may be errors again, each walked where it occurs: this count stops that too.
+        if (--st.bytesLeft < 0) {
+          st.issues++;
+          return undefined;
+        }
         return {
           name: clone(obj.name, depth + 1, seen, limits, st),
           message: clone(obj.message, depth + 1, seen, limits, st),
@@ -103,12 +137,16 @@ function clone(
         const out: Record<string, unknown> = {};
         let n = 0;
         for (const [k, val] of obj) {
-          if (n++ >= limits.maxProperties) {
+          if (n++ >= limits.maxProperties || --st.bytesLeft < 0) {
             st.issues++;
             break;
           }
           const c = clone(val, depth + 1, seen, limits, st);
-          if (c !== undefined) setOwn(out, String(k), c);
+          if (c !== undefined) {
+            const key = String(k);
+            st.bytesLeft -= key.length + 3;
+            setOwn(out, key, c);
+          }
         }
         return out;
       }
@@ -121,6 +159,11 @@ function clone(
       const n = Math.min(keys.length, limits.maxProperties);
       if (keys.length > n) st.issues++;
       for (let i = 0; i < n; i++) {
+        // One byte of the value now; `"key":` once it is known to be written.
+        if (--st.bytesLeft < 0) {
+          st.issues++;
+          break;
+        }
         const k = keys[i]!;
         let c: unknown;
         try {
@@ -129,7 +172,10 @@ function clone(
           st.issues++;
           c = '[Unreadable]';
         }
-        if (c !== undefined) setOwn(out, k, c);
+        if (c !== undefined) {
+          st.bytesLeft -= k.length + 3;
+          setOwn(out, k, c);
+        }
       }
       return out;
     } finally {
@@ -147,12 +193,18 @@ function cloneList(
   depth: number,
   seen: Set<object>,
   limits: SafeLimits,
-  st: { issues: number },
+  st: CloneState,
 ): unknown[] {
   const n = Math.min(list.length, limits.maxProperties);
   if (list.length > n) st.issues++;
   const out: unknown[] = new Array<unknown>(n);
   for (let i = 0; i < n; i++) {
+    // At least one byte per item.
+    if (--st.bytesLeft < 0) {
+      st.issues++;
+      out.length = i;
+      break;
+    }
     let c: unknown;
     try {
       c = clone(list[i], depth + 1, seen, limits, st);

@@ -29,6 +29,12 @@ export interface TrackedEvent {
    * so the pattern pass would return the properties as they are and is skipped.
    */
   readonly clean?: boolean;
+  /**
+   * true: the properties' JSON is over `maxEventBytes` (`safeClone` stopped there and says so,
+   * `properties` cut short): dropped as `too-large` after sampling, as an event found too large
+   * once stringified is.
+   */
+  readonly tooLarge?: boolean;
   readonly nowMs: number;
   readonly sessionId: string;
   /**
@@ -114,6 +120,7 @@ export class EventBuilder {
     if (!this.parts.sampler.keep(tracked.name, distinctId, tracked.nowMs)) {
       return { ok: false, reason: 'sampling', detail: tracked.name };
     }
+    if (tracked.tooLarge === true) return this.tooLarge(tracked);
     let own: Record<string, unknown>;
     try {
       own =
@@ -137,14 +144,16 @@ export class EventBuilder {
         : this.hookedJson(tracked, distinctId, own, anonymous, supers);
     if (typeof json !== 'string') return json;
     // Most events need no count at all (see utf8LengthOver).
-    if (utf8LengthOver(json, this.parts.maxEventBytes)) {
-      return {
-        ok: false,
-        reason: 'too-large',
-        detail: `${tracked.name}: over ${this.parts.maxEventBytes} bytes`,
-      };
-    }
+    if (utf8LengthOver(json, this.parts.maxEventBytes)) return this.tooLarge(tracked);
     return { ok: true, record: { uuid: tracked.uuid, json, timestampMs: tracked.nowMs } };
+  }
+
+  private tooLarge(tracked: TrackedEvent): BuildResult {
+    return {
+      ok: false,
+      reason: 'too-large',
+      detail: `${tracked.name}: over ${this.parts.maxEventBytes} bytes`,
+    };
   }
 
   /**
@@ -221,7 +230,8 @@ export class EventBuilder {
       return JSON.stringify(event);
     } catch {
       try {
-        const { value } = safeClone(event.properties, this.parts.propertyLimits);
+        // Cut short when too large: the size check after this refuses it all the same.
+        const { value } = safeClone(event.properties, this.parts.propertyLimits, this.parts.maxEventBytes);
         return JSON.stringify({ ...event, properties: value });
       } catch {
         return undefined;

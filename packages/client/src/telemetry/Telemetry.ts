@@ -190,6 +190,7 @@ export class Telemetry implements TelemetryCore {
       let props: Record<string, unknown> = {};
       let inPlace = false;
       let clean = false;
+      let tooLarge = false;
       if (properties !== undefined && properties !== null) {
         try {
           if (typeof properties === 'object' && !Array.isArray(properties)) {
@@ -199,10 +200,13 @@ export class Telemetry implements TelemetryCore {
             clean = read === 'clean';
             if (inPlace) props = properties;
             else {
-              const clone = safeClone(properties, this.o.propertyLimits);
+              // Stops once the JSON would be over maxEventBytes: the event is then dropped as too large.
+              const clone = safeClone(properties, this.o.propertyLimits, this.o.maxEventBytes);
               if (isPropertiesObject(clone.value)) props = clone.value;
               else fixed = true; // unreadable as a whole (a Proxy whose traps throw): kept without them
-              if (clone.issues > 0) fixed = true;
+              tooLarge = clone.tooLarge === true;
+              // What the clone left out for the size is no repair: the event is not sent.
+              if (clone.issues > 0 && !tooLarge) fixed = true;
             }
           } else fixed = true; // a string, number or array where properties belong: kept without them
         } catch {
@@ -221,6 +225,7 @@ export class Telemetry implements TelemetryCore {
         properties: props,
         inPlace,
         clean,
+        tooLarge,
         nowMs,
         sessionId: this.session.touch(nowMs),
         anonDistinctId,
@@ -253,6 +258,7 @@ export class Telemetry implements TelemetryCore {
       this.redactedFields,
       ENRICHED_KEYS,
       this.cleanString,
+      this.o.maxEventBytes,
     );
   }
 

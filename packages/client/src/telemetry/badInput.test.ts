@@ -108,6 +108,35 @@ describe('track never throws on bad input', () => {
     sink.requests.length = 0;
   });
 
+  it('drops a DAG of shared arrays as too large after reading a bounded part of it', async () => {
+    let reads = 0;
+    const leaf = {
+      get v() {
+        reads++;
+        return 'x';
+      },
+    };
+    const l1 = new Array<unknown>(100).fill(leaf);
+    const l2 = new Array<unknown>(100).fill(l1);
+    const l3 = new Array<unknown>(100).fill(l2); // 1 000 000 paths to one leaf: 10 MB of JSON
+    const withDefaults = clientFor(sink, { redaction: false });
+    withDefaults.track('dag', { x: l3 });
+    withDefaults.track('shared', { a: l1, b: l1 });
+    await withDefaults.flush({ timeoutMs: 10_000 });
+    const stats = await withDefaults.stats();
+    expect(stats.dropped['too-large']).toBe(1);
+    expect(stats.fixed).toBe(0);
+    await withDefaults.shutdown({ timeoutMs: 5_000 });
+    // Each read leaf is at least 8 bytes of JSON: the walk stops within maxEventBytes (twice:
+    // the read in place, then the clone).
+    expect(reads).toBeLessThanOrEqual((2 * 512 * 1024) / 8 + 200);
+    const events = sinkEvents(sink);
+    expect(events.map((x) => x.event)).toEqual(['shared']);
+    expect(JSON.stringify(events[0]!.properties.a)).toBe(JSON.stringify(l1));
+    expect(events[0]!.properties.b).toEqual(events[0]!.properties.a);
+    sink.requests.length = 0;
+  });
+
   it('drops events with unusable names (counted invalid) and fixes names it can', async () => {
     const before = (await t.stats()).dropped.invalid;
     for (const name of ['', '   ', null, undefined, 42, {}, Symbol('x'), ['a']]) {
