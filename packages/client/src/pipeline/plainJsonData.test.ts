@@ -4,6 +4,7 @@ import { checkPlainJsonData, isPlainJsonData } from './plainJsonData.js';
 import { createPatternRedactor } from './redactPatterns.js';
 import { compileFieldSet } from './redactFields.js';
 import { DEFAULT_MAX_JSON_BYTES, defaultSafeLimits, safeClone } from './safeSerialize.js';
+import { countedLeaf, dag } from './dag.test-helpers.js';
 
 const limits = { maxDepth: 4, maxStringLength: 10, maxProperties: 3 };
 const plain = (v: unknown, l = limits) => isPlainJsonData(v as Record<string, unknown>, l, null, []);
@@ -120,24 +121,6 @@ describe('checkPlainJsonData with a string check', () => {
 });
 
 describe('checkPlainJsonData: a walk bounded by the JSON it would make', () => {
-  /** A plain object whose one key is read through a getter that counts the reads. */
-  function countedLeaf(): { leaf: Record<string, unknown>; reads: () => number } {
-    let reads = 0;
-    const leaf = {
-      get v() {
-        reads++;
-        return 'x';
-      },
-    };
-    return { leaf, reads: () => reads };
-  }
-  /** `depth` arrays of `n` references each to the one below: n^depth leaves in n * depth slots. */
-  const dag = (leaf: unknown, n: number, depth: number): unknown => {
-    let v = leaf;
-    for (let d = 0; d < depth; d++) v = new Array<unknown>(n).fill(v);
-    return v;
-  };
-
   it('stops a DAG of shared arrays at the byte budget instead of walking every path', () => {
     const { leaf, reads } = countedLeaf();
     // 100^3 = 1 000 000 paths to the one leaf, whose JSON alone would be 9 MB.

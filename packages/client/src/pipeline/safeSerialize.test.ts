@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_MAX_JSON_BYTES, safeClone } from './safeSerialize.js';
+import { countedLeaf, dag } from './dag.test-helpers.js';
 
 const limits = { maxDepth: 4, maxStringLength: 10, maxProperties: 3 };
 
@@ -143,25 +144,6 @@ describe('safeClone: "__proto__" keys', () => {
 });
 
 describe('safeClone: a walk bounded by the JSON it would make', () => {
-  /** An object whose one key is read through a getter that counts the reads (a class: always cloned). */
-  function countedLeaf(): { leaf: object; reads: () => number } {
-    let reads = 0;
-    const leaf = Object.defineProperty({}, 'v', {
-      enumerable: true,
-      get() {
-        reads++;
-        return 'x';
-      },
-    });
-    return { leaf, reads: () => reads };
-  }
-  /** `depth` arrays of `n` references each to the one below: n^depth leaves in n * depth slots. */
-  const dag = (leaf: unknown, n: number, depth: number): unknown => {
-    let v = leaf;
-    for (let d = 0; d < depth; d++) v = new Array<unknown>(n).fill(v);
-    return v;
-  };
-
   it('stops a DAG of shared arrays at the byte budget and says the data is too large', () => {
     const { leaf, reads } = countedLeaf();
     // 100^3 = 1 000 000 paths to the one leaf, whose JSON alone would be 9 MB.

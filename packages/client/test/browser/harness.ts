@@ -11,7 +11,8 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
-import type { Browser } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { rolldown } from 'rolldown';
 
 export const CHROMIUM = '/usr/bin/chromium';
@@ -170,4 +171,66 @@ export async function stopChromiumSuite(suite: Partial<ChromiumSuite>): Promise<
   await suite.browser?.close();
   await suite.server?.close();
   await suite.sink?.close();
+}
+
+/** A test file's Chromium, its own browser context per test, and pages with the bundle loaded. */
+export interface ChromiumTestSuite extends ChromiumSuite {
+  /** The current test's context: its own IndexedDB, localStorage and locks. */
+  readonly context: BrowserContext;
+  /**
+   * `page` (a new one of the current context when absent) at `path` of the page server, once the
+   * bundle's `homing` is there.
+   */
+  openPage(path?: string, page?: Page): Promise<Page>;
+}
+
+/**
+ * Registers a test file's Chromium lifecycle with vitest: the page server, sink and browser once
+ * for the file, a fresh context (and an emptied sink) for each test. Nothing starts when Chromium
+ * is missing; the file's `describe.skipIf(!chromiumAvailable())` skips its tests then.
+ */
+export function useChromiumSuite(): ChromiumTestSuite {
+  const available = chromiumAvailable();
+  let suite: ChromiumSuite | undefined;
+  let context: BrowserContext | undefined;
+  const started = (): ChromiumSuite => {
+    if (suite === undefined) throw new Error('the Chromium suite is not started (no Chromium?)');
+    return suite;
+  };
+  beforeAll(async () => {
+    if (available) suite = await startChromiumSuite();
+  }, 60_000);
+  afterAll(async () => {
+    if (suite !== undefined) await stopChromiumSuite(suite);
+  });
+  beforeEach(async () => {
+    if (suite === undefined) return;
+    suite.sink.requests.length = 0;
+    context = await suite.browser.newContext();
+  });
+  afterEach(async () => {
+    await context?.close();
+    context = undefined;
+  });
+  return {
+    get server() {
+      return started().server;
+    },
+    get sink() {
+      return started().sink;
+    },
+    get browser() {
+      return started().browser;
+    },
+    get context() {
+      if (context === undefined) throw new Error('no browser context outside a test');
+      return context;
+    },
+    async openPage(path = '/', page?: Page) {
+      page ??= await this.context.newPage();
+      await page.goto(`${started().server.url}${path}`);
+      await page.waitForFunction(() => (globalThis as { homing?: unknown }).homing !== undefined);
+      return page;
+    },
+  };
 }

@@ -6,50 +6,15 @@
  * localStorage outbox's synchronous write) and sent by the next page load. On the code before,
  * they were lost with both storages.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { PageHoming } from '../../test/browser/entry.js';
-import {
-  chromiumAvailable,
-  type IngestSink,
-  startChromiumSuite,
-  stopChromiumSuite,
-} from '../../test/browser/harness.js';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import type { PageHoming } from './entry.js';
+import { chromiumAvailable, useChromiumSuite } from './harness.js';
 
 const available = chromiumAvailable();
-
-let server: { url: string; close(): Promise<void> };
-let sink: IngestSink;
-let browser: Browser;
-let context: BrowserContext;
-
-beforeAll(async () => {
-  if (!available) return;
-  ({ server, sink, browser } = await startChromiumSuite());
-}, 60_000);
-
-afterAll(async () => {
-  if (available) await stopChromiumSuite({ server, sink, browser });
-});
-
-beforeEach(async () => {
-  if (!available) return;
-  sink.requests.length = 0;
-  context = await browser.newContext();
-});
-
-afterEach(async () => {
-  if (available) await context?.close();
-});
+const suite = useChromiumSuite();
 
 declare const homing: PageHoming;
-
-async function openPage(path = '/'): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${server.url}${path}`);
-  await page.waitForFunction(() => (globalThis as { homing?: unknown }).homing !== undefined);
-  return page;
-}
 
 type Storage = 'indexeddb' | 'localStorage';
 
@@ -82,7 +47,7 @@ async function startApp(page: Page, host: string, name: string, storage: Storage
 
 /** The next page load: the late uuids noted, then a client on the same outbox sends what it holds. */
 async function nextLoad(host: string, name: string, storage: Storage): Promise<string[]> {
-  const page = await openPage('/?next');
+  const page = await suite.openPage('/?next');
   return page.evaluate(
     async ({ host: h, name: n, storage: s }) => {
       const late = JSON.parse(localStorage.getItem('late') ?? '[]') as string[];
@@ -103,18 +68,20 @@ async function nextLoad(host: string, name: string, storage: Storage): Promise<s
 describe.skipIf(!available)('events tracked after the outbox’s pagehide handler, in Chromium', () => {
   const leave: Array<[string, (page: Page) => Promise<unknown>]> = [
     ['page.close({ runBeforeUnload: true })', (page) => page.close({ runBeforeUnload: true })],
-    ['a page.goto on the same origin', (page) => page.goto(`${server.url}/?elsewhere`)],
+    ['a page.goto on the same origin', (page) => page.goto(`${suite.server.url}/?elsewhere`)],
   ];
   for (const storage of ['indexeddb', 'localStorage'] as const) {
     for (const [how, go] of leave) {
       it(`${storage}: on ${how}, the events of the app's pagehide and unload listeners reach the sink`, async () => {
         const name = `late-${storage}-${how.length}-${Date.now()}`;
-        const page = await openPage();
-        await startApp(page, sink.url, name, storage);
+        const page = await suite.openPage();
+        await startApp(page, suite.sink.url, name, storage);
         await go(page);
-        const late = await nextLoad(sink.url, name, storage);
+        const late = await nextLoad(suite.sink.url, name, storage);
         expect(late).toHaveLength(2);
-        await expect.poll(() => sink.uuids(), { timeout: 20_000 }).toEqual(expect.arrayContaining(late));
+        await expect
+          .poll(() => suite.sink.uuids(), { timeout: 20_000 })
+          .toEqual(expect.arrayContaining(late));
       });
     }
   }
