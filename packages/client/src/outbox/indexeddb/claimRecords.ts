@@ -1,7 +1,7 @@
 import type { OutboxLimits, OutboxRecord } from '../outbox.js';
 import type { Found, RecordsTx } from './recordStore.js';
 import { corruptBytes, quiet, readTotals, walk } from './recordStore.js';
-import { isJsonText } from './jsonText.js';
+import { isJsonText } from '../jsonText.js';
 import type { Totals } from './schema.js';
 import { isExpired } from './WriteBuffer.js';
 

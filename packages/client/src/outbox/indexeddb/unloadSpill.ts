@@ -1,7 +1,7 @@
 import type { StorageLike } from '../localStorage.js';
 import type { OutboxRecord } from '../outbox.js';
 import { randomOwnerId } from './deliveryLock.js';
-import { isJsonText } from './jsonText.js';
+import { isJsonText } from '../jsonText.js';
 
 /**
  * Records appended to the IndexedDB outbox and not written yet when the page goes away, saved

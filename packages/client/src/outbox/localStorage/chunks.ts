@@ -1,4 +1,4 @@
-import { isJsonText } from '../indexeddb/jsonText.js';
+import { isJsonText } from '../jsonText.js';
 import { utf8Length } from '../records.js';
 
 /**
