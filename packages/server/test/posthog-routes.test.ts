@@ -97,6 +97,103 @@ describe.each(STORE_KINDS)('PostHog capture routes (%s)', (kind) => {
     expect(corrected).toBeLessThanOrEqual(Date.parse(e!.receivedAt) - 5_000);
     expect(corrected).toBeGreaterThan(now - 5_000 - 10_000);
   });
+
+  it("corrects posthog-js's clock skew from the _ query parameter, its send time", async () => {
+    const now = Date.now();
+    // posthog-js puts its own clock in each timestamp and its send time in `?_=`, not in the body.
+    const clientNow = now + 3_600_000;
+    const original = new Date(clientNow - 1_000).toISOString();
+    const events = [
+      { event: 'js.skew', timestamp: original, properties: { token: s.project.writeKey, distinct_id: 'p5' } },
+    ];
+    const r = await post(
+      `${s.url}/e/?ip=0&_=${clientNow}&ver=1.200.0&compression=gzip-js`,
+      gzipSync(JSON.stringify(events)),
+      { 'content-type': 'text/plain' },
+    );
+    expect(r.status).toBe(200);
+    const [e] = await s.events({ event: 'js.skew' });
+    expect(e!.originalTimestamp).toBe(original);
+    const corrected = Date.parse(e!.timestamp);
+    expect(corrected).toBeLessThanOrEqual(Date.parse(e!.receivedAt) - 1_000);
+    expect(corrected).toBeGreaterThan(now - 1_000 - 10_000);
+  });
+
+  it('ignores a _ query parameter that is not epoch ms, and prefers sent_at in the body', async () => {
+    const original = new Date(Date.now() - 60_000).toISOString();
+    const r = await post(`${s.url}/batch/?_=yesterday`, {
+      api_key: s.project.writeKey,
+      batch: [{ event: 'ph.badquery', distinct_id: 'p6', timestamp: original, uuid: v7() }],
+    });
+    expect(r.status).toBe(200);
+    const [e] = await s.events({ event: 'ph.badquery' });
+    expect(e!.timestamp).toBe(original);
+    const sentAt = new Date(Date.now() - 3_600_000).toISOString();
+    const both = await post(`${s.url}/batch/?_=${Date.now()}`, {
+      api_key: s.project.writeKey,
+      batch: [{ event: 'ph.bothsent', distinct_id: 'p6', timestamp: sentAt, uuid: v7() }],
+      sent_at: sentAt,
+    });
+    expect(both.status).toBe(200);
+    const [b] = await s.events({ event: 'ph.bothsent' });
+    // Corrected by the body's hour, not left as sent as the query's "now" would have it.
+    expect(Date.parse(b!.timestamp)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('merges $set and $set_once beside properties with the ones inside, the top level winning', async () => {
+    const r = await post(`${s.url}/batch/`, {
+      api_key: s.project.writeKey,
+      batch: [
+        {
+          event: 'ph.setmerge',
+          distinct_id: 'p7',
+          uuid: v7(),
+          properties: { $set: { tier: 'gold', plan: 'free' }, $set_once: { first_seen: '2026-01-01' } },
+          $set: { plan: 'pro' },
+          $set_once: { $initial_referrer: '$direct' },
+        },
+        {
+          event: 'ph.setreplace',
+          distinct_id: 'p7',
+          uuid: v7(),
+          properties: { $set: 'not an object' },
+          $set: { plan: 'pro' },
+        },
+      ],
+    });
+    expect(r.status).toBe(200);
+    const [merged] = await s.events({ event: 'ph.setmerge' });
+    expect(merged!.properties.$set).toEqual({ tier: 'gold', plan: 'pro' });
+    expect(merged!.properties.$set_once).toEqual({ first_seen: '2026-01-01', $initial_referrer: '$direct' });
+    const [replaced] = await s.events({ event: 'ph.setreplace' });
+    expect(replaced!.properties.$set).toEqual({ plan: 'pro' });
+  });
+
+  it('keeps the timestamp of an event marked $ignore_sent_at (an import) as sent', async () => {
+    const day = 86_400_000;
+    const imported = new Date(Date.now() - 10 * day).toISOString();
+    const live = new Date(Date.now() - 10 * day).toISOString();
+    const r = await post(`${s.url}/batch/`, {
+      api_key: s.project.writeKey,
+      batch: [
+        {
+          event: 'ph.imported',
+          distinct_id: 'p8',
+          timestamp: imported,
+          uuid: v7(),
+          properties: { $ignore_sent_at: true },
+        },
+        { event: 'ph.live', distinct_id: 'p8', timestamp: live, uuid: v7() },
+      ],
+      sent_at: new Date(Date.now() - 5 * day).toISOString(),
+    });
+    expect(r.status).toBe(200);
+    const [i] = await s.events({ event: 'ph.imported' });
+    expect(i!.timestamp).toBe(imported);
+    // The same batch's other event is corrected by the five days between sent_at and receipt.
+    const [l] = await s.events({ event: 'ph.live' });
+    expect(Date.parse(l!.timestamp)).toBeGreaterThan(Date.now() - 5 * day - 60_000);
+  });
 });
 
 /** Wraps a store so insertEvents fails while `failing` is set. */

@@ -3,7 +3,8 @@ import { buildIngestEvent, type BuildContext, type Built } from './buildIngestEv
 /**
  * One event in Homing's own shape `{ uuid?, event, distinct_id, timestamp?, properties? }`,
  * which is also PostHog's: so this reads PostHog's variations too (distinct_id inside
- * properties, `$set`/`$set_once` beside them, `offset` instead of a timestamp).
+ * properties, `$set`/`$set_once` beside them, `offset` instead of a timestamp,
+ * `$ignore_sent_at` for an imported event whose timestamp must not be corrected).
  */
 export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext): Built {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return 'event must be an object';
@@ -15,12 +16,13 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext)
   if (plain && (e.$set !== undefined || e.$set_once !== undefined)) {
     properties = {
       ...p,
-      ...(e.$set !== undefined ? { $set: e.$set } : {}),
-      ...(e.$set_once !== undefined ? { $set_once: e.$set_once } : {}),
+      ...(e.$set !== undefined ? { $set: mergedPersonProps(p?.$set, e.$set) } : {}),
+      ...(e.$set_once !== undefined ? { $set_once: mergedPersonProps(p?.$set_once, e.$set_once) } : {}),
     };
   }
   let timestamp = e.timestamp;
-  let skew = skewMs;
+  // PostHog's flag for imports and replays: the timestamp is right as given, whenever sent.
+  let skew = p?.$ignore_sent_at === true ? 0 : skewMs;
   // posthog-js: `offset` ms before it sent the batch, measured on its own clock: no skew.
   if (
     (timestamp === undefined || timestamp === null) &&
@@ -34,6 +36,14 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext)
     { uuid: e.uuid, event: e.event, distinctId, timestamp, properties, skewMs: skew },
     ctx,
   );
+}
+
+/**
+ * posthog-js sends initial person properties in a top-level `$set_once` and the app's own in
+ * `properties.$set_once`: PostHog keeps both, the top level winning a key they share.
+ */
+function mergedPersonProps(inProperties: unknown, beside: unknown): unknown {
+  return isPlainObject(inProperties) && isPlainObject(beside) ? { ...inProperties, ...beside } : beside;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {

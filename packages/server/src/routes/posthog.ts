@@ -84,6 +84,15 @@ const inPostHogShape: preSerializationHookHandler<unknown> = (_req, reply, paylo
   done(null, reply.statusCode >= 400 ? asPostHogError(reply.statusCode, payload) : payload);
 };
 
+/**
+ * posthog-js sends no `sent_at` in its body: its send time is the `_` query parameter, epoch
+ * ms (`?_=1733382000000&ver=…`), which PostHog's capture reads as `sent_at`.
+ */
+function sentAtFromQuery(query: unknown): number | undefined {
+  const v = (query as Record<string, unknown> | undefined)?._;
+  return typeof v === 'string' && /^\d{1,16}$/.test(v) ? Number(v) : undefined;
+}
+
 function versionOf(query: unknown): number {
   const v = (query as Record<string, unknown> | undefined)?.v;
   const n = typeof v === 'string' ? Number.parseInt(v, 10) : NaN;
@@ -162,7 +171,10 @@ export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
           stringField(first, 'api_key', 'token', '$token') ??
           stringField(firstProps, 'token', '$token') ??
           bearerKey(req);
-        const skewMs = clockSkewMs(stringField(envelope, 'sent_at', 'sentAt'), Date.now());
+        const skewMs = clockSkewMs(
+          stringField(envelope, 'sent_at', 'sentAt') ?? sentAtFromQuery(req.query),
+          Date.now(),
+        );
         const answer = await ingestBatch(deps, {
           format: 'posthog',
           key,
