@@ -81,10 +81,9 @@ function storeCommandError(err: unknown, dataDir: string): unknown {
     case 'disk-full':
       return new CommandError(err.message, diskFullHint(dataDir));
     case 'data-dir':
-      return new CommandError(
-        err.message,
-        `Check that ${dataDir} is a writable directory holding a Homing database.`,
-      );
+      // The store's message says what to do: the advice differs for a file the user may not
+      // write and a damaged one.
+      return new CommandError(err.message);
     default:
       return new CommandError(`${err.message} (${err.kind})`);
   }

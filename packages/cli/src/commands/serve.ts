@@ -382,10 +382,11 @@ function explain(err: unknown, o: StartServerOptions): unknown {
       'unsupported-url': 'use --database postgres://user@host:5432/db, or leave it unset for SQLite',
       unreachable:
         'check that PostgreSQL runs and the URL (host, port, user, database) in --database / HOMING_DATABASE_URL',
-      'data-dir': `check that ${o.dataDir ?? LISTEN_DEFAULTS.dataDir} is a writable directory, or pick another with --data-dir / HOMING_DATA_DIR`,
       migration: 'the database schema could not be upgraded; see the message above, fix it and start again',
       timeout: LOCK_HINT,
       'disk-full': diskFullHint(o.dataDir ?? LISTEN_DEFAULTS.dataDir),
+      // None for 'data-dir': the store's message advises by cause (a file the user may not
+      // write, or a damaged one, whose fixes are opposite).
     };
     // A URL no store can open is bad usage (exit 2), as in `homing projects`.
     return new CommandError(err.message, hints[err.kind], err.kind === 'unsupported-url' ? 2 : 1);

@@ -8,6 +8,7 @@ import { encodeCall, IngestLog, type LogAppend } from './sqlite-ingest-log.js';
 import { FILTER_READY } from './sqlite-key-filter.js';
 import { LOG_FILE, openLogFile, reconcileLogFile } from './sqlite-log-file.js';
 import { makeDataDir } from './makeDataDir.js';
+import { openFailureAdvice } from './sqlite-open-failure.js';
 import { WriteTurn } from './sqlite-write-turn.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import {
@@ -139,11 +140,16 @@ export class SqliteStore implements Store {
     } catch (err) {
       // A full disk is not damage: the advice below (move the files aside) would lose events.
       if (isDiskFull(err)) throw diskFullAtOpen(this.path, err);
+      const code = (err as { code?: unknown }).code;
       throw new StoreError(
         'data-dir',
-        `cannot open ${this.path} as a SQLite database (${(err as { code?: string }).code ?? (err as Error).message}); ` +
-          'if the file is damaged, move it aside (with its -wal and -shm files) and restore a backup, ' +
-          'or point --data-dir at a writable directory',
+        `cannot open ${this.path} as a SQLite database (${typeof code === 'string' ? code : (err as Error).message}): ` +
+          openFailureAdvice(
+            code,
+            this.path,
+            this.opts.dataDir,
+            'move it aside (with its -wal and -shm files) and restore a backup',
+          ),
         { cause: err },
       );
     }
@@ -190,11 +196,16 @@ export class SqliteStore implements Store {
       } catch (err) {
         this.logDb?.close();
         if (isDiskFull(err)) throw diskFullAtOpen(this.logPath, err);
+        const code = (err as { code?: unknown }).code;
         throw new StoreError(
           'data-dir',
-          `cannot open the ingest log ${this.logPath} (${(err as { code?: string }).code ?? (err as Error).message}); ` +
-            'if the file is damaged, move it aside (with its -wal and -shm files): events it held that were ' +
-            'not yet expanded into homing.db are lost',
+          `cannot open the ingest log ${this.logPath} (${typeof code === 'string' ? code : (err as Error).message}): ` +
+            openFailureAdvice(
+              code,
+              this.logPath,
+              this.opts.dataDir,
+              'move it aside (with its -wal and -shm files): events it held that were not yet expanded into homing.db are lost',
+            ),
           { cause: err },
         );
       }

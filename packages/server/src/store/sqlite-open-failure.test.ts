@@ -1,0 +1,78 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SqliteStore } from './sqlite.js';
+import { openFailureAdvice } from './sqlite-open-failure.js';
+import { tempDir } from './sqlite.test-helpers.js';
+
+function openError(dataDir: string): Error {
+  try {
+    new SqliteStore({ dataDir });
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('opened');
+}
+
+describe('openFailureAdvice', () => {
+  const damaged = 'move it aside';
+
+  it('advises by cause: damage for NOTADB and CORRUPT, access for CANTOPEN, READONLY, PERM', () => {
+    for (const code of ['SQLITE_NOTADB', 'SQLITE_CORRUPT', 'SQLITE_CORRUPT_INDEX']) {
+      expect(openFailureAdvice(code, '/d/homing.db', '/d', damaged)).toBe(damaged);
+    }
+    for (const code of [
+      'SQLITE_CANTOPEN',
+      'SQLITE_READONLY_DIRECTORY',
+      'SQLITE_READONLY',
+      'SQLITE_PERM',
+      'EACCES',
+    ]) {
+      const advice = openFailureAdvice(code, '/d/homing.db', '/d', damaged);
+      expect(advice).toMatch(
+        /^check that \/d\/homing\.db is a file you may read and write, in a directory you may write \(\/d\)/,
+      );
+      expect(advice).not.toContain(damaged);
+    }
+    // Anything else could be either.
+    for (const code of ['SQLITE_IOERR', undefined, 42]) {
+      const advice = openFailureAdvice(code, '/d/homing.db', '/d', damaged);
+      expect(advice).toContain(damaged);
+      expect(advice).toContain('you may read and write');
+    }
+  });
+
+  it('a damaged homing.db is named damaged, with no talk of permissions', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'homing.db'), Buffer.alloc(8192, 0x5a));
+    const store = (() => {
+      try {
+        return new SqliteStore({ dataDir: dir });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    // SQLite reads the header lazily: the error may come from open or from migrate.
+    const err =
+      store instanceof Error
+        ? store
+        : await store.migrate().then(
+            () => new Error('opened'),
+            (e: Error) => e,
+          );
+    expect(err).toMatchObject({ kind: 'data-dir' });
+    expect(err.message).toMatch(
+      /SQLITE_NOTADB\): move it aside \(with its -wal and -shm files\) and restore a backup$/,
+    );
+  });
+
+  it('a homing.db that cannot be opened as a file gets the access advice, not "move it aside"', () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'homing.db'));
+    const err = openError(dir);
+    expect(err).toMatchObject({ kind: 'data-dir' });
+    expect(err.message).toContain('SQLITE_CANTOPEN');
+    expect(err.message).toContain(`is a file you may read and write, in a directory you may write (${dir})`);
+    expect(err.message).not.toContain('move it aside');
+  });
+});
