@@ -65,22 +65,36 @@ describe('startServer', () => {
     }
   });
 
-  it('a port in use is a ServerStartError of kind port-in-use, and the store is closed again', async () => {
+  it('a port in use is a ServerStartError of kind port-in-use, and no data directory is created', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as { port: number }).port;
-    const dataDir = tempDir();
-    dirs.push(dataDir);
+    const parent = tempDir();
+    dirs.push(parent);
+    const dataDir = join(parent, 'data');
     try {
       const err = await startServer({ dataDir, port }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(ServerStartError);
       expect(err).toMatchObject({ kind: 'port-in-use' });
-      // The store it opened was closed: the same directory opens again at once.
+      // Refused before the store opened: no empty database for `homing projects` to find later.
+      expect(existsSync(dataDir)).toBe(false);
+      // Nothing held: the same directory opens at once.
       const again = await startServer({ dataDir, port: 0 });
       await again.close();
     } finally {
       await new Promise<void>((r) => blocker.close(() => r()));
     }
+  });
+
+  it('an address this machine lacks is a ServerStartError, and no data directory is created', async () => {
+    const parent = tempDir();
+    dirs.push(parent);
+    const dataDir = join(parent, 'data');
+    // TEST-NET-3 (RFC 5737): never an address of this machine.
+    const err = await startServer({ dataDir, host: '203.0.113.7', port: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerStartError);
+    expect(err).toMatchObject({ kind: 'listen' });
+    expect(existsSync(dataDir)).toBe(false);
   });
 
   it('refuses a bad port or host before opening anything', async () => {

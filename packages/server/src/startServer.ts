@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import { buildServer } from './app.js';
 import { logThrottle } from './logThrottle.js';
@@ -72,6 +73,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // PostgreSQL before it is reported.
   checkRetentionOptions({ retentionDays, ...options.retention });
   const ownStore = options.store === undefined;
+  // Before the store opens: a port in use or an address this machine lacks would otherwise
+  // leave a new, empty data directory and database behind.
+  if (ownStore) await checkCanListen(host, port);
   let app: FastifyInstance | undefined;
   const store =
     options.store ??
@@ -200,6 +204,18 @@ function storePropertiesLimit(maxEventBytes: unknown): number | undefined {
     return undefined; // buildServer names the option.
   }
   return Math.min(Number.MAX_SAFE_INTEGER, Math.max(2, 6 * maxEventBytes));
+}
+
+/**
+ * Binds host:port and lets go at once. Another process may still take the port before the
+ * server listens; that rare case is reported by listen itself, after the store opened.
+ */
+async function checkCanListen(host: string, port: number): Promise<void> {
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err) => reject(listenError(err, host, port)));
+    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
+  });
 }
 
 function listenError(err: unknown, host: string, port: number): ServerStartError {
