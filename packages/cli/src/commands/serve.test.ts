@@ -121,6 +121,8 @@ describe('homing serve', () => {
     const second = await start(flagsFor(dir));
     expect(second.out).not.toContain('Created project');
     expect(second.out).toContain(key!);
+    // Runnable as printed from the repo, where `npm start` runs it and `homing` is not on PATH.
+    expect(second.out).toContain('(every project and key: npx homing projects list --show-keys)');
     expect(await second.handle.running.store.listProjects()).toHaveLength(1);
   });
 

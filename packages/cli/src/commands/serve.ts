@@ -297,7 +297,8 @@ export function banner(url: string, project: Project, created: boolean, storage:
     lines.push(
       `Project "${project.name}": write key ${project.writeKey}`,
       `  send an event: ${curl}`,
-      '  (every project and key: homing projects list --show-keys)',
+      // npx: `npm start` runs this from the repo, where `homing` alone is not on PATH.
+      '  (every project and key: npx homing projects list --show-keys)',
     );
   }
   return `${lines.join('\n')}\n\n`;
@@ -369,7 +370,8 @@ function explain(err: unknown, o: StartServerOptions): unknown {
       2,
     );
   }
-  if (err instanceof ServerOptionsError) return new CommandError(err.message, 'see homing serve --help', 2);
+  if (err instanceof ServerOptionsError)
+    return new CommandError(err.message, 'see npx homing serve --help', 2);
   if (err instanceof RetentionOptionError && err.option === 'retentionDays') {
     return new CommandError(
       `invalid --retention-days (${err.message})`,
