@@ -68,6 +68,22 @@ describe('timeout', () => {
     expect(call).toEqual({ state: 'resolved', value: 'late' });
   });
 
+  it("the largest timeout allowed never arms a timer past Node's limit (no TimeoutOverflowWarning)", async () => {
+    // At this clock reading, (now + 2^31 - 1) - now comes back 2147483647.0000002 in floating point.
+    const now = vi.spyOn(performance, 'now').mockReturnValue(185047.72775628476);
+    const armed = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      const policy = timeout(2 ** 31 - 1);
+      expect(await policy.execute(() => 'done')).toBe('done');
+      const delays = armed.mock.calls.map((c) => c[1] ?? 0);
+      expect(delays.length).toBeGreaterThan(0);
+      expect(Math.max(...delays)).toBeLessThanOrEqual(2 ** 31 - 1);
+    } finally {
+      armed.mockRestore();
+      now.mockRestore();
+    }
+  });
+
   it('a fast call is untouched and its signal never aborts', async () => {
     vi.useFakeTimers();
     const policy = timeout(100);

@@ -6,7 +6,7 @@ import { Emitter } from './events.js';
 import type { Policy, PolicyContext } from './Policy.js';
 import type { Task } from './PolicyBase.js';
 import { next, PolicyBase } from './PolicyBase.js';
-import { checkDelay, checkKnown, checkObject } from './validate.js';
+import { checkDelay, checkKnown, checkObject, MAX_TIMER_MS } from './validate.js';
 import { watchAbort } from './watchAbort.js';
 
 /**
@@ -201,7 +201,9 @@ export class TimeoutPolicy extends PolicyBase {
 
   private arm(at: number, now: number): void {
     this.timerAt = at;
-    const timer = setTimeout(this.fire, Math.max(0, at - now));
+    // Clamped: `at` is now + timeoutMs in floating point, and for the largest timeout allowed the
+    // difference can come back a fraction over it, which Node would fire after 1 ms, warning.
+    const timer = setTimeout(this.fire, Math.min(MAX_TIMER_MS, Math.max(0, at - now)));
     // Unref'd unless the loop already ran dry with calls pending (see the class comment).
     if (!this.held) (timer as { unref?: () => void }).unref?.();
     this.timer = timer;
