@@ -61,6 +61,14 @@ describe('backoff', () => {
     expect(last).toBe(5000);
   });
 
+  it('initialMs 0 stays 0 past a thousand attempts, with every jitter (0 · 2^1024 is NaN)', () => {
+    for (const jitter of ['none', 'full', 'decorrelated'] as const) {
+      const seq = exponentialBackoff({ initialMs: 0, maxMs: 30_000, jitter }).start();
+      const delays = Array.from({ length: 3000 }, () => seq.next());
+      expect(Math.max(...delays)).toBe(0);
+    }
+  });
+
   it('each start() is a fresh sequence', () => {
     const b = linearBackoff({ initialMs: 1, stepMs: 1 });
     take(b, 5);

@@ -87,6 +87,9 @@ export function exponentialBackoff(options: ExponentialBackoffOptions = {}): Bac
     // A broken random source must not make a delay negative, NaN or above the cap.
     return r >= 0 && r < 1 ? r : 0;
   };
+  // 0 stays 0 however many attempts: past ~1000, 0 · factor^n is 0 · Infinity, NaN, which the
+  // overflow guards below would read as "past the cap".
+  if (initialMs === 0) return { start: () => ({ next: () => 0 }) };
   const plain = (n: number): number => {
     const d = initialMs * factor ** n;
     return Number.isFinite(d) ? Math.min(maxMs, d) : maxMs;
