@@ -167,6 +167,27 @@ describe('classifyHttpFailure: network errors', () => {
     });
   });
 
+  it("axios's offline and cancelled calls and got's cancel are retryable, not permanent", () => {
+    // Shaped as axios 1.x makes them: no response, a code, the XHR or fetch error as cause.
+    const offline = Object.assign(codeError('ERR_NETWORK', 'AxiosError'), {
+      cause: new TypeError('Failed to fetch'),
+    });
+    expect(classifyHttpFailure({ error: offline })).toEqual({
+      kind: 'retryable',
+      reason: 'network error ERR_NETWORK',
+    });
+    expect(isTransientFailure(offline)).toBe(true);
+    const cancelled = codeError('ERR_CANCELED', 'CanceledError');
+    expect(classifyHttpFailure({ error: cancelled }).kind).toBe('retryable');
+    // got's CancelError also carries ERR_CANCELED; by its name alone it is still an abort.
+    expect(
+      classifyHttpFailure({ error: Object.assign(new Error('cancelled'), { name: 'CancelError' }) }),
+    ).toEqual({
+      kind: 'retryable',
+      reason: 'CancelError',
+    });
+  });
+
   it("reads a fetch TypeError's cause code", () => {
     const error = new TypeError('fetch failed', { cause: codeError('ECONNREFUSED') });
     expect(classifyHttpFailure({ error }).kind).toBe('retryable');

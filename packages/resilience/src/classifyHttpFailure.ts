@@ -133,6 +133,8 @@ export const RETRYABLE_CODES: ReadonlySet<string> = new Set([
   'ERR_STREAM_PREMATURE_CLOSE',
   'ERR_HTTP2_STREAM_CANCEL',
   'ERR_HTTP2_GOAWAY_SESSION',
+  'ERR_NETWORK', // axios: no response at all (offline browser, CORS, DNS), XHR and fetch adapters
+  'ERR_CANCELED', // axios and got: the call was cancelled, an abort by another name
 ]);
 
 /** undici codes that say the request (or the client's set-up) is wrong: retrying repeats it. */
@@ -147,7 +149,13 @@ const PERMANENT_UNDICI_CODES: ReadonlySet<string> = new Set([
 ]);
 
 /** DOMException and AbortError names that mean the call was cut short, not refused. */
-const RETRYABLE_NAMES: ReadonlySet<string> = new Set(['AbortError', 'TimeoutError', 'NetworkError']);
+const RETRYABLE_NAMES: ReadonlySet<string> = new Set([
+  'AbortError',
+  'TimeoutError',
+  'NetworkError',
+  'CanceledError', // axios
+  'CancelError', // got
+]);
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   0: 'network error',
