@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { typeCheckExamples } from '../../../scripts/typeCheckExamples.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
 const entry = fileURLToPath(new URL('./index.node.ts', import.meta.url));
@@ -20,6 +21,12 @@ describe('client README examples', () => {
   it('has a runnable example using createTelemetry', () => {
     expect(blocks.some((b) => b.includes('createTelemetry('))).toBe(true);
   });
+
+  it('every example type-checks under strict TypeScript, as a user compiles it', () => {
+    expect(typeCheckExamples(blocks, (b) => b.replaceAll("'@homing/client'", JSON.stringify(entry)))).toEqual(
+      [],
+    );
+  }, 60_000);
 
   blocks.forEach((block, i) => {
     const expected = [...block.matchAll(/console\.log\(.*\); \/\/ (.+)$/gm)].map((m) => m[1]!.trim());

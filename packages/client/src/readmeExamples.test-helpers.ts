@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { typeCheckExamples } from '../../../scripts/typeCheckExamples.js';
 
 const normalise = (s: string): string =>
   s
@@ -30,6 +31,11 @@ export function runReadmeExamples(readmePath: string, options: ReadmeExampleOpti
   const blocks = [...readme.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
   const dir = mkdtempSync(join(tmpdir(), 'homing-readme-'));
   const specifiers = Object.keys(options.modules).sort((a, b) => b.length - a.length);
+  const rewrite = (block: string): string =>
+    specifiers.reduce(
+      (text, spec) => text.replaceAll(`'${spec}'`, JSON.stringify(options.modules[spec])),
+      block,
+    );
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   describe('README examples', () => {
@@ -42,15 +48,15 @@ export function runReadmeExamples(readmePath: string, options: ReadmeExampleOpti
         ).toBe(true);
     });
 
+    it('every example type-checks under strict TypeScript, as a user compiles it', () => {
+      expect(typeCheckExamples(blocks, rewrite)).toEqual([]);
+    }, 60_000);
+
     blocks.forEach((block, i) => {
       const printed = [...block.matchAll(/console\.log\([\s\S]*?\);? \/\/ (.+)$/gm)].map((m) => m[1]!.trim());
       it(`example ${i + 1} runs${printed.length ? ` and prints ${printed.join(' | ')}` : ''}`, async () => {
         const file = join(dir, `example${i}.ts`);
-        const source = specifiers.reduce(
-          (text, spec) => text.replaceAll(`'${spec}'`, JSON.stringify(options.modules[spec])),
-          block,
-        );
-        writeFileSync(file, `${source}\nexport {};\n`);
+        writeFileSync(file, `${rewrite(block)}\nexport {};\n`);
         const lines: string[] = [];
         const log = vi.spyOn(console, 'log').mockImplementation((...args: unknown[]) => {
           lines.push(

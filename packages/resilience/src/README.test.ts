@@ -6,8 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ts from 'typescript';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { typeCheckExamples } from '../../../scripts/typeCheckExamples.js';
 
 const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
 const index = fileURLToPath(new URL('./index.ts', import.meta.url));
@@ -34,34 +34,9 @@ describe('README examples', () => {
   });
 
   it('every example type-checks under strict TypeScript, as a user compiles it', () => {
-    // Running an example strips its types unchecked: `error.kind` on an unknown `error` ran fine.
-    // .mts: an ES module whatever package.json is nearest, so top-level await is allowed.
-    const files = blocks.map((block, i) => {
-      const file = join(dir, `typed${i}.mts`);
-      writeFileSync(file, `${block.replaceAll("'@homing/resilience'", JSON.stringify(index))}\nexport {};\n`);
-      return file;
-    });
-    const program = ts.createProgram(files, {
-      target: ts.ScriptTarget.ES2022,
-      module: ts.ModuleKind.NodeNext,
-      moduleResolution: ts.ModuleResolutionKind.NodeNext,
-      strict: true,
-      noEmit: true,
-      skipLibCheck: true,
-      allowImportingTsExtensions: true,
-      lib: ['lib.es2023.d.ts', 'lib.dom.d.ts'],
-      types: ['node'],
-    });
-    const errors = ts
-      .getPreEmitDiagnostics(program)
-      .filter((d) => d.file === undefined || files.includes(d.file.fileName))
-      .map((d) => {
-        const where = d.file
-          ? `${d.file.fileName}:${d.file.getLineAndCharacterOfPosition(d.start ?? 0).line + 1}`
-          : '';
-        return `${where} ${ts.flattenDiagnosticMessageText(d.messageText, '\n')}`;
-      });
-    expect(errors).toEqual([]);
+    expect(
+      typeCheckExamples(blocks, (b) => b.replaceAll("'@homing/resilience'", JSON.stringify(index))),
+    ).toEqual([]);
   }, 60_000);
 
   blocks.forEach((block, i) => {
