@@ -1,4 +1,4 @@
-import { Component } from 'react';
+import { Component, createElement } from 'react';
 import type { ContextType, ErrorInfo, ReactNode } from 'react';
 import { TelemetryContext } from './TelemetryContext.js';
 import type { ReactTelemetry, Severity } from './TelemetryContext.js';
@@ -41,10 +41,46 @@ interface State {
 
 const INITIAL: State = { failed: false, error: undefined, errorId: undefined };
 
+const stackOf = (info: ErrorInfo | undefined): string | undefined =>
+  typeof info?.componentStack === 'string' ? info.componentStack : undefined;
+
+interface FallbackBoundaryProps {
+  children?: ReactNode;
+  onCatch(error: unknown, componentStack: string | undefined): void;
+}
+
+/**
+ * Around the fallback. What a fallback throws would otherwise go past the boundary showing it
+ * (React skips a boundary that is already failing) to the next one up, and React would drop that
+ * boundary's pending componentDidCatch: the error it caught would never be captured.
+ */
+class FallbackBoundary extends Component<FallbackBoundaryProps, { failed: boolean }> {
+  override state = { failed: false };
+
+  static getDerivedStateFromError(): { failed: boolean } {
+    return { failed: true };
+  }
+
+  override componentDidCatch(error: unknown, info: ErrorInfo): void {
+    this.props.onCatch(error, stackOf(info));
+  }
+
+  override render(): ReactNode {
+    return this.state.failed ? null : this.props.children;
+  }
+}
+
+/** Calls the fallback function in a component of its own, so that what it throws reaches FallbackBoundary. */
+function Fallback({ render, props }: { render: (props: FallbackProps) => ReactNode; props: FallbackProps }) {
+  return render(props);
+}
+
 /**
  * An error boundary that captures what it catches with `captureError(error, { severity, tags,
  * context: { ...context, react: { componentStack } } })` and renders `fallback`. Nothing it
  * does with telemetry can throw into React: a failing `captureError` still shows the fallback.
+ * A fallback that throws (itself or a component it renders) shows nothing instead, and what it
+ * threw is captured too, after the error it was showing, tagged `react_fallback: true`.
  * Like every React error boundary it catches render and lifecycle errors, not those of event
  * handlers or async code (capture those with the client's `captureError` or its unhandled hooks).
  */
@@ -52,6 +88,10 @@ export class TelemetryErrorBoundary extends Component<TelemetryErrorBoundaryProp
   static override contextType = TelemetryContext;
   declare context: ContextType<typeof TelemetryContext>;
   override state: State = INITIAL;
+  /** Whether componentDidCatch ran for the error the boundary is failing with. */
+  private caught = false;
+  /** What the fallback threw before that componentDidCatch ran. */
+  private fallbackErrors: { error: unknown; componentStack: string | undefined }[] = [];
 
   static getDerivedStateFromError(error: unknown): Partial<State> {
     // `failed` and not `error !== undefined`: `throw undefined` is still an error.
@@ -59,24 +99,58 @@ export class TelemetryErrorBoundary extends Component<TelemetryErrorBoundaryProp
   }
 
   override componentDidCatch(error: unknown, info: ErrorInfo): void {
-    const componentStack = typeof info?.componentStack === 'string' ? info.componentStack : undefined;
-    let errorId: string | undefined;
+    const componentStack = stackOf(info);
+    const errorId = this.capture(error, this.props.tags, componentStack);
+    try {
+      this.props.onError?.(error, { componentStack, errorId });
+    } catch {}
+    this.caught = true;
+    for (const failure of this.fallbackErrors.splice(0)) this.captureFallbackError(failure, errorId);
+    if (errorId !== undefined) this.setState({ errorId });
+  }
+
+  /** Answers the id, or undefined: the client answers '' when its `errors` feature is off. */
+  private capture(
+    error: unknown,
+    tags: TelemetryErrorBoundaryProps['tags'],
+    componentStack: string | undefined,
+    fallbackFor?: string,
+  ): string | undefined {
     const telemetry = this.props.telemetry ?? this.context;
     try {
       if (telemetry !== undefined && telemetry !== null && typeof telemetry.captureError === 'function') {
         const id = telemetry.captureError(error, {
           severity: this.props.severity ?? 'error',
-          ...(this.props.tags === undefined ? {} : { tags: this.props.tags }),
-          context: { ...this.props.context, react: { componentStack } },
+          ...(tags === undefined ? {} : { tags }),
+          context: {
+            ...this.props.context,
+            react: fallbackFor === undefined ? { componentStack } : { componentStack, fallbackFor },
+          },
         });
-        if (typeof id === 'string') errorId = id;
+        if (typeof id === 'string' && id !== '') return id;
       }
     } catch {}
-    try {
-      this.props.onError?.(error, { componentStack, errorId });
-    } catch {}
-    if (errorId !== undefined) this.setState({ errorId });
+    return undefined;
   }
+
+  private captureFallbackError(
+    failure: { error: unknown; componentStack: string | undefined },
+    fallbackFor: string | undefined,
+  ): void {
+    this.capture(
+      failure.error,
+      { ...this.props.tags, react_fallback: true },
+      failure.componentStack,
+      fallbackFor,
+    );
+  }
+
+  private onFallbackError = (error: unknown, componentStack: string | undefined): void => {
+    // In the commit that first shows the fallback, FallbackBoundary (a child) commits before this
+    // boundary's componentDidCatch: wait for it, so the caught error goes first and its id is known.
+    if (this.caught) this.captureFallbackError({ error, componentStack }, this.state.errorId);
+    else this.fallbackErrors.push({ error, componentStack });
+  };
 
   override componentDidUpdate(previous: TelemetryErrorBoundaryProps, previousState: State): void {
     // Only a fallback that was already showing is reset. In the commit that caught the error
@@ -90,15 +164,22 @@ export class TelemetryErrorBoundary extends Component<TelemetryErrorBoundaryProp
 
   /** Renders the children again (what the fallback's `reset` does). */
   reset = (): void => {
+    this.caught = false;
+    this.fallbackErrors = [];
     this.setState(INITIAL);
   };
 
   override render(): ReactNode {
     if (!this.state.failed) return this.props.children;
     const { fallback } = this.props;
-    if (typeof fallback === 'function') {
-      return fallback({ error: this.state.error, errorId: this.state.errorId, reset: this.reset });
-    }
-    return fallback ?? null;
+    if (fallback === undefined || fallback === null) return null;
+    const shown =
+      typeof fallback === 'function'
+        ? createElement(Fallback, {
+            render: fallback,
+            props: { error: this.state.error, errorId: this.state.errorId, reset: this.reset },
+          })
+        : fallback;
+    return createElement(FallbackBoundary, { onCatch: this.onFallbackError }, shown);
   }
 }

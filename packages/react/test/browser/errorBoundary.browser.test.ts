@@ -3,34 +3,14 @@
  * DOM in Chromium, errors thrown while rendering, the fallback shown, the capture made with the
  * component stack, reset by a click and by resetKeys. Reuses the client's Chromium harness.
  */
-import { fileURLToPath } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import { rolldown } from 'rolldown';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundlePage } from './bundlePage.js';
 import { chromiumAvailable, launchChromium, startPageServer } from '../../../client/test/browser/harness.js';
 
 interface Capture {
   error: { name: string; message: string } | string;
   context: { severity?: string; tags?: Record<string, unknown>; context?: Record<string, any> } | undefined;
-}
-
-async function bundle(): Promise<string> {
-  const build = await rolldown({
-    input: fileURLToPath(new URL('./entry.ts', import.meta.url)),
-    platform: 'browser',
-    resolve: {
-      conditionNames: ['homing-source', 'browser', 'import', 'default'],
-      extensionAlias: { '.js': ['.ts', '.js'] },
-    },
-    transform: { define: { 'process.env.NODE_ENV': '"production"' } },
-    logLevel: 'silent',
-  });
-  try {
-    const { output } = await build.generate({ format: 'esm' });
-    return output[0].code;
-  } finally {
-    await build.close();
-  }
 }
 
 const available = chromiumAvailable();
@@ -42,7 +22,7 @@ describe.skipIf(!available)('TelemetryErrorBoundary in Chromium', () => {
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    server = await startPageServer(await bundle());
+    server = await startPageServer(await bundlePage(new URL('./entry.ts', import.meta.url), 'production'));
     browser = await launchChromium();
     page = await browser.newPage();
     page.on('pageerror', (e) => pageErrors.push(e.message));
