@@ -26,7 +26,8 @@ interface StoredEventJson {
   properties: Record<string, unknown>;
 }
 
-function node(script: string, args: string[], env: Record<string, string>): ChildProcess {
+/** `env` values that are undefined are left out of the child's environment. */
+function node(script: string, args: string[], env: Record<string, string | undefined>): ChildProcess {
   return spawn(
     process.execPath,
     ['--conditions=homing-source', '--import', register, here(script), ...args],
@@ -97,6 +98,9 @@ describe('examples/cli', { timeout: 180_000 }, () => {
     const exceptions = await events('event=%24exception');
     expect(exceptions).toHaveLength(1);
     expect(exceptions[0]!.properties['$exception_message']).toContain('unknown command');
+    expect(exceptions[0]!.properties['$exception_breadcrumbs']).toEqual([
+      expect.objectContaining({ category: 'cli', message: 'run frobnicate', data: { argCount: 0 } }),
+    ]);
     const summaries = await events('event=%24metric_summary');
     expect(JSON.stringify(summaries)).toContain('cli.duration');
     expect((await events('event=%24feature_used')).length).toBe(1);
@@ -104,6 +108,23 @@ describe('examples/cli', { timeout: 180_000 }, () => {
     // One install id for all runs on one outbox: the runs are one user.
     expect(new Set(invocations.map((e) => e.distinctId)).size).toBe(1);
   });
+});
+
+describe('examples without HOMING_KEY', { timeout: 60_000 }, () => {
+  it.each(['./cli/homing-demo.mjs', './express-service/server.mjs'])(
+    '%s says to set HOMING_KEY and exits 1, without a stack trace',
+    async (script) => {
+      for (const key of [undefined, '']) {
+        const env = { HOMING_KEY: key, PORT: '0', HOMING_OUTBOX_DIR: join(dir, 'no-key-outbox') };
+        const run = await exited(node(script, ['greet'], env));
+        expect(run.code).toBe(1);
+        expect(run.stdout).toBe('');
+        expect(run.stderr.trim().split('\n')).toEqual([
+          expect.stringMatching(/^HOMING_KEY is not set: .*write key.*`npx homing projects list`/),
+        ]);
+      }
+    },
+  );
 });
 
 describe('examples/express-service', { timeout: 180_000 }, () => {

@@ -6,6 +6,14 @@
 //   HOMING_URL=http://127.0.0.1:8090 HOMING_KEY=<write key> node examples/cli/homing-demo.mjs greet Ada
 import { createTelemetry } from '@homing/client';
 
+if (!process.env.HOMING_KEY) {
+  // The client would refuse an empty key with a stack trace; say what to do instead.
+  console.error(
+    'HOMING_KEY is not set: set it to the write key `homing serve` printed on its first start (`npx homing projects list` shows it again).',
+  );
+  process.exit(1);
+}
+
 const telemetry = createTelemetry({
   endpoints: [
     {
@@ -22,6 +30,8 @@ const [command = 'greet', ...args] = process.argv.slice(2);
 const started = performance.now();
 telemetry.track('cli_invocation', { command, argCount: args.length });
 telemetry.mark('run.start');
+// Rides on any $exception of this run, so a failure shows what was being run.
+telemetry.addBreadcrumb({ category: 'cli', message: `run ${command}`, data: { argCount: args.length } });
 
 try {
   if (command === 'greet') {

@@ -7,6 +7,14 @@ import express from 'express';
 import { createTelemetry } from '@homing/client';
 import { homingExpress, homingExpressErrorHandler } from '@homing/client/integrations';
 
+if (!process.env.HOMING_KEY) {
+  // The client would refuse an empty key with a stack trace; say what to do instead.
+  console.error(
+    'HOMING_KEY is not set: set it to the write key `homing serve` printed on its first start (`npx homing projects list` shows it again).',
+  );
+  process.exit(1);
+}
+
 const telemetry = createTelemetry({
   endpoints: [
     {
