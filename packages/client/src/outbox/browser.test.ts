@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Logger } from '../logger.js';
 import { createBrowserOutbox } from './browser.js';
 import { OutboxError } from './errors.js';
+import { LOCAL_STORAGE_MAX_BYTES } from './localStorage.js';
 import { MemoryStorage } from './localStorage/memoryStorage.test-helpers.js';
 import { makeRecords } from './outbox.contract.js';
 import type { Outbox } from './outbox.js';
@@ -120,6 +121,25 @@ describe('createBrowserOutbox', () => {
     const m = make({ name: unique(), storage: 'memory' });
     m.append(makeRecords(1));
     expect((await m.size()).events).toBe(1);
+  });
+
+  it("caps the localStorage outbox at 1 MiB unless limits.maxBytes is set: the app keeps the origin's quota", async () => {
+    for (const [limits, kept] of [
+      [undefined, (n: number) => n < 2500],
+      [{ maxBytes: 4 * 1024 * 1024 }, (n: number) => n === 3000],
+    ] as const) {
+      const storage = new MemoryStorage(20_000_000);
+      g.localStorage = storage;
+      const o = make({ name: unique(), storage: 'localStorage', ...(limits ? { limits } : {}) });
+      // 3 000 records of 500 bytes: 1.5 MB.
+      for (let i = 0; i < 3; i++) {
+        o.append(makeRecords(1000, 500));
+        await o.persist();
+      }
+      const size = await o.size();
+      expect(kept(size.events), `${size.events} events with ${JSON.stringify(limits)}`).toBe(true);
+      if (limits === undefined) expect(size.bytes).toBeLessThanOrEqual(LOCAL_STORAGE_MAX_BYTES);
+    }
   });
 
   it('rejects bad options with errors that name the option', () => {

@@ -72,7 +72,11 @@ export function createBrowserOutbox(options: BrowserOutboxOptions = {}): Outbox 
   };
   const local = (): Outbox => {
     try {
-      const outbox = new LocalStorageOutbox(common);
+      // Its own default maxBytes (LOCAL_STORAGE_MAX_BYTES) unless the app set one.
+      const { maxBytes: _resolved, ...rest } = common;
+      const outbox = new LocalStorageOutbox(
+        options.limits?.maxBytes === undefined ? rest : { ...rest, maxBytes: options.limits.maxBytes },
+      );
       logger.debug('outbox storage: localStorage');
       return outbox;
     } catch (error) {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutboxError } from './errors.js';
-import { createLocalStorageOutbox, LocalStorageOutbox } from './localStorage.js';
+import { createLocalStorageOutbox, LOCAL_STORAGE_MAX_BYTES, LocalStorageOutbox } from './localStorage.js';
 import type { LocalStorageOutboxOptions } from './localStorage.js';
 import { MemoryStorage } from './localStorage/memoryStorage.test-helpers.js';
 import { describeOutboxContract, makeRecord, makeRecords } from './outbox.contract.js';
@@ -116,6 +116,26 @@ describe('LocalStorageOutbox', () => {
     expect(storage.written - before).toBeLessThan(4096 + 1000);
     expect((await o.size()).events).toBe(1005);
     expect(storage.keys().filter((k) => k.includes(':c:')).length).toBeGreaterThan(20);
+  });
+
+  it('holds at most LOCAL_STORAGE_MAX_BYTES unless maxBytes is set, dropping the oldest (counted)', async () => {
+    const storage = new MemoryStorage(20_000_000);
+    const o = make({ storage });
+    const drops: OutboxDrop[] = [];
+    o.onDrop((d) => drops.push(d));
+    const records = makeRecords(3000, 500);
+    for (let i = 0; i < records.length; i += 500) {
+      o.append(records.slice(i, i + 500));
+      await o.persist();
+    }
+    const size = await o.size();
+    expect(size.bytes).toBeLessThanOrEqual(LOCAL_STORAGE_MAX_BYTES);
+    expect(size.bytes).toBeGreaterThan(LOCAL_STORAGE_MAX_BYTES - 50_000);
+    expect(total(drops, 'overflow')).toBe(3000 - size.events);
+    const wide = make({ storage: new MemoryStorage(20_000_000), maxBytes: 4 * 1024 * 1024 });
+    wide.append(records);
+    await wide.persist();
+    expect((await wide.size()).events).toBe(3000);
   });
 
   it('drops the oldest (counted) when the storage quota is reached, and keeps the newest', async () => {

@@ -62,6 +62,14 @@ export interface StorageEventSource {
 }
 
 const DEFAULT_CHUNK_CHARS = 16_384;
+
+/**
+ * `maxBytes` when the caller sets none: the origin's whole quota is about 5 MB, which the app
+ * needs too, and Chromium reads all of an origin's localStorage on a page's first access to it,
+ * on the main thread (about 0.2 s per MB stored), so a backlog near the quota froze every page
+ * load for most of a second.
+ */
+export const LOCAL_STORAGE_MAX_BYTES = 1024 * 1024;
 /** How long `clear`, `replayDeadLetters` and `purgeDeadLetters` wait for another tab's lock. */
 const LOCK_WAIT_MS = 5_000;
 
@@ -75,8 +83,8 @@ interface Held {
 
 /**
  * The fallback browser outbox on localStorage (layout in `localStorage/chunks.ts`), bounded by
- * the limits and by the origin's quota (about 5 MB): a full storage drops the oldest records,
- * counted as overflow.
+ * the limits (`maxBytes` 1 MiB unless set: LOCAL_STORAGE_MAX_BYTES) and by the origin's quota
+ * (about 5 MB): a full storage drops the oldest records, counted as overflow.
  *
  * Tabs share it like the IndexedDB outbox: only the holder of the delivery lock (Web Locks, or
  * a lease key with an expiry) changes existing chunks (claims, acks, drops); every tab only adds
@@ -112,7 +120,10 @@ export class LocalStorageOutbox implements Outbox {
 
   constructor(options: LocalStorageOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
-    this.limits = this.options.limits;
+    this.limits =
+      options.maxBytes === undefined
+        ? { ...this.options.limits, maxBytes: LOCAL_STORAGE_MAX_BYTES }
+        : this.options.limits;
     this.chunkChars = options.chunkChars ?? DEFAULT_CHUNK_CHARS;
     requireInteger('chunkChars', this.chunkChars, 256);
     this.storage = options.storage ?? defaultStorage();
