@@ -3,13 +3,14 @@ import type { OutboxRecord } from '../../outbox/outbox.js';
 import type { CustomSend, ResolvedEndpoint } from '../deliveryOptions.js';
 import { DestinationError } from '../errors.js';
 import type { Destination, FailureKind, RejectedRecord, SendContext, SendOutcome } from './destination.js';
-import { classifyHttpFailure } from '@homing/resilience';
+import { classifyHttpFailure, HttpError } from '@homing/resilience';
 
 /**
  * The app's own async function. It resolves: delivered. It throws a `DestinationError`: failed,
  * permanently (dead letters) when `permanent` is set, else retried (after its `retryAfterMs`
- * when given). An `HttpError` from @homing/resilience is classified by its status. Anything else
- * it throws is retried: a bug in the sender must not throw events away.
+ * when given). An `HttpError` from @homing/resilience, or an error of `kind: 'http'` with a 4xx
+ * or 5xx `status`, is classified by its status. Anything else it throws is retried: a bug in the
+ * sender (or a network error that merely calls itself 'http') must not throw events away.
  */
 export class CustomDestination implements Destination {
   readonly sendsOnUnload = false;
@@ -56,17 +57,16 @@ function failure(error: unknown, signal: AbortSignal): SendOutcome {
     };
     return error.retryAfterMs === undefined ? base : { ...base, retryAfterMs: error.retryAfterMs };
   }
-  if ((error as { kind?: unknown } | null)?.kind === 'http') {
+  if (isHttpFailure(error)) {
     const c = classifyHttpFailure({ error });
-    const status = (error as { status?: unknown }).status;
     const kind: FailureKind =
-      status === 413
+      read(error, 'status') === 413
         ? 'too-large'
-        : c.kind === 'conflict'
+        : // A 409, or an HttpError made by hand with a success status: nothing says the events
+          // can never be taken.
+          c.kind === 'conflict' || c.kind === 'success'
           ? 'retryable'
-          : c.kind === 'success'
-            ? 'permanent'
-            : c.kind;
+          : c.kind;
     const base = { kind: 'failed' as const, failure: kind, reason: c.reason, error };
     return c.retryAfterMs === undefined ? base : { ...base, retryAfterMs: c.retryAfterMs };
   }
@@ -74,6 +74,32 @@ function failure(error: unknown, signal: AbortSignal): SendOutcome {
     ? 'custom destination did not finish before the request timeout'
     : describe(error);
   return { kind: 'failed', failure: 'retryable', reason, error };
+}
+
+/**
+ * Whether an error is an HTTP answer to classify by its status: a real `HttpError`, or one that
+ * calls itself `kind: 'http'` and carries a 4xx or 5xx `status`. Duck typing on `kind` alone sent
+ * an app's network error (`kind: 'http'`, no status) to the dead letters, as "unrecognised".
+ */
+function isHttpFailure(error: unknown): boolean {
+  try {
+    if (error instanceof HttpError) return true;
+  } catch {
+    // A revoked Proxy throws at `instanceof`: not an HttpError.
+  }
+  if (read(error, 'kind') !== 'http') return false;
+  const status = read(error, 'status');
+  return typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599;
+}
+
+/** A property of whatever was thrown; undefined when reading it throws (a getter, a Proxy). */
+function read(value: unknown, key: string): unknown {
+  if (value === null || typeof value !== 'object') return undefined;
+  try {
+    return (value as Record<string, unknown>)[key];
+  } catch {
+    return undefined;
+  }
 }
 
 /** Stops waiting when the signal aborts, even if the app's function ignores the signal. */

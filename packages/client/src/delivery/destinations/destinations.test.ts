@@ -347,6 +347,61 @@ describe('custom destination', () => {
     expect((await h.outbox.listDeadLetters())[0]!.reason).toContain('400');
   });
 
+  it.each([
+    ['no status (an app error wrapping a network failure)', {}],
+    ['a 2xx status', { status: 200 }],
+    ['a status that is no HTTP status', { status: 'timeout' }],
+    ['a status readable only by a getter that throws', { status: 'throws' }],
+  ])(
+    "an error that merely says kind 'http', with %s, is retried, not dead-lettered",
+    async (_what, extra) => {
+      let calls = 0;
+      const h = harness({
+        retry: { initialMs: 10, maxMs: 20 },
+        endpoints: [
+          {
+            destination: 'custom',
+            send: async () => {
+              if (++calls > 1) return;
+              const error = Object.assign(new Error('socket closed by peer'), {
+                kind: 'http',
+                code: 'ERR_SOCKET_CLOSED_BY_PEER',
+              });
+              if ('status' in extra && extra.status === 'throws') {
+                Object.defineProperty(error, 'status', {
+                  get() {
+                    throw new Error('unreadable');
+                  },
+                });
+              } else Object.assign(error, extra);
+              throw error;
+            },
+          },
+        ],
+      });
+      h.outbox.append(makeRecords(2));
+      expect((await h.delivery.flush(5_000)).sent).toBe(2);
+      expect(calls).toBe(2);
+      expect(await h.outbox.listDeadLetters()).toEqual([]);
+    },
+  );
+
+  it("an error of kind 'http' with a 4xx status is classified by it, as an HttpError is", async () => {
+    const h = harness({
+      endpoints: [
+        {
+          destination: 'custom',
+          send: async () => {
+            throw Object.assign(new Error('not found'), { kind: 'http', status: 404 });
+          },
+        },
+      ],
+    });
+    h.outbox.append(makeRecords(1));
+    await h.delivery.flush(5_000);
+    expect((await h.outbox.listDeadLetters())[0]!.reason).toContain('404');
+  });
+
   it('a send that ignores the abort signal still times out and is retried', async () => {
     let calls = 0;
     const h = harness({
@@ -382,6 +437,29 @@ describe('the request itself', () => {
       expect((await h.delivery.flush(5_000)).sent).toBe(2);
       expect(calls).toBe(2);
       expect(await h.outbox.listDeadLetters()).toEqual([]);
+    },
+  );
+
+  it.each([
+    ['fetch', undefined],
+    ['node:http', createNodeHttpPost()],
+  ] as const)(
+    'a 304 to the POST (through %s) is no success: dead-lettered, where it can be replayed, not counted as sent',
+    async (_via, post) => {
+      const s = await Sink.start(() => ({ status: 304 }));
+      cleanups.push(() => s.down());
+      const h = startDelivery(
+        { intervalMs: 60_000, endpoints: [{ destination: 'posthog', host: s.url, key: 'k' }] },
+        { platform: testPlatform(post === undefined ? {} : { post }) },
+      );
+      cleanups.push(() => h.delivery.shutdown(0));
+      const records = makeRecords(3);
+      h.outbox.append(records);
+      expect((await h.delivery.flush(5_000)).sent).toBe(0);
+      expect(h.delivery.stats().sent).toBe(0);
+      const dead = await h.outbox.listDeadLetters();
+      expect(dead.map((d) => d.record.uuid)).toEqual(records.map((r) => r.uuid));
+      expect(dead[0]!.reason).toContain('304');
     },
   );
 

@@ -21,8 +21,8 @@ const NOTHING_REJECTED: SendOutcome = { kind: 'accepted', rejected: [] };
 const MAX_REASON_BODY = 200;
 
 /**
- * POSTs one JSON body: gzip above the threshold, classify the answer with
- * `classifyHttpFailure`. Never throws: every failure becomes an outcome.
+ * POSTs one JSON body: gzip above the threshold; a 2xx is accepted, any other answer is
+ * classified with `classifyHttpFailure`. Never throws: every failure becomes an outcome.
  *
  * An error thrown by fetch itself (refused, reset, DNS, TLS, timeout) is retryable whatever it
  * is: it never means the server refused the events, and dead-lettering on a client-side
@@ -55,16 +55,25 @@ export async function httpSend(
     return { kind: 'failed', failure: 'retryable', reason, error };
   }
   const { status, text } = answer;
-  const classification = classifyHttpFailure({ status, headers: answer.headers });
-  if (classification.kind === 'success')
+  // Only a 2xx took the events. `classifyHttpFailure` also calls 304 a success (for a GET it is:
+  // the cached copy is good); to a POST it means nothing was stored, and acking it lost them.
+  if (status >= 200 && status < 300)
     return readAccepted === undefined ? NOTHING_REJECTED : readAccepted(text);
+  const classification = classifyHttpFailure({ status, headers: answer.headers });
   if (classification.kind === 'conflict' && request.conflictIsSuccess) return NOTHING_REJECTED;
   const detail = text.trim().slice(0, MAX_REASON_BODY);
   const reason = `HTTP ${classification.reason}${detail === '' ? '' : `: ${detail}`}`;
   // 409 is retried (the issue's rule: 4xx other than 408/409/425/429 are permanent), unless the
-  // destination reads it as success (Homing: every event already stored).
+  // destination reads it as success (Homing: every event already stored). A 304 goes the way of
+  // the other 3xx: permanent (dead letters, where it can be replayed; see `nodeHttpPost`).
   const failure =
-    status === 413 ? 'too-large' : classification.kind === 'conflict' ? 'retryable' : classification.kind;
+    status === 413
+      ? 'too-large'
+      : classification.kind === 'conflict'
+        ? 'retryable'
+        : classification.kind === 'success'
+          ? 'permanent'
+          : classification.kind;
   const outcome: SendOutcome = { kind: 'failed', failure, reason, status };
   return classification.retryAfterMs === undefined
     ? outcome
