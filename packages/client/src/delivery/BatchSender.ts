@@ -1,6 +1,7 @@
 import type { EmitClientEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import type { Outbox, OutboxBatch, OutboxRecord } from '../outbox/outbox.js';
+import { BatchSizeLimit } from './BatchSizeLimit.js';
 import type { BatchDecision, EndpointResult } from './decideBatch.js';
 import { decideBatch, refusalReason } from './decideBatch.js';
 import type { DeliveryCounters } from './DeliveryCounters.js';
@@ -40,8 +41,8 @@ export interface BatchSenderDeps {
  * is counted and reported, and books the endpoint's next try.
  */
 export class BatchSender {
-  /** After a 413: claim at most this many until batches get through again. */
-  private splitLimit: number | undefined;
+  /** After a 413: how large a batch may be claimed (see `BatchSizeLimit`). */
+  private readonly sizeLimit = new BatchSizeLimit();
   /** Refusals for good of batches that wait for another endpoint. */
   private readonly refusals = new RefusalMemory();
 
@@ -49,7 +50,12 @@ export class BatchSender {
 
   /** How many events the next claim may take. */
   claimLimit(): number {
-    return Math.min(this.deps.options.batchSize, this.splitLimit ?? Number.POSITIVE_INFINITY);
+    return Math.min(this.deps.options.batchSize, this.sizeLimit.current(Date.now()).events);
+  }
+
+  /** How many bytes of events the next claim may take. */
+  claimBytes(): number {
+    return Math.min(this.deps.options.batchBytes, this.sizeLimit.current(Date.now()).bytes);
   }
 
   /** Sends one claimed batch and settles it; false when it was given back to wait. */
@@ -177,7 +183,7 @@ export class BatchSender {
   }
 
   private async settle(batch: OutboxBatch, decision: BatchDecision): Promise<boolean> {
-    const { outbox, counters, options } = this.deps;
+    const { outbox, counters } = this.deps;
     switch (decision.action) {
       case 'ack': {
         const refused = decision.rejected;
@@ -195,15 +201,13 @@ export class BatchSender {
         const count = batch.records.length - refused.length;
         counters.sent += count;
         for (const endpoint of decision.acceptedBy) this.deps.emit('sent', { endpoint, count });
-        if (this.splitLimit !== undefined) {
-          this.splitLimit *= 2;
-          if (this.splitLimit >= options.batchSize) this.splitLimit = undefined;
-        }
+        this.sizeLimit.accepted({ events: batch.records.length, bytes: batch.bytes });
         return true;
       }
       case 'split':
+        // Before the release: a worker waiting to claim would take the whole batch again.
+        this.sizeLimit.tooLarge({ events: batch.records.length, bytes: batch.bytes }, Date.now());
         await outbox.release(batch);
-        this.splitLimit = Math.ceil(batch.records.length / 2);
         return true;
       case 'dead-letter':
         await this.deadLetter(batch.records, decision.reason, this.deps.channels.map((c) => c.id).join(','));

@@ -93,6 +93,16 @@ describe('Delivery: batching and the Homing format', () => {
     expect(await outbox.getState('delivery:sending')).toBeUndefined();
   });
 
+  it('sends a batch full by bytes at once, without waiting for the interval', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [homing(s)], batchBytes: 4_000, intervalMs: 60_000 });
+    // Far fewer than batchSize (500), but over batchBytes together; one at a time, as track() does.
+    const records = makeRecords(12, () => ({ pad: 'x'.repeat(400) }));
+    for (const record of records) track(h, [record]);
+    await until(() => s.requests.length > 0, 10_000, 'a request long before the 60 s interval');
+    await until(() => s.acceptedUuids.length === 12, 10_000, 'the drain to send them all');
+  });
+
   it('sends a partial batch when the interval passes', async () => {
     const s = await sink();
     const h = harness({ endpoints: [homing(s)], batchSize: 100, intervalMs: 30 });

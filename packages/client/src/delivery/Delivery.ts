@@ -160,10 +160,13 @@ export class Delivery {
     this.loop.schedule(Date.now() + this.options.intervalMs);
   }
 
-  /** Called after each append (`count` events): a full batch goes out at once. */
-  notify(count = 1): void {
+  /**
+   * Called after each append (`count` events of about `bytes`: the JSON's length will do, see
+   * `DeliveryLoop.noteAppended`): a batch full by count or by bytes goes out at once.
+   */
+  notify(count = 1, bytes = 0): void {
     this.exitHandled = false;
-    this.loop.noteAppended(count);
+    this.loop.noteAppended(count, bytes);
   }
 
   /**
@@ -324,12 +327,7 @@ export class Delivery {
     if (this.exitHandled || !this.canSend()) return;
     this.exitHandled = true;
     if (this.deps.platform.sendOnUnload === null) {
-      return this.flush(this.options.exitFlushTimeoutMs)
-        .then(
-          () => undefined,
-          (error: unknown) => this.deps.logger.warn('flush at exit failed', { error }),
-        )
-        .then(() => this.cutRequests());
+      return this.flushAtExit();
     }
     return sendPendingOnUnload({
       outbox: this.outbox,
@@ -345,6 +343,18 @@ export class Delivery {
       },
       onDeadLettered: (records, reason, endpoint) => this.sender.deadLetter(records, reason, endpoint),
     });
+  }
+
+  private async flushAtExit(): Promise<void> {
+    try {
+      await this.flush(this.options.exitFlushTimeoutMs);
+    } catch (error) {
+      this.deps.logger.warn('flush at exit failed', { error });
+    }
+    await this.cutRequests();
+    // A cut request may have counted against its circuit: its snapshot is stored before the host
+    // goes on to exit, so that the next run knows (see `EndpointChannel.attempt`).
+    await Promise.all(this.channels.map((c) => c.settled()));
   }
 
   /**

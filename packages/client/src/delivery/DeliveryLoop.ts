@@ -32,9 +32,10 @@ export interface DeliveryLoopDeps {
 
 /**
  * When batches go out: one drain at a time per delivery (`concurrency` workers that claim and
- * deliver until the outbox is empty or no endpoint is ready), started when a batch is full,
- * every `intervalMs`, or when a failed endpoint's wait is over (one unref'd timer, set to the
- * earliest of those). Claims are serialised, so two workers never race for one endpoint chain.
+ * deliver until the outbox is empty or no endpoint is ready), started when a batch is full (by
+ * count or by bytes), every `intervalMs`, or when a failed endpoint's wait is over (one unref'd
+ * timer, set to the earliest of those). Claims are serialised, so two workers never race for one
+ * endpoint chain.
  *
  * A claim that fails (an unwritable outbox directory, a storage error) is not retried at once:
  * the loop waits `retry.initialMs`, doubling (by `retry.factor`) up to `retry.maxMs` while claims
@@ -48,22 +49,31 @@ export class DeliveryLoop {
   private drainAgain = false;
   private claimLock: Promise<unknown> = Promise.resolve();
   private appendedSinceKick = 0;
+  private appendedBytesSinceKick = 0;
   /** While claims fail: no claim before this time, and the growing wait after the next failure. */
   private claimRetryAt = 0;
   private claimBackoff: BackoffSequence | undefined;
 
   constructor(private readonly deps: DeliveryLoopDeps) {}
 
-  /** `count` events were appended: a full batch goes out at once, and any with `intervalMs: 0`. */
-  noteAppended(count: number): void {
+  /**
+   * `count` events of `bytes` were appended: a batch full by count or by bytes goes out at once,
+   * and any with `intervalMs: 0`. `bytes` may be less than the UTF-8 size (the pipeline passes
+   * the JSON's length, which costs nothing to read and is never more): the batch is then full
+   * a little later, never sooner.
+   */
+  noteAppended(count: number, bytes: number): void {
     this.appendedSinceKick += count > 0 ? count : 1;
-    if (this.appendedSinceKick >= this.deps.options.batchSize || this.deps.options.intervalMs === 0)
+    if (bytes > 0) this.appendedBytesSinceKick += bytes;
+    const { batchSize, batchBytes, intervalMs } = this.deps.options;
+    if (this.appendedSinceKick >= batchSize || this.appendedBytesSinceKick >= batchBytes || intervalMs === 0)
       this.kick();
   }
 
   /** Starts a drain now, or one more right after the running one. */
   kick(): void {
     this.appendedSinceKick = 0;
+    this.appendedBytesSinceKick = 0;
     if (!this.deps.canSend()) return;
     if (this.draining !== undefined) this.drainAgain = true;
     else void this.startDrain();
@@ -107,7 +117,7 @@ export class DeliveryLoop {
   /** One claim at a time: never two claims racing for one endpoint chain. */
   claim(
     maxEvents = this.deps.sender.claimLimit(),
-    maxBytes = this.deps.options.batchBytes,
+    maxBytes = this.deps.sender.claimBytes(),
   ): Promise<OutboxBatch | null> {
     const next = this.claimLock.then(() => this.deps.outbox.claim(maxEvents, maxBytes));
     this.claimLock = next.catch(() => undefined);
@@ -227,7 +237,7 @@ export class DeliveryLoop {
       try {
         const batch = await this.deps.outbox.claim(
           this.deps.sender.claimLimit(),
-          this.deps.options.batchBytes,
+          this.deps.sender.claimBytes(),
         );
         this.claimBackoff = undefined;
         this.claimRetryAt = 0;

@@ -17,6 +17,7 @@ import type { Logger } from '../logger.js';
 import type { Outbox, OutboxRecord } from '../outbox/outbox.js';
 import type { Platform } from '../platform/platform.js';
 import type { DeliveryOptions, ResolvedEndpoint } from './deliveryOptions.js';
+import { CUT_REQUEST_FAILS_AFTER_MS } from './deliveryOptions.js';
 import { createDestination } from './destinations/createDestination.js';
 import type { Destination, SendOutcome } from './destinations/destination.js';
 
@@ -64,13 +65,14 @@ export interface EndpointSnapshot {
 /**
  * Thrown inside the breaker so that a retryable failure counts against the circuit; never
  * leaves this file. Outcomes that show the endpoint is alive (accepted, permanent, 429, 413)
- * are returned instead, and count as successes.
+ * are returned instead, and count as successes. `counts` is false for a request our own
+ * shutdown or exit cut before it had waited long enough to say anything about the endpoint.
  */
 class RetryableAttempt extends Error {
   readonly kind = 'retryable-attempt' as const;
   constructor(
     readonly outcome: SendOutcome,
-    readonly cancelled: boolean,
+    readonly counts: boolean,
   ) {
     super(outcome.kind === 'failed' ? outcome.reason : 'failed');
   }
@@ -85,8 +87,13 @@ interface ChannelDeps {
 
 /**
  * One endpoint as delivery sees it: its destination, its circuit breaker (saved in the outbox
- * on every state change, restored on start), and when it may be tried again. A failing
- * endpoint waits by timestamp (`retryAt`): nothing sleeps while holding records.
+ * on every state change and whenever its count of failures in a row changes, restored on
+ * start), and when it may be tried again. A failing endpoint waits by timestamp (`retryAt`):
+ * nothing sleeps while holding records.
+ *
+ * The count is saved, not only the state, for short-lived processes: a CLI run against a dead
+ * endpoint fails once or twice before it exits, never `threshold` times, so a breaker that
+ * forgot its count at every start never opened and every run sent (and waited) again.
  */
 export class EndpointChannel {
   readonly id: string;
@@ -99,6 +106,8 @@ export class EndpointChannel {
   private refusedUntil = 0;
   private refusalBackoff: BackoffSequence | undefined;
   private persisting: Promise<void> = Promise.resolve();
+  /** The failures in a row in the snapshot saved last (or restored): a change is saved. */
+  private savedFailures = 0;
 
   constructor(
     readonly endpoint: ResolvedEndpoint,
@@ -138,6 +147,7 @@ export class EndpointChannel {
     }
     this.subscription.dispose();
     this.breaker = restored;
+    this.savedFailures = failuresIn(restored.snapshot());
     this.subscription = this.watch();
     if (restored.state !== 'closed')
       this.deps.emit('breaker-state', { endpoint: this.id, state: restored.state });
@@ -162,7 +172,11 @@ export class EndpointChannel {
 
   /**
    * Sends through the breaker with a request timeout; `cancel` (shutdown, or the end of the exit
-   * budget) aborts it too, and such a cut request does not count against the circuit.
+   * budget) aborts it too. Such a cut request counts against the circuit only once it had waited
+   * `CUT_REQUEST_FAILS_AFTER_MS` (or `requestTimeoutMs`, when shorter) without an answer: cut
+   * sooner, it says nothing about the endpoint; cut later, it is what an endpoint that never
+   * answers looks like to a CLI, whose exit budget (2 s) ends every request long before its
+   * timeout (10 s), and which would otherwise send to it, and wait, on every run forever.
    */
   async attempt(
     records: readonly OutboxRecord[],
@@ -185,11 +199,13 @@ export class EndpointChannel {
       gzipMinBytes: this.options.gzip ? this.options.gzipMinBytes : null,
       sentAt,
     };
+    const startedAt = Date.now();
     try {
       return await this.breaker.execute(async () => {
         const outcome = await this.destination.send(records, context);
         if (outcome.kind === 'failed' && outcome.failure === 'retryable') {
-          throw new RetryableAttempt(outcome, cancel.aborted);
+          const counts = !cancel.aborted || Date.now() - startedAt >= this.cutCountsAfterMs();
+          throw new RetryableAttempt(outcome, counts);
         }
         return outcome;
       });
@@ -203,6 +219,7 @@ export class EndpointChannel {
     } finally {
       clearTimeout(timer);
       unwatch();
+      this.saveFailureCount();
     }
   }
 
@@ -269,23 +286,48 @@ export class EndpointChannel {
       breaker: new ConsecutiveBreaker(this.options.breaker.threshold),
       halfOpenAfterMs: this.options.breaker.halfOpenAfterMs,
       halfOpenMaxProbes: 1,
-      // A shutdown or exit that cut a request short says nothing about the endpoint.
-      isFailure: (error) => error instanceof RetryableAttempt && !error.cancelled,
+      isFailure: (error) => error instanceof RetryableAttempt && error.counts,
       ...(initialState === undefined ? {} : { initialState }),
     });
+  }
+
+  /** How long a request cut by shutdown or exit must have waited to count as failed. */
+  private cutCountsAfterMs(): number {
+    return Math.min(CUT_REQUEST_FAILS_AFTER_MS, this.options.requestTimeoutMs);
+  }
+
+  /**
+   * After an attempt: saves the snapshot when the closed circuit's count of failures in a row
+   * changed (one more failure, or a success after some). A state change saves itself (`watch`).
+   * One small state write per failed attempt, which the retry backoff already spaces out.
+   */
+  private saveFailureCount(): void {
+    if (this.breaker.state !== 'closed') return;
+    const snapshot = this.breaker.snapshot();
+    if (failuresIn(snapshot) !== this.savedFailures) this.save(snapshot);
   }
 
   private watch(): { dispose(): void } {
     return this.breaker.onStateChange(({ to }) => {
       this.deps.emit('breaker-state', { endpoint: this.id, state: to });
       this.deps.logger.debug('circuit breaker state', { endpoint: this.id, state: to });
-      const snapshot = this.breaker.snapshot();
-      // Chained so snapshots land in the order the changes happened.
-      this.persisting = this.persisting
-        .then(() => this.deps.outbox.setState(breakerStateKey(this.id), snapshot))
-        .catch((error: unknown) => {
-          this.deps.logger.warn('could not save the circuit breaker state', { endpoint: this.id, error });
-        });
+      this.save(this.breaker.snapshot());
     });
   }
+
+  private save(snapshot: CircuitBreakerSnapshot): void {
+    this.savedFailures = failuresIn(snapshot);
+    // Chained so snapshots land in the order they were taken.
+    this.persisting = this.persisting
+      .then(() => this.deps.outbox.setState(breakerStateKey(this.id), snapshot))
+      .catch((error: unknown) => {
+        this.deps.logger.warn('could not save the circuit breaker state', { endpoint: this.id, error });
+      });
+  }
+}
+
+/** The failures in a row a snapshot of our `ConsecutiveBreaker` holds (0 when it cannot say). */
+function failuresIn(snapshot: CircuitBreakerSnapshot): number {
+  const count = (snapshot.breaker as { count?: unknown } | null)?.count;
+  return typeof count === 'number' ? count : 0;
 }

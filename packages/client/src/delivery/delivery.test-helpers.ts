@@ -213,7 +213,10 @@ export function startDelivery(
 /** Appends and notifies, as the pipeline does. */
 export function track(h: Harness, records: OutboxRecord[]): void {
   h.outbox.append(records);
-  h.delivery.notify(records.length);
+  h.delivery.notify(
+    records.length,
+    records.reduce((n, r) => n + r.json.length, 0),
+  );
 }
 
 /** Waits until `check` is true (polling), failing after `timeoutMs`. */

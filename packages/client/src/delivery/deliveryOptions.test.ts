@@ -97,6 +97,21 @@ describe('resolveDeliveryOptions', () => {
     expect(optionError(input).option).toBe(option);
   });
 
+  it.each(['https://x/?', 'https://x?', 'https://x/#', 'https://x/a/?#', 'https://x/?#top'])(
+    'refuses the host %s: an empty query or fragment is still one (the request URL would be wrong)',
+    (host) => {
+      const error = optionError({ endpoints: [{ ...homing, host }] });
+      expect(error.option).toBe('endpoints[0].host');
+      // The same refusal as for a query with a value.
+      expect(error.message).toBe(optionError({ endpoints: [{ ...homing, host: 'https://x/?a=1' }] }).message);
+    },
+  );
+
+  it('accepts a ? or # escaped in the path: only a delimiter is refused', () => {
+    const o = resolveDeliveryOptions({ endpoints: [{ ...homing, host: 'https://x/a%3Fb%23c/' }] });
+    expect(o.endpoints[0]!.host).toBe('https://x/a%3Fb%23c');
+  });
+
   it('gives endpoints stable ids: the name, else destination and host (custom: its index)', () => {
     const o = resolveDeliveryOptions({
       endpoints: [

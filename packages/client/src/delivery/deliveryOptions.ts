@@ -136,6 +136,18 @@ export const DEFAULT_DELIVERY_OPTIONS = {
   unloadBudgetBytes: 64 * 1024,
 } as const satisfies Omit<DeliveryOptions, 'endpoints'>;
 
+/**
+ * A request our own shutdown or exit flush cut short counts as a failed attempt (against the
+ * endpoint's circuit) once it had waited this long without an answer, or `requestTimeoutMs` when
+ * that is shorter. A healthy endpoint answers a batch well within a second, and the exit flush
+ * (2 s by default) starts its requests at once, so an endpoint that never answers is counted on
+ * every run of a CLI and its circuit opens after `breaker.threshold` runs. A request cut sooner
+ * (a shutdown right after it went out) says nothing about the endpoint and is not counted. The
+ * price: an endpoint slower than this on every one of `threshold` runs in a row is skipped for
+ * `halfOpenAfterMs`; its events wait in the outbox meanwhile.
+ */
+export const CUT_REQUEST_FAILS_AFTER_MS = 1_000;
+
 const DESTINATIONS: readonly DestinationName[] = ['homing', 'posthog', 'segment', 'custom'];
 const TOP_LEVEL = new Set([
   'endpoints',
@@ -317,7 +329,10 @@ function url(option: string, value: unknown): string {
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
     throw new DeliveryOptionError(option, `must use http or https, got ${parsed.protocol}`);
   }
-  if (parsed.search !== '' || parsed.hash !== '') {
+  // `search` and `hash` are '' for an empty query or fragment too ("https://h/?"), which
+  // would end up in the middle of the request URL ("https://h/?/ingest"): a `?` or `#` in the
+  // serialised URL is always a delimiter (one in the path is escaped).
+  if (/[?#]/.test(parsed.href)) {
     throw new DeliveryOptionError(option, 'must not have a query or fragment (give the base URL)');
   }
   if (parsed.username !== '' || parsed.password !== '') {

@@ -317,6 +317,15 @@ describe('createTelemetry: the client API', () => {
     await outbox.close();
   });
 
+  it('a batch full by bytes goes out at once: track() tells delivery the size of each event', async () => {
+    const t = client(sink, { delivery: { intervalMs: 60_000, batchBytes: 4_000 } });
+    // Started (delivery is let go with a drain then): what follows waits for no start-up drain.
+    await t.flush({ timeoutMs: 5_000 });
+    // Far fewer than batchSize (500), over batchBytes together.
+    for (let i = 0; i < 12; i++) t.track('large', { i, note: 'n'.repeat(400) });
+    await until(() => sink.requests.length > 0, 10_000, 'a request long before the 60 s interval');
+  });
+
   it('flush and shutdown reject a bad timeout with an error naming it', async () => {
     const t = client(sink);
     await expect(t.flush({ timeoutMs: -1 })).rejects.toMatchObject({

@@ -82,6 +82,8 @@ export class Telemetry implements TelemetryCore {
   private restoredIdentity: string | undefined;
   private readonly host: FeatureHost;
   private readonly offHooks: Array<() => void> = [];
+  /** Unhooks the synchronous write at process exit (kept apart: see `stop`). */
+  private readonly offExitNow: (() => void) | undefined;
   private superProperties: Record<string, unknown> = {};
   private identified: string | undefined;
   private installId: string | undefined;
@@ -162,8 +164,7 @@ export class Telemetry implements TelemetryCore {
     this.delivery.start();
     this.installId = this.installIdNow();
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
-    const offExitNow = parts.platform.onExitNow?.(() => this.outbox.persistOnExit?.());
-    if (offExitNow !== undefined) this.offHooks.push(offExitNow);
+    this.offExitNow = parts.platform.onExitNow?.(() => this.outbox.persistOnExit?.());
     // `start` handles its own failures; this only keeps a missed one from reaching the host.
     this.ready = this.start().catch((error: unknown) => {
       this.logger.warn('starting the client failed', { error });
@@ -383,8 +384,11 @@ export class Telemetry implements TelemetryCore {
     if (this.closing !== undefined) return { sent: 0, pending: await this.pending(), timedOut: false };
     if (!(await within(this.ready, timeoutMs)))
       return { sent: 0, pending: await this.pending(), timedOut: true };
-    await this.persist().catch((error: unknown) =>
-      this.logger.warn('persist before flush failed', { error }),
+    // Within the budget: storing many events just tracked can take longer than a short one
+    // (100 000 on a local SSD: a few hundred ms), and the write goes on in the background.
+    await within(
+      this.persist().catch((error: unknown) => this.logger.warn('persist before flush failed', { error })),
+      Math.max(0, deadline - Date.now()),
     );
     if (this.consent !== 'granted') return { sent: 0, pending: await this.pending(), timedOut: false };
     return this.delivery.flush(Math.max(0, deadline - Date.now()));
@@ -521,7 +525,7 @@ export class Telemetry implements TelemetryCore {
       if (!result.ok) return this.drop(result.reason, 1, result.detail);
       this.outbox.append([result.record]);
       this.counts.queued++;
-      this.delivery.notify(1);
+      this.delivery.notify(1, result.record.json.length);
       this.scheduleConfirm();
     } catch (error) {
       // Events that waited for the install id are built in `start`, off the app's turn: a
@@ -581,11 +585,14 @@ export class Telemetry implements TelemetryCore {
     this.confirmTimer = undefined;
     this.consentWatch?.stop();
     await within(this.ready, timeoutMs);
-    try {
-      await this.persist();
-    } catch (error) {
-      this.logger.warn('persist at shutdown failed', { error });
-    }
+    // Waited for within the budget only; the write goes on, and nothing tracked is lost when it
+    // outlasts the budget: a storage we opened writes what it still holds in `close()` below
+    // (which so ends after the budget when the write does), and one the app passed keeps the
+    // exit hook that writes it synchronously until the write is done (or the app closes it).
+    const persisted = this.persist().catch((error: unknown) =>
+      this.logger.warn('persist at shutdown failed', { error }),
+    );
+    await within(persisted, Math.max(0, deadline - Date.now()));
     try {
       this.delivery.setPaused(this.consent !== 'granted' || this.waiting !== null);
       await this.delivery.shutdown(Math.max(0, deadline - Date.now()));
@@ -599,6 +606,8 @@ export class Telemetry implements TelemetryCore {
     }
     // After the close: what it gives up (a last write that failed, a memory queue) is counted.
     for (const off of this.offHooks.splice(0)) off();
+    if (this.parts.ownsOutbox) this.offExitNow?.();
+    else void persisted.finally(() => this.offExitNow?.());
     this.emitter.clear();
   }
 
