@@ -3,7 +3,7 @@ import type { DeliveryOptions } from '../delivery/deliveryOptions.js';
 import type { ClientDropReason, ClientEventMap, ClientEventName } from '../events.js';
 import type { FeatureHost } from '../features/feature.js';
 import type { Logger } from '../logger.js';
-import type { Outbox } from '../outbox/outbox.js';
+import type { Outbox, OutboxRecord } from '../outbox/outbox.js';
 import { checkEventName } from '../pipeline/eventName.js';
 import { checkPlainJsonData } from '../pipeline/plainJsonData.js';
 import { compileFieldSet, DEFAULT_REDACTED_FIELDS } from '../pipeline/redactFields.js';
@@ -101,6 +101,15 @@ export class Telemetry implements TelemetryCore {
   /** Follows consent set by other processes or tabs on the same storage (when it is remembered). */
   private readonly consentWatch: ConsentWatch | null;
   private readonly counts = { tracked: 0, fixed: 0, queued: 0, persisted: 0 };
+  /**
+   * Records built while a denial's `outbox.clear()` runs (consent granted or pending again
+   * meanwhile): appended once it resolves. A clear empties the whole queue when it gets to it,
+   * so records appended during it were deleted too (and counted as consent drops); a denial is
+   * about what was held when it was set. Null while no clear runs.
+   */
+  private heldDuringClear: OutboxRecord[] | null = null;
+  /** Settles once the latest clear ended and the records it held are in the outbox. */
+  private clearing: Promise<void> | undefined;
   /** The last failure to store events (a full or read-only disk), for `stats().lastError`. */
   private storageError: { endpoint: string; reason: string; atMs: number } | null = null;
   private readonly dropped = emptyDropCounts();
@@ -164,7 +173,11 @@ export class Telemetry implements TelemetryCore {
     this.delivery.start();
     this.installId = this.installIdNow();
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
-    this.offExitNow = parts.platform.onExitNow?.(() => this.outbox.persistOnExit?.());
+    this.offExitNow = parts.platform.onExitNow?.(() => {
+      // The clear cannot finish in this turn: what it held is written with the rest.
+      this.releaseHeld();
+      this.outbox.persistOnExit?.();
+    });
     // `start` handles its own failures; this only keeps a missed one from reaching the host.
     this.ready = this.start().catch((error: unknown) => {
       this.logger.warn('starting the client failed', { error });
@@ -365,6 +378,8 @@ export class Telemetry implements TelemetryCore {
   async persist(): Promise<void> {
     await this.ready;
     const queued = this.counts.queued;
+    // Events tracked during a clear reach the outbox when it ends (see `heldDuringClear`).
+    while (this.clearing !== undefined) await this.clearing;
     try {
       await this.outbox.persist();
     } catch (error) {
@@ -523,9 +538,15 @@ export class Telemetry implements TelemetryCore {
       const known = w.distinctId ?? this.restoredIdentity;
       const result = this.builder.build(w.tracked, known ?? this.installId!, known === undefined, w.supers);
       if (!result.ok) return this.drop(result.reason, 1, result.detail);
-      this.outbox.append([result.record]);
+      if (this.heldDuringClear !== null) {
+        if (this.heldDuringClear.length >= MAX_WAITING_EVENTS)
+          return this.drop('overflow', 1, 'waiting for a consent clear to end');
+        this.heldDuringClear.push(result.record);
+      } else {
+        this.outbox.append([result.record]);
+        this.delivery.notify(1, result.record.json.length);
+      }
       this.counts.queued++;
-      this.delivery.notify(1, result.record.json.length);
       this.scheduleConfirm();
     } catch (error) {
       // Events that waited for the install id are built in `start`, off the app's turn: a
@@ -541,12 +562,41 @@ export class Telemetry implements TelemetryCore {
         this.drop('consent', this.waiting.length);
         this.waiting = [];
       }
-      // Counted through the outbox's onDrop (reason 'consent').
-      this.outbox
-        .clear()
-        .catch((error: unknown) => this.logger.warn('could not clear held events', { error }));
+      // What an earlier clear still held was tracked before this denial: dropped with the rest.
+      if (this.heldDuringClear !== null) this.drop('consent', this.heldDuringClear.length);
+      const held: OutboxRecord[] = [];
+      this.heldDuringClear = held;
+      // After an earlier clear still running: it could end after this one and take what this
+      // one holds back. Counted through the outbox's onDrop (reason 'consent').
+      this.clearing = (this.clearing ?? Promise.resolve())
+        .then(() => this.outbox.clear())
+        .then(
+          () => undefined,
+          (error: unknown) => this.logger.warn('could not clear held events', { error }),
+        )
+        .then(() => {
+          // A later denial replaced `held` (and counted it): that clear's end releases its own.
+          if (this.heldDuringClear === held) this.releaseHeld();
+        });
     }
     if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || this.waiting !== null);
+  }
+
+  /** Appends what was tracked while a clear ran, now that it ended (or cannot end: exit). */
+  private releaseHeld(): void {
+    const held = this.heldDuringClear;
+    this.heldDuringClear = null;
+    this.clearing = undefined;
+    if (held === null || held.length === 0) return;
+    try {
+      this.outbox.append(held);
+      let bytes = 0;
+      for (const r of held) bytes += r.json.length;
+      this.delivery.notify(held.length, bytes);
+    } catch (error) {
+      // `append` never throws by contract; an Outbox of the app's own might.
+      this.drop('unsaved', held.length, describe(error));
+    }
   }
 
   /** Another process or tab sharing the storage set consent last: this install follows it. */
@@ -576,6 +626,9 @@ export class Telemetry implements TelemetryCore {
   /** Node `beforeExit` / page hide: store what was tracked (delivery makes its own last flush). */
   private onExit(): Promise<void> | void {
     if (this.closing !== undefined || this.counts.queued <= this.counts.persisted) return;
+    // A page being left runs nothing that waits on storage: what a clear held goes in now, for
+    // the unload send and the unload spill (a clear still running may then take it too).
+    if (this.parts.platform.sendOnUnload !== null) this.releaseHeld();
     return this.persist().catch((error: unknown) => this.logger.warn('persist at exit failed', { error }));
   }
 
@@ -599,6 +652,8 @@ export class Telemetry implements TelemetryCore {
     } catch (error) {
       this.logger.warn('delivery shutdown failed', { error });
     }
+    // A clear that outlasted the budget: what it held goes in before the storage closes.
+    this.releaseHeld();
     if (this.parts.ownsOutbox) {
       await this.outbox
         .close()
