@@ -12,6 +12,7 @@ import type { DeliveryOptions } from './deliveryOptions.js';
 import type { SavedSending } from './EndpointChannel.js';
 import { EndpointChannel, ENDPOINTS_STATE_KEY, SENDING_STATE_KEY } from './EndpointChannel.js';
 import { DeliveryBusyError, DeliveryOptionError } from './errors.js';
+import { type KeepaliveBytes, pageKeepaliveBytes } from './keepaliveBytes.js';
 import { sendPendingOnUnload } from './sendOnUnload.js';
 
 export { resolveDeliveryOptions } from './deliveryOptions.js';
@@ -34,6 +35,8 @@ export interface DeliveryDeps {
    * got 401 or 404 for every batch and dead-lettered the whole queue. Default: dead-letter.
    */
   keepRefused?: (refusal: BatchRefusal) => boolean;
+  /** The keepalive bytes in flight unload sends are sized against; default the page's. */
+  keepaliveBytes?: KeepaliveBytes;
 }
 
 export interface FlushResult {
@@ -335,6 +338,7 @@ export class Delivery {
       platform: this.deps.platform,
       logger: this.deps.logger,
       budgetBytes: this.options.unloadBudgetBytes,
+      keepalive: this.deps.keepaliveBytes ?? pageKeepaliveBytes,
       batchSize: this.options.batchSize,
       claim: (maxEvents, maxBytes) => this.loop.claim(maxEvents, maxBytes),
       onAcked: (count, endpoint) => {

@@ -5,6 +5,7 @@ import { OWN_REQUEST } from '../platform/ownRequest.js';
 import type { Platform } from '../platform/platform.js';
 import { readIngestAnswer } from './destinations/homing.js';
 import type { EndpointChannel } from './EndpointChannel.js';
+import type { KeepaliveBytes } from './keepaliveBytes.js';
 
 export interface UnloadContext {
   readonly outbox: Outbox;
@@ -13,6 +14,8 @@ export interface UnloadContext {
   readonly platform: Platform;
   readonly logger: Logger;
   readonly budgetBytes: number;
+  /** The page's keepalive bytes in flight: the budget is what they leave of `budgetBytes`. */
+  readonly keepalive: KeepaliveBytes;
   readonly batchSize: number;
   /** The delivery's serialised claim: only for an outbox without `claimInMemory`. */
   readonly claim: (maxEvents: number, maxBytes: number) => Promise<OutboxBatch | null>;
@@ -27,6 +30,8 @@ export interface UnloadContext {
 /** Room left in the budget for the body around the events (key, sent_at, brackets). */
 const ENVELOPE_BYTES = 512;
 const UNLOAD_HEADERS = { 'content-type': 'text/plain;charset=UTF-8' };
+/** Less room than this for events (earlier unload sends still in flight): no send this time. */
+const MIN_EVENT_BYTES = 1_024;
 
 /**
  * A page is going away (pagehide, or hidden, which on mobile is often the last chance): send
@@ -47,10 +52,15 @@ const UNLOAD_HEADERS = { 'content-type': 'text/plain;charset=UTF-8' };
  * nothing and the next page load sends the events again; the server dedups by uuid, so a
  * beacon that did arrive costs a duplicate request, not a duplicate event.
  */
-export function sendPendingOnUnload(context: UnloadContext): Promise<void> {
-  const channel = context.channels.find((c) => c.destination.sendsOnUnload);
-  if (channel === undefined || context.budgetBytes <= ENVELOPE_BYTES) return Promise.resolve();
-  const maxBytes = context.budgetBytes - ENVELOPE_BYTES;
+export function sendPendingOnUnload(given: UnloadContext): Promise<void> {
+  const channel = given.channels.find((c) => c.destination.sendsOnUnload);
+  if (channel === undefined) return Promise.resolve();
+  // What earlier unload sends of this page still have in flight is not ours to use (see
+  // `keepaliveBytes.ts`): a request over the rest is refused. What does not fit waits.
+  const budgetBytes = given.budgetBytes - given.keepalive.inFlight(Date.now());
+  if (budgetBytes < ENVELOPE_BYTES + MIN_EVENT_BYTES) return Promise.resolve();
+  const context = { ...given, budgetBytes };
+  const maxBytes = budgetBytes - ENVELOPE_BYTES;
   const { outbox } = context;
   if (outbox.claimInMemory === undefined) {
     return context.claim(context.batchSize, maxBytes).then(
@@ -152,11 +162,13 @@ async function send(
       [OWN_REQUEST]: true,
     };
     response = context.platform.fetch(request.url, init);
+    context.keepalive.addFetch(bodyBytes(request), response);
   } catch {
     response = undefined;
   }
   if (response === undefined) {
     const queued = context.platform.sendOnUnload?.(request.url, request.body, UNLOAD_HEADERS) ?? false;
+    if (queued) context.keepalive.addBeacon(bodyBytes(request), Date.now());
     context.logger.debug('sent pending events with a beacon on unload', { queued, count: records.length });
     return release();
   }
