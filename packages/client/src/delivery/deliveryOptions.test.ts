@@ -146,3 +146,22 @@ describe('resolveDeliveryOptions', () => {
     ]);
   });
 });
+
+describe('platform delivery defaults', () => {
+  const endpoints = [{ destination: 'homing' as const, host: 'https://h.example', key: 'k' }];
+
+  it('browsers send 128 KiB batches, two at a time: gzip runs on the main thread there', () => {
+    const browser = resolveDeliveryOptions({ endpoints }, 'browser');
+    expect(browser.batchBytes).toBe(128 * 1024);
+    expect(browser.concurrency).toBe(2);
+    const node = resolveDeliveryOptions({ endpoints }, 'node');
+    expect(node.batchBytes).toBe(DEFAULT_DELIVERY_OPTIONS.batchBytes);
+    expect(node.concurrency).toBe(DEFAULT_DELIVERY_OPTIONS.concurrency);
+  });
+
+  it("the app's own values win over a platform's defaults", () => {
+    const o = resolveDeliveryOptions({ endpoints, batchBytes: 600_000, concurrency: 6 }, 'browser');
+    expect(o.batchBytes).toBe(600_000);
+    expect(o.concurrency).toBe(6);
+  });
+});

@@ -27,7 +27,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
     options.logger ?? (envFlag(platform, 'HOMING_DEBUG') ? consoleLogger() : silentLogger),
   );
   // Validated even when disabled, so a bad config is found on the developer's machine too.
-  const delivery = resolveDeliveryOptions({ ...input.delivery, endpoints: input.endpoints });
+  const delivery = resolveDeliveryOptions({ ...input.delivery, endpoints: input.endpoints }, platform.name);
   new Sampler(input.sampling ?? {});
   if (options.limits !== undefined) resolveOutboxLimits(options.limits, 'limits.');
   const off = disabledBy(platform, options);

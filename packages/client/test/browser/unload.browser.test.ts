@@ -85,7 +85,14 @@ async function startClient(page: Page, setup: Setup): Promise<string[]> {
               }),
             }),
         endpoints: [{ destination: 'homing', host: s.host, key: 'project-key' }],
-        delivery: { batchSize: s.batchSize, intervalMs: s.intervalMs },
+        // Batches full by count only, and as many in flight as the tests count on: the backlogs
+        // here (over 128 KiB, the browser's default batchBytes) must wait for the page to leave.
+        delivery: {
+          batchSize: s.batchSize,
+          intervalMs: s.intervalMs,
+          batchBytes: 1024 * 1024,
+          concurrency: 4,
+        },
       },
       uuids,
     );
