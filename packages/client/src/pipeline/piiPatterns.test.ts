@@ -229,6 +229,82 @@ describe('built-in PII patterns', () => {
   });
 });
 
+describe('international phone numbers, amounts and image names', () => {
+  // Written as each country writes them: groups longer than 4 digits after the country code.
+  const PHONES = [
+    '+44 7911 123456',
+    '+49 30 12345678',
+    '+49 170 1234567',
+    '+91 98765 43210',
+    '+91 9876543210',
+    '+33 612345678',
+    '+31 6 12345678',
+    '+55 11 91234-5678',
+    '+61 412 345 678',
+    '+34 612 34 56 78',
+    '+81 90-1234-5678',
+    '+7 912 345-67-89',
+    '+353 85 123 4567',
+  ];
+  it.each(PHONES.map((s) => [s]))('redacts the phone number %j', (phone) => {
+    expect(redact(phone)).toBe('[REDACTED:phone]');
+    expect(redact(`call ${phone} today`)).toBe('call [REDACTED:phone] today');
+  });
+
+  const KEPT = [
+    // signed amounts in thousands groups, with cents, round, or of at most 10 digits
+    '+1 000 000',
+    '+1 000 000 000',
+    '+1.000.000.000',
+    '+10 000 000 000',
+    '+125 000 000',
+    '+1 234 567.89',
+    '+12 345 678.90',
+    // numbers too short or too long for E.164
+    '+49 30 1234',
+    '+1 2345 6789 0123 4567',
+    // ids, dates and versions around a plus
+    '2024-03-15T10:22:33+0530',
+    '1.0.0+20130313144700',
+    '+2024-03-15',
+    'ORD-2024-000123',
+    'score +21.5',
+    '+05:30',
+    // high-density image names are not emails
+    'logo@2x.png',
+    'icon@3x.webp',
+    'avatar@2x.jpg',
+    'hero@3X.JPEG',
+    'https://cdn.example.com/img/logo@2x.png',
+    'https://x.com/static/icons/close@3x.png?v=2',
+    'sprite@2x.svg banner@1x.avif anim@2x.gif',
+  ];
+  it.each(KEPT.map((s) => [s]))('leaves %j unchanged', (s) => {
+    expect(redact(s)).toBe(s);
+  });
+
+  it('still redacts an email whose domain only starts like an image name', () => {
+    expect(redact('ann@2x.png.example.com')).toBe('[REDACTED:email]');
+    expect(redact('ann@2xpng.com')).toBe('[REDACTED:email]');
+  });
+});
+
+describe('private keys: a linear scan', () => {
+  it('finds a key after many lone headers, and the time grows with the length only', () => {
+    const header = '-----BEGIN PRIVATE KEY-----';
+    const key = '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----';
+    const scan = createPatternRedactor({ labels: true, maxStringLength: 1_048_576 });
+    const lone = header.repeat(300);
+    expect(scan(`${lone} ${key}`)).toBe(`${lone} [REDACTED:privateKey]`);
+    // 200 KB of headers then an END: every header used to scan 16 KB ahead (seconds, not ms).
+    const many = `${header.repeat(Math.ceil(200_000 / header.length))}-----END PRIVATE KEY-----`;
+    const values = { a: many, b: header.repeat(300), c: `${header}x`.repeat(7000) };
+    const started = performance.now();
+    scan(values);
+    expect(performance.now() - started).toBeLessThan(150);
+  });
+});
+
 describe('validators', () => {
   it('Luhn', () => {
     expect(luhnValid('79927398713')).toBe(true);
