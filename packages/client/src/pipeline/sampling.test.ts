@@ -120,4 +120,39 @@ describe('Sampler', () => {
       expect((e as SamplingOptionError).option).toBe(option);
     }
   });
+
+  it.each([
+    ['an array', [{ kind: 'never' }]],
+    ['a Map', new Map([['x', { kind: 'never' }]])],
+    ['a class instance', new (class Rules {})()],
+  ])('refuses rules given as %s (an array became a rule for the event "0")', (_what, rules) => {
+    expect(() => new Sampler({ rules } as never)).toThrow(SamplingOptionError);
+    try {
+      new Sampler({ rules } as never);
+    } catch (e) {
+      expect((e as SamplingOptionError).option).toBe('sampling.rules');
+    }
+    expect(
+      () => new Sampler({ rules: Object.assign(Object.create(null), { x: { kind: 'never' } }) }),
+    ).not.toThrow();
+  });
+
+  it('an exact name wins over any glob, then globs match in the order written', () => {
+    const s = new Sampler({
+      rules: {
+        'page.*': { kind: 'never' },
+        'page.404': { kind: 'always' },
+        '*': { kind: 'never' },
+        // Integer-like: JavaScript lists it first, whatever the order written.
+        '2024': { kind: 'always' },
+        'checkout.*': { kind: 'always' },
+      },
+    });
+    expect(s.keep('page.404', 'u', 0)).toBe(true);
+    expect(s.keep('page.home', 'u', 0)).toBe(false);
+    expect(s.keep('2024', 'u', 0)).toBe(true);
+    expect(s.keep('2025', 'u', 0)).toBe(false);
+    // `*` was written before `checkout.*`: the first matching glob wins.
+    expect(s.keep('checkout.done', 'u', 0)).toBe(false);
+  });
 });

@@ -1,6 +1,8 @@
 /**
- * Per-event-name sampling. Rules match exact names or globs (`perf.*`); the first matching
- * rule wins, then `default`. Deterministic sampling hashes the distinct_id alone (FNV-1a,
+ * Per-event-name sampling. Rules match exact names or globs (`perf.*`): an exact name wins over
+ * every glob, then the first matching glob in the order written, then `default`. (In the order
+ * written alone, `{ '*': never, '2024': always }` sent event 2024: JavaScript lists integer-like
+ * keys first, whatever was written. Such keys never hold a `*`, so globs keep their order.) Deterministic sampling hashes the distinct_id alone (FNV-1a,
  * 32 bit) to a point in [0, 1) and keeps the event when the point is under the rate, so a user's
  * events are kept or dropped whole, across event names and processes, and with rules of different
  * rates a user kept at a lower rate is kept at every higher one. It is not a security hash and
@@ -15,7 +17,10 @@ export type SamplingDecision =
 export interface SamplingOptions {
   /** Applied when no rule matches. Default `{ kind: 'always' }`. */
   default?: SamplingDecision;
-  /** Event name or glob (`*` matches any run of characters) → decision. */
+  /**
+   * Event name or glob (`*` matches any run of characters) → decision: a plain object. An exact
+   * name wins, then the first matching glob in the order written.
+   */
   rules?: Record<string, SamplingDecision>;
 }
 
@@ -30,10 +35,16 @@ export class SamplingOptionError extends Error {
   }
 }
 
-interface CompiledRule {
-  exact?: string;
-  glob?: RegExp;
+interface GlobRule {
+  glob: RegExp;
   decision: SamplingDecision;
+}
+
+/** An object literal or `Object.create(null)`: not an array, a Map or a class instance. */
+function isPlainObject(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
 }
 
 export function fnv1a32(s: string): number {
@@ -107,7 +118,8 @@ function validate(option: string, d: SamplingDecision): SamplingDecision {
 }
 
 export class Sampler {
-  private readonly rules: CompiledRule[] = [];
+  private readonly exact = new Map<string, SamplingDecision>();
+  private readonly globs: GlobRule[] = [];
   private readonly fallback: SamplingDecision;
   /** Cache of name → decision: event names are few, globs are matched once per name. */
   private readonly byName = new Map<string, SamplingDecision>();
@@ -119,13 +131,14 @@ export class Sampler {
     options: SamplingOptions = {},
     private readonly random: () => number = Math.random,
   ) {
-    if (options === null || typeof options !== 'object' || Array.isArray(options))
+    if (!isPlainObject(options))
       throw new SamplingOptionError('sampling', 'must be an object with default and rules');
     onlyKeys('sampling', options, ['default', 'rules']);
-    if (options.rules !== undefined && (options.rules === null || typeof options.rules !== 'object'))
+    // An array was read as rules for the events named "0", "1", …
+    if (options.rules !== undefined && !isPlainObject(options.rules))
       throw new SamplingOptionError(
         'sampling.rules',
-        'must be an object of event names or globs to decisions',
+        'must be an object of event names or globs to decisions (not an array)',
       );
     this.fallback = validate('sampling.default', options.default ?? { kind: 'always' });
     for (const [pattern, decision] of Object.entries(options.rules ?? {})) {
@@ -135,25 +148,24 @@ export class Sampler {
           .split('*')
           .map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
           .join('.*');
-        this.rules.push({ glob: new RegExp(`^${src}$`), decision: d });
-      } else this.rules.push({ exact: pattern, decision: d });
+        this.globs.push({ glob: new RegExp(`^${src}$`), decision: d });
+      } else this.exact.set(pattern, d);
     }
   }
 
   private decisionFor(event: string): SamplingDecision {
     let d = this.byName.get(event);
     if (d === undefined) {
-      d = this.fallback;
-      for (const r of this.rules) {
-        if (r.exact !== undefined ? r.exact === event : r.glob!.test(event)) {
-          d = r.decision;
-          break;
-        }
-      }
+      d = this.exact.get(event) ?? this.firstGlob(event) ?? this.fallback;
       // Bounded so an app inventing names per call cannot grow this without end.
       if (this.byName.size < 10_000) this.byName.set(event, d);
     }
     return d;
+  }
+
+  private firstGlob(event: string): SamplingDecision | undefined {
+    for (const r of this.globs) if (r.glob.test(event)) return r.decision;
+    return undefined;
   }
 
   /** The distinct id's point in [0, 1), remembered for the last id: most events are one user's. */
