@@ -35,8 +35,10 @@ export interface PatternRedactionOptions {
   hashKey?: string;
   /**
    * Runs last on every string value (after the patterns) with the property name it sits under;
-   * returns the string to keep. If it throws or returns a non-string, the whole value becomes
-   * the replacement: a broken redactor must not let PII through.
+   * returns the string to keep. If it throws or returns a non-string (a Promise too: it must be
+   * synchronous), the whole value becomes the replacement: a broken redactor must not let PII
+   * through. (The client drops an event for which it answered a Promise.) Not run on property
+   * names or event names, which get the patterns alone.
    */
   redact?: (value: string, key: string | undefined) => string;
   /**

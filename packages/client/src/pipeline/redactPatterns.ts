@@ -3,8 +3,10 @@ import { BUILTIN_PII_PATTERNS, admits, profileString, resolveNeeds } from './pii
 import type { PatternRedactionOptions, ResolvedPatternRedaction } from './redactPatterns.options.js';
 import { PatternRedactionOptionError, resolvePatternRedactionOptions } from './redactPatterns.options.js';
 import { CleanStringMemo } from './CleanStringMemo.js';
+import { KeyListMemo } from './KeyListMemo.js';
 import { keyedHash } from './redactHash.js';
 import { setOwn } from './safeSerialize.js';
+import { isAsyncAnswer } from './syncHook.js';
 
 export type { PiiPatternName } from './piiPatterns.js';
 export { PII_PATTERN_NAMES } from './piiPatterns.js';
@@ -31,9 +33,11 @@ interface CompiledPattern extends PatternNeeds {
  * other objects (Date, Map, class instances) are passed through untouched, and a cycle becomes
  * `[Circular]`. Patterns are compiled once here; a string is first profiled in one pass, and
  * only the patterns its characters allow are run, so most strings cost one loop over their
- * characters. Never throws on any input. Property names are not scanned (field-name redaction,
- * `redactFields.ts`, is the pass for keys); replacements never re-match, so redacting twice
- * gives what redacting once gave.
+ * characters. Never throws on any input. Property names are scanned too (an email or an IP
+ * address used as a key, as a Map of counts per user becomes), with the patterns alone (not
+ * `redact`); two names that become the same text stay two entries (`[REDACTED]`,
+ * `[REDACTED]#2`). Replacements never re-match, so redacting twice gives what redacting once
+ * gave.
  */
 export function createPatternRedactor(options?: PatternRedactionOptions): PatternRedactor {
   const o = resolvePatternRedactionOptions(options);
@@ -49,6 +53,8 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
   };
   const ancestors: object[] = [];
   const clean = new CleanStringMemo();
+  // Key lists found clean (no pattern in any key).
+  const cleanKeys = new KeyListMemo();
 
   const replacementOf = (name: string, secret: string): string => {
     if (o.hashKey !== undefined) return keyedHash(secret, o.hashKey);
@@ -126,7 +132,10 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
     if (o.redact === undefined) return s;
     try {
       const out: unknown = o.redact(s, key);
-      return typeof out === 'string' ? out : replacementOf('custom', s);
+      if (typeof out === 'string') return out;
+      // An async function's Promise: its rejection must not reach the host.
+      isAsyncAnswer(out);
+      return replacementOf('custom', s);
     } catch {
       return replacementOf('custom', s);
     }
@@ -169,15 +178,60 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
 
   const walkObject = (obj: Record<string, unknown>, depth: number): Record<string, unknown> => {
     let out: Record<string, unknown> | undefined;
-    for (const k of Object.keys(obj)) {
+    const keys = Object.keys(obj);
+    // The same keys as an object found clean before: compared by identity as they are read.
+    const known = cleanKeys.candidate(keys);
+    let keysKnown = known !== undefined || keys.length === 0;
+    // for-of with a count: faster than an indexed loop here.
+    let i = -1;
+    for (const k of keys) {
+      i++;
+      if (keysKnown && known![i] !== k) keysKnown = false;
       const item = obj[k];
-      const next = walk(item, k, depth + 1);
+      // Strings straight to the pass, numbers, booleans and null not at all: one call less per
+      // value, which pays for the check of the keys.
+      let next: unknown;
+      if (typeof item === 'string') next = redactString(item, k);
+      else if (typeof item === 'object' && item !== null) next = walk(item, k, depth + 1);
+      else continue;
       if (next !== item) {
         out ??= { ...obj };
         setOwn(out, k, next);
       }
     }
+    if (!keysKnown) {
+      for (const k of keys) if (scanPatterns(k) !== k) return withRedactedKeys(out ?? obj, keys);
+      cleanKeys.add(keys);
+    }
     return out ?? obj;
+  };
+
+  /**
+   * A copy of `obj` with its keys redacted, in their order. A key left as it was keeps its
+   * name; a redacted one that meets another key's name gets `#2`, `#3`, …, so that two emails
+   * used as keys stay two entries instead of one overwriting the other.
+   */
+  const withRedactedKeys = (
+    obj: Record<string, unknown>,
+    keys: readonly string[],
+  ): Record<string, unknown> => {
+    const names = keys.map(scanPatterns);
+    const taken = new Set<string>();
+    for (let i = 0; i < keys.length; i++) if (names[i] === keys[i]) taken.add(keys[i]!);
+    const out: Record<string, unknown> = {};
+    for (let i = 0; i < keys.length; i++) {
+      let name = names[i]!;
+      if (name !== keys[i]) {
+        if (taken.has(name)) {
+          let n = 2;
+          while (taken.has(`${name}#${n}`)) n++;
+          name = `${name}#${n}`;
+        }
+        taken.add(name);
+      }
+      setOwn(out, name, obj[keys[i]!]);
+    }
+    return out;
   };
 
   // The replacement must be a fixed point, or redacting twice would differ from redacting once.
@@ -196,14 +250,21 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
   };
   const isClean = (s: string): boolean =>
     o.redact === undefined && s.length <= o.maxStringLength && scanPatterns(s) === s;
-  return Object.assign(redactor, { isClean });
+  // Names are short (event names are cut to 200 characters, keys are identifiers) and not cut
+  // here, which could merge two of them.
+  return Object.assign(redactor, { isClean, redactName: scanPatterns });
 }
 
 /** The pattern pass, and a test of one string against it. */
 export interface PatternRedactor {
   (value: unknown): unknown;
-  /** true when the pass would leave the string `s` as it is (no pattern, no cut, no custom function). */
+  /**
+   * true when the pass would leave the string `s` as it is (no pattern, no cut, no custom
+   * function), as a value or as a property name.
+   */
   isClean(s: string): boolean;
+  /** A property name or an event name with the patterns replaced (not cut, no custom function). */
+  redactName(name: string): string;
 }
 
 function compile(o: ResolvedPatternRedaction): CompiledPattern[] {

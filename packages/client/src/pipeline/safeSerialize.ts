@@ -1,3 +1,5 @@
+import { forgetRefusedKeys, ownKeysOf } from './refusedKeys.js';
+
 /**
  * Turns anything an app passes as properties into plain JSON-safe data, once, before the
  * event is stringified for the outbox. Never throws: a throwing getter or Proxy trap
@@ -54,7 +56,12 @@ export function safeClone(
 ): SafeResult {
   const state: CloneState = { issues: 0, bytesLeft: maxBytes };
   const seen = new Set<object>();
-  const value = clone(input, 0, seen, limits, state);
+  let value: unknown;
+  try {
+    value = clone(input, 0, seen, limits, state);
+  } finally {
+    forgetRefusedKeys();
+  }
   return state.bytesLeft < 0
     ? { value, issues: state.issues, tooLarge: true }
     : { value, issues: state.issues };
@@ -132,7 +139,7 @@ function clone(v: unknown, depth: number, seen: Set<object>, limits: SafeLimits,
         return clone(toJSON.call(obj, ''), depth, seen, limits, st);
       }
       if (Array.isArray(obj)) return cloneList(obj, depth, seen, limits, st);
-      if (obj instanceof Set) return cloneList(Array.from(obj), depth, seen, limits, st);
+      if (obj instanceof Set) return cloneSet(obj, depth, seen, limits, st);
       if (obj instanceof Map) {
         const out: Record<string, unknown> = {};
         let n = 0;
@@ -155,7 +162,7 @@ function clone(v: unknown, depth: number, seen: Set<object>, limits: SafeLimits,
         return `[${obj.constructor.name}]`;
       }
       const out: Record<string, unknown> = {};
-      const keys = Object.keys(obj);
+      const keys = ownKeysOf(obj);
       const n = Math.min(keys.length, limits.maxProperties);
       if (keys.length > n) st.issues++;
       for (let i = 0; i < n; i++) {
@@ -214,6 +221,39 @@ function cloneList(
     }
     // JSON turns undefined items into null; say so explicitly.
     out[i] = c === undefined ? null : c;
+  }
+  return out;
+}
+
+/**
+ * A Set as the array JSON would make of it, read only as far as the limits let it go: copying it
+ * whole first (`Array.from`) cost ~100 ms per event for 3 million items, to keep 1 000.
+ */
+function cloneSet(
+  set: ReadonlySet<unknown>,
+  depth: number,
+  seen: Set<object>,
+  limits: SafeLimits,
+  st: CloneState,
+): unknown[] {
+  const n = Math.min(set.size, limits.maxProperties);
+  if (set.size > n) st.issues++;
+  const out: unknown[] = [];
+  for (const item of set) {
+    if (out.length >= n) break;
+    // At least one byte per item.
+    if (--st.bytesLeft < 0) {
+      st.issues++;
+      break;
+    }
+    let c: unknown;
+    try {
+      c = clone(item, depth + 1, seen, limits, st);
+    } catch {
+      st.issues++;
+      c = '[Unreadable]';
+    }
+    out.push(c === undefined ? null : c);
   }
   return out;
 }

@@ -2,10 +2,12 @@ import type { HomingEvent } from '../event.js';
 import type { ClientDropReason } from '../events.js';
 import type { OutboxRecord } from '../outbox/outbox.js';
 import { utf8LengthOver } from '../outbox/records.js';
-import { checkEventName } from '../pipeline/eventName.js';
+import { checkEventName, MAX_EVENT_NAME_LENGTH } from '../pipeline/eventName.js';
+import { REDACTED } from '../pipeline/redactFields.js';
 import type { SafeLimits } from '../pipeline/safeSerialize.js';
 import { safeClone } from '../pipeline/safeSerialize.js';
 import type { Sampler } from '../pipeline/sampling.js';
+import { ASYNC_HOOK, isAsyncAnswer } from '../pipeline/syncHook.js';
 import type { BeforeSend } from './options.js';
 import type { Redactor } from './redactor.js';
 import { LIB_NAME, LIB_VERSION } from './version.js';
@@ -197,7 +199,7 @@ export class EventBuilder {
   ): string | BuildResult {
     const event: HomingEvent = {
       uuid: tracked.uuid,
-      event: tracked.name,
+      event: this.redactedName(tracked.name),
       distinct_id: distinctId,
       timestamp: this.isoOf(tracked.nowMs),
       properties: {
@@ -216,6 +218,8 @@ export class EventBuilder {
     } catch (error) {
       return { ok: false, reason: 'rejected', detail: `beforeSend threw: ${describe(error)}` };
     }
+    // Not an event: an async beforeSend's Promise, whose rejection must not reach the host.
+    if (isAsyncAnswer(answer)) return { ok: false, reason: 'rejected', detail: `beforeSend ${ASYNC_HOOK}` };
     if (answer === null || answer === false) return { ok: false, reason: 'rejected', detail: 'beforeSend' };
     const checked = checkShape(answer === undefined ? event : answer);
     if (typeof checked === 'string') return { ok: false, reason: 'rejected', detail: checked };
@@ -239,14 +243,32 @@ export class EventBuilder {
     }
   }
 
+  /** The JSON of the event name as sent (redacted), made once per name. */
   private nameOf(name: string): string {
     let json = this.nameJson.get(name);
     if (json === undefined) {
-      json = JSON.stringify(name);
+      json = JSON.stringify(this.redactedName(name));
       // Bounded: an app that builds names from data must not grow this without end.
       if (this.nameJson.size < 10_000) this.nameJson.set(name, json);
     }
     return json;
+  }
+
+  /**
+   * Names built from data carry it (`user bob@example.com signed up`): the pattern pass replaces
+   * it, as in string values, and a name a replacement made longer is cut again to the limit.
+   */
+  private redactedName(name: string): string {
+    const redact = this.parts.redact.redactName;
+    if (redact === undefined) return name;
+    let out: string;
+    try {
+      out = redact(name);
+    } catch {
+      // Fail closed, as for properties; the pattern pass is not known to throw.
+      return REDACTED;
+    }
+    return out.length > MAX_EVENT_NAME_LENGTH ? out.slice(0, MAX_EVENT_NAME_LENGTH) : out;
   }
 
   private distinctIdOf(id: string): string {

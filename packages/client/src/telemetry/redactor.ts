@@ -8,15 +8,19 @@ import { keyedHash } from '../pipeline/redactHash.js';
 import type { PatternRedactionOptions } from '../pipeline/redactPatterns.js';
 import { createPatternRedactor } from '../pipeline/redactPatterns.js';
 import { MAX_PATTERN_SCAN_LENGTH } from '../pipeline/redactPatterns.options.js';
+import { ASYNC_HOOK, isAsyncAnswer } from '../pipeline/syncHook.js';
 import type { RedactionOptions } from './options.js';
 
 /** Properties in, properties out; may throw (a custom redactor can), and the caller drops the event then. */
 export type Redactor = ((properties: Record<string, unknown>) => Record<string, unknown>) & {
   /**
-   * true when no pass would change the string value `s` (absent when a custom redactor, which
-   * sees whole objects, may change anything). Says nothing of keys: the field pass is by name.
+   * true when no pass would change the string `s`, as a value or as a property name (absent when
+   * a custom redactor, which sees whole objects, may change anything). Says nothing of the
+   * field pass, which goes by a key's name to replace its value.
    */
   readonly isClean?: (s: string) => boolean;
+  /** The event name with the patterns replaced (absent: names are kept as they are). */
+  readonly redactName?: (name: string) => string;
 };
 
 const alwaysClean = (): boolean => true;
@@ -34,25 +38,74 @@ export function buildRedactor(options: RedactionOptions | false, scanLength?: nu
     hashKey === undefined
       ? () => REDACTED
       : (v: unknown) => keyedHash(typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v)), hashKey);
+  const hook = options.patterns === false ? undefined : watchedRedact(options.patterns?.redact);
   const patterns =
-    options.patterns === false ? null : createPatternRedactor(patternOptions(options, scanLength));
+    options.patterns === false
+      ? null
+      : createPatternRedactor(patternOptions(options, scanLength, hook?.redact));
   const custom = options.custom;
   const redactor = (properties: Record<string, unknown>): Record<string, unknown> => {
     let p = properties;
     if (fields !== null && fields.size > 0) redactFieldsInPlace(p, fields, replace);
-    if (patterns !== null) p = asProperties(patterns(p));
+    if (patterns !== null) {
+      const out = patterns(p);
+      // The pass replaced the values the Promise stood for; the event is refused all the same,
+      // so that the app learns why (`stats().dropped.rejected`, the drop event's detail).
+      if (hook?.answeredAsync() === true) throw new TypeError(`redaction.patterns.redact ${ASYNC_HOOK}`);
+      // Its own pass answers an object, unless its input could not be read at all.
+      if (out === null || typeof out !== 'object' || Array.isArray(out)) {
+        throw new TypeError('the pattern pass failed');
+      }
+      p = out as Record<string, unknown>;
+    }
     if (custom !== undefined) p = asProperties(custom(p));
     return p;
   };
-  if (custom !== undefined) return redactor;
-  return Object.assign(redactor, { isClean: patterns === null ? alwaysClean : patterns.isClean });
+  const redactName = patterns === null ? undefined : patterns.redactName;
+  if (custom !== undefined) return Object.assign(redactor, { redactName });
+  return Object.assign(redactor, {
+    isClean: patterns === null ? alwaysClean : patterns.isClean,
+    redactName,
+  });
 }
 
+/**
+ * What `custom` answered, if the pipeline can go on with it: a plain object (prototype
+ * Object.prototype or null), as the clone made. A Promise (an async `custom`) was taken for one,
+ * and the event went out with none of its properties.
+ */
 function asProperties(value: unknown): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw new TypeError('a redactor must answer a properties object');
+  if (isAsyncAnswer(value)) throw new TypeError(`redaction.custom ${ASYNC_HOOK}`);
+  if (value === null || typeof value !== 'object') {
+    throw new TypeError('redaction.custom must answer a properties object');
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) {
+    throw new TypeError('redaction.custom must answer a plain properties object');
   }
   return value as Record<string, unknown>;
+}
+
+type RedactFunction = NonNullable<PatternRedactionOptions['redact']>;
+
+/** The app's `patterns.redact`, and whether it answered a Promise since it was last asked. */
+function watchedRedact(
+  redact: RedactFunction | undefined,
+): { redact: RedactFunction; answeredAsync: () => boolean } | undefined {
+  if (typeof redact !== 'function') return undefined;
+  let async = false;
+  return {
+    redact: (value, key) => {
+      const out = redact(value, key);
+      if (typeof out !== 'string' && isAsyncAnswer(out)) async = true;
+      return out;
+    },
+    answeredAsync: () => {
+      const was = async;
+      async = false;
+      return was;
+    },
+  };
 }
 
 /**
@@ -61,8 +114,13 @@ function asProperties(value: unknown): Record<string, unknown> {
  * `maxStringLength` says otherwise, it scans as far as the property limit lets strings through
  * (`scanLength`), up to its cap, so the property limit is not silently lowered to its default.
  */
-function patternOptions(options: RedactionOptions, scanLength: number | undefined): PatternRedactionOptions {
+function patternOptions(
+  options: RedactionOptions,
+  scanLength: number | undefined,
+  redact: RedactFunction | undefined,
+): PatternRedactionOptions {
   let p = options.patterns === false ? {} : (options.patterns ?? {});
+  if (redact !== undefined) p = { ...p, redact };
   if (scanLength !== undefined && p.maxStringLength === undefined) {
     p = { ...p, maxStringLength: Math.min(scanLength, MAX_PATTERN_SCAN_LENGTH) };
   }
