@@ -1,23 +1,15 @@
 import type { CircuitBreakerSnapshot } from '@homing/resilience';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Harness, SinkHandler } from './delivery.test-helpers.js';
-import { makeRecords, Sink, startDelivery, track } from './delivery.test-helpers.js';
+import { makeRecords, Sink, startDelivery, track, useCleanups } from './delivery.test-helpers.js';
 import type { DeliveryOptionsInput } from './deliveryOptions.js';
 import { CUT_REQUEST_FAILS_AFTER_MS } from './deliveryOptions.js';
 import { breakerStateKey } from './EndpointChannel.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function sink(handler: SinkHandler): Promise<Sink> {
-  const s = await Sink.start(handler);
-  cleanups.push(() => s.down());
-  return s;
-}
+const cleanups = useCleanups();
+const sink = (handler: SinkHandler): Promise<Sink> => cleanups.sink(handler);
 
 function saved(outbox: Outbox, s: Sink): Promise<CircuitBreakerSnapshot | undefined> {
   return outbox.getState<CircuitBreakerSnapshot>(breakerStateKey(`homing:${s.url}`));

@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCallback, gzip as gzipCallback } from 'node:zlib';
+import { afterEach } from 'vitest';
 import type { ClientEventMap, ClientEventName, EmitClientEvent } from '../events.js';
 import { silentLogger } from '../logger.js';
 import { createMemoryOutbox } from '../outbox/memory.js';
@@ -233,3 +234,25 @@ export async function until(
 }
 
 export { gzip as gzipForTest };
+
+/**
+ * Work to undo after each test of the file (last added, first undone), and sinks that are taken
+ * down then. Call once, at the top of a test file.
+ */
+export function useCleanups(): {
+  add(cleanup: () => Promise<unknown>): void;
+  sink(handler: SinkHandler): Promise<Sink>;
+} {
+  const cleanups: Array<() => Promise<unknown>> = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  return {
+    add: (cleanup) => void cleanups.push(cleanup),
+    async sink(handler) {
+      const s = await Sink.start(handler);
+      cleanups.push(() => s.down());
+      return s;
+    },
+  };
+}

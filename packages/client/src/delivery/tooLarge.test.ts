@@ -1,17 +1,9 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { SinkHandler, SinkRequest } from './delivery.test-helpers.js';
-import { makeRecords, Sink, startDelivery } from './delivery.test-helpers.js';
+import { makeRecords, Sink, startDelivery, useCleanups } from './delivery.test-helpers.js';
 
-const cleanups: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
-
-async function sink(handler: SinkHandler): Promise<Sink> {
-  const s = await Sink.start(handler);
-  cleanups.push(() => s.down());
-  return s;
-}
+const cleanups = useCleanups();
+const sink = (handler: SinkHandler): Promise<Sink> => cleanups.sink(handler);
 
 /** The answers the sink gave, in the order the requests arrived. */
 function answers(s: Sink, refused: Set<SinkRequest>): number[] {
@@ -40,7 +32,7 @@ describe('413: batches stay under the size that was refused', () => {
           gzip: false,
           concurrency,
         });
-        cleanups.push(() => h.delivery.shutdown(0));
+        cleanups.add(() => h.delivery.shutdown(0));
         const records = makeRecords(2_000, () => ({ pad: 'p'.repeat(300) }));
         h.outbox.append(records);
 

@@ -1,22 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { HomingEvent } from '../event.js';
-import { createTelemetry } from '../index.node.js';
-import { testPlatform } from '../delivery/delivery.test-helpers.js';
+import { capturingClient } from './telemetry.test-helpers.js';
 import type { TelemetryOptions } from './options.js';
 
 const ASYNC = 'returned a Promise: hooks must be synchronous';
 
 async function run(options: Partial<TelemetryOptions>) {
-  const received: HomingEvent[] = [];
+  const { client: t, received } = capturingClient(options);
   const drops: { reason: string; detail?: string | undefined }[] = [];
-  const t = createTelemetry({
-    endpoints: [{ destination: 'custom', send: async (events) => void received.push(...events) }],
-    storage: 'memory',
-    rememberConsent: false,
-    distinctId: 'u1',
-    platform: testPlatform(),
-    ...options,
-  });
   t.on('drop', (d) => void drops.push({ reason: d.reason, detail: d.detail }));
   t.track('e', { a: 'x', n: 1 });
   await new Promise((resolve) => setTimeout(resolve, 30));

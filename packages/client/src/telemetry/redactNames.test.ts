@@ -1,23 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { HomingEvent } from '../event.js';
-import { createTelemetry } from '../index.node.js';
-import { testPlatform } from '../delivery/delivery.test-helpers.js';
+import { capturingClient } from './telemetry.test-helpers.js';
 import { MAX_EVENT_NAME_LENGTH } from '../pipeline/eventName.js';
+import type { TelemetryClient } from './client.js';
 import type { TelemetryOptions } from './options.js';
 
-async function sent(
-  track: (t: ReturnType<typeof createTelemetry>) => void,
-  options: Partial<TelemetryOptions> = {},
-) {
-  const received: HomingEvent[] = [];
-  const t = createTelemetry({
-    endpoints: [{ destination: 'custom', send: async (events) => void received.push(...events) }],
-    storage: 'memory',
-    rememberConsent: false,
-    distinctId: 'u1',
-    platform: testPlatform(),
-    ...options,
-  });
+async function sent(track: (t: TelemetryClient) => void, options: Partial<TelemetryOptions> = {}) {
+  const { client: t, received } = capturingClient(options);
   track(t);
   await t.shutdown({ timeoutMs: 1_000 });
   return received;

@@ -32,3 +32,23 @@ export function clientFor(
     delivery: { intervalMs: 20, retry: { initialMs: 10, maxMs: 50 }, ...options.delivery },
   });
 }
+
+/**
+ * A client on a memory outbox whose custom destination collects what it is sent, for user 'u1',
+ * with consent not remembered: for tests of what the pipeline turns events into.
+ */
+export function capturingClient(options: Partial<TelemetryOptions> = {}): {
+  client: TelemetryClient;
+  received: HomingEvent[];
+} {
+  const received: HomingEvent[] = [];
+  const client = createTelemetry({
+    endpoints: [{ destination: 'custom', send: async (events) => void received.push(...events) }],
+    storage: 'memory',
+    rememberConsent: false,
+    distinctId: 'u1',
+    platform: testPlatform(),
+    ...options,
+  });
+  return { client, received };
+}
