@@ -37,6 +37,16 @@ async function run(
   }
 }
 
+/** Delivery to `s` with a breaker of 3 and one attempt per run: the next one waits (full jitter under a minute) past the flush. */
+function oneAttemptPerRun(s: Sink): DeliveryOptionsInput {
+  return {
+    endpoints: [{ destination: 'homing', host: s.url, key: 'k' }],
+    intervalMs: 60_000,
+    retry: { initialMs: 60_000, maxMs: 60_000 },
+    breaker: { threshold: 3, halfOpenAfterMs: 60_000 },
+  };
+}
+
 /**
  * Short-lived processes against a dead endpoint: each run fails once or twice and exits, never
  * `threshold` times. The breaker's count of failures in a row is saved, so the runs together
@@ -46,13 +56,7 @@ describe('the circuit breaker across short runs', () => {
   it('503 on every run: opens after `threshold` failed attempts in all, and the next run sends nothing', async () => {
     const s = await sink(() => ({ status: 503 }));
     const outbox = createMemoryOutbox();
-    const input: DeliveryOptionsInput = {
-      endpoints: [{ destination: 'homing', host: s.url, key: 'k' }],
-      intervalMs: 60_000,
-      // One attempt per run: the next one waits (full jitter under a minute) past the flush.
-      retry: { initialMs: 60_000, maxMs: 60_000 },
-      breaker: { threshold: 3, halfOpenAfterMs: 60_000 },
-    };
+    const input = oneAttemptPerRun(s);
     const flush = (h: Harness) => h.delivery.flush(300);
 
     await run(outbox, input, flush);
@@ -75,12 +79,7 @@ describe('the circuit breaker across short runs', () => {
     let fail = true;
     const s = await sink(() => (fail ? { status: 503 } : { status: 202 }));
     const outbox = createMemoryOutbox();
-    const input: DeliveryOptionsInput = {
-      endpoints: [{ destination: 'homing', host: s.url, key: 'k' }],
-      intervalMs: 60_000,
-      retry: { initialMs: 60_000, maxMs: 60_000 },
-      breaker: { threshold: 3, halfOpenAfterMs: 60_000 },
-    };
+    const input = oneAttemptPerRun(s);
     await run(outbox, input, (h) => h.delivery.flush(300));
     expect(failuresIn(await saved(outbox, s))).toBeGreaterThanOrEqual(1);
     fail = false;

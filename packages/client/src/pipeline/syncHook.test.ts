@@ -1,19 +1,12 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useUnhandledRejections } from '../unhandledRejections.test-helpers.js';
 import { isAsyncAnswer } from './syncHook.js';
 
 /** Lets every pending job and rejection check run. */
 const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 describe('isAsyncAnswer', () => {
-  const unhandled: unknown[] = [];
-  const listener = (reason: unknown) => void unhandled.push(reason);
-  beforeEach(() => {
-    unhandled.length = 0;
-    process.on('unhandledRejection', listener);
-  });
-  afterEach(() => {
-    process.off('unhandledRejection', listener);
-  });
+  const unhandled = useUnhandledRejections();
 
   it('tells a Promise or a thenable from an answer', () => {
     expect(isAsyncAnswer(Promise.resolve({}))).toBe(true);

@@ -1,4 +1,5 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useUnhandledRejections } from '../unhandledRejections.test-helpers.js';
 import { capturingClient } from './telemetry.test-helpers.js';
 import type { TelemetryOptions } from './options.js';
 
@@ -15,15 +16,7 @@ async function run(options: Partial<TelemetryOptions>) {
 }
 
 describe('async hooks (the pipeline is synchronous)', () => {
-  const unhandled: unknown[] = [];
-  const listener = (reason: unknown) => void unhandled.push(reason);
-  beforeEach(() => {
-    unhandled.length = 0;
-    process.on('unhandledRejection', listener);
-  });
-  afterEach(() => {
-    process.off('unhandledRejection', listener);
-  });
+  const unhandled = useUnhandledRejections();
 
   const failing = async (): Promise<never> => {
     throw new Error('async hook failed');
