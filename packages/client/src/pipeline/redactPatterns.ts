@@ -1,5 +1,7 @@
-import type { PatternNeeds, PiiPattern, PickedSpan, StringProfile } from './piiPatterns.js';
-import { BUILTIN_PII_PATTERNS, admits, profileString, resolveNeeds } from './piiPatterns.js';
+import type { PiiPattern, PickedSpan } from './piiPatterns.js';
+import { BUILTIN_PII_PATTERNS } from './piiPatterns.js';
+import type { PatternNeeds, StringProfile } from './stringProfile.js';
+import { admits, profileString, resolveNeeds } from './stringProfile.js';
 import type { PatternRedactionOptions, ResolvedPatternRedaction } from './redactPatterns.options.js';
 import { PatternRedactionOptionError, resolvePatternRedactionOptions } from './redactPatterns.options.js';
 import { CleanStringMemo } from './CleanStringMemo.js';
