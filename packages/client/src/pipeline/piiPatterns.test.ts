@@ -107,6 +107,9 @@ const NOT_PII: readonly string[] = [
   'basic understanding of the protocol',
   'Basic plan, billed yearly',
   'cookie: none',
+  'payment authorization: declined',
+  'Authorization: required for admins',
+  'authorization: pending review by the team',
   'the cookie banner was dismissed',
 ];
 
@@ -181,6 +184,16 @@ const PII: readonly (readonly [input: string, expected: string])[] = [
   ['Cookie: session=abc123; csrftoken=xyz789', 'Cookie: [REDACTED:keyValueSecret]'],
   ['set-cookie: sid=31d4d96e407aad42; Path=/; Secure', 'set-cookie: [REDACTED:keyValueSecret]'],
   ['Authorization: Basic dXNlcjpwYXNzd29yZA==', 'Authorization: Basic [REDACTED:bearer]'],
+  ['Authorization: Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b', 'Authorization: Token [REDACTED:bearer]'],
+  [
+    "curl -H 'authorization: token abcd1234efgh' /api",
+    "curl -H 'authorization: token [REDACTED:bearer]' /api",
+  ],
+  [
+    'Proxy-Authorization: Negotiate YIIGhgYGKwYBBQUCoIIGejCC',
+    'Proxy-Authorization: Negotiate [REDACTED:bearer]',
+  ],
+  ['{"Authorization":"k3y-abcdef123456"}', '{"Authorization":"[REDACTED:bearer]"}'],
   [
     'key: -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1c7+9z5Pad7OejecsQ0bu3aumiEAV5ZRH+8=\n-----END RSA PRIVATE KEY----- end',
     'key: [REDACTED:privateKey] end',

@@ -93,6 +93,13 @@ const BEARER = /(?<![A-Za-z])([Bb]earer|BEARER)(\s+)([\w~+/.-]{12,512}=*)/g;
 // the prose "basic understanding" is not a credential.
 const BASIC_AUTH = /(?<![A-Za-z])([Bb]asic|BASIC)(\s+)([A-Za-z0-9+/]{8,1024}={0,2})(?![\w+/=])/g;
 
+// Any other scheme after an `Authorization:` header (`Token 9944b0…`, as Django REST framework
+// and others write it, `Digest …`, a bare key): the scheme stays, the credential is replaced.
+// Bearer and Basic have their own patterns above. The credential must look like one (a digit and
+// 8 characters, or 20), so "authorization: declined" is not taken.
+const OTHER_AUTH_SCHEME =
+  /(?<![A-Za-z0-9-])((?:proxy-)?authorization["']?\s{0,3}[:=]\s{0,3}["']?)(?!(?:bearer|basic)\s)([a-z][\w.-]{0,31}\s{1,3})?([^\s"',;[\]][^\s"',;]{3,1023})/gi;
+
 // A PEM private key block, whole (RSA, EC, OPENSSH, ENCRYPTED, PKCS#8 …). Its body never holds
 // another BEGIN line, and stopping there keeps the scan linear: with `[\s\S]{0,16384}?` alone,
 // every BEGIN of a string of repeated headers scanned up to 16 KB ahead for an END (229 ms for
@@ -216,6 +223,17 @@ export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
     needs: { length: 14, letters: lettersOf('basic') },
     hint: (s) => s.includes('asic') || s.includes('ASIC'),
     pick: (_m, g) => (isBasicCredential(g[3]!) ? { prefix: g[1]! + g[2]!, secret: g[3]!, suffix: '' } : null),
+  },
+  {
+    name: 'bearer',
+    regex: OTHER_AUTH_SCHEME,
+    needs: { length: 20, assign: true, letters: lettersOf('authorization') },
+    hint: (s) => /authorization/i.test(s),
+    pick: (_m, g) => {
+      const credential = g[3]!;
+      if (credential.length < 20 && (credential.length < 8 || !/\d/.test(credential))) return null;
+      return { prefix: g[1]! + (g[2] ?? ''), secret: credential, suffix: '' };
+    },
   },
   {
     name: 'keyValueSecret',
