@@ -24,10 +24,18 @@ export function guardedLogger(logger: Logger): Logger {
   return { debug: call('debug'), warn: call('warn'), error: call('error') };
 }
 
-/** The logger `HOMING_DEBUG=1` turns on. */
+/**
+ * The logger `HOMING_DEBUG=1` turns on. On Node every level goes to stderr: Node's
+ * `console.debug` writes to stdout, which is an MCP server's or a JSON-lines CLI's protocol
+ * channel, and one debug line there breaks its peer. Browsers keep `console.debug` (verbose).
+ */
 export function consoleLogger(prefix = '[homing]'): Logger {
+  const onNode =
+    typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node ===
+    'string';
+  const debug = onNode ? console.error : console.debug;
   return {
-    debug: (message, details) => console.debug(prefix, message, details ?? ''),
+    debug: (message, details) => debug(prefix, message, details ?? ''),
     warn: (message, details) => console.warn(prefix, message, details ?? ''),
     error: (message, details) => console.error(prefix, message, details ?? ''),
   };
