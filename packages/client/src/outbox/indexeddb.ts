@@ -39,9 +39,18 @@ import type { StorageLike } from './localStorage.js';
 import { DropListeners } from './records.js';
 import { checkStateKey, encodeStateValue } from './stateValue.js';
 
+/**
+ * An IndexedDB factory (`indexedDB`, or fake-indexeddb's `IDBFactory`), typed by what is called on
+ * it: the DOM's `IDBFactory` in this public option made a Node project without the DOM lib fail
+ * to compile the client's declarations.
+ */
+export interface IndexedDBFactoryLike {
+  open(name: string, version?: number): unknown;
+}
+
 export interface IndexedDBOutboxOptions extends BrowserOutboxCommonOptions {
   /** The IndexedDB factory; default `globalThis.indexedDB`. */
-  indexedDB?: IDBFactory;
+  indexedDB?: IndexedDBFactoryLike;
   /**
    * Where records not yet written are saved when the page is hidden or goes away (see
    * `indexeddb/unloadSpill.ts`); default `globalThis.localStorage`; null: not saved.
@@ -113,7 +122,7 @@ export class IndexedDBOutbox implements Outbox {
   constructor(options: IndexedDBOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
     this.limits = this.options.limits;
-    const factory = options.indexedDB ?? (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+    const factory = options.indexedDB ?? (globalThis as { indexedDB?: IndexedDBFactoryLike }).indexedDB;
     if (factory === undefined || factory === null || typeof factory.open !== 'function') {
       throw new OutboxOptionError('indexedDB', 'IndexedDB is not available here (pass an IDBFactory)');
     }
@@ -121,7 +130,7 @@ export class IndexedDBOutbox implements Outbox {
     if (unloadStorage !== null && typeof unloadStorage?.setItem !== 'function') {
       throw new OutboxOptionError('unloadStorage', 'must be a Storage (localStorage) or null');
     }
-    this.factory = factory;
+    this.factory = factory as IDBFactory;
     this.buffer = new WriteBuffer({
       ...this.options,
       drops: this.drops,

@@ -1,7 +1,32 @@
-import type { IntervalHistogram } from 'node:perf_hooks';
 import type { RuntimeMetricsContext, RuntimeMetricsSource } from './runtimeMetrics.js';
 
-type PerfHooks = typeof import('node:perf_hooks');
+// The members of Node's `perf_hooks` used here, declared locally: a type imported from
+// 'node:perf_hooks' reached the browser entry's declarations, and a browser app without
+// @types/node failed to compile them.
+interface LoopDelayHistogram {
+  readonly count: number;
+  readonly min: number;
+  readonly mean: number;
+  readonly max: number;
+  percentile(percentile: number): number;
+  enable(): boolean;
+  disable(): boolean;
+  reset(): void;
+}
+
+interface LoopUtilization {
+  idle: number;
+  active: number;
+  utilization: number;
+}
+
+/** Node's `perf_hooks`, as far as it is used here. */
+export interface PerfHooks {
+  monitorEventLoopDelay(options?: { resolution?: number }): LoopDelayHistogram;
+  performance: {
+    eventLoopUtilization(current?: LoopUtilization, previous?: LoopUtilization): LoopUtilization;
+  };
+}
 
 interface MemorySample {
   rss: number;
@@ -34,7 +59,7 @@ export async function nodeRuntimeMetrics(
   const proc = (globalThis as any).process;
   const memoryUsage = options.memoryUsage ?? (() => proc.memoryUsage() as MemorySample);
   const resolutionMs = options.resolutionMs ?? 20;
-  const delay: IntervalHistogram = hooks.monitorEventLoopDelay({ resolution: resolutionMs });
+  const delay = hooks.monitorEventLoopDelay({ resolution: resolutionMs });
   delay.enable();
   let lastElu = hooks.performance.eventLoopUtilization();
   let last = memoryUsage();
@@ -112,5 +137,5 @@ async function loadPerfHooks(): Promise<PerfHooks> {
   const builtin = proc?.getBuiltinModule?.('node:perf_hooks') as PerfHooks | undefined;
   if (builtin !== undefined) return builtin;
   const specifier = 'node:perf_hooks';
-  return (await import(/* webpackIgnore: true */ /* @vite-ignore */ specifier)) as PerfHooks;
+  return (await import(/* webpackIgnore: true */ /* @vite-ignore */ specifier)) as unknown as PerfHooks;
 }
