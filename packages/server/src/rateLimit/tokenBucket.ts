@@ -8,9 +8,12 @@ export interface TokenBucketOptions {
 }
 
 interface Bucket {
+  /** Below 0 after a batch larger than the burst: the debt, paid back before anything passes. */
   tokens: number;
   at: number;
 }
+
+const ROUNDING_MARGIN = 1e-9;
 
 /**
  * One token bucket per key (a project): refilled lazily from the clock on each call, so
@@ -30,13 +33,17 @@ export class TokenBuckets {
   }
 
   /**
-   * Takes `cost` tokens from `key`'s bucket. Answers 0 when they were there, otherwise the
-   * seconds until they will be (nothing taken). A cost above the burst is charged as the
-   * burst, so one large batch can pass a full bucket instead of never passing.
+   * Takes `cost` tokens (events; an empty batch costs 1) from `key`'s bucket. Answers 0 when
+   * it may pass, otherwise the whole seconds until it may (nothing taken). A cost above the
+   * burst passes a full bucket only and leaves it in debt by the difference: it is charged in
+   * full, so however requests are sized, no more than `burst + rate × t` events pass in any t
+   * seconds before the bucket is paid back. The wait is until the debt is paid and this cost
+   * (at most a full bucket) fits, so a client that waits it is let through.
    */
   take(key: string, cost: number): number {
     const now = this.now();
-    const need = Math.min(Math.max(cost, 1), this.burst);
+    const charge = Math.max(cost, 1);
+    const need = Math.min(charge, this.burst);
     let b = this.buckets.get(key);
     if (b === undefined) {
       b = { tokens: this.burst, at: now };
@@ -45,8 +52,10 @@ export class TokenBuckets {
       b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.rate);
       b.at = now;
     }
-    if (b.tokens >= need) {
-      b.tokens -= need;
+    // The margin absorbs the rounding of the refill, so a client that waited the seconds
+    // answered is not refused again for a billionth of an event.
+    if (b.tokens >= need - ROUNDING_MARGIN) {
+      b.tokens -= charge;
       return 0;
     }
     return Math.max(1, Math.ceil((need - b.tokens) / this.rate));
@@ -60,6 +69,6 @@ export class TokenBuckets {
   giveBack(key: string, cost: number): void {
     const b = this.buckets.get(key);
     if (b === undefined) return;
-    b.tokens = Math.min(this.burst, b.tokens + Math.min(Math.max(cost, 1), this.burst));
+    b.tokens = Math.min(this.burst, b.tokens + Math.max(cost, 1));
   }
 }
