@@ -273,6 +273,28 @@ describe.each(BACKENDS)('query API over HTTP (%s)', (backend) => {
     expect(starts[4] - starts[0]).toBe(4 * 1001);
   });
 
+  it('takes a bound finer than a millisecond exactly: since and until round it up, and stats say so', async () => {
+    const app = await start(backend);
+    // T0 + 10 s exactly; the bounds below are 0.9 µs after it.
+    await app.store.insertEvents(app.project.id, [ingestEvent({ event: 'at-10s', at: 10_000 })]);
+    const t10 = new Date(Date.parse(T0_ISO) + 10_000).toISOString();
+    const justAfter = t10.replace('.000Z', '.0009Z');
+    const t11 = new Date(Date.parse(T0_ISO) + 11_000).toISOString();
+    const t9 = new Date(Date.parse(T0_ISO) + 9_000).toISOString();
+    const since = await app.call('GET', `/api/events?since=${justAfter}&until=${t11}`);
+    expect(since.json.events).toEqual([]);
+    const until = await app.call('GET', `/api/events?since=${t9}&until=${justAfter}`);
+    expect(until.json.events.map((e: { event: string }) => e.event)).toEqual(['at-10s']);
+    const stats = await app.call('GET', `/api/stats?from=${justAfter}&to=${t11}&interval=1`);
+    expect(stats.json.totals.total).toBe(0);
+    expect(stats.json.from).toBe(t10.replace('.000Z', '.001Z'));
+    // Whole milliseconds are taken as given.
+    expect(parseInstant(t10, 'since', NOW)).toBe(Date.parse(t10));
+    expect(parseInstant('2026-01-31T10:00:00.1230000Z', 'since', NOW)).toBe(
+      Date.parse('2026-01-31T10:00:00.123Z'),
+    );
+  });
+
   it('needs the admin key: 401 without or with an unknown one, 403 with the write key', async () => {
     const app = await start(backend);
     for (const path of ['/api/events', '/api/stats']) {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { idString as ingestIdRule } from '../ingest/buildIngestEvent.js';
 import { parseIsoMs } from '../store/parse-iso.js';
 import type { EventPosition, EventQuery, Store, StoredEvent } from '../store/store.js';
-import { AdminApiError, adminContext, installAdminApi } from './adminAuth.js';
+import { AdminApiError, adminContext, type AdminRouteOptions, installAdminApi } from './adminAuth.js';
 
 /**
  * The query API (admin key): `GET /api/events` pages through a project's events, newest first;
@@ -54,6 +54,7 @@ const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?
 /**
  * A point in time from a query string: ISO 8601 (a date, or a date-time with a zone: a zone-less
  * time would silently mean the server's local time), `now`, or relative to now (`-24h`, `-7d`).
+ * A fraction finer than a millisecond is rounded up to the next one.
  */
 export function parseInstant(value: string, name: string, nowMs: number): number {
   const v = value.trim();
@@ -61,7 +62,13 @@ export function parseInstant(value: string, name: string, nowMs: number): number
   // Units are lower case only: `M` is a month to Grafana and ISO 8601 users, and read as minutes
   // it would silently answer for a window thousands of times too short.
   const rel = /^-(\d{1,9})([smhdw])$/.exec(v);
-  const ms = rel ? nowMs - Number(rel[1]) * UNIT_MS[rel[2]!]! : ISO_INSTANT.test(v) ? parseIsoMs(v) : NaN;
+  // Stored times are whole milliseconds: a finer bound is rounded up, so that `t >= since` and
+  // `t < until` select exactly what they say (truncated, 10.0009 would take in an event at 10.000).
+  const ms = rel
+    ? nowMs - Number(rel[1]) * UNIT_MS[rel[2]!]!
+    : ISO_INSTANT.test(v)
+      ? parseIsoMs(v, 'ceil')
+      : NaN;
   // ±8.64e15 ms is the range of a JavaScript Date; beyond it toISOString() would throw.
   if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
     throw new AdminApiError(
@@ -254,8 +261,9 @@ interface StatsQueryString {
   interval?: string;
 }
 
-export const queryRoutes: FastifyPluginAsync<{ store: Store }> = async (fastify, { store }) => {
-  installAdminApi(fastify, store);
+export const queryRoutes: FastifyPluginAsync<AdminRouteOptions> = async (fastify, options) => {
+  const { store } = options;
+  installAdminApi(fastify, options);
 
   fastify.get<{ Querystring: EventPageQueryString & { event?: string; distinct_id?: string } }>(
     '/api/events',

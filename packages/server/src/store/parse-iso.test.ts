@@ -52,6 +52,22 @@ describe('parseIsoMs', () => {
     for (const [s, iso] of cases) expect([s, new Date(parseIsoMs(s)).toISOString()]).toEqual([s, iso]);
   });
 
+  it("with subMs 'ceil', rounds a fraction finer than a millisecond up, and nothing else", () => {
+    const cases: [string, string][] = [
+      ['2026-11-01T00:00:10.0009Z', '2026-11-01T00:00:10.001Z'],
+      ['2026-11-01T00:00:10.000000001Z', '2026-11-01T00:00:10.001Z'],
+      ['2026-11-01T00:00:10.123000000Z', '2026-11-01T00:00:10.123Z'],
+      ['2026-11-01T00:00:10.1231+01:00', '2026-10-31T23:00:10.124Z'],
+      ['2026-12-31T23:59:59.9999Z', '2027-01-01T00:00:00.000Z'],
+      ['-000001-01-01T00:00:00.0001Z', '-000001-01-01T00:00:00.001Z'],
+      ['2026-11-01T00:00:10.5Z', '2026-11-01T00:00:10.500Z'],
+      ['2026-11-01', '2026-11-01T00:00:00.000Z'],
+    ];
+    for (const [s, iso] of cases)
+      expect([s, new Date(parseIsoMs(s, 'ceil')).toISOString()]).toEqual([s, iso]);
+    expect(parseIsoMs('2026-11-01T00:00:10.0009Z')).toBe(Date.parse('2026-11-01T00:00:10.000Z'));
+  });
+
   it('refuses what Date.parse reads leniently, impossible calendar dates and out-of-range fields', () => {
     for (const s of [
       '1',
