@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer } from './app.js';
 import type { ServerOptions } from './serverOptions.js';
 import { openSqlite, tempDir } from './store/sqlite.test-helpers.js';
+import { StoreError } from './store/errors.js';
 import type { Store } from './store/store.js';
 
 describe('buildServer: router and CORS settings', () => {
@@ -254,5 +255,79 @@ describe('buildServer: request logs', () => {
       expect(lines.some((l) => l.includes('"msg":"route not found"'))).toBe(true);
       expect([kind, lines.join('\n')]).not.toEqual([kind, expect.stringContaining(SECRET)]);
     }
+  });
+});
+
+describe('buildServer: the admin API', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function start(options: Partial<ServerOptions>, wrap: (s: Store) => Store = (s) => s) {
+    const dir = tempDir();
+    const store = await openSqlite({ dataDir: dir });
+    const project = await store.createProject('p');
+    const app = buildServer({ logger: false, ...options, store: wrap(store) });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    cleanups.push(async () => {
+      await app.close();
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    return { url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}`, project, store };
+  }
+
+  it("answers a storage failure 503 with the server's retryAfterSeconds, as ingest does", async () => {
+    const unreachable = (s: Store): Store =>
+      Object.assign(Object.create(s) as Store, {
+        findProjectByKey: async () => {
+          throw new StoreError('unreachable', 'db down (injected)');
+        },
+      });
+    const { url } = await start({ retryAfterSeconds: 30 }, unreachable);
+    const ingest = await fetch(`${url}/ingest`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer hw_x', 'content-type': 'application/json' },
+      body: '[]',
+    });
+    const admin = await fetch(`${url}/api/events`, { headers: { authorization: 'Bearer ha_x' } });
+    expect([ingest.status, ingest.headers.get('retry-after')]).toEqual([503, '30']);
+    expect([admin.status, admin.headers.get('retry-after')]).toEqual([503, '30']);
+  });
+
+  it('refuses a compressed body with 415 naming the encoding, and does nothing', async () => {
+    const { url, project, store } = await start({});
+    const now = new Date().toISOString();
+    await store.insertEvents(project.id, [
+      {
+        uuid: '0193a5c0-0000-7000-8000-0000000000b1',
+        event: 'e',
+        distinctId: 'alice',
+        timestamp: now,
+        originalTimestamp: null,
+        receivedAt: now,
+        properties: {},
+      },
+    ]);
+    const res = await fetch(`${url}/api/persons/alice`, {
+      method: 'DELETE',
+      headers: {
+        authorization: `Bearer ${project.adminKey}`,
+        'content-type': 'application/json',
+        'content-encoding': 'gzip',
+      },
+      body: gzipSync('{}'),
+    });
+    expect(res.status).toBe(415);
+    const body = (await res.json()) as { error: string; message: string };
+    expect(body).toEqual({ error: 'unsupported-media-type', message: expect.stringContaining('"gzip"') });
+    expect(await store.queryEvents({ projectId: project.id, limit: 10 })).toHaveLength(1);
+    // Identity is a body as it is.
+    const plain = await fetch(`${url}/api/persons/alice`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${project.adminKey}`, 'content-encoding': 'identity' },
+    });
+    expect(await plain.json()).toEqual({ deleted: 1 });
   });
 });

@@ -1,10 +1,12 @@
-import cors from '@fastify/cors';
+import fastifyCors from '@fastify/cors';
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
   type FastifyInstance,
+  type FastifyPluginCallback,
   type FastifyReply,
   type FastifyRequest,
+  type onRequestHookHandler,
 } from 'fastify';
 import type { WireFormat } from './ingest/ingestBatch.js';
 import { WriteKeys } from './ingest/writeKeys.js';
@@ -12,6 +14,8 @@ import { ServerMetrics } from './metrics/serverMetrics.js';
 import { TokenBuckets } from './rateLimit/tokenBucket.js';
 import { handleError } from './handleError.js';
 import { childLoggerFactory, RequestLogController } from './requestLog.js';
+import { clientErrorHandler } from './routes/clientError.js';
+import { CorsPolicy, originRefusal } from './routes/cors.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { nativeRoutes } from './routes/native.js';
@@ -38,6 +42,7 @@ declare module 'fastify' {
 export function buildServer(options: ServerOptions): FastifyInstance {
   const o = resolveServerOptions(options);
   const logController = new RequestLogController({ disableRequestLogging: !o.logRequests });
+  const metrics = new ServerMetrics();
   const app = Fastify({
     ...loggerOption(o.logger),
     // Request log lines name the route pattern, never the URL (it carries distinct ids).
@@ -52,6 +57,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // The router refuses a path it cannot decode before any route (or error handler) sees it;
     // Fastify's own answer would echo the path, which on the admin API holds a distinct id.
     frameworkErrors: answerFrameworkError,
+    // Requests Node refuses before routing (not HTTP, headers too large, 408): answered and
+    // counted, and logged by their code only, never their bytes.
+    clientErrorHandler: clientErrorHandler(metrics),
     // For routes with Fastify's own JSON parser (the admin API); ingest reads its own bodies.
     bodyLimit: o.maxBodyBytes,
     // Node answers 408 and closes the connection of a request not fully received in time. It
@@ -67,7 +75,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         : {},
   });
 
-  const metrics = new ServerMetrics();
   let draining = false;
   let forceClose: NodeJS.Timeout | undefined;
   app.addHook('preClose', async () => {
@@ -81,36 +88,28 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     clearTimeout(forceClose);
   });
   // Hooks on every request are callback-style: an async hook costs a promise per request.
-  app.addHook('onRequest', (_req, reply, done) => {
+  const refuseWhileDraining: onRequestHookHandler = (_req, reply, done) => {
     if (!draining) return done();
     void reply
       .code(503)
       .header('retry-after', String(o.retryAfterSeconds))
       .header('connection', 'close')
       .send({ error: 'shutting-down', message: 'the server is shutting down; retry later' });
-  });
-  const allowedOrigins = o.corsOrigins === '*' ? null : new Set(o.corsOrigins);
-  if (allowedOrigins !== null) {
-    // A page may POST a "simple" body (text/plain, a beacon) to another origin without asking
-    // first; CORS only keeps it from reading the answer, so such a request from an origin not
-    // allowed was stored all the same. Refused here, whatever the route or method (a preflight
-    // is @fastify/cors's to answer); a page of this server's own origin is never refused.
-    app.addHook('onRequest', (req, reply, done) => {
-      const origin = req.headers.origin;
-      if (
-        origin === undefined ||
-        req.method === 'OPTIONS' ||
-        allowedOrigins.has(origin) ||
-        origin === `${req.protocol}://${req.host}`
-      )
-        return done();
-      void reply.code(403).send({
-        error: 'origin-not-allowed',
-        message:
-          'this server does not accept requests from this origin: add it to corsOrigins (homing serve --cors-origins) to accept them',
-      });
-    });
-  }
+  };
+  const refuseOtherOrigins = originRefusal(o.corsOrigins);
+  // @fastify/cors's hook first, then these two (registered after it, at the root): the 503 of a
+  // draining server and the 403 of an origin not allowed carry CORS headers like any answer,
+  // so a page can read the 503's Retry-After, and caches see Vary: Origin on the 403.
+  const cors = new CorsPolicy(o.corsOrigins);
+  app.addHook('onRoute', cors.noteRoute);
+  void app.register(fastifyCors, cors.options());
+  void app.register(
+    atRoot((root, _opts, done) => {
+      root.addHook('onRequest', refuseWhileDraining);
+      if (refuseOtherOrigins !== null) root.addHook('onRequest', refuseOtherOrigins);
+      done();
+    }),
+  );
   // A kept-alive connection would hold close() open until its idle timeout: answers sent
   // while draining (requests that were in flight) close theirs.
   app.addHook('onSend', (_req, reply, payload, done) => {
@@ -142,21 +141,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     void notFound(req, reply);
   });
 
-  void app.register(cors, {
-    origin: o.corsOrigins === '*' ? '*' : [...o.corsOrigins],
-    methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: [
-      'authorization',
-      'content-type',
-      'content-encoding',
-      'x-homing-admin-key',
-      'x-homing-actor',
-    ],
-    // A browser admin UI reads the export's file name and the backoff of a 429/503.
-    exposedHeaders: ['content-disposition', 'retry-after'],
-    maxAge: 86_400,
-  });
-
   const deps = {
     store: o.store,
     keys: new WriteKeys(o.store, { ttlMs: o.keyCacheTtlMs, size: o.keyCacheSize }),
@@ -175,9 +159,19 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   void app.register(posthogRoutes, { deps, maxBodyBytes: o.maxBodyBytes });
   void app.register(segmentRoutes, { deps, maxBodyBytes: o.maxBodyBytes });
   // The admin API (admin key, checked by each plugin): person access/export/erasure, queries.
-  void app.register(personsRoutes, { store: o.store });
-  void app.register(queryRoutes, { store: o.store });
+  const admin = { store: o.store, retryAfterSeconds: o.retryAfterSeconds };
+  void app.register(personsRoutes, admin);
+  void app.register(queryRoutes, admin);
   return app;
+}
+
+/**
+ * A plugin whose hooks join the context it is registered in instead of one of its own, as
+ * fastify-plugin marks them: hooks run in the order their plugins load.
+ */
+function atRoot(plugin: FastifyPluginCallback): FastifyPluginCallback {
+  (plugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
+  return plugin;
 }
 
 /** Characters of a path parameter (a URL-encoded distinct_id): 1000 characters of any script. */

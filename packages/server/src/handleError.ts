@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { IngestError } from './ingest/errors.js';
 import { loggableError } from './loggableError.js';
 import { logThrottle } from './logThrottle.js';
+import { endedByTimeout } from './routes/clientError.js';
 import { StoreError } from './store/errors.js';
 
 /** A store failure of one kind is logged at most this often, ms (each request still gets its 503). */
@@ -18,6 +19,16 @@ export function handleError(retryAfterSeconds: number) {
   // per STORE_FAILURE_LOG_INTERVAL_MS, with how many were left out.
   const throttle = logThrottle(STORE_FAILURE_LOG_INTERVAL_MS);
   return (err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
+    if (err instanceof IngestError && err.kind === 'aborted') {
+      // Not a malformed request: its body stopped coming. Node's own 408 (requestTimeoutMs) was
+      // the answer, if any; this one goes nowhere but is sent for the record.
+      const timeout = endedByTimeout(req.raw.socket);
+      req.log.info({ kind: timeout ? 'timeout' : 'aborted' }, 'ingest request body not received');
+      return reply
+        .code(timeout ? 408 : err.statusCode)
+        .header('connection', 'close')
+        .send({ error: err.kind, message: err.message });
+    }
     if (err instanceof IngestError) {
       if (err.retryAfterSeconds !== undefined) reply.header('retry-after', String(err.retryAfterSeconds));
       // The rest of an oversized body is not read; closing stops the client from sending it.

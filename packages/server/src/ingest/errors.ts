@@ -18,7 +18,9 @@ export type IngestErrorKind =
   /** The project's token bucket is empty. */
   | 'rate-limited'
   /** The server is shutting down. */
-  | 'shutting-down';
+  | 'shutting-down'
+  /** The body stopped arriving: the client went away, or Node closed the connection (408). */
+  | 'aborted';
 
 const STATUS: Record<IngestErrorKind, number> = {
   malformed: 400,
@@ -29,6 +31,8 @@ const STATUS: Record<IngestErrorKind, number> = {
   'unsupported-encoding': 415,
   'rate-limited': 429,
   'shutting-down': 503,
+  // Seldom read by anyone: the connection is gone by the time it is answered.
+  aborted: 400,
 };
 
 export class IngestError extends Error {

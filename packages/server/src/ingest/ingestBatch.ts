@@ -43,18 +43,29 @@ export interface IngestAnswer extends InsertResult {
 /**
  * The path every wire format shares once its envelope is read: refuse a batch of more than
  * `maxBatchEvents` items whole (413), authenticate the write key,
- * take from the project's token bucket, normalise and check each event (refusing bad ones by
+ * take from the project's token bucket (each refusal counted as outcome `refused`), normalise and check each event (refusing bad ones by
  * index), then commit the good ones in one store call. Resolves only after the store
  * committed; a store failure rejects (the error handler answers 503 with Retry-After).
  */
 export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise<IngestAnswer> {
   // First, before the key: every item costs work and, refused, an entry in the answer, so a
   // small gzip body of millions of items would hold the event loop for seconds.
-  if (req.items.length > deps.maxBatchEvents) throw tooManyEvents(req.items.length, deps.maxBatchEvents);
-  const project = await deps.keys.resolve(req.key, req.howToSendKey);
+  if (req.items.length > deps.maxBatchEvents) {
+    countRefused(deps, req);
+    throw tooManyEvents(req.items.length, deps.maxBatchEvents);
+  }
+  let project: Awaited<ReturnType<WriteKeys['resolve']>>;
+  try {
+    project = await deps.keys.resolve(req.key, req.howToSendKey);
+  } catch (err) {
+    // A missing or wrong key refuses the events; a store that failed (503) is counted apart.
+    if (err instanceof IngestError) countRefused(deps, req);
+    throw err;
+  }
   if (deps.buckets !== null) {
     const wait = deps.buckets.take(project.id, req.items.length);
     if (wait > 0) {
+      countRefused(deps, req);
       throw new IngestError('rate-limited', `project over its rate limit; retry in ${wait} s`, wait);
     }
   }
@@ -86,6 +97,16 @@ export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise
   if (result.erased > 0) events.inc({ format: req.format, outcome: 'erased' }, result.erased);
   rejected.sort((a, b) => a.index - b.index);
   return { ...result, rejected };
+}
+
+/**
+ * The events of a request refused whole (413 too many, 401/403 key, 429 rate limit): the
+ * outcome `refused`, so what was dropped shows beside what was stored. A body that could not
+ * be read has no count and adds nothing.
+ */
+function countRefused(deps: IngestDeps, req: IngestRequest): void {
+  if (req.items.length > 0)
+    deps.metrics.events.inc({ format: req.format, outcome: 'refused' }, req.items.length);
 }
 
 function tooManyEvents(count: number, max: number): IngestError {

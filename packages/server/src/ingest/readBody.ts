@@ -88,11 +88,12 @@ export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> 
       if (decoder === null) finish();
       else decoder.end();
     }
+    // The request stream fails only when its connection does: nothing wrong with the bytes.
     function onError(): void {
-      fail(new IngestError('malformed', 'the request body could not be read'));
+      fail(new IngestError('aborted', 'the connection ended before the request body arrived'));
     }
     function onAborted(): void {
-      fail(new IngestError('malformed', 'the client aborted the request body'));
+      fail(new IngestError('aborted', 'the connection ended before the request body arrived'));
     }
     stream.on('data', onData);
     stream.on('end', onEnd);

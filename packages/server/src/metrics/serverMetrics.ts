@@ -8,13 +8,13 @@ export class ServerMetrics {
   readonly registry = new Registry();
   readonly requests = new Counter({
     name: 'homing_http_requests_total',
-    help: 'HTTP requests answered, by route pattern, method and status code',
+    help: 'HTTP requests answered, by route pattern (client-error: refused by Node before routing), method and status code',
     labelNames: ['route', 'method', 'status'] as const,
     registers: [this.registry],
   });
   readonly events = new Counter({
     name: 'homing_ingest_events_total',
-    help: 'Events received, by wire format and outcome (accepted, duplicate, rejected, erased)',
+    help: 'Events received, by wire format and outcome (accepted, duplicate, rejected, erased; refused: in a request refused whole for its size, key or rate limit)',
     labelNames: ['format', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -46,8 +46,15 @@ const STATUS: Record<AdminApiErrorKind, number> = {
   internal: 500,
 };
 
-/** Seconds a client should wait before retrying after a 503. */
+/** Seconds a client should wait before retrying after a 503, when the server gives none. */
 export const ADMIN_RETRY_AFTER_SECONDS = 5;
+
+/** What an admin route plugin is registered with. */
+export interface AdminRouteOptions {
+  store: Store;
+  /** Retry-After of a 503 (the server's retryAfterSeconds); ADMIN_RETRY_AFTER_SECONDS if absent. */
+  retryAfterSeconds?: number;
+}
 
 export class AdminApiError extends Error {
   override readonly name = 'AdminApiError';
@@ -235,24 +242,40 @@ export function toAdminApiError(err: unknown): AdminApiError {
   return new AdminApiError('internal', 'internal error', { cause: err });
 }
 
-export function sendAdminError(request: FastifyRequest, reply: FastifyReply, err: unknown): FastifyReply {
+export function sendAdminError(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  err: unknown,
+  retryAfterSeconds: number = ADMIN_RETRY_AFTER_SECONDS,
+): FastifyReply {
   const e = toAdminApiError(err);
   if (e.kind === 'internal' || e.kind === 'unavailable') {
     request.log.error({ kind: e.kind, error: loggableError(e.cause ?? e) }, 'admin API request failed');
   }
-  if (e.kind === 'unavailable') reply.header('retry-after', String(ADMIN_RETRY_AFTER_SECONDS));
+  if (e.kind === 'unavailable') reply.header('retry-after', String(retryAfterSeconds));
   return reply
     .code(e.statusCode)
     .type('application/json; charset=utf-8')
     .send({ error: e.kind, message: e.message });
 }
 
+/** A Content-Encoding other than identity, quoted for a message (shortened), or null. */
+function refusedContentEncoding(header: string | string[] | undefined): string | null {
+  const value = (Array.isArray(header) ? header.join(', ') : (header ?? '')).trim();
+  if (value === '' || value.toLowerCase() === 'identity') return null;
+  return JSON.stringify(value.slice(0, 40));
+}
+
 /**
  * Adds the admin key check (before validation, so an unauthenticated caller learns nothing about
- * the routes' parameters) and the `{ error, message }` error handler to `fastify`'s context.
+ * the routes' parameters), the refusal of compressed bodies (415) and the `{ error, message }`
+ * error handler, whose 503s carry `retryAfterSeconds`, to `fastify`'s context.
  * Call it inside an encapsulated plugin, before declaring its routes.
  */
-export function installAdminApi(fastify: FastifyInstance, store: Store): void {
+export function installAdminApi(
+  fastify: FastifyInstance,
+  { store, retryAfterSeconds = ADMIN_RETRY_AFTER_SECONDS }: AdminRouteOptions,
+): void {
   fastify.addHook('onRequest', async (request, reply) => {
     // Personal data: no cache along the way may keep a copy.
     reply.header('cache-control', 'no-store');
@@ -275,5 +298,17 @@ export function installAdminApi(fastify: FastifyInstance, store: Store): void {
       );
     }
   });
-  fastify.setErrorHandler((err, request, reply) => sendAdminError(request, reply, err));
+  // Fastify's JSON parser reads the bytes as they come: a gzip body would be answered 400 "not
+  // valid JSON", which sends the caller looking for a bad document instead of the header.
+  fastify.addHook('preParsing', (request, _reply, payload, done) => {
+    const encoding = refusedContentEncoding(request.headers['content-encoding']);
+    if (encoding === null) return done(null, payload);
+    done(
+      new AdminApiError(
+        'unsupported-media-type',
+        `Content-Encoding ${encoding} is not accepted on the admin API; send the body uncompressed (identity)`,
+      ),
+    );
+  });
+  fastify.setErrorHandler((err, request, reply) => sendAdminError(request, reply, err, retryAfterSeconds));
 }

@@ -19,7 +19,7 @@ export interface IngestRouteOptions {
  */
 export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
   useIngestBodyParser(app, maxBodyBytes);
-  app.post('/ingest', { config: { ingestFormat: 'native' } }, async (req, reply) => {
+  app.post('/ingest', { config: { ingestFormat: 'native', corsCredentials: true } }, async (req, reply) => {
     const body = req.body;
     let items: unknown;
     let sentAt: unknown;

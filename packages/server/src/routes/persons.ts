@@ -1,7 +1,14 @@
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync } from 'fastify';
-import type { Store, StoredEvent } from '../store/store.js';
-import { AdminApiError, adminContext, installAdminApi, toAdminApiError } from './adminAuth.js';
+import { loggableError } from '../loggableError.js';
+import type { StoredEvent } from '../store/store.js';
+import {
+  AdminApiError,
+  adminContext,
+  type AdminRouteOptions,
+  installAdminApi,
+  toAdminApiError,
+} from './adminAuth.js';
 import {
   checkId,
   digitsString,
@@ -106,8 +113,9 @@ async function* ndjsonChunks(
   }
 }
 
-export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastify, { store }) => {
-  installAdminApi(fastify, store);
+export const personsRoutes: FastifyPluginAsync<AdminRouteOptions> = async (fastify, options) => {
+  const { store } = options;
+  installAdminApi(fastify, options);
 
   fastify.get<{ Params: PersonParams; Querystring: EventPageQueryString }>(
     '/api/persons/:distinct_id/events',
@@ -154,7 +162,10 @@ export const personsRoutes: FastifyPluginAsync<{ store: Store }> = async (fastif
       body.on('error', (err) => {
         // Headers are sent by now: the response is cut off (no final chunk), so the client sees
         // an incomplete download rather than a short file that looks whole.
-        request.log.error({ err, kind: 'export-failed' }, 'person export failed mid-stream');
+        request.log.error(
+          { kind: 'export-failed', error: loggableError(err) },
+          'person export failed mid-stream',
+        );
       });
       return reply.send(body);
     },

@@ -116,7 +116,7 @@ export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
     // Same body decoding and write key as capture (posthog-js sends `token`, gzip or base64),
     // so an SDK pointed here gets "no flags" instead of an error; nothing is stored. Its errors
     // are in PostHog's shape too, so one PostHog route never answers in Homing's.
-    app.post(path, { preSerialization: inPostHogShape }, async (req) => {
+    app.post(path, { config: { corsCredentials: true }, preSerialization: inPostHogShape }, async (req) => {
       const body = req.body;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         throw new IngestError('malformed', 'expected a JSON object { "token": ..., "distinct_id": ... }');
@@ -138,7 +138,7 @@ export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
   for (const path of POSTHOG_PATHS) {
     app.post(
       path,
-      { config: { ingestFormat: 'posthog' }, preSerialization: inPostHogShape },
+      { config: { ingestFormat: 'posthog', corsCredentials: true }, preSerialization: inPostHogShape },
       async (req, reply) => {
         const body = req.body;
         let items: unknown[];

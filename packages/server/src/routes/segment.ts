@@ -35,7 +35,7 @@ export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
     ...Object.entries(SHORT).map(([s, t]): [string, SegmentType] => [`/v1/${s}`, t]),
   ];
   for (const [path, type] of routes) {
-    app.post(path, { config: { ingestFormat: 'segment' } }, async (req, reply) => {
+    app.post(path, { config: { ingestFormat: 'segment', corsCredentials: true } }, async (req, reply) => {
       const body = req.body;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         throw new IngestError(

@@ -1,0 +1,69 @@
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyInstance } from 'fastify';
+import type { ServerMetrics } from '../metrics/serverMetrics.js';
+
+/**
+ * The answer to a request Node refuses before Fastify sees it: bytes that are not HTTP (a bad
+ * chunk size), headers over the limit (431), a request not received within requestTimeoutMs
+ * (408). Replaces Fastify's own handler, which logs the error whole: its `rawPacket` is the
+ * request as received, Authorization header and event bodies included.
+ */
+
+/** The route label of these answers in homing_http_requests_total: no route saw them. */
+export const CLIENT_ERROR_ROUTE = 'client-error';
+
+/** Connections Node ended for requestTimeoutMs, so the body read they cut short says timeout. */
+const timedOut = new WeakSet<Duplex>();
+
+/** Whether Node closed this connection because its request did not arrive in time. */
+export function endedByTimeout(socket: Duplex | null | undefined): boolean {
+  return socket != null && timedOut.has(socket);
+}
+
+interface ClientErrorAnswer {
+  status: number;
+  error: string;
+  message: string;
+}
+
+function answerFor(code: string | undefined): ClientErrorAnswer {
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return {
+      status: 408,
+      error: 'request-timeout',
+      message: 'the request did not arrive in time (requestTimeoutMs)',
+    };
+  }
+  if (code === 'HPE_HEADER_OVERFLOW') {
+    return { status: 431, error: 'headers-too-large', message: 'the request headers are too large' };
+  }
+  return { status: 400, error: 'invalid-request', message: 'the request is not valid HTTP/1.1' };
+}
+
+/**
+ * Fastify's clientErrorHandler (called with the server as `this`): answers as Fastify would
+ * (400, 408 or 431, then closes the connection), counts the answer, and logs the error's code
+ * only, never the request.
+ */
+export function clientErrorHandler(metrics: ServerMetrics) {
+  return function onClientError(this: FastifyInstance, err: Error & { code?: string }, socket: Duplex): void {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') timedOut.add(socket);
+    // A connection reset, or one already gone: there is no one to answer.
+    if (err.code === 'ECONNRESET' || socket.destroyed) {
+      this.log.trace({ code: err.code }, 'client connection reset');
+      return;
+    }
+    const a = answerFor(err.code);
+    this.log.trace({ code: err.code, status: a.status }, 'client error answered');
+    if (socket.writable) {
+      const body = JSON.stringify({ error: a.error, message: a.message });
+      socket.write(
+        `HTTP/1.1 ${a.status} ${STATUS_CODES[a.status]}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      );
+      metrics.requests.inc({ route: CLIENT_ERROR_ROUTE, method: 'unknown', status: a.status });
+    }
+    socket.destroy();
+  };
+}

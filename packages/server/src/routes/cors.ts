@@ -1,0 +1,98 @@
+import type { FastifyCorsOptions } from '@fastify/cors';
+import type { FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /**
+     * Set on routes a page may call with credentials (posthog-js's XHR sets withCredentials):
+     * ingest and PostHog's flag routes. Their answers say nothing a page could use.
+     */
+    corsCredentials?: boolean;
+  }
+}
+
+/** What every answer allows, credentialed or not. */
+const SHARED: FastifyCorsOptions = {
+  methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
+  allowedHeaders: [
+    'authorization',
+    'content-type',
+    'content-encoding',
+    'x-homing-admin-key',
+    'x-homing-actor',
+  ],
+  // A browser admin UI reads the export's file name and the backoff of a 429/503.
+  exposedHeaders: ['content-disposition', 'retry-after'],
+  maxAge: 86_400,
+};
+
+/**
+ * @fastify/cors options, decided per request by path. Routes marked `corsCredentials` (see
+ * `noteRoute`) allow credentialed requests: a browser refuses `Access-Control-Allow-Origin: *`
+ * for those, so the origin is reflected (each allowed one, or any with `'*'`) with
+ * `Access-Control-Allow-Credentials: true`, as PostHog's own servers answer. Other routes (the
+ * admin API, metrics, health) keep plain CORS: this server uses no cookies, but a proxy in front
+ * of it might accept credentials (a session, HTTP auth), and a page of any origin must not read
+ * admin answers with them. The preflight asks at the route's path, so the path decides.
+ */
+export class CorsPolicy {
+  private readonly credentialedPaths = new Set<string>();
+  private readonly plain: FastifyCorsOptions;
+  private readonly credentialed: FastifyCorsOptions;
+
+  constructor(corsOrigins: '*' | readonly string[]) {
+    const list = corsOrigins === '*' ? null : [...corsOrigins];
+    this.plain = { ...SHARED, origin: list ?? '*' };
+    this.credentialed = { ...SHARED, origin: list ?? true, credentials: true };
+  }
+
+  /** For Fastify's onRoute hook: remembers the paths of routes marked `corsCredentials`. */
+  readonly noteRoute = (route: RouteOptions): void => {
+    if (route.config?.corsCredentials === true) this.credentialedPaths.add(withoutTrailingSlash(route.url));
+  };
+
+  /** The options to register @fastify/cors with. */
+  options(): FastifyCorsOptions {
+    return {
+      delegator: (req: FastifyRequest, done: (err: Error | null, o: FastifyCorsOptions) => void) =>
+        done(null, this.credentialedPaths.has(pathOf(req.url)) ? this.credentialed : this.plain),
+    };
+  }
+}
+
+/** The path of a request URL, without its query string or a trailing slash (ignoreTrailingSlash). */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return withoutTrailingSlash(q === -1 ? url : url.slice(0, q));
+}
+
+function withoutTrailingSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
+}
+
+/**
+ * The onRequest hook that refuses (403) a request from an origin not in the list; null for
+ * `'*'`. A page may POST a "simple" body (text/plain, a beacon) to another origin without
+ * asking first; CORS only keeps it from reading the answer, so such a request from an origin
+ * not allowed was stored all the same. Refused whatever the route or method (a preflight is
+ * @fastify/cors's to answer); a page of this server's own origin is never refused.
+ */
+export function originRefusal(corsOrigins: '*' | readonly string[]): onRequestHookHandler | null {
+  if (corsOrigins === '*') return null;
+  const allowed = new Set(corsOrigins);
+  return (req, reply, done) => {
+    const origin = req.headers.origin;
+    if (
+      origin === undefined ||
+      req.method === 'OPTIONS' ||
+      allowed.has(origin) ||
+      origin === `${req.protocol}://${req.host}`
+    )
+      return done();
+    void reply.code(403).send({
+      error: 'origin-not-allowed',
+      message:
+        'this server does not accept requests from this origin: add it to corsOrigins (homing serve --cors-origins) to accept them',
+    });
+  };
+}
