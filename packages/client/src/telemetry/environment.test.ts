@@ -58,19 +58,22 @@ describe('environment switches (read through the platform)', () => {
     expect(() => clientFor(sink, { disabled: true, sessionIdleMs: -1 })).toThrow(/sessionIdleMs/);
   });
 
-  it('HOMING_DEBUG=1 logs to the console; silent otherwise', async () => {
-    const debug = vi.spyOn(console, 'debug').mockImplementation(() => {});
+  it('HOMING_DEBUG=1 logs to the console (stderr on Node); silent otherwise', async () => {
+    const stderr = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const stdout = vi.spyOn(console, 'debug').mockImplementation(() => {});
     try {
       const quiet = clientFor(sink, { sampling: { default: { kind: 'never' } } });
       quiet.track('dropped');
       await quiet.shutdown({ timeoutMs: 2_000 });
-      expect(debug).not.toHaveBeenCalled();
+      expect(stderr).not.toHaveBeenCalled();
       const loud = clientFor(sink, { sampling: { default: { kind: 'never' } } }, { HOMING_DEBUG: '1' });
       loud.track('dropped');
       await loud.shutdown({ timeoutMs: 2_000 });
-      expect(debug).toHaveBeenCalled();
+      expect(stderr).toHaveBeenCalled();
+      expect(stdout).not.toHaveBeenCalled();
     } finally {
-      debug.mockRestore();
+      stderr.mockRestore();
+      stdout.mockRestore();
     }
   });
 });
