@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 
@@ -8,7 +9,7 @@ import { isAbsolute, join } from 'node:path';
  */
 export function userCacheDirectory(
   env: Record<string, string | undefined> = process.env,
-  platform: NodeJS.Platform = process.platform,
+  platform: string = process.platform,
   home: string = homedir(),
 ): string {
   if (platform === 'win32') {
@@ -28,10 +29,22 @@ export function defaultOutboxDirectory(name: string, cacheDirectory: string = us
   return join(cacheDirectory, 'homing', safeSegment(name));
 }
 
+/** Characters kept from a name; each other one becomes `_`. */
+const UNSAFE = /[^A-Za-z0-9._-]/g;
+const MAX_KEPT = 100;
+
+/**
+ * The name as one safe path segment. A name already safe is the segment itself (so the outbox
+ * of an existing install stays where it is). Otherwise, after the characters are replaced or
+ * the name cut, `-` and 8 hex digits of the name's SHA-256 are appended: 'café' and 'cafè',
+ * 'my app' and 'my_app', or two Japanese names all became one directory, and so one outbox and
+ * one install id, and one app's queued events went to the other's endpoint with its key.
+ */
 export function safeSegment(name: string): string {
-  const cleaned = String(name)
-    .replace(/[^A-Za-z0-9._-]/g, '_')
-    .replace(/^\.+/, '_')
-    .slice(0, 100);
-  return cleaned === '' ? 'default' : cleaned;
+  const original = String(name);
+  if (original === '') return 'default';
+  const cleaned = original.replace(UNSAFE, '_').replace(/^\.+/, '_').slice(0, MAX_KEPT);
+  if (cleaned === original) return cleaned;
+  const hash = createHash('sha256').update(original, 'utf8').digest('hex').slice(0, 8);
+  return `${cleaned}-${hash}`;
 }

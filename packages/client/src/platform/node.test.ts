@@ -38,6 +38,27 @@ describe('user cache directory', () => {
     }
     expect(safeSegment('')).toBe('default');
   });
+
+  it('gives names that differ only in replaced characters, or past the cut, directories of their own', () => {
+    const pairs = [
+      ['café', 'cafè'],
+      ['my app', 'my_app'],
+      ['テスト', 'ツール'],
+      ['.hidden', '_hidden'],
+      ['x'.repeat(100) + 'a', 'x'.repeat(100) + 'b'],
+    ];
+    for (const [a, b] of pairs) {
+      expect(defaultOutboxDirectory(a!, '/c'), `${a} / ${b}`).not.toBe(defaultOutboxDirectory(b!, '/c'));
+      // Stable from run to run: the same name finds its outbox again.
+      expect(safeSegment(a!)).toBe(safeSegment(a!));
+    }
+  });
+
+  it('keeps the directory of a name that is already safe (existing outboxes are not left behind)', () => {
+    for (const name of ['my-cli', 'My.App_2', 'a'.repeat(100)]) {
+      expect(defaultOutboxDirectory(name, '/c')).toBe(`/c/homing/${name}`);
+    }
+  });
 });
 
 describe('node platform', () => {
