@@ -1,6 +1,6 @@
 import type { Outbox } from '../outbox/outbox.js';
 import { createFileOutbox } from '../outbox/node.js';
-import { onBeforeExit, onProcessExit } from './beforeExit.js';
+import { type ExitEmitter, onBeforeExit, onProcessExit } from './beforeExit.js';
 import { defaultOutboxDirectory } from './cacheDirectory.node.js';
 import { createNodeGzip } from './gzipNode.js';
 import { createNodeHttpPost } from './nodeHttpPost.js';
@@ -19,7 +19,7 @@ export interface NodePlatformOptions {
   /** Makes the default outbox; default a file outbox in `directory` or the user's cache dir. */
   createOutbox?: (options: { directory: string }) => Outbox;
   /** The process to watch for `beforeExit`; default `process`. */
-  process?: Pick<NodeJS.Process, 'on' | 'off'>;
+  process?: ExitEmitter;
 }
 
 /**
