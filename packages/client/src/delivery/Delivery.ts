@@ -8,7 +8,7 @@ import { type BatchRefusal, BatchSender } from './BatchSender.js';
 import { DeliveryCounters } from './DeliveryCounters.js';
 import type { DeliveryStats } from './DeliveryCounters.js';
 import { DeliveryLoop } from './DeliveryLoop.js';
-import type { DeliveryOptions } from './deliveryOptions.js';
+import { type DeliveryOptions, withWaitFloors } from './deliveryOptions.js';
 import type { SavedSending } from './EndpointChannel.js';
 import { EndpointChannel, ENDPOINTS_STATE_KEY, SENDING_STATE_KEY } from './EndpointChannel.js';
 import { DeliveryBusyError, DeliveryOptionError } from './errors.js';
@@ -98,18 +98,22 @@ export class Delivery {
   private online: boolean;
   private exitHandled = false;
   private readonly unsubscribe: Array<() => void> = [];
+  /** The resolved options, with the retry and breaker waits at their floor (see `withWaitFloors`). */
+  private readonly options: DeliveryOptions;
 
   constructor(
     private readonly outbox: Outbox,
-    private readonly options: DeliveryOptions,
+    resolved: DeliveryOptions,
     private readonly deps: DeliveryDeps,
   ) {
     if (outbox === null || typeof outbox !== 'object' || typeof outbox.claim !== 'function') {
       throw new DeliveryOptionError('outbox', 'must be an Outbox');
     }
-    if (options === null || typeof options !== 'object' || !Array.isArray(options.endpoints)) {
+    if (resolved === null || typeof resolved !== 'object' || !Array.isArray(resolved.endpoints)) {
       throw new DeliveryOptionError('options', 'must come from resolveDeliveryOptions(...)');
     }
+    const options = withWaitFloors(resolved);
+    this.options = options;
     this.online = deps.platform.isOnline();
     this.channels = options.endpoints.map(
       (endpoint) => new EndpointChannel(endpoint, options, { outbox, ...deps }),

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DELIVERY_OPTIONS, resolveDeliveryOptions } from './deliveryOptions.js';
+import {
+  DEFAULT_DELIVERY_OPTIONS,
+  MIN_RETRY_WAIT_MS,
+  resolveDeliveryOptions,
+  withWaitFloors,
+} from './deliveryOptions.js';
 import type { DeliveryOptionsInput } from './deliveryOptions.js';
 import { DeliveryOptionError } from './errors.js';
 
@@ -48,6 +53,29 @@ describe('resolveDeliveryOptions', () => {
     });
     expect(zeros.retry).toEqual({ initialMs: 0, factor: 2, maxMs: 0 });
     expect(zeros.breaker.halfOpenAfterMs).toBe(0);
+  });
+
+  it('delivery runs with the retry and breaker waits at their floor; the resolved options keep what was set', () => {
+    const zeros = resolveDeliveryOptions({
+      endpoints: [homing],
+      retry: { initialMs: 0, maxMs: 1 },
+      breaker: { halfOpenAfterMs: 0 },
+    });
+    const used = withWaitFloors(zeros);
+    expect(used.retry).toEqual({ initialMs: MIN_RETRY_WAIT_MS, factor: 2, maxMs: MIN_RETRY_WAIT_MS });
+    expect(used.breaker.halfOpenAfterMs).toBe(MIN_RETRY_WAIT_MS);
+    expect(zeros.retry).toEqual({ initialMs: 0, factor: 2, maxMs: 1 });
+    const longer = resolveDeliveryOptions({ endpoints: [homing], retry: { initialMs: 500 } });
+    expect(withWaitFloors(longer).retry).toEqual(longer.retry);
+  });
+
+  it("a host without its scheme ('localhost:8080') is refused with the URL it should be", () => {
+    expect(() => resolveDeliveryOptions({ endpoints: [{ ...homing, host: 'localhost:8080' }] })).toThrow(
+      "must use http or https, got localhost: (did you mean 'http://localhost:8080'?)",
+    );
+    expect(() => resolveDeliveryOptions({ endpoints: [{ ...homing, host: 'ftp://x' }] })).toThrow(
+      /got ftp:$/,
+    );
   });
 
   it.each([

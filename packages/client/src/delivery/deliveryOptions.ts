@@ -161,6 +161,30 @@ export const PLATFORM_DELIVERY_DEFAULTS: Readonly<
  */
 export const CUT_REQUEST_FAILS_AFTER_MS = 1_000;
 
+/**
+ * The least the retry backoff's first cap (`retry.initialMs`), its largest cap (`retry.maxMs`)
+ * and an open circuit's wait (`breaker.halfOpenAfterMs`) are when delivery uses them; smaller
+ * values, 0 included, are accepted and mean this. Each failed attempt costs a connection and a
+ * small state write that keeps the process alive while it runs: with no wait between them a
+ * refused endpoint was tried about 300 times a second, the CPU spun, and a one-event script
+ * never got to exit (there was always a write in progress). The backoff's jitter still draws
+ * each wait below its cap; from 100 ms on there is time between attempts for a script to end.
+ */
+export const MIN_RETRY_WAIT_MS = 100;
+
+/**
+ * The options delivery runs with: `resolveDeliveryOptions`'s, with the waits raised to
+ * `MIN_RETRY_WAIT_MS`. The resolved options keep the values as the app set them.
+ */
+export function withWaitFloors(options: DeliveryOptions): DeliveryOptions {
+  const floor = (ms: number): number => Math.max(ms, MIN_RETRY_WAIT_MS);
+  return {
+    ...options,
+    retry: { ...options.retry, initialMs: floor(options.retry.initialMs), maxMs: floor(options.retry.maxMs) },
+    breaker: { ...options.breaker, halfOpenAfterMs: floor(options.breaker.halfOpenAfterMs) },
+  };
+}
+
 const DESTINATIONS: readonly DestinationName[] = ['homing', 'posthog', 'segment', 'custom'];
 const TOP_LEVEL = new Set([
   'endpoints',
@@ -346,7 +370,9 @@ function url(option: string, value: unknown): string {
     throw new DeliveryOptionError(option, `must be an http(s) URL, got ${describeValue(value)}`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
-    throw new DeliveryOptionError(option, `must use http or https, got ${parsed.protocol}`);
+    // 'localhost:8080' parses with 'localhost:' as its scheme: the scheme was left out.
+    const hint = value.includes('://') ? '' : ` (did you mean 'http://${value.trim()}'?)`;
+    throw new DeliveryOptionError(option, `must use http or https, got ${parsed.protocol}${hint}`);
   }
   // `search` and `hash` are '' for an empty query or fragment too ("https://h/?"), which
   // would end up in the middle of the request URL ("https://h/?/ingest"): a `?` or `#` in the
