@@ -63,3 +63,24 @@ describe('uuidv7: layout', () => {
     expect(fresh(ms + 1)).toBe(`${next.slice(0, 8)}-${next.slice(8)}-7415-9617-18191a1b1c1d`);
   });
 });
+
+describe('uuidv7: a bad time given', () => {
+  const uuidMs = (id: string): number => Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+
+  it('NaN, a negative time or one past 48 bits: the id carries the real clock, and later ids are not pinned', () => {
+    for (const bad of [Number.NaN, -1, Number.POSITIVE_INFINITY, Date.now() * 1000, 2 ** 48]) {
+      const before = Date.now();
+      const id = uuidv7(bad);
+      expect(id).toMatch(SHAPE);
+      expect(uuidMs(id)).toBeGreaterThanOrEqual(before - 24 * 60 * 60 * 1000);
+      expect(uuidMs(id)).toBeLessThan(2 ** 47);
+    }
+  });
+
+  it('a time far ahead once (a clock gone wrong) does not pin the ids made with the real clock after it', () => {
+    uuidv7(Date.UTC(5000, 0, 1));
+    const now = Date.now();
+    const id = uuidv7(now);
+    expect(uuidMs(id)).toBe(now);
+  });
+});

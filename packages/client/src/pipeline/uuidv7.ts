@@ -13,6 +13,14 @@ const DASH = 0x2d;
 const CHARS = new Uint8Array(36);
 CHARS[8] = CHARS[13] = CHARS[18] = CHARS[23] = DASH;
 const POOL_SIZE = 256 * 8;
+/** The latest time 48 bits hold (in the year 10889); a later one would wrap. */
+export const MAX_UUID_MS = 2 ** 48 - 1;
+/**
+ * A step back larger than this is no clock stepping back but a bad time given before (an app's
+ * clock in microseconds): ids follow the time given again. Else one bad call pinned every later
+ * id of the process, of every client, to that time.
+ */
+const MAX_STEP_BACK_MS = 24 * 60 * 60 * 1000;
 
 let pool = new Uint8Array(0);
 let poolOffset = POOL_SIZE;
@@ -37,7 +45,9 @@ export function uuidv7(nowMs: number = Date.now()): string {
   const rp = randomOffset(10);
   const p = pool; // read after randomOffset, which may have refilled it
   let ms = Math.floor(nowMs);
-  if (ms > lastMs) {
+  // NaN, negative or past 48 bits: not a time the id can carry; the real clock's instead.
+  if (!(ms >= 0 && ms <= MAX_UUID_MS)) ms = Date.now();
+  if (ms > lastMs || lastMs - ms > MAX_STEP_BACK_MS) {
     lastMs = ms;
     // Start the counter in the lower half so many ids fit in one millisecond.
     counter = ((p[rp]! << 8) | p[rp + 1]!) & 0x7ff;
@@ -45,8 +55,8 @@ export function uuidv7(nowMs: number = Date.now()): string {
     ms = lastMs;
     counter++;
     if (counter > 0xfff) {
-      // Counter exhausted: borrow the next millisecond, as RFC 9562 allows.
-      lastMs++;
+      // Counter exhausted: borrow the next millisecond, as RFC 9562 allows (not past 48 bits).
+      if (lastMs < MAX_UUID_MS) lastMs++;
       ms = lastMs;
       counter = 0;
     }

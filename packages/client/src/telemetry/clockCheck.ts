@@ -1,0 +1,53 @@
+import { describeValue } from '../describeValue.js';
+import type { Logger } from '../logger.js';
+import { MAX_UUID_MS } from '../pipeline/uuidv7.js';
+import { TelemetryOptionError } from './errors.js';
+
+/**
+ * The app's `now` clock stamps every event's time and uuid. One in the wrong unit (microseconds:
+ * the year 58897) or answering NaN made every event invalid, or wrapped the uuids' 48-bit time;
+ * a time the uuid and a `Date` can both carry is Unix milliseconds from 0 to 2^48 − 1.
+ */
+function isUsableTime(ms: unknown): ms is number {
+  return typeof ms === 'number' && Number.isFinite(ms) && ms >= 0 && ms <= MAX_UUID_MS;
+}
+
+/** Asked once in `createTelemetry`: a clock that is wrong from the start is the app's mistake. */
+export function checkClock(now: () => number): void {
+  let ms: unknown;
+  try {
+    ms = now();
+  } catch (error) {
+    throw new TelemetryOptionError('now', `threw when called: ${String(error)}`);
+  }
+  if (!isUsableTime(ms)) {
+    throw new TelemetryOptionError(
+      'now',
+      `must return Unix time in milliseconds, as Date.now() does (0 to ${MAX_UUID_MS}), got ${describeValue(ms)}`,
+    );
+  }
+}
+
+/**
+ * The clock the client uses: the app's, except where it answers a time that is no usable time
+ * (or throws) later on: `Date.now()` then, with one warning, so that events still go out.
+ */
+export function saneClock(now: () => number, logger: Logger): () => number {
+  let warned = false;
+  return () => {
+    let ms: unknown;
+    try {
+      ms = now();
+    } catch (error) {
+      ms = error;
+    }
+    if (isUsableTime(ms)) return ms;
+    if (!warned) {
+      warned = true;
+      logger.warn('the `now` clock answered no usable time; using Date.now() where it does', {
+        got: describeValue(ms),
+      });
+    }
+    return Date.now();
+  };
+}
