@@ -20,11 +20,13 @@ import type { SuperState, TrackedEvent } from './EventBuilder.js';
 import { describe, ENRICHED_KEYS, EventBuilder } from './EventBuilder.js';
 import type { InstallIdStore } from './installId.js';
 import { loadInstallId } from './installId.js';
+import { distinctIdProblem } from './distinctIdProblem.js';
+import { IdentityKeeper } from './IdentityKeeper.js';
 import { type IdentityStore, outboxIdentityStore } from './identityStore.js';
 import type { ConsentState, TelemetryOptions } from './options.js';
 import { buildRedactor } from './redactor.js';
 import type { ResolvedTelemetryOptions } from './resolveTelemetryOptions.js';
-import { checkDistinctId, checkTimeout } from './resolveTelemetryOptions.js';
+import { checkTimeout } from './resolveTelemetryOptions.js';
 
 export const CONSENT_STATE_KEY = 'consent';
 /** Events tracked before the install id is read are held in memory, at most this many. */
@@ -74,6 +76,7 @@ export class Telemetry implements TelemetryCore {
   private readonly builder: EventBuilder;
   private readonly session: Session;
   private readonly identityStore: IdentityStore;
+  private readonly identityKeeper: IdentityKeeper;
   /** The kept identity, when its store answers asynchronously (read in `start`). */
   private pendingIdentity: Promise<string | undefined> | undefined;
   /** `identify()` or `reset()` was called: a kept identity read later must not override it. */
@@ -137,6 +140,7 @@ export class Telemetry implements TelemetryCore {
       : null;
     this.identified = this.o.distinctId;
     this.identityStore = parts.identity ?? outboxIdentityStore(parts.outbox);
+    this.identityKeeper = new IdentityKeeper(this.identityStore, this.logger);
     if (this.identified === undefined) this.identified = this.keptIdentityNow();
     this.emitter = new Emitter(this.logger);
     this.redactedFields = fieldsRedactedBy(this.o);
@@ -163,20 +167,23 @@ export class Telemetry implements TelemetryCore {
       now: this.o.now,
     };
     this.register(this.o.superProperties);
-    this.offHooks.push(this.outbox.onDrop((d) => this.drop(d.reason, d.count)));
     this.delivery = new Delivery(this.outbox, parts.delivery, {
       platform: parts.platform,
       logger: this.logger,
       emit: this.emitter.emit,
     });
     this.delivery.setPaused(true);
+    // First: it throws when the outbox has a client already, and nothing may be left hooked then.
     this.delivery.start();
+    this.offHooks.push(this.outbox.onDrop((d) => this.drop(d.reason, d.count)));
     this.installId = this.installIdNow();
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
     this.offExitNow = parts.platform.onExitNow?.(() => {
       // The clear cannot finish in this turn: what it held is written with the rest.
       this.releaseHeld();
       this.outbox.persistOnExit?.();
+      // An identify() or reset() in the turn the process ends in: kept for the next run.
+      this.identityKeeper.finishNow();
     });
     // `start` handles its own failures; this only keeps a missed one from reaching the host.
     this.ready = this.start().catch((error: unknown) => {
@@ -278,7 +285,10 @@ export class Telemetry implements TelemetryCore {
 
   identify(distinctId: string, traits?: Record<string, unknown>): void {
     try {
-      const id = checkDistinctId('distinctId', distinctId);
+      // Not an option: the warning names identify's argument, not `distinctId`.
+      const problem = distinctIdProblem(distinctId);
+      if (problem !== undefined) return this.logger.warn(`identify ignored: its id ${problem}`);
+      const id = distinctId.trim();
       this.identityChosen = true;
       const previous = this.identified ?? this.installId;
       if (id === previous && traits === undefined) return;
@@ -312,12 +322,10 @@ export class Telemetry implements TelemetryCore {
     }
   }
 
-  /** Stores the identity for the next runs, off the caller's turn; a failure is only logged. */
+  /** Stores the identity for the next runs, off the caller's turn, as consent allows. */
   private keepIdentity(id: string | undefined): void {
     if (this.closing !== undefined) return;
-    this.identityStore.write(id).catch((error: unknown) => {
-      this.logger.warn('could not keep the identity for the next run', { error });
-    });
+    this.identityKeeper.keep(id, this.consent);
   }
 
   /** The kept identity when its store answers synchronously; else it is read in `start`. */
@@ -557,6 +565,7 @@ export class Telemetry implements TelemetryCore {
 
   private applyConsent(state: ConsentState): void {
     this.consent = state;
+    if (this.closing === undefined) this.identityKeeper.consentChanged(state);
     if (state === 'denied') {
       if (this.waiting !== null && this.waiting.length > 0) {
         this.drop('consent', this.waiting.length);

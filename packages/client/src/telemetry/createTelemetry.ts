@@ -1,10 +1,12 @@
 import { resolveDeliveryOptions } from '../delivery/deliveryOptions.js';
+import { DeliveryBusyError } from '../delivery/errors.js';
 import { consoleLogger, guardedLogger, silentLogger } from '../logger.js';
 import { OutboxOptionError } from '../outbox/errors.js';
 import { resolveOutboxLimits } from '../outbox/limits.js';
 import { Sampler } from '../pipeline/sampling.js';
 import type { TelemetryClient, TelemetryCore } from './client.js';
 import { disabledBy, envFlag } from './environment.js';
+import { saneClock } from './clockCheck.js';
 import { createFeatureSet } from './features.js';
 import { createNoopTelemetry } from './noopTelemetry.js';
 import { TelemetryOptionError } from './errors.js';
@@ -21,11 +23,12 @@ import { Telemetry } from './Telemetry.js';
  * `disabled: true` it answers the no-op client without opening any storage.
  */
 export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryOptions): TelemetryClient {
-  const options = resolveTelemetryOptions(input);
-  const platform = options.platform ?? runtime.defaultPlatform();
+  const resolved = resolveTelemetryOptions(input);
+  const platform = resolved.platform ?? runtime.defaultPlatform();
   const logger = guardedLogger(
-    options.logger ?? (envFlag(platform, 'HOMING_DEBUG') ? consoleLogger() : silentLogger),
+    resolved.logger ?? (envFlag(platform, 'HOMING_DEBUG') ? consoleLogger() : silentLogger),
   );
+  const options = input.now === undefined ? resolved : { ...resolved, now: saneClock(resolved.now, logger) };
   // Validated even when disabled, so a bad config is found on the developer's machine too.
   const delivery = resolveDeliveryOptions({ ...input.delivery, endpoints: input.endpoints }, platform.name);
   new Sampler(input.sampling ?? {});
@@ -76,6 +79,13 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
     offExit();
     if (core !== undefined) void core.shutdown({ timeoutMs: 0 }).catch(() => undefined);
     else if (given === undefined) void storage.outbox.close().catch(() => undefined);
+    if (error instanceof DeliveryBusyError) {
+      // Two clients would each send, count and clear the same queue: the app's mistake, named as an option.
+      throw new TelemetryOptionError(
+        'storage',
+        'this Outbox is already used by another client in this process; shut that client down first, or give each client its own Outbox',
+      );
+    }
     throw error;
   }
 }

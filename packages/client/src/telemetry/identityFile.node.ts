@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDirectory } from '../outbox/file-log/makeDirectory.js';
+import { makeDirectory, makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
 import { type IdentityStore, isKeptIdentity } from './identityStore.js';
 
@@ -12,10 +12,17 @@ export const IDENTITY_FILE = 'identity';
  * start (so the first events of a run are already about the user, as with the install id),
  * written off the caller's turn through a temporary file and a rename, so it is never seen
  * half-written. Processes sharing the directory: the last `identify()` wins.
+ *
+ * A write not done when the process ends (`process.exit()` or an uncaught exception in the
+ * turn of the `identify()` or `reset()`) is finished synchronously by `finishNow`, called from
+ * the client's exit hook: else a `reset()` at logout was lost and the next run was still the
+ * user who logged out.
  */
 export function identityFile(directory: string): IdentityStore {
   const file = path.join(directory, IDENTITY_FILE);
   let writes: Promise<void> = Promise.resolve();
+  /** The last write asked for, until it is on disk (a new object per call: compared by identity). */
+  let unwritten: { readonly id: string | undefined } | undefined;
   return {
     read() {
       try {
@@ -26,23 +33,49 @@ export function identityFile(directory: string): IdentityStore {
       }
     },
     write(id) {
+      const request = { id };
+      unwritten = request;
       // One after another, so the last identify() is the one left on disk.
       const run = writes.then(async () => {
         if (id === undefined) {
           await rm(file, { force: true });
-          return;
+        } else {
+          await makeDirectory(directory);
+          const tmp = temporaryName(file);
+          try {
+            await writeFile(tmp, `${id}\n`, { flag: 'wx' });
+            await rename(tmp, file);
+          } finally {
+            await rm(tmp, { force: true });
+          }
         }
-        await makeDirectory(directory);
-        const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
-        try {
-          await writeFile(tmp, `${id}\n`, { flag: 'wx' });
-          await rename(tmp, file);
-        } finally {
-          await rm(tmp, { force: true });
-        }
+        if (unwritten === request) unwritten = undefined;
       });
       writes = run.catch(() => {});
       return run;
     },
+    finishNow() {
+      const request = unwritten;
+      if (request === undefined) return;
+      unwritten = undefined;
+      // An asynchronous write of an earlier id still in the thread pool could in theory land
+      // after this one; writes are chained, so at most one is, and the window is one syscall.
+      if (request.id === undefined) {
+        rmSync(file, { force: true });
+        return;
+      }
+      makeDirectorySync(directory);
+      const tmp = temporaryName(file);
+      try {
+        writeFileSync(tmp, `${request.id}\n`, { flag: 'wx' });
+        renameSync(tmp, file);
+      } finally {
+        rmSync(tmp, { force: true });
+      }
+    },
   };
+}
+
+function temporaryName(file: string): string {
+  return `${file}.${process.pid}.${uuidv7()}.tmp`;
 }

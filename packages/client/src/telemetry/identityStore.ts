@@ -1,4 +1,5 @@
 import type { Outbox } from '../outbox/outbox.js';
+import { distinctIdProblem } from './distinctIdProblem.js';
 
 /**
  * Where the distinct id given to `identify()` is kept across runs, so a CLI's next invocation,
@@ -10,14 +11,24 @@ export interface IdentityStore {
   read(): string | undefined | Promise<string | undefined>;
   /** Keeps `id`, or forgets it (undefined). */
   write(id: string | undefined): Promise<void>;
+  /**
+   * At process exit (Node's `exit` event, where nothing asynchronous runs any more): finishes
+   * synchronously the last `write` not yet done, so an `identify()` or `reset()` followed by
+   * `process.exit()` in the same turn is still kept. Stores that cannot write synchronously
+   * leave it out.
+   */
+  finishNow?(): void;
 }
 
 /** The outbox state key of the kept identity (where no better place exists). */
 export const IDENTITY_STATE_KEY = 'identity';
 
-/** An id as `identify` stores it: what `checkDistinctId` accepts, already trimmed. */
+/**
+ * An id as `identify` stores it: what `checkDistinctId` accepts, already trimmed (a placeholder
+ * an earlier version kept, 'undefined', is not restored).
+ */
 export function isKeptIdentity(value: unknown): value is string {
-  return typeof value === 'string' && value.length > 0 && value.length <= 200 && value.trim() === value;
+  return typeof value === 'string' && value.trim() === value && distinctIdProblem(value) === undefined;
 }
 
 /** The identity in the outbox's state (memory, IndexedDB, localStorage or a custom outbox). */

@@ -76,6 +76,14 @@ describe('telemetry options', () => {
     ['outbox', { outbox: [100] }],
     ['outbox.persistIntervalMS', { outbox: { persistIntervalMS: 10 } }],
     ['outbox', { storage: createMemoryOutbox(), outbox: { flushEvents: 10 } }],
+    // Given only to an outbox the client creates: with the app's own they bounded nothing.
+    ['limits', { storage: createMemoryOutbox(), limits: { maxEvents: 5 } }],
+    // What a failed lookup passes on: every such user would have been one person.
+    ['distinctId', { distinctId: 'undefined' }],
+    ['distinctId', { distinctId: ' Null ' }],
+    ['distinctId', { distinctId: '[object Object]' }],
+    ['distinctId', { distinctId: 'NaN' }],
+    ['distinctId', { distinctId: 'false' }],
   ];
   for (const [option, input] of bad) {
     it(`names ${option} when it is wrong`, () => {
@@ -104,6 +112,16 @@ describe('telemetry options', () => {
     // A string is shown quoted: "got 1000" read as if the number were refused.
     expect(make({ limits: { maxEvents: '1000' as unknown as number } })).toThrow(/got "1000"/);
     expect(make({ delivery: { exitFlushTimeoutMs: '5' as unknown as number } })).toThrow(/got "5"/);
+  });
+
+  it('the same Outbox given to a second client: a TelemetryOptionError naming storage; free again once the first shut down', async () => {
+    const outbox = createMemoryOutbox();
+    const make = () => createTelemetry({ endpoints, storage: outbox, platform: testPlatform() });
+    const first = make();
+    expect(make).toThrow(expect.objectContaining({ kind: 'telemetry-option', option: 'storage' }));
+    await first.shutdown({ timeoutMs: 0 });
+    const second = make();
+    await second.shutdown({ timeoutMs: 0 });
   });
 
   it('a bad tuning value is named as the app wrote it (outbox.staleMs), before anything is written', () => {

@@ -7,6 +7,8 @@ import { OUTBOX_TUNING_RANGES, type NumericTuningKey } from '../outbox/tuning.js
 import type { SafeLimits } from '../pipeline/safeSerialize.js';
 import { defaultSafeLimits } from '../pipeline/safeSerialize.js';
 import type { Platform } from '../platform/platform.js';
+import { checkClock } from './clockCheck.js';
+import { distinctIdProblem } from './distinctIdProblem.js';
 import { TelemetryOptionError } from './errors.js';
 import type {
   BeforeSend,
@@ -121,8 +123,16 @@ export function resolveTelemetryOptions(input: TelemetryOptions): ResolvedTeleme
       `must be a non-empty path, got ${describeValue(o.directory)}`,
     );
   }
-  if (o.limits !== undefined)
+  if (o.limits !== undefined) {
     knownKeys('limits', plainObject('limits', o.limits), Object.keys(DEFAULT_OUTBOX_LIMITS));
+    // Only an outbox the client creates is given them: with the app's own they bounded nothing.
+    if (isOutbox(storage)) {
+      throw new TelemetryOptionError(
+        'limits',
+        'bounds the outbox `storage` creates; with an Outbox as `storage`, give the limits to that Outbox (createFileOutbox({ maxEvents, ... })) instead',
+      );
+    }
+  }
   const outbox = outboxTuning(o.outbox, storage);
   if (o.delivery !== undefined) plainObject('delivery', o.delivery);
   if (o.sampling !== undefined) plainObject('sampling', o.sampling);
@@ -152,19 +162,23 @@ export function resolveTelemetryOptions(input: TelemetryOptions): ResolvedTeleme
     respectDoNotTrack: bool('respectDoNotTrack', o.respectDoNotTrack ?? d.respectDoNotTrack),
     logger: logger(o.logger),
     platform: platform(o.platform),
-    now: optionalFunction('now', o.now) ?? Date.now,
+    now: clock(o.now),
   };
+}
+
+/** The `now` option, asked once (see `checkClock`); `Date.now` when not given. */
+function clock(value: (() => number) | undefined): () => number {
+  const now = optionalFunction('now', value);
+  if (now === undefined) return Date.now;
+  checkClock(now);
+  return now;
 }
 
 /** A distinct id as `identify` and the `distinctId` option accept it. */
 export function checkDistinctId(option: string, value: unknown): string {
-  if (typeof value !== 'string' || value.trim().length === 0 || value.length > 200) {
-    throw new TelemetryOptionError(
-      option,
-      `must be a non-empty string of at most 200 characters, got ${describeValue(value)}`,
-    );
-  }
-  return value.trim();
+  const problem = distinctIdProblem(value);
+  if (problem !== undefined) throw new TelemetryOptionError(option, problem);
+  return (value as string).trim();
 }
 
 /** `flush`/`shutdown`'s `{ timeoutMs }`; the default when missing. */
