@@ -10,6 +10,7 @@ import {
 } from './retention/retentionJob.js';
 import { LISTEN_DEFAULTS, SERVER_DEFAULTS, ServerOptionsError, type ServerOptions } from './serverOptions.js';
 import { openStore } from './store/open-store.js';
+import { SQLITE_DEFAULTS } from './store/sqlite-options.js';
 import type { StoreError } from './store/errors.js';
 import type { Store } from './store/store.js';
 
@@ -28,6 +29,12 @@ export interface StartServerOptions extends Omit<ServerOptions, 'store'> {
   retentionDays?: number;
   /** The retention job's schedule (interval, first run delay, batch size). */
   retention?: Pick<RetentionJobOptions, 'intervalMs' | 'firstRunDelayMs' | 'batchSize'>;
+  /**
+   * SQLite: the longest shutdown spends expanding the ingest log's backlog into the events
+   * table, ms, after requests finished; the rest is expanded at the next start (and logged at
+   * shutdown). Default 10 000. Not used with PostgreSQL or a store of the caller's.
+   */
+  closeExpandBudgetMs?: number;
 }
 
 export interface RunningServer {
@@ -86,6 +93,14 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       // The store logs nothing itself; its background failures go to the server's log (the app
       // is built right after the store opens, before its first background look).
       onBackgroundError: backgroundErrorLog(() => app?.log),
+      ...(options.closeExpandBudgetMs === undefined
+        ? {}
+        : { closeExpandBudgetMs: options.closeExpandBudgetMs }),
+      onClosedWithBacklog: (events) =>
+        app?.log.warn(
+          { events, closeExpandBudgetMs: options.closeExpandBudgetMs ?? SQLITE_DEFAULTS.closeExpandBudgetMs },
+          'store closed with events still in the ingest log: the next start expands them before queries see them',
+        ),
       // close() below gives requests and the retention batch in flight shutdownGraceMs first;
       // what still runs on the store after that is cancelled at once.
       closeTimeoutMs: 0,
@@ -99,6 +114,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       databaseUrl: _u,
       retentionDays: _r,
       retention: ro,
+      closeExpandBudgetMs: _c,
       ...rest
     } = options;
     app = buildServer({ ...rest, store });

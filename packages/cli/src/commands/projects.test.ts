@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { openStore } from '@homing/server';
+import Database from 'better-sqlite3';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { captureIo } from './commands.test-helpers.js';
@@ -166,6 +167,36 @@ describe('homing projects (SQLite)', () => {
     cleanups.push(() => serving.close());
     const { json } = await create('live', { dataDir: dir });
     expect(await serving.findProjectByKey(json!.writeKey!)).toMatchObject({ role: 'write' });
+  });
+
+  it('list and create beside a server’s unexpanded backlog leave the backlog to the server', async () => {
+    const dir = await dataDir();
+    const server = await openStore({ dataDir: dir });
+    await server.createProject('p');
+    await server.close();
+    // Events a server acknowledged and has not expanded yet: a row of its ingest log. (Written
+    // here directly: a server's own worker would expand it before the command ran.)
+    const key = randomBytes(16);
+    const payload = ['', 'e', 'u', Date.parse('2026-01-01T00:00:00Z'), '', '2026-01-01T00:00:00.000Z', '{}']
+      .map((f) => `\u0000${f}`)
+      .join('');
+    const log = new Database(join(dir, 'ingest-log.db'));
+    log
+      .prepare('INSERT INTO ingest_log (project_pk, n, keys, payload) VALUES (1, 1, ?, ?)')
+      .run(key, payload);
+    log.close();
+    expect(await listProjectsCommand({ dataDir: dir }, captureIo())).toBe(0);
+    expect((await create('q', { dataDir: dir })).code).toBe(0);
+    const count = (file: string, table: string): number => {
+      const db = new Database(join(dir, file), { readonly: true });
+      try {
+        return db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    };
+    expect(count('ingest-log.db', 'ingest_log')).toBe(1);
+    expect(count('homing.db', 'events')).toBe(0);
   });
 
   it('commander wiring: --data-dir, HOMING_DATA_DIR, --json, and the default ./.homing', async () => {

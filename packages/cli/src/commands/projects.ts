@@ -57,7 +57,10 @@ async function open(location: StoreLocation, mustExist: boolean): Promise<Store>
     );
   }
   try {
-    return await openStore({ dataDir, databaseUrl: location.database });
+    // Projects only: with the full store, its own expander worker would expand a running
+    // server's backlog (and keep at it for the close budget), taking seconds and switching the
+    // server's key filter off until it restarts.
+    return await openStore({ dataDir, databaseUrl: location.database, projectsOnly: true });
   } catch (err) {
     throw storeCommandError(err, dataDir);
   }

@@ -255,6 +255,13 @@ describe('homing serve', () => {
     expect(serveOptionsFromFlags(flagsFor('/tmp/x', { shutdownGraceMs: '2147483647' })).shutdownGraceMs).toBe(
       2_147_483_647,
     );
+    expect(serveOptionsFromFlags(flagsFor('/tmp/x')).closeExpandBudgetMs).toBe(10_000);
+    expect(serveOptionsFromFlags(flagsFor('/tmp/x', { closeExpandBudgetMs: '0' })).closeExpandBudgetMs).toBe(
+      0,
+    );
+    expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { closeExpandBudgetMs: '-1' }))).toThrow(
+      /--close-expand-budget-ms must be an integer from 0 to 2147483647/,
+    );
     for (const v of ['0', '-5', '1.5', '1000001', '99999999999999999999'])
       expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { maxBatchEvents: v })), v).toThrow(
         /--max-batch-events must be an integer from 1 to 1000000/,
@@ -395,6 +402,7 @@ describe('homing serve', () => {
       HOMING_RATE_LIMIT_BURST: '500',
       HOMING_REQUEST_TIMEOUT_MS: '15000',
       HOMING_SHUTDOWN_GRACE_MS: '2500',
+      HOMING_CLOSE_EXPAND_BUDGET_MS: '3000',
       HOMING_LOG_LEVEL: 'warn',
     };
     const saved = { ...process.env };
@@ -416,6 +424,7 @@ describe('homing serve', () => {
         rateLimit: { eventsPerSecond: 50, burst: 500 },
         requestTimeoutMs: 15_000,
         shutdownGraceMs: 2500,
+        closeExpandBudgetMs: 3000,
         logLevel: 'warn',
       });
     } finally {

@@ -10,6 +10,7 @@ import {
   RetentionOptionError,
   SERVER_DEFAULTS,
   ServerOptionsError,
+  SQLITE_DEFAULTS,
   ServerStartError,
   shutdownOnSignals,
   startServer,
@@ -38,6 +39,8 @@ export interface ServeFlags {
   rateLimitBurst: string;
   requestTimeoutMs: string;
   shutdownGraceMs: string;
+  /** Absent when commander was not given serve's options (programmatic callers): the store's default. */
+  closeExpandBudgetMs?: string;
   logLevel: string;
 }
 
@@ -155,6 +158,14 @@ export function addServeOptions(cmd: Command): Command {
       ),
     )
     .addOption(
+      opt(
+        '--close-expand-budget-ms <ms>',
+        'SQLite: on shutdown, how long to keep moving acknowledged events from the ingest log into the events table; the rest is done at the next start',
+        'HOMING_CLOSE_EXPAND_BUDGET_MS',
+        String(SQLITE_DEFAULTS.closeExpandBudgetMs),
+      ),
+    )
+    .addOption(
       opt('--log-level <level>', 'log level of the JSON logs on stdout', 'HOMING_LOG_LEVEL', 'info').choices(
         LOG_LEVELS,
       ),
@@ -266,6 +277,17 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
       0,
       MAX_TIMER_MS,
     ),
+    ...(f.closeExpandBudgetMs === undefined
+      ? {}
+      : {
+          closeExpandBudgetMs: int(
+            f.closeExpandBudgetMs,
+            '--close-expand-budget-ms',
+            'HOMING_CLOSE_EXPAND_BUDGET_MS',
+            0,
+            MAX_TIMER_MS,
+          ),
+        }),
     logLevel: f.logLevel,
   };
 }

@@ -11,9 +11,16 @@ export type StoreErrorKind =
   | 'unsupported-url'
   /** The database server could not be reached or refused the connection. */
   | 'unreachable'
-  /** The SQLite data directory or file cannot be created, opened or is not a database. */
+  /**
+   * The SQLite data directory or file cannot be created, opened or is not a database; the
+   * better-sqlite3 native module cannot be loaded; or the files were removed or replaced while
+   * the store had them open.
+   */
   | 'data-dir'
-  /** A schema migration failed; the schema is left at the last version that applied. */
+  /**
+   * A schema migration failed (the schema is left at the last version that applied), or the
+   * database was migrated by a newer Homing than this one.
+   */
   | 'migration'
   /** The store was closed. */
   | 'closed'

@@ -22,6 +22,22 @@ export interface OpenStoreOptions {
    * (the PostgresStore option of that name). Default 2000. SQLite: not used.
    */
   closeTimeoutMs?: number;
+  /**
+   * SQLite: open the projects table only, for admin commands beside a running server (see the
+   * SqliteStore option `projectsOnly`): no expander worker, the server's backlog is left to it,
+   * close() at once. Event calls are refused. PostgreSQL: not used. Default false.
+   */
+  projectsOnly?: boolean;
+  /**
+   * SQLite: the longest close() expands the ingest log before leaving the rest for the next
+   * start, ms (the SqliteStore option of that name). Default 10 000. PostgreSQL: not used.
+   */
+  closeExpandBudgetMs?: number;
+  /**
+   * SQLite: called by close() when that budget ran out with events still in the log, with their
+   * number (-1: not known), so it can be logged. PostgreSQL: never called.
+   */
+  onClosedWithBacklog?: (events: number) => void;
 }
 
 /**
@@ -37,6 +53,13 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
     store = new SqliteStore({
       dataDir: options.dataDir,
       ...(options.maxPropertiesChars === undefined ? {} : { maxPropertiesChars: options.maxPropertiesChars }),
+      ...(options.projectsOnly === true ? { projectsOnly: true } : {}),
+      ...(options.closeExpandBudgetMs === undefined
+        ? {}
+        : { closeExpandBudgetMs: options.closeExpandBudgetMs }),
+      ...(options.onClosedWithBacklog === undefined
+        ? {}
+        : { onClosedWithBacklog: options.onClosedWithBacklog }),
       ...(report === undefined
         ? {}
         : { onBackgroundError: (err: unknown) => report(sqliteBackgroundError(err)) }),

@@ -3,6 +3,7 @@ import { StoreError } from './errors.js';
 import { PostgresConnections } from './postgres-connections.js';
 import { storageError } from './postgres-errors.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
+import { refuseNewerSchema } from './newer-schema.js';
 import { ErasureSweeps } from './postgres-erasure-sweeps.js';
 import { type PostgresStoreOptions, resolvePostgresOptions } from './postgres-options.js';
 import {
@@ -121,6 +122,7 @@ export class PostgresStore implements Store {
             (r) => r.version,
           ),
         );
+        refuseNewerSchema('PostgreSQL', this.where, done, POSTGRES_MIGRATIONS);
         for (const m of POSTGRES_MIGRATIONS) {
           if (done.has(m.version)) continue;
           for (let attempt = 1; ; attempt++) {
@@ -359,8 +361,14 @@ export class PostgresStore implements Store {
     // come after them, or their events would outlive it.
     await Promise.allSettled([...this.writing]);
     return this.connections.inTransaction(async (query) => {
+      // Only events up to the erasure time, as the second deletion: the person's events with
+      // later timestamps, stored while the erasure waited, are new data (the person came back).
       const n = (
-        await query('DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2', [pk, distinctId])
+        await query('DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND ts <= $3', [
+          pk,
+          distinctId,
+          erasedAt.getTime(),
+        ])
       ).rowCount!;
       await query(
         `INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at, erased_at_ms, sweep_due_ms)

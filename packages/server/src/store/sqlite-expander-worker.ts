@@ -48,8 +48,8 @@ export type ExpanderReport =
   | { type: 'progress'; through: number }
   /** `wakeSeen`: the wake counter when the failed attempt began (older requests only fail). */
   | { type: 'error'; message: string; code: string | null; wakeSeen: number }
-  /** The store asked it to stop; `left` is whether log rows remain for the next start. */
-  | { type: 'stopped'; left: boolean };
+  /** The store asked it to stop; `leftEvents`: events left in the log for the next start (-1: unknown). */
+  | { type: 'stopped'; leftEvents: number };
 
 /** Messages the store posts to the worker. */
 export type ExpanderCommand = { type: 'stop'; budgetMs: number };
@@ -149,8 +149,9 @@ export function expanderWorkerMain(
     .prepare<[], number>('SELECT expanded_through FROM ingest_progress WHERE id = 1')
     .pluck();
   const setThrough = db.prepare('UPDATE ingest_progress SET expanded_through = ? WHERE id = 1');
+  // `n` comes before the payload in each row: the sum reads no overflow page.
   const selectLeft = logDb
-    .prepare<[number], number | null>('SELECT 1 FROM ingest_log WHERE id > ? LIMIT 1')
+    .prepare<[number], number>('SELECT coalesce(sum(n), 0) FROM ingest_log WHERE id > ?')
     .pluck();
 
   // The key filter (sqlite-key-filter.ts; word 0 is its state: 0 building, 1 ready, 2 off).
@@ -199,14 +200,14 @@ export function expanderWorkerMain(
 
   // Under homing.db's write lock, so two workers on one data directory never expand the same
   // rows; the events and the new expanded id commit together (a crash keeps both or neither).
-  const expandTx = db.transaction((): { through: number; more: boolean } => {
+  const expandTx = db.transaction((limit: number): { through: number; more: boolean; n: number } => {
     const from = selectThrough.get() ?? 0;
     offUnlessOurs(from);
     const entries: { pk: number; key: Buffer; head: number; mid: number; row: Row }[] = [];
     let lastId = 0;
     let more = false;
     for (const r of selectChunk.iterate(from)) {
-      if (entries.length >= d.chunkEvents) {
+      if (entries.length >= limit) {
         more = true;
         break;
       }
@@ -223,7 +224,7 @@ export function expanderWorkerMain(
       }
       lastId = r.id;
     }
-    if (lastId === 0) return { through: from, more: false };
+    if (lastId === 0) return { through: from, more: false, n: 0 };
     // Sorted keys touch the unique index's pages in order, each page once per chunk. By the
     // keys' first 12 bytes as two numbers first (v7 keys of one millisecond share the first
     // 6): Buffer.compare is a call into C++ each time.
@@ -246,7 +247,7 @@ export function expanderWorkerMain(
     setThrough.run(lastId);
     // Every key of the chunk is in the filter: the commit that follows is covered.
     publish(from, lastId);
-    return { through: lastId, more };
+    return { through: lastId, more, n: entries.length };
   });
 
   const takeTurn = (): void => {
@@ -260,10 +261,14 @@ export function expanderWorkerMain(
     Atomics.store(s, slot.holder, 0);
     Atomics.notify(s, slot.holder);
   };
-  const expandOne = (): { through: number; more: boolean } => {
+  /** Milliseconds an event cost in the last chunk, turn wait and commit included (0: none yet). */
+  let msPerEvent = 0;
+  const expandOne = (limit: number): { through: number; more: boolean } => {
+    const started = performance.now();
     takeTurn();
     try {
-      const r = expandTx.immediate();
+      const r = expandTx.immediate(limit);
+      if (r.n > 0) msPerEvent = (performance.now() - started) / r.n;
       lastThrough = r.through;
       publish(lastThrough, lastThrough);
       return r;
@@ -277,6 +282,17 @@ export function expanderWorkerMain(
 
   let deadline = Infinity;
   let stopping = false;
+  /**
+   * Events the next chunk may take: all of `chunkEvents` while running; while stopping, what
+   * the last chunk's rate fits in the budget left (a whole chunk, 80 000 events by default, can
+   * take seconds, and the deadline is only looked at between chunks), and a small first chunk
+   * to measure by when there was none. 0: nothing fits any more.
+   */
+  const chunkLimit = (): number => {
+    if (!stopping) return d.chunkEvents;
+    if (msPerEvent === 0) return Math.min(d.chunkEvents, 1000);
+    return Math.min(d.chunkEvents, Math.floor((deadline - Date.now()) / msPerEvent));
+  };
   for (;;) {
     for (let m = wt.receiveMessageOnPort(d.port); m !== undefined; m = wt.receiveMessageOnPort(d.port)) {
       const cmd = m.message as ExpanderCommand;
@@ -286,16 +302,19 @@ export function expanderWorkerMain(
       }
     }
     if (stopping && Date.now() >= deadline) break;
+    const limit = chunkLimit();
+    if (limit < 1) break;
     const seen = Atomics.load(s, slot.wake);
     try {
-      const r = expandOne();
+      const r = expandOne(limit);
       post({ type: 'progress', through: r.through });
       // The log file's checkpoints run here, off the store's event loop (copying the WAL back
       // and syncing took tens of ms there at every autocheckpoint); the store's own
       // autocheckpoint is only a backstop.
       checkpointLog(logDb, s, slot, holdFrames);
-      if (scanning) scanning = !scanSlice();
-      if (r.more || scanning) continue;
+      // The filter is of no use once stopping: it ends with this worker.
+      if (scanning && !stopping) scanning = !scanSlice();
+      if (r.more || (scanning && !stopping)) continue;
       if (stopping) break;
       Atomics.wait(s, slot.wake, seen, d.pollMs);
     } catch (err) {
@@ -310,14 +329,14 @@ export function expanderWorkerMain(
       Atomics.wait(s, slot.wake, seen, d.retryMs);
     }
   }
-  let left = true;
+  let leftEvents = -1;
   try {
-    left = selectLeft.get(selectThrough.get() ?? 0) != null;
+    leftEvents = selectLeft.get(selectThrough.get() ?? 0) ?? 0;
   } catch {
-    /* reported as left */
+    /* reported as unknown */
   }
   logDb.close();
   db.close();
-  post({ type: 'stopped', left });
+  post({ type: 'stopped', leftEvents });
   d.port.close();
 }

@@ -46,7 +46,7 @@ export class Expander {
   private waiters: CatchUpWaiter[] = [];
   private progressListeners: (() => void)[] = [];
   private stopped = false;
-  private stopping: Promise<boolean> | null = null;
+  private stopping: Promise<number> | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
   /**
    * The key filter the current worker fills, or null. A new one for every worker start: a
@@ -155,18 +155,18 @@ export class Expander {
 
   /**
    * Stops the worker after it expanded for up to `budgetMs` (what is left stays in the log
-   * for the next start). Answers whether log rows were left.
+   * for the next start). Answers how many events were left (-1: not known).
    */
-  stop(budgetMs: number): Promise<boolean> {
+  stop(budgetMs: number): Promise<number> {
     if (this.stopping) return this.stopping;
     this.stopped = true;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     const worker = this.worker;
-    if (!worker) return (this.stopping = Promise.resolve(true));
-    this.stopping = new Promise<boolean>((resolve) => {
-      let left = true;
+    if (!worker) return (this.stopping = Promise.resolve(-1));
+    this.stopping = new Promise<number>((resolve) => {
+      let left = -1;
       worker.on('message', (m: ExpanderReport) => {
-        if (m.type === 'stopped') left = m.left;
+        if (m.type === 'stopped') left = m.leftEvents;
       });
       worker.once('exit', () => {
         this.rejectAll(new ExpansionError('the store is closing', null));

@@ -1,7 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { SqliteStore } from './sqlite.js';
+import Database from 'better-sqlite3';
+import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import { openFailureAdvice } from './sqlite-open-failure.js';
 import { tempDir } from './sqlite.test-helpers.js';
 
@@ -62,7 +63,7 @@ describe('openFailureAdvice', () => {
           );
     expect(err).toMatchObject({ kind: 'data-dir' });
     expect(err.message).toMatch(
-      /SQLITE_NOTADB\): move it aside \(with its -wal and -shm files\) and restore a backup$/,
+      /SQLITE_NOTADB: file is not a database\): move it aside \(with its -wal and -shm files\) and restore a backup$/,
     );
   });
 
@@ -74,5 +75,54 @@ describe('openFailureAdvice', () => {
     expect(err.message).toContain('SQLITE_CANTOPEN');
     expect(err.message).toContain(`is a file you may read and write, in a directory you may write (${dir})`);
     expect(err.message).not.toContain('move it aside');
+  });
+
+  describe('better-sqlite3’s native module cannot be loaded (it loads inside the first open)', () => {
+    function failure(openDatabase: SqliteStoreOptions['openDatabase']): Error {
+      const dir = join(tempDir(), 'not-yet');
+      try {
+        new SqliteStore({ dataDir: dir, openDatabase });
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error('opened');
+    }
+    const expectAddonAdvice = (err: Error, original: string): void => {
+      expect(err).toMatchObject({ kind: 'data-dir' });
+      expect(err.message).toContain('the better-sqlite3 native module could not be loaded');
+      expect(err.message).toContain(original);
+      expect(err.message).toContain('npm rebuild better-sqlite3');
+      expect(err.message).not.toContain('restore a backup');
+      expect(err.message).not.toContain('move it aside');
+    };
+
+    it('an addon built for something else (ERR_DLOPEN_FAILED, the real loader on a garbage file)', () => {
+      const bad = join(tempDir(), 'better_sqlite3.node');
+      writeFileSync(bad, 'garbage');
+      const err = failure((file, o) => new Database(file, { ...o, nativeBinding: bad }));
+      expect((err.cause as { code?: unknown }).code).toBe('ERR_DLOPEN_FAILED');
+      expectAddonAdvice(err, (err.cause as Error).message);
+    });
+
+    it('an addon never built, or for another Node.js version', () => {
+      const messages = [
+        'Could not locate the bindings file. Tried:\n → /app/node_modules/better-sqlite3/build/better_sqlite3.node',
+        "The module '/app/node_modules/better-sqlite3/build/Release/better_sqlite3.node' was compiled against a different Node.js version using NODE_MODULE_VERSION 115. This version of Node.js requires NODE_MODULE_VERSION 127.",
+      ];
+      for (const message of messages) {
+        const err = failure(() => {
+          throw new Error(message);
+        });
+        expectAddonAdvice(err, message);
+      }
+    });
+
+    it('any other failure to open says what SQLite said, code and message', () => {
+      const err = failure(() => {
+        throw Object.assign(new Error('disk I/O error'), { code: 'SQLITE_IOERR' });
+      });
+      expect(err.message).toContain('(SQLITE_IOERR: disk I/O error)');
+      expect(err.message).not.toContain('native module');
+    });
   });
 });

@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import { MAX_TIMER_MS } from '../maxTimer.js';
 import { StoreError } from './errors.js';
 
@@ -46,6 +47,12 @@ export interface SqliteStoreOptions {
   /** Called when background expansion fails (it retries after `expandRetryMs`). Default: ignored. */
   onBackgroundError?: (err: unknown) => void;
   /**
+   * Called by close() when `closeExpandBudgetMs` ran out with events still in the ingest log
+   * (the next start expands them before reads see them), with their number (-1: not known).
+   * Default: ignored.
+   */
+  onClosedWithBacklog?: (events: number) => void;
+  /**
    * How often the idle expander worker looks for log rows nobody told it about (appended by
    * another process on the same file), ms. Rows this store appends wake it at once. Default 1000.
    */
@@ -73,10 +80,25 @@ export interface SqliteStoreOptions {
    * same file committed, ms; this store's own erasures apply at once. Default 1000.
    */
   suppressionRefreshMs?: number;
+  /**
+   * Opens the projects table only (`homing projects`, beside a running server): no ingest log
+   * and no expander worker, so a backlog the server has in the log stays the server's (expanded
+   * by another connection, its rows would switch the server's key filter off) and close()
+   * returns at once. Calls on events (insert, read, erase, retention, stats) are refused.
+   * Default false.
+   */
+  projectsOnly?: boolean;
+  /**
+   * Opens `homing.db` (tests inject failures of the open or of better-sqlite3's native module).
+   * Default: better-sqlite3's `new Database(file, options)`.
+   */
+  openDatabase?: (file: string, options: Database.Options) => Database.Database;
 }
 
-export type ResolvedSqliteOptions = Required<Omit<SqliteStoreOptions, 'onBackgroundError'>> &
-  Pick<SqliteStoreOptions, 'onBackgroundError'>;
+export type ResolvedSqliteOptions = Required<
+  Omit<SqliteStoreOptions, 'onBackgroundError' | 'onClosedWithBacklog' | 'openDatabase'>
+> &
+  Pick<SqliteStoreOptions, 'onBackgroundError' | 'onClosedWithBacklog'>;
 
 export const SQLITE_DEFAULTS = {
   synchronous: 'normal',
@@ -113,7 +135,9 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     expandNice: o.expandNice ?? SQLITE_DEFAULTS.expandNice,
     keyFilterMiB: o.keyFilterMiB ?? SQLITE_DEFAULTS.keyFilterMiB,
     suppressionRefreshMs: o.suppressionRefreshMs ?? SQLITE_DEFAULTS.suppressionRefreshMs,
+    projectsOnly: o.projectsOnly === true,
     onBackgroundError: o.onBackgroundError,
+    onClosedWithBacklog: o.onClosedWithBacklog,
   };
   if (r.keyFilterMiB > 128 || (r.keyFilterMiB & (r.keyFilterMiB - 1)) !== 0) {
     throw new StoreError(

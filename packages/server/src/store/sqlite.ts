@@ -9,8 +9,11 @@ import { FILTER_READY } from './sqlite-key-filter.js';
 import { LOG_FILE, openLogFile, reconcileLogFile } from './sqlite-log-file.js';
 import { makeDataDir } from './makeDataDir.js';
 import { openFailureAdvice } from './sqlite-open-failure.js';
+import { OpenFiles } from './sqlite-open-files.js';
+import { isNativeModuleFailure, nativeModuleError } from './sqlite-native-module.js';
 import { WriteTurn } from './sqlite-write-turn.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { refuseNewerSchema } from './newer-schema.js';
 import {
   resolveSqliteOptions,
   type ResolvedSqliteOptions,
@@ -109,12 +112,15 @@ export class SqliteStore implements Store {
   private migrated = false;
   /** The last write to the ingest log found the disk full (see `ping`). */
   private diskFull = false;
+  /** Whether homing.db and the log file are still the files at their paths. */
+  private readonly openFiles: OpenFiles;
 
   constructor(options: SqliteStoreOptions) {
     this.opts = resolveSqliteOptions(options);
     this.path = join(this.opts.dataDir, 'homing.db');
     this.logPath = join(this.opts.dataDir, LOG_FILE);
     this.suppressions = new Suppressions(this.opts.suppressionRefreshMs);
+    this.openFiles = new OpenFiles(this.opts.dataDir);
     try {
       makeDataDir(this.opts.dataDir);
     } catch (err) {
@@ -127,7 +133,7 @@ export class SqliteStore implements Store {
       );
     }
     try {
-      this.db = new Database(this.path, { timeout: this.opts.busyTimeoutMs });
+      this.db = (options.openDatabase ?? openBetterSqlite)(this.path, { timeout: this.opts.busyTimeoutMs });
       this.db.pragma('journal_mode = WAL');
       this.db.pragma(`synchronous = ${this.opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       this.db.pragma(`cache_size = ${-this.opts.cacheSizeMiB * 1024}`);
@@ -137,15 +143,17 @@ export class SqliteStore implements Store {
       this.db.exec(
         'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
       );
+      this.openFiles.add(this.path);
     } catch (err) {
-      // A full disk is not damage: the advice below (move the files aside) would lose events.
+      // Neither a missing addon nor a full disk is damage: moving the files aside would not help
+      // the first and would lose events in the second.
+      if (isNativeModuleFailure(err)) throw nativeModuleError(err);
       if (isDiskFull(err)) throw diskFullAtOpen(this.path, err);
-      const code = (err as { code?: unknown }).code;
       throw new StoreError(
         'data-dir',
-        `cannot open ${this.path} as a SQLite database (${typeof code === 'string' ? code : (err as Error).message}): ` +
+        `cannot open ${this.path} as a SQLite database (${codeAndMessage(err)}): ` +
           openFailureAdvice(
-            code,
+            (err as { code?: unknown }).code,
             this.path,
             this.opts.dataDir,
             'move it aside (with its -wal and -shm files) and restore a backup',
@@ -160,6 +168,7 @@ export class SqliteStore implements Store {
     const applied = new Set(
       this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
     );
+    refuseNewerSchema('SQLite', this.path, applied, SQLITE_MIGRATIONS);
     for (const m of SQLITE_MIGRATIONS) {
       if (applied.has(m.version)) continue;
       try {
@@ -189,19 +198,23 @@ export class SqliteStore implements Store {
         );
       }
     }
+    if (this.opts.projectsOnly) {
+      this.migrated = true;
+      return;
+    }
     if (!this.migrated) {
       try {
         this.logDb = openLogFile(this.logPath, this.opts);
+        this.openFiles.add(this.logPath);
         reconcileLogFile(this.db, this.logDb);
       } catch (err) {
         this.logDb?.close();
         if (isDiskFull(err)) throw diskFullAtOpen(this.logPath, err);
-        const code = (err as { code?: unknown }).code;
         throw new StoreError(
           'data-dir',
-          `cannot open the ingest log ${this.logPath} (${typeof code === 'string' ? code : (err as Error).message}): ` +
+          `cannot open the ingest log ${this.logPath} (${codeAndMessage(err)}): ` +
             openFailureAdvice(
-              code,
+              (err as { code?: unknown }).code,
               this.logPath,
               this.opts.dataDir,
               'move it aside (with its -wal and -shm files): events it held that were not yet expanded into homing.db are lost',
@@ -230,6 +243,8 @@ export class SqliteStore implements Store {
    */
   async ping(): Promise<void> {
     this.assertOpen();
+    const gone = this.openFiles.check(true);
+    if (gone !== null) throw gone;
     this.db.prepare('SELECT 1').get();
     if (!this.diskFull) return;
     let free: number;
@@ -294,7 +309,7 @@ export class SqliteStore implements Store {
 
   insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
     try {
-      this.assertReady();
+      this.assertEvents();
       const prepared = prepareEvents(events, { maxPropertiesChars: this.opts.maxPropertiesChars });
       const projectPk = this.projectPk(projectId);
       if (this.suppressions.due(Date.now())) this.refreshSuppressions();
@@ -325,12 +340,12 @@ export class SqliteStore implements Store {
 
   /** Events committed to the ingest log and not yet expanded, as far as this connection knows. */
   get pendingEvents(): number {
-    return this.migrated ? this.log.pendingEvents : 0;
+    return this.migrated && !this.opts.projectsOnly ? this.log.pendingEvents : 0;
   }
 
   /** Whether acknowledging checks new keys against the in-memory filter (complete and trusted). */
   get keyFilterReady(): boolean {
-    const f = this.migrated ? this.expander.filter : null;
+    const f = this.migrated && !this.opts.projectsOnly ? this.expander.filter : null;
     return f !== null && Atomics.load(f, 0) === FILTER_READY;
   }
 
@@ -386,7 +401,7 @@ export class SqliteStore implements Store {
   }
 
   async erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number> {
-    this.assertReady();
+    this.assertEvents();
     const pk = this.projectPkOrNull(projectId);
     if (pk === null) throw new StoreError('unknown-project', `no project ${String(projectId)}`);
     const hash = suppressionHash(projectId, String(distinctId));
@@ -407,8 +422,10 @@ export class SqliteStore implements Store {
     await this.catchUp();
     // In bounded batches, each a transaction and a turn of its own: one DELETE of a person with
     // 400 000 events held the event loop (health checks, every other project's ingest) 3 s.
+    // Only events up to erasedAt: catching up can take long under a backlog, and the person's
+    // events acknowledged meanwhile with later timestamps are new data (the person came back).
     const del = this.db.prepare(
-      'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE project_pk = ? AND distinct_id = ? LIMIT ?)',
+      'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE project_pk = ? AND distinct_id = ? AND ts <= ? LIMIT ?)',
     );
     const log = this.db.prepare(
       'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES (?, ?, ?, ?, ?)',
@@ -420,7 +437,7 @@ export class SqliteStore implements Store {
       done = await this.turn.runAsync(() =>
         this.db
           .transaction(() => {
-            const n = del.run(pk, distinctId, ERASE_BATCH_EVENTS).changes;
+            const n = del.run(pk, distinctId, erasedAt.getTime(), ERASE_BATCH_EVENTS).changes;
             deleted += n;
             if (n === ERASE_BATCH_EVENTS) return false;
             // The log entry commits with the last batch: it names what the whole erasure deleted.
@@ -518,8 +535,9 @@ export class SqliteStore implements Store {
       // Calls already queued are committed (they were accepted before close began).
       while (this.flushing || this.queue.length > 0) await (this.flushing ?? this.flush());
       // What is left past the budget stays in the log; the next start expands it.
-      if (this.migrated) {
-        await this.expander.stop(this.opts.closeExpandBudgetMs);
+      if (this.migrated && !this.opts.projectsOnly) {
+        const left = await this.expander.stop(this.opts.closeExpandBudgetMs);
+        if (left !== 0) this.opts.onClosedWithBacklog?.(left);
         this.trimLog();
         this.logDb.close();
       }
@@ -563,6 +581,11 @@ export class SqliteStore implements Store {
   }
 
   private commit(calls: Waiting[]): void {
+    const gone = this.openFiles.check();
+    if (gone !== null) {
+      for (const c of calls) c.reject(gone);
+      return;
+    }
     try {
       const results = this.log.append(calls);
       this.diskFull = false;
@@ -607,6 +630,7 @@ export class SqliteStore implements Store {
 
   /** Expands every log row committed before this call (reads see every resolved insert). */
   private async catchUp(): Promise<void> {
+    this.assertEvents();
     try {
       await this.expander.catchUp(this.log.maxLogId());
     } catch (err) {
@@ -671,7 +695,30 @@ export class SqliteStore implements Store {
   private assertReady(): void {
     this.assertOpen();
     if (!this.migrated) throw new StoreError('migration', 'call migrate() before using the store');
+    const gone = this.openFiles.failed;
+    if (gone !== null) throw gone;
   }
+
+  private assertEvents(): void {
+    this.assertReady();
+    if (this.opts.projectsOnly)
+      throw new StoreError(
+        'invalid-input',
+        'this store was opened for projects only (projectsOnly): no events',
+      );
+  }
+}
+
+/** better-sqlite3's constructor: the default of the `openDatabase` option. */
+function openBetterSqlite(file: string, options: Database.Options): Database.Database {
+  return new Database(file, options);
+}
+
+/** An open failure's code and message, both: a code alone does not say which file or why. */
+function codeAndMessage(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
 }
 
 function storageError(err: unknown): StoreError {

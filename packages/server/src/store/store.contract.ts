@@ -455,6 +455,28 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
         for (const r of results) expect(r.accepted + r.erased).toBe(2);
       });
 
+      it('the person’s events timestamped after the erasure, stored while it runs or just after, stay', async () => {
+        const old = of('alice', T0);
+        await store.insertEvents(project.id, [old]);
+        const erasing = store.erasePerson(project.id, 'alice', 'admin');
+        // Sent in the same turn as the request: acknowledged before the deletion runs (a backlog
+        // makes that wait long), timestamped after the erasure time.
+        const cameBack = of('alice', Date.now() + 3_600_000);
+        const during = store.insertEvents(project.id, [cameBack, of('alice', T0 + 1)]);
+        const r = await during;
+        expect(await erasing).toBeGreaterThanOrEqual(1);
+        // The old one was either dropped at ingest or stored and then deleted.
+        expect(r.accepted + r.erased).toBe(2);
+        const justAfter = of('alice', Date.now() + 3_600_000);
+        expect(await store.insertEvents(project.id, [justAfter, of('alice', T0 + 2)])).toEqual({
+          accepted: 1,
+          duplicates: 0,
+          erased: 1,
+        });
+        const kept = (await person(store, project.id, 'alice')).map((e) => e.uuid).sort();
+        expect(kept).toEqual([cameBack.uuid, justAfter.uuid].sort());
+      });
+
       it('bad events still refuse the whole batch, erased person or not', async () => {
         await store.erasePerson(project.id, 'alice', 'admin');
         await expect(store.insertEvents(project.id, [of('alice', T0), of('', T0)])).rejects.toMatchObject({

@@ -1,0 +1,89 @@
+import { statSync } from 'node:fs';
+import { StoreError } from './errors.js';
+
+/** How often, at most, a group commit looks whether the files are still there, ms. */
+export const OPEN_FILES_CHECK_MS = 1000;
+
+interface Opened {
+  path: string;
+  dev: bigint;
+  ino: bigint;
+}
+
+/**
+ * Whether the database files the store opened are still the ones at their paths. A connection
+ * keeps writing to a file after it was unlinked (its data directory removed, or replaced by a
+ * restore), and SQLite reports no error: every commit succeeds into files nobody can open
+ * again, and the next start finds nothing. Compared by (device, inode) taken right after each
+ * open; once they differ the store is failed for good (its files are no longer what a restart
+ * would open), so readiness and ingest answer 503 instead of acknowledging events that are lost.
+ *
+ * Cost: one `stat` per file, at most once per `intervalMs` on the commit path.
+ */
+export class OpenFiles {
+  private readonly files: Opened[] = [];
+  private nextCheckMs = 0;
+  private failure: StoreError | null = null;
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly intervalMs = OPEN_FILES_CHECK_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Records the file just opened at `path` (a file that cannot be stat'ed is not watched). */
+  add(path: string): void {
+    try {
+      const st = statOf(path);
+      if (st !== null) this.files.push({ path, dev: st.dev, ino: st.ino });
+    } catch {
+      // Unwatched: the store works as before this check existed.
+    }
+  }
+
+  /** The failure found so far, if any (no look at the files). */
+  get failed(): StoreError | null {
+    return this.failure;
+  }
+
+  /**
+   * Looks at the files (at most once per interval unless `now` is true) and answers the
+   * failure, or null while every file is the one opened.
+   */
+  check(now = false): StoreError | null {
+    if (this.failure !== null) return this.failure;
+    const t = this.now();
+    if (!now && t < this.nextCheckMs) return null;
+    this.nextCheckMs = t + this.intervalMs;
+    for (const f of this.files) {
+      let st: { dev: bigint; ino: bigint } | null;
+      try {
+        st = statOf(f.path);
+      } catch {
+        // Not readable just now (EACCES on a parent, an interrupted call): not proof of anything.
+        continue;
+      }
+      if (st !== null && st.dev === f.dev && st.ino === f.ino) continue;
+      this.failure = new StoreError(
+        'data-dir',
+        `${f.path} was ${st === null ? 'removed' : 'replaced by another file'} while the store had it open ` +
+          `(the data directory ${this.dataDir} removed or replaced?): events written now would be lost, so ` +
+          'none are accepted. Put the data directory back (or restore it from a backup) and restart homing serve',
+      );
+      return this.failure;
+    }
+    return null;
+  }
+}
+
+/** (device, inode) of `path`, or null when nothing is there; other failures throw. */
+function statOf(path: string): { dev: bigint; ino: bigint } | null {
+  try {
+    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    return st === undefined ? null : { dev: st.dev, ino: st.ino };
+  } catch (err) {
+    // The directory replaced by a file.
+    if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
+    throw err;
+  }
+}
