@@ -97,6 +97,8 @@ export class Delivery {
   private paused = false;
   private online: boolean;
   private exitHandled = false;
+  /** The exit flush runs: its own waits (a retry's) wake the loop, which proves nothing. */
+  private exitFlushing = false;
   private readonly unsubscribe: Array<() => void> = [];
   /** The resolved options, with the retry and breaker waits at their floor (see `withWaitFloors`). */
   private readonly options: DeliveryOptions;
@@ -137,6 +139,13 @@ export class Delivery {
       logger: deps.logger,
       signal,
       canSend: () => this.canSend(),
+      // The process outlived a timer that does not keep it alive: it was not ending after all,
+      // so the next beforeExit flushes again. Not re-armed by events tracked since: an app that
+      // tracks in its own beforeExit listener made each exit flush's I/O emit beforeExit again,
+      // and the process never ended (events tracked then are written at exit for the next run).
+      onWake: () => {
+        if (!this.exitFlushing) this.exitHandled = false;
+      },
       restored: () => this.restored,
       onClaimError: (error) => {
         this.counters.lastError = {
@@ -172,7 +181,6 @@ export class Delivery {
    * `DeliveryLoop.noteAppended`): a batch full by count or by bytes goes out at once.
    */
   notify(count = 1, bytes = 0): void {
-    this.exitHandled = false;
     this.loop.noteAppended(count, bytes);
   }
 
@@ -354,15 +362,20 @@ export class Delivery {
   }
 
   private async flushAtExit(): Promise<void> {
+    this.exitFlushing = true;
     try {
       await this.flush(this.options.exitFlushTimeoutMs);
     } catch (error) {
       this.deps.logger.warn('flush at exit failed', { error });
     }
-    await this.cutRequests();
-    // A cut request may have counted against its circuit: its snapshot is stored before the host
-    // goes on to exit, so that the next run knows (see `EndpointChannel.attempt`).
-    await Promise.all(this.channels.map((c) => c.settled()));
+    try {
+      await this.cutRequests();
+      // A cut request may have counted against its circuit: its snapshot is stored before the
+      // host goes on to exit, so that the next run knows (see `EndpointChannel.attempt`).
+      await Promise.all(this.channels.map((c) => c.settled()));
+    } finally {
+      this.exitFlushing = false;
+    }
   }
 
   /**

@@ -28,6 +28,8 @@ export interface DeliveryLoopDeps {
   readonly restored: () => Promise<void>;
   /** A claim failed (booked as the last error). */
   readonly onClaimError: (error: unknown) => void;
+  /** The loop's own (unref'd) timer fired: something else kept the process alive until then. */
+  readonly onWake?: () => void;
 }
 
 /**
@@ -143,6 +145,7 @@ export class DeliveryLoop {
       () => {
         this.timer = undefined;
         this.wakeAt = Number.POSITIVE_INFINITY;
+        this.deps.onWake?.();
         this.kick();
         // Paused or offline: look again at the next interval.
         if (!this.deps.canSend()) this.schedule(Date.now() + this.idleRecheckMs());

@@ -87,6 +87,8 @@ export class Telemetry implements TelemetryCore {
   private readonly offHooks: Array<() => void> = [];
   /** Unhooks the synchronous write at process exit (kept apart: see `stop`). */
   private readonly offExitNow: (() => void) | undefined;
+  /** The process is ending (our `exit` hook ran): each event appended is written synchronously. */
+  private exitedNow = false;
   private superProperties: Record<string, unknown> = {};
   private identified: string | undefined;
   private installId: string | undefined;
@@ -179,6 +181,7 @@ export class Telemetry implements TelemetryCore {
     this.installId = this.installIdNow();
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
     this.offExitNow = parts.platform.onExitNow?.(() => {
+      this.exitedNow = true;
       // The clear cannot finish in this turn: what it held is written with the rest.
       this.releaseHeld();
       this.outbox.persistOnExit?.();
@@ -552,7 +555,10 @@ export class Telemetry implements TelemetryCore {
         this.heldDuringClear.push(result.record);
       } else {
         this.outbox.append([result.record]);
-        this.delivery.notify(1, result.record.json.length);
+        // Tracked by an app's own `exit` listener, after ours wrote what was in memory: nothing
+        // asynchronous runs any more, so this one is written now, for the next run to send.
+        if (this.exitedNow) this.outbox.persistOnExit?.();
+        else this.delivery.notify(1, result.record.json.length);
       }
       this.counts.queued++;
       this.scheduleConfirm();

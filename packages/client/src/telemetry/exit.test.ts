@@ -62,6 +62,38 @@ describe('process exit (child processes)', () => {
     },
   );
 
+  it(
+    "events tracked in the app's own beforeExit and exit listeners: the process ends, and the next run sends them",
+    { timeout: 60_000 },
+    async () => {
+      const sink = await Sink.start();
+      try {
+        const directory = path.join(dir, 'own-listeners');
+        const env = { HOMING_CHILD_TRACK_AT_EXIT: '1' };
+        const first = spawnTelemetryChild(['exit', directory, sink.url, '3'], env);
+        // Before the fix each event tracked in beforeExit set off another exit flush, whose I/O
+        // made Node emit beforeExit again: the process never ended (killed here), and the sink
+        // got thousands of cli.before_exit; and cli.exit, tracked after the exit hook, was lost.
+        const killer = setTimeout(() => first.process.kill('SIGKILL'), 20_000);
+        const exit = await first.exited;
+        clearTimeout(killer);
+        expect(exit, first.stderr()).toEqual({ code: 0, signal: null });
+        expect(Number(printed(first.lines, 'B')[0])).toBeLessThanOrEqual(3);
+        const second = spawnTelemetryChild(['exit', directory, sink.url, '0']);
+        expect(await second.exited, second.stderr()).toEqual({ code: 0, signal: null });
+        const events = sinkEvents(sink);
+        expect(events.filter((e) => e.event === 'cli.step')).toHaveLength(3);
+        expect(events.filter((e) => e.event === 'cli.exit').map((e) => e.properties.code)).toEqual([0]);
+        const beforeExits = events.filter((e) => e.event === 'cli.before_exit').length;
+        expect(beforeExits).toBeGreaterThanOrEqual(1);
+        expect(beforeExits).toBeLessThanOrEqual(3);
+        expect(new Set(events.map((e) => e.uuid)).size).toBe(events.length);
+      } finally {
+        await sink.down();
+      }
+    },
+  );
+
   /**
    * A first run (`mode`) with the sink down: its 20 events are left in the outbox; a second run
    * with the sink up sends them and its own, each once.

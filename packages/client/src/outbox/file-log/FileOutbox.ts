@@ -94,7 +94,7 @@ export class FileOutbox implements Outbox {
   private serialTail: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
   private closed = false;
-  /** `persistOnExit` ran: the process is ending, nothing more is written. */
+  /** `persistOnExit` ran: the process is ending; later calls write only what was appended since. */
   private exited = false;
   /** Dead-letter moves under way (see `deadLetter`). */
   private deadLettering = 0;
@@ -489,7 +489,9 @@ export class FileOutbox implements Outbox {
    * `QueueHolder.saveCursorOnExit`). After `close()` there is nothing left to do.
    */
   persistOnExit(): void {
-    if (this.closed || this.exited) return;
+    if (this.closed) return;
+    // Called again for records appended since (an app's own `exit` listener tracked them).
+    if (this.exited) return this.buffer.writeOnExit();
     this.exited = true;
     // Batches sent from memory and not acked yet are written too: sent twice, rather than lost.
     this.putBackUnwritten();

@@ -6,7 +6,9 @@
  *   ends, as a CLI does: nothing but the client's `beforeExit` hook can send them. Prints
  *   `T <uuid>` per event (taken from `beforeSend`, which sees each event's uuid). With
  *   `HOMING_CHILD_METRICS=1` it also records a timing (performance feature on, runtime metrics
- *   included) and prints `B <n>` at exit: how many times `beforeExit` fired.
+ *   included) and prints `B <n>` at exit: how many times `beforeExit` fired. With
+ *   `HOMING_CHILD_TRACK_AT_EXIT=1` it tracks `cli.before_exit` from its own `beforeExit`
+ *   listener and `cli.exit` from its own `exit` listener, and prints `B <n>` too.
  * - `shutdown`: tracks `n` events, waits 500 ms, awaits `shutdown({ timeoutMs: 1000 })` at top
  *   level and prints `S <ms>` once it returned.
  * - `exit-now` / `throw`: tracks `n` events, prints `T <uuids>` and ends in the same turn, by
@@ -83,6 +85,18 @@ if (mode === 'exit-now' || mode === 'throw') {
     process.on('beforeExit', () => beforeExits++);
     process.on('exit', () => process.stdout.write(`B ${beforeExits}\n`));
     client.timing('cli.step.ms', 12);
+  }
+  if (process.env.HOMING_CHILD_TRACK_AT_EXIT === '1') {
+    // As a CLI records how it ended: from its own beforeExit and exit listeners.
+    let beforeExits = 0;
+    process.on('beforeExit', () => {
+      beforeExits++;
+      client.track('cli.before_exit', { n: beforeExits });
+    });
+    process.on('exit', (code) => {
+      client.track('cli.exit', { code });
+      process.stdout.write(`B ${beforeExits}\n`);
+    });
   }
   for (let i = 0; i < n; i++) client.track('cli.step', { i });
   // Tracked in one turn; the ids are known once the install id was read (beforeSend ran).
