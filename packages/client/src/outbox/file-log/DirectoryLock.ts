@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { processAlive } from './processAlive.js';
@@ -143,6 +143,20 @@ export class DirectoryLock {
   async release(): Promise<void> {
     if (this.token === null) return;
     if (await this.verify()) await fs.rm(this.file, { force: true }).catch(() => {});
+    this.forget();
+  }
+
+  /**
+   * `release`, synchronously, for the exit path: a process that ends without `close()` (a CLI
+   * relying on the exit hooks) left its lock behind, and `homing status` read that as a crash.
+   */
+  releaseNow(): void {
+    if (this.token === null) return;
+    try {
+      if (this.stillHeldNow()) rmSync(this.file, { force: true });
+    } catch {
+      // Left behind: the next process takes it over as stale, as after a crash.
+    }
     this.forget();
   }
 

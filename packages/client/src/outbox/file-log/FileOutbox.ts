@@ -498,13 +498,15 @@ export class FileOutbox implements Outbox {
     this.buffer.writeOnExit();
     // Records being moved to the dead letters are marked gone but may not be stored there yet:
     // this run's acks are then left unsaved (sent again next run) rather than risk those.
-    if (this.deadLettering > 0) return;
-    try {
-      this.holder.saveCursorOnExit();
-    } catch (error) {
-      // The acks are lost, not the events: they are sent again (the uuid dedups them).
-      this.o.logger.warn('outbox: acks could not be stored at exit', { error: String(error) });
+    if (this.deadLettering === 0) {
+      try {
+        this.holder.saveCursorOnExit();
+      } catch (error) {
+        // The acks are lost, not the events: they are sent again (the uuid dedups them).
+        this.o.logger.warn('outbox: acks could not be stored at exit', { error: String(error) });
+      }
     }
+    this.holder.releaseOnExit();
   }
 
   onDrop(listener: (drop: OutboxDrop) => void): () => void {

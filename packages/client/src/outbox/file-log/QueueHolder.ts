@@ -147,6 +147,11 @@ export class QueueHolder {
     this.o.withRoomSync(() => index.saveCursorSync());
   }
 
+  /** The process ends in this turn: the lock is let go now (after `saveCursorOnExit`). */
+  releaseOnExit(): void {
+    this.o.lock.releaseNow();
+  }
+
   /** Writes a cursor save that is waiting for its timer now (for `persist()`). */
   async flushCursor(): Promise<void> {
     if (this.saveTimer === null || this.index === null) return;
