@@ -2,18 +2,12 @@ import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { StoreError } from './errors.js';
-import { formatUuid } from './event-key.js';
 import { Expander } from './sqlite-expander.js';
 import { encodeCall, IngestLog, type LogAppend } from './sqlite-ingest-log.js';
 import { FILTER_READY } from './sqlite-key-filter.js';
-import { LOG_FILE, openLogFile, reconcileLogFile } from './sqlite-log-file.js';
-import { makeDataDir } from './makeDataDir.js';
-import { openFailureAdvice } from './sqlite-open-failure.js';
+import { LOG_FILE } from './sqlite-log-file.js';
 import { OpenFiles } from './sqlite-open-files.js';
-import { isNativeModuleFailure, nativeModuleError } from './sqlite-native-module.js';
 import { WriteTurn } from './sqlite-write-turn.js';
-import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
-import { refuseNewerSchema } from './newer-schema.js';
 import {
   resolveSqliteOptions,
   type ResolvedSqliteOptions,
@@ -28,7 +22,7 @@ import {
   prepareEvents,
 } from './prepare-events.js';
 import { keyHash, newProject, sameKey } from './project-keys.js';
-import { suppressionHash, Suppressions, type SuppressionRow } from './suppressions.js';
+import { suppressionHash, Suppressions } from './suppressions.js';
 import type {
   ErasureQuery,
   ErasureRecord,
@@ -42,36 +36,25 @@ import type {
   Store,
   StoredEvent,
 } from './store.js';
+import { READY_MIN_FREE_BYTES, isDiskFull, storageError } from './sqlite-errors.js';
+import { applyMigrations, makeStoreDataDir, openIngestLog, openMainDatabase } from './sqlite-open.js';
+import {
+  EVENT_COLUMNS,
+  type EventRow,
+  type ProjectRow,
+  toEvent,
+  toProject,
+  toSuppression,
+} from './sqlite-rows.js';
 
 export type { SqliteStoreOptions } from './sqlite-options.js';
+export { READY_MIN_FREE_BYTES, isDiskFull } from './sqlite-errors.js';
 
 interface Waiting extends LogAppend {
   resolve: (r: InsertResult) => void;
   reject: (e: unknown) => void;
 }
 
-interface EventRow {
-  rowid: number;
-  key: Buffer;
-  uuid_text: string | null;
-  event: string;
-  distinct_id: string;
-  ts: number;
-  original_ts: string | null;
-  received_at: string;
-  properties: string;
-}
-
-interface ProjectRow {
-  pk: number;
-  id: string;
-  name: string;
-  write_key: string;
-  admin_key: string;
-  created_at: string;
-}
-
-const EVENT_COLUMNS = 'rowid, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties';
 const EXPORT_PAGE = 500;
 /** A turn of the event loop for everything else (awaiting a free write turn alone only yields to microtasks). */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -121,107 +104,21 @@ export class SqliteStore implements Store {
     this.logPath = join(this.opts.dataDir, LOG_FILE);
     this.suppressions = new Suppressions(this.opts.suppressionRefreshMs);
     this.openFiles = new OpenFiles(this.opts.dataDir);
-    try {
-      makeDataDir(this.opts.dataDir);
-    } catch (err) {
-      if (isDiskFull(err)) throw diskFullAtOpen(this.opts.dataDir, err);
-      throw new StoreError(
-        'data-dir',
-        `cannot create the data directory ${this.opts.dataDir} (${(err as NodeJS.ErrnoException).code}); ` +
-          'choose a writable directory with --data-dir or HOMING_DATA_DIR',
-        { cause: err },
-      );
-    }
-    try {
-      this.db = (options.openDatabase ?? openBetterSqlite)(this.path, { timeout: this.opts.busyTimeoutMs });
-      this.db.pragma('journal_mode = WAL');
-      this.db.pragma(`synchronous = ${this.opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-      this.db.pragma(`cache_size = ${-this.opts.cacheSizeMiB * 1024}`);
-      this.db.pragma(`wal_autocheckpoint = ${this.opts.walAutocheckpointPages}`);
-      this.db.pragma('temp_store = MEMORY');
-      this.db.pragma('foreign_keys = OFF');
-      this.db.exec(
-        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
-      );
-      this.openFiles.add(this.path);
-    } catch (err) {
-      // Neither a missing addon nor a full disk is damage: moving the files aside would not help
-      // the first and would lose events in the second.
-      if (isNativeModuleFailure(err)) throw nativeModuleError(err);
-      if (isDiskFull(err)) throw diskFullAtOpen(this.path, err);
-      throw new StoreError(
-        'data-dir',
-        `cannot open ${this.path} as a SQLite database (${codeAndMessage(err)}): ` +
-          openFailureAdvice(
-            (err as { code?: unknown }).code,
-            this.path,
-            this.opts.dataDir,
-            'move it aside (with its -wal and -shm files) and restore a backup',
-          ),
-        { cause: err },
-      );
-    }
+    makeStoreDataDir(this.opts.dataDir);
+    this.db = openMainDatabase(this.path, this.opts, options.openDatabase);
+    this.openFiles.add(this.path);
   }
 
   async migrate(): Promise<void> {
     this.assertOpen();
-    const applied = new Set(
-      this.db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[],
-    );
-    refuseNewerSchema('SQLite', this.path, applied, SQLITE_MIGRATIONS);
-    for (const m of SQLITE_MIGRATIONS) {
-      if (applied.has(m.version)) continue;
-      try {
-        await this.turn.runAsync(() =>
-          this.db
-            .transaction(() => {
-              // Re-checked under the write lock: another process may have applied it meanwhile.
-              const done = this.db
-                .prepare('SELECT 1 FROM schema_migrations WHERE version = ?')
-                .get(m.version);
-              if (done) return;
-              this.db.exec(m.sql);
-              this.db
-                .prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-                .run(m.version, m.name, new Date().toISOString());
-            })
-            .immediate(),
-        );
-      } catch (err) {
-        if (isDiskFull(err)) throw diskFullAtOpen(this.path, err);
-        throw new StoreError(
-          'migration',
-          `SQLite migration ${m.version} (${m.name}) failed: ${(err as Error).message}`,
-          {
-            cause: err,
-          },
-        );
-      }
-    }
+    await applyMigrations(this.db, this.turn, this.path);
     if (this.opts.projectsOnly) {
       this.migrated = true;
       return;
     }
     if (!this.migrated) {
-      try {
-        this.logDb = openLogFile(this.logPath, this.opts);
-        this.openFiles.add(this.logPath);
-        reconcileLogFile(this.db, this.logDb);
-      } catch (err) {
-        this.logDb?.close();
-        if (isDiskFull(err)) throw diskFullAtOpen(this.logPath, err);
-        throw new StoreError(
-          'data-dir',
-          `cannot open the ingest log ${this.logPath} (${codeAndMessage(err)}): ` +
-            openFailureAdvice(
-              (err as { code?: unknown }).code,
-              this.logPath,
-              this.opts.dataDir,
-              'move it aside (with its -wal and -shm files): events it held that were not yet expanded into homing.db are lost',
-            ),
-          { cause: err },
-        );
-      }
+      this.logDb = openIngestLog(this.db, this.logPath, this.opts);
+      this.openFiles.add(this.logPath);
       this.expander = new Expander(this.path, this.logPath, this.opts, this.turn, (lastId) =>
         this.onExpanded(lastId),
       );
@@ -707,75 +604,4 @@ export class SqliteStore implements Store {
         'this store was opened for projects only (projectsOnly): no events',
       );
   }
-}
-
-/** better-sqlite3's constructor: the default of the `openDatabase` option. */
-function openBetterSqlite(file: string, options: Database.Options): Database.Database {
-  return new Database(file, options);
-}
-
-/** An open failure's code and message, both: a code alone does not say which file or why. */
-function codeAndMessage(err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  const message = err instanceof Error ? err.message : String(err);
-  return typeof code === 'string' && !message.includes(code) ? `${code}: ${message}` : message;
-}
-
-function storageError(err: unknown): StoreError {
-  if (err instanceof StoreError) return err;
-  if (isDiskFull(err))
-    return new StoreError('disk-full', `SQLite write failed: the disk is full (${(err as Error).message})`, {
-      cause: err,
-    });
-  return new StoreError('storage', `SQLite write failed: ${(err as Error).message}`, { cause: err });
-}
-
-/** Free room a store whose last write found the disk full needs before it says it is ready. */
-export const READY_MIN_FREE_BYTES = 4 * 1024 * 1024;
-
-/**
- * SQLite's "database or disk is full", its shared-memory file that cannot grow (the -shm file
- * is extended when a database opens), or the file system's own ENOSPC/EDQUOT.
- */
-export function isDiskFull(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return code === 'SQLITE_FULL' || code === 'SQLITE_IOERR_SHMSIZE' || code === 'ENOSPC' || code === 'EDQUOT';
-}
-
-function diskFullAtOpen(file: string, err: unknown): StoreError {
-  const code = (err as { code?: unknown }).code;
-  return new StoreError(
-    'disk-full',
-    `cannot open ${file}: the disk is full (${typeof code === 'string' ? code : 'no space'}); nothing is damaged. ` +
-      'Free room on that disk and start again; do not move or delete the database files: they hold ' +
-      'events already acknowledged',
-    { cause: err },
-  );
-}
-
-function toSuppression(r: {
-  id: number;
-  project_id: string;
-  hash: Buffer;
-  erased_at_ms: number;
-}): SuppressionRow {
-  return { id: Number(r.id), projectId: r.project_id, hash: r.hash, erasedAtMs: Number(r.erased_at_ms) };
-}
-
-function toProject(r: ProjectRow): Project {
-  return { id: r.id, name: r.name, writeKey: r.write_key, adminKey: r.admin_key, createdAt: r.created_at };
-}
-
-function toEvent(projectId: string, r: EventRow): StoredEvent {
-  return {
-    projectId,
-    seq: r.rowid,
-    uuid: r.uuid_text ?? formatUuid(r.key),
-    event: r.event,
-    distinctId: r.distinct_id,
-    timestamp: new Date(r.ts).toISOString(),
-    originalTimestamp: r.original_ts,
-    receivedAt: r.received_at,
-    properties: JSON.parse(r.properties) as Record<string, unknown>,
-  };
 }

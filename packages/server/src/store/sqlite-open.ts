@@ -1,0 +1,139 @@
+/**
+ * Opening the SQLite store's two files and bringing homing.db's schema up to date, with each
+ * failure told in words an operator can act on (a missing addon, a full disk and a damaged file
+ * want different things done; see sqlite-open-failure.ts).
+ */
+import Database from 'better-sqlite3';
+import { StoreError } from './errors.js';
+import { makeDataDir } from './makeDataDir.js';
+import { refuseNewerSchema } from './newer-schema.js';
+import { codeAndMessage, diskFullAtOpen, isDiskFull } from './sqlite-errors.js';
+import { openLogFile, reconcileLogFile } from './sqlite-log-file.js';
+import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
+import { isNativeModuleFailure, nativeModuleError } from './sqlite-native-module.js';
+import { openFailureAdvice } from './sqlite-open-failure.js';
+import type { ResolvedSqliteOptions, SqliteStoreOptions } from './sqlite-options.js';
+import type { WriteTurn } from './sqlite-write-turn.js';
+
+/** better-sqlite3's constructor: the default of the `openDatabase` option. */
+function openBetterSqlite(file: string, options: Database.Options): Database.Database {
+  return new Database(file, options);
+}
+
+/** Creates the data directory if it is missing. */
+export function makeStoreDataDir(dataDir: string): void {
+  try {
+    makeDataDir(dataDir);
+  } catch (err) {
+    if (isDiskFull(err)) throw diskFullAtOpen(dataDir, err);
+    throw new StoreError(
+      'data-dir',
+      `cannot create the data directory ${dataDir} (${(err as NodeJS.ErrnoException).code}); ` +
+        'choose a writable directory with --data-dir or HOMING_DATA_DIR',
+      { cause: err },
+    );
+  }
+}
+
+/** Opens homing.db (WAL, the store's pragmas) and makes sure its migrations table exists. */
+export function openMainDatabase(
+  path: string,
+  opts: ResolvedSqliteOptions,
+  openDatabase: SqliteStoreOptions['openDatabase'],
+): Database.Database {
+  try {
+    const db = (openDatabase ?? openBetterSqlite)(path, { timeout: opts.busyTimeoutMs });
+    db.pragma('journal_mode = WAL');
+    db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+    db.pragma(`cache_size = ${-opts.cacheSizeMiB * 1024}`);
+    db.pragma(`wal_autocheckpoint = ${opts.walAutocheckpointPages}`);
+    db.pragma('temp_store = MEMORY');
+    db.pragma('foreign_keys = OFF');
+    db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+    );
+    return db;
+  } catch (err) {
+    // Neither a missing addon nor a full disk is damage: moving the files aside would not help
+    // the first and would lose events in the second.
+    if (isNativeModuleFailure(err)) throw nativeModuleError(err);
+    if (isDiskFull(err)) throw diskFullAtOpen(path, err);
+    throw new StoreError(
+      'data-dir',
+      `cannot open ${path} as a SQLite database (${codeAndMessage(err)}): ` +
+        openFailureAdvice(
+          (err as { code?: unknown }).code,
+          path,
+          opts.dataDir,
+          'move it aside (with its -wal and -shm files) and restore a backup',
+        ),
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Applies the migrations homing.db lacks, each in its own write turn and immediate
+ * transaction; refuses a schema a newer Homing wrote.
+ */
+export async function applyMigrations(db: Database.Database, turn: WriteTurn, path: string): Promise<void> {
+  const applied = new Set(db.prepare('SELECT version FROM schema_migrations').pluck().all() as number[]);
+  refuseNewerSchema('SQLite', path, applied, SQLITE_MIGRATIONS);
+  for (const m of SQLITE_MIGRATIONS) {
+    if (applied.has(m.version)) continue;
+    try {
+      await turn.runAsync(() =>
+        db
+          .transaction(() => {
+            // Re-checked under the write lock: another process may have applied it meanwhile.
+            const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
+            if (done) return;
+            db.exec(m.sql);
+            db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+              m.version,
+              m.name,
+              new Date().toISOString(),
+            );
+          })
+          .immediate(),
+      );
+    } catch (err) {
+      if (isDiskFull(err)) throw diskFullAtOpen(path, err);
+      throw new StoreError(
+        'migration',
+        `SQLite migration ${m.version} (${m.name}) failed: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+}
+
+/** Opens the ingest log's file and reconciles it with homing.db (see `reconcileLogFile`). */
+export function openIngestLog(
+  db: Database.Database,
+  logPath: string,
+  opts: ResolvedSqliteOptions,
+): Database.Database {
+  let logDb: Database.Database | undefined;
+  try {
+    logDb = openLogFile(logPath, opts);
+    reconcileLogFile(db, logDb);
+    return logDb;
+  } catch (err) {
+    logDb?.close();
+    if (isDiskFull(err)) throw diskFullAtOpen(logPath, err);
+    throw new StoreError(
+      'data-dir',
+      `cannot open the ingest log ${logPath} (${codeAndMessage(err)}): ` +
+        openFailureAdvice(
+          (err as { code?: unknown }).code,
+          logPath,
+          opts.dataDir,
+          'move it aside (with its -wal and -shm files): events it held that were not yet expanded into homing.db are lost',
+        ),
+      { cause: err },
+    );
+  }
+}
