@@ -85,10 +85,17 @@ export class ErasureSweeps {
       const row = due.rows[0];
       if (row !== undefined) {
         await query(
-          `WITH gone AS (DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND ts <= $3 RETURNING 1)
+          `WITH gone AS (DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2
+             AND (ts <= $3 OR received_at <= $5) RETURNING 1)
            UPDATE erasures SET deleted_count = deleted_count + (SELECT count(*) FROM gone), sweep_due_ms = NULL
            WHERE id = $4`,
-          [row.project_pk, row.distinct_id, row.erased_at_ms, row.id],
+          [
+            row.project_pk,
+            row.distinct_id,
+            row.erased_at_ms,
+            row.id,
+            new Date(Number(row.erased_at_ms)).toISOString(),
+          ],
         );
       }
       return row !== undefined;

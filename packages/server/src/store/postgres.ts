@@ -361,14 +361,14 @@ export class PostgresStore implements Store {
     // come after them, or their events would outlive it.
     await Promise.allSettled([...this.writing]);
     return this.connections.inTransaction(async (query) => {
-      // Only events up to the erasure time, as the second deletion: the person's events with
-      // later timestamps, stored while the erasure waited, are new data (the person came back).
+      // Only events timestamped or received up to the erasure time, as the second deletion: the
+      // person's events with later timestamps, stored while the erasure waited, are new data (the
+      // person came back); one received before, whatever its timestamp, is erased.
       const n = (
-        await query('DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND ts <= $3', [
-          pk,
-          distinctId,
-          erasedAt.getTime(),
-        ])
+        await query(
+          'DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND (ts <= $3 OR received_at <= $4)',
+          [pk, distinctId, erasedAt.getTime(), erasedAt.toISOString()],
+        )
       ).rowCount!;
       await query(
         `INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at, erased_at_ms, sweep_due_ms)

@@ -319,10 +319,12 @@ export class SqliteStore implements Store {
     await this.catchUp();
     // In bounded batches, each a transaction and a turn of its own: one DELETE of a person with
     // 400 000 events held the event loop (health checks, every other project's ingest) 3 s.
-    // Only events up to erasedAt: catching up can take long under a backlog, and the person's
-    // events acknowledged meanwhile with later timestamps are new data (the person came back).
+    // Only events timestamped or received up to erasedAt: catching up can take long under a
+    // backlog, and the person's events acknowledged meanwhile with later timestamps are new data
+    // (the person came back); one received before, whatever its timestamp (a client clock ahead,
+    // an import), is erased.
     const del = this.db.prepare(
-      'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE project_pk = ? AND distinct_id = ? AND ts <= ? LIMIT ?)',
+      'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE project_pk = ? AND distinct_id = ? AND (ts <= ? OR received_at <= ?) LIMIT ?)',
     );
     const log = this.db.prepare(
       'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES (?, ?, ?, ?, ?)',
@@ -334,7 +336,13 @@ export class SqliteStore implements Store {
       done = await this.turn.runAsync(() =>
         this.db
           .transaction(() => {
-            const n = del.run(pk, distinctId, erasedAt.getTime(), ERASE_BATCH_EVENTS).changes;
+            const n = del.run(
+              pk,
+              distinctId,
+              erasedAt.getTime(),
+              erasedAt.toISOString(),
+              ERASE_BATCH_EVENTS,
+            ).changes;
             deleted += n;
             if (n === ERASE_BATCH_EVENTS) return false;
             // The log entry commits with the last batch: it names what the whole erasure deleted.

@@ -461,13 +461,14 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
         const erasing = store.erasePerson(project.id, 'alice', 'admin');
         // Sent in the same turn as the request: acknowledged before the deletion runs (a backlog
         // makes that wait long), timestamped after the erasure time.
-        const cameBack = of('alice', Date.now() + 3_600_000);
+        const after = (): Partial<IngestEvent> => ({ receivedAt: new Date(Date.now() + 5).toISOString() });
+        const cameBack = of('alice', Date.now() + 3_600_000, after());
         const during = store.insertEvents(project.id, [cameBack, of('alice', T0 + 1)]);
         const r = await during;
         expect(await erasing).toBeGreaterThanOrEqual(1);
         // The old one was either dropped at ingest or stored and then deleted.
         expect(r.accepted + r.erased).toBe(2);
-        const justAfter = of('alice', Date.now() + 3_600_000);
+        const justAfter = of('alice', Date.now() + 3_600_000, after());
         expect(await store.insertEvents(project.id, [justAfter, of('alice', T0 + 2)])).toEqual({
           accepted: 1,
           duplicates: 0,
@@ -475,6 +476,17 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
         });
         const kept = (await person(store, project.id, 'alice')).map((e) => e.uuid).sort();
         expect(kept).toEqual([cameBack.uuid, justAfter.uuid].sort());
+      });
+
+      it('the person’s events received before the erasure are erased whatever their timestamp (a clock ahead)', async () => {
+        const received = new Date().toISOString();
+        const ahead = of('alice', Date.now() + 2 * 3_600_000, { receivedAt: received });
+        const now = of('alice', Date.now(), { receivedAt: received });
+        await store.insertEvents(project.id, [ahead, now, of('bob', Date.now() + 2 * 3_600_000)]);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        expect(await store.erasePerson(project.id, 'alice', 'admin')).toBe(2);
+        expect(await person(store, project.id, 'alice')).toEqual([]);
+        expect(await person(store, project.id, 'bob')).toHaveLength(1);
       });
 
       it('bad events still refuse the whole batch, erased person or not', async () => {
