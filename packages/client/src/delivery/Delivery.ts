@@ -69,6 +69,11 @@ async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
 /** Outboxes that have a running delivery loop in this process. */
 const active = new WeakSet<Outbox>();
 
+/** How long a process must outlive an exit flush for the next beforeExit to flush again. */
+const EXIT_REARM_MS = 20;
+/** Exit flushes re-armed that way until the delivery loop's own timer fires. */
+const MAX_EXIT_REARMS = 3;
+
 /**
  * Takes batches out of the outbox and gets them to the endpoints: claim (in flight) → send →
  * ack / release / dead-letter. One loop per outbox; the loop runs when a batch is full
@@ -99,6 +104,9 @@ export class Delivery {
   private exitHandled = false;
   /** The exit flush runs: its own waits (a retry's) wake the loop, which proves nothing. */
   private exitFlushing = false;
+  /** Exit flushes re-armed by `EXIT_REARM_MS` since the loop's own timer last fired. */
+  private exitRearms = 0;
+  private rearmTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly unsubscribe: Array<() => void> = [];
   /** The resolved options, with the retry and breaker waits at their floor (see `withWaitFloors`). */
   private readonly options: DeliveryOptions;
@@ -144,7 +152,9 @@ export class Delivery {
       // tracks in its own beforeExit listener made each exit flush's I/O emit beforeExit again,
       // and the process never ended (events tracked then are written at exit for the next run).
       onWake: () => {
-        if (!this.exitFlushing) this.exitHandled = false;
+        if (this.exitFlushing) return;
+        this.exitHandled = false;
+        this.exitRearms = 0;
       },
       restored: () => this.restored,
       onClaimError: (error) => {
@@ -181,6 +191,16 @@ export class Delivery {
    * `DeliveryLoop.noteAppended`): a batch full by count or by bytes goes out at once.
    */
   notify(count = 1, bytes = 0): void {
+    if (this.deps.platform.sendOnUnload !== null) {
+      // Browsers: the page may be shown again after it was hidden; the next hide sends what is new.
+      this.exitHandled = false;
+    } else if (this.exitHandled) {
+      // Node, after the exit flush: a full batch is not sent at once, as its request's I/O would
+      // make Node emit beforeExit again, and an app tracking in its own beforeExit listener (with
+      // batchSize 1 or intervalMs 0) went round for seconds. It goes with the next flush, or it is
+      // written at exit for the next run.
+      return;
+    }
     this.loop.noteAppended(count, bytes);
   }
 
@@ -256,6 +276,7 @@ export class Delivery {
       }
     }
     this.closed = true;
+    if (this.rearmTimer !== undefined) clearTimeout(this.rearmTimer);
     this.loop.close();
     for (const off of this.unsubscribe.splice(0)) off();
     this.shutdownController.abort();
@@ -375,7 +396,28 @@ export class Delivery {
       await Promise.all(this.channels.map((c) => c.settled()));
     } finally {
       this.exitFlushing = false;
+      this.armExitRearm();
     }
+  }
+
+  /**
+   * After an exit flush, an unref'd timer: it fires only if something else keeps the process
+   * running `EXIT_REARM_MS` longer (an app's async work in its own beforeExit listener, a server
+   * it starts), and then the next beforeExit flushes again, so what that work tracks is sent in
+   * this run. A process that is ending never runs it. At most `MAX_EXIT_REARMS` times until the
+   * loop's own timer fires, so I/O of our own that outlives the flush cannot go round for ever.
+   */
+  private armExitRearm(): void {
+    if (this.closed || this.exitRearms >= MAX_EXIT_REARMS) return;
+    if (this.rearmTimer !== undefined) clearTimeout(this.rearmTimer);
+    this.rearmTimer = setTimeout(() => {
+      this.rearmTimer = undefined;
+      if (this.exitFlushing || !this.exitHandled) return;
+      this.exitRearms++;
+      this.exitHandled = false;
+      this.loop.kick();
+    }, EXIT_REARM_MS);
+    (this.rearmTimer as { unref?: () => void }).unref?.();
   }
 
   /**

@@ -96,6 +96,45 @@ describe('process exit (child processes)', () => {
     },
   );
 
+  it(
+    'with intervalMs 0, an app tracking in its beforeExit listener still ends after a few rounds',
+    { timeout: 60_000 },
+    async () => {
+      const sink = await Sink.start();
+      try {
+        const env = { HOMING_CHILD_TRACK_AT_EXIT: '1', HOMING_CHILD_INTERVAL_ZERO: '1' };
+        const child = spawnTelemetryChild(['exit', path.join(dir, 'interval-zero'), sink.url, '3'], env);
+        const killer = setTimeout(() => child.process.kill('SIGKILL'), 20_000);
+        const exit = await child.exited;
+        clearTimeout(killer);
+        expect(exit, child.stderr()).toEqual({ code: 0, signal: null });
+        // Each event sent at once (intervalMs 0) was I/O after which Node emitted beforeExit
+        // again: 150 to 330 rounds before it ended.
+        expect(Number(printed(child.lines, 'B')[0])).toBeLessThanOrEqual(4);
+      } finally {
+        await sink.down();
+      }
+    },
+  );
+
+  it(
+    'an event tracked by async work after the first beforeExit is sent in the same run',
+    { timeout: 60_000 },
+    async () => {
+      const sink = await Sink.start();
+      try {
+        const env = { HOMING_CHILD_ASYNC_EXIT_MS: '200' };
+        const child = spawnTelemetryChild(['exit', path.join(dir, 'async-exit'), sink.url, '2'], env);
+        expect(await child.exited, child.stderr()).toEqual({ code: 0, signal: null });
+        const events = sinkEvents(sink);
+        expect(events.filter((e) => e.event === 'cli.step')).toHaveLength(2);
+        expect(events.filter((e) => e.event === 'cli.async_exit')).toHaveLength(1);
+      } finally {
+        await sink.down();
+      }
+    },
+  );
+
   /**
    * A first run (`mode`) with the sink down: its 20 events are left in the outbox; a second run
    * with the sink up sends them and its own, each once.

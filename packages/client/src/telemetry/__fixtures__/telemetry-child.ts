@@ -8,7 +8,9 @@
  *   `HOMING_CHILD_METRICS=1` it also records a timing (performance feature on, runtime metrics
  *   included) and prints `B <n>` at exit: how many times `beforeExit` fired. With
  *   `HOMING_CHILD_TRACK_AT_EXIT=1` it tracks `cli.before_exit` from its own `beforeExit`
- *   listener and `cli.exit` from its own `exit` listener, and prints `B <n>` too.
+ *   listener and `cli.exit` from its own `exit` listener, and prints `B <n>` too;
+ *   `HOMING_CHILD_INTERVAL_ZERO=1` sets `intervalMs: 0`; `HOMING_CHILD_ASYNC_EXIT_MS=<ms>`
+ *   tracks `cli.async_exit` that long after the first `beforeExit`.
  * - `shutdown`: tracks `n` events, waits 500 ms, awaits `shutdown({ timeoutMs: 1000 })` at top
  *   level and prints `S <ms>` once it returned.
  * - `exit-now` / `throw`: tracks `n` events, prints `T <uuids>` and ends in the same turn, by
@@ -51,7 +53,10 @@ const client = createTelemetry({
       ? { intervalMs: 20, batchSize: 25, retry: { initialMs: 10, maxMs: 100 }, breaker: { threshold: 1000 } }
       : mode === 'shutdown'
         ? { intervalMs: 20, flushOnExit: false }
-        : { exitFlushTimeoutMs: 1_500 },
+        : {
+            exitFlushTimeoutMs: 1_500,
+            ...(process.env.HOMING_CHILD_INTERVAL_ZERO === '1' ? { intervalMs: 0 } : {}),
+          },
   ...(process.env.HOMING_CHILD_METRICS === '1' ? { performance: {} } : {}),
 });
 
@@ -85,6 +90,13 @@ if (mode === 'exit-now' || mode === 'throw') {
     process.on('beforeExit', () => beforeExits++);
     process.on('exit', () => process.stdout.write(`B ${beforeExits}\n`));
     client.timing('cli.step.ms', 12);
+  }
+  const asyncExitMs = Number(process.env.HOMING_CHILD_ASYNC_EXIT_MS ?? '0');
+  if (asyncExitMs > 0) {
+    // As a CLI that, once its main work is done, does a last bit of async work and records it.
+    process.once('beforeExit', () => {
+      setTimeout(() => client.track('cli.async_exit'), asyncExitMs);
+    });
   }
   if (process.env.HOMING_CHILD_TRACK_AT_EXIT === '1') {
     // As a CLI records how it ended: from its own beforeExit and exit listeners.
