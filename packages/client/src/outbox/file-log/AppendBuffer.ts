@@ -110,6 +110,8 @@ export class AppendBuffer {
   private roomSeq = 0;
   /** The last write failed and its records wait for the retry (a full or unwritable disk). */
   private failing = false;
+  /** The created time of the last segment written at exit (`writeSealedNow`); null before. */
+  private lastExitSegmentMs: number | null = null;
 
   constructor(private readonly o: AppendBufferOptions) {}
 
@@ -333,14 +335,21 @@ export class AppendBuffer {
 
   private writeSealedNow(records: readonly EncodableRecord[], failure: string): void {
     try {
-      makeDirectorySync(this.o.directory);
       let newest = Date.now();
-      for (const name of readdirSync(this.o.directory)) {
-        const parsed = parseSegmentFileName(name);
-        if (parsed !== null && parsed.createdMs >= newest) newest = parsed.createdMs + 1;
+      if (this.lastExitSegmentMs === null) {
+        makeDirectorySync(this.o.directory);
+        for (const name of readdirSync(this.o.directory)) {
+          const parsed = parseSegmentFileName(name);
+          if (parsed !== null && parsed.createdMs >= newest) newest = parsed.createdMs + 1;
+        }
+      } else if (this.lastExitSegmentMs >= newest) {
+        // Written again at exit (an app's own exit listener tracking, event by event): the last
+        // segment of ours is the newest to follow; listing the directory each time was quadratic.
+        newest = this.lastExitSegmentMs + 1;
       }
       const file = path.join(this.o.directory, newSegmentBase(newest) + SEALED_SUFFIX);
       writeFileAtomicSync(file, encodeFrames(records).buffer, { fsync: this.o.durability === 'fsync' });
+      this.lastExitSegmentMs = newest;
     } catch (error) {
       this.o.logger.warn(failure, { error: String(error), events: records.length });
       let bytes = 0;

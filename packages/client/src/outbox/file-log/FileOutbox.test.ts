@@ -262,6 +262,24 @@ describe('FileOutbox', () => {
     await fs.rm(directory, { recursive: true, force: true });
   });
 
+  it('persistOnExit called again writes what was appended since, in order (an app tracking in its own exit listener)', async () => {
+    const directory = tempDir();
+    const holder = createFileOutbox({ directory, persistIntervalMs: 60_000 });
+    const first = makeRecords(2);
+    holder.append(first);
+    holder.persistOnExit!();
+    const later = makeRecords(300);
+    for (const r of later) {
+      holder.append([r]);
+      holder.persistOnExit!();
+    }
+    await holder.close(); // as the process that ended: nothing of it stays open
+    const next = createFileOutbox({ directory });
+    expect(await drain(next)).toEqual([...first, ...later].map((r) => r.uuid));
+    await next.close();
+    await fs.rm(directory, { recursive: true, force: true });
+  });
+
   it("persistOnExit under 'fsync' does not write again a group already in its segment, waiting for its datasync", async () => {
     const directory = tempDir();
     const probe = await fs.open(path.join(directory, 'probe'), 'w');
