@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
+import { adoptLegacyDirectory, legacySegment } from './adoptLegacyDirectory.node.js';
 
 /**
  * The user's cache directory, where the default file outbox lives:
@@ -23,10 +24,11 @@ export function userCacheDirectory(
 
 /**
  * `<cache>/homing/<name>`, with the name made safe as one path segment: an app name must never
- * climb out of the cache directory or name a device.
+ * climb out of the cache directory or name a device. The outbox an earlier version kept under
+ * the unhashed segment is moved there first (see `adoptLegacyDirectory`).
  */
 export function defaultOutboxDirectory(name: string, cacheDirectory: string = userCacheDirectory()): string {
-  return join(cacheDirectory, 'homing', safeSegment(name));
+  return adoptLegacyDirectory(join(cacheDirectory, 'homing'), legacySegment(name), safeSegment(name));
 }
 
 /** Characters kept from a name; each other one becomes `_`. */

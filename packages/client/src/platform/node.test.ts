@@ -1,3 +1,4 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -5,6 +6,7 @@ import { EventEmitter } from 'node:events';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
+import { adoptLegacyDirectory } from './adoptLegacyDirectory.node.js';
 import { defaultOutboxDirectory, safeSegment, userCacheDirectory } from './cacheDirectory.node.js';
 import { createNodePlatform, SYNC_GZIP_MAX_BYTES } from './node.js';
 
@@ -58,6 +60,73 @@ describe('user cache directory', () => {
     for (const name of ['my-cli', 'My.App_2', 'a'.repeat(100)]) {
       expect(defaultOutboxDirectory(name, '/c')).toBe(`/c/homing/${name}`);
     }
+  });
+});
+
+/**
+ * An install made before names got a hash ('@acme/cli' was `<cache>/homing/_acme_cli`) must find
+ * its outbox (queued events, install id, kept identity) after the upgrade, in real directories.
+ */
+describe('the outbox directory of an install made before the hashed names', () => {
+  let cache: string;
+  afterEach(() => rmSync(cache, { recursive: true, force: true }));
+  const legacyInstall = (segment: string, installId: string): string => {
+    const old = join(cache, 'homing', segment);
+    mkdirSync(old, { recursive: true });
+    writeFileSync(join(old, 'install-id'), installId);
+    return old;
+  };
+
+  it('is moved to the hashed name, with what it held', () => {
+    cache = mkdtempSync(join(tmpdir(), 'homing-cache-'));
+    const old = legacyInstall('_acme_cli', 'old-install');
+    const dir = defaultOutboxDirectory('@acme/cli', cache);
+    expect(dir).toBe(join(cache, 'homing', safeSegment('@acme/cli')));
+    expect(readFileSync(join(dir, 'install-id'), 'utf8')).toBe('old-install');
+    expect(existsSync(old)).toBe(false);
+    // The next start finds it in its new place.
+    expect(defaultOutboxDirectory('@acme/cli', cache)).toBe(dir);
+  });
+
+  it('is left alone when the hashed one exists already', () => {
+    cache = mkdtempSync(join(tmpdir(), 'homing-cache-'));
+    const old = legacyInstall('_acme_cli', 'old-install');
+    const hashed = join(cache, 'homing', safeSegment('@acme/cli'));
+    mkdirSync(hashed);
+    writeFileSync(join(hashed, 'install-id'), 'new-install');
+    expect(defaultOutboxDirectory('@acme/cli', cache)).toBe(hashed);
+    expect(readFileSync(join(hashed, 'install-id'), 'utf8')).toBe('new-install');
+    expect(readFileSync(join(old, 'install-id'), 'utf8')).toBe('old-install');
+  });
+
+  it('goes to the first of two names that shared it; the other starts empty', () => {
+    cache = mkdtempSync(join(tmpdir(), 'homing-cache-'));
+    legacyInstall('caf_', 'shared-install');
+    const first = defaultOutboxDirectory('café', cache);
+    const second = defaultOutboxDirectory('cafè', cache);
+    expect(first).not.toBe(second);
+    expect(readFileSync(join(first, 'install-id'), 'utf8')).toBe('shared-install');
+    expect(existsSync(second)).toBe(false);
+  });
+
+  it('is used where it is when it cannot be moved, and nothing throws', () => {
+    cache = mkdtempSync(join(tmpdir(), 'homing-cache-'));
+    const parent = join(cache, 'homing');
+    const old = legacyInstall('_acme_cli', 'old-install');
+    // The target's parent is a file: the rename fails (ENOTDIR), the legacy directory stays in use.
+    writeFileSync(join(cache, 'not-a-dir'), '');
+    expect(adoptLegacyDirectory(parent, '_acme_cli', join('..', 'not-a-dir', 'x'))).toBe(old);
+    // Neither exists: the hashed one, made later by the outbox.
+    expect(adoptLegacyDirectory(parent, 'gone', 'gone-12345678')).toBe(join(parent, 'gone-12345678'));
+    // The cache directory itself is unreadable as a directory: still no throw.
+    expect(() => defaultOutboxDirectory('@acme/cli', join(cache, 'not-a-dir'))).not.toThrow();
+  });
+
+  it('is not touched for a name that was already safe', () => {
+    cache = mkdtempSync(join(tmpdir(), 'homing-cache-'));
+    legacyInstall('my-cli', 'kept');
+    expect(defaultOutboxDirectory('my-cli', cache)).toBe(join(cache, 'homing', 'my-cli'));
+    expect(readFileSync(join(cache, 'homing', 'my-cli', 'install-id'), 'utf8')).toBe('kept');
   });
 });
 
