@@ -5,14 +5,23 @@ import type { ConsentState } from './options.js';
 /**
  * Keeps `identify()`'s id for the next runs (and forgets it at `reset()`), as consent allows.
  *
- * While consent is denied nothing about the user is written: an id given to `identify()` then
- * is used in memory for this run only, and the id kept from before (someone else, or the same
- * user) is forgotten. Once consent is granted (or pending again, when events are stored too) in
- * this run, that id is written then; a later run has to `identify()` again. Forgetting
- * (`reset()`) needs no consent and is always written.
+ * While consent is denied nothing about the user is kept: an id given to `identify()` then is
+ * used in memory for this run only, and the id kept from before (someone else, or the same
+ * user) is forgotten. A denial after `identify()` forgets the kept id too, as `reset()` would
+ * for the file only: this run's events still carry the id in memory. Once consent is granted
+ * (or pending again, when events are stored too) in this run, this run's id is written again;
+ * a later run that starts denied has to `identify()` again. Forgetting (`reset()`) needs no
+ * consent and is always written.
+ *
+ * Until the remembered consent is read (the first moments of a run) consent is not known: the
+ * options' 'granted' may yet turn out a remembered 'denied'. An id given then is held as under
+ * a denial and written, or not, once the consent is read; at exit, where that read cannot end
+ * any more, from the store's own synchronous read of the remembered consent, or not at all.
  */
 export class IdentityKeeper {
-  /** The id `identify()` gave while consent was denied, not yet written. */
+  /** This run's id from `identify()` (undefined after `reset()`): the one to keep when consent allows. */
+  private current: string | undefined;
+  /** `current`, while consent is denied or not known yet: not on disk. */
   private held: string | undefined;
 
   constructor(
@@ -20,27 +29,61 @@ export class IdentityKeeper {
     private readonly logger: Logger,
   ) {}
 
-  /** `id` undefined: forget the kept one. */
-  keep(id: string | undefined, consent: ConsentState): void {
-    this.held = id !== undefined && consent === 'denied' ? id : undefined;
-    this.write(this.held === undefined ? id : undefined);
+  /** `id` undefined: forget the kept one. `unread`: the remembered consent is not known yet. */
+  keep(id: string | undefined, consent: ConsentState, unread: boolean): void {
+    this.current = id;
+    if (id === undefined) {
+      this.held = undefined;
+      this.write(undefined);
+    } else if (unread) {
+      this.held = id;
+    } else if (consent === 'denied') {
+      this.held = id;
+      this.write(undefined);
+    } else {
+      this.held = undefined;
+      this.write(id);
+    }
   }
 
-  /** Consent changed: an id held while it was denied is written once it no longer is. */
+  /**
+   * The consent is known (read at start) or changed: a denial forgets the kept id; otherwise
+   * an id held is written.
+   */
   consentChanged(consent: ConsentState): void {
-    if (consent === 'denied' || this.held === undefined) return;
+    if (consent === 'denied') {
+      this.held = this.current;
+      this.write(undefined);
+      return;
+    }
+    if (this.held === undefined) return;
     const id = this.held;
     this.held = undefined;
     this.write(id);
   }
 
-  /** At process exit: the last write not yet done, synchronously (where the store can). */
-  finishNow(): void {
+  /**
+   * At process exit: the last write not yet done, synchronously (where the store can). An id
+   * still held is written only if consent is known (`unread` false, or the store reads the
+   * remembered one now; none remembered: the options' `consent`) and is not denied.
+   */
+  finishNow(consent: ConsentState, unread: boolean): void {
     try {
+      if (this.held !== undefined) {
+        const known = unread ? this.rememberedNow(consent) : consent;
+        if (known !== undefined) this.consentChanged(known);
+      }
       this.store.finishNow?.();
     } catch (error) {
       this.logger.warn('could not keep the identity for the next run', { error });
     }
+  }
+
+  /** The remembered consent read synchronously; `fallback` when none is; undefined when the store cannot tell. */
+  private rememberedNow(fallback: ConsentState): ConsentState | undefined {
+    if (this.store.rememberedConsentNow === undefined) return undefined;
+    const stored = this.store.rememberedConsentNow();
+    return stored === 'granted' || stored === 'denied' || stored === 'pending' ? stored : fallback;
   }
 
   /** Off the caller's turn; a failure is only logged. */

@@ -27,8 +27,9 @@ import type { ConsentState, TelemetryOptions } from './options.js';
 import { buildRedactor } from './redactor.js';
 import type { ResolvedTelemetryOptions } from './resolveTelemetryOptions.js';
 import { checkTimeout } from './resolveTelemetryOptions.js';
+import { CONSENT_STATE_KEY } from './consentStateKey.js';
 
-export const CONSENT_STATE_KEY = 'consent';
+export { CONSENT_STATE_KEY } from './consentStateKey.js';
 /** Events tracked before the install id is read are held in memory, at most this many. */
 export const MAX_WAITING_EVENTS = 10_000;
 /** How often appended events are confirmed stored for `stats().persisted`, at most. */
@@ -186,7 +187,7 @@ export class Telemetry implements TelemetryCore {
       this.releaseHeld();
       this.outbox.persistOnExit?.();
       // An identify() or reset() in the turn the process ends in: kept for the next run.
-      this.identityKeeper.finishNow();
+      this.identityKeeper.finishNow(this.consent, this.consentUnread);
     });
     // `start` handles its own failures; this only keeps a missed one from reaching the host.
     this.ready = this.start().catch((error: unknown) => {
@@ -328,7 +329,7 @@ export class Telemetry implements TelemetryCore {
   /** Stores the identity for the next runs, off the caller's turn, as consent allows. */
   private keepIdentity(id: string | undefined): void {
     if (this.closing !== undefined) return;
-    this.identityKeeper.keep(id, this.consent);
+    this.identityKeeper.keep(id, this.consent, this.consentUnread);
   }
 
   /** The kept identity when its store answers synchronously; else it is read in `start`. */
@@ -483,6 +484,9 @@ export class Telemetry implements TelemetryCore {
       if (this.closing === undefined) this.consentWatch?.start(stored);
     }
     this.consentUnread = false;
+    // An id identify() held until now is written or not, even when shutdown() began meanwhile:
+    // it was asked for before.
+    this.identityKeeper.consentChanged(this.consent);
     // Starting denied (from the options) clears what an earlier run held, as `setConsent` does.
     if (!remembered && !this.consentChosen && this.consent === 'denied') this.applyConsent('denied');
     try {
@@ -571,7 +575,8 @@ export class Telemetry implements TelemetryCore {
 
   private applyConsent(state: ConsentState): void {
     this.consent = state;
-    if (this.closing === undefined) this.identityKeeper.consentChanged(state);
+    // While `start` reads the remembered consent, the keeper is told there, once it is read.
+    if (this.closing === undefined && !this.consentUnread) this.identityKeeper.consentChanged(state);
     if (state === 'denied') {
       if (this.waiting !== null && this.waiting.length > 0) {
         this.drop('consent', this.waiting.length);

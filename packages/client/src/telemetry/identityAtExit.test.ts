@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -11,14 +11,15 @@ import { until } from './telemetry.test-helpers.js';
 const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 const registerTs = here('../outbox/file-log/__fixtures__/register-ts.mjs');
 
-/** Runs `identity-child.ts`; resolves with its exit code. */
+/** Runs `identity-child.ts` (or another fixture); resolves with its exit code. */
 function runChild(
   args: string[],
   env: Record<string, string> = {},
+  fixture = 'identity-child.ts',
 ): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(
     process.execPath,
-    ['--conditions=homing-source', '--import', registerTs, here('./__fixtures__/identity-child.ts'), ...args],
+    ['--conditions=homing-source', '--import', registerTs, here(`./__fixtures__/${fixture}`), ...args],
     {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, DO_NOT_TRACK: '', HOMING_DISABLED: '', ...env },
@@ -79,6 +80,56 @@ describe('identify() and reset() when the process ends in the same turn (child p
       expect(kept(directory)).toBeUndefined();
     },
   );
+
+  it.each(['exit', 'shutdown'])(
+    'identify() before the remembered denial is read, then %s: the user id is not written',
+    { timeout: 60_000 },
+    async (end) => {
+      const directory = path.join(dir, `remembered-denied-${end}`);
+      const deny = await runChild([directory, 'deny', 'shutdown']);
+      expect(deny.code, deny.stderr).toBe(0);
+      // The options say 'granted' (the default); the remembered 'denied' wins once read.
+      const run = await runChild([directory, 'identify', end]);
+      expect(run.code, run.stderr).toBe(0);
+      expect(kept(directory)).toBeUndefined();
+    },
+  );
+
+  it(
+    'identify() then shutdown(), nothing remembered: the id is written once the consent is read',
+    { timeout: 60_000 },
+    async () => {
+      const directory = path.join(dir, 'nothing-remembered');
+      const run = await runChild([directory, 'identify', 'shutdown']);
+      expect(run.code, run.stderr).toBe(0);
+      expect(kept(directory)).toBe('carol');
+    },
+  );
+
+  it(
+    'reset() right after an earlier identify() whose write may be under way, then exit: nothing of it is left',
+    { timeout: 60_000 },
+    async () => {
+      // Each run ends at another point of the earlier write (not started, in the thread pool, done).
+      const runs = Array.from({ length: 24 }, (_, i) => i % 8);
+      const directories: string[] = [];
+      for (let i = 0; i < runs.length; i += 6) {
+        await Promise.all(
+          runs.slice(i, i + 6).map(async (turns, j) => {
+            const directory = path.join(dir, `race-${i + j}`);
+            directories.push(directory);
+            const run = await runChild([directory, String(turns)], {}, 'identity-race-child.ts');
+            expect(run.code, run.stderr).toBe(0);
+          }),
+        );
+      }
+      for (const directory of directories) {
+        expect(kept(directory), directory).toBeUndefined();
+        const left = existsSync(directory) ? readdirSync(directory).filter((n) => n.endsWith('.tmp')) : [];
+        expect(left, directory).toEqual([]);
+      }
+    },
+  );
 });
 
 describe('identify() under consent denied (in process)', () => {
@@ -110,5 +161,30 @@ describe('identify() under consent denied (in process)', () => {
     await t.shutdown({ timeoutMs: 1_000 });
     await until(() => existsSync(path.join(directory, IDENTITY_FILE)), 15_000, 'the identity file');
     expect(readFileSync(path.join(directory, IDENTITY_FILE), 'utf8').trim()).toBe('ann');
+  });
+});
+
+describe('a denial after identify() (in process)', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-identity-denial-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('forgets the kept id; granting again in the same run writes it back', async () => {
+    const directory = path.join(dir, 'deny-after');
+    const file = path.join(directory, IDENTITY_FILE);
+    const t = createTelemetry({
+      endpoints: [{ destination: 'custom', send: async () => {} }],
+      storage: 'file',
+      directory,
+      delivery: { flushOnExit: false },
+    });
+    t.setConsent('granted');
+    t.identify('ann');
+    await until(() => existsSync(file), 15_000, 'the identity file');
+    t.setConsent('denied');
+    await until(() => !existsSync(file), 15_000, 'the identity file removed');
+    t.setConsent('granted');
+    await until(() => existsSync(file), 15_000, 'the identity file again');
+    expect(readFileSync(file, 'utf8').trim()).toBe('ann');
+    await t.shutdown({ timeoutMs: 1_000 });
   });
 });

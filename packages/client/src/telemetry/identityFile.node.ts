@@ -1,8 +1,10 @@
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { makeDirectory, makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
+import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
+import { STATE_DIR } from '../outbox/file-log/segmentFiles.js';
+import { readStateSync } from '../outbox/file-log/StateFiles.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
+import { CONSENT_STATE_KEY } from './consentStateKey.js';
 import { type IdentityStore, isKeptIdentity } from './identityStore.js';
 
 export const IDENTITY_FILE = 'identity';
@@ -10,19 +12,18 @@ export const IDENTITY_FILE = 'identity';
 /**
  * The identity in `<directory>/identity`, beside the install id: read synchronously once at
  * start (so the first events of a run are already about the user, as with the install id),
- * written off the caller's turn through a temporary file and a rename, so it is never seen
- * half-written. Processes sharing the directory: the last `identify()` wins.
+ * written through a temporary file and a rename, so it is never seen half-written. Processes
+ * sharing the directory: the last `identify()` wins.
  *
- * A write not done when the process ends (`process.exit()` or an uncaught exception in the
- * turn of the `identify()` or `reset()`) is finished synchronously by `finishNow`, called from
- * the client's exit hook: else a `reset()` at logout was lost and the next run was still the
- * user who logged out.
+ * Written synchronously, in the caller's turn (a few small syscalls; `identify()` and `reset()`
+ * are rare). Written asynchronously, a `reset()` followed by `process.exit()` was lost now and
+ * then: the write finished at exit removed the file, and then a rename of the earlier
+ * `identify()` still in the thread pool put the old id back (and its temporary file, holding
+ * the id, was left behind). Nothing asynchronous means nothing can land after the last write,
+ * and nothing is left to finish at exit.
  */
 export function identityFile(directory: string): IdentityStore {
   const file = path.join(directory, IDENTITY_FILE);
-  let writes: Promise<void> = Promise.resolve();
-  /** The last write asked for, until it is on disk (a new object per call: compared by identity). */
-  let unwritten: { readonly id: string | undefined } | undefined;
   return {
     read() {
       try {
@@ -33,49 +34,25 @@ export function identityFile(directory: string): IdentityStore {
       }
     },
     write(id) {
-      const request = { id };
-      unwritten = request;
-      // One after another, so the last identify() is the one left on disk.
-      const run = writes.then(async () => {
+      try {
         if (id === undefined) {
-          await rm(file, { force: true });
+          rmSync(file, { force: true });
         } else {
-          await makeDirectory(directory);
-          const tmp = temporaryName(file);
+          makeDirectorySync(directory);
+          const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
           try {
-            await writeFile(tmp, `${id}\n`, { flag: 'wx' });
-            await rename(tmp, file);
+            writeFileSync(tmp, `${id}\n`, { flag: 'wx' });
+            renameSync(tmp, file);
           } finally {
-            await rm(tmp, { force: true });
+            rmSync(tmp, { force: true });
           }
         }
-        if (unwritten === request) unwritten = undefined;
-      });
-      writes = run.catch(() => {});
-      return run;
-    },
-    finishNow() {
-      const request = unwritten;
-      if (request === undefined) return;
-      unwritten = undefined;
-      // An asynchronous write of an earlier id still in the thread pool could in theory land
-      // after this one; writes are chained, so at most one is, and the window is one syscall.
-      if (request.id === undefined) {
-        rmSync(file, { force: true });
-        return;
-      }
-      makeDirectorySync(directory);
-      const tmp = temporaryName(file);
-      try {
-        writeFileSync(tmp, `${request.id}\n`, { flag: 'wx' });
-        renameSync(tmp, file);
-      } finally {
-        rmSync(tmp, { force: true });
+        return Promise.resolve();
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
     },
+    // The file outbox keeps its state in the same directory (`state/`): read as it does.
+    rememberedConsentNow: () => readStateSync(path.join(directory, STATE_DIR), CONSENT_STATE_KEY),
   };
-}
-
-function temporaryName(file: string): string {
-  return `${file}.${process.pid}.${uuidv7()}.tmp`;
 }

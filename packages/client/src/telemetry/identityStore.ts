@@ -18,6 +18,12 @@ export interface IdentityStore {
    * leave it out.
    */
   finishNow?(): void;
+  /**
+   * The consent remembered in the same storage, read synchronously (undefined when none is):
+   * at exit, before the client read it, whether an id `identify()` held may be written. Stores
+   * that cannot leave it out, and such an id is then not written.
+   */
+  rememberedConsentNow?(): unknown;
 }
 
 /** The outbox state key of the kept identity (where no better place exists). */
