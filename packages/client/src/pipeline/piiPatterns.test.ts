@@ -194,6 +194,11 @@ const PII: readonly (readonly [input: string, expected: string])[] = [
     'Proxy-Authorization: Negotiate [REDACTED:bearer]',
   ],
   ['{"Authorization":"k3y-abcdef123456"}', '{"Authorization":"[REDACTED:bearer]"}'],
+  ['X-Authorization: 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b', 'X-Authorization: [REDACTED:bearer]'],
+  [
+    'Authorization: Token "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"',
+    'Authorization: Token "[REDACTED:bearer]"',
+  ],
   [
     'key: -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1c7+9z5Pad7OejecsQ0bu3aumiEAV5ZRH+8=\n-----END RSA PRIVATE KEY----- end',
     'key: [REDACTED:privateKey] end',

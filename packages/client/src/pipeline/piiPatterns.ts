@@ -96,9 +96,11 @@ const BASIC_AUTH = /(?<![A-Za-z])([Bb]asic|BASIC)(\s+)([A-Za-z0-9+/]{8,1024}={0,
 // Any other scheme after an `Authorization:` header (`Token 9944b0…`, as Django REST framework
 // and others write it, `Digest …`, a bare key): the scheme stays, the credential is replaced.
 // Bearer and Basic have their own patterns above. The credential must look like one (a digit and
-// 8 characters, or 20), so "authorization: declined" is not taken.
+// 8 characters, or 20), so "authorization: declined" is not taken. A vendor's header
+// (`X-Authorization`, `X-Amz-Authorization`) is one too, and so is a credential in quotes after
+// the scheme (`Token "9944b0…"`).
 const OTHER_AUTH_SCHEME =
-  /(?<![A-Za-z0-9-])((?:proxy-)?authorization["']?\s{0,3}[:=]\s{0,3}["']?)(?!(?:bearer|basic)\s)([a-z][\w.-]{0,31}\s{1,3})?([^\s"',;[\]][^\s"',;]{3,1023})/gi;
+  /(?<![A-Za-z0-9-])((?:[a-z][a-z0-9]{0,15}-){0,2}authorization["']?\s{0,3}[:=]\s{0,3}["']?)(?!(?:bearer|basic)\s)([a-z][\w.-]{0,31}\s{1,3}["']?)?([^\s"',;[\]][^\s"',;]{3,1023})/gi;
 
 // A PEM private key block, whole (RSA, EC, OPENSSH, ENCRYPTED, PKCS#8 …). Its body never holds
 // another BEGIN line, and stopping there keeps the scan linear: with `[\s\S]{0,16384}?` alone,

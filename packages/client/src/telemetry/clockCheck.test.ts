@@ -48,4 +48,22 @@ describe('the `now` option', () => {
     expect(uuidMs(b.received[0]!.uuid)).toBeGreaterThanOrEqual(before);
     expect(warnings.filter((w) => w.includes('`now`'))).toHaveLength(1);
   });
+
+  it.each([
+    ['seconds', () => Date.now() / 1000, 1],
+    ['milliseconds', () => Date.now(), 0],
+  ])(
+    'a clock far from Date.now() at the start (%s) is accepted, with one warning',
+    async (_name, now, count) => {
+      const warnings: string[] = [];
+      const logger: Logger = { debug: () => {}, warn: (m: string) => void warnings.push(m), error: () => {} };
+      const { client, received } = capturingClient({ logger, now });
+      client.track('one');
+      client.track('two');
+      await client.flush({ timeoutMs: 5_000 });
+      await client.shutdown({ timeoutMs: 0 });
+      expect(received.map((e) => e.event)).toEqual(['one', 'two']);
+      expect(warnings.filter((w) => w.includes('more than a year'))).toHaveLength(count);
+    },
+  );
 });

@@ -28,12 +28,20 @@ export function checkClock(now: () => number): void {
   }
 }
 
+/** How far from `Date.now()` the first reading may be before it is warned about. */
+const YEAR_MS = 365 * 24 * 60 * 60 * 1000;
+
 /**
  * The clock the client uses: the app's, except where it answers a time that is no usable time
  * (or throws) later on: `Date.now()` then, with one warning, so that events still go out.
+ *
+ * A first reading more than a year from `Date.now()` is warned about, not refused: a clock in
+ * seconds (`Date.now() / 1000`) is a usable time, but dates every event in January 1970; tests
+ * and replays pass fixed or past clocks on purpose.
  */
 export function saneClock(now: () => number, logger: Logger): () => number {
   let warned = false;
+  let first = true;
   return () => {
     let ms: unknown;
     try {
@@ -41,7 +49,16 @@ export function saneClock(now: () => number, logger: Logger): () => number {
     } catch (error) {
       ms = error;
     }
-    if (isUsableTime(ms)) return ms;
+    if (isUsableTime(ms)) {
+      if (first && Math.abs(ms - Date.now()) > YEAR_MS) {
+        logger.warn('the `now` clock is more than a year from Date.now(): is it in milliseconds?', {
+          got: new Date(ms).toISOString(),
+        });
+      }
+      first = false;
+      return ms;
+    }
+    first = false;
     if (!warned) {
       warned = true;
       logger.warn('the `now` clock answered no usable time; using Date.now() where it does', {

@@ -16,13 +16,15 @@ describe("identify()'s id", () => {
     const { logger, seen } = warnings();
     const { client, received } = capturingClient({ logger });
     const user: object = { id: 7 };
-    for (const id of [String(undefined), ' NULL ', String(user), 'NaN', 'true', 'False'])
-      expect(() => client.identify(id)).not.toThrow();
+    const ids = [String(undefined), ' NULL ', String(user), 'NaN', 'true', 'False'];
+    // Invisible characters around a placeholder, and Python's str(None).
+    ids.push('undefined\u200b', '\ufeffnull', 'un\u200ddefined', '\u2060NaN\u200c', 'None');
+    for (const id of ids) expect(() => client.identify(id)).not.toThrow();
     client.track('after');
     await client.flush({ timeoutMs: 5_000 });
     await client.shutdown({ timeoutMs: 0 });
     expect(received.map((e) => [e.event, e.distinct_id])).toEqual([['after', 'u1']]);
-    expect(seen).toHaveLength(6);
+    expect(seen).toHaveLength(ids.length);
     for (const message of seen) expect(message).toMatch(/^identify ignored: its id must be a real id/);
   });
 

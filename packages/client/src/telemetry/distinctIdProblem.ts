@@ -3,7 +3,7 @@ import { describeValue } from '../describeValue.js';
 /**
  * What a failed lookup turns into when it is passed on as an id (`String(user.id)` of a missing
  * user, a template of an object): accepted, every user whose lookup failed became one person.
- * Compared in lower case, after trimming.
+ * Compared in lower case, after trimming and dropping invisible characters.
  */
 const PLACEHOLDER_IDS: ReadonlySet<string> = new Set([
   'undefined',
@@ -12,17 +12,26 @@ const PLACEHOLDER_IDS: ReadonlySet<string> = new Set([
   'nan',
   'true',
   'false',
+  // Python's str(None).
+  'none',
 ]);
+
+/**
+ * Characters that show as nothing (zero-width space and joiners, word joiner, BOM): with them,
+ * 'undefined\u200b' passed for a real id. Dropped before the checks, as `trim()` leaves them.
+ */
+const INVISIBLE = /[\u200b-\u200d\u2060\ufeff]/g;
 
 /**
  * Why `value` is no distinct id (for `identify` and the `distinctId` option), or undefined
  * when it is one: a string of 1 to 200 characters once trimmed, and no placeholder.
  */
 export function distinctIdProblem(value: unknown): string | undefined {
-  if (typeof value !== 'string' || value.trim().length === 0 || value.length > 200) {
+  const visible = typeof value === 'string' ? value.replace(INVISIBLE, '').trim() : '';
+  if (typeof value !== 'string' || visible.length === 0 || value.length > 200) {
     return `must be a non-empty string of at most 200 characters, got ${describeValue(value)}`;
   }
-  if (PLACEHOLDER_IDS.has(value.trim().toLowerCase())) {
+  if (PLACEHOLDER_IDS.has(visible.toLowerCase())) {
     return `must be a real id, got the placeholder ${describeValue(value)} (an id lookup that failed?)`;
   }
   return undefined;
