@@ -21,6 +21,25 @@ describe('the data directory removed or replaced under a running SQLite store', 
     return { dir, store };
   };
 
+  it('a relative dataDir stays the same files after the process changes directory', async () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const before = process.cwd();
+    process.chdir(dir);
+    try {
+      const store = await openSqlite({ dataDir: 'data' });
+      stores.push(store);
+      const p = await store.createProject('p');
+      process.chdir(before);
+      // The paths were looked at against the new working directory: "removed", and 503 for good.
+      await expect(store.ping()).resolves.toBeUndefined();
+      expect(await store.insertEvents(p.id, [ev()])).toMatchObject({ accepted: 1 });
+      expect(store.path).toBe(join(dir, 'data', 'homing.db'));
+    } finally {
+      process.chdir(before);
+    }
+  });
+
   it('removed: ingest is refused rather than acknowledged into deleted files, and ping fails', async () => {
     const { dir, store } = await open();
     const p = await store.createProject('p');

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { MAX_TIMER_MS } from '../maxTimer.js';
 import { StoreError } from './errors.js';
@@ -121,7 +122,9 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     throw new StoreError('invalid-input', 'SqliteStore option dataDir must be a non-empty path');
   }
   const r: ResolvedSqliteOptions = {
-    dataDir: o.dataDir,
+    // Absolute from here on: the files are checked by path while open (sqlite-open-files.ts)
+    // and reopened by the expander thread, and an app may chdir in between.
+    dataDir: resolve(o.dataDir),
     synchronous: o.synchronous ?? SQLITE_DEFAULTS.synchronous,
     cacheSizeMiB: o.cacheSizeMiB ?? SQLITE_DEFAULTS.cacheSizeMiB,
     expandChunkEvents: o.expandChunkEvents ?? SQLITE_DEFAULTS.expandChunkEvents,
