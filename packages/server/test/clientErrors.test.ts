@@ -11,12 +11,16 @@ import { logCapture, type Running, startServerOn } from './harness.js';
 const SECRET = 'hw_SECRET-7c1e-key';
 const BODY_SECRET = 'PERSONAL-9d2f-body';
 
-/** Writes `raw` on a new connection; resolves with everything answered once the server closes it. */
-function exchange(port: number, raw: string, closeAfterMs?: number): Promise<string> {
+/**
+ * Writes `raw` on a new connection; resolves with everything answered once the server closes it.
+ * After `closeAfterMs` the client destroys the connection, or with `halfClose` ends its side only.
+ */
+function exchange(port: number, raw: string, closeAfterMs?: number, halfClose = false): Promise<string> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1', () => {
       socket.write(raw);
-      if (closeAfterMs !== undefined) setTimeout(() => socket.destroy(), closeAfterMs);
+      if (closeAfterMs !== undefined)
+        setTimeout(() => (halfClose ? socket.end() : socket.destroy()), closeAfterMs);
     });
     let received = '';
     socket.on('data', (d: Buffer) => (received += d.toString()));
@@ -108,5 +112,21 @@ describe('requests refused before routing, and uploads cut short', () => {
       .poll(() => lines().filter((l) => l.msg === 'ingest request body not received'))
       .toEqual([expect.objectContaining({ kind: 'aborted' })]);
     expect(lines().filter((l) => l.msg === 'ingest request refused')).toEqual([]);
+  });
+
+  it('an upload the client ends half-way (its side closed mid-body) is not answered nor counted as a 400', async () => {
+    const { port, lines, requestsCounted } = await start(0);
+    const answer = await exchange(
+      port,
+      `POST /ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${SECRET}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: 100\r\n\r\n[{"ev`,
+      100,
+      true,
+    );
+    await expect
+      .poll(() => lines().filter((l) => l.msg === 'ingest request body not received'))
+      .toEqual([expect.objectContaining({ kind: 'aborted' })]);
+    expect(answer).toBe('');
+    expect(await requestsCounted()).toEqual([]);
   });
 });

@@ -49,8 +49,11 @@ function answerFor(code: string | undefined): ClientErrorAnswer {
 export function clientErrorHandler(metrics: ServerMetrics) {
   return function onClientError(this: FastifyInstance, err: Error & { code?: string }, socket: Duplex): void {
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') timedOut.add(socket);
-    // A connection reset, or one already gone: there is no one to answer.
-    if (err.code === 'ECONNRESET' || socket.destroyed) {
+    // A connection reset, one already gone, or a client that ended it in the middle of a body
+    // (HPE_INVALID_EOF_STATE): there is no one to answer.
+    if (err.code === 'ECONNRESET' || err.code === 'HPE_INVALID_EOF_STATE' || socket.destroyed) {
+      // Closed on our side too, so the request whose body was cut short ends (and says aborted).
+      socket.destroy();
       this.log.trace({ code: err.code }, 'client connection reset');
       return;
     }
