@@ -406,7 +406,8 @@ function explain(err: unknown, o: StartServerOptions): unknown {
       'unsupported-url': 'use --database postgres://user@host:5432/db, or leave it unset for SQLite',
       unreachable:
         'check that PostgreSQL runs and the URL (host, port, user, database) in --database / HOMING_DATABASE_URL',
-      migration: 'the database schema could not be upgraded; see the message above, fix it and start again',
+      migration:
+        'see the message above: a schema written by a newer Homing needs that version or newer; a failed upgrade, what it names fixed before starting again',
       timeout: LOCK_HINT,
       'disk-full': diskFullHint(o.dataDir ?? LISTEN_DEFAULTS.dataDir),
       // None for 'data-dir': the store's message advises by cause (a file the user may not
