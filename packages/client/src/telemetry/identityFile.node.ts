@@ -1,9 +1,9 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../outbox/file-log/atomicFile.js';
 import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
 import { STATE_DIR } from '../outbox/file-log/segmentFiles.js';
 import { readStateSync } from '../outbox/file-log/StateFiles.js';
-import { uuidv7 } from '../pipeline/uuidv7.js';
 import { CONSENT_STATE_KEY } from './consentStateKey.js';
 import { type IdentityStore, isKeptIdentity } from './identityStore.js';
 
@@ -39,13 +39,7 @@ export function identityFile(directory: string): IdentityStore {
           rmSync(file, { force: true });
         } else {
           makeDirectorySync(directory);
-          const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
-          try {
-            writeFileSync(tmp, `${id}\n`, { flag: 'wx' });
-            renameSync(tmp, file);
-          } finally {
-            rmSync(tmp, { force: true });
-          }
+          writeFileAtomicSync(file, `${id}\n`, { fsync: false });
         }
         return Promise.resolve();
       } catch (error) {

@@ -1,8 +1,8 @@
-import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../outbox/file-log/atomicFile.js';
 import { STATE_DIR } from '../outbox/file-log/segmentFiles.js';
 import { readStateSync } from '../outbox/file-log/StateFiles.js';
-import { uuidv7 } from '../pipeline/uuidv7.js';
 import { IDENTITY_FILE, identityFile } from './identityFile.node.js';
 import { IDENTITY_STATE_KEY, isKeptIdentity, type IdentityStore } from './identityStore.js';
 import { INSTALL_ID_STATE_KEY, isInstallId, type InstallIdStore } from './installId.js';
@@ -34,13 +34,7 @@ function takeOverStateIds(directory: string): string | undefined {
     const identity = readStateSync(stateDir, IDENTITY_STATE_KEY);
     const identityPath = path.join(directory, IDENTITY_FILE);
     if (isKeptIdentity(identity) && !existsSync(identityPath)) {
-      const tmp = `${identityPath}.${process.pid}.${uuidv7()}.tmp`;
-      try {
-        writeFileSync(tmp, `${identity}\n`, { flag: 'wx' });
-        renameSync(tmp, identityPath);
-      } finally {
-        rmSync(tmp, { force: true });
-      }
+      writeFileAtomicSync(identityPath, `${identity}\n`, { fsync: false });
     }
     return id;
   } catch {
