@@ -83,6 +83,22 @@ describe('CORS with credentials on ingest routes, HTTP level', () => {
     });
   }
 
+  it("with '*', Origin: null (a sandboxed iframe, a file:// page) gets the plain answer, never credentials", async () => {
+    const s = await start('*');
+    const pre = await preflight(`${s.url}/e/`, 'null');
+    expect(pre.headers.get('access-control-allow-origin')).toBe('*');
+    expect(pre.headers.get('access-control-allow-credentials')).toBeNull();
+    const res = await fetch(`${s.url}/e/`, {
+      method: 'POST',
+      headers: { origin: 'null', 'content-type': 'text/plain' },
+      body: JSON.stringify({ api_key: s.project.writeKey, event: 'e', distinct_id: 'd' }),
+    });
+    await res.arrayBuffer();
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBe('*');
+    expect(res.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
   it('an origin not in the list gets no Allow-Origin on a preflight, and its 403 says Vary: Origin', async () => {
     const s = await start([SITE]);
     const pre = await preflight(`${s.url}/e/`, OTHER);

@@ -55,7 +55,14 @@ export class CorsPolicy {
   options(): FastifyCorsOptions {
     return {
       delegator: (req: FastifyRequest, done: (err: Error | null, o: FastifyCorsOptions) => void) =>
-        done(null, this.credentialedPaths.has(pathOf(req.url)) ? this.credentialed : this.plain),
+        // `Origin: null` (a sandboxed iframe, a file:// page) is any page's to send: reflected
+        // with credentials it is the textbook CORS hole, so it gets the plain answer.
+        done(
+          null,
+          req.headers.origin !== 'null' && this.credentialedPaths.has(pathOf(req.url))
+            ? this.credentialed
+            : this.plain,
+        ),
     };
   }
 }
