@@ -114,6 +114,24 @@ describe('requests refused before routing, and uploads cut short', () => {
     expect(lines().filter((l) => l.msg === 'ingest request refused')).toEqual([]);
   });
 
+  it('a request pipelined after a valid one that is not HTTP: the valid one is answered 202, then the connection closes', async () => {
+    const { port } = await start(0);
+    const body = JSON.stringify([{ event: 'pipelined', distinct_id: 'p1' }]);
+    const answer = await exchange(
+      port,
+      `POST /ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${s!.project.writeKey}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+        'THIS IS NOT HTTP\r\n\r\n',
+    );
+    // A 400 written at once took the place of the 202 (the event was stored all the same).
+    expect(answer).toMatch(/^HTTP\/1\.1 202 /);
+    expect(answer).not.toContain('HTTP/1.1 400');
+    const stored = await fetch(`${s!.url}/api/events?distinct_id=p1`, {
+      headers: { authorization: `Bearer ${s!.project.adminKey}` },
+    });
+    expect(((await stored.json()) as { events: unknown[] }).events).toHaveLength(1);
+  });
+
   it('an upload the client ends half-way (its side closed mid-body) is not answered nor counted as a 400', async () => {
     const { port, lines, requestsCounted } = await start(0);
     const answer = await exchange(

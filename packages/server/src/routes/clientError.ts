@@ -21,6 +21,13 @@ export function endedByTimeout(socket: Duplex | null | undefined): boolean {
   return socket != null && timedOut.has(socket);
 }
 
+/** Node's ServerResponse of a request on the connection, as far as it is looked at here. */
+interface ResponseInFlight {
+  readonly writableFinished: boolean;
+  readonly req?: { readonly complete: boolean };
+  once(event: 'finish' | 'close', listener: () => void): unknown;
+}
+
 interface ClientErrorAnswer {
   status: number;
   error: string;
@@ -55,6 +62,22 @@ export function clientErrorHandler(metrics: ServerMetrics) {
       // Closed on our side too, so the request whose body was cut short ends (and says aborted).
       socket.destroy();
       this.log.trace({ code: err.code }, 'client connection reset');
+      return;
+    }
+    // A request before it on this connection (pipelined) is still being answered: its answer
+    // goes out whole, then the connection closes; a 400 written now would have taken its place.
+    // (A request whose own body is what failed is not complete: that one gets the 400.)
+    const answering = (socket as { _httpMessage?: ResponseInFlight | null })._httpMessage;
+    if (answering != null && !answering.writableFinished && answering.req?.complete === true) {
+      this.log.trace(
+        { code: err.code },
+        'client error after a request still being answered: closing after it',
+      );
+      const close = (): void => {
+        socket.destroy();
+      };
+      answering.once('finish', close);
+      answering.once('close', close);
       return;
     }
     const a = answerFor(err.code);
