@@ -63,17 +63,15 @@ export class IdentityKeeper {
   }
 
   /**
-   * At process exit: the last write not yet done, synchronously (where the store can). An id
-   * still held is written only if consent is known (`unread` false, or the store reads the
-   * remembered one now; none remembered: the options' `consent`) and is not denied.
+   * At process exit: an id still held is written (synchronously, by a store that writes so, as
+   * the file does) only if consent is known (`unread` false, or the store reads the remembered
+   * one now; none remembered: the options' `consent`) and is not denied.
    */
   finishNow(consent: ConsentState, unread: boolean): void {
+    if (this.held === undefined) return;
     try {
-      if (this.held !== undefined) {
-        const known = unread ? this.rememberedNow(consent) : consent;
-        if (known !== undefined) this.consentChanged(known);
-      }
-      this.store.finishNow?.();
+      const known = unread ? this.rememberedNow(consent) : consent;
+      if (known !== undefined) this.consentChanged(known);
     } catch (error) {
       this.logger.warn('could not keep the identity for the next run', { error });
     }
@@ -86,7 +84,7 @@ export class IdentityKeeper {
     return stored === 'granted' || stored === 'denied' || stored === 'pending' ? stored : fallback;
   }
 
-  /** Off the caller's turn; a failure is only logged. */
+  /** A failure is only logged (the file store writes at once; others may answer later). */
   private write(id: string | undefined): void {
     this.store.write(id).catch((error: unknown) => {
       this.logger.warn('could not keep the identity for the next run', { error });

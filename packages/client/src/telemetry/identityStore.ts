@@ -12,13 +12,6 @@ export interface IdentityStore {
   /** Keeps `id`, or forgets it (undefined). */
   write(id: string | undefined): Promise<void>;
   /**
-   * At process exit (Node's `exit` event, where nothing asynchronous runs any more): finishes
-   * synchronously the last `write` not yet done, so an `identify()` or `reset()` followed by
-   * `process.exit()` in the same turn is still kept. Stores that cannot write synchronously
-   * leave it out.
-   */
-  finishNow?(): void;
-  /**
    * The consent remembered in the same storage, read synchronously (undefined when none is):
    * at exit, before the client read it, whether an id `identify()` held may be written. Stores
    * that cannot leave it out, and such an id is then not written.
