@@ -46,9 +46,7 @@ describe('process exit (child processes)', () => {
         });
         // Before the fix every beforeExit tracked a runtime snapshot, whose storing is I/O, after
         // which Node emits beforeExit again: the process never ended (killed here by the timeout).
-        const killer = setTimeout(() => child.process.kill('SIGKILL'), 20_000);
-        const exit = await child.exited;
-        clearTimeout(killer);
+        const exit = await child.exitedWithin(20_000);
         expect(exit, child.stderr()).toEqual({ code: 0, signal: null });
         const beforeExits = Number(printed(child.lines, 'B')[0]);
         expect(beforeExits).toBeGreaterThanOrEqual(1);
@@ -76,9 +74,7 @@ describe('process exit (child processes)', () => {
         // Before the fix each event tracked in beforeExit set off another exit flush, whose I/O
         // made Node emit beforeExit again: the process never ended (killed here), and the sink
         // got thousands of cli.before_exit; and cli.exit, tracked after the exit hook, was lost.
-        const killer = setTimeout(() => first.process.kill('SIGKILL'), 20_000);
-        const exit = await first.exited;
-        clearTimeout(killer);
+        const exit = await first.exitedWithin(20_000);
         expect(exit, first.stderr()).toEqual({ code: 0, signal: null });
         expect(Number(printed(first.lines, 'B')[0])).toBeLessThanOrEqual(3);
         const second = spawnTelemetryChild(['exit', directory, sink.url, '0']);
@@ -104,9 +100,7 @@ describe('process exit (child processes)', () => {
       try {
         const env = { HOMING_CHILD_TRACK_AT_EXIT: '1', HOMING_CHILD_INTERVAL_ZERO: '1' };
         const child = spawnTelemetryChild(['exit', path.join(dir, 'interval-zero'), sink.url, '3'], env);
-        const killer = setTimeout(() => child.process.kill('SIGKILL'), 20_000);
-        const exit = await child.exited;
-        clearTimeout(killer);
+        const exit = await child.exitedWithin(20_000);
         expect(exit, child.stderr()).toEqual({ code: 0, signal: null });
         // Each event sent at once (intervalMs 0) was I/O after which Node emitted beforeExit
         // again: 150 to 330 rounds before it ended.

@@ -9,6 +9,8 @@ export interface TelemetryChild {
   readonly process: ChildProcess;
   readonly lines: string[];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** `exited`, but the child is SIGKILLed after `ms` (a child that would never end by itself). */
+  exitedWithin(ms: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   /** Resolves once `count` lines starting with `prefix` were printed (rejects if the child exits first). */
   waitFor(prefix: string, count?: number, timeoutMs?: number): Promise<void>;
   stderr(): string;
@@ -46,6 +48,14 @@ export function spawnTelemetryChild(args: string[], env: Record<string, string> 
     process: child,
     lines,
     exited,
+    async exitedWithin(ms) {
+      const killer = setTimeout(() => child.kill('SIGKILL'), ms);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(killer);
+      }
+    },
     stderr: () => errors,
     async waitFor(prefix, count = 1, timeoutMs = 60_000) {
       const deadline = Date.now() + timeoutMs;
