@@ -101,7 +101,7 @@ export class Telemetry implements TelemetryCore {
    */
   private consentUnread: boolean;
   private waiting: Waiting[] | null = [];
-  private readonly ready: Promise<void>;
+  private ready: Promise<void>;
   private closing: Promise<void> | undefined;
   private confirmTimer: ReturnType<typeof setTimeout> | undefined;
   /** Follows consent set by other processes or tabs on the same storage (when it is remembered). */
@@ -179,7 +179,8 @@ export class Telemetry implements TelemetryCore {
     // First: it throws when the outbox has a client already, and nothing may be left hooked then.
     this.delivery.start();
     this.offHooks.push(this.outbox.onDrop((d) => this.drop(d.reason, d.count)));
-    this.installId = this.installIdNow();
+    // No identifier is stored on the device while consent is denied (see `installIdAllowedNow`).
+    if (this.installIdAllowedNow()) this.installId = this.installIdNow();
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
     this.offExitNow = parts.platform.onExitNow?.(() => {
       this.exitedNow = true;
@@ -489,13 +490,8 @@ export class Telemetry implements TelemetryCore {
     this.identityKeeper.consentChanged(this.consent);
     // Starting denied (from the options) clears what an earlier run held, as `setConsent` does.
     if (!remembered && !this.consentChosen && this.consent === 'denied') this.applyConsent('denied');
-    try {
-      this.installId ??= await loadInstallId(this.outbox, this.parts.installId);
-    } catch (error) {
-      // Events must still flow: this run reports under an id of its own.
-      this.installId = uuidv7();
-      this.logger.warn('could not read or store the install id; using one for this run', { error });
-    }
+    // Denied: events are dropped, so no id is needed; one is made if consent is granted later.
+    if (this.consent !== 'denied') this.installId ??= await this.loadInstallId();
     if (this.pendingIdentity !== undefined) {
       try {
         const kept = await this.pendingIdentity;
@@ -511,6 +507,53 @@ export class Telemetry implements TelemetryCore {
     this.waiting = null;
     for (const w of waiting) this.append(w);
     if (this.closing === undefined) this.delivery.setPaused(this.consent !== 'granted');
+  }
+
+  /** The install id from its store, made there if new; one for this run alone if the store fails. */
+  private async loadInstallId(): Promise<string> {
+    try {
+      return await loadInstallId(this.outbox, this.parts.installId);
+    } catch (error) {
+      // Events must still flow: this run reports under an id of its own.
+      this.logger.warn('could not read or store the install id; using one for this run', { error });
+      return uuidv7();
+    }
+  }
+
+  /**
+   * Whether the install id may be read or made at construction: not while consent is denied, by
+   * the options or by a denial remembered from an earlier run, as far as it can be read
+   * synchronously (Node's file outbox). A browser's remembered consent is read in `start`,
+   * after the id (kept in localStorage so that early events need not wait).
+   */
+  private installIdAllowedNow(): boolean {
+    if (!this.consentUnread) return this.consent !== 'denied';
+    try {
+      const stored = this.identityStore.rememberedConsentNow?.();
+      if (stored === 'granted' || stored === 'denied' || stored === 'pending') return stored !== 'denied';
+    } catch (error) {
+      this.logger.warn('could not read the remembered consent', { error });
+    }
+    return this.consent !== 'denied';
+  }
+
+  /**
+   * Consent was granted (or set pending) after a start under a denial, which made no install id:
+   * it is made now, synchronously where its store can; otherwise events wait in memory for it,
+   * as they do at start, and flush and shutdown wait for it too.
+   */
+  private makeInstallIdLater(): void {
+    this.installId = this.installIdNow();
+    if (this.installId !== undefined) return;
+    this.waiting = [];
+    const made = this.loadInstallId().then((id) => {
+      this.installId ??= id;
+      const waiting = this.waiting ?? [];
+      this.waiting = null;
+      for (const w of waiting) this.append(w);
+      if (this.closing === undefined) this.delivery.setPaused(this.consent !== 'granted');
+    });
+    this.ready = this.ready.then(() => made);
   }
 
   /** The install id when its store answers synchronously (Node's file); else it is read in `start`. */
@@ -575,6 +618,14 @@ export class Telemetry implements TelemetryCore {
 
   private applyConsent(state: ConsentState): void {
     this.consent = state;
+    // `start` makes the id itself once the remembered consent is read (`waiting` is null after).
+    if (
+      state !== 'denied' &&
+      this.installId === undefined &&
+      this.waiting === null &&
+      this.closing === undefined
+    )
+      this.makeInstallIdLater();
     // While `start` reads the remembered consent, the keeper is told there, once it is read.
     if (this.closing === undefined && !this.consentUnread) this.identityKeeper.consentChanged(state);
     if (state === 'denied') {

@@ -108,6 +108,50 @@ describe('the anonymous install id', () => {
     await outbox.close();
   });
 
+  it('is not made while consent is denied (by the options or remembered); granting later makes it and events flow', async () => {
+    const directory = path.join(dir, 'denied');
+    const hasId = async () => (await fs.readdir(directory)).includes(INSTALL_ID_FILE);
+    sink.requests.length = 0;
+    // Denied by the options, then by the user (remembered): events are dropped, no id is stored.
+    const first = clientFor(sink, { storage: 'file', directory, consent: 'denied' });
+    first.track('dropped');
+    first.setConsent('denied');
+    await first.shutdown({ timeoutMs: 2_000 });
+    expect(await hasId()).toBe(false);
+    // Next run, default options: the remembered denial is read at construction.
+    const second = clientFor(sink, { storage: 'file', directory });
+    second.track('dropped.too');
+    await second.persist();
+    expect(await hasId()).toBe(false);
+    second.setConsent('granted');
+    second.track('after.grant');
+    await second.shutdown({ timeoutMs: 10_000 });
+    const id = (await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim();
+    expect(sinkEvents(sink).map((e) => [e.event, e.distinct_id])).toEqual([['after.grant', id]]);
+    sink.requests.length = 0;
+  });
+
+  it('made after a late grant from a storage that answers later: events tracked meanwhile wait for it and keep their order', async () => {
+    sink.requests.length = 0;
+    const outbox = createMemoryOutbox();
+    const t = clientFor(sink, { storage: outbox, consent: 'denied' });
+    await t.flush({ timeoutMs: 2_000 });
+    expect(await outbox.getState(INSTALL_ID_STATE_KEY)).toBeUndefined();
+    t.setConsent('granted');
+    t.track('first');
+    t.track('second');
+    await t.flush({ timeoutMs: 10_000 });
+    const id = await outbox.getState(INSTALL_ID_STATE_KEY);
+    expect(typeof id).toBe('string');
+    expect(sinkEvents(sink).map((e) => [e.event, e.distinct_id])).toEqual([
+      ['first', id],
+      ['second', id],
+    ]);
+    await t.shutdown({ timeoutMs: 2_000 });
+    await outbox.close();
+    sink.requests.length = 0;
+  });
+
   it('falls back to an id for this run when the storage cannot keep one; events still flow', async () => {
     const outbox = createMemoryOutbox();
     outbox.getState = () => Promise.reject(new Error('storage broken'));
