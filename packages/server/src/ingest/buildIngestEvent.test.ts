@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IngestEvent } from '../store/store.js';
 import { buildIngestEvent, type BuildContext, type EventParts } from './buildIngestEvent.js';
-import { MAX_FUTURE_MS, TIMESTAMP_FORMAT_ERROR } from './eventTime.js';
+import { clockSkewMs, MAX_CORRECTED_AGE_MS, MAX_FUTURE_MS, TIMESTAMP_FORMAT_ERROR } from './eventTime.js';
 
 const RECEIVED_MS = Date.parse('2026-12-03T12:00:00.000Z');
 const ctx: BuildContext = {
@@ -85,5 +85,23 @@ describe('buildIngestEvent: timestamps', () => {
     // A timestamp inside the window that the correction pushes past it: receive time.
     const soon = new Date(RECEIVED_MS + 3_600_000).toISOString();
     expect(built(soon, twoDays)).toMatchObject({ timestamp: ctx.receivedAt, originalTimestamp: soon });
+  });
+
+  it('does not apply a correction that would date the event more than a year back (a sent_at in microseconds or from year 9999)', () => {
+    const sent = new Date(RECEIVED_MS - 2_000).toISOString();
+    for (const sentAt of [RECEIVED_MS * 1000, '9999-12-31T00:00:00.000Z', 8.64e15]) {
+      const e = built(sent, clockSkewMs(sentAt, RECEIVED_MS));
+      expect([sentAt, e.timestamp]).toEqual([sentAt, sent]);
+      expect(e.originalTimestamp).toBe(sent);
+    }
+    // Still the future bound on the client's own timestamp.
+    const ahead = new Date(RECEIVED_MS + 2 * MAX_FUTURE_MS).toISOString();
+    expect(built(ahead, clockSkewMs('9999-12-31T00:00:00.000Z', RECEIVED_MS)).timestamp).toBe(ctx.receivedAt);
+    // A queue that waited up to the bound on a clock a day behind is corrected as before.
+    const day = 86_400_000;
+    const waited = new Date(RECEIVED_MS - day - MAX_CORRECTED_AGE_MS + 1).toISOString();
+    expect(built(waited, day).timestamp).toBe(new Date(RECEIVED_MS - MAX_CORRECTED_AGE_MS + 1).toISOString());
+    const older = new Date(RECEIVED_MS - day - MAX_CORRECTED_AGE_MS - 1).toISOString();
+    expect(built(older, day).timestamp).toBe(older);
   });
 });

@@ -44,13 +44,23 @@ export function clockSkewMs(sentAt: unknown, receivedMs: number): number {
 }
 
 /**
+ * How much older than its receive time a clock-skew correction may make an event. The
+ * correction moves the event to receive time minus its age on the client's clock (`sent_at`
+ * minus `timestamp`); an age over this is not a queue that waited, but a `sent_at` in other
+ * units (microseconds) or from another clock (year 9999), and would date the event thousands of
+ * years back, where the first retention run deletes it although its 202 said it was stored.
+ */
+export const MAX_CORRECTED_AGE_MS = 366 * 86_400_000;
+
+/**
  * The event's ISO timestamp: the client's corrected for clock skew, or the receive time when
  * that lies more than MAX_FUTURE_MS ahead of it (checked after the correction, so a client whose
- * whole clock is ahead is corrected, not replaced). null when the correction leaves the range of
- * dates.
+ * whole clock is ahead is corrected, not replaced). A correction that would date the event more
+ * than MAX_CORRECTED_AGE_MS before its receive time is not applied: the client's own timestamp
+ * is kept (under the same future bound).
  */
-export function correctedIso(originalMs: number, skewMs: number, receivedMs: number): string | null {
-  const ms = originalMs + skewMs;
-  if (ms > receivedMs + MAX_FUTURE_MS) return formatIso(receivedMs);
-  return Math.abs(ms) <= MAX_DATE_MS ? formatIso(ms) : null;
+export function correctedIso(originalMs: number, skewMs: number, receivedMs: number): string {
+  let ms = originalMs + skewMs;
+  if (ms < receivedMs - MAX_CORRECTED_AGE_MS) ms = originalMs;
+  return formatIso(ms > receivedMs + MAX_FUTURE_MS ? receivedMs : ms);
 }
