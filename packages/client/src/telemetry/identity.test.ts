@@ -105,6 +105,23 @@ describe('identify() is kept for the next runs, until reset()', () => {
     expect(store.read()).toBeUndefined();
   });
 
+  it('identityFile: the same id again is not rewritten, unless another process wrote another since; a removed directory is made again', async () => {
+    const directory = path.join(dir, 'same-again');
+    const file = path.join(directory, IDENTITY_FILE);
+    const store = identityFile(directory);
+    await store.write('user-1');
+    const { ino } = await fs.stat(file);
+    for (let i = 0; i < 5; i++) await store.write('user-1');
+    // A rewrite renames a new file over the old one: a new inode.
+    expect((await fs.stat(file)).ino).toBe(ino);
+    identityFile(directory).write('user-2'); // another process
+    await store.write('user-1');
+    expect(store.read()).toBe('user-1');
+    rmSync(directory, { recursive: true, force: true });
+    await store.write('user-3');
+    expect(store.read()).toBe('user-3');
+  });
+
   it('identityLocalStorage: synchronous in localStorage, the outbox state without usable storage', async () => {
     const storage = new MemoryStorage();
     const outbox = createMemoryOutbox();

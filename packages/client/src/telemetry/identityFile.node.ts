@@ -24,22 +24,26 @@ export const IDENTITY_FILE = 'identity';
  */
 export function identityFile(directory: string): IdentityStore {
   const file = path.join(directory, IDENTITY_FILE);
+  const read = (): string | undefined => {
+    try {
+      const kept = readFileSync(file, 'utf8').replace(/\n$/, '');
+      return isKeptIdentity(kept) ? kept : undefined;
+    } catch {
+      return undefined;
+    }
+  };
   return {
-    read() {
-      try {
-        const kept = readFileSync(file, 'utf8').replace(/\n$/, '');
-        return isKeptIdentity(kept) ? kept : undefined;
-      } catch {
-        return undefined;
-      }
-    },
+    read,
     write(id) {
       try {
         if (id === undefined) {
           rmSync(file, { force: true });
-        } else {
-          makeDirectorySync(directory);
-          writeFileAtomicSync(file, `${id}\n`, { fsync: false });
+        } else if (read() !== id) {
+          // Compared with the file, not with this process's last write: another process sharing
+          // the directory may have written since, and the last identify() wins. A read is a
+          // third of the system calls of a write, which an app calling identify() on every
+          // request (with the same user) paid each time.
+          writeIdentity(directory, file, id);
         }
         return Promise.resolve();
       } catch (error) {
@@ -49,4 +53,15 @@ export function identityFile(directory: string): IdentityStore {
     // The file outbox keeps its state in the same directory (`state/`): read as it does.
     rememberedConsentNow: () => readStateSync(path.join(directory, STATE_DIR), CONSENT_STATE_KEY),
   };
+}
+
+/** The directory is made only when the write finds it missing (it is there but once). */
+function writeIdentity(directory: string, file: string, id: string): void {
+  try {
+    writeFileAtomicSync(file, `${id}\n`, { fsync: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    makeDirectorySync(directory);
+    writeFileAtomicSync(file, `${id}\n`, { fsync: false });
+  }
 }
