@@ -16,6 +16,33 @@ describeStoreContract('SQLite, small chunks', () =>
 );
 
 describe('SqliteStore', () => {
+  it('a retention run waits for the expander once per cutoff, not once per batch', async () => {
+    const dir = tempDir();
+    const store = await openSqlite({ dataDir: dir });
+    try {
+      const p = await store.createProject('p');
+      const old = (i: number) => ev({ timestamp: new Date(Date.UTC(2020, 0, 1, 0, 0, i)).toISOString() });
+      await store.insertEvents(p.id, [old(1), old(2), old(3)]);
+      const expander = (store as unknown as { expander: { catchUp: (upTo: number) => Promise<void> } })
+        .expander;
+      const waits = vi.spyOn(expander, 'catchUp');
+      const cutoff = '2021-01-01T00:00:00.000Z';
+      expect(await store.deleteEventsBefore(cutoff, 2)).toBe(2);
+      // Ingest goes on between the batches of one run: the next batch does not wait for it.
+      await store.insertEvents(p.id, [old(4)]);
+      expect(await store.deleteEventsBefore(cutoff, 2)).toBeGreaterThanOrEqual(1);
+      expect(waits).toHaveBeenCalledTimes(1);
+      // The next run (another cutoff) waits again, and finds what arrived meanwhile.
+      const next = '2021-01-01T00:00:01.000Z';
+      while ((await store.deleteEventsBefore(next, 2)) > 0);
+      expect(waits).toHaveBeenCalledTimes(2);
+      expect(await store.queryEvents({ projectId: p.id, limit: 10 })).toEqual([]);
+    } finally {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('migrates a data directory of the previous version without touching its data', async () => {
     const dir = tempDir();
     try {

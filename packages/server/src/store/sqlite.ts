@@ -97,6 +97,8 @@ export class SqliteStore implements Store {
   private diskFull = false;
   /** Whether homing.db and the log file are still the files at their paths. */
   private readonly openFiles: OpenFiles;
+  /** The cutoff `deleteEventsBefore` last waited for the expander with. */
+  private retentionCaughtUpFor: string | null = null;
 
   constructor(options: SqliteStoreOptions) {
     this.opts = resolveSqliteOptions(options);
@@ -388,7 +390,14 @@ export class SqliteStore implements Store {
     if (!Number.isFinite(cutoffMs)) throw new StoreError('invalid-input', 'cutoff must be an ISO 8601 date');
     if (!Number.isInteger(limit) || limit < 1)
       throw new StoreError('invalid-input', 'limit must be a positive integer');
-    await this.catchUp();
+    // Once per cutoff, not per batch: a retention run asks in batches with one cutoff, and under
+    // an ingest the expander trails, each batch waited for the whole log as it then stood, so a
+    // run deleted a few hundred events a second while the table grew. What arrives after the
+    // first batch is expanded meanwhile and its old events wait for the next run.
+    if (this.retentionCaughtUpFor !== cutoff) {
+      await this.catchUp();
+      this.retentionCaughtUpFor = cutoff;
+    }
     const pks = this.db.prepare('SELECT pk FROM projects ORDER BY pk').pluck().all() as number[];
     const del = this.db.prepare(
       'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE project_pk = ? AND ts < ? ORDER BY ts LIMIT ?)',
