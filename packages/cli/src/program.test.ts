@@ -1,6 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -80,7 +80,16 @@ describe('homing CLI', () => {
       await outbox.close();
       await chmod(parent, 0o755);
       const asRoot = process.getuid?.() === 0;
-      // Readable, not writable: status works; commands that change the outbox refuse up front.
+      // As the outbox makes them (files 0600): even an open directory does not let another user read them.
+      await chmod(dir, 0o755);
+      const closed = homingAsOutsider('status', '--outbox', dir);
+      expect(closed.code).toBe(1);
+      expect(closed.err).toContain(`permission denied: this user cannot read the outbox at ${dir}`);
+      // Made readable, not writable: status works; commands that change the outbox refuse up front.
+      for (const name of await readdir(dir, { recursive: true })) {
+        const file = join(dir, name);
+        await chmod(file, (await stat(file)).isDirectory() ? 0o755 : 0o644);
+      }
       await chmod(dir, asRoot ? 0o755 : 0o555);
       expect(homingAsOutsider('status', '--outbox', dir)).toMatchObject({ code: 0 });
       for (const args of [

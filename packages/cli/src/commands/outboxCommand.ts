@@ -1,5 +1,6 @@
 import { constants } from 'node:fs';
-import { access, stat } from 'node:fs/promises';
+import { access, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { OutboxLimits } from '@homing/client';
 import { FileOutbox, OutboxIoError, OutboxNotFoundError } from '@homing/client';
 
@@ -37,6 +38,7 @@ export class CommandError extends Error {
 export async function inspectOutbox(dir: string): Promise<{ inspector: OutboxInspector; directory: string }> {
   try {
     const inspector = await FileOutbox.inspect(dir);
+    await assertFilesReadable(inspector.directory);
     return { inspector, directory: inspector.directory };
   } catch (error) {
     if (error instanceof OutboxNotFoundError) {
@@ -51,6 +53,22 @@ export async function inspectOutbox(dir: string): Promise<{ inspector: OutboxIns
 }
 
 const DENIED = new Set(['EACCES', 'EPERM']);
+
+/**
+ * The outbox makes its files its owner's alone (0600), so another user may list the directory
+ * and still not read a file of it: said up front, as for the directory, not as the first read's
+ * EACCES half-way through a listing. A file gone meanwhile (delivery deleted it) is no matter.
+ */
+async function assertFilesReadable(directory: string): Promise<void> {
+  for (const name of await readdir(directory, { recursive: true })) {
+    try {
+      await access(join(directory, name), constants.R_OK);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== undefined && DENIED.has(code)) throw await accessError(directory, 'read', error);
+    }
+  }
+}
 
 /** The outbox is there but this user may not read (or change) it: say whose it is. */
 async function accessError(dir: string, need: 'read' | 'change', cause: unknown): Promise<CommandError> {

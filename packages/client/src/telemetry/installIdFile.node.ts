@@ -1,6 +1,7 @@
 import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
+import { PRIVATE_FILE_MODE } from '../outbox/file-log/privateModes.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
 import type { InstallIdStore } from './installId.js';
 import { isInstallId } from './installId.js';
@@ -10,7 +11,8 @@ export const INSTALL_ID_FILE = 'install-id';
 /**
  * The install id in `<directory>/install-id`, created with O_EXCL through a temporary file and
  * a hard link, so the file never exists half-written: of two processes starting at once, one
- * creates it and the other reads that one. A damaged file is replaced.
+ * creates it and the other reads that one. A damaged file is replaced. Only its owner can read it
+ * (`PRIVATE_FILE_MODE`): it is in every event of this install.
  *
  * Synchronous on purpose: it runs once, inside `createTelemetry` (never inside `track`), and a
  * 37-byte read there means events tracked right after start need not wait in memory for it.
@@ -26,6 +28,7 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
       const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
       writeFileSync(tmp, `${initial !== undefined && isInstallId(initial) ? initial : uuidv7()}\n`, {
         flag: 'wx',
+        mode: PRIVATE_FILE_MODE,
       });
       try {
         linkSync(tmp, file);
@@ -34,7 +37,7 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
         if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') {
           // A file system without hard links: exclusive create of the file itself.
           try {
-            writeFileSync(file, readFileSync(tmp, 'utf8'), { flag: 'wx' });
+            writeFileSync(file, readFileSync(tmp, 'utf8'), { flag: 'wx', mode: PRIVATE_FILE_MODE });
           } catch (inner) {
             if ((inner as NodeJS.ErrnoException).code !== 'EEXIST') throw inner;
           }

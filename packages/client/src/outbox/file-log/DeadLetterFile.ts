@@ -3,6 +3,7 @@ import { promises as fs } from 'node:fs';
 import { OutboxIoError } from '../errors.js';
 import type { DeadLetter, DropReason, OutboxRecord } from '../outbox.js';
 import { writeFileAtomic } from './atomicFile.js';
+import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { DirectoryLock } from './DirectoryLock.js';
 import { decodePayload, encodeFrames } from './frame.js';
 import { type DamagedRange, scanSegment } from './segmentScan.js';
@@ -87,7 +88,7 @@ export class DeadLetterFile {
       return;
     }
     await this.moveAsideIfDirectory();
-    const handle = await fs.open(this.o.file, 'a');
+    const handle = await fs.open(this.o.file, 'a', PRIVATE_FILE_MODE);
     try {
       await handle.write(encodeDeadLetters(added).buffer);
       if (this.o.fsync) await handle.datasync();

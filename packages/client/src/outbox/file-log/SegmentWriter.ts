@@ -3,6 +3,7 @@ import type { Buffer } from 'node:buffer';
 import path from 'node:path';
 import { fsyncDirectory } from './atomicFile.js';
 import { makeDirectory } from './makeDirectory.js';
+import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { OPEN_SUFFIX, SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
 
 /**
@@ -171,7 +172,11 @@ export class SegmentWriter {
     }
     const createdMs = Math.max(Date.now(), this.lastCreatedMs + 1, newest + 1);
     const base = newSegmentBase(createdMs);
-    this.handle = await fs.open(path.join(this.options.directory, `${base}${OPEN_SUFFIX}`), 'wx');
+    this.handle = await fs.open(
+      path.join(this.options.directory, `${base}${OPEN_SUFFIX}`),
+      'wx',
+      PRIVATE_FILE_MODE,
+    );
     this.ino = (await this.handle.stat()).ino;
     if (this.options.fsync) await fsyncDirectory(this.options.directory);
     this.base = base;

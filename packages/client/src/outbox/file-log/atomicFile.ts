@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, promises as fs, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { PRIVATE_FILE_MODE } from './privateModes.js';
 
 /**
  * Small files that must never be seen half-written (the cursor, state, the dead-letter store):
  * written to a temporary name beside the target, then renamed over it. A reader sees the old
- * file or the new one, never a mix; a crash leaves at worst a stray temporary file.
+ * file or the new one, never a mix; a crash leaves at worst a stray temporary file. The new file
+ * is the owner's alone (`PRIVATE_FILE_MODE`), whatever mode the one it replaces had.
  */
 export async function writeFileAtomic(
   file: string,
@@ -14,7 +16,7 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    const handle = await fs.open(tmp, 'w');
+    const handle = await fs.open(tmp, 'w', PRIVATE_FILE_MODE);
     try {
       await handle.writeFile(data);
       if (options.fsync) await handle.sync();
@@ -37,7 +39,7 @@ export function writeFileAtomicSync(
 ): void {
   const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   try {
-    const fd = openSync(tmp, 'w');
+    const fd = openSync(tmp, 'w', PRIVATE_FILE_MODE);
     try {
       writeFileSync(fd, data);
       if (options.fsync) fsyncSync(fd);
