@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import { adoptLegacyDirectory, legacySegment } from './adoptLegacyDirectory.node.js';
 
 /**
  * The user's cache directory, where the default file outbox lives:
@@ -24,11 +23,18 @@ export function userCacheDirectory(
 
 /**
  * `<cache>/homing/<name>`, with the name made safe as one path segment: an app name must never
- * climb out of the cache directory or name a device. The outbox an earlier version kept under
- * the unhashed segment is moved there first (see `adoptLegacyDirectory`).
+ * climb out of the cache directory or name a device.
+ *
+ * The directory a version before the hashed segments used for a name that now gets a hash
+ * ('my app' was `my_app`) is never taken over, neither moved nor used: that name is also the
+ * whole directory of the app named `my_app` (every old segment is a safe name), and nothing in
+ * it says which app wrote it (no version recorded the name). Taking it gave one app the other's
+ * queued events, to send to its own endpoint, and its install id and identity, and left the
+ * other with an empty queue. An install upgraded from such a version starts a new outbox; the
+ * old directory is left as it was (README: moving it by hand).
  */
 export function defaultOutboxDirectory(name: string, cacheDirectory: string = userCacheDirectory()): string {
-  return adoptLegacyDirectory(join(cacheDirectory, 'homing'), legacySegment(name), safeSegment(name));
+  return join(cacheDirectory, 'homing', safeSegment(name));
 }
 
 /** Characters kept from a name; each other one becomes `_`. */

@@ -1,4 +1,12 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -6,7 +14,6 @@ import { EventEmitter } from 'node:events';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
-import { adoptLegacyDirectory } from './adoptLegacyDirectory.node.js';
 import { defaultOutboxDirectory, safeSegment, userCacheDirectory } from './cacheDirectory.node.js';
 import { createNodePlatform, SYNC_GZIP_MAX_BYTES } from './node.js';
 
@@ -64,69 +71,57 @@ describe('user cache directory', () => {
 });
 
 /**
- * An install made before names got a hash ('@acme/cli' was `<cache>/homing/_acme_cli`) must find
- * its outbox (queued events, install id, kept identity) after the upgrade, in real directories.
+ * A directory named as a version before the hashed names named one ('my app' was `<cache>/homing/my_app`)
+ * is also the whole directory of the app named `my_app`, and nothing in it says which app wrote it:
+ * it is never taken over, in real directories.
  */
-describe('the outbox directory of an install made before the hashed names', () => {
+describe('the directory an older version used for a name that now gets a hash', () => {
   let cache: string;
   afterEach(() => rmSync(cache, { recursive: true, force: true }));
-  const legacyInstall = (segment: string, installId: string): string => {
-    const old = join(cache, 'homing', segment);
-    mkdirSync(old, { recursive: true });
-    writeFileSync(join(old, 'install-id'), installId);
-    return old;
+  const outboxOf = (segment: string, installId: string): string => {
+    const dir = join(cache, 'homing', segment);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'install-id'), installId);
+    writeFileSync(join(dir, '000001700000000-1-0000abcd.log'), 'queued events');
+    return dir;
   };
+  const contentsOf = (dir: string): Record<string, string> =>
+    Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
 
-  it('is moved to the hashed name, with what it held', () => {
+  it("is not taken by 'my app' when it is the outbox of the app named my_app, whichever starts first", () => {
     cache = mkdtempSync(join(tmpdir(), 'homing-cache-'));
-    const old = legacyInstall('_acme_cli', 'old-install');
-    const dir = defaultOutboxDirectory('@acme/cli', cache);
-    expect(dir).toBe(join(cache, 'homing', safeSegment('@acme/cli')));
-    expect(readFileSync(join(dir, 'install-id'), 'utf8')).toBe('old-install');
-    expect(existsSync(old)).toBe(false);
-    // The next start finds it in its new place.
-    expect(defaultOutboxDirectory('@acme/cli', cache)).toBe(dir);
+    const mine = outboxOf('my_app', 'my_app-install');
+    const before = contentsOf(mine);
+    const other = defaultOutboxDirectory('my app', cache);
+    expect(other).toBe(join(cache, 'homing', safeSegment('my app')));
+    expect(other).not.toBe(mine);
+    // Nothing moved or copied: my_app still has its queue, install id and identity.
+    expect(existsSync(other)).toBe(false);
+    expect(contentsOf(mine)).toEqual(before);
+    expect(defaultOutboxDirectory('my_app', cache)).toBe(mine);
+    expect(defaultOutboxDirectory('my app', cache)).toBe(other);
+    expect(contentsOf(mine)).toEqual(before);
   });
 
-  it('is left alone when the hashed one exists already', () => {
+  it("is left as it was at the first start of 'my app' after the upgrade, which starts a new outbox", () => {
     cache = mkdtempSync(join(tmpdir(), 'homing-cache-'));
-    const old = legacyInstall('_acme_cli', 'old-install');
-    const hashed = join(cache, 'homing', safeSegment('@acme/cli'));
-    mkdirSync(hashed);
-    writeFileSync(join(hashed, 'install-id'), 'new-install');
-    expect(defaultOutboxDirectory('@acme/cli', cache)).toBe(hashed);
-    expect(readFileSync(join(hashed, 'install-id'), 'utf8')).toBe('new-install');
-    expect(readFileSync(join(old, 'install-id'), 'utf8')).toBe('old-install');
+    // Written by 'my app' itself before the upgrade: indistinguishable from my_app's.
+    const old = outboxOf('my_app', 'old-install');
+    const before = contentsOf(old);
+    const dir = defaultOutboxDirectory('my app', cache);
+    expect(dir).toBe(join(cache, 'homing', safeSegment('my app')));
+    expect(existsSync(dir)).toBe(false);
+    expect(contentsOf(old)).toEqual(before);
   });
 
-  it('goes to the first of two names that shared it; the other starts empty', () => {
+  it("leaves each of two names that shared it ('café', 'cafè') its own directory, and it alone", () => {
     cache = mkdtempSync(join(tmpdir(), 'homing-cache-'));
-    legacyInstall('caf_', 'shared-install');
+    const old = outboxOf('caf_', 'shared-install');
     const first = defaultOutboxDirectory('café', cache);
     const second = defaultOutboxDirectory('cafè', cache);
-    expect(first).not.toBe(second);
-    expect(readFileSync(join(first, 'install-id'), 'utf8')).toBe('shared-install');
-    expect(existsSync(second)).toBe(false);
-  });
-
-  it('is used where it is when it cannot be moved, and nothing throws', () => {
-    cache = mkdtempSync(join(tmpdir(), 'homing-cache-'));
-    const parent = join(cache, 'homing');
-    const old = legacyInstall('_acme_cli', 'old-install');
-    // The target's parent is a file: the rename fails (ENOTDIR), the legacy directory stays in use.
-    writeFileSync(join(cache, 'not-a-dir'), '');
-    expect(adoptLegacyDirectory(parent, '_acme_cli', join('..', 'not-a-dir', 'x'))).toBe(old);
-    // Neither exists: the hashed one, made later by the outbox.
-    expect(adoptLegacyDirectory(parent, 'gone', 'gone-12345678')).toBe(join(parent, 'gone-12345678'));
-    // The cache directory itself is unreadable as a directory: still no throw.
-    expect(() => defaultOutboxDirectory('@acme/cli', join(cache, 'not-a-dir'))).not.toThrow();
-  });
-
-  it('is not touched for a name that was already safe', () => {
-    cache = mkdtempSync(join(tmpdir(), 'homing-cache-'));
-    legacyInstall('my-cli', 'kept');
-    expect(defaultOutboxDirectory('my-cli', cache)).toBe(join(cache, 'homing', 'my-cli'));
-    expect(readFileSync(join(cache, 'homing', 'my-cli', 'install-id'), 'utf8')).toBe('kept');
+    expect(new Set([first, second, old]).size).toBe(3);
+    expect(existsSync(first) || existsSync(second)).toBe(false);
+    expect(readFileSync(join(old, 'install-id'), 'utf8')).toBe('shared-install');
   });
 });
 
