@@ -111,6 +111,30 @@ describe('segment destination', () => {
     expect(() => toSegment(null as never)).toThrow(TypeError);
   });
 
+  it('keeps a trait or property named __proto__ as a trait, as the other destinations do', () => {
+    // The record's JSON, parsed as the destination parses it: `__proto__` is an own key there.
+    const mapped = (properties: string): string =>
+      JSON.stringify(
+        toSegment(
+          JSON.parse(
+            `{"uuid":"u","event":"$identify","distinct_id":"me","timestamp":"t","properties":${properties}}`,
+          ) as HomingEvent,
+        ),
+      );
+    const traits = '{"__proto__":{"admin":true},"name":"x"}';
+    expect(mapped(`{"$set":${traits}}`)).toContain(`"traits":${traits}`);
+    expect(mapped(`{"__proto__":{"admin":true},"$lib":"homing","name":"x"}`)).toContain(`"traits":${traits}`);
+    expect(
+      JSON.stringify(
+        toSegment(
+          JSON.parse(
+            '{"uuid":"u","event":"t","distinct_id":"me","timestamp":"t","properties":{"__proto__":{"p":1},"a":1}}',
+          ) as HomingEvent,
+        ),
+      ),
+    ).toContain('"properties":{"__proto__":{"p":1},"a":1}');
+  });
+
   it('dead-letters events Segment would refuse (over 32 KB, or not an event) and sends the rest', async () => {
     const s = await sink();
     const h = harness({ endpoints: [{ destination: 'segment', host: s.url, key: 'k' }] });

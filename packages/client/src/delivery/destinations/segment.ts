@@ -151,9 +151,13 @@ export function toSegment(event: HomingEvent): Record<string, unknown> {
   };
   if (event.event === '$identify') {
     const set = properties.$set;
-    const traits: Record<string, unknown> = {};
-    if (set !== null && typeof set === 'object' && !Array.isArray(set)) Object.assign(traits, set);
-    else for (const [k, v] of Object.entries(properties)) if (!k.startsWith('$')) traits[k] = v;
+    // Copied by spread and fromEntries, which define own properties: an assignment (as
+    // Object.assign does) of a trait named `__proto__` would set the copy's prototype instead,
+    // and the trait would be lost.
+    const traits: Record<string, unknown> =
+      set !== null && typeof set === 'object' && !Array.isArray(set)
+        ? { ...(set as Record<string, unknown>) }
+        : Object.fromEntries(Object.entries(properties).filter(([k]) => !k.startsWith('$')));
     const anon =
       typeof properties.$anon_distinct_id === 'string' ? { anonymousId: properties.$anon_distinct_id } : {};
     return { type: 'identify', userId: event.distinct_id, ...anon, traits, ...common };
