@@ -7,6 +7,7 @@ import { DirectoryLock } from './DirectoryLock.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
+  vi.restoreAllMocks();
   for (const d of dirs.splice(0)) await fs.rm(d, { recursive: true, force: true });
 });
 function lockFile(): string {
@@ -14,14 +15,29 @@ function lockFile(): string {
   dirs.push(d);
   return path.join(d, 'delivery.lock');
 }
-async function writeLock(file: string, pid: number, ageMs: number, thread?: number): Promise<void> {
-  await fs.writeFile(
-    file,
-    JSON.stringify({ pid, host: os.hostname(), token: 'someone-else', acquiredAtMs: 0, thread }),
-  );
-  const t = new Date(Date.now() - ageMs);
+async function writeLock(
+  file: string,
+  pid: number,
+  ageMs: number,
+  thread?: number,
+  host = os.hostname(),
+): Promise<void> {
+  await fs.writeFile(file, JSON.stringify({ pid, host, token: 'someone-else', acquiredAtMs: 0, thread }));
+  await setHeartbeat(file, Date.now() - ageMs);
+}
+async function setHeartbeat(file: string, atMs: number): Promise<void> {
+  const t = new Date(atMs);
   await fs.utimes(file, t, t);
 }
+
+/** A monotonic clock the test moves by hand. */
+function handClock(): { now: () => number; advance: (ms: number) => void } {
+  let ms = 1_000;
+  return { now: () => ms, advance: (by) => void (ms += by) };
+}
+
+/** Our parent: alive, on this host, and not us. */
+const livePid = process.ppid;
 
 describe('DirectoryLock', () => {
   it('is held by one instance at a time and free again after release', async () => {
@@ -94,14 +110,67 @@ describe('DirectoryLock', () => {
     expect(await fs.readFile(mutex, 'utf8')).toBe(theirs);
   });
 
-  it('respects the lock of a live process until its heartbeat is older than staleMs', async () => {
+  it('respects the lock of a live process until its heartbeat was seen unchanged for staleMs', async () => {
     const file = lockFile();
-    const livePid = process.ppid; // our parent: alive, and not us
+    const clock = handClock();
     await writeLock(file, livePid, 1_000);
-    const lock = new DirectoryLock(file, { staleMs: 5_000 });
+    const lock = new DirectoryLock(file, { staleMs: 5_000, monotonicNow: clock.now });
     expect(await lock.tryAcquire()).toBe(false);
-    await writeLock(file, livePid, 6_000); // pid reused, or frozen that long
+    clock.advance(4_000);
+    expect(await lock.tryAcquire()).toBe(false);
+    // A heartbeat: the owner is alive, and the watch starts again from when it is seen.
+    await setHeartbeat(file, Date.now());
+    clock.advance(2_000);
+    expect(await lock.tryAcquire()).toBe(false);
+    clock.advance(4_000);
+    expect(await lock.tryAcquire()).toBe(false);
+    clock.advance(1_001); // pid reused, or the owner frozen or hung that long
+    expect((await lock.inspect())?.stale).toBe(true);
     expect(await lock.tryAcquire()).toBe(true);
+  });
+
+  it('a heartbeat older than staleMs by the wall clock alone is no reason to take over a live owner (a clock stepped forward)', async () => {
+    const file = lockFile();
+    const clock = handClock();
+    await writeLock(file, livePid, 0);
+    // The holder is mid-send; the system clock steps an hour ahead; a new process starts.
+    const steppedAt = Date.now() + 3_600_000;
+    vi.spyOn(Date, 'now').mockImplementation(() => steppedAt);
+    const contender = new DirectoryLock(file, { staleMs: 30_000, monotonicNow: clock.now });
+    expect((await contender.inspect())?.stale).toBe(false);
+    expect(await contender.tryAcquire()).toBe(false);
+    clock.advance(29_000);
+    expect(await contender.tryAcquire()).toBe(false);
+    // A holder frozen or hung for staleMs is still taken over.
+    clock.advance(1_001);
+    expect(await contender.tryAcquire()).toBe(true);
+  });
+
+  it("a heartbeat far in the future holds nothing up: another host's lock at once, a reused pid's after staleMs", async () => {
+    const dayMs = 86_400_000;
+    const elsewhere = lockFile();
+    await writeLock(elsewhere, livePid, -dayMs, undefined, `not-${os.hostname()}`);
+    expect(await new DirectoryLock(elsewhere, { staleMs: 30_000 }).tryAcquire()).toBe(true);
+
+    const here = lockFile();
+    const clock = handClock();
+    await writeLock(here, livePid, -dayMs);
+    const lock = new DirectoryLock(here, { staleMs: 30_000, monotonicNow: clock.now });
+    expect(await lock.tryAcquire()).toBe(false);
+    clock.advance(30_001);
+    expect(await lock.tryAcquire()).toBe(true);
+  });
+
+  it("respects another host's lock while its heartbeat is within staleMs of now, either side", async () => {
+    const host = `not-${os.hostname()}`;
+    for (const ageMs of [20_000, -20_000]) {
+      const file = lockFile();
+      await writeLock(file, livePid, ageMs, undefined, host);
+      expect(await new DirectoryLock(file, { staleMs: 30_000 }).tryAcquire()).toBe(false);
+    }
+    const file = lockFile();
+    await writeLock(file, livePid, 31_000, undefined, host);
+    expect(await new DirectoryLock(file, { staleMs: 30_000 }).tryAcquire()).toBe(true);
   });
 
   it('takes over at once a fresh lock with our own pid and thread that nobody here holds (a container runs each CLI as pid 1)', async () => {
@@ -184,11 +253,12 @@ describe('DirectoryLock', () => {
 
   it('a holder whose lock was taken over finds out on verify and heartbeat, and does not delete the new lock', async () => {
     const file = lockFile();
-    const first = new DirectoryLock(file, { staleMs: 1_000 });
+    const clock = handClock();
+    const first = new DirectoryLock(file, { staleMs: 1_000, monotonicNow: clock.now });
     expect(await first.tryAcquire()).toBe(true);
-    const old = new Date(Date.now() - 5_000);
-    await fs.utimes(file, old, old); // first froze past staleMs
-    const second = new DirectoryLock(file, { staleMs: 1_000 });
+    const second = new DirectoryLock(file, { staleMs: 1_000, monotonicNow: clock.now });
+    expect(await second.tryAcquire()).toBe(false);
+    clock.advance(1_001); // first froze past staleMs: no heartbeat
     expect(await second.tryAcquire()).toBe(true);
     expect(await first.heartbeat()).toBe(false);
     expect(first.held).toBe(false);

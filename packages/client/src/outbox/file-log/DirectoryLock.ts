@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { threadId } from 'node:worker_threads';
+import { monotonicClock } from '../../integrations/monotonicClock.js';
 import { processAlive } from './processAlive.js';
 
 /**
@@ -10,10 +11,14 @@ import { processAlive } from './processAlive.js';
  *
  * - Acquire: write the content to a temporary file, then `link` it to the lock name. `link`
  *   fails when the name exists, so creation is atomic and the lock is never seen empty.
- * - Stale: the owner's pid is gone (same host), or the heartbeat is older than `staleMs` (pid
- *   reused, other host, or an owner frozen that long). A lock with this process's own pid and
- *   thread that no instance here holds is stale at once: a process before us had the same pid
- *   (a container's CLI runs as pid 1 every time) and died holding it.
+ * - Stale: the owner's pid is gone (same host), or its heartbeat was seen unchanged for `staleMs`
+ *   of this instance's monotonic clock (pid reused, or an owner frozen or hung that long). A live
+ *   owner's heartbeat is never compared with the wall clock: stepped forward past `staleMs`, that
+ *   made every contender take the lock of a holder in the middle of a send, which sent its batch
+ *   twice. An owner on another host (or a file that names none) is stale too when its heartbeat is
+ *   more than `staleMs` away from now, in the past or in the future. A lock with this process's
+ *   own pid and thread that no instance here holds is stale at once: a process before us had the
+ *   same pid (a container's CLI runs as pid 1 every time) and died holding it.
  * - Take over: one contender at a time (a `<lock>.takeover` mutex file created with O_EXCL)
  *   looks again, renames the stale file aside and checks that what it moved is the stale lock
  *   it inspected; if a fresh lock was moved instead, it is linked back and the takeover gives
@@ -39,19 +44,33 @@ const HELD_HERE: Set<string> = ((globalThis as Record<symbol, unknown>)[
 ] ??= new Set<string>()) as Set<string>;
 
 export interface DirectoryLockOptions {
-  /** A lock whose heartbeat is older than this is stale even if its pid exists. */
+  /** A lock whose heartbeat was seen unchanged this long is stale even if its pid exists. */
   readonly staleMs: number;
+  /** Monotonic clock in ms that heartbeats are watched with. Default `performance.now()`. */
+  readonly monotonicNow?: () => number;
+}
+
+/** A heartbeat as last seen: which owner, its mtime, and since when (monotonic) it is unchanged. */
+interface SeenHeartbeat {
+  readonly token: string | undefined;
+  readonly mtimeMs: number;
+  readonly sinceMs: number;
 }
 
 export class DirectoryLock {
   private token: string | null = null;
-  /** When this instance took the lock or last refreshed its heartbeat (the file's mtime). */
-  private confirmedAtMs = 0;
+  /** When (monotonic) this instance took the lock or last refreshed its heartbeat. */
+  private confirmedAtMs = Number.NEGATIVE_INFINITY;
+  private readonly monotonicNow: () => number;
+  /** The heartbeat of each file this instance looked at (the lock, its takeover mutex). */
+  private readonly seen = new Map<string, SeenHeartbeat>();
 
   constructor(
     readonly file: string,
     private readonly options: DirectoryLockOptions,
-  ) {}
+  ) {
+    this.monotonicNow = options.monotonicNow ?? monotonicClock();
+  }
 
   get held(): boolean {
     return this.token !== null;
@@ -85,7 +104,7 @@ export class DirectoryLock {
         try {
           await fs.link(tmp, this.file);
           this.token = token;
-          this.confirmedAtMs = Date.now();
+          this.confirmedAtMs = this.monotonicNow();
           return true;
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -114,14 +133,14 @@ export class DirectoryLock {
    */
   async stillHeld(): Promise<boolean> {
     if (this.token === null) return false;
-    if (Date.now() - this.confirmedAtMs < this.options.staleMs / 3) return true;
+    if (this.monotonicNow() - this.confirmedAtMs < this.options.staleMs / 3) return true;
     return this.verify();
   }
 
   /** `stillHeld`, answered synchronously (reads the lock file when it must): for the exit path. */
   stillHeldNow(): boolean {
     if (this.token === null) return false;
-    if (Date.now() - this.confirmedAtMs < this.options.staleMs / 3) return true;
+    if (this.monotonicNow() - this.confirmedAtMs < this.options.staleMs / 3) return true;
     let owner: LockOwner | null = null;
     try {
       owner = parseOwner(readFileSync(this.file, 'utf8'));
@@ -136,7 +155,7 @@ export class DirectoryLock {
     if (!(await this.verify())) return false;
     const now = new Date();
     await fs.utimes(this.file, now, now).catch(() => {});
-    this.confirmedAtMs = now.getTime();
+    this.confirmedAtMs = this.monotonicNow();
     return true;
   }
 
@@ -180,14 +199,29 @@ export class DirectoryLock {
     // (garbage, a directory in its place) a moment after it appeared was never a live
     // process's lock: waiting `staleMs` for it held delivery up with no error to show.
     const garbage = owner === null && heartbeatAgeMs > GARBAGE_GRACE_MS && (await isGarbage(this.file));
-    return { owner, heartbeatAgeMs, stale: garbage || this.isStale(owner, heartbeatAgeMs) };
+    return { owner, heartbeatAgeMs, stale: garbage || this.isStale(this.file, owner, mtimeMs) };
   }
 
-  private isStale(owner: LockOwner | null, heartbeatAgeMs: number): boolean {
-    if (heartbeatAgeMs > this.options.staleMs) return true;
-    if (owner === null || owner.host !== os.hostname()) return false;
+  private isStale(file: string, owner: LockOwner | null, mtimeMs: number): boolean {
+    const unchangedMs = this.heartbeatUnchangedMs(file, owner, mtimeMs);
+    if (unchangedMs > this.options.staleMs) return true;
+    if (owner === null || owner.host !== os.hostname()) {
+      // Nothing to ask but the heartbeat, written by another clock or none: a contender that
+      // looks only once (a CLI) still takes over a lock left long ago, or dated far ahead.
+      return Math.abs(Date.now() - mtimeMs) > this.options.staleMs;
+    }
     if (owner.pid === process.pid && (owner.thread ?? 0) === threadId) return !HELD_HERE.has(owner.token);
     return !processAlive(owner.pid);
+  }
+
+  /** How long (monotonic) this instance has seen the same heartbeat of the same owner in `file`. */
+  private heartbeatUnchangedMs(file: string, owner: LockOwner | null, mtimeMs: number): number {
+    const now = this.monotonicNow();
+    const before = this.seen.get(file);
+    if (before !== undefined && before.token === owner?.token && before.mtimeMs === mtimeMs)
+      return now - before.sinceMs;
+    this.seen.set(file, { token: owner?.token, mtimeMs, sinceMs: now });
+    return 0;
   }
 
   /**
@@ -249,14 +283,14 @@ export class DirectoryLock {
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       // Left behind by a process that died during a takeover (it takes milliseconds).
-      let ageMs: number;
+      let mtimeMs: number;
       try {
-        ageMs = Date.now() - (await fs.stat(file)).mtimeMs;
+        mtimeMs = (await fs.stat(file)).mtimeMs;
       } catch {
         continue;
       }
       const owner = await readOwner(file);
-      if (!this.isStale(owner, ageMs)) return null;
+      if (!this.isStale(file, owner, mtimeMs)) return null;
       await fs.rm(file, { force: true }).catch(() => {});
     }
     return null;
