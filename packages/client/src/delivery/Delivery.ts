@@ -1,4 +1,5 @@
 import { describeValue } from '../describeValue.js';
+import { monotonicClock } from '../integrations/monotonicClock.js';
 import type { EmitClientEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import { MAX_DELAY_MS } from '../maxDelay.js';
@@ -46,6 +47,12 @@ export interface FlushResult {
   pending: number;
   timedOut: boolean;
 }
+
+/**
+ * Where flush and shutdown budgets are measured: durations, which a wall clock stepped back
+ * would lengthen by the size of the step (a 2 s flush ran for an hour).
+ */
+const monotonicNow = monotonicClock();
 
 /** How long a shutdown waits for the loop's last step when its timeout is already spent. */
 const STOP_SETTLE_MS = 250;
@@ -223,7 +230,7 @@ export class Delivery {
   async flush(timeoutMs: number): Promise<FlushResult> {
     checkTimeout(timeoutMs);
     const sentBefore = this.counters.sent;
-    const deadline = Date.now() + timeoutMs;
+    const deadline = monotonicNow() + timeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
     const expired = new Promise<void>((resolve) => {
@@ -233,7 +240,13 @@ export class Delivery {
       }, timeoutMs);
     });
     try {
-      await Promise.race([this.loop.drainUntilDone(deadline, () => timedOut), expired]);
+      await Promise.race([
+        this.loop.drainUntilDone(
+          () => deadline - monotonicNow(),
+          () => timedOut,
+        ),
+        expired,
+      ]);
     } finally {
       clearTimeout(timer);
     }
@@ -265,7 +278,7 @@ export class Delivery {
   }
 
   private async stop(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = monotonicNow() + timeoutMs;
     // A flush with no time would still start a request, only to cut it at once below; the
     // server may have taken it all the same, and the records, released, go out again.
     if (this.started && !this.paused && timeoutMs > 0) {
@@ -285,7 +298,7 @@ export class Delivery {
     // that is not a request (a dead letter waiting for another process's lock) may not: it
     // gets what is left of the timeout, then goes on alone; its batch stays claimed in the
     // outbox, which gives it back on close.
-    await settleWithin(this.loop.idle(), Math.max(deadline - Date.now(), STOP_SETTLE_MS));
+    await settleWithin(this.loop.idle(), Math.max(deadline - monotonicNow(), STOP_SETTLE_MS));
     await this.restored;
     await this.recorded;
     await Promise.all(this.channels.map((c) => c.settled()));

@@ -95,11 +95,11 @@ export class DeliveryLoop {
 
   /**
    * Drains until the outbox is empty, waiting for backoff and Retry-After delays that end
-   * before `deadline`; stops early when nothing more can go out in time, and at once when the
-   * outbox cannot hand out a batch. A flush tries one claim even while the loop waits after
-   * failed ones: whoever asked for it wants to know now.
+   * before the budget left (`budgetLeftMs`) runs out; stops early when nothing more can go out in
+   * time, and at once when the outbox cannot hand out a batch. A flush tries one claim even while
+   * the loop waits after failed ones: whoever asked for it wants to know now.
    */
-  async drainUntilDone(deadline: number, expired: () => boolean): Promise<void> {
+  async drainUntilDone(budgetLeftMs: () => number, expired: () => boolean): Promise<void> {
     await this.deps.restored();
     this.claimRetryAt = 0;
     while (this.deps.canSend() && !expired()) {
@@ -111,7 +111,8 @@ export class DeliveryLoop {
       }
       const now = Date.now();
       const at = this.earliestReady(now);
-      if (at >= deadline) return;
+      // The waits end at wall-clock times, the budget is a duration: compared as lengths from now.
+      if (at - now >= budgetLeftMs()) return;
       await waitUntil(at, this.deps.signal);
     }
   }

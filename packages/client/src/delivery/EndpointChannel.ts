@@ -102,8 +102,12 @@ export class EndpointChannel {
   private subscription: { dispose(): void };
   private backoff: BackoffSequence | undefined;
   private retryAt = 0;
+  /** How long the wait that set `retryAt` was: it never ends later than that from now. */
+  private retryWaitMs = 0;
   /** No request before this time: it refused a batch that now waits for another endpoint. */
   private refusedUntil = 0;
+  /** How long the wait that set `refusedUntil` was: it never ends later than that from now. */
+  private refusalWaitMs = 0;
   private refusalBackoff: BackoffSequence | undefined;
   private persisting: Promise<void> = Promise.resolve();
   /** The failures in a row in the snapshot saved last (or restored): a change is saved. */
@@ -159,6 +163,7 @@ export class EndpointChannel {
 
   /** The earliest time a request may go out (≤ now: ready). */
   readyAt(now: number): number {
+    this.holdWaitsToTheirLength(now);
     let at = Math.max(this.retryAt, this.refusedUntil);
     const state = this.breaker.state;
     if (state === 'isolated') return Number.POSITIVE_INFINITY;
@@ -240,6 +245,7 @@ export class EndpointChannel {
       // opened within milliseconds.
       const delay =
         asked === undefined ? backoff : Math.max(Math.min(asked, this.options.maxRetryAfterMs), backoff);
+      this.retryWaitMs = delay;
       this.retryAt = now + delay;
     }
     return Math.max(0, this.readyAt(now) - now);
@@ -252,7 +258,8 @@ export class EndpointChannel {
    */
   waitAfterRefusal(now: number): number {
     this.refusalBackoff ??= exponentialBackoff({ ...this.options.retry, jitter: 'full' }).start();
-    this.refusedUntil = now + this.refusalBackoff.next();
+    this.refusalWaitMs = this.refusalBackoff.next();
+    this.refusedUntil = now + this.refusalWaitMs;
     return Math.max(0, this.readyAt(now) - now);
   }
 
@@ -263,6 +270,7 @@ export class EndpointChannel {
   }
 
   snapshot(now: number): EndpointSnapshot {
+    this.holdWaitsToTheirLength(now);
     const snap = this.breaker.snapshot();
     const retryAt = Math.max(this.retryAt, this.refusedUntil);
     return {
@@ -289,6 +297,27 @@ export class EndpointChannel {
       isFailure: (error) => error instanceof RetryableAttempt && error.counts,
       ...(initialState === undefined ? {} : { initialState }),
     });
+  }
+
+  /**
+   * Every wait here ends at a wall-clock time, as the breaker's must (its snapshot is saved for
+   * later processes). A clock stepped back held each of them for the size of the step: a day back
+   * stalled delivery for a day. So none may end later than its own length from now; an open
+   * breaker whose snapshot says otherwise is rebuilt from it, as a restarted process would, since
+   * its restore holds it open for one period at most (a breaker that keeps its period on a
+   * monotonic clock answers a right snapshot already, and is left alone).
+   */
+  private holdWaitsToTheirLength(now: number): void {
+    if (this.retryAt - now > this.retryWaitMs) this.retryAt = now + this.retryWaitMs;
+    if (this.refusedUntil - now > this.refusalWaitMs) this.refusedUntil = now + this.refusalWaitMs;
+    if (this.breaker.state !== 'open') return;
+    const snapshot = this.breaker.snapshot();
+    // Its own now, read after the snapshot's: a breaker that converts its deadline to a wall time
+    // as it answers is never taken for one held too long by a `now` read a moment earlier.
+    if (snapshot.openUntil - Date.now() <= this.options.breaker.halfOpenAfterMs) return;
+    this.subscription.dispose();
+    this.breaker = this.makeBreaker(snapshot);
+    this.subscription = this.watch();
   }
 
   /** How long a request cut by shutdown or exit must have waited to count as failed. */

@@ -2,6 +2,7 @@ import { Delivery } from '../delivery/Delivery.js';
 import type { DeliveryOptions } from '../delivery/deliveryOptions.js';
 import type { ClientDropReason, ClientEventMap, ClientEventName } from '../events.js';
 import type { FeatureHost } from '../features/feature.js';
+import { monotonicClock } from '../integrations/monotonicClock.js';
 import type { Logger } from '../logger.js';
 import type { Outbox, OutboxRecord } from '../outbox/outbox.js';
 import { checkEventName } from '../pipeline/eventName.js';
@@ -408,7 +409,7 @@ export class Telemetry implements TelemetryCore {
 
   async flush(options?: { timeoutMs?: number }): Promise<TelemetryFlushResult> {
     const timeoutMs = checkTimeout(options);
-    const deadline = Date.now() + timeoutMs;
+    const deadline = monotonicNow() + timeoutMs;
     if (this.closing !== undefined) return { sent: 0, pending: await this.pending(), timedOut: false };
     if (!(await within(this.ready, timeoutMs)))
       return { sent: 0, pending: await this.pending(), timedOut: true };
@@ -416,10 +417,10 @@ export class Telemetry implements TelemetryCore {
     // (100 000 on a local SSD: a few hundred ms), and the write goes on in the background.
     await within(
       this.persist().catch((error: unknown) => this.logger.warn('persist before flush failed', { error })),
-      Math.max(0, deadline - Date.now()),
+      Math.max(0, deadline - monotonicNow()),
     );
     if (this.consent !== 'granted') return { sent: 0, pending: await this.pending(), timedOut: false };
-    return this.delivery.flush(Math.max(0, deadline - Date.now()));
+    return this.delivery.flush(Math.max(0, deadline - monotonicNow()));
   }
 
   shutdown(options?: { timeoutMs?: number }): Promise<void> {
@@ -704,7 +705,7 @@ export class Telemetry implements TelemetryCore {
   }
 
   private async stop(timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = monotonicNow() + timeoutMs;
     if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
     this.confirmTimer = undefined;
     this.consentWatch?.stop();
@@ -716,10 +717,10 @@ export class Telemetry implements TelemetryCore {
     const persisted = this.persist().catch((error: unknown) =>
       this.logger.warn('persist at shutdown failed', { error }),
     );
-    await within(persisted, Math.max(0, deadline - Date.now()));
+    await within(persisted, Math.max(0, deadline - monotonicNow()));
     try {
       this.delivery.setPaused(this.consent !== 'granted' || this.waiting !== null);
-      await this.delivery.shutdown(Math.max(0, deadline - Date.now()));
+      await this.delivery.shutdown(Math.max(0, deadline - monotonicNow()));
     } catch (error) {
       this.logger.warn('delivery shutdown failed', { error });
     }
@@ -754,6 +755,12 @@ function fieldsRedactedBy(o: ResolvedTelemetryOptions): ReadonlySet<string> | nu
   if (o.redaction.fields === false) return null;
   return compileFieldSet(o.redaction.fields ?? DEFAULT_REDACTED_FIELDS);
 }
+
+/**
+ * Where flush and shutdown budgets are measured: not the `now` option (event times) nor the wall
+ * clock, which, stepped back while a flush waited, handed delivery an hour of a 2 s budget.
+ */
+const monotonicNow = monotonicClock();
 
 /** true when `promise` settled within `ms`; the timer is cleared either way. */
 async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
