@@ -8,6 +8,7 @@ import { buildServer } from './app.js';
 import type { ServerOptions } from './serverOptions.js';
 import { openSqlite, tempDir } from './store/sqlite.test-helpers.js';
 import { StoreError } from './store/errors.js';
+import { NoopStore } from './store/noop.js';
 import type { Store } from './store/store.js';
 
 describe('buildServer: router and CORS settings', () => {
@@ -329,5 +330,64 @@ describe('buildServer: the admin API', () => {
       headers: { authorization: `Bearer ${project.adminKey}`, 'content-encoding': 'identity' },
     });
     expect(await plain.json()).toEqual({ deleted: 1 });
+  });
+});
+
+describe('buildServer: idle connections', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  /** Generous bound for something that, without the options below, takes 72 s or never happens. */
+  const within = <T>(p: Promise<T>, ms = 15_000): Promise<T | 'never'> =>
+    Promise.race([p, new Promise<'never'>((r) => setTimeout(() => r('never'), ms).unref())]);
+
+  async function start(options: Partial<ServerOptions>) {
+    const app = buildServer({ logger: false, store: new NoopStore(), ...options });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    cleanups.push(() => app.close());
+    const port = (app.server.address() as { port: number }).port;
+    /** A socket that sent one GET /healthz, kept alive, and what it received. */
+    const idle = (): { received: () => string; closed: Promise<void>; answered: Promise<void> } => {
+      const socket = connect(port, '127.0.0.1');
+      let received = '';
+      let answer!: () => void;
+      const answered = new Promise<void>((r) => (answer = r));
+      socket.on('data', (d: Buffer) => {
+        received += d.toString();
+        if (received.includes('\r\n\r\n')) answer();
+      });
+      socket.on('error', () => {});
+      const closed = new Promise<void>((r) => socket.on('close', () => r()));
+      socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+      cleanups.push(async () => void socket.destroy());
+      return { received: () => received, closed, answered };
+    };
+    return { app, idle };
+  }
+
+  it('closes a kept-alive connection idle for keepAliveTimeoutMs, announcing it in Keep-Alive', async () => {
+    const { app, idle } = await start({ keepAliveTimeoutMs: 200 });
+    expect(app.server.keepAliveTimeout).toBe(200);
+    const conn = idle();
+    expect(await within(conn.closed.then(() => 'closed'))).toBe('closed');
+    expect(conn.received()).toMatch(/^HTTP\/1\.1 200 /);
+    const defaults = await start({});
+    expect(defaults.app.server.keepAliveTimeout).toBe(10_000);
+    const kept = defaults.idle();
+    await kept.answered;
+    expect(kept.received()).toMatch(/\r\nkeep-alive: timeout=10\r\n/i);
+  });
+
+  it('closes a connection over maxConnections as it is accepted, and serves the others', async () => {
+    const { app, idle } = await start({ maxConnections: 2 });
+    expect(app.server.maxConnections).toBe(2);
+    const first = idle();
+    const second = idle();
+    await Promise.all([first.answered, second.answered]);
+    const third = idle();
+    expect(await within(third.closed.then(() => 'closed'))).toBe('closed');
+    expect(third.received()).toBe('');
+    expect((await start({})).app.server.maxConnections).toBeUndefined();
   });
 });

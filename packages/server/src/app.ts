@@ -9,6 +9,7 @@ import Fastify, {
   type onRequestHookHandler,
 } from 'fastify';
 import type { WireFormat } from './ingest/ingestBatch.js';
+import { maxBodyDepth } from './ingest/jsonDepth.js';
 import { WriteKeys } from './ingest/writeKeys.js';
 import { ServerMetrics } from './metrics/serverMetrics.js';
 import { TokenBuckets } from './rateLimit/tokenBucket.js';
@@ -66,6 +67,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // looks every connectionsCheckingInterval (its default, 30 s, would double a 30 s limit), and
     // only while headersTimeout is no longer than requestTimeout (it defaults to 60 s).
     requestTimeout: o.requestTimeoutMs,
+    // How long an idle kept-alive connection is held (Fastify's default, 72 s, let thousands of
+    // idle sockets sit); Node adds 1 s before closing and announces it in `Keep-Alive: timeout=`.
+    keepAliveTimeout: o.keepAliveTimeoutMs,
     http:
       o.requestTimeoutMs > 0
         ? {
@@ -74,6 +78,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
           }
         : {},
   });
+
+  // Node's own cap: a connection over it is closed as soon as it is accepted.
+  if (o.maxConnections > 0) app.server.maxConnections = o.maxConnections;
+  // Read by every ingest scope's body parser (useIngestBodyParser), before it parses JSON.
+  app.decorate('ingestMaxBodyDepth', maxBodyDepth(o.maxPropertiesDepth));
 
   let draining = false;
   let forceClose: NodeJS.Timeout | undefined;

@@ -63,7 +63,7 @@ describe('resolveServerOptions: corsOrigins', () => {
 });
 
 describe('resolveServerOptions: timer delays', () => {
-  it.each(['shutdownGraceMs', 'readyTimeoutMs'] as const)(
+  it.each(['shutdownGraceMs', 'readyTimeoutMs', 'keepAliveTimeoutMs'] as const)(
     '%s over 2^31-1 ms (which a timer fires after 1 ms) is refused, the largest that works accepted',
     (option) => {
       const store = new NoopStore();
@@ -99,4 +99,16 @@ describe('resolveServerOptions: maxBatchEvents', () => {
       expect((error as Error).message).toMatch(/maxBatchEvents must be an integer from 1 to 1000000/);
     },
   );
+});
+
+describe('resolveServerOptions: idle connections', () => {
+  it('keeps idle connections 10 s and caps none by default; 0 is refused as a keep-alive timeout', () => {
+    const store = new NoopStore();
+    expect(resolveServerOptions({ store })).toMatchObject({ keepAliveTimeoutMs: 10_000, maxConnections: 0 });
+    expect(() => resolveServerOptions({ store, keepAliveTimeoutMs: 0 })).toThrow(/keepAliveTimeoutMs/);
+    expect(() => resolveServerOptions({ store, maxConnections: -1 })).toThrow(
+      /maxConnections must be an integer ≥ 0/,
+    );
+    expect(resolveServerOptions({ store, maxConnections: 5000 }).maxConnections).toBe(5000);
+  });
 });

@@ -39,9 +39,10 @@ export interface ServerOptions {
   /**
    * Origins allowed to send from a browser: `'*'` or a list of origins as browsers send them,
    * `scheme://host[:port]` (http or https, lower case, no path, no trailing slash, no default
-   * port). With a list, a request whose `Origin` is another (but the server's own) is refused
-   * with 403, a beacon or text/plain POST included, which no preflight stops. Default `'*'`
-   * (write keys are public).
+   * port). With a list, a request whose `Origin` is another is refused with 403, a beacon or
+   * text/plain POST included, which no preflight stops. The server's own origin is the address
+   * and port a connection reached, never the Host header (which a DNS-rebinding page sets); an
+   * app served at another name of it (behind a proxy) is listed. Default `'*'` (write keys are public).
    */
   corsOrigins?: '*' | readonly string[];
   /** Token bucket per project, counted in events; `false` turns it off. Default 10 000/s, burst 100 000. */
@@ -63,6 +64,18 @@ export interface ServerOptions {
    * once a second. 0 turns it off. Default 30 000.
    */
   requestTimeoutMs?: number;
+  /**
+   * How long a kept-alive connection may sit idle between requests, ms, before it is closed
+   * (Node closes it 1 s later and announces it to clients in `Keep-Alive: timeout=`, which
+   * fetch/undici and Node's agent with a timeout honour). Longer than the Homing client's
+   * 5 s flush interval, whose agent reuses a socket without a timeout of its own. Default 10 000.
+   */
+  keepAliveTimeoutMs?: number;
+  /**
+   * Most connections open at once; one over it is closed as soon as it is accepted. 0: no cap
+   * (the process's file descriptor limit is the cap). Default 0.
+   */
+  maxConnections?: number;
   /**
    * On close, how long requests in flight may take to finish, ms; connections still open after
    * it (a stalled upload, a client that keeps a request open) are closed, so close() ends.
@@ -97,6 +110,12 @@ export const SERVER_DEFAULTS = {
   readyTimeoutMs: 2000,
   trustProxy: false,
   requestTimeoutMs: 30_000,
+  // Node's default is 5 s; the Homing client flushes every 5 s on a socket it keeps without a
+  // timeout, so a 5 s server would close it about when it is reused (ECONNRESET, a retry).
+  keepAliveTimeoutMs: 10_000,
+  // A cap counts busy connections too: any cap low enough to matter is one an attacker's idle
+  // sockets fill, refusing real clients, so none by default (set one below `ulimit -n`).
+  maxConnections: 0,
   shutdownGraceMs: 10_000,
 } as const satisfies Omit<ServerOptions, 'store'>;
 
@@ -137,6 +156,8 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     readyTimeoutMs: o.readyTimeoutMs ?? SERVER_DEFAULTS.readyTimeoutMs,
     trustProxy: o.trustProxy ?? SERVER_DEFAULTS.trustProxy,
     requestTimeoutMs: o.requestTimeoutMs ?? SERVER_DEFAULTS.requestTimeoutMs,
+    keepAliveTimeoutMs: o.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
+    maxConnections: o.maxConnections ?? SERVER_DEFAULTS.maxConnections,
     shutdownGraceMs: o.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs,
   };
   integer('maxBodyBytes', r.maxBodyBytes, 1);
@@ -150,6 +171,9 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   // cutting requests in flight after 1 ms).
   integer('readyTimeoutMs', r.readyTimeoutMs, 1, MAX_TIMER_MS);
   integer('requestTimeoutMs', r.requestTimeoutMs, 0);
+  // 0 would hold idle connections forever; it is a timer delay too.
+  integer('keepAliveTimeoutMs', r.keepAliveTimeoutMs, 1, MAX_TIMER_MS);
+  integer('maxConnections', r.maxConnections, 0);
   integer('shutdownGraceMs', r.shutdownGraceMs, 0, MAX_TIMER_MS);
   if (typeof r.logRequests !== 'boolean') throw new ServerOptionsError('logRequests', 'must be a boolean');
   if (typeof r.trustProxy !== 'boolean') throw new ServerOptionsError('trustProxy', 'must be a boolean');

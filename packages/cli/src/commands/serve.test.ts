@@ -402,6 +402,8 @@ describe('homing serve', () => {
       HOMING_RATE_LIMIT_BURST: '500',
       HOMING_REQUEST_TIMEOUT_MS: '15000',
       HOMING_SHUTDOWN_GRACE_MS: '2500',
+      HOMING_KEEP_ALIVE_TIMEOUT_MS: '7000',
+      HOMING_MAX_CONNECTIONS: '4000',
       HOMING_CLOSE_EXPAND_BUDGET_MS: '3000',
       HOMING_LOG_LEVEL: 'warn',
     };
@@ -424,6 +426,8 @@ describe('homing serve', () => {
         rateLimit: { eventsPerSecond: 50, burst: 500 },
         requestTimeoutMs: 15_000,
         shutdownGraceMs: 2500,
+        keepAliveTimeoutMs: 7000,
+        maxConnections: 4000,
         closeExpandBudgetMs: 3000,
         logLevel: 'warn',
       });
@@ -448,6 +452,8 @@ describe('homing serve', () => {
       'HOMING_RATE_LIMIT',
       'HOMING_REQUEST_TIMEOUT_MS',
       'HOMING_SHUTDOWN_GRACE_MS',
+      'HOMING_KEEP_ALIVE_TIMEOUT_MS',
+      'HOMING_MAX_CONNECTIONS',
       'HOMING_LOG_LEVEL',
     ]) {
       expect(help).toContain(`env: ${v}`);

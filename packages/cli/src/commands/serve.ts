@@ -39,6 +39,10 @@ export interface ServeFlags {
   rateLimitBurst: string;
   requestTimeoutMs: string;
   shutdownGraceMs: string;
+  /** Absent when commander was not given serve's options (programmatic callers): the server's default. */
+  keepAliveTimeoutMs?: string;
+  /** Absent when commander was not given serve's options (programmatic callers): no cap. */
+  maxConnections?: string;
   /** Absent when commander was not given serve's options (programmatic callers): the store's default. */
   closeExpandBudgetMs?: string;
   logLevel: string;
@@ -147,6 +151,22 @@ export function addServeOptions(cmd: Command): Command {
         'longest a client may take to send a whole request; later: 408 (0 turns it off)',
         'HOMING_REQUEST_TIMEOUT_MS',
         String(SERVER_DEFAULTS.requestTimeoutMs),
+      ),
+    )
+    .addOption(
+      opt(
+        '--keep-alive-timeout-ms <ms>',
+        'how long an idle kept-alive connection is held open between requests',
+        'HOMING_KEEP_ALIVE_TIMEOUT_MS',
+        String(SERVER_DEFAULTS.keepAliveTimeoutMs),
+      ),
+    )
+    .addOption(
+      opt(
+        '--max-connections <n>',
+        'most connections open at once; more are closed as they arrive (0: no cap)',
+        'HOMING_MAX_CONNECTIONS',
+        String(SERVER_DEFAULTS.maxConnections),
       ),
     )
     .addOption(
@@ -277,6 +297,20 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
       0,
       MAX_TIMER_MS,
     ),
+    ...(f.keepAliveTimeoutMs === undefined
+      ? {}
+      : {
+          keepAliveTimeoutMs: int(
+            f.keepAliveTimeoutMs,
+            '--keep-alive-timeout-ms',
+            'HOMING_KEEP_ALIVE_TIMEOUT_MS',
+            1,
+            MAX_TIMER_MS,
+          ),
+        }),
+    ...(f.maxConnections === undefined
+      ? {}
+      : { maxConnections: int(f.maxConnections, '--max-connections', 'HOMING_MAX_CONNECTIONS', 0) }),
     ...(f.closeExpandBudgetMs === undefined
       ? {}
       : {

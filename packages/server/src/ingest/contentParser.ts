@@ -1,7 +1,19 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { SERVER_DEFAULTS } from '../serverOptions.js';
+import { maxBodyDepth } from './jsonDepth.js';
 import { parsePayload } from './parsePayload.js';
 import { readBody } from './readBody.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /**
+     * Deepest nesting an ingest body may have (`maxBodyDepth` of the server's
+     * maxPropertiesDepth), decorated by buildServer on the root so every ingest scope reads it.
+     */
+    ingestMaxBodyDepth?: number;
+  }
+}
 
 function header(req: FastifyRequest, name: string): string | undefined {
   const v = req.headers[name];
@@ -21,6 +33,7 @@ function compressionOf(req: FastifyRequest): string | undefined {
  */
 export function useIngestBodyParser(app: FastifyInstance, maxBodyBytes: number): void {
   app.removeAllContentTypeParsers();
+  const maxDepth = app.ingestMaxBodyDepth ?? maxBodyDepth(SERVER_DEFAULTS.maxPropertiesDepth);
   app.addContentTypeParser('*', async (req: FastifyRequest, payload: NodeJS.ReadableStream) => {
     const compression = compressionOf(req);
     const body = await readBody(payload as Readable, {
@@ -29,6 +42,6 @@ export function useIngestBodyParser(app: FastifyInstance, maxBodyBytes: number):
       compression,
       maxBytes: maxBodyBytes,
     });
-    return parsePayload(body, { contentType: header(req, 'content-type'), compression });
+    return parsePayload(body, { contentType: header(req, 'content-type'), compression, maxDepth });
   });
 }

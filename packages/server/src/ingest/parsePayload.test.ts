@@ -4,7 +4,7 @@ import { parsePayload } from './parsePayload.js';
 
 const FORM = 'application/x-www-form-urlencoded';
 const parse = (body: string, contentType: string | undefined = FORM, compression?: string) =>
-  parsePayload(Buffer.from(body), { contentType, compression });
+  parsePayload(Buffer.from(body), { contentType, compression, maxDepth: 99 });
 
 describe('parsePayload', () => {
   it("reads JSON sent with curl -d's default form content type", () => {
@@ -44,24 +44,42 @@ describe('parsePayload', () => {
   it('decodes the charset the content type names, and refuses one it does not know with 415', () => {
     const latin1 = Buffer.from('[{"event":"caf\xe9"}]', 'latin1');
     const json = 'application/json; charset=';
-    expect(parsePayload(latin1, { contentType: `${json}iso-8859-1`, compression: undefined })).toEqual([
-      { event: 'café' },
-    ]);
-    expect(parsePayload(latin1, { contentType: `${json}"ISO-8859-1"`, compression: undefined })).toEqual([
-      { event: 'café' },
-    ]);
-    const utf16 = Buffer.from('\ufeff[{"event":"ü"}]', 'utf16le');
-    expect(parsePayload(utf16, { contentType: `${json}utf-16`, compression: undefined })).toEqual([
-      { event: 'ü' },
-    ]);
     expect(
-      parsePayload(Buffer.from('[{"event":"ü"}]'), { contentType: `${json}UTF-8`, compression: undefined }),
+      parsePayload(latin1, { contentType: `${json}iso-8859-1`, compression: undefined, maxDepth: 99 }),
+    ).toEqual([{ event: 'café' }]);
+    expect(
+      parsePayload(latin1, { contentType: `${json}"ISO-8859-1"`, compression: undefined, maxDepth: 99 }),
+    ).toEqual([{ event: 'café' }]);
+    const utf16 = Buffer.from('\ufeff[{"event":"ü"}]', 'utf16le');
+    expect(
+      parsePayload(utf16, { contentType: `${json}utf-16`, compression: undefined, maxDepth: 99 }),
     ).toEqual([{ event: 'ü' }]);
-    expect(() => parsePayload(latin1, { contentType: `${json}klingon`, compression: undefined })).toThrow(
+    expect(
+      parsePayload(Buffer.from('[{"event":"ü"}]'), {
+        contentType: `${json}UTF-8`,
+        compression: undefined,
+        maxDepth: 99,
+      }),
+    ).toEqual([{ event: 'ü' }]);
+    expect(() =>
+      parsePayload(latin1, { contentType: `${json}klingon`, compression: undefined, maxDepth: 99 }),
+    ).toThrow(
       expect.objectContaining({
         kind: 'unsupported-encoding',
         message: 'unsupported charset "klingon"; send UTF-8',
       }),
     );
+  });
+
+  it('refuses JSON nested deeper than maxDepth before parsing it, in a beacon form too', () => {
+    const deep = `[{"uuid":${'['.repeat(100_000)}${']'.repeat(100_000)}}]`;
+    const refused = expect.objectContaining({
+      kind: 'malformed',
+      message: 'JSON nested deeper than 99 levels',
+    });
+    expect(() => parse(deep, 'application/json')).toThrow(refused);
+    const data = Buffer.from(deep).toString('base64');
+    expect(() => parse(`data=${encodeURIComponent(data)}&compression=base64`)).toThrow(refused);
+    expect(parse(`${'['.repeat(99)}${']'.repeat(99)}`, 'application/json')).toHaveLength(1);
   });
 });

@@ -1,10 +1,13 @@
 import { IngestError } from './errors.js';
+import { nestedDeeperThan } from './jsonDepth.js';
 
 export interface PayloadFormat {
   /** The `Content-Type` header. */
   contentType: string | undefined;
   /** The `compression` query parameter. */
   compression: string | undefined;
+  /** Deepest nesting of arrays and objects the JSON may have (the body itself is level 1). */
+  maxDepth: number;
 }
 
 /**
@@ -38,6 +41,10 @@ export function parsePayload(body: Buffer, format: PayloadFormat): unknown {
     text = fromBase64(text);
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  // Before JSON.parse, which would hold the event loop for seconds on millions of levels.
+  if (nestedDeeperThan(text, format.maxDepth)) {
+    throw new IngestError('malformed', `JSON nested deeper than ${format.maxDepth} levels`);
+  }
   try {
     return JSON.parse(text);
   } catch (err) {

@@ -1,4 +1,5 @@
 import type { FastifyCorsOptions } from '@fastify/cors';
+import type { TLSSocket } from 'node:tls';
 import type { FastifyRequest, onRequestHookHandler, RouteOptions } from 'fastify';
 
 declare module 'fastify' {
@@ -82,7 +83,10 @@ function withoutTrailingSlash(path: string): string {
  * `'*'`. A page may POST a "simple" body (text/plain, a beacon) to another origin without
  * asking first; CORS only keeps it from reading the answer, so such a request from an origin
  * not allowed was stored all the same. Refused whatever the route or method (a preflight is
- * @fastify/cors's to answer); a page of this server's own origin is never refused.
+ * @fastify/cors's to answer). The server's own origin is taken too, as the address and port the
+ * connection reached, never from the Host header: that is the page's to choose (DNS rebinding:
+ * a page at attacker.example, resolved to this server, sends Host and Origin attacker.example).
+ * An app served at another name of this server (behind a proxy, `localhost`) is listed.
  */
 export function originRefusal(corsOrigins: '*' | readonly string[]): onRequestHookHandler | null {
   if (corsOrigins === '*') return null;
@@ -93,7 +97,7 @@ export function originRefusal(corsOrigins: '*' | readonly string[]): onRequestHo
       origin === undefined ||
       req.method === 'OPTIONS' ||
       allowed.has(origin) ||
-      origin === `${req.protocol}://${req.host}`
+      origin === connectionOrigin(req)
     )
       return done();
     void reply.code(403).send({
@@ -102,4 +106,20 @@ export function originRefusal(corsOrigins: '*' | readonly string[]): onRequestHo
         'this server does not accept requests from this origin: add it to corsOrigins (homing serve --cors-origins) to accept them',
     });
   };
+}
+
+/**
+ * The origin a page served over this connection would have: the local address and port it
+ * reached, which the server listens on (an IPv4 client of a `::` socket reaches `::ffff:a.b.c.d`,
+ * which a browser names `a.b.c.d`); null when the request came over no socket (inject).
+ */
+function connectionOrigin(req: FastifyRequest): string | null {
+  const socket = req.socket as Partial<TLSSocket> | undefined;
+  const address = socket?.localAddress;
+  const port = socket?.localPort;
+  if (address === undefined || port === undefined) return null;
+  const ip = address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  const scheme = socket?.encrypted === true ? 'https' : 'http';
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return port === (scheme === 'https' ? 443 : 80) ? `${scheme}://${host}` : `${scheme}://${host}:${port}`;
 }

@@ -1,0 +1,70 @@
+import { request } from 'node:http';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildServer } from '../app.js';
+import { NoopStore } from '../store/noop.js';
+
+describe('corsOrigins list: requests from other origins', () => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  async function start() {
+    const store = new NoopStore();
+    const app = buildServer({ logger: false, store, corsOrigins: ['https://app.example.com'] });
+    cleanups.push(() => app.close());
+    await app.ready();
+    const send = (headers: Record<string, string>) =>
+      app.inject({
+        method: 'POST',
+        url: '/ingest',
+        headers: {
+          'content-type': 'text/plain',
+          authorization: `Bearer ${store.project.writeKey}`,
+          ...headers,
+        },
+        payload: JSON.stringify([{ event: 'e', distinct_id: 'd' }]),
+      });
+    return { send };
+  }
+
+  it('are refused when the page names itself in Host too (DNS rebinding)', async () => {
+    const { send } = await start();
+    const rebound = await send({ host: 'attacker.example:8090', origin: 'http://attacker.example:8090' });
+    expect(rebound.statusCode).toBe(403);
+    expect(rebound.json()).toMatchObject({ error: 'origin-not-allowed' });
+  });
+
+  it('are taken from an allowed origin, or with no Origin at all (servers, SDKs)', async () => {
+    const { send } = await start();
+    expect((await send({ origin: 'https://app.example.com' })).statusCode).toBe(202);
+    expect((await send({})).statusCode).toBe(202);
+    expect((await send({ origin: 'https://evil.example' })).statusCode).toBe(403);
+  });
+
+  it("take the server's own origin from the address the connection reached, not from Host", async () => {
+    const store = new NoopStore();
+    const app = buildServer({ logger: false, store, corsOrigins: ['https://app.example.com'] });
+    cleanups.push(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    const post = (headers: Record<string, string>) =>
+      new Promise<number>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, method: 'POST', path: '/ingest', agent: false },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          },
+        );
+        req.on('error', reject);
+        req.setHeader('content-type', 'text/plain');
+        req.setHeader('authorization', `Bearer ${store.project.writeKey}`);
+        for (const [k, v] of Object.entries(headers)) req.setHeader(k, v);
+        req.end(JSON.stringify([{ event: 'e', distinct_id: 'd' }]));
+      });
+    expect(await post({ host: `attacker.example:${port}`, origin: `http://attacker.example:${port}` })).toBe(
+      403,
+    );
+    expect(await post({ origin: `http://127.0.0.1:${port}` })).toBe(202);
+  });
+});
