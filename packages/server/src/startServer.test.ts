@@ -1,9 +1,10 @@
 import { createServer } from 'node:net';
-import { existsSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureDefaultProject } from './defaultProject.js';
 import { startServer, ServerStartError } from './startServer.js';
+import { logCapture } from '../test/harness.js';
 import { tempDir } from './store/sqlite.test-helpers.js';
 
 describe('startServer', () => {
@@ -11,6 +12,31 @@ describe('startServer', () => {
   afterEach(() => {
     for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
   });
+
+  it.skipIf(process.platform === 'win32')(
+    'warns once at start when the data directory is open to other users, naming it and the fix',
+    async () => {
+      const dataDir = tempDir();
+      dirs.push(dataDir);
+      chmodSync(dataDir, 0o755);
+      const log = logCapture();
+      const running = await startServer({
+        dataDir,
+        port: 0,
+        retentionDays: 0,
+        logger: { level: 'warn', stream: log.stream },
+      });
+      await running.close();
+      const warnings = log
+        .text()
+        .split('\n')
+        .filter((l) => l.includes('open to other users'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ level: 40, dataDir, mode: '755', fix: `chmod 700 ${dataDir}` });
+      expect(warnings[0]!.msg).toContain(`run chmod 700 ${dataDir}`);
+    },
+  );
 
   it('opens SQLite in dataDir, listens, runs retention on its store, and close() closes the store', async () => {
     const dataDir = tempDir();

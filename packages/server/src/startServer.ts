@@ -9,6 +9,7 @@ import {
   type RetentionJobOptions,
 } from './retention/retentionJob.js';
 import { LISTEN_DEFAULTS, SERVER_DEFAULTS, ServerOptionsError, type ServerOptions } from './serverOptions.js';
+import { dataDirExposure } from './store/dataDirModes.js';
 import { openStore } from './store/open-store.js';
 import { SQLITE_DEFAULTS } from './store/sqlite-options.js';
 import type { StoreError } from './store/errors.js';
@@ -118,6 +119,14 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       ...rest
     } = options;
     app = buildServer({ ...rest, store });
+    if (ownStore && (options.databaseUrl?.trim() ?? '') === '') {
+      // Once, at start: other local users who can read homing.db can read every admin key.
+      const exposed = dataDirExposure(options.dataDir ?? LISTEN_DEFAULTS.dataDir);
+      if (exposed !== null) {
+        const { message, ...fields } = exposed;
+        app.log.warn(fields, message);
+      }
+    }
     retention = startRetentionJob({
       store,
       retentionDays,

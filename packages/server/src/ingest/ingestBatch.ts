@@ -23,7 +23,11 @@ export interface IngestDeps {
 
 export interface IngestRequest {
   format: WireFormat;
-  key: string | undefined;
+  /**
+   * The write key, asked for once the batch's size passed: finding it may walk every event
+   * (PostHog's), and throws an IngestError when the request names two different keys.
+   */
+  key: () => string | undefined;
   /** How this route takes the key, for the 401 when none came; WriteKeys' default otherwise. */
   howToSendKey?: string;
   items: readonly unknown[];
@@ -56,9 +60,10 @@ export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise
   }
   let project: Awaited<ReturnType<WriteKeys['resolve']>>;
   try {
-    project = await deps.keys.resolve(req.key, req.howToSendKey);
+    project = await deps.keys.resolve(req.key(), req.howToSendKey);
   } catch (err) {
-    // A missing or wrong key refuses the events; a store that failed (503) is counted apart.
+    // A missing, wrong or disagreeing key refuses the events; a store that failed (503) is
+    // counted apart.
     if (err instanceof IngestError) countRefused(deps, req);
     throw err;
   }

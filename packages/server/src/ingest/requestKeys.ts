@@ -1,4 +1,5 @@
 import type { FastifyRequest } from 'fastify';
+import { IngestError } from './errors.js';
 
 /** The key of `Authorization: Bearer <key>`, if the request has one. */
 export function bearerKey(req: FastifyRequest): string | undefined {
@@ -27,4 +28,26 @@ export function stringField(body: unknown, ...names: string[]): string | undefin
     if (typeof v === 'string' && v !== '') return v;
   }
   return undefined;
+}
+
+/** Where a request named a key (for the refusal's message: never the key itself) and the key. */
+export type KeySource = readonly [where: string, key: string | undefined];
+
+/**
+ * The one key a request carries, however many places name it. Two different keys are refused
+ * rather than one picked: whichever won, events would land in a project their sender did not
+ * mean (a proxy that adds its own header, a batch merged from two projects), and the other
+ * project's key would be stored in their properties.
+ */
+export function agreedKey(sources: Iterable<KeySource>): string | undefined {
+  let first: KeySource | undefined;
+  for (const source of sources) {
+    const key = source[1];
+    if (key === undefined) continue;
+    if (first === undefined) first = source;
+    else if (key !== first[1]) {
+      throw new IngestError('malformed', `${first[0]} and ${source[0]} carry different keys; send one`);
+    }
+  }
+  return first?.[1];
 }

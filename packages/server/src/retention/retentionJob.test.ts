@@ -318,3 +318,101 @@ describe('retention job failures and schedule', () => {
     expect(job.lastRun?.error).toMatch(/closed/);
   });
 });
+
+describe('retention when the wall clock jumps', () => {
+  const YEAR = 365 * DAY;
+
+  /** A job on a store holding one event 10 days old and one just ingested, with clocks of the test's. */
+  async function withClocks(logger: {
+    info(): void;
+    error(...a: unknown[]): void;
+    warn?(...a: unknown[]): void;
+  }) {
+    const { store, dispose } = await freshStore('sqlite');
+    cleanups.push(dispose);
+    const p = await store.createProject('p');
+    const base = Date.now();
+    await store.insertEvents(p.id, [
+      ingestEvent({ event: 'old', timestamp: new Date(base - 10 * DAY).toISOString() }),
+      ingestEvent({ event: 'recent', timestamp: new Date(base).toISOString() }),
+    ]);
+    const clock = { wall: base, monotonic: 5_000 };
+    const job = started(
+      startRetentionJob({
+        store,
+        retentionDays: 7,
+        firstRunDelayMs: 3_600_000,
+        logger,
+        now: () => clock.wall,
+        monotonicNow: () => clock.monotonic,
+      }),
+    );
+    const left = async () =>
+      (await store.queryEvents({ projectId: p.id, limit: 10 })).map((e) => e.event).sort();
+    /** Both clocks move on by `ms`; the wall clock also steps by `stepMs`. */
+    const pass = (ms: number, stepMs = 0) => {
+      clock.monotonic += ms;
+      clock.wall += ms + stepMs;
+    };
+    return { job, left, pass, base };
+  }
+
+  it('a run after a step of 2 years deletes as of the measured time, warns naming the jump, and keeps doing so', async () => {
+    const warnings: Array<[Record<string, unknown>, string]> = [];
+    const { job, left, pass, base } = await withClocks({
+      info: () => {},
+      error: () => {},
+      warn: (obj: Record<string, unknown>, msg: string) => warnings.push([obj, msg]),
+    });
+    pass(1_000, 2 * YEAR);
+    expect(await job.runOnce()).toBe(1);
+    expect(await left()).toEqual(['recent']);
+    expect(job.lastRun).toMatchObject({
+      cutoff: new Date(base + 1_000 - 7 * DAY).toISOString(),
+      startedAt: new Date(base + 1_000 + 2 * YEAR).toISOString(),
+      wallClockAheadMs: 2 * YEAR,
+    });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]![0]).toMatchObject({ wallClockAheadMs: 2 * YEAR });
+    expect(warnings[0]![1]).toMatch(/^the wall clock is 2 y ahead of the time the monotonic clock measured/);
+    // An hour later, the clock still wrong: still not taken on trust.
+    pass(3_600_000);
+    await job.runOnce();
+    expect(await left()).toEqual(['recent']);
+    expect(job.lastRun!.wallClockAheadMs).toBe(2 * YEAR);
+    expect(warnings).toHaveLength(2);
+    // Corrected: trusted again.
+    pass(1_000, -2 * YEAR);
+    await job.runOnce();
+    expect(job.lastRun!.wallClockAheadMs).toBeNull();
+    expect(job.lastRun!.cutoff).toBe(new Date(base + 3_602_000 - 7 * DAY).toISOString());
+    expect(warnings).toHaveLength(2);
+  });
+
+  it('drift within a minute and a step back are trusted; a logger without warn gets the warning as error', async () => {
+    const errors: string[] = [];
+    const { job, pass, base } = await withClocks({
+      info: () => {},
+      error: (_o, msg) => errors.push(String(msg)),
+    });
+    pass(3_600_000, 59_000);
+    await job.runOnce();
+    expect(job.lastRun).toMatchObject({
+      wallClockAheadMs: null,
+      cutoff: new Date(base + 3_659_000 - 7 * DAY).toISOString(),
+    });
+    // Each run measures from the last trusted one: drift does not add up to a jump.
+    pass(3_600_000, 59_000);
+    await job.runOnce();
+    expect(job.lastRun!.wallClockAheadMs).toBeNull();
+    pass(1_000, -DAY);
+    await job.runOnce();
+    expect(job.lastRun!.wallClockAheadMs).toBeNull();
+    expect(errors).toEqual([]);
+    pass(1_000, 2 * 3_600_000);
+    await job.runOnce();
+    expect(job.lastRun!.wallClockAheadMs).toBe(2 * 3_600_000);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(/^the wall clock is 2 h ahead/);
+  });
+});

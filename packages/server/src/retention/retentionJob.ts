@@ -6,11 +6,26 @@ import type { Store } from '../store/store.js';
  * It deletes in bounded batches (one `deleteEventsBefore(cutoff, batchSize)` call each) and
  * yields to the event loop between them, so ingest keeps being answered during a long run; runs
  * never overlap; `stop()` waits for the batch in flight. `retentionDays: 0` disables it.
+ *
+ * A run's cutoff comes from the wall clock, which can step (an administrator, a bad NTP source,
+ * a VM restored from a snapshot): stepped years ahead, it would date every event as expired.
+ * So the job keeps a reference, the wall and monotonic clocks read together (at start, then at
+ * every run whose wall clock agreed), and a run that finds the wall clock more than
+ * CLOCK_JUMP_MARGIN_MS ahead of what the monotonic clock measured since then deletes as of the
+ * time the monotonic clock supports, not the wall clock's, and logs a warning naming the jump.
+ * Until the wall clock comes back, every run does so: a jump is not taken on trust later either,
+ * since nothing in the process can tell a wrong step from a right one; a restart takes the wall
+ * clock as it is. Limits: a clock already wrong when the process starts has no reference to be
+ * told from; and a machine's suspend (a laptop's sleep) looks like a jump, since the monotonic
+ * clock stops during it, so retention then lags by the time slept until a restart. Both err on
+ * keeping events, never on deleting them early.
  */
 
 /** pino-compatible: Fastify's `app.log` fits. */
 export interface RetentionLogger {
   info(obj: object, msg: string): void;
+  /** A wall clock jump the run did not trust; `error` when the logger has no `warn`. */
+  warn?(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
 }
 
@@ -32,8 +47,10 @@ export interface RetentionJobOptions {
   /** Events deleted per batch: the longest the store is held by retention at a time. */
   batchSize?: number;
   logger?: RetentionLogger;
-  /** Clock, for tests. */
+  /** Wall clock, for tests. */
   now?: () => number;
+  /** Monotonic clock, ms (`performance.now`), for tests: how the wall clock's jumps are told. */
+  monotonicNow?: () => number;
 }
 
 export const RETENTION_DEFAULTS = {
@@ -47,6 +64,12 @@ export const RETENTION_DEFAULTS = {
    */
   batchSize: 1000,
 } as const;
+
+/**
+ * How far the wall clock may get ahead of the monotonic clock between runs before a run stops
+ * trusting it, ms: NTP's slewing moves it by well under a second an hour; a step is larger.
+ */
+export const CLOCK_JUMP_MARGIN_MS = 60_000;
 
 const MAX_BATCH_SIZE = 100_000;
 const DAY_MS = 86_400_000;
@@ -70,6 +93,11 @@ export interface RetentionRun {
   batches: number;
   /** The error that ended the run early, if one did (the job keeps its schedule). */
   error: string | null;
+  /**
+   * How far the wall clock was ahead of the time the monotonic clock supports, ms, when the run
+   * did not trust it (its cutoff is then from the monotonic clock); null when it did.
+   */
+  wallClockAheadMs: number | null;
 }
 
 export interface RetentionJob {
@@ -121,6 +149,7 @@ function resolveOptions(
     batchSize: options.batchSize ?? RETENTION_DEFAULTS.batchSize,
     logger: options.logger ?? consoleLogger,
     now: options.now ?? Date.now,
+    monotonicNow: options.monotonicNow ?? (() => performance.now()),
   };
   if (typeof o.retentionDays !== 'number' || !Number.isFinite(o.retentionDays) || o.retentionDays < 0) {
     throw new RetentionOptionError(
@@ -146,6 +175,26 @@ function resolveOptions(
   return o;
 }
 
+/** `2 y 3 d`, `5 h 2 min`, `90 s`: a jump's size, readable in a log line. */
+function formatDuration(ms: number): string {
+  const units: Array<[string, number]> = [
+    ['y', 365 * DAY_MS],
+    ['d', DAY_MS],
+    ['h', 3_600_000],
+    ['min', 60_000],
+    ['s', 1000],
+  ];
+  const parts: string[] = [];
+  let left = Math.round(ms / 1000) * 1000;
+  for (const [name, size] of units) {
+    if (left >= size && parts.length < 2) {
+      parts.push(`${Math.floor(left / size)} ${name}`);
+      left %= size;
+    }
+  }
+  return parts.join(' ') || `${ms} ms`;
+}
+
 const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 /** Starts the retention schedule (timers unref'd). Throws RetentionOptionError for bad options. */
@@ -160,6 +209,22 @@ export function startRetentionJob(options: RetentionJobOptions): RetentionJob {
   let running: Promise<number> | null = null;
   let timer: NodeJS.Timeout | null = null;
   let lastRun: RetentionRun | null = null;
+  // The wall and monotonic clocks read together, when the wall clock was last trusted.
+  let reference = { wall: o.now(), monotonic: o.monotonicNow() };
+
+  /** The time this run deletes as of: the wall clock's, unless it jumped ahead since `reference`. */
+  const runTime = (): { wall: number; at: number; aheadMs: number | null } => {
+    const wall = o.now();
+    const monotonic = o.monotonicNow();
+    const supported = reference.wall + (monotonic - reference.monotonic);
+    const aheadMs = wall - supported;
+    if (aheadMs <= CLOCK_JUMP_MARGIN_MS) {
+      // Trusted (a step back included: its cutoff is earlier, so it deletes less).
+      reference = { wall, monotonic };
+      return { wall, at: wall, aheadMs: null };
+    }
+    return { wall, at: supported, aheadMs: Math.round(aheadMs) };
+  };
 
   const schedule = (delayMs: number): void => {
     if (stopped || !enabled) return;
@@ -171,8 +236,23 @@ export function startRetentionJob(options: RetentionJobOptions): RetentionJob {
   };
 
   const run = async (): Promise<number> => {
-    const started = o.now();
-    const cutoff = new Date(started - o.retentionDays * DAY_MS).toISOString();
+    const { wall: started, at, aheadMs } = runTime();
+    const cutoff = new Date(at - o.retentionDays * DAY_MS).toISOString();
+    if (aheadMs !== null) {
+      (o.logger.warn ?? o.logger.error).call(
+        o.logger,
+        {
+          wallClock: new Date(started).toISOString(),
+          supportedTime: new Date(at).toISOString(),
+          wallClockAheadMs: aheadMs,
+          cutoff,
+        },
+        `the wall clock is ${formatDuration(aheadMs)} ahead of the time the monotonic clock measured ` +
+          'since it was last trusted (at start or a retention run): it was set or stepped forward, or ' +
+          "the machine was suspended. This run deletes as of the measured time, not the wall clock's, " +
+          'and so will every run until the clocks agree again or the server restarts',
+      );
+    }
     let deleted = 0;
     let batches = 0;
     let error: string | null = null;
@@ -199,6 +279,7 @@ export function startRetentionJob(options: RetentionJobOptions): RetentionJob {
       deleted,
       batches,
       error,
+      wallClockAheadMs: aheadMs,
     };
     if (error === null) {
       o.logger.info({ cutoff, deleted, batches, retentionDays: o.retentionDays }, 'retention run finished');

@@ -4,7 +4,7 @@ import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
 import { ingestBatch, type IngestDeps } from '../ingest/ingestBatch.js';
 import { normaliseNative } from '../ingest/normaliseNative.js';
-import { bearerKey, stringField } from '../ingest/requestKeys.js';
+import { agreedKey, bearerKey, stringField } from '../ingest/requestKeys.js';
 
 export interface IngestRouteOptions {
   deps: IngestDeps;
@@ -13,7 +13,8 @@ export interface IngestRouteOptions {
 
 /**
  * `POST /ingest`, Homing's own format (design 001): a JSON array of events or
- * `{ batch, sent_at?, api_key? }`; the write key as `Authorization: Bearer` or `api_key`.
+ * `{ batch, sent_at?, api_key? }`; the write key as `Authorization: Bearer` or `api_key` (both:
+ * the same key, else 400).
  * Answers 202 `{ accepted, duplicates, erased, rejected: [{ index, error }] }` once the store
  * committed; `erased` counts events of an erased person from before the erasure, not stored.
  */
@@ -32,11 +33,14 @@ export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
     if (!Array.isArray(items)) {
       throw new IngestError('malformed', 'expected a JSON array of events or { "batch": [...] }');
     }
-    const key = bearerKey(req) ?? stringField(body, 'api_key');
     const receivedSkew = clockSkewMs(sentAt, Date.now());
     const answer = await ingestBatch(deps, {
       format: 'native',
-      key,
+      key: () =>
+        agreedKey([
+          ['Authorization', bearerKey(req)],
+          ["the body's api_key", stringField(body, 'api_key')],
+        ]),
       items,
       normalise: (raw, ctx) => normaliseNative(raw, receivedSkew, ctx),
     });

@@ -5,6 +5,7 @@ import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
 import { ingestBatch, oversizedOnlyEvent } from '../ingest/ingestBatch.js';
 import { normaliseNative } from '../ingest/normaliseNative.js';
+import { posthogKey } from '../ingest/posthogKey.js';
 import { bearerKey, stringField } from '../ingest/requestKeys.js';
 import type { IngestRouteOptions } from './native.js';
 
@@ -104,7 +105,8 @@ function versionOf(query: unknown): number {
  * PostHog compatible capture, so posthog-node and posthog-js send here with only `host`
  * changed. Bodies: `{ api_key, batch, sent_at }` (posthog-node), a JSON array of events
  * (posthog-js), or one event; the key from `api_key`, `token`, `$token`, an event's
- * `properties.token`, or a Bearer header. Answers PostHog's `{ "status": 1 }` once committed.
+ * `properties.token`, or a Bearer header, and two different keys anywhere in one request are
+ * refused (`posthogKey`). Answers PostHog's `{ "status": 1 }` once committed.
  * Like PostHog, a batch keeps its valid events and drops the invalid ones; a request whose
  * every event is invalid is answered 400 with the first reason, a one-event body whose event is
  * over `maxEventBytes` 413. Errors, flag routes' included, are in PostHog's shape (`asPostHogError`).
@@ -121,7 +123,8 @@ export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         throw new IngestError('malformed', 'expected a JSON object { "token": ..., "distinct_id": ... }');
       }
-      await deps.keys.resolve(stringField(body, 'api_key', 'token', '$token') ?? bearerKey(req));
+      // The body's key fields and a Bearer header, as on capture (a flags body holds no events).
+      await deps.keys.resolve(posthogKey(bearerKey(req), body, []));
       const distinctId = (body as Record<string, unknown>).distinct_id;
       const validId =
         (typeof distinctId === 'string' && distinctId !== '' && distinctId.length <= MAX_DISTINCT_ID_CHARS) ||
@@ -161,23 +164,13 @@ export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
             'expected an event, a JSON array of events or { "batch": [...] }',
           );
         }
-        const first = items[0];
-        const firstProps =
-          first !== null && typeof first === 'object'
-            ? (first as Record<string, unknown>).properties
-            : undefined;
-        const key =
-          stringField(envelope, 'api_key', 'token', '$token') ??
-          stringField(first, 'api_key', 'token', '$token') ??
-          stringField(firstProps, 'token', '$token') ??
-          bearerKey(req);
         const skewMs = clockSkewMs(
           stringField(envelope, 'sent_at', 'sentAt') ?? sentAtFromQuery(req.query),
           Date.now(),
         );
         const answer = await ingestBatch(deps, {
           format: 'posthog',
-          key,
+          key: () => posthogKey(bearerKey(req), envelope, items),
           items,
           normalise: (raw, ctx) => normaliseNative(raw, skewMs, ctx),
         });

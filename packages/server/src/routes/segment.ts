@@ -4,7 +4,7 @@ import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
 import { ingestBatch, oversizedOnlyEvent } from '../ingest/ingestBatch.js';
 import { normaliseSegment, SEGMENT_TYPES, type SegmentType } from '../ingest/normaliseSegment.js';
-import { basicKey, bearerKey, stringField } from '../ingest/requestKeys.js';
+import { agreedKey, basicKey, bearerKey, stringField } from '../ingest/requestKeys.js';
 import type { IngestRouteOptions } from './native.js';
 
 /** Segment's browser library posts to one-letter paths. */
@@ -21,9 +21,9 @@ const SHORT: Record<string, SegmentType> = {
  * Segment compatible tracking API, so @segment/analytics-node sends here with only `host`
  * changed: `POST /v1/batch` (also `/v1/b`, `/v1/import`) and one path per message type
  * (`/v1/track`, `/v1/t`, …). The write key by HTTP Basic auth (`<writeKey>:`) or `writeKey`
- * in the body. Answers Segment's `{ "success": true }` once committed; invalid messages are
- * dropped from a batch, a request whose every message is invalid is answered 400, and a
- * one-message body whose message is over `maxEventBytes` 413.
+ * in the body (both: the same key, else 400). Answers Segment's `{ "success": true }` once
+ * committed; invalid messages are dropped from a batch, a request whose every message is
+ * invalid is answered 400, and a one-message body whose message is over `maxEventBytes` 413.
  */
 export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
   useIngestBodyParser(app, maxBodyBytes);
@@ -51,11 +51,16 @@ export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
       } else {
         items = [body];
       }
-      const key = basicKey(req) ?? stringField(body, 'writeKey') ?? bearerKey(req);
       const batchSkew = type === null ? clockSkewMs(b.sentAt, Date.now()) : 0;
       const answer = await ingestBatch(deps, {
         format: 'segment',
-        key,
+        // A Bearer header is read only without either: analytics-node sends one with writeKey in
+        // the body when it uses OAuth, and then it holds an access token, not a write key.
+        key: () =>
+          agreedKey([
+            ['Authorization (Basic)', basicKey(req)],
+            ["the body's writeKey", stringField(body, 'writeKey')],
+          ]) ?? bearerKey(req),
         howToSendKey:
           'send it by HTTP Basic auth (the write key as user name, no password) or as writeKey in the body',
         items,

@@ -4,6 +4,7 @@
  * want different things done; see sqlite-open-failure.ts).
  */
 import Database from 'better-sqlite3';
+import { createDatabaseFile } from './dataDirModes.js';
 import { StoreError } from './errors.js';
 import { makeDataDir } from './makeDataDir.js';
 import { refuseNewerSchema } from './newer-schema.js';
@@ -20,7 +21,7 @@ function openBetterSqlite(file: string, options: Database.Options): Database.Dat
   return new Database(file, options);
 }
 
-/** Creates the data directory if it is missing. */
+/** Creates the data directory if it is missing, its owner's alone (see dataDirModes.ts). */
 export function makeStoreDataDir(dataDir: string): void {
   try {
     makeDataDir(dataDir);
@@ -42,6 +43,8 @@ export function openMainDatabase(
   openDatabase: SqliteStoreOptions['openDatabase'],
 ): Database.Database {
   try {
+    // Made here rather than by SQLite, which would give it the umask's mode (see dataDirModes.ts).
+    createDatabaseFile(path);
     const db = (openDatabase ?? openBetterSqlite)(path, { timeout: opts.busyTimeoutMs });
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
@@ -118,6 +121,7 @@ export function openIngestLog(
 ): Database.Database {
   let logDb: Database.Database | undefined;
   try {
+    createDatabaseFile(logPath);
     logDb = openLogFile(logPath, opts);
     reconcileLogFile(db, logDb);
     return logDb;
