@@ -81,8 +81,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   // Node's own cap: a connection over it is closed as soon as it is accepted.
   if (o.maxConnections > 0) app.server.maxConnections = o.maxConnections;
-  // Read by every ingest scope's body parser (useIngestBodyParser), before it parses JSON.
-  app.decorate('ingestMaxBodyDepth', maxBodyDepth(o.maxPropertiesDepth));
 
   let draining = false;
   let forceClose: NodeJS.Timeout | undefined;
@@ -164,9 +162,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     isDraining: () => draining,
   });
   void app.register(metricsRoutes, { metrics });
-  void app.register(nativeRoutes, { deps, maxBodyBytes: o.maxBodyBytes });
-  void app.register(posthogRoutes, { deps, maxBodyBytes: o.maxBodyBytes });
-  void app.register(segmentRoutes, { deps, maxBodyBytes: o.maxBodyBytes });
+  const body = { maxBytes: o.maxBodyBytes, maxDepth: maxBodyDepth(o.maxPropertiesDepth) };
+  void app.register(nativeRoutes, { deps, body });
+  void app.register(posthogRoutes, { deps, body });
+  void app.register(segmentRoutes, { deps, body });
   // The admin API (admin key, checked by each plugin): person access/export/erasure, queries.
   const admin = { store: o.store, retryAfterSeconds: o.retryAfterSeconds };
   void app.register(personsRoutes, admin);

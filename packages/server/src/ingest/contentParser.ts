@@ -1,18 +1,14 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { SERVER_DEFAULTS } from '../serverOptions.js';
-import { maxBodyDepth } from './jsonDepth.js';
 import { parsePayload } from './parsePayload.js';
 import { readBody } from './readBody.js';
 
-declare module 'fastify' {
-  interface FastifyInstance {
-    /**
-     * Deepest nesting an ingest body may have (`maxBodyDepth` of the server's
-     * maxPropertiesDepth), decorated by buildServer on the root so every ingest scope reads it.
-     */
-    ingestMaxBodyDepth?: number;
-  }
+/** What an ingest body may be, checked before it is parsed. */
+export interface IngestBodyLimits {
+  /** Bytes after decompression. */
+  readonly maxBytes: number;
+  /** Nesting of arrays and objects (the body itself is level 1): `maxBodyDepth`. */
+  readonly maxDepth: number;
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {
@@ -31,17 +27,20 @@ function compressionOf(req: FastifyRequest): string | undefined {
  * type: the SDKs send JSON as application/json, text/plain (no CORS preflight), forms
  * (posthog-js beacons) and gzip with or without saying so. The body arrives as a JSON value.
  */
-export function useIngestBodyParser(app: FastifyInstance, maxBodyBytes: number): void {
+export function useIngestBodyParser(app: FastifyInstance, limits: IngestBodyLimits): void {
   app.removeAllContentTypeParsers();
-  const maxDepth = app.ingestMaxBodyDepth ?? maxBodyDepth(SERVER_DEFAULTS.maxPropertiesDepth);
   app.addContentTypeParser('*', async (req: FastifyRequest, payload: NodeJS.ReadableStream) => {
     const compression = compressionOf(req);
     const body = await readBody(payload as Readable, {
       contentEncoding: header(req, 'content-encoding'),
       contentLength: header(req, 'content-length'),
       compression,
-      maxBytes: maxBodyBytes,
+      maxBytes: limits.maxBytes,
     });
-    return parsePayload(body, { contentType: header(req, 'content-type'), compression, maxDepth });
+    return parsePayload(body, {
+      contentType: header(req, 'content-type'),
+      compression,
+      maxDepth: limits.maxDepth,
+    });
   });
 }

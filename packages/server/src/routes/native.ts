@@ -1,5 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { useIngestBodyParser } from '../ingest/contentParser.js';
+import { type IngestBodyLimits, useIngestBodyParser } from '../ingest/contentParser.js';
 import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
 import { ingestBatch, type IngestDeps } from '../ingest/ingestBatch.js';
@@ -8,7 +8,7 @@ import { agreedKey, bearerKey, stringField } from '../ingest/requestKeys.js';
 
 export interface IngestRouteOptions {
   deps: IngestDeps;
-  maxBodyBytes: number;
+  body: IngestBodyLimits;
 }
 
 /**
@@ -18,8 +18,8 @@ export interface IngestRouteOptions {
  * Answers 202 `{ accepted, duplicates, erased, rejected: [{ index, error }] }` once the store
  * committed; `erased` counts events of an erased person from before the erasure, not stored.
  */
-export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
-  useIngestBodyParser(app, maxBodyBytes);
+export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, body }) => {
+  useIngestBodyParser(app, body);
   app.post('/ingest', { config: { ingestFormat: 'native', corsCredentials: true } }, async (req, reply) => {
     const body = req.body;
     let items: unknown;

@@ -112,8 +112,8 @@ function versionOf(query: unknown): number {
  * over `maxEventBytes` 413. Errors, flag routes' included, are in PostHog's shape (`asPostHogError`).
  * `/decide` and `/flags` answer that the project has no feature flags.
  */
-export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
-  useIngestBodyParser(app, maxBodyBytes);
+export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, body }) => {
+  useIngestBodyParser(app, body);
   for (const path of POSTHOG_FLAG_PATHS) {
     // Same body decoding and write key as capture (posthog-js sends `token`, gzip or base64),
     // so an SDK pointed here gets "no flags" instead of an error; nothing is stored. Its errors

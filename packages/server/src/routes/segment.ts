@@ -25,8 +25,8 @@ const SHORT: Record<string, SegmentType> = {
  * committed; invalid messages are dropped from a batch, a request whose every message is
  * invalid is answered 400, and a one-message body whose message is over `maxEventBytes` 413.
  */
-export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, maxBodyBytes }) => {
-  useIngestBodyParser(app, maxBodyBytes);
+export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, body }) => {
+  useIngestBodyParser(app, body);
   const routes: [string, SegmentType | null][] = [
     ['/v1/batch', null],
     ['/v1/b', null],
