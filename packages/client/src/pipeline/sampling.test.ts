@@ -96,6 +96,25 @@ describe('Sampler', () => {
     expect(s.keep('perf.a', 'u', 1000)).toBe(true);
   });
 
+  it('starts a new throttling window when the clock steps back, rather than dropping for the step', () => {
+    const DAY = 86_400_000;
+    const s = new Sampler({ rules: { thr: { kind: 'throttled', max: 2, windowMs: 60_000 } } });
+    const t = 1_700_000_000_000;
+    expect([s.keep('thr', 'u', t), s.keep('thr', 'u', t), s.keep('thr', 'u', t)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    // A day back, then two minutes: the window of two minutes ago has ended in real time.
+    expect([s.keep('thr', 'u', t - DAY + 120_000), s.keep('thr', 'u', t - DAY + 120_001)]).toEqual([
+      true,
+      true,
+    ]);
+    // The new window is throttled as any other.
+    expect(s.keep('thr', 'u', t - DAY + 120_002)).toBe(false);
+    expect(s.keep('thr', 'u', t - DAY + 180_000)).toBe(true);
+  });
+
   it.each([
     [{ default: { kind: 'probabilistic', rate: 2 } }, 'sampling.default.rate'],
     [{ default: { kind: 'bogus' } }, 'sampling.default.kind'],

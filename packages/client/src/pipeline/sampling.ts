@@ -183,7 +183,9 @@ export class Sampler {
    * when it comes back. Bounded like `byName`, or such an app grew this without end.
    */
   private forgetWindows(nowMs: number): void {
-    for (const [name, w] of this.windows) if (nowMs - w.start >= w.windowMs) this.windows.delete(name);
+    for (const [name, w] of this.windows) {
+      if (nowMs - w.start >= w.windowMs || nowMs < w.start) this.windows.delete(name);
+    }
     for (const name of this.windows.keys()) {
       if (this.windows.size < MAX_THROTTLE_WINDOWS * 0.9) break;
       this.windows.delete(name);
@@ -203,7 +205,9 @@ export class Sampler {
         return this.random() < d.rate;
       case 'throttled': {
         let w = this.windows.get(event);
-        if (w === undefined || nowMs - w.start >= d.windowMs) {
+        // A clock stepped back starts a fresh window: kept, this one would not end for the size
+        // of the step, and the event would be dropped all that time.
+        if (w === undefined || nowMs - w.start >= d.windowMs || nowMs < w.start) {
           if (w === undefined && this.windows.size >= MAX_THROTTLE_WINDOWS) this.forgetWindows(nowMs);
           w = { start: nowMs, count: 0, windowMs: d.windowMs };
           this.windows.set(event, w);

@@ -34,6 +34,21 @@ describe('Session', () => {
     const a = s.touch(10_000);
     expect(s.touch(5_000)).toBe(a);
   });
+
+  it('after a clock step back, rotates once idle for sessionIdleMs from the step', () => {
+    const IDLE = 30 * 60_000;
+    const HOUR = 3_600_000;
+    const t = 1_700_000_000_000;
+    for (const step of [HOUR, 24 * HOUR]) {
+      const s = new Session(IDLE);
+      const a = s.touch(t);
+      expect(s.touch(t - step)).toBe(a);
+      expect(s.touch(t - step + IDLE - 1)).toBe(a);
+      // Idle for a whole sessionIdleMs after the last event, in real time.
+      const b = s.touch(t - step + 2 * IDLE);
+      expect(b).not.toBe(a);
+    }
+  });
 });
 
 describe('Session with a store (a page)', () => {
@@ -85,6 +100,35 @@ describe('Session with a store (a page)', () => {
     expect(store.kept?.id).toBe(fresh);
     // Tab B reads the store again within the write interval.
     expect(tabB.touch(1_001 + 6_000)).toBe(fresh);
+  });
+
+  it('after a clock step back, the store too counts idle time from the step', () => {
+    const HOUR = 3_600_000;
+    const t = 1_700_000_000_000;
+    for (const step of [HOUR, 24 * HOUR]) {
+      const store = sharedStore();
+      const tab = new Session(IDLE, store);
+      const a = tab.touch(t);
+      // Within the write interval of the last write, yet the store is brought back to the clock.
+      expect(tab.touch(t - step)).toBe(a);
+      expect(store.kept?.lastMs).toBe(t - step);
+      // A page load soon after the step joins the session.
+      expect(new Session(IDLE, store).touch(t - step + 1_000)).toBe(a);
+      // Idle for sessionIdleMs (and the write interval) since then: this tab and a new page rotate.
+      const later = t - step + 1_000 + IDLE + 10_000;
+      const b = tab.touch(later);
+      expect(b).not.toBe(a);
+      expect(new Session(IDLE, store).touch(later + 1)).toBe(b);
+    }
+  });
+
+  it('joins a session whose stored time is ahead of the clock, and brings the time back', () => {
+    const store = sharedStore();
+    const a = new Session(IDLE, store).touch(1_000_000);
+    // A new page load after the clock stepped back an hour.
+    expect(new Session(IDLE, store).touch(1_000_000 - 3_600_000)).toBe(a);
+    expect(store.kept?.lastMs).toBe(1_000_000 - 3_600_000);
+    expect(new Session(IDLE, store).touch(1_000_000 - 3_600_000 + IDLE + 10_000)).not.toBe(a);
   });
 
   it('keeps the in-memory rule when the store keeps nothing (storage blocked or full)', () => {

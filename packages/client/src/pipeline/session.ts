@@ -52,11 +52,16 @@ export class Session {
   /** The session id for an event at `nowMs`, rotating first when idle too long. */
   touch(nowMs: number): string {
     const idle = this.id === '' || nowMs - this.lastMs >= this.idleMs;
-    if (this.store !== undefined && (idle || nowMs - this.writtenMs >= this.writeIntervalMs)) {
+    // After a clock step back the store still holds the time before the step: it is written at
+    // once, or the other tabs, and this one's next rotation, would count the session active
+    // for the size of the step.
+    const steppedBack = nowMs < this.writtenMs;
+    if (this.store !== undefined && (idle || steppedBack || nowMs - this.writtenMs >= this.writeIntervalMs)) {
       this.sync(this.store, nowMs, idle);
     } else if (idle) this.id = uuidv7(nowMs);
-    // A clock step back does not rewind the idle window.
-    if (nowMs > this.lastMs) this.lastMs = nowMs;
+    // Also after a clock step back: the session stays alive and its idle time counts from the
+    // step. Kept at the time before it, the session outlived sessionIdleMs by the size of the step.
+    this.lastMs = nowMs;
     return this.id;
   }
 
@@ -69,10 +74,11 @@ export class Session {
   private sync(store: SessionStore, nowMs: number, idle: boolean): void {
     const kept = this.fresh ? undefined : store.read();
     this.fresh = false;
+    // A kept time ahead of the clock (written before a step back) is joined, and the time
+    // written below, now, brings the store back to the clock.
     if (kept !== undefined && nowMs - (kept.lastMs + this.writeIntervalMs) < this.idleMs) this.id = kept.id;
     else if (idle) this.id = uuidv7(nowMs);
-    const lastMs = Math.max(this.lastMs, nowMs);
-    store.write({ id: this.id, lastMs });
+    store.write({ id: this.id, lastMs: nowMs });
     this.writtenMs = nowMs;
   }
 }

@@ -26,6 +26,19 @@ describe('the session kept in localStorage (browsers)', () => {
     ).not.toBe(id);
   });
 
+  it('is written back to the clock at once when the clock steps back, so the visit still rotates', () => {
+    const storage = new MemoryStorage();
+    const store = (): ReturnType<typeof sessionLocalStorage> => sessionLocalStorage('app', () => storage);
+    const IDLE = 30 * 60_000;
+    const t = 1_700_000_000_000;
+    const tab = new Session(IDLE, store());
+    const a = tab.touch(t);
+    expect(tab.touch(t - 3_600_000)).toBe(a);
+    expect(JSON.parse(storage.getItem(sessionKey('app'))!)).toEqual({ id: a, lastMs: t - 3_600_000 });
+    // 45 minutes without events after the step: the next page load starts a new session.
+    expect(new Session(IDLE, store()).touch(t - 3_600_000 + 45 * 60_000)).not.toBe(a);
+  });
+
   it('ignores a damaged value', () => {
     const storage = new MemoryStorage();
     const store = sessionLocalStorage('app', () => storage);
