@@ -567,15 +567,40 @@ describe('circuitBreaker', () => {
     expect(resetting.state).toBe('closed');
   });
 
-  it('a wall clock stepped back holds an open circuit no longer than its period', async () => {
-    const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 1000 });
-    await failTimes(policy, 1);
-    vi.setSystemTime(Date.now() - 3_600_000);
-    const refused = await policy.execute(ok).catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(BrokenCircuitError);
-    expect((refused as BrokenCircuitError).retryAfterMs).toBeLessThanOrEqual(1000);
-    vi.setSystemTime(Date.now() + 1100);
-    expect(await policy.execute(ok)).toBe('ok');
+  it('a wall clock that steps back or forward neither lengthens nor cuts the open period', async () => {
+    for (const stepMs of [-3_600_000, 3_600_000]) {
+      const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 1000 });
+      await failTimes(policy, 1);
+      vi.advanceTimersByTime(400);
+      // Date.now() alone jumps, as with an NTP correction; performance.now() and timers go on.
+      vi.setSystemTime(Date.now() + stepMs);
+      const refused = await policy.execute(ok).catch((e: unknown) => e);
+      expect({ stepMs, refused }).toEqual({ stepMs, refused: expect.any(BrokenCircuitError) });
+      expect((refused as BrokenCircuitError).retryAfterMs).toBe(600);
+      // The snapshot's wall-clock time is what is left of the period on the wall clock now.
+      expect(policy.snapshot().openUntil).toBe(Date.now() + 600);
+      expect(policy.stats().timeInStateMs).toBe(400);
+      vi.advanceTimersByTime(599);
+      await expect(policy.execute(ok)).rejects.toBeInstanceOf(BrokenCircuitError);
+      vi.advanceTimersByTime(1);
+      expect(await policy.execute(ok)).toBe('ok');
+    }
+  });
+
+  it('a half-open probe that hangs holds its slot for its period, whatever the wall clock does', async () => {
+    for (const stepMs of [-3_600_000, 3_600_000]) {
+      const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 2000 });
+      await failTimes(policy, 1);
+      vi.advanceTimersByTime(2000);
+      void policy.execute(() => new Promise(() => {}));
+      expect(policy.state).toBe('half-open');
+      vi.setSystemTime(Date.now() + stepMs);
+      await expect(policy.execute(ok)).rejects.toBeInstanceOf(BrokenCircuitError);
+      vi.advanceTimersByTime(1999);
+      await expect(policy.execute(ok)).rejects.toBeInstanceOf(BrokenCircuitError);
+      vi.advanceTimersByTime(1);
+      expect(await policy.execute(ok)).toBe('ok');
+    }
   });
 
   it("a Backoff of the app's own that answers Infinity or NaN opens for what a timer can wait, and its snapshot restores", async () => {

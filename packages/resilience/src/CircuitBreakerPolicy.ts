@@ -5,6 +5,7 @@ import { isAborted } from './CallContext.js';
 import { BrokenCircuitError, ConfigError, IsolatedCircuitError } from './errors.js';
 import type { Disposable, EventSubscriber } from './events.js';
 import { Emitter } from './events.js';
+import { monotonicNow } from './monotonicNow.js';
 import type { Policy, PolicyContext } from './Policy.js';
 import type { Task } from './PolicyBase.js';
 import { next, PolicyBase } from './PolicyBase.js';
@@ -123,7 +124,15 @@ export class CircuitBreakerPolicy extends PolicyBase {
   private code = CLOSED;
   /** Bumped on every state change: outcomes of calls admitted in an older state are not counted. */
   private generation = 0;
+  /** Wall-clock time of the last state change, for the snapshot. */
   private since = Date.now();
+  /**
+   * The same on monotonicNow()'s clock, as is `openUntil`: decisions in this process follow
+   * real time. On the wall clock, a step back held an open circuit up to one period more, and
+   * one forward let a probe through at once. The snapshot converts both to wall-clock times.
+   */
+  private sinceMono = monotonicNow();
+  /** When open: calls are refused until then; when half-open: when hung probes give up their slots. */
   private openUntil = 0;
   private openings = 0;
   private sequence: BackoffSequence | undefined;
@@ -223,10 +232,7 @@ export class CircuitBreakerPolicy extends PolicyBase {
       this.rejections++;
       throw new IsolatedCircuitError();
     }
-    const now = Date.now();
-    // A wall clock stepped back holds the circuit no longer than one period (as on restore).
-    const period = this.code === HALF_OPEN ? this.probeSlotMs() : this.lastOpenMs;
-    if (this.openUntil - now > period) this.openUntil = now + period;
+    const now = monotonicNow();
     if (this.code === OPEN) {
       if (now < this.openUntil) {
         this.rejections++;
@@ -270,7 +276,7 @@ export class CircuitBreakerPolicy extends PolicyBase {
     if (this.code === HALF_OPEN) return this.admit();
     this.rejections++;
     if (this.code === ISOLATED) throw new IsolatedCircuitError();
-    throw new BrokenCircuitError(Math.max(0, this.openUntil - Date.now()));
+    throw new BrokenCircuitError(Math.max(0, this.openUntil - monotonicNow()));
   }
 
   private settleSuccess(generation: number, probe: number): void {
@@ -306,7 +312,7 @@ export class CircuitBreakerPolicy extends PolicyBase {
   }
 
   private open(error: unknown): void {
-    const now = Date.now();
+    const now = monotonicNow();
     this.sequence ??= this.openBackoff.start();
     // A Backoff of the app's own may answer anything: kept to what a timer can wait.
     this.lastOpenMs = clampDelay(this.sequence.next());
@@ -324,7 +330,7 @@ export class CircuitBreakerPolicy extends PolicyBase {
     this.openUntil = 0;
     this.isolations = 0;
     this.isolation++;
-    this.transition(CLOSED, Date.now());
+    this.transition(CLOSED, monotonicNow());
     this.resetEvents.emit();
   }
 
@@ -334,11 +340,12 @@ export class CircuitBreakerPolicy extends PolicyBase {
     this.announce(from);
   }
 
-  /** The state change itself, without telling anyone. */
+  /** The state change itself, without telling anyone. `now` is on monotonicNow()'s clock. */
   private enter(code: number, now: number): void {
     this.code = code;
     this.generation++;
-    this.since = now;
+    this.since = Date.now();
+    this.sinceMono = now;
     this.probes = 0;
     this.probeSuccesses = 0;
   }
@@ -356,7 +363,7 @@ export class CircuitBreakerPolicy extends PolicyBase {
   isolate(): Disposable {
     this.isolations++;
     if (this.code !== ISOLATED) {
-      this.transition(ISOLATED, Date.now());
+      this.transition(ISOLATED, monotonicNow());
       if (this.breakEvents.listening) {
         this.breakEvents.emit({ isolated: true, openForMs: Number.POSITIVE_INFINITY });
       }
@@ -387,7 +394,7 @@ export class CircuitBreakerPolicy extends PolicyBase {
       ignored: this.ignored,
       rejections: this.rejections,
       state: this.state,
-      timeInStateMs: Math.max(0, Date.now() - this.since),
+      timeInStateMs: Math.max(0, monotonicNow() - this.sinceMono),
     };
   }
 
@@ -396,7 +403,9 @@ export class CircuitBreakerPolicy extends PolicyBase {
       version: 1,
       state: this.state,
       since: this.since,
-      openUntil: this.openUntil,
+      // As a wall-clock time: what is left of the period, from the wall clock's now.
+      openUntil:
+        this.code === OPEN || this.code === HALF_OPEN ? Date.now() + (this.openUntil - monotonicNow()) : 0,
       openings: this.openings,
       breaker: this.breaker.toJSON(),
     };
@@ -423,7 +432,9 @@ export class CircuitBreakerPolicy extends PolicyBase {
       throw new ConfigError('initialState.openings', 'must be an integer >= 0');
     }
     this.breaker.restore(s.breaker, 'initialState.breaker');
+    const wallNow = Date.now();
     this.since = s.since!;
+    this.sinceMono = monotonicNow() - Math.max(0, wallNow - this.since);
     this.openings = s.openings!;
     if (this.openings > 0) {
       // Replay the open-duration sequence so backing off goes on where the last process left it.
@@ -440,9 +451,9 @@ export class CircuitBreakerPolicy extends PolicyBase {
     // Half-open in the old process: its probes died with it, so the next call probes again.
     this.code = OPEN;
     // A saved time far ahead (a clock that jumped, a hand-edited file) never holds longer than one period.
-    const now = Date.now();
-    this.openUntil =
-      code === OPEN ? Math.min(s.openUntil!, now + this.lastOpenMs) : Math.min(s.openUntil!, now);
+    const left =
+      code === OPEN ? Math.min(s.openUntil! - wallNow, this.lastOpenMs) : Math.min(s.openUntil! - wallNow, 0);
+    this.openUntil = monotonicNow() + left;
   }
 }
 

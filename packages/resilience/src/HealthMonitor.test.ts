@@ -195,9 +195,10 @@ describe('HealthMonitor: HTTP checks against a real server', () => {
 
 describe('HealthMonitor: thresholds and grace period', () => {
   it('does not turn unhealthy during the grace period, but counts the failures', async () => {
-    let now = 1_000_000;
+    // The grace period runs on performance.now(): faked alone, timers stay real.
+    vi.useFakeTimers({ toFake: ['performance'] });
     const check = switchable(false);
-    const m = monitor({ gracePeriodMs: 10_000, failureThreshold: 2, now: () => now });
+    const m = monitor({ gracePeriodMs: 10_000, failureThreshold: 2 });
     m.register('db', check);
     m.start();
     await vi.waitFor(() => expect(check.calls).toBe(1));
@@ -205,36 +206,57 @@ describe('HealthMonitor: thresholds and grace period', () => {
     expect(m.report().checks['db']).toMatchObject({ status: 'unknown', consecutiveFailures: 4 });
     expect(m.status).toBe('unknown');
 
-    now += 10_000;
+    vi.advanceTimersByTime(10_000);
     await m.runNow();
     expect(m.report().checks['db']).toMatchObject({ status: 'unhealthy', consecutiveFailures: 5 });
   });
 
   it('lets a check become healthy during the grace period, then unhealthy after it', async () => {
-    let now = 0;
+    vi.useFakeTimers({ toFake: ['performance'] });
     const check = switchable(true);
-    const m = monitor({ gracePeriodMs: 5_000, failureThreshold: 1, now: () => now });
+    const m = monitor({ gracePeriodMs: 5_000, failureThreshold: 1 });
     m.register('db', check);
     expect((await m.runNow()).status).toBe('healthy');
     check.answer = false;
-    now = 4_999;
+    vi.advanceTimersByTime(4_999);
     expect((await m.runNow()).status).toBe('healthy');
-    now = 5_000;
+    vi.advanceTimersByTime(1);
     expect((await m.runNow()).status).toBe('unhealthy');
   });
 
   it('gives a check registered on a started monitor its own grace period', async () => {
-    let now = 0;
-    const m = monitor({ gracePeriodMs: 1_000, failureThreshold: 1, now: () => now });
+    vi.useFakeTimers({ toFake: ['performance'] });
+    const m = monitor({ gracePeriodMs: 1_000, failureThreshold: 1 });
     m.start();
-    now = 50_000;
+    vi.advanceTimersByTime(50_000);
     const late = switchable(false);
     m.register('late', late);
     await m.runNow();
     expect(m.report().checks['late']!.status).toBe('unknown');
-    now = 51_000;
+    vi.advanceTimersByTime(1_000);
     await m.runNow();
     expect(m.report().checks['late']!.status).toBe('unhealthy');
+  });
+
+  it('keeps the grace period as long as it is when the wall clock steps', async () => {
+    const DAY = 86_400_000;
+    for (const stepMs of [-DAY, DAY]) {
+      vi.useFakeTimers({ toFake: ['Date', 'performance'] });
+      const m = monitor({ gracePeriodMs: 300, failureThreshold: 1 });
+      m.register('db', () => false);
+      await m.runNow();
+      // Date.now() alone jumps, as with an NTP correction; performance.now() does not.
+      vi.setSystemTime(Date.now() + stepMs);
+      await m.runNow();
+      expect({ stepMs, status: m.status }).toEqual({ stepMs, status: 'unknown' });
+      vi.advanceTimersByTime(1_000);
+      await m.runNow();
+      expect({ stepMs, status: m.status }).toEqual({ stepMs, status: 'unhealthy' });
+      // The report's times are the wall clock's.
+      expect(Date.parse(m.report().checks['db']!.lastCheckedAt!)).toBe(Date.now());
+      await m.close();
+      vi.useRealTimers();
+    }
   });
 
   it.each([
@@ -642,7 +664,7 @@ describe('HealthMonitor: a broken clock', () => {
       const m = monitor({
         intervalMs: 5,
         now: () => {
-          // The first run's grace period reads it, then its result's time: that reading throws.
+          // The first run's result time reads it, then the second's: that reading throws.
           if (++readings === 2) throw new Error('clock');
           return Date.now();
         },

@@ -7,6 +7,7 @@ import type {
   MonitorSettings,
 } from './healthMonitorOptions.js';
 import { httpHealthCheck } from './httpHealthCheck.js';
+import { monotonicNow } from './monotonicNow.js';
 import type { HealthCheckFunction, HttpHealthCheck } from './httpHealthCheck.js';
 import { failure, runHealthCheck } from './runHealthCheck.js';
 import type { HealthOutcome, HealthRun, HealthRunResult } from './runHealthCheck.js';
@@ -65,6 +66,7 @@ interface Check {
   lastError: string | undefined;
   latencyMs: number | null;
   details: unknown;
+  /** On monotonicNow()'s clock: a wall clock stepped back stretched the grace period by the step. */
   graceEndsAt: number | undefined;
   timer: ReturnType<typeof setTimeout> | undefined;
   controller: AbortController | undefined;
@@ -243,8 +245,9 @@ export class HealthMonitor {
   }
 
   /**
-   * The option's clock, or Date.now() for a reading that throws or is no time a Date can hold:
-   * a broken clock must not crash a background run or make report() throw.
+   * The option's clock, for the times a report shows (never for a duration: see graceEndsAt),
+   * or Date.now() for a reading that throws or is no time a Date can hold: a broken clock must
+   * not crash a background run or make report() throw.
    */
   #now(): number {
     let now: unknown;
@@ -294,7 +297,7 @@ export class HealthMonitor {
     if (this.#closed || state.removed) return Promise.resolve();
     if (state.timer !== undefined) clearTimeout(state.timer);
     state.timer = undefined;
-    state.graceEndsAt ??= this.#now() + this.#settings.gracePeriodMs;
+    state.graceEndsAt ??= monotonicNow() + this.#settings.gracePeriodMs;
     let result: Promise<HealthRunResult | undefined>;
     if (state.abandoned !== undefined) {
       result = Promise.resolve({
@@ -339,8 +342,7 @@ export class HealthMonitor {
 
   #record(state: Check, outcome: HealthOutcome, latencyMs: number): void {
     const previous = state.status;
-    const now = this.#now();
-    state.lastCheckedAt = now;
+    state.lastCheckedAt = this.#now();
     state.latencyMs = latencyMs;
     state.details = outcome.details;
     const { failureThreshold, recoveryThreshold } = state.settings;
@@ -355,7 +357,7 @@ export class HealthMonitor {
       state.consecutiveFailures++;
       state.consecutiveSuccesses = 0;
       state.lastError = outcome.error;
-      const inGrace = state.graceEndsAt !== undefined && now < state.graceEndsAt;
+      const inGrace = state.graceEndsAt !== undefined && monotonicNow() < state.graceEndsAt;
       if (!inGrace && state.consecutiveFailures >= failureThreshold) state.status = 'unhealthy';
     }
     if (state.status !== previous) {

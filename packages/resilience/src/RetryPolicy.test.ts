@@ -162,6 +162,31 @@ describe('retry', () => {
     expect(reasons).toEqual(['max-elapsed']);
   });
 
+  it('maxElapsedMs holds when the wall clock steps back or forward during the calls', async () => {
+    for (const stepMs of [-3_600_000, 3_600_000]) {
+      vi.useFakeTimers();
+      const policy = retry({ maxAttempts: 100, maxElapsedMs: 250, backoff: constantBackoff(100) });
+      const reasons: string[] = [];
+      policy.onGiveUp((e) => reasons.push(e.reason));
+      let calls = 0;
+      const call = track(
+        policy.execute(() => {
+          // Steps Date.now() alone, as an NTP correction does; timers and performance.now() go on.
+          if (++calls === 2) vi.setSystemTime(Date.now() + stepMs);
+          throw new Error('down');
+        }),
+      );
+      await vi.advanceTimersByTimeAsync(1000);
+      expect({ stepMs, state: call.state, calls, reasons }).toEqual({
+        stepMs,
+        state: 'rejected',
+        calls: 3,
+        reasons: ['max-elapsed'],
+      });
+      vi.useRealTimers();
+    }
+  });
+
   it('maxElapsedMs 0 means no retry at all', async () => {
     const { fn, calls } = failing(5);
     await expect(retry({ maxElapsedMs: 0, backoff: constantBackoff(1) }).execute(fn)).rejects.toThrow();

@@ -5,6 +5,7 @@ import { abortReason, CallContext, isAborted } from './CallContext.js';
 import { ConfigError, RetryPredicateError, TaskCancelledError } from './errors.js';
 import type { EventSubscriber } from './events.js';
 import { Emitter } from './events.js';
+import { monotonicNow } from './monotonicNow.js';
 import type { Policy, PolicyContext } from './Policy.js';
 import type { Task } from './PolicyBase.js';
 import { next, PolicyBase } from './PolicyBase.js';
@@ -110,8 +111,9 @@ export class RetryPolicy extends PolicyBase {
   /** @internal */
   async run<T>(fn: Task<T>, context: PolicyContext, chain: readonly Policy[], index: number): Promise<T> {
     let sequence: BackoffSequence | undefined;
-    // Read the clock up front only when there is an elapsed budget to keep.
-    const started = this.maxElapsedMs === Number.POSITIVE_INFINITY ? 0 : Date.now();
+    // Read the clock up front only when there is an elapsed budget to keep. A monotonic one: on
+    // the wall clock, a step back stretched the budget by its size (a call retried for an hour).
+    const started = this.maxElapsedMs === Number.POSITIVE_INFINITY ? 0 : monotonicNow();
     for (let attempt = 0; ; attempt++) {
       const inner =
         attempt === 0 && context.attempt === 0
@@ -157,7 +159,7 @@ export class RetryPolicy extends PolicyBase {
       if (typeof asked === 'number' && Number.isFinite(asked) && asked >= 0) {
         delayMs = Math.min(asked, this.maxRetryAfterMs);
       }
-      if (Date.now() + delayMs - started > this.maxElapsedMs) return give('max-elapsed');
+      if (monotonicNow() + delayMs - started > this.maxElapsedMs) return give('max-elapsed');
       if (this.retryEvents.listening) {
         this.retryEvents.emit(
           failed ? { attempt, delayMs, error: outcome } : { attempt, delayMs, result: outcome },

@@ -3,6 +3,7 @@ import { CallContext, peek } from './CallContext.js';
 import { ConfigError, TaskCancelledError, TaskTimeoutError } from './errors.js';
 import type { EventSubscriber } from './events.js';
 import { Emitter } from './events.js';
+import { monotonicNow } from './monotonicNow.js';
 import type { Policy, PolicyContext } from './Policy.js';
 import type { Task } from './PolicyBase.js';
 import { next, PolicyBase } from './PolicyBase.js';
@@ -302,15 +303,6 @@ function watchLoopRunningDry(policy: TimeoutPolicy): void {
       else p.holdWhilePending();
     }
   });
-}
-
-/**
- * Deadlines are kept on a monotonic clock: a wall clock stepped back (an NTP correction) would
- * otherwise leave a call pending for as long as the step.
- */
-function monotonicNow(): number {
-  // Looked up each time: fake timers in tests replace the global.
-  return (globalThis.performance ?? Date).now();
 }
 
 export function timeout(timeoutMs: number, options?: TimeoutOptions): TimeoutPolicy {

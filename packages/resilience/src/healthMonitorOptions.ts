@@ -22,7 +22,11 @@ export interface HealthMonitorOptions extends HealthCheckOptions {
   readonly gracePeriodMs?: number;
   /** The fetch HTTP checks use. Default `globalThis.fetch`. */
   readonly fetch?: (url: string, init: RequestInit) => Promise<Response>;
-  /** The wall clock, in epoch ms, for grace periods and report times. Default `Date.now`. */
+  /**
+   * The wall clock, in epoch ms, for report times (`lastCheckedAt`, `timestamp`). Default
+   * `Date.now`. Grace periods are measured on a monotonic clock (`performance.now()`), which a
+   * wall-clock step does not move.
+   */
   readonly now?: () => number;
 }
 

@@ -1,5 +1,6 @@
 import { TaskTimeoutError } from './errors.js';
 import type { HealthCheckFunction, HealthCheckResult } from './httpHealthCheck.js';
+import { monotonicNow } from './monotonicNow.js';
 
 /** One run of a check, reduced to what the monitor records. */
 export interface HealthOutcome {
@@ -44,7 +45,7 @@ export function runHealthCheck(
   controller: AbortController,
   keepAlive = false,
 ): HealthRun {
-  const started = clock();
+  const started = monotonicNow();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let held = keepAlive;
   let done = false;
@@ -56,7 +57,7 @@ export function runHealthCheck(
       clearTimeout(timer);
       controller.signal.removeEventListener('abort', onCancel);
       if (outcome === undefined) resolve(undefined);
-      else resolve({ outcome, latencyMs: clock() - started, ...(abandoned ? { abandoned } : {}) });
+      else resolve({ outcome, latencyMs: monotonicNow() - started, ...(abandoned ? { abandoned } : {}) });
     };
     const onCancel = (): void => finish(undefined);
     timer = setTimeout(() => {
@@ -136,8 +137,4 @@ function describe(error: unknown): string {
 function readCode(error: unknown): string | undefined {
   const code = error !== null && typeof error === 'object' ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : undefined;
-}
-
-function clock(): number {
-  return globalThis.performance?.now() ?? Date.now();
 }
