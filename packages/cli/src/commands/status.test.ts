@@ -2,7 +2,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { breakerStateKey, CONSENT_STATE_KEY, createFileOutbox, ENDPOINTS_STATE_KEY } from '@homing/client';
+import {
+  breakerStateKey,
+  CONSENT_STATE_KEY,
+  createFileOutbox,
+  ENDPOINTS_STATE_KEY,
+  SENDING_STATE_KEY,
+} from '@homing/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
 import {
@@ -12,7 +18,8 @@ import {
   seedOutbox,
   snapshotDir,
 } from './commands.test-helpers.js';
-import { status } from './status.js';
+import { inspectOutbox } from './outboxCommand.js';
+import { formatStatus, readStatus, status } from './status.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -26,6 +33,12 @@ describe('homing status', () => {
     const outbox = open(seeded.dir);
     const openUntil = Date.now() + 120_000;
     await outbox.setState(ENDPOINTS_STATE_KEY, ['homing:http://a', 'posthog:http://b']);
+    // The app's breaker period: a saved open period up to it is shown as it is.
+    await outbox.setState(SENDING_STATE_KEY, {
+      mode: 'failover',
+      endpoints: [],
+      breaker: { threshold: 5, halfOpenAfterMs: 300_000 },
+    });
     await outbox.setState(breakerStateKey('homing:http://a'), {
       version: 1,
       state: 'open',
@@ -57,6 +70,55 @@ describe('homing status', () => {
       ],
     });
     expect(report.oldestEventAgeMs).toBeGreaterThanOrEqual(60_000);
+  });
+
+  it('says an event stamped in the future is in the future, not "0s ago"', async () => {
+    const seeded = await seedOutbox(2);
+    cleanups.push(seeded.cleanup);
+    const { inspector, directory } = await inspectOutbox(seeded.dir);
+    // The events were stamped a minute ago; read with a clock 10 days behind that.
+    const now = Date.now() - 10 * 24 * 60 * 60 * 1000;
+    const report = await readStatus(inspector, directory, now);
+    expect(report.oldestEventAgeMs).toBeLessThan(-9 * 24 * 60 * 60 * 1000);
+    const text = formatStatus(report, now);
+    expect(text).toMatch(/Oldest event\s+(9d 23h|10d 0h) in the future \(is a clock wrong\?\)/);
+    expect(text).not.toMatch(/Oldest event\s+0s ago/);
+  });
+
+  it('shows a saved breaker open far ahead as the client restores it: one period from now at most', async () => {
+    const seeded = await seedOutbox(1);
+    cleanups.push(seeded.cleanup);
+    const now = Date.now();
+    const outbox = open(seeded.dir);
+    await outbox.setState(ENDPOINTS_STATE_KEY, ['homing:http://a', 'homing:http://b']);
+    for (const id of ['homing:http://a', 'homing:http://b']) {
+      await outbox.setState(breakerStateKey(id), {
+        version: 1,
+        state: 'open',
+        since: now,
+        openUntil: now + 10 * 24 * 60 * 60 * 1000,
+        openings: 1,
+        breaker: {},
+      });
+    }
+    await outbox.close();
+    // No period saved by the app: the default one, 30 s, as homing flush uses.
+    const { inspector, directory } = await inspectOutbox(seeded.dir);
+    const report = await readStatus(inspector, directory, now);
+    expect(report.endpoints.map((e) => e.openUntilMs)).toEqual([now + 30_000, now + 30_000]);
+    expect(formatStatus(report, now)).toMatch(/Breaker homing:http:\/\/a\s+open \(next try in 30s\)/);
+
+    // The app's own period, saved with its endpoints.
+    const app = open(seeded.dir);
+    await app.setState(SENDING_STATE_KEY, {
+      mode: 'failover',
+      endpoints: [{ name: 'homing:http://a', destination: 'homing', host: 'http://a', key: 'k' }],
+      breaker: { threshold: 5, halfOpenAfterMs: 120_000 },
+    });
+    await app.close();
+    const again = await inspectOutbox(seeded.dir);
+    const saved = await readStatus(again.inspector, again.directory, now);
+    expect(formatStatus(saved, now)).toMatch(/Breaker homing:http:\/\/b\s+open \(next try in 2m 0s\)/);
   });
 
   it('a flipped byte in a segment: says what is unreadable, counts the rest, and changes nothing', async () => {

@@ -1,4 +1,10 @@
-import { breakerStateKey, CONSENT_STATE_KEY, ENDPOINTS_STATE_KEY } from '@homing/client';
+import {
+  breakerStateKey,
+  CONSENT_STATE_KEY,
+  DEFAULT_DELIVERY_OPTIONS,
+  ENDPOINTS_STATE_KEY,
+  SENDING_STATE_KEY,
+} from '@homing/client';
 import type { Command } from 'commander';
 import type { CommandIo, OutboxInspector } from './outboxCommand.js';
 import { formatBytes, formatDuration, inspectOutbox, processIo, runCommand } from './outboxCommand.js';
@@ -6,7 +12,10 @@ import { formatBytes, formatDuration, inspectOutbox, processIo, runCommand } fro
 export interface StatusReport {
   outbox: string;
   queue: { events: number; bytes: number };
-  /** Age of the oldest pending event, ms; null when the queue is empty. */
+  /**
+   * Age of the oldest pending event, ms; null when the queue is empty. Negative when it is stamped
+   * in the future: a clock was ahead when it was tracked (or is behind now).
+   */
   oldestEventAgeMs: number | null;
   deadLetters: number;
   /** Unreadable ranges in the segments (skipped; the next process to deliver cuts them). */
@@ -15,6 +24,7 @@ export interface StatusReport {
   unreadable: Array<{ file: string; error: string }>;
   /** The process delivering from the outbox now (holding its delivery lock), or null. */
   delivery: { pid: number | null; heartbeatAgeMs: number; stale: boolean } | null;
+  /** `openUntilMs`: when the app's client, restoring the saved breaker, would next try. */
   endpoints: Array<{ id: string; state: string; openUntilMs: number | null }>;
   /** The consent the app remembered (`setConsent`), or null when it kept none. */
   consent: 'granted' | 'denied' | 'pending' | null;
@@ -33,18 +43,23 @@ export async function readStatus(
   const lock = await outbox.deliveryLock();
   const known = await outbox.getState<unknown>(ENDPOINTS_STATE_KEY);
   const ids = Array.isArray(known) ? known.filter((k): k is string => typeof k === 'string') : [];
+  const halfOpenAfterMs = savedHalfOpenAfterMs(await outbox.getState<unknown>(SENDING_STATE_KEY));
   const endpoints: StatusReport['endpoints'] = [];
   for (const id of ids) {
     const snap = await outbox.getState<{ state?: unknown; openUntil?: unknown }>(breakerStateKey(id));
     const state = typeof snap?.state === 'string' ? snap.state : 'closed';
-    const openUntil = typeof snap?.openUntil === 'number' && state === 'open' ? snap.openUntil : null;
+    const openUntil =
+      typeof snap?.openUntil === 'number' && state === 'open'
+        ? restoredOpenUntil(snap.openUntil, halfOpenAfterMs, now)
+        : null;
     endpoints.push({ id, state, openUntilMs: openUntil });
   }
   const consent = await outbox.getState<unknown>(CONSENT_STATE_KEY);
   return {
     outbox: directory,
     queue: { events: size.events, bytes: size.bytes },
-    oldestEventAgeMs: size.oldestTimestampMs === null ? null : Math.max(0, now - size.oldestTimestampMs),
+    // Not clamped at 0: an event stamped ahead showed as "0s ago", and nothing said a clock was wrong.
+    oldestEventAgeMs: size.oldestTimestampMs === null ? null : now - size.oldestTimestampMs,
     deadLetters: size.deadLetters,
     damaged: outbox.damaged(),
     unreadable: outbox.unreadableSegments(),
@@ -55,14 +70,44 @@ export async function readStatus(
   };
 }
 
+/**
+ * The app's breaker period, saved with its endpoints, or the default one (what `homing flush`
+ * uses too when the outbox saved none).
+ */
+function savedHalfOpenAfterMs(sending: unknown): number {
+  const breaker =
+    sending !== null && typeof sending === 'object' ? (sending as { breaker?: unknown }).breaker : undefined;
+  const ms =
+    breaker !== null && typeof breaker === 'object'
+      ? (breaker as { halfOpenAfterMs?: unknown }).halfOpenAfterMs
+      : undefined;
+  return typeof ms === 'number' && ms >= 0 && Number.isFinite(ms)
+    ? ms
+    : DEFAULT_DELIVERY_OPTIONS.breaker.halfOpenAfterMs;
+}
+
+/**
+ * When the client restoring this breaker would next try: a saved time more than one open period
+ * ahead (written by a clock that was ahead, or read by one stepped back) is held to one period
+ * from now, as the breaker's restore does. Shown as saved, status said "next try in 10d" while a
+ * flush in the same state tried again within the period.
+ */
+function restoredOpenUntil(openUntil: number, halfOpenAfterMs: number, now: number): number {
+  return Math.min(openUntil, now + halfOpenAfterMs);
+}
+
+function formatAge(ageMs: number | null): string {
+  if (ageMs === null) return '-';
+  // From half a second ahead on, which formatDuration would round to a whole second.
+  if (ageMs <= -500) return `${formatDuration(-ageMs)} in the future (is a clock wrong?)`;
+  return `${formatDuration(ageMs)} ago`;
+}
+
 export function formatStatus(report: StatusReport, now = Date.now()): string {
   const rows: Array<[string, string]> = [
     ['Outbox', report.outbox],
     ['Queue', `${report.queue.events} events (${formatBytes(report.queue.bytes)})`],
-    [
-      'Oldest event',
-      report.oldestEventAgeMs === null ? '-' : `${formatDuration(report.oldestEventAgeMs)} ago`,
-    ],
+    ['Oldest event', formatAge(report.oldestEventAgeMs)],
     ['Dead letters', String(report.deadLetters)],
     ['Delivering', formatDelivery(report.delivery)],
   ];
