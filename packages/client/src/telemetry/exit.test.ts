@@ -7,6 +7,13 @@ import { printed, spawnTelemetryChild } from './__fixtures__/spawnTelemetryChild
 import { Sink, sinkEvents } from './telemetry.test-helpers.js';
 
 /**
+ * Most beforeExit rounds a run may take. Usually 1 to 3; on a loaded machine the delivery loop's
+ * own timer may fire between rounds, which lets the exit flush re-arm again (5 seen). The defects
+ * these bounds catch took 150 to 1 200 rounds, or never ended.
+ */
+const MAX_ROUNDS = 10;
+
+/**
  * A CLI tracks events and ends without flush or shutdown. The client's `beforeExit` hook sends
  * them (sink up), or leaves them in the outbox for the next run (sink down), and never keeps
  * the process alive: it exits by itself, code 0, without being killed.
@@ -50,7 +57,7 @@ describe('process exit (child processes)', () => {
         expect(exit, child.stderr()).toEqual({ code: 0, signal: null });
         const beforeExits = Number(printed(child.lines, 'B')[0]);
         expect(beforeExits).toBeGreaterThanOrEqual(1);
-        expect(beforeExits).toBeLessThanOrEqual(4);
+        expect(beforeExits).toBeLessThanOrEqual(MAX_ROUNDS);
         const events = sinkEvents(sink);
         expect(events.filter((e) => e.event === 'cli.step')).toHaveLength(5);
         const summaries = events.filter((e) => e.event === '$metric_summary');
@@ -76,7 +83,7 @@ describe('process exit (child processes)', () => {
         // got thousands of cli.before_exit; and cli.exit, tracked after the exit hook, was lost.
         const exit = await first.exitedWithin(20_000);
         expect(exit, first.stderr()).toEqual({ code: 0, signal: null });
-        expect(Number(printed(first.lines, 'B')[0])).toBeLessThanOrEqual(3);
+        expect(Number(printed(first.lines, 'B')[0])).toBeLessThanOrEqual(MAX_ROUNDS);
         const second = spawnTelemetryChild(['exit', directory, sink.url, '0']);
         expect(await second.exited, second.stderr()).toEqual({ code: 0, signal: null });
         const events = sinkEvents(sink);
@@ -84,7 +91,7 @@ describe('process exit (child processes)', () => {
         expect(events.filter((e) => e.event === 'cli.exit').map((e) => e.properties.code)).toEqual([0]);
         const beforeExits = events.filter((e) => e.event === 'cli.before_exit').length;
         expect(beforeExits).toBeGreaterThanOrEqual(1);
-        expect(beforeExits).toBeLessThanOrEqual(3);
+        expect(beforeExits).toBeLessThanOrEqual(MAX_ROUNDS);
         expect(new Set(events.map((e) => e.uuid)).size).toBe(events.length);
       } finally {
         await sink.down();
@@ -104,7 +111,7 @@ describe('process exit (child processes)', () => {
         expect(exit, child.stderr()).toEqual({ code: 0, signal: null });
         // Each event sent at once (intervalMs 0) was I/O after which Node emitted beforeExit
         // again: 150 to 330 rounds before it ended.
-        expect(Number(printed(child.lines, 'B')[0])).toBeLessThanOrEqual(4);
+        expect(Number(printed(child.lines, 'B')[0])).toBeLessThanOrEqual(MAX_ROUNDS);
       } finally {
         await sink.down();
       }
