@@ -158,6 +158,23 @@ describe('createTelemetry: the client API', () => {
     expect(x!.properties).toMatchObject({ a: 0, b: 2 });
   });
 
+  it('register keeps at most maxProperties super properties (a warning names the rest); kept ones can still change', async () => {
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (m: string) => void warnings.push(m), error() {} };
+    const t = client(sink, { distinctId: 'app-user', logger, propertyLimits: { maxProperties: 5 } });
+    t.register(JSON.parse('{"__proto__":"own"}') as Record<string, unknown>);
+    for (let i = 0; i < 8; i++) t.register({ [`k${i}`]: i });
+    t.register({ k0: 'changed' });
+    t.track('x');
+    await t.flush({ timeoutMs: 10_000 });
+    const props = sinkEvents(sink).at(-1)!.properties;
+    expect(Object.keys(props).filter((k) => k.startsWith('k'))).toEqual(['k0', 'k1', 'k2', 'k3']);
+    expect(props.k0).toBe('changed');
+    expect(Object.getOwnPropertyDescriptor(props, '__proto__')?.value).toBe('own');
+    expect(warnings.filter((w) => w.includes('at most 5 super properties'))).toHaveLength(4);
+    sink.requests.length = 0;
+  });
+
   it('register applies to later events only, also to events tracked before the install id was read', async () => {
     for (const beforeSend of [undefined, (e: HomingEvent) => e]) {
       sink.requests.length = 0;

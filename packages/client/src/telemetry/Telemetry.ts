@@ -356,10 +356,29 @@ export class Telemetry implements TelemetryCore {
         return;
       }
       const { value } = safeClone(superProperties, this.o.propertyLimits);
-      this.superProperties = { ...this.superProperties, ...(value as Record<string, unknown>) };
-      this.builder.setSuperProperties(
-        safeClone(this.superProperties, this.o.propertyLimits).value as Record<string, unknown>,
-      );
+      const merged = { ...this.superProperties };
+      const max = this.o.propertyLimits.maxProperties;
+      let count = Object.keys(merged).length;
+      let ignored = 0;
+      for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+        // Capped as an event's properties are: past it, the kept set (and each call's copy of
+        // it) grew with every key ever registered, though events carried the first keys only.
+        if (!Object.hasOwn(merged, key) && count++ >= max) ignored++;
+        // Defined, not assigned: a key named `__proto__` stays a property.
+        else
+          Object.defineProperty(merged, key, {
+            value: v,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          });
+      }
+      if (ignored > 0)
+        this.logger.warn(`register: at most ${max} super properties are kept; ${ignored} new ones ignored`);
+      // The values are clones already, and this object is replaced, never changed: the builder
+      // may keep it as it is.
+      this.superProperties = merged;
+      this.builder.setSuperProperties(merged);
     } catch (error) {
       this.logger.warn('register ignored', { error });
     }
