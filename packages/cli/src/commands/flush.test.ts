@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -305,6 +305,24 @@ describe('homing flush', () => {
     expect(io.err()).not.toContain('--host');
     const outbox = open(dir);
     expect((await outbox.size()).events).toBe(5);
+    await outbox.close();
+  });
+
+  it('a live pid whose lock was not refreshed for days (stopped with Ctrl-Z, hung, or a reused pid): watched a few seconds, then taken over and flushed', async () => {
+    const { dir, sink } = await setup(5);
+    const owner = { pid: process.ppid, host: hostname(), token: 'stopped-process', acquiredAtMs: 1 };
+    const lockFile = join(dir, 'delivery.lock');
+    await writeFile(lockFile, JSON.stringify(owner));
+    const twoDaysAgo = new Date(Date.now() - 2 * 86_400_000);
+    await utimes(lockFile, twoDaysAgo, twoDaysAgo);
+    const io = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 20_000 }, io),
+      io.err(),
+    ).toBe(0);
+    expect(sink.requests).toBeGreaterThan(0);
+    const outbox = open(dir);
+    expect((await outbox.size()).events).toBe(0);
     await outbox.close();
   });
 

@@ -136,14 +136,33 @@ describe('DirectoryLock', () => {
     // The holder is mid-send; the system clock steps an hour ahead; a new process starts.
     const steppedAt = Date.now() + 3_600_000;
     vi.spyOn(Date, 'now').mockImplementation(() => steppedAt);
-    const contender = new DirectoryLock(file, { staleMs: 30_000, monotonicNow: clock.now });
-    expect((await contender.inspect())?.stale).toBe(false);
-    expect(await contender.tryAcquire()).toBe(false);
-    clock.advance(29_000);
-    expect(await contender.tryAcquire()).toBe(false);
+    // The live holder goes on refreshing its heartbeat, now on the stepped clock.
+    let beat = 0;
+    const holder = setInterval(() => void setHeartbeat(file, steppedAt + ++beat * 1000), 20);
+    try {
+      const contender = new DirectoryLock(file, { staleMs: 30_000, confirmMs: 150, monotonicNow: clock.now });
+      expect((await contender.inspect())?.stale).toBe(false);
+      expect(await contender.tryAcquire()).toBe(false);
+      clock.advance(29_000);
+      expect(await contender.tryAcquire()).toBe(false);
+    } finally {
+      clearInterval(holder);
+    }
     // A holder frozen or hung for staleMs is still taken over.
-    clock.advance(1_001);
+    const contender = new DirectoryLock(file, { staleMs: 30_000, confirmMs: 150, monotonicNow: clock.now });
+    expect(await contender.tryAcquire()).toBe(false);
+    clock.advance(30_001);
     expect(await contender.tryAcquire()).toBe(true);
+  });
+
+  it('a contender that looks once (a CLI run) takes over the lock of a live pid whose heartbeat is older than staleMs once it stayed unchanged for confirmMs (an owner stopped with Ctrl-Z, hung, or a reused pid)', async () => {
+    const file = lockFile();
+    await writeLock(file, livePid, 2 * 86_400_000);
+    // Without waiting for it, as status shows it:
+    expect((await new DirectoryLock(file, { staleMs: 30_000 }).inspect())?.stale).toBe(false);
+    const contender = new DirectoryLock(file, { staleMs: 30_000, confirmMs: 100 });
+    expect((await contender.inspect({ confirm: true }))?.stale).toBe(true);
+    expect(await new DirectoryLock(file, { staleMs: 30_000, confirmMs: 100 }).tryAcquire()).toBe(true);
   });
 
   it("a heartbeat far in the future holds nothing up: another host's lock at once, a reused pid's after staleMs", async () => {

@@ -3,6 +3,7 @@ import { promises as fs, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { monotonicClock } from '../../integrations/monotonicClock.js';
+import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { processAlive } from './processAlive.js';
 
 /**
@@ -48,6 +49,14 @@ export interface DirectoryLockOptions {
   readonly staleMs: number;
   /** Monotonic clock in ms that heartbeats are watched with. Default `performance.now()`. */
   readonly monotonicNow?: () => number;
+  /**
+   * How long a contender about to take the lock watches one whose heartbeat is more than
+   * `staleMs` old by the wall clock while its owner's pid lives on this host: unchanged meanwhile,
+   * it is stale (an owner stopped with Ctrl-Z or hung, a reused pid); a live owner refreshes it
+   * well within this (its heartbeat interval), also after a wall clock stepped forward. Default
+   * `staleMs / 6`.
+   */
+  readonly confirmMs?: number;
 }
 
 /** A heartbeat as last seen: which owner, its mtime, and since when (monotonic) it is unchanged. */
@@ -64,6 +73,8 @@ export class DirectoryLock {
   private readonly monotonicNow: () => number;
   /** The heartbeat of each file this instance looked at (the lock, its takeover mutex). */
   private readonly seen = new Map<string, SeenHeartbeat>();
+  /** A lock this instance watched unchanged for `confirmMs` past a wall-clock-stale heartbeat. */
+  private abandoned: { token: string | undefined; mtimeMs: number } | null = null;
 
   constructor(
     readonly file: string,
@@ -89,7 +100,7 @@ export class DirectoryLock {
     };
     const tmp = `${this.file}.${token}.tmp`;
     try {
-      await fs.writeFile(tmp, JSON.stringify(owner));
+      await fs.writeFile(tmp, JSON.stringify(owner), { mode: PRIVATE_FILE_MODE });
     } catch (error) {
       // A full disk creates the file and then fails the write: leave no empty temp behind (one
       // per attempt piled up while the disk stayed full).
@@ -184,8 +195,36 @@ export class DirectoryLock {
     this.token = null;
   }
 
-  /** Who holds the lock now and how fresh its heartbeat is, or null when free. */
-  async inspect(): Promise<{ owner: LockOwner | null; heartbeatAgeMs: number; stale: boolean } | null> {
+  /**
+   * Who holds the lock now and how fresh its heartbeat is, or null when free. With `confirm`, a
+   * lock that looks abandoned (see `confirmMs`) is watched that long first, so that a contender
+   * that looks only once (a CLI run) can still tell a stopped or hung owner from a live one.
+   */
+  async inspect(
+    options: { confirm?: boolean } = {},
+  ): Promise<{ owner: LockOwner | null; heartbeatAgeMs: number; stale: boolean } | null> {
+    const seen = await this.look();
+    if (
+      seen === null ||
+      seen.stale ||
+      options.confirm !== true ||
+      !looksAbandoned(seen, this.options.staleMs)
+    )
+      return seen;
+    await delay(this.options.confirmMs ?? this.options.staleMs / 6);
+    const again = await this.look();
+    if (again === null || again.owner?.token !== seen.owner?.token || again.mtimeMs !== seen.mtimeMs)
+      return again;
+    this.abandoned = { token: seen.owner?.token, mtimeMs: seen.mtimeMs };
+    return { ...again, stale: true };
+  }
+
+  private async look(): Promise<{
+    owner: LockOwner | null;
+    heartbeatAgeMs: number;
+    mtimeMs: number;
+    stale: boolean;
+  } | null> {
     let mtimeMs: number;
     try {
       mtimeMs = (await fs.stat(this.file)).mtimeMs;
@@ -199,10 +238,13 @@ export class DirectoryLock {
     // (garbage, a directory in its place) a moment after it appeared was never a live
     // process's lock: waiting `staleMs` for it held delivery up with no error to show.
     const garbage = owner === null && heartbeatAgeMs > GARBAGE_GRACE_MS && (await isGarbage(this.file));
-    return { owner, heartbeatAgeMs, stale: garbage || this.isStale(this.file, owner, mtimeMs) };
+    return { owner, heartbeatAgeMs, mtimeMs, stale: garbage || this.isStale(this.file, owner, mtimeMs) };
   }
 
   private isStale(file: string, owner: LockOwner | null, mtimeMs: number): boolean {
+    const abandoned = this.abandoned;
+    if (file === this.file && abandoned?.token === owner?.token && abandoned?.mtimeMs === mtimeMs)
+      return true;
     const unchangedMs = this.heartbeatUnchangedMs(file, owner, mtimeMs);
     if (unchangedMs > this.options.staleMs) return true;
     if (owner === null || owner.host !== os.hostname()) {
@@ -230,7 +272,7 @@ export class DirectoryLock {
    * lock and then both link their own.
    */
   private async removeIfStale(): Promise<boolean> {
-    const seen = await this.inspect();
+    const seen = await this.inspect({ confirm: true });
     if (seen === null) return true;
     if (!seen.stale) return false;
     const mutex = await this.takeTakeoverMutex();
@@ -348,7 +390,7 @@ function parseOwner(text: string): LockOwner | null {
  * fails, the name may already be another contender's.
  */
 async function createAndWrite(file: string, content: string): Promise<void> {
-  const handle = await fs.open(file, 'wx');
+  const handle = await fs.open(file, 'wx', PRIVATE_FILE_MODE);
   try {
     await handle.writeFile(content);
   } catch (error) {
@@ -357,4 +399,23 @@ async function createAndWrite(file: string, content: string): Promise<void> {
     throw error;
   }
   await handle.close();
+}
+
+/**
+ * A lock whose owner lives on this host and whose heartbeat is older than `staleMs` by the wall
+ * clock: hung, stopped, a reused pid, or a wall clock stepped forward (which only watching tells).
+ */
+function looksAbandoned(seen: { owner: LockOwner | null; heartbeatAgeMs: number }, staleMs: number): boolean {
+  const owner = seen.owner;
+  return (
+    owner !== null &&
+    owner.host === os.hostname() &&
+    owner.pid !== process.pid &&
+    seen.heartbeatAgeMs > staleMs
+  );
+}
+
+/** A ref'd wait: whoever is taking the lock (a flush, a claim) is waiting for the answer. */
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

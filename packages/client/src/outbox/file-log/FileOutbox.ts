@@ -127,7 +127,11 @@ export class FileOutbox implements Outbox {
       fsync,
       staleMs: this.o.staleMs,
     });
-    this.lock = new DirectoryLock(path.join(this.directory, DELIVERY_LOCK_FILE), { staleMs: this.o.staleMs });
+    this.lock = new DirectoryLock(path.join(this.directory, DELIVERY_LOCK_FILE), {
+      staleMs: this.o.staleMs,
+      // Two and a half heartbeats: a live holder refreshes the lock at least twice meanwhile.
+      confirmMs: Math.min(this.o.staleMs, 2.5 * this.o.heartbeatMs),
+    });
     this.deadLetters = new DeadLetterFile({
       file: path.join(this.directory, DEAD_LETTER_FILE),
       lockFile: path.join(this.directory, DEAD_LETTER_LOCK_FILE),

@@ -140,7 +140,9 @@ export class FileOutboxInspector {
 
   /** The process delivering from this outbox now, or null when nobody holds the delivery lock. */
   async deliveryLock(): Promise<DeliveryLockInfo | null> {
-    const seen = await this.lock.inspect();
+    // Confirmed: a flush must not refuse to run beside an owner that is stopped or hung, nor
+    // status call it delivering (the wait comes only with a heartbeat older than staleMs).
+    const seen = await this.lock.inspect({ confirm: true });
     if (seen === null) return null;
     return {
       pid: seen.owner?.pid ?? null,

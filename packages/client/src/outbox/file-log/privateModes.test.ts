@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { keptIdsBeside } from '../../telemetry/keptIdsBeside.node.js';
 import { createFileOutbox } from './createFileOutbox.js';
+import { DirectoryLock } from './DirectoryLock.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -38,13 +39,12 @@ async function fillOutbox(directory: string): Promise<void> {
   await ids.identity.write('alice');
 }
 
-/** Every entry under `root` (itself included) but the lock files, which `DirectoryLock` makes, with its permission bits. */
+/** Every entry under `root` (itself included), with its permission bits. */
 function modesUnder(root: string): Map<string, number> {
   const modes = new Map<string, number>([['.', statSync(root).mode & 0o777]]);
   const walk = (dir: string): void => {
     for (const entry of readdirSync(dir)) {
       const full = path.join(dir, entry);
-      if (entry.endsWith('.lock')) continue;
       modes.set(path.relative(root, full), statSync(full).mode & 0o777);
       if (statSync(full).isDirectory()) walk(full);
     }
@@ -82,6 +82,11 @@ describe.skipIf(process.platform === 'win32')('modes of what the file outbox cre
       expect({ name, mode: mode.toString(8) }).toEqual({ name, mode: isDirectory ? '700' : '600' });
     }
     expect((statSync(parent).mode & 0o777).toString(8)).toBe('700');
+    // The delivery lock (pid, host and token) too.
+    const lock = new DirectoryLock(path.join(directory, 'delivery.lock'), { staleMs: 30_000 });
+    expect(await lock.tryAcquire()).toBe(true);
+    expect((statSync(lock.file).mode & 0o777).toString(8)).toBe('600');
+    await lock.release();
   });
 
   it('an existing directory keeps its mode (its owner may share it on purpose); what is created in it is private', async () => {
