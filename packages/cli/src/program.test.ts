@@ -77,14 +77,24 @@ describe('homing CLI', () => {
       outbox.append([
         { uuid: '01900000-0000-7000-8000-000000000001', json: '{"event":"e"}', timestampMs: Date.now() },
       ]);
+      // Remembered consent and breaker states live in `state/`, a directory of its own.
+      await outbox.setState('consent', 'granted');
       await outbox.close();
       await chmod(parent, 0o755);
       const asRoot = process.getuid?.() === 0;
-      // As the outbox makes them (files 0600): even an open directory does not let another user read them.
+      // As the outbox makes them (files 0600, state/ 0700): even an open directory does not let
+      // another user read them.
       await chmod(dir, 0o755);
-      const closed = homingAsOutsider('status', '--outbox', dir);
-      expect(closed.code).toBe(1);
-      expect(closed.err).toContain(`permission denied: this user cannot read the outbox at ${dir}`);
+      for (const args of [
+        ['status', '--outbox', dir],
+        ['flush', '--outbox', dir, '--host', 'http://127.0.0.1:9', '--key', 'k'],
+      ]) {
+        const closed = homingAsOutsider(...args);
+        expect(closed.code, args[0]).toBe(1);
+        expect(closed.err, args[0]).toContain(
+          `permission denied: this user cannot read the outbox at ${dir}`,
+        );
+      }
       // Made readable, not writable: status works; commands that change the outbox refuse up front.
       for (const name of await readdir(dir, { recursive: true })) {
         const file = join(dir, name);

@@ -60,14 +60,18 @@ const DENIED = new Set(['EACCES', 'EPERM']);
  * EACCES half-way through a listing. A file gone meanwhile (delivery deleted it) is no matter.
  */
 async function assertFilesReadable(directory: string): Promise<void> {
-  for (const name of await readdir(directory, { recursive: true })) {
-    try {
-      await access(join(directory, name), constants.R_OK);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== undefined && DENIED.has(code)) throw await accessError(directory, 'read', error);
-    }
+  const denied = async (error: unknown): Promise<void> => {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== undefined && DENIED.has(code)) throw await accessError(directory, 'read', error);
+  };
+  let names: string[] = [];
+  try {
+    // Listing a subdirectory it may not enter (`state/`, 0700) fails too.
+    names = await readdir(directory, { recursive: true });
+  } catch (error) {
+    await denied(error);
   }
+  for (const name of names) await access(join(directory, name), constants.R_OK).catch(denied);
 }
 
 /** The outbox is there but this user may not read (or change) it: say whose it is. */
