@@ -23,6 +23,13 @@ describe('posthogKey', () => {
     expect(posthogKey(undefined, single, [single])).toBe('A');
   });
 
+  it("reads an event's properties.$token only without a properties.token (an app's own $token is data)", () => {
+    expect(posthogKey(undefined, undefined, [ev({ properties: { token: 'A', $token: 'app-data' } })])).toBe(
+      'A',
+    );
+    expect(posthogKey(undefined, undefined, [ev({ properties: { $token: 'A' } })])).toBe('A');
+  });
+
   it('refuses two different keys, naming where they were and not what', () => {
     const refusal = (f: () => unknown): string => {
       try {

@@ -2,7 +2,7 @@ import { agreedKey, stringField, type KeySource } from './requestKeys.js';
 
 /** Where PostHog's capture reads a key on the body and on each event (its `RawEvent.token`). */
 const KEY_FIELDS = ['api_key', 'token', '$token'] as const;
-/** Where posthog-js puts it on an event: `properties.token` (`$token` read too, as before). */
+/** Where posthog-js puts it on an event: `properties.token` (`$token` when there is no `token`). */
 const PROPERTY_KEY_FIELDS = ['token', '$token'] as const;
 
 /**
@@ -38,7 +38,12 @@ function keySources(bearer: string | undefined, envelope: unknown, items: readon
     if (bodyNamesKey || ownKeys.some(([, key]) => key !== undefined)) return;
     const properties =
       item !== null && typeof item === 'object' ? (item as Record<string, unknown>).properties : undefined;
-    sources.push(...fieldKeys(properties, PROPERTY_KEY_FIELDS, `event ${i}'s properties.`));
+    // The first one present only: PostHog reads `properties.token`, and an app's own `$token`
+    // beside it is data, not a second key to compare it with.
+    const first = fieldKeys(properties, PROPERTY_KEY_FIELDS, `event ${i}'s properties.`).find(
+      ([, key]) => key !== undefined,
+    );
+    if (first !== undefined) sources.push(first);
   });
   return sources;
 }

@@ -408,6 +408,13 @@ describe('retention when the wall clock jumps', () => {
     pass(1_000, -DAY);
     await job.runOnce();
     expect(job.lastRun!.wallClockAheadMs).toBeNull();
+    // The step back corrected (NTP): no jump, the clocks agree with the reference again.
+    pass(3_600_000, DAY);
+    await job.runOnce();
+    expect(job.lastRun!.wallClockAheadMs).toBeNull();
+    pass(3_600_000);
+    await job.runOnce();
+    expect(job.lastRun!.wallClockAheadMs).toBeNull();
     expect(errors).toEqual([]);
     pass(1_000, 2 * 3_600_000);
     await job.runOnce();

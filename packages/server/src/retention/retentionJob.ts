@@ -10,7 +10,8 @@ import type { Store } from '../store/store.js';
  * A run's cutoff comes from the wall clock, which can step (an administrator, a bad NTP source,
  * a VM restored from a snapshot): stepped years ahead, it would date every event as expired.
  * So the job keeps a reference, the wall and monotonic clocks read together (at start, then at
- * every run whose wall clock agreed), and a run that finds the wall clock more than
+ * every run whose wall clock agreed within the margin; a step back is trusted but not taken as
+ * the reference, so its correction forward is no jump), and a run that finds the wall clock more than
  * CLOCK_JUMP_MARGIN_MS ahead of what the monotonic clock measured since then deletes as of the
  * time the monotonic clock supports, not the wall clock's, and logs a warning naming the jump.
  * Until the wall clock comes back, every run does so: a jump is not taken on trust later either,
@@ -219,8 +220,10 @@ export function startRetentionJob(options: RetentionJobOptions): RetentionJob {
     const supported = reference.wall + (monotonic - reference.monotonic);
     const aheadMs = wall - supported;
     if (aheadMs <= CLOCK_JUMP_MARGIN_MS) {
-      // Trusted (a step back included: its cutoff is earlier, so it deletes less).
-      reference = { wall, monotonic };
+      // Trusted, a step back included (its cutoff is earlier: it deletes less); but only a clock
+      // that agrees becomes the reference. Taken after a step back, the step's correction
+      // forward looked like a jump, warned about at every run until a restart.
+      if (aheadMs >= -CLOCK_JUMP_MARGIN_MS) reference = { wall, monotonic };
       return { wall, at: wall, aheadMs: null };
     }
     return { wall, at: supported, aheadMs: Math.round(aheadMs) };
