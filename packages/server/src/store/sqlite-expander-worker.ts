@@ -1,5 +1,6 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { checkpointLogWal } from './sqlite-log-checkpoint.js';
+import type { shrinkIdleFiles } from './sqlite-idle-shrink.js';
+import type { checkpointLogWal, holdLogWrites } from './sqlite-log-checkpoint.js';
 
 /** What the store passes to the worker (structured-cloned; `port` and `shared` are shared). */
 export interface ExpanderWorkerData {
@@ -12,6 +13,10 @@ export interface ExpanderWorkerData {
   synchronous: 'normal' | 'full';
   cacheSizeMiB: number;
   walAutocheckpointPages: number;
+  /** `journal_size_limit` of both connections (walSizeLimitBytes in sqlite-options.ts). */
+  walSizeLimitBytes: number;
+  /** Free bytes in the log file past which the idle worker gives them back (logVacuumFreeMiB). */
+  logVacuumFreeBytes: number;
   busyTimeoutMs: number;
   chunkEvents: number;
   /** Nice value for this thread (0: the process's own). */
@@ -49,7 +54,12 @@ export type ExpanderReport =
   /** `wakeSeen`: the wake counter when the failed attempt began (older requests only fail). */
   | { type: 'error'; message: string; code: string | null; wakeSeen: number }
   /** The store asked it to stop; `leftEvents`: events left in the log for the next start (-1: unknown). */
-  | { type: 'stopped'; leftEvents: number };
+  | { type: 'stopped'; leftEvents: number }
+  /**
+   * Giving the files' free space back failed (sqlite-idle-shrink.ts) with something other than
+   * a lock in the way; nothing is lost, it is tried again at the next idle moment.
+   */
+  | { type: 'shrink-failed'; message: string; code: string | null };
 
 /** Messages the store posts to the worker. */
 export type ExpanderCommand = { type: 'stop'; budgetMs: number };
@@ -64,12 +74,15 @@ export type ExpanderCommand = { type: 'stop'; budgetMs: number };
  * log rows past `ingest_progress.expanded_through` into `events` in one transaction (INSERT OR
  * IGNORE sorted by key, and the new expanded id with them: a crash leaves both or neither),
  * release the turn, report the expanded id (the store then deletes those rows from the log
- * file). With nothing to do it sleeps until woken or `pollMs` (rows other processes append).
+ * file). With nothing to do it gives back the files' free space (sqlite-idle-shrink.ts), then
+ * sleeps until woken or `pollMs` (rows other processes append).
  */
 export function expanderWorkerMain(
   req: NodeRequire,
   filterAdd: (f: Int32Array, pk: number, key: Uint8Array) => void,
   checkpointLog: typeof checkpointLogWal,
+  holdLog: typeof holdLogWrites,
+  shrinkIdle: typeof shrinkIdleFiles,
 ): void {
   const wt = req('node:worker_threads') as typeof import('node:worker_threads');
   const d = wt.workerData as ExpanderWorkerData;
@@ -95,6 +108,7 @@ export function expanderWorkerMain(
   db.pragma(`synchronous = ${d.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
   db.pragma(`cache_size = ${-d.cacheSizeMiB * 1024}`);
   db.pragma(`wal_autocheckpoint = ${d.walAutocheckpointPages}`);
+  db.pragma(`journal_size_limit = ${d.walSizeLimitBytes}`);
   db.pragma('temp_store = MEMORY');
 
   type Row = [string | null, string, string, number, string | null, string, string];
@@ -119,9 +133,11 @@ export function expanderWorkerMain(
     return rows;
   };
 
-  // The log file: read only here (the store appends to it and deletes expanded rows).
+  // The log file: read here (the store appends to it and deletes expanded rows); written only
+  // by the idle shrink, with the store's log writes held (sqlite-idle-shrink.ts).
   const logDb = new Database(d.logPath, { timeout: d.busyTimeoutMs });
   logDb.pragma('journal_mode = WAL');
+  logDb.pragma(`journal_size_limit = ${d.walSizeLimitBytes}`);
   // A hold left by a worker that died holding it.
   Atomics.store(s, slot.logHold, 0);
   Atomics.notify(s, slot.logHold);
@@ -263,7 +279,7 @@ export function expanderWorkerMain(
   };
   /** Milliseconds an event cost in the last chunk, turn wait and commit included (0: none yet). */
   let msPerEvent = 0;
-  const expandOne = (limit: number): { through: number; more: boolean } => {
+  const expandOne = (limit: number): { through: number; more: boolean; n: number } => {
     const started = performance.now();
     takeTurn();
     try {
@@ -280,7 +296,53 @@ export function expanderWorkerMain(
     }
   };
 
+  const fileSize = (path: string): number => {
+    try {
+      return (req('node:fs') as typeof import('node:fs')).statSync(path).size;
+    } catch {
+      return 0;
+    }
+  };
+  /**
+   * Gives back the files' free space (sqlite-idle-shrink.ts). `quiet`: nothing arrived for a
+   * whole poll period. A lock in the way is no failure: the next idle moment tries again.
+   */
+  const shrink = (seen: number, quiet: boolean): void => {
+    try {
+      shrinkIdle({
+        db,
+        logDb,
+        dbWal: `${d.path}-wal`,
+        logWal: `${d.logPath}-wal`,
+        fileSize,
+        holdLogWrites: (fn) => holdLog(s, slot, fn),
+        withWriteTurn: (fn) => {
+          takeTurn();
+          try {
+            return fn();
+          } finally {
+            releaseTurn();
+          }
+        },
+        woken: () => Atomics.load(s, slot.wake) !== seen,
+        busyTimeoutMs: d.busyTimeoutMs,
+        logVacuumFreeBytes: d.logVacuumFreeBytes,
+        quiet,
+      });
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return;
+      post({
+        type: 'shrink-failed',
+        message: (err as Error).message,
+        code: typeof code === 'string' ? code : null,
+      });
+    }
+  };
+
   let deadline = Infinity;
+  /** The last sleep ran its whole poll period: nobody woke the worker. */
+  let quiet = false;
   let stopping = false;
   /**
    * Events the next chunk may take: all of `chunkEvents` while running; while stopping, what
@@ -316,8 +378,10 @@ export function expanderWorkerMain(
       if (scanning && !stopping) scanning = !scanSlice();
       if (r.more || (scanning && !stopping)) continue;
       if (stopping) break;
-      Atomics.wait(s, slot.wake, seen, d.pollMs);
+      shrink(seen, quiet && r.n === 0);
+      quiet = Atomics.wait(s, slot.wake, seen, d.pollMs) === 'timed-out';
     } catch (err) {
+      quiet = false;
       const code = (err as { code?: unknown }).code;
       post({
         type: 'error',

@@ -7,8 +7,9 @@ import {
   type ExpanderWorkerData,
 } from './sqlite-expander-worker.js';
 import { createKeyFilter, keyFilterAdd } from './sqlite-key-filter.js';
-import { checkpointLogWal } from './sqlite-log-checkpoint.js';
-import type { ResolvedSqliteOptions } from './sqlite-options.js';
+import { shrinkIdleFiles } from './sqlite-idle-shrink.js';
+import { checkpointLogWal, holdLogWrites } from './sqlite-log-checkpoint.js';
+import { walSizeLimitBytes, type ResolvedSqliteOptions } from './sqlite-options.js';
 import { TURN_SLOTS, type WriteTurn } from './sqlite-write-turn.js';
 
 const SQLITE_MODULE = createRequire(import.meta.url).resolve('better-sqlite3');
@@ -76,6 +77,8 @@ export class Expander {
       synchronous: this.opts.synchronous,
       cacheSizeMiB: this.opts.cacheSizeMiB,
       walAutocheckpointPages: this.opts.walAutocheckpointPages,
+      walSizeLimitBytes: walSizeLimitBytes(this.opts),
+      logVacuumFreeBytes: this.opts.logVacuumFreeMiB * 1024 * 1024,
       busyTimeoutMs: this.opts.busyTimeoutMs,
       chunkEvents: this.opts.expandChunkEvents,
       nice: this.opts.expandNice,
@@ -88,7 +91,14 @@ export class Expander {
       filterThrough,
       filterScanRows: 20_000,
     };
-    const source = `(${expanderWorkerMain.toString()})(require, ${keyFilterAdd.toString()}, ${checkpointLogWal.toString()})`;
+    const source = `(${expanderWorkerMain.toString()})(require, ${[
+      keyFilterAdd,
+      checkpointLogWal,
+      holdLogWrites,
+      shrinkIdleFiles,
+    ]
+      .map(String)
+      .join(', ')})`;
     const worker = new Worker(source, {
       eval: true,
       workerData: data,
@@ -191,6 +201,9 @@ export class Expander {
       this.notifyProgress();
     } else if (m.type === 'error') {
       this.fail(new ExpansionError(m.message, m.code), m.wakeSeen);
+    } else if (m.type === 'shrink-failed') {
+      // Readers are not failed: nothing they wait for went wrong.
+      this.opts.onBackgroundError?.(new ExpansionError(m.message, m.code));
     }
   }
 

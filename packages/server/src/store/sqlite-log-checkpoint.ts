@@ -44,3 +44,29 @@ export function checkpointLogWal(
     Atomics.notify(shared, slots.logHold);
   }
 }
+
+/**
+ * Runs `fn` on the worker with the store's log writes held, as `checkpointLogWal` finishes its
+ * checkpoint: a write already under way is waited for up to 50 ms, else the hold is let go and
+ * `fn` not run ('writer-busy': the caller tries again at another moment). Used for the idle
+ * expander's work that takes the log file's write lock (sqlite-idle-shrink.ts): the store
+ * appends and trims synchronously, so meeting that lock it would sleep in SQLite's busy
+ * handler with its event loop blocked, where waiting for the hold it does not block. `fn`
+ * must be short: the store writes anyway after `MAX_LOG_HOLD_WAIT_MS` (250 ms).
+ *
+ * Refers to nothing outside its body, like `checkpointLogWal`.
+ */
+export function holdLogWrites<T>(shared: Int32Array, slots: LogHoldSlots, fn: () => T): T | 'writer-busy' {
+  Atomics.store(shared, slots.logHold, 1);
+  try {
+    const until = Date.now() + 50;
+    while (Atomics.load(shared, slots.logWriting) !== 0 && Date.now() < until) {
+      Atomics.wait(shared, slots.logWriting, 1, 10);
+    }
+    if (Atomics.load(shared, slots.logWriting) !== 0) return 'writer-busy';
+    return fn();
+  } finally {
+    Atomics.store(shared, slots.logHold, 0);
+    Atomics.notify(shared, slots.logHold);
+  }
+}

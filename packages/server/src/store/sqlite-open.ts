@@ -13,7 +13,7 @@ import { openLogFile, reconcileLogFile } from './sqlite-log-file.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { isNativeModuleFailure, nativeModuleError } from './sqlite-native-module.js';
 import { openFailureAdvice } from './sqlite-open-failure.js';
-import type { ResolvedSqliteOptions, SqliteStoreOptions } from './sqlite-options.js';
+import { walSizeLimitBytes, type ResolvedSqliteOptions, type SqliteStoreOptions } from './sqlite-options.js';
 import type { WriteTurn } from './sqlite-write-turn.js';
 
 /** better-sqlite3's constructor: the default of the `openDatabase` option. */
@@ -50,6 +50,7 @@ export function openMainDatabase(
     db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma(`cache_size = ${-opts.cacheSizeMiB * 1024}`);
     db.pragma(`wal_autocheckpoint = ${opts.walAutocheckpointPages}`);
+    db.pragma(`journal_size_limit = ${walSizeLimitBytes(opts)}`);
     db.pragma('temp_store = MEMORY');
     db.pragma('foreign_keys = OFF');
     db.exec(

@@ -37,8 +37,18 @@ export interface SqliteStoreOptions {
   /**
    * WAL pages before SQLite checkpoints into the database file. Larger means fewer, longer
    * checkpoints and a larger `-wal` file (up to about this × 4 KiB). Default 16 000 (64 MiB).
+   * Also each connection's `journal_size_limit` (`walSizeLimitBytes`): one expansion commit
+   * can take a WAL past it, and the WAL is cut back to it when it starts over; the idle
+   * expander truncates both WALs to nothing (see README, file sizes).
    */
   walAutocheckpointPages?: number;
+  /**
+   * Free space in the ingest log file, MiB, past which the idle expander gives it back to the
+   * file system (incremental_vacuum, or a VACUUM of a nearly empty log; see
+   * sqlite-idle-shrink.ts). The log holds only unexpanded events, so after a backlog it is
+   * mostly free pages; below this they are kept for the next appends to reuse. Default 8.
+   */
+  logVacuumFreeMiB?: number;
   /** How long a write waits for another connection's lock, ms. Default 5000. */
   busyTimeoutMs?: number;
   /** Largest serialized `properties` of one event, characters. Default 1 000 000. */
@@ -107,6 +117,7 @@ export const SQLITE_DEFAULTS = {
   expandChunkEvents: 80_000,
   maxPendingEvents: 1_000_000,
   walAutocheckpointPages: 16_000,
+  logVacuumFreeMiB: 8,
   busyTimeoutMs: 5000,
   maxPropertiesChars: 1_000_000,
   closeExpandBudgetMs: 10_000,
@@ -130,6 +141,7 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     expandChunkEvents: o.expandChunkEvents ?? SQLITE_DEFAULTS.expandChunkEvents,
     maxPendingEvents: o.maxPendingEvents ?? SQLITE_DEFAULTS.maxPendingEvents,
     walAutocheckpointPages: o.walAutocheckpointPages ?? SQLITE_DEFAULTS.walAutocheckpointPages,
+    logVacuumFreeMiB: o.logVacuumFreeMiB ?? SQLITE_DEFAULTS.logVacuumFreeMiB,
     busyTimeoutMs: o.busyTimeoutMs ?? SQLITE_DEFAULTS.busyTimeoutMs,
     maxPropertiesChars: o.maxPropertiesChars ?? SQLITE_DEFAULTS.maxPropertiesChars,
     closeExpandBudgetMs: o.closeExpandBudgetMs ?? SQLITE_DEFAULTS.closeExpandBudgetMs,
@@ -160,6 +172,7 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     ['expandChunkEvents', 1],
     ['maxPendingEvents', 1],
     ['walAutocheckpointPages', 1],
+    ['logVacuumFreeMiB', 0, 1_000_000],
     ['busyTimeoutMs', 0, MAX_TIMER_MS],
     ['maxPropertiesChars', 2],
     ['closeExpandBudgetMs', 0, MAX_TIMER_MS],
@@ -177,4 +190,16 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     }
   }
   return r;
+}
+
+/**
+ * `journal_size_limit` of every connection to both files, bytes: the autocheckpoint bound
+ * (`walAutocheckpointPages` counts homing.db's 4 KiB pages; the log file's bound is the same
+ * size in its own pages). Without it a WAL kept the size of its largest transaction or of the
+ * longest stretch a reader held its checkpoint back, forever (124 MB and 69 MB idle after a
+ * 2-million-event backlog). SQLite applies it when a WAL starts over, which a writer notices
+ * once per start (one fstat), so it costs appends nothing.
+ */
+export function walSizeLimitBytes(o: { walAutocheckpointPages: number }): number {
+  return o.walAutocheckpointPages * 4096;
 }
