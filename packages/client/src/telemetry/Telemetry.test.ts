@@ -172,6 +172,7 @@ describe('createTelemetry: the client API', () => {
     expect(props.k0).toBe('changed');
     expect(Object.getOwnPropertyDescriptor(props, '__proto__')?.value).toBe('own');
     expect(warnings.filter((w) => w.includes('at most 5 super properties'))).toHaveLength(4);
+    expect(warnings.at(-1)).toContain('ignored "k7"');
     sink.requests.length = 0;
   });
 

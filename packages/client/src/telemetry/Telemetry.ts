@@ -359,11 +359,11 @@ export class Telemetry implements TelemetryCore {
       const merged = { ...this.superProperties };
       const max = this.o.propertyLimits.maxProperties;
       let count = Object.keys(merged).length;
-      let ignored = 0;
+      const ignored: string[] = [];
       for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
         // Capped as an event's properties are: past it, the kept set (and each call's copy of
         // it) grew with every key ever registered, though events carried the first keys only.
-        if (!Object.hasOwn(merged, key) && count++ >= max) ignored++;
+        if (!Object.hasOwn(merged, key) && count++ >= max) ignored.push(key);
         // Defined, not assigned: a key named `__proto__` stays a property.
         else
           Object.defineProperty(merged, key, {
@@ -373,8 +373,13 @@ export class Telemetry implements TelemetryCore {
             configurable: true,
           });
       }
-      if (ignored > 0)
-        this.logger.warn(`register: at most ${max} super properties are kept; ${ignored} new ones ignored`);
+      if (ignored.length > 0) {
+        const named = ignored.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40)));
+        const more = ignored.length > 5 ? ` and ${ignored.length - 5} more` : '';
+        this.logger.warn(
+          `register: at most ${max} super properties are kept; ignored ${named.join(', ')}${more}`,
+        );
+      }
       // The values are clones already, and this object is replaced, never changed: the builder
       // may keep it as it is.
       this.superProperties = merged;
