@@ -140,7 +140,11 @@ describe('DirectoryLock', () => {
     let beat = 0;
     const holder = setInterval(() => void setHeartbeat(file, steppedAt + ++beat * 1000), 20);
     try {
-      const contender = new DirectoryLock(file, { staleMs: 30_000, confirmMs: 150, monotonicNow: clock.now });
+      const contender = new DirectoryLock(file, {
+        staleMs: 30_000,
+        heartbeatMs: 60,
+        monotonicNow: clock.now,
+      });
       expect((await contender.inspect())?.stale).toBe(false);
       expect(await contender.tryAcquire()).toBe(false);
       clock.advance(29_000);
@@ -149,20 +153,75 @@ describe('DirectoryLock', () => {
       clearInterval(holder);
     }
     // A holder frozen or hung for staleMs is still taken over.
-    const contender = new DirectoryLock(file, { staleMs: 30_000, confirmMs: 150, monotonicNow: clock.now });
+    const contender = new DirectoryLock(file, { staleMs: 30_000, heartbeatMs: 60, monotonicNow: clock.now });
     expect(await contender.tryAcquire()).toBe(false);
     clock.advance(30_001);
     expect(await contender.tryAcquire()).toBe(true);
   });
 
-  it('a contender that looks once (a CLI run) takes over the lock of a live pid whose heartbeat is older than staleMs once it stayed unchanged for confirmMs (an owner stopped with Ctrl-Z, hung, or a reused pid)', async () => {
+  it("watches a wall-stale lock for 2.5 of its owner's heartbeats as written in it, not of its own (a CLI beside an app tuned slower)", async () => {
+    const file = lockFile();
+    await fs.writeFile(
+      file,
+      JSON.stringify({
+        pid: livePid,
+        host: os.hostname(),
+        token: 'slow-app',
+        acquiredAtMs: 0,
+        heartbeatMs: 400,
+      }),
+    );
+    await setHeartbeat(file, Date.now() - 60_000);
+    // The owner, alive, refreshes every 300 ms: slower than this contender's own 2.5 × 40 ms.
+    const holder = setInterval(() => void setHeartbeat(file, Date.now()), 300);
+    try {
+      const contender = new DirectoryLock(file, { staleMs: 30_000, heartbeatMs: 40 });
+      expect(await contender.tryAcquire()).toBe(false);
+    } finally {
+      clearInterval(holder);
+    }
+    const written = new DirectoryLock(lockFile(), { staleMs: 30_000, heartbeatMs: 1_234 });
+    expect(await written.tryAcquire()).toBe(true);
+    expect(JSON.parse(await fs.readFile(written.file, 'utf8'))).toMatchObject({ heartbeatMs: 1_234 });
+  });
+
+  it("a holder trusts its lock without reading it for one heartbeat only (it would keep sending after a contender's watch took it over)", async () => {
+    const file = lockFile();
+    const clock = handClock();
+    const holder = new DirectoryLock(file, { staleMs: 30_000, heartbeatMs: 2_000, monotonicNow: clock.now });
+    expect(await holder.tryAcquire()).toBe(true);
+    await writeLock(file, livePid, 0); // taken over meanwhile
+    clock.advance(1_000);
+    expect(await holder.stillHeld()).toBe(true);
+    clock.advance(1_001);
+    expect(await holder.stillHeld()).toBe(false);
+  });
+
+  it("an app's watch of a wall-stale lock does not keep the process alive; the CLI's does", async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    for (const keepAliveWhileWatching of [false, true]) {
+      const file = lockFile();
+      await writeLock(file, livePid, 60_000);
+      const before = timers();
+      const lock = new DirectoryLock(file, { staleMs: 30_000, heartbeatMs: 40, keepAliveWhileWatching });
+      const watching = lock.inspect({ confirm: true });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect([keepAliveWhileWatching, timers() - before]).toEqual([
+        keepAliveWhileWatching,
+        keepAliveWhileWatching ? 1 : 0,
+      ]);
+      expect((await watching)?.stale).toBe(true);
+    }
+  });
+
+  it('a contender that looks once (a CLI run) takes over the lock of a live pid whose heartbeat is older than staleMs once it stayed unchanged for 2.5 heartbeats (an owner stopped with Ctrl-Z, hung, or a reused pid)', async () => {
     const file = lockFile();
     await writeLock(file, livePid, 2 * 86_400_000);
     // Without waiting for it, as status shows it:
     expect((await new DirectoryLock(file, { staleMs: 30_000 }).inspect())?.stale).toBe(false);
-    const contender = new DirectoryLock(file, { staleMs: 30_000, confirmMs: 100 });
+    const contender = new DirectoryLock(file, { staleMs: 30_000, heartbeatMs: 40 });
     expect((await contender.inspect({ confirm: true }))?.stale).toBe(true);
-    expect(await new DirectoryLock(file, { staleMs: 30_000, confirmMs: 100 }).tryAcquire()).toBe(true);
+    expect(await new DirectoryLock(file, { staleMs: 30_000, heartbeatMs: 40 }).tryAcquire()).toBe(true);
   });
 
   it("a heartbeat far in the future holds nothing up: another host's lock at once, a reused pid's after staleMs", async () => {

@@ -34,6 +34,8 @@ export interface LockOwner {
   readonly acquiredAtMs: number;
   /** The owner's `worker_threads` thread id (0: the main thread); absent in older lock files. */
   readonly thread?: number;
+  /** How often the owner refreshes its heartbeat; absent in older lock files and in mutexes. */
+  readonly heartbeatMs?: number;
 }
 
 /**
@@ -50,13 +52,17 @@ export interface DirectoryLockOptions {
   /** Monotonic clock in ms that heartbeats are watched with. Default `performance.now()`. */
   readonly monotonicNow?: () => number;
   /**
-   * How long a contender about to take the lock watches one whose heartbeat is more than
-   * `staleMs` old by the wall clock while its owner's pid lives on this host: unchanged meanwhile,
-   * it is stale (an owner stopped with Ctrl-Z or hung, a reused pid); a live owner refreshes it
-   * well within this (its heartbeat interval), also after a wall clock stepped forward. Default
-   * `staleMs / 6`.
+   * How often this instance refreshes the heartbeat of a lock it holds (its owner calls
+   * `heartbeat()`): written into the lock, so that a contender tuned otherwise (the CLI beside
+   * an app) watches long enough (see `inspect`). Default `staleMs / 15` (2 s at 30 s).
    */
-  readonly confirmMs?: number;
+  readonly heartbeatMs?: number;
+  /**
+   * Whether watching a lock that looks abandoned (see `inspect`) keeps the process alive: for a
+   * command that waits for the answer (the CLI). An app's background claims must not (an app
+   * ending with such a lock in its outbox stayed alive for the watch). Default false.
+   */
+  readonly keepAliveWhileWatching?: boolean;
 }
 
 /** A heartbeat as last seen: which owner, its mtime, and since when (monotonic) it is unchanged. */
@@ -71,9 +77,10 @@ export class DirectoryLock {
   /** When (monotonic) this instance took the lock or last refreshed its heartbeat. */
   private confirmedAtMs = Number.NEGATIVE_INFINITY;
   private readonly monotonicNow: () => number;
+  private readonly heartbeatMs: number;
   /** The heartbeat of each file this instance looked at (the lock, its takeover mutex). */
   private readonly seen = new Map<string, SeenHeartbeat>();
-  /** A lock this instance watched unchanged for `confirmMs` past a wall-clock-stale heartbeat. */
+  /** A lock this instance watched unchanged (see `inspect`) past a wall-clock-stale heartbeat. */
   private abandoned: { token: string | undefined; mtimeMs: number } | null = null;
 
   constructor(
@@ -81,6 +88,7 @@ export class DirectoryLock {
     private readonly options: DirectoryLockOptions,
   ) {
     this.monotonicNow = options.monotonicNow ?? monotonicClock();
+    this.heartbeatMs = options.heartbeatMs ?? options.staleMs / 15;
   }
 
   get held(): boolean {
@@ -97,6 +105,7 @@ export class DirectoryLock {
       token,
       acquiredAtMs: Date.now(),
       thread: threadId,
+      heartbeatMs: this.heartbeatMs,
     };
     const tmp = `${this.file}.${token}.tmp`;
     try {
@@ -138,20 +147,28 @@ export class DirectoryLock {
   }
 
   /**
-   * `verify`, skipped while the answer cannot have changed: the owner is alive (it is us), so
-   * nobody takes the lock over before its heartbeat is `staleMs` old; for a third of that after
-   * our last heartbeat the lock is known to be ours without reading the file.
+   * `verify`, skipped while the answer cannot have changed: the owner is alive (it is us), and
+   * nobody takes the lock over before a contender watched the heartbeat unchanged for 2.5
+   * heartbeats (`inspect`); for one heartbeat after our last refresh (and never more than a
+   * third of `staleMs`) the lock is known to be ours without reading the file. Trusted for a
+   * third of `staleMs` (10 s), a holder stalled past a clock step kept claiming and acking for
+   * seconds after a contender had taken the lock over in 5.
    */
+  private trustMs(): number {
+    return Math.min(this.heartbeatMs, this.options.staleMs / 3);
+  }
+
+  /** See `trustMs`. */
   async stillHeld(): Promise<boolean> {
     if (this.token === null) return false;
-    if (this.monotonicNow() - this.confirmedAtMs < this.options.staleMs / 3) return true;
+    if (this.monotonicNow() - this.confirmedAtMs < this.trustMs()) return true;
     return this.verify();
   }
 
   /** `stillHeld`, answered synchronously (reads the lock file when it must): for the exit path. */
   stillHeldNow(): boolean {
     if (this.token === null) return false;
-    if (this.monotonicNow() - this.confirmedAtMs < this.options.staleMs / 3) return true;
+    if (this.monotonicNow() - this.confirmedAtMs < this.trustMs()) return true;
     let owner: LockOwner | null = null;
     try {
       owner = parseOwner(readFileSync(this.file, 'utf8'));
@@ -197,7 +214,7 @@ export class DirectoryLock {
 
   /**
    * Who holds the lock now and how fresh its heartbeat is, or null when free. With `confirm`, a
-   * lock that looks abandoned (see `confirmMs`) is watched that long first, so that a contender
+   * lock that looks abandoned is watched for 2.5 of its owner's heartbeats first, so that a contender
    * that looks only once (a CLI run) can still tell a stopped or hung owner from a live one.
    */
   async inspect(
@@ -211,7 +228,10 @@ export class DirectoryLock {
       !looksAbandoned(seen, this.options.staleMs)
     )
       return seen;
-    await delay(this.options.confirmMs ?? this.options.staleMs / 6);
+    // Two and a half of the owner's heartbeats (as it wrote them into the lock; else ours): a
+    // live owner refreshes it at least twice meanwhile. Never longer than staleMs.
+    const beatMs = seen.owner?.heartbeatMs ?? this.heartbeatMs;
+    await delay(Math.min(this.options.staleMs, 2.5 * beatMs), this.options.keepAliveWhileWatching === true);
     const again = await this.look();
     if (again === null || again.owner?.token !== seen.owner?.token || again.mtimeMs !== seen.mtimeMs)
       return again;
@@ -415,7 +435,10 @@ function looksAbandoned(seen: { owner: LockOwner | null; heartbeatAgeMs: number 
   );
 }
 
-/** A ref'd wait: whoever is taking the lock (a flush, a claim) is waiting for the answer. */
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** A wait, which keeps the process alive only when asked (`keepAliveWhileWatching`). */
+function delay(ms: number, keepAlive: boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    if (!keepAlive) timer.unref();
+  });
 }

@@ -129,8 +129,7 @@ export class FileOutbox implements Outbox {
     });
     this.lock = new DirectoryLock(path.join(this.directory, DELIVERY_LOCK_FILE), {
       staleMs: this.o.staleMs,
-      // Two and a half heartbeats: a live holder refreshes the lock at least twice meanwhile.
-      confirmMs: Math.min(this.o.staleMs, 2.5 * this.o.heartbeatMs),
+      heartbeatMs: this.o.heartbeatMs,
     });
     this.deadLetters = new DeadLetterFile({
       file: path.join(this.directory, DEAD_LETTER_FILE),

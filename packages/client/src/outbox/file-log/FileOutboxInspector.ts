@@ -71,7 +71,11 @@ export class FileOutboxInspector {
       onDrop: () => {},
     });
     this.state = new StateFiles(path.join(directory, STATE_DIR), { fsync: false });
-    this.lock = new DirectoryLock(path.join(directory, DELIVERY_LOCK_FILE), { staleMs });
+    // The CLI waits for what it inspects: a watch of the lock keeps it alive.
+    this.lock = new DirectoryLock(path.join(directory, DELIVERY_LOCK_FILE), {
+      staleMs,
+      keepAliveWhileWatching: true,
+    });
   }
 
   /**
