@@ -131,15 +131,18 @@ describe('buildServer: router and CORS settings', () => {
   });
 });
 
+/**
+ * Generous bound for what, without the limit a test sets, takes a minute or more or never happens:
+ * 'never' when `p` has not settled by then.
+ */
+const within = <T>(p: Promise<T>, ms = 15_000): Promise<T | 'never'> =>
+  Promise.race([p, new Promise<'never'>((r) => setTimeout(() => r('never'), ms).unref())]);
+
 describe('buildServer: stalled uploads', () => {
   const cleanups: (() => Promise<void>)[] = [];
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
-
-  /** Generous bound for something that, without the limits below, never happens at all. */
-  const within = <T>(p: Promise<T>, ms = 15_000): Promise<T | 'never'> =>
-    Promise.race([p, new Promise<'never'>((r) => setTimeout(() => r('never'), ms).unref())]);
 
   async function start(options: Partial<ServerOptions>) {
     const dir = tempDir();
@@ -338,10 +341,6 @@ describe('buildServer: idle connections', () => {
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c();
   });
-  /** Generous bound for something that, without the options below, takes 72 s or never happens. */
-  const within = <T>(p: Promise<T>, ms = 15_000): Promise<T | 'never'> =>
-    Promise.race([p, new Promise<'never'>((r) => setTimeout(() => r('never'), ms).unref())]);
-
   async function start(options: Partial<ServerOptions>) {
     const app = buildServer({ logger: false, store: new NoopStore(), ...options });
     await app.listen({ host: '127.0.0.1', port: 0 });

@@ -373,7 +373,7 @@ export function expanderWorkerMain(
       // The log file's checkpoints run here, off the store's event loop (copying the WAL back
       // and syncing took tens of ms there at every autocheckpoint); the store's own
       // autocheckpoint is only a backstop.
-      checkpointLog(logDb, s, slot, holdFrames);
+      checkpointLog(logDb, holdFrames, (fn) => holdLog(s, slot, fn));
       // The filter is of no use once stopping: it ends with this worker.
       if (scanning && !stopping) scanning = !scanSlice();
       if (r.more || (scanning && !stopping)) continue;

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkpointLogWal } from './sqlite-log-checkpoint.js';
+import { checkpointLogWal, holdLogWrites } from './sqlite-log-checkpoint.js';
 import { TURN_SLOTS, WriteTurn } from './sqlite-write-turn.js';
 
 const dirs: string[] = [];
@@ -60,7 +60,7 @@ describe('checkpointLogWal', () => {
     const turn = new WriteTurn();
     write(5);
     const { seen, spy } = recordHold(checkpointer, turn);
-    expect(checkpointLogWal(spy, turn.shared, TURN_SLOTS, 100)).toBe('below');
+    expect(checkpointLogWal(spy, 100, (fn) => holdLogWrites(turn.shared, TURN_SLOTS, fn))).toBe('below');
     expect(seen).toEqual([0]);
     writer.close();
     checkpointer.close();
@@ -72,7 +72,7 @@ describe('checkpointLogWal', () => {
     write(50);
     const before = salt();
     const { seen, spy } = recordHold(checkpointer, turn);
-    expect(checkpointLogWal(spy, turn.shared, TURN_SLOTS, 10)).toBe('held');
+    expect(checkpointLogWal(spy, 10, (fn) => holdLogWrites(turn.shared, TURN_SLOTS, fn))).toBe('held');
     // The first checkpoint without the hold, the second with it; let go afterwards.
     expect(seen).toEqual([0, 1]);
     expect(Atomics.load(turn.shared, TURN_SLOTS.logHold)).toBe(0);
@@ -91,7 +91,9 @@ describe('checkpointLogWal', () => {
     write(50);
     Atomics.store(turn.shared, TURN_SLOTS.logWriting, 1);
     const started = performance.now();
-    expect(checkpointLogWal(checkpointer, turn.shared, TURN_SLOTS, 10)).toBe('writer-busy');
+    expect(checkpointLogWal(checkpointer, 10, (fn) => holdLogWrites(turn.shared, TURN_SLOTS, fn))).toBe(
+      'writer-busy',
+    );
     expect(performance.now() - started).toBeGreaterThanOrEqual(45);
     expect(Atomics.load(turn.shared, TURN_SLOTS.logHold)).toBe(0);
     writer.close();

@@ -20,34 +20,22 @@ export type LogCheckpointOutcome = 'below' | 'held' | 'writer-busy';
  * write starts the WAL from the top. A write already under way is waited for up to 50 ms; past
  * that the hold is let go and the WAL starts over another time.
  *
- * Refers to nothing outside its body: the worker runs from source text and receives it as text.
+ * `hold` is `holdLogWrites` bound to the store's shared array. Refers to nothing outside its
+ * body: the worker runs from source text and receives it as text.
  */
 export function checkpointLogWal(
   logDb: { pragma(source: string): unknown },
-  shared: Int32Array,
-  slots: LogHoldSlots,
   holdFrames: number,
+  hold: (fn: () => void) => void | 'writer-busy',
 ): LogCheckpointOutcome {
   const first = (logDb.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0];
   if (first === undefined || first.log < holdFrames) return 'below';
-  Atomics.store(shared, slots.logHold, 1);
-  try {
-    const until = Date.now() + 50;
-    while (Atomics.load(shared, slots.logWriting) !== 0 && Date.now() < until) {
-      Atomics.wait(shared, slots.logWriting, 1, 10);
-    }
-    if (Atomics.load(shared, slots.logWriting) !== 0) return 'writer-busy';
-    logDb.pragma('wal_checkpoint(PASSIVE)');
-    return 'held';
-  } finally {
-    Atomics.store(shared, slots.logHold, 0);
-    Atomics.notify(shared, slots.logHold);
-  }
+  return hold(() => logDb.pragma('wal_checkpoint(PASSIVE)')) === 'writer-busy' ? 'writer-busy' : 'held';
 }
 
 /**
- * Runs `fn` on the worker with the store's log writes held, as `checkpointLogWal` finishes its
- * checkpoint: a write already under way is waited for up to 50 ms, else the hold is let go and
+ * Runs `fn` on the worker with the store's log writes held (`checkpointLogWal` finishes its
+ * checkpoint so): a write already under way is waited for up to 50 ms, else the hold is let go and
  * `fn` not run ('writer-busy': the caller tries again at another moment). Used for the idle
  * expander's work that takes the log file's write lock (sqlite-idle-shrink.ts): the store
  * appends and trims synchronously, so meeting that lock it would sleep in SQLite's busy
