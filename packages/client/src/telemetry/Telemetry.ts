@@ -181,7 +181,7 @@ export class Telemetry implements TelemetryCore {
     this.delivery.start();
     this.offHooks.push(this.outbox.onDrop((d) => this.drop(d.reason, d.count)));
     // No identifier is stored on the device while consent is denied (see `installIdAllowedNow`).
-    if (this.installIdAllowedNow()) this.installId = this.installIdNow();
+    if (this.installIdAllowedNow()) this.installId = this.installIdNow(true);
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
     this.offExitNow = parts.platform.onExitNow?.(() => {
       this.exitedNow = true;
@@ -402,6 +402,7 @@ export class Telemetry implements TelemetryCore {
         const write = this.outbox.setState(CONSENT_STATE_KEY, state).catch((error: unknown) => {
           this.logger.warn('could not remember the consent state', { error });
         });
+        this.identityStore.keepConsentCopy?.(state);
         this.consentWatch?.wrote(state, write);
       }
     } catch (error) {
@@ -503,6 +504,8 @@ export class Telemetry implements TelemetryCore {
         if (!this.consentChosen && (stored === 'granted' || stored === 'denied' || stored === 'pending')) {
           this.applyConsent(stored);
           remembered = true;
+          // Installs from before the synchronous copy existed get one (see `installIdAllowedNow`).
+          this.identityStore.keepConsentCopy?.(stored);
         }
       } catch (error) {
         this.logger.warn('could not read the remembered consent', { error });
@@ -548,8 +551,9 @@ export class Telemetry implements TelemetryCore {
   /**
    * Whether the install id may be read or made at construction: not while consent is denied, by
    * the options or by a denial remembered from an earlier run, as far as it can be read
-   * synchronously (Node's file outbox). A browser's remembered consent is read in `start`,
-   * after the id (kept in localStorage so that early events need not wait).
+   * synchronously: Node's file outbox, or the copy a browser keeps in localStorage beside the
+   * install id (`keepConsentCopy`). Where neither answers, no id is made here: `start` makes it
+   * once the remembered consent is read.
    */
   private installIdAllowedNow(): boolean {
     if (!this.consentUnread) return this.consent !== 'denied';
@@ -581,10 +585,13 @@ export class Telemetry implements TelemetryCore {
     this.ready = this.ready.then(() => made);
   }
 
-  /** The install id when its store answers synchronously (Node's file); else it is read in `start`. */
-  private installIdNow(): string | undefined {
+  /**
+   * The install id when its store answers synchronously (Node's file, a browser's localStorage);
+   * else it is read in `start`. `syncOnly`: start nothing asynchronous (see `installIdAllowedNow`).
+   */
+  private installIdNow(syncOnly = false): string | undefined {
     try {
-      const id = this.parts.installId?.();
+      const id = this.parts.installId?.(syncOnly);
       return typeof id === 'string' ? id : undefined;
     } catch (error) {
       this.logger.warn('could not read or store the install id', { error });

@@ -7,10 +7,19 @@ export function identityKey(name: string): string {
   return `homing:${name}:identity`;
 }
 
+/** The localStorage key of the copy of the consent remembered by the outbox called `name`. */
+export function consentCopyKey(name: string): string {
+  return `homing:${name}:consent`;
+}
+
 /**
  * Browsers: the identity in localStorage, read synchronously so a page's first events are
  * already about the user. Without usable localStorage it lives in the outbox state instead
  * (read when the client starts; events tracked before wait for it there).
+ *
+ * It also keeps a copy of the remembered consent there: the outbox (IndexedDB) answers only
+ * after the install id, which localStorage makes synchronously, would have been made, and no
+ * identifier may be stored on a device whose user said no.
  */
 export function identityLocalStorage(
   name: string,
@@ -18,8 +27,25 @@ export function identityLocalStorage(
   storage: () => SyncStorage | undefined = defaultLocalStorage,
 ): IdentityStore {
   const key = identityKey(name);
+  const consentKey = consentCopyKey(name);
   const fallback = outboxIdentityStore(outbox);
   return {
+    rememberedConsentNow() {
+      // Unusable storage throws: neither the copy nor the install id can be read now.
+      const s = storage();
+      if (s === undefined) throw new Error('localStorage is not usable here');
+      return s.getItem(consentKey) ?? undefined;
+    },
+    keepConsentCopy(state) {
+      try {
+        storage()?.setItem(consentKey, state);
+      } catch {
+        // Full or blocked: no stale copy left behind; the outbox state stays the record.
+        try {
+          storage()?.removeItem(consentKey);
+        } catch {}
+      }
+    },
     read() {
       let kept: string | null;
       try {

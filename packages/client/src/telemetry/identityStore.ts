@@ -1,4 +1,5 @@
 import type { Outbox } from '../outbox/outbox.js';
+import type { ConsentState } from './options.js';
 import { distinctIdProblem } from './distinctIdProblem.js';
 
 /**
@@ -17,6 +18,12 @@ export interface IdentityStore {
    * that cannot leave it out, and such an id is then not written.
    */
   rememberedConsentNow?(): unknown;
+  /**
+   * Keeps a synchronous copy of the consent just remembered in the outbox state, where the
+   * outbox itself answers only asynchronously (browsers: localStorage beside IndexedDB), so the
+   * next load knows of a denial before it would make an install id. Never throws.
+   */
+  keepConsentCopy?(state: ConsentState): void;
 }
 
 /** The outbox state key of the kept identity (where no better place exists). */

@@ -4,8 +4,13 @@ import { uuidv7 } from '../pipeline/uuidv7.js';
 /** The outbox state key of the anonymous install id (where no install-id file is used). */
 export const INSTALL_ID_STATE_KEY = 'install-id';
 
-/** Reads or creates the install id somewhere race-free (Node: a file created exclusively, synchronously). */
-export type InstallIdStore = () => string | Promise<string>;
+/**
+ * Reads or creates the install id somewhere race-free (Node: a file created exclusively,
+ * synchronously). With `syncOnly` it answers undefined instead of starting asynchronous work:
+ * before the remembered consent is read, an id may only be made where that consent could be
+ * read synchronously too.
+ */
+export type InstallIdStore = (syncOnly?: boolean) => string | Promise<string> | undefined;
 
 /**
  * The anonymous install id: the `distinct_id` of an app that gives none. Made once per storage
@@ -16,7 +21,11 @@ export type InstallIdStore = () => string | Promise<string>;
  * settle on the last value stored.
  */
 export async function loadInstallId(outbox: Outbox, store?: InstallIdStore): Promise<string> {
-  if (store !== undefined) return store();
+  if (store !== undefined) {
+    const id = await store();
+    if (id !== undefined) return id;
+    throw new Error('the install id store answered nothing');
+  }
   const known = await outbox.getState<unknown>(INSTALL_ID_STATE_KEY);
   if (isInstallId(known)) return known;
   await outbox.setState(INSTALL_ID_STATE_KEY, uuidv7());

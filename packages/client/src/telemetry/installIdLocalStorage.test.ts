@@ -4,6 +4,8 @@ import { createTelemetry } from '../index.js';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import { INSTALL_ID_STATE_KEY } from './installId.js';
 import { installIdKey, installIdLocalStorage } from './installIdLocalStorage.js';
+import { consentCopyKey } from './identityLocalStorage.js';
+import { createIndexedDBOutbox } from '../outbox/indexeddb.js';
 import type { SyncStorage } from './localStorageAccess.js';
 import { Sink, sinkEvents, testPlatform, until } from './telemetry.test-helpers.js';
 import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
@@ -100,6 +102,66 @@ describe('the install id copy in localStorage (browsers)', () => {
       expect(b!.event).toBe('second.load');
       expect(b!.distinct_id).toBe(a!.distinct_id);
       expect(storage.getItem(installIdKey(name))).toBe(a!.distinct_id);
+    } finally {
+      (globalThis as { localStorage?: unknown }).localStorage = previous;
+      await sink.down();
+    }
+  });
+
+  // The remembered consent lives in IndexedDB, which answers only after the id would be made.
+  it('a denial remembered by an earlier load: no install id is stored on this one, in localStorage or IndexedDB', async () => {
+    const sink = await Sink.start();
+    const storage = new MemoryStorage();
+    const previous = (globalThis as { localStorage?: unknown }).localStorage;
+    const name = `denied-${Date.now()}`;
+    const make = (consent?: 'denied') =>
+      createTelemetry({
+        endpoints: [{ destination: 'homing', host: sink.url, key: 'k' }],
+        storage: 'indexeddb',
+        name,
+        platform: testPlatform(),
+        delivery: { intervalMs: 20 },
+        ...(consent === undefined ? {} : { consent }),
+      });
+    const storedId = async () => {
+      const outbox = createIndexedDBOutbox({ name, unloadStorage: null });
+      try {
+        return await outbox.getState(INSTALL_ID_STATE_KEY);
+      } finally {
+        await outbox.close();
+      }
+    };
+    try {
+      (globalThis as { localStorage?: unknown }).localStorage = storage;
+      const first = make('denied');
+      first.setConsent('denied');
+      await first.shutdown({ timeoutMs: 5_000 });
+      expect(storage.getItem(consentCopyKey(name))).toBe('denied');
+      // Next load, default options: the copy in localStorage says no before an id is made.
+      const second = make();
+      second.track('dropped');
+      await second.flush({ timeoutMs: 5_000 });
+      expect(storage.getItem(installIdKey(name))).toBeNull();
+      await second.shutdown({ timeoutMs: 5_000 });
+      expect(await storedId()).toBeUndefined();
+      // Without usable localStorage, nothing is made in IndexedDB before the denial is read there.
+      (globalThis as { localStorage?: unknown }).localStorage = undefined;
+      const blocked = make();
+      blocked.track('dropped.too');
+      await blocked.flush({ timeoutMs: 5_000 });
+      await blocked.shutdown({ timeoutMs: 5_000 });
+      expect(await storedId()).toBeUndefined();
+      // Granting makes the id, and events flow under it.
+      (globalThis as { localStorage?: unknown }).localStorage = storage;
+      const granted = make();
+      granted.setConsent('granted');
+      granted.track('after.grant');
+      await granted.flush({ timeoutMs: 15_000 });
+      await granted.shutdown({ timeoutMs: 5_000 });
+      expect(storage.getItem(consentCopyKey(name))).toBe('granted');
+      const id = storage.getItem(installIdKey(name));
+      expect(sinkEvents(sink).map((e) => [e.event, e.distinct_id])).toEqual([['after.grant', id]]);
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
     } finally {
       (globalThis as { localStorage?: unknown }).localStorage = previous;
       await sink.down();

@@ -27,7 +27,7 @@ export function installIdLocalStorage(
   storage: () => SyncStorage | undefined = defaultLocalStorage,
 ): InstallIdStore {
   const key = installIdKey(name);
-  return () => {
+  return (syncOnly) => {
     const local = readItem(storage, key);
     if (isInstallId(local)) return local;
     const made = keepItem(storage, key, uuidv7());
@@ -37,6 +37,7 @@ export function installIdLocalStorage(
       });
       return made;
     }
+    if (syncOnly) return undefined;
     return loadInstallId(outbox).then((id) => {
       keepItem(storage, key, id);
       return id;
