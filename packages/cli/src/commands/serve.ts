@@ -132,7 +132,7 @@ export function addServeOptions(cmd: Command): Command {
     .addOption(
       opt(
         '--rate-limit <events>',
-        'events per second per project, sustained (0 turns the limit off)',
+        'events per second per project, sustained, in each server process (N processes behind a load balancer allow N times this); 0 turns the limit off',
         'HOMING_RATE_LIMIT',
         String(rl.eventsPerSecond),
       ),
