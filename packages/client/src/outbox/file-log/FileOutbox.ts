@@ -459,6 +459,9 @@ export class FileOutbox implements Outbox {
       events += dropped.events;
       bytes += dropped.bytes;
       await this.holder.collect();
+      // Consent was withdrawn: the cursor says so now, not within `persistIntervalMs`, so that
+      // a crash right after does not hand out what was cleared (batches in flight included).
+      await this.holder.flushCursor();
     });
     this.drops.emit('consent', events, bytes);
     return events;

@@ -17,12 +17,12 @@ interface ClaimedFrame {
   readonly timestampMs: number;
   readonly record: OutboxRecord;
   settled: boolean;
+  /** Taken by a `clear()` while claimed: gone however its batch settles (see `Segment.cleared`). */
+  cleared: boolean;
 }
 
 interface ClaimedBatch {
   readonly frames: ClaimedFrame[];
-  /** The `clear()` generation it was claimed in: released after a clear, it is dropped. */
-  readonly epoch: number;
 }
 
 export interface LogQueueOptions {
@@ -33,7 +33,6 @@ export interface LogQueueOptions {
 
 export class LogQueue {
   private readonly batches = new Map<OutboxBatch, ClaimedBatch>();
-  private epoch = 0;
 
   constructor(
     private readonly index: SegmentIndex,
@@ -63,7 +62,16 @@ export class LogQueue {
       seg.claimed.add(start, end);
       seg.claimedEvents++;
       seg.claimedBytes += jsonBytes;
-      frames.push({ seg, start, end, jsonBytes, timestampMs: record.timestampMs, record, settled: false });
+      frames.push({
+        seg,
+        start,
+        end,
+        jsonBytes,
+        timestampMs: record.timestampMs,
+        record,
+        settled: false,
+        cleared: false,
+      });
       bytes += jsonBytes;
       if (frames.length >= maxEvents) full = true;
     };
@@ -138,7 +146,7 @@ export class LogQueue {
     this.o.onDrop('retention', expired, expiredBytes);
     if (frames.length === 0) return null;
     const batch: OutboxBatch = { records: frames.map((f) => f.record), bytes };
-    this.batches.set(batch, { frames, epoch: this.epoch });
+    this.batches.set(batch, { frames });
     return batch;
   }
 
@@ -151,23 +159,15 @@ export class LogQueue {
     return true;
   }
 
-  /** Not delivered: claimable again where they were, so in their original order. */
+  /**
+   * Not delivered: claimable again where they were, so in their original order; those a clear
+   * took meanwhile are dropped instead (counted 'consent').
+   */
   release(batch: OutboxBatch): boolean {
     const claimed = this.batches.get(batch);
     if (claimed === undefined) return false;
     this.batches.delete(batch);
-    const cleared = claimed.epoch !== this.epoch;
-    let count = 0;
-    let bytes = 0;
-    for (const f of claimed.frames) {
-      if (f.settled) continue;
-      if (cleared) {
-        count++;
-        bytes += f.jsonBytes;
-      }
-      this.settle(f, cleared);
-    }
-    this.o.onDrop('consent', count, bytes);
+    this.returnFrames([claimed]);
     return true;
   }
 
@@ -191,7 +191,11 @@ export class LogQueue {
     return taken;
   }
 
-  /** Drops every pending frame nobody holds; frames in flight are dropped if released later. */
+  /**
+   * Drops every pending frame nobody holds; frames in flight are gone too, in the cursor at its
+   * next save, whatever becomes of their batch: removed if it is acked, counted as dropped if it
+   * is released or the claim is forgotten (a close, a lost lock). Only the first are answered.
+   */
   clear(): { events: number; bytes: number } {
     let events = 0;
     let bytes = 0;
@@ -200,7 +204,13 @@ export class LogQueue {
       events += dropped.events;
       bytes += dropped.bytes;
     }
-    this.epoch++;
+    for (const claimed of this.batches.values()) {
+      for (const f of claimed.frames) {
+        if (f.settled || f.cleared) continue;
+        f.cleared = true;
+        f.seg.cleared.add(f.start, f.end);
+      }
+    }
     return { events, bytes };
   }
 
@@ -272,20 +282,42 @@ export class LogQueue {
     }
   }
 
-  /** Forgets every claim (the lock was lost or the outbox closes): the frames stay on disk. */
+  /**
+   * Forgets every claim (the lock was lost or the outbox closes): the frames stay on disk for
+   * the next claim, except those a clear took, which are dropped as at a release.
+   */
   forgetClaims(): void {
-    for (const claimed of this.batches.values())
-      for (const f of claimed.frames) if (!f.settled) this.settle(f, false);
+    const all = [...this.batches.values()];
     this.batches.clear();
+    this.returnFrames(all);
   }
 
+  /** The unsettled frames of these batches go back to the queue, or are dropped if cleared. */
+  private returnFrames(batches: readonly ClaimedBatch[]): void {
+    let count = 0;
+    let bytes = 0;
+    for (const claimed of batches) {
+      for (const f of claimed.frames) {
+        if (f.settled) continue;
+        if (f.cleared) {
+          count++;
+          bytes += f.jsonBytes;
+        }
+        this.settle(f, false);
+      }
+    }
+    this.o.onDrop('consent', count, bytes);
+  }
+
+  /** The frame is no longer claimed; `gone` (or a clear that took it) marks it gone for good. */
   private settle(f: ClaimedFrame, gone: boolean): void {
     if (f.settled) return;
     f.settled = true;
     f.seg.claimed.remove(f.start, f.end);
     f.seg.claimedEvents--;
     f.seg.claimedBytes -= f.jsonBytes;
-    if (gone) this.index.markGone(f.seg, f.start, f.end, f.jsonBytes, f.timestampMs);
+    if (f.cleared) f.seg.cleared.remove(f.start, f.end);
+    if (gone || f.cleared) this.index.markGone(f.seg, f.start, f.end, f.jsonBytes, f.timestampMs);
   }
 
   /** Damage found after the segment was indexed (the file changed under us): drop and recount. */

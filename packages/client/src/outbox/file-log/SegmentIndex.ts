@@ -41,6 +41,12 @@ export interface Segment {
   readonly claimed: IntervalSet;
   claimedEvents: number;
   claimedBytes: number;
+  /**
+   * Claimed frames a `clear()` took (consent withdrawn while they were being sent): gone
+   * whatever becomes of their batch, so the cursor saves them as gone at once (a crash or a
+   * close must not hand them out again), while they still count as claimed until it settles.
+   */
+  readonly cleared: IntervalSet;
 }
 
 export interface SegmentIndexOptions {
@@ -358,9 +364,16 @@ export class SegmentIndex {
     if (this.o.holder) this.cursor.saveSync(() => this.goneRanges());
   }
 
+  /** What the cursor stores: the gone ranges, and the claimed ones a clear took (see `cleared`). */
   private goneRanges(): Record<string, number[]> {
     const removed: Record<string, number[]> = {};
-    for (const seg of this.ordered) if (seg.removed.size > 0) removed[seg.base] = seg.removed.toJSON();
+    for (const seg of this.ordered) {
+      const gone =
+        seg.cleared.size === 0
+          ? seg.removed
+          : IntervalSet.fromJSON([...seg.removed.toJSON(), ...seg.cleared.toJSON()]);
+      if (gone.size > 0) removed[seg.base] = gone.toJSON();
+    }
     return removed;
   }
 
@@ -511,5 +524,6 @@ function newSegment(
     claimed: new IntervalSet(),
     claimedEvents: 0,
     claimedBytes: 0,
+    cleared: new IntervalSet(),
   };
 }
