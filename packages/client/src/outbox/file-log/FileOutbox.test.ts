@@ -164,6 +164,28 @@ describe('FileOutbox', () => {
     await fs.rm(directory, { recursive: true, force: true });
   });
 
+  it('closed before its open finished, it leaves the delivery lock free for the next outbox', async () => {
+    const directory = tempDir();
+    const first = new FileOutbox({ directory });
+    const records = makeRecords(1);
+    first.append(records);
+    await first.persist();
+    await first.close();
+    const early = new FileOutbox({ directory });
+    await early.close();
+    // Its open used to ask for the lock after close() had let it go: the lock stayed, held by a
+    // closed outbox with no heartbeat, and every other outbox waited staleMs (30 s) to claim.
+    await early.opened();
+    await new Promise((r) => setTimeout(r, 200));
+    await expect(fs.access(path.join(directory, 'delivery.lock'))).rejects.toThrow();
+    const next = new FileOutbox({ directory });
+    const batch = await next.claim(10, Infinity);
+    expect(batch?.records.map((r) => r.uuid)).toEqual(records.map((r) => r.uuid));
+    await next.ack(batch!);
+    await next.close();
+    await fs.rm(directory, { recursive: true, force: true });
+  });
+
   it('a holder that stops claiming lets the delivery lock go, so another process can deliver', async () => {
     const directory = tempDir();
     const idle = createFileOutbox({ directory, heartbeatMs: 20, staleMs: 60_000 });

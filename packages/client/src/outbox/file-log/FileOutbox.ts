@@ -94,6 +94,8 @@ export class FileOutbox implements Outbox {
   private serialTail: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
   private closed = false;
+  /** `close()` let the delivery lock go: it is not taken again (see `becomeHolder`). */
+  private releasedAtClose = false;
   /** `persistOnExit` ran: the process is ending; later calls write only what was appended since. */
   private exited = false;
   /** Dead-letter moves under way (see `deadLetter`). */
@@ -526,10 +528,18 @@ export class FileOutbox implements Outbox {
 
   private async shutdown(): Promise<void> {
     clearInterval(this.heartbeatTimer);
+    // An open still under way would take the lock after the release below (`init` asks for it
+    // last), for an outbox closed already: with no heartbeat, every other waited `staleMs`.
+    await this.ready.catch(() => {});
     await this.deadLetters.stop();
     this.putBackUnwritten();
     await this.buffer.close();
-    await this.serial(() => this.holder.release());
+    await this.serial(async () => {
+      await this.holder.release();
+      // Tasks queued behind this one (a clear begun before the close) must not take the lock
+      // again: the outbox is closed, its heartbeat stopped, and the lock would stay for `staleMs`.
+      this.releasedAtClose = true;
+    });
     this.closed = true;
   }
 
@@ -590,6 +600,8 @@ export class FileOutbox implements Outbox {
   /** Takes the delivery lock if free; answers whether this outbox holds it. */
   private async becomeHolder(): Promise<boolean> {
     await this.ready;
+    // Taken after the release at close, nobody would ever let it go (see `shutdown`).
+    if (this.releasedAtClose) return false;
     const before = this.holder.index;
     if (!(await this.holder.acquire())) return false;
     // A new index has just read the directory: the claim need not look again at once (in a busy
@@ -623,8 +635,9 @@ export class FileOutbox implements Outbox {
     await removeStaleTempFiles(this.directory, 60 * 60 * 1000, Date.now());
     void this.reserve.ensure();
     this.reserveCheckedMs = Date.now();
-    // Become the holder early if nobody is, so limits apply from the start.
-    void this.serial(() => this.becomeHolder()).catch((error: unknown) => {
+    // Become the holder early if nobody is, so limits apply from the start; not for an outbox
+    // closed meanwhile (taking the lock builds the index: every segment read, for nothing).
+    void this.serial(async () => this.closing === null && this.becomeHolder()).catch((error: unknown) => {
       this.o.logger.warn('outbox: could not open the queue', { error: String(error) });
     });
   }
