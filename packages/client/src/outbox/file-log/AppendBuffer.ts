@@ -100,6 +100,11 @@ export class AppendBuffer {
    * segment took the current chunk: -1 before. Set before the write resolves (see `writeOnExit`).
    */
   private landedTo = -1;
+  /**
+   * That chunk, and where it is in its segment, until the write resolves: still in
+   * `pendingEvents`, yet a refresh may have read it from disk (see `landed`).
+   */
+  private landedChunk: { written: WrittenGroup; frames: WrittenFrames } | null = null;
   /** Write failures not warned about yet (warned at most once per WRITE_WARN_INTERVAL_MS). */
   private unwarnedFailures = 0;
   private lastWarnMs = -Infinity;
@@ -132,6 +137,11 @@ export class AppendBuffer {
 
   get pendingBytes(): number {
     return this.byteCount + (this.inFlight?.bytes ?? 0);
+  }
+
+  /** The part of `pendingEvents` already in its segment, its write not resolved yet; or null. */
+  get landed(): { written: WrittenGroup; frames: WrittenFrames } | null {
+    return this.landedChunk;
   }
 
   oldestTimestamp(): number | null {
@@ -301,6 +311,7 @@ export class AppendBuffer {
     for (let i = this.head; i < this.records.length; i++) records.push(this.records[i]!);
     this.discard();
     this.inFlight = null;
+    this.landedChunk = null;
     if (records.length === 0) return;
     // The margin kept free for delivery holds at exit too: short runs on a full disk, each
     // writing its last events into it, would take the room the next run needs to deliver.
@@ -534,10 +545,16 @@ export class AppendBuffer {
       this.scratch ??= Buffer.allocUnsafeSlow(WRITE_CHUNK_BYTES);
       const encoded = encodeFrames(chunk, this.scratch);
       offsets = encoded.offsets;
-      group = await this.o.writer.write(encoded.buffer, landed);
+      group = await this.o.writer.write(encoded.buffer, (at) => {
+        this.landedChunk = { written: at, frames: { records: chunk, offsets: encoded.offsets } };
+        landed();
+      });
     } catch (error) {
+      this.landedChunk = null;
       return error ?? new Error('write failed');
     }
+    // Out of `pendingEvents` (written) and of `landed` in one step: counted once throughout.
+    this.landedChunk = null;
     written();
     let minTs = Infinity;
     let maxTs = -Infinity;

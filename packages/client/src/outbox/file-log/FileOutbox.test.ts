@@ -186,6 +186,37 @@ describe('FileOutbox', () => {
     await fs.rm(directory, { recursive: true, force: true });
   });
 
+  // A write per append: groups land while size() reads the directory, some before its refresh
+  // reads our segment, some after. They used to be counted nowhere once their write resolved
+  // (no longer in the buffer, in the index only once the serial section let `afterWrite` run),
+  // and twice while it waited for its datasync (still in the buffer, and read by the refresh).
+  it.each(['memory', 'fsync'] as const)(
+    'size() counts the records of a group that is landing exactly once (%s)',
+    async (durability) => {
+      const directory = tempDir();
+      const outbox = new FileOutbox({ directory, durability, flushEvents: 1, maxSegmentBytes: 1024 });
+      let appended = 0;
+      let dead = 0;
+      const wrong: string[] = [];
+      for (let round = 0; round < 40; round++) {
+        outbox.append(makeRecords(3, 150));
+        const batch = await outbox.claim(1, Infinity);
+        await outbox.deadLetter(batch!.records, 'HTTP 400');
+        outbox.append(makeRecords(2, 150));
+        outbox.append(makeRecords(1, 150));
+        appended += 6;
+        dead++;
+        const size = await outbox.size();
+        if (size.events !== appended - dead)
+          wrong.push(`round ${round}: ${size.events} of ${appended - dead}`);
+      }
+      expect(wrong).toEqual([]);
+      expect((await outbox.size()).events).toBe(appended - dead);
+      await outbox.close();
+      await fs.rm(directory, { recursive: true, force: true });
+    },
+  );
+
   it('a holder that stops claiming lets the delivery lock go, so another process can deliver', async () => {
     const directory = tempDir();
     const idle = createFileOutbox({ directory, heartbeatMs: 20, staleMs: 60_000 });

@@ -105,6 +105,11 @@ export class FileOutbox implements Outbox {
   /** Last claim, ack or release; a holder idle for long lets the lock go (see `heartbeat`). */
   private lastDeliveryMs = Date.now();
   /**
+   * Groups on disk that the buffer no longer counts and whose `afterWrite` has not yet run (it
+   * waits for the serial section): `size()` counts them (see `framesOf`).
+   */
+  private readonly landing = new Set<{ written: WrittenGroup; frames: WrittenFrames }>();
+  /**
    * Batches claimed from records the disk refused, not yet acked or released (see `claim`), with
    * the `clear()` generation they were claimed in: released after a clear, they are dropped.
    */
@@ -435,11 +440,19 @@ export class FileOutbox implements Outbox {
       const index = await this.freshIndex();
       const onDisk = await index.oldestTimestamp();
       const unwritten = this.unwrittenClaimed();
+      // A group being written is counted by the buffer until its write resolves, then by the
+      // index once `afterWrite` runs; the refresh above may have read it from disk in either
+      // state: counted exactly once all the same.
+      const landing = framesOf([...this.landing], index, false);
+      const landed = this.buffer.landed;
+      const readTwice = framesOf(landed === null ? [] : [landed], index, true);
       let buffered = this.buffer.oldestTimestamp();
-      if (unwritten.oldest !== null) buffered = Math.min(buffered ?? Infinity, unwritten.oldest);
+      for (const oldest of [unwritten.oldest, landing.oldest])
+        if (oldest !== null) buffered = Math.min(buffered ?? Infinity, oldest);
       return {
-        events: index.events + this.buffer.pendingEvents + unwritten.events,
-        bytes: index.bytes + this.buffer.pendingBytes + unwritten.bytes,
+        events:
+          index.events + this.buffer.pendingEvents - readTwice.events + unwritten.events + landing.events,
+        bytes: index.bytes + this.buffer.pendingBytes - readTwice.bytes + unwritten.bytes + landing.bytes,
         oldestTimestampMs:
           onDisk === null ? buffered : buffered === null ? onDisk : Math.min(onDisk, buffered),
         deadLetters: await this.deadLetters.count(),
@@ -550,7 +563,11 @@ export class FileOutbox implements Outbox {
    * apply them (a holder that is delivering keeps it, and applies the limits itself).
    */
   private async afterWrite(written: WrittenGroup, group: GroupSummary, frames: WrittenFrames): Promise<void> {
+    // Out of the buffer's count already, not in the index until the task below runs.
+    const landing = { written, frames };
+    this.landing.add(landing);
     await this.serial(async () => {
+      this.landing.delete(landing);
       const index = this.holder.index;
       if (index !== null) {
         index.noteOwnWrite(written.base, written.start, written.end, group, frames);
@@ -684,4 +701,30 @@ export class FileOutbox implements Outbox {
   private assertOpen(operation: string): void {
     if (this.closing !== null) throw new OutboxClosedError(operation);
   }
+}
+
+/**
+ * Events, bytes and oldest timestamp of the frames of these written groups that `index` has
+ * (`read`) or has not read from disk yet. A refresh reads whole frames, in order: those before
+ * where it got to in the segment are counted in the index.
+ */
+function framesOf(
+  groups: readonly { written: WrittenGroup; frames: WrittenFrames }[],
+  index: SegmentIndex,
+  read: boolean,
+): { events: number; bytes: number; oldest: number | null } {
+  let events = 0;
+  let bytes = 0;
+  let oldest: number | null = null;
+  for (const { written, frames } of groups) {
+    const readTo = index.get(written.base)?.scanned ?? 0;
+    frames.records.forEach((r, i) => {
+      const inIndex = written.start + frames.offsets[i]! < readTo;
+      if (inIndex !== read) return;
+      events++;
+      bytes += r.jsonBytes;
+      if (oldest === null || r.timestampMs < oldest) oldest = r.timestampMs;
+    });
+  }
+  return { events, bytes, oldest };
 }

@@ -49,11 +49,12 @@ export class SegmentWriter {
   }
 
   /**
-   * `onLanded` is called as soon as the bytes are in the segment, before the datasync and the
-   * check that the segment is still ours: a process ending then (at exit) must not write them
-   * again.
+   * `onLanded` is called, with where they are, as soon as the bytes are in the segment, before
+   * the datasync and the check that the segment is still ours: a process ending then (at exit)
+   * must not write them again, and a reader may see them already (`size()` must not count them
+   * twice).
    */
-  async write(buffer: Buffer, onLanded?: () => void): Promise<WrittenGroup> {
+  async write(buffer: Buffer, onLanded?: (at: WrittenGroup) => void): Promise<WrittenGroup> {
     if (this.handle !== null && (this.adopted || Date.now() - this.lastTouchMs > this.options.staleMs / 2)) {
       // We may have been frozen long enough for another process to think us dead and seal our
       // segment; writing on into it would add records nobody reads again.
@@ -68,7 +69,7 @@ export class SegmentWriter {
     return this.writeGroup(buffer);
   }
 
-  private async writeGroup(buffer: Buffer, onLanded?: () => void): Promise<WrittenGroup> {
+  private async writeGroup(buffer: Buffer, onLanded?: (at: WrittenGroup) => void): Promise<WrittenGroup> {
     if (this.handle !== null && this.size > 0 && this.size + buffer.length > this.options.maxSegmentBytes) {
       await this.seal();
     }
@@ -82,7 +83,7 @@ export class SegmentWriter {
         done += bytesWritten;
       }
       // In the file now (the page cache): a process ending during the datasync keeps them.
-      onLanded?.();
+      onLanded?.({ base: this.base!, start, end: start + buffer.length });
       if (this.options.fsync) await handle.datasync();
     } catch (error) {
       // Leave no partial group behind: cut back to the last whole group, or give the segment up.
