@@ -168,6 +168,24 @@ describe('IndexedDBOutbox', () => {
     now += 0;
   });
 
+  it('a batch claimed before clear() is not handed out by the tab that takes over the lease (a tab that died or froze)', async () => {
+    // Claims live in the holder's memory: what the clear left in the store for the batch in
+    // flight was claimable by the next holder, and sent after consent was withdrawn.
+    const name = uniqueName();
+    const now = Date.now();
+    const a = make({ name, leaseMs: 1000, now: () => now });
+    const records = makeRecords(3);
+    a.append(records);
+    await a.persist();
+    const inFlight = await a.claim(1, Infinity);
+    expect(inFlight?.records.map((r) => r.uuid)).toEqual([records[0]!.uuid]);
+    expect(await a.clear()).toBe(2);
+    // a stops renewing; the next tab's clock is past the lease.
+    const b = make({ name, leaseMs: 1000, now: () => now + 5000 });
+    expect(await b.claim(10, Infinity)).toBeNull();
+    expect((await b.size()).events).toBe(0);
+  });
+
   it('skips, deletes and counts damaged records; never fatal', async () => {
     const name = uniqueName();
     const a = make({ name });

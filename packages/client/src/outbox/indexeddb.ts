@@ -79,7 +79,7 @@ interface Claimed {
  *   hold for all tabs together; overflow, retention, quota and damaged records are counted.
  * - Only the tab holding the delivery lock (`indexeddb/deliveryLock.ts`) claims. Claims live in
  *   that tab's memory: if it closes or crashes, the lock is freed and its claimed records are
- *   simply pending again for the next holder.
+ *   simply pending again for the next holder (not those a `clear()` took: it deletes them).
  * - `claimInMemory` (the unload send) claims from this page's own pending records, kept in
  *   memory by `indexeddb/ResidentRecords.ts`, without reading the database or taking the lock.
  */
@@ -250,8 +250,15 @@ export class IndexedDBOutbox implements Outbox {
       for (const e of entries) if (match(e.record)) moved.push(e);
     }
     const fromBatches = fromUnload.filter((p) => match(p.record));
-    const dead = [...moved.map((m) => m.record), ...fromBatches.map((p) => p.record)];
-    if (dead.length === 0) return;
+    if (moved.length === 0 && fromBatches.length === 0) return;
+    // Those a clear took while in flight are dropped, not kept: a dead letter can be replayed,
+    // which would send them after consent was withdrawn.
+    const takenByClear = new Set(this.unload.takenByClear());
+    const dead = [
+      ...moved.filter((m) => m.epoch === this.epoch).map((m) => m.record),
+      ...fromBatches.filter((p) => !takenByClear.has(p)).map((p) => p.record),
+    ];
+    const cleared = moved.length + fromBatches.length - dead.length;
     this.unload.forgetSeqs(moved.map((m) => m.seq));
     // They stay claimed until the move commits (or fails and they are pending again).
     let discarded: number;
@@ -263,6 +270,7 @@ export class IndexedDBOutbox implements Outbox {
     this.drops.emit('dead-lettered', dead.length);
     // The oldest dead letters, discarded past maxDeadLetters.
     this.drops.emit('overflow', discarded);
+    this.drops.emit('consent', cleared);
   }
 
   private async moveToDeadLetters(
@@ -356,10 +364,16 @@ export class IndexedDBOutbox implements Outbox {
       const totals = await readTotals(tx as unknown as RecordsTx, { corrupt: 0 });
       const oldest = await tx.objectStore('records').index('t').openKeyCursor();
       const deadLetters = await tx.objectStore('deadLetters').count();
+      // What a clear took from batches in flight is gone from the store, in flight all the same.
+      const cleared = this.clearedInFlight();
+      const oldestStored = oldest === null ? null : oldest.key;
       return {
-        events: Math.max(0, totals.events),
-        bytes: Math.max(0, totals.bytes),
-        oldestTimestampMs: oldest === null ? null : oldest.key,
+        events: Math.max(0, totals.events) + cleared.events,
+        bytes: Math.max(0, totals.bytes) + cleared.bytes,
+        oldestTimestampMs:
+          cleared.oldest === null || (oldestStored !== null && oldestStored <= cleared.oldest)
+            ? oldestStored
+            : cleared.oldest,
         deadLetters,
       };
     } catch (error) {
@@ -375,11 +389,14 @@ export class IndexedDBOutbox implements Outbox {
       const totals = await readTotals(tx, { corrupt: 0 });
       let n = 0;
       await walk(store, null, { corrupt: 0 }, (entry) => {
-        if (this.claimedSeqs.has(entry.seq)) return true;
+        // Records of batches in flight go now too, not when the batch settles: claims live in
+        // memory, so a page closed (or frozen past its lease) before that left them to the next
+        // holder, which sent them after consent was withdrawn. Their ack then removes nothing,
+        // their release or a close counts them (consent); only the pending ones are answered.
+        if (!this.claimedSeqs.has(entry.seq)) n++;
         quiet(store.delete(entry.seq));
         totals.events--;
         totals.bytes -= entry.bytes;
-        n++;
         return true;
       });
       save(totals);
@@ -494,6 +511,8 @@ export class IndexedDBOutbox implements Outbox {
       this.options.logger.error('could not write the last records at close', { error });
     }
     await this.claiming;
+    // What a clear took from batches still in flight is gone from the store: dropped, as at a release.
+    this.drops.emit('consent', this.clearedInFlight().events);
     // Claims are kept in memory only: dropping them makes the records claimable again.
     this.claimed.clear();
     this.claimedSeqs.clear();
@@ -557,6 +576,26 @@ export class IndexedDBOutbox implements Outbox {
       const totals = await readTotals(tx, { corrupt: 0 });
       if ((await deleteExisting(tx, totals, entries)) > 0) save(totals);
     });
+  }
+
+  /**
+   * The records of batches in flight (`claim`'s and the unload send's) that a `clear()` took:
+   * deleted from the store at the clear, still counted until their batch settles.
+   */
+  private clearedInFlight(): { events: number; bytes: number; oldest: number | null } {
+    let events = 0;
+    let bytes = 0;
+    let oldest: number | null = null;
+    const count = (record: OutboxRecord, size: number): void => {
+      events++;
+      bytes += size;
+      if (oldest === null || record.timestampMs < oldest) oldest = record.timestampMs;
+    };
+    for (const entries of this.claimed.values()) {
+      for (const e of this.current(entries)) if (e.epoch !== this.epoch) count(e.record, e.bytes);
+    }
+    for (const p of this.unload.takenByClear()) count(p.record, p.bytes);
+    return { events, bytes, oldest };
   }
 
   /** Takes the batch out of the claims in flight; its records stay claimed until `unclaim`. */

@@ -280,10 +280,15 @@ export class LocalStorageOutbox implements Outbox {
     }
     if (moved.length === 0) return;
     for (const h of moved) this.claimedIds.delete(`${h.key}#${h.index}`);
+    // Those a clear took while in flight are gone from the chunks already: dropped, not kept as
+    // dead letters, which can be replayed and would send them after consent was withdrawn.
+    const dead = moved.filter((h) => h.epoch === this.epoch);
+    this.drops.emit('consent', moved.length - dead.length);
+    if (dead.length === 0) return;
     let discarded: number;
     try {
       discarded = this.deadLetters.add(
-        moved.map((h) => h.record),
+        dead.map((h) => h.record),
         String(reason),
         this.options.now(),
       );
@@ -291,8 +296,8 @@ export class LocalStorageOutbox implements Outbox {
       // Not stored as dead letters: they stay pending, and are tried again.
       throw new OutboxIoError('deadLetter', { cause: error });
     }
-    this.remove(moved, 'deadLetter');
-    this.drops.emit('dead-lettered', moved.length);
+    this.remove(dead, 'deadLetter');
+    this.drops.emit('dead-lettered', dead.length);
     // The oldest dead letters, discarded past maxDeadLetters.
     this.drops.emit('overflow', discarded);
   }
@@ -350,6 +355,12 @@ export class LocalStorageOutbox implements Outbox {
       });
       this.writeDirty(dirty, 'size');
       this.drops.emit('retention', expired);
+      // What a clear took from batches in flight is gone from the chunks, in flight all the same.
+      for (const h of this.clearedInFlight()) {
+        events++;
+        bytes += h.bytes;
+        if (oldest === null || h.record.timestampMs < oldest) oldest = h.record.timestampMs;
+      }
       return { events, bytes, oldestTimestampMs: oldest, deadLetters: this.deadLetters.read().length };
     });
   }
@@ -362,10 +373,13 @@ export class LocalStorageOutbox implements Outbox {
       const dirty = new Set<Chunk>();
       let n = 0;
       this.chunks.forEach((chunk, index) => {
-        if (this.isClaimed(chunk.key, index)) return true;
+        // Records of batches in flight go now too, not when the batch settles: claims live in
+        // memory, so a page closed (or frozen past its lease) before that left them to the next
+        // holder, which sent them after consent was withdrawn. Their ack then removes nothing,
+        // their release or a close counts them (consent); only the pending ones are answered.
+        if (!this.isClaimed(chunk.key, index)) n++;
         chunk.entries[index] = null;
         dirty.add(chunk);
-        n++;
         return true;
       });
       this.writeDirty(dirty, 'clear');
@@ -420,6 +434,8 @@ export class LocalStorageOutbox implements Outbox {
       } catch (error) {
         this.options.logger.error('could not write the last records at close', { error });
       }
+      // What a clear took from batches still in flight is gone from the chunks: dropped, as at a release.
+      this.drops.emit('consent', this.clearedInFlight().length);
       this.claimed.clear();
       this.claimedIds.clear();
       await this.lock.release();
@@ -511,6 +527,11 @@ export class LocalStorageOutbox implements Outbox {
 
   private writeDirty(dirty: ReadonlySet<Chunk>, operation: string): void {
     writeShrunk(this.chunks, dirty, operation);
+  }
+
+  /** The records of batches in flight that a `clear()` took (marked gone in their chunks then). */
+  private clearedInFlight(): Held[] {
+    return [...this.claimed.values()].flat().filter((h) => h.epoch !== this.epoch);
   }
 
   private settle(batch: OutboxBatch): Held[] | undefined {

@@ -197,11 +197,17 @@ export class MemoryOutbox implements Outbox {
     const at = this.now();
     let moved = 0;
     let discarded = 0;
+    let cleared = 0;
     for (const [batch, entries] of this.claimed) {
       const keep: Entry[] = [];
       for (const entry of entries) {
         if (match(entry.record)) {
           this.forget(entry);
+          if (entry.epoch !== this.epoch) {
+            // Consent was withdrawn while it was in flight: a dead letter could be replayed.
+            cleared++;
+            continue;
+          }
           discarded += this.deadLetters.add({
             record: entry.record,
             reason: String(reason),
@@ -216,6 +222,7 @@ export class MemoryOutbox implements Outbox {
     }
     this.drops.emit('dead-lettered', moved);
     this.drops.emit('overflow', discarded);
+    this.drops.emit('consent', cleared);
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {

@@ -346,6 +346,38 @@ export function describeOutboxContract(name: string, factory: OutboxContractFact
         expect(drops.total('retention')).toBe(0);
       });
 
+      it('drops (consent) instead of dead-lettering the records a clear() took while they were in flight', async () => {
+        // A dead letter can be replayed later (`homing dead-letters --replay`): one kept after
+        // consent was withdrawn would be sent after all.
+        const o = await open();
+        const { outbox } = o;
+        const drops = recordDrops(outbox);
+        const records = makeRecords(3);
+        outbox.append(records);
+        const batch = await outbox.claim(2, Infinity);
+        expect(await outbox.clear()).toBe(1);
+        await outbox.deadLetter(batch!.records.slice(0, 1), 'HTTP 400');
+        await outbox.ack(batch!);
+        expect(await outbox.listDeadLetters()).toEqual([]);
+        expect((await outbox.size()).deadLetters).toBe(0);
+        expect(drops.total('dead-lettered')).toBe(0);
+        expect(drops.total('consent')).toBe(2);
+        // Claimed after the clear: a dead letter as ever.
+        const later = makeRecords(1);
+        outbox.append(later);
+        const next = await outbox.claim(1, Infinity);
+        await outbox.deadLetter(next!.records, 'HTTP 400');
+        await outbox.ack(next!);
+        expect(uuids((await outbox.listDeadLetters()).map((d) => d.record))).toEqual(uuids(later));
+        expect(drops.total('dead-lettered')).toBe(1);
+        if (o.reopen !== undefined) {
+          const reopened = await o.reopen();
+          expect(uuids((await reopened.listDeadLetters()).map((d) => d.record))).toEqual(uuids(later));
+          expect(await reopened.replayDeadLetters()).toBe(1);
+          expect(await drain(reopened)).toEqual(uuids(later));
+        }
+      });
+
       it('keeps as a dead letter what the queue does not take on replay (full, drop-newest)', async () => {
         const { outbox } = await open({ limits: { maxEvents: 1, overflow: 'drop-newest' } });
         const drops = recordDrops(outbox);
@@ -378,6 +410,54 @@ export function describeOutboxContract(name: string, factory: OutboxContractFact
         const later = makeRecords(2);
         outbox.append(later);
         expect(await drain(outbox)).toEqual(uuids(later));
+      });
+
+      it('a batch claimed before clear() and never settled is dropped (consent) at close, not handed out again after reopen', async () => {
+        // A close (a shutdown cut short, a page closed) forgets the claim: what the clear took
+        // must not come back with it and be sent by the next run.
+        const o = await open();
+        const drops = recordDrops(o.outbox);
+        const records = makeRecords(3);
+        o.outbox.append(records);
+        const inFlight = await o.outbox.claim(1, Infinity);
+        expect(uuids(inFlight?.records)).toEqual([records[0]!.uuid]);
+        expect(await o.outbox.clear()).toBe(2);
+        expect((await o.outbox.size()).events).toBe(1);
+        if (o.reopen === undefined) {
+          await o.outbox.close();
+          expect(drops.total('consent')).toBe(3);
+          return;
+        }
+        const reopened = await o.reopen();
+        expect(await drain(reopened)).toEqual([]);
+        expect((await reopened.size()).events).toBe(0);
+        expect(drops.total('consent')).toBe(3);
+      });
+
+      it('an unload batch (claimInMemory) taken before clear() is not handed out again after close/reopen, nor dead-lettered', async () => {
+        const o = await open();
+        if (o.outbox.claimInMemory === undefined) return;
+        const drops = recordDrops(o.outbox);
+        const written = makeRecords(2);
+        o.outbox.append(written);
+        await o.outbox.persist();
+        const unwritten = makeRecords(1);
+        o.outbox.append(unwritten);
+        const unload = o.outbox.claimInMemory(10, Infinity);
+        expect(new Set(uuids(unload?.records))).toEqual(new Set(uuids([...written, ...unwritten])));
+        expect(await o.outbox.clear()).toBe(0);
+        await o.outbox.deadLetter(unload!.records.slice(0, 1), 'HTTP 400');
+        if (o.reopen === undefined) {
+          expect(await o.outbox.claim(10, Infinity)).toBeNull();
+          expect(await o.outbox.listDeadLetters()).toEqual([]);
+          await o.outbox.close();
+        } else {
+          const reopened = await o.reopen();
+          expect(await drain(reopened)).toEqual([]);
+          expect(await reopened.listDeadLetters()).toEqual([]);
+        }
+        expect(drops.total('dead-lettered')).toBe(0);
+        expect(drops.total('consent')).toBe(3);
       });
 
       it('size() counts pending and in-flight events, their bytes, the oldest timestamp and dead letters', async () => {

@@ -335,11 +335,16 @@ export class FileOutbox implements Outbox {
     if (!Array.isArray(records) || records.length === 0) return;
     if (this.unwrittenBatches.size > 0) {
       const fromMemory = new Set<OutboxRecord>();
-      for (const { records: batch } of this.unwrittenBatches.values())
-        for (const r of batch) fromMemory.add(r);
+      const cleared = new Set<OutboxRecord>();
+      for (const { records: batch, epoch } of this.unwrittenBatches.values()) {
+        for (const r of batch) {
+          fromMemory.add(r);
+          if (epoch !== this.unwrittenEpoch) cleared.add(r);
+        }
+      }
       const unwritten = records.filter((r) => fromMemory.has(r));
       if (unwritten.length > 0) {
-        await this.deadLetterUnwritten(unwritten as EncodableRecord[], String(reason));
+        await this.deadLetterUnwritten(unwritten as EncodableRecord[], cleared, String(reason));
         records = records.filter((r) => !fromMemory.has(r));
         if (records.length === 0) return;
       }
@@ -381,18 +386,34 @@ export class FileOutbox implements Outbox {
    * Records claimed from memory into the dead-letter store: taken out of their batch once stored
    * (its ack then forgets the rest); when the store cannot take them (the disk is full), the
    * error goes to the delivery, which releases the batch: they wait in memory, as they did.
+   * Those a `clear()` took while in flight (`cleared`) are dropped instead, counted 'consent': a
+   * dead letter can be replayed, which would send them after consent was withdrawn.
    */
-  private async deadLetterUnwritten(records: EncodableRecord[], reason: string): Promise<void> {
+  private async deadLetterUnwritten(
+    records: EncodableRecord[],
+    cleared: ReadonlySet<OutboxRecord>,
+    reason: string,
+  ): Promise<void> {
+    const dropped = records.filter((r) => cleared.has(r));
+    if (dropped.length > 0) {
+      this.takeOutOfUnwrittenBatches(new Set(dropped));
+      this.dropCleared(dropped);
+      records = records.filter((r) => !cleared.has(r));
+      if (records.length === 0) return;
+    }
     try {
       await this.deadLetters.locked((add) => add(records, reason, this.o.now()));
     } catch (error) {
       throw new OutboxIoError('deadLetter', { cause: error });
     }
-    const gone = new Set(records);
+    this.takeOutOfUnwrittenBatches(new Set(records));
+    this.drops.emit('dead-lettered', records.length);
+  }
+
+  private takeOutOfUnwrittenBatches(gone: ReadonlySet<OutboxRecord>): void {
     for (const claimed of this.unwrittenBatches.values()) {
       claimed.records = claimed.records.filter((r) => !gone.has(r));
     }
-    this.drops.emit('dead-lettered', records.length);
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {

@@ -171,7 +171,11 @@ export class LogQueue {
     return true;
   }
 
-  /** Removes these records from their claimed batches for good; answers the records taken. */
+  /**
+   * Removes these records from their claimed batches for good; answers the records to store as
+   * dead letters. Those a clear took while in flight are dropped instead (counted 'consent'): a
+   * dead letter can be replayed, which would send them after consent was withdrawn.
+   */
   takeForDeadLetter(records: readonly OutboxRecord[]): OutboxRecord[] {
     const all = [...this.batches.values()].flatMap((b) => b.frames).filter((f) => !f.settled);
     const objects = new Set<OutboxRecord>();
@@ -183,11 +187,19 @@ export class LogQueue {
       else if (typeof r.uuid === 'string') names.add(r.uuid);
     }
     const taken: OutboxRecord[] = [];
+    let cleared = 0;
+    let clearedBytes = 0;
     for (const f of all) {
       if (!objects.has(f.record) && !names.has(f.record.uuid)) continue;
+      if (f.cleared) {
+        cleared++;
+        clearedBytes += f.jsonBytes;
+      } else {
+        taken.push(f.record);
+      }
       this.settle(f, true);
-      taken.push(f.record);
     }
+    this.o.onDrop('consent', cleared, clearedBytes);
     return taken;
   }
 

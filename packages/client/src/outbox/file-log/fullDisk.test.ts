@@ -393,6 +393,18 @@ describe.skipIf(!canMountSmallDisks())('a file outbox on a full disk (tmpfs)', (
     expect(total(drops, 'unsaved')).toBe(0);
   });
 
+  it('clear() with a batch from memory in flight: dead-lettering some of it drops them (consent), no dead letter kept', async () => {
+    // 150 KiB left: event writes are refused, the dead-letter store still has room (see above).
+    const { outbox, drops } = await refusingOutbox(200, 150 * 1024);
+    const inFlight = (await outbox.claim(100, Infinity))!;
+    expect(await outbox.clear()).toBe(100);
+    await outbox.deadLetter(inFlight.records.slice(0, 10), 'refused');
+    await outbox.ack(inFlight);
+    expect(await outbox.listDeadLetters()).toEqual([]);
+    expect(total(drops, 'dead-lettered')).toBe(0);
+    expect(total(drops, 'consent')).toBe(110);
+  });
+
   it('appends, claims, acks and releases while the disk fills and empties at random: each record delivered once', async () => {
     for (const seed of [1, 2, 3]) {
       const d = disk(4 * 1024 * 1024);

@@ -100,6 +100,18 @@ export class UnloadBatches {
       .filter((p) => this.residents.holds(p));
   }
 
+  /**
+   * The records the unload batches still hold that a `clear()` took (claimed before it): gone
+   * from the store already, counted until their batch settles, never dead letters.
+   */
+  takenByClear(): Pending[] {
+    const epoch = this.deps.epoch();
+    return [...this.residents.heldBatches()]
+      .filter(([, b]) => b.epoch !== epoch)
+      .flatMap(([, b]) => b.records)
+      .filter((p) => this.residents.holds(p));
+  }
+
   /** Takes these records out of their unload batches; answers those stored, to delete with their move. */
   async takeForDeadLetter(records: readonly Pending[]): Promise<StoredClaim[]> {
     const stored = await this.storedOf(records);
