@@ -672,7 +672,13 @@ export class Telemetry implements TelemetryCore {
       // After an earlier clear still running: it could end after this one and take what this
       // one holds back. Counted through the outbox's onDrop (reason 'consent').
       this.clearing = (this.clearing ?? Promise.resolve())
-        .then(() => this.outbox.clear())
+        .then(async () => {
+          await this.outbox.clear();
+          // Dead letters are held events too, and a replay (`homing dead-letters --replay`)
+          // would send them after the denial. Counted already, as dead-lettered.
+          const purged = await this.outbox.purgeDeadLetters();
+          if (purged > 0) this.logger.debug('consent denied: dead letters purged', { count: purged });
+        })
         .then(
           () => undefined,
           (error: unknown) => this.logger.warn('could not clear held events', { error }),

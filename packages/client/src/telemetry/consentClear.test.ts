@@ -10,6 +10,7 @@ import { createLocalStorageOutbox } from '../outbox/localStorage.js';
 import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import type { Outbox } from '../outbox/outbox.js';
+import { makeRecords } from '../outbox/outbox.contract.js';
 import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
 
 /**
@@ -83,6 +84,28 @@ describe('consent denied then granted while the clear runs', () => {
       expect(stats.dropped.consent).toBe(200);
       expect(stats.sent).toBe(5);
       await t.shutdown({ timeoutMs: 5_000 });
+      await outbox.close();
+      await dispose();
+    });
+
+    it(`${name}: a denial purges the dead letters too, so a replay cannot send them later`, async () => {
+      const { outbox, dispose } = make();
+      const records = makeRecords(3);
+      outbox.append(records);
+      await outbox.persist();
+      const batch = await outbox.claim(2, Infinity);
+      await outbox.deadLetter(batch!.records, 'HTTP 400');
+      await outbox.release(batch!);
+      const refused = records.slice(0, 2).map((r) => r.uuid);
+      expect((await outbox.listDeadLetters()).map((d) => d.record.uuid)).toEqual(refused);
+      const t = clientFor(sink, { consent: 'pending', storage: outbox, rememberConsent: false });
+      t.setConsent('denied');
+      await t.persist();
+      expect(await outbox.listDeadLetters()).toEqual([]);
+      expect(await outbox.replayDeadLetters()).toBe(0);
+      expect((await outbox.size()).events).toBe(0);
+      await t.shutdown({ timeoutMs: 5_000 });
+      expect(sinkEvents(sink)).toEqual([]);
       await outbox.close();
       await dispose();
     });
