@@ -60,8 +60,9 @@ export const RETENTION_DEFAULTS = {
   intervalMs: 3600_000,
   firstRunDelayMs: 60_000,
   /**
-   * SQLite deletes on the event loop: 1000 events hold it about 30 ms here (500: 22 ms, 2000:
-   * 56 ms; docs/data-rights.md), under the ingest log's own expansion chunks.
+   * Events per `deleteEventsBefore` call: how often a run looks at `stop()`. Not how long the
+   * event loop is held: SQLite splits a call into transactions of about 30 ms, sized by time
+   * (a fixed 1000 took 30 ms on a small table and 560 ms on 2 million events; docs/data-rights.md).
    */
   batchSize: 1000,
 } as const;

@@ -6,6 +6,16 @@ export const SWEEP_CHECK_MS = 1000;
 const SWEEPS_PER_CHECK = 100;
 
 /**
+ * The body of a CTE that keeps the keys of the events a `gone AS (DELETE … RETURNING key)` CTE
+ * deleted, with $1 the project's pk and $3 the erasure time (ms): a resend of one of them is then
+ * erased at ingest, not stored, whatever timestamp the server gives it. A key erased again keeps
+ * the later time (retention prunes by it).
+ */
+export const KEEP_ERASED_KEYS = `INSERT INTO erased_keys (project_pk, key, erased_at_ms)
+  SELECT $1, key, $3 FROM gone
+  ON CONFLICT (project_pk, key) DO UPDATE SET erased_at_ms = greatest(erased_keys.erased_at_ms, EXCLUDED.erased_at_ms)`;
+
+/**
  * Runs `fn` in one transaction on a client of its own, with the store's bound for long work
  * (`longStatementTimeoutMs`); commits what it resolves, rolls back when it throws.
  */
@@ -15,7 +25,9 @@ export type InTransaction = <T>(fn: (query: TxQuery) => Promise<T>) => Promise<T
  * The second deletion after an erasure. Another process may store events of an erased person
  * until its next read of suppression entries, plus a batch in flight; once that is past, those
  * events (timestamped at or before the erasure: later ones are the person's new data) are
- * deleted too and counted in the erasure's log entry.
+ * deleted too and counted in the erasure's log entry, and so is an event of the person stored
+ * again under a key an erasure deleted (a resend whose write raced with the erasure's DELETE, or
+ * that a process without the entry yet took in); their keys are kept like the erasure's.
  *
  * Each erasure's row in `erasures` carries `sweep_due_ms`; every store looks for due rows every
  * `SWEEP_CHECK_MS` and takes each in a transaction (`FOR UPDATE SKIP LOCKED`: one process runs
@@ -85,8 +97,10 @@ export class ErasureSweeps {
       const row = due.rows[0];
       if (row !== undefined) {
         await query(
-          `WITH gone AS (DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2
-             AND (ts <= $3 OR received_at <= $5) RETURNING 1)
+          `WITH gone AS (DELETE FROM events e WHERE project_pk = $1 AND distinct_id = $2
+             AND (ts <= $3 OR received_at <= $5
+               OR EXISTS (SELECT 1 FROM erased_keys k WHERE k.project_pk = e.project_pk AND k.key = e.key))
+             RETURNING key), kept AS (${KEEP_ERASED_KEYS})
            UPDATE erasures SET deleted_count = deleted_count + (SELECT count(*) FROM gone), sweep_due_ms = NULL
            WHERE id = $4`,
           [

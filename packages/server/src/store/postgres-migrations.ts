@@ -74,4 +74,21 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       CREATE INDEX suppressions_erased_at ON suppressions (erased_at_ms);
     `,
   },
+  {
+    version: 4,
+    name: 'keys of erased events, so a resend of one stays erased',
+    // One row per event an erasure (or its second deletion) deleted: its 16-byte key (a content
+    // hash or the client's uuid, no content) and when. A resend whose timestamp the server
+    // supplied lands after the erasure time, so the suppression entry alone let it be stored
+    // again. Deleted by retention (erased_at_ms), hence the index.
+    sql: `
+      CREATE TABLE erased_keys (
+        project_pk bigint NOT NULL,
+        key bytea NOT NULL,
+        erased_at_ms bigint NOT NULL,
+        PRIMARY KEY (project_pk, key)
+      );
+      CREATE INDEX erased_keys_erased_at ON erased_keys (erased_at_ms);
+    `,
+  },
 ];

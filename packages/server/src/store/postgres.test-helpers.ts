@@ -69,7 +69,7 @@ export function postgresHarness(url: () => string): () => Promise<StoreHarness> 
       }
     };
     const store = await open();
-    await exec('TRUNCATE projects, events, erasures, suppressions');
+    await exec('TRUNCATE projects, events, erasures, suppressions, erased_keys');
     return {
       store,
       openAnother: open,

@@ -165,11 +165,13 @@ describe.skipIf(!reachable)('PostgresStore', () => {
       // so the driver's timers run as usual.)
       vi.useFakeTimers({ toFake: ['Date'], now: Date.now() + 2000 });
       try {
+        // Received now, after the erasure (one received before it is erased whatever its timestamp).
+        const receivedAt = new Date().toISOString();
         expect(
           await a.insertEvents(p.id, [
-            ev({ distinctId: 'erin', timestamp: old }),
-            ev({ distinctId: 'erin', timestamp: later }),
-            ev({ distinctId: 'bob', timestamp: old }),
+            ev({ distinctId: 'erin', timestamp: old, receivedAt }),
+            ev({ distinctId: 'erin', timestamp: later, receivedAt }),
+            ev({ distinctId: 'bob', timestamp: old, receivedAt }),
           ]),
         ).toEqual({ accepted: 2, duplicates: 0, erased: 1 });
       } finally {

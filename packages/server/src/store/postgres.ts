@@ -1,10 +1,10 @@
 import type pg from 'pg';
 import { StoreError } from './errors.js';
-import { PostgresConnections } from './postgres-connections.js';
+import { PostgresConnections, type TxQuery } from './postgres-connections.js';
 import { storageError } from './postgres-errors.js';
 import { POSTGRES_MIGRATIONS } from './postgres-migrations.js';
 import { refuseNewerSchema } from './newer-schema.js';
-import { ErasureSweeps } from './postgres-erasure-sweeps.js';
+import { ErasureSweeps, KEEP_ERASED_KEYS } from './postgres-erasure-sweeps.js';
 import { type PostgresStoreOptions, resolvePostgresOptions } from './postgres-options.js';
 import {
   EVENT_COLUMNS,
@@ -17,12 +17,15 @@ import {
 import {
   type PreparedBatch,
   buildBuckets,
+  checkErasure,
   checkErasureQuery,
   checkProjectName,
   checkQuery,
+  checkRetention,
   checkStats,
   prepareEvents,
 } from './prepare-events.js';
+import { parseIsoMs } from './parse-iso.js';
 import { keyHash, newProject, sameKey } from './project-keys.js';
 import { suppressionHash, Suppressions } from './suppressions.js';
 import type {
@@ -60,11 +63,19 @@ const FIRST_PROJECT_LOCK = MIGRATION_LOCK + 1;
 const EXPORT_PAGE = 500;
 const INSERT_EVENTS = `INSERT INTO events (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
        SELECT $1, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::json[])
-       ON CONFLICT (project_pk, key) DO NOTHING`;
+       ON CONFLICT (project_pk, key) DO NOTHING RETURNING key`;
 const INSERT_PROJECT = `INSERT INTO projects (id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at)
        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING pk`;
 /** Deadlock and serialization failures: the transaction did nothing and may be run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
+/** Tries of an erasure's transaction that PostgreSQL aborted as retryable, and the base pause, ms. */
+const ERASE_ATTEMPTS = 4;
+const ERASE_RETRY_MS = 50;
+/** Erased events' keys `pruneErasedKeys` deletes per statement. */
+const PRUNE_BATCH = 10_000;
+/** Tries of a long statement (retention) that PostgreSQL aborted as above, and the base pause, ms. */
+const DEADLOCK_ATTEMPTS = 4;
+const DEADLOCK_PAUSE_MS = 50;
 /**
  * PostgreSQL store, safe with several `homing serve` processes on one database: every batch
  * is one `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` (atomic, exactly once per
@@ -89,6 +100,8 @@ export class PostgresStore implements Store {
   private readonly sweeps: ErasureSweeps;
   private readonly migrationLockTimeoutMs: number;
   private closing: Promise<void> | null = null;
+  /** Set once migrate() has created the schema: from then on ping() also checks it is there. */
+  private migrated = false;
 
   constructor(options: PostgresStoreOptions) {
     const resolved = resolvePostgresOptions(options);
@@ -165,10 +178,30 @@ export class PostgresStore implements Store {
     });
     await this.refreshSuppressions();
     this.sweeps.start();
+    this.migrated = true;
   }
 
+  /**
+   * Fails, in one round trip, when PostgreSQL answers but could not store an event: a standby or
+   * a read-only database (a failover target not yet promoted, default_transaction_read_only) or,
+   * once migrated, the events table gone. `SELECT 1` answered all of them, so /readyz said ready.
+   */
   async ping(): Promise<void> {
-    await this.connections.query('SELECT 1');
+    const r = await this.connections.query<{ recovery: boolean; read_only: string; events: boolean }>(
+      `SELECT pg_is_in_recovery() AS recovery, current_setting('transaction_read_only') AS read_only,
+              to_regclass('events') IS NOT NULL AS events`,
+    );
+    const { recovery, read_only: readOnly, events } = r.rows[0]!;
+    const cause = recovery
+      ? 'is a standby in recovery (read-only); point --database / HOMING_DATABASE_URL at the primary'
+      : readOnly === 'on'
+        ? 'accepts no writes (transaction_read_only is on: default_transaction_read_only set for ' +
+          'the database, role or server, or a read-only replica); turn it off or use the primary'
+        : this.migrated && !events
+          ? 'has no events table (dropped or renamed, or a search_path that does not find it); ' +
+            'restore it, or start homing serve on an empty database to create the schema'
+          : null;
+    if (cause !== null) throw new StoreError('storage', `PostgreSQL at ${this.where} ${cause}`);
   }
 
   async createProject(name: string): Promise<Project> {
@@ -222,38 +255,52 @@ export class PostgresStore implements Store {
     const pk = await this.projectPk(projectId);
     if (this.suppressions.due(Date.now())) await this.refreshSuppressions();
     // Common case: no project has an erased person, and this is the only look.
-    const erased = this.suppressions.size === 0 ? 0 : this.suppressions.dropSuppressed(projectId, batch);
+    let erased = this.suppressions.size === 0 ? 0 : this.suppressions.dropSuppressed(projectId, batch);
     const prepared = batch.events;
     if (prepared.length === 0) return { accepted: 0, duplicates: 0, erased };
     // The entries this batch was checked against are those committed when the last read began.
     const viewAtMs = this.suppressionsReadAtMs;
-    // No await between the check above and this: an erasure noted after it waits for the write.
-    const write = this.writeEvents(pk, batch);
+    // No await between the check above and this: an erasure noted after it waits for the write
+    // (for a project with erased persons, the look at erased keys and the write, as one).
+    let erasedKeys = 0;
+    const write = this.suppressions.has(projectId)
+      ? this.writeUnlessErased(pk, batch, (n) => (erasedKeys = n))
+      : this.writeEvents(pk, batch);
     this.writing.add(write);
-    let accepted: number;
+    let inserted: Buffer[];
     try {
-      accepted = await write;
+      inserted = await write;
     } finally {
       this.writing.delete(write);
     }
+    // writeUnlessErased took them out of `prepared` (the same array): counted here only.
+    erased += erasedKeys;
     // An erasure this batch's check missed committed after `viewAtMs`, and its second deletion
     // runs `erasureSweepMs` after that commit: it covers this write only if the write committed
     // within `erasureSweepMs` of `viewAtMs`. A slower one (a pool queue, a lock, a slow read)
     // looks again itself, after its commit: an erasure committed before this look is found; one
     // after it deletes these rows with its own DELETE.
     if (Date.now() - viewAtMs > this.erasureSweepMs - LATE_WRITE_MARGIN_MS) {
-      const late = await this.dropLateErased(projectId, pk, batch);
-      accepted = Math.max(0, accepted - late);
-      return { accepted, duplicates: prepared.length - late - accepted, erased: erased + late };
+      const late = await this.dropLateErased(projectId, pk, batch, inserted);
+      const accepted = inserted.length - late.inserted;
+      return { accepted, duplicates: prepared.length - accepted - late.events, erased: erased + late.events };
     }
-    return { accepted, duplicates: prepared.length - accepted, erased };
+    return { accepted: inserted.length, duplicates: prepared.length - inserted.length, erased };
   }
 
   /**
-   * Deletes the batch's events of persons erased at or after their timestamp, reading the
-   * suppression entries of the batch's persons now (not the refreshed copy); answers how many.
+   * The batch's events of persons erased at or after their timestamp or their receipt (the rule
+   * of the erasure's own DELETE and of the second deletion), reading the suppression entries of
+   * the batch's persons now (not the refreshed copy). Counts them all as erased (`events`; of
+   * them, `inserted` were stored by this call) and deletes them where stored, matched by key
+   * AND person AND the erasure's rule: never another person's event that shares a key.
    */
-  private async dropLateErased(projectId: string, pk: string, batch: PreparedBatch): Promise<number> {
+  private async dropLateErased(
+    projectId: string,
+    pk: string,
+    batch: PreparedBatch,
+    inserted: readonly Buffer[],
+  ): Promise<{ events: number; inserted: number }> {
     const hashes = new Map<string, Buffer>();
     for (const e of batch.events) {
       if (!hashes.has(e.distinctId)) hashes.set(e.distinctId, suppressionHash(projectId, e.distinctId));
@@ -262,29 +309,97 @@ export class PostgresStore implements Store {
       'SELECT hash, max(erased_at_ms) AS erased_at_ms FROM suppressions WHERE project_pk = $1 AND hash = ANY($2::bytea[]) GROUP BY hash',
       [pk, [...hashes.values()]],
     );
-    if (found.rows.length === 0) return 0;
+    if (found.rows.length === 0) return { events: 0, inserted: 0 };
     const erasedAt = new Map(found.rows.map((r) => [r.hash.toString('latin1'), Number(r.erased_at_ms)]));
     for (const r of found.rows) this.suppressions.note(projectId, r.hash, Number(r.erased_at_ms));
+    // Keys this call stored; of two events of the batch under one key, the first was stored (the
+    // sort in writeEvents is stable, and ON CONFLICT skips the later one).
+    const written = new Set(inserted.map((k) => k.toString('latin1')));
+    const receivedMs = new Map<string, number>();
+    let events = 0;
+    let ours = 0;
     const keys: Buffer[] = [];
+    const persons: string[] = [];
+    const atMs: number[] = [];
+    const atIso: string[] = [];
     batch.events.forEach((e, i) => {
+      const key = batch.keys.subarray(i * 16, i * 16 + 16);
+      const stored = written.delete(key.toString('latin1'));
       const at = erasedAt.get(hashes.get(e.distinctId)!.toString('latin1'));
-      if (at !== undefined && e.tsMs <= at) keys.push(batch.keys.subarray(i * 16, i * 16 + 16));
+      if (at === undefined) return;
+      let received = receivedMs.get(e.receivedAt);
+      if (received === undefined) receivedMs.set(e.receivedAt, (received = parseIsoMs(e.receivedAt)));
+      if (!(e.tsMs <= at || received <= at)) return;
+      events++;
+      if (stored) ours++;
+      // A duplicate too: the row under its key, if it is this person's and erased by the rule,
+      // is what the erasure's second deletion would take (an earlier unswept write).
+      keys.push(key);
+      persons.push(e.distinctId);
+      atMs.push(at);
+      atIso.push(new Date(at).toISOString());
     });
-    if (keys.length === 0) return 0;
-    const r = await this.connections.query(
-      'DELETE FROM events WHERE project_pk = $1 AND key = ANY($2::bytea[])',
-      [pk, keys],
-    );
-    return r.rowCount ?? 0;
+    if (keys.length > 0) {
+      // Matched on what is stored, as the erasure matches, not on the batch's copy.
+      // Their keys are kept as the erasure keeps those it deletes: a resend of one of them,
+      // which the server may date after the erasure, is then erased at ingest, not stored.
+      await this.connections.query(
+        `WITH l AS (SELECT * FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::text[]) AS l(key, distinct_id, at_ms, at_iso)),
+         gone AS (
+           DELETE FROM events e USING l
+           WHERE e.project_pk = $1 AND e.key = l.key AND e.distinct_id = l.distinct_id
+             AND (e.ts <= l.at_ms OR e.received_at <= l.at_iso)
+         )
+         INSERT INTO erased_keys (project_pk, key, erased_at_ms)
+         SELECT $1, key, max(at_ms) FROM l GROUP BY key
+         ON CONFLICT (project_pk, key) DO UPDATE SET erased_at_ms = greatest(erased_keys.erased_at_ms, EXCLUDED.erased_at_ms)`,
+        [pk, keys, persons, atMs, atIso],
+      );
+    }
+    return { events, inserted: ours };
   }
 
-  /** One INSERT of the batch; resolves how many events were new. */
-  private async writeEvents(pk: string, { events: prepared, keys }: PreparedBatch): Promise<number> {
+  /**
+   * For a project with erased persons: takes the batch's events whose keys an erasure deleted
+   * (`erased_keys`) out of the batch, in place (`batch.events` stays the same array), reports
+   * how many, and writes the rest. One indexed lookup per batch; a resend of an erased event is
+   * erased, not stored, whatever timestamp the server gave it (see suppressions.ts).
+   */
+  private async writeUnlessErased(
+    pk: string,
+    batch: PreparedBatch,
+    onErased: (n: number) => void,
+  ): Promise<Buffer[]> {
+    const n = batch.events.length;
+    const keyOf = (i: number): Buffer => batch.keys.subarray(i * 16, i * 16 + 16);
+    const found = await this.connections.query<{ key: Buffer }>(
+      'SELECT key FROM erased_keys WHERE project_pk = $1 AND key = ANY($2::bytea[])',
+      [pk, Array.from({ length: n }, (_, i) => keyOf(i))],
+    );
+    if (found.rows.length > 0) {
+      const gone = new Set(found.rows.map((r) => r.key.toString('latin1')));
+      const kept: number[] = [];
+      for (let i = 0; i < n; i++) if (!gone.has(keyOf(i).toString('latin1'))) kept.push(i);
+      const keys = Buffer.allocUnsafe(16 * kept.length);
+      const events = kept.map((i, j) => {
+        batch.keys.copy(keys, 16 * j, 16 * i, 16 * i + 16);
+        return batch.events[i]!;
+      });
+      events.forEach((e, j) => (batch.events[j] = e));
+      batch.events.length = events.length;
+      batch.keys = keys;
+      onErased(n - kept.length);
+    }
+    return batch.events.length === 0 ? [] : this.writeEvents(pk, batch);
+  }
+
+  /** One INSERT of the batch; resolves the keys it stored (the events that were new). */
+  private async writeEvents(pk: string, { events: prepared, keys }: PreparedBatch): Promise<Buffer[]> {
     const keyOf = prepared.map((_, i) => keys.subarray(i * 16, i * 16 + 16));
     // Same lock order for every batch: overlapping concurrent batches cannot deadlock.
     const order = prepared.map((_, i) => i).sort((a, b) => Buffer.compare(keyOf[a]!, keyOf[b]!));
     const sorted = order.map((i) => prepared[i]!);
-    const r = await this.retryingConflicts(INSERT_EVENTS, [
+    const r = await this.retryingConflicts<{ key: Buffer }>(INSERT_EVENTS, [
       pk,
       order.map((i) => keyOf[i]),
       sorted.map((e) => e.uuidText),
@@ -295,7 +410,7 @@ export class PostgresStore implements Store {
       sorted.map((e) => e.receivedAt),
       sorted.map((e) => e.propertiesJson),
     ]);
-    return r.rowCount ?? 0;
+    return r.rows.map((row) => row.key);
   }
 
   async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
@@ -343,6 +458,7 @@ export class PostgresStore implements Store {
   }
 
   async erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number> {
+    checkErasure(distinctId, requestedBy);
     const pk = await this.projectPk(projectId);
     const hash = suppressionHash(projectId, String(distinctId));
     const erasedAt = new Date();
@@ -360,16 +476,27 @@ export class PostgresStore implements Store {
     // Batches that passed their check before the note may still be writing: the deletion must
     // come after them, or their events would outlive it.
     await Promise.allSettled([...this.writing]);
-    return this.connections.inTransaction(async (query) => {
+    // A deadlock with the retention DELETE (both lock the person's rows, in different orders) or
+    // a serialization failure rolled the transaction back whole: run it again, as ingest does,
+    // rather than answer 503 with the suppression entry committed and the events still there.
+    return this.retryingTransaction(async (query) => {
       // Only events timestamped or received up to the erasure time, as the second deletion: the
       // person's events with later timestamps, stored while the erasure waited, are new data (the
-      // person came back); one received before, whatever its timestamp, is erased.
-      const n = (
-        await query(
-          'DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND (ts <= $3 OR received_at <= $4)',
-          [pk, distinctId, erasedAt.getTime(), erasedAt.toISOString()],
-        )
-      ).rowCount!;
+      // person came back); one received before, whatever its timestamp, is erased. Their keys
+      // are kept in the same statement (erased_keys): a resend of one is erased, not stored,
+      // whatever timestamp the server gives it.
+      const n = Number(
+        (
+          await query<{ n: string }>(
+            `WITH gone AS (
+               DELETE FROM events WHERE project_pk = $1 AND distinct_id = $2 AND (ts <= $3 OR received_at <= $4)
+               RETURNING key
+             ), kept AS (${KEEP_ERASED_KEYS})
+             SELECT count(*) AS n FROM gone`,
+            [pk, distinctId, erasedAt.getTime(), erasedAt.toISOString()],
+          )
+        ).rows[0]!.n,
+      );
       await query(
         `INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at, erased_at_ms, sweep_due_ms)
          VALUES ($1, $2, $3, $4, $5, $6, $7)`,
@@ -384,7 +511,46 @@ export class PostgresStore implements Store {
         ],
       );
       return n;
-    }, 'long');
+    });
+  }
+
+  /**
+   * `fn` in one transaction with the bound for long work, run again (up to ERASE_ATTEMPTS
+   * times, after a short pause) when PostgreSQL aborted it for a deadlock or a serialization
+   * failure: it then did nothing. Any other failure is thrown at once.
+   */
+  private async retryingTransaction<T>(fn: (query: TxQuery) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.connections.inTransaction(fn, 'long');
+      } catch (err) {
+        const code = ((err as StoreError).cause as { code?: string } | undefined)?.code;
+        if (attempt >= ERASE_ATTEMPTS || code === undefined || !RETRYABLE.has(code)) throw err;
+        // Jittered, so two sessions that deadlocked do not meet again in the same step.
+        await new Promise((resolve) => setTimeout(resolve, ERASE_RETRY_MS * attempt * (0.5 + Math.random())));
+      }
+    }
+  }
+
+  /**
+   * Deletes the keys of erased events (`erased_keys`, see erasePerson) kept since before
+   * `cutoffMs`, in bounded statements; resolves how many. For the retention run: past the
+   * retention period an erased event's resend is as old as what retention deletes anyway.
+   */
+  async pruneErasedKeys(cutoffMs: number): Promise<number> {
+    if (typeof cutoffMs !== 'number' || !Number.isFinite(cutoffMs))
+      throw new StoreError('invalid-input', 'cutoffMs must be a finite number of ms since 1970');
+    let deleted = 0;
+    for (;;) {
+      const r = await this.connections.longQuery(
+        `DELETE FROM erased_keys WHERE (project_pk, key) IN
+           (SELECT project_pk, key FROM erased_keys WHERE erased_at_ms < $1 LIMIT $2)`,
+        [cutoffMs, PRUNE_BATCH],
+      );
+      const n = r.rowCount ?? 0;
+      deleted += n;
+      if (n < PRUNE_BATCH) return deleted;
+    }
   }
 
   async listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
@@ -413,23 +579,29 @@ export class PostgresStore implements Store {
   }
 
   async deleteEventsBefore(cutoff: string, limit: number): Promise<number> {
-    const cutoffMs = Date.parse(cutoff);
-    if (!Number.isFinite(cutoffMs)) throw new StoreError('invalid-input', 'cutoff must be an ISO 8601 date');
-    if (!Number.isInteger(limit) || limit < 1)
-      throw new StoreError('invalid-input', 'limit must be a positive integer');
+    const cutoffMs = checkRetention(cutoff, limit);
     const pks = (
       await this.connections.query<{ pk: string }>('SELECT pk FROM projects ORDER BY pk')
     ).rows.map((r) => r.pk);
     let deleted = 0;
     for (const pk of pks) {
       if (deleted >= limit) break;
-      const r = await this.connections.longQuery(
-        `DELETE FROM events WHERE ctid IN
-           (SELECT ctid FROM events WHERE project_pk = $1 AND ts < $2 ORDER BY ts LIMIT $3)`,
-        [pk, cutoffMs, limit - deleted],
+      // Rows locked oldest first, skipping those another transaction holds (an erasure, another
+      // process's retention run, a late-write re-check: each deletes them itself), so this never
+      // waits on a row lock: no deadlock with an erasure locking in its index's order, and
+      // several processes' runs share the work instead of queueing on the same rows.
+      const r = await this.retryingDeadlocks(() =>
+        this.connections.longQuery(
+          `DELETE FROM events WHERE ctid IN
+             (SELECT ctid FROM events WHERE project_pk = $1 AND ts < $2 ORDER BY ts, seq LIMIT $3
+              FOR UPDATE SKIP LOCKED)`,
+          [pk, cutoffMs, limit - deleted],
+        ),
       );
       deleted += r.rowCount ?? 0;
     }
+    // The run's last call (it found fewer than it may delete): erased events' keys go too.
+    if (deleted < limit) await this.pruneErasedKeys(cutoffMs);
     return deleted;
   }
 
@@ -465,13 +637,37 @@ export class PostgresStore implements Store {
    * Sorted keys keep batches from deadlocking each other, but a batch can still meet an erasure
    * or retention delete; PostgreSQL then aborts one side, which did nothing, so it is run again.
    */
-  private async retryingConflicts(sql: string, params: unknown[]): Promise<pg.QueryResult> {
+  private async retryingConflicts<R extends pg.QueryResultRow = pg.QueryResultRow>(
+    sql: string,
+    params: unknown[],
+  ): Promise<pg.QueryResult<R>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.connections.query(sql, params);
+        return await this.connections.query<R>(sql, params);
       } catch (err) {
         const code = ((err as StoreError).cause as { code?: string } | undefined)?.code;
         if (attempt >= 3 || code === undefined || !RETRYABLE.has(code)) throw err;
+      }
+    }
+  }
+
+  /**
+   * Runs `run` again, after a short pause, when PostgreSQL aborted it as one side of a deadlock or
+   * a serialization failure (it did nothing then); the other side finishes meanwhile. Other errors,
+   * and the last try's, go to the caller.
+   */
+  private async retryingDeadlocks<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await run();
+      } catch (err) {
+        const code = ((err as StoreError).cause as { code?: string } | undefined)?.code;
+        if (attempt >= DEADLOCK_ATTEMPTS || code === undefined || !RETRYABLE.has(code)) throw err;
+        this.connections.assertOpen();
+        // Spread out, so two processes that deadlocked do not meet again at once.
+        await new Promise((resolve) =>
+          setTimeout(resolve, DEADLOCK_PAUSE_MS * attempt * (0.5 + Math.random())),
+        );
       }
     }
   }

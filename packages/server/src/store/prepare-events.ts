@@ -94,19 +94,29 @@ export function prepareEvents(
   return { events: out, keys };
 }
 
-function idString(v: unknown, field: string, i: number): string {
+/** `i`: the event's index in its batch, or null for an argument of a call. */
+function idString(v: unknown, field: string, i: number | null): string {
   if (typeof v !== 'string' || v.length === 0) {
     throw new StoreInputError(`${field} must be a non-empty string`, i);
   }
   if (v.length > MAX_ID_CHARS) throw new StoreInputError(`${field} longer than ${MAX_ID_CHARS}`, i);
-  if (v.indexOf('\0') !== -1 || !(v as string & { isWellFormed(): boolean }).isWellFormed()) {
-    throw new StoreInputError(`${field} contains NUL or a lone surrogate`, i);
-  }
+  wellFormed(v, field, i);
   return v;
 }
 
-function isoMs(v: unknown, field: string, i: number): number {
-  const ms = typeof v === 'string' ? parseIsoMs(v) : NaN;
+/** PostgreSQL refuses NUL in text and SQLite silently replaces lone surrogates: refused in both. */
+function wellFormed(v: string, field: string, i: number | null): void {
+  if (v.indexOf('\0') !== -1 || !(v as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new StoreInputError(`${field} contains NUL or a lone surrogate`, i);
+  }
+}
+
+/**
+ * `subMs: 'ceil'` for bounds: stored times are whole milliseconds, so a bound rounded up keeps
+ * `ts >= since` and `ts < until` exact (truncated, since …00.0009 took in an event at …00.000).
+ */
+function isoMs(v: unknown, field: string, i: number | null, subMs: 'truncate' | 'ceil' = 'truncate'): number {
+  const ms = typeof v === 'string' ? parseIsoMs(v, subMs) : NaN;
   if (!Number.isFinite(ms)) throw new StoreInputError(`${field} must be an ISO 8601 date`, i);
   return ms;
 }
@@ -127,8 +137,12 @@ export function checkQuery(q: EventQuery): {
   if (!Number.isInteger(q.limit) || q.limit < 1 || q.limit > 1000) {
     throw new StoreInputError('limit must be an integer from 1 to 1000');
   }
-  const sinceMs = q.since === undefined ? null : isoMs(q.since, 'since', -1);
-  const untilMs = q.until === undefined ? null : isoMs(q.until, 'until', -1);
+  // Filters are compared with stored ids: one ingest could never have stored matches nothing in
+  // SQLite but fails PostgreSQL's text encoding (a "retry" error), so both refuse it alike.
+  if (q.event !== undefined) idString(q.event, 'event', null);
+  if (q.distinctId !== undefined) idString(q.distinctId, 'distinctId', null);
+  const sinceMs = q.since === undefined ? null : isoMs(q.since, 'since', null, 'ceil');
+  const untilMs = q.until === undefined ? null : isoMs(q.until, 'until', null, 'ceil');
   let before: EventPosition | null = null;
   if (q.before !== undefined) {
     const b = q.before as Partial<EventPosition> | null;
@@ -143,6 +157,35 @@ export function checkQuery(q: EventQuery): {
     before = { tsMs: b.tsMs!, seq: b.seq! };
   }
   return { sinceMs, untilMs, before };
+}
+
+/**
+ * An erasure's arguments, checked before anything is written: PostgreSQL refused a NUL only
+ * after the suppression entry had committed. `distinctId` follows the ingest rule (an id no event
+ * can carry names nobody); `requestedBy` is the server's own text, free in length.
+ */
+export function checkErasure(distinctId: unknown, requestedBy: unknown): void {
+  idString(distinctId, 'distinctId', null);
+  if (typeof requestedBy !== 'string') throw new StoreInputError('requestedBy must be a string');
+  wellFormed(requestedBy, 'requestedBy', null);
+}
+
+/**
+ * A retention call's arguments: the cutoff read as strictly as every other time (`Date.parse`
+ * took "12" for 2001-12-01 and deleted everything before it), whole milliseconds: events
+ * strictly before it go, so a finer fraction rounds up as `until` does.
+ */
+export function checkRetention(cutoff: unknown, limit: unknown): number {
+  const cutoffMs = typeof cutoff === 'string' ? parseIsoMs(cutoff, 'ceil') : NaN;
+  if (!Number.isFinite(cutoffMs)) {
+    throw new StoreInputError(
+      `cutoff must be an ISO 8601 date or date-time (2026-01-31, 2026-01-31T12:00:00Z), not ${JSON.stringify(String(cutoff).slice(0, 64))}`,
+    );
+  }
+  if (!Number.isInteger(limit) || (limit as number) < 1) {
+    throw new StoreInputError('limit must be a positive integer');
+  }
+  return cutoffMs;
 }
 
 /** Most erasure log entries one call may answer. */
@@ -164,8 +207,8 @@ export function checkErasureQuery(q: ErasureQuery): number {
 export const MAX_STATS_BUCKETS = 10_000;
 
 export function checkStats(q: StatsQuery): { fromMs: number; toMs: number; intervalMs: number } {
-  const fromMs = isoMs(q.from, 'from', -1);
-  const toMs = isoMs(q.to, 'to', -1);
+  const fromMs = isoMs(q.from, 'from', null, 'ceil');
+  const toMs = isoMs(q.to, 'to', null, 'ceil');
   if (!(Number.isFinite(q.intervalSeconds) && q.intervalSeconds >= 1)) {
     throw new StoreInputError('intervalSeconds must be a number of at least 1');
   }

@@ -13,6 +13,11 @@ export interface LogAppend {
   call: EncodedCall;
   /** Events of the call dropped before it was queued (their person was erased); only counted. */
   erased: number;
+  /**
+   * Whether the call's project has erased persons: only then are its new keys looked up in
+   * `erased_keys` (events an erasure deleted; a resend of one counts as erased, not stored).
+   */
+  checkErased?: boolean;
 }
 
 /** A call's events as a log payload (see encodeCall). */
@@ -151,6 +156,7 @@ export class IngestLog {
   private readonly selectMinId: Database.Statement<[], number | null>;
   private readonly selectMaxId: Database.Statement<[], number | null>;
   private readonly checkStored: Database.Statement<unknown[], Buffer>;
+  private readonly checkErased: Database.Statement<unknown[], Buffer>;
   private readonly insertLog: Database.Statement<[number, number, Buffer, string]>;
   private readonly deleteUpTo: Database.Statement<[number]>;
   private readonly appendTx: Database.Transaction<(calls: readonly LogAppend[]) => AppendOutcome>;
@@ -180,6 +186,9 @@ export class IngestLog {
     const marks = Array.from({ length: CHECK_WIDTH }, () => '?').join(',');
     this.checkStored = db
       .prepare<unknown[], Buffer>(`SELECT key FROM events WHERE project_pk = ? AND key IN (${marks})`)
+      .pluck();
+    this.checkErased = db
+      .prepare<unknown[], Buffer>(`SELECT key FROM erased_keys WHERE project_pk = ? AND key IN (${marks})`)
       .pluck();
     this.insertLog = logDb.prepare(
       'INSERT INTO ingest_log (project_pk, n, keys, payload) VALUES (?, ?, ?, ?)',
@@ -262,7 +271,7 @@ export class IngestLog {
       else if (!this.filters!.covers(this.selectExpandedThrough.get() ?? 0)) filter = null;
     }
     const results: InsertResult[] = [];
-    for (const { projectPk: pk, keys, call, erased } of calls) {
+    for (const { projectPk: pk, keys, call, erased, checkErased } of calls) {
       const n = call.starts.length - 1;
       // Indices of the call's events that were neither pending nor earlier in the group: added
       // to `pending` now, so later events of the group find them.
@@ -280,6 +289,34 @@ export class IngestLog {
         }
       }
       duplicates += candidates.length - accepted.length;
+      // After the `events` check, not before: an erasure deletes an event and keeps its key in
+      // one transaction, so a key missed in `events` because that commit came between the two
+      // reads is found here.
+      let erasedKeys = 0;
+      if (checkErased === true && accepted.length > 0) {
+        const gone = this.keysIn(this.checkErased, pk, keys, accepted);
+        if (gone !== null) {
+          const kept: number[] = [];
+          for (const i of accepted) {
+            if (!gone.has(keys.toString('latin1', i * 16, i * 16 + 16))) kept.push(i);
+            else pending.remove(pk, keys, i * 16);
+          }
+          erasedKeys = accepted.length - kept.length;
+          accepted = kept;
+          // The call's own repeats of an erased event are erased too, not duplicates (as the
+          // suppression check counts them): a key in `gone` was new to `pending`, so every other
+          // index holding it repeats it within this call.
+          if (candidates.length < n) {
+            const first = new Set(candidates);
+            for (let i = 0; i < n; i++) {
+              if (!first.has(i) && gone.has(keys.toString('latin1', i * 16, i * 16 + 16))) {
+                duplicates--;
+                erasedKeys++;
+              }
+            }
+          }
+        }
+      }
       if (accepted.length > 0) {
         const all = accepted.length === n;
         const rowKeys = all ? keys : gatherKeys(keys, accepted);
@@ -288,7 +325,7 @@ export class IngestLog {
         rows.push({ id, end: pending.end });
         lastId = id;
       }
-      results.push({ accepted: accepted.length, duplicates, erased });
+      results.push({ accepted: accepted.length, duplicates, erased: erased + erasedKeys });
     }
     return { results, rows, lastId, minId: this.selectMinId.get() ?? Number.MAX_SAFE_INTEGER };
   }
@@ -301,16 +338,26 @@ export class IngestLog {
     filter: Int32Array | null,
   ): Set<string> | null {
     const ask = filter === null ? candidates : keyFilterMaybe(filter, projectPk, keys, candidates);
-    if (ask.length === 0) return null;
+    return this.keysIn(this.checkStored, projectPk, keys, ask);
+  }
+
+  /** Latin1 strings of the keys at `indices` that `stmt` finds, or null when it finds none. */
+  private keysIn(
+    stmt: Database.Statement<unknown[], Buffer>,
+    projectPk: number,
+    keys: Buffer,
+    indices: readonly number[],
+  ): Set<string> | null {
+    if (indices.length === 0) return null;
     const found = new Set<string>();
     const params: unknown[] = new Array(CHECK_WIDTH + 1);
     params[0] = projectPk;
-    for (let i = 0; i < ask.length; i += CHECK_WIDTH) {
+    for (let i = 0; i < indices.length; i += CHECK_WIDTH) {
       for (let j = 0; j < CHECK_WIDTH; j++) {
-        const e = ask[i + j];
+        const e = indices[i + j];
         params[j + 1] = e === undefined ? NO_KEY : keys.subarray(e * 16, e * 16 + 16);
       }
-      for (const key of this.checkStored.all(...params)) found.add(key.toString('latin1'));
+      for (const key of stmt.all(...params)) found.add(key.toString('latin1'));
     }
     return found.size === 0 ? null : found;
   }

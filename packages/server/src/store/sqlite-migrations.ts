@@ -109,4 +109,21 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'keys of erased events, so a resend of one stays erased',
+    // One row per event an erasure deleted: its 16-byte key (a content hash or the client's
+    // uuid, no content) and when. A resend whose timestamp the server supplied lands after the
+    // erasure time, so the suppression entry alone let it be stored again. Deleted by retention
+    // (erased_at_ms), hence the index.
+    sql: `
+      CREATE TABLE erased_keys (
+        project_pk INTEGER NOT NULL,
+        key BLOB NOT NULL,
+        erased_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (project_pk, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX erased_keys_erased_at ON erased_keys (erased_at_ms);
+    `,
+  },
 ];

@@ -36,6 +36,24 @@ export function makeStoreDataDir(dataDir: string): void {
   }
 }
 
+/** How far past the worker's autocheckpoint bound this thread's own one is (a backstop). */
+export const MAIN_AUTOCHECKPOINT_FACTOR = 4;
+
+/**
+ * The event loop's connection's `wal_autocheckpoint`, pages. An autocheckpoint runs inside the
+ * commit that takes the WAL past the bound, on the thread that commits: on a 2-million-event
+ * database, a retention or erasure batch whose commit did so held the event loop 0.4-1 s
+ * (copying 64 MB back), where the batch itself took 20-40 ms. The expander worker checkpoints
+ * homing.db off the event loop (its own commits' autocheckpoint under ingest, the idle
+ * truncate each poll period when nothing arrives), so here the bound is only a backstop, for a
+ * worker that cannot (one failing, or stopped). A projects-only store has no worker.
+ */
+export function mainWalAutocheckpointPages(opts: ResolvedSqliteOptions): number {
+  return opts.projectsOnly
+    ? opts.walAutocheckpointPages
+    : opts.walAutocheckpointPages * MAIN_AUTOCHECKPOINT_FACTOR;
+}
+
 /** Opens homing.db (WAL, the store's pragmas) and makes sure its migrations table exists. */
 export function openMainDatabase(
   path: string,
@@ -49,7 +67,7 @@ export function openMainDatabase(
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma(`cache_size = ${-opts.cacheSizeMiB * 1024}`);
-    db.pragma(`wal_autocheckpoint = ${opts.walAutocheckpointPages}`);
+    db.pragma(`wal_autocheckpoint = ${mainWalAutocheckpointPages(opts)}`);
     db.pragma(`journal_size_limit = ${walSizeLimitBytes(opts)}`);
     db.pragma('temp_store = MEMORY');
     db.pragma('foreign_keys = OFF');

@@ -35,8 +35,11 @@ export interface SqliteStoreOptions {
    */
   maxPendingEvents?: number;
   /**
-   * WAL pages before SQLite checkpoints into the database file. Larger means fewer, longer
-   * checkpoints and a larger `-wal` file (up to about this × 4 KiB). Default 16 000 (64 MiB).
+   * WAL pages before SQLite checkpoints into the database file (the ingest log: as many bytes);
+   * the event loop's connection to homing.db waits for 4 times this
+   * (`mainWalAutocheckpointPages`: only a backstop, the worker checkpoints that file). Larger
+   * means fewer, longer checkpoints and a larger `-wal` file (up to about this × 4 KiB).
+   * Default 16 000 (64 MiB).
    * Also each connection's `journal_size_limit` (`walSizeLimitBytes`): one expansion commit
    * can take a WAL past it, and the WAL is cut back to it when it starts over; the idle
    * expander truncates both WALs to nothing (see README, file sizes).

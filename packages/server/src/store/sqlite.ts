@@ -1,7 +1,17 @@
 import { statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { nextBatchSize } from './batchSizer.js';
 import { StoreError } from './errors.js';
+import { parseIsoMs } from './parse-iso.js';
+import {
+  NO_POSITION,
+  needsWindows,
+  pageSql,
+  windowSql,
+  type EventFilter,
+  type RowPosition,
+} from './sqlite-event-query.js';
 import { Expander } from './sqlite-expander.js';
 import { encodeCall, IngestLog, type LogAppend } from './sqlite-ingest-log.js';
 import { FILTER_READY } from './sqlite-key-filter.js';
@@ -15,6 +25,7 @@ import {
 } from './sqlite-options.js';
 import {
   buildBuckets,
+  checkErasure,
   checkErasureQuery,
   checkProjectName,
   checkQuery,
@@ -58,10 +69,17 @@ interface Waiting extends LogAppend {
 const EXPORT_PAGE = 500;
 /** A turn of the event loop for everything else (awaiting a free write turn alone only yields to microtasks). */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-/** Events an erasure deletes per transaction: about 40 ms of the event loop each. */
-const ERASE_BATCH_EVENTS = 5000;
+/**
+ * An erasure's transactions: about 30 ms of the event loop each, whatever the table's size (a
+ * fixed 5 000 events took 0.25-2.4 s each on a database of 2 million events).
+ */
+const ERASE_BATCH = { targetMs: 30, min: 50, max: 5000 } as const;
 /** Events a stats query counts per turn of the event loop: about 50 ms each. */
 const STATS_PIECE_EVENTS = 20_000;
+/** Retention's transactions: about 30 ms of the event loop each, whatever the table's size. */
+const RETENTION_BATCH = { targetMs: 30, min: 50, max: 5000 } as const;
+/** Rows of a person's index a filtered page reads per turn (queryInWindows): about 30 ms each. */
+const QUERY_WINDOW = { start: 1000, targetMs: 30, min: 200, max: 50_000 } as const;
 
 /**
  * The embedded store: SQLite in WAL mode, `<dataDir>/homing.db` and the ingest log in front of
@@ -99,6 +117,10 @@ export class SqliteStore implements Store {
   private readonly openFiles: OpenFiles;
   /** The cutoff `deleteEventsBefore` last waited for the expander with. */
   private retentionCaughtUpFor: string | null = null;
+  /** Events retention deletes in its next transaction: sized by time (see deleteOldEvents). */
+  private retentionBatch: number = RETENTION_BATCH.min;
+  /** Events an erasure deletes in its next transaction: sized by time (see erasePerson). */
+  private eraseBatch: number = ERASE_BATCH.min;
 
   constructor(options: SqliteStoreOptions) {
     this.opts = resolveSqliteOptions(options);
@@ -221,6 +243,7 @@ export class SqliteStore implements Store {
           keys: prepared.keys,
           call: encodeCall(prepared.events),
           erased,
+          checkErased: this.suppressions.has(projectId),
           resolve,
           reject,
         });
@@ -254,27 +277,46 @@ export class SqliteStore implements Store {
     const pk = this.projectPkOrNull(q.projectId);
     if (pk === null) return [];
     await this.catchUp();
-    const where = ['project_pk = ?'];
-    const params: unknown[] = [pk];
-    const add = (sql: string, v: unknown): void => {
-      where.push(sql);
-      params.push(v);
-    };
-    if (q.event !== undefined) add('event = ?', q.event);
-    if (q.distinctId !== undefined) add('distinct_id = ?', q.distinctId);
-    if (sinceMs !== null) add('ts >= ?', sinceMs);
-    if (untilMs !== null) add('ts < ?', untilMs);
-    if (before !== null) {
-      where.push('(ts, rowid) < (?, ?)');
-      params.push(before.tsMs, before.seq);
+    const f: EventFilter = { projectPk: pk, event: q.event, distinctId: q.distinctId, sinceMs, untilMs };
+    const below: RowPosition = before === null ? NO_POSITION : { ts: before.tsMs, rowid: before.seq };
+    let rows: EventRow[];
+    if (needsWindows(f)) {
+      rows = await this.queryInWindows(f, below, q.limit);
+    } else {
+      const { sql, params } = pageSql(f);
+      rows = this.db.prepare(sql).all(...params, below.ts, below.rowid, q.limit) as EventRow[];
     }
-    params.push(q.limit);
-    const rows = this.db
-      .prepare(
-        `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, rowid DESC LIMIT ?`,
-      )
-      .all(...params) as EventRow[];
     return rows.map((r) => toEvent(q.projectId, r));
+  }
+
+  /**
+   * A page filtered by both event name and person, read in windows of the person's index
+   * (windowSql) sized by time, with a turn of the event loop between them: the rows a page
+   * has to look at are not bounded by its limit (a person with 200 000 events, none of them
+   * of the name asked for).
+   */
+  private async queryInWindows(f: EventFilter, below: RowPosition, limit: number): Promise<EventRow[]> {
+    const sql = windowSql(f);
+    const cut = this.db.prepare(sql.cut);
+    const inWindow = this.db.prepare(sql.window);
+    const rest = this.db.prepare(sql.last);
+    const rows: EventRow[] = [];
+    let size: number = QUERY_WINDOW.start;
+    for (let at = below, first = true; ; first = false) {
+      if (!first) await nextTurn();
+      this.assertOpen();
+      const t0 = performance.now();
+      const end = cut.get(...sql.cutParams, at.ts, at.rowid, size) as RowPosition | undefined;
+      const found = (
+        end === undefined
+          ? rest.all(...sql.params, at.ts, at.rowid, limit - rows.length)
+          : inWindow.all(...sql.params, at.ts, at.rowid, end.ts, end.rowid, limit - rows.length)
+      ) as EventRow[];
+      for (const r of found) rows.push(r);
+      if (end === undefined || rows.length >= limit) return rows;
+      at = end;
+      size = nextBatchSize(size, performance.now() - t0, QUERY_WINDOW);
+    }
   }
 
   async *personEvents(projectId: string, distinctId: string): AsyncIterable<StoredEvent> {
@@ -289,7 +331,10 @@ export class SqliteStore implements Store {
        ORDER BY ts, rowid LIMIT ${EXPORT_PAGE}`,
     );
     let after: [number, number] = [-Number.MAX_SAFE_INTEGER, -1];
-    for (;;) {
+    for (let first = true; ; first = false) {
+      // A turn of the event loop between pages: a consumer that keeps up (a download over
+      // loopback) pulls the next page in microtasks, so 200 000 events held the loop 10 s.
+      if (!first) await nextTurn();
       this.assertOpen();
       const rows = page.all(pk, distinctId, after[0], after[1]) as EventRow[];
       for (const r of rows) yield toEvent(projectId, r);
@@ -301,6 +346,7 @@ export class SqliteStore implements Store {
 
   async erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number> {
     this.assertEvents();
+    checkErasure(distinctId, requestedBy);
     const pk = this.projectPkOrNull(projectId);
     if (pk === null) throw new StoreError('unknown-project', `no project ${String(projectId)}`);
     const hash = suppressionHash(projectId, String(distinctId));
@@ -319,40 +365,98 @@ export class SqliteStore implements Store {
     // log, so that catchUp expands them and the deletion sees them.
     while (this.flushing || this.queue.length > 0) await (this.flushing ?? this.flush());
     await this.catchUp();
-    // In bounded batches, each a transaction and a turn of its own: one DELETE of a person with
-    // 400 000 events held the event loop (health checks, every other project's ingest) 3 s.
+    // In batches, each a transaction and a turn of its own, sized by time (nextBatchSize): one
+    // DELETE of a person with 400 000 events held the event loop (health checks, every other
+    // project's ingest) 3 s, and a fixed 5 000 events up to 2.4 s on a large table.
     // Only events timestamped or received up to erasedAt: catching up can take long under a
     // backlog, and the person's events acknowledged meanwhile with later timestamps are new data
     // (the person came back); one received before, whatever its timestamp (a client clock ahead,
     // an import), is erased.
-    const del = this.db.prepare(
-      'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE project_pk = ? AND distinct_id = ? AND (ts <= ? OR received_at <= ?) LIMIT ?)',
+    const del = this.db
+      .prepare(
+        'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE project_pk = ? AND distinct_id = ? AND (ts <= ? OR received_at <= ?) LIMIT ?) RETURNING key',
+      )
+      .pluck();
+    // The deleted events' keys, in the same transaction: a resend of one is erased, not stored,
+    // whatever timestamp it gets (see suppressions.ts).
+    const keep = this.db.prepare(
+      `INSERT INTO erased_keys (project_pk, key, erased_at_ms) VALUES (?, ?, ?)
+       ON CONFLICT (project_pk, key) DO UPDATE SET erased_at_ms = max(erased_at_ms, excluded.erased_at_ms)`,
     );
-    const log = this.db.prepare(
+    const logStart = this.db.prepare(
       'INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    const logAdd = this.db.prepare('UPDATE erasures SET deleted_count = deleted_count + ? WHERE id = ?');
+    const erasedAtMs = erasedAt.getTime();
+    const erasedAtIso = erasedAt.toISOString();
+    // The log entry is written with the first batch and each later batch adds its count in its
+    // own transaction: an erasure stopped between batches (the store closed, a failing write)
+    // has logged every event it deleted. Written with the last one only, the log missed them.
+    let logId: number | null = null;
+    let deleted = 0;
+    for (let done = false; !done;) {
+      if (logId !== null) await nextTurn();
+      this.assertOpen();
+      const size = this.eraseBatch;
+      const batch = await this.turn.runAsync(() => {
+        const t0 = performance.now();
+        const r = this.db
+          .transaction(() => {
+            const keys = del.all(pk, distinctId, erasedAtMs, erasedAtIso, size) as Buffer[];
+            for (const key of keys) keep.run(pk, key, erasedAtMs);
+            let id = logId;
+            if (id === null) {
+              const rowid = logStart.run(
+                pk,
+                distinctId,
+                String(requestedBy),
+                keys.length,
+                erasedAtIso,
+              ).lastInsertRowid;
+              id = Number(rowid);
+            } else if (keys.length > 0) logAdd.run(keys.length, id);
+            return { n: keys.length, id };
+          })
+          .immediate();
+        return { ...r, ms: performance.now() - t0 };
+      });
+      logId = batch.id;
+      deleted += batch.n;
+      done = batch.n < size;
+      // A short last batch says nothing about the cost of a full one, unless it was slow.
+      if (!done || batch.ms > ERASE_BATCH.targetMs)
+        this.eraseBatch = nextBatchSize(Math.max(batch.n, 1), batch.ms, ERASE_BATCH);
+    }
+    return deleted;
+  }
+
+  /**
+   * Deletes the keys of erased events (`erased_keys`, see erasePerson) kept since before
+   * `cutoffMs`, in transactions sized by time; resolves how many. For the retention run: past
+   * the retention period an erased event's resend is as old as what retention deletes anyway.
+   */
+  async pruneErasedKeys(cutoffMs: number): Promise<number> {
+    this.assertEvents();
+    if (typeof cutoffMs !== 'number' || !Number.isFinite(cutoffMs))
+      throw new StoreError('invalid-input', 'cutoffMs must be a finite number of ms since 1970');
+    const del = this.db.prepare(
+      `DELETE FROM erased_keys WHERE (project_pk, key) IN
+         (SELECT project_pk, key FROM erased_keys WHERE erased_at_ms < ? LIMIT ?)`,
     );
     let deleted = 0;
     for (let done = false; !done;) {
       if (deleted > 0) await nextTurn();
       this.assertOpen();
-      done = await this.turn.runAsync(() =>
-        this.db
-          .transaction(() => {
-            const n = del.run(
-              pk,
-              distinctId,
-              erasedAt.getTime(),
-              erasedAt.toISOString(),
-              ERASE_BATCH_EVENTS,
-            ).changes;
-            deleted += n;
-            if (n === ERASE_BATCH_EVENTS) return false;
-            // The log entry commits with the last batch: it names what the whole erasure deleted.
-            log.run(pk, distinctId, String(requestedBy), deleted, erasedAt.toISOString());
-            return true;
-          })
-          .immediate(),
-      );
+      const size = this.eraseBatch;
+      const { n, ms } = await this.turn.runAsync(() => {
+        const t0 = performance.now();
+        const changes = del.run(cutoffMs, size).changes;
+        return { n: changes, ms: performance.now() - t0 };
+      });
+      deleted += n;
+      done = n < size;
+      if (!done || ms > ERASE_BATCH.targetMs)
+        this.eraseBatch = nextBatchSize(Math.max(n, 1), ms, ERASE_BATCH);
     }
     return deleted;
   }
@@ -386,8 +490,14 @@ export class SqliteStore implements Store {
 
   async deleteEventsBefore(cutoff: string, limit: number): Promise<number> {
     this.assertReady();
-    const cutoffMs = Date.parse(cutoff);
-    if (!Number.isFinite(cutoffMs)) throw new StoreError('invalid-input', 'cutoff must be an ISO 8601 date');
+    // Strict: Date.parse read '12' as 2001-12-01 and deleted every event before it. 'ceil': the
+    // bound is exclusive (ts < cutoff), so a finer fraction than ms keeps the event at its ms.
+    const cutoffMs = typeof cutoff === 'string' ? parseIsoMs(cutoff, 'ceil') : NaN;
+    if (!Number.isFinite(cutoffMs))
+      throw new StoreError(
+        'invalid-input',
+        `cutoff must be an ISO 8601 date or date-time such as 2026-01-31 or 2026-01-31T00:00:00Z, got ${JSON.stringify(String(cutoff)).slice(0, 80)}`,
+      );
     if (!Number.isInteger(limit) || limit < 1)
       throw new StoreError('invalid-input', 'limit must be a positive integer');
     // Once per cutoff, not per batch: a retention run asks in batches with one cutoff, and under
@@ -398,14 +508,43 @@ export class SqliteStore implements Store {
       await this.catchUp();
       this.retentionCaughtUpFor = cutoff;
     }
+    const deleted = await this.deleteOldEvents(cutoffMs, limit);
+    // The run's last call (it found fewer than it may delete): erased events' keys go too.
+    if (deleted < limit) await this.pruneErasedKeys(cutoffMs);
+    return deleted;
+  }
+
+  /**
+   * Deletes up to `limit` events timestamped before cutoffMs, oldest first per project, in
+   * transactions sized by time (nextBatchSize) with a turn of the event loop between them. A
+   * fixed count cannot bound the stall: each deleted row touches four indexes, so 1000 rows took
+   * 30 ms on a small table and 560 ms on one of 2 million events.
+   */
+  private async deleteOldEvents(cutoffMs: number, limit: number): Promise<number> {
     const pks = this.db.prepare('SELECT pk FROM projects ORDER BY pk').pluck().all() as number[];
     const del = this.db.prepare(
       'DELETE FROM events WHERE rowid IN (SELECT rowid FROM events WHERE project_pk = ? AND ts < ? ORDER BY ts LIMIT ?)',
     );
     let deleted = 0;
+    let batches = 0;
     for (const pk of pks) {
+      for (let more = true; more && deleted < limit;) {
+        if (batches++ > 0) await nextTurn();
+        this.assertOpen();
+        const size = Math.min(this.retentionBatch, limit - deleted);
+        const { n, ms } = await this.turn.runAsync(() => {
+          const t0 = performance.now();
+          const changes = del.run(pk, cutoffMs, size).changes;
+          return { n: changes, ms: performance.now() - t0 };
+        });
+        deleted += n;
+        more = n === size;
+        // A short batch (the project ran out, or the call's limit) says little about the size,
+        // unless it overran the target even so.
+        if (n === this.retentionBatch || (n > 0 && ms > RETENTION_BATCH.targetMs))
+          this.retentionBatch = nextBatchSize(n, ms, RETENTION_BATCH);
+      }
       if (deleted >= limit) break;
-      deleted += await this.turn.runAsync(() => del.run(pk, cutoffMs, limit - deleted).changes);
     }
     return deleted;
   }

@@ -296,6 +296,35 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
       expect(Number.isFinite(Date.parse(log[0]!.erasedAt))).toBe(true);
     });
 
+    it('refuses a NUL or a lone surrogate in a query filter or an erasure, before anything is written', async () => {
+      const at = new Date(T0).toISOString();
+      await store.insertEvents(project.id, [ev({ distinctId: 'u', timestamp: at })]);
+      for (const bad of ['a\u0000b', 'a\ud800b', '\udc00']) {
+        await expect(
+          store.queryEvents({ projectId: project.id, distinctId: bad, limit: 5 }),
+        ).rejects.toMatchObject({ kind: 'invalid-input' });
+        await expect(
+          store.queryEvents({ projectId: project.id, event: bad, limit: 5 }),
+        ).rejects.toMatchObject({
+          kind: 'invalid-input',
+        });
+        await expect(store.erasePerson(project.id, bad, 'admin')).rejects.toMatchObject({
+          kind: 'invalid-input',
+        });
+        await expect(store.erasePerson(project.id, 'u', bad)).rejects.toMatchObject({
+          kind: 'invalid-input',
+        });
+      }
+      // Nothing logged, nothing deleted, and no suppression entry: u's events are still taken.
+      expect(await store.listErasures({ projectId: project.id, limit: 10 })).toEqual([]);
+      expect(await store.queryEvents({ projectId: project.id, distinctId: 'u', limit: 5 })).toHaveLength(1);
+      expect(await store.insertEvents(project.id, [ev({ distinctId: 'u', timestamp: at })])).toEqual({
+        accepted: 1,
+        duplicates: 0,
+        erased: 0,
+      });
+    });
+
     it('pages through the erasure log newest first, each entry once, one project only', async () => {
       const other = await store.createProject('other');
       const second = await another();
@@ -411,6 +440,133 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
         expect(await person(store, project.id, 'alice')).toHaveLength(0);
       });
 
+      describe('a resend whose timestamp lands after the erasure (erased by its key)', () => {
+        const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+        /** As the server stores an event sent without a timestamp: stamped with its receipt. */
+        const unstamped = (e: IngestEvent): IngestEvent => {
+          const now = new Date().toISOString();
+          return { ...e, timestamp: now, originalTimestamp: null, receivedAt: now };
+        };
+        /** Sent by a client whose clock is 2 h ahead, without sent_at: kept as sent. */
+        const ahead = (): IngestEvent => {
+          const ts = new Date(Date.now() + 2 * 3_600_000).toISOString();
+          return ev({
+            distinctId: 'alice',
+            timestamp: ts,
+            originalTimestamp: ts,
+            receivedAt: new Date().toISOString(),
+          });
+        };
+        const resent = (e: IngestEvent): IngestEvent => ({ ...e, receivedAt: new Date().toISOString() });
+
+        it('an event sent without a timestamp, erased, then sent again is erased; a new one of the person is stored', async () => {
+          const e = unstamped(ev({ distinctId: 'alice' }));
+          expect(await store.insertEvents(project.id, [e])).toEqual({
+            accepted: 1,
+            duplicates: 0,
+            erased: 0,
+          });
+          await pause(5);
+          expect(await store.erasePerson(project.id, 'alice', 'admin')).toBe(1);
+          await pause(5);
+          // Stamped again on receipt, so after the erasure time; twice in one batch, as a
+          // suppressed event is; beside a new event of the person (she came back).
+          const back = unstamped(ev({ distinctId: 'alice' }));
+          expect(await store.insertEvents(project.id, [unstamped(e), unstamped(e), back])).toEqual({
+            accepted: 1,
+            duplicates: 0,
+            erased: 2,
+          });
+          expect((await person(store, project.id, 'alice')).map((x) => x.uuid)).toEqual([back.uuid]);
+          // The new event is stored once, and counts as a duplicate when sent again.
+          expect(await store.insertEvents(project.id, [back, unstamped(e)])).toEqual({
+            accepted: 0,
+            duplicates: 1,
+            erased: 1,
+          });
+        });
+
+        it('a retention run past the erasure forgets the kept keys (its last call prunes them), and only then', async () => {
+          const e = unstamped(ev({ distinctId: 'alice' }));
+          await store.insertEvents(project.id, [
+            e,
+            ev({ distinctId: 'bob', timestamp: '2000-01-01T00:00:00.000Z' }),
+          ]);
+          await pause(5);
+          expect(await store.erasePerson(project.id, 'alice', 'admin')).toBe(1);
+          const [entry] = await store.listErasures({ projectId: project.id, limit: 1 });
+          await pause(5);
+          // A call that deleted all it may (limit 1: bob's old event) is not the run's last.
+          const cutoff = new Date(Date.parse(entry!.erasedAt) + 1).toISOString();
+          expect(await store.deleteEventsBefore(cutoff, 1)).toBe(1);
+          expect(await store.insertEvents(project.id, [unstamped(e)])).toMatchObject({
+            accepted: 0,
+            erased: 1,
+          });
+          expect(await store.deleteEventsBefore(cutoff, 1)).toBe(0);
+          expect(await store.insertEvents(project.id, [unstamped(e)])).toMatchObject({
+            accepted: 1,
+            erased: 0,
+          });
+        });
+
+        it('an event timestamped ahead, erased because it was received before, stays erased when sent again', async () => {
+          const e = ahead();
+          expect(await store.insertEvents(project.id, [e])).toEqual({
+            accepted: 1,
+            duplicates: 0,
+            erased: 0,
+          });
+          await pause(5);
+          expect(await store.erasePerson(project.id, 'alice', 'admin')).toBe(1);
+          await pause(5);
+          const [entry] = await store.listErasures({ projectId: project.id, limit: 1 });
+          expect(Date.parse(e.timestamp)).toBeGreaterThan(Date.parse(entry!.erasedAt));
+          expect(await store.insertEvents(project.id, [resent(e)])).toEqual({
+            accepted: 0,
+            duplicates: 0,
+            erased: 1,
+          });
+          expect(await person(store, project.id, 'alice')).toEqual([]);
+        });
+
+        it('the erased keys survive a restart and are shared by every store on the storage', async () => {
+          const e1 = unstamped(ev({ distinctId: 'alice' }));
+          const e2 = ahead();
+          const bob = unstamped(ev({ distinctId: 'bob' }));
+          await store.insertEvents(project.id, [e1, e2, bob]);
+          await pause(5);
+          expect(await store.erasePerson(project.id, 'alice', 'admin')).toBe(2);
+          // Another store on the same storage erases bob; the first one knows the project has
+          // erased persons (its own erasure), and finds the other's keys.
+          const second = await another();
+          expect(await second.erasePerson(project.id, 'bob', 'admin')).toBe(1);
+          await pause(5);
+          expect(await second.insertEvents(project.id, [unstamped(e1), resent(e2)])).toEqual({
+            accepted: 0,
+            duplicates: 0,
+            erased: 2,
+          });
+          expect(await store.insertEvents(project.id, [unstamped(bob)])).toEqual({
+            accepted: 0,
+            duplicates: 0,
+            erased: 1,
+          });
+          await store.close();
+          await second.close();
+          const reopened = await another();
+          expect(
+            await reopened.insertEvents(project.id, [unstamped(e1), resent(e2), unstamped(bob)]),
+          ).toEqual({
+            accepted: 0,
+            duplicates: 0,
+            erased: 3,
+          });
+          expect(await person(reopened, project.id, 'alice')).toEqual([]);
+          expect(await person(reopened, project.id, 'bob')).toEqual([]);
+        });
+      });
+
       it('holds across a restart and for another store on the same storage', async () => {
         await store.erasePerson(project.id, 'alice', 'admin');
         await store.close();
@@ -522,6 +678,34 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
         kind: 'invalid-input',
       });
       await expect(store.deleteEventsBefore(cutoff, 0)).rejects.toMatchObject({ kind: 'invalid-input' });
+    });
+
+    it('bounds finer than a millisecond mean exactly what they name; a cutoff is read strictly', async () => {
+      const at = new Date(T0).toISOString();
+      const stored = ev({ timestamp: at });
+      await store.insertEvents(project.id, [stored]);
+      const finer = '2026-01-01T00:00:00.0009Z';
+      // The event at …00.000 is before …00.0009: since leaves it out, until takes it in.
+      expect(await store.queryEvents({ projectId: project.id, since: finer, limit: 5 })).toEqual([]);
+      expect(
+        (
+          await store.queryEvents({
+            projectId: project.id,
+            since: '2025-12-31T00:00:00Z',
+            until: finer,
+            limit: 5,
+          })
+        ).map((e) => e.uuid),
+      ).toEqual([stored.uuid]);
+      const buckets = (from: string, to: string) =>
+        store.stats({ projectId: project.id, from, to, intervalSeconds: 3600 });
+      expect((await buckets(finer, '2026-01-01T01:00:00Z'))[0]!.total).toBe(0);
+      expect((await buckets('2025-12-31T23:00:00Z', finer)).reduce((n, b) => n + b.total, 0)).toBe(1);
+      // Date.parse read '12' as 2001-12-01 and '2026-02-30' as March 2.
+      for (const cutoff of ['12', 'hello 5', '2026-02-30', '2026-01-01T00:00:00.000Z junk']) {
+        await expect(store.deleteEventsBefore(cutoff, 10)).rejects.toMatchObject({ kind: 'invalid-input' });
+      }
+      expect(await store.deleteEventsBefore(finer, 10)).toBe(1);
     });
 
     it('counts events per bucket and per event name, empty buckets included', async () => {

@@ -8,6 +8,12 @@ import type { PreparedBatch, PreparedEvent } from './prepare-events.js';
  * (project, person) has one and whose stored (skew-corrected) timestamp is at or before that time
  * is not stored: it is counted as `erased`. Later events are stored (the person came back).
  *
+ * The timestamp alone misses a deleted event sent again whose timestamp the server supplied (none
+ * sent, or a clock too far ahead, clamped to the receive time) or that was deleted because it was
+ * received before the erasure: its resend gets a later timestamp. So each erasure also keeps the
+ * 16-byte keys of the events it deletes (`erased_keys`: a hash or the client's uuid, no content),
+ * and ingest for a project with entries counts a batch's keys found there as `erased` too.
+ *
  * The entry keeps a hash, not the distinct id: the least that lets the server recognise the
  * person again. Both stores keep every entry in memory here (loaded at start, noted on each
  * erasure, refreshed from the table for other processes' erasures), so an ingest batch of a
@@ -42,6 +48,14 @@ export class Suppressions {
   /** Projects with any entry; 0 in the common case, where ingest looks no further. */
   get size(): number {
     return this.byProject.size;
+  }
+
+  /**
+   * Whether the project has any entry: only then can a batch hold an erased event, by its person
+   * or by its key (see the stores' `erased_keys`), so only then is the key table asked.
+   */
+  has(projectId: string): boolean {
+    return this.byProject.has(projectId);
   }
 
   /** The id after which `load` expects rows. */

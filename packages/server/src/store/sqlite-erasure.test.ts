@@ -1,0 +1,121 @@
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { openSqlite, onOtherConnection, tempDir } from './sqlite.test-helpers.js';
+import type { SqliteStore } from './sqlite.js';
+import { ev } from './store.contract.js';
+import type { IngestEvent } from './store.js';
+
+const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+
+describe('SqliteStore erasure', () => {
+  let dir: string;
+  let store: SqliteStore | null = null;
+
+  afterEach(async () => {
+    vi.restoreAllMocks();
+    await store?.close();
+    store = null;
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** `n` events of alice, oldest first; the last one is named `last`. */
+  async function aliceWith(n: number, last = 'page_view'): Promise<string> {
+    dir = tempDir();
+    store = await openSqlite({ dataDir: dir });
+    const p = await store.createProject('p');
+    const at = (i: number): string => new Date(T0 + i).toISOString();
+    const events: IngestEvent[] = Array.from({ length: n }, (_, i) =>
+      ev({ distinctId: 'alice', timestamp: at(i), event: i === n - 1 ? last : 'page_view' }),
+    );
+    for (let i = 0; i < n; i += 1000) await store.insertEvents(p.id, events.slice(i, i + 1000));
+    await store.drain();
+    return p.id;
+  }
+
+  function aliceLeft(): number {
+    const db = new Database(join(dir, 'homing.db'), { readonly: true });
+    try {
+      return db.prepare("SELECT count(*) FROM events WHERE distinct_id = 'alice'").pluck().get() as number;
+    } finally {
+      db.close();
+    }
+  }
+
+  it('an erasure stopped by a failing batch has logged every event it deleted', async () => {
+    const projectId = await aliceWith(6000, 'poison');
+    // The last event (newest, deleted last) cannot be deleted: a later batch fails.
+    onOtherConnection(
+      dir,
+      `CREATE TRIGGER poison BEFORE DELETE ON events WHEN OLD.event = 'poison'
+       BEGIN SELECT RAISE(ABORT, 'injected fault'); END`,
+    );
+    await expect(store!.erasePerson(projectId, 'alice', 'admin')).rejects.toThrow(/injected fault/);
+    const gone = 6000 - aliceLeft();
+    expect(gone).toBeGreaterThan(0);
+    const log = await store!.listErasures({ projectId, limit: 10 });
+    expect(log.map((e) => e.deletedCount)).toEqual([gone]);
+    // A retry logs what was left, so the log's sum is every event deleted.
+    onOtherConnection(dir, 'DROP TRIGGER poison');
+    expect(await store!.erasePerson(projectId, 'alice', 'admin')).toBe(6000 - gone);
+    const after = await store!.listErasures({ projectId, limit: 10 });
+    expect(after.reduce((n, e) => n + e.deletedCount, 0)).toBe(6000);
+    expect(aliceLeft()).toBe(0);
+  });
+
+  /** The erasure log entry's count after each of the erasure's transactions. */
+  function traceLogCounts(): () => number[] {
+    onOtherConnection(
+      dir,
+      `CREATE TABLE trace (n INTEGER);
+       CREATE TRIGGER trace_insert AFTER INSERT ON erasures BEGIN INSERT INTO trace VALUES (NEW.deleted_count); END;
+       CREATE TRIGGER trace_update AFTER UPDATE ON erasures BEGIN INSERT INTO trace VALUES (NEW.deleted_count); END;`,
+    );
+    return () => {
+      const db = new Database(join(dir, 'homing.db'), { readonly: true });
+      try {
+        return db.prepare('SELECT n FROM trace ORDER BY rowid').pluck().all() as number[];
+      } finally {
+        db.close();
+      }
+    };
+  }
+
+  /** Makes every batch look as if it took `ms` (the clock advances `ms` per reading). */
+  function batchesTake(ms: number): void {
+    let now = 0;
+    vi.spyOn(performance, 'now').mockImplementation(() => (now += ms));
+  }
+
+  it('sizes its transactions by time: it starts small and grows while batches are quick', async () => {
+    const projectId = await aliceWith(1000);
+    const trace = traceLogCounts();
+    batchesTake(1);
+    expect(await store!.erasePerson(projectId, 'alice', 'admin')).toBe(1000);
+    // 50, then twice as many each time (the most it grows at once), the rest in the last.
+    expect(trace()).toEqual([50, 150, 350, 750, 1000]);
+  });
+
+  it('keeps its transactions small while batches are slow', async () => {
+    const projectId = await aliceWith(300);
+    const trace = traceLogCounts();
+    batchesTake(200);
+    expect(await store!.erasePerson(projectId, 'alice', 'admin')).toBe(300);
+    expect(trace()).toEqual([50, 100, 150, 200, 250, 300]);
+  });
+
+  it('pruneErasedKeys forgets erased keys kept before the cutoff, and then a resend is stored', async () => {
+    const projectId = await aliceWith(3);
+    const e = ev({ distinctId: 'alice' });
+    await store!.insertEvents(projectId, [e]);
+    expect(await store!.erasePerson(projectId, 'alice', 'admin')).toBe(4);
+    const later = (): IngestEvent => ({ ...e, timestamp: new Date().toISOString() });
+    expect(await store!.insertEvents(projectId, [later()])).toMatchObject({ accepted: 0, erased: 1 });
+    const [entry] = await store!.listErasures({ projectId, limit: 1 });
+    expect(await store!.pruneErasedKeys(Date.parse(entry!.erasedAt))).toBe(0);
+    expect(await store!.pruneErasedKeys(Date.parse(entry!.erasedAt) + 1)).toBe(4);
+    expect(await store!.insertEvents(projectId, [later()])).toMatchObject({ accepted: 1, erased: 0 });
+    await expect(store!.pruneErasedKeys(Number.NaN)).rejects.toMatchObject({ kind: 'invalid-input' });
+  });
+});
