@@ -672,23 +672,33 @@ export class Telemetry implements TelemetryCore {
       // After an earlier clear still running: it could end after this one and take what this
       // one holds back. Counted through the outbox's onDrop (reason 'consent').
       this.clearing = (this.clearing ?? Promise.resolve())
-        .then(async () => {
-          await this.outbox.clear();
-          // Dead letters are held events too, and a replay (`homing dead-letters --replay`)
-          // would send them after the denial. Counted already, as dead-lettered.
-          const purged = await this.outbox.purgeDeadLetters();
-          if (purged > 0) this.logger.debug('consent denied: dead letters purged', { count: purged });
-        })
+        .then(() => this.outbox.clear())
         .then(
           () => undefined,
           (error: unknown) => this.logger.warn('could not clear held events', { error }),
         )
+        .then(() => this.purgeDeadLetters())
         .then(() => {
           // A later denial replaced `held` (and counted it): that clear's end releases its own.
           if (this.heldDuringClear === held) this.releaseHeld();
         });
     }
     if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || this.waiting !== null);
+  }
+
+  /**
+   * Dead letters are held events too, and a replay (`homing dead-letters --replay`) would send
+   * them after a denial. Not counted again (they were, as dead-lettered). An app's own Outbox
+   * written in JavaScript may lack the method: nothing to purge there.
+   */
+  private async purgeDeadLetters(): Promise<void> {
+    if (typeof this.outbox.purgeDeadLetters !== 'function') return;
+    try {
+      const purged = await this.outbox.purgeDeadLetters();
+      if (purged > 0) this.logger.debug('consent denied: dead letters purged', { count: purged });
+    } catch (error) {
+      this.logger.warn('could not purge the dead letters after a denial', { error });
+    }
   }
 
   /** Appends what was tracked while a clear ran, now that it ended (or cannot end: exit). */
@@ -710,7 +720,11 @@ export class Telemetry implements TelemetryCore {
 
   /** Another process or tab sharing the storage set consent last: this install follows it. */
   private consentFromElsewhere(state: ConsentState): void {
-    if (this.closing !== undefined || state === this.consent) return;
+    if (this.closing !== undefined) return;
+    // The copy follows the stored state: two tabs setting consent at once may have written it in
+    // the other order (see `installIdAllowedNow`).
+    this.identityStore.keepConsentCopy?.(state);
+    if (state === this.consent) return;
     this.consentChosen = true;
     this.applyConsent(state);
   }

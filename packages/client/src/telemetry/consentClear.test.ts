@@ -132,3 +132,29 @@ describe('consent denied then granted while the clear runs', () => {
     });
   }
 });
+
+describe('consent denied with an outbox of the app’s own', () => {
+  it('one without purgeDeadLetters (plain JavaScript) still clears, with no warning', async () => {
+    const sink = await Sink.start();
+    const outbox = createMemoryOutbox();
+    (outbox as { purgeDeadLetters?: unknown }).purgeDeadLetters = undefined;
+    const warnings: string[] = [];
+    const logger = { debug() {}, warn: (message: string) => warnings.push(message), error() {} };
+    try {
+      const t = clientFor(sink, { consent: 'pending', storage: outbox, rememberConsent: false, logger });
+      for (let i = 0; i < 3; i++) t.track('held');
+      await t.persist();
+      t.setConsent('denied');
+      t.setConsent('granted');
+      t.track('after');
+      await t.flush({ timeoutMs: 10_000 });
+      expect(sinkEvents(sink).map((e) => e.event)).toEqual(['after']);
+      expect((await t.stats()).dropped.consent).toBe(3);
+      expect(warnings).toEqual([]);
+      await t.shutdown({ timeoutMs: 5_000 });
+    } finally {
+      await outbox.close();
+      sink.down();
+    }
+  });
+});

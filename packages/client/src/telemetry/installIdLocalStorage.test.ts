@@ -167,4 +167,38 @@ describe('the install id copy in localStorage (browsers)', () => {
       await sink.down();
     }
   });
+
+  it('the copy follows the consent another tab stored, even when this tab already agrees', async () => {
+    const storage = new MemoryStorage();
+    const previous = (globalThis as { localStorage?: unknown }).localStorage;
+    (globalThis as { localStorage?: unknown }).localStorage = storage;
+    const name = `follow-${Date.now()}`;
+    const make = () =>
+      createTelemetry({
+        endpoints: [{ destination: 'homing', host: 'http://127.0.0.1:9', key: 'k' }],
+        storage: 'indexeddb',
+        name,
+        platform: testPlatform(),
+      });
+    const a = make();
+    const b = make();
+    try {
+      a.setConsent('denied');
+      await a.persist();
+      await until(async () => (await b.stats()).consent === 'denied', 10_000, 'b follows a');
+      b.setConsent('granted');
+      a.setConsent('denied');
+      // Both tabs wrote the copy; here the earlier write landed last, as it can in a race.
+      storage.setItem(consentCopyKey(name), 'granted');
+      await a.persist();
+      await b.persist();
+      await until(async () => storage.getItem(consentCopyKey(name)) === 'denied', 10_000, 'copy repaired');
+      expect((await a.stats()).consent).toBe('denied');
+      expect((await b.stats()).consent).toBe('denied');
+    } finally {
+      await a.shutdown({ timeoutMs: 2_000 });
+      await b.shutdown({ timeoutMs: 2_000 });
+      (globalThis as { localStorage?: unknown }).localStorage = previous;
+    }
+  });
 });
