@@ -290,6 +290,28 @@ describe('homing flush', () => {
     },
   );
 
+  it("stops when the app's user withdraws consent while it runs: nothing more is sent, exit 1", async () => {
+    const { dir, sink } = await setup(20, 503);
+    const io = captureIo();
+    const started = Date.now();
+    const running = flush(
+      { outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 20_000 },
+      io,
+    );
+    await vi.waitFor(() => expect(sink.requests).toBeGreaterThan(0), { timeout: 5_000 });
+    // The app (another process on the outbox) remembers its user's denial.
+    const app = open(dir);
+    await app.setState(CONSENT_STATE_KEY, 'denied');
+    await app.close();
+    // Before its 20 s budget: the sink keeps failing, so only the denial ends it.
+    expect(await running).toBe(1);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(io.err()).toContain('set consent to denied while this ran: stopped after 0 events');
+    const after = open(dir);
+    expect((await after.size()).events).toBe(20);
+    await after.close();
+  });
+
   it('another live process delivering from the outbox: says so, sends nothing, exit 1', async () => {
     const { dir, sink } = await setup(5);
     // The delivery lock of a live process (our parent) with a fresh heartbeat.

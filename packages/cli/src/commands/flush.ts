@@ -25,6 +25,8 @@ export interface FlushOptions {
 }
 
 const BAR_WIDTH = 30;
+/** How often a flush reads the consent the app remembers, ms: a denial meanwhile stops it. */
+const CONSENT_RECHECK_MS = 250;
 
 /** Shows progress on stderr: a bar redrawn in place on a TTY, a plain line per batch otherwise. */
 class Progress {
@@ -226,6 +228,12 @@ export async function flush(
         drops,
       });
       if (failed === 'interrupted') return INTERRUPTED_EXIT_CODE;
+      if (typeof failed === 'object' && 'consent' in failed) {
+        throw new CommandError(
+          `the app's user set consent to ${failed.consent} while this ran: stopped after ${failed.sent} events, nothing more was sent`,
+          'what is left is not to be sent unless the app gets consent again',
+        );
+      }
       if (typeof failed === 'object') throw refusedRequest(failed, fromFlags !== null);
       if (failed === 'nothing-claimed') {
         // Taken by another process after the check above (an app that started meanwhile).
@@ -252,6 +260,36 @@ async function refuseWithoutConsent(outbox: Outbox): Promise<void> {
       ? 'the events go out once the app calls setConsent("granted"); they stay in the outbox until then'
       : 'the app cleared what it held when consent was denied; what is left is not to be sent',
   );
+}
+
+interface ConsentWithdrawn {
+  consent: string;
+  sent: number;
+}
+
+/** Resolves once the consent the app remembers in the outbox is pending or denied. */
+function consentWithdrawn(outbox: Outbox): { promise: Promise<ConsentWithdrawn>; stop: () => void } {
+  let timer: NodeJS.Timeout | undefined;
+  let stopped = false;
+  const promise = new Promise<ConsentWithdrawn>((resolve) => {
+    const check = async () => {
+      try {
+        const consent = await outbox.getState<unknown>(CONSENT_STATE_KEY);
+        if (consent === 'pending' || consent === 'denied') return resolve({ consent, sent: 0 });
+      } catch {
+        // An unreadable state file: the check at the start read it; try again next time.
+      }
+      if (!stopped) timer = setTimeout(() => void check(), CONSENT_RECHECK_MS);
+    };
+    timer = setTimeout(() => void check(), CONSENT_RECHECK_MS);
+  });
+  return {
+    promise,
+    stop: () => {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
 
 /**
@@ -291,7 +329,7 @@ async function drain(
     signal,
     drops,
   }: { saveSending: boolean; signal: AbortSignal; drops: { overflow: number; corrupt: number } },
-): Promise<boolean | 'nothing-claimed' | 'interrupted' | BatchRefusal> {
+): Promise<boolean | 'nothing-claimed' | 'interrupted' | BatchRefusal | ConsentWithdrawn> {
   const ids = resolved.endpoints.map((e) => e.id);
   if (force) for (const id of ids) await outbox.setState(breakerStateKey(id), undefined);
   const before = await outbox.size();
@@ -323,16 +361,21 @@ async function drain(
     if (signal.aborted) resolve('interrupted');
     signal.addEventListener('abort', () => resolve('interrupted'), { once: true });
   });
+  // Checked at the start (refuseWithoutConsent); a denial while this runs (the app's user said
+  // no) stops it too: what the app clears must not go out from here meanwhile.
+  const withdrawn = consentWithdrawn(outbox);
   delivery.start();
   let result;
   try {
-    result = await Promise.race([delivery.flush(timeoutMs), interrupted, requestRefused]);
+    result = await Promise.race([delivery.flush(timeoutMs), interrupted, requestRefused, withdrawn.promise]);
   } finally {
+    withdrawn.stop();
     // Aborts what is in flight: its batch goes back to the queue for the next run.
     await delivery.shutdown(0);
     progress.end();
   }
   if (typeof result === 'object' && 'endpoint' in result) return result;
+  if (typeof result === 'object' && 'consent' in result) return { ...result, sent: delivery.stats().sent };
   if (result === 'interrupted') {
     const left = await outbox.size();
     io.stdout.write(
