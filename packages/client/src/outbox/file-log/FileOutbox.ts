@@ -14,6 +14,7 @@ import { DropListeners } from '../records.js';
 import { checkStateKey, encodeStateValue } from '../stateValue.js';
 import { Admission } from './Admission.js';
 import { AppendBuffer, type GroupSummary, type WrittenFrames } from './AppendBuffer.js';
+import { ClearRequests } from './ClearRequests.js';
 import type { EncodableRecord } from './frame.js';
 import { removeStaleTempFiles } from './atomicFile.js';
 import { DeadLetterFile } from './DeadLetterFile.js';
@@ -82,6 +83,7 @@ export class FileOutbox implements Outbox {
   private readonly holder: QueueHolder;
   private readonly deadLetters: DeadLetterFile;
   private readonly state: StateFiles;
+  private readonly clearRequests: ClearRequests;
   private readonly reserve: SpaceReserve;
   private reserveCheckedMs = 0;
   private readonly drops = new DropListeners();
@@ -147,6 +149,7 @@ export class FileOutbox implements Outbox {
       onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
     });
     this.state = new StateFiles(path.join(this.directory, STATE_DIR), { fsync });
+    this.clearRequests = new ClearRequests(path.join(this.directory, STATE_DIR), { fsync });
     this.reserve = new SpaceReserve({ directory: this.directory });
     this.holder = new QueueHolder({
       directory: this.directory,
@@ -166,6 +169,7 @@ export class FileOutbox implements Outbox {
         }),
       withRoom: (op) => this.reserve.withRoom(op),
       withRoomSync: (op) => this.reserve.withRoomSync(op),
+      clearRequests: this.clearRequests,
     });
     this.ready = this.init().catch((error: unknown) => {
       throw new OutboxIoError('open', { cause: error });
@@ -483,24 +487,36 @@ export class FileOutbox implements Outbox {
 
   async clear(): Promise<number> {
     this.assertOpen('clear');
-    let { events, bytes } = this.buffer.discard();
+    const { events, bytes } = this.buffer.discard();
     // Batches claimed from memory are being sent: sent if acked, dropped if released.
     this.unwrittenEpoch++;
     // Writes in flight land on disk and are cleared there.
     await this.buffer.settled();
+    let dropped = { events, bytes };
+    let waiting = 0;
     await this.io('clear', async () => {
-      if (!(await this.becomeHolder())) return;
+      if (!(await this.becomeHolder())) {
+        // Another process delivers (or this outbox closed before its turn came): what is on
+        // disk now is written down for the holder, which drops it before its next claim, while
+        // what is appended from here on is kept (see `ClearRequests`). The holder counts what it
+        // drops; answered here too is what waited, as this process sees it.
+        const index = await this.freshIndex();
+        const upTo = new Map<string, number>();
+        for (const seg of index.segments) if (seg.events > 0) upTo.set(seg.base, seg.scanned);
+        if (upTo.size > 0) await this.clearRequests.write(upTo);
+        waiting = index.events;
+        return;
+      }
       await this.holder.index!.refresh();
-      const dropped = this.holder.queue!.clear();
-      events += dropped.events;
-      bytes += dropped.bytes;
+      const onDisk = this.holder.queue!.clear();
+      dropped = { events: events + onDisk.events, bytes: bytes + onDisk.bytes };
       await this.holder.collect();
       // Consent was withdrawn: the cursor says so now, not within `persistIntervalMs`, so that
       // a crash right after does not hand out what was cleared (batches in flight included).
       await this.holder.flushCursor();
     });
-    this.drops.emit('consent', events, bytes);
-    return events;
+    this.drops.emit('consent', dropped.events, dropped.bytes);
+    return dropped.events + waiting;
   }
 
   async getState<T = unknown>(key: string): Promise<T | undefined> {

@@ -226,6 +226,45 @@ export class LogQueue {
     return { events, bytes };
   }
 
+  /**
+   * `clear()` of the frames that start before `upTo[seg.base]` (another process's clear request,
+   * see `ClearRequests`); frames after it, and segments it does not name, are kept. Frames in
+   * flight before the offset are cleared as by `clear()`. Answers the pending frames dropped.
+   */
+  async clearUpTo(upTo: ReadonlyMap<string, number>): Promise<{ events: number; bytes: number }> {
+    let events = 0;
+    let bytes = 0;
+    for (const seg of [...this.index.segments]) {
+      const end = upTo.get(seg.base);
+      if (end === undefined) continue;
+      if (end >= seg.scanned) {
+        const dropped = this.index.clearUnclaimed(seg);
+        events += dropped.events;
+        bytes += dropped.bytes;
+        // Not read by this process yet (a segment it could not read): gone before it is counted.
+        if (end > seg.scanned) seg.removed.add(seg.scanned, end);
+      } else {
+        await this.scanFree(seg, false, 256 * 1024, 0, (offset, header) => {
+          if (offset >= end) return false;
+          if (
+            this.index.markGone(seg, offset, offset + header.frameBytes, header.jsonBytes, header.timestampMs)
+          ) {
+            events++;
+            bytes += header.jsonBytes;
+          }
+        });
+      }
+      for (const claimed of this.batches.values()) {
+        for (const f of claimed.frames) {
+          if (f.seg !== seg || f.start >= end || f.settled || f.cleared) continue;
+          f.cleared = true;
+          f.seg.cleared.add(f.start, f.end);
+        }
+      }
+    }
+    return { events, bytes };
+  }
+
   /** Drops the oldest unclaimed frames until the excess is gone; answers what was dropped. */
   async dropOldest(excessEvents: number, excessBytes: number): Promise<{ events: number; bytes: number }> {
     let events = 0;

@@ -1,4 +1,5 @@
 import type { DropReason, OutboxLimits } from '../outbox.js';
+import type { ClearRequests } from './ClearRequests.js';
 import type { DirectoryLock } from './DirectoryLock.js';
 import { LogQueue } from './LogQueue.js';
 import { SegmentIndex } from './SegmentIndex.js';
@@ -33,6 +34,8 @@ export interface QueueHolderOptions {
   readonly withRoom: <T>(op: () => Promise<T>) => Promise<T>;
   /** `withRoom` for the exit path, synchronously. */
   readonly withRoomSync: <T>(op: () => T) => T;
+  /** Clears asked for by processes without the lock, honoured before anything is handed out. */
+  readonly clearRequests: ClearRequests;
 }
 
 export class QueueHolder {
@@ -55,10 +58,17 @@ export class QueueHolder {
     return this.parked === null ? null : { events: this.parked.index.events, bytes: this.parked.index.bytes };
   }
 
-  /** Takes the lock if it is free (or confirms we still hold it) and builds the index. */
+  /**
+   * Takes the lock if it is free (or confirms we still hold it) and builds the index. Either way
+   * the clear requests of other processes are honoured first: every claim comes through here, so
+   * nothing a denial cleared is handed out once its request is written.
+   */
   async acquire(): Promise<boolean> {
     if (this.index !== null) {
-      if (await this.o.lock.stillHeld()) return true;
+      if (await this.o.lock.stillHeld()) {
+        await this.honourClearRequests();
+        return this.index !== null;
+      }
       this.forget();
     }
     if (!(await this.o.withRoom(() => this.o.lock.tryAcquire()))) return false;
@@ -83,8 +93,39 @@ export class QueueHolder {
       now: this.o.now,
       onDrop: this.o.onDrop,
     });
+    await this.honourClearRequests();
+    if (this.index === null) return false;
     await this.enforceLimits();
     return true;
+  }
+
+  /**
+   * Drops what the waiting clear requests name (see `ClearRequests`), counted 'consent'; the
+   * cursor is saved before the requests are removed, so a crash in between applies them again
+   * (dropping nothing more) rather than forgetting them.
+   */
+  private async honourClearRequests(): Promise<void> {
+    const requests = await this.o.clearRequests.read();
+    const { index, queue } = this;
+    if (requests.length === 0 || index === null || queue === null) return;
+    // Whatever a request names was on disk when it was written: read up to there first.
+    await index.refresh();
+    let events = 0;
+    let bytes = 0;
+    for (const request of requests) {
+      const dropped = await queue.clearUpTo(request.upTo);
+      events += dropped.events;
+      bytes += dropped.bytes;
+    }
+    if (!(await this.o.lock.stillHeld())) {
+      // The next holder honours them (the drops above were never saved) and counts them.
+      this.forget();
+      return;
+    }
+    this.o.onDrop('consent', events, bytes);
+    await index.deleteFinished();
+    await index.saveCursor();
+    await this.o.clearRequests.remove(requests);
   }
 
   /** An index that only reads (for `size()` in a process without the lock). */

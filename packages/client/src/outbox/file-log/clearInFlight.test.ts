@@ -36,7 +36,9 @@ async function crashCopy(dir: string): Promise<string> {
   const copy = tempDir();
   await fs.cp(dir, copy, {
     recursive: true,
-    filter: (source) => path.basename(source) !== DELIVERY_LOCK_FILE,
+    // Nor the dead-letter store's lock (a purge may be taking it meanwhile; it is stale after a crash).
+    filter: (source) =>
+      path.basename(source) !== DELIVERY_LOCK_FILE && !path.basename(source).startsWith('dead-letters.lock'),
   });
   return copy;
 }

@@ -1,0 +1,149 @@
+import { mkdtempSync, promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { OutboxDrop } from '../outbox.js';
+import { drain, makeRecords } from '../outbox.contract.js';
+import { FileOutbox } from './FileOutbox.js';
+
+/**
+ * `clear()` (consent denied) in a process that does not hold the delivery lock, while another
+ * process (an app delivering, `homing flush`) holds it. It used to clear nothing on disk and
+ * answer 0: the holder went on sending the denied user's queued events. Two outboxes on one
+ * directory in one process stand for the two processes (each has its own lock token).
+ */
+const dirs: string[] = [];
+afterEach(async () => {
+  for (const dir of dirs.splice(0)) await fs.rm(dir, { recursive: true, force: true });
+});
+
+function tempDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-clear-across-'));
+  dirs.push(dir);
+  return dir;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function consentDropped(drops: readonly OutboxDrop[]): number {
+  return drops.filter((d) => d.reason === 'consent').reduce((sum, d) => sum + d.count, 0);
+}
+
+describe('FileOutbox: clear() in a process without the delivery lock', () => {
+  it('the holder, delivering all along, sends nothing appended before the denial once clear() resolved, and everything appended after', async () => {
+    const directory = tempDir();
+    const holder = new FileOutbox({ directory });
+    const holderDrops: OutboxDrop[] = [];
+    holder.onDrop((d) => holderDrops.push(d));
+    expect(await holder.claim(10, Infinity)).toBeNull(); // holds the lock, nothing to send yet
+    const denier = new FileOutbox({ directory });
+    const before = makeRecords(60);
+    denier.append(before);
+    await denier.persist();
+    expect(await denier.claim(10, Infinity)).toBeNull(); // not the holder
+
+    // The holder delivers continuously: small batches, each "sent" for a few ms.
+    let denied = false;
+    let stop = false;
+    const claimedAfterDenial: string[] = [];
+    const sent: string[] = [];
+    const loop = (async () => {
+      while (!stop) {
+        const batch = await holder.claim(3, Infinity);
+        if (batch === null) {
+          await sleep(2);
+          continue;
+        }
+        const uuids = batch.records.map((r) => r.uuid);
+        if (denied) claimedAfterDenial.push(...uuids);
+        await sleep(3);
+        sent.push(...uuids);
+        await holder.ack(batch);
+      }
+    })();
+    while (sent.length < 6) await sleep(1);
+
+    const answered = await denier.clear();
+    denied = true;
+    expect(answered).toBeGreaterThan(0);
+
+    // Consent granted again: what is appended now is kept and sent by the holder.
+    const after = makeRecords(20);
+    denier.append(after);
+    await denier.persist();
+    const afterIds = new Set(after.map((r) => r.uuid));
+    const deadline = Date.now() + 10_000;
+    while (sent.filter((u) => afterIds.has(u)).length < after.length && Date.now() < deadline) await sleep(5);
+    stop = true;
+    await loop;
+
+    const beforeIds = new Set(before.map((r) => r.uuid));
+    expect(claimedAfterDenial.filter((u) => beforeIds.has(u))).toEqual([]);
+    expect(sent.filter((u) => afterIds.has(u))).toEqual(after.map((r) => r.uuid));
+    // Each record of before was either sent (claimed before the denial) or dropped, once.
+    const sentBefore = sent.filter((u) => beforeIds.has(u)).length;
+    expect(sentBefore + consentDropped(holderDrops)).toBe(before.length);
+    expect((await holder.size()).events).toBe(0);
+    await denier.close();
+    await holder.close();
+    const reopened = new FileOutbox({ directory });
+    expect(await drain(reopened)).toEqual([]);
+    await reopened.close();
+  });
+
+  it('a clear left when its outbox closes is honoured by the next holder, whoever it is', async () => {
+    const directory = tempDir();
+    const holder = new FileOutbox({ directory });
+    expect(await holder.claim(10, Infinity)).toBeNull(); // holds the lock, sends nothing more
+    const denier = new FileOutbox({ directory });
+    const before = makeRecords(5);
+    denier.append(before);
+    await denier.persist();
+    // Begun, then closed at once: the clear's turn comes after the close.
+    const cleared = denier.clear();
+    await denier.close();
+    expect(await cleared).toBe(5);
+    await holder.close(); // lets the lock go without having claimed again
+
+    const next = new FileOutbox({ directory });
+    const drops: OutboxDrop[] = [];
+    next.onDrop((d) => drops.push(d));
+    const after = makeRecords(2);
+    next.append(after);
+    await next.persist();
+    expect(await drain(next)).toEqual(after.map((r) => r.uuid));
+    expect(consentDropped(drops)).toBe(5);
+    await next.close();
+  });
+
+  it('a batch the holder has in flight at the request is dropped when released, removed when acked', async () => {
+    const directory = tempDir();
+    const holder = new FileOutbox({ directory });
+    const drops: OutboxDrop[] = [];
+    holder.onDrop((d) => drops.push(d));
+    expect(await holder.claim(10, Infinity)).toBeNull();
+    const denier = new FileOutbox({ directory });
+    const before = makeRecords(6);
+    denier.append(before);
+    await denier.persist();
+    const acked = await holder.claim(2, Infinity);
+    const released = await holder.claim(2, Infinity);
+    expect([...acked!.records, ...released!.records].map((r) => r.uuid)).toEqual(
+      before.slice(0, 4).map((r) => r.uuid),
+    );
+    expect(await denier.clear()).toBe(6);
+    // The next claim honours the request: the two free records are dropped, nothing is handed out.
+    expect(await holder.claim(10, Infinity)).toBeNull();
+    expect(consentDropped(drops)).toBe(2);
+    await holder.ack(acked!);
+    await holder.release(released!);
+    expect(consentDropped(drops)).toBe(4);
+    expect(await holder.claim(10, Infinity)).toBeNull();
+    await denier.close();
+    await holder.close();
+    const reopened = new FileOutbox({ directory });
+    expect(await drain(reopened)).toEqual([]);
+    expect(await fs.readdir(path.join(directory, 'state')).catch(() => [])).toEqual([]);
+    await reopened.close();
+  });
+});
