@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { createTelemetry } from '../index.js';
+import { createTelemetry, type TelemetryOptions } from '../index.js';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import { INSTALL_ID_STATE_KEY } from './installId.js';
 import { installIdKey, installIdLocalStorage } from './installIdLocalStorage.js';
@@ -9,6 +9,17 @@ import { createIndexedDBOutbox } from '../outbox/indexeddb.js';
 import type { SyncStorage } from './localStorageAccess.js';
 import { Sink, sinkEvents, testPlatform, until } from './telemetry.test-helpers.js';
 import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
+
+/** A page's client on IndexedDB storage called `name`, sending to `host`. */
+const pageClient = (name: string, host: string, options: Partial<TelemetryOptions> = {}) =>
+  createTelemetry({
+    endpoints: [{ destination: 'homing', host, key: 'k' }],
+    storage: 'indexeddb',
+    name,
+    platform: testPlatform(),
+    delivery: { intervalMs: 20 },
+    ...options,
+  });
 
 describe('the install id copy in localStorage (browsers)', () => {
   it('makes the id on a first load synchronously, keeps it in localStorage and copies it to the outbox state', async () => {
@@ -79,14 +90,7 @@ describe('the install id copy in localStorage (browsers)', () => {
     const previous = (globalThis as { localStorage?: unknown }).localStorage;
     (globalThis as { localStorage?: unknown }).localStorage = storage;
     const name = `copy-${Date.now()}`;
-    const make = () =>
-      createTelemetry({
-        endpoints: [{ destination: 'homing', host: sink.url, key: 'k' }],
-        storage: 'indexeddb',
-        name,
-        platform: testPlatform(),
-        delivery: { intervalMs: 20 },
-      });
+    const make = () => pageClient(name, sink.url);
     try {
       const first = make();
       first.track('first.load');
@@ -114,15 +118,7 @@ describe('the install id copy in localStorage (browsers)', () => {
     const storage = new MemoryStorage();
     const previous = (globalThis as { localStorage?: unknown }).localStorage;
     const name = `denied-${Date.now()}`;
-    const make = (consent?: 'denied') =>
-      createTelemetry({
-        endpoints: [{ destination: 'homing', host: sink.url, key: 'k' }],
-        storage: 'indexeddb',
-        name,
-        platform: testPlatform(),
-        delivery: { intervalMs: 20 },
-        ...(consent === undefined ? {} : { consent }),
-      });
+    const make = (consent?: 'denied') => pageClient(name, sink.url, consent === undefined ? {} : { consent });
     const storedId = async () => {
       const outbox = createIndexedDBOutbox({ name, unloadStorage: null });
       try {
@@ -173,13 +169,7 @@ describe('the install id copy in localStorage (browsers)', () => {
     const previous = (globalThis as { localStorage?: unknown }).localStorage;
     (globalThis as { localStorage?: unknown }).localStorage = storage;
     const name = `follow-${Date.now()}`;
-    const make = () =>
-      createTelemetry({
-        endpoints: [{ destination: 'homing', host: 'http://127.0.0.1:9', key: 'k' }],
-        storage: 'indexeddb',
-        name,
-        platform: testPlatform(),
-      });
+    const make = () => pageClient(name, 'http://127.0.0.1:9');
     const a = make();
     const b = make();
     try {
