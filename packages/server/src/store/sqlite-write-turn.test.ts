@@ -49,3 +49,34 @@ describe('WriteTurn.logWrite', () => {
     expect(Atomics.load(turn.shared, TURN_SLOTS.logWriting)).toBe(0);
   });
 });
+
+describe('WriteTurn.runAsync', () => {
+  it('callers of one thread take turns while the worker holds it, in order, and the event loop keeps running', async () => {
+    const turn = new WriteTurn();
+    // The worker's chunk in progress.
+    Atomics.store(turn.shared, TURN_SLOTS.holder, 2);
+    const order: string[] = [];
+    const a = turn.runAsync(() => order.push('a'));
+    const b = turn.runAsync(() => order.push('b'));
+    const c = turn.runAsync(() => order.push('c'));
+    await new Promise((r) => setTimeout(r, 20));
+    order.push('timer ran');
+    Atomics.store(turn.shared, TURN_SLOTS.holder, 0);
+    Atomics.notify(turn.shared, TURN_SLOTS.holder);
+    await Promise.all([a, b, c]);
+    expect(order).toEqual(['timer ran', 'a', 'b', 'c']);
+    expect(Atomics.load(turn.shared, TURN_SLOTS.holder)).toBe(0);
+    expect(Atomics.load(turn.shared, TURN_SLOTS.ingestWaiting)).toBe(0);
+  });
+
+  it('a caller whose fn throws lets the next one have the turn', async () => {
+    const turn = new WriteTurn();
+    const failing = turn.runAsync(() => {
+      throw new Error('write failed');
+    });
+    const next = turn.runAsync(() => 'next');
+    await expect(failing).rejects.toThrow('write failed');
+    await expect(next).resolves.toBe('next');
+    expect(Atomics.load(turn.shared, TURN_SLOTS.holder)).toBe(0);
+  });
+});

@@ -31,6 +31,8 @@ const WORKER = 2;
  */
 export class WriteTurn {
   readonly shared = new Int32Array(new SharedArrayBuffer(8 * Int32Array.BYTES_PER_ELEMENT));
+  /** This thread's `runAsync` callers, one at a time (see there); null when none waits or runs. */
+  private localTail: Promise<void> | null = null;
 
   /** Takes the turn if nobody holds it. */
   tryTake(): boolean {
@@ -43,6 +45,9 @@ export class WriteTurn {
       Atomics.store(this.shared, TURN_SLOTS.ingestWaiting, 1);
       const w = waitAsync(this.shared, TURN_SLOTS.holder, WORKER, 1000);
       if (w.async) await w.value;
+      // Held by this thread (not the worker): waitAsync answers at once, and looping on without
+      // a turn of the event loop would keep the holder from ever running to release it.
+      else await new Promise((resolve) => setImmediate(resolve));
     }
     this.noLongerWaiting();
   }
@@ -52,13 +57,28 @@ export class WriteTurn {
     Atomics.notify(this.shared, TURN_SLOTS.holder);
   }
 
-  /** Runs `fn` holding the turn, waiting for it without blocking the event loop. */
+  /**
+   * Runs `fn` holding the turn, waiting for it without blocking the event loop. Callers on this
+   * thread queue here, in order: the turn is one per thread, so a second caller that met it held
+   * by the first (between its take and its fn) spun in `take` without ever awaiting, and the
+   * first never ran to release it. Two erasures at once hung the server for good.
+   */
   async runAsync<T>(fn: () => T): Promise<T> {
-    if (!this.tryTake()) await this.take();
+    const before = this.localTail;
+    let done!: () => void;
+    const mine = new Promise<void>((resolve) => (done = resolve));
+    this.localTail = mine;
     try {
-      return fn();
+      if (before !== null) await before;
+      if (!this.tryTake()) await this.take();
+      try {
+        return fn();
+      } finally {
+        this.release();
+      }
     } finally {
-      this.release();
+      if (this.localTail === mine) this.localTail = null;
+      done();
     }
   }
 
