@@ -121,19 +121,4 @@ describe.skipIf(!reachable)('PostgresStore erasure', () => {
     });
     expect((await b.listErasures({ projectId: p.id, limit: 1 }))[0]).toMatchObject({ deletedCount: 2 });
   });
-
-  it('pruneErasedKeys forgets erased keys kept before the cutoff, and then a resend is stored', async () => {
-    const store = await open();
-    const p = await store.createProject('p');
-    const e = ev({ distinctId: 'alice' });
-    await store.insertEvents(p.id, [e, ev({ distinctId: 'alice' })]);
-    expect(await store.erasePerson(p.id, 'alice', 'admin')).toBe(2);
-    const later = (): IngestEvent => ({ ...e, timestamp: new Date(Date.now() + 1000).toISOString() });
-    expect(await store.insertEvents(p.id, [later()])).toMatchObject({ accepted: 0, erased: 1 });
-    const [entry] = await store.listErasures({ projectId: p.id, limit: 1 });
-    expect(await store.pruneErasedKeys(Date.parse(entry!.erasedAt))).toBe(0);
-    expect(await store.pruneErasedKeys(Date.parse(entry!.erasedAt) + 1)).toBe(2);
-    expect(await store.insertEvents(p.id, [later()])).toMatchObject({ accepted: 1, erased: 0 });
-    await expect(store.pruneErasedKeys(Number.NaN)).rejects.toMatchObject({ kind: 'invalid-input' });
-  });
 });

@@ -80,7 +80,8 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
     // One row per event an erasure (or its second deletion) deleted: its 16-byte key (a content
     // hash or the client's uuid, no content) and when. A resend whose timestamp the server
     // supplied lands after the erasure time, so the suppression entry alone let it be stored
-    // again. Deleted by retention (erased_at_ms), hence the index.
+    // again. Kept for good, as the
+    // suppression entry is: such a resend is new whenever it comes.
     sql: `
       CREATE TABLE erased_keys (
         project_pk bigint NOT NULL,
@@ -88,7 +89,6 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
         erased_at_ms bigint NOT NULL,
         PRIMARY KEY (project_pk, key)
       );
-      CREATE INDEX erased_keys_erased_at ON erased_keys (erased_at_ms);
     `,
   },
 ];

@@ -71,8 +71,6 @@ const RETRYABLE = new Set(['40P01', '40001']);
 /** Tries of an erasure's transaction that PostgreSQL aborted as retryable, and the base pause, ms. */
 const ERASE_ATTEMPTS = 4;
 const ERASE_RETRY_MS = 50;
-/** Erased events' keys `pruneErasedKeys` deletes per statement. */
-const PRUNE_BATCH = 10_000;
 /** Tries of a long statement (retention) that PostgreSQL aborted as above, and the base pause, ms. */
 const DEADLOCK_ATTEMPTS = 4;
 const DEADLOCK_PAUSE_MS = 50;
@@ -532,27 +530,6 @@ export class PostgresStore implements Store {
     }
   }
 
-  /**
-   * Deletes the keys of erased events (`erased_keys`, see erasePerson) kept since before
-   * `cutoffMs`, in bounded statements; resolves how many. For the retention run: past the
-   * retention period an erased event's resend is as old as what retention deletes anyway.
-   */
-  async pruneErasedKeys(cutoffMs: number): Promise<number> {
-    if (typeof cutoffMs !== 'number' || !Number.isFinite(cutoffMs))
-      throw new StoreError('invalid-input', 'cutoffMs must be a finite number of ms since 1970');
-    let deleted = 0;
-    for (;;) {
-      const r = await this.connections.longQuery(
-        `DELETE FROM erased_keys WHERE (project_pk, key) IN
-           (SELECT project_pk, key FROM erased_keys WHERE erased_at_ms < $1 LIMIT $2)`,
-        [cutoffMs, PRUNE_BATCH],
-      );
-      const n = r.rowCount ?? 0;
-      deleted += n;
-      if (n < PRUNE_BATCH) return deleted;
-    }
-  }
-
   async listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
     const beforeSeq = checkErasureQuery(q);
     const pk = await this.projectPkOrNull(q.projectId);
@@ -600,8 +577,6 @@ export class PostgresStore implements Store {
       );
       deleted += r.rowCount ?? 0;
     }
-    // The run's last call (it found fewer than it may delete): erased events' keys go too.
-    if (deleted < limit) await this.pruneErasedKeys(cutoffMs);
     return deleted;
   }
 

@@ -104,18 +104,4 @@ describe('SqliteStore erasure', () => {
     expect(await store!.erasePerson(projectId, 'alice', 'admin')).toBe(300);
     expect(trace()).toEqual([50, 100, 150, 200, 250, 300]);
   });
-
-  it('pruneErasedKeys forgets erased keys kept before the cutoff, and then a resend is stored', async () => {
-    const projectId = await aliceWith(3);
-    const e = ev({ distinctId: 'alice' });
-    await store!.insertEvents(projectId, [e]);
-    expect(await store!.erasePerson(projectId, 'alice', 'admin')).toBe(4);
-    const later = (): IngestEvent => ({ ...e, timestamp: new Date().toISOString() });
-    expect(await store!.insertEvents(projectId, [later()])).toMatchObject({ accepted: 0, erased: 1 });
-    const [entry] = await store!.listErasures({ projectId, limit: 1 });
-    expect(await store!.pruneErasedKeys(Date.parse(entry!.erasedAt))).toBe(0);
-    expect(await store!.pruneErasedKeys(Date.parse(entry!.erasedAt) + 1)).toBe(4);
-    expect(await store!.insertEvents(projectId, [later()])).toMatchObject({ accepted: 1, erased: 0 });
-    await expect(store!.pruneErasedKeys(Number.NaN)).rejects.toMatchObject({ kind: 'invalid-input' });
-  });
 });

@@ -114,8 +114,8 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
     name: 'keys of erased events, so a resend of one stays erased',
     // One row per event an erasure deleted: its 16-byte key (a content hash or the client's
     // uuid, no content) and when. A resend whose timestamp the server supplied lands after the
-    // erasure time, so the suppression entry alone let it be stored again. Deleted by retention
-    // (erased_at_ms), hence the index.
+    // erasure time, so the suppression entry alone let it be stored again. Kept for good, as
+    // the suppression entry is: such a resend is new whenever it comes.
     sql: `
       CREATE TABLE erased_keys (
         project_pk INTEGER NOT NULL,
@@ -123,7 +123,6 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
         erased_at_ms INTEGER NOT NULL,
         PRIMARY KEY (project_pk, key)
       ) WITHOUT ROWID;
-      CREATE INDEX erased_keys_erased_at ON erased_keys (erased_at_ms);
     `,
   },
 ];

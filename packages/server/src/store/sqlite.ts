@@ -430,37 +430,6 @@ export class SqliteStore implements Store {
     return deleted;
   }
 
-  /**
-   * Deletes the keys of erased events (`erased_keys`, see erasePerson) kept since before
-   * `cutoffMs`, in transactions sized by time; resolves how many. For the retention run: past
-   * the retention period an erased event's resend is as old as what retention deletes anyway.
-   */
-  async pruneErasedKeys(cutoffMs: number): Promise<number> {
-    this.assertEvents();
-    if (typeof cutoffMs !== 'number' || !Number.isFinite(cutoffMs))
-      throw new StoreError('invalid-input', 'cutoffMs must be a finite number of ms since 1970');
-    const del = this.db.prepare(
-      `DELETE FROM erased_keys WHERE (project_pk, key) IN
-         (SELECT project_pk, key FROM erased_keys WHERE erased_at_ms < ? LIMIT ?)`,
-    );
-    let deleted = 0;
-    for (let done = false; !done;) {
-      if (deleted > 0) await nextTurn();
-      this.assertOpen();
-      const size = this.eraseBatch;
-      const { n, ms } = await this.turn.runAsync(() => {
-        const t0 = performance.now();
-        const changes = del.run(cutoffMs, size).changes;
-        return { n: changes, ms: performance.now() - t0 };
-      });
-      deleted += n;
-      done = n < size;
-      if (!done || ms > ERASE_BATCH.targetMs)
-        this.eraseBatch = nextBatchSize(Math.max(n, 1), ms, ERASE_BATCH);
-    }
-    return deleted;
-  }
-
   async listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
     this.assertReady();
     const beforeSeq = checkErasureQuery(q);
@@ -509,8 +478,6 @@ export class SqliteStore implements Store {
       this.retentionCaughtUpFor = cutoff;
     }
     const deleted = await this.deleteOldEvents(cutoffMs, limit);
-    // The run's last call (it found fewer than it may delete): erased events' keys go too.
-    if (deleted < limit) await this.pruneErasedKeys(cutoffMs);
     return deleted;
   }
 
