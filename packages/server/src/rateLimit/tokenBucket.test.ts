@@ -93,6 +93,21 @@ describe('TokenBuckets', () => {
     expect(admitted).toBeGreaterThanOrEqual(100_000 - 5000);
   });
 
+  it('answers the wait a refill rounded a hair short would give exactly (fast-check seed 915494619)', () => {
+    let now = 0;
+    const b = new TokenBuckets({ ratePerSecond: 8, burst: 13, now: () => now });
+    expect(b.take('k', 1169)).toBe(0);
+    now += 1719;
+    expect(b.take('k', 0)).toBe(143);
+    now += 143_000;
+    expect(b.take('k', 0)).toBe(0);
+    // 0.752 + 0.531 × 8 leaves 4.99999999999995 tokens: 8 more, one second, fit 13.
+    now += 531;
+    expect(b.take('k', 13)).toBe(1);
+    now += 1000;
+    expect(b.take('k', 13)).toBe(0);
+  });
+
   it('answers a wait that is honest: refused a second before it, let through once it has passed', () => {
     fc.assert(
       fc.property(

@@ -58,7 +58,9 @@ export class TokenBuckets {
       b.tokens -= charge;
       return 0;
     }
-    return Math.max(1, Math.ceil((need - b.tokens) / this.rate));
+    // The same margin here: a refill that rounded a hair short (4.99999999999995 tokens for 5)
+    // made a 1 s wait read as 2, and a client that came back after 1 s was let through.
+    return Math.max(1, Math.ceil((need - b.tokens - ROUNDING_MARGIN) / this.rate));
   }
 
   /**
