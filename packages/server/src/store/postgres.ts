@@ -68,10 +68,7 @@ const INSERT_PROJECT = `INSERT INTO projects (id, name, write_key, admin_key, wr
        VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING pk`;
 /** Deadlock and serialization failures: the transaction did nothing and may be run again. */
 const RETRYABLE = new Set(['40P01', '40001']);
-/** Tries of an erasure's transaction that PostgreSQL aborted as retryable, and the base pause, ms. */
-const ERASE_ATTEMPTS = 4;
-const ERASE_RETRY_MS = 50;
-/** Tries of a long statement (retention) that PostgreSQL aborted as above, and the base pause, ms. */
+/** Tries of long work (an erasure, retention) that PostgreSQL aborted as above, and the base pause, ms. */
 const DEADLOCK_ATTEMPTS = 4;
 const DEADLOCK_PAUSE_MS = 50;
 /**
@@ -513,21 +510,11 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * `fn` in one transaction with the bound for long work, run again (up to ERASE_ATTEMPTS
-   * times, after a short pause) when PostgreSQL aborted it for a deadlock or a serialization
-   * failure: it then did nothing. Any other failure is thrown at once.
+   * `fn` in one transaction with the bound for long work, run again when PostgreSQL aborted it
+   * for a deadlock or a serialization failure (see `retryingDeadlocks`).
    */
-  private async retryingTransaction<T>(fn: (query: TxQuery) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.connections.inTransaction(fn, 'long');
-      } catch (err) {
-        const code = ((err as StoreError).cause as { code?: string } | undefined)?.code;
-        if (attempt >= ERASE_ATTEMPTS || code === undefined || !RETRYABLE.has(code)) throw err;
-        // Jittered, so two sessions that deadlocked do not meet again in the same step.
-        await new Promise((resolve) => setTimeout(resolve, ERASE_RETRY_MS * attempt * (0.5 + Math.random())));
-      }
-    }
+  private retryingTransaction<T>(fn: (query: TxQuery) => Promise<T>): Promise<T> {
+    return this.retryingDeadlocks(() => this.connections.inTransaction(fn, 'long'));
   }
 
   async listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
