@@ -1,0 +1,78 @@
+/**
+ * PostgresStore's reads of events: a page of queryEvents, a person's export and stats' counts.
+ * The store checks the query and finds the project's pk before calling.
+ */
+import type { PostgresConnections } from './postgres-connections.js';
+import { EVENT_COLUMNS, type EventRow, toEvent } from './postgres-rows.js';
+import type { checkQuery } from './prepare-events.js';
+import type { EventQuery, StoredEvent } from './store.js';
+
+const EXPORT_PAGE = 500;
+
+/** One newest-first page of the project `pk`'s events matching `q` (checked by checkQuery). */
+export async function readEventPage(
+  connections: PostgresConnections,
+  pk: string,
+  q: EventQuery,
+  { sinceMs, untilMs, before }: ReturnType<typeof checkQuery>,
+): Promise<StoredEvent[]> {
+  const where = ['project_pk = $1'];
+  const params: unknown[] = [pk];
+  const add = (sql: string, v: unknown): void => {
+    params.push(v);
+    where.push(`${sql} $${params.length}`);
+  };
+  if (q.event !== undefined) add('event =', q.event);
+  if (q.distinctId !== undefined) add('distinct_id =', q.distinctId);
+  if (sinceMs !== null) add('ts >=', sinceMs);
+  if (untilMs !== null) add('ts <', untilMs);
+  if (before !== null) {
+    params.push(before.tsMs, before.seq);
+    where.push(`(ts, seq) < ($${params.length - 1}, $${params.length})`);
+  }
+  params.push(q.limit);
+  const r = await connections.longQuery<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT $${params.length}`,
+    params,
+  );
+  return r.rows.map((row) => toEvent(q.projectId, row));
+}
+
+/** Every event of one person of the project `pk`, oldest first, a page per query. */
+export async function* readPersonEvents(
+  connections: PostgresConnections,
+  pk: string,
+  projectId: string,
+  distinctId: string,
+): AsyncIterable<StoredEvent> {
+  // Keyset pages: no transaction or cursor held open while the consumer is slow.
+  let after: [string, string] = [String(Number.MIN_SAFE_INTEGER), '-1'];
+  for (;;) {
+    const r = await connections.longQuery<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE project_pk = $1 AND distinct_id = $2 AND (ts, seq) > ($3, $4)
+         ORDER BY ts, seq LIMIT ${EXPORT_PAGE}`,
+      [pk, distinctId, after[0], after[1]],
+    );
+    for (const row of r.rows) yield toEvent(projectId, row);
+    if (r.rows.length < EXPORT_PAGE) return;
+    const last = r.rows[r.rows.length - 1]!;
+    after = [last.ts, last.seq];
+  }
+}
+
+/** The project `pk`'s events in [fromMs, toMs) counted per bucket of `intervalMs` and name (buildBuckets' rows). */
+export async function countEventsByBucket(
+  connections: PostgresConnections,
+  pk: string,
+  fromMs: number,
+  toMs: number,
+  intervalMs: number,
+): Promise<{ b: number; event: string; n: number }[]> {
+  return (
+    await connections.longQuery<{ b: string; event: string; n: string }>(
+      `SELECT (ts - $1) / $2 AS b, event, count(*) AS n FROM events
+               WHERE project_pk = $3 AND ts >= $1 AND ts < $4 GROUP BY b, event`,
+      [fromMs, intervalMs, pk, toMs],
+    )
+  ).rows.map((r) => ({ b: Number(r.b), event: r.event, n: Number(r.n) }));
+}

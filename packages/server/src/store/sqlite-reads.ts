@@ -1,0 +1,120 @@
+import type Database from 'better-sqlite3';
+import { nextBatchSize } from './batchSizer.js';
+import { nextTurn } from './next-turn.js';
+import { buildBuckets } from './prepare-events.js';
+import {
+  needsWindows,
+  pageSql,
+  windowSql,
+  type EventFilter,
+  type RowPosition,
+} from './sqlite-event-query.js';
+import { EVENT_COLUMNS, type EventRow, toEvent } from './sqlite-rows.js';
+import type { StatsBucket, StoredEvent } from './store.js';
+
+const EXPORT_PAGE = 500;
+/** Events a stats query counts per turn of the event loop: about 50 ms each. */
+const STATS_PIECE_EVENTS = 20_000;
+/** Rows of a person's index a filtered page reads per turn (queryInWindows): about 30 ms each. */
+const QUERY_WINDOW = { start: 1000, targetMs: 30, min: 200, max: 50_000 } as const;
+
+/**
+ * SqliteStore's reads of events on the event loop's connection: a page of queryEvents, a
+ * person's export and stats. Each reads in bounded pieces with a turn of the event loop between
+ * them, so no read of a large person or range holds the loop. The store checks the query and
+ * waits for the expander (catchUp) before calling.
+ */
+export class SqliteReads {
+  constructor(
+    private readonly db: Database.Database,
+    /** Throws once the store is closed: checked before each piece. */
+    private readonly assertOpen: () => void,
+  ) {}
+
+  /** One newest-first page of events matching `f` below `below`, at most `limit`. */
+  async page(f: EventFilter, below: RowPosition, limit: number): Promise<EventRow[]> {
+    if (needsWindows(f)) return this.queryInWindows(f, below, limit);
+    const { sql, params } = pageSql(f);
+    return this.db.prepare(sql).all(...params, below.ts, below.rowid, limit) as EventRow[];
+  }
+
+  /**
+   * A page filtered by both event name and person, read in windows of the person's index
+   * (windowSql) sized by time, with a turn of the event loop between them: the rows a page
+   * has to look at are not bounded by its limit (a person with 200 000 events, none of them
+   * of the name asked for).
+   */
+  private async queryInWindows(f: EventFilter, below: RowPosition, limit: number): Promise<EventRow[]> {
+    const sql = windowSql(f);
+    const cut = this.db.prepare(sql.cut);
+    const inWindow = this.db.prepare(sql.window);
+    const rest = this.db.prepare(sql.last);
+    const rows: EventRow[] = [];
+    let size: number = QUERY_WINDOW.start;
+    for (let at = below, first = true; ; first = false) {
+      if (!first) await nextTurn();
+      this.assertOpen();
+      const t0 = performance.now();
+      const end = cut.get(...sql.cutParams, at.ts, at.rowid, size) as RowPosition | undefined;
+      const found = (
+        end === undefined
+          ? rest.all(...sql.params, at.ts, at.rowid, limit - rows.length)
+          : inWindow.all(...sql.params, at.ts, at.rowid, end.ts, end.rowid, limit - rows.length)
+      ) as EventRow[];
+      for (const r of found) rows.push(r);
+      if (end === undefined || rows.length >= limit) return rows;
+      at = end;
+      size = nextBatchSize(size, performance.now() - t0, QUERY_WINDOW);
+    }
+  }
+
+  /** Every event of one person of the project `pk`, oldest first, a page per turn. */
+  async *personEvents(pk: number, projectId: string, distinctId: string): AsyncIterable<StoredEvent> {
+    // Pages by (ts, rowid) instead of one open cursor: an open better-sqlite3 iterator would
+    // block every other statement on this connection for as long as the consumer reads.
+    const page = this.db.prepare(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE project_pk = ? AND distinct_id = ? AND (ts, rowid) > (?, ?)
+       ORDER BY ts, rowid LIMIT ${EXPORT_PAGE}`,
+    );
+    let after: [number, number] = [-Number.MAX_SAFE_INTEGER, -1];
+    for (let first = true; ; first = false) {
+      // A turn of the event loop between pages: a consumer that keeps up (a download over
+      // loopback) pulls the next page in microtasks, so 200 000 events held the loop 10 s.
+      if (!first) await nextTurn();
+      this.assertOpen();
+      const rows = page.all(pk, distinctId, after[0], after[1]) as EventRow[];
+      for (const r of rows) yield toEvent(projectId, r);
+      if (rows.length < EXPORT_PAGE) return;
+      const last = rows[rows.length - 1]!;
+      after = [last.ts, last.rowid];
+    }
+  }
+
+  /** The project `pk`'s events in [fromMs, toMs) counted per bucket of `intervalMs` and name. */
+  async stats(pk: number, fromMs: number, toMs: number, intervalMs: number): Promise<StatsBucket[]> {
+    // The range in pieces of about STATS_PIECE_EVENTS events, each counted on a turn of its own:
+    // counted in one statement, a year of events held the event loop for a second or more.
+    // Each piece's cut is found on the (project, ts) index alone; rows sharing one timestamp
+    // stay in one piece, however many there are.
+    const cut = this.db
+      .prepare(
+        'SELECT ts FROM events WHERE project_pk = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT 1 OFFSET ?',
+      )
+      .pluck();
+    const count = this.db.prepare(
+      `SELECT (ts - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS b, event, count(*) AS n FROM events
+       WHERE project_pk = ? AND ts >= ? AND ts < ? GROUP BY b, event`,
+    );
+    const rows: { b: number; event: string; n: number }[] = [];
+    for (let start = fromMs; start < toMs;) {
+      this.assertOpen();
+      const next = cut.get(pk, start, toMs, STATS_PIECE_EVENTS) as number | undefined;
+      const end = next === undefined ? toMs : next > start ? next : next + 1;
+      for (const r of count.iterate(fromMs, intervalMs, pk, start, end))
+        rows.push(r as (typeof rows)[number]);
+      start = end;
+      if (start < toMs) await nextTurn();
+    }
+    return buildBuckets(fromMs, toMs, intervalMs, rows);
+  }
+}
