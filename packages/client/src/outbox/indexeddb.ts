@@ -1,31 +1,33 @@
-import { OutboxClosedError, OutboxIoError, OutboxOptionError } from './errors.js';
+import { OutboxClosedError } from './errors.js';
+import { ClaimsInFlight } from './indexeddb/ClaimsInFlight.js';
+import { claimRecords } from './indexeddb/claimRecords.js';
+import { clearRecords } from './indexeddb/clearRecords.js';
+import { pickDeadLetters } from './indexeddb/deadLetterClaims.js';
 import { DeadLetterStore } from './indexeddb/deadLetterStore.js';
 import type { DeliveryLock } from './indexeddb/deliveryLock.js';
 import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexeddb/deliveryLock.js';
-import { abortQuietly, writeWithRoom } from './indexeddb/groupWrite.js';
+import { writeWithRoom } from './indexeddb/groupWrite.js';
 import { idbLeaseStore } from './indexeddb/leaseStore.js';
-import type { BrowserOutboxCommonOptions, ResolvedBrowserOutboxOptions } from './indexeddb/options.js';
+import { moveToDeadLetters } from './indexeddb/moveToDeadLetters.js';
+import type { ResolvedBrowserOutboxOptions } from './indexeddb/options.js';
 import { resolveBrowserOutboxOptions } from './indexeddb/options.js';
+import { io, OutboxConnection } from './indexeddb/OutboxConnection.js';
+import type { IndexedDBOutboxOptions } from './indexeddb/outboxOptions.js';
+import { resolveIndexedDBStorages } from './indexeddb/outboxOptions.js';
 import { PageHide } from './indexeddb/pageHide.js';
-import { claimRecords } from './indexeddb/claimRecords.js';
-import type { Found, RecordsTx } from './indexeddb/recordStore.js';
-import {
-  corruptBytes,
-  deleteExisting,
-  recordsTransaction,
-  quiet,
-  readTotals,
-  walk,
-  writeTotals,
-} from './indexeddb/recordStore.js';
+import type { RecordsTx } from './indexeddb/recordStore.js';
+import { deleteExisting, readTotals, recordsTransaction } from './indexeddb/recordStore.js';
 import type { OutboxDatabase, Totals } from './indexeddb/schema.js';
-import { WRITE, databaseName, openOutboxDatabase } from './indexeddb/schema.js';
+import { databaseName } from './indexeddb/schema.js';
+import { readState, writeState } from './indexeddb/stateStore.js';
+import { dropExpired, readStoredSize, withClearedInFlight } from './indexeddb/storedSize.js';
 import type { StoredClaim } from './indexeddb/UnloadBatches.js';
 import { UnloadBatches } from './indexeddb/UnloadBatches.js';
+import { UnloadSpill } from './indexeddb/unloadSpill.js';
+import { UnwrittenSpill } from './indexeddb/UnwrittenSpill.js';
 import type { Pending } from './indexeddb/WriteBuffer.js';
 import { WriteBuffer } from './indexeddb/WriteBuffer.js';
-import { defaultSpillStorage, UnloadSpill } from './indexeddb/unloadSpill.js';
-import { checkClaimLimits, claimedMatcher } from './memory.js';
+import { checkClaimLimits } from './memory.js';
 import type {
   DeadLetter,
   Outbox,
@@ -35,38 +37,10 @@ import type {
   OutboxRecord,
   OutboxSize,
 } from './outbox.js';
-import type { StorageLike } from './localStorage.js';
 import { DropListeners } from './records.js';
 import { checkStateKey, encodeStateValue } from './stateValue.js';
 
-/**
- * An IndexedDB factory (`indexedDB`, or fake-indexeddb's `IDBFactory`), typed by what is called on
- * it: the DOM's `IDBFactory` in this public option made a Node project without the DOM lib fail
- * to compile the client's declarations.
- */
-export interface IndexedDBFactoryLike {
-  open(name: string, version?: number): unknown;
-}
-
-export interface IndexedDBOutboxOptions extends BrowserOutboxCommonOptions {
-  /** The IndexedDB factory; default `globalThis.indexedDB`. */
-  indexedDB?: IndexedDBFactoryLike;
-  /**
-   * Where records not yet written are saved when the page is hidden or goes away (see
-   * `indexeddb/unloadSpill.ts`); default `globalThis.localStorage`; null: not saved.
-   */
-  unloadStorage?: StorageLike | null;
-}
-
-interface Claimed {
-  readonly seq: number;
-  readonly record: OutboxRecord;
-  readonly bytes: number;
-  /** The `clear()` generation it was claimed in; a release after a clear drops it. */
-  readonly epoch: number;
-  /** The database it was claimed from (see `IndexedDBOutbox.generation`). */
-  readonly generation: number;
-}
+export type { IndexedDBFactoryLike, IndexedDBOutboxOptions } from './indexeddb/outboxOptions.js';
 
 /**
  * The browser's durable outbox: one IndexedDB database per outbox name, shared by every tab of
@@ -88,49 +62,24 @@ export class IndexedDBOutbox implements Outbox {
   readonly opened: Promise<void>;
   private readonly options: ResolvedBrowserOutboxOptions;
   private readonly limits: OutboxLimits;
-  private readonly factory: IDBFactory;
-  private db: OutboxDatabase | undefined;
-  private lostReason: unknown;
-  /** Opening the database again after another tab took it away (see `database`). */
-  private reopening: Promise<void> | null = null;
-  private reopenedAtMs = 0;
+  private readonly connection: OutboxConnection;
   private readonly lock: DeliveryLock;
   private readonly deadLetters: DeadLetterStore;
   private readonly drops = new DropListeners();
   private readonly buffer: WriteBuffer;
-  private readonly claimed = new Map<OutboxBatch, Claimed[]>();
-  private readonly claimedSeqs = new Set<number>();
+  private readonly claims = new ClaimsInFlight();
   private readonly unload: UnloadBatches;
-  /** Claims run one at a time, so each sees the ones before it in `claimedSeqs`. */
+  /** Claims run one at a time, so each sees the ones before it in `claims.seqs`. */
   private claiming: Promise<unknown> = Promise.resolve();
-  private epoch = 0;
-  /**
-   * Bumped when the database is opened again after another tab deleted it: record numbers start
-   * over in the new one, so a batch claimed from the old one must not ack, release or
-   * dead-letter by number there (its ack deleted new records that had the same numbers).
-   */
-  private generation = 0;
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly pageHide: PageHide | null;
-  private readonly spill: UnloadSpill;
-  /** A write of what the spill saved is under way (see `writeSpilled`). */
-  private spillWrite = false;
-  /** Keys of the records taken back from an unload spill, removed once those are written. */
-  private readonly spilledKeys: string[];
+  private readonly spill: UnwrittenSpill;
 
   constructor(options: IndexedDBOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
     this.limits = this.options.limits;
-    const factory = options.indexedDB ?? (globalThis as { indexedDB?: IndexedDBFactoryLike }).indexedDB;
-    if (factory === undefined || factory === null || typeof factory.open !== 'function') {
-      throw new OutboxOptionError('indexedDB', 'IndexedDB is not available here (pass an IDBFactory)');
-    }
-    const unloadStorage = options.unloadStorage === undefined ? defaultSpillStorage() : options.unloadStorage;
-    if (unloadStorage !== null && typeof unloadStorage?.setItem !== 'function') {
-      throw new OutboxOptionError('unloadStorage', 'must be a Storage (localStorage) or null');
-    }
-    this.factory = factory as IDBFactory;
+    const { factory, unloadStorage } = resolveIndexedDBStorages(options);
     this.buffer = new WriteBuffer({
       ...this.options,
       drops: this.drops,
@@ -139,34 +88,37 @@ export class IndexedDBOutbox implements Outbox {
     });
     this.unload = new UnloadBatches({
       buffer: this.buffer,
-      claimedSeqs: this.claimedSeqs,
+      claimedSeqs: this.claims.seqs,
       limits: this.limits,
       now: this.options.now,
       drops: this.drops,
-      epoch: () => this.epoch,
+      epoch: () => this.claims.epoch,
       remove: (operation, entries) => this.remove(operation, entries),
     });
-    this.opened = this.open();
-    // Every operation that needs the database reports a failed open; keep this one quiet.
-    this.opened.catch(() => undefined);
-    const database = (): Promise<OutboxDatabase> => this.database('dead letters');
+    this.connection = new OutboxConnection({
+      factory: factory as IDBFactory,
+      name: this.options.name,
+      closed: () => this.closed,
+      reopened: () => {
+        this.claims.reopened();
+        this.unload.clear();
+      },
+    });
+    this.opened = this.connection.opened;
+    const database = (): Promise<OutboxDatabase> => this.connection.database('dead letters');
     this.deadLetters = new DeadLetterStore(database, this.limits.maxDeadLetters);
     const { locks, name, leaseMs, now } = this.options;
     this.lock =
       locks !== null
         ? new WebLockDeliveryLock(locks, `${databaseName(name)}:delivery`)
         : new LeaseDeliveryLock({ owner: randomOwnerId(), leaseMs, now, store: idbLeaseStore(database) });
-    this.spill = new UnloadSpill(unloadStorage, `${databaseName(name)}:unwritten:`);
-    const spilled = this.spill.load();
-    this.spilledKeys = spilled.keys;
-    if (spilled.records.length > 0) {
-      this.append(spilled.records);
-      void this.buffer.flush().then(
-        () => this.spill.remove(this.spilledKeys.splice(0)),
-        () => undefined,
-      );
-    }
-    this.pageHide = this.options.flushOnHide ? new PageHide(() => this.spillUnwritten()) : null;
+    this.spill = new UnwrittenSpill(
+      new UnloadSpill(unloadStorage, `${databaseName(name)}:unwritten:`),
+      this.buffer,
+      () => this.pageHide?.hidden === true,
+    );
+    this.spill.takeBack((records) => this.append(records));
+    this.pageHide = this.options.flushOnHide ? new PageHide(() => this.spill.saveUnwritten()) : null;
   }
 
   append(records: readonly OutboxRecord[]): void {
@@ -177,7 +129,7 @@ export class IndexedDBOutbox implements Outbox {
       this.unload.add(accepted);
       this.buffer.schedule();
       // The page may never run the write this scheduled (see `PageHide`).
-      if (accepted.length > 0 && this.pageHide?.hidden === true) this.spillAppended(accepted);
+      if (accepted.length > 0 && this.pageHide?.hidden === true) this.spill.saveAppended(accepted);
     }
   }
 
@@ -199,20 +151,20 @@ export class IndexedDBOutbox implements Outbox {
 
   /** Batches of `claim` only: an unload batch is the unload send's own. */
   inFlight(): OutboxRecord[] {
-    return [...this.claimed.values()].flat().map((e) => e.record);
+    return this.claims.records();
   }
 
   async ack(batch: OutboxBatch): Promise<void> {
-    const settled = this.settle(batch);
+    const settled = this.claims.settle(batch);
     // Claimed from a database another tab deleted since: gone with it, nothing to remove.
-    const entries = settled === undefined ? undefined : this.current(settled);
+    const entries = settled === undefined ? undefined : this.claims.current(settled);
     if (entries !== undefined) {
       // Still claimed until the delete commits: a claim running meanwhile (another delivery
       // worker) would otherwise read them from the store and send them again.
       try {
         await this.remove('ack', entries);
       } finally {
-        this.unclaim(entries);
+        this.claims.unclaim(entries);
       }
       this.unload.forgetSeqs(entries.map((e) => e.seq));
       return;
@@ -222,16 +174,16 @@ export class IndexedDBOutbox implements Outbox {
 
   async release(batch: OutboxBatch): Promise<void> {
     if (await this.unload.release(batch)) return;
-    const settled = this.settle(batch);
+    const settled = this.claims.settle(batch);
     if (settled === undefined) return;
-    const entries = this.current(settled);
+    const entries = this.claims.current(settled);
     // Claimed before consent was withdrawn and not sent: it must not be kept.
-    const cleared = entries.filter((e) => e.epoch !== this.epoch);
-    this.unclaim(entries.filter((e) => e.epoch === this.epoch));
+    const cleared = entries.filter((e) => e.epoch !== this.claims.epoch);
+    this.claims.unclaim(entries.filter((e) => e.epoch === this.claims.epoch));
     try {
       await this.remove('release', cleared);
     } finally {
-      this.unclaim(cleared);
+      this.claims.unclaim(cleared);
     }
     this.drops.emit('consent', cleared.length);
   }
@@ -239,33 +191,24 @@ export class IndexedDBOutbox implements Outbox {
   async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
     if (this.closed) throw new OutboxClosedError('deadLetter');
     if (!Array.isArray(records) || records.length === 0) return;
-    const fromUnload = this.unload.held();
-    const match = claimedMatcher(records, [...[...this.claimed.values()].flat(), ...fromUnload]);
-    const moved: Claimed[] = [];
-    for (const [batch, entries] of this.claimed) {
-      this.claimed.set(
-        batch,
-        entries.filter((e) => !match(e.record)),
-      );
-      for (const e of entries) if (match(e.record)) moved.push(e);
-    }
-    const fromBatches = fromUnload.filter((p) => match(p.record));
-    if (moved.length === 0 && fromBatches.length === 0) return;
-    // Those a clear took while in flight are dropped, not kept: a dead letter can be replayed,
-    // which would send them after consent was withdrawn.
-    const takenByClear = new Set(this.unload.takenByClear());
-    const dead = [
-      ...moved.filter((m) => m.epoch === this.epoch).map((m) => m.record),
-      ...fromBatches.filter((p) => !takenByClear.has(p)).map((p) => p.record),
-    ];
-    const cleared = moved.length + fromBatches.length - dead.length;
-    this.unload.forgetSeqs(moved.map((m) => m.seq));
+    const pick = pickDeadLetters(records, this.claims, this.unload);
+    if (pick === null) return;
+    const { moved, fromBatches, dead, cleared } = pick;
     // They stay claimed until the move commits (or fails and they are pending again).
     let discarded: number;
     try {
-      discarded = await this.moveToDeadLetters(moved, fromBatches, dead, reason);
+      const stored: StoredClaim[] = [
+        ...this.claims.current(moved),
+        ...(await this.unload.takeForDeadLetter(fromBatches)),
+      ];
+      discarded = await moveToDeadLetters(await this.connection.database('deadLetter'), this.deadLetters, {
+        stored,
+        dead,
+        reason: String(reason),
+        now: this.options.now,
+      });
     } finally {
-      this.unclaim(moved);
+      this.claims.unclaim(moved);
     }
     this.drops.emit('dead-lettered', dead.length);
     // The oldest dead letters, discarded past maxDeadLetters.
@@ -273,38 +216,10 @@ export class IndexedDBOutbox implements Outbox {
     this.drops.emit('consent', cleared);
   }
 
-  private async moveToDeadLetters(
-    moved: readonly Claimed[],
-    fromBatches: Parameters<UnloadBatches['takeForDeadLetter']>[0],
-    dead: readonly OutboxRecord[],
-    reason: string,
-  ): Promise<number> {
-    const stored: StoredClaim[] = [
-      ...this.current(moved),
-      ...(await this.unload.takeForDeadLetter(fromBatches)),
-    ];
-    const db = await this.database('deadLetter');
-    const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite', WRITE);
-    const rtx = tx as unknown as RecordsTx;
-    try {
-      const totals = await readTotals(rtx, { corrupt: 0 });
-      await deleteExisting(rtx, totals, stored);
-      writeTotals(rtx, totals);
-      const at = this.options.now();
-      const discarded = await this.deadLetters.add(tx.objectStore('deadLetters'), dead, String(reason), at);
-      await tx.done;
-      return discarded;
-    } catch (error) {
-      abortQuietly(tx);
-      // Not moved: the records stay pending and are tried again.
-      throw new OutboxIoError('deadLetter', { cause: error });
-    }
-  }
-
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
     if (this.closed) throw new OutboxClosedError('listDeadLetters');
     const max = limit === undefined ? Infinity : Math.max(0, Math.floor(Number(limit)) || 0);
-    const { letters, corrupt } = await this.io('listDeadLetters', () => this.deadLetters.list(max));
+    const { letters, corrupt } = await io('listDeadLetters', () => this.deadLetters.list(max));
     this.drops.emit('corrupt', corrupt);
     return letters;
   }
@@ -314,11 +229,11 @@ export class IndexedDBOutbox implements Outbox {
     if (this.closed) throw new OutboxClosedError('replayDeadLetters');
     // Records appended before the replay are written (and counted against the limits) first.
     await this.buffer.flush();
-    const { queued, overflow, corrupt } = await this.io('replayDeadLetters', () =>
+    const { queued, overflow, corrupt } = await io('replayDeadLetters', () =>
       this.deadLetters.replay(uuids, {
         nowMs: this.options.now(),
         limits: this.limits,
-        claimed: this.claimedSeqs,
+        claimed: this.claims.seqs,
       }),
     );
     this.drops.emit('overflow', overflow);
@@ -328,82 +243,30 @@ export class IndexedDBOutbox implements Outbox {
 
   async purgeDeadLetters(uuids?: readonly string[]): Promise<number> {
     if (this.closed) throw new OutboxClosedError('purgeDeadLetters');
-    return (await this.io('purgeDeadLetters', () => this.deadLetters.take(uuids))).length;
+    return (await io('purgeDeadLetters', () => this.deadLetters.take(uuids))).length;
   }
 
   async size(): Promise<OutboxSize> {
     if (this.closed) throw new OutboxClosedError('size');
     await this.buffer.flush();
     const cutoff = this.limits.retentionMs > 0 ? this.options.now() - this.limits.retentionMs : -Infinity;
-    const { expired, corrupt } = await this.recordsTx('size', async (tx, save) => {
+    const { expired, corrupt } = await this.recordsTx('size', (tx, save) =>
       // What aged out while waiting is dropped here too, so the answer never counts it.
-      const found: Found = { corrupt: 0 };
-      const totals = await readTotals(tx, found);
-      let n = 0;
-      if (cutoff > -Infinity) {
-        const byTime = tx.objectStore('records').index('t');
-        let cursor = await byTime.openCursor(IDBKeyRange.upperBound(cutoff, true));
-        while (cursor !== null) {
-          if (!this.claimedSeqs.has(cursor.primaryKey)) {
-            totals.events--;
-            totals.bytes -= corruptBytes(cursor.value);
-            quiet(cursor.delete());
-            n++;
-          }
-          cursor = await cursor.continue();
-        }
-      }
-      if (n > 0 || found.corrupt > 0) save(totals);
-      return { expired: n, corrupt: found.corrupt };
-    });
+      dropExpired(tx, save, cutoff, this.claims.seqs),
+    );
     this.drops.emit('retention', expired);
     this.drops.emit('corrupt', corrupt);
-    const db = await this.database('size');
-    try {
-      const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readonly');
-      const totals = await readTotals(tx as unknown as RecordsTx, { corrupt: 0 });
-      const oldest = await tx.objectStore('records').index('t').openKeyCursor();
-      const deadLetters = await tx.objectStore('deadLetters').count();
-      // What a clear took from batches in flight is gone from the store, in flight all the same.
-      const cleared = this.clearedInFlight();
-      const oldestStored = oldest === null ? null : oldest.key;
-      return {
-        events: Math.max(0, totals.events) + cleared.events,
-        bytes: Math.max(0, totals.bytes) + cleared.bytes,
-        oldestTimestampMs:
-          cleared.oldest === null || (oldestStored !== null && oldestStored <= cleared.oldest)
-            ? oldestStored
-            : cleared.oldest,
-        deadLetters,
-      };
-    } catch (error) {
-      throw new OutboxIoError('size', { cause: error });
-    }
+    const stored = await readStoredSize(await this.connection.database('size'));
+    // What a clear took from batches in flight is gone from the store, in flight all the same.
+    return withClearedInFlight(stored, this.clearedInFlight());
   }
 
   async clear(): Promise<number> {
     if (this.closed) throw new OutboxClosedError('clear');
     await this.buffer.flush();
-    const count = await this.recordsTx('clear', async (tx, save) => {
-      const store = tx.objectStore('records');
-      const totals = await readTotals(tx, { corrupt: 0 });
-      let n = 0;
-      await walk(store, null, { corrupt: 0 }, (entry) => {
-        // Records of batches in flight go now too, not when the batch settles: claims live in
-        // memory, so a page closed (or frozen past its lease) before that left them to the next
-        // holder, which sent them after consent was withdrawn. Their ack then removes nothing,
-        // their release or a close counts them (consent); only the pending ones are answered.
-        if (!this.claimedSeqs.has(entry.seq)) n++;
-        quiet(store.delete(entry.seq));
-        totals.events--;
-        totals.bytes -= entry.bytes;
-        return true;
-      });
-      save(totals);
-      return n;
-    });
+    const count = await this.recordsTx('clear', (tx, save) => clearRecords(tx, save, this.claims.seqs));
     this.unload.cleared();
-    this.epoch++;
+    this.claims.cleared();
     this.drops.emit('consent', count);
     return count;
   }
@@ -411,27 +274,14 @@ export class IndexedDBOutbox implements Outbox {
   async getState<T = unknown>(key: string): Promise<T | undefined> {
     if (this.closed) throw new OutboxClosedError('getState');
     checkStateKey(key);
-    const db = await this.database('getState');
-    const json = await this.io('getState', () => db.get('state', key));
-    if (typeof json !== 'string') return undefined;
-    try {
-      return JSON.parse(json) as T;
-    } catch (error) {
-      // Damaged from outside: as good as unset (the owner of the key writes it again).
-      this.options.logger.warn('outbox state value is damaged; treated as unset', { key, error });
-      return undefined;
-    }
+    return readState<T>(await this.connection.database('getState'), key, this.options.logger);
   }
 
   async setState(key: string, value: unknown): Promise<void> {
     if (this.closed) throw new OutboxClosedError('setState');
     checkStateKey(key);
     const json = encodeStateValue(key, value);
-    const db = await this.database('setState');
-    await this.io('setState', async () => {
-      if (json === undefined) await db.delete('state', key);
-      else await db.put('state', json, key);
-    });
+    await writeState(await this.connection.database('setState'), key, json);
   }
 
   /** Resolves once everything appended before the call is written (acks are written before they resolve). */
@@ -446,7 +296,7 @@ export class IndexedDBOutbox implements Outbox {
   takeUnwritten(): OutboxRecord[] {
     this.unload.clear();
     // Handed over with the rest: the next storage keeps them now.
-    this.spill.remove(this.spilledKeys.splice(0));
+    this.spill.forgetTakenBack();
     return this.buffer.take().map((p) => p.record);
   }
 
@@ -457,48 +307,6 @@ export class IndexedDBOutbox implements Outbox {
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
-  }
-
-  /**
-   * The page is hidden or goes away: what is not written yet is saved to localStorage at once (a
-   * write begun now may never commit), then written; once it is, the saved copy goes.
-   */
-  private spillUnwritten(): void {
-    const unwritten = this.buffer.unwritten();
-    if (unwritten.length > 0) this.spill.save(unwritten.map((p) => p.record));
-    this.writeSpilled();
-  }
-
-  /** Appended while the page is hidden: saved beside the rest at once, then written. */
-  private spillAppended(accepted: readonly Pending[]): void {
-    this.spill.add(accepted.map((p) => p.record));
-    this.writeSpilled();
-  }
-
-  /**
-   * Writes what is saved in the spill and then removes the saved copy, or, when a hidden page
-   * appended more meanwhile, saves only what is still unwritten and writes again. A page shown
-   * again needs no copy: it saves anew when it is next hidden.
-   */
-  private writeSpilled(): void {
-    if (this.spillWrite) return;
-    this.spillWrite = true;
-    void this.buffer.flush().then(
-      () => {
-        this.spillWrite = false;
-        const rest = this.buffer.unwritten();
-        if (rest.length === 0 || this.pageHide?.hidden !== true) {
-          this.spill.clear();
-          return;
-        }
-        this.spill.save(rest.map((p) => p.record));
-        this.writeSpilled();
-      },
-      () => {
-        // Kept saved: the write is tried again later, and a next load takes them back.
-        this.spillWrite = false;
-      },
-    );
   }
 
   private async shutdown(): Promise<void> {
@@ -512,14 +320,12 @@ export class IndexedDBOutbox implements Outbox {
     }
     await this.claiming;
     // What a clear took from batches still in flight is gone from the store: dropped, as at a release.
-    this.drops.emit('consent', this.clearedInFlight().events);
+    this.drops.emit('consent', this.clearedInFlight().length);
     // Claims are kept in memory only: dropping them makes the records claimable again.
-    this.claimed.clear();
-    this.claimedSeqs.clear();
+    this.claims.clear();
     this.unload.clear();
     await this.lock.release();
-    this.db?.close();
-    this.db = undefined;
+    this.connection.close();
   }
 
   private async claimNow(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
@@ -535,38 +341,30 @@ export class IndexedDBOutbox implements Outbox {
           maxBytes,
           nowMs,
           limits: this.limits,
-          claimed: this.claimedSeqs,
+          claimed: this.claims.seqs,
         }),
       );
     } catch (error) {
       // Holding the delivery lock while this tab cannot read its records would keep every other
       // tab of the origin from delivering too.
-      if (this.claimed.size === 0) await this.lock.release().catch(() => {});
+      if (this.claims.size === 0) await this.lock.release().catch(() => {});
       throw error;
     }
     this.drops.emit('retention', result.expired);
     this.drops.emit('corrupt', result.corrupt);
     if (result.taken.length === 0) {
       // Nothing to deliver: let another tab (perhaps a foreground one) take the lock.
-      if (this.claimed.size === 0) await this.lock.release();
+      if (this.claims.size === 0) await this.lock.release();
       return null;
     }
-    const taken: Claimed[] = result.taken.map((t) => ({
-      ...t,
-      epoch: this.epoch,
-      generation: this.generation,
-    }));
-    const batch: OutboxBatch = { records: taken.map((c) => c.record), bytes: result.bytes };
-    this.claimed.set(batch, taken);
-    for (const c of taken) this.claimedSeqs.add(c.seq);
-    return batch;
+    return this.claims.hold(result.taken, result.bytes);
   }
 
   private async recordsTx<T>(
     operation: string,
     body: (tx: RecordsTx, save: (totals: Totals) => void) => Promise<T>,
   ): Promise<T> {
-    return recordsTransaction(await this.database(operation), operation, body);
+    return recordsTransaction(await this.connection.database(operation), operation, body);
   }
 
   private async remove(operation: string, entries: readonly StoredClaim[]): Promise<void> {
@@ -582,114 +380,26 @@ export class IndexedDBOutbox implements Outbox {
    * The records of batches in flight (`claim`'s and the unload send's) that a `clear()` took:
    * deleted from the store at the clear, still counted until their batch settles.
    */
-  private clearedInFlight(): { events: number; bytes: number; oldest: number | null } {
-    let events = 0;
-    let bytes = 0;
-    let oldest: number | null = null;
-    const count = (record: OutboxRecord, size: number): void => {
-      events++;
-      bytes += size;
-      if (oldest === null || record.timestampMs < oldest) oldest = record.timestampMs;
-    };
-    for (const entries of this.claimed.values()) {
-      for (const e of this.current(entries)) if (e.epoch !== this.epoch) count(e.record, e.bytes);
-    }
-    for (const p of this.unload.takenByClear()) count(p.record, p.bytes);
-    return { events, bytes, oldest };
-  }
-
-  /** Takes the batch out of the claims in flight; its records stay claimed until `unclaim`. */
-  private settle(batch: OutboxBatch): Claimed[] | undefined {
-    const entries = this.claimed.get(batch);
-    if (entries === undefined) return undefined;
-    this.claimed.delete(batch);
-    return entries;
-  }
-
-  private unclaim(entries: readonly Claimed[]): void {
-    for (const e of entries) if (e.generation === this.generation) this.claimedSeqs.delete(e.seq);
-  }
-
-  /** The entries claimed from the database open now (not from one another tab deleted). */
-  private current(entries: readonly Claimed[]): Claimed[] {
-    return entries.filter((e) => e.generation === this.generation);
+  private clearedInFlight(): { record: OutboxRecord; bytes: number }[] {
+    return [...this.claims.takenByClear(), ...this.unload.takenByClear()];
   }
 
   private async write(group: Pending[]): Promise<void> {
-    const db = await this.database('append');
+    const db = await this.connection.database('append');
     try {
       await writeWithRoom(db, group, {
         limits: this.limits,
-        claimed: this.claimedSeqs,
+        claimed: this.claims.seqs,
         drops: this.drops,
         logger: this.options.logger,
         report: this.unload.report,
       });
     } finally {
       // After close: a short-lived connection of its own.
-      if (db !== this.db) db.close();
-    }
-  }
-
-  private async open(): Promise<void> {
-    try {
-      this.db = await openOutboxDatabase(this.factory, this.options.name, () => {
-        // Another tab deletes or upgrades the database: this connection is gone.
-        this.db = undefined;
-        this.lostReason = new Error('the database was closed by another connection (deleted or upgraded)');
-      });
-    } catch (error) {
-      throw new OutboxIoError('open', { cause: error });
-    }
-  }
-
-  private async database(operation: string): Promise<OutboxDatabase> {
-    try {
-      await this.opened;
-    } catch (error) {
-      throw new OutboxIoError(operation, { cause: (error as OutboxIoError).cause ?? error });
-    }
-    if (this.db !== undefined) return this.db;
-    // Closed (late appends): a short-lived connection of its own, closed after the write.
-    if (this.closed) return openOutboxDatabase(this.factory, this.options.name, () => undefined);
-    // Lost to another tab (deleted, or upgraded by a newer version): open it again, at most once
-    // a second. A deleted database comes back empty and this tab goes on delivering; one at a
-    // version this code cannot open stays an error.
-    const nowMs = Date.now();
-    if (nowMs - this.reopenedAtMs >= REOPEN_INTERVAL_MS) {
-      this.reopenedAtMs = nowMs;
-      this.reopening ??= this.open()
-        .then(() => {
-          // A new database: what was claimed or kept in memory named records of the old one.
-          this.generation++;
-          this.claimedSeqs.clear();
-          this.unload.clear();
-        })
-        .finally(() => {
-          this.reopening = null;
-        });
-      try {
-        await this.reopening;
-      } catch (error) {
-        this.lostReason = (error as OutboxIoError).cause ?? error;
-      }
-      if (this.db !== undefined) return this.db;
-    }
-    throw new OutboxIoError(operation, { cause: this.lostReason });
-  }
-
-  private async io<T>(operation: string, run: () => Promise<T>): Promise<T> {
-    try {
-      return await run();
-    } catch (error) {
-      if (error instanceof OutboxIoError) throw error;
-      throw new OutboxIoError(operation, { cause: error });
+      if (db !== this.connection.current) db.close();
     }
   }
 }
-
-/** How often, at most, a tab opens again a database another tab deleted or upgraded, ms. */
-const REOPEN_INTERVAL_MS = 1000;
 
 /** The IndexedDB outbox (browsers); see `IndexedDBOutbox` and the README for the options. */
 export function createIndexedDBOutbox(options: IndexedDBOutboxOptions = {}): IndexedDBOutbox {

@@ -1,0 +1,74 @@
+import type { Logger } from '../../logger.js';
+import { OutboxIoError } from '../errors.js';
+import type { Pending } from '../indexeddb/WriteBuffer.js';
+import type { DeadLetter, OutboxLimits, OutboxRecord } from '../outbox.js';
+import type { DropListeners } from '../records.js';
+import { utf8Length } from '../records.js';
+import { appendAsHolder } from './appendAsHolder.js';
+import type { ChunkEntry } from './chunks.js';
+import { isStorageFull } from './chunks.js';
+import type { ChunkStore } from './ChunkStore.js';
+
+export interface GroupWriterContext {
+  readonly limits: OutboxLimits;
+  readonly chunkChars: number;
+  readonly isClaimed: (key: string, index: number) => boolean;
+  readonly drops: DropListeners;
+  readonly logger: Logger;
+}
+
+/**
+ * How the localStorage outbox stores a group of records: as the lock holder, who may drop, trim
+ * and rewrite chunks (`appendAsHolder`), or as any other tab, in a chunk of its own that the
+ * holder later brings within the limits.
+ */
+export class GroupWriter {
+  constructor(
+    private readonly chunks: ChunkStore,
+    private readonly ctx: GroupWriterContext,
+  ) {}
+
+  /** Appends as the lock holder (who may drop, trim and rewrite chunks); answers what was stored. */
+  asHolder(group: Pending[], keepsRefused = false): Set<Pending> {
+    const { limits, chunkChars, isClaimed, drops, logger } = this.ctx;
+    return appendAsHolder(this.chunks, group, { keepsRefused, limits, chunkChars, isClaimed, drops, logger });
+  }
+
+  /** Not the lock holder: a chunk of its own; the holder enforces the limits later. */
+  foreign(group: readonly Pending[]): void {
+    try {
+      this.chunks.writeNew(group.map(({ record, bytes }) => toEntry(record, bytes)));
+    } catch (error) {
+      if (!isStorageFull(error)) throw new OutboxIoError('append', { cause: error });
+      // Only the holder may remove older records; full means this group cannot be kept.
+      this.ctx.logger.warn('localStorage is full; records dropped', { count: group.length });
+      this.ctx.drops.emit('overflow', group.length);
+    }
+  }
+
+  /**
+   * Writes dead letters to the queue as the lock holder (see `replayDeadLetters`), stamped with
+   * `nowMs`; answers those stored.
+   */
+  requeue(deadLetters: readonly DeadLetter[], nowMs: number): Set<DeadLetter> {
+    const group = new Map<Pending, DeadLetter>();
+    for (const dl of deadLetters) {
+      const { uuid, json } = dl.record;
+      const bytes = utf8Length(json);
+      if (bytes <= this.ctx.limits.maxBytes)
+        group.set({ record: { uuid, json, timestampMs: nowMs }, bytes }, dl);
+    }
+    let stored: Set<Pending>;
+    try {
+      stored = this.asHolder([...group.keys()], true);
+    } catch (error) {
+      this.chunks.invalidate();
+      throw error;
+    }
+    return new Set([...stored].map((p) => group.get(p)!));
+  }
+}
+
+function toEntry(record: OutboxRecord, bytes: number): ChunkEntry {
+  return { uuid: record.uuid, json: record.json, timestampMs: record.timestampMs, bytes };
+}
