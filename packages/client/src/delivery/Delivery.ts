@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import { MAX_DELAY_MS } from '../maxDelay.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Platform } from '../platform/platform.js';
+import { settledWithin } from '../settledWithin.js';
 import { type BatchRefusal, BatchSender } from './BatchSender.js';
 import { DeliveryCounters } from './DeliveryCounters.js';
 import type { DeliveryStats } from './DeliveryCounters.js';
@@ -56,22 +57,6 @@ const monotonicNow = monotonicClock();
 
 /** How long a shutdown waits for the loop's last step when its timeout is already spent. */
 const STOP_SETTLE_MS = 250;
-
-/**
- * Resolves when `work` settles or after `ms`, whichever comes first. The timer is not unref'd:
- * the process must live until the shutdown that waits on it has closed the outbox.
- */
-async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const elapsed = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, ms);
-  });
-  try {
-    await Promise.race([work.catch(() => undefined), elapsed]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Outboxes that have a running delivery loop in this process. */
 const active = new WeakSet<Outbox>();
@@ -298,7 +283,7 @@ export class Delivery {
     // that is not a request (a dead letter waiting for another process's lock) may not: it
     // gets what is left of the timeout, then goes on alone; its batch stays claimed in the
     // outbox, which gives it back on close.
-    await settleWithin(this.loop.idle(), Math.max(deadline - monotonicNow(), STOP_SETTLE_MS));
+    await settledWithin(this.loop.idle(), Math.max(deadline - monotonicNow(), STOP_SETTLE_MS));
     await this.restored;
     await this.recorded;
     await Promise.all(this.channels.map((c) => c.settled()));

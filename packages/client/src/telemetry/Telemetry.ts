@@ -4,7 +4,7 @@ import type { ClientDropReason, ClientEventMap, ClientEventName } from '../event
 import type { FeatureHost } from '../features/feature.js';
 import { monotonicClock } from '../integrations/monotonicClock.js';
 import type { Logger } from '../logger.js';
-import type { Outbox, OutboxRecord } from '../outbox/outbox.js';
+import type { Outbox } from '../outbox/outbox.js';
 import { checkEventName } from '../pipeline/eventName.js';
 import { checkPlainJsonData } from '../pipeline/plainJsonData.js';
 import { compileFieldSet, DEFAULT_REDACTED_FIELDS } from '../pipeline/redactFields.js';
@@ -13,9 +13,11 @@ import { Sampler } from '../pipeline/sampling.js';
 import { Session, type SessionStore } from '../pipeline/session.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
 import type { Platform } from '../platform/platform.js';
+import { settledWithin } from '../settledWithin.js';
 import type { TelemetryCore, TelemetryFlushResult, TelemetryStats } from './client.js';
 import { emptyDropCounts } from './client.js';
 import { ConsentWatch } from './ConsentWatch.js';
+import { DenialClear } from './DenialClear.js';
 import { Emitter } from './Emitter.js';
 import type { SuperState, TrackedEvent } from './EventBuilder.js';
 import { describe, ENRICHED_KEYS, EventBuilder } from './EventBuilder.js';
@@ -26,6 +28,7 @@ import { IdentityKeeper } from './IdentityKeeper.js';
 import { type IdentityStore, outboxIdentityStore } from './identityStore.js';
 import type { ConsentState, TelemetryOptions } from './options.js';
 import { buildRedactor } from './redactor.js';
+import { ignoredSuperPropertiesWarning, mergeSuperProperties } from './superProperties.js';
 import type { ResolvedTelemetryOptions } from './resolveTelemetryOptions.js';
 import { checkTimeout } from './resolveTelemetryOptions.js';
 import { CONSENT_STATE_KEY } from './consentStateKey.js';
@@ -108,15 +111,8 @@ export class Telemetry implements TelemetryCore {
   /** Follows consent set by other processes or tabs on the same storage (when it is remembered). */
   private readonly consentWatch: ConsentWatch | null;
   private readonly counts = { tracked: 0, fixed: 0, queued: 0, persisted: 0 };
-  /**
-   * Records built while a denial's `outbox.clear()` runs (consent granted or pending again
-   * meanwhile): appended once it resolves. A clear empties the whole queue when it gets to it,
-   * so records appended during it were deleted too (and counted as consent drops); a denial is
-   * about what was held when it was set. Null while no clear runs.
-   */
-  private heldDuringClear: OutboxRecord[] | null = null;
-  /** Settles once the latest clear ended and the records it held are in the outbox. */
-  private clearing: Promise<void> | undefined;
+  /** A denial's clear, and what is tracked while it runs. */
+  private readonly denialClear: DenialClear;
   /** The last failure to store events (a full or read-only disk), for `stats().lastError`. */
   private storageError: { endpoint: string; reason: string; atMs: number } | null = null;
   private readonly dropped = emptyDropCounts();
@@ -147,6 +143,11 @@ export class Telemetry implements TelemetryCore {
     this.identityKeeper = new IdentityKeeper(this.identityStore, this.logger);
     if (this.identified === undefined) this.identified = this.keptIdentityNow();
     this.emitter = new Emitter(this.logger);
+    this.denialClear = new DenialClear(this.outbox, MAX_WAITING_EVENTS, {
+      logger: this.logger,
+      drop: (reason, count, detail) => this.drop(reason, count, detail),
+      notify: (count, bytes) => this.delivery.notify(count, bytes),
+    });
     this.redactedFields = fieldsRedactedBy(this.o);
     this.session = new Session(this.o.sessionIdleMs, parts.session);
     const scanLength = this.o.propertyLimits.maxStringLength;
@@ -186,7 +187,7 @@ export class Telemetry implements TelemetryCore {
     this.offExitNow = parts.platform.onExitNow?.(() => {
       this.exitedNow = true;
       // The clear cannot finish in this turn: what it held is written with the rest.
-      this.releaseHeld();
+      this.denialClear.release();
       this.outbox.persistOnExit?.();
       // An identify() or reset() in the turn the process ends in: kept for the next run.
       this.identityKeeper.finishNow(this.consent, this.consentUnread);
@@ -351,37 +352,13 @@ export class Telemetry implements TelemetryCore {
 
   register(superProperties: Record<string, unknown>): void {
     try {
-      if (superProperties === null || typeof superProperties !== 'object' || Array.isArray(superProperties)) {
+      if (!isPropertiesObject(superProperties)) {
         this.logger.warn('register ignored: super properties must be an object');
         return;
       }
-      const { value } = safeClone(superProperties, this.o.propertyLimits);
-      const merged = { ...this.superProperties };
-      const max = this.o.propertyLimits.maxProperties;
-      let count = Object.keys(merged).length;
-      const ignored: string[] = [];
-      for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
-        // Capped as an event's properties are: past it, the kept set (and each call's copy of
-        // it) grew with every key ever registered, though events carried the first keys only.
-        if (!Object.hasOwn(merged, key) && count++ >= max) ignored.push(key);
-        // Defined, not assigned: a key named `__proto__` stays a property.
-        else
-          Object.defineProperty(merged, key, {
-            value: v,
-            enumerable: true,
-            writable: true,
-            configurable: true,
-          });
-      }
-      if (ignored.length > 0) {
-        const named = ignored.slice(0, 5).map((k) => JSON.stringify(k.slice(0, 40)));
-        const more = ignored.length > 5 ? ` and ${ignored.length - 5} more` : '';
-        this.logger.warn(
-          `register: at most ${max} super properties are kept; ignored ${named.join(', ')}${more}`,
-        );
-      }
-      // The values are clones already, and this object is replaced, never changed: the builder
-      // may keep it as it is.
+      const limits = this.o.propertyLimits;
+      const { merged, ignored } = mergeSuperProperties(this.superProperties, superProperties, limits);
+      if (ignored.length > 0) this.logger.warn(ignoredSuperPropertiesWarning(ignored, limits.maxProperties));
       this.superProperties = merged;
       this.builder.setSuperProperties(merged);
     } catch (error) {
@@ -417,8 +394,8 @@ export class Telemetry implements TelemetryCore {
   async persist(): Promise<void> {
     await this.ready;
     const queued = this.counts.queued;
-    // Events tracked during a clear reach the outbox when it ends (see `heldDuringClear`).
-    while (this.clearing !== undefined) await this.clearing;
+    // Events tracked during a clear reach the outbox when it ends (see `DenialClear`).
+    await this.denialClear.settled();
     try {
       await this.outbox.persist();
     } catch (error) {
@@ -436,11 +413,11 @@ export class Telemetry implements TelemetryCore {
     const timeoutMs = checkTimeout(options);
     const deadline = monotonicNow() + timeoutMs;
     if (this.closing !== undefined) return { sent: 0, pending: await this.pending(), timedOut: false };
-    if (!(await within(this.ready, timeoutMs)))
+    if (!(await settledWithin(this.ready, timeoutMs)))
       return { sent: 0, pending: await this.pending(), timedOut: true };
     // Within the budget: storing many events just tracked can take longer than a short one
     // (100 000 on a local SSD: a few hundred ms), and the write goes on in the background.
-    await within(
+    await settledWithin(
       this.persist().catch((error: unknown) => this.logger.warn('persist before flush failed', { error })),
       Math.max(0, deadline - monotonicNow()),
     );
@@ -628,10 +605,8 @@ export class Telemetry implements TelemetryCore {
       const known = w.distinctId ?? this.restoredIdentity;
       const result = this.builder.build(w.tracked, known ?? this.installId!, known === undefined, w.supers);
       if (!result.ok) return this.drop(result.reason, 1, result.detail);
-      if (this.heldDuringClear !== null) {
-        if (this.heldDuringClear.length >= MAX_WAITING_EVENTS)
-          return this.drop('overflow', 1, 'waiting for a consent clear to end');
-        this.heldDuringClear.push(result.record);
+      if (this.denialClear.holding) {
+        if (!this.denialClear.hold(result.record)) return;
       } else {
         this.outbox.append([result.record]);
         // Tracked by an app's own `exit` listener, after ours wrote what was in memory: nothing
@@ -665,57 +640,9 @@ export class Telemetry implements TelemetryCore {
         this.drop('consent', this.waiting.length);
         this.waiting = [];
       }
-      // What an earlier clear still held was tracked before this denial: dropped with the rest.
-      if (this.heldDuringClear !== null) this.drop('consent', this.heldDuringClear.length);
-      const held: OutboxRecord[] = [];
-      this.heldDuringClear = held;
-      // After an earlier clear still running: it could end after this one and take what this
-      // one holds back. Counted through the outbox's onDrop (reason 'consent').
-      this.clearing = (this.clearing ?? Promise.resolve())
-        .then(() => this.outbox.clear())
-        .then(
-          () => undefined,
-          (error: unknown) => this.logger.warn('could not clear held events', { error }),
-        )
-        .then(() => this.purgeDeadLetters())
-        .then(() => {
-          // A later denial replaced `held` (and counted it): that clear's end releases its own.
-          if (this.heldDuringClear === held) this.releaseHeld();
-        });
+      this.denialClear.start();
     }
     if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || this.waiting !== null);
-  }
-
-  /**
-   * Dead letters are held events too, and a replay (`homing dead-letters --replay`) would send
-   * them after a denial. Not counted again (they were, as dead-lettered). An app's own Outbox
-   * written in JavaScript may lack the method: nothing to purge there.
-   */
-  private async purgeDeadLetters(): Promise<void> {
-    if (typeof this.outbox.purgeDeadLetters !== 'function') return;
-    try {
-      const purged = await this.outbox.purgeDeadLetters();
-      if (purged > 0) this.logger.debug('consent denied: dead letters purged', { count: purged });
-    } catch (error) {
-      this.logger.warn('could not purge the dead letters after a denial', { error });
-    }
-  }
-
-  /** Appends what was tracked while a clear ran, now that it ended (or cannot end: exit). */
-  private releaseHeld(): void {
-    const held = this.heldDuringClear;
-    this.heldDuringClear = null;
-    this.clearing = undefined;
-    if (held === null || held.length === 0) return;
-    try {
-      this.outbox.append(held);
-      let bytes = 0;
-      for (const r of held) bytes += r.json.length;
-      this.delivery.notify(held.length, bytes);
-    } catch (error) {
-      // `append` never throws by contract; an Outbox of the app's own might.
-      this.drop('unsaved', held.length, describe(error));
-    }
   }
 
   /** Another process or tab sharing the storage set consent last: this install follows it. */
@@ -751,7 +678,7 @@ export class Telemetry implements TelemetryCore {
     if (this.closing !== undefined || this.counts.queued <= this.counts.persisted) return;
     // A page being left runs nothing that waits on storage: what a clear held goes in now, for
     // the unload send and the unload spill (a clear still running may then take it too).
-    if (this.parts.platform.sendOnUnload !== null) this.releaseHeld();
+    if (this.parts.platform.sendOnUnload !== null) this.denialClear.release();
     return this.persist().catch((error: unknown) => this.logger.warn('persist at exit failed', { error }));
   }
 
@@ -760,7 +687,7 @@ export class Telemetry implements TelemetryCore {
     if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
     this.confirmTimer = undefined;
     this.consentWatch?.stop();
-    await within(this.ready, timeoutMs);
+    await settledWithin(this.ready, timeoutMs);
     // Waited for within the budget only; the write goes on, and nothing tracked is lost when it
     // outlasts the budget: a storage we opened writes what it still holds in `close()` below
     // (which so ends after the budget when the write does), and one the app passed keeps the
@@ -768,7 +695,7 @@ export class Telemetry implements TelemetryCore {
     const persisted = this.persist().catch((error: unknown) =>
       this.logger.warn('persist at shutdown failed', { error }),
     );
-    await within(persisted, Math.max(0, deadline - monotonicNow()));
+    await settledWithin(persisted, Math.max(0, deadline - monotonicNow()));
     try {
       this.delivery.setPaused(this.consent !== 'granted' || this.waiting !== null);
       await this.delivery.shutdown(Math.max(0, deadline - monotonicNow()));
@@ -776,7 +703,7 @@ export class Telemetry implements TelemetryCore {
       this.logger.warn('delivery shutdown failed', { error });
     }
     // A clear that outlasted the budget: what it held goes in before the storage closes.
-    this.releaseHeld();
+    this.denialClear.release();
     if (this.parts.ownsOutbox) {
       await this.outbox
         .close()
@@ -812,19 +739,6 @@ function fieldsRedactedBy(o: ResolvedTelemetryOptions): ReadonlySet<string> | nu
  * clock, which, stepped back while a flush waited, handed delivery an hour of a 2 s budget.
  */
 const monotonicNow = monotonicClock();
-
-/** true when `promise` settled within `ms`; the timer is cleared either way. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => true), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function isPropertiesObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
