@@ -8,6 +8,7 @@ import Fastify, {
   type FastifyRequest,
   type onRequestHookHandler,
 } from 'fastify';
+import { trackUnusedConnections, waitForAnswerTurn } from './connections.js';
 import type { WireFormat } from './ingest/ingestBatch.js';
 import { maxBodyDepth } from './ingest/jsonDepth.js';
 import { WriteKeys } from './ingest/writeKeys.js';
@@ -84,8 +85,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   let draining = false;
   let forceClose: NodeJS.Timeout | undefined;
+  const connections = trackUnusedConnections(app.server);
   app.addHook('preClose', async () => {
     draining = true;
+    // Node closes the idle kept-alive connections itself; one that never sent a request would
+    // hold close() until forceClose below.
+    await connections.destroyUnused();
     // Requests in flight get shutdownGraceMs to finish; then every connection still open (a
     // stalled upload, whose request never completes) is closed, or close() would wait forever.
     forceClose = setTimeout(() => app.server.closeAllConnections(), o.shutdownGraceMs);
@@ -123,6 +128,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     if (draining) reply.header('connection', 'close');
     done(null, payload);
   });
+  // After the body is read, before any handler acts on it (pipelined requests only wait).
+  app.addHook('preHandler', waitForAnswerTurn);
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: req.method, status: reply.statusCode });
@@ -155,6 +162,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     metrics,
     limits: { maxEventBytes: o.maxEventBytes, maxPropertiesDepth: o.maxPropertiesDepth },
     maxBatchEvents: o.maxBatchEvents,
+    retentionMs: o.retentionDays * 86_400_000,
   };
   void app.register(healthRoutes, {
     store: o.store,

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { MAX_TIMER_MS } from './maxTimer.js';
+import { checkRetentionOptions } from './retention/retentionJob.js';
 import type { Store } from './store/store.js';
 
 export interface RateLimitOptions {
@@ -82,6 +83,14 @@ export interface ServerOptions {
    * Default 10 000.
    */
   shutdownGraceMs?: number;
+  /**
+   * The retention period events are deleted after, in days (the retention job's; fractions
+   * allowed): an event whose timestamp is already older than it when it arrives is stored at its
+   * receive time, its own timestamp kept as `originalTimestamp`, rather than answered "stored"
+   * and deleted by the next retention run. 0: no retention, timestamps kept. Default 0;
+   * `startServer` passes its own `retentionDays` (default 90).
+   */
+  retentionDays?: number;
 }
 
 export type ResolvedServerOptions = Required<Omit<ServerOptions, 'logger'>> & Pick<ServerOptions, 'logger'>;
@@ -117,6 +126,7 @@ export const SERVER_DEFAULTS = {
   // sockets fill, refusing real clients, so none by default (set one below `ulimit -n`).
   maxConnections: 0,
   shutdownGraceMs: 10_000,
+  retentionDays: 0,
 } as const satisfies Omit<ServerOptions, 'store'>;
 
 export class ServerOptionsError extends Error {
@@ -159,6 +169,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     keepAliveTimeoutMs: o.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
     maxConnections: o.maxConnections ?? SERVER_DEFAULTS.maxConnections,
     shutdownGraceMs: o.shutdownGraceMs ?? SERVER_DEFAULTS.shutdownGraceMs,
+    retentionDays: o.retentionDays ?? SERVER_DEFAULTS.retentionDays,
   };
   integer('maxBodyBytes', r.maxBodyBytes, 1);
   integer('maxBatchEvents', r.maxBatchEvents, 1, MAX_BATCH_EVENTS);
@@ -175,6 +186,9 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   integer('keepAliveTimeoutMs', r.keepAliveTimeoutMs, 1, MAX_TIMER_MS);
   integer('maxConnections', r.maxConnections, 0);
   integer('shutdownGraceMs', r.shutdownGraceMs, 0, MAX_TIMER_MS);
+  // The retention job's own check and error (RetentionOptionError), which `homing serve` names
+  // its flag by: the same value is the job's period.
+  checkRetentionOptions({ retentionDays: r.retentionDays });
   if (typeof r.logRequests !== 'boolean') throw new ServerOptionsError('logRequests', 'must be a boolean');
   if (typeof r.trustProxy !== 'boolean') throw new ServerOptionsError('trustProxy', 'must be a boolean');
   checkCorsOrigins(r.corsOrigins);

@@ -113,12 +113,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       port: _p,
       dataDir: _d,
       databaseUrl: _u,
-      retentionDays: _r,
       retention: ro,
       closeExpandBudgetMs: _c,
       ...rest
     } = options;
-    app = buildServer({ ...rest, store });
+    // The job's period (default 90 days) reaches ingest too: it stores at their receive time the
+    // events already older than it, which the job below would delete at its next run.
+    app = buildServer({ ...rest, retentionDays, store });
     if (ownStore && (options.databaseUrl?.trim() ?? '') === '') {
       // Once, at start: other local users who can read homing.db can read every admin key.
       const exposed = dataDirExposure(options.dataDir ?? LISTEN_DEFAULTS.dataDir);

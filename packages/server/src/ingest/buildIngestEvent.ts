@@ -20,12 +20,27 @@ export interface EventParts {
 export interface BuildContext extends ShapeLimits {
   receivedMs: number;
   receivedAt: string;
+  /**
+   * The retention period, ms (0 or absent: none): an event dated before it at receive time is
+   * stored at the receive time (see correctedIso), not deleted by the next retention run.
+   */
+  retentionMs?: number;
 }
 
 /** An event ready for the store, or the reason it is refused (named per index in the answer). */
 export type Built = IngestEvent | string;
 
 const MAX_ID_CHARS = 1000;
+
+/**
+ * Most UTF-8 bytes of an `event` or `distinct_id`, the ids stored in an index. PostgreSQL refuses
+ * a btree index row over 2704 bytes (8 KiB pages) and with it the whole batch, on every resend:
+ * 1000 characters of a 3-byte script (CJK, Indic, Thai) are 3000 bytes. Its indexes
+ * events_person (project_pk, distinct_id, ts, seq) and events_name (project_pk, event, ts) leave
+ * about 2660 bytes for the text; SQLite has no such limit, but applies the same rule so both
+ * stores take the same events. 1000 characters of a 1- or 2-byte script still fit.
+ */
+export const MAX_INDEXED_ID_BYTES = 2000;
 
 /** As long as the uuid contentUuid makes, which is made only once the event's size is known. */
 const CONTENT_UUID_STAND_IN = '00000000-0000-8000-8000-000000000000';
@@ -36,12 +51,19 @@ const CONTENT_UUID_STAND_IN = '00000000-0000-8000-8000-000000000000';
  * apply to the event as it is stored, whatever the wire format sent.
  */
 export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
-  const event = idString(p.event, 'event');
+  const event = indexedIdString(p.event, 'event');
   if (typeof event !== 'object') return event;
-  const distinctId = idString(
-    typeof p.distinctId === 'number' ? String(p.distinctId) : p.distinctId,
-    p.names?.distinctId ?? 'distinct_id',
-  );
+  const distinctIdField = p.names?.distinctId ?? 'distinct_id';
+  let rawDistinctId = p.distinctId;
+  if (typeof rawDistinctId === 'number') {
+    // JSON.parse has already rounded a larger one (1234567890123456789 arrives as
+    // ...800, the id of another person) and turned 1e400 into Infinity: its digits are gone.
+    if (!Number.isSafeInteger(rawDistinctId)) {
+      return `${distinctIdField} is a number that is not an integer within ±${Number.MAX_SAFE_INTEGER}, which JSON numbers cannot carry exactly: send it as a string`;
+    }
+    rawDistinctId = String(rawDistinctId);
+  }
+  const distinctId = indexedIdString(rawDistinctId, distinctIdField);
   if (typeof distinctId !== 'object') return distinctId;
   const properties = p.properties ?? {};
   if (typeof properties !== 'object' || properties === null || Array.isArray(properties)) {
@@ -73,7 +95,7 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
   let originalTimestamp: string | null = null;
   if (originalMs !== undefined) {
     originalTimestamp = formatIso(originalMs);
-    timestamp = correctedIso(originalMs, p.skewMs, ctx.receivedMs);
+    timestamp = correctedIso(originalMs, p.skewMs, ctx.receivedMs, ctx.retentionMs ?? 0);
   }
 
   let uuid: string;
@@ -98,6 +120,23 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
     receivedAt: ctx.receivedAt,
     properties: properties as Record<string, unknown>,
   };
+}
+
+/**
+ * idString, and at most MAX_INDEXED_ID_BYTES of UTF-8: the rule for the ids stored in an index.
+ * The admin API keeps idString alone, so it can still address (and erase) a person stored
+ * before this limit existed.
+ */
+function indexedIdString(v: unknown, field: string): { v: string } | string {
+  const id = idString(v, field);
+  // Each UTF-16 unit is at most 3 bytes: only an id longer than a third of the limit is measured.
+  if (typeof id === 'object' && id.v.length * 3 > MAX_INDEXED_ID_BYTES) {
+    const bytes = Buffer.byteLength(id.v, 'utf8');
+    if (bytes > MAX_INDEXED_ID_BYTES) {
+      return `${field} longer than ${MAX_INDEXED_ID_BYTES} bytes of UTF-8 (it has ${bytes}; the limit of an indexed id, whatever its script)`;
+    }
+  }
+  return id;
 }
 
 /**

@@ -57,10 +57,21 @@ export const MAX_CORRECTED_AGE_MS = 366 * 86_400_000;
  * that lies more than MAX_FUTURE_MS ahead of it (checked after the correction, so a client whose
  * whole clock is ahead is corrected, not replaced). A correction that would date the event more
  * than MAX_CORRECTED_AGE_MS before its receive time is not applied: the client's own timestamp
- * is kept (under the same future bound).
+ * is kept (under the same bounds). With a retention period (`retentionMs` > 0), a timestamp
+ * already older than it is replaced by the receive time too: a clock reset to 1970 (a dead RTC
+ * battery) or year 1 would otherwise be answered "stored" and deleted by the next retention run.
+ * The client's own value stays in `originalTimestamp` either way.
  */
-export function correctedIso(originalMs: number, skewMs: number, receivedMs: number): string {
+export function correctedIso(
+  originalMs: number,
+  skewMs: number,
+  receivedMs: number,
+  retentionMs = 0,
+): string {
   let ms = originalMs + skewMs;
   if (ms < receivedMs - MAX_CORRECTED_AGE_MS) ms = originalMs;
-  return formatIso(ms > receivedMs + MAX_FUTURE_MS ? receivedMs : ms);
+  if (ms > receivedMs + MAX_FUTURE_MS || (retentionMs > 0 && ms < receivedMs - retentionMs)) {
+    ms = receivedMs;
+  }
+  return formatIso(ms);
 }

@@ -19,6 +19,8 @@ export interface IngestDeps {
   limits: ShapeLimits;
   /** Most items one request may carry (maxBatchEvents). */
   maxBatchEvents: number;
+  /** The retention period, ms; 0 or absent: none (see BuildContext.retentionMs). */
+  retentionMs?: number;
 }
 
 export interface IngestRequest {
@@ -75,7 +77,12 @@ export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise
     }
   }
   const receivedMs = Date.now();
-  const ctx: BuildContext = { ...deps.limits, receivedMs, receivedAt: new Date(receivedMs).toISOString() };
+  const ctx: BuildContext = {
+    ...deps.limits,
+    receivedMs,
+    receivedAt: new Date(receivedMs).toISOString(),
+    retentionMs: deps.retentionMs ?? 0,
+  };
   const good: IngestEvent[] = [];
   const goodIndex: number[] = [];
   const rejected: RejectedEvent[] = [];

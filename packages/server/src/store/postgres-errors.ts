@@ -36,6 +36,18 @@ export function storageError(err: unknown, where: string): StoreError {
       },
     );
   }
+  // program_limit_exceeded: a value over one of PostgreSQL's own limits (an index row over 2704
+  // bytes, which ingest's limits on ids keep events from reaching). The same call fails the same
+  // way however often it is sent again, so it is not a 503 that asks for a resend; nor is it an
+  // outage (a full disk, a lost connection have codes of their own above).
+  if (code === '54000') {
+    return new StoreError(
+      'invalid-input',
+      `PostgreSQL refused a value over one of its limits (${msg}); nothing was committed, and the ` +
+        'same request fails the same way when sent again',
+      { cause: err },
+    );
+  }
   if (msg === 'timeout exceeded when trying to connect') {
     // pg-pool's answer when every connection stayed busy for connectTimeoutMs.
     return new StoreError(

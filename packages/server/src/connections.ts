@@ -1,0 +1,72 @@
+import type { Server } from 'node:http';
+import type { Socket } from 'node:net';
+import type { preHandlerHookHandler } from 'fastify';
+
+/**
+ * The connections that have not sent a byte yet (a browser's preconnect, a client pool's spare
+ * socket, a load balancer's TCP check). Node's closeIdleConnections takes only those that
+ * finished a request, so at shutdown one such socket held close() for the whole grace period.
+ * A connection leaves the set at its first request, or when it closes.
+ */
+export function trackUnusedConnections(server: Server): { destroyUnused(): Promise<number> } {
+  const unused = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    unused.add(socket);
+    socket.once('close', () => unused.delete(socket));
+  });
+  server.on('request', (req: { socket: Socket }) => {
+    unused.delete(req.socket);
+  });
+  return {
+    /**
+     * Destroys the connections that have received nothing, and answers how many. One that
+     * received part of a request (bytesRead counts what Node's parser consumed) is left to
+     * finish it, or to the grace period. The event loop first polls once more, so a request whose
+     * bytes already arrived (sent as shutdown began) is read, and answered, rather than reset.
+     */
+    async destroyUnused() {
+      await nextLoopTurn();
+      await nextLoopTurn();
+      let n = 0;
+      for (const socket of unused) {
+        if (socket.bytesRead === 0) {
+          socket.destroy();
+          n++;
+        }
+      }
+      unused.clear();
+      return n;
+    },
+  };
+}
+
+const nextLoopTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/**
+ * Runs a pipelined request only once its turn to be answered comes. Node parses and emits every
+ * request a client pipelined at once, but answers them in order, and an answer that closes its
+ * connection (`Connection: close`: a 400 for a malformed body, a 413) ends the connection before
+ * the next is sent: that request would still run (events stored, even a
+ * `DELETE /api/persons/:id`) while its client never learns of it. A request whose answer is
+ * queued behind another (its response has no socket yet) waits for its turn; when the connection
+ * closes first, it is dropped without running. Requests that are not pipelined pass at once.
+ */
+export const waitForAnswerTurn: preHandlerHookHandler = (req, reply, done) => {
+  const res = reply.raw;
+  const socket = req.raw.socket as Socket | null | undefined;
+  if (res.socket !== null || socket === null || socket === undefined) return done();
+  const onTurn = (): void => {
+    socket.off('close', onClosed);
+    done();
+  };
+  const onClosed = (): void => {
+    res.off('socket', onTurn);
+    req.log.info({}, 'pipelined request not run: its connection closed before its turn to be answered');
+    // Nothing can be sent on a closed connection: the handler and the remaining hooks are skipped.
+    reply.hijack();
+    done();
+  };
+  if (socket.destroyed) return onClosed();
+  res.once('socket', onTurn);
+  socket.once('close', onClosed);
+};

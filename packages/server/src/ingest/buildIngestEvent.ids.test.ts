@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import type { IngestEvent } from '../store/store.js';
+import {
+  buildIngestEvent,
+  MAX_INDEXED_ID_BYTES,
+  type BuildContext,
+  type EventParts,
+} from './buildIngestEvent.js';
+
+const RECEIVED_MS = Date.parse('2026-12-03T12:00:00.000Z');
+const DAY_MS = 86_400_000;
+const ctx: BuildContext = {
+  receivedMs: RECEIVED_MS,
+  receivedAt: new Date(RECEIVED_MS).toISOString(),
+  maxEventBytes: 1_000_000,
+  maxPropertiesDepth: 32,
+};
+
+function build(parts: Partial<EventParts>, c: BuildContext = ctx): IngestEvent | string {
+  return buildIngestEvent(
+    {
+      uuid: undefined,
+      event: 'e',
+      distinctId: 'x',
+      timestamp: undefined,
+      properties: {},
+      skewMs: 0,
+      ...parts,
+    },
+    c,
+  );
+}
+
+function built(parts: Partial<EventParts>, c: BuildContext = ctx): IngestEvent {
+  const b = build(parts, c);
+  if (typeof b === 'string') throw new Error(`refused: ${b}`);
+  return b;
+}
+
+/** `n` CJK characters, 3 UTF-8 bytes each. */
+const cjk = (n: number): string =>
+  Array.from({ length: n }, (_, i) => String.fromCharCode(0x4e00 + ((i * 7919) % 20000))).join('');
+
+describe('buildIngestEvent: numeric distinct ids', () => {
+  it('takes a safe integer as its decimal string', () => {
+    expect(built({ distinctId: 42 }).distinctId).toBe('42');
+    expect(built({ distinctId: -7 }).distinctId).toBe('-7');
+    expect(built({ distinctId: Number.MAX_SAFE_INTEGER }).distinctId).toBe('9007199254740991');
+  });
+
+  it('refuses a number JSON.parse could not keep exactly, naming the field, instead of merging persons', () => {
+    // Both arrive as 1234567890123456800: two people would become one.
+    for (const id of [
+      JSON.parse('1234567890123456789') as number,
+      JSON.parse('1234567890123456788') as number,
+      JSON.parse('1e400') as number,
+      -Infinity,
+      Number.NaN,
+      1.5,
+      2 ** 53,
+    ]) {
+      const r = build({ distinctId: id });
+      expect([id, r]).toEqual([id, expect.stringMatching(/^distinct_id is a number .*send it as a string$/)]);
+    }
+    const segment = build({
+      distinctId: JSON.parse('3234567890123456789') as number,
+      names: { uuid: 'messageId', distinctId: 'userId' },
+    });
+    expect(segment).toMatch(/^userId is a number/);
+  });
+});
+
+describe('buildIngestEvent: indexed ids in UTF-8 bytes', () => {
+  it(`refuses a distinct_id or event over ${MAX_INDEXED_ID_BYTES} UTF-8 bytes, though within 1000 characters`, () => {
+    const long = cjk(1000); // 3000 bytes: over PostgreSQL's index row limit
+    expect(build({ distinctId: long })).toBe(
+      `distinct_id longer than ${MAX_INDEXED_ID_BYTES} bytes of UTF-8 (it has 3000; the limit of an indexed id, whatever its script)`,
+    );
+    expect(build({ event: long })).toMatch(/^event longer than 2000 bytes of UTF-8/);
+    expect(build({ distinctId: cjk(667) })).toMatch(/longer than 2000 bytes/);
+    expect(build({ distinctId: long, names: { uuid: 'messageId', distinctId: 'anonymousId' } })).toMatch(
+      /^anonymousId longer than 2000 bytes/,
+    );
+  });
+
+  it('takes every id within both limits: 666 CJK characters, 1000 of a 2-byte script, 1000 ASCII', () => {
+    expect(built({ distinctId: cjk(666), event: cjk(666) }).distinctId).toBe(cjk(666));
+    expect(built({ distinctId: 'é'.repeat(1000) }).distinctId).toHaveLength(1000);
+    expect(built({ event: 'x'.repeat(1000) }).event).toHaveLength(1000);
+    // The uuid is not indexed as text (its 16-byte key is): only the character rule.
+    expect(built({ uuid: cjk(1000) }).uuid).toBe(cjk(1000));
+  });
+});
+
+describe('buildIngestEvent: timestamps older than the retention period', () => {
+  const ninety: BuildContext = { ...ctx, retentionMs: 90 * DAY_MS };
+
+  it('stores them at the receive time, the client value kept as originalTimestamp', () => {
+    for (const ts of [
+      0,
+      -1,
+      1.5,
+      '1970-01-01T00:00:00Z',
+      '0001-01-01T00:00:00.000Z',
+      '-000001-01-01T00:00:00.000Z',
+      -8.64e15,
+      RECEIVED_MS - 90 * DAY_MS - 1,
+    ]) {
+      const e = built({ timestamp: ts }, ninety);
+      expect([ts, e.timestamp]).toEqual([ts, ctx.receivedAt]);
+      expect(Date.parse(e.originalTimestamp!)).toBe(typeof ts === 'number' ? Math.trunc(ts) : Date.parse(ts));
+    }
+  });
+
+  it('keeps a timestamp within the period, and every timestamp without a retention period', () => {
+    const inside = new Date(RECEIVED_MS - 90 * DAY_MS).toISOString();
+    expect(built({ timestamp: inside }, ninety).timestamp).toBe(inside);
+    expect(built({ timestamp: '1970-01-01T00:00:00.000Z' }, { ...ctx, retentionMs: 0 }).timestamp).toBe(
+      '1970-01-01T00:00:00.000Z',
+    );
+    expect(built({ timestamp: '1970-01-01T00:00:00.000Z' }).timestamp).toBe('1970-01-01T00:00:00.000Z');
+  });
+
+  it('judges the age after the clock-skew correction', () => {
+    // A client clock 200 days behind, with sent_at: corrected to yesterday, kept.
+    const skew = 200 * DAY_MS;
+    const sent = new Date(RECEIVED_MS - skew - DAY_MS).toISOString();
+    expect(built({ timestamp: sent, skewMs: skew }, ninety).timestamp).toBe(
+      new Date(RECEIVED_MS - DAY_MS).toISOString(),
+    );
+    // Corrected into the past beyond the period (a sent_at from the future): receive time.
+    const e = built(
+      { timestamp: new Date(RECEIVED_MS - DAY_MS).toISOString(), skewMs: -100 * DAY_MS },
+      ninety,
+    );
+    expect(e.timestamp).toBe(ctx.receivedAt);
+  });
+});

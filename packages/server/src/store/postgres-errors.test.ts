@@ -1,0 +1,65 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storageError } from './postgres-errors.js';
+import { freshDatabase, openPostgres, postgresReachable } from './postgres.test-helpers.js';
+import type { PostgresStore } from './postgres.js';
+
+const pgReachable = await postgresReachable();
+
+describe('storageError: program_limit_exceeded (54000)', () => {
+  it('is invalid input (a 4xx), not a storage failure answered 503 on every resend', () => {
+    const err = Object.assign(
+      new Error('index row size 3040 exceeds btree version 4 maximum 2704 for index "events_person"'),
+      { code: '54000' },
+    );
+    const e = storageError(err, 'db:5432/homing');
+    expect(e.kind).toBe('invalid-input');
+    expect(e.message).toMatch(/over one of its limits \(index row size 3040 exceeds .*"events_person"\)/);
+    expect(e.cause).toBe(err);
+  });
+
+  it('leaves the outages what they were: a full disk, a lost server', () => {
+    expect(storageError(Object.assign(new Error('could not extend file'), { code: '53100' }), 'w').kind).toBe(
+      'disk-full',
+    );
+    expect(
+      storageError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'w').kind,
+    ).toBe('unreachable');
+  });
+});
+
+describe.skipIf(!pgReachable)('PostgresStore: an index row over the limit', () => {
+  let db: Awaited<ReturnType<typeof freshDatabase>>;
+  let store: PostgresStore;
+  beforeAll(async () => {
+    db = await freshDatabase();
+    store = await openPostgres(db.url);
+  });
+  afterAll(async () => {
+    await store?.close();
+    await db?.drop();
+  });
+
+  it('refuses the call as invalid-input, naming the index (ingest keeps ids under it; this is the net)', async () => {
+    const project = await store.createProject('p');
+    // 1000 characters (the store's own rule) of 3 bytes each, which pglz does not shrink.
+    const id = Array.from({ length: 1000 }, (_, i) =>
+      String.fromCharCode(0x4e00 + ((i * 7919) % 20000)),
+    ).join('');
+    const now = new Date().toISOString();
+    const insert = store.insertEvents(project.id, [
+      {
+        uuid: '0193a5c0-0000-7000-8000-0000000000b1',
+        event: 'e',
+        distinctId: id,
+        timestamp: now,
+        originalTimestamp: null,
+        receivedAt: now,
+        properties: {},
+      },
+    ]);
+    await expect(insert).rejects.toMatchObject({
+      kind: 'invalid-input',
+      message: expect.stringMatching(/events_person/),
+    });
+  });
+});
