@@ -1,10 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import { openFailureAdvice } from './sqlite-open-failure.js';
-import { tempDir } from './sqlite.test-helpers.js';
+import { openSqlite, tempDir } from './sqlite.test-helpers.js';
 
 function openError(dataDir: string): Error {
   try {
@@ -125,4 +125,66 @@ describe('openFailureAdvice', () => {
       expect(err.message).not.toContain('native module');
     });
   });
+
+  describe('a database file this process may read but not write (SQLite opens it read-only without a word)', () => {
+    const made = async (): Promise<string> => {
+      const dir = tempDir();
+      const store = await openSqlite({ dataDir: dir });
+      await store.close();
+      return dir;
+    };
+    const readOnly: SqliteStoreOptions['openDatabase'] = (file, o) =>
+      new Database(file, { ...o, readonly: true });
+
+    it('refuses to start rather than acknowledge events it could never store', async () => {
+      const dir = await made();
+      const before = readFileSync(join(dir, 'homing.db'));
+      const err = failureOf(() => new SqliteStore({ dataDir: dir, openDatabase: readOnly }));
+      expect(err).toMatchObject({ kind: 'data-dir' });
+      expect(err.message).toContain(`cannot write ${join(dir, 'homing.db')} (SQLITE_READONLY`);
+      expect(err.message).toContain('may read it but not write it');
+      expect(err.message).not.toContain('move it aside');
+      // The probe changed nothing, and a store that may write opens as before.
+      expect(readFileSync(join(dir, 'homing.db')).equals(before)).toBe(true);
+      const store = await openSqlite({ dataDir: dir });
+      await store.close();
+    });
+
+    it('homing projects (projectsOnly) still opens it to read', async () => {
+      const dir = await made();
+      const store = await openSqlite({ dataDir: dir, projectsOnly: true, openDatabase: readOnly });
+      await expect(store.listProjects()).resolves.toEqual([]);
+      await store.close();
+    });
+
+    // Real permissions: the file root's (as `sudo homing ...` leaves it), the server not root.
+    it.runIf(process.getuid?.() === 0 && typeof process.seteuid === 'function')(
+      'left root-owned in a directory of the server’s user: refused at start',
+      async () => {
+        const dir = await made();
+        chownSync(dir, 65534, 65534);
+        chownSync(join(dir, 'ingest-log.db'), 65534, 65534);
+        chmodSync(join(dir, 'homing.db'), 0o644);
+        let err: Error;
+        // Synchronous from here to seteuid(0): nothing else of this process runs as 65534.
+        process.seteuid!(65534);
+        try {
+          err = failureOf(() => new SqliteStore({ dataDir: dir }));
+        } finally {
+          process.seteuid!(0);
+        }
+        expect(err).toMatchObject({ kind: 'data-dir' });
+        expect(err.message).toContain(`cannot write ${join(dir, 'homing.db')} (SQLITE_READONLY`);
+      },
+    );
+  });
 });
+
+function failureOf(open: () => unknown): Error {
+  try {
+    open();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('opened');
+}

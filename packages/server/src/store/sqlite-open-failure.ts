@@ -1,12 +1,18 @@
+import { accessSync, constants, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { basename } from 'node:path';
+
 /**
  * What to do about a database file SQLite would not open, chosen by its error code: a file the
  * user may not write and a damaged file need opposite advice (moving a file aside that is only
  * unreadable loses nothing to the fix, but moving one that holds events loses them).
  */
 export function openFailureAdvice(code: unknown, file: string, dir: string, damaged: string): string {
-  const access = `check that ${file} is a file you may read and write, in a directory you may write (${dir}), or point --data-dir / HOMING_DATA_DIR at another directory`;
+  const access = accessAdvice(file, dir);
   if (typeof code !== 'string') return `${damaged}; or ${access}`;
   if (code.startsWith('SQLITE_NOTADB') || code.startsWith('SQLITE_CORRUPT')) return damaged;
+  // Opened, but read-only: whose the files are says more than "check that you may write".
+  if (code.startsWith('SQLITE_READONLY')) return notWritableAdvice(file, dir);
   if (
     code.startsWith('SQLITE_CANTOPEN') ||
     code.startsWith('SQLITE_READONLY') ||
@@ -19,4 +25,56 @@ export function openFailureAdvice(code: unknown, file: string, dir: string, dama
     return access;
   }
   return `if the file is damaged, ${damaged}; otherwise ${access}`;
+}
+
+function accessAdvice(file: string, dir: string): string {
+  return `check that ${file} is a file you may read and write, in a directory you may write (${dir}), or point --data-dir / HOMING_DATA_DIR at another directory`;
+}
+
+/**
+ * What to do about a database file SQLite opened but may not write (it falls back to read-only
+ * without a word, so this is found by a probe write at start): names the store's files this
+ * user may not write, with their owner, and the chown that gives them back. The usual cause is
+ * a command once run with sudo, which leaves what it created or rewrote root's.
+ */
+export function notWritableAdvice(file: string, dir: string): string {
+  const access = accessAdvice(file, dir);
+  const blocked: string[] = [];
+  let readOnlyFs = false;
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      accessSync(f, constants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EROFS') readOnlyFs = true;
+      if (code !== 'EACCES' && code !== 'EPERM') continue;
+      try {
+        const st = statSync(f);
+        blocked.push(`${basename(f)} belongs to uid ${st.uid} (mode ${(st.mode & 0o777).toString(8)})`);
+      } catch {
+        blocked.push(`${basename(f)} is not writable`);
+      }
+    }
+  }
+  if (readOnlyFs)
+    return `the file system under ${dir} is mounted read-only; mount it read-write, or ${access}`;
+  if (blocked.length === 0) return access;
+  const me = currentUser();
+  return (
+    `${blocked.join(', ')}, and this process runs as ${me.label}: give the data directory back to ` +
+    `the user homing serve runs as (sudo chown -R ${me.chownTo} ${dir}), or run homing serve as the ` +
+    'owner of these files'
+  );
+}
+
+function currentUser(): { label: string; chownTo: string } {
+  const uid = process.getuid?.();
+  let name: string | undefined;
+  try {
+    name = userInfo().username;
+  } catch {
+    // A uid without a passwd entry (containers run with an arbitrary --user).
+  }
+  if (uid === undefined) return { label: name ?? 'this user', chownTo: name ?? '<user>' };
+  return { label: name === undefined ? `uid ${uid}` : `${name} (uid ${uid})`, chownTo: name ?? String(uid) };
 }

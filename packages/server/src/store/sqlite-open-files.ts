@@ -8,6 +8,8 @@ interface Opened {
   path: string;
   dev: bigint;
   ino: bigint;
+  /** The database whose WAL this is, for a WAL file. */
+  walOf?: string;
 }
 
 /**
@@ -17,6 +19,13 @@ interface Opened {
  * again, and the next start finds nothing. Compared by (device, inode) taken right after each
  * open; once they differ the store is failed for good (its files are no longer what a restart
  * would open), so readiness and ingest answer 503 instead of acknowledging events that are lost.
+ *
+ * The WAL files are watched as well: every commit lives in `<db>-wal` until a checkpoint copies
+ * it into the database, so a removed WAL takes acknowledged events with it at the next crash
+ * (the audit found 15 of 18 gone after a kill -9). SQLite removes a WAL itself only when the
+ * last connection to the database closes (the store's own stay open until close(); another
+ * process's closing one does not count as last), a checkpoint truncates it in place, and
+ * VACUUM keeps it: a WAL that is not the file opened is never SQLite's own doing.
  *
  * Cost: one `stat` per file, at most once per `intervalMs` on the commit path.
  */
@@ -39,6 +48,16 @@ export class OpenFiles {
     } catch {
       // Unwatched: the store works as before this check existed.
     }
+  }
+
+  /**
+   * Records `<database>-wal`, once the database is open in WAL mode and has been read or written
+   * (SQLite makes the file then; before, there is nothing to watch).
+   */
+  addWal(database: string): void {
+    const before = this.files.length;
+    this.add(`${database}-wal`);
+    if (this.files.length > before) this.files[before]!.walOf = database;
   }
 
   /** The failure found so far, if any (no look at the files). */
@@ -64,11 +83,18 @@ export class OpenFiles {
         continue;
       }
       if (st !== null && st.dev === f.dev && st.ino === f.ino) continue;
+      const what = `${f.path} was ${st === null ? 'removed' : 'replaced by another file'} while the store had it open`;
       this.failure = new StoreError(
         'data-dir',
-        `${f.path} was ${st === null ? 'removed' : 'replaced by another file'} while the store had it open ` +
-          `(the data directory ${this.dataDir} removed or replaced?): events written now would be lost, so ` +
-          'none are accepted. Put the data directory back (or restore it from a backup) and restart homing serve',
+        f.walOf === undefined
+          ? `${what} (the data directory ${this.dataDir} removed or replaced?): events written now would be lost, so ` +
+              'none are accepted. Put the data directory back (or restore it from a backup) and restart homing serve'
+          : // The removed WAL is still open: a clean close checkpoints it into the database, which a
+            // kill does not.
+            `${what}: it holds the events committed since the last checkpoint, and events written now ` +
+              `would be lost at the next crash, so none are accepted. Stop homing serve cleanly (SIGTERM or ` +
+              `Ctrl-C, not kill -9): closing copies what the removed file holds into ${f.walOf}. Then start it ` +
+              'again',
       );
       return this.failure;
     }

@@ -12,7 +12,7 @@ import { codeAndMessage, diskFullAtOpen, isDiskFull } from './sqlite-errors.js';
 import { openLogFile, reconcileLogFile } from './sqlite-log-file.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { isNativeModuleFailure, nativeModuleError } from './sqlite-native-module.js';
-import { openFailureAdvice } from './sqlite-open-failure.js';
+import { notWritableAdvice, openFailureAdvice } from './sqlite-open-failure.js';
 import { walSizeLimitBytes, type ResolvedSqliteOptions, type SqliteStoreOptions } from './sqlite-options.js';
 import type { WriteTurn } from './sqlite-write-turn.js';
 
@@ -60,10 +60,11 @@ export function openMainDatabase(
   opts: ResolvedSqliteOptions,
   openDatabase: SqliteStoreOptions['openDatabase'],
 ): Database.Database {
+  let db: Database.Database | undefined;
   try {
     // Made here rather than by SQLite, which would give it the umask's mode (see dataDirModes.ts).
     createDatabaseFile(path);
-    const db = (openDatabase ?? openBetterSqlite)(path, { timeout: opts.busyTimeoutMs });
+    db = (openDatabase ?? openBetterSqlite)(path, { timeout: opts.busyTimeoutMs });
     db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
     db.pragma(`cache_size = ${-opts.cacheSizeMiB * 1024}`);
@@ -74,8 +75,12 @@ export function openMainDatabase(
     db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
     );
+    // `homing projects` only reads, or writes what it is asked to and says so if it cannot.
+    if (!opts.projectsOnly) assertWritable(db, path, opts.dataDir);
     return db;
   } catch (err) {
+    db?.close();
+    if (err instanceof StoreError) throw err;
     // Neither a missing addon nor a full disk is damage: moving the files aside would not help
     // the first and would lose events in the second.
     if (isNativeModuleFailure(err)) throw nativeModuleError(err);
@@ -91,6 +96,35 @@ export function openMainDatabase(
         ),
       { cause: err },
     );
+  }
+}
+
+/**
+ * Refuses a database file this process may read but not write. SQLite opens such a file
+ * read-only without a word, and reading works: a server started on a homing.db left root's by
+ * a `sudo homing ...` answered ready and acknowledged events into the ingest log, which the
+ * expander could then never move into homing.db (SQLITE_READONLY once a minute, the log growing
+ * for good). Found by a write that is rolled back: user_version set to its own value writes
+ * the header page (BEGIN IMMEDIATE alone succeeds on a read-only file in WAL mode). A write lock
+ * held elsewhere past the busy timeout proves nothing: the first real write tells.
+ */
+export function assertWritable(db: Database.Database, path: string, dataDir: string): void {
+  try {
+    db.exec('BEGIN IMMEDIATE');
+    db.pragma(`user_version = ${Number(db.pragma('user_version', { simple: true }))}`);
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')))
+      return;
+    if (typeof code !== 'string' || !code.startsWith('SQLITE_READONLY')) throw err;
+    throw new StoreError(
+      'data-dir',
+      `cannot write ${path} (${codeAndMessage(err)}): this process may read it but not write it, and ` +
+        `would acknowledge events it can never store; ${notWritableAdvice(path, dataDir)}`,
+      { cause: err },
+    );
+  } finally {
+    if (db.inTransaction) db.exec('ROLLBACK');
   }
 }
 
@@ -142,10 +176,12 @@ export function openIngestLog(
   try {
     createDatabaseFile(logPath);
     logDb = openLogFile(logPath, opts);
+    assertWritable(logDb, logPath, opts.dataDir);
     reconcileLogFile(db, logDb);
     return logDb;
   } catch (err) {
     logDb?.close();
+    if (err instanceof StoreError) throw err;
     if (isDiskFull(err)) throw diskFullAtOpen(logPath, err);
     throw new StoreError(
       'data-dir',

@@ -82,7 +82,7 @@ export class SqliteStore implements Store {
   private migrated = false;
   /** The last write to the ingest log found the disk full (see `ping`). */
   private diskFull = false;
-  /** Whether homing.db and the log file are still the files at their paths. */
+  /** Whether homing.db, the log file and their WALs are still the files at their paths. */
   private readonly openFiles: OpenFiles;
 
   constructor(options: SqliteStoreOptions) {
@@ -105,12 +105,17 @@ export class SqliteStore implements Store {
     this.assertOpen();
     await applyMigrations(this.db, this.turn, this.path);
     if (this.opts.projectsOnly) {
+      if (!this.migrated) this.openFiles.addWal(this.path);
       this.migrated = true;
       return;
     }
     if (!this.migrated) {
       this.logDb = openIngestLog(this.db, this.logPath, this.opts);
       this.openFiles.add(this.logPath);
+      // After both main files, so a removed directory is told as that; both WALs exist by now
+      // (homing.db's since its first statement, the log's since the reconcile's transaction).
+      this.openFiles.addWal(this.path);
+      this.openFiles.addWal(this.logPath);
       this.expander = new Expander(this.path, this.logPath, this.opts, this.turn, (lastId) =>
         this.onExpanded(lastId),
       );
@@ -306,6 +311,10 @@ export class SqliteStore implements Store {
    * they are below the expanded id, never expanded again, and the next trim deletes them.
    */
   private trimLog(): void {
+    // Files found removed: the rows stay, for the next start to expand again (what they were
+    // expanded into may be in a removed homing.db-wal, gone at a crash). Looked at on every trim
+    // (a stat per file), so rows expanded into a WAL removed since the last look stay too.
+    if (this.openFiles.check(true) !== null) return;
     try {
       this.log.trim();
     } catch (err) {
