@@ -1,8 +1,9 @@
-import { constants } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { OutboxLimits } from '@homing/client';
 import { FileOutbox, OutboxIoError, OutboxNotFoundError } from '@homing/client';
+import { CommandError } from './commandError.js';
+import { accessError, assertOutboxReadable, assertOutboxWritable, unexplained } from './outboxAccess.js';
+
+const DENIED = new Set(['EACCES', 'EPERM']);
 
 /** A read-only view of an outbox directory (`FileOutbox.inspect`): status and listings. */
 export type OutboxInspector = Awaited<ReturnType<typeof FileOutbox.inspect>>;
@@ -17,18 +18,7 @@ export interface CommandIo {
 
 export const processIo: CommandIo = { stdout: process.stdout, stderr: process.stderr };
 
-/** A failure the user can act on: printed with its hint, exit code 1 (2 for bad usage). */
-export class CommandError extends Error {
-  readonly kind = 'command' as const;
-  constructor(
-    message: string,
-    readonly hint?: string,
-    readonly exitCode = 1,
-  ) {
-    super(message);
-    this.name = 'CommandError';
-  }
-}
+export { CommandError };
 
 /**
  * Looks at the outbox in `dir` without changing anything (no lock, no cleanup, no limits): a
@@ -38,7 +28,7 @@ export class CommandError extends Error {
 export async function inspectOutbox(dir: string): Promise<{ inspector: OutboxInspector; directory: string }> {
   try {
     const inspector = await FileOutbox.inspect(dir);
-    await assertFilesReadable(inspector.directory);
+    await assertOutboxReadable(inspector.directory);
     return { inspector, directory: inspector.directory };
   } catch (error) {
     if (error instanceof OutboxNotFoundError) {
@@ -47,49 +37,13 @@ export async function inspectOutbox(dir: string): Promise<{ inspector: OutboxIns
         `Pass the directory of an existing outbox with --outbox DIR (by default <cache>/homing/<name>).`,
       );
     }
-    if (error instanceof OutboxIoError) throw await accessError(dir, 'read', error.cause);
+    if (error instanceof OutboxIoError) {
+      if (!DENIED.has((error.cause as NodeJS.ErrnoException | undefined)?.code ?? ''))
+        throw unexplained(dir, 'read', error.cause);
+      throw await accessError(dir, 'read', [dir]);
+    }
     throw error;
   }
-}
-
-const DENIED = new Set(['EACCES', 'EPERM']);
-
-/**
- * The outbox makes its files its owner's alone (0600), so another user may list the directory
- * and still not read a file of it: said up front, as for the directory, not as the first read's
- * EACCES half-way through a listing. A file gone meanwhile (delivery deleted it) is no matter.
- */
-async function assertFilesReadable(directory: string): Promise<void> {
-  const denied = async (error: unknown): Promise<void> => {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code !== undefined && DENIED.has(code)) throw await accessError(directory, 'read', error);
-  };
-  let names: string[] = [];
-  try {
-    // Listing a subdirectory it may not enter (`state/`, 0700) fails too.
-    names = await readdir(directory, { recursive: true });
-  } catch (error) {
-    await denied(error);
-  }
-  for (const name of names) await access(join(directory, name), constants.R_OK).catch(denied);
-}
-
-/** The outbox is there but this user may not read (or change) it: say whose it is. */
-async function accessError(dir: string, need: 'read' | 'change', cause: unknown): Promise<CommandError> {
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  if (code === undefined || !DENIED.has(code)) {
-    return new CommandError(
-      `cannot ${need} the outbox at ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`,
-    );
-  }
-  const owner = await stat(dir).then(
-    (s) => ` (it belongs to uid ${s.uid})`,
-    () => '',
-  );
-  return new CommandError(
-    `permission denied: this user cannot ${need} the outbox at ${dir}${owner}`,
-    'run the command as the user the app runs as (e.g. sudo -u that user), or give this user access to the directory',
-  );
 }
 
 /**
@@ -114,9 +68,7 @@ export async function openOutbox(
   const { inspector, directory } = await inspectOutbox(dir);
   // Changing an outbox writes lock and state files beside the segments: refuse before any of it
   // fails half-way with a message about a lock file.
-  await access(directory, constants.W_OK).catch(async (error: unknown) => {
-    throw await accessError(directory, 'change', error);
-  });
+  await assertOutboxWritable(directory);
   const limits = (await inspector.savedLimits()) ?? KEEP_EVERYTHING;
   return { outbox: new FileOutbox({ directory, ...limits, saveLimits: false }), directory, inspector };
 }
@@ -132,6 +84,12 @@ export async function runCommand(io: CommandIo, body: () => Promise<number>): Pr
       return error.exitCode;
     }
     io.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    // A bare ENOTDIR said nothing of what to do (a file left where the outbox keeps a directory).
+    if ((error as NodeJS.ErrnoException | null)?.code === 'ENOTDIR') {
+      io.stderr.write(
+        'hint: a file is where a directory should be on that path: move the file aside (mv FILE FILE.in-the-way) and try again\n',
+      );
+    }
     return 1;
   }
 }

@@ -1,0 +1,163 @@
+/**
+ * Why this user cannot read or change an outbox, told so that they can fix it. Three causes want
+ * three different answers: another user's outbox (run as that user); the user's own outbox with
+ * some files in it that are not theirs, left by the app or a `homing` command run once with sudo
+ * (give them back: chown); and the user's own outbox that is read-only (chmod, or a read-only
+ * file system). The file in the way is named: "the outbox belongs to uid N, run as uid N" sent
+ * its owner in a circle and left them to find the file by hand.
+ */
+import { constants } from 'node:fs';
+import { access, lstat, open, readdir, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { CommandError } from './commandError.js';
+
+const DENIED = new Set(['EACCES', 'EPERM']);
+/** The outbox's subdirectory of remembered states (consent, breakers, endpoints). */
+const STATE_DIR = 'state';
+/** Files named in a message, at most; the rest are counted. */
+const NAMED = 3;
+
+const codeOf = (error: unknown): string | undefined => (error as NodeJS.ErrnoException | undefined)?.code;
+
+/**
+ * Refuses, up front, an outbox this user cannot read whole: the outbox makes its files its
+ * owner's alone (0600), so a user may list the directory and still not read a file of it, and
+ * said here rather than as the first read's EACCES half-way through a listing. A file gone
+ * meanwhile (delivery deleted it) is no matter.
+ */
+export async function assertOutboxReadable(directory: string): Promise<void> {
+  await assertStateDirectory(directory);
+  const denied: string[] = [];
+  const note = (error: unknown, path: string): void => {
+    if (DENIED.has(codeOf(error) ?? '')) denied.push((error as NodeJS.ErrnoException).path ?? path);
+  };
+  let names: string[] = [];
+  try {
+    // Listing a subdirectory it may not enter (`state/`, 0700) fails too.
+    names = await readdir(directory, { recursive: true });
+  } catch (error) {
+    note(error, directory);
+  }
+  for (const name of names) {
+    const file = join(directory, name);
+    // Opened rather than access()ed: access() asks for the real user, open() (like the reads that
+    // follow) for the effective one. Non-blocking, so a FIFO put there does not hang the command.
+    await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0)).then(
+      (handle) => handle.close(),
+      (error: unknown) => note(error, file),
+    );
+  }
+  if (denied.length > 0) throw await accessError(directory, 'read', denied);
+}
+
+/** Refuses an outbox this user may not write in (commands that change it write lock and state files). */
+export async function assertOutboxWritable(directory: string): Promise<void> {
+  // The owner's write bit, looked at for the effective user (access() asks for the real one).
+  const st = await stat(directory).catch(() => null);
+  if (st !== null && st.uid === effectiveUid() && (st.mode & 0o200) === 0) {
+    throw await accessError(directory, 'change', [directory]);
+  }
+  await access(directory, constants.W_OK).catch(async (error: unknown) => {
+    if (codeOf(error) === 'EROFS') {
+      throw new CommandError(
+        `cannot change the outbox at ${directory}: it is on a read-only file system`,
+        'run the command where the outbox can be written (remount the file system read-write)',
+      );
+    }
+    if (!DENIED.has(codeOf(error) ?? '')) throw unexplained(directory, 'change', error);
+    throw await accessError(directory, 'change', [directory]);
+  });
+}
+
+/**
+ * A file where the outbox keeps its `state/` directory: every state read and write fails with
+ * ENOTDIR (and delivery with it), which said nothing about what to do.
+ */
+async function assertStateDirectory(directory: string): Promise<void> {
+  const path = join(directory, STATE_DIR);
+  const st = await lstat(path).catch(() => null);
+  if (st === null || st.isDirectory()) return;
+  throw new CommandError(
+    `${path} is not a directory: the outbox keeps its remembered states (consent, endpoints, breakers) in a directory there, so neither the app nor this command can use the outbox`,
+    `move it aside (mv ${path} ${path}.in-the-way); the directory is made again on the next use`,
+  );
+}
+
+export function unexplained(dir: string, need: 'read' | 'change', cause: unknown): CommandError {
+  return new CommandError(
+    `cannot ${need} the outbox at ${dir}: ${cause instanceof Error ? cause.message : String(cause)}`,
+  );
+}
+
+interface Owned {
+  path: string;
+  uid: number | null;
+  mode: number | null;
+}
+
+/** `blocked` (the directory itself, or files in it) cannot be read (or written): say whose they are. */
+export async function accessError(
+  dir: string,
+  need: 'read' | 'change',
+  blocked: string[],
+): Promise<CommandError> {
+  const me = effectiveUid();
+  const owned = async (path: string): Promise<Owned> =>
+    stat(path).then(
+      (s) => ({ path, uid: s.uid, mode: s.mode & 0o777 }),
+      () => ({ path, uid: null, mode: null }),
+    );
+  const outbox = await owned(dir);
+  // Another user's outbox (or no way to tell): run as the user the app runs as.
+  if (me === undefined || outbox.uid === null || outbox.uid !== me) {
+    return new CommandError(
+      `permission denied: this user cannot ${need} the outbox at ${dir}` +
+        (outbox.uid === null
+          ? ''
+          : ` (it belongs to ${uidName(outbox.uid)}${me === undefined ? '' : `, not to this user, ${uidName(me)}`})`),
+      'run the command as the user the app runs as (e.g. sudo -u that user), or give this user access to the directory',
+    );
+  }
+  const files = await Promise.all(blocked.map(owned));
+  const strangers = files.filter((f) => f.uid !== null && f.uid !== me);
+  const named = (list: Owned[]): string =>
+    list
+      .slice(0, NAMED)
+      .map((f) => {
+        const name = f.path === dir ? dir : relative(dir, f.path);
+        if (f.uid === null) return name;
+        return f.uid === me
+          ? `${name} (mode ${f.mode!.toString(8).padStart(3, '0')})`
+          : `${name}, owned by ${uidName(f.uid)}`;
+      })
+      .join('; ') + (list.length > NAMED ? ` and ${list.length - NAMED} more` : '');
+  if (strangers.length > 0) {
+    return new CommandError(
+      `permission denied: this user (uid ${me}) owns the outbox at ${dir} but cannot ${need} ${named(strangers)}`,
+      `a command run with sudo (the app, or homing) leaves what it writes root's; give the files back to the outbox's user: sudo chown -R ${me} ${shellQuoted(dir)}`,
+    );
+  }
+  // This user's own files, with modes that keep this user out.
+  if (need === 'change') {
+    return new CommandError(
+      `the outbox at ${dir} is read-only (mode ${outbox.mode!.toString(8).padStart(3, '0')}): this user owns it but may not write in it, and this command changes it`,
+      `make it writable again (chmod u+rwx ${shellQuoted(dir)}), or use homing status, which only reads`,
+    );
+  }
+  return new CommandError(
+    `permission denied: this user (uid ${me}) owns the outbox at ${dir} but its modes keep it from reading ${named(files)}`,
+    `give the owner access again: chmod -R u+rwX ${shellQuoted(dir)}`,
+  );
+}
+
+function effectiveUid(): number | undefined {
+  return process.geteuid?.() ?? process.getuid?.();
+}
+
+function uidName(uid: number): string {
+  return uid === 0 ? 'root (uid 0)' : `uid ${uid}`;
+}
+
+function shellQuoted(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
