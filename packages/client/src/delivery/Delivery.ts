@@ -3,7 +3,8 @@ import { monotonicClock } from '../integrations/monotonicClock.js';
 import type { EmitClientEvent } from '../events.js';
 import type { Logger } from '../logger.js';
 import { MAX_DELAY_MS } from '../maxDelay.js';
-import type { Outbox } from '../outbox/outbox.js';
+import type { Outbox, OutboxRecord } from '../outbox/outbox.js';
+import { sizeWithin } from '../outbox/sizeWithin.js';
 import type { Platform } from '../platform/platform.js';
 import { settledWithin } from '../settledWithin.js';
 import { type BatchRefusal, BatchSender } from './BatchSender.js';
@@ -99,6 +100,8 @@ export class Delivery {
   /** Exit flushes re-armed by `EXIT_REARM_MS` since the loop's own timer last fired. */
   private exitRearms = 0;
   private rearmTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Records of regular sends in flight an unload request already carried (`sendOnUnload.ts`). */
+  private readonly carriedOnUnload = new WeakSet<OutboxRecord>();
   private readonly unsubscribe: Array<() => void> = [];
   /** The resolved options, with the retry and breaker waits at their floor (see `withWaitFloors`). */
   private readonly options: DeliveryOptions;
@@ -244,7 +247,10 @@ export class Delivery {
         .persist()
         .catch((error: unknown) => this.deps.logger.debug('storing acks after a flush failed', { error }));
     }
-    return { sent, pending: await this.loop.pendingCount(), timedOut };
+    // Within the budget too: a storage that does not answer (an IndexedDB open that never
+    // settles) says nothing (-1) rather than hold the flush.
+    const left = await sizeWithin(this.outbox, deadline - monotonicNow());
+    return { sent, pending: left?.events ?? -1, timedOut };
   }
 
   /**
@@ -371,6 +377,7 @@ export class Delivery {
       budgetBytes: this.options.unloadBudgetBytes,
       keepalive: this.deps.keepaliveBytes ?? pageKeepaliveBytes,
       batchSize: this.options.batchSize,
+      carried: this.carriedOnUnload,
       claim: (maxEvents, maxBytes) => this.loop.claim(maxEvents, maxBytes),
       onAcked: (count, endpoint) => {
         this.counters.sent += count;

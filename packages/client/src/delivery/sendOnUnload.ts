@@ -17,6 +17,11 @@ export interface UnloadContext {
   /** The page's keepalive bytes in flight: the budget is what they leave of `budgetBytes`. */
   readonly keepalive: KeepaliveBytes;
   readonly batchSize: number;
+  /**
+   * Records of regular sends in flight that an earlier unload request of this page carried (see
+   * `alsoInFlight`): not carried again, unless that request failed.
+   */
+  readonly carried: WeakSet<OutboxRecord>;
   /** The delivery's serialised claim: only for an outbox without `claimInMemory`. */
   readonly claim: (maxEvents: number, maxBytes: number) => Promise<OutboxBatch | null>;
   readonly onAcked: (count: number, endpoint: string) => void;
@@ -72,7 +77,7 @@ export function sendPendingOnUnload(given: UnloadContext): Promise<void> {
   let extra: OutboxRecord[];
   try {
     batch = outbox.claimInMemory(context.batchSize, maxBytes);
-    extra = alsoInFlight(outbox, batch, context.batchSize, maxBytes);
+    extra = alsoInFlight(outbox, batch, context.batchSize, maxBytes, context.carried);
   } catch (error) {
     context.logger.warn('could not claim events to send on unload', { error });
     return Promise.resolve();
@@ -82,18 +87,23 @@ export function sendPendingOnUnload(given: UnloadContext): Promise<void> {
 
 /**
  * Records of the regular sends in flight, for the room the batch left: the page going away
- * aborts those sends. Not claimed by the unload send, so their own send settles them.
+ * aborts those sends. Not claimed by the unload send, so their own send settles them. Each goes
+ * in one unload request at most (`carried`): a tab only hidden lives on and its sends end, and
+ * every hide carried them again (one event went out 9 times while a tab was hidden and shown).
+ * Should that request fail, they are still stored and go with the next load if not before.
  */
 function alsoInFlight(
   outbox: Outbox,
   batch: OutboxBatch | null,
   maxEvents: number,
   maxBytes: number,
+  carried: WeakSet<OutboxRecord>,
 ): OutboxRecord[] {
   let events = batch?.records.length ?? 0;
   let bytes = batch?.bytes ?? 0;
   const extra: OutboxRecord[] = [];
   for (const record of outbox.inFlight?.() ?? []) {
+    if (carried.has(record)) continue;
     if (events >= maxEvents) break;
     const size = utf8Length(record.json);
     if (bytes + size > maxBytes) break;
@@ -166,12 +176,18 @@ async function send(
   } catch {
     response = undefined;
   }
+  // The in-flight records this request carries (those after the claim's).
+  const extraSent = records.slice(claim === null ? 0 : claim.records.length);
   if (response === undefined) {
     const queued = context.platform.sendOnUnload?.(request.url, request.body, UNLOAD_HEADERS) ?? false;
-    if (queued) context.keepalive.addBeacon(bodyBytes(request), Date.now());
+    if (queued) {
+      context.keepalive.addBeacon(bodyBytes(request), Date.now());
+      carry(context.carried, extraSent);
+    }
     context.logger.debug('sent pending events with a beacon on unload', { queued, count: records.length });
     return release();
   }
+  carry(context.carried, extraSent, response, channel.endpoint.destination === 'homing');
   if (claimed === null) {
     response.catch(() => undefined);
     return;
@@ -194,6 +210,23 @@ async function send(
     context.logger.debug('unload send failed; the events stay in the outbox', { error });
     return release();
   }
+}
+
+/** Marks `records` carried; a request that fails (no answer, or a refusal) unmarks them. */
+function carry(
+  carried: WeakSet<OutboxRecord>,
+  records: readonly OutboxRecord[],
+  response?: Promise<Response>,
+  homing = false,
+): void {
+  if (records.length === 0) return;
+  for (const r of records) carried.add(r);
+  const forget = (): void => {
+    for (const r of records) carried.delete(r);
+  };
+  response?.then((res) => {
+    if (!(res.ok || (homing && res.status === 409))) forget();
+  }, forget);
 }
 
 function bodyBytes(request: { body: string } | null): number {

@@ -99,13 +99,22 @@ export function createBrowserOutbox(options: BrowserOutboxOptions = {}): Outbox 
 }
 
 /**
- * Delegates to the IndexedDB outbox, or to the fallback once its database failed to open.
- * Appends go straight through (the IndexedDB outbox buffers them until it knows); everything
- * else waits for that answer first.
+ * Delegates to the IndexedDB outbox, or to the fallback once its database failed to open (or
+ * did not open in time: `OPEN_TIMEOUT_MS`). Appends go straight through (the IndexedDB outbox
+ * buffers them until it knows); everything else waits for that answer first, but the unload
+ * claim, which cannot wait.
  */
 class FallbackOutbox implements Outbox {
   private current: Outbox;
   private readonly ready: Promise<void>;
+  /**
+   * Unload batches the IndexedDB outbox handed out while its open was pending. If the open then
+   * fails, their records are not moved over: an ack of the batch means sent (moved over they
+   * were sent again and counted twice), and a release moves them over then.
+   */
+  private readonly unloadBeforeOpen = new Set<OutboxBatch>();
+  private opening = true;
+  private fellBack = false;
   private readonly drops = new DropListeners();
   private readonly forward = (d: OutboxDrop): void => this.drops.emit(d.reason, d.count, d.bytes);
 
@@ -113,14 +122,22 @@ class FallbackOutbox implements Outbox {
     this.current = idb;
     idb.onDrop(this.forward);
     this.ready = idb.opened.then(
-      () => logger.debug('outbox storage: IndexedDB'),
+      () => {
+        // The IndexedDB outbox settles its own unload batches.
+        this.opening = false;
+        this.unloadBeforeOpen.clear();
+        logger.debug('outbox storage: IndexedDB');
+      },
       async (error: unknown) => {
         logger.warn('the IndexedDB outbox could not be opened; falling back to localStorage', { error });
         await idb.close();
         const next = fallback();
         next.onDrop(this.forward);
-        next.append(idb.takeUnwritten());
+        const held = new Set([...this.unloadBeforeOpen].flatMap((b) => b.records.map((r) => r.uuid)));
+        next.append(idb.takeUnwritten().filter((r) => !held.has(r.uuid)));
         this.current = next;
+        this.opening = false;
+        this.fellBack = true;
       },
     );
   }
@@ -136,7 +153,9 @@ class FallbackOutbox implements Outbox {
 
   /** The storage in use now: IndexedDB's records in memory until its open failed, then the fallback's. */
   claimInMemory(maxEvents: number, maxBytes: number): OutboxBatch | null {
-    return this.current.claimInMemory?.(maxEvents, maxBytes) ?? null;
+    const batch = this.current.claimInMemory?.(maxEvents, maxBytes) ?? null;
+    if (batch !== null && this.opening) this.unloadBeforeOpen.add(batch);
+    return batch;
   }
 
   inFlight(): OutboxRecord[] {
@@ -145,11 +164,13 @@ class FallbackOutbox implements Outbox {
 
   async ack(batch: OutboxBatch): Promise<void> {
     await this.ready;
+    if (this.fellBack && this.unloadBeforeOpen.delete(batch)) return;
     return this.current.ack(batch);
   }
 
   async release(batch: OutboxBatch): Promise<void> {
     await this.ready;
+    if (this.fellBack && this.unloadBeforeOpen.delete(batch)) return this.current.append(batch.records);
     return this.current.release(batch);
   }
 

@@ -38,6 +38,7 @@ import type {
   OutboxSize,
 } from './outbox.js';
 import { DropListeners } from './records.js';
+import { warnOnRetentionDrops } from './retentionClock.js';
 import { checkStateKey, encodeStateValue } from './stateValue.js';
 
 export type { IndexedDBFactoryLike, IndexedDBOutboxOptions } from './indexeddb/outboxOptions.js';
@@ -79,6 +80,7 @@ export class IndexedDBOutbox implements Outbox {
   constructor(options: IndexedDBOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
     this.limits = this.options.limits;
+    warnOnRetentionDrops(this.drops, this.options.logger, this.limits.retentionMs);
     const { factory, unloadStorage } = resolveIndexedDBStorages(options);
     this.buffer = new WriteBuffer({
       ...this.options,
@@ -90,7 +92,7 @@ export class IndexedDBOutbox implements Outbox {
       buffer: this.buffer,
       claimedSeqs: this.claims.seqs,
       limits: this.limits,
-      now: this.options.now,
+      now: this.options.retentionNow,
       drops: this.drops,
       epoch: () => this.claims.epoch,
       remove: (operation, entries) => this.remove(operation, entries),
@@ -249,7 +251,8 @@ export class IndexedDBOutbox implements Outbox {
   async size(): Promise<OutboxSize> {
     if (this.closed) throw new OutboxClosedError('size');
     await this.buffer.flush();
-    const cutoff = this.limits.retentionMs > 0 ? this.options.now() - this.limits.retentionMs : -Infinity;
+    const cutoff =
+      this.limits.retentionMs > 0 ? this.options.retentionNow() - this.limits.retentionMs : -Infinity;
     const { expired, corrupt } = await this.recordsTx('size', (tx, save) =>
       // What aged out while waiting is dropped here too, so the answer never counts it.
       dropExpired(tx, save, cutoff, this.claims.seqs),
@@ -332,8 +335,11 @@ export class IndexedDBOutbox implements Outbox {
     if (this.closed) return null;
     await this.buffer.flush();
     if (!(await this.lock.acquire()) || this.closed) return null;
-    const nowMs = this.options.now();
+    const nowMs = this.options.retentionNow();
     let result: Awaited<ReturnType<typeof claimRecords>>;
+    // Claimed as they are read, not once the transaction is done: an unload claim in between (a
+    // hidden tab) took the same written records, which went out in two requests.
+    const taking: number[] = [];
     try {
       result = await this.recordsTx('claim', (tx, save) =>
         claimRecords(tx, save, {
@@ -342,9 +348,15 @@ export class IndexedDBOutbox implements Outbox {
           nowMs,
           limits: this.limits,
           claimed: this.claims.seqs,
+          onTake: (seq) => {
+            this.claims.seqs.add(seq);
+            taking.push(seq);
+          },
         }),
       );
     } catch (error) {
+      // Not claimed after all: pending again.
+      for (const seq of taking) this.claims.seqs.delete(seq);
       // Holding the delivery lock while this tab cannot read its records would keep every other
       // tab of the origin from delivering too.
       if (this.claims.size === 0) await this.lock.release().catch(() => {});

@@ -32,6 +32,7 @@ import type {
   OutboxSize,
 } from './outbox.js';
 import { DropListeners } from './records.js';
+import { warnOnRetentionDrops } from './retentionClock.js';
 import { checkStateKey, encodeStateValue } from './stateValue.js';
 
 export type { StorageEventSource } from './localStorage/storageEvents.js';
@@ -103,6 +104,7 @@ export class LocalStorageOutbox implements Outbox {
       options.maxBytes === undefined
         ? { ...this.options.limits, maxBytes: LOCAL_STORAGE_MAX_BYTES }
         : this.options.limits;
+    warnOnRetentionDrops(this.drops, this.options.logger, this.limits.retentionMs);
     const chunkChars = options.chunkChars ?? DEFAULT_CHUNK_CHARS;
     requireInteger('chunkChars', chunkChars, 256);
     const prefix = keyPrefix(this.options.name);
@@ -207,7 +209,7 @@ export class LocalStorageOutbox implements Outbox {
       maxBytes,
       atLeastOne,
       holder,
-      nowMs: this.options.now(),
+      nowMs: this.options.retentionNow(),
       limits: this.limits,
     });
     writeShrunk(this.chunks, dirty, 'claim');
@@ -289,7 +291,7 @@ export class LocalStorageOutbox implements Outbox {
     await this.buffer.flush();
     return this.lock.holding((holder) => {
       this.chunks.refresh(holder);
-      const nowMs = this.options.now();
+      const nowMs = this.options.retentionNow();
       const count = countChunks(this.chunks, holder, this.claims.isClaimed, this.limits, nowMs);
       writeShrunk(this.chunks, count.dirty, 'size');
       this.drops.emit('retention', count.expired);

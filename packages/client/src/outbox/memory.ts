@@ -1,3 +1,5 @@
+import type { Logger } from '../logger.js';
+import { silentLogger } from '../logger.js';
 import { OutboxClosedError, OutboxOptionError } from './errors.js';
 import { resolveOutboxLimits } from './limits.js';
 import { MemoryDeadLetters } from './memoryDeadLetters.js';
@@ -11,6 +13,7 @@ import type {
   OutboxSize,
 } from './outbox.js';
 import { DropListeners, normalizeRecord, utf8Length } from './records.js';
+import { retentionClock, warnOnRetentionDrops } from './retentionClock.js';
 import { RingDeque } from './RingDeque.js';
 import { checkStateKey, encodeStateValue } from './stateValue.js';
 
@@ -23,8 +26,13 @@ import { checkStateKey, encodeStateValue } from './stateValue.js';
  * original order whichever batch is released first.
  */
 export interface MemoryOutboxOptions extends Partial<OutboxLimits> {
-  /** Clock for retention and dead-letter times; default `Date.now`. */
+  /**
+   * Clock for retention and dead-letter times; default `Date.now`. A jump ahead of the monotonic
+   * clock does not age events (see `retentionClock.ts`).
+   */
   now?: () => number;
+  /** Where retention drops and clock jumps are reported; default silent. */
+  logger?: Logger;
 }
 
 interface Entry {
@@ -38,6 +46,8 @@ interface Entry {
 export class MemoryOutbox implements Outbox {
   private readonly limits: OutboxLimits;
   private readonly now: () => number;
+  /** The time retention ages events as of (`retentionClock`). */
+  private readonly retentionNow: () => number;
   private readonly pending = new RingDeque<Entry>();
   /** Released entries, sorted by seq; all older than anything they were claimed after. */
   private returned: Entry[] = [];
@@ -63,12 +73,19 @@ export class MemoryOutbox implements Outbox {
       throw new OutboxOptionError('now', 'must be a function returning ms since the epoch');
     }
     this.now = options.now ?? Date.now;
+    const logger = options.logger ?? silentLogger;
+    if (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function') {
+      throw new OutboxOptionError('logger', 'must have debug, warn and error methods');
+    }
+    this.retentionNow = retentionClock(this.now, logger);
+    warnOnRetentionDrops(this.drops, logger, this.limits.retentionMs);
     this.deadLetters = new MemoryDeadLetters(this.limits.maxDeadLetters);
   }
 
   append(records: readonly OutboxRecord[]): void {
     if (!Array.isArray(records) || records.length === 0) return;
     const nowMs = this.now();
+    const agedAtMs = this.retentionNow();
     let invalid = 0;
     let tooLarge = 0;
     let expired = 0;
@@ -79,7 +96,7 @@ export class MemoryOutbox implements Outbox {
         invalid++;
         continue;
       }
-      if (this.isExpired(record, nowMs)) {
+      if (this.isExpired(record, agedAtMs)) {
         expired++;
         continue;
       }
@@ -130,7 +147,7 @@ export class MemoryOutbox implements Outbox {
    * alone (`claim`); otherwise such a record is skipped and stays first in line.
    */
   private take(maxEvents: number, maxBytes: number, atLeastOne: boolean): OutboxBatch | null {
-    const nowMs = this.now();
+    const nowMs = this.retentionNow();
     const taken: Entry[] = [];
     const skipped: Entry[] = [];
     let bytes = 0;
@@ -373,7 +390,7 @@ export class MemoryOutbox implements Outbox {
 
   private sweepExpired(): void {
     if (this.limits.retentionMs === 0) return;
-    const nowMs = this.now();
+    const nowMs = this.retentionNow();
     let expired = 0;
     const keep = (e: Entry): boolean => {
       if (!this.isExpired(e.record, nowMs)) return true;

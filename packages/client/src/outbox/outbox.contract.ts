@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OutboxError } from './errors.js';
 import type { Outbox, OutboxBatch, OutboxDrop, OutboxLimits, OutboxRecord } from './outbox.js';
 
@@ -74,10 +74,24 @@ function recordDrops(outbox: Outbox): { drops: OutboxDrop[]; total(reason: Outbo
   };
 }
 
+const realPerformanceNow = performance.now.bind(performance);
+let monotonicShift: { mockRestore(): void } | null = null;
+
+/**
+ * Moves `performance.now()` on by `ms` (until the test ends), as if that much time passed: the
+ * outboxes age records by the wall clock only as far as the monotonic clock agrees.
+ */
+function passMonotonicTime(ms: number): void {
+  monotonicShift?.mockRestore();
+  monotonicShift = vi.spyOn(performance, 'now').mockImplementation(() => realPerformanceNow() + ms);
+}
+
 export function describeOutboxContract(name: string, factory: OutboxContractFactory): void {
   describe(`${name}: Outbox contract`, () => {
     let opened: OutboxUnderTest[] = [];
     afterEach(async () => {
+      monotonicShift?.mockRestore();
+      monotonicShift = null;
       const all = opened;
       opened = [];
       for (const o of all) await o.dispose();
@@ -240,13 +254,30 @@ export function describeOutboxContract(name: string, factory: OutboxContractFact
         expect(await drain(outbox)).toEqual(uuids(young.slice(0, 2)));
         expect(drops.total('retention')).toBe(2);
 
-        // A record that ages past the limit while it waits is dropped too, never sent.
+        // A record that ages past the limit while it waits is dropped too, never sent: the time
+        // passes on the monotonic clock as well (a step of the wall clock alone does not age it).
         outbox.append([young[2]!]);
         await outbox.persist();
         now += 7 * DAY;
+        passMonotonicTime(7 * DAY);
         expect(await outbox.claim(10, Infinity)).toBeNull();
         expect(drops.total('retention')).toBe(3);
         expect((await outbox.size()).events).toBe(0);
+      });
+
+      it('does not age records by a forward step of the clock that no time passed for (NTP after a stale boot)', async () => {
+        let now = Date.parse('2020-01-01T00:00:00Z');
+        const { outbox } = await open({ limits: { retentionMs: 7 * DAY }, now: () => now });
+        const drops = recordDrops(outbox);
+        const before = makeRecords(3, 60, now - DAY);
+        outbox.append(before);
+        await outbox.persist();
+        // The clock is set right, years ahead, milliseconds later.
+        now = Date.parse('2026-01-10T00:00:00Z');
+        const after = makeRecords(1, 60, now);
+        outbox.append(after);
+        expect(await drain(outbox)).toEqual(uuids([...before, ...after]));
+        expect(drops.total('retention')).toBe(0);
       });
 
       it('keeps everything with retentionMs 0', async () => {

@@ -84,3 +84,40 @@ describe('uuidv7: a bad time given', () => {
     expect(uuidMs(id)).toBe(now);
   });
 });
+
+describe('uuidv7: a clock stepped back more than a day, then set right', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.resetModules();
+  });
+
+  it('ids made after the clock came back sort after those made before the step', async () => {
+    // A fresh module (the generator's state is the process's) drawing the bytes 255, 254, ...:
+    // the counter a starts from is higher than the one a new millisecond would start e from.
+    vi.resetModules();
+    vi.spyOn(globalThis.crypto, 'getRandomValues').mockImplementation((array) => {
+      const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+      for (let i = 0; i < bytes.length; i++) bytes[i] = 255 - (i & 0xff);
+      return array;
+    });
+    const { uuidv7: fresh } = await import('./uuidv7.js');
+    const T = Date.UTC(2031, 4, 6, 7, 8, 9, 123);
+    const HOUR = 3_600_000;
+    const steps: [string, number][] = [
+      ['a', T],
+      ['b', T - HOUR],
+      ['c', T - 24 * HOUR - 60_000],
+      ['d', T - 48 * HOUR],
+      ['e', T],
+      ['f', T + 1],
+    ];
+    const made: { name: string; id: string }[] = [];
+    for (const [name, ms] of steps) for (let i = 0; i < 3; i++) made.push({ name, id: fresh(ms) });
+    const sorted = [...made].sort((x, y) => (x.id < y.id ? -1 : 1)).map((m) => m.name);
+    // c and d follow the clock back (their time is a day earlier): before everything else. The
+    // ids from e on sort after a's and b's, which they were made after.
+    expect(sorted.join('')).toBe('cccdddaaabbbeeefff');
+    expect(new Set(made.map((m) => m.id)).size).toBe(made.length);
+    for (const { id } of made) expect(id).toMatch(SHAPE);
+  });
+});

@@ -1,8 +1,10 @@
 /**
  * RFC 9562 UUIDv7: 48-bit Unix ms timestamp, version 7, 12-bit rand_a used as a
  * monotonic counter within one millisecond (method 1 of RFC 9562 §6.2), variant 10,
- * 62 random bits. Monotonic within a process even if the clock steps back:
- * the last timestamp is reused and the counter advances.
+ * 62 random bits. Monotonic within a process even if the clock steps back up to
+ * MAX_STEP_BACK_MS: the last timestamp is reused and the counter advances. A larger step back
+ * is followed (ids then sort before those issued before it), and when the clock returns to the
+ * times issued before it, ids go on from the last one issued then, so they sort after those.
  */
 /** The character codes of the two hex digits of every byte: `HEX_CODES[2b]`, `HEX_CODES[2b + 1]`. */
 const HEX_CODES = Uint8Array.from({ length: 512 }, (_, i) =>
@@ -26,6 +28,12 @@ let pool = new Uint8Array(0);
 let poolOffset = POOL_SIZE;
 let lastMs = -1;
 let counter = 0;
+/**
+ * The timestamp and counter of the last id before the last step back past MAX_STEP_BACK_MS (-1:
+ * none): ids go on from there once the clock is back within MAX_STEP_BACK_MS of it.
+ */
+let aheadMs = -1;
+let aheadCounter = 0;
 
 /** Offset in `pool` of `n` fresh random bytes (refilled when spent). */
 function randomOffset(n: number): number {
@@ -47,11 +55,23 @@ export function uuidv7(nowMs: number = Date.now()): string {
   let ms = Math.floor(nowMs);
   // NaN, negative or past 48 bits: not a time the id can carry; the real clock's instead.
   if (!(ms >= 0 && ms <= MAX_UUID_MS)) ms = Date.now();
-  if (ms > lastMs || lastMs - ms > MAX_STEP_BACK_MS) {
+  if (ms > lastMs && (ms > aheadMs || aheadMs - ms > MAX_STEP_BACK_MS)) {
     lastMs = ms;
     // Start the counter in the lower half so many ids fit in one millisecond.
     counter = ((p[rp]! << 8) | p[rp + 1]!) & 0x7ff;
+  } else if (lastMs - ms > MAX_STEP_BACK_MS) {
+    // Followed; where the ids were is kept for when the clock comes back (the last step's only).
+    aheadMs = lastMs;
+    aheadCounter = counter;
+    lastMs = ms;
+    counter = ((p[rp]! << 8) | p[rp + 1]!) & 0x7ff;
   } else {
+    if (ms > lastMs) {
+      // Back within reach of the ids issued before the step back: on from the last of them.
+      lastMs = aheadMs;
+      counter = aheadCounter;
+      aheadMs = -1;
+    }
     ms = lastMs;
     counter++;
     if (counter > 0xfff) {

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTelemetry } from '../index.node.js';
 import { Sink, sinkEvents } from './telemetry.test-helpers.js';
 
@@ -48,11 +48,16 @@ describe('the client clock (`now`) and the outbox it makes', () => {
         t.track(`expired-${storage}`);
         await t.persist?.();
         now += 8 * DAY;
+        // Time that really passed, as the monotonic clock says too: a wall clock alone stepping
+        // ahead is not taken for it (see outbox/retentionClock.ts).
+        const realMonotonic = performance.now.bind(performance);
+        vi.spyOn(performance, 'now').mockImplementation(() => realMonotonic() + 8 * DAY);
         t.setConsent('granted');
         await t.flush({ timeoutMs: 10_000 });
         expect(sinkEvents(sink).filter((e) => e.event === `expired-${storage}`)).toEqual([]);
         expect((await t.stats()).dropped.retention).toBe(1);
       } finally {
+        vi.restoreAllMocks();
         await t.shutdown({ timeoutMs: 1000 });
       }
     },

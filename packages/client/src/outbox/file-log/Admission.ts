@@ -7,7 +7,10 @@ import type { QueueHolder } from './QueueHolder.js';
 
 export interface AdmissionOptions {
   readonly limits: OutboxLimits;
+  /** Stamps records that come without a time. */
   readonly now: () => number;
+  /** The time retention ages records as of (`retentionClock`). */
+  readonly retentionNow: () => number;
   readonly buffer: AppendBuffer;
   readonly holder: QueueHolder;
   readonly drops: DropListeners;
@@ -37,7 +40,7 @@ export class Admission {
     if (!Array.isArray(records) || records.length === 0) return;
     const { limits, buffer, drops } = this.o;
     const nowMs = this.o.now();
-    const cutoff = limits.retentionMs > 0 ? nowMs - limits.retentionMs : -Infinity;
+    const cutoff = limits.retentionMs > 0 ? this.o.retentionNow() - limits.retentionMs : -Infinity;
     let invalid = 0;
     let tooLarge = 0;
     let expired = 0;

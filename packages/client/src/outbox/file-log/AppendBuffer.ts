@@ -2,6 +2,7 @@ import { Buffer } from 'node:buffer';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from '../../logger.js';
+import { monotonicClock } from '../../integrations/monotonicClock.js';
 import { OutboxIoError } from '../errors.js';
 import type { OutboxDurability } from '../outbox.js';
 import { type EncodableRecord, encodeFrames, frameLength } from './frame.js';
@@ -107,9 +108,13 @@ export class AppendBuffer {
   private landedChunk: { written: WrittenGroup; frames: WrittenFrames } | null = null;
   /** Write failures not warned about yet (warned at most once per WRITE_WARN_INTERVAL_MS). */
   private unwarnedFailures = 0;
+  /** Intervals are measured on it, not by wall-clock differences (a step back stalls those). */
+  private readonly monotonicNow = monotonicClock();
+  /** When (monotonic) a failed write was last warned about. */
   private lastWarnMs = -Infinity;
   /** Free bytes as last seen (undefined: not looked at yet, so the first write looks). */
   private lastFree: number | undefined;
+  /** When (monotonic) the free room was last looked at. */
   private lastRoomCheckMs = -Infinity;
   /** Counts looks at the room (and writes found full): an answer applies only if still the newest. */
   private roomSeq = 0;
@@ -466,7 +471,7 @@ export class AppendBuffer {
 
   /** Once a second at most, off the write's path: keeps `lastFree` current while there is plenty. */
   private lookAtRoomNowAndThen(): void {
-    const now = Date.now();
+    const now = this.monotonicNow();
     if (now - this.lastRoomCheckMs < ROOM_CHECK_INTERVAL_MS) return;
     this.lastRoomCheckMs = now;
     const seq = ++this.roomSeq;
@@ -491,7 +496,7 @@ export class AppendBuffer {
       return Infinity;
     }
     if (seq === this.roomSeq) this.lastFree = free;
-    this.lastRoomCheckMs = Date.now();
+    this.lastRoomCheckMs = this.monotonicNow();
     return free >= CHECK_EACH_WRITE_BELOW_BYTES ? Infinity : free - WRITE_MARGIN_BYTES;
   }
 
@@ -507,7 +512,7 @@ export class AppendBuffer {
     this.o.onOverflow(this.trim());
     // A full disk fails every retry (each second, each group): one warning a minute says so.
     this.unwarnedFailures++;
-    const now = Date.now();
+    const now = this.monotonicNow();
     if (now - this.lastWarnMs >= WRITE_WARN_INTERVAL_MS) {
       this.o.logger.warn('outbox: write failed, will retry', {
         error: String(error),

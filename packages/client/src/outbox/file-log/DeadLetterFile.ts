@@ -1,5 +1,6 @@
 import { Buffer } from 'node:buffer';
 import { promises as fs } from 'node:fs';
+import { monotonicClock } from '../../integrations/monotonicClock.js';
 import { OutboxIoError } from '../errors.js';
 import type { DeadLetter, DropReason, OutboxRecord } from '../outbox.js';
 import { writeFileAtomic } from './atomicFile.js';
@@ -43,6 +44,7 @@ export class DeadLetterFile {
   /** The sections of this process, one after another (see the class comment). */
   private tail: Promise<unknown> = Promise.resolve();
   private stopped = false;
+  private readonly monotonicNow = monotonicClock();
   /** Ends the wait for another process's lock at once (set while waiting). */
   private wake: (() => void) | null = null;
 
@@ -209,9 +211,10 @@ export class DeadLetterFile {
   }
 
   private async withFileLock<T>(fn: () => Promise<T>): Promise<T> {
-    const deadline = Date.now() + Math.max(5000, this.o.staleMs * 2);
+    // Monotonic: a wall clock stepped back during the wait would stretch it by the step.
+    const deadline = this.monotonicNow() + Math.max(5000, this.o.staleMs * 2);
     for (let attempt = 0; !(await this.lock.tryAcquire()); attempt++) {
-      if (Date.now() > deadline || this.stopped) {
+      if (this.monotonicNow() > deadline || this.stopped) {
         throw new OutboxIoError('dead-letter lock', {
           cause: new Error('dead-letter store is locked by another process'),
         });

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { monotonicClock } from '../../integrations/monotonicClock.js';
 import { OutboxClosedError, OutboxError, OutboxIoError } from '../errors.js';
 import { checkClaimLimits } from '../memory.js';
 import type {
@@ -11,6 +12,7 @@ import type {
   OutboxSize,
 } from '../outbox.js';
 import { DropListeners } from '../records.js';
+import { retentionClock, warnOnRetentionDrops } from '../retentionClock.js';
 import { checkStateKey, encodeStateValue } from '../stateValue.js';
 import { Admission } from './Admission.js';
 import { AppendBuffer, type GroupSummary, type WrittenFrames } from './AppendBuffer.js';
@@ -85,8 +87,18 @@ export class FileOutbox implements Outbox {
   private readonly state: StateFiles;
   private readonly clearRequests: ClearRequests;
   private readonly reserve: SpaceReserve;
-  private reserveCheckedMs = 0;
+  /**
+   * Elapsed times (idle lock, refresh and reserve intervals) are measured on it: by wall-clock
+   * differences, a clock stepped back an hour kept an idle holder's lock, and every other
+   * process from delivering, for that hour. `Date.now()` stays where a time is stored or
+   * compared with other processes' (file names, mtimes).
+   */
+  private readonly monotonicNow = monotonicClock();
+  /** When (monotonic) the space reserve was last looked at. */
+  private reserveCheckedMs = -Infinity;
   private readonly drops = new DropListeners();
+  /** The time retention ages events as of: `now`, unless it jumped ahead (`retentionClock`). */
+  private readonly retentionNow: () => number;
   private readonly ready: Promise<void>;
   private observer: SegmentIndex | null = null;
 
@@ -102,10 +114,10 @@ export class FileOutbox implements Outbox {
   private exited = false;
   /** Dead-letter moves under way (see `deadLetter`). */
   private deadLettering = 0;
-  /** When a claim last looked on disk for what other processes wrote. */
-  private lastRefreshMs = 0;
-  /** Last claim, ack or release; a holder idle for long lets the lock go (see `heartbeat`). */
-  private lastDeliveryMs = Date.now();
+  /** When (monotonic) a claim last looked on disk for what other processes wrote. */
+  private lastRefreshMs = -Infinity;
+  /** Last claim, ack or release (monotonic); a holder idle for long lets the lock go (see `heartbeat`). */
+  private lastDeliveryMs = this.monotonicNow();
   /**
    * Groups on disk that the buffer no longer counts and whose `afterWrite` has not yet run (it
    * waits for the serial section): `size()` counts them (see `framesOf`).
@@ -130,6 +142,8 @@ export class FileOutbox implements Outbox {
     this.o = resolveFileOutboxOptions(options);
     this.directory = path.resolve(this.o.directory);
     const fsync = this.o.durability === 'fsync';
+    this.retentionNow = retentionClock(this.o.now, this.o.logger);
+    warnOnRetentionDrops(this.drops, this.o.logger, this.o.limits.retentionMs);
     this.writer = new SegmentWriter({
       directory: this.directory,
       maxSegmentBytes: this.o.maxSegmentBytes,
@@ -155,7 +169,7 @@ export class FileOutbox implements Outbox {
       directory: this.directory,
       lock: this.lock,
       limits: this.o.limits,
-      now: this.o.now,
+      now: this.retentionNow,
       staleMs: this.o.staleMs,
       fsync,
       cursorDelayMs: this.o.durability === 'fsync' ? 0 : this.o.persistIntervalMs,
@@ -194,6 +208,7 @@ export class FileOutbox implements Outbox {
     this.admission = new Admission({
       limits: this.o.limits,
       now: this.o.now,
+      retentionNow: this.retentionNow,
       buffer: this.buffer,
       holder: this.holder,
       drops: this.drops,
@@ -222,7 +237,7 @@ export class FileOutbox implements Outbox {
   async claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
     checkClaimLimits(maxEvents, maxBytes);
     if (this.closing !== null) return null;
-    this.lastDeliveryMs = Date.now();
+    this.lastDeliveryMs = this.monotonicNow();
     // Claims read only what is written, so our own buffered records go to disk first, unless
     // a whole batch of older records is already waiting there (the common case under load:
     // the timed writes keep up, and a claim costs no file operation). Under 'memory' a claim
@@ -249,7 +264,7 @@ export class FileOutbox implements Outbox {
       const queue = this.holder.queue!;
       // New segments of other processes, frames they added, segments they sealed: looked for
       // when there is nothing else to claim, and otherwise at most once per REFRESH_INTERVAL_MS.
-      const now = Date.now();
+      const now = this.monotonicNow();
       if (index.freeEvents() === 0 || now - this.lastRefreshMs >= REFRESH_INTERVAL_MS) {
         this.lastRefreshMs = now;
         await index.refresh();
@@ -271,7 +286,7 @@ export class FileOutbox implements Outbox {
   private claimUnwritten(maxEvents: number, maxBytes: number): OutboxBatch | null {
     if (this.closing !== null || !this.buffer.writesFailing) return null;
     const retentionMs = this.o.limits.retentionMs;
-    const cutoff = retentionMs > 0 ? this.o.now() - retentionMs : -Infinity;
+    const cutoff = retentionMs > 0 ? this.retentionNow() - retentionMs : -Infinity;
     for (;;) {
       const taken = this.buffer.takeOldest(maxEvents, maxBytes);
       if (taken.length === 0) return null;
@@ -623,7 +638,7 @@ export class FileOutbox implements Outbox {
 
   private async settle(batch: OutboxBatch, how: 'ack' | 'release'): Promise<void> {
     if (batch === null || typeof batch !== 'object') return;
-    this.lastDeliveryMs = Date.now();
+    this.lastDeliveryMs = this.monotonicNow();
     const unwritten = this.unwrittenBatches.get(batch);
     if (unwritten !== undefined) {
       this.unwrittenBatches.delete(batch);
@@ -662,7 +677,7 @@ export class FileOutbox implements Outbox {
     // process that is several turns of the event loop before the first batch goes out). It has
     // counted what this process wrote without the lock.
     if (this.holder.index !== before) {
-      this.lastRefreshMs = Date.now();
+      this.lastRefreshMs = this.monotonicNow();
       this.admission.forgetUnindexed();
     }
     this.observer = null;
@@ -688,7 +703,7 @@ export class FileOutbox implements Outbox {
     }
     await removeStaleTempFiles(this.directory, 60 * 60 * 1000, Date.now());
     void this.reserve.ensure();
-    this.reserveCheckedMs = Date.now();
+    this.reserveCheckedMs = this.monotonicNow();
     // Become the holder early if nobody is, so limits apply from the start; not for an outbox
     // closed meanwhile (taking the lock builds the index: every segment read, for nothing).
     void this.serial(async () => this.closing === null && this.becomeHolder()).catch((error: unknown) => {
@@ -699,8 +714,8 @@ export class FileOutbox implements Outbox {
   private async heartbeat(): Promise<void> {
     try {
       // Made again once delivery (or anything else) has freed room since it was given up.
-      if (Date.now() - this.reserveCheckedMs >= RESERVE_CHECK_MS) {
-        this.reserveCheckedMs = Date.now();
+      if (this.monotonicNow() - this.reserveCheckedMs >= RESERVE_CHECK_MS) {
+        this.reserveCheckedMs = this.monotonicNow();
         void this.reserve.ensure();
       }
       await this.writer.heartbeat();
@@ -708,7 +723,7 @@ export class FileOutbox implements Outbox {
         await this.holder.heartbeat();
         // A holder that stopped delivering (no delivery loop, consent pending, ...) must not keep
         // every other process from delivering: after a while without claims it lets the lock go.
-        const idle = Date.now() - this.lastDeliveryMs > this.o.heartbeatMs * 5;
+        const idle = this.monotonicNow() - this.lastDeliveryMs > this.o.heartbeatMs * 5;
         if (idle && this.holder.queue?.outstanding === 0 && this.closing === null)
           await this.holder.release(true);
       });

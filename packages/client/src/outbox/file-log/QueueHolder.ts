@@ -15,6 +15,7 @@ export interface QueueHolderOptions {
   readonly directory: string;
   readonly lock: DirectoryLock;
   readonly limits: OutboxLimits;
+  /** The time retention ages records as of (`retentionClock`, not the wall clock as such). */
   readonly now: () => number;
   readonly staleMs: number;
   readonly fsync: boolean;

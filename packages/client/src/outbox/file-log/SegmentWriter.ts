@@ -1,10 +1,14 @@
 import { promises as fs } from 'node:fs';
 import type { Buffer } from 'node:buffer';
 import path from 'node:path';
+import { monotonicClock } from '../../integrations/monotonicClock.js';
 import { fsyncDirectory } from './atomicFile.js';
 import { makeDirectory } from './makeDirectory.js';
 import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { OPEN_SUFFIX, SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
+
+/** Errors of `stat` that say a path no longer leads to the file it named. */
+const PATH_GONE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP']);
 
 /**
  * Appends groups of encoded frames to this process's own segment (`<base>.open`), one write
@@ -35,10 +39,15 @@ export class SegmentWriter {
   private base: string | null = null;
   private size = 0;
   private lastCreatedMs = 0;
+  /** When (monotonic) the segment was last written or its heartbeat refreshed. */
   private lastTouchMs = 0;
+  private readonly monotonicNow = monotonicClock();
   /** The inode of the active segment: its name must still point at it. */
   private ino = 0;
-  /** Set by `heartbeat` when our `.open` file is gone: another process sealed it as abandoned. */
+  /**
+   * Set by `heartbeat` when our `.open` file is gone: another process sealed it as abandoned, or
+   * the directory was deleted or replaced.
+   */
   private adopted = false;
 
   constructor(private readonly options: SegmentWriterOptions) {}
@@ -55,7 +64,10 @@ export class SegmentWriter {
    * twice).
    */
   async write(buffer: Buffer, onLanded?: (at: WrittenGroup) => void): Promise<WrittenGroup> {
-    if (this.handle !== null && (this.adopted || Date.now() - this.lastTouchMs > this.options.staleMs / 2)) {
+    if (
+      this.handle !== null &&
+      (this.adopted || this.monotonicNow() - this.lastTouchMs > this.options.staleMs / 2)
+    ) {
       // We may have been frozen long enough for another process to think us dead and seal our
       // segment; writing on into it would add records nobody reads again.
       if (this.adopted || !(await this.stillNamed())) await this.abandon();
@@ -95,7 +107,7 @@ export class SegmentWriter {
       throw error;
     }
     this.size = start + buffer.length;
-    this.lastTouchMs = Date.now();
+    this.lastTouchMs = this.monotonicNow();
     return { base: this.base!, start, end: this.size };
   }
 
@@ -128,9 +140,10 @@ export class SegmentWriter {
     const now = new Date();
     try {
       await fs.utimes(this.openPath(), now, now);
-      this.lastTouchMs = now.getTime();
+      this.lastTouchMs = this.monotonicNow();
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') this.adopted = true;
+      // Sealed by another process, or the directory is gone (see `stillNamed`).
+      if (PATH_GONE.has((error as NodeJS.ErrnoException).code ?? '')) this.adopted = true;
     }
   }
 
@@ -144,8 +157,17 @@ export class SegmentWriter {
     try {
       return (await fs.stat(this.openPath())).ino === this.ino;
     } catch (error) {
-      // Only a missing name says the file is gone; any other failure proves nothing.
-      return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+      // The name leads nowhere any more: gone (ENOENT), or the directory was replaced by a file
+      // (ENOTDIR) or a symlink loop (ELOOP). Writing on into the unlinked file, each write
+      // "succeeded" and persist() resolved for events nobody would ever read.
+      if (PATH_GONE.has((error as NodeJS.ErrnoException).code ?? '')) return false;
+      // Anything else (EACCES on a directory made unsearchable, EMFILE) proves nothing about the
+      // name, but a file with no links left is deleted whatever its path answers.
+      try {
+        return (await this.handle.stat()).nlink > 0;
+      } catch {
+        return true;
+      }
     }
   }
 
@@ -183,6 +205,6 @@ export class SegmentWriter {
     this.base = base;
     this.size = 0;
     this.lastCreatedMs = createdMs;
-    this.lastTouchMs = Date.now();
+    this.lastTouchMs = this.monotonicNow();
   }
 }

@@ -39,7 +39,10 @@ export interface FileOutboxOptions extends Partial<OutboxLimits> {
    * back from disk (`RecentFrames.ts`); default 1 MiB of event JSON. 0: every claim reads disk.
    */
   claimCacheBytes?: number;
-  /** Clock for retention and ages (not for lock heartbeats, which use file times); default Date.now. */
+  /**
+   * Clock for retention and ages (not for lock heartbeats, which use file times); default
+   * Date.now. A jump ahead of the monotonic clock does not age events (`retentionClock.ts`).
+   */
   now?: () => number;
   /** Where background write failures are reported; default silent. */
   logger?: Logger;

@@ -103,6 +103,53 @@ describe('a segment taken away from a writer that is still alive', () => {
     expect(await drainAll(next)).toEqual(['after-1', 'after-2']);
   });
 
+  it.each(['a file', 'a symlink loop'])(
+    'the outbox directory replaced by %s: persist() rejects, the events are kept and stored once the directory is back',
+    async (what) => {
+      const dir = tempDir();
+      const drops: string[] = [];
+      const app = outbox(dir);
+      app.onDrop((d) => drops.push(d.reason));
+      app.append([record('before')]);
+      await app.persist();
+      await fs.rm(dir, { recursive: true, force: true });
+      if (what === 'a file') await fs.writeFile(dir, 'junk');
+      else await fs.symlink(dir, dir);
+      app.append([record('after-1')]);
+      // Before, the group went into the deleted segment (still open) and persist() resolved.
+      await expect(app.persist()).rejects.toThrow();
+      app.append([record('after-2')]);
+      await expect(app.persist()).rejects.toThrow();
+      // While the disk refuses them, they can still be sent from memory, and go back if not.
+      const batch = await app.claim(10, Number.MAX_SAFE_INTEGER);
+      expect(batch?.records.map((r) => r.uuid)).toEqual(['after-1', 'after-2']);
+      await app.release(batch!);
+      await fs.rm(dir, { force: true });
+      await app.persist();
+      expect(drops).toEqual([]);
+      // Without a clean close (a crash): what persist() said was stored is on disk.
+      const next = outbox(dir);
+      expect(await drainAll(next)).toEqual(['after-1', 'after-2']);
+    },
+  );
+
+  it('the outbox directory replaced by a file until close: what could not be stored is counted unsaved', async () => {
+    const dir = tempDir();
+    const app = outbox(dir);
+    const unsaved: number[] = [];
+    app.onDrop((d) => {
+      if (d.reason === 'unsaved') unsaved.push(d.count);
+    });
+    app.append([record('before')]);
+    await app.persist();
+    await fs.rm(dir, { recursive: true, force: true });
+    await fs.writeFile(dir, 'junk');
+    app.append([record('after-1'), record('after-2')]);
+    await expect(app.persist()).rejects.toThrow();
+    await app.close();
+    expect(unsaved).toEqual([2]);
+  });
+
   it('a segment that cannot be read (a directory in its place) holds up only its own events', async () => {
     const dir = tempDir();
     const app = outbox(dir, { maxSegmentBytes: 1024 });

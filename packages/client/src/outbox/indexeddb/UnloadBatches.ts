@@ -17,6 +17,7 @@ export interface UnloadBatchesDeps {
   /** Keys held by any batch of this outbox: `claim` and eviction skip them. */
   readonly claimedSeqs: Set<number>;
   readonly limits: OutboxLimits;
+  /** The time retention ages records as of (`retentionClock`). */
   readonly now: () => number;
   readonly drops: DropListeners;
   /** The outbox's `clear()` generation now. */

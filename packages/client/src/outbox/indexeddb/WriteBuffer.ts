@@ -12,6 +12,8 @@ export interface WriteBufferOptions {
   readonly persistIntervalMs: number;
   readonly flushEvents: number;
   readonly limits: OutboxLimits;
+  /** The time retention ages records as of (`retentionClock`). */
+  readonly retentionNow: () => number;
   readonly drops: DropListeners;
   readonly logger: Logger;
   /** Where the buffer's storage is named in log lines. */
@@ -57,10 +59,11 @@ export class WriteBuffer {
     let invalid = 0;
     let tooLarge = 0;
     let expired = 0;
+    const agedAtMs = limits.retentionMs > 0 ? this.options.retentionNow() : nowMs;
     for (const value of records) {
       const record = normalizeRecord(value, nowMs);
       if (record === null) invalid++;
-      else if (isExpired(limits, record.timestampMs, nowMs)) expired++;
+      else if (isExpired(limits, record.timestampMs, agedAtMs)) expired++;
       else {
         const bytes = utf8Length(record.json);
         if (bytes > limits.maxBytes) tooLarge++;
@@ -187,7 +190,10 @@ export class WriteBuffer {
   }
 }
 
-/** Past the retention limit (0 = kept forever). */
+/**
+ * Past the retention limit (0 = kept forever); `nowMs` from the outbox's `retentionNow`, not its
+ * wall clock (see `retentionClock.ts`).
+ */
 export function isExpired(limits: OutboxLimits, timestampMs: number, nowMs: number): boolean {
   return limits.retentionMs > 0 && timestampMs < nowMs - limits.retentionMs;
 }

@@ -12,6 +12,11 @@ export interface ClaimRequest {
   limits: OutboxLimits;
   /** Keys already claimed by this outbox: skipped. */
   claimed: ReadonlySet<number>;
+  /**
+   * Told each key as it is taken: an unload claim (`claimInMemory`, synchronous) may run before
+   * the claim's transaction is done, and must see the key claimed by then.
+   */
+  onTake?: (seq: number) => void;
 }
 
 export interface ClaimedRecords {
@@ -60,6 +65,7 @@ export async function claimRecords(
       }
       const record = { uuid: entry.uuid, json: entry.json, timestampMs: entry.timestampMs };
       taken.push({ seq: entry.seq, record, bytes: entry.bytes });
+      request.onTake?.(entry.seq);
       bytes += entry.bytes;
       return taken.length < maxEvents;
     },

@@ -3,6 +3,7 @@ import { silentLogger } from '../../logger.js';
 import { OutboxOptionError } from '../errors.js';
 import { requireInteger, resolveOutboxLimits } from '../limits.js';
 import type { OutboxLimits } from '../outbox.js';
+import { retentionClock } from '../retentionClock.js';
 import { OUTBOX_TUNING_RANGES } from '../tuning.js';
 import type { LockManagerLike } from './deliveryLock.js';
 import { defaultLockManager } from './deliveryLock.js';
@@ -21,7 +22,10 @@ export interface BrowserOutboxCommonOptions extends Partial<OutboxLimits> {
   locks?: LockManagerLike | null;
   /** Write what is buffered when the page is hidden or unloads; default true. */
   flushOnHide?: boolean;
-  /** Clock for retention, dead-letter times and leases; default `Date.now`. */
+  /**
+   * Clock for retention, dead-letter times and leases; default `Date.now`. A jump ahead of the
+   * monotonic clock does not age events (see `retentionClock.ts`).
+   */
   now?: () => number;
   /** Where background write failures are reported; default silent. */
   logger?: Logger;
@@ -36,6 +40,8 @@ export interface ResolvedBrowserOutboxOptions {
   locks: LockManagerLike | null;
   flushOnHide: boolean;
   now: () => number;
+  /** The time retention ages events as of: `now`, unless it jumped ahead (`retentionClock`). */
+  retentionNow: () => number;
   logger: Logger;
 }
 
@@ -87,6 +93,7 @@ export function resolveBrowserOutboxOptions(
   if (typeof logger !== 'object' || logger === null || typeof logger.warn !== 'function') {
     throw new OutboxOptionError('logger', 'must have debug, warn and error methods');
   }
+  const now = options.now ?? Date.now;
   return {
     limits,
     name,
@@ -95,7 +102,8 @@ export function resolveBrowserOutboxOptions(
     leaseMs,
     locks,
     flushOnHide,
-    now: options.now ?? Date.now,
+    now,
+    retentionNow: retentionClock(now, logger),
     logger,
   };
 }

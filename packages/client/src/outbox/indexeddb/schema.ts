@@ -75,14 +75,24 @@ export function databaseName(name: string): string {
 }
 
 /**
+ * How long an open may take before it counts as failed, ms. Some never answer: Safari's that
+ * never settles, an upgrade blocked by a connection that ignores `versionchange` (Homing's own
+ * close at once, so an upgrade they block goes on within this time). Until the open answers,
+ * nothing is stored or sent, and the browser outbox falls back to localStorage only once it fails.
+ */
+export const OPEN_TIMEOUT_MS = 5_000;
+
+/**
  * Opens (creating or upgrading) the database through `factory`, so tests and pages can hand in
  * their own IDBFactory. `onVersionChange` runs when another tab wants a newer version (or to
- * delete the database): the connection must close or that tab stays blocked.
+ * delete the database): the connection must close or that tab stays blocked. Rejects when the
+ * open has not answered within `timeoutMs` (a connection it opens later is closed at once).
  */
 export async function openOutboxDatabase(
   factory: IDBFactory,
   name: string,
   onVersionChange: () => void,
+  timeoutMs = OPEN_TIMEOUT_MS,
 ): Promise<OutboxDatabase> {
   const request = factory.open(databaseName(name), DB_VERSION);
   request.onupgradeneeded = () => {
@@ -97,7 +107,34 @@ export async function openOutboxDatabase(
     if (!db.objectStoreNames.contains('state')) db.createObjectStore('state');
     if (!db.objectStoreNames.contains('meta')) db.createObjectStore('meta');
   };
-  const db = (await wrap(request)) as unknown as OutboxDatabase;
+  const opening = wrap(request) as unknown as Promise<OutboxDatabase>;
+  // Not a failure by itself: the connections in the way are asked to close (`versionchange`).
+  let blocked = false;
+  request.addEventListener('blocked', () => {
+    blocked = true;
+  });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const why = blocked ? ' (blocked by another connection to it)' : '';
+      reject(new DOMException(`IndexedDB did not open within ${timeoutMs} ms${why}`, 'TimeoutError'));
+    }, timeoutMs);
+    (timer as { unref?: () => void }).unref?.();
+  });
+  let db: OutboxDatabase;
+  try {
+    db = await Promise.race([opening, expired]);
+  } catch (error) {
+    // Given up: a connection that opens after all would hold the database for nothing (and block
+    // another tab's upgrade or delete).
+    opening.then(
+      (late) => late.close(),
+      () => undefined,
+    );
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
   db.addEventListener('versionchange', () => {
     db.close();
     onVersionChange();
