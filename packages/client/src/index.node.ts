@@ -16,6 +16,9 @@ export type { NodePlatformOptions } from './platform/node.js';
 export { defaultOutboxDirectory, userCacheDirectory } from './platform/cacheDirectory.node.js';
 export { detectPlatform } from './platform/detect.js';
 export { INSTALL_ID_FILE } from './telemetry/installIdFile.node.js';
+export { consentFile } from './telemetry/consentFile.node.js';
+export type { ConsentFile } from './telemetry/consentFile.node.js';
+export { ConsentUnreadableError } from './telemetry/errors.js';
 
 /** Makes the telemetry client: see `TelemetryOptions` for every option and its default. */
 export function createTelemetry(options: TelemetryOptions): TelemetryClient {

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -289,6 +289,41 @@ describe('homing flush', () => {
       await after.close();
     },
   );
+
+  it('sends nothing while the consent the app remembers cannot be read (it may be a denial)', async () => {
+    const { dir, sink } = await setup(20);
+    // Cut short: the outbox state would take it for none kept, and the option's 'granted'.
+    await mkdir(join(dir, 'state'), { recursive: true });
+    await writeFile(join(dir, 'state', 'k-consent.json'), '{"key":"consent","val');
+    const io = captureIo();
+    expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(1);
+    expect(sink.requests).toBe(0);
+    expect(io.err()).toMatch(
+      /remembered consent in .*k-consent\.json cannot be read: the file is not JSON; nothing was sent/,
+    );
+    const after = open(dir);
+    expect((await after.size()).events).toBe(20);
+    await after.close();
+  });
+
+  it('stops when the consent the app remembers becomes unreadable while it runs', async () => {
+    const { dir, sink } = await setup(20, 503);
+    const io = captureIo();
+    const running = flush(
+      { outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 20_000 },
+      io,
+    );
+    await vi.waitFor(() => expect(sink.requests).toBeGreaterThan(0), { timeout: 5_000 });
+    await mkdir(join(dir, 'state'), { recursive: true });
+    await writeFile(join(dir, 'state', 'k-consent.json'), '');
+    expect(await running).toBe(1);
+    expect(io.err()).toContain(
+      'became unreadable while this ran (it may be a denial): stopped after 0 events',
+    );
+    const after = open(dir);
+    expect((await after.size()).events).toBe(20);
+    await after.close();
+  });
 
   it("stops when the app's user withdraws consent while it runs: nothing more is sent, exit 1", async () => {
     const { dir, sink } = await setup(20, 503);

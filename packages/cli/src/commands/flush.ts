@@ -1,7 +1,9 @@
 import type { BatchRefusal, DeliveryOptions, SavedSending } from '@homing/client';
+import type { ConsentState } from '@homing/client';
 import {
   breakerStateKey,
-  CONSENT_STATE_KEY,
+  consentFile,
+  ConsentUnreadableError,
   createNodePlatform,
   Delivery,
   DeliveryOptionError,
@@ -219,7 +221,7 @@ export async function flush(
     });
     try {
       const resolved = fromFlags ?? (await savedDeliveryOptions(outbox));
-      await refuseWithoutConsent(outbox);
+      await refuseWithoutConsent(directory);
       const busy = await deliveredElsewhere(inspector);
       if (busy !== null) throw busy;
       const failed = await drain(outbox, directory, resolved, timeoutMs, options.force === true, io, {
@@ -229,10 +231,15 @@ export async function flush(
       });
       if (failed === 'interrupted') return INTERRUPTED_EXIT_CODE;
       if (typeof failed === 'object' && 'consent' in failed) {
-        throw new CommandError(
-          `the app's user set consent to ${failed.consent} while this ran: stopped after ${failed.sent} events, nothing more was sent`,
-          'what is left is not to be sent unless the app gets consent again',
-        );
+        throw failed.consent === 'unreadable'
+          ? new CommandError(
+              `the consent the app remembers became unreadable while this ran (it may be a denial): stopped after ${failed.sent} events, nothing more was sent`,
+              `run this again once ${directory} is readable`,
+            )
+          : new CommandError(
+              `the app's user set consent to ${failed.consent} while this ran: stopped after ${failed.sent} events, nothing more was sent`,
+              'what is left is not to be sent unless the app gets consent again',
+            );
       }
       if (typeof failed === 'object') throw refusedRequest(failed, fromFlags !== null);
       if (failed === 'nothing-claimed') {
@@ -251,8 +258,8 @@ export async function flush(
  * The app keeps events while its user's consent is pending (`setConsent('pending')`, saved in
  * the outbox): sending them from here would overrule that user.
  */
-async function refuseWithoutConsent(outbox: Outbox): Promise<void> {
-  const consent = await outbox.getState<unknown>(CONSENT_STATE_KEY);
+async function refuseWithoutConsent(directory: string): Promise<void> {
+  const consent = await rememberedConsent(directory);
   if (consent !== 'pending' && consent !== 'denied') return;
   throw new CommandError(
     `the app that writes this outbox holds its events until its user consents (consent is ${consent}); nothing was sent`,
@@ -262,22 +269,43 @@ async function refuseWithoutConsent(outbox: Outbox): Promise<void> {
   );
 }
 
+/**
+ * The consent the app remembers in the outbox directory, read strictly, as the app reads it:
+ * one that is stored but cannot be read (a damaged file, an I/O error) may be a denial, so
+ * nothing is sent from here while it is so (the app holds its events too).
+ */
+async function rememberedConsent(directory: string): Promise<ConsentState | undefined> {
+  try {
+    return await consentFile(directory).read();
+  } catch (error) {
+    if (!(error instanceof ConsentUnreadableError)) throw error;
+    throw new CommandError(
+      `${error.message}; nothing was sent: it may say the app's user denied consent`,
+      `the app holds its events until it can read it, and writes it again at its next setConsent(); remove ${error.where} only if no user of this install ever denied consent`,
+    );
+  }
+}
+
 interface ConsentWithdrawn {
   consent: string;
   sent: number;
 }
 
-/** Resolves once the consent the app remembers in the outbox is pending or denied. */
-function consentWithdrawn(outbox: Outbox): { promise: Promise<ConsentWithdrawn>; stop: () => void } {
+/**
+ * Resolves once the consent the app remembers in the outbox is pending or denied, or can no
+ * longer be read (it may be a denial).
+ */
+function consentWithdrawn(directory: string): { promise: Promise<ConsentWithdrawn>; stop: () => void } {
   let timer: NodeJS.Timeout | undefined;
   let stopped = false;
   const promise = new Promise<ConsentWithdrawn>((resolve) => {
     const check = async () => {
       try {
-        const consent = await outbox.getState<unknown>(CONSENT_STATE_KEY);
+        const consent = await consentFile(directory).read();
         if (consent === 'pending' || consent === 'denied') return resolve({ consent, sent: 0 });
-      } catch {
-        // An unreadable state file: the check at the start read it; try again next time.
+      } catch (error) {
+        if (error instanceof ConsentUnreadableError) return resolve({ consent: 'unreadable', sent: 0 });
+        // Another failure (no file descriptor free): read again next time.
       }
       if (!stopped) timer = setTimeout(() => void check(), CONSENT_RECHECK_MS);
     };
@@ -363,7 +391,7 @@ async function drain(
   });
   // Checked at the start (refuseWithoutConsent); a denial while this runs (the app's user said
   // no) stops it too: what the app clears must not go out from here meanwhile.
-  const withdrawn = consentWithdrawn(outbox);
+  const withdrawn = consentWithdrawn(directory);
   delivery.start();
   let result;
   try {

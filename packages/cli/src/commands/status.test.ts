@@ -205,6 +205,21 @@ describe('homing status', () => {
     }
   });
 
+  it('shows a remembered consent it cannot read as unreadable, with why', async () => {
+    const seeded = await seedOutbox(3);
+    cleanups.push(seeded.cleanup);
+    await mkdir(join(seeded.dir, 'state'), { recursive: true });
+    await writeFile(join(seeded.dir, 'state', 'k-consent.json'), '"denied');
+    const io = captureIo();
+    expect(await status({ outbox: seeded.dir }, io)).toBe(0);
+    expect(io.out()).toMatch(/Consent\s+unreadable \(it may be a denial\)/);
+    const json = captureIo();
+    await status({ outbox: seeded.dir, json: true }, json);
+    const report = JSON.parse(json.out()) as { consent: unknown; consentError: unknown };
+    expect(report.consent).toBe('unreadable');
+    expect(report.consentError).toMatch(/k-consent\.json cannot be read: the file is not JSON/);
+  });
+
   it('a directory that does not exist: exit 1 with a hint, and nothing is created', async () => {
     const io = captureIo();
     const dir = '/tmp/homing-cli-no-such-dir-' + process.pid;

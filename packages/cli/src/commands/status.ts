@@ -1,6 +1,7 @@
 import {
   breakerStateKey,
-  CONSENT_STATE_KEY,
+  consentFile,
+  ConsentUnreadableError,
   DEFAULT_DELIVERY_OPTIONS,
   ENDPOINTS_STATE_KEY,
   SENDING_STATE_KEY,
@@ -26,8 +27,12 @@ export interface StatusReport {
   delivery: { pid: number | null; heartbeatAgeMs: number; stale: boolean } | null;
   /** `openUntilMs`: when the app's client, restoring the saved breaker, would next try. */
   endpoints: Array<{ id: string; state: string; openUntilMs: number | null }>;
-  /** The consent the app remembered (`setConsent`), or null when it kept none. */
-  consent: 'granted' | 'denied' | 'pending' | null;
+  /**
+   * The consent the app remembered (`setConsent`), or null when it kept none; 'unreadable' when
+   * one is stored that cannot be read (`consentError` says why): the app holds its events then.
+   */
+  consent: 'granted' | 'denied' | 'pending' | 'unreadable' | null;
+  consentError?: string;
 }
 
 /**
@@ -54,7 +59,15 @@ export async function readStatus(
         : null;
     endpoints.push({ id, state, openUntilMs: openUntil });
   }
-  const consent = await outbox.getState<unknown>(CONSENT_STATE_KEY);
+  let consent: StatusReport['consent'] = null;
+  let consentError: string | undefined;
+  try {
+    consent = (await consentFile(directory).read()) ?? null;
+  } catch (error) {
+    if (!(error instanceof ConsentUnreadableError)) throw error;
+    consent = 'unreadable';
+    consentError = error.message;
+  }
   return {
     outbox: directory,
     queue: { events: size.events, bytes: size.bytes },
@@ -66,7 +79,8 @@ export async function readStatus(
     delivery:
       lock === null ? null : { pid: lock.pid, heartbeatAgeMs: lock.heartbeatAgeMs, stale: lock.stale },
     endpoints,
-    consent: consent === 'granted' || consent === 'denied' || consent === 'pending' ? consent : null,
+    consent,
+    ...(consentError === undefined ? {} : { consentError }),
   };
 }
 
@@ -103,6 +117,14 @@ function formatAge(ageMs: number | null): string {
   return `${formatDuration(ageMs)} ago`;
 }
 
+/** The Consent row, shown only when consent holds events back (granted, or never set, is usual). */
+const CONSENT_ROWS = {
+  pending: 'pending: the app holds its events until its user consents; flush sends nothing',
+  denied: 'denied: the app sends nothing and cleared what it held',
+  unreadable:
+    'unreadable (it may be a denial): the app holds its events until it can read it; flush sends nothing',
+} as const;
+
 export function formatStatus(report: StatusReport, now = Date.now()): string {
   const rows: Array<[string, string]> = [
     ['Outbox', report.outbox],
@@ -111,15 +133,8 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     ['Dead letters', String(report.deadLetters)],
     ['Delivering', formatDelivery(report.delivery)],
   ];
-  // Only when it holds events back: granted, or never set, is the usual case.
-  if (report.consent === 'pending' || report.consent === 'denied') {
-    rows.push([
-      'Consent',
-      report.consent === 'pending'
-        ? 'pending: the app holds its events until its user consents; flush sends nothing'
-        : 'denied: the app sends nothing and cleared what it held',
-    ]);
-  }
+  if (report.consent !== 'granted' && report.consent !== null)
+    rows.push(['Consent', CONSENT_ROWS[report.consent]]);
   const { ranges, bytes } = report.damaged;
   if (ranges > 0) {
     rows.push([

@@ -1,24 +1,78 @@
 import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
-import { isAbsolute, join } from 'node:path';
+import { homedir, userInfo } from 'node:os';
+import path, { join } from 'node:path';
+
+/**
+ * No cache directory can be found: no usable home (HOME unset, empty or relative, and no passwd
+ * entry for the uid: a container run with an arbitrary `--user`, an `env -i` job) and no
+ * absolute `XDG_CACHE_HOME`/`%LOCALAPPDATA%`. The client then keeps its events in memory (with a
+ * warning), as for a cache directory it cannot write.
+ */
+export class NoCacheDirectoryError extends Error {
+  readonly kind = 'no-cache-directory' as const;
+  constructor(detail: string, options?: { cause?: unknown }) {
+    super(
+      `no cache directory for the outbox: ${detail}; set HOME or XDG_CACHE_HOME, or pass the directory option`,
+      options,
+    );
+    this.name = 'NoCacheDirectoryError';
+  }
+}
 
 /**
  * The user's cache directory, where the default file outbox lives:
  * `%LOCALAPPDATA%` on Windows, `~/Library/Caches` on macOS, `$XDG_CACHE_HOME` (when absolute,
- * as the XDG spec requires) or `~/.cache` elsewhere.
+ * as the XDG spec requires) or `~/.cache` elsewhere. Throws `NoCacheDirectoryError` when there
+ * is none (see `homeDirectory`).
+ *
+ * Every directory taken from the environment must be absolute, the home too: a relative one
+ * (HOME='' gave '.cache') named a directory under whatever the working directory was, so each
+ * project a CLI ran in got its own queue and install id, and a `.cache/` left in the repo.
  */
 export function userCacheDirectory(
   env: Record<string, string | undefined> = process.env,
   platform: string = process.platform,
-  home: string = homedir(),
+  home: string | (() => string) = homeDirectory,
 ): string {
+  const absolute = platform === 'win32' ? path.win32.isAbsolute : path.posix.isAbsolute;
+  const homeDir = (): string => {
+    const found = typeof home === 'function' ? home() : home;
+    if (!absolute(found)) throw new NoCacheDirectoryError(`the home directory '${found}' is not absolute`);
+    return found;
+  };
   if (platform === 'win32') {
     const local = env.LOCALAPPDATA;
-    return local !== undefined && local !== '' ? local : join(home, 'AppData', 'Local');
+    return local !== undefined && absolute(local) ? local : join(homeDir(), 'AppData', 'Local');
   }
-  if (platform === 'darwin') return join(home, 'Library', 'Caches');
+  if (platform === 'darwin') return join(homeDir(), 'Library', 'Caches');
   const xdg = env.XDG_CACHE_HOME;
-  return xdg !== undefined && isAbsolute(xdg) ? xdg : join(home, '.cache');
+  return xdg !== undefined && absolute(xdg) ? xdg : join(homeDir(), '.cache');
+}
+
+/**
+ * The home directory: `os.homedir()` (HOME, or the passwd entry when HOME is unset) when it is
+ * absolute; else the passwd entry's (HOME set empty or relative). `os.homedir()` throws when
+ * HOME is unset and the uid has no passwd entry: that, like no absolute home at all, is a
+ * `NoCacheDirectoryError`, never an unexplained SystemError out of `createTelemetry`.
+ */
+export function homeDirectory(): string {
+  let found: string;
+  try {
+    found = homedir();
+  } catch (error) {
+    throw new NoCacheDirectoryError('HOME is not set and the user has no passwd entry', { cause: error });
+  }
+  if (path.isAbsolute(found)) return found;
+  let fromPasswd: string | undefined;
+  try {
+    fromPasswd = userInfo().homedir;
+  } catch {
+    // No passwd entry: none found below.
+  }
+  if (fromPasswd !== undefined && path.isAbsolute(fromPasswd)) return fromPasswd;
+  throw new NoCacheDirectoryError(
+    `HOME ('${found}') is not an absolute path, and the user has no other home`,
+  );
 }
 
 /**

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
-import { ConsentWatch } from './ConsentWatch.js';
+import { ConsentWatch, UNREAD } from './ConsentWatch.js';
+import { isConsentState } from './consentStore.js';
 import type { ConsentState } from './options.js';
 
 const silent = { debug() {}, warn() {}, error() {} };
@@ -9,9 +10,22 @@ afterEach(() => {
   for (const w of watches.splice(0)) w.stop();
 });
 
+function readerOf(outbox: ReturnType<typeof createMemoryOutbox>, key: string) {
+  return async () => {
+    const stored = await outbox.getState<unknown>(key);
+    return isConsentState(stored) ? stored : undefined;
+  };
+}
+
 function watch(outbox: ReturnType<typeof createMemoryOutbox>, seen: ConsentState[], key = 'consent') {
   // An hour between looks: whatever is seen sooner came from the nudge.
-  const w = new ConsentWatch(outbox, key, (state) => seen.push(state), silent, 3_600_000);
+  const w = new ConsentWatch(
+    readerOf(outbox, key),
+    key,
+    (state) => state && seen.push(state),
+    silent,
+    3_600_000,
+  );
   watches.push(w);
   w.start('granted');
   return w;
@@ -51,5 +65,42 @@ describe('ConsentWatch', () => {
     writer.wrote('denied', Promise.reject(new Error('disk full')));
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(seen).toEqual([]);
+  });
+
+  it('a write of ours that failed does not make the older stored value news (a read-only directory)', async () => {
+    const outbox = createMemoryOutbox();
+    await outbox.setState('consent', 'denied');
+    const seen: (ConsentState | undefined)[] = [];
+    const w = new ConsentWatch(readerOf(outbox, 'consent'), 'consent', (s) => seen.push(s), silent, 10);
+    watches.push(w);
+    w.start('denied');
+    // The app grants; storing it fails, so the store still holds the denial read at start.
+    w.wrote('granted', Promise.reject(new Error('EROFS')));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(seen).toEqual([]);
+    // A later change by someone else is still followed.
+    await outbox.setState('consent', 'pending');
+    expect(await until(() => seen.length > 0, 2_000)).toBe(true);
+    expect(seen).toEqual(['pending']);
+  });
+
+  it('started UNREAD, it reports the first value it can read, none stored included, and only that once', async () => {
+    let answer: () => Promise<ConsentState | undefined> = () => Promise.reject(new Error('EMFILE'));
+    const seen: (ConsentState | undefined)[] = [];
+    const w = new ConsentWatch(
+      () => answer(),
+      'consent',
+      (s) => seen.push(s),
+      silent,
+      10,
+    );
+    watches.push(w);
+    w.start(UNREAD);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toEqual([]);
+    answer = () => Promise.resolve(undefined);
+    expect(await until(() => seen.length > 0, 2_000)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toEqual([undefined]);
   });
 });

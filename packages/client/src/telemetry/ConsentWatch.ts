@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.js';
-import type { Outbox } from '../outbox/outbox.js';
+import { isConsentState } from './consentStore.js';
 import type { ConsentState } from './options.js';
 
 /** How often the remembered consent is read again for changes other processes or tabs made, ms. */
@@ -15,7 +15,19 @@ const CONSENT_CHANNEL = 'homing-consent';
  * clears what is on disk), and went on tracking. One small state read every `intervalMs`, on an
  * unref'd timer; skipped while this process's own write is in flight, and a read that overlapped
  * one is thrown away, so it never takes the value its own write replaces for someone else's.
+ *
+ * A change is a stored value other than the one last read (or last written by this process),
+ * not merely one other than this process's consent: a write of ours that failed (a read-only
+ * directory) leaves the older value there, which is no one's new choice and must not undo the
+ * app's `setConsent` a moment later.
+ *
+ * It is also how the client keeps trying to read a remembered consent that could not be read
+ * at start (`start(UNREAD)`): the first value it can read is news, none stored included
+ * (`onChange(undefined)`), which it reports only then.
  */
+/** What `start` takes when the client could not read the remembered consent. */
+export const UNREAD: unique symbol = Symbol('homing.consentUnread');
+
 export class ConsentWatch {
   private timer: ReturnType<typeof setInterval> | undefined;
   /**
@@ -25,23 +37,31 @@ export class ConsentWatch {
    * Only a hint to read; what counts is what the storage holds.
    */
   private channel: BroadcastChannel | undefined;
+  /** This process's consent as the watch knows it: what it read or wrote last. */
   private known: ConsentState | undefined;
+  /** What the store held when last read (or written by us); UNREAD until a read worked. */
+  private seen: ConsentState | undefined | typeof UNREAD = UNREAD;
   private writes = 0;
   /** Bumped by every write of ours: a read that saw it change is stale. */
   private generation = 0;
   private checking = false;
 
+  /**
+   * `read`: the remembered consent, undefined when none is stored; rejects when it cannot be read.
+   * `key` names the store on the channel (only watchers of the same one read on a nudge).
+   */
   constructor(
-    private readonly outbox: Outbox,
+    private readonly read: () => Promise<ConsentState | undefined>,
     private readonly key: string,
-    private readonly onChange: (state: ConsentState) => void,
+    private readonly onChange: (state: ConsentState | undefined) => void,
     private readonly logger: Logger,
     private readonly intervalMs: number = CONSENT_RECHECK_MS,
   ) {}
 
-  /** Starts watching; `known` is what the store held when the client read it (if anything). */
-  start(known: unknown): void {
-    if (isConsentState(known)) this.known = known;
+  /** Starts watching; `stored` is what the store held when the client read it, or UNREAD. */
+  start(stored: ConsentState | undefined | typeof UNREAD): void {
+    this.seen = stored;
+    if (isConsentState(stored)) this.known = stored;
     if (this.timer !== undefined) return;
     this.timer = setInterval(() => void this.check(), this.intervalMs);
     (this.timer as { unref?: () => void }).unref?.();
@@ -64,10 +84,18 @@ export class ConsentWatch {
     this.known = state;
     this.writes++;
     this.generation++;
-    void write
-      .finally(() => this.writes--)
-      .then(() => this.channel?.postMessage(this.key))
-      .catch(() => undefined);
+    void write.then(
+      () => {
+        // Set with the count, in one turn: a read between the two would take it for news.
+        this.seen = state;
+        this.writes--;
+        this.channel?.postMessage(this.key);
+      },
+      () => {
+        // Not stored: what the store holds is as old as before, and no one's new choice.
+        this.writes--;
+      },
+    );
   }
 
   stop(): void {
@@ -82,9 +110,13 @@ export class ConsentWatch {
     this.checking = true;
     const generation = this.generation;
     try {
-      const stored = await this.outbox.getState<unknown>(this.key);
+      const stored = await this.read();
       if (this.timer === undefined || this.writes > 0 || generation !== this.generation) return;
-      if (!isConsentState(stored) || stored === this.known) return;
+      const first = this.seen === UNREAD;
+      if (stored === this.seen) return;
+      this.seen = stored;
+      // None stored is news only to a client that could not read the store at all so far.
+      if (stored === undefined ? !first : stored === this.known) return;
       this.known = stored;
       this.logger.debug('consent changed by another process sharing the storage', { consent: stored });
       this.onChange(stored);
@@ -94,8 +126,4 @@ export class ConsentWatch {
       this.checking = false;
     }
   }
-}
-
-function isConsentState(value: unknown): value is ConsentState {
-  return value === 'granted' || value === 'denied' || value === 'pending';
 }

@@ -5,6 +5,7 @@ import type { FeatureHost } from '../features/feature.js';
 import { monotonicClock } from '../integrations/monotonicClock.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
+import { sizeWithin } from '../outbox/sizeWithin.js';
 import { checkEventName } from '../pipeline/eventName.js';
 import { checkPlainJsonData } from '../pipeline/plainJsonData.js';
 import { compileFieldSet, DEFAULT_REDACTED_FIELDS } from '../pipeline/redactFields.js';
@@ -16,7 +17,8 @@ import type { Platform } from '../platform/platform.js';
 import { settledWithin } from '../settledWithin.js';
 import type { TelemetryCore, TelemetryFlushResult, TelemetryStats } from './client.js';
 import { emptyDropCounts } from './client.js';
-import { ConsentWatch } from './ConsentWatch.js';
+import { ConsentWatch, UNREAD } from './ConsentWatch.js';
+import { type ConsentStore, outboxConsentStore } from './consentStore.js';
 import { DenialClear } from './DenialClear.js';
 import { Emitter } from './Emitter.js';
 import type { SuperState, TrackedEvent } from './EventBuilder.js';
@@ -62,6 +64,8 @@ export interface TelemetryParts {
   readonly identity?: IdentityStore | undefined;
   /** Where the session is kept for other tabs and page loads; default memory. */
   readonly session?: SessionStore | undefined;
+  /** Where the consent is remembered (`rememberConsent`); default the outbox state. */
+  readonly consentStore?: ConsentStore | undefined;
   readonly delivery: DeliveryOptions;
 }
 
@@ -104,6 +108,15 @@ export class Telemetry implements TelemetryCore {
    * give way to a remembered 'granted', so events wait in memory instead of being dropped.
    */
   private consentUnread: boolean;
+  /**
+   * The remembered consent is there but could not be read (an I/O error, a damaged file): it may
+   * be a denial, so the client holds events (pending) instead of taking the option's consent,
+   * and keeps reading it (`consentWatch`) until it can, or the app sets consent.
+   */
+  private consentUnknown = false;
+  private readonly consentStore: ConsentStore;
+  /** The latest `setConsent` write: shutdown waits for it (within its budget), as for events. */
+  private consentWrite: Promise<unknown> = Promise.resolve();
   private waiting: Waiting[] | null = [];
   private ready: Promise<void>;
   private closing: Promise<void> | undefined;
@@ -130,9 +143,10 @@ export class Telemetry implements TelemetryCore {
     this.outbox = parts.outbox;
     this.consent = this.o.consent;
     this.consentUnread = this.o.rememberConsent;
+    this.consentStore = parts.consentStore ?? outboxConsentStore(parts.outbox);
     this.consentWatch = this.o.rememberConsent
       ? new ConsentWatch(
-          this.outbox,
+          () => this.consentStore.read(),
           CONSENT_STATE_KEY,
           (state) => this.consentFromElsewhere(state),
           this.logger,
@@ -190,7 +204,7 @@ export class Telemetry implements TelemetryCore {
       this.denialClear.release();
       this.outbox.persistOnExit?.();
       // An identify() or reset() in the turn the process ends in: kept for the next run.
-      this.identityKeeper.finishNow(this.consent, this.consentUnread);
+      this.identityKeeper.finishNow(this.consent, this.consentUnread || this.consentUnknown);
     });
     // `start` handles its own failures; this only keeps a missed one from reaching the host.
     this.ready = this.start().catch((error: unknown) => {
@@ -332,7 +346,7 @@ export class Telemetry implements TelemetryCore {
   /** Stores the identity for the next runs, off the caller's turn, as consent allows. */
   private keepIdentity(id: string | undefined): void {
     if (this.closing !== undefined) return;
-    this.identityKeeper.keep(id, this.consent, this.consentUnread);
+    this.identityKeeper.keep(id, this.consent, this.consentUnread || this.consentUnknown);
   }
 
   /** The kept identity when its store answers synchronously; else it is read in `start`. */
@@ -374,9 +388,11 @@ export class Telemetry implements TelemetryCore {
       }
       this.consentChosen = true;
       this.consentUnread = false;
+      this.consentUnknown = false;
       this.applyConsent(state);
       if (this.o.rememberConsent && this.closing === undefined) {
-        const write = this.outbox.setState(CONSENT_STATE_KEY, state).catch((error: unknown) => {
+        const write = this.consentStore.write(state);
+        this.consentWrite = write.catch((error: unknown) => {
           this.logger.warn('could not remember the consent state', { error });
         });
         this.identityStore.keepConsentCopy?.(state);
@@ -412,16 +428,18 @@ export class Telemetry implements TelemetryCore {
   async flush(options?: { timeoutMs?: number }): Promise<TelemetryFlushResult> {
     const timeoutMs = checkTimeout(options);
     const deadline = monotonicNow() + timeoutMs;
-    if (this.closing !== undefined) return { sent: 0, pending: await this.pending(), timedOut: false };
+    if (this.closing !== undefined)
+      return { sent: 0, pending: await this.pending(timeoutMs), timedOut: false };
     if (!(await settledWithin(this.ready, timeoutMs)))
-      return { sent: 0, pending: await this.pending(), timedOut: true };
+      return { sent: 0, pending: await this.pending(deadline - monotonicNow()), timedOut: true };
     // Within the budget: storing many events just tracked can take longer than a short one
     // (100 000 on a local SSD: a few hundred ms), and the write goes on in the background.
     await settledWithin(
       this.persist().catch((error: unknown) => this.logger.warn('persist before flush failed', { error })),
       Math.max(0, deadline - monotonicNow()),
     );
-    if (this.consent !== 'granted') return { sent: 0, pending: await this.pending(), timedOut: false };
+    if (this.consent !== 'granted')
+      return { sent: 0, pending: await this.pending(deadline - monotonicNow()), timedOut: false };
     return this.delivery.flush(Math.max(0, deadline - monotonicNow()));
   }
 
@@ -438,12 +456,8 @@ export class Telemetry implements TelemetryCore {
 
   async stats(): Promise<TelemetryStats> {
     const d = this.delivery.stats();
-    let queue: TelemetryStats['queue'] = null;
-    try {
-      queue = await this.outbox.size();
-    } catch {
-      // A closed or broken storage: say so with null rather than fail the caller.
-    }
+    // A closed, broken or unanswering storage: say so with null rather than fail or hang the caller.
+    const queue = await sizeWithin(this.outbox, STATS_QUEUE_WAIT_MS);
     return {
       ...this.counts,
       sent: d.sent,
@@ -475,24 +489,33 @@ export class Telemetry implements TelemetryCore {
   private async start(): Promise<void> {
     let remembered = false;
     if (this.o.rememberConsent) {
-      let stored: unknown;
+      let stored: ConsentState | undefined | typeof UNREAD = UNREAD;
       try {
-        stored = await this.outbox.getState<unknown>(CONSENT_STATE_KEY);
-        if (!this.consentChosen && (stored === 'granted' || stored === 'denied' || stored === 'pending')) {
+        stored = await this.consentStore.read();
+        if (!this.consentChosen && stored !== undefined) {
           this.applyConsent(stored);
           remembered = true;
           // Installs from before the synchronous copy existed get one (see `installIdAllowedNow`).
           this.identityStore.keepConsentCopy?.(stored);
         }
       } catch (error) {
-        this.logger.warn('could not read the remembered consent', { error });
+        // Fail closed: the option's consent (by default 'granted') would send what a denial
+        // that could not be read was meant to stop. None stored (a first run) is no error.
+        if (!this.consentChosen) {
+          this.logger.warn(
+            'could not read the remembered consent: events are kept (pending, not sent) until it can be read or setConsent() is called',
+            { error },
+          );
+          this.consentUnknown = true;
+          this.applyConsent('pending');
+        }
       }
       if (this.closing === undefined) this.consentWatch?.start(stored);
     }
     this.consentUnread = false;
     // An id identify() held until now is written or not, even when shutdown() began meanwhile:
-    // it was asked for before.
-    this.identityKeeper.consentChanged(this.consent);
+    // it was asked for before. Not while the consent is unknown: it may be a denial.
+    if (!this.consentUnknown) this.identityKeeper.consentChanged(this.consent);
     // Starting denied (from the options) clears what an earlier run held, as `setConsent` does.
     if (!remembered && !this.consentChosen && this.consent === 'denied') this.applyConsent('denied');
     // Denied: events are dropped, so no id is needed; one is made if consent is granted later.
@@ -538,7 +561,9 @@ export class Telemetry implements TelemetryCore {
       const stored = this.identityStore.rememberedConsentNow?.();
       if (stored === 'granted' || stored === 'denied' || stored === 'pending') return stored !== 'denied';
     } catch (error) {
-      this.logger.warn('could not read the remembered consent', { error });
+      // It may be a denial: no id now; `start` makes one if the consent read allows.
+      this.logger.debug('could not read the remembered consent now', { error });
+      return false;
     }
     return this.consent !== 'denied';
   }
@@ -634,7 +659,8 @@ export class Telemetry implements TelemetryCore {
     )
       this.makeInstallIdLater();
     // While `start` reads the remembered consent, the keeper is told there, once it is read.
-    if (this.closing === undefined && !this.consentUnread) this.identityKeeper.consentChanged(state);
+    if (this.closing === undefined && !this.consentUnread && !this.consentUnknown)
+      this.identityKeeper.consentChanged(state);
     if (state === 'denied') {
       if (this.waiting !== null && this.waiting.length > 0) {
         this.drop('consent', this.waiting.length);
@@ -645,9 +671,25 @@ export class Telemetry implements TelemetryCore {
     if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || this.waiting !== null);
   }
 
-  /** Another process or tab sharing the storage set consent last: this install follows it. */
-  private consentFromElsewhere(state: ConsentState): void {
+  /**
+   * Another process or tab sharing the storage set consent last: this install follows it. Also
+   * the first read that works after the remembered consent could not be read at start
+   * (`state` undefined: none is stored after all, so the option's consent applies).
+   */
+  private consentFromElsewhere(read: ConsentState | undefined): void {
     if (this.closing !== undefined) return;
+    if (this.consentUnknown) {
+      this.consentUnknown = false;
+      this.logger.warn('the remembered consent could be read again', { consent: read ?? null });
+      if (read === undefined) {
+        this.applyConsent(this.o.consent);
+        return;
+      }
+      // What identify() held while the consent was unknown is written, or forgotten, now.
+      if (read === this.consent) this.identityKeeper.consentChanged(read);
+    }
+    if (read === undefined) return;
+    const state = read;
     // The copy follows the stored state: two tabs setting consent at once may have written it in
     // the other order (see `installIdAllowedNow`).
     this.identityStore.keepConsentCopy?.(state);
@@ -696,6 +738,7 @@ export class Telemetry implements TelemetryCore {
       this.logger.warn('persist at shutdown failed', { error }),
     );
     await settledWithin(persisted, Math.max(0, deadline - monotonicNow()));
+    await settledWithin(this.consentWrite, Math.max(0, deadline - monotonicNow()));
     try {
       this.delivery.setPaused(this.consent !== 'granted' || this.waiting !== null);
       await this.delivery.shutdown(Math.max(0, deadline - monotonicNow()));
@@ -716,12 +759,9 @@ export class Telemetry implements TelemetryCore {
     this.emitter.clear();
   }
 
-  private async pending(): Promise<number> {
-    try {
-      return (await this.outbox.size()).events;
-    } catch {
-      return -1;
-    }
+  /** The events waiting, as the storage answers within `budgetMs` (-1 when it does not). */
+  private async pending(budgetMs: number): Promise<number> {
+    return (await sizeWithin(this.outbox, budgetMs))?.events ?? -1;
   }
 }
 
@@ -739,6 +779,9 @@ function fieldsRedactedBy(o: ResolvedTelemetryOptions): ReadonlySet<string> | nu
  * clock, which, stepped back while a flush waited, handed delivery an hour of a 2 s budget.
  */
 const monotonicNow = monotonicClock();
+
+/** How long `stats()` waits for the storage's answer about the queue (then `queue` is null). */
+const STATS_QUEUE_WAIT_MS = 2_000;
 
 function isPropertiesObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

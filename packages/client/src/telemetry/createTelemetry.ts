@@ -69,6 +69,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
       installId: 'installId' in storage ? storage.installId : undefined,
       identity: 'identity' in storage ? storage.identity : undefined,
       session: 'session' in storage ? storage.session : undefined,
+      consentStore: 'consentStore' in storage ? storage.consentStore : undefined,
       delivery,
     });
     const client = withFeatures(core, input, true, offExit);

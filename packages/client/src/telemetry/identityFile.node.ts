@@ -2,9 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomicSync } from '../outbox/file-log/atomicFile.js';
 import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
-import { STATE_DIR } from '../outbox/file-log/segmentFiles.js';
-import { readStateSync } from '../outbox/file-log/StateFiles.js';
-import { CONSENT_STATE_KEY } from './consentStateKey.js';
+import { consentFile } from './consentFile.node.js';
 import { type IdentityStore, isKeptIdentity } from './identityStore.js';
 
 export const IDENTITY_FILE = 'identity';
@@ -50,8 +48,9 @@ export function identityFile(directory: string): IdentityStore {
         return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
     },
-    // The file outbox keeps its state in the same directory (`state/`): read as it does.
-    rememberedConsentNow: () => readStateSync(path.join(directory, STATE_DIR), CONSENT_STATE_KEY),
+    // The file outbox keeps its state in the same directory (`state/`). Strict: a consent that
+    // is there but cannot be read throws, so no id is written on the strength of a denial unread.
+    rememberedConsentNow: () => consentFile(directory).readNow(),
   };
 }
 

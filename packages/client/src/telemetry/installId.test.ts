@@ -155,11 +155,46 @@ describe('the anonymous install id', () => {
   it('falls back to an id for this run when the storage cannot keep one; events still flow', async () => {
     const outbox = createMemoryOutbox();
     outbox.getState = () => Promise.reject(new Error('storage broken'));
-    const t = clientFor(sink, { storage: outbox });
+    // Consent not remembered: a remembered one that cannot be read holds events (consentUnreadable.test.ts).
+    const t = clientFor(sink, { storage: outbox, rememberConsent: false });
     t.track('still.sent');
     await t.flush({ timeoutMs: 10_000 });
     expect(sinkEvents(sink).at(-1)!.event).toBe('still.sent');
     await t.shutdown({ timeoutMs: 2_000 });
     await outbox.close();
+  });
+});
+
+describe('a transient failure reading the install id', () => {
+  const failing = (code: string, times: number, then: () => string) => {
+    let calls = 0;
+    const store = () => {
+      calls++;
+      if (calls <= times) throw Object.assign(new Error(`${code}: failed`), { code });
+      return then();
+    };
+    return { store, calls: () => calls };
+  };
+
+  it('is read again (EMFILE at start): the run keeps the install id of the file', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-iid-retry-'));
+    try {
+      const file = installIdFile(dir);
+      const kept = file();
+      const { store, calls } = failing('EMFILE', 2, () => file() as string);
+      expect(await loadInstallId(createMemoryOutbox(), store, [1, 1, 1])).toBe(kept);
+      expect(calls()).toBe(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('is not retried when it will not pass (EACCES), nor more than the delays allow', async () => {
+    const denied = failing('EACCES', 1, () => 'x'.repeat(36));
+    await expect(loadInstallId(createMemoryOutbox(), denied.store, [1, 1, 1])).rejects.toThrow('EACCES');
+    expect(denied.calls()).toBe(1);
+    const busy = failing('EMFILE', 5, () => 'x'.repeat(36));
+    await expect(loadInstallId(createMemoryOutbox(), busy.store, [1, 1])).rejects.toThrow('EMFILE');
+    expect(busy.calls()).toBe(3);
   });
 });

@@ -20,7 +20,40 @@ export type InstallIdStore = (syncOnly?: boolean) => string | Promise<string> | 
  * otherwise the outbox state holds it, read back after writing so that concurrent writers
  * settle on the last value stored.
  */
-export async function loadInstallId(outbox: Outbox, store?: InstallIdStore): Promise<string> {
+export async function loadInstallId(
+  outbox: Outbox,
+  store?: InstallIdStore,
+  retryDelaysMs: readonly number[] = TRANSIENT_RETRY_MS,
+): Promise<string> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await loadOnce(outbox, store);
+    } catch (error) {
+      const delay = retryDelaysMs[attempt];
+      if (delay === undefined || !isTransient(error)) throw error;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        (timer as { unref?: () => void }).unref?.();
+      });
+    }
+  }
+}
+
+/**
+ * Waits before another read of the install id after a failure that passes (no file descriptor
+ * free at start, an interrupted call): under 1 s in all, while events wait in memory. Giving
+ * up at once made the run report under an id of its own, one user counted as two installs.
+ */
+export const TRANSIENT_RETRY_MS: readonly number[] = [50, 150, 450];
+
+const TRANSIENT_CODES = new Set(['EMFILE', 'ENFILE', 'EAGAIN', 'EBUSY', 'EINTR']);
+
+function isTransient(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && TRANSIENT_CODES.has(code);
+}
+
+async function loadOnce(outbox: Outbox, store: InstallIdStore | undefined): Promise<string> {
   if (store !== undefined) {
     const id = await store();
     if (id !== undefined) return id;

@@ -22,7 +22,9 @@ export const browserRuntime: TelemetryRuntime = {
   createStorage(request) {
     switch (request.choice) {
       case 'memory':
-        return { outbox: createMemoryOutbox({ ...request.limits, now: request.now }) };
+        return {
+          outbox: createMemoryOutbox({ ...request.limits, now: request.now, logger: request.logger }),
+        };
       case 'indexeddb':
       case 'localStorage': {
         const outbox = createBrowserOutbox({

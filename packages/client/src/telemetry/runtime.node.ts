@@ -1,12 +1,14 @@
 import { createMemoryOutbox } from '../outbox/memory.js';
 import { fileOutboxDirectory } from '../outbox/file-log/fileOutboxDirectory.js';
+import { memoryStandIn } from '../outbox/file-log/createFileOutbox.js';
 import { createFileOutbox } from '../outbox/node.js';
-import { defaultOutboxDirectory } from '../platform/cacheDirectory.node.js';
+import { defaultOutboxDirectory, NoCacheDirectoryError } from '../platform/cacheDirectory.node.js';
 import { detectPlatform } from '../platform/detect.js';
 import { TelemetryOptionError } from './errors.js';
+import { consentFile } from './consentFile.node.js';
 import { keptIdsBeside } from './keptIdsBeside.node.js';
 import { pickTuning } from './pickTuning.js';
-import type { TelemetryRuntime } from './runtime.js';
+import type { CreatedStorage, TelemetryRuntime } from './runtime.js';
 
 /**
  * Node: the platform from `detectPlatform`, a file outbox in the user's cache directory by
@@ -18,7 +20,18 @@ export const nodeRuntime: TelemetryRuntime = {
   createStorage(request) {
     switch (request.choice) {
       case 'file': {
-        const directory = request.directory ?? defaultOutboxDirectory(request.name);
+        let directory = request.directory;
+        try {
+          directory ??= defaultOutboxDirectory(request.name);
+        } catch (error) {
+          if (!(error instanceof NoCacheDirectoryError)) throw error;
+          // As for a cache directory that cannot be written (`createFileOutbox`): events still
+          // flow, kept in memory, and persist() says they are not stored.
+          request.logger.warn('outbox: no cache directory; events are kept in memory only', {
+            error: String(error),
+          });
+          return { outbox: memoryStandIn(request.limits, request.now, error, request.logger) };
+        }
         const t = request.tuning ?? {};
         const outbox = createFileOutbox({
           ...request.limits,
@@ -29,10 +42,12 @@ export const nodeRuntime: TelemetryRuntime = {
           logger: request.logger,
           now: request.now,
         });
-        return { outbox, ...keptIdsBeside(directory) };
+        return { outbox, ...keptBeside(directory) };
       }
       case 'memory':
-        return { outbox: createMemoryOutbox({ ...request.limits, now: request.now }) };
+        return {
+          outbox: createMemoryOutbox({ ...request.limits, now: request.now, logger: request.logger }),
+        };
       case 'indexeddb':
       case 'localStorage':
         // Node has neither; an app that brings its own (fake-indexeddb, a polyfill) passes an Outbox.
@@ -44,6 +59,11 @@ export const nodeRuntime: TelemetryRuntime = {
   },
   idsFor(outbox) {
     const directory = fileOutboxDirectory(outbox);
-    return directory === undefined ? {} : keptIdsBeside(directory);
+    return directory === undefined ? {} : keptBeside(directory);
   },
 };
+
+/** The ids and the remembered consent of a file outbox's directory, read there directly. */
+function keptBeside(directory: string): Omit<CreatedStorage, 'outbox'> {
+  return { ...keptIdsBeside(directory), consentStore: consentFile(directory) };
+}

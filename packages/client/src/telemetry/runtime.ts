@@ -2,6 +2,7 @@ import type { Logger } from '../logger.js';
 import type { Outbox, OutboxDurability, OutboxLimits } from '../outbox/outbox.js';
 import type { SessionStore } from '../pipeline/session.js';
 import type { Platform } from '../platform/platform.js';
+import type { ConsentStore } from './consentStore.js';
 import type { IdentityStore } from './identityStore.js';
 import type { InstallIdStore } from './installId.js';
 import type { OutboxTuning, StorageChoice } from './options.js';
@@ -30,6 +31,12 @@ export interface CreatedStorage {
   readonly identity?: IdentityStore;
   /** Where `$session_id` is kept for other tabs and page loads (browsers); default memory: a process is one session. */
   readonly session?: SessionStore;
+  /**
+   * Where the remembered consent is read and written, when the storage has a better place than
+   * outbox state (Node: the file outbox's directory, read there even where the outbox fell back
+   * to memory).
+   */
+  readonly consentStore?: ConsentStore;
 }
 
 /**

@@ -1,7 +1,8 @@
+import type { Logger } from '../../logger.js';
 import { DeferredOutbox } from '../DeferredOutbox.js';
 import { OutboxIoError } from '../errors.js';
 import { createMemoryOutbox } from '../memory.js';
-import type { Outbox } from '../outbox.js';
+import type { Outbox, OutboxLimits } from '../outbox.js';
 import { FileOutbox } from './FileOutbox.js';
 import { markFileOutbox } from './fileOutboxDirectory.js';
 import type { FileOutboxOptions } from './options.js';
@@ -33,15 +34,29 @@ export function createFileOutbox(options: FileOutboxOptions): Outbox {
         directory: file.directory,
         error: String(failure),
       });
-      const memory = createMemoryOutbox({
-        ...file.limits,
-        ...(options.now === undefined ? {} : { now: options.now }),
-      });
-      memory.persist = () =>
-        Promise.reject(new OutboxIoError('persist (events are kept in memory only)', { cause: failure }));
-      return memory;
+      return memoryStandIn(file.limits, options.now, failure, options.logger);
     },
     file,
   );
   return markFileOutbox(outbox, file.directory);
+}
+
+/**
+ * The memory outbox that stands in for a file outbox that cannot be had (`failure`: why): it
+ * delivers and counts as any outbox, but its `persist()` rejects, since nothing is stored.
+ */
+export function memoryStandIn(
+  limits: Partial<OutboxLimits> | undefined,
+  now: (() => number) | undefined,
+  failure: unknown,
+  logger?: Logger,
+): Outbox {
+  const memory = createMemoryOutbox({
+    ...limits,
+    ...(now === undefined ? {} : { now }),
+    ...(logger === undefined ? {} : { logger }),
+  });
+  memory.persist = () =>
+    Promise.reject(new OutboxIoError('persist (events are kept in memory only)', { cause: failure }));
+  return memory;
 }
