@@ -1,4 +1,5 @@
 import type { OutboxBatch, OutboxRecord } from '../outbox.js';
+import { takeMatching } from '../takeMatching.js';
 import type { StoredClaim } from './UnloadBatches.js';
 
 /** A stored record a batch of `claim` holds. */
@@ -65,15 +66,7 @@ export class ClaimsInFlight {
 
   /** Takes the matching records out of their batches (they stay claimed until `unclaim`). */
   takeMatching(match: (record: OutboxRecord) => boolean): Claimed[] {
-    const moved: Claimed[] = [];
-    for (const [batch, entries] of this.batches) {
-      this.batches.set(
-        batch,
-        entries.filter((e) => !match(e.record)),
-      );
-      for (const e of entries) if (match(e.record)) moved.push(e);
-    }
-    return moved;
+    return takeMatching(this.batches, match);
   }
 
   /** Takes the batch out of the claims in flight; its records stay claimed until `unclaim`. */

@@ -1,4 +1,5 @@
 import type { OutboxBatch, OutboxRecord } from '../outbox.js';
+import { takeMatching } from '../takeMatching.js';
 
 /** A record a batch holds: its place in its chunk, and the `clear()` generation it was claimed in. */
 export interface Held {
@@ -66,14 +67,7 @@ export class HeldClaims {
 
   /** Takes the matching records out of their batches and unclaims them. */
   takeMatching(match: (record: OutboxRecord) => boolean): Held[] {
-    const moved: Held[] = [];
-    for (const [batch, held] of this.batches) {
-      this.batches.set(
-        batch,
-        held.filter((h) => !match(h.record)),
-      );
-      for (const h of held) if (match(h.record)) moved.push(h);
-    }
+    const moved = takeMatching(this.batches, match);
     for (const h of moved) this.ids.delete(`${h.key}#${h.index}`);
     return moved;
   }
