@@ -40,7 +40,10 @@ export class Admission {
     if (!Array.isArray(records) || records.length === 0) return;
     const { limits, buffer, drops } = this.o;
     const nowMs = this.o.now();
-    const cutoff = limits.retentionMs > 0 ? this.o.retentionNow() - limits.retentionMs : -Infinity;
+    // retentionNow() is never ahead of now(): a record within now()'s period (every one track()
+    // makes) is kept without it, which costs two clock readings an append.
+    const latestCutoff = limits.retentionMs > 0 ? nowMs - limits.retentionMs : -Infinity;
+    let cutoff: number | undefined;
     let invalid = 0;
     let tooLarge = 0;
     let expired = 0;
@@ -52,7 +55,10 @@ export class Admission {
         invalid++;
         continue;
       }
-      if (record.timestampMs < cutoff) {
+      if (
+        record.timestampMs < latestCutoff &&
+        record.timestampMs < (cutoff ??= this.o.retentionNow() - limits.retentionMs)
+      ) {
         expired++;
         continue;
       }
