@@ -305,7 +305,8 @@ function consentWithdrawn(directory: string): { promise: Promise<ConsentWithdraw
         if (consent === 'pending' || consent === 'denied') return resolve({ consent, sent: 0 });
       } catch (error) {
         if (error instanceof ConsentUnreadableError) return resolve({ consent: 'unreadable', sent: 0 });
-        // Another failure (no file descriptor free): read again next time.
+        // Not one of reading it (those, EMFILE included, are ConsentUnreadableError and stop the
+        // flush above): read again next time.
       }
       if (!stopped) timer = setTimeout(() => void check(), CONSENT_RECHECK_MS);
     };

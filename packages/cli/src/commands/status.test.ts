@@ -213,6 +213,7 @@ describe('homing status', () => {
     const io = captureIo();
     expect(await status({ outbox: seeded.dir }, io)).toBe(0);
     expect(io.out()).toMatch(/Consent\s+unreadable \(it may be a denial\)/);
+    expect(io.out()).toMatch(/k-consent\.json cannot be read: the file is not JSON\)/);
     const json = captureIo();
     await status({ outbox: seeded.dir, json: true }, json);
     const report = JSON.parse(json.out()) as { consent: unknown; consentError: unknown };

@@ -133,8 +133,11 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     ['Dead letters', String(report.deadLetters)],
     ['Delivering', formatDelivery(report.delivery)],
   ];
-  if (report.consent !== 'granted' && report.consent !== null)
-    rows.push(['Consent', CONSENT_ROWS[report.consent]]);
+  if (report.consent !== 'granted' && report.consent !== null) {
+    const why =
+      report.consent === 'unreadable' && report.consentError !== undefined ? ` (${report.consentError})` : '';
+    rows.push(['Consent', `${CONSENT_ROWS[report.consent]}${why}`]);
+  }
   const { ranges, bytes } = report.damaged;
   if (ranges > 0) {
     rows.push([
