@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -101,6 +102,38 @@ describe('an outbox the CLI cannot use: the file in the way is named, with what 
     // Reading needs no writing.
     expect((await asNobody(commands(dir).status!)).code).toBe(0);
   });
+
+  it.runIf(asRoot)(
+    'root on another user’s outbox: a command that changes it refuses (its files would stay root’s), status reads',
+    async () => {
+      const dir = await outboxDir();
+      await giveToNobody(dir);
+      for (const name of ['flush', 'dead-letters-replay'] as const) {
+        const run: Run =
+          name === 'flush' ? commands(dir).flush! : (io) => deadLetters({ outbox: dir, replay: true }, io);
+        const io = captureIo();
+        expect(await run(io), name).toBe(1);
+        expect(io.err(), name).toContain(`the outbox at ${dir} belongs to uid ${NOBODY}`);
+        expect(io.err(), name).toContain(`sudo -u '#${NOBODY}' homing`);
+      }
+      const root = (await readdir(dir, { recursive: true, withFileTypes: true })).filter(
+        (e) => e.isFile() && statSync(join(e.parentPath, e.name)).uid === 0,
+      );
+      expect(root.map((e) => e.name)).toEqual([]);
+      expect(await commands(dir).status!(captureIo())).toBe(0);
+    },
+  );
+
+  it.runIf(asRoot)(
+    'root on its own outbox with a read-only mode: root writes there, not refused',
+    async () => {
+      const dir = await outboxDir();
+      await chmod(dir, 0o500);
+      const io = captureIo();
+      expect(await deadLetters({ outbox: dir, replay: true }, io)).toBe(0);
+      expect(io.err()).not.toContain('read-only');
+    },
+  );
 
   it('a file in place of state/: which path is wrong and what to do, not a bare ENOTDIR', async () => {
     const dir = await outboxDir();

@@ -52,9 +52,20 @@ export async function assertOutboxReadable(directory: string): Promise<void> {
 
 /** Refuses an outbox this user may not write in (commands that change it write lock and state files). */
 export async function assertOutboxWritable(directory: string): Promise<void> {
-  // The owner's write bit, looked at for the effective user (access() asks for the real one).
   const st = await stat(directory).catch(() => null);
-  if (st !== null && st.uid === effectiveUid() && (st.mode & 0o200) === 0) {
+  const me = effectiveUid();
+  // Root may write anywhere, and what it writes stays root's (0600): one `sudo homing flush` on a
+  // user's outbox left state files that kept its app, and every `homing` command run as that
+  // user, out. Run as the owner instead.
+  if (st !== null && me === 0 && st.uid !== 0) {
+    throw new CommandError(
+      `the outbox at ${directory} belongs to uid ${st.uid}, and this command, run as root, would leave files in it that uid ${st.uid} (its app, and homing run as it) could not read`,
+      `run it as that user: sudo -u '#${st.uid}' homing ...`,
+    );
+  }
+  // The owner's write bit, looked at for the effective user (access() asks for the real one);
+  // root's writes do not depend on it.
+  if (st !== null && me !== 0 && st.uid === me && (st.mode & 0o200) === 0) {
     throw await accessError(directory, 'change', [directory]);
   }
   await access(directory, constants.W_OK).catch(async (error: unknown) => {
