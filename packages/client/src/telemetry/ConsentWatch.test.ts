@@ -10,17 +10,20 @@ afterEach(() => {
   for (const w of watches.splice(0)) w.stop();
 });
 
-function readerOf(outbox: ReturnType<typeof createMemoryOutbox>, key: string) {
-  return async () => {
-    const stored = await outbox.getState<unknown>(key);
-    return isConsentState(stored) ? stored : undefined;
+function storeOf(outbox: ReturnType<typeof createMemoryOutbox>, key: string) {
+  return {
+    async read() {
+      const stored = await outbox.getState<unknown>(key);
+      return isConsentState(stored) ? stored : undefined;
+    },
+    write: (state: ConsentState) => outbox.setState(key, state),
   };
 }
 
 function watch(outbox: ReturnType<typeof createMemoryOutbox>, seen: ConsentState[], key = 'consent') {
   // An hour between looks: whatever is seen sooner came from the nudge.
   const w = new ConsentWatch(
-    readerOf(outbox, key),
+    storeOf(outbox, key),
     key,
     (state) => state && seen.push(state),
     silent,
@@ -71,24 +74,78 @@ describe('ConsentWatch', () => {
     const outbox = createMemoryOutbox();
     await outbox.setState('consent', 'denied');
     const seen: (ConsentState | undefined)[] = [];
-    const w = new ConsentWatch(readerOf(outbox, 'consent'), 'consent', (s) => seen.push(s), silent, 10);
+    let attempts = 0;
+    const readOnly = {
+      read: storeOf(outbox, 'consent').read,
+      write: () => {
+        attempts++;
+        return Promise.reject(new Error('EROFS'));
+      },
+    };
+    const w = new ConsentWatch(readOnly, 'consent', (s) => seen.push(s), silent, 10);
     watches.push(w);
     w.start('denied');
     // The app grants; storing it fails, so the store still holds the denial read at start.
     w.wrote('granted', Promise.reject(new Error('EROFS')));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // It is written again at each look, and the older value is still not news.
+    expect(await until(() => attempts >= 3, 2_000)).toBe(true);
     expect(seen).toEqual([]);
-    // A later change by someone else is still followed.
+    // A later change by someone else is still followed, and no longer written over.
     await outbox.setState('consent', 'pending');
     expect(await until(() => seen.length > 0, 2_000)).toBe(true);
     expect(seen).toEqual(['pending']);
+    const after = attempts;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(attempts).toBeLessThanOrEqual(after + 1);
+    expect(await outbox.getState('consent')).toBe('pending');
+  });
+
+  it('started UNREAD, a choice of ours whose write failed is not undone by the older value read later, and is stored then', async () => {
+    const outbox = createMemoryOutbox();
+    // An earlier run granted.
+    await outbox.setState('consent', 'granted');
+    let broken = true;
+    const emfile = () => Promise.reject(Object.assign(new Error('EMFILE'), { code: 'EMFILE' }));
+    const store = storeOf(outbox, 'consent');
+    const seen: (ConsentState | undefined)[] = [];
+    const stored: ConsentState[] = [];
+    const w = new ConsentWatch(
+      {
+        read: () => (broken ? emfile() : store.read()),
+        write: async (state) => {
+          if (broken) return emfile();
+          await store.write(state);
+          stored.push(state);
+        },
+      },
+      'consent',
+      (s) => seen.push(s),
+      silent,
+      10,
+    );
+    watches.push(w);
+    w.start(UNREAD);
+    // The user says no in this run; storing it fails too.
+    w.wrote('denied', emfile());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    broken = false;
+    // The denial lands on the next look, and the old 'granted' was never taken for anyone's choice.
+    expect(await until(() => stored.length > 0, 2_000)).toBe(true);
+    expect(stored).toEqual(['denied']);
+    expect(await outbox.getState('consent')).toBe('denied');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seen).toEqual([]);
+    // Another process's later choice is still followed.
+    await outbox.setState('consent', 'granted');
+    expect(await until(() => seen.length > 0, 2_000)).toBe(true);
+    expect(seen).toEqual(['granted']);
   });
 
   it('started UNREAD, it reports the first value it can read, none stored included, and only that once', async () => {
     let answer: () => Promise<ConsentState | undefined> = () => Promise.reject(new Error('EMFILE'));
     const seen: (ConsentState | undefined)[] = [];
     const w = new ConsentWatch(
-      () => answer(),
+      { read: () => answer(), write: () => Promise.reject(new Error('not written here')) },
       'consent',
       (s) => seen.push(s),
       silent,

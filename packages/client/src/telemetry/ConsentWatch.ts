@@ -24,6 +24,12 @@ const CONSENT_CHANNEL = 'homing-consent';
  * It is also how the client keeps trying to read a remembered consent that could not be read
  * at start (`start(UNREAD)`): the first value it can read is news, none stored included
  * (`onChange(undefined)`), which it reports only then.
+ *
+ * And how a choice of this process whose write failed (no file descriptor free, a read-only
+ * directory) is written again, at each look, until it lands: else the next run read the older
+ * value (a user's denial forgotten). Until then the stored value is not news, even when this
+ * process could read nothing before its write (it then holds what the write failed to replace,
+ * as far as anyone can tell); a change after a read that came before is still followed.
  */
 /** What `start` takes when the client could not read the remembered consent. */
 export const UNREAD: unique symbol = Symbol('homing.consentUnread');
@@ -45,13 +51,19 @@ export class ConsentWatch {
   /** Bumped by every write of ours: a read that saw it change is stale. */
   private generation = 0;
   private checking = false;
+  /** This process's last choice, when storing it failed: written again at each look. */
+  private unstored: ConsentState | undefined;
 
   /**
-   * `read`: the remembered consent, undefined when none is stored; rejects when it cannot be read.
+   * `store.read`: the remembered consent, undefined when none is stored; rejects when it cannot
+   * be read. `store.write`: stores it again after a write of ours failed (see `unstored`).
    * `key` names the store on the channel (only watchers of the same one read on a nudge).
    */
   constructor(
-    private readonly read: () => Promise<ConsentState | undefined>,
+    private readonly store: {
+      read(): Promise<ConsentState | undefined>;
+      write(state: ConsentState): Promise<unknown>;
+    },
     private readonly key: string,
     private readonly onChange: (state: ConsentState | undefined) => void,
     private readonly logger: Logger,
@@ -83,7 +95,8 @@ export class ConsentWatch {
   wrote(state: ConsentState, write: Promise<unknown>): void {
     this.known = state;
     this.writes++;
-    this.generation++;
+    const generation = ++this.generation;
+    this.unstored = undefined;
     void write.then(
       () => {
         // Set with the count, in one turn: a read between the two would take it for news.
@@ -94,6 +107,8 @@ export class ConsentWatch {
       () => {
         // Not stored: what the store holds is as old as before, and no one's new choice.
         this.writes--;
+        // An earlier write failing after a later one: the later one is this process's choice.
+        if (generation === this.generation) this.unstored = state;
       },
     );
   }
@@ -110,8 +125,29 @@ export class ConsentWatch {
     this.checking = true;
     const generation = this.generation;
     try {
-      const stored = await this.read();
+      let stored: ConsentState | undefined;
+      try {
+        stored = await this.store.read();
+      } catch (error) {
+        this.logger.debug('could not read the remembered consent', { error });
+        // Written over what cannot be read, as `setConsent` writes over a damaged file.
+        if (this.timer !== undefined && this.writes === 0 && generation === this.generation)
+          this.storeAgain();
+        return;
+      }
       if (this.timer === undefined || this.writes > 0 || generation !== this.generation) return;
+      if (this.unstored !== undefined) {
+        if (this.seen === UNREAD || stored === this.seen) {
+          // What our write failed to replace (or, none read before it, the first value read):
+          // no one's new choice, which must not undo the app's. Ours goes over it.
+          this.seen = stored;
+          if (stored === this.unstored) this.unstored = undefined;
+          else this.storeAgain();
+          return;
+        }
+        // Changed since it was last read: another process chose after this one; followed below.
+        this.unstored = undefined;
+      }
       const first = this.seen === UNREAD;
       if (stored === this.seen) return;
       this.seen = stored;
@@ -121,9 +157,26 @@ export class ConsentWatch {
       this.logger.debug('consent changed by another process sharing the storage', { consent: stored });
       this.onChange(stored);
     } catch (error) {
-      this.logger.debug('could not read the remembered consent', { error });
+      this.logger.debug('following the remembered consent failed', { error });
     } finally {
       this.checking = false;
     }
+  }
+
+  /** Writes this process's choice again after its write failed; a no-op once it is stored. */
+  private storeAgain(): void {
+    const state = this.unstored;
+    if (state === undefined) return;
+    let write: Promise<unknown>;
+    try {
+      write = this.store.write(state);
+    } catch (error) {
+      write = Promise.reject(error);
+    }
+    this.wrote(state, write);
+    void write.then(
+      () => this.logger.warn('the consent state is remembered now', { consent: state }),
+      (error: unknown) => this.logger.debug('could not remember the consent state yet', { error }),
+    );
   }
 }

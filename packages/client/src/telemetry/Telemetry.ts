@@ -114,6 +114,11 @@ export class Telemetry implements TelemetryCore {
    * and keeps reading it (`consentWatch`) until it can, or the app sets consent.
    */
   private consentUnknown = false;
+  /**
+   * `start` made no install id because the consent was unknown (it may be a denial, and the id
+   * would stay on the device): events wait in memory until it is known, then it is made if allowed.
+   */
+  private installIdDeferred = false;
   private readonly consentStore: ConsentStore;
   /** The latest `setConsent` write: shutdown waits for it (within its budget), as for events. */
   private consentWrite: Promise<unknown> = Promise.resolve();
@@ -146,7 +151,15 @@ export class Telemetry implements TelemetryCore {
     this.consentStore = parts.consentStore ?? outboxConsentStore(parts.outbox);
     this.consentWatch = this.o.rememberConsent
       ? new ConsentWatch(
-          () => this.consentStore.read(),
+          {
+            read: () => this.consentStore.read(),
+            // A write retried after ours failed: shutdown waits for it, as for `setConsent`'s.
+            write: (state) => {
+              const write = this.consentStore.write(state);
+              this.consentWrite = write.catch(() => undefined);
+              return write;
+            },
+          },
           CONSENT_STATE_KEY,
           (state) => this.consentFromElsewhere(state),
           this.logger,
@@ -518,8 +531,6 @@ export class Telemetry implements TelemetryCore {
     if (!this.consentUnknown) this.identityKeeper.consentChanged(this.consent);
     // Starting denied (from the options) clears what an earlier run held, as `setConsent` does.
     if (!remembered && !this.consentChosen && this.consent === 'denied') this.applyConsent('denied');
-    // Denied: events are dropped, so no id is needed; one is made if consent is granted later.
-    if (this.consent !== 'denied') this.installId ??= await this.loadInstallId();
     if (this.pendingIdentity !== undefined) {
       try {
         const kept = await this.pendingIdentity;
@@ -531,6 +542,18 @@ export class Telemetry implements TelemetryCore {
         this.logger.warn('could not read the kept identity', { error });
       }
     }
+    // Not while the consent is unknown either: `applyConsent` makes it once it is known to allow it.
+    if (this.consentUnknown && this.installId === undefined) {
+      this.installIdDeferred = true;
+      return;
+    }
+    // Denied: events are dropped, so no id is needed; one is made if consent is granted later.
+    if (this.consent !== 'denied') this.installId ??= await this.loadInstallId();
+    this.releaseWaiting();
+  }
+
+  /** Builds and appends the events that waited for the install id, and lets delivery go. */
+  private releaseWaiting(): void {
     const waiting = this.waiting ?? [];
     this.waiting = null;
     for (const w of waiting) this.append(w);
@@ -569,20 +592,19 @@ export class Telemetry implements TelemetryCore {
   }
 
   /**
-   * Consent was granted (or set pending) after a start under a denial, which made no install id:
-   * it is made now, synchronously where its store can; otherwise events wait in memory for it,
-   * as they do at start, and flush and shutdown wait for it too.
+   * Consent was granted (or set pending) after a start under a denial, or under a consent that
+   * could not be read, which made no install id: it is made now, synchronously where its store
+   * can; otherwise events wait in memory for it (after those held while the consent was
+   * unknown), as they do at start, and flush and shutdown wait for it too.
    */
   private makeInstallIdLater(): void {
+    this.installIdDeferred = false;
     this.installId = this.installIdNow();
-    if (this.installId !== undefined) return;
-    this.waiting = [];
+    if (this.installId !== undefined) return this.releaseWaiting();
+    this.waiting ??= [];
     const made = this.loadInstallId().then((id) => {
       this.installId ??= id;
-      const waiting = this.waiting ?? [];
-      this.waiting = null;
-      for (const w of waiting) this.append(w);
-      if (this.closing === undefined) this.delivery.setPaused(this.consent !== 'granted');
+      this.releaseWaiting();
     });
     this.ready = this.ready.then(() => made);
   }
@@ -650,11 +672,12 @@ export class Telemetry implements TelemetryCore {
 
   private applyConsent(state: ConsentState): void {
     this.consent = state;
-    // `start` makes the id itself once the remembered consent is read (`waiting` is null after).
+    // `start` makes the id itself once the remembered consent is read (`waiting` is null after),
+    // unless it was unknown then (`installIdDeferred`).
     if (
       state !== 'denied' &&
       this.installId === undefined &&
-      this.waiting === null &&
+      (this.waiting === null || this.installIdDeferred) &&
       this.closing === undefined
     )
       this.makeInstallIdLater();
@@ -685,8 +708,9 @@ export class Telemetry implements TelemetryCore {
         this.applyConsent(this.o.consent);
         return;
       }
-      // What identify() held while the consent was unknown is written, or forgotten, now.
-      if (read === this.consent) this.identityKeeper.consentChanged(read);
+      // The same state ('pending'): what identify() held while the consent was unknown is
+      // written now, and the install id made.
+      if (read === this.consent) this.applyConsent(read);
     }
     if (read === undefined) return;
     const state = read;
@@ -730,6 +754,12 @@ export class Telemetry implements TelemetryCore {
     this.confirmTimer = undefined;
     this.consentWatch?.stop();
     await settledWithin(this.ready, timeoutMs);
+    // Held while the remembered consent could not be read, and it still cannot (it may be a
+    // denial): no install id to store them under, so they end with the process.
+    if (this.installIdDeferred && this.waiting !== null && this.waiting.length > 0) {
+      this.drop('unsaved', this.waiting.length, 'the remembered consent could not be read');
+      this.waiting = [];
+    }
     // Waited for within the budget only; the write goes on, and nothing tracked is lost when it
     // outlasts the budget: a storage we opened writes what it still holds in `close()` below
     // (which so ends after the budget when the write does), and one the app passed keeps the

@@ -1,4 +1,4 @@
-import { mkdtempSync, promises as fs, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fs, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -144,6 +144,121 @@ describe('a remembered consent that cannot be read (fail closed)', () => {
       key: 'consent',
       value: 'granted',
     });
+  });
+});
+
+describe('setConsent() while it is unreadable, and its write fails too (EMFILE for a moment)', () => {
+  it('the older grant read once the file is readable again does not undo the denial: it is stored over it', async () => {
+    const directory = tempDir();
+    const first = run(directory);
+    first.client.setConsent('granted');
+    await first.client.shutdown({ timeoutMs: 2_000 });
+    // Reads and writes of the consent file fail while `broken` (no file descriptor free).
+    let broken = true;
+    const emfile = () => Object.assign(new Error('EMFILE: too many open files'), { code: 'EMFILE' });
+    const consent = consentPath(directory);
+    const readFile = fs.readFile.bind(fs);
+    const open = fs.open.bind(fs);
+    const reads = vi
+      .spyOn(fs, 'readFile')
+      .mockImplementation(((file: string, ...rest: []) =>
+        broken && String(file).startsWith(consent)
+          ? Promise.reject(emfile())
+          : readFile(file, ...rest)) as typeof fs.readFile);
+    vi.spyOn(fs, 'open').mockImplementation(async (file, flags, mode) => {
+      if (broken && String(file).startsWith(consent)) throw emfile();
+      return open(file, flags, mode);
+    });
+    const r = run(directory);
+    await until(() => unreadableWarnings(r).length > 0, 5_000, 'the unreadable warning');
+    r.client.setConsent('denied');
+    await until(() => r.warnings.some((w) => w.includes('could not remember')), 5_000, 'the failed write');
+    broken = false;
+    // Written again once it can be: the next run starts denied too.
+    await until(() => readFileSync(consent, 'utf8').includes('denied'), 10_000, 'the denial stored');
+    // The watch has looked again since: still denied, and nothing tracked since is sent.
+    const consentReads = (): number => reads.mock.calls.filter(([file]) => String(file) === consent).length;
+    const before = consentReads();
+    await until(() => consentReads() > before + 1, 10_000, 'two more looks');
+    expect((await r.client.stats()).consent).toBe('denied');
+    await trackAndFlush(r);
+    expect(r.received).toEqual([]);
+  });
+});
+
+describe('no install id while the remembered consent cannot be read (it may be a denial)', () => {
+  const installIdPath = (directory: string): string => path.join(directory, 'install-id');
+  /** A directory whose consent file is there but empty, with no install id yet. */
+  async function unreadableFirst(): Promise<string> {
+    const directory = tempDir();
+    await fs.mkdir(path.join(directory, 'state'), { recursive: true });
+    await fs.writeFile(consentPath(directory), '');
+    return directory;
+  }
+  const stored = (value: string): string => JSON.stringify({ key: 'consent', value });
+
+  it('repaired to the denial it was: no id was made, before or after', async () => {
+    const directory = tempDir();
+    // Denied from the first run on: no id was ever made.
+    const first = run(directory, { consent: 'denied' });
+    first.client.setConsent('denied');
+    await first.client.shutdown({ timeoutMs: 2_000 });
+    expect(existsSync(installIdPath(directory))).toBe(false);
+    const good = await fs.readFile(consentPath(directory), 'utf8');
+    await fs.writeFile(consentPath(directory), '');
+    const r = run(directory);
+    await trackAndFlush(r);
+    expect((await r.client.stats()).consent).toBe('pending');
+    expect(existsSync(installIdPath(directory))).toBe(false);
+    await fs.writeFile(consentPath(directory), good);
+    await until(async () => (await r.client.stats()).consent === 'denied', 10_000, 'the denial');
+    // The events held for the id are cleared with the denial.
+    expect((await r.client.stats()).dropped.consent).toBeGreaterThanOrEqual(3);
+    await r.client.shutdown({ timeoutMs: 2_000 });
+    expect(existsSync(installIdPath(directory))).toBe(false);
+    expect(r.received).toEqual([]);
+  });
+
+  it('repaired to a grant: the id is made then, and the held events go out under it', async () => {
+    const directory = await unreadableFirst();
+    const r = run(directory);
+    await trackAndFlush(r);
+    expect(existsSync(installIdPath(directory))).toBe(false);
+    await fs.writeFile(consentPath(directory), stored('granted'));
+    await until(() => r.received.length === 3, 10_000, 'the held events sent');
+    const id = readFileSync(installIdPath(directory), 'utf8').trim();
+    expect(r.received.map((e) => e.distinct_id)).toEqual([id, id, id]);
+  });
+
+  it('repaired to pending: the id is made then, and the held events are stored, not sent', async () => {
+    const directory = await unreadableFirst();
+    const r = run(directory);
+    await trackAndFlush(r);
+    await fs.writeFile(consentPath(directory), stored('pending'));
+    await until(() => existsSync(installIdPath(directory)), 10_000, 'the install id');
+    await until(async () => (await r.client.stats()).queue?.events === 3, 10_000, 'the held events stored');
+    expect(r.received).toEqual([]);
+    r.client.setConsent('granted');
+    await until(() => r.received.length === 3, 10_000, 'the held events sent');
+  });
+
+  it('setConsent() decides: granted makes the id and sends what was held', async () => {
+    const directory = await unreadableFirst();
+    const r = run(directory);
+    await trackAndFlush(r);
+    r.client.setConsent('granted');
+    await r.client.flush({ timeoutMs: 2_000 });
+    expect(r.received).toHaveLength(3);
+    expect(existsSync(installIdPath(directory))).toBe(true);
+  });
+
+  it('still unreadable at shutdown: what was held in memory is counted unsaved, and no id was made', async () => {
+    const directory = await unreadableFirst();
+    const r = run(directory);
+    await trackAndFlush(r);
+    await r.client.shutdown({ timeoutMs: 2_000 });
+    expect((await r.client.stats()).dropped.unsaved).toBe(3);
+    expect(existsSync(installIdPath(directory))).toBe(false);
   });
 });
 
