@@ -3,7 +3,10 @@ import { silentLogger } from '../logger.js';
 import { OutboxOptionError } from './errors.js';
 import { IndexedDBOutbox } from './indexeddb.js';
 import { resolveOutboxLimits } from './limits.js';
+import { BROWSER_OUTBOX_DEFAULTS } from './indexeddb/options.js';
 import { LocalStorageOutbox } from './localStorage.js';
+import { holdsLocalStorageOutbox } from './localStorage/leftovers.js';
+import { LocalStorageTakeover } from './localStorageTakeover.js';
 import { createMemoryOutbox } from './memory.js';
 import type {
   DeadLetter,
@@ -70,13 +73,15 @@ export function createBrowserOutbox(options: BrowserOutboxOptions = {}): Outbox 
     logger.debug('outbox storage: memory (nothing survives the page)');
     return createMemoryOutbox(limits);
   };
+  // The same name as the IndexedDB outbox's, so a later load finds what a fallback left.
+  const localOptions = () => {
+    // Its own default maxBytes (LOCAL_STORAGE_MAX_BYTES) unless the app set one.
+    const { maxBytes: _resolved, ...rest } = common;
+    return options.limits?.maxBytes === undefined ? rest : { ...rest, maxBytes: options.limits.maxBytes };
+  };
   const local = (): Outbox => {
     try {
-      // Its own default maxBytes (LOCAL_STORAGE_MAX_BYTES) unless the app set one.
-      const { maxBytes: _resolved, ...rest } = common;
-      const outbox = new LocalStorageOutbox(
-        options.limits?.maxBytes === undefined ? rest : { ...rest, maxBytes: options.limits.maxBytes },
-      );
+      const outbox = new LocalStorageOutbox(localOptions());
       logger.debug('outbox storage: localStorage');
       return outbox;
     } catch (error) {
@@ -95,14 +100,21 @@ export function createBrowserOutbox(options: BrowserOutboxOptions = {}): Outbox 
     logger.warn('IndexedDB cannot be used for the outbox; falling back to localStorage', { error });
     return local();
   }
-  return new FallbackOutbox(idb, local, logger);
+  // What an earlier load's fallback left (the app chose IndexedDB: never an explicit 'localStorage').
+  const leftovers = (): LocalStorageOutbox | null =>
+    holdsLocalStorageOutbox(name ?? BROWSER_OUTBOX_DEFAULTS.name)
+      ? new LocalStorageOutbox({ ...localOptions(), flushOnHide: false })
+      : null;
+  return new FallbackOutbox(idb, local, leftovers, logger);
 }
 
 /**
  * Delegates to the IndexedDB outbox, or to the fallback once its database failed to open (or
  * did not open in time: `OPEN_TIMEOUT_MS`). Appends go straight through (the IndexedDB outbox
  * buffers them until it knows); everything else waits for that answer first, but the unload
- * claim, which cannot wait.
+ * claim, which cannot wait. Once IndexedDB opens, what a localStorage fallback of an earlier load
+ * (or another tab) left is taken over first (`LocalStorageTakeover`): an open that was only slow
+ * must not strand its records there.
  */
 class FallbackOutbox implements Outbox {
   private current: Outbox;
@@ -117,16 +129,33 @@ class FallbackOutbox implements Outbox {
   private fellBack = false;
   private readonly drops = new DropListeners();
   private readonly forward = (d: OutboxDrop): void => this.drops.emit(d.reason, d.count, d.bytes);
+  private readonly takeover: LocalStorageTakeover;
 
-  constructor(idb: IndexedDBOutbox, fallback: () => Outbox, logger: Logger) {
+  constructor(
+    idb: IndexedDBOutbox,
+    fallback: () => Outbox,
+    leftovers: () => LocalStorageOutbox | null,
+    logger: Logger,
+  ) {
     this.current = idb;
     idb.onDrop(this.forward);
+    idb.fallsBackOnFailedOpen();
+    this.takeover = new LocalStorageTakeover({
+      open: leftovers,
+      target: idb,
+      dropped: (count) => this.drops.emit('consent', count),
+      forward: this.forward,
+      logger,
+    });
     this.ready = idb.opened.then(
-      () => {
+      async () => {
         // The IndexedDB outbox settles its own unload batches.
         this.opening = false;
         this.unloadBeforeOpen.clear();
         logger.debug('outbox storage: IndexedDB');
+        // Before anything else, so size() and claim() see them (and this tab's own delivery,
+        // which takes the same lock, does not keep it from them).
+        await this.takeover.run();
       },
       async (error: unknown) => {
         logger.warn('the IndexedDB outbox could not be opened; falling back to localStorage', { error });
@@ -191,7 +220,12 @@ class FallbackOutbox implements Outbox {
 
   async purgeDeadLetters(uuids?: readonly string[]): Promise<number> {
     await this.ready;
-    return this.current.purgeDeadLetters(uuids);
+    if (this.fellBack || uuids !== undefined) return this.current.purgeDeadLetters(uuids);
+    // All of them: those localStorage still holds too (another tab kept them from the takeover).
+    this.takeover.dropDeadLettersUpTo(Date.now());
+    await this.takeover.idle();
+    const purged = await this.current.purgeDeadLetters();
+    return purged + (await this.takeover.run()).deadLetters;
   }
 
   async size(): Promise<OutboxSize> {
@@ -201,7 +235,13 @@ class FallbackOutbox implements Outbox {
 
   async clear(): Promise<number> {
     await this.ready;
-    return this.current.clear();
+    if (this.fellBack) return this.current.clear();
+    // Records localStorage still holds (another tab kept them from the takeover) are dropped
+    // there, never moved here after this; a move under way ends first and is cleared here.
+    this.takeover.dropRecordsUpTo(Date.now());
+    await this.takeover.idle();
+    const cleared = await this.current.clear();
+    return cleared + (await this.takeover.run()).records;
   }
 
   async getState<T = unknown>(key: string): Promise<T | undefined> {
@@ -225,6 +265,7 @@ class FallbackOutbox implements Outbox {
 
   async close(): Promise<void> {
     await this.ready;
+    await this.takeover.stop();
     return this.current.close();
   }
 }

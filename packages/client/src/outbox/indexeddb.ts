@@ -76,6 +76,8 @@ export class IndexedDBOutbox implements Outbox {
   private closing: Promise<void> | undefined;
   private readonly pageHide: PageHide | null;
   private readonly spill: UnwrittenSpill;
+  /** A caller moves the records elsewhere if the open fails (`takeUnwritten`). */
+  private fallback = false;
 
   constructor(options: IndexedDBOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
@@ -87,6 +89,7 @@ export class IndexedDBOutbox implements Outbox {
       drops: this.drops,
       storageName: 'IndexedDB',
       write: (group) => this.write(group),
+      quiet: () => this.movedOnFailedOpen(),
     });
     this.unload = new UnloadBatches({
       buffer: this.buffer,
@@ -293,6 +296,25 @@ export class IndexedDBOutbox implements Outbox {
   }
 
   /**
+   * Told by a caller that moves to another storage if this database cannot be opened (then with
+   * `takeUnwritten`): writes that fail for that reason are not reported as errors, nothing is lost.
+   */
+  fallsBackOnFailedOpen(): void {
+    this.fallback = true;
+  }
+
+  /**
+   * Dead letters another storage kept (a localStorage fallback's), added with their reason and
+   * time unless one with the same uuid is here already. Answers how many were added.
+   */
+  async adoptDeadLetters(letters: readonly DeadLetter[]): Promise<number> {
+    if (this.closed) throw new OutboxClosedError('adoptDeadLetters');
+    const { added, discarded } = await io('adoptDeadLetters', () => this.deadLetters.adopt(letters));
+    this.drops.emit('overflow', discarded);
+    return added;
+  }
+
+  /**
    * Hands over the records appended but not written yet (and forgets them). For a caller that
    * moves to another storage because this database could not be opened.
    */
@@ -319,7 +341,8 @@ export class IndexedDBOutbox implements Outbox {
     try {
       await this.buffer.flush();
     } catch (error) {
-      this.options.logger.error('could not write the last records at close', { error });
+      if (!this.movedOnFailedOpen())
+        this.options.logger.error('could not write the last records at close', { error });
     }
     await this.claiming;
     // What a clear took from batches still in flight is gone from the store: dropped, as at a release.
@@ -329,6 +352,10 @@ export class IndexedDBOutbox implements Outbox {
     this.unload.clear();
     await this.lock.release();
     this.connection.close();
+  }
+
+  private movedOnFailedOpen(): boolean {
+    return this.fallback && this.connection.openFailed;
   }
 
   private async claimNow(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {

@@ -331,6 +331,34 @@ export class LocalStorageOutbox implements Outbox {
     return this.buffer.flush();
   }
 
+  /**
+   * Hands everything stored (pending records, dead letters) to `move`, then removes it; if `move`
+   * throws, it all stays. For the IndexedDB outbox of the same name taking over what a fallback
+   * to this one left (`localStorageTakeover.ts`). Done as the holder of the delivery lock, so two
+   * tabs never both take the same records; null when another tab holds it.
+   */
+  async handOver(
+    move: (records: readonly OutboxRecord[], deadLetters: readonly DeadLetter[]) => Promise<void>,
+  ): Promise<{ records: number; deadLetters: number } | null> {
+    if (this.closed) throw new OutboxClosedError('handOver');
+    await this.buffer.flush();
+    return this.lock.holdingWhile(async (holder) => {
+      if (!holder || this.closed) return null;
+      const batch = this.take(Number.MAX_SAFE_INTEGER, Infinity, true);
+      const letters = this.deadLetters.read();
+      let held;
+      try {
+        await move(batch?.records ?? [], letters);
+      } finally {
+        held = batch === null ? [] : (this.claims.settle(batch) ?? []);
+      }
+      removeHeld(this.chunks, held, 'handOver');
+      const uuids = letters.map((dl) => dl.record.uuid);
+      if (uuids.length > 0) this.deadLetters.take(uuids);
+      return { records: held.length, deadLetters: letters.length };
+    });
+  }
+
   onDrop(listener: (drop: OutboxDrop) => void): () => void {
     return this.drops.add(listener);
   }

@@ -23,6 +23,8 @@ export interface OutboxConnectionOptions {
 export class OutboxConnection {
   /** Resolves once the database is open; rejects (OutboxIoError) when it cannot be opened. */
   readonly opened: Promise<void>;
+  /** Whether the first open failed (or was given up on): `opened` rejected. */
+  openFailed = false;
   private db: OutboxDatabase | undefined;
   private lostReason: unknown;
   /** Opening the database again after another tab took it away (see `database`). */
@@ -32,7 +34,9 @@ export class OutboxConnection {
   constructor(private readonly options: OutboxConnectionOptions) {
     this.opened = this.open();
     // Every operation that needs the database reports a failed open; keep this one quiet.
-    this.opened.catch(() => undefined);
+    this.opened.catch(() => {
+      this.openFailed = true;
+    });
   }
 
   /** The connection open now, if any. */

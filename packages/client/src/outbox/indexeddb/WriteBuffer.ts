@@ -20,6 +20,8 @@ export interface WriteBufferOptions {
   readonly storageName: string;
   /** Writes one group; throwing keeps the group for the next try. */
   readonly write: (group: Pending[]) => Promise<void>;
+  /** While true, a failed write is kept all the same but not reported: the records go elsewhere. */
+  readonly quiet?: () => boolean;
 }
 
 /**
@@ -103,6 +105,7 @@ export class WriteBuffer {
     });
     this.queued = run;
     this.writing = run.catch((error: unknown) => {
+      if (this.options.quiet?.() === true) return;
       this.options.logger.error(`could not write outbox records to ${this.options.storageName}`, { error });
     });
     return run;

@@ -44,6 +44,43 @@ export class DeadLetterStore {
     for (const r of records) {
       quiet(store.add({ u: r.uuid, j: r.json, t: r.timestampMs, reason, at: atMs }));
     }
+    return this.trim(store);
+  }
+
+  /**
+   * Adds dead letters another storage kept, with their own reason and time, but those whose uuid
+   * is here already (in the same transaction, so a move cut short and done again, or done by two
+   * tabs at once, adds each once). Answers how many were added, and discarded past
+   * `maxDeadLetters` (the oldest).
+   */
+  async adopt(letters: readonly DeadLetter[]): Promise<{ added: number; discarded: number }> {
+    if (letters.length === 0) return { added: 0, discarded: 0 };
+    const db = await this.database();
+    const tx = db.transaction('deadLetters', 'readwrite', WRITE);
+    const store = tx.objectStore('deadLetters');
+    try {
+      const here = new Set((await store.getAll()).map((v) => decodeDeadLetter(v)?.record.uuid));
+      let added = 0;
+      for (const dl of letters) {
+        if (here.has(dl.record.uuid)) continue;
+        here.add(dl.record.uuid);
+        const { uuid, json, timestampMs } = dl.record;
+        quiet(store.add({ u: uuid, j: json, t: timestampMs, reason: dl.reason, at: dl.deadLetteredAtMs }));
+        added++;
+      }
+      const discarded = added > 0 ? await this.trim(store) : 0;
+      await tx.done;
+      return { added, discarded };
+    } catch (error) {
+      abortQuietly(tx);
+      throw error;
+    }
+  }
+
+  /** Discards the oldest past `maxDeadLetters`; answers how many. */
+  private async trim<TxStores extends ArrayLike<StoreNames<OutboxDB>>>(
+    store: IDBPObjectStore<OutboxDB, TxStores, 'deadLetters', 'readwrite'>,
+  ): Promise<number> {
     const excess = (await store.count()) - this.maxDeadLetters;
     if (excess <= 0) return 0;
     const oldest = await store.getAllKeys(null, excess);

@@ -53,6 +53,19 @@ export class LockSections {
     }
   }
 
+  /** `holding` for work that awaits: the lock is kept until `fn` has settled. */
+  async holdingWhile<T>(fn: (holder: boolean) => Promise<T>): Promise<T> {
+    this.sections++;
+    let holder = false;
+    try {
+      holder = (await this.lock.acquire()) && this.lock.held;
+      return await fn(holder);
+    } finally {
+      this.sections--;
+      if (holder && !this.closed()) await this.lock.release(() => this.claimed() || this.sections > 0);
+    }
+  }
+
   /** Runs `fn` as the lock holder, waiting up to 5 s for another tab to let the lock go. */
   async withLock<T>(operation: string, fn: () => T): Promise<T> {
     const deadline = Date.now() + LOCK_WAIT_MS;

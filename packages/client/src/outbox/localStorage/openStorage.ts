@@ -20,7 +20,7 @@ export function openStorage(storage: StorageLike | undefined, prefix: string): S
   return opened;
 }
 
-function defaultStorage(): StorageLike {
+export function defaultStorage(): StorageLike {
   let storage: StorageLike | undefined;
   try {
     storage = (globalThis as { localStorage?: StorageLike }).localStorage;
