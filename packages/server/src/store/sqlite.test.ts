@@ -320,7 +320,7 @@ describe('SqliteStore', () => {
     const p = await a.createProject('p');
     await a.insertEvents(p.id, [ev()]);
     await a.drain();
-    await vi.waitFor(() => expect(a.keyFilterReady).toBe(true));
+    await vi.waitFor(() => expect(a.keyFilterReady).toBe(true), { timeout: 15_000 });
     const b = await openSqlite({ dataDir: dir });
     const e = ev();
     expect(await b.insertEvents(p.id, [e])).toEqual({ accepted: 1, duplicates: 0, erased: 0 });
@@ -339,7 +339,7 @@ describe('SqliteStore', () => {
     await first.insertEvents(p.id, batch);
     await first.close();
     const again = await openSqlite({ dataDir: dir });
-    await vi.waitFor(() => expect(again.keyFilterReady).toBe(true));
+    await vi.waitFor(() => expect(again.keyFilterReady).toBe(true), { timeout: 15_000 });
     expect(await again.insertEvents(p.id, [...batch, ev()])).toEqual({
       accepted: 1,
       duplicates: 50,
