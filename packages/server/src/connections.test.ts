@@ -125,4 +125,46 @@ describe('buildServer: connections', () => {
     await vi.waitFor(() => expect(raw.received().match(/HTTP\/1\.1 202/g)).toHaveLength(3));
     expect(await s.events()).toHaveLength(3);
   });
+
+  it('many pipelined requests on one connection add one close listener, not one each (no leak warning)', async () => {
+    const s = await start();
+    const raw = await s.open();
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    cleanups.push(async () => void process.off('warning', onWarning));
+    let most = 0;
+    const once = raw.serverSide.once.bind(raw.serverSide);
+    raw.serverSide.once = ((name: string, fn: (...args: unknown[]) => void) => {
+      const r = once(name, fn);
+      most = Math.max(most, raw.serverSide.listenerCount('close'));
+      return r;
+    }) as typeof raw.serverSide.once;
+    const n = 12;
+    const bodies = Array.from({ length: n }, (_, i) =>
+      JSON.stringify([{ event: 'e', distinct_id: `p${i}` }]),
+    );
+    raw.socket.write(bodies.map((b) => ingest(s.project.writeKey, b)).join(''));
+    await vi.waitFor(() => expect(raw.received().match(/HTTP\/1\.1 202/g)).toHaveLength(n));
+    // Node emits the warning on a later tick.
+    await new Promise((r) => setImmediate(r));
+    expect(warnings.filter((w) => w.name === 'MaxListenersExceededWarning')).toEqual([]);
+    // Node's own (HTTP parser, keep-alive) and the one of waitForAnswerTurn, at most.
+    expect(most).toBeLessThanOrEqual(4);
+    expect(await s.store.queryEvents({ projectId: s.project.id, limit: 100 })).toHaveLength(n);
+  });
+
+  it('a connection closed with many requests waiting runs none of them', async () => {
+    const s = await start();
+    const raw = await s.open();
+    // A malformed body first (400, Connection: close), then ten valid ingests in the same write.
+    const valid = Array.from({ length: 10 }, (_, i) =>
+      ingest(s.project.writeKey, JSON.stringify([{ event: 'e', distinct_id: `q${i}` }])),
+    );
+    raw.socket.write(ingest(s.project.writeKey, '{not json') + valid.join(''));
+    expect(await within(raw.closed.then(() => 'socket closed'))).toBe('socket closed');
+    expect(raw.received().match(/HTTP\/1\.1 400/g)).toHaveLength(1);
+    expect(raw.received()).not.toMatch(/HTTP\/1\.1 202/);
+    expect(await s.events()).toEqual([]);
+  });
 });

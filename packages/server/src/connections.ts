@@ -54,9 +54,10 @@ const nextLoopTurn = (): Promise<void> => new Promise((resolve) => setImmediate(
 export const waitForAnswerTurn: preHandlerHookHandler = (req, reply, done) => {
   const res = reply.raw;
   const socket = req.raw.socket as Socket | null | undefined;
-  if (res.socket !== null || socket === null || socket === undefined) return done();
+  if (socket === null || socket === undefined) return done();
+  if (res.socket !== null && !socket.writableEnded) return done();
   const onTurn = (): void => {
-    socket.off('close', onClosed);
+    stopWaiting();
     done();
   };
   const onClosed = (): void => {
@@ -66,7 +67,34 @@ export const waitForAnswerTurn: preHandlerHookHandler = (req, reply, done) => {
     reply.hijack();
     done();
   };
-  if (socket.destroyed) return onClosed();
+  // An answer before this one closed the connection and went out before Node parsed this
+  // request: Node hands it the socket all the same, ended, where its answer cannot go.
+  if (socket.destroyed || socket.writableEnded) return onClosed();
+  const stopWaiting = whenClosed(socket, onClosed);
   res.once('socket', onTurn);
-  socket.once('close', onClosed);
 };
+
+/** Per socket: the pipelined requests waiting for their turn, told when it closes. */
+const waitingOn = new WeakMap<Socket, Set<() => void>>();
+
+/**
+ * Calls `onClosed` when `socket` closes, until the function answered is called. One 'close'
+ * listener per socket, whatever the number of requests waiting on it: one each made Node warn
+ * of a "possible EventEmitter memory leak" from the ninth pipelined request on, outside the JSON
+ * logs, which any client could set off.
+ */
+function whenClosed(socket: Socket, onClosed: () => void): () => void {
+  let waiting = waitingOn.get(socket);
+  if (waiting === undefined) {
+    const set = new Set<() => void>();
+    waiting = set;
+    waitingOn.set(socket, set);
+    socket.once('close', () => {
+      waitingOn.delete(socket);
+      for (const w of set) w();
+    });
+  }
+  waiting.add(onClosed);
+  const set = waiting;
+  return () => void set.delete(onClosed);
+}

@@ -102,6 +102,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
           { events, closeExpandBudgetMs: options.closeExpandBudgetMs ?? SQLITE_DEFAULTS.closeExpandBudgetMs },
           'store closed with events still in the ingest log: the next start expands them before queries see them',
         ),
+      onFilesChanged: (message) =>
+        app?.log.error({ kind: 'data-dir', message }, 'data directory changed under the store'),
       // close() below gives requests and the retention batch in flight shutdownGraceMs first;
       // what still runs on the store after that is cancelled at once.
       closeTimeoutMs: 0,

@@ -134,5 +134,32 @@ describe('buildIngestEvent: timestamps older than the retention period', () => {
       ninety,
     );
     expect(e.timestamp).toBe(ctx.receivedAt);
+    // Erasures judge it by when it happened, after the correction.
+    expect(e.clampedFrom).toBe(new Date(RECEIVED_MS - 101 * DAY_MS).toISOString());
+  });
+
+  it('keeps the time it happened beside the receive time (clampedFrom), only for a too-old one', () => {
+    expect(built({ timestamp: '1970-01-02T00:00:00Z' }, ninety).clampedFrom).toBe('1970-01-02T00:00:00.000Z');
+    expect(built({ timestamp: RECEIVED_MS - DAY_MS }, ninety)).not.toHaveProperty('clampedFrom');
+    // A clock ahead says nothing of a time before the receive time.
+    expect(built({ timestamp: RECEIVED_MS + 30 * DAY_MS }, ninety)).not.toHaveProperty('clampedFrom');
+    expect(built({}, ninety)).not.toHaveProperty('clampedFrom');
+  });
+
+  it('refuses one whose sender asserts its timestamp (an import), naming the period', () => {
+    const old = new Date(RECEIVED_MS - 200 * DAY_MS).toISOString();
+    const reason = `timestamp ${old} is older than the retention period of 90 days: not stored, as it would be deleted at once (an imported timestamp is kept as sent, never moved to the receive time)`;
+    expect(build({ timestamp: old, timestampAsserted: true }, ninety)).toBe(reason);
+    expect(build({ timestamp: old }, { ...ninety, timestampsAsserted: true })).toBe(reason);
+    // Within the period, or without one: stored as sent.
+    const inside = new Date(RECEIVED_MS - 89 * DAY_MS).toISOString();
+    expect(built({ timestamp: inside, timestampAsserted: true }, ninety).timestamp).toBe(inside);
+    expect(built({ timestamp: old, timestampAsserted: true }).timestamp).toBe(old);
+    expect(build({ timestamp: old }, { ...ctx, retentionMs: 5000, timestampsAsserted: true })).toMatch(
+      /retention period of 5 s:/,
+    );
+    expect(build({ timestamp: old }, { ...ctx, retentionMs: DAY_MS, timestampsAsserted: true })).toMatch(
+      /retention period of 1 day:/,
+    );
   });
 });

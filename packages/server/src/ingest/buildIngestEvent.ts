@@ -1,7 +1,7 @@
 import type { IngestEvent } from '../store/store.js';
 import { checkEventShape, type ShapeLimits } from './checkEventShape.js';
 import { contentUuid } from './contentUuid.js';
-import { correctedIso, readTimestamp, TIMESTAMP_FORMAT_ERROR } from './eventTime.js';
+import { eventTime, readTimestamp, retentionPeriodText, TIMESTAMP_FORMAT_ERROR } from './eventTime.js';
 import { formatIso } from './formatIso.js';
 
 /** What every wire format hands over for one event, still unchecked. */
@@ -15,6 +15,11 @@ export interface EventParts {
   skewMs: number;
   /** What the wire format calls the id fields, for its errors (default `uuid`, `distinct_id`). */
   names?: { readonly uuid: string; readonly distinctId: string };
+  /**
+   * The sender says this timestamp is right (PostHog's `$ignore_sent_at`): see
+   * BuildContext.timestampsAsserted.
+   */
+  timestampAsserted?: boolean;
 }
 
 export interface BuildContext extends ShapeLimits {
@@ -22,9 +27,16 @@ export interface BuildContext extends ShapeLimits {
   receivedAt: string;
   /**
    * The retention period, ms (0 or absent: none): an event dated before it at receive time is
-   * stored at the receive time (see correctedIso), not deleted by the next retention run.
+   * stored at the receive time (see eventTime), not deleted by the next retention run.
    */
   retentionMs?: number;
+  /**
+   * The sender says every timestamp of the request is right (Segment's `/v1/import`, PostHog's
+   * `historical_migration`): an import, not a clock that may be wrong. Such an event dated before
+   * the retention period is refused (it would be deleted at once), not moved to the receive
+   * time, where a two-year import would pile into the minute it arrived.
+   */
+  timestampsAsserted?: boolean;
 }
 
 /** An event ready for the store, or the reason it is refused (named per index in the answer). */
@@ -93,9 +105,21 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
   if (Number.isNaN(originalMs)) return TIMESTAMP_FORMAT_ERROR;
   let timestamp = ctx.receivedAt;
   let originalTimestamp: string | null = null;
+  let clampedFrom: string | undefined;
   if (originalMs !== undefined) {
     originalTimestamp = formatIso(originalMs);
-    timestamp = correctedIso(originalMs, p.skewMs, ctx.receivedMs, ctx.retentionMs ?? 0);
+    const t = eventTime(originalMs, p.skewMs, ctx.receivedMs, ctx.retentionMs ?? 0);
+    timestamp = t.iso;
+    if (t.beforeRetentionMs !== undefined) {
+      clampedFrom = formatIso(t.beforeRetentionMs);
+      if (p.timestampAsserted === true || ctx.timestampsAsserted === true) {
+        return (
+          `timestamp ${clampedFrom} is older than the retention period of ` +
+          `${retentionPeriodText(ctx.retentionMs!)}: not stored, as it would be deleted at once ` +
+          '(an imported timestamp is kept as sent, never moved to the receive time)'
+        );
+      }
+    }
   }
 
   let uuid: string;
@@ -119,6 +143,7 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
     originalTimestamp,
     receivedAt: ctx.receivedAt,
     properties: properties as Record<string, unknown>,
+    ...(clampedFrom === undefined ? {} : { clampedFrom }),
   };
 }
 

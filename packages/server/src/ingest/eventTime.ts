@@ -52,26 +52,47 @@ export function clockSkewMs(sentAt: unknown, receivedMs: number): number {
  */
 export const MAX_CORRECTED_AGE_MS = 366 * 86_400_000;
 
+/** Where an event is put in time: see eventTime. */
+export interface EventTime {
+  /** The timestamp to store, ISO 8601. */
+  iso: string;
+  /**
+   * Set when the event is dated before the retention period: when it happened by the client's
+   * clock (after the skew correction), epoch ms. `iso` is then the receive time.
+   */
+  beforeRetentionMs?: number;
+}
+
 /**
- * The event's ISO timestamp: the client's corrected for clock skew, or the receive time when
- * that lies more than MAX_FUTURE_MS ahead of it (checked after the correction, so a client whose
+ * The event's timestamp: the client's corrected for clock skew, or the receive time when that
+ * lies more than MAX_FUTURE_MS ahead of it (checked after the correction, so a client whose
  * whole clock is ahead is corrected, not replaced). A correction that would date the event more
  * than MAX_CORRECTED_AGE_MS before its receive time is not applied: the client's own timestamp
  * is kept (under the same bounds). With a retention period (`retentionMs` > 0), a timestamp
  * already older than it is replaced by the receive time too: a clock reset to 1970 (a dead RTC
  * battery) or year 1 would otherwise be answered "stored" and deleted by the next retention run.
- * The client's own value stays in `originalTimestamp` either way.
+ * Its own time is answered beside (`beforeRetentionMs`): an erasure judges the event by it (it
+ * happened before the erasure, however late it arrives), and a sender that asserts its
+ * timestamps (an import) has the event refused rather than moved to the present.
  */
-export function correctedIso(
+export function eventTime(
   originalMs: number,
   skewMs: number,
   receivedMs: number,
   retentionMs = 0,
-): string {
+): EventTime {
   let ms = originalMs + skewMs;
   if (ms < receivedMs - MAX_CORRECTED_AGE_MS) ms = originalMs;
-  if (ms > receivedMs + MAX_FUTURE_MS || (retentionMs > 0 && ms < receivedMs - retentionMs)) {
-    ms = receivedMs;
+  if (ms > receivedMs + MAX_FUTURE_MS) return { iso: formatIso(receivedMs) };
+  if (retentionMs > 0 && ms < receivedMs - retentionMs) {
+    return { iso: formatIso(receivedMs), beforeRetentionMs: ms };
   }
-  return formatIso(ms);
+  return { iso: formatIso(ms) };
+}
+
+/** The retention period as people say it: whole days, else seconds (tests run with seconds). */
+export function retentionPeriodText(retentionMs: number): string {
+  const days = retentionMs / 86_400_000;
+  if (Number.isInteger(days)) return days === 1 ? '1 day' : `${days} days`;
+  return `${retentionMs / 1000} s`;
 }

@@ -35,6 +35,8 @@ export interface IngestRequest {
   items: readonly unknown[];
   /** Maps one item to an event or the reason it is refused. */
   normalise: (raw: unknown, ctx: BuildContext) => Built;
+  /** The sender asserts every timestamp (an import route or flag): see BuildContext. */
+  timestampsAsserted?: boolean;
 }
 
 export interface RejectedEvent {
@@ -82,6 +84,7 @@ export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise
     receivedMs,
     receivedAt: new Date(receivedMs).toISOString(),
     retentionMs: deps.retentionMs ?? 0,
+    timestampsAsserted: req.timestampsAsserted === true,
   };
   const good: IngestEvent[] = [];
   const goodIndex: number[] = [];

@@ -22,7 +22,8 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext)
   }
   let timestamp = e.timestamp;
   // PostHog's flag for imports and replays: the timestamp is right as given, whenever sent.
-  let skew = p?.$ignore_sent_at === true ? 0 : skewMs;
+  const asserted = p?.$ignore_sent_at === true;
+  let skew = asserted ? 0 : skewMs;
   // posthog-js: `offset` ms before it sent the batch, measured on its own clock: no skew.
   if (
     (timestamp === undefined || timestamp === null) &&
@@ -33,7 +34,15 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext)
     skew = 0;
   }
   return buildIngestEvent(
-    { uuid: e.uuid, event: e.event, distinctId, timestamp, properties, skewMs: skew },
+    {
+      uuid: e.uuid,
+      event: e.event,
+      distinctId,
+      timestamp,
+      properties,
+      skewMs: skew,
+      timestampAsserted: asserted,
+    },
     ctx,
   );
 }

@@ -173,6 +173,9 @@ export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
           key: () => posthogKey(bearerKey(req), envelope, items),
           items,
           normalise: (raw, ctx) => normaliseNative(raw, skewMs, ctx),
+          // posthog-node's `historicalMigration` option: a batch of past events, dated as sent.
+          timestampsAsserted:
+            (envelope as Record<string, unknown> | undefined)?.historical_migration === true,
         });
         const oversized = oversizedOnlyEvent(items.length, answer, deps.limits);
         if (oversized !== null) {

@@ -65,6 +65,8 @@ export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
           'send it by HTTP Basic auth (the write key as user name, no password) or as writeKey in the body',
         items,
         normalise: (raw, ctx) => normaliseSegment(raw, type, batchSkew, ctx),
+        // Segment's route for historical data: its timestamps are the point of the request.
+        timestampsAsserted: path === '/v1/import',
       });
       const oversized = oversizedOnlyEvent(items.length, answer, deps.limits);
       if (oversized !== null) {

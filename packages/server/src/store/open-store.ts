@@ -38,6 +38,11 @@ export interface OpenStoreOptions {
    * number (-1: not known), so it can be logged. PostgreSQL: never called.
    */
   onClosedWithBacklog?: (events: number) => void;
+  /**
+   * SQLite: called once when a file the store opened is found removed or replaced, with what it
+   * found and did (the SqliteStore option of that name), so it can be logged. PostgreSQL: never called.
+   */
+  onFilesChanged?: (message: string) => void;
 }
 
 /**
@@ -60,6 +65,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       ...(options.onClosedWithBacklog === undefined
         ? {}
         : { onClosedWithBacklog: options.onClosedWithBacklog }),
+      ...(options.onFilesChanged === undefined ? {} : { onFilesChanged: options.onFilesChanged }),
       ...(report === undefined
         ? {}
         : { onBackgroundError: (err: unknown) => report(sqliteBackgroundError(err)) }),

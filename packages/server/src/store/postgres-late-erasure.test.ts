@@ -102,4 +102,35 @@ describe.skipIf(!reachable)('PostgresStore: a late write looks again for erasure
     // The erased person's own unswept copy goes too; bob's, under the batch's other key, stays.
     expect((await a.queryEvents({ projectId: p.id, limit: 10 })).map((e) => e.uuid)).toEqual([other.uuid]);
   });
+
+  it('judges an event stamped with its receive time for its age by the time it happened (clampedFrom)', async () => {
+    const p = await a.createProject('p');
+    await a.erasePerson(p.id, 'alice', 'admin');
+    // Received after the erasure, from a clock reset to 1970: stored at its receive time, but it
+    // happened before the erasure. Bob's, alike, and alice's dated after the erasure, stay.
+    const now = new Date(Date.now() + 1000).toISOString();
+    const stamped = { timestamp: now, receivedAt: now };
+    const back = ev({
+      distinctId: 'alice',
+      ...stamped,
+      clampedFrom: new Date(Date.now() + 500).toISOString(),
+    });
+    const bob = ev({ distinctId: 'bob', ...stamped, clampedFrom: '1970-01-02T00:00:00.000Z' });
+    const result = await late(() =>
+      b.insertEvents(p.id, [
+        ev({ distinctId: 'alice', ...stamped, clampedFrom: '1970-01-02T00:00:00.000Z' }),
+        bob,
+        back,
+      ]),
+    );
+    expect(result).toEqual({ accepted: 2, duplicates: 0, erased: 1 });
+    const left = (await a.queryEvents({ projectId: p.id, limit: 10 })).map((e) => e.uuid).sort();
+    expect(left).toEqual([bob.uuid, back.uuid].sort());
+    // And at ingest, once the store knows of the erasure.
+    expect(
+      await a.insertEvents(p.id, [
+        ev({ distinctId: 'alice', ...stamped, clampedFrom: '1970-01-02T00:00:00.000Z' }),
+      ]),
+    ).toEqual({ accepted: 0, duplicates: 0, erased: 1 });
+  });
 });

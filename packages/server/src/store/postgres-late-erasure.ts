@@ -11,7 +11,8 @@ export const LATE_WRITE_MARGIN_MS = 250;
 
 /**
  * The batch's events of persons erased at or after their timestamp or their receipt (the rule
- * of the erasure's own DELETE and of the second deletion), reading the suppression entries of
+ * of the erasure's own DELETE and of the second deletion), or their own time where they were
+ * stamped with the receive time (`eventMs`, as at ingest), reading the suppression entries of
  * the batch's persons now (not the refreshed copy). Counts them all as erased (`events`; of
  * them, `inserted` were stored by this call) and deletes them where stored, matched by key
  * AND person AND the erasure's rule: never another person's event that shares a key.
@@ -46,6 +47,7 @@ export async function dropLateErased(
   const persons: string[] = [];
   const atMs: number[] = [];
   const atIso: string[] = [];
+  const byOwnTime: boolean[] = [];
   batch.events.forEach((e, i) => {
     const key = batch.keys.subarray(i * 16, i * 16 + 16);
     const stored = written.delete(key.toString('latin1'));
@@ -53,7 +55,7 @@ export async function dropLateErased(
     if (at === undefined) return;
     let received = receivedMs.get(e.receivedAt);
     if (received === undefined) receivedMs.set(e.receivedAt, (received = parseIsoMs(e.receivedAt)));
-    if (!(e.tsMs <= at || received <= at)) return;
+    if (!(e.eventMs <= at || received <= at)) return;
     events++;
     if (stored) ours++;
     // A duplicate too: the row under its key, if it is this person's and erased by the rule,
@@ -62,22 +64,25 @@ export async function dropLateErased(
     persons.push(e.distinctId);
     atMs.push(at);
     atIso.push(new Date(at).toISOString());
+    // Stored at its receive time, after the erasure: the row does not keep the time it happened,
+    // so its key and person are what find it.
+    byOwnTime.push(e.tsMs > at && received > at);
   });
   if (keys.length > 0) {
     // Matched on what is stored, as the erasure matches, not on the batch's copy.
     // Their keys are kept as the erasure keeps those it deletes: a resend of one of them,
     // which the server may date after the erasure, is then erased at ingest, not stored.
     await connections.query(
-      `WITH l AS (SELECT * FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::text[]) AS l(key, distinct_id, at_ms, at_iso)),
+      `WITH l AS (SELECT * FROM unnest($2::bytea[], $3::text[], $4::bigint[], $5::text[], $6::boolean[]) AS l(key, distinct_id, at_ms, at_iso, own)),
          gone AS (
            DELETE FROM events e USING l
            WHERE e.project_pk = $1 AND e.key = l.key AND e.distinct_id = l.distinct_id
-             AND (e.ts <= l.at_ms OR e.received_at <= l.at_iso)
+             AND (e.ts <= l.at_ms OR e.received_at <= l.at_iso OR l.own)
          )
          INSERT INTO erased_keys (project_pk, key, erased_at_ms)
          SELECT $1, key, max(at_ms) FROM l GROUP BY key
          ON CONFLICT (project_pk, key) DO UPDATE SET erased_at_ms = greatest(erased_keys.erased_at_ms, EXCLUDED.erased_at_ms)`,
-      [pk, keys, persons, atMs, atIso],
+      [pk, keys, persons, atMs, atIso, byOwnTime],
     );
   }
   return { events, inserted: ours };

@@ -11,6 +11,11 @@ export interface PreparedEvent {
   event: string;
   distinctId: string;
   tsMs: number;
+  /**
+   * When an erasure takes the event to have happened: `tsMs`, or the earlier time it was
+   * stamped from (IngestEvent.clampedFrom). Not stored.
+   */
+  eventMs: number;
   originalTimestamp: string | null;
   receivedAt: string;
   propertiesJson: string;
@@ -56,6 +61,11 @@ export function prepareEvents(
     const event = idString(e.event, 'event', i);
     const distinctId = idString(e.distinctId, 'distinctId', i);
     const tsMs = isoMs(e.timestamp, 'timestamp', i);
+    const clampedFrom = e.clampedFrom;
+    const eventMs =
+      clampedFrom === undefined || clampedFrom === null
+        ? tsMs
+        : Math.min(tsMs, isoMs(clampedFrom, 'clampedFrom', i));
     const originalTimestamp = e.originalTimestamp ?? null;
     if (originalTimestamp !== null) idString(originalTimestamp, 'originalTimestamp', i);
     // Set by the server's own clock, so only its type is checked here.
@@ -86,6 +96,7 @@ export function prepareEvents(
       event,
       distinctId,
       tsMs,
+      eventMs,
       originalTimestamp: originalTimestamp as string | null,
       receivedAt: receivedAt as string,
       propertiesJson,

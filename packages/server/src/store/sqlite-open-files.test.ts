@@ -1,7 +1,7 @@
 import { copyFileSync, cpSync, existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { OpenFiles } from './sqlite-open-files.js';
 import type { SqliteStore } from './sqlite.js';
 import { onOtherConnection, openSqlite, tempDir } from './sqlite.test-helpers.js';
@@ -100,54 +100,65 @@ describe('a WAL file removed under a running SQLite store', () => {
     });
   }
 
-  it('log rows expanded into a removed homing.db-wal stay in the log, and a restart after a kill finds them', async (ctx) => {
-    const dir = tempDir();
-    const store = await open(dir);
-    const p = await store.createProject('p');
-    // A first commit looks at the files; the next look on the commit path is a second later.
-    await store.insertEvents(p.id, [ev()]);
-    await store.drain();
-    // Checkpointed: nothing committed before the removal is at stake.
-    onOtherConnection(dir, 'PRAGMA wal_checkpoint(TRUNCATE)');
-    rmSync(join(dir, 'homing.db-wal'));
-    // Acknowledged before the commit path looked again, and expanded into the removed WAL.
-    const sent = [ev(), ev(), ev()];
-    const acked = await store.insertEvents(p.id, sent).then(
-      () => true,
-      () => false,
-    );
-    // A machine so slow that the second had passed: refused, nothing to lose.
-    if (!acked) ctx.skip();
-    await store.drain().catch(() => {});
-    // Until the expanded rows were trimmed (old behaviour) or the store found the WAL gone.
-    const logRows = (): number => {
-      const db = new Database(join(dir, 'ingest-log.db'), { readonly: true });
-      try {
-        return db.prepare('SELECT count(*) FROM ingest_log').pluck().get() as number;
-      } finally {
-        db.close();
-      }
-    };
-    while (
-      logRows() > 0 &&
-      (await store.ping().then(
+  for (const file of ['homing.db-wal', 'ingest-log.db-wal']) {
+    it(`${file} removed, then a kill: nothing acknowledged is lost (copied in at once, and the log kept)`, async (ctx) => {
+      const dir = tempDir();
+      const notices: string[] = [];
+      dirs.push(dir);
+      const store = await openSqlite({ dataDir: dir, onFilesChanged: (m) => notices.push(m) });
+      stores.push(store);
+      const p = await store.createProject('p');
+      // Committed and expanded before the removal, never checkpointed: in homing.db-wal only (the
+      // log rows trimmed), or for the log's WAL, in ingest-log.db-wal.
+      const before = Array.from({ length: 20 }, () => ev());
+      await store.insertEvents(p.id, before);
+      if (file === 'homing.db-wal') await store.drain();
+      rmSync(join(dir, file));
+      // Acknowledged before the commit path looked again, and expanded into the removed WAL.
+      const sent = [ev(), ev(), ev()];
+      const acked = await store.insertEvents(p.id, sent).then(
         () => true,
         () => false,
-      ))
-    ) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    // A kill: homing.db as on disk now (the removed WAL's commits are not in it), and the log.
-    const copy = `${dir}.killed`;
-    dirs.push(copy);
-    mkdirSync(copy);
-    for (const f of ['homing.db', 'ingest-log.db', 'ingest-log.db-wal']) {
-      copyFileSync(join(dir, f), join(copy, f));
-    }
-    const after = await open(copy);
-    const found = await after.queryEvents({ projectId: p.id, limit: 10 });
-    expect(found.map((e) => e.uuid)).toEqual(expect.arrayContaining(sent.map((e) => e.uuid)));
-  });
+      );
+      // A machine so slow that the second had passed: refused, nothing to lose.
+      if (!acked) ctx.skip();
+      await store.drain().catch(() => {});
+      // Until the expanded rows were trimmed (old behaviour) or the store found the WAL gone.
+      const logRows = (): number => {
+        const db = new Database(join(dir, 'ingest-log.db'), { readonly: true });
+        try {
+          return db.prepare('SELECT count(*) FROM ingest_log').pluck().get() as number;
+        } finally {
+          db.close();
+        }
+      };
+      while (
+        (file === 'ingest-log.db-wal' || logRows() > 0) &&
+        (await store.ping().then(
+          () => true,
+          () => false,
+        ))
+      ) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      await expect(store.insertEvents(p.id, [ev()])).rejects.toMatchObject({ kind: 'data-dir' });
+      // Bounded: the old code never reports, and the check below then fails.
+      await vi.waitFor(() => expect(notices).toHaveLength(1), { timeout: 5000 }).catch(() => {});
+      expect(notices[0]).toContain(`${join(dir, file)} was `);
+      expect(notices[0]).toContain('is now copied into');
+      // A kill: the files as on disk now (a removed WAL is not there), nothing closed.
+      const copy = `${dir}.killed`;
+      dirs.push(copy);
+      mkdirSync(copy);
+      for (const f of ['homing.db', 'homing.db-wal', 'ingest-log.db', 'ingest-log.db-wal']) {
+        if (existsSync(join(dir, f))) copyFileSync(join(dir, f), join(copy, f));
+      }
+      const after = await openSqlite({ dataDir: copy });
+      stores.push(after);
+      const found = await after.queryEvents({ projectId: p.id, limit: 100 });
+      expect(found.map((e) => e.uuid).sort()).toEqual([...before, ...sent].map((e) => e.uuid).sort());
+    });
+  }
 
   it('no false alarm: checkpoints that truncate, other connections and stores opening and closing', async () => {
     const dir = tempDir();

@@ -25,7 +25,9 @@ interface Opened {
  * (the audit found 15 of 18 gone after a kill -9). SQLite removes a WAL itself only when the
  * last connection to the database closes (the store's own stay open until close(); another
  * process's closing one does not count as last), a checkpoint truncates it in place, and
- * VACUUM keeps it: a WAL that is not the file opened is never SQLite's own doing.
+ * VACUUM keeps it: a WAL that is not the file opened is never SQLite's own doing. Until the
+ * process ends its connections still hold the removed WAL: `onFailed` is told which databases
+ * (still the files opened) lost theirs, so the store copies what they hold in at once.
  *
  * Cost: one `stat` per file, at most once per `intervalMs` on the commit path.
  */
@@ -38,6 +40,11 @@ export class OpenFiles {
     private readonly dataDir: string,
     private readonly intervalMs = OPEN_FILES_CHECK_MS,
     private readonly now: () => number = Date.now,
+    /**
+     * Called once, when the failure is found, with the databases whose WAL was removed or
+     * replaced while the database file itself is still the one opened.
+     */
+    private readonly onFailed: (failure: StoreError, walsLostBy: readonly string[]) => void = () => {},
   ) {}
 
   /** Records the file just opened at `path` (a file that cannot be stat'ed is not watched). */
@@ -74,32 +81,49 @@ export class OpenFiles {
     const t = this.now();
     if (!now && t < this.nextCheckMs) return null;
     this.nextCheckMs = t + this.intervalMs;
+    const changed: { f: Opened; how: 'removed' | 'replaced by another file' }[] = [];
     for (const f of this.files) {
-      let st: { dev: bigint; ino: bigint } | null;
-      try {
-        st = statOf(f.path);
-      } catch {
-        // Not readable just now (EACCES on a parent, an interrupted call): not proof of anything.
-        continue;
-      }
-      if (st !== null && st.dev === f.dev && st.ino === f.ino) continue;
-      const what = `${f.path} was ${st === null ? 'removed' : 'replaced by another file'} while the store had it open`;
-      this.failure = new StoreError(
-        'data-dir',
-        f.walOf === undefined
-          ? `${what} (the data directory ${this.dataDir} removed or replaced?): events written now would be lost, so ` +
-              'none are accepted. Put the data directory back (or restore it from a backup) and restart homing serve'
-          : // The removed WAL is still open: a clean close checkpoints it into the database, which a
-            // kill does not.
-            `${what}: it holds the events committed since the last checkpoint, and events written now ` +
-              `would be lost at the next crash, so none are accepted. Stop homing serve cleanly (SIGTERM or ` +
-              `Ctrl-C, not kill -9): closing copies what the removed file holds into ${f.walOf}. Then start it ` +
-              'again',
-      );
-      return this.failure;
+      const how = changeOf(f);
+      if (how !== null) changed.push({ f, how });
     }
+    const first = changed[0];
+    if (first === undefined) return null;
+    const { f, how } = first;
+    const what = `${f.path} was ${how} while the store had it open`;
+    this.failure = new StoreError(
+      'data-dir',
+      f.walOf === undefined
+        ? `${what} (the data directory ${this.dataDir} removed or replaced?): events written now would be lost, so ` +
+            'none are accepted. Put the data directory back (or restore it from a backup) and restart homing serve'
+        : // The removed WAL is still open: a clean close checkpoints it into the database, which a
+          // kill does not.
+          `${what}: it holds the events committed since the last checkpoint, and events written now ` +
+            `would be lost at the next crash, so none are accepted. Stop homing serve cleanly (SIGTERM or ` +
+            `Ctrl-C, not kill -9): closing copies what the removed file holds into ${f.walOf}. Then start it ` +
+            'again',
+    );
+    // A database file removed too has nothing left to save its WAL into.
+    const walsLostBy = changed.flatMap(({ f: w }) =>
+      w.walOf !== undefined && !changed.some(({ f: c }) => c.path === w.walOf) ? [w.walOf] : [],
+    );
+    this.onFailed(this.failure, walsLostBy);
+    return this.failure;
+  }
+}
+
+/**
+ * How `f` is no longer the file at its path, or null while it is (or when that cannot be told
+ * just now: EACCES on a parent, an interrupted call, which prove nothing).
+ */
+function changeOf(f: Opened): 'removed' | 'replaced by another file' | null {
+  let st: { dev: bigint; ino: bigint } | null;
+  try {
+    st = statOf(f.path);
+  } catch {
     return null;
   }
+  if (st === null) return 'removed';
+  return st.dev === f.dev && st.ino === f.ino ? null : 'replaced by another file';
 }
 
 /** (device, inode) of `path`, or null when nothing is there; other failures throw. */

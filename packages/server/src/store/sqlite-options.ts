@@ -67,6 +67,12 @@ export interface SqliteStoreOptions {
    */
   onClosedWithBacklog?: (events: number) => void;
   /**
+   * Called once when the store finds a file it opened removed or replaced (from then on it
+   * refuses ingest), with what it found and did: a removed WAL is copied into its database at
+   * once, so a crash before the clean stop it asks for loses nothing acknowledged. Default: ignored.
+   */
+  onFilesChanged?: (message: string) => void;
+  /**
    * How often the idle expander worker looks for log rows nobody told it about (appended by
    * another process on the same file), ms. Rows this store appends wake it at once. Default 1000.
    */
@@ -110,9 +116,9 @@ export interface SqliteStoreOptions {
 }
 
 export type ResolvedSqliteOptions = Required<
-  Omit<SqliteStoreOptions, 'onBackgroundError' | 'onClosedWithBacklog' | 'openDatabase'>
+  Omit<SqliteStoreOptions, 'onBackgroundError' | 'onClosedWithBacklog' | 'onFilesChanged' | 'openDatabase'>
 > &
-  Pick<SqliteStoreOptions, 'onBackgroundError' | 'onClosedWithBacklog'>;
+  Pick<SqliteStoreOptions, 'onBackgroundError' | 'onClosedWithBacklog' | 'onFilesChanged'>;
 
 export const SQLITE_DEFAULTS = {
   synchronous: 'normal',
@@ -156,6 +162,7 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     projectsOnly: o.projectsOnly === true,
     onBackgroundError: o.onBackgroundError,
     onClosedWithBacklog: o.onClosedWithBacklog,
+    onFilesChanged: o.onFilesChanged,
   };
   if (r.keyFilterMiB > 128 || (r.keyFilterMiB & (r.keyFilterMiB - 1)) !== 0) {
     throw new StoreError(

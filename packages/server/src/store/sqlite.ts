@@ -10,6 +10,7 @@ import { GroupCommit } from './sqlite-group-commit.js';
 import { FILTER_READY } from './sqlite-key-filter.js';
 import { LOG_FILE } from './sqlite-log-file.js';
 import { OpenFiles } from './sqlite-open-files.js';
+import { checkpointRemovedWal } from './sqlite-wal-rescue.js';
 import { SqliteProjects } from './sqlite-projects.js';
 import { SqliteReads } from './sqlite-reads.js';
 import { SqliteRetention } from './sqlite-retention.js';
@@ -90,7 +91,9 @@ export class SqliteStore implements Store {
     this.path = join(this.opts.dataDir, 'homing.db');
     this.logPath = join(this.opts.dataDir, LOG_FILE);
     this.suppressions = new Suppressions(this.opts.suppressionRefreshMs);
-    this.openFiles = new OpenFiles(this.opts.dataDir);
+    this.openFiles = new OpenFiles(this.opts.dataDir, undefined, undefined, (failure, walsLostBy) =>
+      this.onFilesChanged(failure, walsLostBy),
+    );
     makeStoreDataDir(this.opts.dataDir);
     this.db = openMainDatabase(this.path, this.opts, options.openDatabase);
     this.openFiles.add(this.path);
@@ -298,6 +301,25 @@ export class SqliteStore implements Store {
       this.db.close();
     })();
     return this.closing;
+  }
+
+  /** Files found changed (once): removed WALs are copied in at once (checkpointRemovedWal), and reported. */
+  private onFilesChanged(failure: StoreError, walsLostBy: readonly string[]): void {
+    // After the look that found it (a ping, a commit), not inside it.
+    const rescued = Promise.resolve().then(() =>
+      Promise.all(
+        walsLostBy.map((database) => {
+          const main = database === this.path;
+          const run = (): string => checkpointRemovedWal(main ? this.db : this.logDb, database);
+          // homing.db in its write turn (after the worker's chunk); the log between its writes.
+          return main ? this.turn.runAsync(run) : this.turn.logWrite(run);
+        }),
+      ),
+    );
+    void rescued.then(
+      (lines) => this.opts.onFilesChanged?.([failure.message, ...lines].join('. ')),
+      (err: unknown) => this.opts.onBackgroundError?.(err),
+    );
   }
 
   /** The worker expanded every log row with id ≤ lastId: forget their keys, delete the rows. */

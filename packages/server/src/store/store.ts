@@ -16,9 +16,16 @@ export interface IngestEvent {
   /** ISO 8601, server clock. */
   receivedAt: string;
   properties: Record<string, unknown>;
+  /**
+   * ISO 8601: when the event happened by the client's clock (after the skew correction), set
+   * where `timestamp` is the receive time instead because that was before the retention period.
+   * Not stored: an erased person's suppression judges the event by it, so a late event of
+   * theirs dated 1970 is not stored again for being stamped after the erasure.
+   */
+  clampedFrom?: string;
 }
 
-export interface StoredEvent extends IngestEvent {
+export interface StoredEvent extends Omit<IngestEvent, 'clampedFrom'> {
   projectId: string;
   /**
    * The event's place in its storage, growing with every event stored (SQLite's rowid,

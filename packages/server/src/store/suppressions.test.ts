@@ -34,6 +34,39 @@ describe('Suppressions', () => {
     expect(suppressionHash('pa', 'b')).not.toEqual(suppressionHash('p', 'ab'));
   });
 
+  it('judges an event stamped with its receive time for its age by the time it happened (clampedFrom)', () => {
+    const s = new Suppressions();
+    const erasedAt = Date.parse('2026-01-01T00:00:00.000Z');
+    s.note('p', suppressionHash('p', 'alice'), erasedAt);
+    const received = '2026-01-02T00:00:00.000Z';
+    const events = [
+      // A clock reset to 1970, arriving after the erasure: it happened before it.
+      ev({
+        distinctId: 'alice',
+        timestamp: received,
+        receivedAt: received,
+        clampedFrom: '1970-01-02T00:00:00.000Z',
+      }),
+      // Dated after the erasure (the person came back), too old for the retention period all the same.
+      ev({
+        distinctId: 'alice',
+        timestamp: received,
+        receivedAt: received,
+        clampedFrom: '2026-01-01T00:00:00.001Z',
+      }),
+      ev({ distinctId: 'alice', timestamp: received, receivedAt: received }),
+    ];
+    const batch = prepareEvents(events);
+    expect(batch.events.map((e) => e.eventMs)).toEqual([
+      Date.parse('1970-01-02T00:00:00.000Z'),
+      erasedAt + 1,
+      Date.parse(received),
+    ]);
+    expect(s.dropSuppressed('p', batch)).toBe(1);
+    expect(batch.events.map((e) => e.uuid)).toEqual([events[1]!.uuid, events[2]!.uuid]);
+    expect(() => prepareEvents([ev({ clampedFrom: 'yesterday' })])).toThrow(/clampedFrom/);
+  });
+
   it('is due for a refresh once per interval from the last read', () => {
     const s = new Suppressions(1000);
     expect(s.due(0)).toBe(true);

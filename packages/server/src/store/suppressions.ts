@@ -6,7 +6,9 @@ import type { PreparedBatch, PreparedEvent } from './prepare-events.js';
  * a person generated before their erasure can arrive after it. Each erasure leaves a suppression
  * entry, (project, SHA-256 of project id and distinct id, erasure time), and an event whose
  * (project, person) has one and whose stored (skew-corrected) timestamp is at or before that time
- * is not stored: it is counted as `erased`. Later events are stored (the person came back).
+ * is not stored: it is counted as `erased`. Later events are stored (the person came back). An
+ * event stamped with its receive time for being dated before the retention period is judged by
+ * its own date (`eventMs`): a late event from a clock reset to 1970 happened before the erasure.
  *
  * The timestamp alone misses a deleted event sent again whose timestamp the server supplied (none
  * sent, or a clock too far ahead, clamped to the receive time) or that was deleted because it was
@@ -93,7 +95,7 @@ export class Suppressions {
   }
 
   /**
-   * Removes the batch's events whose person was erased at or after their timestamp (in place:
+   * Removes the batch's events whose person was erased at or after their time (`eventMs`; in place:
    * `events` and `keys` are replaced); answers how many. The hash is taken once per distinct id
    * of the batch, and only for projects with entries.
    */
@@ -109,7 +111,7 @@ export class Suppressions {
         at = project.get(suppressionHash(projectId, e.distinctId).toString('latin1'));
         erasedAt.set(e.distinctId, at);
       }
-      if (at === undefined || e.tsMs > at) kept.push(i);
+      if (at === undefined || e.eventMs > at) kept.push(i);
     }
     const dropped = batch.events.length - kept.length;
     if (dropped === 0) return 0;

@@ -1,0 +1,180 @@
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildServer } from '../app.js';
+import { BACKENDS, freshStore } from '../routes/adminApi.test-helpers.js';
+import type { Project, Store, StoredEvent } from '../store/store.js';
+
+/**
+ * Events dated before the retention period, end to end on every wire format and both stores:
+ * an ordinary one (a clock that may be wrong) is stored at its receive time, but an erased
+ * person's stays erased, and one whose sender asserts its timestamps (an import) is refused.
+ */
+
+const DAY_MS = 86_400_000;
+
+interface Server {
+  store: Store;
+  project: Project;
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any }>;
+  erase(distinctId: string): Promise<void>;
+  person(distinctId: string): Promise<StoredEvent[]>;
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function start(backend: (typeof BACKENDS)[number]): Promise<Server> {
+  const fresh = await freshStore(backend);
+  const store = fresh.store;
+  const app = buildServer({ logger: false, store, retentionDays: 90 });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  cleanups.push(async () => {
+    await app.close();
+    await fresh.dispose();
+  });
+  const port = (app.server.address() as { port: number }).port;
+  const url = `http://127.0.0.1:${port}`;
+  const project = await store.createProject('old');
+  return {
+    store,
+    project,
+    async post(path, body, headers = {}) {
+      const res = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
+    },
+    async erase(distinctId) {
+      const res = await fetch(`${url}/api/persons/${encodeURIComponent(distinctId)}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${project.adminKey}` },
+      });
+      expect(res.status).toBe(200);
+    },
+    async person(distinctId) {
+      const out: StoredEvent[] = [];
+      for await (const e of store.personEvents(project.id, distinctId)) out.push(e);
+      return out;
+    },
+  };
+}
+
+const EPOCH = '1970-01-02T00:00:00.000Z';
+const agoIso = (days: number): string => new Date(Date.now() - days * DAY_MS).toISOString();
+
+describe.each(BACKENDS)('events dated before the retention period (%s)', (backend) => {
+  it("an erased person's late event from a clock reset to 1970 stays erased, on every route", async () => {
+    const s = await start(backend);
+    const auth = { authorization: `Bearer ${s.project.writeKey}` };
+    expect((await s.post('/ingest', [{ event: 'e0', distinct_id: 'alice' }], auth)).json).toMatchObject({
+      accepted: 1,
+    });
+    await s.erase('alice');
+    const late = await s.post(
+      '/ingest',
+      [
+        { event: 'late', distinct_id: 'alice', uuid: randomUUID(), timestamp: EPOCH },
+        // Another person's, alike: stored at the receive time, as before.
+        { event: 'late', distinct_id: 'bob', uuid: randomUUID(), timestamp: EPOCH },
+      ],
+      auth,
+    );
+    expect(late.json).toEqual({ accepted: 1, duplicates: 0, erased: 1, rejected: [] });
+    expect(
+      (
+        await s.post('/batch/', {
+          api_key: s.project.writeKey,
+          batch: [{ event: 'late', distinct_id: 'alice', timestamp: EPOCH }],
+        })
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await s.post('/v1/batch', {
+          writeKey: s.project.writeKey,
+          batch: [
+            { type: 'track', event: 'late', userId: 'alice', timestamp: EPOCH, messageId: randomUUID() },
+          ],
+        })
+      ).status,
+    ).toBe(200);
+    expect(await s.person('alice')).toEqual([]);
+    const [bob] = await s.person('bob');
+    expect(bob?.originalTimestamp).toBe(EPOCH);
+    expect(Date.parse(bob!.timestamp)).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('an import (asserted timestamps) older than the period is refused per event, naming the period', async () => {
+    const s = await start(backend);
+    const old = agoIso(200);
+    const recent = agoIso(10);
+    const reason = expect.stringMatching(/older than the retention period of 90 days/);
+
+    // Native and PostHog: `$ignore_sent_at` on the event.
+    const native = await s.post('/ingest', {
+      api_key: s.project.writeKey,
+      batch: [
+        { event: 'imported', distinct_id: 'n', timestamp: old, properties: { $ignore_sent_at: true } },
+        { event: 'imported', distinct_id: 'n', timestamp: recent, properties: { $ignore_sent_at: true } },
+        // No assertion: a clock that may be wrong, kept at the receive time.
+        { event: 'clock', distinct_id: 'n', timestamp: old },
+      ],
+    });
+    expect(native.json).toEqual({
+      accepted: 2,
+      duplicates: 0,
+      erased: 0,
+      rejected: [{ index: 0, error: reason }],
+    });
+    const stored = await s.person('n');
+    expect(stored.map((e) => [e.event, e.timestamp === recent]).sort()).toEqual([
+      ['clock', false],
+      ['imported', true],
+    ]);
+
+    const ignoreSentAt = await s.post('/batch/', {
+      api_key: s.project.writeKey,
+      batch: [
+        { event: 'imported', distinct_id: 'ph', timestamp: old, properties: { $ignore_sent_at: true } },
+      ],
+    });
+    expect(ignoreSentAt.status).toBe(400);
+    expect(ignoreSentAt.json.detail).toEqual(reason);
+
+    // PostHog: posthog-node's `historicalMigration` marks the whole batch.
+    const migration = await s.post('/batch/', {
+      api_key: s.project.writeKey,
+      historical_migration: true,
+      batch: [
+        { event: 'imported', distinct_id: 'hm', timestamp: old },
+        { event: 'imported', distinct_id: 'hm', timestamp: recent },
+      ],
+    });
+    expect(migration).toEqual({ status: 200, json: { status: 1 } });
+    expect((await s.person('hm')).map((e) => e.timestamp)).toEqual([recent]);
+
+    // Segment: `/v1/import` is the historical route; `/v1/batch` keeps the receive-time stamp.
+    const imported = await s.post('/v1/import', {
+      writeKey: s.project.writeKey,
+      batch: [{ type: 'track', event: 'imported', userId: 'sg', timestamp: old, messageId: randomUUID() }],
+    });
+    expect(imported.status).toBe(400);
+    expect(imported.json.message).toEqual(
+      expect.stringMatching(/^message 0: timestamp .* older than the retention period of 90 days/),
+    );
+    const batch = await s.post('/v1/batch', {
+      writeKey: s.project.writeKey,
+      batch: [{ type: 'track', event: 'live', userId: 'sg', timestamp: old, messageId: randomUUID() }],
+    });
+    expect(batch.status).toBe(200);
+    const sg = await s.person('sg');
+    expect(sg.map((e) => [e.event, e.originalTimestamp === old, e.timestamp === old])).toEqual([
+      ['live', true, false],
+    ]);
+  });
+});
