@@ -4,43 +4,14 @@
  * OPEN_TIMEOUT_MS), the next load, where it opens at once, sends the records; two tabs opening
  * at once take each record once.
  */
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import type { PageHoming } from './entry.js';
-import { chromiumAvailable, type IngestSink, startChromiumSuite, stopChromiumSuite } from './harness.js';
+import { chromiumAvailable, useChromiumSuite } from './harness.js';
 
 const available = chromiumAvailable();
-
-let server: { url: string; close(): Promise<void> };
-let sink: IngestSink;
-let browser: Browser;
-let context: BrowserContext;
-
-beforeAll(async () => {
-  if (!available) return;
-  ({ server, sink, browser } = await startChromiumSuite());
-}, 60_000);
-
-afterAll(async () => {
-  if (available) await stopChromiumSuite({ server, sink, browser });
-});
-
-beforeEach(async () => {
-  if (!available) return;
-  context = await browser.newContext();
-});
-
-afterEach(async () => {
-  if (!available) return;
-  await context?.close();
-});
-
-async function openPage(): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(`${server.url}/`);
-  await page.waitForFunction(() => (globalThis as { homing?: unknown }).homing !== undefined);
-  return page;
-}
+const chromium = useChromiumSuite();
+const openPage = () => chromium.openPage();
 
 declare const homing: PageHoming;
 

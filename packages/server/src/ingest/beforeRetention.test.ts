@@ -1,8 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildServer } from '../app.js';
-import { BACKENDS, freshStore } from '../routes/adminApi.test-helpers.js';
-import type { Project, Store, StoredEvent } from '../store/store.js';
+import { BACKENDS, type IngestServer, startIngestServer } from '../routes/adminApi.test-helpers.js';
 
 /**
  * Events dated before the retention period, end to end on every wire format and both stores:
@@ -12,57 +10,13 @@ import type { Project, Store, StoredEvent } from '../store/store.js';
 
 const DAY_MS = 86_400_000;
 
-interface Server {
-  store: Store;
-  project: Project;
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any }>;
-  erase(distinctId: string): Promise<void>;
-  person(distinctId: string): Promise<StoredEvent[]>;
-}
-
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function start(backend: (typeof BACKENDS)[number]): Promise<Server> {
-  const fresh = await freshStore(backend);
-  const store = fresh.store;
-  const app = buildServer({ logger: false, store, retentionDays: 90 });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  cleanups.push(async () => {
-    await app.close();
-    await fresh.dispose();
-  });
-  const port = (app.server.address() as { port: number }).port;
-  const url = `http://127.0.0.1:${port}`;
-  const project = await store.createProject('old');
-  return {
-    store,
-    project,
-    async post(path, body, headers = {}) {
-      const res = await fetch(`${url}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
-    },
-    async erase(distinctId) {
-      const res = await fetch(`${url}/api/persons/${encodeURIComponent(distinctId)}`, {
-        method: 'DELETE',
-        headers: { authorization: `Bearer ${project.adminKey}` },
-      });
-      expect(res.status).toBe(200);
-    },
-    async person(distinctId) {
-      const out: StoredEvent[] = [];
-      for await (const e of store.personEvents(project.id, distinctId)) out.push(e);
-      return out;
-    },
-  };
-}
+const start = (backend: (typeof BACKENDS)[number]): Promise<IngestServer> =>
+  startIngestServer(backend, cleanups, { retentionDays: 90 });
 
 const EPOCH = '1970-01-02T00:00:00.000Z';
 const agoIso = (days: number): string => new Date(Date.now() - days * DAY_MS).toISOString();
@@ -103,8 +57,8 @@ describe.each(BACKENDS)('events dated before the retention period (%s)', (backen
         })
       ).status,
     ).toBe(200);
-    expect(await s.person('alice')).toEqual([]);
-    const [bob] = await s.person('bob');
+    expect(await s.personEvents('alice')).toEqual([]);
+    const [bob] = await s.personEvents('bob');
     expect(bob?.originalTimestamp).toBe(EPOCH);
     expect(Date.parse(bob!.timestamp)).toBeGreaterThan(Date.now() - 60_000);
   });
@@ -131,7 +85,7 @@ describe.each(BACKENDS)('events dated before the retention period (%s)', (backen
       erased: 0,
       rejected: [{ index: 0, error: reason }],
     });
-    const stored = await s.person('n');
+    const stored = await s.personEvents('n');
     expect(stored.map((e) => [e.event, e.timestamp === recent]).sort()).toEqual([
       ['clock', false],
       ['imported', true],
@@ -156,7 +110,7 @@ describe.each(BACKENDS)('events dated before the retention period (%s)', (backen
       ],
     });
     expect(migration).toEqual({ status: 200, json: { status: 1 } });
-    expect((await s.person('hm')).map((e) => e.timestamp)).toEqual([recent]);
+    expect((await s.personEvents('hm')).map((e) => e.timestamp)).toEqual([recent]);
 
     // Segment: `/v1/import` is the historical route; `/v1/batch` keeps the receive-time stamp.
     const imported = await s.post('/v1/import', {
@@ -172,7 +126,7 @@ describe.each(BACKENDS)('events dated before the retention period (%s)', (backen
       batch: [{ type: 'track', event: 'live', userId: 'sg', timestamp: old, messageId: randomUUID() }],
     });
     expect(batch.status).toBe(200);
-    const sg = await s.person('sg');
+    const sg = await s.personEvents('sg');
     expect(sg.map((e) => [e.event, e.originalTimestamp === old, e.timestamp === old])).toEqual([
       ['live', true, false],
     ]);

@@ -5,7 +5,9 @@ import Fastify, { type FastifyPluginAsync } from 'fastify';
 import pino from 'pino';
 import { freshDatabase, openPostgres, postgresReachable } from '../store/postgres.test-helpers.js';
 import { openSqlite, tempDir } from '../store/sqlite.test-helpers.js';
-import type { IngestEvent, Project, Store } from '../store/store.js';
+import type { IngestEvent, Project, Store, StoredEvent } from '../store/store.js';
+import { buildServer } from '../app.js';
+import type { ServerOptions } from '../serverOptions.js';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -140,4 +142,62 @@ export async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** A whole server on loopback over a fresh store, with one project, for end-to-end ingest tests. */
+export interface IngestServer {
+  url: string;
+  store: Store;
+  project: Project;
+  /** POSTs `body` as JSON; `json` is the parsed answer (undefined when empty). */
+  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any }>;
+  /** `DELETE /api/persons/:id` with the admin key (must answer 200); answers how many it deleted. */
+  erase(distinctId: string): Promise<number>;
+  /** What the store holds of the person. */
+  personEvents(distinctId: string): Promise<StoredEvent[]>;
+}
+
+/** Starts an IngestServer; `cleanups` gets what stops it and drops its store. */
+export async function startIngestServer(
+  backend: Backend,
+  cleanups: Array<() => Promise<void>>,
+  options: Omit<Partial<ServerOptions>, 'store'> = {},
+): Promise<IngestServer> {
+  const fresh = await freshStore(backend);
+  const store = fresh.store;
+  const app = buildServer({ logger: false, ...options, store });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  cleanups.push(async () => {
+    await app.close();
+    await fresh.dispose();
+  });
+  const url = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+  const project = await store.createProject('ingest');
+  return {
+    url,
+    store,
+    project,
+    async post(path, body, headers = {}) {
+      const res = await fetch(`${url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify(body),
+      });
+      const text = await res.text();
+      return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
+    },
+    async erase(distinctId) {
+      const res = await fetch(`${url}/api/persons/${encodeURIComponent(distinctId)}`, {
+        method: 'DELETE',
+        headers: { authorization: `Bearer ${project.adminKey}` },
+      });
+      if (res.status !== 200) throw new Error(`DELETE /api/persons answered ${res.status}`);
+      return ((await res.json()) as { deleted: number }).deleted;
+    },
+    async personEvents(distinctId) {
+      const out: StoredEvent[] = [];
+      for await (const e of store.personEvents(project.id, distinctId)) out.push(e);
+      return out;
+    },
+  };
 }

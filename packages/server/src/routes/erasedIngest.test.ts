@@ -1,7 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { buildServer } from '../app.js';
-import type { Project, Store } from '../store/store.js';
-import { BACKENDS, freshStore } from './adminApi.test-helpers.js';
+import { BACKENDS, type IngestServer, startIngestServer } from './adminApi.test-helpers.js';
 
 /**
  * Every wire format, end to end: after `DELETE /api/persons/:id`, events of the person from
@@ -9,60 +7,13 @@ import { BACKENDS, freshStore } from './adminApi.test-helpers.js';
  * answers success and not stored; the native answer counts them as `erased`.
  */
 
-interface Server {
-  url: string;
-  store: Store;
-  project: Project;
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<{ status: number; json: any }>;
-  erase(distinctId: string): Promise<number>;
-  personEvents(distinctId: string): Promise<number>;
-}
-
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function start(backend: (typeof BACKENDS)[number]): Promise<Server> {
-  const fresh = await freshStore(backend);
-  const store = fresh.store;
-  const app = buildServer({ logger: false, store });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  cleanups.push(async () => {
-    await app.close();
-    await fresh.dispose();
-  });
-  const address = app.server.address();
-  const url = `http://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
-  const project = await store.createProject('erased');
-  return {
-    url,
-    store,
-    project,
-    async post(path, body, headers = {}) {
-      const res = await fetch(`${url}${path}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', ...headers },
-        body: JSON.stringify(body),
-      });
-      const text = await res.text();
-      return { status: res.status, json: text === '' ? undefined : JSON.parse(text) };
-    },
-    async erase(distinctId) {
-      const res = await fetch(`${url}/api/persons/${encodeURIComponent(distinctId)}`, {
-        method: 'DELETE',
-        headers: { authorization: `Bearer ${project.adminKey}` },
-      });
-      expect(res.status).toBe(200);
-      return ((await res.json()) as { deleted: number }).deleted;
-    },
-    async personEvents(distinctId) {
-      let n = 0;
-      for await (const _ of store.personEvents(project.id, distinctId)) n++;
-      return n;
-    },
-  };
-}
+const start = (backend: (typeof BACKENDS)[number]): Promise<IngestServer> =>
+  startIngestServer(backend, cleanups);
 
 const OLD = '2026-01-01T00:00:00.000Z';
 const LATER = () => new Date(Date.now() + 3_600_000).toISOString();
@@ -92,8 +43,8 @@ describe.each(BACKENDS)('ingest after an erasure (%s)', (backend) => {
       erased: 2,
       rejected: [{ index: 4, error: expect.any(String) }],
     });
-    expect(await s.personEvents('alice')).toBe(1);
-    expect(await s.personEvents('bob')).toBe(1);
+    expect((await s.personEvents('alice')).length).toBe(1);
+    expect((await s.personEvents('bob')).length).toBe(1);
   });
 
   it('PostHog: answers { status: 1 } and stores nothing old of the person', async () => {
@@ -107,7 +58,7 @@ describe.each(BACKENDS)('ingest after an erasure (%s)', (backend) => {
       ],
     });
     expect(r).toEqual({ status: 200, json: { status: 1 } });
-    expect(await s.personEvents('alice')).toBe(0);
+    expect((await s.personEvents('alice')).length).toBe(0);
   });
 
   it('Segment: answers { success: true } and stores nothing old of the person', async () => {
@@ -121,7 +72,7 @@ describe.each(BACKENDS)('ingest after an erasure (%s)', (backend) => {
       ],
     });
     expect(r).toEqual({ status: 200, json: { success: true } });
-    expect(await s.personEvents('ünï 👤')).toBe(0);
+    expect((await s.personEvents('ünï 👤')).length).toBe(0);
   });
 
   it('bad input is answered as before for an erased person', async () => {
