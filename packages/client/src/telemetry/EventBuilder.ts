@@ -18,7 +18,7 @@ export interface TrackedEvent {
   readonly name: string;
   /**
    * Plain JSON data, no cycles: a safe clone of the app's properties, or the app's own object
-   * when it already was such data and nothing in the pipeline writes to it (`Telemetry.readsInPlace`).
+   * when it already was such data and nothing in the pipeline writes to it (`TrackedEvents.readsInPlace`).
    */
   readonly properties: Record<string, unknown>;
   /**
@@ -55,7 +55,7 @@ export interface EventBuilderParts {
   sampler: Sampler;
   redact: Redactor;
   /**
-   * The redaction passes that can still change properties `Telemetry.readsInPlace` accepted
+   * The redaction passes that can still change properties `TrackedEvents.readsInPlace` accepted
    * (patterns): must never write to its input. Default `redact`.
    */
   redactInPlace?: Redactor;

@@ -1,73 +1,39 @@
 import { Delivery } from '../delivery/Delivery.js';
-import type { DeliveryOptions } from '../delivery/deliveryOptions.js';
-import type { ClientDropReason, ClientEventMap, ClientEventName } from '../events.js';
+import type { ClientEventMap, ClientEventName } from '../events.js';
 import type { FeatureHost } from '../features/feature.js';
 import { monotonicClock } from '../integrations/monotonicClock.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { sizeWithin } from '../outbox/sizeWithin.js';
 import { checkEventName } from '../pipeline/eventName.js';
-import { checkPlainJsonData } from '../pipeline/plainJsonData.js';
-import { compileFieldSet, DEFAULT_REDACTED_FIELDS } from '../pipeline/redactFields.js';
-import { safeClone, type SafeLimits } from '../pipeline/safeSerialize.js';
 import { Sampler } from '../pipeline/sampling.js';
-import { Session, type SessionStore } from '../pipeline/session.js';
-import { uuidv7 } from '../pipeline/uuidv7.js';
-import type { Platform } from '../platform/platform.js';
+import { Session } from '../pipeline/session.js';
 import { settledWithin } from '../settledWithin.js';
 import type { TelemetryCore, TelemetryFlushResult, TelemetryStats } from './client.js';
-import { emptyDropCounts } from './client.js';
-import { ConsentWatch, UNREAD } from './ConsentWatch.js';
+import { ClientCounts } from './ClientCounts.js';
 import { type ConsentStore, outboxConsentStore } from './consentStore.js';
 import { DenialClear } from './DenialClear.js';
 import { Emitter } from './Emitter.js';
-import type { SuperState, TrackedEvent } from './EventBuilder.js';
-import { describe, ENRICHED_KEYS, EventBuilder } from './EventBuilder.js';
-import type { InstallIdStore } from './installId.js';
-import { loadInstallId } from './installId.js';
+import { describe, EventBuilder } from './EventBuilder.js';
 import { distinctIdProblem } from './distinctIdProblem.js';
-import { IdentityKeeper } from './IdentityKeeper.js';
 import { type IdentityStore, outboxIdentityStore } from './identityStore.js';
-import type { ConsentState, TelemetryOptions } from './options.js';
+import { isPropertiesObject } from './isPropertiesObject.js';
+import type { ConsentState } from './options.js';
+import { PropertiesInPlace } from './PropertiesInPlace.js';
+import { TrackedEvents } from './TrackedEvents.js';
 import { buildRedactor } from './redactor.js';
+import { RememberedConsent } from './RememberedConsent.js';
+import { StoredEvents } from './StoredEvents.js';
 import { ignoredSuperPropertiesWarning, mergeSuperProperties } from './superProperties.js';
 import type { ResolvedTelemetryOptions } from './resolveTelemetryOptions.js';
 import { checkTimeout } from './resolveTelemetryOptions.js';
-import { CONSENT_STATE_KEY } from './consentStateKey.js';
+import { MAX_WAITING_EVENTS, type Waiting, WaitingEvents } from './WaitingEvents.js';
+import type { TelemetryParts } from './TelemetryParts.js';
+import { WhoEventsAreAbout } from './WhoEventsAreAbout.js';
 
 export { CONSENT_STATE_KEY } from './consentStateKey.js';
-/** Events tracked before the install id is read are held in memory, at most this many. */
-export const MAX_WAITING_EVENTS = 10_000;
-/** How often appended events are confirmed stored for `stats().persisted`, at most. */
-const CONFIRM_INTERVAL_MS = 1_000;
-
-/** An event waiting for the install id: `distinctId` undefined means "the install id". */
-interface Waiting {
-  readonly tracked: TrackedEvent;
-  readonly distinctId: string | undefined;
-  /** Set when it waits: the super properties of its `track` call, not of the time it is built. */
-  supers?: SuperState;
-  /** `$identify` before the install id was known: its `$anon_distinct_id` is filled in then. */
-  readonly fillAnonId?: boolean;
-}
-
-export interface TelemetryParts {
-  readonly options: ResolvedTelemetryOptions;
-  readonly sampling: TelemetryOptions['sampling'];
-  readonly platform: Platform;
-  readonly logger: Logger;
-  readonly outbox: Outbox;
-  /** false when the app passed its own Outbox: it closes it, not us. */
-  readonly ownsOutbox: boolean;
-  readonly installId: InstallIdStore | undefined;
-  /** Where `identify()`'s id is kept across runs; default the outbox state. */
-  readonly identity?: IdentityStore | undefined;
-  /** Where the session is kept for other tabs and page loads; default memory. */
-  readonly session?: SessionStore | undefined;
-  /** Where the consent is remembered (`rememberConsent`); default the outbox state. */
-  readonly consentStore?: ConsentStore | undefined;
-  readonly delivery: DeliveryOptions;
-}
+export { MAX_WAITING_EVENTS } from './WaitingEvents.js';
+export type { TelemetryParts } from './TelemetryParts.js';
 
 /**
  * The telemetry client: `track()` runs the whole pipeline synchronously in memory (checks,
@@ -84,14 +50,8 @@ export class Telemetry implements TelemetryCore {
   private readonly delivery: Delivery;
   private readonly builder: EventBuilder;
   private readonly session: Session;
-  private readonly identityStore: IdentityStore;
-  private readonly identityKeeper: IdentityKeeper;
-  /** The kept identity, when its store answers asynchronously (read in `start`). */
-  private pendingIdentity: Promise<string | undefined> | undefined;
-  /** `identify()` or `reset()` was called: a kept identity read later must not override it. */
-  private identityChosen = false;
-  /** The kept identity restored in `start`, for the events that waited for it. */
-  private restoredIdentity: string | undefined;
+  /** Who events are about: `identify()`'s id, the kept identity, the install id. */
+  private readonly who: WhoEventsAreAbout;
   private readonly host: FeatureHost;
   private readonly offHooks: Array<() => void> = [];
   /** Unhooks the synchronous write at process exit (kept apart: see `stop`). */
@@ -99,99 +59,61 @@ export class Telemetry implements TelemetryCore {
   /** The process is ending (our `exit` hook ran): each event appended is written synchronously. */
   private exitedNow = false;
   private superProperties: Record<string, unknown> = {};
-  private identified: string | undefined;
-  private installId: string | undefined;
-  private consent: ConsentState;
-  private consentChosen = false;
-  /**
-   * The remembered consent is still being read: until then a 'denied' from the options may yet
-   * give way to a remembered 'granted', so events wait in memory instead of being dropped.
-   */
-  private consentUnread: boolean;
-  /**
-   * The remembered consent is there but could not be read (an I/O error, a damaged file): it may
-   * be a denial, so the client holds events (pending) instead of taking the option's consent,
-   * and keeps reading it (`consentWatch`) until it can, or the app sets consent.
-   */
-  private consentUnknown = false;
-  /**
-   * `start` made no install id because the consent was unknown (it may be a denial, and the id
-   * would stay on the device): events wait in memory until it is known, then it is made if allowed.
-   */
-  private installIdDeferred = false;
-  private readonly consentStore: ConsentStore;
-  /** The latest `setConsent` write: shutdown waits for it (within its budget), as for events. */
-  private consentWrite: Promise<unknown> = Promise.resolve();
-  private waiting: Waiting[] | null = [];
+  /** The consent, as set, remembered and read at start (`consent.state` is the one applied). */
+  private readonly consent: RememberedConsent;
+  /** Events held in memory until the install id (and the remembered consent) is known. */
+  private readonly waiting = new WaitingEvents();
   private ready: Promise<void>;
   private closing: Promise<void> | undefined;
-  private confirmTimer: ReturnType<typeof setTimeout> | undefined;
-  /** Follows consent set by other processes or tabs on the same storage (when it is remembered). */
-  private readonly consentWatch: ConsentWatch | null;
-  private readonly counts = { tracked: 0, fixed: 0, queued: 0, persisted: 0 };
+  /** The events counted (and dropped, by reason), for `stats()`. */
+  private readonly counted: ClientCounts;
+  private readonly counts: ClientCounts['counts'];
   /** A denial's clear, and what is tracked while it runs. */
   private readonly denialClear: DenialClear;
-  /** The last failure to store events (a full or read-only disk), for `stats().lastError`. */
-  private storageError: { endpoint: string; reason: string; atMs: number } | null = null;
-  private readonly dropped = emptyDropCounts();
-  /**
-   * The names the field pass of `buildRedactor` replaces (null: none), or undefined when the
-   * pipeline may write to the properties in other ways (`custom`, `beforeSend`): see `readsInPlace`.
-   */
-  private readonly redactedFields: ReadonlySet<string> | null | undefined;
-  /** `isClean` of the pass properties read in place go through: checked in the same walk. */
-  private readonly cleanString: ((s: string) => boolean) | undefined;
+  /** Confirms what was tracked is stored; its last failure to. */
+  private readonly stored: StoredEvents;
+  /** What a `track()` call makes of its arguments. */
+  private readonly tracked: TrackedEvents;
 
   constructor(private readonly parts: TelemetryParts) {
     this.o = parts.options;
     this.logger = parts.logger;
     this.outbox = parts.outbox;
-    this.consent = this.o.consent;
-    this.consentUnread = this.o.rememberConsent;
-    this.consentStore = parts.consentStore ?? outboxConsentStore(parts.outbox);
-    this.consentWatch = this.o.rememberConsent
-      ? new ConsentWatch(
-          {
-            read: () => this.consentStore.read(),
-            // A write retried after ours failed: shutdown waits for it, as for `setConsent`'s.
-            write: (state) => {
-              const write = this.consentStore.write(state);
-              this.consentWrite = write.catch(() => undefined);
-              return write;
-            },
-          },
-          CONSENT_STATE_KEY,
-          (state) => this.consentFromElsewhere(state),
-          this.logger,
-        )
-      : null;
-    this.identified = this.o.distinctId;
-    this.identityStore = parts.identity ?? outboxIdentityStore(parts.outbox);
-    this.identityKeeper = new IdentityKeeper(this.identityStore, this.logger);
-    if (this.identified === undefined) this.identified = this.keptIdentityNow();
+    const consentStore: ConsentStore = parts.consentStore ?? outboxConsentStore(parts.outbox);
+    const identityStore: IdentityStore = parts.identity ?? outboxIdentityStore(parts.outbox);
+    this.consent = new RememberedConsent(this.o, consentStore, identityStore, {
+      logger: this.logger,
+      apply: (state) => this.applyConsent(state),
+      closing: () => this.closing !== undefined,
+    });
+    this.who = new WhoEventsAreAbout(
+      this.o.distinctId,
+      identityStore,
+      parts.installId,
+      this.outbox,
+      this.logger,
+    );
     this.emitter = new Emitter(this.logger);
+    this.counted = new ClientCounts(this.logger, this.emitter);
+    this.counts = this.counted.counts;
     this.denialClear = new DenialClear(this.outbox, MAX_WAITING_EVENTS, {
       logger: this.logger,
-      drop: (reason, count, detail) => this.drop(reason, count, detail),
+      drop: (reason, count, detail) => this.counted.drop(reason, count, detail),
       notify: (count, bytes) => this.delivery.notify(count, bytes),
     });
-    this.redactedFields = fieldsRedactedBy(this.o);
+    this.stored = new StoredEvents(this.outbox, this.denialClear, this.counts, this.logger, () => this.ready);
     this.session = new Session(this.o.sessionIdleMs, parts.session);
-    const scanLength = this.o.propertyLimits.maxStringLength;
-    const redactInPlace = buildRedactor(
-      this.o.redaction === false ? false : { ...this.o.redaction, fields: false },
-      scanLength,
-    );
-    this.cleanString = redactInPlace.isClean;
+    const inPlace = new PropertiesInPlace(this.o);
     this.builder = new EventBuilder({
       sampler: new Sampler(parts.sampling ?? {}),
-      redact: buildRedactor(this.o.redaction, scanLength),
+      redact: buildRedactor(this.o.redaction, this.o.propertyLimits.maxStringLength),
       // Properties read in place hold no field the field pass replaces: the pattern pass alone.
-      redactInPlace,
+      redactInPlace: inPlace.redact,
       beforeSend: this.o.beforeSend,
       propertyLimits: this.o.propertyLimits,
       maxEventBytes: this.o.maxEventBytes,
     });
+    this.tracked = new TrackedEvents(this.o, this.session, inPlace, this.waiting, this.who, this.counts);
     this.host = {
       track: (event, properties) => this.track(event, properties),
       persist: () => this.persist(),
@@ -207,9 +129,9 @@ export class Telemetry implements TelemetryCore {
     this.delivery.setPaused(true);
     // First: it throws when the outbox has a client already, and nothing may be left hooked then.
     this.delivery.start();
-    this.offHooks.push(this.outbox.onDrop((d) => this.drop(d.reason, d.count)));
-    // No identifier is stored on the device while consent is denied (see `installIdAllowedNow`).
-    if (this.installIdAllowedNow()) this.installId = this.installIdNow(true);
+    this.offHooks.push(this.outbox.onDrop((d) => this.counted.drop(d.reason, d.count)));
+    // No identifier is stored on the device while consent is denied (see `RememberedConsent.installIdAllowedNow`).
+    if (this.consent.installIdAllowedNow()) this.who.installId = this.who.installIdNow(true);
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
     this.offExitNow = parts.platform.onExitNow?.(() => {
       this.exitedNow = true;
@@ -217,7 +139,7 @@ export class Telemetry implements TelemetryCore {
       this.denialClear.release();
       this.outbox.persistOnExit?.();
       // An identify() or reset() in the turn the process ends in: kept for the next run.
-      this.identityKeeper.finishNow(this.consent, this.consentUnread || this.consentUnknown);
+      this.who.keeper.finishNow(this.consent.state, this.consent.undecided);
     });
     // `start` handles its own failures; this only keeps a missed one from reaching the host.
     this.ready = this.start().catch((error: unknown) => {
@@ -237,84 +159,16 @@ export class Telemetry implements TelemetryCore {
   ): void {
     try {
       this.counts.tracked++;
-      if (this.closing !== undefined) return this.drop('disabled', 1, 'tracked after shutdown');
-      if (this.consent === 'denied' && !this.consentUnread) return this.drop('consent', 1);
+      if (this.closing !== undefined) return this.counted.drop('disabled', 1, 'tracked after shutdown');
+      if (this.consent.state === 'denied' && !this.consent.unread) return this.counted.drop('consent', 1);
       const name = checkEventName(event);
-      if (!name.ok) return this.drop('invalid', 1, name.detail);
-      let fixed = name.fixed;
-      let props: Record<string, unknown> = {};
-      let inPlace = false;
-      let clean = false;
-      let tooLarge = false;
-      if (properties !== undefined && properties !== null) {
-        try {
-          if (typeof properties === 'object' && !Array.isArray(properties)) {
-            // `$identify` gets `$anon_distinct_id` written into its properties: never the app's object.
-            const read = this.readsInPlace(fillAnonId || anonDistinctId !== undefined, properties);
-            inPlace = read !== 'no';
-            clean = read === 'clean';
-            if (inPlace) props = properties;
-            else {
-              // Stops once the JSON would be over maxEventBytes: the event is then dropped as too large.
-              const clone = safeClone(properties, this.o.propertyLimits, this.o.maxEventBytes);
-              if (isPropertiesObject(clone.value)) props = clone.value;
-              else fixed = true; // unreadable as a whole (a Proxy whose traps throw): kept without them
-              tooLarge = clone.tooLarge === true;
-              // What the clone left out for the size is no repair: the event is not sent.
-              if (clone.issues > 0 && !tooLarge) fixed = true;
-            }
-          } else fixed = true; // a string, number or array where properties belong: kept without them
-        } catch {
-          // A revoked Proxy, or one whose traps throw at the first look: the event, without them.
-          props = {};
-          inPlace = false;
-          clean = false;
-          fixed = true;
-        }
-      }
-      if (fixed) this.counts.fixed++;
-      const nowMs = this.o.now();
-      const tracked: TrackedEvent = {
-        uuid: uuidv7(nowMs),
-        name: name.name,
-        properties: props,
-        inPlace,
-        clean,
-        tooLarge,
-        nowMs,
-        sessionId: this.session.touch(nowMs),
-        anonDistinctId,
-      };
-      this.accept({ tracked, distinctId: this.identified, fillAnonId });
+      if (!name.ok) return this.counted.drop('invalid', 1, name.detail);
+      const tracked = this.tracked.read(name.name, name.fixed, properties, fillAnonId, anonDistinctId);
+      this.accept({ tracked, distinctId: this.who.identified, fillAnonId });
     } catch (error) {
       // Nothing above should throw; if it does, the app still must not see it.
-      this.drop('invalid', 1, describe(error));
+      this.counted.drop('invalid', 1, describe(error));
     }
-  }
-
-  /**
-   * Whether `track()` may read the app's properties as they are instead of cloning them: only
-   * when the event is built and stringified before `track()` returns (it will not wait for the
-   * install id), nothing in the pipeline can write to it (no `custom` redactor, no `beforeSend`,
-   * no key the field pass would replace, none of the keys the client sets), and the data is
-   * already plain JSON within the property limits. Then the app's object is never modified and
-   * changing it after the call cannot change the event.
-   */
-  private readsInPlace(fillAnonId: boolean, properties: object): 'no' | 'plain' | 'clean' {
-    if (this.redactedFields === undefined || fillAnonId) return 'no';
-    if (
-      this.waiting !== null &&
-      (this.waiting.length > 0 || (this.identified ?? this.installId) === undefined)
-    )
-      return 'no';
-    return checkPlainJsonData(
-      properties as Record<string, unknown>,
-      this.o.propertyLimits,
-      this.redactedFields,
-      ENRICHED_KEYS,
-      this.cleanString,
-      this.o.maxEventBytes,
-    );
   }
 
   identify(distinctId: string, traits?: Record<string, unknown>): void {
@@ -323,15 +177,15 @@ export class Telemetry implements TelemetryCore {
       const problem = distinctIdProblem(distinctId);
       if (problem !== undefined) return this.logger.warn(`identify ignored: its id ${problem}`);
       const id = distinctId.trim();
-      this.identityChosen = true;
-      const previous = this.identified ?? this.installId;
+      this.who.identityChosen = true;
+      const previous = this.who.identified ?? this.who.installId;
       if (id === previous && traits === undefined) return;
       // Only the id events went out under before anyone was identified (the install id, or the
       // `distinctId` option) is linked to the new one: from one identified user to another (a
       // user switch without reset()) PostHog would merge the two people, and Segment would send
       // one user's id as the other's anonymousId.
-      const anonymous = this.identified === this.o.distinctId;
-      this.identified = id;
+      const anonymous = this.who.identified === this.o.distinctId;
+      this.who.identified = id;
       this.keepIdentity(id);
       this.enqueue(
         '$identify',
@@ -346,9 +200,7 @@ export class Telemetry implements TelemetryCore {
 
   reset(): void {
     try {
-      this.identityChosen = true;
-      this.identified = this.o.distinctId;
-      this.restoredIdentity = undefined;
+      this.who.reset();
       this.session.restart();
       this.keepIdentity(undefined);
     } catch (error) {
@@ -359,22 +211,7 @@ export class Telemetry implements TelemetryCore {
   /** Stores the identity for the next runs, off the caller's turn, as consent allows. */
   private keepIdentity(id: string | undefined): void {
     if (this.closing !== undefined) return;
-    this.identityKeeper.keep(id, this.consent, this.consentUnread || this.consentUnknown);
-  }
-
-  /** The kept identity when its store answers synchronously; else it is read in `start`. */
-  private keptIdentityNow(): string | undefined {
-    try {
-      const kept = this.identityStore.read();
-      if (typeof kept === 'string') return kept;
-      if (kept instanceof Promise) {
-        this.pendingIdentity = kept;
-        kept.catch(() => undefined);
-      }
-    } catch (error) {
-      this.logger.warn('could not read the kept identity', { error });
-    }
-    return undefined;
+    this.who.keeper.keep(id, this.consent.state, this.consent.undecided);
   }
 
   register(superProperties: Record<string, unknown>): void {
@@ -399,18 +236,7 @@ export class Telemetry implements TelemetryCore {
         this.logger.warn('setConsent ignored: the state must be granted, denied or pending', { state });
         return;
       }
-      this.consentChosen = true;
-      this.consentUnread = false;
-      this.consentUnknown = false;
-      this.applyConsent(state);
-      if (this.o.rememberConsent && this.closing === undefined) {
-        const write = this.consentStore.write(state);
-        this.consentWrite = write.catch((error: unknown) => {
-          this.logger.warn('could not remember the consent state', { error });
-        });
-        this.identityStore.keepConsentCopy?.(state);
-        this.consentWatch?.wrote(state, write);
-      }
+      this.consent.set(state);
     } catch (error) {
       this.logger.warn('setConsent failed', { error });
     }
@@ -420,22 +246,8 @@ export class Telemetry implements TelemetryCore {
    * Resolves once what was tracked is stored; rejects with the storage's error when it could not
    * be (a full or read-only disk), which `stats().lastError` also names.
    */
-  async persist(): Promise<void> {
-    await this.ready;
-    const queued = this.counts.queued;
-    // Events tracked during a clear reach the outbox when it ends (see `DenialClear`).
-    await this.denialClear.settled();
-    try {
-      await this.outbox.persist();
-    } catch (error) {
-      this.storageError = {
-        endpoint: 'outbox',
-        reason: `could not store events: ${describe(error)}`,
-        atMs: Date.now(),
-      };
-      throw error;
-    }
-    if (queued > this.counts.persisted) this.counts.persisted = queued;
+  persist(): Promise<void> {
+    return this.stored.persist();
   }
 
   async flush(options?: { timeoutMs?: number }): Promise<TelemetryFlushResult> {
@@ -451,7 +263,7 @@ export class Telemetry implements TelemetryCore {
       this.persist().catch((error: unknown) => this.logger.warn('persist before flush failed', { error })),
       Math.max(0, deadline - monotonicNow()),
     );
-    if (this.consent !== 'granted')
+    if (this.consent.state !== 'granted')
       return { sent: 0, pending: await this.pending(deadline - monotonicNow()), timedOut: false };
     return this.delivery.flush(Math.max(0, deadline - monotonicNow()));
   }
@@ -471,22 +283,7 @@ export class Telemetry implements TelemetryCore {
     const d = this.delivery.stats();
     // A closed, broken or unanswering storage: say so with null rather than fail or hang the caller.
     const queue = await sizeWithin(this.outbox, STATS_QUEUE_WAIT_MS);
-    return {
-      ...this.counts,
-      sent: d.sent,
-      failedAttempts: d.failedAttempts,
-      retried: d.retried,
-      dropped: { ...this.dropped },
-      queue,
-      breakers: d.breakers,
-      // Delivery's when there is one, else the storage's (the more recent first).
-      lastError:
-        d.lastError === null || (this.storageError !== null && this.storageError.atMs > d.lastError.atMs)
-          ? (this.storageError ?? d.lastError)
-          : d.lastError,
-      consent: this.consent,
-      enabled: true,
-    };
+    return this.counted.stats(d, queue, this.stored.error, this.consent.state);
   }
 
   on<K extends ClientEventName>(name: K, listener: (payload: ClientEventMap[K]) => void): () => void {
@@ -500,95 +297,29 @@ export class Telemetry implements TelemetryCore {
 
   /** Reads the remembered consent and the install id, then lets waiting events and delivery go. */
   private async start(): Promise<void> {
-    let remembered = false;
-    if (this.o.rememberConsent) {
-      let stored: ConsentState | undefined | typeof UNREAD = UNREAD;
-      try {
-        stored = await this.consentStore.read();
-        if (!this.consentChosen && stored !== undefined) {
-          this.applyConsent(stored);
-          remembered = true;
-          // Installs from before the synchronous copy existed get one (see `installIdAllowedNow`).
-          this.identityStore.keepConsentCopy?.(stored);
-        }
-      } catch (error) {
-        // Fail closed: the option's consent (by default 'granted') would send what a denial
-        // that could not be read was meant to stop. None stored (a first run) is no error.
-        if (!this.consentChosen) {
-          this.logger.warn(
-            'could not read the remembered consent: events are kept (pending, not sent) until it can be read or setConsent() is called',
-            { error },
-          );
-          this.consentUnknown = true;
-          this.applyConsent('pending');
-        }
-      }
-      if (this.closing === undefined) this.consentWatch?.start(stored);
-    }
-    this.consentUnread = false;
+    // The consent is no longer unread after it (nor before, when it is not remembered).
+    const remembered = this.o.rememberConsent && (await this.consent.readAtStart());
+    const consent = this.consent;
     // An id identify() held until now is written or not, even when shutdown() began meanwhile:
     // it was asked for before. Not while the consent is unknown: it may be a denial.
-    if (!this.consentUnknown) this.identityKeeper.consentChanged(this.consent);
+    if (!consent.unknown) this.who.keeper.consentChanged(consent.state);
     // Starting denied (from the options) clears what an earlier run held, as `setConsent` does.
-    if (!remembered && !this.consentChosen && this.consent === 'denied') this.applyConsent('denied');
-    if (this.pendingIdentity !== undefined) {
-      try {
-        const kept = await this.pendingIdentity;
-        if (kept !== undefined && !this.identityChosen && this.o.distinctId === undefined) {
-          this.restoredIdentity = kept;
-          this.identified = kept;
-        }
-      } catch (error) {
-        this.logger.warn('could not read the kept identity', { error });
-      }
-    }
+    if (!remembered && !consent.chosen && consent.state === 'denied') this.applyConsent('denied');
+    if (this.who.pendingIdentity !== undefined) await this.who.restoreKept();
     // Not while the consent is unknown either: `applyConsent` makes it once it is known to allow it.
-    if (this.consentUnknown && this.installId === undefined) {
-      this.installIdDeferred = true;
+    if (consent.unknown && this.who.installId === undefined) {
+      this.who.installIdDeferred = true;
       return;
     }
     // Denied: events are dropped, so no id is needed; one is made if consent is granted later.
-    if (this.consent !== 'denied') this.installId ??= await this.loadInstallId();
+    if (consent.state !== 'denied') this.who.installId ??= await this.who.loadInstallId();
     this.releaseWaiting();
   }
 
   /** Builds and appends the events that waited for the install id, and lets delivery go. */
   private releaseWaiting(): void {
-    const waiting = this.waiting ?? [];
-    this.waiting = null;
-    for (const w of waiting) this.append(w);
-    if (this.closing === undefined) this.delivery.setPaused(this.consent !== 'granted');
-  }
-
-  /** The install id from its store, made there if new; one for this run alone if the store fails. */
-  private async loadInstallId(): Promise<string> {
-    try {
-      return await loadInstallId(this.outbox, this.parts.installId);
-    } catch (error) {
-      // Events must still flow: this run reports under an id of its own.
-      this.logger.warn('could not read or store the install id; using one for this run', { error });
-      return uuidv7();
-    }
-  }
-
-  /**
-   * Whether the install id may be read or made at construction: not while consent is denied, by
-   * the options or by a denial remembered from an earlier run, as far as it can be read
-   * synchronously: Node's file outbox, or the copy a browser keeps in localStorage beside the
-   * install id (`keepConsentCopy`). Where neither answers, no id is made here: `start` makes it
-   * once the remembered consent is read.
-   */
-  private installIdAllowedNow(): boolean {
-    if (!this.consentUnread) return this.consent !== 'denied';
-    try {
-      const stored = this.identityStore.rememberedConsentNow?.();
-      if (stored === 'granted' || stored === 'denied' || stored === 'pending') return stored !== 'denied';
-    } catch (error) {
-      // It may be a denial: no id now; `start` makes one if the consent read allows.
-      this.logger.debug('could not read the remembered consent now', { error });
-      return false;
-    }
-    return this.consent !== 'denied';
+    for (const w of this.waiting.release()) this.append(w);
+    if (this.closing === undefined) this.delivery.setPaused(this.consent.state !== 'granted');
   }
 
   /**
@@ -598,29 +329,15 @@ export class Telemetry implements TelemetryCore {
    * unknown), as they do at start, and flush and shutdown wait for it too.
    */
   private makeInstallIdLater(): void {
-    this.installIdDeferred = false;
-    this.installId = this.installIdNow();
-    if (this.installId !== undefined) return this.releaseWaiting();
-    this.waiting ??= [];
-    const made = this.loadInstallId().then((id) => {
-      this.installId ??= id;
+    this.who.installIdDeferred = false;
+    this.who.installId = this.who.installIdNow();
+    if (this.who.installId !== undefined) return this.releaseWaiting();
+    this.waiting.reopen();
+    const made = this.who.loadInstallId().then((id) => {
+      this.who.installId ??= id;
       this.releaseWaiting();
     });
     this.ready = this.ready.then(() => made);
-  }
-
-  /**
-   * The install id when its store answers synchronously (Node's file, a browser's localStorage);
-   * else it is read in `start`. `syncOnly`: start nothing asynchronous (see `installIdAllowedNow`).
-   */
-  private installIdNow(syncOnly = false): string | undefined {
-    try {
-      const id = this.parts.installId?.(syncOnly);
-      return typeof id === 'string' ? id : undefined;
-    } catch (error) {
-      this.logger.warn('could not read or store the install id', { error });
-      return undefined;
-    }
   }
 
   /**
@@ -629,29 +346,31 @@ export class Telemetry implements TelemetryCore {
    * while earlier events wait, to keep their order) the event waits in memory.
    */
   private accept(w: Waiting): void {
+    const who = this.who;
     const known =
-      (w.distinctId ?? this.installId) !== undefined &&
-      !(w.fillAnonId === true && this.installId === undefined) &&
+      (w.distinctId ?? who.installId) !== undefined &&
+      !(w.fillAnonId === true && who.installId === undefined) &&
       // A kept identity still being read may be who this event is about.
-      !(w.distinctId === undefined && this.pendingIdentity !== undefined);
-    // While consent is unread, a 'denied' event waits for the remembered state (see consentUnread).
-    if (this.waiting === null || (known && this.waiting.length === 0 && this.consent !== 'denied'))
+      !(w.distinctId === undefined && who.pendingIdentity !== undefined);
+    // While consent is unread, a 'denied' event waits for the remembered state (see `consent.unread`).
+    if (this.waiting.released || (known && this.waiting.count === 0 && this.consent.state !== 'denied'))
       return this.append(w);
-    if (this.waiting.length >= MAX_WAITING_EVENTS)
-      return this.drop('overflow', 1, 'waiting for the install id');
-    const waiting =
-      w.tracked.inPlace === true ? { ...w, tracked: detached(w.tracked, this.o.propertyLimits) } : w;
-    waiting.supers = this.builder.superState;
-    this.waiting.push(waiting);
+    if (!this.waiting.hold(w, this.builder, this.o.propertyLimits))
+      return this.counted.drop('overflow', 1, 'waiting for the install id');
   }
 
   private append(w: Waiting): void {
     try {
-      if (this.consent === 'denied') return this.drop('consent', 1);
-      if (w.fillAnonId === true) w.tracked.anonDistinctId = this.installId;
-      const known = w.distinctId ?? this.restoredIdentity;
-      const result = this.builder.build(w.tracked, known ?? this.installId!, known === undefined, w.supers);
-      if (!result.ok) return this.drop(result.reason, 1, result.detail);
+      if (this.consent.state === 'denied') return this.counted.drop('consent', 1);
+      if (w.fillAnonId === true) w.tracked.anonDistinctId = this.who.installId;
+      const known = w.distinctId ?? this.who.restoredIdentity;
+      const result = this.builder.build(
+        w.tracked,
+        known ?? this.who.installId!,
+        known === undefined,
+        w.supers,
+      );
+      if (!result.ok) return this.counted.drop(result.reason, 1, result.detail);
       if (this.denialClear.holding) {
         if (!this.denialClear.hold(result.record)) return;
       } else {
@@ -662,81 +381,36 @@ export class Telemetry implements TelemetryCore {
         else this.delivery.notify(1, result.record.json.length);
       }
       this.counts.queued++;
-      this.scheduleConfirm();
+      if (this.closing === undefined) this.stored.scheduleConfirm();
     } catch (error) {
       // Events that waited for the install id are built in `start`, off the app's turn: a
       // throwing `beforeSend` or clock must cost that event only, not reject `start`.
-      this.drop('invalid', 1, describe(error));
+      this.counted.drop('invalid', 1, describe(error));
     }
   }
 
+  /** The client takes `state` as its consent: from `setConsent`, the remembered one, or elsewhere. */
   private applyConsent(state: ConsentState): void {
-    this.consent = state;
-    // `start` makes the id itself once the remembered consent is read (`waiting` is null after),
-    // unless it was unknown then (`installIdDeferred`).
+    this.consent.state = state;
+    // `start` makes the id itself once the remembered consent is read (`waiting` is released
+    // after), unless it was unknown then (`installIdDeferred`).
     if (
       state !== 'denied' &&
-      this.installId === undefined &&
-      (this.waiting === null || this.installIdDeferred) &&
+      this.who.installId === undefined &&
+      (this.waiting.released || this.who.installIdDeferred) &&
       this.closing === undefined
     )
       this.makeInstallIdLater();
     // While `start` reads the remembered consent, the keeper is told there, once it is read.
-    if (this.closing === undefined && !this.consentUnread && !this.consentUnknown)
-      this.identityKeeper.consentChanged(state);
+    if (this.closing === undefined && !this.consent.undecided) this.who.keeper.consentChanged(state);
     if (state === 'denied') {
-      if (this.waiting !== null && this.waiting.length > 0) {
-        this.drop('consent', this.waiting.length);
-        this.waiting = [];
+      if (this.waiting.count > 0) {
+        this.counted.drop('consent', this.waiting.count);
+        this.waiting.empty();
       }
       this.denialClear.start();
     }
-    if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || this.waiting !== null);
-  }
-
-  /**
-   * Another process or tab sharing the storage set consent last: this install follows it. Also
-   * the first read that works after the remembered consent could not be read at start
-   * (`state` undefined: none is stored after all, so the option's consent applies).
-   */
-  private consentFromElsewhere(read: ConsentState | undefined): void {
-    if (this.closing !== undefined) return;
-    if (this.consentUnknown) {
-      this.consentUnknown = false;
-      this.logger.warn('the remembered consent could be read again', { consent: read ?? null });
-      if (read === undefined) {
-        this.applyConsent(this.o.consent);
-        return;
-      }
-      // The same state ('pending'): what identify() held while the consent was unknown is
-      // written now, and the install id made.
-      if (read === this.consent) this.applyConsent(read);
-    }
-    if (read === undefined) return;
-    const state = read;
-    // The copy follows the stored state: two tabs setting consent at once may have written it in
-    // the other order (see `installIdAllowedNow`).
-    this.identityStore.keepConsentCopy?.(state);
-    if (state === this.consent) return;
-    this.consentChosen = true;
-    this.applyConsent(state);
-  }
-
-  private drop(reason: ClientDropReason, count: number, detail?: string): void {
-    if (count <= 0) return;
-    this.dropped[reason] += count;
-    this.logger.debug('events dropped', { reason, count, detail });
-    this.emitter.emit('drop', detail === undefined ? { reason, count } : { reason, count, detail });
-  }
-
-  /** Keeps `stats().persisted` honest in a long-running process without a write per event. */
-  private scheduleConfirm(): void {
-    if (this.confirmTimer !== undefined || this.closing !== undefined) return;
-    this.confirmTimer = setTimeout(() => {
-      this.confirmTimer = undefined;
-      this.persist().catch((error: unknown) => this.logger.debug('background persist failed', { error }));
-    }, CONFIRM_INTERVAL_MS);
-    (this.confirmTimer as { unref?: () => void }).unref?.();
+    if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || !this.waiting.released);
   }
 
   /** Node `beforeExit` / page hide: store what was tracked (delivery makes its own last flush). */
@@ -750,15 +424,14 @@ export class Telemetry implements TelemetryCore {
 
   private async stop(timeoutMs: number): Promise<void> {
     const deadline = monotonicNow() + timeoutMs;
-    if (this.confirmTimer !== undefined) clearTimeout(this.confirmTimer);
-    this.confirmTimer = undefined;
-    this.consentWatch?.stop();
+    this.stored.stopConfirming();
+    this.consent.stopWatching();
     await settledWithin(this.ready, timeoutMs);
     // Held while the remembered consent could not be read, and it still cannot (it may be a
     // denial): no install id to store them under, so they end with the process.
-    if (this.installIdDeferred && this.waiting !== null && this.waiting.length > 0) {
-      this.drop('unsaved', this.waiting.length, 'the remembered consent could not be read');
-      this.waiting = [];
+    if (this.who.installIdDeferred && this.waiting.count > 0) {
+      this.counted.drop('unsaved', this.waiting.count, 'the remembered consent could not be read');
+      this.waiting.empty();
     }
     // Waited for within the budget only; the write goes on, and nothing tracked is lost when it
     // outlasts the budget: a storage we opened writes what it still holds in `close()` below
@@ -768,9 +441,9 @@ export class Telemetry implements TelemetryCore {
       this.logger.warn('persist at shutdown failed', { error }),
     );
     await settledWithin(persisted, Math.max(0, deadline - monotonicNow()));
-    await settledWithin(this.consentWrite, Math.max(0, deadline - monotonicNow()));
+    await settledWithin(this.consent.written, Math.max(0, deadline - monotonicNow()));
     try {
-      this.delivery.setPaused(this.consent !== 'granted' || this.waiting !== null);
+      this.delivery.setPaused(this.consent.state !== 'granted' || !this.waiting.released);
       await this.delivery.shutdown(Math.max(0, deadline - monotonicNow()));
     } catch (error) {
       this.logger.warn('delivery shutdown failed', { error });
@@ -795,15 +468,6 @@ export class Telemetry implements TelemetryCore {
   }
 }
 
-/** What `Telemetry.redactedFields` holds, from the same options `buildRedactor` reads. */
-function fieldsRedactedBy(o: ResolvedTelemetryOptions): ReadonlySet<string> | null | undefined {
-  if (o.beforeSend !== undefined) return undefined;
-  if (o.redaction === false) return null;
-  if (o.redaction.custom !== undefined) return undefined;
-  if (o.redaction.fields === false) return null;
-  return compileFieldSet(o.redaction.fields ?? DEFAULT_REDACTED_FIELDS);
-}
-
 /**
  * Where flush and shutdown budgets are measured: not the `now` option (event times) nor the wall
  * clock, which, stepped back while a flush waited, handed delivery an hour of a 2 s budget.
@@ -812,23 +476,3 @@ const monotonicNow = monotonicClock();
 
 /** How long `stats()` waits for the storage's answer about the queue (then `queue` is null). */
 const STATS_QUEUE_WAIT_MS = 2_000;
-
-function isPropertiesObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-/**
- * An event read in place that is going to wait after all (a remembered consent or a kept
- * identity still being read): its own copy of the properties, read like any other. The app
- * may change or reuse its object once `track()` returns, and the in-place reading let only
- * the pattern pass run on it, on the strength of a walk of what the object held then.
- */
-function detached(tracked: TrackedEvent, limits: SafeLimits): TrackedEvent {
-  const { value } = safeClone(tracked.properties, limits);
-  return {
-    ...tracked,
-    properties: isPropertiesObject(value) ? value : {},
-    inPlace: false,
-    clean: false,
-  };
-}

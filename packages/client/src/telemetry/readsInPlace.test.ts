@@ -3,7 +3,7 @@ import type { TelemetryClient } from './client.js';
 import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
 
 /**
- * `track()` reads clean properties in place instead of cloning them (Telemetry.readsInPlace):
+ * `track()` reads clean properties in place instead of cloning them (TrackedEvents.readsInPlace):
  * the app's object must never be modified by the pipeline, and changing it after the call
  * must never change the event.
  */

@@ -1,0 +1,103 @@
+import type { Logger } from '../logger.js';
+import type { Outbox } from '../outbox/outbox.js';
+import { uuidv7 } from '../pipeline/uuidv7.js';
+import { IdentityKeeper } from './IdentityKeeper.js';
+import type { IdentityStore } from './identityStore.js';
+import type { InstallIdStore } from './installId.js';
+import { loadInstallId } from './installId.js';
+
+/**
+ * Who events are about: the id from `identify()` (or the `distinctId` option, or the identity
+ * kept from an earlier run), else the install id, read or made in its store. When the install
+ * id may be made (consent) is decided by the client; this holds the ids and reads them.
+ */
+export class WhoEventsAreAbout {
+  identified: string | undefined;
+  installId: string | undefined;
+  /** The kept identity, when its store answers asynchronously (read in `start`). */
+  pendingIdentity: Promise<string | undefined> | undefined;
+  /** `identify()` or `reset()` was called: a kept identity read later must not override it. */
+  identityChosen = false;
+  /** The kept identity restored in `start`, for the events that waited for it. */
+  restoredIdentity: string | undefined;
+  /**
+   * `start` made no install id because the consent was unknown (it may be a denial, and the id
+   * would stay on the device): events wait in memory until it is known, then it is made if allowed.
+   */
+  installIdDeferred = false;
+  /** Keeps `identify()`'s id for the next runs, as consent allows. */
+  readonly keeper: IdentityKeeper;
+
+  constructor(
+    /** The `distinctId` option. */
+    private readonly distinctId: string | undefined,
+    private readonly identityStore: IdentityStore,
+    private readonly installIdStore: InstallIdStore | undefined,
+    private readonly outbox: Outbox,
+    private readonly logger: Logger,
+  ) {
+    this.identified = distinctId;
+    this.keeper = new IdentityKeeper(identityStore, logger);
+    if (this.identified === undefined) this.identified = this.keptIdentityNow();
+  }
+
+  /** `reset()`: back to the `distinctId` option (or the install id), and nothing restored. */
+  reset(): void {
+    this.identityChosen = true;
+    this.identified = this.distinctId;
+    this.restoredIdentity = undefined;
+  }
+
+  /** In `start`: the kept identity read asynchronously, unless `identify()` or `reset()` came first. */
+  async restoreKept(): Promise<void> {
+    try {
+      const kept = await this.pendingIdentity;
+      if (kept !== undefined && !this.identityChosen && this.distinctId === undefined) {
+        this.restoredIdentity = kept;
+        this.identified = kept;
+      }
+    } catch (error) {
+      this.logger.warn('could not read the kept identity', { error });
+    }
+  }
+
+  /** The install id from its store, made there if new; one for this run alone if the store fails. */
+  async loadInstallId(): Promise<string> {
+    try {
+      return await loadInstallId(this.outbox, this.installIdStore);
+    } catch (error) {
+      // Events must still flow: this run reports under an id of its own.
+      this.logger.warn('could not read or store the install id; using one for this run', { error });
+      return uuidv7();
+    }
+  }
+
+  /**
+   * The install id when its store answers synchronously (Node's file, a browser's localStorage);
+   * else it is read in `start`. `syncOnly`: start nothing asynchronous (see `RememberedConsent.installIdAllowedNow`).
+   */
+  installIdNow(syncOnly = false): string | undefined {
+    try {
+      const id = this.installIdStore?.(syncOnly);
+      return typeof id === 'string' ? id : undefined;
+    } catch (error) {
+      this.logger.warn('could not read or store the install id', { error });
+      return undefined;
+    }
+  }
+
+  /** The kept identity when its store answers synchronously; else it is read in `start`. */
+  private keptIdentityNow(): string | undefined {
+    try {
+      const kept = this.identityStore.read();
+      if (typeof kept === 'string') return kept;
+      if (kept instanceof Promise) {
+        this.pendingIdentity = kept;
+        kept.catch(() => undefined);
+      }
+    } catch (error) {
+      this.logger.warn('could not read the kept identity', { error });
+    }
+    return undefined;
+  }
+}
