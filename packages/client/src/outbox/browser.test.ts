@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger } from '../logger.js';
+import { drain, recordingLogger } from './browserOutbox.test-helpers.js';
 import { createBrowserOutbox } from './browser.js';
 import { OutboxError } from './errors.js';
 import { LOCAL_STORAGE_MAX_BYTES } from './localStorage.js';
@@ -10,25 +10,6 @@ import type { Outbox } from './outbox.js';
 
 const g = globalThis as { indexedDB?: unknown; localStorage?: unknown };
 const realIndexedDB = g.indexedDB;
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    debug: (m) => lines.push(`debug ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
-}
-
-async function drain(outbox: Outbox): Promise<string[]> {
-  const seen: string[] = [];
-  for (let b = await outbox.claim(100, Infinity); b !== null; b = await outbox.claim(100, Infinity)) {
-    seen.push(...b.records.map((r) => r.uuid));
-    await outbox.ack(b);
-  }
-  return seen;
-}
 
 let n = 0;
 const unique = (): string => `browser-${process.pid}-${n++}`;

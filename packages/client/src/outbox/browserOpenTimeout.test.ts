@@ -1,6 +1,7 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Logger } from '../logger.js';
+import { blockedOpens, drain, recordingLogger } from './browserOutbox.test-helpers.js';
 import { createBrowserOutbox } from './browser.js';
 import { OPEN_TIMEOUT_MS } from './indexeddb/schema.js';
 import { MemoryStorage } from './localStorage/memoryStorage.test-helpers.js';
@@ -12,40 +13,6 @@ const realIndexedDB = g.indexedDB as IDBFactory;
 
 let n = 0;
 const unique = (): string => `open-timeout-${process.pid}-${n++}`;
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    debug: (m) => lines.push(`debug ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
-}
-
-/**
- * `indexedDB` whose opens never answer: upgrades of another database that a connection ignoring
- * `versionchange` blocks (what the Safari bug and a foreign connection look like to the page).
- */
-async function neverOpening(): Promise<{ factory: IDBFactory; unblock: () => void }> {
-  const held = `held-${process.pid}-${n++}`;
-  const blocker = await new Promise<IDBDatabase>((resolve, reject) => {
-    const request = realIndexedDB.open(held, 1);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error ?? new Error('open failed'));
-  });
-  const factory = { open: () => realIndexedDB.open(held, 2) } as unknown as IDBFactory;
-  return { factory, unblock: () => blocker.close() };
-}
-
-async function drain(outbox: Outbox): Promise<string[]> {
-  const seen: string[] = [];
-  for (let b = await outbox.claim(100, Infinity); b !== null; b = await outbox.claim(100, Infinity)) {
-    seen.push(...b.records.map((r) => r.uuid));
-    await outbox.ack(b);
-  }
-  return seen;
-}
 
 describe('createBrowserOutbox when the IndexedDB open never answers', () => {
   const cleanups: (() => unknown)[] = [];
@@ -60,7 +27,7 @@ describe('createBrowserOutbox when the IndexedDB open never answers', () => {
   async function fallenBack(
     during: (outbox: Outbox) => void,
   ): Promise<{ outbox: Outbox; logger: Logger & { lines: string[] } }> {
-    const { factory, unblock } = await neverOpening();
+    const { factory, unblock } = await blockedOpens(realIndexedDB);
     cleanups.push(unblock);
     g.indexedDB = factory;
     g.localStorage = new MemoryStorage();

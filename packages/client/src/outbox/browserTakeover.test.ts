@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Logger } from '../logger.js';
+import { blockedOpens, drain, recordingLogger } from './browserOutbox.test-helpers.js';
 import { createBrowserOutbox } from './browser.js';
 import { OPEN_TIMEOUT_MS } from './indexeddb/schema.js';
 import { LocalStorageOutbox } from './localStorage.js';
@@ -13,37 +13,6 @@ const realIndexedDB = g.indexedDB as IDBFactory;
 
 let n = 0;
 const unique = (): string => `takeover-${process.pid}-${n++}`;
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    debug: (m) => lines.push(`debug ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
-}
-
-async function drain(outbox: Outbox): Promise<string[]> {
-  const seen: string[] = [];
-  for (let b = await outbox.claim(100, Infinity); b !== null; b = await outbox.claim(100, Infinity)) {
-    seen.push(...b.records.map((r) => r.uuid));
-    await outbox.ack(b);
-  }
-  return seen;
-}
-
-/** `indexedDB` whose opens answer only once `unblock` runs (a connection ignoring `versionchange`). */
-async function slowOpening(): Promise<{ factory: IDBFactory; unblock: () => void }> {
-  const held = `held-${process.pid}-${n++}`;
-  const blocker = await new Promise<IDBDatabase>((resolve, reject) => {
-    const request = realIndexedDB.open(held, 1);
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error ?? new Error('open failed'));
-  });
-  const factory = { open: () => realIndexedDB.open(held, 2) } as unknown as IDBFactory;
-  return { factory, unblock: () => blocker.close() };
-}
 
 const chunkKeys = (storage: MemoryStorage, name: string): string[] =>
   storage.keys().filter((k) => k.startsWith(`homing-outbox:${name}:c:`));
@@ -67,7 +36,7 @@ describe('createBrowserOutbox takes over what a localStorage fallback left', () 
     const storage = new MemoryStorage();
     g.localStorage = storage;
     // Load 1: the open does not answer within OPEN_TIMEOUT_MS.
-    const { factory, unblock } = await slowOpening();
+    const { factory, unblock } = await blockedOpens(realIndexedDB);
     cleanups.push(unblock);
     g.indexedDB = factory;
     const logger1 = recordingLogger();
