@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Logger } from '../logger.js';
-import { blockedOpens, drain, recordingLogger } from './browserOutbox.test-helpers.js';
+import { blockedOpens, drain, recordingLogger, restoreBrowserGlobals } from './browserOutbox.test-helpers.js';
 import { createBrowserOutbox } from './browser.js';
 import { OPEN_TIMEOUT_MS } from './indexeddb/schema.js';
 import { MemoryStorage } from './localStorage/memoryStorage.test-helpers.js';
@@ -16,12 +16,7 @@ const unique = (): string => `open-timeout-${process.pid}-${n++}`;
 
 describe('createBrowserOutbox when the IndexedDB open never answers', () => {
   const cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    vi.useRealTimers();
-    for (const c of cleanups.splice(0).reverse()) await c();
-    g.indexedDB = realIndexedDB;
-    delete g.localStorage;
-  });
+  afterEach(() => restoreBrowserGlobals(cleanups, realIndexedDB, () => vi.useRealTimers()));
 
   /** The outbox, with the open given up on (OPEN_TIMEOUT_MS passed): localStorage in use from now. */
   async function fallenBack(

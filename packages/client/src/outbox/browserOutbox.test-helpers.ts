@@ -39,3 +39,19 @@ export async function blockedOpens(real: IDBFactory): Promise<{ factory: IDBFact
   const factory = { open: () => real.open(name, 2) } as unknown as IDBFactory;
   return { factory, unblock: () => blocker.close() };
 }
+
+/**
+ * The afterEach of a test that swaps the page's storage globals: runs `cleanups` (last first),
+ * puts the real `indexedDB` back and removes `localStorage`; real timers again.
+ */
+export async function restoreBrowserGlobals(
+  cleanups: Array<() => unknown>,
+  realIndexedDB: unknown,
+  useRealTimers: () => void,
+): Promise<void> {
+  useRealTimers();
+  for (const c of cleanups.splice(0).reverse()) await c();
+  const g = globalThis as { indexedDB?: unknown; localStorage?: unknown };
+  g.indexedDB = realIndexedDB;
+  delete g.localStorage;
+}

@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { blockedOpens, drain, recordingLogger } from './browserOutbox.test-helpers.js';
+import { blockedOpens, drain, recordingLogger, restoreBrowserGlobals } from './browserOutbox.test-helpers.js';
 import { createBrowserOutbox } from './browser.js';
 import { OPEN_TIMEOUT_MS } from './indexeddb/schema.js';
 import { LocalStorageOutbox } from './localStorage.js';
@@ -19,12 +19,7 @@ const chunkKeys = (storage: MemoryStorage, name: string): string[] =>
 
 describe('createBrowserOutbox takes over what a localStorage fallback left', () => {
   const cleanups: (() => unknown)[] = [];
-  afterEach(async () => {
-    vi.useRealTimers();
-    for (const c of cleanups.splice(0).reverse()) await c();
-    g.indexedDB = realIndexedDB;
-    delete g.localStorage;
-  });
+  afterEach(() => restoreBrowserGlobals(cleanups, realIndexedDB, () => vi.useRealTimers()));
   function make(options: Parameters<typeof createBrowserOutbox>[0]): Outbox {
     const o = createBrowserOutbox(options);
     cleanups.push(() => o.close());

@@ -5,9 +5,9 @@
 import { Delivery } from '../../src/delivery/Delivery.js';
 import { resolveDeliveryOptions } from '../../src/delivery/deliveryOptions.js';
 import type { DeliveryOptionsInput } from '../../src/delivery/deliveryOptions.js';
-import type { Logger } from '../../src/logger.js';
 import { silentLogger } from '../../src/logger.js';
 import { createBrowserOutbox } from '../../src/outbox/browser.js';
+import { recordingLogger } from '../../src/outbox/browserOutbox.test-helpers.js';
 import type { BrowserOutboxOptions } from '../../src/outbox/browser.js';
 import { createIndexedDBOutbox } from '../../src/outbox/indexeddb.js';
 import type { IndexedDBOutboxOptions } from '../../src/outbox/indexeddb.js';
@@ -55,16 +55,6 @@ function countDrops(outbox: Outbox): Record<string, number> {
     counts[d.reason] = (counts[d.reason] ?? 0) + d.count;
   });
   return counts;
-}
-
-function recordingLogger(): Logger & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    debug: (m) => lines.push(`debug ${m}`),
-    warn: (m) => lines.push(`warn ${m}`),
-    error: (m) => lines.push(`error ${m}`),
-  };
 }
 
 function startDelivery(outbox: Outbox, input: DeliveryOptionsInput): Delivery {
