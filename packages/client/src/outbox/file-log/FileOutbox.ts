@@ -17,7 +17,6 @@ import { checkStateKey, encodeStateValue } from '../stateValue.js';
 import { Admission } from './Admission.js';
 import { AppendBuffer, type GroupSummary, type WrittenFrames } from './AppendBuffer.js';
 import { ClearRequests } from './ClearRequests.js';
-import type { EncodableRecord } from './frame.js';
 import { removeStaleTempFiles } from './atomicFile.js';
 import { DeadLetterFile } from './DeadLetterFile.js';
 import { DirectoryLock } from './DirectoryLock.js';
@@ -36,6 +35,7 @@ import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
 import { SpaceReserve } from './SpaceReserve.js';
 import { StateFiles } from './StateFiles.js';
 import { makeDirectory } from './makeDirectory.js';
+import { UnwrittenClaims } from './UnwrittenClaims.js';
 
 /**
  * How stale a claim's view of other processes' segments may be while this process still has
@@ -123,12 +123,8 @@ export class FileOutbox implements Outbox {
    * waits for the serial section): `size()` counts them (see `framesOf`).
    */
   private readonly landing = new Set<{ written: WrittenGroup; frames: WrittenFrames }>();
-  /**
-   * Batches claimed from records the disk refused, not yet acked or released (see `claim`), with
-   * the `clear()` generation they were claimed in: released after a clear, they are dropped.
-   */
-  private readonly unwrittenBatches = new Map<OutboxBatch, { records: EncodableRecord[]; epoch: number }>();
-  private unwrittenEpoch = 0;
+  /** Batches claimed from records the disk refused, not yet acked or released (see `claim`). */
+  private readonly unwritten: UnwrittenClaims;
 
   /**
    * A read-only view of the outbox in `directory` (for tools such as `homing status`): no lock,
@@ -213,6 +209,7 @@ export class FileOutbox implements Outbox {
       holder: this.holder,
       drops: this.drops,
     });
+    this.unwritten = new UnwrittenClaims(this.buffer, this.drops);
     this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.o.heartbeatMs);
     this.heartbeatTimer.unref();
   }
@@ -277,68 +274,14 @@ export class FileOutbox implements Outbox {
   }
 
   /**
-   * While writes fail (a disk full of other programs' files, a read-only one) and nothing on disk
-   * is left to claim, the records waiting in memory for the retry are sent from there: held,
-   * they would only be dropped as the limits fill, or lost at exit, while the server could take
-   * them. Nobody else can see them, so no lock is needed; an ack forgets them, a release puts
-   * them back in the buffer (written once there is room, or claimed again).
+   * While writes fail and nothing on disk is left to claim, the records waiting in memory for
+   * the retry are sent from there (`UnwrittenClaims`).
    */
   private claimUnwritten(maxEvents: number, maxBytes: number): OutboxBatch | null {
-    if (this.closing !== null || !this.buffer.writesFailing) return null;
+    if (this.closing !== null) return null;
     const retentionMs = this.o.limits.retentionMs;
     const cutoff = retentionMs > 0 ? this.retentionNow() - retentionMs : -Infinity;
-    for (;;) {
-      const taken = this.buffer.takeOldest(maxEvents, maxBytes);
-      if (taken.length === 0) return null;
-      const records = taken.filter((r) => r.timestampMs >= cutoff);
-      if (records.length < taken.length) {
-        let expiredBytes = 0;
-        for (const r of taken) if (r.timestampMs < cutoff) expiredBytes += r.jsonBytes;
-        this.drops.emit('retention', taken.length - records.length, expiredBytes);
-      }
-      if (records.length === 0) continue;
-      let bytes = 0;
-      for (const r of records) bytes += r.jsonBytes;
-      const batch: OutboxBatch = { records, bytes };
-      this.unwrittenBatches.set(batch, { records, epoch: this.unwrittenEpoch });
-      return batch;
-    }
-  }
-
-  /**
-   * Puts the records of every batch claimed from memory back in the buffer, in claim order (the
-   * process ends, or the outbox closes, before they were acked); those a `clear()` took away
-   * are counted as consent drops instead.
-   */
-  private putBackUnwritten(): void {
-    const records: EncodableRecord[] = [];
-    for (const claimed of this.unwrittenBatches.values()) {
-      if (claimed.epoch === this.unwrittenEpoch) records.push(...claimed.records);
-      else this.dropCleared(claimed.records);
-    }
-    this.unwrittenBatches.clear();
-    this.buffer.putBack(records);
-  }
-
-  private dropCleared(records: readonly EncodableRecord[]): void {
-    let bytes = 0;
-    for (const r of records) bytes += r.jsonBytes;
-    this.drops.emit('consent', records.length, bytes);
-  }
-
-  /** Events and bytes of the batches claimed from memory and not settled. */
-  private unwrittenClaimed(): { events: number; bytes: number; oldest: number | null } {
-    let events = 0;
-    let bytes = 0;
-    let oldest: number | null = null;
-    for (const { records } of this.unwrittenBatches.values()) {
-      for (const r of records) {
-        events++;
-        bytes += r.jsonBytes;
-        if (oldest === null || r.timestampMs < oldest) oldest = r.timestampMs;
-      }
-    }
-    return { events, bytes, oldest };
+    return this.unwritten.claim(maxEvents, maxBytes, cutoff);
   }
 
   async ack(batch: OutboxBatch): Promise<void> {
@@ -352,21 +295,11 @@ export class FileOutbox implements Outbox {
   async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
     if (this.closing !== null) throw new OutboxClosedError('deadLetter');
     if (!Array.isArray(records) || records.length === 0) return;
-    if (this.unwrittenBatches.size > 0) {
-      const fromMemory = new Set<OutboxRecord>();
-      const cleared = new Set<OutboxRecord>();
-      for (const { records: batch, epoch } of this.unwrittenBatches.values()) {
-        for (const r of batch) {
-          fromMemory.add(r);
-          if (epoch !== this.unwrittenEpoch) cleared.add(r);
-        }
-      }
-      const unwritten = records.filter((r) => fromMemory.has(r));
-      if (unwritten.length > 0) {
-        await this.deadLetterUnwritten(unwritten as EncodableRecord[], cleared, String(reason));
-        records = records.filter((r) => !fromMemory.has(r));
-        if (records.length === 0) return;
-      }
+    if (this.unwritten.size > 0) {
+      const { kept, onDisk } = this.unwritten.sortForDeadLetter(records);
+      if (kept.length > 0) await this.deadLetterUnwritten(kept, String(reason));
+      if (onDisk.length === 0) return;
+      records = onDisk;
     }
     // The dead-letter store first, then the serial section, as for a replay (whose writes need
     // the serial section while it holds the store): never the other way round.
@@ -405,34 +338,15 @@ export class FileOutbox implements Outbox {
    * Records claimed from memory into the dead-letter store: taken out of their batch once stored
    * (its ack then forgets the rest); when the store cannot take them (the disk is full), the
    * error goes to the delivery, which releases the batch: they wait in memory, as they did.
-   * Those a `clear()` took while in flight (`cleared`) are dropped instead, counted 'consent': a
-   * dead letter can be replayed, which would send them after consent was withdrawn.
    */
-  private async deadLetterUnwritten(
-    records: EncodableRecord[],
-    cleared: ReadonlySet<OutboxRecord>,
-    reason: string,
-  ): Promise<void> {
-    const dropped = records.filter((r) => cleared.has(r));
-    if (dropped.length > 0) {
-      this.takeOutOfUnwrittenBatches(new Set(dropped));
-      this.dropCleared(dropped);
-      records = records.filter((r) => !cleared.has(r));
-      if (records.length === 0) return;
-    }
+  private async deadLetterUnwritten(records: readonly OutboxRecord[], reason: string): Promise<void> {
     try {
       await this.deadLetters.locked((add) => add(records, reason, this.o.now()));
     } catch (error) {
       throw new OutboxIoError('deadLetter', { cause: error });
     }
-    this.takeOutOfUnwrittenBatches(new Set(records));
+    this.unwritten.takeOut(new Set(records));
     this.drops.emit('dead-lettered', records.length);
-  }
-
-  private takeOutOfUnwrittenBatches(gone: ReadonlySet<OutboxRecord>): void {
-    for (const claimed of this.unwrittenBatches.values()) {
-      claimed.records = claimed.records.filter((r) => !gone.has(r));
-    }
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
@@ -479,7 +393,7 @@ export class FileOutbox implements Outbox {
     return this.io('size', async () => {
       const index = await this.freshIndex();
       const onDisk = await index.oldestTimestamp();
-      const unwritten = this.unwrittenClaimed();
+      const unwritten = this.unwritten.counts();
       // A group being written is counted by the buffer until its write resolves, then by the
       // index once `afterWrite` runs; the refresh above may have read it from disk in either
       // state: counted exactly once all the same.
@@ -504,7 +418,7 @@ export class FileOutbox implements Outbox {
     this.assertOpen('clear');
     const { events, bytes } = this.buffer.discard();
     // Batches claimed from memory are being sent: sent if acked, dropped if released.
-    this.unwrittenEpoch++;
+    this.unwritten.cleared();
     // Writes in flight land on disk and are cleared there.
     await this.buffer.settled();
     let dropped = { events, bytes };
@@ -567,7 +481,7 @@ export class FileOutbox implements Outbox {
     if (this.exited) return this.buffer.writeOnExit();
     this.exited = true;
     // Batches sent from memory and not acked yet are written too: sent twice, rather than lost.
-    this.putBackUnwritten();
+    this.unwritten.putBackAll();
     this.buffer.writeOnExit();
     // Records being moved to the dead letters are marked gone but may not be stored there yet:
     // this run's acks are then left unsaved (sent again next run) rather than risk those.
@@ -597,7 +511,7 @@ export class FileOutbox implements Outbox {
     // last), for an outbox closed already: with no heartbeat, every other waited `staleMs`.
     await this.ready.catch(() => {});
     await this.deadLetters.stop();
-    this.putBackUnwritten();
+    this.unwritten.putBackAll();
     await this.buffer.close();
     await this.serial(async () => {
       await this.holder.release();
@@ -639,14 +553,7 @@ export class FileOutbox implements Outbox {
   private async settle(batch: OutboxBatch, how: 'ack' | 'release'): Promise<void> {
     if (batch === null || typeof batch !== 'object') return;
     this.lastDeliveryMs = this.monotonicNow();
-    const unwritten = this.unwrittenBatches.get(batch);
-    if (unwritten !== undefined) {
-      this.unwrittenBatches.delete(batch);
-      if (how === 'ack') return;
-      if (unwritten.epoch === this.unwrittenEpoch) this.buffer.putBack(unwritten.records);
-      else this.dropCleared(unwritten.records);
-      return;
-    }
+    if (this.unwritten.settle(batch, how)) return;
     await this.io(how, async () => {
       const queue = this.holder.queue;
       if (queue === null) return;
