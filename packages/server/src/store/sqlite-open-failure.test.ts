@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -76,6 +77,32 @@ describe('openFailureAdvice', () => {
     expect(err.message).toContain(`is a file you may read and write, in a directory you may write (${dir})`);
     expect(err.message).not.toContain('move it aside');
   });
+
+  // A real read-only mount (a snapshot, a container's read-only volume): SQLite cannot make the
+  // -wal and -shm files beside the database and says only SQLITE_CANTOPEN.
+  it.runIf(process.getuid?.() === 0)(
+    'a data directory on a read-only mount is named as such, whatever SQLite says',
+    async () => {
+      const mountPoint = tempDir();
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mountPoint]);
+      try {
+        const dir = join(mountPoint, 'data');
+        const store = await openSqlite({ dataDir: dir });
+        await store.close();
+        execFileSync('mount', ['-o', 'remount,ro', mountPoint]);
+        for (const projectsOnly of [false, true]) {
+          const err = failureOf(() => new SqliteStore({ dataDir: dir, projectsOnly }));
+          expect(err).toMatchObject({ kind: 'data-dir' });
+          expect(err.message).toContain(
+            `the file system under ${dir} is mounted read-only; mount it read-write`,
+          );
+          expect(err.message).not.toContain('move it aside');
+        }
+      } finally {
+        execFileSync('umount', [mountPoint]);
+      }
+    },
+  );
 
   describe('better-sqlite3’s native module cannot be loaded (it loads inside the first open)', () => {
     function failure(openDatabase: SqliteStoreOptions['openDatabase']): Error {

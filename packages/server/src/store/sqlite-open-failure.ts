@@ -11,18 +11,17 @@ export function openFailureAdvice(code: unknown, file: string, dir: string, dama
   const access = accessAdvice(file, dir);
   if (typeof code !== 'string') return `${damaged}; or ${access}`;
   if (code.startsWith('SQLITE_NOTADB') || code.startsWith('SQLITE_CORRUPT')) return damaged;
-  // Opened, but read-only: whose the files are says more than "check that you may write".
-  if (code.startsWith('SQLITE_READONLY')) return notWritableAdvice(file, dir);
+  // Whose the files are, or a read-only mount, says more than "check that you may write".
   if (
-    code.startsWith('SQLITE_CANTOPEN') ||
     code.startsWith('SQLITE_READONLY') ||
+    code.startsWith('SQLITE_CANTOPEN') ||
     code.startsWith('SQLITE_PERM') ||
     code.startsWith('SQLITE_AUTH') ||
     code === 'EACCES' ||
     code === 'EPERM' ||
     code === 'EROFS'
   ) {
-    return access;
+    return notWritableAdvice(file, dir);
   }
   return `if the file is damaged, ${damaged}; otherwise ${access}`;
 }
@@ -41,18 +40,21 @@ export function notWritableAdvice(file: string, dir: string): string {
   const access = accessAdvice(file, dir);
   const blocked: string[] = [];
   let readOnlyFs = false;
-  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+  // The directory too: on a read-only mount SQLite cannot make the -wal and -shm files beside a
+  // database that is there (SQLITE_CANTOPEN), nor the database itself.
+  for (const f of [file, `${file}-wal`, `${file}-shm`, dir]) {
     try {
       accessSync(f, constants.W_OK);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EROFS') readOnlyFs = true;
       if (code !== 'EACCES' && code !== 'EPERM') continue;
+      const name = f === dir ? `the data directory ${dir}` : basename(f);
       try {
         const st = statSync(f);
-        blocked.push(`${basename(f)} belongs to uid ${st.uid} (mode ${(st.mode & 0o777).toString(8)})`);
+        blocked.push(`${name} belongs to uid ${st.uid} (mode ${(st.mode & 0o777).toString(8)})`);
       } catch {
-        blocked.push(`${basename(f)} is not writable`);
+        blocked.push(`${name} is not writable`);
       }
     }
   }
