@@ -19,6 +19,9 @@ const SHARED: FastifyCorsOptions = {
     'authorization',
     'content-type',
     'content-encoding',
+    // Segment's analytics.js numbers each resend of a message; refused, every resend failed its
+    // preflight and the message was lost after the first 429 or 503.
+    'x-retry-count',
     'x-homing-admin-key',
     'x-homing-actor',
   ],

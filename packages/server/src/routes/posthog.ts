@@ -29,6 +29,55 @@ export function noFlagsAnswer(path: (typeof POSTHOG_FLAG_PATHS)[number], version
   return { ...flags, errorsWhileComputingFlags: false, requestId: randomUUID() };
 }
 
+/**
+ * PostHog's remote config, which posthog-js loads once on init: the script (`config.js`) when it
+ * may load external scripts, else the JSON. Answered 404, posthog-js logged a failed request on
+ * every page load and sent uncompressed for the rest of the page.
+ */
+export const POSTHOG_REMOTE_CONFIG_PATHS = ['/array/:token/config', '/array/:token/config.js'] as const;
+
+/**
+ * What PostHog's `/array/<token>/config` answers for a project with every optional feature off
+ * (its RemoteConfig.build_config): no flags (posthog-js skips its first `/flags`), no session
+ * recording, surveys, heatmaps, performance, dead click or exception capture, no site apps.
+ * `supportedCompression` keeps posthog-js sending gzip, and `analytics.endpoint` names the
+ * capture path PostHog gives its projects, which Homing takes like `/e/`.
+ */
+export function remoteConfigAnswer(token: string): Record<string, unknown> {
+  return {
+    token,
+    supportedCompression: ['gzip', 'gzip-js'],
+    hasFeatureFlags: false,
+    captureDeadClicks: false,
+    capturePerformance: false,
+    autocapture_opt_out: false,
+    autocaptureExceptions: false,
+    analytics: { endpoint: '/i/v0/e/' },
+    elementsChainAsString: true,
+    errorTracking: { autocaptureExceptions: false, suppressionRules: [] },
+    sessionRecording: false,
+    heatmaps: false,
+    surveys: false,
+    defaultIdentifiedOnly: true,
+    siteApps: [],
+  };
+}
+
+/**
+ * The same config as PostHog's `config.js` script sets it, where posthog-js looks for it
+ * (`window._POSTHOG_REMOTE_CONFIG[token]`); the script form has its site apps beside the config.
+ */
+export function remoteConfigScript(token: string): string {
+  const { siteApps: _siteApps, ...config } = remoteConfigAnswer(token);
+  const key = JSON.stringify(token);
+  return (
+    '(function() {\n' +
+    '  window._POSTHOG_REMOTE_CONFIG = window._POSTHOG_REMOTE_CONFIG || {};\n' +
+    `  window._POSTHOG_REMOTE_CONFIG[${key}] = { config: ${JSON.stringify(config)}, siteApps: [] };\n` +
+    '})();\n'
+  );
+}
+
 /** PostHog's error body (its `generate_exception_response`, and DRF's through exceptions-hog). */
 export interface PostHogError {
   type: string;
@@ -110,7 +159,8 @@ function versionOf(query: unknown): number {
  * Like PostHog, a batch keeps its valid events and drops the invalid ones; a request whose
  * every event is invalid is answered 400 with the first reason, a one-event body whose event is
  * over `maxEventBytes` 413. Errors, flag routes' included, are in PostHog's shape (`asPostHogError`).
- * `/decide` and `/flags` answer that the project has no feature flags.
+ * `/decide` and `/flags` answer that the project has no feature flags, and the remote config
+ * (`GET /array/<write key>/config`, `config.js`) that it has no optional feature on.
  */
 export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, body }) => {
   useIngestBodyParser(app, body);
@@ -136,6 +186,19 @@ export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
         );
       }
       return noFlagsAnswer(path, versionOf(req.query));
+    });
+  }
+  for (const path of POSTHOG_REMOTE_CONFIG_PATHS) {
+    // The token in the path is the write key: an unknown one is refused (401) as on capture,
+    // where PostHog answers 404; either way posthog-js goes on without a config. Plain CORS:
+    // posthog-js fetches it without credentials, and loads the script with crossorigin=anonymous.
+    app.get<{ Params: { token: string } }>(path, { preSerialization: inPostHogShape }, async (req, reply) => {
+      const { token } = req.params;
+      await deps.keys.resolve(token, 'the write key is the path segment after /array/');
+      if (path.endsWith('.js')) {
+        return reply.type('application/javascript; charset=utf-8').send(remoteConfigScript(token));
+      }
+      return remoteConfigAnswer(token);
     });
   }
   for (const path of POSTHOG_PATHS) {
