@@ -11,7 +11,9 @@ import type { DeadLetter, Outbox, OutboxBatch, OutboxDrop, OutboxRecord, OutboxS
  * If the load fails (a bundle that left the Node platform out, a factory that throws, a directory
  * that cannot be written), the
  * `fallback` outbox takes over so events keep flowing instead of piling up here, and
- * `loadError` says why.
+ * `loadError` says why. A fallback may itself switch to the storage later: `createFileOutbox`'s
+ * tries the directory again and moves to the file outbox once it can (`RecoveringOutbox`,
+ * `storesAgain`).
  */
 export class DeferredOutbox implements Outbox {
   private target: Outbox | undefined;
@@ -58,7 +60,7 @@ export class DeferredOutbox implements Outbox {
       });
   }
 
-  /** Why the storage could not be loaded (the fallback is in use), or undefined. */
+  /** Why the storage could not be loaded at first (the fallback took over), or undefined. */
   get loadError(): unknown {
     return this.failure;
   }

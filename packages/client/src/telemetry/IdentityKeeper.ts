@@ -23,6 +23,9 @@ export class IdentityKeeper {
   private current: string | undefined;
   /** `current`, while consent is denied or not known yet: not on disk. */
   private held: string | undefined;
+  /** Writes issued, and the last one when it failed (see `writeAgain`). */
+  private writes = 0;
+  private failedWrite: { readonly id: string | undefined } | undefined;
 
   constructor(
     private readonly store: IdentityStore,
@@ -84,9 +87,23 @@ export class IdentityKeeper {
     return stored === 'granted' || stored === 'denied' || stored === 'pending' ? stored : fallback;
   }
 
+  /**
+   * The storage can be written again (the outbox stores again, its directory fixed): the last
+   * write, if it failed, is made again. It is the latest choice (a denial or `reset()` after an
+   * `identify()` wrote the removal), so making it again undoes nothing chosen since.
+   */
+  writeAgain(): void {
+    const failed = this.failedWrite;
+    this.failedWrite = undefined;
+    if (failed !== undefined) this.write(failed.id);
+  }
+
   /** A failure is only logged (the file store writes at once; others may answer later). */
   private write(id: string | undefined): void {
+    const write = ++this.writes;
+    this.failedWrite = undefined;
     this.store.write(id).catch((error: unknown) => {
+      if (write === this.writes) this.failedWrite = { id };
       this.logger.warn('could not keep the identity for the next run', { error });
     });
   }

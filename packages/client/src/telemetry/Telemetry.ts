@@ -5,6 +5,7 @@ import { monotonicClock } from '../integrations/monotonicClock.js';
 import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { sizeWithin } from '../outbox/sizeWithin.js';
+import { storesAgain } from '../outbox/storesAgain.js';
 import { checkEventName } from '../pipeline/eventName.js';
 import { Sampler } from '../pipeline/sampling.js';
 import { Session } from '../pipeline/session.js';
@@ -133,6 +134,7 @@ export class Telemetry implements TelemetryCore {
     // No identifier is stored on the device while consent is denied (see `RememberedConsent.installIdAllowedNow`).
     if (this.consent.installIdAllowedNow()) this.who.installId = this.who.installIdNow(true);
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
+    void storesAgain(this.outbox).then(() => this.storageRecovered());
     this.offExitNow = parts.platform.onExitNow?.(() => {
       this.exitedNow = true;
       // The clear cannot finish in this turn: what it held is written with the rest.
@@ -411,6 +413,16 @@ export class Telemetry implements TelemetryCore {
       this.denialClear.start();
     }
     if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || !this.waiting.released);
+  }
+
+  /**
+   * The outbox fell back to memory at start and stores again (its directory was fixed): what
+   * could not be kept for the next runs then, beside it, is kept now, as consent allows.
+   */
+  private storageRecovered(): void {
+    if (this.closing !== undefined) return;
+    this.who.keeper.writeAgain();
+    if (this.consent.state !== 'denied' && !this.consent.undecided) void this.who.storeRunOnlyInstallId();
   }
 
   /** Node `beforeExit` / page hide: store what was tracked (delivery makes its own last flush). */

@@ -4,7 +4,7 @@ import { uuidv7 } from '../pipeline/uuidv7.js';
 import { IdentityKeeper } from './IdentityKeeper.js';
 import type { IdentityStore } from './identityStore.js';
 import type { InstallIdStore } from './installId.js';
-import { loadInstallId } from './installId.js';
+import { isInstallId, loadInstallId } from './installId.js';
 
 /**
  * Who events are about: the id from `identify()` (or the `distinctId` option, or the identity
@@ -27,6 +27,8 @@ export class WhoEventsAreAbout {
   installIdDeferred = false;
   /** Keeps `identify()`'s id for the next runs, as consent allows. */
   readonly keeper: IdentityKeeper;
+  /** The install id made for this run alone, its store having failed: no later run knows it yet. */
+  private runOnlyInstallId: string | undefined;
 
   constructor(
     /** The `distinctId` option. */
@@ -68,7 +70,26 @@ export class WhoEventsAreAbout {
     } catch (error) {
       // Events must still flow: this run reports under an id of its own.
       this.logger.warn('could not read or store the install id; using one for this run', { error });
-      return uuidv7();
+      this.runOnlyInstallId = uuidv7();
+      return this.runOnlyInstallId;
+    }
+  }
+
+  /**
+   * The storage can be written again (the outbox stores again): the install id made for this run
+   * alone is stored, so that the next runs report as the same install, unless one is stored by
+   * now (another process made it), which then wins for the events built from here on; those
+   * built already keep this run's.
+   */
+  async storeRunOnlyInstallId(): Promise<void> {
+    const made = this.runOnlyInstallId;
+    if (made === undefined || this.installId !== made || this.installIdStore === undefined) return;
+    this.runOnlyInstallId = undefined;
+    try {
+      const stored = await this.installIdStore(false, made);
+      if (isInstallId(stored) && this.installId === made) this.installId = stored;
+    } catch (error) {
+      this.logger.warn('could not store the install id; the next run makes another', { error });
     }
   }
 

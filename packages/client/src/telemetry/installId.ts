@@ -8,9 +8,10 @@ export const INSTALL_ID_STATE_KEY = 'install-id';
  * Reads or creates the install id somewhere race-free (Node: a file created exclusively,
  * synchronously). With `syncOnly` it answers undefined instead of starting asynchronous work:
  * before the remembered consent is read, an id may only be made where that consent could be
- * read synchronously too.
+ * read synchronously too. `made`: the id to store when none is (this run's own, made while the
+ * store failed), instead of a new one; one stored already is answered, as always.
  */
-export type InstallIdStore = (syncOnly?: boolean) => string | Promise<string> | undefined;
+export type InstallIdStore = (syncOnly?: boolean, made?: string) => string | Promise<string> | undefined;
 
 /**
  * The anonymous install id: the `distinct_id` of an app that gives none. Made once per storage

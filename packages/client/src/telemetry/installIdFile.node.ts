@@ -16,17 +16,18 @@ export const INSTALL_ID_FILE = 'install-id';
  *
  * Synchronous on purpose: it runs once, inside `createTelemetry` (never inside `track`), and a
  * 37-byte read there means events tracked right after start need not wait in memory for it.
- * `initial` is the id a new file gets (an id kept elsewhere before); default a new UUIDv7.
+ * `initial` is the id a new file gets (an id kept elsewhere before); else the id the caller `made`;
+ * default a new UUIDv7.
  */
 export function installIdFile(directory: string, initial?: string): InstallIdStore {
   const file = path.join(directory, INSTALL_ID_FILE);
-  return () => {
+  return (_syncOnly, made) => {
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = readId(file);
       if (existing !== undefined) return existing;
       makeDirectorySync(directory);
       const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
-      writeFileSync(tmp, `${initial !== undefined && isInstallId(initial) ? initial : uuidv7()}\n`, {
+      writeFileSync(tmp, `${[initial, made].find(isInstallId) ?? uuidv7()}\n`, {
         flag: 'wx',
         mode: PRIVATE_FILE_MODE,
       });

@@ -349,6 +349,41 @@ export class FileOutbox implements Outbox {
     this.drops.emit('dead-lettered', records.length);
   }
 
+  /**
+   * Stores dead letters made elsewhere, each with its own reason and time: those of the memory
+   * outbox that stood in while the directory could not be used (`RecoveringOutbox`). Uuids
+   * stored already are skipped, so a move tried again after a failure adds none twice.
+   */
+  async adoptDeadLetters(letters: readonly DeadLetter[]): Promise<void> {
+    await this.ready;
+    this.assertOpen('adoptDeadLetters');
+    try {
+      await this.deadLetters.locked(async (add) => {
+        const stored = new Set((await this.deadLetters.list()).map((d) => d.record.uuid));
+        let group: OutboxRecord[] = [];
+        let first: DeadLetter | undefined;
+        const flush = async (): Promise<void> => {
+          if (first !== undefined) await add(group, first.reason, first.deadLetteredAtMs);
+          group = [];
+          first = undefined;
+        };
+        for (const letter of letters) {
+          if (stored.has(letter.record.uuid)) continue;
+          const sameGroup =
+            first !== undefined &&
+            first.reason === letter.reason &&
+            first.deadLetteredAtMs === letter.deadLetteredAtMs;
+          if (!sameGroup) await flush();
+          first ??= letter;
+          group.push(letter.record);
+        }
+        await flush();
+      });
+    } catch (error) {
+      throw error instanceof OutboxError ? error : new OutboxIoError('adoptDeadLetters', { cause: error });
+    }
+  }
+
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
     await this.ready;
     this.assertOpen('listDeadLetters');
