@@ -100,11 +100,12 @@ export function open(dir: string): Outbox {
   return createNodePlatform().createDefaultOutbox({ name: 'test', directory: dir });
 }
 
+/** What a command printed; `isTTY`: as if both streams were a terminal. */
 export function captureIo(isTTY = false): CommandIo & { out(): string; err(): string } {
   let out = '';
   let err = '';
   return {
-    stdout: { write: (t: string) => (out += t) },
+    stdout: { write: (t: string) => (out += t), isTTY },
     stderr: { write: (t: string) => (err += t), isTTY },
     out: () => out,
     err: () => err,
@@ -119,22 +120,25 @@ export interface CliSink {
   close(): Promise<void>;
 }
 
-/** A local HTTP sink answering `status` (202 by default) and recording the uuids it accepted. */
-export async function startSink(status = 202): Promise<CliSink> {
+/**
+ * A local HTTP sink answering `status` (202 by default) with `body`, recording the uuids it
+ * accepted.
+ */
+export async function startSink(status = 202, body = '{}'): Promise<CliSink> {
   const sink: CliSink = { url: '', uuids: [], requests: 0, status, close: async () => {} };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       sink.requests++;
-      let body = Buffer.concat(chunks);
-      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+      let received = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') received = gunzipSync(received);
       if (sink.status >= 200 && sink.status < 300) {
-        const parsed = JSON.parse(body.toString('utf8')) as { batch: Array<{ uuid: string }> };
+        const parsed = JSON.parse(received.toString('utf8')) as { batch: Array<{ uuid: string }> };
         sink.uuids.push(...parsed.batch.map((e) => e.uuid));
       }
       res.writeHead(sink.status, { 'content-type': 'application/json' });
-      res.end('{}');
+      res.end(body);
     });
   });
   server.listen(0, '127.0.0.1');
@@ -145,4 +149,38 @@ export async function startSink(status = 202): Promise<CliSink> {
     await new Promise<void>((r) => server.close(() => r()));
   };
   return sink;
+}
+
+/**
+ * What an endpoint's answer or an event's name may carry to a terminal: a new window title, a
+ * cleared screen, the clipboard written (OSC 52), the 8-bit CSI, DEL, and a line break followed
+ * by a line that looks like the CLI's own.
+ */
+export const HOSTILE =
+  '\x1b]0;pwned\x07\x1b[2J\x1b[H\x1b]52;c;ZWNobyBwd25lZA==\x07 \u009b31m\x7f\nerror: FAKE LINE';
+
+/** C0, DEL and C1: what a terminal may act on. */
+export const RAW_CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+/** A temp outbox holding one event named `event` for each name. */
+export async function seedNamedEvents(names: string[]): Promise<{ dir: string; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
+  const outbox = open(dir);
+  const now = Date.now();
+  outbox.append(
+    names.map((event, i) => {
+      const uuid = `01900000-0000-7000-9000-${String(i).padStart(12, '0')}`;
+      const json = JSON.stringify({
+        uuid,
+        event,
+        distinct_id: 'd',
+        timestamp: new Date(now).toISOString(),
+        properties: {},
+      });
+      return { uuid, json, timestampMs: now };
+    }),
+  );
+  await outbox.persist();
+  await outbox.close();
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }

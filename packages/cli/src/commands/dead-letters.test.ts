@@ -6,12 +6,17 @@ import { buildProgram } from '../program.js';
 import { createFileOutbox } from '@homing/client';
 import {
   captureIo,
+  HOSTILE,
   open,
+  RAW_CONTROL,
   seedLongRetentionOutbox,
+  seedNamedEvents,
   seedOutbox,
   snapshotDir,
+  startSink,
 } from './commands.test-helpers.js';
 import { deadLetters } from './dead-letters.js';
+import { flush } from './flush.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -42,6 +47,36 @@ describe('homing dead-letters', () => {
       reason: 'HTTP 400 Bad Request: invalid event',
     });
     expect(Number.isNaN(Date.parse(rows[0]!.deadLetteredAt as string))).toBe(false);
+  });
+
+  it("prints an event's name and an endpoint's answer as text: one row each, no escape sequence reaches the terminal", async () => {
+    const seeded = await seedNamedEvents([`page_view ${HOSTILE}`]);
+    // The endpoint refuses for good, and its answer is kept in the dead letter's reason.
+    const sink = await startSink(400, `bad request ${HOSTILE}`);
+    cleanups.push(seeded.cleanup, sink.close);
+    expect(
+      await flush({ outbox: seeded.dir, host: sink.url, key: 'hw_test', timeout: 5_000 }, captureIo()),
+    ).toBe(1);
+
+    const io = captureIo(true);
+    expect(await deadLetters({ outbox: seeded.dir }, io)).toBe(0);
+    const lines = io.out().split('\n');
+    expect(lines).toHaveLength(3); // the row, the count, and the end of the last line
+    expect(lines.join('')).not.toMatch(RAW_CONTROL);
+    expect(lines[0]).toContain(
+      '  page_view \\x1b]0;pwned\\x07\\x1b[2J\\x1b[H\\x1b]52;c;ZWNobyBwd25lZA==\\x07',
+    );
+    expect(lines[0]).toContain('\\u009b31m\\x7f\\nerror: FAKE LINE');
+    expect(lines[0]).toContain(': bad request \\x1b]0;pwned\\x07');
+    expect(lines[1]).toBe('1 dead letters. Resend with --replay, discard with --purge.');
+
+    // JSON: the same values to a parser, and no raw DEL or C1 (JSON.stringify escapes only C0).
+    const json = captureIo(true);
+    expect(await deadLetters({ outbox: seeded.dir, json: true }, json)).toBe(0);
+    expect(json.out().replace(/\n/g, '')).not.toMatch(RAW_CONTROL);
+    const rows = JSON.parse(json.out()) as Array<{ event: string; reason: string }>;
+    expect(rows[0]!.event).toBe(`page_view ${HOSTILE}`);
+    expect(rows[0]!.reason).toContain(`bad request ${HOSTILE}`);
   });
 
   it('listing changes nothing in the outbox', async () => {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { terminalJson, terminalText } from '../terminalText.js';
 import type { CommandIo, DeadLetter } from './outboxCommand.js';
 import type { Outbox, OutboxInspector } from './outboxCommand.js';
 import {
@@ -123,19 +124,19 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
           );
           io.stdout.write(
             options.json === true
-              ? `${JSON.stringify({ purged: count })}\n`
+              ? `${terminalJson({ purged: count })}\n`
               : `Purged ${count} dead letters.\n`,
           );
           return 0;
         }
         const r = await replayWhatFits(outbox, inspector, limit);
-        if (options.json === true) io.stdout.write(`${JSON.stringify(r)}\n`);
+        if (options.json === true) io.stdout.write(`${terminalJson(r)}\n`);
         else {
           io.stdout.write(`Moved ${r.replayed} dead letters back to the queue.\n`);
           if (r.kept > 0)
             io.stdout.write(
               `${r.kept} stay dead letters: ${r.full ?? 'the queue did not take them'}. Send the queue first ` +
-                `(homing flush --outbox ${directory}), then replay again.\n`,
+                `(homing flush --outbox ${terminalText(directory)}), then replay again.\n`,
             );
           if (r.damaged > 0)
             io.stdout.write(
@@ -147,7 +148,8 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
             );
           const left = limit === undefined ? 0 : (await outbox.size()).deadLetters - r.kept;
           if (left > 0) io.stdout.write(`${left} more stay dead letters (past --limit ${limit}).\n`);
-          if (r.replayed > 0) io.stdout.write(`Send them now with: homing flush --outbox ${directory}\n`);
+          if (r.replayed > 0)
+            io.stdout.write(`Send them now with: homing flush --outbox ${terminalText(directory)}\n`);
         }
         return r.kept > 0 || r.dropped > 0 ? 1 : 0;
       } finally {
@@ -158,15 +160,19 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
     const { inspector } = await inspectOutbox(options.outbox);
     const rows = (await inspector.listDeadLetters(limit)).map(toRow);
     if (options.json === true) {
-      io.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
+      io.stdout.write(`${terminalJson(rows, 2)}\n`);
       return 0;
     }
     if (rows.length === 0) {
       io.stdout.write('No dead letters.\n');
       return 0;
     }
-    for (const r of rows)
-      io.stdout.write(`${r.uuid}  ${r.deadLetteredAt}  ${r.event ?? '(unreadable)'}  ${r.reason}\n`);
+    // The event's name and the endpoint's answer are the app's and the endpoint's words: one row
+    // each, and nothing in them acts on the terminal.
+    for (const r of rows) {
+      const cells = [r.uuid, r.deadLetteredAt, r.event === null ? '(unreadable)' : r.event, r.reason];
+      io.stdout.write(`${cells.map(terminalText).join('  ')}\n`);
+    }
     // --limit shows the oldest few; the total says how many --replay or --purge would touch.
     const total = (await inspector.size()).deadLetters;
     const shown = rows.length < total ? `Showing the oldest ${rows.length} of ${total}` : `${total}`;

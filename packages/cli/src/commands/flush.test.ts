@@ -13,7 +13,15 @@ import {
 } from '@homing/client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../program.js';
-import { captureIo, open, seedLongRetentionOutbox, seedOutbox, startSink } from './commands.test-helpers.js';
+import {
+  captureIo,
+  HOSTILE,
+  open,
+  RAW_CONTROL,
+  seedLongRetentionOutbox,
+  seedOutbox,
+  startSink,
+} from './commands.test-helpers.js';
 import { flush } from './flush.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -430,6 +438,51 @@ describe('homing flush', () => {
     });
     return { dir, sink, app };
   }
+
+  it("prints an endpoint's answers and its saved name as text: no escape sequence reaches the terminal, no line is faked", async () => {
+    const { dir, cleanup } = await seedOutbox(2);
+    const answering = await startSink(503, `overloaded ${HOSTILE}`);
+    cleanups.push(cleanup, answering.close);
+    // The name the app gave its endpoint, saved in the outbox with where it sends.
+    const name = `main ${HOSTILE}`;
+    const outbox = open(dir);
+    await outbox.setState(SENDING_STATE_KEY, {
+      mode: 'failover',
+      endpoints: [{ destination: 'homing', host: answering.url, key: 'wk', name }],
+    });
+    await outbox.close();
+    const escapedName =
+      'main \\x1b]0;pwned\\x07\\x1b[2J\\x1b[H\\x1b]52;c;ZWNobyBwd25lZA==\\x07 \\u009b31m\\x7f\\nerror: FAKE LINE';
+
+    const plain = captureIo(false);
+    expect(await flush({ outbox: dir, timeout: 1_500 }, plain)).toBe(1);
+    expect(plain.err()).toContain(
+      `flush: attempt to ${escapedName} failed: HTTP 503 Service Unavailable: overloaded \\x1b]0;pwned`,
+    );
+    expect(plain.err().replace(/\n/g, '')).not.toMatch(RAW_CONTROL);
+    // Every line is one of the command's own: the answer's line break started none.
+    for (const line of plain.err().trimEnd().split('\n'))
+      expect(line).toMatch(/^(flush: attempt to main |error: |hint: )/);
+    expect(plain.err()).not.toMatch(/^error: FAKE LINE/m);
+
+    // On a TTY the command's own \r\x1b[2K redraws the line; nothing else reaches the terminal raw.
+    const tty = captureIo(true);
+    expect(await flush({ outbox: dir, timeout: 1_500, force: true }, tty)).toBe(1);
+    expect(tty.err()).toContain(`\r\x1b[2Kattempt to ${escapedName} failed: `);
+    expect(tty.err().replaceAll('\r\x1b[2K', '').replace(/\n/g, '')).not.toMatch(RAW_CONTROL);
+
+    // A request refused (401): the answer is in the error's message.
+    const refused = captureIo(false);
+    answering.status = 401;
+    expect(await flush({ outbox: dir, force: true }, refused)).toBe(1);
+    expect(refused.err()).toContain('refused the request (HTTP 401 Unauthorized: overloaded \\x1b]0;pwned');
+    expect(refused.err().replace(/\n/g, '')).not.toMatch(RAW_CONTROL);
+
+    answering.status = 202;
+    const sent = captureIo(false);
+    expect(await flush({ outbox: dir, force: true }, sent)).toBe(0);
+    expect(sent.out()).toBe(`Sent 2 events to ${escapedName}; 0 still queued.\n`);
+  });
 
   it('without --host, sends where the app sends: the endpoints its delivery saved in the outbox', async () => {
     const { dir, sink, app } = await appOnRefusingSink();

@@ -11,6 +11,7 @@ import {
   SENDING_STATE_KEY,
 } from '@homing/client';
 import type { Command } from 'commander';
+import { terminalText } from '../terminalText.js';
 import type { CommandIo, Outbox, OutboxInspector } from './outboxCommand.js';
 import { CommandError, formatDuration, openOutbox, processIo, runCommand } from './outboxCommand.js';
 
@@ -58,7 +59,9 @@ class Progress {
    */
   failed(endpoint: string, reason: string, retryInMs: number | undefined): void {
     const next = retryInMs === undefined ? '' : `; next try in ${formatDuration(retryInMs)}`;
-    const line = `attempt to ${endpoint} failed: ${reason}${next}`;
+    // The endpoint's answer (and its name, saved in the outbox) printed as text, not as commands
+    // to the terminal the bar is drawn on.
+    const line = `attempt to ${terminalText(endpoint)} failed: ${terminalText(reason)}${next}`;
     if (this.io.stderr.isTTY === true) {
       this.drewLine = true;
       this.io.stderr.write(`\r\x1b[2K${line}`);
@@ -414,7 +417,7 @@ async function drain(
   }
   const stats = delivery.stats();
   io.stdout.write(
-    `Sent ${result.sent} events to ${ids.join(', ')}; ${Math.max(0, result.pending)} still queued.\n`,
+    `Sent ${result.sent} events to ${terminalText(ids.join(', '))}; ${Math.max(0, result.pending)} still queued.\n`,
   );
   let failed = false;
   if (drops.corrupt > 0) {
@@ -431,18 +434,18 @@ async function drain(
         : `error: ${stats.deadLettered} events were refused for good; the dead letters keep the newest ` +
             `(the outbox's maxDeadLetters): ${discarded} of the oldest dead letters were discarded\n`,
     );
-    io.stderr.write(`hint: inspect them with: homing dead-letters --outbox ${directory}\n`);
+    io.stderr.write(`hint: inspect them with: homing dead-letters --outbox ${terminalText(directory)}\n`);
   }
   if (result.pending !== 0) {
     failed = true;
     // Every endpoint's circuit open: the earliest to close says when to come back.
     const openUntil = ids.map((id) => stats.breakers[id]?.openUntilMs ?? null);
     const allOpen = openUntil.every((at) => at !== null && at > Date.now());
-    const endpoint = ids.join(', ');
+    const endpoint = terminalText(ids.join(', '));
     const breaker = allOpen ? { openUntilMs: Math.min(...(openUntil as number[])) } : null;
     if (breaker !== null) {
       // The failures that opened it say what is wrong (a refused connection, a 5xx): name the last.
-      const cause = stats.lastError === null ? '' : ` (last error: ${stats.lastError.reason})`;
+      const cause = stats.lastError === null ? '' : ` (last error: ${terminalText(stats.lastError.reason)})`;
       io.stderr.write(`error: the circuit for ${endpoint} is open after repeated failures${cause}\n`);
       io.stderr.write(
         force
@@ -456,11 +459,13 @@ async function drain(
       // Nothing failed: nothing could be claimed (another process holds the delivery lock).
       return 'nothing-claimed';
     } else {
-      io.stderr.write(`error: could not deliver every event (last error: ${stats.lastError.reason})\n`);
+      io.stderr.write(
+        `error: could not deliver every event (last error: ${terminalText(stats.lastError.reason)})\n`,
+      );
       io.stderr.write(
         stats.lastError.endpoint === 'outbox'
           ? // Reading the outbox failed, not sending: the server was never the problem.
-            `hint: check that ${directory} is readable and writable by this user and its disk has room; the events stay in the outbox\n`
+            `hint: check that ${terminalText(directory)} is readable and writable by this user and its disk has room; the events stay in the outbox\n`
           : 'hint: check --host and --key and that the server is reachable; the events stay in the outbox\n',
       );
     }

@@ -10,6 +10,7 @@ import { constants } from 'node:fs';
 import { access, lstat, open, readdir, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { CommandError } from './commandError.js';
+import { shellQuoted } from './shellQuoted.js';
 
 const DENIED = new Set(['EACCES', 'EPERM']);
 /** The outbox's subdirectory of remembered states (consent, breakers, endpoints). */
@@ -167,8 +168,4 @@ function effectiveUid(): number | undefined {
 
 function uidName(uid: number): string {
   return uid === 0 ? 'root (uid 0)' : `uid ${uid}`;
-}
-
-function shellQuoted(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }

@@ -1,5 +1,6 @@
 import type { OutboxLimits } from '@homing/client';
 import { FileOutbox, OutboxIoError, OutboxNotFoundError } from '@homing/client';
+import { terminalText } from '../terminalText.js';
 import { CommandError } from './commandError.js';
 import { accessError, assertOutboxReadable, assertOutboxWritable, unexplained } from './outboxAccess.js';
 
@@ -12,7 +13,7 @@ export type Outbox = FileOutbox;
 
 /** Where a command writes; tests pass their own. */
 export interface CommandIo {
-  stdout: { write(text: string): unknown };
+  stdout: { write(text: string): unknown; isTTY?: boolean };
   stderr: { write(text: string): unknown; isTTY?: boolean };
 }
 
@@ -73,17 +74,21 @@ export async function openOutbox(
   return { outbox: new FileOutbox({ directory, ...limits, saveLimits: false }), directory, inspector };
 }
 
-/** Runs a command body, turning CommandErrors into a message, a hint and an exit code. */
+/**
+ * Runs a command body, turning CommandErrors into a message, a hint and an exit code. Messages
+ * quote what the command met (an endpoint's answer, a saved host, a path, a library's error):
+ * each is printed as terminal-safe text, on one line.
+ */
 export async function runCommand(io: CommandIo, body: () => Promise<number>): Promise<number> {
   try {
     return await body();
   } catch (error) {
     if (error instanceof CommandError) {
-      io.stderr.write(`error: ${error.message}\n`);
-      if (error.hint !== undefined) io.stderr.write(`hint: ${error.hint}\n`);
+      io.stderr.write(`error: ${terminalText(error.message)}\n`);
+      if (error.hint !== undefined) io.stderr.write(`hint: ${terminalText(error.hint)}\n`);
       return error.exitCode;
     }
-    io.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    io.stderr.write(`error: ${terminalText(error instanceof Error ? error.message : String(error))}\n`);
     // A bare ENOTDIR said nothing of what to do (a file left where the outbox keeps a directory).
     if ((error as NodeJS.ErrnoException | null)?.code === 'ENOTDIR') {
       io.stderr.write(

@@ -6,13 +6,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createTelemetry } from '@homing/client';
-import { ensureDefaultProject, startServer, StoreError, type RunningServer } from '@homing/server';
+import { ensureDefaultProject, openStore, startServer, StoreError, type RunningServer } from '@homing/server';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../program.js';
-import { captureIo } from './commands.test-helpers.js';
+import { captureIo, HOSTILE, RAW_CONTROL } from './commands.test-helpers.js';
 import { runCommand } from './outboxCommand.js';
-import { addServeOptions, serve, serveOptionsFromFlags, type ServeFlags, type ServeHandle } from './serve.js';
+import { listProjectsCommand } from './projects.js';
+import {
+  addServeOptions,
+  keysCommand,
+  serve,
+  serveOptionsFromFlags,
+  type ServeFlags,
+  type ServeHandle,
+} from './serve.js';
 
 const run = promisify(execFile);
 
@@ -50,18 +58,21 @@ describe('homing serve', () => {
     cleanup.push(() => rm(dir, { recursive: true, force: true }));
     return dir;
   };
-  const start = async (flags: ServeFlags): Promise<{ handle: ServeHandle; out: string }> => {
-    const io = captureIo();
+  /** `tty`: stdout a terminal, as `npm start` in one; not one, as under systemd or docker. */
+  const start = async (flags: ServeFlags, tty = false): Promise<{ handle: ServeHandle; out: string }> => {
+    const io = captureIo(tty);
     const handle = await serve(flags, io, false);
     cleanup.push(() => handle.close());
     return { handle, out: io.out() };
   };
 
-  it('on first start creates a default project and prints a curl line that stores an event', async () => {
+  it('on first start in a terminal creates a default project, prints its keys and a curl line that stores an event', async () => {
     const dir = await tempDir();
-    const { handle, out } = await start(flagsFor(dir));
+    const { handle, out } = await start(flagsFor(dir), true);
     expect(out).toContain(`Homing is listening on ${handle.running.url}`);
     expect(out).toMatch(/write key \(ingest only, safe in a browser\): hw_/);
+    const { project } = await ensureDefaultProject(handle.running.store);
+    expect(out).toContain(`admin key (queries, export, erasure; keep it secret): ${project.adminKey}`);
     const curl = /^\s+(curl -X POST .*)$/m.exec(out)?.[1];
     expect(curl).toBeDefined();
     // Run the printed line as a user would.
@@ -70,6 +81,55 @@ describe('homing serve', () => {
     const see = /^\s+(curl -H 'Authorization: Bearer ha_.*)$/m.exec(out)?.[1];
     const seen = await run('sh', ['-c', `${see} -s`]);
     expect(seen.stdout).toContain('"event":"hello"');
+  });
+
+  it('prints the admin key only to a terminal: to a log it prints the command that shows it', async () => {
+    const dir = await tempDir();
+    const { handle, out } = await start(flagsFor(dir), false);
+    const { project } = await ensureDefaultProject(handle.running.store);
+    expect(out).not.toContain(project.adminKey);
+    // The write key and the curl line that sends with it stay: a write key is public by design.
+    expect(out).toContain(`write key (ingest only, safe in a browser): ${project.writeKey}`);
+    const curl = /^\s+(curl -X POST .*)$/m.exec(out)?.[1];
+    expect((await run('sh', ['-c', `${curl} -s`])).stdout).toContain('"accepted":1');
+    // The command printed in the key's stead names this data directory, absolute, and prints it.
+    const printed = /^\s+npx homing projects list --show-keys --data-dir (\S+)$/m.exec(out)?.[1];
+    expect(printed).toBe(dir);
+    const keys = captureIo();
+    expect(await listProjectsCommand({ dataDir: printed, showKeys: true }, keys)).toBe(0);
+    expect(keys.out()).toContain(project.adminKey);
+    // With that key in place of ADMIN_KEY, the line that shows the event works.
+    const see = /^\s+(curl -H 'Authorization: Bearer ADMIN_KEY' .*)$/m.exec(out)?.[1];
+    const seen = await run('sh', ['-c', `${see!.replace('ADMIN_KEY', project.adminKey)} -s`]);
+    expect(seen.stdout).toContain('"event":"hello"');
+  });
+
+  it("prints a project's name as text: no escape sequence of it reaches the terminal", async () => {
+    const dir = await tempDir();
+    // The first project, made by a script before serve ever ran, is the one serve shows.
+    const store = await openStore({ dataDir: dir, projectsOnly: true });
+    await store.createProject(`app ${HOSTILE}`);
+    await store.close();
+    const { out } = await start(flagsFor(dir), true);
+    expect(out).toContain('Project "app \\x1b]0;pwned\\x07\\x1b[2J\\x1b[H\\x1b]52;c;ZWNobyBwd25lZA==\\x07');
+    expect(out.replace(/\n/g, '')).not.toMatch(RAW_CONTROL);
+  });
+
+  it('the command that shows the admin key names a PostgreSQL database without its password', () => {
+    expect(
+      keysCommand({ databaseUrl: 'postgres://homing:s3cret@db.internal:5432/homing?sslmode=require' }),
+    ).toBe(
+      "npx homing projects list --show-keys --database 'postgres://homing@db.internal:5432/homing?sslmode=require' (the password left out)",
+    );
+    expect(
+      keysCommand({ databaseUrl: 'postgres://homing@127.0.0.1:5432/test?password=s3cret' }),
+    ).not.toContain('s3cret');
+    expect(keysCommand({ databaseUrl: 'postgres://127.0.0.1:5432/test' })).toBe(
+      'npx homing projects list --show-keys --database postgres://127.0.0.1:5432/test',
+    );
+    expect(keysCommand({ dataDir: "/srv/my data/it's" })).toBe(
+      `npx homing projects list --show-keys --data-dir '/srv/my data/it'\\''s'`,
+    );
   });
 
   it('the printed curl line stores a new event each time it is run in a new second, not a duplicate', async () => {

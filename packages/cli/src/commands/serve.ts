@@ -20,8 +20,10 @@ import {
   type StartServerOptions,
 } from '@homing/server';
 import { Option, type Command } from 'commander';
+import { terminalText } from '../terminalText.js';
 import type { CommandIo } from './outboxCommand.js';
 import { CommandError, processIo, runCommand } from './outboxCommand.js';
+import { shellQuoted } from './shellQuoted.js';
 import { LOCK_HINT, diskFullHint } from './storeHints.js';
 
 /** What commander hands over: every value a string (from a flag, an env variable or the default). */
@@ -326,8 +328,58 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
   };
 }
 
+/**
+ * How a reader of the banner gets the admin key when it is not printed: `homing projects list`
+ * on the same store. The data directory absolute (a service runs elsewhere than its operator's
+ * shell); a database URL without its password, which a log would keep in the key's stead.
+ */
+export function keysCommand(store: { dataDir?: string; databaseUrl?: string }): string {
+  let where: string;
+  if (store.databaseUrl === undefined) {
+    where = `--data-dir ${shellQuoted(resolve(store.dataDir ?? LISTEN_DEFAULTS.dataDir))}`;
+  } else {
+    const url = withoutPassword(store.databaseUrl);
+    where =
+      url === null
+        ? '--database URL (the URL serve was given)'
+        : `--database ${shellQuoted(url.url)}${url.hadPassword ? ' (the password left out)' : ''}`;
+  }
+  return `npx homing projects list --show-keys ${where}`;
+}
+
+/** The URL with neither a password in it nor a password parameter; null when it is no URL. */
+function withoutPassword(databaseUrl: string): { url: string; hadPassword: boolean } | null {
+  let url: URL;
+  try {
+    url = new URL(databaseUrl);
+  } catch {
+    return null;
+  }
+  const hadPassword = url.password !== '' || url.searchParams.has('password');
+  if (!hadPassword) return { url: databaseUrl, hadPassword };
+  url.password = '';
+  url.searchParams.delete('password');
+  return { url: url.toString(), hadPassword };
+}
+
+export interface BannerKeys {
+  /**
+   * Whether the admin key may be printed: only to a terminal. Output that is not one (systemd,
+   * docker, a file) ends up in logs, kept and read by more people than the key is meant for.
+   */
+  showAdminKey: boolean;
+  /** Where the admin key is printed instead (`keysCommand`). */
+  keysCommand: string;
+}
+
 /** The lines printed once the server listens: where, which project, and a first event to send. */
-export function banner(url: string, project: Project, created: boolean, storage: string): string {
+export function banner(
+  url: string,
+  project: Project,
+  created: boolean,
+  storage: string,
+  keys: BannerKeys,
+): string {
   // An event without uuid and timestamp gets a uuid from its content alone, so it is stored once
   // ever: the line sends the shell's current time (GNU and BSD date alike, to the second), so
   // each run in a new second is a new event.
@@ -335,23 +387,32 @@ export function banner(url: string, project: Project, created: boolean, storage:
     `curl -X POST ${url}/ingest -H 'Authorization: Bearer ${project.writeKey}' ` +
     `-H 'Content-Type: application/json' ` +
     `-d '[{"event":"hello","distinct_id":"me","timestamp":"'"$(date -u +%Y-%m-%dT%H:%M:%SZ)"'"}]'`;
-  const lines = [`Homing is listening on ${url} (storage: ${storage})`, ''];
+  // A project's name is whatever created it gave (a script, SQL): printed as text.
+  const name = terminalText(project.name);
+  const lines = [`Homing is listening on ${url} (storage: ${terminalText(storage)})`, ''];
   if (created) {
+    const adminKey = keys.showAdminKey ? project.adminKey : 'ADMIN_KEY';
     lines.push(
-      `Created project "${project.name}" (${project.id}).`,
+      `Created project "${name}" (${project.id}).`,
       `  write key (ingest only, safe in a browser): ${project.writeKey}`,
-      `  admin key (queries, export, erasure; keep it secret): ${project.adminKey}`,
+      ...(keys.showAdminKey
+        ? [`  admin key (queries, export, erasure; keep it secret): ${project.adminKey}`]
+        : [
+            '  admin key (queries, export, erasure; keep it secret): not printed, as this output is not a',
+            '  terminal and logs would keep it. Print it with:',
+            `    ${terminalText(keys.keysCommand)}`,
+          ]),
       '',
       'Send a first event. It carries the time to the second: run it again in the same second and',
       'the answer counts a duplicate, not a second event (exactly once: a resend is the same event;',
       'without "timestamp" or "uuid" an event is stored once ever):',
       `  ${curl}`,
-      'Then see it:',
-      `  curl -H 'Authorization: Bearer ${project.adminKey}' '${url}/api/events?event=hello'`,
+      keys.showAdminKey ? 'Then see it:' : 'Then see it, with the admin key for ADMIN_KEY:',
+      `  curl -H 'Authorization: Bearer ${adminKey}' '${url}/api/events?event=hello'`,
     );
   } else {
     lines.push(
-      `Project "${project.name}": write key ${project.writeKey}`,
+      `Project "${name}": write key ${project.writeKey}`,
       `  send an event: ${curl}`,
       // npx: `npm start` runs this from the repo, where `homing` alone is not on PATH.
       '  (every project and key: npx homing projects list --show-keys)',
@@ -390,7 +451,12 @@ export async function serve(
   try {
     const { project, created } = await ensureDefaultProject(running.store);
     const storage = options.databaseUrl !== undefined ? 'PostgreSQL' : `SQLite in ${options.dataDir}`;
-    io.stdout.write(banner(running.url, project, created, storage));
+    io.stdout.write(
+      banner(running.url, project, created, storage, {
+        showAdminKey: io.stdout.isTTY === true,
+        keysCommand: keysCommand(options),
+      }),
+    );
     const dispose = signals ? shutdownOnSignals(running, running.app.log) : () => {};
     return {
       running,

@@ -13,7 +13,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
 import {
   captureIo,
+  HOSTILE,
   open,
+  RAW_CONTROL,
   seedLongRetentionOutbox,
   seedOutbox,
   snapshotDir,
@@ -219,6 +221,50 @@ describe('homing status', () => {
     const report = JSON.parse(json.out()) as { consent: unknown; consentError: unknown };
     expect(report.consent).toBe('unreadable');
     expect(report.consentError).toMatch(/k-consent\.json cannot be read: the file is not JSON/);
+  });
+
+  it("prints what the outbox's files hold as text: no escape sequence reaches the terminal, one row each", async () => {
+    const seeded = await seedOutbox(1);
+    cleanups.push(seeded.cleanup);
+    // An endpoint's name (the app's), a breaker state and a consent file's content: what an
+    // outbox's files hold is not the CLI's to trust.
+    const id = `homing:http://a ${HOSTILE}`;
+    const outbox = open(seeded.dir);
+    await outbox.setState(ENDPOINTS_STATE_KEY, [id]);
+    await outbox.setState(breakerStateKey(id), { version: 1, state: `closed ${HOSTILE}` });
+    await outbox.close();
+    await writeFile(
+      join(seeded.dir, 'state', 'k-consent.json'),
+      JSON.stringify({ key: `\u009b2J${HOSTILE}`, value: 'granted' }),
+    );
+
+    const io = captureIo(true);
+    expect(await status({ outbox: seeded.dir }, io)).toBe(0);
+    const rows = io.out().trimEnd().split('\n');
+    expect(rows.map((r) => /^[A-Z][a-z]+( [a-z]+)?/.exec(r)?.[0])).toEqual([
+      'Outbox',
+      'Queue',
+      'Oldest event',
+      'Dead letters',
+      'Delivering',
+      'Consent',
+      'Breaker homing',
+    ]);
+    expect(io.out().replace(/\n/g, '')).not.toMatch(RAW_CONTROL);
+    expect(rows[6]).toContain('Breaker homing:http://a \\x1b]0;pwned\\x07\\x1b[2J');
+    expect(rows[6]).toContain('closed \\x1b]0;pwned\\x07');
+    expect(rows[5]).toContain('\\u009b2J');
+
+    // JSON: the same values to a parser, and no raw DEL or C1 (JSON.stringify escapes only C0).
+    const json = captureIo(true);
+    expect(await status({ outbox: seeded.dir, json: true }, json)).toBe(0);
+    expect(json.out().replace(/\n/g, '')).not.toMatch(RAW_CONTROL);
+    const report = JSON.parse(json.out()) as {
+      endpoints: Array<{ id: string; state: string }>;
+      consentError: string;
+    };
+    expect(report.endpoints).toEqual([{ id, state: `closed ${HOSTILE}`, openUntilMs: null }]);
+    expect(report.consentError).toContain('\u009b2J');
   });
 
   it('a directory that does not exist: exit 1 with a hint, and nothing is created', async () => {

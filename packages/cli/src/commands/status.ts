@@ -7,6 +7,7 @@ import {
   SENDING_STATE_KEY,
 } from '@homing/client';
 import type { Command } from 'commander';
+import { terminalJson, terminalText } from '../terminalText.js';
 import type { CommandIo, OutboxInspector } from './outboxCommand.js';
 import { formatBytes, formatDuration, inspectOutbox, processIo, runCommand } from './outboxCommand.js';
 
@@ -159,8 +160,11 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     }
     rows.push([`Breaker ${e.id}`, state]);
   }
-  const width = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+  // Endpoint names, breaker states, file names and errors come from the outbox's files: printed
+  // as text, one row each, and measured as printed.
+  const cells = rows.map(([k, v]) => [terminalText(k), terminalText(v)] as const);
+  const width = Math.max(...cells.map(([k]) => k.length));
+  return cells.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
 }
 
 function formatDelivery(delivery: StatusReport['delivery']): string {
@@ -179,7 +183,7 @@ export async function status(options: StatusOptions, io: CommandIo = processIo):
   return runCommand(io, async () => {
     const { inspector, directory } = await inspectOutbox(options.outbox);
     const report = await readStatus(inspector, directory);
-    io.stdout.write(options.json === true ? `${JSON.stringify(report, null, 2)}\n` : formatStatus(report));
+    io.stdout.write(options.json === true ? `${terminalJson(report, 2)}\n` : formatStatus(report));
     return 0;
   });
 }
