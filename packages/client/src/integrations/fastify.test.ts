@@ -133,9 +133,11 @@ describe('homingFastify (real Fastify app on 127.0.0.1)', () => {
       { method: 'GET', route: '/stream', status: 'aborted' },
       { method: 'GET', route: '/slow/:id', status: '200' },
     ]);
-    // Timed to the abort (~80 ms), not to the handler's end (300 ms).
+    // Timed to the abort (~80 ms after the fetch began), not to the handler's end (300 ms after
+    // the server got the request). No lower bound beyond 0: on a loaded machine the request
+    // reaches the server well after the fetch began, so the abort comes sooner after it (45 ms seen).
     for (const c of t.timings.slice(0, 2)) {
-      expect(c.valueMs).toBeGreaterThanOrEqual(50);
+      expect(c.valueMs).toBeGreaterThan(0);
       expect(c.valueMs).toBeLessThan(300);
     }
     expect(t.timings[2]!.valueMs).toBeGreaterThanOrEqual(290);
