@@ -332,7 +332,7 @@ describe('buildServer: the admin API', () => {
       method: 'DELETE',
       headers: { authorization: `Bearer ${project.adminKey}`, 'content-encoding': 'identity' },
     });
-    expect(await plain.json()).toEqual({ deleted: 1 });
+    expect(await plain.json()).toEqual({ deleted: 1, distinct_id: 'alice' });
   });
 });
 

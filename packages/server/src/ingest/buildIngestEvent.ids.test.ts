@@ -92,6 +92,27 @@ describe('buildIngestEvent: indexed ids in UTF-8 bytes', () => {
   });
 });
 
+describe('buildIngestEvent: distinct ids a URL path cannot carry', () => {
+  it('refuses "." and "..", naming the field of the wire format and why', () => {
+    expect(build({ distinctId: '..' })).toBe(
+      'distinct_id ".." is refused: URLs read it as a path step, so the person\'s data could not be reached at /api/persons/<id>; send another id',
+    );
+    expect(build({ distinctId: '.' })).toMatch(/^distinct_id "\." is refused: URLs read it as a path step/);
+    for (const distinctId of ['userId', 'anonymousId']) {
+      expect(build({ distinctId: '..', names: { uuid: 'messageId', distinctId } })).toMatch(
+        new RegExp(`^${distinctId} "\\.\\." is refused`),
+      );
+    }
+  });
+
+  it('takes other ids with dots or slashes, and "." as an event name', () => {
+    for (const id of ['...', '. ', ' ..', '.a', 'a.', '../x', 'x/..', 'a/../b', '/', '%2e%2e', '\u2025']) {
+      expect(built({ distinctId: id }).distinctId).toBe(id);
+    }
+    expect(built({ event: '..' }).event).toBe('..');
+  });
+});
+
 describe('buildIngestEvent: timestamps older than the retention period', () => {
   const ninety: BuildContext = { ...ctx, retentionMs: 90 * DAY_MS };
 

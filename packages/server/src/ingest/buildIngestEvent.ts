@@ -77,6 +77,7 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
   }
   const distinctId = indexedIdString(rawDistinctId, distinctIdField);
   if (typeof distinctId !== 'object') return distinctId;
+  if (isDotSegment(distinctId.v)) return dotSegmentReason(distinctIdField, distinctId.v);
   const properties = p.properties ?? {};
   if (typeof properties !== 'object' || properties === null || Array.isArray(properties)) {
     return 'properties must be an object';
@@ -145,6 +146,26 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
     properties: properties as Record<string, unknown>,
     ...(clampedFrom === undefined ? {} : { clampedFrom }),
   };
+}
+
+/**
+ * `.` and `..` are path steps to every URL parser (fetch, browsers, curl, axios), percent-encoded
+ * or not: `/api/persons/../events` reaches `/api/events`, the whole project's events, and
+ * `DELETE /api/persons/..` reaches no route, so such a person could be neither looked up nor
+ * erased by the routes the docs show. Refused as a distinct id, as PostHog refuses its list of
+ * illegal ones. Other ids with dots (`...`, `a/../b`) stay one path segment once percent-encoded
+ * (`/` as `%2F`), which only a proxy that decodes paths undoes; the query-string person routes
+ * reach every id.
+ */
+function isDotSegment(id: string): boolean {
+  return id === '.' || id === '..';
+}
+
+function dotSegmentReason(field: string, id: string): string {
+  return (
+    `${field} ${JSON.stringify(id)} is refused: URLs read it as a path step, so the person's data ` +
+    'could not be reached at /api/persons/<id>; send another id'
+  );
 }
 
 /**

@@ -1,9 +1,24 @@
 import type { FastifyRequest } from 'fastify';
+import { repeatedHeader } from '../repeatedHeader.js';
 import { IngestError } from './errors.js';
+
+const AUTHORIZATION = ['authorization'];
+
+/**
+ * The request's one Authorization header. Node keeps the first of two and drops the second
+ * before agreedKey could compare them, so the events of a request with a proxy's key beside the
+ * sender's landed in whichever project came first: two are refused (400), as on the admin API.
+ */
+function authorization(req: FastifyRequest): string | undefined {
+  if (repeatedHeader(req.raw.rawHeaders, AUTHORIZATION) !== null) {
+    throw new IngestError('malformed', 'Authorization given more than once; send one key');
+  }
+  return req.headers.authorization;
+}
 
 /** The key of `Authorization: Bearer <key>`, if the request has one. */
 export function bearerKey(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
+  const h = authorization(req);
   if (typeof h !== 'string') return undefined;
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
   return m?.[1];
@@ -11,7 +26,7 @@ export function bearerKey(req: FastifyRequest): string | undefined {
 
 /** The user of `Authorization: Basic base64(<key>:)`, Segment's way of sending the write key. */
 export function basicKey(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
+  const h = authorization(req);
   if (typeof h !== 'string') return undefined;
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(h);
   if (!m) return undefined;

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { loggableError } from '../loggableError.js';
+import { repeatedHeader } from '../repeatedHeader.js';
 import { StoreError } from '../store/errors.js';
 import type { Project, Store } from '../store/store.js';
 
@@ -117,20 +118,10 @@ function single(value: string | string[] | undefined, name: string): string | un
 
 const SINGLE_HEADERS: readonly string[] = ['authorization', ADMIN_KEY_HEADER, ACTOR_HEADER];
 
-/**
- * Node joins a repeated custom header with ", " and keeps only the first Authorization, so the
- * parsed headers cannot tell `X-Homing-Actor: a` + `X-Homing-Actor: b` from `a, b`: the raw
- * header lines can. Two keys or two names on one request are refused rather than guessed at.
- */
+/** Two keys or two names on one request are refused rather than guessed at (see repeatedHeader). */
 export function refuseRepeatedHeaders(rawHeaders: readonly string[]): void {
-  const seen = new Set<string>();
-  // rawHeaders alternates name, value.
-  for (let i = 0; i < rawHeaders.length; i += 2) {
-    const name = rawHeaders[i]!.toLowerCase();
-    if (!SINGLE_HEADERS.includes(name)) continue;
-    if (seen.has(name)) throw new AdminApiError('invalid-request', `${name} given more than once`);
-    seen.add(name);
-  }
+  const name = repeatedHeader(rawHeaders, SINGLE_HEADERS);
+  if (name !== null) throw new AdminApiError('invalid-request', `${name} given more than once`);
 }
 
 function readActor(headers: FastifyRequest['headers']): string | null {

@@ -25,8 +25,8 @@ const SHARED: FastifyCorsOptions = {
     'x-homing-admin-key',
     'x-homing-actor',
   ],
-  // A browser admin UI reads the export's file name and the backoff of a 429/503.
-  exposedHeaders: ['content-disposition', 'retry-after'],
+  // A browser admin UI reads the export's file name, whose person it is, and the backoff of a 429/503.
+  exposedHeaders: ['content-disposition', 'x-homing-distinct-id', 'retry-after'],
   maxAge: 86_400,
 };
 

@@ -318,7 +318,7 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     expect((await app.call('GET', '/api/erasures')).json.erasures).toEqual([]);
     expect((await app.call('GET', '/api/persons/alice/events')).json.events).toHaveLength(1);
     const ok = await rawCall(app, 'DELETE', '/api/persons/alice', { ...auth, 'X-Homing-Actor': 'Jos\xe9' });
-    expect(ok).toEqual({ status: 200, json: { deleted: 1 } });
+    expect(ok).toEqual({ status: 200, json: { deleted: 1, distinct_id: 'alice' } });
     // UTF-8 names (as curl and fetch send them) are kept as sent: Ł is C5 81, whose second byte,
     // read as latin1, is a C1 control.
     for (const actor of ['Zoë Müller', 'Łukasz', '田中']) {
@@ -363,14 +363,17 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
       headers: { 'x-homing-actor': 'dpo@example.com' },
     });
     expect(r.status).toBe(200);
-    expect(r.json).toEqual({ deleted: 30 });
+    expect(r.json).toEqual({ deleted: 30, distinct_id: 'alice' });
     expect((await app.call('GET', '/api/persons/alice/events')).json.events).toHaveLength(0);
     expect((await app.call('GET', '/api/persons/bob/events')).json.events).toHaveLength(4);
     expect(
       (await app.call('GET', '/api/persons/alice/events', { key: app.other.adminKey })).json.events,
     ).toHaveLength(2);
 
-    expect((await app.call('DELETE', '/api/persons/alice')).json).toEqual({ deleted: 0 });
+    expect((await app.call('DELETE', '/api/persons/alice')).json).toEqual({
+      deleted: 0,
+      distinct_id: 'alice',
+    });
 
     const log = await app.call('GET', '/api/erasures');
     expect(log.status).toBe(200);

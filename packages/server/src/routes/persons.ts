@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { loggableError } from '../loggableError.js';
 import type { StoredEvent } from '../store/store.js';
 import {
@@ -26,7 +26,8 @@ import {
  * A person's data rights (design 003), admin key: access (`GET …/events`, paged JSON), export
  * (`GET …/export`, an NDJSON download streamed from the store), erasure (`DELETE`, logged as
  * who/when/how many, never the data; the store also keeps the person's late events from before it
- * out, see store/suppressions.ts) and the erasure log (`GET /api/erasures`).
+ * out, see store/suppressions.ts) and the erasure log (`GET /api/erasures`). The first three take
+ * the person's id in the path or the query string (see IdForm), and each answer names it.
  */
 
 export const PERSONS_LIMITS = {
@@ -66,10 +67,80 @@ interface PersonParams {
   distinct_id: string;
 }
 
+const distinctIdSchema = { type: 'string', minLength: 1, maxLength: QUERY_LIMITS.maxIdChars } as const;
+
 const personParams = {
   type: 'object',
   required: ['distinct_id'],
-  properties: { distinct_id: { type: 'string', minLength: 1, maxLength: QUERY_LIMITS.maxIdChars } },
+  properties: { distinct_id: distinctIdSchema },
+} as const;
+
+/**
+ * Where a person route reads the id. The path form (`/api/persons/<id>/events`) is what most
+ * callers build; the query form (`/api/persons/events?distinct_id=<id>`) reaches every id. HTTP
+ * clients (fetch, browsers, curl, axios) resolve a `.` or `..` path segment before the request
+ * leaves (WHATWG URLs `%2E%2E` too), and encodeURIComponent leaves dots as they are: the person
+ * `..` asked for in the path form became `GET /api/events`, every person's events. A proxy that
+ * decodes `%2F` in paths rewrites other ids. Neither touches a query string.
+ * Fastify's router tries a static path before a parametric one and falls back to the parametric
+ * route when the static one has no child for the rest, so a person named `events` is still
+ * `/api/persons/events/events` in the path form.
+ */
+type IdForm = 'path' | 'query';
+
+const ID_FORMS: readonly IdForm[] = ['path', 'query'];
+
+const PERSON_URLS: Record<IdForm, { events: string; export: string; erase: string }> = {
+  path: {
+    events: '/api/persons/:distinct_id/events',
+    export: '/api/persons/:distinct_id/export',
+    erase: '/api/persons/:distinct_id',
+  },
+  query: { events: '/api/persons/events', export: '/api/persons/export', erase: '/api/persons' },
+};
+
+interface QueryStringSchema {
+  type: 'object';
+  properties: object;
+}
+
+/** A person route's params and query string schemas: the query form adds `distinct_id`. */
+function personSchemas(form: IdForm, querystring: QueryStringSchema): object {
+  if (form === 'path') return { params: personParams, querystring };
+  return {
+    querystring: { ...querystring, properties: { ...querystring.properties, distinct_id: distinctIdSchema } },
+  };
+}
+
+/** The id a person route is asked about, checked by the rule ingest applies. */
+function personId(form: IdForm, request: FastifyRequest): string {
+  const id =
+    form === 'path'
+      ? (request.params as PersonParams).distinct_id
+      : (request.query as Partial<PersonParams>).distinct_id;
+  if (id === undefined) {
+    // Also where a path-form request for the person "." lands (`/api/persons/./events`).
+    throw new AdminApiError(
+      'invalid-request',
+      'distinct_id is missing: send it in the query string, ?distinct_id=<id> (URL-encoded); a person ' +
+        'whose id is "." or ".." is reached only this way, as URLs drop such path segments',
+    );
+  }
+  checkId(id, 'distinct_id');
+  return id;
+}
+
+/**
+ * The export's header naming its person, percent-encoded (decodeURIComponent gives the id): an
+ * empty export has no line that says whose it is, and a caller checks that it got the one it asked.
+ */
+export const DISTINCT_ID_HEADER = 'x-homing-distinct-id';
+
+/** Access's 200: a page of events and the person it is about. */
+const personPageResponseSchema = {
+  ...eventPageResponseSchema,
+  required: ['distinct_id', ...eventPageResponseSchema.required],
+  properties: { distinct_id: { type: 'string' }, ...eventPageResponseSchema.properties },
 } as const;
 
 const noQuery = { type: 'object', properties: {} } as const;
@@ -117,94 +188,98 @@ export const personsRoutes: FastifyPluginAsync<AdminRouteOptions> = async (fasti
   const { store } = options;
   installAdminApi(fastify, options);
 
-  fastify.get<{ Params: PersonParams; Querystring: EventPageQueryString }>(
-    '/api/persons/:distinct_id/events',
-    {
-      schema: {
-        params: personParams,
-        querystring: eventPageQuerySchema,
-        response: { 200: eventPageResponseSchema },
-      },
-    },
-    async (request) => {
-      const { project } = adminContext(request);
-      checkId(request.params.distinct_id, 'distinct_id');
-      const page = await queryEventPage(store, {
-        projectId: project.id,
-        distinctId: request.params.distinct_id,
-        ...pageBounds(request.query, Date.now()),
-      });
-      return { events: page.events.map(toWireEvent), next: page.next };
-    },
-  );
-
-  fastify.get<{ Params: PersonParams }>(
-    '/api/persons/:distinct_id/export',
-    { schema: { params: personParams, querystring: noQuery } },
-    async (request, reply) => {
-      const { project } = adminContext(request);
-      const distinctId = request.params.distinct_id;
-      checkId(distinctId, 'distinct_id');
-      reply
-        .header('content-type', 'application/x-ndjson; charset=utf-8')
-        .header('content-disposition', exportDisposition(distinctId));
-      // Fastify answers HEAD by running this handler and draining the body: that would read the
-      // whole export from the store to throw it away.
-      if (request.method === 'HEAD') return reply.send();
-      const events = store.personEvents(project.id, distinctId)[Symbol.asyncIterator]();
-      // The first read happens before the headers go out, so a store that is down answers 503
-      // instead of a 200 that breaks off.
-      const first = await events.next();
-      const body = Readable.from(ndjsonChunks(first, events), {
-        objectMode: false,
-        highWaterMark: PERSONS_LIMITS.exportChunkBytes,
-      });
-      body.on('error', (err) => {
-        // Headers are sent by now: the response is cut off (no final chunk), so the client sees
-        // an incomplete download rather than a short file that looks whole.
-        request.log.error(
-          { kind: 'export-failed', error: loggableError(err) },
-          'person export failed mid-stream',
-        );
-      });
-      return reply.send(body);
-    },
-  );
-
-  fastify.delete<{ Params: PersonParams }>(
-    '/api/persons/:distinct_id',
-    {
-      schema: {
-        params: personParams,
-        querystring: noQuery,
-        response: {
-          200: { type: 'object', required: ['deleted'], properties: { deleted: { type: 'integer' } } },
+  for (const form of ID_FORMS) {
+    fastify.get<{ Querystring: EventPageQueryString }>(
+      PERSON_URLS[form].events,
+      {
+        schema: {
+          ...personSchemas(form, eventPageQuerySchema),
+          response: { 200: personPageResponseSchema },
         },
       },
-    },
-    async (request) => {
-      const { project, requestedBy } = adminContext(request);
-      checkId(request.params.distinct_id, 'distinct_id');
-      let deleted: number;
-      try {
-        deleted = await store.erasePerson(project.id, request.params.distinct_id, requestedBy);
-      } catch (err) {
-        // The store records the erasure (its suppression entry) before it deletes: a failure
-        // after that leaves the person's stored events in place but already refuses new ones.
-        // Say so, so the caller knows the DELETE is to be sent again, not given up.
-        const answer = toAdminApiError(err);
-        if (answer.kind !== 'unavailable') throw answer;
-        throw new AdminApiError(
-          'unavailable',
-          `${answer.message}. The erasure may be partly done: new events of this person may ` +
-            'already be refused while the stored ones remain; send the same DELETE again to finish it',
-          { cause: err },
-        );
-      }
-      request.log.info({ project: project.id, deleted, requestedBy }, 'person erased');
-      return { deleted };
-    },
-  );
+      async (request) => {
+        const { project } = adminContext(request);
+        const distinctId = personId(form, request);
+        const page = await queryEventPage(store, {
+          projectId: project.id,
+          distinctId,
+          ...pageBounds(request.query, Date.now()),
+        });
+        return { distinct_id: distinctId, events: page.events.map(toWireEvent), next: page.next };
+      },
+    );
+
+    fastify.get(
+      PERSON_URLS[form].export,
+      { schema: personSchemas(form, noQuery) },
+      async (request, reply) => {
+        const { project } = adminContext(request);
+        const distinctId = personId(form, request);
+        reply
+          .header('content-type', 'application/x-ndjson; charset=utf-8')
+          .header('content-disposition', exportDisposition(distinctId))
+          .header(DISTINCT_ID_HEADER, encodeURIComponent(distinctId));
+        // Fastify answers HEAD by running this handler and draining the body: that would read the
+        // whole export from the store to throw it away.
+        if (request.method === 'HEAD') return reply.send();
+        const events = store.personEvents(project.id, distinctId)[Symbol.asyncIterator]();
+        // The first read happens before the headers go out, so a store that is down answers 503
+        // instead of a 200 that breaks off.
+        const first = await events.next();
+        const body = Readable.from(ndjsonChunks(first, events), {
+          objectMode: false,
+          highWaterMark: PERSONS_LIMITS.exportChunkBytes,
+        });
+        body.on('error', (err) => {
+          // Headers are sent by now: the response is cut off (no final chunk), so the client sees
+          // an incomplete download rather than a short file that looks whole.
+          request.log.error(
+            { kind: 'export-failed', error: loggableError(err) },
+            'person export failed mid-stream',
+          );
+        });
+        return reply.send(body);
+      },
+    );
+
+    fastify.delete(
+      PERSON_URLS[form].erase,
+      {
+        schema: {
+          ...personSchemas(form, noQuery),
+          response: {
+            200: {
+              type: 'object',
+              required: ['deleted', 'distinct_id'],
+              properties: { deleted: { type: 'integer' }, distinct_id: { type: 'string' } },
+            },
+          },
+        },
+      },
+      async (request) => {
+        const { project, requestedBy } = adminContext(request);
+        const distinctId = personId(form, request);
+        let deleted: number;
+        try {
+          deleted = await store.erasePerson(project.id, distinctId, requestedBy);
+        } catch (err) {
+          // The store records the erasure (its suppression entry) before it deletes: a failure
+          // after that leaves the person's stored events in place but already refuses new ones.
+          // Say so, so the caller knows the DELETE is to be sent again, not given up.
+          const answer = toAdminApiError(err);
+          if (answer.kind !== 'unavailable') throw answer;
+          throw new AdminApiError(
+            'unavailable',
+            `${answer.message}. The erasure may be partly done: new events of this person may ` +
+              'already be refused while the stored ones remain; send the same DELETE again to finish it',
+            { cause: err },
+          );
+        }
+        request.log.info({ project: project.id, deleted, requestedBy }, 'person erased');
+        return { deleted, distinct_id: distinctId };
+      },
+    );
+  }
 
   fastify.get<{ Querystring: { limit?: string; cursor?: string } }>(
     '/api/erasures',
