@@ -13,7 +13,12 @@ import type { DeliveryStats } from './DeliveryCounters.js';
 import { DeliveryLoop } from './DeliveryLoop.js';
 import { type DeliveryOptions, withWaitFloors } from './deliveryOptions.js';
 import type { SavedSending } from './EndpointChannel.js';
-import { EndpointChannel, ENDPOINTS_STATE_KEY, SENDING_STATE_KEY } from './EndpointChannel.js';
+import {
+  breakerStateKey,
+  EndpointChannel,
+  ENDPOINTS_STATE_KEY,
+  SENDING_STATE_KEY,
+} from './EndpointChannel.js';
 import { DeliveryBusyError, DeliveryOptionError } from './errors.js';
 import { type KeepaliveBytes, pageKeepaliveBytes } from './keepaliveBytes.js';
 import { sendPendingOnUnload } from './sendOnUnload.js';
@@ -314,9 +319,25 @@ export class Delivery {
         Array.isArray(known) ? known.filter((k): k is string => typeof k === 'string') : [],
       );
       const before = ids.size;
-      for (const channel of this.channels) ids.add(channel.id);
-      // Bounded: endpoints come and go over the life of an install.
-      if (ids.size !== before) await this.outbox.setState(ENDPOINTS_STATE_KEY, [...ids].slice(-32));
+      const own = new Set(this.channels.map((c) => c.id));
+      for (const id of own) ids.add(id);
+      if (ids.size !== before) {
+        // Bounded: endpoints come and go over the life of an install. The oldest others go
+        // first (never one this client sends to), and their saved breakers with them: nothing
+        // would ever read or remove those again. A process still sending to one saves its
+        // breaker anew at its next change, and lists it again at its next start.
+        const dropped = [...ids].filter((id) => !own.has(id)).slice(0, Math.max(0, ids.size - 32));
+        for (const id of dropped) ids.delete(id);
+        await this.outbox.setState(ENDPOINTS_STATE_KEY, [...ids]);
+        for (const id of dropped) {
+          await this.outbox.setState(breakerStateKey(id), undefined).catch((error: unknown) => {
+            this.deps.logger.warn('could not remove the saved breaker of an endpoint no longer listed', {
+              endpoint: id,
+              error,
+            });
+          });
+        }
+      }
       if (this.deps.saveSending === false) return;
       const sending: SavedSending = {
         mode: this.options.mode,

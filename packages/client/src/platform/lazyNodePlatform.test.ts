@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { drain, makeRecords } from '../outbox/outbox.contract.js';
 import type { DeferredOutbox } from '../outbox/DeferredOutbox.js';
 import { createLazyNodePlatform } from './lazyNodePlatform.js';
+import { createNodePlatform, type NodePlatformOptions } from './node.js';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -63,5 +64,26 @@ describe('lazy Node platform (what detectPlatform gives under Node)', () => {
     expect(outbox.loadError).toBe(broken);
     await expect(p.gzip('x')).rejects.toBe(broken);
     await outbox.close();
+  });
+
+  it('close() closes the Node platform once it is loaded, and loads nothing to close one never used', async () => {
+    let loads = 0;
+    let closes = 0;
+    const load = async () => {
+      loads++;
+      return {
+        createNodePlatform: (o?: NodePlatformOptions) => ({
+          ...createNodePlatform(o),
+          close: () => void closes++,
+        }),
+      };
+    };
+    createLazyNodePlatform(load).close?.();
+    const used = createLazyNodePlatform(load);
+    await used.gzip('x');
+    expect(loads).toBe(1);
+    used.close?.();
+    while (closes === 0) await new Promise((resolve) => setImmediate(resolve));
+    expect([loads, closes]).toEqual([1, 1]);
   });
 });

@@ -37,6 +37,8 @@ export function createLazyNodePlatform(
     gzip: async (body) => (await nodePlatform()).gzip(body),
     fetch: (url, init) => globalThis.fetch(url, init),
     post: async (url, request) => (await nodePlatform()).post!(url, request),
+    // Never loaded: nothing was sent, so there is nothing to close (and nothing to import for it).
+    close: () => void node?.then((p) => p.close?.()).catch(() => undefined),
     isOnline: () => true,
     onOnlineChange: () => () => {},
     onExit: (listener) => (g.process === undefined ? () => {} : onBeforeExit(g.process, listener)),

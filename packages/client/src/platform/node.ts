@@ -26,13 +26,15 @@ export interface NodePlatformOptions {
  * Node: environment from `process.env`, gzip with zlib (small bodies on the spot, large ones
  * on the thread pool), POSTs with `node:http` (the global fetch where fetch is asked for), always online, `beforeExit` as the exit hook (it fires when the
  * loop has nothing left to do, so listening to it keeps nothing alive), and a file outbox in the
- * user's cache directory (`<cache>/homing/<name>`).
+ * user's cache directory (`<cache>/homing/<name>`). `close()` closes the connections `node:http`
+ * keeps alive (a client calls it at shutdown on a platform it made).
  */
 export function createNodePlatform(options: NodePlatformOptions = {}): Platform {
   const env = options.env ?? process.env;
   const doFetch = options.fetch ?? globalThis.fetch;
   const createOutbox = options.createOutbox ?? ((o: { directory: string }) => createFileOutbox(o));
   const proc = options.process ?? process;
+  const post = options.fetch === undefined ? createNodeHttpPost() : undefined;
   return {
     name: 'node',
     env: (name) => env[name],
@@ -41,7 +43,7 @@ export function createNodePlatform(options: NodePlatformOptions = {}): Platform 
     canGzip: true,
     gzip: createNodeGzip(),
     fetch: (url, init) => doFetch(url, init),
-    ...(options.fetch === undefined ? { post: createNodeHttpPost() } : {}),
+    ...(post === undefined ? {} : { post, close: () => post.close() }),
     isOnline: () => true,
     onOnlineChange: () => () => {},
     onExit: (listener) => onBeforeExit(proc, listener),

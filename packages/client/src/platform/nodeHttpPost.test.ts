@@ -17,6 +17,10 @@ let server: Server;
 let base = '';
 const seen: Seen[] = [];
 let sockets = 0;
+/** Each accepted connection's 'close', in order; a test reads those made after a count it took. */
+const socketsClosed: Array<Promise<unknown>> = [];
+/** The answers to `/held` requests, sent when the test says. */
+const held: Array<() => void> = [];
 
 function route(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   const url = req.url ?? '';
@@ -49,6 +53,11 @@ function route(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
     res.writeHead(200, { 'content-length': '1000' });
     res.write('{"partial":');
     setTimeout(() => res.socket?.destroy(), 20);
+  } else if (url === '/held') {
+    held.push(() => {
+      res.writeHead(202);
+      res.end('answered late');
+    });
   } else if (url === '/slow') {
     setTimeout(() => res.end('late'), 5000).unref();
   } else {
@@ -67,7 +76,11 @@ beforeAll(async () => {
       route(req, res, body);
     });
   });
-  server.on('connection', () => sockets++);
+  server.on('connection', (socket) => {
+    sockets++;
+    // Not `once`: a socket that errs first (the TLS hello below) closes all the same.
+    socketsClosed.push(new Promise((resolve) => socket.once('close', resolve)));
+  });
   server.keepAliveTimeout = 60_000;
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -209,4 +222,43 @@ describe('createNodeHttpPost', () => {
     expect(code).toBe(0);
     expect(out.trim()).toBe('202');
   }, 30_000);
+});
+
+describe('createNodeHttpPost close()', () => {
+  /** Waits until `check` holds, a turn of the event loop at a time (no clock involved). */
+  async function until(check: () => boolean): Promise<void> {
+    while (!check()) await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  it('closes the kept-alive connection at once when nothing is in flight (the server sees it go)', async () => {
+    const post = createNodeHttpPost();
+    const first = socketsClosed.length;
+    expect((await post(`${base}/ok`, { headers: {}, body: 'x' })).status).toBe(202);
+    expect(socketsClosed.length).toBe(first + 1);
+    post.close();
+    // Waits as long as the test may: the server keeps an idle connection for a minute.
+    await socketsClosed[first];
+  });
+
+  it('lets a request in flight finish, then closes its connection', async () => {
+    const post = createNodeHttpPost();
+    const first = socketsClosed.length;
+    held.length = 0;
+    const answer = post(`${base}/held`, { headers: {}, body: 'x' });
+    await until(() => held.length === 1);
+    post.close();
+    held[0]!();
+    const { status, text } = await answer;
+    expect([status, text]).toEqual([202, 'answered late']);
+    expect(socketsClosed.length).toBe(first + 1);
+    await socketsClosed[first];
+  });
+
+  it('still sends after close(), and closes that connection too once its answer is in', async () => {
+    const post = createNodeHttpPost();
+    post.close();
+    const first = socketsClosed.length;
+    expect((await post(`${base}/moved-temporarily`, { headers: {}, body: 'x' })).status).toBe(202);
+    await Promise.all(socketsClosed.slice(first));
+  });
 });

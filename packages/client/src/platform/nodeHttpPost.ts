@@ -12,6 +12,20 @@ export interface NodeHttpPostOptions {
   readonly maxSockets?: number;
 }
 
+/** A POST with `node:http`, and how to let go of its kept-alive connections. */
+export interface NodeHttpPost {
+  (url: string, request: PostRequest): Promise<PostResponse>;
+  /**
+   * Closes the kept-alive connections, at once when no request is in flight, else when the last
+   * one ends (a request is never cut: a caller that no longer waits for one aborts it with its
+   * signal). Their sockets are unref'd, so they never held a process open; but a process that
+   * makes many clients (one per tenant, per job, per test) and talks to a server that keeps idle
+   * connections for long would otherwise keep one open per client, for as long as the server
+   * does. Requests after it still work; each one's connection is closed once it ends.
+   */
+  close(): void;
+}
+
 /**
  * POST with `node:http`/`node:https` through one keep-alive agent per protocol. No socket holds
  * the process open: idle ones are unref'd by the agent, and one in use is unref'd here, so an
@@ -27,9 +41,7 @@ export interface NodeHttpPostOptions {
  * answered as they are too; the caller classifies any such answer like other statuses (3xx:
  * permanent, so the events go to the dead letters, where they can be replayed).
  */
-export function createNodeHttpPost(
-  options: NodeHttpPostOptions = {},
-): (url: string, request: PostRequest) => Promise<PostResponse> {
+export function createNodeHttpPost(options: NodeHttpPostOptions = {}): NodeHttpPost {
   const maxSockets = options.maxSockets ?? 8;
   const agents = {
     'http:': new http.Agent({ keepAlive: true, maxSockets }),
@@ -111,7 +123,26 @@ export function createNodeHttpPost(
       req.end(body);
     });
 
-  return (url, request) => post(url, request, 0);
+  let inFlight = 0;
+  let closed = false;
+  const closeWhenIdle = (): void => {
+    if (!closed || inFlight > 0) return;
+    agents['http:'].destroy();
+    agents['https:'].destroy();
+  };
+  const send = (url: string, request: PostRequest): Promise<PostResponse> => {
+    inFlight++;
+    return post(url, request, 0).finally(() => {
+      inFlight--;
+      closeWhenIdle();
+    });
+  };
+  return Object.assign(send, {
+    close(): void {
+      closed = true;
+      closeWhenIdle();
+    },
+  });
 }
 
 /** Same origin, or the same host moving from http: to https: (a site that upgrades every request). */

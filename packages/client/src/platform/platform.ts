@@ -36,6 +36,14 @@ export interface Platform {
    */
   readonly post?: (url: string, request: PostRequest) => Promise<PostResponse>;
 
+  /**
+   * Lets go of what the platform keeps open between requests (Node: the kept-alive connections of
+   * `post`), once requests in flight ended; requests after it still work. A client calls it at the
+   * end of `shutdown()` on a platform it made itself, never on one the app passed (which may serve
+   * other clients). Absent where there is nothing to close (fetch: the runtime owns its connections).
+   */
+  close?(): void;
+
   /** false while the browser reports it is offline; always true on Node. */
   isOnline(): boolean;
   /** Subscribe to online/offline changes; returns the unsubscribe function. */

@@ -460,6 +460,15 @@ export class Telemetry implements TelemetryCore {
     } catch (error) {
       this.logger.warn('delivery shutdown failed', { error });
     }
+    // Nothing is sent any more: the connections kept alive for delivery go (one per client
+    // otherwise, in a process that makes many). A platform the app passed may serve others.
+    if (this.parts.ownsPlatform === true) {
+      try {
+        this.parts.platform.close?.();
+      } catch (error) {
+        this.logger.warn('closing the platform failed', { error });
+      }
+    }
     // A clear that outlasted the budget: what it held goes in before the storage closes.
     this.denialClear.release();
     if (this.parts.ownsOutbox) {

@@ -14,6 +14,8 @@ export interface TelemetryParts {
   readonly options: ResolvedTelemetryOptions;
   readonly sampling: TelemetryOptions['sampling'];
   readonly platform: Platform;
+  /** true when the client made its platform (the app passed none): shutdown closes it. */
+  readonly ownsPlatform?: boolean;
   readonly logger: Logger;
   readonly outbox: Outbox;
   /** false when the app passed its own Outbox: it closes it, not us. */

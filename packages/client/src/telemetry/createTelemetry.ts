@@ -63,6 +63,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
       options,
       sampling: input.sampling,
       platform,
+      ownsPlatform: resolved.platform === undefined,
       logger,
       outbox: storage.outbox,
       ownsOutbox: given === undefined,
