@@ -368,8 +368,9 @@ async function drain(
   const progress = new Progress(io, before.events);
   let refused: ((refusal: BatchRefusal) => void) | undefined;
   const requestRefused = new Promise<BatchRefusal>((resolve) => (refused = resolve));
+  const platform = createNodePlatform();
   const delivery = new Delivery(outbox, resolved, {
-    platform: createNodePlatform(),
+    platform,
     logger: { debug() {}, warn() {}, error() {} },
     saveSending,
     keepRefused: (refusal) => {
@@ -404,6 +405,8 @@ async function drain(
     withdrawn.stop();
     // Aborts what is in flight: its batch goes back to the queue for the next run.
     await delivery.shutdown(0);
+    // flush runs in-process too (tests, programs calling the command): no socket kept alive after it.
+    platform.close?.();
     progress.end();
   }
   if (typeof result === 'object' && 'endpoint' in result) return result;
