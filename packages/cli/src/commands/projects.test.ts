@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,14 @@ import Database from 'better-sqlite3';
 import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { captureIo } from './commands.test-helpers.js';
-import { createProjectCommand, listProjectsCommand, maskKey, registerProjects } from './projects.js';
+import { removeProjectCommand } from './projectRemoval.js';
+import {
+  createProjectCommand,
+  listProjectsCommand,
+  maskKey,
+  registerProjects,
+  rotateKeysCommand,
+} from './projects.js';
 
 const run = promisify(execFile);
 const cleanups: Array<() => Promise<void>> = [];
@@ -72,7 +79,8 @@ describe('homing projects (SQLite)', () => {
     expect(rows[1]).toContain('alpha');
     expect(rows[1]).toContain(a.writeKey);
     expect(rows[1]).toContain(maskKey(a.adminKey!));
-    expect(rows[2]).toContain('beta newline');
+    // Shown as an escape: one row still, and no line of its own.
+    expect(rows[2]).toContain('beta\\nnewline');
     expect(text).not.toContain(a.adminKey);
     expect(text).not.toContain(b.adminKey);
     expect(text).toContain('--show-keys');
@@ -87,6 +95,25 @@ describe('homing projects (SQLite)', () => {
     expect(listed).toHaveLength(2);
     expect(listed[0]).toMatchObject({ ...a, createdAt: expect.any(String) });
     expect(listed[1]).toMatchObject(b);
+  });
+
+  it('a name with escape sequences (made by a script) cannot command the terminal: table, JSON and create', async () => {
+    const dir = await dataDir();
+    const hostile = 'x\u001b]0;owned\u0007\u001b[2J\u009b31m\u007fy';
+    const made = await create(hostile, { dataDir: dir });
+    expect(made.code).toBe(0);
+    // Raw C0 is escaped by JSON itself; DEL and C1 are not, unless written as \u escapes.
+    const raw = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/;
+    expect(made.io.out()).not.toMatch(raw);
+    expect(made.json!['name']).toBe(hostile);
+    const table = captureIo();
+    expect(await listProjectsCommand({ dataDir: dir }, table)).toBe(0);
+    expect(table.out()).not.toMatch(raw);
+    expect(table.out()).toContain('x\\x1b]0;owned\\x07\\x1b[2J\\u009b31m\\x7fy');
+    const json = captureIo();
+    expect(await listProjectsCommand({ dataDir: dir, json: true }, json)).toBe(0);
+    expect(json.out()).not.toMatch(raw);
+    expect((JSON.parse(json.out()) as Array<{ name: string }>)[0]!.name).toBe(hostile);
   });
 
   it('list on a directory without Homing data says so and creates nothing', async () => {
@@ -234,6 +261,291 @@ describe('homing projects (SQLite)', () => {
   });
 });
 
+function ev(i: number, distinctId = 'p') {
+  const ts = new Date(Date.UTC(2026, 0, 1, 0, 0, i)).toISOString();
+  return {
+    uuid: randomUUID(),
+    event: 'e',
+    distinctId,
+    timestamp: ts,
+    originalTimestamp: null,
+    receivedAt: ts,
+    properties: {},
+  };
+}
+
+async function listed(location: {
+  dataDir?: string;
+  database?: string;
+}): Promise<Array<Record<string, string>>> {
+  const io = captureIo();
+  expect(await listProjectsCommand({ ...location, json: true }, io)).toBe(0);
+  return JSON.parse(io.out()) as Array<Record<string, string>>;
+}
+
+describe('homing projects rotate-keys and remove (SQLite)', () => {
+  it('rotate-keys NAME: both keys by default, --write or --admin alone; the old ones find nothing', async () => {
+    const dir = await dataDir();
+    const before = (await create('app', { dataDir: dir })).json!;
+    const both = captureIo();
+    expect(await rotateKeysCommand('app', { dataDir: dir }, both)).toBe(0);
+    const after = JSON.parse(both.out()) as Record<string, string>;
+    expect(Object.keys(after).sort()).toEqual(['adminKey', 'id', 'name', 'writeKey']);
+    expect(after).toMatchObject({ id: before.id, name: 'app' });
+    expect(after.writeKey).toMatch(/^hw_/);
+    expect(after.adminKey).toMatch(/^ha_/);
+    expect(after.writeKey).not.toBe(before.writeKey);
+    expect(after.adminKey).not.toBe(before.adminKey);
+    expect(both.err()).toContain(
+      'The old write key is refused from now on; a running homing serve refuses it within about a second',
+    );
+    expect(both.err()).toContain('The old admin key is refused from now on.');
+
+    const write = captureIo();
+    expect(await rotateKeysCommand(before.id!, { dataDir: dir, write: true }, write)).toBe(0);
+    const w = JSON.parse(write.out()) as Record<string, string>;
+    expect(w.adminKey).toBe(after.adminKey);
+    expect(w.writeKey).not.toBe(after.writeKey);
+    expect(write.err()).not.toContain('admin key');
+    const admin = captureIo();
+    expect(await rotateKeysCommand('app', { dataDir: dir, admin: true }, admin)).toBe(0);
+    const a = JSON.parse(admin.out()) as Record<string, string>;
+    expect(a.writeKey).toBe(w.writeKey);
+
+    const store = await openStore({ dataDir: dir });
+    try {
+      for (const old of [before.writeKey!, before.adminKey!, after.writeKey!, after.adminKey!])
+        expect(await store.findProjectByKey(old)).toBeNull();
+      expect(await store.findProjectByKey(a.writeKey!)).toMatchObject({ role: 'write' });
+      expect(await store.findProjectByKey(a.adminKey!)).toMatchObject({ role: 'admin' });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('remove without --yes says what it would delete and removes nothing; with --yes deletes it all', async () => {
+    const dir = await dataDir();
+    const gone = (await create('old app', { dataDir: dir })).json!;
+    const kept = (await create('kept', { dataDir: dir })).json!;
+    const server = await openStore({ dataDir: dir });
+    for (const id of [gone.id!, kept.id!]) {
+      await server.insertEvents(
+        id,
+        Array.from({ length: 120 }, (_, i) => ev(i)),
+      );
+      await server.insertEvents(id, [ev(0, 'erase-me')]);
+      await server.erasePerson(id, 'erase-me', 'operator');
+    }
+    await server.close();
+
+    const asked = captureIo();
+    expect(await removeProjectCommand('old app', { dataDir: dir }, asked)).toBe(2);
+    expect(asked.out()).toBe('');
+    expect(asked.err()).toContain(
+      `Removing project "old app" (${gone.id}) deletes 120 events, 1 erasure log entry, 1 suppression entry, 1 erased key for good`,
+    );
+    expect(asked.err()).toContain('error: nothing was removed');
+    expect(asked.err()).toContain(`hint: run it again with --yes to remove ${gone.id}`);
+    expect((await listed({ dataDir: dir })).map((p) => p.name)).toEqual(['old app', 'kept']);
+
+    const io = captureIo();
+    expect(await removeProjectCommand('old app', { dataDir: dir, yes: true }, io)).toBe(0);
+    expect(JSON.parse(io.out())).toEqual({
+      id: gone.id,
+      name: 'old app',
+      deleted: { events: 120, erasures: 1, suppressions: 1, erasedKeys: 1, pendingEvents: 0 },
+    });
+    expect(io.err()).toContain(`Removing project "old app" (${gone.id}): its keys no longer work`);
+    expect(io.err()).toContain('remove: 120/120 events deleted\n');
+    expect(io.err()).toContain('Removed project "old app"');
+    expect((await listed({ dataDir: dir })).map((p) => p.id)).toEqual([kept.id]);
+
+    const store = await openStore({ dataDir: dir });
+    try {
+      expect(await store.findProjectByKey(gone.writeKey!)).toBeNull();
+      expect(await store.findProjectByKey(gone.adminKey!)).toBeNull();
+      expect(await store.queryEvents({ projectId: kept.id!, limit: 1000 })).toHaveLength(120);
+      expect(await store.listErasures({ projectId: kept.id!, limit: 10 })).toHaveLength(1);
+    } finally {
+      await store.close();
+    }
+    const count = (table: string): number => {
+      const db = new Database(join(dir, 'homing.db'), { readonly: true });
+      try {
+        return db.prepare(`SELECT count(*) FROM ${table}`).pluck().get() as number;
+      } finally {
+        db.close();
+      }
+    };
+    expect([count('events'), count('erasures'), count('suppressions'), count('erased_keys')]).toEqual([
+      120, 1, 1, 1,
+    ]);
+  });
+
+  it('remove: a bar on a terminal; events still in a server’s ingest log are counted and never stored', async () => {
+    const dir = await dataDir();
+    const gone = (await create('gone', { dataDir: dir })).json!;
+    const server = await openStore({ dataDir: dir });
+    await server.insertEvents(
+      gone.id!,
+      Array.from({ length: 300 }, (_, i) => ev(i)),
+    );
+    await server.queryEvents({ projectId: gone.id!, limit: 1 });
+    await server.close();
+    // Acknowledged by a server and not expanded yet (written here: a server would expand it first).
+    const payload = [
+      '',
+      'late',
+      'p',
+      Date.parse('2026-01-01T00:00:00Z'),
+      '',
+      '2026-01-01T00:00:00.000Z',
+      '{}',
+    ]
+      .map((f) => `\u0000${f}`)
+      .join('');
+    const log = new Database(join(dir, 'ingest-log.db'));
+    log
+      .prepare('INSERT INTO ingest_log (project_pk, n, keys, payload) VALUES (1, 1, ?, ?)')
+      .run(randomBytes(16), payload);
+    log.close();
+
+    const io = captureIo(true);
+    expect(await removeProjectCommand(gone.id!, { dataDir: dir, yes: true }, io)).toBe(0);
+    expect(io.err()).toMatch(/\r\[#{30}\] 100% 300\/300 events deleted\n/);
+    expect(JSON.parse(io.out())).toMatchObject({ deleted: { events: 300, pendingEvents: 1 } });
+
+    const again = await openStore({ dataDir: dir });
+    try {
+      const next = await again.createProject('next');
+      expect(await again.queryEvents({ projectId: next.id, limit: 10 })).toEqual([]);
+    } finally {
+      await again.close();
+    }
+    const db = new Database(join(dir, 'homing.db'), { readonly: true });
+    expect(db.prepare('SELECT count(*) FROM events').pluck().get()).toBe(0);
+    db.close();
+  });
+
+  it('a removal cut short is finished by its id; the project is no longer listed meanwhile', async () => {
+    const dir = await dataDir();
+    const gone = (await create('gone', { dataDir: dir })).json!;
+    const store = await openStore({ dataDir: dir });
+    await store.insertEvents(
+      gone.id!,
+      Array.from({ length: 500 }, (_, i) => ev(i)),
+    );
+    await store.queryEvents({ projectId: gone.id!, limit: 1 });
+    await store
+      .removeProject(gone.id!, { onProgress: () => void store.close() })
+      .catch((err: unknown) => expect(err).toMatchObject({ kind: 'closed' }));
+    expect(await listed({ dataDir: dir })).toEqual([]);
+    // By name it is gone already; by its id the removal goes on.
+    const byName = captureIo();
+    expect(await removeProjectCommand('gone', { dataDir: dir, yes: true }, byName)).toBe(1);
+    const io = captureIo();
+    expect(await removeProjectCommand(gone.id!, { dataDir: dir, yes: true }, io)).toBe(0);
+    expect(JSON.parse(io.out())).toMatchObject({ id: gone.id, deleted: { events: 450 } });
+    expect(await removeProjectCommand(gone.id!, { dataDir: dir, yes: true }, captureIo())).toBe(1);
+  });
+
+  it('unknown projects, names two projects share, empty names: refused, nothing changed', async () => {
+    const dir = await dataDir();
+    const a = (await create('twin', { dataDir: dir })).json!;
+    const b = (await create('twin', { dataDir: dir })).json!;
+    const commands = {
+      rotate: (given: string, io: ReturnType<typeof captureIo>) =>
+        rotateKeysCommand(given, { dataDir: dir }, io),
+      remove: (given: string, io: ReturnType<typeof captureIo>) =>
+        removeProjectCommand(given, { dataDir: dir, yes: true }, io),
+    };
+    for (const run of Object.values(commands)) {
+      const twin = captureIo();
+      expect(await run('twin', twin)).toBe(2);
+      expect(twin.err()).toContain(`error: 2 projects are named "twin": ${a.id} (created `);
+      expect(twin.err()).toContain(`, ${b.id} (created `);
+      expect(twin.err()).toContain('hint: name the one you mean by its id');
+      const unknown = captureIo();
+      expect(await run('no such app', unknown)).toBe(1);
+      expect(unknown.err()).toContain('error: no project has the id or the name "no such app"');
+      expect(unknown.err()).toContain('hint: homing projects list shows them');
+      for (const empty of ['', '  ']) {
+        const io = captureIo();
+        expect(await run(empty, io)).toBe(2);
+        expect(io.err()).toContain(`error: name the project by its id or its name, got "${empty}"`);
+      }
+      expect(twin.out() + unknown.out()).toBe('');
+    }
+    expect(await listed({ dataDir: dir })).toEqual([expect.objectContaining(a), expect.objectContaining(b)]);
+    // By id, one of the two.
+    expect(await commands.remove(b.id!, captureIo())).toBe(0);
+    expect((await listed({ dataDir: dir })).map((p) => p.id)).toEqual([a.id]);
+    // A directory without Homing data: nothing created there.
+    const missing = join(dir, 'typo');
+    const io = captureIo();
+    expect(await rotateKeysCommand('twin', { dataDir: missing }, io)).toBe(1);
+    expect(io.err()).toMatch(/No Homing data in .*typo/);
+    expect(existsSync(missing)).toBe(false);
+  });
+
+  it('commander wiring: rotate-keys --write, remove --yes, and their help', async () => {
+    const dir = await dataDir();
+    const p = (await create('wired', { dataDir: dir })).json!;
+    const out: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      out.push(String(chunk));
+      return true;
+    });
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const program = (): Command => {
+      const c = new Command('homing').exitOverride();
+      registerProjects(c);
+      return c;
+    };
+    const previousCode = process.exitCode;
+    try {
+      await program().parseAsync([
+        'node',
+        'homing',
+        'projects',
+        'rotate-keys',
+        'wired',
+        '--write',
+        '--data-dir',
+        dir,
+      ]);
+      expect(process.exitCode).toBe(0);
+      await program().parseAsync(['node', 'homing', 'projects', 'remove', 'wired', '--data-dir', dir]);
+      expect(process.exitCode).toBe(2);
+      await program().parseAsync([
+        'node',
+        'homing',
+        'projects',
+        'remove',
+        'wired',
+        '--yes',
+        '--data-dir',
+        dir,
+      ]);
+      expect(process.exitCode).toBe(0);
+    } finally {
+      spy.mockRestore();
+      err.mockRestore();
+      process.exitCode = previousCode;
+    }
+    const rotated = JSON.parse(out[0]!) as Record<string, string>;
+    expect(rotated.adminKey).toBe(p.adminKey);
+    expect(rotated.writeKey).not.toBe(p.writeKey);
+    expect(JSON.parse(out[1]!)).toMatchObject({ id: p.id, deleted: { events: 0 } });
+    const help = program()
+      .commands[0]!.commands.map((c) => c.helpInformation())
+      .join('\n')
+      .replace(/\s+/g, ' ');
+    expect(help).toContain('rotate-keys [options] <project>');
+    expect(help).toContain('--yes');
+  });
+});
+
 async function createDatabase(): Promise<{ url: string; drop(): Promise<void> } | null> {
   const name = `homing_cli_test_${randomBytes(5).toString('hex')}`;
   const args = ['-h', '127.0.0.1', '-p', '5432', '-U', 'postgres'];
@@ -263,6 +575,35 @@ describe.skipIf(pgDb === null)('homing projects (PostgreSQL)', () => {
     expect(await listProjectsCommand({ database: pgDb!.url, json: true }, io)).toBe(0);
     expect(JSON.parse(io.out())).toEqual([expect.objectContaining({ ...json })]);
     expect(existsSync('/nonexistent-never-used')).toBe(false);
+  });
+  it('rotate-keys and remove on PostgreSQL', async () => {
+    const db = (await createDatabase())!;
+    cleanups.push(() => db.drop());
+    const p = (await create('pg app', { database: db.url })).json!;
+    const kept = (await create('kept', { database: db.url })).json!;
+    const io = captureIo();
+    expect(await rotateKeysCommand('pg app', { database: db.url, write: true }, io)).toBe(0);
+    const rotated = JSON.parse(io.out()) as Record<string, string>;
+    const store = await openStore({ databaseUrl: db.url, dataDir: '/nonexistent' });
+    try {
+      expect(await store.findProjectByKey(p.writeKey!)).toBeNull();
+      await store.insertEvents(
+        p.id!,
+        Array.from({ length: 70 }, (_, i) => ev(i)),
+      );
+      const removed = captureIo();
+      expect(await removeProjectCommand('pg app', { database: db.url, yes: true }, removed)).toBe(0);
+      expect(JSON.parse(removed.out())).toMatchObject({
+        id: p.id,
+        deleted: { events: 70, pendingEvents: 0 },
+      });
+      expect(await store.findProjectByKey(rotated.writeKey!)).toBeNull();
+      // This store had the project's pk: its next batch is refused, nothing stored.
+      await expect(store.insertEvents(p.id!, [ev(1)])).rejects.toMatchObject({ kind: 'unknown-project' });
+      expect((await store.listProjects()).map((x) => x.id)).toEqual([kept.id]);
+    } finally {
+      await store.close();
+    }
   });
   it('a refused login names what PostgreSQL refused; a URL without a user logs in as the system user', async () => {
     const own = (await createDatabase())!;

@@ -1,110 +1,29 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { openStore, StoreError, type Project, type Store } from '@homing/server';
+import type { Project } from '@homing/server';
 import { Option, type Command } from 'commander';
 import type { CommandIo } from './outboxCommand.js';
-import { CommandError, processIo, runCommand } from './outboxCommand.js';
-import { LOCK_HINT, diskFullHint } from './storeHints.js';
+import { processIo, runCommand } from './outboxCommand.js';
+import { removeProjectCommand, type RemoveProjectOptions } from './projectRemoval.js';
+import { terminalJson, terminalText } from '../terminalText.js';
+import { findProject, PROJECTS_DEFAULTS, withStore, type StoreLocation } from './projectsStore.js';
+
+export { PROJECTS_DEFAULTS, type StoreLocation } from './projectsStore.js';
 
 /**
- * `homing projects create NAME` and `homing projects list`: the projects of a Homing server's
- * store (the same `--data-dir` / `--database` as `homing serve`), each with a write key (ingest
- * only, safe in a browser) and an admin key (queries, export, erasure).
+ * `homing projects create | list | rotate-keys | remove`: the projects of a Homing server's store
+ * (the same `--data-dir` / `--database` as `homing serve`), each with a write key (ingest only,
+ * safe in a browser) and an admin key (queries, export, erasure).
  */
 
-export const PROJECTS_DEFAULTS = {
-  dataDir: './.homing',
-  dataDirEnv: 'HOMING_DATA_DIR',
-  databaseEnv: 'HOMING_DATABASE_URL',
-} as const;
-
-export interface StoreLocation {
-  /** SQLite directory; `./.homing` when absent. */
-  dataDir?: string;
-  /** `postgres://…`; SQLite in dataDir when absent or empty. */
-  database?: string;
+export interface RotateKeysOptions extends StoreLocation {
+  /** Rotate the write key (with neither flag, both keys are rotated). */
+  write?: boolean;
+  admin?: boolean;
 }
 
 export interface ProjectsListOptions extends StoreLocation {
   json?: boolean;
   /** Print admin keys in the table instead of masking them. */
   showKeys?: boolean;
-}
-
-function usesSqlite(location: StoreLocation): boolean {
-  return (location.database ?? '').trim() === '';
-}
-
-async function open(location: StoreLocation, mustExist: boolean): Promise<Store> {
-  const given = location.dataDir ?? PROJECTS_DEFAULTS.dataDir;
-  if (usesSqlite(location) && given.trim() === '') {
-    // resolve('') is the current directory: the database would land wherever this was run.
-    const from =
-      process.env[PROJECTS_DEFAULTS.dataDirEnv] === given ? ` (from ${PROJECTS_DEFAULTS.dataDirEnv})` : '';
-    throw new CommandError(
-      `--data-dir names no directory, got "${given}"${from}`,
-      `pass the directory "homing serve" uses with --data-dir DIR (default ${PROJECTS_DEFAULTS.dataDir}), or unset ${PROJECTS_DEFAULTS.dataDirEnv}`,
-      2,
-    );
-  }
-  const dataDir = resolve(given);
-  // Listing must not create an empty database where a typo points; creating a project may.
-  if (mustExist && usesSqlite(location) && !existsSync(join(dataDir, 'homing.db'))) {
-    throw new CommandError(
-      `No Homing data in ${dataDir}`,
-      `Pass the directory "homing serve" uses with --data-dir DIR (or ${PROJECTS_DEFAULTS.dataDirEnv}), ` +
-        `or a PostgreSQL URL with --database (or ${PROJECTS_DEFAULTS.databaseEnv}).`,
-    );
-  }
-  try {
-    // Projects only: with the full store, its own expander worker would expand a running
-    // server's backlog (and keep at it for the close budget), taking seconds and switching the
-    // server's key filter off until it restarts.
-    return await openStore({ dataDir, databaseUrl: location.database, projectsOnly: true });
-  } catch (err) {
-    throw storeCommandError(err, dataDir);
-  }
-}
-
-function storeCommandError(err: unknown, dataDir: string): unknown {
-  if (!(err instanceof StoreError)) return err;
-  switch (err.kind) {
-    case 'invalid-input':
-      return new CommandError(err.message, undefined, 2);
-    case 'unsupported-url':
-      return new CommandError(
-        err.message,
-        'Use --database postgres://user@host:5432/db, or leave it unset for SQLite.',
-        2,
-      );
-    case 'unreachable':
-      return new CommandError(err.message, 'Is PostgreSQL running, and does the database exist?');
-    case 'timeout':
-      return new CommandError(err.message, LOCK_HINT);
-    case 'disk-full':
-      return new CommandError(err.message, diskFullHint(dataDir));
-    case 'data-dir':
-      // The store's message says what to do: the advice differs for a file the user may not
-      // write and a damaged one.
-      return new CommandError(err.message);
-    default:
-      return new CommandError(`${err.message} (${err.kind})`);
-  }
-}
-
-async function withStore<T>(
-  location: StoreLocation,
-  mustExist: boolean,
-  body: (s: Store) => Promise<T>,
-): Promise<T> {
-  const store = await open(location, mustExist);
-  try {
-    return await body(store);
-  } catch (err) {
-    throw storeCommandError(err, location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
-  } finally {
-    await store.close();
-  }
 }
 
 /** Creates a project and prints `{ id, name, writeKey, adminKey }` as JSON on stdout. */
@@ -115,12 +34,43 @@ export async function createProjectCommand(
 ): Promise<number> {
   return runCommand(io, async () => {
     const p = await withStore(options, false, (s) => s.createProject(name));
-    io.stdout.write(
-      `${JSON.stringify({ id: p.id, name: p.name, writeKey: p.writeKey, adminKey: p.adminKey }, null, 2)}\n`,
-    );
+    io.stdout.write(projectJson(p));
     if (io.stderr.isTTY === true) {
       io.stderr.write('The write key may ship in apps and browsers; keep the admin key secret.\n');
     }
+    return 0;
+  });
+}
+
+function projectJson(p: Project): string {
+  return `${terminalJson({ id: p.id, name: p.name, writeKey: p.writeKey, adminKey: p.adminKey }, 2)}\n`;
+}
+
+/**
+ * Replaces a project's write key, admin key or both (neither flag: both) with new random ones
+ * and prints the project as `projects create` does. The old keys stop working: at once for this
+ * store and the admin API of every server, and for ingest within about a second on servers
+ * running on the same data (they look at the store's keys version once a second).
+ */
+export async function rotateKeysCommand(
+  given: string,
+  options: RotateKeysOptions,
+  io: CommandIo = processIo,
+): Promise<number> {
+  return runCommand(io, async () => {
+    const neither = options.write !== true && options.admin !== true;
+    const which = { write: neither || options.write === true, admin: neither || options.admin === true };
+    const p = await withStore(options, true, async (s) =>
+      s.rotateProjectKeys((await findProject(s, given)).id, which),
+    );
+    io.stdout.write(projectJson(p));
+    if (which.write) {
+      io.stderr.write(
+        'The old write key is refused from now on; a running homing serve refuses it within about a second ' +
+          '(it looks for changed keys once a second). Apps sending with it get 401: give them the new one.\n',
+      );
+    }
+    if (which.admin) io.stderr.write('The old admin key is refused from now on.\n');
     return 0;
   });
 }
@@ -134,7 +84,7 @@ export function formatProjects(projects: readonly Project[], showKeys = false): 
   const header = ['ID', 'NAME', 'CREATED', 'WRITE KEY', 'ADMIN KEY'];
   const rows = projects.map((p) => [
     p.id,
-    p.name.replace(/[\x00-\x1f\x7f]/g, ' '),
+    terminalText(p.name),
     p.createdAt,
     p.writeKey,
     showKeys ? p.adminKey : maskKey(p.adminKey),
@@ -156,7 +106,7 @@ export async function listProjectsCommand(
   return runCommand(io, async () => {
     const projects = await withStore(options, true, (s) => s.listProjects());
     if (options.json === true) {
-      io.stdout.write(`${JSON.stringify(projects, null, 2)}\n`);
+      io.stdout.write(`${terminalJson(projects, 2)}\n`);
       return 0;
     }
     if (projects.length === 0) {
@@ -187,7 +137,9 @@ function locationOptions(cmd: Command): Command {
 export function registerProjects(program: Command): void {
   const projects = program
     .command('projects')
-    .description("Create and list a Homing server's projects and their write and admin keys");
+    .description(
+      "Create, list and remove a Homing server's projects, and replace their write and admin keys",
+    );
   locationOptions(
     projects
       .command('create')
@@ -198,8 +150,31 @@ export function registerProjects(program: Command): void {
   });
   locationOptions(
     projects
+      .command('rotate-keys')
+      .argument('<project>', "the project's id, or its name")
+      .description(
+        'Replace the write key, the admin key or both (neither flag: both) with new ones; the old ones stop working. Prints the project as JSON',
+      )
+      .option('--write', 'rotate the write key')
+      .option('--admin', 'rotate the admin key'),
+  ).action(async (given: string, options: RotateKeysOptions) => {
+    process.exitCode = await rotateKeysCommand(given, options);
+  });
+  locationOptions(
+    projects
+      .command('remove')
+      .argument('<project>', "the project's id, or its name")
+      .description(
+        'Remove a project for good: its keys stop working and its events, erasure log and suppression entries are deleted (without --yes: says what it would delete)',
+      )
+      .option('--yes', 'remove it (without it, nothing is removed)'),
+  ).action(async (given: string, options: RemoveProjectOptions) => {
+    process.exitCode = await removeProjectCommand(given, options);
+  });
+  locationOptions(
+    projects
       .command('list')
-      .description('List projects (admin keys masked; --json prints every key)')
+      .description('List projects (admin keys masked; --json prints every key); removed ones are not listed')
       .option('--json', 'print JSON instead of a table')
       .option('--show-keys', 'print admin keys in the table'),
   ).action(async (options: ProjectsListOptions) => {

@@ -1,5 +1,6 @@
 import { StoreError } from './errors.js';
 import { checkErasureQuery } from './prepare-events.js';
+import { checkKeysToRotate } from './project-keys.js';
 import type {
   ErasureQuery,
   ErasureRecord,
@@ -7,7 +8,9 @@ import type {
   IngestEvent,
   InsertResult,
   KeyRole,
+  KeysToRotate,
   Project,
+  ProjectRemoval,
   StatsBucket,
   StatsQuery,
   Store,
@@ -52,6 +55,19 @@ export class NoopStore implements Store {
     if (key === this.project.writeKey) return { project: this.project, role: 'write' };
     if (key === this.project.adminKey) return { project: this.project, role: 'admin' };
     return null;
+  }
+  /** Its one project's keys are fixed (they are its options): nothing to rotate or remove. */
+  async rotateProjectKeys(_projectId: string, which: KeysToRotate): Promise<Project> {
+    this.assertOpen();
+    checkKeysToRotate(which);
+    throw new StoreError('invalid-input', "the noop store's keys are fixed: pass others to its constructor");
+  }
+  async removeProject(): Promise<ProjectRemoval> {
+    this.assertOpen();
+    throw new StoreError('invalid-input', "the noop store's project cannot be removed");
+  }
+  async keysVersion(): Promise<number> {
+    return 0;
   }
   async insertEvents(_projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
     this.assertOpen();

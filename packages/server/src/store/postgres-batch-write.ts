@@ -1,10 +1,29 @@
+import { StoreError } from './errors.js';
 import type { PostgresConnections } from './postgres-connections.js';
 import { retryingConflicts } from './postgres-retry.js';
 import type { PreparedBatch } from './prepare-events.js';
 
-const INSERT_EVENTS = `INSERT INTO events (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
-       SELECT $1, * FROM unnest($2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::json[])
-       ON CONFLICT (project_pk, key) DO NOTHING RETURNING key`;
+/**
+ * The batch in one statement, with its project's row locked FOR SHARE while it runs: a removal
+ * marking the project (an UPDATE) waits for it, and a batch after the mark, waiting for the mark
+ * to commit if need be (READ COMMITTED re-reads the row it waited for), finds no live project and
+ * stores nothing. It then answers a single row whose key is NULL (see ProjectRemovedError).
+ */
+const INSERT_EVENTS = `WITH live AS (SELECT pk FROM projects WHERE pk = $1 AND removed_at IS NULL FOR SHARE),
+       inserted AS (
+         INSERT INTO events (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
+         SELECT live.pk, u.* FROM live,
+           unnest($2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::text[], $9::json[]) AS u
+         ON CONFLICT (project_pk, key) DO NOTHING RETURNING key
+       )
+       SELECT key FROM inserted UNION ALL SELECT NULL WHERE NOT EXISTS (SELECT 1 FROM live)`;
+
+/** A batch found its project removed (or gone): nothing of it was stored. */
+export class ProjectRemovedError extends StoreError {
+  constructor() {
+    super('unknown-project', 'the project was removed');
+  }
+}
 
 /**
  * For a project with erased persons: takes the batch's events whose keys an erasure deleted
@@ -43,7 +62,8 @@ export async function writeUnlessErased(
 
 /**
  * One `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING` of the batch (atomic, exactly once
- * per (project, key)); resolves the keys it stored (the events that were new).
+ * per (project, key)); resolves the keys it stored (the events that were new). Rejects with a
+ * ProjectRemovedError, nothing stored, when the project was removed.
  */
 export async function writeEvents(
   connections: PostgresConnections,
@@ -54,7 +74,7 @@ export async function writeEvents(
   // Same lock order for every batch: overlapping concurrent batches cannot deadlock.
   const order = prepared.map((_, i) => i).sort((a, b) => Buffer.compare(keyOf[a]!, keyOf[b]!));
   const sorted = order.map((i) => prepared[i]!);
-  const r = await retryingConflicts<{ key: Buffer }>(connections, INSERT_EVENTS, [
+  const r = await retryingConflicts<{ key: Buffer | null }>(connections, INSERT_EVENTS, [
     pk,
     order.map((i) => keyOf[i]),
     sorted.map((e) => e.uuidText),
@@ -65,5 +85,6 @@ export async function writeEvents(
     sorted.map((e) => e.receivedAt),
     sorted.map((e) => e.propertiesJson),
   ]);
-  return r.rows.map((row) => row.key);
+  if (r.rows.length === 1 && r.rows[0]!.key === null) throw new ProjectRemovedError();
+  return r.rows.map((row) => row.key!);
 }

@@ -91,4 +91,20 @@ export const POSTGRES_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 5,
+    name: 'projects removed, and a version of their keys',
+    // `removed_at`: a removal under way (keys find nothing, and a batch insert, which locks its
+    // project's row FOR SHARE, stores nothing for it; the row goes once its data is deleted).
+    // `keys_version` changes with every change of keys made through a store: servers' key
+    // caches look at it (see Store.keysVersion). Identity pks are never handed out twice.
+    sql: `
+      ALTER TABLE projects ADD COLUMN removed_at text;
+      CREATE TABLE keys_version (
+        id integer PRIMARY KEY CHECK (id = 1),
+        version bigint NOT NULL
+      );
+      INSERT INTO keys_version (id, version) VALUES (1, 0);
+    `,
+  },
 ];

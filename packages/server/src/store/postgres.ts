@@ -1,12 +1,13 @@
 import { StoreError } from './errors.js';
 import { applyMigrations } from './postgres-apply-migrations.js';
-import { writeEvents, writeUnlessErased } from './postgres-batch-write.js';
+import { ProjectRemovedError, writeEvents, writeUnlessErased } from './postgres-batch-write.js';
 import { PostgresConnections } from './postgres-connections.js';
 import { PostgresErasure } from './postgres-erasure.js';
 import { ErasureSweeps } from './postgres-erasure-sweeps.js';
 import { storageError } from './postgres-errors.js';
 import { dropLateErased, LATE_WRITE_MARGIN_MS } from './postgres-late-erasure.js';
 import { type PostgresStoreOptions, resolvePostgresOptions } from './postgres-options.js';
+import { PostgresProjectRemoval } from './postgres-project-removal.js';
 import { PostgresProjects } from './postgres-projects.js';
 import { countEventsByBucket, readEventPage, readPersonEvents } from './postgres-reads.js';
 import { deleteEventsBefore } from './postgres-retention.js';
@@ -19,6 +20,7 @@ import {
   checkStats,
   prepareEvents,
 } from './prepare-events.js';
+import { checkKeysToRotate } from './project-keys.js';
 import { Suppressions } from './suppressions.js';
 import type {
   ErasureQuery,
@@ -27,7 +29,10 @@ import type {
   IngestEvent,
   InsertResult,
   KeyRole,
+  KeysToRotate,
   Project,
+  ProjectRemoval,
+  RemoveProjectOptions,
   StatsBucket,
   StatsQuery,
   Store,
@@ -52,6 +57,7 @@ export class PostgresStore implements Store {
   private readonly where: string;
   private readonly maxPropertiesChars: number;
   private readonly projects: PostgresProjects;
+  private readonly removal: PostgresProjectRemoval;
   private readonly erasure: PostgresErasure;
   private readonly suppressions: Suppressions;
   /** The suppression read in progress, which every batch arriving meanwhile waits for. */
@@ -76,6 +82,7 @@ export class PostgresStore implements Store {
     this.migrationLockTimeoutMs = resolved.migrationLockTimeoutMs;
     this.connections = new PostgresConnections(resolved);
     this.projects = new PostgresProjects(this.connections);
+    this.removal = new PostgresProjectRemoval(this.connections, this.projects);
     this.erasure = new PostgresErasure(
       this.connections,
       this.suppressions,
@@ -142,6 +149,19 @@ export class PostgresStore implements Store {
     return this.projects.findByKey(key);
   }
 
+  async rotateProjectKeys(projectId: string, which: KeysToRotate): Promise<Project> {
+    checkKeysToRotate(which);
+    return this.projects.rotateKeys(projectId, which);
+  }
+
+  async removeProject(projectId: string, options?: RemoveProjectOptions): Promise<ProjectRemoval> {
+    return this.removal.remove(projectId, options);
+  }
+
+  async keysVersion(): Promise<number> {
+    return this.projects.keysVersion();
+  }
+
   async insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
     this.connections.assertOpen();
     const batch = prepareEvents(events, { maxPropertiesChars: this.maxPropertiesChars });
@@ -163,6 +183,10 @@ export class PostgresStore implements Store {
     let inserted: Buffer[];
     try {
       inserted = await write;
+    } catch (err) {
+      // Removed since its pk was cached here (by another process, or while this batch waited).
+      if (err instanceof ProjectRemovedError) this.projects.forget(projectId);
+      throw err;
     } finally {
       this.writing.delete(write);
     }

@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import type { Project } from './store.js';
+import { StoreError } from './errors.js';
+import type { KeysToRotate, Project } from './store.js';
 
 /**
  * Project keys. The store looks a key up by its SHA-256 (so the lookup's timing says nothing about
@@ -36,4 +37,19 @@ export function newProject(name: string): Project {
     adminKey: newAdminKey(),
     createdAt: new Date().toISOString(),
   };
+}
+
+/** `p` with new random keys in place of those `which` names (not stored yet). */
+export function withNewKeys(p: Project, which: KeysToRotate): Project {
+  return {
+    ...p,
+    writeKey: which.write ? newWriteKey() : p.writeKey,
+    adminKey: which.admin ? newAdminKey() : p.adminKey,
+  };
+}
+
+/** Refuses a rotation that names no key (an `invalid-input` error). */
+export function checkKeysToRotate(which: KeysToRotate): void {
+  if (which === null || typeof which !== 'object' || (which.write !== true && which.admin !== true))
+    throw new StoreError('invalid-input', 'name the keys to rotate: write, admin or both');
 }

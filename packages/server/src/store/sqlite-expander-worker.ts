@@ -72,8 +72,8 @@ export type ExpanderCommand = { type: 'stop'; budgetMs: number };
  *
  * Loop: take the write turn (giving way while the ingest thread waits for it), move the oldest
  * log rows past `ingest_progress.expanded_through` into `events` in one transaction (INSERT OR
- * IGNORE sorted by key, and the new expanded id with them: a crash leaves both or neither),
- * release the turn, report the expanded id (the store then deletes those rows from the log
+ * IGNORE sorted by key, and the new expanded id with them: a crash leaves both or neither;
+ * rows of projects removed or gone are skipped), release the turn, report the expanded id (the store then deletes those rows from the log
  * file). With nothing to do it gives back the files' free space (sqlite-idle-shrink.ts), then
  * sleeps until woken or `pollMs` (rows other processes append).
  */
@@ -165,6 +165,10 @@ export function expanderWorkerMain(
     .prepare<[], number>('SELECT expanded_through FROM ingest_progress WHERE id = 1')
     .pluck();
   const setThrough = db.prepare('UPDATE ingest_progress SET expanded_through = ? WHERE id = 1');
+  // Read in each expansion's transaction, under homing.db's write lock: a project marked removed
+  // (or whose row was deleted) before it began gets none of its log rows' events, and rows
+  // expanded before the mark committed are there for the removal to delete.
+  const selectLive = db.prepare<[], number>('SELECT pk FROM projects WHERE removed_at IS NULL').pluck();
   // `n` comes before the payload in each row: the sum reads no overflow page.
   const selectLeft = logDb
     .prepare<[number], number>('SELECT coalesce(sum(n), 0) FROM ingest_log WHERE id > ?')
@@ -219,6 +223,7 @@ export function expanderWorkerMain(
   const expandTx = db.transaction((limit: number): { through: number; more: boolean; n: number } => {
     const from = selectThrough.get() ?? 0;
     offUnlessOurs(from);
+    const live = new Set(selectLive.all());
     const entries: { pk: number; key: Buffer; head: number; mid: number; row: Row }[] = [];
     let lastId = 0;
     let more = false;
@@ -226,6 +231,11 @@ export function expanderWorkerMain(
       if (entries.length >= limit) {
         more = true;
         break;
+      }
+      if (!live.has(r.project_pk)) {
+        // A removed project's events: dropped, the row counted as expanded.
+        lastId = r.id;
+        continue;
       }
       const rows = decode(r.payload);
       for (let j = 0; j < rows.length; j++) {

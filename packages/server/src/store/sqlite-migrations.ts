@@ -1,3 +1,6 @@
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+
 /**
  * SQLite schema, one entry per version. Never edit an applied entry: add a new one.
  *
@@ -12,7 +15,15 @@ export interface Migration {
   sql: string;
 }
 
-export const SQLITE_MIGRATIONS: readonly Migration[] = [
+export interface SqliteMigration extends Migration {
+  /**
+   * Run after `sql`, in the same transaction, with the path of the ingest log's file (which
+   * a transaction on homing.db cannot read).
+   */
+  then?: (db: Database.Database, logPath: string) => void;
+}
+
+export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
   {
     version: 1,
     name: 'projects, events, ingest log, erasure log',
@@ -125,4 +136,67 @@ export const SQLITE_MIGRATIONS: readonly Migration[] = [
       ) WITHOUT ROWID;
     `,
   },
+  {
+    version: 6,
+    name: 'project pks never reused; projects removed, and a version of their keys',
+    // Without AUTOINCREMENT SQLite handed a new project max(pk)+1, so after a project row was
+    // deleted by hand the next project got its pk and with it every row still naming it: its
+    // events, erasure log, suppression entries, and events in the ingest log that the expander
+    // then moved in. The sequence starts above every pk any table names (the log file's too,
+    // below). `removed_at`: a removal under way (keys find nothing, ingest for it is dropped;
+    // the row goes once its data is deleted). `keys_version` changes with every change of
+    // keys made through a store: servers' key caches look at it (see Store.keysVersion).
+    sql: `
+      CREATE TABLE projects_v6 (
+        pk INTEGER PRIMARY KEY AUTOINCREMENT,
+        id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        write_key TEXT NOT NULL,
+        admin_key TEXT NOT NULL,
+        write_key_hash BLOB NOT NULL UNIQUE,
+        admin_key_hash BLOB NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        removed_at TEXT
+      );
+      INSERT INTO projects_v6 (pk, id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at)
+        SELECT pk, id, name, write_key, admin_key, write_key_hash, admin_key_hash, created_at FROM projects ORDER BY pk;
+      DROP TABLE projects;
+      ALTER TABLE projects_v6 RENAME TO projects;
+      DELETE FROM sqlite_sequence WHERE name = 'projects';
+      INSERT INTO sqlite_sequence (name, seq) SELECT 'projects', max(
+        coalesce((SELECT max(pk) FROM projects), 0),
+        coalesce((SELECT max(project_pk) FROM events), 0),
+        coalesce((SELECT max(project_pk) FROM erasures), 0),
+        coalesce((SELECT max(project_pk) FROM suppressions), 0),
+        coalesce((SELECT max(project_pk) FROM erased_keys), 0),
+        coalesce((SELECT max(project_pk) FROM ingest_log), 0)
+      );
+      CREATE TABLE keys_version (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        version INTEGER NOT NULL
+      );
+      INSERT INTO keys_version (id, version) VALUES (1, 0);
+    `,
+    then: (db, logPath) => {
+      const inLog = highestProjectPkIn(logPath);
+      if (inLog > 0)
+        db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'projects'").run(inLog);
+    },
+  },
 ];
+
+/**
+ * The highest project pk the ingest log file's rows name (0 without a log file). Read once, at
+ * the migration: the rows of a project deleted by hand may still wait there to be expanded.
+ */
+function highestProjectPkIn(logPath: string): number {
+  if (!existsSync(logPath)) return 0;
+  const log = new Database(logPath, { readonly: true, fileMustExist: true });
+  try {
+    const has = log.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ingest_log'").get();
+    if (has === undefined) return 0;
+    return (log.prepare('SELECT max(project_pk) FROM ingest_log').pluck().get() as number | null) ?? 0;
+  } finally {
+    log.close();
+  }
+}

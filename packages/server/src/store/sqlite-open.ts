@@ -3,13 +3,14 @@
  * failure told in words an operator can act on (a missing addon, a full disk and a damaged file
  * want different things done; see sqlite-open-failure.ts).
  */
+import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createDatabaseFile } from './dataDirModes.js';
 import { StoreError } from './errors.js';
 import { makeDataDir } from './makeDataDir.js';
 import { refuseNewerSchema } from './newer-schema.js';
 import { codeAndMessage, diskFullAtOpen, isDiskFull } from './sqlite-errors.js';
-import { openLogFile, reconcileLogFile } from './sqlite-log-file.js';
+import { LOG_FILE, openLogFile, reconcileLogFile } from './sqlite-log-file.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { isNativeModuleFailure, nativeModuleError } from './sqlite-native-module.js';
 import { notWritableAdvice, openFailureAdvice } from './sqlite-open-failure.js';
@@ -145,6 +146,7 @@ export async function applyMigrations(db: Database.Database, turn: WriteTurn, pa
             const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
             if (done) return;
             db.exec(m.sql);
+            m.then?.(db, join(dirname(path), LOG_FILE));
             db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
               m.version,
               m.name,

@@ -22,6 +22,8 @@ export interface ProjectRow {
   write_key: string;
   admin_key: string;
   created_at: string;
+  /** When its removal began; null for a live project. */
+  removed_at: string | null;
 }
 
 export const EVENT_COLUMNS =

@@ -12,6 +12,7 @@ import { LOG_FILE } from './sqlite-log-file.js';
 import { OpenFiles } from './sqlite-open-files.js';
 import { checkpointRemovedWal } from './sqlite-wal-rescue.js';
 import { SqliteProjects } from './sqlite-projects.js';
+import { logFileOfItsOwn, SqliteProjectRemoval } from './sqlite-project-removal.js';
 import { SqliteReads } from './sqlite-reads.js';
 import { SqliteRetention } from './sqlite-retention.js';
 import { WriteTurn } from './sqlite-write-turn.js';
@@ -28,6 +29,7 @@ import {
   checkStats,
   prepareEvents,
 } from './prepare-events.js';
+import { checkKeysToRotate } from './project-keys.js';
 import { suppressionHash, Suppressions } from './suppressions.js';
 import type {
   ErasureQuery,
@@ -36,7 +38,10 @@ import type {
   IngestEvent,
   InsertResult,
   KeyRole,
+  KeysToRotate,
   Project,
+  ProjectRemoval,
+  RemoveProjectOptions,
   StatsBucket,
   StatsQuery,
   Store,
@@ -74,6 +79,7 @@ export class SqliteStore implements Store {
   private readonly turn = new WriteTurn();
   private readonly opts: ResolvedSqliteOptions;
   private readonly projects: SqliteProjects;
+  private readonly removal: SqliteProjectRemoval;
   private readonly reads: SqliteReads;
   private readonly erasure: SqliteErasure;
   private readonly retention: SqliteRetention;
@@ -102,6 +108,11 @@ export class SqliteStore implements Store {
     this.reads = new SqliteReads(this.db, assertOpen);
     this.erasure = new SqliteErasure(this.db, this.turn, assertOpen);
     this.retention = new SqliteRetention(this.db, this.turn, assertOpen, () => this.catchUp());
+    this.removal = new SqliteProjectRemoval(this.db, this.turn, this.projects, assertOpen, () =>
+      this.opts.projectsOnly
+        ? logFileOfItsOwn(this.logPath, this.opts.busyTimeoutMs)
+        : { write: (fn) => this.turn.logWrite(() => fn(this.logDb)), close: () => {} },
+    );
   }
 
   async migrate(): Promise<void> {
@@ -182,6 +193,26 @@ export class SqliteStore implements Store {
   async findProjectByKey(key: string): Promise<{ project: Project; role: KeyRole } | null> {
     this.assertReady();
     return this.projects.findByKey(key);
+  }
+
+  async rotateProjectKeys(projectId: string, which: KeysToRotate): Promise<Project> {
+    this.assertReady();
+    checkKeysToRotate(which);
+    return this.projects.rotateKeys(projectId, which);
+  }
+
+  async removeProject(projectId: string, options?: RemoveProjectOptions): Promise<ProjectRemoval> {
+    this.assertReady();
+    return this.removal.remove(projectId, options);
+  }
+
+  async keysVersion(): Promise<number> {
+    this.assertReady();
+    try {
+      return this.projects.keysVersion();
+    } catch (err) {
+      throw storageError(err);
+    }
   }
 
   insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { StoreError } from './errors.js';
+import { projectsContract } from './store-projects.contract.js';
 import type { IngestEvent, Project, Store, StoredEvent } from './store.js';
 
 /** What one implementation gives the contract suite; a fresh, empty storage per call. */
@@ -64,6 +65,8 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
       others.push(s);
       return s;
     }
+
+    projectsContract({ store: () => store, project: () => project, another, ev });
 
     it('stores an event once per (project, uuid) across batches and counts the rest as duplicates', async () => {
       const batch = Array.from({ length: 10 }, (_, i) => ev({ properties: { i } }));

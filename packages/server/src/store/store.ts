@@ -50,6 +50,36 @@ export interface Project {
 
 export type KeyRole = 'write' | 'admin';
 
+/** Which of a project's keys `rotateProjectKeys` replaces. */
+export interface KeysToRotate {
+  write: boolean;
+  admin: boolean;
+}
+
+/** What removing a project deletes (or, with `dryRun`, would delete), in rows. */
+export interface ProjectRemoval {
+  /** The project as it was. */
+  project: Project;
+  events: number;
+  /** Entries of its erasure log. */
+  erasures: number;
+  /** Its suppression entries and erased keys (what kept its erased persons erased). */
+  suppressions: number;
+  erasedKeys: number;
+  /**
+   * Events acknowledged and not yet moved into the events table (SQLite's ingest log; 0 on
+   * PostgreSQL): deleted from the log file, and never expanded.
+   */
+  pendingEvents: number;
+}
+
+export interface RemoveProjectOptions {
+  /** Count what would be deleted; change nothing. */
+  dryRun?: boolean;
+  /** Called after each batch of events deleted: how many so far, of how many. */
+  onProgress?: (deletedEvents: number, totalEvents: number) => void;
+}
+
 export interface InsertResult {
   /** Events newly stored. */
   accepted: number;
@@ -119,6 +149,7 @@ export interface Store {
   ping(): Promise<void>;
 
   createProject(name: string): Promise<Project>;
+  /** The projects in creation order; a project whose removal began is not among them. */
   listProjects(): Promise<Project[]>;
   /**
    * The first project (lowest creation order), or a new one named `name` when there is none.
@@ -126,8 +157,34 @@ export interface Store {
    * at once on empty storage create one project between them and all answer it.
    */
   firstProjectOrCreate(name: string): Promise<{ project: Project; created: boolean }>;
-  /** Finds the project a key belongs to, comparing keys in constant time. */
+  /**
+   * Finds the project a key belongs to, comparing keys in constant time. A removed project's
+   * keys, and keys replaced by `rotateProjectKeys`, find nothing.
+   */
   findProjectByKey(key: string): Promise<{ project: Project; role: KeyRole } | null>;
+  /**
+   * Replaces the project's write key, admin key or both with new random ones; from the commit
+   * on, the old ones find nothing. Resolves the project with its keys; `unknown-project` when
+   * there is no such project (or it was removed).
+   */
+  rotateProjectKeys(projectId: string, which: KeysToRotate): Promise<Project>;
+  /**
+   * Removes a project for good. First marks it removed (one commit): its keys find nothing, it
+   * is no longer listed, and nothing more of it is stored, by this store or any other on the
+   * same storage (events still arriving through a key another process has cached are dropped;
+   * see the implementations). Then deletes its events, erasure log, suppression entries and
+   * erased keys (and, on SQLite, its events still in the ingest log) in bounded transactions
+   * that leave room for ingest between them, and last the project itself. A removal that was
+   * interrupted is finished by calling this again with the project's id. `unknown-project`
+   * when there is no such project.
+   */
+  removeProject(projectId: string, options?: RemoveProjectOptions): Promise<ProjectRemoval>;
+  /**
+   * A number that changes whenever a project's keys change through a store on this storage
+   * (creation, rotation, removal), in any process: key caches look at it (cheaply, every
+   * second at most) to forget keys that stopped working without waiting for their expiry.
+   */
+  keysVersion(): Promise<number>;
 
   /**
    * Store a batch atomically, once per (project, uuid). Resolves only after the data is

@@ -1,0 +1,136 @@
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { openStore, StoreError, type Project, type Store } from '@homing/server';
+import { CommandError } from './outboxCommand.js';
+import { LOCK_HINT, diskFullHint } from './storeHints.js';
+
+/**
+ * Where `homing projects` finds a server's store (the same `--data-dir` / `--database` as
+ * `homing serve`), opened for projects only, and the project a command names.
+ */
+
+export const PROJECTS_DEFAULTS = {
+  dataDir: './.homing',
+  dataDirEnv: 'HOMING_DATA_DIR',
+  databaseEnv: 'HOMING_DATABASE_URL',
+} as const;
+
+export interface StoreLocation {
+  /** SQLite directory; `./.homing` when absent. */
+  dataDir?: string;
+  /** `postgres://…`; SQLite in dataDir when absent or empty. */
+  database?: string;
+}
+
+function usesSqlite(location: StoreLocation): boolean {
+  return (location.database ?? '').trim() === '';
+}
+
+async function open(location: StoreLocation, mustExist: boolean): Promise<Store> {
+  const given = location.dataDir ?? PROJECTS_DEFAULTS.dataDir;
+  if (usesSqlite(location) && given.trim() === '') {
+    // resolve('') is the current directory: the database would land wherever this was run.
+    const from =
+      process.env[PROJECTS_DEFAULTS.dataDirEnv] === given ? ` (from ${PROJECTS_DEFAULTS.dataDirEnv})` : '';
+    throw new CommandError(
+      `--data-dir names no directory, got "${given}"${from}`,
+      `pass the directory "homing serve" uses with --data-dir DIR (default ${PROJECTS_DEFAULTS.dataDir}), or unset ${PROJECTS_DEFAULTS.dataDirEnv}`,
+      2,
+    );
+  }
+  const dataDir = resolve(given);
+  // Listing must not create an empty database where a typo points; creating a project may.
+  if (mustExist && usesSqlite(location) && !existsSync(join(dataDir, 'homing.db'))) {
+    throw new CommandError(
+      `No Homing data in ${dataDir}`,
+      `Pass the directory "homing serve" uses with --data-dir DIR (or ${PROJECTS_DEFAULTS.dataDirEnv}), ` +
+        `or a PostgreSQL URL with --database (or ${PROJECTS_DEFAULTS.databaseEnv}).`,
+    );
+  }
+  try {
+    // Projects only: with the full store, its own expander worker would expand a running
+    // server's backlog (and keep at it for the close budget), taking seconds and switching the
+    // server's key filter off until it restarts.
+    return await openStore({ dataDir, databaseUrl: location.database, projectsOnly: true });
+  } catch (err) {
+    throw storeCommandError(err, dataDir);
+  }
+}
+
+function storeCommandError(err: unknown, dataDir: string): unknown {
+  if (!(err instanceof StoreError)) return err;
+  switch (err.kind) {
+    case 'invalid-input':
+      return new CommandError(err.message, undefined, 2);
+    case 'unsupported-url':
+      return new CommandError(
+        err.message,
+        'Use --database postgres://user@host:5432/db, or leave it unset for SQLite.',
+        2,
+      );
+    case 'unreachable':
+      return new CommandError(err.message, 'Is PostgreSQL running, and does the database exist?');
+    case 'timeout':
+      return new CommandError(err.message, LOCK_HINT);
+    case 'disk-full':
+      return new CommandError(err.message, diskFullHint(dataDir));
+    case 'data-dir':
+      // The store's message says what to do: the advice differs for a file the user may not
+      // write and a damaged one.
+      return new CommandError(err.message);
+    default:
+      return new CommandError(`${err.message} (${err.kind})`);
+  }
+}
+
+export async function withStore<T>(
+  location: StoreLocation,
+  mustExist: boolean,
+  body: (s: Store) => Promise<T>,
+): Promise<T> {
+  const store = await open(location, mustExist);
+  try {
+    return await body(store);
+  } catch (err) {
+    throw storeCommandError(err, location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
+  } finally {
+    await store.close();
+  }
+}
+
+/**
+ * The project `given` names: its id, or else its name, which must be one project's only (two of
+ * the same name are refused, with their ids). Removed projects are not found.
+ */
+export async function findProject(store: Store, given: string): Promise<Project> {
+  if (given.trim() === '') {
+    throw new CommandError(
+      `name the project by its id or its name, got "${given}"`,
+      'homing projects list shows them',
+      2,
+    );
+  }
+  const projects = await store.listProjects();
+  const byId = projects.find((p) => p.id === given);
+  if (byId !== undefined) return byId;
+  const named = projects.filter((p) => p.name === given);
+  if (named.length === 1) return named[0]!;
+  if (named.length > 1) {
+    throw new CommandError(
+      `${named.length} projects are named "${given}": ${named.map((p) => `${p.id} (created ${p.createdAt})`).join(', ')}`,
+      'name the one you mean by its id',
+      2,
+    );
+  }
+  throw new NoSuchProject(given);
+}
+
+/** No live project has the id or the name a command was given. */
+export class NoSuchProject extends CommandError {
+  constructor(given: string) {
+    super(
+      `no project has the id or the name "${given}"`,
+      'homing projects list shows them (pass the same --data-dir or --database as homing serve)',
+    );
+  }
+}
