@@ -1,16 +1,18 @@
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { chmod, chown, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createFileOutbox } from '@homing/client';
+import { createFileOutbox, SENDING_STATE_KEY } from '@homing/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { captureIo } from './commands.test-helpers.js';
+import { captureIo, startSink } from './commands.test-helpers.js';
 import { deadLetters } from './dead-letters.js';
 import { flush } from './flush.js';
 import { runCommand } from './outboxCommand.js';
 import { status } from './status.js';
 
 const NOBODY = 65534;
+/** A user whose app used an outbox directory that nobody (65534) made first. */
+const ALICE = 65533;
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
@@ -31,11 +33,14 @@ async function outboxDir(): Promise<string> {
 }
 
 type Run = (io: ReturnType<typeof captureIo>) => Promise<number>;
-const commands = (dir: string): Record<string, Run> => ({
+/** `savedEndpoints`: flush without --host, to where the outbox says its app sends. */
+const commands = (dir: string, options: { savedEndpoints?: boolean } = {}): Record<string, Run> => ({
   status: (io) => status({ outbox: dir }, io),
   flush: (io) =>
     flush(
-      { outbox: dir, host: 'http://127.0.0.1:9', key: 'k', timeout: 300 },
+      options.savedEndpoints === true
+        ? { outbox: dir, timeout: 300 }
+        : { outbox: dir, host: 'http://127.0.0.1:9', key: 'k', timeout: 300 },
       io,
       new AbortController().signal,
     ),
@@ -47,8 +52,11 @@ const commands = (dir: string): Record<string, Run> => ({
  * Only as root: other users cannot make files another user's.
  */
 async function asNobody(run: Run): Promise<{ code: number; err: string }> {
+  return asUser(NOBODY, run);
+}
+async function asUser(uid: number, run: Run): Promise<{ code: number; err: string }> {
   const io = captureIo();
-  process.seteuid!(NOBODY);
+  process.seteuid!(uid);
   try {
     return { code: await run(io), err: io.err() };
   } finally {
@@ -121,8 +129,86 @@ describe('an outbox the CLI cannot use: the file in the way is named, with what 
       );
       expect(root.map((e) => e.name)).toEqual([]);
       expect(await commands(dir).status!(captureIo())).toBe(0);
+      // Its consent as its owner's app reads it: the grant that owner stored.
+      const json = captureIo();
+      expect(await status({ outbox: dir, json: true }, json)).toBe(0);
+      expect((JSON.parse(json.out()) as { consent: unknown }).consent).toBe('granted');
     },
   );
+
+  it.runIf(asRoot)(
+    'an outbox in a directory another account made and others can write in: every command refuses; flush sends nothing to the endpoints planted there',
+    async () => {
+      const dir = await outboxDir();
+      const attacker = await startSink();
+      cleanups.push(attacker.close);
+      // Planted: where a flush without --host sends, and with which key.
+      const planted = createFileOutbox({ directory: dir });
+      await planted.setState(SENDING_STATE_KEY, {
+        mode: 'failover',
+        endpoints: [{ destination: 'homing', host: attacker.url, key: 'hw_theirs' }],
+      });
+      await planted.close();
+      // The user's app (uid 65533) queued its events there; the directory is nobody's, open to
+      // all, in a place anyone may look into (as /tmp).
+      await chmod(join(dir, '..'), 0o755);
+      for (const name of await readdir(dir, { recursive: true })) await chown(join(dir, name), ALICE, ALICE);
+      for (const path of [dir, join(dir, 'state')]) {
+        await chown(path, NOBODY, NOBODY);
+        await chmod(path, 0o777);
+      }
+      const stateFiles = (await readdir(join(dir, 'state'))).map((n) => join(dir, 'state', n));
+      const sending = stateFiles.find((f) => readFileSync(f, 'utf8').includes(SENDING_STATE_KEY))!;
+      await chown(sending, NOBODY, NOBODY);
+      await chmod(sending, 0o644);
+      const { flush: flushFirst, ...others } = commands(dir, { savedEndpoints: true });
+      for (const [name, run] of [['flush', flushFirst!] as const, ...Object.entries(others)]) {
+        const r = await asUser(ALICE, run);
+        expect(attacker.requests, name).toBe(0);
+        expect(r.code, name).toBe(1);
+        expect(r.err, name).toContain(
+          `error: ${dir} can be written by others than its owner (uid ${NOBODY}, mode 777): what is in the outbox`,
+        );
+        expect(r.err, name).toContain('hint: let the app use a directory of its own');
+      }
+    },
+  );
+
+  it.runIf(asRoot)(
+    'the user’s own outbox with a state/ of another account’s: status reads it; flush refuses up front, with the chown that gives it back',
+    async () => {
+      const dir = await outboxDir();
+      await chmod(join(dir, '..'), 0o755);
+      for (const name of ['.', ...(await readdir(dir, { recursive: true }))])
+        await chown(join(dir, name), ALICE, ALICE);
+      await chown(join(dir, 'state'), NOBODY, NOBODY);
+      await chmod(join(dir, 'state'), 0o755);
+      expect((await asUser(ALICE, commands(dir).status!)).code).toBe(0);
+      const r = await asUser(ALICE, commands(dir).flush!);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(
+        `error: ${join(dir, 'state')} belongs to uid ${NOBODY}, not to this user (uid ${ALICE})`,
+      );
+      expect(r.err).toContain(`hint: give it back to the outbox's owner: sudo chown -R ${ALICE} ${dir}`);
+    },
+  );
+
+  it('the user’s own outbox, or its state/, that others can write in: every command refuses, with the chmod that fixes it', async () => {
+    for (const sub of ['.', 'state']) {
+      const dir = await outboxDir();
+      const open = join(dir, sub);
+      await chmod(open, 0o770);
+      for (const [name, run] of Object.entries(commands(dir))) {
+        const io = captureIo();
+        expect(await run(io), `${name} ${sub}`).toBe(1);
+        expect(io.err(), `${name} ${sub}`).toContain(`can be written by others than its owner`);
+        expect(io.err(), `${name} ${sub}`).toContain(`mode 770`);
+        expect(io.err(), `${name} ${sub}`).toContain(
+          `hint: take the write bits from others: chmod go-w ${open}`,
+        );
+      }
+    }
+  });
 
   it.runIf(asRoot)(
     'root on its own outbox with a read-only mode: root writes there, not refused',

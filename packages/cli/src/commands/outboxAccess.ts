@@ -13,6 +13,8 @@ import { CommandError } from './commandError.js';
 import { shellQuoted } from './shellQuoted.js';
 
 const DENIED = new Set(['EACCES', 'EPERM']);
+/** Bits that let accounts other than the owner add, rename or remove entries. */
+const WRITABLE_BY_OTHERS = 0o022;
 /** The outbox's subdirectory of remembered states (consent, breakers, endpoints). */
 const STATE_DIR = 'state';
 /** Files named in a message, at most; the rest are counted. */
@@ -49,6 +51,54 @@ export async function assertOutboxReadable(directory: string): Promise<void> {
     );
   }
   if (denied.length > 0) throw await accessError(directory, 'read', denied);
+}
+
+/**
+ * Refuses, for every command, an outbox in a directory (or a `state/`) that others than its owner
+ * can write in, as the app refuses it: anything in it may have been put there by another account
+ * (events sent with the user's key, endpoints a flush would send the user's events to, a consent).
+ * A status of it would show what someone else planted; and it is the answer to "why does my app
+ * keep its events in memory?". Owned by another account but private, it is still read (root
+ * looking at a user's outbox): only its owner (or root) can have put anything there. Skipped on
+ * Windows, whose permission bits say nothing of its ACLs.
+ */
+export async function assertOutboxPrivate(directory: string): Promise<void> {
+  if (process.platform === 'win32') return;
+  for (const path of [directory, join(directory, STATE_DIR)]) {
+    const st = await stat(path).catch(() => null);
+    if (st === null || (st.mode & WRITABLE_BY_OTHERS) === 0) continue;
+    const me = effectiveUid();
+    const mode = modeText(st.mode & 0o7777);
+    const sticky = (st.mode & 0o1000) !== 0 ? '; the sticky bit does not keep them from adding files' : '';
+    const yours = me !== undefined && st.uid === me;
+    throw new CommandError(
+      `${path} can be written by others than its owner (${uidName(st.uid)}, mode ${mode}${sticky}): what is in the outbox (events, the endpoints a flush sends to and their keys, the remembered consent) may have been put there by another account, so neither the app nor this command uses it`,
+      yours
+        ? `take the write bits from others: chmod go-w ${shellQuoted(path)}, and remove what others may have put in it`
+        : `let the app use a directory of its own (by default <cache>/homing/<name>, made private); ${uidName(st.uid)} can make this one private (chmod go-w ${shellQuoted(path)})`,
+    );
+  }
+}
+
+/**
+ * Refuses changing an outbox (flush sends with the endpoints and keys saved in it) that is not
+ * this user's own, as the app refuses it; root's case is told by `assertOutboxWritable`, and
+ * another user's private outbox is not writable to begin with: this is for one another account
+ * made but lets this user write in (an ACL), or a `state/` left another account's.
+ */
+export async function assertOutboxOwn(directory: string): Promise<void> {
+  const me = effectiveUid();
+  if (me === undefined || process.platform === 'win32') return;
+  for (const path of [directory, join(directory, STATE_DIR)]) {
+    const st = await stat(path).catch(() => null);
+    if (st === null || st.uid === me) continue;
+    throw new CommandError(
+      `${path} belongs to ${uidName(st.uid)}, not to this user (${uidName(me)}): what is in it may have been put there by that account, and what this command writes there would be this user's`,
+      path === directory
+        ? `run the command as the user the app runs as (sudo -u '#${st.uid}' homing ...), or let the app use a directory of its own`
+        : `give it back to the outbox's owner: sudo chown -R ${me} ${shellQuoted(directory)}`,
+    );
+  }
 }
 
 /** Refuses an outbox this user may not write in (commands that change it write lock and state files). */
@@ -164,6 +214,10 @@ export async function accessError(
 
 function effectiveUid(): number | undefined {
   return process.geteuid?.() ?? process.getuid?.();
+}
+
+function modeText(mode: number): string {
+  return mode.toString(8).padStart(3, '0');
 }
 
 function uidName(uid: number): string {

@@ -2,7 +2,14 @@ import type { OutboxLimits } from '@homing/client';
 import { FileOutbox, OutboxIoError, OutboxNotFoundError } from '@homing/client';
 import { terminalText } from '../terminalText.js';
 import { CommandError } from './commandError.js';
-import { accessError, assertOutboxReadable, assertOutboxWritable, unexplained } from './outboxAccess.js';
+import {
+  accessError,
+  assertOutboxOwn,
+  assertOutboxPrivate,
+  assertOutboxReadable,
+  assertOutboxWritable,
+  unexplained,
+} from './outboxAccess.js';
 
 const DENIED = new Set(['EACCES', 'EPERM']);
 
@@ -24,11 +31,13 @@ export { CommandError };
 /**
  * Looks at the outbox in `dir` without changing anything (no lock, no cleanup, no limits): a
  * directory that is missing or holds none of an outbox's files is refused (a typo must neither
- * create an outbox nor be shown as an empty one).
+ * create an outbox nor be shown as an empty one), and so is one that others can write in, as the
+ * app refuses it (`assertOutboxPrivate`).
  */
 export async function inspectOutbox(dir: string): Promise<{ inspector: OutboxInspector; directory: string }> {
   try {
     const inspector = await FileOutbox.inspect(dir);
+    await assertOutboxPrivate(inspector.directory);
     await assertOutboxReadable(inspector.directory);
     return { inspector, directory: inspector.directory };
   } catch (error) {
@@ -68,8 +77,10 @@ export async function openOutbox(
 ): Promise<{ outbox: Outbox; directory: string; inspector: OutboxInspector }> {
   const { inspector, directory } = await inspectOutbox(dir);
   // Changing an outbox writes lock and state files beside the segments: refuse before any of it
-  // fails half-way with a message about a lock file.
+  // fails half-way with a message about a lock file. And not in another account's: a flush
+  // would send what it holds with the endpoints and keys saved in it.
   await assertOutboxWritable(directory);
+  await assertOutboxOwn(directory);
   const limits = (await inspector.savedLimits()) ?? KEEP_EVERYTHING;
   return { outbox: new FileOutbox({ directory, ...limits, saveLimits: false }), directory, inspector };
 }

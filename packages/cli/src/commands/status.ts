@@ -63,7 +63,8 @@ export async function readStatus(
   let consent: StatusReport['consent'] = null;
   let consentError: string | undefined;
   try {
-    consent = (await consentFile(directory).read()) ?? null;
+    // As the app, running as the outbox's owner, reads it: `sudo homing status` shows its grant too.
+    consent = (await consentFile(directory, { readAs: 'owner' }).read()) ?? null;
   } catch (error) {
     if (!(error instanceof ConsentUnreadableError)) throw error;
     consent = 'unreadable';

@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomicSync } from '../outbox/file-log/atomicFile.js';
 import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
+import { ownDirectoryCheck } from '../outbox/file-log/ownDirectory.js';
 import { consentFile } from './consentFile.node.js';
 import { type IdentityStore, isKeptIdentity } from './identityStore.js';
 
@@ -22,7 +23,11 @@ export const IDENTITY_FILE = 'identity';
  */
 export function identityFile(directory: string): IdentityStore {
   const file = path.join(directory, IDENTITY_FILE);
+  // A directory another account made or can write in: no identity planted there is read, and
+  // none of the user's is written there (kept once the directory is fixed, as when unwritable).
+  const unsafe = ownDirectoryCheck(directory);
   const read = (): string | undefined => {
+    if (unsafe() !== undefined) return undefined;
     try {
       const kept = readFileSync(file, 'utf8').replace(/\n$/, '');
       return isKeptIdentity(kept) ? kept : undefined;
@@ -34,6 +39,8 @@ export function identityFile(directory: string): IdentityStore {
     read,
     write(id) {
       try {
+        const refused = unsafe();
+        if (refused !== undefined) throw refused;
         if (id === undefined) {
           rmSync(file, { force: true });
         } else if (read() !== id) {

@@ -1,6 +1,7 @@
 import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
+import { ownDirectoryCheck } from '../outbox/file-log/ownDirectory.js';
 import { PRIVATE_FILE_MODE } from '../outbox/file-log/privateModes.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
 import type { InstallIdStore } from './installId.js';
@@ -18,10 +19,19 @@ export const INSTALL_ID_FILE = 'install-id';
  * 37-byte read there means events tracked right after start need not wait in memory for it.
  * `initial` is the id a new file gets (an id kept elsewhere before); else the id the caller `made`;
  * default a new UUIDv7.
+ *
+ * In a directory another account made or can write in, nothing is read or written: it throws
+ * (`UnsafeDirectoryError`), and the client uses an id of the run's own, stored here once the
+ * directory is fixed. An id planted there would have put the user's events under one chosen by
+ * someone else; `initial`, read from that directory's state, is dropped too.
  */
 export function installIdFile(directory: string, initial?: string): InstallIdStore {
   const file = path.join(directory, INSTALL_ID_FILE);
+  const unsafe = ownDirectoryCheck(directory);
+  if (unsafe() !== undefined) initial = undefined;
   return (_syncOnly, made) => {
+    const refused = unsafe();
+    if (refused !== undefined) throw refused;
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = readId(file);
       if (existing !== undefined) return existing;

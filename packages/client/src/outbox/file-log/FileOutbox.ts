@@ -35,6 +35,7 @@ import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
 import { SpaceReserve } from './SpaceReserve.js';
 import { StateFiles } from './StateFiles.js';
 import { makeDirectory } from './makeDirectory.js';
+import { unsafeDirectory } from './ownDirectory.js';
 import { UnwrittenClaims } from './UnwrittenClaims.js';
 
 /**
@@ -628,6 +629,10 @@ export class FileOutbox implements Outbox {
 
   private async init(): Promise<void> {
     await makeDirectory(this.directory);
+    // One another account made, or can write in, may hold its events, endpoints and consent:
+    // refused before anything in it is read (the client keeps events in memory meanwhile).
+    const unsafe = await unsafeDirectory(this.directory);
+    if (unsafe !== undefined) throw unsafe;
     if (this.o.saveLimits) {
       await writeOutboxInfo(this.directory, this.o.limits, this.o.durability === 'fsync').catch(
         (error: unknown) => {

@@ -4,7 +4,8 @@
  * defaults (0777, 0666) made them readable by every local account.
  *
  * Only what is created gets these: an existing directory keeps the mode it has (its owner may
- * share it on purpose), and a file is created with it, never chmod-ed after.
+ * share it on purpose, for reading: one others can write in, or another account's, is refused,
+ * `ownDirectory.ts`), and a file is created with it, never chmod-ed after.
  */
 export const PRIVATE_DIRECTORY_MODE = 0o700;
 export const PRIVATE_FILE_MODE = 0o600;
