@@ -12,20 +12,25 @@
  * Known limits (chosen, and tested both ways): a bare 9-digit SSN or 10-digit phone number
  * without separators is kept (indistinguishable from an order number); a 4-part version whose
  * parts are all ≤ 255 and whose last part is not 0 (`1.2.3.4`) is an IPv4 address and is
- * replaced (`v1.2.3.4` is not); `git@github.com` is email-shaped and is replaced; a `+` number in
- * groups of three after a 1-3 digit code with at most 10 digits, cents or a last group `000` is
- * an amount (`+125 000 000`) and is kept, so `+376 123 456` (Andorra) is too.
+ * replaced (`v1.2.3.4` is not); a `+` number in groups of three after a 1-3 digit code with at
+ * most 10 digits, cents or a last group `000` is an amount (`+125 000 000`) and is kept, so
+ * `+376 123 456` (Andorra) is too. `git@github.com:org/repo.git` (a Git remote, whose user is
+ * `git` for everyone) is kept; any other `user@host.tld` is an email, `ssh://alice@host.tld` too.
  */
 import type { PatternNeeds } from './stringProfile.js';
 import { lettersOf } from './stringProfile.js';
 import {
   isBasicCredential,
   isCardNumber,
+  isIbanChecksum,
   isInternationalPhone,
   isIpv6,
   isLocalIpv6,
   isPersonalIpv4,
 } from './piiValidators.js';
+import { URL_SECRET_PATTERNS } from './urlSecretPatterns.js';
+import { HOME_PATH_PATTERN } from './homePathPattern.js';
+import { IBAN, IBAN_HINT } from './ibanPattern.js';
 
 export type PiiPatternName =
   | 'privateKey'
@@ -33,9 +38,12 @@ export type PiiPatternName =
   | 'bearer'
   | 'keyValueSecret'
   | 'apiKey'
+  | 'urlSecret'
+  | 'homePath'
   | 'email'
   | 'ipv6'
   | 'ipv4'
+  | 'iban'
   | 'card'
   | 'ssn'
   | 'phone';
@@ -47,9 +55,12 @@ export const PII_PATTERN_NAMES: readonly PiiPatternName[] = [
   'bearer',
   'keyValueSecret',
   'apiKey',
+  'urlSecret',
+  'homePath',
   'email',
   'ipv6',
   'ipv4',
+  'iban',
   'card',
   'ssn',
   'phone',
@@ -114,18 +125,26 @@ const PRIVATE_KEY =
 const COOKIE_HEADER =
   /(?<![A-Za-z0-9-])((?:[Ss]et-)?[Cc]ookie|(?:SET-)?COOKIE)(\s{0,3}:\s{0,3})([^\s[=;]{1,256}=[^\n]{0,4095})/g;
 
-// `api_key=…`, `"password": "…"`, `token: …` in logs and URLs (also with a prefix:
-// `aws_secret_access_key=…`, `GITHUB_TOKEN=…`): keeps the key and replaces the
-// value, up to its closing quote when quoted (`PASSWORD="correct horse battery staple"`), else
-// up to a space or separator. The value must not start with `[` so an already replaced value
-// stays as it is.
+// `api_key=…`, `"password": "…"`, `token: …`, `pass=…` in logs and URLs (also with a prefix:
+// `aws_secret_access_key=…`, `GITHUB_TOKEN=…`, `DB_PASS=…`), and session cookies written out
+// (`sessionid=…`, `;jsessionid=…` in a URL): keeps the key and replaces the value, up to its
+// closing quote when quoted (`PASSWORD="correct horse battery staple"`), else up to a space or
+// separator. The value must not start with `[` so an already replaced value stays as it is;
+// `true`, `false`, `null` and `undefined` hold no secret (`{"pass":true}` in a test report).
 const KEY_VALUE_SECRET = new RegExp(
-  String.raw`(?<![A-Za-z0-9_-])((?:[A-Za-z0-9]{1,32}[_-]){0,4}(?:api[_-]?key|apikey|access[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?token|client[_-]?secret|private[_-]?key|secret[_-]?key|secret|password|passwd|csrf[_-]?token|csrftoken|xsrf[_-]?token|token)["']?\s{0,3}[=:]\s{0,3})(?:(["'])([^"'\n\[][^"'\n]{3,511})\2|["']?([^\s"'&,;\[\]{}<>][^\s"'&,;<>]{3,511}))`,
+  String.raw`(?<![A-Za-z0-9_-])((?:[A-Za-z0-9]{1,32}[_-]){0,4}(?:api[_-]?key|apikey|access[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?token|client[_-]?secret|private[_-]?key|secret[_-]?key|secret|password|passwd|passphrase|pgpassword|pass|csrf[_-]?token|csrftoken|xsrf[_-]?token|token|sessionid|phpsessid|jsessionid)["']?\s{0,3}[=:]\s{0,3})(?!["']?(?:true|false|null|undefined)(?![^\s"'&,;<>]))(?:(["'])([^"'\n\[][^"'\n]{3,511})\2|["']?([^\s"'&,;\[\]{}<>][^\s"'&,;<>]{3,511}))`,
   'gi',
 );
 
+// A secret given to a command as a flag (`--password S3cret`, `--api-key=…`, Homing's own
+// `--admin-key`), as a command line in an event or an error message shows it. The value is the
+// next word, unless it is another flag.
+const CLI_FLAG_SECRET =
+  /(?<![\w\]-])(--(?:[a-z0-9]{1,32}-){0,3}(?:password|passwd|passphrase|pass|token|secret|api-?key|access-token|auth-token|refresh-token|client-secret|private-key|secret-key|admin-key|write-key)(?:=|\s{1,3}))(?:(["'])([^"'\n[][^"'\n]{3,511})\2|([^\s"'[-][^\s"']{3,511}))/gi;
+
 // Vendor key shapes: Stripe, GitHub, GitLab, AWS access key ids, Slack, Google, PostHog,
-// OpenAI/Anthropic-style `sk-…`, npm, SendGrid.
+// OpenAI/Anthropic-style `sk-…`, npm, SendGrid, and Homing's own write and admin keys (`hw_` and
+// `ha_` with 24 and 32 random bytes in base64url: `packages/server/src/store/project-keys.ts`).
 const API_KEY = new RegExp(
   String.raw`(?<![\w\]-])(?:` +
     [
@@ -141,6 +160,8 @@ const API_KEY = new RegExp(
       String.raw`sk-(?:proj-|ant-)?[\w-]{20,256}`,
       String.raw`npm_[A-Za-z0-9]{36}`,
       String.raw`SG\.[\w-]{16,32}\.[\w-]{16,64}`,
+      String.raw`hw_[\w-]{32}`,
+      String.raw`ha_[\w-]{43}`,
     ].join('|') +
     String.raw`)(?![\w[-])`,
   'g',
@@ -148,11 +169,12 @@ const API_KEY = new RegExp(
 
 // Letters and digits of any script (`josé@…`, `müller@…`, internationalised domains), and the
 // `%40` an `@` becomes in a URL's query (`?email=bob%40example.com`). Not a high-density image
-// name (`logo@2x.png`, `icon@3x.webp`): its "domain" is a scale and an image extension.
+// name (`logo@2x.png`, `icon@3x.webp`): its "domain" is a scale and an image extension. Not a Git
+// remote's `git@host:path` or `git@host/path`.
 const EMAIL_END = String.raw`(?![\p{L}\p{N}_[-]|\.[\p{L}\p{N}_])`;
 const SCALED_IMAGE = String.raw`\d{1,3}[xX]\.(?:png|jpe?g|webp|gif|svg|avif|PNG|JPE?G|WEBP|GIF|SVG|AVIF)${EMAIL_END}`;
 const EMAIL = new RegExp(
-  String.raw`(?<![\p{L}\p{N}_.%+\]-])[\p{L}\p{N}_.%+-]{1,64}(?:@|%40)(?!${SCALED_IMAGE})[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,62}\.){1,8}\p{L}{2,24}${EMAIL_END}`,
+  String.raw`(?<![\p{L}\p{N}_.%+\]-])(?!git@[\p{L}\p{N}.-]{1,253}[:/])[\p{L}\p{N}_.%+-]{1,64}(?:@|%40)(?!${SCALED_IMAGE})[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,62}\.){1,8}\p{L}{2,24}${EMAIL_END}`,
   'gu',
 );
 
@@ -163,10 +185,12 @@ const IPV6 =
 const OCTET = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)`;
 const IPV4 = new RegExp(String.raw`(?<![\w.\]])${OCTET}(?:\.${OCTET}){3}(?![\w[]|\.\d)`, 'g');
 
-// The shapes cards are written in: 4-4-4-4(+3) and Amex/Diners 4-6-5 / 4-6-4, with one kind of
-// separator (space, dash or none); `[HASH:` before digits is a hash this redactor wrote.
+// The shapes cards are written in: 4-4-4-4(+3) and Amex/Diners 4-6-5 / 4-6-4, a space, a dash or
+// nothing between groups (not always the same one: `4111 1111-1111 1111` as typed into a form);
+// `[HASH:` before digits is a hash this redactor wrote. The issuer prefix and Luhn check are what
+// tell a card from an order number.
 const CARD =
-  /(?<![\w.\]-]|\[HASH:)(?:\d{4}([ -]?)\d{4}\1\d{4}\1\d{1,7}|\d{4}([ -]?)\d{6}\2\d{4,5})(?![\w[]|[.-]\d)/g;
+  /(?<![\w.\]-]|\[HASH:)(?:\d{4}[ -]?\d{4}[ -]?\d{4}[ -]?\d{1,7}|\d{4}[ -]?\d{6}[ -]?\d{4,5})(?![\w[]|[.-]\d)/g;
 
 // With dashes or spaces (the same both times); not area 000, 666 or 9xx, group 00, serial 0000.
 const SSN = new RegExp(
@@ -188,8 +212,8 @@ const PHONE = new RegExp(
 );
 
 const API_KEY_HINT =
-  /sk_|pk_|rk_|whsec_|gh[pousr]_|github_pat_|glpat-|AKIA|ASIA|xox[abprse]-|AIza|ph[cx]_|sk-|npm_|SG\./;
-const KEY_VALUE_HINT = /key|token|secret|passw/i;
+  /sk_|pk_|rk_|whsec_|gh[pousr]_|github_pat_|glpat-|AKIA|ASIA|xox[abprse]-|AIza|ph[cx]_|sk-|npm_|SG\.|h[wa]_/;
+const KEY_VALUE_HINT = /key|token|secret|pass|sessid|sessionid/i;
 
 export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
   {
@@ -255,11 +279,23 @@ export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
         : { prefix: m.slice(0, m.length - g[4]!.length), secret: g[4]!, suffix: '' },
   },
   {
+    name: 'keyValueSecret',
+    regex: CLI_FLAG_SECRET,
+    needs: { length: 10, dashes: 2 },
+    hint: (s) => s.includes('--'),
+    pick: (_m, g) =>
+      g[3] !== undefined
+        ? { prefix: g[1]! + g[2]!, secret: g[3], suffix: g[2]! }
+        : { prefix: g[1]!, secret: g[4]!, suffix: '' },
+  },
+  {
     name: 'apiKey',
     regex: API_KEY,
     needs: { length: 15, keyMark: true },
     hint: (s) => API_KEY_HINT.test(s),
   },
+  ...URL_SECRET_PATTERNS,
+  HOME_PATH_PATTERN,
   { name: 'email', regex: EMAIL, needs: { length: 6, at: true, dots: 1 } },
   {
     name: 'ipv6',
@@ -272,6 +308,13 @@ export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
     regex: IPV4,
     needs: { length: 7, dots: 3, digits: 4 },
     pick: (m) => (isPersonalIpv4(m) ? { prefix: '', secret: m, suffix: '' } : null),
+  },
+  {
+    name: 'iban',
+    regex: IBAN,
+    needs: { length: 15, digits: 2, capitals: 2 },
+    hint: (s) => IBAN_HINT.test(s),
+    pick: (m) => (isIbanChecksum(m) ? { prefix: '', secret: m, suffix: '' } : null),
   },
   {
     name: 'card',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isCardNumber, isIpv6, isPersonalIpv4, luhnValid } from './piiValidators.js';
+import { isCardNumber, isIbanChecksum, isIpv6, isPersonalIpv4, luhnValid } from './piiValidators.js';
 
 describe('validators', () => {
   it('Luhn', () => {
@@ -16,6 +16,22 @@ describe('validators', () => {
     expect(isCardNumber('411111111111')).toBe(false); // too short
     expect(isCardNumber('4222222222222')).toBe(false); // 13-digit Visa: retired; EAN-13 codes look like it
     expect(isCardNumber('5901234123457')).toBe(false); // EAN-13, Luhn-valid, not a Maestro range
+  });
+
+  it('IBAN check digits (mod 97), with or without the spaces of print', () => {
+    for (const iban of [
+      'GB82WEST12345698765432',
+      'GB82 WEST 1234 5698 7654 32',
+      'DE89370400440532013000',
+      'NO9386011117947',
+      'MT84MALT011000012345MTLCAST001S',
+      'BR1800360305000010009795493C1',
+    ]) {
+      expect(isIbanChecksum(iban), iban).toBe(true);
+    }
+    expect(isIbanChecksum('GB82WEST12345698765433')).toBe(false);
+    expect(isIbanChecksum('GB28WEST12345698765432')).toBe(false); // check digits swapped
+    expect(isIbanChecksum('GB82-WEST-1234')).toBe(false);
   });
 
   it('random 13-19 digit ids are rarely taken for cards', () => {

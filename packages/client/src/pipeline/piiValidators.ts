@@ -1,6 +1,7 @@
 /**
- * What a regex alone cannot tell of a PII candidate: Luhn and issuer prefix of cards, IPv6 group
- * arithmetic, personal vs reserved IPv4, base64 `user:password`, phone numbers vs amounts.
+ * What a regex alone cannot tell of a PII candidate: Luhn and issuer prefix of cards, IBAN check
+ * digits, IPv6 group arithmetic, personal vs reserved IPv4, base64 `user:password`, phone numbers
+ * vs amounts.
  */
 /**
  * A `+` number that is a phone number: 9 to 15 digits (E.164), and not a signed amount written
@@ -82,6 +83,30 @@ export function isCardNumber(text: string): boolean {
   if (n < 13 || n > 19) return false;
   if (!hasIssuerPrefix(four, n)) return false;
   return luhnValid(text);
+}
+
+/**
+ * An IBAN's check digits (ISO 7064 mod 97-10): the first four characters moved to the end,
+ * letters read as 10 to 35, the number mod 97 is 1. Spaces are skipped; read in place.
+ */
+export function isIbanChecksum(text: string): boolean {
+  let remainder = 0;
+  let seen = 0;
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 32) continue;
+      seen++;
+      // The country and check digits (the first four) are read last, in the second pass.
+      const head = seen <= 4;
+      if (pass === 0 ? head : !head) continue;
+      if (c >= 48 && c <= 57) remainder = (remainder * 10 + (c - 48)) % 97;
+      else if (c >= 65 && c <= 90) remainder = (remainder * 100 + (c - 55)) % 97;
+      else return false;
+    }
+    seen = 0;
+  }
+  return remainder === 1;
 }
 
 const MAESTRO_PREFIXES = new Set([5018, 5020, 5038, 5893, 6304, 6759, 6761, 6762, 6763]);

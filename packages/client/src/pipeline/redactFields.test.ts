@@ -84,6 +84,89 @@ describe('redactFieldsInPlace', () => {
     });
   });
 
+  it.each([
+    'passphrase',
+    'PGPASSWORD',
+    'passcode',
+    'mfa_code',
+    'otpCode',
+    'pass',
+    'PASS',
+    'DB_PASS',
+    'smtpPass',
+    'auth',
+    'basicAuth',
+    'credentials',
+    'aws_credential',
+    'signature',
+    'x-hub-signature',
+    'otp',
+    'pin',
+    'card_pin',
+    'sid',
+    'connect.sid',
+    'sessionid',
+    'PHPSESSID',
+    'JSESSIONID',
+    '_csrf',
+  ])('redacts the text under %s', (key) => {
+    const v = { [key]: 's3cret-value', n: [{ [key]: { user: 'admin', pass: 'x' } }] };
+    expect(redactFieldsInPlace(v, compileFieldSet(), replace)).toBe(2);
+    expect(v).toEqual({ [key]: REDACTED, n: [{ [key]: REDACTED }] });
+  });
+
+  it.each([
+    'session',
+    'session_id',
+    '$session_id',
+    'sessionId',
+    'sessions',
+    'pass_rate',
+    'passRate',
+    'passed',
+    'auth_method',
+    'authProvider',
+    'oauth',
+    'author',
+    'signature_algorithm',
+    'credential_id',
+    'otp_method',
+    'otp_attempts',
+    'pin_position',
+    'pinned',
+    'sid_prefix',
+    'csrf_enabled',
+  ])('keeps %s, whose last word is no secret name', (key) => {
+    const v = { [key]: 'value 42' };
+    expect(redactFieldsInPlace(v, compileFieldSet(), replace)).toBe(0);
+    expect(v).toEqual({ [key]: 'value 42' });
+  });
+
+  it('keeps numbers, booleans and null under a name that is also an everyday word', () => {
+    // A pass count, a GPIO pin, a pinned flag: text under these names is replaced, numbers not.
+    const v = { pass: 120, fail: 3, pin: 13, otp: null, auth: true, DB_PASS: 'S3cretPw', PIN: '4921' };
+    expect(redactFieldsInPlace(v, compileFieldSet(), replace)).toBe(2);
+    expect(v).toEqual({
+      pass: 120,
+      fail: 3,
+      pin: 13,
+      otp: null,
+      auth: true,
+      DB_PASS: REDACTED,
+      PIN: REDACTED,
+    });
+    // The names that are not everyday words still replace any value.
+    const w = { passphrase: 1234, mfa_code: 831446 };
+    expect(redactFieldsInPlace(w, compileFieldSet(), replace)).toBe(2);
+    expect(w).toEqual({ passphrase: REDACTED, mfa_code: REDACTED });
+  });
+
+  it("matches last words with the default list only: the app's own list is all that is matched", () => {
+    const v = { pass: 'x', sid: 'y', plan: 'pro' };
+    expect(redactFieldsInPlace(v, compileFieldSet(['plan']), replace)).toBe(1);
+    expect(v).toEqual({ pass: 'x', sid: 'y', plan: REDACTED });
+  });
+
   it('uses a custom field list and replacement', () => {
     const v = { plan: 'pro', other: 1 };
     redactFieldsInPlace(v, compileFieldSet(['plan']), (x) => `h(${String(x)})`);

@@ -8,12 +8,22 @@
  * are followed by a word that describes the secret rather than holds it (`token_count`,
  * `password_length`, `email_verified`) is not matched. Pattern redaction inside string values
  * is a separate pass.
+ *
+ * A few names are also everyday words, or are other names once their words are joined
+ * (`sessionid` is Django's session cookie, `session_id` an analytics session): those match only
+ * as a key's last word as written (`DB_PASS`, `basicAuth`, `connect.sid`, `PHPSESSID`, not
+ * `pass_rate`, `auth_method`, `session_id` or `$session_id`), and under them a number is kept as
+ * well as a boolean or null (a pass count, a GPIO pin), while text, arrays and objects are
+ * replaced.
  */
 export const DEFAULT_REDACTED_FIELDS: readonly string[] = [
   'password',
   'passwords',
   'passwd',
   'pwd',
+  'passphrase',
+  'passcode',
+  'pgpassword',
   'token',
   'access_token',
   'refresh_token',
@@ -34,6 +44,29 @@ export const DEFAULT_REDACTED_FIELDS: readonly string[] = [
   'cvv',
   'cvc',
   'private_key',
+  'mfa_code',
+  'otp_code',
+];
+
+/**
+ * Matched only as a key's last word, as written (see above), with the default list of
+ * `DEFAULT_REDACTED_FIELDS`; a list of the app's own replaces both.
+ */
+export const DEFAULT_LAST_WORD_FIELDS: readonly string[] = [
+  'pass',
+  'auth',
+  'credential',
+  'credentials',
+  'signature',
+  'otp',
+  'totp',
+  'pin',
+  'sid',
+  'sessionid',
+  'phpsessid',
+  'jsessionid',
+  'csrf',
+  'xsrf',
 ];
 
 export const REDACTED = '[REDACTED]';
@@ -45,8 +78,11 @@ export function normaliseFieldName(name: string): string {
 /** Raw keys remembered per field set, at most: apps use few distinct keys, but some build them from data. */
 const MAX_CACHED_KEYS = 4096;
 
-/** How a key matched: not at all, as a whole (any value is replaced), or by a run of its words. */
-export type FieldMatch = 'none' | 'whole' | 'words';
+/**
+ * How a key matched: not at all, as a whole (any value is replaced), by a run of its words
+ * (booleans and null are kept), or by its last word (numbers are kept too).
+ */
+export type FieldMatch = 'none' | 'whole' | 'words' | 'lastWord';
 
 /**
  * Words that, right after the matched words, say the key describes the secret instead of holding
@@ -98,12 +134,19 @@ export function keyWords(key: string): string[] {
  */
 export class FieldSet extends Set<string> {
   private readonly decided = new Map<string, FieldMatch>();
+  /** Lower-cased words that match only as a key's last word. */
+  private readonly lastWords: ReadonlySet<string>;
+
+  constructor(names: Iterable<string> = [], lastWords: Iterable<string> = []) {
+    super(names);
+    this.lastWords = new Set([...lastWords].map((w) => w.toLowerCase()));
+  }
 
   /** Whether, and how, `key` names a sensitive field. */
   match(key: string): FieldMatch {
     let m = this.decided.get(key);
     if (m === undefined) {
-      m = this.has(normaliseFieldName(key)) ? 'whole' : this.matchWords(keyWords(key));
+      m = this.has(normaliseFieldName(key)) ? 'whole' : this.matchByWords(keyWords(key));
       if (this.decided.size < MAX_CACHED_KEYS) this.decided.set(key, m);
     }
     return m;
@@ -114,7 +157,7 @@ export class FieldSet extends Set<string> {
     return this.match(key) !== 'none';
   }
 
-  private matchWords(words: readonly string[]): FieldMatch {
+  private matchByWords(words: readonly string[]): FieldMatch {
     for (let i = 0; i < words.length; i++) {
       let run = '';
       for (let j = i; j < words.length && j < i + MAX_RUN; j++) {
@@ -122,12 +165,19 @@ export class FieldSet extends Set<string> {
         if (this.has(run) && !DESCRIBING_WORDS.has(words[j + 1] ?? '')) return 'words';
       }
     }
-    return 'none';
+    return words.length > 0 && this.lastWords.has(words[words.length - 1]!) ? 'lastWord' : 'none';
   }
 }
 
+/**
+ * The default list also brings `DEFAULT_LAST_WORD_FIELDS`; a list of the app's own is all that
+ * is matched (its names whole or by words).
+ */
 export function compileFieldSet(fields: readonly string[] = DEFAULT_REDACTED_FIELDS): FieldSet {
-  return new FieldSet(fields.map(normaliseFieldName));
+  return new FieldSet(
+    fields.map(normaliseFieldName),
+    fields === DEFAULT_REDACTED_FIELDS ? DEFAULT_LAST_WORD_FIELDS : [],
+  );
 }
 
 /** `fields.matches(key)` when it is a `FieldSet`; any other set holds normalised names. */
@@ -135,11 +185,16 @@ export function isRedactedField(fields: ReadonlySet<string>, key: string): boole
   return fields instanceof FieldSet ? fields.matches(key) : fields.has(normaliseFieldName(key));
 }
 
-/** Whether the value under `key` is replaced: a key matched by its words keeps booleans and null. */
+/**
+ * Whether the value under `key` is replaced: a key matched by its words keeps booleans and null,
+ * one matched by its last word numbers too.
+ */
 function replacesValue(fields: ReadonlySet<string>, key: string, value: unknown): boolean {
   if (!(fields instanceof FieldSet)) return fields.has(normaliseFieldName(key));
   const m = fields.match(key);
-  return m === 'whole' || (m === 'words' && value !== null && typeof value !== 'boolean');
+  if (m === 'whole') return true;
+  if (m === 'none' || value === null || typeof value === 'boolean') return false;
+  return m === 'words' || typeof value !== 'number';
 }
 
 /**

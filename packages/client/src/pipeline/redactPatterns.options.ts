@@ -13,7 +13,8 @@ export interface CustomPiiPattern {
 export interface PatternRedactionOptions {
   /**
    * Built-in patterns turned on or off by name, e.g. `{ phone: false }`. Default: all on
-   * (jwt, bearer, keyValueSecret, apiKey, email, ipv6, ipv4, card, ssn, phone).
+   * (privateKey, jwt, bearer, keyValueSecret, apiKey, urlSecret, homePath, email, ipv6, ipv4,
+   * iban, card, ssn, phone).
    */
   patterns?: Partial<Record<PiiPatternName, boolean>>;
   /**

@@ -266,6 +266,17 @@ describe('createPatternRedactor: properties', () => {
     '1.2.3',
     '550e8400-e29b-41d4-a716-446655440000',
     '2026-12-02T11:19:32Z',
+    'postgres://app:pw12@db:5432/x',
+    'https://u:p@ss@example.com/',
+    '?sig=abcdef0123456789abcdef',
+    '&code=4/0AX4XfWh-authcode123',
+    'https://hooks.slack.com/services/T0/B0/XXXXXXXXXXXXXXXXXXXXXXXX',
+    '/home/alice/x',
+    'C:\\Users\\Jane Doe\\x',
+    'GB82 WEST 1234 5698 7654 32',
+    'pass=hunter22',
+    '--password hunter22',
+    'hw_4cN2k9dQ0vT7x1LmP8sR3uY6wZ5aB2eF',
   );
   const mixed = fc
     .array(fc.oneof(piece, fc.string({ maxLength: 12 }), fc.constantFrom(' ', ', ', ':', '=', '@', '.')), {

@@ -27,8 +27,10 @@ interface CompiledPattern extends PatternNeeds {
 
 /**
  * Pattern redaction: a function that returns `value` with the PII inside every string value
- * (emails, cards, SSNs, phone numbers, IP addresses, JWTs, bearer tokens, API keys, secrets in
- * `key=value`, and the app's own patterns) replaced, walking objects and arrays deeply.
+ * (emails, cards, IBANs, SSNs, phone numbers, IP addresses, JWTs, bearer tokens, API keys,
+ * secrets in `key=value` and command-line flags, passwords and signatures in URLs, the user name
+ * of a home directory's path, and the app's own patterns) replaced, walking objects and arrays
+ * deeply.
  *
  * It copies on write: what holds no PII is returned as is (the same object, no allocation), and
  * the input is never modified. Built for values `safeClone` made (plain objects and arrays);
@@ -51,6 +53,8 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
     at: false,
     assign: false,
     letters: 0,
+    capitals: 0,
+    dashes: 0,
     keyMark: false,
   };
   const ancestors: object[] = [];

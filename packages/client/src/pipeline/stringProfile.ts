@@ -12,6 +12,10 @@ export interface StringProfile {
   assign: boolean;
   /** The ASCII letters in the string, either case: bit 0 for `a` … bit 25 for `z`. */
   letters: number;
+  /** Capital ASCII letters (an IBAN starts with two). */
+  capitals: number;
+  /** `-` (a command-line flag starts with two). */
+  dashes: number;
   /** `_`, `-` or a capital ASCII letter: every vendor key shape has one. */
   keyMark: boolean;
 }
@@ -23,13 +27,15 @@ export function profileString(s: string, into: StringProfile): StringProfile {
   let at = false;
   let assign = false;
   let letters = 0;
+  let capitals = 0;
+  let dashes = 0;
   let keyMark = false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     const lower = c | 32;
     if (lower >= 97 && lower <= 122) {
       letters |= 1 << (lower - 97);
-      if (c < 97) keyMark = true;
+      if (c < 97) capitals++;
     } else if (c >= 48 && c <= 57) digits++;
     else if (c === 46) dots++;
     else if (c === 58) {
@@ -39,7 +45,8 @@ export function profileString(s: string, into: StringProfile): StringProfile {
     else if (c === 37 && s.charCodeAt(i + 1) === 52 && s.charCodeAt(i + 2) === 48)
       at = true; // %40
     else if (c === 61) assign = true;
-    else if (c === 95 || c === 45) keyMark = true;
+    else if (c === 45) dashes++;
+    else if (c === 95) keyMark = true;
   }
   into.digits = digits;
   into.dots = dots;
@@ -47,7 +54,9 @@ export function profileString(s: string, into: StringProfile): StringProfile {
   into.at = at;
   into.assign = assign;
   into.letters = letters;
-  into.keyMark = keyMark;
+  into.capitals = capitals;
+  into.dashes = dashes;
+  into.keyMark = keyMark || capitals > 0 || dashes > 0;
   return into;
 }
 
@@ -71,6 +80,8 @@ export interface PatternNeeds {
   assign: boolean;
   /** Every one of these letters (a `lettersOf` mask), in either case. */
   letters: number;
+  capitals: number;
+  dashes: number;
   keyMark: boolean;
 }
 
@@ -84,6 +95,8 @@ export function resolveNeeds(needs: Partial<PatternNeeds>): PatternNeeds {
     at: needs.at ?? false,
     assign: needs.assign ?? false,
     letters: needs.letters ?? 0,
+    capitals: needs.capitals ?? 0,
+    dashes: needs.dashes ?? 0,
     keyMark: needs.keyMark ?? false,
   };
 }
@@ -105,6 +118,8 @@ export function admits(
     (p.at && !pr.at) ||
     (p.assign && !pr.assign) ||
     (pr.letters & p.letters) !== p.letters ||
+    pr.capitals < p.capitals ||
+    pr.dashes < p.dashes ||
     (p.keyMark && !pr.keyMark) ||
     (p.hint !== undefined && !p.hint(s))
   );
