@@ -102,7 +102,8 @@ describe('RecoveringOutbox: the file outbox takes over once its directory can be
     expect(await deliveredAfterRestart(directory)).toEqual(uuids([...before, ...after]));
   });
 
-  it('a batch claimed from memory and acked after the switch is not sent again from disk', async () => {
+  /** Six records appended on memory, three of them claimed, then the directory fixed and taken over. */
+  async function claimedAcrossTheSwitch() {
     const { directory, fix } = blockedDirectory();
     const outbox = recovering(directory);
     const records = makeRecords(6);
@@ -110,6 +111,11 @@ describe('RecoveringOutbox: the file outbox takes over once its directory can be
     const inFlight = await outbox.claim(3, Infinity);
     fix();
     await outbox.whenRecovered();
+    return { directory, outbox, records, inFlight };
+  }
+
+  it('a batch claimed from memory and acked after the switch is not sent again from disk', async () => {
+    const { directory, outbox, records, inFlight } = await claimedAcrossTheSwitch();
     // Still waiting for its answer: counted.
     expect((await outbox.size()).events).toBe(6);
     await outbox.ack(inFlight!);
@@ -120,13 +126,7 @@ describe('RecoveringOutbox: the file outbox takes over once its directory can be
   });
 
   it('a batch claimed from memory and released after the switch is delivered once, from disk', async () => {
-    const { directory, fix } = blockedDirectory();
-    const outbox = recovering(directory);
-    const records = makeRecords(6);
-    outbox.append(records);
-    const inFlight = await outbox.claim(3, Infinity);
-    fix();
-    await outbox.whenRecovered();
+    const { directory, outbox, records, inFlight } = await claimedAcrossTheSwitch();
     const after = makeRecords(2);
     outbox.append(after);
     await outbox.release(inFlight!);
@@ -139,13 +139,7 @@ describe('RecoveringOutbox: the file outbox takes over once its directory can be
   });
 
   it('a batch released after the switch is on disk for a restart, once', async () => {
-    const { directory, fix } = blockedDirectory();
-    const outbox = recovering(directory);
-    const records = makeRecords(6);
-    outbox.append(records);
-    const inFlight = await outbox.claim(3, Infinity);
-    fix();
-    await outbox.whenRecovered();
+    const { directory, outbox, records, inFlight } = await claimedAcrossTheSwitch();
     await outbox.release(inFlight!);
     await outbox.close();
     const delivered = await deliveredAfterRestart(directory);

@@ -10,6 +10,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { Page } from 'playwright-core';
+import type { WireEvent } from './query.js';
 
 const require = createRequire(import.meta.url);
 /** posthog-js as an app bundles it from npm (`import posthog from 'posthog-js'`). */
@@ -131,15 +132,7 @@ export function recordPage(page: Page, homingUrl: string): PageRecord {
 }
 
 /** An event as the admin API answers it. */
-export interface ApiEvent {
-  uuid: string;
-  event: string;
-  distinct_id: string;
-  timestamp: string;
-  original_timestamp: string | null;
-  received_at: string;
-  properties: Record<string, unknown>;
-}
+export type ApiEvent = WireEvent;
 
 /** Every event of the project whose admin key is `adminKey`, through `GET /api/events`. */
 export async function storedEvents(homingUrl: string, adminKey: string): Promise<ApiEvent[]> {
