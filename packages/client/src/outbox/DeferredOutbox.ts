@@ -123,6 +123,11 @@ export class DeferredOutbox implements Outbox {
     return (await this.ready).persist();
   }
 
+  /** Not before the storage is loaded: until then, what was tracked waits in this object. */
+  keepsAcrossRuns(): boolean {
+    return this.target?.keepsAcrossRuns?.() ?? false;
+  }
+
   persistOnExit(): void {
     if (this.target !== undefined) return this.target.persistOnExit?.();
     const exitTarget = this.exitTarget;

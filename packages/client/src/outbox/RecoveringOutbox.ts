@@ -199,6 +199,11 @@ export class RecoveringOutbox implements Outbox {
     return this.durable.persist();
   }
 
+  /** Once the durable outbox took over (what memory held moves to it, at the latest at exit). */
+  keepsAcrossRuns(): boolean {
+    return this.durable?.keepsAcrossRuns?.() ?? false;
+  }
+
   persistOnExit(): void {
     const durable = this.durable;
     // On memory: there is nowhere to write to; what it holds ends with the process.

@@ -142,6 +142,12 @@ export interface Outbox {
    * what cannot be written is counted as dropped ('unsaved').
    */
   persistOnExit?(): void;
+  /**
+   * Optional: true when what this outbox holds now outlives the process (the Node file outbox).
+   * A process exiting then need not wait out an endpoint's retry: the next run sends what is
+   * left. Absent or false: the exit flush waits within its budget, as events would be lost.
+   */
+  keepsAcrossRuns?(): boolean;
   onDrop(listener: (drop: OutboxDrop) => void): () => void;
   /** Persist, release claims and locks, stop timers. Idempotent. */
   close(): Promise<void>;

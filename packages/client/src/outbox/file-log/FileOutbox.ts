@@ -215,6 +215,11 @@ export class FileOutbox implements Outbox {
     this.heartbeatTimer.unref();
   }
 
+  /** Not while writes fail (a full disk): what waits in memory then dies with the process. */
+  keepsAcrossRuns(): boolean {
+    return !this.buffer.writesFailing;
+  }
+
   /** The limits in effect (options merged over the defaults). */
   get limits(): OutboxLimits {
     return this.o.limits;
