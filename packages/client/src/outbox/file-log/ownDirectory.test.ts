@@ -18,7 +18,8 @@ import { IDENTITY_FILE } from '../../telemetry/identityFile.node.js';
 import { clientFor, Sink, sinkEvents, until } from '../../telemetry/telemetry.test-helpers.js';
 import { createFileOutbox } from './createFileOutbox.js';
 import { FileOutbox } from './FileOutbox.js';
-import { UnsafeDirectoryError } from './ownDirectory.js';
+// From the public entry: an app that gets it as a `cause` must be able to tell it by instanceof.
+import { UnsafeDirectoryError } from '../../index.node.js';
 
 /**
  * An outbox directory in a shared place that another account made first, or that others can
