@@ -3,7 +3,16 @@
 // There is no direct competitor (posthog-node and @segment/analytics-node keep their queue in
 // memory only), so the comparison is the naive design of seed 000: rewrite the whole queue as
 // one JSON file on every event.
-import { mkdtempSync, openSync, closeSync, writeSync, fsyncSync, rmSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdtempSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  writeSync,
+  fsyncSync,
+  rmSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setImmediate as yieldTurn } from 'node:timers/promises';
@@ -23,6 +32,9 @@ export const notes = [
   'forced GC while 1 000 000 events wait on disk, in the process that wrote them and in a fresh',
   'outbox that indexes the directory and claims from it. No competitor keeps events on disk, so',
   'those rows have none.',
+  'Many segments: a directory left by 5 000 short runs (one sealed segment of one event each, as a',
+  'CLI leaves while the server is down); a fresh outbox is opened on it and timed until `size()`',
+  'resolves (it has read every segment); the best of 3 opens.',
 ].join('\n');
 
 const RECORD_BYTES = 300;
@@ -145,6 +157,30 @@ async function memoryWithBacklog(count) {
   return { afterWrite, afterReader };
 }
 
+async function openManySegments(segments) {
+  const dir = tempDir();
+  const writer = createFileOutbox({ directory: dir });
+  writer.append([makeRecord(0)]);
+  await writer.persist();
+  await writer.close();
+  const one = readdirSync(dir).find((n) => /^\d{15}-\d+-[0-9a-f]{8}\.log$/.test(n));
+  for (let i = 1; i < segments; i++) {
+    const name = `0017000${String(i).padStart(8, '0')}-9${String(i).padStart(5, '0')}-abcdef01.log`;
+    copyFileSync(path.join(dir, one), path.join(dir, name));
+  }
+  let best = Infinity;
+  for (let run = 0; run < 3; run++) {
+    const t0 = process.hrtime.bigint();
+    const outbox = createFileOutbox({ directory: dir });
+    const size = await outbox.size();
+    best = Math.min(best, Number(process.hrtime.bigint() - t0) / 1e6);
+    await outbox.close();
+    if (size.events !== segments) throw new Error(`expected ${segments} events, found ${size.events}`);
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return best;
+}
+
 export async function run() {
   const rows = [];
   const batchRate = await appendRate('batch', 200_000);
@@ -183,6 +219,15 @@ export async function run() {
     competitorValue: null,
     unit: 'events/s',
     better: 'higher',
+    goal: 'measured',
+  });
+  rows.push({
+    work: 'open on 5 000 one-event segments, until size() resolves (ms)',
+    homing: await openManySegments(5000),
+    competitor: '-',
+    competitorValue: null,
+    unit: 'ms',
+    better: 'lower',
     goal: 'measured',
   });
   const mem = await memoryWithBacklog(1_000_000);

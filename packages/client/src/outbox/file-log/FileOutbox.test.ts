@@ -1,4 +1,4 @@
-import { mkdtempSync, promises as fs } from 'node:fs';
+import fsCallbacks, { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -405,19 +405,23 @@ describe('FileOutbox', () => {
       await outbox.ack((await outbox.claim(1, Infinity))!);
       outbox.append(records.slice(1));
       await outbox.persist();
+      // Segments are opened through the callback API (`SegmentFile`), other files through promises.
       const spy = vi.spyOn(fs, 'open');
+      const segmentSpy = vi.spyOn(fsCallbacks, 'open');
       const counts: number[] = [];
       const claimed: string[] = [];
       try {
         for (let i = 0; i < 3; i++) {
           spy.mockClear();
+          segmentSpy.mockClear();
           const batch = await outbox.claim(100, Infinity);
-          counts.push(spy.mock.calls.length);
+          counts.push(spy.mock.calls.length + segmentSpy.mock.calls.length);
           claimed.push(...batch!.records.map((r) => r.uuid));
           await outbox.ack(batch!);
         }
       } finally {
         spy.mockRestore();
+        segmentSpy.mockRestore();
       }
       // Whichever way they were read, they are the records, in order, each once.
       expect(claimed).toEqual(records.slice(1, 300).map((r) => r.uuid));

@@ -153,3 +153,53 @@ describe("SegmentIndex: adopting a dead writer's segment", () => {
     expect(index.freeEvents()).toBe(5);
   });
 });
+
+describe('SegmentIndex.load of many small segments', () => {
+  it('counts every event once, skips an unreadable segment and a torn tail, and tells each once', async () => {
+    // Read several segments at once (`SCAN_CONCURRENCY`): what one read finds must never be
+    // lost or counted twice by another under way at the same time.
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'homing-index-'));
+    dirs.push(directory);
+    let expected = 0;
+    let expectedBytes = 0;
+    for (let i = 0; i < 300; i++) {
+      const records = encodable(1 + (i % 3));
+      expected += records.length;
+      expectedBytes += summary(records).bytes;
+      const base = `${String(1_700_000_000_000 + i).padStart(15, '0')}-${900_000 + i}-abcdef01`;
+      await fs.writeFile(path.join(directory, base + SEALED_SUFFIX), encodeFrames(records).buffer);
+    }
+    // A directory where a segment should be: cannot be read, the rest still is.
+    await fs.mkdir(path.join(directory, `001700000000500-999999-abcdef01${SEALED_SUFFIX}`));
+    // A torn tail: the frame is counted, the half frame after it cut.
+    const torn = encodeFrames(encodable(2)).buffer;
+    const tornFile = path.join(directory, `001700000000600-999998-abcdef01${SEALED_SUFFIX}`);
+    await fs.writeFile(tornFile, torn.subarray(0, torn.length - 10));
+    expected += 1;
+    const unreadable: string[] = [];
+    const drops: string[] = [];
+    const index = new SegmentIndex({
+      directory,
+      holder: true,
+      retentionMs: 0,
+      now: Date.now,
+      staleMs: 60_000,
+      fsync: false,
+      recentBytes: 0,
+      isOwn: () => false,
+      onDrop: (reason, count) => {
+        if (count > 0) drops.push(`${reason} ${count}`);
+      },
+      onUnreadable: (file) => unreadable.push(path.basename(file)),
+    });
+    await index.load();
+    expect(index.events).toBe(expected);
+    expect(index.segments.length).toBe(302);
+    expect(drops).toEqual(['corrupt 1']);
+    expect(unreadable).toEqual([`001700000000500-999999-abcdef01${SEALED_SUFFIX}`]);
+    await index.refresh();
+    expect(index.events).toBe(expected);
+    expect(unreadable.length).toBe(1);
+    expect(index.bytes - (index.get('001700000000600-999998-abcdef01')?.bytes ?? 0)).toBe(expectedBytes);
+  });
+});

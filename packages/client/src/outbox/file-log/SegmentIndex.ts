@@ -2,12 +2,21 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { DropReason } from '../outbox.js';
 import { CursorFile } from './CursorFile.js';
+import { eachAtMost } from './eachAtMost.js';
 import { IntervalSet } from './IntervalSet.js';
 import type { WrittenFrames } from './AppendBuffer.js';
 import { processAlive } from './processAlive.js';
 import { RecentFrames } from './RecentFrames.js';
 import { CURSOR_FILE, OPEN_SUFFIX, SEALED_SUFFIX, parseSegmentFileName } from './segmentFiles.js';
+import { SegmentFile } from './segmentFile.js';
 import { type DamagedRange, scanSegment } from './segmentScan.js';
+
+/**
+ * Segments read at once by a refresh. 5 000 one-event segments took ~750 ms to index one by one
+ * (through `FileHandle`s) and ~240 ms 16 at a time on plain descriptors (2 cores, Node's 4
+ * thread-pool threads); 8 was a little slower, 32 no faster.
+ */
+const SCAN_CONCURRENCY = 16;
 
 /**
  * What is known about the segments of one outbox directory, in memory, per segment and never
@@ -113,10 +122,10 @@ export class SegmentIndex {
   }
 
   /** Opens a segment for reading, following a rename from `.open` to `.log`; null if deleted. */
-  async open(seg: Segment): Promise<fs.FileHandle | null> {
+  async open(seg: Segment): Promise<SegmentFile | null> {
     for (let attempt = 0; attempt < 2; attempt++) {
       try {
-        return await fs.open(this.pathOf(seg), 'r');
+        return await SegmentFile.open(this.pathOf(seg));
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         if (!seg.sealed) seg.sealed = true;
@@ -174,23 +183,27 @@ export class SegmentIndex {
         a.base < b.base ? -1 : a.base > b.base ? 1 : 0,
       );
     let changed = false;
-    for (const seg of this.ordered) {
-      if (seg.complete) continue;
-      try {
-        if (!seg.sealed && !seg.own && this.o.holder && (await this.ownerGone(seg))) {
-          changed = (await this.adopt(seg)) || changed;
-          continue;
+    // Several at once: each segment is a few file operations, each a thread-pool round trip.
+    await eachAtMost(
+      this.ordered.filter((seg) => !seg.complete),
+      SCAN_CONCURRENCY,
+      async (seg) => {
+        try {
+          if (!seg.sealed && !seg.own && this.o.holder && (await this.ownerGone(seg))) {
+            if (await this.adopt(seg)) changed = true;
+            return;
+          }
+          if (await this.scan(seg, seg.sealed)) changed = true;
+          this.unreadable.delete(seg.base);
+        } catch (error) {
+          // One bad file must not hold up every other event: the others are read, this one is
+          // tried again next time (it may be a passing failure).
+          const said = String(error);
+          if (this.unreadable.get(seg.base) !== said) this.o.onUnreadable?.(this.pathOf(seg), error);
+          this.unreadable.set(seg.base, said);
         }
-        changed = (await this.scan(seg, seg.sealed)) || changed;
-        this.unreadable.delete(seg.base);
-      } catch (error) {
-        // One bad file must not hold up every other event: the others are read, this one is
-        // tried again next time (it may be a passing failure).
-        const said = String(error);
-        if (this.unreadable.get(seg.base) !== said) this.o.onUnreadable?.(this.pathOf(seg), error);
-        this.unreadable.set(seg.base, said);
-      }
-    }
+      },
+    );
     if (changed) await this.saveCursor();
   }
 

@@ -1,6 +1,6 @@
 import { Buffer } from 'node:buffer';
-import type { promises as fs } from 'node:fs';
 import { type FrameHeader, HEADER_BYTES, findNextHeader, payloadIntact, readHeader } from './frame.js';
+import type { SegmentSource } from './segmentFile.js';
 
 /**
  * Reads the frames of one segment file in order, in large chunks, calling back for each intact
@@ -50,7 +50,7 @@ export interface ScanResult {
 export type FrameCallback = (offset: number, header: FrameHeader, buf: Buffer, at: number) => boolean | void;
 
 export async function scanSegment(
-  handle: fs.FileHandle,
+  handle: SegmentSource,
   options: ScanOptions,
   onFrame: FrameCallback,
 ): Promise<ScanResult> {
@@ -126,7 +126,7 @@ export async function scanSegment(
 }
 
 /** Reads into `buf` from file offset `position`; answers the bytes read (short only at EOF). */
-async function readAt(handle: fs.FileHandle, buf: Buffer, position: number, length: number): Promise<number> {
+async function readAt(handle: SegmentSource, buf: Buffer, position: number, length: number): Promise<number> {
   let done = 0;
   while (done < length) {
     const { bytesRead } = await handle.read(buf, done, length - done, position + done);
@@ -137,7 +137,7 @@ async function readAt(handle: fs.FileHandle, buf: Buffer, position: number, leng
 }
 
 /** The offset of the next valid header at or after `from`, or `limit` when there is none. */
-async function findResumePoint(handle: fs.FileHandle, from: number, limit: number): Promise<number> {
+async function findResumePoint(handle: SegmentSource, from: number, limit: number): Promise<number> {
   const buf = Buffer.allocUnsafe(256 * 1024);
   let pos = from;
   while (pos < limit) {
