@@ -79,18 +79,28 @@ describe('exit flush retries', () => {
     expect(sink.requests.length).toBeGreaterThanOrEqual(2);
   });
 
-  it('with a file outbox on a full disk, whose events wait in memory: retries within the budget', async () => {
-    const sink = await unavailableSink();
-    const disk = mountSmallDisk(256 * 1024);
+  it('a file outbox on a full disk, whose events wait in memory, says it keeps nothing across runs until written', async () => {
+    const disk = mountSmallDisk(4 * 1024 * 1024);
     cleanups.push(() => disk.unmount());
     const outbox = new FileOutbox({ directory: path.join(disk.dir, 'outbox'), persistIntervalMs: 0 });
     cleanups.push(() => outbox.close());
     await outbox.persist();
+    expect(outbox.keepsAcrossRuns()).toBe(true);
     disk.fill();
     outbox.append(makeRecords(3));
     await expect(outbox.persist()).rejects.toThrow(/ENOSPC/);
     expect(outbox.keepsAcrossRuns()).toBe(false);
-    await exitWith(outbox, sink, 3_000);
-    expect(sink.requests.length).toBeGreaterThanOrEqual(2);
+    rmSync(path.join(disk.dir, 'filler'));
+    await outbox.persist();
+    expect(outbox.keepsAcrossRuns()).toBe(true);
+  });
+
+  it('an outbox that says it keeps what it holds across runs: one attempt, whatever the outbox', async () => {
+    const sink = await unavailableSink();
+    const memory = createMemoryOutbox();
+    // The decision is the outbox's answer, read once the first attempt failed.
+    const keeping: Outbox = Object.assign(Object.create(memory) as Outbox, { keepsAcrossRuns: () => true });
+    await exitWith(keeping, sink, 3_000);
+    expect(sink.requests).toHaveLength(1);
   });
 });
