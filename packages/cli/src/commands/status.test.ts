@@ -8,6 +8,7 @@ import {
   createFileOutbox,
   ENDPOINTS_STATE_KEY,
   SENDING_STATE_KEY,
+  serverWaitStateKey,
 } from '@homing/client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
@@ -121,6 +122,34 @@ describe('homing status', () => {
     const again = await inspectOutbox(seeded.dir);
     const saved = await readStatus(again.inspector, again.directory, now);
     expect(formatStatus(saved, now)).toMatch(/Breaker homing:http:\/\/b\s+open \(next try in 2m 0s\)/);
+  });
+
+  it('shows a wait the endpoint asked for (Retry-After), which the next run of the app honours', async () => {
+    const seeded = await seedOutbox(1);
+    cleanups.push(seeded.cleanup);
+    const now = Date.now();
+    const outbox = open(seeded.dir);
+    await outbox.setState(ENDPOINTS_STATE_KEY, ['homing:http://a', 'homing:http://b', 'homing:http://c']);
+    await outbox.setState(serverWaitStateKey('homing:http://a'), { untilMs: now + 120_000, waitMs: 120_000 });
+    // Over: nothing to say.
+    await outbox.setState(serverWaitStateKey('homing:http://b'), { untilMs: now - 1_000, waitMs: 120_000 });
+    // Saved by a clock far ahead: shown as the client restores it, its own length from now at most.
+    await outbox.setState(serverWaitStateKey('homing:http://c'), {
+      untilMs: now + 86_400_000,
+      waitMs: 60_000,
+    });
+    await outbox.close();
+    const { inspector, directory } = await inspectOutbox(seeded.dir);
+    const report = await readStatus(inspector, directory, now);
+    expect(report.endpoints.map((e) => e.waitUntilMs)).toEqual([now + 120_000, null, now + 60_000]);
+    const text = formatStatus(report, now);
+    expect(text).toMatch(
+      /Breaker homing:http:\/\/a\s+closed \(the server asked to wait: next try in 2m 0s\)/,
+    );
+    expect(text).toMatch(/Breaker homing:http:\/\/b\s+closed\n/);
+    expect(text).toMatch(
+      /Breaker homing:http:\/\/c\s+closed \(the server asked to wait: next try in 1m 0s\)/,
+    );
   });
 
   it('a flipped byte in a segment: says what is unreadable, counts the rest, and changes nothing', async () => {
@@ -263,7 +292,9 @@ describe('homing status', () => {
       endpoints: Array<{ id: string; state: string }>;
       consentError: string;
     };
-    expect(report.endpoints).toEqual([{ id, state: `closed ${HOSTILE}`, openUntilMs: null }]);
+    expect(report.endpoints).toEqual([
+      { id, state: `closed ${HOSTILE}`, openUntilMs: null, waitUntilMs: null },
+    ]);
     expect(report.consentError).toContain('\u009b2J');
   });
 

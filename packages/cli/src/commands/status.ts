@@ -4,7 +4,9 @@ import {
   ConsentUnreadableError,
   DEFAULT_DELIVERY_OPTIONS,
   ENDPOINTS_STATE_KEY,
+  savedServerWaitAt,
   SENDING_STATE_KEY,
+  serverWaitStateKey,
 } from '@homing/client';
 import type { Command } from 'commander';
 import { terminalJson, terminalText } from '../terminalText.js';
@@ -26,8 +28,12 @@ export interface StatusReport {
   unreadable: Array<{ file: string; error: string }>;
   /** The process delivering from the outbox now (holding its delivery lock), or null. */
   delivery: { pid: number | null; heartbeatAgeMs: number; stale: boolean } | null;
-  /** `openUntilMs`: when the app's client, restoring the saved breaker, would next try. */
-  endpoints: Array<{ id: string; state: string; openUntilMs: number | null }>;
+  /**
+   * `openUntilMs`: when the app's client, restoring the saved breaker, would next try.
+   * `waitUntilMs`: the end of a wait the endpoint asked for (Retry-After on a 429 or 503), which
+   * the app's next run honours too; null when none is in force.
+   */
+  endpoints: Array<{ id: string; state: string; openUntilMs: number | null; waitUntilMs: number | null }>;
   /**
    * The consent the app remembered (`setConsent`), or null when it kept none; 'unreadable' when
    * one is stored that cannot be read (`consentError` says why): the app holds its events then.
@@ -58,7 +64,12 @@ export async function readStatus(
       typeof snap?.openUntil === 'number' && state === 'open'
         ? restoredOpenUntil(snap.openUntil, halfOpenAfterMs, now)
         : null;
-    endpoints.push({ id, state, openUntilMs: openUntil });
+    const wait = savedServerWaitAt(
+      await outbox.getState<unknown>(serverWaitStateKey(id)),
+      now,
+      DEFAULT_DELIVERY_OPTIONS.maxRetryAfterMs,
+    );
+    endpoints.push({ id, state, openUntilMs: openUntil, waitUntilMs: wait?.untilMs ?? null });
   }
   let consent: StatusReport['consent'] = null;
   let consentError: string | undefined;
@@ -158,6 +169,13 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     if (e.openUntilMs !== null) {
       state +=
         e.openUntilMs > now ? ` (next try in ${formatDuration(e.openUntilMs - now)})` : ' (a probe is due)';
+    }
+    if (
+      e.waitUntilMs !== null &&
+      e.waitUntilMs > now &&
+      (e.openUntilMs === null || e.waitUntilMs > e.openUntilMs)
+    ) {
+      state += ` (the server asked to wait: next try in ${formatDuration(e.waitUntilMs - now)})`;
     }
     rows.push([`Breaker ${e.id}`, state]);
   }

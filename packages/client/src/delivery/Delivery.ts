@@ -21,6 +21,7 @@ import {
 } from './EndpointChannel.js';
 import { DeliveryBusyError, DeliveryOptionError } from './errors.js';
 import { type KeepaliveBytes, pageKeepaliveBytes } from './keepaliveBytes.js';
+import { serverWaitStateKey } from './savedServerWait.js';
 import { sendPendingOnUnload } from './sendOnUnload.js';
 
 export { resolveDeliveryOptions } from './deliveryOptions.js';
@@ -339,12 +340,14 @@ export class Delivery {
         for (const id of dropped) ids.delete(id);
         await this.outbox.setState(ENDPOINTS_STATE_KEY, [...ids]);
         for (const id of dropped) {
-          await this.outbox.setState(breakerStateKey(id), undefined).catch((error: unknown) => {
-            this.deps.logger.warn('could not remove the saved breaker of an endpoint no longer listed', {
-              endpoint: id,
-              error,
+          for (const key of [breakerStateKey(id), serverWaitStateKey(id)]) {
+            await this.outbox.setState(key, undefined).catch((error: unknown) => {
+              this.deps.logger.warn('could not remove the saved state of an endpoint no longer listed', {
+                endpoint: id,
+                error,
+              });
             });
-          });
+          }
         }
       }
       if (this.deps.saveSending === false) return;

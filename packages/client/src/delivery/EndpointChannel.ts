@@ -20,6 +20,7 @@ import type { DeliveryOptions, ResolvedEndpoint } from './deliveryOptions.js';
 import { CUT_REQUEST_FAILS_AFTER_MS } from './deliveryOptions.js';
 import { createDestination } from './destinations/createDestination.js';
 import type { Destination, SendOutcome } from './destinations/destination.js';
+import { type SavedServerWait, savedServerWaitAt, serverWaitStateKey } from './savedServerWait.js';
 
 /** Outbox state key of an endpoint's breaker snapshot. */
 export function breakerStateKey(endpointId: string): string {
@@ -112,6 +113,8 @@ export class EndpointChannel {
   private persisting: Promise<void> = Promise.resolve();
   /** The failures in a row in the snapshot saved last (or restored): a change is saved. */
   private savedFailures = 0;
+  /** A wait the endpoint asked for is in the outbox's state (`savedServerWait.ts`). */
+  private serverWaitSaved = false;
 
   constructor(
     readonly endpoint: ResolvedEndpoint,
@@ -124,8 +127,15 @@ export class EndpointChannel {
     this.subscription = this.watch();
   }
 
-  /** Reads the snapshot a previous run saved, so a restarted process does not hammer a dead endpoint. */
+  /**
+   * Reads what a previous run saved, the breaker's snapshot and a wait the endpoint asked for,
+   * so a restarted process does not hammer a dead or rate-limiting endpoint.
+   */
   async restore(): Promise<void> {
+    await Promise.all([this.restoreBreaker(), this.restoreServerWait()]);
+  }
+
+  private async restoreBreaker(): Promise<void> {
     let saved: unknown;
     try {
       saved = await this.deps.outbox.getState(breakerStateKey(this.id));
@@ -155,6 +165,22 @@ export class EndpointChannel {
     this.subscription = this.watch();
     if (restored.state !== 'closed')
       this.deps.emit('breaker-state', { endpoint: this.id, state: restored.state });
+  }
+
+  private async restoreServerWait(): Promise<void> {
+    let saved: unknown;
+    try {
+      saved = await this.deps.outbox.getState(serverWaitStateKey(this.id));
+    } catch (error) {
+      this.deps.logger.warn('could not read the saved wait of an endpoint', { endpoint: this.id, error });
+      return;
+    }
+    if (saved === undefined) return;
+    this.serverWaitSaved = true;
+    const wait = savedServerWaitAt(saved, Date.now(), this.options.maxRetryAfterMs);
+    if (wait === null || wait.untilMs <= this.retryAt) return;
+    this.retryAt = wait.untilMs;
+    this.retryWaitMs = wait.waitMs;
   }
 
   get state(): CircuitState {
@@ -233,6 +259,7 @@ export class EndpointChannel {
     if (result.kind === 'accepted') {
       this.backoff = undefined;
       this.retryAt = 0;
+      if (this.serverWaitSaved) this.saveServerWait(undefined);
       return 0;
     }
     if (result.kind === 'not-ready') return Math.max(0, this.readyAt(now) - now);
@@ -247,6 +274,10 @@ export class EndpointChannel {
         asked === undefined ? backoff : Math.max(Math.min(asked, this.options.maxRetryAfterMs), backoff);
       this.retryWaitMs = delay;
       this.retryAt = now + delay;
+      // What the endpoint asked for holds for the next process too; a backoff of our own does not
+      // (the breaker's saved count stands for repeated failures).
+      if (asked !== undefined || result.failure === 'rate-limited')
+        this.saveServerWait({ untilMs: this.retryAt, waitMs: delay });
     }
     return Math.max(0, this.readyAt(now) - now);
   }
@@ -342,6 +373,15 @@ export class EndpointChannel {
       this.deps.logger.debug('circuit breaker state', { endpoint: this.id, state: to });
       this.save(this.breaker.snapshot());
     });
+  }
+
+  private saveServerWait(wait: SavedServerWait | undefined): void {
+    this.serverWaitSaved = wait !== undefined;
+    this.persisting = this.persisting
+      .then(() => this.deps.outbox.setState(serverWaitStateKey(this.id), wait))
+      .catch((error: unknown) => {
+        this.deps.logger.warn('could not save the wait an endpoint asked for', { endpoint: this.id, error });
+      });
   }
 
   private save(snapshot: CircuitBreakerSnapshot): void {

@@ -16,6 +16,8 @@ export type {
 } from './deliveryOptions.js';
 export { breakerStateKey, ENDPOINTS_STATE_KEY, SENDING_STATE_KEY } from './EndpointChannel.js';
 export type { SavedSending } from './EndpointChannel.js';
+export { savedServerWaitAt, serverWaitStateKey } from './savedServerWait.js';
+export type { SavedServerWait } from './savedServerWait.js';
 export type { EndpointSnapshot } from './EndpointChannel.js';
 export { DeliveryBusyError, DeliveryError, DeliveryOptionError, DestinationError } from './errors.js';
 export type { DeliveryErrorKind, DestinationErrorOptions } from './errors.js';
