@@ -135,14 +135,18 @@ export class EndpointChannel {
     await Promise.all([this.restoreBreaker(), this.restoreServerWait()]);
   }
 
-  private async restoreBreaker(): Promise<void> {
-    let saved: unknown;
+  /** What an earlier run saved under `key`; undefined when nothing, or when it cannot be read. */
+  private async readSaved(key: string, what: string): Promise<unknown> {
     try {
-      saved = await this.deps.outbox.getState(breakerStateKey(this.id));
+      return await this.deps.outbox.getState(key);
     } catch (error) {
-      this.deps.logger.warn('could not read the saved circuit breaker state', { endpoint: this.id, error });
-      return;
+      this.deps.logger.warn(`could not read ${what}`, { endpoint: this.id, error });
+      return undefined;
     }
+  }
+
+  private async restoreBreaker(): Promise<void> {
+    const saved = await this.readSaved(breakerStateKey(this.id), 'the saved circuit breaker state');
     if (saved === undefined) return;
     const snapshot = saved as Partial<CircuitBreakerSnapshot> | null;
     if (snapshot?.state === 'isolated') {
@@ -168,13 +172,7 @@ export class EndpointChannel {
   }
 
   private async restoreServerWait(): Promise<void> {
-    let saved: unknown;
-    try {
-      saved = await this.deps.outbox.getState(serverWaitStateKey(this.id));
-    } catch (error) {
-      this.deps.logger.warn('could not read the saved wait of an endpoint', { endpoint: this.id, error });
-      return;
-    }
+    const saved = await this.readSaved(serverWaitStateKey(this.id), 'the saved wait of an endpoint');
     if (saved === undefined) return;
     this.serverWaitSaved = true;
     const wait = savedServerWaitAt(saved, Date.now(), this.options.maxRetryAfterMs);

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeRecords } from '../outbox.contract.js';
 import { type EncodableRecord, encodeFrames } from './frame.js';
-import { SegmentIndex } from './SegmentIndex.js';
+import { SegmentIndex, type SegmentIndexOptions } from './SegmentIndex.js';
 import { OPEN_SUFFIX, SEALED_SUFFIX, newSegmentBase, parseSegmentFileName } from './segmentFiles.js';
 
 const dirs: string[] = [];
@@ -35,6 +35,7 @@ function holderIndex(
   directory: string,
   isOwn: (base: string) => boolean,
   recentBytes = 1 << 20,
+  listeners: Pick<SegmentIndexOptions, 'onDrop' | 'onUnreadable'> = { onDrop: () => {} },
 ): SegmentIndex {
   return new SegmentIndex({
     directory,
@@ -45,7 +46,7 @@ function holderIndex(
     fsync: false,
     recentBytes,
     isOwn,
-    onDrop: () => {},
+    ...listeners,
   });
 }
 
@@ -178,15 +179,7 @@ describe('SegmentIndex.load of many small segments', () => {
     expected += 1;
     const unreadable: string[] = [];
     const drops: string[] = [];
-    const index = new SegmentIndex({
-      directory,
-      holder: true,
-      retentionMs: 0,
-      now: Date.now,
-      staleMs: 60_000,
-      fsync: false,
-      recentBytes: 0,
-      isOwn: () => false,
+    const index = holderIndex(directory, () => false, 0, {
       onDrop: (reason, count) => {
         if (count > 0) drops.push(`${reason} ${count}`);
       },
