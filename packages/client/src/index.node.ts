@@ -11,7 +11,7 @@ import { nodeRuntime } from './telemetry/runtime.node.js';
 export * from './publicApi.js';
 export { createFileOutbox, FileOutbox, FILE_OUTBOX_DEFAULTS } from './outbox/node.js';
 export type { FileOutboxOptions } from './outbox/node.js';
-export { UnsafeDirectoryError } from './outbox/file-log/ownDirectory.js';
+export { UnsafeDirectoryError } from './outbox/file-log/UnsafeDirectoryError.js';
 export { createNodePlatform } from './platform/node.js';
 export type { NodePlatformOptions } from './platform/node.js';
 export { defaultOutboxDirectory, userCacheDirectory } from './platform/cacheDirectory.node.js';
