@@ -9,7 +9,9 @@ import {
   CONSENT_STATE_KEY,
   createFileOutbox,
   createTelemetry,
+  FileOutbox,
   SENDING_STATE_KEY,
+  serverWaitStateKey,
 } from '@homing/client';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../program.js';
@@ -23,6 +25,7 @@ import {
   startSink,
 } from './commands.test-helpers.js';
 import { flush } from './flush.js';
+import { appendFromAnotherProcess, holdLockInAnotherProcess } from './otherProcess.test-helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -178,6 +181,30 @@ describe('homing flush', () => {
       await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', force: true }, forced),
     ).toBe(0);
     expect(sink.uuids).toHaveLength(3);
+  });
+
+  it('respects a wait the endpoint asked an earlier run for (Retry-After): no request, says when; --force tries now', async () => {
+    const { dir, sink } = await setup(3);
+    const outbox = open(dir);
+    const key = serverWaitStateKey(`homing:${sink.url}`);
+    await outbox.setState(key, { untilMs: Date.now() + 120_000, waitMs: 120_000 });
+    await outbox.close();
+    const io = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 2_000 }, io),
+    ).toBe(1);
+    expect(sink.requests).toBe(0);
+    expect(io.err()).toContain('asked to be left alone');
+    expect(io.err()).toMatch(/tried again in (1m 59s|2m 0s|1m 58s); run this again then, or add --force/);
+    expect(io.err()).not.toContain('check --host');
+    const forced = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', force: true }, forced),
+    ).toBe(0);
+    expect(sink.uuids).toHaveLength(3);
+    const after = open(dir);
+    expect(await after.getState(key)).toBeUndefined();
+    await after.close();
   });
 
   it('a server that is down: the open circuit comes with the error that opened it; --force says it failed again', async () => {
@@ -355,7 +382,7 @@ describe('homing flush', () => {
     await after.close();
   });
 
-  it('another live process delivering from the outbox: says so, sends nothing, exit 1', async () => {
+  it('another live process keeps the delivery lock past --timeout: waits for it, then says so and how to go on, exit 1', async () => {
     const { dir, sink } = await setup(5);
     // The delivery lock of a live process (our parent) with a fresh heartbeat.
     const owner = { pid: process.ppid, host: hostname(), token: 'other-process', acquiredAtMs: Date.now() };
@@ -365,12 +392,99 @@ describe('homing flush', () => {
       await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 2_000 }, io),
     ).toBe(1);
     expect(sink.requests).toBe(0);
-    expect(io.err()).toContain(`being delivered by pid ${process.ppid}`);
-    expect(io.err()).toMatch(/heartbeat \d+s ago/);
+    expect(io.err()).toMatch(
+      new RegExp(
+        `^flush: the outbox is being delivered by pid ${process.ppid} \\(heartbeat \\d+s ago\\); waiting up to 2s`,
+        'm',
+      ),
+    );
+    expect(io.err()).toContain(`error: the outbox is being delivered by pid ${process.ppid}`);
+    expect(io.err()).toMatch(/heartbeat \d+s ago\), still after 2s/);
+    expect(io.err()).toMatch(/hint: .*--timeout MS, or stop it/);
     expect(io.err()).not.toContain('--host');
+    expect(io.out()).toBe('Sent 0 events to homing:' + sink.url + '; 5 still queued.\n');
     const outbox = open(dir);
     expect((await outbox.size()).events).toBe(5);
     await outbox.close();
+  });
+
+  it('another process delivering when it starts: waits for it to let the lock go, then sends what it left, exit 0', async () => {
+    const { dir, uuids, sink } = await setup(5);
+    // An app delivering: it has claimed the two oldest events and holds the lock.
+    const app = await holdLockInAnotherProcess(dir, 2);
+    cleanups.push(app.exit);
+    const io = captureIo();
+    const running = flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io);
+    await vi.waitFor(() => expect(io.err()).toContain(`being delivered by pid ${app.pid}`), {
+      timeout: 10_000,
+    });
+    expect(io.err()).toMatch(/waiting up to \d+s for it to finish, then sending what is left/);
+    // Its endpoint takes them; it exits (and lets the lock go).
+    await app.ack();
+    await app.exit();
+    expect(await running, io.err()).toBe(0);
+    expect(io.err()).not.toContain('error:');
+    expect(new Set(sink.uuids)).toEqual(new Set(uuids.slice(2)));
+    expect(io.out()).toContain('Sent 3 events');
+    expect(io.out()).toContain('0 still queued');
+    const outbox = open(dir);
+    expect((await outbox.size()).events).toBe(0);
+    await outbox.close();
+  });
+
+  it('another process sends the whole queue while the flush waits for it: success, naming who delivered it', async () => {
+    const { dir, sink } = await setup(5);
+    const app = await holdLockInAnotherProcess(dir, 5);
+    cleanups.push(app.exit);
+    const io = captureIo();
+    const running = flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io);
+    await vi.waitFor(() => expect(io.err()).toContain(`being delivered by pid ${app.pid}`), {
+      timeout: 10_000,
+    });
+    // Delivered, and the lock kept (an app that goes on running).
+    await app.ack();
+    expect(await running, io.err()).toBe(0);
+    expect(sink.requests).toBe(0);
+    expect(io.out()).toBe(
+      `Sent 0 events to homing:${sink.url}; the rest was delivered by pid ${app.pid}; 0 still queued.\n`,
+    );
+    expect(io.err()).not.toContain('error:');
+  });
+
+  it('events other processes append after its last look are not its failure: exit 0, counted as arrived, left queued', async () => {
+    const { dir, uuids, sink } = await setup(5);
+    const late = ['late-0', 'late-1', 'late-2'];
+    // After its last claim found the queue empty (the flush stores what it sent, then measures
+    // what is left), an app appends three events from its own process.
+    const persist = FileOutbox.prototype.persist;
+    let appended = false;
+    const spy = vi.spyOn(FileOutbox.prototype, 'persist').mockImplementation(async function (
+      this: FileOutbox,
+    ) {
+      await persist.call(this);
+      if (!appended && sink.uuids.length === uuids.length) {
+        appended = true;
+        await appendFromAnotherProcess(dir, late);
+      }
+    });
+    const io = captureIo();
+    try {
+      expect(
+        await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io),
+        io.err(),
+      ).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(appended).toBe(true);
+    expect(new Set(sink.uuids)).toEqual(new Set(uuids));
+    expect(io.out()).toBe(`Sent 5 events to homing:${sink.url}; 3 arrived while flushing, still queued.\n`);
+    expect(io.err()).not.toContain('error:');
+    expect(io.err()).not.toContain('hint:');
+    // Still there for the next run, which sends them.
+    const next = captureIo();
+    expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, next)).toBe(0);
+    expect(sink.uuids.slice(5).sort()).toEqual(late);
   });
 
   it('a live pid whose lock was not refreshed for days (stopped with Ctrl-Z, hung, or a reused pid): watched a few seconds, then taken over and flushed', async () => {

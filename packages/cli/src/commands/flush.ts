@@ -1,19 +1,22 @@
 import type { BatchRefusal, DeliveryOptions, SavedSending } from '@homing/client';
-import type { ConsentState } from '@homing/client';
 import {
   breakerStateKey,
-  consentFile,
-  ConsentUnreadableError,
   createNodePlatform,
   Delivery,
   DeliveryOptionError,
   resolveDeliveryOptions,
+  serverWaitStateKey,
   SENDING_STATE_KEY,
 } from '@homing/client';
 import type { Command } from 'commander';
-import { terminalText } from '../terminalText.js';
+import { watchClaims } from './claimWatch.js';
+import { Progress } from './flushProgress.js';
+import { runFlushRounds } from './flushRounds.js';
+import type { ConsentWithdrawn } from './flushConsent.js';
+import { consentWithdrawn, refuseWithoutConsent } from './flushConsent.js';
+import { allAskedToWait, allCircuitsOpen, reportFlush } from './flushSummary.js';
 import type { CommandIo, Outbox, OutboxInspector } from './outboxCommand.js';
-import { CommandError, formatDuration, openOutbox, processIo, runCommand } from './outboxCommand.js';
+import { CommandError, openOutbox, processIo, runCommand } from './outboxCommand.js';
 
 export interface FlushOptions {
   outbox: string;
@@ -25,54 +28,6 @@ export interface FlushOptions {
   timeout?: string | number;
   /** Forget a saved open circuit and try now. */
   force?: boolean;
-}
-
-const BAR_WIDTH = 30;
-/** How often a flush reads the consent the app remembers, ms: a denial meanwhile stops it. */
-const CONSENT_RECHECK_MS = 250;
-
-/** Shows progress on stderr: a bar redrawn in place on a TTY, a plain line per batch otherwise. */
-class Progress {
-  private done = 0;
-  constructor(
-    private readonly io: CommandIo,
-    private readonly total: number,
-  ) {}
-
-  add(count: number): void {
-    this.done += count;
-    const total = Math.max(this.total, this.done);
-    if (this.io.stderr.isTTY === true) {
-      const filled = total === 0 ? BAR_WIDTH : Math.round((this.done / total) * BAR_WIDTH);
-      const pct = total === 0 ? 100 : Math.floor((this.done / total) * 100);
-      this.io.stderr.write(
-        `\r[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${String(pct).padStart(3)}% ${this.done}/${total} events`,
-      );
-    } else {
-      this.io.stderr.write(`flush: ${this.done}/${total} events sent\n`);
-    }
-  }
-
-  /**
-   * A failed attempt: without it a flush against a server that is down shows nothing until its
-   * timeout, and looks hung.
-   */
-  failed(endpoint: string, reason: string, retryInMs: number | undefined): void {
-    const next = retryInMs === undefined ? '' : `; next try in ${formatDuration(retryInMs)}`;
-    // The endpoint's answer (and its name, saved in the outbox) printed as text, not as commands
-    // to the terminal the bar is drawn on.
-    const line = `attempt to ${terminalText(endpoint)} failed: ${terminalText(reason)}${next}`;
-    if (this.io.stderr.isTTY === true) {
-      this.drewLine = true;
-      this.io.stderr.write(`\r\x1b[2K${line}`);
-    } else this.io.stderr.write(`flush: ${line}\n`);
-  }
-
-  private drewLine = false;
-
-  end(): void {
-    if (this.io.stderr.isTTY === true && (this.done > 0 || this.drewLine)) this.io.stderr.write('\n');
-  }
 }
 
 /** Exit code of a flush stopped by SIGINT / SIGTERM, as shells report a command killed by SIGINT. */
@@ -172,20 +127,6 @@ function parseTimeout(value: FlushOptions['timeout']): number {
   return ms;
 }
 
-/**
- * Another live process holding the outbox's delivery lock: only it may send, so a flush here
- * would send nothing. Null when the lock is free, stale, or this process's own.
- */
-async function deliveredElsewhere(inspector: OutboxInspector): Promise<CommandError | null> {
-  const lock = await inspector.deliveryLock();
-  if (lock === null || lock.stale || lock.pid === process.pid) return null;
-  const who = lock.pid === null ? 'another process' : `pid ${lock.pid}`;
-  return new CommandError(
-    `the outbox is being delivered by ${who} (heartbeat ${formatDuration(lock.heartbeatAgeMs)} ago); only one process sends from an outbox at a time`,
-    'wait for it to send the queue, or stop it, then run this again; the events stay in the outbox',
-  );
-}
-
 /** Aborted on the first SIGINT or SIGTERM while `body` runs; the handlers go with it. */
 async function onSignals<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
@@ -225,13 +166,20 @@ export async function flush(
     try {
       const resolved = fromFlags ?? (await savedDeliveryOptions(outbox));
       await refuseWithoutConsent(directory);
-      const busy = await deliveredElsewhere(inspector);
-      if (busy !== null) throw busy;
-      const failed = await drain(outbox, directory, resolved, timeoutMs, options.force === true, io, {
-        saveSending: fromFlags === null,
-        signal,
-        drops,
-      });
+      const failed = await drain(
+        outbox,
+        inspector,
+        directory,
+        resolved,
+        timeoutMs,
+        options.force === true,
+        io,
+        {
+          saveSending: fromFlags === null,
+          signal,
+          drops,
+        },
+      );
       if (failed === 'interrupted') return INTERRUPTED_EXIT_CODE;
       if (typeof failed === 'object' && 'consent' in failed) {
         throw failed.consent === 'unreadable'
@@ -245,83 +193,12 @@ export async function flush(
             );
       }
       if (typeof failed === 'object') throw refusedRequest(failed, fromFlags !== null);
-      if (failed === 'nothing-claimed') {
-        // Taken by another process after the check above (an app that started meanwhile).
-        throw (await deliveredElsewhere(inspector)) ?? unexplained();
-      }
       return failed ? 1 : 0;
     } finally {
       stopCounting();
       await outbox.close();
     }
   });
-}
-
-/**
- * The app keeps events while its user's consent is pending (`setConsent('pending')`, saved in
- * the outbox): sending them from here would overrule that user.
- */
-async function refuseWithoutConsent(directory: string): Promise<void> {
-  const consent = await rememberedConsent(directory);
-  if (consent !== 'pending' && consent !== 'denied') return;
-  throw new CommandError(
-    `the app that writes this outbox holds its events until its user consents (consent is ${consent}); nothing was sent`,
-    consent === 'pending'
-      ? 'the events go out once the app calls setConsent("granted"); they stay in the outbox until then'
-      : 'the app cleared what it held when consent was denied; what is left is not to be sent',
-  );
-}
-
-/**
- * The consent the app remembers in the outbox directory, read strictly, as the app reads it:
- * one that is stored but cannot be read (a damaged file, an I/O error) may be a denial, so
- * nothing is sent from here while it is so (the app holds its events too).
- */
-async function rememberedConsent(directory: string): Promise<ConsentState | undefined> {
-  try {
-    return await consentFile(directory).read();
-  } catch (error) {
-    if (!(error instanceof ConsentUnreadableError)) throw error;
-    throw new CommandError(
-      `${error.message}; nothing was sent: it may say the app's user denied consent`,
-      `the app holds its events until it can read it, and writes it again at its next setConsent(); remove ${error.where} only if no user of this install ever denied consent`,
-    );
-  }
-}
-
-interface ConsentWithdrawn {
-  consent: string;
-  sent: number;
-}
-
-/**
- * Resolves once the consent the app remembers in the outbox is pending or denied, or can no
- * longer be read (it may be a denial).
- */
-function consentWithdrawn(directory: string): { promise: Promise<ConsentWithdrawn>; stop: () => void } {
-  let timer: NodeJS.Timeout | undefined;
-  let stopped = false;
-  const promise = new Promise<ConsentWithdrawn>((resolve) => {
-    const check = async () => {
-      try {
-        const consent = await consentFile(directory).read();
-        if (consent === 'pending' || consent === 'denied') return resolve({ consent, sent: 0 });
-      } catch (error) {
-        if (error instanceof ConsentUnreadableError) return resolve({ consent: 'unreadable', sent: 0 });
-        // Not one of reading it (those, EMFILE included, are ConsentUnreadableError and stop the
-        // flush above): read again next time.
-      }
-      if (!stopped) timer = setTimeout(() => void check(), CONSENT_RECHECK_MS);
-    };
-    timer = setTimeout(() => void check(), CONSENT_RECHECK_MS);
-  });
-  return {
-    promise,
-    stop: () => {
-      stopped = true;
-      clearTimeout(timer);
-    },
-  };
 }
 
 /**
@@ -342,15 +219,9 @@ function refusedRequest(refusal: BatchRefusal, fromFlags: boolean): CommandError
   );
 }
 
-function unexplained(): CommandError {
-  return new CommandError(
-    'could not deliver every event (no error was reported)',
-    'check --host and --key and that the server is reachable; the events stay in the outbox',
-  );
-}
-
 async function drain(
   outbox: Outbox,
+  inspector: OutboxInspector,
   directory: string,
   resolved: DeliveryOptions,
   timeoutMs: number,
@@ -361,15 +232,24 @@ async function drain(
     signal,
     drops,
   }: { saveSending: boolean; signal: AbortSignal; drops: { overflow: number; corrupt: number } },
-): Promise<boolean | 'nothing-claimed' | 'interrupted' | BatchRefusal | ConsentWithdrawn> {
+): Promise<boolean | 'interrupted' | BatchRefusal | ConsentWithdrawn> {
+  // Monotonic: a wall clock stepped meanwhile must not stretch or cut the budget.
+  const now = () => performance.now();
+  const deadlineMs = now() + timeoutMs;
   const ids = resolved.endpoints.map((e) => e.id);
-  if (force) for (const id of ids) await outbox.setState(breakerStateKey(id), undefined);
+  if (force) {
+    for (const id of ids) {
+      await outbox.setState(breakerStateKey(id), undefined);
+      await outbox.setState(serverWaitStateKey(id), undefined);
+    }
+  }
   const before = await outbox.size();
   const progress = new Progress(io, before.events);
   let refused: ((refusal: BatchRefusal) => void) | undefined;
   const requestRefused = new Promise<BatchRefusal>((resolve) => (refused = resolve));
   const platform = createNodePlatform();
-  const delivery = new Delivery(outbox, resolved, {
+  const claims = watchClaims(outbox);
+  const delivery = new Delivery(claims.outbox, resolved, {
     platform,
     logger: { debug() {}, warn() {}, error() {} },
     saveSending,
@@ -397,11 +277,33 @@ async function drain(
   // Checked at the start (refuseWithoutConsent); a denial while this runs (the app's user said
   // no) stops it too: what the app clears must not go out from here meanwhile.
   const withdrawn = consentWithdrawn(directory);
+  // Ends the rounds (a wait for another process among them) when the flush ends otherwise.
+  const over = new AbortController();
   delivery.start();
   let result;
   try {
-    result = await Promise.race([delivery.flush(timeoutMs), interrupted, requestRefused, withdrawn.promise]);
+    const rounds = runFlushRounds({
+      delivery,
+      claims,
+      inspector,
+      now,
+      deadlineMs,
+      stop: over.signal,
+      failedVisibly: () => {
+        const stats = delivery.stats();
+        return (
+          stats.lastError !== null ||
+          allCircuitsOpen(stats, ids) !== null ||
+          allAskedToWait(stats, ids) !== null
+        );
+      },
+      onWaiting: (holder, upToMs) => progress.waiting(holder.who, holder.heartbeatAgeMs, upToMs),
+    });
+    // Ended otherwise, the rounds stop at their next step: a failure there has no one to tell.
+    rounds.catch(() => undefined);
+    result = await Promise.race([rounds, interrupted, requestRefused, withdrawn.promise]);
   } finally {
+    over.abort();
     withdrawn.stop();
     // Aborts what is in flight: its batch goes back to the queue for the next run.
     await delivery.shutdown(0);
@@ -411,69 +313,22 @@ async function drain(
   }
   if (typeof result === 'object' && 'endpoint' in result) return result;
   if (typeof result === 'object' && 'consent' in result) return { ...result, sent: delivery.stats().sent };
-  if (result === 'interrupted') {
+  if (result === 'interrupted' || result.kind === 'stopped') {
     const left = await outbox.size();
     io.stdout.write(
       `Interrupted: sent ${delivery.stats().sent} events; ${left.events} still queued, nothing lost.\n`,
     );
     return 'interrupted';
   }
-  const stats = delivery.stats();
-  io.stdout.write(
-    `Sent ${result.sent} events to ${terminalText(ids.join(', '))}; ${Math.max(0, result.pending)} still queued.\n`,
-  );
-  let failed = false;
-  if (drops.corrupt > 0) {
-    io.stderr.write(
-      `warning: ${drops.corrupt} damaged records (torn or corrupt on disk) were cut from the outbox; they could not be sent\n`,
-    );
-  }
-  if (stats.deadLettered > 0) {
-    failed = true;
-    const discarded = Math.min(drops.overflow, stats.deadLettered);
-    io.stderr.write(
-      discarded === 0
-        ? `error: ${stats.deadLettered} events were refused for good and moved to the dead letters\n`
-        : `error: ${stats.deadLettered} events were refused for good; the dead letters keep the newest ` +
-            `(the outbox's maxDeadLetters): ${discarded} of the oldest dead letters were discarded\n`,
-    );
-    io.stderr.write(`hint: inspect them with: homing dead-letters --outbox ${terminalText(directory)}\n`);
-  }
-  if (result.pending !== 0) {
-    failed = true;
-    // Every endpoint's circuit open: the earliest to close says when to come back.
-    const openUntil = ids.map((id) => stats.breakers[id]?.openUntilMs ?? null);
-    const allOpen = openUntil.every((at) => at !== null && at > Date.now());
-    const endpoint = terminalText(ids.join(', '));
-    const breaker = allOpen ? { openUntilMs: Math.min(...(openUntil as number[])) } : null;
-    if (breaker !== null) {
-      // The failures that opened it say what is wrong (a refused connection, a 5xx): name the last.
-      const cause = stats.lastError === null ? '' : ` (last error: ${terminalText(stats.lastError.reason)})`;
-      io.stderr.write(`error: the circuit for ${endpoint} is open after repeated failures${cause}\n`);
-      io.stderr.write(
-        force
-          ? 'hint: --force tried it now and it failed again: check --host and that the server is reachable; the events stay in the outbox\n'
-          : `hint: it will be tried again in ${formatDuration(breaker.openUntilMs - Date.now())}; run this again then, or add --force to try now\n`,
-      );
-    } else if (result.timedOut) {
-      io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
-      io.stderr.write('hint: run it again, or give more time with --timeout MS; nothing is lost\n');
-    } else if (stats.lastError === null) {
-      // Nothing failed: nothing could be claimed (another process holds the delivery lock).
-      return 'nothing-claimed';
-    } else {
-      io.stderr.write(
-        `error: could not deliver every event (last error: ${terminalText(stats.lastError.reason)})\n`,
-      );
-      io.stderr.write(
-        stats.lastError.endpoint === 'outbox'
-          ? // Reading the outbox failed, not sending: the server was never the problem.
-            `hint: check that ${terminalText(directory)} is readable and writable by this user and its disk has room; the events stay in the outbox\n`
-          : 'hint: check --host and --key and that the server is reachable; the events stay in the outbox\n',
-      );
-    }
-  }
-  return failed;
+  return reportFlush(result, {
+    io,
+    stats: delivery.stats(),
+    ids,
+    directory,
+    drops,
+    force,
+    timeoutMs,
+  });
 }
 
 export function registerFlush(program: Command): void {
@@ -490,7 +345,11 @@ export function registerFlush(program: Command): void {
       '--key <key>',
       'with --host: write key (Homing), project API key (PostHog) or write key (Segment)',
     )
-    .option('--timeout <ms>', 'give up after this long (events stay queued)', '30000')
+    .option(
+      '--timeout <ms>',
+      'give up after this long, waiting for another process delivering from the outbox included (events stay queued)',
+      '30000',
+    )
     .option('--force', 'try now even if the endpoint circuit is open from earlier failures')
     .action(async (options: FlushOptions) => {
       process.exitCode = await flush(options);

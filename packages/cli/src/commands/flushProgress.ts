@@ -1,0 +1,61 @@
+import { terminalText } from '../terminalText.js';
+import type { CommandIo } from './outboxCommand.js';
+import { formatDuration } from './outboxCommand.js';
+
+const BAR_WIDTH = 30;
+
+/** Shows progress on stderr: a bar redrawn in place on a TTY, a plain line per batch otherwise. */
+export class Progress {
+  private done = 0;
+  private drewLine = false;
+
+  constructor(
+    private readonly io: CommandIo,
+    private readonly total: number,
+  ) {}
+
+  add(count: number): void {
+    this.done += count;
+    const total = Math.max(this.total, this.done);
+    if (this.io.stderr.isTTY === true) {
+      const filled = total === 0 ? BAR_WIDTH : Math.round((this.done / total) * BAR_WIDTH);
+      const pct = total === 0 ? 100 : Math.floor((this.done / total) * 100);
+      this.io.stderr.write(
+        `\r[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${String(pct).padStart(3)}% ${this.done}/${total} events`,
+      );
+    } else {
+      this.io.stderr.write(`flush: ${this.done}/${total} events sent\n`);
+    }
+  }
+
+  /**
+   * A failed attempt: without it a flush against a server that is down shows nothing until its
+   * timeout, and looks hung.
+   */
+  failed(endpoint: string, reason: string, retryInMs: number | undefined): void {
+    const next = retryInMs === undefined ? '' : `; next try in ${formatDuration(retryInMs)}`;
+    // The endpoint's answer (and its name, saved in the outbox) printed as text, not as commands
+    // to the terminal the bar is drawn on.
+    this.note(`attempt to ${terminalText(endpoint)} failed: ${terminalText(reason)}${next}`);
+  }
+
+  /** Waiting for another process to let the delivery lock go: said, or the flush looks hung. */
+  waiting(who: string, heartbeatAgeMs: number, upToMs: number): void {
+    this.note(
+      `the outbox is being delivered by ${who} (heartbeat ${formatDuration(heartbeatAgeMs)} ago); ` +
+        `waiting up to ${formatDuration(upToMs)} for it to finish, then sending what is left`,
+    );
+  }
+
+  end(): void {
+    if (this.io.stderr.isTTY === true && (this.done > 0 || this.drewLine)) this.io.stderr.write('\n');
+  }
+
+  /** A line of its own; on a TTY it replaces the bar, which the next batch draws again. */
+  private note(line: string): void {
+    if (this.io.stderr.isTTY === true) {
+      this.drewLine = true;
+      this.io.stderr.write(`\r\x1b[2K${line}`);
+    } else this.io.stderr.write(`flush: ${line}\n`);
+  }
+}

@@ -1,0 +1,138 @@
+import type { DeliveryStats } from '@homing/client';
+import { terminalText } from '../terminalText.js';
+import type { RoundsEnd } from './flushRounds.js';
+import type { CommandIo } from './outboxCommand.js';
+import { CommandError, formatDuration } from './outboxCommand.js';
+import type { OtherDeliverer } from './otherDeliverer.js';
+
+/** Nothing failed, nobody else delivers, and events the flush saw stayed queued. */
+function unexplained(directory: string): CommandError {
+  return new CommandError(
+    'could not deliver every event: nothing failed, but nothing more could be claimed from the outbox',
+    `run this again; homing status --outbox ${directory} shows what is queued and which process delivers it; the events stay in the outbox`,
+  );
+}
+
+/** Another process kept the delivery lock all the time this flush had. */
+function heldElsewhere(holder: OtherDeliverer, events: number, timeoutMs: number): CommandError {
+  return new CommandError(
+    `the outbox is being delivered by ${holder.who} (heartbeat ${formatDuration(holder.heartbeatAgeMs)} ago), still after ${formatDuration(timeoutMs)}; only one process sends from an outbox at a time`,
+    `it is sending the ${events} events queued; wait for it, or give more time with --timeout MS, or stop it and run this again; the events stay in the outbox`,
+  );
+}
+
+/** Every endpoint's circuit open: the earliest to close, or null when one is not open. */
+export function allCircuitsOpen(
+  stats: DeliveryStats,
+  ids: readonly string[],
+): { openUntilMs: number } | null {
+  const openUntil = ids.map((id) => stats.breakers[id]?.openUntilMs ?? null);
+  const now = Date.now();
+  if (!openUntil.every((at) => at !== null && at > now)) return null;
+  return { openUntilMs: Math.min(...(openUntil as number[])) };
+}
+
+/**
+ * Every endpoint waits out a wait it asked for (a Retry-After an earlier run saved: `retryAtMs`
+ * with no circuit open): the earliest end, or null when one is not waiting.
+ */
+export function allAskedToWait(stats: DeliveryStats, ids: readonly string[]): { untilMs: number } | null {
+  const until = ids.map((id) => stats.breakers[id]?.retryAtMs ?? null);
+  const now = Date.now();
+  if (ids.length === 0 || !until.every((at) => at !== null && at > now)) return null;
+  return { untilMs: Math.min(...(until as number[])) };
+}
+
+/** What a flush that ran to its end reports: the summary on stdout, then what failed. */
+export interface FlushReport {
+  readonly io: CommandIo;
+  readonly stats: DeliveryStats;
+  /** The endpoints sent to. */
+  readonly ids: readonly string[];
+  readonly directory: string;
+  /** Dead letters discarded past maxDeadLetters, and damaged records cut, while it ran. */
+  readonly drops: { readonly overflow: number; readonly corrupt: number };
+  readonly force: boolean;
+  readonly timeoutMs: number;
+}
+
+/**
+ * Prints how a flush ended; answers whether it failed (events refused for good, or events that
+ * were there to send and were not), or throws the failure that has a message of its own. Events
+ * that came in after its last look are not a failure: another run sends them.
+ */
+export function reportFlush(
+  result: Exclude<RoundsEnd, { kind: 'stopped' }>,
+  { io, stats, ids, directory, drops, force, timeoutMs }: FlushReport,
+): boolean {
+  const endpoint = terminalText(ids.join(', '));
+  if (result.kind === 'delivered-elsewhere') {
+    io.stdout.write(
+      `Sent ${result.sent} events to ${endpoint}; the rest was delivered by ${result.holder.who}; 0 still queued.\n`,
+    );
+  } else if (result.kind === 'drained' && result.arrived > 0) {
+    io.stdout.write(
+      `Sent ${result.sent} events to ${endpoint}; ${result.arrived} arrived while flushing, still queued.\n`,
+    );
+  } else {
+    const pending = result.kind === 'held-elsewhere' ? result.events : Math.max(0, result.pending);
+    io.stdout.write(`Sent ${result.sent} events to ${endpoint}; ${pending} still queued.\n`);
+  }
+  let failed = false;
+  if (drops.corrupt > 0) {
+    io.stderr.write(
+      `warning: ${drops.corrupt} damaged records (torn or corrupt on disk) were cut from the outbox; they could not be sent\n`,
+    );
+  }
+  if (stats.deadLettered > 0) {
+    failed = true;
+    const discarded = Math.min(drops.overflow, stats.deadLettered);
+    io.stderr.write(
+      discarded === 0
+        ? `error: ${stats.deadLettered} events were refused for good and moved to the dead letters\n`
+        : `error: ${stats.deadLettered} events were refused for good; the dead letters keep the newest ` +
+            `(the outbox's maxDeadLetters): ${discarded} of the oldest dead letters were discarded\n`,
+    );
+    io.stderr.write(`hint: inspect them with: homing dead-letters --outbox ${terminalText(directory)}\n`);
+  }
+  if (result.kind === 'held-elsewhere') throw heldElsewhere(result.holder, result.events, timeoutMs);
+  if (result.kind === 'unexplained') throw unexplained(terminalText(directory));
+  if (result.kind === 'delivered-elsewhere' || result.arrived > 0 || result.pending === 0) return failed;
+  // Events that were there to send and were not.
+  const breaker = allCircuitsOpen(stats, ids);
+  let asked: { untilMs: number } | null;
+  if (breaker !== null) {
+    // The failures that opened it say what is wrong (a refused connection, a 5xx): name the last.
+    const cause = stats.lastError === null ? '' : ` (last error: ${terminalText(stats.lastError.reason)})`;
+    io.stderr.write(`error: the circuit for ${endpoint} is open after repeated failures${cause}\n`);
+    io.stderr.write(
+      force
+        ? 'hint: --force tried it now and it failed again: check --host and that the server is reachable; the events stay in the outbox\n'
+        : `hint: it will be tried again in ${formatDuration(breaker.openUntilMs - Date.now())}; run this again then, or add --force to try now\n`,
+    );
+  } else if (stats.lastError === null && (asked = allAskedToWait(stats, ids)) !== null) {
+    // Nothing failed in this run: the wait is one the endpoint asked an earlier run for.
+    io.stderr.write(
+      `error: ${endpoint} asked to be left alone for a while (Retry-After, saved by an earlier run)\n`,
+    );
+    io.stderr.write(
+      `hint: it will be tried again in ${formatDuration(asked.untilMs - Date.now())}; run this again then, or add --force to try now\n`,
+    );
+  } else if (result.timedOut) {
+    io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
+    io.stderr.write('hint: run it again, or give more time with --timeout MS; nothing is lost\n');
+  } else if (stats.lastError === null) {
+    throw unexplained(terminalText(directory));
+  } else {
+    io.stderr.write(
+      `error: could not deliver every event (last error: ${terminalText(stats.lastError.reason)})\n`,
+    );
+    io.stderr.write(
+      stats.lastError.endpoint === 'outbox'
+        ? // Reading the outbox failed, not sending: the server was never the problem.
+          `hint: check that ${terminalText(directory)} is readable and writable by this user and its disk has room; the events stay in the outbox\n`
+        : 'hint: check --host and --key and that the server is reachable; the events stay in the outbox\n',
+    );
+  }
+  return true;
+}
