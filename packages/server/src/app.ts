@@ -13,6 +13,7 @@ import type { WireFormat } from './ingest/ingestBatch.js';
 import { maxBodyDepth } from './ingest/jsonDepth.js';
 import { WriteKeys } from './ingest/writeKeys.js';
 import { ServerMetrics } from './metrics/serverMetrics.js';
+import { storeOutageKind } from './metrics/storeOutageKind.js';
 import { TokenBuckets } from './rateLimit/tokenBucket.js';
 import { handleError } from './handleError.js';
 import { childLoggerFactory, RequestLogController } from './requestLog.js';
@@ -137,10 +138,17 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     if (format !== undefined) metrics.ingestDuration.observe({ format }, reply.elapsedTime / 1000);
     done();
   });
+  // Every request the store failed, whichever step it failed in (the key lookup and its keys
+  // version check as well as the write) and whichever route's error handler answers it: counted
+  // only at the insert, a full outage (every key lookup failing) showed no failures at all.
+  app.addHook('onError', (_req, _reply, err, done) => {
+    const kind = storeOutageKind(err);
+    if (kind !== null) metrics.storeFailures.inc({ kind });
+    done();
+  });
   app.setErrorHandler(handleError(o.retryAfterSeconds));
   const notFound = (req: FastifyRequest, reply: FastifyReply): FastifyReply => {
-    // Fastify's own 404 handler logs this; a handler of ours replaces it.
-    logController.routeNotFound(req);
+    // Logged as every request is, by its one line (route `unmatched`, 404): see requestLog.ts.
     markAdmin(req, reply);
     // Not the path: on the admin API it carries distinct ids.
     return reply

@@ -2,6 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { IngestError } from './ingest/errors.js';
 import { loggableError } from './loggableError.js';
 import { logThrottle } from './logThrottle.js';
+import { noteRefusal } from './requestLog.js';
 import { endedByTimeout } from './routes/clientError.js';
 import { StoreError } from './store/errors.js';
 
@@ -12,18 +13,29 @@ export const STORE_FAILURE_LOG_INTERVAL_MS = 10_000;
  * One place that turns errors into answers: IngestError by its kind, StoreError
  * `invalid-input` → 400 and `unknown-project` → 401, every other store failure → 503 with
  * Retry-After (the data was not committed; the client should send it again). Logs name the
- * kind and route, never the body.
+ * kind and route, never the body. A refusal's kind goes on the request's one log line
+ * (requestLog.ts), which is throttled; the lines written here are debug or throttled too, so a
+ * client repeating a bad request cannot fill a disk with them.
  */
 export function handleError(retryAfterSeconds: number) {
   // A store that fails every request (a full disk) would log a line per request: one per kind
   // per STORE_FAILURE_LOG_INTERVAL_MS, with how many were left out.
   const throttle = logThrottle(STORE_FAILURE_LOG_INTERVAL_MS);
+  const abortedThrottle = logThrottle(STORE_FAILURE_LOG_INTERVAL_MS);
   return (err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
     if (err instanceof IngestError && err.kind === 'aborted') {
       // Not a malformed request: its body stopped coming. Node's own 408 (requestTimeoutMs) was
       // the answer, if any; this one goes nowhere but is sent for the record.
       const timeout = endedByTimeout(req.raw.socket);
-      req.log.info({ kind: timeout ? 'timeout' : 'aborted' }, 'ingest request body not received');
+      const kind = timeout ? 'timeout' : 'aborted';
+      noteRefusal(req, kind);
+      const skipped = abortedThrottle(kind);
+      if (skipped !== null) {
+        req.log.info(
+          { kind, ...(skipped > 0 ? { alsoSinceLastLine: skipped } : {}) },
+          'ingest request body not received',
+        );
+      }
       return reply
         .code(timeout ? 408 : err.statusCode)
         .header('connection', 'close')
@@ -34,10 +46,12 @@ export function handleError(retryAfterSeconds: number) {
       // The rest of an oversized body is not read; closing stops the client from sending it.
       if (err.kind === 'too-large' || err.kind === 'unsupported-encoding')
         reply.header('connection', 'close');
-      req.log.info({ kind: err.kind, status: err.statusCode }, 'ingest request refused');
+      noteRefusal(req, err.kind);
+      req.log.debug({ kind: err.kind, status: err.statusCode }, 'ingest request refused');
       return reply.code(err.statusCode).send({ error: err.kind, message: err.message });
     }
     if (err instanceof StoreError) {
+      noteRefusal(req, err.kind);
       if (err.kind === 'invalid-input') {
         return reply.code(400).send({ error: err.kind, message: err.message });
       }

@@ -4,8 +4,15 @@ export interface ShutdownLogger {
 }
 
 /**
- * On SIGTERM or SIGINT, shuts the server down gracefully (`close`), then lets the process
- * exit with code 0 (1 if closing failed). A second signal exits at once with 130, for an
+ * The signals that shut down gracefully. SIGHUP too: a server started from a terminal or an ssh
+ * session gets it when that session closes, and Node's default for it is to die at once (exit
+ * 129), resetting the requests in flight.
+ */
+export const SHUTDOWN_SIGNALS: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGHUP'];
+
+/**
+ * On SIGTERM, SIGINT or SIGHUP, shuts the server down gracefully (`close`), then lets the
+ * process exit with code 0 (1 if closing failed). A second signal exits at once with 130, for an
  * operator who does not want to wait. Answers a function removing the handlers.
  */
 export function shutdownOnSignals(
@@ -33,10 +40,8 @@ export function shutdownOnSignals(
       },
     );
   };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  for (const signal of SHUTDOWN_SIGNALS) process.on(signal, onSignal);
   return () => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
+    for (const signal of SHUTDOWN_SIGNALS) process.off(signal, onSignal);
   };
 }

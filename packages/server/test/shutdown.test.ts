@@ -98,62 +98,69 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
   });
   afterAll(() => build?.remove());
 
-  it('finishes the request in flight, refuses new ones, closes the store and exits 0', async () => {
-    const dataDir = tempDir();
-    const release = join(dataDir, 'release');
-    const child = spawn(process.execPath, [join(build.dir, 'child.js'), dataDir, release], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    try {
-      const out = lines(child);
-      const { url, key } = JSON.parse((await out.waitFor('ready ')).slice(6)) as { url: string; key: string };
-      const auth = { authorization: `Bearer ${key}` };
+  // SIGHUP: what a server started from a terminal or an ssh session gets when that session closes.
+  it.each(['SIGTERM', 'SIGHUP'] as const)(
+    'on %s, finishes the request in flight, refuses new ones, closes the store and exits 0',
+    async (signal) => {
+      const dataDir = tempDir();
+      const release = join(dataDir, 'release');
+      const child = spawn(process.execPath, [join(build.dir, 'child.js'), dataDir, release], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      try {
+        const out = lines(child);
+        const { url, key } = JSON.parse((await out.waitFor('ready ')).slice(6)) as {
+          url: string;
+          key: string;
+        };
+        const auth = { authorization: `Bearer ${key}` };
 
-      const slow = post(
-        `${url}/ingest`,
-        [{ event: 'slow', distinct_id: 'd', uuid: '0193a5c0-0000-7000-8000-000000000001' }],
-        auth,
-      );
-      await out.waitFor('inflight');
-      child.kill('SIGTERM');
-      await out.waitFor('shutting down');
+        const slow = post(
+          `${url}/ingest`,
+          [{ event: 'slow', distinct_id: 'd', uuid: '0193a5c0-0000-7000-8000-000000000001' }],
+          auth,
+        );
+        await out.waitFor('inflight');
+        child.kill(signal);
+        await out.waitFor('shutting down');
 
-      // While the slow request is held, new requests are refused: connection refused or 503.
-      let refused: string | null = null;
-      for (let i = 0; i < 200 && refused === null; i++) {
-        try {
-          const r = await post(`${url}/ingest`, [{ event: 'late', distinct_id: 'd' }], auth);
-          if (r.status === 503) refused = `503 retry-after ${r.headers.get('retry-after')}`;
-        } catch {
-          refused = 'connection refused';
+        // While the slow request is held, new requests are refused: connection refused or 503.
+        let refused: string | null = null;
+        for (let i = 0; i < 200 && refused === null; i++) {
+          try {
+            const r = await post(`${url}/ingest`, [{ event: 'late', distinct_id: 'd' }], auth);
+            if (r.status === 503) refused = `503 retry-after ${r.headers.get('retry-after')}`;
+          } catch {
+            refused = 'connection refused';
+          }
         }
+        expect(refused).not.toBeNull();
+        expect(existsSync(release)).toBe(false);
+
+        writeFileSync(release, '');
+        const answer = await slow;
+        expect(answer.status).toBe(202);
+        expect(answer.json).toMatchObject({ accepted: 1 });
+        expect(await exited).toBe(0);
+        expect(out.all).toContain('shut down');
+
+        const store = new SqliteStore({ dataDir });
+        await store.migrate();
+        const [project] = await store.listProjects();
+        const slowEvents = await store.queryEvents({ projectId: project!.id, event: 'slow', limit: 10 });
+        expect(slowEvents).toHaveLength(1);
+        await store.close();
+      } catch (err) {
+        child.kill('SIGKILL');
+        throw new Error(`${(err as Error).message}\nchild stderr: ${stderr}`, { cause: err });
+      } finally {
+        rmSync(dataDir, { recursive: true, force: true });
       }
-      expect(refused).not.toBeNull();
-      expect(existsSync(release)).toBe(false);
-
-      writeFileSync(release, '');
-      const answer = await slow;
-      expect(answer.status).toBe(202);
-      expect(answer.json).toMatchObject({ accepted: 1 });
-      expect(await exited).toBe(0);
-      expect(out.all).toContain('shut down');
-
-      const store = new SqliteStore({ dataDir });
-      await store.migrate();
-      const [project] = await store.listProjects();
-      const slowEvents = await store.queryEvents({ projectId: project!.id, event: 'slow', limit: 10 });
-      expect(slowEvents).toHaveLength(1);
-      await store.close();
-    } catch (err) {
-      child.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}\nchild stderr: ${stderr}`, { cause: err });
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
+    },
+  );
 
   it('with an upload stalled mid-body, closes its connection after the grace period and exits 0', async () => {
     const dataDir = tempDir();

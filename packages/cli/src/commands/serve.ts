@@ -174,7 +174,7 @@ export function addServeOptions(cmd: Command): Command {
     .addOption(
       opt(
         '--shutdown-grace-ms <ms>',
-        'on SIGTERM/SIGINT, how long requests in flight may finish before connections are closed',
+        'on SIGTERM/SIGINT/SIGHUP, how long requests in flight may finish before connections are closed',
         'HOMING_SHUTDOWN_GRACE_MS',
         String(SERVER_DEFAULTS.shutdownGraceMs),
       ),
@@ -430,7 +430,7 @@ export interface ServeHandle {
 /**
  * Starts the server: opens the store (SQLite in the data directory unless a database URL is
  * given), creates a default project on first start and prints its keys and a curl line, and
- * (with `signals`) shuts down gracefully on SIGTERM/SIGINT.
+ * (with `signals`) shuts down gracefully on SIGTERM/SIGINT/SIGHUP.
  */
 export async function serve(
   flags: ServeFlags,

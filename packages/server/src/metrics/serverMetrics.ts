@@ -33,7 +33,7 @@ export class ServerMetrics {
   });
   readonly storeFailures = new Counter({
     name: 'homing_store_failures_total',
-    help: 'Store calls that failed, by error kind (answered 503 when transient)',
+    help: 'Requests answered 503 because the store failed (a write, a key lookup, an admin read), by the store error kind',
     labelNames: ['kind'] as const,
     registers: [this.registry],
   });

@@ -253,7 +253,7 @@ describe.each(BACKENDS)('person routes of a whole server, as fetch sends them (%
       expect((await s.call(method, path)).status).toBe(200);
     }
     const parsed = s.logs.map((l) => JSON.parse(l) as { msg: string; req?: unknown; deleted?: number });
-    expect(parsed.filter((l) => l.msg === 'incoming request').map((l) => l.req)).toEqual([
+    expect(parsed.filter((l) => l.msg === 'request completed').map((l) => l.req)).toEqual([
       { method: 'GET', route: '/api/persons/events' },
       { method: 'GET', route: '/api/persons/export' },
       { method: 'DELETE', route: '/api/persons' },

@@ -41,6 +41,15 @@ import type {
 
 export { POSTGRES_DEFAULTS, type PostgresStoreOptions } from './postgres-options.js';
 
+/**
+ * How long /readyz's probe waits for the lock an insert takes on the events table, ms: past a
+ * lock held for a moment (autovacuum's truncation), well within readyTimeoutMs (2000).
+ */
+const READY_LOCK_WAIT_MS = 250;
+
+/** PostgreSQL's lock_not_available: the lock_timeout above ran out. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
 /** How far back each suppression read looks again for entries that committed late, ms. */
 const SUPPRESSION_REREAD_MS = 60_000;
 
@@ -111,26 +120,51 @@ export class PostgresStore implements Store {
   }
 
   /**
-   * Fails, in one round trip, when PostgreSQL answers but could not store an event: a standby or
-   * a read-only database (a failover target not yet promoted, default_transaction_read_only) or,
-   * once migrated, the events table gone. `SELECT 1` answered all of them, so /readyz said ready.
+   * Fails when PostgreSQL answers but could not store an event now: a standby or a read-only
+   * database (a failover target not yet promoted, default_transaction_read_only), or, once
+   * migrated, the events table gone or locked against inserts (`LOCK TABLE events`, a schema
+   * change waiting or running: every ingest would wait `statementTimeoutMs` and answer 503).
+   * `SELECT 1` answered all of them, so /readyz said ready. One short transaction on one
+   * connection; the lock probe takes the lock an insert takes and waits at most
+   * READY_LOCK_WAIT_MS for it, so a polled /readyz neither hangs nor holds connections.
    */
   async ping(): Promise<void> {
-    const r = await this.connections.query<{ recovery: boolean; read_only: string; events: boolean }>(
-      `SELECT pg_is_in_recovery() AS recovery, current_setting('transaction_read_only') AS read_only,
-              to_regclass('events') IS NOT NULL AS events`,
-    );
-    const { recovery, read_only: readOnly, events } = r.rows[0]!;
-    const cause = recovery
-      ? 'is a standby in recovery (read-only); point --database / HOMING_DATABASE_URL at the primary'
-      : readOnly === 'on'
-        ? 'accepts no writes (transaction_read_only is on: default_transaction_read_only set for ' +
+    const cause = await this.connections.inTransaction(async (query) => {
+      const r = await query<{ recovery: boolean; read_only: string; events: boolean }>(
+        `SELECT pg_is_in_recovery() AS recovery, current_setting('transaction_read_only') AS read_only,
+                to_regclass('events') IS NOT NULL AS events`,
+      );
+      const { recovery, read_only: readOnly, events } = r.rows[0]!;
+      if (recovery)
+        return 'is a standby in recovery (read-only); point --database / HOMING_DATABASE_URL at the primary';
+      if (readOnly === 'on')
+        return (
+          'accepts no writes (transaction_read_only is on: default_transaction_read_only set for ' +
           'the database, role or server, or a read-only replica); turn it off or use the primary'
-        : this.migrated && !events
-          ? 'has no events table (dropped or renamed, or a search_path that does not find it); ' +
-            'restore it, or start homing serve on an empty database to create the schema'
-          : null;
-    if (cause !== null) throw new StoreError('storage', `PostgreSQL at ${this.where} ${cause}`);
+        );
+      if (!this.migrated) return null;
+      if (!events)
+        return (
+          'has no events table (dropped or renamed, or a search_path that does not find it); ' +
+          'restore it, or start homing serve on an empty database to create the schema'
+        );
+      // The lock an INSERT takes: refused while another session holds or waits for one that
+      // conflicts (SHARE and stronger). Released at once: the transaction writes nothing.
+      await query(`SET LOCAL lock_timeout = ${READY_LOCK_WAIT_MS}`);
+      try {
+        await query('LOCK TABLE events IN ROW EXCLUSIVE MODE');
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
+        return (
+          'has the events table locked by another session (LOCK TABLE, ALTER TABLE, VACUUM FULL, ' +
+          'REINDEX, or one waiting for its turn): inserts wait for it and time out'
+        );
+      }
+      return null;
+    });
+    if (cause === null) return;
+    const kind = cause.startsWith('has the events table locked') ? 'timeout' : 'storage';
+    throw new StoreError(kind, `PostgreSQL at ${this.where} ${cause}`);
   }
 
   async createProject(name: string): Promise<Project> {

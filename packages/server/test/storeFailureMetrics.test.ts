@@ -1,0 +1,57 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { StoreError } from '../src/store/errors.js';
+import type { Store } from '../src/store/store.js';
+import { bearer, post, startServerOn, type Running } from './harness.js';
+
+/**
+ * A `wrap` for startServerOn: while `down.on`, every store call the server makes rejects with
+ * `unreachable`, as PostgreSQL refusing connections does (the key lookup fails before any write).
+ */
+function storeDown(down: { on: boolean }) {
+  return (inner: Store): Store =>
+    new Proxy(inner, {
+      get(target, prop, receiver) {
+        const v = Reflect.get(target, prop, receiver) as unknown;
+        if (typeof v !== 'function') return v;
+        return (...args: unknown[]) => {
+          if (down.on) return Promise.reject(new StoreError('unreachable', 'connection refused (injected)'));
+          return (v as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    });
+}
+
+async function failuresCounted(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = /^homing_store_failures_total\{kind="unreachable"\} (\d+)$/m.exec(text);
+  return m === null ? 0 : Number(m[1]);
+}
+
+describe('homing_store_failures_total during a full store outage', () => {
+  let s: Running | undefined;
+  afterEach(async () => {
+    await s?.close();
+    s = undefined;
+  });
+
+  it('counts every 503 the store caused, the key lookup and the admin API included', async () => {
+    const down = { on: false };
+    s = await startServerOn('sqlite', {}, storeDown(down));
+    const key = s.project.writeKey;
+    const admin = { authorization: `Bearer ${s.project.adminKey}` };
+    down.on = true;
+    // A key never seen (nothing cached: the lookup itself fails) and the project's own.
+    const answers = [
+      await post(`${s.url}/ingest`, [{ event: 'e', distinct_id: 'x' }], bearer('hw_never_seen')),
+      await post(`${s.url}/ingest`, [{ event: 'e', distinct_id: 'x' }], bearer(key)),
+      await post(`${s.url}/batch/`, { api_key: key, batch: [{ event: 'e', distinct_id: 'x' }] }),
+      await post(`${s.url}/v1/track`, { writeKey: key, event: 'e', userId: 'x' }),
+      await fetch(`${s.url}/api/events`, { headers: admin }),
+    ];
+    expect(answers.map((a) => a.status)).toEqual([503, 503, 503, 503, 503]);
+    expect(await failuresCounted(s.url)).toBe(5);
+    down.on = false;
+    expect((await post(`${s.url}/ingest`, [{ event: 'e', distinct_id: 'x' }], bearer(key))).status).toBe(202);
+    expect(await failuresCounted(s.url)).toBe(5);
+  });
+});
