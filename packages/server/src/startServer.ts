@@ -14,6 +14,7 @@ import { openStore } from './store/open-store.js';
 import { SQLITE_DEFAULTS } from './store/sqlite-options.js';
 import type { StoreError } from './store/errors.js';
 import type { Store } from './store/store.js';
+import type { StoreNotice } from './store/sqlite-backlog-notice.js';
 
 export interface StartServerOptions extends Omit<ServerOptions, 'store'> {
   /** Default 127.0.0.1 (only this machine); 0.0.0.0 to listen on every interface. */
@@ -85,6 +86,13 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   // leave a new, empty data directory and database behind.
   if (ownStore) await checkCanListen(host, port);
   let app: FastifyInstance | undefined;
+  // The store's notices come from its opening (a backlog, another server on the data directory),
+  // before the app and its logger exist: kept until it does.
+  const early: StoreNotice[] = [];
+  const notice = (n: StoreNotice): void => {
+    if (app === undefined) early.push(n);
+    else app.log[n.level](n.fields, n.message);
+  };
   const store =
     options.store ??
     (await openStore({
@@ -104,6 +112,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         ),
       onFilesChanged: (message) =>
         app?.log.error({ kind: 'data-dir', message }, 'data directory changed under the store'),
+      onNotice: notice,
       // close() below gives requests and the retention batch in flight shutdownGraceMs first;
       // what still runs on the store after that is cancelled at once.
       closeTimeoutMs: 0,
@@ -122,6 +131,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     // The job's period (default 90 days) reaches ingest too: it stores at their receive time the
     // events already older than it, which the job below would delete at its next run.
     app = buildServer({ ...rest, retentionDays, store });
+    for (const n of early.splice(0)) notice(n);
     if (ownStore && (options.databaseUrl?.trim() ?? '') === '') {
       // Once, at start: other local users who can read homing.db can read every admin key.
       const exposed = dataDirExposure(options.dataDir ?? LISTEN_DEFAULTS.dataDir);

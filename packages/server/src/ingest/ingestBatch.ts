@@ -37,6 +37,8 @@ export interface IngestRequest {
   normalise: (raw: unknown, ctx: BuildContext) => Built;
   /** The sender asserts every timestamp (an import route or flag): see BuildContext. */
   timestampsAsserted?: boolean;
+  /** Aborted when the client went away (`clientGone`): a call not committed yet is dropped. */
+  signal?: AbortSignal;
 }
 
 export interface RejectedEvent {
@@ -67,7 +69,7 @@ export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise
     project = await deps.keys.resolve(req.key(), req.howToSendKey);
   } catch (err) {
     // A missing, wrong or disagreeing key refuses the events; a store that failed (503) is
-    // counted apart.
+    // counted in homing_store_failures_total, as every store failure is, by the app's onError hook.
     if (err instanceof IngestError) countRefused(deps, req);
     throw err;
   }
@@ -99,7 +101,7 @@ export async function ingestBatch(deps: IngestDeps, req: IngestRequest): Promise
   }
   let result: InsertResult;
   try {
-    result = await insertRefusingBadEvents(deps, project.id, good, goodIndex, rejected);
+    result = await insertRefusingBadEvents(deps, project.id, good, goodIndex, rejected, req.signal);
   } catch (err) {
     // Answered 503: nothing of this request was stored, so it spends none of the project's rate.
     deps.buckets?.giveBack(project.id, req.items.length);
@@ -142,21 +144,20 @@ async function insertRefusingBadEvents(
   good: IngestEvent[],
   goodIndex: number[],
   rejected: RejectedEvent[],
+  signal: AbortSignal | undefined,
 ): Promise<InsertResult> {
   for (;;) {
     if (good.length === 0) return { accepted: 0, duplicates: 0, erased: 0 };
     const end = deps.metrics.storeWriteDuration.startTimer();
     try {
-      const r = await deps.store.insertEvents(projectId, good);
+      const r = await deps.store.insertEvents(projectId, good, signal === undefined ? {} : { signal });
       end();
       return r;
     } catch (err) {
       end();
       const at = err instanceof StoreInputError ? err.index : null;
-      if (at === null || at < 0 || at >= good.length) {
-        deps.metrics.storeFailures.inc({ kind: (err as { kind?: string }).kind ?? 'unknown' });
-        throw err;
-      }
+      // Counted (homing_store_failures_total) where it is answered: the app's onError hook.
+      if (at === null || at < 0 || at >= good.length) throw err;
       rejected.push({ index: goodIndex[at]!, error: (err as StoreInputError).message });
       good.splice(at, 1);
       goodIndex.splice(at, 1);

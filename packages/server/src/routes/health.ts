@@ -22,10 +22,17 @@ export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, 
       await Promise.race([o.store.ping(), timeout]);
       return { status: 'ready' };
     } catch (err) {
-      const kind = (err as { kind?: unknown }).kind;
+      // A store may name its reason more precisely than its error kind (SQLite's
+      // `expansion-stalled`: ingest held by an expander that cannot make progress).
+      const { kind, reason } = err as { kind?: unknown; reason?: unknown };
       return reply.code(503).send({
         status: 'unavailable',
-        reason: typeof kind === 'string' ? kind : 'storage did not answer in time',
+        reason:
+          typeof reason === 'string'
+            ? reason
+            : typeof kind === 'string'
+              ? kind
+              : 'storage did not answer in time',
       });
     } finally {
       clearTimeout(timer);

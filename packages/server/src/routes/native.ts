@@ -3,6 +3,7 @@ import { type IngestBodyLimits, useIngestBodyParser } from '../ingest/contentPar
 import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
 import { ingestBatch, type IngestDeps } from '../ingest/ingestBatch.js';
+import { clientGone } from '../ingest/clientGone.js';
 import { normaliseNative } from '../ingest/normaliseNative.js';
 import { agreedKey, bearerKey, stringField } from '../ingest/requestKeys.js';
 
@@ -36,6 +37,7 @@ export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
     const receivedSkew = clockSkewMs(sentAt, Date.now());
     const answer = await ingestBatch(deps, {
       format: 'native',
+      signal: clientGone(reply),
       key: () =>
         agreedKey([
           ['Authorization', bearerKey(req)],

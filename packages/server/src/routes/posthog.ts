@@ -4,6 +4,7 @@ import { useIngestBodyParser } from '../ingest/contentParser.js';
 import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
 import { ingestBatch, oversizedOnlyEvent } from '../ingest/ingestBatch.js';
+import { clientGone } from '../ingest/clientGone.js';
 import { normaliseNative } from '../ingest/normaliseNative.js';
 import { posthogKey } from '../ingest/posthogKey.js';
 import { bearerKey, stringField } from '../ingest/requestKeys.js';
@@ -233,6 +234,7 @@ export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
         );
         const answer = await ingestBatch(deps, {
           format: 'posthog',
+          signal: clientGone(reply),
           key: () => posthogKey(bearerKey(req), envelope, items),
           items,
           normalise: (raw, ctx) => normaliseNative(raw, skewMs, ctx),

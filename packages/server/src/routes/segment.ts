@@ -3,6 +3,7 @@ import { useIngestBodyParser } from '../ingest/contentParser.js';
 import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
 import { ingestBatch, oversizedOnlyEvent } from '../ingest/ingestBatch.js';
+import { clientGone } from '../ingest/clientGone.js';
 import { normaliseSegment, SEGMENT_TYPES, type SegmentType } from '../ingest/normaliseSegment.js';
 import { agreedKey, basicKey, bearerKey, stringField } from '../ingest/requestKeys.js';
 import type { IngestRouteOptions } from './native.js';
@@ -54,6 +55,7 @@ export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
       const batchSkew = type === null ? clockSkewMs(b.sentAt, Date.now()) : 0;
       const answer = await ingestBatch(deps, {
         format: 'segment',
+        signal: clientGone(reply),
         // A Bearer header is read only without either: analytics-node sends one with writeKey in
         // the body when it uses OAuth, and then it holds an access token, not a write key.
         key: () =>

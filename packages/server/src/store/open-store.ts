@@ -2,6 +2,7 @@ import { StoreError } from './errors.js';
 import { PostgresStore } from './postgres.js';
 import { SqliteStore } from './sqlite.js';
 import type { Store } from './store.js';
+import type { StoreNotice } from './sqlite-backlog-notice.js';
 
 export interface OpenStoreOptions {
   /** `postgres://…` or `postgresql://…` for PostgreSQL; absent or empty for SQLite in dataDir. */
@@ -43,6 +44,12 @@ export interface OpenStoreOptions {
    * found and did (the SqliteStore option of that name), so it can be logged. PostgreSQL: never called.
    */
   onFilesChanged?: (message: string) => void;
+  /**
+   * SQLite: what an operator should read in the log (a backlog left in the ingest log at start
+   * and its progress, another live server on the same data directory), so it can be logged.
+   * PostgreSQL: never called.
+   */
+  onNotice?: (notice: StoreNotice) => void;
 }
 
 /**
@@ -66,6 +73,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
         ? {}
         : { onClosedWithBacklog: options.onClosedWithBacklog }),
       ...(options.onFilesChanged === undefined ? {} : { onFilesChanged: options.onFilesChanged }),
+      ...(options.onNotice === undefined ? {} : { onNotice: options.onNotice }),
       ...(report === undefined
         ? {}
         : { onBackgroundError: (err: unknown) => report(sqliteBackgroundError(err)) }),

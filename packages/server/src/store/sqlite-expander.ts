@@ -1,4 +1,5 @@
 import { createRequire } from 'node:module';
+import { basename, dirname } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import {
   expanderWorkerMain,
@@ -6,6 +7,7 @@ import {
   type ExpanderReport,
   type ExpanderWorkerData,
 } from './sqlite-expander-worker.js';
+import { diskFullAdvice, isDiskFull } from './sqlite-errors.js';
 import { createKeyFilter, keyFilterAdd } from './sqlite-key-filter.js';
 import { shrinkIdleFiles } from './sqlite-idle-shrink.js';
 import { checkpointLogWal, holdLogWrites } from './sqlite-log-checkpoint.js';
@@ -46,6 +48,8 @@ export class Expander {
   private port: MessagePort | null = null;
   private waiters: CatchUpWaiter[] = [];
   private progressListeners: (() => void)[] = [];
+  /** When (Date.now()) the worker last committed a chunk or found nothing to do. */
+  lastProgressAt = Date.now();
   private stopped = false;
   private stopping: Promise<number> | null = null;
   private restartTimer: NodeJS.Timeout | null = null;
@@ -192,6 +196,7 @@ export class Expander {
 
   private onReport(m: ExpanderReport): void {
     if (m.type === 'progress') {
+      this.lastProgressAt = Date.now();
       if (m.through > 0) this.onExpanded(m.through);
       const done = this.waiters.filter((w) => m.through >= w.upTo);
       if (done.length > 0) {
@@ -200,7 +205,11 @@ export class Expander {
       }
       this.notifyProgress();
     } else if (m.type === 'error') {
-      this.fail(new ExpansionError(m.message, m.code), m.wakeSeen);
+      // SQLite's message names no values; the advice says how much room it takes.
+      const message = isDiskFull(m)
+        ? `${m.message}; ${diskFullAdvice(dirname(this.path), basename(this.logPath))}`
+        : m.message;
+      this.fail(new ExpansionError(message, m.code), m.wakeSeen);
     } else if (m.type === 'shrink-failed') {
       // Readers are not failed: nothing they wait for went wrong.
       this.opts.onBackgroundError?.(new ExpansionError(m.message, m.code));
@@ -224,7 +233,8 @@ export class Expander {
     for (const w of failed) w.reject(err);
   }
 
-  private notifyProgress(): void {
+  /** Wakes everyone waiting in nextProgress (they look again at what they wait for). */
+  notifyProgress(): void {
     const listeners = this.progressListeners;
     this.progressListeners = [];
     for (const l of listeners) l();

@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { MAX_TIMER_MS } from '../maxTimer.js';
 import { StoreError } from './errors.js';
+import type { StoreNotice } from './sqlite-backlog-notice.js';
 
 export interface SqliteStoreOptions {
   /** Directory holding `homing.db` (and its `-wal`/`-shm` files); created if missing. */
@@ -73,6 +74,13 @@ export interface SqliteStoreOptions {
    */
   onFilesChanged?: (message: string) => void;
   /**
+   * Called with what an operator should read in the log (the store logs nothing itself): at
+   * start, another live server on this data directory (`homing.pid`), and a backlog an earlier
+   * run left in the ingest log (how many events; then progress every 10 s while it drains, and
+   * when it is done: reads wait for it). Default: ignored.
+   */
+  onNotice?: (notice: StoreNotice) => void;
+  /**
    * How often the idle expander worker looks for log rows nobody told it about (appended by
    * another process on the same file), ms. Rows this store appends wake it at once. Default 1000.
    */
@@ -116,9 +124,12 @@ export interface SqliteStoreOptions {
 }
 
 export type ResolvedSqliteOptions = Required<
-  Omit<SqliteStoreOptions, 'onBackgroundError' | 'onClosedWithBacklog' | 'onFilesChanged' | 'openDatabase'>
+  Omit<
+    SqliteStoreOptions,
+    'onBackgroundError' | 'onClosedWithBacklog' | 'onFilesChanged' | 'onNotice' | 'openDatabase'
+  >
 > &
-  Pick<SqliteStoreOptions, 'onBackgroundError' | 'onClosedWithBacklog' | 'onFilesChanged'>;
+  Pick<SqliteStoreOptions, 'onBackgroundError' | 'onClosedWithBacklog' | 'onFilesChanged' | 'onNotice'>;
 
 export const SQLITE_DEFAULTS = {
   synchronous: 'normal',
@@ -163,6 +174,7 @@ export function resolveSqliteOptions(o: SqliteStoreOptions): ResolvedSqliteOptio
     onBackgroundError: o.onBackgroundError,
     onClosedWithBacklog: o.onClosedWithBacklog,
     onFilesChanged: o.onFilesChanged,
+    onNotice: o.onNotice,
   };
   if (r.keyFilterMiB > 128 || (r.keyFilterMiB & (r.keyFilterMiB - 1)) !== 0) {
     throw new StoreError(

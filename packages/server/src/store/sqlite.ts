@@ -6,7 +6,10 @@ import { NO_POSITION, type EventFilter, type RowPosition } from './sqlite-event-
 import { Expander } from './sqlite-expander.js';
 import { encodeCall, IngestLog } from './sqlite-ingest-log.js';
 import { SqliteErasure } from './sqlite-erasure.js';
+import type { BacklogNotice } from './sqlite-backlog-notice.js';
 import { GroupCommit } from './sqlite-group-commit.js';
+import type { PidClaim } from './sqlite-server-pid.js';
+import { startNotices } from './sqlite-start-notices.js';
 import { FILTER_READY } from './sqlite-key-filter.js';
 import { LOG_FILE } from './sqlite-log-file.js';
 import { OpenFiles } from './sqlite-open-files.js';
@@ -36,6 +39,7 @@ import type {
   ErasureRecord,
   EventQuery,
   IngestEvent,
+  InsertOptions,
   InsertResult,
   KeyRole,
   KeysToRotate,
@@ -47,11 +51,18 @@ import type {
   Store,
   StoredEvent,
 } from './store.js';
-import { READY_MIN_FREE_BYTES, storageError } from './sqlite-errors.js';
+import {
+  diskFullAdvice,
+  ExpansionStalledError,
+  READY_MIN_FREE_BYTES,
+  roomToRecover,
+  storageError,
+} from './sqlite-errors.js';
 import { applyMigrations, makeStoreDataDir, openIngestLog, openMainDatabase } from './sqlite-open.js';
 import { toEvent, toSuppression } from './sqlite-rows.js';
 
 export type { SqliteStoreOptions } from './sqlite-options.js';
+export type { StoreNotice } from './sqlite-backlog-notice.js';
 export { READY_MIN_FREE_BYTES, isDiskFull } from './sqlite-errors.js';
 
 /**
@@ -91,6 +102,10 @@ export class SqliteStore implements Store {
   private diskFull = false;
   /** Whether homing.db, the log file and their WALs are still the files at their paths. */
   private readonly openFiles: OpenFiles;
+  /** A backlog an earlier run left in the log, told to `onNotice` while it drains. */
+  private backlog: BacklogNotice | null = null;
+  /** This process's mark on the data directory (`homing.pid`), removed at close. */
+  private pidClaim: PidClaim | null = null;
 
   constructor(options: SqliteStoreOptions) {
     this.opts = resolveSqliteOptions(options);
@@ -141,14 +156,23 @@ export class SqliteStore implements Store {
         this.openFiles,
         this.opts.maxPendingEvents,
         (full) => (this.diskFull = full),
+        this.opts.busyTimeoutMs,
       );
       this.migrated = true;
+      this.noticeAtStart();
     }
     this.refreshSuppressions();
     // A previous run may have left log rows (crash, or close() out of budget): the worker
     // expands them as soon as it runs.
     this.expander.start();
     this.expander.wake();
+  }
+
+  /** Once, at the first migrate: another live server on this directory, and a backlog from an earlier run. */
+  private noticeAtStart(): void {
+    const started = startNotices(this.db, this.logDb, this.opts.dataDir, this.opts.onNotice);
+    this.pidClaim = started.pidClaim;
+    this.backlog = started.backlog;
   }
 
   /**
@@ -162,6 +186,7 @@ export class SqliteStore implements Store {
     const gone = this.openFiles.check(true);
     if (gone !== null) throw gone;
     this.db.prepare('SELECT 1').get();
+    this.assertExpanding();
     if (!this.diskFull) return;
     let free: number;
     try {
@@ -170,9 +195,26 @@ export class SqliteStore implements Store {
     } catch {
       return;
     }
-    if (free < READY_MIN_FREE_BYTES)
-      throw new StoreError('disk-full', `the disk under ${this.opts.dataDir} is full (${free} bytes free)`);
+    // Room for acknowledging alone came back at 4 MiB, and the disk filled again at once while
+    // the expander, which needs room for the backlog twice over, never got going.
+    if (free < Math.max(READY_MIN_FREE_BYTES, roomToRecover(this.opts.dataDir, LOG_FILE)))
+      throw new StoreError(
+        'disk-full',
+        `the disk under ${this.opts.dataDir} is full (${free} bytes free); ${diskFullAdvice(this.opts.dataDir, LOG_FILE)}`,
+      );
     this.diskFull = false;
+  }
+
+  /**
+   * Not ready while ingest waits for an expander that has made no progress for longer than a
+   * call may wait (busyTimeoutMs): every batch would be answered 503 after that wait.
+   */
+  private assertExpanding(): void {
+    if (!this.migrated || this.opts.projectsOnly) return;
+    if (this.log.pendingEvents < this.opts.maxPendingEvents) return;
+    const stalledMs = Date.now() - this.expander.lastProgressAt;
+    if (stalledMs > this.opts.busyTimeoutMs)
+      throw new ExpansionStalledError(this.log.pendingEvents, stalledMs);
   }
 
   async createProject(name: string): Promise<Project> {
@@ -215,7 +257,11 @@ export class SqliteStore implements Store {
     }
   }
 
-  insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult> {
+  insertEvents(
+    projectId: string,
+    events: readonly IngestEvent[],
+    options?: InsertOptions,
+  ): Promise<InsertResult> {
     try {
       this.assertEvents();
       const prepared = prepareEvents(events, { maxPropertiesChars: this.opts.maxPropertiesChars });
@@ -224,13 +270,16 @@ export class SqliteStore implements Store {
       // Common case: no project has an erased person, and this is the only look.
       const erased = this.suppressions.size === 0 ? 0 : this.suppressions.dropSuppressed(projectId, prepared);
       if (prepared.events.length === 0) return Promise.resolve({ accepted: 0, duplicates: 0, erased });
-      return this.commits!.add({
-        projectPk,
-        keys: prepared.keys,
-        call: encodeCall(prepared.events),
-        erased,
-        checkErased: this.suppressions.has(projectId),
-      });
+      return this.commits!.add(
+        {
+          projectPk,
+          keys: prepared.keys,
+          call: encodeCall(prepared.events),
+          erased,
+          checkErased: this.suppressions.has(projectId),
+        },
+        options?.signal,
+      );
     } catch (err) {
       return Promise.reject(err);
     }
@@ -320,8 +369,9 @@ export class SqliteStore implements Store {
     if (this.closing) return this.closing;
     this.closed = true;
     this.closing = (async () => {
-      // Calls already queued are committed (they were accepted before close began).
-      if (this.commits?.pending) await this.commits.commitAll();
+      // Calls already queued are committed (they were accepted before close began), past the
+      // backpressure bound: an expander held up by another process's lock must not hold close.
+      if (this.commits?.pending) await this.commits.commitAll(true);
       // What is left past the budget stays in the log; the next start expands it.
       if (this.migrated && !this.opts.projectsOnly) {
         const left = await this.expander.stop(this.opts.closeExpandBudgetMs);
@@ -329,7 +379,9 @@ export class SqliteStore implements Store {
         this.trimLog();
         this.logDb.close();
       }
+      this.backlog?.stop();
       this.db.close();
+      this.pidClaim?.release();
     })();
     return this.closing;
   }
@@ -356,6 +408,7 @@ export class SqliteStore implements Store {
   /** The worker expanded every log row with id ≤ lastId: forget their keys, delete the rows. */
   private onExpanded(lastId: number): void {
     this.log.forgetExpanded(lastId);
+    this.backlog?.onExpanded(lastId);
     if (!this.closed) void this.turn.logWrite(() => (this.closed ? undefined : this.trimLog()));
   }
 

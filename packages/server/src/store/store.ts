@@ -142,6 +142,16 @@ export interface ErasureQuery {
   beforeSeq?: number;
 }
 
+/** How an insertEvents call may end early. */
+export interface InsertOptions {
+  /**
+   * Aborted when the caller no longer wants the answer (its client went away): a call still
+   * waiting to be committed is then dropped (rejected, nothing written). Once committed it stays
+   * committed; a resend is deduplicated by its uuids. SQLite only; PostgreSQL ignores it.
+   */
+  signal?: AbortSignal;
+}
+
 export interface Store {
   /** Apply pending schema migrations (versioned). Called once on start. */
   migrate(): Promise<void>;
@@ -190,7 +200,11 @@ export interface Store {
    * Store a batch atomically, once per (project, uuid). Resolves only after the data is
    * committed durably; rejects (and stores nothing) on a storage failure.
    */
-  insertEvents(projectId: string, events: readonly IngestEvent[]): Promise<InsertResult>;
+  insertEvents(
+    projectId: string,
+    events: readonly IngestEvent[],
+    options?: InsertOptions,
+  ): Promise<InsertResult>;
 
   queryEvents(query: EventQuery): Promise<StoredEvent[]>;
   /** Every event of one person, oldest first, streamed (export can be large). */

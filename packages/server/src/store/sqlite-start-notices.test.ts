@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { BacklogNotice, type StoreNotice } from './sqlite-backlog-notice.js';
+import { LOG_FILE } from './sqlite-log-file.js';
+import { SERVER_PID_FILE } from './sqlite-server-pid.js';
+import { openSqlite, tempDir } from './sqlite.test-helpers.js';
+
+/** Log rows of 100 events each for project pk 1, none expanded (as sqlite-close-budget.test.ts). */
+function writeBacklog(dataDir: string, events: number): void {
+  const db = new Database(join(dataDir, LOG_FILE));
+  const insert = db.prepare('INSERT INTO ingest_log (project_pk, n, keys, payload) VALUES (1, ?, ?, ?)');
+  // A leading NUL, then 7 NUL-separated fields per event; the empty uuid is given back by the key.
+  const event = [
+    '',
+    '',
+    'e',
+    'u',
+    String(Date.parse('2026-01-01T00:00:00Z')),
+    '',
+    '2026-01-01T00:00:00.000Z',
+    '{}',
+  ].join('\u0000');
+  db.transaction(() => {
+    for (let i = 0; i < events / 100; i++) insert.run(100, randomBytes(1600), event.repeat(100));
+  })();
+  db.close();
+}
+
+describe('SqliteStore notices at start', () => {
+  const dirs: string[] = [];
+  const children: ChildProcess[] = [];
+  afterEach(() => {
+    for (const c of children.splice(0)) c.kill('SIGKILL');
+    for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
+  });
+  const dir = (): string => {
+    const d = tempDir();
+    dirs.push(d);
+    return d;
+  };
+
+  it('tells how many events an earlier run left unexpanded, and when they are expanded', async () => {
+    const dataDir = dir();
+    const first = await openSqlite({ dataDir });
+    const project = await first.createProject('p');
+    await first.close();
+    // What a SIGKILL leaves: rows in the log, none expanded.
+    writeBacklog(dataDir, 800);
+    const notices: StoreNotice[] = [];
+    const again = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
+    try {
+      expect(notices).toHaveLength(1);
+      expect(notices[0]!.level).toBe('warn');
+      expect(notices[0]!.message).toContain('earlier run left unexpanded');
+      expect(notices[0]!.fields['events']).toBe(800);
+      await again.drain();
+      expect(notices[1]?.message).toContain('backlog from the earlier run is expanded');
+      expect(await again.queryEvents({ projectId: project.id, limit: 1000 })).toHaveLength(800);
+    } finally {
+      await again.close();
+    }
+  });
+
+  it('says nothing of a backlog when the log is empty', async () => {
+    const dataDir = dir();
+    await (await openSqlite({ dataDir })).close();
+    const notices: StoreNotice[] = [];
+    const again = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
+    await again.close();
+    expect(notices).toEqual([]);
+  });
+
+  it('warns, naming its pid, when another live server serves the data directory', async () => {
+    const dataDir = dir();
+    // Another process on this machine that claimed the directory (its start time not recorded,
+    // as where there is no /proc).
+    const other = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    children.push(other);
+    writeFileSync(
+      join(dataDir, SERVER_PID_FILE),
+      JSON.stringify({ pid: other.pid, host: hostname(), started: null, token: 'other' }),
+    );
+    const notices: StoreNotice[] = [];
+    const store = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
+    await store.close();
+    const warning = notices.find((n) => n.fields['otherPid'] !== undefined);
+    expect(warning?.level).toBe('warn');
+    expect(warning?.fields['otherPid']).toBe(other.pid);
+    expect(warning?.message).toContain(`pid ${other.pid}`);
+    // The other server's file is left alone.
+    expect(JSON.parse(readFileSync(join(dataDir, SERVER_PID_FILE), 'utf8')).token).toBe('other');
+  });
+
+  it('takes over the file of a server that is gone, and removes it at close', async () => {
+    const dataDir = dir();
+    const gone = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
+    await new Promise((r) => gone.once('exit', r));
+    writeFileSync(
+      join(dataDir, SERVER_PID_FILE),
+      JSON.stringify({ pid: gone.pid, host: hostname(), started: null, token: 'gone' }),
+    );
+    const notices: StoreNotice[] = [];
+    const store = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
+    expect(notices).toEqual([]);
+    expect(JSON.parse(readFileSync(join(dataDir, SERVER_PID_FILE), 'utf8')).pid).toBe(process.pid);
+    // A second store of this same process is no other server.
+    const second = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
+    await second.close();
+    expect(notices).toEqual([]);
+    await store.close();
+    expect(existsSync(join(dataDir, SERVER_PID_FILE))).toBe(false);
+  });
+});
+
+describe('BacklogNotice', () => {
+  it('reports progress while the backlog drains, and stops at close', async () => {
+    const notices: StoreNotice[] = [];
+    const notice = new BacklogNotice(
+      (n) => notices.push(n),
+      () => 300,
+      20,
+    );
+    notice.start(1000, 10);
+    await new Promise((r) => setTimeout(r, 70));
+    notice.stop();
+    const progress = notices.filter((n) => n.fields['eventsLeft'] === 300);
+    expect(progress.length).toBeGreaterThan(0);
+    const seen = notices.length;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(notices).toHaveLength(seen);
+  });
+});
