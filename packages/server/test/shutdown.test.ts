@@ -57,6 +57,25 @@ console.log('ready ' + JSON.stringify({ url: running.url, key: project.writeKey,
 
 const pgReachable = await postgresReachable();
 
+/** A child on one of the transpiled scripts, with its stderr gathered and its exit code awaited. */
+function startChild(
+  dir: string,
+  script: string,
+  args: string[],
+): {
+  child: ChildProcess;
+  stderr: () => string;
+  exited: Promise<number | null>;
+} {
+  const child = spawn(process.execPath, [join(dir, script), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, stderr: () => stderr, exited };
+}
+
 function lines(child: ChildProcess): { waitFor(prefix: string): Promise<string>; all: string[] } {
   const all: string[] = [];
   const waiters: { prefix: string; resolve: (l: string) => void }[] = [];
@@ -104,12 +123,7 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
     async (signal) => {
       const dataDir = tempDir();
       const release = join(dataDir, 'release');
-      const child = spawn(process.execPath, [join(build.dir, 'child.js'), dataDir, release], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const { child, stderr, exited } = startChild(build.dir, 'child.js', [dataDir, release]);
       try {
         const out = lines(child);
         const { url, key } = JSON.parse((await out.waitFor('ready ')).slice(6)) as {
@@ -155,7 +169,7 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
         await store.close();
       } catch (err) {
         child.kill('SIGKILL');
-        throw new Error(`${(err as Error).message}\nchild stderr: ${stderr}`, { cause: err });
+        throw new Error(`${(err as Error).message}\nchild stderr: ${stderr()}`, { cause: err });
       } finally {
         rmSync(dataDir, { recursive: true, force: true });
       }
@@ -164,14 +178,11 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
 
   it('with an upload stalled mid-body, closes its connection after the grace period and exits 0', async () => {
     const dataDir = tempDir();
-    const child = spawn(
-      process.execPath,
-      [join(build.dir, 'child.js'), dataDir, join(dataDir, 'release'), '300'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stderr = '';
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const { child, stderr, exited } = startChild(build.dir, 'child.js', [
+      dataDir,
+      join(dataDir, 'release'),
+      '300',
+    ]);
     try {
       const out = lines(child);
       const { url, key } = JSON.parse((await out.waitFor('ready ')).slice(6)) as { url: string; key: string };
@@ -204,7 +215,7 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
       await store.close();
     } catch (err) {
       child.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}\nchild stderr: ${stderr}`, { cause: err });
+      throw new Error(`${(err as Error).message}\nchild stderr: ${stderr()}`, { cause: err });
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
@@ -217,12 +228,7 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
       const locker = new pg.Client({ connectionString: db.url });
       await locker.connect();
       const waiting = (): Promise<number> => lockWaiters(db.url);
-      const child = spawn(process.execPath, [join(build.dir, 'pg-child.js'), db.url, '300'], {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stderr = '';
-      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const { child, stderr, exited } = startChild(build.dir, 'pg-child.js', [db.url, '300']);
       try {
         const out = lines(child);
         const { url, key, admin } = JSON.parse((await out.waitFor('ready ')).slice(6)) as {
@@ -257,7 +263,7 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
         expect(Number((await locker.query('SELECT count(*) AS n FROM erasures')).rows[0].n)).toBe(0);
       } catch (err) {
         child.kill('SIGKILL');
-        throw new Error(`${(err as Error).message}\nchild stderr: ${stderr}`, { cause: err });
+        throw new Error(`${(err as Error).message}\nchild stderr: ${stderr()}`, { cause: err });
       } finally {
         await locker.end().catch(() => {});
         await db.drop();

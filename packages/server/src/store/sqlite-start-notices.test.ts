@@ -1,35 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BacklogNotice, type StoreNotice } from './sqlite-backlog-notice.js';
-import { LOG_FILE } from './sqlite-log-file.js';
 import { SERVER_PID_FILE } from './sqlite-server-pid.js';
-import { openSqlite, tempDir } from './sqlite.test-helpers.js';
-
-/** Log rows of 100 events each for project pk 1, none expanded (as sqlite-close-budget.test.ts). */
-function writeBacklog(dataDir: string, events: number): void {
-  const db = new Database(join(dataDir, LOG_FILE));
-  const insert = db.prepare('INSERT INTO ingest_log (project_pk, n, keys, payload) VALUES (1, ?, ?, ?)');
-  // A leading NUL, then 7 NUL-separated fields per event; the empty uuid is given back by the key.
-  const event = [
-    '',
-    '',
-    'e',
-    'u',
-    String(Date.parse('2026-01-01T00:00:00Z')),
-    '',
-    '2026-01-01T00:00:00.000Z',
-    '{}',
-  ].join('\u0000');
-  db.transaction(() => {
-    for (let i = 0; i < events / 100; i++) insert.run(100, randomBytes(1600), event.repeat(100));
-  })();
-  db.close();
-}
+import { openSqlite, tempDir, writeUnexpandedBacklog } from './sqlite.test-helpers.js';
 
 describe('SqliteStore notices at start', () => {
   const dirs: string[] = [];
@@ -50,7 +26,7 @@ describe('SqliteStore notices at start', () => {
     const project = await first.createProject('p');
     await first.close();
     // What a SIGKILL leaves: rows in the log, none expanded.
-    writeBacklog(dataDir, 800);
+    writeUnexpandedBacklog(dataDir, 800);
     const notices: StoreNotice[] = [];
     const again = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
     try {

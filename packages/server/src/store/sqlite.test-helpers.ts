@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,30 @@ import Database from 'better-sqlite3';
 import { LOG_FILE } from './sqlite-log-file.js';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import type { StoreHarness } from './store.contract.js';
+
+/**
+ * A backlog as a stopped server leaves it in `dataDir`'s ingest log: `events` events in rows of
+ * 100 for project pk 1, none expanded. A leading NUL, then 7 NUL-separated fields per event
+ * (sqlite-ingest-log.ts); the empty uuid is given back by the key.
+ */
+export function writeUnexpandedBacklog(dataDir: string, events: number): void {
+  const db = new Database(join(dataDir, LOG_FILE));
+  const insert = db.prepare('INSERT INTO ingest_log (project_pk, n, keys, payload) VALUES (1, ?, ?, ?)');
+  const event = [
+    '',
+    '',
+    'e',
+    'u',
+    String(Date.parse('2026-01-01T00:00:00Z')),
+    '',
+    '2026-01-01T00:00:00.000Z',
+    '{}',
+  ].join('\u0000');
+  db.transaction(() => {
+    for (let i = 0; i < events / 100; i++) insert.run(100, randomBytes(1600), event.repeat(100));
+  })();
+  db.close();
+}
 
 export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'homing-sqlite-'));
