@@ -39,6 +39,37 @@ async function setup(n: number, status = 202) {
   return { ...seeded, sink };
 }
 
+/** The events queued in the outbox at `dir`, read by an outbox opened and closed for it. */
+async function queuedIn(dir: string): Promise<number> {
+  const outbox = open(dir);
+  try {
+    return (await outbox.size()).events;
+  } finally {
+    await outbox.close();
+  }
+}
+
+/**
+ * A flush of the 3 events `setup(3)` queued, held back by what the outbox saved (exit 1, no
+ * request), then with --force (exit 0, all sent). Answers the held flush's output.
+ */
+async function heldThenForced(
+  dir: string,
+  sink: { url: string; requests: number; uuids: string[] },
+): Promise<ReturnType<typeof captureIo>> {
+  const io = captureIo();
+  expect(
+    await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 2_000 }, io),
+  ).toBe(1);
+  expect(sink.requests).toBe(0);
+  const forced = captureIo();
+  expect(
+    await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', force: true }, forced),
+  ).toBe(0);
+  expect(sink.uuids).toHaveLength(3);
+  return io;
+}
+
 describe('homing flush', () => {
   it('drains the outbox to the sink, with plain progress lines when stderr is not a TTY', async () => {
     const { dir, uuids, sink } = await setup(1200);
@@ -51,9 +82,7 @@ describe('homing flush', () => {
     expect(sent.length).toBeGreaterThanOrEqual(3);
     expect(sent.every((n, i) => i === 0 || n > sent[i - 1]!)).toBe(true);
     expect(sent.at(-1)).toBe(1200);
-    const outbox = open(dir);
-    expect((await outbox.size()).events).toBe(0);
-    await outbox.close();
+    expect(await queuedIn(dir)).toBe(0);
   });
 
   it('sends what the app keeps: its 30-day retention applies, not the default 7 days', async () => {
@@ -83,9 +112,7 @@ describe('homing flush', () => {
     ).toBe(1);
     expect(io.err()).toMatch(/error: /);
     expect(io.err()).toMatch(/hint: /);
-    const outbox = open(dir);
-    expect((await outbox.size()).events).toBe(10);
-    await outbox.close();
+    expect(await queuedIn(dir)).toBe(10);
   });
 
   it('a failing server shows each failed attempt, so a flush that cannot send does not look hung', async () => {
@@ -127,9 +154,7 @@ describe('homing flush', () => {
     expect(await ran).toBe(130);
     expect(Date.now() - at).toBeLessThan(5_000);
     expect(io.out()).toContain('Interrupted: sent 0 events; 20 still queued, nothing lost.');
-    const outbox = open(dir);
-    expect((await outbox.size()).events).toBe(20);
-    await outbox.close();
+    expect(await queuedIn(dir)).toBe(20);
   });
 
   it('the built homing flush stops on a real SIGINT with exit code 130 and every event kept', async () => {
@@ -150,9 +175,7 @@ describe('homing flush', () => {
     const [code] = (await exited) as [number | null];
     expect(code).toBe(130);
     expect(out).toContain('7 still queued, nothing lost');
-    const outbox = open(dir);
-    expect((await outbox.size()).events).toBe(7);
-    await outbox.close();
+    expect(await queuedIn(dir)).toBe(7);
   });
 
   it('respects a saved open circuit (no request), and --force tries anyway', async () => {
@@ -169,18 +192,9 @@ describe('homing flush', () => {
       breaker: { kind: 'consecutive', count: 0 },
     });
     await outbox.close();
-    const io = captureIo();
-    expect(
-      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 2_000 }, io),
-    ).toBe(1);
-    expect(sink.requests).toBe(0);
-    expect(io.err()).toContain('circuit');
-    expect(io.err()).toContain('--force');
-    const forced = captureIo();
-    expect(
-      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', force: true }, forced),
-    ).toBe(0);
-    expect(sink.uuids).toHaveLength(3);
+    const held = await heldThenForced(dir, sink);
+    expect(held.err()).toContain('circuit');
+    expect(held.err()).toContain('--force');
   });
 
   it('respects a wait the endpoint asked an earlier run for (Retry-After): no request, says when; --force tries now', async () => {
@@ -189,19 +203,10 @@ describe('homing flush', () => {
     const key = serverWaitStateKey(`homing:${sink.url}`);
     await outbox.setState(key, { untilMs: Date.now() + 120_000, waitMs: 120_000 });
     await outbox.close();
-    const io = captureIo();
-    expect(
-      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 2_000 }, io),
-    ).toBe(1);
-    expect(sink.requests).toBe(0);
-    expect(io.err()).toContain('asked to be left alone');
-    expect(io.err()).toMatch(/tried again in (1m 59s|2m 0s|1m 58s); run this again then, or add --force/);
-    expect(io.err()).not.toContain('check --host');
-    const forced = captureIo();
-    expect(
-      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', force: true }, forced),
-    ).toBe(0);
-    expect(sink.uuids).toHaveLength(3);
+    const held = await heldThenForced(dir, sink);
+    expect(held.err()).toContain('asked to be left alone');
+    expect(held.err()).toMatch(/tried again in (1m 59s|2m 0s|1m 58s); run this again then, or add --force/);
+    expect(held.err()).not.toContain('check --host');
     const after = open(dir);
     expect(await after.getState(key)).toBeUndefined();
     await after.close();
@@ -403,9 +408,7 @@ describe('homing flush', () => {
     expect(io.err()).toMatch(/hint: .*--timeout MS, or stop it/);
     expect(io.err()).not.toContain('--host');
     expect(io.out()).toBe('Sent 0 events to homing:' + sink.url + '; 5 still queued.\n');
-    const outbox = open(dir);
-    expect((await outbox.size()).events).toBe(5);
-    await outbox.close();
+    expect(await queuedIn(dir)).toBe(5);
   });
 
   it('another process delivering when it starts: waits for it to let the lock go, then sends what it left, exit 0', async () => {
@@ -427,9 +430,7 @@ describe('homing flush', () => {
     expect(new Set(sink.uuids)).toEqual(new Set(uuids.slice(2)));
     expect(io.out()).toContain('Sent 3 events');
     expect(io.out()).toContain('0 still queued');
-    const outbox = open(dir);
-    expect((await outbox.size()).events).toBe(0);
-    await outbox.close();
+    expect(await queuedIn(dir)).toBe(0);
   });
 
   it('another process sends the whole queue while the flush waits for it: success, naming who delivered it', async () => {
@@ -500,9 +501,7 @@ describe('homing flush', () => {
       io.err(),
     ).toBe(0);
     expect(sink.requests).toBeGreaterThan(0);
-    const outbox = open(dir);
-    expect((await outbox.size()).events).toBe(0);
-    await outbox.close();
+    expect(await queuedIn(dir)).toBe(0);
   });
 
   it('--destination custom or an unknown one exits 2 naming the three it can flush to', async () => {
