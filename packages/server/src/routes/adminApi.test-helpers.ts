@@ -38,6 +38,13 @@ export async function freshStore(backend: Backend): Promise<{ store: Store; disp
   };
 }
 
+/** The JSON lines of an NDJSON body (an export, a log capture). */
+export const ndjsonLines = (text: string): any[] =>
+  text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l));
+
 export interface Reply {
   status: number;
   headers: Headers;

@@ -2,7 +2,14 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../app.js';
-import { type AdminApp, BACKENDS, freshStore, ingestEvent, startAdminApp } from './adminApi.test-helpers.js';
+import {
+  type AdminApp,
+  BACKENDS,
+  freshStore,
+  ingestEvent,
+  startAdminApp,
+  ndjsonLines,
+} from './adminApi.test-helpers.js';
 import { DISTINCT_ID_HEADER, exportDisposition, personsRoutes } from './persons.js';
 import { queryRoutes } from './query.js';
 
@@ -24,12 +31,6 @@ async function start(backend: (typeof BACKENDS)[number]): Promise<AdminApp> {
   apps.push(app);
   return app;
 }
-
-const lines = (text: string): any[] =>
-  text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l));
 
 const q = (id: string): string => `distinct_id=${encodeURIComponent(id)}`;
 
@@ -58,7 +59,7 @@ describe.each(BACKENDS)('person routes by query string (%s)', (backend) => {
       expect(exp.headers.get('content-type')).toMatch(/^application\/x-ndjson/);
       expect(exp.headers.get('content-disposition')).toBe(exportDisposition(id));
       expect(decodeURIComponent(exp.headers.get(DISTINCT_ID_HEADER)!)).toBe(id);
-      expect(lines(exp.text).map((e) => e.properties.owner)).toEqual([id, id]);
+      expect(ndjsonLines(exp.text).map((e) => e.properties.owner)).toEqual([id, id]);
       const head = await app.call('HEAD', `/api/persons/export?${q(id)}`);
       expect(head.status).toBe(200);
       expect(head.headers.get(DISTINCT_ID_HEADER)).toBe(encodeURIComponent(id));
@@ -102,10 +103,10 @@ describe.each(BACKENDS)('person routes by query string (%s)', (backend) => {
     const exportByPath = await app.call('GET', '/api/persons/export/events');
     expect([exportByPath.json.distinct_id, owners(exportByPath)]).toEqual(['export', ['export']]);
     const file = await app.call('GET', '/api/persons/events/export');
-    expect(lines(file.text).map((e) => e.properties.owner)).toEqual(['events']);
+    expect(ndjsonLines(file.text).map((e) => e.properties.owner)).toEqual(['events']);
     expect(file.headers.get(DISTINCT_ID_HEADER)).toBe('events');
     const file2 = await app.call('GET', '/api/persons/export/export');
-    expect(lines(file2.text).map((e) => e.properties.owner)).toEqual(['export']);
+    expect(ndjsonLines(file2.text).map((e) => e.properties.owner)).toEqual(['export']);
     const byQuery = await app.call('GET', `/api/persons/events?${q('export')}`);
     expect([byQuery.json.distinct_id, owners(byQuery)]).toEqual(['export', ['export']]);
     // DELETE /api/persons/events is the person "events" (the query form is DELETE /api/persons).

@@ -9,6 +9,7 @@ import {
   ingestEvent,
   startAdminApp,
   until,
+  ndjsonLines,
 } from './adminApi.test-helpers.js';
 import { exportDisposition, personsRoutes } from './persons.js';
 
@@ -22,12 +23,6 @@ async function start(backend: (typeof BACKENDS)[number], opts?: Parameters<typeo
   apps.push(app);
   return app;
 }
-
-const lines = (text: string): any[] =>
-  text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l));
 
 /**
  * A request whose headers go out exactly as listed: repeated names stay repeated, and latin1
@@ -235,7 +230,7 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     expect(r.headers.get('content-disposition')).toContain(
       `filename*=UTF-8''${encodeURIComponent(`homing-person-${id}`)}`,
     );
-    const got = lines(r.text);
+    const got = ndjsonLines(r.text);
     expect(got).toHaveLength(1200);
     expect(got.every((e) => e.distinct_id === id)).toBe(true);
     expect(got.map((e) => e.uuid).sort()).toEqual(mine.map((e) => e.uuid).sort());
@@ -256,7 +251,7 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     const path = `/api/persons/${encodeURIComponent(id)}/export`;
     const r = await app.call('GET', path);
     expect(r.status).toBe(200);
-    expect(lines(r.text)).toEqual([expect.objectContaining({ distinct_id: id, properties: { n: 1 } })]);
+    expect(ndjsonLines(r.text)).toEqual([expect.objectContaining({ distinct_id: id, properties: { n: 1 } })]);
     const disposition = r.headers.get('content-disposition')!;
     const star = /filename\*=UTF-8''(.+)$/.exec(disposition)![1]!;
     expect(decodeURIComponent(star)).toBe(`homing-person-${id}.ndjson`);
