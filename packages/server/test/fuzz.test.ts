@@ -114,7 +114,10 @@ const batchItem = fc.oneof(
     arbitrary: fc
       .record({
         event: fc.string({ minLength: 1, maxLength: 20 }),
-        id: fc.string({ minLength: 1, maxLength: 20 }),
+        // Not `.` or `..`, which the server refuses as a distinct id (a URL path step).
+        id: fc
+          .string({ minLength: 1, maxLength: 20 })
+          .filter((id) => id.trim() !== '.' && id.trim() !== '..'),
         properties: smallProperties,
       })
       .map(({ event, id, properties }) => ({
