@@ -130,7 +130,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     done(null, payload);
   });
   // After the body is read, before any handler acts on it (pipelined requests only wait).
-  app.addHook('preHandler', waitForAnswerTurn);
+  app.addHook('preHandler', waitForAnswerTurn());
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: req.method, status: reply.statusCode });

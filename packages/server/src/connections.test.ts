@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildServer } from './app.js';
 import type { ServerOptions } from './serverOptions.js';
+import { logCapture } from '../test/harness.js';
 import { openSqlite, tempDir } from './store/sqlite.test-helpers.js';
 
 /** `p`, or 'never' when it has not settled within `ms` (a bound on a hang, not a timing). */
@@ -152,6 +153,26 @@ describe('buildServer: connections', () => {
     // Node's own (HTTP parser, keep-alive) and the one of waitForAnswerTurn, at most.
     expect(most).toBeLessThanOrEqual(4);
     expect(await s.store.queryEvents({ projectId: s.project.id, limit: 100 })).toHaveLength(n);
+  });
+
+  it('logs requests dropped that way once per interval, with how many, not a line each', async () => {
+    const log = logCapture();
+    const s = await start({ logger: { level: 'info', stream: log.stream } });
+    const valid = Array.from({ length: 30 }, (_, i) =>
+      ingest(s.project.writeKey, JSON.stringify([{ event: 'e', distinct_id: `q${i}` }])),
+    );
+    for (let round = 0; round < 2; round++) {
+      const raw = await s.open();
+      raw.socket.write(ingest(s.project.writeKey, '{not json') + valid.join(''));
+      expect(await within(raw.closed.then(() => 'socket closed'))).toBe('socket closed');
+    }
+    await within(s.app.close());
+    const lines = log
+      .text()
+      .split('\n')
+      .filter((l) => l.includes('pipelined request not run'));
+    expect(lines).toHaveLength(1);
+    expect(await s.events()).toEqual([]);
   });
 
   it('a connection closed with many requests waiting runs none of them', async () => {

@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { preHandlerHookHandler } from 'fastify';
+import { logThrottle } from './logThrottle.js';
 
 /**
  * The connections that have not sent a byte yet (a browser's preconnect, a client pool's spare
@@ -42,6 +43,9 @@ export function trackUnusedConnections(server: Server): { destroyUnused(): Promi
 
 const nextLoopTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** The "pipelined request not run" line is logged at most this often per server, ms. */
+export const DROPPED_PIPELINED_LOG_INTERVAL_MS = 10_000;
+
 /**
  * Runs a pipelined request only once its turn to be answered comes. Node parses and emits every
  * request a client pipelined at once, but answers them in order, and an answer that closes its
@@ -50,29 +54,41 @@ const nextLoopTurn = (): Promise<void> => new Promise((resolve) => setImmediate(
  * `DELETE /api/persons/:id`) while its client never learns of it. A request whose answer is
  * queued behind another (its response has no socket yet) waits for its turn; when the connection
  * closes first, it is dropped without running. Requests that are not pipelined pass at once.
+ * One hook per server: its log line's throttle is that server's.
  */
-export const waitForAnswerTurn: preHandlerHookHandler = (req, reply, done) => {
-  const res = reply.raw;
-  const socket = req.raw.socket as Socket | null | undefined;
-  if (socket === null || socket === undefined) return done();
-  if (res.socket !== null && !socket.writableEnded) return done();
-  const onTurn = (): void => {
-    stopWaiting();
-    done();
+export function waitForAnswerTurn(): preHandlerHookHandler {
+  // One client can pipeline thousands of requests behind one that closes its connection: a line
+  // each would let it write the server's log at the rate it sends bytes.
+  const droppedThrottle = logThrottle(DROPPED_PIPELINED_LOG_INTERVAL_MS);
+  return (req, reply, done) => {
+    const res = reply.raw;
+    const socket = req.raw.socket as Socket | null | undefined;
+    if (socket === null || socket === undefined) return done();
+    if (res.socket !== null && !socket.writableEnded) return done();
+    const onTurn = (): void => {
+      stopWaiting();
+      done();
+    };
+    const onClosed = (): void => {
+      res.off('socket', onTurn);
+      const skipped = droppedThrottle('dropped');
+      if (skipped !== null) {
+        req.log.info(
+          skipped > 0 ? { alsoSinceLastLine: skipped } : {},
+          'pipelined request not run: its connection closed before its turn to be answered',
+        );
+      }
+      // Nothing can be sent on a closed connection: the handler and the remaining hooks are skipped.
+      reply.hijack();
+      done();
+    };
+    // An answer before this one closed the connection and went out before Node parsed this
+    // request: Node hands it the socket all the same, ended, where its answer cannot go.
+    if (socket.destroyed || socket.writableEnded) return onClosed();
+    const stopWaiting = whenClosed(socket, onClosed);
+    res.once('socket', onTurn);
   };
-  const onClosed = (): void => {
-    res.off('socket', onTurn);
-    req.log.info({}, 'pipelined request not run: its connection closed before its turn to be answered');
-    // Nothing can be sent on a closed connection: the handler and the remaining hooks are skipped.
-    reply.hijack();
-    done();
-  };
-  // An answer before this one closed the connection and went out before Node parsed this
-  // request: Node hands it the socket all the same, ended, where its answer cannot go.
-  if (socket.destroyed || socket.writableEnded) return onClosed();
-  const stopWaiting = whenClosed(socket, onClosed);
-  res.once('socket', onTurn);
-};
+}
 
 /** Per socket: the pipelined requests waiting for their turn, told when it closes. */
 const waitingOn = new WeakMap<Socket, Set<() => void>>();

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { loggableError } from '../loggableError.js';
+import { logThrottle } from '../logThrottle.js';
 import { repeatedHeader } from '../repeatedHeader.js';
 import { StoreError } from '../store/errors.js';
 import type { Project, Store } from '../store/store.js';
@@ -233,15 +234,35 @@ export function toAdminApiError(err: unknown): AdminApiError {
   return new AdminApiError('internal', 'internal error', { cause: err });
 }
 
+/** An admin API failure of one kind is logged at most this often, ms (each request still gets its answer). */
+export const ADMIN_FAILURE_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Answers `err` as `{ error, message }`. A failure of the server's own (`internal`, or the store
+ * `unavailable`) is logged at error level, at most once per kind per
+ * ADMIN_FAILURE_LOG_INTERVAL_MS through `throttle` with how many were left out: a dashboard
+ * polling through a storage outage would otherwise write a line per request.
+ */
 export function sendAdminError(
   request: FastifyRequest,
   reply: FastifyReply,
   err: unknown,
   retryAfterSeconds: number = ADMIN_RETRY_AFTER_SECONDS,
+  throttle: (kind: string) => number | null = () => 0,
 ): FastifyReply {
   const e = toAdminApiError(err);
   if (e.kind === 'internal' || e.kind === 'unavailable') {
-    request.log.error({ kind: e.kind, error: loggableError(e.cause ?? e) }, 'admin API request failed');
+    const skipped = throttle(e.kind);
+    if (skipped !== null) {
+      request.log.error(
+        {
+          kind: e.kind,
+          error: loggableError(e.cause ?? e),
+          ...(skipped > 0 ? { alsoSinceLastLine: skipped } : {}),
+        },
+        'admin API request failed',
+      );
+    }
   }
   if (e.kind === 'unavailable') reply.header('retry-after', String(retryAfterSeconds));
   return reply
@@ -301,5 +322,8 @@ export function installAdminApi(
       ),
     );
   });
-  fastify.setErrorHandler((err, request, reply) => sendAdminError(request, reply, err, retryAfterSeconds));
+  const throttle = logThrottle(ADMIN_FAILURE_LOG_INTERVAL_MS);
+  fastify.setErrorHandler((err, request, reply) =>
+    sendAdminError(request, reply, err, retryAfterSeconds, throttle),
+  );
 }

@@ -459,6 +459,24 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     expect(closed.status).toBe(503);
   });
 
+  it('a storage outage logs one error line per interval, with how many were left out, not one per request', async () => {
+    const app = await start(backend);
+    const failing = Object.create(app.store) as Store;
+    failing.queryEvents = async () => {
+      throw new StoreError('unreachable', 'connection refused');
+    };
+    const sick = await startAdminApp(backend, [personsRoutes], { store: failing });
+    apps.push(sick);
+    for (let i = 0; i < 25; i++) {
+      expect(
+        (await sick.call('GET', '/api/persons/alice/events', { key: sick.project.adminKey })).status,
+      ).toBe(503);
+    }
+    const failed = sick.logs.filter((l) => l.includes('admin API request failed'));
+    expect(failed).toHaveLength(1);
+    expect(JSON.parse(failed[0]!)).toMatchObject({ level: 50, kind: 'unavailable' });
+  });
+
   it('a failed erasure says the disk is full and that the same DELETE must be sent again', async () => {
     const app = await start(backend);
     const failing = Object.create(app.store) as Store;
