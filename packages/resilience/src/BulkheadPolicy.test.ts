@@ -193,4 +193,28 @@ describe('bulkhead', () => {
   ])('bad configuration %j → ConfigError naming %s', (options, option) => {
     expect(() => bulkhead(options as never)).toThrow(expect.objectContaining({ kind: 'config', option }));
   });
+  it('a queued call whose signal aborts as it is handed the slot does not run, and the slot passes on', async () => {
+    const policy = bulkhead({ maxConcurrent: 1, maxQueue: 2 });
+    let finishFirst!: (v: string) => void;
+    const first = policy.execute(() => new Promise<string>((resolve) => (finishFirst = resolve)));
+    const controller = new AbortController();
+    let ran = false;
+    const second = policy
+      .execute(() => {
+        ran = true;
+        return 'second';
+      }, controller.signal)
+      .catch((e: unknown) => e);
+    const third = policy.execute(() => 'third');
+    await Promise.resolve();
+    finishFirst('first');
+    await Promise.resolve();
+    controller.abort(new Error('late abort'));
+    expect(await first).toBe('first');
+    expect(await second).toBeInstanceOf(TaskCancelledError);
+    expect(ran).toBe(false);
+    expect(await third).toBe('third');
+    expect(policy.executing).toBe(0);
+    expect(policy.queued).toBe(0);
+  });
 });

@@ -1,4 +1,4 @@
-import { peek } from './CallContext.js';
+import { abortReason, isAborted, peek } from './CallContext.js';
 import { BulkheadRejectedError, TaskCancelledError } from './errors.js';
 import type { EventSubscriber } from './events.js';
 import { Emitter } from './events.js';
@@ -99,17 +99,28 @@ export class BulkheadPolicy extends PolicyBase {
   async run<T>(fn: Task<T>, context: PolicyContext, chain: readonly Policy[], index: number): Promise<T> {
     // A queued call is handed the slot of the call that finishes (running stays the same), so a
     // call arriving in between cannot take it and push the count over maxConcurrent.
-    if (this.running >= this.maxConcurrent) await this.wait(context);
-    else this.running++;
+    if (this.running >= this.maxConcurrent) {
+      await this.wait(context);
+      // Aborted between being handed the slot and this turn: the call must not run.
+      if (isAborted(context)) {
+        this.release();
+        throw new TaskCancelledError(abortReason(context));
+      }
+    } else this.running++;
     try {
       return await next(fn, context, chain, index);
     } finally {
-      const waiter = this.waiting.shift();
-      if (waiter !== undefined) {
-        waiter.unwatch?.();
-        waiter.resolve();
-      } else this.running--;
+      this.release();
     }
+  }
+
+  /** Hands a finished call's slot to the first call queued, or frees it. */
+  private release(): void {
+    const waiter = this.waiting.shift();
+    if (waiter !== undefined) {
+      waiter.unwatch?.();
+      waiter.resolve();
+    } else this.running--;
   }
 
   private wait(context: PolicyContext): Promise<void> {

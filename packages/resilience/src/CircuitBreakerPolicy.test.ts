@@ -320,6 +320,60 @@ describe('circuitBreaker', () => {
     expect(policy.state).toBe('open');
   });
 
+  it('calls in flight when the circuit changed are still counted and heard of, without deciding it', async () => {
+    const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(3), halfOpenAfterMs: 10_000 });
+    const failures: unknown[] = [];
+    policy.onFailure(({ error }) => failures.push(error));
+    const releases: Array<() => void> = [];
+    const calls = Array.from({ length: 10 }, (_, i) =>
+      policy
+        .execute(() => new Promise<never>((_, reject) => releases.push(() => reject(new Error(`down ${i}`)))))
+        .catch((e: unknown) => e),
+    );
+    await Promise.resolve();
+    for (const release of releases) release();
+    const outcomes = await Promise.all(calls);
+    expect(outcomes.every((e) => e instanceof Error && e.message.startsWith('down'))).toBe(true);
+    expect(policy.state).toBe('open');
+    expect(policy.stats()).toMatchObject({ calls: 10, failures: 10, successes: 0, ignored: 0 });
+    expect(failures).toHaveLength(10);
+    // The late failures did not open it again: one opening, its period from the first.
+    expect(policy.stats()).toMatchObject({ state: 'open' });
+
+    // reset() with calls in flight: their successes are counted, the circuit stays closed.
+    const other = circuitBreaker({ breaker: new ConsecutiveBreaker(3) });
+    let successes = 0;
+    other.onSuccess(() => successes++);
+    const done: Array<() => void> = [];
+    const running = Array.from({ length: 5 }, () =>
+      other.execute(() => new Promise<string>((resolve) => done.push(() => resolve('ok')))),
+    );
+    other.reset();
+    for (const d of done) d();
+    expect(await Promise.all(running)).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
+    expect(other.stats()).toMatchObject({ calls: 5, successes: 5, state: 'closed' });
+    expect(successes).toBe(5);
+  });
+
+  it('every probe that succeeds is counted, also those settling after the circuit closed', async () => {
+    const policy = circuitBreaker({
+      breaker: new ConsecutiveBreaker(1),
+      halfOpenAfterMs: 100,
+      halfOpenMaxProbes: 3,
+    });
+    await failTimes(policy, 1);
+    vi.advanceTimersByTime(100);
+    const done: Array<() => void> = [];
+    const probes = Array.from({ length: 3 }, (_, i) =>
+      policy.execute(() => new Promise<number>((resolve) => done.push(() => resolve(i)))),
+    );
+    expect(policy.state).toBe('half-open');
+    for (const d of done) d();
+    expect(await Promise.all(probes)).toEqual([0, 1, 2]);
+    expect(policy.state).toBe('closed');
+    expect(policy.stats()).toMatchObject({ successes: 3, failures: 1 });
+  });
+
   it('isolate() holds it open until every handle is disposed; reset() closes', async () => {
     const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(5) });
     const a = policy.isolate();

@@ -279,27 +279,31 @@ export class CircuitBreakerPolicy extends PolicyBase {
     throw new BrokenCircuitError(Math.max(0, this.openUntil - monotonicNow()));
   }
 
+  // A call admitted before the circuit changed state (generation) is counted and heard of like
+  // any other, but its outcome no longer decides the circuit: ten calls in flight when the fifth
+  // failure opened it left seven failures out of stats() and onFailure.
   private settleSuccess(generation: number, probe: number): void {
-    if (generation !== this.generation) return;
     this.successes++;
-    if (probe !== 0) {
-      if (probe === this.probeRound) this.probes--;
-      if (++this.probeSuccesses >= this.successThreshold) this.close();
-    } else this.breaker.success();
+    if (generation === this.generation) {
+      if (probe !== 0) {
+        if (probe === this.probeRound) this.probes--;
+        if (++this.probeSuccesses >= this.successThreshold) this.close();
+      } else this.breaker.success();
+    }
     this.successEvents.emit();
   }
 
   private settleFailure(error: unknown, generation: number, probe: number, context: PolicyContext): void {
-    if (generation !== this.generation) return;
+    const current = generation === this.generation;
     // Whether an aborted call failed is the predicate's call (the default says no).
     if (!this.countsAsFailure(error, isAborted(context))) {
       this.ignored++;
-      if (probe !== 0 && probe === this.probeRound) this.probes--;
+      if (current && probe !== 0 && probe === this.probeRound) this.probes--;
       return;
     }
     this.failures++;
     this.failureEvents.emit({ error });
-    if (probe !== 0 || this.breaker.failure()) this.open(error);
+    if (current && (probe !== 0 || this.breaker.failure())) this.open(error);
   }
 
   /** A predicate that throws must not leave a probe slot taken: its error counts as a failure. */

@@ -1,5 +1,6 @@
 import { CallContext, peek } from './CallContext.js';
 import { ConfigError, TaskCancelledError } from './errors.js';
+import { readProperty } from './readProperty.js';
 import type { Policy, PolicyContext } from './Policy.js';
 
 export type Task<T> = (context: PolicyContext) => T | PromiseLike<T>;
@@ -61,5 +62,15 @@ export function next<T>(
   if (policy instanceof PolicyBase) return policy.run(fn, context, chain, index + 1);
   // A policy from elsewhere only knows execute(): hand it the signal if one could ever abort,
   // and none otherwise, as a caller without a signal would (it may hold a process for one).
-  return policy.execute((inner) => next(fn, inner, chain, index + 1), peek(context));
+  // What it hands down keeps its signal, and this chain's attempt (it knows nothing of ours).
+  return policy.execute((inner) => next(fn, foreignContext(inner, context), chain, index + 1), peek(context));
 }
+
+/** The context below a policy from elsewhere: the signal it passes, the attempt from above. */
+function foreignContext(inner: unknown, outer: PolicyContext): PolicyContext {
+  const signal = readProperty(inner, 'signal');
+  const own = signal !== undefined && checkCall(noop, signal) === undefined;
+  return new CallContext(undefined, own ? (signal as AbortSignal) : peek(outer), outer.attempt, undefined);
+}
+
+const noop = (): void => {};

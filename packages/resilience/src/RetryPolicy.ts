@@ -74,8 +74,9 @@ export function isRetryableError(error: unknown): boolean {
 
 /**
  * Runs a call again when it fails. An error's own `retryAfterMs` (a finite number >= 0, as on an
- * HttpError made from a 429 or 503 with Retry-After, or a BrokenCircuitError) replaces the
- * computed delay, capped by `maxRetryAfterMs`. The caller's signal ends a backoff sleep at once.
+ * HttpError made from a 429 or 503 with Retry-After) replaces the computed delay, capped by
+ * `maxRetryAfterMs`; a BrokenCircuitError's is not waited for (the backoff applies). The
+ * caller's signal ends a backoff sleep at once.
  */
 export class RetryPolicy extends PolicyBase {
   readonly maxAttempts: number;
@@ -155,7 +156,12 @@ export class RetryPolicy extends PolicyBase {
       sequence ??= this.backoff.start();
       // A Backoff of the app's own may answer anything: kept to what a timer can wait.
       let delayMs = clampDelay(sequence.next());
-      const asked = failed ? readProperty(outcome, 'retryAfterMs') : undefined;
+      // An open circuit's retryAfterMs is not waited for: the breaker is there to fail fast, and a
+      // retry around it that slept until half-open held every call for a whole open period.
+      const asked =
+        failed && readProperty(outcome, 'kind') !== 'circuit-open'
+          ? readProperty(outcome, 'retryAfterMs')
+          : undefined;
       if (typeof asked === 'number' && Number.isFinite(asked) && asked >= 0) {
         delayMs = Math.min(asked, this.maxRetryAfterMs);
       }

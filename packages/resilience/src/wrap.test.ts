@@ -56,6 +56,25 @@ describe('wrap', () => {
     expect(breaker.stats()).toMatchObject({ failures: 3, rejections: 2 });
   });
 
+  it('retry outside an open breaker retries on its own backoff, not after the open period: the call fails fast', async () => {
+    vi.useFakeTimers();
+    const breaker = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 10_000 });
+    await breaker.execute(() => Promise.reject(new Error('down'))).catch(() => undefined);
+    expect(breaker.state).toBe('open');
+    // The README's composition: three attempts, 5 ms apart.
+    const policy = wrap(retry({ maxAttempts: 3, backoff: constantBackoff(5) }), breaker);
+    let outcome: unknown = 'pending';
+    void policy
+      .execute(() => 'ok')
+      .then(
+        (v) => (outcome = v),
+        (e: unknown) => (outcome = e),
+      );
+    await vi.advanceTimersByTimeAsync(20);
+    expect(outcome).toBeInstanceOf(BrokenCircuitError);
+    expect(breaker.stats()).toMatchObject({ rejections: 3 });
+  });
+
   it('breaker outside retry: one failed call is one failure', async () => {
     const breaker = circuitBreaker({ breaker: new ConsecutiveBreaker(2) });
     const policy = wrap(breaker, retry({ maxAttempts: 3, backoff: constantBackoff(0) }));
@@ -129,6 +148,26 @@ describe('wrap', () => {
     }, controller.signal);
     expect(seen).toBe(true);
     expect(log).toEqual(['a:in', 'b:in', 'b:out', 'a:out']);
+  });
+
+  it('a function below a foreign policy sees the attempt of a retry above it, and the signal the foreign policy passes', async () => {
+    const passed = new AbortController().signal;
+    const foreign: Policy = { execute: (fn) => Promise.resolve(fn({ signal: passed, attempt: 0 })) };
+    const seen: Array<[number, AbortSignal]> = [];
+    const error = await wrap(retry({ maxAttempts: 3, backoff: constantBackoff(0) }), foreign)
+      .execute((ctx) => {
+        seen.push([ctx.attempt, ctx.signal]);
+        throw new Error('x');
+      })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ message: 'x' });
+    expect(seen.map(([a]) => a)).toEqual([0, 1, 2]);
+    expect(seen.every(([, signal]) => signal === passed)).toBe(true);
+    // One that passes no usable signal: the function gets the chain's own.
+    const bare: Policy = { execute: (fn) => Promise.resolve(fn({ attempt: 0 } as unknown as PolicyContext)) };
+    const controller = new AbortController();
+    const got = await wrap(retry(), bare).execute((ctx) => ctx.signal, controller.signal);
+    expect(got).toBe(controller.signal);
   });
 
   it('a foreign policy gets a signal only when one could abort', async () => {
