@@ -6,6 +6,16 @@ export const SWEEP_CHECK_MS = 1000;
 const SWEEPS_PER_CHECK = 100;
 
 /**
+ * The database server's clock, ms since the epoch, as SQL: what `sweep_due_ms` is written and
+ * compared with. Each process's own clock would not do: with several processes on hosts whose
+ * clocks differ, one whose clock runs ahead (or an eraser whose clock runs behind) would run a
+ * second deletion before the other processes have read the erasure, and what they stored after
+ * it would stay for good. `clock_timestamp()`, not `now()`: the time of the statement, not of its
+ * transaction's start.
+ */
+export const DB_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
+
+/**
  * The body of a CTE that keeps the keys of the events a `gone AS (DELETE … RETURNING key)` CTE
  * deleted, with $1 the project's pk and $3 the erasure time (ms): a resend of one of them is then
  * erased at ingest, not stored, whatever timestamp the server gives it. A key erased again keeps
@@ -29,7 +39,8 @@ export type InTransaction = <T>(fn: (query: TxQuery) => Promise<T>) => Promise<T
  * again under a key an erasure deleted (a resend whose write raced with the erasure's DELETE, or
  * that a process without the entry yet took in); their keys are kept like the erasure's.
  *
- * Each erasure's row in `erasures` carries `sweep_due_ms`; every store looks for due rows every
+ * Each erasure's row in `erasures` carries `sweep_due_ms`, by the database's clock (`DB_NOW_MS`:
+ * the processes' clocks may disagree); every store looks for due rows every
  * `SWEEP_CHECK_MS` and takes each in a transaction (`FOR UPDATE SKIP LOCKED`: one process runs
  * it, the others skip it), deletes, counts and clears the mark in that same transaction. Kept in
  * the table rather than in the erasing process's memory, a sweep survives that process stopping
@@ -52,13 +63,13 @@ export class ErasureSweeps {
     this.timer.unref();
   }
 
-  /** Runs every sweep due by now (one look at a time). */
-  runDue(nowMs = Date.now()): Promise<void> {
+  /** Runs every sweep due by now, by the database's clock (one look at a time). */
+  runDue(): Promise<void> {
     if (this.stopped) return Promise.resolve();
     this.running ??= (async () => {
       try {
         for (let i = 0; i < SWEEPS_PER_CHECK && !this.stopped; i++) {
-          if (!(await this.runOne(nowMs))) break;
+          if (!(await this.runOne())) break;
         }
       } catch (error) {
         // The database is gone, refusing or stuck: the marks stay, the next look tries again.
@@ -82,7 +93,7 @@ export class ErasureSweeps {
     await this.running;
   }
 
-  private runOne(nowMs: number): Promise<boolean> {
+  private runOne(): Promise<boolean> {
     return this.inTransaction(async (query) => {
       const due = await query<{
         id: string;
@@ -91,8 +102,7 @@ export class ErasureSweeps {
         erased_at_ms: string;
       }>(
         `SELECT id, project_pk, distinct_id, erased_at_ms FROM erasures
-         WHERE sweep_due_ms <= $1 ORDER BY sweep_due_ms LIMIT 1 FOR UPDATE SKIP LOCKED`,
-        [nowMs],
+         WHERE sweep_due_ms <= ${DB_NOW_MS} ORDER BY sweep_due_ms LIMIT 1 FOR UPDATE SKIP LOCKED`,
       );
       const row = due.rows[0];
       if (row !== undefined) {

@@ -1,5 +1,5 @@
 import type { PostgresConnections } from './postgres-connections.js';
-import { KEEP_ERASED_KEYS } from './postgres-erasure-sweeps.js';
+import { DB_NOW_MS, KEEP_ERASED_KEYS } from './postgres-erasure-sweeps.js';
 import { retryingTransaction } from './postgres-retry.js';
 import { suppressionHash, type Suppressions } from './suppressions.js';
 import type { ErasureRecord } from './store.js';
@@ -31,9 +31,6 @@ export class PostgresErasure {
       'INSERT INTO suppressions (project_pk, hash, erased_at_ms) VALUES ($1, $2, $3)',
       [pk, hash, erasedAt.getTime()],
     );
-    // The second deletion counts from here, when the entry is committed (its insert may have
-    // waited): other processes can miss it until their first read after this moment.
-    const enteredAtMs = Date.now();
     this.suppressions.note(projectId, hash, erasedAt.getTime());
     // Batches that passed their check before the note may still be writing: the deletion must
     // come after them, or their events would outlive it.
@@ -59,9 +56,14 @@ export class PostgresErasure {
           )
         ).rows[0]!.n,
       );
+      // The second deletion counts from here, after the entry committed (its insert may have
+      // waited; from this statement, a little later than the commit, so never early): other
+      // processes can miss the entry until their first read after the commit. By the database's
+      // clock, which every store's look compares with (DB_NOW_MS), not this process's: with it
+      // behind the others', a sweep would run before they had read the entry.
       await query(
         `INSERT INTO erasures (project_pk, distinct_id, requested_by, deleted_count, erased_at, erased_at_ms, sweep_due_ms)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+         VALUES ($1, $2, $3, $4, $5, $6, ${DB_NOW_MS} + $7::bigint)`,
         [
           pk,
           distinctId,
@@ -69,7 +71,8 @@ export class PostgresErasure {
           n,
           erasedAt.toISOString(),
           erasedAt.getTime(),
-          this.erasureSweepMs === 0 ? null : enteredAtMs + this.erasureSweepMs,
+          // NULL, no second deletion: the sum is NULL too.
+          this.erasureSweepMs === 0 ? null : this.erasureSweepMs,
         ],
       );
       return n;
