@@ -15,6 +15,7 @@ import { runCommand } from './outboxCommand.js';
 import { listProjectsCommand } from './projects.js';
 import {
   addServeOptions,
+  banner,
   keysCommand,
   serve,
   serveOptionsFromFlags,
@@ -181,9 +182,47 @@ describe('homing serve', () => {
     const second = await start(flagsFor(dir));
     expect(second.out).not.toContain('Created project');
     expect(second.out).toContain(key!);
-    // Runnable as printed from the repo, where `npm start` runs it and `homing` is not on PATH.
-    expect(second.out).toContain('(every project and key: npx homing projects list --show-keys)');
     expect(await second.handle.running.store.listProjects()).toHaveLength(1);
+  });
+
+  it('a start that did not create the project prints the command that lists every key on this data directory', async () => {
+    // Not ./.homing: the command without --data-dir would fail there ("No Homing data in …").
+    const dir = await tempDir();
+    const first = await start(flagsFor(dir));
+    await first.handle.close();
+    for (const tty of [false, true]) {
+      const { handle, out } = await start(flagsFor(dir), tty);
+      const { project } = await ensureDefaultProject(handle.running.store);
+      // Runnable as printed from the repo, where `npm start` runs it and `homing` is not on PATH.
+      const printed =
+        /^\s+every project and key: npx homing projects list --show-keys --data-dir (\S+)$/m.exec(out)?.[1];
+      expect(printed).toBe(dir);
+      await handle.close();
+      const keys = captureIo();
+      expect(await listProjectsCommand({ dataDir: printed, showKeys: true }, keys)).toBe(0);
+      expect(keys.out()).toContain(project.adminKey);
+    }
+  });
+
+  it('on a PostgreSQL database, that command names the database, without its password', () => {
+    const project = {
+      id: 'p1',
+      name: 'default',
+      writeKey: 'hw_x',
+      adminKey: 'ha_x',
+      createdAt: '2026-01-01T00:00:00.000Z',
+    };
+    const databaseUrl = 'postgres://homing:s3cret@db.internal:5432/homing';
+    for (const showAdminKey of [false, true]) {
+      const out = banner('http://127.0.0.1:8080', project, false, 'PostgreSQL', {
+        showAdminKey,
+        keysCommand: keysCommand({ databaseUrl }),
+      });
+      expect(out).toContain(
+        '  every project and key: npx homing projects list --show-keys --database postgres://homing@db.internal:5432/homing (the password left out)\n',
+      );
+      expect(out).not.toContain('s3cret');
+    }
   });
 
   it('says what to do when the port is taken or the database URL is wrong', async () => {

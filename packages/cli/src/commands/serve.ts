@@ -414,8 +414,9 @@ export function banner(
     lines.push(
       `Project "${name}": write key ${project.writeKey}`,
       `  send an event: ${curl}`,
-      // npx: `npm start` runs this from the repo, where `homing` alone is not on PATH.
-      '  (every project and key: npx homing projects list --show-keys)',
+      // The command naming this server's data directory or database, as where the admin key is
+      // not printed: without them it reads ./.homing, the default, and fails on any other.
+      `  every project and key: ${terminalText(keys.keysCommand)}`,
     );
   }
   return `${lines.join('\n')}\n\n`;
