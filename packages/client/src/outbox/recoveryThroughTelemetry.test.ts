@@ -155,6 +155,9 @@ describe('a client whose outbox directory becomes usable after it started', () =
       rememberConsent: false,
     });
     for (const name of ['a1', 'a2']) t.track(name);
+    // The client must have found the directory unusable before it is fixed: on a loaded machine
+    // its first open could come after fix(), succeed, and no recovery would ever be logged.
+    await expect(t.persist()).rejects.toMatchObject({ kind: 'io' });
     fix();
     await until(() => logger.warnings.some((w) => RECOVERED.test(w)), 15_000, 'the recovery');
     t.track('b1');
