@@ -5,6 +5,8 @@ import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { createTelemetry } from '../index.js';
 import { IndexedDBOutbox } from '../outbox/indexeddb.js';
+import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
+import { consentCopyKey } from './identityLocalStorage.js';
 import { browserRuntime } from './runtime.browser.js';
 import { Sink, sinkEvents, testPlatform } from './telemetry.test-helpers.js';
 
@@ -111,6 +113,49 @@ describe('the browser entry (index.ts)', () => {
       expect(IndexedDBOutbox).toBeTypeOf('function');
     } finally {
       await sink.down();
+    }
+  });
+
+  it('unnamed clients with different endpoints keep apart; a denial the shared `default` remembered still holds', async () => {
+    const g = globalThis as { localStorage?: unknown };
+    const before = g.localStorage;
+    const storage = new MemoryStorage();
+    g.localStorage = storage;
+    const app = await Sink.start();
+    const widget = await Sink.start();
+    try {
+      const make = (sink: Sink, key: string) =>
+        createTelemetry({
+          endpoints: [{ destination: 'homing', host: sink.url, key }],
+          storage: 'indexeddb',
+          platform: testPlatform(),
+          respectDoNotTrack: false,
+          delivery: { intervalMs: 20 },
+        });
+      const a = make(app, `app-${Date.now()}`);
+      const w = make(widget, `widget-${Date.now()}`);
+      a.track('app.event');
+      w.track('widget.event');
+      await a.flush({ timeoutMs: 15_000 });
+      await w.flush({ timeoutMs: 15_000 });
+      await a.shutdown({ timeoutMs: 5_000 });
+      await w.shutdown({ timeoutMs: 5_000 });
+      expect(sinkEvents(app).map((e) => e.event)).toEqual(['app.event']);
+      expect(sinkEvents(widget).map((e) => e.event)).toEqual(['widget.event']);
+      expect(sinkEvents(app)[0]!.distinct_id).not.toBe(sinkEvents(widget)[0]!.distinct_id);
+
+      // An earlier version kept every unnamed client's consent under `default`: a user's no.
+      storage.setItem(consentCopyKey('default'), 'denied');
+      const later = make(app, `later-${Date.now()}`);
+      later.track('after.denial');
+      await later.flush({ timeoutMs: 1_000 });
+      expect((await later.stats()).dropped.consent).toBe(1);
+      await later.shutdown({ timeoutMs: 5_000 });
+      expect(sinkEvents(app).map((e) => e.event)).toEqual(['app.event']);
+    } finally {
+      g.localStorage = before;
+      await app.down();
+      await widget.down();
     }
   });
 });

@@ -9,6 +9,7 @@ import { disabledBy, envFlag } from './environment.js';
 import { saneClock } from './clockCheck.js';
 import { createFeatureSet } from './features.js';
 import { createNoopTelemetry } from './noopTelemetry.js';
+import { defaultClientName } from './defaultClientName.js';
 import { TelemetryOptionError } from './errors.js';
 import type { TelemetryOptions } from './options.js';
 import { OUTBOX_TUNING_KEYS } from './options.js';
@@ -45,7 +46,9 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
       : createStorage(runtime, {
           choice:
             (options.storage as Exclude<typeof options.storage, object>) ?? runtime.defaultStorage(platform),
-          name: options.name,
+          name: input.name === undefined ? defaultClientName(delivery.endpoints) : options.name,
+          nameGiven: input.name !== undefined,
+          endpoints: delivery.endpoints,
           directory: options.directory,
           durability: options.durability,
           limits: options.limits,

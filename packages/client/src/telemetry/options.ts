@@ -73,7 +73,11 @@ export interface TelemetryOptions extends TelemetryFeatureOptions {
   endpoints: EndpointConfig[];
   /** Batching, retry, breaker, gzip, exit flush: see `DeliveryOptionsInput`. Defaults there. */
   delivery?: Omit<DeliveryOptionsInput, 'endpoints'>;
-  /** Separates the outboxes and install ids of different apps on one machine. Default `'default'`. */
+  /**
+   * Separates the outboxes, install ids and remembered consent of different apps on one machine
+   * or origin. Default: `default-` and a hash of the endpoints (`defaultClientName`), `'default'`
+   * when all are custom.
+   */
   name?: string;
   /** Who the events are about; default a stable anonymous install id kept in the storage. */
   distinctId?: string;

@@ -3,7 +3,11 @@ import { createMemoryOutbox } from '../outbox/memory.js';
 import { createBrowserPlatform } from '../platform/browser.js';
 import { createGenericPlatform } from '../platform/generic.js';
 import { TelemetryOptionError } from './errors.js';
-import { identityLocalStorage } from './identityLocalStorage.js';
+import { outboxConsentStore } from './consentStore.js';
+import { SHARED_DEFAULT_NAME } from './defaultClientName.js';
+import { consentCopyKey, identityLocalStorage } from './identityLocalStorage.js';
+import { defaultLocalStorage, readItem } from './localStorageAccess.js';
+import { withSharedDenial } from './sharedDenial.js';
 import { installIdLocalStorage } from './installIdLocalStorage.js';
 import { pickTuning } from './pickTuning.js';
 import { sessionLocalStorage } from './sessionLocalStorage.js';
@@ -34,12 +38,19 @@ export const browserRuntime: TelemetryRuntime = {
           ...pickTuning(request.tuning ?? {}, ['persistIntervalMs', 'flushEvents', 'leaseMs', 'flushOnHide']),
           logger: request.logger,
         });
-        return {
+        const identity = identityLocalStorage(request.name, outbox);
+        const stores = {
           outbox,
           installId: installIdLocalStorage(request.name, outbox),
-          identity: identityLocalStorage(request.name, outbox),
+          identity,
           session: sessionLocalStorage(request.name),
         };
+        // Before names were made per endpoint set, every unnamed client on an origin shared
+        // `default`: a denial remembered there still holds (see `defaultClientName`).
+        if (request.nameGiven || request.name === SHARED_DEFAULT_NAME) return stores;
+        const deniedThere = (): boolean =>
+          readItem(defaultLocalStorage, consentCopyKey(SHARED_DEFAULT_NAME)) === 'denied';
+        return { ...stores, ...withSharedDenial(outboxConsentStore(outbox), identity, deniedThere) };
       }
       case 'file':
         throw new TelemetryOptionError(

@@ -8,11 +8,14 @@ import { TelemetryOptionError } from './errors.js';
 import { consentFile } from './consentFile.node.js';
 import { keptIdsBeside } from './keptIdsBeside.node.js';
 import { pickTuning } from './pickTuning.js';
-import type { CreatedStorage, TelemetryRuntime } from './runtime.js';
+import { defaultDirectory, deniedIn } from './sharedDefaultDirectory.node.js';
+import { withSharedDenial } from './sharedDenial.js';
+import type { TelemetryRuntime } from './runtime.js';
 
 /**
  * Node: the platform from `detectPlatform`, a file outbox in the user's cache directory by
- * default (`<cache>/homing/<name>`), the install id and the identity in files beside its segments.
+ * default (`<cache>/homing/<name>`, or the directory unnamed clients shared before: see
+ * `defaultDirectory`), the install id and the identity in files beside its segments.
  */
 export const nodeRuntime: TelemetryRuntime = {
   defaultPlatform: detectPlatform,
@@ -21,8 +24,15 @@ export const nodeRuntime: TelemetryRuntime = {
     switch (request.choice) {
       case 'file': {
         let directory = request.directory;
+        let shared: string | undefined;
         try {
-          directory ??= defaultOutboxDirectory(request.name);
+          if (directory === undefined) {
+            const chosen = request.nameGiven
+              ? { directory: defaultOutboxDirectory(request.name) }
+              : defaultDirectory(request.name, request.endpoints);
+            directory = chosen.directory;
+            shared = chosen.shared;
+          }
         } catch (error) {
           if (!(error instanceof NoCacheDirectoryError)) throw error;
           // As for a cache directory that cannot be written (`createFileOutbox`): events still
@@ -42,7 +52,9 @@ export const nodeRuntime: TelemetryRuntime = {
           logger: request.logger,
           now: request.now,
         });
-        return { outbox, ...keptBeside(directory) };
+        const kept = keptBeside(directory);
+        if (shared === undefined) return { outbox, ...kept };
+        return { outbox, ...kept, ...withSharedDenial(kept.consentStore, kept.identity, deniedIn(shared)) };
       }
       case 'memory':
         return {
@@ -64,6 +76,6 @@ export const nodeRuntime: TelemetryRuntime = {
 };
 
 /** The ids and the remembered consent of a file outbox's directory, read there directly. */
-function keptBeside(directory: string): Omit<CreatedStorage, 'outbox'> {
+function keptBeside(directory: string) {
   return { ...keptIdsBeside(directory), consentStore: consentFile(directory) };
 }

@@ -1,3 +1,4 @@
+import type { ResolvedEndpoint } from '../delivery/deliveryOptions.js';
 import type { Logger } from '../logger.js';
 import type { Outbox, OutboxDurability, OutboxLimits } from '../outbox/outbox.js';
 import type { SessionStore } from '../pipeline/session.js';
@@ -9,7 +10,11 @@ import type { OutboxTuning, StorageChoice } from './options.js';
 
 export interface StorageRequest {
   readonly choice: StorageChoice;
+  /** The app's `name`, or the one made from its endpoints (`defaultClientName`). */
   readonly name: string;
+  /** Whether the app gave `name` (else a directory earlier versions shared may be taken over). */
+  readonly nameGiven: boolean;
+  readonly endpoints: readonly ResolvedEndpoint[];
   readonly directory: string | undefined;
   readonly durability: OutboxDurability;
   readonly limits: Partial<OutboxLimits> | undefined;

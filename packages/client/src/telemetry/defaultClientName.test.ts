@@ -1,0 +1,182 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ResolvedEndpoint } from '../delivery/deliveryOptions.js';
+import { createTelemetry } from '../index.node.js';
+import type { TelemetryClient } from './client.js';
+import { consentFile } from './consentFile.node.js';
+import { defaultClientName } from './defaultClientName.js';
+import { Sink, sinkEvents, testPlatform, until } from './telemetry.test-helpers.js';
+
+const endpoint = (
+  destination: ResolvedEndpoint['destination'],
+  host: string,
+  key: string,
+): ResolvedEndpoint => ({
+  id: `${destination}:${host}`,
+  destination,
+  host,
+  key,
+  send: undefined,
+});
+
+describe('defaultClientName', () => {
+  it('is one name per set of endpoints, whatever their order, and default for custom ones only', () => {
+    const a = endpoint('homing', 'http://a.example', 'k1');
+    const b = endpoint('posthog', 'https://b.example', 'k2');
+    expect(defaultClientName([a, b])).toMatch(/^default-[0-9a-f]{16}$/);
+    expect(defaultClientName([a, b])).toBe(defaultClientName([b, a]));
+    expect(defaultClientName([a])).not.toBe(defaultClientName([b]));
+    expect(defaultClientName([a])).not.toBe(
+      defaultClientName([endpoint('homing', 'http://a.example', 'k3')]),
+    );
+    expect(defaultClientName([a])).not.toBe(
+      defaultClientName([endpoint('segment', 'http://a.example', 'k1')]),
+    );
+    expect(defaultClientName([{ ...endpoint('custom', '', ''), id: 'custom:0' }])).toBe('default');
+  });
+});
+
+describe('clients the app gave no name (Node, file outbox in the user cache directory)', () => {
+  let cache: string;
+  let saved: string | undefined;
+  const sinks: Sink[] = [];
+  const clients: TelemetryClient[] = [];
+  beforeEach(() => {
+    cache = mkdtempSync(path.join(os.tmpdir(), 'homing-default-name-'));
+    saved = process.env.XDG_CACHE_HOME;
+    process.env.XDG_CACHE_HOME = cache;
+  });
+  afterEach(async () => {
+    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 1_000 });
+    for (const s of sinks.splice(0)) await s.down();
+    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = saved;
+    rmSync(cache, { recursive: true, force: true });
+  });
+
+  async function sink(): Promise<Sink> {
+    const s = await Sink.start();
+    sinks.push(s);
+    return s;
+  }
+
+  function client(to: Sink, key: string, options: { name?: string; consent?: 'granted' | 'pending' } = {}) {
+    const c = createTelemetry({
+      endpoints: [{ destination: 'homing', host: to.url, key }],
+      platform: testPlatform(),
+      respectDoNotTrack: false,
+      ...options,
+      delivery: { intervalMs: 20, retry: { initialMs: 10, maxMs: 50 }, breaker: { halfOpenAfterMs: 50 } },
+    });
+    clients.push(c);
+    return c;
+  }
+
+  const names = (s: Sink): string[] => sinkEvents(s).map((e) => e.event);
+  const outboxes = (): string[] => readdirSync(path.join(cache, 'homing')).sort();
+
+  it('an app and a library in one process each send only their own events, to their own server, under their own install id', async () => {
+    const appSink = await sink();
+    const libSink = await sink();
+    const app = client(appSink, 'app-key');
+    const lib = client(libSink, 'lib-key');
+    for (let i = 0; i < 5; i++) {
+      app.track('app.event');
+      lib.track('lib.event');
+    }
+    await app.flush({ timeoutMs: 5_000 });
+    await lib.flush({ timeoutMs: 5_000 });
+    await until(() => names(appSink).length === 5 && names(libSink).length === 5, 5_000, 'both sinks');
+    expect(names(appSink)).toEqual(Array(5).fill('app.event'));
+    expect(names(libSink)).toEqual(Array(5).fill('lib.event'));
+    const appIds = new Set(sinkEvents(appSink).map((e) => e.distinct_id));
+    const libIds = new Set(sinkEvents(libSink).map((e) => e.distinct_id));
+    expect(appIds.size).toBe(1);
+    expect([...appIds][0]).not.toBe([...libIds][0]);
+    expect(outboxes()).toHaveLength(2);
+    expect(outboxes().every((n) => /^default-[0-9a-f]{16}$/.test(n))).toBe(true);
+  });
+
+  it("one library's setConsent('granted') does not release the events an app holds pending", async () => {
+    const appSink = await sink();
+    const libSink = await sink();
+    const app = client(appSink, 'app-key', { consent: 'pending' });
+    const lib = client(libSink, 'lib-key');
+    app.track('before-opt-in');
+    lib.setConsent('granted');
+    lib.track('lib.event');
+    await lib.flush({ timeoutMs: 5_000 });
+    await app.flush({ timeoutMs: 1_000 });
+    expect(names(libSink)).toEqual(['lib.event']);
+    expect(names(appSink)).toEqual([]);
+    expect((await app.stats()).queue?.events).toBe(1);
+  });
+
+  it('an install upgraded from the shared `default` directory keeps using it while the endpoints saved there are its own', async () => {
+    const down = await sink();
+    const host = down.url;
+    await down.down();
+    // An earlier version: every unnamed client used <cache>/homing/default.
+    const before = client(down, 'app-key', { name: 'default' });
+    before.track('queued.earlier');
+    await before.shutdown({ timeoutMs: 500 });
+    clients.splice(clients.indexOf(before), 1);
+    expect(outboxes()).toEqual(['default']);
+    await down.up();
+    expect(down.url).toBe(host);
+    const after = client(down, 'app-key');
+    after.track('after.upgrade');
+    await after.flush({ timeoutMs: 5_000 });
+    await until(() => names(down).length === 2, 5_000, 'the earlier and the new event');
+    expect(names(down).sort()).toEqual(['after.upgrade', 'queued.earlier']);
+    expect(new Set(sinkEvents(down).map((e) => e.distinct_id)).size).toBe(1);
+    expect(outboxes()).toEqual(['default']);
+  });
+
+  it("another app's shared directory is left alone; only a denial remembered there carries over", async () => {
+    const otherSink = await sink();
+    await otherSink.down();
+    // Another program, an earlier version: its events and a denial in the shared directory.
+    const other = client(otherSink, 'other-key', { name: 'default' });
+    other.track('other.event');
+    await other.shutdown({ timeoutMs: 500 });
+    clients.splice(clients.indexOf(other), 1);
+    await consentFile(path.join(cache, 'homing', 'default')).write('denied');
+
+    const mine = await sink();
+    const app = client(mine, 'app-key');
+    app.track('mine.event');
+    await app.flush({ timeoutMs: 1_000 });
+    expect(names(mine)).toEqual([]);
+    expect((await app.stats()).dropped.consent).toBeGreaterThanOrEqual(1);
+    const own = outboxes().find((n) => n !== 'default')!;
+    expect(own).toMatch(/^default-[0-9a-f]{16}$/);
+    // Stored as its own: it outlasts the shared directory.
+    expect(consentFile(path.join(cache, 'homing', own)).readNow()).toBe('denied');
+    await app.shutdown({ timeoutMs: 500 });
+    clients.splice(clients.indexOf(app), 1);
+    rmSync(path.join(cache, 'homing', 'default'), { recursive: true, force: true });
+    const next = client(mine, 'app-key');
+    next.track('still.denied');
+    await next.flush({ timeoutMs: 1_000 });
+    expect(names(mine)).toEqual([]);
+  });
+
+  it("a grant remembered in another app's shared directory is not taken: the app's own consent option holds", async () => {
+    const otherSink = await sink();
+    await otherSink.down();
+    const other = client(otherSink, 'other-key', { name: 'default' });
+    other.track('other.event');
+    await other.shutdown({ timeoutMs: 500 });
+    clients.splice(clients.indexOf(other), 1);
+    await consentFile(path.join(cache, 'homing', 'default')).write('granted');
+    const mine = await sink();
+    const app = client(mine, 'app-key', { consent: 'pending' });
+    app.track('held');
+    await app.flush({ timeoutMs: 500 });
+    expect(names(mine)).toEqual([]);
+    expect((await app.stats()).queue?.events).toBe(1);
+  });
+});
