@@ -321,11 +321,18 @@ describe('createPatternRedactor: properties', () => {
     fc.assert(
       fc.property(fc.jsonValue(), (v) => {
         const out = modes[0]!(v);
+        // An object's entries by the shapes of their values, not by their keys: a key that is
+        // PII (an email used as one) is redacted too, by design (redactPatterns.keys.test.ts),
+        // which a seed met once with { "0@0.AA": 0 }.
         const shape = (x: unknown): unknown =>
           Array.isArray(x)
             ? x.map(shape)
             : x !== null && typeof x === 'object'
-              ? Object.fromEntries(Object.entries(x).map(([k, y]) => [k, shape(y)]))
+              ? {
+                  entries: Object.values(x)
+                    .map((y) => JSON.stringify(shape(y)))
+                    .sort(),
+                }
               : typeof x;
         expect(shape(out)).toEqual(shape(v));
       }),
