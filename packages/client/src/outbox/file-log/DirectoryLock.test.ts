@@ -272,6 +272,42 @@ describe('DirectoryLock', () => {
     expect(await lock.tryAcquire()).toBe(false);
   });
 
+  it('takes over at once a lock of a thread of this process that is gone, when the lock says its thread answers (a Worker ended with terminate())', async () => {
+    const file = lockFile();
+    // Thread ids are never reused, and none this high was started here.
+    const gone = { pid: process.pid, host: os.hostname(), token: 'gone', acquiredAtMs: 0, thread: 1_000_000 };
+    await fs.writeFile(file, JSON.stringify({ ...gone, threadProbes: true }));
+    const lock = new DirectoryLock(file, { staleMs: 60_000 });
+    expect((await lock.inspect())?.stale).toBe(true);
+    expect(await lock.tryAcquire()).toBe(true);
+    expect(JSON.parse(await fs.readFile(file, 'utf8'))).toMatchObject({
+      thread: threadId,
+      threadProbes: true,
+    });
+    await lock.release();
+    // A lock of an older version, whose thread never answered, waits for its heartbeat as before.
+    await fs.writeFile(file, JSON.stringify(gone));
+    expect(await lock.tryAcquire()).toBe(false);
+  });
+
+  it('clears a takeover mutex left by a thread of this process that is gone', async () => {
+    const file = lockFile();
+    await writeLock(file, 99_999_999, 0);
+    await fs.writeFile(
+      `${file}.takeover`,
+      JSON.stringify({
+        pid: process.pid,
+        host: os.hostname(),
+        token: 't',
+        thread: 1_000_000,
+        threadProbes: true,
+      }),
+    );
+    const lock = new DirectoryLock(file, { staleMs: 60_000 });
+    expect(await lock.tryAcquire()).toBe(true);
+    expect(await fs.readdir(path.dirname(file))).toEqual(['delivery.lock']);
+  });
+
   it('lets exactly one of many contenders in this thread take over a lock a predecessor with our pid left', async () => {
     for (let round = 0; round < 25; round++) {
       const file = lockFile();

@@ -5,6 +5,7 @@ import { threadId } from 'node:worker_threads';
 import { monotonicClock } from '../../integrations/monotonicClock.js';
 import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { processAlive } from './processAlive.js';
+import { answerThreadProbes, threadGone } from './threadGone.js';
 
 /**
  * A lock file shared by processes on one machine: `{ pid, host, token }` inside, the file's
@@ -19,7 +20,10 @@ import { processAlive } from './processAlive.js';
  *   twice. An owner on another host (or a file that names none) is stale too when its heartbeat is
  *   more than `staleMs` away from now, in the past or in the future. A lock with this process's
  *   own pid and thread that no instance here holds is stale at once: a process before us had the
- *   same pid (a container's CLI runs as pid 1 every time) and died holding it.
+ *   same pid (a container's CLI runs as pid 1 every time) and died holding it. One with our own
+ *   pid and another thread is stale at once when that thread is gone (`threadGone`: a Worker
+ *   ended with `terminate()` runs no exit hook); a live thread's, blocked or not, as a live
+ *   process's. Older locks, whose thread does not answer, only by their heartbeat.
  * - Take over: one contender at a time (a `<lock>.takeover` mutex file created with O_EXCL)
  *   looks again, renames the stale file aside and checks that what it moved is the stale lock
  *   it inspected; if a fresh lock was moved instead, it is linked back and the takeover gives
@@ -36,6 +40,11 @@ export interface LockOwner {
   readonly thread?: number;
   /** How often the owner refreshes its heartbeat; absent in older lock files and in mutexes. */
   readonly heartbeatMs?: number;
+  /**
+   * The owner's thread answers `threadGone` probes while it lives (`answerThreadProbes`); absent
+   * in older lock files (a live thread there would look gone) and where Node cannot ask.
+   */
+  readonly threadProbes?: boolean;
 }
 
 /**
@@ -106,6 +115,7 @@ export class DirectoryLock {
       acquiredAtMs: Date.now(),
       thread: threadId,
       heartbeatMs: this.heartbeatMs,
+      threadProbes: answerThreadProbes(),
     };
     const tmp = `${this.file}.${token}.tmp`;
     try {
@@ -258,10 +268,15 @@ export class DirectoryLock {
     // (garbage, a directory in its place) a moment after it appeared was never a live
     // process's lock: waiting `staleMs` for it held delivery up with no error to show.
     const garbage = owner === null && heartbeatAgeMs > GARBAGE_GRACE_MS && (await isGarbage(this.file));
-    return { owner, heartbeatAgeMs, mtimeMs, stale: garbage || this.isStale(this.file, owner, mtimeMs) };
+    return {
+      owner,
+      heartbeatAgeMs,
+      mtimeMs,
+      stale: garbage || (await this.isStale(this.file, owner, mtimeMs)),
+    };
   }
 
-  private isStale(file: string, owner: LockOwner | null, mtimeMs: number): boolean {
+  private async isStale(file: string, owner: LockOwner | null, mtimeMs: number): Promise<boolean> {
     const abandoned = this.abandoned;
     if (file === this.file && abandoned?.token === owner?.token && abandoned?.mtimeMs === mtimeMs)
       return true;
@@ -272,8 +287,18 @@ export class DirectoryLock {
       // looks only once (a CLI) still takes over a lock left long ago, or dated far ahead.
       return Math.abs(Date.now() - mtimeMs) > this.options.staleMs;
     }
-    if (owner.pid === process.pid && (owner.thread ?? 0) === threadId) return !HELD_HERE.has(owner.token);
-    return !processAlive(owner.pid);
+    if (owner.pid !== process.pid) return !processAlive(owner.pid);
+    const thread = owner.thread ?? 0;
+    if (thread === threadId) return !HELD_HERE.has(owner.token);
+    // Another thread of this process (or of a process before us with our pid): only a thread
+    // that answers probes can be asked; a live one, even blocked, keeps its lock.
+    return (
+      owner.threadProbes === true &&
+      (await threadGone(thread, {
+        timeoutMs: THREAD_PROBE_TIMEOUT_MS,
+        keepAlive: this.options.keepAliveWhileWatching === true,
+      }))
+    );
   }
 
   /** How long (monotonic) this instance has seen the same heartbeat of the same owner in `file`. */
@@ -334,6 +359,7 @@ export class DirectoryLock {
       token,
       acquiredAtMs: Date.now(),
       thread: threadId,
+      threadProbes: answerThreadProbes(),
     });
     for (let attempt = 0; attempt < 2; attempt++) {
       HELD_HERE.add(token);
@@ -352,7 +378,7 @@ export class DirectoryLock {
         continue;
       }
       const owner = await readOwner(file);
-      if (!this.isStale(file, owner, mtimeMs)) return null;
+      if (!(await this.isStale(file, owner, mtimeMs))) return null;
       await fs.rm(file, { force: true }).catch(() => {});
     }
     return null;
@@ -364,6 +390,12 @@ export class DirectoryLock {
     HELD_HERE.delete(token);
   }
 }
+
+/**
+ * How long a thread of this process named in a lock may take to answer a probe before it counts
+ * as alive (and busy) for this look; a thread that is gone is answered for at once.
+ */
+const THREAD_PROBE_TIMEOUT_MS = 250;
 
 /** How old a lock file that holds no owner must be to be taken for garbage (any write is done by then). */
 const GARBAGE_GRACE_MS = 1000;
