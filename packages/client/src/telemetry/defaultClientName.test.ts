@@ -74,6 +74,25 @@ describe('clients the app gave no name (Node, file outbox in the user cache dire
     return c;
   }
 
+  /** Shuts `c` down now (not again at the end of the test). */
+  async function stop(c: TelemetryClient): Promise<void> {
+    await c.shutdown({ timeoutMs: 500 });
+    clients.splice(clients.indexOf(c), 1);
+  }
+
+  /**
+   * Another program of an earlier version, whose unnamed client used the shared directory: its
+   * queued event (its server down) and `consent` remembered there.
+   */
+  async function anotherProgramShared(consent: 'granted' | 'denied'): Promise<void> {
+    const otherSink = await sink();
+    await otherSink.down();
+    const other = client(otherSink, 'other-key', { name: 'default' });
+    other.track('other.event');
+    await stop(other);
+    await consentFile(path.join(cache, 'homing', 'default')).write(consent);
+  }
+
   const names = (s: Sink): string[] => sinkEvents(s).map((e) => e.event);
   const outboxes = (): string[] => readdirSync(path.join(cache, 'homing')).sort();
 
@@ -121,8 +140,7 @@ describe('clients the app gave no name (Node, file outbox in the user cache dire
     // An earlier version: every unnamed client used <cache>/homing/default.
     const before = client(down, 'app-key', { name: 'default' });
     before.track('queued.earlier');
-    await before.shutdown({ timeoutMs: 500 });
-    clients.splice(clients.indexOf(before), 1);
+    await stop(before);
     expect(outboxes()).toEqual(['default']);
     await down.up();
     expect(down.url).toBe(host);
@@ -136,14 +154,7 @@ describe('clients the app gave no name (Node, file outbox in the user cache dire
   });
 
   it("another app's shared directory is left alone; only a denial remembered there carries over", async () => {
-    const otherSink = await sink();
-    await otherSink.down();
-    // Another program, an earlier version: its events and a denial in the shared directory.
-    const other = client(otherSink, 'other-key', { name: 'default' });
-    other.track('other.event');
-    await other.shutdown({ timeoutMs: 500 });
-    clients.splice(clients.indexOf(other), 1);
-    await consentFile(path.join(cache, 'homing', 'default')).write('denied');
+    await anotherProgramShared('denied');
 
     const mine = await sink();
     const app = client(mine, 'app-key');
@@ -155,8 +166,7 @@ describe('clients the app gave no name (Node, file outbox in the user cache dire
     expect(own).toMatch(/^default-[0-9a-f]{16}$/);
     // Stored as its own: it outlasts the shared directory.
     expect(consentFile(path.join(cache, 'homing', own)).readNow()).toBe('denied');
-    await app.shutdown({ timeoutMs: 500 });
-    clients.splice(clients.indexOf(app), 1);
+    await stop(app);
     rmSync(path.join(cache, 'homing', 'default'), { recursive: true, force: true });
     const next = client(mine, 'app-key');
     next.track('still.denied');
@@ -165,13 +175,7 @@ describe('clients the app gave no name (Node, file outbox in the user cache dire
   });
 
   it("a grant remembered in another app's shared directory is not taken: the app's own consent option holds", async () => {
-    const otherSink = await sink();
-    await otherSink.down();
-    const other = client(otherSink, 'other-key', { name: 'default' });
-    other.track('other.event');
-    await other.shutdown({ timeoutMs: 500 });
-    clients.splice(clients.indexOf(other), 1);
-    await consentFile(path.join(cache, 'homing', 'default')).write('granted');
+    await anotherProgramShared('granted');
     const mine = await sink();
     const app = client(mine, 'app-key', { consent: 'pending' });
     app.track('held');
