@@ -103,12 +103,18 @@ export class BatchSender {
     return false;
   }
 
-  /** Moves records to the dead letters, counted and reported. */
+  /**
+   * Moves records to the dead letters, counted and reported: as many as the outbox stored, not
+   * those a consent denial cleared in flight (counted as 'consent' drops; reported as dead
+   * letters too, an app adding up both events counted them twice).
+   */
   async deadLetter(records: readonly OutboxRecord[], reason: string, endpoint: string): Promise<void> {
-    await this.deps.outbox.deadLetter(records, reason);
-    this.deps.counters.deadLettered += records.length;
-    this.deps.logger.warn('events moved to the dead letters', { endpoint, count: records.length, reason });
-    this.deps.emit('dead-letter', { endpoint, count: records.length, reason });
+    const stored = await this.deps.outbox.deadLetter(records, reason);
+    const count = typeof stored === 'number' ? stored : records.length;
+    if (count === 0) return;
+    this.deps.counters.deadLettered += count;
+    this.deps.logger.warn('events moved to the dead letters', { endpoint, count, reason });
+    this.deps.emit('dead-letter', { endpoint, count, reason });
   }
 
   private async send(

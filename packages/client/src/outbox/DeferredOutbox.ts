@@ -87,7 +87,7 @@ export class DeferredOutbox implements Outbox {
     return (await this.ready).release(batch);
   }
 
-  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
+  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<number | void> {
     return (await this.ready).deadLetter(records, reason);
   }
 

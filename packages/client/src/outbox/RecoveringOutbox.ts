@@ -114,20 +114,23 @@ export class RecoveringOutbox implements Outbox {
     if (this.durable !== undefined) this.moveRecords(this.durable);
   }
 
-  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
+  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<number> {
     const durable = this.durable;
     if (durable === undefined) return this.memory.deadLetter(records, reason);
     const fromMemory = this.claimedFromMemory(records);
+    let stored = 0;
     if (fromMemory.size > 0) {
-      await this.memory.deadLetter([...fromMemory], reason);
+      stored += await this.memory.deadLetter([...fromMemory], reason);
       // Dead-lettered in memory already: a move that fails leaves them listed from there.
       await this.moveDeadLetters(durable).catch((error: unknown) => this.warnDeadLettersKept(error));
     }
     const rest = Array.isArray(records) ? records.filter((r) => !fromMemory.has(r)) : [];
     if (fromMemory.size === 0 || rest.length > 0) {
       await this.moved;
-      await durable.deadLetter(rest, reason);
+      const more = await durable.deadLetter(rest, reason);
+      stored += typeof more === 'number' ? more : rest.length;
     }
+    return stored;
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {

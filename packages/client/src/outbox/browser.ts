@@ -203,7 +203,7 @@ class FallbackOutbox implements Outbox {
     return this.current.release(batch);
   }
 
-  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
+  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<number | void> {
     await this.ready;
     return this.current.deadLetter(records, reason);
   }

@@ -193,11 +193,11 @@ export class IndexedDBOutbox implements Outbox {
     this.drops.emit('consent', cleared.length);
   }
 
-  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
+  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<number> {
     if (this.closed) throw new OutboxClosedError('deadLetter');
-    if (!Array.isArray(records) || records.length === 0) return;
+    if (!Array.isArray(records) || records.length === 0) return 0;
     const pick = pickDeadLetters(records, this.claims, this.unload);
-    if (pick === null) return;
+    if (pick === null) return 0;
     const { moved, fromBatches, dead, cleared } = pick;
     // They stay claimed until the move commits (or fails and they are pending again).
     let discarded: number;
@@ -219,6 +219,7 @@ export class IndexedDBOutbox implements Outbox {
     // The oldest dead letters, discarded past maxDeadLetters.
     this.drops.emit('overflow', discarded);
     this.drops.emit('consent', cleared);
+    return dead.length;
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {

@@ -232,16 +232,16 @@ export class LocalStorageOutbox implements Outbox {
     this.drops.emit('consent', cleared.length);
   }
 
-  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
+  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<number> {
     if (this.closed) throw new OutboxClosedError('deadLetter');
-    if (!Array.isArray(records) || records.length === 0) return;
+    if (!Array.isArray(records) || records.length === 0) return 0;
     const moved = this.claims.takeMatching(claimedMatcher(records, this.claims.all()));
-    if (moved.length === 0) return;
+    if (moved.length === 0) return 0;
     // Those a clear took while in flight are gone from the chunks already: dropped, not kept as
     // dead letters, which can be replayed and would send them after consent was withdrawn.
     const dead = moved.filter((h) => h.epoch === this.claims.epoch);
     this.drops.emit('consent', moved.length - dead.length);
-    if (dead.length === 0) return;
+    if (dead.length === 0) return 0;
     let discarded: number;
     try {
       discarded = this.deadLetters.add(
@@ -257,6 +257,7 @@ export class LocalStorageOutbox implements Outbox {
     this.drops.emit('dead-lettered', dead.length);
     // The oldest dead letters, discarded past maxDeadLetters.
     this.drops.emit('overflow', discarded);
+    return dead.length;
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {

@@ -209,9 +209,9 @@ export class MemoryOutbox implements Outbox {
     this.drops.emit('consent', cleared);
   }
 
-  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
+  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<number> {
     if (this.closed) throw new OutboxClosedError('deadLetter');
-    if (!Array.isArray(records) || records.length === 0) return;
+    if (!Array.isArray(records) || records.length === 0) return 0;
     const match = claimedMatcher(records, [...this.claimed.values()].flat());
     const at = this.now();
     let moved = 0;
@@ -242,6 +242,7 @@ export class MemoryOutbox implements Outbox {
     this.drops.emit('dead-lettered', moved);
     this.drops.emit('overflow', discarded);
     this.drops.emit('consent', cleared);
+    return moved;
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {

@@ -112,8 +112,12 @@ export interface Outbox {
   ack(batch: OutboxBatch): Promise<void>;
   /** Not delivered this time: make the records claimable again, in their original order. */
   release(batch: OutboxBatch): Promise<void>;
-  /** Can never be delivered: move these records of a claimed batch to the dead-letter store. */
-  deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void>;
+  /**
+   * Can never be delivered: move these records of a claimed batch to the dead-letter store.
+   * Answers how many it stored: records a consent denial cleared while they were in flight are
+   * dropped ('consent') instead. An outbox of the app's own may answer nothing (taken as all).
+   */
+  deadLetter(records: readonly OutboxRecord[], reason: string): Promise<number | void>;
 
   listDeadLetters(limit?: number): Promise<DeadLetter[]>;
   /**

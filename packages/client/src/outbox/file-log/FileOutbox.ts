@@ -306,13 +306,17 @@ export class FileOutbox implements Outbox {
     await this.settle(batch, 'release');
   }
 
-  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<void> {
+  async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<number> {
     if (this.closing !== null) throw new OutboxClosedError('deadLetter');
-    if (!Array.isArray(records) || records.length === 0) return;
+    if (!Array.isArray(records) || records.length === 0) return 0;
+    let stored = 0;
     if (this.unwritten.size > 0) {
       const { kept, onDisk } = this.unwritten.sortForDeadLetter(records);
-      if (kept.length > 0) await this.deadLetterUnwritten(kept, String(reason));
-      if (onDisk.length === 0) return;
+      if (kept.length > 0) {
+        await this.deadLetterUnwritten(kept, String(reason));
+        stored += kept.length;
+      }
+      if (onDisk.length === 0) return stored;
       records = onDisk;
     }
     // The dead-letter store first, then the serial section, as for a replay (whose writes need
@@ -337,6 +341,7 @@ export class FileOutbox implements Outbox {
             this.deadLettering--;
           }
           this.drops.emit('dead-lettered', taken.length);
+          stored += taken.length;
           await this.holder.collect();
         }),
       );
@@ -346,6 +351,7 @@ export class FileOutbox implements Outbox {
       await this.serial(async () => this.holder.forget());
       throw new OutboxIoError('deadLetter', { cause: error });
     }
+    return stored;
   }
 
   /**
