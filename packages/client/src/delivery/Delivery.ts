@@ -64,10 +64,6 @@ const monotonicNow = monotonicClock();
 
 /** How long a shutdown waits for the loop's last step when its timeout is already spent. */
 const STOP_SETTLE_MS = 250;
-/** How often a flush waiting for another holder of the queue looks at it again, ms. */
-const HOLDER_POLL_MS = 100;
-
-const sleepFor = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref?.());
 
 /** Outboxes that have a running delivery loop in this process. */
 const active = new WeakSet<Outbox>();
@@ -246,24 +242,14 @@ export class Delivery {
         resolve();
       }, timeoutMs);
     });
-    const drain = (): Promise<void> =>
-      this.loop.drainUntilDone(
-        () => (waitForRetries() ? deadline - monotonicNow() : 0),
-        () => timedOut,
-      );
     try {
-      await Promise.race([drain(), expired]);
-      // Another process, or another client on the same storage, delivers this queue: nothing
-      // is handed out here, and what was tracked here goes out through that one. Returning at
-      // once said { sent: 0, timedOut: false } with the events still queued; a flush waits
-      // within its budget for the queue to empty, or for the lock to come free and sends.
-      // Not at exit with a durable outbox (waitForRetries false): the holder, or the next
-      // run, sends it.
-      while (!timedOut && waitForRetries() && this.outbox.deliveredElsewhere?.() === true) {
-        if ((await this.loop.pendingCount()) === 0) break;
-        await Promise.race([sleepFor(HOLDER_POLL_MS), expired]);
-        if (!timedOut) await Promise.race([drain(), expired]);
-      }
+      await Promise.race([
+        this.loop.drainUntilDone(
+          () => (waitForRetries() ? deadline - monotonicNow() : 0),
+          () => timedOut,
+        ),
+        expired,
+      ]);
     } finally {
       clearTimeout(timer);
     }

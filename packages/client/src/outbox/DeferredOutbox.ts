@@ -128,10 +128,6 @@ export class DeferredOutbox implements Outbox {
     return this.target?.keepsAcrossRuns?.() ?? false;
   }
 
-  deliveredElsewhere(): boolean {
-    return this.target?.deliveredElsewhere?.() ?? false;
-  }
-
   persistOnExit(): void {
     if (this.target !== undefined) return this.target.persistOnExit?.();
     const exitTarget = this.exitTarget;

@@ -207,10 +207,6 @@ export class RecoveringOutbox implements Outbox {
     return this.durable?.keepsAcrossRuns?.() ?? false;
   }
 
-  deliveredElsewhere(): boolean {
-    return this.durable?.deliveredElsewhere?.() ?? false;
-  }
-
   persistOnExit(): void {
     const durable = this.durable;
     // On memory: there is nowhere to write to; what it holds ends with the process.

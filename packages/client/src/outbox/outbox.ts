@@ -152,12 +152,6 @@ export interface Outbox {
    * left. Absent or false: the exit flush waits within its budget, as events would be lost.
    */
   keepsAcrossRuns?(): boolean;
-  /**
-   * Optional: true when this outbox's last claim found another process (or another client of
-   * this process) delivering its queue: it hands out nothing, and what it holds is sent by that
-   * one. `flush()` then waits within its budget for the queue to empty or the lock to come free.
-   */
-  deliveredElsewhere?(): boolean;
   onDrop(listener: (drop: OutboxDrop) => void): () => void;
   /** Persist, release claims and locks, stop timers. Idempotent. */
   close(): Promise<void>;

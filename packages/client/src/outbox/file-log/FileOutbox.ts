@@ -115,8 +115,6 @@ export class FileOutbox implements Outbox {
   private exited = false;
   /** Dead-letter moves under way (see `deadLetter`). */
   private deadLettering = 0;
-  /** The last claim found the delivery lock held by another live holder (see `deliveredElsewhere`). */
-  private heldElsewhere = false;
   /** When (monotonic) a claim last looked on disk for what other processes wrote. */
   private lastRefreshMs = -Infinity;
   /** Last claim, ack or release (monotonic); a holder idle for long lets the lock go (see `heartbeat`). */
@@ -222,10 +220,6 @@ export class FileOutbox implements Outbox {
     return !this.buffer.writesFailing;
   }
 
-  deliveredElsewhere(): boolean {
-    return this.heldElsewhere;
-  }
-
   /** The limits in effect (options merged over the defaults). */
   get limits(): OutboxLimits {
     return this.o.limits;
@@ -268,9 +262,7 @@ export class FileOutbox implements Outbox {
   /** A claim of records on disk: only by the lock holder, oldest first. */
   private claimWritten(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
     return this.io('claim', async () => {
-      if (this.closing !== null) return null;
-      this.heldElsewhere = !(await this.becomeHolder()) && !this.releasedAtClose;
-      if (this.heldElsewhere) return null;
+      if (this.closing !== null || !(await this.becomeHolder())) return null;
       const index = this.holder.index!;
       const queue = this.holder.queue!;
       // New segments of other processes, frames they added, segments they sealed: looked for
