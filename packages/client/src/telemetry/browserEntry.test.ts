@@ -152,6 +152,18 @@ describe('the browser entry (index.ts)', () => {
       expect((await later.stats()).dropped.consent).toBe(1);
       await later.shutdown({ timeoutMs: 5_000 });
       expect(sinkEvents(app).map((e) => e.event)).toEqual(['app.event']);
+
+      // A denial under an earlier endpoint list's name (a rotated key) holds for the new name.
+      storage.removeItem(consentCopyKey('default'));
+      const first = make(app, `rotating-${Date.now()}`);
+      first.setConsent('denied');
+      await first.shutdown({ timeoutMs: 5_000 });
+      const rotated = make(app, `rotated-${Date.now()}`);
+      rotated.track('after.rotation');
+      await rotated.flush({ timeoutMs: 1_000 });
+      expect((await rotated.stats()).consent).toBe('denied');
+      await rotated.shutdown({ timeoutMs: 5_000 });
+      expect(sinkEvents(app).map((e) => e.event)).toEqual(['app.event']);
     } finally {
       g.localStorage = before;
       await app.down();

@@ -183,4 +183,24 @@ describe('clients the app gave no name (Node, file outbox in the user cache dire
     expect(names(mine)).toEqual([]);
     expect((await app.stats()).queue?.events).toBe(1);
   });
+
+  it('a denial outlasts a change of endpoints (a rotated key starts a new outbox, not a new consent)', async () => {
+    const server = await sink();
+    const before = client(server, 'key-1');
+    before.setConsent('denied');
+    before.track('denied.before');
+    await stop(before);
+    const rotated = client(server, 'key-2');
+    rotated.track('after.rotation');
+    await rotated.flush({ timeoutMs: 1_000 });
+    expect(names(server)).toEqual([]);
+    expect((await rotated.stats()).consent).toBe('denied');
+    expect(outboxes()).toHaveLength(2);
+    // The first run made its install id while consent was granted; none is made for the new
+    // outbox of a user who said no.
+    const withId = outboxes().filter((d) =>
+      readdirSync(path.join(cache, 'homing', d)).includes('install-id'),
+    );
+    expect(withId).toHaveLength(1);
+  });
 });

@@ -6,9 +6,9 @@ import { TelemetryOptionError } from './errors.js';
 import { outboxConsentStore } from './consentStore.js';
 import { SHARED_DEFAULT_NAME } from './defaultClientName.js';
 import { consentCopyKey, identityLocalStorage } from './identityLocalStorage.js';
-import { defaultLocalStorage, readItem } from './localStorageAccess.js';
+import { defaultLocalStorage, readItem, type SyncStorage } from './localStorageAccess.js';
 import { withSharedDenial } from './sharedDenial.js';
-import { installIdLocalStorage } from './installIdLocalStorage.js';
+import { installIdKey, installIdLocalStorage } from './installIdLocalStorage.js';
 import { pickTuning } from './pickTuning.js';
 import { sessionLocalStorage } from './sessionLocalStorage.js';
 import type { TelemetryRuntime } from './runtime.js';
@@ -45,11 +45,14 @@ export const browserRuntime: TelemetryRuntime = {
           identity,
           session: sessionLocalStorage(request.name),
         };
-        // Before names were made per endpoint set, every unnamed client on an origin shared
-        // `default`: a denial remembered there still holds (see `defaultClientName`).
+        // A new unnamed client (no install id kept under its name yet) takes a denial an earlier
+        // unnamed client of this origin remembered: the shared `default` of earlier versions, or
+        // the name an earlier endpoint list gave (a rotated key): see `defaultClientName`.
         if (request.nameGiven || request.name === SHARED_DEFAULT_NAME) return stores;
-        const deniedThere = (): boolean =>
-          readItem(defaultLocalStorage, consentCopyKey(SHARED_DEFAULT_NAME)) === 'denied';
+        if (readItem(defaultLocalStorage, installIdKey(request.name)) !== undefined) return stores;
+        const siblings = unnamedConsentKeys(consentCopyKey(request.name));
+        if (siblings.length === 0) return stores;
+        const deniedThere = (): boolean => siblings.some((k) => readItem(defaultLocalStorage, k) === 'denied');
         return { ...stores, ...withSharedDenial(outboxConsentStore(outbox), identity, deniedThere) };
       }
       case 'file':
@@ -60,6 +63,24 @@ export const browserRuntime: TelemetryRuntime = {
     }
   },
 };
+
+/** The consent-copy keys of the origin's other unnamed clients (`homing:default…:consent`). */
+function unnamedConsentKeys(own: string): string[] {
+  const keys: string[] = [];
+  try {
+    // Listed as Web Storage does; the client's own accessor reads and writes items only.
+    const storage = defaultLocalStorage() as (SyncStorage & Partial<Pick<Storage, 'length' | 'key'>>) | undefined;
+    if (storage === undefined || typeof storage.key !== 'function' || typeof storage.length !== 'number')
+      return keys;
+    for (let i = 0; i < storage.length; i++) {
+      const key = storage.key(i);
+      if (key !== null && key !== own && /^homing:default(?:-[0-9a-f]{16})?:consent$/.test(key)) keys.push(key);
+    }
+  } catch {
+    // Storage that cannot be listed: no denial is known.
+  }
+  return keys;
+}
 
 /**
  * The same test as `detectPlatformName` in `platform/detect.ts`, which cannot be imported here:

@@ -24,14 +24,14 @@ export const nodeRuntime: TelemetryRuntime = {
     switch (request.choice) {
       case 'file': {
         let directory = request.directory;
-        let shared: string | undefined;
+        let denialFrom: readonly string[] = [];
         try {
           if (directory === undefined) {
             const chosen = request.nameGiven
               ? { directory: defaultOutboxDirectory(request.name) }
               : defaultDirectory(request.name, request.endpoints);
             directory = chosen.directory;
-            shared = chosen.shared;
+            denialFrom = chosen.denialFrom ?? [];
           }
         } catch (error) {
           if (!(error instanceof NoCacheDirectoryError)) throw error;
@@ -53,8 +53,8 @@ export const nodeRuntime: TelemetryRuntime = {
           now: request.now,
         });
         const kept = keptBeside(directory);
-        if (shared === undefined) return { outbox, ...kept };
-        return { outbox, ...kept, ...withSharedDenial(kept.consentStore, kept.identity, deniedIn(shared)) };
+        if (denialFrom.length === 0) return { outbox, ...kept };
+        return { outbox, ...kept, ...withSharedDenial(kept.consentStore, kept.identity, deniedIn(denialFrom)) };
       }
       case 'memory':
         return {

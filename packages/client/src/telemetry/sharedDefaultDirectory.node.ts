@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { ResolvedEndpoint } from '../delivery/deliveryOptions.js';
 import { SENDING_STATE_KEY } from '../delivery/EndpointChannel.js';
@@ -12,21 +12,27 @@ import { SHARED_DEFAULT_NAME } from './defaultClientName.js';
 export interface DefaultDirectory {
   readonly directory: string;
   /**
-   * The directory every unnamed client shared before (`<cache>/homing/default`), when it was not
-   * this app's: only a denial remembered there is taken from it (`withSharedDenial`).
+   * Directories of earlier unnamed clients of this user (`<cache>/homing/default` and
+   * `default-<hash>`), when this one is new: a denial remembered in any of them is taken as this
+   * client's (`withSharedDenial`).
    */
-  readonly shared?: string;
+  readonly denialFrom?: readonly string[];
 }
+
+/** A directory an unnamed client used: the shared one of earlier versions, or one per endpoint set. */
+const UNNAMED_DIRECTORY = /^default(?:-[0-9a-f]{16})?$/;
 
 /**
  * Where a client the app gave no `name` keeps its outbox: `<cache>/homing/<name>` with the name
  * made from its endpoints (`defaultClientName`). An install upgraded from a version where every
  * such client shared `<cache>/homing/default` keeps using that directory while the endpoint list
  * saved there (`delivery:sending`, written by whichever app delivered last) is this client's:
- * its queued events, install id, identity and consent stay with it. Any other app starts its own
- * directory, new install id included (taking the shared one would keep two vendors' events under
- * one anonymous id), and keeps only a denial remembered there, until it stores a consent of its
- * own: a user who said no must not be asked past.
+ * its queued events, install id, identity and consent stay with it. Any other new directory
+ * starts its own queue and install id (taking another's would keep two vendors' events under
+ * one anonymous id), and takes a denial remembered in any directory of an earlier unnamed client
+ * (the shared one, or one an earlier endpoint list of the same app named: a rotated key, a new
+ * host), until it stores a consent of its own: a user who said no must not be asked past. What
+ * is queued there is not taken over (it may be another app's).
  */
 export function defaultDirectory(
   name: string,
@@ -34,13 +40,23 @@ export function defaultDirectory(
   cacheDirectory?: string,
 ): DefaultDirectory {
   const own = defaultOutboxDirectory(name, cacheDirectory);
-  if (name === SHARED_DEFAULT_NAME) return { directory: own };
+  if (name === SHARED_DEFAULT_NAME || existsSync(own)) return { directory: own };
   const shared = defaultOutboxDirectory(SHARED_DEFAULT_NAME, cacheDirectory);
-  if (existsSync(own) || !existsSync(shared) || unsafeDirectorySync(shared) !== undefined) {
-    return { directory: own };
+  if (existsSync(shared) && unsafeDirectorySync(shared) === undefined && lastSentTo(shared, endpoints)) {
+    return { directory: shared };
   }
-  if (lastSentTo(shared, endpoints)) return { directory: shared };
-  return { directory: own, shared };
+  return { directory: own, denialFrom: unnamedSiblings(path.dirname(own), path.basename(own)) };
+}
+
+/** The directories of other unnamed clients beside `self` in `parent`. */
+function unnamedSiblings(parent: string, self: string): string[] {
+  try {
+    return readdirSync(parent)
+      .filter((n) => n !== self && UNNAMED_DIRECTORY.test(n))
+      .map((n) => path.join(parent, n));
+  } catch {
+    return [];
+  }
 }
 
 /** Whether the endpoint list saved in `directory` is exactly `endpoints` (custom ones aside). */
@@ -60,13 +76,17 @@ function lastSentTo(directory: string, endpoints: readonly ResolvedEndpoint[]): 
   return ours.size === savedSet.size && [...ours].every((e) => savedSet.has(e));
 }
 
-/** Whether `shared` remembers a denial (an unreadable file is not taken for one: it was never this app's). */
-export function deniedIn(shared: string): () => boolean {
-  return () => {
-    try {
-      return consentFile(shared).readNow() === 'denied';
-    } catch {
-      return false;
-    }
-  };
+/**
+ * Whether any of `directories` remembers a denial (wherever it is read, as a denial counts in a
+ * directory another account can write in; an unreadable file is not taken for one).
+ */
+export function deniedIn(directories: readonly string[]): () => boolean {
+  return () =>
+    directories.some((d) => {
+      try {
+        return consentFile(d).readNow() === 'denied';
+      } catch {
+        return false;
+      }
+    });
 }
