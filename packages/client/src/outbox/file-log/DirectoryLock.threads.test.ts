@@ -26,7 +26,7 @@ function tempDir(): string {
 
 /** Long enough that no heartbeat watch takes anything over while a test runs. */
 const STALE_MS = 60_000;
-const HEARTBEAT_MS = 2_000;
+const HEARTBEAT_MS = 400;
 
 interface LockWorker {
   readonly worker: Worker;
@@ -83,7 +83,7 @@ async function ownerOf(file: string): Promise<{ pid: number; thread?: number }> 
 }
 
 describe('DirectoryLock across threads of one process', () => {
-  it('a worker holding the lock that is terminated leaves it to the main thread at once', async () => {
+  it('a worker holding the lock that is terminated leaves it to the main thread once its heartbeat stopped (2.5 beats), not after staleMs', async () => {
     const file = path.join(tempDir(), 'delivery.lock');
     const holder = await startWorker(file);
     expect(await holder.run('tryAcquire')).toBe(true);
@@ -96,13 +96,13 @@ describe('DirectoryLock across threads of one process', () => {
     // terminate() runs no exit hook: the lock stays behind, naming a thread that is gone.
     await holder.worker.terminate();
     expect(await ownerOf(file)).toMatchObject({ thread });
-    // Taken over on the next attempt, not after staleMs of watching its heartbeat.
+    // Taken over on the next attempt (which watches its heartbeat 2.5 beats), not after staleMs.
     expect(await contender.tryAcquire()).toBe(true);
     expect(await ownerOf(file)).toMatchObject({ pid: process.pid, thread: threadId });
     await contender.release();
   });
 
-  it('a worker holding the lock that is terminated leaves it to another worker at once', async () => {
+  it('a worker holding the lock that is terminated leaves it to another worker once its heartbeat stopped', async () => {
     const file = path.join(tempDir(), 'delivery.lock');
     const [holder, contender] = await Promise.all([startWorker(file), startWorker(file)]);
     expect(await holder.run('tryAcquire')).toBe(true);
@@ -143,7 +143,20 @@ describe('DirectoryLock across threads of one process', () => {
     expect(await ownerOf(file)).toMatchObject({ thread: holder.worker.threadId });
   });
 
-  it("after a worker holding an outbox's delivery lock is terminated, the main thread's outbox delivers at once (its claim answered null for staleMs)", async () => {
+  it("a live worker whose app removed every 'workerMessage' listener keeps its lock: its heartbeat goes on", async () => {
+    const file = path.join(tempDir(), 'delivery.lock');
+    const holder = await startWorker(file);
+    expect(await holder.run('tryAcquire')).toBe(true);
+    expect(await holder.run('mute')).toBe(true);
+    const contender = new DirectoryLock(file, { staleMs: STALE_MS, heartbeatMs: HEARTBEAT_MS });
+    expect(await contender.tryAcquire()).toBe(false);
+    expect(await ownerOf(file)).toMatchObject({ thread: holder.worker.threadId });
+    await holder.worker.terminate();
+    expect(await contender.tryAcquire()).toBe(true);
+    await contender.release();
+  });
+
+  it("after a worker holding an outbox's delivery lock is terminated, the main thread's outbox delivers within a few heartbeats (its claim answered null for staleMs)", async () => {
     const directory = path.join(tempDir(), 'outbox');
     const worker = await startWorker(path.join(directory, 'unused.lock'));
     const claimedThere = await worker.run<string[] | null>('outbox', { directory });

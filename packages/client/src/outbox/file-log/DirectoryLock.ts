@@ -231,13 +231,11 @@ export class DirectoryLock {
     options: { confirm?: boolean } = {},
   ): Promise<{ owner: LockOwner | null; heartbeatAgeMs: number; stale: boolean } | null> {
     const seen = await this.look();
-    if (
-      seen === null ||
-      seen.stale ||
-      options.confirm !== true ||
-      !looksAbandoned(seen, this.options.staleMs)
-    )
-      return seen;
+    if (seen === null || seen.stale) return seen;
+    // A thread of this process that looks gone is watched too: a live thread whose app removed
+    // every 'workerMessage' listener looks just as gone to a probe, but its heartbeat goes on.
+    const watch = looksAbandoned(seen, this.options.staleMs) || (await this.threadLooksGone(seen.owner));
+    if (options.confirm !== true || !watch) return seen;
     // Two and a half of the owner's heartbeats (as it wrote them into the lock; else ours): a
     // live owner refreshes it at least twice meanwhile. Never longer than staleMs.
     const beatMs = seen.owner?.heartbeatMs ?? this.heartbeatMs;
@@ -276,7 +274,17 @@ export class DirectoryLock {
     };
   }
 
-  private async isStale(file: string, owner: LockOwner | null, mtimeMs: number): Promise<boolean> {
+  /**
+   * Whether `file`'s lock is stale. `probeThreads`: a lock of another thread of this process is
+   * stale once that thread is gone by a probe (the takeover mutex, held for milliseconds); else a
+   * probe only starts the watch of its heartbeat (`inspect`).
+   */
+  private async isStale(
+    file: string,
+    owner: LockOwner | null,
+    mtimeMs: number,
+    probeThreads = false,
+  ): Promise<boolean> {
     const abandoned = this.abandoned;
     if (file === this.file && abandoned?.token === owner?.token && abandoned?.mtimeMs === mtimeMs)
       return true;
@@ -290,15 +298,22 @@ export class DirectoryLock {
     if (owner.pid !== process.pid) return !processAlive(owner.pid);
     const thread = owner.thread ?? 0;
     if (thread === threadId) return !HELD_HERE.has(owner.token);
-    // Another thread of this process (or of a process before us with our pid): only a thread
-    // that answers probes can be asked; a live one, even blocked, keeps its lock.
-    return (
-      owner.threadProbes === true &&
-      (await threadGone(thread, {
-        timeoutMs: THREAD_PROBE_TIMEOUT_MS,
-        keepAlive: this.options.keepAliveWhileWatching === true,
-      }))
-    );
+    return probeThreads && (await this.threadLooksGone(owner));
+  }
+
+  /**
+   * Whether `owner` is another thread of this process (or of a process before us with our pid)
+   * that a probe finds gone: only a thread that answers probes can be asked; a live one, even
+   * blocked, keeps its lock.
+   */
+  private async threadLooksGone(owner: LockOwner | null): Promise<boolean> {
+    if (owner === null || owner.host !== os.hostname() || owner.pid !== process.pid) return false;
+    const thread = owner.thread ?? 0;
+    if (thread === threadId || owner.threadProbes !== true) return false;
+    return threadGone(thread, {
+      timeoutMs: THREAD_PROBE_TIMEOUT_MS,
+      keepAlive: this.options.keepAliveWhileWatching === true,
+    });
   }
 
   /** How long (monotonic) this instance has seen the same heartbeat of the same owner in `file`. */
@@ -378,7 +393,7 @@ export class DirectoryLock {
         continue;
       }
       const owner = await readOwner(file);
-      if (!(await this.isStale(file, owner, mtimeMs))) return null;
+      if (!(await this.isStale(file, owner, mtimeMs, true))) return null;
       await fs.rm(file, { force: true }).catch(() => {});
     }
     return null;

@@ -8,6 +8,9 @@
 //   tryAcquire / verify / release   on its DirectoryLock of `file`
 //   block { ms }                    posts `{ op: 'blocking' }`, then keeps its event loop busy for
 //                                   `ms` (a synchronous loop) before it answers
+//   mute                            removes every 'workerMessage' listener of the thread (as an app
+//                                   might), so probes fail as for a thread that is gone, and from
+//                                   then on refreshes its lock's heartbeat every heartbeatMs
 //   outbox { directory }            opens a file outbox there, appends a record and persists it,
 //                                   claims it (which takes the delivery lock) and keeps the claim;
 //                                   answers the uuids claimed
@@ -30,6 +33,10 @@ async function run(command) {
       return lock.verify();
     case 'release':
       await lock.release();
+      return true;
+    case 'mute':
+      process.removeAllListeners('workerMessage');
+      setInterval(() => void lock.heartbeat(), heartbeatMs);
       return true;
     case 'block': {
       parentPort.postMessage({ op: 'blocking' });
