@@ -374,6 +374,25 @@ describe('circuitBreaker', () => {
     expect(policy.stats()).toMatchObject({ successes: 3, failures: 1 });
   });
 
+  it('isolate() or reset() called by an onFailure listener is not undone by the failure it hears of', async () => {
+    const isolating = circuitBreaker({ breaker: new ConsecutiveBreaker(1), halfOpenAfterMs: 50 });
+    let handle: { dispose(): void } | undefined;
+    isolating.onFailure(() => (handle ??= isolating.isolate()));
+    await failTimes(isolating, 1);
+    expect(isolating.state).toBe('isolated');
+    vi.advanceTimersByTime(100);
+    await expect(isolating.execute(ok)).rejects.toBeInstanceOf(IsolatedCircuitError);
+    handle!.dispose();
+    expect(await isolating.execute(ok)).toBe('ok');
+
+    const resetting = circuitBreaker({ breaker: new ConsecutiveBreaker(2) });
+    resetting.onFailure(() => resetting.reset());
+    await failTimes(resetting, 1);
+    // The reset breaker does not count the failure that led to it: one more does not open it.
+    await failTimes(resetting, 1);
+    expect(resetting.state).toBe('closed');
+  });
+
   it('isolate() holds it open until every handle is disposed; reset() closes', async () => {
     const policy = circuitBreaker({ breaker: new ConsecutiveBreaker(5) });
     const a = policy.isolate();

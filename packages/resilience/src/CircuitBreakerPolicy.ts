@@ -303,7 +303,9 @@ export class CircuitBreakerPolicy extends PolicyBase {
     }
     this.failures++;
     this.failureEvents.emit({ error });
-    if (current && (probe !== 0 || this.breaker.failure())) this.open(error);
+    // A listener that isolated or reset the circuit decided it: this failure no longer does.
+    if (current && generation === this.generation && (probe !== 0 || this.breaker.failure()))
+      this.open(error);
   }
 
   /** A predicate that throws must not leave a probe slot taken: its error counts as a failure. */

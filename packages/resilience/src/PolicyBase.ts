@@ -62,15 +62,34 @@ export function next<T>(
   if (policy instanceof PolicyBase) return policy.run(fn, context, chain, index + 1);
   // A policy from elsewhere only knows execute(): hand it the signal if one could ever abort,
   // and none otherwise, as a caller without a signal would (it may hold a process for one).
-  // What it hands down keeps its signal, and this chain's attempt (it knows nothing of ours).
-  return policy.execute((inner) => next(fn, foreignContext(inner, context), chain, index + 1), peek(context));
+  // What it hands down keeps its signal, and its attempt when it counts one (a retry of its
+  // own); else this chain's, which it knows nothing of.
+  return policy.execute((inner) => {
+    const below = foreignContext(inner, context);
+    // Last before the function: the function gets what the foreign policy passed (fields of its
+    // own, such as a request id), with the signal and attempt settled here.
+    if (index + 1 === chain.length && inner !== null && typeof inner === 'object') {
+      return fn({ ...(inner as object), signal: below.signal, attempt: below.attempt });
+    }
+    return next(fn, below, chain, index + 1);
+  }, peek(context));
 }
 
-/** The context below a policy from elsewhere: the signal it passes, the attempt from above. */
+/**
+ * The context below a policy from elsewhere: the signal it passes (else the chain's), and the
+ * attempt it passes when it counts one (a whole number above 0), else the one from above.
+ */
 function foreignContext(inner: unknown, outer: PolicyContext): PolicyContext {
   const signal = readProperty(inner, 'signal');
   const own = signal !== undefined && checkCall(noop, signal) === undefined;
-  return new CallContext(undefined, own ? (signal as AbortSignal) : peek(outer), outer.attempt, undefined);
+  const attempt = readProperty(inner, 'attempt');
+  const counted = typeof attempt === 'number' && Number.isSafeInteger(attempt) && attempt > 0;
+  return new CallContext(
+    undefined,
+    own ? (signal as AbortSignal) : peek(outer),
+    counted ? attempt : outer.attempt,
+    undefined,
+  );
 }
 
 const noop = (): void => {};

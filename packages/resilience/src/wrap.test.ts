@@ -170,6 +170,46 @@ describe('wrap', () => {
     expect(got).toBe(controller.signal);
   });
 
+  it("under a foreign retry the function sees that retry's attempts, and the fields it passes", async () => {
+    // A retry from elsewhere (cockatiel's passes { signal, attempt }), and one field of its own.
+    const foreignRetry: Policy = {
+      async execute(fn) {
+        for (let attempt = 0; ; attempt++) {
+          try {
+            return await fn({
+              signal: new AbortController().signal,
+              attempt,
+              requestId: 'req-42',
+            } as PolicyContext);
+          } catch (error) {
+            if (attempt === 2) throw error;
+          }
+        }
+      },
+    };
+    const seen: Array<[number, unknown]> = [];
+    const result = await wrap(foreignRetry).execute((ctx) => {
+      seen.push([ctx.attempt, (ctx as PolicyContext & { requestId?: string }).requestId]);
+      if (ctx.attempt < 2) throw new Error('flaky');
+      return 'ok';
+    });
+    expect(result).toBe('ok');
+    expect(seen).toEqual([
+      [0, 'req-42'],
+      [1, 'req-42'],
+      [2, 'req-42'],
+    ]);
+    // With a Homing timeout below it, the attempts still reach the function.
+    const attempts: number[] = [];
+    await wrap(foreignRetry, timeout(1_000))
+      .execute((ctx) => {
+        attempts.push(ctx.attempt);
+        throw new Error('x');
+      })
+      .catch(() => undefined);
+    expect(attempts).toEqual([0, 1, 2]);
+  });
+
   it('a foreign policy gets a signal only when one could abort', async () => {
     const signals: Array<AbortSignal | undefined> = [];
     const foreign: Policy = {
