@@ -52,7 +52,8 @@ export const browserRuntime: TelemetryRuntime = {
         if (readItem(defaultLocalStorage, installIdKey(request.name)) !== undefined) return stores;
         const siblings = unnamedConsentKeys(consentCopyKey(request.name));
         if (siblings.length === 0) return stores;
-        const deniedThere = (): boolean => siblings.some((k) => readItem(defaultLocalStorage, k) === 'denied');
+        const deniedThere = (): boolean =>
+          siblings.some((k) => readItem(defaultLocalStorage, k) === 'denied');
         return { ...stores, ...withSharedDenial(outboxConsentStore(outbox), identity, deniedThere) };
       }
       case 'file':
@@ -69,12 +70,14 @@ function unnamedConsentKeys(own: string): string[] {
   const keys: string[] = [];
   try {
     // Listed as Web Storage does; the client's own accessor reads and writes items only.
-    const storage = defaultLocalStorage() as (SyncStorage & Partial<Pick<Storage, 'length' | 'key'>>) | undefined;
+    const storage = defaultLocalStorage() as
+      (SyncStorage & Partial<Pick<Storage, 'length' | 'key'>>) | undefined;
     if (storage === undefined || typeof storage.key !== 'function' || typeof storage.length !== 'number')
       return keys;
     for (let i = 0; i < storage.length; i++) {
       const key = storage.key(i);
-      if (key !== null && key !== own && /^homing:default(?:-[0-9a-f]{16})?:consent$/.test(key)) keys.push(key);
+      if (key !== null && key !== own && /^homing:default(?:-[0-9a-f]{16})?:consent$/.test(key))
+        keys.push(key);
     }
   } catch {
     // Storage that cannot be listed: no denial is known.

@@ -54,7 +54,11 @@ export const nodeRuntime: TelemetryRuntime = {
         });
         const kept = keptBeside(directory);
         if (denialFrom.length === 0) return { outbox, ...kept };
-        return { outbox, ...kept, ...withSharedDenial(kept.consentStore, kept.identity, deniedIn(denialFrom)) };
+        return {
+          outbox,
+          ...kept,
+          ...withSharedDenial(kept.consentStore, kept.identity, deniedIn(denialFrom)),
+        };
       }
       case 'memory':
         return {
