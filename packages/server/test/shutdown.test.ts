@@ -58,6 +58,18 @@ console.log('ready ' + JSON.stringify({ url: running.url, key: project.writeKey,
 const pgReachable = await postgresReachable();
 
 /** A child on one of the transpiled scripts, with its stderr gathered and its exit code awaited. */
+/** The events the child's project holds in `dataDir` once it exited (at most 10), by `filter`. */
+async function storedEvents(dataDir: string, filter: { event?: string } = {}) {
+  const store = new SqliteStore({ dataDir });
+  try {
+    await store.migrate();
+    const [project] = await store.listProjects();
+    return await store.queryEvents({ projectId: project!.id, limit: 10, ...filter });
+  } finally {
+    await store.close();
+  }
+}
+
 function startChild(
   dir: string,
   script: string,
@@ -161,12 +173,7 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
         expect(await exited).toBe(0);
         expect(out.all).toContain('shut down');
 
-        const store = new SqliteStore({ dataDir });
-        await store.migrate();
-        const [project] = await store.listProjects();
-        const slowEvents = await store.queryEvents({ projectId: project!.id, event: 'slow', limit: 10 });
-        expect(slowEvents).toHaveLength(1);
-        await store.close();
+        expect(await storedEvents(dataDir, { event: 'slow' })).toHaveLength(1);
       } catch (err) {
         child.kill('SIGKILL');
         throw new Error(`${(err as Error).message}\nchild stderr: ${stderr()}`, { cause: err });
@@ -208,11 +215,7 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
       await socketClosed;
       expect(out.all).toContain('shut down');
 
-      const store = new SqliteStore({ dataDir });
-      await store.migrate();
-      const [project] = await store.listProjects();
-      expect(await store.queryEvents({ projectId: project!.id, limit: 10 })).toEqual([]);
-      await store.close();
+      expect(await storedEvents(dataDir)).toEqual([]);
     } catch (err) {
       child.kill('SIGKILL');
       throw new Error(`${(err as Error).message}\nchild stderr: ${stderr()}`, { cause: err });

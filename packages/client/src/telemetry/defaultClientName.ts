@@ -15,12 +15,15 @@ export const SHARED_DEFAULT_NAME = 'default';
  * plain FNV-1a, the same in Node and browsers, without waiting for `crypto.subtle`.
  */
 export function defaultClientName(endpoints: readonly ResolvedEndpoint[]): string {
-  const where = endpoints
-    .filter((e) => e.destination !== 'custom')
-    .map((e) => `${e.destination}\n${e.host}\n${e.key}`);
+  const where = endpoints.filter((e) => e.destination !== 'custom').map(endpointIdentity);
   if (where.length === 0) return SHARED_DEFAULT_NAME;
   const text = [...new Set(where)].sort().join('\n\n');
   return `${SHARED_DEFAULT_NAME}-${fnv1a(text, 0x811c9dc5)}${fnv1a(text, 0x050c5d1f)}`;
+}
+
+/** What tells one endpoint from another for a client's name: destination, host and key. */
+export function endpointIdentity(e: { destination: string; host: string; key: string }): string {
+  return `${e.destination}\n${e.host}\n${e.key}`;
 }
 
 /** 32-bit FNV-1a over the UTF-16 code units of `text`, from `basis`, as 8 hex digits. */

@@ -7,7 +7,7 @@ import { STATE_DIR } from '../outbox/file-log/segmentFiles.js';
 import { readStateSync } from '../outbox/file-log/StateFiles.js';
 import { defaultOutboxDirectory } from '../platform/cacheDirectory.node.js';
 import { consentFile } from './consentFile.node.js';
-import { SHARED_DEFAULT_NAME } from './defaultClientName.js';
+import { endpointIdentity, SHARED_DEFAULT_NAME } from './defaultClientName.js';
 
 export interface DefaultDirectory {
   readonly directory: string;
@@ -68,11 +68,9 @@ function lastSentTo(directory: string, endpoints: readonly ResolvedEndpoint[]): 
   for (const e of saved.endpoints as unknown[]) {
     const { destination, host, key } = (e ?? {}) as Record<string, unknown>;
     if (typeof destination !== 'string' || typeof host !== 'string' || typeof key !== 'string') return false;
-    savedSet.add(`${destination}\n${host}\n${key}`);
+    savedSet.add(endpointIdentity({ destination, host, key }));
   }
-  const ours = new Set(
-    endpoints.filter((e) => e.destination !== 'custom').map((e) => `${e.destination}\n${e.host}\n${e.key}`),
-  );
+  const ours = new Set(endpoints.filter((e) => e.destination !== 'custom').map(endpointIdentity));
   return ours.size === savedSet.size && [...ours].every((e) => savedSet.has(e));
 }
 
