@@ -93,6 +93,15 @@ export class EventBuilder {
   private distinctIdJson = '""';
   private isoMs = Number.NaN;
   private iso = '';
+  /** The session whose first event set `samplingId`. */
+  private samplingSession = '';
+  /**
+   * Whose id decides deterministic sampling: the distinct id the session started with. A session
+   * in which `identify()` changes the id is kept or dropped whole, `$identify` included (decided
+   * by each event's own id, the events before it followed the anonymous id's decision and the
+   * ones after it the user's, and a dropped `$identify` lost the link between the two).
+   */
+  private samplingId = '';
 
   constructor(private readonly parts: EventBuilderParts) {}
 
@@ -119,7 +128,11 @@ export class EventBuilder {
     anonymous = false,
     supers: SuperState = this.supers,
   ): BuildResult {
-    if (!this.parts.sampler.keep(tracked.name, distinctId, tracked.nowMs)) {
+    if (tracked.sessionId !== this.samplingSession) {
+      this.samplingSession = tracked.sessionId;
+      this.samplingId = distinctId;
+    }
+    if (!this.parts.sampler.keep(tracked.name, this.samplingId, tracked.nowMs)) {
       return { ok: false, reason: 'sampling', detail: tracked.name };
     }
     if (tracked.tooLarge === true) return this.tooLarge(tracked);

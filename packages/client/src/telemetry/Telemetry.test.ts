@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
+import { Sampler } from '../pipeline/sampling.js';
 import { clientFor, Sink, sinkEvents, until } from './telemetry.test-helpers.js';
 import { LIB_NAME, LIB_VERSION } from './version.js';
 import type { TelemetryClient } from './client.js';
@@ -265,6 +266,29 @@ describe('createTelemetry: the client API', () => {
     await t.flush({ timeoutMs: 10_000 });
     expect(sinkEvents(sink).map((e) => e.event)).toEqual(['noisy', 'noisy', 'kept']);
     expect((await t.stats()).dropped.sampling).toBe(8);
+  });
+
+  it('deterministic sampling keeps or drops a session whole when identify() changes the id in it', async () => {
+    const half = { kind: 'probabilistic', rate: 0.5, deterministic: true } as const;
+    const decide = (id: string): boolean => new Sampler({ default: half }).keep('e', id, 0);
+    const ids = Array.from({ length: 200 }, (_, i) => `anon-${i}`);
+    // One anonymous id kept whose user id is dropped, and one the other way round.
+    const keptAnon = ids.find((id) => decide(id) && !decide(id.replace('anon', 'user')))!;
+    const droppedAnon = ids.find((id) => !decide(id) && decide(id.replace('anon', 'user')))!;
+    for (const [anon, kept] of [
+      [keptAnon, true],
+      [droppedAnon, false],
+    ] as const) {
+      sink.requests.length = 0;
+      const t = client(sink, { distinctId: anon, sampling: { default: half } });
+      t.track('before');
+      t.identify(anon.replace('anon', 'user'));
+      t.track('after');
+      await t.flush({ timeoutMs: 10_000 });
+      expect(sinkEvents(sink).map((e) => e.event)).toEqual(kept ? ['before', '$identify', 'after'] : []);
+      expect((await t.stats()).dropped.sampling).toBe(kept ? 0 : 3);
+      await t.shutdown({ timeoutMs: 2_000 });
+    }
   });
 
   it('stats: counts from track to sent, queue, breaker per endpoint, last error', async () => {
