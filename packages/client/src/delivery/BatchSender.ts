@@ -121,10 +121,11 @@ export class BatchSender {
     records: readonly OutboxRecord[],
     ready: readonly EndpointChannel[],
   ): Promise<EndpointResult[]> {
-    const sentAt = new Date().toISOString();
     const signal = this.deps.requestSignal();
     const attempt = async (channel: EndpointChannel): Promise<EndpointResult> => {
-      const result = await channel.attempt(records, sentAt, signal);
+      // Stamped per endpoint: in failover, the next endpoint is tried after the first one's
+      // timeout, and a sent_at that old would date the events that much later.
+      const result = await channel.attempt(records, new Date().toISOString(), signal);
       this.book(channel, result);
       return { endpoint: channel.id, result };
     };

@@ -432,6 +432,23 @@ describe('Delivery: several endpoints', () => {
     expect(h.events.of('sent').map((e) => e.endpoint)).toEqual(['b', 'b']);
   });
 
+  it("failover: the next endpoint's sent_at is its own sending time, not the first attempt's", async () => {
+    let answeredAt = 0;
+    const a = await sink(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      answeredAt = Date.now();
+      return { status: 503 };
+    });
+    const b = await sink();
+    const h = harness({ endpoints: [homing(a, 'a'), homing(b, 'b')], batchSize: 5, intervalMs: 60_000 });
+    track(h, makeRecords(5));
+    await until(() => b.acceptedUuids.length === 5, 5_000, 'the batch at b');
+    const sentAt = Date.parse((JSON.parse(b.requests[0]!.text) as { sent_at: string }).sent_at);
+    // Stamped before a was tried, it was ~400 ms older than the request that carried it.
+    expect(sentAt).toBeGreaterThanOrEqual(answeredAt - 5);
+    expect(sentAt).toBeLessThanOrEqual(b.requests[0]!.atMs + 5);
+  });
+
   it('several workers: a batch released by a failed attempt is not sent again by a worker that claimed after it', async () => {
     let attempts = 0;
     const memory = createMemoryOutbox();

@@ -168,6 +168,23 @@ describe('segment destination: request size', () => {
     expect(await h.outbox.listDeadLetters()).toEqual([]);
   });
 
+  it('stamps each request of a split batch with its own sentAt, once the one before it was answered', async () => {
+    const s = await Sink.start(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      return { status: 200 };
+    });
+    cleanups.push(() => s.down());
+    const h = harness({ endpoints: [{ destination: 'segment', host: s.url, key: 'k' }], batchSize: 200 });
+    h.outbox.append(makeRecords(200, (i) => ({ blob: `${i}:${'x'.repeat(6_000)}` })));
+    expect((await h.delivery.flush(20_000)).sent).toBe(200);
+    expect(s.requests.length).toBeGreaterThanOrEqual(3);
+    for (const request of s.requests) {
+      const sentAt = Date.parse((JSON.parse(request.text) as { sentAt: string }).sentAt);
+      // One stamp for all of them: the second request's was 600+ ms older than its sending.
+      expect(request.atMs - sentAt).toBeLessThan(500);
+    }
+  });
+
   it('dead-letters only the messages of a request Segment refuses for good; the other requests are acknowledged', async () => {
     // The request holding the poisoned message gets a 400; the others are taken.
     const s = await Sink.start((r) =>

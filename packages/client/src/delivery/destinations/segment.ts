@@ -45,11 +45,12 @@ export class SegmentDestination implements Destination {
    */
   async send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome> {
     const { messages, indexes, rejected } = mapRecords(records);
-    const sentAt = JSON.stringify(context.sentAt);
     let accepted = false;
     let firstRefusal: SendOutcome | undefined;
     for (const [from, to] of splitRangesByBytes(messages, SEGMENT_MAX_BATCH_BYTES)) {
-      const body = `{"batch":[${messages.slice(from, to).join(',')}],"sentAt":${sentAt}}`;
+      // Each request goes once the one before it is answered, at a time of its own.
+      const sentAt = from === 0 ? context.sentAt : new Date().toISOString();
+      const body = `{"batch":[${messages.slice(from, to).join(',')}],"sentAt":${JSON.stringify(sentAt)}}`;
       const outcome = await httpSend(
         { url: this.url, body, headers: this.headers, conflictIsSuccess: false },
         context,
