@@ -29,6 +29,9 @@ const NOT_PII: readonly string[] = [
   // versions and ranges
   '1.2.3',
   'v1.2.3.4',
+  'version 1.2.3.4',
+  'Version 5.4.0.150',
+  'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.6099.109 Safari/537.36',
   '10.0.19045.3803',
   '1.0.0.0',
   '4.2.0.0',
@@ -183,6 +186,8 @@ const PII: readonly (readonly [input: string, expected: string])[] = [
   ['1-800-555-1234', '[REDACTED:phone]'],
   ['from 203.0.113.42', 'from [REDACTED:ipv4]'],
   ['192.168.1.23:8080', '[REDACTED:ipv4]:8080'],
+  ['http://192.168.1.23/admin', 'http://[REDACTED:ipv4]/admin'],
+  ['GET /ip/10.20.30.40/status', 'GET /ip/[REDACTED:ipv4]/status'],
   // Documented limits: a 4-part version that is a valid host address is taken as one.
   ['1.2.3.4', '[REDACTED:ipv4]'],
   ['alice@server.example.com:/var/backups', '[REDACTED:email]:/var/backups'],

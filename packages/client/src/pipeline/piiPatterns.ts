@@ -12,7 +12,7 @@
  * Known limits (chosen, and tested both ways): a bare 9-digit SSN or 10-digit phone number
  * without separators is kept (indistinguishable from an order number); a 4-part version whose
  * parts are all ≤ 255 and whose last part is not 0 (`1.2.3.4`) is an IPv4 address and is
- * replaced (`v1.2.3.4` is not); a `+` number in groups of three after a 1-3 digit code with at
+ * replaced (`v1.2.3.4` and `version 1.2.3.4` are not); a `+` number in groups of three after a 1-3 digit code with at
  * most 10 digits, cents or a last group `000` is an amount (`+125 000 000`) and is kept, so
  * `+376 123 456` (Andorra) is too. `git@github.com:org/repo.git` (a Git remote, whose user is
  * `git` for everyone) is kept; any other `user@host.tld` is an email, `ssh://alice@host.tld` too.
@@ -183,7 +183,10 @@ const IPV6 =
   /(?<![\w:.\]])((?:[0-9A-Fa-f]{0,4}:){2,7}(?:[0-9A-Fa-f]{1,4}|\d{1,3}(?:\.\d{1,3}){3})?)(%\w{1,16})?(?![\w:.[])/g;
 
 const OCTET = String.raw`(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)`;
-const IPV4 = new RegExp(String.raw`(?<![\w.\]])${OCTET}(?:\.${OCTET}){3}(?![\w[]|\.\d)`, 'g');
+// Not after the word version (`version 1.2.3.4`). After a product token's `/` it is still taken
+// for an address (`Name/1.2.3.4`): a path like `/ip/10.1.2.3` holds one, and browsers' own
+// 4-part versions have a part over 255 (`Chrome/120.0.6099.109`).
+const IPV4 = new RegExp(String.raw`(?<![\w.\]]|[Vv]ersion )${OCTET}(?:\.${OCTET}){3}(?![\w[]|\.\d)`, 'g');
 
 // The shapes cards are written in: 4-4-4-4(+3) and Amex/Diners 4-6-5 / 4-6-4, a space, a dash or
 // nothing between groups (not always the same one: `4111 1111-1111 1111` as typed into a form);

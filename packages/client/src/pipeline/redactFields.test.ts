@@ -109,6 +109,14 @@ describe('redactFieldsInPlace', () => {
     'PHPSESSID',
     'JSESSIONID',
     '_csrf',
+    'social_security_number',
+    'socialSecurityNumber',
+    'security_code',
+    'ccNumber',
+    'signingKey',
+    'ENCRYPTION_KEY',
+    'master_key',
+    'authKey',
   ])('redacts the text under %s', (key) => {
     const v = { [key]: 's3cret-value', n: [{ [key]: { user: 'admin', pass: 'x' } }] };
     expect(redactFieldsInPlace(v, compileFieldSet(), replace)).toBe(2);
