@@ -197,6 +197,39 @@ describe('homing flush', () => {
     expect(held.err()).toContain('--force');
   });
 
+  it('says so when it waits out a saved open circuit within its timeout, then sends', async () => {
+    const { dir, sink } = await setup(3);
+    const outbox = open(dir);
+    const now = Date.now();
+    await outbox.setState(breakerStateKey(`homing:${sink.url}`), {
+      version: 1,
+      state: 'open',
+      since: now,
+      openUntil: now + 1_500,
+      openings: 1,
+      breaker: { kind: 'consecutive', count: 0 },
+    });
+    await outbox.close();
+    const io = captureIo();
+    const code = flush(
+      { outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 20_000 },
+      io,
+    );
+    // Said while it waits, before anything was sent: the flush no longer looks hung.
+    await vi.waitFor(
+      () => expect(io.err()).toMatch(/circuit for homing:\S+ is open after earlier failures; waiting \d/),
+      {
+        timeout: 1_400,
+        interval: 20,
+      },
+    );
+    expect(sink.requests).toBe(0);
+    expect(io.err()).toContain('add --force to try now');
+    expect(await code).toBe(0);
+    expect(sink.uuids).toHaveLength(3);
+    expect(io.err().match(/is open after earlier failures/g)).toHaveLength(1);
+  });
+
   it('respects a wait the endpoint asked an earlier run for (Retry-After): no request, says when; --force tries now', async () => {
     const { dir, sink } = await setup(3);
     const outbox = open(dir);

@@ -280,6 +280,7 @@ async function drain(
   // Ends the rounds (a wait for another process among them) when the flush ends otherwise.
   const over = new AbortController();
   delivery.start();
+  const stopWaitNotes = noteSavedWait(delivery, ids, progress, () => deadlineMs - now());
   let result;
   try {
     const rounds = runFlushRounds({
@@ -303,6 +304,7 @@ async function drain(
     rounds.catch(() => undefined);
     result = await Promise.race([rounds, interrupted, requestRefused, withdrawn.promise]);
   } finally {
+    stopWaitNotes();
     over.abort();
     withdrawn.stop();
     // Aborts what is in flight: its batch goes back to the queue for the next run.
@@ -329,6 +331,41 @@ async function drain(
     force,
     timeoutMs,
   });
+}
+
+/** How often a flush looks whether every endpoint waits (a restored open circuit, a saved Retry-After). */
+const WAIT_LOOK_MS = 250;
+
+/**
+ * Says when the flush waits, before its first attempt, on what an earlier run left: a circuit
+ * open, or a Retry-After, restored once the delivery starts (with the default timeout it printed
+ * nothing for up to 30 s). Only a wait within the flush's budget: a longer one ends the flush at
+ * once and its summary says why. Waits after an attempt of its own are said by `failed`.
+ */
+function noteSavedWait(
+  delivery: Delivery,
+  ids: readonly string[],
+  progress: Progress,
+  leftMs: () => number,
+): () => void {
+  const timer = setInterval(() => {
+    const stats = delivery.stats();
+    if (stats.sent > 0 || stats.failedAttempts > 0) return clearInterval(timer);
+    const circuit = allCircuitsOpen(stats, ids);
+    const asked = circuit === null ? allAskedToWait(stats, ids) : null;
+    const untilMs = circuit?.openUntilMs ?? asked?.untilMs;
+    if (untilMs === undefined) return;
+    const waitMs = untilMs - Date.now();
+    if (waitMs > leftMs()) return;
+    clearInterval(timer);
+    const endpoint = ids.find((id) => {
+      const b = stats.breakers[id];
+      return (circuit !== null ? b?.openUntilMs : b?.retryAtMs) === untilMs;
+    });
+    progress.circuitWait(endpoint ?? ids[0]!, circuit !== null ? 'circuit' : 'asked', waitMs);
+  }, WAIT_LOOK_MS);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 export function registerFlush(program: Command): void {

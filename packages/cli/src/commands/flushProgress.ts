@@ -47,6 +47,19 @@ export class Progress {
     );
   }
 
+  /**
+   * Every endpoint waits out an open circuit or a Retry-After an earlier run saved, and the flush
+   * waits with it: said once per wait, or a flush with the default timeout printed nothing for
+   * up to 30 s.
+   */
+  circuitWait(endpoint: string, why: 'circuit' | 'asked', waitMs: number): void {
+    this.note(
+      why === 'circuit'
+        ? `the circuit for ${terminalText(endpoint)} is open after earlier failures; waiting ${formatDuration(waitMs)} for its next try (add --force to try now)`
+        : `${terminalText(endpoint)} asked to be left alone for now; waiting ${formatDuration(waitMs)} as it asked (add --force to try now)`,
+    );
+  }
+
   end(): void {
     if (this.io.stderr.isTTY === true && (this.done > 0 || this.drewLine)) this.io.stderr.write('\n');
   }
