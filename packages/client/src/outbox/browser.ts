@@ -8,6 +8,7 @@ import { LocalStorageOutbox } from './localStorage.js';
 import { holdsLocalStorageOutbox } from './localStorage/leftovers.js';
 import { LocalStorageTakeover } from './localStorageTakeover.js';
 import { createMemoryOutbox } from './memory.js';
+import { MemoryStandIn } from './MemoryStandIn.js';
 import type {
   DeadLetter,
   Outbox,
@@ -24,7 +25,10 @@ export type BrowserStorage = 'indexeddb' | 'localStorage' | 'memory';
 export interface BrowserOutboxOptions {
   /** Separates the outboxes of different apps on one origin; default 'default'. */
   name?: string;
-  /** The storage to try first; default 'indexeddb'. Falls back to localStorage, then memory. */
+  /**
+   * The storage to try first; default 'indexeddb'. Falls back to localStorage, then memory (whose
+   * `persist()` rejects: nothing is stored).
+   */
   storage?: BrowserStorage;
   limits?: Partial<OutboxLimits>;
   /** Told which storage was chosen and why a better one could not be used. */
@@ -40,7 +44,8 @@ const STORAGES: readonly BrowserStorage[] = ['indexeddb', 'localStorage', 'memor
 
 /**
  * The browser outbox: IndexedDB when it can be used, else localStorage (bounded by its quota),
- * else memory (nothing survives the page), logging why a storage was passed over. Synchronous:
+ * else memory (nothing survives the page: a `MemoryStandIn`, whose `persist()` rejects naming why,
+ * unless the app chose `'memory'`), logging why a storage was passed over. Synchronous:
  * whether IndexedDB opens is only known later (private modes and blocked storage fail the open),
  * so the IndexedDB outbox is wrapped and, if its database cannot be opened, replaced by the next
  * storage with the records appended meanwhile moved over.
@@ -73,13 +78,21 @@ export function createBrowserOutbox(options: BrowserOutboxOptions = {}): Outbox 
     logger.debug('outbox storage: memory (nothing survives the page)');
     return createMemoryOutbox(limits);
   };
+  // A durable storage was asked for and none can be had (a sandboxed or cross-origin frame with
+  // storage blocked, a data: URL): events are still delivered from memory while the page lives,
+  // but persist() rejects, so neither the app nor stats().persisted takes them as stored.
+  const standIn = (failure: unknown): Outbox => {
+    logger.debug('outbox storage: memory (nothing survives the page)');
+    return new MemoryStandIn(limits, failure);
+  };
   // The same name as the IndexedDB outbox's, so a later load finds what a fallback left.
   const localOptions = () => {
     // Its own default maxBytes (LOCAL_STORAGE_MAX_BYTES) unless the app set one.
     const { maxBytes: _resolved, ...rest } = common;
     return options.limits?.maxBytes === undefined ? rest : { ...rest, maxBytes: options.limits.maxBytes };
   };
-  const local = (): Outbox => {
+  /** `indexedDBFailure`: why IndexedDB was passed over, when it was. */
+  const local = (indexedDBFailure?: unknown): Outbox => {
     try {
       const outbox = new LocalStorageOutbox(localOptions());
       logger.debug('outbox storage: localStorage');
@@ -87,7 +100,11 @@ export function createBrowserOutbox(options: BrowserOutboxOptions = {}): Outbox 
     } catch (error) {
       if (error instanceof OutboxOptionError && error.option !== 'storage') throw error;
       logger.warn('localStorage cannot be used for the outbox; falling back to memory', { error });
-      return memory();
+      return standIn(
+        indexedDBFailure === undefined
+          ? error
+          : new AggregateError([indexedDBFailure, error], 'neither IndexedDB nor localStorage can be used'),
+      );
     }
   };
   if (storage === 'memory') return memory();
@@ -98,7 +115,7 @@ export function createBrowserOutbox(options: BrowserOutboxOptions = {}): Outbox 
   } catch (error) {
     if (error instanceof OutboxOptionError && error.option !== 'indexedDB') throw error;
     logger.warn('IndexedDB cannot be used for the outbox; falling back to localStorage', { error });
-    return local();
+    return local(error);
   }
   // What an earlier load's fallback left (the app chose IndexedDB: never an explicit 'localStorage').
   const leftovers = (): LocalStorageOutbox | null =>
@@ -133,7 +150,8 @@ class FallbackOutbox implements Outbox {
 
   constructor(
     idb: IndexedDBOutbox,
-    fallback: () => Outbox,
+    /** Called with the open's failure. */
+    fallback: (failure: unknown) => Outbox,
     leftovers: () => LocalStorageOutbox | null,
     logger: Logger,
   ) {
@@ -160,7 +178,7 @@ class FallbackOutbox implements Outbox {
       async (error: unknown) => {
         logger.warn('the IndexedDB outbox could not be opened; falling back to localStorage', { error });
         await idb.close();
-        const next = fallback();
+        const next = fallback(error);
         next.onDrop(this.forward);
         const held = new Set([...this.unloadBeforeOpen].flatMap((b) => b.records.map((r) => r.uuid)));
         next.append(idb.takeUnwritten().filter((r) => !held.has(r.uuid)));

@@ -2,6 +2,7 @@ import { createMemoryOutbox } from '../outbox/memory.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { DefaultOutboxOptions, Platform } from './platform.js';
 import { compressionStreamGzip } from './compressionStreamGzip.js';
+import { listenOnlineChange, navigatorOnline } from './onlineStatus.js';
 
 interface Listenable {
   addEventListener(type: string, listener: () => void): void;
@@ -62,18 +63,8 @@ export function createBrowserPlatform(options: BrowserPlatformOptions = {}): Pla
     canGzip: typeof Compression === 'function',
     gzip: (body) => compressionStreamGzip(Compression, body),
     fetch: callFetch,
-    isOnline: () => nav?.onLine !== false,
-    onOnlineChange(listener) {
-      if (win === undefined) return () => {};
-      const online = (): void => listener(true);
-      const offline = (): void => listener(false);
-      win.addEventListener('online', online);
-      win.addEventListener('offline', offline);
-      return () => {
-        win.removeEventListener('online', online);
-        win.removeEventListener('offline', offline);
-      };
-    },
+    isOnline: () => navigatorOnline(nav),
+    onOnlineChange: (listener) => listenOnlineChange(win, listener),
     onExit(listener) {
       const run = (): void => {
         try {

@@ -89,9 +89,9 @@ describe('the browser entry (index.ts)', () => {
     );
   });
 
-  it('defaults to IndexedDB on a page and to memory elsewhere', () => {
+  it('defaults to IndexedDB wherever it exists (pages and workers)', () => {
     expect(browserRuntime.defaultStorage({ ...testPlatform(), name: 'browser' })).toBe('indexeddb');
-    expect(browserRuntime.defaultStorage({ ...testPlatform(), name: 'other' })).toBe('memory');
+    expect(browserRuntime.defaultStorage({ ...testPlatform(), name: 'other' })).toBe('indexeddb');
   });
 
   it('tracks into an IndexedDB outbox and delivers from it', async () => {

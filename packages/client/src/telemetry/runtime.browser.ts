@@ -15,14 +15,20 @@ import type { TelemetryRuntime } from './runtime.js';
 
 /**
  * Browsers and other runtimes (workers, edge): no `node:*` import anywhere below this file.
- * A page gets the browser platform and an IndexedDB outbox (falling back to localStorage, then
+ * A page gets the browser platform, anything else the generic one. Wherever IndexedDB exists (a
+ * page, every kind of worker) the outbox is IndexedDB's (falling back to localStorage, then
  * memory), with a copy of the install id in localStorage (`installIdLocalStorage.ts`) and the
- * session kept there for the origin's tabs and page loads (`sessionLocalStorage.ts`); anything
- * else the generic platform and memory.
+ * session kept there for the origin's tabs and page loads (`sessionLocalStorage.ts`). A worker
+ * has no localStorage: its install id is the one the origin's pages copied into the outbox
+ * state (or one it makes there), its identity is kept in that state and its session in memory.
+ * Elsewhere (edge runtimes) memory.
  */
 export const browserRuntime: TelemetryRuntime = {
   defaultPlatform: () => (isPage(globalThis) ? createBrowserPlatform() : createGenericPlatform()),
-  defaultStorage: (platform) => (platform.name === 'browser' ? 'indexeddb' : 'memory'),
+  // Not by platform: a worker gets the generic platform, and on memory what it held when the
+  // browser stopped it was lost uncounted, and each start made a new anonymous install id.
+  defaultStorage: (platform) =>
+    platform.name === 'browser' || hasIndexedDB(globalThis) ? 'indexeddb' : 'memory',
   createStorage(request) {
     switch (request.choice) {
       case 'memory':
@@ -83,6 +89,15 @@ function unnamedConsentKeys(own: string): string[] {
     // Storage that cannot be listed: no denial is known.
   }
   return keys;
+}
+
+function hasIndexedDB(g: { indexedDB?: unknown }): boolean {
+  try {
+    return g.indexedDB !== undefined && g.indexedDB !== null;
+  } catch {
+    // A getter that throws: no IndexedDB to use here.
+    return false;
+  }
 }
 
 /**

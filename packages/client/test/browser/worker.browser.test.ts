@@ -1,0 +1,248 @@
+/**
+ * The client in a dedicated module worker in Chromium (the bundle loaded by a worker of the
+ * page's origin, driven by messages from the page), with the defaults a worker gets: the generic
+ * platform and, since IndexedDB exists there, the IndexedDB outbox. On the code before, a worker
+ * defaulted to memory (what it held when stopped was lost, and each start made a new anonymous
+ * install id) and ignored `navigator.onLine` (it kept sending while offline, opening its breaker,
+ * and then waited out the half-open delay once the network came back). Chromium's network
+ * emulation changes a worker's `onLine` without firing online/offline there (measured).
+ */
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { ONLINE_POLL_MS } from '../../src/platform/generic.js';
+import type { PageHoming } from './entry.js';
+import { chromiumAvailable, useChromiumSuite } from './harness.js';
+
+const available = chromiumAvailable();
+const suite = useChromiumSuite();
+
+declare const homing: PageHoming;
+
+interface WorkerReply {
+  call?: number;
+  ready?: boolean;
+  value?: unknown;
+  error?: string;
+}
+
+/**
+ * Starts the module worker `id` of `page`: made from a blob (same origin as the page), it imports
+ * the test bundle (`globalThis.homing` there too) and runs the functions `inWorker` sends.
+ */
+async function startWorker(page: Page, id: string): Promise<void> {
+  await page.evaluate(async (workerId) => {
+    const source = `import '${location.origin}/bundle.js';
+self.onmessage = async (e) => {
+  const { call, fn, arg } = e.data;
+  try {
+    const run = (0, eval)('(' + fn + ')');
+    self.postMessage({ call, value: await run(arg) });
+  } catch (error) {
+    self.postMessage({ call, error: String((error && error.stack) || error) });
+  }
+};
+self.postMessage({ ready: true });`;
+    const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+    const worker = new Worker(url, { type: 'module' });
+    await new Promise<void>((resolve, reject) => {
+      worker.addEventListener('message', (e: MessageEvent<WorkerReply>) => {
+        if (e.data.ready === true) resolve();
+      });
+      worker.addEventListener('error', (e) => reject(new Error(`worker failed to start: ${e.message}`)));
+    });
+    const g = globalThis as { workers?: Record<string, Worker> };
+    (g.workers ??= {})[workerId] = worker;
+  }, id);
+}
+
+/** Runs `fn(arg)` in worker `id` (its source is sent: it may use only `homing` and `arg`). */
+function inWorker<A, R>(page: Page, id: string, fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> {
+  return page.evaluate(
+    ({ workerId, source, value }) =>
+      new Promise<R>((resolve, reject) => {
+        const worker = (globalThis as unknown as { workers: Record<string, Worker> }).workers[workerId]!;
+        const call = Math.random();
+        const onMessage = (e: MessageEvent<WorkerReply>): void => {
+          if (e.data.call !== call) return;
+          worker.removeEventListener('message', onMessage);
+          if (e.data.error !== undefined) reject(new Error(e.data.error));
+          else resolve(e.data.value as R);
+        };
+        worker.addEventListener('message', onMessage);
+        worker.postMessage({ call, fn: source, arg: value });
+      }),
+    { workerId: id, source: fn.toString(), value: arg },
+  );
+}
+
+function terminateWorker(page: Page, id: string): Promise<void> {
+  return page.evaluate((workerId) => {
+    const g = globalThis as unknown as { workers: Record<string, Worker> };
+    g.workers[workerId]!.terminate();
+    delete g.workers[workerId];
+  }, id);
+}
+
+async function until(
+  check: () => boolean | Promise<boolean>,
+  timeoutMs: number,
+  what: string,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.skipIf(!available)('the client in a worker, in Chromium', () => {
+  it('keeps its events in IndexedDB by default: what a stopped worker held is sent by the next one, under the install id of the pages', async () => {
+    const page = await suite.openPage();
+    const name = 'worker-default';
+    const host = suite.sink.url;
+    // A page of the origin first: it makes the install id.
+    const pageIds = await page.evaluate(
+      async ({ host: h, name: n }) => {
+        const ids: string[] = [];
+        const client = homing.telemetry(
+          { name: n, endpoints: [{ destination: 'homing', host: h, key: 'k' }] },
+          [],
+          ids,
+        );
+        client.track('page.view');
+        await client.flush({ timeoutMs: 10_000 });
+        await client.shutdown({ timeoutMs: 2_000 });
+        return ids;
+      },
+      { host, name },
+    );
+    expect(pageIds).toHaveLength(1);
+    const pageDistinctId = pageIds[0]!.split('=')[1];
+
+    await startWorker(page, 'first');
+    // Its endpoint never answers: the events wait in the outbox when the browser stops it.
+    const first = await inWorker(
+      page,
+      'first',
+      async ({ name: n }) => {
+        const uuids: string[] = [];
+        const ids: string[] = [];
+        const client = homing.telemetry(
+          { name: n, endpoints: [{ destination: 'custom', send: () => new Promise<void>(() => {}) }] },
+          uuids,
+          ids,
+        );
+        for (let i = 0; i < 5; i++) client.track('worker.event', { i });
+        await client.persist();
+        return { uuids, ids, persisted: (await client.stats()).persisted };
+      },
+      { name },
+    );
+    expect(first.uuids).toHaveLength(5);
+    expect(first.persisted).toBe(5);
+    await terminateWorker(page, 'first');
+
+    await startWorker(page, 'second');
+    const second = await inWorker(
+      page,
+      'second',
+      async ({ host: h, name: n }) => {
+        const ids: string[] = [];
+        const client = homing.telemetry(
+          { name: n, endpoints: [{ destination: 'homing', host: h, key: 'k' }] },
+          [],
+          ids,
+        );
+        client.track('worker.started');
+        const result = await client.flush({ timeoutMs: 10_000 });
+        await client.shutdown({ timeoutMs: 2_000 });
+        return { ids, result };
+      },
+      { host, name },
+    );
+    expect(second.result.timedOut).toBe(false);
+    const arrived = new Set(suite.sink.uuids());
+    expect(first.uuids.filter((u) => !arrived.has(u))).toEqual([]);
+    // One install: the pages', read from the outbox state the page copied it into.
+    expect(new Set([...first.ids, ...second.ids].map((e) => e.split('=')[1]))).toEqual(
+      new Set([pageDistinctId]),
+    );
+  });
+
+  it('holds its events while offline, without failed attempts, and sends them as soon as the network is back', async () => {
+    const page = await suite.openPage();
+    await startWorker(page, 'w');
+    await inWorker(
+      page,
+      'w',
+      ({ host: h }) => {
+        const uuids: string[] = [];
+        homing.keep.uuids = uuids;
+        homing.keep.client = homing.telemetry(
+          {
+            name: 'worker-offline',
+            endpoints: [{ destination: 'homing', host: h, key: 'k' }],
+            delivery: { intervalMs: 50 },
+          },
+          uuids,
+        );
+      },
+      { host: suite.sink.url },
+    );
+    await suite.context.setOffline(true);
+    await until(
+      () => inWorker(page, 'w', () => navigator.onLine === false, null),
+      10_000,
+      'the worker to see it is offline',
+    );
+    // Chromium fires no offline event in a worker: the client reads onLine every ONLINE_POLL_MS.
+    await new Promise((r) => setTimeout(r, 3 * ONLINE_POLL_MS));
+    await inWorker(
+      page,
+      'w',
+      () => {
+        const client = homing.keep.client as ReturnType<typeof homing.telemetry>;
+        for (let i = 0; i < 10; i++) client.track('offline.event', { i });
+      },
+      null,
+    );
+    // Long enough for many sends at a 50 ms interval (the code before had failed attempts by then).
+    await new Promise((r) => setTimeout(r, 2_500));
+    const offline = await inWorker(
+      page,
+      'w',
+      async () => {
+        const stats = await (homing.keep.client as ReturnType<typeof homing.telemetry>).stats();
+        return {
+          failedAttempts: stats.failedAttempts,
+          sent: stats.sent,
+          breakers: Object.values(stats.breakers).map((b) => b.state),
+        };
+      },
+      null,
+    );
+    expect(offline).toEqual({ failedAttempts: 0, sent: 0, breakers: ['closed'] });
+
+    await suite.context.setOffline(false);
+    const uuids = await inWorker(page, 'w', () => homing.keep.uuids as string[], null);
+    expect(uuids).toHaveLength(10);
+    // Well under the breaker's half-open delay: nothing waits for it.
+    await until(
+      () => uuids.every((u) => suite.sink.uuids().includes(u)),
+      10_000,
+      'the events sent once online',
+    );
+    const after = await inWorker(
+      page,
+      'w',
+      async () => {
+        const client = homing.keep.client as ReturnType<typeof homing.telemetry>;
+        const stats = await client.stats();
+        await client.shutdown({ timeoutMs: 2_000 });
+        return { failedAttempts: stats.failedAttempts, sent: stats.sent };
+      },
+      null,
+    );
+    expect(after).toEqual({ failedAttempts: 0, sent: 10 });
+  });
+});
