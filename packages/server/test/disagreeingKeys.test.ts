@@ -105,6 +105,7 @@ describe.each(STORE_KINDS)('two different write keys in one request (%s)', (kind
     );
     expect(r.status).toBe(400);
     expect(r.json).toEqual({
+      success: false,
       error: 'malformed',
       message: "Authorization (Basic) and the body's writeKey carry different keys; send one",
     });

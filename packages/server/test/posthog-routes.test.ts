@@ -350,7 +350,7 @@ describe('PostHog capture limits and errors', () => {
     expect(native.json).toEqual({ error: 'missing-key', message: expect.any(String) });
     const segment = await post(`${s.url}/v1/track`, { event: 'x', userId: 'u' });
     expect(segment.status).toBe(401);
-    expect(segment.json).toEqual({ error: 'missing-key', message: expect.any(String) });
+    expect(segment.json).toEqual({ success: false, error: 'missing-key', message: expect.any(String) });
   });
 });
 

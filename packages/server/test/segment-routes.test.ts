@@ -160,6 +160,7 @@ describe('Segment routes: a message over maxEventBytes', () => {
       const r = await post(`${s.url}/v1/${type}`, oversized(type, `big-${type}`), basic(s.project.writeKey));
       expect(r.status).toBe(413);
       expect(r.json).toEqual({
+        success: false,
         error: 'too-large',
         message: expect.stringContaining(`${maxEventBytes} bytes`),
       });

@@ -1,4 +1,5 @@
 import { buildIngestEvent, type BuildContext, type Built } from './buildIngestEvent.js';
+import { contentUuid } from './contentUuid.js';
 
 /**
  * One event in Homing's own shape `{ uuid?, event, distinct_id, timestamp?, properties? }`,
@@ -21,6 +22,7 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext)
     };
   }
   let timestamp = e.timestamp;
+  let uuid = e.uuid;
   // PostHog's flag for imports and replays: the timestamp is right as given, whenever sent.
   const asserted = p?.$ignore_sent_at === true;
   let skew = asserted ? 0 : skewMs;
@@ -32,10 +34,13 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext)
   ) {
     timestamp = ctx.receivedMs - e.offset;
     skew = 0;
+    // Derived from the receive time, that time differs on every resend: in the content hash it
+    // made each resend a new event. The uuid is the one of the event without a timestamp.
+    if (uuid === undefined || uuid === null) uuid = untimedContentUuid(e.event, distinctId, properties);
   }
   return buildIngestEvent(
     {
-      uuid: e.uuid,
+      uuid,
       event: e.event,
       distinctId,
       timestamp,
@@ -45,6 +50,20 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext)
     },
     ctx,
   );
+}
+
+/**
+ * The uuid buildIngestEvent derives for an event without a timestamp, or undefined for parts it
+ * refuses anyway (it then names the reason). The id as it is stored: a number becomes its
+ * decimal string there too.
+ */
+function untimedContentUuid(event: unknown, distinctId: unknown, properties: unknown): string | undefined {
+  if (typeof event !== 'string') return undefined;
+  const id = typeof distinctId === 'number' ? String(distinctId) : distinctId;
+  if (typeof id !== 'string') return undefined;
+  const props = properties ?? {};
+  if (!isPlainObject(props)) return undefined;
+  return contentUuid({ event, distinctId: id, timestamp: null, properties: props });
 }
 
 /**

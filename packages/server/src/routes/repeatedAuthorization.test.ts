@@ -103,7 +103,7 @@ describe.each(BACKENDS)('two Authorization headers on ingest (%s)', (backend) =>
 
   it('Segment: batch and single-message routes answer 400, Basic or Bearer', async () => {
     await start();
-    const refusal = { error: 'malformed', message: MESSAGE };
+    const refusal = { success: false, error: 'malformed', message: MESSAGE };
     const twice = { authorization: [basic(s.project), basic(other)] };
     const batch = await rawPost(s.url, '/v1/batch', twice, {
       batch: [{ type: 'track', event: 'seg', userId: 'p' }],

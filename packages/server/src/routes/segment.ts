@@ -1,4 +1,4 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, preSerializationHookHandler } from 'fastify';
 import { useIngestBodyParser } from '../ingest/contentParser.js';
 import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
@@ -19,12 +19,24 @@ const SHORT: Record<string, SegmentType> = {
 };
 
 /**
+ * Segment's error answers carry `success: false` beside Homing's `{ error, message }`, whichever
+ * step refused the request (the body parser, the key, the rate limit, the store, the handler):
+ * a client reading `success` learns the same from every error.
+ */
+const inSegmentShape: preSerializationHookHandler<unknown> = (_req, reply, payload, done) => {
+  if (reply.statusCode < 400 || payload === null || typeof payload !== 'object' || Array.isArray(payload))
+    return done(null, payload);
+  done(null, { success: false, ...payload });
+};
+
+/**
  * Segment compatible tracking API, so @segment/analytics-node sends here with only `host`
  * changed: `POST /v1/batch` (also `/v1/b`, `/v1/import`) and one path per message type
  * (`/v1/track`, `/v1/t`, …). The write key by HTTP Basic auth (`<writeKey>:`) or `writeKey`
  * in the body (both: the same key, else 400). Answers Segment's `{ "success": true }` once
- * committed; invalid messages are dropped from a batch, a request whose every message is
- * invalid is answered 400, and a one-message body whose message is over `maxEventBytes` 413.
+ * committed, and `success: false` in every error body (`inSegmentShape`); invalid messages are
+ * dropped from a batch, a request whose every message is invalid is answered 400, and a
+ * one-message body whose message is over `maxEventBytes` 413.
  */
 export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, body }) => {
   useIngestBodyParser(app, body);
@@ -36,7 +48,8 @@ export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
     ...Object.entries(SHORT).map(([s, t]): [string, SegmentType] => [`/v1/${s}`, t]),
   ];
   for (const [path, type] of routes) {
-    app.post(path, { config: { ingestFormat: 'segment', corsCredentials: true } }, async (req, reply) => {
+    const config = { ingestFormat: 'segment', corsCredentials: true } as const;
+    app.post(path, { config, preSerialization: inSegmentShape }, async (req, reply) => {
       const body = req.body;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         throw new IngestError(
@@ -78,7 +91,6 @@ export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
       if (items.length > 0 && answer.rejected.length === items.length) {
         const first = answer.rejected[0]!;
         return reply.code(400).send({
-          success: false,
           error: 'invalid-request',
           message: `message ${first.index}: ${first.error}`,
         });

@@ -20,6 +20,28 @@ export function storageError(err: unknown): StoreError {
 }
 
 /**
+ * A failure of SQLite itself (better-sqlite3's SqliteError: busy, locked, I/O, corrupt, full) or
+ * of the disk under it, as opposed to a fault in the code calling it.
+ */
+export function isSqliteFailure(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return (typeof code === 'string' && code.startsWith('SQLITE_')) || isDiskFull(err);
+}
+
+/** Another connection holds the lock asked for (SQLITE_BUSY and its extended codes). */
+export function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
+}
+
+/**
+ * Longest readiness waits for the ingest log's write lock, ms: a commit of another connection
+ * (a second server, `homing projects remove`) lasts a few ms, an operator's session holds it
+ * until it ends. PostgreSQL's probe waits as long for its lock.
+ */
+export const READY_LOCK_WAIT_MS = 250;
+
+/**
  * An insertEvents call refused because it waited `waitedMs` for the expander (backpressure:
  * `pending` events wait to be expanded into homing.db). Nothing of it was written.
  */

@@ -54,6 +54,9 @@ import type {
 import {
   diskFullAdvice,
   ExpansionStalledError,
+  isBusy,
+  isSqliteFailure,
+  READY_LOCK_WAIT_MS,
   READY_MIN_FREE_BYTES,
   roomToRecover,
   storageError,
@@ -176,17 +179,23 @@ export class SqliteStore implements Store {
   }
 
   /**
-   * The database answers, and, once a write failed because the disk is full, the disk has room
+   * The database answers, an ingest commit could take the log file's write lock (see
+   * assertLogWritable), and, once a write failed because the disk is full, the disk has room
    * again (READY_MIN_FREE_BYTES): a server that can only answer 503 is not ready, so a balancer
    * sends its traffic elsewhere. (A one-page write is no test: SQLite reuses its WAL file's own
    * room, so it can pass while every batch fails.)
    */
-  async ping(): Promise<void> {
+  ping(): Promise<void> {
+    return this.guarded(() => this.checkReady());
+  }
+
+  private async checkReady(): Promise<void> {
     this.assertOpen();
     const gone = this.openFiles.check(true);
     if (gone !== null) throw gone;
     this.db.prepare('SELECT 1').get();
     this.assertExpanding();
+    await this.assertLogWritable();
     if (!this.diskFull) return;
     let free: number;
     try {
@@ -217,35 +226,89 @@ export class SqliteStore implements Store {
       throw new ExpansionStalledError(this.log.pendingEvents, stalledMs);
   }
 
-  async createProject(name: string): Promise<Project> {
-    this.assertReady();
-    return this.projects.create(name);
+  /**
+   * Not ready while another connection holds the ingest log's write lock past
+   * READY_LOCK_WAIT_MS (an operator's `sqlite3` session in a transaction, a VACUUM of the file):
+   * every ingest commit waits busyTimeoutMs for it and is answered 503. The probe takes the lock
+   * an append takes, with no busy timeout (the event loop never sleeps in SQLite's busy
+   * handler), and tries again until the bound; it waits its turn as an append does
+   * (`WriteTurn.logWrite`), so the expander's own short writes to the file (the idle shrink,
+   * with the store's log writes held) never make it fail.
+   */
+  private async assertLogWritable(): Promise<void> {
+    if (!this.migrated || this.opts.projectsOnly) return;
+    const giveUpAt = Date.now() + READY_LOCK_WAIT_MS;
+    for (;;) {
+      if (await this.turn.logWrite(() => this.tryLogLock())) return;
+      if (Date.now() >= giveUpAt)
+        throw new StoreError(
+          'timeout',
+          `${this.logPath} is locked by another connection (an sqlite3 session in a transaction, a VACUUM, ` +
+            'a backup tool): every ingest call waits busyTimeoutMs for it and is answered 503',
+        );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      this.assertOpen();
+    }
   }
 
-  async firstProjectOrCreate(name: string): Promise<{ project: Project; created: boolean }> {
-    this.assertReady();
-    return this.projects.firstOrCreate(name);
+  /** Takes the log file's write lock and lets it go at once; false if another connection holds it. */
+  private tryLogLock(): boolean {
+    // Appends run whole on this thread, so none is open here; should one ever be, its lock is ours.
+    if (this.logDb.inTransaction) return true;
+    this.logDb.pragma('busy_timeout = 0');
+    try {
+      this.logDb.exec('BEGIN IMMEDIATE');
+      this.logDb.exec('ROLLBACK');
+      return true;
+    } catch (err) {
+      if (isBusy(err)) return false;
+      throw err;
+    } finally {
+      this.logDb.pragma(`busy_timeout = ${this.opts.busyTimeoutMs}`);
+    }
   }
 
-  async listProjects(): Promise<Project[]> {
-    this.assertReady();
-    return this.projects.list();
+  createProject(name: string): Promise<Project> {
+    return this.guarded(() => {
+      this.assertReady();
+      return this.projects.create(name);
+    });
   }
 
-  async findProjectByKey(key: string): Promise<{ project: Project; role: KeyRole } | null> {
-    this.assertReady();
-    return this.projects.findByKey(key);
+  firstProjectOrCreate(name: string): Promise<{ project: Project; created: boolean }> {
+    return this.guarded(() => {
+      this.assertReady();
+      return this.projects.firstOrCreate(name);
+    });
   }
 
-  async rotateProjectKeys(projectId: string, which: KeysToRotate): Promise<Project> {
-    this.assertReady();
-    checkKeysToRotate(which);
-    return this.projects.rotateKeys(projectId, which);
+  listProjects(): Promise<Project[]> {
+    return this.guarded(() => {
+      this.assertReady();
+      return this.projects.list();
+    });
   }
 
-  async removeProject(projectId: string, options?: RemoveProjectOptions): Promise<ProjectRemoval> {
-    this.assertReady();
-    return this.removal.remove(projectId, options);
+  findProjectByKey(key: string): Promise<{ project: Project; role: KeyRole } | null> {
+    return this.guarded(() => {
+      this.assertReady();
+      return this.projects.findByKey(key);
+    });
+  }
+
+  rotateProjectKeys(projectId: string, which: KeysToRotate): Promise<Project> {
+    return this.guarded(() => {
+      this.assertReady();
+      checkKeysToRotate(which);
+      return this.projects.rotateKeys(projectId, which);
+    });
+  }
+
+  removeProject(projectId: string, options?: RemoveProjectOptions): Promise<ProjectRemoval> {
+    return this.guarded(() => {
+      this.assertReady();
+      return this.removal.remove(projectId, options);
+    });
   }
 
   async keysVersion(): Promise<number> {
@@ -281,7 +344,7 @@ export class SqliteStore implements Store {
         options?.signal,
       );
     } catch (err) {
-      return Promise.reject(err);
+      return Promise.reject(this.failure(err));
     }
   }
 
@@ -302,27 +365,37 @@ export class SqliteStore implements Store {
     return f !== null && Atomics.load(f, 0) === FILTER_READY;
   }
 
-  async queryEvents(q: EventQuery): Promise<StoredEvent[]> {
-    this.assertReady();
-    const { sinceMs, untilMs, before } = checkQuery(q);
-    const pk = this.projects.pkOrNull(q.projectId);
-    if (pk === null) return [];
-    await this.catchUp();
-    const f: EventFilter = { projectPk: pk, event: q.event, distinctId: q.distinctId, sinceMs, untilMs };
-    const below: RowPosition = before === null ? NO_POSITION : { ts: before.tsMs, rowid: before.seq };
-    const rows = await this.reads.page(f, below, q.limit);
-    return rows.map((r) => toEvent(q.projectId, r));
+  queryEvents(q: EventQuery): Promise<StoredEvent[]> {
+    return this.guarded(async () => {
+      this.assertReady();
+      const { sinceMs, untilMs, before } = checkQuery(q);
+      const pk = this.projects.pkOrNull(q.projectId);
+      if (pk === null) return [];
+      await this.catchUp();
+      const f: EventFilter = { projectPk: pk, event: q.event, distinctId: q.distinctId, sinceMs, untilMs };
+      const below: RowPosition = before === null ? NO_POSITION : { ts: before.tsMs, rowid: before.seq };
+      const rows = await this.reads.page(f, below, q.limit);
+      return rows.map((r) => toEvent(q.projectId, r));
+    });
   }
 
   async *personEvents(projectId: string, distinctId: string): AsyncIterable<StoredEvent> {
-    this.assertReady();
-    const pk = this.projects.pkOrNull(projectId);
-    if (pk === null) return;
-    await this.catchUp();
-    yield* this.reads.personEvents(pk, projectId, distinctId);
+    try {
+      this.assertReady();
+      const pk = this.projects.pkOrNull(projectId);
+      if (pk === null) return;
+      await this.catchUp();
+      yield* this.reads.personEvents(pk, projectId, distinctId);
+    } catch (err) {
+      throw this.failure(err);
+    }
   }
 
-  async erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number> {
+  erasePerson(projectId: string, distinctId: string, requestedBy: string): Promise<number> {
+    return this.guarded(() => this.erase(projectId, distinctId, requestedBy));
+  }
+
+  private async erase(projectId: string, distinctId: string, requestedBy: string): Promise<number> {
     this.assertEvents();
     checkErasure(distinctId, requestedBy);
     const pk = this.projects.pk(projectId);
@@ -343,26 +416,53 @@ export class SqliteStore implements Store {
     return this.erasure.deletePerson(pk, distinctId, requestedBy, erasedAt);
   }
 
-  async listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
-    this.assertReady();
-    const beforeSeq = checkErasureQuery(q);
-    const pk = this.projects.pkOrNull(q.projectId);
-    if (pk === null) return [];
-    return this.erasure.list(pk, q.projectId, beforeSeq, q.limit);
+  listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
+    return this.guarded(() => {
+      this.assertReady();
+      const beforeSeq = checkErasureQuery(q);
+      const pk = this.projects.pkOrNull(q.projectId);
+      if (pk === null) return [];
+      return this.erasure.list(pk, q.projectId, beforeSeq, q.limit);
+    });
   }
 
-  async deleteEventsBefore(cutoff: string, limit: number): Promise<number> {
-    this.assertReady();
-    return this.retention.deleteBefore(cutoff, limit);
+  deleteEventsBefore(cutoff: string, limit: number): Promise<number> {
+    return this.guarded(() => {
+      this.assertReady();
+      return this.retention.deleteBefore(cutoff, limit);
+    });
   }
 
-  async stats(q: StatsQuery): Promise<StatsBucket[]> {
-    this.assertReady();
-    const { fromMs, toMs, intervalMs } = checkStats(q);
-    const pk = this.projects.pkOrNull(q.projectId);
-    await this.catchUp();
-    if (pk === null) return buildBuckets(fromMs, toMs, intervalMs, []);
-    return this.reads.stats(pk, fromMs, toMs, intervalMs);
+  stats(q: StatsQuery): Promise<StatsBucket[]> {
+    return this.guarded(async () => {
+      this.assertReady();
+      const { fromMs, toMs, intervalMs } = checkStats(q);
+      const pk = this.projects.pkOrNull(q.projectId);
+      await this.catchUp();
+      if (pk === null) return buildBuckets(fromMs, toMs, intervalMs, []);
+      return this.reads.stats(pk, fromMs, toMs, intervalMs);
+    });
+  }
+
+  /**
+   * Runs a call's work with SQLite's own failures (busy past busyTimeoutMs behind another
+   * process's lock, I/O, a full disk) turned into StoreError, which the server answers 503 with
+   * Retry-After: a raw SqliteError was answered 500 `internal`, which says to stop retrying.
+   */
+  private async guarded<T>(work: () => T | Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw this.failure(err);
+    }
+  }
+
+  /** `err` as a call of this store throws it (see guarded); anything not SQLite's stays as it is. */
+  private failure(err: unknown): unknown {
+    if (err instanceof StoreError) return err;
+    // better-sqlite3 refuses calls on a connection close() has closed with a TypeError of its own.
+    if (this.closed) return new StoreError('closed', 'the store is closed', { cause: err });
+    return isSqliteFailure(err) ? storageError(err) : err;
   }
 
   close(): Promise<void> {
