@@ -192,8 +192,11 @@ export class Sampler {
     }
   }
 
-  /** true: keep the event. */
-  keep(event: string, distinctId: string, nowMs: number): boolean {
+  /**
+   * true: keep the event. `point`: the sampling point deterministic rules compare with their rate
+   * (default the distinct id's, `samplingPoint`); the client passes its session's.
+   */
+  keep(event: string, distinctId: string, nowMs: number, point?: number): boolean {
     const d = this.decisionFor(event);
     switch (d.kind) {
       case 'always':
@@ -201,7 +204,7 @@ export class Sampler {
       case 'never':
         return false;
       case 'probabilistic':
-        if (d.deterministic) return this.pointOf(distinctId) < d.rate;
+        if (d.deterministic) return (point ?? this.pointOf(distinctId)) < d.rate;
         return this.random() < d.rate;
       case 'throttled': {
         let w = this.windows.get(event);

@@ -1,9 +1,12 @@
+import { samplingPoint } from './sampling.js';
 import { uuidv7 } from './uuidv7.js';
 
 /** A session as kept for the other tabs and the next page loads: its id and last activity. */
 export interface KeptSession {
   readonly id: string;
   readonly lastMs: number;
+  /** The sampling point of the distinct id the session started with (`samplingPointFor`). */
+  readonly samplingPoint?: number | undefined;
 }
 
 /**
@@ -37,6 +40,8 @@ export class Session {
   private writtenMs = Number.NEGATIVE_INFINITY;
   /** `restart` was called: the next event starts a session of its own, whatever the store says. */
   private fresh = false;
+  /** The current session's sampling point, once an event of it was built (`samplingPointFor`). */
+  private point: number | undefined;
   private readonly store: SessionStore | undefined;
   private readonly writeIntervalMs: number;
 
@@ -58,7 +63,7 @@ export class Session {
     const steppedBack = nowMs < this.writtenMs;
     if (this.store !== undefined && (idle || steppedBack || nowMs - this.writtenMs >= this.writeIntervalMs)) {
       this.sync(this.store, nowMs, idle);
-    } else if (idle) this.id = uuidv7(nowMs);
+    } else if (idle) this.begin(uuidv7(nowMs));
     // Also after a clock step back: the session stays alive and its idle time counts from the
     // step. Kept at the time before it, the session outlived sessionIdleMs by the size of the step.
     this.lastMs = nowMs;
@@ -67,8 +72,40 @@ export class Session {
 
   /** The next event starts a new session (a `reset()`), in the store too. */
   restart(): void {
-    this.id = '';
+    this.begin('');
     this.fresh = true;
+  }
+
+  /**
+   * What deterministic sampling decides an event of session `sessionId` by: the sampling point
+   * of the distinct id the session's first built event had, kept with the session for its other
+   * page loads and tabs. So a session in which `identify()` changes the id is kept or dropped
+   * whole, `$identify` included: decided by each event's own id, the events before it followed
+   * the anonymous id's decision and the ones after it the user's, and a dropped `$identify` lost
+   * the link between the two. The point, not the id, is kept: it says nothing of whose it is.
+   * An event built after its session ended (it waited) is decided by its own id.
+   */
+  samplingPointFor(sessionId: string, distinctId: string): number {
+    if (sessionId !== this.id || this.id === '') return samplingPoint(distinctId);
+    if (this.point !== undefined) return this.point;
+    const kept = this.store?.read();
+    if (kept?.id === this.id && isPoint(kept.samplingPoint)) {
+      this.point = kept.samplingPoint;
+      return this.point;
+    }
+    this.point = samplingPoint(distinctId);
+    if (this.store !== undefined) {
+      // Another tab's later activity stays: written back older, the visit could end early.
+      const lastMs = kept?.id === this.id ? Math.max(this.lastMs, kept.lastMs) : this.lastMs;
+      this.store.write({ id: this.id, lastMs, samplingPoint: this.point });
+      this.writtenMs = lastMs;
+    }
+    return this.point;
+  }
+
+  private begin(id: string): void {
+    this.id = id;
+    this.point = undefined;
   }
 
   private sync(store: SessionStore, nowMs: number, idle: boolean): void {
@@ -76,9 +113,16 @@ export class Session {
     this.fresh = false;
     // A kept time ahead of the clock (written before a step back) is joined, and the time
     // written below, now, brings the store back to the clock.
-    if (kept !== undefined && nowMs - (kept.lastMs + this.writeIntervalMs) < this.idleMs) this.id = kept.id;
-    else if (idle) this.id = uuidv7(nowMs);
-    store.write({ id: this.id, lastMs: nowMs });
+    if (kept !== undefined && nowMs - (kept.lastMs + this.writeIntervalMs) < this.idleMs) {
+      if (kept.id !== this.id) this.begin(kept.id);
+      // Another tab or load may have decided it since this one looked.
+      if (isPoint(kept.samplingPoint)) this.point = kept.samplingPoint;
+    } else if (idle) this.begin(uuidv7(nowMs));
+    store.write({ id: this.id, lastMs: nowMs, samplingPoint: this.point });
     this.writtenMs = nowMs;
   }
+}
+
+function isPoint(value: unknown): value is number {
+  return typeof value === 'number' && value >= 0 && value < 1;
 }

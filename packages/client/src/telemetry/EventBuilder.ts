@@ -93,15 +93,6 @@ export class EventBuilder {
   private distinctIdJson = '""';
   private isoMs = Number.NaN;
   private iso = '';
-  /** The session whose first event set `samplingId`. */
-  private samplingSession = '';
-  /**
-   * Whose id decides deterministic sampling: the distinct id the session started with. A session
-   * in which `identify()` changes the id is kept or dropped whole, `$identify` included (decided
-   * by each event's own id, the events before it followed the anonymous id's decision and the
-   * ones after it the user's, and a dropped `$identify` lost the link between the two).
-   */
-  private samplingId = '';
 
   constructor(private readonly parts: EventBuilderParts) {}
 
@@ -120,19 +111,17 @@ export class EventBuilder {
   /**
    * `anonymous`: `distinctId` is the install id (no `identify`, no `distinctId` option), written
    * as `$is_identified: false` as posthog-js does, so a destination can tell an anonymous id from
-   * a user id (Segment's `anonymousId` and `userId`).
+   * a user id (Segment's `anonymousId` and `userId`). `samplingPoint`: what deterministic
+   * sampling decides by (`Session.samplingPointFor`); default the distinct id's.
    */
   build(
     tracked: TrackedEvent,
     distinctId: string,
     anonymous = false,
     supers: SuperState = this.supers,
+    samplingPoint?: number,
   ): BuildResult {
-    if (tracked.sessionId !== this.samplingSession) {
-      this.samplingSession = tracked.sessionId;
-      this.samplingId = distinctId;
-    }
-    if (!this.parts.sampler.keep(tracked.name, this.samplingId, tracked.nowMs)) {
+    if (!this.parts.sampler.keep(tracked.name, distinctId, tracked.nowMs, samplingPoint)) {
       return { ok: false, reason: 'sampling', detail: tracked.name };
     }
     if (tracked.tooLarge === true) return this.tooLarge(tracked);

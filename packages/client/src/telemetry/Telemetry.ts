@@ -366,11 +366,13 @@ export class Telemetry implements TelemetryCore {
       if (this.consent.state === 'denied') return this.counted.drop('consent', 1);
       if (w.fillAnonId === true) w.tracked.anonDistinctId = this.who.installId;
       const known = w.distinctId ?? this.who.restoredIdentity;
+      const distinctId = known ?? this.who.installId!;
       const result = this.builder.build(
         w.tracked,
-        known ?? this.who.installId!,
+        distinctId,
         known === undefined,
         w.supers,
+        this.session.samplingPointFor(w.tracked.sessionId, distinctId),
       );
       if (!result.ok) return this.counted.drop(result.reason, 1, result.detail);
       if (this.denialClear.holding) {

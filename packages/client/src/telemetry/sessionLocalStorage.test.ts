@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
+import { samplingPoint } from '../pipeline/sampling.js';
 import { Session } from '../pipeline/session.js';
 import type { SyncStorage } from './localStorageAccess.js';
 import { sessionKey, sessionLocalStorage } from './sessionLocalStorage.js';
@@ -24,6 +25,35 @@ describe('the session kept in localStorage (browsers)', () => {
         sessionLocalStorage('other', () => storage),
       ).touch(2_000),
     ).not.toBe(id);
+  });
+
+  it("keeps the sampling point of the id its session started with for the session's other page loads and tabs", () => {
+    const storage = new MemoryStorage();
+    const store = (): ReturnType<typeof sessionLocalStorage> => sessionLocalStorage('app', () => storage);
+    const IDLE = 30 * 60_000;
+    const t = 1_700_000_000_000;
+    const load1 = new Session(IDLE, store());
+    // A tab of the same visit that joined before any event of it was built.
+    const tab = new Session(IDLE, store());
+    const id = load1.touch(t);
+    expect(tab.touch(t + 1)).toBe(id);
+    expect(load1.samplingPointFor(id, 'anon-1')).toBe(samplingPoint('anon-1'));
+    // identify('user-1') on load 1: its events still go by the point the session started with.
+    expect(load1.samplingPointFor(id, 'user-1')).toBe(samplingPoint('anon-1'));
+    // The next page load, and the tab, already identified: the same point, not the user's.
+    const load2 = new Session(IDLE, store());
+    expect(load2.touch(t + 2_000)).toBe(id);
+    expect(load2.samplingPointFor(id, 'user-1')).toBe(samplingPoint('anon-1'));
+    expect(tab.samplingPointFor(id, 'user-1')).toBe(samplingPoint('anon-1'));
+    // The point, not the id, is kept.
+    expect(storage.getItem(sessionKey('app'))).not.toContain('anon-1');
+    // A new visit is decided by the id it starts with.
+    const later = new Session(IDLE, store());
+    const next = later.touch(t + 2_000 + 2 * IDLE);
+    expect(next).not.toBe(id);
+    expect(later.samplingPointFor(next, 'user-1')).toBe(samplingPoint('user-1'));
+    // An event built after its session ended is decided by its own id.
+    expect(later.samplingPointFor(id, 'anon-1')).toBe(samplingPoint('anon-1'));
   });
 
   it('is written back to the clock at once when the clock steps back, so the visit still rotates', () => {

@@ -22,9 +22,11 @@ export function sessionLocalStorage(
       const raw = readItem(storage, key);
       if (raw === undefined) return undefined;
       try {
-        const { id, lastMs } = JSON.parse(raw) as Partial<KeptSession>;
+        const { id, lastMs, samplingPoint } = JSON.parse(raw) as Partial<KeptSession>;
         if (typeof id === 'string' && /^[0-9A-Za-z-]{8,64}$/.test(id) && Number.isFinite(lastMs)) {
-          return { id, lastMs: lastMs! };
+          return typeof samplingPoint === 'number'
+            ? { id, lastMs: lastMs!, samplingPoint }
+            : { id, lastMs: lastMs! };
         }
       } catch {
         // Damaged: as good as none; the next write replaces it.
@@ -33,7 +35,8 @@ export function sessionLocalStorage(
     },
     write(session) {
       try {
-        storage()?.setItem(key, JSON.stringify({ id: session.id, lastMs: session.lastMs }));
+        const { id, lastMs, samplingPoint } = session;
+        storage()?.setItem(key, JSON.stringify({ id, lastMs, samplingPoint }));
       } catch {
         // Full or blocked: this page keeps its session in memory.
       }
