@@ -18,8 +18,11 @@ export function installIdKey(name: string): string {
  * the outbox state, which is where a load without usable localStorage (disabled, full, a
  * sandboxed frame) reads or creates it.
  *
- * The copy in localStorage wins over the outbox state: an install made before the copy existed
- * (its id only in the outbox state; no released version did that) reports under a new id once.
+ * The copy in localStorage wins over the outbox state: an id only in the outbox state (made by a
+ * worker of the origin, which has no localStorage, before any page of it tracked) is replaced by
+ * the page's, which the worker then reads at its next start: the worker's events until then
+ * went out under an id of their own. Waiting to read the state first would hold every page's
+ * first events in memory until IndexedDB answers.
  */
 export function installIdLocalStorage(
   name: string,

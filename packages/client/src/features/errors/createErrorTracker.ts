@@ -309,11 +309,14 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
     uninstall.push(instrumentNavigation(globals.window, autoCrumb));
   }
   if (o.captureUnhandled || o.captureUnhandledRejections) {
-    const persist = (): Promise<void> => {
+    // A storage that cannot keep events (full, refused, a page's memory stand-in) is the
+    // client's to report (stats().lastError, its own warnings), not a failure of error tracking:
+    // logged at error level, a page without storage printed one on every uncaught error.
+    const persist = async (): Promise<void> => {
       try {
-        return Promise.resolve(host.persist());
-      } catch (e) {
-        return Promise.reject(e);
+        await host.persist();
+      } catch (error) {
+        log('debug', 'error tracking: storing the captured error failed', { error: String(error) });
       }
     };
     if (globals.process !== undefined) {

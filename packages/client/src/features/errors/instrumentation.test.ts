@@ -252,6 +252,24 @@ describe('browser unhandled errors', () => {
     expect(w.listeners.get('unhandledrejection')?.size).toBe(0);
   });
 
+  it("a storage that cannot persist (a page's memory stand-in) is not an error tracking failure", async () => {
+    const w = fakeEventWindow();
+    const host = recordingHost();
+    host.persist = async () => {
+      host.persisted++;
+      throw new Error('persist (events are kept in memory only)');
+    };
+    const t = createErrorTracker(host, { globals: { window: w.win }, captureUnhandled: true });
+    w.dispatch('error', { error: new RangeError('page broke') });
+    w.dispatch('unhandledrejection', { reason: 'nope' });
+    await vi.waitFor(() => expect(host.persisted).toBe(2));
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(host.of('$exception')).toHaveLength(2);
+    expect(host.logs.filter((l) => l.level !== 'debug')).toEqual([]);
+    expect(host.logs.map((l) => l.message)).toContain('error tracking: storing the captured error failed');
+    await t.close();
+  });
+
   it('installs nothing when not asked', async () => {
     const w = fakeEventWindow();
     const t = createErrorTracker(recordingHost(), { globals: { window: w.win } });
