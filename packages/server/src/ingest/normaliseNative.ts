@@ -1,13 +1,16 @@
 import { buildIngestEvent, type BuildContext, type Built } from './buildIngestEvent.js';
 import { contentUuid } from './contentUuid.js';
+import { readTimestamp } from './eventTime.js';
+import { formatIso } from './formatIso.js';
 
 /**
  * One event in Homing's own shape `{ uuid?, event, distinct_id, timestamp?, properties? }`,
  * which is also PostHog's: so this reads PostHog's variations too (distinct_id inside
  * properties, `$set`/`$set_once` beside them, `offset` instead of a timestamp,
  * `$ignore_sent_at` for an imported event whose timestamp must not be corrected).
+ * `sentMs` is the request's send time on the client's clock (epoch ms), when it carries one.
  */
-export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext): Built {
+export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext, sentMs?: number): Built {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return 'event must be an object';
   const e = raw as Record<string, unknown>;
   let properties = e.properties;
@@ -35,8 +38,18 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext)
     timestamp = ctx.receivedMs - e.offset;
     skew = 0;
     // Derived from the receive time, that time differs on every resend: in the content hash it
-    // made each resend a new event. The uuid is the one of the event without a timestamp.
-    if (uuid === undefined || uuid === null) uuid = untimedContentUuid(e.event, distinctId, properties);
+    // made each resend a new event. Send time minus offset, both read on the client's clock, is
+    // the same on every resend (sent unchanged, or both recomputed) and differs between separate
+    // events, even of one batch: the uuid is the one of the event with that timestamp. Without a
+    // send time, the offset itself is hashed: a batch sent again unchanged is a duplicate, and
+    // separate events stay apart unless their offsets are equal too (hashed as an event without
+    // a timestamp, every later click with the same properties was a duplicate of the first).
+    if (uuid === undefined || uuid === null) {
+      const clientMs = sentMs === undefined ? undefined : readTimestamp(sentMs - e.offset);
+      const at =
+        clientMs === undefined || Number.isNaN(clientMs) ? `offset:${e.offset}` : formatIso(clientMs);
+      uuid = derivedContentUuid(e.event, distinctId, properties, at);
+    }
   }
   return buildIngestEvent(
     {
@@ -52,18 +65,29 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext)
   );
 }
 
+/** A request's send time (`sent_at`, or posthog-js's `_`) as epoch ms, for `normaliseNative`'s `sentMs`. */
+export function sendTimeMs(sentAt: unknown): number | undefined {
+  const ms = readTimestamp(sentAt);
+  return ms === undefined || Number.isNaN(ms) ? undefined : ms;
+}
+
 /**
- * The uuid buildIngestEvent derives for an event without a timestamp, or undefined for parts it
- * refuses anyway (it then names the reason). The id as it is stored: a number becomes its
- * decimal string there too.
+ * The uuid buildIngestEvent derives for the event with timestamp `at` (ISO 8601 as it formats
+ * one; or `offset:<ms>`, which no timestamp is), or undefined for parts it refuses anyway (it then names the reason). The id
+ * as it is stored: a number becomes its decimal string there too.
  */
-function untimedContentUuid(event: unknown, distinctId: unknown, properties: unknown): string | undefined {
+function derivedContentUuid(
+  event: unknown,
+  distinctId: unknown,
+  properties: unknown,
+  at: string,
+): string | undefined {
   if (typeof event !== 'string') return undefined;
   const id = typeof distinctId === 'number' ? String(distinctId) : distinctId;
   if (typeof id !== 'string') return undefined;
   const props = properties ?? {};
   if (!isPlainObject(props)) return undefined;
-  return contentUuid({ event, distinctId: id, timestamp: null, properties: props });
+  return contentUuid({ event, distinctId: id, timestamp: at, properties: props });
 }
 
 /**

@@ -4,7 +4,7 @@ import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
 import { ingestBatch, type IngestDeps } from '../ingest/ingestBatch.js';
 import { clientGone } from '../ingest/clientGone.js';
-import { normaliseNative } from '../ingest/normaliseNative.js';
+import { normaliseNative, sendTimeMs } from '../ingest/normaliseNative.js';
 import { agreedKey, bearerKey, stringField } from '../ingest/requestKeys.js';
 
 export interface IngestRouteOptions {
@@ -35,6 +35,7 @@ export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
       throw new IngestError('malformed', 'expected a JSON array of events or { "batch": [...] }');
     }
     const receivedSkew = clockSkewMs(sentAt, Date.now());
+    const sentMs = sendTimeMs(sentAt);
     const answer = await ingestBatch(deps, {
       format: 'native',
       signal: clientGone(reply),
@@ -44,7 +45,7 @@ export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
           ["the body's api_key", stringField(body, 'api_key')],
         ]),
       items,
-      normalise: (raw, ctx) => normaliseNative(raw, receivedSkew, ctx),
+      normalise: (raw, ctx) => normaliseNative(raw, receivedSkew, ctx, sentMs),
     });
     return reply.code(202).send(answer);
   });

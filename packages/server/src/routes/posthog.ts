@@ -5,7 +5,7 @@ import { IngestError } from '../ingest/errors.js';
 import { clockSkewMs } from '../ingest/eventTime.js';
 import { ingestBatch, oversizedOnlyEvent } from '../ingest/ingestBatch.js';
 import { clientGone } from '../ingest/clientGone.js';
-import { normaliseNative } from '../ingest/normaliseNative.js';
+import { normaliseNative, sendTimeMs } from '../ingest/normaliseNative.js';
 import { posthogKey } from '../ingest/posthogKey.js';
 import { bearerKey, stringField } from '../ingest/requestKeys.js';
 import type { IngestRouteOptions } from './native.js';
@@ -228,16 +228,16 @@ export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
             'expected an event, a JSON array of events or { "batch": [...] }',
           );
         }
-        const skewMs = clockSkewMs(
-          stringField(envelope, 'sent_at', 'sentAt') ?? sentAtFromQuery(req.query),
-          Date.now(),
-        );
+        const sentAt = stringField(envelope, 'sent_at', 'sentAt') ?? sentAtFromQuery(req.query);
+        const skewMs = clockSkewMs(sentAt, Date.now());
+        // Dates an event sent with `offset` on the client's clock, for its derived uuid.
+        const sentMs = sendTimeMs(sentAt);
         const answer = await ingestBatch(deps, {
           format: 'posthog',
           signal: clientGone(reply),
           key: () => posthogKey(bearerKey(req), envelope, items),
           items,
-          normalise: (raw, ctx) => normaliseNative(raw, skewMs, ctx),
+          normalise: (raw, ctx) => normaliseNative(raw, skewMs, ctx, sentMs),
           // posthog-node's `historicalMigration` option: a batch of past events, dated as sent.
           timestampsAsserted:
             (envelope as Record<string, unknown> | undefined)?.historical_migration === true,
