@@ -230,6 +230,53 @@ describe('homing flush', () => {
     expect(io.err().match(/is open after earlier failures/g)).toHaveLength(1);
   });
 
+  it('counts a saved Retry-After beside an open circuit: the note and the hint give the later of the two', async () => {
+    const { dir, sink } = await setup(3);
+    const id = `homing:${sink.url}`;
+    const outbox = open(dir);
+    const now = Date.now();
+    await outbox.setState(breakerStateKey(id), {
+      version: 1,
+      state: 'open',
+      since: now,
+      openUntil: now + 1_000,
+      openings: 1,
+      breaker: { kind: 'consecutive', count: 0 },
+    });
+    await outbox.setState(serverWaitStateKey(id), { untilMs: now + 60_000, waitMs: 60_000 });
+    await outbox.close();
+    const io = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 3_000 }, io),
+    ).toBe(1);
+    expect(sink.requests).toBe(0);
+    // Not "in 1s": the endpoint asked for a minute, and is not tried before.
+    expect(io.err()).toMatch(/tried again in (59s|1m 0s|58s)/);
+  });
+
+  it('on a terminal, a note ends its line: the bar is drawn below it, never over a wrapped note', async () => {
+    const { dir, sink } = await setup(3);
+    const outbox = open(dir);
+    const now = Date.now();
+    await outbox.setState(breakerStateKey(`homing:${sink.url}`), {
+      version: 1,
+      state: 'open',
+      since: now,
+      openUntil: now + 600,
+      openings: 1,
+      breaker: { kind: 'consecutive', count: 0 },
+    });
+    await outbox.close();
+    const tty = captureIo(true);
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 20_000 }, tty),
+    ).toBe(0);
+    expect(tty.err()).toMatch(
+      /\r\x1b\[2Kthe circuit for homing:\S+ is open after earlier failures; waiting [^\n\r]*\n\r\[#/,
+    );
+    expect(tty.err().endsWith('3/3 events\n')).toBe(true);
+  });
+
   it('respects a wait the endpoint asked an earlier run for (Retry-After): no request, says when; --force tries now', async () => {
     const { dir, sink } = await setup(3);
     const outbox = open(dir);

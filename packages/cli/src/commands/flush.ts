@@ -14,7 +14,7 @@ import { Progress } from './flushProgress.js';
 import { runFlushRounds } from './flushRounds.js';
 import type { ConsentWithdrawn } from './flushConsent.js';
 import { consentWithdrawn, refuseWithoutConsent } from './flushConsent.js';
-import { allAskedToWait, allCircuitsOpen, reportFlush } from './flushSummary.js';
+import { allAskedToWait, allCircuitsOpen, everyEndpointWaits, reportFlush } from './flushSummary.js';
 import type { CommandIo, Outbox, OutboxInspector } from './outboxCommand.js';
 import { CommandError, openOutbox, processIo, runCommand } from './outboxCommand.js';
 
@@ -351,18 +351,12 @@ function noteSavedWait(
   const timer = setInterval(() => {
     const stats = delivery.stats();
     if (stats.sent > 0 || stats.failedAttempts > 0) return clearInterval(timer);
-    const circuit = allCircuitsOpen(stats, ids);
-    const asked = circuit === null ? allAskedToWait(stats, ids) : null;
-    const untilMs = circuit?.openUntilMs ?? asked?.untilMs;
-    if (untilMs === undefined) return;
-    const waitMs = untilMs - Date.now();
+    const waits = everyEndpointWaits(stats, ids);
+    if (waits === null) return;
+    const waitMs = waits.untilMs - Date.now();
     if (waitMs > leftMs()) return;
     clearInterval(timer);
-    const endpoint = ids.find((id) => {
-      const b = stats.breakers[id];
-      return (circuit !== null ? b?.openUntilMs : b?.retryAtMs) === untilMs;
-    });
-    progress.circuitWait(endpoint ?? ids[0]!, circuit !== null ? 'circuit' : 'asked', waitMs);
+    progress.circuitWait(waits.endpoint, waits.circuitOpen ? 'circuit' : 'asked', waitMs);
   }, WAIT_LOOK_MS);
   timer.unref();
   return () => clearInterval(timer);

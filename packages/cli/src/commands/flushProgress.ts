@@ -7,7 +7,8 @@ const BAR_WIDTH = 30;
 /** Shows progress on stderr: a bar redrawn in place on a TTY, a plain line per batch otherwise. */
 export class Progress {
   private done = 0;
-  private drewLine = false;
+  /** The bar is on the terminal's last line, unended (on a TTY). */
+  private barShown = false;
 
   constructor(
     private readonly io: CommandIo,
@@ -18,6 +19,7 @@ export class Progress {
     this.done += count;
     const total = Math.max(this.total, this.done);
     if (this.io.stderr.isTTY === true) {
+      this.barShown = true;
       const filled = total === 0 ? BAR_WIDTH : Math.round((this.done / total) * BAR_WIDTH);
       const pct = total === 0 ? 100 : Math.floor((this.done / total) * 100);
       this.io.stderr.write(
@@ -61,14 +63,18 @@ export class Progress {
   }
 
   end(): void {
-    if (this.io.stderr.isTTY === true && (this.done > 0 || this.drewLine)) this.io.stderr.write('\n');
+    if (this.barShown) this.io.stderr.write('\n');
   }
 
-  /** A line of its own; on a TTY it replaces the bar, which the next batch draws again. */
+  /**
+   * A line of its own; on a TTY it replaces the bar, which the next batch draws again below it.
+   * Ended there too: a note wider than the terminal wraps, and the bar's `\r` drawn over it
+   * rewrote only its last row.
+   */
   private note(line: string): void {
     if (this.io.stderr.isTTY === true) {
-      this.drewLine = true;
-      this.io.stderr.write(`\r\x1b[2K${line}`);
+      this.barShown = false;
+      this.io.stderr.write(`\r\x1b[2K${line}\n`);
     } else this.io.stderr.write(`flush: ${line}\n`);
   }
 }

@@ -33,6 +33,28 @@ export function allCircuitsOpen(
 }
 
 /**
+ * Every endpoint waits, whichever the wait (an open circuit, a saved Retry-After, or both: then
+ * the later of the two is its next try): the endpoint tried first and when, and whether its
+ * circuit is open; null when one could be tried now.
+ */
+export function everyEndpointWaits(
+  stats: DeliveryStats,
+  ids: readonly string[],
+): { endpoint: string; untilMs: number; circuitOpen: boolean } | null {
+  const now = Date.now();
+  let first: { endpoint: string; untilMs: number; circuitOpen: boolean } | null = null;
+  for (const id of ids) {
+    const b = stats.breakers[id];
+    const openUntil = b?.openUntilMs ?? 0;
+    const untilMs = Math.max(openUntil, b?.retryAtMs ?? 0);
+    if (untilMs <= now) return null;
+    if (first === null || untilMs < first.untilMs)
+      first = { endpoint: id, untilMs, circuitOpen: openUntil > now };
+  }
+  return first;
+}
+
+/**
  * Every endpoint waits out a wait it asked for (a Retry-After an earlier run saved: `retryAtMs`
  * with no circuit open): the earliest end, or null when one is not waiting.
  */
@@ -108,7 +130,7 @@ export function reportFlush(
     io.stderr.write(
       force
         ? 'hint: --force tried it now and it failed again: check --host and that the server is reachable; the events stay in the outbox\n'
-        : `hint: it will be tried again in ${formatDuration(breaker.openUntilMs - Date.now())}; run this again then, or add --force to try now\n`,
+        : `hint: it will be tried again in ${formatDuration(nextTryMs(stats, ids, breaker.openUntilMs) - Date.now())}; run this again then, or add --force to try now\n`,
     );
   } else if (stats.lastError === null && (asked = allAskedToWait(stats, ids)) !== null) {
     // Nothing failed in this run: the wait is one the endpoint asked an earlier run for.
@@ -116,7 +138,7 @@ export function reportFlush(
       `error: ${endpoint} asked to be left alone for a while (Retry-After, saved by an earlier run)\n`,
     );
     io.stderr.write(
-      `hint: it will be tried again in ${formatDuration(asked.untilMs - Date.now())}; run this again then, or add --force to try now\n`,
+      `hint: it will be tried again in ${formatDuration(nextTryMs(stats, ids, asked.untilMs) - Date.now())}; run this again then, or add --force to try now\n`,
     );
   } else if (result.timedOut) {
     io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
@@ -135,4 +157,9 @@ export function reportFlush(
     );
   }
   return true;
+}
+
+/** The next try of any endpoint, a Retry-After it also saved counted (else `fallbackMs`). */
+function nextTryMs(stats: DeliveryStats, ids: readonly string[], fallbackMs: number): number {
+  return everyEndpointWaits(stats, ids)?.untilMs ?? fallbackMs;
 }
