@@ -157,7 +157,7 @@ export async function flush(
     const timeoutMs = parseTimeout(options.timeout);
     const { outbox, directory, inspector } = await openOutbox(options.outbox);
     // From the first read on (the outbox cuts a torn tail when it first reads a segment): dead
-    // letters discarded past the outbox's maxDeadLetters, and damaged records cut where they
+    // letters discarded past the outbox's dead-letter bounds, and damaged records cut where they
     // were met, which the summary must not pass over.
     const drops = { overflow: 0, corrupt: 0 };
     const stopCounting = outbox.onDrop((drop) => {

@@ -72,7 +72,7 @@ export interface FlushReport {
   /** The endpoints sent to. */
   readonly ids: readonly string[];
   readonly directory: string;
-  /** Dead letters discarded past maxDeadLetters, and damaged records cut, while it ran. */
+  /** Dead letters discarded past maxDeadLetters or maxDeadLetterBytes, and damaged records cut, while it ran. */
   readonly drops: { readonly overflow: number; readonly corrupt: number };
   readonly force: boolean;
   readonly timeoutMs: number;
@@ -113,7 +113,7 @@ export function reportFlush(
       discarded === 0
         ? `error: ${stats.deadLettered} events were refused for good and moved to the dead letters\n`
         : `error: ${stats.deadLettered} events were refused for good; the dead letters keep the newest ` +
-            `(the outbox's maxDeadLetters): ${discarded} of the oldest dead letters were discarded\n`,
+            `(the outbox's maxDeadLetters and maxDeadLetterBytes): ${discarded} of the oldest dead letters were discarded\n`,
     );
     io.stderr.write(`hint: inspect them with: homing dead-letters --outbox ${terminalText(directory)}\n`);
   }

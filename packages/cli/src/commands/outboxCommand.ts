@@ -66,6 +66,7 @@ const KEEP_EVERYTHING: OutboxLimits = {
   overflow: 'drop-oldest',
   retentionMs: 0,
   maxDeadLetters: Number.MAX_SAFE_INTEGER,
+  maxDeadLetterBytes: Number.MAX_SAFE_INTEGER,
 };
 
 /**

@@ -9,6 +9,10 @@ export const DEFAULT_OUTBOX_LIMITS: Readonly<OutboxLimits> = Object.freeze({
   overflow: 'drop-oldest',
   retentionMs: 7 * 24 * 60 * 60 * 1000,
   maxDeadLetters: 10_000,
+  // Dead letters are kept to be looked at and replayed, not sent: a quarter of `maxBytes` holds
+  // thousands of typical events, while the count alone let 10 000 events of up to 512 KiB
+  // (`maxEventBytes`) take 5 GiB, which the file outbox reads whole to list or replay them.
+  maxDeadLetterBytes: 16 * 1024 * 1024,
 });
 
 /**
@@ -25,11 +29,13 @@ export function resolveOutboxLimits(options: Partial<OutboxLimits> | undefined, 
     overflow: options?.overflow ?? DEFAULT_OUTBOX_LIMITS.overflow,
     retentionMs: options?.retentionMs ?? DEFAULT_OUTBOX_LIMITS.retentionMs,
     maxDeadLetters: options?.maxDeadLetters ?? DEFAULT_OUTBOX_LIMITS.maxDeadLetters,
+    maxDeadLetterBytes: options?.maxDeadLetterBytes ?? DEFAULT_OUTBOX_LIMITS.maxDeadLetterBytes,
   };
   requireInteger(`${prefix}maxEvents`, limits.maxEvents, 1);
   requireInteger(`${prefix}maxBytes`, limits.maxBytes, 1);
   requireInteger(`${prefix}retentionMs`, limits.retentionMs, 0);
   requireInteger(`${prefix}maxDeadLetters`, limits.maxDeadLetters, 0);
+  requireInteger(`${prefix}maxDeadLetterBytes`, limits.maxDeadLetterBytes, 0);
   if (limits.overflow !== 'drop-oldest' && limits.overflow !== 'drop-newest') {
     throw new OutboxOptionError(
       `${prefix}overflow`,

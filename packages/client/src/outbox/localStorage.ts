@@ -117,7 +117,12 @@ export class LocalStorageOutbox implements Outbox {
     });
     this.offStorageEvents =
       events === null ? () => {} : watchChunkChanges(events, storage, prefix, this.chunks);
-    this.deadLetters = new DeadLetterList(storage, `${prefix}dl`, this.limits.maxDeadLetters);
+    this.deadLetters = new DeadLetterList(
+      storage,
+      `${prefix}dl`,
+      this.limits.maxDeadLetters,
+      this.limits.maxDeadLetterBytes,
+    );
     this.state = new StateKeys(storage, prefix, this.options.logger);
     this.groupWriter = new GroupWriter(this.chunks, {
       limits: this.limits,
@@ -242,9 +247,9 @@ export class LocalStorageOutbox implements Outbox {
     const dead = moved.filter((h) => h.epoch === this.claims.epoch);
     this.drops.emit('consent', moved.length - dead.length);
     if (dead.length === 0) return 0;
-    let discarded: number;
+    let over: { discarded: number; bytes: number };
     try {
-      discarded = this.deadLetters.add(
+      over = this.deadLetters.add(
         dead.map((h) => h.record),
         String(reason),
         this.options.now(),
@@ -255,8 +260,8 @@ export class LocalStorageOutbox implements Outbox {
     }
     removeHeld(this.chunks, dead, 'deadLetter');
     this.drops.emit('dead-lettered', dead.length);
-    // The oldest dead letters, discarded past maxDeadLetters.
-    this.drops.emit('overflow', discarded);
+    // The oldest dead letters, discarded past maxDeadLetters or maxDeadLetterBytes.
+    this.drops.emit('overflow', over.discarded, over.bytes);
     return dead.length;
   }
 

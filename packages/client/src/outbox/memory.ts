@@ -79,7 +79,7 @@ export class MemoryOutbox implements Outbox {
     }
     this.retentionNow = retentionClock(this.now, logger);
     warnOnRetentionDrops(this.drops, logger, this.limits.retentionMs);
-    this.deadLetters = new MemoryDeadLetters(this.limits.maxDeadLetters);
+    this.deadLetters = new MemoryDeadLetters(this.limits.maxDeadLetters, this.limits.maxDeadLetterBytes);
   }
 
   append(records: readonly OutboxRecord[]): void {
@@ -216,6 +216,7 @@ export class MemoryOutbox implements Outbox {
     const at = this.now();
     let moved = 0;
     let discarded = 0;
+    let discardedBytes = 0;
     let cleared = 0;
     for (const [batch, entries] of this.claimed) {
       const keep: Entry[] = [];
@@ -227,11 +228,13 @@ export class MemoryOutbox implements Outbox {
             cleared++;
             continue;
           }
-          discarded += this.deadLetters.add({
+          const over = this.deadLetters.add({
             record: entry.record,
             reason: String(reason),
             deadLetteredAtMs: at,
           });
+          discarded += over.discarded;
+          discardedBytes += over.bytes;
           moved++;
         } else {
           keep.push(entry);
@@ -240,7 +243,7 @@ export class MemoryOutbox implements Outbox {
       this.claimed.set(batch, keep);
     }
     this.drops.emit('dead-lettered', moved);
-    this.drops.emit('overflow', discarded);
+    this.drops.emit('overflow', discarded, discardedBytes);
     this.drops.emit('consent', cleared);
     return moved;
   }

@@ -65,6 +65,12 @@ export interface OutboxLimits {
   retentionMs: number;
   /** Dead letters kept at most; default 10 000 (oldest dropped first, counted 'overflow'). */
   maxDeadLetters: number;
+  /**
+   * Bytes of dead letters kept at most, as stored (the file outbox: its dead-letters file; the
+   * memory and localStorage outboxes: the events' JSON and reasons, UTF-8); default 16 MiB (oldest
+   * dropped first, counted 'overflow'). The IndexedDB outbox bounds its dead letters by count only.
+   */
+  maxDeadLetterBytes: number;
 }
 
 export interface Outbox {

@@ -1,33 +1,49 @@
 import { Buffer } from 'node:buffer';
-import { promises as fs } from 'node:fs';
+import { type Stats, promises as fs } from 'node:fs';
 import { monotonicClock } from '../../integrations/monotonicClock.js';
 import { OutboxIoError } from '../errors.js';
 import type { DeadLetter, DropReason, OutboxRecord } from '../outbox.js';
 import { writeFileAtomic } from './atomicFile.js';
 import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { DirectoryLock } from './DirectoryLock.js';
-import { decodePayload, encodeFrames } from './frame.js';
+import {
+  type EncodableRecord,
+  type FrameHeader,
+  HEADER_BYTES,
+  decodePayload,
+  encodeFrames,
+  frameLength,
+  readHeader,
+} from './frame.js';
 import { type DamagedRange, scanSegment } from './segmentScan.js';
 
 /**
  * The dead-letter store of the file outbox: one file of frames (same framing and checksums as
- * the segments), capped at `maxDeadLetters` (oldest dropped first, counted 'overflow'). Dead
- * letters are few and rarely touched, so changes other than an append rewrite the file
- * atomically. A short lock of its own serialises processes (a CLI replaying while a service
- * dead-letters), and a promise chain in front of it the callers of one process: the file lock
- * answers "held" to a second caller of the instance that holds it, and whichever left first
- * would delete it under the other (a replay rewriting the file from a list read before a
- * dead-letter append, losing the append). A torn tail (a crash or a full disk in the middle of an append) is cut before
- * the next append, as in segments, and counted 'corrupt': appended after it, the next frame
- * would be swallowed by the torn frame's length.
+ * the segments), capped at `maxDeadLetters` and at `maxDeadLetterBytes` of file (oldest dropped
+ * first, counted 'overflow'). Dead letters are few and rarely touched, so changes other than an
+ * append rewrite the file atomically. An append past a cap drops the oldest down to 90 % of it
+ * in that rewrite, so that the appends after it go in place again instead of each rewriting the
+ * whole file; and an append does not read the file: what it needs (`Summary`) is kept while the
+ * file's signature stays the same. A short lock of its own serialises processes (a CLI replaying
+ * while a service dead-letters), and a promise chain in front of it the callers of one process:
+ * the file lock answers "held" to a second caller of the instance that holds it, and whichever
+ * left first would delete it under the other (a replay rewriting the file from a list read before
+ * a dead-letter append, losing the append). A torn tail (a crash or a full disk in the middle of
+ * an append) is cut before the next append, as in segments, and counted 'corrupt': appended
+ * after it, the next frame would be swallowed by the torn frame's length.
  */
 export interface DeadLetterFileOptions {
   readonly file: string;
   readonly lockFile: string;
   readonly maxDeadLetters: number;
+  /** The file's size at most. */
+  readonly maxDeadLetterBytes: number;
   readonly fsync: boolean;
   readonly staleMs: number;
-  /** Dead letters lost for good: damaged ('corrupt') or over `maxDeadLetters` ('overflow'). */
+  /**
+   * Dead letters lost for good: damaged ('corrupt', bytes of file) or over a cap ('overflow',
+   * bytes of event JSON, as the queue's overflow counts them).
+   */
   readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
 }
 
@@ -38,9 +54,40 @@ export type AddDeadLetters = (
   atMs: number,
 ) => Promise<void>;
 
+/**
+ * What an append needs to know of the file, kept so that it does not read the file each time.
+ * Valid while the file's signature is the one it was taken with: another process or instance
+ * writing changes it (an append its size, a rewrite its inode), and writers hold the lock, so
+ * checked under the lock it tells whether the file is still the one described.
+ */
+interface Summary {
+  readonly signature: string;
+  /** Intact dead letters. */
+  readonly count: number;
+  /** The file's size. */
+  readonly bytes: number;
+  /** Damage the next append must cut, rewriting the file (see the class comment). */
+  readonly damaged: boolean;
+  /** A directory in the file's place, to be moved aside before writing. */
+  readonly directory: boolean;
+}
+
+interface Stored {
+  readonly entries: DeadLetter[];
+  readonly damaged: readonly DamagedRange[];
+}
+
+/** A dead letter as its frame holds it. */
+interface Entry {
+  readonly uuid: string;
+  readonly json: string;
+  readonly reason: string;
+  readonly at: number;
+}
+
 export class DeadLetterFile {
   private readonly lock: DirectoryLock;
-  private cachedCount: { signature: string; count: number } | null = null;
+  private cached: Summary | null = null;
   /** The sections of this process, one after another (see the class comment). */
   private tail: Promise<unknown> = Promise.resolve();
   private stopped = false;
@@ -80,22 +127,99 @@ export class DeadLetterFile {
   private async append(records: readonly OutboxRecord[], reason: string, atMs: number): Promise<void> {
     if (records.length === 0) return;
     const added = records.map((record) => ({ record, reason, deadLetteredAtMs: atMs }));
-    const stored = await this.read();
-    const excess = stored.entries.length + added.length - this.o.maxDeadLetters;
-    if (excess > 0 || stored.damaged.length > 0) {
-      // Rewritten whole: the oldest over the cap and damaged frames are left out.
-      await this.rewrite([...stored.entries, ...added].slice(Math.max(0, excess)));
-      this.countDamaged(stored.damaged);
-      this.o.onDrop('overflow', Math.max(0, excess));
+    try {
+      await this.appendOrTrim(added);
+    } catch (error) {
+      // What reached the file is unknown: the next look reads it.
+      this.cached = null;
+      throw error;
+    }
+  }
+
+  private async appendOrTrim(added: readonly DeadLetter[]): Promise<void> {
+    const frames = deadLetterFrames(added);
+    const buffer = encodeFrames(frames).buffer;
+    // Under the lock: a summary with the file's signature still describes the file.
+    let summary = this.cached;
+    if (summary?.signature !== (await this.signature())) summary = (await this.scan(false, () => {})).summary;
+    if (
+      summary.damaged ||
+      summary.count + added.length > this.o.maxDeadLetters ||
+      summary.bytes + buffer.length > this.o.maxDeadLetterBytes
+    ) {
+      await this.trim(added, frames, buffer);
       return;
     }
-    await this.moveAsideIfDirectory();
+    if (summary.directory) await this.moveAsideIfDirectory();
     const handle = await fs.open(this.o.file, 'a', PRIVATE_FILE_MODE);
     try {
-      await handle.write(encodeDeadLetters(added).buffer);
+      const { bytesWritten } = await handle.write(buffer);
       if (this.o.fsync) await handle.datasync();
+      const st = await handle.stat();
+      // A short write left a torn frame, for the next append to cut once it has read the file.
+      this.cached =
+        bytesWritten === buffer.length && st.size === summary.bytes + buffer.length
+          ? { ...summary, signature: signatureOf(st), count: summary.count + added.length, bytes: st.size }
+          : null;
     } finally {
       await handle.close();
+    }
+  }
+
+  /**
+   * Rewrites the file with `added` (as `frames`, encoded in `buffer`) after what it holds,
+   * without damaged frames and, past a cap, without the oldest, down to 90 % of each cap:
+   * rewriting the whole file at every append once at a cap was what made dead-lettering slow to
+   * a crawl. The frames kept are copied as read, not decoded and encoded again, which cost more
+   * than the I/O.
+   */
+  private async trim(
+    added: readonly DeadLetter[],
+    frames: readonly EncodableRecord[],
+    buffer: Buffer,
+  ): Promise<void> {
+    const size = await fs.stat(this.o.file).then(
+      (st) => st.size,
+      () => 0,
+    );
+    let out = Buffer.allocUnsafe(size + buffer.length);
+    let end = 0;
+    /** Where each dead letter starts in `out`, the stored ones then the added. */
+    const starts: number[] = [];
+    const { damaged } = await this.scan(false, (header, buf, at) => {
+      // Only if the file grew during the scan, which the lock rules out.
+      if (end + header.frameBytes + buffer.length > out.length) {
+        out = Buffer.concat([out.subarray(0, end)], 2 * (end + header.frameBytes + buffer.length));
+      }
+      buf.copy(out, end, at, at + header.frameBytes);
+      starts.push(end);
+      end += header.frameBytes;
+    });
+    const stored = starts.length;
+    buffer.copy(out, end);
+    for (const frame of frames) {
+      starts.push(end);
+      end += frameLength(frame);
+    }
+    const { maxDeadLetters, maxDeadLetterBytes } = this.o;
+    let drop = 0;
+    if (starts.length > maxDeadLetters || end > maxDeadLetterBytes) {
+      // max - max/10 rounded down keeps a small cap whole (2 stays 2).
+      const keepCount = maxDeadLetters - Math.floor(maxDeadLetters / 10);
+      const keepBytes = maxDeadLetterBytes - Math.floor(maxDeadLetterBytes / 10);
+      while (drop < starts.length && (starts.length - drop > keepCount || end - starts[drop]! > keepBytes)) {
+        drop++;
+      }
+    }
+    await this.rewrite(out.subarray(drop < starts.length ? starts[drop] : end, end), starts.length - drop);
+    this.countDamaged(damaged);
+    if (drop > 0) {
+      let droppedBytes = 0;
+      for (let i = 0; i < drop; i++) {
+        droppedBytes +=
+          i < stored ? eventBytesAt(out, starts[i]!) : Buffer.byteLength(added[i - stored]!.record.json);
+      }
+      this.o.onDrop('overflow', drop, droppedBytes);
     }
   }
 
@@ -106,10 +230,8 @@ export class DeadLetterFile {
 
   async count(): Promise<number> {
     const signature = await this.signature();
-    if (this.cachedCount?.signature === signature) return this.cachedCount.count;
-    const count = (await this.read()).entries.length;
-    this.cachedCount = { signature, count };
-    return count;
+    if (this.cached?.signature === signature) return this.cached.count;
+    return (await this.scan(false, () => {})).summary.count;
   }
 
   /**
@@ -132,51 +254,86 @@ export class DeadLetterFile {
       if (taken.length === 0) return 0;
       const used = new Set(await use(taken));
       if (used.size === 0) return 0;
-      await this.rewrite(all.filter((d) => !used.has(d)));
+      const rest = all.filter((d) => !used.has(d));
+      await this.rewrite(encodeFrames(deadLetterFrames(rest)).buffer, rest.length);
       this.countDamaged(damaged);
       return used.size;
     });
   }
 
   /** The intact dead letters, and the damaged ranges (a torn tail among them) skipped on the way. */
-  private async read(): Promise<{ entries: DeadLetter[]; damaged: readonly DamagedRange[] }> {
+  private async read(): Promise<Stored> {
+    const entries: DeadLetter[] = [];
+    const { damaged } = await this.scan(true, (header, _buf, _at, entry) => {
+      const { uuid, json, reason, at } = entry!;
+      entries.push({ record: { uuid, json, timestampMs: header.timestampMs }, reason, deadLetteredAtMs: at });
+    });
+    return { entries, damaged };
+  }
+
+  /**
+   * Calls `onEntry` for each intact dead letter, oldest first (`buf[at]` is where its frame
+   * starts; `entry` is it decoded, with `decode`), answers the damaged ranges skipped on the way,
+   * and keeps the file's summary. Its signature is taken before the read, from the handle read: a
+   * write by another process during a read without the lock leaves a summary that no longer
+   * matches the file, never a stale one that does.
+   */
+  private async scan(
+    decode: boolean,
+    onEntry: (header: FrameHeader, buf: Buffer, at: number, entry: Entry | undefined) => void,
+  ): Promise<{ damaged: readonly DamagedRange[]; summary: Summary }> {
     let handle: fs.FileHandle;
     try {
       handle = await fs.open(this.o.file, 'r');
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { entries: [], damaged: [] };
-      throw error;
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      const summary = { signature: 'none', count: 0, bytes: 0, damaged: false, directory: false };
+      this.cached = summary;
+      return { damaged: [], summary };
     }
-    if ((await handle.stat()).isDirectory()) {
-      // Outside damage, not dead letters: read as none (a writer moves it aside first).
-      await handle.close();
-      return { entries: [], damaged: [] };
-    }
-    const out: DeadLetter[] = [];
-    let damaged: readonly DamagedRange[];
+    let count = 0;
+    let summary: Summary;
+    let damaged: readonly DamagedRange[] = [];
     try {
-      ({ damaged } = await scanSegment(
-        handle,
-        { from: 0, sealed: true, verifyPayload: true },
-        (_offset, header, buf, at) => {
-          const { uuid, json } = decodePayload(buf, at, header);
-          try {
-            const entry = JSON.parse(json) as { reason?: unknown; at?: unknown; json?: unknown };
-            if (typeof entry.json !== 'string') return;
-            out.push({
-              record: { uuid, json: entry.json, timestampMs: header.timestampMs },
-              reason: String(entry.reason ?? ''),
-              deadLetteredAtMs: typeof entry.at === 'number' ? entry.at : 0,
-            });
-          } catch {
-            // A frame that passed its checksum but is not ours: skip it.
-          }
-        },
-      ));
+      const st = await handle.stat();
+      if (st.isDirectory()) {
+        // Outside damage, not dead letters: read as none (a writer moves it aside first).
+        summary = { signature: signatureOf(st), count: 0, bytes: 0, damaged: false, directory: true };
+      } else {
+        const scanned = await scanSegment(
+          handle,
+          { from: 0, sealed: true, verifyPayload: true },
+          (_offset, header, buf, at) => {
+            // A frame that passed its checksum but is not ours is skipped. Told apart without
+            // decoding when the dead letters are only counted or copied: decoding every one
+            // (up to 512 KiB of JSON each) was most of the cost of a trim.
+            let entry: Entry | undefined;
+            if (decode) {
+              entry = decodeEntry(buf, at, header);
+              if (entry === undefined) return;
+            } else if (!looksLikeDeadLetter(buf, at, header)) {
+              return;
+            }
+            count++;
+            onEntry(header, buf, at, entry);
+          },
+        );
+        damaged = scanned.damaged;
+        summary = {
+          signature: signatureOf(st),
+          count,
+          // The size the scan saw: past the signature's, a write came in meanwhile, and the
+          // signature no longer matches anyway.
+          bytes: scanned.fileSize,
+          damaged: damaged.length > 0,
+          directory: false,
+        };
+      }
     } finally {
       await handle.close();
     }
-    return { entries: out, damaged };
+    this.cached = summary;
+    return { damaged, summary };
   }
 
   /** Damaged frames are gone once the file is rewritten without them: one record each. */
@@ -187,9 +344,12 @@ export class DeadLetterFile {
     this.o.onDrop('corrupt', damaged.length, bytes);
   }
 
-  private async rewrite(entries: readonly DeadLetter[]): Promise<void> {
+  private async rewrite(buffer: Buffer, count: number): Promise<void> {
     await this.moveAsideIfDirectory();
-    await writeFileAtomic(this.o.file, encodeDeadLetters(entries).buffer, { fsync: this.o.fsync });
+    this.cached = null;
+    await writeFileAtomic(this.o.file, buffer, { fsync: this.o.fsync });
+    const st = await fs.stat(this.o.file);
+    this.cached = { signature: signatureOf(st), count, bytes: st.size, damaged: false, directory: false };
   }
 
   /**
@@ -242,25 +402,62 @@ export class DeadLetterFile {
 
   private async signature(): Promise<string> {
     try {
-      const st = await fs.stat(this.o.file);
-      return `${st.ino}:${st.size}:${st.mtimeMs}`;
+      return signatureOf(await fs.stat(this.o.file));
     } catch {
       return 'none';
     }
   }
 }
 
-function encodeDeadLetters(entries: readonly DeadLetter[]): { buffer: Buffer } {
-  return encodeFrames(
-    entries.map((d) => {
-      const json = JSON.stringify({ reason: d.reason, at: d.deadLetteredAtMs, json: d.record.json });
-      return {
-        uuid: d.record.uuid,
-        json,
-        timestampMs: d.record.timestampMs,
-        uuidBytes: Buffer.byteLength(d.record.uuid),
-        jsonBytes: Buffer.byteLength(json),
-      };
-    }),
+/** Every dead letter's JSON starts so (`deadLetterFrames`), whatever its reason. */
+const DEAD_LETTER_START = Buffer.from('{"reason":');
+
+function looksLikeDeadLetter(buf: Buffer, at: number, header: FrameHeader): boolean {
+  const start = at + HEADER_BYTES + header.uuidBytes;
+  return (
+    header.jsonBytes >= DEAD_LETTER_START.length &&
+    buf.compare(DEAD_LETTER_START, 0, DEAD_LETTER_START.length, start, start + DEAD_LETTER_START.length) === 0
   );
+}
+
+/** The dead letter in the frame at `buf[at]`, or undefined when the frame holds something else. */
+function decodeEntry(buf: Buffer, at: number, header: FrameHeader): Entry | undefined {
+  const { uuid, json } = decodePayload(buf, at, header);
+  let entry: { reason?: unknown; at?: unknown; json?: unknown };
+  try {
+    entry = JSON.parse(json) as typeof entry;
+  } catch {
+    return undefined;
+  }
+  if (typeof entry.json !== 'string') return undefined;
+  return {
+    uuid,
+    json: entry.json,
+    reason: String(entry.reason ?? ''),
+    at: typeof entry.at === 'number' ? entry.at : 0,
+  };
+}
+
+/** The UTF-8 bytes of the event JSON of the dead letter whose frame starts at `buf[at]`. */
+function eventBytesAt(buf: Buffer, at: number): number {
+  const header = readHeader(buf, at);
+  const entry = header === null ? undefined : decodeEntry(buf, at, header);
+  return entry === undefined ? 0 : Buffer.byteLength(entry.json);
+}
+
+function signatureOf(st: Stats): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}`;
+}
+
+function deadLetterFrames(entries: readonly DeadLetter[]): EncodableRecord[] {
+  return entries.map((d) => {
+    const json = JSON.stringify({ reason: d.reason, at: d.deadLetteredAtMs, json: d.record.json });
+    return {
+      uuid: d.record.uuid,
+      json,
+      timestampMs: d.record.timestampMs,
+      uuidBytes: Buffer.byteLength(d.record.uuid),
+      jsonBytes: Buffer.byteLength(json),
+    };
+  });
 }

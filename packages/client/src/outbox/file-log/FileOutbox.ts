@@ -155,6 +155,7 @@ export class FileOutbox implements Outbox {
       file: path.join(this.directory, DEAD_LETTER_FILE),
       lockFile: path.join(this.directory, DEAD_LETTER_LOCK_FILE),
       maxDeadLetters: this.o.limits.maxDeadLetters,
+      maxDeadLetterBytes: this.o.limits.maxDeadLetterBytes,
       fsync,
       staleMs: this.o.staleMs,
       onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),

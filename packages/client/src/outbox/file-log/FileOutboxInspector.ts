@@ -66,6 +66,7 @@ export class FileOutboxInspector {
       file: path.join(directory, DEAD_LETTER_FILE),
       lockFile: path.join(directory, DEAD_LETTER_LOCK_FILE),
       maxDeadLetters: Number.MAX_SAFE_INTEGER,
+      maxDeadLetterBytes: Number.MAX_SAFE_INTEGER,
       fsync: false,
       staleMs,
       onDrop: () => {},

@@ -47,9 +47,10 @@ export interface FileOutboxOptions extends Partial<OutboxLimits> {
   /** Where background write failures are reported; default silent. */
   logger?: Logger;
   /**
-   * Save the limits (`maxEvents`, `maxBytes`, `overflow`, `retentionMs`, `maxDeadLetters`) in
-   * `outbox.json` at open, so tools that open the directory later (`homing flush`) apply the
-   * app's limits, not their defaults; default true. A tool serving an app's outbox passes false.
+   * Save the limits (`maxEvents`, `maxBytes`, `overflow`, `retentionMs`, `maxDeadLetters`,
+   * `maxDeadLetterBytes`) in `outbox.json` at open, so tools that open the directory later
+   * (`homing flush`) apply the app's limits, not their defaults; default true. A tool serving an
+   * app's outbox passes false.
    */
   saveLimits?: boolean;
 }

@@ -28,6 +28,7 @@ export async function writeOutboxInfo(
       overflow: limits.overflow,
       retentionMs: limits.retentionMs,
       maxDeadLetters: limits.maxDeadLetters,
+      maxDeadLetterBytes: limits.maxDeadLetterBytes,
     },
   };
   await writeFileAtomic(path.join(directory, INFO_FILE), JSON.stringify(info), { fsync });
@@ -40,7 +41,12 @@ export async function readSavedLimits(directory: string): Promise<OutboxLimits |
   try {
     const parsed = JSON.parse(text) as Partial<OutboxInfo>;
     if (parsed.v !== 1 || parsed.limits === null || typeof parsed.limits !== 'object') return undefined;
-    return resolveOutboxLimits(parsed.limits);
+    // Saved by a version without a byte bound on dead letters: a tool must not apply the default
+    // one, which would discard dead letters that app keeps.
+    return resolveOutboxLimits({
+      maxDeadLetterBytes: Number.MAX_SAFE_INTEGER,
+      ...(parsed.limits as Partial<OutboxLimits>),
+    });
   } catch {
     return undefined;
   }

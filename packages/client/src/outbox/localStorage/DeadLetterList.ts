@@ -1,15 +1,18 @@
 import type { DeadLetter, OutboxRecord } from '../outbox.js';
 import type { StorageLike } from '../localStorage.js';
+import { utf8Length } from '../records.js';
 
 /**
  * The dead letters of the localStorage outbox: one key holding a JSON array, oldest first,
- * at most `maxDeadLetters`. Rewritten whole on each change: dead letters are rare and few.
+ * at most `maxDeadLetters` and `maxDeadLetterBytes` of event JSON and reasons. Rewritten whole
+ * on each change: dead letters are rare and few.
  */
 export class DeadLetterList {
   constructor(
     private readonly storage: StorageLike,
     private readonly key: string,
     private readonly maxDeadLetters: number,
+    private readonly maxDeadLetterBytes: number,
   ) {}
 
   /** Damaged entries (or a damaged key) read as nothing: they could never be replayed. */
@@ -34,14 +37,25 @@ export class DeadLetterList {
 
   /**
    * Throws the storage's error (full, blocked) and then stores nothing. Answers how many of the
-   * oldest dead letters were discarded to stay within `maxDeadLetters`.
+   * oldest dead letters were discarded to stay within the caps, and the bytes of their event JSON.
    */
-  add(records: readonly OutboxRecord[], reason: string, atMs: number): number {
+  add(records: readonly OutboxRecord[], reason: string, atMs: number): { discarded: number; bytes: number } {
     const all = this.read();
     for (const record of records) all.push({ record, reason, deadLetteredAtMs: atMs });
-    const discarded = Math.max(0, all.length - this.maxDeadLetters);
+    const sizes = all.map((dl) => utf8Length(dl.record.json) + utf8Length(dl.reason));
+    let total = sizes.reduce((n, size) => n + size, 0);
+    let discarded = 0;
+    let bytes = 0;
+    while (
+      discarded < all.length &&
+      (all.length - discarded > this.maxDeadLetters || total > this.maxDeadLetterBytes)
+    ) {
+      total -= sizes[discarded]!;
+      bytes += utf8Length(all[discarded]!.record.json);
+      discarded++;
+    }
     this.write(all.slice(discarded));
-    return discarded;
+    return { discarded, bytes };
   }
 
   /**
