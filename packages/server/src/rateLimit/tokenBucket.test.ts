@@ -153,4 +153,20 @@ describe('TokenBuckets', () => {
     b.giveBack('never-charged', 5);
     expect(b.take('never-charged', 10)).toBe(0);
   });
+
+  it('drops buckets that refilled to the burst (a removed project, one that stopped sending), and only those', () => {
+    let now = 0;
+    const b = new TokenBuckets({ ratePerSecond: 1, burst: 10, now: () => now });
+    for (let i = 0; i < 1000; i++) expect(b.take(`project-${i}`, 1)).toBe(0);
+    expect(b.take('in-debt', 1000)).toBe(0);
+    expect(b.size).toBe(1001);
+    // A minute on: the 1 000 have refilled, the debt of 990 has not been paid back.
+    now = 61_000;
+    expect(b.take('active', 1)).toBe(0);
+    expect(b.size).toBe(2);
+    // A dropped bucket comes back full, as it would have been; the one in debt still waits.
+    expect(b.take('project-0', 10)).toBe(0);
+    expect(b.take('project-0', 1)).toBe(1);
+    expect(b.take('in-debt', 1)).toBe(990 - 61 + 1);
+  });
 });

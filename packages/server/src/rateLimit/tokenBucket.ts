@@ -15,21 +15,42 @@ interface Bucket {
 
 const ROUNDING_MARGIN = 1e-9;
 
+/** How often, at most, the buckets are swept for full ones, ms (a scan of the map). */
+const SWEEP_MS = 60_000;
+
 /**
  * One token bucket per key (a project): refilled lazily from the clock on each call, so
- * nothing runs in the background. Keys are only ever authenticated projects, so the map is
- * as large as the number of projects sending.
+ * nothing runs in the background. Keys are only ever authenticated projects. A bucket that has
+ * refilled to the burst is what a missing one starts as, so such buckets are dropped now and
+ * then: the map holds the projects that sent lately, not every one that ever sent (a removed
+ * project's bucket stayed until restart: removal, `homing projects remove`, often runs in
+ * another process and has no way to this map).
  */
 export class TokenBuckets {
   private readonly buckets = new Map<string, Bucket>();
   private readonly rate: number;
   private readonly burst: number;
   private readonly now: () => number;
+  private sweptAt: number;
 
   constructor(o: TokenBucketOptions) {
     this.rate = o.ratePerSecond;
     this.burst = o.burst;
     this.now = o.now ?? (() => performance.now());
+    this.sweptAt = this.now();
+  }
+
+  /** Buckets held: the keys that took tokens and have not refilled to the burst since. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  /** Drops the buckets that have refilled to the burst: the same as no bucket. */
+  private sweep(now: number): void {
+    this.sweptAt = now;
+    for (const [key, b] of this.buckets) {
+      if (b.tokens + ((now - b.at) / 1000) * this.rate >= this.burst) this.buckets.delete(key);
+    }
   }
 
   /**
@@ -42,6 +63,7 @@ export class TokenBuckets {
    */
   take(key: string, cost: number): number {
     const now = this.now();
+    if (now - this.sweptAt >= SWEEP_MS) this.sweep(now);
     const charge = Math.max(cost, 1);
     const need = Math.min(charge, this.burst);
     let b = this.buckets.get(key);

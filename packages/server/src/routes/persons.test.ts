@@ -1,4 +1,5 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
+import type { FastifyPluginAsync } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StoreError } from '../store/errors.js';
 import type { Store, StoredEvent } from '../store/store.js';
@@ -11,7 +12,7 @@ import {
   until,
   ndjsonLines,
 } from './adminApi.test-helpers.js';
-import { exportDisposition, personsRoutes } from './persons.js';
+import { exportDisposition, personsRoutes, type PersonsRouteOptions } from './persons.js';
 
 const apps: AdminApp[] = [];
 afterEach(async () => {
@@ -541,6 +542,98 @@ describe.each(BACKENDS)('person export failing mid-stream (%s)', (backend) => {
       await fresh.dispose();
     }
   });
+});
+
+describe.each(BACKENDS)('person export to a client that stops reading (%s)', (backend) => {
+  /** An app whose exports end after `stallMs` without a drain, and a store counting what it yields. */
+  async function stallApp(stallMs: number, events: number) {
+    const fresh = await freshStore(backend);
+    const reads = { yielded: 0, ended: false };
+    const counting = Object.create(fresh.store) as Store;
+    counting.personEvents = async function* (projectId, distinctId) {
+      try {
+        for await (const e of fresh.store.personEvents(projectId, distinctId)) {
+          reads.yielded++;
+          yield e;
+        }
+      } finally {
+        reads.ended = true;
+      }
+    };
+    const withBound: FastifyPluginAsync<PersonsRouteOptions> = (f, o) =>
+      personsRoutes(f, { ...o, exportStallMs: stallMs });
+    const app = await startAdminApp(backend, [withBound], { store: counting });
+    apps.push(app);
+    apps.push({ close: fresh.dispose } as AdminApp);
+    // 1 KB events: enough that the socket buffers on both sides fill well before the end.
+    const pad = 'p'.repeat(1000);
+    for (let i = 0; i < events; i += 1000) {
+      await fresh.store.insertEvents(
+        app.project.id,
+        Array.from({ length: 1000 }, (_, j) => ingestEvent({ at: i + j, properties: { pad, n: i + j } })),
+      );
+    }
+    const open = () =>
+      new Promise<IncomingMessage>((resolve, reject) => {
+        const req = httpRequest(`${app.url}/api/persons/alice/export`, {
+          headers: { authorization: `Bearer ${app.project.adminKey}` },
+        });
+        req.on('response', resolve).on('error', reject).end();
+      });
+    return { app, reads, open };
+  }
+
+  /** Reads `res` to its end or its break, pausing `pauseMs` after every `everyBytes`. */
+  function readAll(res: IncomingMessage, everyBytes = Infinity, pauseMs = 0) {
+    return new Promise<{ lines: number; complete: boolean }>((resolve) => {
+      let lines = 0;
+      let sincePause = 0;
+      res.on('data', (chunk: Buffer) => {
+        for (const byte of chunk) if (byte === 10) lines++;
+        sincePause += chunk.length;
+        if (sincePause >= everyBytes) {
+          sincePause = 0;
+          res.pause();
+          setTimeout(() => res.resume(), pauseMs);
+        }
+      });
+      res.on('end', () => resolve({ lines, complete: res.complete }));
+      res.on('error', () => resolve({ lines, complete: false }));
+      res.on('aborted', () => resolve({ lines, complete: false }));
+    });
+  }
+
+  it('ends the export and closes the connection once a write has not drained for the bound, logged once', async () => {
+    const total = 30_000;
+    const { app, reads, open } = await stallApp(300, total);
+    const res = await open();
+    res.pause();
+    expect(res.statusCode).toBe(200);
+    // Without the bound nothing ends: the store's pager and the socket stayed open for good.
+    await until(() => reads.ended, 'the stalled export to be ended');
+    expect(reads.yielded).toBeLessThan(total / 2);
+    const stalled = app.logs.filter((l) => l.includes('export-stalled'));
+    expect(stalled).toHaveLength(1);
+    expect(JSON.parse(stalled[0]!)).toMatchObject({ level: 40, kind: 'export-stalled', stalledMs: 300 });
+    // Nothing of the person or their events in the line.
+    expect(stalled[0]).not.toMatch(/alice|pppp/);
+    // The client, reading again, gets a download that breaks off, not one that looks whole.
+    res.resume();
+    const got = await readAll(res);
+    expect(got.complete).toBe(false);
+    expect(got.lines).toBeLessThan(total);
+  }, 120_000);
+
+  it('a client that reads slowly, pausing for less than the bound, gets the whole export', async () => {
+    const total = 20_000;
+    const { app, reads, open } = await stallApp(3000, total);
+    const res = await open();
+    // Pauses of 300 ms after every 2 MB: the server's writes wait for each, and drain after it.
+    const got = await readAll(res, 2 * 1024 * 1024, 300);
+    expect(got).toEqual({ lines: total, complete: true });
+    expect(reads.yielded).toBe(total);
+    expect(app.logs.join('')).not.toContain('export-stalled');
+  }, 120_000);
 });
 
 describe.each(BACKENDS)('person export streams (%s)', (backend) => {

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { loggableError } from '../loggableError.js';
@@ -37,7 +38,18 @@ export const PERSONS_LIMITS = {
   defaultErasures: 100,
   /** Most entries one page may hold. */
   maxErasures: 10_000,
+  /**
+   * How long an export's write may wait for its client to read before the export is ended and
+   * its connection closed, ms. Node's requestTimeout covers only receiving the request: a client
+   * that never read held its chunks and a file descriptor for good.
+   */
+  exportStallMs: 60_000,
 } as const;
+
+export interface PersonsRouteOptions extends AdminRouteOptions {
+  /** PERSONS_LIMITS.exportStallMs when absent (tests pass a shorter one). */
+  exportStallMs?: number;
+}
 
 /** The erasure log's next page starts below this entry's `seq`. */
 function encodeErasureCursor(seq: number): string {
@@ -167,6 +179,8 @@ export function exportDisposition(distinctId: string): string {
 async function* ndjsonChunks(
   first: IteratorResult<StoredEvent>,
   rest: AsyncIterator<StoredEvent>,
+  /** Called each time the stream asks for the next chunk (the previous one was taken). */
+  onPull: () => void,
 ): AsyncGenerator<string> {
   let chunk = '';
   try {
@@ -174,6 +188,7 @@ async function* ndjsonChunks(
       chunk += `${JSON.stringify(toWireEvent(r.value))}\n`;
       if (chunk.length >= PERSONS_LIMITS.exportChunkBytes) {
         yield chunk;
+        onPull();
         chunk = '';
       }
     }
@@ -184,8 +199,35 @@ async function* ndjsonChunks(
   }
 }
 
-export const personsRoutes: FastifyPluginAsync<AdminRouteOptions> = async (fastify, options) => {
-  const { store } = options;
+/**
+ * Ends a streamed reply whose client stopped reading: once a write has waited `stallMs` for the
+ * socket to drain (no drain and no chunk taken since), the response and its socket are destroyed
+ * and `onStall` runs, once. A slow client that keeps reading drains between its reads and is
+ * left alone; so is a slow store (nothing is waiting to drain then). Answers what counts as
+ * progress, for the body's producer to call.
+ */
+function endWhenStalled(res: ServerResponse, stallMs: number, onStall: () => void): () => void {
+  const timer = setTimeout(() => {
+    if (!res.writableNeedDrain) {
+      timer.refresh();
+      return;
+    }
+    onStall();
+    res.destroy();
+  }, stallMs).unref();
+  const progress = (): void => {
+    timer.refresh();
+  };
+  res.on('drain', progress);
+  res.once('close', () => {
+    clearTimeout(timer);
+    res.off('drain', progress);
+  });
+  return progress;
+}
+
+export const personsRoutes: FastifyPluginAsync<PersonsRouteOptions> = async (fastify, options) => {
+  const { store, exportStallMs = PERSONS_LIMITS.exportStallMs } = options;
   installAdminApi(fastify, options);
 
   for (const form of ID_FORMS) {
@@ -226,7 +268,14 @@ export const personsRoutes: FastifyPluginAsync<AdminRouteOptions> = async (fasti
         // The first read happens before the headers go out, so a store that is down answers 503
         // instead of a 200 that breaks off.
         const first = await events.next();
-        const body = Readable.from(ndjsonChunks(first, events), {
+        const progress = endWhenStalled(reply.raw, exportStallMs, () => {
+          // No id and no event: the person's data stays out of the log.
+          request.log.warn(
+            { kind: 'export-stalled', stalledMs: exportStallMs },
+            'person export ended: its client read nothing for the stall bound, connection closed',
+          );
+        });
+        const body = Readable.from(ndjsonChunks(first, events, progress), {
           objectMode: false,
           highWaterMark: PERSONS_LIMITS.exportChunkBytes,
         });

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AdminApiError } from './adminAuth.js';
 import { type AdminApp, BACKENDS, ingestEvent, startAdminApp, T0_ISO } from './adminApi.test-helpers.js';
 import { personsRoutes } from './persons.js';
-import { parseInstant, parseInterval, queryRoutes } from './query.js';
+import { parseInstant, parseInterval, QUERY_LIMITS, queryRoutes } from './query.js';
 
 const apps: AdminApp[] = [];
 afterEach(async () => {
@@ -167,11 +167,11 @@ describe.each(BACKENDS)('query API over HTTP (%s)', (backend) => {
         from,
         to,
         interval_seconds: 3600,
-        totals: { total: 4, by_event: { signup: 2, login: 2 } },
+        totals: { total: 4, by_event: { signup: 2, login: 2 }, other: 0, other_names: 0 },
         buckets: [
-          { start: from, total: 3, by_event: { signup: 2, login: 1 } },
-          { start: new Date(t0 + H).toISOString(), total: 0, by_event: {} },
-          { start: new Date(t0 + 2 * H).toISOString(), total: 1, by_event: { login: 1 } },
+          { start: from, total: 3, by_event: { signup: 2, login: 1 }, other: 0 },
+          { start: new Date(t0 + H).toISOString(), total: 0, by_event: {}, other: 0 },
+          { start: new Date(t0 + 2 * H).toISOString(), total: 1, by_event: { login: 1 }, other: 0 },
         ],
       });
     }
@@ -189,6 +189,38 @@ describe.each(BACKENDS)('query API over HTTP (%s)', (backend) => {
     expect(recent.json.totals.total).toBe(0);
     const daily = await app.call('GET', '/api/stats?from=-7d&interval=1d');
     expect(daily.json.buckets[0].start).toMatch(/T00:00:00\.000Z$/);
+  });
+
+  it('names at most maxStatsEvents event names, those with the most events; the rest are counted as other', async () => {
+    const app = await start(backend);
+    const t0 = Date.parse(T0_ISO);
+    // Anyone with the write key can make up names: 1 000 are named, however many there are.
+    const made = 1004;
+    await app.store.insertEvents(app.project.id, [
+      ...Array.from({ length: made }, (_, i) =>
+        ingestEvent({ event: `made-up-${String(i).padStart(5, '0')}`, at: (i % 2) * H }),
+      ),
+      ...Array.from({ length: 3 }, () => ingestEvent({ event: 'signup', at: H })),
+    ]);
+    const from = new Date(t0).toISOString();
+    const to = new Date(t0 + 2 * H).toISOString();
+    const r = await app.call('GET', `/api/stats?from=${from}&to=${to}&interval=1h`);
+    expect(r.status).toBe(200);
+    const { totals, buckets } = r.json;
+    // signup has the most events; the made-up names tie at 1, kept in code point order.
+    expect(Object.keys(totals.by_event)).toHaveLength(1000);
+    expect(totals.by_event.signup).toBe(3);
+    expect(totals.by_event['made-up-00998']).toBe(1);
+    expect(totals.by_event['made-up-00999']).toBeUndefined();
+    expect(totals).toMatchObject({ total: made + 3, other: 5, other_names: 5 });
+    expect(buckets).toHaveLength(2);
+    for (const b of buckets) {
+      const named = Object.values(b.by_event as Record<string, number>).reduce((n, c) => n + c, 0);
+      expect(named + b.other).toBe(b.total);
+    }
+    expect(buckets[0].total + buckets[1].total).toBe(made + 3);
+    expect(buckets[0].other + buckets[1].other).toBe(5);
+    expect(QUERY_LIMITS.maxStatsEvents).toBe(1000);
   });
 
   it('answers 400 with a reason for bad query strings, refuses millions of buckets, and keeps serving', async () => {

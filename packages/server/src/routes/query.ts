@@ -17,6 +17,12 @@ export const QUERY_LIMITS = {
   maxPageSize: 1000,
   /** Most buckets one stats call may answer (the store refuses more as well). */
   maxStatsBuckets: 10_000,
+  /**
+   * Most event names one stats answer names: those with the most events in the range; the rest
+   * are counted as `other`. Anyone with the write key can make up names: unbounded, a million of
+   * them made a 59 MB answer that held the event loop for seconds.
+   */
+  maxStatsEvents: 1000,
   /** Stats range when `from` is absent: the last day. */
   defaultStatsRangeMs: 24 * 3600_000,
   /** Stats interval when `interval` is absent. */
@@ -333,24 +339,38 @@ export const queryRoutes: FastifyPluginAsync<AdminRouteOptions> = async (fastify
             'use a larger interval or a shorter range',
         );
       }
-      const rows = await store.stats({
+      // The store folds the names beyond maxStatsEvents before it builds a bucket, so what is
+      // merged and serialized here is bounded by buckets × maxStatsEvents.
+      const stats = await store.stats({
         projectId: project.id,
         from: new Date(fromMs).toISOString(),
         to: new Date(toMs).toISOString(),
         intervalSeconds,
+        maxEvents: QUERY_LIMITS.maxStatsEvents,
       });
-      const total = { total: 0, by_event: Object.create(null) as Record<string, number> };
-      for (const b of rows) {
-        total.total += b.total;
+      const totals = {
+        total: 0,
+        by_event: Object.create(null) as Record<string, number>,
+        other: 0,
+        other_names: stats.otherNames,
+      };
+      for (const b of stats.buckets) {
+        totals.total += b.total;
+        totals.other += b.other;
         for (const [name, n] of Object.entries(b.byEvent))
-          total.by_event[name] = (total.by_event[name] ?? 0) + n;
+          totals.by_event[name] = (totals.by_event[name] ?? 0) + n;
       }
       return {
         from: new Date(fromMs).toISOString(),
         to: new Date(toMs).toISOString(),
         interval_seconds: intervalSeconds,
-        totals: total,
-        buckets: rows.map((b) => ({ start: b.start, total: b.total, by_event: b.byEvent })),
+        totals,
+        buckets: stats.buckets.map((b) => ({
+          start: b.start,
+          total: b.total,
+          by_event: b.byEvent,
+          other: b.other,
+        })),
       };
     },
   );

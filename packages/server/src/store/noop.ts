@@ -11,8 +11,8 @@ import type {
   KeysToRotate,
   Project,
   ProjectRemoval,
-  StatsBucket,
   StatsQuery,
+  StatsResult,
   Store,
   StoredEvent,
 } from './store.js';
@@ -87,8 +87,8 @@ export class NoopStore implements Store {
   async deleteEventsBefore(): Promise<number> {
     return 0;
   }
-  async stats(_q: StatsQuery): Promise<StatsBucket[]> {
-    return [];
+  async stats(_q: StatsQuery): Promise<StatsResult> {
+    return { buckets: [], otherNames: 0 };
   }
   async close(): Promise<void> {
     this.closed = true;

@@ -4,6 +4,7 @@ import type { PostgresConnections } from './postgres-connections.js';
 import type { PostgresProjects } from './postgres-projects.js';
 import { retryingDeadlocks } from './postgres-retry.js';
 import type { ProjectRemoval, RemoveProjectOptions } from './store.js';
+import type { Suppressions } from './suppressions.js';
 
 /** A removal's statements: about 30 ms each, so no lock they take is held for long. */
 const REMOVAL_BATCH = { targetMs: 30, min: 50, max: 5000 } as const;
@@ -53,6 +54,8 @@ export class PostgresProjectRemoval {
   constructor(
     private readonly connections: PostgresConnections,
     private readonly projects: PostgresProjects,
+    /** The store's suppression entries in memory: the project's are dropped with it. */
+    private readonly suppressions: Suppressions,
   ) {}
 
   async remove(projectId: string, options: RemoveProjectOptions = {}): Promise<ProjectRemoval> {
@@ -77,6 +80,20 @@ export class PostgresProjectRemoval {
       pendingEvents: 0,
     };
     if (dryRun) return removal;
+    try {
+      return await this.deleteRows(pk, project.id, removal, options);
+    } finally {
+      // Marked removed, the project has no use for them even if the deletion broke off.
+      this.suppressions.forget(project.id);
+    }
+  }
+
+  private async deleteRows(
+    pk: string,
+    projectId: string,
+    removal: ProjectRemoval,
+    options: RemoveProjectOptions,
+  ): Promise<ProjectRemoval> {
     let deletedEvents = 0;
     const onEvents = (n: number): void => {
       deletedEvents += n;
@@ -95,7 +112,7 @@ export class PostgresProjectRemoval {
       if (round >= MAX_ROUNDS)
         throw new StoreError(
           'storage',
-          `rows of project ${project.id} were still being written after ${MAX_ROUNDS} rounds of ` +
+          `rows of project ${projectId} were still being written after ${MAX_ROUNDS} rounds of ` +
             'deletion (a Homing older than schema version 5 serving this database?): stop it and ' +
             'run the removal again',
         );

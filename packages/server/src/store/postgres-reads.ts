@@ -4,7 +4,7 @@
  */
 import type { PostgresConnections } from './postgres-connections.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './postgres-rows.js';
-import type { checkQuery } from './prepare-events.js';
+import type { checkQuery, StatsRow } from './prepare-events.js';
 import type { EventQuery, StoredEvent } from './store.js';
 
 const EXPORT_PAGE = 500;
@@ -60,19 +60,42 @@ export async function* readPersonEvents(
   }
 }
 
-/** The project `pk`'s events in [fromMs, toMs) counted per bucket of `intervalMs` and name (buildBuckets' rows). */
+/**
+ * The project `pk`'s events in [fromMs, toMs) counted per bucket of `intervalMs` and name, folded
+ * in the query as StatsTally folds SQLite's: the `maxEvents` names with the most events over the
+ * range (ties in code point order, the "C" collation of UTF-8) keep their name, the others' rows
+ * come back as one per bucket with a null name, so no more than buckets × (maxEvents + 1) rows
+ * reach the server however many names the range holds. Answers buildBuckets' rows and how many
+ * names were left out.
+ */
 export async function countEventsByBucket(
   connections: PostgresConnections,
   pk: string,
   fromMs: number,
   toMs: number,
   intervalMs: number,
-): Promise<{ b: number; event: string; n: number }[]> {
-  return (
-    await connections.longQuery<{ b: string; event: string; n: string }>(
-      `SELECT (ts - $1) / $2 AS b, event, count(*) AS n FROM events
-               WHERE project_pk = $3 AND ts >= $1 AND ts < $4 GROUP BY b, event`,
-      [fromMs, intervalMs, pk, toMs],
-    )
-  ).rows.map((r) => ({ b: Number(r.b), event: r.event, n: Number(r.n) }));
+  maxEvents: number,
+): Promise<{ rows: StatsRow[]; otherNames: number }> {
+  // Ranked by window functions rather than by joining the counts to the top names: on a table
+  // not yet analyzed the planner took that join for one row and made it a nested loop (100 000
+  // names: over 4 s instead of 0.3).
+  const r = await connections.longQuery<{ b: string; event: string | null; n: string; last_rank: string }>(
+    `WITH counts AS (
+       SELECT (ts - $1) / $2 AS b, event, count(*) AS n FROM events
+        WHERE project_pk = $3 AND ts >= $1 AND ts < $4 GROUP BY b, event
+     ), ranked AS (
+       SELECT b, event, n, dense_rank() OVER (ORDER BY total DESC, event COLLATE "C") AS r
+         FROM (SELECT b, event, n, sum(n) OVER (PARTITION BY event) AS total FROM counts) t
+     )
+     SELECT b, CASE WHEN r <= $5 THEN event END AS event, sum(n) AS n, max(r) AS last_rank
+       FROM ranked GROUP BY b, 2`,
+    [fromMs, intervalMs, pk, toMs, maxEvents],
+  );
+  // A name's rank is the same in every row of it, so the largest is the number of names.
+  let names = 0;
+  for (const row of r.rows) names = Math.max(names, Number(row.last_rank));
+  return {
+    rows: r.rows.map((row) => ({ b: Number(row.b), event: row.event, n: Number(row.n) })),
+    otherNames: Math.max(0, names - maxEvents),
+  };
 }

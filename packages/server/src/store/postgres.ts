@@ -33,8 +33,8 @@ import type {
   Project,
   ProjectRemoval,
   RemoveProjectOptions,
-  StatsBucket,
   StatsQuery,
+  StatsResult,
   Store,
   StoredEvent,
 } from './store.js';
@@ -91,7 +91,7 @@ export class PostgresStore implements Store {
     this.migrationLockTimeoutMs = resolved.migrationLockTimeoutMs;
     this.connections = new PostgresConnections(resolved);
     this.projects = new PostgresProjects(this.connections);
-    this.removal = new PostgresProjectRemoval(this.connections, this.projects);
+    this.removal = new PostgresProjectRemoval(this.connections, this.projects, this.suppressions);
     this.erasure = new PostgresErasure(
       this.connections,
       this.suppressions,
@@ -270,11 +270,19 @@ export class PostgresStore implements Store {
     return deleteEventsBefore(this.connections, cutoffMs, limit);
   }
 
-  async stats(q: StatsQuery): Promise<StatsBucket[]> {
-    const { fromMs, toMs, intervalMs } = checkStats(q);
+  async stats(q: StatsQuery): Promise<StatsResult> {
+    const { fromMs, toMs, intervalMs, maxEvents } = checkStats(q);
     const pk = await this.projects.pkOrNull(q.projectId);
-    const rows = pk === null ? [] : await countEventsByBucket(this.connections, pk, fromMs, toMs, intervalMs);
-    return buildBuckets(fromMs, toMs, intervalMs, rows);
+    if (pk === null) return buildBuckets(fromMs, toMs, intervalMs, []);
+    const { rows, otherNames } = await countEventsByBucket(
+      this.connections,
+      pk,
+      fromMs,
+      toMs,
+      intervalMs,
+      maxEvents,
+    );
+    return buildBuckets(fromMs, toMs, intervalMs, rows, otherNames);
   }
 
   /**

@@ -1,7 +1,15 @@
 import { StoreInputError } from './errors.js';
 import { writeEventKey } from './event-key.js';
 import { parseIsoMs } from './parse-iso.js';
-import type { ErasureQuery, EventPosition, EventQuery, IngestEvent, StatsQuery } from './store.js';
+import type {
+  ErasureQuery,
+  EventPosition,
+  EventQuery,
+  IngestEvent,
+  StatsBucket,
+  StatsQuery,
+  StatsResult,
+} from './store.js';
 
 /** An event checked and reduced to what both stores write. */
 export interface PreparedEvent {
@@ -216,8 +224,15 @@ export function checkErasureQuery(q: ErasureQuery): number {
 
 /** Largest number of buckets one stats call may answer. */
 export const MAX_STATS_BUCKETS = 10_000;
+/** Most event names one stats call may name, and how many it names when not told. */
+export const MAX_STATS_EVENTS = 1000;
 
-export function checkStats(q: StatsQuery): { fromMs: number; toMs: number; intervalMs: number } {
+export function checkStats(q: StatsQuery): {
+  fromMs: number;
+  toMs: number;
+  intervalMs: number;
+  maxEvents: number;
+} {
   const fromMs = isoMs(q.from, 'from', null, 'ceil');
   const toMs = isoMs(q.to, 'to', null, 'ceil');
   if (!(Number.isFinite(q.intervalSeconds) && q.intervalSeconds >= 1)) {
@@ -228,27 +243,164 @@ export function checkStats(q: StatsQuery): { fromMs: number; toMs: number; inter
   if ((toMs - fromMs) / intervalMs > MAX_STATS_BUCKETS) {
     throw new StoreInputError(`more than ${MAX_STATS_BUCKETS} buckets; use a larger interval`);
   }
-  return { fromMs, toMs, intervalMs };
+  const maxEvents = q.maxEvents ?? MAX_STATS_EVENTS;
+  if (!Number.isInteger(maxEvents) || maxEvents < 1 || maxEvents > MAX_STATS_EVENTS) {
+    throw new StoreInputError(`maxEvents must be an integer from 1 to ${MAX_STATS_EVENTS}`);
+  }
+  return { fromMs, toMs, intervalMs, maxEvents };
 }
 
-/** Builds every bucket from `from` to `to`, empty ones included, from (bucket, event, count) rows. */
+/** A count of a stats query: bucket index, event name (null: the names left out), events. */
+export interface StatsRow {
+  b: number;
+  event: string | null;
+  n: number;
+}
+
+function emptyBuckets(fromMs: number, toMs: number, intervalMs: number): StatsBucket[] {
+  const count = Math.ceil((toMs - fromMs) / intervalMs);
+  return Array.from({ length: count }, (_, i) => ({
+    start: new Date(fromMs + i * intervalMs).toISOString(),
+    total: 0,
+    byEvent: Object.create(null) as Record<string, number>,
+    other: 0,
+  }));
+}
+
+function addCount(buckets: StatsBucket[], b: number, event: string | null, n: number): void {
+  const bucket = buckets[b];
+  if (!bucket) return;
+  bucket.total += n;
+  if (event === null) bucket.other += n;
+  else bucket.byEvent[event] = (bucket.byEvent[event] ?? 0) + n;
+}
+
+/**
+ * Builds every bucket from `from` to `to`, empty ones included, from rows already folded to the
+ * names the answer names (PostgreSQL folds in its query); `otherNames`: how many were left out.
+ */
 export function buildBuckets(
   fromMs: number,
   toMs: number,
   intervalMs: number,
-  rows: Iterable<{ b: number; event: string; n: number }>,
-): { start: string; total: number; byEvent: Record<string, number> }[] {
-  const count = Math.ceil((toMs - fromMs) / intervalMs);
-  const buckets = Array.from({ length: count }, (_, i) => ({
-    start: new Date(fromMs + i * intervalMs).toISOString(),
-    total: 0,
-    byEvent: Object.create(null) as Record<string, number>,
-  }));
-  for (const r of rows) {
-    const bucket = buckets[Number(r.b)];
-    if (!bucket) continue;
-    bucket.total += Number(r.n);
-    bucket.byEvent[r.event] = (bucket.byEvent[r.event] ?? 0) + Number(r.n);
+  rows: Iterable<StatsRow>,
+  otherNames = 0,
+): StatsResult {
+  const buckets = emptyBuckets(fromMs, toMs, intervalMs);
+  for (const r of rows) addCount(buckets, Number(r.b), r.event, Number(r.n));
+  return { buckets, otherNames };
+}
+
+/**
+ * Names and rows a StatsTally handles between two calls of `between` (a turn of the event loop):
+ * a few milliseconds, so a range with a million names does not hold the loop while it is folded.
+ */
+const STATS_FOLD_SLICE = 20_000;
+
+/**
+ * A stats query's (bucket, name, count) rows gathered piece by piece (SQLite counts a range in
+ * pieces, see SqliteReads.stats), then folded to the `maxEvents` names with the most events, the
+ * others' events counted as `other`, before any bucket's object is built: the answer is bounded
+ * however many names the range holds. PostgreSQL's query folds alike, in SQL.
+ */
+export class StatsTally {
+  /** Events per name over the range. */
+  private readonly totals = new Map<string, number>();
+  /** The rows, column by column (a million rows as objects cost three times the memory). */
+  private readonly bs: number[] = [];
+  private readonly events: string[] = [];
+  private readonly ns: number[] = [];
+
+  add(b: number, event: string, n: number): void {
+    this.bs.push(b);
+    this.events.push(event);
+    this.ns.push(n);
+    this.totals.set(event, (this.totals.get(event) ?? 0) + n);
   }
-  return buckets;
+
+  async fold(
+    fromMs: number,
+    toMs: number,
+    intervalMs: number,
+    maxEvents: number,
+    between: () => Promise<void>,
+  ): Promise<StatsResult> {
+    const named = await topNames(this.totals, maxEvents, between);
+    const buckets = emptyBuckets(fromMs, toMs, intervalMs);
+    for (let i = 0; i < this.ns.length; i++) {
+      if (i > 0 && i % STATS_FOLD_SLICE === 0) await between();
+      const event = this.events[i]!;
+      addCount(buckets, this.bs[i]!, named.has(event) ? event : null, this.ns[i]!);
+    }
+    return { buckets, otherNames: this.totals.size - named.size };
+  }
+}
+
+/**
+ * Code point order, as SQLite's BINARY and PostgreSQL's "C" collation order UTF-8 text: UTF-16
+ * order (JavaScript's <) puts a name above U+FFFF (a surrogate pair) before one at U+E000..U+FFFF.
+ */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return codePointRank(x) - codePointRank(y);
+  }
+  return a.length - b.length;
+}
+
+/** A UTF-16 unit's place in code point order: surrogates after U+E000..U+FFFF. */
+const codePointRank = (u: number): number => (u < 0xd800 ? u : u < 0xe000 ? u + 0x2000 : u - 0x800);
+
+/** Whether name `a` (with `na` events) ranks above `b`: more events, or as many and `a` first. */
+function ranksAbove(na: number, a: string, nb: number, b: string): boolean {
+  return na !== nb ? na > nb : compareCodePoints(a, b) < 0;
+}
+
+/**
+ * The `max` names with the most events, ties in code point order (PostgreSQL's query orders the
+ * same), chosen through a heap of the best so far whose root is the lowest: one comparison for
+ * most names, and a turn of the event loop every STATS_FOLD_SLICE names.
+ */
+async function topNames(
+  totals: Map<string, number>,
+  max: number,
+  between: () => Promise<void>,
+): Promise<Set<string>> {
+  if (totals.size <= max) return new Set(totals.keys());
+  const names: string[] = [];
+  const counts: number[] = [];
+  const swap = (i: number, j: number): void => {
+    [names[i], names[j]] = [names[j]!, names[i]!];
+    [counts[i], counts[j]] = [counts[j]!, counts[i]!];
+  };
+  const above = (i: number, j: number): boolean => ranksAbove(counts[i]!, names[i]!, counts[j]!, names[j]!);
+  let seen = 0;
+  for (const [name, n] of totals) {
+    if (++seen % STATS_FOLD_SLICE === 0) await between();
+    if (names.length < max) {
+      names.push(name);
+      counts.push(n);
+      for (let i = names.length - 1; i > 0;) {
+        const parent = (i - 1) >> 1;
+        if (!above(parent, i)) break;
+        swap(parent, i);
+        i = parent;
+      }
+    } else if (ranksAbove(n, name, counts[0]!, names[0]!)) {
+      names[0] = name;
+      counts[0] = n;
+      for (let i = 0; ;) {
+        let lowest = i;
+        const left = 2 * i + 1;
+        if (left < names.length && above(lowest, left)) lowest = left;
+        if (left + 1 < names.length && above(lowest, left + 1)) lowest = left + 1;
+        if (lowest === i) break;
+        swap(lowest, i);
+        i = lowest;
+      }
+    }
+  }
+  return new Set(names);
 }

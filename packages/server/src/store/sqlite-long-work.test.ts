@@ -94,7 +94,10 @@ describe('SqliteStore: erasure and stats of many events', () => {
         : { event: 'burst', timestamp: new Date(T0 + 20 * MIN).toISOString() },
     );
     let turns = 0;
-    const { result: buckets, samples } = await sampleDuring(
+    const {
+      result: { buckets },
+      samples,
+    } = await sampleDuring(
       store.stats({
         projectId: p.id,
         from: new Date(T0).toISOString(),

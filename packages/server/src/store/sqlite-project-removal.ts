@@ -6,6 +6,7 @@ import { nextTurn } from './next-turn.js';
 import type { SqliteProjects } from './sqlite-projects.js';
 import type { WriteTurn } from './sqlite-write-turn.js';
 import type { ProjectRemoval, RemoveProjectOptions } from './store.js';
+import type { Suppressions } from './suppressions.js';
 
 /**
  * A removal's transactions: about 30 ms each of homing.db's write lock (and of the event loop),
@@ -86,6 +87,8 @@ export class SqliteProjectRemoval {
     private readonly db: Database.Database,
     private readonly turn: WriteTurn,
     private readonly projects: SqliteProjects,
+    /** The store's suppression entries in memory: the project's are dropped with it. */
+    private readonly suppressions: Suppressions,
     /** Throws once the store is closed: checked before each batch. */
     private readonly assertOpen: () => void,
     /** The ingest log's file, or null when there is none. */
@@ -133,6 +136,8 @@ export class SqliteProjectRemoval {
       return removal;
     } finally {
       log?.close();
+      // Marked removed, the project has no use for them even if the deletion broke off.
+      if (!dryRun) this.suppressions.forget(project.id);
     }
   }
 

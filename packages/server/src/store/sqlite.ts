@@ -46,8 +46,8 @@ import type {
   Project,
   ProjectRemoval,
   RemoveProjectOptions,
-  StatsBucket,
   StatsQuery,
+  StatsResult,
   Store,
   StoredEvent,
 } from './store.js';
@@ -126,10 +126,16 @@ export class SqliteStore implements Store {
     this.reads = new SqliteReads(this.db, assertOpen);
     this.erasure = new SqliteErasure(this.db, this.turn, assertOpen);
     this.retention = new SqliteRetention(this.db, this.turn, assertOpen, () => this.catchUp());
-    this.removal = new SqliteProjectRemoval(this.db, this.turn, this.projects, assertOpen, () =>
-      this.opts.projectsOnly
-        ? logFileOfItsOwn(this.logPath, this.opts.busyTimeoutMs)
-        : { write: (fn) => this.turn.logWrite(() => fn(this.logDb)), close: () => {} },
+    this.removal = new SqliteProjectRemoval(
+      this.db,
+      this.turn,
+      this.projects,
+      this.suppressions,
+      assertOpen,
+      () =>
+        this.opts.projectsOnly
+          ? logFileOfItsOwn(this.logPath, this.opts.busyTimeoutMs)
+          : { write: (fn) => this.turn.logWrite(() => fn(this.logDb)), close: () => {} },
     );
   }
 
@@ -433,14 +439,14 @@ export class SqliteStore implements Store {
     });
   }
 
-  stats(q: StatsQuery): Promise<StatsBucket[]> {
+  stats(q: StatsQuery): Promise<StatsResult> {
     return this.guarded(async () => {
       this.assertReady();
-      const { fromMs, toMs, intervalMs } = checkStats(q);
+      const { fromMs, toMs, intervalMs, maxEvents } = checkStats(q);
       const pk = this.projects.pkOrNull(q.projectId);
       await this.catchUp();
       if (pk === null) return buildBuckets(fromMs, toMs, intervalMs, []);
-      return this.reads.stats(pk, fromMs, toMs, intervalMs);
+      return this.reads.stats(pk, fromMs, toMs, intervalMs, maxEvents);
     });
   }
 

@@ -1,5 +1,6 @@
 import { expect, it } from 'vitest';
 import type { IngestEvent, Project, Store } from './store.js';
+import type { Suppressions } from './suppressions.js';
 
 /** What the projects contract gets from the suite around it (see store.contract.ts). */
 export interface ProjectsContractContext {
@@ -98,10 +99,17 @@ export function projectsContract(c: ProjectsContractContext): void {
 
     const version = await store.keysVersion();
     const progress: [number, number][] = [];
+    // Both stores keep suppression entries in memory (suppressions.ts), a private field of each.
+    const inMemory = (s: Store): Suppressions =>
+      (s as unknown as { suppressions: Suppressions }).suppressions;
+    expect(inMemory(store).has(gone.id)).toBe(true);
     const removal = await store.removeProject(gone.id, { onProgress: (d, t) => progress.push([d, t]) });
     expect(removal).toEqual(counted);
     expect(progress.at(-1)).toEqual([30, 30]);
     expect(await store.keysVersion()).not.toBe(version);
+    // The removed project's entries no longer take memory; the other project's stay.
+    expect(inMemory(store).has(gone.id)).toBe(false);
+    expect(inMemory(store).has(kept.id)).toBe(true);
 
     for (const s of [store, await c.another()]) {
       expect(await s.findProjectByKey(gone.writeKey)).toBeNull();

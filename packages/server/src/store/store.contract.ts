@@ -692,8 +692,8 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
           })
         ).map((e) => e.uuid),
       ).toEqual([stored.uuid]);
-      const buckets = (from: string, to: string) =>
-        store.stats({ projectId: project.id, from, to, intervalSeconds: 3600 });
+      const buckets = async (from: string, to: string) =>
+        (await store.stats({ projectId: project.id, from, to, intervalSeconds: 3600 })).buckets;
       expect((await buckets(finer, '2026-01-01T01:00:00Z'))[0]!.total).toBe(0);
       expect((await buckets('2025-12-31T23:00:00Z', finer)).reduce((n, b) => n + b.total, 0)).toBe(1);
       // Date.parse read '12' as 2001-12-01 and '2026-02-30' as March 2.
@@ -712,23 +712,79 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
         ev({ timestamp: at(130), event: 'a' }),
         ev({ timestamp: at(180), event: 'a' }),
       ]);
-      const buckets = await store.stats({
+      const stats = await store.stats({
         projectId: project.id,
         from: at(0),
         to: at(180),
         intervalSeconds: 3600,
       });
-      expect(buckets).toEqual([
-        { start: at(0), total: 3, byEvent: { a: 2, b: 1 } },
-        { start: at(60), total: 0, byEvent: {} },
-        { start: at(120), total: 1, byEvent: { a: 1 } },
-      ]);
+      expect(stats).toEqual({
+        buckets: [
+          { start: at(0), total: 3, byEvent: { a: 2, b: 1 }, other: 0 },
+          { start: at(60), total: 0, byEvent: {}, other: 0 },
+          { start: at(120), total: 1, byEvent: { a: 1 }, other: 0 },
+        ],
+        otherNames: 0,
+      });
       await expect(
         store.stats({ projectId: project.id, from: at(0), to: at(180), intervalSeconds: 0 }),
       ).rejects.toMatchObject({ kind: 'invalid-input' });
       await expect(
         store.stats({ projectId: project.id, from: at(0), to: at(10_000_000), intervalSeconds: 1 }),
       ).rejects.toMatchObject({ kind: 'invalid-input' });
+    });
+
+    it('names at most maxEvents event names in stats, those with the most events; the rest count as other', async () => {
+      const at = (min: number): string => new Date(T0 + min * 60_000).toISOString();
+      const emoji = '\u{1F600}';
+      // [minute, name]: a 5, b 4, c 2 and d 2 (a tie: c comes first), U+FFFD 1 and an emoji 1 (a
+      // tie in code point order, where U+FFFD comes first; in UTF-16 order the emoji would).
+      const spec: [number, string][] = [
+        [0, 'a'],
+        [1, 'a'],
+        [2, 'a'],
+        [130, 'a'],
+        [131, 'a'],
+        [60, 'b'],
+        [61, 'b'],
+        [62, 'b'],
+        [63, 'b'],
+        [3, 'c'],
+        [132, 'c'],
+        [64, 'd'],
+        [65, 'd'],
+        [133, '\uFFFD'],
+        [4, emoji],
+      ];
+      await store.insertEvents(
+        project.id,
+        spec.map(([min, event]) => ev({ timestamp: at(min), event })),
+      );
+      const stats = (maxEvents?: number) =>
+        store.stats({ projectId: project.id, from: at(0), to: at(180), intervalSeconds: 3600, maxEvents });
+      expect(await stats(3)).toEqual({
+        buckets: [
+          { start: at(0), total: 5, byEvent: { a: 3, c: 1 }, other: 1 },
+          { start: at(60), total: 6, byEvent: { b: 4 }, other: 2 },
+          { start: at(120), total: 4, byEvent: { a: 2, c: 1 }, other: 1 },
+        ],
+        otherNames: 3,
+      });
+      expect(await stats(5)).toEqual({
+        buckets: [
+          { start: at(0), total: 5, byEvent: { a: 3, c: 1 }, other: 1 },
+          { start: at(60), total: 6, byEvent: { b: 4, d: 2 }, other: 0 },
+          { start: at(120), total: 4, byEvent: { a: 2, c: 1, '\uFFFD': 1 }, other: 0 },
+        ],
+        otherNames: 1,
+      });
+      const all = await stats();
+      expect(all.otherNames).toBe(0);
+      expect(all.buckets.map((b) => b.other)).toEqual([0, 0, 0]);
+      expect(all.buckets[0]!.byEvent).toEqual({ a: 3, c: 1, [emoji]: 1 });
+      for (const bad of [0, 1001, 1.5]) {
+        await expect(stats(bad)).rejects.toMatchObject({ kind: 'invalid-input' });
+      }
     });
 
     it('finds projects by write key and admin key, and nothing by unknown or near-miss keys', async () => {

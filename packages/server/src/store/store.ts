@@ -115,13 +115,29 @@ export interface StatsQuery {
   from: string;
   to: string;
   intervalSeconds: number;
+  /**
+   * Most event names the answer names, 1..1000 (the default): the names with the most events in
+   * the range, ties in code point order of the name. The other names' events are counted in each
+   * bucket's `other`. Anyone with the write key can make up names, so the answer has a bound.
+   */
+  maxEvents?: number;
 }
 
 export interface StatsBucket {
   /** ISO 8601 start of the bucket. */
   start: string;
   total: number;
+  /** Counts of the names the answer names (see StatsQuery.maxEvents) that occur in the bucket. */
   byEvent: Record<string, number>;
+  /** Events of the names left out of `byEvent` over the range. */
+  other: number;
+}
+
+export interface StatsResult {
+  /** Every bucket from `from` to `to`, empty ones included. */
+  buckets: StatsBucket[];
+  /** How many names over the range were left out of `byEvent` (their events are in `other`). */
+  otherNames: number;
 }
 
 export interface ErasureRecord {
@@ -219,7 +235,8 @@ export interface Store {
   listErasures(query: ErasureQuery): Promise<ErasureRecord[]>;
   /** Delete up to `limit` events with timestamp before `cutoff`; resolves how many. */
   deleteEventsBefore(cutoff: string, limit: number): Promise<number>;
-  stats(query: StatsQuery): Promise<StatsBucket[]>;
+  /** Counts per bucket and per event name, at most `maxEvents` names named. */
+  stats(query: StatsQuery): Promise<StatsResult>;
 
   close(): Promise<void>;
 }

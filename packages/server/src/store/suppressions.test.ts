@@ -67,6 +67,20 @@ describe('Suppressions', () => {
     expect(() => prepareEvents([ev({ clampedFrom: 'yesterday' })])).toThrow(/clampedFrom/);
   });
 
+  it("forgets a removed project's entries, and only that project's", () => {
+    const s = new Suppressions();
+    s.note('gone', suppressionHash('gone', 'a'), 10);
+    s.note('gone', suppressionHash('gone', 'b'), 10);
+    s.note('kept', suppressionHash('kept', 'a'), 10);
+    s.forget('gone');
+    expect(s.has('gone')).toBe(false);
+    expect(s.size).toBe(1);
+    const old = new Date(5).toISOString();
+    expect(s.dropSuppressed('kept', prepareEvents([ev({ distinctId: 'a', timestamp: old })]))).toBe(1);
+    s.forget('never-there');
+    expect(s.size).toBe(1);
+  });
+
   it('is due for a refresh once per interval from the last read', () => {
     const s = new Suppressions(1000);
     expect(s.due(0)).toBe(true);
