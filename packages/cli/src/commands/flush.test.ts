@@ -49,6 +49,23 @@ async function queuedIn(dir: string): Promise<number> {
   }
 }
 
+/** Saves, as an app run would, the circuit of endpoint `id` open for `openForMs` from now. */
+async function saveOpenCircuit(dir: string, id: string, openForMs: number, retryAfterMs?: number) {
+  const outbox = open(dir);
+  const now = Date.now();
+  await outbox.setState(breakerStateKey(id), {
+    version: 1,
+    state: 'open',
+    since: now,
+    openUntil: now + openForMs,
+    openings: 1,
+    breaker: { kind: 'consecutive', count: 0 },
+  });
+  if (retryAfterMs !== undefined)
+    await outbox.setState(serverWaitStateKey(id), { untilMs: now + retryAfterMs, waitMs: retryAfterMs });
+  await outbox.close();
+}
+
 /**
  * A flush of the 3 events `setup(3)` queued, held back by what the outbox saved (exit 1, no
  * request), then with --force (exit 0, all sent). Answers the held flush's output.
@@ -180,18 +197,7 @@ describe('homing flush', () => {
 
   it('respects a saved open circuit (no request), and --force tries anyway', async () => {
     const { dir, sink } = await setup(3);
-    const outbox = open(dir);
-    const id = `homing:${sink.url}`;
-    const now = Date.now();
-    await outbox.setState(breakerStateKey(id), {
-      version: 1,
-      state: 'open',
-      since: now,
-      openUntil: now + 60_000,
-      openings: 1,
-      breaker: { kind: 'consecutive', count: 0 },
-    });
-    await outbox.close();
+    await saveOpenCircuit(dir, `homing:${sink.url}`, 60_000);
     const held = await heldThenForced(dir, sink);
     expect(held.err()).toContain('circuit');
     expect(held.err()).toContain('--force');
@@ -199,17 +205,7 @@ describe('homing flush', () => {
 
   it('says so when it waits out a saved open circuit within its timeout, then sends', async () => {
     const { dir, sink } = await setup(3);
-    const outbox = open(dir);
-    const now = Date.now();
-    await outbox.setState(breakerStateKey(`homing:${sink.url}`), {
-      version: 1,
-      state: 'open',
-      since: now,
-      openUntil: now + 1_500,
-      openings: 1,
-      breaker: { kind: 'consecutive', count: 0 },
-    });
-    await outbox.close();
+    await saveOpenCircuit(dir, `homing:${sink.url}`, 1_500);
     const io = captureIo();
     const code = flush(
       { outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 20_000 },
@@ -232,19 +228,7 @@ describe('homing flush', () => {
 
   it('counts a saved Retry-After beside an open circuit: the note and the hint give the later of the two', async () => {
     const { dir, sink } = await setup(3);
-    const id = `homing:${sink.url}`;
-    const outbox = open(dir);
-    const now = Date.now();
-    await outbox.setState(breakerStateKey(id), {
-      version: 1,
-      state: 'open',
-      since: now,
-      openUntil: now + 1_000,
-      openings: 1,
-      breaker: { kind: 'consecutive', count: 0 },
-    });
-    await outbox.setState(serverWaitStateKey(id), { untilMs: now + 60_000, waitMs: 60_000 });
-    await outbox.close();
+    await saveOpenCircuit(dir, `homing:${sink.url}`, 1_000, 60_000);
     const io = captureIo();
     expect(
       await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 3_000 }, io),
@@ -256,17 +240,7 @@ describe('homing flush', () => {
 
   it('on a terminal, a note ends its line: the bar is drawn below it, never over a wrapped note', async () => {
     const { dir, sink } = await setup(3);
-    const outbox = open(dir);
-    const now = Date.now();
-    await outbox.setState(breakerStateKey(`homing:${sink.url}`), {
-      version: 1,
-      state: 'open',
-      since: now,
-      openUntil: now + 600,
-      openings: 1,
-      breaker: { kind: 'consecutive', count: 0 },
-    });
-    await outbox.close();
+    await saveOpenCircuit(dir, `homing:${sink.url}`, 600);
     const tty = captureIo(true);
     expect(
       await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 20_000 }, tty),
