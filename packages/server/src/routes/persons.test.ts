@@ -12,7 +12,7 @@ import {
   until,
   ndjsonLines,
 } from './adminApi.test-helpers.js';
-import { exportDisposition, personsRoutes, type PersonsRouteOptions } from './persons.js';
+import { exportDisposition, exportPieces, personsRoutes, type PersonsRouteOptions } from './persons.js';
 
 const apps: AdminApp[] = [];
 afterEach(async () => {
@@ -541,6 +541,19 @@ describe.each(BACKENDS)('person export failing mid-stream (%s)', (backend) => {
     } finally {
       await fresh.dispose();
     }
+  });
+});
+
+describe('exportPieces', () => {
+  it('cuts a chunk one large event made into pieces a slow reader drains within the stall bound, never inside a surrogate pair', () => {
+    // The emoji's halves are units 9 and 10: a cut at 10 would part them.
+    const line = `${'x'.repeat(9)}😀${'y'.repeat(25)}"}}\n`;
+    const pieces = [...exportPieces(line, 10)];
+    expect(pieces.join('')).toBe(line);
+    expect(Math.max(...pieces.map((p) => p.length))).toBeLessThanOrEqual(10);
+    // Each piece encodes on its own (a response writes them one by one): no half emoji.
+    expect(pieces.map((p) => Buffer.from(p, 'utf8').toString('utf8')).join('')).toBe(line);
+    expect([...exportPieces('short\n', 10)]).toEqual(['short\n']);
   });
 });
 

@@ -187,16 +187,36 @@ async function* ndjsonChunks(
     for (let r = first; r.done !== true; r = await rest.next()) {
       chunk += `${JSON.stringify(toWireEvent(r.value))}\n`;
       if (chunk.length >= PERSONS_LIMITS.exportChunkBytes) {
-        yield chunk;
-        onPull();
+        for (const piece of exportPieces(chunk)) {
+          yield piece;
+          onPull();
+        }
         chunk = '';
       }
     }
-    if (chunk !== '') yield chunk;
+    if (chunk !== '') yield* exportPieces(chunk);
   } finally {
     // A client that hangs up ends the store's pager too.
     await rest.return?.();
   }
+}
+
+/**
+ * `chunk` in pieces of at most `exportChunkBytes` UTF-16 units, never between the two halves of a
+ * surrogate pair. One large event made a chunk of its own (an event may hold 1 MB): the socket
+ * drained only once a client had read all of it, and one reading 8 KB/s drained nothing for over
+ * a minute and was taken for stalled (`endWhenStalled`) while it read.
+ */
+export function* exportPieces(chunk: string, size = PERSONS_LIMITS.exportChunkBytes): Generator<string> {
+  let at = 0;
+  while (chunk.length - at > size) {
+    let end = at + size;
+    const last = chunk.charCodeAt(end - 1);
+    if (last >= 0xd800 && last <= 0xdbff) end--;
+    yield chunk.slice(at, end);
+    at = end;
+  }
+  yield at === 0 ? chunk : chunk.slice(at);
 }
 
 /**
