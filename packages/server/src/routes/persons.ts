@@ -41,9 +41,12 @@ export const PERSONS_LIMITS = {
   /**
    * How long an export's write may wait for its client to read before the export is ended and
    * its connection closed, ms. Node's requestTimeout covers only receiving the request: a client
-   * that never read held its chunks and a file descriptor for good.
+   * that never read held its chunks and a file descriptor for good. Minutes, not seconds: the
+   * server sees a slow reader's progress only once the socket buffers between them (megabytes on
+   * a fast link) have room again, which a client reading 8 KB/s took over a minute to make (the
+   * re-probe of a 60 s bound cut it off while it read).
    */
-  exportStallMs: 60_000,
+  exportStallMs: 10 * 60_000,
 } as const;
 
 export interface PersonsRouteOptions extends AdminRouteOptions {
