@@ -141,12 +141,14 @@ export const T0_ISO = new Date(T0).toISOString();
 /** Polls `check` until it holds (generous limit; no timing is asserted). */
 export async function until(
   check: () => boolean | Promise<boolean>,
-  what: string,
+  what: string | (() => string),
   limitMs = 20_000,
 ): Promise<void> {
   const deadline = Date.now() + limitMs;
   while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
+    }
     await new Promise((r) => setTimeout(r, 20));
   }
 }
