@@ -29,6 +29,11 @@ const inSegmentShape: preSerializationHookHandler<unknown> = (_req, reply, paylo
   done(null, { success: false, ...payload });
 };
 
+/** Whether `url` is under Segment's API root, where error bodies carry `success: false`. */
+export function isSegmentPath(url: string): boolean {
+  return url.startsWith('/v1/');
+}
+
 /**
  * Segment compatible tracking API, so @segment/analytics-node sends here with only `host`
  * changed: `POST /v1/batch` (also `/v1/b`, `/v1/import`) and one path per message type

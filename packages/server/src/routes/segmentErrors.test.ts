@@ -79,6 +79,20 @@ describe('Segment routes: error bodies', () => {
     expect(await s.post('/v1/batch', batch, auth)).toEqual({ status: 429, json: refusal('rate-limited') });
   });
 
+  it('a path or method under /v1/ that no route answers (404): success false too, and not elsewhere', async () => {
+    const s = await startIngestServer('sqlite', cleanups);
+    const auth = basic(s.project.writeKey);
+    const typo = await raw(s, '/v1/trakc', '{"event":"e","userId":"u"}', auth);
+    expect(typo).toEqual({ status: 404, json: refusal('not-found') });
+    const get = await fetch(`${s.url}/v1/batch`, { headers: auth });
+    expect({ status: get.status, json: await get.json() }).toEqual({
+      status: 404,
+      json: refusal('not-found'),
+    });
+    const elsewhere = await raw(s, '/v2/batch', '{}', auth);
+    expect(elsewhere).toEqual({ status: 404, json: { error: 'not-found', message: expect.any(String) } });
+  });
+
   it('the native and PostHog routes keep their own error shapes', async () => {
     const s = await startIngestServer('sqlite', cleanups);
     expect(await raw(s, '/ingest', '[', { authorization: `Bearer ${s.project.writeKey}` })).toEqual({
