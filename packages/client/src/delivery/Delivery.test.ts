@@ -96,7 +96,7 @@ describe('Delivery: batching and the Homing format', () => {
   it('sends a batch full by bytes at once, without waiting for the interval', async () => {
     const s = await sink();
     const h = harness({ endpoints: [homing(s)], batchBytes: 4_000, intervalMs: 60_000 });
-    // Far fewer than batchSize (500), but over batchBytes together; one at a time, as track() does.
+    // Far fewer than batchSize (100), but over batchBytes together; one at a time, as track() does.
     const records = makeRecords(12, () => ({ pad: 'x'.repeat(400) }));
     for (const record of records) track(h, [record]);
     await until(() => s.requests.length > 0, 10_000, 'a request long before the 60 s interval');
@@ -532,6 +532,71 @@ describe('Delivery: concurrency, pause, shutdown', () => {
     const next = startDelivery(options, { outbox });
     await next.delivery.shutdown(2_000);
     expect(s.acceptedUuids).toHaveLength(15);
+  });
+
+  it('sends one batch at a time until the endpoint answers one, then `concurrency` at once, and one again after a failure', async () => {
+    let inFlight = 0;
+    const peaks: number[] = [];
+    let status = 401;
+    // While set, answers wait until four requests are in flight at once (or 5 s pass).
+    let gate: { promise: Promise<void>; open: () => void } | undefined;
+    const s = await sink(async () => {
+      peaks.push(++inFlight);
+      if (inFlight === 4) gate?.open();
+      await gate?.promise;
+      // Long enough for every worker of the drain to have claimed and sent meanwhile.
+      await new Promise((r) => setTimeout(r, 30));
+      inFlight--;
+      return { status };
+    });
+    const outbox = createMemoryOutbox();
+    const h = harness(
+      {
+        endpoints: [homing(s)],
+        batchSize: 10,
+        concurrency: 4,
+        intervalMs: 60_000,
+        // Retries after 100 ms (the least delivery waits), however many attempts failed.
+        retry: { initialMs: 1, maxMs: 1 },
+        breaker: { threshold: 1_000 },
+      },
+      { outbox, keepRefused: () => true },
+    );
+    // A wrong key (401, kept as `homing flush` keeps it): one request at a time, never four.
+    outbox.append(makeRecords(80));
+    await h.delivery.flush(300);
+    expect(peaks[0]).toBe(1);
+    expect(Math.max(...peaks)).toBe(1);
+    expect((await outbox.size()).events).toBe(80);
+
+    // Answered: the first batch alone, then the other workers join it.
+    status = 202;
+    peaks.length = 0;
+    await h.delivery.flush(5_000);
+    expect(peaks[0]).toBe(1);
+    expect(Math.max(...peaks)).toBe(4);
+    expect((await outbox.size()).events).toBe(0);
+
+    // Gone through last time: the next drain starts with all of its workers.
+    peaks.length = 0;
+    let open!: () => void;
+    gate = { promise: new Promise<void>((resolve) => (open = resolve)), open: () => open() };
+    const giveUp = setTimeout(open, 5_000);
+    outbox.append(makeRecords(40));
+    await h.delivery.flush(10_000);
+    clearTimeout(giveUp);
+    gate = undefined;
+    expect(peaks.slice(0, 4)).toEqual([1, 2, 3, 4]);
+
+    // Failing now: the drain that finds out had its workers out; the retries go one at a time.
+    status = 503;
+    outbox.append(makeRecords(40));
+    await h.delivery.flush(50);
+    await until(() => inFlight === 0, 5_000, 'the failed attempts');
+    peaks.length = 0;
+    await h.delivery.flush(1_000);
+    expect(peaks.length).toBeGreaterThan(0);
+    expect(Math.max(...peaks)).toBe(1);
   });
 
   it('never has two requests in flight for the same records, over many batches with failures', async () => {

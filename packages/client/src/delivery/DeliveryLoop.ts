@@ -34,7 +34,8 @@ export interface DeliveryLoopDeps {
 
 /**
  * When batches go out: one drain at a time per delivery (`concurrency` workers that claim and
- * deliver until the outbox is empty or no endpoint is ready), started when a batch is full (by
+ * deliver until the outbox is empty or no endpoint is ready; one alone until a batch goes
+ * through, when the last attempt failed or none was made yet), started when a batch is full (by
  * count or by bytes), every `intervalMs`, or when a failed endpoint's wait is over (one unref'd
  * timer, set to the earliest of those). Claims are serialised, so two workers never race for one
  * endpoint chain.
@@ -55,6 +56,13 @@ export class DeliveryLoop {
   /** While claims fail: no claim before this time, and the growing wait after the next failure. */
   private claimRetryAt = 0;
   private claimBackoff: BackoffSequence | undefined;
+  /**
+   * Whether the last batch delivered went through (sent, or refused for good and set aside):
+   * until one has since this delivery started, and again after a failure, a drain sends one
+   * batch at a time, so a wrong key, a wrong host or a dead server gets one request, not
+   * `concurrency` of them at once.
+   */
+  private lastWentThrough = false;
 
   constructor(private readonly deps: DeliveryLoopDeps) {}
 
@@ -187,8 +195,16 @@ export class DeliveryLoop {
     await this.deps.restored();
     const summary: DrainSummary = { claimed: 0, blocked: false, claimFailed: false };
     const workers: Promise<void>[] = [];
-    for (let i = 0; i < this.deps.options.concurrency; i++) workers.push(this.worker(summary));
-    await Promise.all(workers);
+    let full = false;
+    const rampUp = (): void => {
+      if (full) return;
+      full = true;
+      for (let i = 1; i < this.deps.options.concurrency; i++) workers.push(this.worker(summary, rampUp));
+    };
+    workers.push(this.worker(summary, rampUp));
+    if (this.lastWentThrough) rampUp();
+    // The first worker adds the others while it runs: wait for those too.
+    for (let i = 0; i < workers.length; i++) await workers[i];
     const now = Date.now();
     let next = now + this.idleRecheckMs();
     if (summary.blocked) next = Math.min(next, this.earliestReady(now));
@@ -196,7 +212,7 @@ export class DeliveryLoop {
     return summary;
   }
 
-  private async worker(summary: DrainSummary): Promise<void> {
+  private async worker(summary: DrainSummary, wentThrough: () => void): Promise<void> {
     while (this.deps.canSend()) {
       const now = Date.now();
       const ready = this.deps.channels.filter((c) => c.isReady(now));
@@ -223,10 +239,12 @@ export class DeliveryLoop {
       }
       summary.claimed += batch.records.length;
       const progressed = await this.deps.sender.deliver(batch, stillReady);
+      this.lastWentThrough = progressed;
       if (!progressed) {
         summary.blocked = true;
         return;
       }
+      wentThrough();
     }
   }
 

@@ -88,6 +88,11 @@ export class IngestSink {
   url = '';
   /** When set, answers wait for this promise. */
   hold: Promise<void> | undefined;
+  /**
+   * How many requests (counted since `requests` was emptied) are answered at once even while
+   * `hold` is set: a client sends one batch at a time until an endpoint has answered one.
+   */
+  answerFirst = 0;
   private readonly server = createServer((req, res) => void this.handle(req, res));
 
   async start(): Promise<this> {
@@ -130,7 +135,7 @@ export class IngestSink {
     }
     const uuids = (body.batch ?? []).map((e) => String(e.uuid));
     this.requests.push({ contentType: req.headers['content-type'], bodyBytes, uuids, apiKey: body.api_key });
-    await this.hold;
+    if (this.requests.length > this.answerFirst) await this.hold;
     res
       .writeHead(202, { ...cors, 'content-type': 'application/json' })
       .end(JSON.stringify({ accepted: uuids.length }));
