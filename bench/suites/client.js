@@ -35,7 +35,7 @@ export const notes = [
   'lower middle one), interleaved, the order reversed every other round. Events carry the same 7',
   'properties; each loop yields to the event loop every 1 000 calls, as an app does.',
   'Homing runs its default pipeline: field and pattern redaction on, file outbox (`batch` durability)',
-  'in a temp directory, batches of 500. posthog-node and Segment run with their defaults, except',
+  'in a temp directory, batches of 100 (its default). posthog-node and Segment run with their defaults, except',
   "posthog's `maxQueueSize` raised to 100 000 (its default, 10 000, drops events the loop outruns).",
   'track(): calls/s of the loop alone (the sink is up, delivery runs meanwhile). The floor row runs',
   'the same loop with no client, only one JSON.stringify of each event: the least any client that',

@@ -94,7 +94,7 @@ describe('homing flush', () => {
     expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(0);
     expect(new Set(sink.uuids)).toEqual(new Set(uuids));
     expect(io.out()).toContain('Sent 1200 events');
-    // A line per batch delivered (up to 500 events each, the delivery's default), counting up.
+    // A line per batch delivered (up to 100 events each, the delivery's default), counting up.
     const sent = [...io.err().matchAll(/^flush: (\d+)\/1200 events sent$/gm)].map((m) => Number(m[1]));
     expect(sent.length).toBeGreaterThanOrEqual(3);
     expect(sent.every((n, i) => i === 0 || n > sent[i - 1]!)).toBe(true);

@@ -25,7 +25,7 @@ describe('resolveDeliveryOptions', () => {
   it('fills every default, and keeps 0 where 0 is allowed', () => {
     const o = resolveDeliveryOptions({ endpoints: [homing] });
     expect(o).toMatchObject({ ...DEFAULT_DELIVERY_OPTIONS, endpoints: [expect.anything()] });
-    expect(o.batchSize).toBe(500);
+    expect(o.batchSize).toBe(100);
     expect(o.batchBytes).toBe(512 * 1024);
     expect(o.intervalMs).toBe(5_000);
     expect(o.endpoints[0]).toEqual({

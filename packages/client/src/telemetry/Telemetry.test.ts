@@ -363,7 +363,7 @@ describe('createTelemetry: the client API', () => {
     const t = client(sink, { delivery: { intervalMs: 60_000, batchBytes: 4_000 } });
     // Started (delivery is let go with a drain then): what follows waits for no start-up drain.
     await t.flush({ timeoutMs: 5_000 });
-    // Far fewer than batchSize (500), over batchBytes together.
+    // Far fewer than batchSize (100), over batchBytes together.
     for (let i = 0; i < 12; i++) t.track('large', { i, note: 'n'.repeat(400) });
     await until(() => sink.requests.length > 0, 10_000, 'a request long before the 60 s interval');
   });
