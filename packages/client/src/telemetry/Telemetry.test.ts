@@ -368,6 +368,36 @@ describe('createTelemetry: the client API', () => {
     await until(() => sink.requests.length > 0, 10_000, 'a request long before the 60 s interval');
   });
 
+  it('a persist that fails before every flush is warned once, then at debug until it succeeds again', async () => {
+    const logs: string[] = [];
+    const log = (level: string) => (m: string) => void logs.push(`${level} ${m}`);
+    const logger = { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') };
+    const outbox = createMemoryOutbox();
+    let failure: Error | undefined = new Error('persist (events are kept in memory only)');
+    outbox.persist = () => (failure === undefined ? Promise.resolve() : Promise.reject(failure));
+    const t = client(sink, { storage: outbox, logger });
+    const persistLogs = () => logs.filter((l) => l.endsWith('persist before flush failed'));
+    for (let i = 0; i < 3; i++) {
+      t.track('e', { i });
+      await t.flush({ timeoutMs: 2_000 });
+    }
+    expect(persistLogs()).toEqual([
+      'warn persist before flush failed',
+      'debug persist before flush failed',
+      'debug persist before flush failed',
+    ]);
+    failure = undefined;
+    await t.flush({ timeoutMs: 2_000 });
+    failure = new Error('persist (events are kept in memory only)');
+    await t.flush({ timeoutMs: 2_000 });
+    failure = new Error('disk full');
+    await t.flush({ timeoutMs: 2_000 });
+    expect(persistLogs().slice(3)).toEqual([
+      'warn persist before flush failed',
+      'warn persist before flush failed',
+    ]);
+  });
+
   it('flush and shutdown reject a bad timeout with an error naming it', async () => {
     const t = client(sink);
     await expect(t.flush({ timeoutMs: -1 })).rejects.toMatchObject({

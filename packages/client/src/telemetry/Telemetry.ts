@@ -46,6 +46,8 @@ export type { TelemetryParts } from './TelemetryParts.js';
 export class Telemetry implements TelemetryCore {
   private readonly o: ResolvedTelemetryOptions;
   private readonly logger: Logger;
+  /** The last failure of the persist before a flush, while it goes on failing. */
+  private lastFlushPersistFailure: string | undefined;
   private readonly outbox: Outbox;
   private readonly emitter: Emitter;
   private readonly delivery: Delivery;
@@ -262,12 +264,27 @@ export class Telemetry implements TelemetryCore {
     // Within the budget: storing many events just tracked can take longer than a short one
     // (100 000 on a local SSD: a few hundred ms), and the write goes on in the background.
     await settledWithin(
-      this.persist().catch((error: unknown) => this.logger.warn('persist before flush failed', { error })),
+      this.persist().then(
+        () => (this.lastFlushPersistFailure = undefined),
+        (error: unknown) => this.persistBeforeFlushFailed(error),
+      ),
       Math.max(0, deadline - monotonicNow()),
     );
     if (this.consent.state !== 'granted')
       return { sent: 0, pending: await this.pending(deadline - monotonicNow()), timedOut: false };
     return this.delivery.flush(Math.max(0, deadline - monotonicNow()));
+  }
+
+  /**
+   * A warning for a new failure, debug for the same one again: a storage that cannot keep events
+   * (a page's memory stand-in, a read-only disk) fails every flush's persist alike, and an app
+   * that flushes often had its log filled with one line per flush.
+   */
+  private persistBeforeFlushFailed(error: unknown): void {
+    const text = String(error);
+    const level = text === this.lastFlushPersistFailure ? 'debug' : 'warn';
+    this.lastFlushPersistFailure = text;
+    this.logger[level]('persist before flush failed', { error });
   }
 
   shutdown(options?: { timeoutMs?: number }): Promise<void> {
