@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import 'fake-indexeddb/auto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createIndexedDBOutbox } from './indexeddb.js';
+import { deleteOutboxDatabase } from './indexeddb/deleteDatabase.test-helpers.js';
 import { DEFAULT_OUTBOX_LIMITS, resolveOutboxLimits } from './limits.js';
 import { createLocalStorageOutbox } from './localStorage.js';
 import { MemoryStorage } from './localStorage/memoryStorage.test-helpers.js';
@@ -25,6 +28,17 @@ const overflow = (drops: readonly OutboxDrop[]) => {
 };
 
 describe('maxDeadLetterBytes', () => {
+  const databases: string[] = [];
+  afterEach(async () => {
+    for (const name of databases.splice(0)) await deleteOutboxDatabase(name);
+  });
+  let next = 0;
+  const database = (): string => {
+    const name = `dead-letter-bytes-${process.pid}-${next++}-${Math.random().toString(36).slice(2)}`;
+    databases.push(name);
+    return name;
+  };
+
   it('defaults to 16 MiB, and is validated like maxDeadLetters (0 allowed)', () => {
     expect(DEFAULT_OUTBOX_LIMITS.maxDeadLetterBytes).toBe(16 * 1024 * 1024);
     expect(resolveOutboxLimits(undefined).maxDeadLetterBytes).toBe(16 * 1024 * 1024);
@@ -43,6 +57,10 @@ describe('maxDeadLetterBytes', () => {
       'localStorage',
       (cap: number) =>
         createLocalStorageOutbox({ storage: new MemoryStorage(), locks: null, maxDeadLetterBytes: cap }),
+    ],
+    [
+      'IndexedDB',
+      (cap: number) => createIndexedDBOutbox({ name: database(), locks: null, maxDeadLetterBytes: cap }),
     ],
   ] as const) {
     it(`the ${name} outbox keeps the newest dead letters within it, the oldest counted overflow with their bytes`, async () => {

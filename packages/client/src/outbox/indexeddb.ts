@@ -3,6 +3,7 @@ import { ClaimsInFlight } from './indexeddb/ClaimsInFlight.js';
 import { claimRecords } from './indexeddb/claimRecords.js';
 import { clearRecords } from './indexeddb/clearRecords.js';
 import { pickDeadLetters } from './indexeddb/deadLetterClaims.js';
+import type { Discarded } from './indexeddb/deadLetterStore.js';
 import { DeadLetterStore } from './indexeddb/deadLetterStore.js';
 import type { DeliveryLock } from './indexeddb/deliveryLock.js';
 import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexeddb/deliveryLock.js';
@@ -111,7 +112,7 @@ export class IndexedDBOutbox implements Outbox {
     });
     this.opened = this.connection.opened;
     const database = (): Promise<OutboxDatabase> => this.connection.database('dead letters');
-    this.deadLetters = new DeadLetterStore(database, this.limits.maxDeadLetters);
+    this.deadLetters = new DeadLetterStore(database, this.limits);
     const { locks, name, leaseMs, now } = this.options;
     this.lock =
       locks !== null
@@ -200,7 +201,7 @@ export class IndexedDBOutbox implements Outbox {
     if (pick === null) return 0;
     const { moved, fromBatches, dead, cleared } = pick;
     // They stay claimed until the move commits (or fails and they are pending again).
-    let discarded: number;
+    let discarded: Discarded;
     try {
       const stored: StoredClaim[] = [
         ...this.claims.current(moved),
@@ -216,8 +217,8 @@ export class IndexedDBOutbox implements Outbox {
       this.claims.unclaim(moved);
     }
     this.drops.emit('dead-lettered', dead.length);
-    // The oldest dead letters, discarded past maxDeadLetters.
-    this.drops.emit('overflow', discarded);
+    // The oldest dead letters, discarded past maxDeadLetters or maxDeadLetterBytes.
+    this.drops.emit('overflow', discarded.discarded, discarded.bytes);
     this.drops.emit('consent', cleared);
     return dead.length;
   }
@@ -310,8 +311,8 @@ export class IndexedDBOutbox implements Outbox {
    */
   async adoptDeadLetters(letters: readonly DeadLetter[]): Promise<number> {
     if (this.closed) throw new OutboxClosedError('adoptDeadLetters');
-    const { added, discarded } = await io('adoptDeadLetters', () => this.deadLetters.adopt(letters));
-    this.drops.emit('overflow', discarded);
+    const { added, discarded, bytes } = await io('adoptDeadLetters', () => this.deadLetters.adopt(letters));
+    this.drops.emit('overflow', discarded, bytes);
     return added;
   }
 

@@ -67,8 +67,8 @@ export interface OutboxLimits {
   maxDeadLetters: number;
   /**
    * Bytes of dead letters kept at most, as stored (the file outbox: its dead-letters file; the
-   * memory and localStorage outboxes: the events' JSON and reasons, UTF-8); default 16 MiB (oldest
-   * dropped first, counted 'overflow'). The IndexedDB outbox bounds its dead letters by count only.
+   * memory, localStorage and IndexedDB outboxes: the events' JSON and reasons, UTF-8); default
+   * 16 MiB (oldest dropped first, counted 'overflow').
    */
   maxDeadLetterBytes: number;
 }

@@ -1,11 +1,18 @@
-import type { IDBPObjectStore, StoreNames } from 'idb';
 import type { DeadLetter, OutboxLimits, OutboxRecord } from '../outbox.js';
 import { utf8Length } from '../records.js';
+import type { DeadLetterTotals, DeadLettersTx } from './deadLetterTotals.js';
+import {
+  deadLetterBytes,
+  deadLetterJsonBytes,
+  forgetDeadLetterTotals,
+  readDeadLetterTotals,
+  saveDeadLetterTotals,
+} from './deadLetterTotals.js';
 import { abortQuietly } from './groupWrite.js';
 import type { Found, RecordsTx } from './recordStore.js';
 import { evictOldest, quiet, readTotals, writeTotals } from './recordStore.js';
-import type { OutboxDB, OutboxDatabase, Totals } from './schema.js';
-import { WRITE, decodeDeadLetter } from './schema.js';
+import type { OutboxDatabase, StoredDeadLetter, Totals } from './schema.js';
+import { WRITE, decodeDeadLetter, isQuotaError } from './schema.js';
 
 export interface ReplayContext {
   /** The time of the replay: the queue time the records get. */
@@ -14,6 +21,17 @@ export interface ReplayContext {
   /** Keys of records claimed now: never evicted to make room. */
   readonly claimed: ReadonlySet<number>;
 }
+
+/** The oldest dead letters discarded to stay within the caps, and the bytes of their event JSON. */
+export interface Discarded {
+  readonly discarded: number;
+  readonly bytes: number;
+}
+
+const NONE: Discarded = { discarded: 0, bytes: 0 };
+
+/** How many of the oldest dead letters one `getAll` reads at least while discarding them. */
+const TRIM_PAGE = 32;
 
 export interface ReplayOutcome {
   /** Dead letters queued again (and removed from the store). */
@@ -25,67 +43,112 @@ export interface ReplayOutcome {
 }
 
 /**
- * The dead-letter store of the IndexedDB outbox: oldest first, at most `maxDeadLetters` (the
- * oldest discarded past that, counted by the caller as overflow).
+ * The dead-letter store of the IndexedDB outbox: oldest first, at most `maxDeadLetters` and
+ * `maxDeadLetterBytes` of event JSON and reasons (the oldest discarded past either, counted by
+ * the caller as overflow). Every transaction that changes it keeps the total of its bytes in
+ * `meta` (`deadLetterTotals.ts`), so the caps hold for all tabs together.
  */
 export class DeadLetterStore {
   constructor(
     private readonly database: () => Promise<OutboxDatabase>,
-    private readonly maxDeadLetters: number,
+    private readonly caps: Pick<OutboxLimits, 'maxDeadLetters' | 'maxDeadLetterBytes'>,
   ) {}
 
   /** Adds inside the caller's transaction (the records leave the queue in the same one). */
-  async add<TxStores extends ArrayLike<StoreNames<OutboxDB>>>(
-    store: IDBPObjectStore<OutboxDB, TxStores, 'deadLetters', 'readwrite'>,
+  async add(
+    tx: DeadLettersTx,
     records: readonly OutboxRecord[],
     reason: string,
     atMs: number,
-  ): Promise<number> {
+  ): Promise<Discarded> {
+    const totals = await readDeadLetterTotals(tx);
+    const store = tx.objectStore('deadLetters');
     for (const r of records) {
-      quiet(store.add({ u: r.uuid, j: r.json, t: r.timestampMs, reason, at: atMs }));
+      const value: StoredDeadLetter = { u: r.uuid, j: r.json, t: r.timestampMs, reason, at: atMs };
+      quiet(store.add(value));
+      totals.count++;
+      totals.bytes += deadLetterBytes(value);
     }
-    return this.trim(store);
+    const discarded = await this.trim(tx, totals);
+    await saveDeadLetterTotals(tx, totals.bytes);
+    return discarded;
   }
 
   /**
    * Adds dead letters another storage kept, with their own reason and time, but those whose uuid
    * is here already (in the same transaction, so a move cut short and done again, or done by two
-   * tabs at once, adds each once). Answers how many were added, and discarded past
-   * `maxDeadLetters` (the oldest).
+   * tabs at once, adds each once). Answers how many were added, and discarded past the caps (the
+   * oldest).
    */
-  async adopt(letters: readonly DeadLetter[]): Promise<{ added: number; discarded: number }> {
-    if (letters.length === 0) return { added: 0, discarded: 0 };
+  async adopt(letters: readonly DeadLetter[]): Promise<{ added: number } & Discarded> {
+    if (letters.length === 0) return { added: 0, ...NONE };
     const db = await this.database();
-    const tx = db.transaction('deadLetters', 'readwrite', WRITE);
+    const tx = db.transaction(['deadLetters', 'meta'], 'readwrite', WRITE);
     const store = tx.objectStore('deadLetters');
     try {
-      const here = new Set((await store.getAll()).map((v) => decodeDeadLetter(v)?.record.uuid));
+      // Read whole for the uuids anyway: the total is counted from them, not read.
+      const values = await store.getAll();
+      const here = new Set(values.map((v) => decodeDeadLetter(v)?.record.uuid));
+      const totals: DeadLetterTotals = { count: values.length, bytes: 0 };
+      for (const v of values) totals.bytes += deadLetterBytes(v);
       let added = 0;
       for (const dl of letters) {
         if (here.has(dl.record.uuid)) continue;
         here.add(dl.record.uuid);
         const { uuid, json, timestampMs } = dl.record;
-        quiet(store.add({ u: uuid, j: json, t: timestampMs, reason: dl.reason, at: dl.deadLetteredAtMs }));
+        const value: StoredDeadLetter = {
+          u: uuid,
+          j: json,
+          t: timestampMs,
+          reason: dl.reason,
+          at: dl.deadLetteredAtMs,
+        };
+        quiet(store.add(value));
+        totals.count++;
+        totals.bytes += deadLetterBytes(value);
         added++;
       }
-      const discarded = added > 0 ? await this.trim(store) : 0;
+      if (added === 0) {
+        await tx.done;
+        return { added, ...NONE };
+      }
+      const discarded = await this.trim(tx, totals);
+      await saveDeadLetterTotals(tx, totals.bytes);
       await tx.done;
-      return { added, discarded };
+      return { added, ...discarded };
     } catch (error) {
       abortQuietly(tx);
       throw error;
     }
   }
 
-  /** Discards the oldest past `maxDeadLetters`; answers how many. */
-  private async trim<TxStores extends ArrayLike<StoreNames<OutboxDB>>>(
-    store: IDBPObjectStore<OutboxDB, TxStores, 'deadLetters', 'readwrite'>,
-  ): Promise<number> {
-    const excess = (await store.count()) - this.maxDeadLetters;
-    if (excess <= 0) return 0;
-    const oldest = await store.getAllKeys(null, excess);
-    for (const key of oldest) quiet(store.delete(key));
-    return oldest.length;
+  /**
+   * Discards the oldest while over either cap, taking them out of `totals`. One larger than
+   * `maxDeadLetterBytes` by itself goes too, once all older ones have.
+   */
+  private async trim(tx: DeadLettersTx, totals: DeadLetterTotals): Promise<Discarded> {
+    const { maxDeadLetters, maxDeadLetterBytes } = this.caps;
+    const over = (): boolean => totals.count > maxDeadLetters || totals.bytes > maxDeadLetterBytes;
+    if (!over()) return NONE;
+    const store = tx.objectStore('deadLetters');
+    let discarded = 0;
+    let bytes = 0;
+    let range: IDBKeyRange | null = null;
+    for (;;) {
+      // Past the count, exactly the excess; past the bytes alone, a few at a time.
+      const page = Math.max(TRIM_PAGE, totals.count - maxDeadLetters);
+      const [keys, values] = await Promise.all([store.getAllKeys(range, page), store.getAll(range, page)]);
+      for (let i = 0; i < keys.length; i++) {
+        quiet(store.delete(keys[i]!));
+        totals.count--;
+        totals.bytes -= deadLetterBytes(values[i]);
+        discarded++;
+        bytes += deadLetterJsonBytes(values[i]);
+        if (!over()) return { discarded, bytes };
+      }
+      if (keys.length < page) return { discarded, bytes };
+      range = IDBKeyRange.lowerBound(keys[keys.length - 1]!, true);
+    }
   }
 
   async list(max: number): Promise<{ letters: DeadLetter[]; corrupt: number }> {
@@ -123,6 +186,9 @@ export class DeadLetterStore {
       const letters = tx.objectStore('deadLetters');
       const records = tx.objectStore('records');
       const [keys, values] = await Promise.all([letters.getAllKeys(), letters.getAll()]);
+      // Read whole anyway: the total is counted from them, not read.
+      let deadBytes = 0;
+      for (const v of values) deadBytes += deadLetterBytes(v);
       let queued = 0;
       for (let i = 0; i < keys.length; i++) {
         const dl = decodeDeadLetter(values[i]);
@@ -133,6 +199,7 @@ export class DeadLetterStore {
         if (full && limits.overflow === 'drop-newest') continue;
         quiet(records.add({ u: dl.record.uuid, j: dl.record.json, t: nowMs, b: bytes }));
         quiet(letters.delete(keys[i]!));
+        deadBytes -= deadLetterBytes(values[i]);
         totals.events++;
         totals.bytes += bytes;
         queued++;
@@ -142,6 +209,7 @@ export class DeadLetterStore {
         const over = (t: Totals): boolean => t.events > limits.maxEvents || t.bytes > limits.maxBytes;
         overflow = await evictOldest(rtx, totals, ctx.claimed, over, found);
         writeTotals(rtx, totals);
+        await saveDeadLetterTotals(tx as unknown as DeadLettersTx, deadBytes);
       }
       await tx.done;
       return { queued, overflow, corrupt: found.corrupt };
@@ -151,27 +219,58 @@ export class DeadLetterStore {
     }
   }
 
-  /** Removes and answers the dead letters with these uuids (all when undefined). */
+  /**
+   * Removes and answers the dead letters with these uuids (all when undefined). Over the origin's
+   * quota, done again saving no total (counted again later): purging must free room, not fail.
+   */
   async take(uuids: readonly string[] | undefined): Promise<DeadLetter[]> {
     const wanted = uuids === undefined ? null : new Set(Array.isArray(uuids) ? uuids : []);
     if (wanted !== null && wanted.size === 0) return [];
     const db = await this.database();
-    const tx = db.transaction('deadLetters', 'readwrite', WRITE);
+    for (let attempt = 0; ; attempt++) {
+      const tx = db.transaction(['deadLetters', 'meta'], 'readwrite', WRITE);
+      const done = tx.done;
+      done.catch(() => undefined);
+      try {
+        const taken = await this.takeIn(tx, wanted, attempt === 0);
+        await done;
+        return taken;
+      } catch (error) {
+        abortQuietly(tx);
+        if (attempt === 0 && isQuotaError(error)) continue;
+        throw error;
+      }
+    }
+  }
+
+  private async takeIn(
+    tx: DeadLettersTx,
+    wanted: ReadonlySet<string> | null,
+    saveTotal: boolean,
+  ): Promise<DeadLetter[]> {
     const store = tx.objectStore('deadLetters');
     const [keys, values] = await Promise.all([store.getAllKeys(), store.getAll()]);
+    // Read whole anyway: the total is counted from them, not read.
+    let bytes = 0;
+    for (const v of values) bytes += deadLetterBytes(v);
     const taken: DeadLetter[] = [];
+    let deleted = 0;
     for (let i = 0; i < keys.length; i++) {
       const dl = decodeDeadLetter(values[i]);
       if (dl === null) {
         // Damaged: it could never be replayed; purging everything removes it too.
-        if (wanted === null) quiet(store.delete(keys[i]!));
-        continue;
+        if (wanted !== null) continue;
+      } else {
+        if (wanted !== null && !wanted.has(dl.record.uuid)) continue;
+        taken.push({ record: dl.record, reason: dl.reason, deadLetteredAtMs: dl.deadLetteredAtMs });
       }
-      if (wanted !== null && !wanted.has(dl.record.uuid)) continue;
       quiet(store.delete(keys[i]!));
-      taken.push({ record: dl.record, reason: dl.reason, deadLetteredAtMs: dl.deadLetteredAtMs });
+      bytes -= deadLetterBytes(values[i]);
+      deleted++;
     }
-    await tx.done;
+    if (deleted === 0) return taken;
+    if (saveTotal) await saveDeadLetterTotals(tx, bytes);
+    else forgetDeadLetterTotals(tx);
     return taken;
   }
 }

@@ -1,6 +1,7 @@
 import { OutboxIoError } from '../errors.js';
 import type { OutboxRecord } from '../outbox.js';
-import type { DeadLetterStore } from './deadLetterStore.js';
+import type { DeadLetterStore, Discarded } from './deadLetterStore.js';
+import type { DeadLettersTx } from './deadLetterTotals.js';
 import { abortQuietly } from './groupWrite.js';
 import type { RecordsTx } from './recordStore.js';
 import { deleteExisting, readTotals, writeTotals } from './recordStore.js';
@@ -21,13 +22,13 @@ export interface DeadLetterMove {
 /**
  * Moves claimed records to the dead-letter store in one transaction: they leave the queue and
  * become dead letters together, or (on failure, an OutboxIoError) stay pending and are tried
- * again. Answers how many of the oldest dead letters were discarded past `maxDeadLetters`.
+ * again. Answers the oldest dead letters discarded past `maxDeadLetters` or `maxDeadLetterBytes`.
  */
 export async function moveToDeadLetters(
   db: OutboxDatabase,
   deadLetters: DeadLetterStore,
   move: DeadLetterMove,
-): Promise<number> {
+): Promise<Discarded> {
   const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite', WRITE);
   const rtx = tx as unknown as RecordsTx;
   try {
@@ -35,7 +36,7 @@ export async function moveToDeadLetters(
     await deleteExisting(rtx, totals, move.stored);
     writeTotals(rtx, totals);
     const at = move.now();
-    const discarded = await deadLetters.add(tx.objectStore('deadLetters'), move.dead, move.reason, at);
+    const discarded = await deadLetters.add(tx as unknown as DeadLettersTx, move.dead, move.reason, at);
     await tx.done;
     return discarded;
   } catch (error) {

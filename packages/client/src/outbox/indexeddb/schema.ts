@@ -11,7 +11,8 @@ import type { OutboxRecord } from '../outbox.js';
  * - `deadLetters`: auto-increment key, oldest first.
  * - `state`: the outbox's key/value state (`getState`/`setState`), values kept as JSON text.
  * - `meta`: the outbox's own bookkeeping: `totals` (events and bytes pending, kept in every
- *   write transaction so a tab never has to scan the store to enforce its limits) and `lease`
+ *   write transaction so a tab never has to scan the store to enforce its limits),
+ *   `deadLetterTotals` (the dead letters' bytes, likewise, see `deadLetterTotals.ts`) and `lease`
  *   (the delivery lease where the Web Locks API is missing).
  */
 export const DB_VERSION = 1;
@@ -44,6 +45,17 @@ export interface Totals {
   bytes: number;
 }
 
+/**
+ * The dead letters' bytes, with the count and last key of the store they were counted from: a
+ * store that no longer has that count and last key was changed without them.
+ */
+export interface StoredDeadLetterTotals {
+  count: number;
+  /** The highest key, or null when the store was empty. */
+  last: number | null;
+  bytes: number;
+}
+
 export interface Lease {
   owner: string;
   expiresAtMs: number;
@@ -67,6 +79,7 @@ export type OutboxDatabase = IDBPDatabase<OutboxDB>;
 export const WRITE: IDBTransactionOptions = { durability: 'relaxed' };
 
 export const TOTALS_KEY = 'totals';
+export const DEAD_LETTER_TOTALS_KEY = 'deadLetterTotals';
 export const LEASE_KEY = 'lease';
 
 /** The database name of the outbox called `name`. */
@@ -158,6 +171,15 @@ export function decodeTotals(value: unknown): Totals | null {
   if (typeof events !== 'number' || !Number.isSafeInteger(events) || events < 0) return null;
   if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) return null;
   return { events, bytes };
+}
+
+export function decodeDeadLetterTotals(value: unknown): StoredDeadLetterTotals | null {
+  if (value === null || typeof value !== 'object') return null;
+  const { count, last, bytes } = value as Partial<StoredDeadLetterTotals>;
+  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 0) return null;
+  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) return null;
+  if (last !== null && typeof last !== 'number') return null;
+  return { count, last, bytes };
 }
 
 export function decodeDeadLetter(
