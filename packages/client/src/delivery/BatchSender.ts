@@ -125,8 +125,9 @@ export class BatchSender {
     const attempt = async (channel: EndpointChannel): Promise<EndpointResult> => {
       // Stamped per endpoint: in failover, the next endpoint is tried after the first one's
       // timeout, and a sent_at that old would date the events that much later.
+      const number = channel.beginAttempt();
       const result = await channel.attempt(records, new Date().toISOString(), signal);
-      this.book(channel, result);
+      this.book(channel, result, number);
       return { endpoint: channel.id, result };
     };
     if (this.deps.options.mode === 'fanout') return Promise.all(ready.map(attempt));
@@ -140,8 +141,8 @@ export class BatchSender {
   }
 
   /** Counts and reports one attempt, and books the endpoint's next try. */
-  private book(channel: EndpointChannel, result: EndpointResult['result']): void {
-    const retryInMs = channel.settle(result, Date.now());
+  private book(channel: EndpointChannel, result: EndpointResult['result'], attempt: number): void {
+    const retryInMs = channel.settle(result, Date.now(), attempt);
     if (result.kind !== 'failed') return;
     const { counters, logger, emit } = this.deps;
     counters.failedAttempts++;

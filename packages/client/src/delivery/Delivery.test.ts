@@ -587,16 +587,72 @@ describe('Delivery: concurrency, pause, shutdown', () => {
     clearTimeout(giveUp);
     gate = undefined;
     expect(peaks.slice(0, 4)).toEqual([1, 2, 3, 4]);
+  });
 
-    // Failing now: the drain that finds out had its workers out; the retries go one at a time.
-    status = 503;
-    outbox.append(makeRecords(40));
-    await h.delivery.flush(50);
-    await until(() => inFlight === 0, 5_000, 'the failed attempts');
-    peaks.length = 0;
-    await h.delivery.flush(1_000);
-    expect(peaks.length).toBeGreaterThan(0);
-    expect(Math.max(...peaks)).toBe(1);
+  it('a batch that keeps failing does not hold the others behind it', async () => {
+    const poison = makeRecords(1)[0]!;
+    const s = await sink(async (req) => {
+      await new Promise((r) => setTimeout(r, 20));
+      return { status: req.uuids.includes(poison.uuid) ? 500 : 202 };
+    });
+    const outbox = createMemoryOutbox();
+    const h = harness(
+      {
+        endpoints: [homing(s)],
+        batchSize: 10,
+        concurrency: 4,
+        intervalMs: 60_000,
+        retry: { initialMs: 1, maxMs: 1 },
+        breaker: { threshold: 1_000 },
+      },
+      { outbox },
+    );
+    // Gone through once; then the failing batch comes first, the others behind it.
+    outbox.append(makeRecords(10));
+    await h.delivery.flush(5_000);
+    const good = makeRecords(200);
+    outbox.append([poison, ...good]);
+    await h.delivery.flush(10_000);
+    // Only the failing batch (it and the 9 events claimed with it) is left.
+    const accepted = new Set(s.acceptedUuids);
+    expect(good.slice(9).filter((r) => !accepted.has(r.uuid))).toEqual([]);
+    expect((await outbox.size()).events).toBe(10);
+  });
+
+  it('a Retry-After holds though batches sent before it was answered are accepted after it', async () => {
+    const answered: Array<{ status: number; atMs: number }> = [];
+    let wave = false;
+    const s = await sink(async () => {
+      const first = wave && answered.length === 1;
+      if (wave && !first) await new Promise((r) => setTimeout(r, 150));
+      const status = first ? 429 : 202;
+      answered.push({ status, atMs: Date.now() });
+      return first ? { status, headers: { 'retry-after': '1' } } : { status };
+    });
+    const outbox = createMemoryOutbox();
+    const h = harness(
+      {
+        endpoints: [homing(s)],
+        batchSize: 10,
+        concurrency: 4,
+        intervalMs: 60_000,
+        breaker: { threshold: 1_000 },
+      },
+      { outbox },
+    );
+    outbox.append(makeRecords(10));
+    await h.delivery.flush(5_000);
+    wave = true;
+    // Four batches at once: the first answered 429 at once, the three others accepted 150 ms later.
+    outbox.append(makeRecords(80));
+    await h.delivery.flush(10_000);
+    expect((await outbox.size()).events).toBe(0);
+    const limited = answered.find((a) => a.status === 429)!;
+    const late = answered.filter((a) => a.atMs > limited.atMs);
+    // The three accepted after the 429 were in flight; every request after them waited it out.
+    const afterWait = late.slice(3);
+    expect(afterWait.length).toBeGreaterThan(0);
+    for (const a of afterWait) expect(a.atMs - limited.atMs).toBeGreaterThanOrEqual(950);
   });
 
   it('never has two requests in flight for the same records, over many batches with failures', async () => {

@@ -34,8 +34,8 @@ export interface DeliveryLoopDeps {
 
 /**
  * When batches go out: one drain at a time per delivery (`concurrency` workers that claim and
- * deliver until the outbox is empty or no endpoint is ready; one alone until a batch goes
- * through, when the last attempt failed or none was made yet), started when a batch is full (by
+ * deliver until the outbox is empty or no endpoint is ready; one alone until a first batch
+ * has gone through), started when a batch is full (by
  * count or by bytes), every `intervalMs`, or when a failed endpoint's wait is over (one unref'd
  * timer, set to the earliest of those). Claims are serialised, so two workers never race for one
  * endpoint chain.
@@ -57,12 +57,13 @@ export class DeliveryLoop {
   private claimRetryAt = 0;
   private claimBackoff: BackoffSequence | undefined;
   /**
-   * Whether the last batch delivered went through (sent, or refused for good and set aside):
-   * until one has since this delivery started, and again after a failure, a drain sends one
-   * batch at a time, so a wrong key, a wrong host or a dead server gets one request, not
-   * `concurrency` of them at once.
+   * Whether a batch has gone through (sent, or refused for good and set aside) since this
+   * delivery started: until then a drain sends one batch at a time, so a wrong key, a wrong host
+   * or a dead server gets one request, not `concurrency` of them at once. Not forgotten after a
+   * failure: the endpoint's own wait (backoff, Retry-After, breaker) spaces the retries, and a
+   * batch that keeps failing would otherwise hold every other one behind it.
    */
-  private lastWentThrough = false;
+  private wentThrough = false;
 
   constructor(private readonly deps: DeliveryLoopDeps) {}
 
@@ -202,7 +203,7 @@ export class DeliveryLoop {
       for (let i = 1; i < this.deps.options.concurrency; i++) workers.push(this.worker(summary, rampUp));
     };
     workers.push(this.worker(summary, rampUp));
-    if (this.lastWentThrough) rampUp();
+    if (this.wentThrough) rampUp();
     // The first worker adds the others while it runs: wait for those too.
     for (let i = 0; i < workers.length; i++) await workers[i];
     const now = Date.now();
@@ -212,7 +213,7 @@ export class DeliveryLoop {
     return summary;
   }
 
-  private async worker(summary: DrainSummary, wentThrough: () => void): Promise<void> {
+  private async worker(summary: DrainSummary, rampUp: () => void): Promise<void> {
     while (this.deps.canSend()) {
       const now = Date.now();
       const ready = this.deps.channels.filter((c) => c.isReady(now));
@@ -239,12 +240,12 @@ export class DeliveryLoop {
       }
       summary.claimed += batch.records.length;
       const progressed = await this.deps.sender.deliver(batch, stillReady);
-      this.lastWentThrough = progressed;
       if (!progressed) {
         summary.blocked = true;
         return;
       }
-      wentThrough();
+      this.wentThrough = true;
+      rampUp();
     }
   }
 

@@ -115,6 +115,9 @@ export class EndpointChannel {
   private savedFailures = 0;
   /** A wait the endpoint asked for is in the outbox's state (`savedServerWait.ts`). */
   private serverWaitSaved = false;
+  /** Attempts begun (`beginAttempt`), and how many had begun when the current wait was set. */
+  private attemptsBegun = 0;
+  private waitSetAfter = 0;
 
   constructor(
     readonly endpoint: ResolvedEndpoint,
@@ -252,9 +255,21 @@ export class EndpointChannel {
     }
   }
 
-  /** Books an attempt's result; answers how long until this endpoint may be tried again. */
-  settle(result: AttemptResult, now: number): number {
+  /** Numbers an attempt about to be made, for `settle`. */
+  beginAttempt(): number {
+    return ++this.attemptsBegun;
+  }
+
+  /**
+   * Books an attempt's result (`attempt`: its number from `beginAttempt`); answers how long until
+   * this endpoint may be tried again.
+   */
+  settle(result: AttemptResult, now: number, attempt = Number.POSITIVE_INFINITY): number {
     if (result.kind === 'accepted') {
+      // Sent before a failure set the wait, it says nothing of the endpoint since: with several
+      // batches in flight, one answered 429 or 503 with Retry-After and the others' late 200s
+      // ended the wait the server had asked for, and the next requests went out at once.
+      if (attempt <= this.waitSetAfter) return Math.max(0, this.readyAt(now) - now);
       this.backoff = undefined;
       this.retryAt = 0;
       if (this.serverWaitSaved) this.saveServerWait(undefined);
@@ -272,6 +287,7 @@ export class EndpointChannel {
         asked === undefined ? backoff : Math.max(Math.min(asked, this.options.maxRetryAfterMs), backoff);
       this.retryWaitMs = delay;
       this.retryAt = now + delay;
+      this.waitSetAfter = this.attemptsBegun;
       // What the endpoint asked for holds for the next process too; a backoff of our own does not
       // (the breaker's saved count stands for repeated failures).
       if (asked !== undefined || result.failure === 'rate-limited')
