@@ -107,7 +107,7 @@ export const SERVER_DEFAULTS = {
   logRequests: true,
   maxBodyBytes: 10 * 1024 * 1024,
   // PostHog's and Segment's SDKs send at most a few hundred events at a time, Homing's client
-  // 500 (and it halves a batch answered 413).
+  // 100 by default (and it halves a batch answered 413).
   maxBatchEvents: 10_000,
   maxEventBytes: 1_000_000,
   maxPropertiesDepth: 32,

@@ -76,8 +76,8 @@ export interface DeliveryOptionsInput {
   /**
    * Batches in flight at once (each its own claim, never the same records). Default 4: one at a
    * time left the loop idle half of a backlog's drain, waiting on the server and on gzip. Until
-   * a batch has gone through (at start, and after a failed attempt) one goes at a time, so a
-   * wrong key or a dead server gets one request, not `concurrency` of them.
+   * a first batch has gone through one goes at a time, so a wrong key or a dead server gets one
+   * request, not `concurrency` of them.
    */
   concurrency?: number;
   /** Full-jitter exponential backoff between attempts on one endpoint. */
