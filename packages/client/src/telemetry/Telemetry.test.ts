@@ -396,6 +396,24 @@ describe('createTelemetry: the client API', () => {
       'warn persist before flush failed',
       'warn persist before flush failed',
     ]);
+
+    // A full disk whose message changes with the bytes left is one failure; the app's own
+    // persist() succeeding in between makes the next one new.
+    const full = (free: number) =>
+      Object.assign(new Error(`no space (${free} bytes free)`), { code: 'ENOSPC' });
+    failure = full(49_152);
+    await t.flush({ timeoutMs: 2_000 });
+    failure = full(36_864);
+    await t.flush({ timeoutMs: 2_000 });
+    failure = undefined;
+    await t.persist();
+    failure = full(40_960);
+    await t.flush({ timeoutMs: 2_000 });
+    expect(persistLogs().slice(5)).toEqual([
+      'warn persist before flush failed',
+      'debug persist before flush failed',
+      'warn persist before flush failed',
+    ]);
   });
 
   it('flush and shutdown reject a bad timeout with an error naming it', async () => {

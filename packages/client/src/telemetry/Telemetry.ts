@@ -3,6 +3,7 @@ import type { ClientEventMap, ClientEventName } from '../events.js';
 import type { FeatureHost } from '../features/feature.js';
 import { monotonicClock } from '../integrations/monotonicClock.js';
 import type { Logger } from '../logger.js';
+import { failureKind } from './failureKind.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { sizeWithin } from '../outbox/sizeWithin.js';
 import { storesAgain } from '../outbox/storesAgain.js';
@@ -251,7 +252,9 @@ export class Telemetry implements TelemetryCore {
    * be (a full or read-only disk), which `stats().lastError` also names.
    */
   persist(): Promise<void> {
-    return this.stored.persist();
+    return this.stored.persist().then(() => {
+      this.lastFlushPersistFailure = undefined;
+    });
   }
 
   async flush(options?: { timeoutMs?: number }): Promise<TelemetryFlushResult> {
@@ -264,10 +267,7 @@ export class Telemetry implements TelemetryCore {
     // Within the budget: storing many events just tracked can take longer than a short one
     // (100 000 on a local SSD: a few hundred ms), and the write goes on in the background.
     await settledWithin(
-      this.persist().then(
-        () => (this.lastFlushPersistFailure = undefined),
-        (error: unknown) => this.persistBeforeFlushFailed(error),
-      ),
+      this.persist().catch((error: unknown) => this.persistBeforeFlushFailed(error)),
       Math.max(0, deadline - monotonicNow()),
     );
     if (this.consent.state !== 'granted')
@@ -276,14 +276,15 @@ export class Telemetry implements TelemetryCore {
   }
 
   /**
-   * A warning for a new failure, debug for the same one again: a storage that cannot keep events
-   * (a page's memory stand-in, a read-only disk) fails every flush's persist alike, and an app
-   * that flushes often had its log filled with one line per flush.
+   * A warning for a new failure, debug for the same kind again (`failureKind`) until a persist
+   * succeeds: a storage that cannot keep events (a page's memory stand-in, a read-only or full
+   * disk) fails every flush's persist alike, and an app that flushes often had its log filled
+   * with one line per flush.
    */
   private persistBeforeFlushFailed(error: unknown): void {
-    const text = String(error);
-    const level = text === this.lastFlushPersistFailure ? 'debug' : 'warn';
-    this.lastFlushPersistFailure = text;
+    const kind = failureKind(error);
+    const level = kind === this.lastFlushPersistFailure ? 'debug' : 'warn';
+    this.lastFlushPersistFailure = kind;
     this.logger[level]('persist before flush failed', { error });
   }
 
