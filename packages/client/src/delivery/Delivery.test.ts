@@ -534,7 +534,20 @@ describe('Delivery: concurrency, pause, shutdown', () => {
     expect(s.acceptedUuids).toHaveLength(15);
   });
 
-  it('sends one batch at a time until the endpoint answers one, then `concurrency` at once, and one again after a failure', async () => {
+  /**
+   * Batches of 10, four workers, retries after 100 ms (the least delivery waits) however many
+   * attempts failed, and a breaker that does not open.
+   */
+  const fourWorkers = (s: Sink) => ({
+    endpoints: [homing(s)],
+    batchSize: 10,
+    concurrency: 4,
+    intervalMs: 60_000,
+    retry: { initialMs: 1, maxMs: 1 },
+    breaker: { threshold: 1_000 },
+  });
+
+  it('sends one batch at a time until a first one has gone through, then `concurrency` at once', async () => {
     let inFlight = 0;
     const peaks: number[] = [];
     let status = 401;
@@ -550,18 +563,7 @@ describe('Delivery: concurrency, pause, shutdown', () => {
       return { status };
     });
     const outbox = createMemoryOutbox();
-    const h = harness(
-      {
-        endpoints: [homing(s)],
-        batchSize: 10,
-        concurrency: 4,
-        intervalMs: 60_000,
-        // Retries after 100 ms (the least delivery waits), however many attempts failed.
-        retry: { initialMs: 1, maxMs: 1 },
-        breaker: { threshold: 1_000 },
-      },
-      { outbox, keepRefused: () => true },
-    );
+    const h = harness(fourWorkers(s), { outbox, keepRefused: () => true });
     // A wrong key (401, kept as `homing flush` keeps it): one request at a time, never four.
     outbox.append(makeRecords(80));
     await h.delivery.flush(300);
@@ -596,17 +598,7 @@ describe('Delivery: concurrency, pause, shutdown', () => {
       return { status: req.uuids.includes(poison.uuid) ? 500 : 202 };
     });
     const outbox = createMemoryOutbox();
-    const h = harness(
-      {
-        endpoints: [homing(s)],
-        batchSize: 10,
-        concurrency: 4,
-        intervalMs: 60_000,
-        retry: { initialMs: 1, maxMs: 1 },
-        breaker: { threshold: 1_000 },
-      },
-      { outbox },
-    );
+    const h = harness(fourWorkers(s), { outbox });
     // Gone through once; then the failing batch comes first, the others behind it.
     outbox.append(makeRecords(10));
     await h.delivery.flush(5_000);
@@ -630,16 +622,7 @@ describe('Delivery: concurrency, pause, shutdown', () => {
       return first ? { status, headers: { 'retry-after': '1' } } : { status };
     });
     const outbox = createMemoryOutbox();
-    const h = harness(
-      {
-        endpoints: [homing(s)],
-        batchSize: 10,
-        concurrency: 4,
-        intervalMs: 60_000,
-        breaker: { threshold: 1_000 },
-      },
-      { outbox },
-    );
+    const h = harness(fourWorkers(s), { outbox });
     outbox.append(makeRecords(10));
     await h.delivery.flush(5_000);
     wave = true;
