@@ -34,11 +34,10 @@ export interface DeliveryLoopDeps {
 
 /**
  * When batches go out: one drain at a time per delivery (`concurrency` workers that claim and
- * deliver until the outbox is empty or no endpoint is ready; one alone until a first batch
- * has gone through), started when a batch is full (by
- * count or by bytes), every `intervalMs`, or when a failed endpoint's wait is over (one unref'd
- * timer, set to the earliest of those). Claims are serialised, so two workers never race for one
- * endpoint chain.
+ * deliver until the outbox is empty or no endpoint is ready; one alone until a first batch has
+ * gone through), started when a batch is full (by count or by bytes), every `intervalMs`, or
+ * when a failed endpoint's wait is over (one unref'd timer, set to the earliest of those). Claims
+ * are serialised, so two workers never race for one endpoint chain.
  *
  * A claim that fails (an unwritable outbox directory, a storage error) is not retried at once:
  * the loop waits `retry.initialMs`, doubling (by `retry.factor`) up to `retry.maxMs` while claims
