@@ -31,7 +31,7 @@ const inSegmentShape: preSerializationHookHandler<unknown> = (_req, reply, paylo
 
 /** Whether `url` is under Segment's API root, where error bodies carry `success: false`. */
 export function isSegmentPath(url: string): boolean {
-  return url.startsWith('/v1/');
+  return url.startsWith('/v1') && (url.length === 3 || '/?#'.includes(url[3]!));
 }
 
 /**

@@ -89,6 +89,14 @@ describe('Segment routes: error bodies', () => {
       status: 404,
       json: refusal('not-found'),
     });
+    for (const root of ['/v1', '/v1?x=1', '/v1/']) {
+      expect({ root, ...(await raw(s, root, '{}', auth)) }).toEqual({
+        root,
+        status: 404,
+        json: refusal('not-found'),
+      });
+    }
+    expect((await raw(s, '/v10/batch', '{}', auth)).json).not.toHaveProperty('success');
     const elsewhere = await raw(s, '/v2/batch', '{}', auth);
     expect(elsewhere).toEqual({ status: 404, json: { error: 'not-found', message: expect.any(String) } });
   });
