@@ -4,9 +4,19 @@ import { formatDuration } from './outboxCommand.js';
 
 const BAR_WIDTH = 30;
 
-/** Shows progress on stderr: a bar redrawn in place on a TTY, a plain line per batch otherwise. */
+/** Without a terminal, a line at least this often while events are sent (and at each tenth). */
+const LINE_EVERY_MS = 5_000;
+
+/**
+ * Shows progress on stderr: a bar redrawn in place on a TTY; otherwise a plain line for the first
+ * batch, each tenth of the total passed, every 5 s, and the last one (a line per batch made 200
+ * lines of a 20 000-event flush in a CI log).
+ */
 export class Progress {
   private done = 0;
+  /** Without a terminal: the tenth of the total the last line reached, and when it was written. */
+  private lineTenth = -1;
+  private lineAtMs = 0;
   /** The bar is on the terminal's last line, unended (on a TTY). */
   private barShown = false;
 
@@ -26,6 +36,11 @@ export class Progress {
         `\r[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${String(pct).padStart(3)}% ${this.done}/${total} events`,
       );
     } else {
+      const tenth = total === 0 ? 10 : Math.floor((this.done / total) * 10);
+      const now = performance.now();
+      if (tenth === this.lineTenth && this.done < total && now - this.lineAtMs < LINE_EVERY_MS) return;
+      this.lineTenth = tenth;
+      this.lineAtMs = now;
       this.io.stderr.write(`flush: ${this.done}/${total} events sent\n`);
     }
   }
