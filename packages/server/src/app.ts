@@ -26,7 +26,7 @@ import { loggableError } from './loggableError.js';
 import { personsRoutes } from './routes/persons.js';
 import { posthogRoutes } from './routes/posthog.js';
 import { queryRoutes } from './routes/query.js';
-import { isSegmentPath, segmentRoutes } from './routes/segment.js';
+import { segmentErrorShape, segmentRoutes } from './routes/segment.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './serverOptions.js';
 
 declare module 'fastify' {
@@ -129,6 +129,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     if (draining) reply.header('connection', 'close');
     done(null, payload);
   });
+  app.addHook('preSerialization', segmentErrorShape);
   // After the body is read, before any handler acts on it (pipelined requests only wait).
   app.addHook('preHandler', waitForAnswerTurn());
   app.addHook('onResponse', (req, reply, done) => {
@@ -151,9 +152,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // Logged as every request is, by its one line (route `unmatched`, 404): see requestLog.ts.
     markAdmin(req, reply);
     // Not the path: on the admin API it carries distinct ids.
-    const answer = { error: 'not-found', message: `no route answers ${req.method} at this path` };
-    // A Segment client that got a path wrong reads `success` as from the routes it knows.
-    return reply.code(404).send(isSegmentPath(req.url) ? { success: false, ...answer } : answer);
+    return reply
+      .code(404)
+      .send({ error: 'not-found', message: `no route answers ${req.method} at this path` });
   };
   // Before the body is read: the 404 handler's scope would parse it as JSON, and an SDK's gzip
   // body posted to a wrong path (a host given with /ingest) got 400 "not valid JSON", which

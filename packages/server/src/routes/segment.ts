@@ -18,28 +18,35 @@ const SHORT: Record<string, SegmentType> = {
   a: 'alias',
 };
 
+/** Whether `url` is under Segment's API root (`/v1`). */
+function isSegmentPath(url: string): boolean {
+  return url.startsWith('/v1') && (url.length === 3 || '/?#'.includes(url[3]!));
+}
+
 /**
- * Segment's error answers carry `success: false` beside Homing's `{ error, message }`, whichever
- * step refused the request (the body parser, the key, the rate limit, the store, the handler):
- * a client reading `success` learns the same from every error.
+ * Error answers under Segment's API root carry Segment's `success: false` beside Homing's
+ * `{ error, message }`, whichever step refused the request (the body parser, the key, the rate
+ * limit, the store, the handler, a path or method no route answers): a client reading `success`
+ * learns the same from every error. A hook of the whole app, so the 404s are shaped too.
  */
-const inSegmentShape: preSerializationHookHandler<unknown> = (_req, reply, payload, done) => {
-  if (reply.statusCode < 400 || payload === null || typeof payload !== 'object' || Array.isArray(payload))
+export const segmentErrorShape: preSerializationHookHandler<unknown> = (req, reply, payload, done) => {
+  if (
+    reply.statusCode < 400 ||
+    !isSegmentPath(req.url) ||
+    payload === null ||
+    typeof payload !== 'object' ||
+    Array.isArray(payload)
+  )
     return done(null, payload);
   done(null, { success: false, ...payload });
 };
-
-/** Whether `url` is under Segment's API root, where error bodies carry `success: false`. */
-export function isSegmentPath(url: string): boolean {
-  return url.startsWith('/v1') && (url.length === 3 || '/?#'.includes(url[3]!));
-}
 
 /**
  * Segment compatible tracking API, so @segment/analytics-node sends here with only `host`
  * changed: `POST /v1/batch` (also `/v1/b`, `/v1/import`) and one path per message type
  * (`/v1/track`, `/v1/t`, …). The write key by HTTP Basic auth (`<writeKey>:`) or `writeKey`
  * in the body (both: the same key, else 400). Answers Segment's `{ "success": true }` once
- * committed, and `success: false` in every error body (`inSegmentShape`); invalid messages are
+ * committed, and `success: false` in every error body (`segmentErrorShape`); invalid messages are
  * dropped from a batch, a request whose every message is invalid is answered 400, and a
  * one-message body whose message is over `maxEventBytes` 413.
  */
@@ -54,7 +61,7 @@ export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app,
   ];
   for (const [path, type] of routes) {
     const config = { ingestFormat: 'segment', corsCredentials: true } as const;
-    app.post(path, { config, preSerialization: inSegmentShape }, async (req, reply) => {
+    app.post(path, { config }, async (req, reply) => {
       const body = req.body;
       if (body === null || typeof body !== 'object' || Array.isArray(body)) {
         throw new IngestError(
