@@ -7,6 +7,12 @@ import { decideBatch, refusalReason } from './decideBatch.js';
 import type { DeliveryCounters } from './DeliveryCounters.js';
 import type { DeliveryOptions } from './deliveryOptions.js';
 import type { EndpointChannel } from './EndpointChannel.js';
+import {
+  POISON_LONE_FAILURES,
+  POISON_SEARCH_IDLE,
+  POISON_SEARCH_STATE_KEY,
+  PoisonIsolation,
+} from './PoisonIsolation.js';
 import { RefusalMemory } from './RefusalMemory.js';
 
 /** An endpoint's refusal for good of a whole batch. */
@@ -45,12 +51,54 @@ export class BatchSender {
   private readonly sizeLimit = new BatchSizeLimit();
   /** Refusals for good of batches that wait for another endpoint. */
   private readonly refusals = new RefusalMemory();
+  /** The search for an event the endpoints fail on every time (see `PoisonIsolation`). */
+  private readonly poison: PoisonIsolation;
+  /** The search's state as last saved (JSON), and the saves in order. */
+  private savedPoison = '';
+  private savingPoison: Promise<void> = Promise.resolve();
 
-  constructor(private readonly deps: BatchSenderDeps) {}
+  constructor(private readonly deps: BatchSenderDeps) {
+    this.poison = new PoisonIsolation(deps.options.batchSize);
+    this.savedPoison = JSON.stringify(this.poison.snapshot());
+  }
 
   /** How many events the next claim may take. */
   claimLimit(): number {
-    return Math.min(this.deps.options.batchSize, this.sizeLimit.current(Date.now()).events);
+    return Math.min(
+      this.deps.options.batchSize,
+      this.sizeLimit.current(Date.now()).events,
+      this.poison.cap(),
+    );
+  }
+
+  /** A search for an event the endpoints keep failing on is on: one batch in flight at a time. */
+  searchingForPoison(): boolean {
+    return this.poison.searching();
+  }
+
+  /**
+   * True when this batch, claimed in queue order, is the suspect of that search and must follow
+   * a probe: another batch, sent first to show whether the endpoint takes anything at all.
+   */
+  needsProbe(batch: OutboxBatch): boolean {
+    const needs = this.poison.needsProbe(batch.records);
+    this.savePoison();
+    return needs;
+  }
+
+  /** Restores the search a previous run saved. */
+  async restorePoisonSearch(): Promise<void> {
+    try {
+      this.poison.restore(await this.deps.outbox.getState(POISON_SEARCH_STATE_KEY));
+      this.savedPoison = JSON.stringify(this.poison.snapshot());
+    } catch (error) {
+      this.deps.logger.warn('could not read the saved search for a failing event', { error });
+    }
+  }
+
+  /** Resolves once the search's state, as it is now, is saved. */
+  settled(): Promise<void> {
+    return this.savingPoison;
   }
 
   /** How many bytes of events the next claim may take. */
@@ -64,6 +112,7 @@ export class BatchSender {
     counters.inFlight++;
     let decision: BatchDecision;
     try {
+      const signal = this.deps.requestSignal();
       const results = await this.send(batch.records, ready);
       decision = decideBatch(
         results,
@@ -73,6 +122,7 @@ export class BatchSender {
       );
       this.remember(batch.records, results, decision);
       if (decision.action === 'dead-letter' && this.keeps(results)) decision = { action: 'release' };
+      decision = this.searchPoison(batch.records, results, decision, signal);
     } catch (error) {
       logger.error('unexpected failure while sending a batch', { error });
       decision = { action: 'release' };
@@ -86,6 +136,50 @@ export class BatchSender {
       await outbox.release(batch).catch(() => undefined);
       return false;
     }
+  }
+
+  /**
+   * Feeds the outcome to the search for a failing event; a batch to retry that the search found
+   * to be that event alone goes to the dead letters instead.
+   */
+  private searchPoison(
+    records: readonly OutboxRecord[],
+    results: readonly EndpointResult[],
+    decision: BatchDecision,
+    signal: AbortSignal,
+  ): BatchDecision {
+    let next = decision;
+    if (decision.action === 'ack') {
+      this.poison.accepted(records);
+    } else if (decision.action === 'release' && !signal.aborted) {
+      const failure = results.find(
+        (r) => r.result.kind === 'failed' && r.result.failure === 'retryable' && r.result.status !== 503,
+      );
+      if (failure !== undefined && this.poison.failed(records) === 'poison') {
+        const reason = failure.result.kind === 'failed' ? failure.result.reason : 'failed';
+        next = {
+          action: 'dead-letter',
+          reason: `${failure.endpoint}: ${reason} (this event alone, ${POISON_LONE_FAILURES} times, while the endpoint accepted other events)`,
+        };
+      }
+    }
+    this.savePoison();
+    return next;
+  }
+
+  /** Saves the search's state when it changed (in order; a failure to save is only logged). */
+  private savePoison(): void {
+    const snapshot = this.poison.snapshot();
+    const json = JSON.stringify(snapshot);
+    if (json === this.savedPoison) return;
+    this.savedPoison = json;
+    // Nothing to remember: the key goes, rather than stay in every outbox's state.
+    const value = snapshot === POISON_SEARCH_IDLE ? undefined : snapshot;
+    this.savingPoison = this.savingPoison
+      .then(() => this.deps.outbox.setState(POISON_SEARCH_STATE_KEY, value))
+      .catch((error: unknown) => {
+        this.deps.logger.warn('could not save the search for a failing event', { error });
+      });
   }
 
   /** Whether `keepRefused` keeps a batch this attempt's answers refused for good. */

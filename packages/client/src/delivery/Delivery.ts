@@ -307,14 +307,14 @@ export class Delivery {
     await settledWithin(this.loop.idle(), Math.max(deadline - monotonicNow(), STOP_SETTLE_MS));
     await this.restored;
     await this.recorded;
-    await Promise.all(this.channels.map((c) => c.settled()));
+    await Promise.all([...this.channels.map((c) => c.settled()), this.sender.settled()]);
     for (const channel of this.channels) channel.dispose();
     if (this.started) active.delete(this.outbox);
   }
 
-  /** The saved breaker states; nothing is claimed before they are back. */
+  /** The saved breaker states and search for a failing event; nothing is claimed before they are back. */
   private async restore(): Promise<void> {
-    await Promise.all(this.channels.map((c) => c.restore()));
+    await Promise.all([...this.channels.map((c) => c.restore()), this.sender.restorePoisonSearch()]);
   }
 
   /**
@@ -433,8 +433,9 @@ export class Delivery {
     try {
       await this.cutRequests();
       // A cut request may have counted against its circuit: its snapshot is stored before the
-      // host goes on to exit, so that the next run knows (see `EndpointChannel.attempt`).
-      await Promise.all(this.channels.map((c) => c.settled()));
+      // host goes on to exit, so that the next run knows (see `EndpointChannel.attempt`); so is
+      // a search for a failing event, which a CLI's runs carry on one attempt each.
+      await Promise.all([...this.channels.map((c) => c.settled()), this.sender.settled()]);
     } finally {
       this.exitFlushing = false;
       this.armExitRearm();

@@ -197,11 +197,11 @@ export class DeliveryLoop {
     const workers: Promise<void>[] = [];
     let full = false;
     const rampUp = (): void => {
-      if (full) return;
+      if (full || this.deps.sender.searchingForPoison()) return;
       full = true;
-      for (let i = 1; i < this.deps.options.concurrency; i++) workers.push(this.worker(summary, rampUp));
+      for (let i = 1; i < this.deps.options.concurrency; i++) workers.push(this.worker(summary, rampUp, i));
     };
-    workers.push(this.worker(summary, rampUp));
+    workers.push(this.worker(summary, rampUp, 0));
     if (this.wentThrough) rampUp();
     // The first worker adds the others while it runs: wait for those too.
     for (let i = 0; i < workers.length; i++) await workers[i];
@@ -212,8 +212,10 @@ export class DeliveryLoop {
     return summary;
   }
 
-  private async worker(summary: DrainSummary, rampUp: () => void): Promise<void> {
+  private async worker(summary: DrainSummary, rampUp: () => void, index: number): Promise<void> {
     while (this.deps.canSend()) {
+      // A search for a failing event halves and doubles claims in queue order: one batch at a time.
+      if (index > 0 && this.deps.sender.searchingForPoison()) return;
       const now = Date.now();
       const ready = this.deps.channels.filter((c) => c.isReady(now));
       if (ready.length === 0) {
@@ -238,7 +240,9 @@ export class DeliveryLoop {
         return;
       }
       summary.claimed += batch.records.length;
-      const progressed = await this.deps.sender.deliver(batch, stillReady);
+      const progressed = this.deps.sender.needsProbe(batch)
+        ? await this.deliverAfterProbe(batch, stillReady, summary)
+        : await this.deps.sender.deliver(batch, stillReady);
       if (!progressed) {
         summary.blocked = true;
         return;
@@ -246,6 +250,38 @@ export class DeliveryLoop {
       this.wentThrough = true;
       rampUp();
     }
+  }
+
+  /**
+   * The suspect of a search for a failing event, claimed alone: first a probe, the next event in
+   * the queue. Accepted, the endpoint takes events, and the suspect goes right after it; failed,
+   * the endpoint is down (the search is over) and the suspect goes back unsent. With nothing else
+   * queued, the suspect goes alone (its failure then proves nothing).
+   */
+  private async deliverAfterProbe(
+    suspect: OutboxBatch,
+    ready: readonly EndpointChannel[],
+    summary: DrainSummary,
+  ): Promise<boolean> {
+    const { sender, outbox, logger } = this.deps;
+    let probe: OutboxBatch | null;
+    try {
+      probe = await this.claim(1, sender.claimBytes());
+    } catch (error) {
+      logger.debug('could not claim a probe for a failing event; it goes alone', { error });
+      probe = null;
+    }
+    if (probe === null) return sender.deliver(suspect, ready);
+    summary.claimed += probe.records.length;
+    const probed = await sender.deliver(probe, ready);
+    const stillReady = ready.filter((c) => c.isReady(Date.now()));
+    if (!probed || stillReady.length === 0 || sender.needsProbe(suspect)) {
+      await outbox.release(suspect).catch((error: unknown) => {
+        logger.error('could not release a batch to the outbox', { error });
+      });
+      return probed && stillReady.length > 0;
+    }
+    return sender.deliver(suspect, stillReady);
   }
 
   /**

@@ -1,0 +1,174 @@
+import type { OutboxRecord } from '../outbox/outbox.js';
+
+/** Outbox state key of the search (`PoisonSearchState`), so a CLI's next run goes on with it. */
+export const POISON_SEARCH_STATE_KEY = 'delivery:poison-search';
+
+/**
+ * How many times the suspect must fail alone, with another batch accepted before each failure
+ * after the first, before it is dead-lettered. Three: an endpoint failing at random half of the
+ * time still needs five outcomes in a row to go one way (1 in 32) before an event is set aside,
+ * and the dead letters keep it replayable.
+ */
+export const POISON_LONE_FAILURES = 3;
+
+/** What the search knows, saved in the outbox state (plain JSON). */
+export interface PoisonSearchState {
+  /** First uuid of the batch that failed last. */
+  readonly head: string | null;
+  /** Failures in a row of batches starting with `head`. */
+  readonly headFailures: number;
+  /** While searching: the most events a claim may take. Null: not searching. */
+  readonly cap: number | null;
+  /** The event that failed alone. */
+  readonly suspect: string | null;
+  /** Its failures alone that count (see `POISON_LONE_FAILURES`). */
+  readonly suspectFailures: number;
+  /** Whether a batch without the suspect was accepted since the suspect last failed. */
+  readonly acceptedSince: boolean;
+}
+
+/** Nothing known: no search, no failure. */
+export const POISON_SEARCH_IDLE: PoisonSearchState = {
+  head: null,
+  headFailures: 0,
+  cap: null,
+  suspect: null,
+  suspectFailures: 0,
+  acceptedSince: false,
+};
+
+/**
+ * Finds the event an endpoint fails on every time while it takes others: a server bug that one
+ * value triggers (a 500, a crash that resets the connection, a hang) on every batch holding it.
+ * Claims are oldest first, so without this such a batch heads every claim after its failure, and
+ * once the breaker opens, every half-open probe: nothing behind it is ever sent again.
+ *
+ * A batch whose first event headed the last failed batch too is split: claims take half as many
+ * events, halving on each failure and doubling on each success, so the failing event comes to head
+ * the queue and is claimed alone. That event, the suspect, is then sent right after the next event
+ * in the queue (the probe, `needsProbe`; one event, so that a backlog's last events are still
+ * there to probe with): when the probe is accepted and the suspect fails alone again, up to
+ * `POISON_LONE_FAILURES` times, it is the event, not the endpoint, and it goes to the dead letters
+ * (inspectable and replayable, never dropped). When a batch without the suspect fails too, the
+ * endpoint is down: the search is forgotten and claims are whole again. While it searches, one
+ * batch is in flight at a time (`DeliveryLoop`), so claims follow each other in queue order.
+ *
+ * Only retryable failures count (a network error, a timeout, a 5xx but 503): refusals for good
+ * are dead-lettered anyway, 413 splits on its own, and 429, 503 or a Retry-After are the endpoint
+ * saying it is busy or down, whatever the batch. A request cut by our own shutdown counts for
+ * nothing.
+ */
+export class PoisonIsolation {
+  private state: PoisonSearchState = POISON_SEARCH_IDLE;
+
+  constructor(private readonly batchSize: number) {}
+
+  /** The most events a claim may take now (Infinity when not searching). */
+  cap(): number {
+    return this.state.cap ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Whether a search is on: the delivery loop then keeps one batch in flight. */
+  searching(): boolean {
+    return this.state.cap !== null;
+  }
+
+  snapshot(): PoisonSearchState {
+    return this.state;
+  }
+
+  /** A saved state; anything but a well-formed one (damaged, hand-edited, another version) is ignored. */
+  restore(saved: unknown): void {
+    const state = parseState(saved);
+    if (state !== null) this.state = state;
+  }
+
+  /**
+   * A batch just claimed in queue order (not a probe). True when it is the suspect alone and no
+   * other batch was accepted since it last failed: send a probe first. A capped claim that did
+   * not find the suspect at the head (another process sent it, retention dropped it) ends the
+   * search.
+   */
+  needsProbe(records: readonly OutboxRecord[]): boolean {
+    const { suspect, acceptedSince } = this.state;
+    if (suspect === null) return false;
+    if (records.length === 1 && records[0]!.uuid === suspect) return !acceptedSince;
+    if (!records.some((r) => r.uuid === suspect)) this.state = POISON_SEARCH_IDLE;
+    return false;
+  }
+
+  /** Some endpoint accepted these records. */
+  accepted(records: readonly OutboxRecord[]): void {
+    const s = this.state;
+    if (s.suspect !== null) {
+      this.state = records.some((r) => r.uuid === s.suspect)
+        ? POISON_SEARCH_IDLE
+        : { ...s, acceptedSince: true };
+      return;
+    }
+    if (s.cap === null) {
+      if (s.head !== null && records.some((r) => r.uuid === s.head)) this.state = POISON_SEARCH_IDLE;
+      return;
+    }
+    // Back to whole batches, still searching: a failure there halves at once. One accepted whole
+    // ends the search.
+    this.state =
+      s.cap >= this.batchSize
+        ? POISON_SEARCH_IDLE
+        : { ...s, head: null, headFailures: 0, cap: Math.min(s.cap * 2, this.batchSize) };
+  }
+
+  /**
+   * No endpoint accepted these records, and an endpoint's failure counts (see the class comment).
+   * 'poison' when they are the suspect, which has now failed alone often enough: dead-letter it.
+   */
+  failed(records: readonly OutboxRecord[]): 'poison' | 'retry' {
+    if (records.length === 0) return 'retry';
+    let s = this.state;
+    // The endpoint failed a batch without the suspect as well: it is down, not the event.
+    if (s.suspect !== null && !records.some((r) => r.uuid === s.suspect)) s = POISON_SEARCH_IDLE;
+    const first = records[0]!.uuid;
+    if (s.suspect === first && records.length === 1) {
+      const suspectFailures = s.acceptedSince ? s.suspectFailures + 1 : s.suspectFailures;
+      if (suspectFailures >= POISON_LONE_FAILURES) {
+        this.state = POISON_SEARCH_IDLE;
+        return 'poison';
+      }
+      this.state = { ...s, suspectFailures, acceptedSince: false };
+      return 'retry';
+    }
+    const headFailures = first === s.head ? s.headFailures + 1 : 1;
+    if (s.cap === null && headFailures < 2) {
+      this.state = { ...s, head: first, headFailures };
+      return 'retry';
+    }
+    this.state =
+      records.length === 1
+        ? { ...POISON_SEARCH_IDLE, cap: 1, suspect: first, suspectFailures: 1 }
+        : { ...s, head: first, headFailures, cap: Math.ceil(records.length / 2) };
+    return 'retry';
+  }
+}
+
+function parseState(saved: unknown): PoisonSearchState | null {
+  if (saved === null || typeof saved !== 'object') return null;
+  const s = saved as Record<string, unknown>;
+  const idOrNull = (v: unknown): v is string | null =>
+    v === null || (typeof v === 'string' && v.length <= 200);
+  const count = (v: unknown): v is number =>
+    typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 1e6;
+  if (!idOrNull(s['head']) || !idOrNull(s['suspect'])) return null;
+  if (!count(s['headFailures']) || !count(s['suspectFailures'])) return null;
+  const cap = s['cap'];
+  if (cap !== null && !(count(cap) && cap >= 1)) return null;
+  if (typeof s['acceptedSince'] !== 'boolean') return null;
+  if (s['suspect'] !== null && cap !== 1) return null;
+  return {
+    head: s['head'],
+    headFailures: s['headFailures'],
+    cap,
+    suspect: s['suspect'],
+    suspectFailures: s['suspectFailures'],
+    acceptedSince: s['acceptedSince'],
+  };
+}
