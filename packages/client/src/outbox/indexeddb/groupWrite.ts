@@ -85,6 +85,8 @@ export async function evictForQuota(
   claimed: ReadonlySet<number>,
 ): Promise<GroupOutcome> {
   const tx: RecordsTx = db.transaction(['records', 'meta'], 'readwrite', WRITE);
+  // A failed step aborts the transaction: `done` rejects too, and must not go unhandled.
+  quiet(tx.done);
   const found: Found = { corrupt: 0 };
   const totals = await readTotals(tx, found);
   const target = totals.events - count;
@@ -95,7 +97,9 @@ export async function evictForQuota(
 }
 
 /** Aborts a transaction that may already have finished (then abort would throw). */
-export function abortQuietly(tx: { abort(): void }): void {
+export function abortQuietly(tx: { abort(): void; readonly done?: Promise<unknown> }): void {
+  // An abort rejects `done`, which a caller that failed before awaiting it never handles.
+  tx.done?.catch(() => undefined);
   try {
     tx.abort();
   } catch {

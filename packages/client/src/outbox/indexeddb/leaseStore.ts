@@ -9,6 +9,8 @@ export function idbLeaseStore(database: () => Promise<OutboxDatabase>): LeaseSto
     async take(owner, nowMs, expiresAtMs) {
       const db = await database();
       const tx = db.transaction('meta', 'readwrite', WRITE);
+      // A failed read aborts the transaction: `done` rejects too, and must not go unhandled.
+      quiet(tx.done);
       const meta = tx.objectStore('meta');
       const lease = (await meta.get(LEASE_KEY)) as { owner?: unknown; expiresAtMs?: unknown } | undefined;
       const free =
@@ -24,6 +26,7 @@ export function idbLeaseStore(database: () => Promise<OutboxDatabase>): LeaseSto
     async drop(owner) {
       const db = await database();
       const tx = db.transaction('meta', 'readwrite', WRITE);
+      quiet(tx.done);
       const meta = tx.objectStore('meta');
       const lease = (await meta.get(LEASE_KEY)) as { owner?: unknown } | undefined;
       if (lease?.owner === owner) quiet(meta.delete(LEASE_KEY));

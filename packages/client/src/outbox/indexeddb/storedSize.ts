@@ -48,6 +48,8 @@ export async function dropExpired(
 export async function readStoredSize(db: OutboxDatabase): Promise<StoredSize> {
   try {
     const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readonly');
+    // A failed read aborts the transaction: `done` rejects too, and must not go unhandled.
+    quiet(tx.done);
     const totals = await readTotals(tx as unknown as RecordsTx, { corrupt: 0 });
     const oldest = await tx.objectStore('records').index('t').openKeyCursor();
     const deadLetters = await tx.objectStore('deadLetters').count();
