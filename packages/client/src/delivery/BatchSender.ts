@@ -8,6 +8,7 @@ import type { DeliveryCounters } from './DeliveryCounters.js';
 import type { DeliveryOptions } from './deliveryOptions.js';
 import type { EndpointChannel } from './EndpointChannel.js';
 import {
+  countsAgainstBatch,
   POISON_LONE_FAILURES,
   POISON_SEARCH_IDLE,
   POISON_SEARCH_STATE_KEY,
@@ -152,9 +153,7 @@ export class BatchSender {
     if (decision.action === 'ack') {
       this.poison.accepted(records);
     } else if (decision.action === 'release' && !signal.aborted) {
-      const failure = results.find(
-        (r) => r.result.kind === 'failed' && r.result.failure === 'retryable' && r.result.status !== 503,
-      );
+      const failure = results.find((r) => r.result.kind === 'failed' && countsAgainstBatch(r.result));
       if (failure !== undefined && this.poison.failed(records) === 'poison') {
         const reason = failure.result.kind === 'failed' ? failure.result.reason : 'failed';
         next = {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import type { OutboxRecord } from '../outbox/outbox.js';
-import { POISON_LONE_FAILURES, POISON_SEARCH_IDLE, PoisonIsolation } from './PoisonIsolation.js';
+import type { SendOutcome } from './destinations/destination.js';
+import {
+  countsAgainstBatch,
+  POISON_LONE_FAILURES,
+  POISON_SEARCH_IDLE,
+  PoisonIsolation,
+} from './PoisonIsolation.js';
 
 const queue: OutboxRecord[] = Array.from({ length: 200 }, (_, i) => ({
   uuid: `u${String(i).padStart(3, '0')}`,
@@ -187,5 +193,36 @@ describe('PoisonIsolation', () => {
       fresh.restore(value);
       expect(fresh.snapshot()).toBe(POISON_SEARCH_IDLE);
     }
+  });
+
+  it('counts the failures a batch can cause, not those of an endpoint that is busy or not there', () => {
+    const failed = (extra: Partial<SendOutcome & { kind: 'failed' }>): SendOutcome => ({
+      kind: 'failed',
+      failure: 'retryable',
+      reason: 'x',
+      ...extra,
+    });
+    const code = (c: string) => Object.assign(new Error(c), { code: c });
+    // undici's fetch: a TypeError whose cause has the code.
+    const viaFetch = (c: string) => new TypeError('fetch failed', { cause: code(c) });
+    expect(countsAgainstBatch(failed({ status: 500 }))).toBe(true);
+    expect(countsAgainstBatch(failed({ status: 502 }))).toBe(true);
+    expect(countsAgainstBatch(failed({ error: code('ECONNRESET') }))).toBe(true);
+    expect(countsAgainstBatch(failed({ error: new Error('request timed out after 10000 ms') }))).toBe(true);
+    expect(countsAgainstBatch(failed({ error: new TypeError('Failed to fetch') }))).toBe(true);
+    expect(countsAgainstBatch(failed({ error: 'a string' }))).toBe(true);
+    expect(countsAgainstBatch(failed({ status: 503 }))).toBe(false);
+    expect(countsAgainstBatch(failed({ failure: 'rate-limited', status: 429 }))).toBe(false);
+    expect(countsAgainstBatch(failed({ failure: 'permanent', status: 400 }))).toBe(false);
+    expect(countsAgainstBatch(failed({ failure: 'too-large', status: 413 }))).toBe(false);
+    expect(countsAgainstBatch({ kind: 'accepted', rejected: [] })).toBe(false);
+    for (const c of ['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']) {
+      expect(countsAgainstBatch(failed({ error: code(c) }))).toBe(false);
+      expect(countsAgainstBatch(failed({ error: viaFetch(c) }))).toBe(false);
+    }
+    // A cause chain that loops ends.
+    const looped: { code?: string; cause?: unknown } = {};
+    looped.cause = looped;
+    expect(countsAgainstBatch(failed({ error: looped }))).toBe(true);
   });
 });

@@ -1,4 +1,5 @@
 import type { OutboxRecord } from '../outbox/outbox.js';
+import type { SendOutcome } from './destinations/destination.js';
 
 /** Outbox state key of the search (`PoisonSearchState`), so a CLI's next run goes on with it. */
 export const POISON_SEARCH_STATE_KEY = 'delivery:poison-search';
@@ -53,10 +54,10 @@ export const POISON_SEARCH_IDLE: PoisonSearchState = {
  * endpoint is down: the search is forgotten and claims are whole again. While it searches, one
  * batch is in flight at a time (`DeliveryLoop`), so claims follow each other in queue order.
  *
- * Only retryable failures count (a network error, a timeout, a 5xx but 503): refusals for good
- * are dead-lettered anyway, 413 splits on its own, and 429, 503 or a Retry-After are the endpoint
- * saying it is busy or down, whatever the batch. A request cut by our own shutdown counts for
- * nothing.
+ * Only retryable failures count (`countsAgainstBatch`: a reset connection, a timeout, a 5xx but
+ * 503): refusals for good are dead-lettered anyway, 413 splits on its own, and 429, 503, a
+ * Retry-After or a connection refused are the endpoint busy or down, whatever the batch. A request
+ * cut by our own shutdown counts for nothing.
  */
 export class PoisonIsolation {
   private state: PoisonSearchState = POISON_SEARCH_IDLE;
@@ -148,6 +149,35 @@ export class PoisonIsolation {
         : { ...s, head: first, headFailures, cap: Math.ceil(records.length / 2) };
     return 'retry';
   }
+}
+
+/**
+ * Network errors of a request that never reached a server: the endpoint is down or unknown, which
+ * no batch causes (a batch that crashes a server ends in a reset or a timeout instead).
+ */
+const NOT_REACHED_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+]);
+
+/**
+ * Whether a failed attempt says something about its batch (see the class comment): retryable, but
+ * not a 503 and not a connection that was never made (its code, on the error or along its causes;
+ * browsers give none, so there every network error counts).
+ */
+export function countsAgainstBatch(outcome: SendOutcome): boolean {
+  if (outcome.kind !== 'failed' || outcome.failure !== 'retryable' || outcome.status === 503) return false;
+  let at: unknown = outcome.error;
+  for (let depth = 0; depth < 8 && at !== null && typeof at === 'object'; depth++) {
+    const { code, cause } = at as { code?: unknown; cause?: unknown };
+    if (typeof code === 'string' && NOT_REACHED_CODES.has(code)) return false;
+    at = cause;
+  }
+  return true;
 }
 
 function parseState(saved: unknown): PoisonSearchState | null {

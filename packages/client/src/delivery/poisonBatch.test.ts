@@ -122,6 +122,21 @@ describe('an event the endpoint fails on every time', () => {
     expect(h.delivery.stats().deadLettered).toBe(0);
   });
 
+  it('a refused connection is an endpoint down, whatever the batch: it starts no search', async () => {
+    const s = await sink(() => ({ status: 202, body: '{}' }));
+    await s.down();
+    const h = startDelivery(options(s, { breaker: { threshold: 1000, halfOpenAfterMs: 150 } }));
+    cleanups.push(() => h.delivery.shutdown(0));
+    const records = makeRecords(250);
+    track(h, records);
+    await until(() => h.delivery.stats().failedAttempts >= 6, 20_000, 'six refused attempts');
+    expect(await h.outbox.getState(POISON_SEARCH_STATE_KEY)).toBeUndefined();
+    await s.up();
+    await until(async () => (await h.outbox.size()).events === 0, 20_000, 'the queue to empty');
+    // Whole batches (two may go at once, in either order).
+    expect(s.requests.map((r) => r.uuids.length).sort((a, b) => a - b)).toEqual([50, 100, 100]);
+  });
+
   it('503 says the endpoint is busy or down, whatever the batch: it starts no search', async () => {
     const records = makeRecords(250);
     const poison = records[0]!.uuid;
