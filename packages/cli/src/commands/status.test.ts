@@ -7,6 +7,7 @@ import {
   CONSENT_STATE_KEY,
   createFileOutbox,
   ENDPOINTS_STATE_KEY,
+  POISON_SEARCH_STATE_KEY,
   SENDING_STATE_KEY,
   serverWaitStateKey,
 } from '@homing/client';
@@ -150,6 +151,43 @@ describe('homing status', () => {
     expect(text).toMatch(
       /Breaker homing:http:\/\/c\s+closed \(the server asked to wait: next try in 1m 0s\)/,
     );
+  });
+
+  it("shows the app's delivery narrowing down an event its endpoint keeps failing, and nothing of a damaged save", async () => {
+    const seeded = await seedOutbox(1);
+    cleanups.push(seeded.cleanup);
+    const search = {
+      head: 'h',
+      headFailures: 2,
+      cap: 25,
+      suspect: null,
+      suspectFailures: 0,
+      acceptedSince: false,
+    };
+    const cases: Array<[unknown, RegExp | null]> = [
+      [search, /Failing event\s+the endpoint keeps failing a batch it is sent: batches of at most 25 events/],
+      [
+        { ...search, head: null, headFailures: 0, cap: 1, suspect: '0190-bad', suspectFailures: 2 },
+        /Failing event\s+0190-bad fails alone \(2 of 3 times, each after another event went through\): dead-lettered at 3/,
+      ],
+      [{ ...search, cap: null }, null],
+      [{ ...search, cap: -4 }, null],
+      ['not a search', null],
+    ];
+    for (const [saved, row] of cases) {
+      const outbox = open(seeded.dir);
+      await outbox.setState(POISON_SEARCH_STATE_KEY, saved);
+      await outbox.close();
+      const { inspector, directory } = await inspectOutbox(seeded.dir);
+      const report = await readStatus(inspector, directory);
+      const text = formatStatus(report);
+      if (row === null) {
+        expect(report.failingEvent).toBeNull();
+        expect(text).not.toMatch(/Failing event/);
+      } else {
+        expect(text).toMatch(row);
+      }
+    }
   });
 
   it('a flipped byte in a segment: says what is unreadable, counts the rest, and changes nothing', async () => {

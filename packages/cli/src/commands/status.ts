@@ -4,6 +4,9 @@ import {
   ConsentUnreadableError,
   DEFAULT_DELIVERY_OPTIONS,
   ENDPOINTS_STATE_KEY,
+  parsePoisonSearchState,
+  POISON_LONE_FAILURES,
+  POISON_SEARCH_STATE_KEY,
   savedServerWaitAt,
   SENDING_STATE_KEY,
   serverWaitStateKey,
@@ -34,6 +37,18 @@ export interface StatusReport {
    * the app's next run honours too; null when none is in force.
    */
   endpoints: Array<{ id: string; state: string; openUntilMs: number | null; waitUntilMs: number | null }>;
+  /**
+   * The app's delivery narrowing down an event its endpoint fails on every time while it takes
+   * others: claims of at most `batchEvents`; `suspect`, once found, is the event that failed alone,
+   * `suspectFailures` times of the `deadLetterAfter` that send it to the dead letters. Null: no
+   * such search.
+   */
+  failingEvent: {
+    batchEvents: number;
+    suspect: string | null;
+    suspectFailures: number;
+    deadLetterAfter: number;
+  } | null;
   /**
    * The consent the app remembered (`setConsent`), or null when it kept none; 'unreadable' when
    * one is stored that cannot be read (`consentError` says why): the app holds its events then.
@@ -71,6 +86,16 @@ export async function readStatus(
     );
     endpoints.push({ id, state, openUntilMs: openUntil, waitUntilMs: wait?.untilMs ?? null });
   }
+  const search = parsePoisonSearchState(await outbox.getState<unknown>(POISON_SEARCH_STATE_KEY));
+  const failingEvent =
+    search === null || search.cap === null
+      ? null
+      : {
+          batchEvents: search.cap,
+          suspect: search.suspect,
+          suspectFailures: search.suspectFailures,
+          deadLetterAfter: POISON_LONE_FAILURES,
+        };
   let consent: StatusReport['consent'] = null;
   let consentError: string | undefined;
   try {
@@ -92,6 +117,7 @@ export async function readStatus(
     delivery:
       lock === null ? null : { pid: lock.pid, heartbeatAgeMs: lock.heartbeatAgeMs, stale: lock.stale },
     endpoints,
+    failingEvent,
     consent,
     ...(consentError === undefined ? {} : { consentError }),
   };
@@ -162,6 +188,15 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
   if (first !== undefined) {
     const more = others.length === 0 ? '' : ` and ${others.length} more`;
     rows.push(['Unreadable', `${first.file} (${first.error})${more}: its events wait, not counted above`]);
+  }
+  const failing = report.failingEvent;
+  if (failing !== null) {
+    rows.push([
+      'Failing event',
+      failing.suspect === null
+        ? `the endpoint keeps failing a batch it is sent: batches of at most ${failing.batchEvents} events narrow down the event`
+        : `${failing.suspect} fails alone (${failing.suspectFailures} of ${failing.deadLetterAfter} times, each after another event went through): dead-lettered at ${failing.deadLetterAfter}`,
+    ]);
   }
   if (report.endpoints.length === 0) rows.push(['Endpoints', 'none recorded yet']);
   for (const e of report.endpoints) {

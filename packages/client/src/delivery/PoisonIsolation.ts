@@ -80,7 +80,7 @@ export class PoisonIsolation {
 
   /** A saved state; anything but a well-formed one (damaged, hand-edited, another version) is ignored. */
   restore(saved: unknown): void {
-    const state = parseState(saved);
+    const state = parsePoisonSearchState(saved);
     if (state !== null) this.state = state;
   }
 
@@ -180,7 +180,8 @@ export function countsAgainstBatch(outcome: SendOutcome): boolean {
   return true;
 }
 
-function parseState(saved: unknown): PoisonSearchState | null {
+/** A saved search as written by `PoisonIsolation`, or null for anything else (damaged, hand-edited). */
+export function parsePoisonSearchState(saved: unknown): PoisonSearchState | null {
   if (saved === null || typeof saved !== 'object') return null;
   const s = saved as Record<string, unknown>;
   const idOrNull = (v: unknown): v is string | null =>

@@ -17,6 +17,8 @@ export type {
 export { breakerStateKey, ENDPOINTS_STATE_KEY, SENDING_STATE_KEY } from './EndpointChannel.js';
 export type { SavedSending } from './EndpointChannel.js';
 export { savedServerWaitAt, serverWaitStateKey } from './savedServerWait.js';
+export { parsePoisonSearchState, POISON_LONE_FAILURES, POISON_SEARCH_STATE_KEY } from './PoisonIsolation.js';
+export type { PoisonSearchState } from './PoisonIsolation.js';
 export type { SavedServerWait } from './savedServerWait.js';
 export type { EndpointSnapshot } from './EndpointChannel.js';
 export { DeliveryBusyError, DeliveryError, DeliveryOptionError, DestinationError } from './errors.js';
