@@ -55,12 +55,11 @@ export class BatchSender {
   /** The search for an event the endpoints fail on every time (see `PoisonIsolation`). */
   private readonly poison: PoisonIsolation;
   /** The search's state as last saved (JSON), and the saves in order. */
-  private savedPoison = '';
+  private savedPoison = JSON.stringify(POISON_SEARCH_IDLE);
   private savingPoison: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: BatchSenderDeps) {
     this.poison = new PoisonIsolation(deps.options.batchSize);
-    this.savedPoison = JSON.stringify(this.poison.snapshot());
   }
 
   /** How many events the next claim may take. */
@@ -79,7 +78,7 @@ export class BatchSender {
 
   /**
    * True when this batch, claimed in queue order, is the suspect of that search and must follow
-   * a probe: another batch, sent first to show whether the endpoint takes anything at all.
+   * a probe: the next event, sent first to show whether the endpoint takes anything at all.
    */
   needsProbe(batch: OutboxBatch): boolean {
     const needs = this.poison.needsProbe(batch.records);
