@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -302,6 +305,48 @@ describe('homing flush', () => {
     if (forced.err.includes('circuit'))
       expect(forced.err).toContain('--force tried it now and it failed again');
   }, 60_000);
+
+  it('a server failing one event every time while it takes others: the hint says an event is being narrowed down, not to check the server', async () => {
+    const seeded = await seedOutbox(30);
+    cleanups.push(seeded.cleanup);
+    const poison = seeded.uuids[10]!;
+    const accepted: string[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        let body = Buffer.concat(chunks);
+        if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+        const uuids = (JSON.parse(body.toString('utf8')) as { batch: Array<{ uuid: string }> }).batch.map(
+          (e) => e.uuid,
+        );
+        const bad = uuids.includes(poison);
+        if (!bad) accepted.push(...uuids);
+        res.writeHead(bad ? 500 : 202, { 'content-type': 'application/json' });
+        res.end(bad ? '{"error":"boom"}' : '{}');
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    const host = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const io = captureIo();
+    expect(
+      await flush(
+        { outbox: seeded.dir, destination: 'homing', host, key: 'wk', timeout: 5_000, force: true },
+        io,
+      ),
+    ).toBe(1);
+    // Halves without the event went through before the breaker opened.
+    expect(accepted.length).toBeGreaterThan(0);
+    expect(accepted).not.toContain(poison);
+    expect(io.err()).toContain('the client is narrowing them down');
+    expect(io.err()).not.toContain('check --host');
+    expect(await queuedIn(seeded.dir)).toBe(30 - accepted.length);
+  }, 30_000);
 
   it('events refused for good are dead-lettered: exit 1 and a hint to inspect them', async () => {
     const { dir, sink } = await setup(4, 400);

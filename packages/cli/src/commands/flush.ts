@@ -4,6 +4,8 @@ import {
   createNodePlatform,
   Delivery,
   DeliveryOptionError,
+  parsePoisonSearchState,
+  POISON_SEARCH_STATE_KEY,
   resolveDeliveryOptions,
   serverWaitStateKey,
   SENDING_STATE_KEY,
@@ -322,6 +324,10 @@ async function drain(
     );
     return 'interrupted';
   }
+  // Saved by the delivery before its shutdown resolved; unreadable, the summary only says less.
+  const search = await outbox
+    .getState<unknown>(POISON_SEARCH_STATE_KEY)
+    .then(parsePoisonSearchState, () => null);
   return reportFlush(result, {
     io,
     stats: delivery.stats(),
@@ -330,6 +336,7 @@ async function drain(
     drops,
     force,
     timeoutMs,
+    narrowingFailingEvent: search !== null && search.cap !== null,
   });
 }
 

@@ -76,6 +76,19 @@ export interface FlushReport {
   readonly drops: { readonly overflow: number; readonly corrupt: number };
   readonly force: boolean;
   readonly timeoutMs: number;
+  /**
+   * The delivery is narrowing down an event the endpoint fails on every time while it takes
+   * others (`PoisonIsolation`): the server is reachable, the key is right, one event is the trouble.
+   */
+  readonly narrowingFailingEvent?: boolean;
+}
+
+/** The hint when the failures come from events the endpoint fails on while it takes others. */
+function failingEventHint(directory: string): string {
+  return (
+    'hint: the endpoint fails some events every time while it takes others: the client is narrowing them down ' +
+    `(homing status --outbox ${directory} shows it); each run goes on with it, and such an event ends in the dead letters\n`
+  );
 }
 
 /**
@@ -85,7 +98,7 @@ export interface FlushReport {
  */
 export function reportFlush(
   result: Exclude<RoundsEnd, { kind: 'stopped' }>,
-  { io, stats, ids, directory, drops, force, timeoutMs }: FlushReport,
+  { io, stats, ids, directory, drops, force, timeoutMs, narrowingFailingEvent = false }: FlushReport,
 ): boolean {
   const endpoint = terminalText(ids.join(', '));
   if (result.kind === 'delivered-elsewhere') {
@@ -127,11 +140,15 @@ export function reportFlush(
     // The failures that opened it say what is wrong (a refused connection, a 5xx): name the last.
     const cause = stats.lastError === null ? '' : ` (last error: ${terminalText(stats.lastError.reason)})`;
     io.stderr.write(`error: the circuit for ${endpoint} is open after repeated failures${cause}\n`);
-    io.stderr.write(
-      force
-        ? 'hint: --force tried it now and it failed again: check --host and that the server is reachable; the events stay in the outbox\n'
-        : `hint: it will be tried again in ${formatDuration(nextTryMs(stats, ids, breaker.openUntilMs) - Date.now())}; run this again then, or add --force to try now\n`,
-    );
+    // Narrowing down a failing event, the server is reachable: no advice to check it.
+    if (!(force && narrowingFailingEvent)) {
+      io.stderr.write(
+        force
+          ? 'hint: --force tried it now and it failed again: check --host and that the server is reachable; the events stay in the outbox\n'
+          : `hint: it will be tried again in ${formatDuration(nextTryMs(stats, ids, breaker.openUntilMs) - Date.now())}; run this again then, or add --force to try now\n`,
+      );
+    }
+    if (narrowingFailingEvent) io.stderr.write(failingEventHint(terminalText(directory)));
   } else if (stats.lastError === null && (asked = allAskedToWait(stats, ids)) !== null) {
     // Nothing failed in this run: the wait is one the endpoint asked an earlier run for.
     io.stderr.write(
@@ -143,6 +160,7 @@ export function reportFlush(
   } else if (result.timedOut) {
     io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
     io.stderr.write('hint: run it again, or give more time with --timeout MS; nothing is lost\n');
+    if (narrowingFailingEvent) io.stderr.write(failingEventHint(terminalText(directory)));
   } else if (stats.lastError === null) {
     throw unexplained(terminalText(directory));
   } else {
@@ -150,10 +168,12 @@ export function reportFlush(
       `error: could not deliver every event (last error: ${terminalText(stats.lastError.reason)})\n`,
     );
     io.stderr.write(
-      stats.lastError.endpoint === 'outbox'
-        ? // Reading the outbox failed, not sending: the server was never the problem.
-          `hint: check that ${terminalText(directory)} is readable and writable by this user and its disk has room; the events stay in the outbox\n`
-        : 'hint: check --host and --key and that the server is reachable; the events stay in the outbox\n',
+      narrowingFailingEvent && stats.lastError.endpoint !== 'outbox'
+        ? failingEventHint(terminalText(directory))
+        : stats.lastError.endpoint === 'outbox'
+          ? // Reading the outbox failed, not sending: the server was never the problem.
+            `hint: check that ${terminalText(directory)} is readable and writable by this user and its disk has room; the events stay in the outbox\n`
+          : 'hint: check --host and --key and that the server is reachable; the events stay in the outbox\n',
     );
   }
   return true;
