@@ -93,6 +93,8 @@ export class IngestSink {
    * `hold` is set: a client sends one batch at a time until an endpoint has answered one.
    */
   answerFirst = 0;
+  /** When set, a request carrying this uuid is answered 500 (a server bug one event triggers). */
+  failOn: string | undefined;
   private readonly server = createServer((req, res) => void this.handle(req, res));
 
   async start(): Promise<this> {
@@ -136,6 +138,10 @@ export class IngestSink {
     const uuids = (body.batch ?? []).map((e) => String(e.uuid));
     this.requests.push({ contentType: req.headers['content-type'], bodyBytes, uuids, apiKey: body.api_key });
     if (this.requests.length > this.answerFirst) await this.hold;
+    if (this.failOn !== undefined && uuids.includes(this.failOn)) {
+      res.writeHead(500, { ...cors, 'content-type': 'application/json' }).end('{"error":"boom"}');
+      return;
+    }
     res
       .writeHead(202, { ...cors, 'content-type': 'application/json' })
       .end(JSON.stringify({ accepted: uuids.length }));

@@ -389,6 +389,36 @@ describe.skipIf(!available)('browser outboxes in Chromium', () => {
     expect(sink.preflights).toBeGreaterThan(0);
   });
 
+  it('an event the sink fails on every time is found and dead-lettered in IndexedDB; every other event is delivered', async () => {
+    sink.requests.length = 0;
+    const page = await openPage();
+    const sent = await page.evaluate(() => homing.makeRecords('p', 0, 120).map((r) => r.uuid));
+    const poison = sent[37]!;
+    sink.failOn = poison;
+    try {
+      const dead = await page.evaluate(async (host) => {
+        const outbox = homing.idb({ name: 'poison' });
+        outbox.append(homing.makeRecords('p', 0, 120));
+        await outbox.persist();
+        const delivery = homing.startDelivery(outbox, {
+          endpoints: [{ destination: 'homing', host, key: 'project-key' }],
+          batchSize: 20,
+          intervalMs: 50,
+          retry: { initialMs: 100, maxMs: 200 },
+          flushOnExit: false,
+        });
+        const deadline = Date.now() + 30_000;
+        while ((await outbox.size()).events > 0 && Date.now() < deadline) await delivery.flush(2_000);
+        return (await outbox.listDeadLetters()).map((d) => ({ uuid: d.record.uuid, reason: d.reason }));
+      }, sink.url);
+      expect(dead).toEqual([{ uuid: poison, reason: expect.stringMatching(/HTTP 500.*this event alone/) }]);
+      const accepted = sink.requests.filter((r) => !r.uuids.includes(poison)).flatMap((r) => r.uuids);
+      expect(new Set(accepted)).toEqual(new Set(sent.filter((u) => u !== poison)));
+    } finally {
+      sink.failOn = undefined;
+    }
+  });
+
   it('on page hide sends what fits in 64 KB as one text/plain keepalive request (no preflight needed)', async () => {
     sink.requests.length = 0;
     const page = await openPage();
