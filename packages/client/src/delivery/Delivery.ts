@@ -307,9 +307,14 @@ export class Delivery {
     await settledWithin(this.loop.idle(), Math.max(deadline - monotonicNow(), STOP_SETTLE_MS));
     await this.restored;
     await this.recorded;
-    await Promise.all([...this.channels.map((c) => c.settled()), this.sender.settled()]);
+    await this.stateSaved();
     for (const channel of this.channels) channel.dispose();
     if (this.started) active.delete(this.outbox);
+  }
+
+  /** Resolves once the breaker states, server waits and search for a failing event are saved. */
+  private async stateSaved(): Promise<void> {
+    await Promise.all([...this.channels.map((c) => c.settled()), this.sender.settled()]);
   }
 
   /** The saved breaker states and search for a failing event; nothing is claimed before they are back. */
@@ -435,7 +440,7 @@ export class Delivery {
       // A cut request may have counted against its circuit: its snapshot is stored before the
       // host goes on to exit, so that the next run knows (see `EndpointChannel.attempt`); so is
       // a search for a failing event, which a CLI's runs carry on one attempt each.
-      await Promise.all([...this.channels.map((c) => c.settled()), this.sender.settled()]);
+      await this.stateSaved();
     } finally {
       this.exitFlushing = false;
       this.armExitRearm();
