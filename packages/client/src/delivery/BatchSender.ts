@@ -13,6 +13,7 @@ import {
   POISON_SEARCH_IDLE,
   POISON_SEARCH_STATE_KEY,
   PoisonIsolation,
+  type PoisonSearchState,
 } from './PoisonIsolation.js';
 import { RefusalMemory } from './RefusalMemory.js';
 
@@ -54,8 +55,12 @@ export class BatchSender {
   private readonly refusals = new RefusalMemory();
   /** The search for an event the endpoints fail on every time (see `PoisonIsolation`). */
   private readonly poison: PoisonIsolation;
-  /** The search's state as last saved (JSON), and the saves in order. */
-  private savedPoison = JSON.stringify(POISON_SEARCH_IDLE);
+  /**
+   * The search's state as last saved, and the saves in order. `PoisonIsolation` replaces its
+   * state object on every change, so comparing objects tells a change without serialising one
+   * per batch.
+   */
+  private savedPoison: PoisonSearchState = POISON_SEARCH_IDLE;
   private savingPoison: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: BatchSenderDeps) {
@@ -90,7 +95,7 @@ export class BatchSender {
   async restorePoisonSearch(): Promise<void> {
     try {
       this.poison.restore(await this.deps.outbox.getState(POISON_SEARCH_STATE_KEY));
-      this.savedPoison = JSON.stringify(this.poison.snapshot());
+      this.savedPoison = this.poison.snapshot();
     } catch (error) {
       this.deps.logger.warn('could not read the saved search for a failing event', { error });
     }
@@ -168,9 +173,8 @@ export class BatchSender {
   /** Saves the search's state when it changed (in order; a failure to save is only logged). */
   private savePoison(): void {
     const snapshot = this.poison.snapshot();
-    const json = JSON.stringify(snapshot);
-    if (json === this.savedPoison) return;
-    this.savedPoison = json;
+    if (snapshot === this.savedPoison) return;
+    this.savedPoison = snapshot;
     // Nothing to remember: the key goes, rather than stay in every outbox's state.
     const value = snapshot === POISON_SEARCH_IDLE ? undefined : snapshot;
     this.savingPoison = this.savingPoison

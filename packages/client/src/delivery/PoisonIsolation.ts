@@ -74,6 +74,7 @@ export class PoisonIsolation {
     return this.state.cap !== null;
   }
 
+  /** The state now: a new object after every change, the same one while nothing changes. */
   snapshot(): PoisonSearchState {
     return this.state;
   }
