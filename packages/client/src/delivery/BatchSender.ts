@@ -82,13 +82,20 @@ export class BatchSender {
   }
 
   /**
-   * True when this batch, claimed in queue order, is the suspect of that search and must follow
-   * a probe: the next event, sent first to show whether the endpoint takes anything at all.
+   * True when this batch, claimed in queue order during that search, must follow a probe: the
+   * next event, sent first to show whether the endpoint takes anything at all.
    */
-  needsProbe(batch: OutboxBatch): boolean {
+  async needsProbe(batch: OutboxBatch): Promise<boolean> {
     const needs = this.poison.needsProbe(batch.records);
     this.savePoison();
-    return needs;
+    if (!needs || !this.poison.halving()) return needs;
+    // Halving: only with events to spare behind the claim, for the suspect's own probes later.
+    try {
+      const queued = (await this.deps.outbox.size()).events;
+      return queued - batch.records.length >= POISON_LONE_FAILURES;
+    } catch {
+      return false;
+    }
   }
 
   /** Restores the search a previous run saved. */
@@ -111,8 +118,11 @@ export class BatchSender {
     return Math.min(this.deps.options.batchBytes, this.sizeLimit.current(Date.now()).bytes);
   }
 
-  /** Sends one claimed batch and settles it; false when it was given back to wait. */
-  async deliver(batch: OutboxBatch, ready: readonly EndpointChannel[]): Promise<boolean> {
+  /**
+   * Sends one claimed batch and settles it; false when it was given back to wait. `probe`: the
+   * batch is the probe sent before a claim of the search (`needsProbe`).
+   */
+  async deliver(batch: OutboxBatch, ready: readonly EndpointChannel[], probe = false): Promise<boolean> {
     const { counters, logger, outbox } = this.deps;
     counters.inFlight++;
     let decision: BatchDecision;
@@ -127,7 +137,7 @@ export class BatchSender {
       );
       this.remember(batch.records, results, decision);
       if (decision.action === 'dead-letter' && this.keeps(results)) decision = { action: 'release' };
-      decision = this.searchPoison(batch.records, results, decision, signal);
+      decision = this.searchPoison(batch.records, results, decision, signal, probe);
     } catch (error) {
       logger.error('unexpected failure while sending a batch', { error });
       decision = { action: 'release' };
@@ -152,13 +162,16 @@ export class BatchSender {
     results: readonly EndpointResult[],
     decision: BatchDecision,
     signal: AbortSignal,
+    probe: boolean,
   ): BatchDecision {
     let next = decision;
     if (decision.action === 'ack') {
-      this.poison.accepted(records);
+      if (probe) this.poison.probeAccepted();
+      else this.poison.accepted(records);
     } else if (decision.action === 'release' && !signal.aborted) {
       const failure = results.find((r) => r.result.kind === 'failed' && countsAgainstBatch(r.result));
-      if (failure !== undefined && this.poison.failed(records) === 'poison') {
+      if (failure !== undefined && probe) this.poison.probeFailed();
+      else if (failure !== undefined && this.poison.failed(records) === 'poison') {
         const reason = failure.result.kind === 'failed' ? failure.result.reason : 'failed';
         next = {
           action: 'dead-letter',

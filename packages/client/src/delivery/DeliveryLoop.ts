@@ -240,7 +240,7 @@ export class DeliveryLoop {
         return;
       }
       summary.claimed += batch.records.length;
-      const progressed = this.deps.sender.needsProbe(batch)
+      const progressed = (await this.deps.sender.needsProbe(batch))
         ? await this.deliverAfterProbe(batch, stillReady, summary)
         : await this.deps.sender.deliver(batch, stillReady);
       if (!progressed) {
@@ -253,13 +253,15 @@ export class DeliveryLoop {
   }
 
   /**
-   * The suspect of a search for a failing event, claimed alone: first a probe, the next event in
-   * the queue. Accepted, the endpoint takes events, and the suspect goes right after it; failed,
-   * the endpoint is down (the search is over) and the suspect goes back unsent. With nothing else
-   * queued, the suspect goes alone (its failure then proves nothing).
+   * A claim of a search for a failing event after a failure (a capped batch, or the suspect
+   * alone): first a probe, the next event in the queue. Accepted, the endpoint takes events, and
+   * the claim goes right after it; failed, the claim goes back unsent (before the suspect, the
+   * endpoint is down and the search is over; while halving, the claim goes next time without a
+   * probe). With nothing else queued, the claim goes alone (a suspect's failure then proves
+   * nothing).
    */
   private async deliverAfterProbe(
-    suspect: OutboxBatch,
+    claimed: OutboxBatch,
     ready: readonly EndpointChannel[],
     summary: DrainSummary,
   ): Promise<boolean> {
@@ -268,20 +270,22 @@ export class DeliveryLoop {
     try {
       probe = await this.claim(1, sender.claimBytes());
     } catch (error) {
-      logger.debug('could not claim a probe for a failing event; it goes alone', { error });
+      logger.debug('could not claim a probe for the search for a failing event; the claim goes without one', {
+        error,
+      });
       probe = null;
     }
-    if (probe === null) return sender.deliver(suspect, ready);
+    if (probe === null) return sender.deliver(claimed, ready);
     summary.claimed += probe.records.length;
-    const probed = await sender.deliver(probe, ready);
+    const probed = await sender.deliver(probe, ready, true);
     const stillReady = ready.filter((c) => c.isReady(Date.now()));
-    if (!probed || stillReady.length === 0 || sender.needsProbe(suspect)) {
-      await outbox.release(suspect).catch((error: unknown) => {
+    if (!probed || stillReady.length === 0 || (await sender.needsProbe(claimed))) {
+      await outbox.release(claimed).catch((error: unknown) => {
         logger.error('could not release a batch to the outbox', { error });
       });
       return probed && stillReady.length > 0;
     }
-    return sender.deliver(suspect, stillReady);
+    return sender.deliver(claimed, stillReady);
   }
 
   /**

@@ -15,58 +15,101 @@ const queue: OutboxRecord[] = Array.from({ length: 200 }, (_, i) => ({
 }));
 
 /**
- * Runs the search the way the delivery loop does, over `queue` with the event at `poisonAt`
- * failing every batch that holds it: claims in queue order, capped; a suspect goes after a probe.
+ * Runs the search the way the delivery loop does, over `queue` with the events at `poisonAt`
+ * failing every batch that holds one: claims in queue order, capped; a claim after a failure goes
+ * after a probe (the next event behind it). `failuresInARow` is the most failures the endpoint
+ * answered one after another (what a consecutive-failure breaker counts).
  */
 function search(
-  poisonAt: number,
+  poisonAt: number | readonly number[],
   batchSize = 100,
-): { sizes: number[]; deadLettered: string[]; sent: number } {
+): { sizes: number[]; deadLettered: string[]; sent: number; failuresInARow: number } {
+  const poisons = new Set((typeof poisonAt === 'number' ? [poisonAt] : poisonAt).map((i) => queue[i]!));
   const isolation = new PoisonIsolation(batchSize);
   let pending = [...queue];
   const sizes: number[] = [];
   const deadLettered: string[] = [];
   let sent = 0;
-  const send = (records: OutboxRecord[]): 'accepted' | 'failed' | 'poison' => {
+  let inARow = 0;
+  let failuresInARow = 0;
+  const send = (records: OutboxRecord[], probe = false): 'accepted' | 'failed' | 'poison' => {
     sizes.push(records.length);
-    if (!records.includes(queue[poisonAt]!)) {
-      isolation.accepted(records);
+    if (!records.some((r) => poisons.has(r))) {
+      inARow = 0;
+      if (probe) isolation.probeAccepted();
+      else isolation.accepted(records);
       pending = pending.filter((r) => !records.includes(r));
       sent += records.length;
       return 'accepted';
+    }
+    failuresInARow = Math.max(failuresInARow, ++inARow);
+    if (probe) {
+      isolation.probeFailed();
+      return 'failed';
     }
     if (isolation.failed(records) === 'retry') return 'failed';
     pending = pending.filter((r) => !records.includes(r));
     deadLettered.push(...records.map((r) => r.uuid));
     return 'poison';
   };
-  for (let round = 0; round < 200 && pending.length > 0; round++) {
+  for (let round = 0; round < 400 && pending.length > 0; round++) {
     const batch = pending.slice(0, Math.min(batchSize, isolation.cap()));
-    if (isolation.needsProbe(batch)) {
-      const probe = pending.slice(1, 2);
+    // While halving, a probe only with enough events behind the claim (`BatchSender.needsProbe`).
+    const spare = (): boolean =>
+      !isolation.halving() || pending.length - batch.length >= POISON_LONE_FAILURES;
+    if (isolation.needsProbe(batch) && spare()) {
+      const probe = pending.slice(batch.length, batch.length + 1);
       if (probe.length === 0) send(batch);
-      else if (send(probe) === 'accepted' && !isolation.needsProbe(batch)) send(batch);
+      else if (send(probe, true) === 'accepted' && !(isolation.needsProbe(batch) && spare())) send(batch);
       continue;
     }
     send(batch);
   }
-  return { sizes, deadLettered, sent };
+  return { sizes, deadLettered, sent, failuresInARow };
 }
 
 describe('PoisonIsolation', () => {
-  for (const at of [0, 1, 37, 99, 100, 137, 197]) {
+  for (const at of [0, 1, 37, 99, 100, 137, 193]) {
     it(`finds the event at ${at} of 200 by halving and doubling, and sets it aside`, () => {
-      const { sizes, deadLettered, sent } = search(at);
+      const { sizes, deadLettered, sent, failuresInARow } = search(at);
       expect(deadLettered).toEqual([queue[at]!.uuid]);
       expect(sent).toBe(199);
       // The search is short: about two batches per halving, and the probes.
       expect(sizes.length).toBeLessThan(40);
+      // A probe is accepted after every failure but the first two: the default breaker (5 in a
+      // row) never opens, and no halving waits for its half-open probe.
+      expect(failuresInARow).toBeLessThanOrEqual(2);
     });
   }
 
+  it('finds a failing event that is the probe of a halving (it then goes in the capped batch)', () => {
+    // 50 is the probe behind the first capped batch (0-49), 25 behind the next (0-24) in turn.
+    for (const at of [50, 25, 75, 150]) {
+      const { deadLettered, sent, failuresInARow } = search(at);
+      expect(deadLettered).toEqual([queue[at]!.uuid]);
+      expect(sent).toBe(199);
+      expect(failuresInARow).toBeLessThanOrEqual(3);
+    }
+  });
+
+  it('near the end of the queue, halves without probes, keeping the events the suspect needs', () => {
+    for (const at of [195, 197]) {
+      const { deadLettered, sent } = search(at);
+      expect(deadLettered).toEqual([queue[at]!.uuid]);
+      expect(sent).toBe(199);
+    }
+  });
+
+  it('finds two failing events in one batch, one after the other', () => {
+    const { deadLettered, sent } = search([10, 60]);
+    expect(deadLettered).toEqual([queue[10]!.uuid, queue[60]!.uuid]);
+    expect(sent).toBe(198);
+  });
+
   it('the last events of the queue, failing, stay queued: too few are left to tell them from an outage', () => {
     // Each failure alone that counts follows an accepted probe of one event: the last two have
-    // not enough events behind them. They are retried until more events come.
+    // not enough events behind them (probes while halving leave them). They are retried until
+    // more events come.
     for (const at of [198, 199]) {
       const { deadLettered, sent } = search(at);
       expect(deadLettered).toEqual([]);
@@ -154,6 +197,38 @@ describe('PoisonIsolation', () => {
     expect(isolation.cap()).toBe(Infinity);
   });
 
+  it('after each failure while halving, the next claim follows a probe; a failed probe is not asked again for it', () => {
+    const isolation = new PoisonIsolation(100);
+    isolation.failed(queue.slice(0, 100));
+    expect(isolation.needsProbe(queue.slice(0, 100))).toBe(false);
+    isolation.failed(queue.slice(0, 100));
+    expect(isolation.cap()).toBe(50);
+    expect(isolation.needsProbe(queue.slice(0, 50))).toBe(true);
+    isolation.probeAccepted();
+    expect(isolation.needsProbe(queue.slice(0, 50))).toBe(false);
+    isolation.failed(queue.slice(0, 50));
+    expect(isolation.needsProbe(queue.slice(0, 25))).toBe(true);
+    // The probe failed too: it may be the failing event itself, so the claim goes without one,
+    // and the search goes on.
+    isolation.probeFailed();
+    expect(isolation.searching()).toBe(true);
+    expect(isolation.needsProbe(queue.slice(0, 25))).toBe(false);
+    isolation.accepted(queue.slice(0, 25));
+    expect(isolation.cap()).toBe(50);
+    expect(isolation.needsProbe(queue.slice(25, 75))).toBe(false);
+    isolation.failed(queue.slice(25, 75));
+    expect(isolation.needsProbe(queue.slice(25, 50))).toBe(true);
+  });
+
+  it('a probe before the suspect that fails is an outage: the search is forgotten', () => {
+    const isolation = new PoisonIsolation(100);
+    isolation.failed([queue[0]!]);
+    isolation.failed([queue[0]!]);
+    expect(isolation.needsProbe([queue[0]!])).toBe(true);
+    isolation.probeFailed();
+    expect(isolation.snapshot()).toBe(POISON_SEARCH_IDLE);
+  });
+
   it('restores a saved search, and ignores a damaged or hand-edited one', () => {
     const saved = {
       head: null,
@@ -165,8 +240,13 @@ describe('PoisonIsolation', () => {
     };
     const isolation = new PoisonIsolation(100);
     isolation.restore(saved);
-    expect(isolation.snapshot()).toEqual(saved);
+    // Saved before probes while halving: no probe failed.
+    expect(isolation.snapshot()).toEqual({ ...saved, probeFailed: false });
     expect(isolation.cap()).toBe(1);
+    const halving = { ...saved, cap: 25, suspect: null, suspectFailures: 0, probeFailed: true };
+    isolation.restore(halving);
+    expect(isolation.snapshot()).toEqual(halving);
+    expect(isolation.needsProbe(queue.slice(0, 25))).toBe(false);
 
     const bad: unknown[] = [
       null,
@@ -186,6 +266,8 @@ describe('PoisonIsolation', () => {
       { ...saved, suspectFailures: Number.NaN },
       { ...saved, headFailures: Infinity },
       { ...saved, acceptedSince: 'yes' },
+      { ...saved, probeFailed: 'no' },
+      { ...saved, probeFailed: null },
       { head: null, cap: null },
     ];
     for (const value of bad) {

@@ -24,8 +24,17 @@ export interface PoisonSearchState {
   readonly suspect: string | null;
   /** Its failures alone that count (see `POISON_LONE_FAILURES`). */
   readonly suspectFailures: number;
-  /** Whether a batch without the suspect was accepted since the suspect last failed. */
+  /**
+   * Whether a batch was accepted since the last failure that counted: the suspect's, or while
+   * halving, the capped batch's. False: the next claim goes after a probe.
+   */
   readonly acceptedSince: boolean;
+  /**
+   * While halving: the probe sent for the capped batch now due failed too, so that batch goes
+   * without one (the probe may have been the failing event itself, which a probe after the same
+   * batch would meet every time). Absent in states saved before probes while halving: false.
+   */
+  readonly probeFailed: boolean;
 }
 
 /** Nothing known: no search, no failure. */
@@ -36,6 +45,7 @@ export const POISON_SEARCH_IDLE: PoisonSearchState = {
   suspect: null,
   suspectFailures: 0,
   acceptedSince: false,
+  probeFailed: false,
 };
 
 /**
@@ -46,13 +56,24 @@ export const POISON_SEARCH_IDLE: PoisonSearchState = {
  *
  * A batch whose first event headed the last failed batch too is split: claims take half as many
  * events, halving on each failure and doubling on each success, so the failing event comes to head
- * the queue and is claimed alone. That event, the suspect, is then sent right after the next event
- * in the queue (the probe, `needsProbe`; one event, so that a backlog's last events are still
- * there to probe with): when the probe is accepted and the suspect fails alone again, up to
- * `POISON_LONE_FAILURES` times, it is the event, not the endpoint, and it goes to the dead letters
- * (inspectable and replayable, never dropped). When a batch without the suspect fails too, the
- * endpoint is down: the search is forgotten and claims are whole again. While it searches, one
- * batch is in flight at a time (`DeliveryLoop`), so claims follow each other in queue order.
+ * the queue and is claimed alone. After each failure, the next claim goes right after a probe
+ * (`needsProbe`): one event, the first in the queue behind the claim. An accepted probe shows the
+ * endpoint takes events, which ends the wait the failure began (the backoff starts over) and keeps
+ * the breaker's count of failures in a row from reaching its threshold: without probes, a failing
+ * event at the head of the queue failed every halving in a row, the breaker opened, and each
+ * further halving waited for its half-open probe (three minutes with the defaults, nothing else
+ * sent meanwhile). A probe that fails while halving says nothing sure (it may be the failing event
+ * itself): the capped batch then goes without one. Probes while halving are taken only from a
+ * queue with at least `POISON_LONE_FAILURES` events behind the claim (`BatchSender.needsProbe`):
+ * the suspect's own probes must still find events behind it, and a failing batch is often the
+ * end of the queue (other batches went past it meanwhile).
+ *
+ * Once alone, that event, the suspect, goes after a probe too: when the probe is accepted and the
+ * suspect fails alone again, up to `POISON_LONE_FAILURES` times, it is the event, not the
+ * endpoint, and it goes to the dead letters (inspectable and replayable, never dropped). When a
+ * batch without the suspect fails too, the endpoint is down: the search is forgotten and claims
+ * are whole again. While it searches, one batch is in flight at a time (`DeliveryLoop`), so
+ * claims follow each other in queue order.
  *
  * Only retryable failures count (`countsAgainstBatch`: a reset connection, a timeout, a 5xx but
  * 503): refusals for good are dead-lettered anyway, 413 splits on its own, and 429, 503, a
@@ -67,6 +88,11 @@ export class PoisonIsolation {
   /** The most events a claim may take now (Infinity when not searching). */
   cap(): number {
     return this.state.cap ?? Number.POSITIVE_INFINITY;
+  }
+
+  /** Whether the search is halving claims (it has no suspect yet). */
+  halving(): boolean {
+    return this.state.cap !== null && this.state.suspect === null;
   }
 
   /** Whether a search is on: the delivery loop then keeps one batch in flight. */
@@ -86,17 +112,32 @@ export class PoisonIsolation {
   }
 
   /**
-   * A batch just claimed in queue order (not a probe). True when it is the suspect alone and no
-   * other batch was accepted since it last failed: send a probe first. A capped claim that did
-   * not find the suspect at the head (another process sent it, retention dropped it) ends the
-   * search.
+   * A batch just claimed in queue order (not a probe). True when a failure that counted came
+   * after the last accepted batch: send a probe first. A capped claim that did not find the
+   * suspect at the head (another process sent it, retention dropped it) ends the search.
    */
   needsProbe(records: readonly OutboxRecord[]): boolean {
-    const { suspect, acceptedSince } = this.state;
-    if (suspect === null) return false;
+    const { suspect, acceptedSince, cap, probeFailed } = this.state;
+    if (suspect === null) return cap !== null && !acceptedSince && !probeFailed;
     if (records.length === 1 && records[0]!.uuid === suspect) return !acceptedSince;
     if (!records.some((r) => r.uuid === suspect)) this.state = POISON_SEARCH_IDLE;
     return false;
+  }
+
+  /** The probe sent before a claim was accepted: the endpoint takes events. */
+  probeAccepted(): void {
+    const s = this.state;
+    if (s.cap !== null && !s.acceptedSince) this.state = { ...s, acceptedSince: true };
+  }
+
+  /**
+   * The probe sent before a claim failed, and the failure counts. Before the suspect, the
+   * endpoint is down: the search is forgotten. While halving, the capped batch goes without one.
+   */
+  probeFailed(): void {
+    const s = this.state;
+    if (s.suspect !== null) this.state = POISON_SEARCH_IDLE;
+    else if (s.cap !== null && !s.probeFailed) this.state = { ...s, probeFailed: true };
   }
 
   /** Some endpoint accepted these records. */
@@ -117,7 +158,14 @@ export class PoisonIsolation {
     this.state =
       s.cap >= this.batchSize
         ? POISON_SEARCH_IDLE
-        : { ...s, head: null, headFailures: 0, cap: Math.min(s.cap * 2, this.batchSize) };
+        : {
+            ...s,
+            head: null,
+            headFailures: 0,
+            cap: Math.min(s.cap * 2, this.batchSize),
+            acceptedSince: true,
+            probeFailed: false,
+          };
   }
 
   /**
@@ -147,7 +195,14 @@ export class PoisonIsolation {
     this.state =
       records.length === 1
         ? { ...POISON_SEARCH_IDLE, cap: 1, suspect: first, suspectFailures: 1 }
-        : { ...s, head: first, headFailures, cap: Math.ceil(records.length / 2) };
+        : {
+            ...s,
+            head: first,
+            headFailures,
+            cap: Math.ceil(records.length / 2),
+            acceptedSince: false,
+            probeFailed: false,
+          };
     return 'retry';
   }
 }
@@ -194,6 +249,8 @@ export function parsePoisonSearchState(saved: unknown): PoisonSearchState | null
   const cap = s['cap'];
   if (cap !== null && !(count(cap) && cap >= 1)) return null;
   if (typeof s['acceptedSince'] !== 'boolean') return null;
+  const probeFailed = s['probeFailed'] === undefined ? false : s['probeFailed'];
+  if (typeof probeFailed !== 'boolean') return null;
   if (s['suspect'] !== null && cap !== 1) return null;
   return {
     head: s['head'],
@@ -202,5 +259,6 @@ export function parsePoisonSearchState(saved: unknown): PoisonSearchState | null
     suspect: s['suspect'],
     suspectFailures: s['suspectFailures'],
     acceptedSince: s['acceptedSince'],
+    probeFailed,
   };
 }

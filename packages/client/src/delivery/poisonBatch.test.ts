@@ -75,6 +75,32 @@ describe('an event the endpoint fails on every time', () => {
     });
   }
 
+  it("at the head, with the breaker's default threshold: found in seconds, and the breaker never opens", async () => {
+    // Before probes while halving, every halving failed in a row: the breaker opened at the fifth
+    // failure, and each halving after it waited for a half-open probe (30 s by default).
+    const records = makeRecords(400);
+    const poison = records[0]!.uuid;
+    const s = await sink(failingOn(poison));
+    const h = startDelivery(options(s, { breaker: { threshold: 5, halfOpenAfterMs: 30_000 } }));
+    cleanups.push(() => h.delivery.shutdown(0));
+    track(h, records);
+    await until(async () => (await h.outbox.size()).events === 0, 15_000, 'the queue to empty');
+    expect((await h.outbox.listDeadLetters()).map((d) => d.record.uuid)).toEqual([poison]);
+    const others = uuidsOf(records.slice(1));
+    expect(new Set(s.acceptedUuids)).toEqual(new Set(others));
+    expect(s.acceptedUuids).toHaveLength(others.length);
+    expect(h.events.of('breaker-state').map((e) => e.state)).not.toContain('open');
+    // At most two failures in a row: every failure after the search began was followed by a probe
+    // the endpoint accepted.
+    let inARow = 0;
+    let most = 0;
+    for (const r of s.requests) {
+      inARow = r.uuids.includes(poison) ? inARow + 1 : 0;
+      most = Math.max(most, inARow);
+    }
+    expect(most).toBeLessThanOrEqual(2);
+  });
+
   it('in the middle of a backlog that keeps growing: the rest flows, in batches of 100 again after', async () => {
     const records = makeRecords(300);
     const poison = records[137]!.uuid;
@@ -111,9 +137,12 @@ describe('an event the endpoint fails on every time', () => {
     cleanups.push(() => h.delivery.shutdown(0));
     const records = makeRecords(250);
     track(h, records);
-    // Long enough for the search to split down to one event and probe with the next batch.
-    await until(() => s.requests.some((r) => r.uuids.length === 1), 20_000, 'a request of one event');
-    await until(() => s.requests.filter((r) => r.uuids.length === 1).length >= 2, 20_000, 'a second search');
+    // Long enough for the search to split down to the first event alone, twice (probes, of one
+    // event too, fail as well).
+    const alone = (): number =>
+      s.requests.filter((r) => r.uuids.length === 1 && r.uuids[0] === records[0]!.uuid).length;
+    await until(() => alone() >= 1, 20_000, 'the first event alone');
+    await until(() => alone() >= 2, 20_000, 'a second search');
     down = false;
     await until(async () => (await h.outbox.size()).events === 0, 20_000, 'the queue to empty');
     expect(new Set(s.acceptedUuids)).toEqual(new Set(uuidsOf(records)));
