@@ -220,6 +220,20 @@ describe('PoisonIsolation', () => {
     expect(isolation.needsProbe(queue.slice(25, 50))).toBe(true);
   });
 
+  it('batches claimed before the search began, accepted after, do not count as its claims', () => {
+    // Other workers' batches, in flight beside the batch that failed, are answered after the
+    // search halved: they show the endpoint is up, and neither double the cap nor end the search.
+    const isolation = new PoisonIsolation(100);
+    isolation.failed(queue.slice(0, 100));
+    isolation.failed(queue.slice(0, 100));
+    expect(isolation.cap()).toBe(50);
+    isolation.accepted(queue.slice(100, 200));
+    isolation.accepted(queue.slice(100, 200));
+    expect(isolation.searching()).toBe(true);
+    expect(isolation.cap()).toBe(50);
+    expect(isolation.needsProbe(queue.slice(0, 50))).toBe(false);
+  });
+
   it('a probe before the suspect that fails is an outage: the search is forgotten', () => {
     const isolation = new PoisonIsolation(100);
     isolation.failed([queue[0]!]);

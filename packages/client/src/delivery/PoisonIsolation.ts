@@ -153,6 +153,13 @@ export class PoisonIsolation {
       if (s.head !== null && records.some((r) => r.uuid === s.head)) this.state = POISON_SEARCH_IDLE;
       return;
     }
+    // Larger than the cap: claimed before the search began, in flight beside the batch that
+    // failed. It shows the endpoint takes events, nothing about the search's claims (counted as a
+    // success of those, two such batches doubled the cap back to whole and ended the search).
+    if (records.length > s.cap) {
+      if (!s.acceptedSince) this.state = { ...s, acceptedSince: true };
+      return;
+    }
     // Back to whole batches, still searching: a failure there halves at once. One accepted whole
     // ends the search.
     this.state =
