@@ -362,11 +362,60 @@ describe('homing flush', () => {
     expect((await queuedIn(seeded.dir)) + accepted.length).toBe(30);
   }, 40_000);
 
+  it('a server failing one event every time while it takes others: the flush sets it aside and delivers the rest', async () => {
+    // In the middle of the backlog: the other workers' batches, in flight when it first fails,
+    // are answered after the search began (they must not end it).
+    const seeded = await seedOutbox(600);
+    cleanups.push(seeded.cleanup);
+    const poison = seeded.uuids[350]!;
+    const accepted: string[] = [];
+    const server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        let body = Buffer.concat(chunks);
+        if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+        const uuids = (JSON.parse(body.toString('utf8')) as { batch: Array<{ uuid: string }> }).batch.map(
+          (e) => e.uuid,
+        );
+        const bad = uuids.includes(poison);
+        if (!bad) accepted.push(...uuids);
+        res.writeHead(bad ? 500 : 202, { 'content-type': 'application/json' });
+        res.end(bad ? '{"error":"boom"}' : '{}');
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    cleanups.push(async () => {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    });
+    const host = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const io = captureIo();
+    expect(
+      await flush({ outbox: seeded.dir, destination: 'homing', host, key: 'wk', timeout: 60_000 }, io),
+    ).toBe(1);
+    expect(io.err()).toContain('1 event was moved to the dead letters');
+    expect(io.err()).not.toContain('circuit');
+    const others = seeded.uuids.filter((u) => u !== poison);
+    expect(new Set(accepted)).toEqual(new Set(others));
+    expect(accepted).toHaveLength(others.length);
+    expect(await queuedIn(seeded.dir)).toBe(0);
+    const outbox = open(seeded.dir);
+    try {
+      const dead = await outbox.listDeadLetters();
+      expect(dead.map((d) => d.record.uuid)).toEqual([poison]);
+      expect(dead[0]!.reason).toMatch(/HTTP 500.*this event alone, 3 times/);
+    } finally {
+      await outbox.close();
+    }
+  }, 90_000);
+
   it('events refused for good are dead-lettered: exit 1 and a hint to inspect them', async () => {
     const { dir, sink } = await setup(4, 400);
     const io = captureIo();
     expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(1);
-    expect(io.err()).toContain('4 events were refused');
+    expect(io.err()).toContain('4 events were moved to the dead letters');
     expect(io.err()).toContain(`homing dead-letters --outbox ${dir}`);
   });
 
@@ -405,7 +454,7 @@ describe('homing flush', () => {
     await app.close();
     const io = captureIo();
     expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(1);
-    expect(io.err()).toContain('10 events were refused for good');
+    expect(io.err()).toContain('10 events were moved to the dead letters (refused for good');
     expect(io.err()).toContain('7 of the oldest dead letters were discarded');
     const outbox = open(dir);
     expect((await outbox.size()).deadLetters).toBe(3);

@@ -122,11 +122,15 @@ export function reportFlush(
   if (stats.deadLettered > 0) {
     failed = true;
     const discarded = Math.min(drops.overflow, stats.deadLettered);
+    // Refused for good, or an event the endpoint failed on alone while it took others.
+    const moved =
+      `${stats.deadLettered} ${stats.deadLettered === 1 ? 'event was' : 'events were'} moved to the dead ` +
+      'letters (refused for good, or failing alone while the endpoint took other events)';
     io.stderr.write(
       discarded === 0
-        ? `error: ${stats.deadLettered} events were refused for good and moved to the dead letters\n`
-        : `error: ${stats.deadLettered} events were refused for good; the dead letters keep the newest ` +
-            `(the outbox's maxDeadLetters and maxDeadLetterBytes): ${discarded} of the oldest dead letters were discarded\n`,
+        ? `error: ${moved}\n`
+        : `error: ${moved}; the dead letters keep the newest (the outbox's maxDeadLetters and ` +
+            `maxDeadLetterBytes): ${discarded} of the oldest dead letters were discarded\n`,
     );
     io.stderr.write(`hint: inspect them with: homing dead-letters --outbox ${terminalText(directory)}\n`);
   }
