@@ -90,6 +90,46 @@ async function heldThenForced(
   return io;
 }
 
+/**
+ * A homing sink on loopback that answers 500 to every batch holding `poison` (after `failDelayMs`)
+ * and 202 to the others; `accepted` are the uuids of the batches it took, `sizes` every batch's.
+ */
+async function failingOn(
+  poison: string,
+  failDelayMs = 0,
+): Promise<{ host: string; accepted: string[]; sizes: number[] }> {
+  const accepted: string[] = [];
+  const sizes: number[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let body = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
+      const uuids = (JSON.parse(body.toString('utf8')) as { batch: Array<{ uuid: string }> }).batch.map(
+        (e) => e.uuid,
+      );
+      const bad = uuids.includes(poison);
+      sizes.push(uuids.length);
+      if (!bad) accepted.push(...uuids);
+      setTimeout(
+        () => {
+          res.writeHead(bad ? 500 : 202, { 'content-type': 'application/json' });
+          res.end(bad ? '{"error":"boom"}' : '{}');
+        },
+        bad ? failDelayMs : 0,
+      );
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((r) => server.close(() => r()));
+  });
+  return { host: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, accepted, sizes };
+}
+
 describe('homing flush', () => {
   it('drains the outbox to the sink, with plain progress lines when stderr is not a TTY', async () => {
     const { dir, uuids, sink } = await setup(1200);
@@ -314,36 +354,7 @@ describe('homing flush', () => {
     // ends with the search on, however short the retries' jittered waits are; the two whole
     // batches fail within 2 s however long they are (waits of at most 1 s before the second).
     const poison = seeded.uuids[0]!;
-    const accepted: string[] = [];
-    const sizes: number[] = [];
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        let body = Buffer.concat(chunks);
-        if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-        const uuids = (JSON.parse(body.toString('utf8')) as { batch: Array<{ uuid: string }> }).batch.map(
-          (e) => e.uuid,
-        );
-        const bad = uuids.includes(poison);
-        sizes.push(uuids.length);
-        if (!bad) accepted.push(...uuids);
-        setTimeout(
-          () => {
-            res.writeHead(bad ? 500 : 202, { 'content-type': 'application/json' });
-            res.end(bad ? '{"error":"boom"}' : '{}');
-          },
-          bad ? 500 : 0,
-        );
-      });
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    cleanups.push(async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    });
-    const host = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { host, accepted, sizes } = await failingOn(poison, 500);
     const io = captureIo();
     expect(
       await flush(
@@ -368,29 +379,7 @@ describe('homing flush', () => {
     const seeded = await seedOutbox(600);
     cleanups.push(seeded.cleanup);
     const poison = seeded.uuids[350]!;
-    const accepted: string[] = [];
-    const server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on('data', (c: Buffer) => chunks.push(c));
-      req.on('end', () => {
-        let body = Buffer.concat(chunks);
-        if (req.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-        const uuids = (JSON.parse(body.toString('utf8')) as { batch: Array<{ uuid: string }> }).batch.map(
-          (e) => e.uuid,
-        );
-        const bad = uuids.includes(poison);
-        if (!bad) accepted.push(...uuids);
-        res.writeHead(bad ? 500 : 202, { 'content-type': 'application/json' });
-        res.end(bad ? '{"error":"boom"}' : '{}');
-      });
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    cleanups.push(async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    });
-    const host = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const { host, accepted } = await failingOn(poison);
     const io = captureIo();
     expect(
       await flush({ outbox: seeded.dir, destination: 'homing', host, key: 'wk', timeout: 60_000 }, io),
