@@ -91,11 +91,12 @@ async function heldThenForced(
 }
 
 /**
- * A homing sink on loopback that answers 500 to every batch holding `poison` (after `failDelayMs`)
- * and 202 to the others; `accepted` are the uuids of the batches it took, `sizes` every batch's.
+ * A homing sink on loopback that answers 500 to every batch holding `poison` (to every batch with
+ * 'everything'), after `failDelayMs`, and 202 to the others; `accepted` are the uuids of the
+ * batches it took, `sizes` every batch's.
  */
 async function failingOn(
-  poison: string,
+  poison: string | 'everything',
   failDelayMs = 0,
 ): Promise<{ host: string; accepted: string[]; sizes: number[] }> {
   const accepted: string[] = [];
@@ -109,7 +110,7 @@ async function failingOn(
       const uuids = (JSON.parse(body.toString('utf8')) as { batch: Array<{ uuid: string }> }).batch.map(
         (e) => e.uuid,
       );
-      const bad = uuids.includes(poison);
+      const bad = poison === 'everything' || uuids.includes(poison);
       sizes.push(uuids.length);
       if (!bad) accepted.push(...uuids);
       setTimeout(
@@ -349,16 +350,17 @@ describe('homing flush', () => {
   it('a server failing one event every time while it takes others: the hint says an event is being narrowed down, not to check the server', async () => {
     const seeded = await seedOutbox(30);
     cleanups.push(seeded.cleanup);
-    // At the head, answered 500 after 500 ms: the search needs at least nine such answers (two
-    // whole batches, five halvings, two failures alone), more than the flush's 3 s, so the flush
+    // At the head, answered 500 after 600 ms: the search needs at least nine such answers (two
+    // whole batches, five halvings, two failures alone), more than the flush's 5 s, so the flush
     // ends with the search on, however short the retries' jittered waits are; the two whole
-    // batches fail within 2 s however long they are (waits of at most 1 s before the second).
+    // batches fail within 2.2 s however long they are (a wait of at most 1 s before the second),
+    // and the first probe is taken by 4.2 s (a wait of at most 2 s before it).
     const poison = seeded.uuids[0]!;
-    const { host, accepted, sizes } = await failingOn(poison, 500);
+    const { host, accepted, sizes } = await failingOn(poison, 600);
     const io = captureIo();
     expect(
       await flush(
-        { outbox: seeded.dir, destination: 'homing', host, key: 'wk', timeout: 3_000, force: true },
+        { outbox: seeded.dir, destination: 'homing', host, key: 'wk', timeout: 5_000, force: true },
         io,
       ),
     ).toBe(1);
@@ -371,6 +373,27 @@ describe('homing flush', () => {
     // Only the probes went through; the rest is still queued.
     expect(accepted.length).toBeLessThan(10);
     expect((await queuedIn(seeded.dir)) + accepted.length).toBe(30);
+  }, 40_000);
+
+  it('a server failing every batch: a search for a failing event begins, but the advice is to check the server', async () => {
+    // Any batch failing twice starts a search; with nothing taken, the endpoint is down, and
+    // "the endpoint takes others" would send the user looking at their events instead.
+    const seeded = await seedOutbox(30);
+    cleanups.push(seeded.cleanup);
+    const { host, accepted, sizes } = await failingOn('everything');
+    const io = captureIo();
+    expect(
+      await flush(
+        { outbox: seeded.dir, destination: 'homing', host, key: 'wk', timeout: 6_000, force: true },
+        io,
+      ),
+    ).toBe(1);
+    expect(sizes.slice(0, 2)).toEqual([30, 30]);
+    expect(accepted).toEqual([]);
+    expect(io.err()).not.toContain('narrowing');
+    expect(io.err()).toMatch(/HTTP 500/);
+    expect(io.err()).toMatch(/check --host|run it again/);
+    expect(await queuedIn(seeded.dir)).toBe(30);
   }, 40_000);
 
   it('a server failing one event every time while it takes others: the flush sets it aside and delivers the rest', async () => {

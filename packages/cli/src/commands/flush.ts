@@ -328,15 +328,18 @@ async function drain(
   const search = await outbox
     .getState<unknown>(POISON_SEARCH_STATE_KEY)
     .then(parsePoisonSearchState, () => null);
+  const stats = delivery.stats();
   return reportFlush(result, {
     io,
-    stats: delivery.stats(),
+    stats,
     ids,
     directory,
     drops,
     force,
     timeoutMs,
-    narrowingFailingEvent: search !== null && search.cap !== null,
+    // A search is on, and the endpoint took events meanwhile: else it is down (a search begins
+    // on any batch failing twice), and the advice is to check it.
+    narrowingFailingEvent: search !== null && search.cap !== null && (search.acceptedSince || stats.sent > 0),
   });
 }
 
