@@ -122,7 +122,6 @@ export function reportFlush(
   if (stats.deadLettered > 0) {
     failed = true;
     const discarded = Math.min(drops.overflow, stats.deadLettered);
-    // Refused for good, or an event the endpoint failed on alone while it took others.
     const moved =
       `${stats.deadLettered} ${stats.deadLettered === 1 ? 'event was' : 'events were'} moved to the dead ` +
       'letters (refused for good, or failing alone while the endpoint took other events)';
