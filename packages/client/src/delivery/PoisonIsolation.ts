@@ -126,6 +126,11 @@ export class PoisonIsolation {
 
   /** The probe sent before a claim was accepted: the endpoint takes events. */
   probeAccepted(): void {
+    this.endpointTookOthers();
+  }
+
+  /** The endpoint took events that say nothing else about the search: the next claim needs no probe. */
+  private endpointTookOthers(): void {
     const s = this.state;
     if (s.cap !== null && !s.acceptedSince) this.state = { ...s, acceptedSince: true };
   }
@@ -144,9 +149,8 @@ export class PoisonIsolation {
   accepted(records: readonly OutboxRecord[]): void {
     const s = this.state;
     if (s.suspect !== null) {
-      this.state = records.some((r) => r.uuid === s.suspect)
-        ? POISON_SEARCH_IDLE
-        : { ...s, acceptedSince: true };
+      if (records.some((r) => r.uuid === s.suspect)) this.state = POISON_SEARCH_IDLE;
+      else this.endpointTookOthers();
       return;
     }
     if (s.cap === null) {
@@ -157,7 +161,7 @@ export class PoisonIsolation {
     // failed. It shows the endpoint takes events, nothing about the search's claims (counted as a
     // success of those, two such batches doubled the cap back to whole and ended the search).
     if (records.length > s.cap) {
-      if (!s.acceptedSince) this.state = { ...s, acceptedSince: true };
+      this.endpointTookOthers();
       return;
     }
     // Back to whole batches, still searching: a failure there halves at once. One accepted whole
