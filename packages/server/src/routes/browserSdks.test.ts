@@ -104,15 +104,27 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
     return storedEvents(homing.url, project.adminKey);
   }
 
-  /** Waits until every event the page made (at least `names`) is stored; what was made and stored. */
-  async function allStored(page: Page, names: string[]): Promise<{ made: MadeEvent[]; stored: ApiEvent[] }> {
-    const all = await made(page);
+  /**
+   * Waits until every event the page made (at least `names`) is stored; what was made and stored.
+   * `lostOnTheWay`: whether the events still missing never reached Homing (the browser cut the
+   * request carrying them); those are then left out of `made`.
+   */
+  async function allStored(
+    page: Page,
+    names: string[],
+    lostOnTheWay?: (missing: MadeEvent[]) => Promise<boolean>,
+  ): Promise<{ made: MadeEvent[]; stored: ApiEvent[] }> {
+    let all = await made(page);
     expect(all.map((e) => e.event)).toEqual(expect.arrayContaining(names));
     let missing = all;
     await until(
       async () => {
         const uuids = new Set((await stored()).map((e) => e.uuid));
         missing = all.filter((e) => !uuids.has(e.uuid));
+        if (missing.length > 0 && lostOnTheWay !== undefined && (await lostOnTheWay(missing))) {
+          all = all.filter((e) => !missing.includes(e));
+          missing = [];
+        }
         return missing.length === 0;
       },
       () =>
@@ -146,6 +158,18 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
       expect(at).toBeLessThanOrEqual(doneMs);
       expect(Math.abs(at - Date.parse(m.timestamp))).toBeLessThan(10_000);
     }
+  }
+
+  /** POST requests to `route` the ingest server has answered since it started (its /metrics). */
+  async function answeredByHoming(route: string): Promise<number> {
+    const text = await (await fetch(`${homing.url}/metrics`)).text();
+    let total = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('homing_http_requests_total{')) continue;
+      if (!line.includes(`route="${route}"`) || !line.includes('method="POST"')) continue;
+      total += Number(line.slice(line.lastIndexOf(' ') + 1));
+    }
+    return total;
   }
 
   /** No request to Homing failed or was refused, no console error, nothing left 127.0.0.1. */
@@ -399,6 +423,7 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
 
     it('batching delivery: batches to /v1/b, the last one as the page is left (keepalive) or by the next page', async () => {
       await start('analytics.js batching');
+      const batchesBefore = await answeredByHoming('/v1/b');
       const page = await open('/segment');
       await loadAnalytics(page, {
         deliveryStrategy: { strategy: 'batching', config: { size: 3, timeout: 600_000 } },
@@ -411,7 +436,24 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
       await loadAnalytics(page, {
         deliveryStrategy: { strategy: 'batching', config: { size: 3, timeout: 200 } },
       });
-      const { made, stored } = await allStored(page, NAMES);
+      // Under load Chromium sometimes cuts the keepalive batch before it reaches the server
+      // (net::ERR_ABORTED), and analytics.js, counting it sent, keeps nothing for the next page:
+      // the SDK's loss, tolerated only when Homing answered no more /v1/b requests than the pages
+      // saw answered (a request that reached it and was refused or failed would be one more),
+      // and only for the last event, after the next page's batch timeout had long passed.
+      const since = Date.now();
+      const { made, stored } = await allStored(page, NAMES, async (missing) => {
+        const answers = [...records.values()].flatMap((r) => r.answers);
+        const failed = [...records.values()].flatMap((r) => r.failed);
+        return (
+          Date.now() - since > 5_000 &&
+          missing.every((e) => e.event === 'Checkout Left') &&
+          failed.includes('POST /v1/b net::ERR_ABORTED') &&
+          (await answeredByHoming('/v1/b')) - batchesBefore ===
+            answers.filter((a) => a.startsWith('POST /v1/b ')).length
+        );
+      });
+      expect(made.map((e) => e.event)).toEqual(expect.arrayContaining(NAMES.slice(0, 3)));
       expectStoredAsMade(made, stored);
       const traffic = expectCleanTraffic();
       expect(traffic.answers).toContain('POST /v1/b 200');
