@@ -193,6 +193,16 @@ describe('bulkhead', () => {
   ])('bad configuration %j → ConfigError naming %s', (options, option) => {
     expect(() => bulkhead(options as never)).toThrow(expect.objectContaining({ kind: 'config', option }));
   });
+  it('maxQueue Infinity queues without a bound', async () => {
+    const policy = bulkhead({ maxConcurrent: 1, maxQueue: Infinity });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const calls = Array.from({ length: 2000 }, (_, i) => policy.execute(async () => (await gate, i)));
+    expect(policy.queued).toBe(1999);
+    release();
+    expect(await Promise.all(calls)).toEqual(Array.from({ length: 2000 }, (_, i) => i));
+  });
+
   it('a queued call whose signal aborts as it is handed the slot does not run, and the slot passes on', async () => {
     const policy = bulkhead({ maxConcurrent: 1, maxQueue: 2 });
     let finishFirst!: (v: string) => void;

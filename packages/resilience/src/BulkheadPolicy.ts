@@ -11,7 +11,7 @@ import { watchAbort } from './watchAbort.js';
 export interface BulkheadOptions {
   /** Calls running at once. */
   readonly maxConcurrent: number;
-  /** Calls waiting for a slot; beyond it calls are rejected. Default 0. */
+  /** Calls waiting for a slot; beyond it calls are rejected. `Infinity`: no bound. Default 0. */
   readonly maxQueue?: number;
 }
 
@@ -84,7 +84,8 @@ export class BulkheadPolicy extends PolicyBase {
     checkObject('bulkhead options', options);
     checkKnown('bulkhead', options, ['maxConcurrent', 'maxQueue']);
     this.maxConcurrent = checkInteger('maxConcurrent', options.maxConcurrent, 1);
-    this.maxQueue = checkInteger('maxQueue', options.maxQueue ?? 0, 0);
+    this.maxQueue =
+      options.maxQueue === Infinity ? Infinity : checkInteger('maxQueue', options.maxQueue ?? 0, 0);
   }
 
   get executing(): number {

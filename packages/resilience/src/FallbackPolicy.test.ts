@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { FallbackPredicateError } from './errors.js';
 import { fallback } from './FallbackPolicy.js';
 
 describe('fallback', () => {
@@ -33,6 +34,37 @@ describe('fallback', () => {
       }),
     ).rejects.toBe(hard);
     expect(seen).toEqual(['soft']);
+  });
+
+  it("a handles predicate that throws rejects with a FallbackPredicateError that keeps the call's error", async () => {
+    const bug = new Error('handles bug');
+    const original = new Error('original');
+    const policy = fallback('v', {
+      handles: () => {
+        throw bug;
+      },
+    });
+    const error = await policy
+      .execute(() => {
+        throw original;
+      })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(FallbackPredicateError);
+    expect(error).toMatchObject({ kind: 'config', option: 'handles', predicateError: bug, cause: original });
+    expect((error as Error).message).toMatch(/threw \(Error: handles bug\)/);
+    // A success never asks the predicate.
+    expect(await policy.execute(() => 'ok')).toBe('ok');
+  });
+
+  it('fallback() without a value is refused; fallback(undefined) answers undefined', async () => {
+    expect(() => (fallback as (...a: unknown[]) => unknown)()).toThrow(
+      expect.objectContaining({ kind: 'config', option: 'value' }),
+    );
+    expect(
+      await fallback(undefined).execute(() => {
+        throw new Error('x');
+      }),
+    ).toBeUndefined();
   });
 
   it('bad configuration → ConfigError naming the option', () => {

@@ -1,4 +1,5 @@
 import type { EventSubscriber } from './events.js';
+import { ConfigError, FallbackPredicateError } from './errors.js';
 import { Emitter } from './events.js';
 import type { Policy, PolicyContext } from './Policy.js';
 import type { Task } from './PolicyBase.js';
@@ -28,10 +29,19 @@ export class FallbackPolicy<R> extends PolicyBase {
 
   constructor(value: R | ((error: unknown) => R | PromiseLike<R>), options: FallbackOptions = {}) {
     super();
+    checkValueGiven(arguments.length);
     checkObject('fallback options', options);
     checkKnown('fallback', options, ['handles']);
     this.value = value;
     this.handles = options.handles === undefined ? undefined : checkFunction('handles', options.handles);
+  }
+
+  private decide(handles: (error: unknown) => boolean, error: unknown): boolean {
+    try {
+      return handles(error);
+    } catch (predicateError) {
+      throw new FallbackPredicateError(predicateError, { cause: error });
+    }
   }
 
   /** @internal */
@@ -39,7 +49,7 @@ export class FallbackPolicy<R> extends PolicyBase {
     try {
       return await next(fn, context, chain, index);
     } catch (error) {
-      if (this.handles !== undefined && !this.handles(error)) throw error;
+      if (this.handles !== undefined && !this.decide(this.handles, error)) throw error;
       this.fallbackEvents.emit({ error });
       const value = this.value;
       return (typeof value === 'function'
@@ -49,9 +59,23 @@ export class FallbackPolicy<R> extends PolicyBase {
   }
 }
 
+/**
+ * `fallback()` with no argument: a forgotten value, not a wish to answer with `undefined`
+ * (which `fallback(undefined)` still says).
+ */
+function checkValueGiven(count: number): void {
+  if (count === 0) {
+    throw new ConfigError(
+      'value',
+      'fallback(value) needs the value (or a function of the error) to answer with; pass undefined to answer with nothing',
+    );
+  }
+}
+
 export function fallback<R>(
   value: R | ((error: unknown) => R | PromiseLike<R>),
   options?: FallbackOptions,
 ): FallbackPolicy<R> {
+  checkValueGiven(arguments.length);
   return new FallbackPolicy(value, options);
 }

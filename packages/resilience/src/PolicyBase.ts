@@ -33,7 +33,9 @@ export const NO_CHAIN: readonly Policy[] = [];
  * it would throw from a timer or a listener, outside any promise.
  */
 export function checkCall(fn: unknown, signal: unknown): Error | undefined {
-  if (typeof fn !== 'function') return new TypeError('execute(fn): fn must be a function');
+  if (typeof fn !== 'function') {
+    return new ConfigError('fn', `execute(fn) takes a function, got ${fn === null ? 'null' : typeof fn}`);
+  }
   if (signal === undefined) return undefined;
   const s = signal as Partial<AbortSignal> | null;
   // Duck-typed: a signal from another realm (an iframe, a test DOM) is not an instance of ours.

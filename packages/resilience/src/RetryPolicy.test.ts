@@ -384,7 +384,10 @@ describe('retry', () => {
   });
 
   it('rejects a non-function task without throwing synchronously', async () => {
-    await expect(retry().execute(42 as never)).rejects.toBeInstanceOf(TypeError);
+    await expect(retry().execute(42 as never)).rejects.toMatchObject({ kind: 'config', option: 'fn' });
+    await expect(retry().execute(undefined as never)).rejects.toThrow(
+      /execute\(fn\) takes a function, got undefined/,
+    );
   });
 
   it("a Backoff of the app's own that answers NaN, a negative or too large delay is kept to what a timer can wait", async () => {

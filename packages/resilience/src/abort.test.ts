@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { anySignal, sleep } from './abort.js';
-import { TaskCancelledError } from './errors.js';
+import { ConfigError, TaskCancelledError } from './errors.js';
 
 afterEach(() => {
   vi.useRealTimers();
@@ -22,7 +22,7 @@ describe('sleep', () => {
 
   it('given something that is not a signal, rejects and starts no timer', async () => {
     vi.useFakeTimers();
-    await expect(sleep(5, { timeout: 1000 } as never)).rejects.toBeInstanceOf(TypeError);
+    await expect(sleep(5, { timeout: 1000 } as never)).rejects.toBeInstanceOf(ConfigError);
     expect(vi.getTimerCount()).toBe(0);
   });
 

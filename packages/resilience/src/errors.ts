@@ -57,6 +57,25 @@ export class RetryPredicateError extends ConfigError {
   }
 }
 
+/**
+ * A fallback's `handles` predicate threw, so the policy could not decide whether the call's
+ * error falls back. `predicateError` is what it threw; `cause` is the call's own error, kept so
+ * the failure it was deciding on is not lost. Its kind is `config`: the predicate is the bug.
+ */
+export class FallbackPredicateError extends ConfigError {
+  constructor(
+    readonly predicateError: unknown,
+    options: { cause: unknown },
+  ) {
+    super(
+      'handles',
+      `threw (${describe(predicateError)}) deciding on the call's error (the cause); no fallback was used`,
+      options,
+    );
+    this.name = 'FallbackPredicateError';
+  }
+}
+
 function describe(error: unknown): string {
   if (error instanceof Error) return `${error.name}: ${error.message}`;
   try {

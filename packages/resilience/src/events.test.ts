@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ConfigError } from './errors.js';
 import { Emitter } from './events.js';
 
 describe('Emitter', () => {
@@ -51,7 +52,8 @@ describe('Emitter', () => {
 
   it('rejects a listener that is not a function; clear() removes all', () => {
     const e = new Emitter<void>();
-    expect(() => e.subscribe(5 as never)).toThrow(TypeError);
+    expect(() => e.subscribe(5 as never)).toThrow(ConfigError);
+    expect(() => e.subscribe(null as never)).toThrow(/"listener".*got null/);
     e.subscribe(() => undefined);
     e.clear();
     expect(e.listening).toBe(false);

@@ -1,3 +1,5 @@
+import { ConfigError } from './errors.js';
+
 /** What every event subscription returns: call `dispose()` to stop listening. */
 export interface Disposable {
   dispose(): void;
@@ -20,7 +22,12 @@ export class Emitter<T> {
   }
 
   readonly subscribe: EventSubscriber<T> = (listener) => {
-    if (typeof listener !== 'function') throw new TypeError('listener must be a function');
+    if (typeof listener !== 'function') {
+      throw new ConfigError(
+        'listener',
+        `an event takes a function to call, got ${listener === null ? 'null' : typeof listener}`,
+      );
+    }
     // Copy on write: a listener that unsubscribes during emit does not skip its neighbour.
     this.listeners = [...this.listeners, listener];
     let active = true;

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { sleep } from './abort.js';
 import { constantBackoff } from './backoff.js';
 import { bulkhead } from './BulkheadPolicy.js';
-import { TaskCancelledError } from './errors.js';
+import { ConfigError, TaskCancelledError } from './errors.js';
 import { faultInjection } from './FaultInjectionPolicy.js';
 import { retry } from './RetryPolicy.js';
 import { timeout } from './TimeoutPolicy.js';
@@ -82,9 +82,9 @@ describe('watchAbort', () => {
     for (const stop of stops) stop(); // all spent: no-ops
   });
 
-  it('throws a TypeError for what is not a signal, registering nothing', () => {
+  it('throws a ConfigError (kind config) for what is not a signal, registering nothing', () => {
     for (const bad of [null, undefined, 5, 'signal', {}, { aborted: false }]) {
-      expect(() => watchAbort(bad as unknown as AbortSignal, () => {})).toThrow(TypeError);
+      expect(() => watchAbort(bad as unknown as AbortSignal, () => {})).toThrow(ConfigError);
     }
   });
 });

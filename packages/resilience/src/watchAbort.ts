@@ -1,3 +1,5 @@
+import { ConfigError } from './errors.js';
+
 /**
  * The calls watching one signal, behind a single 'abort' listener on it. Node warns
  * (MaxListenersExceededWarning, printed on the host's stderr) once a signal has more than ten
@@ -40,7 +42,7 @@ const watches = new WeakMap<AbortSignal, Watch>();
 
 /**
  * Calls `onAbort` once when `signal` aborts, in the order the watches began; the answer stops
- * watching (and is a no-op once it ran). Throws a TypeError, before anything is registered,
+ * watching (and is a no-op once it ran). Throws a ConfigError, before anything is registered,
  * when `signal` is not an AbortSignal.
  */
 export function watchAbort(signal: AbortSignal, onAbort: () => void): () => void {
@@ -48,7 +50,10 @@ export function watchAbort(signal: AbortSignal, onAbort: () => void): () => void
   if (watch === undefined) {
     // Duck-typed, as addEventListener would be: a signal of another realm (a frame) is one too.
     if (typeof (signal as { addEventListener?: unknown } | null)?.addEventListener !== 'function') {
-      throw new TypeError('expected an AbortSignal');
+      throw new ConfigError(
+        'signal',
+        `expected an AbortSignal, got ${signal === null ? 'null' : typeof signal}`,
+      );
     }
     watch = new Watch(signal);
     watches.set(signal, watch);
