@@ -1,4 +1,5 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -66,6 +67,21 @@ describe('openFailureAdvice', () => {
     expect(err.message).toMatch(
       /SQLITE_NOTADB: file is not a database\): move it aside \(with its -wal and -shm files\) and restore a backup$/,
     );
+  });
+
+  it('a file where the data directory, or a parent of it, should be is named as such', () => {
+    const file = join(tempDir(), 'a-file');
+    writeFileSync(file, 'x');
+    const err = openError(file);
+    expect(err).toMatchObject({ kind: 'data-dir' });
+    expect(err.message).toBe(
+      `cannot create the data directory ${file} (EEXIST); ${file} is a file, not a directory; move it aside, or choose another directory with --data-dir or HOMING_DATA_DIR`,
+    );
+    const under = join(file, 'data');
+    expect(openError(under).message).toBe(
+      `cannot create the data directory ${under} (ENOTDIR); a part of its path is a file, not a directory; choose another directory with --data-dir or HOMING_DATA_DIR`,
+    );
+    expect(readFileSync(file, 'utf8')).toBe('x');
   });
 
   it('a homing.db that cannot be opened as a file gets the access advice, not "move it aside"', () => {
@@ -203,6 +219,66 @@ describe('openFailureAdvice', () => {
         expect(err).toMatchObject({ kind: 'data-dir' });
         expect(err.message).toContain(`cannot write ${join(dir, 'homing.db')} (SQLITE_READONLY`);
       },
+    );
+
+    // The user's own directory with its write bit off: a chown to the same user changes nothing.
+    // In a child running as 65534 (real and effective: access(2), which the advice asks, checks
+    // the real user, and seteuid in this process would leave that root).
+    const adviceAsNobody = (dir: string): string => {
+      const register = fileURLToPath(
+        new URL('../../../client/src/outbox/file-log/__fixtures__/register-ts.mjs', import.meta.url),
+      );
+      const module = fileURLToPath(new URL('./sqlite-open-failure.ts', import.meta.url));
+      const script = `const { notWritableAdvice } = await import(${JSON.stringify(module)});
+        console.log(notWritableAdvice(${JSON.stringify(join(dir, 'homing.db'))}, ${JSON.stringify(dir)}));`;
+      const r = spawnSync(process.execPath, ['--import', register, '--input-type=module', '-e', script], {
+        encoding: 'utf8',
+        timeout: 20_000,
+        uid: 65534,
+        gid: 65534,
+      });
+      expect(r.status, r.stderr).toBe(0);
+      return r.stdout.trim();
+    };
+    const dataDirIn = (owner: number, mode: number): string => {
+      const parent = tempDir();
+      chmodSync(parent, 0o755);
+      const dir = join(parent, 'data');
+      mkdirSync(dir);
+      chownSync(dir, owner, owner);
+      chmodSync(dir, mode);
+      return dir;
+    };
+
+    it.runIf(process.getuid?.() === 0)(
+      "the server user's own data directory without write permission: chmod, not chown",
+      () => {
+        const dir = dataDirIn(65534, 0o500);
+        const advice = adviceAsNobody(dir);
+        expect(advice).toContain(`the data directory ${dir} belongs to uid 65534 (mode 500)`);
+        expect(advice).toContain(
+          `their owner, without write permission on them: give it back (chmod -R u+rwX ${dir})`,
+        );
+        expect(advice).not.toContain('chown');
+      },
+      30_000,
+    );
+
+    it.runIf(process.getuid?.() === 0)(
+      "another user's data directory: chown, and chmod where the owner's write bit is off too",
+      () => {
+        const readOnly = dataDirIn(0, 0o555);
+        expect(adviceAsNobody(readOnly)).toMatch(
+          new RegExp(
+            `belongs to uid 0 \\(mode 555\\).*sudo chown -R \\S+ ${readOnly} && chmod -R u\\+rwX ${readOnly}\\)`,
+          ),
+        );
+        const writable = dataDirIn(0, 0o755);
+        const advice = adviceAsNobody(writable);
+        expect(advice).toContain(`sudo chown -R nobody ${writable}),`);
+        expect(advice).not.toContain('chmod');
+      },
+      30_000,
     );
   });
 });

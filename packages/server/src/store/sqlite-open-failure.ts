@@ -39,7 +39,11 @@ function accessAdvice(file: string, dir: string): string {
 export function notWritableAdvice(file: string, dir: string): string {
   const access = accessAdvice(file, dir);
   const blocked: string[] = [];
+  /** Whether a blocked file is another user's (chown), not only without its owner's write bit (chmod). */
+  let othersOwn = false;
+  let ownerCannotWrite = false;
   let readOnlyFs = false;
+  const uid = process.getuid?.();
   // The directory too: on a read-only mount SQLite cannot make the -wal and -shm files beside a
   // database that is there (SQLITE_CANTOPEN), nor the database itself.
   for (const f of [file, `${file}-wal`, `${file}-shm`, dir]) {
@@ -52,8 +56,11 @@ export function notWritableAdvice(file: string, dir: string): string {
       const name = f === dir ? `the data directory ${dir}` : basename(f);
       try {
         const st = statSync(f);
+        if (st.uid !== uid) othersOwn = true;
+        if ((st.mode & 0o200) === 0) ownerCannotWrite = true;
         blocked.push(`${name} belongs to uid ${st.uid} (mode ${(st.mode & 0o777).toString(8)})`);
       } catch {
+        othersOwn = true;
         blocked.push(`${name} is not writable`);
       }
     }
@@ -62,10 +69,18 @@ export function notWritableAdvice(file: string, dir: string): string {
     return `the file system under ${dir} is mounted read-only; mount it read-write, or ${access}`;
   if (blocked.length === 0) return access;
   const me = currentUser();
+  // This user's own files with the write bit off (a chmod, a copy from a read-only medium):
+  // handing them to the same user again would change nothing.
+  if (!othersOwn) {
+    return (
+      `${blocked.join(', ')}, and this process runs as ${me.label}, their owner, without write ` +
+      `permission on them: give it back (chmod -R u+rwX ${dir})`
+    );
+  }
   return (
     `${blocked.join(', ')}, and this process runs as ${me.label}: give the data directory back to ` +
-    `the user homing serve runs as (sudo chown -R ${me.chownTo} ${dir}), or run homing serve as the ` +
-    'owner of these files'
+    `the user homing serve runs as (sudo chown -R ${me.chownTo} ${dir}${ownerCannotWrite ? ` && chmod -R u+rwX ${dir}` : ''}), ` +
+    'or run homing serve as the owner of these files'
   );
 }
 

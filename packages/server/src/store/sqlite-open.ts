@@ -28,12 +28,18 @@ export function makeStoreDataDir(dataDir: string): void {
     makeDataDir(dataDir);
   } catch (err) {
     if (isDiskFull(err)) throw diskFullAtOpen(dataDir, err);
-    throw new StoreError(
-      'data-dir',
-      `cannot create the data directory ${dataDir} (${(err as NodeJS.ErrnoException).code}); ` +
-        'choose a writable directory with --data-dir or HOMING_DATA_DIR',
-      { cause: err },
-    );
+    const code = (err as NodeJS.ErrnoException).code;
+    // A file where the directory, or one of its parents, should be: "choose a writable
+    // directory" sent users looking at permissions.
+    const advice =
+      code === 'EEXIST'
+        ? `${dataDir} is a file, not a directory; move it aside, or choose another directory with --data-dir or HOMING_DATA_DIR`
+        : code === 'ENOTDIR'
+          ? 'a part of its path is a file, not a directory; choose another directory with --data-dir or HOMING_DATA_DIR'
+          : 'choose a writable directory with --data-dir or HOMING_DATA_DIR';
+    throw new StoreError('data-dir', `cannot create the data directory ${dataDir} (${code}); ${advice}`, {
+      cause: err,
+    });
   }
 }
 
