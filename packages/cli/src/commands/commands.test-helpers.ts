@@ -117,6 +117,8 @@ export interface CliSink {
   uuids: string[];
   requests: number;
   status: number;
+  /** Headers of every answer besides its content type (a Retry-After). */
+  headers: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -125,7 +127,7 @@ export interface CliSink {
  * accepted.
  */
 export async function startSink(status = 202, body = '{}'): Promise<CliSink> {
-  const sink: CliSink = { url: '', uuids: [], requests: 0, status, close: async () => {} };
+  const sink: CliSink = { url: '', uuids: [], requests: 0, status, headers: {}, close: async () => {} };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -137,7 +139,7 @@ export async function startSink(status = 202, body = '{}'): Promise<CliSink> {
         const parsed = JSON.parse(received.toString('utf8')) as { batch: Array<{ uuid: string }> };
         sink.uuids.push(...parsed.batch.map((e) => e.uuid));
       }
-      res.writeHead(sink.status, { 'content-type': 'application/json' });
+      res.writeHead(sink.status, { ...sink.headers, 'content-type': 'application/json' });
       res.end(body);
     });
   });

@@ -310,6 +310,28 @@ describe('homing flush', () => {
     await after.close();
   });
 
+  it('a server that answers 429 or 503 with a Retry-After in this run: says it asked for time and when, not to check --host', async () => {
+    for (const status of [429, 503]) {
+      const { dir, sink } = await setup(3, status);
+      sink.headers = { 'retry-after': '120' };
+      const io = captureIo();
+      expect(
+        await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 3_000 }, io),
+      ).toBe(1);
+      expect(sink.requests).toBe(1);
+      expect(io.err()).toMatch(
+        new RegExp(
+          `error: homing:\\S+ asked to be left alone for a while \\(it answered [^\\n]*${status}[^\\n]*, with a Retry-After\\)`,
+        ),
+      );
+      expect(io.err()).toMatch(
+        /hint: it will be tried again in (1m 59s|2m 0s|1m 58s); run this again then, or add --force/,
+      );
+      expect(io.err()).not.toContain('check --host');
+      expect(await queuedIn(dir)).toBe(3);
+    }
+  });
+
   it('a server that is down: the open circuit comes with the error that opened it; --force says it failed again', async () => {
     const { dir } = await setup(2);
     const down = 'http://127.0.0.1:9';

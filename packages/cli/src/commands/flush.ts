@@ -7,6 +7,7 @@ import {
   parsePoisonSearchState,
   POISON_SEARCH_STATE_KEY,
   resolveDeliveryOptions,
+  savedServerWaitAt,
   serverWaitStateKey,
   SENDING_STATE_KEY,
 } from '@homing/client';
@@ -329,6 +330,7 @@ async function drain(
     .getState<unknown>(POISON_SEARCH_STATE_KEY)
     .then(parsePoisonSearchState, () => null);
   const stats = delivery.stats();
+  const askedUntilMs = await everyEndpointAskedUntil(outbox, ids, resolved.maxRetryAfterMs);
   return reportFlush(result, {
     io,
     stats,
@@ -340,7 +342,28 @@ async function drain(
     // A search is on, and the endpoint took events meanwhile: else it is down (a search begins
     // on any batch failing twice), and the advice is to check it.
     narrowingFailingEvent: search !== null && search.cap !== null && (search.acceptedSince || stats.sent > 0),
+    askedUntilMs,
   });
+}
+
+/**
+ * When the first endpoint may be tried again if every one asked for time (a Retry-After, a 429:
+ * in this run or an earlier one, saved in the outbox for the next); null when one did not.
+ */
+async function everyEndpointAskedUntil(
+  outbox: Outbox,
+  ids: readonly string[],
+  maxRetryAfterMs: number,
+): Promise<number | null> {
+  const now = Date.now();
+  let earliest: number | null = null;
+  for (const id of ids) {
+    const saved = await outbox.getState<unknown>(serverWaitStateKey(id)).catch(() => undefined);
+    const wait = savedServerWaitAt(saved, now, maxRetryAfterMs);
+    if (wait === null) return null;
+    earliest = Math.min(earliest ?? wait.untilMs, wait.untilMs);
+  }
+  return earliest;
 }
 
 /** How often a flush looks whether every endpoint waits (a restored open circuit, a saved Retry-After). */
@@ -391,7 +414,10 @@ export function registerFlush(program: Command): void {
       'give up after this long, waiting for another process delivering from the outbox included (events stay queued)',
       '30000',
     )
-    .option('--force', 'try now even if the endpoint circuit is open from earlier failures')
+    .option(
+      '--force',
+      'try now even if the endpoint circuit is open from earlier failures or the endpoint asked to be left alone (Retry-After)',
+    )
     .action(async (options: FlushOptions) => {
       process.exitCode = await flush(options);
     });

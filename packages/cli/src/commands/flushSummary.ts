@@ -81,6 +81,11 @@ export interface FlushReport {
    * others (`PoisonIsolation`): the server is reachable, the key is right, one event is the trouble.
    */
   readonly narrowingFailingEvent?: boolean;
+  /**
+   * Every endpoint asked for time (a Retry-After or a 429, this run or an earlier one) and may be
+   * tried again from then; null when one did not.
+   */
+  readonly askedUntilMs?: number | null;
 }
 
 /** The hint when the failures come from events the endpoint fails on while it takes others. */
@@ -98,7 +103,17 @@ function failingEventHint(directory: string): string {
  */
 export function reportFlush(
   result: Exclude<RoundsEnd, { kind: 'stopped' }>,
-  { io, stats, ids, directory, drops, force, timeoutMs, narrowingFailingEvent = false }: FlushReport,
+  {
+    io,
+    stats,
+    ids,
+    directory,
+    drops,
+    force,
+    timeoutMs,
+    narrowingFailingEvent = false,
+    askedUntilMs = null,
+  }: FlushReport,
 ): boolean {
   const endpoint = terminalText(ids.join(', '));
   if (result.kind === 'delivered-elsewhere') {
@@ -138,7 +153,6 @@ export function reportFlush(
   if (result.kind === 'delivered-elsewhere' || result.arrived > 0 || result.pending === 0) return failed;
   // Events that were there to send and were not.
   const breaker = allCircuitsOpen(stats, ids);
-  let asked: { untilMs: number } | null;
   if (breaker !== null) {
     // The failures that opened it say what is wrong (a refused connection, a 5xx): name the last.
     const cause = stats.lastError === null ? '' : ` (last error: ${terminalText(stats.lastError.reason)})`;
@@ -152,13 +166,15 @@ export function reportFlush(
       );
     }
     if (narrowingFailingEvent) io.stderr.write(failingEventHint(terminalText(directory)));
-  } else if (stats.lastError === null && (asked = allAskedToWait(stats, ids)) !== null) {
-    // Nothing failed in this run: the wait is one the endpoint asked an earlier run for.
+  } else if (askedUntilMs !== null) {
+    // The server answered (a 429, a 503) and asked for time: not a matter of host or key.
+    const why =
+      stats.lastError === null
+        ? 'Retry-After, saved by an earlier run'
+        : `it answered ${terminalText(stats.lastError.reason)}, with a Retry-After`;
+    io.stderr.write(`error: ${endpoint} asked to be left alone for a while (${why})\n`);
     io.stderr.write(
-      `error: ${endpoint} asked to be left alone for a while (Retry-After, saved by an earlier run)\n`,
-    );
-    io.stderr.write(
-      `hint: it will be tried again in ${formatDuration(nextTryMs(stats, ids, asked.untilMs) - Date.now())}; run this again then, or add --force to try now\n`,
+      `hint: it will be tried again in ${formatDuration(nextTryMs(stats, ids, askedUntilMs) - Date.now())}; run this again then, or add --force to try now\n`,
     );
   } else if (result.timedOut) {
     io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
