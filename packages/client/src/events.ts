@@ -18,4 +18,13 @@ export interface ClientEventMap {
 }
 
 export type ClientEventName = keyof ClientEventMap;
+
+/** Every name `on()` takes. */
+export const CLIENT_EVENT_NAMES: ReadonlySet<string> = new Set<ClientEventName>([
+  'drop',
+  'sent',
+  'delivery-error',
+  'dead-letter',
+  'breaker-state',
+]);
 export type EmitClientEvent = <K extends ClientEventName>(name: K, payload: ClientEventMap[K]) => void;

@@ -47,11 +47,14 @@ describe('Delivery: batching and the Homing format', () => {
     expect(first.text).toContain(records[0]!.json);
     expect(Number.isNaN(Date.parse(body.sent_at))).toBe(false);
 
-    // A full batch starts a drain, and a drain sends everything pending, the partial rest too.
+    // A full batch starts a drain of full batches; the partial rest waits for the interval (or
+    // a flush): a batch goes out full, or when its time is up.
     track(h, records.slice(10));
-    await until(() => s.acceptedUuids.length === 25, 5_000, 'the rest');
-    // The drain's two batches go out on two of its workers at once: either may arrive first.
-    expect(s.requests.map((r) => r.uuids.length).sort((a, b) => b - a)).toEqual([10, 10, 5]);
+    await until(() => s.acceptedUuids.length === 20, 5_000, 'the second full batch');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(s.requests.map((r) => r.uuids.length)).toEqual([10, 10]);
+    await h.delivery.flush(5_000);
+    expect(s.requests.map((r) => r.uuids.length)).toEqual([10, 10, 5]);
     expect(s.acceptedUuids).toHaveLength(25);
     expect(new Set(s.acceptedUuids)).toEqual(new Set(records.map((r) => r.uuid)));
     // The sink has the last batch before the client has read its answer.
@@ -100,7 +103,32 @@ describe('Delivery: batching and the Homing format', () => {
     const records = makeRecords(12, () => ({ pad: 'x'.repeat(400) }));
     for (const record of records) track(h, [record]);
     await until(() => s.requests.length > 0, 10_000, 'a request long before the 60 s interval');
-    await until(() => s.acceptedUuids.length === 12, 10_000, 'the drain to send them all');
+    // The full batch, under batchBytes; the rest is no batch yet and waits (here for a flush).
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(s.requests).toHaveLength(1);
+    expect(s.requests[0]!.uuids.length).toBeLessThan(12);
+    await h.delivery.flush(5_000);
+    expect(s.acceptedUuids).toEqual(records.map((r) => r.uuid));
+  });
+
+  it('a steady trickle goes out in full batches, not in ones and twos a round trip', async () => {
+    // A server that takes 15 ms: events keep arriving while each batch is on its way.
+    const s = await sink(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 15));
+      return { status: 202 };
+    });
+    const h = harness({ endpoints: [homing(s)], batchSize: 20, intervalMs: 60_000 });
+    const records = makeRecords(200);
+    for (let i = 0; i < records.length; i += 2) {
+      track(h, records.slice(i, i + 2));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await until(() => s.acceptedUuids.length >= 180, 10_000, 'the full batches');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Before the interval (or a flush), only full batches went out.
+    expect(s.requests.map((r) => r.uuids.length)).toEqual(Array.from({ length: 10 }, () => 20));
+    await h.delivery.flush(5_000);
+    expect(new Set(s.acceptedUuids).size).toBe(200);
   });
 
   it('sends a partial batch when the interval passes', async () => {

@@ -148,6 +148,7 @@ export class Delivery {
       logger: deps.logger,
       signal,
       canSend: () => this.canSend(),
+      settled: () => this.counters.sent + this.counters.deadLettered,
       // The process outlived a timer that does not keep it alive: it was not ending after all,
       // so the next beforeExit flushes again. Not re-armed by events tracked since: an app that
       // tracks in its own beforeExit listener made each exit flush's I/O emit beforeExit again,

@@ -2,6 +2,7 @@ import type { BackoffSequence } from '@homing/resilience';
 import { exponentialBackoff, watchAbort } from '@homing/resilience';
 import type { Logger } from '../logger.js';
 import type { Outbox, OutboxBatch } from '../outbox/outbox.js';
+import { SIZE_GRACE_MS, sizeWithin } from '../outbox/sizeWithin.js';
 import type { BatchSender } from './BatchSender.js';
 import type { DeliveryOptions } from './deliveryOptions.js';
 import type { EndpointChannel } from './EndpointChannel.js';
@@ -24,6 +25,8 @@ export interface DeliveryLoopDeps {
   readonly signal: AbortSignal;
   /** Not closed, not paused, online. */
   readonly canSend: () => boolean;
+  /** Events settled so far (sent, or dead-lettered): what a flush counts off. */
+  readonly settled: () => number;
   /** Resolves once the saved breaker states are restored: nothing is claimed before. */
   readonly restored: () => Promise<void>;
   /** A claim failed (booked as the last error). */
@@ -34,9 +37,9 @@ export interface DeliveryLoopDeps {
 
 /**
  * When batches go out: one drain at a time per delivery (`concurrency` workers that claim and
- * deliver until the outbox is empty or no endpoint is ready; one alone until a first batch has
- * gone through), started when a batch is full (by count or by bytes), every `intervalMs`, or
- * when a failed endpoint's wait is over (one unref'd timer, set to the earliest of those). Claims
+ * deliver what was queued when the drain began, or until no endpoint is ready; one alone until a
+ * first batch has gone through), started when a batch is full (by count or by bytes), every
+ * `intervalMs`, or when a failed endpoint's wait is over (one unref'd timer, set to the earliest of those). Claims
  * are serialised, so two workers never race for one endpoint chain.
  *
  * A claim that fails (an unwritable outbox directory, a storage error) is not retried at once:
@@ -49,8 +52,12 @@ export class DeliveryLoop {
   private wakeAt = Number.POSITIVE_INFINITY;
   private draining: Promise<DrainSummary> | undefined;
   private drainAgain = false;
+  /** The drain after the running one sends the whole queue (see `kick`). */
+  private drainAgainWhole = false;
   private claimLock: Promise<unknown> = Promise.resolve();
   private appendedSinceKick = 0;
+  /** What this process appended and no drain has claimed yet (as far as it can tell: the claims count it first). */
+  private readonly unclaimed = { events: 0, bytes: 0 };
   private appendedBytesSinceKick = 0;
   /** While claims fail: no claim before this time, and the growing wait after the next failure. */
   private claimRetryAt = 0;
@@ -74,19 +81,30 @@ export class DeliveryLoop {
    */
   noteAppended(count: number, bytes: number): void {
     this.appendedSinceKick += count > 0 ? count : 1;
-    if (bytes > 0) this.appendedBytesSinceKick += bytes;
+    this.unclaimed.events += count > 0 ? count : 1;
+    if (bytes > 0) {
+      this.appendedBytesSinceKick += bytes;
+      this.unclaimed.bytes += bytes;
+    }
     const { batchSize, batchBytes, intervalMs } = this.deps.options;
-    if (this.appendedSinceKick >= batchSize || this.appendedBytesSinceKick >= batchBytes || intervalMs === 0)
-      this.kick();
+    if (intervalMs === 0) this.kick();
+    else if (this.appendedSinceKick >= batchSize || this.appendedBytesSinceKick >= batchBytes)
+      this.kick(false);
   }
 
-  /** Starts a drain now, or one more right after the running one. */
-  kick(): void {
+  /**
+   * Starts a drain now, or one more right after the running one. `whole`: it sends every event
+   * queued when it begins, the last batch partial (the interval is up, an endpoint is back); else
+   * (a batch filled up) only full batches of them, the rest waiting for the next.
+   */
+  kick(whole = true): void {
     this.appendedSinceKick = 0;
     this.appendedBytesSinceKick = 0;
     if (!this.deps.canSend()) return;
-    if (this.draining !== undefined) this.drainAgain = true;
-    else void this.startDrain();
+    if (this.draining !== undefined) {
+      this.drainAgain = true;
+      this.drainAgainWhole ||= whole;
+    } else void this.startDrain(whole);
   }
 
   /** Stops the timer; no drain starts or is scheduled after this. */
@@ -102,19 +120,28 @@ export class DeliveryLoop {
   }
 
   /**
-   * Drains until the outbox is empty, waiting for backoff and Retry-After delays that end
+   * Sends what the outbox holds now (and what rides along in its batches), waiting for backoff and Retry-After delays that end
    * before the budget left (`budgetLeftMs`) runs out; stops early when nothing more can go out in
    * time, and at once when the outbox cannot hand out a batch. A flush tries one claim even while
    * the loop waits after failed ones: whoever asked for it wants to know now.
    */
   async drainUntilDone(budgetLeftMs: () => number, expired: () => boolean): Promise<void> {
+    const settledBefore = this.deps.settled();
     await this.deps.restored();
+    // Unknown (a storage that does not answer): until the outbox is empty.
+    const queued = (await sizeWithin(this.deps.outbox, SIZE_GRACE_MS))?.events ?? Number.POSITIVE_INFINITY;
     this.claimRetryAt = 0;
     while (this.deps.canSend() && !expired()) {
       const summary = await this.drainNow(expired);
       if (summary.claimFailed) return;
       if (!summary.blocked) {
-        if (summary.claimed === 0 || (await this.pendingCount()) === 0) return;
+        // Done once as many events were settled as were queued when it was asked for: those
+        // tracked since wait for their batch. Looking on until the outbox was empty, an app that
+        // tracks in its `sent` listener kept a flush (and the exit flush) sending an event a
+        // request until its budget ran out.
+        if (summary.claimed === 0 || this.deps.settled() - settledBefore >= queued) return;
+        const left = await sizeWithin(this.deps.outbox, SIZE_GRACE_MS);
+        if (left !== null && left.events === 0) return;
         continue;
       }
       const now = Date.now();
@@ -133,15 +160,6 @@ export class DeliveryLoop {
     const next = this.claimLock.then(() => this.deps.outbox.claim(maxEvents, maxBytes));
     this.claimLock = next.catch(() => undefined);
     return next;
-  }
-
-  /** Events still in the outbox; -1 when the outbox could not say. */
-  async pendingCount(): Promise<number> {
-    try {
-      return (await this.deps.outbox.size()).events;
-    } catch {
-      return -1;
-    }
   }
 
   /** Wakes the loop at `at` unless it is already due to wake earlier. */
@@ -170,38 +188,41 @@ export class DeliveryLoop {
    */
   private drainNow(expired: () => boolean): Promise<DrainSummary> {
     const current = this.draining;
-    if (current === undefined) return this.startDrain();
+    if (current === undefined) return this.startDrain(true);
     // The running drain may have claimed before the latest appends: run one more after it
     // (or join the one its end already started).
-    return current.then((ended) => this.draining ?? (expired() ? ended : this.startDrain()));
+    return current.then((ended) => this.draining ?? (expired() ? ended : this.startDrain(true)));
   }
 
-  private startDrain(): Promise<DrainSummary> {
+  private startDrain(whole: boolean): Promise<DrainSummary> {
     this.drainAgain = false;
-    const run = this.drain()
+    this.drainAgainWhole = false;
+    const run = this.drain(whole)
       .catch((error: unknown): DrainSummary => {
         this.deps.logger.error('delivery loop failed', { error });
         return { claimed: 0, blocked: true, claimFailed: false };
       })
       .finally(() => {
         this.draining = undefined;
-        if (this.drainAgain && this.deps.canSend()) void this.startDrain();
+        if (this.drainAgain && this.deps.canSend()) void this.startDrain(this.drainAgainWhole);
       });
     this.draining = run;
     return run;
   }
 
-  private async drain(): Promise<DrainSummary> {
+  private async drain(whole: boolean): Promise<DrainSummary> {
     await this.deps.restored();
     const summary: DrainSummary = { claimed: 0, blocked: false, claimFailed: false };
+    const plan: DrainPlan = { whole, startedMs: Date.now(), claims: 0, reachedNewer: false };
     const workers: Promise<void>[] = [];
     let full = false;
     const rampUp = (): void => {
       if (full || this.deps.sender.searchingForPoison()) return;
       full = true;
-      for (let i = 1; i < this.deps.options.concurrency; i++) workers.push(this.worker(summary, rampUp, i));
+      for (let i = 1; i < this.deps.options.concurrency; i++)
+        workers.push(this.worker(summary, plan, rampUp, i));
     };
-    workers.push(this.worker(summary, rampUp, 0));
+    workers.push(this.worker(summary, plan, rampUp, 0));
     if (this.wentThrough) rampUp();
     // The first worker adds the others while it runs: wait for those too.
     for (let i = 0; i < workers.length; i++) await workers[i];
@@ -212,8 +233,40 @@ export class DeliveryLoop {
     return summary;
   }
 
-  private async worker(summary: DrainSummary, rampUp: () => void, index: number): Promise<void> {
-    while (this.deps.canSend()) {
+  /**
+   * Whether a drain claims again. A whole one (the interval is up, an endpoint is back, a flush)
+   * sends the events queued when it began, the last batch partial; one that a batch filling up
+   * started sends full batches only, the rest waiting for the next. Events
+   * appended while a drain runs wait for the next one: drained until empty, a steady trickle went
+   * out in batches of one or two, a request per round trip, and an app that tracks in its own
+   * `sent` listener kept the loop sending without end.
+   */
+  private claimsAgain(plan: DrainPlan): boolean {
+    if (plan.whole) return plan.claims === 0 || !plan.reachedNewer;
+    // Asked before each claim, the first too: a drain started behind another may find that one
+    // took the batch that filled up, and would send the partial rest.
+    const { sender } = this.deps;
+    return this.unclaimed.events >= sender.claimLimit() || this.unclaimed.bytes >= sender.claimBytes();
+  }
+
+  /** Books a claim: what this process appended is claimed first, and whether it reached events newer than the drain. */
+  private claimed(plan: DrainPlan, batch: OutboxBatch): void {
+    plan.claims++;
+    this.unclaimed.events = Math.max(0, this.unclaimed.events - batch.records.length);
+    this.unclaimed.bytes = Math.max(0, this.unclaimed.bytes - batch.bytes);
+    // The queue is in order: a record tracked since the drain began means the older ones are out.
+    const now = Date.now();
+    for (const r of batch.records)
+      if (trackedSince(r.timestampMs, plan.startedMs, now)) plan.reachedNewer = true;
+  }
+
+  private async worker(
+    summary: DrainSummary,
+    plan: DrainPlan,
+    rampUp: () => void,
+    index: number,
+  ): Promise<void> {
+    while (this.deps.canSend() && this.claimsAgain(plan)) {
       // A search for a failing event halves and doubles claims in queue order: one batch at a time.
       if (index > 0 && this.deps.sender.searchingForPoison()) return;
       const now = Date.now();
@@ -222,7 +275,7 @@ export class DeliveryLoop {
         summary.blocked = true;
         return;
       }
-      const batch = await this.claimUnlessWaiting();
+      const batch = await this.claimUnlessWaiting(plan);
       if (batch === 'failed') {
         summary.blocked = true;
         summary.claimFailed = true;
@@ -241,7 +294,7 @@ export class DeliveryLoop {
       }
       summary.claimed += batch.records.length;
       const progressed = (await this.deps.sender.needsProbe(batch))
-        ? await this.deliverAfterProbe(batch, stillReady, summary)
+        ? await this.deliverAfterProbe(batch, stillReady, summary, plan)
         : await this.deps.sender.deliver(batch, stillReady);
       if (!progressed) {
         summary.blocked = true;
@@ -264,6 +317,7 @@ export class DeliveryLoop {
     claimed: OutboxBatch,
     ready: readonly EndpointChannel[],
     summary: DrainSummary,
+    plan: DrainPlan,
   ): Promise<boolean> {
     const { sender, outbox, logger } = this.deps;
     let probe: OutboxBatch | null;
@@ -277,6 +331,7 @@ export class DeliveryLoop {
     }
     if (probe === null) return sender.deliver(claimed, ready);
     summary.claimed += probe.records.length;
+    this.claimed(plan, probe);
     const probed = await sender.deliver(probe, ready, true);
     const stillReady = ready.filter((c) => c.isReady(Date.now()));
     if (!probed || stillReady.length === 0 || (await sender.needsProbe(claimed))) {
@@ -293,9 +348,11 @@ export class DeliveryLoop {
    * one fails (which starts or lengthens the wait). Checked in the turn: workers queued behind a
    * failing claim do not try too.
    */
-  private claimUnlessWaiting(): Promise<OutboxBatch | null | 'failed'> {
+  private claimUnlessWaiting(plan: DrainPlan): Promise<OutboxBatch | null | 'failed'> {
     const next = this.claimLock.then(async (): Promise<OutboxBatch | null | 'failed'> => {
       if (Date.now() < this.claimRetryAt) return 'failed';
+      // Asked again in the turn: another worker's claim just before may have taken what was owed.
+      if (!this.claimsAgain(plan)) return null;
       try {
         const batch = await this.deps.outbox.claim(
           this.deps.sender.claimLimit(),
@@ -303,6 +360,9 @@ export class DeliveryLoop {
         );
         this.claimBackoff = undefined;
         this.claimRetryAt = 0;
+        if (batch !== null) this.claimed(plan, batch);
+        // Nothing to claim: what this process appended is gone (claimed, cleared, dropped).
+        else this.unclaimed.events = this.unclaimed.bytes = 0;
         return batch;
       } catch (error) {
         this.claimBackoff ??= exponentialBackoff({ ...this.deps.options.retry, jitter: 'none' }).start();
@@ -333,6 +393,27 @@ export class DeliveryLoop {
     for (const channel of this.deps.channels) at = Math.min(at, channel.readyAt(now));
     return Math.max(at, this.claimRetryAt);
   }
+}
+
+/**
+ * Whether an event stamped `timestampMs` was tracked after `sinceMs`. The same millisecond does
+ * not count: events tracked just before a flush often share its millisecond, and taken for new
+ * they stopped its drain after one batch, its workers idle. Stamps past `nowMs` are from before
+ * the clock was set back: such events are older than anything, and taken for new they would
+ * have stopped every drain after one batch.
+ */
+function trackedSince(timestampMs: number, sinceMs: number, nowMs: number): boolean {
+  return timestampMs > sinceMs && timestampMs <= nowMs;
+}
+
+/** How far a drain goes (see `DeliveryLoop.claimsAgain`). */
+interface DrainPlan {
+  /** Every event queued when it began, the last batch partial; else full batches only. */
+  readonly whole: boolean;
+  readonly startedMs: number;
+  claims: number;
+  /** A claim held an event tracked since it began. */
+  reachedNewer: boolean;
 }
 
 /** With `intervalMs: 0`, how often an idle loop looks for events other processes appended. */

@@ -6,9 +6,17 @@ type Listener<K extends ClientEventName> = (payload: ClientEventMap[K]) => void;
 /**
  * `client.on(name, listener)`. A listener that throws is logged and skipped: an app's handler
  * must never break delivery or `track()`. Emitting with no listener costs one map lookup.
+ *
+ * An event its own listeners cause (a `drop` listener that tracks an event which is dropped too)
+ * is counted as usual but not passed to them: they would cause it again, without end, inside
+ * the app's own call.
  */
 export class Emitter {
   private readonly listeners = new Map<ClientEventName, Set<Listener<ClientEventName>>>();
+  /** The events whose listeners are running now. */
+  private readonly emitting = new Set<ClientEventName>();
+  /** Warned once per event name. */
+  private readonly warnedLoop = new Set<ClientEventName>();
 
   constructor(private readonly logger: Logger) {}
 
@@ -28,12 +36,26 @@ export class Emitter {
   emit = <K extends ClientEventName>(name: K, payload: ClientEventMap[K]): void => {
     const set = this.listeners.get(name);
     if (set === undefined || set.size === 0) return;
-    for (const listener of [...set]) {
-      try {
-        listener(payload);
-      } catch (error) {
-        this.logger.warn(`a "${name}" listener threw`, { error });
+    if (this.emitting.has(name)) {
+      if (!this.warnedLoop.has(name)) {
+        this.warnedLoop.add(name);
+        this.logger.warn(
+          `a "${name}" listener caused another "${name}" event; it is not passed to the listeners, which would cause it again without end`,
+        );
       }
+      return;
+    }
+    this.emitting.add(name);
+    try {
+      for (const listener of [...set]) {
+        try {
+          listener(payload);
+        } catch (error) {
+          this.logger.warn(`a "${name}" listener threw`, { error });
+        }
+      }
+    } finally {
+      this.emitting.delete(name);
     }
   };
 

@@ -1,5 +1,6 @@
 import { Delivery } from '../delivery/Delivery.js';
-import type { ClientEventMap, ClientEventName } from '../events.js';
+import { describeValue } from '../describeValue.js';
+import { CLIENT_EVENT_NAMES, type ClientEventMap, type ClientEventName } from '../events.js';
 import type { FeatureHost } from '../features/feature.js';
 import { monotonicClock } from '../integrations/monotonicClock.js';
 import type { Logger } from '../logger.js';
@@ -307,7 +308,19 @@ export class Telemetry implements TelemetryCore {
   }
 
   on<K extends ClientEventName>(name: K, listener: (payload: ClientEventMap[K]) => void): () => void {
-    if (typeof listener !== 'function') return () => {};
+    // Ignored, as other bad arguments are, but said: a misspelt name never hears anything.
+    if (!CLIENT_EVENT_NAMES.has(name)) {
+      this.logger.warn(
+        `on(${describeValue(name)}) ignored: not an event of the client (${[...CLIENT_EVENT_NAMES].join(', ')})`,
+      );
+      return () => {};
+    }
+    if (typeof listener !== 'function') {
+      this.logger.warn(
+        `on(${describeValue(name)}) ignored: its listener is ${describeValue(listener)}, not a function`,
+      );
+      return () => {};
+    }
     return this.emitter.on(name, listener);
   }
 
