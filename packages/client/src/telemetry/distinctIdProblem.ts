@@ -1,4 +1,5 @@
 import { describeValue } from '../describeValue.js';
+import { hasNulOrLoneSurrogate } from '../pipeline/textCut.js';
 
 /**
  * What a failed lookup turns into when it is passed on as an id (`String(user.id)` of a missing
@@ -30,6 +31,10 @@ export function distinctIdProblem(value: unknown): string | undefined {
   const visible = typeof value === 'string' ? value.replace(INVISIBLE, '').trim() : '';
   if (typeof value !== 'string' || visible.length === 0 || value.length > 200) {
     return `must be a non-empty string of at most 200 characters, got ${describeValue(value)}`;
+  }
+  // The Homing server refuses such an id: every event of the person would be dead-lettered.
+  if (hasNulOrLoneSurrogate(value)) {
+    return `must be text without NUL or unpaired surrogates (half an emoji), got ${describeValue(value)}`;
   }
   if (PLACEHOLDER_IDS.has(visible.toLowerCase())) {
     return `must be a real id, got the placeholder ${describeValue(value)} (an id lookup that failed?)`;
