@@ -227,7 +227,17 @@ export class Telemetry implements TelemetryCore {
         return;
       }
       const limits = this.o.propertyLimits;
-      const { merged, ignored } = mergeSuperProperties(this.superProperties, superProperties, limits);
+      const { merged, ignored, refused } = mergeSuperProperties(
+        this.superProperties,
+        superProperties,
+        limits,
+      );
+      if (refused) {
+        this.logger.warn(
+          'register ignored: super properties must be a plain object (not a Date, nor unreadable)',
+        );
+        return;
+      }
       if (ignored.length > 0) this.logger.warn(ignoredSuperPropertiesWarning(ignored, limits.maxProperties));
       this.superProperties = merged;
       this.builder.setSuperProperties(merged);

@@ -1,3 +1,4 @@
+import { isPropertiesObject } from './isPropertiesObject.js';
 import { safeClone, type SafeLimits } from '../pipeline/safeSerialize.js';
 
 /**
@@ -11,8 +12,11 @@ export function mergeSuperProperties(
   current: Readonly<Record<string, unknown>>,
   added: Record<string, unknown>,
   limits: SafeLimits,
-): { merged: Record<string, unknown>; ignored: string[] } {
+): { merged: Record<string, unknown>; ignored: string[]; refused: boolean } {
   const { value } = safeClone(added, limits);
+  // What cannot be read as an object (a Proxy that throws) or reads as a value (a Date): its
+  // clone is a string, whose characters would have become "0", "1", ... on every later event.
+  if (!isPropertiesObject(value)) return { merged: { ...current }, ignored: [], refused: true };
   const merged = { ...current };
   const max = limits.maxProperties;
   let count = Object.keys(merged).length;
@@ -28,7 +32,7 @@ export function mergeSuperProperties(
         configurable: true,
       });
   }
-  return { merged, ignored };
+  return { merged, ignored, refused: false };
 }
 
 /** The warning for keys `mergeSuperProperties` ignored: the first few, named. */
