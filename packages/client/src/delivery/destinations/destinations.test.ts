@@ -504,6 +504,19 @@ describe('the request itself', () => {
     },
   );
 
+  it('a status without a name of its own is said once as HTTP: "HTTP 599", not "HTTP HTTP 599"', async () => {
+    const s = await Sink.start(() => ({ status: 599, body: 'busy' }));
+    cleanups.push(() => s.down());
+    const h = startDelivery({
+      intervalMs: 60_000,
+      endpoints: [{ destination: 'homing', host: s.url, key: 'k' }],
+    });
+    cleanups.push(() => h.delivery.shutdown(0));
+    h.outbox.append(makeRecords(1));
+    await h.delivery.flush(300);
+    expect(h.delivery.stats().lastError?.reason).toBe('HTTP 599: busy');
+  });
+
   it('a custom destination throwing HttpError(409) is retried', async () => {
     let calls = 0;
     const h = harness({

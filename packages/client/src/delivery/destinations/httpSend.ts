@@ -62,7 +62,11 @@ export async function httpSend(
   const classification = classifyHttpFailure({ status, headers: answer.headers });
   if (classification.kind === 'conflict' && request.conflictIsSuccess) return NOTHING_REJECTED;
   const detail = text.trim().slice(0, MAX_REASON_BODY);
-  const reason = `HTTP ${classification.reason}${detail === '' ? '' : `: ${detail}`}`;
+  // A status without a name of its own (307) is already "HTTP 307".
+  const said = classification.reason.startsWith('HTTP ')
+    ? classification.reason
+    : `HTTP ${classification.reason}`;
+  const reason = `${said}${detail === '' ? '' : `: ${detail}`}`;
   // 409 is retried (the issue's rule: 4xx other than 408/409/425/429 are permanent), unless the
   // destination reads it as success (Homing: every event already stored). A 304 goes the way of
   // the other 3xx: permanent (dead letters, where it can be replayed; see `nodeHttpPost`).
