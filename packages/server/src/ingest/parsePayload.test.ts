@@ -41,6 +41,26 @@ describe('parsePayload', () => {
     }
   });
 
+  it('refuses bytes that are not UTF-8 when no other charset is named, in the body and in base64 data', () => {
+    const latin1 = Buffer.from('[{"event":"caf\xe9","distinct_id":"latin"}]', 'latin1');
+    for (const contentType of ['application/json', 'application/json; charset=utf-8', undefined]) {
+      expect(() => parsePayload(latin1, { contentType, compression: undefined, maxDepth: 99 })).toThrow(
+        expect.objectContaining({
+          kind: 'malformed',
+          message: expect.stringMatching(/^body is not valid UTF-8; send UTF-8/),
+        }),
+      );
+    }
+    const overlong = Buffer.from([0x5b, 0x22, 0xc0, 0xaf, 0x22, 0x5d]); // ["\xc0\xaf"]: an overlong "/"
+    expect(() =>
+      parsePayload(overlong, { contentType: 'application/json', compression: undefined, maxDepth: 99 }),
+    ).toThrow(/not valid UTF-8/);
+    const data = `data=${encodeURIComponent(latin1.toString('base64'))}`;
+    expect(() => parse(data)).toThrow(/^data is not valid UTF-8/);
+    // UTF-8 itself, multi-byte characters included, reads as before.
+    expect(parse('[{"event":"café 😀"}]', 'application/json')).toEqual([{ event: 'café 😀' }]);
+  });
+
   it('decodes the charset the content type names, and refuses one it does not know with 415', () => {
     const latin1 = Buffer.from('[{"event":"caf\xe9"}]', 'latin1');
     const json = 'application/json; charset=';

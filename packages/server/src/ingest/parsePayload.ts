@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { IngestError } from './errors.js';
 import { nestedDeeperThan } from './jsonDepth.js';
 
@@ -61,7 +62,7 @@ export function parsePayload(body: Buffer, format: PayloadFormat): unknown {
  */
 function decode(body: Buffer, type: string): string {
   const charset = /;\s*charset\s*=\s*"?([^";\s]+)"?/.exec(type)?.[1];
-  if (charset === undefined || charset === 'utf-8' || charset === 'utf8') return body.toString('utf8');
+  if (charset === undefined || charset === 'utf-8' || charset === 'utf8') return utf8Text(body, 'body');
   let decoder: TextDecoder;
   try {
     decoder = new TextDecoder(charset);
@@ -85,7 +86,22 @@ function fromBase64(s: string): string {
   const t = s.trim();
   // Buffer's decoder skips foreign characters silently; check first so garbage is named.
   if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(t)) throw new IngestError('malformed', 'data is not valid base64');
-  return Buffer.from(t, 'base64').toString('utf8');
+  return utf8Text(Buffer.from(t, 'base64'), 'data');
+}
+
+/**
+ * Refuses bytes that are not UTF-8 instead of reading each as U+FFFD: a Latin-1 body without a
+ * charset had two events differing in one accented letter, or two persons, made one (the second
+ * answered a duplicate, and lost).
+ */
+function utf8Text(bytes: Buffer, what: 'body' | 'data'): string {
+  if (!isUtf8(bytes)) {
+    throw new IngestError(
+      'malformed',
+      `${what} is not valid UTF-8; send UTF-8, or name the encoding in Content-Type (charset=iso-8859-1)`,
+    );
+  }
+  return bytes.toString('utf8');
 }
 
 /** The position V8 names, when it names one (for the reader only); the rest of its message quotes the input. */
