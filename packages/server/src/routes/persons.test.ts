@@ -244,6 +244,18 @@ describe.each(BACKENDS)('person data rights over HTTP (%s)', (backend) => {
     expect(nobody.text).toBe('');
   });
 
+  it('export: the plain file name (the one curl -OJ uses) differs for every id, non-ASCII ones included', () => {
+    const plainName = (id: string) => /filename="([^"]+)"/.exec(exportDisposition(id))![1]!;
+    expect(plainName('alice')).toBe('homing-person-alice.ndjson');
+    const ids = ['张伟', '李娜', 'a b', 'a+b', 'a_b', 'ü', 'é'];
+    const names = ids.map(plainName);
+    expect(new Set(names).size).toBe(ids.length);
+    for (const n of names) expect(n).toMatch(/^homing-person-[A-Za-z0-9._-]+\.ndjson$/);
+    expect(plainName('a_b')).toBe('homing-person-a_b.ndjson');
+    expect(plainName('a b')).toMatch(/^homing-person-a_b-[0-9a-f]{10}\.ndjson$/);
+    expect(plainName('张伟')).toMatch(/^homing-person-_-[0-9a-f]{10}\.ndjson$/);
+  });
+
   it('export: an id with an emoji across the 200th character answers 200 with a well-formed file name', async () => {
     const app = await start(backend, { maxParamLength: 5000 });
     // Character 200 (UTF-16) is the first half of an emoji: cutting there left a lone surrogate.

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
@@ -160,9 +161,18 @@ const personPageResponseSchema = {
 
 const noQuery = { type: 'object', properties: {} } as const;
 
-/** A file name for the download: the id's safe characters, and the exact id in `filename*`. */
+/**
+ * A file name for the download: the id's safe characters, and the exact id in `filename*`. Where
+ * the safe name is not the id itself, a hash of the id follows it: curl and others read only
+ * `filename`, and every all-Chinese id was `homing-person-_.ndjson` (`a b` and `a+b` one file
+ * too), so an operator exporting several persons overwrote, or failed to save, all but one.
+ */
 export function exportDisposition(distinctId: string): string {
-  const safe = distinctId.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100) || 'person';
+  const plain = distinctId.replace(/[^A-Za-z0-9._-]+/g, '_').slice(0, 100);
+  const safe =
+    plain === distinctId && plain !== ''
+      ? plain
+      : `${plain === '' ? 'person' : plain}-${createHash('sha256').update(distinctId).digest('hex').slice(0, 10)}`;
   // Cut at 200 code points, not UTF-16 units: half an emoji would make encodeURIComponent throw.
   // toWellFormed covers a lone surrogate in the id itself (the routes refuse those already).
   const head = (
