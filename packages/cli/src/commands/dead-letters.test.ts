@@ -17,6 +17,7 @@ import {
 } from './commands.test-helpers.js';
 import { deadLetters } from './dead-letters.js';
 import { flush } from './flush.js';
+import { status } from './status.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
@@ -114,6 +115,33 @@ describe('homing dead-letters', () => {
     await outbox.close();
   });
 
+  it('listing, and status, name damaged dead letters the list cannot show (before a replay or purge makes it final)', async () => {
+    const seeded = await seedOutbox(2, 5);
+    cleanups.push(seeded.cleanup);
+    const file = join(seeded.dir, 'dead-letters.log');
+    const bytes = Buffer.from(await readFile(file));
+    // 30 bytes in the middle overwritten: one record unreadable, the others intact.
+    bytes.fill(0x41, Math.floor(bytes.length / 2), Math.floor(bytes.length / 2) + 30);
+    await writeFile(file, bytes);
+    const io = captureIo();
+    expect(await deadLetters({ outbox: seeded.dir }, io)).toBe(0);
+    expect(io.out().match(/^[0-9a-f]{8}-[0-9a-f-]{27} {2}/gm)?.length).toBe(4);
+    expect(io.err()).toMatch(
+      /^warning: dead-letters\.log has 1 damaged range \(\d+ bytes, torn or corrupt on disk\), not listed/,
+    );
+    const json = captureIo();
+    expect(await deadLetters({ outbox: seeded.dir, json: true }, json)).toBe(0);
+    expect(json.err()).toContain('damaged range');
+    const shown = captureIo();
+    expect(await status({ outbox: seeded.dir }, shown)).toBe(0);
+    expect(shown.out()).toMatch(/Damaged dead letters\s+1 unreadable range \(\d+ B\) in dead-letters\.log/);
+    const asJson = captureIo();
+    await status({ outbox: seeded.dir, json: true }, asJson);
+    expect(JSON.parse(asJson.out())).toMatchObject({ damagedDeadLetters: { ranges: 1 } });
+    // Only read: the file is as it was.
+    expect((await readFile(file)).equals(bytes)).toBe(true);
+  });
+
   it('--replay past a damaged dead letter: replays the rest, names the damage, exit 0', async () => {
     const seeded = await seedOutbox(2, 5);
     cleanups.push(seeded.cleanup);
@@ -123,7 +151,7 @@ describe('homing dead-letters', () => {
     const io = captureIo();
     expect(await deadLetters({ outbox: seeded.dir, replay: true }, io)).toBe(0);
     expect(io.out()).toContain('Moved 4 dead letters back to the queue');
-    expect(io.out()).toContain('1 damaged records (torn or corrupt on disk) were cut');
+    expect(io.out()).toContain('1 damaged record (torn or corrupt on disk) was cut');
     expect(io.out()).not.toContain('another process');
     const outbox = open(seeded.dir);
     expect(await outbox.size()).toMatchObject({ events: 6, deadLetters: 0 });

@@ -140,7 +140,7 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
             );
           if (r.damaged > 0)
             io.stdout.write(
-              `${r.damaged} damaged records (torn or corrupt on disk) were cut; they cannot be replayed.\n`,
+              `${r.damaged} damaged ${r.damaged === 1 ? 'record' : 'records'} (torn or corrupt on disk) ${r.damaged === 1 ? 'was' : 'were'} cut; they cannot be replayed.\n`,
             );
           if (r.dropped > 0)
             io.stdout.write(
@@ -159,6 +159,14 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
     // Listing only reads: nothing in the outbox changes.
     const { inspector } = await inspectOutbox(options.outbox);
     const rows = (await inspector.listDeadLetters(limit)).map(toRow);
+    // Skipped by the list: said, so nobody takes the list for all there was before a replay or purge.
+    const damage = await inspector.deadLetterDamage();
+    if (damage.ranges > 0) {
+      io.stderr.write(
+        `warning: dead-letters.log has ${damage.ranges} damaged ${damage.ranges === 1 ? 'range' : 'ranges'} ` +
+          `(${damage.bytes} bytes, torn or corrupt on disk), not listed: what they held cannot be read or replayed\n`,
+      );
+    }
     if (options.json === true) {
       io.stdout.write(`${terminalJson(rows, 2)}\n`);
       return 0;

@@ -27,6 +27,8 @@ export interface StatusReport {
   deadLetters: number;
   /** Unreadable ranges in the segments (skipped; the next process to deliver cuts them). */
   damaged: { ranges: number; bytes: number };
+  /** Unreadable ranges in the dead-letter file (not listed; a replay cuts them). */
+  damagedDeadLetters: { ranges: number; bytes: number };
   /** Segment files that cannot be read at all (their events are not in `queue`). */
   unreadable: Array<{ file: string; error: string }>;
   /** The process delivering from the outbox now (holding its delivery lock), or null. */
@@ -113,6 +115,7 @@ export async function readStatus(
     oldestEventAgeMs: size.oldestTimestampMs === null ? null : now - size.oldestTimestampMs,
     deadLetters: size.deadLetters,
     damaged: outbox.damaged(),
+    damagedDeadLetters: await outbox.deadLetterDamage(),
     unreadable: outbox.unreadableSegments(),
     delivery:
       lock === null ? null : { pid: lock.pid, heartbeatAgeMs: lock.heartbeatAgeMs, stale: lock.stale },
@@ -182,6 +185,13 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     rows.push([
       'Damaged',
       `${ranges} unreadable ${ranges === 1 ? 'range' : 'ranges'} (${formatBytes(bytes)}), skipped; cut when the app next delivers`,
+    ]);
+  }
+  const dl = report.damagedDeadLetters;
+  if (dl.ranges > 0) {
+    rows.push([
+      'Damaged dead letters',
+      `${dl.ranges} unreadable ${dl.ranges === 1 ? 'range' : 'ranges'} (${formatBytes(dl.bytes)}) in dead-letters.log, not counted above; they cannot be replayed`,
     ]);
   }
   const [first, ...others] = report.unreadable;

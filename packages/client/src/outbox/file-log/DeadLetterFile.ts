@@ -228,6 +228,14 @@ export class DeadLetterFile {
     return Number.isFinite(limit) ? all.slice(0, Math.max(0, limit)) : all;
   }
 
+  /** The damaged ranges a list skips (cut, and counted 'corrupt', at the next take or rewrite). */
+  async damage(): Promise<{ ranges: number; bytes: number }> {
+    const { damaged } = await this.read();
+    let bytes = 0;
+    for (const d of damaged) bytes += d.end - d.start;
+    return { ranges: damaged.length, bytes };
+  }
+
   async count(): Promise<number> {
     const signature = await this.signature();
     if (this.cached?.signature === signature) return this.cached.count;

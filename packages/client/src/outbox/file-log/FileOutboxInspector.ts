@@ -128,6 +128,11 @@ export class FileOutboxInspector {
     return [...this.unreadable].map(([file, error]) => ({ file, error }));
   }
 
+  /** Damaged ranges of the dead-letter file, which `listDeadLetters` skips (a replay cuts them). */
+  deadLetterDamage(): Promise<{ ranges: number; bytes: number }> {
+    return this.deadLetters.damage();
+  }
+
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {
     const max = limit === undefined ? Infinity : Math.max(0, Math.floor(Number(limit)) || 0);
     return this.deadLetters.list(max);
