@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import { Sampler } from '../pipeline/sampling.js';
-import { clientFor, Sink, sinkEvents, until } from './telemetry.test-helpers.js';
+import { clientFor, Sink, sinkEvents, sinkForSuite, until } from './telemetry.test-helpers.js';
 import { LIB_NAME, LIB_VERSION } from './version.js';
 import type { TelemetryClient } from './client.js';
 import type { HomingEvent } from '../event.js';
@@ -17,18 +17,9 @@ describe('createTelemetry: the client API', () => {
     return c;
   };
 
-  beforeAll(async () => {
-    sink = await Sink.start();
-  });
-  beforeEach(async () => {
-    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
-    sink.requests.length = 0;
-    sink.acceptedUuids.length = 0;
+  sinkForSuite(clients, (s) => (sink = s));
+  beforeEach(() => {
     sink.handler = () => ({ status: 202, body: '{}' });
-  });
-  afterAll(async () => {
-    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
-    await sink.down();
   });
 
   it('enriches each event: UUIDv7, ISO timestamp, install id, session, lib, super properties', async () => {

@@ -1,8 +1,8 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { TelemetryClient } from './client.js';
 import { createTelemetry } from '../index.node.js';
 import { TelemetryOptionError } from './errors.js';
-import { clientFor, Sink, sinkEvents, testPlatform, until } from './telemetry.test-helpers.js';
+import { clientFor, Sink, sinkEvents, sinkForSuite, testPlatform, until } from './telemetry.test-helpers.js';
 
 const PROCESS_EVENTS = [
   'uncaughtException',
@@ -25,18 +25,7 @@ describe('createTelemetry: telemetry features on the client', () => {
     return c;
   };
 
-  beforeAll(async () => {
-    sink = await Sink.start();
-  });
-  beforeEach(async () => {
-    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
-    sink.requests.length = 0;
-    sink.acceptedUuids.length = 0;
-  });
-  afterAll(async () => {
-    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
-    await sink.down();
-  });
+  sinkForSuite(clients, (s) => (sink = s));
 
   it('captureError sends a $exception through the pipeline (redacted), with breadcrumbs, and groups locally', async () => {
     const t = client(sink);

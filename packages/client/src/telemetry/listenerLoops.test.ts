@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createTelemetry } from '../index.node.js';
 import type { TelemetryClient } from './client.js';
-import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
+import { clientFor, Sink, sinkEvents, sinkForSuite } from './telemetry.test-helpers.js';
 
 /**
  * Apps react to the client's own events by tracking (a metric per batch sent, an event per
@@ -12,18 +12,7 @@ import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
 describe('listeners that track', () => {
   let sink: Sink;
   const clients: TelemetryClient[] = [];
-  beforeAll(async () => {
-    sink = await Sink.start();
-  });
-  beforeEach(async () => {
-    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
-    sink.requests.length = 0;
-    sink.acceptedUuids.length = 0;
-  });
-  afterAll(async () => {
-    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
-    await sink.down();
-  });
+  sinkForSuite(clients, (s) => (sink = s));
 
   it('a sent listener that tracks: its events wait for the next batch; flush sends what was there, not what it causes', async () => {
     const t = clientFor(sink, { delivery: { intervalMs: 60_000 } });

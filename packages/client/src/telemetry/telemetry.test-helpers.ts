@@ -1,11 +1,36 @@
 import type { HomingEvent } from '../event.js';
-import type { Sink } from '../delivery/delivery.test-helpers.js';
-import { testPlatform } from '../delivery/delivery.test-helpers.js';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { Sink, testPlatform } from '../delivery/delivery.test-helpers.js';
 import { createTelemetry } from '../index.node.js';
 import type { TelemetryClient } from './client.js';
 import type { TelemetryOptions } from './options.js';
 
 export { Sink, testPlatform, until } from '../delivery/delivery.test-helpers.js';
+
+/**
+ * One sink for a describe block's tests, handed to `started`: started before them; between them
+ * the block's `clients` are shut down and the sink emptied (its handler back to the first one);
+ * taken down after them.
+ */
+export function sinkForSuite(clients: TelemetryClient[], started: (sink: Sink) => void): void {
+  let sink: Sink;
+  let handler: Sink['handler'];
+  beforeAll(async () => {
+    sink = await Sink.start();
+    handler = sink.handler;
+    started(sink);
+  });
+  beforeEach(async () => {
+    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
+    sink.requests.length = 0;
+    sink.acceptedUuids.length = 0;
+    sink.handler = handler;
+  });
+  afterAll(async () => {
+    for (const c of clients.splice(0)) await c.shutdown({ timeoutMs: 2_000 });
+    await sink.down();
+  });
+}
 
 /** Every event the sink accepted, parsed, in arrival order. */
 export function sinkEvents(sink: Sink): HomingEvent[] {
