@@ -39,8 +39,8 @@ export interface DeliveryLoopDeps {
  * When batches go out: one drain at a time per delivery (`concurrency` workers that claim and
  * deliver what was queued when the drain began, or until no endpoint is ready; one alone until a
  * first batch has gone through), started when a batch is full (by count or by bytes), every
- * `intervalMs`, or when a failed endpoint's wait is over (one unref'd timer, set to the earliest of those). Claims
- * are serialised, so two workers never race for one endpoint chain.
+ * `intervalMs`, or when a failed endpoint's wait is over (one unref'd timer, set to the earliest
+ * of those). Claims are serialised, so two workers never race for one endpoint chain.
  *
  * A claim that fails (an unwritable outbox directory, a storage error) is not retried at once:
  * the loop waits `retry.initialMs`, doubling (by `retry.factor`) up to `retry.maxMs` while claims
@@ -56,7 +56,7 @@ export class DeliveryLoop {
   private drainAgainWhole = false;
   private claimLock: Promise<unknown> = Promise.resolve();
   private appendedSinceKick = 0;
-  /** What this process appended and no drain has claimed yet (as far as it can tell: the claims count it first). */
+  /** What this process appended and no drain has claimed yet (claims count it first). */
   private readonly unclaimed = { events: 0, bytes: 0 };
   private appendedBytesSinceKick = 0;
   /** While claims fail: no claim before this time, and the growing wait after the next failure. */
@@ -120,9 +120,9 @@ export class DeliveryLoop {
   }
 
   /**
-   * Sends what the outbox holds now (and what rides along in its batches), waiting for backoff and Retry-After delays that end
-   * before the budget left (`budgetLeftMs`) runs out; stops early when nothing more can go out in
-   * time, and at once when the outbox cannot hand out a batch. A flush tries one claim even while
+   * Sends what the outbox holds now (and what rides along in its batches), waiting for backoff
+   * and Retry-After delays that end before the budget left (`budgetLeftMs`) runs out; stops early
+   * when nothing more can go out in time, and at once when the outbox cannot hand out a batch. A flush tries one claim even while
    * the loop waits after failed ones: whoever asked for it wants to know now.
    */
   async drainUntilDone(budgetLeftMs: () => number, expired: () => boolean): Promise<void> {
@@ -236,10 +236,10 @@ export class DeliveryLoop {
   /**
    * Whether a drain claims again. A whole one (the interval is up, an endpoint is back, a flush)
    * sends the events queued when it began, the last batch partial; one that a batch filling up
-   * started sends full batches only, the rest waiting for the next. Events
-   * appended while a drain runs wait for the next one: drained until empty, a steady trickle went
-   * out in batches of one or two, a request per round trip, and an app that tracks in its own
-   * `sent` listener kept the loop sending without end.
+   * started sends full batches only, the rest waiting for the next. Events appended while a drain
+   * runs wait for the next one: drained until empty, a steady trickle went out in batches of one
+   * or two, a request per round trip, and an app that tracks in its own `sent` listener kept the
+   * loop sending without end.
    */
   private claimsAgain(plan: DrainPlan): boolean {
     if (plan.whole) return plan.claims === 0 || !plan.reachedNewer;
@@ -249,7 +249,7 @@ export class DeliveryLoop {
     return this.unclaimed.events >= sender.claimLimit() || this.unclaimed.bytes >= sender.claimBytes();
   }
 
-  /** Books a claim: what this process appended is claimed first, and whether it reached events newer than the drain. */
+  /** Books a claim against `unclaimed`, and whether it reached events newer than the drain. */
   private claimed(plan: DrainPlan, batch: OutboxBatch): void {
     plan.claims++;
     this.unclaimed.events = Math.max(0, this.unclaimed.events - batch.records.length);
