@@ -129,6 +129,43 @@ describe('buildServer: router and CORS settings', () => {
     expect(capture.status).toBe(401);
     expect(await capture.json()).toMatchObject({ type: 'authentication_error', code: 'missing_api_key' });
   });
+
+  it('refuses a query string that does not decode with 400 (it was read as the raw text: 200, no events)', async () => {
+    const { url, store } = await start();
+    const project = await store.createProject('p');
+    const auth = { authorization: `Bearer ${project.adminKey}` };
+    // A person whose id is the text the bad query would have been read as.
+    const stored = await fetch(`${url}/ingest`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${project.writeKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify([{ event: 'e', distinct_id: '%FF', timestamp: new Date().toISOString() }]),
+    });
+    expect(stored.status).toBe(202);
+    for (const query of [
+      'distinct_id=%FF',
+      'distinct_id=secret%E0%A4',
+      'event=%',
+      'event=secret%ZZ&limit=5',
+      '%FF=1',
+    ]) {
+      const res = await fetch(`${url}/api/events?${query}`, { headers: auth });
+      const body = (await res.json()) as Record<string, unknown>;
+      expect({ query, status: res.status }).toEqual({ query, status: 400 });
+      expect(body).toEqual({ error: 'invalid-request', message: expect.stringMatching(/percent-encoding/) });
+      expect(JSON.stringify(body)).not.toMatch(/secret|ZZ/);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+    }
+    // Well-formed queries still decode: + is a space, %25 a literal %, UTF-8 any script.
+    const literal = await fetch(`${url}/api/events?distinct_id=%25FF`, { headers: auth });
+    expect(literal.status).toBe(200);
+    expect(((await literal.json()) as { events: unknown[] }).events).toHaveLength(1);
+    const spaced = await fetch(`${url}/api/events?event=a+b&distinct_id=%E4%BA%BA`, { headers: auth });
+    expect(spaced.status).toBe(200);
+    // Ingest routes read their query too (PostHog's ?compression=).
+    const ingest = await fetch(`${url}/batch/?compression=%FF`, { method: 'POST', body: '{}' });
+    expect(ingest.status).toBe(400);
+    expect(await ingest.json()).toMatchObject({ type: 'validation_error', code: 'invalid_payload' });
+  });
 });
 
 /**

@@ -26,6 +26,7 @@ import { loggableError } from './loggableError.js';
 import { personsRoutes } from './routes/persons.js';
 import { posthogRoutes } from './routes/posthog.js';
 import { queryRoutes } from './routes/query.js';
+import { isMalformedQuery, parseQueryString } from './routes/queryString.js';
 import { segmentErrorShape, segmentRoutes } from './routes/segment.js';
 import { resolveServerOptions, type ResolvedServerOptions, type ServerOptions } from './serverOptions.js';
 
@@ -56,7 +57,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     return503OnClosing: false,
     // A distinct_id is a path segment of the admin API (`/api/persons/:distinct_id/...`): the
     // default 100 characters would refuse long ids that ingest accepted.
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: MAX_PARAM_LENGTH },
+    routerOptions: {
+      ignoreTrailingSlash: true,
+      maxParamLength: MAX_PARAM_LENGTH,
+      querystringParser: parseQueryString,
+    },
     // The router refuses a path it cannot decode before any route (or error handler) sees it;
     // Fastify's own answer would echo the path, which on the admin API holds a distinct id.
     frameworkErrors: answerFrameworkError,
@@ -109,6 +114,16 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       .header('connection', 'close')
       .send({ error: 'shutting-down', message: 'the server is shutting down; retry later' });
   };
+  const refuseMalformedQuery: onRequestHookHandler = (req, reply, done) => {
+    if (!isMalformedQuery(req.query)) return done();
+    markAdmin(req, reply);
+    // Not the query itself: on the admin API it carries distinct ids.
+    void reply.code(400).send({
+      error: 'invalid-request',
+      message:
+        'the query string is not valid percent-encoding (each % needs two hex digits, and the bytes UTF-8; a literal % is %25)',
+    });
+  };
   const refuseOtherOrigins = originRefusal(o.corsOrigins);
   // @fastify/cors's hook first, then these two (registered after it, at the root): the 503 of a
   // draining server and the 403 of an origin not allowed carry CORS headers like any answer,
@@ -119,6 +134,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   void app.register(
     atRoot((root, _opts, done) => {
       root.addHook('onRequest', refuseWhileDraining);
+      root.addHook('onRequest', refuseMalformedQuery);
       if (refuseOtherOrigins !== null) root.addHook('onRequest', refuseOtherOrigins);
       done();
     }),
