@@ -95,6 +95,19 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
   }
 }
 
+const BOUND_CORE_METHODS = [
+  'track',
+  'identify',
+  'reset',
+  'register',
+  'setConsent',
+  'persist',
+  'flush',
+  'stats',
+  'on',
+  'featureHost',
+] as const satisfies readonly Exclude<keyof TelemetryCore, 'shutdown'>[];
+
 /** The core client with the feature calls on it; shutdown closes the features first. */
 function withFeatures(
   core: TelemetryCore,
@@ -117,6 +130,19 @@ function withFeatures(
   });
   for (const [key, descriptor] of Object.entries(Object.getOwnPropertyDescriptors(features.api))) {
     Object.defineProperty(client, key, { ...descriptor, enumerable: false, configurable: true });
+  }
+  // Bound, so a method taken off the client works as the feature calls and the no-op client's
+  // do (`onClick={telemetry.track}`, `const { track } = telemetry`): unbound, `this` was
+  // undefined and track() threw, but only where telemetry was on.
+  for (const name of BOUND_CORE_METHODS) {
+    const method: unknown = core[name];
+    if (typeof method !== 'function') continue;
+    Object.defineProperty(client, name, {
+      value: (method as (...args: unknown[]) => unknown).bind(core),
+      writable: true,
+      enumerable: false,
+      configurable: true,
+    });
   }
   return client as unknown as TelemetryClient & { flushFeatures(): void };
 }
