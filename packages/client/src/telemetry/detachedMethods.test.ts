@@ -25,7 +25,7 @@ describe('client methods called detached from the client', () => {
     await sink.down();
   });
 
-  for (const env of [{}, { HOMING_DISABLED: '1' }]) {
+  for (const env of [{}, { HOMING_DISABLED: '1' }] as Record<string, string>[]) {
     it(`never throw${'HOMING_DISABLED' in env ? ' (telemetry off)' : ''}: every method, and track delivers`, async () => {
       const client = clientFor(sink, { distinctId: 'u-1' }, env);
       clients.push(client);
