@@ -29,7 +29,10 @@ export interface TelemetryErrorBoundaryProps {
     error: unknown,
     details: { componentStack: string | undefined; errorId: string | undefined },
   ) => void;
-  /** When any of these change (`Object.is`) while the fallback shows, the children are tried again. */
+  /**
+   * When any of these change (`Object.is`) while the fallback shows, the children are tried again;
+   * a value that is not an array is one key.
+   */
   resetKeys?: readonly unknown[];
 }
 
@@ -157,8 +160,8 @@ export class TelemetryErrorBoundary extends Component<TelemetryErrorBoundaryProp
     // (the keys changed and the children threw in one update) a reset would render the same
     // children again at once: they would throw again and be captured twice.
     if (!this.state.failed || !previousState.failed) return;
-    const before = previous.resetKeys ?? [];
-    const now = this.props.resetKeys ?? [];
+    const before = keyList(previous.resetKeys);
+    const now = keyList(this.props.resetKeys);
     if (before.length !== now.length || before.some((key, i) => !Object.is(key, now[i]))) this.reset();
   }
 
@@ -182,4 +185,13 @@ export class TelemetryErrorBoundary extends Component<TelemetryErrorBoundaryProp
         : fallback;
     return createElement(FallbackBoundary, { onCatch: this.onFallbackError }, shown);
   }
+}
+
+/**
+ * The keys as a list. Plain JavaScript can pass one key without its array (`resetKeys={userId}`);
+ * read as an array, it threw in componentDidUpdate and React unmounted the whole root.
+ */
+function keyList(keys: readonly unknown[] | undefined): readonly unknown[] {
+  if (keys === undefined || keys === null) return [];
+  return Array.isArray(keys) ? keys : [keys];
 }

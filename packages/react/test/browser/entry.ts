@@ -49,8 +49,11 @@ function Fallback({ error, errorId, reset }: FallbackProps): ReactNode {
   );
 }
 
-/** A parent whose button changes the boundary's resetKeys. */
-function KeyedApp(): ReactNode {
+/**
+ * A parent whose button changes the boundary's resetKeys; `scalar` passes the key itself, not in
+ * an array (what plain JavaScript lets an app write).
+ */
+function KeyedApp({ scalar = false }: { scalar?: boolean }): ReactNode {
   const [key, setKey] = useState(0);
   return createElement(
     'div',
@@ -60,7 +63,7 @@ function KeyedApp(): ReactNode {
       TelemetryErrorBoundary,
       {
         telemetry: recorder,
-        resetKeys: [key],
+        resetKeys: (scalar ? `key ${key}` : [key]) as readonly unknown[],
         fallback: createElement('p', { id: 'fallback' }, 'static fallback'),
       },
       createElement(Thrower, { label: `key ${key}` }),
@@ -116,6 +119,7 @@ const scenarios: Record<string, () => ReactNode> = {
   noTelemetry: () =>
     createElement(TelemetryErrorBoundary, { fallback: Fallback }, createElement(Thrower, { label: 'alone' })),
   keyed: () => createElement(KeyedApp),
+  keyedScalar: () => createElement(KeyedApp, { scalar: true }),
 };
 
 const api = {

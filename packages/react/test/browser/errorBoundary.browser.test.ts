@@ -84,6 +84,20 @@ describe.skipIf(!available)('TelemetryErrorBoundary in Chromium', () => {
     ]);
   });
 
+  it('resetKeys that is not an array is one key: the fallback shows and a change resets (it threw in componentDidUpdate and blanked the root)', async () => {
+    pageErrors.length = 0;
+    await mount('keyedScalar');
+    await page.waitForSelector('#fallback');
+    await page.evaluate(() => (globalThis as any).homingReact.setExplode(false));
+    await page.click('#next-key');
+    await page.waitForSelector('#content');
+    expect(await page.textContent('#content')).toBe('content key 1');
+    expect((await captures()).map((c) => (c.error as { message: string }).message)).toEqual([
+      'render boom in key 0',
+    ]);
+    expect(pageErrors).toEqual([]);
+  });
+
   it('children that throw in the update that changes resetKeys are captured once, not reset at once', async () => {
     await mount('keyed', false);
     await page.waitForSelector('#content');
