@@ -1,3 +1,5 @@
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeRecords, Sink, startDelivery, track, until } from './delivery.test-helpers.js';
 
@@ -6,8 +8,20 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-/** A loopback sink on a fixed port that answers 400 to everything. */
-async function refusingSink(port: number): Promise<Sink> {
+/**
+ * A loopback port nothing listens on now (bound, read and closed): each test needs one it can
+ * come up on later. Fixed ports failed the suite whenever another program held them.
+ */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** A loopback sink on `port` (0: any) that answers 400 to everything. */
+async function refusingSink(port = 0): Promise<Sink> {
   const sink = new Sink();
   sink.port = port;
   sink.handler = () => ({ status: 400, body: '{"error":"bad request"}' });
@@ -31,8 +45,8 @@ describe('a batch one endpoint refuses while another is down', () => {
   };
 
   it('failover: waits with backoff, then is dead-lettered once every endpoint refused it', async () => {
-    const refusing = await refusingSink(18931);
-    const downPort = 18932; // nothing listens: connections are refused
+    const refusing = await refusingSink();
+    const downPort = await freePort(); // nothing listens: connections are refused
     const h = startDelivery({
       ...options,
       endpoints: [
@@ -65,9 +79,9 @@ describe('a batch one endpoint refuses while another is down', () => {
   });
 
   it('fanout: the batch waits, and is sent once the other endpoint is up and accepts it', async () => {
-    const refusing = await refusingSink(18933);
+    const refusing = await refusingSink();
     const other = new Sink();
-    other.port = 18934;
+    other.port = await freePort();
     const h = startDelivery({
       ...options,
       mode: 'fanout',
