@@ -470,13 +470,16 @@ export class Delivery {
 
   /**
    * Endpoints for the unload send, best first: the ready ones, then those only waiting out a
-   * retry (breaker closed). A navigation aborts the sends in flight, and such a failed attempt
-   * puts its endpoint in backoff just before `pagehide`: skipping it would send nothing at all.
+   * retry of ours (breaker closed). A navigation aborts the sends in flight, and such a failed
+   * attempt puts its endpoint in backoff just before `pagehide`: skipping it would send nothing at
+   * all. Never one waiting out what it asked for (Retry-After, 429): every hide of the tab sent it
+   * a request it had asked not to get, and a 429 never opens the breaker to stop that.
    */
   private unloadChannels(now: number): EndpointChannel[] {
-    if (this.options.mode === 'fanout') return this.channels;
-    const ready = this.channels.filter((c) => c.isReady(now));
-    const waiting = this.channels.filter((c) => !c.isReady(now) && c.snapshot(now).state === 'closed');
+    const allowed = this.channels.filter((c) => !c.waitsAsAsked(now));
+    if (this.options.mode === 'fanout') return allowed;
+    const ready = allowed.filter((c) => c.isReady(now));
+    const waiting = allowed.filter((c) => !c.isReady(now) && c.snapshot(now).state === 'closed');
     return [...ready, ...waiting];
   }
 }

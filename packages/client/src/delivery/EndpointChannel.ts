@@ -115,6 +115,8 @@ export class EndpointChannel {
   private savedFailures = 0;
   /** A wait the endpoint asked for is in the outbox's state (`savedServerWait.ts`). */
   private serverWaitSaved = false;
+  /** `retryAt` is a wait the endpoint asked for (Retry-After, 429), not a backoff of ours. */
+  private retryAskedByServer = false;
   /** Attempts begun (`beginAttempt`), and how many had begun when the current wait was set. */
   private attemptsBegun = 0;
   private waitSetAfter = 0;
@@ -182,6 +184,7 @@ export class EndpointChannel {
     if (wait === null || wait.untilMs <= this.retryAt) return;
     this.retryAt = wait.untilMs;
     this.retryWaitMs = wait.waitMs;
+    this.retryAskedByServer = true;
   }
 
   get state(): CircuitState {
@@ -200,6 +203,12 @@ export class EndpointChannel {
 
   isReady(now: number): boolean {
     return this.readyAt(now) <= now;
+  }
+
+  /** Whether the endpoint asked for the wait it is in (Retry-After, 429), in this run or an earlier one. */
+  waitsAsAsked(now: number): boolean {
+    this.holdWaitsToTheirLength(now);
+    return this.retryAskedByServer && this.retryAt > now;
   }
 
   /**
@@ -272,6 +281,7 @@ export class EndpointChannel {
       if (attempt <= this.waitSetAfter) return Math.max(0, this.readyAt(now) - now);
       this.backoff = undefined;
       this.retryAt = 0;
+      this.retryAskedByServer = false;
       if (this.serverWaitSaved) this.saveServerWait(undefined);
       return 0;
     }
@@ -287,6 +297,7 @@ export class EndpointChannel {
         asked === undefined ? backoff : Math.max(Math.min(asked, this.options.maxRetryAfterMs), backoff);
       this.retryWaitMs = delay;
       this.retryAt = now + delay;
+      this.retryAskedByServer = asked !== undefined || result.failure === 'rate-limited';
       this.waitSetAfter = this.attemptsBegun;
       // What the endpoint asked for holds for the next process too; a backoff of our own does not
       // (the breaker's saved count stands for repeated failures).

@@ -246,4 +246,31 @@ describe('browser unload', () => {
     expect(unload).toHaveLength(1);
     expect((JSON.parse(unload[0]!) as { batch: unknown[] }).batch).toHaveLength(3);
   });
+
+  it('sends nothing on unload to an endpoint waiting out the Retry-After it answered; the events stay', async () => {
+    const s = await Sink.start();
+    cleanups.push(() => s.down());
+    const unload: string[] = [];
+    let limited = 0;
+    const { platform, window, hide } = page((async (url: string, init: RequestInit) => {
+      if (init.keepalive === true) {
+        unload.push(String(init.body));
+        return fetch(url, init);
+      }
+      limited++;
+      return new Response('{}', { status: 429, headers: { 'retry-after': '120' } });
+    }) as typeof fetch);
+    const h = harness(s, platform, 3);
+    track(h, makeRecords(3));
+    await until(() => limited >= 1 && h.delivery.stats().failedAttempts > 0, 5_000, 'the 429');
+    hide();
+    window.dispatchEvent(new Event('pagehide'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Asked for two minutes of quiet: no keepalive request, nothing acked, the events kept.
+    expect(unload).toEqual([]);
+    expect(limited).toBe(1);
+    const held = await h.outbox.claim(10, Infinity);
+    expect(held?.records).toHaveLength(3);
+    if (held !== null) await h.outbox.release(held);
+  });
 });
