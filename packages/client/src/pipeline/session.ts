@@ -45,9 +45,15 @@ export class Session {
   private readonly store: SessionStore | undefined;
   private readonly writeIntervalMs: number;
 
+  /**
+   * `mayWrite`: whether the store may be written now. Not while consent is denied, or may be:
+   * the session id is an identifier kept on the device, like the install id. Until it may, the
+   * session lives in memory (a kept one is still joined) and is written at the next event after.
+   */
   constructor(
     private readonly idleMs: number,
     store?: SessionStore,
+    private readonly mayWrite: () => boolean = () => true,
   ) {
     // With sessionIdleMs 0 every event is a session of its own: nothing to share.
     this.store = idleMs > 0 ? store : undefined;
@@ -94,7 +100,7 @@ export class Session {
       return this.point;
     }
     this.point = samplingPoint(distinctId);
-    if (this.store !== undefined) {
+    if (this.store !== undefined && this.mayWrite()) {
       // Another tab's later activity stays: written back older, the visit could end early.
       const lastMs = kept?.id === this.id ? Math.max(this.lastMs, kept.lastMs) : this.lastMs;
       this.store.write({ id: this.id, lastMs, samplingPoint: this.point });
@@ -118,6 +124,7 @@ export class Session {
       // Another tab or load may have decided it since this one looked.
       if (isPoint(kept.samplingPoint)) this.point = kept.samplingPoint;
     } else if (idle) this.begin(uuidv7(nowMs));
+    if (!this.mayWrite()) return;
     store.write({ id: this.id, lastMs: nowMs, samplingPoint: this.point });
     this.writtenMs = nowMs;
   }

@@ -107,7 +107,8 @@ export class Telemetry implements TelemetryCore {
       notify: (count, bytes) => this.delivery.notify(count, bytes),
     });
     this.stored = new StoredEvents(this.outbox, this.denialClear, this.counts, this.logger, () => this.ready);
-    this.session = new Session(this.o.sessionIdleMs, parts.session);
+    // Nothing identifying is stored while consent is denied, or may be (see `installIdAllowedNow`).
+    this.session = new Session(this.o.sessionIdleMs, parts.session, () => this.consent.installIdAllowedNow());
     const inPlace = new PropertiesInPlace(this.o);
     this.builder = new EventBuilder({
       sampler: new Sampler(parts.sampling ?? {}),

@@ -4,6 +4,7 @@ import { createTelemetry, type TelemetryOptions } from '../index.js';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import { INSTALL_ID_STATE_KEY } from './installId.js';
 import { installIdKey, installIdLocalStorage } from './installIdLocalStorage.js';
+import { sessionKey } from './sessionLocalStorage.js';
 import { consentCopyKey } from './identityLocalStorage.js';
 import { createIndexedDBOutbox } from '../outbox/indexeddb.js';
 import type { SyncStorage } from './localStorageAccess.js';
@@ -113,7 +114,7 @@ describe('the install id copy in localStorage (browsers)', () => {
   });
 
   // The remembered consent lives in IndexedDB, which answers only after the id would be made.
-  it('a denial remembered by an earlier load: no install id is stored on this one, in localStorage or IndexedDB', async () => {
+  it('a denial remembered by an earlier load: no install id nor session is stored on this one, in localStorage or IndexedDB', async () => {
     const sink = await Sink.start();
     const storage = new MemoryStorage();
     const previous = (globalThis as { localStorage?: unknown }).localStorage;
@@ -130,14 +131,19 @@ describe('the install id copy in localStorage (browsers)', () => {
     try {
       (globalThis as { localStorage?: unknown }).localStorage = storage;
       const first = make('denied');
+      // Tracked before the remembered consent is read: the session id is not kept either.
+      first.track('dropped.first');
+      expect(storage.getItem(sessionKey(name))).toBeNull();
       first.setConsent('denied');
       await first.shutdown({ timeoutMs: 5_000 });
       expect(storage.getItem(consentCopyKey(name))).toBe('denied');
       // Next load, default options: the copy in localStorage says no before an id is made.
       const second = make();
       second.track('dropped');
+      expect(storage.getItem(sessionKey(name))).toBeNull();
       await second.flush({ timeoutMs: 5_000 });
       expect(storage.getItem(installIdKey(name))).toBeNull();
+      expect(storage.getItem(sessionKey(name))).toBeNull();
       await second.shutdown({ timeoutMs: 5_000 });
       expect(await storedId()).toBeUndefined();
       // Without usable localStorage, nothing is made in IndexedDB before the denial is read there.
@@ -155,6 +161,8 @@ describe('the install id copy in localStorage (browsers)', () => {
       await granted.flush({ timeoutMs: 15_000 });
       await granted.shutdown({ timeoutMs: 5_000 });
       expect(storage.getItem(consentCopyKey(name))).toBe('granted');
+      // Granted: the session is kept for the other tabs and loads, as it is by default.
+      expect(JSON.parse(storage.getItem(sessionKey(name)) ?? '{}')).toMatchObject({ id: expect.any(String) });
       const id = storage.getItem(installIdKey(name));
       expect(sinkEvents(sink).map((e) => [e.event, e.distinct_id])).toEqual([['after.grant', id]]);
       expect(id).toMatch(/^[0-9a-f-]{36}$/);
