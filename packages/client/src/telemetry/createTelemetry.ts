@@ -56,10 +56,17 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
           logger,
           now: options.now,
         });
-  // Registered before the client's own exit hook, so metric summaries and duplicate counts are
-  // in the pipeline before it stores what was tracked.
+  // Registered before the client's own exit hooks, so metric summaries and duplicate counts are
+  // in the pipeline before it stores what was tracked: at `beforeExit`, and at `exit` for a
+  // process that skips it (`process.exit()`, a crash), whose `exit` hook writes them
+  // synchronously. Only at `beforeExit`, such a process lost every summary of its last interval.
   let flushFeatures = (): void => {};
-  const offExit = platform.onExit(() => flushFeatures());
+  const offBeforeExit = platform.onExit(() => flushFeatures());
+  const offExitNow = platform.onExitNow?.(() => flushFeatures());
+  const offExit = (): void => {
+    offBeforeExit();
+    offExitNow?.();
+  };
   let core: Telemetry | undefined;
   try {
     core = new Telemetry({

@@ -195,6 +195,34 @@ describe('process exit (child processes)', () => {
     (mode, code) => leftForTheNextRun(mode, `own-${mode}`, code, { HOMING_CHILD_OWN_OUTBOX: '1' }),
   );
 
+  it.each([
+    ['exit-now', 0],
+    ['throw', 1],
+  ])(
+    "a run that ends in the turn it recorded a timing (%s): the metric's summary is stored with its events",
+    { timeout: 60_000 },
+    async (mode, code) => {
+      const sink = await Sink.start();
+      await sink.down(); // refused: what the run made stays in its outbox
+      const directory = path.join(dir, `summary-${mode}`);
+      const child = spawnTelemetryChild([mode, directory, sink.url, '3'], { HOMING_CHILD_METRICS: '1' });
+      expect(await child.exited, child.stderr()).toEqual({ code, signal: null });
+      const outbox = createFileOutbox({ directory });
+      try {
+        const batch = await outbox.claim(100, Number.POSITIVE_INFINITY);
+        const events = (batch?.records ?? []).map(
+          (r) => JSON.parse(r.json) as { event: string; properties: Record<string, unknown> },
+        );
+        // Flushed at beforeExit only, which these never reach, the summary was lost.
+        const summaries = events.filter((e) => e.event === '$metric_summary');
+        expect(summaries.map((e) => [e.properties.metric, e.properties.count])).toEqual([['cli.step.ms', 1]]);
+        expect(events.filter((e) => e.event === 'cli.step')).toHaveLength(3);
+      } finally {
+        await outbox.close();
+      }
+    },
+  );
+
   it(
     'what one run delivered is never sent again by the next (flush, or the exit flush to a slow server)',
     { timeout: 90_000 },

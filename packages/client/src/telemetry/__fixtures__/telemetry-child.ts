@@ -13,8 +13,9 @@
  *   tracks `cli.async_exit` that long after the first `beforeExit`.
  * - `shutdown`: tracks `n` events, waits 500 ms, awaits `shutdown({ timeoutMs: 1000 })` at top
  *   level and prints `S <ms>` once it returned.
- * - `exit-now` / `throw`: tracks `n` events, prints `T <uuids>` and ends in the same turn, by
- *   `process.exit(0)` or by an uncaught exception: `beforeExit` never fires, only `exit`.
+ * - `exit-now` / `throw`: tracks `n` events (with `HOMING_CHILD_METRICS=1` also a timing),
+ *   prints `T <uuids>` and ends in the same turn, by `process.exit(0)` or by an uncaught
+ *   exception: `beforeExit` never fires, only `exit`.
  * - `flush`: tracks `n` events, awaits `flush({ timeoutMs: 5000 })`, prints `T <uuids>` and
  *   `F <sent>`, and ends by itself (no shutdown), as a CLI that flushes does.
  * - `crash`: 'fsync' durability; tracks small groups forever and prints `P <uuids>` once
@@ -63,6 +64,8 @@ const client = createTelemetry({
 if (mode === 'exit-now' || mode === 'throw') {
   const n = Number(nArg ?? '20');
   for (let i = 0; i < n; i++) client.track('cli.step', { i });
+  // Its summary is made when the process ends: only the client's exit hooks can store it.
+  if (process.env.HOMING_CHILD_METRICS === '1') client.timing('cli.step.ms', 12);
   // The install id is a file read synchronously: every event was built (beforeSend ran) in track.
   process.stdout.write(`T ${seen.join(' ')}\n`);
   if (mode === 'throw') throw new Error('the CLI failed');
