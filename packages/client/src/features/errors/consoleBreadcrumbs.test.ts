@@ -1,4 +1,6 @@
+import { format } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createPatternRedactor } from '../../pipeline/redactPatterns.js';
 import { formatConsoleArgs } from './formatConsoleArgs.js';
 import { createErrorTracker } from './createErrorTracker.js';
 import { recordingHost } from './errors.test-helpers.js';
@@ -159,6 +161,50 @@ describe('console breadcrumbs: formatting', () => {
         '12',
       ].join(' '),
     ]);
+  });
+
+  it('reads a first string argument as a format, as Node and the browsers do: the secret lands where redaction sees it', () => {
+    const cases: unknown[][] = [
+      ['connecting with password=%s', 'hunter2'],
+      ['DB_PASS=%s api_key=%s', 's3cret', 'k-123'],
+      ['user %s has %d items', 'ann', 42],
+      ['%i|%f|%d|%d', '42.9px', '1.5e3', '7', -0],
+      ['100%% done, %s', 'ok', 'extra', 3],
+      ['%s and %s', 'only one'],
+      ['%x %q %', 1],
+      ['%c styled', 'color: red'],
+      ['%d %i', 12n, 13n],
+      ['%s', Symbol('s')],
+      ['no specifier', 'a', 1],
+      [5, '%s', 'x'],
+    ];
+    for (const args of cases) expect(formatConsoleArgs(args), String(args[0])).toBe(format(...args));
+    // Objects show as everywhere else, and no app code runs for them (toString, valueOf, toJSON).
+    const hostile = {
+      toString: () => {
+        throw new Error('toString ran');
+      },
+      valueOf: () => {
+        throw new Error('valueOf ran');
+      },
+      toJSON: () => {
+        throw new Error('toJSON ran');
+      },
+      id: 7,
+    };
+    expect(formatConsoleArgs(['%s|%d|%j|%o', hostile, hostile, { a: 'b' }, 'q'])).toBe(
+      '{"toString":[Function: toString],"valueOf":[Function: valueOf],"toJSON":[Function: toJSON],"id":7}|NaN|{"a":"b"}|"q"',
+    );
+    // What this was for: appended after the format, the value escaped the text's redaction.
+    const redact = createPatternRedactor();
+    const [secret, keyed] = [
+      formatConsoleArgs(['connecting with password=%s', 'hunter2']),
+      formatConsoleArgs(['DB_PASS=%s api_key=%s', 's3cret', 'k-123']),
+    ].map((text) => redact(text) as string);
+    expect(secret).not.toContain('hunter2');
+    expect(keyed).not.toMatch(/s3cret|k-123/);
+    // A huge format stops with the text's budget.
+    expect(formatConsoleArgs(['%s '.repeat(1_000_000), 'x']).length).toBeLessThanOrEqual(1025);
   });
 
   it('formats what the app logs without ever throwing', () => {

@@ -13,11 +13,83 @@ const MAX_MESSAGE = 1024;
  */
 export function formatConsoleArgs(args: readonly unknown[]): string {
   const out = new BoundedText(MAX_MESSAGE);
-  for (let i = 0; i < args.length && !out.full; i++) {
+  // A first argument that is a string is a format, as in console.log('password=%s', secret):
+  // appended after it, the value escaped the redaction of `password=...` and `%s` stayed.
+  const first = args[0];
+  const next = typeof first === 'string' && first.includes('%') ? formatSpecifiers(first, args, out) : 0;
+  for (let i = next; i < args.length && !out.full; i++) {
     if (i > 0) out.add(' ');
     formatValue(args[i], out, 0, new Set());
   }
   return out.text();
+}
+
+/**
+ * Writes `format` with its specifiers replaced by the arguments after it, as Node's
+ * `util.format` (and the browsers' console) does: `%s` `%d` `%i` `%f` `%j` `%o` `%O` `%c` and
+ * `%%`; a specifier without an argument left stays as it is. Never calls the app's code:
+ * objects are shown as the rest are (no `toString`, `valueOf` or `toJSON`), and `%d` of one is
+ * `NaN`. Answers the index of the first argument not used.
+ */
+function formatSpecifiers(format: string, args: readonly unknown[], out: BoundedText): number {
+  let next = 1;
+  let from = 0;
+  for (let at = format.indexOf('%'); at !== -1 && !out.full; at = format.indexOf('%', from)) {
+    const spec = format.charCodeAt(at + 1);
+    if (spec === PERCENT) {
+      out.add(format.slice(from, at + 1));
+      from = at + 2;
+      continue;
+    }
+    if (!SPECIFIERS.has(spec) || next >= args.length) {
+      out.add(format.slice(from, at + 1));
+      from = at + 1;
+      continue;
+    }
+    out.add(format.slice(from, at));
+    from = at + 2;
+    formatSpecified(String.fromCharCode(spec), args[next++], out);
+  }
+  if (!out.full) out.add(from === 0 ? format : format.slice(from));
+  return next;
+}
+
+const PERCENT = 0x25;
+const SPECIFIERS = new Set([...'sdifjoOc'].map((c) => c.charCodeAt(0)));
+
+function formatSpecified(spec: string, v: unknown, out: BoundedText): void {
+  switch (spec) {
+    case 'c':
+      return; // CSS for the browser's console: not text
+    case 's':
+      if (typeof v === 'bigint') out.add(`${String(v)}n`);
+      else if (Object.is(v, -0)) out.add('-0');
+      else formatValue(v, out, 0, new Set());
+      return;
+    case 'd':
+    case 'i':
+    case 'f': {
+      if (typeof v === 'bigint') {
+        out.add(spec === 'f' ? String(Number(v)) : `${String(v)}n`);
+        return;
+      }
+      if (typeof v === 'object' || typeof v === 'symbol' || typeof v === 'function') {
+        out.add('NaN');
+        return;
+      }
+      const n =
+        spec === 'd'
+          ? Number(v)
+          : spec === 'i'
+            ? Number.parseInt(String(v), 10)
+            : Number.parseFloat(String(v));
+      out.add(Object.is(n, -0) ? '-0' : String(n));
+      return;
+    }
+    default:
+      // %j, %o, %O: the value as it is shown nested, strings quoted.
+      formatValue(v, out, 1, new Set());
+  }
 }
 
 /** Items shown per array, object, Map or Set before "…"; the text budget usually ends it first. */
