@@ -1,5 +1,6 @@
 import type { ConsoleLike } from './runtimeGlobals.js';
 import { formatConsoleArgs } from './formatConsoleArgs.js';
+import { subscribePatch } from './sharedPatch.js';
 import type { BreadcrumbInput, BreadcrumbLevel } from './types.js';
 
 export type ConsoleMethod = 'debug' | 'info' | 'log' | 'warn' | 'error';
@@ -14,12 +15,21 @@ const LEVELS: Record<ConsoleMethod, BreadcrumbLevel> = {
   error: 'error',
 };
 
+interface ConsoleListener {
+  readonly add: (crumb: BreadcrumbInput) => void;
+  readonly isBusy: () => boolean;
+}
+
+const CONSOLE_PATCH = Symbol('homing.console');
+
 /**
  * Records console calls as breadcrumbs, then calls the original method unchanged. `isBusy`
  * is true while the tracker itself is working (including when its logger prints), so its
- * own output never becomes a breadcrumb and never recurses. Returns the uninstall function:
- * a method still ours is put back; one someone else wrapped after us is left in place and
- * our layer just passes through, since removing it would drop theirs.
+ * own output never becomes a breadcrumb and never recurses. Every tracker of the process
+ * listens through one wrapper per method (`subscribePatch`), so they never stack up. Returns
+ * the uninstall function: the last tracker out puts the method back; a method someone else
+ * wrapped after us is left in place and our layer just passes through, since removing it would
+ * drop theirs.
  */
 export function instrumentConsole(
   target: ConsoleLike,
@@ -27,33 +37,30 @@ export function instrumentConsole(
   add: (crumb: BreadcrumbInput) => void,
   isBusy: () => boolean,
 ): () => void {
-  let active = true;
-  const restores: (() => void)[] = [];
-  for (const method of methods) {
-    const original = target[method];
-    if (typeof original !== 'function') continue;
-    const wrapper = function (this: unknown, ...args: unknown[]): unknown {
-      if (active && !isBusy()) {
-        try {
-          add({
-            category: 'console',
-            level: LEVELS[method],
-            message: formatConsoleArgs(args),
-            data: { method },
-          });
-        } catch {
-          // A breadcrumb is never worth breaking the app's logging.
-        }
-      }
-      return (original as (...a: unknown[]) => unknown).apply(this, args);
-    };
-    target[method] = wrapper;
-    restores.push(() => {
-      if (target[method] === wrapper) target[method] = original;
-    });
-  }
+  const listener: ConsoleListener = { add, isBusy };
+  const leave = methods.map((method) =>
+    subscribePatch<ConsoleListener>(
+      target,
+      method,
+      CONSOLE_PATCH,
+      listener,
+      (original, listeners) =>
+        function (this: unknown, ...args: unknown[]): unknown {
+          let message: string | undefined;
+          for (const l of listeners) {
+            if (l.isBusy()) continue;
+            try {
+              message ??= formatConsoleArgs(args);
+              l.add({ category: 'console', level: LEVELS[method], message, data: { method } });
+            } catch {
+              // A breadcrumb is never worth breaking the app's logging.
+            }
+          }
+          return original.apply(this, args);
+        },
+    ),
+  );
   return () => {
-    active = false;
-    for (const restore of restores) restore();
+    for (const off of leave) off();
   };
 }

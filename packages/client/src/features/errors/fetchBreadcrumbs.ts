@@ -1,5 +1,6 @@
 import { isOwnRequest } from '../../platform/ownRequest.js';
 import type { FetchLike } from './runtimeGlobals.js';
+import { subscribePatch } from './sharedPatch.js';
 import type { BreadcrumbInput } from './types.js';
 
 /**
@@ -13,47 +14,55 @@ export function instrumentFetch(
   add: (crumb: BreadcrumbInput) => void,
   now: () => number,
 ): () => void {
-  const original = owner.fetch;
-  if (typeof original !== 'function') return () => {};
-  let active = true;
-  const wrapper: FetchLike = function (this: unknown, input: unknown, init?: unknown) {
-    if (!active || isOwnRequest(init)) return original.call(this, input, init);
-    const started = now();
-    const { method, url } = describeRequest(input, init);
-    const record = (status: number | null, error?: string): void => {
-      try {
-        const level = status === null || status >= 500 ? 'error' : status >= 400 ? 'warning' : 'info';
-        const data: Record<string, unknown> = {
-          method,
-          url,
-          status,
-          durationMs: Math.max(0, now() - started),
+  // One wrapper for every tracker of the process (`subscribePatch`): stacked, they piled up.
+  return subscribePatch<FetchListener>(
+    owner,
+    'fetch',
+    FETCH_PATCH,
+    { add, now },
+    (original, listeners) =>
+      function (this: unknown, input: unknown, init?: unknown) {
+        if (listeners.size === 0 || isOwnRequest(init)) return original.call(this, input, init);
+        const watching = [...listeners].map((l) => ({ l, started: l.now() }));
+        const { method, url } = describeRequest(input, init);
+        const record = (status: number | null, error?: string): void => {
+          const level = status === null || status >= 500 ? 'error' : status >= 400 ? 'warning' : 'info';
+          for (const { l, started } of watching) {
+            try {
+              const data: Record<string, unknown> = {
+                method,
+                url,
+                status,
+                durationMs: Math.max(0, l.now() - started),
+              };
+              if (error !== undefined) data['error'] = error;
+              l.add({ category: 'fetch', level, message: `${method} ${url} ${status ?? 'failed'}`, data });
+            } catch {}
+          }
         };
-        if (error !== undefined) data['error'] = error;
-        add({ category: 'fetch', level, message: `${method} ${url} ${status ?? 'failed'}`, data });
-      } catch {}
-    };
-    const pending = original.call(this, input, init) as unknown;
-    if (typeof (pending as { then?: unknown } | null)?.then !== 'function')
-      return pending as Promise<unknown>;
-    return (pending as Promise<unknown>).then(
-      (response: unknown) => {
-        const status = (response as { status?: unknown } | null)?.status;
-        record(typeof status === 'number' ? status : null);
-        return response;
+        const pending = original.call(this, input, init);
+        if (typeof (pending as { then?: unknown } | null)?.then !== 'function') return pending;
+        return (pending as Promise<unknown>).then(
+          (response: unknown) => {
+            const status = (response as { status?: unknown } | null)?.status;
+            record(typeof status === 'number' ? status : null);
+            return response;
+          },
+          (error: unknown) => {
+            record(null, errorName(error));
+            throw error;
+          },
+        );
       },
-      (error: unknown) => {
-        record(null, errorName(error));
-        throw error;
-      },
-    );
-  };
-  owner.fetch = wrapper;
-  return () => {
-    active = false;
-    if (owner.fetch === wrapper) owner.fetch = original;
-  };
+  );
 }
+
+interface FetchListener {
+  readonly add: (crumb: BreadcrumbInput) => void;
+  readonly now: () => number;
+}
+
+const FETCH_PATCH = Symbol('homing.fetch');
 
 function describeRequest(input: unknown, init: unknown): { method: string; url: string } {
   let method = 'GET';

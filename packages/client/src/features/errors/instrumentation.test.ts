@@ -201,6 +201,76 @@ describe('navigation breadcrumbs', () => {
   });
 });
 
+describe('several trackers on one console, fetch and history', () => {
+  it('share one wrapper each: closed in any order, nothing piles up, and the last one out restores the originals', async () => {
+    const { c, printed, originals } = fakeConsole();
+    const fetchOriginal = async (): Promise<unknown> => ({ status: 200 });
+    const owner: { fetch: (url: string) => Promise<unknown> } = { fetch: fetchOriginal };
+    const history = { pushState: () => {}, replaceState: () => {} };
+    const historyOriginals = { ...history };
+    const win: BrowserWindowLike = {
+      history,
+      location: { href: 'https://app.test/' },
+      addEventListener: () => {},
+      removeEventListener: () => {},
+    };
+    const make = (): ErrorTracker =>
+      createErrorTracker(recordingHost(), {
+        globals: { console: c, fetchOwner: owner, window: win },
+        consoleBreadcrumbs: true,
+        fetchBreadcrumbs: true,
+        navigationBreadcrumbs: true,
+      });
+    for (let cycle = 0; cycle < 50; cycle++) {
+      const a = make();
+      const b = make();
+      // Both record each call once, through one layer.
+      (c['log'] as (...x: unknown[]) => void)('cycle %d', cycle);
+      await owner.fetch('https://api.test/x');
+      expect(a.getBreadcrumbs().map((crumb) => crumb.message)).toEqual([
+        `cycle ${cycle}`,
+        'GET https://api.test/x 200',
+      ]);
+      expect(b.getBreadcrumbs().map((crumb) => crumb.message)).toEqual([
+        `cycle ${cycle}`,
+        'GET https://api.test/x 200',
+      ]);
+      // Closed in the order they were made: each wrapper stayed under the next one's, for good.
+      await (cycle % 2 === 0 ? a : b).close();
+      expect(c['log']).not.toBe(originals['log']);
+      await (cycle % 2 === 0 ? b : a).close();
+      for (const m of Object.keys(originals)) expect(c[m], m).toBe(originals[m]);
+      expect(owner.fetch).toBe(fetchOriginal);
+      expect(history.pushState).toBe(historyOriginals.pushState);
+      expect(history.replaceState).toBe(historyOriginals.replaceState);
+    }
+    expect(printed).toHaveLength(50);
+  });
+
+  it('a wrapper someone else put on top stays; ours under it passes through, and a new tracker records again', async () => {
+    const { c, originals } = fakeConsole();
+    const options = { globals: { console: c }, consoleBreadcrumbs: true, consoleMethods: ['log' as const] };
+    const first = createErrorTracker(recordingHost(), options);
+    const ours = c['log'] as (...x: unknown[]) => void;
+    const theirs = (...x: unknown[]): void => ours(...x);
+    c['log'] = theirs;
+    await first.close();
+    expect(c['log']).toBe(theirs);
+    const second = createErrorTracker(recordingHost(), options);
+    (c['log'] as (...x: unknown[]) => void)('seen');
+    expect(second.getBreadcrumbs().map((crumb) => crumb.message)).toEqual(['seen']);
+    expect(first.getBreadcrumbs()).toEqual([]);
+    await second.close();
+    expect(c['log']).toBe(theirs);
+    // Their wrapper taken off: ours, empty, is what is left, and the next tracker joins it.
+    c['log'] = ours;
+    const third = createErrorTracker(recordingHost(), options);
+    expect(c['log']).toBe(ours);
+    await third.close();
+    expect(c['log']).toBe(originals['log']);
+  });
+});
+
 describe('browser unhandled errors', () => {
   function fakeEventWindow() {
     const listeners = new Map<string, Set<(e: unknown) => void>>();

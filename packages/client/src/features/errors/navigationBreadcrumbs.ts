@@ -1,5 +1,6 @@
 import { stripUrl } from './fetchBreadcrumbs.js';
-import type { BrowserWindowLike, HistoryLike } from './runtimeGlobals.js';
+import type { BrowserWindowLike } from './runtimeGlobals.js';
+import { subscribePatch } from './sharedPatch.js';
 import type { BreadcrumbInput } from './types.js';
 
 /**
@@ -28,19 +29,20 @@ export function instrumentNavigation(
       last = to;
     } catch {}
   };
-  const wrap = (method: 'pushState' | 'replaceState'): (() => void) => {
-    const original = history[method];
-    if (typeof original !== 'function') return () => {};
-    const wrapper: HistoryLike[typeof method] = function (this: unknown, ...args) {
-      const result = original.apply(this, args);
-      if (active) record(method);
-      return result;
-    };
-    history[method] = wrapper;
-    return () => {
-      if (history[method] === wrapper) history[method] = original;
-    };
-  };
+  // One wrapper per method for every tracker of the process (`subscribePatch`): stacked, they piled up.
+  const wrap = (method: 'pushState' | 'replaceState'): (() => void) =>
+    subscribePatch<(kind: string) => void>(
+      history,
+      method,
+      NAVIGATION_PATCH,
+      record,
+      (original, listeners) =>
+        function (this: unknown, ...args: unknown[]) {
+          const result = original.apply(this, args);
+          for (const listener of listeners) listener(method);
+          return result;
+        },
+    );
   const restorePush = wrap('pushState');
   const restoreReplace = wrap('replaceState');
   const onPopState = (): void => {
@@ -62,3 +64,5 @@ function safeHref(location: { href: string }): string {
     return '';
   }
 }
+
+const NAVIGATION_PATCH = Symbol('homing.navigation');
