@@ -81,6 +81,8 @@ describe('homingFastify (real Fastify app on 127.0.0.1)', () => {
       headers: { 'content-type': 'application/json' },
     });
     expect(invalid.status).toBe(400);
+    // Captured once the response is sent (its status known), which the client may see first.
+    await until(() => t.captures.length === 3, 'captures');
     expect(t.captures.map((c) => [(c.error as Error).message, c.context?.tags])).toEqual([
       ['sync boom', { 'http.method': 'GET', 'http.route': '/boom', 'http.status': '500' }],
       ['async boom', { 'http.method': 'GET', 'http.route': '/async-boom/:n', 'http.status': '500' }],
@@ -91,6 +93,39 @@ describe('homingFastify (real Fastify app on 127.0.0.1)', () => {
     ]);
     await until(() => t.timings.length === 4, 'timings');
     expect(t.timings.map((c) => c.tags?.['status'])).toEqual(['500', '500', '503', '400']);
+  });
+
+  it("captures by the status the app's error handler answered: a 400 it makes of an error is not a 500", async () => {
+    const t = new FakeTelemetry();
+    const app = Fastify();
+    apps.push(app);
+    await app.register(homingFastify, { telemetry: t });
+    app.setErrorHandler((error: Error, _request, reply) => {
+      if (error.message.startsWith('invalid')) return reply.code(400).send({ error: error.message });
+      if (error.message.startsWith('busy')) return reply.code(503).send({ error: error.message });
+      return reply.code(500).send({ error: 'internal' });
+    });
+    app.get('/invalid', async () => {
+      throw new Error('invalid order id');
+    });
+    app.get('/busy', async () => {
+      // Its own 400 made a 503 by the handler: the answer is what counts.
+      throw Object.assign(new Error('busy database'), { statusCode: 400 });
+    });
+    app.get('/broken', async () => {
+      throw new Error('broken');
+    });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    expect((await fetch(`${url}/invalid`)).status).toBe(400);
+    expect((await fetch(`${url}/busy`)).status).toBe(503);
+    expect((await fetch(`${url}/broken`)).status).toBe(500);
+    await until(() => t.timings.length === 3 && t.captures.length === 2, 'timings and captures');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(t.captures.map((c) => [(c.error as Error).message, c.context?.tags?.['http.status']])).toEqual([
+      ['busy database', '503'],
+      ['broken', '500'],
+    ]);
+    expect(t.timings.map((c) => c.tags?.['status'])).toEqual(['400', '503', '500']);
   });
 
   it('times a request whose client went away first as aborted, up to the abort, and once', async () => {

@@ -156,7 +156,39 @@ export function homingFastify(
       next();
     };
 
+    // Fastify runs onError before the app's error handler (setErrorHandler), so the status the
+    // error ends in is not known there: a validation error the handler answers with 400 was
+    // captured as a 500. The error waits here for its response; captured at onResponse with
+    // the status sent, or at onRequestAbort with the one it would have had.
+    const failures = new WeakMap<FastifyRequestLike, unknown>();
+    const captureFailure = (request: FastifyRequestLike, status: number | undefined): void => {
+      if (!failures.has(request)) return;
+      const error = failures.get(request);
+      failures.delete(request);
+      const isObject = (typeof error === 'object' || typeof error === 'function') && error !== null;
+      if (isObject && seen.has(error)) return;
+      const answered = status ?? statusOfError(error, undefined);
+      let wanted = false;
+      try {
+        wanted = capture.shouldCapture(error, answered, request) === true;
+      } catch {}
+      if (!wanted) return;
+      if (isObject) seen.add(error);
+      const facts = {
+        method: methodTag(request.method),
+        route: nameRoute(request),
+        status: answered,
+        url: request.url,
+        headers: request.headers,
+        body: request.body,
+      };
+      t.captureError(error, requestCaptureContext(facts, capture, statusTag(answered, 'code')));
+    };
+
     onResponse = (request, reply, next) => {
+      try {
+        captureFailure(request, reply.statusCode);
+      } catch {}
       try {
         if (!timeAborted) {
           record(request, reply, statusTag(reply.statusCode, mode));
@@ -170,6 +202,9 @@ export function homingFastify(
 
     onRequestAbort = (request, next) => {
       try {
+        captureFailure(request, undefined);
+      } catch {}
+      try {
         const reply = replies.get(request);
         if (reply) {
           replies.set(request, null);
@@ -179,28 +214,11 @@ export function homingFastify(
       next();
     };
 
-    onError = (request, reply, error, next) => {
+    onError = (request, _reply, error, next) => {
       try {
-        const isObject = (typeof error === 'object' || typeof error === 'function') && error !== null;
-        if (!(isObject && seen.has(error))) {
-          const status = statusOfError(error, reply.statusCode);
-          let wanted = false;
-          try {
-            wanted = capture.shouldCapture(error, status, request) === true;
-          } catch {}
-          if (wanted) {
-            if (isObject) seen.add(error);
-            const facts = {
-              method: methodTag(request.method),
-              route: nameRoute(request),
-              status,
-              url: request.url,
-              headers: request.headers,
-              body: request.body,
-            };
-            t.captureError(error, requestCaptureContext(facts, capture, statusTag(status, 'code')));
-          }
-        }
+        // The first error of a request is the one it failed with (a throwing error handler's
+        // error does not reach onError).
+        if (!failures.has(request)) failures.set(request, error);
       } catch {}
       next();
     };
