@@ -18,63 +18,75 @@ export interface ServerPid {
 
 /** The outcome of claiming the data directory at start. */
 export interface PidClaim {
-  /** Another live process that claimed the directory first (its file is left alone), or null. */
+  /** Another live process that serves the directory too (the first one listed), or null. */
   other: ServerPid | null;
-  /** Removes the file at close if it is still this store's. */
+  /** Takes this store out of the file at close (the file goes with the last one). */
   release(): void;
 }
 
 /**
- * Marks the data directory as served by this process, or finds the live process that already
- * does. SQLite itself is correct with two servers on one directory (tested), but they wait for
+ * Marks the data directory as served by this process, and finds a live process that serves it
+ * too. SQLite itself is correct with two servers on one directory (tested), but they wait for
  * each other's write locks, and a server's key filter is switched off for good the first time
  * it meets rows the other expanded: a second `homing serve` started without a word and slowed
- * the first until its restart. A file whose process is gone (a SIGKILL, a crash) or whose pid
- * now belongs to a process started at another time (a reused pid) is stale and taken over.
- * Never throws: without the file the store works as before, only without the warning.
+ * the first until its restart. The file lists every store serving the directory, so a third
+ * server is warned of the second after the first stopped (holding the first one only, it was
+ * warned of none). An entry whose process is gone (a SIGKILL, a crash), or whose pid now
+ * belongs to a process started at another time (a reused pid), or of another host, is stale
+ * and dropped. Two servers starting in the same instant may each miss the other. Never throws:
+ * without the file the store works as before, only without the warning.
  */
 export function claimDataDir(dataDir: string): PidClaim {
   const file = join(dataDir, SERVER_PID_FILE);
-  const existing = readPidFile(file);
   const me: ServerPid = {
     pid: process.pid,
     host: hostname(),
     started: processStarted(process.pid),
     token: randomBytes(8).toString('hex'),
   };
-  if (existing !== null && existing.host === me.host && alive(existing)) {
-    // This very process (another store on the same directory) is no other server.
-    const sameProcess = existing.pid === me.pid && existing.started === me.started;
-    return { other: sameProcess ? null : existing, release: () => {} };
-  }
-  try {
-    const tmp = `${file}.${me.token}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(me)}\n`, { mode: 0o600 });
-    renameSync(tmp, file);
-  } catch {
-    return { other: null, release: () => {} };
-  }
+  const live = readPidFile(file).filter((p) => p.host === me.host && alive(p));
+  // This very process (another store on the same directory) is no other server.
+  const other = live.find((p) => !(p.pid === me.pid && p.started === me.started)) ?? null;
+  if (!writePidFile(file, [...live, me], me.token)) return { other, release: () => {} };
   return {
-    other: null,
+    other,
     release: () => {
-      if (readPidFile(file)?.token === me.token) rmSync(file, { force: true });
+      const rest = readPidFile(file).filter((p) => p.token !== me.token);
+      if (rest.length === 0) rmSync(file, { force: true });
+      else writePidFile(file, rest, me.token);
     },
   };
 }
 
-function readPidFile(file: string): ServerPid | null {
+/** Writes the file whole (a rename: a reader never sees half of it); false when it cannot. */
+function writePidFile(file: string, servers: readonly ServerPid[], token: string): boolean {
   try {
-    const v = JSON.parse(readFileSync(file, 'utf8')) as Partial<ServerPid>;
-    if (typeof v.pid !== 'number' || typeof v.host !== 'string' || typeof v.token !== 'string') return null;
-    return {
-      pid: v.pid,
-      host: v.host,
-      started: typeof v.started === 'number' ? v.started : null,
-      token: v.token,
-    };
+    const tmp = `${file}.${token}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify({ servers })}\n`, { mode: 0o600 });
+    renameSync(tmp, file);
+    return true;
   } catch {
-    return null;
+    return false;
   }
+}
+
+/** The servers the file lists: `{ servers: [...] }`, or one server as earlier versions wrote it. */
+function readPidFile(file: string): ServerPid[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return [];
+  }
+  const list = (parsed as { servers?: unknown } | null)?.servers;
+  const entries = Array.isArray(list) ? (list as unknown[]) : [parsed];
+  return entries.flatMap((entry) => {
+    const v = entry as Partial<ServerPid> | null;
+    if (typeof v?.pid !== 'number' || typeof v.host !== 'string' || typeof v.token !== 'string') return [];
+    return [
+      { pid: v.pid, host: v.host, started: typeof v.started === 'number' ? v.started : null, token: v.token },
+    ];
+  });
 }
 
 /** The pid exists (kill(pid, 0): EPERM is someone else's live process) and, where known, started when the file says. */

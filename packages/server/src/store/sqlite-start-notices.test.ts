@@ -68,8 +68,51 @@ describe('SqliteStore notices at start', () => {
     expect(warning?.level).toBe('warn');
     expect(warning?.fields['otherPid']).toBe(other.pid);
     expect(warning?.message).toContain(`pid ${other.pid}`);
-    // The other server's file is left alone.
-    expect(JSON.parse(readFileSync(join(dataDir, SERVER_PID_FILE), 'utf8')).token).toBe('other');
+    // The other server's entry stays; this store's went with its close.
+    expect(servers(dataDir).map((p) => p.token)).toEqual(['other']);
+  });
+
+  it('lists every server, so one started after the first stopped is warned of the second', async () => {
+    const dataDir = dir();
+    const sleeper = (): ChildProcess => {
+      const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+      children.push(child);
+      return child;
+    };
+    const first = sleeper();
+    // As an earlier version wrote it: one server.
+    writeFileSync(
+      join(dataDir, SERVER_PID_FILE),
+      JSON.stringify({ pid: first.pid, host: hostname(), started: null, token: 'first' }),
+    );
+    const notices: StoreNotice[] = [];
+    const second = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
+    expect(notices.map((n) => n.fields['otherPid'])).toEqual([first.pid]);
+    // Only the first was in the file, so once it stopped a third server was warned of none.
+    expect(servers(dataDir).map((p) => p.pid)).toEqual([first.pid, process.pid]);
+    first.kill('SIGKILL');
+    await new Promise((resolve) => first.once('exit', resolve));
+    // The first is gone (killed: its entry stale): dropped by the next start.
+    const again = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
+    expect(servers(dataDir).map((p) => p.pid)).toEqual([process.pid, process.pid]);
+    await again.close();
+    await second.close();
+    expect(existsSync(join(dataDir, SERVER_PID_FILE))).toBe(false);
+    // A file listing a gone server and a live one: the live one is named.
+    const live = sleeper();
+    writeFileSync(
+      join(dataDir, SERVER_PID_FILE),
+      JSON.stringify({
+        servers: [
+          { pid: first.pid, host: hostname(), started: null, token: 'gone' },
+          { pid: live.pid, host: hostname(), started: null, token: 'live' },
+        ],
+      }),
+    );
+    const third = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
+    await third.close();
+    expect(notices.map((n) => n.fields['otherPid'])).toEqual([first.pid, live.pid]);
+    expect(servers(dataDir).map((p) => p.token)).toEqual(['live']);
   });
 
   it('takes over the file of a server that is gone, and removes it at close', async () => {
@@ -83,7 +126,7 @@ describe('SqliteStore notices at start', () => {
     const notices: StoreNotice[] = [];
     const store = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
     expect(notices).toEqual([]);
-    expect(JSON.parse(readFileSync(join(dataDir, SERVER_PID_FILE), 'utf8')).pid).toBe(process.pid);
+    expect(servers(dataDir).map((p) => p.pid)).toEqual([process.pid]);
     // A second store of this same process is no other server.
     const second = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
     await second.close();
@@ -92,6 +135,15 @@ describe('SqliteStore notices at start', () => {
     expect(existsSync(join(dataDir, SERVER_PID_FILE))).toBe(false);
   });
 });
+
+/** The servers `homing.pid` lists. */
+function servers(dataDir: string): { pid: number; token: string }[] {
+  return (
+    JSON.parse(readFileSync(join(dataDir, SERVER_PID_FILE), 'utf8')) as {
+      servers: { pid: number; token: string }[];
+    }
+  ).servers;
+}
 
 describe('BacklogNotice', () => {
   it('reports progress while the backlog drains, and stops at close', async () => {
