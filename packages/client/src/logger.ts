@@ -17,11 +17,29 @@ export function guardedLogger(logger: Logger): Logger {
   const call =
     (level: keyof Logger) =>
     (message: string, details?: Record<string, unknown>): void => {
+      loggerDepth++;
       try {
-        logger[level](message, details);
-      } catch {}
+        // Without details, one argument: `logger: console` printed "… undefined".
+        if (details === undefined) logger[level](message);
+        else logger[level](message, details);
+      } catch {
+      } finally {
+        loggerDepth--;
+      }
     };
   return { debug: call('debug'), warn: call('warn'), error: call('error') };
+}
+
+/** Calls into a client's logger under way (see `clientIsLogging`). */
+let loggerDepth = 0;
+
+/**
+ * Whether what reaches the console now is a Homing client's own log line (`HOMING_DEBUG=1`, or an
+ * app logger that prints): the console breadcrumbs leave it out, as they do the error tracker's
+ * own, so the client's warnings never turn up in the app's `$exception` breadcrumbs.
+ */
+export function clientIsLogging(): boolean {
+  return loggerDepth > 0;
 }
 
 /**

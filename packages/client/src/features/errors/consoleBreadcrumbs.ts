@@ -1,3 +1,4 @@
+import { clientIsLogging } from '../../logger.js';
 import type { ConsoleLike } from './runtimeGlobals.js';
 import { formatConsoleArgs } from './formatConsoleArgs.js';
 import { subscribePatch } from './sharedPatch.js';
@@ -46,6 +47,7 @@ export function instrumentConsole(
       listener,
       (original, listeners) =>
         function (this: unknown, ...args: unknown[]): unknown {
+          if (clientIsLogging()) return original.apply(this, args);
           let message: string | undefined;
           for (const l of listeners) {
             if (l.isBusy()) continue;
