@@ -58,3 +58,30 @@ export function consoleLogger(prefix = '[homing]'): Logger {
     error: (message, details) => console.error(prefix, message, details ?? ''),
   };
 }
+
+/**
+ * `logger` with each warning text printed at most once per `intervalMs`; the next one after a
+ * quiet spell says how many were left out. For a condition met on every write (a full
+ * localStorage: every group, ten times a second), whose drops are counted anyway.
+ */
+export function throttledWarnings(logger: Logger, intervalMs: number, now: () => number): Logger {
+  if (logger === silentLogger) return logger;
+  const last = new Map<string, { atMs: number; skipped: number }>();
+  return {
+    debug: (message, details) => logger.debug(message, details),
+    error: (message, details) => logger.error(message, details),
+    warn: (message, details) => {
+      const at = now();
+      const seen = last.get(message);
+      if (seen !== undefined && at - seen.atMs < intervalMs && at >= seen.atMs) {
+        seen.skipped++;
+        return;
+      }
+      // Bounded: the texts are the client's own, few.
+      if (seen === undefined && last.size >= 100) last.clear();
+      const skipped = seen?.skipped ?? 0;
+      last.set(message, { atMs: at, skipped: 0 });
+      logger.warn(message, skipped > 0 ? { ...details, alsoSinceLastLine: skipped } : details);
+    },
+  };
+}

@@ -161,6 +161,31 @@ describe('LocalStorageOutbox', () => {
     expect(storage.used()).toBeLessThanOrEqual(20_000);
   });
 
+  it('warns of a full storage once per half minute, however many writes it fails, then says how many it left out', async () => {
+    const storage = new MemoryStorage(3_000);
+    const warnings: [string, Record<string, unknown> | undefined][] = [];
+    let nowMs = 1_000_000;
+    const o = make({
+      storage,
+      overflow: 'drop-newest',
+      now: () => nowMs,
+      logger: { debug: () => {}, error: () => {}, warn: (m, d) => void warnings.push([m, d]) },
+    });
+    for (let i = 0; i < 20; i++) {
+      o.append(makeRecords(5, 400));
+      await o.persist();
+      nowMs += 100;
+    }
+    const full = warnings.filter(([m]) => m.startsWith('localStorage is full'));
+    expect(full).toHaveLength(1);
+    nowMs += 30_000;
+    o.append(makeRecords(5, 400));
+    await o.persist();
+    const later = warnings.filter(([m]) => m.startsWith('localStorage is full'));
+    expect(later).toHaveLength(2);
+    expect(later[1]![1]?.['alsoSinceLastLine']).toBeGreaterThan(0);
+  });
+
   it('drops the group itself when nothing older can go (drop-newest under a full storage)', async () => {
     const storage = new MemoryStorage(3_000);
     const o = make({ storage, overflow: 'drop-newest' });

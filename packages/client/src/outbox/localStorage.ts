@@ -1,3 +1,4 @@
+import { throttledWarnings } from '../logger.js';
 import { OutboxClosedError, OutboxIoError } from './errors.js';
 import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexeddb/deliveryLock.js';
 import type { BrowserOutboxCommonOptions, ResolvedBrowserOutboxOptions } from './indexeddb/options.js';
@@ -129,7 +130,8 @@ export class LocalStorageOutbox implements Outbox {
       chunkChars,
       isClaimed: this.claims.isClaimed,
       drops: this.drops,
-      logger: this.options.logger,
+      // A full storage fails every group write: one line per half minute, the drops counted.
+      logger: throttledWarnings(this.options.logger, 30_000, this.options.now),
     });
     this.buffer = new WriteBuffer({
       ...this.options,
