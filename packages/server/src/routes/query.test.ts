@@ -64,6 +64,11 @@ describe('query string parsing', () => {
     expect(parseInterval('900')).toBe(900);
     for (const bad of ['0', '0.5', '-1h', 'abc', '1.5.5', '1y', '', 'h', '1e9', '1M', '1H']) {
       expect(() => parseInterval(bad), bad).toThrow(AdminApiError);
+      expect(() => parseInterval(bad), bad).not.toThrow(/too large/);
+    }
+    // Too many digits is named as what it is, not only as the rule's minimum.
+    for (const big of ['8640000000000', '1000000000d', '1234567890.5h']) {
+      expect(() => parseInterval(big), big).toThrow(/interval is too large/);
     }
   });
 });
@@ -189,6 +194,16 @@ describe.each(BACKENDS)('query API over HTTP (%s)', (backend) => {
     expect(recent.json.totals.total).toBe(0);
     const daily = await app.call('GET', '/api/stats?from=-7d&interval=1d');
     expect(daily.json.buckets[0].start).toMatch(/T00:00:00\.000Z$/);
+    // Weeks start on Monday 00:00 UTC (from the epoch, a Thursday, they ran Thursday to Wednesday).
+    for (const interval of ['1w', '2w']) {
+      const weekly = await app.call('GET', `/api/stats?from=-8w&interval=${interval}`);
+      expect(weekly.status).toBe(200);
+      for (const b of weekly.json.buckets as { start: string }[]) {
+        expect(new Date(b.start).getUTCDay(), b.start).toBe(1);
+        expect(b.start).toMatch(/T00:00:00\.000Z$/);
+      }
+      expect(new Date(weekly.json.to).getUTCDay()).toBe(1);
+    }
   });
 
   it('names at most maxStatsEvents event names, those with the most events; the rest are counted as other', async () => {

@@ -90,14 +90,29 @@ function isAbsolute(value: string | undefined): boolean {
   return value !== undefined && ISO_INSTANT.test(value.trim());
 }
 
+const WEEK_MS = 7 * 86_400_000;
+
+/**
+ * Where relative times snap to whole intervals from: the epoch, except for whole weeks, which
+ * start on Monday 00:00 UTC as ISO weeks (and most dashboards) do. From the epoch, a Thursday,
+ * weekly buckets ran Thursday to Wednesday.
+ */
+function snapOrigin(intervalMs: number): number {
+  return intervalMs % WEEK_MS === 0 ? 4 * 86_400_000 : 0;
+}
+
 /** A bucket width: `30s`, `5m`, `1h`, `1d`, `1w`, or a number of seconds. */
 export function parseInterval(value: string): number {
-  const m = /^(\d{1,9}(?:\.\d{1,6})?)([smhdw])?$/.exec(value.trim());
+  const text = value.trim();
+  const m = /^(\d{1,9}(?:\.\d{1,6})?)([smhdw])?$/.exec(text);
   const seconds = m ? (Number(m[1]) * UNIT_MS[m[2] ?? 's']!) / 1000 : NaN;
   if (!Number.isFinite(seconds) || seconds < 1) {
+    // Too many digits is a size, not a form the rule below should be read as refusing.
+    const tooLong = /^\d{10,}(?:\.\d+)?[smhdw]?$/.test(text);
     throw new AdminApiError(
       'invalid-request',
-      'interval must be a duration of at least 1 second: 30s, 5m, 1h, 1d, 1w (lower case; m is minutes), ' +
+      (tooLong ? 'interval is too large: at most 9 digits before the unit. ' : '') +
+        'interval must be a duration of at least 1 second: 30s, 5m, 1h, 1d, 1w (lower case; m is minutes), ' +
         'or a number of seconds',
     );
   }
@@ -325,8 +340,9 @@ export const queryRoutes: FastifyPluginAsync<AdminRouteOptions> = async (fastify
       // Times relative to now (or defaulted) snap outwards to whole intervals, so hourly buckets
       // start on the hour (UTC) and a chart's buckets stay put between refreshes. Absolute
       // times are taken as given.
-      if (!isAbsolute(qs.to)) toMs = Math.ceil(toMs / intervalMs) * intervalMs;
-      if (!isAbsolute(qs.from)) fromMs = Math.floor(fromMs / intervalMs) * intervalMs;
+      const origin = snapOrigin(intervalMs);
+      if (!isAbsolute(qs.to)) toMs = Math.ceil((toMs - origin) / intervalMs) * intervalMs + origin;
+      if (!isAbsolute(qs.from)) fromMs = Math.floor((fromMs - origin) / intervalMs) * intervalMs + origin;
       if (Math.abs(fromMs) > 8.64e15 || Math.abs(toMs) > 8.64e15) {
         throw new AdminApiError('invalid-request', 'from..to at this interval leaves the range of dates');
       }
