@@ -60,9 +60,9 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
   // in the pipeline before it stores what was tracked: at `beforeExit`, and at `exit` for a
   // process that skips it (`process.exit()`, a crash), whose `exit` hook writes them
   // synchronously. Only at `beforeExit`, such a process lost every summary of its last interval.
-  let flushFeatures = (): void => {};
-  const offBeforeExit = platform.onExit(() => flushFeatures());
-  const offExitNow = platform.onExitNow?.(() => flushFeatures());
+  let flushFeatures = (_processEnding: boolean): void => {};
+  const offBeforeExit = platform.onExit(() => flushFeatures(false));
+  const offExitNow = platform.onExitNow?.(() => flushFeatures(true));
   const offExit = (): void => {
     offBeforeExit();
     offExitNow?.();
@@ -84,7 +84,7 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
       delivery,
     });
     const client = withFeatures(core, input, true, offExit);
-    flushFeatures = () => client.flushFeatures();
+    flushFeatures = (processEnding) => client.flushFeatures(processEnding);
     return client;
   } catch (error) {
     // A bad feature option: the core already runs (delivery loop, exit hooks); nothing may be left.
@@ -121,12 +121,12 @@ function withFeatures(
   input: TelemetryOptions,
   eager: boolean,
   offExit: () => void = () => {},
-): TelemetryClient & { flushFeatures(): void } {
+): TelemetryClient & { flushFeatures(processEnding: boolean): void } {
   const features = createFeatureSet(core.featureHost(), input, () => core.stats(), eager);
   const shutdown = core.shutdown.bind(core);
   // Own properties copied onto the core object keep `this` intact for its methods.
   const client = Object.assign(core, {
-    flushFeatures: () => features.flush(),
+    flushFeatures: (processEnding: boolean) => features.flush(processEnding),
     async shutdown(options?: { timeoutMs?: number }): Promise<void> {
       // A bad timeout is refused before anything stops (it would reject with the features closed).
       checkTimeout(options);
@@ -151,7 +151,7 @@ function withFeatures(
       configurable: true,
     });
   }
-  return client as unknown as TelemetryClient & { flushFeatures(): void };
+  return client as unknown as TelemetryClient & { flushFeatures(processEnding: boolean): void };
 }
 
 /**

@@ -199,7 +199,7 @@ describe('process exit (child processes)', () => {
     ['exit-now', 0],
     ['throw', 1],
   ])(
-    "a run that ends in the turn it recorded a timing (%s): the metric's summary is stored with its events",
+    "a run that ends in the turn it recorded a timing and began a conversation (%s): the metric's summary and the conversation's end are stored with its events",
     { timeout: 60_000 },
     async (mode, code) => {
       const sink = await Sink.start();
@@ -217,6 +217,11 @@ describe('process exit (child processes)', () => {
         const summaries = events.filter((e) => e.event === '$metric_summary');
         expect(summaries.map((e) => [e.properties.metric, e.properties.count])).toEqual([['cli.step.ms', 1]]);
         expect(events.filter((e) => e.event === 'cli.step')).toHaveLength(3);
+        // Ended as shutdown() ends it: without, a process that just ends never sent its end.
+        const ended = events.filter((e) => e.event === '$conversation_ended');
+        expect(ended.map((e) => [e.properties.conversation_id, e.properties.outcome])).toEqual([
+          ['conversation-1', 'interrupted'],
+        ]);
       } finally {
         await outbox.close();
       }

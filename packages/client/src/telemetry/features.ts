@@ -101,8 +101,12 @@ export interface TelemetryFeatures {
 /** The features bound to one client, and how to stop them. */
 export interface FeatureSet {
   api: TelemetryFeatures;
-  /** Sends pending metric summaries and duplicate counts into the pipeline (before an exit). */
-  flush(): void;
+  /**
+   * Sends pending metric summaries and duplicate counts into the pipeline (before an exit);
+   * `processEnding` (Node's `exit`: nothing runs after it) also ends the open conversations as
+   * 'interrupted', as `close()` does, so a process that ends without `shutdown()` keeps them.
+   */
+  flush(processEnding?: boolean): void;
   close(): Promise<void>;
 }
 
@@ -224,7 +228,7 @@ export function createFeatureSet(
 
   return {
     api,
-    flush() {
+    flush(processEnding = false) {
       try {
         performance.peek()?.flush({ atExit: true });
       } catch (error) {
@@ -232,6 +236,13 @@ export function createFeatureSet(
       }
       const tracker = errors.peek();
       if (tracker !== undefined) flushPendingDuplicates(tracker);
+      if (processEnding) {
+        try {
+          usage.peek()?.close();
+        } catch (error) {
+          host.logger.warn('ending the open conversations failed', { error: String(error) });
+        }
+      }
     },
     async close() {
       closed = true;

@@ -13,7 +13,8 @@
  *   tracks `cli.async_exit` that long after the first `beforeExit`.
  * - `shutdown`: tracks `n` events, waits 500 ms, awaits `shutdown({ timeoutMs: 1000 })` at top
  *   level and prints `S <ms>` once it returned.
- * - `exit-now` / `throw`: tracks `n` events (with `HOMING_CHILD_METRICS=1` also a timing),
+ * - `exit-now` / `throw`: tracks `n` events (with `HOMING_CHILD_METRICS=1` also a timing, and
+ *   starts a conversation),
  *   prints `T <uuids>` and ends in the same turn, by `process.exit(0)` or by an uncaught
  *   exception: `beforeExit` never fires, only `exit`.
  * - `flush`: tracks `n` events, awaits `flush({ timeoutMs: 5000 })`, prints `T <uuids>` and
@@ -58,14 +59,17 @@ const client = createTelemetry({
             exitFlushTimeoutMs: 1_500,
             ...(process.env.HOMING_CHILD_INTERVAL_ZERO === '1' ? { intervalMs: 0 } : {}),
           },
-  ...(process.env.HOMING_CHILD_METRICS === '1' ? { performance: {} } : {}),
+  ...(process.env.HOMING_CHILD_METRICS === '1' ? { performance: {}, usage: {} } : {}),
 });
 
 if (mode === 'exit-now' || mode === 'throw') {
   const n = Number(nArg ?? '20');
   for (let i = 0; i < n; i++) client.track('cli.step', { i });
   // Its summary is made when the process ends: only the client's exit hooks can store it.
-  if (process.env.HOMING_CHILD_METRICS === '1') client.timing('cli.step.ms', 12);
+  if (process.env.HOMING_CHILD_METRICS === '1') {
+    client.timing('cli.step.ms', 12);
+    client.startConversation('conversation-1');
+  }
   // The install id is a file read synchronously: every event was built (beforeSend ran) in track.
   process.stdout.write(`T ${seen.join(' ')}\n`);
   if (mode === 'throw') throw new Error('the CLI failed');
