@@ -96,6 +96,39 @@ describe('Delivery: batching and the Homing format', () => {
     expect(await outbox.getState('delivery:sending')).toBeUndefined();
   });
 
+  it('warns once at start when the outbox was last sent from with other endpoints, naming hosts, never keys', async () => {
+    const s = await sink();
+    const outbox = createMemoryOutbox();
+    const warnings: [string, Record<string, unknown> | undefined][] = [];
+    const logger = {
+      debug: () => {},
+      error: () => {},
+      warn: (m: string, d?: Record<string, unknown>) => void warnings.push([m, d]),
+    };
+    const otherApp = {
+      mode: 'failover',
+      endpoints: [
+        {
+          name: 'homing:https://other.test',
+          destination: 'homing',
+          host: 'https://other.test',
+          key: 'wk_other',
+        },
+      ],
+    };
+    await outbox.setState('delivery:sending', otherApp);
+    const first = startDelivery({ endpoints: [homing(s)], intervalMs: 60_000 }, { outbox, logger });
+    await first.delivery.shutdown(1_000);
+    const about = warnings.filter(([m]) => m.includes('other endpoints'));
+    expect(about).toHaveLength(1);
+    expect(about[0]![1]).toEqual({ before: ['homing https://other.test'], now: [`homing ${s.url}`] });
+    expect(JSON.stringify(about)).not.toMatch(/wk_/);
+    // The same endpoints again (the next run of the same app, another key order): nothing.
+    const again = startDelivery({ endpoints: [homing(s)], intervalMs: 60_000 }, { outbox, logger });
+    await again.delivery.shutdown(1_000);
+    expect(warnings.filter(([m]) => m.includes('other endpoints'))).toHaveLength(1);
+  });
+
   it('sends a batch full by bytes at once, without waiting for the interval', async () => {
     const s = await sink();
     const h = harness({ endpoints: [homing(s)], batchBytes: 4_000, intervalMs: 60_000 });

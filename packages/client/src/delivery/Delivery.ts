@@ -373,11 +373,35 @@ export class Delivery {
       // left that a command line could send to.
       const saved = sending.endpoints.length === 0 ? undefined : sending;
       const sentBefore = await this.outbox.getState<unknown>(SENDING_STATE_KEY);
+      this.warnOfOtherEndpoints(sentBefore, saved);
       if (JSON.stringify(sentBefore) !== JSON.stringify(saved))
         await this.outbox.setState(SENDING_STATE_KEY, saved);
     } catch (error) {
       this.deps.logger.warn('could not record the endpoint list in the outbox state', { error });
     }
+  }
+
+  /**
+   * The outbox was last sent from by a client with other endpoints: two apps given one
+   * `directory`, or a key or host changed. Whatever it queued goes to this client's endpoints,
+   * with this client's keys, which the app should hear of once. Hosts only: keys stay out of logs.
+   */
+  private warnOfOtherEndpoints(before: unknown, now: SavedSending | undefined): void {
+    const where = (saved: unknown): string[] | null => {
+      const list = (saved as { endpoints?: unknown } | null | undefined)?.endpoints;
+      if (!Array.isArray(list) || list.length === 0) return null;
+      return (list as Partial<SavedSending['endpoints'][number]>[])
+        .map((e) => `${String(e.destination)} ${String(e.host)} ${String(e.key)}`)
+        .sort();
+    };
+    const was = where(before);
+    const is = where(now);
+    if (was === null || is === null || was.join('\n') === is.join('\n')) return;
+    const hosts = (list: string[]): string[] => list.map((e) => e.split(' ').slice(0, 2).join(' '));
+    this.deps.logger.warn(
+      "this outbox was last sent from by a client with other endpoints (or keys): what it holds goes to this client's; give each app its own name or directory if that is not meant",
+      { before: hosts(was), now: hosts(is) },
+    );
   }
 
   /**

@@ -196,6 +196,7 @@ export function startDelivery(
     platform?: ReturnType<typeof testPlatform>;
     start?: boolean;
     keepRefused?: DeliveryDeps['keepRefused'];
+    logger?: DeliveryDeps['logger'];
   } = {},
 ): Harness {
   const outbox = options.outbox ?? createMemoryOutbox();
@@ -203,7 +204,7 @@ export function startDelivery(
   const events = recordEvents();
   const delivery = new Delivery(outbox, resolveDeliveryOptions(input), {
     platform,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     emit: events.emit,
     ...(options.keepRefused === undefined ? {} : { keepRefused: options.keepRefused }),
   });
