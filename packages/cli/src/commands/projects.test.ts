@@ -449,6 +449,29 @@ describe('homing projects rotate-keys and remove (SQLite)', () => {
     expect(await removeProjectCommand(gone.id!, { dataDir: dir, yes: true }, captureIo())).toBe(1);
   });
 
+  it("create says at once when the name is taken, and refuses a name that is another project's id", async () => {
+    const dir = await dataDir();
+    const first = await create('shop', { dataDir: dir });
+    expect(first.io.err()).toBe('');
+    const second = await create('shop', { dataDir: dir });
+    expect(second.code).toBe(0);
+    expect(second.io.err()).toBe(
+      `note: another project is named "shop" too (${first.json!.id}); commands that take a project need its id now\n`,
+    );
+    const third = await create('shop', { dataDir: dir });
+    expect(third.io.err()).toContain(
+      `note: 2 other projects are named "shop" too (${first.json!.id}, ${second.json!.id})`,
+    );
+    // Named after another project's id, it could never be found by its name, and `remove NAME`
+    // would remove the other project.
+    const clash = await create(` ${first.json!.id} `, { dataDir: dir });
+    expect(clash.code).toBe(2);
+    expect(clash.io.err()).toContain(`error: "${` ${first.json!.id} `}" is the id of another project`);
+    expect(clash.io.err()).toContain('hint: choose another name');
+    expect(clash.io.out()).toBe('');
+    expect((await listed({ dataDir: dir })).map((p) => p.name)).toEqual(['shop', 'shop', 'shop']);
+  });
+
   it('unknown projects, names two projects share, empty names: refused, nothing changed', async () => {
     const dir = await dataDir();
     const a = (await create('twin', { dataDir: dir })).json!;

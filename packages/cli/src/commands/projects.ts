@@ -5,6 +5,7 @@ import { processIo, runCommand } from './outboxCommand.js';
 import { removeProjectCommand, type RemoveProjectOptions } from './projectRemoval.js';
 import { terminalJson, terminalText } from '../terminalText.js';
 import { findProject, PROJECTS_DEFAULTS, withStore, type StoreLocation } from './projectsStore.js';
+import { CommandError } from './commandError.js';
 
 export { PROJECTS_DEFAULTS, type StoreLocation } from './projectsStore.js';
 
@@ -33,8 +34,29 @@ export async function createProjectCommand(
   io: CommandIo = processIo,
 ): Promise<number> {
   return runCommand(io, async () => {
-    const p = await withStore(options, false, (s) => s.createProject(name));
+    const { p, namesakes } = await withStore(options, false, async (s) => {
+      const before = await s.listProjects();
+      // A project's id wins over a name when a command is given either (findProject): a
+      // project named after another's id could never be named, and `remove NAME` would
+      // remove the other one.
+      if (before.some((other) => other.id === name.trim())) {
+        throw new CommandError(
+          `"${name}" is the id of another project: a project by that name could only ever be found as that one`,
+          'choose another name',
+          2,
+        );
+      }
+      const made = await s.createProject(name);
+      return { p: made, namesakes: before.filter((other) => other.name === made.name) };
+    });
     io.stdout.write(projectJson(p));
+    if (namesakes.length > 0) {
+      // Allowed (names are labels), but commands by name refuse it from now on: said at once.
+      io.stderr.write(
+        `note: ${namesakes.length === 1 ? 'another project is' : `${namesakes.length} other projects are`} named ${terminalJson(p.name)} too (${namesakes.map((o) => o.id).join(', ')}); commands that take a project need its id now
+`,
+      );
+    }
     if (io.stderr.isTTY === true) {
       io.stderr.write('The write key may ship in apps and browsers; keep the admin key secret.\n');
     }
