@@ -125,9 +125,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
   };
   const refuseOtherOrigins = originRefusal(o.corsOrigins);
-  // @fastify/cors's hook first, then these two (registered after it, at the root): the 503 of a
-  // draining server and the 403 of an origin not allowed carry CORS headers like any answer,
-  // so a page can read the 503's Retry-After, and caches see Vary: Origin on the 403.
+  // @fastify/cors's hook first, then these (registered after it, at the root): the 503 of a
+  // draining server, the 400 of a malformed query and the 403 of an origin not allowed carry
+  // CORS headers like any answer, so a page can read the 503's Retry-After, and caches see
+  // Vary: Origin on the 403.
   const cors = new CorsPolicy(o.corsOrigins);
   app.addHook('onRoute', cors.noteRoute);
   void app.register(fastifyCors, cors.options());
