@@ -13,6 +13,7 @@ import type { DeliveryStats } from './DeliveryCounters.js';
 import { DeliveryLoop } from './DeliveryLoop.js';
 import { type DeliveryOptions, withWaitFloors } from './deliveryOptions.js';
 import type { SavedSending } from './EndpointChannel.js';
+import { endpointIdentity } from './endpointIdentity.js';
 import {
   breakerStateKey,
   EndpointChannel,
@@ -387,17 +388,22 @@ export class Delivery {
    * with this client's keys, which the app should hear of once. Hosts only: keys stay out of logs.
    */
   private warnOfOtherEndpoints(before: unknown, now: SavedSending | undefined): void {
-    const where = (saved: unknown): string[] | null => {
+    const listed = (saved: unknown): Record<string, unknown>[] => {
       const list = (saved as { endpoints?: unknown } | null | undefined)?.endpoints;
-      if (!Array.isArray(list) || list.length === 0) return null;
-      return (list as Partial<SavedSending['endpoints'][number]>[])
-        .map((e) => `${String(e.destination)} ${String(e.host)} ${String(e.key)}`)
-        .sort();
+      return Array.isArray(list) ? (list as Record<string, unknown>[]) : [];
     };
-    const was = where(before);
-    const is = where(now);
-    if (was === null || is === null || was.join('\n') === is.join('\n')) return;
-    const hosts = (list: string[]): string[] => list.map((e) => e.split(' ').slice(0, 2).join(' '));
+    const identities = (list: Record<string, unknown>[]): string =>
+      list
+        .map(({ destination, host, key }) =>
+          endpointIdentity({ destination: String(destination), host: String(host), key: String(key) }),
+        )
+        .sort()
+        .join('\n\n');
+    const was = listed(before);
+    const is = listed(now);
+    if (was.length === 0 || is.length === 0 || identities(was) === identities(is)) return;
+    const hosts = (list: Record<string, unknown>[]): string[] =>
+      list.map((e) => `${String(e['destination'])} ${String(e['host'])}`).sort();
     this.deps.logger.warn(
       "this outbox was last sent from by a client with other endpoints (or keys): what it holds goes to this client's; give each app its own name or directory if that is not meant",
       { before: hosts(was), now: hosts(is) },

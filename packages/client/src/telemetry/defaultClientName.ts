@@ -1,4 +1,5 @@
 import type { ResolvedEndpoint } from '../delivery/deliveryOptions.js';
+import { endpointIdentity } from '../delivery/endpointIdentity.js';
 
 /** The name every client the app gave no `name` had before names were made per endpoint set. */
 export const SHARED_DEFAULT_NAME = 'default';
@@ -19,11 +20,6 @@ export function defaultClientName(endpoints: readonly ResolvedEndpoint[]): strin
   if (where.length === 0) return SHARED_DEFAULT_NAME;
   const text = [...new Set(where)].sort().join('\n\n');
   return `${SHARED_DEFAULT_NAME}-${fnv1a(text, 0x811c9dc5)}${fnv1a(text, 0x050c5d1f)}`;
-}
-
-/** What tells one endpoint from another for a client's name: destination, host and key. */
-export function endpointIdentity(e: { destination: string; host: string; key: string }): string {
-  return `${e.destination}\n${e.host}\n${e.key}`;
 }
 
 /** 32-bit FNV-1a over the UTF-16 code units of `text`, from `basis`, as 8 hex digits. */

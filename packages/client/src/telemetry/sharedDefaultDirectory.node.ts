@@ -7,7 +7,8 @@ import { STATE_DIR } from '../outbox/file-log/segmentFiles.js';
 import { readStateSync } from '../outbox/file-log/StateFiles.js';
 import { defaultOutboxDirectory } from '../platform/cacheDirectory.node.js';
 import { consentFile } from './consentFile.node.js';
-import { endpointIdentity, SHARED_DEFAULT_NAME } from './defaultClientName.js';
+import { endpointIdentity } from '../delivery/endpointIdentity.js';
+import { SHARED_DEFAULT_NAME } from './defaultClientName.js';
 
 export interface DefaultDirectory {
   readonly directory: string;
