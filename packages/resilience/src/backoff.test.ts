@@ -54,6 +54,25 @@ describe('backoff', () => {
     expect(got[3]!).toBeGreaterThan(got[1]!);
   });
 
+  it("refuses a factor decorrelated jitter would ignore (its curve doubles), and keeps it for 'none' and 'full'", () => {
+    for (const options of [{ factor: 1 }, { factor: 10, jitter: 'decorrelated' as const }]) {
+      expect(() => exponentialBackoff(options)).toThrow(
+        expect.objectContaining({
+          kind: 'config',
+          option: 'factor',
+          message: expect.stringMatching(/jitter 'full'/),
+        }),
+      );
+    }
+    expect(take(exponentialBackoff({ factor: 2 }), 1)[0]).toBeGreaterThanOrEqual(0);
+    expect(take(exponentialBackoff({ initialMs: 100, factor: 1, jitter: 'none' }), 3)).toEqual([
+      100, 100, 100,
+    ]);
+    expect(
+      take(exponentialBackoff({ initialMs: 100, factor: 3, jitter: 'full', random: () => 0.5 }), 3),
+    ).toEqual([50, 150, 450]);
+  });
+
   it('decorrelated jitter stays at the cap after thousands of attempts (no NaN)', () => {
     const seq = exponentialBackoff({ initialMs: 100, maxMs: 5000 }).start();
     let last = 0;
@@ -108,7 +127,15 @@ describe('backoff', () => {
         fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
         fc.integer({ min: 1, max: 80 }),
         (initialMs, factor, maxMs, jitter, r, n) => {
-          const seq = exponentialBackoff({ initialMs, factor, maxMs, jitter, random: () => r }).start();
+          // Decorrelated jitter takes no factor but its own (2).
+          const growth = jitter === 'decorrelated' ? 2 : factor;
+          const seq = exponentialBackoff({
+            initialMs,
+            factor: growth,
+            maxMs,
+            jitter,
+            random: () => r,
+          }).start();
           for (let i = 0; i < n; i++) {
             const d = seq.next();
             expect(Number.isFinite(d)).toBe(true);

@@ -50,7 +50,10 @@ export type Jitter = 'none' | 'full' | 'decorrelated';
 export interface ExponentialBackoffOptions {
   /** First delay (for decorrelated jitter: the scale of the first delay, whose median is about 0.9 × this). Default 100 ms. */
   readonly initialMs?: number;
-  /** Growth per attempt, >= 1. Default 2. Decorrelated jitter uses its own curve (base 2). */
+  /**
+   * Growth per attempt, >= 1. Default 2. Shapes `none` and `full` jitter; decorrelated jitter
+   * follows its own curve, which doubles, so any other factor given with it is refused.
+   */
   readonly factor?: number;
   /** Cap on every delay. Default 30 000 ms. */
   readonly maxMs?: number;
@@ -80,6 +83,14 @@ export function exponentialBackoff(options: ExponentialBackoffOptions = {}): Bac
   const jitter = options.jitter ?? 'decorrelated';
   if (jitter !== 'none' && jitter !== 'full' && jitter !== 'decorrelated') {
     throw new ConfigError('jitter', "must be 'none', 'full' or 'decorrelated'");
+  }
+  // Validated, then ignored, a factor would leave an app that asked for gentle growth
+  // doubling its delays without a word.
+  if (jitter === 'decorrelated' && factor !== 2) {
+    throw new ConfigError(
+      'factor',
+      `has no effect with jitter 'decorrelated', whose curve doubles; use jitter 'full' or 'none' for a factor of ${factor}`,
+    );
   }
   const random = checkFunction<() => number>('random', options.random ?? Math.random);
   const draw = (): number => {
