@@ -690,4 +690,21 @@ describe('circuitBreaker', () => {
       ).not.toThrow();
     }
   });
+
+  it("a Backoff of the app's own that answers a numeric string or a BigInt opens for that many ms, not 0", async () => {
+    for (const answer of ['50', 50n]) {
+      const policy = circuitBreaker({
+        breaker: new ConsecutiveBreaker(1),
+        halfOpenAfter: { start: () => ({ next: () => answer as unknown as number }) },
+      });
+      const opened: unknown[] = [];
+      policy.onBreak((e) => opened.push(e.openForMs));
+      await failTimes(policy, 1);
+      expect(opened).toEqual([50]);
+      await vi.advanceTimersByTimeAsync(10);
+      await expect(policy.execute(ok)).rejects.toBeInstanceOf(BrokenCircuitError);
+      await vi.advanceTimersByTimeAsync(45);
+      expect(await policy.execute(ok)).toBe('ok');
+    }
+  });
 });

@@ -398,8 +398,16 @@ describe('retry', () => {
         [-100, 0],
         [Infinity, 2_147_483_647],
         [3e9, 2_147_483_647],
+        // Not numbers (a Backoff in plain JS): read as numbers, never concatenated to a time.
+        ['50', 50],
+        [50n, 50],
+        ['soon', 0],
+        [{ value: 20, done: false }, 0],
       ] as const) {
-        const policy = retry({ maxAttempts: 2, backoff: { start: () => ({ next: () => answer }) } });
+        const policy = retry({
+          maxAttempts: 2,
+          backoff: { start: () => ({ next: () => answer as unknown as number }) },
+        });
         const delays: number[] = [];
         policy.onRetry((e) => delays.push(e.delayMs));
         let calls = 0;
@@ -412,6 +420,8 @@ describe('retry', () => {
         expect(delays).toEqual([expected]);
         // Past the too-large delay nothing retries early (Node fired such a timer after 1 ms).
         expect(calls).toBe(expected === 0 ? 2 : 1);
+        await vi.advanceTimersByTimeAsync(expected === 50 ? 40 : 0);
+        expect(calls).toBe(expected <= 50 ? 2 : 1);
         await vi.runAllTimersAsync();
         await expect(run).rejects.toThrow('down');
       }

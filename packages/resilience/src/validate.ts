@@ -34,6 +34,9 @@ export function checkDelay(option: string, value: unknown): number {
  * otherwise fire a too-large timer after 1 ms, the opposite of what was asked).
  */
 export function clampDelay(ms: number): number {
+  // A Backoff of the app's own may answer a string or a BigInt, which would compare as a
+  // number here and then concatenate or throw where a delay is added to a time.
+  if (typeof ms !== 'number') ms = typeof ms === 'bigint' || typeof ms === 'string' ? Number(ms) : NaN;
   if (!(ms > 0)) return 0;
   return ms > MAX_TIMER_MS ? MAX_TIMER_MS : ms;
 }
