@@ -331,7 +331,11 @@ describe('faultInjection: bad configuration', () => {
   });
 
   it('rejects options that are not an object', () => {
-    expect(() => new FaultInjectionPolicy(null as never)).toThrow(ConfigError);
+    for (const bad of [null, [], 'latency', 5]) {
+      expect(() => new FaultInjectionPolicy(bad as never)).toThrow(
+        expect.objectContaining({ kind: 'config', option: 'options' }),
+      );
+    }
   });
 });
 

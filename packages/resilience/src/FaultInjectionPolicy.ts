@@ -63,7 +63,7 @@ export class FaultInjectionPolicy extends PolicyBase {
 
   constructor(options: FaultInjectionOptions = {}) {
     super();
-    if (options === null || typeof options !== 'object')
+    if (options === null || typeof options !== 'object' || Array.isArray(options))
       throw new ConfigError('options', 'must be an object');
     for (const key of Object.keys(options)) {
       if (!KNOWN_OPTIONS.has(key)) throw new ConfigError(key, 'is not a fault-injection option');

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { anySignal, sleep } from './abort.js';
 import { ConfigError, TaskCancelledError } from './errors.js';
@@ -80,5 +81,21 @@ describe('anySignal', () => {
     any.dispose();
     a.abort();
     expect(any.signal.aborted).toBe(false);
+  });
+
+  it('throws a ConfigError naming the entry for what is not an array of signals, watching nothing', () => {
+    const good = new AbortController();
+    for (const [bad, option] of [
+      [null, 'signals'],
+      [good.signal, 'signals'],
+      [[good.signal, null], 'signals[1]'],
+      [[good.signal, {}], 'signals[1]'],
+      [['x'], 'signals[0]'],
+    ] as const) {
+      expect(() => anySignal(bad as unknown as AbortSignal[])).toThrow(
+        expect.objectContaining({ kind: 'config', option }),
+      );
+    }
+    expect(getEventListeners(good.signal, 'abort')).toHaveLength(0);
   });
 });

@@ -1,4 +1,4 @@
-import { TaskCancelledError } from './errors.js';
+import { ConfigError, TaskCancelledError } from './errors.js';
 import { checkDelay } from './validate.js';
 import { watchAbort } from './watchAbort.js';
 
@@ -35,6 +35,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** A signal that aborts when any of `signals` does; `dispose()` removes its listeners. */
 export function anySignal(signals: readonly AbortSignal[]): { signal: AbortSignal; dispose(): void } {
+  // All read first: a bad entry after good ones would otherwise leave their watches behind.
+  if (!Array.isArray(signals)) {
+    throw new ConfigError('signals', `expected an array of AbortSignals, got ${describe(signals)}`);
+  }
+  signals.forEach((signal: unknown, i) => {
+    if (typeof (signal as { addEventListener?: unknown } | null)?.addEventListener !== 'function') {
+      throw new ConfigError(`signals[${i}]`, `expected an AbortSignal, got ${describe(signal)}`);
+    }
+  });
   const controller = new AbortController();
   const unwatchers: Array<() => void> = [];
   const dispose = (): void => {
@@ -55,4 +64,8 @@ export function anySignal(signals: readonly AbortSignal[]): { signal: AbortSigna
     );
   }
   return { signal: controller.signal, dispose };
+}
+
+function describe(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
 }

@@ -87,6 +87,20 @@ describe('watchAbort', () => {
       expect(() => watchAbort(bad as unknown as AbortSignal, () => {})).toThrow(ConfigError);
     }
   });
+
+  it('throws a ConfigError for a callback that is not a function, at once rather than when the signal aborts', () => {
+    const controller = new AbortController();
+    for (const bad of [undefined, null, 'oops', 5, {}]) {
+      expect(() => watchAbort(controller.signal, bad as unknown as () => void)).toThrow(
+        expect.objectContaining({ kind: 'config', option: 'onAbort' }),
+      );
+    }
+    // Nothing was registered: the abort runs no callback and throws nowhere.
+    const seen: string[] = [];
+    watchAbort(controller.signal, () => seen.push('ok'));
+    controller.abort();
+    expect(seen).toEqual(['ok']);
+  });
 });
 
 describe('many calls on one caller signal (a shutdown or request signal)', () => {

@@ -43,9 +43,17 @@ const watches = new WeakMap<AbortSignal, Watch>();
 /**
  * Calls `onAbort` once when `signal` aborts, in the order the watches began; the answer stops
  * watching (and is a no-op once it ran). Throws a ConfigError, before anything is registered,
- * when `signal` is not an AbortSignal.
+ * when `signal` is not an AbortSignal or `onAbort` not a function.
  */
 export function watchAbort(signal: AbortSignal, onAbort: () => void): () => void {
+  // Found at once, not when the signal aborts: then it would throw from the abort's dispatch,
+  // far from the mistake, and take the process down.
+  if (typeof onAbort !== 'function') {
+    throw new ConfigError(
+      'onAbort',
+      `expected a function, got ${onAbort === null ? 'null' : typeof onAbort}`,
+    );
+  }
   let watch = watches.get(signal);
   if (watch === undefined) {
     // Duck-typed, as addEventListener would be: a signal of another realm (a frame) is one too.
