@@ -25,6 +25,8 @@ export class CallContext implements PolicyContext {
   private own: AbortSignal | undefined = undefined;
   /** Stops watching the outer signal this context's signal follows. */
   private unwatch: (() => void) | undefined = undefined;
+  /** The timeout this context bounds is over (settled or expired): nothing may watch for it now. */
+  private disposed = false;
 
   constructor(
     /** The enclosing context; undefined at the root. */
@@ -50,10 +52,17 @@ export class CallContext implements PolicyContext {
       controller.abort(deadline.reason);
       return this.own;
     }
-    deadline.controller = controller;
     // Without a caller's signal or an enclosing timeout nothing could abort from outside:
     // peek() then makes no signal up there just to listen to it.
     const outer = this.parent === undefined ? this.caller : peek(this.parent);
+    if (this.disposed) {
+      // Read first after the call settled (work it left running): a watch on the outer signal
+      // would never be removed, one leaked per call on an app-lifetime signal. The signal tells
+      // what is known now and aborts no later, as the timeout's own would once it was disposed.
+      if (outer?.aborted === true) controller.abort(outer.reason);
+      return this.own;
+    }
+    deadline.controller = controller;
     if (outer !== undefined) {
       if (outer.aborted) controller.abort(outer.reason);
       else {
@@ -89,6 +98,7 @@ export class CallContext implements PolicyContext {
 
   /** Stops following the parent's signal. */
   dispose(): void {
+    this.disposed = true;
     if (this.unwatch !== undefined) {
       this.unwatch();
       this.unwatch = undefined;

@@ -158,6 +158,43 @@ describe('timeout', () => {
     policy.close();
   });
 
+  it("a signal first read after the call settled (work it left running) leaves no listener on the caller's signal", async () => {
+    const shutdown = new AbortController();
+    const policy = timeout(10_000);
+    const contexts: { signal: AbortSignal }[] = [];
+    for (let i = 0; i < 50; i++) {
+      await policy.execute((ctx) => {
+        contexts.push(ctx);
+        return 'cached';
+      }, shutdown.signal);
+    }
+    const late = contexts.map((ctx) => ctx.signal);
+    // Each read had watched the app-lifetime signal for good: one leaked watch a call.
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+    expect(late.some((signal) => signal.aborted)).toBe(false);
+    shutdown.abort('bye');
+    // A read after the caller aborted still tells so.
+    const afterAbort: { signal: AbortSignal }[] = [];
+    await policy
+      .execute((ctx) => {
+        afterAbort.push(ctx);
+        return 'x';
+      }, new AbortController().signal)
+      .catch(() => undefined);
+    const aborted = new AbortController();
+    const seen: { signal: AbortSignal }[] = [];
+    const call = policy.execute((ctx) => {
+      seen.push(ctx);
+      return 'y';
+    }, aborted.signal);
+    await call;
+    aborted.abort('gone');
+    expect(seen[0]!.signal.aborted).toBe(true);
+    expect(seen[0]!.signal.reason).toBe('gone');
+    expect(afterAbort[0]!.signal.aborted).toBe(false);
+    policy.close();
+  });
+
   it("a hung call's listener on the caller's signal is removed at its deadline, not when it settles", async () => {
     vi.useFakeTimers();
     const controller = new AbortController();
