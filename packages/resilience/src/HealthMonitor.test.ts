@@ -521,17 +521,34 @@ describe('HealthMonitor: events', () => {
     expect(changes).toHaveLength(5);
   });
 
-  it('keeps going when a listener throws', async () => {
-    const m = monitor();
-    const seen: string[] = [];
-    m.onStatusChange(() => {
-      throw new Error('listener bug');
+  it("keeps going when a listener throws, and reports its error as every policy's listener errors are", async () => {
+    const reported: unknown[] = [];
+    const microtask = vi.spyOn(globalThis, 'queueMicrotask').mockImplementation((task) => {
+      try {
+        task();
+      } catch (error) {
+        reported.push(error);
+      }
     });
-    m.onStatusChange((change) => seen.push(change.scope));
-    m.register('c', switchable(true));
-    await m.runNow();
-    expect(seen).toEqual(['aggregate', 'check', 'aggregate']);
-    expect(m.status).toBe('healthy');
+    try {
+      const m = monitor();
+      const seen: string[] = [];
+      m.onStatusChange(() => {
+        throw new Error('listener bug');
+      });
+      m.onStatusChange((change) => seen.push(change.scope));
+      m.register('c', switchable(true));
+      await m.runNow();
+      expect(seen).toEqual(['aggregate', 'check', 'aggregate']);
+      expect(m.status).toBe('healthy');
+      expect(reported.map((e) => (e as Error).message)).toEqual([
+        'listener bug',
+        'listener bug',
+        'listener bug',
+      ]);
+    } finally {
+      microtask.mockRestore();
+    }
   });
 
   it('sends nothing after close()', async () => {

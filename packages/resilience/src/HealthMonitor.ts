@@ -221,7 +221,10 @@ export class HealthMonitor {
     return { status: this.#aggregate, checks, timestamp: new Date(this.#now()).toISOString() };
   }
 
-  /** Called on every status change of a check, then of the aggregate. A throwing listener is ignored. */
+  /**
+   * Called on every status change of a check, then of the aggregate. A listener that throws keeps
+   * neither the monitor nor the other listeners from going on; its error is rethrown in a microtask.
+   */
   onStatusChange(listener: (change: HealthStatusChange) => void): Disposable {
     if (typeof listener !== 'function') throw new ConfigError('listener', 'must be a function');
     // A wrapper per subscription, so the same function subscribed twice is disposed once at a time.
@@ -385,8 +388,12 @@ export class HealthMonitor {
     for (const listener of [...this.#listeners]) {
       try {
         listener(change);
-      } catch {
-        // A listener's bug must not stop the monitor or starve the other listeners.
+      } catch (error) {
+        // A listener's bug must not stop the monitor or starve the other listeners, nor vanish:
+        // reported as every policy's listener errors are (see events.ts).
+        queueMicrotask(() => {
+          throw error;
+        });
       }
     }
   }
