@@ -700,6 +700,64 @@ describe('homing flush', () => {
     expect(await queuedIn(dir)).toBe(0);
   });
 
+  it('the built homing flush, beside a live pid whose lock went unrefreshed, waits out the watch and sends (it ended mid-await, exit 13, silently)', async () => {
+    const { dir, sink } = await setup(4);
+    const owner = { pid: process.pid, host: hostname(), token: 'stopped-process', acquiredAtMs: 1 };
+    const lockFile = join(dir, 'delivery.lock');
+    await writeFile(lockFile, JSON.stringify(owner));
+    const longAgo = new Date(Date.now() - 120_000);
+    await utimes(lockFile, longAgo, longAgo);
+    const bin = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [bin, 'flush', '--outbox', dir, '--host', sink.url, '--key', 'wk', '--timeout', '30000'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+    const [code] = (await once(child, 'exit')) as [number | null];
+    expect(code, err).toBe(0);
+    expect(out).toContain('Sent 4 events');
+    expect(new Set(sink.uuids).size).toBe(4);
+    expect(await queuedIn(dir)).toBe(0);
+  }, 40_000);
+
+  it('a holder that stopped refreshing its lock before the timeout ran out is named as stopped, with what to do', async () => {
+    const { dir, sink } = await setup(3);
+    const owner = { pid: process.ppid, host: hostname(), token: 'frozen-process', acquiredAtMs: 1 };
+    const lockFile = join(dir, 'delivery.lock');
+    await writeFile(lockFile, JSON.stringify(owner));
+    // Refreshed 15 s ago: not yet stale (30 s), and the timeout ends first.
+    const fifteenAgo = new Date(Date.now() - 15_000);
+    await utimes(lockFile, fifteenAgo, fifteenAgo);
+    const io = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 1_000 }, io),
+    ).toBe(1);
+    expect(io.err()).toMatch(
+      new RegExp(`held by pid ${process.ppid}, which has stopped refreshing its lock \\(last 1[56]s ago`),
+    );
+    expect(io.err()).toMatch(
+      /hint: resume or end pid \d+, or run this again with a --timeout longer than 40s/,
+    );
+    expect(sink.requests).toBe(0);
+    expect(await queuedIn(dir)).toBe(3);
+    // Found stale during the wait, but only after the time ran out (the watch outlasts it):
+    // said so, not a bare "timed out".
+    const almostStale = new Date(Date.now() - 29_500);
+    await utimes(lockFile, almostStale, almostStale);
+    const late = captureIo();
+    expect(
+      await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 2_000 }, late),
+    ).toBe(1);
+    expect(late.err()).toContain('which has stopped refreshing its lock');
+    expect(late.err()).toContain('hint: it was found stopped only as the time ran out; resume or end');
+    expect(late.err()).not.toContain('timed out');
+    expect(await queuedIn(dir)).toBe(3);
+  }, 20_000);
+
   it('--destination custom or an unknown one exits 2 naming the three it can flush to', async () => {
     const { dir, sink } = await setup(1);
     for (const destination of ['custom', 'amplitude']) {

@@ -24,12 +24,16 @@ export type RoundsEnd =
     }
   /** Another process held the lock and sent the queue empty meanwhile. */
   | { readonly kind: 'delivered-elsewhere'; readonly sent: number; readonly holder: OtherDeliverer }
-  /** Another process still held the lock at the deadline. */
+  /**
+   * Another process still held the lock at the deadline; `stopped`: it had stopped refreshing
+   * the lock (frozen, blocked) and was found so only as the time ran out.
+   */
   | {
       readonly kind: 'held-elsewhere';
       readonly sent: number;
       readonly holder: OtherDeliverer;
       readonly events: number;
+      readonly stopped?: boolean;
     }
   /** Nothing sent, nothing failed, nobody else delivering, and still events queued. */
   | { readonly kind: 'unexplained'; readonly sent: number; readonly pending: number }
@@ -69,6 +73,13 @@ export async function runFlushRounds(r: FlushRounds): Promise<RoundsEnd> {
     if (wait.kind === 'emptied') return { kind: 'delivered-elsewhere', sent, holder: wait.holder };
     if (wait.kind === 'held')
       return { kind: 'held-elsewhere', sent, holder: wait.holder, events: wait.events };
+    if (wait.waitedFor !== null && r.now() >= r.deadlineMs) {
+      // A holder that stopped refreshing its lock is found stale only once the lock is staleMs
+      // old (and watched a few heartbeats more), which the default timeout does not outlast:
+      // "timed out" alone did not say that the time went waiting for a frozen process.
+      const { events } = await r.inspector.size();
+      return { kind: 'held-elsewhere', sent, holder: wait.waitedFor, events, stopped: true };
+    }
     const round = await r.delivery.flush(Math.max(0, Math.floor(r.deadlineMs - r.now())));
     if (r.stop.aborted) return { kind: 'stopped' };
     sent += round.sent;

@@ -1,4 +1,4 @@
-import type { DeliveryStats } from '@homing/client';
+import { FILE_OUTBOX_DEFAULTS, type DeliveryStats } from '@homing/client';
 import { terminalText } from '../terminalText.js';
 import type { RoundsEnd } from './flushRounds.js';
 import type { CommandIo } from './outboxCommand.js';
@@ -13,8 +13,24 @@ function unexplained(directory: string): CommandError {
   );
 }
 
+/** How old a lock's heartbeat is (refreshed every 2 s) before its holder is called stopped. */
+const STOPPED_HOLDER_MS = 10_000;
+/** A lock unrefreshed this long is taken over (after a watch of a few heartbeats). */
+const STALE_LOCK_MS = FILE_OUTBOX_DEFAULTS.staleMs;
+
 /** Another process kept the delivery lock all the time this flush had. */
-function heldElsewhere(holder: OtherDeliverer, events: number, timeoutMs: number): CommandError {
+function heldElsewhere(
+  holder: OtherDeliverer,
+  events: number,
+  timeoutMs: number,
+  stopped: boolean,
+): CommandError {
+  if (stopped || holder.heartbeatAgeMs >= STOPPED_HOLDER_MS) {
+    return new CommandError(
+      `the outbox is held by ${holder.who}, which has stopped refreshing its lock (last ${formatDuration(holder.heartbeatAgeMs)} ago: suspended with Ctrl-Z, paused in a debugger, or blocked), still after ${formatDuration(timeoutMs)}`,
+      `${stopped ? 'it was found stopped only as the time ran out; ' : ''}resume or end ${holder.who}, or run this again with a --timeout longer than ${formatDuration(STALE_LOCK_MS + STOPPED_HOLDER_MS)}: a lock left unrefreshed for ${formatDuration(STALE_LOCK_MS)} is taken over; the ${events} events stay in the outbox`,
+    );
+  }
   return new CommandError(
     `the outbox is being delivered by ${holder.who} (heartbeat ${formatDuration(holder.heartbeatAgeMs)} ago), still after ${formatDuration(timeoutMs)}; only one process sends from an outbox at a time`,
     `it is sending the ${events} events queued; wait for it, or give more time with --timeout MS, or stop it and run this again; the events stay in the outbox`,
@@ -148,7 +164,8 @@ export function reportFlush(
     );
     io.stderr.write(`hint: inspect them with: homing dead-letters --outbox ${terminalText(directory)}\n`);
   }
-  if (result.kind === 'held-elsewhere') throw heldElsewhere(result.holder, result.events, timeoutMs);
+  if (result.kind === 'held-elsewhere')
+    throw heldElsewhere(result.holder, result.events, timeoutMs, result.stopped === true);
   if (result.kind === 'unexplained') throw unexplained(terminalText(directory));
   if (result.kind === 'delivered-elsewhere' || result.arrived > 0 || result.pending === 0) return failed;
   // Events that were there to send and were not.

@@ -14,8 +14,11 @@ export interface OtherDeliverer {
 }
 
 export type HolderWait =
-  /** Nobody else holds the lock (free, stale, or this process's own): this flush may claim. */
-  | { readonly kind: 'free'; readonly waited: boolean }
+  /**
+   * Nobody else holds the lock (free, stale, or this process's own): this flush may claim.
+   * `waitedFor`: the last holder it waited for (let go, or found stale), if any.
+   */
+  | { readonly kind: 'free'; readonly waitedFor: OtherDeliverer | null }
   /** The queue went empty while the other process held the lock: it sent everything. */
   | { readonly kind: 'emptied'; readonly holder: OtherDeliverer }
   /** Still held by a live process at the deadline, with `events` still queued. */
@@ -55,18 +58,16 @@ export async function waitWhileHeldElsewhere(
     onWaiting: (holder: OtherDeliverer) => void;
   },
 ): Promise<HolderWait> {
-  let waitedFor: string | null = null;
+  let waitedFor: OtherDeliverer | null = null;
   for (;;) {
     if (stop.aborted) return { kind: 'stopped' };
     const holder = otherDeliverer(await inspector.deliveryLock());
-    if (holder === null) return { kind: 'free', waited: waitedFor !== null };
+    if (holder === null) return { kind: 'free', waitedFor };
     const { events } = await inspector.size();
     if (events === 0) return { kind: 'emptied', holder };
     if (now() >= deadlineMs) return { kind: 'held', holder, events };
-    if (holder.who !== waitedFor) {
-      waitedFor = holder.who;
-      onWaiting(holder);
-    }
+    if (holder.who !== waitedFor?.who) onWaiting(holder);
+    waitedFor = holder;
     await pause(Math.min(HOLDER_POLL_MS, Math.max(0, deadlineMs - now())), stop);
   }
 }

@@ -83,7 +83,10 @@ export async function openOutbox(
   await assertOutboxWritable(directory);
   await assertOutboxOwn(directory);
   const limits = (await inspector.savedLimits()) ?? KEEP_EVERYTHING;
-  return { outbox: new FileOutbox({ directory, ...limits, saveLimits: false }), directory, inspector };
+  // A command waits for its answer: watching a lock whose owner stopped (Ctrl-Z, a debugger)
+  // must keep it alive, or it ended mid-await, exit code 13, without a word.
+  const outbox = new FileOutbox({ directory, ...limits, saveLimits: false, keepAliveWhileWatching: true });
+  return { outbox, directory, inspector };
 }
 
 /**

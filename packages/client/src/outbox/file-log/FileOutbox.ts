@@ -150,6 +150,7 @@ export class FileOutbox implements Outbox {
     this.lock = new DirectoryLock(path.join(this.directory, DELIVERY_LOCK_FILE), {
       staleMs: this.o.staleMs,
       heartbeatMs: this.o.heartbeatMs,
+      keepAliveWhileWatching: this.o.keepAliveWhileWatching,
     });
     this.deadLetters = new DeadLetterFile({
       file: path.join(this.directory, DEAD_LETTER_FILE),

@@ -53,6 +53,13 @@ export interface FileOutboxOptions extends Partial<OutboxLimits> {
    * app's outbox passes false.
    */
   saveLimits?: boolean;
+  /**
+   * Whether watching a delivery lock that looks abandoned (its owner alive but its heartbeat
+   * old, for a few heartbeats before taking it over) keeps the process alive: for a command that
+   * waits for its answer (`homing flush`), which otherwise ended mid-await with nothing else
+   * pending. An app's must not; default false.
+   */
+  keepAliveWhileWatching?: boolean;
 }
 
 export const FILE_OUTBOX_DEFAULTS = Object.freeze({
@@ -65,6 +72,7 @@ export const FILE_OUTBOX_DEFAULTS = Object.freeze({
   staleMs: 30_000,
   claimCacheBytes: 1024 * 1024,
   saveLimits: true,
+  keepAliveWhileWatching: false,
 });
 
 export interface ResolvedFileOutboxOptions {
@@ -81,6 +89,7 @@ export interface ResolvedFileOutboxOptions {
   readonly now: () => number;
   readonly logger: Logger;
   readonly saveLimits: boolean;
+  readonly keepAliveWhileWatching: boolean;
 }
 
 export function resolveFileOutboxOptions(options: FileOutboxOptions): ResolvedFileOutboxOptions {
@@ -108,6 +117,7 @@ export function resolveFileOutboxOptions(options: FileOutboxOptions): ResolvedFi
     now: options.now ?? Date.now,
     logger: options.logger ?? silentLogger,
     saveLimits: options.saveLimits ?? d.saveLimits,
+    keepAliveWhileWatching: options.keepAliveWhileWatching ?? d.keepAliveWhileWatching,
   };
   requireOneOf('durability', resolved.durability, ['batch', 'fsync', 'memory'] as const);
   // The tuning options this outbox has a default for are the ones it uses.
@@ -124,6 +134,8 @@ export function resolveFileOutboxOptions(options: FileOutboxOptions): ResolvedFi
   }
   if (typeof resolved.saveLimits !== 'boolean')
     throw new OutboxOptionError('saveLimits', 'must be a boolean');
+  if (typeof resolved.keepAliveWhileWatching !== 'boolean')
+    throw new OutboxOptionError('keepAliveWhileWatching', 'must be a boolean');
   if (typeof resolved.now !== 'function')
     throw new OutboxOptionError('now', 'must be a function returning ms since the epoch');
   const logger = resolved.logger as Partial<Logger>;
