@@ -28,6 +28,7 @@ import {
   startSink,
 } from './commands.test-helpers.js';
 import { flush } from './flush.js';
+import { status } from './status.js';
 import { appendFromAnotherProcess, holdLockInAnotherProcess } from './otherProcess.test-helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -154,6 +155,48 @@ describe('homing flush', () => {
     expect(await flush({ outbox: seeded.dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(0);
     expect(new Set(sink.uuids)).toEqual(new Set(seeded.uuids));
     expect(io.out()).toContain('Sent 15 events');
+  });
+
+  it('names the events it dropped past the retention the app saved, sending only the rest (it said "Sent 0 events" and nothing of them)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'homing-cli-'));
+    const sink = await startSink();
+    cleanups.push(() => rm(dir, { recursive: true, force: true }), sink.close);
+    const app = createFileOutbox({ directory: dir, retentionMs: 60_000 });
+    const record = (uuid: string, timestampMs: number) => ({
+      uuid,
+      json: JSON.stringify({
+        uuid,
+        event: 'e',
+        distinct_id: 'd',
+        timestamp: new Date(timestampMs).toISOString(),
+      }),
+      timestampMs,
+    });
+    const now = Date.now();
+    app.append([record('fresh-0', now), record('fresh-1', now)]);
+    await app.persist();
+    await app.close();
+    // The same events, tracked two minutes ago: what an app that could not send left behind.
+    const old = createFileOutbox({ directory: dir, retentionMs: 60_000, now: () => now - 120_000 });
+    old.append([
+      record('old-0', now - 120_000),
+      record('old-1', now - 120_000),
+      record('old-2', now - 120_000),
+    ]);
+    await old.persist();
+    await old.close();
+    const statusIo = captureIo();
+    expect(await status({ outbox: dir }, statusIo)).toBe(0);
+    expect(statusIo.out()).toMatch(
+      /Oldest event +2m 0s ago, past the app's retention \(1m 0s\): such events are dropped unsent/,
+    );
+    const io = captureIo();
+    expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(0);
+    expect(sink.uuids.sort()).toEqual(['fresh-0', 'fresh-1']);
+    expect(io.out()).toContain('Sent 2 events');
+    expect(io.err()).toContain(
+      'warning: 3 events were older than the retention the app saved in the outbox (retentionMs) and dropped, not sent',
+    );
   });
 
   it('draws a progress bar on a TTY', async () => {

@@ -17,6 +17,7 @@ import { Progress } from './flushProgress.js';
 import { runFlushRounds } from './flushRounds.js';
 import type { ConsentWithdrawn } from './flushConsent.js';
 import { consentWithdrawn, refuseWithoutConsent } from './flushConsent.js';
+import type { FlushDrops } from './flushSummary.js';
 import { allAskedToWait, allCircuitsOpen, everyEndpointWaits, reportFlush } from './flushSummary.js';
 import type { CommandIo, Outbox, OutboxInspector } from './outboxCommand.js';
 import { CommandError, openOutbox, processIo, runCommand } from './outboxCommand.js';
@@ -162,9 +163,10 @@ export async function flush(
     // From the first read on (the outbox cuts a torn tail when it first reads a segment): dead
     // letters discarded past the outbox's dead-letter bounds, and damaged records cut where they
     // were met, which the summary must not pass over.
-    const drops = { overflow: 0, corrupt: 0 };
+    const drops = { overflow: 0, corrupt: 0, retention: 0 };
     const stopCounting = outbox.onDrop((drop) => {
-      if (drop.reason === 'overflow' || drop.reason === 'corrupt') drops[drop.reason] += drop.count;
+      if (drop.reason === 'overflow' || drop.reason === 'corrupt' || drop.reason === 'retention')
+        drops[drop.reason] += drop.count;
     });
     try {
       const resolved = fromFlags ?? (await savedDeliveryOptions(outbox));
@@ -230,11 +232,7 @@ async function drain(
   timeoutMs: number,
   force: boolean,
   io: CommandIo,
-  {
-    saveSending,
-    signal,
-    drops,
-  }: { saveSending: boolean; signal: AbortSignal; drops: { overflow: number; corrupt: number } },
+  { saveSending, signal, drops }: { saveSending: boolean; signal: AbortSignal; drops: FlushDrops },
 ): Promise<boolean | 'interrupted' | BatchRefusal | ConsentWithdrawn> {
   // Monotonic: a wall clock stepped meanwhile must not stretch or cut the budget.
   const now = () => performance.now();

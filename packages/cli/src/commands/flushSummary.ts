@@ -5,6 +5,16 @@ import type { CommandIo } from './outboxCommand.js';
 import { CommandError, formatDuration } from './outboxCommand.js';
 import type { OtherDeliverer } from './otherDeliverer.js';
 
+/** Events the outbox dropped while a flush ran, which its summary names, by reason. */
+export interface FlushDrops {
+  /** Dead letters discarded past the outbox's dead-letter bounds. */
+  readonly overflow: number;
+  /** Damaged records cut where they were met. */
+  readonly corrupt: number;
+  /** Events past the retention the app saved, dropped unsent. */
+  readonly retention: number;
+}
+
 /** Nothing failed, nobody else delivers, and events the flush saw stayed queued. */
 function unexplained(directory: string): CommandError {
   return new CommandError(
@@ -89,7 +99,7 @@ export interface FlushReport {
   readonly ids: readonly string[];
   readonly directory: string;
   /** Dead letters discarded past maxDeadLetters or maxDeadLetterBytes, and damaged records cut, while it ran. */
-  readonly drops: { readonly overflow: number; readonly corrupt: number };
+  readonly drops: FlushDrops;
   readonly force: boolean;
   readonly timeoutMs: number;
   /**
@@ -148,6 +158,12 @@ export function reportFlush(
   if (drops.corrupt > 0) {
     io.stderr.write(
       `warning: ${drops.corrupt} damaged records (torn or corrupt on disk) were cut from the outbox; they could not be sent\n`,
+    );
+  }
+  if (drops.retention > 0) {
+    // Not a failure of this flush (the app's own limit), but the queue it started from held them.
+    io.stderr.write(
+      `warning: ${drops.retention} ${drops.retention === 1 ? 'event was' : 'events were'} older than the retention the app saved in the outbox (retentionMs) and dropped, not sent\n`,
     );
   }
   if (stats.deadLettered > 0) {

@@ -24,6 +24,11 @@ export interface StatusReport {
    * in the future: a clock was ahead when it was tracked (or is behind now).
    */
   oldestEventAgeMs: number | null;
+  /**
+   * The retention the app saved in the outbox (`retentionMs`), or null when it saved none or
+   * keeps events for good: events older are dropped unsent when the outbox is next delivered.
+   */
+  retentionMs: number | null;
   deadLetters: number;
   /** Unreadable ranges in the segments (skipped; the next process to deliver cuts them). */
   damaged: { ranges: number; bytes: number };
@@ -69,6 +74,7 @@ export async function readStatus(
   now = Date.now(),
 ): Promise<StatusReport> {
   const size = await outbox.size();
+  const retentionMs = (await outbox.savedLimits())?.retentionMs ?? 0;
   const lock = await outbox.deliveryLock();
   const known = await outbox.getState<unknown>(ENDPOINTS_STATE_KEY);
   const ids = Array.isArray(known) ? known.filter((k): k is string => typeof k === 'string') : [];
@@ -113,6 +119,7 @@ export async function readStatus(
     queue: { events: size.events, bytes: size.bytes },
     // Not clamped at 0: an event stamped ahead showed as "0s ago", and nothing said a clock was wrong.
     oldestEventAgeMs: size.oldestTimestampMs === null ? null : now - size.oldestTimestampMs,
+    retentionMs: retentionMs > 0 ? retentionMs : null,
     deadLetters: size.deadLetters,
     damaged: outbox.damaged(),
     damagedDeadLetters: await outbox.deadLetterDamage(),
@@ -159,6 +166,12 @@ function formatAge(ageMs: number | null): string {
   return `${formatDuration(ageMs)} ago`;
 }
 
+/** Said of an oldest event past the app's retention: the queue counts events that will never be sent. */
+function pastRetention({ oldestEventAgeMs: age, retentionMs }: StatusReport): string {
+  if (age === null || retentionMs === null || age <= retentionMs) return '';
+  return `, past the app's retention (${formatDuration(retentionMs)}): such events are dropped unsent when the outbox is next delivered`;
+}
+
 /** The Consent row, shown only when consent holds events back (granted, or never set, is usual). */
 const CONSENT_ROWS = {
   pending: 'pending: the app holds its events until its user consents; flush sends nothing',
@@ -171,7 +184,7 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
   const rows: Array<[string, string]> = [
     ['Outbox', report.outbox],
     ['Queue', `${report.queue.events} events (${formatBytes(report.queue.bytes)})`],
-    ['Oldest event', formatAge(report.oldestEventAgeMs)],
+    ['Oldest event', formatAge(report.oldestEventAgeMs) + pastRetention(report)],
     ['Dead letters', String(report.deadLetters)],
     ['Delivering', formatDelivery(report.delivery)],
   ];
