@@ -116,7 +116,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   };
   const refuseMalformedQuery: onRequestHookHandler = (req, reply, done) => {
     if (!isMalformedQuery(req.query)) return done();
-    markAdmin(req, reply);
     // Not the query itself: on the admin API it carries distinct ids.
     void reply.code(400).send({
       error: 'invalid-request',
@@ -134,6 +133,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   void app.register(fastifyCors, cors.options());
   void app.register(
     atRoot((root, _opts, done) => {
+      // First: every answer on the admin API says no-store, these refusals included.
+      root.addHook('onRequest', (req, reply, done) => {
+        markAdmin(req, reply);
+        done();
+      });
       root.addHook('onRequest', refuseWhileDraining);
       root.addHook('onRequest', refuseMalformedQuery);
       if (refuseOtherOrigins !== null) root.addHook('onRequest', refuseOtherOrigins);

@@ -41,6 +41,34 @@ describe('corsOrigins list: requests from other origins', () => {
     expect((await send({ origin: 'https://evil.example' })).statusCode).toBe(403);
   });
 
+  it('are refused on the admin API with no-store, as every admin answer (the URL names a person)', async () => {
+    const store = new NoopStore();
+    const app = buildServer({ logger: false, store, corsOrigins: ['https://app.example.com'] });
+    cleanups.push(() => app.close());
+    for (const [method, url] of [
+      ['GET', '/api/events'],
+      ['GET', '/api/persons/someone/export'],
+      ['DELETE', '/api/persons/someone'],
+    ] as const) {
+      const res = await app.inject({
+        method,
+        url,
+        headers: { origin: 'https://evil.example', authorization: `Bearer ${store.project.adminKey}` },
+      });
+      expect(res.statusCode, url).toBe(403);
+      expect(res.json()).toMatchObject({ error: 'origin-not-allowed' });
+      expect(res.headers['cache-control'], url).toBe('no-store');
+    }
+    // Not on ingest: nothing there names anyone.
+    const ingest = await app.inject({
+      method: 'POST',
+      url: '/ingest',
+      headers: { origin: 'https://evil.example' },
+    });
+    expect(ingest.statusCode).toBe(403);
+    expect(ingest.headers['cache-control']).toBeUndefined();
+  });
+
   it("take the server's own origin from the address the connection reached, not from Host", async () => {
     const store = new NoopStore();
     const app = buildServer({ logger: false, store, corsOrigins: ['https://app.example.com'] });
