@@ -5,6 +5,7 @@ export {
   ServerOptionsError,
   LISTEN_DEFAULTS,
   MAX_BATCH_EVENTS,
+  MAX_KEEP_ALIVE_TIMEOUT_MS,
   MAX_TIMER_MS,
   resolveServerOptions,
   type RateLimitOptions,

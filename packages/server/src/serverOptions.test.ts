@@ -1,5 +1,7 @@
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { resolveServerOptions, ServerOptionsError } from './serverOptions.js';
+import { buildServer } from './app.js';
+import { MAX_KEEP_ALIVE_TIMEOUT_MS, resolveServerOptions, ServerOptionsError } from './serverOptions.js';
 import { NoopStore } from './store/noop.js';
 
 const resolve = (corsOrigins: unknown) =>
@@ -63,7 +65,28 @@ describe('resolveServerOptions: corsOrigins', () => {
 });
 
 describe('resolveServerOptions: timer delays', () => {
-  it.each(['shutdownGraceMs', 'readyTimeoutMs', 'keepAliveTimeoutMs'] as const)(
+  it('keepAliveTimeoutMs stops a second short of that (Node times an idle socket a second past it): the largest accepted answers without a TimeoutOverflowWarning', async () => {
+    const store = new NoopStore();
+    expect(() => resolveServerOptions({ store, keepAliveTimeoutMs: 2_147_482_648 })).toThrow(
+      /keepAliveTimeoutMs.*from 1 to 2147482647/,
+    );
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    const app = buildServer({ logger: false, store, keepAliveTimeoutMs: MAX_KEEP_ALIVE_TIMEOUT_MS });
+    try {
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const { port } = app.server.address() as AddressInfo;
+      for (let i = 0; i < 3; i++) expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.filter((w) => w.name === 'TimeoutOverflowWarning')).toEqual([]);
+    } finally {
+      process.off('warning', onWarning);
+      await app.close();
+    }
+  });
+
+  it.each(['shutdownGraceMs', 'readyTimeoutMs'] as const)(
     '%s over 2^31-1 ms (which a timer fires after 1 ms) is refused, the largest that works accepted',
     (option) => {
       const store = new NoopStore();

@@ -183,7 +183,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
   integer('readyTimeoutMs', r.readyTimeoutMs, 1, MAX_TIMER_MS);
   integer('requestTimeoutMs', r.requestTimeoutMs, 0);
   // 0 would hold idle connections forever; it is a timer delay too.
-  integer('keepAliveTimeoutMs', r.keepAliveTimeoutMs, 1, MAX_TIMER_MS);
+  integer('keepAliveTimeoutMs', r.keepAliveTimeoutMs, 1, MAX_KEEP_ALIVE_TIMEOUT_MS);
   integer('maxConnections', r.maxConnections, 0);
   integer('shutdownGraceMs', r.shutdownGraceMs, 0, MAX_TIMER_MS);
   // The retention job's own check and error (RetentionOptionError), which `homing serve` names
@@ -255,6 +255,12 @@ function originProblem(origin: string): string | null {
 }
 
 export { MAX_TIMER_MS } from './maxTimer.js';
+
+/**
+ * The longest `keepAliveTimeoutMs`: Node sets an idle socket's timeout a second past it, and a
+ * timer past MAX_TIMER_MS warns (TimeoutOverflowWarning) on every response.
+ */
+export const MAX_KEEP_ALIVE_TIMEOUT_MS = MAX_TIMER_MS - 1000;
 
 function integer(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {

@@ -354,6 +354,13 @@ describe('homing serve', () => {
     expect(serveOptionsFromFlags(flagsFor('/tmp/x', { shutdownGraceMs: '2147483647' })).shutdownGraceMs).toBe(
       2_147_483_647,
     );
+    // Node times an idle socket a second past the keep-alive timeout: that must fit a timer too.
+    expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { keepAliveTimeoutMs: '2147483647' }))).toThrow(
+      /--keep-alive-timeout-ms must be an integer from 1 to 2147482647/,
+    );
+    expect(
+      serveOptionsFromFlags(flagsFor('/tmp/x', { keepAliveTimeoutMs: '2147482647' })).keepAliveTimeoutMs,
+    ).toBe(2_147_482_647);
     expect(serveOptionsFromFlags(flagsFor('/tmp/x')).closeExpandBudgetMs).toBe(10_000);
     expect(serveOptionsFromFlags(flagsFor('/tmp/x', { closeExpandBudgetMs: '0' })).closeExpandBudgetMs).toBe(
       0,

@@ -3,6 +3,7 @@ import {
   ensureDefaultProject,
   LISTEN_DEFAULTS,
   MAX_BATCH_EVENTS,
+  MAX_KEEP_ALIVE_TIMEOUT_MS,
   MAX_TIMER_MS,
   NoopStore,
   resolveServerOptions,
@@ -307,7 +308,7 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
             '--keep-alive-timeout-ms',
             'HOMING_KEEP_ALIVE_TIMEOUT_MS',
             1,
-            MAX_TIMER_MS,
+            MAX_KEEP_ALIVE_TIMEOUT_MS,
           ),
         }),
     ...(f.maxConnections === undefined
