@@ -199,8 +199,9 @@ describe('homing dead-letters', () => {
 
     const io = captureIo();
     expect(await deadLetters({ outbox: dir, replay: true }, io)).toBe(1);
-    expect(io.out()).toContain('Moved 1 dead letters back to the queue');
-    expect(io.out()).toContain('2 stay dead letters: the queue holds 4 events');
+    expect(io.out()).toContain('Moved 1 dead letter back to the queue');
+    // What the queue holds with the replayed one back in it: full, which is why the rest stay.
+    expect(io.out()).toContain('2 stay dead letters: the queue holds 5 events');
     expect(io.out()).toContain('of at most 5');
     const json = captureIo();
     expect(await deadLetters({ outbox: dir, replay: true, json: true }, json)).toBe(1);

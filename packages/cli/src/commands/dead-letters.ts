@@ -85,9 +85,10 @@ async function replayWhatFits(
     events += 1;
     bytes += jsonBytes;
   }
+  // What the queue holds once the chosen ones are back in it: the reason the rest did not fit.
   const full =
     chosen.length < letters.length && limits !== undefined
-      ? `the queue holds ${size.events} events (${formatBytes(size.bytes)}) of at most ${limits.maxEvents} (${formatBytes(limits.maxBytes)})`
+      ? `the queue holds ${events} events (${formatBytes(bytes)}) of at most ${limits.maxEvents} (${formatBytes(limits.maxBytes)})`
       : null;
   let dropped = 0;
   let damaged = 0;
@@ -132,10 +133,12 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
         const r = await replayWhatFits(outbox, inspector, limit);
         if (options.json === true) io.stdout.write(`${terminalJson(r)}\n`);
         else {
-          io.stdout.write(`Moved ${r.replayed} dead letters back to the queue.\n`);
+          io.stdout.write(
+            `Moved ${r.replayed} ${r.replayed === 1 ? 'dead letter' : 'dead letters'} back to the queue.\n`,
+          );
           if (r.kept > 0)
             io.stdout.write(
-              `${r.kept} stay dead letters: ${r.full ?? 'the queue did not take them'}. Send the queue first ` +
+              `${r.kept} ${r.kept === 1 ? 'stays a dead letter' : 'stay dead letters'}: ${r.full ?? 'the queue did not take them'}. Send the queue first ` +
                 `(homing flush --outbox ${terminalText(directory)}), then replay again.\n`,
             );
           if (r.damaged > 0)
@@ -147,7 +150,10 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
               `${r.dropped} queued events were dropped meanwhile: another process filled the queue.\n`,
             );
           const left = limit === undefined ? 0 : (await outbox.size()).deadLetters - r.kept;
-          if (left > 0) io.stdout.write(`${left} more stay dead letters (past --limit ${limit}).\n`);
+          if (left > 0)
+            io.stdout.write(
+              `${left} more ${left === 1 ? 'stays a dead letter' : 'stay dead letters'} (past --limit ${limit}).\n`,
+            );
           if (r.replayed > 0)
             io.stdout.write(`Send them now with: homing flush --outbox ${terminalText(directory)}\n`);
         }
