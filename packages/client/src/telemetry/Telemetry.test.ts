@@ -86,6 +86,8 @@ describe('createTelemetry: the client API', () => {
     t.track('anonymous');
     t.identify('user-1');
     t.identify('user-2', { plan: 'team' });
+    // Later, a logout (the install id is known by then: this storage reads it asynchronously).
+    await t.flush({ timeoutMs: 10_000 });
     t.reset();
     t.identify('user-3');
     await t.flush({ timeoutMs: 10_000 });
@@ -94,8 +96,10 @@ describe('createTelemetry: the client API', () => {
     expect(two!.distinct_id).toBe('user-2');
     expect(two!.properties).not.toHaveProperty('$anon_distinct_id');
     expect(two!.properties.$set).toEqual({ plan: 'team' });
-    // After reset() the anonymous id is the install id again, and it is linked again.
-    expect(three!.properties.$anon_distinct_id).toBe(anonymous!.distinct_id);
+    // After reset() the anonymous id is a new one: the old one is user-1's in PostHog and
+    // Segment now, and linking it again merged user-3 into user-1.
+    expect(three!.properties.$anon_distinct_id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(three!.properties.$anon_distinct_id).not.toBe(anonymous!.distinct_id);
   });
 
   it('identify: an email-shaped id is linked as it is, while an email in the traits is redacted', async () => {

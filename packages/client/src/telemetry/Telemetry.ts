@@ -207,7 +207,7 @@ export class Telemetry implements TelemetryCore {
 
   reset(): void {
     try {
-      this.who.reset();
+      this.who.reset(this.consent.installIdAllowedNow());
       this.session.restart();
       this.keepIdentity(undefined);
     } catch (error) {

@@ -4,7 +4,7 @@ import { uuidv7 } from '../pipeline/uuidv7.js';
 import { IdentityKeeper } from './IdentityKeeper.js';
 import type { IdentityStore } from './identityStore.js';
 import type { InstallIdStore } from './installId.js';
-import { isInstallId, loadInstallId } from './installId.js';
+import { INSTALL_ID_STATE_KEY, isInstallId, loadInstallId } from './installId.js';
 
 /**
  * Who events are about: the id from `identify()` (or the `distinctId` option, or the identity
@@ -43,11 +43,40 @@ export class WhoEventsAreAbout {
     if (this.identified === undefined) this.identified = this.keptIdentityNow();
   }
 
-  /** `reset()`: back to the `distinctId` option (or the install id), and nothing restored. */
-  reset(): void {
+  /**
+   * `reset()`: back to the `distinctId` option (or the install id), and nothing restored. After
+   * someone was identified, the install id is theirs now: PostHog merged it into their person at
+   * the `$identify` (`$anon_distinct_id`), Segment linked it as their `anonymousId`, so anonymous
+   * events after a logout, and the next user's `$identify`, were counted as the user who left, and
+   * the next user merged into them. Later events get a new install id, stored in place of the old
+   * one (`mayStore`: consent allows keeping an identifier on the device; otherwise the old one is
+   * only removed, and the next run makes another), as posthog-js's `reset()` does. Not when the
+   * install id is not known yet (events wait for it, and those tracked before the reset must
+   * keep the old one), nor for the `distinctId` option, which is the app's own.
+   */
+  reset(mayStore: boolean): void {
+    const someoneWasIdentified = this.identified !== undefined && this.identified !== this.distinctId;
     this.identityChosen = true;
     this.identified = this.distinctId;
     this.restoredIdentity = undefined;
+    if (!someoneWasIdentified || this.distinctId !== undefined || this.installId === undefined) return;
+    const id = uuidv7();
+    this.installId = id;
+    this.runOnlyInstallId = undefined;
+    const kept = mayStore ? id : undefined;
+    const failed = (error: unknown): void =>
+      this.logger.warn('could not store the new install id after reset(); the next run may use the old one', {
+        error,
+      });
+    try {
+      const written =
+        this.installIdStore !== undefined
+          ? this.installIdStore.replace?.(kept)
+          : this.outbox.setState(INSTALL_ID_STATE_KEY, kept);
+      if (written instanceof Promise) written.catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   /** In `start`: the kept identity read asynchronously, unless `identify()` or `reset()` came first. */

@@ -6,6 +6,7 @@ import { createMemoryOutbox } from '../outbox/memory.js';
 import { IDENTITY_FILE, identityFile } from './identityFile.node.js';
 import { identityKey, identityLocalStorage } from './identityLocalStorage.js';
 import { IDENTITY_STATE_KEY } from './identityStore.js';
+import { INSTALL_ID_FILE } from './installIdFile.node.js';
 import type { SyncStorage } from './localStorageAccess.js';
 import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
 import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
@@ -57,9 +58,47 @@ describe('identify() is kept for the next runs, until reset()', () => {
     expect(ids.get('login')).toBe('user-7');
     expect(ids.get('next.run')).toBe('user-7');
     expect(ids.get('logout.before')).toBe('user-7');
-    expect(ids.get('logout.after')).toBe(anonymous);
-    expect(ids.get('after.logout')).toBe(anonymous);
+    // Anonymous again, under a new install id (the old one is user-7's in PostHog and Segment,
+    // which would count these events as theirs), kept for the runs after.
+    expect(ids.get('logout.after')).toMatch(/^[0-9a-f-]{36}$/);
+    expect(ids.get('logout.after')).not.toBe(anonymous);
+    expect(ids.get('after.logout')).toBe(ids.get('logout.after'));
+    expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(
+      ids.get('logout.after'),
+    );
     await expect(fs.access(path.join(directory, IDENTITY_FILE))).rejects.toThrow();
+  });
+
+  it('reset() with nobody identified keeps the install id: nothing linked it to anyone', async () => {
+    const directory = path.join(dir, 'no-login');
+    await run(directory, (t) => t.track('first'));
+    await run(directory, (t) => {
+      t.reset();
+      t.track('after.reset');
+    });
+    const ids = byName();
+    expect(ids.get('after.reset')).toBe(ids.get('first'));
+  });
+
+  it('reset() under a denial removes the old install id and stores no new one; the next granted run makes another', async () => {
+    const directory = path.join(dir, 'denied-logout');
+    await run(directory, (t) => {
+      t.identify('user-5');
+      t.track('as.user');
+    });
+    const old = (await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim();
+    await run(directory, (t) => {
+      t.setConsent('denied');
+      t.reset();
+    });
+    await expect(fs.access(path.join(directory, INSTALL_ID_FILE))).rejects.toThrow();
+    await run(directory, (t) => {
+      t.setConsent('granted');
+      t.track('next');
+    });
+    const next = byName().get('next');
+    expect(next).toMatch(/^[0-9a-f-]{36}$/);
+    expect(next).not.toBe(old);
   });
 
   it('the distinctId option wins over the kept identity, and a damaged file is ignored', async () => {

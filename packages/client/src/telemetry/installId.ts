@@ -11,7 +11,13 @@ export const INSTALL_ID_STATE_KEY = 'install-id';
  * read synchronously too. `made`: the id to store when none is (this run's own, made while the
  * store failed), instead of a new one; one stored already is answered, as always.
  */
-export type InstallIdStore = (syncOnly?: boolean, made?: string) => string | Promise<string> | undefined;
+export type InstallIdStore = ((syncOnly?: boolean, made?: string) => string | Promise<string> | undefined) & {
+  /**
+   * Stores `id` in place of the kept one, or removes the kept one (undefined): `reset()` after
+   * someone was identified gives later anonymous events a new id (see `WhoEventsAreAbout`).
+   */
+  replace?(id: string | undefined): void | Promise<void>;
+};
 
 /**
  * The anonymous install id: the `distinct_id` of an app that gives none. Made once per storage

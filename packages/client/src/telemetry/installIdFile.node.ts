@@ -1,5 +1,6 @@
 import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { writeFileAtomicSync } from '../outbox/file-log/atomicFile.js';
 import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
 import { ownDirectoryCheck } from '../outbox/file-log/ownDirectory.js';
 import { PRIVATE_FILE_MODE } from '../outbox/file-log/privateModes.js';
@@ -29,7 +30,15 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
   const file = path.join(directory, INSTALL_ID_FILE);
   const unsafe = ownDirectoryCheck(directory);
   if (unsafe() !== undefined) initial = undefined;
-  return (_syncOnly, made) => {
+  const replace = (id: string | undefined): void => {
+    const refused = unsafe();
+    if (refused !== undefined) throw refused;
+    if (id === undefined) return rmSync(file, { force: true });
+    makeDirectorySync(directory);
+    // Whole or not at all, as the first one is: a reader never sees it half-written.
+    writeFileAtomicSync(file, `${id}\n`, { fsync: false });
+  };
+  const store = (_syncOnly?: boolean, made?: string): string => {
     const refused = unsafe();
     if (refused !== undefined) throw refused;
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -66,6 +75,7 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
     if (id === undefined) throw new Error(`could not create ${file}`);
     return id;
   };
+  return Object.assign(store, { replace });
 }
 
 function readId(file: string): string | undefined {

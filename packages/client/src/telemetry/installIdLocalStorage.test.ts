@@ -23,6 +23,24 @@ const pageClient = (name: string, host: string, options: Partial<TelemetryOption
   });
 
 describe('the install id copy in localStorage (browsers)', () => {
+  it('replace() (a reset() after someone was identified) stores the new id in both places, or removes both', async () => {
+    const outbox = createMemoryOutbox();
+    const storage = new MemoryStorage();
+    const store = installIdLocalStorage('app', outbox, () => storage);
+    const old = store() as string;
+    await store.replace!('0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b');
+    expect(storage.getItem(installIdKey('app'))).toBe('0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b');
+    expect(await outbox.getState(INSTALL_ID_STATE_KEY)).toBe('0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b');
+    expect(store()).toBe('0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b');
+    await store.replace!(undefined);
+    expect(storage.getItem(installIdKey('app'))).toBeNull();
+    expect(await outbox.getState(INSTALL_ID_STATE_KEY)).toBeUndefined();
+    // The next read makes another, neither of the two before.
+    const next = store() as string;
+    expect(next).toMatch(/^[0-9a-f-]{36}$/);
+    expect([old, '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b']).not.toContain(next);
+  });
+
   it('makes the id on a first load synchronously, keeps it in localStorage and copies it to the outbox state', async () => {
     const outbox = createMemoryOutbox();
     const storage = new MemoryStorage();

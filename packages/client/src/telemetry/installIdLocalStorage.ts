@@ -30,7 +30,16 @@ export function installIdLocalStorage(
   storage: () => SyncStorage | undefined = defaultLocalStorage,
 ): InstallIdStore {
   const key = installIdKey(name);
-  return (syncOnly) => {
+  const replace = async (id: string | undefined): Promise<void> => {
+    try {
+      if (id === undefined) storage()?.removeItem(key);
+      else storage()?.setItem(key, id);
+    } catch {
+      // Unusable (disabled, full): the outbox state below is where a next load reads it then.
+    }
+    await outbox.setState(INSTALL_ID_STATE_KEY, id);
+  };
+  const store = (syncOnly?: boolean): string | Promise<string> | undefined => {
     const local = readItem(storage, key);
     if (isInstallId(local)) return local;
     const made = keepItem(storage, key, uuidv7());
@@ -46,6 +55,7 @@ export function installIdLocalStorage(
       return id;
     });
   };
+  return Object.assign(store, { replace });
 }
 
 /** Writes `value` and reads it back: the value now kept (another tab's, in a race), or undefined. */

@@ -291,7 +291,7 @@ describe.skipIf(!available)('browser outboxes in Chromium', () => {
     expect(result.kept.at(-1)).toBe('s-000399');
   });
 
-  it('keeps identify() across page loads (localStorage), until reset(); the install id stays', async () => {
+  it('keeps identify() across page loads (localStorage), until reset(), which renews the install id for the loads after', async () => {
     sink.requests.length = 0;
     const page = await openPage();
     const load = (steps: string[]): Promise<{ ids: string[]; kept: string | null }> =>
@@ -330,8 +330,12 @@ describe.skipIf(!available)('browser outboxes in Chromium', () => {
       ids: [`anonymous=${install}`, '$identify=user-42', 'signed.in=user-42'],
       kept: 'user-42',
     });
-    expect(second).toEqual({ ids: ['next.load=user-42', `signed.out=${install}`], kept: null });
-    expect(third).toEqual({ ids: [`after.logout=${install}`], kept: null });
+    // A new anonymous id after the logout: the old one is user-42's in PostHog and Segment.
+    const renewed = second.ids[1]!.split('=')[1]!;
+    expect(renewed).toMatch(/^[0-9a-f-]{36}$/);
+    expect(renewed).not.toBe(install);
+    expect(second).toEqual({ ids: ['next.load=user-42', `signed.out=${renewed}`], kept: null });
+    expect(third).toEqual({ ids: [`after.logout=${renewed}`], kept: null });
     await expect.poll(() => sink.uuids().length, { timeout: 10_000 }).toBe(6);
   });
 
