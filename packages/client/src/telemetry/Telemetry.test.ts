@@ -102,6 +102,19 @@ describe('createTelemetry: the client API', () => {
     expect(three!.properties.$anon_distinct_id).not.toBe(anonymous!.distinct_id);
   });
 
+  it('identify() without traits sends Segment no traits, not the super properties (a per-event value became a user attribute)', async () => {
+    sink.handler = () => ({ status: 200, body: '{"success":true}' });
+    const t = client(sink, { endpoints: [{ destination: 'segment', host: sink.url, key: 'seg' }] });
+    t.register({ app: 'my-cli', command: 'deploy' });
+    t.identify('user-1');
+    await t.flush({ timeoutMs: 10_000 });
+    const messages = sinkEvents(sink) as unknown as Array<Record<string, unknown>>;
+    const identify = messages.find((m) => m.type === 'identify')!;
+    expect(identify).toMatchObject({ userId: 'user-1' });
+    expect(identify.traits).toEqual({});
+    await t.shutdown({ timeoutMs: 5_000 });
+  });
+
   it('identify: an email-shaped id is linked as it is, while an email in the traits is redacted', async () => {
     const t = client(sink, { distinctId: 'jane@example.com' });
     t.identify('user-7', { contact: 'reach me at jane@example.com' });

@@ -196,7 +196,9 @@ export class Telemetry implements TelemetryCore {
       this.keepIdentity(id);
       this.enqueue(
         '$identify',
-        traits !== null && typeof traits === 'object' ? { $set: traits } : {},
+        // `$set` even when empty: without it the Segment destination took the event's other
+        // properties (the super properties) for the user's traits.
+        { $set: traits !== null && typeof traits === 'object' ? traits : {} },
         anonymous && previous === undefined,
         !anonymous || previous === undefined || previous === id ? undefined : previous,
       );
