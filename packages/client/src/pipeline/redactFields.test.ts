@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileFieldSet, REDACTED, redactFieldsInPlace } from './redactFields.js';
+import { compileFieldSet, DEFAULT_REDACTED_FIELDS, REDACTED, redactFieldsInPlace } from './redactFields.js';
 
 const replace = () => REDACTED;
 
@@ -173,6 +173,42 @@ describe('redactFieldsInPlace', () => {
     const v = { pass: 'x', sid: 'y', plan: 'pro' };
     expect(redactFieldsInPlace(v, compileFieldSet(['plan']), replace)).toBe(1);
     expect(v).toEqual({ pass: 'x', sid: 'y', plan: REDACTED });
+  });
+
+  it('a list that extends the defaults keeps the last-word names, which it could not name', () => {
+    const v = { DB_PASS: 'hunter22', PHPSESSID: 'abc123', otp: '123456', extra: 'x', pass: 3 };
+    expect(redactFieldsInPlace(v, compileFieldSet([...DEFAULT_REDACTED_FIELDS, 'extra']), replace)).toBe(4);
+    expect(v).toEqual({ DB_PASS: REDACTED, PHPSESSID: REDACTED, otp: REDACTED, extra: REDACTED, pass: 3 });
+  });
+
+  it('matches a key written as one word (no _, - or case change) by a name it ends with, or a long one it starts with', () => {
+    const secret = {
+      csrftoken: 'v',
+      newpassword: 'v',
+      useremail: 'v',
+      authtoken: 'v',
+      secretkey: 'v',
+      apisecret: 'v',
+      sessiontoken: 'v',
+      creditcardnumber: 'v',
+      dbpassword: 'v',
+      MYSQLPWD: 'v',
+      userssn: 'v',
+    };
+    expect(redactFieldsInPlace(secret, compileFieldSet(), replace)).toBe(Object.keys(secret).length);
+    expect(Object.values(secret).every((x) => x === REDACTED)).toBe(true);
+    // Words that describe the secret, or that only begin with a short name, are kept.
+    const kept = {
+      passwordless: 'yes',
+      passwordlength: 'twelve',
+      secretname: 'db',
+      tokencount: 'many',
+      tokenizer: 'bpe',
+      emailverified: 'yes',
+      author: 'ann',
+      cookiepolicy: 'strict',
+    };
+    expect(redactFieldsInPlace(kept, compileFieldSet(), replace)).toBe(0);
   });
 
   it('uses a custom field list and replacement', () => {

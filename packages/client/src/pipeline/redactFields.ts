@@ -107,6 +107,7 @@ const DESCRIBING_WORDS = new Set([
   'kind',
   'len',
   'length',
+  'less',
   'limit',
   'max',
   'min',
@@ -172,7 +173,25 @@ export class FieldSet extends Set<string> {
         if (this.has(run) && !DESCRIBING_WORDS.has(words[j + 1] ?? '')) return 'words';
       }
     }
+    if (words.length === 1 && this.joinedMatch(words[0]!)) return 'words';
     return words.length > 0 && this.lastWords.has(words[words.length - 1]!) ? 'lastWord' : 'none';
+  }
+
+  /**
+   * A key written as one word, its words joined without `_`, `-` or a case change (`csrftoken`,
+   * Django's CSRF cookie, `newpassword`, `dbpassword`, `MYSQLPWD`, `creditcardnumber`): it ends
+   * with a name (of 5 letters or more, or `pwd` or `ssn`, which end no English word), or starts
+   * with one of 6 or more not followed by a describing word (`secretkey`, not `secretname`).
+   * Shorter names are words of their own too often (`email` begins `emailverified`).
+   */
+  private joinedMatch(word: string): boolean {
+    for (const name of this) {
+      if (name.length >= word.length) continue;
+      if ((name.length >= 5 || name === 'pwd' || name === 'ssn') && word.endsWith(name)) return true;
+      if (name.length >= 6 && word.startsWith(name) && !DESCRIBING_WORDS.has(word.slice(name.length)))
+        return true;
+    }
+    return false;
   }
 }
 
@@ -181,10 +200,11 @@ export class FieldSet extends Set<string> {
  * is matched (its names whole or by words).
  */
 export function compileFieldSet(fields: readonly string[] = DEFAULT_REDACTED_FIELDS): FieldSet {
-  return new FieldSet(
-    fields.map(normaliseFieldName),
-    fields === DEFAULT_REDACTED_FIELDS ? DEFAULT_LAST_WORD_FIELDS : [],
-  );
+  // A list that holds every default name extends the defaults (`[...DEFAULT_REDACTED_FIELDS,
+  // 'x']`): it keeps the last-word names too, which it could not name (DB_PASS, PHPSESSID).
+  const extendsDefaults =
+    fields === DEFAULT_REDACTED_FIELDS || DEFAULT_REDACTED_FIELDS.every((name) => fields.includes(name));
+  return new FieldSet(fields.map(normaliseFieldName), extendsDefaults ? DEFAULT_LAST_WORD_FIELDS : []);
 }
 
 /** `fields.matches(key)` when it is a `FieldSet`; any other set holds normalised names. */

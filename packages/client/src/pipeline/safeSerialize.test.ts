@@ -227,3 +227,12 @@ describe('safeClone: a walk bounded by the JSON it would make', () => {
     );
   });
 });
+
+describe('safeClone: binary data', () => {
+  it("gives a Buffer's type, never its bytes (its toJSON listed them, out of reach of redaction)", () => {
+    const body = Buffer.from('{"password":"hunter22","email":"ann@example.com"}');
+    const r = safeClone({ body, view: new Uint8Array([1, 2, 3]) });
+    expect(r.value).toEqual({ body: '[Buffer]', view: '[Uint8Array]' });
+    expect(JSON.stringify(r.value)).not.toContain('112');
+  });
+});

@@ -135,6 +135,12 @@ function clone(v: unknown, depth: number, seen: Set<object>, limits: SafeLimits,
           stack: clone(obj.stack, depth + 1, seen, limits, st),
         };
       }
+      // Before toJSON too: Node's Buffer has one, which gave its bytes as a list of numbers,
+      // out of reach of every redaction (a request body with a password in it).
+      if (ArrayBuffer.isView(obj)) {
+        st.issues++;
+        return `[${obj.constructor.name}]`;
+      }
       const toJSON = (obj as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === 'function') {
         return clone(toJSON.call(obj, ''), depth, seen, limits, st);
@@ -157,10 +163,6 @@ function clone(v: unknown, depth: number, seen: Set<object>, limits: SafeLimits,
           }
         }
         return out;
-      }
-      if (ArrayBuffer.isView(obj)) {
-        st.issues++;
-        return `[${obj.constructor.name}]`;
       }
       const out: Record<string, unknown> = {};
       const keys = ownKeysOf(obj);
