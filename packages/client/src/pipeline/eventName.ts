@@ -1,4 +1,4 @@
-import { cutText, wellFormedText } from './textCut.js';
+import { cutClear, wellFormedText } from './textCut.js';
 
 /** Longest event name kept; longer names are cut (the event is kept, the fix counted). */
 export const MAX_EVENT_NAME_LENGTH = 200;
@@ -16,6 +16,6 @@ export function checkEventName(input: unknown): EventNameCheck {
     return { ok: false, detail: `event name is ${input === null ? 'null' : typeof input}` };
   let name = input.trim();
   if (name.length === 0) return { ok: false, detail: 'event name is empty' };
-  name = wellFormedText(cutText(name, MAX_EVENT_NAME_LENGTH));
+  name = wellFormedText(cutClear(name, MAX_EVENT_NAME_LENGTH).trimEnd());
   return { ok: true, name, fixed: name !== input };
 }

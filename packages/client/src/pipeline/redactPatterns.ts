@@ -1,4 +1,4 @@
-import { cutText } from './textCut.js';
+import { cutClear } from './textCut.js';
 import type { PiiPattern, PickedSpan } from './piiPatterns.js';
 import { BUILTIN_PII_PATTERNS } from './piiPatterns.js';
 import type { PatternNeeds, StringProfile } from './stringProfile.js';
@@ -83,7 +83,7 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
       s.length > o.maxStringLength &&
       !(s.length <= o.maxStringLength + TRUNCATED.length && s.endsWith(TRUNCATED))
     ) {
-      s = cutText(s, o.maxStringLength) + TRUNCATED;
+      s = cutClear(s, o.maxStringLength) + TRUNCATED;
     }
     return scanPatterns(s);
   };

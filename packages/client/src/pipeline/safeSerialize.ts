@@ -1,4 +1,4 @@
-import { cutText } from './textCut.js';
+import { cutClear } from './textCut.js';
 import { forgetRefusedKeys, ownKeysOf } from './refusedKeys.js';
 
 /**
@@ -74,7 +74,7 @@ function clone(v: unknown, depth: number, seen: Set<object>, limits: SafeLimits,
       if (v.length > limits.maxStringLength) {
         st.issues++;
         st.bytesLeft -= limits.maxStringLength + 1;
-        return cutText(v, limits.maxStringLength) + TRUNCATED;
+        return cutClear(v, limits.maxStringLength) + TRUNCATED;
       }
       // Its quotes: one counted by the caller (with the key or item), one here.
       st.bytesLeft -= v.length + 1;

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { capturingClient } from '../telemetry/telemetry.test-helpers.js';
 import { distinctIdProblem } from '../telemetry/distinctIdProblem.js';
 import { checkEventName, MAX_EVENT_NAME_LENGTH } from './eventName.js';
-import { cutText, hasNulOrLoneSurrogate, wellFormedText } from './textCut.js';
+import { cutClear, cutText, hasNulOrLoneSurrogate, wellFormedText } from './textCut.js';
 
 const LONE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
@@ -60,5 +60,39 @@ describe('cutting and mending text', () => {
     }
     expect(String(received[1]!.properties.s)).toMatch(/x…\[truncated\]$/);
     expect(String(received[1]!.properties.long).endsWith('😀…[truncated]')).toBe(true);
+  });
+});
+
+describe('cutClear: a cut leaves no partial secret for redaction to miss', () => {
+  it('drops the word the cut went through, the groups of a spaced number before it, and a PEM block that lost its end', () => {
+    expect(cutClear('reach john.smith@example.com', 20)).toBe('reach ');
+    expect(cutClear('card 4111 1111 1111 1111 ok', 20)).toBe('card ');
+    expect(cutClear('iban DE89 3704 0044 0532 0130 00', 23)).toBe('iban ');
+    expect(cutClear('shipped to 5 stores', 16)).toBe('shipped to ');
+    const pem =
+      'key: -----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\nBKcwggSjAgEAAoIBAQC7\n-----END PRIVATE KEY-----';
+    expect(cutClear(pem, 60)).toBe('key: ');
+    // A cut at the end of a word keeps it; a text of one long word is cut, not emptied.
+    expect(cutClear('hello world again', 11)).toBe('hello world');
+    expect(cutClear('a'.repeat(300), 200)).toBe('a'.repeat(200));
+    expect(cutClear('1 2 3 4 5 6 7 8 9 10 11 12 13', 10)).toBe('1 2 3 4 5 ');
+    expect(cutClear('short', 10)).toBe('short');
+  });
+
+  it('through the client: a property, an event name and an error message cut at their limits keep no part of the email at the cut', async () => {
+    const { client, received } = capturingClient({ errors: { captureUnhandled: false } });
+    const email = 'john.smith@example.com';
+    client.track('e', {
+      note: `${'x'.repeat(8176)} ${email}`,
+      card: `${'y'.repeat(8180)} 4111 1111 1111 1111`,
+    });
+    client.track(`signup by ${'x'.repeat(174)} ${email}`);
+    client.captureError(new Error(`${'m'.repeat(2030)} ${email}`));
+    await client.flush({ timeoutMs: 5_000 });
+    await client.shutdown({ timeoutMs: 1_000 });
+    const wire = JSON.stringify(received);
+    expect(wire).not.toMatch(/john\.smith|@exam|4111 1111/);
+    expect(received[0]!.properties.note).toMatch(/^x{8176} …\[truncated\]$/);
+    expect(received[1]!.event).toMatch(/^signup by x{174}$/);
   });
 });

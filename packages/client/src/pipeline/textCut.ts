@@ -9,6 +9,70 @@ export function cutText(s: string, max: number): string {
   return s.slice(0, end);
 }
 
+/** Longest token at a cut that is dropped whole (a JWT, an API key, a URL): longer ones are blobs. */
+const MAX_CUT_TOKEN = 4096;
+/** Groups of a number written with spaces or dashes (a card, an IBAN, a phone), at most. */
+const MAX_CUT_GROUPS = 10;
+
+/**
+ * `s` cut to at most `max` UTF-16 units, as `cutText`, and then without what the cut left
+ * partial: redaction runs after the cut and finds a secret only whole, so the part of one at the
+ * cut went out as it was (`john.smith@exam`, the first 12 digits of a card, a JWT's header and
+ * payload, a private key whose END line was past the cut). Dropped: the run of characters the
+ * cut went through, the groups of a spaced number before it (`4111 1111 1111`,
+ * `DE89 3704 0044 053`), and a PEM block that lost its end.
+ */
+export function cutClear(s: string, max: number): string {
+  if (s.length <= max) return s;
+  let end = cutText(s, max).length;
+  // The run the cut went through, unless the cut fell right at its end.
+  if (!isSpace(s.charCodeAt(end))) {
+    let i = end;
+    while (i > 0 && !isSpace(s.charCodeAt(i - 1)) && end - i < MAX_CUT_TOKEN) i--;
+    // Not when it is all there is: a name of one long word would be left empty.
+    if (i > 0 && isSpace(s.charCodeAt(i - 1))) end = i;
+  }
+  // Then whole groups of a number spaced out before it: a few characters each, one a digit.
+  for (let groups = 0; groups < MAX_CUT_GROUPS; groups++) {
+    let i = end;
+    while (i > 0 && isSpace(s.charCodeAt(i - 1)) && end - i < 2) i--;
+    const groupEnd = i;
+    let digit = false;
+    while (i > 0 && groupEnd - i < 6 && isGroupChar(s.charCodeAt(i - 1))) {
+      if (isDigit(s.charCodeAt(i - 1))) digit = true;
+      i--;
+    }
+    if (!digit || i === groupEnd || (i > 0 && !isSpace(s.charCodeAt(i - 1)) && s[i - 1] !== '-')) break;
+    end = i;
+  }
+  let out = s.slice(0, end);
+  const begin = out.lastIndexOf('-----BEGIN');
+  if (begin >= 0 && !out.includes('-----END', begin)) out = out.slice(0, begin);
+  // Never nothing but blanks: a name of digit groups would be left empty.
+  return out.trim() === '' ? cutText(s, max) : out;
+}
+
+function isSpace(code: number): boolean {
+  return code === 32 || (code >= 9 && code <= 13) || code === 0xa0;
+}
+
+function isDigit(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+/** A character of a group of a spaced-out number: letters (an IBAN's country), digits, `+ ( ) .`. */
+function isGroupChar(code: number): boolean {
+  return (
+    isDigit(code) ||
+    (code >= 65 && code <= 90) ||
+    (code >= 97 && code <= 122) ||
+    code === 43 ||
+    code === 40 ||
+    code === 41 ||
+    code === 46
+  );
+}
+
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }

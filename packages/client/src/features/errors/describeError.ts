@@ -1,4 +1,4 @@
-import { cutText } from '../../pipeline/textCut.js';
+import { cutClear } from '../../pipeline/textCut.js';
 import { isInAppFile } from './isInAppFile.js';
 import { parseStack } from './parseStack.js';
 import type { ExceptionEntry, StackFrame } from './types.js';
@@ -231,5 +231,5 @@ function safeString(v: unknown): string {
 }
 
 function cut(s: string, max: number): string {
-  return s.length > max ? detach(cutText(s, max)) + TRUNCATED : s;
+  return s.length > max ? detach(cutClear(s, max)) + TRUNCATED : s;
 }
