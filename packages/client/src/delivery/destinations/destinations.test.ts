@@ -44,6 +44,62 @@ describe('posthog destination', () => {
       expect(Object.keys(e).sort()).toEqual(['distinct_id', 'event', 'properties', 'timestamp', 'uuid']);
     expect(typeof body.sent_at).toBe('string');
   });
+
+  it('sends a $exception with its stacks in the shape PostHog error tracking reads', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [{ destination: 'posthog', host: s.url, key: 'phc_abc' }] });
+    const exception = {
+      uuid: '01900000-0000-7000-8000-000000000001',
+      event: '$exception',
+      distinct_id: 'd',
+      timestamp: new Date().toISOString(),
+      properties: {
+        $exception_handled: true,
+        $exception_list: [
+          {
+            type: 'Error',
+            value: 'x',
+            mechanism: { type: 'generic', synthetic: false, exception_id: 0 },
+            stacktrace: {
+              type: 'parsed',
+              frames: [
+                { file: '/app/inner.js', line: 2, column: 3, function: 'inner', inApp: true },
+                { file: '/app/outer.js', line: 9, column: 1, function: 'outer', inApp: true },
+              ],
+            },
+          },
+        ],
+      },
+    };
+    h.outbox.append([{ uuid: exception.uuid, json: JSON.stringify(exception), timestampMs: Date.now() }]);
+    expect((await h.delivery.flush(5_000)).sent).toBe(1);
+    const body = JSON.parse(s.requests[0]!.text) as { batch: HomingEvent[] };
+    const [entry] = body.batch[0]!.properties.$exception_list as Array<Record<string, unknown>>;
+    expect(entry).toMatchObject({
+      mechanism: { handled: true },
+      stacktrace: {
+        type: 'raw',
+        frames: [
+          {
+            filename: '/app/outer.js',
+            function: 'outer',
+            lineno: 9,
+            colno: 1,
+            in_app: true,
+            platform: 'node:javascript',
+          },
+          {
+            filename: '/app/inner.js',
+            function: 'inner',
+            lineno: 2,
+            colno: 3,
+            in_app: true,
+            platform: 'node:javascript',
+          },
+        ],
+      },
+    });
+  });
 });
 
 describe('segment destination', () => {

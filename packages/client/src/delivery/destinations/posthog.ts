@@ -3,11 +3,13 @@ import type { ResolvedEndpoint } from '../deliveryOptions.js';
 import type { Destination, SendContext, SendOutcome, UnloadRequest } from './destination.js';
 import { batchParts, joinRecords } from './destination.js';
 import { httpSend } from './httpSend.js';
+import { postHogRecord } from './postHogException.js';
 
 /**
  * PostHog's batch API: `POST {host}/batch/` with
  * `{ api_key, batch: [{ event, distinct_id, properties, timestamp, uuid }], sent_at }`.
- * A Homing event has exactly those fields, so the stored JSON goes in as it is.
+ * A Homing event has exactly those fields, so the stored JSON goes in as it is, but for a
+ * `$exception`, whose stacks go in PostHog's shape (`postHogException.ts`).
  */
 export class PostHogDestination implements Destination {
   readonly sendsOnUnload = true;
@@ -25,7 +27,7 @@ export class PostHogDestination implements Destination {
         url: this.url,
         body: batchParts(
           `{"api_key":${this.keyJson},"batch":[`,
-          records,
+          records.map(postHogRecord),
           `],"sent_at":${JSON.stringify(context.sentAt)}}`,
         ),
         headers: {},
@@ -41,6 +43,6 @@ export class PostHogDestination implements Destination {
   }
 
   private body(records: readonly OutboxRecord[], sentAt: string): string {
-    return `{"api_key":${this.keyJson},"batch":${joinRecords(records)},"sent_at":${JSON.stringify(sentAt)}}`;
+    return `{"api_key":${this.keyJson},"batch":${joinRecords(records.map(postHogRecord))},"sent_at":${JSON.stringify(sentAt)}}`;
   }
 }
