@@ -45,6 +45,33 @@ describe('posthog destination', () => {
     expect(typeof body.sent_at).toBe('string');
   });
 
+  it('leaves out of $set the traits redaction replaced whole ($set would overwrite the person with the text)', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [{ destination: 'posthog', host: s.url, key: 'phc_abc' }] });
+    const identify = {
+      uuid: '01900000-0000-7000-8000-000000000002',
+      event: '$identify',
+      distinct_id: 'user-1',
+      timestamp: new Date().toISOString(),
+      properties: {
+        $set: { name: 'Ann', email: '[REDACTED]', note: 'mail me at [REDACTED]' },
+        $set_once: { email: '[REDACTED]' },
+      },
+    };
+    h.outbox.append([{ uuid: identify.uuid, json: JSON.stringify(identify), timestampMs: Date.now() }]);
+    expect((await h.delivery.flush(5_000)).sent).toBe(1);
+    const body = JSON.parse(s.requests[0]!.text) as { batch: HomingEvent[] };
+    expect(body.batch[0]!.properties.$set).toEqual({ name: 'Ann', note: 'mail me at [REDACTED]' });
+    expect(body.batch[0]!.properties.$set_once).toEqual({});
+    expect(
+      toSegment({ ...identify, properties: { $set: { name: 'Ann', email: '[REDACTED]' } } }),
+    ).toMatchObject({ type: 'identify', traits: { name: 'Ann' } });
+    expect(
+      (toSegment({ ...identify, properties: { $set: { email: '[REDACTED]' } } }) as { traits: object })
+        .traits,
+    ).toEqual({});
+  });
+
   it('sends a $exception with its stacks in the shape PostHog error tracking reads', async () => {
     const s = await sink();
     const h = harness({ endpoints: [{ destination: 'posthog', host: s.url, key: 'phc_abc' }] });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { capturingClient } from '../../telemetry/telemetry.test-helpers.js';
-import { postHogRecord } from './postHogException.js';
+import { postHogExceptionRecord as postHogRecord } from './postHogException.js';
 
 function boom(): never {
   throw new TypeError('export 42 failed', { cause: new Error('disk full') });

@@ -8,7 +8,7 @@ import type { OutboxRecord } from '../../outbox/outbox.js';
  * reads `mechanism.handled`. Sent as Homing's, the event was stored but never grouped into an
  * issue. Every other event, and one this cannot read, goes as it is.
  */
-export function postHogRecord(record: OutboxRecord): OutboxRecord {
+export function postHogExceptionRecord(record: OutboxRecord): OutboxRecord {
   // Cheap enough for every record: only an exception goes on to be parsed.
   if (!record.json.includes('"$exception_list"')) return record;
   try {

@@ -3,13 +3,15 @@ import type { ResolvedEndpoint } from '../deliveryOptions.js';
 import type { Destination, SendContext, SendOutcome, UnloadRequest } from './destination.js';
 import { batchParts, joinRecords } from './destination.js';
 import { httpSend } from './httpSend.js';
-import { postHogRecord } from './postHogException.js';
+import { postHogExceptionRecord } from './postHogException.js';
+import { withoutRedactedTraits } from './redactedTraits.js';
 
 /**
  * PostHog's batch API: `POST {host}/batch/` with
  * `{ api_key, batch: [{ event, distinct_id, properties, timestamp, uuid }], sent_at }`.
  * A Homing event has exactly those fields, so the stored JSON goes in as it is, but for a
- * `$exception`, whose stacks go in PostHog's shape (`postHogException.ts`).
+ * `$exception`, whose stacks go in PostHog's shape (`postHogException.ts`), and traits that
+ * redaction replaced whole, which are left out (`redactedTraits.ts`).
  */
 export class PostHogDestination implements Destination {
   readonly sendsOnUnload = true;
@@ -27,7 +29,7 @@ export class PostHogDestination implements Destination {
         url: this.url,
         body: batchParts(
           `{"api_key":${this.keyJson},"batch":[`,
-          records.map(postHogRecord),
+          records.map(toPostHogRecord),
           `],"sent_at":${JSON.stringify(context.sentAt)}}`,
         ),
         headers: {},
@@ -43,6 +45,10 @@ export class PostHogDestination implements Destination {
   }
 
   private body(records: readonly OutboxRecord[], sentAt: string): string {
-    return `{"api_key":${this.keyJson},"batch":${joinRecords(records.map(postHogRecord))},"sent_at":${JSON.stringify(sentAt)}}`;
+    return `{"api_key":${this.keyJson},"batch":${joinRecords(records.map(toPostHogRecord))},"sent_at":${JSON.stringify(sentAt)}}`;
   }
+}
+
+function toPostHogRecord(record: OutboxRecord): OutboxRecord {
+  return postHogExceptionRecord(withoutRedactedTraits(record));
 }

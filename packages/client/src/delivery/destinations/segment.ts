@@ -3,6 +3,7 @@ import type { OutboxRecord } from '../../outbox/outbox.js';
 import type { ResolvedEndpoint } from '../deliveryOptions.js';
 import type { Destination, RejectedRecord, SendContext, SendOutcome, UnloadRequest } from './destination.js';
 import { httpSend } from './httpSend.js';
+import { dropRedacted } from './redactedTraits.js';
 import { base64 } from './base64.js';
 import { utf8Length } from '../../outbox/records.js';
 
@@ -155,10 +156,13 @@ export function toSegment(event: HomingEvent): Record<string, unknown> {
     // Copied by spread and fromEntries, which define own properties: an assignment (as
     // Object.assign does) of a trait named `__proto__` would set the copy's prototype instead,
     // and the trait would be lost.
-    const traits: Record<string, unknown> =
+    // Without the traits redaction replaced whole: Segment's traits overwrite the user's, so
+    // an email set by the app's backend became the text `[REDACTED]` (see `dropRedacted`).
+    const traits: Record<string, unknown> = dropRedacted(
       set !== null && typeof set === 'object' && !Array.isArray(set)
         ? { ...(set as Record<string, unknown>) }
-        : Object.fromEntries(Object.entries(properties).filter(([k]) => !k.startsWith('$')));
+        : Object.fromEntries(Object.entries(properties).filter(([k]) => !k.startsWith('$'))),
+    );
     const anon =
       typeof properties.$anon_distinct_id === 'string' ? { anonymousId: properties.$anon_distinct_id } : {};
     return { type: 'identify', userId: event.distinct_id, ...anon, traits, ...common };
