@@ -132,7 +132,7 @@ const COOKIE_HEADER =
 // separator. The value must not start with `[` so an already replaced value stays as it is;
 // `true`, `false`, `null` and `undefined` hold no secret (`{"pass":true}` in a test report).
 const KEY_VALUE_SECRET = new RegExp(
-  String.raw`(?<![A-Za-z0-9_-])((?:[A-Za-z0-9]{1,32}[_-]){0,4}(?:api[_-]?key|apikey|access[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?token|client[_-]?secret|private[_-]?key|secret[_-]?key|secret|password|passwd|passphrase|pgpassword|pass|csrf[_-]?token|csrftoken|xsrf[_-]?token|token|sessionid|phpsessid|jsessionid)["']?\s{0,3}[=:]\s{0,3})(?!["']?(?:true|false|null|undefined)(?![^\s"'&,;<>]))(?:(["'])([^"'\n\[][^"'\n]{3,511})\2|["']?([^\s"'&,;\[\]{}<>][^\s"'&,;<>]{3,511}))`,
+  String.raw`(?<![A-Za-z0-9_-])((?:[A-Za-z0-9]{1,32}[_-]){0,4}(?:api[_-]?key|apikey|access[_-]?key|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?token|client[_-]?secret|private[_-]?key|secret[_-]?key|secret|password|passwd|passphrase|pgpassword|pass|csrf[_-]?token|csrftoken|xsrf[_-]?token|token|sessionid|phpsessid|jsessionid|pwd|ssn|otp(?:[_-]?code)?|mfa[_-]?code|cookie)["']?\s{0,3}[=:]\s{0,3})(?!["']?(?:true|false|null|undefined|none)(?![^\s"'&,;<>]))(?:(["'])([^"'\n\[][^"'\n]{3,511})\2|["']?([^\s"'&,;\[\]{}<>][^\s"'&,;<>]{3,511}))`,
   'gi',
 );
 
@@ -216,7 +216,7 @@ const PHONE = new RegExp(
 
 const API_KEY_HINT =
   /sk_|pk_|rk_|whsec_|gh[pousr]_|github_pat_|glpat-|AKIA|ASIA|xox[abprse]-|AIza|ph[cx]_|sk-|npm_|SG\.|h[wa]_/;
-const KEY_VALUE_HINT = /key|token|secret|pass|sessid|sessionid/i;
+const KEY_VALUE_HINT = /key|token|secret|pass|sessid|sessionid|pwd|ssn|otp|mfa|cookie/i;
 
 export const BUILTIN_PII_PATTERNS: readonly PiiPattern[] = [
   {

@@ -103,6 +103,23 @@ describe('createPatternRedactor: walking values', () => {
   });
 });
 
+describe('createPatternRedactor: key=value secrets in text under the names the field list has', () => {
+  const redact = createPatternRedactor();
+
+  it('redacts pwd, ssn, otp, mfa codes and cookies written as key=value or JSON in a string (a logged object, a console breadcrumb)', () => {
+    expect(redact('MYSQL_PWD=hunter22 mysql -u app')).toBe('MYSQL_PWD=[REDACTED] mysql -u app');
+    expect(redact('verify {"otp_code":"482913","ssn":"078051120","mfa_code":"123456"}')).toBe(
+      'verify {"otp_code":"[REDACTED]","ssn":"[REDACTED]","mfa_code":"[REDACTED]"}',
+    );
+    expect(redact('otp: 482913')).toBe('otp: [REDACTED]');
+    expect(redact('incoming {"cookie":"connect.sid=s%3AaBc123def456"}')).toBe(
+      'incoming {"cookie":"[REDACTED]"}',
+    );
+    // What holds no secret stays.
+    for (const kept of ['cookie: none', 'ssn: null', 'otp_enabled=true']) expect(redact(kept)).toBe(kept);
+  });
+});
+
 describe('createPatternRedactor: options', () => {
   it('labels each replacement with its pattern', () => {
     const r = createPatternRedactor({ labels: true });
