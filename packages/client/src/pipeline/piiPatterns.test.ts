@@ -436,6 +436,10 @@ describe('international phone numbers, amounts and image names', () => {
     'https://cdn.example.com/img/logo@2x.png',
     'https://x.com/static/icons/close@3x.png?v=2',
     'sprite@2x.svg banner@1x.avif anim@2x.gif',
+    'sprite@1.5x.png favicon@2x.ico photo@2x.heic',
+    // nor a package file's version
+    'pkg@1.2.3.tgz',
+    'left-pad@1.3.0.tgz',
   ];
   it.each(KEPT.map((s) => [s]))('leaves %j unchanged', (s) => {
     expect(redact(s)).toBe(s);
@@ -443,6 +447,7 @@ describe('international phone numbers, amounts and image names', () => {
 
   it('still redacts an email whose domain only starts like an image name', () => {
     expect(redact('ann@2x.png.example.com')).toBe('[REDACTED:email]');
+    expect(redact('ann@1.2.example.com')).toBe('[REDACTED:email]');
     expect(redact('ann@2xpng.com')).toBe('[REDACTED:email]');
   });
 });

@@ -169,12 +169,14 @@ const API_KEY = new RegExp(
 
 // Letters and digits of any script (`josé@…`, `müller@…`, internationalised domains), and the
 // `%40` an `@` becomes in a URL's query (`?email=bob%40example.com`). Not a high-density image
-// name (`logo@2x.png`, `icon@3x.webp`): its "domain" is a scale and an image extension. Not a Git
+// name (`logo@2x.png`, `sprite@1.5x.png`, `favicon@2x.ico`): its "domain" is a scale and an image extension. Not a Git
 // remote's `git@host:path` or `git@host/path`.
 const EMAIL_END = String.raw`(?![\p{L}\p{N}_[-]|\.[\p{L}\p{N}_])`;
-const SCALED_IMAGE = String.raw`\d{1,3}[xX]\.(?:png|jpe?g|webp|gif|svg|avif|PNG|JPE?G|WEBP|GIF|SVG|AVIF)${EMAIL_END}`;
+const SCALED_IMAGE = String.raw`\d{1,3}(?:\.\d{1,2})?[xX]\.(?:png|jpe?g|webp|gif|svg|avif|ico|heic|heif|bmp|PNG|JPE?G|WEBP|GIF|SVG|AVIF|ICO|HEIC|HEIF|BMP)${EMAIL_END}`;
+// Nor a package file's version (`pkg@1.2.3.tgz`): a "domain" of numbers before its last label.
+const VERSIONED_FILE = String.raw`\d{1,6}(?:\.\d{1,6}){1,4}\.\p{L}{2,24}${EMAIL_END}`;
 const EMAIL = new RegExp(
-  String.raw`(?<![\p{L}\p{N}_.%+\]-])(?!git@[\p{L}\p{N}.-]{1,253}[:/])[\p{L}\p{N}_.%+-]{1,64}(?:@|%40)(?!${SCALED_IMAGE})[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,62}\.){1,8}\p{L}{2,24}${EMAIL_END}`,
+  String.raw`(?<![\p{L}\p{N}_.%+\]-])(?!git@[\p{L}\p{N}.-]{1,253}[:/])[\p{L}\p{N}_.%+-]{1,64}(?:@|%40)(?!${SCALED_IMAGE}|${VERSIONED_FILE})[\p{L}\p{N}](?:[\p{L}\p{N}-]{0,62}\.){1,8}\p{L}{2,24}${EMAIL_END}`,
   'gu',
 );
 
