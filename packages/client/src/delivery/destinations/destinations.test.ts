@@ -7,6 +7,7 @@ import { createNodeHttpPost } from '../../platform/nodeHttpPost.js';
 import { isOwnRequest } from '../../platform/ownRequest.js';
 import type { DeliveryOptionsInput } from '../deliveryOptions.js';
 import { DestinationError } from '../errors.js';
+import { exceptionEvent } from './exceptionEvent.test-helpers.js';
 import { resolveDeliveryOptions } from '../deliveryOptions.js';
 import { SegmentDestination, splitByBytes, toSegment } from './segment.js';
 
@@ -75,29 +76,13 @@ describe('posthog destination', () => {
   it('sends a $exception with its stacks in the shape PostHog error tracking reads', async () => {
     const s = await sink();
     const h = harness({ endpoints: [{ destination: 'posthog', host: s.url, key: 'phc_abc' }] });
-    const exception = {
-      uuid: '01900000-0000-7000-8000-000000000001',
-      event: '$exception',
-      distinct_id: 'd',
-      timestamp: new Date().toISOString(),
-      properties: {
-        $exception_handled: true,
-        $exception_list: [
-          {
-            type: 'Error',
-            value: 'x',
-            mechanism: { type: 'generic', synthetic: false, exception_id: 0 },
-            stacktrace: {
-              type: 'parsed',
-              frames: [
-                { file: '/app/inner.js', line: 2, column: 3, function: 'inner', inApp: true },
-                { file: '/app/outer.js', line: 9, column: 1, function: 'outer', inApp: true },
-              ],
-            },
-          },
-        ],
-      },
-    };
+    const exception = exceptionEvent(
+      [
+        { file: '/app/inner.js', line: 2, column: 3, function: 'inner', inApp: true },
+        { file: '/app/outer.js', line: 9, column: 1, function: 'outer', inApp: true },
+      ],
+      true,
+    );
     h.outbox.append([{ uuid: exception.uuid, json: JSON.stringify(exception), timestampMs: Date.now() }]);
     expect((await h.delivery.flush(5_000)).sent).toBe(1);
     const body = JSON.parse(s.requests[0]!.text) as { batch: HomingEvent[] };

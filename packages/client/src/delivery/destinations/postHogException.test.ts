@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { capturingClient } from '../../telemetry/telemetry.test-helpers.js';
+import { exceptionEvent } from './exceptionEvent.test-helpers.js';
 import { postHogExceptionRecord as postHogRecord } from './postHogException.js';
 
 function boom(): never {
@@ -67,27 +68,10 @@ describe('postHogRecord: $exception in the shape PostHog error tracking reads', 
   });
 
   it('an automatic capture is sent unhandled, and a browser stack gets the web platform', () => {
-    const event = {
-      uuid: 'u',
-      event: '$exception',
-      distinct_id: 'd',
-      properties: {
-        $exception_handled: false,
-        $exception_list: [
-          {
-            type: 'Error',
-            value: 'x',
-            mechanism: { type: 'generic', synthetic: false, exception_id: 0 },
-            stacktrace: {
-              type: 'parsed',
-              frames: [
-                { file: 'https://app.example.com/main.js', line: 1, column: 2, function: null, inApp: true },
-              ],
-            },
-          },
-        ],
-      },
-    };
+    const event = exceptionEvent(
+      [{ file: 'https://app.example.com/main.js', line: 1, column: 2, function: null, inApp: true }],
+      false,
+    );
     const mapped = JSON.parse(
       postHogRecord({ uuid: 'u', json: JSON.stringify(event), timestampMs: 0 }).json,
     ) as {
