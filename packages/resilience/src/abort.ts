@@ -1,6 +1,6 @@
 import { ConfigError, TaskCancelledError } from './errors.js';
 import { checkDelay } from './validate.js';
-import { watchAbort } from './watchAbort.js';
+import { isSignalLike, watchAbort } from './watchAbort.js';
 
 /**
  * Waits `ms`, or rejects with a TaskCancelledError as soon as `signal` aborts. The timer is
@@ -40,7 +40,7 @@ export function anySignal(signals: readonly AbortSignal[]): { signal: AbortSigna
     throw new ConfigError('signals', `expected an array of AbortSignals, got ${describe(signals)}`);
   }
   signals.forEach((signal: unknown, i) => {
-    if (typeof (signal as { addEventListener?: unknown } | null)?.addEventListener !== 'function') {
+    if (!isSignalLike(signal)) {
       throw new ConfigError(`signals[${i}]`, `expected an AbortSignal, got ${describe(signal)}`);
     }
   });

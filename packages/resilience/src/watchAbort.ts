@@ -56,8 +56,7 @@ export function watchAbort(signal: AbortSignal, onAbort: () => void): () => void
   }
   let watch = watches.get(signal);
   if (watch === undefined) {
-    // Duck-typed, as addEventListener would be: a signal of another realm (a frame) is one too.
-    if (typeof (signal as { addEventListener?: unknown } | null)?.addEventListener !== 'function') {
+    if (!isSignalLike(signal)) {
       throw new ConfigError(
         'signal',
         `expected an AbortSignal, got ${signal === null ? 'null' : typeof signal}`,
@@ -70,4 +69,9 @@ export function watchAbort(signal: AbortSignal, onAbort: () => void): () => void
   const callback = { fn: onAbort };
   w.callbacks.add(callback);
   return () => w.remove(callback);
+}
+
+/** Duck-typed, as addEventListener would be: a signal of another realm (a frame) is one too. */
+export function isSignalLike(value: unknown): value is AbortSignal {
+  return typeof (value as { addEventListener?: unknown } | null)?.addEventListener === 'function';
 }

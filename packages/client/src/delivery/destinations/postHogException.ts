@@ -1,4 +1,5 @@
 import type { OutboxRecord } from '../../outbox/outbox.js';
+import { rewriteEvent } from './rewriteEvent.js';
 
 /**
  * A `$exception` event as PostHog's error tracking reads it. Homing's own `$exception_list`
@@ -11,18 +12,13 @@ import type { OutboxRecord } from '../../outbox/outbox.js';
 export function postHogExceptionRecord(record: OutboxRecord): OutboxRecord {
   // Cheap enough for every record: only an exception goes on to be parsed.
   if (!record.json.includes('"$exception_list"')) return record;
-  try {
-    const event = JSON.parse(record.json) as { event?: unknown; properties?: Record<string, unknown> };
-    const properties = event.properties;
-    if (event.event !== '$exception' || properties === null || typeof properties !== 'object') return record;
+  return rewriteEvent(record, (event, properties) => {
     const list = properties.$exception_list;
-    if (!Array.isArray(list)) return record;
+    if (event.event !== '$exception' || !Array.isArray(list)) return false;
     const handled = properties.$exception_handled !== false;
     properties.$exception_list = list.map((entry) => postHogException(entry, handled));
-    return { ...record, json: JSON.stringify(event) };
-  } catch {
-    return record;
-  }
+    return true;
+  });
 }
 
 function postHogException(entry: unknown, handled: boolean): unknown {

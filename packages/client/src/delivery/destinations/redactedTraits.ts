@@ -1,5 +1,6 @@
 import type { OutboxRecord } from '../../outbox/outbox.js';
 import { REDACTED } from '../../pipeline/redactFields.js';
+import { rewriteEvent } from './rewriteEvent.js';
 
 const REDACTED_JSON = JSON.stringify(REDACTED);
 
@@ -10,10 +11,7 @@ const REDACTED_JSON = JSON.stringify(REDACTED);
  */
 export function withoutRedactedTraits(record: OutboxRecord): OutboxRecord {
   if (!record.json.includes('"$set') || !record.json.includes(REDACTED_JSON)) return record;
-  try {
-    const event = JSON.parse(record.json) as { properties?: Record<string, unknown> };
-    const properties = event.properties;
-    if (properties === null || typeof properties !== 'object') return record;
+  return rewriteEvent(record, (_event, properties) => {
     let changed = false;
     for (const key of ['$set', '$set_once']) {
       const traits = properties[key];
@@ -24,10 +22,8 @@ export function withoutRedactedTraits(record: OutboxRecord): OutboxRecord {
         changed = true;
       }
     }
-    return changed ? { ...record, json: JSON.stringify(event) } : record;
-  } catch {
-    return record;
-  }
+    return changed;
+  });
 }
 
 /** `traits` without the keys whose value is `[REDACTED]`, or `traits` itself when it has none. */
