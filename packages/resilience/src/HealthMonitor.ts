@@ -1,4 +1,5 @@
 import { ConfigError, TaskCancelledError } from './errors.js';
+import { type Disposable, Emitter } from './events.js';
 import { checkSettings, monitorSettings } from './healthMonitorOptions.js';
 import type {
   CheckSettings,
@@ -51,10 +52,6 @@ export type HealthStatusChange =
     }
   | { readonly scope: 'aggregate'; readonly previous: HealthStatus; readonly current: HealthStatus };
 
-export interface Disposable {
-  dispose(): void;
-}
-
 interface Check {
   readonly name: string;
   readonly run: HealthCheckFunction;
@@ -100,7 +97,8 @@ interface Check {
  */
 export class HealthMonitor {
   readonly #checks = new Map<string, Check>();
-  readonly #listeners = new Set<(change: HealthStatusChange) => void>();
+  /** The policies' emitter: a listener that throws is reported in a microtask, the others still run. */
+  readonly #changes = new Emitter<HealthStatusChange>();
   readonly #settings: MonitorSettings;
   #aggregate: HealthStatus = 'healthy';
   #started = false;
@@ -226,11 +224,7 @@ export class HealthMonitor {
    * neither the monitor nor the other listeners from going on; its error is rethrown in a microtask.
    */
   onStatusChange(listener: (change: HealthStatusChange) => void): Disposable {
-    if (typeof listener !== 'function') throw new ConfigError('listener', 'must be a function');
-    // A wrapper per subscription, so the same function subscribed twice is disposed once at a time.
-    const entry = (change: HealthStatusChange): void => listener(change);
-    this.#listeners.add(entry);
-    return { dispose: () => void this.#listeners.delete(entry) };
+    return this.#changes.subscribe(listener);
   }
 
   /** Stops every timer, aborts every run in flight and drops every listener. Final. */
@@ -242,7 +236,7 @@ export class HealthMonitor {
       if (state.inFlight !== undefined) running.push(state.inFlight);
       this.#stop(state);
     }
-    this.#listeners.clear();
+    this.#changes.clear();
     // Runs settle as soon as they are aborted, even those of a check that ignores its signal.
     await Promise.all(running);
   }
@@ -385,17 +379,7 @@ export class HealthMonitor {
   }
 
   #emit(change: HealthStatusChange): void {
-    for (const listener of [...this.#listeners]) {
-      try {
-        listener(change);
-      } catch (error) {
-        // A listener's bug must not stop the monitor or starve the other listeners, nor vanish:
-        // reported as every policy's listener errors are (see events.ts).
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    this.#changes.emit(change);
   }
 }
 

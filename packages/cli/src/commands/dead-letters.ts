@@ -138,7 +138,7 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
           );
           if (r.kept > 0)
             io.stdout.write(
-              `${r.kept} ${r.kept === 1 ? 'stays a dead letter' : 'stay dead letters'}: ${r.full ?? 'the queue did not take them'}. Send the queue first ` +
+              `${r.kept} ${stayDeadLetters(r.kept)}: ${r.full ?? 'the queue did not take them'}. Send the queue first ` +
                 `(homing flush --outbox ${terminalText(directory)}), then replay again.\n`,
             );
           if (r.damaged > 0)
@@ -150,10 +150,7 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
               `${r.dropped} queued events were dropped meanwhile: another process filled the queue.\n`,
             );
           const left = limit === undefined ? 0 : (await outbox.size()).deadLetters - r.kept;
-          if (left > 0)
-            io.stdout.write(
-              `${left} more ${left === 1 ? 'stays a dead letter' : 'stay dead letters'} (past --limit ${limit}).\n`,
-            );
+          if (left > 0) io.stdout.write(`${left} more ${stayDeadLetters(left)} (past --limit ${limit}).\n`);
           if (r.replayed > 0)
             io.stdout.write(`Send them now with: homing flush --outbox ${terminalText(directory)}\n`);
         }
@@ -209,4 +206,8 @@ export function registerDeadLetters(program: Command): void {
     .action(async (options: DeadLettersOptions) => {
       process.exitCode = await deadLetters(options);
     });
+}
+
+function stayDeadLetters(n: number): string {
+  return n === 1 ? 'stays a dead letter' : 'stay dead letters';
 }
