@@ -4,7 +4,7 @@ import type { Logger } from '../logger.js';
 type Listener<K extends ClientEventName> = (payload: ClientEventMap[K]) => void;
 
 /**
- * `client.on(name, listener)`. A listener that throws is logged and skipped: an app's handler
+ * `client.on(name, listener)`. A listener that throws (or an async one that rejects) is logged and skipped: an app's handler
  * must never break delivery or `track()`. Emitting with no listener costs one map lookup.
  *
  * An event its own listeners cause (a `drop` listener that tracks an event which is dropped too)
@@ -49,7 +49,14 @@ export class Emitter {
     try {
       for (const listener of [...set]) {
         try {
-          listener(payload);
+          const result: unknown = listener(payload);
+          // An async listener's failure is a rejected promise nobody else holds: unhandled, it
+          // ended a Node process (the default since Node 15) for a listener the docs say is only logged.
+          if (result instanceof Promise || isThenable(result)) {
+            Promise.resolve(result).then(undefined, (error: unknown) =>
+              this.logger.warn(`a "${name}" listener's promise rejected`, { error }),
+            );
+          }
         } catch (error) {
           this.logger.warn(`a "${name}" listener threw`, { error });
         }
@@ -61,5 +68,14 @@ export class Emitter {
 
   clear(): void {
     this.listeners.clear();
+  }
+}
+
+function isThenable(value: unknown): boolean {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
+  try {
+    return typeof (value as { then?: unknown }).then === 'function';
+  } catch {
+    return false;
   }
 }

@@ -341,6 +341,31 @@ describe('createTelemetry: the client API', () => {
     expect(sinkEvents(sink)).toHaveLength(2);
   });
 
+  it('an async listener that rejects is logged, never an unhandled rejection (which ends a Node process)', async () => {
+    const warnings: string[] = [];
+    const logger = { debug: () => {}, warn: (m: string) => void warnings.push(m), error: () => {} };
+    const t = client(sink, { logger });
+    const sent: number[] = [];
+    t.on('sent', async () => {
+      await Promise.resolve();
+      throw new Error('async listener bug');
+    });
+    // A thenable that is not a Promise, as some libraries answer.
+    t.on(
+      'sent',
+      () => ({ then: (_ok: unknown, fail: (e: unknown) => void) => fail(new Error('thenable')) }) as never,
+    );
+    t.on('sent', (s) => void sent.push(s.count));
+    t.track('one');
+    await t.flush({ timeoutMs: 10_000 });
+    await until(() => warnings.filter((w) => w.includes('"sent" listener')).length === 2);
+    expect(warnings.filter((w) => w.includes(`"sent" listener's promise rejected`))).toHaveLength(2);
+    expect(sent).toEqual([1]);
+    t.track('two');
+    await t.flush({ timeoutMs: 10_000 });
+    expect(sinkEvents(sink)).toHaveLength(2);
+  });
+
   it('featureHost tracks through the same pipeline (redaction, consent, outbox)', async () => {
     const t = client(sink);
     const host = t.featureHost();
