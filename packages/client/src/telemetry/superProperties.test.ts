@@ -38,4 +38,22 @@ describe('register() of what only looks like an object', () => {
       warnings.filter((w) => w.startsWith('register ignored: super properties must be a plain object')),
     ).toHaveLength(2);
   });
+
+  it('one call with more keys than maxProperties names every key it ignored, those past the cap too', async () => {
+    const warnings: string[] = [];
+    const { client, received } = capturingClient({
+      logger: { debug() {}, warn: (message: string) => warnings.push(message), error() {} },
+      propertyLimits: { maxProperties: 10 },
+    });
+    client.register({ a: 1, b: 2 });
+    client.register(Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`k${i}`, i])));
+    client.track('ev');
+    await client.flush({ timeoutMs: 5_000 });
+    await client.shutdown({ timeoutMs: 1_000 });
+    const kept = Object.keys(received[0]!.properties).filter((k) => /^k\d+$/.test(k));
+    expect(kept).toEqual(['k0', 'k1', 'k2', 'k3', 'k4', 'k5', 'k6', 'k7']);
+    const warning = warnings.find((w) => w.includes('at most 10 super properties'));
+    // 22 of the 30 keys were ignored: k8 and k9 by the merge, k10..k29 cut by the clone.
+    expect(warning).toContain('ignored "k8", "k9", "k10", "k11", "k12" and 17 more');
+  });
 });

@@ -14,6 +14,8 @@ export function mergeSuperProperties(
   limits: SafeLimits,
 ): { merged: Record<string, unknown>; ignored: string[]; refused: boolean } {
   const { value } = safeClone(added, limits);
+  // The clone stops at maxProperties keys: the ones past it are ignored too, and must be named.
+  const cut = keysPast(added, limits.maxProperties);
   // What cannot be read as an object (a Proxy that throws) or reads as a value (a Date): its
   // clone is a string, whose characters would have become "0", "1", ... on every later event.
   if (!isPropertiesObject(value)) return { merged: { ...current }, ignored: [], refused: true };
@@ -32,7 +34,18 @@ export function mergeSuperProperties(
         configurable: true,
       });
   }
+  ignored.push(...cut);
   return { merged, ignored, refused: false };
+}
+
+function keysPast(value: object, max: number): string[] {
+  try {
+    const keys = Object.keys(value);
+    return keys.length > max ? keys.slice(max) : [];
+  } catch {
+    // Unreadable (a Proxy that throws): the clone says so, and nothing is merged.
+    return [];
+  }
 }
 
 /** The warning for keys `mergeSuperProperties` ignored: the first few, named. */
