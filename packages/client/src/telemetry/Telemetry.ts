@@ -20,6 +20,7 @@ import { Emitter } from './Emitter.js';
 import { describe, EventBuilder } from './EventBuilder.js';
 import { distinctIdProblem } from './distinctIdProblem.js';
 import { type IdentityStore, outboxIdentityStore } from './identityStore.js';
+import { identifyTraits } from './identifyTraits.js';
 import { isPropertiesObject } from './isPropertiesObject.js';
 import type { ConsentState } from './options.js';
 import { PropertiesInPlace } from './PropertiesInPlace.js';
@@ -184,9 +185,11 @@ export class Telemetry implements TelemetryCore {
       const problem = distinctIdProblem(distinctId);
       if (problem !== undefined) return this.logger.warn(`identify ignored: its id ${problem}`);
       const id = distinctId.trim();
+      const read = identifyTraits(traits, this.o.propertyLimits);
+      if (read.problem !== undefined) this.logger.warn(`identify: ${read.problem}`);
       this.who.identityChosen = true;
       const previous = this.who.identified ?? this.who.installId;
-      if (id === previous && traits === undefined) return;
+      if (id === previous && read.traits === undefined) return;
       // Only the id events went out under before anyone was identified (the install id, or the
       // `distinctId` option) is linked to the new one: from one identified user to another (a
       // user switch without reset()) PostHog would merge the two people, and Segment would send
@@ -198,7 +201,7 @@ export class Telemetry implements TelemetryCore {
         '$identify',
         // `$set` even when empty: without it the Segment destination took the event's other
         // properties (the super properties) for the user's traits.
-        { $set: traits !== null && typeof traits === 'object' ? traits : {} },
+        { $set: read.traits ?? {} },
         anonymous && previous === undefined,
         !anonymous || previous === undefined || previous === id ? undefined : previous,
       );
