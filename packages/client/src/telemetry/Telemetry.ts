@@ -65,6 +65,8 @@ export class Telemetry implements TelemetryCore {
   /** The process is ending (our `exit` hook ran): each event appended is written synchronously. */
   private exitedNow = false;
   private superProperties: Record<string, unknown> = {};
+  /** The `superProperties` option's, as registered at start: what `reset()` goes back to. */
+  private optionSuperProperties: Record<string, unknown> = {};
   /** The consent, as set, remembered and read at start (`consent.state` is the one applied). */
   private readonly consent: RememberedConsent;
   /** Events held in memory until the install id (and the remembered consent) is known. */
@@ -128,6 +130,7 @@ export class Telemetry implements TelemetryCore {
       now: this.o.now,
     };
     this.register(this.o.superProperties);
+    this.optionSuperProperties = this.superProperties;
     this.delivery = new Delivery(this.outbox, parts.delivery, {
       platform: parts.platform,
       logger: this.logger,
@@ -215,6 +218,9 @@ export class Telemetry implements TelemetryCore {
       this.who.reset(this.consent.installIdAllowedNow());
       this.session.restart();
       this.keepIdentity(undefined);
+      // A logout: what register() added since the start (a plan, an org) was the user's who
+      // left, and went on every event of the next one. posthog-js's reset() clears them too.
+      this.setSuperProperties(this.optionSuperProperties);
     } catch (error) {
       this.logger.warn('reset ignored', { error });
     }
@@ -245,11 +251,31 @@ export class Telemetry implements TelemetryCore {
         return;
       }
       if (ignored.length > 0) this.logger.warn(ignoredSuperPropertiesWarning(ignored, limits.maxProperties));
-      this.superProperties = merged;
-      this.builder.setSuperProperties(merged);
+      this.setSuperProperties(merged);
     } catch (error) {
       this.logger.warn('register ignored', { error });
     }
+  }
+
+  unregister(name: string): void {
+    try {
+      if (typeof name !== 'string') {
+        this.logger.warn(`unregister ignored: the name must be a string, got ${describeValue(name)}`);
+        return;
+      }
+      if (!Object.hasOwn(this.superProperties, name)) return;
+      // A new object: the builder keeps the one it was given as it is.
+      const rest = { ...this.superProperties };
+      delete rest[name];
+      this.setSuperProperties(rest);
+    } catch (error) {
+      this.logger.warn('unregister ignored', { error });
+    }
+  }
+
+  private setSuperProperties(properties: Record<string, unknown>): void {
+    this.superProperties = properties;
+    this.builder.setSuperProperties(properties);
   }
 
   setConsent(state: ConsentState): void {

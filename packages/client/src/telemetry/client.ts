@@ -55,11 +55,14 @@ export interface TelemetryCore {
   identify(distinctId: string, traits?: Record<string, unknown>): void;
   /**
    * Forgets the identified user (a logout): later events are about the `distinctId` option, or
-   * the anonymous install id, in a new session. The id `identify` kept for later runs is removed.
+   * the anonymous install id, in a new session. The id `identify` kept for later runs is removed,
+   * and the super properties go back to the `superProperties` option's (what `register` added is dropped).
    */
   reset(): void;
   /** Properties added to every later event (merged over earlier ones). */
   register(superProperties: Record<string, unknown>): void;
+  /** Removes one super property (registered, or from the `superProperties` option). */
+  unregister(name: string): void;
   /** 'pending' holds events in the storage without sending; 'denied' drops new ones and clears what is held. */
   setConsent(state: ConsentState): void;
   /**

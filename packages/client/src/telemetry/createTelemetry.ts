@@ -107,6 +107,7 @@ const BOUND_CORE_METHODS = [
   'identify',
   'reset',
   'register',
+  'unregister',
   'setConsent',
   'persist',
   'flush',

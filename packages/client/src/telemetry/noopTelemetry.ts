@@ -20,6 +20,7 @@ export function createNoopTelemetry(logger: Logger, now: () => number = Date.now
     identify: () => {},
     reset: () => {},
     register: () => {},
+    unregister: () => {},
     setConsent: () => {},
     persist: async () => {},
     async flush(options) {

@@ -56,4 +56,60 @@ describe('register() of what only looks like an object', () => {
     // 22 of the 30 keys were ignored: k8 and k9 by the merge, k10..k29 cut by the clone.
     expect(warning).toContain('ignored "k8", "k9", "k10", "k11", "k12" and 17 more');
   });
+
+  it("reset() drops what register() added (the user who left's plan and org), keeping the superProperties option's", async () => {
+    const { client, received } = capturingClient({ superProperties: { app: 'demo', env: 'prod' } });
+    client.identify('alice');
+    client.register({ plan: 'pro', org: 'alice-org', env: 'staging' });
+    client.track('as.alice');
+    client.reset();
+    client.track('logged.out');
+    client.identify('bob');
+    client.track('as.bob');
+    await client.flush({ timeoutMs: 5_000 });
+    await client.shutdown({ timeoutMs: 1_000 });
+    const byName = new Map(received.map((e) => [e.event, e.properties]));
+    expect(byName.get('as.alice')).toMatchObject({
+      app: 'demo',
+      env: 'staging',
+      plan: 'pro',
+      org: 'alice-org',
+    });
+    for (const name of ['logged.out', 'as.bob']) {
+      const props = byName.get(name)!;
+      expect(props).toMatchObject({ app: 'demo', env: 'prod' });
+      expect(props).not.toHaveProperty('plan');
+      expect(props).not.toHaveProperty('org');
+    }
+  });
+
+  it('unregister() removes one super property, registered or from the option; a bad name is ignored with a warning', async () => {
+    const warnings: string[] = [];
+    const { client, received } = capturingClient({
+      superProperties: { app: 'demo' },
+      logger: { debug() {}, warn: (message: string) => warnings.push(message), error() {} },
+    });
+    client.register({ plan: 'pro', org: 'acme' });
+    client.register(JSON.parse('{"__proto__":"own"}') as Record<string, unknown>);
+    client.track('before');
+    client.unregister('plan');
+    client.unregister('app');
+    client.unregister('never-registered');
+    client.unregister('toString');
+    client.unregister(42 as unknown as string);
+    client.track('after');
+    client.unregister('__proto__');
+    client.track('last');
+    await client.flush({ timeoutMs: 5_000 });
+    await client.shutdown({ timeoutMs: 1_000 });
+    const byName = new Map(received.map((e) => [e.event, e.properties]));
+    expect(byName.get('before')).toMatchObject({ app: 'demo', plan: 'pro', org: 'acme' });
+    const after = byName.get('after')!;
+    expect(after.org).toBe('acme');
+    expect(after).not.toHaveProperty('plan');
+    expect(after).not.toHaveProperty('app');
+    expect(Object.getOwnPropertyDescriptor(after, '__proto__')?.value).toBe('own');
+    expect(Object.hasOwn(byName.get('last')!, '__proto__')).toBe(false);
+    expect(warnings).toEqual(['unregister ignored: the name must be a string, got 42']);
+  });
 });
