@@ -10,7 +10,11 @@ export interface CustomPiiPattern {
   regex: RegExp;
 }
 
-export interface PatternRedactionOptions {
+/**
+ * A built-in pattern is turned off by its name, here (`{ homePath: false }`, the short form the
+ * client's README shows) or under `patterns` (`{ patterns: { homePath: false } }`).
+ */
+export interface PatternRedactionOptions extends Partial<Record<PiiPatternName, boolean>> {
   /**
    * Built-in patterns turned on or off by name, e.g. `{ phone: false }`. Default: all on
    * (privateKey, jwt, bearer, keyValueSecret, apiKey, urlSecret, homePath, email, ipv6, ipv4,
@@ -101,29 +105,33 @@ export function resolvePatternRedactionOptions(
   if (input === null || typeof input !== 'object') {
     throw new PatternRedactionOptionError('options', 'must be an object');
   }
+  const toggles = new Map<PiiPatternName, { on: boolean; option: string }>();
   for (const key of Object.keys(input)) {
-    if (!PATTERN_OPTION_KEYS.includes(key)) {
-      throw new PatternRedactionOptionError(key, `is not a known option (${PATTERN_OPTION_KEYS.join(', ')})`);
+    if (isPatternName(key)) {
+      toggle(toggles, key, (input as Record<string, unknown>)[key], key);
+    } else if (!PATTERN_OPTION_KEYS.includes(key)) {
+      throw new PatternRedactionOptionError(
+        key,
+        `is not a known option (${PATTERN_OPTION_KEYS.join(', ')}) nor a built-in pattern (${PII_PATTERN_NAMES.join(', ')})`,
+      );
     }
   }
-  const patterns = new Set<PiiPatternName>(PII_PATTERN_NAMES);
   if (input.patterns !== undefined) {
     if (input.patterns === null || typeof input.patterns !== 'object') {
       throw new PatternRedactionOptionError('patterns', 'must be an object of pattern names to booleans');
     }
     for (const [name, on] of Object.entries(input.patterns)) {
-      if (!(PII_PATTERN_NAMES as readonly string[]).includes(name)) {
+      if (!isPatternName(name)) {
         throw new PatternRedactionOptionError(
           `patterns.${name}`,
           `is not a built-in pattern (${PII_PATTERN_NAMES.join(', ')})`,
         );
       }
-      if (on === undefined) continue;
-      if (typeof on !== 'boolean')
-        throw new PatternRedactionOptionError(`patterns.${name}`, 'must be a boolean');
-      if (!on) patterns.delete(name as PiiPatternName);
+      toggle(toggles, name, on, `patterns.${name}`);
     }
   }
+  const patterns = new Set<PiiPatternName>(PII_PATTERN_NAMES);
+  for (const [name, { on }] of toggles) if (!on) patterns.delete(name);
 
   const labels = input.labels ?? DEFAULT_PATTERN_REDACTION.labels;
   if (typeof labels !== 'boolean') throw new PatternRedactionOptionError('labels', 'must be a boolean');
@@ -178,6 +186,26 @@ export function resolvePatternRedactionOptions(
     maxStringLength,
     maxDepth,
   };
+}
+
+function isPatternName(name: string): name is PiiPatternName {
+  return (PII_PATTERN_NAMES as readonly string[]).includes(name);
+}
+
+/** One pattern's on/off; given twice (short form and `patterns`), both must say the same. */
+function toggle(
+  toggles: Map<PiiPatternName, { on: boolean; option: string }>,
+  name: PiiPatternName,
+  on: unknown,
+  option: string,
+): void {
+  if (on === undefined) return;
+  if (typeof on !== 'boolean') throw new PatternRedactionOptionError(option, 'must be a boolean');
+  const earlier = toggles.get(name);
+  if (earlier !== undefined && earlier.on !== on) {
+    throw new PatternRedactionOptionError(option, `says ${on}, but ${earlier.option} says ${earlier.on}`);
+  }
+  toggles.set(name, { on, option });
 }
 
 function resolveCustom(custom: PatternRedactionOptions['custom']): { name: string; regex: RegExp }[] {

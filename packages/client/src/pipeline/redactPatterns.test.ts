@@ -145,6 +145,18 @@ describe('createPatternRedactor: options', () => {
     expect(none('jane@example.com')).toBe('jane@example.com');
   });
 
+  it('takes the short form too, a pattern name beside the options (as the client README writes it)', () => {
+    const short = createPatternRedactor({ email: false, phone: false, labels: true });
+    expect(short('jane@example.com +1 415 555 1234 123-45-6789')).toBe(
+      'jane@example.com +1 415 555 1234 [REDACTED:ssn]',
+    );
+    // Both forms at once add up; `true` changes nothing.
+    const both = createPatternRedactor({ email: false, ssn: true, patterns: { phone: false, ssn: true } });
+    expect(both('jane@example.com +1 415 555 1234 123-45-6789')).toBe(
+      'jane@example.com +1 415 555 1234 [REDACTED]',
+    );
+  });
+
   it('runs custom patterns (global or not, named or not) after the built-in ones', () => {
     const r = createPatternRedactor({
       labels: true,
@@ -213,6 +225,9 @@ describe('createPatternRedactor: options', () => {
       [{ patterns: { email: 'no' } }, 'patterns.email'],
       [{ patterns: 3 }, 'patterns'],
       [{ bogus: 1 }, 'bogus'],
+      [{ email: 'no' }, 'email'],
+      [{ email: null }, 'email'],
+      [{ email: false, patterns: { email: true } }, 'patterns.email'],
       [{ maxStringLenght: 5 }, 'maxStringLenght'],
       [{ custom: /x/ }, 'custom'],
       [{ custom: ['x'] }, 'custom[0]'],

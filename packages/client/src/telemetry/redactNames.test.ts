@@ -49,4 +49,14 @@ describe('redaction of event names and property names', () => {
     expect(e?.event).toBe('user bob@example.com');
     expect(e?.properties['a@b.io']).toBe(1);
   });
+
+  it('turns a pattern off as the README writes it, redaction: { patterns: { homePath: false } }', async () => {
+    const [kept] = await sent(
+      (t) => t.track('cwd', { cwd: '/home/alice/projects/app', mail: 'a@example.com' }),
+      {
+        redaction: { patterns: { homePath: false } },
+      },
+    );
+    expect(kept?.properties).toMatchObject({ cwd: '/home/alice/projects/app', mail: '[REDACTED]' });
+  });
 });
