@@ -68,8 +68,8 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
   const distinctIdField = p.names?.distinctId ?? 'distinct_id';
   let rawDistinctId = p.distinctId;
   if (typeof rawDistinctId === 'number') {
-    // JSON.parse has already rounded a larger one (1234567890123456789 arrives as
-    // ...800, the id of another person) and turned 1e400 into Infinity: its digits are gone.
+    // A body's numbers past 2^53 arrive as their digits (`inexactNumbers.ts`); a number here
+    // that is no safe integer is a fraction (1.5), or came by another way than a body.
     if (!Number.isSafeInteger(rawDistinctId)) {
       return `${distinctIdField} is a number that is not an integer within ±${Number.MAX_SAFE_INTEGER}, which JSON numbers cannot carry exactly: send it as a string`;
     }

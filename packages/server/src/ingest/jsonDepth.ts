@@ -28,6 +28,13 @@ const OPEN_BRACE = 0x7b;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const LOWER_E = 0x65;
+const UPPER_E = 0x45;
 
 /**
  * Whether `text`, read as JSON, opens more than `maxDepth` arrays and objects inside each other.
@@ -35,8 +42,16 @@ const CLOSE_BRACKET = 0x5d;
  * (a 10 KB gzip body inflates to that), holding the event loop before any key or limit is
  * checked. Brackets inside strings are skipped, honouring backslash escapes. It does not check
  * that the text is JSON: anything it passes goes to JSON.parse, which does.
+ *
+ * The same pass hands `onLongNumber` each number outside strings that JSON.parse may not hold
+ * exactly (16 characters or more, or with an exponent), by its start and end: the pass is
+ * the one place that knows a number from digits inside a string without a second reading.
  */
-export function nestedDeeperThan(text: string, maxDepth: number): boolean {
+export function nestedDeeperThan(
+  text: string,
+  maxDepth: number,
+  onLongNumber?: (start: number, end: number) => void,
+): boolean {
   let depth = 0;
   const n = text.length;
   for (let i = 0; i < n; i++) {
@@ -56,6 +71,16 @@ export function nestedDeeperThan(text: string, maxDepth: number): boolean {
       if (++depth > maxDepth) return true;
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
       depth--;
+    } else if (onLongNumber !== undefined && ((c >= DIGIT_0 && c <= DIGIT_9) || c === MINUS)) {
+      let end = i + 1;
+      let exponent = false;
+      for (; end < n; end++) {
+        const d = text.charCodeAt(end);
+        if (d === LOWER_E || d === UPPER_E) exponent = true;
+        else if (!((d >= DIGIT_0 && d <= DIGIT_9) || d === DOT || d === PLUS || d === MINUS)) break;
+      }
+      if (exponent || end - i >= 16) onLongNumber(i, end);
+      i = end - 1;
     }
   }
   return false;

@@ -1,5 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import { IngestError } from './errors.js';
+import { parsesExactly, quoteNumbers } from './inexactNumbers.js';
 import { nestedDeeperThan } from './jsonDepth.js';
 
 export interface PayloadFormat {
@@ -43,9 +44,12 @@ export function parsePayload(body: Buffer, format: PayloadFormat): unknown {
   }
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   // Before JSON.parse, which would hold the event loop for seconds on millions of levels.
-  if (nestedDeeperThan(text, format.maxDepth)) {
-    throw new IngestError('malformed', `JSON nested deeper than ${format.maxDepth} levels`);
-  }
+  const inexact: number[] = [];
+  const tooDeep = nestedDeeperThan(text, format.maxDepth, (start, end) => {
+    if (!parsesExactly(text.slice(start, end))) inexact.push(start, end);
+  });
+  if (tooDeep) throw new IngestError('malformed', `JSON nested deeper than ${format.maxDepth} levels`);
+  if (inexact.length > 0) text = quoteNumbers(text, inexact);
   try {
     return JSON.parse(text);
   } catch (err) {
