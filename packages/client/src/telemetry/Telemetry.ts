@@ -73,6 +73,12 @@ export class Telemetry implements TelemetryCore {
   private readonly waiting = new WaitingEvents();
   private ready: Promise<void>;
   private closing: Promise<void> | undefined;
+  /**
+   * Set by `shutdown()` once it is about to close the storage: from then on track() drops.
+   * Not at its start: a request handler finishing during a SIGTERM drain tracks while the
+   * shutdown flushes, and those events go into the outbox, for this flush or the next run.
+   */
+  private refusingEvents = false;
   /** The events counted (and dropped, by reason), for `stats()`. */
   private readonly counted: ClientCounts;
   private readonly counts: ClientCounts['counts'];
@@ -170,7 +176,7 @@ export class Telemetry implements TelemetryCore {
   ): void {
     try {
       this.counts.tracked++;
-      if (this.closing !== undefined) return this.counted.drop('disabled', 1, 'tracked after shutdown');
+      if (this.refusingEvents) return this.counted.drop('disabled', 1, 'tracked after shutdown');
       if (this.consent.state === 'denied' && !this.consent.unread) return this.counted.drop('consent', 1);
       const name = checkEventName(event);
       if (!name.ok) return this.counted.drop('invalid', 1, name.detail);
@@ -544,6 +550,7 @@ export class Telemetry implements TelemetryCore {
         this.logger.warn('closing the platform failed', { error });
       }
     }
+    this.refusingEvents = true;
     // A clear that outlasted the budget: what it held goes in before the storage closes.
     this.denialClear.release();
     if (this.parts.ownsOutbox) {
