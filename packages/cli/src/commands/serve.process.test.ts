@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
@@ -138,6 +138,32 @@ describe('homing serve in its own process (built CLI)', () => {
     } catch (e) {
       throw new Error(`${(e as Error).message}\nchild stderr: ${err.text()}`, { cause: e });
     }
+  }, 15_000);
+
+  it("npm start's script hands SIGTERM (docker stop, a supervisor) to the server, which shuts down: no orphan left listening", async () => {
+    const root = resolve(dirname(bin), '../../..');
+    const script = (
+      JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }
+    ).scripts.start;
+    // The build step aside (the test runs on the built CLI), the script as npm runs it: sh -c.
+    const command = script.replace('npm run build --silent', 'true');
+    expect(command).not.toBe(script);
+    const dataDir = await tempDir();
+    const child = spawn('sh', ['-c', command], {
+      cwd: root,
+      env: { ...process.env, HOMING_PORT: '0', HOMING_DATA_DIR: dataDir, HOMING_HOST: '127.0.0.1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanup.push(() => child.exitCode === null && child.kill('SIGKILL'));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const out = output(child.stdout!);
+    const url = await out.waitFor(/Homing is listening on (http:\S+)/);
+    expect((await fetch(`${url}/healthz`)).status).toBe(200);
+    // What npm does on SIGTERM: signal its child, the shell.
+    child.kill('SIGTERM');
+    await exited;
+    await out.waitFor(/"msg":"shut down"/);
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   }, 15_000);
 
   it('--cors-origins app.example.com exits 2 with the origin that would match, and listens on nothing', async () => {
