@@ -146,4 +146,37 @@ describe('homing CLI', () => {
       await seeded.cleanup();
     }
   });
+
+  it('--data-dir typed on the command line beats HOMING_DATABASE_URL (with a note); typed with --database it is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'homing-store-choice-'));
+    try {
+      // A URL nothing answers at: had it been used, the command would have failed to connect.
+      const env = { ...process.env, HOMING_DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' };
+      const run = (...args: string[]) => {
+        const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000, env });
+        return { code: r.status, out: r.stdout, err: r.stderr };
+      };
+      const created = run('projects', 'create', 'flag-wins', '--data-dir', dir);
+      expect(created.err).toContain('note: --data-dir on the command line wins over HOMING_DATABASE_URL');
+      expect(created.code).toBe(0);
+      expect(JSON.parse(created.out)).toMatchObject({ name: 'flag-wins' });
+      expect((await stat(join(dir, 'homing.db'))).isFile()).toBe(true);
+      const both = run(
+        'projects',
+        'list',
+        '--data-dir',
+        dir,
+        '--database',
+        'postgres://postgres@127.0.0.1:1/none',
+      );
+      expect(both.code).toBe(USAGE_EXIT_CODE);
+      expect(both.err).toContain('--data-dir (SQLite) and --database (PostgreSQL) name two stores');
+      // The variable alone still picks PostgreSQL (and says it cannot reach it).
+      const envOnly = run('projects', 'list');
+      expect(envOnly.code).not.toBe(0);
+      expect(envOnly.err).toMatch(/PostgreSQL/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -4,6 +4,7 @@ import { registerFlush } from './commands/flush.js';
 import { registerProjects } from './commands/projects.js';
 import { registerServe } from './commands/serve.js';
 import { registerStatus } from './commands/status.js';
+import { settleStoreChoice } from './commands/storeChoice.js';
 
 export const VERSION = '0.1.0';
 
@@ -29,7 +30,8 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run "homing --help" to see every command and option)')
     // Inherited by every subcommand: usage errors come back to runCli instead of exiting 1.
-    .exitOverride();
+    .exitOverride()
+    .hook('preAction', (_program, action) => settleStoreChoice(action));
   for (const register of commands) register(program);
   return program;
 }
