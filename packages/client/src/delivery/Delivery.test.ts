@@ -351,6 +351,23 @@ describe('Delivery: failures', () => {
     },
   );
 
+  it('every retry waits at least MIN_RETRY_WAIT_MS (100 ms), whatever full jitter draws', async () => {
+    const s = await sink(() => ({ status: 503 }));
+    const h = harness({
+      endpoints: [homing(s)],
+      intervalMs: 20,
+      retry: { initialMs: 0, maxMs: 0 },
+      breaker: { threshold: 1_000, halfOpenAfterMs: 60_000 },
+    });
+    h.outbox.append(makeRecords(3));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const delays = h.events.of('delivery-error').map((e) => (e as { retryInMs: number }).retryInMs);
+    expect(delays.length).toBeGreaterThanOrEqual(2);
+    for (const d of delays) expect(d).toBeGreaterThanOrEqual(100);
+    // One request, then one per 100 ms at most: the defect sent about 20 a second.
+    expect(s.requests.length).toBeLessThanOrEqual(11);
+  });
+
   it('a failing endpoint does not hold the queue: its records are claimable while it waits', async () => {
     const s = await sink(() => ({ status: 503, headers: { 'retry-after': '30' } }));
     const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 });

@@ -17,7 +17,7 @@ import type { Logger } from '../logger.js';
 import type { Outbox, OutboxRecord } from '../outbox/outbox.js';
 import type { Platform } from '../platform/platform.js';
 import type { DeliveryOptions, ResolvedEndpoint } from './deliveryOptions.js';
-import { CUT_REQUEST_FAILS_AFTER_MS } from './deliveryOptions.js';
+import { CUT_REQUEST_FAILS_AFTER_MS, MIN_RETRY_WAIT_MS } from './deliveryOptions.js';
 import { createDestination } from './destinations/createDestination.js';
 import type { Destination, SendOutcome } from './destinations/destination.js';
 import { type SavedServerWait, savedServerWaitAt, serverWaitStateKey } from './savedServerWait.js';
@@ -289,7 +289,9 @@ export class EndpointChannel {
     if (result.failure === 'retryable' || result.failure === 'rate-limited') {
       const asked = result.retryAfterMs;
       this.backoff ??= exponentialBackoff({ ...this.options.retry, jitter: 'full' }).start();
-      const backoff = this.backoff.next();
+      // Full jitter draws from 0 up to its cap: a draw of a few ms tried a refused endpoint
+      // again almost at once. The floor holds for every wait, as the README promises.
+      const backoff = Math.max(MIN_RETRY_WAIT_MS, this.backoff.next());
       // Retry-After is a floor, never a way round the backoff: 'Retry-After: 0' (or a date in
       // the past) answered with every failure sent the retries out at once, and the breaker
       // opened within milliseconds.

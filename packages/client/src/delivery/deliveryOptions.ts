@@ -170,8 +170,9 @@ export const CUT_REQUEST_FAILS_AFTER_MS = 1_000;
  * values, 0 included, are accepted and mean this. Each failed attempt costs a connection and a
  * small state write that keeps the process alive while it runs: with no wait between them a
  * refused endpoint was tried about 300 times a second, the CPU spun, and a one-event script
- * never got to exit (there was always a write in progress). The backoff's jitter still draws
- * each wait below its cap; from 100 ms on there is time between attempts for a script to end.
+ * never got to exit (there was always a write in progress). Each retry waits at least this too
+ * (`EndpointChannel`), whatever the backoff's full jitter draws below its cap; from 100 ms on
+ * there is time between attempts for a script to end.
  */
 export const MIN_RETRY_WAIT_MS = 100;
 
