@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storageError } from './postgres-errors.js';
-import { freshDatabase, openPostgres, postgresReachable } from './postgres.test-helpers.js';
+import { freshDatabase, openPostgres, PG_URL, postgresReachable } from './postgres.test-helpers.js';
 import type { PostgresStore } from './postgres.js';
 
 const pgReachable = await postgresReachable();
@@ -61,5 +63,36 @@ describe.skipIf(!pgReachable)('PostgresStore: an index row over the limit', () =
       kind: 'invalid-input',
       message: expect.stringMatching(/events_person/),
     });
+  });
+});
+
+describe.skipIf(!pgReachable)('PostgresStore: a role that may not create tables', () => {
+  it('is told to connect as the owner or to GRANT CREATE ON SCHEMA public, not only "permission denied"', async () => {
+    const db = await freshDatabase();
+    const role = `homing_noprivs_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: PG_URL });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE ROLE ${role} LOGIN`);
+      // A database owned by another role, as PostgreSQL 15+ sets it up: no CREATE on public for others.
+      const owned = new pg.Client({ connectionString: db.url });
+      await owned.connect();
+      await owned.query(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+      await owned.end();
+      const url = new URL(db.url);
+      url.username = role;
+      const failed = await openPostgres(url.toString()).then(
+        (store) => store.close().then(() => undefined),
+        (error: unknown) => error,
+      );
+      expect(failed).toMatchObject({
+        kind: 'storage',
+        message: expect.stringContaining('GRANT CREATE ON SCHEMA public TO <your user>'),
+      });
+    } finally {
+      await db.drop();
+      await admin.query(`DROP ROLE IF EXISTS ${role}`);
+      await admin.end();
+    }
   });
 });

@@ -48,6 +48,18 @@ export function storageError(err: unknown, where: string): StoreError {
       { cause: err },
     );
   }
+  // insufficient_privilege: since PostgreSQL 15 only a database's owner may create tables in
+  // its schema public; a role that is not the owner is refused at the first migration.
+  if (code === '42501') {
+    return new StoreError(
+      'storage',
+      `PostgreSQL at ${where} refused a privilege Homing needs: ${msg} (42501). Homing creates its ` +
+        "tables in the database's schema public, which PostgreSQL 15 and later let only the " +
+        "database's owner do: connect as the owner in --database / HOMING_DATABASE_URL, or have " +
+        'the owner run GRANT CREATE ON SCHEMA public TO <your user>',
+      { cause: err },
+    );
+  }
   if (msg === 'timeout exceeded when trying to connect') {
     // pg-pool's answer when every connection stayed busy for connectTimeoutMs.
     return new StoreError(
