@@ -5,6 +5,7 @@
  * the TypeScript module hooks the client's crash tests use.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -125,6 +126,37 @@ describe('examples without HOMING_KEY', { timeout: 60_000 }, () => {
       }
     },
   );
+});
+
+describe('examples started wrong', { timeout: 60_000 }, () => {
+  it.each(['./cli/homing-demo.mjs', './express-service/server.mjs'])(
+    '%s with HOMING_URL lacking its scheme says so and exits 1, without a stack trace',
+    async (script) => {
+      const env = { HOMING_URL: '127.0.0.1:8090', PORT: '0', HOMING_OUTBOX_DIR: join(dir, 'bad-url-outbox') };
+      const run = await exited(node(script, ['greet'], env));
+      expect(run.code).toBe(1);
+      expect(run.stdout).toBe('');
+      const lines = run.stderr.trim().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/^Cannot start telemetry: .*host/);
+    },
+  );
+
+  it('the Express service on a port in use says so and exits 1', async () => {
+    const taken = createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    try {
+      const port = String((taken.address() as { port: number }).port);
+      const env = { PORT: port, HOMING_OUTBOX_DIR: join(dir, 'port-taken-outbox') };
+      const run = await exited(node('./express-service/server.mjs', [], env));
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(`Cannot listen on 127.0.0.1:${port}`);
+      expect(run.stderr).toContain('EADDRINUSE');
+      expect(run.stderr).not.toContain('TypeError');
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+  });
 });
 
 describe('examples/express-service', { timeout: 180_000 }, () => {

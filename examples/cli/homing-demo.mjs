@@ -14,17 +14,24 @@ if (!process.env.HOMING_KEY) {
   process.exit(1);
 }
 
-const telemetry = createTelemetry({
-  endpoints: [
-    {
-      destination: 'homing',
-      host: process.env.HOMING_URL ?? 'http://127.0.0.1:8090',
-      key: process.env.HOMING_KEY,
-    },
-  ],
-  name: 'example-cli',
-  directory: process.env.HOMING_OUTBOX_DIR,
-});
+let telemetry;
+try {
+  telemetry = createTelemetry({
+    endpoints: [
+      {
+        destination: 'homing',
+        host: process.env.HOMING_URL ?? 'http://127.0.0.1:8090',
+        key: process.env.HOMING_KEY,
+      },
+    ],
+    name: 'example-cli',
+    directory: process.env.HOMING_OUTBOX_DIR,
+  });
+} catch (error) {
+  // A bad option names itself (HOMING_URL without http://, say): the message, not a stack trace.
+  console.error(`Cannot start telemetry: ${error.message}`);
+  process.exit(1);
+}
 
 const [command = 'greet', ...args] = process.argv.slice(2);
 const started = performance.now();

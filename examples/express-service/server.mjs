@@ -15,20 +15,27 @@ if (!process.env.HOMING_KEY) {
   process.exit(1);
 }
 
-const telemetry = createTelemetry({
-  endpoints: [
-    {
-      destination: 'homing',
-      host: process.env.HOMING_URL ?? 'http://127.0.0.1:8090',
-      key: process.env.HOMING_KEY,
-    },
-  ],
-  name: 'example-express-service',
-  directory: process.env.HOMING_OUTBOX_DIR, // default: the user's cache directory
-  superProperties: { service: 'orders' },
-  errors: { captureUnhandled: true, consoleBreadcrumbs: true },
-  performance: { flushIntervalMs: Number(process.env.HOMING_SUMMARY_MS ?? 60_000) },
-});
+let telemetry;
+try {
+  telemetry = createTelemetry({
+    endpoints: [
+      {
+        destination: 'homing',
+        host: process.env.HOMING_URL ?? 'http://127.0.0.1:8090',
+        key: process.env.HOMING_KEY,
+      },
+    ],
+    name: 'example-express-service',
+    directory: process.env.HOMING_OUTBOX_DIR, // default: the user's cache directory
+    superProperties: { service: 'orders' },
+    errors: { captureUnhandled: true, consoleBreadcrumbs: true },
+    performance: { flushIntervalMs: Number(process.env.HOMING_SUMMARY_MS ?? 60_000) },
+  });
+} catch (error) {
+  // A bad option names itself (HOMING_URL without http://, say): the message, not a stack trace.
+  console.error(`Cannot start telemetry: ${error.message}`);
+  process.exit(1);
+}
 
 // A dependency to watch: here the service's own storage, which "fails" while ORDERS_DOWN=1.
 telemetry.registerService('orders-db', async () => ({ ok: process.env.ORDERS_DOWN !== '1' }), {
@@ -69,7 +76,14 @@ app.get('/boom', () => {
 app.use(homingExpressErrorHandler(telemetry));
 app.use((error, _req, res, _next) => res.status(500).json({ error: error.message }));
 
-const server = app.listen(Number(process.env.PORT ?? 3000), '127.0.0.1', () => {
+const port = Number(process.env.PORT ?? 3000);
+const server = app.listen(port, '127.0.0.1', async (error) => {
+  if (error) {
+    // Express 5 hands the listen error here (EADDRINUSE: another process has the port).
+    console.error(`Cannot listen on 127.0.0.1:${port}: ${error.message}; set PORT to a free port`);
+    await telemetry.shutdown({ timeoutMs: 2_000 });
+    process.exit(1);
+  }
   console.log(`listening on http://127.0.0.1:${server.address().port}`);
 });
 
