@@ -587,11 +587,68 @@ describe('Delivery: several endpoints', () => {
     const result = await h.delivery.flush(5_000);
     expect(result).toMatchObject({ sent: 3, pending: 0 });
     expect(a.acceptedUuids).toEqual(records.map((r) => r.uuid));
+    // b's attempt goes on beside it (the batch did not wait for its answer).
+    await until(() => b.requests.length > 0, 5_000, "b's request");
     expect(b.requests[0]!.uuids).toEqual(records.map((r) => r.uuid));
+  });
+
+  it('fanout: an endpoint that never answers holds no batch; it gets at most `concurrency` at once', async () => {
+    const a = await sink();
+    const hanging = await sink(() => 'hang');
+    const h = harness({
+      endpoints: [homing(a, 'a'), homing(hanging, 'dead')],
+      mode: 'fanout',
+      batchSize: 5,
+      concurrency: 2,
+      intervalMs: 60_000,
+      requestTimeoutMs: 20_000,
+    });
+    const records = makeRecords(30);
+    h.outbox.append(records);
+    const started = Date.now();
+    const result = await h.delivery.flush(10_000);
+    // Waiting for the dead endpoint, each batch took the request timeout (20 s).
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect(result).toMatchObject({ sent: 30, pending: 0, timedOut: false });
+    expect(new Set(a.acceptedUuids)).toEqual(new Set(records.map((r) => r.uuid)));
+    expect(h.delivery.stats().sent).toBe(30);
+    // Busy with 2 batches it never answered, it was left out of the other 4.
+    expect(hanging.requests.length).toBe(2);
+    // Shutdown cuts what it still waits for, and ends.
+    await h.delivery.shutdown(100);
   });
 });
 
 describe('Delivery: concurrency, pause, shutdown', () => {
+  it('shutdown lets a request already sent to an endpoint that answers finish within its budget, not cut it', async () => {
+    // The sink takes each request and answers 300 ms later: cut before that, the events would
+    // be stored there and released here, and the next holder of the outbox would send them again.
+    const s = await sink(async () => {
+      await new Promise((r) => setTimeout(r, 300));
+      return { status: 202 };
+    });
+    const h = harness({ endpoints: [homing(s)], batchSize: 3, intervalMs: 60_000 });
+    track(h, makeRecords(3));
+    await until(() => s.acceptedUuids.length === 3, 5_000, 'the first batch');
+    const late = makeRecords(3);
+    const persist = h.outbox.persist.bind(h.outbox);
+    let appended = false;
+    // The flush's last step stores its acks; meanwhile another batch fills (another process's
+    // events, in a shared outbox) and a background drain sends it.
+    h.outbox.persist = async () => {
+      if (!appended) {
+        appended = true;
+        track(h, late);
+        await until(() => s.requests.length === 2, 5_000, 'the late batch in flight');
+      }
+      return persist();
+    };
+    track(h, makeRecords(3));
+    await h.delivery.shutdown(5_000);
+    expect((await h.outbox.size()).events).toBe(0);
+    expect(h.delivery.stats().sent).toBe(9);
+  });
+
   it('shutdown(0) starts no request: one it would cut at once may already have reached the server, which gets it again from the next sender', async () => {
     const s = await sink();
     const outbox = createMemoryOutbox();

@@ -104,6 +104,13 @@ export class Delivery {
   private exitHandled = false;
   /** The exit flush runs: its own waits (a retry's) wake the loop, which proves nothing. */
   private exitFlushing = false;
+  /**
+   * After a last flush (shutdown, exit): no new request starts, and those in flight get what is
+   * left of the budget to be answered before they are cut. Cut at once, a request a background
+   * drain had just sent to a healthy endpoint was stored there and its batch released, so the
+   * next holder of the outbox sent the same events again.
+   */
+  private finishingInFlight = false;
   /** Exit flushes re-armed by `EXIT_REARM_MS` since the loop's own timer last fired. */
   private exitRearms = 0;
   private rearmTimer: ReturnType<typeof setTimeout> | undefined;
@@ -300,6 +307,7 @@ export class Delivery {
     if (this.rearmTimer !== undefined) clearTimeout(this.rearmTimer);
     this.loop.close();
     for (const off of this.unsubscribe.splice(0)) off();
+    await this.finishInFlight(deadline);
     this.shutdownController.abort();
     this.requests.abort();
     // Aborted requests settle at once: their batches are released before we return. A step
@@ -423,7 +431,19 @@ export class Delivery {
   }
 
   private canSend(): boolean {
-    return !this.closed && !this.paused && this.online;
+    return !this.closed && !this.paused && this.online && !this.finishingInFlight;
+  }
+
+  /** See `finishingInFlight`: waits, within the budget left, for the requests already sent. */
+  private async finishInFlight(deadline: number): Promise<void> {
+    const left = deadline - monotonicNow();
+    if (left <= 0) return;
+    this.finishingInFlight = true;
+    try {
+      await settledWithin(this.loop.idle(), left);
+    } finally {
+      this.finishingInFlight = false;
+    }
   }
 
   /**
@@ -458,6 +478,7 @@ export class Delivery {
 
   private async flushAtExit(): Promise<void> {
     this.exitFlushing = true;
+    const deadline = monotonicNow() + this.options.exitFlushTimeoutMs;
     try {
       // What a durable outbox keeps, the next run sends: a CLI whose endpoint refuses or answers
       // 503 exits after one attempt instead of waiting out retries (0.5-2 s a run, measured).
@@ -467,6 +488,7 @@ export class Delivery {
       this.deps.logger.warn('flush at exit failed', { error });
     }
     try {
+      await this.finishInFlight(deadline);
       await this.cutRequests();
       // A cut request may have counted against its circuit: its snapshot is stored before the
       // host goes on to exit, so that the next run knows (see `EndpointChannel.attempt`); so is
