@@ -82,7 +82,14 @@ export class RememberedConsent {
     this.unread = false;
     this.unknown = false;
     this.hooks.apply(state);
-    if (this.options.rememberConsent && !this.hooks.closing()) {
+    if (this.options.rememberConsent && this.hooks.closing()) {
+      // A privacy choice that silently did not last: the next run started granted, and sent.
+      this.hooks.logger.warn(
+        `setConsent('${state}') after shutdown() is not remembered for the next runs (the client's storage is closed): call it before shutdown(), or on the next run's client`,
+      );
+      return;
+    }
+    if (this.options.rememberConsent) {
       const write = this.store.write(state);
       this.write = write.catch((error: unknown) => {
         this.hooks.logger.warn('could not remember the consent state', { error });
