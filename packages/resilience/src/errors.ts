@@ -26,7 +26,7 @@ export class ConfigError extends ResilienceError {
   readonly kind = 'config' as const;
   constructor(
     readonly option: string,
-    reason: string,
+    readonly reason: string,
     options?: { cause?: unknown },
   ) {
     super(`Invalid option "${option}": ${reason}`, options);

@@ -81,9 +81,9 @@ export class PatternRedactionOptionError extends Error {
   readonly kind = 'redaction-option' as const;
   constructor(
     readonly option: string,
-    problem: string,
+    readonly reason: string,
   ) {
-    super(`pattern redaction option ${option} ${problem}`);
+    super(`pattern redaction option ${option} ${reason}`);
     this.name = 'PatternRedactionOptionError';
   }
 }

@@ -11,6 +11,7 @@ import { createFeatureSet } from './features.js';
 import { createNoopTelemetry } from './noopTelemetry.js';
 import { defaultClientName } from './defaultClientName.js';
 import { TelemetryOptionError } from './errors.js';
+import { featureOptionError } from './featureOptionError.js';
 import type { TelemetryOptions } from './options.js';
 import { OUTBOX_TUNING_KEYS } from './options.js';
 import { checkTimeout, isOutbox, resolveTelemetryOptions } from './resolveTelemetryOptions.js';
@@ -37,7 +38,11 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
   const off = disabledBy(platform, options);
   if (off !== null) {
     logger.debug(`telemetry is off (${off})`);
-    return withFeatures(createNoopTelemetry(logger, options.now), input, false);
+    try {
+      return withFeatures(createNoopTelemetry(logger, options.now), input, false);
+    } catch (error) {
+      throw featureOptionError(error) ?? error;
+    }
   }
   const given = isOutbox(options.storage) ? options.storage : undefined;
   const storage =
@@ -91,6 +96,8 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
     offExit();
     if (core !== undefined) void core.shutdown({ timeoutMs: 0 }).catch(() => undefined);
     else if (given === undefined) void storage.outbox.close().catch(() => undefined);
+    const named = featureOptionError(error);
+    if (named !== undefined) throw named;
     if (error instanceof DeliveryBusyError) {
       // Two clients would each send, count and clear the same queue: the app's mistake, named as an option.
       throw new TelemetryOptionError(

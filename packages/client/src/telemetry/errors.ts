@@ -14,9 +14,10 @@ export class TelemetryOptionError extends TelemetryError {
   readonly kind = 'telemetry-option' as const;
   constructor(
     readonly option: string,
-    reason: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
   ) {
-    super(`Invalid telemetry option "${option}": ${reason}`);
+    super(`Invalid telemetry option "${option}": ${reason}`, options);
     this.name = 'TelemetryOptionError';
   }
 }

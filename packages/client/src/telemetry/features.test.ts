@@ -238,6 +238,42 @@ describe('createTelemetry: telemetry features on the client', () => {
     ).toEqual([4]);
   });
 
+  it("a feature's bad option is the documented TelemetryOptionError, named by its whole path, its own error the cause", () => {
+    const cases: [Record<string, unknown>, string, RegExp][] = [
+      [{ errors: { maxBreadcrumbs: -1 } }, 'errors.maxBreadcrumbs', /ErrorTrackingOptionError/],
+      [{ errors: 5 }, 'errors', /ErrorTrackingOptionError/],
+      [{ performance: { flushIntervalMs: 'soon' } }, 'performance.flushIntervalMs', /PerformanceOptionError/],
+      [{ usage: { bogus: 1 } }, 'usage.bogus', /UsageOptionError/],
+      [{ health: { intervalMs: -1 } }, 'health.intervalMs', /HealthOptionError/],
+      [{ deliveryReport: { intervalMs: -5 } }, 'deliveryReport.intervalMs', /HealthOptionError/],
+      [
+        { redaction: { patterns: { nope: false } } },
+        'redaction.patterns.nope',
+        /PatternRedactionOptionError/,
+      ],
+      [
+        { redaction: { patterns: { maxDepth: 0 } } },
+        'redaction.patterns.maxDepth',
+        /PatternRedactionOptionError/,
+      ],
+    ];
+    for (const [options, path, causeName] of cases) {
+      let caught: unknown;
+      try {
+        clientFor(sink, options as never);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, path).toBeInstanceOf(TelemetryOptionError);
+      const e = caught as TelemetryOptionError;
+      expect(e.option).toBe(path);
+      expect(e.message).toMatch(new RegExp(`^Invalid telemetry option "${path.replace(/\./g, '\\.')}": `));
+      // Said once: the health monitor's reason used to repeat its own prefix.
+      expect(e.message.match(/Invalid/g)).toHaveLength(1);
+      expect((e.cause as Error).name).toMatch(causeName);
+    }
+  });
+
   it('bad feature options throw at creation, naming the option; bad calls never throw', () => {
     expect(() => clientFor(sink, { errors: { maxBreadcrumbs: -1 } })).toThrow(/maxBreadcrumbs/);
     expect(() => clientFor(sink, { performance: { flushIntervalMs: 'soon' as never } })).toThrow(

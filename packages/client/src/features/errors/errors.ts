@@ -6,7 +6,7 @@ export class ErrorTrackingOptionError extends Error {
   readonly kind = 'invalid-option' as const;
   constructor(
     readonly option: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`Invalid error tracking option "${option}": ${reason}`);
     this.name = 'ErrorTrackingOptionError';

@@ -227,7 +227,7 @@ function translateConfigErrors<T>(fn: () => T): T {
   try {
     return fn();
   } catch (error) {
-    if (error instanceof ConfigError) throw new HealthOptionError(error.option, error.message);
+    if (error instanceof ConfigError) throw new HealthOptionError(error.option, error.reason);
     throw error;
   }
 }

@@ -7,7 +7,7 @@ export class HealthOptionError extends Error {
   readonly kind = 'invalid-option' as const;
   constructor(
     readonly option: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`Invalid health option "${option}": ${reason}`);
     this.name = 'HealthOptionError';

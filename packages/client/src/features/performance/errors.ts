@@ -6,7 +6,7 @@ export class PerformanceOptionError extends Error {
   readonly kind = 'invalid-option' as const;
   constructor(
     readonly option: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`Invalid performance option "${option}": ${reason}`);
     this.name = 'PerformanceOptionError';

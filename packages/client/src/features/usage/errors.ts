@@ -6,7 +6,7 @@ export class UsageOptionError extends Error {
   readonly kind = 'invalid-option' as const;
   constructor(
     readonly option: string,
-    reason: string,
+    readonly reason: string,
   ) {
     super(`Invalid usage option "${option}": ${reason}`);
     this.name = 'UsageOptionError';
