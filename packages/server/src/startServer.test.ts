@@ -91,6 +91,31 @@ describe('startServer', () => {
     }
   });
 
+  it('maxPendingEvents and walAutocheckpointPages reach the SQLite store it opens (a small data disk lowers both)', async () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    const running = await startServer({
+      dataDir,
+      port: 0,
+      retentionDays: 0,
+      maxPendingEvents: 1234,
+      walAutocheckpointPages: 250,
+    });
+    try {
+      const opts = (running.store as unknown as { opts: Record<string, unknown> }).opts;
+      expect(opts).toMatchObject({ maxPendingEvents: 1234, walAutocheckpointPages: 250 });
+      const { project } = await ensureDefaultProject(running.store);
+      const res = await fetch(`${running.url}/ingest`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${project.writeKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify([{ event: 'e', distinct_id: 'd' }]),
+      });
+      expect(res.status).toBe(202);
+    } finally {
+      await running.close();
+    }
+  });
+
   it('a port in use is a ServerStartError of kind port-in-use, and no data directory is created', async () => {
     const blocker = createServer();
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));

@@ -37,6 +37,14 @@ export interface StartServerOptions extends Omit<ServerOptions, 'store'> {
    * shutdown). Default 10 000. Not used with PostgreSQL or a store of the caller's.
    */
   closeExpandBudgetMs?: number;
+  /**
+   * SQLite: unexpanded events the ingest log may hold before ingest waits for expansion, and the
+   * WAL pages before a checkpoint (the store options of these names, defaults 1 000 000 and
+   * 16 000: 64 MiB per WAL). A small data disk lowers both: expanding a backlog needs room for
+   * it twice (see the store README). Not used with PostgreSQL or a store of the caller's.
+   */
+  maxPendingEvents?: number;
+  walAutocheckpointPages?: number;
 }
 
 export interface RunningServer {
@@ -105,6 +113,10 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       ...(options.closeExpandBudgetMs === undefined
         ? {}
         : { closeExpandBudgetMs: options.closeExpandBudgetMs }),
+      ...(options.maxPendingEvents === undefined ? {} : { maxPendingEvents: options.maxPendingEvents }),
+      ...(options.walAutocheckpointPages === undefined
+        ? {}
+        : { walAutocheckpointPages: options.walAutocheckpointPages }),
       onClosedWithBacklog: (events) =>
         app?.log.warn(
           { events, closeExpandBudgetMs: options.closeExpandBudgetMs ?? SQLITE_DEFAULTS.closeExpandBudgetMs },
@@ -126,6 +138,8 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       databaseUrl: _u,
       retention: ro,
       closeExpandBudgetMs: _c,
+      maxPendingEvents: _m,
+      walAutocheckpointPages: _w,
       ...rest
     } = options;
     // The job's period (default 90 days) reaches ingest too: it stores at their receive time the

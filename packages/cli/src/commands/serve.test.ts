@@ -368,6 +368,22 @@ describe('homing serve', () => {
     expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { closeExpandBudgetMs: '-1' }))).toThrow(
       /--close-expand-budget-ms must be an integer from 0 to 2147483647/,
     );
+    // A small data disk lowers these two (see the store README); by default the store's defaults.
+    expect(serveOptionsFromFlags(flagsFor('/tmp/x'))).toMatchObject({
+      maxPendingEvents: 1_000_000,
+      walAutocheckpointPages: 16_000,
+    });
+    expect(serveOptionsFromFlags(flagsFor('/tmp/x', { maxPendingEvents: '5000' })).maxPendingEvents).toBe(
+      5000,
+    );
+    for (const v of ['0', '-1', '2.5', '100000001', 'lots'])
+      expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { maxPendingEvents: v })), v).toThrow(
+        /--max-pending-events must be an integer from 1 to 100000000/,
+      );
+    for (const v of ['0', '1000001', '1e3'])
+      expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { walAutocheckpointPages: v })), v).toThrow(
+        /--wal-autocheckpoint-pages must be an integer from 1 to 1000000/,
+      );
     for (const v of ['0', '-5', '1.5', '1000001', '99999999999999999999'])
       expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { maxBatchEvents: v })), v).toThrow(
         /--max-batch-events must be an integer from 1 to 1000000/,
@@ -511,6 +527,8 @@ describe('homing serve', () => {
       HOMING_KEEP_ALIVE_TIMEOUT_MS: '7000',
       HOMING_MAX_CONNECTIONS: '4000',
       HOMING_CLOSE_EXPAND_BUDGET_MS: '3000',
+      HOMING_MAX_PENDING_EVENTS: '20000',
+      HOMING_WAL_AUTOCHECKPOINT_PAGES: '1000',
       HOMING_LOG_LEVEL: 'warn',
     };
     const saved = { ...process.env };
@@ -535,6 +553,8 @@ describe('homing serve', () => {
         keepAliveTimeoutMs: 7000,
         maxConnections: 4000,
         closeExpandBudgetMs: 3000,
+        maxPendingEvents: 20_000,
+        walAutocheckpointPages: 1000,
         logLevel: 'warn',
       });
     } finally {
@@ -560,6 +580,8 @@ describe('homing serve', () => {
       'HOMING_SHUTDOWN_GRACE_MS',
       'HOMING_KEEP_ALIVE_TIMEOUT_MS',
       'HOMING_MAX_CONNECTIONS',
+      'HOMING_MAX_PENDING_EVENTS',
+      'HOMING_WAL_AUTOCHECKPOINT_PAGES',
       'HOMING_LOG_LEVEL',
     ]) {
       expect(help).toContain(`env: ${v}`);

@@ -48,6 +48,8 @@ export interface ServeFlags {
   maxConnections?: string;
   /** Absent when commander was not given serve's options (programmatic callers): the store's default. */
   closeExpandBudgetMs?: string;
+  maxPendingEvents?: string;
+  walAutocheckpointPages?: string;
   logLevel: string;
 }
 
@@ -189,6 +191,22 @@ export function addServeOptions(cmd: Command): Command {
       ),
     )
     .addOption(
+      opt(
+        '--max-pending-events <n>',
+        'SQLite: acknowledged events the ingest log may hold before ingest waits for them to be expanded (lower it on a small data disk: expanding a backlog needs room for it twice)',
+        'HOMING_MAX_PENDING_EVENTS',
+        String(SQLITE_DEFAULTS.maxPendingEvents),
+      ),
+    )
+    .addOption(
+      opt(
+        '--wal-autocheckpoint-pages <pages>',
+        'SQLite: 4 KiB pages a write-ahead log grows to before it is checkpointed (16000: 64 MiB; lower it on a small data disk)',
+        'HOMING_WAL_AUTOCHECKPOINT_PAGES',
+        String(SQLITE_DEFAULTS.walAutocheckpointPages),
+      ),
+    )
+    .addOption(
       opt('--log-level <level>', 'log level of the JSON logs on stdout', 'HOMING_LOG_LEVEL', 'info').choices(
         LOG_LEVELS,
       ),
@@ -323,6 +341,28 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
             'HOMING_CLOSE_EXPAND_BUDGET_MS',
             0,
             MAX_TIMER_MS,
+          ),
+        }),
+    ...(f.maxPendingEvents === undefined
+      ? {}
+      : {
+          maxPendingEvents: int(
+            f.maxPendingEvents,
+            '--max-pending-events',
+            'HOMING_MAX_PENDING_EVENTS',
+            1,
+            100_000_000,
+          ),
+        }),
+    ...(f.walAutocheckpointPages === undefined
+      ? {}
+      : {
+          walAutocheckpointPages: int(
+            f.walAutocheckpointPages,
+            '--wal-autocheckpoint-pages',
+            'HOMING_WAL_AUTOCHECKPOINT_PAGES',
+            1,
+            1_000_000,
           ),
         }),
     logLevel: f.logLevel,

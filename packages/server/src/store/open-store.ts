@@ -34,6 +34,9 @@ export interface OpenStoreOptions {
    * start, ms (the SqliteStore option of that name). Default 10 000. PostgreSQL: not used.
    */
   closeExpandBudgetMs?: number;
+  /** SQLite: the SqliteStore options of these names (a small data disk lowers both). PostgreSQL: not used. */
+  maxPendingEvents?: number;
+  walAutocheckpointPages?: number;
   /**
    * SQLite: called by close() when that budget ran out with events still in the log, with their
    * number (-1: not known), so it can be logged. PostgreSQL: never called.
@@ -69,6 +72,10 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       ...(options.closeExpandBudgetMs === undefined
         ? {}
         : { closeExpandBudgetMs: options.closeExpandBudgetMs }),
+      ...(options.maxPendingEvents === undefined ? {} : { maxPendingEvents: options.maxPendingEvents }),
+      ...(options.walAutocheckpointPages === undefined
+        ? {}
+        : { walAutocheckpointPages: options.walAutocheckpointPages }),
       ...(options.onClosedWithBacklog === undefined
         ? {}
         : { onClosedWithBacklog: options.onClosedWithBacklog }),
