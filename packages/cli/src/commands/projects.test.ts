@@ -43,7 +43,13 @@ describe('homing projects (SQLite)', () => {
     const dir = await dataDir();
     const { code, json, io } = await create('My app', { dataDir: dir });
     expect(code).toBe(0);
-    expect(io.err()).toBe('');
+    // A first project makes the database: said, as a mistyped --data-dir makes one no server reads.
+    expect(io.err()).toBe(
+      `note: there was no Homing database in ${dir}, so a new one was made there; a "homing serve" using another --data-dir does not know this project\n`,
+    );
+    const second = await create('Other app', { dataDir: dir });
+    expect(second.code).toBe(0);
+    expect(second.io.err()).toBe('');
     expect(Object.keys(json!).sort()).toEqual(['adminKey', 'id', 'name', 'writeKey']);
     expect(json).toMatchObject({
       name: 'My app',
@@ -452,7 +458,7 @@ describe('homing projects rotate-keys and remove (SQLite)', () => {
   it("create says at once when the name is taken, and refuses a name that is another project's id", async () => {
     const dir = await dataDir();
     const first = await create('shop', { dataDir: dir });
-    expect(first.io.err()).toBe('');
+    expect(first.io.err()).toMatch(/^note: there was no Homing database in /);
     const second = await create('shop', { dataDir: dir });
     expect(second.code).toBe(0);
     expect(second.io.err()).toBe(

@@ -4,7 +4,13 @@ import type { CommandIo } from './outboxCommand.js';
 import { processIo, runCommand } from './outboxCommand.js';
 import { removeProjectCommand, type RemoveProjectOptions } from './projectRemoval.js';
 import { terminalJson, terminalText } from '../terminalText.js';
-import { findProject, PROJECTS_DEFAULTS, withStore, type StoreLocation } from './projectsStore.js';
+import {
+  findProject,
+  PROJECTS_DEFAULTS,
+  sqliteDirWithoutDatabase,
+  withStore,
+  type StoreLocation,
+} from './projectsStore.js';
 import { CommandError } from './commandError.js';
 
 export { PROJECTS_DEFAULTS, type StoreLocation } from './projectsStore.js';
@@ -34,6 +40,7 @@ export async function createProjectCommand(
   io: CommandIo = processIo,
 ): Promise<number> {
   return runCommand(io, async () => {
+    const madeDatabaseIn = sqliteDirWithoutDatabase(options);
     const { p, namesakes } = await withStore(options, false, async (s) => {
       const before = await s.listProjects();
       // A project's id wins over a name when a command is given either (findProject): a
@@ -50,6 +57,12 @@ export async function createProjectCommand(
       return { p: made, namesakes: before.filter((other) => other.name === made.name) };
     });
     io.stdout.write(projectJson(p));
+    if (madeDatabaseIn !== undefined) {
+      // A mistyped --data-dir made a database no server reads: its keys would get 401 everywhere.
+      io.stderr.write(
+        `note: there was no Homing database in ${madeDatabaseIn}, so a new one was made there; a "homing serve" using another --data-dir does not know this project\n`,
+      );
+    }
     if (namesakes.length > 0) {
       // Allowed (names are labels), but commands by name refuse it from now on: said at once.
       io.stderr.write(

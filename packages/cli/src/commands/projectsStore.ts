@@ -26,6 +26,18 @@ function usesSqlite(location: StoreLocation): boolean {
   return (location.database ?? '').trim() === '';
 }
 
+/**
+ * The directory a SQLite location names when it holds no database yet (what opening it will
+ * make); undefined for PostgreSQL or a directory that has one.
+ */
+export function sqliteDirWithoutDatabase(location: StoreLocation): string | undefined {
+  if (!usesSqlite(location)) return undefined;
+  const given = location.dataDir ?? PROJECTS_DEFAULTS.dataDir;
+  if (given.trim() === '') return undefined;
+  const dataDir = resolve(given);
+  return existsSync(join(dataDir, 'homing.db')) ? undefined : dataDir;
+}
+
 async function open(location: StoreLocation, mustExist: boolean): Promise<Store> {
   const given = location.dataDir ?? PROJECTS_DEFAULTS.dataDir;
   if (usesSqlite(location) && given.trim() === '') {
