@@ -48,6 +48,12 @@ describe('homing CLI', () => {
       expect(r.code, args.join(' ')).toBe(USAGE_EXIT_CODE);
       expect(r.err, args.join(' ')).toMatch(/error: /);
     }
+    // Each points at the help that lists the options it got wrong.
+    expect(homing('serve', '-p').err).toContain('(run "homing serve --help" to see its options)');
+    expect(homing('projects', 'create').err).toContain(
+      '(run "homing projects create --help" to see its options)',
+    );
+    expect(homing('frobnicate').err).toContain('homing --help');
   });
 
   it('--help and --version exit 0; a command keeps its own exit code', async () => {

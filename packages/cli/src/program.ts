@@ -33,6 +33,16 @@ export function buildProgram(): Command {
     .exitOverride()
     .hook('preAction', (_program, action) => settleStoreChoice(action));
   for (const register of commands) register(program);
+  // A usage error in a command points at that command's help: `homing --help` lists no options
+  // of `serve` or `projects create`.
+  const pointAtOwnHelp = (cmd: Command, path: string): void => {
+    for (const sub of cmd.commands) {
+      const name = `${path} ${sub.name()}`;
+      sub.showHelpAfterError(`(run "${name} --help" to see its options)`);
+      pointAtOwnHelp(sub, name);
+    }
+  };
+  pointAtOwnHelp(program, 'homing');
   return program;
 }
 
