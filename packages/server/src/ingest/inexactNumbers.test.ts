@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { parsesExactly, quoteNumbers } from './inexactNumbers.js';
-import { parsePayload } from './parsePayload.js';
+import { MAX_LONG_NUMBERS, parsePayload } from './parsePayload.js';
 
 const parse = (body: string) =>
   parsePayload(Buffer.from(body), { contentType: 'application/json', compression: undefined, maxDepth: 99 });
 
 describe('numbers JSON.parse cannot hold as sent', () => {
   it('parsesExactly: safe integers and ordinary floats yes; integers past 2^53, overflow and underflow no', () => {
+    // Past 2^53, a number whose double writes back as the same text (2 ** 60 as a JavaScript sender writes it, 1e20) stays a number.
+    for (const ok of [String(2 ** 60), String(2 ** 53), '100000000000000000000', '-1152921504606847000'])
+      expect(parsesExactly(ok), ok).toBe(true);
     for (const ok of [
       '0',
       '-0',
@@ -21,8 +24,10 @@ describe('numbers JSON.parse cannot hold as sent', () => {
       '1e21',
     ])
       expect(parsesExactly(ok), ok).toBe(true);
+    // The same double but other text: -2^63 in full (a Go or Java int64) would be exported as -9223372036854776000.
+    for (const no of ['-9223372036854775808', '1180591620717411303424'])
+      expect(parsesExactly(no), no).toBe(false);
     for (const no of [
-      '9007199254740992',
       '9007199254740993',
       '1234567890123456789',
       '-1234567890123456789',
@@ -73,7 +78,26 @@ describe('numbers JSON.parse cannot hold as sent', () => {
   });
 
   it('a body that is not JSON stays refused', () => {
-    for (const bad of ['[1e5e5]', '[12345678901234567890.]', '{"a":01234567890123456789}', '[1e400'])
+    for (const bad of [
+      '[1e5e5]',
+      '[12345678901234567890.]',
+      '{"a":01234567890123456789}',
+      '[1e400',
+      // A number in a key's place is no JSON, and must not be quoted into some.
+      '{"properties":{12345678901234567890:"x"}}',
+      '{1e400 : 1}',
+    ])
       expect(() => parse(bad), bad).toThrow(/not valid JSON/);
+  });
+
+  it('a body with more long numbers than MAX_LONG_NUMBERS is refused with what to do, not looked at for seconds', () => {
+    const many = (n: number) => `[${Array.from({ length: n }, () => '1234567890123456789').join(',')}]`;
+    expect((parse(many(MAX_LONG_NUMBERS)) as unknown[]).length).toBe(MAX_LONG_NUMBERS);
+    expect(() => parse(many(MAX_LONG_NUMBERS + 1))).toThrow(/send such values as strings/);
+    // Short numbers cost no look and count for nothing.
+    expect(
+      (parse(`[${Array.from({ length: MAX_LONG_NUMBERS + 1 }, () => '12345').join(',')}]`) as unknown[])
+        .length,
+    ).toBe(MAX_LONG_NUMBERS + 1);
   });
 });

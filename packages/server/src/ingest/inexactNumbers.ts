@@ -9,7 +9,10 @@
 
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
-/** Whether JSON.parse keeps this number token (as found by `nestedDeeperThan`) exactly enough. */
+/**
+ * Whether JSON.parse keeps this number token (as found by `nestedDeeperThan`): a double that
+ * reads back as the same number the text means, or as the same text.
+ */
 export function parsesExactly(token: string): boolean {
   // Not a JSON number (`1e5e5`, `01`): left as it is, for JSON.parse to refuse, never quoted into a valid body.
   if (!JSON_NUMBER.test(token)) return true;
@@ -20,7 +23,11 @@ export function parsesExactly(token: string): boolean {
     // it means; only an underflow to zero of a number that is not zero changes it.
     return value !== 0 || !/[1-9]/.test(mantissa(token));
   }
-  return Number.isSafeInteger(value);
+  if (Number.isSafeInteger(value)) return true;
+  // Past 2^53 an integer is kept when the double writes back as the same text (what a JavaScript
+  // sender wrote: 2 ** 60 as 1152921504606847000). Being the same number is not enough: -2^63
+  // sent in full, a Go or Java int64, would be exported as -9223372036854776000, past int64.
+  return String(value) === token;
 }
 
 function mantissa(token: string): string {

@@ -79,9 +79,19 @@ export function nestedDeeperThan(
         if (d === LOWER_E || d === UPPER_E) exponent = true;
         else if (!((d >= DIGIT_0 && d <= DIGIT_9) || d === DOT || d === PLUS || d === MINUS)) break;
       }
-      if (exponent || end - i >= 16) onLongNumber(i, end);
+      // Not in a key's place (followed by ':'): that is no JSON, and must not be made some.
+      if ((exponent || end - i >= 16) && !followedByColon(text, end)) onLongNumber(i, end);
       i = end - 1;
     }
+  }
+  return false;
+}
+
+function followedByColon(text: string, from: number): boolean {
+  for (let k = from; k < text.length; k++) {
+    const c = text.charCodeAt(k);
+    if (c === 0x3a) return true;
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d) return false;
   }
   return false;
 }

@@ -12,6 +12,9 @@ export interface PayloadFormat {
   maxDepth: number;
 }
 
+/** Long numbers (see `inexactNumbers.ts`) one body may hold: 1 000 per event in a batch of 100. */
+export const MAX_LONG_NUMBERS = 100_000;
+
 /**
  * Turns a decoded body into a JSON value. Besides plain JSON (any content type: browsers send
  * `text/plain` to avoid a CORS preflight, and `curl -d '[...]'` sends
@@ -45,7 +48,16 @@ export function parsePayload(body: Buffer, format: PayloadFormat): unknown {
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   // Before JSON.parse, which would hold the event loop for seconds on millions of levels.
   const inexact: number[] = [];
+  let looked = 0;
   const tooDeep = nestedDeeperThan(text, format.maxDepth, (start, end) => {
+    // Each costs a look (about 1.5 µs, twice JSON.parse's): a body of nothing else, 10 MB of
+    // 19-digit numbers, held the event loop for 1.4 s where JSON.parse alone took 0.15 s.
+    if (++looked > MAX_LONG_NUMBERS) {
+      throw new IngestError(
+        'malformed',
+        `more than ${MAX_LONG_NUMBERS} numbers of 16 characters or more (or with an exponent) in one body: send such values as strings, or fewer events per request`,
+      );
+    }
     if (!parsesExactly(text.slice(start, end))) inexact.push(start, end);
   });
   if (tooDeep) throw new IngestError('malformed', `JSON nested deeper than ${format.maxDepth} levels`);
