@@ -62,10 +62,6 @@ export class BatchSender {
    */
   private savedPoison: PoisonSearchState = POISON_SEARCH_IDLE;
   private savingPoison: Promise<void> = Promise.resolve();
-  /** Fanout: per endpoint, its attempts running now (some for batches already settled elsewhere). */
-  private readonly inFlight = new Map<EndpointChannel, number>();
-  /** Those attempts, for `settled()`: their answers are booked (breaker, counters) when they come. */
-  private readonly fanoutAttempts = new Set<Promise<unknown>>();
 
   constructor(private readonly deps: BatchSenderDeps) {
     this.poison = new PoisonIsolation(deps.options.batchSize);
@@ -114,7 +110,7 @@ export class BatchSender {
 
   /** Resolves once the search's state, as it is now, is saved. */
   settled(): Promise<void> {
-    return Promise.all([this.savingPoison, ...this.fanoutAttempts]).then(() => undefined);
+    return this.savingPoison;
   }
 
   /** How many bytes of events the next claim may take. */
@@ -243,7 +239,7 @@ export class BatchSender {
       this.book(channel, result, number);
       return { endpoint: channel.id, result };
     };
-    if (this.deps.options.mode === 'fanout') return this.fanout(ready, attempt);
+    if (this.deps.options.mode === 'fanout') return Promise.all(ready.map(attempt));
     const results: EndpointResult[] = [];
     for (const channel of ready) {
       const r = await attempt(channel);
@@ -251,57 +247,6 @@ export class BatchSender {
       if (r.result.kind === 'accepted' || signal.aborted) break;
     }
     return results;
-  }
-
-  /**
-   * Fanout, done once any endpoint accepts: the batch settles with the first acceptance that
-   * refused none of its records (or once every endpoint answered), and the slower endpoints'
-   * attempts go on in the background, booked when they answer. Waiting for all of them, one
-   * endpoint that never answered held every batch for its request timeout (nothing counted
-   * sent for 10 s, a CLI's exit flush spent on it). An endpoint still busy with `concurrency`
-   * such attempts is left out of the next batches until one answers: a dead one would otherwise
-   * gather a request per batch.
-   */
-  private fanout(
-    ready: readonly EndpointChannel[],
-    attempt: (channel: EndpointChannel) => Promise<EndpointResult>,
-  ): Promise<EndpointResult[]> {
-    // Healthy, an endpoint has at most one attempt per worker running: more are ones it left unanswered.
-    const asked = ready.filter((c) => (this.inFlight.get(c) ?? 0) < this.deps.options.concurrency);
-    return new Promise<EndpointResult[]>((resolve, reject) => {
-      const results: EndpointResult[] = [];
-      let settled = false;
-      let left = asked.length;
-      if (left === 0) resolve(results);
-      for (const channel of asked) {
-        this.inFlight.set(channel, (this.inFlight.get(channel) ?? 0) + 1);
-        const running: Promise<void> = attempt(channel)
-          .then(
-            (r) => {
-              results.push(r);
-              left--;
-              if (settled) return;
-              const acceptedWhole = r.result.kind === 'accepted' && r.result.rejected.length === 0;
-              if (!acceptedWhole && left > 0) return;
-              settled = true;
-              resolve([...results]);
-            },
-            (error: unknown) => {
-              left--;
-              if (settled) return;
-              settled = true;
-              reject(error);
-            },
-          )
-          .finally(() => {
-            const n = (this.inFlight.get(channel) ?? 1) - 1;
-            if (n <= 0) this.inFlight.delete(channel);
-            else this.inFlight.set(channel, n);
-            this.fanoutAttempts.delete(running);
-          });
-        this.fanoutAttempts.add(running);
-      }
-    });
   }
 
   /** Counts and reports one attempt, and books the endpoint's next try. */
