@@ -11,6 +11,8 @@ export interface RememberedConsentHooks {
   readonly apply: (state: ConsentState) => void;
   /** `shutdown()` began. */
   readonly closing: () => boolean;
+  /** `shutdown()` is closing (or closed) the storage: nothing can be written to it any more. */
+  readonly storageClosed: () => boolean;
 }
 
 /**
@@ -82,13 +84,15 @@ export class RememberedConsent {
     this.unread = false;
     this.unknown = false;
     this.hooks.apply(state);
-    if (this.options.rememberConsent && this.hooks.closing()) {
+    if (this.options.rememberConsent && this.hooks.storageClosed()) {
       // A privacy choice that silently did not last: the next run started granted, and sent.
       this.hooks.logger.warn(
         `setConsent('${state}') after shutdown() is not remembered for the next runs (the client's storage is closed): call it before shutdown(), or on the next run's client`,
       );
       return;
     }
+    // While shutdown() flushes (a SIGTERM drain), the storage is still open: written, and
+    // shutdown waits for it before it closes the storage.
     if (this.options.rememberConsent) {
       const write = this.store.write(state);
       this.write = write.catch((error: unknown) => {

@@ -99,6 +99,7 @@ export class Telemetry implements TelemetryCore {
       logger: this.logger,
       apply: (state) => this.applyConsent(state),
       closing: () => this.closing !== undefined,
+      storageClosed: () => this.refusingEvents,
     });
     this.who = new WhoEventsAreAbout(
       this.o.distinctId,
@@ -550,13 +551,22 @@ export class Telemetry implements TelemetryCore {
         this.logger.warn('closing the platform failed', { error });
       }
     }
+    // A consent set while this ran (a denial in a SIGTERM drain) is written before the storage
+    // closes: a privacy choice gets a moment past an exhausted budget.
+    await settledWithin(this.consent.written, Math.max(CONSENT_WRITE_GRACE_MS, deadline - monotonicNow()));
     this.refusingEvents = true;
     // A clear that outlasted the budget: what it held goes in before the storage closes.
     this.denialClear.release();
     if (this.parts.ownsOutbox) {
-      await this.outbox
-        .close()
-        .catch((error: unknown) => this.logger.warn('closing the storage failed', { error }));
+      await this.outbox.close().then(
+        // Closed, it wrote what it held: events tracked while shutdown ran (whose background
+        // confirmation had stopped) are stored too.
+        () => {
+          if (this.outbox.keepsAcrossRuns?.() === true && this.counts.persisted < this.counts.queued)
+            this.counts.persisted = this.counts.queued;
+        },
+        (error: unknown) => this.logger.warn('closing the storage failed', { error }),
+      );
     }
     // After the close: what it gives up (a last write that failed, a memory queue) is counted.
     for (const off of this.offHooks.splice(0)) off();
@@ -570,6 +580,9 @@ export class Telemetry implements TelemetryCore {
     return (await sizeWithin(this.outbox, budgetMs))?.events ?? -1;
   }
 }
+
+/** How long shutdown waits for a consent written while it ran, even once its budget is spent. */
+const CONSENT_WRITE_GRACE_MS = 200;
 
 /**
  * Where flush and shutdown budgets are measured: not the `now` option (event times) nor the wall

@@ -30,4 +30,28 @@ describe('setConsent() after shutdown()', () => {
     await second.shutdown({ timeoutMs: 1_000 });
     expect(sink.acceptedUuids.length).toBe(1);
   });
+
+  it('set while shutdown() still flushes (a SIGTERM drain), is remembered: the next run sends nothing', async () => {
+    const hanging = await Sink.start(() => new Promise(() => {}));
+    cleanups.push(() => hanging.down());
+    const up = await Sink.start();
+    cleanups.push(() => up.down());
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'homing-consent-during-shutdown-'));
+    cleanups.push(() => rmSync(directory, { recursive: true, force: true }));
+    const warnings: string[] = [];
+    const logger = { debug() {}, warn: (m: string) => void warnings.push(m), error() {} };
+    const first = clientFor(hanging, { storage: 'file', directory, name: 'drain-denial', logger });
+    first.track('before');
+    const shutdown = first.shutdown({ timeoutMs: 1_000 });
+    await new Promise((r) => setTimeout(r, 100));
+    first.setConsent('denied');
+    await shutdown;
+    expect(warnings.filter((w) => w.includes('is not remembered'))).toEqual([]);
+    const second = clientFor(up, { storage: 'file', directory, name: 'drain-denial' });
+    second.track('next.run');
+    await second.flush({ timeoutMs: 2_000 });
+    expect((await second.stats()).dropped.consent).toBeGreaterThanOrEqual(1);
+    await second.shutdown({ timeoutMs: 1_000 });
+    expect(up.acceptedUuids).toEqual([]);
+  });
 });

@@ -31,6 +31,8 @@ describe('track() while shutdown() is flushing', () => {
     await shutdown;
     const stats = await first.stats();
     expect(stats.dropped.disabled).toBe(0);
+    // Stored by the close, and counted so.
+    expect(stats).toMatchObject({ tracked: 20, persisted: 20 });
     first.track('after');
     expect((await first.stats()).dropped.disabled).toBe(1);
 
