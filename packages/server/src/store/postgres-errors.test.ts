@@ -19,6 +19,20 @@ describe('storageError: program_limit_exceeded (54000)', () => {
     expect(e.cause).toBe(err);
   });
 
+  it('a refused privilege (42501) says what to grant, by what was refused', () => {
+    const advice = (message: string) =>
+      storageError(Object.assign(new Error(message), { code: '42501' }), 'db:5432/homing').message;
+    expect(advice('permission denied for schema public')).toContain(
+      'GRANT CREATE ON SCHEMA public TO <your user>',
+    );
+    expect(advice('permission denied for database homing')).toContain('GRANT CONNECT, CREATE ON DATABASE');
+    expect(advice('permission denied for table schema_migrations')).toContain(
+      'GRANT ALL ON ALL TABLES IN SCHEMA public',
+    );
+    expect(advice('permission denied for table schema_migrations')).not.toContain('ON SCHEMA public TO');
+    expect(advice('must be owner of table events')).toContain("connect as the database's owner");
+  });
+
   it('leaves the outages what they were: a full disk, a lost server', () => {
     expect(storageError(Object.assign(new Error('could not extend file'), { code: '53100' }), 'w').kind).toBe(
       'disk-full',

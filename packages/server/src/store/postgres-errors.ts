@@ -48,16 +48,14 @@ export function storageError(err: unknown, where: string): StoreError {
       { cause: err },
     );
   }
-  // insufficient_privilege: since PostgreSQL 15 only a database's owner may create tables in
-  // its schema public; a role that is not the owner is refused at the first migration.
+  // insufficient_privilege: what to grant depends on what was refused (PostgreSQL names it).
   if (code === '42501') {
     return new StoreError(
       'storage',
-      `PostgreSQL at ${where} refused a privilege Homing needs: ${msg} (42501). Homing creates its ` +
-        "tables in the database's schema public, which PostgreSQL 15 and later let only the " +
-        "database's owner do: connect as the owner in --database / HOMING_DATABASE_URL, or have " +
-        'the owner run GRANT CREATE ON SCHEMA public TO <your user>',
-      { cause: err },
+      `PostgreSQL at ${where} refused a privilege Homing needs: ${msg} (42501). ${privilegeAdvice(msg)}`,
+      {
+        cause: err,
+      },
     );
   }
   if (msg === 'timeout exceeded when trying to connect') {
@@ -95,4 +93,20 @@ export function storageError(err: unknown, where: string): StoreError {
     );
   }
   return new StoreError('storage', `PostgreSQL failed: ${msg}`, { cause: err });
+}
+
+/** The fix for a refused privilege, by what PostgreSQL's message says was refused. */
+function privilegeAdvice(msg: string): string {
+  const where = 'in --database / HOMING_DATABASE_URL';
+  if (/for schema/i.test(msg)) {
+    // PostgreSQL 15 and later let only the database's owner create tables in schema public.
+    return `Homing creates its tables in the database's schema public: connect as the database's owner ${where}, or have the owner run GRANT CREATE ON SCHEMA public TO <your user>`;
+  }
+  if (/for database/i.test(msg)) {
+    return `the user may not use this database: connect as its owner ${where}, or have the owner run GRANT CONNECT, CREATE ON DATABASE <database> TO <your user>`;
+  }
+  if (/for (table|relation|sequence)/i.test(msg)) {
+    return `Homing's tables belong to another user (the one that first started Homing on this database): connect as that user ${where}, or have it run GRANT ALL ON ALL TABLES IN SCHEMA public TO <your user> and GRANT ALL ON ALL SEQUENCES IN SCHEMA public TO <your user>`;
+  }
+  return `connect as the database's owner ${where}`;
 }
