@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { capturingClient } from './telemetry.test-helpers.js';
+import { capturingClient, unreadableObject } from './telemetry.test-helpers.js';
 
 describe('identify() traits that are not a plain object', () => {
   it('are ignored with a warning (the id is still used), never sent as $set', async () => {
@@ -7,17 +7,7 @@ describe('identify() traits that are not a plain object', () => {
     const { client, received } = capturingClient({
       logger: { debug() {}, warn: (message: string) => warnings.push(message), error() {} },
     });
-    const unreadable = new Proxy(
-      {},
-      {
-        ownKeys() {
-          throw new Error('no keys');
-        },
-        get() {
-          throw new Error('no get');
-        },
-      },
-    );
+    const unreadable = unreadableObject();
     const bad: unknown[] = [['admin', 'beta'], new Date(0), 'vip', 5, true, unreadable];
     bad.forEach((traits, i) => client.identify(`user-${i}`, traits as Record<string, unknown>));
     client.identify('user-ok', { plan: 'pro', signup: new Date(0) });

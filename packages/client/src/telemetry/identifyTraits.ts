@@ -17,7 +17,13 @@ export function identifyTraits(
     // A Date (or what cannot be read) clones to a string, not to properties.
     if (isPropertiesObject(value)) return { traits: value };
   }
-  const what = Array.isArray(traits) ? 'an array' : traits instanceof Date ? 'a Date' : typeof traits;
+  let what: string;
+  try {
+    what = Array.isArray(traits) ? 'an array' : traits instanceof Date ? 'a Date' : typeof traits;
+  } catch {
+    // A Proxy whose getPrototypeOf throws: instanceof asks it.
+    what = 'object';
+  }
   return {
     traits: undefined,
     problem: `its traits must be a plain object of properties, got ${what === 'object' ? 'an unreadable object' : what}; the id is used, the traits are ignored`,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { capturingClient } from './telemetry.test-helpers.js';
+import { capturingClient, unreadableObject } from './telemetry.test-helpers.js';
 
 describe('register() of what only looks like an object', () => {
   it('a Date or a Proxy that cannot be read is ignored with a warning, not spread into one property per character', async () => {
@@ -7,23 +7,7 @@ describe('register() of what only looks like an object', () => {
     const { client, received } = capturingClient({
       logger: { debug() {}, warn: (message: string) => warnings.push(message), error() {} },
     });
-    const unreadable = new Proxy(
-      {},
-      {
-        ownKeys() {
-          throw new Error('no keys');
-        },
-        get() {
-          throw new Error('no get');
-        },
-        getOwnPropertyDescriptor() {
-          throw new Error('no descriptor');
-        },
-        getPrototypeOf() {
-          throw new Error('no prototype');
-        },
-      },
-    );
+    const unreadable = unreadableObject();
     client.register({ app: 'demo' });
     client.register(new Date(0) as unknown as Record<string, unknown>);
     client.register(unreadable);

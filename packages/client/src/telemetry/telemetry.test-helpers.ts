@@ -77,3 +77,19 @@ export function capturingClient(options: Partial<TelemetryOptions> = {}): {
   });
   return { client, received };
 }
+
+/** An object no walk can read: every trap a clone or a key listing uses throws. */
+export function unreadableObject(): Record<string, unknown> {
+  const refuse = (what: string) => () => {
+    throw new Error(`no ${what}`);
+  };
+  return new Proxy(
+    {},
+    {
+      ownKeys: refuse('keys'),
+      get: refuse('get'),
+      getOwnPropertyDescriptor: refuse('descriptor'),
+      getPrototypeOf: refuse('prototype'),
+    },
+  );
+}
