@@ -404,13 +404,29 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
 
     it('standard delivery: a request per message with the write key as Basic auth; what the page left unsent is sent by the next page', async () => {
       await start('analytics.js standard');
+      const tracksBefore = await answeredByHoming('/v1/t');
       const page = await open('/segment');
       await loadAnalytics(page, {});
       await trackAndLeave(page, 'seg-standard');
       // analytics.js keeps what it had not delivered for the next page of the site that loads it.
       await open('/segment/again', page);
       await loadAnalytics(page, {});
-      const { made, stored } = await allStored(page, NAMES);
+      // Under load Chromium sometimes cuts the leaving page's requests (net::ERR_ABORTED) and
+      // analytics.js keeps nothing of the last track for the next page (CI, once): the SDK's
+      // loss, tolerated only for that event, once Homing answered no more /v1/t requests than
+      // the pages saw answered (one that reached Homing and was refused or failed is one more).
+      const since = Date.now();
+      const { made, stored } = await allStored(page, NAMES, async (missing) => {
+        const answers = [...records.values()].flatMap((r) => r.answers);
+        const failed = [...records.values()].flatMap((r) => r.failed);
+        return (
+          Date.now() - since > 5_000 &&
+          missing.every((e) => e.event === 'Checkout Left') &&
+          failed.some((f) => f.endsWith('net::ERR_ABORTED')) &&
+          (await answeredByHoming('/v1/t')) - tracksBefore ===
+            answers.filter((a) => a.startsWith('POST /v1/t ')).length
+        );
+      });
       expectStoredAsMade(made, stored);
       const traffic = expectCleanTraffic();
       expect(traffic.answers).toEqual(
