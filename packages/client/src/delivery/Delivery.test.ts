@@ -351,6 +351,20 @@ describe('Delivery: failures', () => {
     },
   );
 
+  it('flush sends the partial rest too when appends had started a drain of full batches only', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 });
+    await h.delivery.flush(5_000);
+    // 2 full batches of 100 start a drain of full batches; the 50 left wait for the interval.
+    const records = makeRecords(250);
+    // One at a time, as track() tells delivery: a full batch kicks a drain, and the next one,
+    // full while it runs, queues another drain of full batches after it.
+    for (const r of records) track(h, [r]);
+    const result = await h.delivery.flush(10_000);
+    expect(result).toMatchObject({ sent: 250, pending: 0, timedOut: false });
+    expect(new Set(s.acceptedUuids)).toEqual(new Set(records.map((r) => r.uuid)));
+  });
+
   it('every retry waits at least MIN_RETRY_WAIT_MS (100 ms), whatever full jitter draws', async () => {
     const s = await sink(() => ({ status: 503 }));
     const h = harness({

@@ -51,6 +51,8 @@ export class DeliveryLoop {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private draining: Promise<DrainSummary> | undefined;
+  /** Whether the running drain sends everything queued when it began, the partial rest included. */
+  private drainingWhole = false;
   private drainAgain = false;
   /** The drain after the running one sends the whole queue (see `kick`). */
   private drainAgainWhole = false;
@@ -189,12 +191,18 @@ export class DeliveryLoop {
   private drainNow(expired: () => boolean): Promise<DrainSummary> {
     const current = this.draining;
     if (current === undefined) return this.startDrain(true);
-    // The running drain may have claimed before the latest appends: run one more after it
-    // (or join the one its end already started).
-    return current.then((ended) => this.draining ?? (expired() ? ended : this.startDrain(true)));
+    // The running drain may have claimed before the latest appends: run one more after it, or
+    // join the one its end already started if that one is whole. One for full batches only
+    // (started by appends) leaves the partial rest: joined, it claimed nothing, and the flush
+    // took that for done with events still queued (250 tracked, 200 sent).
+    return current.then((ended) => {
+      if (this.draining !== undefined) return this.drainingWhole ? this.draining : this.drainNow(expired);
+      return expired() ? ended : this.startDrain(true);
+    });
   }
 
   private startDrain(whole: boolean): Promise<DrainSummary> {
+    this.drainingWhole = whole;
     this.drainAgain = false;
     this.drainAgainWhole = false;
     const run = this.drain(whole)
