@@ -68,9 +68,10 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
   const distinctIdField = p.names?.distinctId ?? 'distinct_id';
   let rawDistinctId = p.distinctId;
   if (typeof rawDistinctId === 'number') {
-    // A body's numbers past 2^53 arrive as their digits (`inexactNumbers.ts`); a number here
-    // that is no safe integer is a fraction (1.5), or came by another way than a body.
-    if (!Number.isSafeInteger(rawDistinctId)) {
+    // A body's numbers a double would change arrive as their digits (`inexactNumbers.ts`); an
+    // integer past 2^53 still a number here writes back as the text it was sent as
+    // (1152921504606847000), which is its id. A fraction (1.5) or an exponent form is refused.
+    if (!Number.isInteger(rawDistinctId) || /e/i.test(String(rawDistinctId))) {
       return `${distinctIdField} is a number that is not an integer within ±${Number.MAX_SAFE_INTEGER}, which JSON numbers cannot carry exactly: send it as a string`;
     }
     rawDistinctId = String(rawDistinctId);
