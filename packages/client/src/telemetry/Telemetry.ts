@@ -79,6 +79,8 @@ export class Telemetry implements TelemetryCore {
    * shutdown flushes, and those events go into the outbox, for this flush or the next run.
    */
   private refusingEvents = false;
+  /** setConsent() was called after shutdown() began: its write gets `CONSENT_WRITE_GRACE_MS`. */
+  private consentSetWhileClosing = false;
   /** The events counted (and dropped, by reason), for `stats()`. */
   private readonly counted: ClientCounts;
   private readonly counts: ClientCounts['counts'];
@@ -291,6 +293,7 @@ export class Telemetry implements TelemetryCore {
         this.logger.warn('setConsent ignored: the state must be granted, denied or pending', { state });
         return;
       }
+      if (this.closing !== undefined) this.consentSetWhileClosing = true;
       this.consent.set(state);
     } catch (error) {
       this.logger.warn('setConsent failed', { error });
@@ -486,7 +489,8 @@ export class Telemetry implements TelemetryCore {
     )
       this.makeInstallIdLater();
     // While `start` reads the remembered consent, the keeper is told there, once it is read.
-    if (this.closing === undefined && !this.consent.undecided) this.who.keeper.consentChanged(state);
+    // While shutdown() flushes too: a denial in a SIGTERM drain removes the kept id, as before it.
+    if (!this.refusingEvents && !this.consent.undecided) this.who.keeper.consentChanged(state);
     if (state === 'denied') {
       if (this.waiting.count > 0) {
         this.counted.drop('consent', this.waiting.count);
@@ -553,7 +557,11 @@ export class Telemetry implements TelemetryCore {
     }
     // A consent set while this ran (a denial in a SIGTERM drain) is written before the storage
     // closes: a privacy choice gets a moment past an exhausted budget.
-    await settledWithin(this.consent.written, Math.max(CONSENT_WRITE_GRACE_MS, deadline - monotonicNow()));
+    const left = Math.max(0, deadline - monotonicNow());
+    await settledWithin(
+      this.consent.written,
+      this.consentSetWhileClosing ? Math.max(CONSENT_WRITE_GRACE_MS, left) : left,
+    );
     this.refusingEvents = true;
     // A clear that outlasted the budget: what it held goes in before the storage closes.
     this.denialClear.release();

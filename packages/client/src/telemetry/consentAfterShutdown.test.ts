@@ -1,8 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clientFor, Sink } from './telemetry.test-helpers.js';
+
+function filesHolding(directory: string, text: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string): void => {
+    for (const name of readdirSync(dir)) {
+      const file = path.join(dir, name);
+      if (statSync(file).isDirectory()) walk(file);
+      else if (readFileSync(file).includes(text)) found.push(path.relative(directory, file));
+    }
+  };
+  walk(directory);
+  return found;
+}
 
 describe('setConsent() after shutdown()', () => {
   const cleanups: Array<() => unknown> = [];
@@ -41,12 +54,16 @@ describe('setConsent() after shutdown()', () => {
     const warnings: string[] = [];
     const logger = { debug() {}, warn: (m: string) => void warnings.push(m), error() {} };
     const first = clientFor(hanging, { storage: 'file', directory, name: 'drain-denial', logger });
+    first.identify('user-42');
     first.track('before');
+    await first.persist();
     const shutdown = first.shutdown({ timeoutMs: 1_000 });
     await new Promise((r) => setTimeout(r, 100));
     first.setConsent('denied');
     await shutdown;
     expect(warnings.filter((w) => w.includes('is not remembered'))).toEqual([]);
+    // The denial removed the kept id as well, as one before shutdown() does.
+    expect(filesHolding(directory, 'user-42')).toEqual([]);
     const second = clientFor(up, { storage: 'file', directory, name: 'drain-denial' });
     second.track('next.run');
     await second.flush({ timeoutMs: 2_000 });
