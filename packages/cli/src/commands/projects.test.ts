@@ -50,6 +50,11 @@ describe('homing projects (SQLite)', () => {
     const second = await create('Other app', { dataDir: dir });
     expect(second.code).toBe(0);
     expect(second.io.err()).toBe('');
+    // A create that fails after making the database says so too.
+    const fresh = await dataDir();
+    const bad = await create('   ', { dataDir: fresh });
+    expect(bad.code).toBe(2);
+    expect(bad.io.err()).toMatch(/^note: there was no Homing database in .*\nerror: /);
     expect(Object.keys(json!).sort()).toEqual(['adminKey', 'id', 'name', 'writeKey']);
     expect(json).toMatchObject({
       name: 'My app',

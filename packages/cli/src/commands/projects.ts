@@ -41,6 +41,15 @@ export async function createProjectCommand(
 ): Promise<number> {
   return runCommand(io, async () => {
     const madeDatabaseIn = sqliteDirWithoutDatabase(options);
+    // Said even when the create then fails (a bad name): the database is made all the same, and
+    // the next create in that directory would find it and say nothing.
+    const noteMadeDatabase = (): void => {
+      if (madeDatabaseIn === undefined || sqliteDirWithoutDatabase(options) !== undefined) return;
+      // A mistyped --data-dir made a database no server reads: its keys would get 401 everywhere.
+      io.stderr.write(
+        `note: there was no Homing database in ${madeDatabaseIn}, so a new one was made there; a "homing serve" using another --data-dir does not know this project\n`,
+      );
+    };
     const { p, namesakes } = await withStore(options, false, async (s) => {
       const before = await s.listProjects();
       // A project's id wins over a name when a command is given either (findProject): a
@@ -55,14 +64,12 @@ export async function createProjectCommand(
       }
       const made = await s.createProject(name);
       return { p: made, namesakes: before.filter((other) => other.name === made.name) };
+    }).catch((error: unknown) => {
+      noteMadeDatabase();
+      throw error;
     });
     io.stdout.write(projectJson(p));
-    if (madeDatabaseIn !== undefined) {
-      // A mistyped --data-dir made a database no server reads: its keys would get 401 everywhere.
-      io.stderr.write(
-        `note: there was no Homing database in ${madeDatabaseIn}, so a new one was made there; a "homing serve" using another --data-dir does not know this project\n`,
-      );
-    }
+    noteMadeDatabase();
     if (namesakes.length > 0) {
       // Allowed (names are labels), but commands by name refuse it from now on: said at once.
       io.stderr.write(
