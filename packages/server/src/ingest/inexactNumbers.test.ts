@@ -77,6 +77,11 @@ describe('numbers JSON.parse cannot hold as sent', () => {
     });
   });
 
+  it('names the position of a mistake as in the body sent, quoted numbers before it or not', () => {
+    const bad = '[1234567890123456789, 1e400, 1 2]';
+    expect(() => parse(bad)).toThrow(`(at character ${bad.indexOf(' 2]') + 1})`);
+  });
+
   it('a body that is not JSON stays refused', () => {
     for (const bad of [
       '[1e5e5]',

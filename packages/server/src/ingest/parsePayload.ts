@@ -67,7 +67,7 @@ export function parsePayload(body: Buffer, format: PayloadFormat): unknown {
   } catch (err) {
     // Checked only here: trimming every body would copy it.
     if (text.trim() === '') throw new IngestError('malformed', 'empty body; send a JSON batch');
-    throw new IngestError('malformed', `body is not valid JSON${where(err)}`);
+    throw new IngestError('malformed', `body is not valid JSON${where(err, inexact)}`);
   }
 }
 
@@ -121,7 +121,19 @@ function utf8Text(bytes: Buffer, what: 'body' | 'data'): string {
 }
 
 /** The position V8 names, when it names one (for the reader only); the rest of its message quotes the input. */
-function where(err: unknown): string {
+function where(err: unknown, quoted: readonly number[]): string {
   const m = /position (\d+)/.exec(err instanceof Error ? err.message : '');
-  return m ? ` (at character ${m[1]})` : '';
+  return m ? ` (at character ${positionAsSent(Number(m[1]), quoted)})` : '';
+}
+
+/** A position in the text with `quoted` numbers in quotes, as one in the body as it was sent. */
+function positionAsSent(position: number, quoted: readonly number[]): number {
+  let shift = 0;
+  for (let k = 0; k < quoted.length; k += 2) {
+    const start = quoted[k]! + shift;
+    if (position < start) break;
+    if (position < quoted[k + 1]! + shift + 2) return quoted[k]!;
+    shift += 2;
+  }
+  return position - shift;
 }
