@@ -3,6 +3,7 @@ import { DeliveryBusyError } from '../delivery/errors.js';
 import { consoleLogger, guardedLogger, silentLogger } from '../logger.js';
 import { OutboxOptionError } from '../outbox/errors.js';
 import { resolveOutboxLimits } from '../outbox/limits.js';
+import { resolvePatternRedactionOptions } from '../pipeline/redactPatterns.options.js';
 import { Sampler } from '../pipeline/sampling.js';
 import type { TelemetryClient, TelemetryCore } from './client.js';
 import { disabledBy, envFlag } from './environment.js';
@@ -39,6 +40,13 @@ export function createTelemetryWith(runtime: TelemetryRuntime, input: TelemetryO
   if (off !== null) {
     logger.debug(`telemetry is off (${off})`);
     try {
+      // Not built when off (nothing is redacted), but a bad pattern option is found here too.
+      if (
+        options.redaction !== false &&
+        options.redaction.patterns !== undefined &&
+        options.redaction.patterns !== false
+      )
+        resolvePatternRedactionOptions(options.redaction.patterns);
       return withFeatures(createNoopTelemetry(logger, options.now), input, false);
     } catch (error) {
       throw featureOptionError(error) ?? error;

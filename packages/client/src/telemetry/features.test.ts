@@ -257,14 +257,18 @@ describe('createTelemetry: telemetry features on the client', () => {
         /PatternRedactionOptionError/,
       ],
     ];
-    for (const [options, path, causeName] of cases) {
+    // The disabled client (DO_NOT_TRACK on a developer's machine) makes no feature, and finds the same mistakes.
+    for (const [[options, path, causeName], env] of cases.flatMap((c) => [
+      [c, {}],
+      [c, { HOMING_DISABLED: '1' }],
+    ]) as [(typeof cases)[number], Record<string, string>][]) {
       let caught: unknown;
       try {
-        clientFor(sink, options as never);
+        clientFor(sink, options as never, env);
       } catch (error) {
         caught = error;
       }
-      expect(caught, path).toBeInstanceOf(TelemetryOptionError);
+      expect(caught, `${path} ${JSON.stringify(env)}`).toBeInstanceOf(TelemetryOptionError);
       const e = caught as TelemetryOptionError;
       expect(e.option).toBe(path);
       expect(e.message).toMatch(new RegExp(`^Invalid telemetry option "${path.replace(/\./g, '\\.')}": `));

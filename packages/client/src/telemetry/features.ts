@@ -1,3 +1,6 @@
+import { resolveErrorTrackingOptions } from '../features/errors/errorTrackingOptions.js';
+import { performanceSettings } from '../features/performance/performanceOptions.js';
+import { usageSettings } from '../features/usage/usageOptions.js';
 import type { ErrorTrackingOptions } from '../features/errors/errorTrackingOptions.js';
 import { createErrorTracker, flushPendingDuplicates } from '../features/errors/createErrorTracker.js';
 import type {
@@ -14,7 +17,7 @@ import type { DeliveryReportOptions } from '../features/health/DeliveryReporter.
 import { DeliveryReporter, deliveryReportInterval } from '../features/health/DeliveryReporter.js';
 import type { HealthReporterOptions } from '../features/health/healthOptions.js';
 import type { ServiceHealthReport } from '../features/health/HealthReporter.js';
-import { HealthReporter } from '../features/health/HealthReporter.js';
+import { checkHealthReporterOptions, HealthReporter } from '../features/health/HealthReporter.js';
 import type { ServiceCheck } from '../features/health/adaptCheck.js';
 import type { Tags } from '../features/performance/MetricRegistry.js';
 import type { MetricSummary, OperationTiming } from '../features/performance/PerformanceTracker.js';
@@ -144,6 +147,9 @@ export function createFeatureSet(
   clientStats: () => Promise<unknown>,
   eager: boolean,
 ): FeatureSet {
+  // The disabled client makes no feature, but a bad option is found where it is, on the
+  // developer's machine with DO_NOT_TRACK set too, not first in production.
+  if (!eager) checkFeatureOptions(options);
   let closed = false;
   const inert = (): boolean => !eager || closed;
   const errors = lazy(options.errors, (o: ErrorTrackingOptions) => createErrorTracker(host, o), eager, inert);
@@ -258,4 +264,13 @@ export function createFeatureSet(
       await Promise.all(closing);
     },
   };
+}
+
+/** What each feature's constructor checks of its options, without making the feature. */
+function checkFeatureOptions(options: TelemetryFeatureOptions): void {
+  if (options.errors !== undefined && options.errors !== false) resolveErrorTrackingOptions(options.errors);
+  if (options.performance !== undefined && options.performance !== false)
+    performanceSettings(options.performance);
+  if (options.usage !== undefined && options.usage !== false) usageSettings(options.usage);
+  if (options.health !== undefined && options.health !== false) checkHealthReporterOptions(options.health);
 }

@@ -222,6 +222,15 @@ function servicesOf(report: HealthReport): Record<string, unknown> {
   return services;
 }
 
+/**
+ * What the constructor checks of `options` (its settings and its monitor's), without starting
+ * anything: for a client that makes no reporter (disabled) but must find a bad option all the same.
+ */
+export function checkHealthReporterOptions(options: HealthReporterOptions): void {
+  const settings = healthSettings(options);
+  translateConfigErrors(() => new HealthMonitor({ ...settings.monitor }));
+}
+
 /** The monitor's ConfigError, as this feature's typed error naming the same option. */
 function translateConfigErrors<T>(fn: () => T): T {
   try {
