@@ -1,3 +1,5 @@
+import { isThenable } from '../isThenable.js';
+
 /**
  * The app's hooks (`beforeSend`, `redaction.custom`, `redaction.patterns.redact`) run inside
  * `track()`, which cannot wait for them: an async hook answers a Promise, which is refused (the
@@ -10,14 +12,7 @@ const ignore = (): void => undefined;
 
 /** true when `answer` is a thenable, whose rejection, if any, is then handled and ignored. */
 export function isAsyncAnswer(answer: unknown): boolean {
-  if (answer === null || (typeof answer !== 'object' && typeof answer !== 'function')) return false;
-  let then: unknown;
-  try {
-    then = (answer as { then?: unknown }).then;
-  } catch {
-    return false;
-  }
-  if (typeof then !== 'function') return false;
+  if (!isThenable(answer)) return false;
   try {
     // The same Promise when it is a native one; a thenable is adopted, its `then` called later.
     Promise.resolve(answer).then(undefined, ignore);

@@ -1,11 +1,13 @@
 import type { ClientEventMap, ClientEventName } from '../events.js';
+import { isThenable } from '../isThenable.js';
 import type { Logger } from '../logger.js';
 
 type Listener<K extends ClientEventName> = (payload: ClientEventMap[K]) => void;
 
 /**
- * `client.on(name, listener)`. A listener that throws (or an async one that rejects) is logged and skipped: an app's handler
- * must never break delivery or `track()`. Emitting with no listener costs one map lookup.
+ * `client.on(name, listener)`. A listener that throws (or an async one that rejects) is logged
+ * and skipped: an app's handler must never break delivery or `track()`. Emitting with no
+ * listener costs one map lookup.
  *
  * An event its own listeners cause (a `drop` listener that tracks an event which is dropped too)
  * is counted as usual but not passed to them: they would cause it again, without end, inside
@@ -52,7 +54,7 @@ export class Emitter {
           const result: unknown = listener(payload);
           // An async listener's failure is a rejected promise nobody else holds: unhandled, it
           // ended a Node process (the default since Node 15) for a listener the docs say is only logged.
-          if (result instanceof Promise || isThenable(result)) {
+          if (isThenable(result)) {
             Promise.resolve(result).then(undefined, (error: unknown) =>
               this.logger.warn(`a "${name}" listener's promise rejected`, { error }),
             );
@@ -68,14 +70,5 @@ export class Emitter {
 
   clear(): void {
     this.listeners.clear();
-  }
-}
-
-function isThenable(value: unknown): boolean {
-  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return false;
-  try {
-    return typeof (value as { then?: unknown }).then === 'function';
-  } catch {
-    return false;
   }
 }
