@@ -10,8 +10,8 @@
 const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
 
 /**
- * Whether JSON.parse keeps this number token (as found by `nestedDeeperThan`): a double that
- * reads back as the same number the text means, or as the same text.
+ * Whether JSON.parse keeps this number token (as found by `nestedDeeperThan`): an integer whose
+ * double writes back as the same text, or a float that neither overflows nor underflows.
  */
 export function parsesExactly(token: string): boolean {
   // Not a JSON number (`1e5e5`, `01`): left as it is, for JSON.parse to refuse, never quoted into a valid body.
