@@ -172,6 +172,32 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
     return total;
   }
 
+  /**
+   * `allStored`'s `lostOnTheWay` for analytics.js: Chromium under load cuts a leaving page's request
+   * (net::ERR_ABORTED) and the SDK keeps nothing for the next page. The SDK's loss, tolerated only
+   * for the last event, 5 s on, when `aborted` saw such a cut and Homing answered no more `route`
+   * requests since `answeredBefore` than the pages saw answered (one that reached Homing and was
+   * refused or failed is one more).
+   */
+  function lastEventLostOnTheWay(
+    route: string,
+    answeredBefore: number,
+    aborted: (failed: string[]) => boolean,
+  ): (missing: MadeEvent[]) => Promise<boolean> {
+    const since = Date.now();
+    return async (missing) => {
+      const answers = [...records.values()].flatMap((r) => r.answers);
+      const failed = [...records.values()].flatMap((r) => r.failed);
+      return (
+        Date.now() - since > 5_000 &&
+        missing.every((e) => e.event === 'Checkout Left') &&
+        aborted(failed) &&
+        (await answeredByHoming(route)) - answeredBefore ===
+          answers.filter((a) => a.startsWith(`POST ${route} `)).length
+      );
+    };
+  }
+
   /** No request to Homing failed or was refused, no console error, nothing left 127.0.0.1. */
   function expectCleanTraffic(): PageRecord {
     const pages = [...records.values()];
@@ -411,22 +437,14 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
       // analytics.js keeps what it had not delivered for the next page of the site that loads it.
       await open('/segment/again', page);
       await loadAnalytics(page, {});
-      // Under load Chromium sometimes cuts the leaving page's requests (net::ERR_ABORTED) and
-      // analytics.js keeps nothing of the last track for the next page (CI, once): the SDK's
-      // loss, tolerated only for that event, once Homing answered no more /v1/t requests than
-      // the pages saw answered (one that reached Homing and was refused or failed is one more).
-      const since = Date.now();
-      const { made, stored } = await allStored(page, NAMES, async (missing) => {
-        const answers = [...records.values()].flatMap((r) => r.answers);
-        const failed = [...records.values()].flatMap((r) => r.failed);
-        return (
-          Date.now() - since > 5_000 &&
-          missing.every((e) => e.event === 'Checkout Left') &&
-          failed.some((f) => f.endsWith('net::ERR_ABORTED')) &&
-          (await answeredByHoming('/v1/t')) - tracksBefore ===
-            answers.filter((a) => a.startsWith('POST /v1/t ')).length
-        );
-      });
+      // analytics.js may lose its last track on the way (see lastEventLostOnTheWay).
+      const { made, stored } = await allStored(
+        page,
+        NAMES,
+        lastEventLostOnTheWay('/v1/t', tracksBefore, (failed) =>
+          failed.some((f) => f.endsWith('net::ERR_ABORTED')),
+        ),
+      );
       expectStoredAsMade(made, stored);
       const traffic = expectCleanTraffic();
       expect(traffic.answers).toEqual(
@@ -452,23 +470,15 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
       await loadAnalytics(page, {
         deliveryStrategy: { strategy: 'batching', config: { size: 3, timeout: 200 } },
       });
-      // Under load Chromium sometimes cuts the keepalive batch before it reaches the server
-      // (net::ERR_ABORTED), and analytics.js, counting it sent, keeps nothing for the next page:
-      // the SDK's loss, tolerated only when Homing answered no more /v1/b requests than the pages
-      // saw answered (a request that reached it and was refused or failed would be one more),
-      // and only for the last event, after the next page's batch timeout had long passed.
-      const since = Date.now();
-      const { made, stored } = await allStored(page, NAMES, async (missing) => {
-        const answers = [...records.values()].flatMap((r) => r.answers);
-        const failed = [...records.values()].flatMap((r) => r.failed);
-        return (
-          Date.now() - since > 5_000 &&
-          missing.every((e) => e.event === 'Checkout Left') &&
-          failed.includes('POST /v1/b net::ERR_ABORTED') &&
-          (await answeredByHoming('/v1/b')) - batchesBefore ===
-            answers.filter((a) => a.startsWith('POST /v1/b ')).length
-        );
-      });
+      // The keepalive batch may be cut on the way, and analytics.js, counting it sent, keeps
+      // nothing for the next page (see lastEventLostOnTheWay).
+      const { made, stored } = await allStored(
+        page,
+        NAMES,
+        lastEventLostOnTheWay('/v1/b', batchesBefore, (failed) =>
+          failed.includes('POST /v1/b net::ERR_ABORTED'),
+        ),
+      );
       expect(made.map((e) => e.event)).toEqual(expect.arrayContaining(NAMES.slice(0, 3)));
       expectStoredAsMade(made, stored);
       const traffic = expectCleanTraffic();
