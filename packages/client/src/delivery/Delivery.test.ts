@@ -285,12 +285,14 @@ describe('Delivery: failures', () => {
     expect((await h.outbox.size()).events).toBe(0);
   });
 
-  it('409 from the Homing server means it already has the batch: acked, not dead-lettered', async () => {
+  it('a 409 at the Homing endpoint (a proxy in front of it) proves nothing stored: kept and retried, not counted sent', async () => {
     const s = await sink(() => ({ status: 409 }));
-    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 });
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000, retry: { initialMs: 10, maxMs: 20 } });
     h.outbox.append(makeRecords(5));
-    const result = await h.delivery.flush(5_000);
-    expect(result).toEqual({ sent: 5, pending: 0, timedOut: false });
+    const result = await h.delivery.flush(300);
+    expect(result.sent).toBe(0);
+    expect(result.pending).toBe(5);
+    expect((await h.outbox.size()).events).toBe(5);
     expect((await h.outbox.size()).deadLetters).toBe(0);
   });
 

@@ -187,7 +187,7 @@ async function send(
     context.logger.debug('sent pending events with a beacon on unload', { queued, count: records.length });
     return release();
   }
-  carry(context.carried, extraSent, response, channel.endpoint.destination === 'homing');
+  carry(context.carried, extraSent, response);
   if (claimed === null) {
     response.catch(() => undefined);
     return;
@@ -196,10 +196,10 @@ async function send(
     const res = await response;
     const text = await res.text().catch(() => '');
     const homing = channel.endpoint.destination === 'homing';
-    if (!(res.ok || (homing && res.status === 409))) return release();
+    if (!res.ok) return release();
     // Answers past the batch are about the in-flight records: their own send settles those.
     const refused = (
-      homing && res.ok ? readIngestAnswer(text, records.length).rejected : (request.rejected ?? [])
+      homing ? readIngestAnswer(text, records.length).rejected : (request.rejected ?? [])
     ).filter((r) => r.index < claimed.records.length);
     for (const r of refused) {
       await context.onDeadLettered([claimed.records[r.index]!], r.reason, channel.id);
@@ -217,7 +217,6 @@ function carry(
   carried: WeakSet<OutboxRecord>,
   records: readonly OutboxRecord[],
   response?: Promise<Response>,
-  homing = false,
 ): void {
   if (records.length === 0) return;
   for (const r of records) carried.add(r);
@@ -225,7 +224,7 @@ function carry(
     for (const r of records) carried.delete(r);
   };
   response?.then((res) => {
-    if (!(res.ok || (homing && res.status === 409))) forget();
+    if (!res.ok) forget();
   }, forget);
 }
 

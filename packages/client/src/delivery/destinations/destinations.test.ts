@@ -530,8 +530,8 @@ describe('custom destination', () => {
 });
 
 describe('the request itself', () => {
-  it.each(['posthog', 'segment'] as const)(
-    'a 409 from %s is retried, not dead-lettered (only Homing reads 409 as already stored)',
+  it.each(['homing', 'posthog', 'segment'] as const)(
+    'a 409 from %s is retried, not dead-lettered nor taken as stored',
     async (destination) => {
       let calls = 0;
       const s = await Sink.start(() =>

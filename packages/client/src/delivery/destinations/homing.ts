@@ -6,9 +6,9 @@ import { httpSend } from './httpSend.js';
 
 /**
  * The Homing server: `POST {host}/ingest` with `{ batch, sent_at }` and
- * `Authorization: Bearer <writeKey>`. The server dedups by uuid, so 409 means it already has
- * the batch (acked), and a 202 may name events it refused (`rejected: [{ index, error }]`):
- * those go to the dead letters while the rest is acked.
+ * `Authorization: Bearer <writeKey>`. The server dedups by uuid (a resend is answered 202, its
+ * events counted as duplicates), and a 202 may name events it refused
+ * (`rejected: [{ index, error }]`): those go to the dead letters while the rest is acked.
  */
 export class HomingDestination implements Destination {
   readonly sendsOnUnload = true;
@@ -22,10 +22,8 @@ export class HomingDestination implements Destination {
 
   send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome> {
     const body = batchParts('{"batch":[', records, `],"sent_at":${JSON.stringify(context.sentAt)}}`);
-    return httpSend(
-      { url: this.url, body, headers: this.headers, conflictIsSuccess: true },
-      context,
-      (text) => readIngestAnswer(text, records.length),
+    return httpSend({ url: this.url, body, headers: this.headers }, context, (text) =>
+      readIngestAnswer(text, records.length),
     );
   }
 

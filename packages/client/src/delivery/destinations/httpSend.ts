@@ -9,8 +9,6 @@ export interface HttpRequest {
   /** A string, or a batch as its pieces (sent joined, never joined in memory where gzip runs). */
   readonly body: RequestBody;
   readonly headers: Record<string, string>;
-  /** 409 means "already have them" (the Homing server, by uuid): treat as accepted. */
-  readonly conflictIsSuccess: boolean;
 }
 
 /** Reads the answer of a 2xx (small JSON bodies only); returns what the destination rejected. */
@@ -60,16 +58,17 @@ export async function httpSend(
   if (status >= 200 && status < 300)
     return readAccepted === undefined ? NOTHING_REJECTED : readAccepted(text);
   const classification = classifyHttpFailure({ status, headers: answer.headers });
-  if (classification.kind === 'conflict' && request.conflictIsSuccess) return NOTHING_REJECTED;
   const detail = text.trim().slice(0, MAX_REASON_BODY);
   // A status without a name of its own (307) is already "HTTP 307".
   const said = classification.reason.startsWith('HTTP ')
     ? classification.reason
     : `HTTP ${classification.reason}`;
   const reason = `${said}${detail === '' ? '' : `: ${detail}`}`;
-  // 409 is retried (the issue's rule: 4xx other than 408/409/425/429 are permanent), unless the
-  // destination reads it as success (Homing: every event already stored). A 304 goes the way of
-  // the other 3xx: permanent (dead letters, where it can be replayed; see `nodeHttpPost`).
+  // 409 is retried (the issue's rule: 4xx other than 408/409/425/429 are permanent), for every
+  // destination: the Homing server answers a resend 202 with the events counted as duplicates,
+  // so a 409 came from something else at that address (a proxy, a gateway) and proves nothing
+  // stored. A 304 goes the way of the other 3xx: permanent (dead letters, where it can be
+  // replayed; see `nodeHttpPost`).
   const failure =
     status === 413
       ? 'too-large'

@@ -33,7 +33,6 @@ export class PostHogDestination implements Destination {
           `],"sent_at":${JSON.stringify(context.sentAt)}}`,
         ),
         headers: {},
-        conflictIsSuccess: false,
       },
       context,
     );

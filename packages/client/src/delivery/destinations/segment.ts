@@ -52,10 +52,7 @@ export class SegmentDestination implements Destination {
       // Each request goes once the one before it is answered, at a time of its own.
       const sentAt = from === 0 ? context.sentAt : new Date().toISOString();
       const body = `{"batch":[${messages.slice(from, to).join(',')}],"sentAt":${JSON.stringify(sentAt)}}`;
-      const outcome = await httpSend(
-        { url: this.url, body, headers: this.headers, conflictIsSuccess: false },
-        context,
-      );
+      const outcome = await httpSend({ url: this.url, body, headers: this.headers }, context);
       if (outcome.kind === 'accepted') {
         accepted = true;
         continue;
