@@ -71,6 +71,11 @@ describe('telemetry options', () => {
     ['now', { now: 5 }],
     ['disabled', { disabled: 'yes' }],
     ['endpoints', { endpoints: 'http://x' }],
+    // The delivery resolver takes the top-level list: one here was silently unused.
+    [
+      'delivery.endpoints',
+      { delivery: { endpoints: [{ destination: 'homing', host: 'http://x', key: 'k' }] } },
+    ],
     ['outbox', { outbox: 100 }],
     ['limits.maxevents', { limits: { maxevents: 5 } }],
     ['outbox', { outbox: [100] }],

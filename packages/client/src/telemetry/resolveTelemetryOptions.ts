@@ -134,7 +134,13 @@ export function resolveTelemetryOptions(input: TelemetryOptions): ResolvedTeleme
     }
   }
   const outbox = outboxTuning(o.outbox, storage);
-  if (o.delivery !== undefined) plainObject('delivery', o.delivery);
+  if (o.delivery !== undefined && plainObject('delivery', o.delivery)['endpoints'] !== undefined) {
+    // The delivery resolver takes the top-level list; one given here was silently not used.
+    throw new TelemetryOptionError(
+      'delivery.endpoints',
+      'endpoints are a top-level option: createTelemetry({ endpoints: [...], delivery: { ... } })',
+    );
+  }
   if (o.sampling !== undefined) plainObject('sampling', o.sampling);
   if (o.endpoints !== undefined && !Array.isArray(o.endpoints)) {
     throw new TelemetryOptionError(
