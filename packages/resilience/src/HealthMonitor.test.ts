@@ -580,6 +580,21 @@ describe('HealthMonitor: lifecycle', () => {
     expect([before.calls, after.calls]).toEqual(counts);
   });
 
+  it('intervalMs 0: a check runs once at start, then only when runNow() asks', async () => {
+    const check = switchable(true);
+    const m = monitor({ intervalMs: 0 });
+    m.register('db', check);
+    m.start();
+    await vi.waitFor(() => expect(check.calls).toBe(1));
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(check.calls).toBe(1);
+    await m.runNow();
+    expect(check.calls).toBe(2);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(check.calls).toBe(2);
+    await m.close();
+  });
+
   it('close() clears every timer and aborts a run in flight', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
     let reason: unknown;
@@ -713,7 +728,7 @@ describe('HealthMonitor: bad configuration', () => {
   it.each([
     ['a negative grace period', { gracePeriodMs: -1 }, 'gracePeriodMs'],
     ['an infinite grace period', { gracePeriodMs: Number.POSITIVE_INFINITY }, 'gracePeriodMs'],
-    ['a zero interval', { intervalMs: 0 }, 'intervalMs'],
+    ['a negative interval', { intervalMs: -1 }, 'intervalMs'],
     ['an interval beyond setTimeout', { intervalMs: 2 ** 31 }, 'intervalMs'],
     ['a NaN timeout', { timeoutMs: Number.NaN }, 'timeoutMs'],
     ['a zero failure threshold', { failureThreshold: 0 }, 'failureThreshold'],

@@ -322,8 +322,8 @@ export class HealthMonitor {
       try {
         this.#record(state, done.outcome, done.latencyMs);
       } finally {
-        // Whatever recording did, the check keeps its schedule.
-        if (this.#started) {
+        // Whatever recording did, the check keeps its schedule (none at intervalMs 0).
+        if (this.#started && state.settings.intervalMs > 0) {
           // Start to start, so a slow check does not drift; never less than zero.
           state.timer = setTimeout(
             () => this.#runInBackground(state),

@@ -1,7 +1,7 @@
 import { ConfigError } from './errors.js';
 
 export interface HealthCheckOptions {
-  /** Time between the starts of two runs. Default 30 000 ms. */
+  /** Time between the starts of two runs. Default 30 000 ms; 0: no schedule (one run at start, then only `runNow()`). */
   readonly intervalMs?: number;
   /** A run still going after this long is a failure and its signal is aborted. Default 5 000 ms. */
   readonly timeoutMs?: number;
@@ -93,12 +93,14 @@ export function checkSettings(
     failureThreshold: options.failureThreshold ?? defaults.failureThreshold,
     recoveryThreshold: options.recoveryThreshold ?? defaults.recoveryThreshold,
   };
+  // intervalMs 0: no schedule (a first run at start, then only runNow); a timeout of 0 would fail every run.
   for (const key of ['intervalMs', 'timeoutMs'] as const) {
     const value = merged[key];
-    if (typeof value !== 'number' || !(value >= 1 && value <= MAX_DELAY_MS)) {
+    const least = key === 'intervalMs' ? 0 : 1;
+    if (typeof value !== 'number' || !(value >= least && value <= MAX_DELAY_MS)) {
       throw new ConfigError(
         `${prefix}${key}`,
-        `must be a number of ms in [1, ${MAX_DELAY_MS}], got ${String(value)}`,
+        `must be a number of ms in [${least}, ${MAX_DELAY_MS}], got ${String(value)}`,
       );
     }
   }

@@ -106,6 +106,10 @@ describe('createTelemetry: telemetry features on the client', () => {
     const off = client(sink, { deliveryReport: false });
     off.track('work');
     expect(await off.sendDeliveryReport()).toBe(false);
+    // 0 stops the timer only: the report is still sent on demand.
+    const onDemand = client(sink, { deliveryReport: { intervalMs: 0 } });
+    onDemand.track('on-demand');
+    expect(await onDemand.sendDeliveryReport()).toBe(true);
     expect(() => clientFor(sink, { deliveryReport: { intervalMs: -5 } })).toThrow(
       /deliveryReport.intervalMs/,
     );

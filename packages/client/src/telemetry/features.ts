@@ -177,8 +177,10 @@ export function createFeatureSet(
               ? { intervalMs: options.health.deliveryIntervalMs }
               : undefined),
         );
+  // An interval of 0 sends no report on a timer; `sendDeliveryReport()` still sends one, as
+  // `0 = off` means for every other feature's interval. Only `deliveryReport: false` removes it.
   const deliveryReporter =
-    eager && reportEvery > 0
+    eager && options.deliveryReport !== false
       ? new DeliveryReporter(host, async () => (await clientStats()) as Record<string, unknown>, reportEvery)
       : undefined;
 

@@ -85,7 +85,7 @@ export interface TelemetryOptions extends TelemetryFeatureOptions {
   superProperties?: Record<string, unknown>;
   /** Consent at start. Default `'granted'`. A state set with `setConsent` before is remembered and wins. */
   consent?: ConsentState;
-  /** Keep `setConsent` choices in the storage across runs. Default true. */
+  /** Keep `setConsent` choices in the storage across runs, and follow the one stored there. Default true. `false`: neither written nor read (a denial stored earlier included): `consent` and this client's `setConsent` calls alone decide. */
   rememberConsent?: boolean;
   /** `$session_id` rotates after this long without an event. Default 30 minutes; 0: every event. */
   sessionIdleMs?: number;

@@ -8,7 +8,7 @@ import { deliveryReport } from './deliveryReport.js';
 import { HealthOptionError } from './errors.js';
 
 export interface DeliveryReportOptions {
-  /** How often the client's own delivery stats are looked at and sent. Default 60 000 ms; 0 = off. */
+  /** How often the client's own delivery stats are looked at and sent. Default 60 000 ms; 0: never on a timer, only by `sendDeliveryReport()`. */
   intervalMs?: number;
 }
 
@@ -20,7 +20,7 @@ export type DeliveryStatsSource = () => Promise<Record<string, unknown>> | Recor
 const fail = (option: string, reason: string): Error =>
   new HealthOptionError(`deliveryReport.${option}`, reason);
 
-/** Resolves the options (throwing a `HealthOptionError` naming a bad one); 0 turns the report off. */
+/** Resolves the options (throwing a `HealthOptionError` naming a bad one); 0: no report on a timer. */
 export function deliveryReportInterval(options: DeliveryReportOptions | undefined): number {
   if (options === undefined) return DELIVERY_REPORT_DEFAULTS.intervalMs;
   checkOptionsObject(options, (option, reason) => new HealthOptionError('deliveryReport', reason));

@@ -128,6 +128,17 @@ describe('HealthReporter: status and $health changes', () => {
     expect(other).toHaveBeenCalled();
   });
 
+  it('intervalMs 0 checks a service once, then only when a refreshed report asks', async () => {
+    const calls = vi.fn(() => true);
+    const { r } = reporter({ intervalMs: 0 });
+    r.registerService('a', calls);
+    await vi.waitFor(() => expect(r.status).toBe('healthy'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(calls).toHaveBeenCalledTimes(1);
+    await r.getHealthReport({ refresh: true });
+    expect(calls).toHaveBeenCalledTimes(2);
+  });
+
   it('unregisters a service and forgets it', async () => {
     const { r } = reporter({ failureThreshold: 1 });
     const handle = r.registerService('bad', () => false);
@@ -260,7 +271,7 @@ describe('HealthReporter: bad input', () => {
       ['deliveryIntervalMs', 'often'],
       ['deliveryStats', {}],
       ['autoStart', 1],
-      ['intervalMs', 0],
+      ['intervalMs', -1],
       ['timeoutMs', Number.POSITIVE_INFINITY],
       ['failureThreshold', 0],
       ['critical', 'yes'],
