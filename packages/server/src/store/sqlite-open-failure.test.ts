@@ -1,12 +1,22 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import { openFailureAdvice } from './sqlite-open-failure.js';
-import { openSqlite, tempDir } from './sqlite.test-helpers.js';
+import { LOG_FILE } from './sqlite-log-file.js';
+import { openSqlite, tempDir, writeUnexpandedBacklog } from './sqlite.test-helpers.js';
 
 function openError(dataDir: string): Error {
   try {
@@ -67,6 +77,44 @@ describe('openFailureAdvice', () => {
     expect(err.message).toMatch(
       /SQLITE_NOTADB: file is not a database\): move it aside \(with its -wal and -shm files\) and restore a backup$/,
     );
+  });
+
+  it('a new homing.db beside an ingest log holding events is refused, the log kept for the old one put back', async () => {
+    const dir = tempDir();
+    const first = await openSqlite({ dataDir: dir });
+    await first.createProject('p');
+    await first.close();
+    writeUnexpandedBacklog(dir, 300);
+    // Moved aside, as the damage advice says; the server is started before the backup is back.
+    mkdirSync(join(dir, 'aside'));
+    for (const f of ['homing.db', 'homing.db-wal', 'homing.db-shm']) {
+      if (existsSync(join(dir, f))) renameSync(join(dir, f), join(dir, 'aside', f));
+    }
+    for (let start = 0; start < 2; start++) {
+      const store = new SqliteStore({ dataDir: dir });
+      const err = await store.migrate().then(
+        () => new Error('opened'),
+        (e: Error) => e,
+      );
+      await store.close();
+      expect(err).toMatchObject({ kind: 'data-dir' });
+      expect(err.message).toContain('holds 300 acknowledged events not yet stored');
+      expect(err.message).toContain('put that homing.db (or its backup');
+    }
+    const log = new Database(join(dir, LOG_FILE), { readonly: true });
+    expect(log.prepare('SELECT sum(n) FROM ingest_log').pluck().get()).toBe(300);
+    log.close();
+    // The old homing.db put back: the events are stored.
+    for (const f of ['homing.db', 'homing.db-wal', 'homing.db-shm']) rmSync(join(dir, f), { force: true });
+    for (const f of ['homing.db', 'homing.db-wal', 'homing.db-shm']) {
+      if (existsSync(join(dir, 'aside', f))) renameSync(join(dir, 'aside', f), join(dir, f));
+    }
+    const back = await openSqlite({ dataDir: dir });
+    await back.drain();
+    await back.close();
+    const db = new Database(join(dir, 'homing.db'), { readonly: true });
+    expect(db.prepare('SELECT count(*) FROM events').pluck().get()).toBe(300);
+    db.close();
   });
 
   it('a file where the data directory, or a parent of it, should be is named as such', () => {

@@ -3,6 +3,7 @@
  * failure told in words an operator can act on (a missing addon, a full disk and a damaged file
  * want different things done; see sqlite-open-failure.ts).
  */
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createDatabaseFile } from './dataDirModes.js';
@@ -172,6 +173,44 @@ export async function applyMigrations(db: Database.Database, turn: WriteTurn, pa
       );
     }
   }
+}
+
+/**
+ * Refuses to start a homing.db that has no schema yet beside an ingest log that holds events.
+ * Those were acknowledged by an earlier run into the homing.db that is now missing (moved aside
+ * as the damage advice says, deleted, a volume not mounted); this start would create a new
+ * homing.db with its own default project, and the expander would drop every log row as one of
+ * a removed project, so restoring the old homing.db afterwards could not bring them back.
+ */
+export function refuseOrphanedLog(db: Database.Database, logPath: string, path: string): void {
+  const migrated = db.prepare('SELECT 1 FROM schema_migrations LIMIT 1').get() !== undefined;
+  if (migrated || !existsSync(logPath)) return;
+  let waiting: { rows: number; events: number | null };
+  let logDb: Database.Database | undefined;
+  try {
+    logDb = new Database(logPath, { readonly: true, fileMustExist: true });
+    const hasTable = logDb
+      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ingest_log'")
+      .get();
+    if (hasTable === undefined) return;
+    waiting = logDb
+      .prepare('SELECT count(*) AS rows, sum(n) AS events FROM ingest_log')
+      .get() as typeof waiting;
+  } catch {
+    // A log that cannot be read is told by openIngestLog, with its own advice.
+    return;
+  } finally {
+    logDb?.close();
+  }
+  if (waiting.rows === 0) return;
+  throw new StoreError(
+    'data-dir',
+    `${logPath} holds ${waiting.events ?? 0} acknowledged events not yet stored in ${path}, ` +
+      `but ${path} is new (it was missing at this start): they belong to the homing.db that was there ` +
+      `before. Keep the server stopped, put that homing.db (or its backup, with its -wal file) back ` +
+      `in place of the new one, and start again: the events are then stored. To start afresh ` +
+      `and give them up, move ${logPath} (with its -wal and -shm files) aside as well.`,
+  );
 }
 
 /** Opens the ingest log's file and reconciles it with homing.db (see `reconcileLogFile`). */

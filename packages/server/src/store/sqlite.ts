@@ -61,7 +61,13 @@ import {
   roomToRecover,
   storageError,
 } from './sqlite-errors.js';
-import { applyMigrations, makeStoreDataDir, openIngestLog, openMainDatabase } from './sqlite-open.js';
+import {
+  applyMigrations,
+  makeStoreDataDir,
+  openIngestLog,
+  openMainDatabase,
+  refuseOrphanedLog,
+} from './sqlite-open.js';
 import { toEvent, toSuppression } from './sqlite-rows.js';
 
 export type { SqliteStoreOptions } from './sqlite-options.js';
@@ -141,6 +147,7 @@ export class SqliteStore implements Store {
 
   async migrate(): Promise<void> {
     this.assertOpen();
+    refuseOrphanedLog(this.db, this.logPath, this.path);
     await applyMigrations(this.db, this.turn, this.path);
     if (this.opts.projectsOnly) {
       if (!this.migrated) this.openFiles.addWal(this.path);
