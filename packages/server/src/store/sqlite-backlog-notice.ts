@@ -2,7 +2,7 @@ import type Database from 'better-sqlite3';
 
 /** Something an operator should read in the server's log (the store logs nothing itself). */
 export interface StoreNotice {
-  level: 'info' | 'warn';
+  level: 'info' | 'warn' | 'error';
   message: string;
   /** Numbers and names for the log line's fields (never event content). */
   fields: Record<string, number | string>;

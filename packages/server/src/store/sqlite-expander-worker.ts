@@ -44,6 +44,21 @@ export interface ExpanderWorkerData {
   filterScanRows: number;
 }
 
+/** A log row whose payload does not decode: its events could not be stored. */
+export interface DamagedLogRow {
+  id: number;
+  projectPk: number;
+  events: number;
+}
+
+/** One expansion transaction's outcome. */
+interface Expanded {
+  through: number;
+  more: boolean;
+  n: number;
+  damaged: DamagedLogRow[];
+}
+
 /** Messages the worker posts to the store. */
 export type ExpanderReport =
   /**
@@ -51,6 +66,8 @@ export type ExpanderReport =
    * oldest rows first, so the rows gone are a prefix, whichever connection expanded them).
    */
   | { type: 'progress'; through: number }
+  /** Log rows that could not be decoded, skipped by the expansion that reported `through` next. */
+  | { type: 'damaged'; rows: DamagedLogRow[] }
   /** `wakeSeen`: the wake counter when the failed attempt began (older requests only fail). */
   | { type: 'error'; message: string; code: string | null; wakeSeen: number }
   /** The store asked it to stop; `leftEvents`: events left in the log for the next start (-1: unknown). */
@@ -113,22 +130,38 @@ export function expanderWorkerMain(
 
   type Row = [string | null, string, string, number, string | null, string, string];
   const FIELDS = 7;
+  const textOrNull = (v: unknown): boolean => v === null || typeof v === 'string';
+  /** A row of the JSON format as the store wrote it: the 7 fields, each of its type. */
+  const wellFormed = (r: unknown): r is Row =>
+    Array.isArray(r) &&
+    r.length === FIELDS &&
+    textOrNull(r[0]) &&
+    typeof r[1] === 'string' &&
+    typeof r[2] === 'string' &&
+    Number.isFinite(r[3]) &&
+    textOrNull(r[4]) &&
+    typeof r[5] === 'string' &&
+    typeof r[6] === 'string';
   // Payloads: a leading NUL then 7 NUL-separated fields per event (see sqlite-ingest-log.ts);
-  // without the leading NUL, the JSON arrays an older version wrote.
-  const decode = (payload: string): Row[] => {
-    if (payload.charCodeAt(0) !== 0) return JSON.parse(payload) as Row[];
+  // without the leading NUL, the JSON arrays an older version wrote. Null: the row is damaged
+  // (its fields do not make `n` events, or a time is no number), which no retry mends.
+  const decode = (payload: string, n: number): Row[] | null => {
+    if (payload.charCodeAt(0) !== 0) {
+      let rows: unknown;
+      try {
+        rows = JSON.parse(payload);
+      } catch {
+        return null;
+      }
+      return Array.isArray(rows) && rows.length === n && rows.every(wellFormed) ? rows : null;
+    }
     const f = payload.split('\0');
-    const rows: Row[] = new Array((f.length - 1) / FIELDS);
-    for (let i = 0, k = 1; i < rows.length; i++, k += FIELDS) {
-      rows[i] = [
-        f[k] || null,
-        f[k + 1]!,
-        f[k + 2]!,
-        Number(f[k + 3]),
-        f[k + 4] || null,
-        f[k + 5]!,
-        f[k + 6]!,
-      ];
+    if (f.length - 1 !== n * FIELDS) return null;
+    const rows: Row[] = new Array(n);
+    for (let i = 0, k = 1; i < n; i++, k += FIELDS) {
+      const ts = Number(f[k + 3]);
+      if (!Number.isFinite(ts)) return null;
+      rows[i] = [f[k] || null, f[k + 1]!, f[k + 2]!, ts, f[k + 4] || null, f[k + 5]!, f[k + 6]!];
     }
     return rows;
   };
@@ -147,8 +180,8 @@ export function expanderWorkerMain(
   const holdFrames = Math.max(1, Math.round((d.walAutocheckpointPages * 4096) / logPageSize / 4));
   const selectChunk = logDb.prepare<
     [number],
-    { id: number; project_pk: number; keys: Buffer; payload: string }
-  >('SELECT id, project_pk, keys, payload FROM ingest_log WHERE id > ? ORDER BY id');
+    { id: number; project_pk: number; n: number; keys: Buffer; payload: string }
+  >('SELECT id, project_pk, n, keys, payload FROM ingest_log WHERE id > ? ORDER BY id');
   // Rows go in ROWS at a time: a statement call cost about 0.5 µs of binding and stepping
   // overhead a row when each row was one call (measured in-memory without indexes: 1.3-2.0 µs a
   // row one by one, 0.9 µs fifty at a time).
@@ -220,11 +253,12 @@ export function expanderWorkerMain(
 
   // Under homing.db's write lock, so two workers on one data directory never expand the same
   // rows; the events and the new expanded id commit together (a crash keeps both or neither).
-  const expandTx = db.transaction((limit: number): { through: number; more: boolean; n: number } => {
+  const expandTx = db.transaction((limit: number): Expanded => {
     const from = selectThrough.get() ?? 0;
     offUnlessOurs(from);
     const live = new Set(selectLive.all());
     const entries: { pk: number; key: Buffer; head: number; mid: number; row: Row }[] = [];
+    const damaged: DamagedLogRow[] = [];
     let lastId = 0;
     let more = false;
     for (const r of selectChunk.iterate(from)) {
@@ -237,7 +271,14 @@ export function expanderWorkerMain(
         lastId = r.id;
         continue;
       }
-      const rows = decode(r.payload);
+      const rows = r.keys.length === r.n * 16 ? decode(r.payload, r.n) : null;
+      if (rows === null) {
+        // Damaged on disk: set aside (counted as expanded) and told, rather than failing every
+        // chunk for good with it, which held every event after it out of the events table.
+        damaged.push({ id: r.id, projectPk: r.project_pk, events: r.n });
+        lastId = r.id;
+        continue;
+      }
       for (let j = 0; j < rows.length; j++) {
         const key = r.keys.subarray(j * 16, j * 16 + 16);
         entries.push({
@@ -250,7 +291,7 @@ export function expanderWorkerMain(
       }
       lastId = r.id;
     }
-    if (lastId === 0) return { through: from, more: false, n: 0 };
+    if (lastId === 0) return { through: from, more: false, n: 0, damaged };
     // Sorted keys touch the unique index's pages in order, each page once per chunk. By the
     // keys' first 12 bytes as two numbers first (v7 keys of one millisecond share the first
     // 6): Buffer.compare is a call into C++ each time.
@@ -273,7 +314,7 @@ export function expanderWorkerMain(
     setThrough.run(lastId);
     // Every key of the chunk is in the filter: the commit that follows is covered.
     publish(from, lastId);
-    return { through: lastId, more, n: entries.length };
+    return { through: lastId, more, n: entries.length, damaged };
   });
 
   const takeTurn = (): void => {
@@ -289,7 +330,7 @@ export function expanderWorkerMain(
   };
   /** Milliseconds an event cost in the last chunk, turn wait and commit included (0: none yet). */
   let msPerEvent = 0;
-  const expandOne = (limit: number): { through: number; more: boolean; n: number } => {
+  const expandOne = (limit: number): Expanded => {
     const started = performance.now();
     takeTurn();
     try {
@@ -379,6 +420,7 @@ export function expanderWorkerMain(
     const seen = Atomics.load(s, slot.wake);
     try {
       const r = expandOne(limit);
+      if (r.damaged.length > 0) post({ type: 'damaged', rows: r.damaged });
       post({ type: 'progress', through: r.through });
       // The log file's checkpoints run here, off the store's event loop (copying the WAL back
       // and syncing took tens of ms there at every autocheckpoint); the store's own

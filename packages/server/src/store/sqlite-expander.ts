@@ -204,6 +204,17 @@ export class Expander {
         for (const w of done) w.resolve();
       }
       this.notifyProgress();
+    } else if (m.type === 'damaged') {
+      for (const row of m.rows) {
+        this.opts.onNotice?.({
+          level: 'error',
+          message:
+            'a row of the ingest log is damaged on disk (its events do not decode) and was skipped: ' +
+            'its events could not be stored; the rows after it are. A backup of ingest-log.db taken ' +
+            'before the damage holds them; check the disk (dmesg, SMART) for the cause',
+          fields: { logRow: row.id, events: row.events, projectPk: row.projectPk, file: this.logPath },
+        });
+      }
     } else if (m.type === 'error') {
       // SQLite's message names no values; the advice says how much room it takes.
       const message = isDiskFull(m)
