@@ -152,6 +152,31 @@ describe.each(BACKENDS)('query API over HTTP (%s)', (backend) => {
     expect(r.json.message).toMatch(/older version of this server; start again from the first page/);
   });
 
+  it('pages large events by size: a page stops short of limit with next set, and the pages hold them all', async () => {
+    const app = await startAdminApp(backend, [queryRoutes, personsRoutes]);
+    apps.push(app);
+    const big = 'y'.repeat(900_000);
+    const events = Array.from({ length: 12 }, (_, i) =>
+      ingestEvent({ distinctId: 'large', at: i, properties: { i, big } }),
+    );
+    for (const e of events) await app.store.insertEvents(app.project.id, [e]);
+    for (const path of ['/api/events?limit=1000', '/api/persons/large/events?limit=1000']) {
+      const sizes: number[] = [];
+      const seen: number[] = [];
+      let cursor = '';
+      for (let page = 0; page < 5; page++) {
+        const r = await app.call('GET', `${path}${cursor}`);
+        expect({ path, page, status: r.status }).toEqual({ path, page, status: 200 });
+        sizes.push(r.json.events.length);
+        seen.push(...r.json.events.map((e: { properties: { i: number } }) => e.properties.i));
+        if (r.json.next === null) break;
+        cursor = `&cursor=${encodeURIComponent(r.json.next)}`;
+      }
+      expect({ path, sizes }).toEqual({ path, sizes: [10, 2] });
+      expect(seen).toEqual([11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0]);
+    }
+  });
+
   it('counts events per bucket and per event name, empty buckets included', async () => {
     const app = await start(backend);
     const t0 = Date.parse(T0_ISO);

@@ -168,6 +168,9 @@ export async function queryEventPage(
   q: EventPageQuery,
 ): Promise<{ events: StoredEvent[]; next: string | null }> {
   const before = q.cursor === undefined ? undefined : decodeCursor(q.cursor);
+  // A page of large events stops short of `limit` (PAGE_PROPERTIES_CHARS); the next page
+  // carries on after its last event.
+  let cut = false;
   const events = await store.queryEvents({
     projectId: q.projectId,
     event: q.event,
@@ -176,8 +179,9 @@ export async function queryEventPage(
     until: q.untilMs === undefined ? undefined : new Date(q.untilMs).toISOString(),
     before,
     limit: q.limit,
+    onCut: () => (cut = true),
   });
-  if (events.length < q.limit) return { events, next: null };
+  if (events.length < q.limit && !cut) return { events, next: null };
   const last = events[events.length - 1]!;
   return { events, next: encodeCursor({ tsMs: Date.parse(last.timestamp), seq: last.seq }) };
 }

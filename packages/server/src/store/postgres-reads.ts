@@ -5,9 +5,33 @@
 import type { PostgresConnections } from './postgres-connections.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './postgres-rows.js';
 import type { checkQuery, StatsRow } from './prepare-events.js';
-import type { EventQuery, StoredEvent } from './store.js';
+import { PAGE_PROPERTIES_CHARS, type EventQuery, type StoredEvent } from './store.js';
 
 const EXPORT_PAGE = 500;
+
+/**
+ * A page query ordered by `order`, cut at PAGE_PROPERTIES_CHARS of properties (the row that
+ * reaches it included): the running sum is a window over the rows in the page's order, which
+ * PostgreSQL computes as they stream from the index, so the rows past the cut are neither read
+ * whole into the answer nor sent. `through_chars` of the last row says whether the cut was reached.
+ */
+function sizedPageSql(where: string, order: string, limit: string): string {
+  return `SELECT * FROM (
+      SELECT ${EVENT_COLUMNS}, sum(length(properties::text)) OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS through_chars
+        FROM events WHERE ${where} ORDER BY ${order} LIMIT ${limit}
+    ) page WHERE through_chars - length(properties) < ${PAGE_PROPERTIES_CHARS} ORDER BY ${order}`;
+}
+
+type SizedRow = EventRow & { through_chars: string };
+
+/** Whether a page short of its limit stopped at the size bound (more may follow). */
+function cutBySize(rows: readonly SizedRow[], limit: number): boolean {
+  return (
+    rows.length > 0 &&
+    rows.length < limit &&
+    Number(rows[rows.length - 1]!.through_chars) >= PAGE_PROPERTIES_CHARS
+  );
+}
 
 /** One newest-first page of the project `pk`'s events matching `q` (checked by checkQuery). */
 export async function readEventPage(
@@ -31,10 +55,11 @@ export async function readEventPage(
     where.push(`(ts, seq) < ($${params.length - 1}, $${params.length})`);
   }
   params.push(q.limit);
-  const r = await connections.longQuery<EventRow>(
-    `SELECT ${EVENT_COLUMNS} FROM events WHERE ${where.join(' AND ')} ORDER BY ts DESC, seq DESC LIMIT $${params.length}`,
+  const r = await connections.longQuery<SizedRow>(
+    sizedPageSql(where.join(' AND '), 'ts DESC, seq DESC', `$${params.length}`),
     params,
   );
+  if (cutBySize(r.rows, q.limit)) q.onCut?.();
   return r.rows.map((row) => toEvent(q.projectId, row));
 }
 
@@ -48,13 +73,16 @@ export async function* readPersonEvents(
   // Keyset pages: no transaction or cursor held open while the consumer is slow.
   let after: [string, string] = [String(Number.MIN_SAFE_INTEGER), '-1'];
   for (;;) {
-    const r = await connections.longQuery<EventRow>(
-      `SELECT ${EVENT_COLUMNS} FROM events WHERE project_pk = $1 AND distinct_id = $2 AND (ts, seq) > ($3, $4)
-         ORDER BY ts, seq LIMIT ${EXPORT_PAGE}`,
+    const r = await connections.longQuery<SizedRow>(
+      sizedPageSql(
+        'project_pk = $1 AND distinct_id = $2 AND (ts, seq) > ($3, $4)',
+        'ts, seq',
+        String(EXPORT_PAGE),
+      ),
       [pk, distinctId, after[0], after[1]],
     );
     for (const row of r.rows) yield toEvent(projectId, row);
-    if (r.rows.length < EXPORT_PAGE) return;
+    if (r.rows.length < EXPORT_PAGE && !cutBySize(r.rows, EXPORT_PAGE)) return;
     const last = r.rows[r.rows.length - 1]!;
     after = [last.ts, last.seq];
   }

@@ -10,7 +10,7 @@ import {
   type RowPosition,
 } from './sqlite-event-query.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './sqlite-rows.js';
-import type { StatsResult, StoredEvent } from './store.js';
+import { PAGE_PROPERTIES_CHARS, type StatsResult, type StoredEvent } from './store.js';
 
 const EXPORT_PAGE = 500;
 /**
@@ -34,11 +34,18 @@ export class SqliteReads {
     private readonly assertOpen: () => void,
   ) {}
 
-  /** One newest-first page of events matching `f` below `below`, at most `limit`. */
-  async page(f: EventFilter, below: RowPosition, limit: number): Promise<EventRow[]> {
-    if (needsWindows(f)) return this.queryInWindows(f, below, limit);
+  /**
+   * One newest-first page of events matching `f` below `below`, at most `limit`, stopping at
+   * PAGE_PROPERTIES_CHARS (`onCut` then called).
+   */
+  async page(f: EventFilter, below: RowPosition, limit: number, onCut?: () => void): Promise<EventRow[]> {
+    if (needsWindows(f)) return this.queryInWindows(f, below, limit, onCut);
     const { sql, params } = pageSql(f);
-    return this.db.prepare(sql).all(...params, below.ts, below.rowid, limit) as EventRow[];
+    const page = new SizedPage(limit, onCut);
+    for (const r of this.db.prepare(sql).iterate(...params, below.ts, below.rowid, limit)) {
+      if (page.add(r as EventRow)) break;
+    }
+    return page.rows;
   }
 
   /**
@@ -47,24 +54,31 @@ export class SqliteReads {
    * has to look at are not bounded by its limit (a person with 200 000 events, none of them
    * of the name asked for).
    */
-  private async queryInWindows(f: EventFilter, below: RowPosition, limit: number): Promise<EventRow[]> {
+  private async queryInWindows(
+    f: EventFilter,
+    below: RowPosition,
+    limit: number,
+    onCut?: () => void,
+  ): Promise<EventRow[]> {
     const sql = windowSql(f);
     const cut = this.db.prepare(sql.cut);
     const inWindow = this.db.prepare(sql.window);
     const rest = this.db.prepare(sql.last);
-    const rows: EventRow[] = [];
+    const page = new SizedPage(limit, onCut);
+    const rows = page.rows;
     let size: number = QUERY_WINDOW.start;
     for (let at = below, first = true; ; first = false) {
       if (!first) await nextTurn();
       this.assertOpen();
       const t0 = performance.now();
       const end = cut.get(...sql.cutParams, at.ts, at.rowid, size) as RowPosition | undefined;
-      const found = (
+      const found =
         end === undefined
-          ? rest.all(...sql.params, at.ts, at.rowid, limit - rows.length)
-          : inWindow.all(...sql.params, at.ts, at.rowid, end.ts, end.rowid, limit - rows.length)
-      ) as EventRow[];
-      for (const r of found) rows.push(r);
+          ? rest.iterate(...sql.params, at.ts, at.rowid, limit - rows.length)
+          : inWindow.iterate(...sql.params, at.ts, at.rowid, end.ts, end.rowid, limit - rows.length);
+      for (const r of found) {
+        if (page.add(r as EventRow)) return rows;
+      }
       if (end === undefined || rows.length >= limit) return rows;
       at = end;
       size = nextBatchSize(size, performance.now() - t0, QUERY_WINDOW);
@@ -85,9 +99,13 @@ export class SqliteReads {
       // loopback) pulls the next page in microtasks, so 200 000 events held the loop 10 s.
       if (!first) await nextTurn();
       this.assertOpen();
-      const rows = page.all(pk, distinctId, after[0], after[1]) as EventRow[];
+      const sized = new SizedPage(EXPORT_PAGE);
+      for (const r of page.iterate(pk, distinctId, after[0], after[1])) {
+        if (sized.add(r as EventRow)) break;
+      }
+      const rows = sized.rows;
       for (const r of rows) yield toEvent(projectId, r);
-      if (rows.length < EXPORT_PAGE) return;
+      if (rows.length < EXPORT_PAGE && !sized.cut) return;
       const last = rows[rows.length - 1]!;
       after = [last.ts, last.rowid];
     }
@@ -138,5 +156,30 @@ export class SqliteReads {
       await nextTurn();
       this.assertOpen();
     });
+  }
+}
+
+/**
+ * The rows of one page as they are read, up to `limit` events or PAGE_PROPERTIES_CHARS of
+ * properties, the row that reaches it included (so a page always holds one event).
+ */
+class SizedPage {
+  readonly rows: EventRow[] = [];
+  cut = false;
+  private chars = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly onCut?: () => void,
+  ) {}
+
+  /** Adds a row; true when the page is full by size short of `limit` (stop reading). */
+  add(row: EventRow): boolean {
+    this.rows.push(row);
+    this.chars += row.properties.length;
+    if (this.chars < PAGE_PROPERTIES_CHARS || this.rows.length >= this.limit) return false;
+    this.cut = true;
+    this.onCut?.();
+    return true;
   }
 }

@@ -387,7 +387,7 @@ export class SqliteStore implements Store {
       await this.catchUp();
       const f: EventFilter = { projectPk: pk, event: q.event, distinctId: q.distinctId, sinceMs, untilMs };
       const below: RowPosition = before === null ? NO_POSITION : { ts: before.tsMs, rowid: before.seq };
-      const rows = await this.reads.page(f, below, q.limit);
+      const rows = await this.reads.page(f, below, q.limit, q.onCut);
       return rows.map((r) => toEvent(q.projectId, r));
     });
   }

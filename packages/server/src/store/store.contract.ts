@@ -246,6 +246,48 @@ export function describeStoreContract(name: string, makeHarness: () => Promise<S
       ).rejects.toMatchObject({ kind: 'invalid-input' });
     });
 
+    it('stops a page of large events at PAGE_PROPERTIES_CHARS, says so, and pages on; an export too', async () => {
+      // 12 events of 900 000 characters: 10 reach the bound (the one reaching it included).
+      const big = 'x'.repeat(900_000);
+      const events = Array.from({ length: 12 }, (_, i) =>
+        ev({ distinctId: 'big', timestamp: new Date(T0 + i).toISOString(), properties: { i, big } }),
+      );
+      for (const e of events) await store.insertEvents(project.id, [e]);
+      let cuts = 0;
+      const first = await store.queryEvents({ projectId: project.id, limit: 100, onCut: () => cuts++ });
+      expect(first.map((e) => e.properties['i'])).toEqual([11, 10, 9, 8, 7, 6, 5, 4, 3, 2]);
+      expect(cuts).toBe(1);
+      const last = first[first.length - 1]!;
+      const rest = await store.queryEvents({
+        projectId: project.id,
+        distinctId: 'big',
+        before: { tsMs: Date.parse(last.timestamp), seq: last.seq },
+        limit: 100,
+        onCut: () => cuts++,
+      });
+      expect(rest.map((e) => e.properties['i'])).toEqual([1, 0]);
+      expect(cuts).toBe(1);
+      // Filtered by name and person (SQLite reads such a page in windows of the person's index).
+      let windowCuts = 0;
+      const windowed = await store.queryEvents({
+        projectId: project.id,
+        event: 'page_view',
+        distinctId: 'big',
+        limit: 100,
+        onCut: () => windowCuts++,
+      });
+      expect(windowed.map((e) => e.properties['i'])).toEqual([11, 10, 9, 8, 7, 6, 5, 4, 3, 2]);
+      expect(windowCuts).toBe(1);
+      // Cut by `limit` first: no call.
+      expect(await store.queryEvents({ projectId: project.id, limit: 3, onCut: () => cuts++ })).toHaveLength(
+        3,
+      );
+      expect(cuts).toBe(1);
+      const exported = await collect(store.personEvents(project.id, 'big'));
+      expect(exported.map((e) => e.properties['i'])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+      expect(exported.every((e) => e.properties['big'] === big)).toBe(true);
+    });
+
     it('streams one person’s events oldest first across pages', async () => {
       const n = 1234;
       for (let i = 0; i < n; i += 100) {

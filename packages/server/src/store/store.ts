@@ -108,7 +108,20 @@ export interface EventQuery {
   before?: EventPosition;
   /** 1..1000 */
   limit: number;
+  /**
+   * Called when the page stopped short of `limit` at `PAGE_PROPERTIES_CHARS`: more events may
+   * follow it. Without the call, a page shorter than `limit` is the last.
+   */
+  onCut?: () => void;
 }
+
+/**
+ * Characters of stored properties JSON after which a page of events (queryEvents) or of an
+ * export (personEvents) stops, the event that reaches it included: a page of 1 000 events of
+ * 1 MB each was past the longest string V8 makes (an answer of 500, having held the event loop
+ * and 2 GB of memory for seconds).
+ */
+export const PAGE_PROPERTIES_CHARS = 8 * 1024 * 1024;
 
 export interface StatsQuery {
   projectId: string;
