@@ -62,6 +62,9 @@ describe('query string parsing', () => {
     expect(parseInterval('1w')).toBe(604_800);
     expect(parseInterval('1.5h')).toBe(5400);
     expect(parseInterval('900')).toBe(900);
+    // Any number of decimals: a second and a bit is at least a second.
+    expect(parseInterval('1.0000001')).toBeCloseTo(1.0000001, 9);
+    expect(parseInterval('3600.0000001s')).toBeCloseTo(3600.0000001, 9);
     for (const bad of ['0', '0.5', '-1h', 'abc', '1.5.5', '1y', '', 'h', '1e9', '1M', '1H']) {
       expect(() => parseInterval(bad), bad).toThrow(AdminApiError);
       expect(() => parseInterval(bad), bad).not.toThrow(/too large/);

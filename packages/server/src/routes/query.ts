@@ -104,7 +104,7 @@ function snapOrigin(intervalMs: number): number {
 /** A bucket width: `30s`, `5m`, `1h`, `1d`, `1w`, or a number of seconds. */
 export function parseInterval(value: string): number {
   const text = value.trim();
-  const m = /^(\d{1,9}(?:\.\d{1,6})?)([smhdw])?$/.exec(text);
+  const m = /^(\d{1,9}(?:\.\d{1,20})?)([smhdw])?$/.exec(text);
   const seconds = m ? (Number(m[1]) * UNIT_MS[m[2] ?? 's']!) / 1000 : NaN;
   if (!Number.isFinite(seconds) || seconds < 1) {
     // Too many digits is a size, not a form the rule below should be read as refusing.
