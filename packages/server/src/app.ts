@@ -64,7 +64,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     },
     // The router refuses a path it cannot decode before any route (or error handler) sees it;
     // Fastify's own answer would echo the path, which on the admin API holds a distinct id.
-    frameworkErrors: answerFrameworkError,
+    frameworkErrors: frameworkErrorAnswer(o.corsOrigins),
     // Requests Node refuses before routing (not HTTP, headers too large, 408): answered and
     // counted, and logged by their code only, never their bytes.
     clientErrorHandler: clientErrorHandler(metrics),
@@ -226,6 +226,24 @@ const MAX_PARAM_LENGTH = 9000;
 /** Admin API paths answer with no-store, refusals included: the URL names a person. */
 function markAdmin(req: FastifyRequest, reply: FastifyReply): void {
   if (req.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
+}
+
+/**
+ * The answer to a request the router refused before any hook ran: @fastify/cors's included, so
+ * its allowed-origin header is set here, or a page's request with a bad `%` in an id got an opaque
+ * CORS failure instead of the 400 that says what is wrong.
+ */
+function frameworkErrorAnswer(
+  corsOrigins: '*' | readonly string[],
+): (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void {
+  return (err, req, reply) => {
+    const origin = req.headers.origin;
+    if (corsOrigins === '*') reply.header('access-control-allow-origin', '*');
+    else if (typeof origin === 'string' && corsOrigins.includes(origin)) {
+      reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+    }
+    answerFrameworkError(err, req, reply);
+  };
 }
 
 function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {

@@ -69,6 +69,26 @@ describe('corsOrigins list: requests from other origins', () => {
     expect(ingest.headers['cache-control']).toBeUndefined();
   });
 
+  it('get the allowed origin on the 400 of a path the router cannot decode, so the page can read why', async () => {
+    for (const [corsOrigins, origin, allowed] of [
+      [['https://app.example.com'], 'https://app.example.com', 'https://app.example.com'],
+      [['https://app.example.com'], 'https://evil.example', undefined],
+      ['*', 'https://any.example', '*'],
+    ] as const) {
+      const store = new NoopStore();
+      const app = buildServer({ logger: false, store, corsOrigins });
+      cleanups.push(() => app.close());
+      const res = await app.inject({
+        method: 'GET',
+        url: '/api/persons/100%ZZ/events',
+        headers: { origin, authorization: `Bearer ${store.project.adminKey}` },
+      });
+      expect(res.statusCode).toBe(400);
+      expect(res.json()).toMatchObject({ error: 'invalid-request' });
+      expect(res.headers['access-control-allow-origin'], origin).toBe(allowed);
+    }
+  });
+
   it("take the server's own origin from the address the connection reached, not from Host", async () => {
     const store = new NoopStore();
     const app = buildServer({ logger: false, store, corsOrigins: ['https://app.example.com'] });
