@@ -490,6 +490,21 @@ export async function serve(
   } catch (err) {
     throw explain(err, options);
   }
+  // Before the default project: with a backlog from an earlier run, that waits for homing.db's
+  // write lock, which the expander holds, while the server already answers; a SIGTERM then killed
+  // the process and reset requests in flight.
+  let signalled = false;
+  const dispose = signals
+    ? shutdownOnSignals(
+        {
+          close: () => {
+            signalled = true;
+            return running.close();
+          },
+        },
+        running.app.log,
+      )
+    : () => {};
   try {
     const { project, created } = await ensureDefaultProject(running.store);
     const storage = options.databaseUrl !== undefined ? 'PostgreSQL' : `SQLite in ${options.dataDir}`;
@@ -499,7 +514,6 @@ export async function serve(
         keysCommand: keysCommand(options),
       }),
     );
-    const dispose = signals ? shutdownOnSignals(running, running.app.log) : () => {};
     return {
       running,
       async close() {
@@ -508,9 +522,13 @@ export async function serve(
       },
     };
   } catch (err) {
-    // No signal handler owns the server yet: left open, it would hold the port, the retention
-    // job and the store while the error is reported (and the process could not exit).
-    // The original error is what the user can act on, so a failing close does not replace it.
+    // A signal's shutdown closed the store under the default project: no error of the user's;
+    // the signal handler ends the process once the close is done.
+    if (signalled) return { running, close: () => running.close() };
+    dispose();
+    // Left open, the server would hold the port, the retention job and the store while the
+    // error is reported (and the process could not exit). The original error is what the user
+    // can act on, so a failing close does not replace it.
     await running.close().catch(() => {});
     throw explain(err, options);
   }
