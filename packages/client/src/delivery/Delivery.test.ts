@@ -411,19 +411,6 @@ describe('Delivery: failures', () => {
     expect(s.acceptedUuids).toEqual(records.map((r) => r.uuid));
     expect(h.delivery.stats().lastError?.reason).toContain('timed out');
   });
-
-  it('requestTimeoutMs 0 sets no timeout: a slow answer is waited for, not cut and retried', async () => {
-    const s = await sink(async () => {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      return { status: 202 };
-    });
-    const h = harness({ endpoints: [homing(s)], requestTimeoutMs: 0, intervalMs: 60_000 });
-    const records = makeRecords(2);
-    h.outbox.append(records);
-    expect(await h.delivery.flush(10_000)).toEqual({ sent: 2, pending: 0, timedOut: false });
-    expect(s.requests).toHaveLength(1);
-    expect(h.delivery.stats().lastError).toBeNull();
-  });
 });
 
 describe('Delivery: circuit breaker saved in the outbox', () => {

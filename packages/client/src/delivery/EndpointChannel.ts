@@ -226,12 +226,11 @@ export class EndpointChannel {
   ): Promise<AttemptResult> {
     const controller = new AbortController();
     const timeoutMs = this.options.requestTimeoutMs;
-    // 0: no timeout of its own (flush, shutdown and the exit hook still cut it at their budget).
-    const timer =
-      timeoutMs === 0
-        ? undefined
-        : setTimeout(() => controller.abort(new Error(`request timed out after ${timeoutMs} ms`)), timeoutMs);
-    (timer as { unref?: () => void } | undefined)?.unref?.();
+    const timer = setTimeout(
+      () => controller.abort(new Error(`request timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    (timer as { unref?: () => void }).unref?.();
     const onCancel = (): void => controller.abort(new Error('request cancelled (shutdown or process exit)'));
     // One listener on the shared signal however many attempts run (fanout × concurrency).
     const unwatch = cancel.aborted ? (onCancel(), () => {}) : watchAbort(cancel, onCancel);
@@ -381,8 +380,7 @@ export class EndpointChannel {
 
   /** How long a request cut by shutdown or exit must have waited to count as failed. */
   private cutCountsAfterMs(): number {
-    const timeoutMs = this.options.requestTimeoutMs;
-    return timeoutMs === 0 ? CUT_REQUEST_FAILS_AFTER_MS : Math.min(CUT_REQUEST_FAILS_AFTER_MS, timeoutMs);
+    return Math.min(CUT_REQUEST_FAILS_AFTER_MS, this.options.requestTimeoutMs);
   }
 
   /**

@@ -89,7 +89,7 @@ describe('resolveDeliveryOptions', () => {
     [{ endpoints: [homing], batchBytes: -1 }, 'batchBytes'],
     [{ endpoints: [homing], intervalMs: Number.NaN }, 'intervalMs'],
     [{ endpoints: [homing], intervalMs: 1e12 }, 'intervalMs'],
-    [{ endpoints: [homing], requestTimeoutMs: -1 }, 'requestTimeoutMs'],
+    [{ endpoints: [homing], requestTimeoutMs: 0 }, 'requestTimeoutMs'],
     [{ endpoints: [homing], concurrency: 0 }, 'concurrency'],
     [{ endpoints: [homing], mode: 'broadcast' }, 'mode'],
     [{ endpoints: [homing], gzip: 'yes' }, 'gzip'],

@@ -71,7 +71,7 @@ export interface DeliveryOptionsInput {
   gzipMinBytes?: number;
   /** Set false to never gzip. Default true. */
   gzip?: boolean;
-  /** A request that takes longer is aborted and retried. Default 10 000 ms; 0: no timeout (flush, shutdown and the exit hook still end it at their budget). */
+  /** A request that takes longer is aborted and retried. Default 10 000 ms. */
   requestTimeoutMs?: number;
   /**
    * Batches in flight at once (each its own claim, never the same records). Default 4: one at a
@@ -243,7 +243,7 @@ export function resolveDeliveryOptions(input: DeliveryOptionsInput, platform?: s
     intervalMs: delay('intervalMs', o.intervalMs ?? d.intervalMs),
     gzipMinBytes: integer('gzipMinBytes', o.gzipMinBytes ?? d.gzipMinBytes, 0, Number.MAX_SAFE_INTEGER),
     gzip: boolean('gzip', o.gzip ?? d.gzip),
-    requestTimeoutMs: integer('requestTimeoutMs', o.requestTimeoutMs ?? d.requestTimeoutMs, 0, MAX_DELAY_MS),
+    requestTimeoutMs: integer('requestTimeoutMs', o.requestTimeoutMs ?? d.requestTimeoutMs, 1, MAX_DELAY_MS),
     concurrency: integer('concurrency', o.concurrency ?? d.concurrency, 1, 64),
     retry: {
       initialMs: delay('retry.initialMs', retry.initialMs ?? d.retry.initialMs),
