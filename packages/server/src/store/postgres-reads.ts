@@ -9,28 +9,39 @@ import { PAGE_PROPERTIES_CHARS, type EventQuery, type StoredEvent } from './stor
 
 const EXPORT_PAGE = 500;
 
+/** Rows the first query of a page reads: 16 events of 1 MB are 16 MB. */
+const FIRST_BATCH = 16;
+/** How much each next query of a page may grow over the one before it. */
+const BATCH_GROWTH = 4;
+
 /**
- * A page query ordered by `order`, cut at PAGE_PROPERTIES_CHARS of properties (the row that
- * reaches it included): the running sum is a window over the rows in the page's order, which
- * PostgreSQL computes as they stream from the index, so the rows past the cut are neither read
- * whole into the answer nor sent. `through_chars` of the last row says whether the cut was reached.
+ * A page of up to `limit` rows read in keyset batches, stopping once their properties reach
+ * PAGE_PROPERTIES_CHARS (the row that reaches it included; counted in UTF-16 code units, as
+ * SQLite's reads count them). One query with LIMIT `limit` read (and decompressed) every row up
+ * to it whatever their size, and PostgreSQL has no way to stop a scan at a running sum: a window
+ * over the sizes still read 1 000 events of 1 MB to answer 8. The batches start small and grow
+ * (×4) while the rows stay small, so a page of small events still takes 2 to 4 queries.
+ * `read(after, n)`: the next at most `n` rows after the last one read (`null`: from the start).
  */
-function sizedPageSql(where: string, order: string, limit: string): string {
-  return `SELECT * FROM (
-      SELECT ${EVENT_COLUMNS}, sum(length(properties::text)) OVER (ORDER BY ${order} ROWS UNBOUNDED PRECEDING) AS through_chars
-        FROM events WHERE ${where} ORDER BY ${order} LIMIT ${limit}
-    ) page WHERE through_chars - length(properties) < ${PAGE_PROPERTIES_CHARS} ORDER BY ${order}`;
-}
-
-type SizedRow = EventRow & { through_chars: string };
-
-/** Whether a page short of its limit stopped at the size bound (more may follow). */
-function cutBySize(rows: readonly SizedRow[], limit: number): boolean {
-  return (
-    rows.length > 0 &&
-    rows.length < limit &&
-    Number(rows[rows.length - 1]!.through_chars) >= PAGE_PROPERTIES_CHARS
-  );
+async function readSized(
+  limit: number,
+  read: (after: EventRow | null, n: number) => Promise<EventRow[]>,
+): Promise<{ rows: EventRow[]; cut: boolean }> {
+  const rows: EventRow[] = [];
+  let chars = 0;
+  let n = Math.min(limit, FIRST_BATCH);
+  for (;;) {
+    const batch = await read(rows.length === 0 ? null : rows[rows.length - 1]!, n);
+    for (const row of batch) {
+      rows.push(row);
+      chars += row.properties.length;
+      if (chars >= PAGE_PROPERTIES_CHARS && rows.length < limit) return { rows, cut: true };
+    }
+    if (batch.length < n || rows.length >= limit) return { rows, cut: false };
+    // As many as the room left holds at the size seen so far, at most BATCH_GROWTH times more.
+    const fit = Math.ceil((PAGE_PROPERTIES_CHARS - chars) / Math.max(1, chars / rows.length));
+    n = Math.max(1, Math.min(limit - rows.length, n * BATCH_GROWTH, fit));
+  }
 }
 
 /** One newest-first page of the project `pk`'s events matching `q` (checked by checkQuery). */
@@ -54,13 +65,23 @@ export async function readEventPage(
     params.push(before.tsMs, before.seq);
     where.push(`(ts, seq) < ($${params.length - 1}, $${params.length})`);
   }
-  params.push(q.limit);
-  const r = await connections.longQuery<SizedRow>(
-    sizedPageSql(where.join(' AND '), 'ts DESC, seq DESC', `$${params.length}`),
-    params,
-  );
-  if (cutBySize(r.rows, q.limit)) q.onCut?.();
-  return r.rows.map((row) => toEvent(q.projectId, row));
+  const filter = where.join(' AND ');
+  const { rows, cut } = await readSized(q.limit, async (after, n) => {
+    const args = [...params];
+    let keyset = '';
+    if (after !== null) {
+      args.push(after.ts, after.seq);
+      keyset = ` AND (ts, seq) < ($${args.length - 1}, $${args.length})`;
+    }
+    args.push(n);
+    const r = await connections.longQuery<EventRow>(
+      `SELECT ${EVENT_COLUMNS} FROM events WHERE ${filter}${keyset} ORDER BY ts DESC, seq DESC LIMIT $${args.length}`,
+      args,
+    );
+    return r.rows;
+  });
+  if (cut) q.onCut?.();
+  return rows.map((row) => toEvent(q.projectId, row));
 }
 
 /** Every event of one person of the project `pk`, oldest first, a page per query. */
@@ -71,20 +92,20 @@ export async function* readPersonEvents(
   distinctId: string,
 ): AsyncIterable<StoredEvent> {
   // Keyset pages: no transaction or cursor held open while the consumer is slow.
-  let after: [string, string] = [String(Number.MIN_SAFE_INTEGER), '-1'];
+  let from: [string, string] = [String(Number.MIN_SAFE_INTEGER), '-1'];
   for (;;) {
-    const r = await connections.longQuery<SizedRow>(
-      sizedPageSql(
-        'project_pk = $1 AND distinct_id = $2 AND (ts, seq) > ($3, $4)',
-        'ts, seq',
-        String(EXPORT_PAGE),
-      ),
-      [pk, distinctId, after[0], after[1]],
-    );
-    for (const row of r.rows) yield toEvent(projectId, row);
-    if (r.rows.length < EXPORT_PAGE && !cutBySize(r.rows, EXPORT_PAGE)) return;
-    const last = r.rows[r.rows.length - 1]!;
-    after = [last.ts, last.seq];
+    const { rows, cut } = await readSized(EXPORT_PAGE, async (after, n) => {
+      const r = await connections.longQuery<EventRow>(
+        `SELECT ${EVENT_COLUMNS} FROM events WHERE project_pk = $1 AND distinct_id = $2 AND (ts, seq) > ($3, $4)
+           ORDER BY ts, seq LIMIT $5`,
+        [pk, distinctId, after?.ts ?? from[0], after?.seq ?? from[1], n],
+      );
+      return r.rows;
+    });
+    for (const row of rows) yield toEvent(projectId, row);
+    if (rows.length < EXPORT_PAGE && !cut) return;
+    const last = rows[rows.length - 1]!;
+    from = [last.ts, last.seq];
   }
 }
 
