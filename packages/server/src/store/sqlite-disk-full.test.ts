@@ -1,14 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { writeFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   canMountSmallDisks,
   mountSmallDisk,
   type SmallDisk,
 } from '../../../client/src/outbox/file-log/smallDisk.test-helpers.js';
 import { StoreError } from './errors.js';
-import { openSqlite } from './sqlite.test-helpers.js';
+import { openSqlite, writeUnexpandedBacklog } from './sqlite.test-helpers.js';
 import { ev } from './store.contract.js';
 
 const MiB = 1024 * 1024;
@@ -19,6 +19,32 @@ describe.skipIf(!canMountSmallDisks())('SqliteStore on a disk its own files fill
   afterEach(() => {
     disk?.unmount();
     disk = undefined;
+  });
+
+  it('a start whose files open on a full disk turns not ready once expansion finds it full', async () => {
+    disk = mountSmallDisk(24 * MiB);
+    const dataDir = join(disk.dir, 'data');
+    const first = await openSqlite({ dataDir });
+    await first.createProject('p');
+    await first.close();
+    // A backlog as a crash leaves it, and the disk filled meanwhile (1 MiB left: enough to open).
+    writeUnexpandedBacklog(dataDir, 50_000);
+    writeFileSync(join(disk.dir, 'fill'), Buffer.alloc(Math.max(0, disk.freeBytes() - MiB)));
+    const store = await openSqlite({ dataDir, busyTimeoutMs: 1000 });
+    try {
+      await vi.waitFor(
+        async () => {
+          const err = await store.ping().then(
+            () => null,
+            (e: unknown) => e,
+          );
+          expect(err).toMatchObject({ kind: 'disk-full' });
+        },
+        { timeout: 15_000, interval: 100 },
+      );
+    } finally {
+      await store.close();
+    }
   });
 
   it('stays not ready until there is room to expand the ingest log, and says how much it needs', async () => {

@@ -55,6 +55,7 @@ import {
   diskFullAdvice,
   ExpansionStalledError,
   isBusy,
+  isDiskFull,
   isSqliteFailure,
   READY_LOCK_WAIT_MS,
   READY_MIN_FREE_BYTES,
@@ -161,7 +162,16 @@ export class SqliteStore implements Store {
       // (homing.db's since its first statement, the log's since the reconcile's transaction).
       this.openFiles.addWal(this.path);
       this.openFiles.addWal(this.logPath);
-      this.expander = new Expander(this.path, this.logPath, this.opts, this.turn, (lastId) =>
+      // A full disk found by the expander makes the store unready as one found by ingest does:
+      // a restart on a full disk opened its files (no room needed) and answered ready.
+      const expanderOpts = {
+        ...this.opts,
+        onBackgroundError: (err: unknown): void => {
+          if (isDiskFull(err)) this.diskFull = true;
+          this.opts.onBackgroundError?.(err);
+        },
+      };
+      this.expander = new Expander(this.path, this.logPath, expanderOpts, this.turn, (lastId) =>
         this.onExpanded(lastId),
       );
       this.log = new IngestLog(this.logDb, this.db, this.expander);
