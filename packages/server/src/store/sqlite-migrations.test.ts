@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -173,5 +173,20 @@ describe('SQLite schema version 6: project pks never reused', () => {
     } finally {
       await store.close();
     }
+  });
+
+  it('a damaged ingest log met by the upgrade is told as the log’s problem, nothing of homing.db changed', async () => {
+    const { dir } = version5DataDir();
+    writeFileSync(join(dir, LOG_FILE), Buffer.alloc(8192, 0x5a));
+    const store = new SqliteStore({ dataDir: dir });
+    const err = await store.migrate().then(
+      () => new Error('opened'),
+      (e: Error) => e,
+    );
+    await store.close();
+    expect(err).toMatchObject({ kind: 'data-dir' });
+    expect(err.message).toContain(`cannot read the ingest log ${join(dir, LOG_FILE)} to upgrade`);
+    expect(err.message).toContain('move it aside');
+    expect(read<{ v: number }>(dir, 'SELECT max(version) AS v FROM schema_migrations')[0]!.v).toBe(5);
   });
 });

@@ -153,7 +153,7 @@ export async function applyMigrations(db: Database.Database, turn: WriteTurn, pa
             const done = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?').get(m.version);
             if (done) return;
             db.exec(m.sql);
-            m.then?.(db, join(dirname(path), LOG_FILE));
+            runAfterMigration(m, db, path);
             db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
               m.version,
               m.name,
@@ -164,6 +164,7 @@ export async function applyMigrations(db: Database.Database, turn: WriteTurn, pa
       );
     } catch (err) {
       if (isDiskFull(err)) throw diskFullAtOpen(path, err);
+      if (err instanceof StoreError) throw err;
       throw new StoreError(
         'migration',
         `SQLite migration ${m.version} (${m.name}) failed: ${(err as Error).message}`,
@@ -172,6 +173,34 @@ export async function applyMigrations(db: Database.Database, turn: WriteTurn, pa
         },
       );
     }
+  }
+}
+
+/**
+ * A migration's step that reads the ingest log file (v6: the highest project pk it names). That
+ * file failing to open is told as the log's own problem, with its advice (whose files, which
+ * chown, or damage), not as a failed upgrade of homing.db: "unable to open database file" with
+ * a hint about newer versions sent an operator looking at the wrong file.
+ */
+function runAfterMigration(m: (typeof SQLITE_MIGRATIONS)[number], db: Database.Database, path: string): void {
+  if (m.then === undefined) return;
+  const dataDir = dirname(path);
+  const logPath = join(dataDir, LOG_FILE);
+  try {
+    m.then(db, logPath);
+  } catch (err) {
+    if (isDiskFull(err)) throw err;
+    throw new StoreError(
+      'data-dir',
+      `cannot read the ingest log ${logPath} to upgrade ${path} (${codeAndMessage(err)}); nothing was changed: ` +
+        openFailureAdvice(
+          (err as { code?: unknown }).code,
+          logPath,
+          dataDir,
+          'move it aside (with its -wal and -shm files): events it held that were not yet expanded into homing.db are lost',
+        ),
+      { cause: err },
+    );
   }
 }
 
