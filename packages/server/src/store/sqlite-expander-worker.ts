@@ -198,6 +198,9 @@ export function expanderWorkerMain(
     .prepare<[], number>('SELECT expanded_through FROM ingest_progress WHERE id = 1')
     .pluck();
   const setThrough = db.prepare('UPDATE ingest_progress SET expanded_through = ? WHERE id = 1');
+  const keepDamaged = db.prepare(
+    'INSERT OR IGNORE INTO damaged_log_rows (id, project_pk, n, keys, payload, found_at) VALUES (?, ?, ?, ?, ?, ?)',
+  );
   // Read in each expansion's transaction, under homing.db's write lock: a project marked removed
   // (or whose row was deleted) before it began gets none of its log rows' events, and rows
   // expanded before the mark committed are there for the removal to delete.
@@ -271,10 +274,23 @@ export function expanderWorkerMain(
         lastId = r.id;
         continue;
       }
+      const format = r.payload.charCodeAt(0);
+      if (format >= 1 && format < 0x20) {
+        // A format this version neither writes nor reads ('\0', or a JSON array `[`): a newer
+        // Homing's, after a downgrade (a new format starts with another control character, 1-31).
+        // Skipped, its events would be lost; failing keeps them for that version.
+        const err = new Error(
+          `ingest log row ${r.id} is in a format this version of Homing does not know (written by a newer ` +
+            'version?): run that version or newer; nothing after it is expanded until then',
+        ) as Error & { code: string };
+        err.code = 'HOMING_LOG_FORMAT';
+        throw err;
+      }
       const rows = r.keys.length === r.n * 16 ? decode(r.payload, r.n) : null;
       if (rows === null) {
-        // Damaged on disk: set aside (counted as expanded) and told, rather than failing every
-        // chunk for good with it, which held every event after it out of the events table.
+        // Damaged on disk: kept whole in damaged_log_rows, counted as expanded, and told, rather
+        // than failing every chunk for good with it, which held every later event out of `events`.
+        keepDamaged.run(r.id, r.project_pk, r.n, r.keys, r.payload, new Date().toISOString());
         damaged.push({ id: r.id, projectPk: r.project_pk, events: r.n });
         lastId = r.id;
         continue;

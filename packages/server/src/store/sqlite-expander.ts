@@ -209,9 +209,10 @@ export class Expander {
         this.opts.onNotice?.({
           level: 'error',
           message:
-            'a row of the ingest log is damaged on disk (its events do not decode) and was skipped: ' +
-            'its events could not be stored; the rows after it are. A backup of ingest-log.db taken ' +
-            'before the damage holds them; check the disk (dmesg, SMART) for the cause',
+            'a row of the ingest log is damaged on disk (its events do not decode) and was set aside: ' +
+            'its events are not in the events table; the rows after it are. The row is kept whole in ' +
+            "homing.db's damaged_log_rows table for salvage (it holds event data: delete it once done); " +
+            'check the disk (dmesg, SMART) for the cause',
           fields: { logRow: row.id, events: row.events, projectPk: row.projectPk, file: this.logPath },
         });
       }

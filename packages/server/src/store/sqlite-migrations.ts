@@ -183,6 +183,23 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
         db.prepare("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'projects'").run(inLog);
     },
   },
+  {
+    version: 7,
+    name: 'ingest log rows damaged on disk, kept for salvage',
+    // The expander sets aside a log row whose payload does not decode into its events (damage on
+    // disk), in the transaction that moves past it: kept whole here (its id, project, keys and
+    // payload), since the log file deletes what is behind the expanded id.
+    sql: `
+      CREATE TABLE damaged_log_rows (
+        id INTEGER PRIMARY KEY,
+        project_pk INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        keys BLOB NOT NULL,
+        payload TEXT NOT NULL,
+        found_at TEXT NOT NULL
+      );
+    `,
+  },
 ];
 
 /**
