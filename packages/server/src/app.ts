@@ -1,7 +1,6 @@
 import fastifyCors from '@fastify/cors';
 import Fastify, {
   type FastifyBaseLogger,
-  type FastifyError,
   type FastifyInstance,
   type FastifyPluginCallback,
   type FastifyReply,
@@ -15,6 +14,7 @@ import { WriteKeys } from './ingest/writeKeys.js';
 import { ServerMetrics } from './metrics/serverMetrics.js';
 import { storeOutageKind } from './metrics/storeOutageKind.js';
 import { TokenBuckets } from './rateLimit/tokenBucket.js';
+import { frameworkErrorAnswer, markAdmin, MAX_PARAM_LENGTH } from './frameworkErrors.js';
 import { handleError } from './handleError.js';
 import { childLoggerFactory, RequestLogController } from './requestLog.js';
 import { clientErrorHandler } from './routes/clientError.js';
@@ -22,7 +22,6 @@ import { CorsPolicy, originRefusal } from './routes/cors.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { nativeRoutes } from './routes/native.js';
-import { loggableError } from './loggableError.js';
 import { personsRoutes } from './routes/persons.js';
 import { posthogRoutes } from './routes/posthog.js';
 import { queryRoutes } from './routes/query.js';
@@ -64,7 +63,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     },
     // The router refuses a path it cannot decode before any route (or error handler) sees it;
     // Fastify's own answer would echo the path, which on the admin API holds a distinct id.
-    frameworkErrors: frameworkErrorAnswer(o.corsOrigins),
+    frameworkErrors: frameworkErrorAnswer({
+      corsOrigins: o.corsOrigins,
+      metrics,
+      logRequests: o.logRequests,
+    }),
     // Requests Node refuses before routing (not HTTP, headers too large, 408): answered and
     // counted, and logged by their code only, never their bytes.
     clientErrorHandler: clientErrorHandler(metrics),
@@ -218,52 +221,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 function atRoot(plugin: FastifyPluginCallback): FastifyPluginCallback {
   (plugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
   return plugin;
-}
-
-/** Characters of a path parameter (a URL-encoded distinct_id): 1000 characters of any script. */
-const MAX_PARAM_LENGTH = 9000;
-
-/** Admin API paths answer with no-store, refusals included: the URL names a person. */
-function markAdmin(req: FastifyRequest, reply: FastifyReply): void {
-  if (req.url.startsWith('/api/')) reply.header('cache-control', 'no-store');
-}
-
-/**
- * The answer to a request the router refused before any hook ran: @fastify/cors's included, so
- * its allowed-origin header is set here, or a page's request with a bad `%` in an id got an opaque
- * CORS failure instead of the 400 that says what is wrong.
- */
-function frameworkErrorAnswer(
-  corsOrigins: '*' | readonly string[],
-): (err: FastifyError, req: FastifyRequest, reply: FastifyReply) => void {
-  return (err, req, reply) => {
-    const origin = req.headers.origin;
-    if (corsOrigins === '*') reply.header('access-control-allow-origin', '*');
-    else if (typeof origin === 'string' && corsOrigins.includes(origin)) {
-      reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
-    }
-    answerFrameworkError(err, req, reply);
-  };
-}
-
-function answerFrameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
-  markAdmin(req, reply);
-  if (err.code === 'FST_ERR_BAD_URL') {
-    void reply.code(400).send({
-      error: 'invalid-request',
-      message: 'the path is not valid percent-encoding (each % needs two hex digits, and the bytes UTF-8)',
-    });
-    return;
-  }
-  if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    void reply.code(400).send({
-      error: 'invalid-request',
-      message: `a path segment is longer than this server accepts (${MAX_PARAM_LENGTH} characters URL-encoded)`,
-    });
-    return;
-  }
-  req.log.error({ error: loggableError(err) }, 'router failed');
-  void reply.code(500).send({ error: 'internal', message: 'internal error' });
 }
 
 function bucketsFor(o: ResolvedServerOptions): TokenBuckets | null {

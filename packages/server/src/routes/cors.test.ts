@@ -89,6 +89,57 @@ describe('corsOrigins list: requests from other origins', () => {
     }
   });
 
+  it('a preflight for such a path is answered 204 with the CORS headers, and such requests are counted and logged', async () => {
+    const store = new NoopStore();
+    const lines: string[] = [];
+    const app = buildServer({
+      logger: { level: 'info', stream: { write: (l: string) => void lines.push(l) } },
+      store,
+      corsOrigins: ['https://app.example.com'],
+    });
+    cleanups.push(() => app.close());
+    const preflight = await app.inject({
+      method: 'OPTIONS',
+      url: '/api/persons/100%ZZ/events',
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'GET',
+        'access-control-request-headers': 'authorization',
+      },
+    });
+    expect(preflight.statusCode).toBe(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(String(preflight.headers['access-control-allow-methods'])).toContain('GET');
+    expect(String(preflight.headers['access-control-allow-headers'])).toContain('authorization');
+    // Not for an origin the list does not allow.
+    const refused = await app.inject({
+      method: 'OPTIONS',
+      url: '/api/persons/100%ZZ/events',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
+    });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.headers['access-control-allow-origin']).toBeUndefined();
+    await app.inject({ method: 'GET', url: `/array/${'x'.repeat(9100)}/config` });
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain(
+      'homing_http_requests_total{route="unmatched",method="OPTIONS",status="204"} 1',
+    );
+    expect(metrics).toContain(
+      'homing_http_requests_total{route="unmatched",method="OPTIONS",status="400"} 1',
+    );
+    expect(metrics).toContain('homing_http_requests_total{route="unmatched",method="GET",status="400"} 1');
+    const completed = lines
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.msg === 'request completed' && l.req.route === 'unmatched');
+    expect(completed.map((l) => [l.req.route, l.res.statusCode, l.kind])).toEqual([
+      ['unmatched', 204, 'FST_ERR_BAD_URL'],
+      ['unmatched', 400, 'FST_ERR_BAD_URL'],
+      ['unmatched', 400, 'FST_ERR_MAX_PARAM_LENGTH'],
+    ]);
+    // Nothing of the path (an id) in the log.
+    expect(lines.join('')).not.toContain('100%ZZ');
+  });
+
   it("take the server's own origin from the address the connection reached, not from Host", async () => {
     const store = new NoopStore();
     const app = buildServer({ logger: false, store, corsOrigins: ['https://app.example.com'] });

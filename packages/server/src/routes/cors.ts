@@ -30,6 +30,13 @@ const SHARED: FastifyCorsOptions = {
   maxAge: 86_400,
 };
 
+/** What a preflight is answered with, for a path no route could be found for (frameworkErrors.ts). */
+export const CORS_PREFLIGHT = {
+  methods: SHARED.methods as string[],
+  allowedHeaders: SHARED.allowedHeaders as string[],
+  maxAge: SHARED.maxAge as number,
+};
+
 /**
  * @fastify/cors options, decided per request by path. Routes marked `corsCredentials` (see
  * `noteRoute`) allow credentialed requests: a browser refuses `Access-Control-Allow-Origin: *`
