@@ -53,4 +53,24 @@ describe.skipIf(!reachable)('PostgresStore: readiness while the events table is 
       await app.close();
     }
   });
+
+  it('is not ready while an ALTER TABLE of projects or keys_version waits, which every batch waits for too', async () => {
+    const p = await store.createProject('q');
+    for (const table of ['projects', 'keys_version']) {
+      await holder.query('BEGIN');
+      await holder.query(`ALTER TABLE ${table} ADD COLUMN qa_note text`);
+      await expect(store.ping(), table).rejects.toMatchObject({
+        kind: 'timeout',
+        message: expect.stringContaining(`has the ${table} table locked`),
+      });
+      await holder.query('ROLLBACK');
+      await store.ping();
+    }
+    // Another session's batch in flight (its project row FOR SHARE) is no reason.
+    await holder.query('BEGIN');
+    await holder.query('SELECT pk FROM projects FOR SHARE');
+    await store.ping();
+    await store.insertEvents(p.id, [ev()]);
+    await holder.query('ROLLBACK');
+  });
 });

@@ -148,22 +148,31 @@ export class PostgresStore implements Store {
           'has no events table (dropped or renamed, or a search_path that does not find it); ' +
           'restore it, or start homing serve on an empty database to create the schema'
         );
-      // The lock an INSERT takes: refused while another session holds or waits for one that
-      // conflicts (SHARE and stronger). Released at once: the transaction writes nothing.
+      // The locks an ingest batch takes: refused while another session holds or waits for one
+      // that conflicts. The insert's (events, ROW EXCLUSIVE: SHARE and stronger conflict) and its
+      // project row's FOR SHARE and key lookups' reads (projects ROW SHARE, keys_version ACCESS
+      // SHARE: an ALTER TABLE of either, ACCESS EXCLUSIVE, held every batch for its timeout while
+      // the events table alone answered ready). Released at once: the transaction writes nothing.
       await query(`SET LOCAL lock_timeout = ${READY_LOCK_WAIT_MS}`);
-      try {
-        await query('LOCK TABLE events IN ROW EXCLUSIVE MODE');
-      } catch (err) {
-        if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
-        return (
-          'has the events table locked by another session (LOCK TABLE, ALTER TABLE, VACUUM FULL, ' +
-          'REINDEX, or one waiting for its turn): inserts wait for it and time out'
-        );
+      for (const [table, mode] of [
+        ['events', 'ROW EXCLUSIVE'],
+        ['projects', 'ROW SHARE'],
+        ['keys_version', 'ACCESS SHARE'],
+      ] as const) {
+        try {
+          await query(`LOCK TABLE ${table} IN ${mode} MODE`);
+        } catch (err) {
+          if ((err as { code?: unknown }).code !== LOCK_NOT_AVAILABLE) throw err;
+          return (
+            `has the ${table} table locked by another session (LOCK TABLE, ALTER TABLE, VACUUM FULL, ` +
+            'REINDEX, or one waiting for its turn): ingest waits for it and times out'
+          );
+        }
       }
       return null;
     });
     if (cause === null) return;
-    const kind = cause.startsWith('has the events table locked') ? 'timeout' : 'storage';
+    const kind = /^has the \w+ table locked/.test(cause) ? 'timeout' : 'storage';
     throw new StoreError(kind, `PostgreSQL at ${this.where} ${cause}`);
   }
 
