@@ -1,4 +1,5 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { logThrottle } from '../logThrottle.js';
 import type { Store } from '../store/store.js';
 
 export interface HealthRouteOptions {
@@ -8,10 +9,18 @@ export interface HealthRouteOptions {
   isDraining: () => boolean;
 }
 
-/** `GET /healthz` (the process answers) and `GET /readyz` (and so does its storage). */
+/** How often one reason for not being ready is logged with its cause, ms (a balancer polls often). */
+export const NOT_READY_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * `GET /healthz` (the process answers) and `GET /readyz` (and so does its storage). A 503 names
+ * its reason; the cause (the store's message: which table is locked, why the database takes no
+ * writes) goes to the log, at most once per reason per NOT_READY_LOG_INTERVAL_MS.
+ */
 export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, o) => {
+  const throttle = logThrottle(NOT_READY_LOG_INTERVAL_MS);
   app.get('/healthz', async () => ({ status: 'ok' }));
-  app.get('/readyz', async (_req, reply) => {
+  app.get('/readyz', async (req, reply) => {
     if (o.isDraining()) return reply.code(503).send({ status: 'shutting-down' });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
@@ -24,16 +33,17 @@ export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, 
     } catch (err) {
       // A store may name its reason more precisely than its error kind (SQLite's
       // `expansion-stalled`: ingest held by an expander that cannot make progress).
-      const { kind, reason } = err as { kind?: unknown; reason?: unknown };
-      return reply.code(503).send({
-        status: 'unavailable',
-        reason:
-          typeof reason === 'string'
-            ? reason
-            : typeof kind === 'string'
-              ? kind
-              : 'storage did not answer in time',
-      });
+      const { kind, reason: named } = err as { kind?: unknown; reason?: unknown };
+      const reason = typeof named === 'string' ? named : typeof kind === 'string' ? kind : 'timeout';
+      const skipped = throttle(reason);
+      if (skipped !== null) {
+        const cause =
+          typeof kind === 'string' || typeof named === 'string'
+            ? (err as Error).message
+            : `the store did not answer within readyTimeoutMs (${o.readyTimeoutMs} ms)`;
+        req.log.warn({ reason, cause, ...(skipped > 0 ? { alsoSinceLastLine: skipped } : {}) }, 'not ready');
+      }
+      return reply.code(503).send({ status: 'unavailable', reason });
     } finally {
       clearTimeout(timer);
     }
