@@ -7,6 +7,7 @@ import Fastify, {
   type FastifyRequest,
   type onRequestHookHandler,
 } from 'fastify';
+import { countAbortedRequests } from './abortedRequests.js';
 import { trackUnusedConnections, waitForAnswerTurn } from './connections.js';
 import type { WireFormat } from './ingest/ingestBatch.js';
 import { maxBodyDepth } from './ingest/jsonDepth.js';
@@ -156,6 +157,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.addHook('preSerialization', segmentErrorShape);
   // After the body is read, before any handler acts on it (pipelined requests only wait).
   app.addHook('preHandler', waitForAnswerTurn());
+  app.addHook('onRequest', countAbortedRequests(metrics, o.logRequests));
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: req.method, status: reply.statusCode });

@@ -51,8 +51,8 @@ export function frameworkErrorAnswer(
     deps.metrics.requests.inc({ route: 'unmatched', method: req.method, status: reply.statusCode });
     if (!deps.logRequests) return;
     const line = {
-      req: { method: req.method, route: 'unmatched' },
-      res: { statusCode: reply.statusCode },
+      req,
+      res: reply,
       kind: typeof err.code === 'string' ? err.code : 'router',
     };
     const skipped = throttle(`${req.method} ${reply.statusCode} ${line.kind}`);

@@ -1,0 +1,40 @@
+import type { onRequestHookHandler } from 'fastify';
+import { logThrottle } from './logThrottle.js';
+import type { ServerMetrics } from './metrics/serverMetrics.js';
+import { REFUSED_REQUEST_LOG_INTERVAL_MS, requestForLog } from './requestLog.js';
+
+/** The status label of a request whose client closed the connection before its answer (nginx's). */
+export const CLIENT_CLOSED_STATUS = 499;
+
+/**
+ * An onRequest hook counting the requests whose client went away before any of the answer was
+ * sent (a client timing out while the store is slow): Fastify runs no onResponse hook and writes
+ * no line for them, so an incident where clients give up showed nothing in the request counter,
+ * the latency histogram or the log, while its events (committed all the same) were counted.
+ * Counted as status 499 with the time until the client left, and logged (`request aborted`)
+ * at most once per route every REFUSED_REQUEST_LOG_INTERVAL_MS at info, the others at debug.
+ */
+export function countAbortedRequests(metrics: ServerMetrics, logRequests: boolean): onRequestHookHandler {
+  const throttle = logThrottle(REFUSED_REQUEST_LOG_INTERVAL_MS);
+  return (req, reply, done) => {
+    reply.raw.once('close', () => {
+      // Headers sent: the answer began, and Fastify's own hooks account for it.
+      if (reply.raw.writableFinished || reply.raw.headersSent) return;
+      const { method, route } = requestForLog(req);
+      metrics.requests.inc({ route, method, status: CLIENT_CLOSED_STATUS });
+      const format = req.routeOptions.config.ingestFormat;
+      if (format !== undefined) metrics.ingestDuration.observe({ format }, reply.elapsedTime / 1000);
+      if (!logRequests) return;
+      // `req` goes through the request logger's serializer (requestForLog): method and route only.
+      const line = { req, responseTime: reply.elapsedTime };
+      const skipped = throttle(`${method} ${route}`);
+      if (skipped === null) req.log.debug(line, 'request aborted: the client closed the connection');
+      else
+        req.log.info(
+          skipped > 0 ? { ...line, alsoSinceLastLine: skipped } : line,
+          'request aborted: the client closed the connection',
+        );
+    });
+    done();
+  };
+}
