@@ -95,7 +95,7 @@ describe('operations: health, readiness, metrics, CORS, storage failure', () => 
     expect(text).toMatch(/homing_ingest_events_total\{format="native",outcome="duplicate"\} 1/);
     expect(text).toMatch(/homing_ingest_events_total\{format="native",outcome="rejected"\} 1/);
     expect(text).toMatch(/homing_ingest_duration_seconds_count\{format="native"\} \d+/);
-    expect(text).toMatch(/homing_store_write_duration_seconds_count \d+/);
+    expect(text).toMatch(/homing_store_write_duration_seconds_count\{outcome="committed"\} [1-9]\d*/);
     expect(text).toMatch(/homing_store_failures_total\{kind="storage"\} 3/);
     // Nothing of an event's content in the metrics.
     expect(text).not.toContain(uuid);

@@ -54,4 +54,31 @@ describe('homing_store_failures_total during a full store outage', () => {
     expect((await post(`${s.url}/ingest`, [{ event: 'e', distinct_id: 'x' }], bearer(key))).status).toBe(202);
     expect(await failuresCounted(s.url)).toBe(5);
   });
+
+  it('times failed writes apart from committed ones in homing_store_write_duration_seconds', async () => {
+    const failing = { on: false };
+    s = await startServerOn(
+      'sqlite',
+      {},
+      (inner: Store): Store =>
+        new Proxy(inner, {
+          get(target, prop, receiver) {
+            const v = Reflect.get(target, prop, receiver) as unknown;
+            if (prop !== 'insertEvents' || typeof v !== 'function') return v;
+            return (...args: unknown[]) =>
+              failing.on
+                ? Promise.reject(new StoreError('timeout', 'statement timeout (injected)'))
+                : (v as (...a: unknown[]) => unknown).apply(target, args);
+          },
+        }),
+    );
+    const key = bearer(s.project.writeKey);
+    expect((await post(`${s.url}/ingest`, [{ event: 'e', distinct_id: 'x' }], key)).status).toBe(202);
+    failing.on = true;
+    expect((await post(`${s.url}/ingest`, [{ event: 'e', distinct_id: 'y' }], key)).status).toBe(503);
+    expect((await post(`${s.url}/ingest`, [{ event: 'e', distinct_id: 'z' }], key)).status).toBe(503);
+    const text = await (await fetch(`${s.url}/metrics`)).text();
+    expect(text).toMatch(/^homing_store_write_duration_seconds_count\{outcome="committed"\} 1$/m);
+    expect(text).toMatch(/^homing_store_write_duration_seconds_count\{outcome="failed"\} 2$/m);
+  });
 });

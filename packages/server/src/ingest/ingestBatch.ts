@@ -151,10 +151,11 @@ async function insertRefusingBadEvents(
     const end = deps.metrics.storeWriteDuration.startTimer();
     try {
       const r = await deps.store.insertEvents(projectId, good, signal === undefined ? {} : { signal });
-      end();
+      end({ outcome: 'committed' });
       return r;
     } catch (err) {
-      end();
+      // Apart: a statement cancelled at its 5 s timeout looked like a slow commit.
+      end({ outcome: 'failed' });
       const at = err instanceof StoreInputError ? err.index : null;
       // Counted (homing_store_failures_total) where it is answered: the app's onError hook.
       if (at === null || at < 0 || at >= good.length) throw err;

@@ -27,7 +27,8 @@ export class ServerMetrics {
   });
   readonly storeWriteDuration = new Histogram({
     name: 'homing_store_write_duration_seconds',
-    help: 'Time the store took to commit one batch (insertEvents)',
+    help: 'Time the store took for one batch (insertEvents), by outcome: committed, or failed (refused, timed out, unreachable)',
+    labelNames: ['outcome'] as const,
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
