@@ -55,4 +55,39 @@ describe('a request whose client goes away before its answer', () => {
     expect(aborted[0]!['responseTime']).toBeGreaterThan(0);
     expect(aborted[0]!['responseTime']).toBeLessThan(store.delayMs);
   });
+
+  it('a body the server stops waiting for (408) is counted once, as client-error, not as 499', async () => {
+    const store = new NoopStore();
+    const app = buildServer({ store, logger: false, requestTimeoutMs: 300 });
+    closers.push(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const stalled = request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/ingest',
+      headers: {
+        'content-type': 'application/json',
+        'content-length': '100',
+        authorization: `Bearer ${store.project.writeKey}`,
+      },
+    });
+    const status = new Promise<number | string>((resolve) => {
+      stalled.on('response', (res) => resolve(res.statusCode ?? 0));
+      stalled.on('error', (e) => resolve(String(e)));
+    });
+    stalled.write('[');
+    await status;
+    await vi.waitFor(async () => {
+      const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toContain(
+        'homing_http_requests_total{route="client-error",method="unknown",status="408"} 1',
+      );
+    });
+    // The socket's close follows the 408: give its listeners their turn.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).not.toContain('status="499"');
+  });
 });

@@ -14,12 +14,19 @@ export const CLIENT_CLOSED_STATUS = 499;
  * Counted as status 499 with the time until the client left, and logged (`request aborted`)
  * at most once per route every REFUSED_REQUEST_LOG_INTERVAL_MS at info, the others at debug.
  */
-export function countAbortedRequests(metrics: ServerMetrics, logRequests: boolean): onRequestHookHandler {
+export function countAbortedRequests(
+  metrics: ServerMetrics,
+  logRequests: boolean,
+  isDraining: () => boolean,
+): onRequestHookHandler {
   const throttle = logThrottle(REFUSED_REQUEST_LOG_INTERVAL_MS);
   return (req, reply, done) => {
     reply.raw.once('close', () => {
       // Headers sent: the answer began, and Fastify's own hooks account for it.
       if (reply.raw.writableFinished || reply.raw.headersSent) return;
+      // Ended by the server, not the client: a body that never came whole (Node answers 408 or
+      // 400 on the socket, counted as client-error), or connections cut at the end of shutdown.
+      if (!req.raw.complete || isDraining()) return;
       const { method, route } = requestForLog(req);
       metrics.requests.inc({ route, method, status: CLIENT_CLOSED_STATUS });
       const format = req.routeOptions.config.ingestFormat;

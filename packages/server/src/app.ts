@@ -157,7 +157,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.addHook('preSerialization', segmentErrorShape);
   // After the body is read, before any handler acts on it (pipelined requests only wait).
   app.addHook('preHandler', waitForAnswerTurn());
-  app.addHook('onRequest', countAbortedRequests(metrics, o.logRequests));
+  app.addHook(
+    'onRequest',
+    countAbortedRequests(metrics, o.logRequests, () => draining),
+  );
   app.addHook('onResponse', (req, reply, done) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ route, method: req.method, status: reply.statusCode });
