@@ -42,6 +42,10 @@ describe.skipIf(!canMountSmallDisks())('SqliteStore on a disk its own files fill
         },
         { timeout: 15_000, interval: 100 },
       );
+      // An ingest call after it does not make it ready again (here it finds the disk full too).
+      const project = (await store.listProjects())[0]!;
+      await store.insertEvents(project.id, [ev({ uuid: randomUUID() })]).catch(() => {});
+      await expect(store.ping()).rejects.toMatchObject({ kind: 'disk-full' });
     } finally {
       await store.close();
     }

@@ -110,6 +110,12 @@ export class SqliteStore implements Store {
   private migrated = false;
   /** The last write to the ingest log found the disk full (see `ping`). */
   private diskFull = false;
+  /**
+   * The expander found the disk full: apart from `diskFull`, which every successful ingest append
+   * clears (appends can go on in the log's own room while expansion cannot). Cleared by the
+   * expander's next progress, or once checkReady finds room.
+   */
+  private expanderDiskFull = false;
   /** Whether homing.db, the log file and their WALs are still the files at their paths. */
   private readonly openFiles: OpenFiles;
   /** A backlog an earlier run left in the log, told to `onNotice` while it drains. */
@@ -167,7 +173,7 @@ export class SqliteStore implements Store {
       const expanderOpts = {
         ...this.opts,
         onBackgroundError: (err: unknown): void => {
-          if (isDiskFull(err)) this.diskFull = true;
+          if (isDiskFull(err)) this.expanderDiskFull = true;
           this.opts.onBackgroundError?.(err);
         },
       };
@@ -219,7 +225,7 @@ export class SqliteStore implements Store {
     this.db.prepare('SELECT 1').get();
     this.assertExpanding();
     await this.assertLogWritable();
-    if (!this.diskFull) return;
+    if (!this.diskFull && !this.expanderDiskFull) return;
     let free: number;
     try {
       const st = statfsSync(this.opts.dataDir);
@@ -235,6 +241,7 @@ export class SqliteStore implements Store {
         `the disk under ${this.opts.dataDir} is full (${free} bytes free); ${diskFullAdvice(this.opts.dataDir, LOG_FILE)}`,
       );
     this.diskFull = false;
+    this.expanderDiskFull = false;
   }
 
   /**
@@ -530,6 +537,7 @@ export class SqliteStore implements Store {
 
   /** The worker expanded every log row with id ≤ lastId: forget their keys, delete the rows. */
   private onExpanded(lastId: number): void {
+    this.expanderDiskFull = false;
     this.log.forgetExpanded(lastId);
     this.backlog?.onExpanded(lastId);
     if (!this.closed) void this.turn.logWrite(() => (this.closed ? undefined : this.trimLog()));
