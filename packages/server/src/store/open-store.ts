@@ -113,14 +113,12 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
 
 /**
  * A failure of the SQLite store's background work as a StoreError whose message is safe to log.
- * SQLite's own messages name tables, columns and conditions, never values, as do the expander's
- * own (`HOMING_` codes); any other message (a JSON.parse of a log row, say) may quote stored
- * data, so only its name and code are kept.
+ * SQLite's own messages name tables, columns and conditions, never values; any other message
+ * (a JSON.parse of a log row, say) may quote stored data, so only its name and code are kept.
  */
 export function sqliteBackgroundError(err: unknown): StoreError {
   const code = (err as { code?: unknown } | null)?.code;
-  const sqliteCode =
-    typeof code === 'string' && (code.startsWith('SQLITE_') || code.startsWith('HOMING_')) ? code : undefined;
+  const sqliteCode = typeof code === 'string' && code.startsWith('SQLITE_') ? code : undefined;
   const message =
     sqliteCode !== undefined && err instanceof Error
       ? err.message

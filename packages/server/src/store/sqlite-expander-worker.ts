@@ -144,7 +144,9 @@ export function expanderWorkerMain(
     typeof r[6] === 'string';
   // Payloads: a leading NUL then 7 NUL-separated fields per event (see sqlite-ingest-log.ts);
   // without the leading NUL, the JSON arrays an older version wrote. Null: the row is damaged
-  // (its fields do not make `n` events, or a time is no number), which no retry mends.
+  // (its fields do not make `n` events, or a time is no number), which no retry mends. A new
+  // payload format must come with a schema migration, so that refuseNewerSchema keeps an older
+  // version, which would take its rows for damage, off the data directory.
   const decode = (payload: string, n: number): Row[] | null => {
     if (payload.charCodeAt(0) !== 0) {
       let rows: unknown;
@@ -273,18 +275,6 @@ export function expanderWorkerMain(
         // A removed project's events: dropped, the row counted as expanded.
         lastId = r.id;
         continue;
-      }
-      const format = r.payload.charCodeAt(0);
-      if (format >= 1 && format < 0x20) {
-        // A format this version neither writes nor reads ('\0', or a JSON array `[`): a newer
-        // Homing's, after a downgrade (a new format starts with another control character, 1-31).
-        // Skipped, its events would be lost; failing keeps them for that version.
-        const err = new Error(
-          `ingest log row ${r.id} is in a format this version of Homing does not know (written by a newer ` +
-            'version?): run that version or newer; nothing after it is expanded until then',
-        ) as Error & { code: string };
-        err.code = 'HOMING_LOG_FORMAT';
-        throw err;
       }
       const rows = r.keys.length === r.n * 16 ? decode(r.payload, r.n) : null;
       if (rows === null) {
