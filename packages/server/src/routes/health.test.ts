@@ -64,5 +64,12 @@ describe('/readyz', () => {
     const r = await app.inject({ method: 'GET', url: '/readyz' });
     expect([r.statusCode, r.json()]).toEqual([503, { status: 'unavailable', reason: 'timeout' }]);
     expect(notReady()[0]).toMatchObject({ cause: 'the store did not answer within readyTimeoutMs (50 ms)' });
+    // An error of no kind is no timeout: reason storage, its own message as the cause.
+    store.fail = async () => {
+      throw new Error('SQLITE_IOERR: disk I/O error');
+    };
+    const r2 = await app.inject({ method: 'GET', url: '/readyz' });
+    expect(r2.json()).toEqual({ status: 'unavailable', reason: 'storage' });
+    expect(notReady()[1]).toMatchObject({ reason: 'storage', cause: 'SQLITE_IOERR: disk I/O error' });
   });
 });

@@ -23,8 +23,9 @@ export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, 
   app.get('/readyz', async (req, reply) => {
     if (o.isDraining()) return reply.code(503).send({ status: 'shutting-down' });
     let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Error('timeout');
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('timeout')), o.readyTimeoutMs);
+      timer = setTimeout(() => reject(timedOut), o.readyTimeoutMs);
       timer.unref();
     });
     try {
@@ -34,13 +35,22 @@ export const healthRoutes: FastifyPluginAsync<HealthRouteOptions> = async (app, 
       // A store may name its reason more precisely than its error kind (SQLite's
       // `expansion-stalled`: ingest held by an expander that cannot make progress).
       const { kind, reason: named } = err as { kind?: unknown; reason?: unknown };
-      const reason = typeof named === 'string' ? named : typeof kind === 'string' ? kind : 'timeout';
+      const reason =
+        typeof named === 'string'
+          ? named
+          : typeof kind === 'string'
+            ? kind
+            : err === timedOut
+              ? 'timeout'
+              : 'storage';
       const skipped = throttle(reason);
       if (skipped !== null) {
         const cause =
-          typeof kind === 'string' || typeof named === 'string'
-            ? (err as Error).message
-            : `the store did not answer within readyTimeoutMs (${o.readyTimeoutMs} ms)`;
+          err === timedOut
+            ? `the store did not answer within readyTimeoutMs (${o.readyTimeoutMs} ms)`
+            : err instanceof Error
+              ? err.message
+              : String(err);
         req.log.warn({ reason, cause, ...(skipped > 0 ? { alsoSinceLastLine: skipped } : {}) }, 'not ready');
       }
       return reply.code(503).send({ status: 'unavailable', reason });

@@ -149,15 +149,18 @@ export class PostgresStore implements Store {
           'restore it, or start homing serve on an empty database to create the schema'
         );
       // The locks an ingest batch takes: refused while another session holds or waits for one
-      // that conflicts. The insert's (events, ROW EXCLUSIVE: SHARE and stronger conflict) and its
-      // project row's FOR SHARE and key lookups' reads (projects ROW SHARE, keys_version ACCESS
-      // SHARE: an ALTER TABLE of either, ACCESS EXCLUSIVE, held every batch for its timeout while
-      // the events table alone answered ready). Released at once: the transaction writes nothing.
+      // that conflicts. The insert's (events, ROW EXCLUSIVE: SHARE and stronger conflict), its
+      // project row's FOR SHARE (projects ROW SHARE) and the reads of the key lookup, the
+      // suppressions refresh and the erased-keys filter (ACCESS SHARE): an ALTER TABLE or
+      // VACUUM FULL of any of them (ACCESS EXCLUSIVE) held every batch for its timeout while the
+      // events table alone answered ready. Released at once: the transaction writes nothing.
       await query(`SET LOCAL lock_timeout = ${READY_LOCK_WAIT_MS}`);
       for (const [table, mode] of [
         ['events', 'ROW EXCLUSIVE'],
         ['projects', 'ROW SHARE'],
         ['keys_version', 'ACCESS SHARE'],
+        ['suppressions', 'ACCESS SHARE'],
+        ['erased_keys', 'ACCESS SHARE'],
       ] as const) {
         try {
           await query(`LOCK TABLE ${table} IN ${mode} MODE`);
