@@ -7,7 +7,7 @@ import { eventKey } from './event-key.js';
 import { keyHash, newProject } from './project-keys.js';
 import { LOG_FILE, openLogFile } from './sqlite-log-file.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
-import { onOtherConnection, openSqlite, tempDir } from './sqlite.test-helpers.js';
+import { migrateFailure, onOtherConnection, openSqlite, tempDir } from './sqlite.test-helpers.js';
 import { SqliteStore } from './sqlite.js';
 import type { Project } from './store.js';
 
@@ -178,12 +178,7 @@ describe('SQLite schema version 6: project pks never reused', () => {
   it('a damaged ingest log met by the upgrade is told as the log’s problem, nothing of homing.db changed', async () => {
     const { dir } = version5DataDir();
     writeFileSync(join(dir, LOG_FILE), Buffer.alloc(8192, 0x5a));
-    const store = new SqliteStore({ dataDir: dir });
-    const err = await store.migrate().then(
-      () => new Error('opened'),
-      (e: Error) => e,
-    );
-    await store.close();
+    const err = await migrateFailure(dir);
     expect(err).toMatchObject({ kind: 'data-dir' });
     expect(err.message).toContain(`cannot read the ingest log ${join(dir, LOG_FILE)} to upgrade`);
     expect(err.message).toContain('move it aside');

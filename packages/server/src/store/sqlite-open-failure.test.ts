@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite.js';
 import { openFailureAdvice } from './sqlite-open-failure.js';
 import { LOG_FILE } from './sqlite-log-file.js';
-import { openSqlite, tempDir, writeUnexpandedBacklog } from './sqlite.test-helpers.js';
+import { migrateFailure, openSqlite, tempDir, writeUnexpandedBacklog } from './sqlite.test-helpers.js';
 
 function openError(dataDir: string): Error {
   try {
@@ -91,12 +91,7 @@ describe('openFailureAdvice', () => {
       if (existsSync(join(dir, f))) renameSync(join(dir, f), join(dir, 'aside', f));
     }
     for (let start = 0; start < 2; start++) {
-      const store = new SqliteStore({ dataDir: dir });
-      const err = await store.migrate().then(
-        () => new Error('opened'),
-        (e: Error) => e,
-      );
-      await store.close();
+      const err = await migrateFailure(dir);
       expect(err).toMatchObject({ kind: 'data-dir' });
       expect(err.message).toContain('holds 300 acknowledged events not yet stored');
       expect(err.message).toContain('put that homing.db (or its backup');

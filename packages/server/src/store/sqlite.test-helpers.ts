@@ -35,6 +35,18 @@ export function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'homing-sqlite-'));
 }
 
+/** The error a store on `dataDir` fails its migrate() with (closing the store); throws if it opened. */
+export async function migrateFailure(dataDir: string): Promise<Error & { kind?: string }> {
+  const store = new SqliteStore({ dataDir });
+  const err = await store.migrate().then(
+    () => null,
+    (e: Error) => e,
+  );
+  await store.close();
+  if (err === null) throw new Error(`a store on ${dataDir} migrated, where it was expected to fail`);
+  return err;
+}
+
 export async function openSqlite(options: SqliteStoreOptions): Promise<SqliteStore> {
   const store = new SqliteStore(options);
   await store.migrate();
