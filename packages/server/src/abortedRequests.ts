@@ -1,7 +1,7 @@
 import type { onRequestHookHandler } from 'fastify';
 import { logThrottle } from './logThrottle.js';
 import type { ServerMetrics } from './metrics/serverMetrics.js';
-import { REFUSED_REQUEST_LOG_INTERVAL_MS, requestForLog } from './requestLog.js';
+import { logThrottled, REFUSED_REQUEST_LOG_INTERVAL_MS, requestForLog } from './requestLog.js';
 
 /** The status label of a request whose client closed the connection before its answer (nginx's). */
 export const CLIENT_CLOSED_STATUS = 499;
@@ -34,13 +34,12 @@ export function countAbortedRequests(
       if (!logRequests) return;
       // `req` goes through the request logger's serializer (requestForLog): method and route only.
       const line = { req, responseTime: reply.elapsedTime };
-      const skipped = throttle(`${method} ${route}`);
-      if (skipped === null) req.log.debug(line, 'request aborted: the client closed the connection');
-      else
-        req.log.info(
-          skipped > 0 ? { ...line, alsoSinceLastLine: skipped } : line,
-          'request aborted: the client closed the connection',
-        );
+      logThrottled(
+        req.log,
+        throttle(`${method} ${route}`),
+        line,
+        'request aborted: the client closed the connection',
+      );
     });
     done();
   };

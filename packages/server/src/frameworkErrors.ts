@@ -2,7 +2,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { loggableError } from './loggableError.js';
 import { logThrottle } from './logThrottle.js';
 import type { ServerMetrics } from './metrics/serverMetrics.js';
-import { REFUSED_REQUEST_LOG_INTERVAL_MS } from './requestLog.js';
+import { logThrottled, REFUSED_REQUEST_LOG_INTERVAL_MS } from './requestLog.js';
 import { CORS_PREFLIGHT } from './routes/cors.js';
 
 /** Characters of a path parameter (a URL-encoded distinct_id): 1000 characters of any script. */
@@ -55,9 +55,12 @@ export function frameworkErrorAnswer(
       res: reply,
       kind: typeof err.code === 'string' ? err.code : 'router',
     };
-    const skipped = throttle(`${req.method} ${reply.statusCode} ${line.kind}`);
-    if (skipped === null) req.log.debug(line, 'request completed');
-    else req.log.info(skipped > 0 ? { ...line, alsoSinceLastLine: skipped } : line, 'request completed');
+    logThrottled(
+      req.log,
+      throttle(`${req.method} ${reply.statusCode} ${line.kind}`),
+      line,
+      'request completed',
+    );
   };
 }
 

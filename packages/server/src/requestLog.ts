@@ -1,4 +1,10 @@
-import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyReply,
+  type FastifyRequest,
+  type FastifyServerOptions,
+} from 'fastify';
 import { loggableError } from './loggableError.js';
 import { logThrottle } from './logThrottle.js';
 
@@ -48,6 +54,20 @@ export function noteRefusal(req: FastifyRequest, kind: string): void {
 }
 
 /**
+ * A refused (or aborted) request's line, as `logThrottle` decided: at debug when its key was
+ * logged within the interval (`skipped` null), else at info with how many were left out since.
+ */
+export function logThrottled(
+  log: FastifyBaseLogger,
+  skipped: number | null,
+  line: Record<string, unknown>,
+  message: string,
+): void {
+  if (skipped === null) log.debug(line, message);
+  else log.info(skipped > 0 ? { ...line, alsoSinceLastLine: skipped } : line, message);
+}
+
+/**
  * One line per request, once answered: `request completed` with method, route pattern, status,
  * duration (ms) and, for a refusal, its kind. Fastify's own two (incoming, completed) and its
  * "Route GET:/… not found" (which names the URL) are not written. A refused request's line is
@@ -85,7 +105,6 @@ export class RequestLogController extends LogController {
     }
     const { method, route } = requestForLog(request);
     const skipped = this.refusedThrottle(`${method} ${route} ${reply.statusCode} ${kind ?? ''}`);
-    if (skipped === null) reply.log.debug(line, 'request completed');
-    else reply.log.info(skipped > 0 ? { ...line, alsoSinceLastLine: skipped } : line, 'request completed');
+    logThrottled(reply.log, skipped, line, 'request completed');
   }
 }

@@ -5,6 +5,7 @@
 import type { PostgresConnections } from './postgres-connections.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './postgres-rows.js';
 import type { checkQuery, StatsRow } from './prepare-events.js';
+import { SizedPage } from './sized-page.js';
 import { PAGE_PROPERTIES_CHARS, type EventQuery, type StoredEvent } from './store.js';
 
 const EXPORT_PAGE = 500;
@@ -26,19 +27,16 @@ const BATCH_GROWTH = 4;
 async function readSized(
   limit: number,
   read: (after: EventRow | null, n: number) => Promise<EventRow[]>,
-): Promise<{ rows: EventRow[]; cut: boolean }> {
-  const rows: EventRow[] = [];
-  let chars = 0;
+): Promise<SizedPage<EventRow>> {
+  const page = new SizedPage<EventRow>(limit);
+  const { rows } = page;
   let n = Math.min(limit, FIRST_BATCH);
   for (;;) {
     const batch = await read(rows.length === 0 ? null : rows[rows.length - 1]!, n);
-    for (const row of batch) {
-      rows.push(row);
-      chars += row.properties.length;
-      if (chars >= PAGE_PROPERTIES_CHARS && rows.length < limit) return { rows, cut: true };
-    }
-    if (batch.length < n || rows.length >= limit) return { rows, cut: false };
+    for (const row of batch) if (page.add(row)) return page;
+    if (batch.length < n || rows.length >= limit) return page;
     // As many as the room left holds at the size seen so far, at most BATCH_GROWTH times more.
+    const chars = page.propertiesChars;
     const fit = Math.ceil((PAGE_PROPERTIES_CHARS - chars) / Math.max(1, chars / rows.length));
     n = Math.max(1, Math.min(limit - rows.length, n * BATCH_GROWTH, fit));
   }

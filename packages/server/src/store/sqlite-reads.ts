@@ -10,7 +10,8 @@ import {
   type RowPosition,
 } from './sqlite-event-query.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './sqlite-rows.js';
-import { PAGE_PROPERTIES_CHARS, type StatsResult, type StoredEvent } from './store.js';
+import { SizedPage } from './sized-page.js';
+import type { StatsResult, StoredEvent } from './store.js';
 
 const EXPORT_PAGE = 500;
 /**
@@ -41,7 +42,7 @@ export class SqliteReads {
   async page(f: EventFilter, below: RowPosition, limit: number, onCut?: () => void): Promise<EventRow[]> {
     if (needsWindows(f)) return this.queryInWindows(f, below, limit, onCut);
     const { sql, params } = pageSql(f);
-    const page = new SizedPage(limit, onCut);
+    const page = new SizedPage<EventRow>(limit, onCut);
     for (const r of this.db.prepare(sql).iterate(...params, below.ts, below.rowid, limit)) {
       if (page.add(r as EventRow)) break;
     }
@@ -64,7 +65,7 @@ export class SqliteReads {
     const cut = this.db.prepare(sql.cut);
     const inWindow = this.db.prepare(sql.window);
     const rest = this.db.prepare(sql.last);
-    const page = new SizedPage(limit, onCut);
+    const page = new SizedPage<EventRow>(limit, onCut);
     const rows = page.rows;
     let size: number = QUERY_WINDOW.start;
     for (let at = below, first = true; ; first = false) {
@@ -99,7 +100,7 @@ export class SqliteReads {
       // loopback) pulls the next page in microtasks, so 200 000 events held the loop 10 s.
       if (!first) await nextTurn();
       this.assertOpen();
-      const sized = new SizedPage(EXPORT_PAGE);
+      const sized = new SizedPage<EventRow>(EXPORT_PAGE);
       for (const r of page.iterate(pk, distinctId, after[0], after[1])) {
         if (sized.add(r as EventRow)) break;
       }
@@ -156,30 +157,5 @@ export class SqliteReads {
       await nextTurn();
       this.assertOpen();
     });
-  }
-}
-
-/**
- * The rows of one page as they are read, up to `limit` events or PAGE_PROPERTIES_CHARS of
- * properties, the row that reaches it included (so a page always holds one event).
- */
-class SizedPage {
-  readonly rows: EventRow[] = [];
-  cut = false;
-  private chars = 0;
-
-  constructor(
-    private readonly limit: number,
-    private readonly onCut?: () => void,
-  ) {}
-
-  /** Adds a row; true when the page is full by size short of `limit` (stop reading). */
-  add(row: EventRow): boolean {
-    this.rows.push(row);
-    this.chars += row.properties.length;
-    if (this.chars < PAGE_PROPERTIES_CHARS || this.rows.length >= this.limit) return false;
-    this.cut = true;
-    this.onCut?.();
-    return true;
   }
 }
