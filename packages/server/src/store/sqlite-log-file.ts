@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { walSizeLimitBytes } from './sqlite-options.js';
 
@@ -114,3 +115,22 @@ export function reconcileLogFile(db: Database.Database, logDb: Database.Database
     })
     .immediate();
 }
+
+/**
+ * `read` on the log file opened read-only, without creating it: `fallback` when there is no
+ * file or it has no `ingest_log` table yet. What `read` or the open throws is the caller's.
+ */
+export function readLogFile<T>(logPath: string, fallback: T, read: (log: Database.Database) => T): T {
+  if (!existsSync(logPath)) return fallback;
+  const log = new Database(logPath, { readonly: true, fileMustExist: true });
+  try {
+    const has = log.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ingest_log'").get();
+    return has === undefined ? fallback : read(log);
+  } finally {
+    log.close();
+  }
+}
+
+/** What to do about a log file that is damaged: moving it aside loses what it holds. */
+export const LOG_DAMAGE_ADVICE =
+  'move it aside (with its -wal and -shm files): events it held that were not yet expanded into homing.db are lost';

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { readLogFile } from './sqlite-log-file.js';
+import type Database from 'better-sqlite3';
 
 /**
  * SQLite schema, one entry per version. Never edit an applied entry: add a new one.
@@ -207,13 +207,9 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
  * the migration: the rows of a project deleted by hand may still wait there to be expanded.
  */
 function highestProjectPkIn(logPath: string): number {
-  if (!existsSync(logPath)) return 0;
-  const log = new Database(logPath, { readonly: true, fileMustExist: true });
-  try {
-    const has = log.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ingest_log'").get();
-    if (has === undefined) return 0;
-    return (log.prepare('SELECT max(project_pk) FROM ingest_log').pluck().get() as number | null) ?? 0;
-  } finally {
-    log.close();
-  }
+  return readLogFile(
+    logPath,
+    0,
+    (log) => (log.prepare('SELECT max(project_pk) FROM ingest_log').pluck().get() as number | null) ?? 0,
+  );
 }

@@ -3,7 +3,6 @@
  * failure told in words an operator can act on (a missing addon, a full disk and a damaged file
  * want different things done; see sqlite-open-failure.ts).
  */
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createDatabaseFile } from './dataDirModes.js';
@@ -11,7 +10,13 @@ import { StoreError } from './errors.js';
 import { makeDataDir } from './makeDataDir.js';
 import { refuseNewerSchema } from './newer-schema.js';
 import { codeAndMessage, diskFullAtOpen, isDiskFull } from './sqlite-errors.js';
-import { LOG_FILE, openLogFile, reconcileLogFile } from './sqlite-log-file.js';
+import {
+  LOG_DAMAGE_ADVICE,
+  LOG_FILE,
+  openLogFile,
+  readLogFile,
+  reconcileLogFile,
+} from './sqlite-log-file.js';
 import { SQLITE_MIGRATIONS } from './sqlite-migrations.js';
 import { isNativeModuleFailure, nativeModuleError } from './sqlite-native-module.js';
 import { notWritableAdvice, openFailureAdvice } from './sqlite-open-failure.js';
@@ -193,12 +198,7 @@ function runAfterMigration(m: (typeof SQLITE_MIGRATIONS)[number], db: Database.D
     throw new StoreError(
       'data-dir',
       `cannot read the ingest log ${logPath} to upgrade ${path} (${codeAndMessage(err)}); nothing was changed: ` +
-        openFailureAdvice(
-          (err as { code?: unknown }).code,
-          logPath,
-          dataDir,
-          'move it aside (with its -wal and -shm files): events it held that were not yet expanded into homing.db are lost',
-        ),
+        openFailureAdvice((err as { code?: unknown }).code, logPath, dataDir, LOG_DAMAGE_ADVICE),
       { cause: err },
     );
   }
@@ -213,23 +213,18 @@ function runAfterMigration(m: (typeof SQLITE_MIGRATIONS)[number], db: Database.D
  */
 export function refuseOrphanedLog(db: Database.Database, logPath: string, path: string): void {
   const migrated = db.prepare('SELECT 1 FROM schema_migrations LIMIT 1').get() !== undefined;
-  if (migrated || !existsSync(logPath)) return;
+  if (migrated) return;
+  const none = { rows: 0, events: null };
   let waiting: { rows: number; events: number | null };
-  let logDb: Database.Database | undefined;
   try {
-    logDb = new Database(logPath, { readonly: true, fileMustExist: true });
-    const hasTable = logDb
-      .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'ingest_log'")
-      .get();
-    if (hasTable === undefined) return;
-    waiting = logDb
-      .prepare('SELECT count(*) AS rows, sum(n) AS events FROM ingest_log')
-      .get() as typeof waiting;
+    waiting = readLogFile(
+      logPath,
+      none,
+      (log) => log.prepare('SELECT count(*) AS rows, sum(n) AS events FROM ingest_log').get() as typeof none,
+    );
   } catch {
     // A log that cannot be read is told by openIngestLog, with its own advice.
     return;
-  } finally {
-    logDb?.close();
   }
   if (waiting.rows === 0) return;
   throw new StoreError(
@@ -262,12 +257,7 @@ export function openIngestLog(
     throw new StoreError(
       'data-dir',
       `cannot open the ingest log ${logPath} (${codeAndMessage(err)}): ` +
-        openFailureAdvice(
-          (err as { code?: unknown }).code,
-          logPath,
-          opts.dataDir,
-          'move it aside (with its -wal and -shm files): events it held that were not yet expanded into homing.db are lost',
-        ),
+        openFailureAdvice((err as { code?: unknown }).code, logPath, opts.dataDir, LOG_DAMAGE_ADVICE),
       { cause: err },
     );
   }
