@@ -1,8 +1,6 @@
-import { IntegrationOptionError } from './errors.js';
 import {
   requestCaptureContext,
   resolveCaptureOptions,
-  resolveTimingOptions,
   statusOfError,
   type HttpCaptureOptions,
   type HttpTimingOptions,
@@ -12,13 +10,13 @@ import {
   routeOf,
   skipped,
   timeRequest,
-  timingRecorder,
+  expressTiming,
   watchRoute,
   type ExpressRequestLike,
   type ExpressResponseLike,
 } from './expressRequestState.js';
 import { readField } from './readField.js';
-import { checkTelemetry, shieldTelemetry } from './shieldTelemetry.js';
+import { shieldTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
 export { ABORTED_STATUS } from './httpTags.js';
@@ -49,20 +47,7 @@ export function homingExpress(
   telemetry: HttpServerTelemetry,
   options?: HomingExpressOptions,
 ): (req: ExpressRequestLike, res: ExpressResponseLike, next: ExpressNext) => void {
-  // Checked only: the recorder calls `telemetry.timing` in its own catch-all (see `timingRecorder`).
-  checkTelemetry(telemetry, ['timing']);
-  const o = resolveTimingOptions(options);
-  const customRoute = options?.route;
-  if (customRoute !== undefined && typeof customRoute !== 'function') {
-    throw new IntegrationOptionError('route', 'must be a function');
-  }
-  const { skip, now } = o;
-  const record = timingRecorder(telemetry, {
-    metric: o.metric,
-    statusTag: o.statusTag,
-    now,
-    route: customRoute,
-  });
+  const { skip, now, record } = expressTiming(telemetry, options);
 
   return function homingExpressMiddleware(req, res, next) {
     try {

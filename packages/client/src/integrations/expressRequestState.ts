@@ -8,9 +8,12 @@ import {
   type HttpTags,
   type StatusTagMode,
 } from './httpTags.js';
+import { IntegrationOptionError } from './errors.js';
+import { resolveTimingOptions, type HttpTimingOptions } from './httpServerOptions.js';
 import { readField } from './readField.js';
 import { routePattern } from './routePattern.js';
 import { RoutePatternMemo } from './RoutePatternMemo.js';
+import { checkTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
 /** The parts of Express's `req` the integration reads (structural: Express is not imported). */
@@ -273,6 +276,35 @@ export interface RecorderSettings {
   statusTag: StatusTagMode;
   now: () => number;
   route: ((request: ExpressRequestLike) => string | undefined) | undefined;
+}
+
+/** The options `homingExpress` and `instrumentExpress` share: what to skip, the clock, and the recorder. */
+export interface ExpressTimingOptions extends HttpTimingOptions<ExpressRequestLike> {
+  route?: (request: ExpressRequestLike) => string | undefined;
+}
+
+/**
+ * Checks the telemetry and options of an Express timing integration (throws
+ * IntegrationOptionError) and answers its settings. The telemetry is only checked: the recorder
+ * calls `telemetry.timing` in its own catch-all.
+ */
+export function expressTiming(
+  telemetry: HttpServerTelemetry,
+  options: ExpressTimingOptions | undefined,
+): { skip: ((request: ExpressRequestLike) => boolean) | undefined; now: () => number; record: Recorder } {
+  checkTelemetry(telemetry, ['timing']);
+  const o = resolveTimingOptions(options);
+  const customRoute = options?.route;
+  if (customRoute !== undefined && typeof customRoute !== 'function') {
+    throw new IntegrationOptionError('route', 'must be a function');
+  }
+  const record = timingRecorder(telemetry, {
+    metric: o.metric,
+    statusTag: o.statusTag,
+    now: o.now,
+    route: customRoute,
+  });
+  return { skip: o.skip, now: o.now, record };
 }
 
 /**

@@ -4,13 +4,11 @@ import {
   arrivingRequestState,
   skipped,
   timeRequest,
-  timingRecorder,
+  expressTiming,
   watchRoutesOf,
   type ExpressRequestLike,
   type ExpressResponseLike,
 } from './expressRequestState.js';
-import { resolveTimingOptions } from './httpServerOptions.js';
-import { checkTelemetry } from './shieldTelemetry.js';
 import type { HttpServerTelemetry } from './telemetryLike.js';
 
 /**
@@ -60,20 +58,7 @@ export function instrumentExpress(
   ) {
     throw new IntegrationOptionError('app', 'must be an Express app (express()), with handle() and request');
   }
-  // Checked only: the recorder calls `telemetry.timing` in its own catch-all (see `timingRecorder`).
-  checkTelemetry(telemetry, ['timing']);
-  const o = resolveTimingOptions(options);
-  const customRoute = options?.route;
-  if (customRoute !== undefined && typeof customRoute !== 'function') {
-    throw new IntegrationOptionError('route', 'must be a function');
-  }
-  const { skip, now } = o;
-  const record = timingRecorder(telemetry, {
-    metric: o.metric,
-    statusTag: o.statusTag,
-    now,
-    route: customRoute,
-  });
+  const { skip, now, record } = expressTiming(telemetry, options);
   const appRequest = app.request;
   // The route accessor goes on the app's request prototype now, once; sub-apps mounted later
   // inherit it (Express chains their `request` to the parent's).
