@@ -605,6 +605,25 @@ describe('Delivery: several endpoints', () => {
     expect(a.acceptedUuids).toEqual(records.map((r) => r.uuid));
     expect(b.requests[0]!.uuids).toEqual(records.map((r) => r.uuid));
   });
+
+  it('a flush that only dead-lettered stores that before it resolves (a process killed then would send or dead-letter them again)', async () => {
+    const s = await sink(() => ({ status: 400, body: '{"error":"bad"}' }));
+    const outbox = createMemoryOutbox();
+    const h = harness({ endpoints: [homing(s)], intervalMs: 60_000 }, { outbox });
+    outbox.append(makeRecords(5));
+    let persisted = 0;
+    const persist = outbox.persist.bind(outbox);
+    outbox.persist = async () => {
+      persisted++;
+      return persist();
+    };
+    expect(await h.delivery.flush(5_000)).toMatchObject({ sent: 0, pending: 0 });
+    expect(h.delivery.stats().deadLettered).toBe(5);
+    expect(persisted).toBe(1);
+    // Nothing settled, nothing to store.
+    expect(await h.delivery.flush(5_000)).toMatchObject({ sent: 0, pending: 0 });
+    expect(persisted).toBe(1);
+  });
 });
 
 describe('Delivery: concurrency, pause, shutdown', () => {

@@ -242,6 +242,7 @@ export class Delivery {
   private async flushWithin(timeoutMs: number, waitForRetries: () => boolean): Promise<FlushResult> {
     checkTimeout(timeoutMs);
     const sentBefore = this.counters.sent;
+    const deadLetteredBefore = this.counters.deadLettered;
     const deadline = monotonicNow() + timeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let timedOut = false;
@@ -263,10 +264,10 @@ export class Delivery {
       clearTimeout(timer);
     }
     const sent = this.counters.sent - sentBefore;
-    // What a flush sent is stored as sent before it resolves: acks otherwise reach the disk on
-    // a timer that a process exiting right after (a CLI) never lets fire, and the next run sent
-    // the same events again.
-    if (sent > 0) {
+    // What a flush settled is stored as settled before it resolves: acks otherwise reach the disk
+    // on a timer that a process exiting right after (a CLI) never lets fire, and the next run
+    // sent the same events again (or, refused again, dead-lettered them a second time).
+    if (sent > 0 || this.counters.deadLettered > deadLetteredBefore) {
       await this.outbox
         .persist()
         .catch((error: unknown) => this.deps.logger.debug('storing acks after a flush failed', { error }));
