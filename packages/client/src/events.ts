@@ -7,7 +7,7 @@ export type ClientDropReason = DropReason | 'sampling' | 'rejected' | 'invalid' 
 export interface ClientEventMap {
   /** Events were dropped; never silent. */
   drop: { reason: ClientDropReason; count: number; detail?: string };
-  /** A batch was accepted by an endpoint. */
+  /** An endpoint stored `count` events of a batch (one that stored none is not named). */
   sent: { endpoint: string; count: number };
   /** A delivery attempt failed (it will be retried unless `permanent`). */
   'delivery-error': { endpoint: string; error: unknown; permanent: boolean; retryInMs?: number };

@@ -312,12 +312,15 @@ export class BatchSender {
             byReason.set(r.reason, [...(byReason.get(r.reason) ?? []), record]);
           }
           for (const [reason, records] of byReason)
-            await this.deadLetter(records, reason, decision.acceptedBy[0]!);
+            await this.deadLetter(records, reason, decision.acceptedBy[0]!.endpoint);
         }
         await outbox.ack(batch);
         const count = batch.records.length - refused.length;
         counters.sent += count;
-        for (const endpoint of decision.acceptedBy) this.deps.emit('sent', { endpoint, count });
+        // Each endpoint's own count: under fanout one may have refused (in its 2xx) what another
+        // took, and one that stored nothing took nothing.
+        for (const { endpoint, stored } of decision.acceptedBy)
+          if (stored > 0) this.deps.emit('sent', { endpoint, count: stored });
         this.sizeLimit.accepted({ events: batch.records.length, bytes: batch.bytes });
         return true;
       }

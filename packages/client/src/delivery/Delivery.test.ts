@@ -624,6 +624,32 @@ describe('Delivery: several endpoints', () => {
     expect(await h.delivery.flush(5_000)).toMatchObject({ sent: 0, pending: 0 });
     expect(persisted).toBe(1);
   });
+
+  it("'sent' names each endpoint with what it stored, and none that stored nothing", async () => {
+    // A takes the requests (202) but refuses every event in them; B stores some.
+    const refuseAll: SinkHandler = (req) => ({
+      status: 202,
+      body: JSON.stringify({ accepted: 0, rejected: req.uuids.map((_, index) => ({ index, error: 'bad' })) }),
+    });
+    const a = await sink(refuseAll);
+    const b = await sink((req) => ({
+      status: 202,
+      body: JSON.stringify({ accepted: req.uuids.length - 1, rejected: [{ index: 0, error: 'bad' }] }),
+    }));
+    const h = harness({ endpoints: [homing(a, 'a'), homing(b, 'b')], mode: 'fanout', intervalMs: 60_000 });
+    h.outbox.append(makeRecords(3));
+    // The event both refused is a dead letter; B's 2 are sent.
+    expect(await h.delivery.flush(5_000)).toMatchObject({ sent: 2, pending: 0 });
+    expect(h.events.of('sent')).toEqual([{ endpoint: 'b', count: 2 }]);
+
+    // Failover to one endpoint that refuses all in its 202: dead letters, and no 'sent'.
+    const c = await sink(refuseAll);
+    const f = harness({ endpoints: [homing(c, 'c')], intervalMs: 60_000 });
+    f.outbox.append(makeRecords(3));
+    expect(await f.delivery.flush(5_000)).toMatchObject({ sent: 0, pending: 0 });
+    expect(f.events.of('sent')).toEqual([]);
+    expect(f.events.of('dead-letter').reduce((n, e) => n + e.count, 0)).toBe(3);
+  });
 });
 
 describe('Delivery: concurrency, pause, shutdown', () => {

@@ -10,7 +10,8 @@ export type BatchDecision =
   /** Some endpoint took the batch: dead-letter what every accepting endpoint refused, ack the rest. */
   | {
       readonly action: 'ack';
-      readonly acceptedBy: readonly string[];
+      /** Each endpoint that took it, with how many of its records that endpoint stored. */
+      readonly acceptedBy: readonly { readonly endpoint: string; readonly stored: number }[];
       readonly rejected: readonly RejectedRecord[];
     }
   /** 413: release, then claim half as many and send again. */
@@ -39,7 +40,14 @@ export function decideBatch(
 ): BatchDecision {
   const accepted = results.filter((r) => r.result.kind === 'accepted');
   if (accepted.length > 0) {
-    return { action: 'ack', acceptedBy: accepted.map((r) => r.endpoint), rejected: rejectedByAll(accepted) };
+    return {
+      action: 'ack',
+      acceptedBy: accepted.map((r) => ({
+        endpoint: r.endpoint,
+        stored: Math.max(0, size - (r.result.kind === 'accepted' ? r.result.rejected.length : 0)),
+      })),
+      rejected: rejectedByAll(accepted),
+    };
   }
   const tooLarge = results.some((r) => r.result.kind === 'failed' && r.result.failure === 'too-large');
   if (tooLarge && size > 1) return { action: 'split' };
