@@ -5,6 +5,9 @@ import type { OutboxDrop, OutboxRecord } from './outbox.js';
  * and drop listeners that cannot throw into the outbox.
  */
 
+/** Most UTF-8 bytes of a record's uuid: the file outbox's frame has one byte for its length. */
+export const MAX_UUID_BYTES = 255;
+
 /**
  * The record as it will be stored, or null when it cannot be stored at all (not an object,
  * no uuid, `json` not a string). A missing or non-finite `timestampMs` is replaced by `nowMs`:

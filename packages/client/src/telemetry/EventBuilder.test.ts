@@ -87,4 +87,24 @@ describe('EventBuilder', () => {
       $lib_version: expect.any(String),
     });
   });
+
+  it('keys the record by the uuid beforeSend sends the event with (its own idempotency key), refusing one over 255 bytes', () => {
+    const own = parts((e) => ({ ...e, uuid: `order-${String(e.properties.n)}` }));
+    const tracked = { uuid: '01900000-0000-7000-8000-000000000000', name: 'e', nowMs: 0, sessionId: 's' };
+    const r = own.build({ ...tracked, properties: { n: 7 } }, 'd');
+    expect(r.ok && r.record.uuid).toBe('order-7');
+    expect(r.ok && JSON.parse(r.record.json).uuid).toBe('order-7');
+    // Unchanged by the hook: the tracked one.
+    const same = parts((e) => e).build({ ...tracked, properties: {} }, 'd');
+    expect(same.ok && same.record.uuid).toBe(tracked.uuid);
+    // 100 characters of 3 bytes each: under 255 characters, over 255 bytes.
+    const long = parts((e) => ({ ...e, uuid: '€'.repeat(100) })).build({ ...tracked, properties: {} }, 'd');
+    expect(long).toMatchObject({
+      ok: false,
+      reason: 'rejected',
+      detail: expect.stringMatching(/broke the uuid/),
+    });
+    const fits = parts((e) => ({ ...e, uuid: '€'.repeat(85) })).build({ ...tracked, properties: {} }, 'd');
+    expect(fits.ok && fits.record.uuid).toBe('€'.repeat(85));
+  });
 });

@@ -1,7 +1,7 @@
 import type { HomingEvent } from '../event.js';
 import type { ClientDropReason } from '../events.js';
 import type { OutboxRecord } from '../outbox/outbox.js';
-import { utf8LengthOver } from '../outbox/records.js';
+import { MAX_UUID_BYTES, utf8LengthOver } from '../outbox/records.js';
 import { checkEventName, MAX_EVENT_NAME_LENGTH } from '../pipeline/eventName.js';
 import { REDACTED } from '../pipeline/redactFields.js';
 import type { SafeLimits } from '../pipeline/safeSerialize.js';
@@ -142,14 +142,21 @@ export class EventBuilder {
     if (tracked.anonDistinctId !== undefined && tracked.inPlace !== true) {
       own.$anon_distinct_id = tracked.anonDistinctId;
     }
-    const json =
-      this.parts.beforeSend === undefined
-        ? this.fastJson(tracked, distinctId, own, anonymous, supers)
-        : this.hookedJson(tracked, distinctId, own, anonymous, supers);
+    let json: string | BuildResult;
+    // The record goes by the uuid the event is sent with (beforeSend may set its own idempotency
+    // key): the dead letters, their replay and the server's answers name that one.
+    let uuid = tracked.uuid;
+    if (this.parts.beforeSend === undefined) {
+      json = this.fastJson(tracked, distinctId, own, anonymous, supers);
+    } else {
+      const hooked = this.hookedJson(tracked, distinctId, own, anonymous, supers);
+      if ('ok' in hooked) return hooked;
+      ({ json, uuid } = hooked);
+    }
     if (typeof json !== 'string') return json;
     // Most events need no count at all (see utf8LengthOver).
     if (utf8LengthOver(json, this.parts.maxEventBytes)) return this.tooLarge(tracked);
-    return { ok: true, record: { uuid: tracked.uuid, json, timestampMs: tracked.nowMs } };
+    return { ok: true, record: { uuid, json, timestampMs: tracked.nowMs } };
   }
 
   private tooLarge(tracked: TrackedEvent): BuildResult {
@@ -198,7 +205,7 @@ export class EventBuilder {
     own: Record<string, unknown>,
     anonymous: boolean,
     supers: SuperState,
-  ): string | BuildResult {
+  ): { json: string; uuid: string } | BuildResult {
     const event: HomingEvent = {
       uuid: tracked.uuid,
       event: this.redactedName(tracked.name),
@@ -225,9 +232,9 @@ export class EventBuilder {
     if (answer === null || answer === false) return { ok: false, reason: 'rejected', detail: 'beforeSend' };
     const checked = checkShape(answer === undefined ? event : answer);
     if (typeof checked === 'string') return { ok: false, reason: 'rejected', detail: checked };
-    return (
-      this.serialise(checked) ?? { ok: false, reason: 'invalid', detail: 'the event cannot be serialised' }
-    );
+    const json = this.serialise(checked);
+    if (json === undefined) return { ok: false, reason: 'invalid', detail: 'the event cannot be serialised' };
+    return { json, uuid: checked.uuid };
   }
 
   /** `beforeSend` may have put anything into the properties: clone again only when needed. */
@@ -311,8 +318,8 @@ function checkShape(value: unknown): HomingEvent | string {
   if (value === null || typeof value !== 'object')
     return 'beforeSend answered something that is not an event';
   const e = value as Partial<Record<keyof HomingEvent, unknown>>;
-  if (typeof e.uuid !== 'string' || e.uuid.length === 0 || e.uuid.length > 255)
-    return 'beforeSend broke the uuid';
+  if (typeof e.uuid !== 'string' || e.uuid.length === 0 || utf8LengthOver(e.uuid, MAX_UUID_BYTES))
+    return 'beforeSend broke the uuid (a non-empty string of at most 255 bytes)';
   const name = checkEventName(e.event);
   if (!name.ok) return `beforeSend broke the event name: ${name.detail}`;
   if (typeof e.distinct_id !== 'string' || e.distinct_id.length === 0) return 'beforeSend broke distinct_id';

@@ -16,7 +16,7 @@ import { crc32c } from './crc32c.js';
 export const FRAME_MAGIC = 0x4f48;
 export const FRAME_VERSION = 1;
 export const HEADER_BYTES = 24;
-export const MAX_UUID_BYTES = 255;
+export { MAX_UUID_BYTES } from '../records.js';
 
 export interface FrameHeader {
   readonly uuidBytes: number;
