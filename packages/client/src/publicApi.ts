@@ -17,6 +17,8 @@ export type { TelemetryErrorKind } from './telemetry/errors.js';
 export { LIB_NAME, LIB_VERSION } from './telemetry/version.js';
 export { INSTALL_ID_STATE_KEY } from './telemetry/installId.js';
 export { CONSENT_STATE_KEY } from './telemetry/Telemetry.js';
+export { CONSENT_HOLD_STATE_KEY, parseConsentHold } from './telemetry/ConsentHold.js';
+export type { ConsentHoldValue } from './telemetry/ConsentHold.js';
 
 export type { HomingEvent } from './event.js';
 export type { ClientDropReason, ClientEventMap, ClientEventName } from './events.js';

@@ -569,6 +569,51 @@ describe('homing flush', () => {
     },
   );
 
+  it("sends nothing, and status says so, while an app holds its events under its consent option 'pending' (not remembered); an app granted by its option sends them", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'homing-flush-hold-'));
+    const sink = await startSink(202);
+    cleanups.push(() => rm(dir, { recursive: true, force: true }), sink.close);
+    const appWith = (consent: 'pending' | 'granted') =>
+      createTelemetry({
+        endpoints: [{ destination: 'homing', host: sink.url, key: 'wk_app', name: 'main' }],
+        storage: 'file',
+        directory: dir,
+        distinctId: 'u',
+        respectDoNotTrack: false,
+        consent,
+        delivery: { intervalMs: 20, flushOnExit: false },
+      });
+    const held = appWith('pending');
+    for (let i = 0; i < 3; i++) held.track('held', { i });
+    await held.shutdown({ timeoutMs: 2_000 });
+    expect(sink.requests).toBe(0);
+
+    const io = captureIo();
+    expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(1);
+    expect(sink.requests).toBe(0);
+    expect(io.err()).toContain('consent is pending');
+    expect(await queuedIn(dir)).toBe(3);
+    const shown = captureIo();
+    expect(await status({ outbox: dir }, shown)).toBe(0);
+    expect(shown.out()).toMatch(/Consent\s+pending:/);
+    const json = captureIo();
+    await status({ outbox: dir, json: true }, json);
+    expect(JSON.parse(json.out())).toMatchObject({
+      consent: 'pending',
+      consentHeldSinceMs: expect.any(Number),
+    });
+
+    // The user said yes: the next run is granted by its option, and what was held goes out.
+    const granted = appWith('granted');
+    await granted.flush({ timeoutMs: 5_000 });
+    await granted.shutdown({ timeoutMs: 2_000 });
+    expect(sink.uuids).toHaveLength(3);
+    const after = captureIo();
+    await status({ outbox: dir, json: true }, after);
+    expect(JSON.parse(after.out())).toMatchObject({ consent: null });
+    expect(JSON.parse(after.out())).not.toHaveProperty('consentHeldSinceMs');
+  });
+
   it('sends nothing while the consent the app remembers cannot be read (it may be a denial)', async () => {
     const { dir, sink } = await setup(20);
     // Cut short: the outbox state would take it for none kept, and the option's 'granted'.

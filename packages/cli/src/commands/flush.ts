@@ -170,7 +170,7 @@ export async function flush(
     });
     try {
       const resolved = fromFlags ?? (await savedDeliveryOptions(outbox));
-      await refuseWithoutConsent(directory);
+      await refuseWithoutConsent(directory, outbox);
       const failed = await drain(
         outbox,
         inspector,

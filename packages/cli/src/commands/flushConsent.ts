@@ -1,5 +1,10 @@
-import type { ConsentState } from '@homing/client';
-import { consentFile, ConsentUnreadableError } from '@homing/client';
+import type { ConsentState, Outbox } from '@homing/client';
+import {
+  CONSENT_HOLD_STATE_KEY,
+  consentFile,
+  ConsentUnreadableError,
+  parseConsentHold,
+} from '@homing/client';
 import { CommandError } from './outboxCommand.js';
 
 /** How often a flush reads the consent the app remembers, ms: a denial meanwhile stops it. */
@@ -7,10 +12,20 @@ const CONSENT_RECHECK_MS = 250;
 
 /**
  * The app keeps events while its user's consent is pending (`setConsent('pending')`, saved in
- * the outbox): sending them from here would overrule that user.
+ * the outbox, or its `consent` option, which it marks there as held): sending them from here
+ * would overrule that user.
  */
-export async function refuseWithoutConsent(directory: string): Promise<void> {
-  const consent = await rememberedConsent(directory);
+export async function refuseWithoutConsent(
+  directory: string,
+  outbox: Pick<Outbox, 'getState'>,
+): Promise<void> {
+  const remembered = await rememberedConsent(directory);
+  const consent =
+    remembered === 'pending' || remembered === 'denied'
+      ? remembered
+      : parseConsentHold(await outbox.getState(CONSENT_HOLD_STATE_KEY)) !== null
+        ? 'pending'
+        : remembered;
   if (consent !== 'pending' && consent !== 'denied') return;
   throw new CommandError(
     `the app that writes this outbox holds its events until its user consents (consent is ${consent}); nothing was sent`,

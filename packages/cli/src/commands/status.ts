@@ -1,9 +1,11 @@
 import {
   breakerStateKey,
+  CONSENT_HOLD_STATE_KEY,
   consentFile,
   ConsentUnreadableError,
   DEFAULT_DELIVERY_OPTIONS,
   ENDPOINTS_STATE_KEY,
+  parseConsentHold,
   parsePoisonSearchState,
   POISON_LONE_FAILURES,
   POISON_SEARCH_STATE_KEY,
@@ -59,9 +61,12 @@ export interface StatusReport {
   /**
    * The consent the app remembered (`setConsent`), or null when it kept none; 'unreadable' when
    * one is stored that cannot be read (`consentError` says why): the app holds its events then.
+   * 'pending' too when the app marked its events held for consent (its `consent` option, which
+   * it does not remember), since `consentHeldSinceMs`.
    */
   consent: 'granted' | 'denied' | 'pending' | 'unreadable' | null;
   consentError?: string;
+  consentHeldSinceMs?: number;
 }
 
 /**
@@ -114,6 +119,8 @@ export async function readStatus(
     consent = 'unreadable';
     consentError = error.message;
   }
+  const hold = parseConsentHold(await outbox.getState<unknown>(CONSENT_HOLD_STATE_KEY));
+  if (hold !== null && (consent === null || consent === 'granted')) consent = 'pending';
   return {
     outbox: directory,
     queue: { events: size.events, bytes: size.bytes },
@@ -130,6 +137,7 @@ export async function readStatus(
     failingEvent,
     consent,
     ...(consentError === undefined ? {} : { consentError }),
+    ...(hold === null ? {} : { consentHeldSinceMs: hold.sinceMs }),
   };
 }
 

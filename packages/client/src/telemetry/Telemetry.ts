@@ -14,6 +14,7 @@ import { Session } from '../pipeline/session.js';
 import { settledWithin } from '../settledWithin.js';
 import type { TelemetryCore, TelemetryFlushResult, TelemetryStats } from './client.js';
 import { ClientCounts } from './ClientCounts.js';
+import { ConsentHold } from './ConsentHold.js';
 import { type ConsentStore, outboxConsentStore } from './consentStore.js';
 import { DenialClear } from './DenialClear.js';
 import { Emitter } from './Emitter.js';
@@ -90,6 +91,8 @@ export class Telemetry implements TelemetryCore {
   private readonly stored: StoredEvents;
   /** What a `track()` call makes of its arguments. */
   private readonly tracked: TrackedEvents;
+  /** Tells tools that send from the outbox (`homing flush`) that its events are held for consent. */
+  private readonly consentHold: ConsentHold;
 
   constructor(private readonly parts: TelemetryParts) {
     this.o = parts.options;
@@ -119,6 +122,7 @@ export class Telemetry implements TelemetryCore {
       notify: (count, bytes) => this.delivery.notify(count, bytes),
     });
     this.stored = new StoredEvents(this.outbox, this.denialClear, this.counts, this.logger, () => this.ready);
+    this.consentHold = new ConsentHold(this.outbox, this.logger, this.o.now);
     // Nothing identifying is stored while consent is denied, or may be (see `installIdAllowedNow`).
     this.session = new Session(this.o.sessionIdleMs, parts.session, () => this.consent.installIdAllowedNow());
     const inPlace = new PropertiesInPlace(this.o);
@@ -404,6 +408,8 @@ export class Telemetry implements TelemetryCore {
   /** Builds and appends the events that waited for the install id, and lets delivery go. */
   private releaseWaiting(): void {
     for (const w of this.waiting.release()) this.append(w);
+    // Shutting down too: an app that tracks and ends at once holds its events all the same.
+    this.consentHold.note(this.consent.state);
     if (this.closing === undefined) this.delivery.setPaused(this.consent.state !== 'granted');
   }
 
@@ -498,6 +504,8 @@ export class Telemetry implements TelemetryCore {
       }
       this.denialClear.start();
     }
+    // Once the consent is known (`start` notes it when it is read), and while the storage is open.
+    if (!this.consent.undecided && !this.refusingEvents) this.consentHold.note(state);
     if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || !this.waiting.released);
   }
 
@@ -559,7 +567,7 @@ export class Telemetry implements TelemetryCore {
     // closes: a privacy choice gets a moment past an exhausted budget.
     const left = Math.max(0, deadline - monotonicNow());
     await settledWithin(
-      this.consent.written,
+      Promise.all([this.consent.written, this.consentHold.settled]),
       this.consentSetWhileClosing ? Math.max(CONSENT_WRITE_GRACE_MS, left) : left,
     );
     this.refusingEvents = true;
