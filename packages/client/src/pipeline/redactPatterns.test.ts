@@ -309,6 +309,11 @@ describe('createPatternRedactor: properties', () => {
     'pass=hunter22',
     '--password hunter22',
     'hw_4cN2k9dQ0vT7x1LmP8sR3uY6wZ5aB2eF',
+    encodeURIComponent('/cb?token=hunter22&x=1'),
+    '%3D',
+    '%20',
+    '%25',
+    '\\"',
   );
   const mixed = fc
     .array(fc.oneof(piece, fc.string({ maxLength: 12 }), fc.constantFrom(' ', ', ', ':', '=', '@', '.')), {
@@ -392,5 +397,53 @@ describe('createPatternRedactor: "__proto__" keys', () => {
     expect(Object.hasOwn(out, '__proto__')).toBe(true);
     expect(JSON.stringify(out)).toBe('{"__proto__":"mail [REDACTED]","a":1}');
     expect(JSON.stringify(input)).toBe('{"__proto__":"mail jane@example.com","a":1}');
+  });
+});
+
+describe('createPatternRedactor: secrets written escaped', () => {
+  const redact = createPatternRedactor();
+  const JWT = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U';
+  const HW = 'hw_mDibaPlxTpQbGel9XW6cKve85g4bzeKN';
+  const inQuery = (inner: string) => `https://app.example.com/login?next=${encodeURIComponent(inner)}`;
+
+  it.each([
+    ['an API key', inQuery(`/settings?api_key=${HW}`), HW],
+    ['a JWT', inQuery(`/cb?id_token=${JWT}`), JWT.slice(0, 30)],
+    ['a password parameter', inQuery('/cb?password=hunter2secret'), 'hunter2secret'],
+    ['a URL password', inQuery('https://u:hunter2secret@h/'), 'hunter2secret'],
+    ['a Stripe key', inQuery('/cb?key=sk_live_51H8abcdefghijklmnopqrstuv'), 'sk_live_51H8'],
+    [
+      'a bearer token in JSON',
+      inQuery(JSON.stringify({ authorization: 'Bearer abcdefghijklmnop123' })),
+      'abcdefghijklmnop123',
+    ],
+    ['a key encoded twice', inQuery(inQuery(`/s?api_key=${HW}`)), HW],
+    [
+      'JSON escaped in a string',
+      JSON.stringify(JSON.stringify({ password: 'hunter2secret' })),
+      'hunter2secret',
+    ],
+  ])('finds %s in a URL query or escaped JSON, and the value reads unescaped', (_, value, secret) => {
+    const out = redact(value) as string;
+    expect(out).toContain('[REDACTED]');
+    expect(out).not.toContain(secret);
+    expect(out).not.toContain(encodeURIComponent(secret));
+    expect(redact(out)).toBe(out);
+  });
+
+  it('leaves escaped text that holds no secret as it was written', () => {
+    for (const value of [
+      inQuery('/settings?tab=billing&page=2'),
+      'https://example.com/search?q=caf%C3%A9%20au%20lait&sort=asc',
+      JSON.stringify(JSON.stringify({ plan: 'pro', seats: 3 })),
+      '100%25 done, 50%off',
+    ])
+      expect(redact(value)).toBe(value);
+  });
+
+  it('keeps the rest of the URL readable where it redacts', () => {
+    expect(redact(inQuery(`/settings?api_key=${HW}&tab=2`))).toBe(
+      'https://app.example.com/login?next=/settings?api_key=[REDACTED]&tab=2',
+    );
   });
 });

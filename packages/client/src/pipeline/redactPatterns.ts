@@ -1,3 +1,4 @@
+import { unescapedText } from './escapedText.js';
 import { cutClear } from './textCut.js';
 import type { PiiPattern, PickedSpan } from './piiPatterns.js';
 import { BUILTIN_PII_PATTERNS } from './piiPatterns.js';
@@ -95,6 +96,14 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
     const pr = profile;
     for (const p of patterns) {
       if (admits(p, s, pr)) s = replaceAll(s, p);
+    }
+    // A secret written escaped (a URL in another's query, JSON in a string) is looked for as it
+    // reads unescaped (again for one escaped twice: each pass is shorter): where one is found
+    // there, the value is that text, redacted; else it stays as it was written.
+    const unescaped = unescapedText(s);
+    if (unescaped !== s) {
+      const redacted = scanPatterns(unescaped);
+      if (redacted !== unescaped) s = redacted;
     }
     if (s === input) clean.add(s);
     return s;
