@@ -174,6 +174,27 @@ describe('clients the app gave no name (Node, file outbox in the user cache dire
     expect(names(mine)).toEqual([]);
   });
 
+  it('says, once, when it passes over the shared directory of earlier versions that holds queued events, and how to send them', async () => {
+    await anotherProgramShared('granted');
+    const mine = await sink();
+    const warnings: string[] = [];
+    const start = () =>
+      createTelemetry({
+        endpoints: [{ destination: 'homing', host: mine.url, key: 'app-key' }],
+        platform: testPlatform(),
+        respectDoNotTrack: false,
+        logger: { debug() {}, warn: (m: string) => void warnings.push(m), error() {} },
+      });
+    await start().shutdown({ timeoutMs: 500 });
+    const shared = path.join(cache, 'homing', 'default');
+    expect(warnings.filter((w) => w.includes(shared))).toEqual([
+      expect.stringContaining(`homing flush --outbox ${shared} --host <url> --key <key>`),
+    ]);
+    // Its own directory made, later starts say nothing more.
+    await start().shutdown({ timeoutMs: 500 });
+    expect(warnings.filter((w) => w.includes(shared))).toHaveLength(1);
+  });
+
   it("a grant remembered in another app's shared directory is not taken: the app's own consent option holds", async () => {
     await anotherProgramShared('granted');
     const mine = await sink();

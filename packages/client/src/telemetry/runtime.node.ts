@@ -32,6 +32,11 @@ export const nodeRuntime: TelemetryRuntime = {
               : defaultDirectory(request.name, request.endpoints);
             directory = chosen.directory;
             denialFrom = chosen.denialFrom ?? [];
+            if (chosen.passedOver !== undefined) {
+              request.logger.warn(
+                `outbox: ${chosen.passedOver}, which unnamed clients of earlier versions shared, holds queued events and is not taken over: it does not name this client's endpoints (versions before December 4, 2026 saved none there). This client keeps its own outbox (${directory}) and install id. If those events are this app's, send them with: homing flush --outbox ${chosen.passedOver} --host <url> --key <key>`,
+              );
+            }
           }
         } catch (error) {
           if (!(error instanceof NoCacheDirectoryError)) throw error;

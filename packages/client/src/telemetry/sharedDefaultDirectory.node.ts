@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { ResolvedEndpoint } from '../delivery/deliveryOptions.js';
 import { SENDING_STATE_KEY } from '../delivery/EndpointChannel.js';
 import { unsafeDirectorySync } from '../outbox/file-log/ownDirectory.js';
-import { STATE_DIR } from '../outbox/file-log/segmentFiles.js';
+import { parseSegmentFileName, STATE_DIR } from '../outbox/file-log/segmentFiles.js';
 import { readStateSync } from '../outbox/file-log/StateFiles.js';
 import { defaultOutboxDirectory } from '../platform/cacheDirectory.node.js';
 import { consentFile } from './consentFile.node.js';
@@ -18,6 +18,12 @@ export interface DefaultDirectory {
    * client's (`withSharedDenial`).
    */
   readonly denialFrom?: readonly string[];
+  /**
+   * The directory unnamed clients shared before, when this client is new and does not take it
+   * over but it holds segments (queued events, perhaps this app's, from a version that saved no
+   * endpoint list there): the caller says so, as nothing else would.
+   */
+  readonly passedOver?: string;
 }
 
 /** A directory an unnamed client used: the shared one of earlier versions, or one per endpoint set. */
@@ -43,10 +49,24 @@ export function defaultDirectory(
   const own = defaultOutboxDirectory(name, cacheDirectory);
   if (name === SHARED_DEFAULT_NAME || existsSync(own)) return { directory: own };
   const shared = defaultOutboxDirectory(SHARED_DEFAULT_NAME, cacheDirectory);
-  if (existsSync(shared) && unsafeDirectorySync(shared) === undefined && lastSentTo(shared, endpoints)) {
+  const sharedExists = existsSync(shared);
+  if (sharedExists && unsafeDirectorySync(shared) === undefined && lastSentTo(shared, endpoints)) {
     return { directory: shared };
   }
-  return { directory: own, denialFrom: unnamedSiblings(path.dirname(own), path.basename(own)) };
+  return {
+    directory: own,
+    denialFrom: unnamedSiblings(path.dirname(own), path.basename(own)),
+    ...(sharedExists && holdsSegments(shared) ? { passedOver: shared } : {}),
+  };
+}
+
+/** Whether `directory` holds any segment file (queued events, unless all are acknowledged). */
+function holdsSegments(directory: string): boolean {
+  try {
+    return readdirSync(directory).some((n) => parseSegmentFileName(n) !== null);
+  } catch {
+    return false;
+  }
 }
 
 /** The directories of other unnamed clients beside `self` in `parent`. */
