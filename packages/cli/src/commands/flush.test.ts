@@ -338,6 +338,37 @@ describe('homing flush', () => {
     expect(tty.err().endsWith('3/3 events\n')).toBe(true);
   });
 
+  it("names each endpoint's wait when one's circuit is open and the other asked for time, and offers --force (it said nothing failed)", async () => {
+    const { dir, sink } = await setup(3);
+    const outbox = open(dir);
+    await outbox.setState(SENDING_STATE_KEY, {
+      mode: 'failover',
+      endpoints: [
+        { destination: 'homing', host: sink.url, key: 'wk', name: 'primary' },
+        { destination: 'homing', host: sink.url, key: 'wk', name: 'secondary' },
+      ],
+    });
+    await outbox.setState(serverWaitStateKey('secondary'), {
+      untilMs: Date.now() + 600_000,
+      waitMs: 600_000,
+    });
+    await outbox.close();
+    await saveOpenCircuit(dir, 'primary', 300_000);
+    const held = captureIo();
+    expect(await flush({ outbox: dir, timeout: 2_000 }, held)).toBe(1);
+    expect(sink.requests).toBe(0);
+    expect(held.err()).toContain(
+      'error: every endpoint waits: primary: circuit open after repeated failures; secondary: asked to be left alone for a while (Retry-After)',
+    );
+    expect(held.err()).toMatch(
+      /hint: primary will be tried again in (29s|30s); run this again then, or add --force to try now/,
+    );
+    expect(held.err()).not.toContain('nothing failed');
+    const forced = captureIo();
+    expect(await flush({ outbox: dir, force: true }, forced)).toBe(0);
+    expect(sink.uuids).toHaveLength(3);
+  });
+
   it('respects a wait the endpoint asked an earlier run for (Retry-After): no request, says when; --force tries now', async () => {
     const { dir, sink } = await setup(3);
     const outbox = open(dir);

@@ -18,7 +18,7 @@ import { runFlushRounds } from './flushRounds.js';
 import type { ConsentWithdrawn } from './flushConsent.js';
 import { consentWithdrawn, refuseWithoutConsent } from './flushConsent.js';
 import type { FlushDrops } from './flushSummary.js';
-import { allAskedToWait, allCircuitsOpen, everyEndpointWaits, reportFlush } from './flushSummary.js';
+import { everyEndpointWaits, reportFlush } from './flushSummary.js';
 import type { CommandIo, Outbox, OutboxInspector } from './outboxCommand.js';
 import { CommandError, openOutbox, processIo, runCommand } from './outboxCommand.js';
 
@@ -293,11 +293,8 @@ async function drain(
       stop: over.signal,
       failedVisibly: () => {
         const stats = delivery.stats();
-        return (
-          stats.lastError !== null ||
-          allCircuitsOpen(stats, ids) !== null ||
-          allAskedToWait(stats, ids) !== null
-        );
+        // Each endpoint waiting, whichever its wait (open circuits, Retry-Afters, or some of each).
+        return stats.lastError !== null || everyEndpointWaits(stats, ids) !== null;
       },
       onWaiting: (holder, upToMs) => progress.waiting(holder.who, holder.heartbeatAgeMs, upToMs),
     });

@@ -80,17 +80,6 @@ export function everyEndpointWaits(
   return first;
 }
 
-/**
- * Every endpoint waits out a wait it asked for (a Retry-After an earlier run saved: `retryAtMs`
- * with no circuit open): the earliest end, or null when one is not waiting.
- */
-export function allAskedToWait(stats: DeliveryStats, ids: readonly string[]): { untilMs: number } | null {
-  const until = ids.map((id) => stats.breakers[id]?.retryAtMs ?? null);
-  const now = Date.now();
-  if (ids.length === 0 || !until.every((at) => at !== null && at > now)) return null;
-  return { untilMs: Math.min(...(until as number[])) };
-}
-
 /** What a flush that ran to its end reports: the summary on stdout, then what failed. */
 export interface FlushReport {
   readonly io: CommandIo;
@@ -213,6 +202,14 @@ export function reportFlush(
     io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
     io.stderr.write('hint: run it again, or give more time with --timeout MS; nothing is lost\n');
     if (narrowingFailingEvent) io.stderr.write(failingEventHint(terminalText(directory)));
+  } else if (stats.lastError === null && everyEndpointWaits(stats, ids) !== null) {
+    // Nothing failed in this run: some circuits open and the other endpoints asked for time
+    // (saved by earlier runs), each waiting for its own reason.
+    const first = everyEndpointWaits(stats, ids)!;
+    io.stderr.write(`error: every endpoint waits: ${waitsOf(stats, ids)}\n`);
+    io.stderr.write(
+      `hint: ${terminalText(first.endpoint)} will be tried again in ${formatDuration(first.untilMs - Date.now())}; run this again then, or add --force to try now\n`,
+    );
   } else if (stats.lastError === null) {
     throw unexplained(terminalText(directory));
   } else {
@@ -229,6 +226,18 @@ export function reportFlush(
     );
   }
   return true;
+}
+
+/** Each endpoint's wait, in words: `a: circuit open after repeated failures; b: asked to wait (Retry-After)`. */
+function waitsOf(stats: DeliveryStats, ids: readonly string[]): string {
+  const now = Date.now();
+  return ids
+    .map((id) => {
+      const b = stats.breakers[id];
+      const open = (b?.openUntilMs ?? 0) > now;
+      return `${terminalText(id)}: ${open ? 'circuit open after repeated failures' : 'asked to be left alone for a while (Retry-After)'}`;
+    })
+    .join('; ');
 }
 
 /** The next try of any endpoint, a Retry-After it also saved counted (else `fallbackMs`). */
