@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -42,6 +42,28 @@ describe('SqliteStore erasure', () => {
       db.close();
     }
   }
+
+  it("an erasure overwrites what it deletes: the person's data is not left in homing.db's free space", async () => {
+    dir = tempDir();
+    store = await openSqlite({ dataDir: dir });
+    const p = await store.createProject('p');
+    const secret = 'ALICE-MEDICAL-SECRET';
+    await store.insertEvents(
+      p.id,
+      Array.from({ length: 200 }, (_, i) =>
+        ev({ distinctId: 'alice', properties: { note: `${secret}-${i}` } }),
+      ),
+    );
+    await store.insertEvents(p.id, [ev({ distinctId: 'bob', properties: { note: 'bob-kept' } })]);
+    await store.drain();
+    expect(await store.erasePerson(p.id, 'alice', 'admin')).toBe(200);
+    await store.close();
+    store = null;
+    // Closed: the WAL is checkpointed into homing.db and removed.
+    const bytes = readFileSync(join(dir, 'homing.db'));
+    expect(bytes.includes('bob-kept')).toBe(true);
+    expect(bytes.includes(secret)).toBe(false);
+  });
 
   it('an erasure stopped by a failing batch has logged every event it deleted', async () => {
     const projectId = await aliceWith(6000, 'poison');

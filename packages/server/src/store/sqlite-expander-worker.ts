@@ -127,6 +127,9 @@ export function expanderWorkerMain(
   db.pragma(`wal_autocheckpoint = ${d.walAutocheckpointPages}`);
   db.pragma(`journal_size_limit = ${d.walSizeLimitBytes}`);
   db.pragma('temp_store = MEMORY');
+  // Space its inserts free inside a page (cells moved when a page splits) is zeroed too, as the
+  // main connection's deletes are (sqlite-open.ts): else an erased event's bytes outlived it there.
+  db.pragma('secure_delete = ON');
 
   type Row = [string | null, string, string, number, string | null, string, string];
   const FIELDS = 7;

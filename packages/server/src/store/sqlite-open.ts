@@ -85,6 +85,9 @@ export function openMainDatabase(
     db.pragma(`journal_size_limit = ${walSizeLimitBytes(opts)}`);
     db.pragma('temp_store = MEMORY');
     db.pragma('foreign_keys = OFF');
+    // Erasure, retention and project removal delete on this connection: what they delete is
+    // overwritten, not left in free pages (where a copy of the file, a backup, still had it).
+    db.pragma('secure_delete = ON');
     db.exec(
       'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
     );
