@@ -98,4 +98,28 @@ describe.skipIf(process.platform === 'win32')('the data directory and its databa
     expect(dataDirExposure(spaced)!.fix).toBe(`chmod 700 '${dataDir}/it'\\''s here'`);
     expect(dataDirExposure(join(dataDir, 'missing'))).toBeNull();
   });
+
+  it('a directory or database file another account owns is an exposure too, whatever its modes (it can read and change them)', () => {
+    const dataDir = tempDir();
+    dirs.push(dataDir);
+    writeFileSync(join(dataDir, 'homing.db'), '');
+    chmodSync(join(dataDir, 'homing.db'), 0o600);
+    const me = statSync(dataDir).uid;
+    expect(dataDirExposure(dataDir, 'linux', me)).toBeNull();
+    // As seen by a server running as another account: everything here is someone else's.
+    const other = me + 1;
+    const exposed = dataDirExposure(dataDir, 'linux', other);
+    expect(exposed).toMatchObject({
+      ownedByOthers: [dataDir, join(dataDir, 'homing.db')],
+      readableFiles: [],
+      fix: `chown ${other} ${dataDir} ${join(dataDir, 'homing.db')}`,
+    });
+    expect(exposed!.message).toContain(
+      'holds what another account owns, which can read and change it whatever the modes: the directory itself, homing.db',
+    );
+    chmodSync(dataDir, 0o755);
+    expect(dataDirExposure(dataDir, 'linux', other)!.message).toMatch(
+      /is open to other users of this machine \(mode 755\); it also holds what another account owns/,
+    );
+  });
 });

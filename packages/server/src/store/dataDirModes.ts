@@ -36,6 +36,12 @@ export interface DataDirExposure {
   mode: string;
   /** Database files other users can read through it. */
   readableFiles: string[];
+  /**
+   * The directory and database files another account owns (not this server's user): it can
+   * read and change them whatever their modes. SQLite keeps an existing file's owner, and gives
+   * its -wal and -shm files the main file's.
+   */
+  ownedByOthers: string[];
   /** What to run about it. */
   fix: string;
   message: string;
@@ -52,38 +58,64 @@ const DATABASE_FILES = ['homing.db', 'ingest-log.db'].flatMap((f) => [f, `${f}-w
 export function dataDirExposure(
   dataDir: string,
   platform: NodeJS.Platform = process.platform,
+  uid: number | undefined = process.geteuid?.(),
 ): DataDirExposure | null {
   if (platform === 'win32') return null;
   const dir = path.resolve(dataDir);
-  const dirMode = modeOf(dir);
-  if (dirMode === null || (dirMode & 0o077) === 0) return null;
-  const readableFiles =
-    (dirMode & 0o011) === 0
+  const dirStat = statOf(dir);
+  if (dirStat === null) return null;
+  const dirMode = dirStat.mode;
+  const files = DATABASE_FILES.map((f) => path.join(dir, f));
+  const ownedByOthers =
+    uid === undefined
       ? []
-      : DATABASE_FILES.map((f) => path.join(dir, f)).filter((f) => ((modeOf(f) ?? 0) & 0o044) !== 0);
+      : [dir, ...files].filter((f) => {
+          const owner = f === dir ? dirStat.uid : statOf(f)?.uid;
+          return owner !== undefined && owner !== uid;
+        });
+  const open = (dirMode & 0o077) !== 0;
+  if (!open && ownedByOthers.length === 0) return null;
+  const readableFiles =
+    (dirMode & 0o011) === 0 ? [] : files.filter((f) => ((statOf(f)?.mode ?? 0) & 0o044) !== 0);
   const fix = [
-    `chmod 700 ${shellQuoted(dir)}`,
+    ...(ownedByOthers.length > 0 ? [`chown ${uid} ${ownedByOthers.map(shellQuoted).join(' ')}`] : []),
+    ...(open ? [`chmod 700 ${shellQuoted(dir)}`] : []),
     ...(readableFiles.length > 0 ? [`chmod 600 ${readableFiles.map(shellQuoted).join(' ')}`] : []),
   ].join(' && ');
   const mode = (dirMode & 0o777).toString(8).padStart(3, '0');
+  const exposures = [
+    ...(open
+      ? [
+          `is open to other users of this machine (mode ${mode})` +
+            (readableFiles.length > 0
+              ? ` and they can read ${readableFiles.map((f) => path.basename(f)).join(', ')}`
+              : ''),
+        ]
+      : []),
+    ...(ownedByOthers.length > 0
+      ? [
+          `holds what another account owns, which can read and change it whatever the modes: ` +
+            ownedByOthers.map((f) => (f === dir ? 'the directory itself' : path.basename(f))).join(', '),
+        ]
+      : []),
+  ];
   return {
     dataDir: dir,
     mode,
     readableFiles,
+    ownedByOthers,
     fix,
     message:
-      `the data directory ${dir} (mode ${mode}) is open to other users of this machine` +
-      (readableFiles.length > 0
-        ? ` and they can read ${readableFiles.map((f) => path.basename(f)).join(', ')}`
-        : '') +
+      `the data directory ${dir} ${exposures.join('; it also ')}` +
       `; homing.db holds every project's write and admin keys (an admin key exports and erases ` +
       `personal data): run ${fix}`,
   };
 }
 
-function modeOf(file: string): number | null {
+function statOf(file: string): { mode: number; uid: number } | null {
   try {
-    return statSync(file).mode;
+    const st = statSync(file);
+    return { mode: st.mode, uid: st.uid };
   } catch {
     return null;
   }
