@@ -1,3 +1,4 @@
+import { BodyBytesBudget } from './ingest/bodyBytesBudget.js';
 import fastifyCors from '@fastify/cors';
 import Fastify, {
   type FastifyBaseLogger,
@@ -208,7 +209,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     isDraining: () => draining,
   });
   void app.register(metricsRoutes, { metrics });
-  const body = { maxBytes: o.maxBodyBytes, maxDepth: maxBodyDepth(o.maxPropertiesDepth) };
+  const body = {
+    maxBytes: o.maxBodyBytes,
+    maxDepth: maxBodyDepth(o.maxPropertiesDepth),
+    budget: new BodyBytesBudget(o.maxBodyBytesInFlight),
+    retryAfterSeconds: o.retryAfterSeconds,
+  };
   void app.register(nativeRoutes, { deps, body });
   void app.register(posthogRoutes, { deps, body });
   void app.register(segmentRoutes, { deps, body });

@@ -24,6 +24,14 @@ export interface ServerOptions {
   /** Largest request body after decompression, bytes. Default 10 MiB. */
   maxBodyBytes?: number;
   /**
+   * Bytes (after decompression) that all ingest bodies being read and parsed at once may hold
+   * together; a body past it is refused with 503 and Retry-After before more of it is
+   * decompressed. Bounds what bodies sent without a valid key cost before their 401 (a key in
+   * the body is read only after the parse). Default the larger of 64 MiB and 4 × maxBodyBytes;
+   * at least maxBodyBytes.
+   */
+  maxBodyBytesInFlight?: number;
+  /**
    * Most events (array items) one ingest request may carry, on every wire format; a request with
    * more is refused whole with 413 before any of its events is looked at. Default 10 000, from 1
    * to 1 000 000.
@@ -106,6 +114,8 @@ export const SERVER_DEFAULTS = {
   logger: false,
   logRequests: true,
   maxBodyBytes: 10 * 1024 * 1024,
+  // At least: 4 × maxBodyBytes when that is more (serverOptions resolves it).
+  maxBodyBytesInFlight: 64 * 1024 * 1024,
   // PostHog's and Segment's SDKs send at most a few hundred events at a time, Homing's client
   // 100 by default (and it halves a batch answered 413).
   maxBatchEvents: 10_000,
@@ -155,6 +165,9 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     logger: o.logger ?? SERVER_DEFAULTS.logger,
     logRequests: o.logRequests ?? SERVER_DEFAULTS.logRequests,
     maxBodyBytes: o.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes,
+    maxBodyBytesInFlight:
+      o.maxBodyBytesInFlight ??
+      Math.max(SERVER_DEFAULTS.maxBodyBytesInFlight, 4 * (o.maxBodyBytes ?? SERVER_DEFAULTS.maxBodyBytes)),
     maxBatchEvents: o.maxBatchEvents ?? SERVER_DEFAULTS.maxBatchEvents,
     maxEventBytes: o.maxEventBytes ?? SERVER_DEFAULTS.maxEventBytes,
     maxPropertiesDepth: o.maxPropertiesDepth ?? SERVER_DEFAULTS.maxPropertiesDepth,
@@ -172,6 +185,7 @@ export function resolveServerOptions(o: ServerOptions): ResolvedServerOptions {
     retentionDays: o.retentionDays ?? SERVER_DEFAULTS.retentionDays,
   };
   integer('maxBodyBytes', r.maxBodyBytes, 1);
+  integer('maxBodyBytesInFlight', r.maxBodyBytesInFlight, r.maxBodyBytes);
   integer('maxBatchEvents', r.maxBatchEvents, 1, MAX_BATCH_EVENTS);
   integer('maxEventBytes', r.maxEventBytes, 1);
   integer('maxPropertiesDepth', r.maxPropertiesDepth, 1);

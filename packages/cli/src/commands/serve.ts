@@ -46,6 +46,8 @@ export interface ServeFlags {
   keepAliveTimeoutMs?: string;
   /** Absent when commander was not given serve's options (programmatic callers): no cap. */
   maxConnections?: string;
+  /** Absent (no flag, no env): the server's default, from --max-body-bytes. */
+  maxBodyBytesInFlight?: string;
   /** Absent when commander was not given serve's options (programmatic callers): the store's default. */
   closeExpandBudgetMs?: string;
   maxPendingEvents?: string;
@@ -116,6 +118,13 @@ export function addServeOptions(cmd: Command): Command {
         'largest request body after decompression',
         'HOMING_MAX_BODY_BYTES',
         String(SERVER_DEFAULTS.maxBodyBytes),
+      ),
+    )
+    .addOption(
+      opt(
+        '--max-body-bytes-in-flight <bytes>',
+        'bytes all ingest bodies being read at once may hold (after decompression); past it: 503 with Retry-After (default: the larger of 64 MiB and 4 x --max-body-bytes)',
+        'HOMING_MAX_BODY_BYTES_IN_FLIGHT',
       ),
     )
     .addOption(
@@ -301,6 +310,16 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
     retentionDays: num(f.retentionDays, '--retention-days', 'HOMING_RETENTION_DAYS'),
     corsOrigins: originList,
     maxBodyBytes: int(f.maxBodyBytes, '--max-body-bytes', 'HOMING_MAX_BODY_BYTES', 1),
+    ...(f.maxBodyBytesInFlight === undefined
+      ? {}
+      : {
+          maxBodyBytesInFlight: int(
+            f.maxBodyBytesInFlight,
+            '--max-body-bytes-in-flight',
+            'HOMING_MAX_BODY_BYTES_IN_FLIGHT',
+            1,
+          ),
+        }),
     maxBatchEvents: int(
       f.maxBatchEvents,
       '--max-batch-events',

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parsePayload } from './parsePayload.js';
+import type { BodyBytesBudget } from './bodyBytesBudget.js';
 import { readBody } from './readBody.js';
 
 /** What an ingest body may be, checked before it is parsed. */
@@ -9,6 +10,10 @@ export interface IngestBodyLimits {
   readonly maxBytes: number;
   /** Nesting of arrays and objects (the body itself is level 1): `maxBodyDepth`. */
   readonly maxDepth: number;
+  /** Bytes every body being read and parsed at once may hold together (`maxBodyBytesInFlight`). */
+  readonly budget: BodyBytesBudget;
+  /** Seconds a body refused for the budget asks the client to wait. */
+  readonly retryAfterSeconds: number;
 }
 
 function header(req: FastifyRequest, name: string): string | undefined {
@@ -36,11 +41,17 @@ export function useIngestBodyParser(app: FastifyInstance, limits: IngestBodyLimi
       contentLength: header(req, 'content-length'),
       compression,
       maxBytes: limits.maxBytes,
+      budget: limits.budget,
+      retryAfterSeconds: limits.retryAfterSeconds,
     });
-    return parsePayload(body, {
-      contentType: header(req, 'content-type'),
-      compression,
-      maxDepth: limits.maxDepth,
-    });
+    try {
+      return parsePayload(body, {
+        contentType: header(req, 'content-type'),
+        compression,
+        maxDepth: limits.maxDepth,
+      });
+    } finally {
+      limits.budget.give(body.length);
+    }
   });
 }

@@ -19,6 +19,8 @@ export type IngestErrorKind =
   | 'rate-limited'
   /** The server is shutting down. */
   | 'shutting-down'
+  /** The bodies being read at once hold the server's budget for them (`maxBodyBytesInFlight`). */
+  | 'busy'
   /** The body stopped arriving: the client went away, or Node closed the connection (408). */
   | 'aborted';
 
@@ -31,6 +33,7 @@ const STATUS: Record<IngestErrorKind, number> = {
   'unsupported-encoding': 415,
   'rate-limited': 429,
   'shutting-down': 503,
+  busy: 503,
   // Seldom read by anyone: the connection is gone by the time it is answered.
   aborted: 400,
 };

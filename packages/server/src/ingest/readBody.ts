@@ -11,6 +11,14 @@ export interface ReadBodyOptions {
   contentLength: string | undefined;
   /** Largest body after decompression, bytes. */
   maxBytes: number;
+  /**
+   * Shared by every body being read: each decompressed byte is taken from it as it comes, and
+   * a body it has no room for is refused (`busy`). The caller gives back `held()` once done with
+   * the body; on a refusal or failure here it is given back already.
+   */
+  budget?: { take(n: number): boolean; give(n: number): void };
+  /** Seconds a `busy` refusal asks the client to wait. */
+  retryAfterSeconds?: number;
 }
 
 type Decoder = 'gzip' | 'deflate' | 'br' | null;
@@ -44,6 +52,7 @@ export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> 
       if (settled) return;
       settled = true;
       cleanup();
+      o.budget?.give(outBytes);
       decoder?.destroy();
       // The rest of the body is left unread; the error handler closes the connection.
       reject(err);
@@ -56,9 +65,10 @@ export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> 
     };
     const push = (buf: Buffer): void => {
       if (settled) return;
+      if (outBytes + buf.length > o.maxBytes) return fail(tooLarge(o.maxBytes));
+      if (o.budget !== undefined && !o.budget.take(buf.length)) return fail(busy(o.retryAfterSeconds));
       outBytes += buf.length;
-      if (outBytes > o.maxBytes) fail(tooLarge(o.maxBytes));
-      else out.push(buf);
+      out.push(buf);
     };
     const startDecoder = (kind: Decoder): void => {
       if (kind === null) return;
@@ -127,6 +137,14 @@ function decoderFor(
   throw new IngestError(
     'unsupported-encoding',
     'unsupported compression; send gzip-js, gzip, base64 or none',
+  );
+}
+
+function busy(retryAfterSeconds: number | undefined): IngestError {
+  return new IngestError(
+    'busy',
+    'the server is reading as many request bodies as it takes at once; send this again shortly',
+    retryAfterSeconds ?? 1,
   );
 }
 

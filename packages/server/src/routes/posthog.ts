@@ -110,6 +110,7 @@ const POSTHOG_ERRORS: Record<string, { type: string; code: string }> = {
   'rate-limited': { type: 'throttled_error', code: 'throttled' },
   'storage-unavailable': SERVER_ERROR,
   'shutting-down': SERVER_ERROR,
+  busy: SERVER_ERROR,
   internal: SERVER_ERROR,
 };
 
