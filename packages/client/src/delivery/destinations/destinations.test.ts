@@ -659,3 +659,32 @@ describe('the request itself', () => {
     expect(fetched).toEqual([`${s.url}/ingest`]);
   });
 });
+
+describe('an answer that quotes the key back', () => {
+  it.each([
+    ['homing', 'hw_echoedKeyAAAAAAAAAAAAAAAAAAAAAAAA', (key: string) => `invalid token Bearer ${key}`],
+    ['posthog', 'phc_echoedKeyBBBBBBBBBBBBBBBBBBBB', (key: string) => `{"detail":"bad api_key ${key}"}`],
+    [
+      'segment',
+      'segEchoedKeyCCCCCCCCCCCC',
+      (key: string) => `bad auth Basic ${Buffer.from(`${key}:`).toString('base64')} (${key})`,
+    ],
+  ] as const)(
+    '%s: the key is [key] in lastError and the dead letters, never the key',
+    async (destination, key, page) => {
+      const s = await Sink.start(() => ({ status: 401, body: page(key) }));
+      cleanups.push(() => s.down());
+      const h = harness({ endpoints: [{ destination, host: s.url, key }] });
+      h.outbox.append(makeRecords(2));
+      await h.delivery.flush(5_000);
+      const reason = h.delivery.stats().lastError?.reason ?? '';
+      expect(reason).toContain('HTTP 401');
+      expect(reason).toContain('[key]');
+      expect(reason).not.toContain(key);
+      expect(reason).not.toContain(Buffer.from(`${key}:`).toString('base64'));
+      const dead = await h.outbox.listDeadLetters();
+      expect(dead.length).toBe(2);
+      for (const d of dead) expect(d.reason).not.toContain(key);
+    },
+  );
+});

@@ -22,8 +22,10 @@ export class HomingDestination implements Destination {
 
   send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome> {
     const body = batchParts('{"batch":[', records, `],"sent_at":${JSON.stringify(context.sentAt)}}`);
-    return httpSend({ url: this.url, body, headers: this.headers }, context, (text) =>
-      readIngestAnswer(text, records.length),
+    return httpSend(
+      { url: this.url, body, headers: this.headers, secrets: [this.endpoint.key] },
+      context,
+      (text) => readIngestAnswer(text, records.length),
     );
   }
 

@@ -9,6 +9,13 @@ export interface HttpRequest {
   /** A string, or a batch as its pieces (sent joined, never joined in memory where gzip runs). */
   readonly body: RequestBody;
   readonly headers: Record<string, string>;
+  /**
+   * What of the request is a credential (the key, and the header value made of it): an answer
+   * that quotes it back (a proxy's or gateway's error page, `invalid token Bearer hw_…`) has it
+   * replaced by `[key]` before it goes into the reason, which `stats().lastError`, the logs and
+   * the dead letters keep.
+   */
+  readonly secrets?: readonly string[];
 }
 
 /** Reads the answer of a 2xx (small JSON bodies only); returns what the destination rejected. */
@@ -58,7 +65,7 @@ export async function httpSend(
   if (status >= 200 && status < 300)
     return readAccepted === undefined ? NOTHING_REJECTED : readAccepted(text);
   const classification = classifyHttpFailure({ status, headers: answer.headers });
-  const detail = text.trim().slice(0, MAX_REASON_BODY);
+  const detail = withoutSecrets(text, request.secrets).trim().slice(0, MAX_REASON_BODY);
   // A status without a name of its own (307) is already "HTTP 307".
   const said = classification.reason.startsWith('HTTP ')
     ? classification.reason
@@ -81,6 +88,16 @@ export async function httpSend(
   return classification.retryAfterMs === undefined
     ? outcome
     : { ...outcome, retryAfterMs: classification.retryAfterMs };
+}
+
+/** `text` with each of `secrets` (longest first: one may hold another) replaced by `[key]`. */
+function withoutSecrets(text: string, secrets: readonly string[] | undefined): string {
+  if (secrets === undefined) return text;
+  let out = text;
+  for (const secret of [...secrets].sort((a, b) => b.length - a.length)) {
+    if (secret.length >= 4 && out.includes(secret)) out = out.split(secret).join('[key]');
+  }
+  return out;
 }
 
 /** The platform's own POST where it has one (Node: `node:http`), else fetch. */

@@ -17,10 +17,12 @@ export class PostHogDestination implements Destination {
   readonly sendsOnUnload = true;
   private readonly url: string;
   private readonly keyJson: string;
+  private readonly key: string;
 
   constructor(endpoint: ResolvedEndpoint) {
     this.url = `${endpoint.host}/batch/`;
     this.keyJson = JSON.stringify(endpoint.key);
+    this.key = endpoint.key;
   }
 
   send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome> {
@@ -33,6 +35,7 @@ export class PostHogDestination implements Destination {
           `],"sent_at":${JSON.stringify(context.sentAt)}}`,
         ),
         headers: {},
+        secrets: [this.key],
       },
       context,
     );

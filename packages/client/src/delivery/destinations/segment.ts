@@ -30,11 +30,14 @@ export class SegmentDestination implements Destination {
   private readonly url: string;
   private readonly headers: Record<string, string>;
   private readonly keyJson: string;
+  private readonly secrets: readonly string[];
 
   constructor(endpoint: ResolvedEndpoint) {
     this.url = `${endpoint.host}/v1/batch`;
-    this.headers = { authorization: `Basic ${base64(`${endpoint.key}:`)}` };
+    const basic = base64(`${endpoint.key}:`);
+    this.headers = { authorization: `Basic ${basic}` };
     this.keyJson = JSON.stringify(endpoint.key);
+    this.secrets = [endpoint.key, basic];
   }
 
   /**
@@ -52,7 +55,10 @@ export class SegmentDestination implements Destination {
       // Each request goes once the one before it is answered, at a time of its own.
       const sentAt = from === 0 ? context.sentAt : new Date().toISOString();
       const body = `{"batch":[${messages.slice(from, to).join(',')}],"sentAt":${JSON.stringify(sentAt)}}`;
-      const outcome = await httpSend({ url: this.url, body, headers: this.headers }, context);
+      const outcome = await httpSend(
+        { url: this.url, body, headers: this.headers, secrets: this.secrets },
+        context,
+      );
       if (outcome.kind === 'accepted') {
         accepted = true;
         continue;
