@@ -72,9 +72,14 @@ interface LegacyRow {
 
 /**
  * Makes the log file agree with homing.db, at open:
- * - rows an earlier version left in homing.db's own `ingest_log` are copied to the log file
- *   with their ids (INSERT OR IGNORE: a crash after the copy and before the delete repeats
- *   it harmlessly), then deleted from homing.db;
+ * - rows an earlier version left in homing.db's own `ingest_log` are copied to the log file,
+ *   then deleted from homing.db. A row keeps its id when the log file never handed that id
+ *   out (a first open: what the expanded id says of it holds). One whose id the log file has
+ *   handed out already is the same row copied before (a crash between the copy and the delete:
+ *   skipped) or a row an older server still running on this directory appended after the log
+ *   file was made (a rolling deploy): that one gets a fresh id, so it is expanded (it was
+ *   dropped as a duplicate id, or skipped as at or below the expanded id, and lost; a row also
+ *   expanded already is deduplicated by its keys);
  * - the log file's next id is raised above every id homing.db knows of (the expanded id and
  *   the old table's ids), so a log file that was removed or replaced never hands out an id the
  *   expander would take for already expanded.
@@ -82,14 +87,28 @@ interface LegacyRow {
 export function reconcileLogFile(db: Database.Database, logDb: Database.Database): void {
   const legacy = db.prepare('SELECT id, project_pk, n, keys, payload FROM ingest_log ORDER BY id');
   const copy = logDb.prepare(
-    'INSERT OR IGNORE INTO ingest_log (id, project_pk, n, keys, payload) VALUES (?, ?, ?, ?, ?)',
+    'INSERT INTO ingest_log (id, project_pk, n, keys, payload) VALUES (?, ?, ?, ?, ?)',
   );
+  const copyFresh = logDb.prepare(
+    'INSERT INTO ingest_log (project_pk, n, keys, payload) VALUES (?, ?, ?, ?)',
+  );
+  const handedOut = logDb.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'").pluck();
+  const keysAt = logDb.prepare('SELECT keys FROM ingest_log WHERE id = ?').pluck();
   for (;;) {
     const rows = legacy.all() as LegacyRow[];
     if (rows.length === 0) break;
     logDb
       .transaction(() => {
-        for (const r of rows) copy.run(r.id, r.project_pk, r.n, r.keys, r.payload);
+        for (const r of rows) {
+          const seq = (handedOut.get() as number | undefined) ?? 0;
+          if (r.id > seq) {
+            copy.run(r.id, r.project_pk, r.n, r.keys, r.payload);
+            continue;
+          }
+          const there = keysAt.get(r.id) as Buffer | undefined;
+          if (there !== undefined && there.equals(r.keys)) continue;
+          copyFresh.run(r.project_pk, r.n, r.keys, r.payload);
+        }
       })
       .immediate();
     db.prepare('DELETE FROM ingest_log WHERE id <= ?').run(rows[rows.length - 1]!.id);
