@@ -441,6 +441,21 @@ describe('createPatternRedactor: secrets written escaped', () => {
       expect(redact(value)).toBe(value);
   });
 
+  it('undoes a few levels of escaping, not one per level the text allows: a long run of %25 is kept as it is, key or value', () => {
+    // `%252525…` unescapes one level a pass: looked at level after level (recursively), a
+    // 24 KB key overflowed the stack and the whole object was replaced.
+    const deep = `a%${'25'.repeat(12_000)}`;
+    const out = redact({ [deep]: 1, v: `https://a.example/?r=%${'25'.repeat(3_000)}` }) as Record<
+      string,
+      unknown
+    >;
+    expect(Object.keys(out)).toEqual([deep, 'v']);
+    expect(out.v).toBe(`https://a.example/?r=%${'25'.repeat(3_000)}`);
+    // Three levels are looked at: a key encoded three times is found.
+    const thrice = encodeURIComponent(encodeURIComponent(inQuery(`/s?api_key=${HW}`)));
+    expect(redact(thrice)).not.toContain(HW.slice(3));
+  });
+
   it('keeps the rest of the URL readable where it redacts', () => {
     expect(redact(inQuery(`/settings?api_key=${HW}&tab=2`))).toBe(
       'https://app.example.com/login?next=/settings?api_key=[REDACTED]&tab=2',

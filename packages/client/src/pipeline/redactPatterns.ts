@@ -18,6 +18,8 @@ export type { CustomPiiPattern, PatternRedactionOptions } from './redactPatterns
 export { DEFAULT_PATTERN_REDACTION, PatternRedactionOptionError } from './redactPatterns.options.js';
 
 const TRUNCATED = '…[truncated]';
+/** Levels of escaping undone to look for a secret (see `scanPatterns`). */
+const MAX_UNESCAPES = 3;
 
 /** One shape for every pattern, built-in or custom, so the hot loop reads plain fields. */
 interface CompiledPattern extends PatternNeeds {
@@ -90,22 +92,33 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
   };
 
   const scanPatterns = (input: string): string => {
+    if (patterns.length === 0 || clean.has(input)) return input;
+    let s = scanOnce(input);
+    // A secret written escaped (a URL in another's query, JSON in a string) is looked for as it
+    // reads unescaped, up to MAX_UNESCAPES levels deep (a URL in a query of a URL in a query):
+    // where one is found, the value is that text, redacted; else it stays as it was written.
+    // A bounded loop, not a pass per level the text allows: `%252525…` unescapes one level
+    // per pass, and scanning each (recursively) cost a 6 KB value 130 ms and a long key the stack.
+    let text = s;
+    for (let level = 0; level < MAX_UNESCAPES; level++) {
+      const unescaped = unescapedText(text);
+      if (unescaped === text) break;
+      const redacted = scanOnce(unescaped);
+      if (redacted !== unescaped) s = redacted;
+      text = redacted;
+    }
+    if (s === input) clean.add(s);
+    return s;
+  };
+
+  /** `s` with every pattern's matches replaced, as written. */
+  const scanOnce = (input: string): string => {
     let s = input;
-    if (patterns.length === 0 || clean.has(s)) return s;
     profileString(s, profile);
     const pr = profile;
     for (const p of patterns) {
       if (admits(p, s, pr)) s = replaceAll(s, p);
     }
-    // A secret written escaped (a URL in another's query, JSON in a string) is looked for as it
-    // reads unescaped (again for one escaped twice: each pass is shorter): where one is found
-    // there, the value is that text, redacted; else it stays as it was written.
-    const unescaped = unescapedText(s);
-    if (unescaped !== s) {
-      const redacted = scanPatterns(unescaped);
-      if (redacted !== unescaped) s = redacted;
-    }
-    if (s === input) clean.add(s);
     return s;
   };
 
