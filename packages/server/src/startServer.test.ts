@@ -85,7 +85,7 @@ describe('startServer', () => {
           { event: 'big', distinct_id: 'd', properties: { text: 'x'.repeat(1_500_000) } },
         ]),
       });
-      expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+      expect(await res.json()).toEqual({ accepted: 1, duplicates: 0, erased: 0, rejected: [] });
     } finally {
       await running.close();
     }

@@ -19,7 +19,7 @@ describe.each(STORE_KINDS)('POST /ingest on %s', (kind) => {
       bearer(s.project.writeKey),
     );
     expect(r.status).toBe(202);
-    expect(r.json).toEqual({ accepted: 1, duplicates: 0, rejected: [] });
+    expect(r.json).toEqual({ accepted: 1, duplicates: 0, erased: 0, rejected: [] });
     const stored = await s.events({ event: 'signup' });
     expect(stored).toHaveLength(1);
     expect(stored[0]).toMatchObject({ uuid, distinctId: 'u1', properties: { plan: 'pro' } });
@@ -52,11 +52,11 @@ describe.each(STORE_KINDS)('POST /ingest on %s', (kind) => {
       },
     ];
     const first = await post(`${s.url}/ingest`, batch, bearer(s.project.writeKey));
-    expect(first.json).toEqual({ accepted: 2, duplicates: 0, rejected: [] });
+    expect(first.json).toEqual({ accepted: 2, duplicates: 0, erased: 0, rejected: [] });
     // Same content, keys in another order: still the same event.
     const again = [batch[0], { ...batch[1], properties: { a: [1, 2], b: 1 } }];
     const second = await post(`${s.url}/ingest`, again, bearer(s.project.writeKey));
-    expect(second.json).toEqual({ accepted: 0, duplicates: 2, rejected: [] });
+    expect(second.json).toEqual({ accepted: 0, duplicates: 2, erased: 0, rejected: [] });
     expect(await s.events({ event: 'once' })).toHaveLength(2);
   });
 

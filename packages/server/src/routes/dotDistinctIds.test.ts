@@ -40,6 +40,7 @@ describe.each(BACKENDS)('distinct ids "." and ".." at ingest (%s)', (backend) =>
     expect(r.json).toEqual({
       accepted: 2,
       duplicates: 0,
+      erased: 0,
       rejected: [
         { index: 0, error: expect.stringContaining(`distinct_id ".." ${WHY}`) },
         { index: 1, error: expect.stringContaining(`distinct_id "." ${WHY}`) },

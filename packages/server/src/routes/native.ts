@@ -16,11 +16,8 @@ export interface IngestRouteOptions {
  * `POST /ingest`, Homing's own format (design 001): a JSON array of events or
  * `{ batch, sent_at?, api_key? }`; the write key as `Authorization: Bearer` or `api_key` (both:
  * the same key, else 400).
- * Answers 202 `{ accepted, duplicates, rejected: [{ index, error }] }` once the store
- * committed. Events of an erased person from before the erasure are not stored but counted as
- * accepted, as PostHog's and Segment's routes answer success for them: the write key is public
- * (shipped in pages), and an answer that told them apart said to anyone who was erased.
- * `/metrics` counts them (`outcome="erased"`).
+ * Answers 202 `{ accepted, duplicates, erased, rejected: [{ index, error }] }` once the store
+ * committed; `erased` counts events of an erased person from before the erasure, not stored.
  */
 export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, body }) => {
   useIngestBodyParser(app, body);
@@ -50,7 +47,6 @@ export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, 
       items,
       normalise: (raw, ctx) => normaliseNative(raw, receivedSkew, ctx, sentMs),
     });
-    const { erased, ...told } = answer;
-    return reply.code(202).send({ ...told, accepted: answer.accepted + erased });
+    return reply.code(202).send(answer);
   });
 };
