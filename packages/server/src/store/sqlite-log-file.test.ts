@@ -72,4 +72,21 @@ describe('reconcileLogFile: rows left in homing.db by versions before the log fi
     db.close();
     log.close();
   });
+
+  it("fresh ids start above the expanded id, which an older server's expander may have pushed past the log file's ids", () => {
+    const dir = tempDir();
+    dirs.push(dir);
+    const log = openLogFile(join(dir, LOG_FILE), LOG_OPTIONS);
+    log
+      .prepare("INSERT INTO ingest_log (id, project_pk, n, keys, payload) VALUES (100, 1, 1, ?, 'p')")
+      .run(key(100));
+    log.exec('DELETE FROM ingest_log');
+    const db = legacyMain(dir, 1000, [41, 42, 43]);
+    reconcileLogFile(db, log);
+    const rows = logRows(log);
+    expect(rows.map((r) => r.keys[0])).toEqual([41, 42, 43]);
+    expect(rows.every((r) => r.id > 1000)).toBe(true);
+    db.close();
+    log.close();
+  });
 });

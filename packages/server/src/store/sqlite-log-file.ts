@@ -73,13 +73,13 @@ interface LegacyRow {
 /**
  * Makes the log file agree with homing.db, at open:
  * - rows an earlier version left in homing.db's own `ingest_log` are copied to the log file,
- *   then deleted from homing.db. A row keeps its id when the log file never handed that id
- *   out (a first open: what the expanded id says of it holds). One whose id the log file has
- *   handed out already is the same row copied before (a crash between the copy and the delete:
- *   skipped) or a row an older server still running on this directory appended after the log
- *   file was made (a rolling deploy): that one gets a fresh id, so it is expanded (it was
- *   dropped as a duplicate id, or skipped as at or below the expanded id, and lost; a row also
- *   expanded already is deduplicated by its keys);
+ *   then deleted from homing.db. On the log file's first open a row keeps its id (what the
+ *   expanded id says of it holds). Later, a row at an id the log file holds with the same keys
+ *   is one copied before (a crash between the copy and the delete: skipped); any other is one
+ *   an older server still running on this directory appended after the log file was made (a
+ *   rolling deploy), and gets a fresh id above every id either file knows of, so it is
+ *   expanded (with its own id it was dropped as a duplicate id, or skipped as at or below the
+ *   expanded id, and lost; a row expanded already is deduplicated by its keys);
  * - the log file's next id is raised above every id homing.db knows of (the expanded id and
  *   the old table's ids), so a log file that was removed or replaced never hands out an id the
  *   expander would take for already expanded.
@@ -94,14 +94,17 @@ export function reconcileLogFile(db: Database.Database, logDb: Database.Database
   );
   const handedOut = logDb.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'").pluck();
   const keysAt = logDb.prepare('SELECT keys FROM ingest_log WHERE id = ?').pluck();
+  // The log file handed out ids before: a fresh id must also be above every id homing.db knows
+  // of (the expanded id, which an older server's expander may have pushed past the log's ids).
+  const firstOpen = ((handedOut.get() as number | undefined) ?? 0) === 0;
+  if (!firstOpen) raiseLogIds(db, logDb);
   for (;;) {
     const rows = legacy.all() as LegacyRow[];
     if (rows.length === 0) break;
     logDb
       .transaction(() => {
         for (const r of rows) {
-          const seq = (handedOut.get() as number | undefined) ?? 0;
-          if (r.id > seq) {
+          if (firstOpen && r.id > ((handedOut.get() as number | undefined) ?? 0)) {
             copy.run(r.id, r.project_pk, r.n, r.keys, r.payload);
             continue;
           }
@@ -113,6 +116,11 @@ export function reconcileLogFile(db: Database.Database, logDb: Database.Database
       .immediate();
     db.prepare('DELETE FROM ingest_log WHERE id <= ?').run(rows[rows.length - 1]!.id);
   }
+  raiseLogIds(db, logDb);
+}
+
+/** Raises the log file's next id above every id homing.db knows of (see `reconcileLogFile`). */
+function raiseLogIds(db: Database.Database, logDb: Database.Database): void {
   const floor = Math.max(
     (db.prepare('SELECT expanded_through FROM ingest_progress WHERE id = 1').pluck().get() as
       number | undefined) ?? 0,
