@@ -212,7 +212,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const body = {
     maxBytes: o.maxBodyBytes,
     maxDepth: maxBodyDepth(o.maxPropertiesDepth),
-    budget: new BodyBytesBudget(o.maxBodyBytesInFlight),
+    // One source may hold an eighth of it, and always one body of the largest size.
+    budget: new BodyBytesBudget(
+      o.maxBodyBytesInFlight,
+      Math.max(o.maxBodyBytes, Math.floor(o.maxBodyBytesInFlight / 8)),
+    ),
     retryAfterSeconds: o.retryAfterSeconds,
   };
   void app.register(nativeRoutes, { deps, body });

@@ -27,8 +27,9 @@ export interface ServerOptions {
    * Bytes (after decompression) that all ingest bodies being read and parsed at once may hold
    * together; a body past it is refused with 503 and Retry-After before more of it is
    * decompressed. Bounds what bodies sent without a valid key cost before their 401 (a key in
-   * the body is read only after the parse). Default the larger of 64 MiB and 4 × maxBodyBytes;
-   * at least maxBodyBytes.
+   * the body is read only after the parse). One sender (an IPv4 address, an IPv6 /64) may hold
+   * an eighth of it, and at least maxBodyBytes. Default the larger of 64 MiB and 4 ×
+   * maxBodyBytes; at least maxBodyBytes.
    */
   maxBodyBytesInFlight?: number;
   /**

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../app.js';
 import { resolveServerOptions, ServerOptionsError } from '../serverOptions.js';
 import { NoopStore } from '../store/noop.js';
+import { BodyBytesBudget, budgetSource } from './bodyBytesBudget.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -52,7 +53,8 @@ describe('the bytes all ingest bodies may hold at once (maxBodyBytesInFlight)', 
       store,
       rateLimit: false,
       maxBodyBytes: 100_000,
-      maxBodyBytesInFlight: 150_000,
+      // A source may hold max(100 000, 400 000 / 8) = 100 000 of it.
+      maxBodyBytesInFlight: 400_000,
       retryAfterSeconds: 2,
     });
     cleanups.push(() => app.close());
@@ -67,7 +69,8 @@ describe('the bytes all ingest bodies may hold at once (maxBodyBytesInFlight)', 
         headers: { 'content-type': 'application/json', ...headers },
       });
 
-    // A body that stalls after 90 KB holds that much of the budget while it waits for the rest.
+    // A body that stalls after 90 KB holds that much of the budget (and of its sender's share)
+    // while it waits for the rest.
     const first = bodyOf(95_000);
     const stalled = post('/ingest', {
       authorization: 'Bearer hw_noop',
@@ -77,7 +80,8 @@ describe('the bytes all ingest bodies may hold at once (maxBodyBytesInFlight)', 
     stalled.write(first.slice(0, 90_000));
     await new Promise((r) => setTimeout(r, 200));
 
-    // 90 KB more, gzipped (a small upload that inflates): no room. PostHog's route, key in the body.
+    // 90 KB more from the same sender, gzipped (a small upload that inflates): no room in its
+    // share. PostHog's route, key in the body.
     const refused = post('/batch/', { 'content-encoding': 'gzip' });
     const refusedAnswer = answer(refused);
     refused.end(gzipSync(bodyOf(90_000, 'hw_noop')));
@@ -85,6 +89,16 @@ describe('the bytes all ingest bodies may hold at once (maxBodyBytesInFlight)', 
     expect(r.status).toBe(503);
     expect(r.headers['retry-after']).toBe('2');
     expect(r.body).toContain('as many request bodies as it takes at once');
+
+    // Another sender is not refused for this one's bodies.
+    const elsewhere = await app.inject({
+      method: 'POST',
+      url: '/ingest',
+      remoteAddress: '203.0.113.9',
+      headers: { authorization: 'Bearer hw_noop', 'content-type': 'application/json' },
+      payload: bodyOf(90_000),
+    });
+    expect(elsewhere.statusCode).toBe(202);
 
     // A small one fits beside it.
     const small = post('/ingest', { authorization: 'Bearer hw_noop' });
@@ -99,7 +113,7 @@ describe('the bytes all ingest bodies may hold at once (maxBodyBytesInFlight)', 
     const againAnswer = answer(again);
     again.end(gzipSync(bodyOf(90_000, 'hw_noop')));
     expect((await againAnswer).status).toBe(200);
-    expect(store.accepted).toBe(3);
+    expect(store.accepted).toBe(4);
   });
 
   it('a body refused as too large or malformed gives its bytes back', async () => {
@@ -148,5 +162,27 @@ describe('the bytes all ingest bodies may hold at once (maxBodyBytesInFlight)', 
     expect(() => resolveServerOptions({ store, maxBodyBytesInFlight: 'lots' as unknown as number })).toThrow(
       /maxBodyBytesInFlight/,
     );
+  });
+
+  it('one source holds at most its share, so a sender stalling its bodies does not refuse everyone else', () => {
+    const budget = new BodyBytesBudget(1_000, 300);
+    expect(budget.take(300, 'a')).toBe(true);
+    expect(budget.take(1, 'a')).toBe(false);
+    expect(budget.take(300, 'b')).toBe(true);
+    expect(budget.take(300, 'c')).toBe(true);
+    expect(budget.take(200, 'd')).toBe(false); // the whole budget: 900 held, 200 more is over
+    expect(budget.take(100, 'd')).toBe(true);
+    budget.give(300, 'a');
+    expect(budget.take(300, 'a')).toBe(true);
+    expect(budget.inFlight).toBe(1_000);
+  });
+
+  it('counts an IPv6 sender by its /64 and an IPv4-mapped one as IPv4', () => {
+    expect(budgetSource('203.0.113.7')).toBe('203.0.113.7');
+    expect(budgetSource('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(budgetSource('2001:db8:1:2:aaaa::1')).toBe('2001:db8:1:2::/64');
+    expect(budgetSource('2001:0db8:0001:0002:ffff:ffff:ffff:ffff')).toBe('2001:db8:1:2::/64');
+    expect(budgetSource('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(budgetSource('::1')).toBe('0:0:0:0::/64');
   });
 });

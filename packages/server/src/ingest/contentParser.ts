@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { parsePayload } from './parsePayload.js';
-import type { BodyBytesBudget } from './bodyBytesBudget.js';
+import { type BodyBytesBudget, budgetSource } from './bodyBytesBudget.js';
 import { readBody } from './readBody.js';
 
 /** What an ingest body may be, checked before it is parsed. */
@@ -36,12 +36,17 @@ export function useIngestBodyParser(app: FastifyInstance, limits: IngestBodyLimi
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', async (req: FastifyRequest, payload: NodeJS.ReadableStream) => {
     const compression = compressionOf(req);
+    const source = budgetSource(req.ip);
+    const budget = {
+      take: (n: number) => limits.budget.take(n, source),
+      give: (n: number) => limits.budget.give(n, source),
+    };
     const body = await readBody(payload as Readable, {
       contentEncoding: header(req, 'content-encoding'),
       contentLength: header(req, 'content-length'),
       compression,
       maxBytes: limits.maxBytes,
-      budget: limits.budget,
+      budget,
       retryAfterSeconds: limits.retryAfterSeconds,
     });
     try {
@@ -51,7 +56,7 @@ export function useIngestBodyParser(app: FastifyInstance, limits: IngestBodyLimi
         maxDepth: limits.maxDepth,
       });
     } finally {
-      limits.budget.give(body.length);
+      budget.give(body.length);
     }
   });
 }
