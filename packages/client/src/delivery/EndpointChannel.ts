@@ -275,10 +275,15 @@ export class EndpointChannel {
    */
   settle(result: AttemptResult, now: number, attempt = Number.POSITIVE_INFINITY): number {
     if (result.kind === 'accepted') {
-      // Sent before a failure set the wait, it says nothing of the endpoint since: with several
-      // batches in flight, one answered 429 or 503 with Retry-After and the others' late 200s
-      // ended the wait the server had asked for, and the next requests went out at once.
-      if (attempt <= this.waitSetAfter) return Math.max(0, this.readyAt(now) - now);
+      // Sent before the endpoint asked for a wait, it says nothing of the endpoint since: with
+      // several batches in flight, one answered 429 or 503 with Retry-After and the others' late
+      // 200s ended the wait the server had asked for, and the next requests went out at once.
+      // A backoff of our own ends with any success: behind a load balancer with one failing
+      // server, a failure settled first in nearly every wave of four, the others' successes were
+      // not counted, and the backoff climbed to its cap (a minute without a request) while
+      // two requests in three went through.
+      if (this.retryAskedByServer && attempt <= this.waitSetAfter)
+        return Math.max(0, this.readyAt(now) - now);
       this.backoff = undefined;
       this.retryAt = 0;
       this.retryAskedByServer = false;
