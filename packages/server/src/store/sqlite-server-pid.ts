@@ -41,7 +41,7 @@ export function claimDataDir(dataDir: string): PidClaim {
   const me: ServerPid = {
     pid: process.pid,
     host: hostname(),
-    started: processStarted(process.pid),
+    started: processStat(process.pid)?.started ?? null,
     token: randomBytes(8).toString('hex'),
   };
   const live = readPidFile(file).filter((p) => p.host === me.host && alive(p));
@@ -99,18 +99,24 @@ function alive(p: ServerPid): boolean {
       if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
     }
   }
-  const started = processStarted(p.pid);
+  const stat = processStat(p.pid);
+  // A zombie (killed, not yet reaped by its parent) answers kill(pid, 0) but serves nothing.
+  if (stat?.state === 'Z' || stat?.state === 'X') return false;
+  const started = stat?.started ?? null;
   return p.started === null || started === null || started === p.started;
 }
 
-/** Field 22 of /proc/<pid>/stat (start time, ticks since boot), or null where there is no /proc. */
-function processStarted(pid: number): number | null {
+/**
+ * Fields 3 (state) and 22 (start time, ticks since boot) of /proc/<pid>/stat, or null where
+ * there is no /proc.
+ */
+function processStat(pid: number): { state: string; started: number | null } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name (field 2) is in parentheses and may hold spaces: count after its end.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     const v = Number(fields[19]);
-    return Number.isSafeInteger(v) ? v : null;
+    return { state: fields[0] ?? '', started: Number.isSafeInteger(v) ? v : null };
   } catch {
     return null;
   }

@@ -115,6 +115,31 @@ describe('SqliteStore notices at start', () => {
     expect(servers(dataDir).map((p) => p.token)).toEqual(['live']);
   });
 
+  it('takes a server killed but not yet reaped (a zombie) for gone: no warning of it', async () => {
+    const dataDir = dir();
+    // `sleep 60` is the child of a process that never waits for it: killed, it stays a zombie.
+    const parent = spawn('sh', ['-c', 'sleep 60 & echo $!; exec sleep 61'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    children.push(parent);
+    const pid = Number(
+      await new Promise<string>((resolve) => parent.stdout!.once('data', (d) => resolve(String(d)))),
+    );
+    process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 100 && !/^\S+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); i++)
+      await new Promise((r) => setTimeout(r, 10));
+    expect(readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /);
+    writeFileSync(
+      join(dataDir, SERVER_PID_FILE),
+      JSON.stringify({ pid, host: hostname(), started: null, token: 'zombie' }),
+    );
+    const notices: StoreNotice[] = [];
+    const store = await openSqlite({ dataDir, onNotice: (n) => notices.push(n) });
+    expect(notices.filter((n) => n.fields['otherPid'] !== undefined)).toEqual([]);
+    expect(servers(dataDir).map((p) => p.pid)).toEqual([process.pid]);
+    await store.close();
+  });
+
   it('takes over the file of a server that is gone, and removes it at close', async () => {
     const dataDir = dir();
     const gone = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' });
