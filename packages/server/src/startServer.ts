@@ -45,6 +45,11 @@ export interface StartServerOptions extends Omit<ServerOptions, 'store'> {
    */
   maxPendingEvents?: number;
   walAutocheckpointPages?: number;
+  /**
+   * SQLite: the page cache of each of the two connections to homing.db, MiB (default 256; the
+   * store option of that name). Lower it for a small machine or container.
+   */
+  cacheSizeMiB?: number;
 }
 
 export interface RunningServer {
@@ -117,6 +122,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       ...(options.walAutocheckpointPages === undefined
         ? {}
         : { walAutocheckpointPages: options.walAutocheckpointPages }),
+      ...(options.cacheSizeMiB === undefined ? {} : { cacheSizeMiB: options.cacheSizeMiB }),
       onClosedWithBacklog: (events) =>
         app?.log.warn(
           { events, closeExpandBudgetMs: options.closeExpandBudgetMs ?? SQLITE_DEFAULTS.closeExpandBudgetMs },
@@ -140,6 +146,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       closeExpandBudgetMs: _c,
       maxPendingEvents: _m,
       walAutocheckpointPages: _w,
+      cacheSizeMiB: _cs,
       ...rest
     } = options;
     // The job's period (default 90 days) reaches ingest too: it stores at their receive time the

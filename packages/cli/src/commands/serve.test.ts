@@ -384,6 +384,20 @@ describe('homing serve', () => {
       expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { walAutocheckpointPages: v })), v).toThrow(
         /--wal-autocheckpoint-pages must be an integer from 1 to 1000000/,
       );
+    // A small machine or container lowers SQLite's page cache.
+    expect(serveOptionsFromFlags(flagsFor('/tmp/x', { cacheSizeMib: '32' })).cacheSizeMiB).toBe(32);
+    for (const v of ['0', '-1', '1.5', 'big'])
+      expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { cacheSizeMib: v })), v).toThrow(
+        /--cache-size-mib must be an integer from 1 to 1000000/,
+      );
+    // Bad input to the body budget: a clear error naming the flag.
+    for (const v of ['0', 'lots', '1.5'])
+      expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { maxBodyBytesInFlight: v })), v).toThrow(
+        /--max-body-bytes-in-flight must be an integer/,
+      );
+    expect(
+      serveOptionsFromFlags(flagsFor('/tmp/x', { maxBodyBytesInFlight: '20000000' })).maxBodyBytesInFlight,
+    ).toBe(20_000_000);
     for (const v of ['0', '-5', '1.5', '1000001', '99999999999999999999'])
       expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { maxBatchEvents: v })), v).toThrow(
         /--max-batch-events must be an integer from 1 to 1000000/,

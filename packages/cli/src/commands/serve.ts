@@ -52,6 +52,7 @@ export interface ServeFlags {
   closeExpandBudgetMs?: string;
   maxPendingEvents?: string;
   walAutocheckpointPages?: string;
+  cacheSizeMib?: string;
   logLevel: string;
 }
 
@@ -205,6 +206,14 @@ export function addServeOptions(cmd: Command): Command {
         'SQLite: acknowledged events the ingest log may hold before ingest waits for them to be expanded (lower it on a small data disk: expanding a backlog needs room for it twice)',
         'HOMING_MAX_PENDING_EVENTS',
         String(SQLITE_DEFAULTS.maxPendingEvents),
+      ),
+    )
+    .addOption(
+      opt(
+        '--cache-size-mib <mib>',
+        'SQLite: page cache of each of the two connections to homing.db, MiB (lower it on a small machine or container; ingest of random keys slows once their index outgrows it)',
+        'HOMING_CACHE_SIZE_MIB',
+        String(SQLITE_DEFAULTS.cacheSizeMiB),
       ),
     )
     .addOption(
@@ -373,6 +382,9 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
             100_000_000,
           ),
         }),
+    ...(f.cacheSizeMib === undefined
+      ? {}
+      : { cacheSizeMiB: int(f.cacheSizeMib, '--cache-size-mib', 'HOMING_CACHE_SIZE_MIB', 1, 1_000_000) }),
     ...(f.walAutocheckpointPages === undefined
       ? {}
       : {

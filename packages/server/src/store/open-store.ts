@@ -37,6 +37,8 @@ export interface OpenStoreOptions {
   /** SQLite: the SqliteStore options of these names (a small data disk lowers both). PostgreSQL: not used. */
   maxPendingEvents?: number;
   walAutocheckpointPages?: number;
+  /** SQLite: the page cache of each connection to homing.db, MiB (SqliteStore's option). PostgreSQL: not used. */
+  cacheSizeMiB?: number;
   /**
    * SQLite: called by close() when that budget ran out with events still in the log, with their
    * number (-1: not known), so it can be logged. PostgreSQL: never called.
@@ -76,6 +78,7 @@ export async function openStore(options: OpenStoreOptions): Promise<Store> {
       ...(options.walAutocheckpointPages === undefined
         ? {}
         : { walAutocheckpointPages: options.walAutocheckpointPages }),
+      ...(options.cacheSizeMiB === undefined ? {} : { cacheSizeMiB: options.cacheSizeMiB }),
       ...(options.onClosedWithBacklog === undefined
         ? {}
         : { onClosedWithBacklog: options.onClosedWithBacklog }),
