@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   breakerStateKey,
+  CONSENT_HOLD_STATE_KEY,
   CONSENT_STATE_KEY,
   createFileOutbox,
   createTelemetry,
@@ -700,6 +701,21 @@ describe('homing flush', () => {
     const after = open(dir);
     expect((await after.size()).events).toBe(20);
     await after.close();
+  });
+
+  it("stops when an app starts holding its events for consent (a consent: 'pending' option) while it runs", async () => {
+    const { dir, sink } = await setup(20, 503);
+    const io = captureIo();
+    const running = flush(
+      { outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 20_000 },
+      io,
+    );
+    await vi.waitFor(() => expect(sink.requests).toBeGreaterThan(0), { timeout: 5_000 });
+    const app = open(dir);
+    await app.setState(CONSENT_HOLD_STATE_KEY, { state: 'pending', sinceMs: Date.now() });
+    await app.close();
+    expect(await running).toBe(1);
+    expect(io.err()).toContain('set consent to pending while this ran: stopped after 0 events');
   });
 
   it('another live process keeps the delivery lock past --timeout: waits for it, then says so and how to go on, exit 1', async () => {

@@ -277,7 +277,7 @@ async function drain(
   });
   // Checked at the start (refuseWithoutConsent); a denial while this runs (the app's user said
   // no) stops it too: what the app clears must not go out from here meanwhile.
-  const withdrawn = consentWithdrawn(directory);
+  const withdrawn = consentWithdrawn(directory, outbox);
   // Ends the rounds (a wait for another process among them) when the flush ends otherwise.
   const over = new AbortController();
   delivery.start();

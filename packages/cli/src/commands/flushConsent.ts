@@ -59,9 +59,13 @@ export interface ConsentWithdrawn {
 
 /**
  * Resolves once the consent the app remembers in the outbox is pending or denied, or can no
- * longer be read (it may be a denial).
+ * longer be read (it may be a denial), or an app marks its events held for consent (an app
+ * started under a `consent: 'pending'` option while this ran).
  */
-export function consentWithdrawn(directory: string): {
+export function consentWithdrawn(
+  directory: string,
+  outbox: Pick<Outbox, 'getState'>,
+): {
   promise: Promise<ConsentWithdrawn>;
   stop: () => void;
 } {
@@ -72,6 +76,8 @@ export function consentWithdrawn(directory: string): {
       try {
         const consent = await consentFile(directory).read();
         if (consent === 'pending' || consent === 'denied') return resolve({ consent, sent: 0 });
+        const held = await outbox.getState(CONSENT_HOLD_STATE_KEY).catch(() => undefined);
+        if (parseConsentHold(held) !== null) return resolve({ consent: 'pending', sent: 0 });
       } catch (error) {
         if (error instanceof ConsentUnreadableError) return resolve({ consent: 'unreadable', sent: 0 });
         // Not one of reading it (those, EMFILE included, are ConsentUnreadableError and stop the
