@@ -370,6 +370,29 @@ describe('homing flush', () => {
     expect(sink.uuids).toHaveLength(3);
   });
 
+  it("names each endpoint's wait too when the Retry-After came in this run (one endpoint's circuit open, the other answered 503 with Retry-After)", async () => {
+    const { dir, sink } = await setup(3, 503);
+    sink.headers = { 'retry-after': '600' };
+    const outbox = open(dir);
+    await outbox.setState(SENDING_STATE_KEY, {
+      mode: 'failover',
+      endpoints: [
+        { destination: 'homing', host: sink.url, key: 'wk', name: 'primary' },
+        { destination: 'homing', host: sink.url, key: 'wk', name: 'secondary' },
+      ],
+    });
+    await outbox.close();
+    await saveOpenCircuit(dir, 'primary', 300_000);
+    const io = captureIo();
+    expect(await flush({ outbox: dir, timeout: 3_000 }, io)).toBe(1);
+    expect(sink.requests).toBe(1);
+    expect(io.err()).toContain(
+      'error: every endpoint waits: primary: circuit open after repeated failures; secondary: asked to be left alone for a while (Retry-After)',
+    );
+    expect(io.err()).toContain('add --force to try now');
+    expect(io.err()).not.toContain('check --host');
+  });
+
   it('respects a wait the endpoint asked an earlier run for (Retry-After): no request, says when; --force tries now', async () => {
     const { dir, sink } = await setup(3);
     const outbox = open(dir);

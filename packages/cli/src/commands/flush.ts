@@ -1,4 +1,4 @@
-import type { BatchRefusal, DeliveryOptions, SavedSending } from '@homing/client';
+import type { BatchRefusal, DeliveryOptions, DeliveryStats, SavedSending } from '@homing/client';
 import {
   breakerStateKey,
   createNodePlatform,
@@ -18,7 +18,7 @@ import { runFlushRounds } from './flushRounds.js';
 import type { ConsentWithdrawn } from './flushConsent.js';
 import { consentWithdrawn, refuseWithoutConsent } from './flushConsent.js';
 import type { FlushDrops } from './flushSummary.js';
-import { everyEndpointWaits, reportFlush } from './flushSummary.js';
+import { everyEndpointWaits, reportFlush, type HeldWait } from './flushSummary.js';
 import type { CommandIo, Outbox, OutboxInspector } from './outboxCommand.js';
 import { CommandError, openOutbox, processIo, runCommand } from './outboxCommand.js';
 
@@ -326,6 +326,7 @@ async function drain(
     .then(parsePoisonSearchState, () => null);
   const stats = delivery.stats();
   const askedUntilMs = await everyEndpointAskedUntil(outbox, ids, resolved.maxRetryAfterMs);
+  const heldWaits = await everyEndpointHeld(outbox, stats, ids, resolved.maxRetryAfterMs);
   return reportFlush(result, {
     io,
     stats,
@@ -338,6 +339,7 @@ async function drain(
     // on any batch failing twice), and the advice is to check it.
     narrowingFailingEvent: search !== null && search.cap !== null && (search.acceptedSince || stats.sent > 0),
     askedUntilMs,
+    heldWaits,
   });
 }
 
@@ -359,6 +361,34 @@ async function everyEndpointAskedUntil(
     earliest = Math.min(earliest ?? wait.untilMs, wait.untilMs);
   }
   return earliest;
+}
+
+/**
+ * Each endpoint's wait when every one waits on an open circuit or on a wait it asked for (saved
+ * in the outbox: a Retry-After or a 429, this run or an earlier one); null when one could be
+ * tried, or none waits on a circuit and none on a wait it asked for alone (the summary has its
+ * own words for those).
+ */
+async function everyEndpointHeld(
+  outbox: Outbox,
+  stats: DeliveryStats,
+  ids: readonly string[],
+  maxRetryAfterMs: number,
+): Promise<HeldWait[] | null> {
+  const now = Date.now();
+  const waits: HeldWait[] = [];
+  for (const id of ids) {
+    const openUntil = stats.breakers[id]?.openUntilMs ?? 0;
+    if (openUntil > now) {
+      waits.push({ endpoint: id, kind: 'circuit', untilMs: openUntil });
+      continue;
+    }
+    const saved = await outbox.getState<unknown>(serverWaitStateKey(id)).catch(() => undefined);
+    const asked = savedServerWaitAt(saved, now, maxRetryAfterMs);
+    if (asked === null) return null;
+    waits.push({ endpoint: id, kind: 'asked', untilMs: asked.untilMs });
+  }
+  return waits.some((w) => w.kind === 'circuit') && waits.some((w) => w.kind === 'asked') ? waits : null;
 }
 
 /** How often a flush looks whether every endpoint waits (a restored open circuit, a saved Retry-After). */

@@ -101,6 +101,18 @@ export interface FlushReport {
    * tried again from then; null when one did not.
    */
   readonly askedUntilMs?: number | null;
+  /**
+   * Each endpoint's wait when every one waits, some on an open circuit and the others on a wait
+   * they asked for (this run or an earlier one); null when one could be tried.
+   */
+  readonly heldWaits?: readonly HeldWait[] | null;
+}
+
+/** Why and until when an endpoint is not tried: its circuit is open, or it asked for time. */
+export interface HeldWait {
+  readonly endpoint: string;
+  readonly kind: 'circuit' | 'asked';
+  readonly untilMs: number;
 }
 
 /** The hint when the failures come from events the endpoint fails on while it takes others. */
@@ -128,6 +140,7 @@ export function reportFlush(
     timeoutMs,
     narrowingFailingEvent = false,
     askedUntilMs = null,
+    heldWaits = null,
   }: FlushReport,
 ): boolean {
   const endpoint = terminalText(ids.join(', '));
@@ -202,11 +215,16 @@ export function reportFlush(
     io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
     io.stderr.write('hint: run it again, or give more time with --timeout MS; nothing is lost\n');
     if (narrowingFailingEvent) io.stderr.write(failingEventHint(terminalText(directory)));
-  } else if (stats.lastError === null && everyEndpointWaits(stats, ids) !== null) {
-    // Nothing failed in this run: some circuits open and the other endpoints asked for time
-    // (saved by earlier runs), each waiting for its own reason.
-    const first = everyEndpointWaits(stats, ids)!;
-    io.stderr.write(`error: every endpoint waits: ${waitsOf(stats, ids)}\n`);
+  } else if (heldWaits !== null && heldWaits.length > 0 && !force) {
+    // Some circuits open, the other endpoints asked for time: each waits for its own reason.
+    const first = heldWaits.reduce((a, b) => (b.untilMs < a.untilMs ? b : a));
+    const each = heldWaits
+      .map(
+        (w) =>
+          `${terminalText(w.endpoint)}: ${w.kind === 'circuit' ? 'circuit open after repeated failures' : 'asked to be left alone for a while (Retry-After)'}`,
+      )
+      .join('; ');
+    io.stderr.write(`error: every endpoint waits: ${each}\n`);
     io.stderr.write(
       `hint: ${terminalText(first.endpoint)} will be tried again in ${formatDuration(first.untilMs - Date.now())}; run this again then, or add --force to try now\n`,
     );
@@ -226,18 +244,6 @@ export function reportFlush(
     );
   }
   return true;
-}
-
-/** Each endpoint's wait, in words: `a: circuit open after repeated failures; b: asked to wait (Retry-After)`. */
-function waitsOf(stats: DeliveryStats, ids: readonly string[]): string {
-  const now = Date.now();
-  return ids
-    .map((id) => {
-      const b = stats.breakers[id];
-      const open = (b?.openUntilMs ?? 0) > now;
-      return `${terminalText(id)}: ${open ? 'circuit open after repeated failures' : 'asked to be left alone for a while (Retry-After)'}`;
-    })
-    .join('; ');
 }
 
 /** The next try of any endpoint, a Retry-After it also saved counted (else `fallbackMs`). */
