@@ -41,6 +41,25 @@ describe('storageError: program_limit_exceeded (54000)', () => {
       storageError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'w').kind,
     ).toBe('unreachable');
   });
+
+  it('a connection the server ended (a restart, a failover, a terminated backend) is said to be lost, not to check the URL', () => {
+    for (const err of [
+      Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }),
+      Object.assign(new Error('the database system is starting up'), { code: '57P03' }),
+      new Error('Connection terminated unexpectedly'),
+    ]) {
+      const e = storageError(err, 'db:5432/homing');
+      expect(e.kind).toBe('unreachable');
+      expect(e.message).toMatch(
+        /^lost the connection to PostgreSQL at db:5432\/homing .*restarted, failed over/,
+      );
+      expect(e.message).not.toContain('check --database');
+    }
+    // Refused at connect: the URL may well be wrong.
+    expect(
+      storageError(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), 'w').message,
+    ).toContain('check --database');
+  });
 });
 
 describe.skipIf(!pgReachable)('PostgresStore: an index row over the limit', () => {

@@ -7,6 +7,8 @@ export function isClientTimeout(err: unknown): boolean {
 }
 
 const CONNECTION_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH']);
+/** admin_shutdown, crash_shutdown, cannot_connect_now: the server ended or is (re)starting. */
+const LOST_CONNECTION_CODES = new Set(['57P01', '57P02', '57P03']);
 /** The server answered and refused: no such database (3D000), a bad password or role (28P01, 28000). */
 const LOGIN_CODES = new Set(['3D000', '28P01', '28000']);
 
@@ -81,6 +83,19 @@ export function storageError(err: unknown, where: string): StoreError {
       'unreachable',
       `PostgreSQL at ${where} refused the connection: ${msg} (${code}); check the user, password and ` +
         'database in --database / HOMING_DATABASE_URL',
+      { cause: err },
+    );
+  }
+  // An open connection ended by the server (a restart, a failover, pg_terminate_backend): the
+  // address and credentials were right, so the advice to check them misled.
+  if (
+    (code !== undefined && LOST_CONNECTION_CODES.has(code)) ||
+    /Connection terminated unexpectedly|terminating connection/i.test(msg)
+  ) {
+    return new StoreError(
+      'unreachable',
+      `lost the connection to PostgreSQL at ${where} (${code ?? msg}): the server restarted, failed ` +
+        'over or ended it; nothing of the statement was committed, and the next statements connect again',
       { cause: err },
     );
   }
