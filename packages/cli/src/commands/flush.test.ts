@@ -704,7 +704,19 @@ describe('homing flush', () => {
     await after.close();
   });
 
-  it("stops when the app's user withdraws consent while it runs: nothing more is sent, exit 1", async () => {
+  it.each([
+    [
+      "the app's user withdraws consent (a remembered denial)",
+      (app: ReturnType<typeof open>) => app.setState(CONSENT_STATE_KEY, 'denied'),
+      'set consent to denied while this ran: stopped after 0 events',
+    ],
+    [
+      "an app starts holding its events for consent (a consent: 'pending' option)",
+      (app: ReturnType<typeof open>) =>
+        app.setState(CONSENT_HOLD_STATE_KEY, { state: 'pending', sinceMs: Date.now() }),
+      'set consent to pending while this ran: stopped after 0 events',
+    ],
+  ] as const)('stops when %s while it runs: nothing more is sent, exit 1', async (_, change, said) => {
     const { dir, sink } = await setup(20, 503);
     const io = captureIo();
     const started = Date.now();
@@ -713,32 +725,17 @@ describe('homing flush', () => {
       io,
     );
     await vi.waitFor(() => expect(sink.requests).toBeGreaterThan(0), { timeout: 5_000 });
-    // The app (another process on the outbox) remembers its user's denial.
+    // The app, another process on the outbox.
     const app = open(dir);
-    await app.setState(CONSENT_STATE_KEY, 'denied');
+    await change(app);
     await app.close();
-    // Before its 20 s budget: the sink keeps failing, so only the denial ends it.
+    // Before its 20 s budget: the sink keeps failing, so only the change ends it.
     expect(await running).toBe(1);
     expect(Date.now() - started).toBeLessThan(15_000);
-    expect(io.err()).toContain('set consent to denied while this ran: stopped after 0 events');
+    expect(io.err()).toContain(said);
     const after = open(dir);
     expect((await after.size()).events).toBe(20);
     await after.close();
-  });
-
-  it("stops when an app starts holding its events for consent (a consent: 'pending' option) while it runs", async () => {
-    const { dir, sink } = await setup(20, 503);
-    const io = captureIo();
-    const running = flush(
-      { outbox: dir, destination: 'homing', host: sink.url, key: 'wk', timeout: 20_000 },
-      io,
-    );
-    await vi.waitFor(() => expect(sink.requests).toBeGreaterThan(0), { timeout: 5_000 });
-    const app = open(dir);
-    await app.setState(CONSENT_HOLD_STATE_KEY, { state: 'pending', sinceMs: Date.now() });
-    await app.close();
-    expect(await running).toBe(1);
-    expect(io.err()).toContain('set consent to pending while this ran: stopped after 0 events');
   });
 
   it('another live process keeps the delivery lock past --timeout: waits for it, then says so and how to go on, exit 1', async () => {
