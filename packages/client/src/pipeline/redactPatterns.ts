@@ -60,6 +60,7 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
     capitals: 0,
     dashes: 0,
     keyMark: false,
+    escapes: false,
   };
   const ancestors: object[] = [];
   const clean = new CleanStringMemo();
@@ -94,6 +95,11 @@ export function createPatternRedactor(options?: PatternRedactionOptions): Patter
   const scanPatterns = (input: string): string => {
     if (patterns.length === 0 || clean.has(input)) return input;
     let s = scanOnce(input);
+    // The profile is still the input's: without a `%` or `\` there is nothing to unescape.
+    if (!profile.escapes) {
+      if (s === input) clean.add(s);
+      return s;
+    }
     // A secret written escaped (a URL in another's query, JSON in a string) is looked for as it
     // reads unescaped, up to MAX_UNESCAPES levels deep (a URL in a query of a URL in a query):
     // where one is found, the value is that text, redacted; else it stays as it was written.

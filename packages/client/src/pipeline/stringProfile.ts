@@ -18,6 +18,8 @@ export interface StringProfile {
   dashes: number;
   /** `_`, `-` or a capital ASCII letter: every vendor key shape has one. */
   keyMark: boolean;
+  /** `%` or `\`: the string may hold escaped text (see escapedText.ts). */
+  escapes: boolean;
 }
 
 export function profileString(s: string, into: StringProfile): StringProfile {
@@ -30,6 +32,7 @@ export function profileString(s: string, into: StringProfile): StringProfile {
   let capitals = 0;
   let dashes = 0;
   let keyMark = false;
+  let escapes = false;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     const lower = c | 32;
@@ -42,11 +45,14 @@ export function profileString(s: string, into: StringProfile): StringProfile {
       colons++;
       assign = true;
     } else if (c === 64) at = true;
-    else if (c === 37 && s.charCodeAt(i + 1) === 52 && s.charCodeAt(i + 2) === 48)
-      at = true; // %40
+    else if (c === 37) {
+      escapes = true;
+      if (s.charCodeAt(i + 1) === 52 && s.charCodeAt(i + 2) === 48) at = true; // %40
+    }
     else if (c === 61) assign = true;
     else if (c === 45) dashes++;
     else if (c === 95) keyMark = true;
+    else if (c === 92) escapes = true;
   }
   into.digits = digits;
   into.dots = dots;
@@ -57,6 +63,7 @@ export function profileString(s: string, into: StringProfile): StringProfile {
   into.capitals = capitals;
   into.dashes = dashes;
   into.keyMark = keyMark || capitals > 0 || dashes > 0;
+  into.escapes = escapes;
   return into;
 }
 
