@@ -48,8 +48,7 @@ export function profileString(s: string, into: StringProfile): StringProfile {
     else if (c === 37) {
       escapes = true;
       if (s.charCodeAt(i + 1) === 52 && s.charCodeAt(i + 2) === 48) at = true; // %40
-    }
-    else if (c === 61) assign = true;
+    } else if (c === 61) assign = true;
     else if (c === 45) dashes++;
     else if (c === 95) keyMark = true;
     else if (c === 92) escapes = true;
