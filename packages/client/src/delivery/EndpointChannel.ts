@@ -302,14 +302,24 @@ export class EndpointChannel {
       // opened within milliseconds.
       const delay =
         asked === undefined ? backoff : Math.max(Math.min(asked, this.options.maxRetryAfterMs), backoff);
+      const askedNow = asked !== undefined || result.failure === 'rate-limited';
+      if (!askedNow && this.retryAskedByServer && this.retryAt > now) {
+        // A wait the endpoint asked for is still running: a failure of a request sent before it
+        // (a reset, a 503 without Retry-After) neither shortens it nor makes it a backoff of ours,
+        // which the next success would end (and with it the wait saved for the next process).
+        if (now + delay > this.retryAt) {
+          this.retryAt = now + delay;
+          this.retryWaitMs = delay;
+        }
+        return Math.max(0, this.readyAt(now) - now);
+      }
       this.retryWaitMs = delay;
       this.retryAt = now + delay;
-      this.retryAskedByServer = asked !== undefined || result.failure === 'rate-limited';
+      this.retryAskedByServer = askedNow;
       this.waitSetAfter = this.attemptsBegun;
       // What the endpoint asked for holds for the next process too; a backoff of our own does not
       // (the breaker's saved count stands for repeated failures).
-      if (asked !== undefined || result.failure === 'rate-limited')
-        this.saveServerWait({ untilMs: this.retryAt, waitMs: delay });
+      if (askedNow) this.saveServerWait({ untilMs: this.retryAt, waitMs: delay });
     }
     return Math.max(0, this.readyAt(now) - now);
   }

@@ -50,4 +50,15 @@ describe('the backoff of an endpoint that answers some requests of a wave and fa
     // A request begun after it was asked for, and accepted, ends it.
     expect(c.settle(accepted, T + 5_100, c.beginAttempt())).toBe(0);
   });
+
+  it('a failure without Retry-After while a Retry-After runs neither shortens it nor lets a late success end it', async () => {
+    const c = channel();
+    const [a1, a2, a3] = [c.beginAttempt(), c.beginAttempt(), c.beginAttempt()];
+    expect(c.settle({ ...failed503, retryAfterMs: 30_000 }, T, a1)).toBeGreaterThanOrEqual(30_000);
+    // A reset of a request sent before the 429/503 was answered: its own backoff is shorter.
+    expect(c.settle(failed503, T + 10, a2)).toBeGreaterThan(29_000);
+    // A late 200 of a request sent before it: the wait the endpoint asked for holds.
+    expect(c.settle(accepted, T + 20, a3)).toBeGreaterThan(29_000);
+    expect(c.snapshot(T + 20).retryAtMs).toBeGreaterThanOrEqual(T + 30_000);
+  });
 });
