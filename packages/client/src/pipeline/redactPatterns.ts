@@ -45,7 +45,8 @@ interface CompiledPattern extends PatternNeeds {
  * address used as a key, as a Map of counts per user becomes), with the patterns alone (not
  * `redact`); two names that become the same text stay two entries (`[REDACTED]`,
  * `[REDACTED]#2`). Replacements never re-match, so redacting twice gives what redacting once
- * gave.
+ * gave, but for text escaped more than three levels deep beside a secret found unescaped: the
+ * value becomes the unescaped text, whose deeper levels a second pass reaches.
  */
 export function createPatternRedactor(options?: PatternRedactionOptions): PatternRedactor {
   const o = resolvePatternRedactionOptions(options);
