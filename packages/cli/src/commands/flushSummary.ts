@@ -224,7 +224,8 @@ export function reportFlush(
           `${terminalText(w.endpoint)}: ${w.kind === 'circuit' ? 'circuit open after repeated failures' : 'asked to be left alone for a while (Retry-After)'}`,
       )
       .join('; ');
-    io.stderr.write(`error: every endpoint waits: ${each}\n`);
+    const cause = stats.lastError === null ? '' : ` (last error: ${terminalText(stats.lastError.reason)})`;
+    io.stderr.write(`error: every endpoint waits: ${each}${cause}\n`);
     io.stderr.write(
       `hint: ${terminalText(first.endpoint)} will be tried again in ${formatDuration(first.untilMs - Date.now())}; run this again then, or add --force to try now\n`,
     );

@@ -95,7 +95,8 @@ export function storageError(err: unknown, where: string): StoreError {
     return new StoreError(
       'unreachable',
       `lost the connection to PostgreSQL at ${where} (${code ?? msg}): the server restarted, failed ` +
-        'over or ended it; nothing of the statement was committed, and the next statements connect again',
+        'over, is starting up or ended it; the next statements connect again (a commit it cut may have ' +
+        'gone through: what a client sends again is stored once)',
       { cause: err },
     );
   }
