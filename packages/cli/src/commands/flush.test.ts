@@ -71,6 +71,17 @@ async function saveOpenCircuit(dir: string, id: string, openForMs: number, retry
   await outbox.close();
 }
 
+/** Saves, as an app run would, that it sends to two endpoints at `url`: primary, then secondary. */
+async function saveTwoEndpoints(outbox: ReturnType<typeof open>, url: string): Promise<void> {
+  await outbox.setState(SENDING_STATE_KEY, {
+    mode: 'failover',
+    endpoints: [
+      { destination: 'homing', host: url, key: 'wk', name: 'primary' },
+      { destination: 'homing', host: url, key: 'wk', name: 'secondary' },
+    ],
+  });
+}
+
 /**
  * A flush of the 3 events `setup(3)` queued, held back by what the outbox saved (exit 1, no
  * request), then with --force (exit 0, all sent). Answers the held flush's output.
@@ -342,13 +353,7 @@ describe('homing flush', () => {
   it("names each endpoint's wait when one's circuit is open and the other asked for time, and offers --force (it said nothing failed)", async () => {
     const { dir, sink } = await setup(3);
     const outbox = open(dir);
-    await outbox.setState(SENDING_STATE_KEY, {
-      mode: 'failover',
-      endpoints: [
-        { destination: 'homing', host: sink.url, key: 'wk', name: 'primary' },
-        { destination: 'homing', host: sink.url, key: 'wk', name: 'secondary' },
-      ],
-    });
+    await saveTwoEndpoints(outbox, sink.url);
     await outbox.setState(serverWaitStateKey('secondary'), {
       untilMs: Date.now() + 600_000,
       waitMs: 600_000,
@@ -374,13 +379,7 @@ describe('homing flush', () => {
     const { dir, sink } = await setup(3, 503);
     sink.headers = { 'retry-after': '600' };
     const outbox = open(dir);
-    await outbox.setState(SENDING_STATE_KEY, {
-      mode: 'failover',
-      endpoints: [
-        { destination: 'homing', host: sink.url, key: 'wk', name: 'primary' },
-        { destination: 'homing', host: sink.url, key: 'wk', name: 'secondary' },
-      ],
-    });
+    await saveTwoEndpoints(outbox, sink.url);
     await outbox.close();
     await saveOpenCircuit(dir, 'primary', 300_000);
     const io = captureIo();

@@ -325,8 +325,9 @@ async function drain(
     .getState<unknown>(POISON_SEARCH_STATE_KEY)
     .then(parsePoisonSearchState, () => null);
   const stats = delivery.stats();
-  const askedUntilMs = await everyEndpointAskedUntil(outbox, ids, resolved.maxRetryAfterMs);
-  const heldWaits = await everyEndpointHeld(outbox, stats, ids, resolved.maxRetryAfterMs);
+  const asked = await askedWaits(outbox, ids, resolved.maxRetryAfterMs);
+  const askedUntilMs = everyEndpointAskedUntil(asked, ids);
+  const heldWaits = everyEndpointHeld(asked, stats, ids);
   return reportFlush(result, {
     io,
     stats,
@@ -344,49 +345,52 @@ async function drain(
 }
 
 /**
- * When the first endpoint may be tried again if every one asked for time (a Retry-After, a 429:
- * in this run or an earlier one, saved in the outbox for the next); null when one did not.
+ * When each endpoint's wait that it asked for (a Retry-After, a 429: in this run or an earlier
+ * one, saved in the outbox for the next) ends; null for one that asked for none.
  */
-async function everyEndpointAskedUntil(
+async function askedWaits(
   outbox: Outbox,
   ids: readonly string[],
   maxRetryAfterMs: number,
-): Promise<number | null> {
+): Promise<Map<string, number | null>> {
   const now = Date.now();
-  let earliest: number | null = null;
+  const asked = new Map<string, number | null>();
   for (const id of ids) {
     const saved = await outbox.getState<unknown>(serverWaitStateKey(id)).catch(() => undefined);
-    const wait = savedServerWaitAt(saved, now, maxRetryAfterMs);
-    if (wait === null) return null;
-    earliest = Math.min(earliest ?? wait.untilMs, wait.untilMs);
+    asked.set(id, savedServerWaitAt(saved, now, maxRetryAfterMs)?.untilMs ?? null);
+  }
+  return asked;
+}
+
+/** When the first endpoint may be tried again if every one asked for time; null when one did not. */
+function everyEndpointAskedUntil(asked: Map<string, number | null>, ids: readonly string[]): number | null {
+  let earliest: number | null = null;
+  for (const id of ids) {
+    const until = asked.get(id) ?? null;
+    if (until === null) return null;
+    earliest = Math.min(earliest ?? until, until);
   }
   return earliest;
 }
 
 /**
- * Each endpoint's wait when every one waits on an open circuit or on a wait it asked for (saved
- * in the outbox: a Retry-After or a 429, this run or an earlier one); null when one could be
- * tried, or none waits on a circuit and none on a wait it asked for alone (the summary has its
- * own words for those).
+ * Each endpoint's wait when every one waits on an open circuit or on a wait it asked for; null
+ * when one could be tried, or none waits on a circuit and none on a wait it asked for alone (the
+ * summary has its own words for those).
  */
-async function everyEndpointHeld(
-  outbox: Outbox,
+function everyEndpointHeld(
+  asked: Map<string, number | null>,
   stats: DeliveryStats,
   ids: readonly string[],
-  maxRetryAfterMs: number,
-): Promise<HeldWait[] | null> {
+): HeldWait[] | null {
   const now = Date.now();
   const waits: HeldWait[] = [];
   for (const id of ids) {
     const openUntil = stats.breakers[id]?.openUntilMs ?? 0;
-    if (openUntil > now) {
-      waits.push({ endpoint: id, kind: 'circuit', untilMs: openUntil });
-      continue;
-    }
-    const saved = await outbox.getState<unknown>(serverWaitStateKey(id)).catch(() => undefined);
-    const asked = savedServerWaitAt(saved, now, maxRetryAfterMs);
-    if (asked === null) return null;
-    waits.push({ endpoint: id, kind: 'asked', untilMs: asked.untilMs });
+    const askedUntil = asked.get(id) ?? null;
+    if (openUntil > now) waits.push({ endpoint: id, kind: 'circuit', untilMs: openUntil });
+    else if (askedUntil !== null) waits.push({ endpoint: id, kind: 'asked', untilMs: askedUntil });
+    else return null;
   }
   return waits.some((w) => w.kind === 'circuit') && waits.some((w) => w.kind === 'asked') ? waits : null;
 }

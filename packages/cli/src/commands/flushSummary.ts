@@ -190,7 +190,7 @@ export function reportFlush(
   const breaker = allCircuitsOpen(stats, ids);
   if (breaker !== null) {
     // The failures that opened it say what is wrong (a refused connection, a 5xx): name the last.
-    const cause = stats.lastError === null ? '' : ` (last error: ${terminalText(stats.lastError.reason)})`;
+    const cause = lastErrorCause(stats);
     io.stderr.write(`error: the circuit for ${endpoint} is open after repeated failures${cause}\n`);
     // Narrowing down a failing event, the server is reachable: no advice to check it.
     if (!(force && narrowingFailingEvent)) {
@@ -224,7 +224,7 @@ export function reportFlush(
           `${terminalText(w.endpoint)}: ${w.kind === 'circuit' ? 'circuit open after repeated failures' : 'asked to be left alone for a while (Retry-After)'}`,
       )
       .join('; ');
-    const cause = stats.lastError === null ? '' : ` (last error: ${terminalText(stats.lastError.reason)})`;
+    const cause = lastErrorCause(stats);
     io.stderr.write(`error: every endpoint waits: ${each}${cause}\n`);
     io.stderr.write(
       `hint: ${terminalText(first.endpoint)} will be tried again in ${formatDuration(first.untilMs - Date.now())}; run this again then, or add --force to try now\n`,
@@ -245,6 +245,11 @@ export function reportFlush(
     );
   }
   return true;
+}
+
+/** ` (last error: …)` after an error line, or nothing when no attempt failed. */
+function lastErrorCause(stats: DeliveryStats): string {
+  return stats.lastError === null ? '' : ` (last error: ${terminalText(stats.lastError.reason)})`;
 }
 
 /** The next try of any endpoint, a Retry-After it also saved counted (else `fallbackMs`). */
