@@ -39,6 +39,23 @@ describe("identify()'s id", () => {
     expect(seen.join('\n')).not.toMatch(/distinctId/);
   });
 
+  it('. and .. are ignored with a warning (the Homing server refuses them: every event would be dead-lettered)', async () => {
+    const { logger, seen } = warnings();
+    const { client, received } = capturingClient({ logger });
+    for (const id of ['.', '..', ' .. ']) client.identify(id);
+    client.identify('...');
+    client.track('after');
+    await client.flush({ timeoutMs: 5_000 });
+    await client.shutdown({ timeoutMs: 0 });
+    expect(received.map((e) => [e.event, e.distinct_id])).toEqual([
+      ['$identify', '...'],
+      ['after', '...'],
+    ]);
+    expect(seen).toHaveLength(3);
+    for (const message of seen)
+      expect(message).toMatch(/^identify ignored: its id must not be "\.\.?": URLs read it/);
+  });
+
   it('a real id that only contains a placeholder word is accepted', async () => {
     const { client, received } = capturingClient();
     client.identify('null-pointer-42');

@@ -25,7 +25,7 @@ const INVISIBLE = /[\u200b-\u200d\u2060\ufeff]/g;
 
 /**
  * Why `value` is no distinct id (for `identify` and the `distinctId` option), or undefined
- * when it is one: a string of 1 to 200 characters once trimmed, and no placeholder.
+ * when it is one: a string of 1 to 200 characters once trimmed, no placeholder, not `.` or `..`.
  */
 export function distinctIdProblem(value: unknown): string | undefined {
   const visible = typeof value === 'string' ? value.replace(INVISIBLE, '').trim() : '';
@@ -35,6 +35,12 @@ export function distinctIdProblem(value: unknown): string | undefined {
   // The Homing server refuses such an id: every event of the person would be dead-lettered.
   if (hasNulOrLoneSurrogate(value)) {
     return `must be text without NUL or unpaired surrogates (half an emoji), got ${describeValue(value)}`;
+  }
+  // The Homing server refuses these too (URLs read them as path steps, so the person's routes
+  // could not reach them). The id kept is the trimmed one.
+  const kept = value.trim();
+  if (kept === '.' || kept === '..') {
+    return `must not be ${describeValue(kept)}: URLs read it as a path step, so the person's data could not be reached`;
   }
   if (PLACEHOLDER_IDS.has(visible.toLowerCase())) {
     return `must be a real id, got the placeholder ${describeValue(value)} (an id lookup that failed?)`;

@@ -89,6 +89,9 @@ describe('telemetry options', () => {
     ['distinctId', { distinctId: '[object Object]' }],
     ['distinctId', { distinctId: 'NaN' }],
     ['distinctId', { distinctId: 'false' }],
+    // The Homing server refuses these (path steps in its person routes): every event dead-lettered.
+    ['distinctId', { distinctId: '.' }],
+    ['distinctId', { distinctId: ' .. ' }],
   ];
   for (const [option, input] of bad) {
     it(`names ${option} when it is wrong`, () => {
