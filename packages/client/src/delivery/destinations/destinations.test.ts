@@ -73,6 +73,35 @@ describe('posthog destination', () => {
     ).toEqual({});
   });
 
+  it('leaves out the identify traits replaced by a hash (redaction.hashKey) or holding a replaced value, to PostHog and Segment', async () => {
+    const s = await sink();
+    const h = harness({ endpoints: [{ destination: 'posthog', host: s.url, key: 'phc_abc' }] });
+    const hashed = '[HASH:dc91501b93bc2eaa]';
+    const set = {
+      name: 'Ann',
+      email: hashed,
+      contact: { phone: '[REDACTED]', city: 'Oslo' },
+      emails: ['ann@work', hashed],
+      note: 'id [HASH:dc91501b93bc2eaa] kept',
+      plan: { tier: 'pro' },
+    };
+    const identify: HomingEvent = {
+      uuid: '0192a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c',
+      event: '$identify',
+      distinct_id: 'user-1',
+      timestamp: new Date().toISOString(),
+      properties: { $set: set },
+    };
+    h.outbox.append([{ uuid: identify.uuid, json: JSON.stringify(identify), timestampMs: Date.now() }]);
+    expect((await h.delivery.flush(5_000)).sent).toBe(1);
+    const body = JSON.parse(s.requests[0]!.text) as { batch: HomingEvent[] };
+    const kept = { name: 'Ann', note: 'id [HASH:dc91501b93bc2eaa] kept', plan: { tier: 'pro' } };
+    expect(body.batch[0]!.properties.$set).toEqual(kept);
+    expect((toSegment({ ...identify, properties: { $set: set } }) as { traits: object }).traits).toEqual(
+      kept,
+    );
+  });
+
   it('sends a $exception with its stacks in the shape PostHog error tracking reads', async () => {
     const s = await sink();
     const h = harness({ endpoints: [{ destination: 'posthog', host: s.url, key: 'phc_abc' }] });
