@@ -50,6 +50,20 @@ describe('the anonymous install id', () => {
     expect(await installIdFile(directory)()).toBe(id);
   });
 
+  it('replaces a damaged file past the repair lock of a process that died in it', async () => {
+    const directory = path.join(dir, 'stale-repair');
+    await fs.mkdir(directory, { recursive: true });
+    writeFileSync(path.join(directory, INSTALL_ID_FILE), 'garbage');
+    const lock = path.join(directory, `${INSTALL_ID_FILE}.repair`);
+    writeFileSync(lock, '99999\n');
+    const old = new Date(Date.now() - 60_000);
+    await fs.utimes(lock, old, old);
+    const id = installIdFile(directory)();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(id);
+    expect(await fs.readdir(directory)).toEqual([INSTALL_ID_FILE]);
+  });
+
   it('is read at construction on Node, so a burst of events at start waits for nothing', async () => {
     const t = clientFor(sink, {
       storage: 'file',

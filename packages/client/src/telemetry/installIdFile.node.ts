@@ -1,4 +1,4 @@
-import { linkSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomicSync } from '../outbox/file-log/atomicFile.js';
 import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
@@ -41,7 +41,7 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
   const store = (_syncOnly?: boolean, made?: string): string => {
     const refused = unsafe();
     if (refused !== undefined) throw refused;
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
       const existing = readId(file);
       if (existing !== undefined) return existing;
       makeDirectorySync(directory);
@@ -63,9 +63,9 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
           }
         } else if (code !== 'EEXIST') {
           throw error;
-        } else if (readId(file) === undefined && attempt > 0) {
+        } else if (attempt > 0 && readId(file) === undefined) {
           // Someone else's file, still damaged on a second look: replace it.
-          rmSync(file, { force: true });
+          replaceDamaged(file, tmp);
         }
       } finally {
         rmSync(tmp, { force: true });
@@ -76,6 +76,48 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
     return id;
   };
   return Object.assign(store, { replace });
+}
+
+const ATTEMPTS = 6;
+/** A repair lock older than this was left by a process that died in it. */
+const STALE_REPAIR_MS = 2_000;
+const REPAIR_WAIT_MS = 5;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/**
+ * Puts `tmp` in place of the damaged `file`, under `<file>.repair` (created exclusively): a
+ * process that found the file damaged, then removed or replaced it after another had already
+ * put a good id there, would leave two processes with different ids. Whoever holds the lock
+ * looks again before replacing, by rename (atomic); the others wait a moment and read what it
+ * wrote.
+ */
+function replaceDamaged(file: string, tmp: string): void {
+  const lock = `${file}.repair`;
+  try {
+    writeFileSync(lock, `${process.pid}\n`, { flag: 'wx', mode: PRIVATE_FILE_MODE });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const made = lockTime(lock);
+    // Gone already: its holder is done, and the next look reads what it wrote.
+    if (made !== undefined && Date.now() - made > STALE_REPAIR_MS) rmSync(lock, { force: true });
+    else if (made !== undefined) Atomics.wait(sleeper, 0, 0, REPAIR_WAIT_MS);
+    return;
+  }
+  try {
+    if (readId(file) === undefined) renameSync(tmp, file);
+  } finally {
+    rmSync(lock, { force: true });
+  }
+}
+
+/** When the lock was made; undefined when it is gone. */
+function lockTime(lock: string): number | undefined {
+  try {
+    return statSync(lock).mtimeMs;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
 }
 
 function readId(file: string): string | undefined {
