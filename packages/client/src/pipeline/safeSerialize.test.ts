@@ -123,6 +123,28 @@ describe('safeClone', () => {
     expect(r.issues).toBe(2);
     expect(() => JSON.stringify(r.value)).not.toThrow();
   });
+
+  it("names a global scope instead of copying the whole environment (a page's window held all of localStorage)", () => {
+    // What a page's window is to Object.prototype.toString; an iframe's comes from another realm.
+    class Window {
+      localStorage = { session: 'opaque-session-secret' };
+      toJSON(): unknown {
+        return this.localStorage;
+      }
+      get [Symbol.toStringTag](): string {
+        return 'Window';
+      }
+    }
+    const frame = new Window();
+    const r = safeClone({ g: globalThis, frame, via: { toJSON: () => globalThis }, ok: 1 });
+    expect(r.value).toEqual({ g: '[globalThis]', frame: '[Window]', via: '[globalThis]', ok: 1 });
+    expect(r.issues).toBe(3);
+    // An app's own class that only names itself so is still copied.
+    class Windowish {
+      size = 2;
+    }
+    expect(safeClone({ w: new Windowish() }).value).toEqual({ w: { size: 2 } });
+  });
 });
 
 describe('safeClone: "__proto__" keys', () => {

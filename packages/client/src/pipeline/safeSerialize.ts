@@ -1,3 +1,4 @@
+import { globalScopeName } from './globalScope.js';
 import { cutClear } from './textCut.js';
 import { forgetRefusedKeys, ownKeysOf } from './refusedKeys.js';
 
@@ -140,6 +141,11 @@ function clone(v: unknown, depth: number, seen: Set<object>, limits: SafeLimits,
       if (ArrayBuffer.isView(obj)) {
         st.issues++;
         return `[${obj.constructor.name}]`;
+      }
+      const scope = globalScopeName(obj);
+      if (scope !== undefined) {
+        st.issues++;
+        return `[${scope}]`;
       }
       const toJSON = (obj as { toJSON?: unknown }).toJSON;
       if (typeof toJSON === 'function') {
