@@ -16,6 +16,7 @@ import { io, OutboxConnection } from './indexeddb/OutboxConnection.js';
 import type { IndexedDBOutboxOptions } from './indexeddb/outboxOptions.js';
 import { resolveIndexedDBStorages } from './indexeddb/outboxOptions.js';
 import { PageHide } from './indexeddb/pageHide.js';
+import { SentElsewhere } from './indexeddb/SentElsewhere.js';
 import type { RecordsTx } from './indexeddb/recordStore.js';
 import { deleteExisting, readTotals, recordsTransaction } from './indexeddb/recordStore.js';
 import type { OutboxDatabase, Totals } from './indexeddb/schema.js';
@@ -74,6 +75,8 @@ export class IndexedDBOutbox implements Outbox {
   /** Claims run one at a time, so each sees the ones before it in `claims.seqs`. */
   private claiming: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** What left the outbox in this tab, told to the others (and theirs, to this one). */
+  private readonly sentElsewhere: SentElsewhere;
   private closing: Promise<void> | undefined;
   private readonly pageHide: PageHide | null;
   private readonly spill: UnwrittenSpill;
@@ -101,6 +104,11 @@ export class IndexedDBOutbox implements Outbox {
       epoch: () => this.claims.epoch,
       remove: (operation, entries) => this.remove(operation, entries),
     });
+    this.sentElsewhere = new SentElsewhere(
+      `${databaseName(this.options.name)}:gone`,
+      (uuids) => this.unload.forgetUuids(uuids),
+      this.options.logger,
+    );
     this.connection = new OutboxConnection({
       factory: factory as IDBFactory,
       name: this.options.name,
@@ -173,6 +181,7 @@ export class IndexedDBOutbox implements Outbox {
         this.claims.unclaim(entries);
       }
       this.unload.forgetSeqs(entries.map((e) => e.seq));
+      this.sentElsewhere.gone(entries.map((e) => e.record.uuid));
       return;
     }
     await this.unload.ack(batch);
@@ -217,6 +226,7 @@ export class IndexedDBOutbox implements Outbox {
       this.claims.unclaim(moved);
     }
     this.drops.emit('dead-lettered', dead.length);
+    this.sentElsewhere.gone(dead.map((r) => r.uuid));
     // The oldest dead letters, discarded past maxDeadLetters or maxDeadLetterBytes.
     this.drops.emit('overflow', discarded.discarded, discarded.bytes);
     this.drops.emit('consent', cleared);
@@ -352,6 +362,7 @@ export class IndexedDBOutbox implements Outbox {
     // Claims are kept in memory only: dropping them makes the records claimable again.
     this.claims.clear();
     this.unload.clear();
+    this.sentElsewhere.close();
     await this.lock.release();
     this.connection.close();
   }

@@ -25,8 +25,9 @@ export const RESIDENT_MAX_BYTES = 256 * 1024;
  * write not committed yet) are claimed first, then the written ones, oldest first in each.
  *
  * Bounded by bytes: past the bound the oldest written records are forgotten first (they are safe
- * in storage and wait for `claim`), then the oldest unwritten. Another tab may have sent and
- * removed a record kept here; sending it again on unload costs a duplicate the server drops.
+ * in storage and wait for `claim`), then the oldest unwritten. Another tab that sends or
+ * dead-letters a record kept here says so (`SentElsewhere`) and it is forgotten; one it is
+ * sending still may go out twice, a duplicate the server drops.
  */
 export class ResidentRecords {
   private readonly unwritten = new Map<Pending, ResidentState>();
@@ -145,6 +146,14 @@ export class ResidentRecords {
     for (const seq of seqs) {
       const p = this.bySeq.get(seq);
       if (p !== undefined) this.remove(p);
+    }
+  }
+
+  /** Forgets the records with these uuids (another tab sent or dead-lettered them). */
+  removeUuids(uuids: ReadonlySet<string>): void {
+    if (uuids.size === 0) return;
+    for (const group of [this.written, this.unwritten]) {
+      for (const p of group.keys()) if (uuids.has(p.record.uuid)) this.remove(p);
     }
   }
 

@@ -121,6 +121,11 @@ export class UnloadBatches {
     return stored;
   }
 
+  /** Records another tab sent or dead-lettered: not to be sent again from here on unload. */
+  forgetUuids(uuids: ReadonlySet<string>): void {
+    this.residents.removeUuids(uuids);
+  }
+
   /** Records of `claim`'s batches gone for good (acked, dead-lettered). */
   forgetSeqs(seqs: Iterable<number>): void {
     this.residents.removeSeqs(seqs);
