@@ -41,6 +41,9 @@ await build({
     format: 'esm',
     // Comments only: names stay as written (error names, stack frames), lines stay short.
     minify: { mangle: false, compress: false, codegen: { removeWhitespace: false } },
+    // The minifier alone kept every JSDoc block (rolldown keeps them by default): ~28 % of the
+    // bundle, ~0.25 MB of heap at load.
+    comments: { legal: true, annotation: false, jsdoc: false },
     sourcemap: true,
     chunkFileNames: '[name].js',
   },
