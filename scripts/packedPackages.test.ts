@@ -6,7 +6,7 @@
  * does not hold is dead there).
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -39,6 +39,18 @@ function entryPoints(pkg: Record<string, unknown>): string[] {
   };
   walk([pkg.exports, pkg.main, pkg.types, pkg.bin]);
   return found.filter((p) => !p.endsWith('package.json')).map((p) => normalize(p));
+}
+
+/** Whether the installed package `name` carries its own declarations. */
+function shipsTypes(name: string): boolean {
+  const dir = join(root, 'node_modules', name);
+  const meta = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as Record<string, unknown>;
+  return (
+    typeof meta.types === 'string' ||
+    typeof meta.typings === 'string' ||
+    JSON.stringify(meta.exports ?? {}).includes('"types"') ||
+    existsSync(join(dir, 'index.d.ts'))
+  );
 }
 
 describe.each(PACKAGES)('the published @homing/%s', (name) => {
@@ -77,15 +89,44 @@ describe.each(PACKAGES)('the published @homing/%s', (name) => {
     expect(missing.slice(0, 10)).toEqual([]);
   });
 
-  it('links its README only to files it holds (or to absolute URLs)', () => {
-    const readme = readFileSync(join(dir, 'README.md'), 'utf8');
+  it('links its READMEs only to files it holds (or to absolute URLs)', () => {
     const dead: string[] = [];
-    for (const match of readme.matchAll(/\]\(([^)\s]+)\)/g)) {
-      const target = match[1]!;
-      if (/^[a-z]+:/i.test(target) || target.startsWith('#')) continue;
-      const path = normalize(target.split('#')[0]!);
-      if (!files.has(path)) dead.push(target);
+    for (const doc of [...files].filter((f) => f.endsWith('.md'))) {
+      const text = readFileSync(join(dir, doc), 'utf8');
+      for (const match of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+        const target = match[1]!;
+        if (/^[a-z]+:/i.test(target) || target.startsWith('#')) continue;
+        const path = normalize(join(dirname(doc), target.split('#')[0]!));
+        if (!files.has(path)) dead.push(`${doc} -> ${target}`);
+      }
     }
     expect(dead).toEqual([]);
+  });
+
+  it('declares every package its types import (a consumer with skipLibCheck off compiles them)', () => {
+    const declared = new Set(
+      ['dependencies', 'peerDependencies'].flatMap((field) =>
+        Object.keys((pkg[field] as Record<string, string> | undefined) ?? {}),
+      ),
+    );
+    const peers = new Set(Object.keys((pkg.peerDependencies as Record<string, string> | undefined) ?? {}));
+    const undeclared = new Set<string>();
+    for (const file of files) {
+      if (!file.endsWith('.d.ts')) continue;
+      const text = readFileSync(join(dir, file), 'utf8');
+      for (const match of text.matchAll(/(?:from|import\()\s*['"]([^'"./][^'"]*)['"]/g)) {
+        const specifier = match[1]!;
+        if (specifier.startsWith('node:')) continue;
+        const parts = specifier.split('/');
+        const name = specifier.startsWith('@') ? parts.slice(0, 2).join('/') : parts[0]!;
+        const types = `@types/${name.replace(/^@([^/]+)\//, '$1__')}`;
+        if (name === pkg.name || declared.has(types)) continue;
+        // A peer's types are the app's, as the peer is (React's @types/react).
+        if (peers.has(name)) continue;
+        // Declared, but without types of its own (better-sqlite3): its @types package must be too.
+        if (!declared.has(name) || !shipsTypes(name)) undeclared.add(name);
+      }
+    }
+    expect([...undeclared]).toEqual([]);
   });
 });
