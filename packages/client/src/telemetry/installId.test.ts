@@ -50,16 +50,17 @@ describe('the anonymous install id', () => {
     expect(await installIdFile(directory)()).toBe(id);
   });
 
-  it('replaces a damaged file past the repair lock of a process that died in it', async () => {
-    const directory = path.join(dir, 'stale-repair');
+  it('replaces a damaged file with a UUIDv7 of the damaged file, leaving no temporary file', async () => {
+    const directory = path.join(dir, 'derived');
     await fs.mkdir(directory, { recursive: true });
     writeFileSync(path.join(directory, INSTALL_ID_FILE), 'garbage');
-    const lock = path.join(directory, `${INSTALL_ID_FILE}.repair`);
-    writeFileSync(lock, '99999\n');
-    const old = new Date(Date.now() - 60_000);
-    await fs.utimes(lock, old, old);
+    const modified = new Date('2026-01-02T03:04:05.678Z');
+    await fs.utimes(path.join(directory, INSTALL_ID_FILE), modified, modified);
     const id = installIdFile(directory)();
-    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // Its time is the damaged file's, the same for every process that found it damaged.
+    const idMs = parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    expect(Math.abs(idMs - modified.getTime())).toBeLessThanOrEqual(1);
     expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(id);
     expect(await fs.readdir(directory)).toEqual([INSTALL_ID_FILE]);
   });

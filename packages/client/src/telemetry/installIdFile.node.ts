@@ -1,4 +1,15 @@
-import { linkSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  fstatSync,
+  linkSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { hostname } from 'node:os';
 import path from 'node:path';
 import { writeFileAtomicSync } from '../outbox/file-log/atomicFile.js';
 import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
@@ -53,6 +64,7 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
       try {
         linkSync(tmp, file);
       } catch (error) {
+        let taken = false;
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EPERM' || code === 'ENOTSUP' || code === 'ENOSYS') {
           // A file system without hard links: exclusive create of the file itself.
@@ -60,13 +72,15 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
             writeFileSync(file, readFileSync(tmp, 'utf8'), { flag: 'wx', mode: PRIVATE_FILE_MODE });
           } catch (inner) {
             if ((inner as NodeJS.ErrnoException).code !== 'EEXIST') throw inner;
+            taken = true;
           }
         } else if (code !== 'EEXIST') {
           throw error;
-        } else if (attempt > 0 && readId(file) === undefined) {
-          // Someone else's file, still damaged on a second look: replace it.
-          replaceDamaged(file, tmp);
+        } else {
+          taken = true;
         }
+        // Someone else's file, still damaged on a second look: replace it.
+        if (taken && attempt > 0) replaceDamaged(directory, file);
       } finally {
         rmSync(tmp, { force: true });
       }
@@ -78,46 +92,66 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
   return Object.assign(store, { replace });
 }
 
-const ATTEMPTS = 6;
-/** A repair lock older than this was left by a process that died in it. */
-const STALE_REPAIR_MS = 2_000;
-const REPAIR_WAIT_MS = 5;
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+const ATTEMPTS = 3;
 
 /**
- * Puts `tmp` in place of the damaged `file`, under `<file>.repair` (created exclusively): a
- * process that found the file damaged, then removed or replaced it after another had already
- * put a good id there, would leave two processes with different ids. Whoever holds the lock
- * looks again before replacing, by rename (atomic); the others wait a moment and read what it
- * wrote.
+ * Replaces `file` when what it holds is damaged, by rename (atomic), with an id derived from the
+ * damaged file itself: every process that found that same file damaged writes the same id, so
+ * however their repairs interleave (one replacing the file another had just repaired, after
+ * that one returned its id), they all end with one id. With a new random id each, two processes
+ * could keep different ones. Read and described through one descriptor, so the id comes from
+ * the very file whose content was damaged, even when another process replaces it meanwhile.
  */
-function replaceDamaged(file: string, tmp: string): void {
-  const lock = `${file}.repair`;
+function replaceDamaged(directory: string, file: string): void {
+  const id = repairIdOf(directory, file);
+  if (id === undefined) return;
+  const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
   try {
-    writeFileSync(lock, `${process.pid}\n`, { flag: 'wx', mode: PRIVATE_FILE_MODE });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    const made = lockTime(lock);
-    // Gone already: its holder is done, and the next look reads what it wrote.
-    if (made !== undefined && Date.now() - made > STALE_REPAIR_MS) rmSync(lock, { force: true });
-    else if (made !== undefined) Atomics.wait(sleeper, 0, 0, REPAIR_WAIT_MS);
-    return;
-  }
-  try {
-    if (readId(file) === undefined) renameSync(tmp, file);
+    writeFileSync(tmp, `${id}\n`, { flag: 'wx', mode: PRIVATE_FILE_MODE });
+    renameSync(tmp, file);
   } finally {
-    rmSync(lock, { force: true });
+    rmSync(tmp, { force: true });
   }
 }
 
-/** When the lock was made; undefined when it is gone. */
-function lockTime(lock: string): number | undefined {
+/**
+ * The id that replaces the damaged `file` (undefined when it is not damaged, or gone): a UUIDv7
+ * whose time is the file's modification time and whose other bits hash what identifies that
+ * file (device, inode, birth and modification times in nanoseconds, size, content) and this
+ * machine and directory. None of these changes when the file is replaced or unlinked.
+ */
+function repairIdOf(directory: string, file: string): string | undefined {
+  let fd: number;
   try {
-    return statSync(lock).mtimeMs;
+    fd = openSync(file, 'r');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
   }
+  try {
+    const text = readFileSync(fd);
+    if (isInstallId(text.toString('utf8').trim())) return undefined;
+    const st = fstatSync(fd, { bigint: true });
+    const digest = createHash('sha256')
+      .update([st.dev, st.ino, st.size, st.mtimeNs, st.birthtimeNs].join(':'))
+      .update(`\u0000${hostname()}\u0000${path.resolve(directory)}\u0000`)
+      .update(text)
+      .digest();
+    return uuidv7From(Number(st.mtimeMs), digest);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** RFC 9562 UUIDv7 layout: 48-bit ms time, version 7, variant 10, the rest from `bits`. */
+function uuidv7From(ms: number, bits: Uint8Array): string {
+  const b = Buffer.alloc(16);
+  b.writeUIntBE(Math.max(0, Math.min(Math.floor(ms), 2 ** 48 - 1)), 0, 6);
+  for (let i = 6; i < 16; i++) b[i] = bits[i]!;
+  b[6] = (b[6]! & 0x0f) | 0x70;
+  b[8] = (b[8]! & 0x3f) | 0x80;
+  const hex = b.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function readId(file: string): string | undefined {
