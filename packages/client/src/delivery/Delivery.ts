@@ -1,3 +1,4 @@
+import type { ReplacedWhole } from './destinations/redactedTraits.js';
 import { describeValue } from '../describeValue.js';
 import { monotonicClock } from '../integrations/monotonicClock.js';
 import type { EmitClientEvent } from '../events.js';
@@ -33,6 +34,12 @@ export interface DeliveryDeps {
   platform: Platform;
   logger: Logger;
   emit: EmitClientEvent;
+  /**
+   * What the client's redaction writes in place of a whole value: such identify traits are left
+   * out of PostHog's `$set` and Segment's `traits` (default: the default replacement, labels and
+   * hashes).
+   */
+  replacedWhole?: ReplacedWhole;
   /**
    * Save these endpoints in the outbox as where it sends (default true). A one-off sender such as
    * `homing flush --host` passes false: where the app sends is the app's to say.

@@ -1,3 +1,4 @@
+import type { ReplacedWhole } from './destinations/redactedTraits.js';
 import type {
   BackoffSequence,
   CircuitBreakerPolicy,
@@ -84,6 +85,7 @@ interface ChannelDeps {
   readonly platform: Platform;
   readonly logger: Logger;
   readonly emit: EmitClientEvent;
+  readonly replacedWhole?: ReplacedWhole;
 }
 
 /**
@@ -127,7 +129,7 @@ export class EndpointChannel {
     private readonly deps: ChannelDeps,
   ) {
     this.id = endpoint.id;
-    this.destination = createDestination(endpoint);
+    this.destination = createDestination(endpoint, deps.replacedWhole);
     this.breaker = this.makeBreaker(undefined);
     this.subscription = this.watch();
   }

@@ -134,3 +134,10 @@ function patternOptions(
   }
   return { ...p, hashKey: options.hashKey };
 }
+
+/** The app's own `redaction.patterns.replacement`, when it set one (see `replacedWholeFor`). */
+export function patternReplacement(options: RedactionOptions | false): string | undefined {
+  if (options === false || options.patterns === undefined || options.patterns === false) return undefined;
+  const replacement = (options.patterns as PatternRedactionOptions).replacement;
+  return typeof replacement === 'string' ? replacement : undefined;
+}

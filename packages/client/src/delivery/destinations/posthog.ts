@@ -4,7 +4,7 @@ import type { Destination, SendContext, SendOutcome, UnloadRequest } from './des
 import { batchParts, joinRecords } from './destination.js';
 import { httpSend } from './httpSend.js';
 import { postHogExceptionRecord } from './postHogException.js';
-import { withoutRedactedTraits } from './redactedTraits.js';
+import { isDefaultReplacement, type ReplacedWhole, withoutRedactedTraits } from './redactedTraits.js';
 
 /**
  * PostHog's batch API: `POST {host}/batch/` with
@@ -19,7 +19,10 @@ export class PostHogDestination implements Destination {
   private readonly keyJson: string;
   private readonly key: string;
 
-  constructor(endpoint: ResolvedEndpoint) {
+  constructor(
+    endpoint: ResolvedEndpoint,
+    private readonly replacedWhole: ReplacedWhole = isDefaultReplacement,
+  ) {
     this.url = `${endpoint.host}/batch/`;
     this.keyJson = JSON.stringify(endpoint.key);
     this.key = endpoint.key;
@@ -31,7 +34,7 @@ export class PostHogDestination implements Destination {
         url: this.url,
         body: batchParts(
           `{"api_key":${this.keyJson},"batch":[`,
-          records.map(toPostHogRecord),
+          records.map((r) => toPostHogRecord(r, this.replacedWhole)),
           `],"sent_at":${JSON.stringify(context.sentAt)}}`,
         ),
         headers: {},
@@ -47,10 +50,10 @@ export class PostHogDestination implements Destination {
   }
 
   private body(records: readonly OutboxRecord[], sentAt: string): string {
-    return `{"api_key":${this.keyJson},"batch":${joinRecords(records.map(toPostHogRecord))},"sent_at":${JSON.stringify(sentAt)}}`;
+    return `{"api_key":${this.keyJson},"batch":${joinRecords(records.map((r) => toPostHogRecord(r, this.replacedWhole)))},"sent_at":${JSON.stringify(sentAt)}}`;
   }
 }
 
-function toPostHogRecord(record: OutboxRecord): OutboxRecord {
-  return postHogExceptionRecord(withoutRedactedTraits(record));
+function toPostHogRecord(record: OutboxRecord, replacedWhole: ReplacedWhole): OutboxRecord {
+  return postHogExceptionRecord(withoutRedactedTraits(record, replacedWhole));
 }

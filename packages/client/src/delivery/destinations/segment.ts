@@ -3,7 +3,7 @@ import type { OutboxRecord } from '../../outbox/outbox.js';
 import type { ResolvedEndpoint } from '../deliveryOptions.js';
 import type { Destination, RejectedRecord, SendContext, SendOutcome, UnloadRequest } from './destination.js';
 import { httpSend } from './httpSend.js';
-import { dropRedacted } from './redactedTraits.js';
+import { dropRedacted, isDefaultReplacement, type ReplacedWhole } from './redactedTraits.js';
 import { base64 } from './base64.js';
 import { utf8Length } from '../../outbox/records.js';
 
@@ -32,7 +32,10 @@ export class SegmentDestination implements Destination {
   private readonly keyJson: string;
   private readonly secrets: readonly string[];
 
-  constructor(endpoint: ResolvedEndpoint) {
+  constructor(
+    endpoint: ResolvedEndpoint,
+    private readonly replacedWhole: ReplacedWhole = isDefaultReplacement,
+  ) {
     this.url = `${endpoint.host}/v1/batch`;
     const basic = base64(`${endpoint.key}:`);
     this.headers = { authorization: `Basic ${basic}` };
@@ -48,7 +51,7 @@ export class SegmentDestination implements Destination {
    * requests' are acknowledged; when every request is refused, the batch fails as they did.
    */
   async send(records: readonly OutboxRecord[], context: SendContext): Promise<SendOutcome> {
-    const { messages, indexes, rejected } = mapRecords(records);
+    const { messages, indexes, rejected } = mapRecords(records, this.replacedWhole);
     let accepted = false;
     let firstRefusal: SendOutcome | undefined;
     for (const [from, to] of splitRangesByBytes(messages, SEGMENT_MAX_BATCH_BYTES)) {
@@ -74,7 +77,7 @@ export class SegmentDestination implements Destination {
 
   /** The write key in the body (Segment accepts `writeKey` there), text/plain: no preflight. */
   unloadRequest(records: readonly OutboxRecord[], sentAt: string): UnloadRequest | null {
-    const { messages, rejected } = mapRecords(records);
+    const { messages, rejected } = mapRecords(records, this.replacedWhole);
     if (messages.length === 0) return null;
     return {
       url: this.url,
@@ -85,7 +88,10 @@ export class SegmentDestination implements Destination {
 }
 
 /** The records as Segment messages, each with its record's index, and the records left out. */
-function mapRecords(records: readonly OutboxRecord[]): {
+function mapRecords(
+  records: readonly OutboxRecord[],
+  replacedWhole: ReplacedWhole,
+): {
   messages: string[];
   indexes: number[];
   rejected: RejectedRecord[];
@@ -96,7 +102,7 @@ function mapRecords(records: readonly OutboxRecord[]): {
   records.forEach((record, index) => {
     let message: string | undefined;
     try {
-      message = JSON.stringify(toSegment(JSON.parse(record.json) as HomingEvent));
+      message = JSON.stringify(toSegment(JSON.parse(record.json) as HomingEvent, replacedWhole));
     } catch {
       rejected.push({ index, reason: 'not a valid event (could not be mapped to a Segment message)' });
       return;
@@ -136,7 +142,10 @@ export function splitRangesByBytes(messages: readonly string[], maxBytes: number
 }
 
 /** Maps one Homing event onto a Segment message. */
-export function toSegment(event: HomingEvent): Record<string, unknown> {
+export function toSegment(
+  event: HomingEvent,
+  replacedWhole: ReplacedWhole = isDefaultReplacement,
+): Record<string, unknown> {
   if (event === null || typeof event !== 'object' || typeof event.event !== 'string') {
     throw new TypeError('not an event');
   }
@@ -165,6 +174,7 @@ export function toSegment(event: HomingEvent): Record<string, unknown> {
       set !== null && typeof set === 'object' && !Array.isArray(set)
         ? { ...(set as Record<string, unknown>) }
         : Object.fromEntries(Object.entries(properties).filter(([k]) => !k.startsWith('$'))),
+      replacedWhole,
     );
     const anon =
       typeof properties.$anon_distinct_id === 'string' ? { anonymousId: properties.$anon_distinct_id } : {};
