@@ -50,6 +50,19 @@ describe('the anonymous install id', () => {
     expect(await installIdFile(directory)()).toBe(id);
   });
 
+  it('leaves an empty file just made alone (another process may be writing it), and replaces an old one', async () => {
+    const directory = path.join(dir, 'empty');
+    await fs.mkdir(directory, { recursive: true });
+    const file = path.join(directory, INSTALL_ID_FILE);
+    writeFileSync(file, '');
+    expect(() => installIdFile(directory)()).toThrow(/could not create/);
+    expect(await fs.readFile(file, 'utf8')).toBe('');
+    const old = new Date(Date.now() - 60_000);
+    await fs.utimes(file, old, old);
+    const id = installIdFile(directory)();
+    expect((await fs.readFile(file, 'utf8')).trim()).toBe(id);
+  });
+
   it('replaces a damaged file with a UUIDv7 of the damaged file, leaving no temporary file', async () => {
     const directory = path.join(dir, 'derived');
     await fs.mkdir(directory, { recursive: true });

@@ -3,13 +3,13 @@ import {
   closeSync,
   fstatSync,
   linkSync,
+  lstatSync,
   openSync,
   readFileSync,
   renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import { hostname } from 'node:os';
 import path from 'node:path';
 import { writeFileAtomicSync } from '../outbox/file-log/atomicFile.js';
 import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
@@ -80,7 +80,7 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
           taken = true;
         }
         // Someone else's file, still damaged on a second look: replace it.
-        if (taken && attempt > 0) replaceDamaged(directory, file);
+        if (taken && attempt > 0) replaceDamaged(file);
       } finally {
         rmSync(tmp, { force: true });
       }
@@ -92,35 +92,46 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
   return Object.assign(store, { replace });
 }
 
-const ATTEMPTS = 3;
+const ATTEMPTS = 5;
+/** An empty file younger than this may be one another process is writing (no hard links). */
+const FRESH_EMPTY_MS = 2_000;
 
 /**
  * Replaces `file` when what it holds is damaged, by rename (atomic), with an id derived from the
  * damaged file itself: every process that found that same file damaged writes the same id, so
  * however their repairs interleave (one replacing the file another had just repaired, after
  * that one returned its id), they all end with one id. With a new random id each, two processes
- * could keep different ones. Read and described through one descriptor, so the id comes from
- * the very file whose content was damaged, even when another process replaces it meanwhile.
+ * could keep different ones. The file is read and described through one descriptor, and replaced
+ * only if it is still that file just before the rename: a good id put there meanwhile (a reset(),
+ * a first id after a removal) stays.
  */
-function replaceDamaged(directory: string, file: string): void {
-  const id = repairIdOf(directory, file);
-  if (id === undefined) return;
+function replaceDamaged(file: string): void {
+  const damaged = damagedFile(file);
+  if (damaged === undefined) return;
   const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
   try {
-    writeFileSync(tmp, `${id}\n`, { flag: 'wx', mode: PRIVATE_FILE_MODE });
+    writeFileSync(tmp, `${damaged.id}\n`, { flag: 'wx', mode: PRIVATE_FILE_MODE });
+    const now = lstatSync(file, { bigint: true, throwIfNoEntry: false });
+    if (now === undefined || now.dev !== damaged.dev || now.ino !== damaged.ino) return;
     renameSync(tmp, file);
+  } catch (error) {
+    // Windows refuses to rename over a file another process has open (another repairer reading
+    // it): the next attempt reads what is there, the same id if one of them got through.
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== 'EPERM' && code !== 'EACCES' && code !== 'EBUSY') throw error;
   } finally {
     rmSync(tmp, { force: true });
   }
 }
 
 /**
- * The id that replaces the damaged `file` (undefined when it is not damaged, or gone): a UUIDv7
- * whose time is the file's modification time and whose other bits hash what identifies that
- * file (device, inode, birth and modification times in nanoseconds, size, content) and this
- * machine and directory. None of these changes when the file is replaced or unlinked.
+ * The damaged `file` and the id that replaces it (undefined when it is not damaged, gone, or an
+ * empty file just made, which a process on a file system without hard links may be writing):
+ * a UUIDv7 whose time is the file's modification time and whose other bits hash what identifies
+ * that file (device, inode, size, modification time in nanoseconds, content). None of these
+ * changes when the file is replaced or unlinked, nor depends on who looks (host, path spelling).
  */
-function repairIdOf(directory: string, file: string): string | undefined {
+function damagedFile(file: string): { id: string; dev: bigint; ino: bigint } | undefined {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -132,12 +143,12 @@ function repairIdOf(directory: string, file: string): string | undefined {
     const text = readFileSync(fd);
     if (isInstallId(text.toString('utf8').trim())) return undefined;
     const st = fstatSync(fd, { bigint: true });
+    if (st.size === 0n && Date.now() - Number(st.mtimeMs) < FRESH_EMPTY_MS) return undefined;
     const digest = createHash('sha256')
-      .update([st.dev, st.ino, st.size, st.mtimeNs, st.birthtimeNs].join(':'))
-      .update(`\u0000${hostname()}\u0000${path.resolve(directory)}\u0000`)
+      .update([st.dev, st.ino, st.size, st.mtimeNs].join(':'))
       .update(text)
       .digest();
-    return uuidv7From(Number(st.mtimeMs), digest);
+    return { id: uuidv7From(Number(st.mtimeMs), digest), dev: st.dev, ino: st.ino };
   } finally {
     closeSync(fd);
   }

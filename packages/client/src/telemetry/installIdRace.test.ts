@@ -1,4 +1,12 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -46,8 +54,13 @@ describe('the install id file, damaged, read by threads starting at the same mom
     for (let round = 1; round <= ROUNDS; round++) {
       const directory = path.join(dir, `r${round}`);
       mkdirSync(directory, { mode: 0o700 });
+      // Half of them reach it through a symbolic link, as through a linked home directory.
+      const link = `${directory}-link`;
+      symlinkSync(directory, link);
       writeFileSync(path.join(directory, INSTALL_ID_FILE), 'garbage\n', { mode: 0o600 });
-      for (const worker of workers) worker.postMessage({ directory, round });
+      workers.forEach((worker, i) =>
+        worker.postMessage({ directory: i % 2 === 0 ? directory : link, round }),
+      );
       await until(() => waiting.get(round) === THREADS);
       Atomics.store(go, 0, round);
       Atomics.notify(go, 0);
@@ -57,7 +70,7 @@ describe('the install id file, damaged, read by threads starting at the same mom
       const ids = new Set(got.map((a) => a.id));
       const kept = readFileSync(path.join(directory, INSTALL_ID_FILE), 'utf8').trim();
       if (ids.size !== 1 || !ids.has(kept)) split.push(`round ${round}: ${[...ids].join(' ')}, file ${kept}`);
-      // Nothing left behind: the temporary files and the repair lock are gone.
+      // Nothing left behind: the temporary files are gone.
       expect(readdirSync(directory)).toEqual([INSTALL_ID_FILE]);
     }
     expect(split).toEqual([]);
