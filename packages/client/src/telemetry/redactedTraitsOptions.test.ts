@@ -14,13 +14,14 @@ describe("identify traits redaction replaced, with the app's redaction options, 
   async function sent(
     destination: 'posthog' | 'segment',
     redaction: TelemetryOptions['redaction'],
+    traits: Record<string, unknown> = { phone: '+1 415 555 0100', name: 'Ann', plan: 'pro' },
   ): Promise<Record<string, unknown>> {
     const before = sink.requests.length;
     const client = clientFor(sink, {
       endpoints: [{ destination, host: sink.url, key: 'k' }],
       redaction,
     });
-    client.identify('user-1', { phone: '+1 415 555 0100', name: 'Ann', plan: 'pro' });
+    client.identify('user-1', traits);
     await client.flush({ timeoutMs: 5_000 });
     await client.shutdown({ timeoutMs: 0 });
     const bodies = sink.requests.slice(before).map((r) => JSON.parse(r.text) as { batch: unknown[] });
@@ -38,6 +39,16 @@ describe("identify traits redaction replaced, with the app's redaction options, 
         name: 'Ann',
         plan: 'pro',
       });
+      expect(await sent(destination, { patterns: { replacement: '' } })).toEqual({
+        name: 'Ann',
+        plan: 'pro',
+      });
+      expect(await sent(destination, { hashKey: 'k' }, { email: 'ann@example.com', name: 'Ann' })).toEqual({
+        name: 'Ann',
+      });
+      // Only what the options in use write: a label or a hash the app wrote itself is its value.
+      const own = { note: '[REDACTED:by user]', ref: '[HASH:0123456789abcdef]', name: 'Ann' };
+      expect(await sent(destination, undefined, own)).toEqual(own);
       // Without pattern redaction nothing was replaced: the phone goes as it is.
       expect(await sent(destination, { patterns: false })).toEqual({
         phone: '+1 415 555 0100',

@@ -2,21 +2,35 @@ import type { OutboxRecord } from '../../outbox/outbox.js';
 import { REDACTED } from '../../pipeline/redactFields.js';
 import { rewriteEvent } from './rewriteEvent.js';
 
-/** `[REDACTED:<pattern name>]` (`patterns.labels`) and `[HASH:<16 hex>]` (a `hashKey`: `keyedHash`). */
-const LABELLED_OR_HASHED = /^\[(?:REDACTED:[^\]]*|HASH:[0-9a-f]{16})\]$/;
+const LABELLED = /^\[REDACTED:[^\]]*\]$/;
+const HASHED = /^\[HASH:[0-9a-f]{16}\]$/;
 
 /** Whether a trait's value is one redaction put in place of a whole value. */
 export type ReplacedWhole = (value: string) => boolean;
 
-/** What redaction writes with its default options, labels or a hash key. */
-export const isDefaultReplacement: ReplacedWhole = (value) =>
-  value === REDACTED || LABELLED_OR_HASHED.test(value);
+/** What a client's redaction options write in place of a whole value. */
+export interface ReplacementMarks {
+  /** Texts written as they are: `[REDACTED]`, the app's `patterns.replacement` (even `''`). */
+  readonly exact: readonly string[];
+  /** `[REDACTED:<pattern name>]` (`patterns.labels`). */
+  readonly labels: boolean;
+  /** `[HASH:<16 hex>]` (a `hashKey`: see `keyedHash`). */
+  readonly hashes: boolean;
+}
 
-/** `isDefaultReplacement`, and the app's own `redaction.patterns.replacement` when it set one. */
-export function replacedWholeFor(replacement: string | undefined): ReplacedWhole {
-  if (replacement === undefined || replacement === '' || replacement === REDACTED)
-    return isDefaultReplacement;
-  return (value) => value === replacement || isDefaultReplacement(value);
+/**
+ * Any replacement some options could have written: for a sender that does not know the options
+ * the events were redacted with (`homing flush`), so a `[REDACTED:…]` or `[HASH:…]` trait value
+ * of the app's own is left out there too.
+ */
+export const isDefaultReplacement: ReplacedWhole = (value) =>
+  value === REDACTED || LABELLED.test(value) || HASHED.test(value);
+
+/** Exactly what these options write: a value only the options not in use would write is kept. */
+export function replacedWholeFor(marks: ReplacementMarks): ReplacedWhole {
+  const exact = new Set(marks.exact);
+  return (value) =>
+    exact.has(value) || (marks.labels && LABELLED.test(value)) || (marks.hashes && HASHED.test(value));
 }
 
 /**
