@@ -61,6 +61,22 @@ describe('the anonymous install id', () => {
     await fs.utimes(file, old, old);
     const id = installIdFile(directory)();
     expect((await fs.readFile(file, 'utf8')).trim()).toBe(id);
+    // Dated ahead of this clock (another host's, on a share): not one being written now.
+    await fs.writeFile(file, '');
+    const ahead = new Date(Date.now() + 3_600_000);
+    await fs.utimes(file, ahead, ahead);
+    expect(installIdFile(directory)()).toBe((await fs.readFile(file, 'utf8')).trim());
+  });
+
+  it('repairs a damaged install-id that is a symbolic link (judged by its target)', async () => {
+    const directory = path.join(dir, 'linked');
+    await fs.mkdir(directory, { recursive: true });
+    const target = path.join(dir, 'linked-target');
+    writeFileSync(target, 'garbage');
+    await fs.symlink(target, path.join(directory, INSTALL_ID_FILE));
+    const id = installIdFile(directory)();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(installIdFile(directory)()).toBe(id);
   });
 
   it('replaces a damaged file with a UUIDv7 of the damaged file, leaving no temporary file', async () => {

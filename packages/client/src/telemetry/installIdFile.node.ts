@@ -3,11 +3,11 @@ import {
   closeSync,
   fstatSync,
   linkSync,
-  lstatSync,
   openSync,
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -86,7 +86,9 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
       }
     }
     const id = readId(file);
-    if (id === undefined) throw new Error(`could not create ${file}`);
+    // Coded as transient: a repair another process is in the middle of (a file being written, a
+    // rename Windows refused) is done by the time the caller tries again.
+    if (id === undefined) throw Object.assign(new Error(`could not create ${file}`), { code: 'EAGAIN' });
     return id;
   };
   return Object.assign(store, { replace });
@@ -111,7 +113,8 @@ function replaceDamaged(file: string): void {
   const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
   try {
     writeFileSync(tmp, `${damaged.id}\n`, { flag: 'wx', mode: PRIVATE_FILE_MODE });
-    const now = lstatSync(file, { bigint: true, throwIfNoEntry: false });
+    // Followed like the descriptor was: an install-id that is a symbolic link is judged by its target.
+    const now = statSync(file, { bigint: true, throwIfNoEntry: false });
     if (now === undefined || now.dev !== damaged.dev || now.ino !== damaged.ino) return;
     renameSync(tmp, file);
   } catch (error) {
@@ -128,8 +131,8 @@ function replaceDamaged(file: string): void {
  * The damaged `file` and the id that replaces it (undefined when it is not damaged, gone, or an
  * empty file just made, which a process on a file system without hard links may be writing):
  * a UUIDv7 whose time is the file's modification time and whose other bits hash what identifies
- * that file (device, inode, size, modification time in nanoseconds, content). None of these
- * changes when the file is replaced or unlinked, nor depends on who looks (host, path spelling).
+ * that file (inode, size, modification time in nanoseconds, content). None of these changes when
+ * the file is replaced or unlinked, nor depends on who looks (host, path spelling, mount).
  */
 function damagedFile(file: string): { id: string; dev: bigint; ino: bigint } | undefined {
   let fd: number;
@@ -140,14 +143,16 @@ function damagedFile(file: string): { id: string; dev: bigint; ino: bigint } | u
     throw error;
   }
   try {
-    const text = readFileSync(fd);
-    if (isInstallId(text.toString('utf8').trim())) return undefined;
+    // Described before it is read: a size that differs from what was read is a file another
+    // process is writing in place (no hard links), not a damaged one.
     const st = fstatSync(fd, { bigint: true });
-    if (st.size === 0n && Date.now() - Number(st.mtimeMs) < FRESH_EMPTY_MS) return undefined;
-    const digest = createHash('sha256')
-      .update([st.dev, st.ino, st.size, st.mtimeNs].join(':'))
-      .update(text)
-      .digest();
+    const text = readFileSync(fd);
+    if (BigInt(text.length) !== st.size) return undefined;
+    if (isInstallId(text.toString('utf8').trim())) return undefined;
+    const ageMs = Date.now() - Number(st.mtimeMs);
+    if (st.size === 0n && ageMs >= 0 && ageMs < FRESH_EMPTY_MS) return undefined;
+    // Not the device: hosts mounting one share number it differently.
+    const digest = createHash('sha256').update([st.ino, st.size, st.mtimeNs].join(':')).update(text).digest();
     return { id: uuidv7From(Number(st.mtimeMs), digest), dev: st.dev, ino: st.ino };
   } finally {
     closeSync(fd);
