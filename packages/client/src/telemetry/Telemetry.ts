@@ -27,7 +27,7 @@ import { isPropertiesObject } from './isPropertiesObject.js';
 import type { ConsentState } from './options.js';
 import { PropertiesInPlace } from './PropertiesInPlace.js';
 import { TrackedEvents } from './TrackedEvents.js';
-import { buildRedactor, replacementMarks } from './redactor.js';
+import { buildRedactor, patternReplacement } from './redactor.js';
 import { RememberedConsent } from './RememberedConsent.js';
 import { StoredEvents } from './StoredEvents.js';
 import { ignoredSuperPropertiesWarning, mergeSuperProperties } from './superProperties.js';
@@ -149,7 +149,7 @@ export class Telemetry implements TelemetryCore {
       platform: parts.platform,
       logger: this.logger,
       emit: this.emitter.emit,
-      replacedWhole: replacedWholeFor(replacementMarks(this.o.redaction)),
+      replacedWhole: replacedWholeFor(patternReplacement(this.o.redaction)),
     });
     this.delivery.setPaused(true);
     // First: it throws when the outbox has a client already, and nothing may be left hooked then.

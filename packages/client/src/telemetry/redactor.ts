@@ -9,7 +9,6 @@ import type { PatternRedactionOptions } from '../pipeline/redactPatterns.js';
 import { createPatternRedactor } from '../pipeline/redactPatterns.js';
 import { MAX_PATTERN_SCAN_LENGTH } from '../pipeline/redactPatterns.options.js';
 import { ASYNC_HOOK, isAsyncAnswer } from '../pipeline/syncHook.js';
-import type { ReplacementMarks } from '../delivery/destinations/redactedTraits.js';
 import type { RedactionOptions } from './options.js';
 
 /** Properties in, properties out; may throw (a custom redactor can), and the caller drops the event then. */
@@ -136,24 +135,9 @@ function patternOptions(
   return { ...p, hashKey: options.hashKey };
 }
 
-/** What these options write in place of a whole value (see `replacedWholeFor`). */
-export function replacementMarks(options: RedactionOptions | false): ReplacementMarks {
-  if (options === false) return { exact: [], labels: false, hashes: false };
-  const exact = new Set<string>();
-  let labels = false;
-  let hashes = false;
-  if (options.fields !== false) {
-    if (options.hashKey === undefined) exact.add(REDACTED);
-    else hashes = true;
-  }
-  if (options.patterns !== false) {
-    const p = patternOptions(options, undefined, undefined);
-    if (p.labels === true) labels = true;
-    else if (p.hashKey !== undefined) {
-      hashes = true;
-      // What stands for a value the pass could not read.
-      exact.add(REDACTED);
-    } else exact.add(p.replacement ?? REDACTED);
-  }
-  return { exact: [...exact], labels, hashes };
+/** The app's own `redaction.patterns.replacement`, when it set one (see `replacedWholeFor`). */
+export function patternReplacement(options: RedactionOptions | false): string | undefined {
+  if (options === false || options.patterns === undefined || options.patterns === false) return undefined;
+  const replacement = options.patterns.replacement;
+  return typeof replacement === 'string' ? replacement : undefined;
 }

@@ -8,29 +8,18 @@ const HASHED = /^\[HASH:[0-9a-f]{16}\]$/;
 /** Whether a trait's value is one redaction put in place of a whole value. */
 export type ReplacedWhole = (value: string) => boolean;
 
-/** What a client's redaction options write in place of a whole value. */
-export interface ReplacementMarks {
-  /** Texts written as they are: `[REDACTED]`, the app's `patterns.replacement` (even `''`). */
-  readonly exact: readonly string[];
-  /** `[REDACTED:<pattern name>]` (`patterns.labels`). */
-  readonly labels: boolean;
-  /** `[HASH:<16 hex>]` (a `hashKey`: see `keyedHash`). */
-  readonly hashes: boolean;
-}
-
 /**
- * Any replacement some options could have written: for a sender that does not know the options
- * the events were redacted with (`homing flush`), so a `[REDACTED:…]` or `[HASH:…]` trait value
- * of the app's own is left out there too.
+ * Any replacement some redaction options could have written: an event waiting in the outbox may
+ * have been redacted by another run, or another process, with other options than the one that
+ * sends it.
  */
 export const isDefaultReplacement: ReplacedWhole = (value) =>
   value === REDACTED || LABELLED.test(value) || HASHED.test(value);
 
-/** Exactly what these options write: a value only the options not in use would write is kept. */
-export function replacedWholeFor(marks: ReplacementMarks): ReplacedWhole {
-  const exact = new Set(marks.exact);
-  return (value) =>
-    exact.has(value) || (marks.labels && LABELLED.test(value)) || (marks.hashes && HASHED.test(value));
+/** `isDefaultReplacement`, and the app's own `redaction.patterns.replacement` (even `''`) when set. */
+export function replacedWholeFor(replacement: string | undefined): ReplacedWhole {
+  if (replacement === undefined || replacement === REDACTED) return isDefaultReplacement;
+  return (value) => value === replacement || isDefaultReplacement(value);
 }
 
 /**
