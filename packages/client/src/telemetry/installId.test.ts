@@ -85,10 +85,10 @@ describe('the anonymous install id', () => {
     writeFileSync(path.join(directory, INSTALL_ID_FILE), 'garbage');
     const modified = new Date('2026-01-02T03:04:05.678Z');
     await fs.utimes(path.join(directory, INSTALL_ID_FILE), modified, modified);
-    const id = installIdFile(directory)();
+    const id = await installIdFile(directory)();
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     // Its time is the damaged file's, the same for every process that found it damaged.
-    const idMs = parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    const idMs = parseInt(String(id).replace(/-/g, '').slice(0, 12), 16);
     expect(Math.abs(idMs - modified.getTime())).toBeLessThanOrEqual(1);
     expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(id);
     expect(await fs.readdir(directory)).toEqual([INSTALL_ID_FILE]);
