@@ -50,10 +50,9 @@ export function withoutRedactedTraits(
 
 /**
  * `traits` without the keys whose value redaction replaced whole (`[REDACTED]`, a label, a hash or
- * the app's own replacement), or
- * holds such a value at any depth: both destinations set a trait's value whole, so
- * `contact: { email: '[REDACTED]' }` would replace the stored contact and its email. `traits`
- * itself when there is none.
+ * the app's own replacement), or holds such a value at any depth: both destinations set a trait's
+ * value whole, so `contact: { email: '[REDACTED]' }` would replace the stored contact and its
+ * email. `traits` itself when there is none.
  */
 export function dropRedacted(
   traits: Record<string, unknown>,
