@@ -166,6 +166,44 @@ describe('AppendBuffer', () => {
     expect(buffer.oldestTimestamp()).toBeNull();
   });
 
+  it('a flush waits for the records buffered when it was asked, not for writes of records appended after', async () => {
+    // A busy app appends and flushes every turn while a write is under way: chained one per
+    // call, a claim's flush waited behind a write of each turn's records (seconds under load).
+    const release: (() => void)[] = [];
+    const writer = {
+      write: (buffer: Buffer) =>
+        new Promise<WrittenGroup>((resolve) => {
+          release.push(() => resolve({ base: 'seg', start: 0, end: buffer.length }));
+        }),
+    } as unknown as SegmentWriter;
+    const buffer = makeBuffer(writer);
+    buffer.push(record(0));
+    const first = buffer.flush();
+    await vi.waitFor(() => expect(release).toHaveLength(1));
+    const asked: Promise<void>[] = [];
+    for (let i = 1; i <= 10; i++) {
+      buffer.push(record(i));
+      asked.push(buffer.flush());
+    }
+    release[0]!();
+    await first;
+    // One write takes records 1-10; another record arrives while it is under way.
+    await vi.waitFor(() => expect(release).toHaveLength(2));
+    buffer.push(record(11));
+    let settled = false;
+    void Promise.all(asked).then(() => (settled = true));
+    release[1]!();
+    await vi.waitFor(() => expect(settled).toBe(true));
+    expect(release).toHaveLength(2);
+    expect(buffer.events).toBe(1);
+    const last = buffer.flush();
+    await vi.waitFor(() => expect(release).toHaveLength(3));
+    release[2]!();
+    await last;
+    expect(buffer.events).toBe(0);
+    expect(buffer.pendingEvents).toBe(0);
+  });
+
   it('warns about a write that keeps failing once a minute, not once a try', async () => {
     const writer = {
       write: () => Promise.reject(Object.assign(new Error('EIO: i/o error, write'), { code: 'EIO' })),

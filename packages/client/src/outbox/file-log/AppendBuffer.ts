@@ -93,6 +93,8 @@ export class AppendBuffer {
   private flushSoon: ReturnType<typeof setImmediate> | null = null;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private writing: Promise<void> = Promise.resolve();
+  /** The write `flush` queued behind the one under way, until it starts; null when none waits. */
+  private queuedWrite: Promise<void> | null = null;
   private stopped = false;
   /** The group a write has taken and not yet written all of: still pending (`pendingEvents`). */
   private inFlight: { group: readonly EncodableRecord[]; from: number; bytes: number } | null = null;
@@ -260,7 +262,15 @@ export class AppendBuffer {
 
   /** Writes everything buffered now, after writes already under way; resolves once written. */
   flush(): Promise<void> {
-    const run = this.writing.then(() => this.writeGroup());
+    // A write queued and not started yet takes everything buffered when it starts, this call's
+    // records too. Chained one per call, a busy app queued writes faster than they ran (a flush
+    // each turn, a write several turns): a claim's flush waited behind all of them, seconds.
+    if (this.queuedWrite !== null) return this.queuedWrite;
+    const run = this.writing.then(() => {
+      this.queuedWrite = null;
+      return this.writeGroup();
+    });
+    this.queuedWrite = run;
     this.writing = run.catch(() => {});
     return run;
   }
