@@ -63,6 +63,88 @@ describe.each(BACKENDS)('events dated before the retention period (%s)', (backen
     expect(Date.parse(bob!.timestamp)).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  it("an erased person's event queued before the erasure, sent by a clock reset since (sent_at 1970 or in seconds), stays erased", async () => {
+    const s = await start(backend);
+    const auth = { authorization: `Bearer ${s.project.writeKey}` };
+    const tracked = new Date(Date.now() - 60_000).toISOString();
+    expect((await s.post('/ingest', [{ event: 'e0', distinct_id: 'carol' }], auth)).json).toMatchObject({
+      accepted: 1,
+    });
+    await s.erase('carol');
+    for (const sentAt of [EPOCH, Math.floor(Date.now() / 1000)]) {
+      const late = await s.post(
+        '/ingest',
+        {
+          batch: [
+            { event: 'queued', distinct_id: 'carol', uuid: randomUUID(), timestamp: tracked },
+            { event: 'queued', distinct_id: 'dan', uuid: randomUUID(), timestamp: tracked },
+          ],
+          sent_at: sentAt,
+        },
+        auth,
+      );
+      expect([sentAt, late.json]).toEqual([sentAt, { accepted: 1, duplicates: 0, erased: 1, rejected: [] }]);
+    }
+    expect(await s.personEvents('carol')).toEqual([]);
+    // The other person's keep their own time, not the receive time the correction pointed past.
+    expect((await s.personEvents('dan')).map((e) => [e.timestamp, e.originalTimestamp])).toEqual([
+      [tracked, tracked],
+      [tracked, tracked],
+    ]);
+  });
+
+  it('an import keeps its timestamps as sent: no clock-skew correction by sent_at', async () => {
+    const s = await start(backend);
+    const when = agoIso(10);
+    // The importer's clock runs an hour ahead.
+    const sentAt = new Date(Date.now() + 3_600_000).toISOString();
+    const migration = await s.post('/batch/', {
+      api_key: s.project.writeKey,
+      historical_migration: true,
+      sent_at: sentAt,
+      batch: [{ event: 'imported', distinct_id: 'hm2', timestamp: when }],
+    });
+    expect(migration.status).toBe(200);
+    const imported = await s.post('/v1/import', {
+      writeKey: s.project.writeKey,
+      sentAt,
+      batch: [{ type: 'track', event: 'imported', userId: 'sg2', timestamp: when, messageId: randomUUID() }],
+    });
+    expect(imported.status).toBe(200);
+    for (const who of ['hm2', 'sg2']) {
+      expect([who, (await s.personEvents(who)).map((e) => e.timestamp)]).toEqual([who, [when]]);
+    }
+    // The same batch sent live is corrected (by about the hour).
+    const live = await s.post('/batch/', {
+      api_key: s.project.writeKey,
+      sent_at: sentAt,
+      batch: [{ event: 'live', distinct_id: 'ph2', timestamp: when }],
+    });
+    expect(live.status).toBe(200);
+    const [corrected] = await s.personEvents('ph2');
+    expect(Date.parse(when) - Date.parse(corrected!.timestamp)).toBeGreaterThan(3_500_000);
+  });
+
+  it("a Segment message's own sentAt of null leaves the batch's sentAt to correct it", async () => {
+    const s = await start(backend);
+    const when = agoIso(1);
+    const batchSentAt = new Date(Date.now() + 3_600_000).toISOString();
+    const r = await s.post('/v1/batch', {
+      writeKey: s.project.writeKey,
+      sentAt: batchSentAt,
+      batch: [
+        { type: 'track', event: 'a', userId: 'sn', timestamp: when, sentAt: null, messageId: randomUUID() },
+        { type: 'track', event: 'b', userId: 'sn', timestamp: when, messageId: randomUUID() },
+      ],
+    });
+    expect(r.status).toBe(200);
+    const stored = await s.personEvents('sn');
+    expect(stored).toHaveLength(2);
+    const [a, b] = ['a', 'b'].map((name) => stored.find((e) => e.event === name)!.timestamp);
+    expect(a).toBe(b);
+    expect(Date.parse(when) - Date.parse(a!)).toBeGreaterThan(3_500_000);
+  });
+
   it('an import (asserted timestamps) older than the period is refused per event, naming the period', async () => {
     const s = await start(backend);
     const old = agoIso(200);

@@ -82,9 +82,26 @@ describe('buildIngestEvent: timestamps', () => {
       timestamp: new Date(RECEIVED_MS - 5000).toISOString(),
       originalTimestamp: ahead,
     });
-    // A timestamp inside the window that the correction pushes past it: receive time.
+    // A timestamp inside the window that the correction pushes past it: the correction is what
+    // is wrong (the clock was set back between track and send), the event's own time is kept.
     const soon = new Date(RECEIVED_MS + 3_600_000).toISOString();
-    expect(built(soon, twoDays)).toMatchObject({ timestamp: ctx.receivedAt, originalTimestamp: soon });
+    expect(built(soon, twoDays)).toMatchObject({ timestamp: soon, originalTimestamp: soon });
+  });
+
+  it('does not apply a correction that would date the event more than 23 h ahead (a sent_at from a clock reset to 1970, or in seconds)', () => {
+    // Tracked three hours ago on a right clock, sent by a run whose clock was reset.
+    const tracked = new Date(RECEIVED_MS - 3 * 3_600_000).toISOString();
+    for (const sentAt of ['1970-01-02T00:00:00.000Z', Math.floor(RECEIVED_MS / 1000), 0]) {
+      const e = built(tracked, clockSkewMs(sentAt, RECEIVED_MS));
+      expect([sentAt, e.timestamp, e.originalTimestamp]).toEqual([sentAt, tracked, tracked]);
+    }
+    // Its own time past the future bound too: receive time, as without a correction.
+    const ahead = new Date(RECEIVED_MS + 2 * MAX_FUTURE_MS).toISOString();
+    expect(built(ahead, clockSkewMs('1970-01-02T00:00:00.000Z', RECEIVED_MS)).timestamp).toBe(ctx.receivedAt);
+    // A clock days behind that says so in its sent_at is still corrected.
+    const day = 86_400_000;
+    const behind = new Date(RECEIVED_MS - 3 * day - 4000).toISOString();
+    expect(built(behind, 3 * day).timestamp).toBe(new Date(RECEIVED_MS - 4000).toISOString());
   });
 
   it('does not apply a correction that would date the event more than a year back (a sent_at in microseconds or from year 9999)', () => {

@@ -110,7 +110,9 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
   let clampedFrom: string | undefined;
   if (originalMs !== undefined) {
     originalTimestamp = formatIso(originalMs);
-    const t = eventTime(originalMs, p.skewMs, ctx.receivedMs, ctx.retentionMs ?? 0);
+    // An import's timestamps are the point of the request: no clock-skew correction either.
+    const skewMs = ctx.timestampsAsserted === true ? 0 : p.skewMs;
+    const t = eventTime(originalMs, skewMs, ctx.receivedMs, ctx.retentionMs ?? 0);
     timestamp = t.iso;
     if (t.beforeRetentionMs !== undefined) {
       clampedFrom = formatIso(t.beforeRetentionMs);

@@ -67,8 +67,11 @@ export interface EventTime {
  * The event's timestamp: the client's corrected for clock skew, or the receive time when that
  * lies more than MAX_FUTURE_MS ahead of it (checked after the correction, so a client whose
  * whole clock is ahead is corrected, not replaced). A correction that would date the event more
- * than MAX_CORRECTED_AGE_MS before its receive time is not applied: the client's own timestamp
- * is kept (under the same bounds). With a retention period (`retentionMs` > 0), a timestamp
+ * than MAX_CORRECTED_AGE_MS before its receive time, or more than MAX_FUTURE_MS after it, is not
+ * applied: the client's own timestamp is kept (under the same bounds). The second is a `sent_at`
+ * from a clock reset to 1970 since the event was tracked, or in seconds: applied, it moved an
+ * event tracked hours before to the receive time, and an erased person's event queued before
+ * the erasure was then judged as sent after it and stored again. With a retention period (`retentionMs` > 0), a timestamp
  * already older than it is replaced by the receive time too: a clock reset to 1970 (a dead RTC
  * battery) or year 1 would otherwise be answered "stored" and deleted by the next retention run.
  * Its own time is answered beside (`beforeRetentionMs`): an erasure judges the event by it (it
@@ -82,7 +85,8 @@ export function eventTime(
   retentionMs = 0,
 ): EventTime {
   let ms = originalMs + skewMs;
-  if (ms < receivedMs - MAX_CORRECTED_AGE_MS) ms = originalMs;
+  // Either way past its bounds, the correction is what is wrong, not the event's own time.
+  if (ms < receivedMs - MAX_CORRECTED_AGE_MS || ms > receivedMs + MAX_FUTURE_MS) ms = originalMs;
   if (ms > receivedMs + MAX_FUTURE_MS) return { iso: formatIso(receivedMs) };
   if (retentionMs > 0 && ms < receivedMs - retentionMs) {
     return { iso: formatIso(receivedMs), beforeRetentionMs: ms };

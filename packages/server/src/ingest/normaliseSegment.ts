@@ -78,7 +78,8 @@ export function normaliseSegment(
     }
     properties.$context = context;
   }
-  const skewMs = m.sentAt !== undefined ? clockSkewMs(m.sentAt, ctx.receivedMs) : batchSkewMs;
+  const skewMs =
+    m.sentAt !== undefined && m.sentAt !== null ? clockSkewMs(m.sentAt, ctx.receivedMs) : batchSkewMs;
   return buildIngestEvent(
     {
       uuid: m.messageId,
