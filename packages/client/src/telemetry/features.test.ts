@@ -115,6 +115,36 @@ describe('createTelemetry: telemetry features on the client', () => {
     );
   });
 
+  it('$homing_delivery goes quiet when its own report is sampled out, filtered out by beforeSend, or consent is not granted', async () => {
+    const cases: [string, Parameters<typeof clientFor>[1]][] = [
+      ['never', { sampling: { rules: { $homing_delivery: { kind: 'never' } } } }],
+      ['beforeSend', { beforeSend: (e) => (e.event === '$homing_delivery' ? null : e) }],
+      ['denied', { consent: 'denied' }],
+      ['pending', { consent: 'pending' }],
+    ];
+    const seen: unknown[] = [];
+    for (const [name, options] of cases) {
+      const t = client(sink, { ...options, rememberConsent: false, deliveryReport: { intervalMs: 25 } });
+      t.track('app.start');
+      // Each report dropped or held made the next interval look busy: one every interval, without end.
+      await sleep(600);
+      const s = await t.stats();
+      seen.push([
+        name,
+        s.tracked,
+        s.queue?.events,
+        s.dropped.sampling + s.dropped.rejected + s.dropped.consent,
+      ]);
+    }
+    // The app's event, and the one report it asked for where consent allows one.
+    expect(seen).toEqual([
+      ['never', 2, 0, 1],
+      ['beforeSend', 2, 0, 1],
+      ['denied', 1, 0, 1],
+      ['pending', 1, 1, 0],
+    ]);
+  });
+
   it('a feature turned off does nothing and says so', async () => {
     const t = client(sink, { errors: false, performance: false, usage: false, health: false });
     expect(t.captureError(new Error('x'))).toBe('');

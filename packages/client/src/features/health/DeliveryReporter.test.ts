@@ -42,6 +42,41 @@ describe('DeliveryReporter', () => {
     expect(sent[2]).toMatchObject({ queue: { events: 1 }, delta: { failedAttempts: 2 } });
   });
 
+  it('is quiet after a report whose own event was dropped on its way in, not after other drops', async () => {
+    const host = fakeHost();
+    let current = stats({ tracked: 10, sent: 10, dropped: { sampling: 0, overflow: 0 } });
+    const r = new DeliveryReporter(host, () => current, 0);
+    open.push(r);
+    expect(await r.report()).toBe(true);
+    // Its own report, sampled out: nothing else happened.
+    current = stats({ tracked: 11, sent: 10, dropped: { sampling: 1, overflow: 0 } });
+    expect(await r.report()).toBe(false);
+    // An app event sampled out beside it: worth a report.
+    current = stats({ tracked: 13, sent: 10, dropped: { sampling: 3, overflow: 0 } });
+    expect(await r.report()).toBe(true);
+    // A queued event dropped (overflow) is always worth one, even with only its own event tracked.
+    current = stats({ tracked: 14, sent: 10, dropped: { sampling: 3, overflow: 1 } });
+    expect(await r.report()).toBe(true);
+    expect(host.named('$homing_delivery')).toHaveLength(3);
+  });
+
+  it('sends nothing while consent is not granted; the first report after a grant covers that time', async () => {
+    const host = fakeHost();
+    let current = stats({ tracked: 3, consent: 'pending', queue: { events: 3, bytes: 900 } });
+    const r = new DeliveryReporter(host, () => current, 0);
+    open.push(r);
+    expect(await r.report()).toBe(false);
+    current = stats({ tracked: 5, consent: 'denied', dropped: { overflow: 0, consent: 5 } });
+    expect(await r.report()).toBe(false);
+    current = stats({ tracked: 6, sent: 1, consent: 'granted', dropped: { overflow: 0, consent: 5 } });
+    expect(await r.report()).toBe(true);
+    expect(host.named('$homing_delivery')).toEqual([
+      expect.objectContaining({
+        delta: expect.objectContaining({ tracked: 6, dropped: { overflow: 0, consent: 5 } }),
+      }),
+    ]);
+  });
+
   it('reports on its timer, and stops when closed', async () => {
     const host = fakeHost();
     let tracked = 0;

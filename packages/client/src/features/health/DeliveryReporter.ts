@@ -59,6 +59,10 @@ export class DeliveryReporter implements Feature {
     try {
       const current = await this.stats();
       if (this.#closed || current === null || typeof current !== 'object') return false;
+      // Not granted: a report would be dropped (denied) or held to go out with the app's events
+      // (pending), one an interval, each making the next interval look busy. The first report
+      // after a grant covers the time without them.
+      if (current.consent !== undefined && current.consent !== 'granted') return false;
       if (quiet(current, this.#last)) return false;
       this.host.track('$homing_delivery', deliveryReport(current, this.#last));
       this.#last = JSON.parse(JSON.stringify(current)) as Record<string, unknown>;
@@ -81,21 +85,39 @@ export class DeliveryReporter implements Feature {
 }
 
 /**
+ * Reasons that drop an event on its way in (`track()` to the outbox), so the last report's own
+ * event may be the one dropped: sampled out by a rule on `$homing_delivery`, refused by the
+ * app's `beforeSend`. The other reasons (overflow, retention, dead letters, ...) hit events that
+ * were queued: always worth a report.
+ */
+const ON_THE_WAY_IN = new Set(['sampling', 'rejected', 'invalid', 'too-large', 'consent', 'disabled']);
+
+/**
  * Nothing to report since `previous` (the stats at the last report, whose own event is the one
- * `tracked` may have grown by): no other event tracked, nothing dropped, no failed attempt, and
- * nothing waiting in the queue.
+ * `tracked` may have grown by, and the one dropped on its way in, if one was): no other event
+ * tracked, nothing else dropped, no failed attempt, and nothing waiting in the queue. Its own
+ * drop counted as activity, a report sampled out or filtered out by `beforeSend` made the next
+ * interval report again, without end.
  */
 function quiet(current: Record<string, unknown>, previous: Record<string, unknown> | undefined): boolean {
-  const grew = (key: string, by: number): boolean => numberAt(current, key) - numberAt(previous, key) > by;
-  if (grew('tracked', previous === undefined ? 0 : 1) || grew('failedAttempts', 0)) return false;
+  const growth = (key: string): number => numberAt(current, key) - numberAt(previous, key);
+  const ownEvents = previous === undefined ? 0 : 1;
+  const tracked = growth('tracked');
+  if (tracked > ownEvents || growth('failedAttempts') > 0) return false;
   const queue = current.queue as { events?: unknown } | null | undefined;
   if (typeof queue?.events === 'number' && queue.events > 0) return false;
   const dropped = current.dropped;
   if (dropped !== null && typeof dropped === 'object') {
     const before = (previous?.dropped ?? {}) as Record<string, unknown>;
+    let droppedOnTheWayIn = 0;
     for (const [reason, n] of Object.entries(dropped)) {
-      if (typeof n === 'number' && n > numberAt(before, reason)) return false;
+      const more = typeof n === 'number' ? n - numberAt(before, reason) : 0;
+      if (more <= 0) continue;
+      if (!ON_THE_WAY_IN.has(reason)) return false;
+      droppedOnTheWayIn += more;
     }
+    // Only the report's own event, when it was tracked this interval.
+    if (droppedOnTheWayIn > Math.max(0, tracked)) return false;
   }
   return true;
 }
