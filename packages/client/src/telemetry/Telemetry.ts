@@ -504,10 +504,15 @@ export class Telemetry implements TelemetryCore {
         this.counted.drop('consent', this.waiting.count);
         this.waiting.empty();
       }
+      this.who.removeStoredInstallId();
       this.denialClear.start();
     }
     // Once the consent is known (`start` notes it when it is read), and while the storage is open.
-    if (!this.consent.undecided && !this.refusingEvents) this.consentHold.note(state);
+    if (!this.consent.undecided && !this.refusingEvents) {
+      this.consentHold.note(state);
+      // The install id a denial removed from the device, kept again once consent allows.
+      if (state !== 'denied') void this.who.storeRunOnlyInstallId();
+    }
     if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || !this.waiting.released);
   }
 

@@ -63,11 +63,27 @@ export class WhoEventsAreAbout {
     const id = uuidv7();
     this.installId = id;
     this.runOnlyInstallId = undefined;
-    const kept = mayStore ? id : undefined;
-    const failed = (error: unknown): void =>
-      this.logger.warn('could not store the new install id after reset(); the next run may use the old one', {
-        error,
-      });
+    this.replaceStoredInstallId(
+      mayStore ? id : undefined,
+      'could not store the new install id after reset(); the next run may use the old one',
+    );
+  }
+
+  /**
+   * A denial: no identifier stays on the device, so the install id is removed from its store; this
+   * run keeps using it in memory (as it does the identified user) and stores it again if consent
+   * is granted in it (`storeRunOnlyInstallId`), else a later run makes a new one. Kept on the
+   * device, it outlived the identity the denial removes: PostHog had merged it into the identified
+   * user's person, and the next user's `identify()` in a later run merged them into the one before.
+   */
+  removeStoredInstallId(): void {
+    if (this.installId !== undefined) this.runOnlyInstallId = this.installId;
+    this.replaceStoredInstallId(undefined, 'could not remove the install id after a denial');
+  }
+
+  /** Stores `kept` as the install id, or removes it (undefined); a failure is warned about. */
+  private replaceStoredInstallId(kept: string | undefined, failure: string): void {
+    const failed = (error: unknown): void => this.logger.warn(failure, { error });
     try {
       const written =
         this.installIdStore !== undefined

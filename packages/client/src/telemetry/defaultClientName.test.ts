@@ -217,11 +217,11 @@ describe('clients the app gave no name (Node, file outbox in the user cache dire
     expect(names(server)).toEqual([]);
     expect((await rotated.stats()).consent).toBe('denied');
     expect(outboxes()).toHaveLength(2);
-    // The first run made its install id while consent was granted; none is made for the new
-    // outbox of a user who said no.
+    // The first run made its install id while consent was granted and removed it at the denial;
+    // none is made for the new outbox of a user who said no.
     const withId = outboxes().filter((d) =>
       readdirSync(path.join(cache, 'homing', d)).includes('install-id'),
     );
-    expect(withId).toHaveLength(1);
+    expect(withId).toEqual([]);
   });
 });

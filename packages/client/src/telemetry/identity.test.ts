@@ -101,6 +101,43 @@ describe('identify() is kept for the next runs, until reset()', () => {
     expect(next).not.toBe(old);
   });
 
+  it('a denial removes the install id with the kept identity: the next user after a grant is not merged into the one before', async () => {
+    const directory = path.join(dir, 'denied-no-logout');
+    await run(directory, (t) => {
+      t.identify('alice');
+      t.track('as.alice');
+    });
+    const old = (await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim();
+    await run(directory, (t) => t.setConsent('denied'));
+    await expect(fs.access(path.join(directory, INSTALL_ID_FILE))).rejects.toThrow();
+    await expect(fs.access(path.join(directory, IDENTITY_FILE))).rejects.toThrow();
+    await run(directory, (t) => {
+      t.setConsent('granted');
+      t.track('anonymous');
+      t.identify('bob');
+    });
+    const events = sinkEvents(sink);
+    const anonymous = events.find((e) => e.event === 'anonymous')!.distinct_id;
+    const bob = events.find((e) => e.event === '$identify' && e.distinct_id === 'bob')!;
+    // PostHog merged `old` into alice at her $identify: under it, bob would have become alice.
+    expect(anonymous).toMatch(/^[0-9a-f-]{36}$/);
+    expect([anonymous, bob.properties.$anon_distinct_id]).toEqual([anonymous, anonymous]);
+    expect(anonymous).not.toBe(old);
+  });
+
+  it('denied then granted in one run keeps the install id of the run, stored again at the grant', async () => {
+    const directory = path.join(dir, 'denied-granted');
+    await run(directory, (t) => t.track('first'));
+    const old = (await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim();
+    await run(directory, (t) => {
+      t.setConsent('denied');
+      t.setConsent('granted');
+      t.track('after.grant');
+    });
+    expect(byName().get('after.grant')).toBe(old);
+    expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(old);
+  });
+
   it('the distinctId option wins over the kept identity, and a damaged file is ignored', async () => {
     const directory = path.join(dir, 'option');
     await run(directory, (t) => t.identify('user-8'));
