@@ -275,6 +275,16 @@ export class AppendBuffer {
     return run;
   }
 
+  /**
+   * Seals the segment being written, after the writes under way (the next write starts another):
+   * a clear emptied it, and only a sealed segment is deleted once nothing in it is pending.
+   */
+  sealActive(): Promise<void> {
+    const run = this.writing.then(() => this.o.writer.sealIfWritten());
+    this.writing = run.catch(() => {});
+    return run;
+  }
+
   /** Resolves when the writes under way are done (whether they failed or not). */
   settled(): Promise<void> {
     return this.writing;

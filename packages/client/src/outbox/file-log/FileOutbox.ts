@@ -183,6 +183,7 @@ export class FileOutbox implements Outbox {
       withRoom: (op) => this.reserve.withRoom(op),
       withRoomSync: (op) => this.reserve.withRoomSync(op),
       clearRequests: this.clearRequests,
+      onCleared: () => void this.deleteClearedBytes(),
     });
     this.ready = this.init().catch((error: unknown) => {
       throw new OutboxIoError('open', { cause: error });
@@ -494,7 +495,30 @@ export class FileOutbox implements Outbox {
       await this.holder.flushCursor();
     });
     this.drops.emit('consent', dropped.events, dropped.bytes);
+    if (dropped.events > events) await this.deleteClearedBytes();
     return dropped.events + waiting;
+  }
+
+  /**
+   * After a clear dropped records on disk: the segment this process writes is sealed and, with
+   * the others the clear emptied, deleted. Left open, it kept the cleared events' bytes on the
+   * device for as long as the app ran (and after it, until a later run adopted it), though
+   * nothing would send them. A segment another live process writes is deleted once it seals it.
+   */
+  private async deleteClearedBytes(): Promise<void> {
+    try {
+      await this.buffer.sealActive();
+      await this.serial(async () => {
+        const index = this.holder.index;
+        if (index === null || this.closing !== null) return;
+        await index.refresh();
+        await this.holder.collect();
+      });
+    } catch (error) {
+      this.o.logger.warn('outbox: the segment a clear emptied could not be deleted', {
+        error: String(error),
+      });
+    }
   }
 
   async getState<T = unknown>(key: string): Promise<T | undefined> {

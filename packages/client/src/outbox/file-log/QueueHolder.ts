@@ -37,6 +37,11 @@ export interface QueueHolderOptions {
   readonly withRoomSync: <T>(op: () => T) => T;
   /** Clears asked for by processes without the lock, honoured before anything is handed out. */
   readonly clearRequests: ClearRequests;
+  /**
+   * A clear request dropped records (called within the serial section, not waited for): their
+   * bytes are still in the segment this process writes, until it is sealed and deleted.
+   */
+  readonly onCleared?: () => void;
 }
 
 export class QueueHolder {
@@ -127,6 +132,7 @@ export class QueueHolder {
     await index.deleteFinished();
     await index.saveCursor();
     await this.o.clearRequests.remove(requests);
+    if (events > 0) this.o.onCleared?.();
   }
 
   /** An index that only reads (for `size()` in a process without the lock). */

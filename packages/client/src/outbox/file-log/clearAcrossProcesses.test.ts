@@ -1,7 +1,7 @@
 import { mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { OutboxDrop } from '../outbox.js';
 import { drain, makeRecords } from '../outbox.contract.js';
 import { FileOutbox } from './FileOutbox.js';
@@ -145,5 +145,46 @@ describe('FileOutbox: clear() in a process without the delivery lock', () => {
     expect(await drain(reopened)).toEqual([]);
     expect(await fs.readdir(path.join(directory, 'state')).catch(() => [])).toEqual([]);
     await reopened.close();
+  });
+
+  it("the cleared events' bytes leave the disk, in the holder's own open segment too, and later appends are kept", async () => {
+    const directory = tempDir();
+    const secret = 'XYZZY-private-search';
+    const filesHolding = async (text: string): Promise<string[]> => {
+      const found: string[] = [];
+      for (const name of await fs.readdir(directory, { recursive: true })) {
+        const file = path.join(directory, name);
+        if ((await fs.stat(file)).isFile() && (await fs.readFile(file, 'latin1')).includes(text))
+          found.push(name);
+      }
+      return found;
+    };
+    const record = (uuid: string, term: string) => ({
+      uuid,
+      json: JSON.stringify({ uuid, event: 'search', properties: { term } }),
+      timestampMs: Date.now(),
+    });
+    // The holder writes the secret into its own (open) segment; another process denies.
+    const holder = new FileOutbox({ directory });
+    expect(await holder.claim(10, Infinity)).toBeNull();
+    holder.append([record('00000000-0000-7000-8000-000000000001', secret)]);
+    await holder.persist();
+    expect(await filesHolding(secret)).toHaveLength(1);
+    const denier = new FileOutbox({ directory });
+    await denier.clear();
+    expect(await holder.claim(10, Infinity)).toBeNull(); // honours the request
+    await vi.waitFor(async () => expect(await filesHolding(secret)).toEqual([]));
+    // The same process clearing its own.
+    holder.append([record('00000000-0000-7000-8000-000000000002', `${secret}-2`)]);
+    await holder.persist();
+    await holder.clear();
+    expect(await filesHolding(`${secret}-2`)).toEqual([]);
+    // What comes after the clear is written and delivered as ever.
+    holder.append([record('00000000-0000-7000-8000-000000000003', 'after')]);
+    await holder.persist();
+    expect(await filesHolding('after')).toHaveLength(1);
+    expect(await drain(holder)).toEqual(['00000000-0000-7000-8000-000000000003']);
+    await denier.close();
+    await holder.close();
   });
 });
