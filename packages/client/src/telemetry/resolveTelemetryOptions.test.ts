@@ -50,6 +50,8 @@ describe('telemetry options', () => {
     ['colour', { colour: 'red' }],
     ['name', { name: '' }],
     ['consent', { consent: 'yes' }],
+    // A stored choice read back as null ("not asked yet") must not mean granted.
+    ['consent', { consent: null }],
     ['storage', { storage: 'floppy' }],
     ['storage', { storage: { append() {} } }],
     ['durability', { durability: 'sometimes' }],

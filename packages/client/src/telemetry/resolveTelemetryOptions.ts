@@ -96,11 +96,14 @@ export function resolveTelemetryOptions(input: TelemetryOptions): ResolvedTeleme
       `must be a string of 1 to 100 characters, got ${describeValue(name)}`,
     );
   }
-  const consent = o.consent ?? d.consent;
+  // Only a missing consent is the default: null is refused, not taken for 'granted' (an app
+  // passing a stored choice not made yet, `consent: stored`, would send without one).
+  const consent = o.consent === undefined ? d.consent : o.consent;
   if (!CONSENTS.includes(consent)) {
     throw new TelemetryOptionError(
       'consent',
-      `must be 'granted', 'denied' or 'pending', got ${describeValue(consent)}`,
+      `must be 'granted', 'denied' or 'pending', got ${describeValue(consent)}` +
+        (consent === null ? " (while the user has not chosen, pass 'pending')" : ''),
     );
   }
   const storage = o.storage;
