@@ -190,6 +190,26 @@ describe('homing status', () => {
     }
   });
 
+  it('shows no failing event once nothing is queued (a denial cleared the queue; the search ends at the next claim)', async () => {
+    const seeded = await seedOutbox(0);
+    cleanups.push(seeded.cleanup);
+    const outbox = open(seeded.dir);
+    await outbox.setState(POISON_SEARCH_STATE_KEY, {
+      head: 'h',
+      headFailures: 2,
+      cap: 25,
+      suspect: null,
+      suspectFailures: 0,
+      acceptedSince: false,
+    });
+    await outbox.close();
+    const { inspector, directory } = await inspectOutbox(seeded.dir);
+    const report = await readStatus(inspector, directory);
+    expect(report.queue.events).toBe(0);
+    expect(report.failingEvent).toBeNull();
+    expect(formatStatus(report)).not.toMatch(/Failing event/);
+  });
+
   it('a flipped byte in a segment: says what is unreadable, counts the rest, and changes nothing', async () => {
     const seeded = await seedOutbox(5);
     cleanups.push(seeded.cleanup);

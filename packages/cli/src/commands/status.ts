@@ -100,8 +100,9 @@ export async function readStatus(
     endpoints.push({ id, state, openUntilMs: openUntil, waitUntilMs: wait?.untilMs ?? null });
   }
   const search = parsePoisonSearchState(await outbox.getState<unknown>(POISON_SEARCH_STATE_KEY));
+  // Nothing queued, nothing failing (a denial cleared the queue): the app's next claim ends the search.
   const failingEvent =
-    search === null || search.cap === null
+    search === null || search.cap === null || size.events === 0
       ? null
       : {
           batchEvents: search.cap,
