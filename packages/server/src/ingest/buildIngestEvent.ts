@@ -1,7 +1,13 @@
 import type { IngestEvent } from '../store/store.js';
 import { checkEventShape, type ShapeLimits } from './checkEventShape.js';
 import { contentUuid } from './contentUuid.js';
-import { eventTime, readTimestamp, retentionPeriodText, TIMESTAMP_FORMAT_ERROR } from './eventTime.js';
+import {
+  calendarProblem,
+  eventTime,
+  readTimestamp,
+  retentionPeriodText,
+  TIMESTAMP_FORMAT_ERROR,
+} from './eventTime.js';
 import { formatIso } from './formatIso.js';
 
 /** What every wire format hands over for one event, still unchecked. */
@@ -104,7 +110,12 @@ export function buildIngestEvent(p: EventParts, ctx: BuildContext): Built {
   if (shape !== null) return shape;
 
   const originalMs = readTimestamp(p.timestamp);
-  if (Number.isNaN(originalMs)) return TIMESTAMP_FORMAT_ERROR;
+  if (Number.isNaN(originalMs)) {
+    const problem = typeof p.timestamp === 'string' ? calendarProblem(p.timestamp) : null;
+    return problem === null
+      ? TIMESTAMP_FORMAT_ERROR
+      : `timestamp ${JSON.stringify(p.timestamp).slice(0, 40)} is not a date: ${problem}`;
+  }
   let timestamp = ctx.receivedAt;
   let originalTimestamp: string | null = null;
   let clampedFrom: string | undefined;

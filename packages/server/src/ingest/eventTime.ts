@@ -1,4 +1,4 @@
-import { parseIsoMs } from '../store/parse-iso.js';
+import { daysInMonth, parseIsoMs } from '../store/parse-iso.js';
 import { formatIso } from './formatIso.js';
 
 /** Largest |ms| a Date holds (±100 000 000 days around 1970). */
@@ -16,6 +16,29 @@ export const MAX_FUTURE_MS = 23 * 3_600_000;
 export const TIMESTAMP_FORMAT_ERROR =
   'timestamp must be an ISO 8601 date or date-time (2026-01-31, 2026-01-31T12:00:00.000Z, ' +
   '2026-01-31T13:00:00+01:00) or epoch milliseconds';
+
+const DATE_TIME_SHAPE = /^([+-]\d{6}|\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2}):(\d{2})(?::(\d{2}))?)?/;
+
+/**
+ * Why a timestamp shaped like an ISO 8601 date-time is not a date of the calendar (February 30,
+ * hour 24, a leap second), or null when that is not what is wrong with it: the refusal then
+ * says which part, not only which forms are accepted.
+ */
+export function calendarProblem(text: string): string | null {
+  const m = DATE_TIME_SHAPE.exec(text);
+  if (m === null) return null;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (month < 1 || month > 12) return `there is no month ${m[2]}`;
+  const days = daysInMonth(year, month);
+  if (day < 1 || day > days) return `${m[1]}-${m[2]} has no day ${m[3]} (it has ${days})`;
+  if (m[4] !== undefined && Number(m[4]) > 23) return `hour ${m[4]} is not a time of day (00 to 23)`;
+  if (m[5] !== undefined && Number(m[5]) > 59) return `minute ${m[5]} does not exist (00 to 59)`;
+  if (m[6] !== undefined && Number(m[6]) > 59)
+    return `second ${m[6]} does not exist (00 to 59; leap seconds are not kept)`;
+  return null;
+}
 
 /**
  * A client's timestamp as epoch ms: an ISO 8601 string (strictly: see parseIsoMs) or a number

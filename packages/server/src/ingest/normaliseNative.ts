@@ -36,6 +36,10 @@ export function normaliseNative(raw: unknown, skewMs: number, ctx: BuildContext,
     Number.isFinite(e.offset)
   ) {
     timestamp = ctx.receivedMs - e.offset;
+    // Named as what was sent: the timestamp's own error would name a field the sender left out.
+    if (Number.isNaN(readTimestamp(timestamp))) {
+      return 'offset must be the milliseconds from the event to the sending of its batch; this one dates it outside the range of dates';
+    }
     skew = 0;
     // Derived from the receive time, that time differs on every resend: in the content hash it
     // made each resend a new event. Send time minus offset, both read on the client's clock, is

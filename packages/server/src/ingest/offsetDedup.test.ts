@@ -121,4 +121,17 @@ describe('PostHog events with an offset, no uuid and no timestamp, in a request 
     const later = await s.post('/ingest', [{ ...event, timestamp: '2026-03-01T09:59:58.501Z' }], auth);
     expect(later.json).toMatchObject({ accepted: 1, duplicates: 0 });
   });
+
+  it('an offset that dates the event outside the range of dates is refused naming offset, not timestamp', async () => {
+    const s = await startIngestServer('sqlite', cleanups);
+    const r = await s.post('/batch/', {
+      api_key: s.project.writeKey,
+      batch: [{ event: 'far', distinct_id: 'o', offset: 1e20 }],
+    });
+    expect(r.status).toBe(400);
+    expect(r.json.detail).toMatch(
+      /^event 0: offset must be the milliseconds from the event to the sending of its batch/,
+    );
+    expect(await s.personEvents('o')).toEqual([]);
+  });
 });

@@ -300,6 +300,13 @@ describe.each(BACKENDS)('query API over HTTP (%s)', (backend) => {
     }
     const millions = await app.call('GET', '/api/stats?from=2020-01-01&to=2026-01-01&interval=1s');
     expect(millions.json.message).toMatch(/\d+ buckets, more than 10000/);
+    // A zone's + sent unencoded arrives as a space: the answer says so.
+    const plus = await app.call('GET', '/api/events?since=2026-01-01T12:00:00+05:30');
+    expect(plus.status).toBe(400);
+    expect(plus.json.message).toMatch(/a \+ in a URL query reads as a space: write it %2B/);
+    const encoded = await app.call('GET', '/api/events?since=2026-01-01T12:00:00%2B05:30');
+    expect(encoded.status).toBe(200);
+    expect((await app.call('GET', '/api/events?since=soon')).json.message).not.toMatch(/%2B/);
     expect((await app.call('GET', '/api/events')).status).toBe(200);
   });
 

@@ -77,10 +77,14 @@ export function parseInstant(value: string, name: string, nowMs: number): number
       : NaN;
   // ±8.64e15 ms is the range of a JavaScript Date; beyond it toISOString() would throw.
   if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) {
+    // A zone written +05:30 unencoded arrives as " 05:30": a URL's query reads + as a space.
+    const plusAsSpace = /\d \d{2}(:?\d{2})?$/.test(v)
+      ? ' (a + in a URL query reads as a space: write it %2B)'
+      : '';
     throw new AdminApiError(
       'invalid-request',
       `${name} must be an ISO 8601 date or date-time with a zone (2026-01-31, 2026-01-31T12:00:00Z), ` +
-        `"now", or relative like -24h or -7d (units s, m, h, d, w, lower case; m is minutes)`,
+        `"now", or relative like -24h or -7d (units s, m, h, d, w, lower case; m is minutes)${plusAsSpace}`,
     );
   }
   return ms;

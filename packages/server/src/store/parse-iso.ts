@@ -98,7 +98,7 @@ export function parseIsoMs(s: string, subMs: 'truncate' | 'ceil' = 'truncate'): 
   return Math.abs(ms) <= MAX_DATE_MS ? ms : NaN;
 }
 
-function daysInMonth(year: number, month: number): number {
+export function daysInMonth(year: number, month: number): number {
   if (month !== 2) return DAYS_IN_MONTH[month - 1]!;
   const leap = (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0;
   return leap ? 29 : 28;
