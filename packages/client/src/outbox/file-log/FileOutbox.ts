@@ -473,6 +473,7 @@ export class FileOutbox implements Outbox {
     await this.buffer.settled();
     let dropped = { events, bytes };
     let waiting = 0;
+    let holder = false;
     await this.io('clear', async () => {
       if (!(await this.becomeHolder())) {
         // Another process delivers (or this outbox closed before its turn came): what is on
@@ -486,6 +487,7 @@ export class FileOutbox implements Outbox {
         waiting = index.events;
         return;
       }
+      holder = true;
       await this.holder.index!.refresh();
       const onDisk = this.holder.queue!.clear();
       dropped = { events: events + onDisk.events, bytes: bytes + onDisk.bytes };
@@ -495,15 +497,24 @@ export class FileOutbox implements Outbox {
       await this.holder.flushCursor();
     });
     this.drops.emit('consent', dropped.events, dropped.bytes);
-    if (dropped.events > events) await this.deleteClearedBytes();
+    // Only after the clear's section: sealing first (it waits for the writes under way) let a
+    // delivery resumed by a grant right after the denial claim, and send, what was to be cleared.
+    // Records in flight were cleared too (not counted here): their segment goes once they settle.
+    if (holder) await this.deleteClearedBytes();
+    // Another process holds the lock: the segment this process writes is sealed, so that the
+    // holder deletes it once it has honoured the request (left open, it kept the cleared events'
+    // bytes for as long as this process ran). Not within `io`: a write's `afterWrite` waits for it.
+    else await this.buffer.sealActive().catch(() => {});
     return dropped.events + waiting;
   }
 
   /**
-   * After a clear dropped records on disk: the segment this process writes is sealed and, with
-   * the others the clear emptied, deleted. Left open, it kept the cleared events' bytes on the
-   * device for as long as the app ran (and after it, until a later run adopted it), though
-   * nothing would send them. A segment another live process writes is deleted once it seals it.
+   * After a clear of records on disk: the segment this process writes is sealed and, with the
+   * others the clear emptied, deleted (those holding cleared records in flight, once they
+   * settle). Left open, it kept the cleared events' bytes on the device for as long as the app
+   * ran (and after it, until a later run adopted it), though nothing would send them. Another
+   * live process seals its own segment when it clears (`clear()` in every process follows a
+   * denial), and is deleted by the holder then.
    */
   private async deleteClearedBytes(): Promise<void> {
     try {

@@ -132,7 +132,8 @@ export class QueueHolder {
     await index.deleteFinished();
     await index.saveCursor();
     await this.o.clearRequests.remove(requests);
-    if (events > 0) this.o.onCleared?.();
+    // Records in flight were cleared too (not counted in `events`).
+    this.o.onCleared?.();
   }
 
   /** An index that only reads (for `size()` in a process without the lock). */

@@ -138,12 +138,15 @@ export class SegmentWriter {
   async heartbeat(): Promise<void> {
     if (this.handle === null) return;
     const now = new Date();
+    const base = this.base;
     try {
       await fs.utimes(this.openPath(), now, now);
       this.lastTouchMs = this.monotonicNow();
     } catch (error) {
-      // Sealed by another process, or the directory is gone (see `stillNamed`).
-      if (PATH_GONE.has((error as NodeJS.ErrnoException).code ?? '')) this.adopted = true;
+      // Sealed by another process, or the directory is gone (see `stillNamed`). Not when this
+      // writer sealed it meanwhile itself (a clear, `seal()`): its next segment is healthy.
+      if (PATH_GONE.has((error as NodeJS.ErrnoException).code ?? '') && this.base === base)
+        this.adopted = true;
     }
   }
 

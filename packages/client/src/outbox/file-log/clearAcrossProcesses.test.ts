@@ -187,4 +187,50 @@ describe('FileOutbox: clear() in a process without the delivery lock', () => {
     await denier.close();
     await holder.close();
   });
+
+  it("a clear leaves no cleared bytes behind when its records are in flight, or in the denier's own open segment", async () => {
+    const directory = tempDir();
+    const filesHolding = async (text: string): Promise<string[]> => {
+      const found: string[] = [];
+      for (const name of await fs.readdir(directory, { recursive: true })) {
+        const file = path.join(directory, name);
+        if ((await fs.stat(file)).isFile() && (await fs.readFile(file, 'latin1')).includes(text))
+          found.push(name);
+      }
+      return found;
+    };
+    const record = (n: number, term: string) => {
+      const uuid = `00000000-0000-7000-8000-00000000000${n}`;
+      return { uuid, json: JSON.stringify({ uuid, properties: { term } }), timestampMs: Date.now() };
+    };
+    const holder = new FileOutbox({ directory });
+    // In flight: claimed for a send when the denial comes; acked or released after it.
+    for (const [n, settle] of [
+      [1, 'ack'],
+      [2, 'release'],
+    ] as const) {
+      holder.append([record(n, `in-flight-${n}`)]);
+      await holder.persist();
+      const batch = await holder.claim(10, Infinity);
+      expect(batch?.records).toHaveLength(1);
+      await holder.clear();
+      await (settle === 'ack' ? holder.ack(batch!) : holder.release(batch!));
+      expect([settle, await filesHolding(`in-flight-${n}`)]).toEqual([settle, []]);
+    }
+    // The denier holds no lock; its own segment holds the denied events.
+    const denier = new FileOutbox({ directory });
+    denier.append([record(3, 'denier-own')]);
+    await denier.persist();
+    expect(await denier.claim(10, Infinity)).toBeNull();
+    expect(await filesHolding('denier-own')).toHaveLength(1);
+    await denier.clear();
+    expect(await holder.claim(10, Infinity)).toBeNull(); // honours the request
+    await vi.waitFor(async () => expect(await filesHolding('denier-own')).toEqual([]));
+    // Both go on writing and delivering.
+    denier.append([record(4, 'later')]);
+    await denier.persist();
+    expect(await drain(holder)).toEqual([record(4, '').uuid]);
+    await denier.close();
+    await holder.close();
+  });
 });
