@@ -511,7 +511,7 @@ export class Telemetry implements TelemetryCore {
     if (!this.consent.undecided && !this.refusingEvents) {
       this.consentHold.note(state);
       // The install id a denial removed from the device, kept again once consent allows.
-      if (state !== 'denied') void this.who.storeRunOnlyInstallId();
+      if (state !== 'denied') this.who.storeAfterGrant();
     }
     if (this.closing === undefined) this.delivery.setPaused(state !== 'granted' || !this.waiting.released);
   }

@@ -2,7 +2,7 @@ import type { Logger } from '../logger.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
 import { IdentityKeeper } from './IdentityKeeper.js';
-import type { IdentityStore } from './identityStore.js';
+import { IDENTITY_STATE_KEY, type IdentityStore } from './identityStore.js';
 import type { InstallIdStore } from './installId.js';
 import { INSTALL_ID_STATE_KEY, isInstallId, loadInstallId } from './installId.js';
 
@@ -29,6 +29,8 @@ export class WhoEventsAreAbout {
   readonly keeper: IdentityKeeper;
   /** The install id made for this run alone, its store having failed: no later run knows it yet. */
   private runOnlyInstallId: string | undefined;
+  /** The install id in use is not stored because consent did not allow it: stored at a grant. */
+  private storeOnGrant = false;
 
   constructor(
     /** The `distinctId` option. */
@@ -63,6 +65,7 @@ export class WhoEventsAreAbout {
     const id = uuidv7();
     this.installId = id;
     this.runOnlyInstallId = undefined;
+    this.storeOnGrant = !mayStore;
     this.replaceStoredInstallId(
       mayStore ? id : undefined,
       'could not store the new install id after reset(); the next run may use the old one',
@@ -70,15 +73,35 @@ export class WhoEventsAreAbout {
   }
 
   /**
-   * A denial: no identifier stays on the device, so the install id is removed from its store; this
-   * run keeps using it in memory (as it does the identified user) and stores it again if consent
-   * is granted in it (`storeRunOnlyInstallId`), else a later run makes a new one. Kept on the
-   * device, it outlived the identity the denial removes: PostHog had merged it into the identified
-   * user's person, and the next user's `identify()` in a later run merged them into the one before.
+   * A denial: no identifier stays on the device, so the install id is removed from its store (and
+   * the copies an earlier version kept in the outbox state, which a run without an install-id
+   * file takes over); this run keeps using it in memory (as it does the identified user) and
+   * stores it again if consent is granted in it (`storeAfterGrant`), else a later run makes a new
+   * one. Kept on the device, it outlived the identity the denial removes: PostHog had merged it
+   * into the identified user's person, and the next user's `identify()` in a later run merged
+   * them into the one before.
    */
   removeStoredInstallId(): void {
-    if (this.installId !== undefined) this.runOnlyInstallId = this.installId;
+    if (this.installId !== undefined) this.storeOnGrant = true;
     this.replaceStoredInstallId(undefined, 'could not remove the install id after a denial');
+    if (this.installIdStore !== undefined) {
+      const failed = (error: unknown): void =>
+        this.logger.warn('could not remove the ids kept in the outbox state after a denial', { error });
+      for (const key of [INSTALL_ID_STATE_KEY, IDENTITY_STATE_KEY]) {
+        try {
+          this.outbox.setState(key, undefined).catch(failed);
+        } catch (error) {
+          failed(error);
+        }
+      }
+    }
+  }
+
+  /** Consent allows keeping an identifier again: the install id this run uses is stored, if a denial kept it from it. */
+  storeAfterGrant(): void {
+    if (!this.storeOnGrant || this.installId === undefined) return;
+    this.storeOnGrant = false;
+    this.replaceStoredInstallId(this.installId, 'could not store the install id after consent was granted');
   }
 
   /** Stores `kept` as the install id, or removes it (undefined); a failure is warned about. */

@@ -6,7 +6,12 @@ import { createMemoryOutbox } from '../outbox/memory.js';
 import { IDENTITY_FILE, identityFile } from './identityFile.node.js';
 import { identityKey, identityLocalStorage } from './identityLocalStorage.js';
 import { IDENTITY_STATE_KEY } from './identityStore.js';
+import { INSTALL_ID_STATE_KEY } from './installId.js';
 import { INSTALL_ID_FILE } from './installIdFile.node.js';
+import { installIdKey, installIdLocalStorage } from './installIdLocalStorage.js';
+import { WhoEventsAreAbout } from './WhoEventsAreAbout.js';
+import { FileOutbox } from '../outbox/file-log/FileOutbox.js';
+import { silentLogger } from '../logger.js';
 import type { SyncStorage } from './localStorageAccess.js';
 import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
 import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
@@ -136,6 +141,61 @@ describe('identify() is kept for the next runs, until reset()', () => {
     });
     expect(byName().get('after.grant')).toBe(old);
     expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(old);
+  });
+
+  it('a denial also removes the ids an earlier version kept in the outbox state: a later run does not take them over', async () => {
+    const directory = path.join(dir, 'denied-state-copies');
+    const earlier = new FileOutbox({ directory });
+    await earlier.setState(INSTALL_ID_STATE_KEY, '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b');
+    await earlier.setState(IDENTITY_STATE_KEY, 'alice');
+    await earlier.close();
+    await run(directory, (t) => t.track('taken.over'));
+    expect(byName().get('taken.over')).toBe('alice');
+    await run(directory, (t) => t.setConsent('denied'));
+    await run(directory, (t) => {
+      t.setConsent('granted');
+      t.track('after.grant');
+    });
+    const after = byName().get('after.grant');
+    expect(after).toMatch(/^[0-9a-f-]{36}$/);
+    expect(after).not.toBe('0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b');
+    await expect(fs.access(path.join(directory, IDENTITY_FILE))).rejects.toThrow();
+  });
+
+  it("denied then granted in one run stores the run's install id again: localStorage, and an app's own outbox", async () => {
+    // localStorage (browsers): the id in use is stored, not a new one made beside it.
+    const storage = new MemoryStorage();
+    const outbox = createMemoryOutbox();
+    const who = new WhoEventsAreAbout(
+      undefined,
+      identityLocalStorage('app', outbox, () => storage),
+      installIdLocalStorage('app', outbox, () => storage),
+      outbox,
+      silentLogger,
+    );
+    who.installId = who.installIdNow();
+    const id = who.installId;
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    who.removeStoredInstallId();
+    expect(storage.getItem(installIdKey('app'))).toBeNull();
+    who.storeAfterGrant();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect([who.installId, storage.getItem(installIdKey('app'))]).toEqual([id, id]);
+    // An app's own outbox (the id in its state).
+    const own = createMemoryOutbox();
+    const t = clientFor(sink, { storage: own, rememberConsent: false });
+    t.track('first');
+    await t.flush({ timeoutMs: 10_000 });
+    const first = byName().get('first');
+    t.setConsent('denied');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(await own.getState(INSTALL_ID_STATE_KEY)).toBeUndefined();
+    t.setConsent('granted');
+    t.track('second');
+    await t.flush({ timeoutMs: 10_000 });
+    expect(byName().get('second')).toBe(first);
+    expect(await own.getState(INSTALL_ID_STATE_KEY)).toBe(first);
+    await t.shutdown({ timeoutMs: 5_000 });
   });
 
   it('the distinctId option wins over the kept identity, and a damaged file is ignored', async () => {
