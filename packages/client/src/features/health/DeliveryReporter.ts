@@ -90,7 +90,8 @@ export class DeliveryReporter implements Feature {
  * app's `beforeSend`. The other reasons (overflow, retention, dead letters, ...) hit events that
  * were queued: always worth a report.
  */
-const ON_THE_WAY_IN = new Set(['sampling', 'rejected', 'invalid', 'too-large', 'consent', 'disabled']);
+// Not 'consent': it also counts queued events a denial cleared; no report is made while denied.
+const ON_THE_WAY_IN = new Set(['sampling', 'rejected', 'invalid', 'too-large', 'disabled']);
 
 /**
  * Nothing to report since `previous` (the stats at the last report, whose own event is the one
