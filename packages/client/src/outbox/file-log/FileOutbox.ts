@@ -108,6 +108,8 @@ export class FileOutbox implements Outbox {
   private readonly heartbeatTimer: ReturnType<typeof setInterval>;
   private serialTail: Promise<unknown> = Promise.resolve();
   private closing: Promise<void> | null = null;
+  /** A `clear()` under way (settles, never rejects); claims wait for it. */
+  private clearing: Promise<void> | null = null;
   private closed = false;
   /** `close()` let the delivery lock go: it is not taken again (see `becomeHolder`). */
   private releasedAtClose = false;
@@ -242,6 +244,7 @@ export class FileOutbox implements Outbox {
 
   async claim(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
     checkClaimLimits(maxEvents, maxBytes);
+    while (this.clearing !== null) await this.clearing;
     if (this.closing !== null) return null;
     this.lastDeliveryMs = this.monotonicNow();
     // Claims read only what is written, so our own buffered records go to disk first, unless
@@ -466,6 +469,23 @@ export class FileOutbox implements Outbox {
 
   async clear(): Promise<number> {
     this.assertOpen('clear');
+    // Claims wait for it: one queued between its start and its section (it waits for the writes
+    // under way first) handed out records from before the denial, which a delivery resumed by a
+    // grant right after it then sent.
+    const run = this.clearNow();
+    const clearing = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.clearing = clearing;
+    try {
+      return await run;
+    } finally {
+      if (this.clearing === clearing) this.clearing = null;
+    }
+  }
+
+  private async clearNow(): Promise<number> {
     const { events, bytes } = this.buffer.discard();
     // Batches claimed from memory are being sent: sent if acked, dropped if released.
     this.unwritten.cleared();

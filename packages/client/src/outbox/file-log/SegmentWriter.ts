@@ -136,7 +136,8 @@ export class SegmentWriter {
 
   /** Refreshes the heartbeat (mtime) of the active segment so nobody adopts it. */
   async heartbeat(): Promise<void> {
-    if (this.handle === null) return;
+    // No base yet: a segment being started (its handle is set before its name).
+    if (this.handle === null || this.base === null) return;
     const now = new Date();
     const base = this.base;
     try {

@@ -233,4 +233,20 @@ describe('FileOutbox: clear() in a process without the delivery lock', () => {
     await denier.close();
     await holder.close();
   });
+
+  it('a claim asked right after clear() (not awaited) hands out nothing from before it', async () => {
+    const directory = tempDir();
+    const outbox = new FileOutbox({ directory });
+    outbox.append(makeRecords(50));
+    await outbox.persist();
+    outbox.append(makeRecords(5)); // a write under way or queued when the denial comes
+    const cleared = outbox.clear();
+    const claimed = await outbox.claim(10, Infinity);
+    expect(claimed).toBeNull();
+    expect(await cleared).toBe(55);
+    const after = makeRecords(3);
+    outbox.append(after);
+    expect(await drain(outbox)).toEqual(after.map((r) => r.uuid));
+    await outbox.close();
+  });
 });
