@@ -97,11 +97,39 @@ export class WhoEventsAreAbout {
     }
   }
 
-  /** Consent allows keeping an identifier again: the install id this run uses is stored, if a denial kept it from it. */
+  /**
+   * Consent allows keeping an identifier again: the install id this run uses is stored, if a
+   * denial (or a reset under one) kept it from it, unless one is stored by now, which then wins
+   * for the events built from here on: another process granted first, or retired this one by a
+   * `reset()` (its id is merged into the user who left), and must not be overwritten.
+   */
   storeAfterGrant(): void {
-    if (!this.storeOnGrant || this.installId === undefined) return;
+    const own = this.installId;
+    if (!this.storeOnGrant || own === undefined) return;
     this.storeOnGrant = false;
-    this.replaceStoredInstallId(this.installId, 'could not store the install id after consent was granted');
+    const adopt = (stored: unknown): void => {
+      if (isInstallId(stored) && this.installId === own) this.installId = stored;
+    };
+    const failed = (error: unknown): void =>
+      this.logger.warn('could not store the install id after consent was granted', { error });
+    try {
+      if (this.installIdStore !== undefined) {
+        const stored = this.installIdStore(false, own);
+        if (stored instanceof Promise) stored.then(adopt, failed);
+        else adopt(stored);
+        return;
+      }
+      const outbox = this.outbox;
+      outbox
+        .getState<unknown>(INSTALL_ID_STATE_KEY)
+        .then(async (stored) => {
+          if (isInstallId(stored)) return adopt(stored);
+          await outbox.setState(INSTALL_ID_STATE_KEY, own);
+        })
+        .catch(failed);
+    } catch (error) {
+      failed(error);
+    }
   }
 
   /** Stores `kept` as the install id, or removes it (undefined); a failure is warned about. */

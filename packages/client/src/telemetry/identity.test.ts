@@ -7,7 +7,7 @@ import { IDENTITY_FILE, identityFile } from './identityFile.node.js';
 import { identityKey, identityLocalStorage } from './identityLocalStorage.js';
 import { IDENTITY_STATE_KEY } from './identityStore.js';
 import { INSTALL_ID_STATE_KEY } from './installId.js';
-import { INSTALL_ID_FILE } from './installIdFile.node.js';
+import { INSTALL_ID_FILE, installIdFile } from './installIdFile.node.js';
 import { installIdKey, installIdLocalStorage } from './installIdLocalStorage.js';
 import { WhoEventsAreAbout } from './WhoEventsAreAbout.js';
 import { FileOutbox } from '../outbox/file-log/FileOutbox.js';
@@ -196,6 +196,57 @@ describe('identify() is kept for the next runs, until reset()', () => {
     expect(byName().get('second')).toBe(first);
     expect(await own.getState(INSTALL_ID_STATE_KEY)).toBe(first);
     await t.shutdown({ timeoutMs: 5_000 });
+  });
+
+  it('an id taken over from the outbox state does not come back after a denial in the same run', async () => {
+    const directory = path.join(dir, 'denied-at-start-state');
+    const old = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c';
+    const earlier = new FileOutbox({ directory });
+    await earlier.setState(INSTALL_ID_STATE_KEY, old);
+    await earlier.close();
+    await run(
+      directory,
+      (t) => {
+        t.setConsent('granted');
+        t.track('after.grant');
+      },
+      { consent: 'denied', rememberConsent: false },
+    );
+    const after = byName().get('after.grant');
+    expect(after).toMatch(/^[0-9a-f-]{36}$/);
+    expect(after).not.toBe(old);
+    expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(after);
+  });
+
+  it('a process following a grant adopts the install id another process stored meanwhile (one a reset retired is not written back)', async () => {
+    const directory = mkdtempSync(path.join(dir, 'two-processes-'));
+    const outbox = createMemoryOutbox();
+    const make = () =>
+      new WhoEventsAreAbout(
+        undefined,
+        identityFile(directory),
+        installIdFile(directory),
+        outbox,
+        silentLogger,
+      );
+    const a = make();
+    const b = make();
+    a.installId = a.installIdNow();
+    b.installId = b.installIdNow();
+    const x = a.installId!;
+    expect(b.installId).toBe(x);
+    // A: a logout retires X (PostHog merged it into the user who left) and stores Y.
+    a.identified = 'alice';
+    a.reset(true);
+    const y = a.installId!;
+    expect(y).not.toBe(x);
+    // A denial, followed by both; then a grant, A first.
+    a.removeStoredInstallId();
+    b.removeStoredInstallId();
+    a.storeAfterGrant();
+    b.storeAfterGrant();
+    expect([a.installId, b.installId]).toEqual([y, y]);
+    expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(y);
   });
 
   it('the distinctId option wins over the kept identity, and a damaged file is ignored', async () => {

@@ -44,6 +44,8 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
   const replace = (id: string | undefined): void => {
     const refused = unsafe();
     if (refused !== undefined) throw refused;
+    // Taken over once: an id replaced or removed (a reset, a denial) must not come back from it.
+    initial = undefined;
     if (id === undefined) return rmSync(file, { force: true });
     makeDirectorySync(directory);
     // Whole or not at all, as the first one is: a reader never sees it half-written.

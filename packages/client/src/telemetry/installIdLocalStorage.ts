@@ -39,10 +39,11 @@ export function installIdLocalStorage(
     }
     await outbox.setState(INSTALL_ID_STATE_KEY, id);
   };
-  const store = (syncOnly?: boolean): string | Promise<string> | undefined => {
+  const store = (syncOnly?: boolean, own?: string): string | Promise<string> | undefined => {
     const local = readItem(storage, key);
     if (isInstallId(local)) return local;
-    const made = keepItem(storage, key, uuidv7());
+    // `own`: this run's id, to keep when none is (see InstallIdStore), not a new one beside it.
+    const made = keepItem(storage, key, isInstallId(own) ? own : uuidv7());
     if (made !== undefined) {
       outbox.setState(INSTALL_ID_STATE_KEY, made).catch(() => {
         // The copy in localStorage is the one pages read; the outbox state is the fallback.
