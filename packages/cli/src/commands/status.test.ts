@@ -30,6 +30,16 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
+/** A saved search for a failing event, halving claims (no suspect yet). */
+const HALVING_SEARCH = {
+  head: 'h',
+  headFailures: 2,
+  cap: 25,
+  suspect: null,
+  suspectFailures: 0,
+  acceptedSince: false,
+};
+
 describe('homing status', () => {
   it('shows queue size, oldest event age, dead letters and the saved breaker state per endpoint', async () => {
     const seeded = await seedOutbox(5, 2);
@@ -156,14 +166,7 @@ describe('homing status', () => {
   it("shows the app's delivery narrowing down an event its endpoint keeps failing, and nothing of a damaged save", async () => {
     const seeded = await seedOutbox(1);
     cleanups.push(seeded.cleanup);
-    const search = {
-      head: 'h',
-      headFailures: 2,
-      cap: 25,
-      suspect: null,
-      suspectFailures: 0,
-      acceptedSince: false,
-    };
+    const search = HALVING_SEARCH;
     const cases: Array<[unknown, RegExp | null]> = [
       [search, /Failing event\s+the endpoint keeps failing a batch it is sent: batches of at most 25 events/],
       [
@@ -194,14 +197,7 @@ describe('homing status', () => {
     const seeded = await seedOutbox(0);
     cleanups.push(seeded.cleanup);
     const outbox = open(seeded.dir);
-    await outbox.setState(POISON_SEARCH_STATE_KEY, {
-      head: 'h',
-      headFailures: 2,
-      cap: 25,
-      suspect: null,
-      suspectFailures: 0,
-      acceptedSince: false,
-    });
+    await outbox.setState(POISON_SEARCH_STATE_KEY, HALVING_SEARCH);
     await outbox.close();
     const { inspector, directory } = await inspectOutbox(seeded.dir);
     const report = await readStatus(inspector, directory);

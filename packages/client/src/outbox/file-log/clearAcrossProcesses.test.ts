@@ -25,6 +25,17 @@ function tempDir(): string {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** The files under `directory` whose bytes hold `text` (a cleared event's must not be among them). */
+async function filesHoldingText(directory: string, text: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const name of await fs.readdir(directory, { recursive: true })) {
+    const file = path.join(directory, name);
+    if ((await fs.stat(file)).isFile() && (await fs.readFile(file, 'latin1')).includes(text))
+      found.push(name);
+  }
+  return found;
+}
+
 function consentDropped(drops: readonly OutboxDrop[]): number {
   return drops.filter((d) => d.reason === 'consent').reduce((sum, d) => sum + d.count, 0);
 }
@@ -150,15 +161,7 @@ describe('FileOutbox: clear() in a process without the delivery lock', () => {
   it("the cleared events' bytes leave the disk, in the holder's own open segment too, and later appends are kept", async () => {
     const directory = tempDir();
     const secret = 'XYZZY-private-search';
-    const filesHolding = async (text: string): Promise<string[]> => {
-      const found: string[] = [];
-      for (const name of await fs.readdir(directory, { recursive: true })) {
-        const file = path.join(directory, name);
-        if ((await fs.stat(file)).isFile() && (await fs.readFile(file, 'latin1')).includes(text))
-          found.push(name);
-      }
-      return found;
-    };
+    const filesHolding = (text: string) => filesHoldingText(directory, text);
     const record = (uuid: string, term: string) => ({
       uuid,
       json: JSON.stringify({ uuid, event: 'search', properties: { term } }),
@@ -190,15 +193,7 @@ describe('FileOutbox: clear() in a process without the delivery lock', () => {
 
   it("a clear leaves no cleared bytes behind when its records are in flight, or in the denier's own open segment", async () => {
     const directory = tempDir();
-    const filesHolding = async (text: string): Promise<string[]> => {
-      const found: string[] = [];
-      for (const name of await fs.readdir(directory, { recursive: true })) {
-        const file = path.join(directory, name);
-        if ((await fs.stat(file)).isFile() && (await fs.readFile(file, 'latin1')).includes(text))
-          found.push(name);
-      }
-      return found;
-    };
+    const filesHolding = (text: string) => filesHoldingText(directory, text);
     const record = (n: number, term: string) => {
       const uuid = `00000000-0000-7000-8000-00000000000${n}`;
       return { uuid, json: JSON.stringify({ uuid, properties: { term } }), timestampMs: Date.now() };
