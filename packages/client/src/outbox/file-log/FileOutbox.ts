@@ -491,7 +491,9 @@ export class FileOutbox implements Outbox {
     this.unwritten.cleared();
     // Writes in flight land on disk and are cleared there.
     await this.buffer.settled();
-    let dropped = { events, bytes };
+    // Or failed, and their records went back into the buffer for the retry: cleared too.
+    const unwritten = this.buffer.discard();
+    let dropped = { events: events + unwritten.events, bytes: bytes + unwritten.bytes };
     let waiting = 0;
     let holder = false;
     await this.io('clear', async () => {
@@ -510,7 +512,7 @@ export class FileOutbox implements Outbox {
       holder = true;
       await this.holder.index!.refresh();
       const onDisk = this.holder.queue!.clear();
-      dropped = { events: events + onDisk.events, bytes: bytes + onDisk.bytes };
+      dropped = { events: dropped.events + onDisk.events, bytes: dropped.bytes + onDisk.bytes };
       await this.holder.collect();
       // Consent was withdrawn: the cursor says so now, not within `persistIntervalMs`, so that
       // a crash right after does not hand out what was cleared (batches in flight included).

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { OutboxDrop } from '../outbox.js';
 import { drain, makeRecords } from '../outbox.contract.js';
 import { FileOutbox } from './FileOutbox.js';
+import { SegmentWriter } from './SegmentWriter.js';
 
 /**
  * `clear()` (consent denied) in a process that does not hold the delivery lock, while another
@@ -240,6 +241,35 @@ describe('FileOutbox: clear() in a process without the delivery lock', () => {
     expect(claimed).toBeNull();
     expect(await cleared).toBe(55);
     const after = makeRecords(3);
+    outbox.append(after);
+    expect(await drain(outbox)).toEqual(after.map((r) => r.uuid));
+    await outbox.close();
+  });
+
+  it('records of a write that fails while clear() waits for it are cleared, not handed out by the next claim', async () => {
+    const directory = tempDir();
+    const outbox = new FileOutbox({ directory });
+    await outbox.persist();
+    const failing = vi
+      .spyOn(SegmentWriter.prototype, 'write')
+      .mockImplementation(
+        () =>
+          new Promise((_resolve, reject) =>
+            setTimeout(() => reject(new Error('EIO: the disk went away')), 50),
+          ),
+      );
+    try {
+      outbox.append(makeRecords(5));
+      void outbox.persist().catch(() => {});
+      await sleep(5); // the write is under way
+      const cleared = outbox.clear();
+      const claimed = await outbox.claim(10, Infinity);
+      expect(claimed).toBeNull();
+      expect(await cleared).toBe(5);
+    } finally {
+      failing.mockRestore();
+    }
+    const after = makeRecords(2);
     outbox.append(after);
     expect(await drain(outbox)).toEqual(after.map((r) => r.uuid));
     await outbox.close();
