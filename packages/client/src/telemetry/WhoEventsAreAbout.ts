@@ -31,6 +31,13 @@ export class WhoEventsAreAbout {
   private runOnlyInstallId: string | undefined;
   /** The install id in use is not stored because consent did not allow it: stored at a grant. */
   private storeOnGrant = false;
+  /**
+   * That id was made by a `reset()` under a denial: at the grant it replaces whatever is stored
+   * (the id it retired, which another process may have stored back first), not adopts it.
+   */
+  private ownIdWins = false;
+  /** Counts denials: a grant's store that finds a later denial when its answer comes does nothing. */
+  private denials = 0;
 
   constructor(
     /** The `distinctId` option. */
@@ -66,6 +73,7 @@ export class WhoEventsAreAbout {
     this.installId = id;
     this.runOnlyInstallId = undefined;
     this.storeOnGrant = !mayStore;
+    this.ownIdWins = !mayStore;
     this.replaceStoredInstallId(
       mayStore ? id : undefined,
       'could not store the new install id after reset(); the next run may use the old one',
@@ -82,6 +90,7 @@ export class WhoEventsAreAbout {
    * them into the one before.
    */
   removeStoredInstallId(): void {
+    this.denials++;
     if (this.installId !== undefined) this.storeOnGrant = true;
     this.replaceStoredInstallId(undefined, 'could not remove the install id after a denial');
     if (this.installIdStore !== undefined) {
@@ -107,11 +116,21 @@ export class WhoEventsAreAbout {
     const own = this.installId;
     if (!this.storeOnGrant || own === undefined) return;
     this.storeOnGrant = false;
+    const denials = this.denials;
+    if (this.ownIdWins) {
+      this.ownIdWins = false;
+      this.replaceStoredInstallId(own, 'could not store the install id after consent was granted');
+      return;
+    }
     const adopt = (stored: unknown): void => {
+      // A denial since: nothing of this grant's answer is kept, nor stored (see below).
+      if (this.denials !== denials) return;
       if (isInstallId(stored) && this.installId === own) this.installId = stored;
     };
-    const failed = (error: unknown): void =>
+    const failed = (error: unknown): void => {
+      if (this.denials === denials) this.storeOnGrant = true;
       this.logger.warn('could not store the install id after consent was granted', { error });
+    };
     try {
       if (this.installIdStore !== undefined) {
         const stored = this.installIdStore(false, own);
@@ -124,7 +143,8 @@ export class WhoEventsAreAbout {
         .getState<unknown>(INSTALL_ID_STATE_KEY)
         .then(async (stored) => {
           if (isInstallId(stored)) return adopt(stored);
-          await outbox.setState(INSTALL_ID_STATE_KEY, own);
+          // A denial while the state was read: storing now would keep an id on the device under it.
+          if (this.denials === denials) await outbox.setState(INSTALL_ID_STATE_KEY, own);
         })
         .catch(failed);
     } catch (error) {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
 import { IDENTITY_FILE, identityFile } from './identityFile.node.js';
 import { identityKey, identityLocalStorage } from './identityLocalStorage.js';
-import { IDENTITY_STATE_KEY } from './identityStore.js';
+import { IDENTITY_STATE_KEY, outboxIdentityStore } from './identityStore.js';
 import { INSTALL_ID_STATE_KEY } from './installId.js';
 import { INSTALL_ID_FILE, installIdFile } from './installIdFile.node.js';
 import { installIdKey, installIdLocalStorage } from './installIdLocalStorage.js';
@@ -247,6 +247,68 @@ describe('identify() is kept for the next runs, until reset()', () => {
     b.storeAfterGrant();
     expect([a.installId, b.installId]).toEqual([y, y]);
     expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(y);
+  });
+
+  it("a grant after a denial stores nothing once a later denial came, keeps the run's id where the store is async, and a reset under the denial wins over the retired id", async () => {
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+    // An app's own outbox (the id in its state, read asynchronously): granted, then denied at once.
+    const outbox = createMemoryOutbox();
+    const flipping = new WhoEventsAreAbout(
+      undefined,
+      outboxIdentityStore(outbox),
+      undefined,
+      outbox,
+      silentLogger,
+    );
+    flipping.installId = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a60';
+    flipping.removeStoredInstallId();
+    flipping.storeAfterGrant();
+    flipping.removeStoredInstallId();
+    await settle();
+    expect(await outbox.getState(INSTALL_ID_STATE_KEY)).toBeUndefined();
+    // A worker (no localStorage): the run's own id is kept, not a new one made beside it.
+    const workerOutbox = createMemoryOutbox();
+    const worker = new WhoEventsAreAbout(
+      undefined,
+      outboxIdentityStore(workerOutbox),
+      installIdLocalStorage('app', workerOutbox, () => undefined),
+      workerOutbox,
+      silentLogger,
+    );
+    worker.installId = '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a61';
+    worker.removeStoredInstallId();
+    worker.storeAfterGrant();
+    await settle();
+    expect([worker.installId, await workerOutbox.getState(INSTALL_ID_STATE_KEY)]).toEqual([
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a61',
+      '0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a61',
+    ]);
+    // Two processes on X; under a denial A logs out (a new id in memory); B grants first.
+    const directory = mkdtempSync(path.join(dir, 'reset-under-denial-'));
+    const make = () =>
+      new WhoEventsAreAbout(
+        undefined,
+        identityFile(directory),
+        installIdFile(directory),
+        outbox,
+        silentLogger,
+      );
+    const a = make();
+    const b = make();
+    a.installId = a.installIdNow();
+    b.installId = b.installIdNow();
+    const x = a.installId!;
+    a.removeStoredInstallId();
+    b.removeStoredInstallId();
+    a.identified = 'alice';
+    a.reset(false);
+    const c = a.installId!;
+    expect(c).not.toBe(x);
+    b.storeAfterGrant();
+    a.storeAfterGrant();
+    await settle();
+    expect(a.installId).toBe(c);
+    expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(c);
   });
 
   it('the distinctId option wins over the kept identity, and a damaged file is ignored', async () => {

@@ -31,10 +31,11 @@ export async function loadInstallId(
   outbox: Outbox,
   store?: InstallIdStore,
   retryDelaysMs: readonly number[] = TRANSIENT_RETRY_MS,
+  made?: string,
 ): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     try {
-      return await loadOnce(outbox, store);
+      return await loadOnce(outbox, store, made);
     } catch (error) {
       const delay = retryDelaysMs[attempt];
       if (delay === undefined || !isTransient(error)) throw error;
@@ -60,15 +61,16 @@ function isTransient(error: unknown): boolean {
   return typeof code === 'string' && TRANSIENT_CODES.has(code);
 }
 
-async function loadOnce(outbox: Outbox, store: InstallIdStore | undefined): Promise<string> {
+async function loadOnce(outbox: Outbox, store: InstallIdStore | undefined, made?: string): Promise<string> {
   if (store !== undefined) {
-    const id = await store();
+    const id = await store(false, made);
     if (id !== undefined) return id;
     throw new Error('the install id store answered nothing');
   }
   const known = await outbox.getState<unknown>(INSTALL_ID_STATE_KEY);
   if (isInstallId(known)) return known;
-  await outbox.setState(INSTALL_ID_STATE_KEY, uuidv7());
+  // `made`: the run's own id, kept where none is stored (see InstallIdStore).
+  await outbox.setState(INSTALL_ID_STATE_KEY, isInstallId(made) ? made : uuidv7());
   const stored = await outbox.getState<unknown>(INSTALL_ID_STATE_KEY);
   if (isInstallId(stored)) return stored;
   throw new Error('the install id could not be stored');

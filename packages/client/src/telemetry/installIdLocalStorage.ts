@@ -51,7 +51,7 @@ export function installIdLocalStorage(
       return made;
     }
     if (syncOnly) return undefined;
-    return loadInstallId(outbox).then((id) => {
+    return loadInstallId(outbox, undefined, undefined, own).then((id) => {
       keepItem(storage, key, id);
       return id;
     });
