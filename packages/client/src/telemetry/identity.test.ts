@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryOutbox } from '../outbox/memory.js';
+import type { Outbox } from '../outbox/outbox.js';
 import { IDENTITY_FILE, identityFile } from './identityFile.node.js';
 import { identityKey, identityLocalStorage } from './identityLocalStorage.js';
 import { IDENTITY_STATE_KEY, outboxIdentityStore } from './identityStore.js';
@@ -15,6 +16,22 @@ import { silentLogger } from '../logger.js';
 import type { SyncStorage } from './localStorageAccess.js';
 import { clientFor, Sink, sinkEvents } from './telemetry.test-helpers.js';
 import { MemoryStorage } from '../outbox/localStorage/memoryStorage.test-helpers.js';
+
+/** Two processes' ids on one outbox directory (file stores), each with the install id read or made there. */
+function twoProcessesOn(directory: string, outbox: Outbox): [WhoEventsAreAbout, WhoEventsAreAbout] {
+  const make = (): WhoEventsAreAbout => {
+    const who = new WhoEventsAreAbout(
+      undefined,
+      identityFile(directory),
+      installIdFile(directory),
+      outbox,
+      silentLogger,
+    );
+    who.installId = who.installIdNow();
+    return who;
+  };
+  return [make(), make()];
+}
 
 describe('identify() is kept for the next runs, until reset()', () => {
   let sink: Sink;
@@ -221,18 +238,7 @@ describe('identify() is kept for the next runs, until reset()', () => {
   it('a process following a grant adopts the install id another process stored meanwhile (one a reset retired is not written back)', async () => {
     const directory = mkdtempSync(path.join(dir, 'two-processes-'));
     const outbox = createMemoryOutbox();
-    const make = () =>
-      new WhoEventsAreAbout(
-        undefined,
-        identityFile(directory),
-        installIdFile(directory),
-        outbox,
-        silentLogger,
-      );
-    const a = make();
-    const b = make();
-    a.installId = a.installIdNow();
-    b.installId = b.installIdNow();
+    const [a, b] = twoProcessesOn(directory, outbox);
     const x = a.installId!;
     expect(b.installId).toBe(x);
     // A: a logout retires X (PostHog merged it into the user who left) and stores Y.
@@ -285,18 +291,7 @@ describe('identify() is kept for the next runs, until reset()', () => {
     ]);
     // Two processes on X; under a denial A logs out (a new id in memory); B grants first.
     const directory = mkdtempSync(path.join(dir, 'reset-under-denial-'));
-    const make = () =>
-      new WhoEventsAreAbout(
-        undefined,
-        identityFile(directory),
-        installIdFile(directory),
-        outbox,
-        silentLogger,
-      );
-    const a = make();
-    const b = make();
-    a.installId = a.installIdNow();
-    b.installId = b.installIdNow();
+    const [a, b] = twoProcessesOn(directory, outbox);
     const x = a.installId!;
     a.removeStoredInstallId();
     b.removeStoredInstallId();
