@@ -25,6 +25,10 @@ describe('query string parsing', () => {
     expect(parseInstant('2026-01-31T10:00:00.123Z', 'since', NOW)).toBe(
       Date.parse('2026-01-31T10:00:00.123Z'),
     );
+    // The zone forms ingest takes for a timestamp: ±HH:MM, ±HHMM and ±HH.
+    expect(parseInstant('2026-01-31T10:00:00+0530', 'since', NOW)).toBe(Date.parse('2026-01-31T04:30:00Z'));
+    expect(parseInstant('2026-01-31T10:00:00+05', 'since', NOW)).toBe(Date.parse('2026-01-31T05:00:00Z'));
+    expect(parseInstant('2026-01-31T10:00-03', 'until', NOW)).toBe(Date.parse('2026-01-31T13:00:00Z'));
     expect(parseInstant('now', 'since', NOW)).toBe(NOW);
     expect(parseInstant('-24h', 'since', NOW)).toBe(NOW - 24 * H);
     expect(parseInstant('-7d', 'since', NOW)).toBe(NOW - 7 * 24 * H);
@@ -40,6 +44,9 @@ describe('query string parsing', () => {
       '-6M',
       '-7D',
       '2026-01-31T10:00Zjunk',
+      '2026-01-31T10:00:00+5',
+      '2026-01-31T10:00:00+05:3',
+      '2026-01-31T10:00:00+24',
     ]) {
       const err = (() => {
         try {
