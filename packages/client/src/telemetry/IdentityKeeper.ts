@@ -26,6 +26,8 @@ export class IdentityKeeper {
   /** Writes issued, and the last one when it failed (see `writeAgain`). */
   private writes = 0;
   private failedWrite: { readonly id: string | undefined } | undefined;
+  /** Settles when the last write issued has (shutdown waits for it before the storage closes). */
+  written: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly store: IdentityStore,
@@ -102,7 +104,7 @@ export class IdentityKeeper {
   private write(id: string | undefined): void {
     const write = ++this.writes;
     this.failedWrite = undefined;
-    this.store.write(id).catch((error: unknown) => {
+    this.written = this.store.write(id).catch((error: unknown) => {
       if (write === this.writes) this.failedWrite = { id };
       this.logger.warn('could not keep the identity for the next run', { error });
     });

@@ -83,6 +83,8 @@ export class Telemetry implements TelemetryCore {
   private refusingEvents = false;
   /** setConsent() was called after shutdown() began: its write gets `CONSENT_WRITE_GRACE_MS`. */
   private consentSetWhileClosing = false;
+  /** identify() or reset() was called after shutdown() began: its write gets `CONSENT_WRITE_GRACE_MS` too. */
+  private identitySetWhileClosing = false;
   /** The events counted (and dropped, by reason), for `stats()`. */
   private readonly counted: ClientCounts;
   private readonly counts: ClientCounts['counts'];
@@ -241,9 +243,19 @@ export class Telemetry implements TelemetryCore {
     }
   }
 
-  /** Stores the identity for the next runs, off the caller's turn, as consent allows. */
+  /**
+   * Stores the identity for the next runs, off the caller's turn, as consent allows. While
+   * shutdown() flushes too: a logout in a SIGTERM drain left the next run tracking the user who
+   * had left. Once the storage is closed it cannot be, and the app is told so.
+   */
   private keepIdentity(id: string | undefined): void {
-    if (this.closing !== undefined) return;
+    if (this.refusingEvents) {
+      this.logger.warn(
+        `${id === undefined ? 'reset()' : 'identify()'} after shutdown() is not kept for the next runs (the client's storage is closed): call it before shutdown(), or on the next run's client`,
+      );
+      return;
+    }
+    if (this.closing !== undefined) this.identitySetWhileClosing = true;
     this.who.keeper.keep(id, this.consent.state, this.consent.undecided);
   }
 
@@ -570,12 +582,14 @@ export class Telemetry implements TelemetryCore {
         this.logger.warn('closing the platform failed', { error });
       }
     }
-    // A consent set while this ran (a denial in a SIGTERM drain) is written before the storage
-    // closes: a privacy choice gets a moment past an exhausted budget.
+    // A consent or identity set while this ran (a denial or a logout in a SIGTERM drain) is
+    // written before the storage closes: a privacy choice gets a moment past an exhausted budget.
     const left = Math.max(0, deadline - monotonicNow());
     await settledWithin(
-      Promise.all([this.consent.written, this.consentHold.settled]),
-      this.consentSetWhileClosing ? Math.max(CONSENT_WRITE_GRACE_MS, left) : left,
+      Promise.all([this.consent.written, this.consentHold.settled, this.who.keeper.written]),
+      this.consentSetWhileClosing || this.identitySetWhileClosing
+        ? Math.max(CONSENT_WRITE_GRACE_MS, left)
+        : left,
     );
     this.refusingEvents = true;
     // A clear that outlasted the budget: what it held goes in before the storage closes.

@@ -91,6 +91,48 @@ describe('identify() is kept for the next runs, until reset()', () => {
     await expect(fs.access(path.join(directory, IDENTITY_FILE))).rejects.toThrow();
   });
 
+  it('identify() and reset() while shutdown() flushes are kept for the next run; after it, they are not and the app is told', async () => {
+    const hanging = await Sink.start(() => new Promise(() => {}));
+    try {
+      const drain = async (directory: string, change: (t: ReturnType<typeof clientFor>) => void) => {
+        const t = clientFor(hanging, { storage: 'file', directory });
+        t.identify('alice');
+        t.track('run1');
+        const closing = t.shutdown({ timeoutMs: 600 });
+        // The shutdown's flush now waits on the endpoint: a logout (or another login) in a SIGTERM drain.
+        await new Promise((r) => setTimeout(r, 100));
+        change(t);
+        await closing;
+      };
+      const logout = path.join(dir, 'drain-reset');
+      await drain(logout, (t) => t.reset());
+      await run(logout, (t) => t.track('after.drain.reset'));
+      const anonymous = byName().get('after.drain.reset');
+      expect(anonymous).toMatch(/^[0-9a-f-]{36}$/);
+      await expect(fs.access(path.join(logout, IDENTITY_FILE))).rejects.toThrow();
+
+      const switched = path.join(dir, 'drain-identify');
+      await drain(switched, (t) => t.identify('bob'));
+      await run(switched, (t) => t.track('after.drain.identify'));
+      expect(byName().get('after.drain.identify')).toBe('bob');
+
+      // Once shutdown() has resolved the storage is closed: nothing is written, and a warning says so.
+      const late = path.join(dir, 'late-reset');
+      const warnings: string[] = [];
+      const logger = { debug() {}, error() {}, warn: (m: string) => void warnings.push(m) };
+      await run(late, (t) => t.identify('carol'));
+      const t = clientFor(sink, { storage: 'file', directory: late, logger });
+      await t.shutdown({ timeoutMs: 2_000 });
+      t.reset();
+      t.identify('dave');
+      expect(warnings.filter((w) => w.includes('after shutdown() is not kept'))).toHaveLength(2);
+      expect(warnings[0]).toContain('reset()');
+      expect((await fs.readFile(path.join(late, IDENTITY_FILE), 'utf8')).trim()).toBe('carol');
+    } finally {
+      await hanging.down();
+    }
+  });
+
   it('reset() with nobody identified keeps the install id: nothing linked it to anyone', async () => {
     const directory = path.join(dir, 'no-login');
     await run(directory, (t) => t.track('first'));
