@@ -182,6 +182,11 @@ export class FileOutbox implements Outbox {
           file,
           error: String(error),
         }),
+      onVanished: (file, events) =>
+        this.o.logger.warn(
+          'outbox: a segment holding events was deleted by something other than Homing; its events are lost',
+          { file, events },
+        ),
       withRoom: (op) => this.reserve.withRoom(op),
       withRoomSync: (op) => this.reserve.withRoomSync(op),
       clearRequests: this.clearRequests,

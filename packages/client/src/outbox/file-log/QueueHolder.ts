@@ -31,6 +31,8 @@ export interface QueueHolderOptions {
   readonly onDrop: (reason: DropReason, count: number, bytes?: number) => void;
   /** A segment skipped because it cannot be read (see `SegmentIndexOptions.onUnreadable`). */
   readonly onUnreadable?: (file: string, error: unknown) => void;
+  /** A segment that still held events was deleted by something else (see `SegmentIndexOptions.onVanished`). */
+  readonly onVanished?: (file: string, events: number) => void;
   /** Runs a write the delivery cannot do without (the lock, the cursor): `SpaceReserve.withRoom`. */
   readonly withRoom: <T>(op: () => Promise<T>) => Promise<T>;
   /** `withRoom` for the exit path, synchronously. */
@@ -150,6 +152,7 @@ export class QueueHolder {
       onDrop: this.o.onDrop,
       withRoom: this.o.withRoom,
       ...(this.o.onUnreadable === undefined ? {} : { onUnreadable: this.o.onUnreadable }),
+      ...(this.o.onVanished === undefined ? {} : { onVanished: this.o.onVanished }),
     });
   }
 

@@ -81,6 +81,8 @@ export interface SegmentIndexOptions {
    * of the queue still goes out, and tried again at the next refresh. Told once per failure.
    */
   readonly onUnreadable?: (file: string, error: unknown) => void;
+  /** A segment that still held events was deleted by something else (holder only; counted `corrupt` too). */
+  readonly onVanished?: (file: string, events: number) => void;
   /** Runs the cursor's write; the outbox's `SpaceReserve.withRoom`, so a full disk still takes it. */
   readonly withRoom?: <T>(op: () => Promise<T>) => Promise<T>;
 }
@@ -164,7 +166,7 @@ export class SegmentIndex {
       if (known === undefined || parsed.sealed)
         listed.set(parsed.base, { pid: parsed.pid, sealed: parsed.sealed });
     }
-    for (const seg of [...this.ordered]) if (!listed.has(seg.base)) this.forget(seg);
+    for (const seg of [...this.ordered]) if (!listed.has(seg.base)) await this.leftTheListing(seg);
     let added = false;
     for (const [base, info] of listed) {
       const seg = this.byBase.get(base);
@@ -394,7 +396,7 @@ export class SegmentIndex {
   private async scan(seg: Segment, sealed: boolean): Promise<boolean> {
     const handle = await this.open(seg);
     if (handle === null) {
-      this.forget(seg);
+      this.forgetDeleted(seg);
       return false;
     }
     const cutoff = this.o.retentionMs > 0 ? this.o.now() - this.o.retentionMs : -Infinity;
@@ -503,6 +505,39 @@ export class SegmentIndex {
     }
     seg.minTs = min;
     seg.minTsStale = false;
+  }
+
+  /**
+   * A segment no longer listed: sealed or deleted by another process, or (holder) deleted by
+   * something that is not Homing. A rename seen mid-way may show neither name (POSIX leaves
+   * entries renamed during a readdir out or in), so a holder looks again before it counts.
+   */
+  private async leftTheListing(seg: Segment): Promise<void> {
+    if (this.o.holder && seg.events > seg.claimedEvents) {
+      const there = async (suffix: string): Promise<boolean> =>
+        fs.lstat(path.join(this.o.directory, seg.base + suffix)).then(
+          () => true,
+          () => false,
+        );
+      if ((await there(SEALED_SUFFIX)) || (await there(OPEN_SUFFIX))) return;
+    }
+    this.forgetDeleted(seg);
+  }
+
+  /**
+   * Forgets a segment whose file is gone. The holder is the only one that deletes segments, and
+   * only those with nothing left: one that still held events was removed by something else (a
+   * user's `rm -rf`, a cache cleaner), and its events are counted lost, never dropped in silence.
+   * Claimed ones are left out: their batch is counted sent, or retried from the claim.
+   */
+  private forgetDeleted(seg: Segment): void {
+    const events = seg.events - seg.claimedEvents;
+    if (this.o.holder && events > 0 && this.byBase.has(seg.base)) {
+      const bytes = seg.bytes - seg.claimedBytes;
+      this.o.onDrop('corrupt', events, bytes);
+      this.o.onVanished?.(this.pathOf(seg), events);
+    }
+    this.forget(seg);
   }
 
   private forget(seg: Segment): void {

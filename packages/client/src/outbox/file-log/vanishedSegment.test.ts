@@ -103,6 +103,62 @@ describe('a segment taken away from a writer that is still alive', () => {
     expect(await drainAll(next)).toEqual(['after-1', 'after-2']);
   });
 
+  it('events queued in a segment deleted by something else (rm -rf of the directory) are counted lost, with a warning', async () => {
+    const dir = tempDir();
+    const warnings: string[] = [];
+    const app = outbox(dir, {
+      logger: { debug() {}, warn: (m: string) => void warnings.push(m), error() {} },
+    });
+    const drops: Array<[string, number]> = [];
+    app.onDrop((d) => drops.push([d.reason, d.count]));
+    app.append([record('before-1'), record('before-2'), record('before-3')]);
+    await app.persist();
+    // One of them is on its way (claimed): its batch is counted when it settles, not here.
+    const inFlight = await app.claim(1, Number.MAX_SAFE_INTEGER);
+    expect(inFlight?.records.map((r) => r.uuid)).toEqual(['before-1']);
+    await fs.rm(dir, { recursive: true, force: true });
+    app.append([record('after-1')]);
+    await app.persist();
+    // Before, the two waiting events left stats() and the queue without a trace.
+    expect((await app.size()).events).toBe(1);
+    expect(drops).toEqual([['corrupt', 2]]);
+    expect(warnings.join(' ')).toContain('deleted by something other than Homing');
+    await app.ack(inFlight!);
+    expect(await drainAll(app)).toEqual(['after-1']);
+    expect(drops).toEqual([['corrupt', 2]]);
+  });
+
+  it('a segment sealed by its writer while the holder looks is not counted lost', async () => {
+    const dir = tempDir();
+    const holder = outbox(dir);
+    const drops: string[] = [];
+    holder.onDrop((d) => drops.push(d.reason));
+    holder.append([record('h0')]);
+    await holder.persist();
+    const other = outbox(dir, { saveLimits: false });
+    other.append([record('o0'), record('o1')]);
+    await other.persist();
+    expect((await holder.size()).events).toBe(3);
+    // The listing misses the writer's segment, as a readdir racing its rename to .log may.
+    const realReaddir = fs.readdir.bind(fs);
+    const otherSegment = readdirSync(dir).find(
+      (n) =>
+        n.endsWith('.open') &&
+        n.includes(`-${process.pid}-`) &&
+        !n.startsWith(holder['writer'].activeBase ?? '-'),
+    )!;
+    expect(otherSegment).toBeDefined();
+    vi.spyOn(fs, 'readdir').mockImplementation((async (d: string) => {
+      const names = (await realReaddir(d)) as string[];
+      return d === dir ? names.filter((n) => n !== otherSegment) : names;
+    }) as unknown as typeof fs.readdir);
+    expect((await holder.size()).events).toBe(3);
+    vi.restoreAllMocks();
+    await other.close();
+    expect(drops).toEqual([]);
+    expect(new Set(await drainAll(holder))).toEqual(new Set(['h0', 'o0', 'o1']));
+  });
+
   it.each(['a file', 'a symlink loop'])(
     'the outbox directory replaced by %s: persist() rejects, the events are kept and stored once the directory is back',
     async (what) => {
