@@ -187,6 +187,11 @@ export class FileOutbox implements Outbox {
           'outbox: a segment holding events was deleted by something other than Homing; its events are lost',
           { file, events },
         ),
+      onCursorUnsaved: (error) =>
+        this.o.logger.warn(
+          'outbox: what was sent cannot be noted in cursor.json; after a restart those events are sent again (the uuid dedups them)',
+          { error: String(error) },
+        ),
       withRoom: (op) => this.reserve.withRoom(op),
       withRoomSync: (op) => this.reserve.withRoomSync(op),
       clearRequests: this.clearRequests,

@@ -33,6 +33,11 @@ export interface QueueHolderOptions {
   readonly onUnreadable?: (file: string, error: unknown) => void;
   /** A segment that still held events was deleted by something else (see `SegmentIndexOptions.onVanished`). */
   readonly onVanished?: (file: string, events: number) => void;
+  /**
+   * The cursor (what was sent) could not be saved: told once per kind of failure until a save
+   * succeeds. Acks stay in memory meanwhile; a restart before the next good save sends again.
+   */
+  readonly onCursorUnsaved?: (error: unknown) => void;
   /** Runs a write the delivery cannot do without (the lock, the cursor): `SpaceReserve.withRoom`. */
   readonly withRoom: <T>(op: () => Promise<T>) => Promise<T>;
   /** `withRoom` for the exit path, synchronously. */
@@ -132,7 +137,7 @@ export class QueueHolder {
     }
     this.o.onDrop('consent', events, bytes);
     await index.deleteFinished();
-    await index.saveCursor();
+    await this.saveCursor(index);
     await this.o.clearRequests.remove(requests);
     // Records in flight were cleared too (not counted in `events`).
     this.o.onCleared?.();
@@ -177,7 +182,7 @@ export class QueueHolder {
     }
     await index.deleteFinished();
     if (this.o.cursorDelayMs === 0) {
-      await index.saveCursor();
+      await this.saveCursor(index);
     } else if (this.saveTimer === null) {
       this.saveTimer = setTimeout(() => {
         this.saveTimer = null;
@@ -213,9 +218,25 @@ export class QueueHolder {
 
   private async saveIfHeld(index: SegmentIndex): Promise<void> {
     try {
-      if (this.index === index && (await this.o.lock.stillHeld())) await index.saveCursor();
+      if (this.index === index && (await this.o.lock.stillHeld())) await this.saveCursor(index);
     } catch {
       // Retried with the next ack; until then the acks stay in memory (sent again after a crash).
+    }
+  }
+
+  /** The failure last told through `onCursorUnsaved` (its code), until a save succeeds. */
+  private cursorFailure: string | undefined;
+
+  private async saveCursor(index: SegmentIndex): Promise<void> {
+    try {
+      await index.saveCursor();
+      this.cursorFailure = undefined;
+    } catch (error) {
+      // A read-only directory fails every save alike: said once, not at every ack.
+      const kind = String((error as NodeJS.ErrnoException | undefined)?.code ?? error);
+      if (kind !== this.cursorFailure) this.o.onCursorUnsaved?.(error);
+      this.cursorFailure = kind;
+      throw error;
     }
   }
 
@@ -260,7 +281,7 @@ export class QueueHolder {
       // segment stayed on disk, delivered, until the next process opened the directory.
       await index.refresh().catch(() => {});
       await index.deleteFinished().catch(() => {});
-      await index.saveCursor().catch(() => {});
+      await this.saveCursor(index).catch(() => {});
       if (park) this.parked = { index, cursor: await index.cursorFileSignature() };
     }
     this.forget();

@@ -159,6 +159,39 @@ describe('a segment taken away from a writer that is still alive', () => {
     expect(new Set(await drainAll(holder))).toEqual(new Set(['h0', 'o0', 'o1']));
   });
 
+  it('a cursor.json that cannot be saved (a read-only directory) is warned about once per kind of failure, again after a good save', async () => {
+    const dir = tempDir();
+    const warnings: string[] = [];
+    const app = outbox(dir, {
+      logger: { debug() {}, warn: (m: string) => void warnings.push(m), error() {} },
+    });
+    app.append(['k0', 'k1', 'k2', 'k3'].map((u) => record(u)));
+    await app.persist();
+    const realRename = fs.rename.bind(fs);
+    let refusing = true;
+    vi.spyOn(fs, 'rename').mockImplementation(async (from, to) => {
+      if (refusing && String(to).endsWith('cursor.json'))
+        throw Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+      await realRename(from, to);
+    });
+    const unsaved = (): number => warnings.filter((w) => w.includes('cannot be noted in cursor.json')).length;
+    for (const uuid of ['k0', 'k1']) {
+      const batch = await app.claim(1, Number.MAX_SAFE_INTEGER);
+      expect(batch?.records[0]?.uuid).toBe(uuid);
+      await app.ack(batch!);
+      await app.persist();
+    }
+    // Before, every failed save was swallowed: the next run sent it all again, unannounced.
+    expect(unsaved()).toBe(1);
+    refusing = false;
+    await app.ack((await app.claim(1, Number.MAX_SAFE_INTEGER))!);
+    await app.persist();
+    refusing = true;
+    await app.ack((await app.claim(1, Number.MAX_SAFE_INTEGER))!);
+    await app.persist();
+    expect(unsaved()).toBe(2);
+  });
+
   it.each(['a file', 'a symlink loop'])(
     'the outbox directory replaced by %s: persist() rejects, the events are kept and stored once the directory is back',
     async (what) => {
