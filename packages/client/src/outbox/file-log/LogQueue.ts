@@ -347,17 +347,25 @@ export class LogQueue {
   private returnFrames(batches: readonly ClaimedBatch[]): void {
     let count = 0;
     let bytes = 0;
+    let lost = 0;
+    let lostBytes = 0;
     for (const claimed of batches) {
       for (const f of claimed.frames) {
         if (f.settled) continue;
         if (f.cleared) {
           count++;
           bytes += f.jsonBytes;
+        } else if (!this.index.has(f.seg)) {
+          // Its segment was deleted by something else while the batch was out: nothing to go
+          // back to (see `SegmentIndex.forgetDeleted`).
+          lost++;
+          lostBytes += f.jsonBytes;
         }
         this.settle(f, false);
       }
     }
     this.o.onDrop('consent', count, bytes);
+    if (lost > 0) this.o.onDrop('corrupt', lost, lostBytes);
   }
 
   /** The frame is no longer claimed; `gone` (or a clear that took it) marks it gone for good. */

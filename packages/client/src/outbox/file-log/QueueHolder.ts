@@ -91,6 +91,7 @@ export class QueueHolder {
     try {
       if (parked !== null && (await parked.index.cursorFileSignature()) === parked.cursor) {
         index = parked.index;
+        index.afterGap();
         await index.refresh();
       } else {
         index = this.newIndex(true);

@@ -167,6 +167,7 @@ export class SegmentIndex {
         listed.set(parsed.base, { pid: parsed.pid, sealed: parsed.sealed });
     }
     for (const seg of [...this.ordered]) if (!listed.has(seg.base)) await this.leftTheListing(seg);
+    this.gap = false;
     let added = false;
     for (const [base, info] of listed) {
       const seg = this.byBase.get(base);
@@ -294,6 +295,8 @@ export class SegmentIndex {
     this.recent.delete(seg.base, start);
     seg.events--;
     seg.bytes -= jsonBytes;
+    // A claimed frame acked after its segment was forgotten: the totals lost it then already.
+    if (!this.has(seg)) return true;
     this.events--;
     this.bytes -= jsonBytes;
     if (timestampMs <= seg.minTs) seg.minTsStale = true;
@@ -513,32 +516,51 @@ export class SegmentIndex {
    * entries renamed during a readdir out or in), so a holder looks again before it counts.
    */
   private async leftTheListing(seg: Segment): Promise<void> {
-    if (this.o.holder && seg.events > seg.claimedEvents) {
+    // Forgotten, a segment read again later starts from the cursor as loaded: what was claimed
+    // or sent since would go out again. `.open` first: a rename lands after it, never before.
+    if (this.o.holder && seg.events > 0) {
       const there = async (suffix: string): Promise<boolean> =>
         fs.lstat(path.join(this.o.directory, seg.base + suffix)).then(
           () => true,
           () => false,
         );
-      if ((await there(SEALED_SUFFIX)) || (await there(OPEN_SUFFIX))) return;
+      if ((await there(OPEN_SUFFIX)) || (await there(SEALED_SUFFIX))) return;
     }
     this.forgetDeleted(seg);
   }
 
   /**
    * Forgets a segment whose file is gone. The holder is the only one that deletes segments, and
-   * only those with nothing left: one that still held events was removed by something else (a
-   * user's `rm -rf`, a cache cleaner), and its events are counted lost, never dropped in silence.
-   * Claimed ones are left out: their batch is counted sent, or retried from the claim.
+   * only those with nothing left: one that still held events while this index held the lock
+   * throughout was removed by something else (a user's `rm -rf`, a cache cleaner), and its
+   * events are counted lost, never dropped in silence. Claimed ones are counted by their batch:
+   * sent, or lost when it comes back (`LogQueue.returnFrames`). After a gap (`afterGap`) another
+   * holder may have sent and deleted it, and nothing is counted.
    */
   private forgetDeleted(seg: Segment): void {
     const events = seg.events - seg.claimedEvents;
-    if (this.o.holder && events > 0 && this.byBase.has(seg.base)) {
+    if (this.o.holder && !this.gap && events > 0 && this.byBase.get(seg.base) === seg) {
       const bytes = seg.bytes - seg.claimedBytes;
       this.o.onDrop('corrupt', events, bytes);
       this.o.onVanished?.(this.pathOf(seg), events);
     }
     this.forget(seg);
   }
+
+  /** Whether the index still knows this segment (it was not forgotten: deleted, or gone from the listing). */
+  has(seg: Segment): boolean {
+    return this.byBase.get(seg.base) === seg;
+  }
+
+  /**
+   * The lock was let go and is held again with this index (parked): another holder may have
+   * sent and deleted segments meanwhile, so until the next listing, one that is gone is not lost.
+   */
+  afterGap(): void {
+    this.gap = true;
+  }
+
+  private gap = false;
 
   private forget(seg: Segment): void {
     if (!this.byBase.delete(seg.base)) return;

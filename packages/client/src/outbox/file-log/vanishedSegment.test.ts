@@ -128,6 +128,94 @@ describe('a segment taken away from a writer that is still alive', () => {
     expect(drops).toEqual([['corrupt', 2]]);
   });
 
+  it.each(['acked', 'released'])(
+    'a batch claimed from a segment deleted by something else, %s: counted once (sent or lost), the queue size right',
+    async (outcome) => {
+      const dir = tempDir();
+      const app = outbox(dir);
+      const drops: Array<[string, number]> = [];
+      app.onDrop((d) => drops.push([d.reason, d.count]));
+      app.append([record('before-1'), record('before-2'), record('before-3')]);
+      await app.persist();
+      const inFlight = (await app.claim(1, Number.MAX_SAFE_INTEGER))!;
+      await fs.rm(dir, { recursive: true, force: true });
+      app.append([record('after-1')]);
+      await app.persist();
+      expect((await app.size()).events).toBe(1);
+      if (outcome === 'acked') await app.ack(inFlight);
+      else await app.release(inFlight);
+      // Before, an ack took the claimed event off the totals a second time (size 0), and a
+      // release sent it back into a segment nobody reads any more, counted nowhere.
+      expect((await app.size()).events).toBe(1);
+      expect(drops).toEqual(
+        outcome === 'acked'
+          ? [['corrupt', 2]]
+          : [
+              ['corrupt', 2],
+              ['corrupt', 1],
+            ],
+      );
+      expect(await drainAll(app)).toEqual(['after-1']);
+    },
+  );
+
+  it('a fully claimed segment a readdir misses is not sent again', async () => {
+    const dir = tempDir();
+    const holder = outbox(dir);
+    holder.append([record('h0')]);
+    await holder.persist();
+    const other = outbox(dir, { saveLimits: false });
+    other.append([record('o0'), record('o1')]);
+    await other.persist();
+    expect((await holder.size()).events).toBe(3);
+    const batch = (await holder.claim(100, Number.MAX_SAFE_INTEGER))!;
+    expect(new Set(batch.records.map((r) => r.uuid))).toEqual(new Set(['h0', 'o0', 'o1']));
+    const realReaddir = fs.readdir.bind(fs);
+    const otherSegment = readdirSync(dir).find(
+      (n) => n.endsWith('.open') && !n.startsWith(holder['writer'].activeBase ?? '-'),
+    )!;
+    vi.spyOn(fs, 'readdir').mockImplementation((async (d: string) => {
+      const names = (await realReaddir(d)) as string[];
+      return d === dir ? names.filter((n) => n !== otherSegment) : names;
+    }) as unknown as typeof fs.readdir);
+    await holder.size();
+    vi.restoreAllMocks();
+    await other.close();
+    await holder.ack(batch);
+    // Before, forgotten and read again from the cursor as loaded: o0 and o1 went out twice.
+    expect(await drainAll(holder)).toEqual([]);
+    expect((await holder.size()).events).toBe(0);
+  });
+
+  it('a segment another holder sent and deleted (killed before its cursor save) is not counted lost by the holder before it', async () => {
+    const dir = tempDir();
+    const earlier = outbox(dir);
+    earlier.append([record('e1'), record('e2')]);
+    await earlier.persist();
+    await earlier.close();
+    const warnings: string[] = [];
+    const a = outbox(dir, { logger: { debug() {}, warn: (m: string) => void warnings.push(m), error() {} } });
+    const drops: string[] = [];
+    a.onDrop((d) => drops.push(d.reason));
+    expect((await a.size()).events).toBe(2);
+    // Idle, the holder lets the lock go and keeps its index (parked).
+    await a['serial'](async () => (await a['becomeHolder']()) && a['holder'].release(true));
+    const b = outbox(dir, { persistIntervalMs: 60_000 });
+    const batch = (await b.claim(100, Number.MAX_SAFE_INTEGER))!;
+    expect(batch.records.map((r) => r.uuid)).toEqual(['e1', 'e2']);
+    // The ack deletes the emptied segment at once; the cursor save waits, and b is killed first.
+    await b.ack(batch);
+    await b['serial'](async () => {
+      b['holder']['cancelSave']();
+      b['holder'].index = null;
+      b['holder'].queue = null;
+      await b['holder']['o'].lock.release();
+    });
+    await a.claim(100, Number.MAX_SAFE_INTEGER);
+    expect(drops).toEqual([]);
+    expect(warnings.filter((w) => w.includes('deleted by something other'))).toEqual([]);
+  });
+
   it('a segment sealed by its writer while the holder looks is not counted lost', async () => {
     const dir = tempDir();
     const holder = outbox(dir);
