@@ -52,6 +52,24 @@ export class IdentityKeeper {
   }
 
   /**
+   * `keep` while shutdown() flushes, when the client no longer follows the consent other
+   * processes store: an id is not written under a denial one of them stored since (read now,
+   * where the store can read synchronously, as the file beside the outbox can).
+   */
+  keepWhileClosing(id: string | undefined, consent: ConsentState, unread: boolean): void {
+    if (id !== undefined && this.deniedNow(consent)) return this.keep(id, 'denied', false);
+    this.keep(id, consent, unread);
+  }
+
+  private deniedNow(fallback: ConsentState): boolean {
+    try {
+      return this.rememberedNow(fallback) === 'denied';
+    } catch {
+      return false;
+    }
+  }
+
+  /**
    * The consent is known (read at start) or changed: a denial forgets the kept id; otherwise
    * an id held is written.
    */

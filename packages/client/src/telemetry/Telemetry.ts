@@ -251,12 +251,14 @@ export class Telemetry implements TelemetryCore {
   private keepIdentity(id: string | undefined): void {
     if (this.refusingEvents) {
       this.logger.warn(
-        `${id === undefined ? 'reset()' : 'identify()'} after shutdown() is not kept for the next runs (the client's storage is closed): call it before shutdown(), or on the next run's client`,
+        `${id === undefined ? 'reset()' : 'identify()'} after shutdown() is not kept for the next runs (the client has shut down): call it before shutdown(), or on the next run's client`,
       );
       return;
     }
-    if (this.closing !== undefined) this.identitySetWhileClosing = true;
-    this.who.keeper.keep(id, this.consent.state, this.consent.undecided);
+    if (this.closing === undefined)
+      return this.who.keeper.keep(id, this.consent.state, this.consent.undecided);
+    this.identitySetWhileClosing = true;
+    this.who.keeper.keepWhileClosing(id, this.consent.state, this.consent.undecided);
   }
 
   register(superProperties: Record<string, unknown>): void {

@@ -133,6 +133,27 @@ describe('identify() is kept for the next runs, until reset()', () => {
     }
   });
 
+  it('identify() while shutdown() flushes writes nothing once another process stored a denial', async () => {
+    const hanging = await Sink.start(() => new Promise(() => {}));
+    const directory = path.join(dir, 'drain-denied-elsewhere');
+    try {
+      const a = clientFor(hanging, { storage: 'file', directory });
+      a.track('work');
+      await new Promise((r) => setTimeout(r, 150));
+      const closing = a.shutdown({ timeoutMs: 3_000 });
+      await new Promise((r) => setTimeout(r, 100));
+      // The user turns telemetry off in another process; this one no longer follows the consent.
+      const b = clientFor(sink, { storage: 'file', directory });
+      b.setConsent('denied');
+      await b.shutdown({ timeoutMs: 2_000 });
+      a.identify('alice@example.com');
+      await closing;
+      await expect(fs.access(path.join(directory, IDENTITY_FILE))).rejects.toThrow();
+    } finally {
+      await hanging.down();
+    }
+  });
+
   it('reset() with nobody identified keeps the install id: nothing linked it to anyone', async () => {
     const directory = path.join(dir, 'no-login');
     await run(directory, (t) => t.track('first'));
