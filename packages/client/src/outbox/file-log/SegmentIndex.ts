@@ -8,7 +8,7 @@ import type { WrittenFrames } from './AppendBuffer.js';
 import { processAlive } from './processAlive.js';
 import { RecentFrames } from './RecentFrames.js';
 import { CURSOR_FILE, OPEN_SUFFIX, SEALED_SUFFIX, parseSegmentFileName } from './segmentFiles.js';
-import { SegmentFile } from './segmentFile.js';
+import { SegmentFile, cutTail, whyNotOpened } from './segmentFile.js';
 import { type DamagedRange, scanSegment } from './segmentScan.js';
 
 /**
@@ -77,8 +77,9 @@ export interface SegmentIndexOptions {
    */
   readonly onDamageSeen?: (ranges: number, bytes: number) => void;
   /**
-   * A segment that cannot be read at all (EIO, a directory in its place): skipped, so the rest
-   * of the queue still goes out, and tried again at the next refresh. Told once per failure.
+   * A segment that cannot be read at all (EIO, a directory in its place) or is not opened at all
+   * (a symlink, a FIFO: `whyNotOpened`): skipped, so the rest of the queue still goes out, and
+   * looked at again at the next refresh. Told once per failure.
    */
   readonly onUnreadable?: (file: string, error: unknown) => void;
   /** A segment that still held events was deleted by something else (holder only; counted `corrupt` too). */
@@ -158,9 +159,14 @@ export class SegmentIndex {
       }
     }
     const listed = new Map<string, { pid: number; sealed: boolean }>();
-    for (const name of await fs.readdir(this.o.directory)) {
-      const parsed = parseSegmentFileName(name);
+    for (const entry of await fs.readdir(this.o.directory, { withFileTypes: true })) {
+      const parsed = parseSegmentFileName(entry.name);
       if (parsed === null) continue;
+      const refused = whyNotOpened(entry);
+      if (refused !== null) {
+        this.skipUnreadable(parsed.base, path.join(this.o.directory, entry.name), refused);
+        continue;
+      }
       const known = listed.get(parsed.base);
       // Mid-rename both names can show up; the sealed one wins.
       if (known === undefined || parsed.sealed)
@@ -201,9 +207,7 @@ export class SegmentIndex {
         } catch (error) {
           // One bad file must not hold up every other event: the others are read, this one is
           // tried again next time (it may be a passing failure).
-          const said = String(error);
-          if (this.unreadable.get(seg.base) !== said) this.o.onUnreadable?.(this.pathOf(seg), error);
-          this.unreadable.set(seg.base, said);
+          this.skipUnreadable(seg.base, this.pathOf(seg), error);
         }
       },
     );
@@ -212,6 +216,13 @@ export class SegmentIndex {
 
   /** Segments skipped because they could not be read, by base name: the failure last seen. */
   private readonly unreadable = new Map<string, string>();
+
+  /** Tells of a skipped segment once per failure, not at every refresh. */
+  private skipUnreadable(base: string, file: string, error: unknown): void {
+    const said = String(error);
+    if (this.unreadable.get(base) !== said) this.o.onUnreadable?.(file, error);
+    this.unreadable.set(base, said);
+  }
 
   /**
    * Counts a group this instance just wrote, so the index need not read it back, and keeps its
@@ -453,7 +464,7 @@ export class SegmentIndex {
     }
     const tail = damaged[damaged.length - 1]!;
     if (tail.end >= fileSize && tail.header === null) {
-      await fs.truncate(this.pathOf(seg), tail.start).catch(() => {});
+      await cutTail(this.pathOf(seg), tail.start).catch(() => {});
       seg.removed.remove(tail.start, tail.end);
       seg.scanned = Math.min(seg.scanned, tail.start);
     }

@@ -1,6 +1,47 @@
 import type { Buffer } from 'node:buffer';
 // Called through the module object, not named imports, so a test can count the opens.
-import fs from 'node:fs';
+import fs, { type Dirent } from 'node:fs';
+
+/**
+ * Segments are read and cut only as files of their own: a symlink is not followed (ELOOP), and a
+ * FIFO put there opens at once instead of holding a pool thread until a writer comes. The
+ * listing skips both (`whyNotOpened`); these flags hold when one is swapped in after it.
+ * Windows has neither flag (nor FIFOs in a directory).
+ */
+const NOT_FOLLOWED = (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
+const READ_FLAGS = fs.constants.O_RDONLY | NOT_FOLLOWED;
+const WRITE_FLAGS = fs.constants.O_WRONLY | NOT_FOLLOWED;
+
+/** A directory entry named like a segment that is no file of the outbox's: skipped, left as it is. */
+export class NotASegmentFileError extends Error {
+  readonly kind = 'not-a-segment-file' as const;
+  constructor(readonly what: string) {
+    super(`${what}, not a segment file: skipped, never opened`);
+    this.name = 'NotASegmentFileError';
+  }
+}
+
+/**
+ * Why an entry named like a segment is not to be opened at all, or null when it may be: a
+ * symlink's target lies outside the outbox (cutting a "torn tail" through one emptied a file
+ * elsewhere) and a FIFO's open blocks for good. A directory is let through: its read fails with
+ * EISDIR, which says so.
+ */
+export function whyNotOpened(entry: Dirent): NotASegmentFileError | null {
+  if (entry.isFile() || entry.isDirectory()) return null;
+  if (entry.isSymbolicLink()) return new NotASegmentFileError('a symbolic link');
+  return new NotASegmentFileError(entry.isFIFO() ? 'a FIFO' : entry.isSocket() ? 'a socket' : 'a device');
+}
+
+/** Cuts `file` (a sealed segment's torn tail) to `size` bytes, never through a symlink. */
+export async function cutTail(file: string, size: number): Promise<void> {
+  const handle = await fs.promises.open(file, WRITE_FLAGS);
+  try {
+    await handle.truncate(size);
+  } finally {
+    await handle.close();
+  }
+}
 
 /** What `scanSegment` reads through: a `FileHandle` is one, and so is a `SegmentFile`. */
 export interface SegmentSource {
@@ -17,10 +58,12 @@ export interface SegmentSource {
 export class SegmentFile implements SegmentSource {
   private constructor(private readonly fd: number) {}
 
-  /** Opens `file` read-only; rejects as `fs.open` does (ENOENT when it is not there). */
+  /** Opens `file` read-only; rejects as `fs.open` does (ENOENT when it is not there, ELOOP for a symlink). */
   static open(file: string): Promise<SegmentFile> {
     return new Promise((resolve, reject) => {
-      fs.open(file, 'r', (error, fd) => (error === null ? resolve(new SegmentFile(fd)) : reject(error)));
+      fs.open(file, READ_FLAGS, (error, fd) =>
+        error === null ? resolve(new SegmentFile(fd)) : reject(error),
+      );
     });
   }
 
