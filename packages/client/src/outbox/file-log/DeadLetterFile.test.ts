@@ -1,4 +1,4 @@
-import { mkdtempSync, promises as fs } from 'node:fs';
+import { constants, mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -61,7 +61,9 @@ function countReads(file: string): { readonly reads: number } {
   const counter = { reads: 0 };
   const open = fs.open.bind(fs);
   vi.spyOn(fs, 'open').mockImplementation((target, flags, mode) => {
-    if (target === file && flags === 'r') counter.reads++;
+    const reading =
+      typeof flags === 'number' ? (flags & (constants.O_WRONLY | constants.O_RDWR)) === 0 : flags === 'r';
+    if (target === file && reading) counter.reads++;
     return open(target, flags, mode);
   });
   return counter;

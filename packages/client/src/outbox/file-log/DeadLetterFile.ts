@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { type Stats, promises as fs } from 'node:fs';
+import { type Stats, constants, promises as fs } from 'node:fs';
 import { monotonicClock } from '../../integrations/monotonicClock.js';
 import { OutboxIoError } from '../errors.js';
 import type { DeadLetter, DropReason, OutboxRecord } from '../outbox.js';
@@ -16,6 +16,14 @@ import {
   readHeader,
 } from './frame.js';
 import { type DamagedRange, scanSegment } from './segmentScan.js';
+
+/**
+ * Opened only as a file of its own: a symlink is not followed (ELOOP: an append went into its
+ * target, a file elsewhere) and a FIFO does not block the open. Windows has neither flag.
+ */
+const NOT_FOLLOWED = (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+const READ_FLAGS = constants.O_RDONLY | NOT_FOLLOWED;
+const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | NOT_FOLLOWED;
 
 /**
  * The dead-letter store of the file outbox: one file of frames (same framing and checksums as
@@ -68,8 +76,8 @@ interface Summary {
   readonly bytes: number;
   /** Damage the next append must cut, rewriting the file (see the class comment). */
   readonly damaged: boolean;
-  /** A directory in the file's place, to be moved aside before writing. */
-  readonly directory: boolean;
+  /** Something other than a file in its place (a directory, a symlink, a FIFO): moved aside before writing. */
+  readonly inTheWay: boolean;
 }
 
 interface Stored {
@@ -150,8 +158,8 @@ export class DeadLetterFile {
       await this.trim(added, frames, buffer);
       return;
     }
-    if (summary.directory) await this.moveAsideIfDirectory();
-    const handle = await fs.open(this.o.file, 'a', PRIVATE_FILE_MODE);
+    if (summary.inTheWay) await this.moveAsideIfNotAFile();
+    const handle = await fs.open(this.o.file, APPEND_FLAGS, PRIVATE_FILE_MODE);
     try {
       const { bytesWritten } = await handle.write(buffer);
       if (this.o.fsync) await handle.datasync();
@@ -292,10 +300,13 @@ export class DeadLetterFile {
   ): Promise<{ damaged: readonly DamagedRange[]; summary: Summary }> {
     let handle: fs.FileHandle;
     try {
-      handle = await fs.open(this.o.file, 'r');
+      handle = await fs.open(this.o.file, READ_FLAGS);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      const summary = { signature: 'none', count: 0, bytes: 0, damaged: false, directory: false };
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ELOOP') throw error;
+      const inTheWay = code === 'ELOOP';
+      const signature = inTheWay ? await this.signature() : 'none';
+      const summary = { signature, count: 0, bytes: 0, damaged: false, inTheWay };
       this.cached = summary;
       return { damaged: [], summary };
     }
@@ -304,9 +315,9 @@ export class DeadLetterFile {
     let damaged: readonly DamagedRange[] = [];
     try {
       const st = await handle.stat();
-      if (st.isDirectory()) {
+      if (!st.isFile()) {
         // Outside damage, not dead letters: read as none (a writer moves it aside first).
-        summary = { signature: signatureOf(st), count: 0, bytes: 0, damaged: false, directory: true };
+        summary = { signature: signatureOf(st), count: 0, bytes: 0, damaged: false, inTheWay: true };
       } else {
         const scanned = await scanSegment(
           handle,
@@ -334,7 +345,7 @@ export class DeadLetterFile {
           // signature no longer matches anyway.
           bytes: scanned.fileSize,
           damaged: damaged.length > 0,
-          directory: false,
+          inTheWay: false,
         };
       }
     } finally {
@@ -353,23 +364,24 @@ export class DeadLetterFile {
   }
 
   private async rewrite(buffer: Buffer, count: number): Promise<void> {
-    await this.moveAsideIfDirectory();
+    await this.moveAsideIfNotAFile();
     this.cached = null;
     await writeFileAtomic(this.o.file, buffer, { fsync: this.o.fsync });
     const st = await fs.stat(this.o.file);
-    this.cached = { signature: signatureOf(st), count, bytes: st.size, damaged: false, directory: false };
+    this.cached = { signature: signatureOf(st), count, bytes: st.size, damaged: false, inTheWay: false };
   }
 
   /**
    * A directory in the store's place would refuse every dead letter (they would stay claimed and
-   * come back forever): moved aside, never deleted (it is not ours).
+   * come back forever), a symlink's target is not ours to write, a FIFO would take them nowhere:
+   * moved aside, never deleted (it is not ours).
    */
-  private async moveAsideIfDirectory(): Promise<void> {
-    const isDirectory = await fs.stat(this.o.file).then(
-      (st) => st.isDirectory(),
+  private async moveAsideIfNotAFile(): Promise<void> {
+    const inTheWay = await fs.lstat(this.o.file).then(
+      (st) => !st.isFile(),
       () => false,
     );
-    if (isDirectory) await fs.rename(this.o.file, `${this.o.file}.${Date.now()}.in-the-way`);
+    if (inTheWay) await fs.rename(this.o.file, `${this.o.file}.${Date.now()}.in-the-way`);
   }
 
   private withLock<T>(fn: () => Promise<T>): Promise<T> {
@@ -410,7 +422,8 @@ export class DeadLetterFile {
 
   private async signature(): Promise<string> {
     try {
-      return signatureOf(await fs.stat(this.o.file));
+      // The entry's own (lstat): what `scan` reads, which never follows a symlink.
+      return signatureOf(await fs.lstat(this.o.file));
     } catch {
       return 'none';
     }

@@ -1,4 +1,5 @@
-import { mkdtempSync, promises as fs } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { constants, mkdtempSync, promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -49,6 +50,48 @@ describe('file outbox dead letters', () => {
     await outbox.close();
     expect((await fs.readdir(directory)).some((n) => n.startsWith(`${DEAD_LETTER_FILE}.`))).toBe(true);
   });
+
+  it('a symlink in place of the dead-letter store: its target is never written; moved aside at the first dead letter', async () => {
+    const directory = tempDir();
+    const target = path.join(tempDir(), 'notes.txt');
+    await fs.writeFile(target, '');
+    await fs.symlink(target, path.join(directory, DEAD_LETTER_FILE));
+    const { outbox } = await deadLettered({ directory }, ['d1', 'd2']);
+    // Before, the dead letters were appended to the link's target, a file elsewhere.
+    expect(await fs.readFile(target, 'utf8')).toBe('');
+    expect(await listed(outbox)).toEqual(['d1', 'd2']);
+    await outbox.close();
+    expect((await fs.lstat(path.join(directory, DEAD_LETTER_FILE))).isFile()).toBe(true);
+    const aside = (await fs.readdir(directory)).find((n) => n.endsWith('.in-the-way'));
+    expect((await fs.lstat(path.join(directory, aside!))).isSymbolicLink()).toBe(true);
+  });
+
+  it.skipIf(process.platform === 'win32')(
+    'a FIFO in place of the dead-letter store: dead-lettering does not wait on it; moved aside',
+    async () => {
+      const directory = tempDir();
+      const fifo = path.join(directory, DEAD_LETTER_FILE);
+      execFileSync('mkfifo', ['-m', '600', fifo]);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('dead-lettering did not settle in 3000 ms')), 3000);
+      });
+      try {
+        // Before, its open() blocked a pool thread for good and the dead letter never settled.
+        const { outbox } = await Promise.race([deadLettered({ directory }, ['f1']), late]);
+        expect(await listed(outbox)).toEqual(['f1']);
+        await outbox.close();
+      } finally {
+        clearTimeout(timer);
+        // A reader still blocked in open() (before the fix) is let go.
+        await fs.open(fifo, constants.O_WRONLY | constants.O_NONBLOCK).then(
+          (h) => h.close(),
+          () => {},
+        );
+      }
+      expect((await fs.readdir(directory)).some((n) => n.endsWith('.in-the-way'))).toBe(true);
+    },
+  );
 
   it('a replay queues a dead letter older than retention again instead of dropping it', async () => {
     let now = Date.now();
