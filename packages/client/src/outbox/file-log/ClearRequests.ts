@@ -53,7 +53,8 @@ export class ClearRequests {
     try {
       names = readdirSync(this.directory).filter((n) => REQUEST_FILE.test(n));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || (code === 'ENOTDIR' && (await this.somethingElseInPlace()))) return [];
       throw error;
     }
     if (names.length === 0) return [];
@@ -71,6 +72,16 @@ export class ClearRequests {
       requests.push({ file, upTo: parseUpTo(text) });
     }
     return requests;
+  }
+
+  /**
+   * A file (not a directory) at `state/`, in an outbox directory that is still one: it holds no
+   * request, and must not fail every claim until an outbox opens and moves it aside. ENOTDIR
+   * because the outbox directory itself is a file now is not this, and still fails the claim.
+   */
+  private async somethingElseInPlace(): Promise<boolean> {
+    const st = await fs.lstat(this.directory).catch(() => null);
+    return st !== null && !st.isDirectory();
   }
 
   /** Removes honoured requests. */

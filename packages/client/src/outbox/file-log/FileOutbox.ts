@@ -33,7 +33,7 @@ import type { SegmentIndex } from './SegmentIndex.js';
 import { DEAD_LETTER_FILE, DEAD_LETTER_LOCK_FILE, DELIVERY_LOCK_FILE, STATE_DIR } from './segmentFiles.js';
 import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
 import { SpaceReserve } from './SpaceReserve.js';
-import { StateFiles } from './StateFiles.js';
+import { StateFiles, moveAsideWhatIsInStatesPlace } from './StateFiles.js';
 import { makeDirectory } from './makeDirectory.js';
 import { unsafeDirectory } from './ownDirectory.js';
 import { UnwrittenClaims } from './UnwrittenClaims.js';
@@ -713,6 +713,7 @@ export class FileOutbox implements Outbox {
     // refused before anything in it is read (the client keeps events in memory meanwhile).
     const unsafe = await unsafeDirectory(this.directory);
     if (unsafe !== undefined) throw unsafe;
+    await moveAsideWhatIsInStatesPlace(this.directory);
     if (this.o.saveLimits) {
       await writeOutboxInfo(this.directory, this.o.limits, this.o.durability === 'fsync').catch(
         (error: unknown) => {

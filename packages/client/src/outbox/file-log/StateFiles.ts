@@ -3,6 +3,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
 import { makeDirectory } from './makeDirectory.js';
+import { STATE_DIR } from './segmentFiles.js';
 
 /**
  * `getState`/`setState` of the file outbox: one small JSON file per key under `state/`, each
@@ -32,6 +33,22 @@ export class StateFiles {
     await makeDirectory(this.directory);
     await writeFileAtomic(file, `{"key":${JSON.stringify(key)},"value":${json}}`, this.options);
   }
+}
+
+/**
+ * Makes way for `state/` in the outbox `directory`: anything else there (a file, a symlink, a
+ * FIFO) is moved aside to `state.<time>.in-the-way`, never deleted (it is not ours). A file there
+ * failed every claim (ENOTDIR listing the clear requests) and every state read and write, so
+ * nothing was ever sent; a symlink would have had the state written wherever it points.
+ */
+export async function moveAsideWhatIsInStatesPlace(directory: string): Promise<void> {
+  const file = path.join(directory, STATE_DIR);
+  const st = await fs.lstat(file).catch(() => null);
+  if (st === null || st.isDirectory()) return;
+  await fs.rename(file, `${file}.${Date.now()}.in-the-way`).catch((error: unknown) => {
+    // Moved aside by another process opening the outbox at the same time.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+  });
 }
 
 /**

@@ -200,6 +200,34 @@ describe('FileOutbox with damaged files', () => {
     expect(ids(got)).toEqual(ids(records));
   });
 
+  it('a file in place of state/ is moved aside: delivery and the state go on', async () => {
+    const { dir } = await segmentWith(makeRecords(3));
+    await fs.rm(path.join(dir, 'state'), { recursive: true, force: true });
+    await fs.writeFile(path.join(dir, 'state'), 'x');
+    // Before, every claim failed (ENOTDIR listing state/) and nothing was ever sent.
+    const { records } = await drainAll(dir);
+    expect(records).toHaveLength(3);
+    const aside = (await fs.readdir(dir)).filter((n) => n.startsWith('state.'));
+    expect(aside).toEqual([expect.stringMatching(/^state\.\d+\.in-the-way$/)]);
+    expect(await fs.readFile(path.join(dir, aside[0]!), 'utf8')).toBe('x');
+    const again = createFileOutbox({ directory: dir });
+    await again.setState('k', 1);
+    expect(await again.getState('k')).toBe(1);
+    await again.close();
+  });
+
+  it('a file put in place of state/ while the outbox is open does not fail the claims', async () => {
+    const { dir } = await segmentWith(makeRecords(2));
+    const outbox = createFileOutbox({ directory: dir });
+    await outbox.size();
+    await fs.rm(path.join(dir, 'state'), { recursive: true, force: true });
+    await fs.writeFile(path.join(dir, 'state'), 'x');
+    const batch = await outbox.claim(10, Infinity);
+    expect(batch?.records).toHaveLength(2);
+    await outbox.ack(batch!);
+    await outbox.close();
+  });
+
   it('never throws and never delivers a damaged record, whatever bytes are flipped or cut', async () => {
     const records = makeRecords(30, 120);
     const pristine = await segmentWith(records);
