@@ -462,3 +462,19 @@ describe('identify() is kept for the next runs, until reset()', () => {
     await expect(identityLocalStorage('app', outbox, () => full).write('user-12')).resolves.toBeUndefined();
   });
 });
+
+describe('the identity file beside the outbox', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-identity-link-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is not read through a symbolic link (its target is not the user’s id)', async () => {
+    const target = path.join(dir, 'secret.txt');
+    writeFileSync(target, 'My-secret-api-token-12345\n');
+    await fs.symlink(target, path.join(dir, IDENTITY_FILE));
+    // Before, the target's text was taken for the user's id and sent as their distinct_id.
+    expect(identityFile(dir).read()).toBeUndefined();
+    await identityFile(dir).write('user-1');
+    expect(identityFile(dir).read()).toBe('user-1');
+    expect(await fs.readFile(target, 'utf8')).toBe('My-secret-api-token-12345\n');
+  });
+});

@@ -1,10 +1,11 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomicSync } from '../outbox/file-log/atomicFile.js';
 import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
 import { ownDirectoryCheck } from '../outbox/file-log/ownDirectory.js';
 import { consentFile } from './consentFile.node.js';
 import { type IdentityStore, isKeptIdentity } from './identityStore.js';
+import { keptFileText } from './keptFileText.node.js';
 
 export const IDENTITY_FILE = 'identity';
 
@@ -29,7 +30,8 @@ export function identityFile(directory: string): IdentityStore {
   const read = (): string | undefined => {
     if (unsafe() !== undefined) return undefined;
     try {
-      const kept = readFileSync(file, 'utf8').replace(/\n$/, '');
+      // A symlink or a FIFO reads as none (`keptFileText`); the next identify() replaces it.
+      const kept = keptFileText(file)?.replace(/\n$/, '');
       return isKeptIdentity(kept) ? kept : undefined;
     } catch {
       return undefined;

@@ -68,7 +68,7 @@ describe('the anonymous install id', () => {
     expect(installIdFile(directory)()).toBe((await fs.readFile(file, 'utf8')).trim());
   });
 
-  it('repairs a damaged install-id that is a symbolic link (judged by its target)', async () => {
+  it('repairs an install-id that is a symbolic link to garbage', async () => {
     const directory = path.join(dir, 'linked');
     await fs.mkdir(directory, { recursive: true });
     const target = path.join(dir, 'linked-target');
@@ -77,6 +77,30 @@ describe('the anonymous install id', () => {
     const id = installIdFile(directory)();
     expect(id).toMatch(/^[0-9a-f-]{36}$/);
     expect(installIdFile(directory)()).toBe(id);
+  });
+
+  it('an install-id that is a symbolic link is not read through: replaced by an id, its target untouched', async () => {
+    const directory = path.join(dir, 'linked-secret');
+    await fs.mkdir(directory, { recursive: true });
+    const target = path.join(dir, 'secret.txt');
+    writeFileSync(target, 'My-secret-api-token-12345\n');
+    await fs.symlink(target, path.join(directory, INSTALL_ID_FILE));
+    const id = installIdFile(directory)();
+    // Before, the target's text passed for an id and went out as every event's distinct_id.
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(installIdFile(directory)()).toBe(id);
+    expect((await fs.lstat(path.join(directory, INSTALL_ID_FILE))).isFile()).toBe(true);
+    expect(await fs.readFile(target, 'utf8')).toBe('My-secret-api-token-12345\n');
+  });
+
+  it('an install-id file holding the placeholder undefined is damaged: replaced by an id', async () => {
+    const directory = path.join(dir, 'placeholder');
+    await fs.mkdir(directory, { recursive: true });
+    writeFileSync(path.join(directory, INSTALL_ID_FILE), 'undefined\n');
+    // Before, it passed for an id: every event of the install went out as distinct_id 'undefined'.
+    const id = installIdFile(directory)();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await fs.readFile(path.join(directory, INSTALL_ID_FILE), 'utf8')).trim()).toBe(id);
   });
 
   it('replaces a damaged file with a UUIDv7 of the damaged file, leaving no temporary file', async () => {

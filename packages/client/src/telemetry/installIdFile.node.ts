@@ -3,11 +3,12 @@ import {
   closeSync,
   fstatSync,
   linkSync,
+  lstatSync,
   openSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
-  statSync,
   writeFileSync,
 } from 'node:fs';
 import path from 'node:path';
@@ -16,8 +17,10 @@ import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
 import { ownDirectoryCheck } from '../outbox/file-log/ownDirectory.js';
 import { PRIVATE_FILE_MODE } from '../outbox/file-log/privateModes.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
+import { distinctIdProblem } from './distinctIdProblem.js';
 import type { InstallIdStore } from './installId.js';
 import { isInstallId } from './installId.js';
+import { KEPT_FILE_READ_FLAGS, keptFileText } from './keptFileText.node.js';
 
 export const INSTALL_ID_FILE = 'install-id';
 
@@ -59,7 +62,7 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
       if (existing !== undefined) return existing;
       makeDirectorySync(directory);
       const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
-      writeFileSync(tmp, `${[initial, made].find(isInstallId) ?? uuidv7()}\n`, {
+      writeFileSync(tmp, `${[initial, made].find(isKeptInstallId) ?? uuidv7()}\n`, {
         flag: 'wx',
         mode: PRIVATE_FILE_MODE,
       });
@@ -115,8 +118,8 @@ function replaceDamaged(file: string): void {
   const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
   try {
     writeFileSync(tmp, `${damaged.id}\n`, { flag: 'wx', mode: PRIVATE_FILE_MODE });
-    // Followed like the descriptor was: an install-id that is a symbolic link is judged by its target.
-    const now = statSync(file, { bigint: true, throwIfNoEntry: false });
+    // The entry itself, as `damagedFile` judged it: a symbolic link is replaced, never followed.
+    const now = lstatSync(file, { bigint: true, throwIfNoEntry: false });
     if (now === undefined || now.dev !== damaged.dev || now.ino !== damaged.ino) return;
     renameSync(tmp, file);
   } catch (error) {
@@ -139,26 +142,48 @@ function replaceDamaged(file: string): void {
 function damagedFile(file: string): { id: string; dev: bigint; ino: bigint } | undefined {
   let fd: number;
   try {
-    fd = openSync(file, 'r');
+    fd = openSync(file, KEPT_FILE_READ_FLAGS);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return undefined;
+    // A symbolic link: damaged, judged by the link itself (its target is nobody's id).
+    if (code === 'ELOOP') return damagedLink(file);
     throw error;
   }
   try {
     // Described before it is read: a size that differs from what was read is a file another
-    // process is writing in place (no hard links), not a damaged one.
+    // process is writing in place (no hard links), not a damaged one. No regular file (a FIFO)
+    // is damaged, and never read.
     const st = fstatSync(fd, { bigint: true });
+    if (!st.isFile()) return damagedId(st, Buffer.alloc(0));
     const text = readFileSync(fd);
     if (BigInt(text.length) !== st.size) return undefined;
-    if (isInstallId(text.toString('utf8').trim())) return undefined;
+    if (isKeptInstallId(text.toString('utf8').trim())) return undefined;
     const ageMs = Date.now() - Number(st.mtimeMs);
     if (st.size === 0n && ageMs >= 0 && ageMs < FRESH_EMPTY_MS) return undefined;
-    // Not the device: hosts mounting one share number it differently.
-    const digest = createHash('sha256').update([st.ino, st.size, st.mtimeNs].join(':')).update(text).digest();
-    return { id: uuidv7From(Number(st.mtimeMs), digest), dev: st.dev, ino: st.ino };
+    return damagedId(st, text);
   } finally {
     closeSync(fd);
   }
+}
+
+/** `damagedFile` for a symbolic link: its own description and where it points. */
+function damagedLink(file: string): { id: string; dev: bigint; ino: bigint } | undefined {
+  const st = lstatSync(file, { bigint: true, throwIfNoEntry: false });
+  if (st === undefined || !st.isSymbolicLink()) return undefined;
+  return damagedId(st, Buffer.from(readlinkSync(file)));
+}
+
+function damagedId(
+  st: { ino: bigint; size: bigint; mtimeNs: bigint; mtimeMs: bigint; dev: bigint },
+  content: Uint8Array,
+): { id: string; dev: bigint; ino: bigint } {
+  // Not the device: hosts mounting one share number it differently.
+  const digest = createHash('sha256')
+    .update([st.ino, st.size, st.mtimeNs].join(':'))
+    .update(content)
+    .digest();
+  return { id: uuidv7From(Number(st.mtimeMs), digest), dev: st.dev, ino: st.ino };
 }
 
 /** RFC 9562 UUIDv7 layout: 48-bit ms time, version 7, variant 10, the rest from `bits`. */
@@ -172,12 +197,16 @@ function uuidv7From(ms: number, bits: Uint8Array): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** The id in `file`; undefined when there is none, or what is there is damaged (a symlink too). */
 function readId(file: string): string | undefined {
-  try {
-    const text = readFileSync(file, 'utf8').trim();
-    return isInstallId(text) ? text : undefined;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+  const text = keptFileText(file)?.trim();
+  return isKeptInstallId(text) ? text : undefined;
+}
+
+/**
+ * An install id that may be kept: a placeholder ('undefined', 'null', ...) in the file, what a
+ * bug that stringified a missing value wrote there, is damaged, not an id every event carries.
+ */
+function isKeptInstallId(value: unknown): value is string {
+  return isInstallId(value) && distinctIdProblem(value) === undefined;
 }
