@@ -1,3 +1,5 @@
+import { isThenable } from './isThenable.js';
+
 /** Where the client's debug output goes. Silent by default: failures never print unless asked. */
 export interface Logger {
   debug(message: string, details?: Record<string, unknown>): void;
@@ -10,25 +12,36 @@ export const silentLogger: Logger = { debug() {}, warn() {}, error() {} };
 /**
  * The app's logger behind a guard: the client logs from inside `track()` and from its catch
  * blocks, so a logger that throws would otherwise throw into the app through calls that must not.
- * A logger's failure is dropped; there is nowhere better to report it.
+ * A logger's failure is dropped; there is nowhere better to report it: a throw, or the rejection
+ * of the promise an async logger answers (unhandled, it ended a Node process).
+ *
+ * A line the logger's own call causes (a logger that forwards lines to `track()`, whose drop
+ * after `shutdown()` logs again) is left out: passed on, it looped until the stack ran out.
  */
 export function guardedLogger(logger: Logger): Logger {
   if (logger === silentLogger) return logger;
+  let calling = false;
   const call =
     (level: keyof Logger) =>
     (message: string, details?: Record<string, unknown>): void => {
+      if (calling) return;
+      calling = true;
       loggerDepth++;
       try {
         // Without details, one argument: `logger: console` printed "… undefined".
-        if (details === undefined) logger[level](message);
-        else logger[level](message, details);
+        const answer: unknown =
+          details === undefined ? logger[level](message) : logger[level](message, details);
+        if (isThenable(answer)) Promise.resolve(answer).then(undefined, ignore);
       } catch {
       } finally {
         loggerDepth--;
+        calling = false;
       }
     };
   return { debug: call('debug'), warn: call('warn'), error: call('error') };
 }
+
+const ignore = (): void => undefined;
 
 /** Calls into a client's logger under way (see `clientIsLogging`). */
 let loggerDepth = 0;
