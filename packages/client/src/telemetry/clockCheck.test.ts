@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Logger } from '../logger.js';
 import { MAX_UUID_MS } from '../pipeline/uuidv7.js';
+import { useUnhandledRejections } from '../unhandledRejections.test-helpers.js';
 import { capturingClient } from './telemetry.test-helpers.js';
 
 const uuidMs = (id: string): number => Number.parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
@@ -66,4 +67,31 @@ describe('the `now` option', () => {
       expect(warnings.filter((w) => w.includes('more than a year'))).toHaveLength(count);
     },
   );
+
+  describe('an async clock', () => {
+    const unhandled = useUnhandledRejections();
+    const rejecting = (() => Promise.reject(new Error('no clock'))) as unknown as () => number;
+
+    it('at the start: refused, naming now, and its rejection never reaches the host', async () => {
+      expect(() => capturingClient({ now: rejecting })).toThrow(
+        expect.objectContaining({ kind: 'telemetry-option', option: 'now' }),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+    });
+
+    it('later: the events get Date.now(), and its rejection never reaches the host', async () => {
+      let async = false;
+      const { client, received } = capturingClient({
+        now: () => (async ? rejecting() : Date.now()),
+      });
+      async = true;
+      client.track('one');
+      await client.flush({ timeoutMs: 5_000 });
+      await client.shutdown({ timeoutMs: 0 });
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(received.map((e) => e.event)).toEqual(['one']);
+      expect(unhandled).toEqual([]);
+    });
+  });
 });

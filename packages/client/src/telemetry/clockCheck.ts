@@ -1,5 +1,6 @@
 import { describeValue } from '../describeValue.js';
 import type { Logger } from '../logger.js';
+import { isAsyncAnswer } from '../pipeline/syncHook.js';
 import { MAX_UUID_MS } from '../pipeline/uuidv7.js';
 import { TelemetryOptionError } from './errors.js';
 
@@ -21,6 +22,8 @@ export function checkClock(now: () => number): void {
     throw new TelemetryOptionError('now', `threw when called: ${String(error)}`);
   }
   if (!isUsableTime(ms)) {
+    // An async clock is refused; its rejection, unhandled, ended the process besides.
+    isAsyncAnswer(ms);
     throw new TelemetryOptionError(
       'now',
       `must return Unix time in milliseconds, as Date.now() does (0 to ${MAX_UUID_MS}), got ${describeValue(ms)}`,
@@ -59,6 +62,7 @@ export function saneClock(now: () => number, logger: Logger): () => number {
       return ms;
     }
     first = false;
+    isAsyncAnswer(ms);
     if (!warned) {
       warned = true;
       logger.warn('the `now` clock answered no usable time; using Date.now() where it does', {
