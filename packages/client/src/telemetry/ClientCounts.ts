@@ -10,19 +10,33 @@ import type { Emitter } from './Emitter.js';
 /** What the client counts of the events it was given, every drop by reason, and `stats()` from them. */
 export class ClientCounts {
   readonly counts = { tracked: 0, fixed: 0, queued: 0, persisted: 0 };
-  private readonly dropped = emptyDropCounts();
+  /** By reason. Written in place by a catch that must count without a call (see `Telemetry.enqueue`), then `tell`. */
+  readonly dropped = emptyDropCounts();
 
   constructor(
     private readonly logger: Logger,
     private readonly emitter: Emitter,
   ) {}
 
-  /** Counts `count` events dropped (none: nothing), logs them and emits `drop`. */
+  /**
+   * Counts `count` events dropped (none: nothing), logs them and emits `drop`. Throws only before
+   * it counted (no stack left to call it): its callers' catch then counts the event.
+   */
   drop(reason: ClientDropReason, count: number, detail?: string): void {
     if (count <= 0) return;
     this.dropped[reason] += count;
-    this.logger.debug('events dropped', { reason, count, detail });
-    this.emitter.emit('drop', detail === undefined ? { reason, count } : { reason, count, detail });
+    this.tell(reason, count, detail);
+  }
+
+  /**
+   * Logs and emits a drop already counted. Never throws: the logger and the listeners are guarded,
+   * and the stack running out (an app recursing deep) must not make a counted drop count again.
+   */
+  tell(reason: ClientDropReason, count: number, detail?: string): void {
+    try {
+      this.logger.debug('events dropped', { reason, count, detail });
+      this.emitter.emit('drop', detail === undefined ? { reason, count } : { reason, count, detail });
+    } catch {}
   }
 
   /** `stats()`: these counts with delivery's, the storage's queue, the last error, the consent. */

@@ -1,5 +1,6 @@
 import type { HomingEvent } from '../event.js';
 import type { ClientDropReason } from '../events.js';
+import { silentLogger } from '../logger.js';
 import type { OutboxRecord } from '../outbox/outbox.js';
 import { MAX_UUID_BYTES, utf8LengthOver } from '../outbox/records.js';
 import { checkEventName, MAX_EVENT_NAME_LENGTH } from '../pipeline/eventName.js';
@@ -10,6 +11,7 @@ import type { Sampler } from '../pipeline/sampling.js';
 import { ASYNC_HOOK, isAsyncAnswer } from '../pipeline/syncHook.js';
 import type { BeforeSend } from './options.js';
 import type { Redactor } from './redactor.js';
+import { RunningHook } from './RunningHook.js';
 import { LIB_NAME, LIB_VERSION } from './version.js';
 
 /** An event that went through `track()`'s synchronous checks, waiting for the rest of the pipeline. */
@@ -62,6 +64,8 @@ export interface EventBuilderParts {
   beforeSend: BeforeSend | undefined;
   propertyLimits: SafeLimits;
   maxEventBytes: number;
+  /** Notes the app's hooks while they run (`redact`'s and `beforeSend`), for `track()` to refuse events from inside them. */
+  hooks?: RunningHook;
 }
 
 /**
@@ -94,11 +98,15 @@ export class EventBuilder {
   private isoMs = Number.NaN;
   private iso = '';
 
-  constructor(private readonly parts: EventBuilderParts) {}
+  private readonly hooks: RunningHook;
+
+  constructor(private readonly parts: EventBuilderParts) {
+    this.hooks = parts.hooks ?? new RunningHook(silentLogger);
+  }
 
   /** Replaces the super properties with `properties` (already safe-cloned), redacted once here. */
   setSuperProperties(properties: Record<string, unknown>): void {
-    const redacted = this.parts.redact(properties);
+    const redacted = this.redacted(this.parts.redact, properties);
     for (const key of ENRICHED_KEYS) delete redacted[key];
     this.supers = { properties: redacted, keys: Object.keys(redacted), fragment: fragmentOf(redacted) };
   }
@@ -131,8 +139,8 @@ export class EventBuilder {
         tracked.inPlace === true
           ? tracked.clean === true
             ? tracked.properties
-            : (this.parts.redactInPlace ?? this.parts.redact)(tracked.properties)
-          : this.parts.redact(tracked.properties);
+            : this.redacted(this.parts.redactInPlace ?? this.parts.redact, tracked.properties)
+          : this.redacted(this.parts.redact, tracked.properties);
     } catch (error) {
       // Fail closed: an event whose redaction failed might carry what it should have removed.
       return { ok: false, reason: 'rejected', detail: `redaction failed: ${describe(error)}` };
@@ -157,6 +165,17 @@ export class EventBuilder {
     // Most events need no count at all (see utf8LengthOver).
     if (utf8LengthOver(json, this.parts.maxEventBytes)) return this.tooLarge(tracked);
     return { ok: true, record: { uuid, json, timestampMs: tracked.nowMs } };
+  }
+
+  /** `redact(properties)`, with the app's hooks it runs noted as running (see `RunningHook`). */
+  private redacted(redact: Redactor, properties: Record<string, unknown>): Record<string, unknown> {
+    if (redact.appHooks === undefined) return redact(properties);
+    const outer = this.hooks.enter(redact.appHooks);
+    try {
+      return redact(properties);
+    } finally {
+      this.hooks.leave(outer);
+    }
   }
 
   private tooLarge(tracked: TrackedEvent): BuildResult {
@@ -222,10 +241,13 @@ export class EventBuilder {
       },
     };
     let answer: unknown;
+    const outer = this.hooks.enter('beforeSend');
     try {
       answer = this.parts.beforeSend!(event);
     } catch (error) {
       return { ok: false, reason: 'rejected', detail: `beforeSend threw: ${describe(error)}` };
+    } finally {
+      this.hooks.leave(outer);
     }
     // Not an event: an async beforeSend's Promise, whose rejection must not reach the host.
     if (isAsyncAnswer(answer)) return { ok: false, reason: 'rejected', detail: `beforeSend ${ASYNC_HOOK}` };

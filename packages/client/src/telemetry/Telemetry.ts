@@ -29,6 +29,7 @@ import { PropertiesInPlace } from './PropertiesInPlace.js';
 import { TrackedEvents } from './TrackedEvents.js';
 import { buildRedactor, patternReplacement } from './redactor.js';
 import { RememberedConsent } from './RememberedConsent.js';
+import { RunningHook } from './RunningHook.js';
 import { StoredEvents } from './StoredEvents.js';
 import { ignoredSuperPropertiesWarning, mergeSuperProperties } from './superProperties.js';
 import type { ResolvedTelemetryOptions } from './resolveTelemetryOptions.js';
@@ -96,6 +97,8 @@ export class Telemetry implements TelemetryCore {
   private readonly tracked: TrackedEvents;
   /** Tells tools that send from the outbox (`homing flush`) that its events are held for consent. */
   private readonly consentHold: ConsentHold;
+  /** The app's hook in the pipeline running now: what it tracks is refused. */
+  private readonly hooks: RunningHook;
 
   constructor(private readonly parts: TelemetryParts) {
     this.o = parts.options;
@@ -129,6 +132,7 @@ export class Telemetry implements TelemetryCore {
     // Nothing identifying is stored while consent is denied, or may be (see `installIdAllowedNow`).
     this.session = new Session(this.o.sessionIdleMs, parts.session, () => this.consent.installIdAllowedNow());
     const inPlace = new PropertiesInPlace(this.o);
+    this.hooks = new RunningHook(this.logger);
     this.builder = new EventBuilder({
       sampler: new Sampler(parts.sampling ?? {}),
       redact: buildRedactor(this.o.redaction, this.o.propertyLimits.maxStringLength),
@@ -137,6 +141,7 @@ export class Telemetry implements TelemetryCore {
       beforeSend: this.o.beforeSend,
       propertyLimits: this.o.propertyLimits,
       maxEventBytes: this.o.maxEventBytes,
+      hooks: this.hooks,
     });
     this.tracked = new TrackedEvents(this.o, this.session, inPlace, this.waiting, this.who, this.counts);
     this.host = {
@@ -176,7 +181,11 @@ export class Telemetry implements TelemetryCore {
   }
 
   track(event: string, properties?: Record<string, unknown>): void {
-    this.enqueue(event, properties, false);
+    try {
+      this.enqueue(event, properties, false);
+    } catch {
+      // No stack left to enter `enqueue` (the app recursing deep): nothing was counted either.
+    }
   }
 
   private enqueue(
@@ -189,14 +198,26 @@ export class Telemetry implements TelemetryCore {
       this.counts.tracked++;
       if (this.refusingEvents) return this.counted.drop('disabled', 1, 'tracked after shutdown');
       if (this.consent.state === 'denied' && !this.consent.unread) return this.counted.drop('consent', 1);
+      const insideHook = this.hooks.refusal();
+      if (insideHook !== undefined) return this.counted.drop('rejected', 1, insideHook);
       const name = checkEventName(event);
       if (!name.ok) return this.counted.drop('invalid', 1, name.detail);
       const tracked = this.tracked.read(name.name, name.fixed, properties, fillAnonId, anonDistinctId);
       this.accept({ tracked, distinctId: this.who.identified, fillAnonId });
     } catch (error) {
-      // Nothing above should throw; if it does, the app still must not see it.
-      this.counted.drop('invalid', 1, describe(error));
+      // Nothing above should throw; if it does, the app still must not see it. Nothing above
+      // throws once it counted the event (`ClientCounts.drop`, `append`), so it is counted here:
+      // in place, as a call at the depth that failed (the app recursing deep) could fail again.
+      this.counted.dropped.invalid++;
+      this.tellInvalid(error);
     }
+  }
+
+  /** Says an event counted as `invalid` in a catch was dropped, if there is stack left to. */
+  private tellInvalid(error: unknown): void {
+    try {
+      this.counted.tell('invalid', 1, describe(error));
+    } catch {}
   }
 
   identify(distinctId: string, traits?: Record<string, unknown>): void {
@@ -467,6 +488,8 @@ export class Telemetry implements TelemetryCore {
   }
 
   private append(w: Waiting): void {
+    /** The bytes appended for delivery to hear of (not when held by a denial's clear, or at exit). */
+    let appended: number | undefined;
     try {
       if (this.consent.state === 'denied') return this.counted.drop('consent', 1);
       if (w.fillAnonId === true) w.tracked.anonDistinctId = this.who.installId;
@@ -487,15 +510,21 @@ export class Telemetry implements TelemetryCore {
         // Tracked by an app's own `exit` listener, after ours wrote what was in memory: nothing
         // asynchronous runs any more, so this one is written now, for the next run to send.
         if (this.exitedNow) this.outbox.persistOnExit?.();
-        else this.delivery.notify(1, result.record.json.length);
+        else appended = result.record.json.length;
       }
       this.counts.queued++;
-      if (this.closing === undefined) this.stored.scheduleConfirm();
     } catch (error) {
       // Events that waited for the install id are built in `start`, off the app's turn: a
-      // throwing `beforeSend` or clock must cost that event only, not reject `start`.
-      this.counted.drop('invalid', 1, describe(error));
+      // throwing `beforeSend` or clock must cost that event only, not reject `start`. Counted
+      // in place, as in `enqueue`.
+      this.counted.dropped.invalid++;
+      return this.tellInvalid(error);
     }
+    // Queued: a failure from here on (the stack running out) must not count it again as invalid.
+    try {
+      if (appended !== undefined) this.delivery.notify(1, appended);
+      if (this.closing === undefined) this.stored.scheduleConfirm();
+    } catch {}
   }
 
   /** The client takes `state` as its consent: from `setConsent`, the remembered one, or elsewhere. */

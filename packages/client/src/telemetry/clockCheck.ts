@@ -45,12 +45,19 @@ const YEAR_MS = 365 * 24 * 60 * 60 * 1000;
 export function saneClock(now: () => number, logger: Logger): () => number {
   let warned = false;
   let first = true;
+  let reading = false;
   return () => {
+    // A reading the clock's own call causes (a clock that tracks: `track()` reads the time) gets
+    // Date.now(): calling the app's clock again looped until the stack ran out.
+    if (reading) return Date.now();
+    reading = true;
     let ms: unknown;
     try {
       ms = now();
     } catch (error) {
       ms = error;
+    } finally {
+      reading = false;
     }
     if (isUsableTime(ms)) {
       if (first && Math.abs(ms - Date.now()) > YEAR_MS) {

@@ -21,6 +21,8 @@ export type Redactor = ((properties: Record<string, unknown>) => Record<string, 
   readonly isClean?: (s: string) => boolean;
   /** The event name with the patterns replaced (absent: names are kept as they are). */
   readonly redactName?: (name: string) => string;
+  /** The app's functions it runs, as the options name them (absent: none): see `RunningHook`. */
+  readonly appHooks?: string;
 };
 
 const alwaysClean = (): boolean => true;
@@ -62,10 +64,15 @@ export function buildRedactor(options: RedactionOptions | false, scanLength?: nu
     return p;
   };
   const redactName = patterns === null ? undefined : patterns.redactName;
-  if (custom !== undefined) return Object.assign(redactor, { redactName });
+  const hooks: string[] = [];
+  if (hook !== undefined) hooks.push('redaction.patterns.redact');
+  if (custom !== undefined) hooks.push('redaction.custom');
+  const appHooks = hooks.length > 0 ? hooks.join(' or ') : undefined;
+  if (custom !== undefined) return Object.assign(redactor, { redactName, appHooks });
   return Object.assign(redactor, {
     isClean: patterns === null ? alwaysClean : patterns.isClean,
     redactName,
+    appHooks,
   });
 }
 
