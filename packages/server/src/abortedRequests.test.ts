@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildServer } from './app.js';
 import { NoopStore } from './store/noop.js';
@@ -89,5 +89,46 @@ describe('a request whose client goes away before its answer', () => {
     await new Promise((resolve) => setTimeout(resolve, 200));
     const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).not.toContain('status="499"');
+  });
+
+  it('a body cut short by a reset or a bad chunk size: 499 or client-error, never 500, no error line', async () => {
+    const store = new NoopStore();
+    const lines: Record<string, unknown>[] = [];
+    const app = buildServer({
+      store,
+      logger: { level: 'info', stream: { write: (l: string) => void lines.push(JSON.parse(l)) } },
+    });
+    closers.push(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const head = (framing: string): string =>
+      `POST /ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${store.project.writeKey}\r\n${framing}\r\n\r\n`;
+    const send = (bytes: string, reset: boolean): Promise<void> =>
+      new Promise((resolve) => {
+        const s = connect(port, '127.0.0.1', () => {
+          s.write(bytes, () => (reset ? s.resetAndDestroy() : undefined));
+        });
+        s.on('error', () => {});
+        s.on('close', () => resolve());
+        s.resume();
+      });
+    for (let i = 0; i < 5; i++) {
+      // The socket is gone by the time the body parser runs: the request has no address.
+      await send(`${head('Content-Length: 100')}[{`, true);
+      // Node answers 400 and closes the connection.
+      await send(`${head('Transfer-Encoding: chunked')}zz\r\n[]\r\n0\r\n\r\n`, false);
+    }
+    await vi.waitFor(async () => {
+      const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toContain('homing_http_requests_total{route="/ingest",method="POST",status="499"} 5');
+      expect(metrics).toContain(
+        'homing_http_requests_total{route="client-error",method="unknown",status="400"} 5',
+      );
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).not.toContain('status="500"');
+    expect(metrics).toContain('homing_http_requests_total{route="/ingest",method="POST",status="499"} 5');
+    expect(lines.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
   });
 });

@@ -2,6 +2,7 @@ import type { onRequestHookHandler } from 'fastify';
 import { logThrottle } from './logThrottle.js';
 import type { ServerMetrics } from './metrics/serverMetrics.js';
 import { logThrottled, REFUSED_REQUEST_LOG_INTERVAL_MS, requestForLog } from './requestLog.js';
+import { refusedByNode } from './routes/clientError.js';
 
 /** The status label of a request whose client closed the connection before its answer (nginx's). */
 export const CLIENT_CLOSED_STATUS = 499;
@@ -24,9 +25,10 @@ export function countAbortedRequests(
     reply.raw.once('close', () => {
       // Headers sent: the answer began, and Fastify's own hooks account for it.
       if (reply.raw.writableFinished || reply.raw.headersSent) return;
-      // Ended by the server, not the client: a body that never came whole (Node answers 408 or
-      // 400 on the socket, counted as client-error), or connections cut at the end of shutdown.
-      if (!req.raw.complete || isDraining()) return;
+      // Ended by the server, not the client: a body Node refused (it answers 408 or 400 on the
+      // socket, counted as client-error), or connections cut at the end of shutdown. A body cut
+      // short by the client (a reset, a page unloading mid-upload) is the client's leaving.
+      if (refusedByNode(req.raw.socket) || isDraining()) return;
       const { method, route } = requestForLog(req);
       metrics.requests.inc({ route, method, status: CLIENT_CLOSED_STATUS });
       const format = req.routeOptions.config.ingestFormat;

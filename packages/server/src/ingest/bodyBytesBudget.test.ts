@@ -185,4 +185,9 @@ describe('the bytes all ingest bodies may hold at once (maxBodyBytesInFlight)', 
     expect(budgetSource('2001:db8::1')).toBe('2001:db8:0:0::/64');
     expect(budgetSource('::1')).toBe('0:0:0:0::/64');
   });
+
+  it('counts the requests without an address (a closed connection, a Unix socket) as one source', () => {
+    expect(budgetSource(undefined)).toBe(budgetSource(''));
+    expect(budgetSource(undefined)).not.toBe(budgetSource('203.0.113.7'));
+  });
 });

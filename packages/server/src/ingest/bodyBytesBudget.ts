@@ -39,11 +39,17 @@ export class BodyBytesBudget {
   }
 }
 
+/** The source of the requests without an address: they all share one. */
+export const NO_ADDRESS_SOURCE = 'no-address';
+
 /**
  * Whom a request's bytes count against: its address (`request.ip`, which follows `trustProxy`),
- * an IPv6 one by its /64, which one host commonly has whole.
+ * an IPv6 one by its /64, which one host commonly has whole. A request has none (undefined,
+ * though Fastify types it a string) once its connection closed, which a client that resets
+ * mid-body or sends a bad chunk size does before the body parser runs, and over a Unix socket.
  */
-export function budgetSource(ip: string): string {
+export function budgetSource(ip: string | undefined): string {
+  if (ip === undefined || ip === '') return NO_ADDRESS_SOURCE;
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
   if (v4 !== null) return v4[1]!;
   if (!ip.includes(':')) return ip;

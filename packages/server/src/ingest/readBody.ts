@@ -105,6 +105,9 @@ export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> 
     function onAborted(): void {
       fail(new IngestError('aborted', 'the connection ended before the request body arrived'));
     }
+    // Destroyed before it was read (the connection closed while earlier hooks ran): its 'error'
+    // and 'aborted' are past, and no 'end' will come.
+    if (stream.destroyed && !stream.readableEnded) return onAborted();
     stream.on('data', onData);
     stream.on('end', onEnd);
     stream.on('error', onError);

@@ -21,6 +21,17 @@ export function endedByTimeout(socket: Duplex | null | undefined): boolean {
   return socket != null && timedOut.has(socket);
 }
 
+/** Connections this handler closed for a request Node refused (counted here, as client-error). */
+const refused = new WeakSet<Duplex>();
+
+/**
+ * Whether Node refused a request on this connection and closed it (400, 408, 431: counted as
+ * client-error), rather than the client going away.
+ */
+export function refusedByNode(socket: Duplex | null | undefined): boolean {
+  return socket != null && refused.has(socket);
+}
+
 /** Node's ServerResponse of a request on the connection, as far as it is looked at here. */
 interface ResponseInFlight {
   readonly writableFinished: boolean;
@@ -64,6 +75,7 @@ export function clientErrorHandler(metrics: ServerMetrics) {
       this.log.trace({ code: err.code }, 'client connection reset');
       return;
     }
+    refused.add(socket);
     // A request before it on this connection (pipelined) is still being answered: its answer
     // goes out whole, then the connection closes; a 400 written now would have taken its place.
     // (A request whose own body is what failed is not complete: that one gets the 400.)
