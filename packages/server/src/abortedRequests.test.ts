@@ -2,8 +2,9 @@ import { request } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildServer } from './app.js';
+import { StoreError } from './store/errors.js';
 import { NoopStore } from './store/noop.js';
-import type { IngestEvent } from './store/store.js';
+import type { IngestEvent, InsertOptions } from './store/store.js';
 
 /** A store whose writes take `delayMs`, as a slow database's do. */
 class SlowStore extends NoopStore {
@@ -11,6 +12,17 @@ class SlowStore extends NoopStore {
   override async insertEvents(projectId: string, events: IngestEvent[]) {
     await new Promise((resolve) => setTimeout(resolve, this.delayMs));
     return super.insertEvents(projectId, events);
+  }
+}
+
+/** A store that holds each write until its caller gives up, then drops it as SQLite's group commit does. */
+class DroppingStore extends NoopStore {
+  override insertEvents(_projectId: string, _events: IngestEvent[], options?: InsertOptions) {
+    return new Promise<never>((_resolve, reject) => {
+      options?.signal?.addEventListener('abort', () =>
+        reject(new StoreError('timeout', 'the request was given up before its events were committed')),
+      );
+    });
   }
 }
 
@@ -130,5 +142,32 @@ describe('a request whose client goes away before its answer', () => {
     expect(metrics).not.toContain('status="500"');
     expect(metrics).toContain('homing_http_requests_total{route="/ingest",method="POST",status="499"} 5');
     expect(lines.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
+  });
+
+  it('a write the store dropped because its client left is no store failure', async () => {
+    const store = new DroppingStore();
+    const lines: Record<string, unknown>[] = [];
+    const app = buildServer({
+      store,
+      logger: { level: 'info', stream: { write: (l: string) => void lines.push(JSON.parse(l)) } },
+    });
+    closers.push(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${store.project.writeKey}` };
+    const gone = request({ host: '127.0.0.1', port, method: 'POST', path: '/ingest', headers });
+    gone.on('error', () => {});
+    gone.end(JSON.stringify([{ event: 'e', distinct_id: 'd' }]));
+    setTimeout(() => gone.destroy(), 100);
+    await vi.waitFor(async () => {
+      const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toContain('homing_http_requests_total{route="/ingest",method="POST",status="499"} 1');
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).not.toMatch(/^homing_store_failures_total/m);
+    expect(metrics).not.toMatch(/^homing_store_write_duration_seconds_count\{outcome="failed"\}/m);
+    expect(lines.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
+    expect(lines.filter((l) => String(l['msg']).startsWith('request aborted'))).toHaveLength(1);
   });
 });

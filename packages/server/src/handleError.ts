@@ -24,12 +24,14 @@ export function handleError(retryAfterSeconds: number) {
   const abortedThrottle = logThrottle(STORE_FAILURE_LOG_INTERVAL_MS);
   return (err: FastifyError | Error, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
     if (err instanceof IngestError && err.kind === 'aborted') {
-      // Not a malformed request: its body stopped coming. Node's own 408 (requestTimeoutMs) was
+      // Not a malformed request: its body stopped coming, or its client left before the commit.
+      // Node's own 408 (requestTimeoutMs) was
       // the answer, if any; this one goes nowhere but is sent for the record.
       const timeout = endedByTimeout(req.raw.socket);
       const kind = timeout ? 'timeout' : 'aborted';
       noteRefusal(req, kind);
-      const skipped = abortedThrottle(kind);
+      // Received whole, its client left before the commit: logged as `request aborted` (499).
+      const skipped = req.raw.complete ? null : abortedThrottle(kind);
       if (skipped !== null) {
         req.log.info(
           { kind, ...(skipped > 0 ? { alsoSinceLastLine: skipped } : {}) },

@@ -21,7 +21,10 @@ export type IngestErrorKind =
   | 'shutting-down'
   /** The bodies being read at once hold the server's budget for them (`maxBodyBytesInFlight`). */
   | 'busy'
-  /** The body stopped arriving: the client went away, or Node closed the connection (408). */
+  /**
+   * The body stopped arriving (the client went away, or Node closed the connection: 408), or the
+   * client went away before its events were committed.
+   */
   | 'aborted';
 
 const STATUS: Record<IngestErrorKind, number> = {

@@ -126,6 +126,13 @@ function countRefused(deps: IngestDeps, req: IngestRequest): void {
     deps.metrics.events.inc({ format: req.format, outcome: 'refused' }, req.items.length);
 }
 
+function clientLeft(): IngestError {
+  return new IngestError(
+    'aborted',
+    'the client closed the connection before its events were committed; nothing was stored',
+  );
+}
+
 function tooManyEvents(count: number, max: number): IngestError {
   return new IngestError(
     'too-large',
@@ -154,6 +161,10 @@ async function insertRefusingBadEvents(
       end({ outcome: 'committed' });
       return r;
     } catch (err) {
+      // The client went away and the store dropped its call before the commit, or failed it:
+      // no one is there to resend it, and a dropped call is no store failure (it was counted
+      // as one, and logged at error level, when a pipelining client closed its connection).
+      if (signal?.aborted === true) throw clientLeft();
       // Apart: a statement cancelled at its 5 s timeout looked like a slow commit.
       end({ outcome: 'failed' });
       const at = err instanceof StoreInputError ? err.index : null;
