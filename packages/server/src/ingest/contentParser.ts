@@ -34,6 +34,14 @@ function compressionOf(req: FastifyRequest): string | undefined {
  */
 export function useIngestBodyParser(app: FastifyInstance, limits: IngestBodyLimits): void {
   app.removeAllContentTypeParsers();
+  // Fastify refuses a Content-Type that is not a media type (`json`, `a b`) with its own 415
+  // before any parser runs. This one takes every type, so such a header counts as none.
+  app.addHook('preParsing', (req, _reply, payload, done) => {
+    if (req.raw.headers['content-type'] !== undefined && req.mediaType === undefined) {
+      delete req.raw.headers['content-type'];
+    }
+    done(null, payload);
+  });
   app.addContentTypeParser('*', async (req: FastifyRequest, payload: NodeJS.ReadableStream) => {
     const compression = compressionOf(req);
     const source = budgetSource(req.ip);
