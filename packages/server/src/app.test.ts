@@ -89,6 +89,35 @@ describe('buildServer: router and CORS settings', () => {
     expect(exposed).toEqual(expect.arrayContaining(['content-disposition', 'retry-after']));
   });
 
+  it("answers an OPTIONS that is no preflight with a JSON 400 in its route family's shape", async () => {
+    const app = buildServer({ logger: false, store: new NoopStore() });
+    cleanups.push(() => app.close());
+    const options = (url: string, headers: Record<string, string> = {}) =>
+      app.inject({ method: 'OPTIONS', url, headers });
+    for (const url of ['/ingest', '/v1/batch', '/api/events', '/nowhere']) {
+      const res = await options(url);
+      expect(res.statusCode, url).toBe(400);
+      expect(res.headers['content-type'], url).toMatch(/^application\/json/);
+      expect(res.json(), url).toMatchObject({ error: 'invalid-request' });
+    }
+    expect((await options('/v1/batch')).json()).toMatchObject({ success: false });
+    expect((await options('/api/events')).headers['cache-control']).toBe('no-store');
+    for (const url of ['/e/', '/batch', '/flags/?v=2', '/array/k/config']) {
+      const res = await options(url, { origin: 'https://a.example' });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json(), url).toMatchObject({
+        type: 'validation_error',
+        detail: expect.stringContaining('preflight'),
+      });
+    }
+    // A preflight is answered as before.
+    const pre = await options('/e/', {
+      origin: 'https://a.example',
+      'access-control-request-method': 'POST',
+    });
+    expect(pre.statusCode).toBe(204);
+  });
+
   it('answers unknown routes and undecodable paths as { error, message }, no-store on /api/, never echoing the path', async () => {
     const { url, store } = await start();
     const project = await store.createProject('p');

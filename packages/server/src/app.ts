@@ -25,7 +25,7 @@ import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { nativeRoutes } from './routes/native.js';
 import { personsRoutes } from './routes/persons.js';
-import { posthogRoutes } from './routes/posthog.js';
+import { asPostHogError, isPostHogPath, posthogRoutes } from './routes/posthog.js';
 import { queryRoutes } from './routes/query.js';
 import { isMalformedQuery, parseQueryString } from './routes/queryString.js';
 import { segmentErrorShape, segmentRoutes } from './routes/segment.js';
@@ -128,6 +128,19 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         'the query string is not valid percent-encoding (each % needs two hex digits, and the bytes UTF-8; a literal % is %25)',
     });
   };
+  // OPTIONS is answered only as a CORS preflight; one that is none (no Origin or no
+  // Access-Control-Request-Method: `curl -X OPTIONS`, a monitor) got @fastify/cors's text/plain
+  // 400 "Invalid Preflight Request", where every other error is JSON in its route's shape.
+  const refuseNonPreflightOptions: onRequestHookHandler = (req, reply, done) => {
+    if (req.method !== 'OPTIONS' || (req.headers.origin && req.headers['access-control-request-method']))
+      return done();
+    markAdmin(req, reply);
+    const refusal = {
+      error: 'invalid-request',
+      message: 'OPTIONS is answered only as a CORS preflight (with Origin and Access-Control-Request-Method)',
+    };
+    void reply.code(400).send(isPostHogPath(req.url) ? asPostHogError(400, refusal) : refusal);
+  };
   const refuseOtherOrigins = originRefusal(o.corsOrigins);
   // @fastify/cors's hook first, then these (registered after it, at the root): the 503 of a
   // draining server, the 400 of a malformed query and the 403 of an origin not allowed carry
@@ -135,6 +148,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   // Vary: Origin on the 403.
   const cors = new CorsPolicy(o.corsOrigins);
   app.addHook('onRoute', cors.noteRoute);
+  app.addHook('onRequest', refuseNonPreflightOptions);
   void app.register(fastifyCors, cors.options());
   void app.register(
     atRoot((root, _opts, done) => {

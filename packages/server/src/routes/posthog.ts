@@ -16,6 +16,21 @@ export const POSTHOG_PATHS = ['/batch/', '/capture/', '/e/', '/i/v0/e/', '/track
 /** PostHog's feature flag paths: posthog-js and posthog-node ask them before a flag is read. */
 export const POSTHOG_FLAG_PATHS = ['/decide/', '/flags/'] as const;
 
+/**
+ * Whether a request URL is at one of PostHog's paths (capture, flags, remote config), whose
+ * errors are in PostHog's shape: for answers given before any of their routes was found.
+ */
+export function isPostHogPath(url: string): boolean {
+  const q = url.indexOf('?');
+  const path = q === -1 ? url : url.slice(0, q);
+  const slashed = path.endsWith('/') ? path : `${path}/`;
+  return (
+    (POSTHOG_PATHS as readonly string[]).includes(slashed) ||
+    (POSTHOG_FLAG_PATHS as readonly string[]).includes(slashed) ||
+    /^\/array\/[^/]+\/config(\.js)?\/$/.test(slashed)
+  );
+}
+
 /** Longest `distinct_id` a flags request may carry (the store's limit on ids). */
 const MAX_DISTINCT_ID_CHARS = 1000;
 
