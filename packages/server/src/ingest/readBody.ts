@@ -21,16 +21,20 @@ export interface ReadBodyOptions {
   retryAfterSeconds?: number;
 }
 
-type Decoder = 'gzip' | 'deflate' | 'br' | null;
+type Coding = 'gzip' | 'deflate' | 'br';
+
+/** Codings one body may stack (`Content-Encoding: gzip, gzip`): each is a decompressor held open. */
+const MAX_CODINGS = 3;
 
 /**
  * Reads a request body, decompressing while it streams and counting what comes out, so a
  * small gzip bomb is refused (413) as soon as its output passes `maxBytes` instead of after
  * filling memory. Gzip is also recognised by its magic bytes when nothing announced it, as
- * PostHog's capture does. The compressed input is capped at `maxBytes` too.
+ * PostHog's capture does. The compressed input is capped at `maxBytes` too, and so is what
+ * each coding of a stacked `Content-Encoding` passes to the next (undone last one first).
  */
 export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> {
-  const announced = decoderFor(o.contentEncoding, o.compression);
+  const announced = codingsToUndo(o.contentEncoding, o.compression);
   const declared = o.contentLength === undefined ? NaN : Number(o.contentLength);
   if (declared > o.maxBytes) return Promise.reject(tooLarge(o.maxBytes));
 
@@ -39,7 +43,8 @@ export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> 
     let outBytes = 0;
     let inBytes = 0;
     let decided = announced !== undefined;
-    let decoder: Transform | null = null;
+    // The first one is written the body; the last one's output is the body decoded.
+    let decoders: Transform[] = [];
     let settled = false;
 
     const cleanup = (): void => {
@@ -53,7 +58,7 @@ export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> 
       settled = true;
       cleanup();
       o.budget?.give(outBytes);
-      decoder?.destroy();
+      for (const d of decoders) d.destroy();
       // The rest of the body is left unread; the error handler closes the connection.
       reject(err);
     };
@@ -70,18 +75,37 @@ export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> 
       outBytes += buf.length;
       out.push(buf);
     };
-    const startDecoder = (kind: Decoder): void => {
-      if (kind === null) return;
-      decoder =
-        kind === 'gzip' ? createGunzip() : kind === 'deflate' ? createInflate() : createBrotliDecompress();
-      decoder.on('data', push);
-      decoder.on('end', finish);
-      decoder.on('error', () =>
-        fail(new IngestError('malformed', `body is not valid ${kind} data (check Content-Encoding)`)),
-      );
-      decoder.on('drain', () => stream.resume());
+    const startDecoders = (kinds: readonly Coding[]): void => {
+      decoders = kinds.map((kind) => {
+        const d =
+          kind === 'gzip' ? createGunzip() : kind === 'deflate' ? createInflate() : createBrotliDecompress();
+        d.on('error', () =>
+          fail(new IngestError('malformed', `body is not valid ${kind} data (check Content-Encoding)`)),
+        );
+        return d;
+      });
+      decoders.forEach((d, i) => {
+        const upstream = i === 0 ? stream : decoders[i - 1]!;
+        d.on('drain', () => upstream.resume());
+        const next = decoders[i + 1];
+        if (next === undefined) {
+          d.on('data', push);
+          d.on('end', finish);
+          return;
+        }
+        // A coding's output is the next one's input: capped as the body's is, or gzip over a
+        // gzip stream of empty blocks would pass gigabytes between them to make a few bytes.
+        let passed = 0;
+        d.on('data', (chunk: Buffer) => {
+          if (settled) return;
+          passed += chunk.length;
+          if (passed > o.maxBytes) return fail(tooLarge(o.maxBytes));
+          if (!next.write(chunk)) d.pause();
+        });
+        d.on('end', () => next.end());
+      });
     };
-    if (announced !== undefined) startDecoder(announced);
+    if (announced !== undefined) startDecoders(announced);
 
     function onData(chunk: Buffer): void {
       inBytes += chunk.length;
@@ -89,14 +113,16 @@ export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> 
       if (!decided) {
         decided = true;
         // 1f 8b: a gzip stream sent without saying so.
-        if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) startDecoder('gzip');
+        if (chunk.length >= 2 && chunk[0] === 0x1f && chunk[1] === 0x8b) startDecoders(['gzip']);
       }
-      if (decoder === null) push(chunk);
-      else if (!decoder.write(chunk)) stream.pause();
+      const first = decoders[0];
+      if (first === undefined) push(chunk);
+      else if (!first.write(chunk)) stream.pause();
     }
     function onEnd(): void {
-      if (decoder === null) finish();
-      else decoder.end();
+      const first = decoders[0];
+      if (first === undefined) finish();
+      else first.end();
     }
     // The request stream fails only when its connection does: nothing wrong with the bytes.
     function onError(): void {
@@ -115,26 +141,41 @@ export function readBody(stream: Readable, o: ReadBodyOptions): Promise<Buffer> 
   });
 }
 
-/** undefined: nothing announced (sniff the magic bytes); null: identity. */
-function decoderFor(
+/**
+ * The codings to undo, in that order: a `Content-Encoding` list names them in the order they
+ * were applied (RFC 9110), `identity` and empty entries do nothing. undefined: nothing announced
+ * (sniff the magic bytes); empty: identity.
+ */
+function codingsToUndo(
   contentEncoding: string | undefined,
   compression: string | undefined,
-): Decoder | undefined {
-  let header: Decoder | undefined;
-  const enc = (contentEncoding ?? '').trim().toLowerCase();
-  if (enc === '') header = undefined;
-  else if (enc === 'identity') header = null;
-  else if (enc === 'gzip' || enc === 'x-gzip') header = 'gzip';
-  else if (enc === 'deflate') header = 'deflate';
-  else if (enc === 'br') header = 'br';
-  else {
-    throw new IngestError(
-      'unsupported-encoding',
-      'unsupported Content-Encoding; send gzip, deflate, br or identity',
-    );
+): Coding[] | undefined {
+  let header: Coding[] | undefined;
+  const list = (contentEncoding ?? '').trim().toLowerCase();
+  if (list !== '') {
+    header = [];
+    for (const entry of list.split(',')) {
+      const enc = entry.trim();
+      if (enc === '' || enc === 'identity') continue;
+      if (enc === 'gzip' || enc === 'x-gzip') header.unshift('gzip');
+      else if (enc === 'deflate') header.unshift('deflate');
+      else if (enc === 'br') header.unshift('br');
+      else {
+        throw new IngestError(
+          'unsupported-encoding',
+          'unsupported Content-Encoding; send gzip, deflate, br or identity',
+        );
+      }
+    }
+    if (header.length > MAX_CODINGS) {
+      throw new IngestError(
+        'unsupported-encoding',
+        `Content-Encoding names ${header.length} codings; at most ${MAX_CODINGS} are decoded`,
+      );
+    }
   }
   const c = (compression ?? '').trim().toLowerCase();
-  if (c === 'gzip-js' || c === 'gzip') return header ?? 'gzip';
+  if (c === 'gzip-js' || c === 'gzip') return header ?? ['gzip'];
   // base64 is undone after reading (parsePayload); lz64 (old posthog-js) is not supported.
   if (c === '' || c === 'base64') return header;
   throw new IngestError(
