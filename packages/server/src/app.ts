@@ -19,7 +19,7 @@ import { TokenBuckets } from './rateLimit/tokenBucket.js';
 import { frameworkErrorAnswer, markAdmin, MAX_PARAM_LENGTH } from './frameworkErrors.js';
 import { handleError } from './handleError.js';
 import { childLoggerFactory, RequestLogController } from './requestLog.js';
-import { clientErrorHandler } from './routes/clientError.js';
+import { clientErrorHandler, expectationFailedHandler } from './routes/clientError.js';
 import { CorsPolicy, originRefusal } from './routes/cors.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -82,14 +82,19 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     // How long an idle kept-alive connection is held (Fastify's default, 72 s, let thousands of
     // idle sockets sit); Node adds 1 s before closing and announces it in `Keep-Alive: timeout=`.
     keepAliveTimeout: o.keepAliveTimeoutMs,
-    http:
-      o.requestTimeoutMs > 0
+    http: {
+      // Node's own 400 for an HTTP/1.1 request without Host was empty and counted nowhere:
+      // refused below (refuseMissingHost), as JSON, like any other request.
+      requireHostHeader: false,
+      ...(o.requestTimeoutMs > 0
         ? {
             connectionsCheckingInterval: Math.min(1000, Math.max(o.requestTimeoutMs, 100)),
             headersTimeout: Math.min(60_000, o.requestTimeoutMs),
           }
-        : {},
+        : {}),
+    },
   });
+  app.server.on('checkExpectation', expectationFailedHandler(metrics));
 
   // Node's own cap: a connection over it is closed as soon as it is accepted.
   if (o.maxConnections > 0) app.server.maxConnections = o.maxConnections;
@@ -141,6 +146,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     };
     void reply.code(400).send(isPostHogPath(req.url) ? asPostHogError(400, refusal) : refusal);
   };
+  const refuseMissingHost: onRequestHookHandler = (req, reply, done) => {
+    if (req.raw.httpVersion !== '1.1' || req.headers.host !== undefined) return done();
+    void reply
+      .code(400)
+      .header('connection', 'close')
+      .send({ error: 'invalid-request', message: 'an HTTP/1.1 request needs a Host header' });
+  };
   const refuseOtherOrigins = originRefusal(o.corsOrigins);
   // @fastify/cors's hook first, then these (registered after it, at the root): the 503 of a
   // draining server, the 400 of a malformed query and the 403 of an origin not allowed carry
@@ -158,6 +170,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         done();
       });
       root.addHook('onRequest', refuseWhileDraining);
+      root.addHook('onRequest', refuseMissingHost);
       root.addHook('onRequest', refuseMalformedQuery);
       if (refuseOtherOrigins !== null) root.addHook('onRequest', refuseOtherOrigins);
       done();

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ServerMetrics } from '../metrics/serverMetrics.js';
@@ -103,5 +103,26 @@ export function clientErrorHandler(metrics: ServerMetrics) {
       metrics.requests.inc({ route: CLIENT_ERROR_ROUTE, method: 'unknown', status: a.status });
     }
     socket.destroy();
+  };
+}
+
+/**
+ * The server's 'checkExpectation' listener: a request whose `Expect` is not `100-continue`.
+ * Node's own answer was an empty 417, counted nowhere; this one says why, as JSON, and counts it
+ * as client-error. The body is not read: the connection closes after the answer.
+ */
+export function expectationFailedHandler(metrics: ServerMetrics) {
+  return (_req: IncomingMessage, res: ServerResponse): void => {
+    const body = JSON.stringify({
+      error: 'expectation-failed',
+      message: 'the only Expect this server takes is 100-continue',
+    });
+    res.writeHead(417, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      connection: 'close',
+    });
+    res.end(body);
+    metrics.requests.inc({ route: CLIENT_ERROR_ROUTE, method: 'unknown', status: 417 });
   };
 }

@@ -1,0 +1,61 @@
+import { connect, type AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildServer } from '../app.js';
+import { NoopStore } from '../store/noop.js';
+
+const closers: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0)) await c();
+});
+
+/** Sends `bytes` on a new connection; what came back once the server closed it. */
+function exchange(port: number, bytes: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1', () => s.write(bytes));
+    let got = '';
+    s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+    setTimeout(() => s.destroy(), 2000).unref();
+  });
+}
+
+describe('requests Node answered itself, with an empty body and uncounted', () => {
+  it('an Expect other than 100-continue: 417 saying so, counted as client-error', async () => {
+    const store = new NoopStore();
+    const app = buildServer({ store, logger: false });
+    closers.push(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const got = await exchange(
+      port,
+      `POST /ingest HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nAuthorization: Bearer ${store.project.writeKey}\r\nContent-Length: 2\r\n\r\n[]`,
+    );
+    expect(got).toMatch(/^HTTP\/1\.1 417 /);
+    expect(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: 'expectation-failed' });
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain(
+      'homing_http_requests_total{route="client-error",method="unknown",status="417"} 1',
+    );
+  });
+
+  it('an HTTP/1.1 request without Host: 400 saying so, counted on its route; HTTP/1.0 needs none', async () => {
+    const store = new NoopStore();
+    const app = buildServer({ store, logger: false });
+    closers.push(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const got = await exchange(
+      port,
+      `POST /ingest HTTP/1.1\r\nAuthorization: Bearer ${store.project.writeKey}\r\nContent-Length: 2\r\n\r\n[]`,
+    );
+    expect(got).toMatch(/^HTTP\/1\.1 400 /);
+    expect(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4))).toEqual({
+      error: 'invalid-request',
+      message: expect.stringContaining('Host'),
+    });
+    expect(await exchange(port, 'GET /healthz HTTP/1.0\r\n\r\n')).toMatch(/^HTTP\/1\.1 200 /);
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain('homing_http_requests_total{route="/ingest",method="POST",status="400"} 1');
+  });
+});
