@@ -1,5 +1,6 @@
 import type { Outbox } from '../outbox/outbox.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
+import { distinctIdProblem } from './distinctIdProblem.js';
 
 /** The outbox state key of the anonymous install id (where no install-id file is used). */
 export const INSTALL_ID_STATE_KEY = 'install-id';
@@ -76,6 +77,12 @@ async function loadOnce(outbox: Outbox, store: InstallIdStore | undefined, made?
   throw new Error('the install id could not be stored');
 }
 
+/**
+ * An install id that may be kept: a placeholder ('undefined', 'null', ...), what a bug that
+ * stringified a missing value stored, is no id every event of the device should carry.
+ */
 export function isInstallId(value: unknown): value is string {
-  return typeof value === 'string' && /^[0-9A-Za-z-]{8,64}$/.test(value);
+  return (
+    typeof value === 'string' && /^[0-9A-Za-z-]{8,64}$/.test(value) && distinctIdProblem(value) === undefined
+  );
 }

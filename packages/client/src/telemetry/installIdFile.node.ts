@@ -17,7 +17,6 @@ import { makeDirectorySync } from '../outbox/file-log/makeDirectory.js';
 import { ownDirectoryCheck } from '../outbox/file-log/ownDirectory.js';
 import { PRIVATE_FILE_MODE } from '../outbox/file-log/privateModes.js';
 import { uuidv7 } from '../pipeline/uuidv7.js';
-import { distinctIdProblem } from './distinctIdProblem.js';
 import type { InstallIdStore } from './installId.js';
 import { isInstallId } from './installId.js';
 import { KEPT_FILE_READ_FLAGS, keptFileText } from './keptFileText.node.js';
@@ -62,7 +61,7 @@ export function installIdFile(directory: string, initial?: string): InstallIdSto
       if (existing !== undefined) return existing;
       makeDirectorySync(directory);
       const tmp = `${file}.${process.pid}.${uuidv7()}.tmp`;
-      writeFileSync(tmp, `${[initial, made].find(isKeptInstallId) ?? uuidv7()}\n`, {
+      writeFileSync(tmp, `${[initial, made].find(isInstallId) ?? uuidv7()}\n`, {
         flag: 'wx',
         mode: PRIVATE_FILE_MODE,
       });
@@ -158,7 +157,7 @@ function damagedFile(file: string): { id: string; dev: bigint; ino: bigint } | u
     if (!st.isFile()) return damagedId(st, Buffer.alloc(0));
     const text = readFileSync(fd);
     if (BigInt(text.length) !== st.size) return undefined;
-    if (isKeptInstallId(text.toString('utf8').trim())) return undefined;
+    if (isInstallId(text.toString('utf8').trim())) return undefined;
     const ageMs = Date.now() - Number(st.mtimeMs);
     if (st.size === 0n && ageMs >= 0 && ageMs < FRESH_EMPTY_MS) return undefined;
     return damagedId(st, text);
@@ -200,13 +199,5 @@ function uuidv7From(ms: number, bits: Uint8Array): string {
 /** The id in `file`; undefined when there is none, or what is there is damaged (a symlink too). */
 function readId(file: string): string | undefined {
   const text = keptFileText(file)?.trim();
-  return isKeptInstallId(text) ? text : undefined;
-}
-
-/**
- * An install id that may be kept: a placeholder ('undefined', 'null', ...) in the file, what a
- * bug that stringified a missing value wrote there, is damaged, not an id every event carries.
- */
-function isKeptInstallId(value: unknown): value is string {
-  return isInstallId(value) && distinctIdProblem(value) === undefined;
+  return isInstallId(text) ? text : undefined;
 }

@@ -76,6 +76,20 @@ describe('the install id copy in localStorage (browsers)', () => {
     expect(await installIdLocalStorage('app', outbox, unusable)()).toBe(id);
   });
 
+  it("does not take a placeholder ('undefined', 'null') a bug stored for an id, in localStorage or the outbox state", async () => {
+    for (const placeholder of ['undefined', 'UNDEFINED', 'null-null']) {
+      const outbox = createMemoryOutbox();
+      const storage = new MemoryStorage();
+      storage.setItem(installIdKey('app'), placeholder);
+      await outbox.setState(INSTALL_ID_STATE_KEY, placeholder);
+      const id = await installIdLocalStorage('app', outbox, () => storage)();
+      if (placeholder === 'null-null') expect(id).toBe(placeholder);
+      else expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      const fromState = await installIdLocalStorage('other', outbox, () => undefined)();
+      if (placeholder !== 'null-null') expect(fromState).not.toBe(placeholder);
+    }
+  });
+
   it('ignores a damaged copy, and works from the outbox alone without usable localStorage', async () => {
     const outbox = createMemoryOutbox();
     const storage = new MemoryStorage();
