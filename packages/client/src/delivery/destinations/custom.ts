@@ -31,6 +31,8 @@ export class CustomDestination implements Destination {
       }
     });
     if (events.length === 0) return { kind: 'accepted', rejected };
+    // Given up already (a shutdown's budget spent): the app's function is not called at all.
+    if (context.signal.aborted) return failure(context.signal.reason, context.signal);
     try {
       await abortable(
         Promise.resolve().then(() => this.fn(events, { signal: context.signal, endpoint: this.endpoint.id })),
@@ -104,7 +106,11 @@ function read(value: unknown, key: string): unknown {
 
 /** Stops waiting when the signal aborts, even if the app's function ignores the signal. */
 function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    // Nobody waits for it any more: its rejection must not reach the host as unhandled.
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = (): void => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
