@@ -37,6 +37,13 @@ export class RememberedConsent {
    * and keeps reading it (`watch`) until it can, or the app sets consent.
    */
   unknown = false;
+  /** Why it is `unknown`, for `stats().lastError` (an app sees no send and no queue otherwise). */
+  private unreadableAt: { endpoint: string; reason: string; atMs: number } | null = null;
+
+  /** The failure to read the remembered consent, while events are held for it; else null. */
+  get unreadableError(): { endpoint: string; reason: string; atMs: number } | null {
+    return this.unknown ? this.unreadableAt : null;
+  }
   /** The latest `setConsent` write: shutdown waits for it (within its budget), as for events. */
   private write: Promise<unknown> = Promise.resolve();
   /** Follows consent set by other processes or tabs on the same storage (when it is remembered). */
@@ -128,6 +135,11 @@ export class RememberedConsent {
           { error },
         );
         this.unknown = true;
+        this.unreadableAt = {
+          endpoint: 'consent',
+          reason: `could not read the remembered consent: events are held (pending) until it can be read or setConsent() is called: ${error instanceof Error ? error.message : String(error)}`,
+          atMs: Date.now(),
+        };
         this.hooks.apply('pending');
       }
     }

@@ -397,7 +397,13 @@ export class Telemetry implements TelemetryCore {
     const d = this.delivery.stats();
     // A closed, broken or unanswering storage: say so with null rather than fail or hang the caller.
     const queue = await sizeWithin(this.outbox, STATS_QUEUE_WAIT_MS);
-    return this.counted.stats(d, queue, this.stored.error, this.consent.state);
+    // Events held for a consent that cannot be read are in no queue: lastError says why.
+    return this.counted.stats(
+      d,
+      queue,
+      this.consent.unreadableError ?? this.stored.error,
+      this.consent.state,
+    );
   }
 
   on<K extends ClientEventName>(name: K, listener: (payload: ClientEventMap[K]) => void): () => void {

@@ -85,6 +85,9 @@ describe('a remembered consent that cannot be read (fail closed)', () => {
       const stats = await r.client.stats();
       expect(stats.consent).toBe('pending');
       expect(stats.sent).toBe(0);
+      // Held in memory, in no queue: before, stats() said nothing was waiting and nothing was wrong.
+      expect(stats.lastError).toMatchObject({ endpoint: 'consent' });
+      expect(stats.lastError?.reason).toContain('could not read the remembered consent');
       expect(r.received).toEqual([]);
       expect(unreadableWarnings(r)).toHaveLength(1);
       // Repaired (by hand, or a backup put back): the client keeps reading it, and follows it.
@@ -93,6 +96,7 @@ describe('a remembered consent that cannot be read (fail closed)', () => {
       await until(async () => (await r.client.stats()).consent === 'denied', 10_000, 'the denial');
       await until(async () => (await r.client.stats()).dropped.consent >= 3, 10_000, 'held events cleared');
       expect(r.received).toEqual([]);
+      expect((await r.client.stats()).lastError).toBeNull();
       // Only the one warning, however many looks it took.
       expect(unreadableWarnings(r)).toHaveLength(1);
     });
