@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildServer } from './app.js';
-import { StoreError } from './store/errors.js';
+import { StoreCallDropped, StoreError } from './store/errors.js';
 import { NoopStore } from './store/noop.js';
 import type { IngestEvent, InsertOptions } from './store/store.js';
 
@@ -16,11 +16,20 @@ class SlowStore extends NoopStore {
 }
 
 /** A store that holds each write until its caller gives up, then drops it as SQLite's group commit does. */
+/** Answers a call only once its client left: dropping it (as SQLite's group commit does), or failing for real. */
 class DroppingStore extends NoopStore {
+  constructor(private readonly how: 'drops' | 'fails' = 'drops') {
+    super();
+  }
+
   override insertEvents(_projectId: string, _events: IngestEvent[], options?: InsertOptions) {
     return new Promise<never>((_resolve, reject) => {
       options?.signal?.addEventListener('abort', () =>
-        reject(new StoreError('timeout', 'the request was given up before its events were committed')),
+        reject(
+          this.how === 'drops'
+            ? new StoreCallDropped()
+            : new StoreError('unreachable', 'connection terminated unexpectedly'),
+        ),
       );
     });
   }
@@ -169,5 +178,22 @@ describe('a request whose client goes away before its answer', () => {
     expect(metrics).not.toMatch(/^homing_store_write_duration_seconds_count\{outcome="failed"\}/m);
     expect(lines.filter((l) => (l['level'] as number) >= 50)).toEqual([]);
     expect(lines.filter((l) => String(l['msg']).startsWith('request aborted'))).toHaveLength(1);
+  });
+
+  it('a store that fails for real after the client left is still a store failure (a hung database)', async () => {
+    const store = new DroppingStore('fails');
+    const app = buildServer({ store, logger: false });
+    closers.push(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${store.project.writeKey}` };
+    const gone = request({ host: '127.0.0.1', port, method: 'POST', path: '/ingest', headers });
+    gone.on('error', () => {});
+    gone.end(JSON.stringify([{ event: 'e', distinct_id: 'd' }]));
+    setTimeout(() => gone.destroy(), 100);
+    await vi.waitFor(async () => {
+      const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toMatch(/^homing_store_failures_total\{kind="unreachable"\} 1/m);
+    });
   });
 });

@@ -1,6 +1,6 @@
 import type { ServerMetrics } from '../metrics/serverMetrics.js';
 import type { TokenBuckets } from '../rateLimit/tokenBucket.js';
-import { StoreInputError } from '../store/errors.js';
+import { StoreCallDropped, StoreInputError } from '../store/errors.js';
 import type { IngestEvent, InsertResult, Store } from '../store/store.js';
 import type { BuildContext, Built } from './buildIngestEvent.js';
 import { eventTooLargeReason, type ShapeLimits } from './checkEventShape.js';
@@ -161,10 +161,11 @@ async function insertRefusingBadEvents(
       end({ outcome: 'committed' });
       return r;
     } catch (err) {
-      // The client went away and the store dropped its call before the commit, or failed it:
-      // no one is there to resend it, and a dropped call is no store failure (it was counted
-      // as one, and logged at error level, when a pipelining client closed its connection).
-      if (signal?.aborted === true) throw clientLeft();
+      // The client went away and the store dropped its call before the commit: no one is there
+      // to resend it, and a dropped call is no store failure (it was counted as one, and logged
+      // at error level, when a pipelining client closed its connection). A real failure that
+      // ends after the client left (a hung database) is still one.
+      if (err instanceof StoreCallDropped) throw clientLeft();
       // Apart: a statement cancelled at its 5 s timeout looked like a slow commit.
       end({ outcome: 'failed' });
       const at = err instanceof StoreInputError ? err.index : null;

@@ -49,6 +49,16 @@ export class StoreError extends Error {
   }
 }
 
+/**
+ * The store dropped a call, unwritten, because its caller's signal aborted before the commit (a
+ * client that left): no failure of the store, which ingest counts apart from real ones.
+ */
+export class StoreCallDropped extends StoreError {
+  constructor() {
+    super('timeout', 'the request was given up before its events were committed; nothing was stored');
+  }
+}
+
 /** Bad input to insertEvents: `index` is the offending event's position in the batch. */
 export class StoreInputError extends StoreError {
   constructor(

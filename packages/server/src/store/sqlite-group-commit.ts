@@ -3,7 +3,7 @@ import { backpressureTimeout, isDiskFull, storageError } from './sqlite-errors.j
 import type { IngestLog, LogAppend } from './sqlite-ingest-log.js';
 import type { OpenFiles } from './sqlite-open-files.js';
 import type { WriteTurn } from './sqlite-write-turn.js';
-import { StoreError } from './errors.js';
+import { StoreCallDropped, StoreError } from './errors.js';
 import type { InsertResult } from './store.js';
 
 interface Waiting extends LogAppend {
@@ -189,8 +189,5 @@ export class GroupCommit {
 
 /** The caller's signal aborted before its call was committed: nothing of it was written. */
 function aborted(): StoreError {
-  return new StoreError(
-    'timeout',
-    'the request was given up before its events were committed; nothing was stored',
-  );
+  return new StoreCallDropped();
 }
