@@ -1,5 +1,5 @@
 import { PassThrough } from 'node:stream';
-import { deflateSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { IngestError } from './errors.js';
 import { readBody } from './readBody.js';
@@ -50,6 +50,12 @@ describe('readBody', () => {
     expect(await read(gzipSync(deflateSync(json)), 'deflate, gzip')).toBe(json.toString());
     expect(await read(gzipSync(deflateSync(json)), 'gzip, deflate')).toBe('malformed');
     expect(await read(json, 'identity, identity')).toBe(json.toString());
+    // br only on its own: its window (up to 16 MB) would be held by a tiny stalled body whose
+    // output another coding turns into nothing, unseen by the in-flight budget.
+    expect(await read(brotliCompressSync(json), 'br')).toBe(json.toString());
+    expect(await read(brotliCompressSync(json), 'identity, br')).toBe(json.toString());
+    expect(await read(gzipSync(brotliCompressSync(json)), 'br, gzip')).toBe('unsupported-encoding');
+    expect(await read(brotliCompressSync(gzipSync(json)), 'gzip, br')).toBe('unsupported-encoding');
   });
 
   it('caps the body and what each coding passes to the next at maxBytes, and the number of codings', async () => {

@@ -167,6 +167,15 @@ function codingsToUndo(
         );
       }
     }
+    // Brotli's window is up to 16 MB, allocated for however small a body: after it, another
+    // coding can turn its output into nothing, so the in-flight budget (which counts the body's
+    // decoded bytes) would never see what a stalled upload holds. On its own, its output is counted.
+    if (header.length > 1 && header.includes('br')) {
+      throw new IngestError(
+        'unsupported-encoding',
+        'Content-Encoding br is decoded only on its own, not in a list with other codings',
+      );
+    }
     if (header.length > MAX_CODINGS) {
       throw new IngestError(
         'unsupported-encoding',
