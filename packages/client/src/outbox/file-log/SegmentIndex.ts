@@ -130,6 +130,12 @@ export class SegmentIndex {
       try {
         return await SegmentFile.open(this.pathOf(seg));
       } catch (error) {
+        // Swapped for a symlink after it was indexed: never read through, it is gone for the
+        // holder as a deleted one is (kept, it failed every claim and nothing went out).
+        if ((error as NodeJS.ErrnoException).code === 'ELOOP' && this.o.holder) {
+          this.forgetDeleted(seg);
+          return null;
+        }
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         if (!seg.sealed) seg.sealed = true;
         else return null;
@@ -530,9 +536,11 @@ export class SegmentIndex {
     // Forgotten, a segment read again later starts from the cursor as loaded: what was claimed
     // or sent since would go out again. `.open` first: a rename lands after it, never before.
     if (this.o.holder && seg.events > 0) {
+      // A regular file: one swapped for a link or a FIFO is not read (`whyNotOpened`), and kept
+      // in the index it failed every claim; it is gone as a deleted one is.
       const there = async (suffix: string): Promise<boolean> =>
         fs.lstat(path.join(this.o.directory, seg.base + suffix)).then(
-          () => true,
+          (st) => st.isFile(),
           () => false,
         );
       if ((await there(OPEN_SUFFIX)) || (await there(SEALED_SUFFIX))) return;

@@ -102,6 +102,30 @@ describe('an entry named like a segment that is not a file of the outbox', () =>
     expect(await fs.readFile(victim, 'utf8')).toBe('keep me');
   });
 
+  it('a segment already indexed, swapped for a symlink while the app runs: its events counted lost, the rest delivered', async () => {
+    const dir = tempDir();
+    const first = outbox(dir);
+    first.append([record('x1'), record('x2')]);
+    await first.persist();
+    await first.close();
+    const warnings: string[] = [];
+    const app = outbox(dir, warnings);
+    const drops: Array<[string, number]> = [];
+    app.onDrop((d) => drops.push([d.reason, d.count]));
+    expect((await app.size()).events).toBe(2);
+    const segment = readdirSync(dir).find((n) => n.endsWith('.log'))!;
+    const victim = path.join(dir, 'victim.txt');
+    await fs.writeFile(victim, 'keep me');
+    await fs.rm(path.join(dir, segment));
+    await fs.symlink(victim, path.join(dir, segment));
+    app.append([record('after')]);
+    await app.persist();
+    // Before, the known segment stayed indexed and every claim failed (ELOOP): nothing went out.
+    expect(await drainAll(app)).toEqual(['after']);
+    expect(drops).toEqual([['corrupt', 2]]);
+    expect(await fs.readFile(victim, 'utf8')).toBe('keep me');
+  });
+
   it.skipIf(process.platform === 'win32')(
     'a FIFO: never opened, so persist, delivery, close and a status all finish',
     async () => {
