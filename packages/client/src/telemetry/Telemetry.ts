@@ -496,6 +496,7 @@ export class Telemetry implements TelemetryCore {
   private append(w: Waiting): void {
     /** The bytes appended for delivery to hear of (not when held by a denial's clear, or at exit). */
     let appended: number | undefined;
+    let persistNow = false;
     try {
       if (this.consent.state === 'denied') return this.counted.drop('consent', 1);
       if (w.fillAnonId === true) w.tracked.anonDistinctId = this.who.installId;
@@ -515,7 +516,7 @@ export class Telemetry implements TelemetryCore {
         this.outbox.append([result.record]);
         // Tracked by an app's own `exit` listener, after ours wrote what was in memory: nothing
         // asynchronous runs any more, so this one is written now, for the next run to send.
-        if (this.exitedNow) this.outbox.persistOnExit?.();
+        if (this.exitedNow) persistNow = true;
         else appended = result.record.json.length;
       }
       this.counts.queued++;
@@ -527,6 +528,13 @@ export class Telemetry implements TelemetryCore {
       return this.tellInvalid(error);
     }
     // Queued: a failure from here on (the stack running out) must not count it again as invalid.
+    if (persistNow) {
+      try {
+        this.outbox.persistOnExit?.();
+      } catch (error) {
+        this.logger.warn('persist at exit failed', { error });
+      }
+    }
     try {
       if (appended !== undefined) this.delivery.notify(1, appended);
       if (this.closing === undefined) this.stored.scheduleConfirm();

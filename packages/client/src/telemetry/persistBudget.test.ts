@@ -80,4 +80,53 @@ describe('the wait for the storage is bounded by the budget', () => {
       await refusing.down();
     }
   });
+
+  it('an event tracked after the exit hook ran whose write throws is queued once, not also counted invalid', async () => {
+    const base = createMemoryOutbox();
+    const outbox = new Proxy(base, {
+      get(target, key) {
+        if (key === 'persistOnExit')
+          return () => {
+            throw new Error('EIO: i/o error, write');
+          };
+        const value = Reflect.get(target, key) as unknown;
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const exitNow = new Set<() => void>();
+    const platform = testPlatform({
+      onExitNow: (listener) => {
+        exitNow.add(listener);
+        return () => exitNow.delete(listener);
+      },
+    });
+    const sink = await Sink.start();
+    const warnings: string[] = [];
+    try {
+      const t = clientFor(sink, {
+        storage: outbox,
+        platform,
+        delivery: { intervalMs: 60_000 },
+        logger: { debug() {}, error() {}, warn: (m: string) => void warnings.push(m) },
+      });
+      t.track('before.exit');
+      await until(async () => (await t.stats()).queued === 1, 5_000, 'the install id, and the event queued');
+      for (const listener of [...exitNow]) {
+        try {
+          listener();
+        } catch {}
+      }
+      // An app's own exit listener, after ours: nothing asynchronous runs any more.
+      t.track('in.exit.listener');
+      const stats = await t.stats();
+      expect(stats.dropped.invalid).toBe(0);
+      expect(stats).toMatchObject({ tracked: 2, queued: 2 });
+      expect((await base.size()).events).toBe(2);
+      expect(warnings).toContain('persist at exit failed');
+      await t.shutdown({ timeoutMs: 500 });
+    } finally {
+      await sink.down();
+      await base.close();
+    }
+  });
 });
