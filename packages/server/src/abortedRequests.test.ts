@@ -41,8 +41,8 @@ describe('a request whose client goes away before its answer', () => {
     for (const c of closers.splice(0)) await c();
   });
 
-  it('is counted as 499 with its time, and logged, once; an answered one is not', async () => {
-    const store = new SlowStore();
+  /** A server on `store`, listening on loopback, its log lines kept. */
+  async function listening(store: NoopStore) {
     const lines: Record<string, unknown>[] = [];
     const app = buildServer({
       store,
@@ -50,7 +50,21 @@ describe('a request whose client goes away before its answer', () => {
     });
     closers.push(() => app.close());
     await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
+    return { app, port: (app.server.address() as AddressInfo).port, lines };
+  }
+
+  /** Posts one event and goes away 100 ms later, before any answer. */
+  function postAndLeave(port: number, writeKey: string): void {
+    const headers = { 'content-type': 'application/json', authorization: `Bearer ${writeKey}` };
+    const gone = request({ host: '127.0.0.1', port, method: 'POST', path: '/ingest', headers });
+    gone.on('error', () => {});
+    gone.end(JSON.stringify([{ event: 'e', distinct_id: 'd' }]));
+    setTimeout(() => gone.destroy(), 100);
+  }
+
+  it('is counted as 499 with its time, and logged, once; an answered one is not', async () => {
+    const store = new SlowStore();
+    const { app, port, lines } = await listening(store);
     const body = JSON.stringify([{ event: 'e', distinct_id: 'd' }]);
     const headers = { 'content-type': 'application/json', authorization: `Bearer ${store.project.writeKey}` };
     // Gives up after 100 ms, while the store still writes.
@@ -114,14 +128,7 @@ describe('a request whose client goes away before its answer', () => {
 
   it('a body cut short by a reset or a bad chunk size: 499 or client-error, never 500, no error line', async () => {
     const store = new NoopStore();
-    const lines: Record<string, unknown>[] = [];
-    const app = buildServer({
-      store,
-      logger: { level: 'info', stream: { write: (l: string) => void lines.push(JSON.parse(l)) } },
-    });
-    closers.push(() => app.close());
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
+    const { app, port, lines } = await listening(store);
     const head = (framing: string): string =>
       `POST /ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${store.project.writeKey}\r\n${framing}\r\n\r\n`;
     const send = (bytes: string, reset: boolean): Promise<void> =>
@@ -155,19 +162,8 @@ describe('a request whose client goes away before its answer', () => {
 
   it('a write the store dropped because its client left is no store failure', async () => {
     const store = new DroppingStore();
-    const lines: Record<string, unknown>[] = [];
-    const app = buildServer({
-      store,
-      logger: { level: 'info', stream: { write: (l: string) => void lines.push(JSON.parse(l)) } },
-    });
-    closers.push(() => app.close());
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${store.project.writeKey}` };
-    const gone = request({ host: '127.0.0.1', port, method: 'POST', path: '/ingest', headers });
-    gone.on('error', () => {});
-    gone.end(JSON.stringify([{ event: 'e', distinct_id: 'd' }]));
-    setTimeout(() => gone.destroy(), 100);
+    const { app, port, lines } = await listening(store);
+    postAndLeave(port, store.project.writeKey);
     await vi.waitFor(async () => {
       const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
       expect(metrics).toContain('homing_http_requests_total{route="/ingest",method="POST",status="499"} 1');
@@ -182,15 +178,8 @@ describe('a request whose client goes away before its answer', () => {
 
   it('a store that fails for real after the client left is still a store failure (a hung database)', async () => {
     const store = new DroppingStore('fails');
-    const app = buildServer({ store, logger: false });
-    closers.push(() => app.close());
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
-    const headers = { 'content-type': 'application/json', authorization: `Bearer ${store.project.writeKey}` };
-    const gone = request({ host: '127.0.0.1', port, method: 'POST', path: '/ingest', headers });
-    gone.on('error', () => {});
-    gone.end(JSON.stringify([{ event: 'e', distinct_id: 'd' }]));
-    setTimeout(() => gone.destroy(), 100);
+    const { app, port } = await listening(store);
+    postAndLeave(port, store.project.writeKey);
     await vi.waitFor(async () => {
       const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
       expect(metrics).toMatch(/^homing_store_failures_total\{kind="unreachable"\} 1/m);

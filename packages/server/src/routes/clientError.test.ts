@@ -20,13 +20,18 @@ function exchange(port: number, bytes: string): Promise<string> {
   });
 }
 
+/** A server on a no-op store, listening on loopback. */
+async function listening() {
+  const store = new NoopStore();
+  const app = buildServer({ store, logger: false });
+  closers.push(() => app.close());
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return { store, app, port: (app.server.address() as AddressInfo).port };
+}
+
 describe('requests Node answered itself, with an empty body and uncounted', () => {
   it('an Expect other than 100-continue: 417 saying so, counted as client-error', async () => {
-    const store = new NoopStore();
-    const app = buildServer({ store, logger: false });
-    closers.push(() => app.close());
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
+    const { store, app, port } = await listening();
     const got = await exchange(
       port,
       `POST /ingest HTTP/1.1\r\nHost: x\r\nExpect: foo\r\nAuthorization: Bearer ${store.project.writeKey}\r\nContent-Length: 2\r\n\r\n[]`,
@@ -40,11 +45,7 @@ describe('requests Node answered itself, with an empty body and uncounted', () =
   });
 
   it('an HTTP/1.1 request without Host: 400 saying so, counted on its route; HTTP/1.0 needs none', async () => {
-    const store = new NoopStore();
-    const app = buildServer({ store, logger: false });
-    closers.push(() => app.close());
-    await app.listen({ host: '127.0.0.1', port: 0 });
-    const { port } = app.server.address() as AddressInfo;
+    const { store, app, port } = await listening();
     const got = await exchange(
       port,
       `POST /ingest HTTP/1.1\r\nAuthorization: Bearer ${store.project.writeKey}\r\nContent-Length: 2\r\n\r\n[]`,

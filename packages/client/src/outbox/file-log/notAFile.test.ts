@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { OutboxRecord } from '../outbox.js';
+import { drain } from '../outbox.contract.js';
 import { FileOutbox } from './FileOutbox.js';
 import { FileOutboxInspector } from './FileOutboxInspector.js';
 import { cutTail } from './segmentFile.js';
@@ -49,16 +50,6 @@ const record = (uuid: string): OutboxRecord => ({
   timestampMs: Date.now(),
 });
 
-async function drainAll(o: FileOutbox): Promise<string[]> {
-  const got: string[] = [];
-  for (;;) {
-    const batch = await o.claim(100, Number.MAX_SAFE_INTEGER);
-    if (batch === null) return got;
-    got.push(...batch.records.map((r) => r.uuid));
-    await o.ack(batch);
-  }
-}
-
 /** `promise`, or a rejection naming `what` after `ms` (a hang fails the test instead of the run). */
 function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -80,7 +71,7 @@ describe('an entry named like a segment that is not a file of the outbox', () =>
     app.append([record('own')]);
     await app.persist();
     // Before, the target was read as one damaged range and "its torn tail" cut: 0 bytes left.
-    expect(await drainAll(app)).toEqual(['own']);
+    expect(await drain(app)).toEqual(['own']);
     await app.close();
     expect(await fs.readFile(victim, 'utf8')).toBe(notes);
     expect((await fs.lstat(path.join(dir, SEGMENT_NAME))).isSymbolicLink()).toBe(true);
@@ -121,7 +112,7 @@ describe('an entry named like a segment that is not a file of the outbox', () =>
     app.append([record('after')]);
     await app.persist();
     // Before, the known segment stayed indexed and every claim failed (ELOOP): nothing went out.
-    expect(await drainAll(app)).toEqual(['after']);
+    expect(await drain(app)).toEqual(['after']);
     expect(drops).toEqual([['corrupt', 2]]);
     expect(await fs.readFile(victim, 'utf8')).toBe('keep me');
   });
@@ -142,7 +133,7 @@ describe('an entry named like a segment that is not a file of the outbox', () =>
       app.append([record('after')]);
       // Before, the FIFO's open() blocked a pool thread for good and none of these settled.
       await within(app.persist(), 'persist()');
-      expect((await within(drainAll(app), 'delivery')).sort()).toEqual(['after', 'before']);
+      expect((await within(drain(app), 'delivery')).sort()).toEqual(['after', 'before']);
       await within(app.close(), 'close()');
       expect(warnings.join('\n')).toContain('a FIFO');
       const inspector = await FileOutboxInspector.open(dir);

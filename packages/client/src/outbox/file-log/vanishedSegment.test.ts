@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { OutboxRecord } from '../outbox.js';
+import { drain } from '../outbox.contract.js';
 import { FileOutbox } from './FileOutbox.js';
 
 const dirs: string[] = [];
@@ -31,15 +32,20 @@ const record = (uuid: string, pad = 0): OutboxRecord => ({
   timestampMs: Date.now(),
 });
 
-/** Every uuid a new process finds queued in `directory`, claiming and acking until none are left. */
-async function drainAll(o: FileOutbox): Promise<string[]> {
-  const got: string[] = [];
-  for (;;) {
-    const batch = await o.claim(100, Number.MAX_SAFE_INTEGER);
-    if (batch === null) return got;
-    got.push(...batch.records.map((r) => r.uuid));
-    await o.ack(batch);
-  }
+/**
+ * Until mocks are restored, listings of `dir` leave out the segment another writer (not
+ * `holder`) has open, as a readdir racing its rename to `.log` may.
+ */
+function listingMisses(dir: string, holder: FileOutbox): void {
+  const realReaddir = fs.readdir.bind(fs);
+  const otherSegment = readdirSync(dir).find(
+    (n) => n.endsWith('.open') && !n.startsWith(holder['writer'].activeBase ?? '-'),
+  );
+  expect(otherSegment).toBeDefined();
+  vi.spyOn(fs, 'readdir').mockImplementation((async (d: string) => {
+    const names = (await realReaddir(d)) as string[];
+    return d === dir ? names.filter((n) => n !== otherSegment) : names;
+  }) as unknown as typeof fs.readdir);
 }
 
 describe('a segment taken away from a writer that is still alive', () => {
@@ -74,14 +80,14 @@ describe('a segment taken away from a writer that is still alive', () => {
         }
       });
       const holder = outbox(dir, { saveLimits: false });
-      const delivered = await drainAll(holder);
+      const delivered = await drain(holder);
       await holder.persist();
       expect(injected).toBe(true);
       vi.restoreAllMocks();
       await holder.close();
       await writer.close();
       const next = outbox(dir);
-      delivered.push(...(await drainAll(next)));
+      delivered.push(...(await drain(next)));
       // Each once at least: a second copy is a duplicate the uuid settles, never a loss.
       expect(new Set(delivered)).toEqual(new Set(['r0', 'r1', 'r2']));
     },
@@ -100,7 +106,7 @@ describe('a segment taken away from a writer that is still alive', () => {
     // Without a clean close (a crash): what persist() said was stored is on disk.
     expect(readdirSync(dir).some((n) => n.endsWith('.open'))).toBe(true);
     const next = outbox(dir);
-    expect(await drainAll(next)).toEqual(['after-1', 'after-2']);
+    expect(await drain(next)).toEqual(['after-1', 'after-2']);
   });
 
   it('events queued in a segment deleted by something else (rm -rf of the directory) are counted lost, with a warning', async () => {
@@ -124,7 +130,7 @@ describe('a segment taken away from a writer that is still alive', () => {
     expect(drops).toEqual([['corrupt', 2]]);
     expect(warnings.join(' ')).toContain('deleted by something other than Homing');
     await app.ack(inFlight!);
-    expect(await drainAll(app)).toEqual(['after-1']);
+    expect(await drain(app)).toEqual(['after-1']);
     expect(drops).toEqual([['corrupt', 2]]);
   });
 
@@ -155,7 +161,7 @@ describe('a segment taken away from a writer that is still alive', () => {
               ['corrupt', 1],
             ],
       );
-      expect(await drainAll(app)).toEqual(['after-1']);
+      expect(await drain(app)).toEqual(['after-1']);
     },
   );
 
@@ -170,20 +176,13 @@ describe('a segment taken away from a writer that is still alive', () => {
     expect((await holder.size()).events).toBe(3);
     const batch = (await holder.claim(100, Number.MAX_SAFE_INTEGER))!;
     expect(new Set(batch.records.map((r) => r.uuid))).toEqual(new Set(['h0', 'o0', 'o1']));
-    const realReaddir = fs.readdir.bind(fs);
-    const otherSegment = readdirSync(dir).find(
-      (n) => n.endsWith('.open') && !n.startsWith(holder['writer'].activeBase ?? '-'),
-    )!;
-    vi.spyOn(fs, 'readdir').mockImplementation((async (d: string) => {
-      const names = (await realReaddir(d)) as string[];
-      return d === dir ? names.filter((n) => n !== otherSegment) : names;
-    }) as unknown as typeof fs.readdir);
+    listingMisses(dir, holder);
     await holder.size();
     vi.restoreAllMocks();
     await other.close();
     await holder.ack(batch);
     // Before, forgotten and read again from the cursor as loaded: o0 and o1 went out twice.
-    expect(await drainAll(holder)).toEqual([]);
+    expect(await drain(holder)).toEqual([]);
     expect((await holder.size()).events).toBe(0);
   });
 
@@ -227,24 +226,12 @@ describe('a segment taken away from a writer that is still alive', () => {
     other.append([record('o0'), record('o1')]);
     await other.persist();
     expect((await holder.size()).events).toBe(3);
-    // The listing misses the writer's segment, as a readdir racing its rename to .log may.
-    const realReaddir = fs.readdir.bind(fs);
-    const otherSegment = readdirSync(dir).find(
-      (n) =>
-        n.endsWith('.open') &&
-        n.includes(`-${process.pid}-`) &&
-        !n.startsWith(holder['writer'].activeBase ?? '-'),
-    )!;
-    expect(otherSegment).toBeDefined();
-    vi.spyOn(fs, 'readdir').mockImplementation((async (d: string) => {
-      const names = (await realReaddir(d)) as string[];
-      return d === dir ? names.filter((n) => n !== otherSegment) : names;
-    }) as unknown as typeof fs.readdir);
+    listingMisses(dir, holder);
     expect((await holder.size()).events).toBe(3);
     vi.restoreAllMocks();
     await other.close();
     expect(drops).toEqual([]);
-    expect(new Set(await drainAll(holder))).toEqual(new Set(['h0', 'o0', 'o1']));
+    expect(new Set(await drain(holder))).toEqual(new Set(['h0', 'o0', 'o1']));
   });
 
   it('a cursor.json that cannot be saved (a read-only directory) is warned about once per kind of failure, again after a good save', async () => {
@@ -306,7 +293,7 @@ describe('a segment taken away from a writer that is still alive', () => {
       expect(drops).toEqual([]);
       // Without a clean close (a crash): what persist() said was stored is on disk.
       const next = outbox(dir);
-      expect(await drainAll(next)).toEqual(['after-1', 'after-2']);
+      expect(await drain(next)).toEqual(['after-1', 'after-2']);
     },
   );
 
@@ -347,7 +334,7 @@ describe('a segment taken away from a writer that is still alive', () => {
     const next = outbox(dir, {
       logger: { debug() {}, warn: (m: string) => void warnings.push(m), error() {} },
     });
-    const delivered = await drainAll(next);
+    const delivered = await drain(next);
     // Every event but the broken segment's goes out; before, none did.
     expect(delivered.length).toBeGreaterThanOrEqual(4);
     for (const uuid of delivered) expect(inside.toString('latin1')).not.toContain(`"${uuid}"`);
@@ -357,7 +344,7 @@ describe('a segment taken away from a writer that is still alive', () => {
     await fs.writeFile(broken, inside);
     await next.close();
     const again = outbox(dir);
-    const rest = await drainAll(again);
+    const rest = await drain(again);
     expect(new Set([...delivered, ...rest])).toEqual(new Set(['e0', 'e1', 'e2', 'e3', 'e4', 'e5']));
   });
 
@@ -374,10 +361,10 @@ describe('a segment taken away from a writer that is still alive', () => {
     // Before, every claim failed with EISDIR. The acks it held are gone with it: what they
     // covered comes again (the uuid dedups it), nothing is lost.
     const next = outbox(dir);
-    const delivered = await drainAll(next);
+    const delivered = await drain(next);
     expect(delivered).toEqual(expect.arrayContaining(['c2', 'c3', 'c4']));
     await next.close();
     const after = outbox(dir);
-    expect(await drainAll(after)).toEqual([]);
+    expect(await drain(after)).toEqual([]);
   });
 });
