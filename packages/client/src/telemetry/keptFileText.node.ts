@@ -1,11 +1,8 @@
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
+import { OWN_FILE_ONLY } from '../outbox/file-log/notOurs.js';
 
-/**
- * Opened only as a file of its own: a symlink is not followed (ELOOP) and a FIFO does not block
- * the open. Windows has neither flag.
- */
-export const KEPT_FILE_READ_FLAGS =
-  constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
+/** Opened only as a file of its own (see `OWN_FILE_ONLY`). */
+export const KEPT_FILE_READ_FLAGS = constants.O_RDONLY | OWN_FILE_ONLY;
 
 /**
  * The text of a file the client keeps in the outbox directory (the install id, the identity),

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs';
 import { readFileIfExists, writeFileAtomic, writeFileAtomicSync } from './atomicFile.js';
 import { IntervalSet } from './IntervalSet.js';
+import { inTheWayName } from './notOurs.js';
 
 /**
  * `cursor.json`: which byte ranges of which segments are gone (acked, dropped, damaged). Only
@@ -104,7 +105,7 @@ export class CursorFile {
         // A directory in the cursor's place would refuse every save, so no ack would ever be
         // stored: moved aside (never deleted: it is not ours), then written again.
         if (!(await this.isDirectory())) throw error;
-        await fs.rename(this.file, `${this.file}.${Date.now()}.in-the-way`);
+        await fs.rename(this.file, inTheWayName(this.file));
         await writeFileAtomic(this.file, text, this.options);
       }
       this.lastWritten = text;

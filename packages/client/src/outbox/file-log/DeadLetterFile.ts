@@ -4,6 +4,7 @@ import { monotonicClock } from '../../integrations/monotonicClock.js';
 import { OutboxIoError } from '../errors.js';
 import type { DeadLetter, DropReason, OutboxRecord } from '../outbox.js';
 import { writeFileAtomic } from './atomicFile.js';
+import { inTheWayName, OWN_FILE_ONLY } from './notOurs.js';
 import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { DirectoryLock } from './DirectoryLock.js';
 import {
@@ -17,13 +18,9 @@ import {
 } from './frame.js';
 import { type DamagedRange, scanSegment } from './segmentScan.js';
 
-/**
- * Opened only as a file of its own: a symlink is not followed (ELOOP: an append went into its
- * target, a file elsewhere) and a FIFO does not block the open. Windows has neither flag.
- */
-const NOT_FOLLOWED = (constants.O_NOFOLLOW ?? 0) | (constants.O_NONBLOCK ?? 0);
-const READ_FLAGS = constants.O_RDONLY | NOT_FOLLOWED;
-const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | NOT_FOLLOWED;
+/** An append through a symlink went into its target, a file elsewhere (see `OWN_FILE_ONLY`). */
+const READ_FLAGS = constants.O_RDONLY | OWN_FILE_ONLY;
+const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | OWN_FILE_ONLY;
 
 /**
  * The dead-letter store of the file outbox: one file of frames (same framing and checksums as
@@ -381,7 +378,7 @@ export class DeadLetterFile {
       (st) => !st.isFile(),
       () => false,
     );
-    if (inTheWay) await fs.rename(this.o.file, `${this.o.file}.${Date.now()}.in-the-way`);
+    if (inTheWay) await fs.rename(this.o.file, inTheWayName(this.o.file));
   }
 
   private withLock<T>(fn: () => Promise<T>): Promise<T> {

@@ -3,6 +3,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
 import { makeDirectory } from './makeDirectory.js';
+import { inTheWayName } from './notOurs.js';
 import { STATE_DIR } from './segmentFiles.js';
 
 /**
@@ -45,7 +46,7 @@ export async function moveAsideWhatIsInStatesPlace(directory: string): Promise<v
   const file = path.join(directory, STATE_DIR);
   const st = await fs.lstat(file).catch(() => null);
   if (st === null || st.isDirectory()) return;
-  await fs.rename(file, `${file}.${Date.now()}.in-the-way`).catch((error: unknown) => {
+  await fs.rename(file, inTheWayName(file)).catch((error: unknown) => {
     // Moved aside by another process opening the outbox at the same time.
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
   });

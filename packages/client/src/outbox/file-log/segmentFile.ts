@@ -1,16 +1,15 @@
 import type { Buffer } from 'node:buffer';
 // Called through the module object, not named imports, so a test can count the opens.
 import fs, { type Dirent } from 'node:fs';
+import { OWN_FILE_ONLY } from './notOurs.js';
 
 /**
  * Segments are read and cut only as files of their own: a symlink is not followed (ELOOP), and a
  * FIFO put there opens at once instead of holding a pool thread until a writer comes. The
  * listing skips both (`whyNotOpened`); these flags hold when one is swapped in after it.
- * Windows has neither flag (nor FIFOs in a directory).
  */
-const NOT_FOLLOWED = (fs.constants.O_NOFOLLOW ?? 0) | (fs.constants.O_NONBLOCK ?? 0);
-const READ_FLAGS = fs.constants.O_RDONLY | NOT_FOLLOWED;
-const WRITE_FLAGS = fs.constants.O_WRONLY | NOT_FOLLOWED;
+const READ_FLAGS = fs.constants.O_RDONLY | OWN_FILE_ONLY;
+const WRITE_FLAGS = fs.constants.O_WRONLY | OWN_FILE_ONLY;
 
 /** A directory entry named like a segment that is no file of the outbox's: skipped, left as it is. */
 export class NotASegmentFileError extends Error {

@@ -32,6 +32,18 @@ const record = (uuid: string, pad = 0): OutboxRecord => ({
   timestampMs: Date.now(),
 });
 
+/** The lock holder with one event of its own, and another writer with two in its open segment. */
+async function holderBesideWriter(dir: string): Promise<{ holder: FileOutbox; other: FileOutbox }> {
+  const holder = outbox(dir);
+  holder.append([record('h0')]);
+  await holder.persist();
+  const other = outbox(dir, { saveLimits: false });
+  other.append([record('o0'), record('o1')]);
+  await other.persist();
+  expect((await holder.size()).events).toBe(3);
+  return { holder, other };
+}
+
 /**
  * Until mocks are restored, listings of `dir` leave out the segment another writer (not
  * `holder`) has open, as a readdir racing its rename to `.log` may.
@@ -167,13 +179,7 @@ describe('a segment taken away from a writer that is still alive', () => {
 
   it('a fully claimed segment a readdir misses is not sent again', async () => {
     const dir = tempDir();
-    const holder = outbox(dir);
-    holder.append([record('h0')]);
-    await holder.persist();
-    const other = outbox(dir, { saveLimits: false });
-    other.append([record('o0'), record('o1')]);
-    await other.persist();
-    expect((await holder.size()).events).toBe(3);
+    const { holder, other } = await holderBesideWriter(dir);
     const batch = (await holder.claim(100, Number.MAX_SAFE_INTEGER))!;
     expect(new Set(batch.records.map((r) => r.uuid))).toEqual(new Set(['h0', 'o0', 'o1']));
     listingMisses(dir, holder);
@@ -217,15 +223,9 @@ describe('a segment taken away from a writer that is still alive', () => {
 
   it('a segment sealed by its writer while the holder looks is not counted lost', async () => {
     const dir = tempDir();
-    const holder = outbox(dir);
+    const { holder, other } = await holderBesideWriter(dir);
     const drops: string[] = [];
     holder.onDrop((d) => drops.push(d.reason));
-    holder.append([record('h0')]);
-    await holder.persist();
-    const other = outbox(dir, { saveLimits: false });
-    other.append([record('o0'), record('o1')]);
-    await other.persist();
-    expect((await holder.size()).events).toBe(3);
     listingMisses(dir, holder);
     expect((await holder.size()).events).toBe(3);
     vi.restoreAllMocks();
