@@ -76,10 +76,19 @@ export type ExpanderReport =
    * Giving the files' free space back failed (sqlite-idle-shrink.ts) with something other than
    * a lock in the way; nothing is lost, it is tried again at the next idle moment.
    */
-  | { type: 'shrink-failed'; message: string; code: string | null };
+  | { type: 'shrink-failed'; message: string; code: string | null }
+  /** The scrub an erasure asked for is done: see ExpanderCommand 'scrub'. */
+  | { type: 'scrubbed'; through: number };
 
-/** Messages the store posts to the worker. */
-export type ExpanderCommand = { type: 'stop'; budgetMs: number };
+/**
+ * Messages the store posts to the worker. `scrub`: an erasure is done; every log row with id ≤
+ * `through` may hold the person's bytes. Once the store has deleted those rows, at the next
+ * moment with nothing to expand, the worker gives back every free page of the log (relocated
+ * pages overwrite the free ones, the rest is cut off the file) and truncates both WALs, so the
+ * erased bytes are in none of the store's files. Without it they stayed in the log's free pages
+ * until reused (kept up to `logVacuumFreeMiB`, 8 MiB, when idle) and in the WALs until rewritten.
+ */
+export type ExpanderCommand = { type: 'stop'; budgetMs: number } | { type: 'scrub'; through: number };
 
 /**
  * The expander worker's whole program. It runs in a `worker_threads` worker started with
@@ -367,7 +376,7 @@ export function expanderWorkerMain(
    * Gives back the files' free space (sqlite-idle-shrink.ts). `quiet`: nothing arrived for a
    * whole poll period. A lock in the way is no failure: the next idle moment tries again.
    */
-  const shrink = (seen: number, quiet: boolean): void => {
+  const shrink = (seen: number, quiet: boolean, logVacuumFreeBytes: number): void => {
     try {
       shrinkIdle({
         db,
@@ -386,7 +395,7 @@ export function expanderWorkerMain(
         },
         woken: () => Atomics.load(s, slot.wake) !== seen,
         busyTimeoutMs: d.busyTimeoutMs,
-        logVacuumFreeBytes: d.logVacuumFreeBytes,
+        logVacuumFreeBytes,
         quiet,
       });
     } catch (err) {
@@ -398,6 +407,26 @@ export function expanderWorkerMain(
         code: typeof code === 'string' ? code : null,
       });
     }
+  };
+
+  /** The highest log id an erasure asked a scrub through (0: none due); see ExpanderCommand. */
+  let scrubThrough = 0;
+  const logHoldsThrough = logDb
+    .prepare<[number], number>('SELECT 1 FROM ingest_log WHERE id <= ? LIMIT 1')
+    .pluck();
+  /**
+   * The scrub, at a moment with nothing to expand: answers whether it is done. Not yet while the
+   * store has not deleted the rows the erasure saw (it does after their progress report), nor when
+   * work arrived or a reader or writer was in the way: the next idle moment tries again.
+   */
+  const scrub = (seen: number): boolean => {
+    if (logHoldsThrough.get(scrubThrough) !== undefined) return false;
+    shrink(seen, true, 0);
+    return (
+      logDb.pragma('freelist_count', { simple: true }) === 0 &&
+      fileSize(`${d.logPath}-wal`) === 0 &&
+      fileSize(`${d.path}-wal`) === 0
+    );
   };
 
   let deadline = Infinity;
@@ -421,7 +450,7 @@ export function expanderWorkerMain(
       if (cmd.type === 'stop' && !stopping) {
         stopping = true;
         deadline = Date.now() + cmd.budgetMs;
-      }
+      } else if (cmd.type === 'scrub') scrubThrough = Math.max(scrubThrough, cmd.through);
     }
     if (stopping && Date.now() >= deadline) break;
     const limit = chunkLimit();
@@ -439,7 +468,10 @@ export function expanderWorkerMain(
       if (scanning && !stopping) scanning = !scanSlice();
       if (r.more || (scanning && !stopping)) continue;
       if (stopping) break;
-      shrink(seen, quiet && r.n === 0);
+      if (scrubThrough > 0 && scrub(seen)) {
+        post({ type: 'scrubbed', through: scrubThrough });
+        scrubThrough = 0;
+      } else shrink(seen, quiet && r.n === 0, d.logVacuumFreeBytes);
       quiet = Atomics.wait(s, slot.wake, seen, d.pollMs) === 'timed-out';
     } catch (err) {
       quiet = false;

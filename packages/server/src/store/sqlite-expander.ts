@@ -60,6 +60,8 @@ export class Expander {
   filter: Int32Array | null = null;
   /** The ids the current worker's filter covers (ExpanderWorkerData.filterThrough); -1 at first. */
   private filterThrough: BigInt64Array | null = null;
+  /** The log id a scrub is due through (0: none); see scrub(). */
+  private scrubThrough = 0;
 
   constructor(
     private readonly path: string,
@@ -115,6 +117,8 @@ export class Expander {
     // The worker sleeps when idle; it must not keep the process alive by itself.
     worker.unref();
     worker.on('message', (m: ExpanderReport) => this.onReport(m));
+    // A scrub a worker that exited had not done yet.
+    this.postScrub();
     worker.on('error', (err) => this.fail(err));
     worker.on('exit', () => {
       if (this.worker !== worker) return;
@@ -171,6 +175,24 @@ export class Expander {
    * Stops the worker after it expanded for up to `budgetMs` (what is left stays in the log
    * for the next start). Answers how many events were left (-1: not known).
    */
+  /**
+   * An erasure is done and log rows through `through` may hold the person's bytes: the worker
+   * scrubs the store's files at its next idle moment (ExpanderCommand 'scrub'), and again after a
+   * restart of the worker if it had not yet.
+   */
+  scrub(through: number): void {
+    if (through <= this.scrubThrough) return;
+    this.scrubThrough = through;
+    this.postScrub();
+  }
+
+  private postScrub(): void {
+    if (this.port === null || this.scrubThrough === 0) return;
+    const cmd: ExpanderCommand = { type: 'scrub', through: this.scrubThrough };
+    this.port.postMessage(cmd);
+    this.wake();
+  }
+
   stop(budgetMs: number): Promise<number> {
     if (this.stopping) return this.stopping;
     this.stopped = true;
@@ -222,6 +244,14 @@ export class Expander {
         ? `${m.message}; ${diskFullAdvice(dirname(this.path), basename(this.logPath))}`
         : m.message;
       this.fail(new ExpansionError(message, m.code), m.wakeSeen);
+    } else if (m.type === 'scrubbed') {
+      if (m.through >= this.scrubThrough) this.scrubThrough = 0;
+      this.opts.onNotice?.({
+        level: 'info',
+        message:
+          "erased data scrubbed from the store's files: the ingest log holds no free page and both WALs are truncated",
+        fields: { logRow: m.through },
+      });
     } else if (m.type === 'shrink-failed') {
       // Readers are not failed: nothing they wait for went wrong.
       this.opts.onBackgroundError?.(new ExpansionError(m.message, m.code));

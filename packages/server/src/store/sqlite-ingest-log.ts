@@ -230,6 +230,11 @@ export class IngestLog {
     return max > this.expandedThrough ? max : 0;
   }
 
+  /** Newest log id this connection knows of, expanded or not (0: none yet). */
+  lastLogId(): number {
+    return Math.max(this.selectMaxId.get() ?? 0, this.expandedThrough);
+  }
+
   /** The expander moved every log row with id ≤ lastId into `events`: forget their keys. */
   forgetExpanded(lastId: number): void {
     if (lastId > this.expandedThrough) this.expandedThrough = lastId;

@@ -442,8 +442,13 @@ export class SqliteStore implements Store {
     // Calls queued before the entry was noted were not checked against it: commit them to the
     // log, so that catchUp expands them and the deletion sees them.
     await this.commits!.commitAll();
+    // The log rows the person's events may be in: up to here (later ones are not erased).
+    const logThrough = this.log.lastLogId();
     await this.catchUp();
-    return this.erasure.deletePerson(pk, distinctId, requestedBy, erasedAt);
+    const deleted = await this.erasure.deletePerson(pk, distinctId, requestedBy, erasedAt);
+    // Their bytes are still in the log's free pages and the WALs: scrubbed when idle.
+    this.expander.scrub(logThrough);
+    return deleted;
   }
 
   listErasures(q: ErasureQuery): Promise<ErasureRecord[]> {
