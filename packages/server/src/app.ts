@@ -10,6 +10,7 @@ import Fastify, {
 } from 'fastify';
 import { countAbortedRequests } from './abortedRequests.js';
 import { trackUnusedConnections, waitForAnswerTurn } from './connections.js';
+import { continueWhenBodyIsRead } from './expectContinue.js';
 import type { WireFormat } from './ingest/ingestBatch.js';
 import { maxBodyDepth } from './ingest/jsonDepth.js';
 import { WriteKeys } from './ingest/writeKeys.js';
@@ -95,6 +96,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     },
   });
   app.server.on('checkExpectation', expectationFailedHandler(metrics));
+  continueWhenBodyIsRead(app.server);
 
   // Node's own cap: a connection over it is closed as soon as it is accepted.
   if (o.maxConnections > 0) app.server.maxConnections = o.maxConnections;

@@ -1,8 +1,10 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { awaitsContinue } from '../expectContinue.js';
 import { parsePayload } from './parsePayload.js';
 import { type BodyBytesBudget, budgetSource } from './bodyBytesBudget.js';
 import { readBody } from './readBody.js';
+import type { WriteKeys } from './writeKeys.js';
 
 /** What an ingest body may be, checked before it is parsed. */
 export interface IngestBodyLimits {
@@ -27,12 +29,25 @@ function compressionOf(req: FastifyRequest): string | undefined {
   return typeof c === 'string' ? c : undefined;
 }
 
+/** How a route's requests carry a write key in a header, and where keys are looked up. */
+export interface HeaderKey {
+  readonly keys: WriteKeys;
+  /** The key of the request's header (Bearer, Basic), if it has one; throws for a malformed one. */
+  readonly of: (req: FastifyRequest) => string | undefined;
+}
+
 /**
  * Replaces Fastify's body parsers in the ingest routes' scope with one for every content
  * type: the SDKs send JSON as application/json, text/plain (no CORS preflight), forms
  * (posthog-js beacons) and gzip with or without saying so. The body arrives as a JSON value.
+ * With `headerKey`, a request waiting for `100 Continue` has the key of its header checked
+ * before its body is asked for (see expectContinue.ts).
  */
-export function useIngestBodyParser(app: FastifyInstance, limits: IngestBodyLimits): void {
+export function useIngestBodyParser(
+  app: FastifyInstance,
+  limits: IngestBodyLimits,
+  headerKey?: HeaderKey,
+): void {
   app.removeAllContentTypeParsers();
   // Fastify refuses a Content-Type that is not a media type (`json`, `a b`) with its own 415
   // before any parser runs. This one takes every type, so such a header counts as none.
@@ -43,6 +58,14 @@ export function useIngestBodyParser(app: FastifyInstance, limits: IngestBodyLimi
     done(null, payload);
   });
   app.addContentTypeParser('*', async (req: FastifyRequest, payload: NodeJS.ReadableStream) => {
+    if (headerKey !== undefined && awaitsContinue(req.raw)) {
+      // A key in a header that opens no project refuses the request whatever its body holds (a
+      // key there too must be the same one): the client is told before it sends the body. Without
+      // one the key may be in the body, which is asked for. Found keys are remembered, so the
+      // lookup after the body is read costs nothing more.
+      const key = headerKey.of(req);
+      if (key !== undefined) await headerKey.keys.resolve(key);
+    }
     const compression = compressionOf(req);
     const source = budgetSource(req.ip);
     const budget = {

@@ -20,7 +20,7 @@ export interface IngestRouteOptions {
  * committed; `erased` counts events of an erased person from before the erasure, not stored.
  */
 export const nativeRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, body }) => {
-  useIngestBodyParser(app, body);
+  useIngestBodyParser(app, body, { keys: deps.keys, of: bearerKey });
   app.post('/ingest', { config: { ingestFormat: 'native', corsCredentials: true } }, async (req, reply) => {
     const body = req.body;
     let items: unknown;

@@ -180,7 +180,7 @@ function versionOf(query: unknown): number {
  * (`GET /array/<write key>/config`, `config.js`) that it has no optional feature on.
  */
 export const posthogRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, body }) => {
-  useIngestBodyParser(app, body);
+  useIngestBodyParser(app, body, { keys: deps.keys, of: bearerKey });
   for (const path of POSTHOG_FLAG_PATHS) {
     // Same body decoding and write key as capture (posthog-js sends `token`, gzip or base64),
     // so an SDK pointed here gets "no flags" instead of an error; nothing is stored. Its errors

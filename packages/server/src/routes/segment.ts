@@ -51,7 +51,8 @@ export const segmentErrorShape: preSerializationHookHandler<unknown> = (req, rep
  * one-message body whose message is over `maxEventBytes` 413.
  */
 export const segmentRoutes: FastifyPluginAsync<IngestRouteOptions> = async (app, { deps, body }) => {
-  useIngestBodyParser(app, body);
+  // Basic only: a Bearer header beside writeKey is analytics-node's OAuth token, no write key.
+  useIngestBodyParser(app, body, { keys: deps.keys, of: basicKey });
   const routes: [string, SegmentType | null][] = [
     ['/v1/batch', null],
     ['/v1/b', null],
