@@ -20,7 +20,7 @@ import { TokenBuckets } from './rateLimit/tokenBucket.js';
 import { frameworkErrorAnswer, markAdmin, MAX_PARAM_LENGTH } from './frameworkErrors.js';
 import { handleError } from './handleError.js';
 import { childLoggerFactory, RequestLogController } from './requestLog.js';
-import { clientErrorHandler, expectationFailedHandler } from './routes/clientError.js';
+import { clientErrorHandler, connectRefusedHandler, expectationFailedHandler } from './routes/clientError.js';
 import { CorsPolicy, originRefusal } from './routes/cors.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
@@ -96,6 +96,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     },
   });
   app.server.on('checkExpectation', expectationFailedHandler(metrics));
+  app.server.on('connect', connectRefusedHandler(metrics));
   continueWhenBodyIsRead(app.server);
 
   // Node's own cap: a connection over it is closed as soon as it is accepted.

@@ -44,6 +44,21 @@ describe('requests Node answered itself, with an empty body and uncounted', () =
     );
   });
 
+  it('CONNECT: 405 saying why, with Allow, counted as client-error', async () => {
+    const { app, port } = await listening();
+    const got = await exchange(port, 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
+    expect(got).toMatch(/^HTTP\/1\.1 405 /);
+    expect(got).toMatch(/\r\nAllow: GET, HEAD, POST, DELETE, OPTIONS\r\n/);
+    expect(JSON.parse(got.slice(got.indexOf('\r\n\r\n') + 4))).toEqual({
+      error: 'method-not-allowed',
+      message: expect.stringContaining('CONNECT'),
+    });
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain(
+      'homing_http_requests_total{route="client-error",method="CONNECT",status="405"} 1',
+    );
+  });
+
   it('an HTTP/1.1 request without Host: 400 saying so, counted on its route; HTTP/1.0 needs none', async () => {
     const { store, app, port } = await listening();
     const got = await exchange(

@@ -126,3 +126,36 @@ export function expectationFailedHandler(metrics: ServerMetrics) {
     metrics.requests.inc({ route: CLIENT_ERROR_ROUTE, method: 'unknown', status: 417 });
   };
 }
+
+/** The methods some route of this server answers: the Allow header of the 405 to CONNECT. */
+const SERVED_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
+
+/**
+ * The server's 'connect' listener: a CONNECT request (a client that takes this server for a
+ * proxy, a scanner looking for an open one). Without a listener Node closed the connection
+ * without a word and counted nothing; this answers 405 as JSON and counts it as client-error
+ * with method CONNECT. Node hands the connection over with no listener of its own, so its
+ * errors (a reset) are caught here; it is closed once the answer is written.
+ */
+export function connectRefusedHandler(metrics: ServerMetrics) {
+  return (_req: IncomingMessage, socket: Duplex): void => {
+    socket.on('error', () => {});
+    const body = JSON.stringify({
+      error: 'method-not-allowed',
+      message: 'CONNECT is not served: this server is no proxy',
+    });
+    if (socket.writable) {
+      socket.end(
+        `HTTP/1.1 405 ${STATUS_CODES[405]}\r\nContent-Type: application/json\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nAllow: ${SERVED_METHODS}\r\n` +
+          `Connection: close\r\n\r\n${body}`,
+      );
+      metrics.requests.inc({ route: CLIENT_ERROR_ROUTE, method: 'CONNECT', status: 405 });
+    }
+    // Whatever the client sends after it (a tunnel's first bytes) is read and dropped, so the
+    // close is not a reset that could discard the answer; a client that never closes its side
+    // is not waited for.
+    socket.resume();
+    socket.once('finish', () => setTimeout(() => socket.destroy(), 1000).unref());
+  };
+}
