@@ -21,7 +21,7 @@ import { frameworkErrorAnswer, markAdmin, MAX_PARAM_LENGTH } from './frameworkEr
 import { handleError } from './handleError.js';
 import { childLoggerFactory, RequestLogController } from './requestLog.js';
 import { clientErrorHandler, connectRefusedHandler, expectationFailedHandler } from './routes/clientError.js';
-import { CorsPolicy, originRefusal } from './routes/cors.js';
+import { CorsPolicy, isPreflight, originRefusal } from './routes/cors.js';
 import { healthRoutes } from './routes/health.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { nativeRoutes } from './routes/native.js';
@@ -137,11 +137,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     });
   };
   // OPTIONS is answered only as a CORS preflight; one that is none (no Origin or no
-  // Access-Control-Request-Method: `curl -X OPTIONS`, a monitor) got @fastify/cors's text/plain
-  // 400 "Invalid Preflight Request", where every other error is JSON in its route's shape.
+  // Access-Control-Request-Method: `curl -X OPTIONS`, a monitor, a page's fetch with method
+  // OPTIONS) got @fastify/cors's text/plain 400 "Invalid Preflight Request", where every other
+  // error is JSON in its route's shape. @fastify/cors leaves it to this hook (CorsPolicy), after
+  // adding the CORS headers, so a page of an allowed origin can read why.
   const refuseNonPreflightOptions: onRequestHookHandler = (req, reply, done) => {
-    if (req.method !== 'OPTIONS' || (req.headers.origin && req.headers['access-control-request-method']))
-      return done();
+    if (req.method !== 'OPTIONS' || isPreflight(req)) return done();
     markAdmin(req, reply);
     const refusal = {
       error: 'invalid-request',
@@ -157,13 +158,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       .send({ error: 'invalid-request', message: 'an HTTP/1.1 request needs a Host header' });
   };
   const refuseOtherOrigins = originRefusal(o.corsOrigins);
-  // @fastify/cors's hook first, then these (registered after it, at the root): the 503 of a
-  // draining server, the 400 of a malformed query and the 403 of an origin not allowed carry
-  // CORS headers like any answer, so a page can read the 503's Retry-After, and caches see
-  // Vary: Origin on the 403.
+  // @fastify/cors's hook first, then these (registered after it, at the root): the 400 of an
+  // OPTIONS that is no preflight, the 503 of a draining server, the 400 of a malformed query and
+  // the 403 of an origin not allowed carry CORS headers like any answer, so a page can read the
+  // 503's Retry-After, and caches see Vary: Origin on the 403.
   const cors = new CorsPolicy(o.corsOrigins);
   app.addHook('onRoute', cors.noteRoute);
-  app.addHook('onRequest', refuseNonPreflightOptions);
   void app.register(fastifyCors, cors.options());
   void app.register(
     atRoot((root, _opts, done) => {
@@ -172,6 +172,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
         markAdmin(req, reply);
         done();
       });
+      root.addHook('onRequest', refuseNonPreflightOptions);
       root.addHook('onRequest', refuseWhileDraining);
       root.addHook('onRequest', refuseMissingHost);
       root.addHook('onRequest', refuseMalformedQuery);

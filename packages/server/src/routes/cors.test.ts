@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildServer } from '../app.js';
 import { NoopStore } from '../store/noop.js';
@@ -138,6 +138,59 @@ describe('corsOrigins list: requests from other origins', () => {
     ]);
     // Nothing of the path (an id) in the log.
     expect(lines.join('')).not.toContain('100%ZZ');
+  });
+
+  it('an OPTIONS that is no preflight gets its JSON 400 with the CORS headers of its origin, so a page can read why', async () => {
+    const store = new NoopStore();
+    const app = buildServer({ logger: false, store, corsOrigins: ['https://app.example.com'] });
+    cleanups.push(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const port = (app.server.address() as { port: number }).port;
+    const options = (path: string, headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: IncomingHttpHeaders; json: unknown }>((resolve, reject) => {
+        const req = request(
+          { host: '127.0.0.1', port, method: 'OPTIONS', path, headers, agent: false },
+          (res) => {
+            let text = '';
+            res.setEncoding('utf8');
+            res.on('data', (d: string) => (text += d));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, headers: res.headers, json: text && JSON.parse(text) }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    const allowed = { origin: 'https://app.example.com' };
+    // A credentialed route (ingest) reflects the origin with credentials, as its other answers do.
+    const ingest = await options('/ingest', allowed);
+    expect(ingest.status).toBe(400);
+    expect(ingest.json).toMatchObject({
+      error: 'invalid-request',
+      message: expect.stringContaining('preflight'),
+    });
+    expect(ingest.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(ingest.headers['access-control-allow-credentials']).toBe('true');
+    expect(ingest.headers['vary']).toMatch(/Origin/);
+    const capture = await options('/e/', allowed);
+    expect(capture.json).toMatchObject({
+      type: 'validation_error',
+      detail: expect.stringContaining('preflight'),
+    });
+    expect(capture.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    const admin = await options('/api/events', allowed);
+    expect(admin.status).toBe(400);
+    expect(admin.headers['access-control-allow-origin']).toBe('https://app.example.com');
+    expect(admin.headers['access-control-allow-credentials']).toBeUndefined();
+    expect(admin.headers['cache-control']).toBe('no-store');
+    // Not to an origin the list does not name; and a preflight is answered as before.
+    const other = await options('/ingest', { origin: 'https://evil.example' });
+    expect(other.status).toBe(400);
+    expect(other.headers['access-control-allow-origin']).toBeUndefined();
+    const preflight = await options('/ingest', { ...allowed, 'access-control-request-method': 'POST' });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe('https://app.example.com');
   });
 
   it("take the server's own origin from the address the connection reached, not from Host", async () => {

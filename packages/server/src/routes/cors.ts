@@ -50,11 +50,17 @@ export class CorsPolicy {
   private readonly credentialedPaths = new Set<string>();
   private readonly plain: FastifyCorsOptions;
   private readonly credentialed: FastifyCorsOptions;
+  private readonly plainNoPreflight: FastifyCorsOptions;
+  private readonly credentialedNoPreflight: FastifyCorsOptions;
 
   constructor(corsOrigins: '*' | readonly string[]) {
     const list = corsOrigins === '*' ? null : [...corsOrigins];
     this.plain = { ...SHARED, origin: list ?? '*' };
     this.credentialed = { ...SHARED, origin: list ?? true, credentials: true };
+    // For an OPTIONS that is no preflight: the CORS headers of any answer, and no answer of
+    // @fastify/cors's own (its text/plain 400), so the app's hook refuses it as JSON.
+    this.plainNoPreflight = { ...this.plain, preflight: false };
+    this.credentialedNoPreflight = { ...this.credentialed, preflight: false };
   }
 
   /** For Fastify's onRoute hook: remembers the paths of routes marked `corsCredentials`. */
@@ -65,17 +71,25 @@ export class CorsPolicy {
   /** The options to register @fastify/cors with. */
   options(): FastifyCorsOptions {
     return {
-      delegator: (req: FastifyRequest, done: (err: Error | null, o: FastifyCorsOptions) => void) =>
+      delegator: (req: FastifyRequest, done: (err: Error | null, o: FastifyCorsOptions) => void) => {
         // `Origin: null` (a sandboxed iframe, a file:// page) is any page's to send: reflected
         // with credentials it is the textbook CORS hole, so it gets the plain answer.
-        done(
-          null,
-          req.headers.origin !== 'null' && this.credentialedPaths.has(pathOf(req.url))
-            ? this.credentialed
-            : this.plain,
-        ),
+        const credentialed = req.headers.origin !== 'null' && this.credentialedPaths.has(pathOf(req.url));
+        const noPreflight = req.method === 'OPTIONS' && !isPreflight(req);
+        if (credentialed) done(null, noPreflight ? this.credentialedNoPreflight : this.credentialed);
+        else done(null, noPreflight ? this.plainNoPreflight : this.plain);
+      },
     };
   }
+}
+
+/** Whether a request is a CORS preflight (an OPTIONS with Origin and Access-Control-Request-Method). */
+export function isPreflight(req: FastifyRequest): boolean {
+  return (
+    req.method === 'OPTIONS' &&
+    Boolean(req.headers.origin) &&
+    Boolean(req.headers['access-control-request-method'])
+  );
 }
 
 /** The path of a request URL, without its query string or a trailing slash (ignoreTrailingSlash). */
