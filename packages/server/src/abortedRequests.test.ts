@@ -91,6 +91,35 @@ describe('a request whose client goes away before its answer', () => {
     expect(aborted[0]!['responseTime']).toBeLessThan(store.delayMs);
   });
 
+  it('a body its client cuts short is one line, `request aborted` with bodyReceived false, not two', async () => {
+    const store = new NoopStore();
+    const { app, port, lines } = await listening(store);
+    const received = new Promise((resolve) => app.server.once('request', resolve));
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    socket.write(
+      `POST /ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${store.project.writeKey}\r\n` +
+        'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n[{"event":',
+    );
+    // Reset once the server has the request and part of its body.
+    await received;
+    socket.resetAndDestroy();
+    await vi.waitFor(async () => {
+      const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      expect(metrics).toContain('homing_http_requests_total{route="/ingest",method="POST",status="499"} 1');
+    });
+    // The error handler's turn comes after the close that counted it.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const about = lines.filter((l) => l['reqId'] !== undefined && l['msg'] !== 'request completed');
+    expect(about).toEqual([
+      expect.objectContaining({
+        msg: 'request aborted: the client closed the connection',
+        req: { method: 'POST', route: '/ingest' },
+        bodyReceived: false,
+      }),
+    ]);
+  });
+
   it('a body the server stops waiting for (408) is counted once, as client-error, not as 499', async () => {
     const store = new NoopStore();
     const app = buildServer({ store, logger: false, requestTimeoutMs: 300 });

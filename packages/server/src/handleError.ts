@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { countedAsAborted } from './abortedRequests.js';
 import { IngestError } from './ingest/errors.js';
 import { loggableError } from './loggableError.js';
 import { logThrottle } from './logThrottle.js';
@@ -30,8 +31,10 @@ export function handleError(retryAfterSeconds: number) {
       const timeout = endedByTimeout(req.raw.socket);
       const kind = timeout ? 'timeout' : 'aborted';
       noteRefusal(req, kind);
-      // Received whole, its client left before the commit: logged as `request aborted` (499).
-      const skipped = req.raw.complete ? null : abortedThrottle(kind);
+      // A client that left (mid-body, or received whole before the commit) is counted as 499 and
+      // logged as `request aborted` already (abortedRequests.ts): one line per request. This one
+      // is for the rest: a body Node stopped waiting for (timeout), refused, or cut at shutdown.
+      const skipped = req.raw.complete || countedAsAborted(req) ? null : abortedThrottle(kind);
       if (skipped !== null) {
         req.log.info(
           { kind, ...(skipped > 0 ? { alsoSinceLastLine: skipped } : {}) },
