@@ -1,5 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { connect, type AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { buildServer } from '../app.js';
 import { StoreError } from '../store/errors.js';
+import { NoopStore } from '../store/noop.js';
 import { AdminApiError, keyFingerprint, readAdminKey, toAdminApiError } from './adminAuth.js';
 
 function kindOf(fn: () => unknown): string | null {
@@ -61,5 +64,62 @@ describe('keyFingerprint', () => {
     expect(keyFingerprint(key)).toBe(keyFingerprint(key));
     expect(keyFingerprint(key)).not.toBe(keyFingerprint(`${key}x`));
     expect(key).not.toContain(keyFingerprint(key));
+  });
+});
+
+describe('the admin API: a Content-Type that is not a media type', () => {
+  const closers: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of closers.splice(0)) await c();
+  });
+
+  /** Sends `head` (and `body`) on a new connection; the answer's status and JSON body. */
+  async function call(head: string[], body = ''): Promise<{ status: number; json: unknown }> {
+    const store = new NoopStore();
+    const app = buildServer({ store, logger: false });
+    closers.push(() => app.close());
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as AddressInfo;
+    const lines = [
+      ...head,
+      `Authorization: Bearer ${store.project.adminKey}`,
+      'Host: x',
+      'Connection: close',
+    ];
+    const raw = await new Promise<string>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => s.write(`${lines.join('\r\n')}\r\n\r\n${body}`));
+      let got = '';
+      s.on('data', (d: Buffer) => (got += d.toString('utf8')));
+      s.on('error', () => {});
+      s.on('close', () => resolve(got));
+    });
+    return {
+      status: Number(raw.slice(9, 12)),
+      json: JSON.parse(raw.slice(raw.indexOf('\r\n\r\n') + 4)),
+    };
+  }
+
+  it('counts as none, as on ingest: a request without a body is served', async () => {
+    for (const type of [';;;===', 'json']) {
+      const erase = await call([
+        'DELETE /api/persons/alice HTTP/1.1',
+        `Content-Type: ${type}`,
+        'Content-Length: 0',
+      ]);
+      expect({ type, ...erase }).toEqual({ type, status: 200, json: { deleted: 0, distinct_id: 'alice' } });
+      const read = await call(['GET /api/events HTTP/1.1', `Content-Type: ${type}`]);
+      expect({ type, status: read.status }).toEqual({ type, status: 200 });
+    }
+  });
+
+  it('with a body: 415 unsupported-media-type naming the header, in the admin shape', async () => {
+    const r = await call(
+      ['DELETE /api/persons/alice HTTP/1.1', 'Content-Type: ;;;===', 'Content-Length: 2'],
+      '{}',
+    );
+    expect(r).toEqual({
+      status: 415,
+      json: { error: 'unsupported-media-type', message: expect.stringContaining('Content-Type ";;;==="') },
+    });
   });
 });

@@ -278,9 +278,17 @@ function refusedContentEncoding(header: string | string[] | undefined): string |
   return JSON.stringify(value.slice(0, 40));
 }
 
+/** Whether Fastify reads a body of this request: its method may have one, and it has one. */
+function carriesBody(request: FastifyRequest): boolean {
+  if (request.method === 'GET' || request.method === 'HEAD') return false;
+  const length = request.headers['content-length'];
+  return request.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
 /**
  * Adds the admin key check (before validation, so an unauthenticated caller learns nothing about
- * the routes' parameters), the refusal of compressed bodies (415) and the `{ error, message }`
+ * the routes' parameters), the refusal of compressed bodies (415), the reading of a Content-Type
+ * that is not a media type and the `{ error, message }`
  * error handler, whose 503s carry `retryAfterSeconds`, to `fastify`'s context.
  * Call it inside an encapsulated plugin, before declaring its routes.
  */
@@ -319,6 +327,24 @@ export function installAdminApi(
       new AdminApiError(
         'unsupported-media-type',
         `Content-Encoding ${encoding} is not accepted on the admin API; send the body uncompressed (identity)`,
+      ),
+    );
+  });
+  // A Content-Type that is not a media type (`;;;===`, `json`) counts as none, as on ingest:
+  // Fastify refused every such request with its own 415, a DELETE without a body included.
+  fastify.addHook('preParsing', (request, _reply, payload, done) => {
+    const header = request.headers['content-type'];
+    if (header === undefined || request.mediaType !== undefined) return done(null, payload);
+    if (!carriesBody(request)) {
+      delete request.raw.headers['content-type'];
+      return done(null, payload);
+    }
+    // A body with it is one of a type no admin route reads (they read JSON, and take none).
+    done(
+      new AdminApiError(
+        'unsupported-media-type',
+        `Content-Type ${JSON.stringify(header.slice(0, 40))} is not a media type; a body on the admin ` +
+          'API is read only as application/json (its routes take none)',
       ),
     );
   });
