@@ -3,6 +3,8 @@ import { promises as fs, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from './atomicFile.js';
 import { makeDirectory } from './makeDirectory.js';
+import { NotOurFileError } from './notOurs.js';
+import { ownFileText } from './ownFileText.js';
 
 /**
  * A `clear()` in a process that does not hold the delivery lock, written down for the holder
@@ -61,14 +63,17 @@ export class ClearRequests {
     const requests: ClearRequest[] = [];
     for (const name of names.sort()) {
       const file = path.join(this.directory, name);
-      let text: string;
+      let text: string | undefined;
       try {
-        text = await fs.readFile(file, 'utf8');
+        text = await ownFileText(file);
       } catch (error) {
-        // Honoured and removed by another holder meanwhile.
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        // A FIFO or a link named like a request: no request (requests are written whole, by
+        // rename), never read, and left as it is.
+        if (error instanceof NotOurFileError) continue;
         throw error;
       }
+      // Honoured and removed by another holder meanwhile.
+      if (text === undefined) continue;
       requests.push({ file, upTo: parseUpTo(text) });
     }
     return requests;

@@ -1,7 +1,8 @@
-import { promises as fs } from 'node:fs';
-import { readFileIfExists, writeFileAtomic, writeFileAtomicSync } from './atomicFile.js';
+import { promises as fs, renameSync } from 'node:fs';
+import { writeFileAtomic, writeFileAtomicSync } from './atomicFile.js';
 import { IntervalSet } from './IntervalSet.js';
-import { inTheWayName } from './notOurs.js';
+import { inTheWayName, moveAsideIfNotAFile, NotOurFileError } from './notOurs.js';
+import { ownFileText } from './ownFileText.js';
 
 /**
  * `cursor.json`: which byte ranges of which segments are gone (acked, dropped, damaged). Only
@@ -15,10 +16,16 @@ export class CursorFile {
   private requested = 0;
   private completed = 0;
   private lastWritten: string | null = null;
+  /** The last read found no file of ours there (a FIFO, a socket, a link): moved aside before the next write. */
+  private inTheWay = false;
 
   constructor(
     private readonly file: string,
-    private readonly options: { fsync: boolean },
+    private readonly options: {
+      fsync: boolean;
+      /** Something not ours was moved aside from the cursor's place (`what`: 'a FIFO', ...). */
+      onMovedAside?: (file: string, what: string) => void;
+    },
   ) {}
 
   /** The gone ranges per segment base name; a missing or broken cursor reads as empty. */
@@ -26,11 +33,13 @@ export class CursorFile {
     const map = new Map<string, IntervalSet>();
     let text: string | undefined;
     try {
-      text = await readFileIfExists(this.file);
+      text = await ownFileText(this.file);
     } catch (error) {
-      // A directory in its place: outside damage, read as nothing acked (below). Any other
-      // failure (EIO, EACCES) is passed on: the next try may read it.
-      if ((error as NodeJS.ErrnoException).code !== 'EISDIR') throw error;
+      // No file of ours in its place (a directory, a FIFO, a socket, a link): outside damage,
+      // read as nothing acked (below), and moved aside before the next save. Any other failure
+      // (EIO, EACCES) is passed on: the next try may read it.
+      if (!(error instanceof NotOurFileError)) throw error;
+      this.inTheWay = true;
     }
     if (text === undefined) return map;
     try {
@@ -84,6 +93,14 @@ export class CursorFile {
   saveSync(snapshot: () => Record<string, number[]>): void {
     const text = JSON.stringify({ v: 1, removed: snapshot() });
     if (text === this.lastWritten) return;
+    if (this.inTheWay) {
+      this.inTheWay = false;
+      try {
+        renameSync(this.file, inTheWayName(this.file));
+      } catch {
+        // See `writeOnce`. Gone meanwhile, or not movable: the write below says what matters.
+      }
+    }
     writeFileAtomicSync(this.file, text, this.options);
     this.lastWritten = text;
   }
@@ -99,6 +116,12 @@ export class CursorFile {
     const generation = this.requested;
     const text = JSON.stringify({ v: 1, removed: snapshot() });
     if (text !== this.lastWritten) {
+      // Replaced by the rename, it would be gone: it is not ours to delete.
+      if (this.inTheWay) {
+        const moved = await moveAsideIfNotAFile(this.file);
+        this.inTheWay = false;
+        if (moved !== undefined) this.options.onMovedAside?.(this.file, moved);
+      }
       try {
         await writeFileAtomic(this.file, text, this.options);
       } catch (error) {

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { promises as fs, readFileSync, rmSync } from 'node:fs';
+import { promises as fs, rmSync } from 'node:fs';
 import os from 'node:os';
 import { threadId } from 'node:worker_threads';
 import { monotonicClock } from '../../integrations/monotonicClock.js';
+import { NotOurFileError } from './notOurs.js';
+import { ownFileText, ownFileTextSync } from './ownFileText.js';
 import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { processAlive } from './processAlive.js';
 import { answerThreadProbes, threadGone } from './threadGone.js';
@@ -181,7 +183,7 @@ export class DirectoryLock {
     if (this.monotonicNow() - this.confirmedAtMs < this.trustMs()) return true;
     let owner: LockOwner | null = null;
     try {
-      owner = parseOwner(readFileSync(this.file, 'utf8'));
+      owner = parseOwner(ownFileTextSync(this.file) ?? '');
     } catch {
       // Unreadable: not known to be ours.
     }
@@ -415,18 +417,27 @@ const THREAD_PROBE_TIMEOUT_MS = 250;
 /** How old a lock file that holds no owner must be to be taken for garbage (any write is done by then). */
 const GARBAGE_GRACE_MS = 1000;
 
-/** The file is there and certainly no lock owner's: not JSON of one, or a directory (not a read that failed). */
+/**
+ * The file is there and certainly no lock owner's: not JSON of one, or no file of its own (a
+ * directory, a FIFO, a socket, a link), not a read that failed.
+ */
 async function isGarbage(file: string): Promise<boolean> {
   try {
-    return parseOwner(await fs.readFile(file, 'utf8')) === null;
+    const text = await ownFileText(file);
+    return text !== undefined && parseOwner(text) === null;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EISDIR';
+    return error instanceof NotOurFileError;
   }
 }
 
+/**
+ * The owner in a lock file, or null. Read as a file of its own only (`ownFileText`): a FIFO put
+ * at `delivery.lock` blocked every read of it for good, and the delivery, the exit and a status
+ * with it.
+ */
 async function readOwner(file: string): Promise<LockOwner | null> {
   try {
-    return parseOwner(await fs.readFile(file, 'utf8'));
+    return parseOwner((await ownFileText(file)) ?? '');
   } catch {
     return null;
   }

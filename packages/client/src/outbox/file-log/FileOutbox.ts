@@ -30,7 +30,14 @@ import { writeOutboxInfo } from './outboxInfo.js';
 import { QueueHolder } from './QueueHolder.js';
 import { requeueDeadLetters } from './requeueDeadLetters.js';
 import type { SegmentIndex } from './SegmentIndex.js';
-import { DEAD_LETTER_FILE, DEAD_LETTER_LOCK_FILE, DELIVERY_LOCK_FILE, STATE_DIR } from './segmentFiles.js';
+import { moveAsideIfNotAFile } from './notOurs.js';
+import {
+  DEAD_LETTER_FILE,
+  DEAD_LETTER_LOCK_FILE,
+  DELIVERY_LOCK_FILE,
+  INFO_FILE,
+  STATE_DIR,
+} from './segmentFiles.js';
 import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
 import { SpaceReserve } from './SpaceReserve.js';
 import { StateFiles, moveAsideWhatIsInStatesPlace } from './StateFiles.js';
@@ -128,6 +135,8 @@ export class FileOutbox implements Outbox {
   private readonly landing = new Set<{ written: WrittenGroup; frames: WrittenFrames }>();
   /** Batches claimed from records the disk refused, not yet acked or released (see `claim`). */
   private readonly unwritten: UnwrittenClaims;
+  /** What was moved aside from where the outbox's own files belong, told once per kind. */
+  private readonly movedAsideTold = new Set<string>();
 
   /**
    * A read-only view of the outbox in `directory` (for tools such as `homing status`): no lock,
@@ -163,7 +172,8 @@ export class FileOutbox implements Outbox {
       staleMs: this.o.staleMs,
       onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
     });
-    this.state = new StateFiles(path.join(this.directory, STATE_DIR), { fsync });
+    const onMovedAside = (file: string, what: string): void => this.movedAside(file, what);
+    this.state = new StateFiles(path.join(this.directory, STATE_DIR), { fsync, onMovedAside });
     this.clearRequests = new ClearRequests(path.join(this.directory, STATE_DIR), { fsync });
     this.reserve = new SpaceReserve({ directory: this.directory });
     this.holder = new QueueHolder({
@@ -192,6 +202,7 @@ export class FileOutbox implements Outbox {
           'outbox: what was sent cannot be noted in cursor.json; after a restart those events are sent again (the uuid dedups them)',
           { error: String(error) },
         ),
+      onMovedAside,
       withRoom: (op) => this.reserve.withRoom(op),
       withRoomSync: (op) => this.reserve.withRoomSync(op),
       clearRequests: this.clearRequests,
@@ -713,21 +724,21 @@ export class FileOutbox implements Outbox {
     // refused before anything in it is read (the client keeps events in memory meanwhile).
     const unsafe = await unsafeDirectory(this.directory);
     if (unsafe !== undefined) throw unsafe;
-    await moveAsideWhatIsInStatesPlace(this.directory);
+    const state = path.join(this.directory, STATE_DIR);
+    const stateMoved = await moveAsideWhatIsInStatesPlace(this.directory);
+    if (stateMoved !== undefined) this.movedAside(state, stateMoved);
     if (this.o.saveLimits) {
-      await writeOutboxInfo(this.directory, this.o.limits, this.o.durability === 'fsync').catch(
-        (error: unknown) => {
-          // A directory this process may not write is unusable (the client keeps events in
-          // memory). Anything else (a full disk, a stray directory named outbox.json) only
-          // costs tools the app's limits: failing the open for it would strand every event
-          // already on disk, which delivering would free room for.
-          const code = (error as NodeJS.ErrnoException).code;
-          if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw error;
-          this.o.logger.warn('outbox: could not save its limits for tools (outbox.json)', {
-            error: String(error),
-          });
-        },
-      );
+      await this.saveLimitsForTools().catch((error: unknown) => {
+        // A directory this process may not write is unusable (the client keeps events in
+        // memory). Anything else (a full disk, no file descriptor free) only costs tools the
+        // app's limits: failing the open for it would strand every event already on disk,
+        // which delivering would free room for.
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw error;
+        this.o.logger.warn('outbox: could not save its limits for tools (outbox.json)', {
+          error: String(error),
+        });
+      });
     }
     await removeStaleTempFiles(this.directory, 60 * 60 * 1000, Date.now());
     void this.reserve.ensure();
@@ -736,6 +747,29 @@ export class FileOutbox implements Outbox {
     // closed meanwhile (taking the lock builds the index: every segment read, for nothing).
     void this.serial(async () => this.closing === null && this.becomeHolder()).catch((error: unknown) => {
       this.o.logger.warn('outbox: could not open the queue', { error: String(error) });
+    });
+  }
+
+  /** `outbox.json`, with whatever is in its place and not a file moved aside first. */
+  private async saveLimitsForTools(): Promise<void> {
+    const file = path.join(this.directory, INFO_FILE);
+    const moved = await moveAsideIfNotAFile(file);
+    if (moved !== undefined) this.movedAside(file, moved);
+    await writeOutboxInfo(this.directory, this.o.limits, this.o.durability === 'fsync');
+  }
+
+  /**
+   * Something not ours was where one of the outbox's own files belongs (a FIFO, a socket, a
+   * link, a file in place of `state/`) and was moved aside, never deleted: told once per kind.
+   */
+  private movedAside(file: string, what: string): void {
+    const name = path.relative(this.directory, file);
+    const kind = `${what} ${name.startsWith(`${STATE_DIR}${path.sep}`) ? STATE_DIR : name}`;
+    if (this.movedAsideTold.has(kind)) return;
+    this.movedAsideTold.add(kind);
+    this.o.logger.warn(`outbox: ${what} was in the place of ${name}; moved aside (never deleted: not ours)`, {
+      file,
+      what,
     });
   }
 

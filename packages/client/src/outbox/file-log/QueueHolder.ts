@@ -38,6 +38,8 @@ export interface QueueHolderOptions {
    * succeeds. Acks stay in memory meanwhile; a restart before the next good save sends again.
    */
   readonly onCursorUnsaved?: (error: unknown) => void;
+  /** Something not ours was moved aside from the cursor's place (see `SegmentIndexOptions.onMovedAside`). */
+  readonly onMovedAside?: (file: string, what: string) => void;
   /** Runs a write the delivery cannot do without (the lock, the cursor): `SpaceReserve.withRoom`. */
   readonly withRoom: <T>(op: () => Promise<T>) => Promise<T>;
   /** `withRoom` for the exit path, synchronously. */
@@ -158,6 +160,7 @@ export class QueueHolder {
       onDrop: this.o.onDrop,
       withRoom: this.o.withRoom,
       ...(this.o.onUnreadable === undefined ? {} : { onUnreadable: this.o.onUnreadable }),
+      ...(holder && this.o.onMovedAside !== undefined ? { onMovedAside: this.o.onMovedAside } : {}),
       ...(this.o.onVanished === undefined ? {} : { onVanished: this.o.onVanished }),
     });
   }

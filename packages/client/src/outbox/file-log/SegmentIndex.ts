@@ -84,6 +84,8 @@ export interface SegmentIndexOptions {
   readonly onUnreadable?: (file: string, error: unknown) => void;
   /** A segment that still held events was deleted by something else (holder only; counted `corrupt` too). */
   readonly onVanished?: (file: string, events: number) => void;
+  /** Something not ours (a FIFO, a socket, a link) was moved aside from the cursor's place (holder only). */
+  readonly onMovedAside?: (file: string, what: string) => void;
   /** Runs the cursor's write; the outbox's `SpaceReserve.withRoom`, so a full disk still takes it. */
   readonly withRoom?: <T>(op: () => Promise<T>) => Promise<T>;
 }
@@ -101,7 +103,10 @@ export class SegmentIndex {
 
   constructor(private readonly o: SegmentIndexOptions) {
     this.recent = new RecentFrames(o.recentBytes);
-    this.cursor = new CursorFile(path.join(o.directory, CURSOR_FILE), { fsync: o.fsync });
+    this.cursor = new CursorFile(path.join(o.directory, CURSOR_FILE), {
+      fsync: o.fsync,
+      ...(o.onMovedAside === undefined ? {} : { onMovedAside: o.onMovedAside }),
+    });
   }
 
   /** Frames neither gone nor claimed, over all segments. */

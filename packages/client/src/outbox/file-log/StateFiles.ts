@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
+import { writeFileAtomic } from './atomicFile.js';
 import { makeDirectory } from './makeDirectory.js';
-import { inTheWayName } from './notOurs.js';
+import { inTheWayName, moveAsideIfNotAFile, NotOurFileError, whatItIs } from './notOurs.js';
+import { ownFileText, ownFileTextSync } from './ownFileText.js';
 import { STATE_DIR } from './segmentFiles.js';
 
 /**
@@ -17,11 +18,36 @@ import { STATE_DIR } from './segmentFiles.js';
 export class StateFiles {
   constructor(
     private readonly directory: string,
-    private readonly options: { fsync: boolean },
+    private readonly options: {
+      fsync: boolean;
+      /**
+       * Given by the outbox (not by a tool that only looks): something not ours named like a
+       * state file (a FIFO, a socket, a link) is moved aside when read, and this is told.
+       */
+      onMovedAside?: (file: string, what: string) => void;
+    },
   ) {}
 
+  /**
+   * The value of `key`, undefined when unset. Read as a file of its own only (`ownFileText`): a
+   * FIFO named like a state file (the breaker's) blocked its read, and the delivery, for good.
+   * Anything not ours there reads as unset.
+   */
   async get(key: string): Promise<unknown> {
-    return valueIn(await readFileIfExists(stateFile(this.directory, key)), key);
+    const file = stateFile(this.directory, key);
+    let text: string | undefined;
+    try {
+      text = await ownFileText(file);
+    } catch (error) {
+      if (!(error instanceof NotOurFileError)) throw error;
+      const told = this.options.onMovedAside;
+      if (told !== undefined) {
+        const moved = await moveAsideIfNotAFile(file);
+        if (moved !== undefined) told(file, moved);
+      }
+      return undefined;
+    }
+    return valueIn(text, key);
   }
 
   /** Stores the JSON text `json` for `key`; undefined removes the key. */
@@ -40,16 +66,21 @@ export class StateFiles {
  * Makes way for `state/` in the outbox `directory`: anything else there (a file, a symlink, a
  * FIFO) is moved aside to `state.<time>.in-the-way`, never deleted (it is not ours). A file there
  * failed every claim (ENOTDIR listing the clear requests) and every state read and write, so
- * nothing was ever sent; a symlink would have had the state written wherever it points.
+ * nothing was ever sent; a symlink would have had the state written wherever it points. Answers
+ * what it moved ('a file', 'a FIFO', ...), or undefined when `state/` was a directory or missing
+ * (or another process opening the outbox at the same time moved it first).
  */
-export async function moveAsideWhatIsInStatesPlace(directory: string): Promise<void> {
+export async function moveAsideWhatIsInStatesPlace(directory: string): Promise<string | undefined> {
   const file = path.join(directory, STATE_DIR);
   const st = await fs.lstat(file).catch(() => null);
-  if (st === null || st.isDirectory()) return;
-  await fs.rename(file, inTheWayName(file)).catch((error: unknown) => {
-    // Moved aside by another process opening the outbox at the same time.
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-  });
+  if (st === null || st.isDirectory()) return undefined;
+  try {
+    await fs.rename(file, inTheWayName(file));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  return st.isFile() ? 'a file' : whatItIs(st);
 }
 
 /**
@@ -58,7 +89,7 @@ export async function moveAsideWhatIsInStatesPlace(directory: string): Promise<v
  */
 export function readStateSync(directory: string, key: string): unknown {
   try {
-    return valueIn(readFileSync(stateFile(directory, key), 'utf8'), key);
+    return valueIn(ownFileTextSync(stateFile(directory, key)), key);
   } catch {
     return undefined;
   }

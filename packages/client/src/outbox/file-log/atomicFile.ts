@@ -80,16 +80,6 @@ export async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** The file's text, or undefined when it does not exist. */
-export async function readFileIfExists(file: string): Promise<string | undefined> {
-  try {
-    return await fs.readFile(file, 'utf8');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
-}
-
 /** Removes temporary files a crashed writer left behind (older than `olderThanMs`). */
 export async function removeStaleTempFiles(dir: string, olderThanMs: number, nowMs: number): Promise<void> {
   let names: string[];

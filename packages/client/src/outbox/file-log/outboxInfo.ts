@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { resolveOutboxLimits } from '../limits.js';
 import type { OutboxLimits } from '../outbox.js';
-import { readFileIfExists, writeFileAtomic } from './atomicFile.js';
+import { writeFileAtomic } from './atomicFile.js';
+import { NotOurFileError } from './notOurs.js';
+import { ownFileText } from './ownFileText.js';
 import { INFO_FILE } from './segmentFiles.js';
 
 /**
@@ -36,7 +38,14 @@ export async function writeOutboxInfo(
 
 /** The saved limits, or undefined when there are none (an outbox of an older version) or they are unreadable. */
 export async function readSavedLimits(directory: string): Promise<OutboxLimits | undefined> {
-  const text = await readFileIfExists(path.join(directory, INFO_FILE));
+  let text: string | undefined;
+  try {
+    text = await ownFileText(path.join(directory, INFO_FILE));
+  } catch (error) {
+    // A FIFO, a socket, a link there: no limits saved (the app moves it aside at its next open).
+    if (error instanceof NotOurFileError) return undefined;
+    throw error;
+  }
   if (text === undefined) return undefined;
   try {
     const parsed = JSON.parse(text) as Partial<OutboxInfo>;
