@@ -4,7 +4,7 @@ import { monotonicClock } from '../../integrations/monotonicClock.js';
 import { OutboxIoError } from '../errors.js';
 import type { DeadLetter, DropReason, OutboxRecord } from '../outbox.js';
 import { writeFileAtomic } from './atomicFile.js';
-import { inTheWayName, OWN_FILE_ONLY } from './notOurs.js';
+import { moveAsideIfNotAFile, OWN_FILE_ONLY } from './notOurs.js';
 import { PRIVATE_FILE_MODE } from './privateModes.js';
 import { DirectoryLock } from './DirectoryLock.js';
 import {
@@ -300,8 +300,10 @@ export class DeadLetterFile {
       handle = await fs.open(this.o.file, READ_FLAGS);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ELOOP') throw error;
-      const inTheWay = code === 'ELOOP';
+      // ELOOP: a symlink; ENXIO: a socket (what opening one answers), which failed every dead
+      // letter (they stayed claimed and came back forever) where links and FIFOs were moved aside.
+      if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENXIO') throw error;
+      const inTheWay = code !== 'ENOENT';
       const signature = inTheWay ? await this.signature() : 'none';
       const summary = { signature, count: 0, bytes: 0, damaged: false, inTheWay };
       this.cached = summary;
@@ -370,15 +372,11 @@ export class DeadLetterFile {
 
   /**
    * A directory in the store's place would refuse every dead letter (they would stay claimed and
-   * come back forever), a symlink's target is not ours to write, a FIFO would take them nowhere:
-   * moved aside, never deleted (it is not ours).
+   * come back forever), a symlink's target is not ours to write, a FIFO or a socket would take
+   * them nowhere: moved aside, never deleted (it is not ours).
    */
   private async moveAsideIfNotAFile(): Promise<void> {
-    const inTheWay = await fs.lstat(this.o.file).then(
-      (st) => !st.isFile(),
-      () => false,
-    );
-    if (inTheWay) await fs.rename(this.o.file, inTheWayName(this.o.file));
+    await moveAsideIfNotAFile(this.o.file);
   }
 
   private withLock<T>(fn: () => Promise<T>): Promise<T> {

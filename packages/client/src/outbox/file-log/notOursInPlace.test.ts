@@ -13,7 +13,7 @@ import type { OutboxRecord } from '../outbox.js';
 import { drain } from '../outbox.contract.js';
 import { FileOutbox } from './FileOutbox.js';
 import { FileOutboxInspector } from './FileOutboxInspector.js';
-import { DELIVERY_LOCK_FILE } from './segmentFiles.js';
+import { DEAD_LETTER_FILE, DELIVERY_LOCK_FILE } from './segmentFiles.js';
 
 const dirs: string[] = [];
 const open: FileOutbox[] = [];
@@ -180,6 +180,31 @@ describe.skipIf(process.platform === 'win32')('a FIFO where one of the outbox fi
 });
 
 describe.skipIf(process.platform === 'win32')('other things where the outbox files belong', () => {
+  it('a socket at dead-letters.log: dead-lettering goes on; it is moved aside as a FIFO is', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, DEAD_LETTER_FILE);
+    // A Unix socket bound there by a process that ended without closing it.
+    const made = spawnSync(process.execPath, [
+      '-e',
+      "require('net').createServer().listen(process.argv[1], () => process.exit(0))",
+      file,
+    ]);
+    expect(made.status).toBe(0);
+    expect(lstatSync(file).isSocket()).toBe(true);
+    const app = outbox(dir);
+    app.append([record('d1')]);
+    await app.persist();
+    const batch = await app.claim(10, Infinity);
+    // Before, its open failed (ENXIO) at every dead letter: the batch stayed claimed, for good.
+    await within(app.deadLetter(batch!.records, 'HTTP 400'), 'deadLetter()');
+    await app.ack(batch!);
+    expect((await app.listDeadLetters()).map((d) => d.record.uuid)).toEqual(['d1']);
+    expect(lstatSync(file).isFile()).toBe(true);
+    expect(asideOf(dir, DEAD_LETTER_FILE).map((n) => lstatSync(path.join(dir, n)).isSocket())).toEqual([
+      true,
+    ]);
+  });
+
   it('a plain file in place of state/: moved aside, and said so', async () => {
     const dir = await withEvents(['a']);
     await fs.rm(path.join(dir, 'state'), { recursive: true, force: true });
