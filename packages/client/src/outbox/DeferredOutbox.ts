@@ -1,4 +1,5 @@
 import type { DeadLetter, Outbox, OutboxBatch, OutboxDrop, OutboxRecord, OutboxSize } from './outbox.js';
+import { subscribeOnceThere } from './subscribeOnceThere.js';
 
 /**
  * An Outbox whose storage is still loading: the Node file outbox, imported on first use so that
@@ -136,6 +137,11 @@ export class DeferredOutbox implements Outbox {
     this.pending = [];
     for (const records of pending) exitTarget.append(records);
     exitTarget.persistOnExit?.();
+  }
+
+  /** The storage's, once it is loaded (see `Outbox.onKeptFilesLost`). */
+  onKeptFilesLost(listener: () => void): () => void {
+    return subscribeOnceThere(this.ready, (outbox) => outbox.onKeptFilesLost?.(listener));
   }
 
   onDrop(listener: (drop: OutboxDrop) => void): () => void {

@@ -4,6 +4,7 @@ import type { MemoryStandIn } from './MemoryStandIn.js';
 import type { DeadLetter, Outbox, OutboxBatch, OutboxDrop, OutboxRecord, OutboxSize } from './outbox.js';
 import { DropListeners } from './records.js';
 import { stateToKeep } from './stateAfterRecovery.js';
+import { subscribeOnceThere } from './subscribeOnceThere.js';
 
 /** An outbox that stores, and can take in dead letters made elsewhere (the file outbox). */
 export interface DurableOutbox extends Outbox {
@@ -219,6 +220,17 @@ export class RecoveringOutbox implements Outbox {
       this.moveRecords(durable);
     }
     durable.persistOnExit?.();
+  }
+
+  /**
+   * The durable outbox's, once it took over (see `Outbox.onKeptFilesLost`); the take-over itself
+   * is told by `whenRecovered`.
+   */
+  onKeptFilesLost(listener: () => void): () => void {
+    return subscribeOnceThere(
+      this.recovery.then(() => this.durable!),
+      (outbox) => outbox.onKeptFilesLost?.(listener),
+    );
   }
 
   onDrop(listener: (drop: OutboxDrop) => void): () => void {

@@ -158,6 +158,14 @@ export interface Outbox {
    * left. Absent or false: the exit flush waits within its budget, as events would be lost.
    */
   keepsAcrossRuns?(): boolean;
+  /**
+   * Optional (the Node file outbox has it): `listener` is called when the outbox's directory took
+   * a write again after losing the files kept beside the queue (deleted while the app ran, and
+   * made again for the next segment) or never getting them (no file descriptor free at start):
+   * what the client keeps there too (the install id) is written again then. Answers the
+   * unsubscribe.
+   */
+  onKeptFilesLost?(listener: () => void): () => void;
   onDrop(listener: (drop: OutboxDrop) => void): () => void;
   /** Persist, release claims and locks, stop timers. Idempotent. */
   close(): Promise<void>;

@@ -166,6 +166,8 @@ export class Telemetry implements TelemetryCore {
     if (this.consent.installIdAllowedNow()) this.who.installId = this.who.installIdNow(true);
     this.offHooks.push(parts.platform.onExit(() => this.onExit()));
     void storesAgain(this.outbox).then(() => this.storageRecovered());
+    const offKeptFilesLost = this.outbox.onKeptFilesLost?.(() => this.keptFilesLost());
+    if (offKeptFilesLost !== undefined) this.offHooks.push(offKeptFilesLost);
     this.offExitNow = parts.platform.onExitNow?.(() => {
       this.exitedNow = true;
       // The clear cannot finish in this turn: what it held is written with the rest.
@@ -581,6 +583,17 @@ export class Telemetry implements TelemetryCore {
     if (this.closing !== undefined) return;
     this.who.keeper.writeAgain();
     if (this.consent.state !== 'denied' && !this.consent.undecided) void this.who.storeRunOnlyInstallId();
+  }
+
+  /**
+   * The outbox's directory takes writes again after it lost what was kept beside it, or never got
+   * it (see `Outbox.onKeptFilesLost`): the install id, and an identity whose write failed, are
+   * written there again, as consent allows.
+   */
+  private keptFilesLost(): void {
+    if (this.closing !== undefined) return;
+    this.who.keeper.writeAgain();
+    if (this.consent.state !== 'denied' && !this.consent.undecided) void this.who.storeInstallIdAgain();
   }
 
   /** Node `beforeExit` / page hide: store what was tracked (delivery makes its own last flush). */

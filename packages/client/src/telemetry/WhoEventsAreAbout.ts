@@ -210,6 +210,27 @@ export class WhoEventsAreAbout {
   }
 
   /**
+   * The outbox's directory lost the files kept beside the queue (deleted while the app ran) or
+   * never got them (no file descriptor free at start), and takes writes now: the install id in
+   * use is stored again, unless one is stored by now (another process made it), which then wins
+   * for the events built from here on, as for a run-only id (`storeRunOnlyInstallId`). Before, the
+   * next run found none and was a new anonymous user. Not an id kept off the device on purpose
+   * (a denial, a `reset()` under one: stored at a grant).
+   */
+  async storeInstallIdAgain(): Promise<void> {
+    const own = this.installId;
+    if (own === undefined || this.installIdStore === undefined || this.storeOnGrant) return;
+    this.runOnlyInstallId = undefined;
+    const denials = this.denials;
+    try {
+      const stored = await this.installIdStore(false, own);
+      if (isInstallId(stored) && this.installId === own && this.denials === denials) this.installId = stored;
+    } catch (error) {
+      this.logger.warn('could not store the install id again; the next run may make another', { error });
+    }
+  }
+
+  /**
    * The install id when its store answers synchronously (Node's file, a browser's localStorage);
    * else it is read in `start`. `syncOnly`: start nothing asynchronous (see `RememberedConsent.installIdAllowedNow`).
    */

@@ -44,6 +44,7 @@ import { StateFiles, moveAsideWhatIsInStatesPlace } from './StateFiles.js';
 import { makeDirectory } from './makeDirectory.js';
 import { unsafeDirectory } from './ownDirectory.js';
 import { UnwrittenClaims } from './UnwrittenClaims.js';
+import { KeptFiles } from './KeptFiles.js';
 
 /**
  * How stale a claim's view of other processes' segments may be while this process still has
@@ -135,6 +136,8 @@ export class FileOutbox implements Outbox {
   private readonly landing = new Set<{ written: WrittenGroup; frames: WrittenFrames }>();
   /** Batches claimed from records the disk refused, not yet acked or released (see `claim`). */
   private readonly unwritten: UnwrittenClaims;
+  /** `outbox.json` and the client's install id, written again when the directory lost them. */
+  private readonly kept: KeptFiles;
   /** What was moved aside from where the outbox's own files belong, told once per kind. */
   private readonly movedAsideTold = new Set<string>();
 
@@ -152,11 +155,21 @@ export class FileOutbox implements Outbox {
     const fsync = this.o.durability === 'fsync';
     this.retentionNow = retentionClock(this.o.now, this.o.logger);
     warnOnRetentionDrops(this.drops, this.o.logger, this.o.limits.retentionMs);
+    this.kept = new KeptFiles({
+      save: this.o.saveLimits ? () => this.saveLimitsForTools() : null,
+      logger: this.o.logger,
+    });
+    // The outbox's own directory, made again after it was deleted (by the next write of a segment
+    // or of the state): what it kept beside the queue went with it (see `KeptFiles`).
+    const onDirectoryMade = (made: string): void => {
+      if (made === this.directory) this.kept.writeAgain();
+    };
     this.writer = new SegmentWriter({
       directory: this.directory,
       maxSegmentBytes: this.o.maxSegmentBytes,
       fsync,
       staleMs: this.o.staleMs,
+      onDirectoryMade,
     });
     this.lock = new DirectoryLock(path.join(this.directory, DELIVERY_LOCK_FILE), {
       staleMs: this.o.staleMs,
@@ -173,8 +186,12 @@ export class FileOutbox implements Outbox {
       onDrop: (reason, count, bytes) => this.drops.emit(reason, count, bytes),
     });
     const onMovedAside = (file: string, what: string): void => this.movedAside(file, what);
-    this.state = new StateFiles(path.join(this.directory, STATE_DIR), { fsync, onMovedAside });
-    this.clearRequests = new ClearRequests(path.join(this.directory, STATE_DIR), { fsync });
+    this.state = new StateFiles(path.join(this.directory, STATE_DIR), {
+      fsync,
+      onMovedAside,
+      onDirectoryMade,
+    });
+    this.clearRequests = new ClearRequests(path.join(this.directory, STATE_DIR), { fsync, onDirectoryMade });
     this.reserve = new SpaceReserve({ directory: this.directory });
     this.holder = new QueueHolder({
       directory: this.directory,
@@ -640,6 +657,7 @@ export class FileOutbox implements Outbox {
     await this.deadLetters.stop();
     this.unwritten.putBackAll();
     await this.buffer.close();
+    await this.kept.settled();
     await this.serial(async () => {
       await this.holder.release();
       // Tasks queued behind this one (a clear begun before the close) must not take the lock
@@ -656,6 +674,7 @@ export class FileOutbox implements Outbox {
    * apply them (a holder that is delivering keeps it, and applies the limits itself).
    */
   private async afterWrite(written: WrittenGroup, group: GroupSummary, frames: WrittenFrames): Promise<void> {
+    if (this.kept.lost) this.kept.writeAgain();
     // Out of the buffer's count already, not in the index until the task below runs.
     const landing = { written, frames };
     this.landing.add(landing);
@@ -732,9 +751,10 @@ export class FileOutbox implements Outbox {
         // A directory this process may not write is unusable (the client keeps events in
         // memory). Anything else (a full disk, no file descriptor free) only costs tools the
         // app's limits: failing the open for it would strand every event already on disk,
-        // which delivering would free room for.
+        // which delivering would free room for. Written once a group lands.
         const code = (error as NodeJS.ErrnoException).code;
         if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') throw error;
+        this.kept.lost = true;
         this.o.logger.warn('outbox: could not save its limits for tools (outbox.json)', {
           error: String(error),
         });
@@ -756,6 +776,10 @@ export class FileOutbox implements Outbox {
     const moved = await moveAsideIfNotAFile(file);
     if (moved !== undefined) this.movedAside(file, moved);
     await writeOutboxInfo(this.directory, this.o.limits, this.o.durability === 'fsync');
+  }
+
+  onKeptFilesLost(listener: () => void): () => void {
+    return this.kept.onLost(listener);
   }
 
   /**

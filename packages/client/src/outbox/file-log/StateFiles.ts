@@ -25,6 +25,8 @@ export class StateFiles {
        * state file (a FIFO, a socket, a link) is moved aside when read, and this is told.
        */
       onMovedAside?: (file: string, what: string) => void;
+      /** Told of each directory a write made (`state/`, and the outbox's if it was deleted). */
+      onDirectoryMade?: (directory: string) => void;
     },
   ) {}
 
@@ -57,7 +59,7 @@ export class StateFiles {
       await fs.rm(file, { force: true });
       return;
     }
-    await makeDirectory(this.directory);
+    await makeDirectory(this.directory, this.options.onDirectoryMade);
     await writeFileAtomic(file, `{"key":${JSON.stringify(key)},"value":${json}}`, this.options);
   }
 }

@@ -30,7 +30,11 @@ export function makeDirectorySync(directory: string): void {
   }
 }
 
-export async function makeDirectory(directory: string): Promise<void> {
+/**
+ * `made`: called with each directory this call made (an ancestor before its child), so that the
+ * outbox hears its directory was made again after it was deleted.
+ */
+export async function makeDirectory(directory: string, made?: (directory: string) => void): Promise<void> {
   const target = path.resolve(directory);
   try {
     await mkdir(target, PRIVATE_DIRECTORY_MODE);
@@ -38,13 +42,15 @@ export async function makeDirectory(directory: string): Promise<void> {
     if (codeOf(error) === 'EEXIST' && (await isDirectory(target))) return;
     const parent = path.dirname(target);
     if (codeOf(error) !== 'ENOENT' || parent === target) throw error;
-    await makeDirectory(parent);
+    await makeDirectory(parent, made);
     try {
       await mkdir(target, PRIVATE_DIRECTORY_MODE);
     } catch (again) {
       if (codeOf(again) !== 'EEXIST' || !(await isDirectory(target))) throw again;
+      return;
     }
   }
+  made?.(target);
 }
 
 function codeOf(error: unknown): unknown {

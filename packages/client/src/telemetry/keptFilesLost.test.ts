@@ -1,0 +1,89 @@
+/**
+ * The install id is kept for the next run even when the outbox directory lost it while the app
+ * ran (`rm -rf` of it) or could not be given it at start (no file descriptor free): before, the
+ * next run found none and was a new anonymous user.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, promises as fs, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { INSTALL_ID_FILE } from './installIdFile.node.js';
+import { clientFor, Sink, sinkEvents, until } from './telemetry.test-helpers.js';
+
+const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
+
+describe('the install id kept beside the file outbox', () => {
+  let sink: Sink;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-kept-lost-'));
+  beforeAll(async () => {
+    sink = await Sink.start();
+  });
+  afterAll(async () => {
+    await sink.down();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('the directory deleted while the app runs: written again, the same id, with the next events', async () => {
+    const directory = path.join(dir, 'deleted');
+    const file = path.join(directory, INSTALL_ID_FILE);
+    const t = clientFor(sink, { storage: 'file', directory, rememberConsent: false });
+    try {
+      t.track('before');
+      await t.persist();
+      const id = readFileSync(file, 'utf8').trim();
+      // Tried again while the open outbox still adds a file (its space reserve).
+      await fs.rm(directory, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+      t.track('after');
+      await t.persist();
+      await until(() => existsSync(file), 5_000, 'the install id written again');
+      expect(readFileSync(file, 'utf8').trim()).toBe(id);
+      await t.shutdown({ timeoutMs: 5_000 });
+      expect(sinkEvents(sink).map((e) => [e.event, e.distinct_id])).toEqual([
+        ['before', id],
+        ['after', id],
+      ]);
+    } finally {
+      await t.shutdown({ timeoutMs: 1_000 });
+    }
+  });
+
+  it.skipIf(process.platform === 'win32')(
+    'no file descriptor free at start: the id this run used is kept once they come back, with outbox.json',
+    async () => {
+      const directory = path.join(dir, 'no-descriptors');
+      const child = spawn(
+        'sh',
+        [
+          '-c',
+          'ulimit -n 256 && exec "$0" "$@"',
+          process.execPath,
+          '--conditions=homing-source',
+          '--import',
+          here('../outbox/file-log/__fixtures__/register-ts.mjs'),
+          here('./__fixtures__/no-descriptors-child.ts'),
+          directory,
+          sink.url,
+        ],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+      const killer = setTimeout(() => child.kill('SIGKILL'), 45_000);
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      clearTimeout(killer);
+      expect(code, err).toBe(0);
+      const lines = out.split('\n');
+      const used = new Set(lines.filter((l) => l.startsWith('D ')).map((l) => l.slice(2)));
+      // One id for the run, made while its store could not be read.
+      expect(used.size).toBe(1);
+      // Before, neither was ever written in this run: the next one was a new anonymous user.
+      expect(lines).toContain(`I ${[...used][0]}`);
+      expect(lines).toContain('O yes');
+    },
+    60_000,
+  );
+});
