@@ -228,6 +228,8 @@ export class Telemetry implements TelemetryCore {
       const problem = distinctIdProblem(distinctId);
       if (problem !== undefined) return this.logger.warn(`identify ignored: its id ${problem}`);
       const id = distinctId.trim();
+      // Refused before anything changes: an id taken without its `$identify` is the half state.
+      if (this.hooks.identifyRefusal() !== undefined) return;
       const read = identifyTraits(traits, this.o.propertyLimits);
       if (read.problem !== undefined) this.logger.warn(`identify: ${read.problem}`);
       this.who.identityChosen = true;
@@ -240,14 +242,18 @@ export class Telemetry implements TelemetryCore {
       const anonymous = this.who.identified === this.o.distinctId;
       this.who.identified = id;
       this.keepIdentity(id);
-      this.enqueue(
-        '$identify',
-        // `$set` even when empty: without it the Segment destination took the event's other
-        // properties (the super properties) for the user's traits.
-        { $set: read.traits ?? {} },
-        anonymous && previous === undefined,
-        !anonymous || previous === undefined || previous === id ? undefined : previous,
-      );
+      const track = (): void =>
+        this.enqueue(
+          '$identify',
+          // `$set` even when empty: without it the Segment destination took the event's other
+          // properties (the super properties) for the user's traits.
+          { $set: read.traits ?? {} },
+          anonymous && previous === undefined,
+          !anonymous || previous === undefined || previous === id ? undefined : previous,
+        );
+      // Inside a hook it would be refused as tracked there (see `RunningHook`): tracked once it returned.
+      if (this.hooks.running !== undefined) this.hooks.afterHooks(track);
+      else track();
     } catch (error) {
       this.logger.warn('identify ignored', { error });
     }
