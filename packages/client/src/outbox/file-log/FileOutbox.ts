@@ -119,6 +119,11 @@ export class FileOutbox implements Outbox {
   /** A `clear()` under way (settles, never rejects); claims wait for it. */
   private clearing: Promise<void> | null = null;
   private closed = false;
+  /**
+   * Records given up (`unsaved`) since `close()` began: its last write, or an append after it,
+   * found no room. A `persist()` after the close then must not answer that all is stored.
+   */
+  private unsavedSinceClose = 0;
   /** `close()` let the delivery lock go: it is not taken again (see `becomeHolder`). */
   private releasedAtClose = false;
   /** `persistOnExit` ran: the process is ending; later calls write only what was appended since. */
@@ -243,7 +248,10 @@ export class FileOutbox implements Outbox {
       logger: this.o.logger,
       onWritten: (written, group, frames) => this.afterWrite(written, group, frames),
       onOverflow: (count, bytes) => this.drops.emit('overflow', count, bytes),
-      onUnsaved: (count, bytes) => this.drops.emit('unsaved', count, bytes),
+      onUnsaved: (count, bytes) => {
+        if (this.closing !== null) this.unsavedSinceClose += count;
+        this.drops.emit('unsaved', count, bytes);
+      },
     });
     this.admission = new Admission({
       limits: this.o.limits,
@@ -608,7 +616,14 @@ export class FileOutbox implements Outbox {
   }
 
   async persist(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed) {
+      // Nothing is left to write; what the close gave up is not stored (`stats().persisted`
+      // was counted up to `queued` by a persist() after shutdown() on a full disk).
+      if (this.unsavedSinceClose === 0) return;
+      throw new OutboxIoError('persist', {
+        cause: new Error(`${this.unsavedSinceClose} events could not be written before the outbox closed`),
+      });
+    }
     await this.buffer.flush();
     // Acks are durable within the same window as appends; persist() ends the wait for both.
     await this.serial(() => this.holder.flushCursor());
