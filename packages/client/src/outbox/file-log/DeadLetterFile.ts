@@ -36,6 +36,12 @@ const APPEND_FLAGS = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT
  * a dead-letter append, losing the append). A torn tail (a crash or a full disk in the middle of
  * an append) is cut before the next append, as in segments, and counted 'corrupt': appended
  * after it, the next frame would be swallowed by the torn frame's length.
+ *
+ * A dead letter whose uuid the store holds already is not added again: a process that died
+ * after storing dead letters and before its queue's cursor recorded them gone (the cursor is
+ * saved later) claimed them again in its next run, and they were listed, and replayed, twice.
+ * The uuids come with the summary (read from the frames' headers when the file is scanned), so
+ * checking them costs an append no read.
  */
 export interface DeadLetterFileOptions {
   readonly file: string;
@@ -75,6 +81,8 @@ interface Summary {
   readonly damaged: boolean;
   /** Something other than a file in its place (a directory, a symlink, a FIFO): moved aside before writing. */
   readonly inTheWay: boolean;
+  /** The uuids of the intact dead letters: an append skips these (see the class comment). */
+  readonly uuids: Set<string>;
 }
 
 interface Stored {
@@ -141,12 +149,14 @@ export class DeadLetterFile {
     }
   }
 
-  private async appendOrTrim(added: readonly DeadLetter[]): Promise<void> {
-    const frames = deadLetterFrames(added);
-    const buffer = encodeFrames(frames).buffer;
+  private async appendOrTrim(records: readonly DeadLetter[]): Promise<void> {
     // Under the lock: a summary with the file's signature still describes the file.
     let summary = this.cached;
     if (summary?.signature !== (await this.signature())) summary = (await this.scan(false, () => {})).summary;
+    const added = notStoredYet(records, summary.uuids);
+    if (added.length === 0) return;
+    const frames = deadLetterFrames(added);
+    const buffer = encodeFrames(frames).buffer;
     if (
       summary.damaged ||
       summary.count + added.length > this.o.maxDeadLetters ||
@@ -162,10 +172,17 @@ export class DeadLetterFile {
       if (this.o.fsync) await handle.datasync();
       const st = await handle.stat();
       // A short write left a torn frame, for the next append to cut once it has read the file.
-      this.cached =
-        bytesWritten === buffer.length && st.size === summary.bytes + buffer.length
-          ? { ...summary, signature: signatureOf(st), count: summary.count + added.length, bytes: st.size }
-          : null;
+      if (bytesWritten === buffer.length && st.size === summary.bytes + buffer.length) {
+        for (const d of added) summary.uuids.add(d.record.uuid);
+        this.cached = {
+          ...summary,
+          signature: signatureOf(st),
+          count: summary.count + added.length,
+          bytes: st.size,
+        };
+      } else {
+        this.cached = null;
+      }
     } finally {
       await handle.close();
     }
@@ -189,9 +206,11 @@ export class DeadLetterFile {
     );
     let out = Buffer.allocUnsafe(size + buffer.length);
     let end = 0;
-    /** Where each dead letter starts in `out`, the stored ones then the added. */
+    /** Where each dead letter starts in `out`, the stored ones then the added; and its uuid. */
     const starts: number[] = [];
+    const uuids: string[] = [];
     const { damaged } = await this.scan(false, (header, buf, at) => {
+      uuids.push(uuidAt(buf, at, header));
       // Only if the file grew during the scan, which the lock rules out.
       if (end + header.frameBytes + buffer.length > out.length) {
         out = Buffer.concat([out.subarray(0, end)], 2 * (end + header.frameBytes + buffer.length));
@@ -204,6 +223,7 @@ export class DeadLetterFile {
     buffer.copy(out, end);
     for (const frame of frames) {
       starts.push(end);
+      uuids.push(frame.uuid);
       end += frameLength(frame);
     }
     const { maxDeadLetters, maxDeadLetterBytes } = this.o;
@@ -216,7 +236,7 @@ export class DeadLetterFile {
         drop++;
       }
     }
-    await this.rewrite(out.subarray(drop < starts.length ? starts[drop] : end, end), starts.length - drop);
+    await this.rewrite(out.subarray(drop < starts.length ? starts[drop] : end, end), uuids.slice(drop));
     this.countDamaged(damaged);
     if (drop > 0) {
       let droppedBytes = 0;
@@ -268,7 +288,10 @@ export class DeadLetterFile {
       const used = new Set(await use(taken));
       if (used.size === 0) return 0;
       const rest = all.filter((d) => !used.has(d));
-      await this.rewrite(encodeFrames(deadLetterFrames(rest)).buffer, rest.length);
+      await this.rewrite(
+        encodeFrames(deadLetterFrames(rest)).buffer,
+        rest.map((d) => d.record.uuid),
+      );
       this.countDamaged(damaged);
       return used.size;
     });
@@ -305,18 +328,19 @@ export class DeadLetterFile {
       if (code !== 'ENOENT' && code !== 'ELOOP' && code !== 'ENXIO') throw error;
       const inTheWay = code !== 'ENOENT';
       const signature = inTheWay ? await this.signature() : 'none';
-      const summary = { signature, count: 0, bytes: 0, damaged: false, inTheWay };
+      const summary = { signature, count: 0, bytes: 0, damaged: false, inTheWay, uuids: new Set<string>() };
       this.cached = summary;
       return { damaged: [], summary };
     }
     let count = 0;
+    const uuids = new Set<string>();
     let summary: Summary;
     let damaged: readonly DamagedRange[] = [];
     try {
       const st = await handle.stat();
       if (!st.isFile()) {
         // Outside damage, not dead letters: read as none (a writer moves it aside first).
-        summary = { signature: signatureOf(st), count: 0, bytes: 0, damaged: false, inTheWay: true };
+        summary = { signature: signatureOf(st), count: 0, bytes: 0, damaged: false, inTheWay: true, uuids };
       } else {
         const scanned = await scanSegment(
           handle,
@@ -333,6 +357,7 @@ export class DeadLetterFile {
               return;
             }
             count++;
+            uuids.add(entry?.uuid ?? uuidAt(buf, at, header));
             onEntry(header, buf, at, entry);
           },
         );
@@ -345,6 +370,7 @@ export class DeadLetterFile {
           bytes: scanned.fileSize,
           damaged: damaged.length > 0,
           inTheWay: false,
+          uuids,
         };
       }
     } finally {
@@ -362,12 +388,20 @@ export class DeadLetterFile {
     this.o.onDrop('corrupt', damaged.length, bytes);
   }
 
-  private async rewrite(buffer: Buffer, count: number): Promise<void> {
+  /** Replaces the file with `buffer`, the frames of the dead letters with these `uuids`. */
+  private async rewrite(buffer: Buffer, uuids: readonly string[]): Promise<void> {
     await this.moveAsideIfNotAFile();
     this.cached = null;
     await writeFileAtomic(this.o.file, buffer, { fsync: this.o.fsync });
     const st = await fs.stat(this.o.file);
-    this.cached = { signature: signatureOf(st), count, bytes: st.size, damaged: false, inTheWay: false };
+    this.cached = {
+      signature: signatureOf(st),
+      count: uuids.length,
+      bytes: st.size,
+      damaged: false,
+      inTheWay: false,
+      uuids: new Set(uuids),
+    };
   }
 
   /**
@@ -434,6 +468,23 @@ function looksLikeDeadLetter(buf: Buffer, at: number, header: FrameHeader): bool
     header.jsonBytes >= DEAD_LETTER_START.length &&
     buf.compare(DEAD_LETTER_START, 0, DEAD_LETTER_START.length, start, start + DEAD_LETTER_START.length) === 0
   );
+}
+
+/** The uuid in the frame at `buf[at]`, read without decoding its JSON. */
+function uuidAt(buf: Buffer, at: number, header: FrameHeader): string {
+  const start = at + HEADER_BYTES;
+  return buf.toString('utf8', start, start + header.uuidBytes);
+}
+
+/** `letters` but those whose uuid is in `stored`, or came earlier in `letters`. */
+function notStoredYet(letters: readonly DeadLetter[], stored: ReadonlySet<string>): DeadLetter[] {
+  const seen = new Set<string>();
+  return letters.filter((d) => {
+    const uuid = d.record.uuid;
+    if (stored.has(uuid) || seen.has(uuid)) return false;
+    seen.add(uuid);
+    return true;
+  });
 }
 
 /** The dead letter in the frame at `buf[at]`, or undefined when the frame holds something else. */

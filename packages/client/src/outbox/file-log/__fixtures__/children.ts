@@ -16,13 +16,14 @@ export interface Child {
 }
 
 export function spawnOutboxChild(args: string[]): Child {
-  const child = spawn(
-    process.execPath,
-    ['--import', here('./register-ts.mjs'), here('./outbox-child.ts'), ...args],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  return spawnFixture('./outbox-child.ts', args);
+}
+
+/** Runs `script`, a TypeScript file beside this one, in a child process of its own. */
+export function spawnFixture(script: string, args: string[]): Child {
+  const child = spawn(process.execPath, ['--import', here('./register-ts.mjs'), here(script), ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: string[] = [];
   const waiters: { prefix: string; resolve: () => void }[] = [];
   let partial = '';
