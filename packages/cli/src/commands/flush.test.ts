@@ -63,7 +63,9 @@ async function saveOpenCircuit(dir: string, id: string, openForMs: number, retry
     state: 'open',
     since: now,
     openUntil: now + openForMs,
-    openings: 1,
+    // Opened 6 times in a row: its period is the longest one (30 s by default, doubling from
+    // 1 s); a state that opened once is held for 1 s at most.
+    openings: 6,
     breaker: { kind: 'consecutive', count: 0 },
   });
   if (retryAfterMs !== undefined)
@@ -1028,7 +1030,7 @@ describe('homing flush', () => {
   it("without --host, keeps the app's breaker period: its open circuit is not tried sooner, and the hint says when", async () => {
     const { dir, sink, app } = await appOnRefusingSink({
       retry: { initialMs: 1, maxMs: 2 },
-      breaker: { threshold: 1, halfOpenAfterMs: 600_000 },
+      breaker: { threshold: 1, halfOpenAfterMs: 600_000, initialHalfOpenAfterMs: 600_000 },
     });
     app.track('left.behind');
     await app.persist();

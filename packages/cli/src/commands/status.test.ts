@@ -51,7 +51,7 @@ describe('homing status', () => {
     await outbox.setState(SENDING_STATE_KEY, {
       mode: 'failover',
       endpoints: [],
-      breaker: { threshold: 5, halfOpenAfterMs: 300_000 },
+      breaker: { threshold: 5, halfOpenAfterMs: 300_000, initialHalfOpenAfterMs: 300_000 },
     });
     await outbox.setState(breakerStateKey('homing:http://a'), {
       version: 1,
@@ -104,22 +104,27 @@ describe('homing status', () => {
     cleanups.push(seeded.cleanup);
     const now = Date.now();
     const outbox = open(seeded.dir);
-    await outbox.setState(ENDPOINTS_STATE_KEY, ['homing:http://a', 'homing:http://b']);
-    for (const id of ['homing:http://a', 'homing:http://b']) {
+    await outbox.setState(ENDPOINTS_STATE_KEY, ['homing:http://a', 'homing:http://b', 'homing:http://c']);
+    // Opened 6 times in a row (1 s, doubling, held at 30 s), and c twice (2 s).
+    for (const [id, openings] of [
+      ['homing:http://a', 6],
+      ['homing:http://b', 6],
+      ['homing:http://c', 2],
+    ] as const) {
       await outbox.setState(breakerStateKey(id), {
         version: 1,
         state: 'open',
         since: now,
         openUntil: now + 10 * 24 * 60 * 60 * 1000,
-        openings: 1,
+        openings,
         breaker: {},
       });
     }
     await outbox.close();
-    // No period saved by the app: the default one, 30 s, as homing flush uses.
+    // No periods saved by the app: the default ones, as homing flush uses.
     const { inspector, directory } = await inspectOutbox(seeded.dir);
     const report = await readStatus(inspector, directory, now);
-    expect(report.endpoints.map((e) => e.openUntilMs)).toEqual([now + 30_000, now + 30_000]);
+    expect(report.endpoints.map((e) => e.openUntilMs)).toEqual([now + 30_000, now + 30_000, now + 2_000]);
     expect(formatStatus(report, now)).toMatch(/Breaker homing:http:\/\/a\s+open \(next try in 30s\)/);
 
     // The app's own period, saved with its endpoints.
@@ -127,7 +132,7 @@ describe('homing status', () => {
     await app.setState(SENDING_STATE_KEY, {
       mode: 'failover',
       endpoints: [{ name: 'homing:http://a', destination: 'homing', host: 'http://a', key: 'k' }],
-      breaker: { threshold: 5, halfOpenAfterMs: 120_000 },
+      breaker: { threshold: 5, halfOpenAfterMs: 120_000, initialHalfOpenAfterMs: 120_000 },
     });
     await app.close();
     const again = await inspectOutbox(seeded.dir);

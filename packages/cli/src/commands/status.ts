@@ -5,6 +5,7 @@ import {
   ConsentUnreadableError,
   DEFAULT_DELIVERY_OPTIONS,
   ENDPOINTS_STATE_KEY,
+  openPeriodMs,
   parseConsentHold,
   parsePoisonSearchState,
   POISON_LONE_FAILURES,
@@ -83,14 +84,17 @@ export async function readStatus(
   const lock = await outbox.deliveryLock();
   const known = await outbox.getState<unknown>(ENDPOINTS_STATE_KEY);
   const ids = Array.isArray(known) ? known.filter((k): k is string => typeof k === 'string') : [];
-  const halfOpenAfterMs = savedHalfOpenAfterMs(await outbox.getState<unknown>(SENDING_STATE_KEY));
+  const periods = savedBreakerPeriods(await outbox.getState<unknown>(SENDING_STATE_KEY));
   const endpoints: StatusReport['endpoints'] = [];
   for (const id of ids) {
-    const snap = await outbox.getState<{ state?: unknown; openUntil?: unknown }>(breakerStateKey(id));
+    const snap = await outbox.getState<{ state?: unknown; openUntil?: unknown; openings?: unknown }>(
+      breakerStateKey(id),
+    );
     const state = typeof snap?.state === 'string' ? snap.state : 'closed';
+    const openings = typeof snap?.openings === 'number' ? snap.openings : 1;
     const openUntil =
       typeof snap?.openUntil === 'number' && state === 'open'
-        ? restoredOpenUntil(snap.openUntil, halfOpenAfterMs, now)
+        ? restoredOpenUntil(snap.openUntil, openPeriodMs(periods, openings), now)
         : null;
     const wait = savedServerWaitAt(
       await outbox.getState<unknown>(serverWaitStateKey(id)),
@@ -143,29 +147,33 @@ export async function readStatus(
 }
 
 /**
- * The app's breaker period, saved with its endpoints, or the default one (what `homing flush`
- * uses too when the outbox saved none).
+ * The app's breaker periods (the first and the longest), saved with its endpoints, or the
+ * default ones (what `homing flush` uses too when the outbox saved none).
  */
-function savedHalfOpenAfterMs(sending: unknown): number {
+function savedBreakerPeriods(sending: unknown): { halfOpenAfterMs: number; initialHalfOpenAfterMs: number } {
   const breaker =
     sending !== null && typeof sending === 'object' ? (sending as { breaker?: unknown }).breaker : undefined;
-  const ms =
-    breaker !== null && typeof breaker === 'object'
-      ? (breaker as { halfOpenAfterMs?: unknown }).halfOpenAfterMs
-      : undefined;
-  return typeof ms === 'number' && ms >= 0 && Number.isFinite(ms)
-    ? ms
-    : DEFAULT_DELIVERY_OPTIONS.breaker.halfOpenAfterMs;
+  const saved = (key: 'halfOpenAfterMs' | 'initialHalfOpenAfterMs'): number => {
+    const ms =
+      breaker !== null && typeof breaker === 'object' ? (breaker as Record<string, unknown>)[key] : undefined;
+    return typeof ms === 'number' && ms >= 0 && Number.isFinite(ms)
+      ? ms
+      : DEFAULT_DELIVERY_OPTIONS.breaker[key];
+  };
+  return {
+    halfOpenAfterMs: saved('halfOpenAfterMs'),
+    initialHalfOpenAfterMs: saved('initialHalfOpenAfterMs'),
+  };
 }
 
 /**
- * When the client restoring this breaker would next try: a saved time more than one open period
- * ahead (written by a clock that was ahead, or read by one stepped back) is held to one period
- * from now, as the breaker's restore does. Shown as saved, status said "next try in 10d" while a
+ * When the client restoring this breaker would next try: a saved time more than its open period
+ * (the one of its count of openings in a row) ahead (written by a clock that was ahead, or read
+ * by one stepped back) is held to that period from now, as the breaker's restore does. Shown as saved, status said "next try in 10d" while a
  * flush in the same state tried again within the period.
  */
-function restoredOpenUntil(openUntil: number, halfOpenAfterMs: number, now: number): number {
-  return Math.min(openUntil, now + halfOpenAfterMs);
+function restoredOpenUntil(openUntil: number, periodMs: number, now: number): number {
+  return Math.min(openUntil, now + periodMs);
 }
 
 function formatAge(ageMs: number | null): string {

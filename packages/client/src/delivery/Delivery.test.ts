@@ -86,7 +86,7 @@ describe('Delivery: batching and the Homing format', () => {
     expect(await outbox.getState('delivery:sending')).toEqual({
       mode: 'failover',
       endpoints: [{ name: `homing:${s.url}`, destination: 'homing', host: s.url, key: 'wk_test' }],
-      breaker: { threshold: 5, halfOpenAfterMs: 30_000 },
+      breaker: { threshold: 5, halfOpenAfterMs: 30_000, initialHalfOpenAfterMs: 1_000 },
     });
     const custom = startDelivery(
       { endpoints: [{ destination: 'custom', send: async () => {} }] },

@@ -384,6 +384,7 @@ export class Delivery {
         breaker: {
           threshold: this.options.breaker.threshold,
           halfOpenAfterMs: this.options.breaker.halfOpenAfterMs,
+          initialHalfOpenAfterMs: this.options.breaker.initialHalfOpenAfterMs,
         },
       };
       // This app's endpoints replace what another config saved; with only custom ones, nothing is

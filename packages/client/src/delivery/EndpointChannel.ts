@@ -19,6 +19,7 @@ import type { Outbox, OutboxRecord } from '../outbox/outbox.js';
 import type { Platform } from '../platform/platform.js';
 import type { DeliveryOptions, ResolvedEndpoint } from './deliveryOptions.js';
 import { CUT_REQUEST_FAILS_AFTER_MS, MIN_RETRY_WAIT_MS } from './deliveryOptions.js';
+import { openPeriods } from './breakerOpenPeriods.js';
 import { createDestination } from './destinations/createDestination.js';
 import type { Destination, SendOutcome } from './destinations/destination.js';
 import { type SavedServerWait, savedServerWaitAt, serverWaitStateKey } from './savedServerWait.js';
@@ -47,10 +48,15 @@ export interface SavedSending {
     readonly key: string;
   }[];
   /**
-   * The app's breaker: the saved breaker states are open for its `halfOpenAfterMs`, which a
-   * command sending for it must use too (absent in what versions before it saved).
+   * The app's breaker: the saved breaker states are open for its periods, which a command
+   * sending for it must use too (absent in what versions before it saved; the first period,
+   * `initialHalfOpenAfterMs`, absent in what versions before it saved, which had none).
    */
-  readonly breaker?: { readonly threshold: number; readonly halfOpenAfterMs: number };
+  readonly breaker?: {
+    readonly threshold: number;
+    readonly halfOpenAfterMs: number;
+    readonly initialHalfOpenAfterMs?: number;
+  };
 }
 
 /** What one attempt on one endpoint came to. */
@@ -367,7 +373,7 @@ export class EndpointChannel {
   private makeBreaker(initialState: CircuitBreakerSnapshot | undefined): CircuitBreakerPolicy {
     return circuitBreaker({
       breaker: new ConsecutiveBreaker(this.options.breaker.threshold),
-      halfOpenAfterMs: this.options.breaker.halfOpenAfterMs,
+      halfOpenAfter: openPeriods(this.options.breaker),
       halfOpenMaxProbes: 1,
       isFailure: (error) => error instanceof RetryableAttempt && error.counts,
       ...(initialState === undefined ? {} : { initialState }),

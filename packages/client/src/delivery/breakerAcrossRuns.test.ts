@@ -43,14 +43,14 @@ function oneAttemptPerRun(s: Sink): DeliveryOptionsInput {
     endpoints: [{ destination: 'homing', host: s.url, key: 'k' }],
     intervalMs: 60_000,
     retry: { initialMs: 60_000, maxMs: 60_000 },
-    breaker: { threshold: 3, halfOpenAfterMs: 60_000 },
+    breaker: { threshold: 3, halfOpenAfterMs: 60_000, initialHalfOpenAfterMs: 60_000 },
   };
 }
 
 /**
  * Short-lived processes against a dead endpoint: each run fails once or twice and exits, never
  * `threshold` times. The breaker's count of failures in a row is saved, so the runs together
- * open it, and later runs skip the endpoint until `halfOpenAfterMs`.
+ * open it, and later runs skip the endpoint until its open period (here all of `halfOpenAfterMs`) ends.
  */
 describe('the circuit breaker across short runs', () => {
   it('503 on every run: opens after `threshold` failed attempts in all, and the next run sends nothing', async () => {
@@ -106,7 +106,7 @@ describe('the circuit breaker across short runs', () => {
         intervalMs: 60_000,
         requestTimeoutMs: 20_000,
         exitFlushTimeoutMs,
-        breaker: { threshold: 2, halfOpenAfterMs: 60_000 },
+        breaker: { threshold: 2, halfOpenAfterMs: 60_000, initialHalfOpenAfterMs: 60_000 },
       });
       const exit = (h: Harness) => h.platform.exit();
 

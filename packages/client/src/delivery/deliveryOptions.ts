@@ -43,8 +43,18 @@ export interface RetryBackoffOptions {
 export interface BreakerOptions {
   /** Failed requests in a row that open an endpoint's circuit. Default 5. */
   threshold?: number;
-  /** How long an open circuit refuses before one probe is let through. Default 30 000 ms. */
+  /**
+   * The longest an open circuit refuses before one probe is let through. Default 30 000 ms.
+   * The first opening refuses for `initialHalfOpenAfterMs`; each failed probe doubles it, up to this.
+   */
   halfOpenAfterMs?: number;
+  /**
+   * How long the circuit refuses when it first opens (after closing, or ever). Default 1 000 ms;
+   * above `halfOpenAfterMs`, that. A fixed 30 s period held delivery back for 30 s after a server
+   * restart of a few seconds; growing, a brief outage costs about its own length, a long one is
+   * probed every `halfOpenAfterMs`.
+   */
+  initialHalfOpenAfterMs?: number;
 }
 
 export interface DeliveryOptionsInput {
@@ -133,7 +143,7 @@ export const DEFAULT_DELIVERY_OPTIONS = {
   concurrency: 4,
   retry: { initialMs: 1_000, factor: 2, maxMs: 60_000 },
   maxRetryAfterMs: 300_000,
-  breaker: { threshold: 5, halfOpenAfterMs: 30_000 },
+  breaker: { threshold: 5, halfOpenAfterMs: 30_000, initialHalfOpenAfterMs: 1_000 },
   flushOnExit: true,
   exitFlushTimeoutMs: 2_000,
   unloadBudgetBytes: 64 * 1024,
@@ -185,7 +195,11 @@ export function withWaitFloors(options: DeliveryOptions): DeliveryOptions {
   return {
     ...options,
     retry: { ...options.retry, initialMs: floor(options.retry.initialMs), maxMs: floor(options.retry.maxMs) },
-    breaker: { ...options.breaker, halfOpenAfterMs: floor(options.breaker.halfOpenAfterMs) },
+    breaker: {
+      ...options.breaker,
+      halfOpenAfterMs: floor(options.breaker.halfOpenAfterMs),
+      initialHalfOpenAfterMs: floor(options.breaker.initialHalfOpenAfterMs),
+    },
   };
 }
 
@@ -223,7 +237,7 @@ export function resolveDeliveryOptions(input: DeliveryOptionsInput, platform?: s
   const retry = object('retry', o.retry ?? {});
   unknownKeys('retry', retry, new Set(['initialMs', 'factor', 'maxMs']));
   const breaker = object('breaker', o.breaker ?? {});
-  unknownKeys('breaker', breaker, new Set(['threshold', 'halfOpenAfterMs']));
+  unknownKeys('breaker', breaker, new Set(['threshold', 'halfOpenAfterMs', 'initialHalfOpenAfterMs']));
   const mode = o.mode ?? d.mode;
   if (mode !== 'failover' && mode !== 'fanout') {
     throw new DeliveryOptionError('mode', `must be 'failover' or 'fanout', got ${describeValue(mode)}`);
@@ -254,6 +268,10 @@ export function resolveDeliveryOptions(input: DeliveryOptionsInput, platform?: s
     breaker: {
       threshold: integer('breaker.threshold', breaker.threshold ?? d.breaker.threshold, 1, 1_000_000),
       halfOpenAfterMs: delay('breaker.halfOpenAfterMs', breaker.halfOpenAfterMs ?? d.breaker.halfOpenAfterMs),
+      initialHalfOpenAfterMs: delay(
+        'breaker.initialHalfOpenAfterMs',
+        breaker.initialHalfOpenAfterMs ?? d.breaker.initialHalfOpenAfterMs,
+      ),
     },
     flushOnExit: boolean('flushOnExit', o.flushOnExit ?? d.flushOnExit),
     exitFlushTimeoutMs: delay('exitFlushTimeoutMs', o.exitFlushTimeoutMs ?? d.exitFlushTimeoutMs),

@@ -15,6 +15,7 @@ export type {
   RetryBackoffOptions,
 } from './deliveryOptions.js';
 export { breakerStateKey, ENDPOINTS_STATE_KEY, SENDING_STATE_KEY } from './EndpointChannel.js';
+export { openPeriodMs } from './breakerOpenPeriods.js';
 export type { SavedSending } from './EndpointChannel.js';
 export { savedServerWaitAt, serverWaitStateKey } from './savedServerWait.js';
 export { parsePoisonSearchState, POISON_LONE_FAILURES, POISON_SEARCH_STATE_KEY } from './PoisonIsolation.js';
