@@ -1,7 +1,6 @@
 import type Database from 'better-sqlite3';
 import { nextBatchSize } from './batchSizer.js';
 import { nextTurn } from './next-turn.js';
-import { StatsTally } from './prepare-events.js';
 import {
   needsWindows,
   pageSql,
@@ -11,14 +10,10 @@ import {
 } from './sqlite-event-query.js';
 import { EVENT_COLUMNS, type EventRow, toEvent } from './sqlite-rows.js';
 import { SizedPage } from './sized-page.js';
+import { countStatsInPieces } from './sqlite-stats.js';
 import type { StatsResult, StoredEvent } from './store.js';
 
 const EXPORT_PAGE = 500;
-/**
- * Events a stats query counts per turn of the event loop, sized by time (about 50 ms each): a
- * fixed 20 000 of as many names took 200 ms and more (each name a group to sort).
- */
-const STATS_PIECE = { start: 5000, targetMs: 50, min: 1000, max: 200_000 } as const;
 /** Rows of a person's index a filtered page reads per turn (queryInWindows): about 30 ms each. */
 const QUERY_WINDOW = { start: 1000, targetMs: 30, min: 200, max: 50_000 } as const;
 
@@ -114,48 +109,16 @@ export class SqliteReads {
 
   /**
    * The project `pk`'s events in [fromMs, toMs) counted per bucket of `intervalMs` and name, the
-   * `maxEvents` names with the most events named and the others counted as `other` (StatsTally).
+   * `maxEvents` names with the most events named and the others counted as `other`, in pieces
+   * (countStatsInPieces).
    */
-  async stats(
+  stats(
     pk: number,
     fromMs: number,
     toMs: number,
     intervalMs: number,
     maxEvents: number,
   ): Promise<StatsResult> {
-    // The range in pieces of STATS_PIECE events, each counted on a turn of its own:
-    // counted in one statement, a year of events held the event loop for a second or more.
-    // Each piece's cut is found on the (project, ts) index alone; rows sharing one timestamp
-    // stay in one piece, however many there are.
-    const cut = this.db
-      .prepare(
-        'SELECT ts FROM events WHERE project_pk = ? AND ts >= ? AND ts < ? ORDER BY ts LIMIT 1 OFFSET ?',
-      )
-      .pluck();
-    const count = this.db.prepare(
-      `SELECT (ts - CAST(? AS INTEGER)) / CAST(? AS INTEGER) AS b, event, count(*) AS n FROM events
-       WHERE project_pk = ? AND ts >= ? AND ts < ? GROUP BY b, event`,
-    );
-    const tally = new StatsTally();
-    let size: number = STATS_PIECE.start;
-    for (let start = fromMs; start < toMs;) {
-      this.assertOpen();
-      const t0 = performance.now();
-      const next = cut.get(pk, start, toMs, size) as number | undefined;
-      const end = next === undefined ? toMs : next > start ? next : next + 1;
-      for (const r of count.iterate(fromMs, intervalMs, pk, start, end)) {
-        const { b, event, n } = r as { b: number; event: string; n: number };
-        tally.add(b, event, n);
-      }
-      start = end;
-      // A piece cut short by the range's end says nothing about the size.
-      if (next !== undefined) size = nextBatchSize(size, performance.now() - t0, STATS_PIECE);
-      if (start < toMs) await nextTurn();
-    }
-    // Folding a range of many names takes turns of its own (a million took seconds in one).
-    return tally.fold(fromMs, toMs, intervalMs, maxEvents, async () => {
-      await nextTurn();
-      this.assertOpen();
-    });
+    return countStatsInPieces(this.db, this.assertOpen, { pk, fromMs, toMs, intervalMs, maxEvents });
   }
 }
