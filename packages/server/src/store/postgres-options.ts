@@ -50,8 +50,17 @@ export interface PostgresStoreOptions {
    */
   closeTimeoutMs?: number;
   /**
+   * How often this store looks whether the events table's planner statistics are stale (never
+   * analyzed, or grown or rewritten by more than a tenth since its last ANALYZE) and runs
+   * `ANALYZE events` if so, ms; it also looks once after its migrations. One process at a time
+   * analyzes (an advisory lock); the others skip. 0: never (run ANALYZE yourself, or rely on
+   * autovacuum). Default 60 000.
+   */
+  statisticsCheckMs?: number;
+  /**
    * Called with a StoreError when background work fails: a second deletion after an erasure
-   * (`erasureSweepMs`), which is tried again a second later. The error names the failure (its
+   * (`erasureSweepMs`), which is tried again a second later, or a look at the planner statistics
+   * (`statisticsCheckMs`). The error names the failure (its
    * kind, PostgreSQL's message, `cause.code`), never an event's content or a distinct_id.
    * Default: ignored.
    */
@@ -71,6 +80,7 @@ export const POSTGRES_DEFAULTS = {
   longStatementTimeoutMs: 300_000,
   closeTimeoutMs: 2000,
   migrationLockTimeoutMs: 5000,
+  statisticsCheckMs: 60_000,
 } as const;
 
 /**
@@ -95,6 +105,7 @@ export interface ResolvedPostgresOptions {
   longStatementTimeoutMs: number;
   closeTimeoutMs: number;
   migrationLockTimeoutMs: number;
+  statisticsCheckMs: number;
   onBackgroundError: ((error: StoreError) => void) | undefined;
 }
 
@@ -161,6 +172,7 @@ export function resolvePostgresOptions(options: PostgresStoreOptions): ResolvedP
     longStatementTimeoutMs: timeout('longStatementTimeoutMs', options.longStatementTimeoutMs),
     closeTimeoutMs: timeout('closeTimeoutMs', options.closeTimeoutMs),
     migrationLockTimeoutMs: timeout('migrationLockTimeoutMs', options.migrationLockTimeoutMs),
+    statisticsCheckMs: timeout('statisticsCheckMs', options.statisticsCheckMs),
     onBackgroundError: options.onBackgroundError,
   };
 }

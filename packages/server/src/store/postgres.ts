@@ -1,4 +1,5 @@
 import { StoreError } from './errors.js';
+import { type AnalyzeOutcome, EventsStatistics } from './postgres-analyze.js';
 import { applyMigrations } from './postgres-apply-migrations.js';
 import { ProjectRemovedError, writeEvents, writeUnlessErased } from './postgres-batch-write.js';
 import { PostgresConnections } from './postgres-connections.js';
@@ -77,6 +78,7 @@ export class PostgresStore implements Store {
   /** When the last suppression read began (its window's start), ms. */
   private suppressionsReadAtMs = 0;
   private readonly sweeps: ErasureSweeps;
+  private readonly statistics: EventsStatistics;
   private readonly migrationLockTimeoutMs: number;
   private closing: Promise<void> | null = null;
   /** Set once migrate() has created the schema: from then on ping() also checks it is there. */
@@ -99,12 +101,15 @@ export class PostgresStore implements Store {
       this.erasureSweepMs,
     );
     const onBackgroundError = resolved.onBackgroundError;
-    this.sweeps = new ErasureSweeps(
+    const reportBackground = (err: unknown): void => {
+      // Statements cancelled by close() are no news.
+      if (!this.connections.isClosed) onBackgroundError?.(storageError(err, this.where));
+    };
+    this.sweeps = new ErasureSweeps((fn) => this.connections.inTransaction(fn, 'long'), reportBackground);
+    this.statistics = new EventsStatistics(
       (fn) => this.connections.inTransaction(fn, 'long'),
-      (err) => {
-        // Statements cancelled by close() are no news.
-        if (!this.connections.isClosed) onBackgroundError?.(storageError(err, this.where));
-      },
+      resolved.statisticsCheckMs,
+      reportBackground,
     );
   }
 
@@ -116,7 +121,18 @@ export class PostgresStore implements Store {
     );
     await this.refreshSuppressions();
     this.sweeps.start();
+    this.statistics.start();
     this.migrated = true;
+  }
+
+  /**
+   * Runs `ANALYZE events` now if the table's planner statistics are stale and no other process
+   * is analyzing it (see EventsStatistics); the store does this by itself every
+   * `statisticsCheckMs`. For tools after a bulk load, and tests.
+   */
+  analyzeIfStale(): Promise<AnalyzeOutcome> {
+    this.connections.assertOpen();
+    return this.statistics.look();
   }
 
   /**
@@ -305,7 +321,7 @@ export class PostgresStore implements Store {
   close(): Promise<void> {
     // Sweeps not yet due stay marked in the table: the other processes, or the next start, run
     // them when they are due (run now, they would miss what others store until then).
-    this.closing ??= this.connections.close(this.sweeps.stop());
+    this.closing ??= this.connections.close(Promise.all([this.sweeps.stop(), this.statistics.stop()]));
     return this.closing;
   }
 
