@@ -172,10 +172,6 @@ export class Expander {
   }
 
   /**
-   * Stops the worker after it expanded for up to `budgetMs` (what is left stays in the log
-   * for the next start). Answers how many events were left (-1: not known).
-   */
-  /**
    * An erasure is done and log rows through `through` may hold the person's bytes: the worker
    * scrubs the store's files at its next idle moment (ExpanderCommand 'scrub'), and again after a
    * restart of the worker if it had not yet.
@@ -193,6 +189,10 @@ export class Expander {
     this.wake();
   }
 
+  /**
+   * Stops the worker after it expanded for up to `budgetMs` (what is left stays in the log
+   * for the next start). Answers how many events were left (-1: not known).
+   */
   stop(budgetMs: number): Promise<number> {
     if (this.stopping) return this.stopping;
     this.stopped = true;
