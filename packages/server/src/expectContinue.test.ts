@@ -150,6 +150,28 @@ describe('Expect: 100-continue', () => {
     expect(counted).toContain('homing_http_requests_total{route="/v1/batch",method="POST",status="401"} 1');
   });
 
+  it('a request with no body gets its 100 at once and keeps its connection for the next request', async () => {
+    const { store, app, port } = await listening();
+    const admin = `Authorization: Bearer ${store.project.adminKey}`;
+    const requests = [
+      // Content-Length: 0, and no Content-Length at all.
+      `DELETE /api/persons/alice HTTP/1.1\r\nHost: x\r\n${admin}\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n`,
+      `GET /healthz HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\r\n`,
+    ];
+    for (const request of requests) {
+      const raw = await open(app, port);
+      raw.socket.write(request);
+      await vi.waitFor(() => expect(raw.received()).toMatch(/\r\n\r\n\{.*\}$/));
+      expect(raw.received()).not.toMatch(/\r\nconnection: close\r\n/i);
+      expect(raw.received()).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 /);
+      // Before, Node closed the connection here and this request went unanswered.
+      const before = raw.received().length;
+      raw.socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      await raw.closed;
+      expect(raw.received().slice(before)).toMatch(/^HTTP\/1\.1 200 /);
+    }
+  });
+
   it('while the server shuts down: 503 with Retry-After instead of 100', async () => {
     const { store, app, port } = await listening({ retryAfterSeconds: 7, shutdownGraceMs: 60_000 });
     const raw = await open(app, port);

@@ -19,6 +19,14 @@ export function awaitsContinue(req: IncomingMessage): boolean {
  */
 export function continueWhenBodyIsRead(server: Server): void {
   server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+    // Node closes the connection of a request that asked for 100 and was never sent it. One with
+    // no body (Content-Length: 0 or none, a DELETE, a GET) is never read, so it gets its 100 now
+    // and its connection stays open for the next request.
+    if (!hasBody(req)) {
+      res.writeContinue();
+      server.emit('request', req, res);
+      return;
+    }
     awaiting.add(req);
     // Readable calls _read when a consumer first asks for data, whichever way it reads (a 'data'
     // listener, pipe, read()); IncomingMessage's own pulls from the socket. Node's own drain of
@@ -32,4 +40,11 @@ export function continueWhenBodyIsRead(server: Server): void {
     };
     server.emit('request', req, res);
   });
+}
+
+/** Whether the request says a body follows: chunked, or a Content-Length above 0. */
+function hasBody(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = req.headers['content-length'];
+  return length !== undefined && Number(length) !== 0;
 }
