@@ -1,5 +1,5 @@
 import { connect, type AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { buildServer } from '../app.js';
 import { NoopStore } from '../store/noop.js';
 
@@ -53,6 +53,46 @@ describe('requests Node answered itself, with an empty body and uncounted', () =
       error: 'method-not-allowed',
       message: expect.stringContaining('CONNECT'),
     });
+    const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+    expect(metrics).toContain(
+      'homing_http_requests_total{route="client-error",method="CONNECT",status="405"} 1',
+    );
+  });
+
+  it('CONNECT pipelined behind requests still being answered: their answers first, then the 405', async () => {
+    const { store, app, port } = await listening();
+    // The ingests' store writes are held until the server has taken the CONNECT: their 202s are
+    // still to be made when the 405 is due, the first one's with the connection, the second's
+    // waiting for its turn.
+    let release = (): void => {};
+    const held = new Promise<void>((r) => (release = r));
+    app.server.on('connect', () => release());
+    let stored = 0;
+    const insertEvents = store.insertEvents.bind(store);
+    store.insertEvents = async (...args) => {
+      await held;
+      const result = await insertEvents(...args);
+      stored += result.accepted;
+      return result;
+    };
+    const ingest = (distinctId: string): string => {
+      const body = JSON.stringify([{ event: 'e', distinct_id: distinctId }]);
+      return (
+        `POST /ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${store.project.writeKey}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`
+      );
+    };
+    const got = await exchange(
+      port,
+      ingest('a') + ingest('b') + 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n',
+    );
+    // Before, the 405 was written at once and the connection closed: the 202s never went out.
+    expect(got.match(/HTTP\/1\.1 \d+/g)).toEqual(['HTTP/1.1 202', 'HTTP/1.1 202', 'HTTP/1.1 405']);
+    expect(JSON.parse(got.slice(got.lastIndexOf('\r\n\r\n') + 4))).toMatchObject({
+      error: 'method-not-allowed',
+    });
+    // The events the 202s stand for are stored, either way.
+    await vi.waitFor(() => expect(stored).toBe(2));
     const metrics = (await app.inject({ method: 'GET', url: '/metrics' })).body;
     expect(metrics).toContain(
       'homing_http_requests_total{route="client-error",method="CONNECT",status="405"} 1',

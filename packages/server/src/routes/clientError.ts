@@ -135,27 +135,55 @@ const SERVED_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
  * proxy, a scanner looking for an open one). Without a listener Node closed the connection
  * without a word and counted nothing; this answers 405 as JSON and counts it as client-error
  * with method CONNECT. Node hands the connection over with no listener of its own, so its
- * errors (a reset) are caught here; it is closed once the answer is written.
+ * errors (a reset) are caught here; it is closed once the answer is written. Requests pipelined
+ * before the CONNECT are answered first.
  */
 export function connectRefusedHandler(metrics: ServerMetrics) {
   return (_req: IncomingMessage, socket: Duplex): void => {
     socket.on('error', () => {});
-    const body = JSON.stringify({
-      error: 'method-not-allowed',
-      message: 'CONNECT is not served: this server is no proxy',
-    });
-    if (socket.writable) {
-      socket.end(
-        `HTTP/1.1 405 ${STATUS_CODES[405]}\r\nContent-Type: application/json\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nAllow: ${SERVED_METHODS}\r\n` +
-          `Connection: close\r\n\r\n${body}`,
-      );
-      metrics.requests.inc({ route: CLIENT_ERROR_ROUTE, method: 'CONNECT', status: 405 });
-    }
     // Whatever the client sends after it (a tunnel's first bytes) is read and dropped, so the
     // close is not a reset that could discard the answer; a client that never closes its side
     // is not waited for.
     socket.resume();
     socket.once('finish', () => setTimeout(() => socket.destroy(), 1000).unref());
+    afterAnswersInFlight(socket, () => {
+      const body = JSON.stringify({
+        error: 'method-not-allowed',
+        message: 'CONNECT is not served: this server is no proxy',
+      });
+      if (socket.writable) {
+        socket.end(
+          `HTTP/1.1 405 ${STATUS_CODES[405]}\r\nContent-Type: application/json\r\n` +
+            `Content-Length: ${Buffer.byteLength(body)}\r\nAllow: ${SERVED_METHODS}\r\n` +
+            `Connection: close\r\n\r\n${body}`,
+        );
+        metrics.requests.inc({ route: CLIENT_ERROR_ROUTE, method: 'CONNECT', status: 405 });
+      } else {
+        socket.destroy();
+      }
+    });
   };
+}
+
+/**
+ * Calls `answer` once the answers of the requests pipelined before a CONNECT have gone out: Node
+ * hands the connection over as soon as it parses the CONNECT, and a 405 written then would have
+ * taken the place of an answer still being made (a 202 for events already stored, lost). When one
+ * finishes, Node gives the connection to the next one waiting, so this looks again. If one is
+ * closed unfinished (the connection is gone), the connection is destroyed instead.
+ */
+function afterAnswersInFlight(socket: Duplex, answer: () => void): void {
+  const answering = (socket as { _httpMessage?: ResponseInFlight | null })._httpMessage;
+  if (answering == null || answering.writableFinished) {
+    answer();
+    return;
+  }
+  let finished = false;
+  answering.once('finish', () => {
+    finished = true;
+    afterAnswersInFlight(socket, answer);
+  });
+  answering.once('close', () => {
+    if (!finished) socket.destroy();
+  });
 }
