@@ -195,6 +195,7 @@ export class Telemetry implements TelemetryCore {
     properties: Record<string, unknown> | undefined,
     fillAnonId: boolean,
     anonDistinctId?: string,
+    distinctId: string | undefined = this.who.identified,
   ): void {
     try {
       this.counts.tracked++;
@@ -205,7 +206,7 @@ export class Telemetry implements TelemetryCore {
       const name = checkEventName(event);
       if (!name.ok) return this.counted.drop('invalid', 1, name.detail);
       const tracked = this.tracked.read(name.name, name.fixed, properties, fillAnonId, anonDistinctId);
-      this.accept({ tracked, distinctId: this.who.identified, fillAnonId });
+      this.accept({ tracked, distinctId, fillAnonId });
     } catch (error) {
       // Nothing above should throw; if it does, the app still must not see it. Nothing above
       // throws once it counted the event (`ClientCounts.drop`, `append`), so it is counted here:
@@ -242,18 +243,20 @@ export class Telemetry implements TelemetryCore {
       const anonymous = this.who.identified === this.o.distinctId;
       this.who.identified = id;
       this.keepIdentity(id);
-      const track = (): void =>
-        this.enqueue(
-          '$identify',
-          // `$set` even when empty: without it the Segment destination took the event's other
-          // properties (the super properties) for the user's traits.
-          { $set: read.traits ?? {} },
-          anonymous && previous === undefined,
-          !anonymous || previous === undefined || previous === id ? undefined : previous,
-        );
-      // Inside a hook it would be refused as tracked there (see `RunningHook`): tracked once it returned.
-      if (this.hooks.running !== undefined) this.hooks.afterHooks(track);
-      else track();
+      const fillAnonId = anonymous && previous === undefined;
+      const linked = !anonymous || previous === undefined || previous === id ? undefined : previous;
+      // `$set` even when empty: without it the Segment destination took the event's other
+      // properties (the super properties) for the user's traits.
+      const set = { $set: read.traits ?? {} };
+      if (this.hooks.running === undefined) return this.enqueue('$identify', set, fillAnonId, linked);
+      // Inside a hook it would be refused as tracked there (see `RunningHook`): tracked once it
+      // returned, about the id and the anonymous id of this call, as it would be outside a hook.
+      // Read when held, a reset() or another identify() later in the same hook sent it about
+      // someone else (alice's traits on the logged-out user, linked to the id before).
+      const anonNow = fillAnonId ? this.who.installId : undefined;
+      this.hooks.afterHooks(() =>
+        this.enqueue('$identify', set, fillAnonId && anonNow === undefined, linked ?? anonNow, id),
+      );
     } catch (error) {
       this.logger.warn('identify ignored', { error });
     }

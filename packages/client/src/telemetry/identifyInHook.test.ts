@@ -102,3 +102,64 @@ describe('identify() inside a hook', () => {
     expect(r.drops).toEqual([]);
   });
 });
+
+describe('identify() inside a hook, followed in the same hook by reset() or another identify()', () => {
+  /** What the destination gets when `calls` run inside beforeSend (for 'trigger'), or outside any hook. */
+  async function sent(calls: (t: TelemetryClient) => void, inHook: boolean) {
+    const received: HomingEvent[] = [];
+    const client: { t?: TelemetryClient } = {};
+    const t = createTelemetry({
+      storage: 'memory',
+      deliveryReport: false,
+      rememberConsent: false,
+      endpoints: [{ destination: 'custom', send: async (events) => void received.push(...events) }],
+      logger: { debug() {}, warn() {}, error() {} },
+      beforeSend: (e: HomingEvent) => {
+        if (inHook && e.event === 'trigger') calls(client.t!);
+        return e;
+      },
+    });
+    client.t = t;
+    t.track('warmup');
+    await t.flush();
+    if (inHook) t.track('trigger');
+    else calls(t);
+    await t.flush();
+    t.track('later');
+    await t.shutdown({ timeoutMs: 3_000 });
+    const anonymous = received.find((e) => e.event === 'warmup')!.distinct_id;
+    const later = received.find((e) => e.event === 'later')!.distinct_id;
+    const name = (id: string) =>
+      id === anonymous ? 'anonymous' : id === later && !['alice', 'bob'].includes(id) ? 'logged out' : id;
+    return received
+      .filter((e) => e.event === '$identify')
+      .map((e) => ({
+        distinct_id: name(e.distinct_id),
+        $set: e.properties.$set,
+        $anon_distinct_id: e.properties.$anon_distinct_id && name(String(e.properties.$anon_distinct_id)),
+      }));
+  }
+
+  it('identify() then reset(): the $identify is alice’s, linked to the id before, not the logged-out one', async () => {
+    const calls = (t: TelemetryClient) => {
+      t.identify('alice', { plan: 'pro' });
+      t.reset();
+    };
+    const inHook = await sent(calls, true);
+    expect(inHook).toEqual([{ distinct_id: 'alice', $set: { plan: 'pro' }, $anon_distinct_id: 'anonymous' }]);
+    expect(inHook).toEqual(await sent(calls, false));
+  });
+
+  it('identify() then identify(): each $identify is about its own id', async () => {
+    const calls = (t: TelemetryClient) => {
+      t.identify('alice', { plan: 'pro' });
+      t.identify('bob', { plan: 'free' });
+    };
+    const inHook = await sent(calls, true);
+    expect(inHook).toEqual([
+      { distinct_id: 'alice', $set: { plan: 'pro' }, $anon_distinct_id: 'anonymous' },
+      { distinct_id: 'bob', $set: { plan: 'free' }, $anon_distinct_id: undefined },
+    ]);
+    expect(inHook).toEqual(await sent(calls, false));
+  });
+});
