@@ -412,4 +412,31 @@ describe('DirectoryLock', () => {
       expect((await fs.readdir(path.dirname(file))).sort()).toEqual(['delivery.lock']);
     },
   );
+
+  it.each([
+    ['dangling', 'nowhere'],
+    ['to a lock owner of its own', 'elsewhere.lock'],
+  ])(
+    'takes a symlink (%s) in place of the lock as no lock of ours, a second after it appeared',
+    async (_, to) => {
+      // QA: the lock was looked at through the link (`stat`): a dangling one read as no lock, and the
+      // create then failed with EEXIST at every try, so delivery never started.
+      const file = lockFile();
+      const target = path.join(path.dirname(file), to);
+      if (to !== 'nowhere')
+        await fs.writeFile(target, JSON.stringify({ pid: process.pid, host: os.hostname(), token: 't' }));
+      await fs.symlink(target, file);
+      const old = new Date(Date.now() - 1_500);
+      await fs.lutimes(file, old, old);
+      const lock = new DirectoryLock(file, { staleMs: 60_000 });
+      expect((await lock.inspect())?.stale).toBe(true);
+      expect(await lock.tryAcquire()).toBe(true);
+      expect((await fs.lstat(file)).isFile()).toBe(true);
+      expect(JSON.parse(await fs.readFile(file, 'utf8')).pid).toBe(process.pid);
+      // What the link pointed at is not ours to remove.
+      expect((await fs.readdir(path.dirname(file))).sort()).toEqual(
+        to === 'nowhere' ? ['delivery.lock'] : ['delivery.lock', to],
+      );
+    },
+  );
 });

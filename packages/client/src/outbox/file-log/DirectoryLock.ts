@@ -257,7 +257,7 @@ export class DirectoryLock {
   } | null> {
     let mtimeMs: number;
     try {
-      mtimeMs = (await fs.stat(this.file)).mtimeMs;
+      mtimeMs = (await fs.lstat(this.file)).mtimeMs;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw error;
@@ -390,7 +390,7 @@ export class DirectoryLock {
       // Left behind by a process that died during a takeover (it takes milliseconds).
       let mtimeMs: number;
       try {
-        mtimeMs = (await fs.stat(file)).mtimeMs;
+        mtimeMs = (await fs.lstat(file)).mtimeMs;
       } catch {
         continue;
       }
