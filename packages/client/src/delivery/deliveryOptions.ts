@@ -169,8 +169,9 @@ export const PLATFORM_DELIVERY_DEFAULTS: Readonly<
  * (2 s by default) starts its requests at once, so an endpoint that never answers is counted on
  * every run of a CLI and its circuit opens after `breaker.threshold` runs. A request cut sooner
  * (a shutdown right after it went out) says nothing about the endpoint and is not counted. The
- * price: an endpoint slower than this on every one of `threshold` runs in a row is skipped for
- * `halfOpenAfterMs`; its events wait in the outbox meanwhile.
+ * price: an endpoint slower than this on every one of `threshold` runs in a row is skipped while
+ * its circuit is open (`initialHalfOpenAfterMs` at first, 1 s by default, doubled by each failed
+ * probe up to `halfOpenAfterMs`); its events wait in the outbox meanwhile.
  */
 export const CUT_REQUEST_FAILS_AFTER_MS = 1_000;
 

@@ -33,4 +33,37 @@ describe('CursorFile', () => {
     expect((await fs.readdir(dir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
     await fs.rm(dir, { recursive: true, force: true });
   });
+
+  describe('saveSync (the write at exit) after a read found no file of ours there', () => {
+    // QA: it renamed whatever was at cursor.json by then, a cursor another holder had written
+    // since included, and never said what it moved aside, unlike `save`.
+    it('moves a symlink aside and says so', async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-cursor-'));
+      const file = path.join(dir, 'cursor.json');
+      await fs.symlink(path.join(dir, 'elsewhere'), file);
+      const moved: string[] = [];
+      const cursor = new CursorFile(file, { fsync: false, onMovedAside: (_, what) => void moved.push(what) });
+      expect((await cursor.read()).size).toBe(0);
+      cursor.saveSync(() => ({ a: [0, 10] }));
+      expect(moved).toEqual(['a symbolic link']);
+      expect((await fs.lstat(file)).isFile()).toBe(true);
+      expect((await fs.readdir(dir)).filter((n) => n.endsWith('.in-the-way'))).toHaveLength(1);
+      await fs.rm(dir, { recursive: true, force: true });
+    });
+
+    it('replaces a cursor written there since, as a file of ours, without moving it aside', async () => {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'homing-cursor-'));
+      const file = path.join(dir, 'cursor.json');
+      await fs.symlink(path.join(dir, 'elsewhere'), file);
+      const moved: string[] = [];
+      const cursor = new CursorFile(file, { fsync: false, onMovedAside: (_, what) => void moved.push(what) });
+      await cursor.read();
+      await fs.rm(file);
+      await fs.writeFile(file, JSON.stringify({ v: 1, removed: { b: [0, 5] } }));
+      cursor.saveSync(() => ({ a: [0, 10] }));
+      expect(moved).toEqual([]);
+      expect(await fs.readdir(dir)).toEqual(['cursor.json']);
+      await fs.rm(dir, { recursive: true, force: true });
+    });
+  });
 });

@@ -1,7 +1,7 @@
-import { promises as fs, renameSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { writeFileAtomic, writeFileAtomicSync } from './atomicFile.js';
 import { IntervalSet } from './IntervalSet.js';
-import { inTheWayName, moveAsideIfNotAFile, NotOurFileError } from './notOurs.js';
+import { inTheWayName, moveAsideIfNotAFile, moveAsideIfNotAFileSync, NotOurFileError } from './notOurs.js';
 import { ownFileText } from './ownFileText.js';
 
 /**
@@ -93,15 +93,27 @@ export class CursorFile {
   saveSync(snapshot: () => Record<string, number[]>): void {
     const text = JSON.stringify({ v: 1, removed: snapshot() });
     if (text === this.lastWritten) return;
+    // As `writeOnce`: only what is no file of ours is moved aside, and said; a cursor written
+    // there since the read (a file) is replaced by the rename, not moved aside beside it.
     if (this.inTheWay) {
       this.inTheWay = false;
+      let moved: string | undefined;
       try {
-        renameSync(this.file, inTheWayName(this.file));
+        moved = moveAsideIfNotAFileSync(this.file);
       } catch {
-        // See `writeOnce`. Gone meanwhile, or not movable: the write below says what matters.
+        // Not movable: the write below says what matters.
       }
+      if (moved !== undefined) this.options.onMovedAside?.(this.file, moved);
     }
-    writeFileAtomicSync(this.file, text, this.options);
+    try {
+      writeFileAtomicSync(this.file, text, this.options);
+    } catch (error) {
+      // A directory in the cursor's place refuses the write: moved aside, then written again.
+      const moved = moveAsideIfNotAFileSync(this.file);
+      if (moved === undefined) throw error;
+      this.options.onMovedAside?.(this.file, moved);
+      writeFileAtomicSync(this.file, text, this.options);
+    }
     this.lastWritten = text;
   }
 

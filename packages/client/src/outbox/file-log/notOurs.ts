@@ -1,4 +1,4 @@
-import { constants, promises as fs, type Stats } from 'node:fs';
+import { constants, promises as fs, lstatSync, renameSync, type Stats } from 'node:fs';
 
 /**
  * Open flags for a file the outbox keeps, so that only a file of its own is opened: a symlink is
@@ -51,6 +51,24 @@ export async function moveAsideIfNotAFile(file: string): Promise<string | undefi
   if (st === null || st.isFile()) return undefined;
   try {
     await fs.rename(file, inTheWayName(file));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+  return whatItIs(st);
+}
+
+/** `moveAsideIfNotAFile`, synchronously, for a process that ends in this turn. */
+export function moveAsideIfNotAFileSync(file: string): string | undefined {
+  let st: Stats;
+  try {
+    st = lstatSync(file);
+  } catch {
+    return undefined;
+  }
+  if (st.isFile()) return undefined;
+  try {
+    renameSync(file, inTheWayName(file));
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
