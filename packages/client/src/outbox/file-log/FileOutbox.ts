@@ -163,6 +163,7 @@ export class FileOutbox implements Outbox {
     this.kept = new KeptFiles({
       save: this.o.saveLimits ? () => this.saveLimitsForTools() : null,
       logger: this.o.logger,
+      now: this.monotonicNow,
     });
     // The outbox's own directory, made again after it was deleted (by the next write of a segment
     // or of the state): what it kept beside the queue went with it (see `KeptFiles`).
@@ -689,7 +690,7 @@ export class FileOutbox implements Outbox {
    * apply them (a holder that is delivering keeps it, and applies the limits itself).
    */
   private async afterWrite(written: WrittenGroup, group: GroupSummary, frames: WrittenFrames): Promise<void> {
-    if (this.kept.lost) this.kept.writeAgain();
+    this.kept.retry();
     // Out of the buffer's count already, not in the index until the task below runs.
     const landing = { written, frames };
     this.landing.add(landing);
