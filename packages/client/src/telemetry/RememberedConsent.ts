@@ -44,6 +44,8 @@ export class RememberedConsent {
   get unreadableError(): { endpoint: string; reason: string; atMs: number } | null {
     return this.unknown ? this.unreadableAt : null;
   }
+  /** The consent applied was read from the storage at start (see `writeAgain`). */
+  private remembered = false;
   /** The latest `setConsent` write: shutdown waits for it (within its budget), as for events. */
   private write: Promise<unknown> = Promise.resolve();
   /** Follows consent set by other processes or tabs on the same storage (when it is remembered). */
@@ -85,6 +87,23 @@ export class RememberedConsent {
     return this.write;
   }
 
+  /**
+   * The storage lost what it remembered (its directory deleted while the app ran, made again): a
+   * grant that was remembered (set, or read at start) is written back, so the next run is not
+   * back to 'pending' while the install id is on disk again. A denial writes nothing: nothing of
+   * the user's is on disk under one, and the next run's 'pending' sends nothing either.
+   */
+  writeAgain(): Promise<void> {
+    if (!this.options.rememberConsent || this.state !== 'granted' || this.unknown) return Promise.resolve();
+    if (!this.chosen && !this.remembered) return Promise.resolve();
+    const write = this.store.write('granted').catch((error: unknown) => {
+      this.hooks.logger.warn('could not remember the consent state again', { error });
+    });
+    this.write = write;
+    this.identityStore.keepConsentCopy?.('granted');
+    return write;
+  }
+
   /** `setConsent(state)`: applied, and remembered when `rememberConsent` is set. */
   set(state: ConsentState): void {
     this.chosen = true;
@@ -123,6 +142,7 @@ export class RememberedConsent {
       if (!this.chosen && stored !== undefined) {
         this.hooks.apply(stored);
         remembered = true;
+        this.remembered = true;
         // Installs from before the synchronous copy existed get one (see `installIdAllowedNow`).
         this.identityStore.keepConsentCopy?.(stored);
       }

@@ -602,7 +602,10 @@ export class Telemetry implements TelemetryCore {
   private keptFilesLost(): void {
     if (this.closing !== undefined) return;
     this.who.keeper.writeAgain();
-    if (this.consent.state !== 'denied' && !this.consent.undecided) void this.who.storeInstallIdAgain();
+    if (this.consent.state === 'denied' || this.consent.undecided) return;
+    // The remembered grant first: an install id on disk under a consent back to 'pending' made
+    // the next run hold (and not send) the events of a user who had granted.
+    void this.consent.writeAgain().then(() => this.who.storeInstallIdAgain());
   }
 
   /** Node `beforeExit` / page hide: store what was tracked (delivery makes its own last flush). */

@@ -49,6 +49,59 @@ describe('the install id kept beside the file outbox', () => {
     }
   });
 
+  // QA: the install id was written back, the remembered grant not: the next run was back to
+  // 'pending' (events held, not sent) while the id was on disk again.
+  it('under a remembered grant, the directory deleted: the grant is written back too, and the next run is granted', async () => {
+    const directory = path.join(dir, 'granted');
+    const consentFile = path.join(directory, 'state', 'k-consent.json');
+    const t = clientFor(sink, { storage: 'file', directory, rememberConsent: true, consent: 'pending' });
+    try {
+      t.setConsent('granted');
+      t.track('before');
+      await t.persist();
+      await until(() => existsSync(consentFile), 5_000, 'the grant remembered');
+      await fs.rm(directory, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+      t.track('after');
+      await t.persist();
+      await until(
+        () => existsSync(path.join(directory, INSTALL_ID_FILE)),
+        5_000,
+        'the install id written again',
+      );
+      await t.shutdown({ timeoutMs: 5_000 });
+      expect(existsSync(consentFile)).toBe(true);
+      const next = clientFor(sink, { storage: 'file', directory, rememberConsent: true, consent: 'pending' });
+      await next.flush();
+      expect((await next.stats()).consent).toBe('granted');
+      await next.shutdown({ timeoutMs: 1_000 });
+    } finally {
+      await t.shutdown({ timeoutMs: 1_000 });
+    }
+  });
+
+  it('under a remembered denial, the directory deleted: nothing of the user is written back', async () => {
+    const directory = path.join(dir, 'denied');
+    const t = clientFor(sink, { storage: 'file', directory, rememberConsent: true });
+    try {
+      t.track('before');
+      await t.persist();
+      t.setConsent('denied');
+      await until(
+        () => existsSync(path.join(directory, 'state', 'k-consent.json')),
+        5_000,
+        'the denial remembered',
+      );
+      await fs.rm(directory, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+      t.track('after');
+      await t.persist().catch(() => {});
+      await t.shutdown({ timeoutMs: 5_000 });
+      expect(existsSync(path.join(directory, INSTALL_ID_FILE))).toBe(false);
+      expect(existsSync(path.join(directory, 'state', 'k-consent.json'))).toBe(false);
+    } finally {
+      await t.shutdown({ timeoutMs: 1_000 });
+    }
+  });
+
   it.skipIf(process.platform === 'win32')(
     'no file descriptor free at start: the id this run used is kept once they come back, with outbox.json',
     async () => {
