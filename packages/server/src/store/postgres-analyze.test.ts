@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ANALYZE_LOCK } from './postgres-analyze.js';
+import { MIGRATION_LOCK } from './postgres-apply-migrations.js';
 import { freshDatabase, postgresReachable } from './postgres.test-helpers.js';
 import { PostgresStore, type PostgresStoreOptions } from './postgres.js';
 import { ev } from './store.contract.js';
@@ -118,5 +119,32 @@ describe.skipIf(!reachable)('PostgresStore: planner statistics of the events tab
     expect(await a.analyzeIfStale()).toBe('current');
     expect(await b.analyzeIfStale()).toBe('current');
     expect((await stats()).analyzeCount).toBe(1);
+  });
+
+  it('leaves the table to a migration under way, and a table another session locked, without reporting an error', async () => {
+    const { url, client, stats } = await database();
+    const errors: unknown[] = [];
+    const store = await open(url, { statisticsCheckMs: 0, onBackgroundError: (e) => errors.push(e) });
+    const p = await store.createProject('p');
+    await store.insertEvents(
+      p.id,
+      Array.from({ length: 2000 }, () => ev()),
+    );
+    // A starting server's migrations hold MIGRATION_LOCK: an ANALYZE then would make a migration
+    // that alters the table queue ingest behind it.
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    expect(await store.analyzeIfStale()).toBe('busy');
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]);
+    // A table locked elsewhere (LOCK TABLE, a schema change): left for the next look, quietly.
+    await client.query('BEGIN');
+    await client.query('LOCK TABLE events IN ACCESS EXCLUSIVE MODE');
+    try {
+      expect(await store.analyzeIfStale()).toBe('busy');
+    } finally {
+      await client.query('ROLLBACK');
+    }
+    expect(errors).toEqual([]);
+    expect(await stats()).toMatchObject({ analyzed: false, analyzeCount: 0 });
+    expect(await store.analyzeIfStale()).toBe('analyzed');
   });
 });

@@ -1,3 +1,4 @@
+import { MIGRATION_LOCK } from './postgres-apply-migrations.js';
 import type { TxQuery } from './postgres-connections.js';
 
 /** Key of the advisory lock one ANALYZE of the events table holds, across every process. */
@@ -7,6 +8,18 @@ export const ANALYZE_LOCK = 0x686f6d696e61; // "homina": beside MIGRATION_LOCK, 
 const LOCK_WAIT_MS = 1000;
 /** PostgreSQL's lock_not_available: LOCK_WAIT_MS ran out. */
 const LOCK_NOT_AVAILABLE = '55P03';
+/**
+ * The most an ANALYZE may take, ms (it samples a fixed number of rows: seconds even on a large
+ * table). Bounded below the store's 5 minutes for long work: a migration that alters the table
+ * waits for it (a starting server, not ingest: see look()).
+ */
+const ANALYZE_TIMEOUT_MS = 60_000;
+
+/** PostgreSQL's error code, on the error or on the StoreError that wraps it. */
+function pgCode(error: unknown): unknown {
+  const e = error as { code?: unknown; cause?: { code?: unknown } } | null;
+  return e?.code ?? e?.cause?.code;
+}
 
 /**
  * Whether the events table's planner statistics are stale, by PostgreSQL's own autoanalyze rule
@@ -73,9 +86,16 @@ export class EventsStatistics {
           // A table another session has locked (LOCK TABLE, a schema change) is left for a
           // later look: waiting, this one would hold a connection and queue writers behind it.
           await query(`SET LOCAL lock_timeout = ${LOCK_WAIT_MS}`);
-          const lock = await query<{ got: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS got', [
-            ANALYZE_LOCK,
-          ]);
+          await query(`SET LOCAL statement_timeout = ${ANALYZE_TIMEOUT_MS}`);
+          // MIGRATION_LOCK shared as well: a migration under way (it holds it) is not raced, and
+          // one that starts meanwhile waits for this ANALYZE on the advisory lock, which blocks
+          // nobody else. ANALYZE never gives way (autovacuum's does): a migration queued on the
+          // table behind it queued every ingest INSERT behind itself (725 ms for one event in a
+          // review's run, for as long as the ANALYZE had left).
+          const lock = await query<{ got: boolean }>(
+            'SELECT pg_try_advisory_xact_lock($1) AND pg_try_advisory_xact_lock_shared($2) AS got',
+            [ANALYZE_LOCK, MIGRATION_LOCK],
+          );
           if (!lock.rows[0]!.got) return 'busy';
           // Read under the lock: a process that analyzed just before has reset what it reads.
           const r = await query<{ stale: boolean | null }>(STALE_SQL);
@@ -84,7 +104,8 @@ export class EventsStatistics {
           return 'analyzed';
         });
       } catch (error) {
-        if ((error as { code?: unknown }).code === LOCK_NOT_AVAILABLE) return 'busy';
+        // The store wraps PostgreSQL's errors (StoreError, code on its cause).
+        if (pgCode(error) === LOCK_NOT_AVAILABLE) return 'busy';
         // The database gone, refusing or stuck: the next look tries again.
         try {
           this.onError(error);
