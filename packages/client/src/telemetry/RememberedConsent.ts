@@ -94,14 +94,35 @@ export class RememberedConsent {
    * the user's is on disk under one, and the next run's 'pending' sends nothing either.
    */
   writeAgain(): Promise<void> {
-    if (!this.options.rememberConsent || this.state !== 'granted' || this.unknown) return Promise.resolve();
-    if (!this.chosen && !this.remembered) return Promise.resolve();
+    if (!this.grantToWriteAgain()) return Promise.resolve();
     const write = this.store.write('granted').catch((error: unknown) => {
       this.hooks.logger.warn('could not remember the consent state again', { error });
     });
     this.write = write;
     this.identityStore.keepConsentCopy?.('granted');
     return write;
+  }
+
+  /**
+   * `writeAgain`, done in this call where the store writes synchronously (the file beside the
+   * outbox: the directory may have been made again in the turn the process ends in, where a
+   * later write never runs). False where the store cannot: `writeAgain` then.
+   */
+  writeAgainNow(): boolean {
+    if (!this.grantToWriteAgain()) return true;
+    if (this.store.writeNow === undefined) return false;
+    try {
+      this.store.writeNow('granted');
+    } catch (error) {
+      this.hooks.logger.warn('could not remember the consent state again', { error });
+    }
+    this.identityStore.keepConsentCopy?.('granted');
+    return true;
+  }
+
+  private grantToWriteAgain(): boolean {
+    if (!this.options.rememberConsent || this.state !== 'granted' || this.unknown) return false;
+    return this.chosen || this.remembered;
   }
 
   /** `setConsent(state)`: applied, and remembered when `rememberConsent` is set. */

@@ -604,8 +604,11 @@ export class Telemetry implements TelemetryCore {
     this.who.keeper.writeAgain();
     if (this.consent.state === 'denied' || this.consent.undecided) return;
     // The remembered grant first: an install id on disk under a consent back to 'pending' made
-    // the next run hold (and not send) the events of a user who had granted.
-    void this.consent.writeAgain().then(() => this.who.storeInstallIdAgain());
+    // the next run hold (and not send) the events of a user who had granted. Both in this call
+    // where the stores write synchronously (the files beside the outbox): the directory may have
+    // been made again by the write at exit, after which no later turn comes.
+    if (this.consent.writeAgainNow()) void this.who.storeInstallIdAgain();
+    else void this.consent.writeAgain().then(() => this.who.storeInstallIdAgain());
   }
 
   /** Node `beforeExit` / page hide: store what was tracked (delivery makes its own last flush). */

@@ -105,6 +105,11 @@ export function consentFile(directory: string, options: ConsentFileOptions = {})
       if (unsafe !== undefined) throw unsafe;
       await state.set(CONSENT_STATE_KEY, JSON.stringify(consent));
     },
+    writeNow(consent) {
+      const unsafe = unsafeDirectorySync(directory);
+      if (unsafe !== undefined) throw unsafe;
+      state.setSync(CONSENT_STATE_KEY, JSON.stringify(consent));
+    },
   };
 }
 

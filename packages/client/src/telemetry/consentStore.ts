@@ -15,6 +15,8 @@ export interface ConsentStore {
   read(): Promise<ConsentState | undefined>;
   /** Remembers `state`; rejects when it could not be stored. */
   write(state: ConsentState): Promise<void>;
+  /** `write`, synchronously, where the store can (the file beside the outbox); throws when it could not. */
+  writeNow?(state: ConsentState): void;
 }
 
 export function isConsentState(value: unknown): value is ConsentState {

@@ -4,7 +4,7 @@
  * next run found none and was a new anonymous user.
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, promises as fs, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fs, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,24 @@ import { INSTALL_ID_FILE } from './installIdFile.node.js';
 import { clientFor, Sink, sinkEvents, until } from './telemetry.test-helpers.js';
 
 const here = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
+
+/** Runs a TypeScript fixture under node, to its end. */
+async function runChild(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const child = spawn(process.execPath, [
+    '--conditions=homing-source',
+    '--import',
+    here('../outbox/file-log/__fixtures__/register-ts.mjs'),
+    ...args,
+  ]);
+  let out = '';
+  let err = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
+  const killer = setTimeout(() => child.kill('SIGKILL'), 45_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(killer);
+  return { code, out, err };
+}
 
 describe('the install id kept beside the file outbox', () => {
   let sink: Sink;
@@ -97,6 +115,50 @@ describe('the install id kept beside the file outbox', () => {
       await t.shutdown({ timeoutMs: 5_000 });
       expect(existsSync(path.join(directory, INSTALL_ID_FILE))).toBe(false);
       expect(existsSync(path.join(directory, 'state', 'k-consent.json'))).toBe(false);
+    } finally {
+      await t.shutdown({ timeoutMs: 1_000 });
+    }
+  });
+
+  // QA: the segment written at exit made the directory again unheard (a synchronous write, and no
+  // later turn): the next run of a short CLI found neither the install id nor outbox.json.
+  it.each(['not-remembered', 'granted'])(
+    'the directory deleted, then the process exits at once (consent %s): written back at exit',
+    async (consent) => {
+      const directory = path.join(dir, `exit-${consent}`);
+      const { code, out, err } = await runChild([
+        here('./__fixtures__/exit-after-rm-child.ts'),
+        directory,
+        consent,
+      ]);
+      expect(code, err).toBe(0);
+      const id = /^ID (\S+)$/m.exec(out)?.[1];
+      expect(id, out).toBeDefined();
+      expect(readdirSync(directory).some((name) => name.endsWith('.log'))).toBe(true);
+      expect(readFileSync(path.join(directory, INSTALL_ID_FILE), 'utf8').trim()).toBe(id);
+      expect(existsSync(path.join(directory, 'outbox.json'))).toBe(true);
+      expect(existsSync(path.join(directory, 'state', 'k-consent.json'))).toBe(consent === 'granted');
+    },
+    60_000,
+  );
+
+  // QA: the identity's write made the directory again unheard; the segment written later found it there.
+  it('the directory deleted, then identify(): the install id and outbox.json are written back in that call', async () => {
+    const directory = path.join(dir, 'identify');
+    const file = path.join(directory, INSTALL_ID_FILE);
+    const t = clientFor(sink, { storage: 'file', directory, rememberConsent: false });
+    try {
+      t.track('before');
+      await t.persist();
+      const id = readFileSync(file, 'utf8').trim();
+      await fs.rm(directory, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+      t.identify('user-1');
+      expect(readFileSync(path.join(directory, 'identity'), 'utf8').trim()).toBe('user-1');
+      expect(readFileSync(file, 'utf8').trim()).toBe(id);
+      expect(existsSync(path.join(directory, 'outbox.json'))).toBe(true);
+      t.track('after');
+      await t.shutdown({ timeoutMs: 5_000 });
+      expect(readFileSync(file, 'utf8').trim()).toBe(id);
     } finally {
       await t.shutdown({ timeoutMs: 1_000 });
     }

@@ -34,14 +34,12 @@ export class ClearRequests {
     private readonly directory: string,
     private readonly options: {
       fsync: boolean;
-      /** Told of each directory a write made (`state/`, and the outbox's if it was deleted). */
-      onDirectoryMade?: (directory: string) => void;
     },
   ) {}
 
   /** Writes a request; `upTo` maps segment base names to offsets. */
   async write(upTo: ReadonlyMap<string, number>): Promise<void> {
-    await makeDirectory(this.directory, this.options.onDirectoryMade);
+    await makeDirectory(this.directory);
     const name = `clear-request-${Date.now()}-${process.pid}-${randomBytes(4).toString('hex')}.json`;
     const json = JSON.stringify({ upTo: Object.fromEntries(upTo) });
     await writeFileAtomic(path.join(this.directory, name), json, this.options);

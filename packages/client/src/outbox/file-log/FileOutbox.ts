@@ -26,11 +26,11 @@ import {
   type ResolvedFileOutboxOptions,
   resolveFileOutboxOptions,
 } from './options.js';
-import { writeOutboxInfo } from './outboxInfo.js';
+import { writeOutboxInfo, writeOutboxInfoSync } from './outboxInfo.js';
 import { QueueHolder } from './QueueHolder.js';
 import { requeueDeadLetters } from './requeueDeadLetters.js';
 import type { SegmentIndex } from './SegmentIndex.js';
-import { moveAsideIfNotAFile } from './notOurs.js';
+import { moveAsideIfNotAFile, moveAsideIfNotAFileSync } from './notOurs.js';
 import {
   DEAD_LETTER_FILE,
   DEAD_LETTER_LOCK_FILE,
@@ -41,7 +41,7 @@ import {
 import { SegmentWriter, type WrittenGroup } from './SegmentWriter.js';
 import { SpaceReserve } from './SpaceReserve.js';
 import { StateFiles, moveAsideWhatIsInStatesPlace } from './StateFiles.js';
-import { makeDirectory } from './makeDirectory.js';
+import { makeDirectory, onDirectoryMade } from './makeDirectory.js';
 import { unsafeDirectory } from './ownDirectory.js';
 import { UnwrittenClaims } from './UnwrittenClaims.js';
 import { KeptFiles } from './KeptFiles.js';
@@ -143,6 +143,8 @@ export class FileOutbox implements Outbox {
   private readonly unwritten: UnwrittenClaims;
   /** `outbox.json` and the client's install id, written again when the directory lost them. */
   private readonly kept: KeptFiles;
+  /** Stops hearing of the outbox's directory made again (see `init`). */
+  private offDirectoryMade: () => void = () => {};
   /** What was moved aside from where the outbox's own files belong, told once per kind. */
   private readonly movedAsideTold = new Set<string>();
 
@@ -162,20 +164,15 @@ export class FileOutbox implements Outbox {
     warnOnRetentionDrops(this.drops, this.o.logger, this.o.limits.retentionMs);
     this.kept = new KeptFiles({
       save: this.o.saveLimits ? () => this.saveLimitsForTools() : null,
+      saveNow: this.o.saveLimits ? () => this.saveLimitsForToolsNow() : null,
       logger: this.o.logger,
       now: this.monotonicNow,
     });
-    // The outbox's own directory, made again after it was deleted (by the next write of a segment
-    // or of the state): what it kept beside the queue went with it (see `KeptFiles`).
-    const onDirectoryMade = (made: string): void => {
-      if (made === this.directory) this.kept.writeAgain();
-    };
     this.writer = new SegmentWriter({
       directory: this.directory,
       maxSegmentBytes: this.o.maxSegmentBytes,
       fsync,
       staleMs: this.o.staleMs,
-      onDirectoryMade,
     });
     this.lock = new DirectoryLock(path.join(this.directory, DELIVERY_LOCK_FILE), {
       staleMs: this.o.staleMs,
@@ -195,9 +192,8 @@ export class FileOutbox implements Outbox {
     this.state = new StateFiles(path.join(this.directory, STATE_DIR), {
       fsync,
       onMovedAside,
-      onDirectoryMade,
     });
-    this.clearRequests = new ClearRequests(path.join(this.directory, STATE_DIR), { fsync, onDirectoryMade });
+    this.clearRequests = new ClearRequests(path.join(this.directory, STATE_DIR), { fsync });
     this.reserve = new SpaceReserve({ directory: this.directory });
     this.holder = new QueueHolder({
       directory: this.directory,
@@ -673,6 +669,7 @@ export class FileOutbox implements Outbox {
     await this.deadLetters.stop();
     this.unwritten.putBackAll();
     await this.buffer.close();
+    this.offDirectoryMade();
     await this.kept.settled();
     await this.serial(async () => {
       await this.holder.release();
@@ -755,6 +752,17 @@ export class FileOutbox implements Outbox {
 
   private async init(): Promise<void> {
     await makeDirectory(this.directory);
+    // Made again after it was deleted, by whatever wrote there next (a segment, the state, a
+    // segment at exit, the client's identity or install id): what the outbox kept beside the
+    // queue went with it (see `KeptFiles`). Synchronously made, perhaps in the turn the process
+    // ends in: written back in that same call.
+    if (this.closing === null) {
+      this.offDirectoryMade = onDirectoryMade(this.directory, (synchronously) => {
+        if (this.closed) return;
+        if (synchronously) this.kept.writeAgainNow();
+        else this.kept.writeAgain();
+      });
+    }
     // One another account made, or can write in, may hold its events, endpoints and consent:
     // refused before anything in it is read (the client keeps events in memory meanwhile).
     const unsafe = await unsafeDirectory(this.directory);
@@ -792,6 +800,14 @@ export class FileOutbox implements Outbox {
     const moved = await moveAsideIfNotAFile(file);
     if (moved !== undefined) this.movedAside(file, moved);
     await writeOutboxInfo(this.directory, this.o.limits, this.o.durability === 'fsync');
+  }
+
+  /** `saveLimitsForTools`, synchronously (see `KeptFiles.writeAgainNow`). */
+  private saveLimitsForToolsNow(): void {
+    const file = path.join(this.directory, INFO_FILE);
+    const moved = moveAsideIfNotAFileSync(file);
+    if (moved !== undefined) this.movedAside(file, moved);
+    writeOutboxInfoSync(this.directory, this.o.limits, this.o.durability === 'fsync');
   }
 
   onKeptFilesLost(listener: () => void): () => void {

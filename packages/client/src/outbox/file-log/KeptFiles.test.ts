@@ -12,6 +12,10 @@ function kept(code: string) {
       state.saves++;
       if (state.failing) throw Object.assign(new Error(`${code}: failed`), { code });
     },
+    saveNow: () => {
+      state.saves++;
+      if (state.failing) throw Object.assign(new Error(`${code}: failed`), { code });
+    },
     logger: quiet,
     now: () => clock.ms,
   });
@@ -70,5 +74,17 @@ describe('KeptFiles', () => {
     files.writeAgain();
     await files.settled();
     expect(state).toEqual({ failing: false, saves: 2, told: 1 });
+  });
+
+  // QA: a directory made again by a synchronous write at exit was never written back (no later turn).
+  it('writeAgainNow writes and tells in the same call; not after a failed write', () => {
+    const { files, state } = kept('EMFILE');
+    files.writeAgainNow();
+    expect(state).toEqual({ failing: true, saves: 1, told: 0 });
+    expect(files.lost).toBe(true);
+    state.failing = false;
+    files.writeAgainNow();
+    expect(state).toEqual({ failing: false, saves: 2, told: 1 });
+    expect(files.lost).toBe(false);
   });
 });

@@ -25,8 +25,6 @@ export interface SegmentWriterOptions {
   readonly fsync: boolean;
   /** Another process may adopt (seal) our segment if our heartbeat is older than this. */
   readonly staleMs: number;
-  /** Told of each directory made again for a segment (see `makeDirectory`). */
-  readonly onDirectoryMade?: (directory: string) => void;
 }
 
 export interface WrittenGroup {
@@ -192,7 +190,7 @@ export class SegmentWriter {
     const names = await fs.readdir(this.options.directory).catch(async (error: unknown) => {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       // The directory was deleted under us (a cache cleaned up): the events still come first.
-      await makeDirectory(this.options.directory, this.options.onDirectoryMade);
+      await makeDirectory(this.options.directory);
       return [];
     });
     for (const name of names) {

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from './atomicFile.js';
-import { makeDirectory } from './makeDirectory.js';
+import { writeFileAtomic, writeFileAtomicSync } from './atomicFile.js';
+import { makeDirectory, makeDirectorySync } from './makeDirectory.js';
 import { inTheWayName, moveAsideIfNotAFile, NotOurFileError, whatItIs } from './notOurs.js';
 import { ownFileText, ownFileTextSync } from './ownFileText.js';
 import { STATE_DIR } from './segmentFiles.js';
@@ -25,8 +25,6 @@ export class StateFiles {
        * state file (a FIFO, a socket, a link) is moved aside when read, and this is told.
        */
       onMovedAside?: (file: string, what: string) => void;
-      /** Told of each directory a write made (`state/`, and the outbox's if it was deleted). */
-      onDirectoryMade?: (directory: string) => void;
     },
   ) {}
 
@@ -59,8 +57,14 @@ export class StateFiles {
       await fs.rm(file, { force: true });
       return;
     }
-    await makeDirectory(this.directory, this.options.onDirectoryMade);
-    await writeFileAtomic(file, `{"key":${JSON.stringify(key)},"value":${json}}`, this.options);
+    await makeDirectory(this.directory);
+    await writeFileAtomic(file, stateText(key, json), this.options);
+  }
+
+  /** `set` of a value, synchronously: for a write back in the turn the process may end in. */
+  setSync(key: string, json: string): void {
+    makeDirectorySync(this.directory);
+    writeFileAtomicSync(stateFile(this.directory, key), stateText(key, json), this.options);
   }
 }
 
@@ -95,6 +99,10 @@ export function readStateSync(directory: string, key: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+function stateText(key: string, json: string): string {
+  return `{"key":${JSON.stringify(key)},"value":${json}}`;
 }
 
 function stateFile(directory: string, key: string): string {

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { resolveOutboxLimits } from '../limits.js';
 import type { OutboxLimits } from '../outbox.js';
-import { writeFileAtomic } from './atomicFile.js';
+import { writeFileAtomic, writeFileAtomicSync } from './atomicFile.js';
 import { NotOurFileError } from './notOurs.js';
 import { ownFileText } from './ownFileText.js';
 import { INFO_FILE } from './segmentFiles.js';
@@ -22,6 +22,15 @@ export async function writeOutboxInfo(
   limits: OutboxLimits,
   fsync: boolean,
 ): Promise<void> {
+  await writeFileAtomic(path.join(directory, INFO_FILE), outboxInfoText(limits), { fsync });
+}
+
+/** `writeOutboxInfo`, synchronously: for a directory made again in the turn the process ends in. */
+export function writeOutboxInfoSync(directory: string, limits: OutboxLimits, fsync: boolean): void {
+  writeFileAtomicSync(path.join(directory, INFO_FILE), outboxInfoText(limits), { fsync });
+}
+
+function outboxInfoText(limits: OutboxLimits): string {
   const info: OutboxInfo = {
     v: 1,
     limits: {
@@ -33,7 +42,7 @@ export async function writeOutboxInfo(
       maxDeadLetterBytes: limits.maxDeadLetterBytes,
     },
   };
-  await writeFileAtomic(path.join(directory, INFO_FILE), JSON.stringify(info), { fsync });
+  return JSON.stringify(info);
 }
 
 /** The saved limits, or undefined when there are none (an outbox of an older version) or they are unreadable. */
