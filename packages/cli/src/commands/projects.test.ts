@@ -1,4 +1,6 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -236,6 +238,61 @@ describe('homing projects (SQLite)', () => {
     expect(count('ingest-log.db', 'ingest_log')).toBe(1);
     expect(count('homing.db', 'events')).toBe(0);
   });
+
+  // A running server's expander takes homing.db's write lock again and again; SQLite's own busy
+  // wait (5 s) gave up, and the command failed with "database is locked (storage)".
+  it('beside a process holding the write lock a while, create and rotate-keys wait for it (said on a terminal) and succeed', async () => {
+    const dir = await dataDir();
+    expect((await create('first', { dataDir: dir })).code).toBe(0);
+    const holder = await holdWriteLock(join(dir, 'homing.db'), 6_500);
+    const io = captureIo(true);
+    const wait = { budgetMs: 60_000, firstPauseMs: 100, maxPauseMs: 500 };
+    expect(await createProjectCommand('second', { dataDir: dir }, io, wait)).toBe(0);
+    expect(io.err()).toContain(
+      `waiting for the database in ${dir}: another process (most likely a running homing serve) holds its write lock; trying again for up to 60 s (Ctrl-C to stop)`,
+    );
+    expect(JSON.parse(io.out())).toMatchObject({ name: 'second' });
+    await holder.exited;
+    const again = await holdWriteLock(join(dir, 'homing.db'), 6_500);
+    const rotated = captureIo();
+    expect(await rotateKeysCommand('first', { dataDir: dir }, rotated, wait)).toBe(0);
+    // Not a terminal: the wait is not said.
+    expect(rotated.err()).not.toContain('waiting');
+    await again.exited;
+    const listed = captureIo();
+    expect(await listProjectsCommand({ dataDir: dir, json: true }, listed)).toBe(0);
+    expect((JSON.parse(listed.out()) as { name: string }[]).map((p) => p.name).sort()).toEqual([
+      'first',
+      'second',
+    ]);
+  }, 60_000);
+
+  it('a write lock held past the wait: exit 1 saying a running server holds the database and what to do; nothing changed', async () => {
+    const dir = await dataDir();
+    const first = await create('first', { dataDir: dir });
+    const holder = await holdWriteLock(join(dir, 'homing.db'), 60_000);
+    cleanups.push(async () => {
+      holder.child.kill();
+      await holder.exited;
+    });
+    const wait = { budgetMs: 1_000, firstPauseMs: 100, maxPauseMs: 500 };
+    const io = captureIo();
+    expect(await createProjectCommand('second', { dataDir: dir }, io, wait)).toBe(1);
+    expect(io.err()).toMatch(
+      /^error: the database in .* stayed locked by another process for \d+ s, most likely a running "homing serve" busy writing events into it; nothing was changed\nhint: try again in a moment .*or stop the server, run this, and start it again\n$/,
+    );
+    expect(io.err()).not.toContain('(storage)');
+    const rotated = captureIo();
+    expect(await rotateKeysCommand('first', { dataDir: dir, write: true }, rotated, wait)).toBe(1);
+    expect(rotated.err()).toContain('stayed locked by another process');
+    holder.child.kill();
+    await holder.exited;
+    const listed = captureIo();
+    expect(await listProjectsCommand({ dataDir: dir, json: true }, listed)).toBe(0);
+    expect(JSON.parse(listed.out())).toEqual([
+      expect.objectContaining({ name: 'first', writeKey: first.json!.writeKey }),
+    ]);
+  }, 60_000);
 
   it('commander wiring: --data-dir, HOMING_DATA_DIR, --json, and the default ./.homing', async () => {
     const dir = await dataDir();
@@ -716,3 +773,30 @@ describe.skipIf(!binHasProjects)('homing projects (built bin)', () => {
     expect(bad).toMatchObject({ code: 1, stderr: expect.stringContaining('No Homing data') });
   });
 });
+
+/**
+ * Another process holding `dbPath`'s write lock (BEGIN IMMEDIATE) for `holdMs`, then committing,
+ * as a running server's expander does between its chunks (resolved once it holds it).
+ */
+async function holdWriteLock(
+  dbPath: string,
+  holdMs: number,
+): Promise<{ child: ReturnType<typeof spawn>; exited: Promise<unknown> }> {
+  const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+  const script = `
+    const Database = require(${JSON.stringify(sqlite)});
+    const db = new Database(${JSON.stringify(dbPath)});
+    db.exec('BEGIN IMMEDIATE');
+    console.log('held');
+    setTimeout(() => { db.exec('COMMIT'); db.close(); }, ${holdMs});
+  `;
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = once(child, 'exit');
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('held')) resolve();
+    });
+    child.on('exit', () => reject(new Error('the lock holder exited before holding the lock')));
+  });
+  return { child, exited };
+}

@@ -9,8 +9,10 @@ import {
   PROJECTS_DEFAULTS,
   sqliteDirWithoutDatabase,
   withStore,
+  type StoreBusyHandling,
   type StoreLocation,
 } from './projectsStore.js';
+import type { BusyWait } from './storeBusyWait.js';
 import { CommandError } from './commandError.js';
 
 export { PROJECTS_DEFAULTS, type StoreLocation } from './projectsStore.js';
@@ -33,11 +35,32 @@ export interface ProjectsListOptions extends StoreLocation {
   showKeys?: boolean;
 }
 
-/** Creates a project and prints `{ id, name, writeKey, adminKey }` as JSON on stdout. */
+/**
+ * Waiting for homing.db's write lock (a running server busy writing): said on a terminal, where
+ * a command silent for many seconds looks hung; a script only sees the result.
+ */
+function busyHandling(io: CommandIo, wait: BusyWait | undefined): StoreBusyHandling {
+  return {
+    ...(wait === undefined ? {} : { wait }),
+    onWaiting: (dataDir, w) => {
+      if (io.stderr.isTTY !== true) return;
+      io.stderr.write(
+        `waiting for the database in ${terminalText(dataDir)}: another process (most likely a running homing serve) ` +
+          `holds its write lock; trying again for up to ${Math.round(w.budgetMs / 1000)} s (Ctrl-C to stop)\n`,
+      );
+    },
+  };
+}
+
+/**
+ * Creates a project and prints `{ id, name, writeKey, adminKey }` as JSON on stdout. `busyWait`:
+ * how long to wait out a running server's hold on homing.db (BUSY_WAIT_DEFAULTS).
+ */
 export async function createProjectCommand(
   name: string,
   options: StoreLocation,
   io: CommandIo = processIo,
+  busyWait?: BusyWait,
 ): Promise<number> {
   return runCommand(io, async () => {
     const madeDatabaseIn = sqliteDirWithoutDatabase(options);
@@ -50,21 +73,26 @@ export async function createProjectCommand(
         `note: there was no Homing database in ${madeDatabaseIn}, so a new one was made there; a "homing serve" using another --data-dir does not know this project\n`,
       );
     };
-    const { p, namesakes } = await withStore(options, false, async (s) => {
-      const before = await s.listProjects();
-      // A project's id wins over a name when a command is given either (findProject): a
-      // project named after another's id could never be named, and `remove NAME` would
-      // remove the other one.
-      if (before.some((other) => other.id === name.trim())) {
-        throw new CommandError(
-          `"${name}" is the id of another project: a project by that name could only ever be found as that one`,
-          'choose another name',
-          2,
-        );
-      }
-      const made = await s.createProject(name);
-      return { p: made, namesakes: before.filter((other) => other.name === made.name) };
-    }).catch((error: unknown) => {
+    const { p, namesakes } = await withStore(
+      options,
+      false,
+      async (s) => {
+        const before = await s.listProjects();
+        // A project's id wins over a name when a command is given either (findProject): a
+        // project named after another's id could never be named, and `remove NAME` would
+        // remove the other one.
+        if (before.some((other) => other.id === name.trim())) {
+          throw new CommandError(
+            `"${name}" is the id of another project: a project by that name could only ever be found as that one`,
+            'choose another name',
+            2,
+          );
+        }
+        const made = await s.createProject(name);
+        return { p: made, namesakes: before.filter((other) => other.name === made.name) };
+      },
+      busyHandling(io, busyWait),
+    ).catch((error: unknown) => {
       noteMadeDatabase();
       throw error;
     });
@@ -98,12 +126,16 @@ export async function rotateKeysCommand(
   given: string,
   options: RotateKeysOptions,
   io: CommandIo = processIo,
+  busyWait?: BusyWait,
 ): Promise<number> {
   return runCommand(io, async () => {
     const neither = options.write !== true && options.admin !== true;
     const which = { write: neither || options.write === true, admin: neither || options.admin === true };
-    const p = await withStore(options, true, async (s) =>
-      s.rotateProjectKeys((await findProject(s, given)).id, which),
+    const p = await withStore(
+      options,
+      true,
+      async (s) => s.rotateProjectKeys((await findProject(s, given)).id, which),
+      busyHandling(io, busyWait),
     );
     io.stdout.write(projectJson(p));
     if (which.write) {

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { openStore, StoreError, type Project, type Store } from '@homing/server';
 import { CommandError } from './outboxCommand.js';
 import { LOCK_HINT, diskFullHint } from './storeHints.js';
+import { BUSY_WAIT_DEFAULTS, retryWhileBusy, type BusyWait } from './storeBusyWait.js';
 
 /**
  * Where `homing projects` finds a server's store (the same `--data-dir` / `--database` as
@@ -91,18 +92,41 @@ function storeCommandError(err: unknown, dataDir: string): unknown {
       // write and a damaged one.
       return new CommandError(err.message);
     default:
-      return new CommandError(`${err.message} (${err.kind})`);
+      // The kind is for code, not for the user: "database is locked (storage)" said nothing more.
+      return new CommandError(err.message);
   }
 }
 
+/**
+ * How a command waits for homing.db's write lock held by another process (`wait`), and what it
+ * shows once it starts waiting (`onWaiting`: a note on a terminal, or the command looks hung).
+ */
+export interface StoreBusyHandling {
+  wait?: BusyWait;
+  onWaiting?: (dataDir: string, wait: BusyWait) => void;
+}
+
+/**
+ * Runs `body` on the store `location` names, then closes it. A body SQLite answers busy
+ * (another process, a running server, holds homing.db's write lock) is run again, pausing
+ * between tries, for `busy.wait` (BUSY_WAIT_DEFAULTS): it wrote nothing.
+ */
 export async function withStore<T>(
   location: StoreLocation,
   mustExist: boolean,
   body: (s: Store) => Promise<T>,
+  busy: StoreBusyHandling = {},
 ): Promise<T> {
   const store = await open(location, mustExist);
+  const dataDir = resolve(location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
+  const wait = busy.wait ?? BUSY_WAIT_DEFAULTS;
   try {
-    return await body(store);
+    return await retryWhileBusy(
+      () => body(store),
+      dataDir,
+      wait,
+      () => busy.onWaiting?.(dataDir, wait),
+    );
   } catch (err) {
     throw storeCommandError(err, location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
   } finally {
