@@ -1,12 +1,12 @@
 #!/usr/bin/env node
+import { processOutput } from './outputFailures.js';
 import { runCli } from './program.js';
 
-// A reader that stops early (`homing dead-letters | head`) closes the pipe: the rest of the
-// output has nowhere to go, which is no reason to print a stack trace or stop a flush midway.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-  });
-}
+// A write to stdout or stderr that fails (a full disk under a redirect) loses that output, not
+// the command's work; a reader that stops early (`homing dead-letters | head`) is no failure.
+processOutput.watch();
 
-process.exitCode = await runCli(process.argv);
+const code = await runCli(process.argv);
+// A write's failure is told a turn after it at the soonest.
+await new Promise((resolve) => setImmediate(resolve));
+process.exitCode = processOutput.commandDone() && code === 0 ? 1 : code;

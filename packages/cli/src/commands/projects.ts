@@ -14,6 +14,8 @@ import {
 } from './projectsStore.js';
 import type { BusyWait } from './storeBusyWait.js';
 import { CommandError } from './commandError.js';
+import { processOutput, writeConfirmed } from '../outputFailures.js';
+import { keysCommand } from './serve.js';
 
 export { PROJECTS_DEFAULTS, type StoreLocation } from './projectsStore.js';
 
@@ -96,8 +98,8 @@ export async function createProjectCommand(
       noteMadeDatabase();
       throw error;
     });
-    io.stdout.write(projectJson(p));
     noteMadeDatabase();
+    await printKeys(io, p, options, 'was created');
     if (namesakes.length > 0) {
       // Allowed (names are labels), but commands by name refuse it from now on: said at once.
       io.stderr.write(
@@ -110,6 +112,22 @@ export async function createProjectCommand(
     }
     return 0;
   });
+}
+
+/**
+ * Prints the project with its keys, which no later run prints again as they are: written to a
+ * full disk (`> file`) or a reader gone, the project exists all the same, so the failure says so
+ * and where its keys are.
+ */
+async function printKeys(io: CommandIo, p: Project, where: StoreLocation, what: string): Promise<void> {
+  const failed = await writeConfirmed(io.stdout, projectJson(p));
+  if (failed === null) return;
+  processOutput.toldBy(io.stdout);
+  const database = (where.database ?? '').trim();
+  throw new CommandError(
+    `project ${terminalJson(p.name)} (${p.id}) ${what}, but writing its keys to stdout failed (${failed.code ?? failed.message})`,
+    `${keysCommand(database === '' ? { dataDir: where.dataDir ?? PROJECTS_DEFAULTS.dataDir } : { databaseUrl: database })} shows them`,
+  );
 }
 
 function projectJson(p: Project): string {
@@ -137,7 +155,7 @@ export async function rotateKeysCommand(
       async (s) => s.rotateProjectKeys((await findProject(s, given)).id, which),
       busyHandling(io, busyWait),
     );
-    io.stdout.write(projectJson(p));
+    await printKeys(io, p, options, 'got new keys');
     if (which.write) {
       io.stderr.write(
         'The old write key is refused from now on; a running homing serve refuses it within about a second ' +
