@@ -17,7 +17,7 @@ import {
   SENDING_STATE_KEY,
   serverWaitStateKey,
 } from '@homing/client';
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { buildProgram } from '../program.js';
 import {
   captureIo,
@@ -33,7 +33,12 @@ import { status } from './status.js';
 import { appendFromAnotherProcess, holdLockInAnotherProcess } from './otherProcess.test-helpers.js';
 
 const cleanups: Array<() => Promise<void>> = [];
+// The TTY cases draw a bar, which TERM=dumb (a test run from Emacs' shell) gets as plain lines.
+beforeEach(() => {
+  vi.stubEnv('TERM', 'xterm-256color');
+});
 afterEach(async () => {
+  vi.unstubAllEnvs();
   for (const c of cleanups.splice(0)) await c();
 });
 

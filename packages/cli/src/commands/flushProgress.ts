@@ -2,13 +2,26 @@ import { terminalText } from '../terminalText.js';
 import type { CommandIo } from './outboxCommand.js';
 import { formatDuration } from './outboxCommand.js';
 
+/** The widest bar; a narrower terminal gets a narrower one (a line wider than it wraps, and each redraw scrolls). */
 const BAR_WIDTH = 30;
+
+/** Narrower than this, the bar is left out and only the counts are redrawn. */
+const MIN_BAR_WIDTH = 5;
+
+/**
+ * A terminal that takes `\r` and escape sequences: TERM=dumb (Emacs' shell, some CI consoles)
+ * shows them as text, so it gets the plain lines written without a terminal.
+ */
+function redrawsInPlace(stream: CommandIo['stderr']): boolean {
+  return stream.isTTY === true && process.env['TERM'] !== 'dumb';
+}
 
 /** Without a terminal, a line at least this often while events are sent (and at each tenth). */
 const LINE_EVERY_MS = 5_000;
 
 /**
- * Shows progress on stderr: a bar redrawn in place on a TTY; otherwise a plain line for the first
+ * Shows progress on stderr: a bar redrawn in place on a TTY, as wide as the terminal allows (up
+ * to 30 columns); otherwise (TERM=dumb too) a plain line for the first
  * batch, each tenth of the total passed, every 5 s, and the last one (a line per batch made 200
  * lines of a 20 000-event flush in a CI log).
  */
@@ -28,13 +41,20 @@ export class Progress {
   add(count: number): void {
     this.done += count;
     const total = Math.max(this.total, this.done);
-    if (this.io.stderr.isTTY === true) {
+    if (redrawsInPlace(this.io.stderr)) {
       this.barShown = true;
-      const filled = total === 0 ? BAR_WIDTH : Math.round((this.done / total) * BAR_WIDTH);
       const pct = total === 0 ? 100 : Math.floor((this.done / total) * 100);
-      this.io.stderr.write(
-        `\r[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${String(pct).padStart(3)}% ${this.done}/${total} events`,
-      );
+      const counts = `${String(pct).padStart(3)}% ${this.done}/${total} events`;
+      // Kept short of the last column: a line that fills it wraps on some terminals, and the
+      // next `\r` then redraws one row down, scrolling at every batch.
+      const columns = this.io.stderr.columns ?? 80;
+      const width = Math.min(BAR_WIDTH, columns - 1 - counts.length - 3);
+      if (width < MIN_BAR_WIDTH) {
+        this.io.stderr.write(`\r${counts.slice(0, Math.max(0, columns - 1))}`);
+        return;
+      }
+      const filled = total === 0 ? width : Math.round((this.done / total) * width);
+      this.io.stderr.write(`\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${counts}`);
     } else {
       const tenth = total === 0 ? 10 : Math.floor((this.done / total) * 10);
       const now = performance.now();
@@ -87,7 +107,7 @@ export class Progress {
    * rewrote only its last row.
    */
   private note(line: string): void {
-    if (this.io.stderr.isTTY === true) {
+    if (redrawsInPlace(this.io.stderr)) {
       this.barShown = false;
       this.io.stderr.write(`\r\x1b[2K${line}\n`);
     } else this.io.stderr.write(`flush: ${line}\n`);

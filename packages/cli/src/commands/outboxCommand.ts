@@ -21,7 +21,8 @@ export type Outbox = FileOutbox;
 /** Where a command writes; tests pass their own. */
 export interface CommandIo {
   stdout: { write(text: string): unknown; isTTY?: boolean };
-  stderr: { write(text: string): unknown; isTTY?: boolean };
+  /** `columns`: the terminal's width, when stderr is one (a progress bar fits in it). */
+  stderr: { write(text: string): unknown; isTTY?: boolean; columns?: number };
 }
 
 export const processIo: CommandIo = { stdout: process.stdout, stderr: process.stderr };
