@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -280,26 +281,59 @@ describe('homing flush', () => {
     expect(await queuedIn(dir)).toBe(20);
   });
 
-  it('the built homing flush stops on a real SIGINT with exit code 130 and every event kept', async () => {
-    const { dir, sink } = await setup(7, 503);
-    const bin = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
-    const child = spawn(
-      process.execPath,
-      [bin, 'flush', '--outbox', dir, '--host', sink.url, '--key', 'wk', '--timeout', '60000'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
+  // Ctrl-C aborts the request in flight: its failure ("The operation was aborted; next try in
+  // 7s") was printed, up to 4 lines of it, though nothing is tried again.
+  it('stopped while a request is in flight: no failed attempt or next try is printed for it', async () => {
+    const seeded = await seedOutbox(20);
+    cleanups.push(seeded.cleanup);
+    let requests = 0;
+    const hanging = createServer(() => void requests++);
+    hanging.listen(0, '127.0.0.1');
+    await once(hanging, 'listening');
+    cleanups.push(async () => {
+      hanging.closeAllConnections();
+      await new Promise<void>((r) => hanging.close(() => r()));
+    });
+    const host = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
+    const io = captureIo(true);
+    const stop = new AbortController();
+    const ran = flush(
+      { outbox: seeded.dir, destination: 'homing', host, key: 'wk', timeout: 60_000 },
+      io,
+      stop.signal,
     );
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (err += c.toString()));
-    const exited = once(child, 'exit');
-    await vi.waitFor(() => expect(err).toContain('flush: attempt to'), { timeout: 10_000 });
-    child.kill('SIGINT');
-    const [code] = (await exited) as [number | null];
-    expect(code).toBe(130);
-    expect(out).toContain('7 still queued, nothing lost');
-    expect(await queuedIn(dir)).toBe(7);
+    await vi.waitFor(() => expect(requests).toBeGreaterThan(0), { timeout: 5_000 });
+    stop.abort();
+    expect(await ran).toBe(130);
+    expect(io.out()).toContain('Interrupted: sent 0 events; 20 still queued, nothing lost.');
+    expect(io.err()).not.toContain('attempt to');
+    expect(io.err()).not.toContain('next try');
   });
+
+  it.each(['SIGINT', 'SIGHUP'] as const)(
+    'the built homing flush stops on a real %s with exit code 130 and every event kept',
+    async (signal) => {
+      const { dir, sink } = await setup(7, 503);
+      const bin = fileURLToPath(new URL('../../dist/bin.js', import.meta.url));
+      const child = spawn(
+        process.execPath,
+        [bin, 'flush', '--outbox', dir, '--host', sink.url, '--key', 'wk', '--timeout', '60000'],
+        { stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+      child.stderr.on('data', (c: Buffer) => (err += c.toString()));
+      const exited = once(child, 'exit');
+      await vi.waitFor(() => expect(err).toContain('flush: attempt to'), { timeout: 10_000 });
+      child.kill(signal);
+      const [code] = (await exited) as [number | null];
+      expect(code).toBe(130);
+      expect(out).toContain('7 still queued, nothing lost');
+      expect(existsSync(join(dir, 'delivery.lock'))).toBe(false);
+      expect(await queuedIn(dir)).toBe(7);
+    },
+  );
 
   it('respects a saved open circuit (no request), and --force tries anyway', async () => {
     const { dir, sink } = await setup(3);

@@ -34,7 +34,7 @@ export interface FlushOptions {
   force?: boolean;
 }
 
-/** Exit code of a flush stopped by SIGINT / SIGTERM, as shells report a command killed by SIGINT. */
+/** Exit code of a flush stopped by SIGINT / SIGTERM / SIGHUP, as shells report a command killed by SIGINT. */
 export const INTERRUPTED_EXIT_CODE = 130;
 
 const FLUSH_DESTINATIONS = ['homing', 'posthog', 'segment'];
@@ -131,23 +131,27 @@ function parseTimeout(value: FlushOptions['timeout']): number {
   return ms;
 }
 
-/** Aborted on the first SIGINT or SIGTERM while `body` runs; the handlers go with it. */
+/**
+ * What stops a flush: Ctrl-C, a kill, and SIGHUP, which a flush gets when its terminal or ssh
+ * session closes (Node's default for it, exit 129 at once, left a stale lock and a batch in flight).
+ */
+const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Aborted on the first of STOP_SIGNALS while `body` runs; the handlers go with it. */
 async function onSignals<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const abort = () => controller.abort();
-  process.once('SIGINT', abort);
-  process.once('SIGTERM', abort);
+  for (const name of STOP_SIGNALS) process.once(name, abort);
   try {
     return await body(controller.signal);
   } finally {
-    process.off('SIGINT', abort);
-    process.off('SIGTERM', abort);
+    for (const name of STOP_SIGNALS) process.off(name, abort);
   }
 }
 
 /**
  * Sends what is in the outbox now, through the same delivery (retry, breaker, dead letters) the
- * client uses. `signal` stops it early (by default SIGINT / SIGTERM): what is in flight is put
+ * client uses. `signal` stops it early (by default SIGINT / SIGTERM / SIGHUP): what is in flight is put
  * back and the command says what is still queued.
  */
 export async function flush(
@@ -248,6 +252,8 @@ async function drain(
   const progress = new Progress(io, before.events);
   let refused: ((refusal: BatchRefusal) => void) | undefined;
   const requestRefused = new Promise<BatchRefusal>((resolve) => (refused = resolve));
+  // Ends the rounds (a wait for another process among them) when the flush ends otherwise.
+  const over = new AbortController();
   const platform = createNodePlatform();
   const claims = watchClaims(outbox);
   const delivery = new Delivery(claims.outbox, resolved, {
@@ -261,7 +267,9 @@ async function drain(
     },
     emit: (name, payload) => {
       if (name === 'sent') progress.add((payload as { count: number }).count);
-      if (name === 'delivery-error') {
+      // Once stopped (Ctrl-C, or the flush ended otherwise), the batches in flight fail as
+      // aborted: nothing will try them again, so "failed ...; next try in 7s" was wrong.
+      if (name === 'delivery-error' && !signal.aborted && !over.signal.aborted) {
         const e = payload as { endpoint: string; error: unknown; retryInMs?: number };
         progress.failed(
           e.endpoint,
@@ -278,8 +286,6 @@ async function drain(
   // Checked at the start (refuseWithoutConsent); a denial while this runs (the app's user said
   // no) stops it too: what the app clears must not go out from here meanwhile.
   const withdrawn = consentWithdrawn(directory, outbox);
-  // Ends the rounds (a wait for another process among them) when the flush ends otherwise.
-  const over = new AbortController();
   delivery.start();
   const stopWaitNotes = noteSavedWait(delivery, ids, progress, () => deadlineMs - now());
   let result;
