@@ -1,6 +1,6 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
 import { createFileOutbox } from '@homing/client';
@@ -101,6 +101,18 @@ describe('homing dead-letters', () => {
     const app = createFileOutbox({ directory: seeded.dir, ...seeded.limits });
     expect(await app.size()).toMatchObject({ events: 16, deadLetters: 0 });
     await app.close();
+  });
+
+  it('--replay suggests a flush command that quotes an outbox path the shell would split', async () => {
+    const seeded = await seedOutbox(2, 3);
+    const spaced = join(await mkdtemp(join(tmpdir(), 'homing-cli-')), "my app's outbox");
+    await rename(seeded.dir, spaced);
+    cleanups.push(() => rm(dirname(spaced), { recursive: true, force: true }));
+    const io = captureIo();
+    expect(await deadLetters({ outbox: spaced, replay: true }, io)).toBe(0);
+    expect(io.out()).toContain(
+      `Send them now with: homing flush --outbox '${spaced.replace(/'/g, `'\\''`)}'\n`,
+    );
   });
 
   it('--replay moves them back to the queue', async () => {

@@ -1,3 +1,4 @@
+import { shellQuoted } from './shellQuoted.js';
 import type { Command } from 'commander';
 import { terminalJson, terminalText } from '../terminalText.js';
 import type { CommandIo, DeadLetter } from './outboxCommand.js';
@@ -139,7 +140,7 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
           if (r.kept > 0)
             io.stdout.write(
               `${r.kept} ${stayDeadLetters(r.kept)}: ${r.full ?? 'the queue did not take them'}. Send the queue first ` +
-                `(homing flush --outbox ${terminalText(directory)}), then replay again.\n`,
+                `(homing flush --outbox ${terminalText(shellQuoted(directory))}), then replay again.\n`,
             );
           if (r.damaged > 0)
             io.stdout.write(
@@ -152,7 +153,9 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
           const left = limit === undefined ? 0 : (await outbox.size()).deadLetters - r.kept;
           if (left > 0) io.stdout.write(`${left} more ${stayDeadLetters(left)} (past --limit ${limit}).\n`);
           if (r.replayed > 0)
-            io.stdout.write(`Send them now with: homing flush --outbox ${terminalText(directory)}\n`);
+            io.stdout.write(
+              `Send them now with: homing flush --outbox ${terminalText(shellQuoted(directory))}\n`,
+            );
         }
         return r.kept > 0 || r.dropped > 0 ? 1 : 0;
       } finally {

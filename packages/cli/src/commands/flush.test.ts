@@ -4,9 +4,9 @@ import { once } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
-import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   breakerStateKey,
@@ -589,6 +589,18 @@ describe('homing flush', () => {
     expect(await flush({ outbox: dir, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(1);
     expect(io.err()).toContain('4 events were moved to the dead letters');
     expect(io.err()).toContain(`homing dead-letters --outbox ${dir}`);
+  });
+
+  // A path with a space or a quote (a user name, a project folder): the suggested command,
+  // pasted, split it into several arguments.
+  it('the commands it suggests quote an outbox path the shell would split', async () => {
+    const { dir, sink } = await setup(2, 400);
+    const spaced = join(await mkdtemp(join(tmpdir(), 'homing-cli-')), "my app's outbox");
+    await rename(dir, spaced);
+    cleanups.push(() => rm(dirname(spaced), { recursive: true, force: true }));
+    const io = captureIo();
+    expect(await flush({ outbox: spaced, destination: 'homing', host: sink.url, key: 'wk' }, io)).toBe(1);
+    expect(io.err()).toContain(`homing dead-letters --outbox '${spaced.replace(/'/g, `'\\''`)}'`);
   });
 
   it.each([401, 403, 404, 405])(

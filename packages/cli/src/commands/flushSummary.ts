@@ -3,6 +3,7 @@ import { terminalText } from '../terminalText.js';
 import type { RoundsEnd } from './flushRounds.js';
 import type { CommandIo } from './outboxCommand.js';
 import { CommandError, formatDuration } from './outboxCommand.js';
+import { shellQuoted } from './shellQuoted.js';
 import type { OtherDeliverer } from './otherDeliverer.js';
 
 /** Events the outbox dropped while a flush ran, which its summary names, by reason. */
@@ -19,7 +20,7 @@ export interface FlushDrops {
 function unexplained(directory: string): CommandError {
   return new CommandError(
     'could not deliver every event: nothing failed, but nothing more could be claimed from the outbox',
-    `run this again; homing status --outbox ${directory} shows what is queued and which process delivers it; the events stay in the outbox`,
+    `run this again; homing status --outbox ${terminalText(shellQuoted(directory))} shows what is queued and which process delivers it; the events stay in the outbox`,
   );
 }
 
@@ -119,7 +120,7 @@ export interface HeldWait {
 function failingEventHint(directory: string): string {
   return (
     'hint: the endpoint fails some events every time while it takes others: the client is narrowing them down ' +
-    `(homing status --outbox ${directory} shows it); each run goes on with it, and such an event ends in the dead letters\n`
+    `(homing status --outbox ${terminalText(shellQuoted(directory))} shows it); each run goes on with it, and such an event ends in the dead letters\n`
   );
 }
 
@@ -180,11 +181,13 @@ export function reportFlush(
         : `error: ${moved}; the dead letters keep the newest (the outbox's maxDeadLetters and ` +
             `maxDeadLetterBytes): ${discarded} of the oldest dead letters were discarded\n`,
     );
-    io.stderr.write(`hint: inspect them with: homing dead-letters --outbox ${terminalText(directory)}\n`);
+    io.stderr.write(
+      `hint: inspect them with: homing dead-letters --outbox ${terminalText(shellQuoted(directory))}\n`,
+    );
   }
   if (result.kind === 'held-elsewhere')
     throw heldElsewhere(result.holder, result.events, timeoutMs, result.stopped === true);
-  if (result.kind === 'unexplained') throw unexplained(terminalText(directory));
+  if (result.kind === 'unexplained') throw unexplained(directory);
   if (result.kind === 'delivered-elsewhere' || result.arrived > 0 || result.pending === 0) return failed;
   // Events that were there to send and were not.
   const breaker = allCircuitsOpen(stats, ids);
@@ -200,7 +203,7 @@ export function reportFlush(
           : `hint: it will be tried again in ${formatDuration(nextTryMs(stats, ids, breaker.openUntilMs) - Date.now())}; run this again then, or add --force to try now\n`,
       );
     }
-    if (narrowingFailingEvent) io.stderr.write(failingEventHint(terminalText(directory)));
+    if (narrowingFailingEvent) io.stderr.write(failingEventHint(directory));
   } else if (askedUntilMs !== null) {
     // The server answered (a 429, a 503) and asked for time: not a matter of host or key.
     const why =
@@ -214,7 +217,7 @@ export function reportFlush(
   } else if (result.timedOut) {
     io.stderr.write(`error: timed out after ${formatDuration(timeoutMs)} with events still queued\n`);
     io.stderr.write('hint: run it again, or give more time with --timeout MS; nothing is lost\n');
-    if (narrowingFailingEvent) io.stderr.write(failingEventHint(terminalText(directory)));
+    if (narrowingFailingEvent) io.stderr.write(failingEventHint(directory));
   } else if (heldWaits !== null && heldWaits.length > 0 && !force) {
     // Some circuits open, the other endpoints asked for time: each waits for its own reason.
     const first = heldWaits.reduce((a, b) => (b.untilMs < a.untilMs ? b : a));
@@ -230,14 +233,14 @@ export function reportFlush(
       `hint: ${terminalText(first.endpoint)} will be tried again in ${formatDuration(first.untilMs - Date.now())}; run this again then, or add --force to try now\n`,
     );
   } else if (stats.lastError === null) {
-    throw unexplained(terminalText(directory));
+    throw unexplained(directory);
   } else {
     io.stderr.write(
       `error: could not deliver every event (last error: ${terminalText(stats.lastError.reason)})\n`,
     );
     io.stderr.write(
       narrowingFailingEvent && stats.lastError.endpoint !== 'outbox'
-        ? failingEventHint(terminalText(directory))
+        ? failingEventHint(directory)
         : stats.lastError.endpoint === 'outbox'
           ? // Reading the outbox failed, not sending: the server was never the problem.
             `hint: check that ${terminalText(directory)} is readable and writable by this user and its disk has room; the events stay in the outbox\n`

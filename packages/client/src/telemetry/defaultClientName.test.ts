@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -193,6 +193,32 @@ describe('clients the app gave no name (Node, file outbox in the user cache dire
     // Its own directory made, later starts say nothing more.
     await start().shutdown({ timeoutMs: 500 });
     expect(warnings.filter((w) => w.includes(shared))).toHaveLength(1);
+  });
+
+  // A cache directory under a user name with a space or a quote: the suggested command, pasted,
+  // split the path into several arguments.
+  it('the suggested flush command quotes a directory the shell would split', async () => {
+    const parent = cache;
+    cache = path.join(parent, "my cache 'x'");
+    mkdirSync(cache);
+    process.env.XDG_CACHE_HOME = cache;
+    try {
+      await anotherProgramShared('granted');
+      const mine = await sink();
+      const warnings: string[] = [];
+      await createTelemetry({
+        endpoints: [{ destination: 'homing', host: mine.url, key: 'app-key' }],
+        platform: testPlatform(),
+        respectDoNotTrack: false,
+        logger: { debug() {}, warn: (m: string) => void warnings.push(m), error() {} },
+      }).shutdown({ timeoutMs: 500 });
+      const quoted = `'${path.join(cache, 'homing', 'default').replace(/'/g, `'\\''`)}'`;
+      expect(warnings).toContainEqual(
+        expect.stringContaining(`homing flush --outbox ${quoted} --host <url> --key <key>`),
+      );
+    } finally {
+      cache = parent;
+    }
   });
 
   it("a grant remembered in another app's shared directory is not taken: the app's own consent option holds", async () => {

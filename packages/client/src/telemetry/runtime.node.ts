@@ -11,6 +11,7 @@ import { pickTuning } from './pickTuning.js';
 import { defaultDirectory, deniedIn } from './sharedDefaultDirectory.node.js';
 import { withSharedDenial } from './sharedDenial.js';
 import type { TelemetryRuntime } from './runtime.js';
+import { shellQuoted } from './shellQuoted.js';
 
 /**
  * Node: the platform from `detectPlatform`, a file outbox in the user's cache directory by
@@ -34,7 +35,7 @@ export const nodeRuntime: TelemetryRuntime = {
             denialFrom = chosen.denialFrom ?? [];
             if (chosen.passedOver !== undefined) {
               request.logger.warn(
-                `outbox: ${chosen.passedOver}, which unnamed clients of earlier versions shared, holds queued events and is not taken over: it does not name this client's endpoints (versions before December 4, 2026 saved none there). This client keeps its own outbox (${directory}) and install id. If those events are this app's, send them with: homing flush --outbox ${chosen.passedOver} --host <url> --key <key>`,
+                `outbox: ${chosen.passedOver}, which unnamed clients of earlier versions shared, holds queued events and is not taken over: it does not name this client's endpoints (versions before December 4, 2026 saved none there). This client keeps its own outbox (${directory}) and install id. If those events are this app's, send them with: homing flush --outbox ${shellQuoted(chosen.passedOver)} --host <url> --key <key>`,
               );
             }
           }
