@@ -294,6 +294,26 @@ describe('homing projects (SQLite)', () => {
     ]);
   }, 60_000);
 
+  it('a --data-dir (or HOMING_DATA_DIR) starting with ~/ is under the home directory, not ./~', async () => {
+    const home = await dataDir();
+    const cwd = await dataDir();
+    vi.stubEnv('HOME', home);
+    const before = process.cwd();
+    process.chdir(cwd);
+    try {
+      const made = await create('tilde', { dataDir: '~/homing-data' });
+      expect(made.code).toBe(0);
+      expect(existsSync(join(home, 'homing-data', 'homing.db'))).toBe(true);
+      expect(existsSync(join(cwd, '~'))).toBe(false);
+      const io = captureIo();
+      expect(await listProjectsCommand({ dataDir: '~/homing-data', json: true }, io)).toBe(0);
+      expect(JSON.parse(io.out())).toEqual([expect.objectContaining({ name: 'tilde' })]);
+    } finally {
+      process.chdir(before);
+      vi.unstubAllEnvs();
+    }
+  });
+
   it('commander wiring: --data-dir, HOMING_DATA_DIR, --json, and the default ./.homing', async () => {
     const dir = await dataDir();
     const out: string[] = [];

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { dataDirPath } from './dataDirPath.js';
 import { openStore, StoreError, type Project, type Store } from '@homing/server';
 import { CommandError } from './outboxCommand.js';
 import { LOCK_HINT, diskFullHint } from './storeHints.js';
@@ -35,7 +36,7 @@ export function sqliteDirWithoutDatabase(location: StoreLocation): string | unde
   if (!usesSqlite(location)) return undefined;
   const given = location.dataDir ?? PROJECTS_DEFAULTS.dataDir;
   if (given.trim() === '') return undefined;
-  const dataDir = resolve(given);
+  const dataDir = dataDirPath(given);
   return existsSync(join(dataDir, 'homing.db')) ? undefined : dataDir;
 }
 
@@ -51,7 +52,7 @@ async function open(location: StoreLocation, mustExist: boolean): Promise<Store>
       2,
     );
   }
-  const dataDir = resolve(given);
+  const dataDir = dataDirPath(given);
   // Listing must not create an empty database where a typo points; creating a project may.
   if (mustExist && usesSqlite(location) && !existsSync(join(dataDir, 'homing.db'))) {
     throw new CommandError(
@@ -118,7 +119,7 @@ export async function withStore<T>(
   busy: StoreBusyHandling = {},
 ): Promise<T> {
   const store = await open(location, mustExist);
-  const dataDir = resolve(location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
+  const dataDir = dataDirPath(location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
   const wait = busy.wait ?? BUSY_WAIT_DEFAULTS;
   try {
     return await retryWhileBusy(
@@ -128,7 +129,7 @@ export async function withStore<T>(
       () => busy.onWaiting?.(dataDir, wait),
     );
   } catch (err) {
-    throw storeCommandError(err, location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
+    throw storeCommandError(err, dataDir);
   } finally {
     await store.close();
   }

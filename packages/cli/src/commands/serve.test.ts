@@ -328,6 +328,20 @@ describe('homing serve', () => {
     expect(await portIsFree(port)).toBe(true);
   });
 
+  // A shell expands `~` only at the start of a word: `--data-dir=~/x` and a quoted
+  // HOMING_DATA_DIR='~/x' arrived as is and made a directory named `~` where serve was started.
+  it('a --data-dir (or HOMING_DATA_DIR) starting with ~ or ~/ is under the home directory', () => {
+    vi.stubEnv('HOME', '/home/someone');
+    try {
+      expect(serveOptionsFromFlags(flagsFor('~/homing-data')).dataDir).toBe('/home/someone/homing-data');
+      expect(serveOptionsFromFlags(flagsFor('~')).dataDir).toBe('/home/someone');
+      // Only a leading ~ is the home directory.
+      expect(serveOptionsFromFlags(flagsFor('/srv/~x')).dataDir).toBe('/srv/~x');
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it('refuses bad option values naming the flag and its variable, exit code 2', () => {
     expect(() => serveOptionsFromFlags(flagsFor('/tmp/x', { port: '99999' }))).toThrow(
       /--port must be an integer/,

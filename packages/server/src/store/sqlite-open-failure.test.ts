@@ -8,6 +8,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -125,6 +126,24 @@ describe('openFailureAdvice', () => {
       `cannot create the data directory ${under} (ENOTDIR); a part of its path is a file, not a directory; choose another directory with --data-dir or HOMING_DATA_DIR`,
     );
     expect(readFileSync(file, 'utf8')).toBe('x');
+  });
+
+  // A link whose target was removed (or sits on a disk not mounted) was told as "a file, not a
+  // directory": nobody found a file there.
+  it('a data directory that is a dangling symbolic link, or under one, is named as such with where it points', () => {
+    const dir = tempDir();
+    const link = join(dir, 'data');
+    const target = join(dir, 'gone', 'data');
+    symlinkSync(target, link);
+    const err = openError(link);
+    expect(err).toMatchObject({ kind: 'data-dir' });
+    expect(err.message).toBe(
+      `cannot create the data directory ${link} (EEXIST); ${link} is a dangling symbolic link: it points to ${target}, which does not exist; create that directory (or mount the disk it is on), or point the link or --data-dir / HOMING_DATA_DIR elsewhere`,
+    );
+    expect(openError(join(link, 'homing')).message).toContain(
+      `${link} is a dangling symbolic link: it points to ${target}, which does not exist`,
+    );
+    expect(existsSync(target)).toBe(false);
   });
 
   it('a homing.db that cannot be opened as a file gets the access advice, not "move it aside"', () => {

@@ -3,7 +3,8 @@
  * failure told in words an operator can act on (a missing addon, a full disk and a damaged file
  * want different things done; see sqlite-open-failure.ts).
  */
-import { dirname, join } from 'node:path';
+import { existsSync, lstatSync, readlinkSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { createDatabaseFile } from './dataDirModes.js';
 import { StoreError } from './errors.js';
@@ -35,10 +36,15 @@ export function makeStoreDataDir(dataDir: string): void {
   } catch (err) {
     if (isDiskFull(err)) throw diskFullAtOpen(dataDir, err);
     const code = (err as NodeJS.ErrnoException).code;
+    // A symbolic link to nothing (its target removed, or on a disk not mounted) is no file: told
+    // as one, nobody found what was in the way.
+    const dangling = code === 'EEXIST' ? danglingLinkOnPath(dataDir) : undefined;
     // A file where the directory, or one of its parents, should be: "choose a writable
     // directory" sent users looking at permissions.
-    const advice =
-      code === 'EEXIST'
+    const advice = dangling
+      ? `${dangling.link} is a dangling symbolic link: it points to ${dangling.target}, which does not exist; ` +
+        'create that directory (or mount the disk it is on), or point the link or --data-dir / HOMING_DATA_DIR elsewhere'
+      : code === 'EEXIST'
         ? `${dataDir} is a file, not a directory; move it aside, or choose another directory with --data-dir or HOMING_DATA_DIR`
         : code === 'ENOTDIR'
           ? 'a part of its path is a file, not a directory; choose another directory with --data-dir or HOMING_DATA_DIR'
@@ -46,6 +52,18 @@ export function makeStoreDataDir(dataDir: string): void {
     throw new StoreError('data-dir', `cannot create the data directory ${dataDir} (${code}); ${advice}`, {
       cause: err,
     });
+  }
+}
+
+/** The first symbolic link on `dataDir`'s path (itself, then its parents) whose target does not exist. */
+function danglingLinkOnPath(dataDir: string): { link: string; target: string } | undefined {
+  for (let at = resolve(dataDir); ; at = dirname(at)) {
+    try {
+      if (lstatSync(at).isSymbolicLink() && !existsSync(at)) return { link: at, target: readlinkSync(at) };
+    } catch {
+      // Not there at all, or not ours to look at: not a dangling link.
+    }
+    if (dirname(at) === at) return undefined;
   }
 }
 
