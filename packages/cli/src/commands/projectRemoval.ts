@@ -40,32 +40,38 @@ export async function removeProjectCommand(
   io: CommandIo = processIo,
 ): Promise<number> {
   return runCommand(io, async () => {
-    const removal = await withStore(options, true, async (s) => {
-      const id = await removalTarget(s, given);
-      const planned = await s.removeProject(id, { dryRun: true });
-      const name = `"${terminalText(planned.project.name)}" (${planned.project.id})`;
-      if (options.yes !== true) {
+    const removal = await withStore(
+      options,
+      true,
+      async (s) => {
+        const id = await removalTarget(s, given);
+        const planned = await s.removeProject(id, { dryRun: true });
+        const name = `"${terminalText(planned.project.name)}" (${planned.project.id})`;
+        if (options.yes !== true) {
+          io.stderr.write(
+            `Removing project ${name} deletes ${describeRemoval(planned)} for good, and its keys stop working.\n`,
+          );
+          throw new CommandError(
+            'nothing was removed',
+            `run it again with --yes to remove ${planned.project.id}`,
+            2,
+          );
+        }
         io.stderr.write(
-          `Removing project ${name} deletes ${describeRemoval(planned)} for good, and its keys stop working.\n`,
+          `Removing project ${name}: its keys no longer work and nothing more of it is stored; ` +
+            `deleting ${describeRemoval(planned)}. Cut short, it is finished by running this again ` +
+            `with the id.\n`,
         );
-        throw new CommandError(
-          'nothing was removed',
-          `run it again with --yes to remove ${planned.project.id}`,
-          2,
-        );
-      }
-      io.stderr.write(
-        `Removing project ${name}: its keys no longer work and nothing more of it is stored; ` +
-          `deleting ${describeRemoval(planned)}. Cut short, it is finished by running this again ` +
-          `with the id.\n`,
-      );
-      const progress = new DeletionProgress(io);
-      try {
-        return await s.removeProject(id, { onProgress: (done, total) => progress.show(done, total) });
-      } finally {
-        progress.end();
-      }
-    });
+        const progress = new DeletionProgress(io);
+        try {
+          return await s.removeProject(id, { onProgress: (done, total) => progress.show(done, total) });
+        } finally {
+          progress.end();
+        }
+        // Not run again on a busy answer: it commits in many steps (see StoreBusyHandling.retry).
+      },
+      { retry: false },
+    );
     io.stdout.write(
       `${terminalJson(
         {

@@ -294,6 +294,57 @@ describe('homing projects (SQLite)', () => {
     ]);
   }, 60_000);
 
+  // A removal commits in many steps: run again from the top after a busy answer, it no longer
+  // found by name the project its first run had marked removed, and stopped halfway saying so.
+  it('remove cut short by a lock taken mid-way fails saying so, not "no project", and the id finishes it', async () => {
+    const dir = await dataDir();
+    const gone = await create('victim', { dataDir: dir });
+    const dbPath = join(dir, 'homing.db');
+    const db = new Database(dbPath);
+    const pk = db.prepare('SELECT pk FROM projects WHERE id = ?').pluck().get(gone.json!.id);
+    const insert = db.prepare(
+      `INSERT INTO events (project_pk, key, uuid_text, event, distinct_id, ts, original_ts, received_at, properties)
+       VALUES (?, ?, ?, 'e', 'u', ?, NULL, '2026-01-01T00:00:00.000Z', '{}')`,
+    );
+    db.transaction(() => {
+      for (let i = 0; i < 200_000; i++) insert.run(pk, randomBytes(16), randomUUID(), i);
+    })();
+    db.close();
+    // Takes the write lock once the removal has marked the project removed, past SQLite's 5 s wait
+    // (200 000 events: the removal's batches run for seconds, so it is cut mid-way, not after).
+    const sqlite = createRequire(import.meta.url).resolve('better-sqlite3');
+    const script = `
+      const Database = require(${JSON.stringify(sqlite)});
+      const db = new Database(${JSON.stringify(dbPath)});
+      const marked = db.prepare('SELECT removed_at FROM projects WHERE pk = ?').pluck();
+      const poll = setInterval(() => {
+        if (marked.get(${Number(pk)}) == null) return;
+        clearInterval(poll);
+        db.exec('BEGIN IMMEDIATE');
+        setTimeout(() => { db.exec('COMMIT'); db.close(); }, 7000);
+      }, 2);
+    `;
+    const holder = spawn(process.execPath, ['-e', script], { stdio: 'ignore' });
+    const exited = once(holder, 'exit');
+    cleanups.push(async () => {
+      holder.kill();
+      await exited;
+    });
+    const io = captureIo();
+    expect(await removeProjectCommand('victim', { dataDir: dir, yes: true }, io)).toBe(1);
+    expect(io.err()).not.toContain('no project has');
+    expect(io.err()).toContain('locked');
+    await exited;
+    const again = captureIo();
+    expect(await removeProjectCommand(gone.json!.id!, { dataDir: dir, yes: true }, again)).toBe(0);
+    const left = new Database(dbPath, { readonly: true });
+    try {
+      expect(left.prepare('SELECT count(*) FROM events').pluck().get()).toBe(0);
+    } finally {
+      left.close();
+    }
+  }, 60_000);
+
   it('a --data-dir (or HOMING_DATA_DIR) starting with ~/ is under the home directory, not ./~', async () => {
     const home = await dataDir();
     const cwd = await dataDir();

@@ -103,6 +103,12 @@ function storeCommandError(err: unknown, dataDir: string): unknown {
  * shows once it starts waiting (`onWaiting`: a note on a terminal, or the command looks hung).
  */
 export interface StoreBusyHandling {
+  /**
+   * false: a busy answer fails the command at once. For a body that commits in several steps
+   * (a project's removal: marked removed, then deleted in batches), which run again from the top
+   * no longer finds by name what its first run marked removed.
+   */
+  retry?: boolean;
   wait?: BusyWait;
   onWaiting?: (dataDir: string, wait: BusyWait) => void;
 }
@@ -110,7 +116,8 @@ export interface StoreBusyHandling {
 /**
  * Runs `body` on the store `location` names, then closes it. A body SQLite answers busy
  * (another process, a running server, holds homing.db's write lock) is run again, pausing
- * between tries, for `busy.wait` (BUSY_WAIT_DEFAULTS): it wrote nothing.
+ * between tries, for `busy.wait` (BUSY_WAIT_DEFAULTS), unless `busy.retry` is false: it must be
+ * one transaction, so that a busy answer means it wrote nothing.
  */
 export async function withStore<T>(
   location: StoreLocation,
@@ -122,6 +129,7 @@ export async function withStore<T>(
   const dataDir = dataDirPath(location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
   const wait = busy.wait ?? BUSY_WAIT_DEFAULTS;
   try {
+    if (busy.retry === false) return await body(store);
     return await retryWhileBusy(
       () => body(store),
       dataDir,
