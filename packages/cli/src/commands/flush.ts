@@ -140,14 +140,27 @@ const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** Aborted on the first of STOP_SIGNALS while `body` runs; the handlers go with it. */
 async function onSignals<T>(body: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  const abort = () => controller.abort();
-  for (const name of STOP_SIGNALS) process.once(name, abort);
+  let firstAt = -1;
+  // Handled for the whole flush, cleanup included: a signal with no handler left kills the process
+  // with its lock behind. The same signal delivered twice (npx forwarding a Ctrl-C the terminal
+  // also sent; a closing terminal's shell and kernel both sending SIGHUP) comes milliseconds apart
+  // and is the one stop; a signal a second later is the user insisting, and ends it at once.
+  const onSignal = (): void => {
+    if (firstAt < 0) {
+      firstAt = performance.now();
+      controller.abort();
+    } else if (performance.now() - firstAt >= REPEATED_SIGNAL_MS) process.exit(130);
+  };
+  for (const name of STOP_SIGNALS) process.on(name, onSignal);
   try {
     return await body(controller.signal);
   } finally {
-    for (const name of STOP_SIGNALS) process.off(name, abort);
+    for (const name of STOP_SIGNALS) process.off(name, onSignal);
   }
 }
+
+/** A stop signal within this of the first, ms, is the same one delivered twice (see onSignals). */
+const REPEATED_SIGNAL_MS = 1_000;
 
 /**
  * Sends what is in the outbox now, through the same delivery (retry, breaker, dead letters) the

@@ -81,6 +81,14 @@ describe('flush progress on a terminal', () => {
     expect(writes).toEqual([`\r[${'#'.repeat(30)}] 100% 10/10 events`]);
   });
 
+  // A pty opened with no size reports 0 columns: read as 80, not as no room at all (a blank redraw).
+  it('a terminal that reports 0 columns gets the bar of an 80-column one', () => {
+    vi.stubEnv('TERM', 'xterm-256color');
+    const { io, writes } = terminalIo(0);
+    new Progress(io, 10).add(10);
+    expect(writes).toEqual([`\r[${'#'.repeat(30)}] 100% 10/10 events`]);
+  });
+
   it('too narrow for a bar: redraws the counts alone', () => {
     vi.stubEnv('TERM', 'xterm-256color');
     const { io, writes } = terminalIo(20);

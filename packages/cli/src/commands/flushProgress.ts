@@ -47,7 +47,9 @@ export class Progress {
       const counts = `${String(pct).padStart(3)}% ${this.done}/${total} events`;
       // Kept short of the last column: a line that fills it wraps on some terminals, and the
       // next `\r` then redraws one row down, scrolling at every batch.
-      const columns = this.io.stderr.columns ?? 80;
+      // A pty with no size reports 0 columns.
+      const reported = this.io.stderr.columns;
+      const columns = reported !== undefined && reported > 0 ? reported : 80;
       const width = Math.min(BAR_WIDTH, columns - 1 - counts.length - 3);
       if (width < MIN_BAR_WIDTH) {
         this.io.stderr.write(`\r${counts.slice(0, Math.max(0, columns - 1))}`);
