@@ -3,9 +3,9 @@ import { constants, mkdtempSync, promises as fs, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { OutboxRecord } from '../outbox.js';
 import { drain } from '../outbox.contract.js';
 import { FileOutbox } from './FileOutbox.js';
+import { outboxWarningInto, record, within } from './notOurs.test-helpers.js';
 import { FileOutboxInspector } from './FileOutboxInspector.js';
 import { cutTail } from './segmentFile.js';
 
@@ -31,32 +31,10 @@ function tempDir(): string {
   return dir;
 }
 
-function outbox(directory: string, warnings: string[] = []) {
-  const o = new FileOutbox({
-    directory,
-    logger: {
-      debug() {},
-      warn: (m: string, c?: unknown) => void warnings.push(`${m} ${JSON.stringify(c)}`),
-      error() {},
-    },
-  });
+function outbox(directory: string, warnings: string[] = []): FileOutbox {
+  const o = outboxWarningInto(directory, warnings);
   open.push(o);
   return o;
-}
-
-const record = (uuid: string): OutboxRecord => ({
-  uuid,
-  json: JSON.stringify({ u: uuid }),
-  timestampMs: Date.now(),
-});
-
-/** `promise`, or a rejection naming `what` after `ms` (a hang fails the test instead of the run). */
-function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle in ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 describe('an entry named like a segment that is not a file of the outbox', () => {

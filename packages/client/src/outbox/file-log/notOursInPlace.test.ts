@@ -9,9 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { OutboxRecord } from '../outbox.js';
 import { drain } from '../outbox.contract.js';
 import { FileOutbox } from './FileOutbox.js';
+import { outboxWarningInto, record, within } from './notOurs.test-helpers.js';
 import { FileOutboxInspector } from './FileOutboxInspector.js';
 import { DEAD_LETTER_FILE, DELIVERY_LOCK_FILE } from './segmentFiles.js';
 
@@ -43,31 +43,9 @@ function tempDir(): string {
 }
 
 function outbox(directory: string, warnings: string[] = []): FileOutbox {
-  const o = new FileOutbox({
-    directory,
-    logger: {
-      debug() {},
-      warn: (m: string, c?: unknown) => void warnings.push(`${m} ${JSON.stringify(c)}`),
-      error() {},
-    },
-  });
+  const o = outboxWarningInto(directory, warnings);
   open.push(o);
   return o;
-}
-
-const record = (uuid: string): OutboxRecord => ({
-  uuid,
-  json: JSON.stringify({ u: uuid }),
-  timestampMs: Date.now(),
-});
-
-/** `promise`, or a rejection naming `what` after `ms` (a hang fails the test instead of the run). */
-function within<T>(promise: Promise<T>, what: string, ms = 3000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not settle in ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** An outbox directory holding `uuids`, written and closed by an earlier run. */
