@@ -120,6 +120,46 @@ function lines(child: ChildProcess): { waitFor(prefix: string): Promise<string>;
   };
 }
 
+/** What a test of the child server with a request held in flight gets (see `withHeldRequest`). */
+interface HeldRequest {
+  child: ChildProcess;
+  out: ReturnType<typeof lines>;
+  exited: Promise<number | null>;
+  dataDir: string;
+  release: string;
+  /** The held POST of one 'slow' event: its answer, or the error it ended with. */
+  slow: Promise<unknown>;
+}
+
+/**
+ * Starts the child server on a fresh data directory, posts one 'slow' event whose store write it
+ * holds until `release` exists, and runs `body` once the request is in flight; the child's stderr
+ * is added to a failure, and the directory removed after.
+ */
+async function withHeldRequest(
+  dir: string,
+  uuid: string,
+  body: (h: HeldRequest) => Promise<void>,
+): Promise<void> {
+  const dataDir = tempDir();
+  const release = join(dataDir, 'release');
+  const { child, stderr, exited } = startChild(dir, 'child.js', [dataDir, release]);
+  try {
+    const out = lines(child);
+    const { url, key } = JSON.parse((await out.waitFor('ready ')).slice(6)) as { url: string; key: string };
+    const slow = post(`${url}/ingest`, [{ event: 'slow', distinct_id: 'd', uuid }], {
+      authorization: `Bearer ${key}`,
+    }).catch((error: unknown) => error);
+    await out.waitFor('inflight');
+    await body({ child, out, exited, dataDir, release, slow });
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw new Error(`${(err as Error).message}\nchild stderr: ${stderr()}`, { cause: err });
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
 describe('graceful shutdown on SIGTERM (child process)', () => {
   let build: ReturnType<typeof transpileServer>;
   beforeAll(() => {
@@ -187,64 +227,32 @@ describe('graceful shutdown on SIGTERM (child process)', () => {
   // signal too, so node gets SIGINT twice, 6-11 ms apart. The second is the same one: it must not
   // force an exit that resets the request in flight.
   it('a SIGINT delivered twice 10 ms apart still shuts down gracefully: the request in flight is answered, exit 0', async () => {
-    const dataDir = tempDir();
-    const release = join(dataDir, 'release');
-    const { child, stderr, exited } = startChild(build.dir, 'child.js', [dataDir, release]);
-    try {
-      const out = lines(child);
-      const { url, key } = JSON.parse((await out.waitFor('ready ')).slice(6)) as { url: string; key: string };
-      const slow = post(
-        `${url}/ingest`,
-        [{ event: 'slow', distinct_id: 'd', uuid: '0193a5c0-0000-7000-8000-000000000002' }],
-        { authorization: `Bearer ${key}` },
-      );
-      await out.waitFor('inflight');
-      child.kill('SIGINT');
+    await withHeldRequest(build.dir, '0193a5c0-0000-7000-8000-000000000002', async (h) => {
+      h.child.kill('SIGINT');
       await new Promise((r) => setTimeout(r, 10));
-      child.kill('SIGINT');
-      await out.waitFor('signal repeated at once');
-      writeFileSync(release, '');
-      const answer = await slow;
+      h.child.kill('SIGINT');
+      await h.out.waitFor('signal repeated at once');
+      writeFileSync(h.release, '');
+      const answer = (await h.slow) as Awaited<ReturnType<typeof post>>;
       expect(answer.status).toBe(202);
-      expect(await exited).toBe(0);
-      expect(out.all).toContain('shut down');
-      expect(out.all).not.toContain('second signal: exiting without waiting');
-      expect(await storedEvents(dataDir, { event: 'slow' })).toHaveLength(1);
-    } catch (err) {
-      child.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}\nchild stderr: ${stderr()}`, { cause: err });
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+      expect(await h.exited).toBe(0);
+      expect(h.out.all).toContain('shut down');
+      expect(h.out.all).not.toContain('second signal: exiting without waiting');
+      expect(await storedEvents(h.dataDir, { event: 'slow' })).toHaveLength(1);
+    });
   });
 
   it('a second signal well after the first (an operator who does not want to wait) exits at once with 130', async () => {
-    const dataDir = tempDir();
-    const release = join(dataDir, 'release');
-    const { child, stderr, exited } = startChild(build.dir, 'child.js', [dataDir, release]);
-    try {
-      const out = lines(child);
-      const { url, key } = JSON.parse((await out.waitFor('ready ')).slice(6)) as { url: string; key: string };
-      const slow = post(
-        `${url}/ingest`,
-        [{ event: 'slow', distinct_id: 'd', uuid: '0193a5c0-0000-7000-8000-000000000003' }],
-        { authorization: `Bearer ${key}` },
-      ).catch((error: unknown) => error);
-      await out.waitFor('inflight');
-      child.kill('SIGINT');
-      await out.waitFor('shutting down');
+    await withHeldRequest(build.dir, '0193a5c0-0000-7000-8000-000000000003', async (h) => {
+      h.child.kill('SIGINT');
+      await h.out.waitFor('shutting down');
       await new Promise((r) => setTimeout(r, 1_500));
-      child.kill('SIGINT');
-      expect(await exited).toBe(130);
-      expect(out.all).toContain('second signal: exiting without waiting');
+      h.child.kill('SIGINT');
+      expect(await h.exited).toBe(130);
+      expect(h.out.all).toContain('second signal: exiting without waiting');
       // Not answered: the process left without it.
-      expect(await slow).toBeInstanceOf(Error);
-    } catch (err) {
-      child.kill('SIGKILL');
-      throw new Error(`${(err as Error).message}\nchild stderr: ${stderr()}`, { cause: err });
-    } finally {
-      rmSync(dataDir, { recursive: true, force: true });
-    }
+      expect(await h.slow).toBeInstanceOf(Error);
+    });
   });
 
   it('with an upload stalled mid-body, closes its connection after the grace period and exits 0', async () => {

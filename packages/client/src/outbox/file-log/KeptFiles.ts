@@ -3,6 +3,9 @@ import type { Logger } from '../../logger.js';
 /** Failures of a write that pass: tried again after the next group lands. */
 const PASSING_FAILURES = new Set(['EMFILE', 'ENFILE', 'ENOSPC', 'EDQUOT', 'EAGAIN', 'EBUSY', 'EINTR']);
 
+/** How long after a write of `outbox.json` failed for a reason that passes it is not tried again. */
+export const KEPT_FILES_RETRY_AFTER_MS = 1_000;
+
 /**
  * The files kept beside the queue: `outbox.json`, written here, and what the client keeps there
  * too (the install id), written by `onLost` listeners. Written again when the directory lost them
@@ -13,9 +16,6 @@ const PASSING_FAILURES = new Set(['EMFILE', 'ENFILE', 'ENOSPC', 'EDQUOT', 'EAGAI
  * in the same call when a synchronous write made it. Before, the next run was a new anonymous
  * user, and tools used their default limits.
  */
-/** How long after a write of `outbox.json` failed for a reason that passes it is not tried again. */
-export const KEPT_FILES_RETRY_AFTER_MS = 1_000;
-
 export class KeptFiles {
   /** Not in the directory: written again once a group lands (see `retry`). */
   lost = false;
