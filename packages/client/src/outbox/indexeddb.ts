@@ -8,6 +8,7 @@ import { DeadLetterStore } from './indexeddb/deadLetterStore.js';
 import type { DeliveryLock } from './indexeddb/deliveryLock.js';
 import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexeddb/deliveryLock.js';
 import { writeWithRoom } from './indexeddb/groupWrite.js';
+import { HeldInMemory } from './indexeddb/HeldInMemory.js';
 import { idbLeaseStore } from './indexeddb/leaseStore.js';
 import { moveToDeadLetters } from './indexeddb/moveToDeadLetters.js';
 import type { ResolvedBrowserOutboxOptions } from './indexeddb/options.js';
@@ -59,6 +60,9 @@ export type { IndexedDBFactoryLike, IndexedDBOutboxOptions } from './indexeddb/o
  *   simply pending again for the next holder (not those a `clear()` took: it deletes them).
  * - `claimInMemory` (the unload send) claims from this page's own pending records, kept in
  *   memory by `indexeddb/ResidentRecords.ts`, without reading the database or taking the lock.
+ * - An origin full of the app's own data (nothing of the outbox's to evict) does not drop what
+ *   is appended: it is held in memory (`indexeddb/HeldInMemory.ts`), delivered from there after
+ *   the stored records, and written once the storage has room.
  */
 export class IndexedDBOutbox implements Outbox {
   /** Resolves once the database is open; rejects (OutboxIoError) when it cannot be opened. */
@@ -82,12 +86,25 @@ export class IndexedDBOutbox implements Outbox {
   private readonly spill: UnwrittenSpill;
   /** A caller moves the records elsewhere if the open fails (`takeUnwritten`). */
   private fallback = false;
+  /** What the origin's quota refused: delivered from memory, written when there is room. */
+  private readonly held: HeldInMemory;
+  /** The held records are to be tried in storage at the next write (else new ones join them). */
+  private heldRetryDue = false;
+  /** Batches of `claimInMemory` made of a held part and a resident part. */
+  private readonly joined = new Map<OutboxBatch, OutboxBatch[]>();
 
   constructor(options: IndexedDBOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
     this.limits = this.options.limits;
     warnOnRetentionDrops(this.drops, this.options.logger, this.limits.retentionMs);
     const { factory, unloadStorage } = resolveIndexedDBStorages(options);
+    this.held = new HeldInMemory({
+      limits: this.limits,
+      now: this.options.now,
+      logger: this.options.logger,
+      drops: this.drops,
+      retry: () => this.retryHeld(),
+    });
     this.buffer = new WriteBuffer({
       ...this.options,
       drops: this.drops,
@@ -130,6 +147,7 @@ export class IndexedDBOutbox implements Outbox {
       new UnloadSpill(unloadStorage, `${databaseName(name)}:unwritten:`),
       this.buffer,
       () => this.pageHide?.hidden === true,
+      () => this.held.records(),
     );
     this.spill.takeBack((records) => this.append(records));
     this.pageHide = this.options.flushOnHide ? new PageHide(() => this.spill.saveUnwritten()) : null;
@@ -158,17 +176,37 @@ export class IndexedDBOutbox implements Outbox {
     return run;
   }
 
+  /**
+   * Held records first (only in memory, they are lost when the page goes), then this page's
+   * residents, in one batch.
+   */
   claimInMemory(maxEvents: number, maxBytes: number): OutboxBatch | null {
     checkClaimLimits(maxEvents, maxBytes);
-    return this.closed ? null : this.unload.claim(maxEvents, maxBytes);
+    if (this.closed) return null;
+    const held = this.held.claimInMemory(maxEvents, maxBytes);
+    if (held === null) return this.unload.claim(maxEvents, maxBytes);
+    const events = held.records.length;
+    if (events >= maxEvents || held.bytes >= maxBytes) return held;
+    const rest = this.unload.claim(maxEvents - events, maxBytes - held.bytes);
+    if (rest === null) return held;
+    const both: OutboxBatch = { records: [...held.records, ...rest.records], bytes: held.bytes + rest.bytes };
+    this.joined.set(both, [held, rest]);
+    return both;
   }
 
   /** Batches of `claim` only: an unload batch is the unload send's own. */
   inFlight(): OutboxRecord[] {
-    return this.claims.records();
+    return [...this.claims.records(), ...this.held.inFlight()];
   }
 
   async ack(batch: OutboxBatch): Promise<void> {
+    const parts = this.joined.get(batch);
+    if (parts !== undefined) {
+      this.joined.delete(batch);
+      for (const part of parts) await this.ack(part);
+      return;
+    }
+    if (this.held.owns(batch)) return this.held.ack(batch);
     const settled = this.claims.settle(batch);
     // Claimed from a database another tab deleted since: gone with it, nothing to remove.
     const entries = settled === undefined ? undefined : this.claims.current(settled);
@@ -182,12 +220,21 @@ export class IndexedDBOutbox implements Outbox {
       }
       this.unload.forgetSeqs(entries.map((e) => e.seq));
       this.sentElsewhere.gone(entries.map((e) => e.record.uuid));
+      // Room freed: what the quota refused may fit now.
+      this.retryHeld();
       return;
     }
     await this.unload.ack(batch);
   }
 
   async release(batch: OutboxBatch): Promise<void> {
+    const parts = this.joined.get(batch);
+    if (parts !== undefined) {
+      this.joined.delete(batch);
+      for (const part of parts) await this.release(part);
+      return;
+    }
+    if (this.held.owns(batch)) return this.held.release(batch);
     if (await this.unload.release(batch)) return;
     const settled = this.claims.settle(batch);
     if (settled === undefined) return;
@@ -206,6 +253,27 @@ export class IndexedDBOutbox implements Outbox {
   async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<number> {
     if (this.closed) throw new OutboxClosedError('deadLetter');
     if (!Array.isArray(records) || records.length === 0) return 0;
+    const fromHeld = this.held.claimedOf(records);
+    if (fromHeld.length === 0) return this.deadLetterStored(records, reason);
+    const mine = new Set(fromHeld);
+    const rest = records.filter((r) => !mine.has(r));
+    const moved = await this.held.deadLetter(fromHeld, reason, async (letters) => {
+      const discarded = await moveToDeadLetters(
+        await this.connection.database('deadLetter'),
+        this.deadLetters,
+        {
+          stored: [],
+          dead: letters.map((l) => l.record),
+          reason: String(reason),
+          now: this.options.now,
+        },
+      );
+      this.drops.emit('overflow', discarded.discarded, discarded.bytes);
+    });
+    return moved + (rest.length === 0 ? 0 : await this.deadLetterStored(rest, reason));
+  }
+
+  private async deadLetterStored(records: readonly OutboxRecord[], reason: string): Promise<number> {
     const pick = pickDeadLetters(records, this.claims, this.unload);
     if (pick === null) return 0;
     const { moved, fromBatches, dead, cleared } = pick;
@@ -276,7 +344,16 @@ export class IndexedDBOutbox implements Outbox {
     this.drops.emit('corrupt', corrupt);
     const stored = await readStoredSize(await this.connection.database('size'));
     // What a clear took from batches in flight is gone from the store, in flight all the same.
-    return withClearedInFlight(stored, this.clearedInFlight());
+    const counted = withClearedInFlight(stored, this.clearedInFlight());
+    if (this.held.length === 0) return counted;
+    const held = await this.held.size();
+    const oldest = [counted.oldestTimestampMs, held.oldestTimestampMs].filter((t): t is number => t !== null);
+    return {
+      ...counted,
+      events: counted.events + held.events,
+      bytes: counted.bytes + held.bytes,
+      oldestTimestampMs: oldest.length === 0 ? null : Math.min(...oldest),
+    };
   }
 
   async clear(): Promise<number> {
@@ -286,7 +363,8 @@ export class IndexedDBOutbox implements Outbox {
     this.unload.cleared();
     this.claims.cleared();
     this.drops.emit('consent', count);
-    return count;
+    // Counted by the tier itself; its batches in flight are dropped when released.
+    return count + (await this.held.clear());
   }
 
   async getState<T = unknown>(key: string): Promise<T | undefined> {
@@ -302,9 +380,14 @@ export class IndexedDBOutbox implements Outbox {
     await writeState(await this.connection.database('setState'), key, json);
   }
 
-  /** Resolves once everything appended before the call is written (acks are written before they resolve). */
-  persist(): Promise<void> {
-    return this.buffer.flush();
+  /**
+   * Resolves once everything appended before the call is written (acks are written before they
+   * resolve); rejects while records are held in memory because the origin's storage is full.
+   */
+  async persist(): Promise<void> {
+    await this.buffer.flush();
+    const held = this.held.persistError();
+    if (held !== null) throw held;
   }
 
   /**
@@ -350,6 +433,8 @@ export class IndexedDBOutbox implements Outbox {
     this.closed = true;
     this.pageHide?.stop();
     this.buffer.stop();
+    // Once more: what still does not fit is counted `unsaved` below.
+    this.retryHeld();
     try {
       await this.buffer.flush();
     } catch (error) {
@@ -362,6 +447,8 @@ export class IndexedDBOutbox implements Outbox {
     // Claims are kept in memory only: dropping them makes the records claimable again.
     this.claims.clear();
     this.unload.clear();
+    this.joined.clear();
+    await this.held.close();
     this.sentElsewhere.close();
     await this.lock.release();
     this.connection.close();
@@ -374,7 +461,10 @@ export class IndexedDBOutbox implements Outbox {
   private async claimNow(maxEvents: number, maxBytes: number): Promise<OutboxBatch | null> {
     if (this.closed) return null;
     await this.buffer.flush();
-    if (!(await this.lock.acquire()) || this.closed) return null;
+    if (this.closed) return null;
+    // The held records are this page's alone: another tab's delivery does not send them.
+    if (!(await this.lock.acquire())) return this.held.claim(maxEvents, maxBytes);
+    if (this.closed) return null;
     const nowMs = this.options.retentionNow();
     let result: Awaited<ReturnType<typeof claimRecords>>;
     // Claimed as they are read, not once the transaction is done: an unload claim in between (a
@@ -407,7 +497,8 @@ export class IndexedDBOutbox implements Outbox {
     if (result.taken.length === 0) {
       // Nothing to deliver: let another tab (perhaps a foreground one) take the lock.
       if (this.claims.size === 0) await this.lock.release();
-      return null;
+      // Newer than anything stored: what the quota refused comes after it.
+      return this.held.claim(maxEvents, maxBytes);
     }
     return this.claims.hold(result.taken, result.bytes);
   }
@@ -436,16 +527,54 @@ export class IndexedDBOutbox implements Outbox {
     return [...this.claims.takenByClear(), ...this.unload.takenByClear()];
   }
 
+  /**
+   * The held records go to the write buffer, in front, and the next write tries them in storage
+   * (after an ack freed room, on the tier's backoff, at close).
+   */
+  private retryHeld(): void {
+    if (!this.held.waiting) return;
+    this.heldRetryDue = true;
+    this.buffer.putBack(this.held.takeWaiting());
+  }
+
+  /** A group the quota refused goes to the memory tier (an unload batch keeps what it holds). */
+  private hold(group: readonly Pending[], refusal: unknown): void {
+    this.held.hold(this.unload.heldBack(group), refusal);
+  }
+
   private async write(group: Pending[]): Promise<void> {
+    // While records are held and no retry is due, new ones join them behind (in order) without
+    // a transaction the full origin would refuse again.
+    if (this.held.waiting && !this.heldRetryDue && !this.closed) {
+      this.hold(group, undefined);
+      return;
+    }
     const db = await this.connection.database('append');
+    this.heldRetryDue = false;
+    const all = this.held.takeWaiting().concat(group);
+    let refused = false;
     try {
-      await writeWithRoom(db, group, {
+      await writeWithRoom(db, all, {
         limits: this.limits,
         claimed: this.claims.seqs,
         drops: this.drops,
         logger: this.options.logger,
         report: this.unload.report,
+        hold: (refusedGroup, refusal) => {
+          refused = true;
+          this.hold(refusedGroup, refusal);
+        },
       });
+      if (!refused) this.held.stored();
+    } catch (error) {
+      // Not a quota failure: the buffer keeps `group` for its next try, which tries the held
+      // ones again too (they stay held meanwhile).
+      const back = all.slice(0, all.length - group.length);
+      if (back.length > 0) {
+        this.held.hold(back, error);
+        this.heldRetryDue = true;
+      }
+      throw error;
     } finally {
       // After close: a short-lived connection of its own.
       if (db !== this.connection.current) db.close();

@@ -183,6 +183,25 @@ export class MemoryOutbox implements Outbox {
     return batch;
   }
 
+  /** Events held, in flight included: `size().events` at once, without its retention sweep. */
+  get length(): number {
+    return this.events;
+  }
+
+  /** Events held that no batch holds. */
+  get unclaimed(): number {
+    let claimed = 0;
+    for (const entries of this.claimed.values()) claimed += entries.length;
+    return this.events - claimed;
+  }
+
+  /** Every record held, in flight or not (unload batches too), oldest first. */
+  records(): OutboxRecord[] {
+    const all: Entry[] = [...this.returned, ...this.pending];
+    for (const entries of this.claimed.values()) all.push(...entries);
+    return all.sort((a, b) => a.seq - b.seq).map((e) => e.record);
+  }
+
   async ack(batch: OutboxBatch): Promise<void> {
     const entries = this.claimed.get(batch);
     if (entries === undefined) return;

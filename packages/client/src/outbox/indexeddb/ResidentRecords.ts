@@ -63,6 +63,11 @@ export class ResidentRecords {
     return this.written.has(p) || this.unwritten.has(p);
   }
 
+  /** Whether an unload batch holds `p`. */
+  isClaimed(p: Pending): boolean {
+    return (this.written.get(p) ?? this.unwritten.get(p))?.claimed === true;
+  }
+
   seqOf(p: Pending): number | undefined {
     return (this.written.get(p) ?? this.unwritten.get(p))?.seq;
   }

@@ -35,6 +35,8 @@ export interface UnloadBatchesDeps {
  */
 export class UnloadBatches {
   private readonly residents = new ResidentRecords();
+  /** Records the storage refused while an unload batch held them (see `heldBack`). */
+  private readonly parked = new Set<Pending>();
 
   /** What a committed write tells: a record an unload batch holds keeps its key from `claim`. */
   readonly report: GroupReport = {
@@ -49,6 +51,24 @@ export class UnloadBatches {
   /** Records just appended (and buffered). */
   add(records: readonly Pending[]): void {
     this.residents.add(records);
+  }
+
+  /**
+   * A group the storage refused for its quota, bound for the memory tier (`HeldInMemory`):
+   * answers the records that go there, which leave this page's residents (the tier serves the
+   * unload send for them). Those an unload batch holds stay with it instead (in both, they were
+   * sent twice): acked, they are gone; released, they are written again (`release`).
+   */
+  heldBack(group: readonly Pending[]): Pending[] {
+    const free: Pending[] = [];
+    for (const p of group) {
+      if (this.residents.isClaimed(p)) this.parked.add(p);
+      else {
+        this.residents.remove(p);
+        free.push(p);
+      }
+    }
+    return free;
   }
 
   claim(maxEvents: number, maxBytes: number): OutboxBatch | null {
@@ -86,11 +106,15 @@ export class UnloadBatches {
       this.deps.drops.emit('consent', held.records.length);
       return true;
     }
+    const parked: Pending[] = [];
     for (const p of held.records) {
       const seq = this.residents.seqOf(p);
       if (seq !== undefined) this.deps.claimedSeqs.delete(seq);
       this.residents.unclaim(p);
+      if (this.parked.delete(p)) parked.push(p);
     }
+    // Neither stored nor in the write buffer any more: they would be sent by no one.
+    if (parked.length > 0) this.deps.buffer.putBack(parked);
     return true;
   }
 
@@ -117,7 +141,7 @@ export class UnloadBatches {
   async takeForDeadLetter(records: readonly Pending[]): Promise<StoredClaim[]> {
     const stored = await this.storedOf(records);
     for (const e of stored) this.deps.claimedSeqs.delete(e.seq);
-    for (const p of records) this.residents.remove(p);
+    for (const p of records) this.forget(p);
     return stored;
   }
 
@@ -138,6 +162,12 @@ export class UnloadBatches {
 
   clear(): void {
     this.residents.clear();
+    this.parked.clear();
+  }
+
+  private forget(p: Pending): void {
+    this.residents.remove(p);
+    this.parked.delete(p);
   }
 
   private async storedOf(records: readonly Pending[]): Promise<StoredClaim[]> {
@@ -160,7 +190,7 @@ export class UnloadBatches {
     } finally {
       // Failed: the records stay stored and, unclaimed, are sent again (the uuid dedups them).
       for (const e of stored) this.deps.claimedSeqs.delete(e.seq);
-      for (const p of records) this.residents.remove(p);
+      for (const p of records) this.forget(p);
     }
   }
 }

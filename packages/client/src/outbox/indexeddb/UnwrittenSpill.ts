@@ -18,6 +18,8 @@ export class UnwrittenSpill {
     private readonly buffer: WriteBuffer,
     /** Whether the page is hidden or going away now (see `PageHide`). */
     private readonly hidden: () => boolean,
+    /** Records the storage had no room for (`HeldInMemory`), oldest first: saved with the rest. */
+    private readonly held: () => OutboxRecord[] = () => [],
   ) {}
 
   /**
@@ -46,8 +48,7 @@ export class UnwrittenSpill {
    * write begun now may never commit), then written; once it is, the saved copy goes.
    */
   saveUnwritten(): void {
-    const unwritten = this.buffer.unwritten();
-    if (unwritten.length > 0) this.spill.save(unwritten.map((p) => p.record));
+    this.spill.save(this.held().concat(this.buffer.unwritten().map((p) => p.record)));
     this.writeSpilled();
   }
 
@@ -69,12 +70,15 @@ export class UnwrittenSpill {
       () => {
         this.spillWrite = false;
         const rest = this.buffer.unwritten();
-        if (rest.length === 0 || !this.hidden()) {
+        // Held in memory, not written (the origin is full): they stay saved while the page is hidden.
+        const held = this.held();
+        if ((rest.length === 0 && held.length === 0) || !this.hidden()) {
           this.spill.clear();
           return;
         }
-        this.spill.save(rest.map((p) => p.record));
-        this.writeSpilled();
+        this.spill.save(held.concat(rest.map((p) => p.record)));
+        // Only what was appended meanwhile: the held records are not tried again here.
+        if (rest.length > 0) this.writeSpilled();
       },
       () => {
         // Kept saved: the write is tried again later, and a next load takes them back.

@@ -116,12 +116,17 @@ export interface WriteContext {
   drops: DropListeners;
   logger: Logger;
   report?: GroupReport;
+  /**
+   * Takes a group the origin's quota refused when nothing older could go (or with drop-newest):
+   * the space is the app's own, and the page may still deliver them (`HeldInMemory`).
+   */
+  hold: (group: readonly Pending[], refusal: unknown) => void;
 }
 
 /**
  * Writes one group (`writeGroup`), reporting its drops. When the origin is full, the oldest
  * records make room, counted as overflow, doubling each round; when nothing older can go (or
- * with drop-newest) the group itself is dropped, counted. Other failures reject as they are.
+ * with drop-newest) the group is handed to `hold`. Other failures reject as they are.
  */
 export async function writeWithRoom(
   db: OutboxDatabase,
@@ -130,6 +135,7 @@ export async function writeWithRoom(
 ): Promise<void> {
   const { limits, claimed, drops, logger, report } = ctx;
   for (let attempt = 0; ; attempt++) {
+    let refusal: unknown;
     try {
       const outcome = await writeGroup(db, group, limits, claimed, report);
       drops.emit('corrupt', outcome.corrupt);
@@ -137,6 +143,7 @@ export async function writeWithRoom(
       return;
     } catch (error) {
       if (!isQuotaError(error)) throw error;
+      refusal = error;
     }
     let evicted = 0;
     if (limits.overflow === 'drop-oldest' && attempt < QUOTA_ATTEMPTS) {
@@ -149,11 +156,11 @@ export async function writeWithRoom(
         logger.error('could not make room in IndexedDB', { error });
       }
     }
-    logger.warn('IndexedDB quota reached', { evicted, attempt });
     if (evicted === 0) {
-      drops.emit('overflow', group.length);
-      for (const pending of group) report?.skipped(pending);
+      // Said once by the holder, not at every group while the origin stays full.
+      ctx.hold(group, refusal);
       return;
     }
+    logger.warn('IndexedDB quota reached', { evicted, attempt });
   }
 }
