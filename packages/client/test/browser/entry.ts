@@ -57,6 +57,50 @@ function countDrops(outbox: Outbox): Record<string, number> {
   return counts;
 }
 
+const APP_DATABASE = 'the-app-own-data';
+
+/**
+ * Fills the origin's quota with the app's own data (a database of its own, not Homing's), in
+ * ever smaller values until not even 1 KB fits; answers the bytes it stored.
+ */
+async function fillOrigin(): Promise<number> {
+  const db = await new Promise<IDBDatabase>((resolve, reject) => {
+    const request = indexedDB.open(APP_DATABASE, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore('blobs', { autoIncrement: true });
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error ?? new Error('open failed'));
+  });
+  let stored = 0;
+  try {
+    // Random bytes: Chromium compresses values, so a repeated pad would take no room.
+    for (const size of [64 * 1024, 16 * 1024, 4 * 1024, 1024]) {
+      for (;;) {
+        const value = crypto.getRandomValues(new Uint8Array(size));
+        const ok = await new Promise<boolean>((resolve) => {
+          const tx = db.transaction('blobs', 'readwrite');
+          tx.objectStore('blobs').add(value);
+          tx.oncomplete = () => resolve(true);
+          tx.onabort = () => resolve(false);
+          tx.onerror = () => resolve(false);
+        });
+        if (!ok) break;
+        stored += size;
+      }
+    }
+  } finally {
+    db.close();
+  }
+  return stored;
+}
+
+function deleteAppDatabase(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const request = indexedDB.deleteDatabase(APP_DATABASE);
+    request.onsuccess = () => resolve();
+    request.onerror = () => reject(request.error ?? new Error('delete failed'));
+  });
+}
+
 function startDelivery(outbox: Outbox, input: DeliveryOptionsInput): Delivery {
   const delivery = new Delivery(outbox, resolveDeliveryOptions(input), {
     platform: createBrowserPlatform(),
@@ -90,6 +134,8 @@ const homing = {
       },
     });
   },
+  fillOrigin,
+  freeOrigin: () => deleteAppDatabase(),
   sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
   /** Page-lifetime objects the tests keep between evaluate calls. */
   keep: {} as Record<string, unknown>,

@@ -262,6 +262,85 @@ describe.skipIf(!available)('browser outboxes in Chromium', () => {
     );
   });
 
+  it("delivers each event once when the origin is full of the app's own data, and stores them once it has room", async () => {
+    sink.requests.length = 0;
+    const page = await openPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: server.url, quotaSize: 2 * 1024 * 1024 });
+    const result = await page.evaluate(async (host) => {
+      const logger = homing.recordingLogger();
+      const outbox = homing.idb({ name: 'fullorigin', logger });
+      const drops = homing.countDrops(outbox);
+      await outbox.persist();
+      const filled = await homing.fillOrigin();
+      const records = homing.makeRecords('f', 0, 60, 2_000, true);
+      outbox.append(records);
+      const refused = await outbox.persist().then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      const held = (await outbox.size()).events;
+      const delivery = homing.startDelivery(outbox, {
+        endpoints: [{ destination: 'homing', host, key: 'project-key' }],
+        batchSize: 20,
+        intervalMs: 50,
+        flushOnExit: false,
+      });
+      const deadline = Date.now() + 30_000;
+      while ((await outbox.size()).events > 0 && Date.now() < deadline) await delivery.flush(2_000);
+      const left = (await outbox.size()).events;
+      await delivery.shutdown(2_000);
+
+      // Still full: held again; then the app deletes its data and the outbox stores them.
+      const later = homing.makeRecords('g', 0, 30, 2_000, true);
+      outbox.append(later);
+      const refusedAgain = await outbox.persist().then(
+        () => false,
+        () => true,
+      );
+      await homing.freeOrigin();
+      let stored = false;
+      while (!stored && Date.now() < deadline + 30_000) {
+        stored = await outbox.persist().then(
+          () => true,
+          () => false,
+        );
+        if (!stored) await homing.sleep(200);
+      }
+      await outbox.close();
+      const warnings = logger.lines.filter((l) => l.startsWith('warn') && l.includes('held in memory only'));
+      return {
+        filled,
+        refused,
+        held,
+        left,
+        drops,
+        refusedAgain,
+        stored,
+        warnings: warnings.length,
+        sent: records.map((r) => r.uuid),
+        later: later.map((r) => r.uuid),
+      };
+    }, sink.url);
+    expect(result.filled).toBeGreaterThan(1024 * 1024);
+    expect(result.refused).toContain('60 events are held in memory only');
+    expect(result.held).toBe(60);
+    expect(result.left).toBe(0);
+    expect(result.drops).toEqual({});
+    // Every event arrived, each once.
+    expect([...sink.uuids()].sort()).toEqual([...result.sent].sort());
+    expect(result.refusedAgain).toBe(true);
+    expect(result.stored).toBe(true);
+    expect(result.warnings).toBeGreaterThanOrEqual(1);
+    await reload(page);
+    const found = await page.evaluate(async () => {
+      const outbox = homing.idb({ name: 'fullorigin' });
+      const batch = await outbox.claim(1000, Infinity);
+      return batch?.records.map((r) => r.uuid) ?? [];
+    });
+    expect(found).toEqual(result.later);
+  });
+
   it("drops the oldest localStorage records, counted, at the browser's real localStorage quota", async () => {
     const page = await openPage();
     const result = await page.evaluate(async () => {
