@@ -14,6 +14,7 @@ import { chromium } from 'playwright-core';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { rolldown } from 'rolldown';
+import { WORKER_SCRIPTS } from './workerScripts.js';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -54,11 +55,14 @@ async function close(server: Server): Promise<void> {
   await new Promise((resolve) => server.close(resolve));
 }
 
-/** Serves the test page and its bundle. */
+/** Serves the test page, its bundle and the workers' scripts (`workerScripts.ts`). */
 export async function startPageServer(bundle: string): Promise<{ url: string; close(): Promise<void> }> {
   const server = createServer((req, res) => {
+    const workerScript = WORKER_SCRIPTS[req.url?.split('?')[0] ?? ''];
     if (req.url === '/bundle.js') {
       res.writeHead(200, { 'content-type': 'text/javascript' }).end(bundle);
+    } else if (workerScript !== undefined) {
+      res.writeHead(200, { 'content-type': 'text/javascript' }).end(workerScript);
     } else if (req.url === '/' || req.url?.startsWith('/?')) {
       res
         .writeHead(200, { 'content-type': 'text/html' })

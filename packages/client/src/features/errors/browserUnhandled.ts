@@ -1,8 +1,8 @@
 import type { EventTargetLike } from './runtimeGlobals.js';
 
 /**
- * Records a browser's uncaught errors (`error` on window) and unhandled rejections
- * (`unhandledrejection`). The listeners never call `preventDefault()`, so the browser still
+ * Records a browser's uncaught errors (`error` on a page's window or a worker's global scope)
+ * and unhandled rejections (`unhandledrejection`). The listeners never call `preventDefault()`, so the browser still
  * logs them to the console as it would without Homing. A page cannot delay its own crash, so
  * the persist started here is best effort (the outbox of a page is written as events arrive).
  */

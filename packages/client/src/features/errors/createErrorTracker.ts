@@ -319,6 +319,8 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
         log('debug', 'error tracking: storing the captured error failed', { error: String(error) });
       }
     };
+    // A page's errors arrive at its window, a worker's at its own global scope.
+    const browserScope = globals.window ?? globals.workerScope;
     if (globals.process !== undefined) {
       uninstall.push(
         installNodeUnhandled(globals.process, {
@@ -335,9 +337,9 @@ export function createErrorTracker(host: FeatureHost, options?: ErrorTrackingOpt
           onInternalError,
         }),
       );
-    } else if (globals.window !== undefined) {
+    } else if (browserScope !== undefined) {
       uninstall.push(
-        installBrowserUnhandled(globals.window, {
+        installBrowserUnhandled(browserScope, {
           record: (error, origin) => capture(error, { severity: 'error' }, { handled: false, type: origin }),
           persist,
           captureErrors: o.captureUnhandled,

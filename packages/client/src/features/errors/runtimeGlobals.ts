@@ -38,6 +38,11 @@ export interface ErrorTrackerGlobals {
   process?: NodeProcessLike;
   /** A browser window; absent in Node. */
   window?: BrowserWindowLike;
+  /**
+   * A browser worker's global scope (dedicated, shared or service worker); absent in pages and
+   * Node. Its uncaught errors and unhandled rejections arrive there, not at any page's `window`.
+   */
+  workerScope?: EventTargetLike;
   console?: ConsoleLike;
   /** The object whose `fetch` property is wrapped (`globalThis`). */
   fetchOwner?: { fetch?: FetchLike };
@@ -52,6 +57,13 @@ export function detectGlobals(): ErrorTrackerGlobals {
   }
   const win = g['window'];
   if (win !== undefined && win !== null && typeof win.addEventListener === 'function') out.window = win;
+  else if (isWorkerScope(g)) out.workerScope = g as EventTargetLike;
   if (g['console'] !== undefined) out.console = g['console'] as ConsoleLike;
   return out;
+}
+
+/** `WorkerGlobalScope` is the base of every browser worker's global, and exists only there. */
+function isWorkerScope(g: Record<string, any>): boolean {
+  const scope: unknown = g['WorkerGlobalScope'];
+  return typeof scope === 'function' && g instanceof scope && typeof g['addEventListener'] === 'function';
 }
