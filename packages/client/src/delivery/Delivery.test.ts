@@ -872,6 +872,19 @@ describe('Delivery: concurrency, pause, shutdown', () => {
     await until(() => s.acceptedUuids.length === 3, 5_000, 'sends once online');
   });
 
+  it('asks the platform before it sends: offline there holds the events though no change was reported yet', async () => {
+    const s = await sink();
+    let online = true;
+    // A worker's platform learns of a change from a poll, up to a second late.
+    const platform = testPlatform({ isOnline: () => online, onOnlineChange: () => () => {} });
+    const h = harness({ endpoints: [homing(s)], intervalMs: 20 }, { platform });
+    online = false;
+    track(h, makeRecords(3));
+    expect(await h.delivery.flush(200)).toMatchObject({ sent: 0, pending: 3 });
+    expect(s.requests).toHaveLength(0);
+    expect(h.delivery.stats().online).toBe(false);
+  });
+
   it('shutdown aborts a hanging request, releases its records, clears its timers and listeners', async () => {
     const s = await sink(() => 'hang');
     const platform = testPlatform();

@@ -440,7 +440,17 @@ export class Delivery {
   }
 
   private canSend(): boolean {
-    return !this.closed && !this.paused && this.online && !this.finishingInFlight;
+    return !this.closed && !this.paused && this.isOnlineNow() && !this.finishingInFlight;
+  }
+
+  /**
+   * The platform asked at each send, not only told by its change events: a worker's change
+   * arrives from a poll (a second apart, `platform/generic.ts`), and what it sent in between,
+   * though `navigator.onLine` already said offline, failed (counted, `lastError` set, backoff).
+   */
+  private isOnlineNow(): boolean {
+    this.online = this.deps.platform.isOnline();
+    return this.online;
   }
 
   /** See `finishingInFlight`: waits, within the budget left, for the requests already sent. */

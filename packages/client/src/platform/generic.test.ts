@@ -68,6 +68,23 @@ describe('generic platform: online status', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
+  it('reports a change isOnline() read before the poll, so the return between two polls is reported too', async () => {
+    vi.useFakeTimers();
+    const { navigator } = workerScope(true);
+    const p = createGenericPlatform();
+    const seen: boolean[] = [];
+    const off = p.onOnlineChange((online) => seen.push(online));
+    navigator.onLine = false;
+    // Delivery asks before it sends; the poll has not run since the network went.
+    expect(p.isOnline()).toBe(false);
+    await Promise.resolve();
+    expect(seen).toEqual([false]);
+    navigator.onLine = true;
+    vi.advanceTimersByTime(ONLINE_POLL_MS);
+    expect(seen).toEqual([false, true]);
+    off();
+  });
+
   it('where onLine is unknown (edge runtimes, no global events): always online, no timer', () => {
     vi.useFakeTimers();
     vi.stubGlobal('navigator', {});

@@ -252,4 +252,61 @@ describe.skipIf(!available)('the client in a worker, in Chromium', () => {
       null,
     );
   });
+  it('stops sending the moment navigator.onLine says offline, not at its next poll of it', async () => {
+    const page = await suite.openPage();
+    await startWorker(page, 'w');
+    await inWorker(
+      page,
+      'w',
+      ({ host: h }) => {
+        const uuids: string[] = [];
+        homing.keep.uuids = uuids;
+        // Only flush() and the online change send: no interval tick in between.
+        homing.keep.client = homing.telemetry(
+          {
+            name: 'worker-went-offline',
+            endpoints: [{ destination: 'homing', host: h, key: 'k' }],
+            delivery: { intervalMs: 600_000 },
+          },
+          uuids,
+        );
+      },
+      { host: suite.sink.url },
+    );
+    await suite.context.setOffline(true);
+    // Made while online, so its poll of onLine (every second) has not seen the change yet when
+    // the worker tracks and flushes, a few milliseconds after onLine turned false.
+    const offline = await inWorker(
+      page,
+      'w',
+      async () => {
+        while (navigator.onLine) await homing.sleep(5);
+        const client = homing.keep.client as ReturnType<typeof homing.telemetry>;
+        for (let i = 0; i < 5; i++) client.track('went.offline', { i });
+        const flushed = await client.flush({ timeoutMs: 1_000 });
+        const stats = await client.stats();
+        return { flushed, failedAttempts: stats.failedAttempts, lastError: stats.lastError };
+      },
+      null,
+    );
+    expect(offline).toEqual({
+      flushed: expect.objectContaining({ sent: 0, pending: 5 }),
+      failedAttempts: 0,
+      lastError: null,
+    });
+
+    await suite.context.setOffline(false);
+    const uuids = await inWorker(page, 'w', () => homing.keep.uuids as string[], null);
+    await until(
+      () => uuids.every((u) => suite.sink.uuids().includes(u)),
+      10_000,
+      'the events sent once online',
+    );
+    await inWorker(
+      page,
+      'w',
+      async () => (homing.keep.client as ReturnType<typeof homing.telemetry>).shutdown({ timeoutMs: 2_000 }),
+      null,
+    );
+  });
 });
