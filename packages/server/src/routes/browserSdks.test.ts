@@ -49,7 +49,7 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
   /** The server of the current test: `unlimited` unless `start` names another. */
   let homing: IngestServer;
   let unlimited: IngestServer;
-  /** Takes one event every 4 s, burst 1: a second message at once is answered 429. */
+  /** Takes one event every 4 s, burst 1: a second message at once is refused (429, PostHog's routes 503). */
   let limited: IngestServer;
   let site: SdkSite;
   let guard: NetworkGuard;
@@ -330,6 +330,29 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
       const posts = traffic.sent.filter((s) => s.startsWith('POST '));
       expect(posts).not.toEqual([]);
       expect(posts.filter((s) => !s.endsWith(' application/json'))).toEqual([]);
+    });
+
+    // posthog-js resends only what was answered 5xx or not at all: Homing's rate limit answered
+    // 429, as on its other routes, lost the batch for good.
+    it('a batch over the rate limit is sent again after its Retry-After and stored once', async () => {
+      await start('posthog-js retried', limited);
+      const page = await open('/posthog');
+      await initPostHog(page, { disable_surveys: true, capture_pageview: false, capture_pageleave: false });
+      await page.evaluate(() => {
+        const posthog = (window as unknown as { posthog: any }).posthog;
+        posthog.capture('First', { n: 1 }, { send_instantly: true });
+        posthog.capture('Refused Once', { n: 2 }, { send_instantly: true });
+      });
+      const { made, stored } = await allStored(page, ['First', 'Refused Once']);
+      expectStoredAsMade(made, stored);
+      const [record] = [...records.values()];
+      const posts = record!.answers.filter((a) => a.startsWith('POST '));
+      // Sent at once, either may be the one refused; the resend is numbered.
+      expect(posts.map((a) => a.slice(a.lastIndexOf(' ') + 1)).sort()).toEqual(['200', '200', '503']);
+      expect(posts.at(-1)).toMatch(/^POST \/(i\/v0\/)?e\/\?retry_count=1 200$/);
+      expect(record!.failed).toEqual([]);
+      expect(record!.errors).toEqual([expect.stringMatching(/status of 503/)]);
+      expect(guard.attempts).toEqual([]);
     });
   });
 

@@ -108,8 +108,8 @@ const INVALID_API_KEY = { type: 'authentication_error', code: 'invalid_api_key' 
 
 /**
  * Homing's error kinds as PostHog names them. PostHog's capture answers missing_api_key,
- * invalid_api_key, invalid_payload and server_error; 403, 415 and 429 take the codes of
- * PostHog's DRF error handler (exceptions-hog: permission_denied, unsupported_media_type,
+ * invalid_api_key, invalid_payload and server_error; 403, 415 and the rate limit take the codes
+ * of PostHog's DRF error handler (exceptions-hog: permission_denied, unsupported_media_type,
  * throttled). PostHog's capture has no 413 in this shape; payload_too_large is Homing's choice.
  */
 const POSTHOG_ERRORS: Record<string, { type: string; code: string }> = {
@@ -143,11 +143,25 @@ export function asPostHogError(statusCode: number, body: unknown): unknown {
 }
 
 /**
+ * Whether `body` is Homing's answer to a project over its rate limit. PostHog answers 429 for a
+ * project over its billing quota, whose events it has dropped, and posthog-js resends nothing
+ * answered 4xx (only 5xx and network failures, after their Retry-After): every event it sent past
+ * Homing's 429 was lost. Homing's limit asks the sender to come back, so on PostHog's routes it
+ * is answered 503 with the same Retry-After and `throttled` body, which posthog-js, posthog-node
+ * and PostHog's other SDKs all send again.
+ */
+function isRateLimited(body: unknown): boolean {
+  return body !== null && typeof body === 'object' && (body as { error?: unknown }).error === 'rate-limited';
+}
+
+/**
  * Every error of a capture route leaves in PostHog's shape, whoever answered it: the error
- * handler (401, 413, 415, 429, storage's 503) and the shutdown hook's 503 alike, so no route
- * file but this one knows PostHog's body. Status and headers (Retry-After) are left as they are.
+ * handler (401, 413, 415, the rate limit, storage's 503) and the shutdown hook's 503 alike, so no
+ * route file but this one knows PostHog's body. Headers (Retry-After) are left as they are, and
+ * the status too but for the rate limit's (`isRateLimited`).
  */
 const inPostHogShape: preSerializationHookHandler<unknown> = (_req, reply, payload, done) => {
+  if (reply.statusCode === 429 && isRateLimited(payload)) reply.code(503);
   done(null, reply.statusCode >= 400 ? asPostHogError(reply.statusCode, payload) : payload);
 };
 
