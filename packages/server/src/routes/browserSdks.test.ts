@@ -281,18 +281,19 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
       '$pageleave',
     ];
 
-    // Its survey code comes from <api_host>/static/ whenever the remote config arrives, surveys on
-    // or not, and Homing serves no posthog-js files: disable_surveys is the one option the README
-    // names besides api_host.
-    it('with api_host and disable_surveys: its remote config script, gzip bodies, a beacon as the page is left', async () => {
+    // Only api_host changed, as an app already on PostHog would: its survey code came from
+    // <api_host>/static/ (404, two console errors a page) while the remote config said
+    // `surveys: false`, until the config left surveys out.
+    it('with api_host only: its remote config script, gzip bodies, a beacon as the page is left', async () => {
       await start('posthog-js defaults');
       const page = await open('/posthog');
-      await initPostHog(page, { disable_surveys: true });
+      await initPostHog(page, {});
       await captureAndLeave(page, 'ph-defaults');
       const { made, stored } = await allStored(page, NAMES);
       expectStoredAsMade(made, stored);
       const traffic = expectCleanTraffic();
       expect(traffic.answers).toContain(`GET /array/${project.writeKey}/config.js 200`);
+      expect(traffic.sent.filter((s) => s.startsWith('GET /static/'))).toEqual([]);
       // gzip, as the config allows, goes as text/plain (uncompressed JSON as application/json).
       const posts = traffic.sent.filter((s) => s.startsWith('POST '));
       expect(posts).not.toEqual([]);
@@ -306,7 +307,6 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
       await initPostHog(page, {
         disable_external_dependency_loading: true,
         disable_session_recording: true,
-        disable_surveys: true,
         disable_compression: true,
       });
       // Asked of /flags even though the config says there are none: no flag, and no error.
@@ -337,7 +337,7 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
     it('a batch over the rate limit is sent again after its Retry-After and stored once', async () => {
       await start('posthog-js retried', limited);
       const page = await open('/posthog');
-      await initPostHog(page, { disable_surveys: true, capture_pageview: false, capture_pageleave: false });
+      await initPostHog(page, { capture_pageview: false, capture_pageleave: false });
       await page.evaluate(() => {
         const posthog = (window as unknown as { posthog: any }).posthog;
         posthog.capture('First', { n: 1 }, { send_instantly: true });

@@ -55,9 +55,15 @@ export const POSTHOG_REMOTE_CONFIG_PATHS = ['/array/:token/config', '/array/:tok
 /**
  * What PostHog's `/array/<token>/config` answers for a project with every optional feature off
  * (its RemoteConfig.build_config): no flags (posthog-js skips its first `/flags`), no session
- * recording, surveys, heatmaps, performance, dead click or exception capture, no site apps.
+ * recording, heatmaps, performance, dead click or exception capture, no site apps.
  * `supportedCompression` keeps posthog-js sending gzip, and `analytics.endpoint` names the
  * capture path PostHog gives its projects, which Homing takes like `/e/`.
+ *
+ * `surveys` is left out, where PostHog says `false`: posthog-js loads its survey code from
+ * `<api_host>/static/` once the config says anything of surveys, `false` included (it builds an
+ * empty survey manager), and Homing serves no posthog-js files, so every page logged two 404s
+ * unless the app set `disable_surveys`. With no word on surveys it loads nothing for them, as
+ * with `disable_surveys`; older posthog-js read an absent `surveys` as off too.
  */
 export function remoteConfigAnswer(token: string): Record<string, unknown> {
   return {
@@ -73,7 +79,6 @@ export function remoteConfigAnswer(token: string): Record<string, unknown> {
     errorTracking: { autocaptureExceptions: false, suppressionRules: [] },
     sessionRecording: false,
     heatmaps: false,
-    surveys: false,
     defaultIdentifiedOnly: true,
     siteApps: [],
   };

@@ -24,7 +24,10 @@ describe('PostHog remote config routes', () => {
     return fetch(`${s.url}${path}`, { headers: { origin: SITE } });
   }
 
-  /** PostHog's config for a project without flags, recording, surveys, heatmaps or site apps. */
+  /**
+   * PostHog's config for a project without flags, recording, heatmaps or site apps, and no word
+   * on surveys: posthog-js loads its survey code from Homing for `surveys: false` (a 404).
+   */
   function nothingOn(token: string): Record<string, unknown> {
     return {
       token,
@@ -39,7 +42,6 @@ describe('PostHog remote config routes', () => {
       errorTracking: { autocaptureExceptions: false, suppressionRules: [] },
       sessionRecording: false,
       heatmaps: false,
-      surveys: false,
       defaultIdentifiedOnly: true,
       siteApps: [],
     };
