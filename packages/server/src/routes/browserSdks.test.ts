@@ -4,9 +4,11 @@
  * points it at Homing on another origin (so every request goes through CORS, as on a real site),
  * sends events while the page lives and as it is left (sendBeacon, keepalive, the queue analytics.js
  * keeps for the next page), and the admin API must then hold each event the SDK made exactly once:
- * its name, person, properties and a timestamp near the SDK's own. The page must show no failed
- * request to Homing and no console error, and no request may leave 127.0.0.1 (a proxy takes the
- * others and names them).
+ * its name, person, properties and a timestamp near the SDK's own (on the server's clock, when the
+ * page's is hours off), also when an answer is lost on the way and the SDK sends the events again
+ * or the rate limit puts them off. The page must show no failed request to Homing and no console
+ * error but the ones a test provokes, and no request may leave 127.0.0.1 (a proxy takes the others
+ * and names them).
  *
  * SQLite only: the SDKs' traffic is the point here, and the stores are compared elsewhere.
  */
@@ -41,6 +43,8 @@ interface MadeEvent {
   timestamp: string;
 }
 
+const HOUR_MS = 3_600_000;
+
 /** How long events, pages and polls may take on a slow, shared CI machine. */
 const SLOW_MS = 60_000;
 
@@ -58,6 +62,8 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
   /** The current test's project: each test reads only what its own SDK sent. */
   let project: Project;
   let startedMs: number;
+  /** How far ahead of the server's clock the current test's pages read the time. */
+  let pageClockAheadMs: number;
   /** What each page of the current test showed. */
   const records = new Map<Page, PageRecord>();
 
@@ -79,12 +85,15 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
     records.clear();
   });
 
-  async function start(name: string, server = unlimited): Promise<void> {
+  async function start(name: string, server = unlimited, clockAheadMs = 0): Promise<void> {
     startedMs = Date.now();
     homing = server;
+    pageClockAheadMs = clockAheadMs;
     project = await homing.store.createProject(name);
     guard.attempts.length = 0;
     context = await browser.newContext({ proxy: guard.proxy });
+    // The clock runs on from there, timers with it, as a device's clock set wrong does.
+    if (clockAheadMs !== 0) await context.clock.install({ time: Date.now() + clockAheadMs });
   }
 
   /** `path` of the site in `page` (a new one when absent), recorded, once its SDK has loaded. */
@@ -151,12 +160,12 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
       });
       expect(e.properties).toMatchObject(m.properties);
       if (m.set !== undefined) expect(e.properties.$set).toMatchObject(m.set);
-      // A sane timestamp: within the test, and near the SDK's own (the skew correction moves it by
-      // the transit time only: browser and server share this machine's clock).
+      // A sane timestamp: within the test, and near the SDK's own on the server's clock (the skew
+      // correction moves it by the transit time only), however far off the page's clock is.
       const at = Date.parse(e.timestamp);
       expect(at).toBeGreaterThanOrEqual(startedMs - 1_000);
       expect(at).toBeLessThanOrEqual(doneMs);
-      expect(Math.abs(at - Date.parse(m.timestamp))).toBeLessThan(10_000);
+      expect(Math.abs(at - (Date.parse(m.timestamp) - pageClockAheadMs))).toBeLessThan(10_000);
     }
   }
 
@@ -170,6 +179,39 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
       total += Number(line.slice(line.lastIndexOf(' ') + 1));
     }
     return total;
+  }
+
+  /**
+   * Lets the first POST of `page` to Homing's `path` reach Homing, then cuts its answer (a reset
+   * connection, as on a train): the SDK cannot know the events were stored, and must send them
+   * again. `answered` holds what Homing answered the cut request.
+   */
+  async function loseFirstAnswer(page: Page, path: RegExp): Promise<{ answered: number[] }> {
+    const cut = { answered: [] as number[] };
+    // Taken before the first await: posthog-js may send two requests at once.
+    let taken = false;
+    await page.route(
+      (url) => url.origin === homing.url && path.test(url.pathname),
+      async (route) => {
+        if (route.request().method() !== 'POST' || taken) return route.continue();
+        taken = true;
+        cut.answered.push((await route.fetch()).status());
+        await route.abort('connectionreset');
+      },
+    );
+    return cut;
+  }
+
+  /** The one request of the page `loseFirstAnswer` cut, as the page saw it; nothing else failed. */
+  function expectOnlyTheCut(path: RegExp): void {
+    const pages = [...records.values()];
+    const failed = pages.flatMap((r) => r.failed);
+    expect(failed).toHaveLength(1);
+    expect(failed[0]).toMatch(/ net::ERR_CONNECTION_RESET$/);
+    expect(path.test(failed[0]!.split(' ')[1]!.split('?')[0]!)).toBe(true);
+    expect(pages.flatMap((r) => r.answers).filter((a) => !/ [23]\d\d$/.test(a))).toEqual([]);
+    expect(pages.flatMap((r) => r.errors)).toEqual([expect.stringMatching(/ERR_CONNECTION_RESET/)]);
+    expect(guard.attempts).toEqual([]);
   }
 
   /**
@@ -332,6 +374,42 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
       expect(posts.filter((s) => !s.endsWith(' application/json'))).toEqual([]);
     });
 
+    it('a page whose clock is 2 h ahead, an answer lost on the way: alias, group and person properties stored once each, at the server time', async () => {
+      await start('posthog-js skewed', unlimited, 2 * HOUR_MS);
+      const page = await open('/posthog');
+      const capture = /^\/(i\/v0\/)?e\/$/;
+      const cut = await loseFirstAnswer(page, capture);
+      await initPostHog(page, { capture_pageleave: false });
+      await page.evaluate(() => {
+        const posthog = (window as unknown as { posthog: any }).posthog;
+        posthog.capture('signup.started', { plan: 'pro' });
+        posthog.alias('ph-skewed');
+        posthog.identify('ph-skewed', { email: 'ph-skewed@example.com' });
+        posthog.group('company', 'acme', { name: 'Acme' });
+        posthog.setPersonProperties({ plan: 'pro' });
+        posthog.capture('signup.finished', { plan: 'pro' });
+      });
+      const { made, stored } = await allStored(page, [
+        '$pageview',
+        'signup.started',
+        '$create_alias',
+        '$identify',
+        '$groupidentify',
+        '$set',
+        'signup.finished',
+      ]);
+      expectStoredAsMade(made, stored);
+      // Homing stored the cut request's events; the resend of them was a duplicate.
+      expect(cut.answered).toEqual([200]);
+      expectOnlyTheCut(capture);
+      expect(stored.find((e) => e.event === '$create_alias')!.properties.alias).toBe('ph-skewed');
+      expect(stored.find((e) => e.event === '$groupidentify')!.properties).toMatchObject({
+        $group_type: 'company',
+        $group_key: 'acme',
+        $group_set: { name: 'Acme' },
+      });
+    });
+
     // posthog-js resends only what was answered 5xx or not at all: Homing's rate limit answered
     // 429, as on its other routes, lost the batch for good.
     it('a batch over the rate limit is sent again after its Retry-After and stored once', async () => {
@@ -374,7 +452,15 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
             traits?: Record<string, unknown>;
             timestamp: Date | string;
           }
-          const names: Record<string, string> = { identify: '$identify', page: '$pageview' };
+          interface Message {
+            groupId?: string;
+          }
+          const names: Record<string, string> = {
+            identify: '$identify',
+            page: '$pageview',
+            group: '$groupidentify',
+            alias: '$create_alias',
+          };
           const { AnalyticsBrowser } = (window as unknown as { AnalyticsNext: any }).AnalyticsNext;
           const [analytics] = await AnalyticsBrowser.load(
             {
@@ -398,7 +484,12 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
                 uuid: m.messageId,
                 event: names[m.type] ?? m.event,
                 distinctId: m.userId || m.anonymousId,
-                properties: m.type === 'identify' ? {} : (m.properties ?? {}),
+                properties:
+                  m.type === 'group'
+                    ? { $group_key: m.groupId, $group_set: m.traits }
+                    : m.type === 'identify'
+                      ? {}
+                      : (m.properties ?? {}),
                 ...(m.type === 'identify' ? { set: m.traits } : {}),
                 timestamp: new Date(m.timestamp).toISOString(),
               });
@@ -430,6 +521,38 @@ describe.skipIf(!available)('real browser SDKs against Homing, in Chromium', { t
     }
 
     const NAMES = ['Order Completed', '$identify', '$pageview', 'Checkout Left'];
+
+    it('a page whose clock is 2 h ahead, an answer lost on the way: alias and group stored once each, at the server time', async () => {
+      await start('analytics.js skewed', unlimited, 2 * HOUR_MS);
+      const page = await open('/segment');
+      const cut = await loseFirstAnswer(page, /^\/v1\/t$/);
+      await loadAnalytics(page, {});
+      const anonymousId = await page.evaluate(async () => {
+        const analytics = (window as unknown as { segment: any }).segment;
+        // Not awaited: it resolves once delivered, which the cut puts off until the resend.
+        void analytics.track('Order Completed', { revenue: 42, currency: 'EUR' });
+        const anonymousId: string = analytics.user().anonymousId();
+        await analytics.alias('seg-skewed');
+        await analytics.identify('seg-skewed', { email: 'seg-skewed@example.com' });
+        await analytics.group('acme', { name: 'Acme' });
+        await analytics.page('Docs', 'Install', { section: 'browser' });
+        return anonymousId;
+      });
+      const { made, stored } = await allStored(page, [
+        'Order Completed',
+        '$create_alias',
+        '$identify',
+        '$groupidentify',
+        '$pageview',
+      ]);
+      expectStoredAsMade(made, stored);
+      expect(cut.answered).toEqual([200]);
+      expectOnlyTheCut(/^\/v1\/t$/);
+      expect(stored.find((e) => e.event === '$create_alias')).toMatchObject({
+        distinct_id: 'seg-skewed',
+        properties: { alias: anonymousId },
+      });
+    });
 
     it('a message answered 429 is sent again, numbered by X-Retry-Count, and stored once', async () => {
       await start('analytics.js retried', limited);
