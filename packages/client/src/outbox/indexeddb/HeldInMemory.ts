@@ -169,12 +169,19 @@ export class HeldInMemory {
     store: (letters: readonly DeadLetter[]) => Promise<void>,
   ): Promise<number> {
     const moved = await this.memory.deadLetter(records, reason);
-    const letters = await this.memory.listDeadLetters();
+    // This call's alone: another one may be storing its own meanwhile (concurrent workers).
+    const mine = new Set(records.map((r) => r.uuid));
+    const letters = (await this.memory.listDeadLetters()).filter((l) => mine.has(l.record.uuid));
     const uuids = letters.map((l) => l.record.uuid);
     try {
       await store(letters);
     } catch (error) {
-      await this.memory.replayDeadLetters(uuids);
+      const queued = await this.memory.replayDeadLetters(uuids);
+      if (queued < uuids.length) {
+        // No room left to queue them again (drop-newest, the tier refilled meanwhile): dropped.
+        const gone = await this.memory.purgeDeadLetters(uuids);
+        this.o.drops.emit('overflow', gone);
+      }
       throw error;
     }
     await this.memory.purgeDeadLetters(uuids);

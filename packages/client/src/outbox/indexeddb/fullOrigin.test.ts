@@ -204,6 +204,45 @@ describe('the IndexedDB outbox on an origin full of the app’s own data', () =>
     expect(drops).toEqual({ 'dead-lettered': 4 });
   });
 
+  it('two workers dead-letter held batches at once: each record becomes one dead letter', async () => {
+    const { outbox, drops } = make();
+    const free = full();
+    const records = makeRecords(4);
+    outbox.append(records);
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    const a = await outbox.claim(2, Infinity);
+    const b = await outbox.claim(2, Infinity);
+    free();
+    expect(
+      await Promise.all([outbox.deadLetter(a!.records, 'A'), outbox.deadLetter(b!.records, 'B')]),
+    ).toEqual([2, 2]);
+    const letters = await outbox.listDeadLetters();
+    expect(letters.map((l) => [l.record.uuid, l.reason])).toEqual([
+      ...a!.records.map((r) => [r.uuid, 'A']),
+      ...b!.records.map((r) => [r.uuid, 'B']),
+    ]);
+    expect((await outbox.size()).deadLetters).toBe(4);
+    expect(drops).toEqual({ 'dead-lettered': 4 });
+  });
+
+  it('a dead letter neither stored nor queued again (drop-newest, the tier refilled meanwhile) is counted overflow', async () => {
+    const { outbox, drops } = make({ maxEvents: 4, overflow: 'drop-newest' });
+    full();
+    const records = makeRecords(4);
+    outbox.append(records);
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    const batch = await outbox.claim(2, Infinity);
+    // Out of the tier at once; while the store refuses them, two more fill the room they left.
+    const dead = rejection(outbox.deadLetter(batch!.records, 'HTTP 400'));
+    const more = makeRecords(2);
+    outbox.append(more);
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    expect(await dead).toBeInstanceOf(OutboxIoError);
+    expect(drops).toEqual({ overflow: 2 });
+    expect((await outbox.size()).events).toBe(4);
+    expect(await drain(outbox)).toEqual(uuids([...records.slice(2), ...more]));
+  });
+
   it('saves the held records to the unload spill on pagehide; the next load takes them back and stores them', async () => {
     const g = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
     const listeners = new Map<string, () => void>();
