@@ -90,6 +90,8 @@ export class IndexedDBOutbox implements Outbox {
   private readonly held: HeldInMemory;
   /** The held records are to be tried in storage at the next write (else new ones join them). */
   private heldRetryDue = false;
+  /** `clear()`s running: the held records are not moved to the write buffer meanwhile. */
+  private clearing = 0;
   /** Batches of `claimInMemory` made of a held part and a resident part. */
   private readonly joined = new Map<OutboxBatch, OutboxBatch[]>();
 
@@ -358,13 +360,20 @@ export class IndexedDBOutbox implements Outbox {
 
   async clear(): Promise<number> {
     if (this.closed) throw new OutboxClosedError('clear');
-    await this.buffer.flush();
-    const count = await this.recordsTx('clear', (tx, save) => clearRecords(tx, save, this.claims.seqs));
-    this.unload.cleared();
-    this.claims.cleared();
-    this.drops.emit('consent', count);
-    // Counted by the tier itself; its batches in flight are dropped when released.
-    return count + (await this.held.clear());
+    // The held records stay held until the tier's clear below: an ack or the retry timer moving
+    // them to the write buffer meanwhile would store them after the records' clear.
+    this.clearing++;
+    try {
+      await this.buffer.flush();
+      const count = await this.recordsTx('clear', (tx, save) => clearRecords(tx, save, this.claims.seqs));
+      this.unload.cleared();
+      this.claims.cleared();
+      this.drops.emit('consent', count);
+      // Counted by the tier itself; its batches in flight are dropped when released.
+      return count + (await this.held.clear());
+    } finally {
+      this.clearing--;
+    }
   }
 
   async getState<T = unknown>(key: string): Promise<T | undefined> {
@@ -532,7 +541,7 @@ export class IndexedDBOutbox implements Outbox {
    * (after an ack freed room, on the tier's backoff, at close).
    */
   private retryHeld(): void {
-    if (!this.held.waiting) return;
+    if (!this.held.waiting || this.clearing > 0) return;
     this.heldRetryDue = true;
     this.buffer.putBack(this.held.takeWaiting());
   }

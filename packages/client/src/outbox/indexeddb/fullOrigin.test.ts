@@ -243,6 +243,25 @@ describe('the IndexedDB outbox on an origin full of the app’s own data', () =>
     expect(await drain(outbox)).toEqual(uuids([...records.slice(2), ...more]));
   });
 
+  it('a consent clear drops the held records even when an ack frees room during it', async () => {
+    const { outbox, drops } = make();
+    outbox.append(makeRecords(2));
+    await outbox.persist();
+    const inFlight = await outbox.claim(10, Infinity);
+    const free = full();
+    outbox.append(makeRecords(3));
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    free();
+    // The ack's delete commits while the clear runs: room, and a retry of the held records.
+    const acked = outbox.ack(inFlight!);
+    const cleared = outbox.clear();
+    await acked;
+    expect(await cleared).toBe(3);
+    expect(drops).toEqual({ consent: 3 });
+    expect(await drain(outbox)).toEqual([]);
+    await outbox.persist();
+  });
+
   it('saves the held records to the unload spill on pagehide; the next load takes them back and stores them', async () => {
     const g = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
     const listeners = new Map<string, () => void>();
