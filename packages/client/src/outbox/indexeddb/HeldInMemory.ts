@@ -127,9 +127,11 @@ export class HeldInMemory {
     return this.memory.ack(batch);
   }
 
-  release(batch: OutboxBatch): Promise<void> {
+  async release(batch: OutboxBatch): Promise<void> {
     this.batches.delete(batch);
-    return this.memory.release(batch);
+    await this.memory.release(batch);
+    // Waiting again: tried in storage like the rest (the timer may have stopped once the others were stored).
+    if (this.waiting) this.scheduleRetry();
   }
 
   /** Batches of `claim` from here not settled (not the unload send's). */
@@ -182,6 +184,7 @@ export class HeldInMemory {
         const gone = await this.memory.purgeDeadLetters(uuids);
         this.o.drops.emit('overflow', gone);
       }
+      if (this.waiting) this.scheduleRetry();
       throw error;
     }
     await this.memory.purgeDeadLetters(uuids);

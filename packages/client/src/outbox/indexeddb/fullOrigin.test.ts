@@ -262,6 +262,23 @@ describe('the IndexedDB outbox on an origin full of the app’s own data', () =>
     await outbox.persist();
   });
 
+  it('a batch of held records released after the others were stored is stored too (retried)', async () => {
+    const { outbox, logger } = make();
+    const free = full();
+    const records = makeRecords(3);
+    outbox.append(records);
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    const batch = await outbox.claim(2, Infinity);
+    free();
+    const stored = 'debug IndexedDB has room again: the events held in memory are stored';
+    // The backoff stores the one not in flight.
+    await vi.waitFor(() => expect(logger.lines).toContain(stored), { timeout: 5_000, interval: 50 });
+    await outbox.release(batch!);
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    await vi.waitFor(() => outbox.persist(), { timeout: 5_000, interval: 100 });
+    expect(await drain(outbox)).toEqual(uuids([...records.slice(2), ...records.slice(0, 2)]));
+  });
+
   it('saves the held records to the unload spill on pagehide; the next load takes them back and stores them', async () => {
     const g = globalThis as { addEventListener?: unknown; removeEventListener?: unknown };
     const listeners = new Map<string, () => void>();
