@@ -2,6 +2,7 @@ import type { OutboxLimits } from '@homing/client';
 import { FileOutbox, OutboxIoError, OutboxNotFoundError } from '@homing/client';
 import { terminalText } from '../terminalText.js';
 import { CommandError } from './commandError.js';
+import { givenPath } from './givenPath.js';
 import {
   accessError,
   assertOutboxOwn,
@@ -30,12 +31,15 @@ export const processIo: CommandIo = { stdout: process.stdout, stderr: process.st
 export { CommandError };
 
 /**
- * Looks at the outbox in `dir` without changing anything (no lock, no cleanup, no limits): a
+ * Looks at the outbox in `given` without changing anything (no lock, no cleanup, no limits): a
  * directory that is missing or holds none of an outbox's files is refused (a typo must neither
  * create an outbox nor be shown as an empty one), and so is one that others can write in, as the
- * app refuses it (`assertOutboxPrivate`).
+ * app refuses it (`assertOutboxPrivate`). `~/` in `given` is the home directory (`givenPath`).
  */
-export async function inspectOutbox(dir: string): Promise<{ inspector: OutboxInspector; directory: string }> {
+export async function inspectOutbox(
+  given: string,
+): Promise<{ inspector: OutboxInspector; directory: string }> {
+  const dir = givenPath(given);
   try {
     const inspector = await FileOutbox.inspect(dir);
     await assertOutboxPrivate(inspector.directory);

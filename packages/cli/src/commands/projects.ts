@@ -16,7 +16,7 @@ import type { BusyWait } from './storeBusyWait.js';
 import { CommandError } from './commandError.js';
 import { processOutput, writeConfirmed } from '../outputFailures.js';
 import { keysCommand } from './serve.js';
-import { dataDirPath } from './dataDirPath.js';
+import { givenPath } from './givenPath.js';
 
 export { PROJECTS_DEFAULTS, type StoreLocation } from './projectsStore.js';
 
@@ -127,7 +127,7 @@ async function printKeys(io: CommandIo, p: Project, where: StoreLocation, what: 
   const database = (where.database ?? '').trim();
   throw new CommandError(
     `project ${terminalJson(p.name)} (${p.id}) ${what}, but writing its keys to stdout failed (${failed.code ?? failed.message})`,
-    `${keysCommand(database === '' ? { dataDir: dataDirPath(where.dataDir ?? PROJECTS_DEFAULTS.dataDir) } : { databaseUrl: database })} shows them`,
+    `${keysCommand(database === '' ? { dataDir: givenPath(where.dataDir ?? PROJECTS_DEFAULTS.dataDir) } : { databaseUrl: database })} shows them`,
   );
 }
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { dataDirPath } from './dataDirPath.js';
+import { givenPath } from './givenPath.js';
 import { openStore, StoreError, type Project, type Store } from '@homing/server';
 import { CommandError } from './outboxCommand.js';
 import { LOCK_HINT, diskFullHint } from './storeHints.js';
@@ -36,7 +36,7 @@ export function sqliteDirWithoutDatabase(location: StoreLocation): string | unde
   if (!usesSqlite(location)) return undefined;
   const given = location.dataDir ?? PROJECTS_DEFAULTS.dataDir;
   if (given.trim() === '') return undefined;
-  const dataDir = dataDirPath(given);
+  const dataDir = givenPath(given);
   return existsSync(join(dataDir, 'homing.db')) ? undefined : dataDir;
 }
 
@@ -52,7 +52,7 @@ async function open(location: StoreLocation, mustExist: boolean): Promise<Store>
       2,
     );
   }
-  const dataDir = dataDirPath(given);
+  const dataDir = givenPath(given);
   // Listing must not create an empty database where a typo points; creating a project may.
   if (mustExist && usesSqlite(location) && !existsSync(join(dataDir, 'homing.db'))) {
     throw new CommandError(
@@ -126,7 +126,7 @@ export async function withStore<T>(
   busy: StoreBusyHandling = {},
 ): Promise<T> {
   const store = await open(location, mustExist);
-  const dataDir = dataDirPath(location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
+  const dataDir = givenPath(location.dataDir ?? PROJECTS_DEFAULTS.dataDir);
   const wait = busy.wait ?? BUSY_WAIT_DEFAULTS;
   try {
     if (busy.retry === false) return await body(store);

@@ -25,7 +25,7 @@ import { terminalText } from '../terminalText.js';
 import type { CommandIo } from './outboxCommand.js';
 import { CommandError, processIo, runCommand } from './outboxCommand.js';
 import { shellQuoted } from './shellQuoted.js';
-import { dataDirPath } from './dataDirPath.js';
+import { givenPath } from './givenPath.js';
 import { LOCK_HINT, diskFullHint } from './storeHints.js';
 
 /** What commander hands over: every value a string (from a flag, an env variable or the default). */
@@ -315,7 +315,7 @@ export function serveOptionsFromFlags(f: ServeFlags): StartServerOptions & { log
   return {
     port: int(f.port, '--port', 'HOMING_PORT', 0, 65_535),
     host: f.host,
-    dataDir: dataDirPath(f.dataDir),
+    dataDir: givenPath(f.dataDir),
     ...(database ? { databaseUrl: database } : {}),
     retentionDays: num(f.retentionDays, '--retention-days', 'HOMING_RETENTION_DAYS'),
     corsOrigins: originList,
