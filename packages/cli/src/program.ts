@@ -1,17 +1,21 @@
 import { Command, CommanderError } from 'commander';
-import { registerDeadLetters } from './commands/dead-letters.js';
-import { registerFlush } from './commands/flush.js';
-import { registerProjects } from './commands/projects.js';
-import { registerServe } from './commands/serve.js';
-import { registerStatus } from './commands/status.js';
+import { registerDeadLetters } from './commands/registerDeadLetters.js';
+import { registerFlush } from './commands/registerFlush.js';
+import { registerProjects } from './commands/registerProjects.js';
+import { registerServe } from './commands/registerServe.js';
+import { registerStatus } from './commands/registerStatus.js';
 import { settleStoreChoice } from './commands/storeChoice.js';
 
 export const VERSION = '0.1.0';
 
-/** Each command file exports one `register…(program)` function that adds its subcommand. */
+/**
+ * Each `commands/register<Name>.ts` exports one `register…(program)` function that adds its
+ * subcommand: its name, options and help, and an action that loads the command's body
+ * (`commands/<name>.ts`) only when it runs.
+ */
 type Register = (program: Command) => void;
 
-// Commands register here, one line each (commands/<name>.ts).
+// Commands register here, one line each.
 const commands: Register[] = [
   registerServe,
   registerProjects,

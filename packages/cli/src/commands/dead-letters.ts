@@ -1,5 +1,4 @@
 import { shellQuoted } from './shellQuoted.js';
-import type { Command } from 'commander';
 import { terminalJson, terminalText } from '../terminalText.js';
 import type { CommandIo, DeadLetter } from './outboxCommand.js';
 import type { Outbox, OutboxInspector } from './outboxCommand.js';
@@ -193,22 +192,6 @@ export async function deadLetters(options: DeadLettersOptions, io: CommandIo = p
     io.stdout.write(`${shown} dead letters. Resend with --replay, discard with --purge.\n`);
     return 0;
   });
-}
-
-export function registerDeadLetters(program: Command): void {
-  program
-    .command('dead-letters')
-    .description(
-      'List the events an endpoint refused for good; --replay queues them again, --purge discards them',
-    )
-    .requiredOption('--outbox <dir>', 'the outbox directory')
-    .option('--replay', 'move the dead letters back to the queue (the oldest n with --limit)')
-    .option('--purge', 'throw the dead letters away (the oldest n with --limit)')
-    .option('--json', 'print JSON')
-    .option('--limit <n>', 'list, replay or purge at most n, oldest first')
-    .action(async (options: DeadLettersOptions) => {
-      process.exitCode = await deadLetters(options);
-    });
 }
 
 function stayDeadLetters(n: number): string {

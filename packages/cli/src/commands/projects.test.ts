@@ -14,13 +14,8 @@ import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { captureIo } from './commands.test-helpers.js';
 import { removeProjectCommand } from './projectRemoval.js';
-import {
-  createProjectCommand,
-  listProjectsCommand,
-  maskKey,
-  registerProjects,
-  rotateKeysCommand,
-} from './projects.js';
+import { createProjectCommand, listProjectsCommand, maskKey, rotateKeysCommand } from './projects.js';
+import { registerProjects } from './registerProjects.js';
 
 const run = promisify(execFile);
 const cleanups: Array<() => Promise<void>> = [];

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { givenPath } from './givenPath.js';
+import { PROJECTS_DEFAULTS } from './projectsDefaults.js';
 import { openStore, StoreError, type Project, type Store } from '@homing/server';
 import { CommandError } from './outboxCommand.js';
 import { LOCK_HINT, diskFullHint } from './storeHints.js';
@@ -11,11 +12,7 @@ import { BUSY_WAIT_DEFAULTS, retryWhileBusy, type BusyWait } from './storeBusyWa
  * `homing serve`), opened for projects only, and the project a command names.
  */
 
-export const PROJECTS_DEFAULTS = {
-  dataDir: './.homing',
-  dataDirEnv: 'HOMING_DATA_DIR',
-  databaseEnv: 'HOMING_DATABASE_URL',
-} as const;
+export { PROJECTS_DEFAULTS };
 
 export interface StoreLocation {
   /** SQLite directory; `./.homing` when absent. */

@@ -13,8 +13,8 @@ import { buildProgram } from '../program.js';
 import { captureIo, HOSTILE, RAW_CONTROL } from './commands.test-helpers.js';
 import { runCommand } from './outboxCommand.js';
 import { listProjectsCommand } from './projects.js';
+import { addServeOptions } from './registerServe.js';
 import {
-  addServeOptions,
   banner,
   keysCommand,
   serve,

@@ -14,7 +14,6 @@ import {
   SENDING_STATE_KEY,
   serverWaitStateKey,
 } from '@homing/client';
-import type { Command } from 'commander';
 import { terminalJson, terminalText } from '../terminalText.js';
 import type { CommandIo, OutboxInspector } from './outboxCommand.js';
 import { formatBytes, formatDuration, inspectOutbox, processIo, runCommand } from './outboxCommand.js';
@@ -280,15 +279,4 @@ export async function status(options: StatusOptions, io: CommandIo = processIo):
     io.stdout.write(options.json === true ? `${terminalJson(report, 2)}\n` : formatStatus(report));
     return 0;
   });
-}
-
-export function registerStatus(program: Command): void {
-  program
-    .command('status')
-    .description('Show an outbox: queued events, oldest event age, dead letters, breaker state per endpoint')
-    .requiredOption('--outbox <dir>', 'the outbox directory')
-    .option('--json', 'print JSON instead of a table')
-    .action(async (options: StatusOptions) => {
-      process.exitCode = await status(options);
-    });
 }
