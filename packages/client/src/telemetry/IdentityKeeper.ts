@@ -118,6 +118,34 @@ export class IdentityKeeper {
     if (failed !== undefined) this.write(failed.id);
   }
 
+  /**
+   * The storage lost what it kept (the outbox's directory deleted while the app ran, then made
+   * again): this run's id is written there again, as consent allows (not one held: consent
+   * denied or not known yet; nor after `reset()`), unless an id is there by now (another process
+   * sharing the directory identified since: the last `identify()` wins). Before, only a write
+   * that had failed was made again, and the next run was anonymous.
+   */
+  writeLostAgain(): void {
+    const id = this.current;
+    if (id === undefined || this.held !== undefined) return;
+    let kept: ReturnType<IdentityStore['read']>;
+    try {
+      kept = this.store.read();
+    } catch {
+      kept = undefined;
+    }
+    if (!(kept instanceof Promise)) {
+      if (kept === undefined) this.write(id);
+      return;
+    }
+    void kept.then(
+      (found) => {
+        if (found === undefined && this.current === id && this.held === undefined) this.write(id);
+      },
+      () => {},
+    );
+  }
+
   /** A failure is only logged (the file store writes at once; others may answer later). */
   private write(id: string | undefined): void {
     const write = ++this.writes;

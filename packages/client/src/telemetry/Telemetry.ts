@@ -596,19 +596,23 @@ export class Telemetry implements TelemetryCore {
 
   /**
    * The outbox's directory takes writes again after it lost what was kept beside it, or never got
-   * it (see `Outbox.onKeptFilesLost`): the install id, and an identity whose write failed, are
-   * written there again, as consent allows.
+   * it (see `Outbox.onKeptFilesLost`): the install id and the identity (and one whose write
+   * failed) are written there again, as consent allows.
    */
   private keptFilesLost(): void {
     if (this.closing !== undefined) return;
     this.who.keeper.writeAgain();
     if (this.consent.state === 'denied' || this.consent.undecided) return;
     // The remembered grant first: an install id on disk under a consent back to 'pending' made
-    // the next run hold (and not send) the events of a user who had granted. Both in this call
+    // the next run hold (and not send) the events of a user who had granted. All in this call
     // where the stores write synchronously (the files beside the outbox): the directory may have
     // been made again by the write at exit, after which no later turn comes.
-    if (this.consent.writeAgainNow()) void this.who.storeInstallIdAgain();
-    else void this.consent.writeAgain().then(() => this.who.storeInstallIdAgain());
+    const writeIdsAgain = (): void => {
+      void this.who.storeInstallIdAgain();
+      this.who.keeper.writeLostAgain();
+    };
+    if (this.consent.writeAgainNow()) writeIdsAgain();
+    else void this.consent.writeAgain().then(writeIdsAgain);
   }
 
   /** Node `beforeExit` / page hide: store what was tracked (delivery makes its own last flush). */

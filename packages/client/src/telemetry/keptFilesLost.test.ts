@@ -120,6 +120,56 @@ describe('the install id kept beside the file outbox', () => {
     }
   });
 
+  // The install id was written back, the identity `identify()` kept not: the next run was anonymous.
+  it('identify(), then the directory deleted: the identity is written back too, and the next run is that user', async () => {
+    const directory = path.join(dir, 'identified');
+    const t = clientFor(sink, { storage: 'file', directory, rememberConsent: false });
+    try {
+      t.identify('user-kept');
+      t.track('identified-before');
+      await t.persist();
+      await fs.rm(directory, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+      t.track('identified-after');
+      await t.persist();
+      await until(
+        () => existsSync(path.join(directory, INSTALL_ID_FILE)),
+        5_000,
+        'the install id written again',
+      );
+      await t.shutdown({ timeoutMs: 5_000 });
+      expect(readFileSync(path.join(directory, 'identity'), 'utf8').trim()).toBe('user-kept');
+      const next = clientFor(sink, { storage: 'file', directory, rememberConsent: false });
+      next.track('identified-next-run');
+      await next.shutdown({ timeoutMs: 5_000 });
+      expect(sinkEvents(sink).find((e) => e.event === 'identified-next-run')?.distinct_id).toBe('user-kept');
+    } finally {
+      await t.shutdown({ timeoutMs: 1_000 });
+    }
+  });
+
+  it('identify() then reset(), then the directory deleted: the identity forgotten is not written back', async () => {
+    const directory = path.join(dir, 'identified-reset');
+    const t = clientFor(sink, { storage: 'file', directory, rememberConsent: false });
+    try {
+      t.identify('user-gone');
+      t.track('reset-before');
+      await t.persist();
+      t.reset();
+      await fs.rm(directory, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+      t.track('reset-after');
+      await t.persist();
+      await until(
+        () => existsSync(path.join(directory, INSTALL_ID_FILE)),
+        5_000,
+        'the install id written again',
+      );
+      await t.shutdown({ timeoutMs: 5_000 });
+      expect(existsSync(path.join(directory, 'identity'))).toBe(false);
+    } finally {
+      await t.shutdown({ timeoutMs: 1_000 });
+    }
+  });
+
   // QA: the segment written at exit made the directory again unheard (a synchronous write, and no
   // later turn): the next run of a short CLI found neither the install id nor outbox.json.
   it.each(['not-remembered', 'granted'])(
@@ -138,6 +188,7 @@ describe('the install id kept beside the file outbox', () => {
       expect(readFileSync(path.join(directory, INSTALL_ID_FILE), 'utf8').trim()).toBe(id);
       expect(existsSync(path.join(directory, 'outbox.json'))).toBe(true);
       expect(existsSync(path.join(directory, 'state', 'k-consent.json'))).toBe(consent === 'granted');
+      expect(readFileSync(path.join(directory, 'identity'), 'utf8').trim()).toBe('user-1');
     },
     60_000,
   );

@@ -1,7 +1,8 @@
 /**
  * A short CLI run whose outbox directory is deleted before it ends, run as
  * `node --conditions=homing-source --import <register-ts.mjs> exit-after-rm-child.ts <dir> <consent>`
- * (`consent`: 'not-remembered', or 'granted': set and remembered): it tracks and persists `before`,
+ * (`consent`: 'not-remembered', or 'granted': set and remembered): it identifies `user-1`, tracks
+ * and persists `before`,
  * prints `ID <install id>`, deletes the directory (`rm -rf`), tracks `after` and calls
  * `process.exit(0)` at once, so the directory is made again only by the segment written at exit.
  */
@@ -28,6 +29,7 @@ const client = createTelemetry({
   logger: { debug() {}, warn: (m: string) => void process.stderr.write(`W ${m}\n`), error() {} },
 });
 if (consent === 'granted') client.setConsent('granted');
+client.identify('user-1');
 client.track('before');
 await client.persist();
 // The grant's own write lands first: made again by it, the directory would be heard anyway.
