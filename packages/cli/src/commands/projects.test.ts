@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { openStore } from '@homing/server';
 import Database from 'better-sqlite3';
 import { Command } from 'commander';
+import stringWidth from 'string-width';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { captureIo } from './commands.test-helpers.js';
 import { removeProjectCommand } from './projectRemoval.js';
@@ -103,6 +104,34 @@ describe('homing projects (SQLite)', () => {
     expect(listed).toHaveLength(2);
     expect(listed[0]).toMatchObject({ ...a, createdAt: expect.any(String) });
     expect(listed[1]).toMatchObject(b);
+  });
+
+  it('list: the columns line up after a name in CJK, with a combining accent or with an emoji', async () => {
+    const dir = await dataDir();
+    // `café` with a combining acute (5 UTF-16 units, 4 columns), `テレメトリ` (5 units, 10
+    // columns), an emoji (2 units, 2 columns).
+    const names = ['plain', 'テレメトリ', 'cafe\u0301', '📈 metrics'];
+    const made = [];
+    for (const name of names) made.push((await create(name, { dataDir: dir })).json!);
+    const table = captureIo();
+    expect(await listProjectsCommand({ dataDir: dir }, table)).toBe(0);
+    // The table, then a line on the masked keys.
+    const [header, ...rows] = table
+      .out()
+      .trimEnd()
+      .split('\n')
+      .slice(0, names.length + 1);
+    // The column a cell starts at on the terminal: the columns the text before it takes.
+    const column = (line: string, cell: string): number => stringWidth(line.slice(0, line.indexOf(cell)));
+    const writeKeyAt = column(header!, 'WRITE KEY');
+    const createdAt = column(header!, 'CREATED');
+    for (const [i, row] of rows.entries()) {
+      expect(row, names[i]).toContain(made[i]!.writeKey);
+      expect(column(row, made[i]!.writeKey!), names[i]).toBe(writeKeyAt);
+      expect(column(row, row.slice(row.indexOf(names[i]!) + names[i]!.length).trimStart()), names[i]).toBe(
+        createdAt,
+      );
+    }
   });
 
   it('a name with escape sequences (made by a script) cannot command the terminal: table, JSON and create', async () => {

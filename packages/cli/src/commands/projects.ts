@@ -1,6 +1,7 @@
 import type { Project } from '@homing/server';
 import type { CommandIo } from './outboxCommand.js';
 import { processIo, runCommand } from './outboxCommand.js';
+import { displayWidth, padToWidth } from '../displayWidth.js';
 import { terminalJson, terminalText } from '../terminalText.js';
 import {
   findProject,
@@ -180,10 +181,11 @@ export function formatProjects(projects: readonly Project[], showKeys = false): 
     p.writeKey,
     showKeys ? p.adminKey : maskKey(p.adminKey),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  // Measured in columns: a project's name may be `テレメトリ` or carry an emoji.
+  const widths = header.map((h, i) => Math.max(displayWidth(h), ...rows.map((r) => displayWidth(r[i]!))));
   const line = (cells: string[]): string =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .map((c, i) => (i === cells.length - 1 ? c : padToWidth(c, widths[i]!)))
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';

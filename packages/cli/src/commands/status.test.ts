@@ -11,6 +11,7 @@ import {
   SENDING_STATE_KEY,
   serverWaitStateKey,
 } from '@homing/client';
+import stringWidth from 'string-width';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildProgram } from '../program.js';
 import {
@@ -84,6 +85,33 @@ describe('homing status', () => {
       ],
     });
     expect(report.oldestEventAgeMs).toBeGreaterThanOrEqual(60_000);
+  });
+
+  it('lines its values up after an endpoint named in CJK, with a combining accent or with an emoji', async () => {
+    const seeded = await seedOutbox(1);
+    cleanups.push(seeded.cleanup);
+    const ids = [
+      'homing:http://テレメトリ.example',
+      'homing:http://cafe\u0301.example',
+      'homing:http://📈.example',
+    ];
+    const outbox = open(seeded.dir);
+    await outbox.setState(ENDPOINTS_STATE_KEY, ids);
+    await outbox.close();
+    const { inspector, directory } = await inspectOutbox(seeded.dir);
+    const lines = formatStatus(await readStatus(inspector, directory))
+      .trimEnd()
+      .split('\n');
+    // The column each value starts at on the terminal: the columns its label and the gap take.
+    const valueAt = (line: string, value: string): number =>
+      stringWidth(line.slice(0, line.lastIndexOf(value)));
+    const queue = lines.find((l) => l.startsWith('Queue'))!;
+    const expected = valueAt(queue, '1 event');
+    for (const id of ids) {
+      const line = lines.find((l) => l.startsWith(`Breaker ${id}`));
+      expect(line, id).toBeDefined();
+      expect(valueAt(line!, 'closed'), id).toBe(expected);
+    }
   });
 
   it('says an event stamped in the future is in the future, not "0s ago"', async () => {

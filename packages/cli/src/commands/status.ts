@@ -14,6 +14,7 @@ import {
   SENDING_STATE_KEY,
   serverWaitStateKey,
 } from '@homing/client';
+import { displayWidth, padToWidth } from '../displayWidth.js';
 import { terminalJson, terminalText } from '../terminalText.js';
 import type { CommandIo, OutboxInspector } from './outboxCommand.js';
 import { formatBytes, formatDuration, inspectOutbox, processIo, runCommand } from './outboxCommand.js';
@@ -254,10 +255,11 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     rows.push([`Breaker ${e.id}`, state]);
   }
   // Endpoint names, breaker states, file names and errors come from the outbox's files: printed
-  // as text, one row each, and measured as printed.
+  // as text, one row each, and measured as printed, in columns (an endpoint's name may hold CJK
+  // or an emoji).
   const cells = rows.map(([k, v]) => [terminalText(k), terminalText(v)] as const);
-  const width = Math.max(...cells.map(([k]) => k.length));
-  return cells.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+  const width = Math.max(...cells.map(([k]) => displayWidth(k)));
+  return cells.map(([k, v]) => `${padToWidth(k, width)}  ${v}`).join('\n') + '\n';
 }
 
 function formatDelivery(delivery: StatusReport['delivery']): string {
