@@ -160,4 +160,37 @@ describe('ConsentWatch', () => {
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(seen).toEqual([undefined]);
   });
+
+  // QA: a denial deleted with the outbox directory was taken for "none stored", and the next run
+  // took the option's 'granted'.
+  it('the consent it holds vanished from the store: stored again, and not reported as news', async () => {
+    const outbox = createMemoryOutbox();
+    await outbox.setState('consent', 'denied');
+    const seen: (ConsentState | undefined)[] = [];
+    const w = new ConsentWatch(storeOf(outbox, 'consent'), 'consent', (s) => seen.push(s), silent, 10);
+    watches.push(w);
+    w.start('denied');
+    await outbox.setState('consent', undefined);
+    expect(await until(() => seen.length > 0, 500)).toBe(false);
+    expect(await outbox.getState('consent')).toBe('denied');
+    expect(seen).toEqual([]);
+  });
+
+  it('with no consent of its own (none stored, none chosen), none stored stays none', async () => {
+    const outbox = createMemoryOutbox();
+    let writes = 0;
+    const store = storeOf(outbox, 'consent');
+    const w = new ConsentWatch(
+      { read: store.read, write: (s) => (writes++, store.write(s)) },
+      'consent',
+      () => {},
+      silent,
+      10,
+    );
+    watches.push(w);
+    w.start(undefined);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(writes).toBe(0);
+    expect(await outbox.getState('consent')).toBeUndefined();
+  });
 });

@@ -25,6 +25,9 @@ const CONSENT_CHANNEL = 'homing-consent';
  * at start (`start(UNREAD)`): the first value it can read is news, none stored included
  * (`onChange(undefined)`), which it reports only then.
  *
+ * And how the consent this process holds is stored again when it vanished from the store (its
+ * directory deleted while the app ran): a denial lost so was the next run's 'granted'.
+ *
  * And how a choice of this process whose write failed (no file descriptor free, a read-only
  * directory) is written again, at each look, until it lands: else the next run read the older
  * value (a user's denial forgotten). Until then the stored value is not news, even when this
@@ -150,6 +153,17 @@ export class ConsentWatch {
       }
       const first = this.seen === UNREAD;
       if (stored === this.seen) return;
+      if (stored === undefined && !first && this.known !== undefined) {
+        // What this process holds vanished (its directory deleted while the app ran, the file
+        // removed): no one's choice, since nothing stores "none". Stored again; else the next
+        // run took the `consent` option, by default 'granted', and sent the events of a user
+        // who had opted out.
+        this.seen = undefined;
+        this.unstored = this.known;
+        this.logger.debug('the remembered consent was deleted; storing it again', { consent: this.known });
+        this.storeAgain();
+        return;
+      }
       this.seen = stored;
       // None stored is news only to a client that could not read the store at all so far.
       if (stored === undefined ? !first : stored === this.known) return;

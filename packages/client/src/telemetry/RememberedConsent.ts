@@ -90,8 +90,9 @@ export class RememberedConsent {
   /**
    * The storage lost what it remembered (its directory deleted while the app ran, made again): a
    * grant that was remembered (set, or read at start) is written back, so the next run is not
-   * back to 'pending' while the install id is on disk again. A denial writes nothing: nothing of
-   * the user's is on disk under one, and the next run's 'pending' sends nothing either.
+   * back to 'pending' while the install id is on disk again. A denial writes nothing here:
+   * nothing of the user's goes on disk under one; the denial itself is stored again by the watch
+   * (`ConsentWatch`), which finds it gone whether or not anything made the directory again.
    */
   writeAgain(): Promise<void> {
     if (!this.grantToWriteAgain()) return Promise.resolve();

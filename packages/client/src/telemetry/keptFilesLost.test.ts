@@ -97,24 +97,38 @@ describe('the install id kept beside the file outbox', () => {
     }
   });
 
-  it('under a remembered denial, the directory deleted: nothing of the user is written back', async () => {
+  // QA: the denial was not written back (nothing recreated the directory under it), so the next
+  // run took the `consent` option, by default 'granted', and sent a user's events who had opted out.
+  it('under a remembered denial, the directory deleted: the denial alone is written back, and the next run is denied', async () => {
     const directory = path.join(dir, 'denied');
+    const consentFile = path.join(directory, 'state', 'k-consent.json');
     const t = clientFor(sink, { storage: 'file', directory, rememberConsent: true });
     try {
+      t.identify('user-who-opts-out');
       t.track('before');
       await t.persist();
       t.setConsent('denied');
-      await until(
-        () => existsSync(path.join(directory, 'state', 'k-consent.json')),
-        5_000,
-        'the denial remembered',
-      );
+      await until(() => existsSync(consentFile), 5_000, 'the denial remembered');
       await fs.rm(directory, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
       t.track('after');
       await t.persist().catch(() => {});
+      await until(() => existsSync(consentFile), 15_000, 'the denial written back');
       await t.shutdown({ timeoutMs: 5_000 });
+      expect(JSON.parse(readFileSync(consentFile, 'utf8'))).toMatchObject({ value: 'denied' });
+      // Nothing of the user's: no install id, no identity.
       expect(existsSync(path.join(directory, INSTALL_ID_FILE))).toBe(false);
-      expect(existsSync(path.join(directory, 'state', 'k-consent.json'))).toBe(false);
+      expect(existsSync(path.join(directory, 'identity'))).toBe(false);
+      const before = sinkEvents(sink).length;
+      const next = clientFor(sink, { storage: 'file', directory, rememberConsent: true });
+      next.track('next-run');
+      await next.flush();
+      expect((await next.stats()).consent).toBe('denied');
+      await next.shutdown({ timeoutMs: 1_000 });
+      expect(
+        sinkEvents(sink)
+          .slice(before)
+          .map((e) => e.event),
+      ).toEqual([]);
     } finally {
       await t.shutdown({ timeoutMs: 1_000 });
     }
