@@ -3,7 +3,7 @@ import { OutboxError } from './errors.js';
 import { createLocalStorageOutbox, LOCAL_STORAGE_MAX_BYTES, LocalStorageOutbox } from './localStorage.js';
 import type { LocalStorageOutboxOptions } from './localStorage.js';
 import { MemoryStorage } from './localStorage/memoryStorage.test-helpers.js';
-import { describeOutboxContract, makeRecord, makeRecords } from './outbox.contract.js';
+import { describeOutboxContract, drain, makeRecord, makeRecords } from './outbox.contract.js';
 import type { OutboxDrop } from './outbox.js';
 
 /** The localStorage outbox in Node, on an in-memory Storage (the real one runs in `test/browser/`). */
@@ -165,9 +165,9 @@ describe('LocalStorageOutbox', () => {
     const storage = new MemoryStorage(3_000);
     const warnings: [string, Record<string, unknown> | undefined][] = [];
     let nowMs = 1_000_000;
+    // Each group fits only once the one before is dropped (drop-oldest makes room every time).
     const o = make({
       storage,
-      overflow: 'drop-newest',
       now: () => nowMs,
       logger: { debug: () => {}, error: () => {}, warn: (m, d) => void warnings.push([m, d]) },
     });
@@ -186,18 +186,20 @@ describe('LocalStorageOutbox', () => {
     expect(later[1]![1]?.['alsoSinceLastLine']).toBeGreaterThan(0);
   });
 
-  it('drops the group itself when nothing older can go (drop-newest under a full storage)', async () => {
+  it('holds the group in memory when nothing older can go (drop-newest under a full storage), and delivers it after the stored one', async () => {
     const storage = new MemoryStorage(3_000);
     const o = make({ storage, overflow: 'drop-newest' });
     const drops: OutboxDrop[] = [];
     o.onDrop((d) => drops.push(d));
-    o.append(makeRecords(5, 400));
+    const stored = makeRecords(5, 400);
+    o.append(stored);
     await o.persist();
-    o.append(makeRecords(5, 400));
-    await o.persist();
-    const size = await o.size();
-    expect(size.events + total(drops, 'overflow')).toBe(10);
-    expect(total(drops, 'overflow')).toBeGreaterThan(0);
+    const held = makeRecords(5, 400);
+    o.append(held);
+    await expect(o.persist()).rejects.toThrow('5 events are held in memory only');
+    expect((await o.size()).events).toBe(10);
+    expect(await drain(o)).toEqual([...stored, ...held].map((r) => r.uuid));
+    expect(drops).toEqual([]);
   });
 
   it('lets one outbox claim at a time; a non-holder adds chunks of its own that the holder then delivers', async () => {

@@ -3,6 +3,7 @@ import { OutboxClosedError, OutboxIoError } from './errors.js';
 import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexeddb/deliveryLock.js';
 import type { BrowserOutboxCommonOptions, ResolvedBrowserOutboxOptions } from './indexeddb/options.js';
 import { resolveBrowserOutboxOptions } from './indexeddb/options.js';
+import { HeldInMemory } from './indexeddb/HeldInMemory.js';
 import { PageHide } from './indexeddb/pageHide.js';
 import type { Pending } from './indexeddb/WriteBuffer.js';
 import { WriteBuffer } from './indexeddb/WriteBuffer.js';
@@ -74,7 +75,10 @@ export const LOCAL_STORAGE_MAX_BYTES = 1024 * 1024;
 /**
  * The fallback browser outbox on localStorage (layout in `localStorage/chunks.ts`), bounded by
  * the limits (`maxBytes` 1 MiB unless set: LOCAL_STORAGE_MAX_BYTES) and by the origin's quota
- * (about 5 MB): a full storage drops the oldest records, counted as overflow.
+ * (about 5 MB): a full storage drops the oldest records, counted as overflow. When nothing of
+ * the outbox's can go (the space is the app's own, or drop-newest), what the storage refuses is
+ * held in memory (`indexeddb/HeldInMemory.ts`), delivered from there after the stored records,
+ * and written once the storage has room.
  *
  * Tabs share it like the IndexedDB outbox: only the holder of the delivery lock (Web Locks, or
  * a lease key with an expiry) changes existing chunks (claims, acks, drops); every tab only adds
@@ -98,6 +102,16 @@ export class LocalStorageOutbox implements Outbox {
   private closing: Promise<void> | undefined;
   private readonly pageHide: PageHide | null;
   private readonly offStorageEvents: () => void;
+  /** What the origin's quota refused: delivered from memory, written when there is room. */
+  private readonly held: HeldInMemory;
+  /** The held records are to be tried in storage at the next write (else new ones join them). */
+  private heldRetryDue = false;
+  /** The write running (synchronous) had records refused for the quota. */
+  private refusedInWrite = false;
+  /** `clear()`s running: the held records are not moved to the write buffer meanwhile. */
+  private clearing = 0;
+  /** Batches of `claimInMemory` made of a held part and a stored part. */
+  private readonly joined = new Map<OutboxBatch, OutboxBatch[]>();
 
   constructor(options: LocalStorageOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
@@ -106,6 +120,14 @@ export class LocalStorageOutbox implements Outbox {
         ? { ...this.options.limits, maxBytes: LOCAL_STORAGE_MAX_BYTES }
         : this.options.limits;
     warnOnRetentionDrops(this.drops, this.options.logger, this.limits.retentionMs);
+    this.held = new HeldInMemory({
+      limits: this.limits,
+      now: this.options.now,
+      logger: this.options.logger,
+      drops: this.drops,
+      retry: () => this.retryHeld(),
+      storageName: 'localStorage',
+    });
     const chunkChars = options.chunkChars ?? DEFAULT_CHUNK_CHARS;
     requireInteger('chunkChars', chunkChars, 256);
     const prefix = keyPrefix(this.options.name);
@@ -132,6 +154,10 @@ export class LocalStorageOutbox implements Outbox {
       drops: this.drops,
       // A full storage fails every group write: one line per half minute, the drops counted.
       logger: throttledWarnings(this.options.logger, 30_000, this.options.now),
+      hold: (group, refusal) => {
+        this.refusedInWrite = true;
+        this.held.hold(group, refusal);
+      },
     });
     this.buffer = new WriteBuffer({
       ...this.options,
@@ -166,7 +192,8 @@ export class LocalStorageOutbox implements Outbox {
       if (accepted.length > 0 && this.pageHide?.hidden === true) this.writeBufferedNow();
       return;
     }
-    // localStorage is synchronous: late records are written at once, in a chunk of their own.
+    // localStorage is synchronous: late records are written at once, in a chunk of their own
+    // (what a full storage refuses then is counted unsaved: nothing delivers it any more).
     const group = this.buffer.take();
     if (group.length > 0) this.groupWriter.foreign(group);
   }
@@ -175,32 +202,45 @@ export class LocalStorageOutbox implements Outbox {
     checkClaimLimits(maxEvents, maxBytes);
     if (this.closed) return null;
     await this.buffer.flush();
-    return this.lock.holding((holder) =>
+    const stored = await this.lock.holding((holder) =>
       holder && !this.closed ? this.take(maxEvents, maxBytes, true) : null,
     );
+    if (stored !== null || this.closed) return stored;
+    // Newer than what is stored, so after it; and this tab's alone: sent without the lock when
+    // another tab holds it.
+    return this.held.claim(maxEvents, maxBytes);
   }
 
   /**
    * localStorage answers synchronously, so everything stored is "in memory" here: what waits in
    * the write buffer is written first (and so kept if the send is lost), then the oldest records
    * are claimed. Without the lock another tab may be sending some of them too (see `Outbox`).
+   * What a full storage still refuses (held in memory only, lost with the page) comes first, in
+   * the same batch.
    */
   claimInMemory(maxEvents: number, maxBytes: number): OutboxBatch | null {
     checkClaimLimits(maxEvents, maxBytes);
     if (this.closed) return null;
     this.writeBufferedNow();
+    const held = this.held.claimInMemory(maxEvents, maxBytes);
+    const events = held?.records.length ?? 0;
+    const bytes = held?.bytes ?? 0;
+    if (events >= maxEvents || bytes >= maxBytes) return held;
+    let rest: OutboxBatch | null = null;
     try {
-      const batch = this.take(maxEvents, maxBytes, false);
-      if (batch !== null) this.claims.holdForUnload(batch);
-      return batch;
+      rest = this.take(maxEvents - events, maxBytes - bytes, false);
+      if (rest !== null) this.claims.holdForUnload(rest);
     } catch (error) {
       this.options.logger.warn('could not claim from localStorage on unload', { error });
-      return null;
     }
+    if (held === null || rest === null) return held ?? rest;
+    const both: OutboxBatch = { records: [...held.records, ...rest.records], bytes: held.bytes + rest.bytes };
+    this.joined.set(both, [held, rest]);
+    return both;
   }
 
   inFlight(): OutboxRecord[] {
-    return this.claims.inFlight();
+    return [...this.claims.inFlight(), ...this.held.inFlight()];
   }
 
   /**
@@ -226,11 +266,28 @@ export class LocalStorageOutbox implements Outbox {
   }
 
   async ack(batch: OutboxBatch): Promise<void> {
+    const parts = this.joined.get(batch);
+    if (parts !== undefined) {
+      this.joined.delete(batch);
+      for (const part of parts) await this.ack(part);
+      return;
+    }
+    if (this.held.owns(batch)) return this.held.ack(batch);
     const held = this.claims.settle(batch);
-    if (held !== undefined) removeHeld(this.chunks, held, 'ack');
+    if (held === undefined) return;
+    removeHeld(this.chunks, held, 'ack');
+    // Room freed: what the quota refused may fit now.
+    if (held.length > 0) this.retryHeld();
   }
 
   async release(batch: OutboxBatch): Promise<void> {
+    const parts = this.joined.get(batch);
+    if (parts !== undefined) {
+      this.joined.delete(batch);
+      for (const part of parts) await this.release(part);
+      return;
+    }
+    if (this.held.owns(batch)) return this.held.release(batch);
     const held = this.claims.settle(batch);
     if (held === undefined) return;
     // Claimed before consent was withdrawn and not sent: it must not be kept.
@@ -242,6 +299,28 @@ export class LocalStorageOutbox implements Outbox {
   async deadLetter(records: readonly OutboxRecord[], reason: string): Promise<number> {
     if (this.closed) throw new OutboxClosedError('deadLetter');
     if (!Array.isArray(records) || records.length === 0) return 0;
+    const fromHeld = this.held.claimedOf(records);
+    if (fromHeld.length === 0) return this.deadLetterStored(records, reason);
+    const mine = new Set(fromHeld);
+    const rest = records.filter((r) => !mine.has(r));
+    // Stored as dead letters; should the full storage refuse that too, the tier holds them again.
+    const moved = await this.held.deadLetter(fromHeld, reason, async (letters) => {
+      let over: { discarded: number; bytes: number };
+      try {
+        over = this.deadLetters.add(
+          letters.map((l) => l.record),
+          String(reason),
+          this.options.now(),
+        );
+      } catch (error) {
+        throw new OutboxIoError('deadLetter', { cause: error });
+      }
+      this.drops.emit('overflow', over.discarded, over.bytes);
+    });
+    return moved + (rest.length === 0 ? 0 : await this.deadLetterStored(rest, reason));
+  }
+
+  private async deadLetterStored(records: readonly OutboxRecord[], reason: string): Promise<number> {
     const moved = this.claims.takeMatching(claimedMatcher(records, this.claims.all()));
     if (moved.length === 0) return 0;
     // Those a clear took while in flight are gone from the chunks already: dropped, not kept as
@@ -297,7 +376,7 @@ export class LocalStorageOutbox implements Outbox {
   async size(): Promise<OutboxSize> {
     if (this.closed) throw new OutboxClosedError('size');
     await this.buffer.flush();
-    return this.lock.holding((holder) => {
+    const counted = await this.lock.holding((holder) => {
       this.chunks.refresh(holder);
       const nowMs = this.options.retentionNow();
       const count = countChunks(this.chunks, holder, this.claims.isClaimed, this.limits, nowMs);
@@ -312,15 +391,32 @@ export class LocalStorageOutbox implements Outbox {
       }
       return { events, bytes, oldestTimestampMs: oldest, deadLetters: this.deadLetters.read().length };
     });
+    if (this.held.length === 0) return counted;
+    const held = await this.held.size();
+    const oldest = [counted.oldestTimestampMs, held.oldestTimestampMs].filter((t): t is number => t !== null);
+    return {
+      ...counted,
+      events: counted.events + held.events,
+      bytes: counted.bytes + held.bytes,
+      oldestTimestampMs: oldest.length === 0 ? null : Math.min(...oldest),
+    };
   }
 
   async clear(): Promise<number> {
     if (this.closed) throw new OutboxClosedError('clear');
-    await this.buffer.flush();
-    const count = await this.lock.withLock('clear', () => clearChunks(this.chunks, this.claims.isClaimed));
-    this.claims.cleared();
-    this.drops.emit('consent', count);
-    return count;
+    // The held records stay held until the tier's clear below: an ack or the retry timer moving
+    // them to the write buffer meanwhile would store them after the chunks' clear.
+    this.clearing++;
+    try {
+      await this.buffer.flush();
+      const count = await this.lock.withLock('clear', () => clearChunks(this.chunks, this.claims.isClaimed));
+      this.claims.cleared();
+      this.drops.emit('consent', count);
+      // Counted by the tier itself; its batches in flight are dropped when released.
+      return count + (await this.held.clear());
+    } finally {
+      this.clearing--;
+    }
   }
 
   async getState<T = unknown>(key: string): Promise<T | undefined> {
@@ -335,8 +431,14 @@ export class LocalStorageOutbox implements Outbox {
     this.state.write(key, encodeStateValue(key, value));
   }
 
-  persist(): Promise<void> {
-    return this.buffer.flush();
+  /**
+   * Resolves once everything appended before the call is written; rejects while records are
+   * held in memory because the origin's storage is full.
+   */
+  async persist(): Promise<void> {
+    await this.buffer.flush();
+    const held = this.held.persistError();
+    if (held !== null) throw held;
   }
 
   /**
@@ -377,6 +479,8 @@ export class LocalStorageOutbox implements Outbox {
       this.pageHide?.stop();
       this.offStorageEvents();
       this.buffer.stop();
+      // Once more: what still does not fit is counted `unsaved` below.
+      this.retryHeld();
       try {
         await this.buffer.flush();
       } catch (error) {
@@ -385,6 +489,8 @@ export class LocalStorageOutbox implements Outbox {
       // What a clear took from batches still in flight is gone from the chunks: dropped, as at a release.
       this.drops.emit('consent', this.claims.takenByClear().length);
       this.claims.clear();
+      this.joined.clear();
+      await this.held.close();
       await this.lock.release();
     })();
     return this.closing;
@@ -394,39 +500,72 @@ export class LocalStorageOutbox implements Outbox {
     return this.lock.holding((holder) => {
       // Written meanwhile by writeBufferedNow (the page was hidden while this waited).
       if (this.buffer.wasTaken(group)) return;
-      try {
-        if (holder) {
-          this.groupWriter.asHolder(group);
-        } else {
-          this.groupWriter.foreign(group);
-        }
-      } catch (error) {
-        // The cached chunks may hold what was not written: read them again from storage.
-        this.chunks.invalidate();
-        throw error;
-      }
+      this.writeGroup(group, holder);
     });
   }
 
   /**
-   * Writes what waits in the buffer at once, in this turn, as `write` would; a group that cannot
-   * be written goes back to the buffer.
+   * Writes what waits in the buffer at once, in this turn, as `write` would, and tries the held
+   * records in storage first (the page may be going: in memory they are lost with it); a group
+   * that cannot be written goes back to the buffer.
    */
   private writeBufferedNow(): void {
     // With the group a write is still waiting to write (for the lock): the page may be gone
     // before the lock answers.
     const group = this.buffer.takeUnwritten();
-    if (group.length === 0) return;
+    if (this.held.waiting && this.clearing === 0) this.heldRetryDue = true;
+    else if (group.length === 0) return;
     try {
-      if (!this.lock.held) this.groupWriter.foreign(group);
-      else {
-        this.groupWriter.asHolder(group);
-      }
+      this.writeGroup(group, this.lock.held);
     } catch (error) {
-      this.chunks.invalidate();
       this.options.logger.error('could not write outbox records to localStorage', { error });
       this.buffer.putBack(group);
     }
+  }
+
+  /**
+   * Writes a group as the lock holder (`holder`) or as another tab. What a full storage refuses
+   * is held in memory; while records are held and no retry is due, new ones join them behind
+   * (in order) without a write the full origin would refuse again.
+   */
+  private writeGroup(group: Pending[], holder: boolean): void {
+    if (this.held.waiting && !this.heldRetryDue && !this.closed) {
+      this.held.hold(group, undefined);
+      return;
+    }
+    this.heldRetryDue = false;
+    const all = this.held.takeWaiting().concat(group);
+    if (all.length === 0) return;
+    this.refusedInWrite = false;
+    try {
+      if (holder) {
+        this.groupWriter.asHolder(all);
+      } else {
+        this.groupWriter.foreign(all);
+      }
+    } catch (error) {
+      // The cached chunks may hold what was not written: read them again from storage.
+      this.chunks.invalidate();
+      // Not a quota failure: the buffer keeps `group` for its next try, which tries the held
+      // ones again too (they stay held meanwhile).
+      const back = all.slice(0, all.length - group.length);
+      if (back.length > 0) {
+        this.held.hold(back, error);
+        this.heldRetryDue = true;
+      }
+      throw error;
+    }
+    if (!this.refusedInWrite) this.held.stored();
+  }
+
+  /**
+   * The held records go to the write buffer, in front, and the next write tries them in storage
+   * (after an ack freed room, on the tier's backoff, at close).
+   */
+  private retryHeld(): void {
+    if (!this.held.waiting || this.clearing > 0) return;
+    this.heldRetryDue = true;
+    this.buffer.putBack(this.held.takeWaiting());
   }
 }
 

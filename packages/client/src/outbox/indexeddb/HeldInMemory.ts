@@ -18,18 +18,21 @@ export interface HeldInMemoryOptions {
   readonly drops: DropListeners;
   /** Tries the held events in storage again (they are handed back through `takeWaiting`). */
   readonly retry: () => void;
+  /** The storage named in the log lines; default 'IndexedDB' (the localStorage outbox uses this tier too). */
+  readonly storageName?: string;
 }
 
 /**
- * The IndexedDB outbox's memory tier: events the origin's storage had no room for when it was
- * full of the app's own data (nothing of the outbox's to evict, or drop-newest). A page that is
+ * The browser outboxes' memory tier (IndexedDB's and localStorage's, where the file lives for
+ * history): events the origin's storage had no room for when it was full of the app's own data (nothing of the outbox's to evict, or drop-newest). A page that is
  * online delivers them from here instead of dropping them, so they are claimed, acked, released
  * and dead-lettered like stored ones (a `MemoryOutbox` under the outbox's own limits: past
  * those, its overflow policy drops, counted `overflow`). They are written to storage when it has
  * room again: tried after an ack freed some, with backoff otherwise (1 s doubling to a minute),
  * and once more at close; until then `persist()` rejects, and events appended meanwhile join
  * them behind, in order. What the page never delivers nor stores is gone with it (counted
- * `unsaved` at close; the unload send and the unload spill take them first).
+ * `unsaved` at close; the unload send takes them first, and IndexedDB's unload spill saves them,
+ * where localStorage tries them in storage once more on hide).
  */
 export class HeldInMemory {
   private readonly memory: MemoryOutbox;
@@ -48,6 +51,10 @@ export class HeldInMemory {
     this.memory.onDrop((drop) => {
       if (drop.reason !== 'dead-lettered') o.drops.emit(drop.reason, drop.count, drop.bytes);
     });
+  }
+
+  private get storageName(): string {
+    return this.o.storageName ?? 'IndexedDB';
   }
 
   /** Events held, in flight included. */
@@ -71,7 +78,7 @@ export class HeldInMemory {
       this.warned = true;
       this.o.logger.warn(
         "the origin's storage is full (of the page's own data): events are held in memory only, " +
-          'and still delivered, until IndexedDB has room; those not delivered before the page closes are lost',
+          `and still delivered, until ${this.storageName} has room; those not delivered before the page closes are lost`,
         { events: this.memory.length },
       );
     }
@@ -97,7 +104,8 @@ export class HeldInMemory {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.delays = RETRY_BACKOFF.start();
-    if (this.warned) this.o.logger.debug('IndexedDB has room again: the events held in memory are stored');
+    if (this.warned)
+      this.o.logger.debug(`${this.storageName} has room again: the events held in memory are stored`);
     this.warned = false;
   }
 

@@ -15,6 +15,11 @@ export interface GroupWriterContext {
   readonly isClaimed: (key: string, index: number) => boolean;
   readonly drops: DropListeners;
   readonly logger: Logger;
+  /**
+   * Takes what a full storage refused when nothing older could go: the space is the app's own,
+   * and the page may still deliver them (`HeldInMemory`).
+   */
+  readonly hold: (group: readonly Pending[], refusal: unknown) => void;
 }
 
 /**
@@ -30,19 +35,29 @@ export class GroupWriter {
 
   /** Appends as the lock holder (who may drop, trim and rewrite chunks); answers what was stored. */
   asHolder(group: Pending[], keepsRefused = false): Set<Pending> {
-    const { limits, chunkChars, isClaimed, drops, logger } = this.ctx;
-    return appendAsHolder(this.chunks, group, { keepsRefused, limits, chunkChars, isClaimed, drops, logger });
+    const { limits, chunkChars, isClaimed, drops, logger, hold } = this.ctx;
+    return appendAsHolder(this.chunks, group, {
+      keepsRefused,
+      limits,
+      chunkChars,
+      isClaimed,
+      drops,
+      logger,
+      hold,
+    });
   }
 
-  /** Not the lock holder: a chunk of its own; the holder enforces the limits later. */
+  /**
+   * Not the lock holder: a chunk of its own; the holder enforces the limits later. Only the
+   * holder may remove older records, so a full storage leaves the group with this tab (`hold`):
+   * it delivers them itself, and hands them over once there is room.
+   */
   foreign(group: readonly Pending[]): void {
     try {
       this.chunks.writeNew(group.map(({ record, bytes }) => toEntry(record, bytes)));
     } catch (error) {
       if (!isStorageFull(error)) throw new OutboxIoError('append', { cause: error });
-      // Only the holder may remove older records; full means this group cannot be kept.
-      this.ctx.logger.warn('localStorage is full; records dropped', { count: group.length });
-      this.ctx.drops.emit('overflow', group.length);
+      this.ctx.hold(group, error);
     }
   }
 

@@ -18,6 +18,12 @@ export interface HolderAppendContext {
    * letters): they are not counted as dropped. Default false.
    */
   keepsRefused?: boolean;
+  /**
+   * Takes the records a full storage refused when nothing older could go (or with drop-newest):
+   * the space is the app's own, and the page may still deliver them (`HeldInMemory`). Without
+   * it (or with `keepsRefused`) they are dropped, counted.
+   */
+  hold?: (group: readonly Pending[], refusal: unknown) => void;
 }
 
 /** Rounds of "drop the oldest, try again" on a full storage before the group itself is dropped. */
@@ -27,8 +33,9 @@ const QUOTA_ATTEMPTS = 4;
  * One group written by the lock holder: it goes into new chunks (one per `chunkChars`, so a
  * write costs the group, not the queue), then enforces the limits over every tab's chunks,
  * dropping the oldest unclaimed records (or, drop-newest, the group's own).
- * A full storage drops the oldest too, counted as overflow. Answers the records of the group
- * that were stored (not dropped under drop-newest, nor for a storage with no room left).
+ * A full storage drops the oldest too, counted as overflow; when nothing older can go, the
+ * chunk refused and every later one of the group go to `hold`, in order. Answers the records of
+ * the group that were stored (not dropped under drop-newest, nor refused by a full storage).
  */
 export function appendAsHolder(
   chunks: ChunkStore,
@@ -82,9 +89,18 @@ export function appendAsHolder(
     [...dirty].filter((c) => !grown.has(c)),
   );
   const stored = new Set<Pending>();
+  // Once a chunk is held, the later ones are too (not tried): held records are delivered after
+  // the stored ones, so a later chunk stored would go out before the earlier held one.
+  let holding = false;
   for (const target of grown) {
     const into = added.filter((a) => a.chunk === target);
-    if (writeWithRoom(chunks, target, into, ctx)) for (const a of into) stored.add(a.pending);
+    if (holding) {
+      ctx.hold!(unwrite(chunks, target, into, ctx.logger), undefined);
+      continue;
+    }
+    const outcome = writeWithRoom(chunks, target, into, grown, ctx);
+    if (outcome === 'stored') for (const a of into) stored.add(a.pending);
+    else if (outcome === 'held') holding = true;
   }
   return stored;
 }
@@ -101,47 +117,75 @@ export function writeShrunk(chunks: ChunkStore, dirty: Iterable<Chunk>, operatio
 }
 
 /**
- * Writes a grown chunk; when storage is full, drops the oldest records and tries again. Answers
- * false when the added records were dropped instead.
+ * Writes a grown chunk; when storage is full, drops the oldest records and tries again. When
+ * nothing older can go, the added records are handed to `hold` ('held'), or dropped, counted
+ * ('dropped').
  */
 function writeWithRoom(
   chunks: ChunkStore,
   chunk: Chunk,
-  added: readonly { index: number }[],
+  added: readonly { index: number; pending: Pending }[],
+  group: ReadonlySet<Chunk>,
   ctx: HolderAppendContext,
-): boolean {
+): 'stored' | 'held' | 'dropped' {
+  // Only records stored before this group make room: evicting the group's own frees nothing
+  // (its later chunks are not stored yet) or drops what it just stored to store the rest.
+  const keys = new Set([...group].map((c) => c.key));
+  const isKept = (key: string, index: number): boolean => keys.has(key) || ctx.isClaimed(key, index);
+  const hold = ctx.keepsRefused === true ? undefined : ctx.hold;
   for (let attempt = 0; ; attempt++) {
+    let refusal: unknown;
     try {
       chunks.write(chunk);
-      return true;
+      return 'stored';
     } catch (error) {
       if (!isStorageFull(error)) throw new OutboxIoError('append', { cause: error });
+      refusal = error;
     }
     const dirty = new Set<Chunk>();
     let evicted = 0;
     if (ctx.limits.overflow === 'drop-oldest' && attempt < QUOTA_ATTEMPTS) {
       const totals = chunks.totals();
       const target = totals.events - added.length * 2 ** attempt;
-      evicted = chunks.evictOldest(totals, (t) => t.events > target, ctx.isClaimed, dirty);
+      evicted = chunks.evictOldest(totals, (t) => t.events > target, isKept, dirty);
     }
-    ctx.logger.warn('localStorage is full', { evicted, attempt });
+    // Holding, the tier says it once per episode, not at every group while the origin stays full.
+    if (evicted > 0 || hold === undefined) ctx.logger.warn('localStorage is full', { evicted, attempt });
     ctx.drops.emit('overflow', evicted);
     dirty.delete(chunk);
     writeShrunk(chunks, dirty);
     if (evicted === 0) {
+      const refused = unwrite(chunks, chunk, added, ctx.logger);
+      if (hold !== undefined) {
+        hold(refused, refusal);
+        return 'held';
+      }
       // Nothing older can go: the new records themselves are dropped, counted.
-      let dropped = 0;
-      for (const { index } of added) {
-        if (chunk.entries[index] !== null) dropped++;
-        chunk.entries[index] = null;
-      }
-      if (!ctx.keepsRefused) ctx.drops.emit('overflow', dropped);
-      try {
-        chunks.write(chunk);
-      } catch (error) {
-        ctx.logger.error('could not restore a chunk after a full storage', { error });
-      }
-      return false;
+      if (!ctx.keepsRefused) ctx.drops.emit('overflow', refused.length);
+      return 'dropped';
     }
   }
+}
+
+/**
+ * Takes the added records out of a chunk not stored (marked gone: nothing else in it is live, so
+ * it leaves the cache and the storage); answers those not dropped meanwhile, in order.
+ */
+function unwrite(
+  chunks: ChunkStore,
+  chunk: Chunk,
+  added: readonly { index: number; pending: Pending }[],
+  logger: Logger,
+): Pending[] {
+  const refused: Pending[] = [];
+  for (const { index, pending } of added) {
+    if (chunk.entries[index] !== null) refused.push(pending);
+    chunk.entries[index] = null;
+  }
+  try {
+    chunks.write(chunk);
+  } catch (error) {
+    logger.error('could not restore a chunk after a full storage', { error });
+  }
+  return refused;
 }
