@@ -370,6 +370,98 @@ describe.skipIf(!available)('browser outboxes in Chromium', () => {
     expect(result.kept.at(-1)).toBe('s-000399');
   });
 
+  it("on a localStorage full of the app's own data, delivers every event once from memory, and stores them once the app frees room", async () => {
+    sink.requests.length = 0;
+    const page = await openPage();
+    const result = await page.evaluate(async (host) => {
+      // The app fills the origin's localStorage at its real quota, in ever smaller values until
+      // not even 64 characters fit.
+      let filled = 0;
+      let n = 0;
+      for (const size of [256 * 1024, 16 * 1024, 1024, 64]) {
+        const block = 'a'.repeat(size);
+        for (;;) {
+          try {
+            localStorage.setItem(`app-${n++}`, block);
+            filled += size;
+          } catch {
+            break;
+          }
+        }
+      }
+      const logger = homing.recordingLogger();
+      const outbox = homing.local({ name: 'lsfull', logger });
+      const drops = homing.countDrops(outbox);
+      const records = homing.makeRecords('l', 0, 60, 2_000);
+      outbox.append(records);
+      const refused = await outbox.persist().then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      const held = (await outbox.size()).events;
+      const delivery = homing.startDelivery(outbox, {
+        endpoints: [{ destination: 'homing', host, key: 'project-key' }],
+        batchSize: 20,
+        intervalMs: 50,
+        flushOnExit: false,
+      });
+      const deadline = Date.now() + 30_000;
+      while ((await outbox.size()).events > 0 && Date.now() < deadline) await delivery.flush(2_000);
+      const left = (await outbox.size()).events;
+      await delivery.shutdown(2_000);
+
+      // Still full: held again; then the app removes its data and the outbox stores them.
+      const later = homing.makeRecords('m', 0, 30, 2_000);
+      outbox.append(later);
+      const refusedAgain = await outbox.persist().then(
+        () => false,
+        () => true,
+      );
+      for (let i = 0; i < n; i++) localStorage.removeItem(`app-${i}`);
+      let stored = false;
+      while (!stored && Date.now() < deadline + 30_000) {
+        stored = await outbox.persist().then(
+          () => true,
+          () => false,
+        );
+        if (!stored) await homing.sleep(200);
+      }
+      await outbox.close();
+      const warnings = logger.lines.filter((l) => l.startsWith('warn') && l.includes('held in memory only'));
+      return {
+        filled,
+        refused,
+        held,
+        left,
+        drops,
+        refusedAgain,
+        stored,
+        warnings: warnings.length,
+        sent: records.map((r) => r.uuid),
+        later: later.map((r) => r.uuid),
+      };
+    }, sink.url);
+    expect(result.filled).toBeGreaterThan(1024 * 1024);
+    expect(result.refused).toContain('60 events are held in memory only');
+    expect(result.held).toBe(60);
+    expect(result.left).toBe(0);
+    expect(result.drops).toEqual({});
+    // Every event arrived, each once.
+    expect([...sink.uuids()].sort()).toEqual([...result.sent].sort());
+    expect(result.refusedAgain).toBe(true);
+    expect(result.stored).toBe(true);
+    // Not one per event or per group: once per episode.
+    expect(result.warnings).toBeGreaterThanOrEqual(1);
+    expect(result.warnings).toBeLessThanOrEqual(2);
+    await reload(page);
+    const found = await page.evaluate(async () => {
+      const outbox = homing.local({ name: 'lsfull' });
+      const batch = await outbox.claim(1000, Infinity);
+      return batch?.records.map((r) => r.uuid) ?? [];
+    });
+    expect(found).toEqual(result.later);
+  });
+
   it('keeps identify() across page loads (localStorage), until reset(), which renews the install id for the loads after', async () => {
     sink.requests.length = 0;
     const page = await openPage();
