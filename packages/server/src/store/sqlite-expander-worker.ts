@@ -87,6 +87,9 @@ export type ExpanderReport =
  * pages overwrite the free ones, the rest is cut off the file) and truncates both WALs, so the
  * erased bytes are in none of the store's files. Without it they stayed in the log's free pages
  * until reused (kept up to `logVacuumFreeMiB`, 8 MiB, when idle) and in the WALs until rewritten.
+ * The erasure also records the scrub as due in homing.db (`ingest_progress.scrub_through`): the
+ * worker reads it at each idle moment, so one a stopped server had not done is done after the
+ * next start, and clears it once done.
  */
 export type ExpanderCommand = { type: 'stop'; budgetMs: number } | { type: 'scrub'; through: number };
 
@@ -414,6 +417,33 @@ export function expanderWorkerMain(
   const logHoldsThrough = logDb
     .prepare<[number], number>('SELECT 1 FROM ingest_log WHERE id <= ? LIMIT 1')
     .pluck();
+  // The scrub due as homing.db records it (SQLite migration 8): one an earlier run had not done
+  // before it stopped, or another process's erasure. Read at each idle moment (one row).
+  const selectScrubDue = db
+    .prepare<[], number>('SELECT scrub_through FROM ingest_progress WHERE id = 1')
+    .pluck();
+  // Only up to what was scrubbed: an erasure that committed meanwhile keeps its own due.
+  const clearScrubDue = db.prepare(
+    'UPDATE ingest_progress SET scrub_through = 0 WHERE id = 1 AND scrub_through <= ?',
+  );
+  /**
+   * Records the scrub through `through` as done; false if a lock was in the way (the next idle
+   * moment scrubs again, which then finds little to do). After the scrub: a crash between the two
+   * only scrubs once more at the next start.
+   */
+  const scrubDone = (through: number): boolean => {
+    takeTurn();
+    try {
+      clearScrubDue.run(through);
+      return true;
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return false;
+      throw err;
+    } finally {
+      releaseTurn();
+    }
+  };
   /**
    * The scrub, at a moment with nothing to expand: answers whether it is done. Not yet while the
    * store has not deleted the rows the erasure saw (it does after their progress report), nor when
@@ -468,7 +498,8 @@ export function expanderWorkerMain(
       if (scanning && !stopping) scanning = !scanSlice();
       if (r.more || (scanning && !stopping)) continue;
       if (stopping) break;
-      if (scrubThrough > 0 && scrub(seen)) {
+      scrubThrough = Math.max(scrubThrough, selectScrubDue.get() ?? 0);
+      if (scrubThrough > 0 && scrub(seen) && scrubDone(scrubThrough)) {
         post({ type: 'scrubbed', through: scrubThrough });
         scrubThrough = 0;
       } else shrink(seen, quiet && r.n === 0, d.logVacuumFreeBytes);

@@ -7,6 +7,7 @@ import {
   type ExpanderReport,
   type ExpanderWorkerData,
 } from './sqlite-expander-worker.js';
+import { SCRUBBED_MESSAGE } from './sqlite-close-scrub.js';
 import { diskFullAdvice, isDiskFull } from './sqlite-errors.js';
 import { createKeyFilter, keyFilterAdd } from './sqlite-key-filter.js';
 import { shrinkIdleFiles } from './sqlite-idle-shrink.js';
@@ -248,8 +249,7 @@ export class Expander {
       if (m.through >= this.scrubThrough) this.scrubThrough = 0;
       this.opts.onNotice?.({
         level: 'info',
-        message:
-          "erased data scrubbed from the store's files: the ingest log holds no free page and both WALs are truncated",
+        message: SCRUBBED_MESSAGE,
         fields: { logRow: m.through },
       });
     } else if (m.type === 'shrink-failed') {

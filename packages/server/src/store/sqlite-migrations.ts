@@ -200,6 +200,19 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = [
       );
     `,
   },
+  {
+    version: 8,
+    name: 'the scrub an erasure leaves due, kept across a restart',
+    // The highest ingest log id whose rows may hold an erased person's bytes and are not yet
+    // scrubbed from the files (0: none due). Set in each of the erasure's deleting transactions and
+    // cleared by the expander once the scrub is done (sqlite-expander-worker.ts): held only in
+    // memory, a server stopped (SIGKILL, crash, a close out of budget) between the erasure's answer
+    // and the scrub left the bytes in the log's free pages and the WALs, and nothing scrubbed them
+    // at the next start.
+    sql: `
+      ALTER TABLE ingest_progress ADD COLUMN scrub_through INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 /**

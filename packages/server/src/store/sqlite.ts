@@ -13,6 +13,7 @@ import { startNotices } from './sqlite-start-notices.js';
 import { FILTER_READY } from './sqlite-key-filter.js';
 import { LOG_FILE } from './sqlite-log-file.js';
 import { OpenFiles } from './sqlite-open-files.js';
+import { SCRUBBED_MESSAGE, scrubAtClose } from './sqlite-close-scrub.js';
 import { checkpointRemovedWal } from './sqlite-wal-rescue.js';
 import { SqliteProjects } from './sqlite-projects.js';
 import { logFileOfItsOwn, SqliteProjectRemoval } from './sqlite-project-removal.js';
@@ -445,8 +446,9 @@ export class SqliteStore implements Store {
     // The log rows the person's events may be in: up to here (later ones are not erased).
     const logThrough = this.log.lastLogId();
     await this.catchUp();
-    const deleted = await this.erasure.deletePerson(pk, distinctId, requestedBy, erasedAt);
-    // Their bytes are still in the log's free pages and the WALs: scrubbed when idle.
+    const deleted = await this.erasure.deletePerson(pk, distinctId, requestedBy, erasedAt, logThrough);
+    // Their bytes are still in the log's free pages and the WALs: scrubbed when idle (the scrub is
+    // recorded as due with the deletion, so a restart before it does it then).
     this.expander.scrub(logThrough);
     return deleted;
   }
@@ -503,6 +505,7 @@ export class SqliteStore implements Store {
   close(): Promise<void> {
     if (this.closing) return this.closing;
     this.closed = true;
+    const budgetEnds = Date.now() + this.opts.closeExpandBudgetMs;
     this.closing = (async () => {
       // Calls already queued are committed (they were accepted before close began), past the
       // backpressure bound: an expander held up by another process's lock must not hold close.
@@ -512,6 +515,7 @@ export class SqliteStore implements Store {
         const left = await this.expander.stop(this.opts.closeExpandBudgetMs);
         if (left !== 0) this.opts.onClosedWithBacklog?.(left);
         this.trimLog();
+        this.scrubBeforeClosing(budgetEnds);
         this.logDb.close();
       }
       this.backlog?.stop();
@@ -519,6 +523,36 @@ export class SqliteStore implements Store {
       this.pidClaim?.release();
     })();
     return this.closing;
+  }
+
+  /**
+   * An erasure's scrub the worker had not done (a stop right after the erasure): done now if it
+   * fits in what is left of the close budget, else left recorded for the next start.
+   */
+  private scrubBeforeClosing(budgetEnds: number): void {
+    if (this.openFiles.check(true) !== null) return;
+    try {
+      const r = scrubAtClose({
+        db: this.db,
+        logDb: this.logDb,
+        path: this.path,
+        logPath: this.logPath,
+        busyTimeoutMs: this.opts.busyTimeoutMs,
+        deadline: budgetEnds,
+      });
+      if (r.kind === 'scrubbed')
+        this.opts.onNotice?.({ level: 'info', message: SCRUBBED_MESSAGE, fields: { logRow: r.through } });
+      else if (r.kind === 'left')
+        this.opts.onNotice?.({
+          level: 'warn',
+          message:
+            "erased data is not yet scrubbed from the store's files (the ingest log's free pages and the WALs): " +
+            'the next start does it once its backlog is expanded',
+          fields: { logRow: r.through },
+        });
+    } catch (err) {
+      this.opts.onBackgroundError?.(err);
+    }
   }
 
   /** Files found changed (once): removed WALs are copied in at once (checkpointRemovedWal), and reported. */
