@@ -54,7 +54,13 @@ export class DeadLetterStore {
     private readonly caps: Pick<OutboxLimits, 'maxDeadLetters' | 'maxDeadLetterBytes'>,
   ) {}
 
-  /** Adds inside the caller's transaction (the records leave the queue in the same one). */
+  /**
+   * Adds inside the caller's transaction (the records leave the queue in the same one), but those
+   * whose uuid is here already: a tab frozen past its lease dead-letters the batch that the tab
+   * which took the lease over claimed again and dead-lettered already, and each was kept, listed
+   * and replayed twice. Read whole for the uuids, as `adopt` does (at most `maxDeadLetterBytes`):
+   * a move is rare, a batch the endpoint refused for good.
+   */
   async add(
     tx: DeadLettersTx,
     records: readonly OutboxRecord[],
@@ -63,12 +69,18 @@ export class DeadLetterStore {
   ): Promise<Discarded> {
     const totals = await readDeadLetterTotals(tx);
     const store = tx.objectStore('deadLetters');
+    const here = new Set((await store.getAll()).map((v) => decodeDeadLetter(v)?.record.uuid));
+    let added = 0;
     for (const r of records) {
+      if (here.has(r.uuid)) continue;
+      here.add(r.uuid);
+      added++;
       const value: StoredDeadLetter = { u: r.uuid, j: r.json, t: r.timestampMs, reason, at: atMs };
       quiet(store.add(value));
       totals.count++;
       totals.bytes += deadLetterBytes(value);
     }
+    if (added === 0) return NONE;
     const discarded = await this.trim(tx, totals);
     await saveDeadLetterTotals(tx, totals.bytes);
     return discarded;

@@ -38,10 +38,25 @@ export class DeadLetterList {
   /**
    * Throws the storage's error (full, blocked) and then stores nothing. Answers how many of the
    * oldest dead letters were discarded to stay within the caps, and the bytes of their event JSON.
+   *
+   * A record whose uuid the list holds already is not added again. The move to the dead letters
+   * is two writes (this key, then the chunks the records leave), with no transaction between
+   * them: a page that died between the two, or a chunk write that failed, left the records
+   * pending, and the next holder claimed and dead-lettered them again; a tab frozen past its lease
+   * dead-lettered the batch the tab that took over had dead-lettered already. Either way they were
+   * listed, and replayed, twice.
    */
   add(records: readonly OutboxRecord[], reason: string, atMs: number): { discarded: number; bytes: number } {
     const all = this.read();
-    for (const record of records) all.push({ record, reason, deadLetteredAtMs: atMs });
+    const here = new Set(all.map((dl) => dl.record.uuid));
+    let added = 0;
+    for (const record of records) {
+      if (here.has(record.uuid)) continue;
+      here.add(record.uuid);
+      all.push({ record, reason, deadLetteredAtMs: atMs });
+      added++;
+    }
+    if (added === 0) return { discarded: 0, bytes: 0 };
     const sizes = all.map((dl) => utf8Length(dl.record.json) + utf8Length(dl.reason));
     let total = sizes.reduce((n, size) => n + size, 0);
     let discarded = 0;
