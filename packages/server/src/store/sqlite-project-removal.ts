@@ -17,6 +17,13 @@ const REMOVAL_BATCH = { targetMs: 30, min: 50, max: 5000 } as const;
 const LOG_BATCH = { targetMs: 30, min: 5, max: 500 } as const;
 /** Rounds of deletion before rows that keep appearing are reported instead of chased. */
 const MAX_ROUNDS = 3;
+/**
+ * Records the scrub of the store's files as due through a log id (SQLite migration 8, as an
+ * erasure does): what a removal deletes or empties stays in the ingest log's free pages and in
+ * both WALs until a server's expander scrubs them (at an idle moment, at close, or after its next
+ * start).
+ */
+const SCRUB_DUE = 'UPDATE ingest_progress SET scrub_through = max(scrub_through, ?) WHERE id = 1';
 
 /**
  * The project's rows in homing.db, table by table: each statement takes the pk (twice where it
@@ -93,6 +100,8 @@ export class SqliteProjectRemoval {
     private readonly assertOpen: () => void,
     /** The ingest log's file, or null when there is none. */
     private readonly openLog: () => LogFileAccess | null,
+    /** A scrub through this log id was recorded as due (a running expander is told at once). */
+    private readonly onScrubDue: (through: number) => void = () => {},
   ) {}
 
   async remove(projectId: string, options: RemoveProjectOptions = {}): Promise<ProjectRemoval> {
@@ -112,17 +121,31 @@ export class SqliteProjectRemoval {
         pendingEvents: log === null ? 0 : await this.pendingEvents(log, pk),
       };
       if (dryRun) return removal;
+      // Before anything is deleted, and again with each deleting transaction (an expander may scrub
+      // between two of them and clear the record), so a removal cut short or a server stopped
+      // before its scrub still has it done: the log rows the project's events are or were in are
+      // at most the newest one now, and those a server still caching its key adds are emptied below.
+      let scrubThrough = await this.logThrough(log);
+      await this.recordScrubDue(scrubThrough);
       let deletedEvents = 0;
       const onEvents = (n: number): void => {
         deletedEvents += n;
         options.onProgress?.(deletedEvents, Math.max(removal.events, deletedEvents));
       };
       for (let round = 1; ; round++) {
-        await this.deleteAll('events', pk, onEvents);
-        await this.deleteAll('erasures', pk);
-        await this.deleteAll('suppressions', pk);
-        await this.deleteAll('erasedKeys', pk);
-        if (log !== null) await this.emptyLogRows(log, pk);
+        await this.deleteAll('events', pk, scrubThrough, onEvents);
+        await this.deleteAll('erasures', pk, scrubThrough);
+        await this.deleteAll('suppressions', pk, scrubThrough);
+        await this.deleteAll('erasedKeys', pk, scrubThrough);
+        if (log !== null) {
+          scrubThrough = Math.max(scrubThrough, await this.logThrough(log));
+          await this.recordScrubDue(scrubThrough);
+          const emptied = await this.emptyLogRows(log, pk);
+          if (emptied > scrubThrough) {
+            scrubThrough = emptied;
+            await this.recordScrubDue(scrubThrough);
+          }
+        }
         if (await this.deleteRowIfBare(pk)) break;
         if (round >= MAX_ROUNDS)
           throw new StoreError(
@@ -133,6 +156,7 @@ export class SqliteProjectRemoval {
           );
       }
       removal.events = Math.max(removal.events, deletedEvents);
+      this.onScrubDue(scrubThrough);
       return removal;
     } finally {
       log?.close();
@@ -155,21 +179,56 @@ export class SqliteProjectRemoval {
     );
   }
 
-  /** Deletes every row of `table` naming `pk`, a batch a transaction; `onBatch` gets each count. */
+  /**
+   * The newest ingest log id (expanded or not) the project's events may be in: where the scrub is
+   * due through. At least 1, as 0 records no scrub.
+   */
+  private async logThrough(log: LogFileAccess | null): Promise<number> {
+    const expanded =
+      (this.db.prepare('SELECT expanded_through FROM ingest_progress WHERE id = 1').pluck().get() as
+        number | undefined) ?? 0;
+    const newest =
+      log === null
+        ? 0
+        : await log.write(
+            (logDb) => (logDb.prepare('SELECT max(id) FROM ingest_log').pluck().get() as number | null) ?? 0,
+          );
+    return Math.max(1, expanded, newest);
+  }
+
+  /** Records the scrub as due through `through`, in a transaction of its own. */
+  private recordScrubDue(through: number): Promise<void> {
+    const stmt = this.db.prepare(SCRUB_DUE);
+    return this.turn.runAsync(() => {
+      stmt.run(through);
+    });
+  }
+
+  /**
+   * Deletes every row of `table` naming `pk`, a batch a transaction, each recording the scrub as
+   * due through `scrubThrough`; `onBatch` gets each count.
+   */
   private async deleteAll(
     table: keyof typeof DELETIONS,
     pk: number,
+    scrubThrough: number,
     onBatch?: (n: number) => void,
   ): Promise<void> {
     const { sql, pks } = DELETIONS[table];
     const stmt = this.db.prepare(sql);
+    const scrubDue = this.db.prepare(SCRUB_DUE);
+    const batch = this.db.transaction((size: number): number => {
+      const changes = (pks === 1 ? stmt.run(pk, size) : stmt.run(pk, pk, size)).changes;
+      if (changes > 0) scrubDue.run(scrubThrough);
+      return changes;
+    });
     for (let first = true; ; first = false) {
       if (!first) await nextTurn();
       this.assertOpen();
       const size = this.sizes.get(table) ?? REMOVAL_BATCH.min;
       const { n, ms } = await this.turn.runAsync(() => {
         const t0 = performance.now();
-        const changes = (pks === 1 ? stmt.run(pk, size) : stmt.run(pk, pk, size)).changes;
+        const changes = batch.immediate(size);
         return { n: changes, ms: performance.now() - t0 };
       });
       if (n > 0) onBatch?.(n);
@@ -183,9 +242,10 @@ export class SqliteProjectRemoval {
   /**
    * Empties the project's rows still in the ingest log (events acknowledged and not expanded):
    * emptied rather than deleted, so the ids a running server waits to see expanded stay there
-   * in order; its expander skips them and its trim deletes them.
+   * in order; its expander skips them and its trim deletes them. Answers the highest id emptied
+   * (0: none).
    */
-  private async emptyLogRows(log: LogFileAccess, pk: number): Promise<void> {
+  private async emptyLogRows(log: LogFileAccess, pk: number): Promise<number> {
     let after = 0;
     for (let first = true; ; first = false) {
       if (!first) await nextTurn();
@@ -206,7 +266,7 @@ export class SqliteProjectRemoval {
       for (const id of ids) after = Math.max(after, id);
       if (ids.length === size || (ids.length > 0 && ms > LOG_BATCH.targetMs))
         this.logRows = nextBatchSize(ids.length, ms, LOG_BATCH);
-      if (ids.length < size) return;
+      if (ids.length < size) return after;
     }
   }
 

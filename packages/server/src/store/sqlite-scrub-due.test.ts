@@ -117,4 +117,43 @@ describe('SqliteStore: the scrub an erasure leaves due', () => {
       db.close();
     }
   });
+  // `homing projects remove` (a store opened for projects only, no expander) and a removal in a
+  // running store: either way the project's events were in the log's free pages (trimmed rows,
+  // kept below logVacuumFreeMiB) and the WALs, and only a scrub recorded as due takes them out.
+  it.each([['projects only, then a restart'], ['in the running store']])(
+    "a project's removal leaves none of its events in the store's files: %s",
+    async (how) => {
+      dir = tempDir();
+      const notices: string[] = [];
+      store = await open(notices);
+      const p = await store.createProject('p');
+      const q = await store.createProject('q');
+      for (let b = 0; b < 5; b++) {
+        await store.insertEvents(
+          p.id,
+          Array.from({ length: 40 }, (_, i) =>
+            ev({ distinctId: 'alice', properties: { note: `${SECRET}-${b}-${i}` } }),
+          ),
+        );
+      }
+      await store.insertEvents(q.id, [ev({ distinctId: 'bob', properties: { note: 'bob-kept' } })]);
+      await store.drain();
+      if (how.startsWith('projects only')) {
+        await store.close();
+        // What the test would find without a scrub: the trimmed rows' free pages hold the events.
+        expect(holding(dir, SECRET)).not.toEqual([]);
+        store = await open([], { projectsOnly: true });
+        expect((await store.removeProject(p.id)).events).toBe(200);
+        await store.close();
+        store = await open(notices);
+      } else expect((await store.removeProject(p.id)).events).toBe(200);
+      // A bounded wait: a store that never scrubs fails below, it does not hang the suite.
+      await vi
+        .waitFor(() => expect(notices).toContain(SCRUBBED_MESSAGE), { timeout: 10_000, interval: 20 })
+        .catch(() => {});
+      expect(holding(dir, SECRET)).toEqual([]);
+      const bob = await store.queryEvents({ projectId: q.id, distinctId: 'bob', limit: 10 });
+      expect(bob.map((e) => e.properties)).toEqual([{ note: 'bob-kept' }]);
+    },
+  );
 });

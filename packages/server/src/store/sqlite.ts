@@ -150,6 +150,10 @@ export class SqliteStore implements Store {
         this.opts.projectsOnly
           ? logFileOfItsOwn(this.logPath, this.opts.busyTimeoutMs)
           : { write: (fn) => this.turn.logWrite(() => fn(this.logDb)), close: () => {} },
+      // Recorded in homing.db as well (done by a running server or after the next start).
+      (through) => {
+        if (!this.opts.projectsOnly && this.migrated) this.expander.scrub(through);
+      },
     );
   }
 
