@@ -115,6 +115,48 @@ describe('dead letters are kept once per event', () => {
     expect(uuids((await next.claim(10, Infinity))?.records)).toEqual(uuids(records));
   });
 
+  it('localStorage: a replay cut short by a page that died after the records were queued again, before the dead letters left the list, queues them once', async () => {
+    const storage = new MemoryStorage();
+    let dead = false;
+    // The page dies right after the replay's chunk write: the dead-letter rewrite never lands.
+    const page: StorageLike = {
+      get length() {
+        return storage.length;
+      },
+      key: (i) => storage.key(i),
+      getItem: (k) => storage.getItem(k),
+      setItem: (k, v) => {
+        if (!dead) storage.setItem(k, v);
+        if (armed && k.includes(':c:')) dead = true;
+      },
+      removeItem: (k) => {
+        if (!dead) storage.removeItem(k);
+      },
+    };
+    let armed = false;
+    const now = Date.now();
+    const first = createLocalStorageOutbox({ storage: page, locks: null, leaseMs: 1000, now: () => now });
+    opened.push(first);
+    const records = makeRecords(3);
+    first.append(records);
+    const batch = await first.claim(3, Infinity);
+    expect(await first.deadLetter(batch!.records, 'HTTP 400')).toBe(3);
+    await first.ack(batch!);
+    armed = true;
+    expect(await first.replayDeadLetters()).toBe(3);
+    expect(dead).toBe(true);
+
+    // Reloaded: the records are queued, and dead letters still; a replay queues none of them again.
+    const next = createLocalStorageOutbox({ storage, locks: null, leaseMs: 1000, now: () => now + 5000 });
+    opened.push(next);
+    expect((await next.listDeadLetters()).map((d) => d.record.uuid)).toEqual(uuids(records));
+    expect(await next.replayDeadLetters()).toBe(3);
+    expect(await next.listDeadLetters()).toEqual([]);
+    const all = await next.claim(100, Infinity);
+    expect(uuids(all?.records)).toEqual(uuids(records));
+    expect((await next.size()).events).toBe(3);
+  });
+
   it('IndexedDB: the move is one transaction; cut short after the dead letters were added, it leaves the records pending and none kept', async () => {
     const name = unique();
     databases.push(name);

@@ -63,12 +63,25 @@ export class GroupWriter {
 
   /**
    * Writes dead letters to the queue as the lock holder (see `replayDeadLetters`), stamped with
-   * `nowMs`; answers those stored.
+   * `nowMs`; answers those stored. One whose uuid is queued already is answered without a write:
+   * a replay is two writes (the chunks, then the dead-letter key), and a page that died between
+   * them left the records both queued and dead letters, which the next replay queued twice.
    */
   requeue(deadLetters: readonly DeadLetter[], nowMs: number): Set<DeadLetter> {
     const group = new Map<Pending, DeadLetter>();
+    const queued = new Set<string>();
+    this.chunks.refresh(true);
+    this.chunks.forEach((_chunk, _index, entry) => {
+      queued.add(entry.uuid);
+      return true;
+    });
+    const already = new Set<DeadLetter>();
     for (const dl of deadLetters) {
       const { uuid, json } = dl.record;
+      if (queued.has(uuid)) {
+        already.add(dl);
+        continue;
+      }
       const bytes = utf8Length(json);
       if (bytes <= this.ctx.limits.maxBytes)
         group.set({ record: { uuid, json, timestampMs: nowMs }, bytes }, dl);
@@ -80,7 +93,8 @@ export class GroupWriter {
       this.chunks.invalidate();
       throw error;
     }
-    return new Set([...stored].map((p) => group.get(p)!));
+    for (const p of stored) already.add(group.get(p)!);
+    return already;
   }
 }
 
