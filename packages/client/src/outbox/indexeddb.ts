@@ -271,6 +271,7 @@ export class IndexedDBOutbox implements Outbox {
         },
       );
       this.drops.emit('overflow', discarded.discarded, discarded.bytes);
+      return discarded.added;
     });
     return moved + (rest.length === 0 ? 0 : await this.deadLetterStored(rest, reason));
   }
@@ -280,7 +281,7 @@ export class IndexedDBOutbox implements Outbox {
     if (pick === null) return 0;
     const { moved, fromBatches, dead, cleared } = pick;
     // They stay claimed until the move commits (or fails and they are pending again).
-    let discarded: Discarded;
+    let discarded: { added: number } & Discarded;
     try {
       const stored: StoredClaim[] = [
         ...this.claims.current(moved),
@@ -295,12 +296,14 @@ export class IndexedDBOutbox implements Outbox {
     } finally {
       this.claims.unclaim(moved);
     }
-    this.drops.emit('dead-lettered', dead.length);
+    // Only those not dead letters already (a tab frozen past its lease moving the batch the
+    // next holder moved): the others were counted where they were moved.
+    this.drops.emit('dead-lettered', discarded.added);
     this.sentElsewhere.gone(dead.map((r) => r.uuid));
     // The oldest dead letters, discarded past maxDeadLetters or maxDeadLetterBytes.
     this.drops.emit('overflow', discarded.discarded, discarded.bytes);
     this.drops.emit('consent', cleared);
-    return dead.length;
+    return discarded.added;
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {

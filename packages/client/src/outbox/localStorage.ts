@@ -305,7 +305,7 @@ export class LocalStorageOutbox implements Outbox {
     const rest = records.filter((r) => !mine.has(r));
     // Stored as dead letters; should the full storage refuse that too, the tier holds them again.
     const moved = await this.held.deadLetter(fromHeld, reason, async (letters) => {
-      let over: { discarded: number; bytes: number };
+      let over: { added: number; discarded: number; bytes: number };
       try {
         over = this.deadLetters.add(
           letters.map((l) => l.record),
@@ -316,6 +316,7 @@ export class LocalStorageOutbox implements Outbox {
         throw new OutboxIoError('deadLetter', { cause: error });
       }
       this.drops.emit('overflow', over.discarded, over.bytes);
+      return over.added;
     });
     return moved + (rest.length === 0 ? 0 : await this.deadLetterStored(rest, reason));
   }
@@ -328,7 +329,7 @@ export class LocalStorageOutbox implements Outbox {
     const dead = moved.filter((h) => h.epoch === this.claims.epoch);
     this.drops.emit('consent', moved.length - dead.length);
     if (dead.length === 0) return 0;
-    let over: { discarded: number; bytes: number };
+    let over: { added: number; discarded: number; bytes: number };
     try {
       over = this.deadLetters.add(
         dead.map((h) => h.record),
@@ -340,10 +341,12 @@ export class LocalStorageOutbox implements Outbox {
       throw new OutboxIoError('deadLetter', { cause: error });
     }
     removeHeld(this.chunks, dead, 'deadLetter');
-    this.drops.emit('dead-lettered', dead.length);
+    // Only those not dead letters already (a tab frozen past its lease moving the batch the
+    // next holder moved, or a move the page died in the middle of, done again).
+    this.drops.emit('dead-lettered', over.added);
     // The oldest dead letters, discarded past maxDeadLetters or maxDeadLetterBytes.
     this.drops.emit('overflow', over.discarded, over.bytes);
-    return dead.length;
+    return over.added;
   }
 
   async listDeadLetters(limit?: number): Promise<DeadLetter[]> {

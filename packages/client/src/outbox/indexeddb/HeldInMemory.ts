@@ -171,20 +171,22 @@ export class HeldInMemory {
   /**
    * Dead-letters records claimed from here: `store` keeps them in the outbox's dead-letter store.
    * Should that fail (the storage is full), they are queued here again (sent again, as stored
-   * records whose move failed are) and the error is thrown. Answers how many were dead-lettered.
+   * records whose move failed are) and the error is thrown. Answers how many were dead-lettered:
+   * as many as `store` answers it added (the store skips dead letters it holds already), else all.
    */
   async deadLetter(
     records: readonly OutboxRecord[],
     reason: string,
-    store: (letters: readonly DeadLetter[]) => Promise<void>,
+    store: (letters: readonly DeadLetter[]) => Promise<number | void>,
   ): Promise<number> {
     const moved = await this.memory.deadLetter(records, reason);
     // This call's alone: another one may be storing its own meanwhile (concurrent workers).
     const mine = new Set(records.map((r) => r.uuid));
     const letters = (await this.memory.listDeadLetters()).filter((l) => mine.has(l.record.uuid));
     const uuids = letters.map((l) => l.record.uuid);
+    let added: number | void;
     try {
-      await store(letters);
+      added = await store(letters);
     } catch (error) {
       const queued = await this.memory.replayDeadLetters(uuids);
       if (queued < uuids.length) {
@@ -196,8 +198,9 @@ export class HeldInMemory {
       throw error;
     }
     await this.memory.purgeDeadLetters(uuids);
-    this.o.drops.emit('dead-lettered', moved);
-    return moved;
+    const count = typeof added === 'number' ? added : moved;
+    this.o.drops.emit('dead-lettered', count);
+    return count;
   }
 
   size(): Promise<OutboxSize> {

@@ -59,14 +59,15 @@ export class DeadLetterStore {
    * whose uuid is here already: a tab frozen past its lease dead-letters the batch that the tab
    * which took the lease over claimed again and dead-lettered already, and each was kept, listed
    * and replayed twice. Read whole for the uuids, as `adopt` does (at most `maxDeadLetterBytes`):
-   * a move is rare, a batch the endpoint refused for good.
+   * a move is rare, a batch the endpoint refused for good. Answers how many were added, and
+   * discarded past the caps (the oldest).
    */
   async add(
     tx: DeadLettersTx,
     records: readonly OutboxRecord[],
     reason: string,
     atMs: number,
-  ): Promise<Discarded> {
+  ): Promise<{ added: number } & Discarded> {
     const totals = await readDeadLetterTotals(tx);
     const store = tx.objectStore('deadLetters');
     const here = new Set((await store.getAll()).map((v) => decodeDeadLetter(v)?.record.uuid));
@@ -80,10 +81,10 @@ export class DeadLetterStore {
       totals.count++;
       totals.bytes += deadLetterBytes(value);
     }
-    if (added === 0) return NONE;
+    if (added === 0) return { added, ...NONE };
     const discarded = await this.trim(tx, totals);
     await saveDeadLetterTotals(tx, totals.bytes);
-    return discarded;
+    return { added, ...discarded };
   }
 
   /**

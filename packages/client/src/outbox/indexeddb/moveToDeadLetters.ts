@@ -22,13 +22,14 @@ export interface DeadLetterMove {
 /**
  * Moves claimed records to the dead-letter store in one transaction: they leave the queue and
  * become dead letters together, or (on failure, an OutboxIoError) stay pending and are tried
- * again. Answers the oldest dead letters discarded past `maxDeadLetters` or `maxDeadLetterBytes`.
+ * again. Answers how many became dead letters (not those that were already: see
+ * `DeadLetterStore.add`), and the oldest discarded past `maxDeadLetters` or `maxDeadLetterBytes`.
  */
 export async function moveToDeadLetters(
   db: OutboxDatabase,
   deadLetters: DeadLetterStore,
   move: DeadLetterMove,
-): Promise<Discarded> {
+): Promise<{ added: number } & Discarded> {
   const tx = db.transaction(['records', 'meta', 'deadLetters'], 'readwrite', WRITE);
   const rtx = tx as unknown as RecordsTx;
   try {

@@ -36,8 +36,9 @@ export class DeadLetterList {
   }
 
   /**
-   * Throws the storage's error (full, blocked) and then stores nothing. Answers how many of the
-   * oldest dead letters were discarded to stay within the caps, and the bytes of their event JSON.
+   * Throws the storage's error (full, blocked) and then stores nothing. Answers how many records
+   * it added (`added`), and how many of the oldest dead letters were discarded to stay within
+   * the caps, and the bytes of their event JSON.
    *
    * A record whose uuid the list holds already is not added again. The move to the dead letters
    * is two writes (this key, then the chunks the records leave), with no transaction between
@@ -46,7 +47,11 @@ export class DeadLetterList {
    * dead-lettered the batch the tab that took over had dead-lettered already. Either way they were
    * listed, and replayed, twice.
    */
-  add(records: readonly OutboxRecord[], reason: string, atMs: number): { discarded: number; bytes: number } {
+  add(
+    records: readonly OutboxRecord[],
+    reason: string,
+    atMs: number,
+  ): { added: number; discarded: number; bytes: number } {
     const all = this.read();
     const here = new Set(all.map((dl) => dl.record.uuid));
     let added = 0;
@@ -56,7 +61,7 @@ export class DeadLetterList {
       all.push({ record, reason, deadLetteredAtMs: atMs });
       added++;
     }
-    if (added === 0) return { discarded: 0, bytes: 0 };
+    if (added === 0) return { added, discarded: 0, bytes: 0 };
     const sizes = all.map((dl) => utf8Length(dl.record.json) + utf8Length(dl.reason));
     let total = sizes.reduce((n, size) => n + size, 0);
     let discarded = 0;
@@ -70,7 +75,7 @@ export class DeadLetterList {
       discarded++;
     }
     this.write(all.slice(discarded));
-    return { discarded, bytes };
+    return { added, discarded, bytes };
   }
 
   /**
