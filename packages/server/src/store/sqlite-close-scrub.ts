@@ -79,8 +79,23 @@ export function scrubAtClose(x: CloseScrubInput): CloseScrubOutcome {
     fileSize(logWal) === 0 &&
     fileSize(dbWal) === 0;
   if (!clean) return left;
-  x.db
-    .prepare('UPDATE ingest_progress SET scrub_through = 0 WHERE id = 1 AND scrub_through <= ?')
-    .run(through);
-  return { kind: 'scrubbed', through };
+  // Under the write lock, and only while homing.db's WAL is still empty: another process's
+  // erasure or removal that committed since keeps its due (see the expander's scrubDone).
+  const clearScrubDue = x.db.prepare(
+    'UPDATE ingest_progress SET scrub_through = 0 WHERE id = 1 AND scrub_through <= ?',
+  );
+  try {
+    const cleared = x.db
+      .transaction((): boolean => {
+        if (fileSize(dbWal) !== 0) return false;
+        clearScrubDue.run(through);
+        return true;
+      })
+      .immediate();
+    return cleared ? { kind: 'scrubbed', through } : left;
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return left;
+    throw err;
+  }
 }

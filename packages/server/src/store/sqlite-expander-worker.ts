@@ -431,11 +431,18 @@ export function expanderWorkerMain(
    * moment scrubs again, which then finds little to do). After the scrub: a crash between the two
    * only scrubs once more at the next start.
    */
+  // Under the write lock, and only while homing.db's WAL is still as the scrub left it (empty):
+  // an erasure that committed since (its due no higher than ours, so the clear would take it
+  // too) wrote its deletions there, which the next idle moment's scrub then takes.
+  const clearScrubDueIfUntouched = db.transaction((through: number): boolean => {
+    if (fileSize(`${d.path}-wal`) !== 0) return false;
+    clearScrubDue.run(through);
+    return true;
+  });
   const scrubDone = (through: number): boolean => {
     takeTurn();
     try {
-      clearScrubDue.run(through);
-      return true;
+      return clearScrubDueIfUntouched.immediate(through);
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return false;
