@@ -304,15 +304,21 @@ export class LocalStorageOutbox implements Outbox {
     const mine = new Set(fromHeld);
     const rest = records.filter((r) => !mine.has(r));
     // Stored as dead letters; should the full storage refuse that too, the tier holds them again.
+    // Under the lock: the list is read, changed and written back whole, and a tab that is not the
+    // holder (delivering what it holds itself) wrote over dead letters the holder had just added,
+    // from its late view of them. Another tab's lock kept past the wait: held again, tried later.
     const moved = await this.held.deadLetter(fromHeld, reason, async (letters) => {
       let over: { added: number; discarded: number; bytes: number };
       try {
-        over = this.deadLetters.add(
-          letters.map((l) => l.record),
-          String(reason),
-          this.options.now(),
+        over = await this.lock.withLock('deadLetter', () =>
+          this.deadLetters.add(
+            letters.map((l) => l.record),
+            String(reason),
+            this.options.now(),
+          ),
         );
       } catch (error) {
+        if (error instanceof OutboxIoError) throw error;
         throw new OutboxIoError('deadLetter', { cause: error });
       }
       this.drops.emit('overflow', over.discarded, over.bytes);
