@@ -194,3 +194,36 @@ describe('ConsentWatch', () => {
     expect(await outbox.getState('consent')).toBeUndefined();
   });
 });
+
+describe('ConsentWatch: the consent it stores again when it vanished', () => {
+  /** A store two watchers share under different channel keys: two processes, no nudge between them. */
+  function sharedStore(initial: ConsentState | undefined) {
+    const store = {
+      value: initial,
+      read: async () => store.value,
+      write: async (state: ConsentState) => void (store.value = state),
+    };
+    return store;
+  }
+
+  // Review: the read at start, begun before the app's setConsent('denied') was stored, was taken
+  // for this process's consent: the previous run's grant was stored back once the directory
+  // was deleted, and the next run sent.
+  it("is this process's choice, not what the read at start found before it", async () => {
+    const store = sharedStore('granted');
+    let land!: () => void;
+    const landed = new Promise<void>((resolve) => (land = resolve));
+    const w = new ConsentWatch(store, 'consent-start', () => {}, silent, 10);
+    watches.push(w);
+    w.wrote(
+      'denied',
+      landed.then(() => void (store.value = 'denied')),
+    );
+    w.start('granted');
+    land();
+    expect(await until(() => store.value === 'denied', 500)).toBe(true);
+    store.value = undefined;
+    expect(await until(() => store.value !== undefined, 500)).toBe(true);
+    expect(store.value).toBe('denied');
+  });
+});

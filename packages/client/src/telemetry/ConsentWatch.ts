@@ -76,7 +76,10 @@ export class ConsentWatch {
   /** Starts watching; `stored` is what the store held when the client read it, or UNREAD. */
   start(stored: ConsentState | undefined | typeof UNREAD): void {
     this.seen = stored;
-    if (isConsentState(stored)) this.known = stored;
+    // A read that began before this process's `setConsent` (`wrote`) is not its consent: taken
+    // for it, a denial chosen at start was stored back as the previous run's grant once the
+    // remembered value vanished.
+    if (isConsentState(stored) && this.generation === 0) this.known = stored;
     if (this.timer !== undefined) return;
     this.timer = setInterval(() => void this.check(), this.intervalMs);
     (this.timer as { unref?: () => void }).unref?.();

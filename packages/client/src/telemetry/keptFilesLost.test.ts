@@ -134,6 +134,38 @@ describe('the install id kept beside the file outbox', () => {
     }
   });
 
+  // Review: a setConsent('denied') made as the client started, over a grant an earlier run
+  // remembered: the watch took the grant its read at start found for this run's consent, and
+  // stored it back once the directory was deleted; the next run sent.
+  it("denied as the run starts, over an earlier run's grant, then the directory deleted: the denial is written back, not the grant", async () => {
+    const directory = path.join(dir, 'denied-at-start');
+    const consentFile = path.join(directory, 'state', 'k-consent.json');
+    const earlier = clientFor(sink, {
+      storage: 'file',
+      directory,
+      rememberConsent: true,
+      consent: 'pending',
+    });
+    earlier.setConsent('granted');
+    earlier.track('earlier-run');
+    await earlier.shutdown({ timeoutMs: 5_000 });
+    expect(JSON.parse(readFileSync(consentFile, 'utf8'))).toMatchObject({ value: 'granted' });
+    const t = clientFor(sink, { storage: 'file', directory, rememberConsent: true, consent: 'pending' });
+    try {
+      t.setConsent('denied');
+      await until(
+        () => existsSync(consentFile) && readFileSync(consentFile, 'utf8').includes('denied'),
+        5_000,
+        'the denial remembered',
+      );
+      await fs.rm(directory, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+      await until(() => existsSync(consentFile), 15_000, 'the consent written back');
+      expect(JSON.parse(readFileSync(consentFile, 'utf8'))).toMatchObject({ value: 'denied' });
+    } finally {
+      await t.shutdown({ timeoutMs: 1_000 });
+    }
+  });
+
   // The install id was written back, the identity `identify()` kept not: the next run was anonymous.
   it('identify(), then the directory deleted: the identity is written back too, and the next run is that user', async () => {
     const directory = path.join(dir, 'identified');
