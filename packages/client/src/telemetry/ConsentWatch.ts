@@ -26,7 +26,8 @@ const CONSENT_CHANNEL = 'homing-consent';
  * (`onChange(undefined)`), which it reports only then.
  *
  * And how the consent this process holds is stored again when it vanished from the store (its
- * directory deleted while the app ran): a denial lost so was the next run's 'granted'.
+ * directory deleted while the app ran): a denial lost so was the next run's 'granted'. A denial
+ * or 'pending' only: a grant stored back may be older than another process's denial.
  *
  * And how a choice of this process whose write failed (no file descriptor free, a read-only
  * directory) is written again, at each look, until it lands: else the next run read the older
@@ -156,11 +157,16 @@ export class ConsentWatch {
       }
       const first = this.seen === UNREAD;
       if (stored === this.seen) return;
-      if (stored === undefined && !first && this.known !== undefined) {
+      if (stored === undefined && !first && this.known !== undefined && this.known !== 'granted') {
         // What this process holds vanished (its directory deleted while the app ran, the file
         // removed): no one's choice, since nothing stores "none". Stored again; else the next
         // run took the `consent` option, by default 'granted', and sent the events of a user
-        // who had opted out.
+        // who had opted out. Not a grant: what this process holds may be older than what
+        // another process sharing the store chose last, unseen yet (the look is every
+        // `intervalMs`); a grant stored back over that denial made every process send again.
+        // An older denial or 'pending' stored back costs a grant, never a user's opt-out. (A
+        // grant is written back with the install id, `RememberedConsent.writeAgain`, when the
+        // outbox makes its directory again.)
         this.seen = undefined;
         this.unstored = this.known;
         this.logger.debug('the remembered consent was deleted; storing it again', { consent: this.known });
