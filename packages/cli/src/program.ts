@@ -4,7 +4,9 @@ import { registerFlush } from './commands/registerFlush.js';
 import { registerProjects } from './commands/registerProjects.js';
 import { registerServe } from './commands/registerServe.js';
 import { registerStatus } from './commands/registerStatus.js';
+import { CommandError } from './commands/commandError.js';
 import { settleStoreChoice } from './commands/storeChoice.js';
+import { terminalText } from './terminalText.js';
 
 export const VERSION = '0.1.0';
 
@@ -64,6 +66,12 @@ export async function runCli(argv: readonly string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : USAGE_EXIT_CODE;
+    // A command's body that could not be loaded (`loadCommand`): its message and hint.
+    if (error instanceof CommandError) {
+      process.stderr.write(`error: ${terminalText(error.message)}\n`);
+      if (error.hint !== undefined) process.stderr.write(`hint: ${terminalText(error.hint)}\n`);
+      return error.exitCode;
+    }
     throw error;
   }
 }

@@ -56,3 +56,29 @@ describe('homing loads a command only to run it', () => {
     expect(modules.some((url) => /\/packages\/client\/dist\/(node\/)?index\.js$/.test(url))).toBe(true);
   });
 });
+
+// Review: with each command's body loaded in its action, a package missing from the install
+// (Fastify, the client) failed that import and Node printed its stack, with exit code 1.
+describe('a command whose body cannot be loaded', () => {
+  const MISSING = fileURLToPath(new URL('./__fixtures__/missingPackage.mjs', import.meta.url));
+  it.each([
+    ['fastify', 'serve', ['serve', '--port', '0']],
+    ['@homing/client', 'status', ['status', '--outbox', join(tmpdir(), 'homing-no-such-outbox')]],
+    ['@homing/server', 'projects list', ['projects', 'list', '--data-dir', join(tmpdir(), 'homing-no-data')]],
+  ])(
+    'without %s: `homing %s` says what failed and what to do, exit code 1, no stack',
+    (missing, name, args) => {
+      const r = spawnSync(process.execPath, ['--import', MISSING, BIN, ...args], {
+        encoding: 'utf8',
+        timeout: 30_000,
+        env: { ...process.env, HOMING_TEST_MISSING_PACKAGE: missing },
+      });
+      expect(r.stderr).toContain(
+        `error: homing ${name} could not be loaded: Cannot find package '${missing}'`,
+      );
+      expect(r.stderr).toContain('hint: a package homing needs is missing or broken in this install');
+      expect(r.stderr).not.toMatch(/^\s+at /m);
+      expect(r.status).toBe(1);
+    },
+  );
+});

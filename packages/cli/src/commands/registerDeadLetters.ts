@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { DeadLettersOptions } from './dead-letters.js';
+import { loadCommand } from './loadCommand.js';
 
 export function registerDeadLetters(program: Command): void {
   program
@@ -14,7 +15,7 @@ export function registerDeadLetters(program: Command): void {
     .option('--limit <n>', 'list, replay or purge at most n, oldest first')
     .action(async (options: DeadLettersOptions) => {
       // Loaded when the command runs, not for `homing --help` (see registerServe.ts).
-      const { deadLetters } = await import('./dead-letters.js');
+      const { deadLetters } = await loadCommand('dead-letters', () => import('./dead-letters.js'));
       process.exitCode = await deadLetters(options);
     });
 }

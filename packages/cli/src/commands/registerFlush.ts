@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { FlushOptions } from './flush.js';
+import { loadCommand } from './loadCommand.js';
 
 export function registerFlush(program: Command): void {
   program
@@ -26,7 +27,7 @@ export function registerFlush(program: Command): void {
     )
     .action(async (options: FlushOptions) => {
       // Loaded when the command runs, not for `homing --help` (see registerServe.ts).
-      const { flush } = await import('./flush.js');
+      const { flush } = await loadCommand('flush', () => import('./flush.js'));
       process.exitCode = await flush(options);
     });
 }

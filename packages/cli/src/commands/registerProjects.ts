@@ -3,6 +3,7 @@ import type { RemoveProjectOptions } from './projectRemoval.js';
 import type { ProjectsListOptions, RotateKeysOptions } from './projects.js';
 import { PROJECTS_DEFAULTS } from './projectsDefaults.js';
 import type { StoreLocation } from './projectsStore.js';
+import { loadCommand } from './loadCommand.js';
 
 // Each action loads its command when it runs, not for `homing --help` (see registerServe.ts).
 
@@ -32,7 +33,7 @@ export function registerProjects(program: Command): void {
       .argument('<name>', 'project name (up to 200 characters)')
       .description('Create a project; prints { id, name, writeKey, adminKey } as JSON'),
   ).action(async (name: string, options: StoreLocation) => {
-    const { createProjectCommand } = await import('./projects.js');
+    const { createProjectCommand } = await loadCommand('projects create', () => import('./projects.js'));
     process.exitCode = await createProjectCommand(name, options);
   });
   locationOptions(
@@ -45,7 +46,7 @@ export function registerProjects(program: Command): void {
       .option('--write', 'rotate the write key')
       .option('--admin', 'rotate the admin key'),
   ).action(async (given: string, options: RotateKeysOptions) => {
-    const { rotateKeysCommand } = await import('./projects.js');
+    const { rotateKeysCommand } = await loadCommand('projects rotate-keys', () => import('./projects.js'));
     process.exitCode = await rotateKeysCommand(given, options);
   });
   locationOptions(
@@ -57,7 +58,10 @@ export function registerProjects(program: Command): void {
       )
       .option('--yes', 'remove it (without it, nothing is removed)'),
   ).action(async (given: string, options: RemoveProjectOptions) => {
-    const { removeProjectCommand } = await import('./projectRemoval.js');
+    const { removeProjectCommand } = await loadCommand(
+      'projects remove',
+      () => import('./projectRemoval.js'),
+    );
     process.exitCode = await removeProjectCommand(given, options);
   });
   locationOptions(
@@ -67,7 +71,7 @@ export function registerProjects(program: Command): void {
       .option('--json', 'print JSON instead of a table')
       .option('--show-keys', 'print admin keys in the table'),
   ).action(async (options: ProjectsListOptions) => {
-    const { listProjectsCommand } = await import('./projects.js');
+    const { listProjectsCommand } = await loadCommand('projects list', () => import('./projects.js'));
     process.exitCode = await listProjectsCommand(options);
   });
 }

@@ -6,6 +6,7 @@ import {
   SQLITE_DEFAULTS,
 } from '@homing/server/defaults';
 import type { ServeFlags } from './serve.js';
+import { loadCommand } from './loadCommand.js';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -193,7 +194,7 @@ export function registerServe(program: Command): void {
     // Loaded only when serve runs. Every command's body is loaded in its action, not when the
     // program is built: loading them all (Fastify, better-sqlite3, pg, prom-client, the client)
     // made `homing --version` and `homing --help` take a third of a second or more.
-    const { serveCommand } = await import('./serve.js');
+    const { serveCommand } = await loadCommand('serve', () => import('./serve.js'));
     const code = await serveCommand(flags);
     if (code !== 0) process.exitCode = code;
   });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import type { StatusOptions } from './status.js';
+import { loadCommand } from './loadCommand.js';
 
 export function registerStatus(program: Command): void {
   program
@@ -9,7 +10,7 @@ export function registerStatus(program: Command): void {
     .option('--json', 'print JSON instead of a table')
     .action(async (options: StatusOptions) => {
       // Loaded when the command runs, not for `homing --help` (see registerServe.ts).
-      const { status } = await import('./status.js');
+      const { status } = await loadCommand('status', () => import('./status.js'));
       process.exitCode = await status(options);
     });
 }
