@@ -11,87 +11,19 @@ import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import type { PageHoming } from './entry.js';
 import { chromiumAvailable, useChromiumSuite } from './harness.js';
+import { inWorker, startWorker, until } from './workerScripts.js';
 
 const available = chromiumAvailable();
 const suite = useChromiumSuite();
 
 declare const homing: PageHoming;
 
-interface WorkerReply {
-  call?: number;
-  ready?: boolean;
-  value?: unknown;
-  error?: string;
-}
-
-/**
- * Starts the module worker `id` of `page`: made from a blob (same origin as the page), it imports
- * the test bundle (`globalThis.homing` there too) and runs the functions `inWorker` sends.
- */
-async function startWorker(page: Page, id: string): Promise<void> {
-  await page.evaluate(async (workerId) => {
-    const source = `import '${location.origin}/bundle.js';
-self.onmessage = async (e) => {
-  const { call, fn, arg } = e.data;
-  try {
-    const run = (0, eval)('(' + fn + ')');
-    self.postMessage({ call, value: await run(arg) });
-  } catch (error) {
-    self.postMessage({ call, error: String((error && error.stack) || error) });
-  }
-};
-self.postMessage({ ready: true });`;
-    const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
-    const worker = new Worker(url, { type: 'module' });
-    await new Promise<void>((resolve, reject) => {
-      worker.addEventListener('message', (e: MessageEvent<WorkerReply>) => {
-        if (e.data.ready === true) resolve();
-      });
-      worker.addEventListener('error', (e) => reject(new Error(`worker failed to start: ${e.message}`)));
-    });
-    const g = globalThis as { workers?: Record<string, Worker> };
-    (g.workers ??= {})[workerId] = worker;
-  }, id);
-}
-
-/** Runs `fn(arg)` in worker `id` (its source is sent: it may use only `homing` and `arg`). */
-function inWorker<A, R>(page: Page, id: string, fn: (arg: A) => R | Promise<R>, arg: A): Promise<R> {
-  return page.evaluate(
-    ({ workerId, source, value }) =>
-      new Promise<R>((resolve, reject) => {
-        const worker = (globalThis as unknown as { workers: Record<string, Worker> }).workers[workerId]!;
-        const call = Math.random();
-        const onMessage = (e: MessageEvent<WorkerReply>): void => {
-          if (e.data.call !== call) return;
-          worker.removeEventListener('message', onMessage);
-          if (e.data.error !== undefined) reject(new Error(e.data.error));
-          else resolve(e.data.value as R);
-        };
-        worker.addEventListener('message', onMessage);
-        worker.postMessage({ call, fn: source, arg: value });
-      }),
-    { workerId: id, source: fn.toString(), value: arg },
-  );
-}
-
 function terminateWorker(page: Page, id: string): Promise<void> {
   return page.evaluate((workerId) => {
-    const g = globalThis as unknown as { workers: Record<string, Worker> };
-    g.workers[workerId]!.terminate();
-    delete g.workers[workerId];
+    const g = globalThis as unknown as { workerPorts: Record<string, Worker> };
+    g.workerPorts[workerId]!.terminate();
+    delete g.workerPorts[workerId];
   }, id);
-}
-
-async function until(
-  check: () => boolean | Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 describe.skipIf(!available)('the client in a worker, in Chromium', () => {
@@ -118,7 +50,7 @@ describe.skipIf(!available)('the client in a worker, in Chromium', () => {
     expect(pageIds).toHaveLength(1);
     const pageDistinctId = pageIds[0]!.split('=')[1];
 
-    await startWorker(page, 'first');
+    await startWorker(page, 'dedicated', 'first');
     // Its endpoint never answers: the events wait in the outbox when the browser stops it.
     const first = await inWorker(
       page,
@@ -141,7 +73,7 @@ describe.skipIf(!available)('the client in a worker, in Chromium', () => {
     expect(first.persisted).toBe(5);
     await terminateWorker(page, 'first');
 
-    await startWorker(page, 'second');
+    await startWorker(page, 'dedicated', 'second');
     const second = await inWorker(
       page,
       'second',
@@ -170,7 +102,7 @@ describe.skipIf(!available)('the client in a worker, in Chromium', () => {
 
   it('holds its events while offline, without failed attempts, and sends them as soon as the network is back', async () => {
     const page = await suite.openPage();
-    await startWorker(page, 'w');
+    await startWorker(page, 'dedicated', 'w');
     await suite.context.setOffline(true);
     await until(
       () => inWorker(page, 'w', () => navigator.onLine === false, null),
@@ -254,7 +186,7 @@ describe.skipIf(!available)('the client in a worker, in Chromium', () => {
   });
   it('stops sending the moment navigator.onLine says offline, not at its next poll of it', async () => {
     const page = await suite.openPage();
-    await startWorker(page, 'w');
+    await startWorker(page, 'dedicated', 'w');
     await inWorker(
       page,
       'w',
