@@ -7,7 +7,7 @@ import type { Discarded } from './indexeddb/deadLetterStore.js';
 import { DeadLetterStore } from './indexeddb/deadLetterStore.js';
 import type { DeliveryLock } from './indexeddb/deliveryLock.js';
 import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexeddb/deliveryLock.js';
-import { writeWithRoom } from './indexeddb/groupWrite.js';
+import { writeOrHold } from './indexeddb/groupWrite.js';
 import { HeldInMemory } from './indexeddb/HeldInMemory.js';
 import { idbLeaseStore } from './indexeddb/leaseStore.js';
 import { moveToDeadLetters } from './indexeddb/moveToDeadLetters.js';
@@ -60,9 +60,10 @@ export type { IndexedDBFactoryLike, IndexedDBOutboxOptions } from './indexeddb/o
  *   simply pending again for the next holder (not those a `clear()` took: it deletes them).
  * - `claimInMemory` (the unload send) claims from this page's own pending records, kept in
  *   memory by `indexeddb/ResidentRecords.ts`, without reading the database or taking the lock.
- * - An origin full of the app's own data (nothing of the outbox's to evict) does not drop what
- *   is appended: it is held in memory (`indexeddb/HeldInMemory.ts`), delivered from there after
- *   the stored records, and written once the storage has room.
+ * - A full origin (`QuotaExceededError`) deletes none of the stored records, under either
+ *   overflow policy: the quota is not the outbox's bound, and the app's data fills it. What it
+ *   refuses is held in memory (`indexeddb/HeldInMemory.ts`, bounded by the limits), delivered
+ *   from there after the stored records, and written once the storage has room.
  */
 export class IndexedDBOutbox implements Outbox {
   /** Resolves once the database is open; rejects (OutboxIoError) when it cannot be opened. */
@@ -566,11 +567,10 @@ export class IndexedDBOutbox implements Outbox {
     const all = this.held.takeWaiting().concat(group);
     let refused = false;
     try {
-      await writeWithRoom(db, all, {
+      await writeOrHold(db, all, {
         limits: this.limits,
         claimed: this.claims.seqs,
         drops: this.drops,
-        logger: this.options.logger,
         report: this.unload.report,
         hold: (refusedGroup, refusal) => {
           refused = true;

@@ -74,11 +74,11 @@ export const LOCAL_STORAGE_MAX_BYTES = 1024 * 1024;
 
 /**
  * The fallback browser outbox on localStorage (layout in `localStorage/chunks.ts`), bounded by
- * the limits (`maxBytes` 1 MiB unless set: LOCAL_STORAGE_MAX_BYTES) and by the origin's quota
- * (about 5 MB): a full storage drops the oldest records, counted as overflow. When nothing of
- * the outbox's can go (the space is the app's own, or drop-newest), what the storage refuses is
- * held in memory (`indexeddb/HeldInMemory.ts`), delivered from there after the stored records,
- * and written once the storage has room.
+ * the limits (`maxBytes` 1 MiB unless set: LOCAL_STORAGE_MAX_BYTES), past which the overflow
+ * policy drops, counted. A full origin (its quota, about 5 MB, is the app's too) removes no
+ * stored record, under either policy: what the storage refuses is held in memory
+ * (`indexeddb/HeldInMemory.ts`, bounded by the limits), delivered from there after the stored
+ * records, and written once the storage has room.
  *
  * Tabs share it like the IndexedDB outbox: only the holder of the delivery lock (Web Locks, or
  * a lease key with an expiry) changes existing chunks (claims, acks, drops); every tab only adds

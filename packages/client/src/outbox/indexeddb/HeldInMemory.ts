@@ -24,10 +24,12 @@ export interface HeldInMemoryOptions {
 
 /**
  * The browser outboxes' memory tier (IndexedDB's and localStorage's, where the file lives for
- * history): events the origin's storage had no room for when it was full of the app's own data (nothing of the outbox's to evict, or drop-newest). A page that is
+ * history): events the origin's storage had no room for. The quota is not the outbox's bound,
+ * so no stored record is removed to make room for them (under either policy). A page that is
  * online delivers them from here instead of dropping them, so they are claimed, acked, released
  * and dead-lettered like stored ones (a `MemoryOutbox` under the outbox's own limits: past
- * those, its overflow policy drops, counted `overflow`). They are written to storage when it has
+ * those, its overflow policy drops, counted `overflow`; under drop-oldest the oldest held, not
+ * the stored ones, older still: see the outbox README). They are written to storage when it has
  * room again: tried after an ack freed some, with backoff otherwise (1 s doubling to a minute),
  * and once more at close; until then `persist()` rejects, and events appended meanwhile join
  * them behind, in order. What the page never delivers nor stores is gone with it (counted

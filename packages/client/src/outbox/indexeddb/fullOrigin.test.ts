@@ -3,7 +3,9 @@
  * (`QuotaExceededError`) and the outbox has nothing older of its own to evict. The page is online,
  * so what it tracks is held in memory and delivered from there, once each, and written when
  * the storage has room again. On the code before, each such group was dropped (counted
- * `overflow`) and never delivered.
+ * `overflow`) and never delivered. The quota is not the outbox's bound: no stored record is
+ * deleted to make room, under either overflow policy (before, drop-oldest first deleted up to
+ * all the unclaimed stored records, counted `overflow`, and held only what still did not fit).
  */
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -99,6 +101,54 @@ describe('the IndexedDB outbox on an origin full of the app’s own data', () =>
     expect(drops).toEqual({});
     // Nothing is held any more: nothing is unstored.
     await outbox.persist();
+  });
+
+  it('drop-oldest deletes no stored record for the quota: 50 stored and 20 held are each delivered once, none dropped', async () => {
+    const { outbox, drops } = make();
+    const stored = makeRecords(50);
+    outbox.append(stored);
+    await outbox.persist();
+    full();
+    const held = makeRecords(20);
+    outbox.append(held);
+    await expect(outbox.persist()).rejects.toThrow('20 events are held in memory only');
+    expect((await outbox.size()).events).toBe(70);
+    expect(await drain(outbox, 7)).toEqual(uuids([...stored, ...held]));
+    expect(drops).toEqual({});
+  });
+
+  it('trying the held records again (after an ack) deletes no stored record for the quota either', async () => {
+    const { outbox, drops } = make();
+    const stored = makeRecords(50);
+    outbox.append(stored);
+    await outbox.persist();
+    // All claimed while the group is refused: nothing the first write could delete.
+    const acked = await outbox.claim(10, Infinity);
+    const released = await outbox.claim(40, Infinity);
+    full();
+    const held = makeRecords(20);
+    outbox.append(held);
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    await outbox.release(released!);
+    // The ack tries the held records in storage again, with 40 unclaimed stored records there.
+    await outbox.ack(acked!);
+    await expect(outbox.persist()).rejects.toThrow('20 events are held in memory only');
+    expect(drops).toEqual({});
+    expect(await drain(outbox, 7)).toEqual(uuids([...stored.slice(10), ...held]));
+    expect(drops).toEqual({});
+  });
+
+  it('a full memory tier under drop-oldest drops its own oldest, not the stored records (older still)', async () => {
+    const { outbox, drops } = make({ maxEvents: 5 });
+    const stored = makeRecords(5);
+    outbox.append(stored);
+    await outbox.persist();
+    full();
+    const held = makeRecords(8);
+    outbox.append(held);
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    expect(drops).toEqual({ overflow: 3 });
+    expect(await drain(outbox)).toEqual(uuids([...stored, ...held.slice(3)]));
   });
 
   it('delivers the stored records first, then the held ones (drop-newest keeps what is stored)', async () => {

@@ -1,8 +1,7 @@
-import type { Logger } from '../../logger.js';
 import type { OutboxLimits } from '../outbox.js';
 import type { DropListeners } from '../records.js';
-import type { Found, RecordsTx } from './recordStore.js';
-import { evictOldest, forgetTotals, quiet, readTotals, writeTotals } from './recordStore.js';
+import type { Found } from './recordStore.js';
+import { evictOldest, quiet, readTotals, writeTotals } from './recordStore.js';
 import type { OutboxDatabase, Totals } from './schema.js';
 import { WRITE, isQuotaError } from './schema.js';
 import type { Pending } from './WriteBuffer.js';
@@ -75,27 +74,6 @@ export async function writeGroup(
   return { overflow, corrupt: found.corrupt };
 }
 
-/**
- * The origin's storage is full: deletes up to `count` of the oldest unclaimed records in a
- * transaction that only deletes (the one kind Chromium still allows over quota).
- */
-export async function evictForQuota(
-  db: OutboxDatabase,
-  count: number,
-  claimed: ReadonlySet<number>,
-): Promise<GroupOutcome> {
-  const tx: RecordsTx = db.transaction(['records', 'meta'], 'readwrite', WRITE);
-  // A failed step aborts the transaction: `done` rejects too, and must not go unhandled.
-  quiet(tx.done);
-  const found: Found = { corrupt: 0 };
-  const totals = await readTotals(tx, found);
-  const target = totals.events - count;
-  const evicted = await evictOldest(tx, totals, claimed, (t) => t.events > target, found);
-  forgetTotals(tx);
-  await tx.done;
-  return { overflow: evicted, corrupt: found.corrupt };
-}
-
 /** Aborts a transaction that may already have finished (then abort would throw). */
 export function abortQuietly(tx: { abort(): void; readonly done?: Promise<unknown> }): void {
   // An abort rejects `done`, which a caller that failed before awaiting it never handles.
@@ -107,60 +85,41 @@ export function abortQuietly(tx: { abort(): void; readonly done?: Promise<unknow
   }
 }
 
-/** Rounds of "evict the oldest, try again" when a group hits the quota, before the group is dropped. */
-const QUOTA_ATTEMPTS = 4;
-
 export interface WriteContext {
   limits: OutboxLimits;
   claimed: ReadonlySet<number>;
   drops: DropListeners;
-  logger: Logger;
   report?: GroupReport;
   /**
-   * Takes a group the origin's quota refused when nothing older could go (or with drop-newest):
-   * the space is the app's own, and the page may still deliver them (`HeldInMemory`).
+   * Takes a group the origin's quota refused: it is held in memory and delivered from there
+   * (`HeldInMemory`), never made room for by deleting stored records.
    */
   hold: (group: readonly Pending[], refusal: unknown) => void;
 }
 
 /**
- * Writes one group (`writeGroup`), reporting its drops. When the origin is full, the oldest
- * records make room, counted as overflow, doubling each round; when nothing older can go (or
- * with drop-newest) the group is handed to `hold`. Other failures reject as they are.
+ * Writes one group (`writeGroup`, which enforces the outbox's own limits), reporting its drops.
+ * A group the origin's quota refuses goes to `hold`, under either overflow policy: the quota is
+ * not the outbox's bound. The origin is full of the app's data (or the quota is smaller than the
+ * limits), and deleting older stored records to make room would lose deliverable, durable events
+ * while the outbox is within its limits (the app may take the freed room back at once, too).
+ * Other failures reject as they are.
  */
-export async function writeWithRoom(
+export async function writeOrHold(
   db: OutboxDatabase,
   group: readonly Pending[],
   ctx: WriteContext,
 ): Promise<void> {
-  const { limits, claimed, drops, logger, report } = ctx;
-  for (let attempt = 0; ; attempt++) {
-    let refusal: unknown;
-    try {
-      const outcome = await writeGroup(db, group, limits, claimed, report);
-      drops.emit('corrupt', outcome.corrupt);
-      drops.emit('overflow', outcome.overflow);
-      return;
-    } catch (error) {
-      if (!isQuotaError(error)) throw error;
-      refusal = error;
-    }
-    let evicted = 0;
-    if (limits.overflow === 'drop-oldest' && attempt < QUOTA_ATTEMPTS) {
-      try {
-        const outcome = await evictForQuota(db, group.length * 2 ** attempt, claimed);
-        evicted = outcome.overflow;
-        drops.emit('corrupt', outcome.corrupt);
-        drops.emit('overflow', evicted);
-      } catch (error) {
-        logger.error('could not make room in IndexedDB', { error });
-      }
-    }
-    if (evicted === 0) {
-      // Said once by the holder, not at every group while the origin stays full.
-      ctx.hold(group, refusal);
-      return;
-    }
-    logger.warn('IndexedDB quota reached', { evicted, attempt });
+  const { limits, claimed, drops, report } = ctx;
+  let outcome: GroupOutcome;
+  try {
+    outcome = await writeGroup(db, group, limits, claimed, report);
+  } catch (error) {
+    if (!isQuotaError(error)) throw error;
+    // Said once by the holder, not at every group while the origin stays full.
+    ctx.hold(group, error);
+    return;
   }
+  drops.emit('corrupt', outcome.corrupt);
+  drops.emit('overflow', outcome.overflow);
 }

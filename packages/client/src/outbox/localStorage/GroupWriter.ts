@@ -16,8 +16,8 @@ export interface GroupWriterContext {
   readonly drops: DropListeners;
   readonly logger: Logger;
   /**
-   * Takes what a full storage refused when nothing older could go: the space is the app's own,
-   * and the page may still deliver them (`HeldInMemory`).
+   * Takes what a full storage refused (no stored record is removed to make room for it: the
+   * quota is not the outbox's bound); the page may still deliver it (`HeldInMemory`).
    */
   readonly hold: (group: readonly Pending[], refusal: unknown) => void;
 }

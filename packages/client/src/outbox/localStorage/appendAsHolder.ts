@@ -19,23 +19,21 @@ export interface HolderAppendContext {
    */
   keepsRefused?: boolean;
   /**
-   * Takes the records a full storage refused when nothing older could go (or with drop-newest):
-   * the space is the app's own, and the page may still deliver them (`HeldInMemory`). Without
-   * it (or with `keepsRefused`) they are dropped, counted.
+   * Takes the records a full storage refused (under either overflow policy: the quota is not
+   * the outbox's bound, so no stored record is removed to make room for them); the page may
+   * still deliver them (`HeldInMemory`). Without it (or with `keepsRefused`) they are not
+   * stored, and counted dropped unless `keepsRefused`.
    */
   hold?: (group: readonly Pending[], refusal: unknown) => void;
 }
-
-/** Rounds of "drop the oldest, try again" on a full storage before the group itself is dropped. */
-const QUOTA_ATTEMPTS = 4;
 
 /**
  * One group written by the lock holder: it goes into new chunks (one per `chunkChars`, so a
  * write costs the group, not the queue), then enforces the limits over every tab's chunks,
  * dropping the oldest unclaimed records (or, drop-newest, the group's own).
- * A full storage drops the oldest too, counted as overflow; when nothing older can go, the
- * chunk refused and every later one of the group go to `hold`, in order. Answers the records of
- * the group that were stored (not dropped under drop-newest, nor refused by a full storage).
+ * A full storage removes nothing for room: the chunk refused and every later one of the group go
+ * to `hold`, in order. Answers the records of the group that were stored (not dropped under
+ * drop-newest, nor refused by a full storage).
  */
 export function appendAsHolder(
   chunks: ChunkStore,
@@ -98,7 +96,7 @@ export function appendAsHolder(
       ctx.hold!(unwrite(chunks, target, into, ctx.logger), undefined);
       continue;
     }
-    const outcome = writeWithRoom(chunks, target, into, grown, ctx);
+    const outcome = writeOrRefuse(chunks, target, into, ctx);
     if (outcome === 'stored') for (const a of into) stored.add(a.pending);
     else if (outcome === 'held') holding = true;
   }
@@ -117,54 +115,36 @@ export function writeShrunk(chunks: ChunkStore, dirty: Iterable<Chunk>, operatio
 }
 
 /**
- * Writes a grown chunk; when storage is full, drops the oldest records and tries again. When
- * nothing older can go, the added records are handed to `hold` ('held'), or dropped, counted
- * ('dropped').
+ * Writes a grown chunk. When the storage is full, the added records are handed to `hold`
+ * ('held'), or not stored ('dropped', counted unless the caller keeps them). Nothing stored is
+ * removed to make room: the origin's quota is not the outbox's bound (the limits are, enforced
+ * above), and those are deliverable, durable records (other tabs' chunks among them), while the
+ * space is most likely the app's, which it may take back at once.
  */
-function writeWithRoom(
+function writeOrRefuse(
   chunks: ChunkStore,
   chunk: Chunk,
   added: readonly { index: number; pending: Pending }[],
-  group: ReadonlySet<Chunk>,
   ctx: HolderAppendContext,
 ): 'stored' | 'held' | 'dropped' {
-  // Only records stored before this group make room: evicting the group's own frees nothing
-  // (its later chunks are not stored yet) or drops what it just stored to store the rest.
-  const keys = new Set([...group].map((c) => c.key));
-  const isKept = (key: string, index: number): boolean => keys.has(key) || ctx.isClaimed(key, index);
-  const hold = ctx.keepsRefused === true ? undefined : ctx.hold;
-  for (let attempt = 0; ; attempt++) {
-    let refusal: unknown;
-    try {
-      chunks.write(chunk);
-      return 'stored';
-    } catch (error) {
-      if (!isStorageFull(error)) throw new OutboxIoError('append', { cause: error });
-      refusal = error;
-    }
-    const dirty = new Set<Chunk>();
-    let evicted = 0;
-    if (ctx.limits.overflow === 'drop-oldest' && attempt < QUOTA_ATTEMPTS) {
-      const totals = chunks.totals();
-      const target = totals.events - added.length * 2 ** attempt;
-      evicted = chunks.evictOldest(totals, (t) => t.events > target, isKept, dirty);
-    }
-    // Holding, the tier says it once per episode, not at every group while the origin stays full.
-    if (evicted > 0 || hold === undefined) ctx.logger.warn('localStorage is full', { evicted, attempt });
-    ctx.drops.emit('overflow', evicted);
-    dirty.delete(chunk);
-    writeShrunk(chunks, dirty);
-    if (evicted === 0) {
-      const refused = unwrite(chunks, chunk, added, ctx.logger);
-      if (hold !== undefined) {
-        hold(refused, refusal);
-        return 'held';
-      }
-      // Nothing older can go: the new records themselves are dropped, counted.
-      if (!ctx.keepsRefused) ctx.drops.emit('overflow', refused.length);
-      return 'dropped';
-    }
+  let refusal: unknown;
+  try {
+    chunks.write(chunk);
+    return 'stored';
+  } catch (error) {
+    if (!isStorageFull(error)) throw new OutboxIoError('append', { cause: error });
+    refusal = error;
   }
+  const refused = unwrite(chunks, chunk, added, ctx.logger);
+  const hold = ctx.keepsRefused === true ? undefined : ctx.hold;
+  if (hold !== undefined) {
+    // The tier says it once per episode, not at every group while the origin stays full.
+    hold(refused, refusal);
+    return 'held';
+  }
+  ctx.logger.warn('localStorage is full', { refused: refused.length });
+  if (!ctx.keepsRefused) ctx.drops.emit('overflow', refused.length);
+  return 'dropped';
 }
 
 /**

@@ -3,7 +3,10 @@
  * (`QuotaExceededError`) and the outbox has nothing older of its own to evict. The page is online,
  * so what it tracks is held in memory and delivered from there, once each, and written when the
  * storage has room again, by the tab holding the delivery lock as by any other tab. On the code
- * before, each such group was dropped (counted `overflow`) and never delivered.
+ * before, each such group was dropped (counted `overflow`) and never delivered. The quota is not
+ * the outbox's bound: no stored record (another tab's included) is removed to make room, under
+ * either overflow policy, neither for new records nor for held ones tried again (before,
+ * drop-oldest first removed up to all the unclaimed stored records, counted `overflow`).
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { recordingLogger } from '../browserOutbox.test-helpers.js';
@@ -79,22 +82,92 @@ describe('the localStorage outbox on an origin full of the app’s own data', ()
     await outbox.persist();
   });
 
-  it('drop-oldest: the outbox’s own older records make room first (counted), what still does not fit is held; the stored ones go first', async () => {
+  it('drop-oldest removes no stored record for the quota: 50 stored and 20 held are each delivered once, none dropped', async () => {
     const { outbox, drops, storage } = make();
-    const first = makeRecords(3);
-    outbox.append(first);
+    const stored = makeRecords(50);
+    outbox.append(stored);
     await outbox.persist();
-    const inFlight = await outbox.claim(1, Infinity);
     fillWithAppData(storage);
-    const held = makeRecords(3, 400);
+    const held = makeRecords(20);
+    outbox.append(held);
+    await expect(outbox.persist()).rejects.toThrow('20 events are held in memory only');
+    expect((await outbox.size()).events).toBe(70);
+    expect(await drain(outbox, 7)).toEqual(uuids([...stored, ...held]));
+    expect(drops).toEqual({});
+  });
+
+  it('trying the held records again (after an ack) removes no stored record for the quota either', async () => {
+    const { outbox, drops, storage } = make();
+    const stored = makeRecords(50);
+    outbox.append(stored);
+    await outbox.persist();
+    // All claimed while the group is refused: nothing the first write could remove.
+    const acked = await outbox.claim(1, Infinity);
+    const released = await outbox.claim(49, Infinity);
+    fillWithAppData(storage);
+    const held = makeRecords(20);
     outbox.append(held);
     await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
-    // The two not in flight went to make room, and that was not enough.
-    expect(drops).toEqual({ overflow: 2 });
-    expect((await outbox.size()).events).toBe(4);
-    await outbox.release(inFlight!);
-    expect(await drain(outbox, 2)).toEqual(uuids([first[0]!, ...held]));
-    expect(drops).toEqual({ overflow: 2 });
+    await outbox.release(released!);
+    // The ack frees too little for them and tries them again, 49 unclaimed stored records there.
+    await outbox.ack(acked!);
+    await expect(outbox.persist()).rejects.toThrow('20 events are held in memory only');
+    expect(drops).toEqual({});
+    expect(await drain(outbox, 7)).toEqual(uuids([...stored.slice(1), ...held]));
+    expect(drops).toEqual({});
+  });
+
+  it('the lock holder removes none of another tab’s chunks for the quota: each is delivered once', async () => {
+    const storage = new MemoryStorage(100_000);
+    const locks = new FakeLocks();
+    const a = tab(storage, locks);
+    const b = tab(storage, locks);
+    a.outbox.append(makeRecords(1));
+    await a.outbox.persist();
+    const aBatch = await a.outbox.claim(10, Infinity);
+    const others = makeRecords(50);
+    b.outbox.append(others);
+    await b.outbox.persist();
+    fillWithAppData(storage);
+    const held = makeRecords(20);
+    a.outbox.append(held);
+    await expect(a.outbox.persist()).rejects.toThrow('20 events are held in memory only');
+    await a.outbox.ack(aBatch!);
+    expect(await drain(a.outbox, 7)).toEqual(uuids([...others, ...held]));
+    expect(await drain(b.outbox)).toEqual([]);
+    expect(a.drops).toEqual({});
+    expect(b.drops).toEqual({});
+  });
+
+  it('a full memory tier under drop-oldest drops its own oldest, not the stored records (older still)', async () => {
+    const { outbox, drops, storage } = make({ maxEvents: 5 });
+    const stored = makeRecords(3);
+    outbox.append(stored);
+    await outbox.persist();
+    fillWithAppData(storage);
+    // Within the limits with the stored ones, refused by the quota: held.
+    const first = makeRecords(2);
+    outbox.append(first);
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    expect(drops).toEqual({});
+    // These join the held ones: the tier holds 5 at most, on its own.
+    const more = makeRecords(6);
+    outbox.append(more);
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    expect(drops).toEqual({ overflow: 3 });
+    expect(await drain(outbox)).toEqual(uuids([...stored, ...[...first, ...more].slice(3)]));
+  });
+
+  it('the limits count a group with the stored records, stored or held: past them the oldest go, counted', async () => {
+    const { outbox, drops, storage } = make({ maxEvents: 5 });
+    outbox.append(makeRecords(5));
+    await outbox.persist();
+    fillWithAppData(storage);
+    const records = makeRecords(8);
+    outbox.append(records);
+    await expect(outbox.persist()).rejects.toBeInstanceOf(OutboxIoError);
+    expect(drops).toEqual({ overflow: 8 });
+    expect(await drain(outbox)).toEqual(uuids(records.slice(3)));
   });
 
   it('writes the held records once an ack frees room, the app data still there; a reload finds them', async () => {
