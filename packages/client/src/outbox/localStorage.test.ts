@@ -189,7 +189,7 @@ describe('LocalStorageOutbox', () => {
     expect((await o.listDeadLetters()).length).toBe(4);
   });
 
-  it('holds the group in memory when nothing older can go (drop-newest under a full storage), and delivers it after the stored one', async () => {
+  it('holds the group in memory under drop-newest on a full storage, and delivers it after the stored one', async () => {
     const storage = new MemoryStorage(3_000);
     const o = make({ storage, overflow: 'drop-newest' });
     const drops: OutboxDrop[] = [];
