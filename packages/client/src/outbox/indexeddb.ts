@@ -351,15 +351,7 @@ export class IndexedDBOutbox implements Outbox {
     const stored = await readStoredSize(await this.connection.database('size'));
     // What a clear took from batches in flight is gone from the store, in flight all the same.
     const counted = withClearedInFlight(stored, this.clearedInFlight());
-    if (this.held.length === 0) return counted;
-    const held = await this.held.size();
-    const oldest = [counted.oldestTimestampMs, held.oldestTimestampMs].filter((t): t is number => t !== null);
-    return {
-      ...counted,
-      events: counted.events + held.events,
-      bytes: counted.bytes + held.bytes,
-      oldestTimestampMs: oldest.length === 0 ? null : Math.min(...oldest),
-    };
+    return this.held.sizeWith(counted);
   }
 
   async clear(): Promise<number> {

@@ -400,15 +400,7 @@ export class LocalStorageOutbox implements Outbox {
       }
       return { events, bytes, oldestTimestampMs: oldest, deadLetters: this.deadLetters.read().length };
     });
-    if (this.held.length === 0) return counted;
-    const held = await this.held.size();
-    const oldest = [counted.oldestTimestampMs, held.oldestTimestampMs].filter((t): t is number => t !== null);
-    return {
-      ...counted,
-      events: counted.events + held.events,
-      bytes: counted.bytes + held.bytes,
-      oldestTimestampMs: oldest.length === 0 ? null : Math.min(...oldest),
-    };
+    return this.held.sizeWith(counted);
   }
 
   async clear(): Promise<number> {

@@ -209,6 +209,19 @@ export class HeldInMemory {
     return this.memory.size();
   }
 
+  /** The outbox's size: `stored` (what its storage holds) with the events held here added. */
+  async sizeWith(stored: OutboxSize): Promise<OutboxSize> {
+    if (this.length === 0) return stored;
+    const held = await this.memory.size();
+    const oldest = [stored.oldestTimestampMs, held.oldestTimestampMs].filter((t): t is number => t !== null);
+    return {
+      ...stored,
+      events: stored.events + held.events,
+      bytes: stored.bytes + held.bytes,
+      oldestTimestampMs: oldest.length === 0 ? null : Math.min(...oldest),
+    };
+  }
+
   /** Drops what is held (consent withdrawn); batches in flight are dropped when released. */
   clear(): Promise<number> {
     return this.memory.clear();
