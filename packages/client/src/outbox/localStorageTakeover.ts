@@ -51,6 +51,13 @@ export class LocalStorageTakeover {
   private stopped = false;
   private clearedAtMs = -Infinity;
   private purgedAtMs = -Infinity;
+  /**
+   * Uuids of records an attempt appended to the target that it could not persist (a full origin
+   * holds them in memory and delivers them from there; a failed write keeps them in its buffer):
+   * not appended again by the next attempt, which would send them once more per attempt. They
+   * leave localStorage once the target persists (or has delivered) them.
+   */
+  private readonly appended = new Set<string>();
 
   constructor(private readonly deps: TakeoverDeps) {}
 
@@ -112,10 +119,10 @@ export class LocalStorageTakeover {
         const { target } = this.deps;
         const kept = records.filter((r) => r.timestampMs > this.clearedAtMs);
         const letters = deadLetters.filter((dl) => dl.deadLetteredAtMs > this.purgedAtMs);
-        if (kept.length > 0) {
-          target.append(kept);
-          await target.persist();
-        }
+        const fresh = kept.filter((r) => !this.appended.has(r.uuid));
+        if (fresh.length > 0) target.append(fresh);
+        for (const r of fresh) this.appended.add(r.uuid);
+        if (kept.length > 0) await target.persist();
         await target.adoptDeadLetters(letters);
         dropped.records = records.length - kept.length;
         dropped.deadLetters = deadLetters.length - letters.length;
@@ -134,6 +141,7 @@ export class LocalStorageTakeover {
       return NONE;
     }
     this.retryMs = RETRY_FIRST_MS;
+    this.appended.clear();
     this.deps.dropped(dropped.records);
     this.deps.logger.debug(
       `took over ${moved.records - dropped.records} records and ${moved.deadLetters - dropped.deadLetters} dead letters a localStorage outbox left`,
