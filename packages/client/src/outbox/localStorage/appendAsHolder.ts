@@ -78,14 +78,36 @@ export function appendAsHolder(
     totals.bytes += bytes;
   }
   const dirty = new Set<Chunk>();
-  overflow += chunks.evictOldest(totals, over, ctx.isClaimed, dirty);
-  drops.emit('overflow', overflow + (ctx.keepsRefused ? 0 : refused));
-  // Shrunk chunks first: that frees room for the grown ones.
   const grown = new Set(added.map((a) => a.chunk));
+  if (ctx.keepsRefused === true) {
+    // What the storage refuses stays with the caller (dead letters), so no stored record goes
+    // for the limits before it is known what was stored: the group first, then the limits over
+    // what it stored (a refused chunk left the cache). Without the room the shrunk chunks would
+    // have freed first, a replay near the quota may be refused where it could have fit: those
+    // stay dead letters, to be replayed again.
+    const stored = writeGrown(chunks, grown, added, ctx);
+    overflow += chunks.evictOldest(chunks.totals(), over, ctx.isClaimed, dirty);
+    drops.emit('overflow', overflow);
+    writeShrunk(chunks, dirty);
+    return stored;
+  }
+  overflow += chunks.evictOldest(totals, over, ctx.isClaimed, dirty);
+  drops.emit('overflow', overflow + refused);
+  // Shrunk chunks first: that frees room for the grown ones.
   writeShrunk(
     chunks,
     [...dirty].filter((c) => !grown.has(c)),
   );
+  return writeGrown(chunks, grown, added, ctx);
+}
+
+/** Writes the group's new chunks in order; once one is refused, the later ones are held too. */
+function writeGrown(
+  chunks: ChunkStore,
+  grown: ReadonlySet<Chunk>,
+  added: readonly { chunk: Chunk; index: number; pending: Pending }[],
+  ctx: HolderAppendContext,
+): Set<Pending> {
   const stored = new Set<Pending>();
   // Once a chunk is held, the later ones are too (not tried): held records are delivered after
   // the stored ones, so a later chunk stored would go out before the earlier held one.

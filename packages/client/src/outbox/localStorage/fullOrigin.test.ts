@@ -117,6 +117,24 @@ describe('the localStorage outbox on an origin full of the app’s own data', ()
     expect(drops).toEqual({});
   });
 
+  it('a dead-letter replay the quota refuses removes no stored record for the limits: the dead letters stay, nothing dropped', async () => {
+    const { outbox, drops, storage } = make({ maxEvents: 20 });
+    const dead = makeRecords(5);
+    outbox.append(dead);
+    const batch = await outbox.claim(5, Infinity);
+    await outbox.deadLetter(batch!.records, 'HTTP 400');
+    const stored = makeRecords(20);
+    outbox.append(stored);
+    await outbox.persist();
+    fillWithAppData(storage);
+    // Refused: they stay dead letters. On the code before, 5 stored records went for the limits
+    // (counted overflow) to make room for dead letters that were then not queued.
+    expect(await outbox.replayDeadLetters()).toBe(0);
+    expect((await outbox.listDeadLetters()).length).toBe(5);
+    expect(drops).toEqual({ 'dead-lettered': 5 });
+    expect(await drain(outbox, 7)).toEqual(uuids(stored));
+  });
+
   it('the lock holder removes none of another tab’s chunks for the quota: each is delivered once', async () => {
     const storage = new MemoryStorage(100_000);
     const locks = new FakeLocks();
