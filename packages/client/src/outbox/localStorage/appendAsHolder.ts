@@ -29,8 +29,8 @@ export interface HolderAppendContext {
 
 /**
  * One group written by the lock holder: it goes into new chunks (one per `chunkChars`, so a
- * write costs the group, not the queue), then the limits are enforced over every tab's chunks
- * as stored, dropping the oldest unclaimed records (or, drop-newest, the group's own).
+ * write costs the group, not the queue), then enforces the limits over every tab's chunks,
+ * dropping the oldest unclaimed records (or, drop-newest, the group's own).
  * A full storage removes nothing for room: the chunk refused and every later one of the group go
  * to `hold`, in order. Answers the records of the group that were stored (not dropped under
  * drop-newest, nor refused by a full storage).
@@ -79,19 +79,26 @@ export function appendAsHolder(
   }
   const dirty = new Set<Chunk>();
   const grown = new Set(added.map((a) => a.chunk));
-  // The group first, then the limits over what it stored (a refused chunk left the cache), as a
-  // refused IndexedDB transaction undoes its own limit evictions: enforcing them first, counting
-  // records the full storage then refused, removed stored ones for records that ended up held (or,
-  // for a replay, still dead letters). With the origin full for good and the endpoint down, each
-  // retry of the held records swapped more of the durable ones for memory-only ones, until none
-  // was left on disk. The cost: near the quota, a group that would have fit in the room those
-  // removals freed is held (or stays a dead letter) instead.
-  const stored = writeGrown(chunks, grown, added, ctx);
-  overflow += chunks.evictOldest(chunks.totals(), over, ctx.isClaimed, dirty);
-  // Refused by drop-newest: dropped, unless the caller keeps them (a replay's stay dead letters).
-  drops.emit('overflow', overflow + (ctx.keepsRefused === true ? 0 : refused));
-  writeShrunk(chunks, dirty);
-  return stored;
+  if (ctx.keepsRefused === true) {
+    // What the storage refuses stays with the caller (dead letters), so no stored record goes
+    // for the limits before it is known what was stored: the group first, then the limits over
+    // what it stored (a refused chunk left the cache). Without the room the shrunk chunks would
+    // have freed first, a replay near the quota may be refused where it could have fit: those
+    // stay dead letters, to be replayed again.
+    const stored = writeGrown(chunks, grown, added, ctx);
+    overflow += chunks.evictOldest(chunks.totals(), over, ctx.isClaimed, dirty);
+    drops.emit('overflow', overflow);
+    writeShrunk(chunks, dirty);
+    return stored;
+  }
+  overflow += chunks.evictOldest(totals, over, ctx.isClaimed, dirty);
+  drops.emit('overflow', overflow + refused);
+  // Shrunk chunks first: that frees room for the grown ones.
+  writeShrunk(
+    chunks,
+    [...dirty].filter((c) => !grown.has(c)),
+  );
+  return writeGrown(chunks, grown, added, ctx);
 }
 
 /** Writes the group's new chunks in order; once one is refused, the later ones are held too. */
