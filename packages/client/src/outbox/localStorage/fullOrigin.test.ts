@@ -188,6 +188,26 @@ describe('the localStorage outbox on an origin full of the app’s own data', ()
     expect(await drain(outbox)).toEqual(uuids(records.slice(3)));
   });
 
+  // Review: enforcing the limits after the write (reverted) kept drop-oldest from rotating at
+  // the limits on a full origin: the quota refused every group, the oldest stayed on disk and the
+  // newest lived only in memory (lost with the page).
+  it('at its limits on a full origin, drop-oldest still rotates: the oldest go for the limits and the group is stored in their room', async () => {
+    const { outbox, drops, storage } = make({ maxEvents: 10 });
+    const first = makeRecords(5);
+    const second = makeRecords(5);
+    outbox.append(first);
+    await outbox.persist();
+    outbox.append(second);
+    await outbox.persist();
+    fillWithAppData(storage);
+    const third = makeRecords(5);
+    outbox.append(third);
+    await outbox.persist();
+    expect(drops).toEqual({ overflow: 5 });
+    expect((await outbox.size()).events).toBe(10);
+    expect(await drain(outbox)).toEqual(uuids([...second, ...third]));
+  });
+
   it('writes the held records once an ack frees room, the app data still there; a reload finds them', async () => {
     const { outbox, storage } = make();
     outbox.append(makeRecords(3, 600));
