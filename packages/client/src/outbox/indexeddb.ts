@@ -1,3 +1,4 @@
+import { JoinedBatches } from './JoinedBatches.js';
 import { OutboxClosedError } from './errors.js';
 import { ClaimsInFlight } from './indexeddb/ClaimsInFlight.js';
 import { claimRecords } from './indexeddb/claimRecords.js';
@@ -94,7 +95,7 @@ export class IndexedDBOutbox implements Outbox {
   /** `clear()`s running: the held records are not moved to the write buffer meanwhile. */
   private clearing = 0;
   /** Batches of `claimInMemory` made of a held part and a resident part. */
-  private readonly joined = new Map<OutboxBatch, OutboxBatch[]>();
+  private readonly joined = new JoinedBatches();
 
   constructor(options: IndexedDBOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
@@ -192,9 +193,7 @@ export class IndexedDBOutbox implements Outbox {
     if (events >= maxEvents || held.bytes >= maxBytes) return held;
     const rest = this.unload.claim(maxEvents - events, maxBytes - held.bytes);
     if (rest === null) return held;
-    const both: OutboxBatch = { records: [...held.records, ...rest.records], bytes: held.bytes + rest.bytes };
-    this.joined.set(both, [held, rest]);
-    return both;
+    return this.joined.join(held, rest);
   }
 
   /** Batches of `claim` only: an unload batch is the unload send's own. */
@@ -203,9 +202,8 @@ export class IndexedDBOutbox implements Outbox {
   }
 
   async ack(batch: OutboxBatch): Promise<void> {
-    const parts = this.joined.get(batch);
+    const parts = this.joined.take(batch);
     if (parts !== undefined) {
-      this.joined.delete(batch);
       for (const part of parts) await this.ack(part);
       return;
     }
@@ -231,9 +229,8 @@ export class IndexedDBOutbox implements Outbox {
   }
 
   async release(batch: OutboxBatch): Promise<void> {
-    const parts = this.joined.get(batch);
+    const parts = this.joined.take(batch);
     if (parts !== undefined) {
-      this.joined.delete(batch);
       for (const part of parts) await this.release(part);
       return;
     }

@@ -1,3 +1,4 @@
+import { JoinedBatches } from './JoinedBatches.js';
 import { throttledWarnings } from '../logger.js';
 import { OutboxClosedError, OutboxIoError } from './errors.js';
 import { LeaseDeliveryLock, randomOwnerId, WebLockDeliveryLock } from './indexeddb/deliveryLock.js';
@@ -111,7 +112,7 @@ export class LocalStorageOutbox implements Outbox {
   /** `clear()`s running: the held records are not moved to the write buffer meanwhile. */
   private clearing = 0;
   /** Batches of `claimInMemory` made of a held part and a stored part. */
-  private readonly joined = new Map<OutboxBatch, OutboxBatch[]>();
+  private readonly joined = new JoinedBatches();
 
   constructor(options: LocalStorageOutboxOptions = {}) {
     this.options = resolveBrowserOutboxOptions(options);
@@ -234,9 +235,7 @@ export class LocalStorageOutbox implements Outbox {
       this.options.logger.warn('could not claim from localStorage on unload', { error });
     }
     if (held === null || rest === null) return held ?? rest;
-    const both: OutboxBatch = { records: [...held.records, ...rest.records], bytes: held.bytes + rest.bytes };
-    this.joined.set(both, [held, rest]);
-    return both;
+    return this.joined.join(held, rest);
   }
 
   inFlight(): OutboxRecord[] {
@@ -266,9 +265,8 @@ export class LocalStorageOutbox implements Outbox {
   }
 
   async ack(batch: OutboxBatch): Promise<void> {
-    const parts = this.joined.get(batch);
+    const parts = this.joined.take(batch);
     if (parts !== undefined) {
-      this.joined.delete(batch);
       for (const part of parts) await this.ack(part);
       return;
     }
@@ -281,9 +279,8 @@ export class LocalStorageOutbox implements Outbox {
   }
 
   async release(batch: OutboxBatch): Promise<void> {
-    const parts = this.joined.get(batch);
+    const parts = this.joined.take(batch);
     if (parts !== undefined) {
-      this.joined.delete(batch);
       for (const part of parts) await this.release(part);
       return;
     }
