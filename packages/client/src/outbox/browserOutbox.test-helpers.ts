@@ -55,3 +55,28 @@ export async function restoreBrowserGlobals(
   g.indexedDB = realIndexedDB;
   delete g.localStorage;
 }
+
+/**
+ * Makes IndexedDB's origin full (fake-indexeddb): no record and no dead letter can be added;
+ * deletes still work. Answers what makes room again.
+ */
+export function fillOrigin(): () => void {
+  const proto = IDBObjectStore.prototype;
+  const { add, put } = proto;
+  const refuse = (store: IDBObjectStore): void => {
+    if (store.name === 'records' || store.name === 'deadLetters')
+      throw new DOMException('over quota', 'QuotaExceededError');
+  };
+  proto.add = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['add']>) {
+    refuse(this);
+    return add.apply(this, args);
+  };
+  proto.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>) {
+    refuse(this);
+    return put.apply(this, args);
+  };
+  return () => {
+    proto.add = add;
+    proto.put = put;
+  };
+}

@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { drain, recordingLogger, restoreBrowserGlobals } from './browserOutbox.test-helpers.js';
+import { drain, fillOrigin, recordingLogger, restoreBrowserGlobals } from './browserOutbox.test-helpers.js';
 import { createBrowserOutbox } from './browser.js';
 import { LocalStorageOutbox } from './localStorage.js';
 import { MemoryStorage } from './localStorage/memoryStorage.test-helpers.js';
@@ -11,27 +11,6 @@ const g = globalThis as { indexedDB?: unknown; localStorage?: unknown };
 const realIndexedDB = g.indexedDB as IDBFactory;
 let n = 0;
 const unique = (): string => `takeover-full-${process.pid}-${n++}`;
-
-function fillOrigin(): () => void {
-  const proto = IDBObjectStore.prototype;
-  const { add, put } = proto;
-  const refuse = (store: IDBObjectStore): void => {
-    if (store.name === 'records' || store.name === 'deadLetters')
-      throw new DOMException('over quota', 'QuotaExceededError');
-  };
-  proto.add = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['add']>) {
-    refuse(this);
-    return add.apply(this, args);
-  };
-  proto.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>) {
-    refuse(this);
-    return put.apply(this, args);
-  };
-  return () => {
-    proto.add = add;
-    proto.put = put;
-  };
-}
 
 /**
  * A localStorage fallback's leftovers taken over while IndexedDB is over its quota: the records

@@ -9,7 +9,7 @@
  */
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { recordingLogger } from '../browserOutbox.test-helpers.js';
+import { fillOrigin, recordingLogger } from '../browserOutbox.test-helpers.js';
 import { OutboxIoError } from '../errors.js';
 import { createIndexedDBOutbox } from '../indexeddb.js';
 import type { IndexedDBOutboxOptions } from '../indexeddb.js';
@@ -21,28 +21,6 @@ import { deleteOutboxDatabase } from './deleteDatabase.test-helpers.js';
 let n = 0;
 const unique = (): string => `full-origin-${process.pid}-${n++}`;
 const uuids = (records: readonly OutboxRecord[]): string[] => records.map((r) => r.uuid);
-
-/** The origin is full: no record, and no dead letter, can be added; deletes still work. */
-function fillOrigin(): () => void {
-  const proto = IDBObjectStore.prototype;
-  const { add, put } = proto;
-  const refuse = (store: IDBObjectStore): void => {
-    if (store.name === 'records' || store.name === 'deadLetters')
-      throw new DOMException('over quota', 'QuotaExceededError');
-  };
-  proto.add = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['add']>) {
-    refuse(this);
-    return add.apply(this, args);
-  };
-  proto.put = function (this: IDBObjectStore, ...args: Parameters<IDBObjectStore['put']>) {
-    refuse(this);
-    return put.apply(this, args);
-  };
-  return () => {
-    proto.add = add;
-    proto.put = put;
-  };
-}
 
 function rejection(promise: Promise<unknown>): Promise<unknown> {
   return promise.then(
